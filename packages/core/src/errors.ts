@@ -1,0 +1,82 @@
+/**
+ * The error codes of the public contract (API.md), plus the internal ones that never reach a
+ * client as such. Errors are values with codes; the edges map them to HTTP statuses.
+ */
+export type ErrorCode =
+  | 'INVALID_KEY'
+  | 'INVALID_TTL'
+  | 'INVALID_CONSISTENCY'
+  | 'INVALID_REQUEST'
+  | 'NOT_FOUND'
+  | 'VALUE_TOO_LARGE'
+  | 'QUORUM_NOT_MET'
+  | 'NOT_IMPLEMENTED'
+  | 'UNAVAILABLE'
+  | 'INTERNAL';
+
+/** The HTTP status each code answers with at the public API. */
+export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
+  INVALID_KEY: 400,
+  INVALID_TTL: 400,
+  INVALID_CONSISTENCY: 400,
+  INVALID_REQUEST: 400,
+  NOT_FOUND: 404,
+  VALUE_TOO_LARGE: 413,
+  QUORUM_NOT_MET: 503,
+  NOT_IMPLEMENTED: 501,
+  UNAVAILABLE: 503,
+  INTERNAL: 500,
+};
+
+/** An error a caller can act on: a code from {@link ErrorCode} and a message for a person. */
+export class DkvError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: Readonly<Record<string, unknown>> = {},
+  ) {
+    super(message);
+    this.name = 'DkvError';
+  }
+}
+
+/** Fewer replicas answered than the consistency level needs; a failed write is never reported as success. */
+export class QuorumNotMetError extends DkvError {
+  constructor(
+    readonly operation: 'read' | 'write',
+    readonly needed: number,
+    readonly received: number,
+    readonly contacted: number,
+  ) {
+    super(
+      'QUORUM_NOT_MET',
+      `${operation} quorum not met: needed ${needed} replica answers, received ${received} of ${contacted} contacted`,
+      { needed, received, contacted, operation },
+    );
+    this.name = 'QuorumNotMetError';
+  }
+}
+
+/** Why a request to a node failed, as far as the transport can tell. */
+export type NodeFailureKind = 'timeout' | 'unreachable' | 'remote' | 'overloaded' | 'closed';
+
+/**
+ * A request to one node failed. `kind` tells whether the node may still have applied it
+ * (`timeout`, `remote`) or surely did not (`unreachable`, `overloaded`, `closed`).
+ */
+export class NodeUnavailableError extends DkvError {
+  constructor(
+    readonly nodeId: string,
+    readonly kind: NodeFailureKind,
+    detail: string,
+  ) {
+    super('UNAVAILABLE', `node ${nodeId} ${kind}: ${detail}`, { nodeId, kind });
+    this.name = 'NodeUnavailableError';
+  }
+}
+
+/** The `{"error": {"code", "message"}}` body of API.md for any thrown value; no stack trace leaks. */
+export function errorBody(error: unknown): { error: { code: ErrorCode; message: string } } {
+  if (error instanceof DkvError) return { error: { code: error.code, message: error.message } };
+  return { error: { code: 'INTERNAL', message: 'internal error' } };
+}

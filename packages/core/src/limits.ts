@@ -1,0 +1,40 @@
+import { DkvError } from './errors.js';
+
+/** Keys are 1 to 512 bytes of UTF-8 (API.md). */
+export const MAX_KEY_BYTES = 512;
+/** TTLs are whole seconds from 1 to one year (API.md). */
+export const MAX_TTL_SECONDS = 31_536_000;
+/** The default value size limit: 1 MiB (API.md). */
+export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
+
+/** Throws INVALID_KEY unless `key` is 1..512 bytes of UTF-8 (lone surrogates are not UTF-8). */
+export function validateKey(key: string): void {
+  const bytes = Buffer.byteLength(key, 'utf8');
+  if (bytes < 1 || bytes > MAX_KEY_BYTES) {
+    throw new DkvError('INVALID_KEY', `key must be 1 to ${MAX_KEY_BYTES} bytes of UTF-8, got ${bytes} bytes`);
+  }
+  if (!key.isWellFormed()) {
+    throw new DkvError('INVALID_KEY', 'key must be valid UTF-8 (it contains an unpaired surrogate)');
+  }
+}
+
+/** Throws INVALID_TTL unless `ttlSeconds` is a whole number of seconds in 1..31536000. */
+export function validateTtlSeconds(ttlSeconds: number): void {
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > MAX_TTL_SECONDS) {
+    throw new DkvError('INVALID_TTL', `ttl must be a whole number of seconds from 1 to ${MAX_TTL_SECONDS}, got ${String(ttlSeconds)}`);
+  }
+}
+
+/** Throws INVALID_CONSISTENCY unless `level` (the `r` or `w` of a request) is an integer in 1..n. */
+export function validateConsistency(name: 'r' | 'w', level: number, n: number): void {
+  if (!Number.isInteger(level) || level < 1 || level > n) {
+    throw new DkvError('INVALID_CONSISTENCY', `${name} must be a whole number from 1 to ${n} (the replication factor N), got ${String(level)}`);
+  }
+}
+
+/** Throws VALUE_TOO_LARGE when a value is over the configured limit. */
+export function validateValueSize(sizeBytes: number, maxValueBytes: number): void {
+  if (sizeBytes > maxValueBytes) {
+    throw new DkvError('VALUE_TOO_LARGE', `value is ${sizeBytes} bytes; the limit is ${maxValueBytes} bytes`);
+  }
+}

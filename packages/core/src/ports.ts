@@ -1,0 +1,105 @@
+import type { Membership, Node } from './node.js';
+import type { ResponseFor, StorageRequest, StorageResponse } from './storage-request.js';
+import type { VersionedValue, VersionMeta } from './versioned-value.js';
+
+/**
+ * Wall-clock time as this process sees it, in epoch milliseconds. Domain code reads time only
+ * through this port, so a simulation can give every node its own (skewed, drifting) clock.
+ * No promise of monotonicity is made: clocks may jump; the version generator copes with that.
+ */
+export interface Clock {
+  now(): number;
+}
+
+/** A scheduled callback that can be cancelled; cancelling twice or after it ran is harmless. */
+export interface Timer {
+  cancel(): void;
+}
+
+/**
+ * Timers, as a port. The real adapter wraps `setTimeout` (timers do not keep the process alive);
+ * the simulated one runs callbacks in virtual time order, deterministically.
+ */
+export interface Scheduler {
+  /** Runs `callback` once, `delayMs` from now (0 means as soon as possible, never synchronously). */
+  after(delayMs: number, callback: () => void): Timer;
+  /** Runs `callback` every `intervalMs` until cancelled. */
+  every(intervalMs: number, callback: () => void): Timer;
+}
+
+/** Randomness, as a port: seeded in tests and simulations so a failing run replays exactly. */
+export interface Rng {
+  /** A float in [0, 1). */
+  next(): number;
+  /** An integer in [0, maxExclusive). */
+  int(maxExclusive: number): number;
+}
+
+/** What {@link StorageEngine.apply} did with an incoming record. */
+export interface ApplyResult {
+  /** True when the record was newer than what was held and is now stored. */
+  readonly applied: boolean;
+  /** The version the engine holds for the key after the call. */
+  readonly version: number;
+}
+
+/** Counts a storage engine reports for monitoring and the distribution endpoint. */
+export interface StorageStats {
+  /** Keys holding a live value. */
+  readonly keys: number;
+  /** Tombstones (deletes and expired values) still kept for their grace period. */
+  readonly tombstones: number;
+  /** Bytes of keys and live values held. */
+  readonly bytes: number;
+}
+
+/**
+ * A replica's local store. It keeps, per key, only the highest version it has seen (by
+ * `compareVersionedValues`), tombstones included, and never goes back: `apply` of an older or
+ * equal record is a no-op. Expired values read as tombstones at their own version.
+ */
+export interface StorageEngine {
+  /** The record held for `key`, tombstone or expired-as-tombstone included; null when none is held. */
+  get(key: string): VersionedValue | null;
+  /** The version metadata held for `key`, without reading the bytes. */
+  head(key: string): VersionMeta | null;
+  /** Stores `record` if it is newer than what is held for `key`. */
+  apply(key: string, record: VersionedValue): ApplyResult;
+  /**
+   * Active expiry and tombstone purge: folds values whose TTL has passed into tombstones and drops
+   * tombstones older than the grace period, doing at most `maxWork` items. Returns the items done.
+   */
+  sweep(maxWork: number): number;
+  stats(): StorageStats;
+}
+
+/** Options of one internode request. */
+export interface RequestOptions {
+  /** How long to wait for the answer before failing with a `timeout` NodeUnavailableError. */
+  readonly timeoutMs: number;
+}
+
+/**
+ * Sends {@link StorageRequest}s to storage nodes. Promises: each call settles exactly once, by
+ * the answer or by a `NodeUnavailableError` no later than `timeoutMs` after it was made; a failure
+ * of one node never affects requests to another. Retries, if any, happen inside that deadline.
+ */
+export interface NodeClient {
+  send<R extends StorageRequest>(target: Node, request: R, options: RequestOptions): Promise<ResponseFor<R>>;
+  /** Releases connections; later sends fail with kind `closed`. */
+  close(): Promise<void>;
+}
+
+/** The replica side of the internode protocol: what a storage node does with a request. */
+export interface StorageRequestHandler {
+  handle(request: StorageRequest): StorageResponse;
+}
+
+/**
+ * The membership as this process currently knows it. Static in a fixed cluster; gossip-fed once
+ * the cluster is elastic. Listeners run after every change of epoch.
+ */
+export interface MembershipView {
+  current(): Membership;
+  subscribe(listener: (membership: Membership) => void): () => void;
+}

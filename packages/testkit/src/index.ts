@@ -1,0 +1,1 @@
+export * from './node-client.contract.js';
