@@ -40,10 +40,13 @@ export class DkvError extends Error {
   }
 }
 
+/** The quorum phases a request goes through; a write starts with a read of the current version. */
+export type QuorumOperation = 'read' | 'write' | 'version read';
+
 /** Fewer replicas answered than the consistency level needs; a failed write is never reported as success. */
 export class QuorumNotMetError extends DkvError {
   constructor(
-    readonly operation: 'read' | 'write',
+    readonly operation: QuorumOperation,
     readonly needed: number,
     readonly received: number,
     readonly contacted: number,

@@ -1,0 +1,71 @@
+import type { HeartbeatConfig } from '@dkv/membership';
+
+/** Everything a coordinator needs to know, with the defaults of {@link DEFAULT_COORDINATOR_CONFIG}. */
+export interface CoordinatorConfig {
+  /** This coordinator's id; it is the writer id of the versions it issues, so it must be unique. */
+  readonly nodeId: string;
+  /** Replication factor N, and the default write and read quorums W and R. */
+  readonly n: number;
+  readonly w: number;
+  readonly r: number;
+  /** Deadline of each replica request. */
+  readonly requestTimeoutMs: number;
+  /** The largest value accepted, in bytes (API.md default: 1 MiB). */
+  readonly maxValueBytes: number;
+  /** Read repairs in flight at once; more are dropped and counted. */
+  readonly readRepairMaxInFlight: number;
+  readonly replication: {
+    readonly maxQueuedTasks: number;
+    readonly retryIntervalMs: number;
+    readonly baseBackoffMs: number;
+    readonly maxBackoffMs: number;
+    readonly maxTaskAgeMs: number;
+    readonly batchSize: number;
+  };
+  readonly heartbeat: HeartbeatConfig;
+}
+
+/** Defaults for a cluster on one LAN: N=3, W=2, R=2, replica deadline 1 s, heartbeats every 500 ms. */
+export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
+  nodeId: 'coordinator-1',
+  n: 3,
+  w: 2,
+  r: 2,
+  requestTimeoutMs: 1000,
+  maxValueBytes: 1024 * 1024,
+  readRepairMaxInFlight: 1024,
+  replication: {
+    maxQueuedTasks: 100_000,
+    retryIntervalMs: 200,
+    baseBackoffMs: 100,
+    maxBackoffMs: 10_000,
+    maxTaskAgeMs: 10 * 60_000,
+    batchSize: 256,
+  },
+  heartbeat: { intervalMs: 500, timeoutMs: 300, failureThreshold: 3 },
+};
+
+/**
+ * Checks the relations between settings that a schema of single fields cannot: quorums within
+ * 1..N, positive bounds. Returns a list of problems, each naming the setting; empty when sound.
+ */
+export function checkCoordinatorConfig(config: CoordinatorConfig): string[] {
+  const problems: string[] = [];
+  const positiveInt = (name: string, value: number): void => {
+    if (!Number.isInteger(value) || value < 1) problems.push(`${name} must be a whole number of at least 1, got ${value}`);
+  };
+  positiveInt('n', config.n);
+  positiveInt('w', config.w);
+  positiveInt('r', config.r);
+  if (config.w > config.n) problems.push(`w must be at most n (${config.n}), got ${config.w}`);
+  if (config.r > config.n) problems.push(`r must be at most n (${config.n}), got ${config.r}`);
+  positiveInt('requestTimeoutMs', config.requestTimeoutMs);
+  positiveInt('maxValueBytes', config.maxValueBytes);
+  positiveInt('readRepairMaxInFlight', config.readRepairMaxInFlight);
+  for (const [name, value] of Object.entries(config.replication)) positiveInt(`replication.${name}`, value);
+  for (const [name, value] of Object.entries(config.heartbeat)) positiveInt(`heartbeat.${name}`, value);
+  if (config.replication.maxBackoffMs < config.replication.baseBackoffMs) {
+    problems.push('replication.maxBackoffMs must be at least replication.baseBackoffMs');
+  }
+  return problems;
+}

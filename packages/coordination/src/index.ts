@@ -1,0 +1,3 @@
+export * from './config.js';
+export * from './coordinator-service.js';
+export * from './create-coordinator.js';

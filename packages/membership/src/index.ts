@@ -1,0 +1,2 @@
+export * from './static-membership-view.js';
+export * from './node-manager.js';

@@ -1,0 +1,178 @@
+import type { Clock, Membership, MembershipView, Node, NodeClient, NodeStatus, Scheduler, Timer } from '@dkv/core';
+
+/** How heartbeats decide that a node is down. */
+export interface HeartbeatConfig {
+  /** Time between two rounds of heartbeats. */
+  readonly intervalMs: number;
+  /** How long one heartbeat may take before it counts as missed. */
+  readonly timeoutMs: number;
+  /** Consecutive missed heartbeats after which a node is marked down (one miss makes it suspect). */
+  readonly failureThreshold: number;
+}
+
+/** What the NodeManager knows of one node's health. */
+export interface NodeHealth {
+  readonly status: NodeStatus;
+  readonly consecutiveFailures: number;
+  /** Epoch ms of the last answered heartbeat, or null if it never answered. */
+  readonly lastSeenAt: number | null;
+  readonly keys: number;
+  readonly bytes: number;
+}
+
+/**
+ * The seed's `NodeManager`: which nodes exist (from the membership view, or `addNode` /
+ * `removeNode`) and which of them answer. `checkNodeHealth` pings every storage node in parallel;
+ * a node that misses one heartbeat is `suspect`, one that misses `failureThreshold` in a row is
+ * `down`, and any answer brings it back `up`. Quorum requests skip nodes that are down (they fail
+ * fast instead of waiting for a timeout), and readiness counts the nodes that are up.
+ *
+ * It holds no global state and no timers of its own beyond the one `start` schedules.
+ */
+export class NodeManager {
+  private readonly health = new Map<string, NodeHealth>();
+  private readonly extraNodes = new Map<string, Node>();
+  private readonly removed = new Set<string>();
+  private timer: Timer | null = null;
+  private checking = false;
+  private readonly listeners = new Set<(nodeId: string, status: NodeStatus) => void>();
+
+  constructor(
+    private readonly membership: MembershipView,
+    private readonly nodeClient: NodeClient,
+    private readonly clock: Clock,
+    private readonly scheduler: Scheduler,
+    private readonly config: HeartbeatConfig,
+  ) {}
+
+  /** The storage nodes currently in the cluster, in membership order, with their health status. */
+  nodes(): Node[] {
+    const result: Node[] = [];
+    for (const node of this.members()) {
+      result.push({ ...node, status: this.statusOf(node.id) });
+    }
+    return result;
+  }
+
+  /** The membership document these nodes come from (its epoch names the ring's version). */
+  currentMembership(): Membership {
+    return this.membership.current();
+  }
+
+  /** Registers a node this process should track beyond the membership document. */
+  addNode(node: Node): void {
+    this.removed.delete(node.id);
+    this.extraNodes.set(node.id, node);
+  }
+
+  /** Stops tracking a node; it no longer counts for readiness or health checks. */
+  removeNode(nodeId: string): void {
+    this.extraNodes.delete(nodeId);
+    this.health.delete(nodeId);
+    this.removed.add(nodeId);
+  }
+
+  /** The health status of a node: its membership status unless heartbeats say otherwise. */
+  statusOf(nodeId: string): NodeStatus {
+    return this.health.get(nodeId)?.status ?? 'up';
+  }
+
+  /** True unless heartbeats have marked the node down. */
+  isAvailable(nodeId: string): boolean {
+    return this.statusOf(nodeId) !== 'down';
+  }
+
+  healthOf(nodeId: string): NodeHealth | undefined {
+    return this.health.get(nodeId);
+  }
+
+  /** Number of storage nodes not known to be down. */
+  availableCount(): number {
+    let count = 0;
+    for (const node of this.members()) if (this.isAvailable(node.id)) count += 1;
+    return count;
+  }
+
+  /** Called with (nodeId, status) whenever a node's health status changes. */
+  onStatusChange(listener: (nodeId: string, status: NodeStatus) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Starts periodic heartbeats; the first round runs at once. */
+  start(): void {
+    if (this.timer) return;
+    void this.checkNodeHealth();
+    this.timer = this.scheduler.every(this.config.intervalMs, () => void this.checkNodeHealth());
+  }
+
+  stop(): void {
+    this.timer?.cancel();
+    this.timer = null;
+  }
+
+  /**
+   * One round of heartbeats to every storage node, in parallel. A round never overlaps the
+   * previous one (a slow round is skipped, not queued), so heartbeats cannot pile up.
+   */
+  async checkNodeHealth(): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      await Promise.all(this.members().map((node) => this.ping(node)));
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  /**
+   * Passive failure detection: a request to the node failed or succeeded outside a heartbeat.
+   * Failures only ever make a node suspect here; only heartbeats mark it down.
+   */
+  reportOutcome(nodeId: string, ok: boolean): void {
+    const previous = this.health.get(nodeId);
+    if (ok) {
+      if (previous && previous.status !== 'up') this.record(nodeId, { ...previous, status: 'up', consecutiveFailures: 0, lastSeenAt: this.clock.now() });
+      return;
+    }
+    if (!previous || previous.status === 'up') {
+      this.record(nodeId, { status: 'suspect', consecutiveFailures: previous?.consecutiveFailures ?? 0, lastSeenAt: previous?.lastSeenAt ?? null, keys: previous?.keys ?? 0, bytes: previous?.bytes ?? 0 });
+    }
+  }
+
+  private async ping(node: Node): Promise<void> {
+    const previous = this.health.get(node.id);
+    try {
+      const answer = await this.nodeClient.send(node, { type: 'PING' }, { timeoutMs: this.config.timeoutMs });
+      this.record(node.id, {
+        status: answer.ready ? 'up' : 'suspect',
+        consecutiveFailures: 0,
+        lastSeenAt: this.clock.now(),
+        keys: answer.keys,
+        bytes: answer.bytes,
+      });
+    } catch {
+      const failures = (previous?.consecutiveFailures ?? 0) + 1;
+      this.record(node.id, {
+        status: failures >= this.config.failureThreshold ? 'down' : 'suspect',
+        consecutiveFailures: failures,
+        lastSeenAt: previous?.lastSeenAt ?? null,
+        keys: previous?.keys ?? 0,
+        bytes: previous?.bytes ?? 0,
+      });
+    }
+  }
+
+  private record(nodeId: string, next: NodeHealth): void {
+    if (this.removed.has(nodeId)) return;
+    const before = this.health.get(nodeId)?.status ?? 'up';
+    this.health.set(nodeId, next);
+    if (before !== next.status) for (const listener of this.listeners) listener(nodeId, next.status);
+  }
+
+  private members(): Node[] {
+    const result = this.membership.current().nodes.filter((node) => node.role === 'storage' && !this.removed.has(node.id));
+    for (const node of this.extraNodes.values()) if (!result.some((n) => n.id === node.id)) result.push(node);
+    return result;
+  }
+}

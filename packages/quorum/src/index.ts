@@ -1,0 +1,3 @@
+export * from './quorum-tally.js';
+export * from './version-generator.js';
+export * from './quorum-manager.js';

@@ -1,0 +1,142 @@
+// Goal: QuorumManager answers as soon as R (or W) replicas did, picks the highest version, repairs
+// stale replicas in the background within its bound, and fails with QUORUM_NOT_MET naming the
+// counts. Method: a scripted NodeClient whose answers the test releases one by one.
+import { describe, expect, it } from 'vitest';
+import { NodeUnavailableError, QuorumNotMetError, type Node, type NodeClient, type StorageRequest, type VersionedValue } from '@dkv/core';
+import { QuorumManager } from './quorum-manager.js';
+
+const node = (id: string): Node => ({ id, address: `${id}:1`, role: 'storage', status: 'up', vnodes: 8, metadata: {} });
+const nodes = [node('a'), node('b'), node('c')];
+const rec = (version: number, value = `v${version}`): VersionedValue => ({
+  value: Buffer.from(value),
+  version,
+  writerId: 'w',
+  createdAt: 1,
+  updatedAt: 1,
+  expiresAt: null,
+  tombstone: false,
+});
+
+interface Pending {
+  nodeId: string;
+  request: StorageRequest;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/** A NodeClient that parks every request until the test answers it. */
+class ScriptedClient implements NodeClient {
+  readonly pending: Pending[] = [];
+  send(target: Node, request: StorageRequest): Promise<never> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ nodeId: target.id, request, resolve: resolve as (v: unknown) => void, reject });
+    });
+  }
+  take(nodeId: string, type?: StorageRequest['type']): Pending {
+    const index = this.pending.findIndex((p) => p.nodeId === nodeId && (!type || p.request.type === type));
+    if (index < 0) throw new Error(`no pending request to ${nodeId}`);
+    return this.pending.splice(index, 1)[0]!;
+  }
+  async close(): Promise<void> {}
+}
+
+const flush = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('QuorumManager.readWithQuorum', () => {
+  it('answers after R replicas with the highest version, without waiting for the third', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const read = quorum.readWithQuorum('k', nodes, 2);
+    client.take('a').resolve({ type: 'GET', record: rec(5) });
+    client.take('b').resolve({ type: 'GET', record: rec(7) });
+    const result = await read;
+    expect(result.record?.version).toBe(7);
+    expect(client.pending.map((p) => p.nodeId)).toEqual(['c']);
+  });
+
+  it('repairs every replica that answered older or nothing, including late ones', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const read = quorum.readWithQuorum('k', nodes, 2);
+    client.take('a').resolve({ type: 'GET', record: rec(7) });
+    client.take('b').resolve({ type: 'GET', record: rec(7) });
+    await read;
+    client.take('c').resolve({ type: 'GET', record: null });
+    await flush();
+    const repair = client.take('c', 'PUT');
+    expect(repair.request).toMatchObject({ type: 'PUT', key: 'k', record: { version: 7 } });
+    expect(quorum.stats.readRepairs).toBe(1);
+    expect(client.pending).toHaveLength(0);
+  });
+
+  it('drops repairs beyond its in-flight bound and counts them', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 1 });
+    const read = quorum.readWithQuorum('k', nodes, 3);
+    client.take('a').resolve({ type: 'GET', record: rec(9) });
+    client.take('b').resolve({ type: 'GET', record: rec(1) });
+    client.take('c').resolve({ type: 'GET', record: null });
+    await read;
+    await flush();
+    expect(quorum.stats.readRepairs).toBe(1);
+    expect(quorum.stats.readRepairsDropped).toBe(1);
+  });
+
+  it('fails with QUORUM_NOT_MET as soon as R is out of reach', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const read = quorum.readWithQuorum('k', nodes, 2);
+    client.take('a').reject(new NodeUnavailableError('a', 'timeout', 'slow'));
+    client.take('b').reject(new NodeUnavailableError('b', 'unreachable', 'refused'));
+    const error = await read.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(QuorumNotMetError);
+    expect((error as QuorumNotMetError).message).toBe('read quorum not met: needed 2 replica answers, received 0 of 3 contacted');
+    expect(quorum.stats.quorumFailures.read).toBe(1);
+  });
+
+  it('does not contact nodes known to be down', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 }, { isAvailable: (id) => id !== 'a' });
+    const read = quorum.readWithQuorum('k', nodes, 2);
+    expect(client.pending.map((p) => p.nodeId)).toEqual(['b', 'c']);
+    client.take('b').resolve({ type: 'GET', record: null });
+    client.take('c').resolve({ type: 'GET', record: null });
+    expect((await read).record).toBeNull();
+  });
+});
+
+describe('QuorumManager.writeWithQuorum', () => {
+  it('acknowledges after W and hands the others over as stragglers', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const write = quorum.writeWithQuorum('k', rec(3), nodes, 2);
+    client.take('c').resolve({ type: 'PUT', applied: true, version: 3 });
+    client.take('a').resolve({ type: 'PUT', applied: false, version: 4 });
+    const result = await write;
+    expect(result.acknowledged.map((n) => n.id)).toEqual(['c', 'a']);
+    expect(result.stragglers.map((s) => s.node.id)).toEqual(['b']);
+    client.take('b').reject(new NodeUnavailableError('b', 'timeout', 'slow'));
+    await expect(result.stragglers[0]!.delivered).resolves.toBe(false);
+  });
+
+  it('reports how many acknowledged when W is not reached', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 }, { isAvailable: (id) => id === 'a' });
+    const write = quorum.writeWithQuorum('k', rec(3), nodes, 2);
+    const error = await write.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(QuorumNotMetError);
+    expect((error as QuorumNotMetError).details).toMatchObject({ needed: 2, received: 0, contacted: 1 });
+    client.take('a').resolve({ type: 'PUT', applied: true, version: 3 });
+  });
+});
+
+describe('QuorumManager.readVersionWithQuorum', () => {
+  it('returns the highest version metadata among the quorum', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const read = quorum.readVersionWithQuorum('k', nodes, 2);
+    client.take('b').resolve({ type: 'HEAD', meta: { version: 4, writerId: 'w', createdAt: 1, expiresAt: null, tombstone: true } });
+    client.take('a').resolve({ type: 'HEAD', meta: null });
+    expect(await read).toMatchObject({ version: 4, tombstone: true });
+  });
+});

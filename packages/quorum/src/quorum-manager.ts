@@ -1,0 +1,207 @@
+import {
+  compareVersionedValues,
+  QuorumNotMetError,
+  type Node,
+  type NodeClient,
+  type QuorumOperation,
+  type VersionedValue,
+  type VersionMeta,
+} from '@dkv/core';
+import { QuorumTally } from './quorum-tally.js';
+
+/** Settings of the QuorumManager. */
+export interface QuorumConfig {
+  /** Deadline of each replica request; a replica that has not answered by then counts as failed. */
+  readonly requestTimeoutMs: number;
+  /** Read repairs allowed in flight at once; beyond this, repairs are dropped (and counted). */
+  readonly readRepairMaxInFlight: number;
+}
+
+/** Hooks through which the QuorumManager learns about and reports on replicas. */
+export interface QuorumHooks {
+  /** False for nodes known to be down: they are not contacted and count as failed at once. */
+  readonly isAvailable?: (nodeId: string) => boolean;
+  /** Told the outcome of every replica request (passive failure detection). */
+  readonly onReplicaOutcome?: (nodeId: string, ok: boolean) => void;
+}
+
+/** One replica's part in a fan-out: its answer, or why it has none. */
+export type ReplicaOutcome<T> =
+  | { readonly node: Node; readonly ok: true; readonly value: T }
+  | { readonly node: Node; readonly ok: false; readonly error: unknown };
+
+/** What a quorum read found. `record` is the winning version, tombstone included, or null. */
+export interface QuorumReadResult {
+  readonly record: VersionedValue | null;
+  readonly answered: number;
+}
+
+/** A replica that had not acknowledged a write when the quorum was reached, and its pending outcome. */
+export interface Straggler {
+  readonly node: Node;
+  /** Resolves true if the replica acknowledged eventually, false if it failed, timed out or was skipped. */
+  readonly delivered: Promise<boolean>;
+}
+
+/** What a quorum write achieved: who acknowledged in time, and who is still owed the write. */
+export interface QuorumWriteResult {
+  readonly acknowledged: readonly Node[];
+  readonly stragglers: readonly Straggler[];
+}
+
+/** Counters the QuorumManager keeps for metrics. */
+export interface QuorumStats {
+  readRepairs: number;
+  readRepairsDropped: number;
+  quorumFailures: { read: number; write: number; 'version read': number };
+}
+
+/**
+ * The seed's `QuorumManager`: reads and writes a key on its replicas and returns as soon as a
+ * quorum answered.
+ *
+ * Every request fans out to all preferred replicas in parallel and settles on the R-th (or W-th)
+ * answer, so a slow or dead replica never sets the latency; a replica known to be down is not
+ * even asked. Highest version wins (`compareVersionedValues`). After a read, every replica that
+ * answered with an older version or nothing gets the winner in the background (read repair),
+ * including those that answered after the quorum was reached, within a bound on repairs in flight.
+ */
+export class QuorumManager {
+  readonly stats: QuorumStats = { readRepairs: 0, readRepairsDropped: 0, quorumFailures: { read: 0, write: 0, 'version read': 0 } };
+  private repairsInFlight = 0;
+
+  constructor(
+    private readonly nodeClient: NodeClient,
+    private readonly config: QuorumConfig,
+    private readonly hooks: QuorumHooks = {},
+  ) {}
+
+  /** Reads `key` from `targets` and returns the winning record once `r` replicas answered. */
+  async readWithQuorum(key: string, targets: readonly Node[], r: number): Promise<QuorumReadResult> {
+    const fan = this.fanOut('read', targets, r, (node) =>
+      this.nodeClient.send(node, { type: 'GET', key }, { timeoutMs: this.config.requestTimeoutMs }).then((answer) => answer.record),
+    );
+    const answers = await fan.quorum;
+    void fan.all.then((outcomes) => this.repair(key, outcomes));
+    return { record: winnerOf(answers.map((answer) => answer.value)), answered: answers.length };
+  }
+
+  /**
+   * Reads only the version metadata of `key` from `needed` replicas and returns the highest, or
+   * null if none holds the key. A write starts with this, so that its version is above every
+   * version acknowledged before it (W + R > N makes the two quorums overlap).
+   */
+  async readVersionWithQuorum(key: string, targets: readonly Node[], needed: number): Promise<VersionMeta | null> {
+    const fan = this.fanOut('version read', targets, needed, (node) =>
+      this.nodeClient.send(node, { type: 'HEAD', key }, { timeoutMs: this.config.requestTimeoutMs }).then((answer) => answer.meta),
+    );
+    const answers = await fan.quorum;
+    return winnerOf(answers.map((answer) => answer.value));
+  }
+
+  /**
+   * Sends `record` to every replica in `targets` and resolves once `w` acknowledged. A replica
+   * that answers "I hold something newer" acknowledges too: the key is at least this new there.
+   * Replicas that had not acknowledged by then are returned as stragglers for the
+   * ReplicationManager to follow up. Rejects with QUORUM_NOT_MET when `w` can no longer be reached.
+   */
+  async writeWithQuorum(key: string, record: VersionedValue, targets: readonly Node[], w: number): Promise<QuorumWriteResult> {
+    const fan = this.fanOut('write', targets, w, (node) =>
+      this.nodeClient.send(node, { type: 'PUT', key, record }, { timeoutMs: this.config.requestTimeoutMs }),
+    );
+    const answers = await fan.quorum;
+    const acknowledged = answers.map((answer) => answer.node);
+    const stragglers: Straggler[] = [];
+    fan.outcomes.forEach((outcome, index) => {
+      const node = targets[index];
+      if (node && !acknowledged.includes(node)) stragglers.push({ node, delivered: outcome.then((o) => o.ok) });
+    });
+    return { acknowledged, stragglers };
+  }
+
+  /**
+   * Contacts every available target in parallel. `quorum` settles as soon as the outcome is
+   * decided (`needed` successes, or too many failures); `outcomes` and `all` follow every replica
+   * to the end, for read repair and stragglers. Neither `outcomes` nor `all` ever rejects.
+   */
+  private fanOut<T>(operation: QuorumOperation, targets: readonly Node[], needed: number, send: (node: Node) => Promise<T>) {
+    const tally = new QuorumTally(needed, targets.length);
+    const answers: Array<{ node: Node; value: T }> = [];
+    let contacted = 0;
+    let decided = false;
+    let resolveQuorum!: (answers: Array<{ node: Node; value: T }>) => void;
+    let rejectQuorum!: (error: Error) => void;
+    const quorum = new Promise<Array<{ node: Node; value: T }>>((resolve, reject) => {
+      resolveQuorum = resolve;
+      rejectQuorum = reject;
+    });
+    const decide = (): void => {
+      if (decided) return;
+      const result = tally.result();
+      if (result === 'won') {
+        decided = true;
+        resolveQuorum(answers.slice());
+      } else if (result === 'lost') {
+        decided = true;
+        this.stats.quorumFailures[operation] += 1;
+        rejectQuorum(new QuorumNotMetError(operation, needed, tally.received, contacted));
+      }
+    };
+    const isAvailable = this.hooks.isAvailable ?? (() => true);
+    const outcomes = targets.map((node): Promise<ReplicaOutcome<T>> => {
+      if (!isAvailable(node.id)) {
+        tally.record(false);
+        return Promise.resolve({ node, ok: false, error: new Error(`node ${node.id} is down`) });
+      }
+      contacted += 1;
+      return send(node).then(
+        (value) => {
+          answers.push({ node, value });
+          tally.record(true);
+          this.hooks.onReplicaOutcome?.(node.id, true);
+          decide();
+          return { node, ok: true as const, value };
+        },
+        (error: unknown) => {
+          tally.record(false);
+          this.hooks.onReplicaOutcome?.(node.id, false);
+          decide();
+          return { node, ok: false as const, error };
+        },
+      );
+    });
+    decide();
+    return { quorum, outcomes, all: Promise.all(outcomes) };
+  }
+
+  /** Sends the newest record among all answers to every replica that answered with something older. */
+  private repair(key: string, outcomes: ReadonlyArray<ReplicaOutcome<VersionedValue | null>>): void {
+    const answered = outcomes.filter((o): o is Extract<ReplicaOutcome<VersionedValue | null>, { ok: true }> => o.ok);
+    const winner = winnerOf(answered.map((o) => o.value));
+    if (!winner) return;
+    for (const outcome of answered) {
+      if (outcome.value && compareVersionedValues(outcome.value, winner) >= 0) continue;
+      if (this.repairsInFlight >= this.config.readRepairMaxInFlight) {
+        this.stats.readRepairsDropped += 1;
+        continue;
+      }
+      this.repairsInFlight += 1;
+      this.stats.readRepairs += 1;
+      this.nodeClient
+        .send(outcome.node, { type: 'PUT', key, record: winner }, { timeoutMs: this.config.requestTimeoutMs })
+        .catch(() => undefined)
+        .finally(() => {
+          this.repairsInFlight -= 1;
+        });
+    }
+  }
+}
+
+/** The highest of some versions by `compareVersionedValues`, or null if there are none. */
+export function winnerOf<T extends VersionMeta>(candidates: ReadonlyArray<T | null>): T | null {
+  let winner: T | null = null;
+  for (const candidate of candidates) {
+    if (candidate && (!winner || compareVersionedValues(candidate, winner) > 0)) winner = candidate;
+  }
+  return winner;
+}
