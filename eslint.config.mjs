@@ -33,17 +33,18 @@ export default [
     },
   },
   {
-    // Domain code: no networking, no wall clock, no ambient randomness (see STYLE.md).
-    files: ['packages/{core,hashing,quorum,replication,membership,coordination,storage}/src/**/*.ts'],
-    ignores: ['**/*.test.ts'],
+    // Tests may use the test kit and in-memory adapters (never the other way round).
+    files: ['**/*.test.ts'],
     rules: {
-      'no-restricted-imports': ['error', { paths: nodeNetworking.map((name) => ({ name, message: 'domain packages do not do networking; use a port' })) }],
-      'no-restricted-syntax': [
+      '@nx/enforce-module-boundaries': [
         'error',
-        { selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']", message: 'use the Clock port' },
-        { selector: "CallExpression[callee.object.name='Math'][callee.property.name='random']", message: 'use the Rng port' },
-        { selector: "CallExpression[callee.name='setTimeout']", message: 'use the Scheduler port' },
-        { selector: "CallExpression[callee.name='setInterval']", message: 'use the Scheduler port' },
+        {
+          enforceBuildableLibDependency: false,
+          depConstraints: [
+            { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:testkit'], bannedExternalImports: frameworks },
+            { sourceTag: '*', onlyDependOnLibsWithTags: ['*'] },
+          ],
+        },
       ],
     },
   },
@@ -53,6 +54,30 @@ export default [
     ignores: ['**/*.composition.ts', '**/*.container.ts', '**/main.ts', '**/*.test.ts'],
     rules: {
       'no-restricted-imports': ['error', { paths: [{ name: 'inversify', message: 'Inversify is used in composition roots only (*.composition.ts)' }, { name: 'reflect-metadata', message: 'composition roots only' }] }],
+    },
+  },
+  {
+    // Domain code: no networking, no wall clock, no ambient randomness (see STYLE.md).
+    files: ['packages/{core,hashing,quorum,replication,membership,coordination,storage}/src/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            ...nodeNetworking.map((name) => ({ name, message: 'domain packages do not do networking; use a port' })),
+            { name: 'inversify', message: 'Inversify is used in composition roots only' },
+            { name: 'reflect-metadata', message: 'composition roots only' },
+          ],
+        },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        { selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']", message: 'use the Clock port' },
+        { selector: "CallExpression[callee.object.name='Math'][callee.property.name='random']", message: 'use the Rng port' },
+        { selector: "CallExpression[callee.name='setTimeout']", message: 'use the Scheduler port' },
+        { selector: "CallExpression[callee.name='setInterval']", message: 'use the Scheduler port' },
+      ],
     },
   },
 ];

@@ -1,1 +1,14 @@
+/**
+ * `@dkv/testkit`: what dkv's tests share. The deterministic simulation primitives (one seeded
+ * `SeededRng`, one virtual timeline `SimulatedScheduler`, per-process `SimulatedClock`s and a
+ * fault-injecting `SimulatedNetwork`), the seeded `SessionWorkload` that simulations and
+ * benchmarks both run, and the contract suites every adapter of a port runs.
+ */
 export * from './node-client.contract.js';
+export * from './seeded-rng.js';
+export * from './seed.js';
+export * from './binary-heap.js';
+export * from './simulated-scheduler.js';
+export * from './simulated-clock.js';
+export * from './simulated-network.js';
+export * from './session-workload.js';

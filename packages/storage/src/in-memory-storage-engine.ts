@@ -1,0 +1,224 @@
+import {
+  compareVersionedValues,
+  DkvError,
+  metaOf,
+  toTombstone,
+  type ApplyResult,
+  type Clock,
+  type StorageEngine,
+  type StorageStats,
+  type VersionedValue,
+  type VersionMeta,
+} from '@dkv/core';
+import { MinHeap } from './min-heap.js';
+
+/** The default {@link InMemoryStorageEngineOptions.ttlIndexSlackFactor}. */
+export const DEFAULT_TTL_INDEX_SLACK_FACTOR = 2;
+
+/** The TTL index may always hold this many stale items before it is compacted, so small stores never rebuild. */
+const TTL_INDEX_MIN_SLACK = 1024;
+
+/** What an {@link InMemoryStorageEngine} needs. */
+export interface InMemoryStorageEngineOptions {
+  /** The replica's clock: what "expired" and "grace period over" are measured against. */
+  readonly clock: Clock;
+  /**
+   * How long a tombstone is kept before `sweep` may purge it. It must cover the time a delete or
+   * an expiry needs to reach every replica (hinted handoff, read repair, anti-entropy): once a
+   * tombstone is gone, a replayed older write of that key applies again.
+   */
+  readonly tombstoneGraceMs: number;
+  /**
+   * Bound on the TTL index's stale items: when it holds more than this factor times the number
+   * of keys held (plus a fixed 1024), it is rebuilt from the keys. Default 2.
+   */
+  readonly ttlIndexSlackFactor?: number;
+}
+
+/** {@link StorageStats} plus what is particular to the in-memory engine. */
+export interface InMemoryStorageStats extends StorageStats {
+  /** Items in the TTL index, stale ones included: bounded by the slack factor. */
+  readonly ttlIndexItems: number;
+}
+
+/**
+ * What the engine holds for one key. A new Entry is made for every applied record, so the TTL
+ * index can tell stale items by identity; only the expiry fold changes an Entry in place.
+ */
+interface Entry {
+  readonly key: string;
+  readonly keyBytes: number;
+  record: VersionedValue;
+  /** When the record is a tombstone: the epoch ms (local clock) from which sweep may purge it. */
+  purgeAtMs: number;
+}
+
+/**
+ * A replica's store in memory: per key, only the record that wins by `compareVersionedValues`.
+ *
+ * Rules, which together are what keeps a delete or an expiry from being undone:
+ * - `apply` stores a record only if it beats what is held; older or equal is a no-op that
+ *   reports the held version. A record that arrives already expired is stored as its tombstone.
+ * - A value whose `expiresAt <= clock.now()` reads as its tombstone at the same version the
+ *   moment it expires: `get`, `head` and `apply` fold it first (lazily), and `sweep` folds the
+ *   rest (actively), freeing their bytes. It can never be revived by a replay of itself.
+ * - A tombstone is kept for `tombstoneGraceMs` from the moment this replica's copy died: the
+ *   value's `expiresAt` for a value that expired here, the local time of `apply` for a delete or
+ *   for a record that arrived already expired. The local apply time is used for deletes rather
+ *   than the record's `updatedAt` because the grace period exists to outlive the delivery of
+ *   that tombstone to the other replicas: a tombstone delivered late (by hinted handoff or
+ *   repair) still lives a full grace period here, and a coordinator's skewed clock cannot
+ *   shorten it. Replicas may purge a few moments apart; that is harmless, since by then each
+ *   is expected to hold the tombstone.
+ * - While a tombstone is held, no older or equal write can apply. After it is purged the key is
+ *   unknown here, and a replay of an older write would apply again: preventing that is the
+ *   grace period's job, so it must exceed the longest time a write can stay in flight.
+ *
+ * Active expiry and purge run through one TTL index, a binary min-heap of (deadline, Entry)
+ * with lazy deletion: an overwritten Entry's items stay in the heap and are discarded when
+ * popped. The heap is rebuilt when stale items exceed the configured slack, which bounds it.
+ * The engine stores values' bytes as given, without copying; callers must not mutate them.
+ */
+export class InMemoryStorageEngine implements StorageEngine {
+  private readonly clock: Clock;
+  private readonly tombstoneGraceMs: number;
+  private readonly ttlIndexSlackFactor: number;
+  private readonly entries = new Map<string, Entry>();
+  private readonly ttlIndex = new MinHeap<Entry>();
+  private liveKeys = 0;
+  private tombstones = 0;
+  private liveBytes = 0;
+
+  constructor(options: InMemoryStorageEngineOptions) {
+    const { clock, tombstoneGraceMs, ttlIndexSlackFactor = DEFAULT_TTL_INDEX_SLACK_FACTOR } = options;
+    if (!(tombstoneGraceMs >= 0)) {
+      throw new DkvError('INVALID_REQUEST', `tombstoneGraceMs must be a number of milliseconds >= 0, got ${String(tombstoneGraceMs)}`);
+    }
+    if (!(ttlIndexSlackFactor >= 1)) {
+      throw new DkvError('INVALID_REQUEST', `ttlIndexSlackFactor must be >= 1, got ${String(ttlIndexSlackFactor)}`);
+    }
+    this.clock = clock;
+    this.tombstoneGraceMs = tombstoneGraceMs;
+    this.ttlIndexSlackFactor = ttlIndexSlackFactor;
+  }
+
+  /** The record held for `key`; an expired value is folded into its tombstone first. */
+  get(key: string): VersionedValue | null {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return null;
+    this.foldIfExpired(entry, this.clock.now());
+    return entry.record;
+  }
+
+  /** The metadata of {@link get}'s record, without its bytes. */
+  head(key: string): VersionMeta | null {
+    const record = this.get(key);
+    return record === null ? null : metaOf(record);
+  }
+
+  /** Stores `record` if it beats the record held (expired values compared as their tombstones). */
+  apply(key: string, record: VersionedValue): ApplyResult {
+    const nowMs = this.clock.now();
+    const held = this.entries.get(key);
+    const incoming = isExpired(record, nowMs) ? toTombstone(record) : record;
+    if (held !== undefined) {
+      this.foldIfExpired(held, nowMs);
+      if (compareVersionedValues(incoming, held.record) <= 0) return { applied: false, version: held.record.version };
+      this.uncount(held);
+    }
+    const entry: Entry = {
+      key,
+      keyBytes: held?.keyBytes ?? Buffer.byteLength(key, 'utf8'),
+      record: incoming,
+      purgeAtMs: incoming.tombstone ? nowMs + this.tombstoneGraceMs : Number.POSITIVE_INFINITY,
+    };
+    this.entries.set(key, entry);
+    this.count(entry);
+    this.index(entry);
+    return { applied: true, version: incoming.version };
+  }
+
+  /**
+   * Folds due expiries and purges due tombstones, taking at most `maxWork` items off the TTL
+   * index. Returns the items taken, stale index items included: they are work too, and counting
+   * them keeps every call bounded. A caller that gets `maxWork` back may call again.
+   */
+  sweep(maxWork: number): number {
+    const nowMs = this.clock.now();
+    let work = 0;
+    while (work < maxWork && this.ttlIndex.peekPriority() <= nowMs) {
+      const entry = this.ttlIndex.pop();
+      work += 1;
+      if (entry === undefined || this.entries.get(entry.key) !== entry) continue;
+      this.foldIfExpired(entry, nowMs);
+      if (entry.record.tombstone && entry.purgeAtMs <= nowMs) {
+        this.entries.delete(entry.key);
+        this.tombstones -= 1;
+      }
+    }
+    return work;
+  }
+
+  /**
+   * Counts kept up to date on every change, so this is O(1). `keys` and `bytes` count values not
+   * yet folded: a value whose TTL passed counts until a read, a write or `sweep` folds it.
+   */
+  stats(): InMemoryStorageStats {
+    return { keys: this.liveKeys, tombstones: this.tombstones, bytes: this.liveBytes, ttlIndexItems: this.ttlIndex.size };
+  }
+
+  private foldIfExpired(entry: Entry, nowMs: number): void {
+    const { record } = entry;
+    if (!isExpired(record, nowMs) || record.expiresAt === null) return;
+    this.uncount(entry);
+    entry.record = toTombstone(record);
+    entry.purgeAtMs = record.expiresAt + this.tombstoneGraceMs;
+    this.count(entry);
+    this.ttlIndex.push(entry.purgeAtMs, entry);
+  }
+
+  private index(entry: Entry): void {
+    const deadlineMs = deadlineOf(entry);
+    if (deadlineMs === null) return;
+    this.ttlIndex.push(deadlineMs, entry);
+    if (this.ttlIndex.size > this.ttlIndexSlackFactor * this.entries.size + TTL_INDEX_MIN_SLACK) this.compactIndex();
+  }
+
+  /** Rebuilds the TTL index from the entries, dropping every stale item: O(n), amortised by the slack. */
+  private compactIndex(): void {
+    const items: Array<readonly [number, Entry]> = [];
+    for (const entry of this.entries.values()) {
+      const deadlineMs = deadlineOf(entry);
+      if (deadlineMs !== null) items.push([deadlineMs, entry]);
+    }
+    this.ttlIndex.rebuild(items);
+  }
+
+  private count(entry: Entry): void {
+    if (entry.record.tombstone) {
+      this.tombstones += 1;
+    } else {
+      this.liveKeys += 1;
+      this.liveBytes += entry.keyBytes + entry.record.value.byteLength;
+    }
+  }
+
+  private uncount(entry: Entry): void {
+    if (entry.record.tombstone) {
+      this.tombstones -= 1;
+    } else {
+      this.liveKeys -= 1;
+      this.liveBytes -= entry.keyBytes + entry.record.value.byteLength;
+    }
+  }
+}
+
+function isExpired(record: VersionedValue, nowMs: number): boolean {
+  return !record.tombstone && record.expiresAt !== null && record.expiresAt <= nowMs;
+}
+
+/** The next time sweep has something to do for `entry`: its expiry, its purge, or never (null). */
+function deadlineOf(entry: Entry): number | null {
+  if (entry.record.tombstone) return Number.isFinite(entry.purgeAtMs) ? entry.purgeAtMs : null;
+  return entry.record.expiresAt;
+}

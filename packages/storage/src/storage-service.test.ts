@@ -1,0 +1,61 @@
+// Goal: the replica answers each internode request from its engine, synchronously.
+// Method: one engine behind the service, each request type checked against the engine's state.
+import type { VersionedValue } from '@dkv/core';
+import { describe, expect, it } from 'vitest';
+import { InMemoryStorageEngine } from './in-memory-storage-engine.js';
+import { StorageService } from './storage-service.js';
+
+const record: VersionedValue = {
+  value: Buffer.from('{"user":1}'),
+  version: 7,
+  writerId: 'c1',
+  createdAt: 1000,
+  updatedAt: 1000,
+  expiresAt: 5000,
+  tombstone: false,
+};
+
+function setup(ready = true) {
+  const clock = { nowMs: 1000, now(): number { return this.nowMs; } };
+  const engine = new InMemoryStorageEngine({ clock, tombstoneGraceMs: 10_000 });
+  const service = new StorageService({ nodeId: 'n1', engine, isReady: () => ready });
+  return { clock, engine, service };
+}
+
+describe('StorageService', () => {
+  it('answers null to GET and HEAD of an unknown key', () => {
+    const { service } = setup();
+    expect(service.handle({ type: 'GET', key: 'k' })).toEqual({ type: 'GET', record: null });
+    expect(service.handle({ type: 'HEAD', key: 'k' })).toEqual({ type: 'HEAD', meta: null });
+  });
+
+  it('applies a PUT once and reports the held version to a replay', () => {
+    const { service } = setup();
+    expect(service.handle({ type: 'PUT', key: 'k', record })).toEqual({ type: 'PUT', applied: true, version: 7 });
+    expect(service.handle({ type: 'PUT', key: 'k', record: { ...record, version: 6 } })).toEqual({ type: 'PUT', applied: false, version: 7 });
+    const got = service.handle({ type: 'GET', key: 'k' });
+    expect(got.type === 'GET' && got.record?.value).toBe(record.value);
+    expect(service.handle({ type: 'HEAD', key: 'k' })).toEqual({
+      type: 'HEAD',
+      meta: { version: 7, writerId: 'c1', createdAt: 1000, expiresAt: 5000, tombstone: false },
+    });
+  });
+
+  it('reads an expired value as its tombstone', () => {
+    const { service, clock } = setup();
+    service.handle({ type: 'PUT', key: 'k', record });
+    clock.nowMs = 5000;
+    expect(service.handle({ type: 'HEAD', key: 'k' })).toMatchObject({ type: 'HEAD', meta: { version: 7, tombstone: true } });
+  });
+
+  it('reports id, readiness and counts on PING', () => {
+    const { service } = setup(false);
+    service.handle({ type: 'PUT', key: 'k', record });
+    expect(service.handle({ type: 'PING' })).toEqual({ type: 'PING', nodeId: 'n1', ready: false, keys: 1, bytes: 1 + 10 });
+  });
+
+  it('is ready by default', () => {
+    const engine = new InMemoryStorageEngine({ clock: { now: () => 0 }, tombstoneGraceMs: 0 });
+    expect(new StorageService({ nodeId: 'n2', engine }).handle({ type: 'PING' })).toMatchObject({ ready: true, keys: 0, bytes: 0 });
+  });
+});
