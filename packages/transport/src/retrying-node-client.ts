@@ -1,0 +1,148 @@
+import {
+  NodeUnavailableError,
+  type Node,
+  type NodeClient,
+  type RequestOptions,
+  type ResponseFor,
+  type Rng,
+  type Scheduler,
+  type StorageRequest,
+  type Timer,
+} from '@dkv/core';
+import { describeError } from './handler.js';
+
+/** The retry policy of {@link RetryingNodeClient}. */
+export interface RetryOptions {
+  /** Attempts per send, the first included: 1 means no retry. A whole number from 1 to 10. */
+  readonly maxAttempts: number;
+  /** The backoff before the first retry, before jitter; it doubles after each retry. */
+  readonly baseDelayMs: number;
+  /** The cap on any one backoff, before jitter. */
+  readonly maxDelayMs: number;
+}
+
+/** The hard ceiling on {@link RetryOptions.maxAttempts}: a retry loop has a bound however configured. */
+export const MAX_RETRY_ATTEMPTS = 10;
+
+/**
+ * The backoff before retry number `retry` (1 for the first retry): exponential, capped, with
+ * "equal jitter". Half of the capped delay is fixed so that retries are always spaced out, and
+ * half is random so that coordinators that failed together do not retry together.
+ */
+export function backoffDelayMs(retry: number, options: RetryOptions, rng: Rng): number {
+  const capped = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (retry - 1));
+  return capped / 2 + rng.next() * (capped / 2);
+}
+
+/**
+ * A {@link NodeClient} decorator that retries the failures where the request surely did not run:
+ * kinds `unreachable` (e.g. connection refused while a node restarts) and `overloaded`. A
+ * `timeout` or `remote` failure is passed on at once: the node may have run the request and may
+ * just be slow, and retrying then is how retry storms start.
+ *
+ * The request's own `timeoutMs` is the deadline of the whole send, retries and backoffs included:
+ * the promise settles by then, with kind `timeout` if an attempt is in flight at the deadline, or
+ * with the last failure if the deadline falls in a backoff. A retry is not even started when its
+ * backoff would end after the deadline. Time is read only through the `Scheduler` port, so the
+ * decorator runs unchanged in virtual time; each attempt is given the time the backoffs have not
+ * used (an upper bound of what is left, since attempt durations are not measured).
+ *
+ * `close()` fails pending sends with kind `closed` and closes the inner client: it owns it.
+ */
+export class RetryingNodeClient implements NodeClient {
+  private readonly pending = new Set<() => void>();
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    private readonly inner: NodeClient,
+    private readonly options: RetryOptions,
+    private readonly scheduler: Scheduler,
+    private readonly rng: Rng,
+  ) {
+    const { maxAttempts, baseDelayMs, maxDelayMs } = options;
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > MAX_RETRY_ATTEMPTS) {
+      throw new RangeError(`maxAttempts must be a whole number from 1 to ${MAX_RETRY_ATTEMPTS}, got ${String(maxAttempts)}`);
+    }
+    if (!(baseDelayMs >= 0) || !(maxDelayMs >= baseDelayMs) || !Number.isFinite(maxDelayMs)) {
+      throw new RangeError(`delays must satisfy 0 <= baseDelayMs <= maxDelayMs < Infinity, got ${baseDelayMs} and ${maxDelayMs}`);
+    }
+  }
+
+  /** Sends through the inner client, retrying as the class comment says, within `timeoutMs`. */
+  send<R extends StorageRequest>(target: Node, request: R, options: RequestOptions): Promise<ResponseFor<R>> {
+    if (this.closing !== null) return Promise.reject(new NodeUnavailableError(target.id, 'closed', 'the client is closed'));
+    return new Promise<ResponseFor<R>>((resolve, reject) => {
+      let settled = false;
+      let attempts = 0;
+      let backoffSpentMs = 0;
+      let backoff: Timer | null = null;
+      let lastFailure: NodeUnavailableError | null = null;
+
+      const finish = (outcome: { value: ResponseFor<R> } | { error: NodeUnavailableError }): void => {
+        if (settled) return;
+        settled = true;
+        deadline.cancel();
+        backoff?.cancel();
+        this.pending.delete(abort);
+        if ('value' in outcome) resolve(outcome.value);
+        else reject(outcome.error);
+      };
+      const abort = (): void => finish({ error: new NodeUnavailableError(target.id, 'closed', 'the client closed during the request') });
+      const deadline = this.scheduler.after(Math.max(0, options.timeoutMs), () => {
+        const failure = backoff !== null && lastFailure !== null ? lastFailure : timeoutOf(target, options, attempts);
+        finish({ error: failure });
+      });
+      this.pending.add(abort);
+
+      const attempt = (): void => {
+        backoff = null;
+        attempts += 1;
+        this.attemptOnce(target, request, options.timeoutMs - backoffSpentMs).then(
+          (value) => finish({ value }),
+          (error: NodeUnavailableError) => {
+            if (settled) return;
+            const delayMs = backoffDelayMs(attempts, this.options, this.rng);
+            const retry = isRetryable(error) && attempts < this.options.maxAttempts && backoffSpentMs + delayMs < options.timeoutMs;
+            if (!retry) return finish({ error });
+            lastFailure = error;
+            backoffSpentMs += delayMs;
+            backoff = this.scheduler.after(delayMs, attempt);
+          },
+        );
+      };
+      attempt();
+    });
+  }
+
+  /** Fails pending sends with kind `closed`, then closes the inner client. Idempotent. */
+  close(): Promise<void> {
+    if (this.closing !== null) return this.closing;
+    for (const abort of [...this.pending]) abort();
+    const closing = this.inner.close();
+    this.closing = closing;
+    return closing;
+  }
+
+  private attemptOnce<R extends StorageRequest>(target: Node, request: R, timeoutMs: number): Promise<ResponseFor<R>> {
+    try {
+      return this.inner.send(target, request, { timeoutMs }).catch((error: unknown) => {
+        throw asNodeFailure(target, error);
+      });
+    } catch (error) {
+      return Promise.reject(asNodeFailure(target, error));
+    }
+  }
+}
+
+function isRetryable(error: NodeUnavailableError): boolean {
+  return error.kind === 'unreachable' || error.kind === 'overloaded';
+}
+
+function asNodeFailure(target: Node, error: unknown): NodeUnavailableError {
+  if (error instanceof NodeUnavailableError) return error;
+  return new NodeUnavailableError(target.id, 'remote', describeError(error));
+}
+
+function timeoutOf(target: Node, options: RequestOptions, attempts: number): NodeUnavailableError {
+  return new NodeUnavailableError(target.id, 'timeout', `no answer within ${options.timeoutMs} ms (${attempts} attempts)`);
+}

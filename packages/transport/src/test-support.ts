@@ -1,0 +1,100 @@
+/**
+ * Harness pieces shared by transport's tests (excluded from the build): real Fastify storage
+ * nodes on 127.0.0.1 port 0, a dead address, and a gate that holds a slow node's answers until
+ * teardown. Nothing here sleeps: tests await conditions.
+ */
+import { createServer } from 'node:net';
+import type { Node, StorageResponse } from '@dkv/core';
+import { contractNode, MapStorageHandler } from '@dkv/testkit';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { MaybeAsyncStorageRequestHandler } from './handler.js';
+import { registerInternalRoutes, type InternalRoutesOptions } from './internal-routes.js';
+
+/** A promise that a test opens by hand: the slow node's answers wait on it. */
+export class Gate {
+  private open: () => void = () => undefined;
+  readonly opened = new Promise<void>((resolve) => (this.open = resolve));
+  /** How many callers are waiting, so a test can await "the request has arrived". */
+  waiting = 0;
+
+  release(): void {
+    this.open();
+  }
+
+  /** A handler that counts the request, waits for the gate, then answers from `inner`. */
+  handlerFor(inner: MaybeAsyncStorageRequestHandler): MaybeAsyncStorageRequestHandler {
+    return {
+      handle: async (request): Promise<StorageResponse> => {
+        this.waiting += 1;
+        await this.opened;
+        this.waiting -= 1;
+        return inner.handle(request);
+      },
+    };
+  }
+}
+
+/** One storage node served over HTTP by a real Fastify app. */
+export interface HttpTestNode {
+  readonly node: Node;
+  readonly app: FastifyInstance;
+}
+
+/** Starts a Fastify app on 127.0.0.1, port 0, serving `handler` (a fresh map by default). */
+export async function startHttpNode(
+  id: string,
+  handler: MaybeAsyncStorageRequestHandler = new MapStorageHandler(id),
+  options?: InternalRoutesOptions,
+): Promise<HttpTestNode> {
+  const app = Fastify({ logger: false });
+  registerInternalRoutes(app, handler, options);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('expected a TCP address');
+  return { node: contractNode(id, `127.0.0.1:${address.port}`), app };
+}
+
+/** An address where nothing listens: a port the OS just gave out and that was closed again. */
+export async function deadAddress(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+  if (address === null || typeof address === 'string') throw new Error('expected a TCP address');
+  return `127.0.0.1:${address.port}`;
+}
+
+/** Live, slow and dead HTTP nodes for the contract suite and the client's own tests. */
+export interface HttpCluster {
+  readonly nodes: Node[];
+  readonly slowNode: Node;
+  readonly deadNode: Node;
+  readonly gate: Gate;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts `liveCount` nodes, each answered by `handlerFor(id)` (a fresh map by default), one slow
+ * node behind a gate, and picks a dead address.
+ */
+export async function startHttpCluster(
+  liveCount = 3,
+  handlerFor: (nodeId: string) => MaybeAsyncStorageRequestHandler = (nodeId) => new MapStorageHandler(nodeId),
+): Promise<HttpCluster> {
+  const gate = new Gate();
+  const live = await Promise.all(
+    Array.from({ length: liveCount }, (_, i) => `node-${i + 1}`).map((id) => startHttpNode(id, handlerFor(id))),
+  );
+  const slow = await startHttpNode('slow', gate.handlerFor(new MapStorageHandler('slow')));
+  const deadNode = contractNode('dead', await deadAddress());
+  return {
+    nodes: live.map(({ node }) => node),
+    slowNode: slow.node,
+    deadNode,
+    gate,
+    close: async () => {
+      gate.release();
+      await Promise.all([...live, slow].map(({ app }) => app.close()));
+    },
+  };
+}
