@@ -1,0 +1,213 @@
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { findFreePorts } from './ports.js';
+
+/** What `dkv cluster up` runs. */
+export interface ClusterUpOptions {
+  /** Storage nodes to start (API.md default 3). */
+  readonly nodes: number;
+  /** The coordinator's port; 0 picks a free one (API.md default 7070). */
+  readonly port: number;
+  /** The children's log level (their logs go to this process's stderr). */
+  readonly logLevel: string;
+  /** How long to wait for every process to be ready before giving up. */
+  readonly readyTimeoutMs: number;
+}
+
+/** Where the output of `cluster up` goes: the ready line to `out`, everything else to `err`. */
+export interface ClusterUpIo {
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+}
+
+/** The host every process of a local cluster listens on. */
+export const LOCAL_HOST = '127.0.0.1';
+/** How long stopping may take before children that ignore SIGTERM are killed. */
+const STOP_DEADLINE_MS = 10_000;
+/** How often readiness is polled while starting. */
+const READY_POLL_MS = 100;
+/** How long to wait for children killed with SIGKILL to be reaped. */
+const KILL_GRACE_MS = 2000;
+
+/** The entry points of the apps, relative to this file (in `src/` for tests, `dist/` when built: both sit one level below the app). */
+export const NODE_MAIN = fileURLToPath(new URL('../../node/dist/main.js', import.meta.url));
+export const COORDINATOR_MAIN = fileURLToPath(new URL('../../coordinator/dist/main.js', import.meta.url));
+
+/**
+ * The quorum settings of a local cluster of `nodes` storage nodes: N = min(3, nodes) and
+ * majority quorums W = R = floor(N/2) + 1, which is API.md's N=3 W=2 R=2 for 3 nodes or more.
+ */
+export function localQuorums(nodes: number): { n: number; w: number; r: number } {
+  const n = Math.min(3, nodes);
+  const majority = Math.floor(n / 2) + 1;
+  return { n, w: majority, r: majority };
+}
+
+interface Child {
+  readonly name: string;
+  readonly role: 'node' | 'coordinator';
+  readonly pid: number;
+  readonly url: string;
+  exited: boolean;
+  readonly exit: Promise<void>;
+}
+
+type Phase = 'starting' | 'ready' | 'stopping';
+
+/**
+ * `dkv cluster up`: starts `nodes` storage node processes and one coordinator process on
+ * 127.0.0.1, waits until each answers `/readyz`, prints `dkv ready at http://127.0.0.1:<port>`,
+ * and runs until SIGINT or SIGTERM, which stop every child it started (by pid) and resolve 0.
+ *
+ * Each child is announced on stderr as `dkv: <role> <id> pid <pid> at <host:port>`, so tools
+ * and tests can find them. Children run in process groups of their own (a terminal's Ctrl-C
+ * reaches only this process, which then stops them in order) and hold an IPC channel to it:
+ * should this process die without cleaning up, they see the channel close and stop themselves.
+ *
+ * A child that dies on its own during start-up, or the coordinator at any time, stops everything
+ * and resolves 1. A storage node that dies once the cluster is up is reported and the cluster
+ * keeps serving: surviving a lost node is what replication is for, and quorums tell clients if
+ * too few are left.
+ */
+export async function clusterUp(options: ClusterUpOptions, io: ClusterUpIo): Promise<number> {
+  const cluster = new LocalCluster(options, io);
+  const onSignal = (name: NodeJS.Signals): void => cluster.stop(0, `${name}, stopping the cluster`);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await cluster.run();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** The children of one `cluster up` and the phase it is in. */
+class LocalCluster {
+  private readonly children: Child[] = [];
+  private phase: Phase = 'starting';
+  private settle: (code: number) => void = () => undefined;
+  private readonly done = new Promise<number>((resolve) => {
+    this.settle = resolve;
+  });
+
+  constructor(
+    private readonly options: ClusterUpOptions,
+    private readonly io: ClusterUpIo,
+  ) {}
+
+  /** Starts the cluster and resolves with the exit code once it has stopped. */
+  async run(): Promise<number> {
+    this.start().catch((error: unknown) => {
+      this.stop(1, `cluster up failed: ${error instanceof Error ? error.message : String(error)}`);
+    });
+    return this.done;
+  }
+
+  /** Stops every live child (coordinator first), by SIGTERM and after a deadline SIGKILL; resolves `run` with `code`. */
+  stop(code: number, reason: string): void {
+    if (this.phase === 'stopping') return;
+    this.phase = 'stopping';
+    this.io.err(`dkv: ${reason}`);
+    void this.stopChildren().then(() => this.settle(code));
+  }
+
+  private async start(): Promise<void> {
+    const { nodes, port } = this.options;
+    const nodePorts = await findFreePorts(nodes, LOCAL_HOST);
+    const coordinatorPort = port === 0 ? ((await findFreePorts(1, LOCAL_HOST))[0] ?? 0) : port;
+    const ids = nodePorts.map((_, i) => `n${i + 1}`);
+    const members = ids.map((id, i) => `${id}=${LOCAL_HOST}:${nodePorts[i]}`).join(',');
+    const started = ids.map((id, i) => {
+      const nodePort = nodePorts[i] ?? 0;
+      return this.spawnChild(id, 'node', NODE_MAIN, ['--id', id, '--host', LOCAL_HOST, '--port', String(nodePort), '--members', members], nodePort);
+    });
+    await Promise.all(started.map((child) => this.waitReady(child)));
+    if (this.phase !== 'starting') return;
+    // A DKV_N/W/R the user set wins over the local defaults.
+    const quorumArgs = Object.entries(localQuorums(nodes)).flatMap(([name, value]) => (process.env[`DKV_${name.toUpperCase()}`] ? [] : [`--${name}`, String(value)]));
+    const args = ['--id', 'c1', '--host', LOCAL_HOST, '--port', String(coordinatorPort), '--join', `${LOCAL_HOST}:${nodePorts[0]}`, ...quorumArgs];
+    const coordinator = this.spawnChild('c1', 'coordinator', COORDINATOR_MAIN, args, coordinatorPort);
+    await this.waitReady(coordinator);
+    if (this.phase !== 'starting') return;
+    this.phase = 'ready';
+    this.io.out(`dkv ready at ${coordinator.url}`);
+  }
+
+  private spawnChild(name: string, role: Child['role'], main: string, args: string[], port: number): Child {
+    const proc = spawn(process.execPath, [main, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      detached: true,
+      env: { ...process.env, DKV_LOG_LEVEL: this.options.logLevel },
+    });
+    if (proc.pid === undefined) throw new Error(`cannot start ${role} ${name} with ${process.execPath}`);
+    for (const stream of [proc.stdout, proc.stderr]) {
+      if (stream) createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => this.io.err(`[${name}] ${line}`));
+    }
+    let markExited: () => void = () => undefined;
+    const exit = new Promise<void>((resolve) => {
+      markExited = resolve;
+    });
+    const child: Child = { name, role, pid: proc.pid, url: `http://${LOCAL_HOST}:${port}`, exited: false, exit };
+    proc.on('exit', (code, sig) => {
+      child.exited = true;
+      markExited();
+      this.onChildExit(child, sig ? `signal ${sig}` : `exit code ${code}`);
+    });
+    proc.on('error', (error) => this.io.err(`dkv: ${role} ${name}: ${error.message}`));
+    this.children.push(child);
+    this.io.err(`dkv: ${role} ${name} pid ${proc.pid} at ${LOCAL_HOST}:${port}`);
+    return child;
+  }
+
+  private onChildExit(child: Child, how: string): void {
+    if (this.phase === 'stopping') return;
+    if (this.phase === 'ready' && child.role === 'node') {
+      this.io.err(`dkv: node ${child.name} (pid ${child.pid}) exited unexpectedly (${how}); the cluster keeps serving with the nodes left`);
+      return;
+    }
+    this.stop(1, `${child.role} ${child.name} (pid ${child.pid}) exited unexpectedly (${how}); stopping the cluster`);
+  }
+
+  private async stopChildren(): Promise<void> {
+    const live = this.children.filter((c) => !c.exited);
+    // The coordinator first: it stops taking requests before the nodes behind it go.
+    for (const child of live.filter((c) => c.role === 'coordinator')) signal(child, 'SIGTERM');
+    for (const child of live.filter((c) => c.role === 'node')) signal(child, 'SIGTERM');
+    const finished = Promise.all(live.map((c) => c.exit)).then(() => 'done' as const);
+    if ((await Promise.race([finished, sleep(STOP_DEADLINE_MS, 'deadline' as const, { ref: false })])) === 'done') return;
+    for (const child of this.children.filter((c) => !c.exited)) {
+      this.io.err(`dkv: ${child.role} ${child.name} (pid ${child.pid}) did not stop within ${STOP_DEADLINE_MS} ms; killing it`);
+      signal(child, 'SIGKILL');
+    }
+    await Promise.race([finished, sleep(KILL_GRACE_MS, undefined, { ref: false })]);
+  }
+
+  /** Polls the child's `/readyz` until it answers 200; fails at the deadline, returns early if start-up was abandoned. */
+  private async waitReady(child: Child): Promise<void> {
+    const giveUpAt = Date.now() + this.options.readyTimeoutMs;
+    while (Date.now() < giveUpAt) {
+      if (child.exited || this.phase !== 'starting') return;
+      try {
+        const res = await fetch(`${child.url}/readyz`, { signal: AbortSignal.timeout(1000) });
+        await res.body?.cancel();
+        if (res.status === 200) return;
+      } catch {
+        // Not listening yet.
+      }
+      await sleep(READY_POLL_MS);
+    }
+    throw new Error(`${child.role} ${child.name} (pid ${child.pid}) was not ready at ${child.url}/readyz within ${this.options.readyTimeoutMs} ms`);
+  }
+}
+
+function signal(child: Child, name: NodeJS.Signals): void {
+  if (child.exited) return;
+  try {
+    process.kill(child.pid, name);
+  } catch {
+    // It exited between the check and the signal.
+  }
+}

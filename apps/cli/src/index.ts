@@ -1,0 +1,8 @@
+/**
+ * `@dkv/cli`: the `dkv` command. `buildProgram` is the command line with its actions injected;
+ * `clusterUp` runs a local cluster of child processes.
+ */
+export * from './cluster-up.js';
+export * from './ports.js';
+export * from './program.js';
+export * from './views.js';

@@ -1,0 +1,161 @@
+// Goal: the `dkv` command line parses what API.md documents (`cluster up [--nodes] [--port]`,
+// `node ...`, `coordinator ...`, `status`/`ring [--url]`), applies the defaults, reads DKV_*
+// variables, and turns bad arguments into exit code 2 with a message naming the setting.
+// Method: buildProgram with recording doubles for every action, so nothing is started; plus
+// table cases for the local quorums and the table rendering.
+import { CommanderError } from 'commander';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { ClusterUpOptions } from './cluster-up.js';
+import { localQuorums } from './cluster-up.js';
+import { buildProgram, camelCase, DEFAULT_URL, type CliDeps } from './program.js';
+import { formatRing, formatStatus } from './views.js';
+import { COORDINATOR_SETTINGS } from '@dkv/coordinator';
+import { NODE_SETTINGS } from '@dkv/node';
+
+interface Recorded {
+  calls: Array<[string, unknown]>;
+  out: string;
+  err: string;
+  exits: number[];
+}
+
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
+
+/** Runs the program on `args`; `env` is seen both by commander (process.env) and by the apps' parsers. */
+async function parse(args: string[], env: Record<string, string> = {}): Promise<Recorded & { error?: CommanderError }> {
+  for (const name of ['DKV_NODES', 'DKV_PORT', 'DKV_URL', 'DKV_LOG_LEVEL', 'DKV_READY_TIMEOUT_MS']) vi.stubEnv(name, undefined);
+  for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
+  const recorded: Recorded = { calls: [], out: '', err: '', exits: [] };
+  const deps: CliDeps = {
+    clusterUp: async (options: ClusterUpOptions) => {
+      recorded.calls.push(['clusterUp', options]);
+      return 0;
+    },
+    runNode: async (config) => void recorded.calls.push(['runNode', config]),
+    runCoordinator: async (config) => void recorded.calls.push(['runCoordinator', config]),
+    fetchCluster: async (url) => {
+      recorded.calls.push(['fetchCluster', url]);
+      return { epoch: 3, replication: { n: 3, w: 2, r: 2 }, nodes: [{ id: 'n1', address: '127.0.0.1:7001', status: 'up', vnodes: 128 }, { id: 'n2', address: '127.0.0.1:7002', status: 'down', vnodes: 128 }] };
+    },
+    fetchDistribution: async (url) => {
+      recorded.calls.push(['fetchDistribution', url]);
+      throw new Error('connect ECONNREFUSED');
+    },
+    env,
+    out: (text) => (recorded.out += text),
+    err: (text) => (recorded.err += text),
+    exit: (code) => void recorded.exits.push(code),
+  };
+  try {
+    await buildProgram(deps).parseAsync(['node', 'dkv', ...args]);
+    return recorded;
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    return { ...recorded, error };
+  }
+}
+
+describe('dkv cluster up', () => {
+  it('defaults to 3 nodes on port 7070', async () => {
+    const result = await parse(['cluster', 'up']);
+    expect(result.calls).toEqual([['clusterUp', { nodes: 3, port: 7070, logLevel: 'warn', readyTimeoutMs: 30_000 }]]);
+    expect(result.exits).toEqual([0]);
+  });
+
+  it('takes --nodes and --port (0 for a free port), and DKV_NODES / DKV_PORT', async () => {
+    expect((await parse(['cluster', 'up', '--nodes', '5', '--port', '0'])).calls[0]?.[1]).toMatchObject({ nodes: 5, port: 0 });
+    expect((await parse(['cluster', 'up'], { DKV_NODES: '4', DKV_PORT: '8080' })).calls[0]?.[1]).toMatchObject({ nodes: 4, port: 8080 });
+    expect((await parse(['cluster', 'up', '--port', '9000'], { DKV_PORT: '8080' })).calls[0]?.[1]).toMatchObject({ port: 9000 });
+  });
+
+  it.each([
+    [['--nodes', '0'], "option '--nodes <n>' argument '0' is invalid. must be a whole number from 1 to 64"],
+    [['--nodes', 'three'], "argument 'three' is invalid"],
+    [['--port', '65536'], "option '--port <port>' argument '65536' is invalid. must be a whole number from 0 to 65535"],
+    [['--log-level', 'loud'], "argument 'loud' is invalid"],
+    [['--bogus'], "unknown option '--bogus'"],
+  ])('rejects %j', async (args, message) => {
+    const result = await parse(['cluster', 'up', ...args]);
+    expect(result.calls).toEqual([]);
+    expect(result.error).toBeDefined();
+    expect(result.err).toContain(message);
+  });
+});
+
+describe('dkv node and dkv coordinator', () => {
+  it('hands the node its parsed configuration', async () => {
+    const result = await parse(['node', '--id', 'n1', '--port', '7001', '--members', 'n1=127.0.0.1:7001,n2=127.0.0.1:7002', '--tombstone-grace-ms', '60000']);
+    expect(result.calls).toHaveLength(1);
+    expect(result.calls[0]?.[0]).toBe('runNode');
+    expect(result.calls[0]?.[1]).toMatchObject({ id: 'n1', port: 7001, tombstoneGraceMs: 60_000, members: [{ id: 'n1', address: '127.0.0.1:7001' }, { id: 'n2', address: '127.0.0.1:7002' }] });
+  });
+
+  it('reads DKV_* variables for the node', async () => {
+    const result = await parse(['node'], { DKV_NODE_ID: 'n9', DKV_PORT: '7009' });
+    expect(result.calls[0]?.[1]).toMatchObject({ id: 'n9', port: 7009 });
+  });
+
+  it('exits 2 naming a bad node setting', async () => {
+    const result = await parse(['node', '--id', 'n1', '--sweep-max-work', '-1']);
+    expect(result.calls).toEqual([]);
+    expect(result.exits).toEqual([2]);
+    expect(result.err).toContain('--sweep-max-work (DKV_SWEEP_MAX_WORK) must be a whole number');
+  });
+
+  it('hands the coordinator its parsed configuration', async () => {
+    const result = await parse(['coordinator', '--port', '7070', '--join', '127.0.0.1:7001', '--id', 'c1', '--w', '3']);
+    expect(result.calls[0]?.[0]).toBe('runCoordinator');
+    expect(result.calls[0]?.[1]).toMatchObject({ port: 7070, join: '127.0.0.1:7001', coordinator: { nodeId: 'c1', n: 3, w: 3, r: 2 } });
+  });
+
+  it('exits 2 naming a bad coordinator setting', async () => {
+    const result = await parse(['coordinator', '--join', '127.0.0.1:7001', '--r', '7']);
+    expect(result.exits).toEqual([2]);
+    expect(result.err).toContain('--r (DKV_R) must be at most N (3, --n (DKV_N)), got 7');
+  });
+
+  it('offers exactly the apps\' settings as options, named as commander names them', () => {
+    for (const table of [NODE_SETTINGS, COORDINATOR_SETTINGS]) {
+      for (const [key, setting] of Object.entries(table)) expect(camelCase(setting.flag)).toBe(key);
+    }
+  });
+});
+
+describe('dkv status and dkv ring', () => {
+  it('renders the cluster as a table, from --url, DKV_URL or the default', async () => {
+    const result = await parse(['status']);
+    expect(result.calls).toEqual([['fetchCluster', DEFAULT_URL]]);
+    expect(result.out).toBe(['epoch 3, replication N=3 W=2 R=2, 1 of 2 nodes up', 'ID  ADDRESS         STATUS  VNODES', 'n1  127.0.0.1:7001  up      128', 'n2  127.0.0.1:7002  down    128', ''].join('\n'));
+    expect((await parse(['status', '--url', 'http://db:1'])).calls).toEqual([['fetchCluster', 'http://db:1']]);
+    expect((await parse(['status'], { DKV_URL: 'http://env:2' })).calls).toEqual([['fetchCluster', 'http://env:2']]);
+  });
+
+  it('reports an unreachable coordinator with exit 1', async () => {
+    const result = await parse(['ring', '--url', 'http://127.0.0.1:1']);
+    expect(result.exits).toEqual([1]);
+    expect(result.err).toBe('dkv ring: http://127.0.0.1:1: connect ECONNREFUSED\n');
+  });
+});
+
+describe('views and local quorums', () => {
+  it('renders the ring with percentages and totals', () => {
+    expect(formatRing([{ id: 'n1', ringShare: 0.5, keys: 10, bytes: 1000 }, { id: 'n22', ringShare: 0.5, keys: 2, bytes: 30 }])).toBe(
+      ['ID     SHARE   KEYS  BYTES', 'n1     50.0%   10    1000', 'n22    50.0%   2     30', 'total  100.0%  12    1030'].join('\n'),
+    );
+  });
+
+  it('renders status for an empty cluster', () => {
+    expect(formatStatus({ epoch: 0, replication: { n: 3, w: 2, r: 2 }, nodes: [] })).toBe('epoch 0, replication N=3 W=2 R=2, 0 of 0 nodes up\nID  ADDRESS  STATUS  VNODES');
+  });
+
+  it.each([
+    [1, { n: 1, w: 1, r: 1 }],
+    [2, { n: 2, w: 2, r: 2 }],
+    [3, { n: 3, w: 2, r: 2 }],
+    [10, { n: 3, w: 2, r: 2 }],
+  ])('uses N=min(3, nodes) and majority quorums for %i nodes', (nodes, expected) => {
+    expect(localQuorums(nodes)).toEqual(expected);
+  });
+});

@@ -1,0 +1,153 @@
+import { KVStoreClient } from '@dkv/client';
+import { ConfigError } from '@dkv/app-config';
+import { COORDINATOR_SETTINGS, parseCoordinatorConfig, type CoordinatorAppConfig } from '@dkv/coordinator';
+import { NODE_SETTINGS, parseNodeConfig, type NodeConfig } from '@dkv/node';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { ClusterUpOptions } from './cluster-up.js';
+import { formatRing, formatStatus } from './views.js';
+
+/** What the commands do, injected so that argument parsing can be tested without starting anything. */
+export interface CliDeps {
+  clusterUp(options: ClusterUpOptions): Promise<number>;
+  runNode(config: NodeConfig): Promise<void>;
+  runCoordinator(config: CoordinatorAppConfig): Promise<void>;
+  fetchCluster(url: string): Promise<Parameters<typeof formatStatus>[0]>;
+  fetchDistribution(url: string): Promise<Parameters<typeof formatRing>[0]>;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  out(text: string): void;
+  err(text: string): void;
+  /** Ends the process with `code` (bad configuration is 2, as for the apps). */
+  exit(code: number): void;
+}
+
+/** The coordinator URL `status` and `ring` use when `--url` and `DKV_URL` are absent. */
+export const DEFAULT_URL = 'http://127.0.0.1:7070';
+/** Exit code of bad arguments or configuration. */
+export const EXIT_USAGE = 2;
+
+/** A commander parser for a whole number in `min..max`, whose error says what is allowed. */
+export function wholeNumber(min: number, max: number): (text: string) => number {
+  return (text) => {
+    const value = Number(text);
+    if (!/^\d+$/.test(text.trim()) || value < min || value > max) throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
+    return value;
+  };
+}
+
+/** `tombstone-grace-ms` → `tombstoneGraceMs`: how commander names an option's value. */
+export function camelCase(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** Adds one option per setting of an app's settings table (their variables are read by the app's parser). */
+function addSettings(command: Command, table: Record<string, { flag: string; env: string; description: string; defaultValue?: string; required?: boolean }>): Command {
+  for (const setting of Object.values(table)) {
+    const def = setting.defaultValue !== undefined ? `, default ${setting.defaultValue}` : setting.required ? ', required' : '';
+    command.option(`--${setting.flag} <value>`, `${setting.description} (env ${setting.env}${def})`);
+  }
+  return command;
+}
+
+/** The option values of `command` keyed like the settings table. */
+function settingsFlags(command: Command, table: Record<string, { flag: string }>): Record<string, string | undefined> {
+  const opts = command.opts<Record<string, string | undefined>>();
+  const flags: Record<string, string | undefined> = {};
+  for (const [key, setting] of Object.entries(table)) flags[key] = opts[camelCase(setting.flag)];
+  return flags;
+}
+
+/**
+ * The `dkv` command line (API.md): `cluster up`, `node`, `coordinator`, `status`, `ring`.
+ * Usage errors and bad configuration exit 2 with a message naming the setting.
+ */
+export function buildProgram(deps: CliDeps): Command {
+  const program = new Command('dkv')
+    .description('dkv: a Dynamo-style distributed key-value store for sessions with TTLs')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => deps.out(s), writeErr: (s) => deps.err(s) })
+    .showHelpAfterError();
+
+  const cluster = program.command('cluster').description('run a whole local cluster');
+  cluster
+    .command('up')
+    .description('start storage nodes and a coordinator on 127.0.0.1 and wait for SIGINT/SIGTERM (what `npm start` runs)')
+    .addOption(new Option('--nodes <n>', 'storage nodes to start').env('DKV_NODES').default(3).argParser(wholeNumber(1, 64)))
+    .addOption(new Option('--port <port>', 'coordinator port (0 picks a free one)').env('DKV_PORT').default(7070).argParser(wholeNumber(0, 65535)))
+    .addOption(new Option('--log-level <level>', 'log level of the processes (their logs go to stderr)').env('DKV_LOG_LEVEL').default('warn').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .addOption(new Option('--ready-timeout-ms <ms>', 'how long to wait for every process to be ready').env('DKV_READY_TIMEOUT_MS').default(30_000).argParser(wholeNumber(1, 600_000)))
+    .action(async (opts: { nodes: number; port: number; logLevel: string; readyTimeoutMs: number }) => {
+      deps.exit(await deps.clusterUp({ nodes: opts.nodes, port: opts.port, logLevel: opts.logLevel, readyTimeoutMs: opts.readyTimeoutMs }));
+    });
+
+  const node = addSettings(program.command('node').description('run one storage node in the foreground'), NODE_SETTINGS);
+  node.action(async () => {
+    let config: NodeConfig;
+    try {
+      config = parseNodeConfig(settingsFlags(node, NODE_SETTINGS), deps.env);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      deps.err(`dkv node: ${error.message}\n`);
+      return deps.exit(EXIT_USAGE);
+    }
+    await deps.runNode(config);
+  });
+
+  const coordinator = addSettings(program.command('coordinator').description('run one coordinator in the foreground'), COORDINATOR_SETTINGS);
+  coordinator.action(async () => {
+    let config: CoordinatorAppConfig;
+    try {
+      config = parseCoordinatorConfig(settingsFlags(coordinator, COORDINATOR_SETTINGS), deps.env);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      deps.err(`dkv coordinator: ${error.message}\n`);
+      return deps.exit(EXIT_USAGE);
+    }
+    await deps.runCoordinator(config);
+  });
+
+  const urlOption = (): Option => new Option('--url <url>', 'the coordinator\'s URL').env('DKV_URL').default(DEFAULT_URL);
+  program
+    .command('status')
+    .description('the cluster\'s nodes and their states')
+    .addOption(urlOption())
+    .action(async (opts: { url: string }) => {
+      await report(deps, 'status', opts.url, async () => formatStatus(await deps.fetchCluster(opts.url)));
+    });
+  program
+    .command('ring')
+    .description('each node\'s share of the ring, keys and bytes')
+    .addOption(urlOption())
+    .action(async (opts: { url: string }) => {
+      await report(deps, 'ring', opts.url, async () => formatRing(await deps.fetchDistribution(opts.url)));
+    });
+  return program;
+}
+
+async function report(deps: CliDeps, name: string, url: string, render: () => Promise<string>): Promise<void> {
+  try {
+    deps.out(`${await render()}\n`);
+  } catch (error) {
+    deps.err(`dkv ${name}: ${url}: ${error instanceof Error ? error.message : String(error)}\n`);
+    deps.exit(1);
+  }
+}
+
+/** Reads `/v1/cluster` through the SDK. */
+export async function fetchCluster(url: string): Promise<Parameters<typeof formatStatus>[0]> {
+  const client = new KVStoreClient({ url, timeoutMs: 5000, connections: 1 });
+  try {
+    return await client.cluster();
+  } finally {
+    await client.close();
+  }
+}
+
+/** Reads `/v1/cluster/distribution` through the SDK. */
+export async function fetchDistribution(url: string): Promise<Parameters<typeof formatRing>[0]> {
+  const client = new KVStoreClient({ url, timeoutMs: 5000, connections: 1 });
+  try {
+    return await client.distribution();
+  } finally {
+    await client.close();
+  }
+}

@@ -1,0 +1,26 @@
+import type { ClusterInfo, DistributionEntry } from '@dkv/client';
+
+/** Lays out rows as left-aligned columns separated by two spaces; the first row is the header. */
+export function formatTable(rows: ReadonlyArray<readonly string[]>): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
+}
+
+/** `dkv status`: the ring's epoch and quorums, then one row per node with its state. */
+export function formatStatus(cluster: ClusterInfo): string {
+  const { n, w, r } = cluster.replication;
+  const header = `epoch ${cluster.epoch}, replication N=${n} W=${w} R=${r}, ${cluster.nodes.filter((node) => node.status === 'up').length} of ${cluster.nodes.length} nodes up`;
+  const rows = [['ID', 'ADDRESS', 'STATUS', 'VNODES'], ...cluster.nodes.map((node) => [node.id, node.address, node.status, String(node.vnodes)])];
+  return `${header}\n${formatTable(rows)}`;
+}
+
+/** `dkv ring`: one row per node with its share of the ring as primary, its keys and bytes, and the totals. */
+export function formatRing(entries: readonly DistributionEntry[]): string {
+  const rows = [['ID', 'SHARE', 'KEYS', 'BYTES'], ...entries.map((e) => [e.id, `${(e.ringShare * 100).toFixed(1)}%`, String(e.keys), String(e.bytes)])];
+  const share = entries.reduce((sum, e) => sum + e.ringShare, 0);
+  const keys = entries.reduce((sum, e) => sum + e.keys, 0);
+  const bytes = entries.reduce((sum, e) => sum + e.bytes, 0);
+  rows.push(['total', `${(share * 100).toFixed(1)}%`, String(keys), String(bytes)]);
+  return formatTable(rows);
+}

@@ -1,0 +1,92 @@
+// Goal: a coordinator's configuration comes from flags, then DKV_* variables, then defaults (the
+// coordination core's for its bounds), and every bad setting, quorums larger than N included,
+// stops start-up with a message naming the flag, the variable and the reason.
+// Method: table cases through parseCoordinatorConfig and parseFlags, no process started.
+import { DEFAULT_COORDINATOR_CONFIG } from '@dkv/coordination';
+import { describe, expect, it } from 'vitest';
+import { COORDINATOR_SETTINGS, parseCoordinatorConfig } from './config.js';
+import { ConfigError, parseFlags } from '@dkv/app-config';
+
+function problemOf(flags: Record<string, string>, env: Record<string, string> = {}): string {
+  try {
+    parseCoordinatorConfig(flags, env);
+    return 'no error';
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return error.message;
+  }
+}
+
+describe('parseCoordinatorConfig', () => {
+  it('applies the defaults', () => {
+    const config = parseCoordinatorConfig({ join: '127.0.0.1:7071', id: 'c1' }, {});
+    expect(config).toEqual({
+      host: '127.0.0.1',
+      port: 7070,
+      join: '127.0.0.1:7071',
+      joinTimeoutMs: 30_000,
+      membershipRefreshMs: 5000,
+      connectionsPerNode: 16,
+      maxInFlightPerNode: 512,
+      nodeRetry: { maxAttempts: 2, baseDelayMs: 20, maxDelayMs: 200 },
+      logLevel: 'info',
+      coordinator: { ...DEFAULT_COORDINATOR_CONFIG, nodeId: 'c1' },
+    });
+  });
+
+  it('makes up a unique writer id when none is given', () => {
+    const a = parseCoordinatorConfig({ join: 'h:1' }, {}).coordinator.nodeId;
+    const b = parseCoordinatorConfig({ join: 'h:1' }, {}).coordinator.nodeId;
+    expect(a).toMatch(/^coordinator-/);
+    expect(a).not.toBe(b);
+  });
+
+  it('prefers a flag over its variable, and a variable over the default', () => {
+    const config = parseCoordinatorConfig({ w: '3' }, { DKV_JOIN: 'http://db-1:7071/', DKV_N: '5', DKV_W: '1', DKV_R: '4', DKV_MAX_VALUE_BYTES: '2048', DKV_REQUEST_TIMEOUT_MS: '250' });
+    expect(config.join).toBe('db-1:7071');
+    expect(config.coordinator).toMatchObject({ n: 5, w: 3, r: 4, maxValueBytes: 2048, requestTimeoutMs: 250 });
+  });
+
+  it('passes every bound to the coordination core', () => {
+    const config = parseCoordinatorConfig(
+      { join: 'h:1', readRepairMaxInFlight: '7', replicationMaxQueuedTasks: '8', replicationRetryIntervalMs: '9', replicationBaseBackoffMs: '10', replicationMaxBackoffMs: '11', replicationMaxTaskAgeMs: '12', replicationBatchSize: '13', heartbeatIntervalMs: '14', heartbeatTimeoutMs: '15', heartbeatFailureThreshold: '16' },
+      {},
+    );
+    expect(config.coordinator.readRepairMaxInFlight).toBe(7);
+    expect(config.coordinator.replication).toEqual({ maxQueuedTasks: 8, retryIntervalMs: 9, baseBackoffMs: 10, maxBackoffMs: 11, maxTaskAgeMs: 12, batchSize: 13 });
+    expect(config.coordinator.heartbeat).toEqual({ intervalMs: 14, timeoutMs: 15, failureThreshold: 16 });
+  });
+
+  it.each([
+    [{}, '--join (DKV_JOIN) is required'],
+    [{ join: 'nohost' }, '--join (DKV_JOIN) must be the host:port of a storage node, got "nohost"'],
+    [{ join: 'h:99999' }, '--join (DKV_JOIN) must be the host:port'],
+    [{ join: 'h:1', port: 'x' }, '--port (DKV_PORT) must be a whole number from 0 to 65535, got "x"'],
+    [{ join: 'h:1', n: '0' }, '--n (DKV_N) must be a whole number from 1 to 16'],
+    [{ join: 'h:1', w: '4' }, '--w (DKV_W) must be at most N (3, --n (DKV_N)), got 4'],
+    [{ join: 'h:1', n: '1' }, '--w (DKV_W) must be at most N (1, --n (DKV_N)), got 2'],
+    [{ join: 'h:1', r: '5' }, '--r (DKV_R) must be at most N (3, --n (DKV_N)), got 5'],
+    [{ join: 'h:1', requestTimeoutMs: '0' }, '--request-timeout-ms (DKV_REQUEST_TIMEOUT_MS) must be a whole number from 1'],
+    [{ join: 'h:1', maxValueBytes: '1MB' }, '--max-value-bytes (DKV_MAX_VALUE_BYTES) must be a whole number'],
+    [{ join: 'h:1', replicationBaseBackoffMs: '500', replicationMaxBackoffMs: '100' }, '--replication-max-backoff-ms (DKV_REPLICATION_MAX_BACKOFF_MS) must be at least --replication-base-backoff-ms'],
+    [{ join: 'h:1', nodeRetryAttempts: '11' }, '--node-retry-attempts (DKV_NODE_RETRY_ATTEMPTS) must be a whole number from 1 to 10'],
+    [{ join: 'h:1', id: 'has space' }, '--id (DKV_NODE_ID) must be 1 to 64 letters'],
+    [{ join: 'h:1', logLevel: 'chatty' }, '--log-level (DKV_LOG_LEVEL) must be one of'],
+  ])('rejects %j', (flags, message) => {
+    expect(problemOf(flags as Record<string, string>)).toContain(message);
+  });
+
+  it('names a bad variable the same way as a bad flag', () => {
+    expect(problemOf({ join: 'h:1' }, { DKV_HEARTBEAT_FAILURE_THRESHOLD: 'never' })).toContain('--heartbeat-failure-threshold (DKV_HEARTBEAT_FAILURE_THRESHOLD) must be a whole number');
+  });
+});
+
+describe('parseFlags', () => {
+  it('reads the coordinator flags', () => {
+    expect(parseFlags(COORDINATOR_SETTINGS, ['--join', 'h:1', '--request-timeout-ms=300', '--n', '3']).flags).toEqual({ join: 'h:1', requestTimeoutMs: '300', n: '3' });
+  });
+
+  it('rejects unknown flags', () => {
+    expect(() => parseFlags(COORDINATOR_SETTINGS, ['--members', 'x'])).toThrow(ConfigError);
+  });
+});

@@ -1,0 +1,116 @@
+import { checkCoordinatorConfig, DEFAULT_COORDINATOR_CONFIG, type CoordinatorConfig } from '@dkv/coordination';
+import { NODE_ID_PATTERN } from '@dkv/core';
+import { randomId } from '@dkv/runtime';
+import { z } from 'zod';
+import { ConfigError, LOG_LEVELS, enumSchema, intSchema, isValidAddress, parseSettings, patternSchema, settingName, type Setting } from '@dkv/app-config';
+
+/** Everything a coordinator process is configured with: its own edges plus the coordination core's settings. */
+export interface CoordinatorAppConfig {
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  /** `host:port` of the storage node whose membership document this coordinator starts from. */
+  readonly join: string;
+  /** How long start-up keeps retrying the join before it gives up. */
+  readonly joinTimeoutMs: number;
+  /** Time between two refreshes of the membership document. */
+  readonly membershipRefreshMs: number;
+  readonly connectionsPerNode: number;
+  readonly maxInFlightPerNode: number;
+  readonly nodeRetry: { readonly maxAttempts: number; readonly baseDelayMs: number; readonly maxDelayMs: number };
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly coordinator: CoordinatorConfig;
+}
+
+const d = DEFAULT_COORDINATOR_CONFIG;
+const ms = (max = 3_600_000) => intSchema(1, max);
+
+const joinSchema: z.ZodType<string, string> = z.string().transform((text, ctx) => {
+  const address = text.trim().replace(/^http:\/\//, '').replace(/\/+$/, '');
+  if (!isValidAddress(address)) {
+    ctx.addIssue({ code: 'custom', message: 'must be the host:port of a storage node' });
+    return z.NEVER;
+  }
+  return address;
+});
+
+/**
+ * The coordinator's settings: the flags of `dkv coordinator` and `apps/coordinator/dist/main.js`,
+ * their `DKV_*` variables and defaults (those of the coordination core for its own bounds). The
+ * README's configuration table is this table.
+ */
+export const COORDINATOR_SETTINGS = {
+  id: { flag: 'id', env: 'DKV_NODE_ID', description: 'this coordinator\'s id, the writer id of the versions it issues; must be unique (default: coordinator-<random>)', schema: patternSchema(NODE_ID_PATTERN, '1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit') },
+  host: { flag: 'host', env: 'DKV_HOST', defaultValue: '127.0.0.1', description: 'interface the public API listens on', schema: patternSchema(/^[A-Za-z0-9.:-]+$/, 'a host name or IP address') },
+  port: { flag: 'port', env: 'DKV_PORT', defaultValue: '7070', description: 'port of the public API (0 picks a free one)', schema: intSchema(0, 65535) },
+  join: { flag: 'join', env: 'DKV_JOIN', required: true, description: 'host:port of a storage node to learn the ring from', schema: joinSchema },
+  n: { flag: 'n', env: 'DKV_N', defaultValue: String(d.n), description: 'replication factor N', schema: intSchema(1, 16) },
+  w: { flag: 'w', env: 'DKV_W', defaultValue: String(d.w), description: 'default write quorum W (1..N)', schema: intSchema(1, 16) },
+  r: { flag: 'r', env: 'DKV_R', defaultValue: String(d.r), description: 'default read quorum R (1..N)', schema: intSchema(1, 16) },
+  requestTimeoutMs: { flag: 'request-timeout-ms', env: 'DKV_REQUEST_TIMEOUT_MS', defaultValue: String(d.requestTimeoutMs), description: 'deadline of each replica request', schema: ms(60_000) },
+  maxValueBytes: { flag: 'max-value-bytes', env: 'DKV_MAX_VALUE_BYTES', defaultValue: String(d.maxValueBytes), description: 'largest value accepted (larger answers 413)', schema: intSchema(1, 512 * 1024 * 1024) },
+  readRepairMaxInFlight: { flag: 'read-repair-max-in-flight', env: 'DKV_READ_REPAIR_MAX_IN_FLIGHT', defaultValue: String(d.readRepairMaxInFlight), description: 'read repairs in flight at once; more are dropped', schema: intSchema(1, 1_000_000) },
+  replicationMaxQueuedTasks: { flag: 'replication-max-queued-tasks', env: 'DKV_REPLICATION_MAX_QUEUED_TASKS', defaultValue: String(d.replication.maxQueuedTasks), description: 'replications waiting for an unavailable replica, at most', schema: intSchema(1, 100_000_000) },
+  replicationRetryIntervalMs: { flag: 'replication-retry-interval-ms', env: 'DKV_REPLICATION_RETRY_INTERVAL_MS', defaultValue: String(d.replication.retryIntervalMs), description: 'time between two passes over the replication queue', schema: ms() },
+  replicationBaseBackoffMs: { flag: 'replication-base-backoff-ms', env: 'DKV_REPLICATION_BASE_BACKOFF_MS', defaultValue: String(d.replication.baseBackoffMs), description: 'first backoff of a failed replication (doubles per attempt)', schema: ms() },
+  replicationMaxBackoffMs: { flag: 'replication-max-backoff-ms', env: 'DKV_REPLICATION_MAX_BACKOFF_MS', defaultValue: String(d.replication.maxBackoffMs), description: 'cap on a replication\'s backoff', schema: ms() },
+  replicationMaxTaskAgeMs: { flag: 'replication-max-task-age-ms', env: 'DKV_REPLICATION_MAX_TASK_AGE_MS', defaultValue: String(d.replication.maxTaskAgeMs), description: 'a replication not delivered by then is dropped', schema: ms(7 * 86_400_000) },
+  replicationBatchSize: { flag: 'replication-batch-size', env: 'DKV_REPLICATION_BATCH_SIZE', defaultValue: String(d.replication.batchSize), description: 'replications sent per pass, at most', schema: intSchema(1, 1_000_000) },
+  heartbeatIntervalMs: { flag: 'heartbeat-interval-ms', env: 'DKV_HEARTBEAT_INTERVAL_MS', defaultValue: String(d.heartbeat.intervalMs), description: 'time between two heartbeats to each storage node', schema: ms() },
+  heartbeatTimeoutMs: { flag: 'heartbeat-timeout-ms', env: 'DKV_HEARTBEAT_TIMEOUT_MS', defaultValue: String(d.heartbeat.timeoutMs), description: 'a heartbeat not answered by then is missed', schema: ms() },
+  heartbeatFailureThreshold: { flag: 'heartbeat-failure-threshold', env: 'DKV_HEARTBEAT_FAILURE_THRESHOLD', defaultValue: String(d.heartbeat.failureThreshold), description: 'missed heartbeats in a row that mark a node down', schema: intSchema(1, 1000) },
+  connectionsPerNode: { flag: 'connections-per-node', env: 'DKV_CONNECTIONS_PER_NODE', defaultValue: '16', description: 'keep-alive connections to each storage node, at most', schema: intSchema(1, 1024) },
+  maxInFlightPerNode: { flag: 'max-in-flight-per-node', env: 'DKV_MAX_IN_FLIGHT_PER_NODE', defaultValue: '512', description: 'requests to one storage node in flight or queued; more fail fast', schema: intSchema(1, 1_000_000) },
+  nodeRetryAttempts: { flag: 'node-retry-attempts', env: 'DKV_NODE_RETRY_ATTEMPTS', defaultValue: '2', description: 'attempts of a replica request that surely did not run (connection refused), within its deadline', schema: intSchema(1, 10) },
+  nodeRetryBaseDelayMs: { flag: 'node-retry-base-delay-ms', env: 'DKV_NODE_RETRY_BASE_DELAY_MS', defaultValue: '20', description: 'backoff before the first such retry (doubles per retry)', schema: ms(60_000) },
+  nodeRetryMaxDelayMs: { flag: 'node-retry-max-delay-ms', env: 'DKV_NODE_RETRY_MAX_DELAY_MS', defaultValue: '200', description: 'cap on that backoff', schema: ms(60_000) },
+  joinTimeoutMs: { flag: 'join-timeout-ms', env: 'DKV_JOIN_TIMEOUT_MS', defaultValue: '30000', description: 'how long start-up retries reaching --join before it gives up', schema: ms(86_400_000) },
+  membershipRefreshMs: { flag: 'membership-refresh-ms', env: 'DKV_MEMBERSHIP_REFRESH_MS', defaultValue: '5000', description: 'time between two refreshes of the membership from the storage nodes', schema: ms() },
+  logLevel: { flag: 'log-level', env: 'DKV_LOG_LEVEL', defaultValue: 'info', description: 'pino log level', schema: enumSchema(LOG_LEVELS) },
+} satisfies Record<string, Setting<unknown>>;
+
+/**
+ * The coordinator's configuration from flags (keyed like {@link COORDINATOR_SETTINGS}) and
+ * environment. Throws a {@link ConfigError} naming every bad setting, quorums larger than N included.
+ */
+export function parseCoordinatorConfig(flags: Readonly<Record<string, string | undefined>>, env: Readonly<Record<string, string | undefined>>): CoordinatorAppConfig {
+  const v = parseSettings(COORDINATOR_SETTINGS, flags, env);
+  const S = COORDINATOR_SETTINGS;
+  const problems: string[] = [];
+  if (v.w > v.n) problems.push(`${settingName(S.w)} must be at most N (${v.n}, ${settingName(S.n)}), got ${v.w}`);
+  if (v.r > v.n) problems.push(`${settingName(S.r)} must be at most N (${v.n}, ${settingName(S.n)}), got ${v.r}`);
+  if (v.replicationMaxBackoffMs < v.replicationBaseBackoffMs) problems.push(`${settingName(S.replicationMaxBackoffMs)} must be at least ${settingName(S.replicationBaseBackoffMs)} (${v.replicationBaseBackoffMs})`);
+  if (v.nodeRetryMaxDelayMs < v.nodeRetryBaseDelayMs) problems.push(`${settingName(S.nodeRetryMaxDelayMs)} must be at least ${settingName(S.nodeRetryBaseDelayMs)} (${v.nodeRetryBaseDelayMs})`);
+  const coordinator: CoordinatorConfig = {
+    nodeId: v.id ?? randomId('coordinator'),
+    n: v.n,
+    w: v.w,
+    r: v.r,
+    requestTimeoutMs: v.requestTimeoutMs,
+    maxValueBytes: v.maxValueBytes,
+    readRepairMaxInFlight: v.readRepairMaxInFlight,
+    replication: {
+      maxQueuedTasks: v.replicationMaxQueuedTasks,
+      retryIntervalMs: v.replicationRetryIntervalMs,
+      baseBackoffMs: v.replicationBaseBackoffMs,
+      maxBackoffMs: v.replicationMaxBackoffMs,
+      maxTaskAgeMs: v.replicationMaxTaskAgeMs,
+      batchSize: v.replicationBatchSize,
+    },
+    heartbeat: { intervalMs: v.heartbeatIntervalMs, timeoutMs: v.heartbeatTimeoutMs, failureThreshold: v.heartbeatFailureThreshold },
+  };
+  if (problems.length === 0) problems.push(...checkCoordinatorConfig(coordinator));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    host: v.host,
+    port: v.port,
+    join: v.join,
+    joinTimeoutMs: v.joinTimeoutMs,
+    membershipRefreshMs: v.membershipRefreshMs,
+    connectionsPerNode: v.connectionsPerNode,
+    maxInFlightPerNode: v.maxInFlightPerNode,
+    nodeRetry: { maxAttempts: v.nodeRetryAttempts, baseDelayMs: v.nodeRetryBaseDelayMs, maxDelayMs: v.nodeRetryMaxDelayMs },
+    logLevel: v.logLevel,
+    coordinator,
+  };
+}

@@ -1,0 +1,195 @@
+import type { CoordinatorService } from '@dkv/coordination';
+import { DkvError, errorBody, HTTP_STATUS_BY_CODE, MAX_TTL_SECONDS, validateKey, type ErrorCode } from '@dkv/core';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+
+/** What the public API needs of the coordination core: the `KVStore` plus cluster views and readiness. */
+export type PublicApiService = Pick<CoordinatorService, 'get' | 'put' | 'delete' | 'cluster' | 'distribution' | 'isReady'>;
+
+/** Options of {@link registerPublicApi}. */
+export interface PublicApiOptions {
+  /** Replication factor N: `r` and `w` are checked against 1..N at the edge. */
+  readonly n: number;
+  /** Largest value accepted; a larger body answers 413 `VALUE_TOO_LARGE` before it is read whole. */
+  readonly maxValueBytes: number;
+  /** Called after each key request with its operation, status and duration (for metrics). */
+  readonly observe?: (operation: KvOperation, status: number, seconds: number) => void;
+}
+
+/** The key operations of the public API, as metric labels name them. */
+export type KvOperation = 'get' | 'put' | 'delete';
+
+/** The path prefix of keys. Keys are taken from the raw URL, so an encoded `/` (`%2F`) stays part of the key. */
+export const KV_PREFIX = '/v1/kv/';
+
+const OPERATION_BY_METHOD: Readonly<Record<string, KvOperation>> = { GET: 'get', HEAD: 'get', PUT: 'put', DELETE: 'delete' };
+
+/** The query parameters the key routes read; anything else is ignored. A parameter given twice arrives as an array. */
+const querySchema = z.object({
+  ttl: z.union([z.string(), z.array(z.string())]).optional(),
+  r: z.union([z.string(), z.array(z.string())]).optional(),
+  w: z.union([z.string(), z.array(z.string())]).optional(),
+});
+
+/**
+ * Adds the public HTTP API of API.md to `app`: `PUT/GET/DELETE /v1/kv/{key}`, `/livez`,
+ * `/readyz`, `GET /v1/cluster`, `GET /v1/cluster/distribution`, and `POST /v1/cluster/nodes` /
+ * `DELETE /v1/cluster/nodes/{id}` (501 until the cluster is elastic). It also sets the app's
+ * error and not-found handlers so that every failure is `{"error": {"code", "message"}}` with the
+ * status of its code, and never a stack trace. Values are raw bytes of any content type.
+ *
+ * The app must be created with `maxParamLength` large enough for encoded keys, see
+ * `createPublicApp`; this function takes any `PublicApiService`, so tests can pass a double.
+ */
+export function registerPublicApi(app: FastifyInstance, service: PublicApiService, options: PublicApiOptions): void {
+  app.removeAllContentTypeParsers();
+  // No limit on the parser itself: each route's bodyLimit applies (the value limit on PUT).
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  app.setErrorHandler((error, request, reply) => sendError(request, reply, error, options.maxValueBytes));
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${pathOf(request.url)}` } });
+  });
+  if (options.observe) {
+    const observe = options.observe;
+    app.addHook('onResponse', async (request, reply) => {
+      const operation = request.routeOptions.url === `${KV_PREFIX}*` ? OPERATION_BY_METHOD[request.method] : undefined;
+      if (operation) observe(operation, reply.statusCode, reply.elapsedTime / 1000);
+    });
+  }
+
+  registerKeyRoutes(app, service, options);
+  registerClusterRoutes(app, service);
+}
+
+/** `PUT/GET/DELETE /v1/kv/{key}`: the key is decoded from the raw path, `ttl`, `r` and `w` checked here. */
+function registerKeyRoutes(app: FastifyInstance, service: PublicApiService, options: PublicApiOptions): void {
+  app.put(`${KV_PREFIX}*`, { bodyLimit: options.maxValueBytes }, async (request) => {
+    const key = keyOf(request);
+    const query = parseQuery(request);
+    const ttl = ttlOf(query.ttl);
+    const w = consistencyOf('w', query.w, options.n);
+    const body = request.body;
+    const value = Buffer.isBuffer(body) ? body : new Uint8Array(0);
+    const result = await service.put(key, value, ttl, w === undefined ? {} : { w });
+    return { key: result.key, version: result.version, expiresAt: result.expiresAt };
+  });
+
+  app.get(`${KV_PREFIX}*`, async (request, reply) => {
+    const key = keyOf(request);
+    const r = consistencyOf('r', parseQuery(request).r, options.n);
+    const result = await service.get(key, r === undefined ? {} : { r });
+    if (result === null) throw new DkvError('NOT_FOUND', `key ${JSON.stringify(key)} is missing, expired or deleted`);
+    void reply
+      .code(200)
+      .header('content-type', 'application/octet-stream')
+      .header('etag', `"${result.version}"`)
+      .header('x-dkv-version', String(result.version));
+    if (result.expiresAt !== null) void reply.header('x-dkv-expires-at', String(result.expiresAt));
+    return reply.send(Buffer.from(result.value.buffer, result.value.byteOffset, result.value.byteLength));
+  });
+
+  app.delete(`${KV_PREFIX}*`, async (request, reply) => {
+    const key = keyOf(request);
+    const w = consistencyOf('w', parseQuery(request).w, options.n);
+    const result = await service.delete(key, w === undefined ? {} : { w });
+    return reply.code(204).header('x-dkv-version', String(result.version)).send();
+  });
+}
+
+/** Health, readiness and the cluster views; membership changes answer 501 until the cluster is elastic. */
+function registerClusterRoutes(app: FastifyInstance, service: PublicApiService): void {
+
+  app.get('/livez', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    if (service.isReady()) return { status: 'ready' };
+    const cluster = service.cluster();
+    const up = cluster.nodes.filter((node) => node.status === 'up').length;
+    const needed = Math.max(cluster.replication.r, cluster.replication.w);
+    return reply.code(503).send({ error: { code: 'UNAVAILABLE', message: `not ready: ${up} of ${cluster.nodes.length} storage nodes are up; the default quorums need ${needed}` } });
+  });
+  app.get('/v1/cluster', async () => service.cluster());
+  app.get('/v1/cluster/distribution', async () => service.distribution());
+  app.post('/v1/cluster/nodes', async () => {
+    throw new DkvError('NOT_IMPLEMENTED', 'adding nodes to a running cluster is not implemented yet: the ring is static; start the cluster with all its storage nodes in --members');
+  });
+  app.delete('/v1/cluster/nodes/:id', async () => {
+    throw new DkvError('NOT_IMPLEMENTED', 'decommissioning nodes is not implemented yet: the ring is static; restart the cluster without the node instead');
+  });
+}
+
+/** The answer to any thrown value: its code's status and `{"error"}` body; Fastify's own 4xx errors keep their status. */
+function sendError(request: FastifyRequest, reply: FastifyReply, error: unknown, maxValueBytes: number): FastifyReply {
+  if (error instanceof DkvError) return reply.code(HTTP_STATUS_BY_CODE[error.code]).send(errorBody(error));
+  const status = typeof error === 'object' && error !== null && 'statusCode' in error && typeof error.statusCode === 'number' ? error.statusCode : 500;
+  if (status === 413) {
+    const length = Number(request.headers['content-length']);
+    const size = Number.isFinite(length) && length > 0 ? `${length} bytes` : 'larger than that';
+    const isValue = request.routeOptions.url === `${KV_PREFIX}*`;
+    const what = isValue ? 'value' : 'request body';
+    const limit = request.routeOptions.bodyLimit ?? maxValueBytes;
+    return reply.code(413).send({ error: { code: 'VALUE_TOO_LARGE', message: `${what} is ${size}; the limit is ${limit} bytes` } });
+  }
+  if (status >= 400 && status < 500) {
+    const message = error instanceof Error ? error.message : 'bad request';
+    return reply.code(status).send({ error: { code: 'INVALID_REQUEST', message } });
+  }
+  request.log.error({ err: error, url: request.url, method: request.method }, 'request failed');
+  return reply.code(500).send(errorBody(error));
+}
+
+/** The key of a `/v1/kv/*` request, decoded from the raw path and validated. */
+function keyOf(request: FastifyRequest): string {
+  const path = pathOf(request.url);
+  const encoded = path.startsWith(KV_PREFIX) ? path.slice(KV_PREFIX.length) : '';
+  let key: string;
+  try {
+    key = decodeURIComponent(encoded);
+  } catch {
+    throw new DkvError('INVALID_KEY', 'key must be URL-encoded UTF-8 (the path has a malformed %-escape)');
+  }
+  validateKey(key);
+  return key;
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+function parseQuery(request: FastifyRequest): z.infer<typeof querySchema> {
+  const parsed = querySchema.safeParse(request.query ?? {});
+  return parsed.success ? parsed.data : {};
+}
+
+/** The one value of a query parameter; given twice is an error with `code`. */
+function single(name: string, raw: string | string[], code: ErrorCode): string {
+  if (!Array.isArray(raw)) return raw;
+  throw new DkvError(code, `${name} must be given at most once, got ${raw.length} values`);
+}
+
+/** A whole number in decimal digits, or NaN for anything else ("1e3", "1.0", "", "-1"). */
+function digits(text: string): number {
+  return /^\d{1,16}$/.test(text) ? Number(text) : Number.NaN;
+}
+
+/** The `ttl` query parameter: whole seconds in 1..31536000, or absent for no expiry. */
+function ttlOf(raw: string | string[] | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const text = single('ttl', raw, 'INVALID_TTL');
+  const ttl = digits(text);
+  if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TTL_SECONDS) {
+    throw new DkvError('INVALID_TTL', `ttl must be a whole number of seconds from 1 to ${MAX_TTL_SECONDS}, got ${JSON.stringify(text)}`);
+  }
+  return ttl;
+}
+
+/** The `r` or `w` query parameter: a whole number in 1..N, or absent for the cluster default. */
+function consistencyOf(name: 'r' | 'w', raw: string | string[] | undefined, n: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const text = single(name, raw, 'INVALID_CONSISTENCY');
+  const level = digits(text);
+  if (!Number.isInteger(level) || level < 1 || level > n) {
+    throw new DkvError('INVALID_CONSISTENCY', `${name} must be a whole number from 1 to ${n} (the replication factor N), got ${JSON.stringify(text)}`);
+  }
+  return level;
+}

@@ -1,0 +1,106 @@
+import { DEFAULT_VNODES } from '@dkv/hashing';
+// Goal: a node's configuration comes from flags, then DKV_* variables, then defaults, and every
+// bad setting stops start-up with a message naming the flag, the variable and the reason.
+// Method: table cases through parseNodeConfig and parseFlags, no process started.
+import { describe, expect, it } from 'vitest';
+import { parseNodeConfig, staticMembership } from './config.js';
+import { ConfigError, formatHelp, parseFlags } from '@dkv/app-config';
+import { NODE_SETTINGS } from './config.js';
+
+function problemOf(flags: Record<string, string>, env: Record<string, string> = {}): string {
+  try {
+    parseNodeConfig(flags, env);
+    return 'no error';
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return error.message;
+  }
+}
+
+describe('parseNodeConfig', () => {
+  it('applies the defaults', () => {
+    expect(parseNodeConfig({ id: 'n1' }, {})).toEqual({
+      id: 'n1',
+      host: '127.0.0.1',
+      port: 7071,
+      members: null,
+      vnodes: DEFAULT_VNODES,
+      tombstoneGraceMs: 3_600_000,
+      sweepIntervalMs: 100,
+      sweepMaxWork: 1000,
+      bodyLimitBytes: 2 * 1024 * 1024,
+      logLevel: 'info',
+    });
+  });
+
+  it('prefers a flag over its variable, and a variable over the default', () => {
+    const config = parseNodeConfig({ port: '9001' }, { DKV_NODE_ID: 'n7', DKV_PORT: '9000', DKV_VNODES: '16', DKV_LOG_LEVEL: 'warn' });
+    expect(config).toMatchObject({ id: 'n7', port: 9001, vnodes: 16, logLevel: 'warn' });
+  });
+
+  it('parses the static membership', () => {
+    const config = parseNodeConfig({ id: 'n2', members: 'n1=127.0.0.1:7001, n2=127.0.0.1:7002,n3=db-3.local:7003' }, {});
+    expect(config.members).toEqual([
+      { id: 'n1', address: '127.0.0.1:7001' },
+      { id: 'n2', address: '127.0.0.1:7002' },
+      { id: 'n3', address: 'db-3.local:7003' },
+    ]);
+    expect(staticMembership(config, 'ignored:1').nodes.map((n) => [n.id, n.address, n.role, n.status, n.vnodes])).toEqual([
+      ['n1', '127.0.0.1:7001', 'storage', 'up', DEFAULT_VNODES],
+      ['n2', '127.0.0.1:7002', 'storage', 'up', DEFAULT_VNODES],
+      ['n3', 'db-3.local:7003', 'storage', 'up', DEFAULT_VNODES],
+    ]);
+  });
+
+  it('serves itself alone at its bound address when no members are given', () => {
+    const membership = staticMembership(parseNodeConfig({ id: 'solo', port: '0' }, {}), '127.0.0.1:40123');
+    expect(membership).toEqual({ epoch: 1, nodes: [{ id: 'solo', address: '127.0.0.1:40123', role: 'storage', status: 'up', vnodes: DEFAULT_VNODES, metadata: {} }] });
+  });
+
+  it.each([
+    [{}, '--id (DKV_NODE_ID) is required'],
+    [{ id: 'bad id' }, '--id (DKV_NODE_ID) must be 1 to 64 letters'],
+    [{ id: 'n1', port: 'abc' }, '--port (DKV_PORT) must be a whole number from 0 to 65535, got "abc"'],
+    [{ id: 'n1', port: '70000' }, '--port (DKV_PORT) must be a whole number from 0 to 65535, got "70000"'],
+    [{ id: 'n1', vnodes: '0' }, '--vnodes (DKV_VNODES) must be a whole number from 1 to 4096'],
+    [{ id: 'n1', 'tombstoneGraceMs': '-5' }, '--tombstone-grace-ms (DKV_TOMBSTONE_GRACE_MS) must be a whole number'],
+    [{ id: 'n1', sweepIntervalMs: '1.5' }, '--sweep-interval-ms (DKV_SWEEP_INTERVAL_MS)'],
+    [{ id: 'n1', sweepMaxWork: '0' }, '--sweep-max-work (DKV_SWEEP_MAX_WORK)'],
+    [{ id: 'n1', bodyLimitBytes: '10' }, '--body-limit-bytes (DKV_BODY_LIMIT_BYTES) must be a whole number from 1024'],
+    [{ id: 'n1', logLevel: 'loud' }, '--log-level (DKV_LOG_LEVEL) must be one of fatal, error, warn, info, debug, trace, silent'],
+    [{ id: 'n1', members: 'n1=localhost' }, '--members (DKV_MEMBERS) must be a comma-separated list of id=host:port'],
+    [{ id: 'n1', members: 'n1=h:1,n1=h:2' }, 'lists node id "n1" twice'],
+    [{ id: 'n1', members: 'n2=h:1' }, '--members (DKV_MEMBERS) must include this node\'s id "n1"'],
+    [{ id: 'n1', host: 'a b' }, '--host (DKV_HOST) must be a host name or IP address'],
+  ])('rejects %j', (flags, message) => {
+    expect(problemOf(flags as Record<string, string>)).toContain(message);
+  });
+
+  it('names a bad variable the same way as a bad flag', () => {
+    expect(problemOf({ id: 'n1' }, { DKV_PORT: 'x' })).toContain('--port (DKV_PORT) must be a whole number');
+  });
+
+  it('reports every problem at once', () => {
+    const message = problemOf({ port: 'x', vnodes: 'y' });
+    expect(message).toContain('--id');
+    expect(message).toContain('--port');
+    expect(message).toContain('--vnodes');
+  });
+});
+
+describe('parseFlags', () => {
+  it('reads --flag value and --flag=value into the table keys', () => {
+    expect(parseFlags(NODE_SETTINGS, ['--id', 'n1', '--tombstone-grace-ms=5000'])).toEqual({ flags: { id: 'n1', tombstoneGraceMs: '5000' }, help: false });
+    expect(parseFlags(NODE_SETTINGS, ['--help']).help).toBe(true);
+  });
+
+  it('rejects unknown flags and stray arguments', () => {
+    expect(() => parseFlags(NODE_SETTINGS, ['--nope', '1'])).toThrow(ConfigError);
+    expect(() => parseFlags(NODE_SETTINGS, ['stray'])).toThrow(ConfigError);
+  });
+
+  it('documents every setting in the help text', () => {
+    const help = formatHelp('dkv node', NODE_SETTINGS);
+    for (const setting of Object.values(NODE_SETTINGS)) expect(help).toContain(`--${setting.flag} <value>  ${setting.env}`);
+  });
+});

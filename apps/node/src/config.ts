@@ -1,0 +1,93 @@
+import { DEFAULT_VNODES } from '@dkv/hashing';
+import { NODE_ID_PATTERN, type Membership, type Node } from '@dkv/core';
+import { z } from 'zod';
+import { ConfigError, LOG_LEVELS, enumSchema, intSchema, isValidAddress, parseSettings, patternSchema, settingName, type Setting } from '@dkv/app-config';
+
+/** A static member as `--members` lists it: `id=host:port`. */
+export interface MemberSpec {
+  readonly id: string;
+  readonly address: string;
+}
+
+/** Everything a storage node process is configured with. */
+export interface NodeConfig {
+  readonly id: string;
+  readonly host: string;
+  /** 0 picks a free port; the address in the membership then uses the port actually bound. */
+  readonly port: number;
+  /** The cluster's storage nodes; null means just this node. */
+  readonly members: readonly MemberSpec[] | null;
+  readonly vnodes: number;
+  readonly tombstoneGraceMs: number;
+  readonly sweepIntervalMs: number;
+  readonly sweepMaxWork: number;
+  readonly bodyLimitBytes: number;
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+}
+
+const membersSchema: z.ZodType<MemberSpec[], string> = z.string().transform((text, ctx) => {
+  const members: MemberSpec[] = [];
+  for (const part of text.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+    const eq = part.indexOf('=');
+    const id = part.slice(0, eq);
+    const address = part.slice(eq + 1);
+    if (eq < 1 || !NODE_ID_PATTERN.test(id) || !isValidAddress(address)) {
+      ctx.addIssue({ code: 'custom', message: `must be a comma-separated list of id=host:port (ids of letters, digits, '.', '_', '-'); "${part}" is not` });
+      return z.NEVER;
+    }
+    if (members.some((m) => m.id === id)) {
+      ctx.addIssue({ code: 'custom', message: `lists node id "${id}" twice` });
+      return z.NEVER;
+    }
+    members.push({ id, address });
+  }
+  if (members.length === 0) {
+    ctx.addIssue({ code: 'custom', message: 'must list at least one id=host:port' });
+    return z.NEVER;
+  }
+  return members;
+});
+
+/**
+ * The storage node's settings: the flags of `dkv node` and `apps/node/dist/main.js`, their
+ * `DKV_*` variables and defaults. The README's configuration table is this table.
+ */
+export const NODE_SETTINGS = {
+  id: { flag: 'id', env: 'DKV_NODE_ID', required: true, description: 'this node\'s stable id (a restarted node keeps it)', schema: patternSchema(NODE_ID_PATTERN, '1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit') },
+  host: { flag: 'host', env: 'DKV_HOST', defaultValue: '127.0.0.1', description: 'interface to listen on, also the host of this node\'s address', schema: patternSchema(/^[A-Za-z0-9.:-]+$/, 'a host name or IP address') },
+  port: { flag: 'port', env: 'DKV_PORT', defaultValue: '7071', description: 'port of the internal API (0 picks a free one)', schema: intSchema(0, 65535) },
+  members: { flag: 'members', env: 'DKV_MEMBERS', description: 'the cluster\'s storage nodes, id=host:port,... (default: this node alone)', schema: membersSchema },
+  vnodes: { flag: 'vnodes', env: 'DKV_VNODES', defaultValue: String(DEFAULT_VNODES), description: 'virtual nodes each member places on the ring (its weight)', schema: intSchema(1, 65_536) },
+  tombstoneGraceMs: { flag: 'tombstone-grace-ms', env: 'DKV_TOMBSTONE_GRACE_MS', defaultValue: '3600000', description: 'how long deletes and expiries are remembered before they are purged', schema: intSchema(1000, 31_536_000_000) },
+  sweepIntervalMs: { flag: 'sweep-interval-ms', env: 'DKV_SWEEP_INTERVAL_MS', defaultValue: '100', description: 'time between two active-expiry sweeps', schema: intSchema(1, 3_600_000) },
+  sweepMaxWork: { flag: 'sweep-max-work', env: 'DKV_SWEEP_MAX_WORK', defaultValue: '1000', description: 'most keys one sweep expires or purges', schema: intSchema(1, 10_000_000) },
+  bodyLimitBytes: { flag: 'body-limit-bytes', env: 'DKV_BODY_LIMIT_BYTES', defaultValue: String(2 * 1024 * 1024), description: 'largest internal request accepted (must exceed the coordinators\' value limit)', schema: intSchema(1024, 1024 * 1024 * 1024) },
+  logLevel: { flag: 'log-level', env: 'DKV_LOG_LEVEL', defaultValue: 'info', description: 'pino log level', schema: enumSchema(LOG_LEVELS) },
+} satisfies Record<string, Setting<unknown>>;
+
+/**
+ * The node's configuration from flags (keyed like {@link NODE_SETTINGS}) and environment. Throws a
+ * {@link ConfigError} naming every bad setting, including a member list that leaves this node out.
+ */
+export function parseNodeConfig(flags: Readonly<Record<string, string | undefined>>, env: Readonly<Record<string, string | undefined>>): NodeConfig {
+  const values = parseSettings(NODE_SETTINGS, flags, env);
+  const members = values.members ?? null;
+  if (members !== null && !members.some((m) => m.id === values.id)) {
+    throw new ConfigError([`${settingName(NODE_SETTINGS.members)} must include this node's id "${values.id}"`]);
+  }
+  return { ...values, members };
+}
+
+/** The static membership a node serves: the configured members, or this node alone at `selfAddress`. */
+export function staticMembership(config: NodeConfig, selfAddress: string): Membership {
+  const specs = config.members ?? [{ id: config.id, address: selfAddress }];
+  const nodes: Node[] = specs.map((spec) => ({
+    id: spec.id,
+    address: spec.id === config.id && config.members === null ? selfAddress : spec.address,
+    role: 'storage',
+    status: 'up',
+    vnodes: config.vnodes,
+    metadata: {},
+  }));
+  return { epoch: 1, nodes };
+}

@@ -1,0 +1,48 @@
+import { errorBody, type Membership, type StorageRequestHandler } from '@dkv/core';
+import { registerInternalRoutes } from '@dkv/transport';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+
+/** The path where a node serves its membership document, for coordinators that `--join` it. */
+export const MEMBERSHIP_PATH = '/internal/v1/membership';
+
+/** What the node's HTTP app serves. */
+export interface NodeAppDeps {
+  readonly handler: StorageRequestHandler;
+  /** The membership document to serve; a function because the own address is known only after listen. */
+  readonly membership: () => Membership;
+  readonly isReady: () => boolean;
+  readonly registry: Registry;
+  readonly bodyLimitBytes: number;
+  readonly logger: FastifyBaseLogger;
+}
+
+/**
+ * The storage node's HTTP app: the internal replica API, its membership document, health and
+ * metrics. Requests are not logged one by one (the hot path stays quiet); errors are JSON
+ * `{"error": {"code", "message"}}` without stacks, unknown routes included.
+ */
+export function buildNodeApp(deps: NodeAppDeps): FastifyInstance {
+  const app = Fastify({ loggerInstance: deps.logger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: deps.bodyLimitBytes });
+  registerInternalRoutes(app, deps.handler, { bodyLimitBytes: deps.bodyLimitBytes });
+  app.get(MEMBERSHIP_PATH, async () => deps.membership());
+  app.get('/livez', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    if (deps.isReady()) return { status: 'ready' };
+    return reply.code(503).send({ error: { code: 'UNAVAILABLE', message: 'the node is not serving yet' } });
+  });
+  app.get('/metrics', async (_request, reply) => {
+    const text = await deps.registry.metrics();
+    return reply.type(deps.registry.contentType).send(text);
+  });
+  app.setNotFoundHandler(async (request, reply) => {
+    return reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0] ?? ''}` } });
+  });
+  app.setErrorHandler(async (error: { statusCode?: number; message?: string }, request, reply) => {
+    const status = error.statusCode ?? 500;
+    if (status >= 400 && status < 500) return reply.code(status).send({ error: { code: status === 413 ? 'VALUE_TOO_LARGE' : 'INVALID_REQUEST', message: error.message ?? 'bad request' } });
+    request.log.error({ err: error }, 'request failed');
+    return reply.code(500).send(errorBody(error));
+  });
+  return app;
+}

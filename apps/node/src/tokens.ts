@@ -1,0 +1,15 @@
+import { token, type Clock, type Scheduler, type StorageEngine, type StorageRequestHandler } from '@dkv/core';
+import type { FastifyBaseLogger } from 'fastify';
+import type { NodeConfig } from './config.js';
+import type { NodeMetrics } from './node-metrics.js';
+
+/** The storage node's dependency tokens, bound in `node.composition.ts`. */
+export const NODE_TOKENS = {
+  config: token<NodeConfig>('dkv.node.Config'),
+  clock: token<Clock>('dkv.node.Clock'),
+  scheduler: token<Scheduler>('dkv.node.Scheduler'),
+  logger: token<FastifyBaseLogger>('dkv.node.Logger'),
+  engine: token<StorageEngine>('dkv.node.StorageEngine'),
+  metrics: token<NodeMetrics>('dkv.node.Metrics'),
+  handler: token<StorageRequestHandler>('dkv.node.StorageRequestHandler'),
+} as const;
