@@ -62,7 +62,7 @@ describe('parseNodeConfig', () => {
     [{ id: 'bad id' }, '--id (DKV_NODE_ID) must be 1 to 64 letters'],
     [{ id: 'n1', port: 'abc' }, '--port (DKV_PORT) must be a whole number from 0 to 65535, got "abc"'],
     [{ id: 'n1', port: '70000' }, '--port (DKV_PORT) must be a whole number from 0 to 65535, got "70000"'],
-    [{ id: 'n1', vnodes: '0' }, '--vnodes (DKV_VNODES) must be a whole number from 1 to 4096'],
+    [{ id: 'n1', vnodes: '0' }, '--vnodes (DKV_VNODES) must be a whole number from 1 to 65536'],
     [{ id: 'n1', 'tombstoneGraceMs': '-5' }, '--tombstone-grace-ms (DKV_TOMBSTONE_GRACE_MS) must be a whole number'],
     [{ id: 'n1', sweepIntervalMs: '1.5' }, '--sweep-interval-ms (DKV_SWEEP_INTERVAL_MS)'],
     [{ id: 'n1', sweepMaxWork: '0' }, '--sweep-max-work (DKV_SWEEP_MAX_WORK)'],

@@ -1,6 +1,7 @@
 // Goal: a started storage node serves the internal replica API, its static membership document,
 // health, readiness and metrics, and expires TTL'd values actively. Method: startNode on
 // 127.0.0.1:0 in this process, driven through the real HttpNodeClient and plain fetch.
+import { DEFAULT_VNODES } from '@dkv/hashing';
 import type { Node, VersionedValue } from '@dkv/core';
 import { HttpNodeClient } from '@dkv/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,7 +26,7 @@ const record = (over: Partial<VersionedValue> = {}): VersionedValue => ({
 beforeAll(async () => {
   node = await startNode(parseNodeConfig({ id: 'n1', port: '0', sweepIntervalMs: '20', logLevel: 'silent' }, {}));
   client = new HttpNodeClient();
-  self = { id: 'n1', address: node.address, role: 'storage', status: 'up', vnodes: 128, metadata: {} };
+  self = { id: 'n1', address: node.address, role: 'storage', status: 'up', vnodes: DEFAULT_VNODES, metadata: {} };
 });
 
 afterAll(async () => {
