@@ -1,0 +1,64 @@
+// Goal: the coordinator's production composition root serves a cluster when one binding is
+// swapped, the way tests are meant to use it (load the production container, rebind one port).
+// Method: a real storage node answers the join (membership n1..n3), the container's NodeClient is
+// rebound to an InMemoryNodeClient over three in-process storage services, and the public API is
+// exercised over real HTTP on 127.0.0.1.
+import { createServer } from 'node:net';
+import type { Membership } from '@dkv/core';
+import { parseNodeConfig, startNode, type RunningNode } from '@dkv/node';
+import { InMemoryStorageEngine, StorageService } from '@dkv/storage';
+import { InMemoryNodeClient } from '@dkv/transport';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseCoordinatorConfig } from './config.js';
+import { coordinatorContainer, startCoordinator, type RunningCoordinator } from './coordinator.composition.js';
+import { COORDINATOR_TOKENS as T } from './tokens.js';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+describe('coordinator composition root', () => {
+  let node: RunningNode;
+  let coordinator: RunningCoordinator;
+  const engines = new Map<string, InMemoryStorageEngine>();
+
+  beforeAll(async () => {
+    const port = await freePort();
+    node = await startNode(parseNodeConfig({ id: 'n1', port: String(port), members: `n1=127.0.0.1:${port},n2=127.0.0.1:1,n3=127.0.0.1:2`, logLevel: 'silent' }, {}));
+    const inMemory = new InMemoryNodeClient();
+    for (const id of ['n1', 'n2', 'n3']) {
+      const engine = new InMemoryStorageEngine({ clock: { now: () => Date.now() }, tombstoneGraceMs: 60_000 });
+      engines.set(id, engine);
+      inMemory.register(id, new StorageService({ nodeId: id, engine }));
+    }
+    const config = parseCoordinatorConfig({ id: 'c1', port: '0', join: node.address, logLevel: 'silent' }, {});
+    coordinator = await startCoordinator(config, (membership: Membership) => {
+      const container = coordinatorContainer(config, membership);
+      container.rebind(T.nodeClient).toConstantValue(inMemory);
+      return container;
+    });
+  });
+
+  afterAll(async () => {
+    await coordinator?.close();
+    await node?.close();
+  });
+
+  it('writes through the swapped NodeClient to all three replicas and reads back', async () => {
+    const put = await fetch(`${coordinator.url}/v1/kv/session%3A7?ttl=60`, { method: 'PUT', body: 'hello' });
+    expect(put.status).toBe(200);
+    const { version } = (await put.json()) as { version: number };
+    const get = await fetch(`${coordinator.url}/v1/kv/session%3A7`);
+    expect(get.status).toBe(200);
+    expect(await get.text()).toBe('hello');
+    expect(get.headers.get('x-dkv-version')).toBe(String(version));
+    await expect.poll(() => [...engines.values()].filter((e) => e.get('session:7')?.version === version).length).toBe(3);
+  });
+});
