@@ -1,8 +1,10 @@
 /**
  * `@dkv/transport`: the adapters of the `NodeClient` port and the replica side of the internode
- * HTTP protocol. `InMemoryNodeClient` runs a cluster in one process, `HttpNodeClient` and
- * `registerInternalRoutes` carry MessagePack frames between processes, and `RetryingNodeClient`
- * adds bounded retries to either. Every adapter passes `describeNodeClientContract` (testkit).
+ * protocols. `InMemoryNodeClient` runs a cluster in one process; `TcpNodeClient` and
+ * `TcpStorageServer` carry binary frames over `node:net` (the fast path between processes);
+ * `HttpNodeClient` and `registerInternalRoutes` carry MessagePack frames over HTTP; and
+ * `RetryingNodeClient` adds bounded retries to any of them. Every adapter passes
+ * `describeNodeClientContract` (testkit).
  */
 export * from './codec.js';
 export * from './handler.js';
@@ -10,3 +12,7 @@ export * from './in-memory-node-client.js';
 export * from './internal-routes.js';
 export * from './http-node-client.js';
 export * from './retrying-node-client.js';
+export * from './tcp-frame.js';
+export * from './tcp-codec.js';
+export * from './tcp-storage-server.js';
+export * from './tcp-node-client.js';

@@ -1,6 +1,6 @@
 /**
- * Harness pieces shared by transport's tests (excluded from the build): real Fastify storage
- * nodes on 127.0.0.1 port 0, a dead address, and a gate that holds a slow node's answers until
+ * Harness pieces shared by transport's tests (excluded from the build): real Fastify and TCP
+ * storage nodes on 127.0.0.1 port 0, a dead address, and a gate that holds a slow node's answers until
  * teardown. Nothing here sleeps: tests await conditions.
  */
 import { createServer } from 'node:net';
@@ -9,6 +9,7 @@ import { contractNode, MapStorageHandler } from '@dkv/testkit';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { MaybeAsyncStorageRequestHandler } from './handler.js';
 import { registerInternalRoutes, type InternalRoutesOptions } from './internal-routes.js';
+import { TcpStorageServer, type TcpStorageServerOptions } from './tcp-storage-server.js';
 
 /** A promise that a test opens by hand: the slow node's answers wait on it. */
 export class Gate {
@@ -95,6 +96,57 @@ export async function startHttpCluster(
     close: async () => {
       gate.release();
       await Promise.all([...live, slow].map(({ app }) => app.close()));
+    },
+  };
+}
+
+/** One storage node served over the binary TCP protocol. */
+export interface TcpTestNode {
+  readonly node: Node;
+  readonly server: TcpStorageServer;
+  readonly port: number;
+}
+
+/** Starts a {@link TcpStorageServer} on 127.0.0.1 (port 0 unless given) serving `handler`. */
+export async function startTcpNode(
+  id: string,
+  handler: MaybeAsyncStorageRequestHandler = new MapStorageHandler(id),
+  options?: TcpStorageServerOptions,
+  port = 0,
+): Promise<TcpTestNode> {
+  const server = new TcpStorageServer(handler, options);
+  const bound = await server.listen(port, '127.0.0.1');
+  return { node: contractNode(id, `127.0.0.1:${bound.port}`), server, port: bound.port };
+}
+
+/** Live, slow and dead TCP nodes, as {@link startHttpCluster} gives over HTTP. */
+export interface TcpCluster {
+  readonly nodes: Node[];
+  readonly slowNode: Node;
+  readonly deadNode: Node;
+  readonly gate: Gate;
+  close(): Promise<void>;
+}
+
+/** Starts `liveCount` TCP nodes answered by `handlerFor(id)`, one slow node behind a gate, and a dead address. */
+export async function startTcpCluster(
+  liveCount = 3,
+  handlerFor: (nodeId: string) => MaybeAsyncStorageRequestHandler = (nodeId) => new MapStorageHandler(nodeId),
+): Promise<TcpCluster> {
+  const gate = new Gate();
+  const live = await Promise.all(
+    Array.from({ length: liveCount }, (_, i) => `node-${i + 1}`).map((id) => startTcpNode(id, handlerFor(id))),
+  );
+  const slow = await startTcpNode('slow', gate.handlerFor(new MapStorageHandler('slow')));
+  const deadNode = contractNode('dead', await deadAddress());
+  return {
+    nodes: live.map(({ node }) => node),
+    slowNode: slow.node,
+    deadNode,
+    gate,
+    close: async () => {
+      gate.release();
+      await Promise.all([...live, slow].map(({ server }) => server.close()));
     },
   };
 }

@@ -1,0 +1,231 @@
+/**
+ * The framing of the binary internode protocol (see `tcp-codec.ts` for what a frame carries).
+ *
+ * A frame is `[u32 length][u32 requestId][u8 kind][payload]`, integers little-endian, where
+ * `length` counts the bytes after itself (9 + payload - 4, so at least 5). The request id lets
+ * many requests share one connection and be answered in any order; the kind says what the
+ * payload is. {@link FrameWriter} appends frames to big slabs so that all the frames of one
+ * event-loop turn leave in one `socket.write`; {@link FrameReader} cuts a byte stream, split or
+ * merged any way TCP likes, back into frames without copying the ones that arrive whole.
+ */
+import { FrameError } from './codec.js';
+
+/** Bytes of the length prefix. */
+export const FRAME_LENGTH_BYTES = 4;
+/** Bytes of the whole header: length, request id and kind. */
+export const FRAME_HEADER_BYTES = 9;
+
+/** The kinds of frame. A response's kind is its request's kind with the high bit set. */
+export const FrameKind = {
+  GET: 0x01,
+  HEAD: 0x02,
+  PUT: 0x03,
+  PING: 0x04,
+  /** Any other request, as a MessagePack frame of the HTTP codec (see `tcp-codec.ts`). */
+  MSGPACK: 0x0f,
+  GET_RESPONSE: 0x81,
+  HEAD_RESPONSE: 0x82,
+  PUT_RESPONSE: 0x83,
+  PING_RESPONSE: 0x84,
+  MSGPACK_RESPONSE: 0x8f,
+  /** The request failed on the server; the payload is a UTF-8 reason. Id 0: the connection failed. */
+  ERROR: 0xff,
+} as const;
+
+/** The bit a response kind adds to its request kind. */
+export const RESPONSE_KIND_BIT = 0x80;
+
+/** The default size of a {@link FrameWriter} slab: frames of one turn usually fit in one. */
+export const DEFAULT_SLAB_BYTES = 64 * 1024;
+
+/**
+ * Appends frames to slabs of memory for one connection. A codec calls {@link ensure} with an upper
+ * bound of the frame's size, writes at `buffer[pos...]` and advances `pos`; {@link take} hands
+ * the bytes written since the last take to the socket. A slab is never written again where it
+ * was taken, only after, so the socket may hold the taken bytes as long as it needs.
+ */
+export class FrameWriter {
+  /** The slab being filled. */
+  buffer: Buffer;
+  /** Where the next byte goes in {@link buffer}. */
+  pos = 0;
+  private start = 0;
+  private full: Buffer[] = [];
+  private fullBytes = 0;
+
+  constructor(private readonly slabBytes: number = DEFAULT_SLAB_BYTES) {
+    this.buffer = Buffer.allocUnsafeSlow(slabBytes);
+  }
+
+  /** Makes room for `bytes` contiguous bytes at `pos`, starting a new slab when needed. */
+  ensure(bytes: number): void {
+    if (this.buffer.length - this.pos >= bytes) return;
+    if (this.pos > this.start) {
+      this.full.push(this.buffer.subarray(this.start, this.pos));
+      this.fullBytes += this.pos - this.start;
+    }
+    this.buffer = Buffer.allocUnsafeSlow(Math.max(bytes, this.slabBytes));
+    this.start = 0;
+    this.pos = 0;
+  }
+
+  /** Bytes written and not yet taken. */
+  get pendingBytes(): number {
+    return this.fullBytes + this.pos - this.start;
+  }
+
+  /** The bytes written since the last take, in order (usually one buffer); empty when none. */
+  take(): Buffer[] {
+    const chunks = this.full;
+    if (this.pos > this.start) chunks.push(this.buffer.subarray(this.start, this.pos));
+    this.start = this.pos;
+    this.full = [];
+    this.fullBytes = 0;
+    // A nearly full slab would only make the next frame start a new one: start it now instead.
+    if (this.buffer.length - this.pos < 512) {
+      this.buffer = Buffer.allocUnsafeSlow(this.slabBytes);
+      this.start = 0;
+      this.pos = 0;
+    }
+    return chunks;
+  }
+
+  /** Drops the bytes written and not yet taken (the connection they were for is gone). */
+  discard(): void {
+    this.full = [];
+    this.fullBytes = 0;
+    this.pos = this.start;
+  }
+}
+
+/**
+ * Cuts a byte stream into frames. Feed it each chunk with {@link push}, then call {@link next}
+ * until it returns false; after a true, the fields describe the current frame and `pos` is a
+ * cursor over its payload for the codec. A frame that arrives whole is read where it lies in the
+ * chunk; one split across chunks is gathered into memory of its own. Neither is ever reused, so a
+ * view of a frame stays valid (it pins the chunk, which is why a replica copies what it keeps).
+ *
+ * A length below the header or above `maxFrameBytes` throws a {@link FrameError}; the stream has
+ * lost its framing then, and the connection must be closed.
+ */
+export class FrameReader {
+  /** The memory of the current frame. */
+  buffer: Buffer = Buffer.alloc(0);
+  /** The current frame's request id. */
+  id = 0;
+  /** The current frame's kind (see {@link FrameKind}). */
+  kind = 0;
+  /** The cursor over the current frame's payload; starts at the payload's first byte. */
+  pos = 0;
+  /** One past the current frame's last byte in {@link buffer}. */
+  end = 0;
+
+  private chunk: Buffer = Buffer.alloc(0);
+  private offset = 0;
+  private readonly lengthBytes = Buffer.alloc(FRAME_LENGTH_BYTES);
+  private lengthFilled = 0;
+  private partial: Buffer | null = null;
+  private partialFilled = 0;
+
+  /** @param maxFrameBytes the largest frame accepted, length prefix included. */
+  constructor(readonly maxFrameBytes: number) {
+    if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < FRAME_HEADER_BYTES) {
+      throw new RangeError(`maxFrameBytes must be a whole number of at least ${FRAME_HEADER_BYTES}, got ${String(maxFrameBytes)}`);
+    }
+  }
+
+  /** Bytes received and not yet handed out as frames. */
+  get bufferedBytes(): number {
+    return this.chunk.length - this.offset + this.lengthFilled + this.partialFilled;
+  }
+
+  /**
+   * Adds the next chunk of the stream. Call it once {@link next} has returned false; before that,
+   * the bytes not yet read are kept (with a copy) rather than lost.
+   */
+  push(chunk: Buffer): void {
+    this.chunk = this.offset < this.chunk.length ? Buffer.concat([this.chunk.subarray(this.offset), chunk]) : chunk;
+    this.offset = 0;
+  }
+
+  /**
+   * Moves to the next whole frame: true when there is one, false when more bytes are needed.
+   * @throws FrameError when the next frame's length is out of bounds.
+   */
+  next(): boolean {
+    for (;;) {
+      const available = this.chunk.length - this.offset;
+      if (this.partial !== null) {
+        const take = Math.min(available, this.partial.length - this.partialFilled);
+        this.chunk.copy(this.partial, this.partialFilled, this.offset, this.offset + take);
+        this.offset += take;
+        this.partialFilled += take;
+        if (this.partialFilled < this.partial.length) return false;
+        const frame = this.partial;
+        this.partial = null;
+        this.partialFilled = 0;
+        this.enter(frame, 0, frame.length);
+        return true;
+      }
+      if (this.lengthFilled > 0 || available < FRAME_LENGTH_BYTES) {
+        // The length prefix itself is split across chunks: gather its four bytes first.
+        const take = Math.min(available, FRAME_LENGTH_BYTES - this.lengthFilled);
+        if (take === 0) return false;
+        this.chunk.copy(this.lengthBytes, this.lengthFilled, this.offset, this.offset + take);
+        this.offset += take;
+        this.lengthFilled += take;
+        if (this.lengthFilled < FRAME_LENGTH_BYTES) return false;
+        this.lengthFilled = 0;
+        this.startPartial(this.checkedLength(readU32(this.lengthBytes, 0))).set(this.lengthBytes, 0);
+        this.partialFilled = FRAME_LENGTH_BYTES;
+        continue;
+      }
+      const frameBytes = this.checkedLength(readU32(this.chunk, this.offset)) + FRAME_LENGTH_BYTES;
+      if (available >= frameBytes) {
+        const start = this.offset;
+        this.offset += frameBytes;
+        this.enter(this.chunk, start, start + frameBytes);
+        return true;
+      }
+      this.startPartial(frameBytes - FRAME_LENGTH_BYTES);
+    }
+  }
+
+  private startPartial(length: number): Buffer {
+    const partial = Buffer.allocUnsafe(length + FRAME_LENGTH_BYTES);
+    this.partial = partial;
+    this.partialFilled = 0;
+    return partial;
+  }
+
+  private checkedLength(length: number): number {
+    if (length < FRAME_HEADER_BYTES - FRAME_LENGTH_BYTES) {
+      throw new FrameError(`invalid frame: length ${length} is below the ${FRAME_HEADER_BYTES - FRAME_LENGTH_BYTES} bytes of id and kind`);
+    }
+    if (length + FRAME_LENGTH_BYTES > this.maxFrameBytes) {
+      throw new FrameError(`invalid frame: ${length + FRAME_LENGTH_BYTES} bytes is over the limit of ${this.maxFrameBytes} bytes`);
+    }
+    return length;
+  }
+
+  private enter(buffer: Buffer, start: number, end: number): void {
+    this.buffer = buffer;
+    this.id = readU32(buffer, start + FRAME_LENGTH_BYTES);
+    this.kind = buffer[start + 8] as number;
+    this.pos = start + FRAME_HEADER_BYTES;
+    this.end = end;
+  }
+}
+
+/** Reads a little-endian u32 without `readUInt32LE`'s argument checks; the caller checked the bounds. */
+export function readU32(buffer: Buffer, at: number): number {
+  return ((buffer[at] as number) | ((buffer[at + 1] as number) << 8) | ((buffer[at + 2] as number) << 16)) + (buffer[at + 3] as number) * 0x1000000;
+}
+
+/** Writes a little-endian u32 without `writeUInt32LE`'s argument checks. */
+export function writeU32(buffer: Buffer, at: number, value: number): void {
+  buffer[at] = value;
+  buffer[at + 1] = value >>> 8;
+  buffer[at + 2] = value >>> 16;
+  buffer[at + 3] = value >>> 24;
+}

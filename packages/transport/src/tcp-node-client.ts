@@ -1,0 +1,509 @@
+import { connect, type Socket } from 'node:net';
+import {
+  NodeUnavailableError,
+  type Node,
+  type NodeClient,
+  type RequestOptions,
+  type ResponseFor,
+  type Rng,
+  type StorageRequest,
+  type StorageResponse,
+} from '@dkv/core';
+import { describeError } from './handler.js';
+import { DEFAULT_FRAME_LIMIT_BYTES } from './internal-routes.js';
+import { backoffDelayMs } from './retrying-node-client.js';
+import { readErrorReason, readResponse, writeRequestFrame } from './tcp-codec.js';
+import { FrameKind, FrameReader, FrameWriter } from './tcp-frame.js';
+
+/** Options of {@link TcpNodeClient}; every bound has a default and can be changed. */
+export interface TcpNodeClientOptions {
+  /** Connections opened to each node; requests share them, many at once. Default 2. */
+  readonly connectionsPerNode?: number;
+  /**
+   * Requests to one node in flight at once, those waiting for a connection included. Beyond it
+   * a send fails at once with kind `overloaded`. Default 1024.
+   */
+  readonly maxInFlightPerNode?: number;
+  /** The largest frame sent or read, length prefix included. Default {@link DEFAULT_FRAME_LIMIT_BYTES}. */
+  readonly maxFrameBytes?: number;
+  /** The first reconnect's delay after a connection fails, before jitter; it doubles per failure. Default 50. */
+  readonly reconnectBaseDelayMs?: number;
+  /** The cap on any reconnect delay, before jitter. Default 2000. */
+  readonly reconnectMaxDelayMs?: number;
+  /** How long a connection attempt may take before it counts as failed. Default 1000. */
+  readonly connectTimeoutMs?: number;
+  /**
+   * Request bytes queued on one connection and not yet taken by the kernel (a node that stopped
+   * reading). Over it, sends on that connection fail with kind `overloaded`: requests that timed
+   * out free their in-flight slot but not their bytes, so this is what bounds them. Default 8 MiB.
+   */
+  readonly maxBufferedWriteBytes?: number;
+  /** The randomness of the reconnect jitter. Default `Math.random`. */
+  readonly rng?: Rng;
+}
+
+type NumericOptions = Required<Omit<TcpNodeClientOptions, 'rng'>>;
+
+/** The defaults of {@link TcpNodeClientOptions}, sized for a coordinator on a LAN. */
+export const DEFAULT_TCP_NODE_CLIENT_OPTIONS: Readonly<NumericOptions> = {
+  connectionsPerNode: 2,
+  maxInFlightPerNode: 1024,
+  maxFrameBytes: DEFAULT_FRAME_LIMIT_BYTES,
+  reconnectBaseDelayMs: 50,
+  reconnectMaxDelayMs: 2000,
+  connectTimeoutMs: 1000,
+  maxBufferedWriteBytes: 8 * 1024 * 1024,
+};
+
+const MATH_RNG: Rng = { next: () => Math.random(), int: (maxExclusive) => Math.floor(Math.random() * maxExclusive) };
+
+/**
+ * A {@link NodeClient} over the binary internode protocol (`tcp-frame.ts`, `tcp-codec.ts`) to
+ * {@link TcpStorageServer}s; `target.address` is `host:port`.
+ *
+ * Each node gets `connectionsPerNode` connections, opened on the first send and kept for the
+ * client's life. Requests carry ids, so many share a connection and are answered in any order;
+ * the frames of one event-loop turn leave in one write. Each send has its own timer and settles
+ * with kind `timeout` at `timeoutMs`; an answer after that is dropped.
+ *
+ * Failures are named by whether the node may have run the request. While a node's first
+ * connection attempt is under way, sends wait for it; once a connection has failed and none is
+ * up, sends fail at once as `unreachable` while connections are retried in the background, with
+ * exponential backoff and jitter (and only while the node is still being asked for something).
+ * A connection that dies fails the requests it carried: `remote` for those already written
+ * (they may have run), `unreachable` for the others. An error frame or a bad answer is
+ * `remote`; more than `maxInFlightPerNode` requests is `overloaded`; sends after `close()` are
+ * `closed`.
+ *
+ * Memory is bounded: `maxInFlightPerNode` requests wait for answers, and `maxBufferedWriteBytes`
+ * per connection wait to be written (a node that stops reading fills it). Nodes are kept
+ * by address for the client's life (a cluster's addresses are few); a node nobody sends to stops
+ * being reconnected after its next failed attempt.
+ */
+export class TcpNodeClient implements NodeClient {
+  private readonly context: ClientContext;
+  private readonly peers = new Map<string, Peer>();
+  private closing: Promise<void> | null = null;
+
+  constructor(options: TcpNodeClientOptions = {}) {
+    const limits: NumericOptions = {
+      connectionsPerNode: options.connectionsPerNode ?? DEFAULT_TCP_NODE_CLIENT_OPTIONS.connectionsPerNode,
+      maxInFlightPerNode: options.maxInFlightPerNode ?? DEFAULT_TCP_NODE_CLIENT_OPTIONS.maxInFlightPerNode,
+      maxFrameBytes: options.maxFrameBytes ?? DEFAULT_TCP_NODE_CLIENT_OPTIONS.maxFrameBytes,
+      reconnectBaseDelayMs: options.reconnectBaseDelayMs ?? DEFAULT_TCP_NODE_CLIENT_OPTIONS.reconnectBaseDelayMs,
+      reconnectMaxDelayMs: options.reconnectMaxDelayMs ?? DEFAULT_TCP_NODE_CLIENT_OPTIONS.reconnectMaxDelayMs,
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_TCP_NODE_CLIENT_OPTIONS.connectTimeoutMs,
+      maxBufferedWriteBytes: options.maxBufferedWriteBytes ?? DEFAULT_TCP_NODE_CLIENT_OPTIONS.maxBufferedWriteBytes,
+    };
+    for (const [name, value] of Object.entries(limits)) {
+      if (!Number.isInteger(value) || value < 1) {
+        throw new RangeError(`TcpNodeClient option ${name} must be a positive whole number, got ${String(value)}`);
+      }
+    }
+    if (limits.reconnectMaxDelayMs < limits.reconnectBaseDelayMs) {
+      throw new RangeError(`reconnectMaxDelayMs (${limits.reconnectMaxDelayMs}) must be at least reconnectBaseDelayMs (${limits.reconnectBaseDelayMs})`);
+    }
+    this.context = new ClientContext(limits, options.rng ?? MATH_RNG);
+  }
+
+  /** Sends one request to `target.address`; see the class comment for how each failure is named. */
+  send<R extends StorageRequest>(target: Node, request: R, options: RequestOptions): Promise<ResponseFor<R>> {
+    if (this.context.closed) return Promise.reject(new NodeUnavailableError(target.id, 'closed', 'the client is closed'));
+    let peer = this.peers.get(target.address);
+    if (peer === undefined) {
+      const endpoint = parseAddress(target.address);
+      if (endpoint === null) {
+        return Promise.reject(new NodeUnavailableError(target.id, 'unreachable', `address "${target.address}" is not host:port`));
+      }
+      peer = new Peer(this.context, endpoint.host, endpoint.port);
+      this.peers.set(target.address, peer);
+    }
+    return peer.send(target.id, request, options.timeoutMs) as Promise<ResponseFor<R>>;
+  }
+
+  /**
+   * Fails the requests in flight with kind `closed`, stops reconnecting, closes every connection,
+   * and resolves once they are closed. Calling it again is harmless.
+   */
+  close(): Promise<void> {
+    if (this.closing !== null) return this.closing;
+    this.context.closed = true;
+    const closed: Promise<void>[] = [];
+    for (const peer of this.peers.values()) {
+      for (const connection of peer.connections) closed.push(connection.shutdown());
+    }
+    this.closing = Promise.all(closed).then(() => undefined);
+    return this.closing;
+  }
+}
+
+/** What the client's connections share: limits, randomness and the per-turn flush. */
+class ClientContext {
+  closed = false;
+  private dirty: Connection[] = [];
+  private flushScheduled = false;
+
+  constructor(
+    readonly limits: Readonly<NumericOptions>,
+    readonly rng: Rng,
+  ) {}
+
+  /** Queues `connection` to be written at the end of this event-loop turn. */
+  schedule(connection: Connection): void {
+    this.dirty.push(connection);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(this.flushDirty);
+  }
+
+  private readonly flushDirty = (): void => {
+    this.flushScheduled = false;
+    const dirty = this.dirty;
+    this.dirty = [];
+    for (const connection of dirty) connection.flush();
+  };
+}
+
+/**
+ * One request waiting for its answer. A class, so that every entry has the same shape; the map
+ * of pending entries replaces the closures a request would otherwise need.
+ */
+class PendingRequest {
+  resolve: (response: StorageResponse) => void = noop;
+  reject: (error: NodeUnavailableError) => void = noop;
+  timer: NodeJS.Timeout | undefined = undefined;
+
+  constructor(
+    readonly id: number,
+    readonly type: StorageRequest['type'],
+    readonly nodeId: string,
+    readonly connection: Connection,
+    /** The connection's flush count when the frame was queued: it was written once that count grows. */
+    readonly flushSeq: number,
+    readonly timeoutMs: number,
+  ) {}
+}
+
+function noop(): void {}
+
+// `new Promise(executor)` needs a function that receives resolve and reject; one shared function
+// hands them over through these two slots instead of a closure per request. They are read right
+// after the constructor returns, which calls the executor synchronously.
+let capturedResolve: (response: StorageResponse) => void = noop;
+let capturedReject: (error: NodeUnavailableError) => void = noop;
+function captureSettlers(resolve: (response: StorageResponse) => void, reject: (error: NodeUnavailableError) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
+function onRequestTimeout(pending: PendingRequest): void {
+  pending.timer = undefined;
+  if (!pending.connection.release(pending)) return;
+  pending.reject(new NodeUnavailableError(pending.nodeId, 'timeout', `no answer within ${pending.timeoutMs} ms`));
+}
+
+/** The connections to one node address, and the count of requests in flight to it. */
+class Peer {
+  readonly connections: Connection[] = [];
+  inFlight = 0;
+  /** Sends so far: a failed connection reconnects only if this has grown since it failed. */
+  sends = 0;
+  private current = 0;
+
+  constructor(
+    private readonly context: ClientContext,
+    readonly host: string,
+    readonly port: number,
+  ) {
+    for (let index = 0; index < context.limits.connectionsPerNode; index += 1) {
+      this.connections.push(new Connection(context, this, index));
+    }
+  }
+
+  send(nodeId: string, request: StorageRequest, timeoutMs: number): Promise<StorageResponse> {
+    this.sends += 1;
+    const limit = this.context.limits.maxInFlightPerNode;
+    if (this.inFlight >= limit) {
+      return Promise.reject(new NodeUnavailableError(nodeId, 'overloaded', `${this.inFlight} requests in flight, the limit is ${limit}`));
+    }
+    const connection = this.pick();
+    if (connection === null) {
+      for (const parked of this.connections) parked.wake();
+      const reason = this.connections[0]?.lastError ?? 'not connected';
+      return Promise.reject(new NodeUnavailableError(nodeId, 'unreachable', `not connected (${reason}); reconnecting in the background`));
+    }
+    return connection.send(nodeId, request, timeoutMs);
+  }
+
+  /** Moves on to the next connection, so that the turns alternate between connections. */
+  rotate(index: number): void {
+    if (this.current === index) this.current = (index + 1) % this.connections.length;
+  }
+
+  /**
+   * A connection for the next request: the current one if it is up (all requests of one turn go
+   * the same way, so they leave in one write), another one that is up, or one still on its first
+   * attempt; null when none is up and the node is known unreachable.
+   */
+  private pick(): Connection | null {
+    const count = this.connections.length;
+    for (let step = 0; step < count; step += 1) {
+      const index = (this.current + step) % count;
+      const connection = this.connections[index] as Connection;
+      if (connection.state === 'up') {
+        this.current = index;
+        return connection;
+      }
+    }
+    for (const connection of this.connections) if (connection.state === 'connecting' && connection.firstAttempt) return connection;
+    return null;
+  }
+}
+
+type ConnectionState = 'connecting' | 'up' | 'down' | 'parked' | 'closed';
+
+/** One socket to a node, replaced by a new one on reconnect, and the requests it carries. */
+class Connection {
+  state: ConnectionState = 'down';
+  /** True until the first connection attempt has failed: until then sends wait instead of failing. */
+  firstAttempt = true;
+  lastError: string | null = null;
+  private socket: Socket | null = null;
+  private reader: FrameReader;
+  private readonly writer = new FrameWriter();
+  private readonly pending = new Map<number, PendingRequest>();
+  private nextId = 0;
+  private flushSeq = 0;
+  private dirty = false;
+  private failures = 0;
+  private sendsAtFailure = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined = undefined;
+  /** The reason the server gave (error frame with id 0) before it closed the connection. */
+  private remoteReason: string | null = null;
+
+  constructor(
+    private readonly context: ClientContext,
+    private readonly peer: Peer,
+    private readonly index: number,
+  ) {
+    this.reader = new FrameReader(context.limits.maxFrameBytes);
+    this.open();
+  }
+
+  send(nodeId: string, request: StorageRequest, timeoutMs: number): Promise<StorageResponse> {
+    const buffered = this.writer.pendingBytes + (this.socket?.writableLength ?? 0);
+    const maxBuffered = this.context.limits.maxBufferedWriteBytes;
+    if (buffered > maxBuffered) {
+      return Promise.reject(
+        new NodeUnavailableError(nodeId, 'overloaded', `${buffered} bytes wait to be written to the node, the limit is ${maxBuffered}`),
+      );
+    }
+    this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
+    const id = this.nextId;
+    let bytes: number;
+    try {
+      bytes = writeRequestFrame(this.writer, id, request);
+    } catch (error) {
+      return Promise.reject(new NodeUnavailableError(nodeId, 'remote', `the request could not be encoded: ${describeError(error)}`));
+    }
+    const maxFrameBytes = this.context.limits.maxFrameBytes;
+    if (bytes > maxFrameBytes) {
+      this.writer.pos -= bytes;
+      return Promise.reject(new NodeUnavailableError(nodeId, 'remote', `the request frame of ${bytes} bytes is over the limit of ${maxFrameBytes} bytes`));
+    }
+    const pending = new PendingRequest(id, request.type, nodeId, this, this.flushSeq, timeoutMs);
+    const promise = new Promise<StorageResponse>(captureSettlers);
+    pending.resolve = capturedResolve;
+    pending.reject = capturedReject;
+    pending.timer = setTimeout(onRequestTimeout, Math.max(0, timeoutMs), pending);
+    this.pending.set(id, pending);
+    this.peer.inFlight += 1;
+    if (this.state === 'up' && !this.dirty) {
+      this.dirty = true;
+      this.context.schedule(this);
+    }
+    return promise;
+  }
+
+  /** Forgets `pending` if it still waits: true when it did, and the caller settles it. */
+  release(pending: PendingRequest): boolean {
+    if (!this.pending.delete(pending.id)) return false;
+    this.peer.inFlight -= 1;
+    if (pending.timer !== undefined) {
+      clearTimeout(pending.timer);
+      pending.timer = undefined;
+    }
+    return true;
+  }
+
+  /** Writes the frames queued since the last flush, in one write. */
+  flush(): void {
+    this.dirty = false;
+    const socket = this.socket;
+    if (this.state !== 'up' || socket === null) return;
+    const chunks = this.writer.take();
+    if (chunks.length === 0) return;
+    this.flushSeq += 1;
+    this.peer.rotate(this.index);
+    if (chunks.length === 1) {
+      socket.write(chunks[0] as Buffer);
+    } else {
+      socket.cork();
+      for (const chunk of chunks) socket.write(chunk);
+      socket.uncork();
+    }
+  }
+
+  /** Reconnects now if the connection was parked for want of use. */
+  wake(): void {
+    if (this.state === 'parked') this.open();
+  }
+
+  /** Fails what is pending with kind `closed`, stops reconnecting, and closes the socket. */
+  shutdown(): Promise<void> {
+    this.state = 'closed';
+    clearTimeout(this.reconnectTimer);
+    this.failAll(() => 'closed', 'the client closed during the request');
+    const socket = this.socket;
+    this.socket = null;
+    if (socket === null || socket.closed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      socket.once('close', () => resolve());
+      socket.destroy();
+    });
+  }
+
+  private open(): void {
+    this.reconnectTimer = undefined;
+    this.state = 'connecting';
+    this.remoteReason = null;
+    this.reader = new FrameReader(this.context.limits.maxFrameBytes);
+    const socket = connect({ host: this.peer.host, port: this.peer.port, noDelay: true });
+    this.socket = socket;
+    socket.setTimeout(this.context.limits.connectTimeoutMs);
+    socket.on('timeout', () => socket.destroy(new Error(`no connection within ${this.context.limits.connectTimeoutMs} ms`)));
+    socket.on('connect', () => this.onConnect(socket));
+    socket.on('data', (chunk: Buffer) => this.onData(socket, chunk));
+    socket.on('error', (error: Error & { code?: string }) => {
+      if (socket === this.socket) this.lastError = error.code ?? describeError(error);
+    });
+    socket.on('close', () => this.onClose(socket));
+  }
+
+  private onConnect(socket: Socket): void {
+    if (socket !== this.socket) return;
+    socket.setTimeout(0);
+    this.state = 'up';
+    this.firstAttempt = false;
+    this.failures = 0;
+    this.lastError = null;
+    this.flush();
+  }
+
+  private onData(socket: Socket, chunk: Buffer): void {
+    if (socket !== this.socket) return;
+    const reader = this.reader;
+    reader.push(chunk);
+    try {
+      while (reader.next()) this.dispatch(reader);
+    } catch (error) {
+      // Only the framing throws here: the stream cannot be trusted any more.
+      this.lastError = describeError(error);
+      socket.destroy();
+    }
+  }
+
+  /** Settles the request the current frame answers; frames for no pending request are late answers. */
+  private dispatch(reader: FrameReader): void {
+    const pending = this.pending.get(reader.id);
+    if (pending === undefined) {
+      if (reader.id === 0 && reader.kind === FrameKind.ERROR) this.remoteReason = safeErrorReason(reader);
+      return;
+    }
+    this.release(pending);
+    if (reader.kind === FrameKind.ERROR) {
+      pending.reject(new NodeUnavailableError(pending.nodeId, 'remote', `the node answered an error: ${safeErrorReason(reader)}`));
+      return;
+    }
+    let response: StorageResponse;
+    try {
+      response = readResponse(reader);
+    } catch (error) {
+      pending.reject(new NodeUnavailableError(pending.nodeId, 'remote', describeError(error)));
+      return;
+    }
+    if (response.type !== pending.type) {
+      pending.reject(new NodeUnavailableError(pending.nodeId, 'remote', `answered a ${pending.type} request with a ${response.type} response`));
+      return;
+    }
+    pending.resolve(response);
+  }
+
+  private onClose(socket: Socket): void {
+    if (socket !== this.socket) return;
+    this.socket = null;
+    const wasUp = this.state === 'up';
+    const reason = this.remoteReason ?? this.lastError ?? 'the connection closed';
+    this.lastError = reason;
+    this.writer.discard();
+    if (wasUp) {
+      const written = this.flushSeq;
+      this.failAll((pending) => (pending.flushSeq < written ? 'remote' : 'unreachable'), `the connection was lost (${reason})`);
+    } else {
+      this.failAll(() => 'unreachable', `cannot connect (${reason})`);
+    }
+    this.firstAttempt = false;
+    if (this.state === 'closed') return;
+    this.state = 'down';
+    this.failures += 1;
+    this.sendsAtFailure = this.peer.sends;
+    const delayMs = backoffDelayMs(
+      Math.min(this.failures, 30),
+      { maxAttempts: 1, baseDelayMs: this.context.limits.reconnectBaseDelayMs, maxDelayMs: this.context.limits.reconnectMaxDelayMs },
+      this.context.rng,
+    );
+    this.reconnectTimer = setTimeout(() => this.reconnect(), delayMs);
+    this.reconnectTimer.unref();
+  }
+
+  /** Reconnects, unless nobody has asked the node anything since the connection failed. */
+  private reconnect(): void {
+    this.reconnectTimer = undefined;
+    if (this.state !== 'down') return;
+    if (this.peer.sends === this.sendsAtFailure) {
+      this.state = 'parked';
+      return;
+    }
+    this.open();
+  }
+
+  private failAll(kindOf: (pending: PendingRequest) => 'remote' | 'unreachable' | 'closed', detail: string): void {
+    for (const pending of [...this.pending.values()]) {
+      this.release(pending);
+      pending.reject(new NodeUnavailableError(pending.nodeId, kindOf(pending), detail));
+    }
+  }
+}
+
+function safeErrorReason(reader: FrameReader): string {
+  try {
+    return readErrorReason(reader);
+  } catch (error) {
+    return describeError(error);
+  }
+}
+
+/** Splits `host:port` (or `[v6]:port`); null when it is not that. */
+function parseAddress(address: string): { host: string; port: number } | null {
+  const colon = address.lastIndexOf(':');
+  if (colon <= 0) return null;
+  let host = address.slice(0, colon);
+  const portText = address.slice(colon + 1);
+  if (!/^\d{1,5}$/.test(portText)) return null;
+  const port = Number(portText);
+  if (port < 1 || port > 65535) return null;
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  else if (host.includes(':')) return null;
+  if (host.length === 0 || /[\s/?#@]/.test(host)) return null;
+  return { host, port };
+}
