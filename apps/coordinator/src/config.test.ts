@@ -26,12 +26,19 @@ describe('parseCoordinatorConfig', () => {
       join: '127.0.0.1:7071',
       joinTimeoutMs: 30_000,
       membershipRefreshMs: 5000,
+      transport: 'tcp',
       connectionsPerNode: 16,
       maxInFlightPerNode: 512,
       nodeRetry: { maxAttempts: 2, baseDelayMs: 20, maxDelayMs: 200 },
       logLevel: 'info',
       coordinator: { ...DEFAULT_COORDINATOR_CONFIG, nodeId: 'c1' },
     });
+  });
+
+  it('takes the internode transport from --transport or DKV_TRANSPORT, tcp or http only', () => {
+    expect(parseCoordinatorConfig({ join: 'h:1', transport: 'http' }, {}).transport).toBe('http');
+    expect(parseCoordinatorConfig({ join: 'h:1' }, { DKV_TRANSPORT: 'http' }).transport).toBe('http');
+    expect(problemOf({ join: 'h:1', transport: 'udp' })).toContain('--transport (DKV_TRANSPORT)');
   });
 
   it('makes up a unique writer id when none is given', () => {

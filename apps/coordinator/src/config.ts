@@ -15,6 +15,8 @@ export interface CoordinatorAppConfig {
   readonly joinTimeoutMs: number;
   /** Time between two refreshes of the membership document. */
   readonly membershipRefreshMs: number;
+  /** How the coordinator talks to storage nodes: the binary protocol (default) or HTTP. */
+  readonly transport: 'tcp' | 'http';
   readonly connectionsPerNode: number;
   readonly maxInFlightPerNode: number;
   readonly nodeRetry: { readonly maxAttempts: number; readonly baseDelayMs: number; readonly maxDelayMs: number };
@@ -59,6 +61,7 @@ export const COORDINATOR_SETTINGS = {
   heartbeatIntervalMs: { flag: 'heartbeat-interval-ms', env: 'DKV_HEARTBEAT_INTERVAL_MS', defaultValue: String(d.heartbeat.intervalMs), description: 'time between two heartbeats to each storage node', schema: ms() },
   heartbeatTimeoutMs: { flag: 'heartbeat-timeout-ms', env: 'DKV_HEARTBEAT_TIMEOUT_MS', defaultValue: String(d.heartbeat.timeoutMs), description: 'a heartbeat not answered by then is missed', schema: ms() },
   heartbeatFailureThreshold: { flag: 'heartbeat-failure-threshold', env: 'DKV_HEARTBEAT_FAILURE_THRESHOLD', defaultValue: String(d.heartbeat.failureThreshold), description: 'missed heartbeats in a row that mark a node down', schema: intSchema(1, 1000) },
+  transport: { flag: 'transport', env: 'DKV_TRANSPORT', defaultValue: 'tcp', description: 'internode protocol to the storage nodes: tcp (binary frames) or http', schema: enumSchema(['tcp', 'http'] as const) },
   connectionsPerNode: { flag: 'connections-per-node', env: 'DKV_CONNECTIONS_PER_NODE', defaultValue: '16', description: 'keep-alive connections to each storage node, at most', schema: intSchema(1, 1024) },
   maxInFlightPerNode: { flag: 'max-in-flight-per-node', env: 'DKV_MAX_IN_FLIGHT_PER_NODE', defaultValue: '512', description: 'requests to one storage node in flight or queued; more fail fast', schema: intSchema(1, 1_000_000) },
   nodeRetryAttempts: { flag: 'node-retry-attempts', env: 'DKV_NODE_RETRY_ATTEMPTS', defaultValue: '2', description: 'attempts of a replica request that surely did not run (connection refused), within its deadline', schema: intSchema(1, 10) },
@@ -107,6 +110,7 @@ export function parseCoordinatorConfig(flags: Readonly<Record<string, string | u
     join: v.join,
     joinTimeoutMs: v.joinTimeoutMs,
     membershipRefreshMs: v.membershipRefreshMs,
+    transport: v.transport,
     connectionsPerNode: v.connectionsPerNode,
     maxInFlightPerNode: v.maxInFlightPerNode,
     nodeRetry: { maxAttempts: v.nodeRetryAttempts, baseDelayMs: v.nodeRetryBaseDelayMs, maxDelayMs: v.nodeRetryMaxDelayMs },

@@ -2,7 +2,7 @@ import { createCoordinator, type Coordinator } from '@dkv/coordination';
 import type { Clock, Membership, NodeClient, Rng, Scheduler } from '@dkv/core';
 import { StaticMembershipView } from '@dkv/membership';
 import { SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
-import { HttpNodeClient, RetryingNodeClient } from '@dkv/transport';
+import { HttpNodeClient, RetryingNodeClient, TcpNodeClient } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
 import { pino } from 'pino';
@@ -11,6 +11,12 @@ import { buildCoordinatorApp } from './coordinator-app.js';
 import { createCoordinatorMetrics, type CoordinatorAppMetrics } from './coordinator-metrics.js';
 import { DEFAULT_JOIN_BACKOFF, joinCluster, MembershipRefresher } from './membership-client.js';
 import { COORDINATOR_TOKENS as T } from './tokens.js';
+
+/**
+ * The binary protocol multiplexes many requests per connection, so a few connections per node
+ * suffice; `--connections-per-node` above this is meant for HTTP's one-request-per-connection.
+ */
+const TCP_CONNECTIONS_PER_NODE_MAX = 4;
 
 /** Room for a frame's key and metadata beyond the value itself. */
 const FRAME_OVERHEAD_BYTES = 64 * 1024;
@@ -39,11 +45,17 @@ export function coordinatorContainer(config: CoordinatorAppConfig, initial: Memb
   c.bind<NodeClient>(T.nodeClient).toResolvedValue(
     (cfg: CoordinatorAppConfig, scheduler: Scheduler, rng: Rng) =>
       new RetryingNodeClient(
-        new HttpNodeClient({
-          connectionsPerNode: cfg.connectionsPerNode,
-          maxInFlightPerNode: cfg.maxInFlightPerNode,
-          maxResponseBytes: cfg.coordinator.maxValueBytes + FRAME_OVERHEAD_BYTES,
-        }),
+        cfg.transport === 'tcp'
+          ? new TcpNodeClient({
+              connectionsPerNode: Math.min(cfg.connectionsPerNode, TCP_CONNECTIONS_PER_NODE_MAX),
+              maxInFlightPerNode: cfg.maxInFlightPerNode,
+              maxFrameBytes: cfg.coordinator.maxValueBytes + FRAME_OVERHEAD_BYTES,
+            })
+          : new HttpNodeClient({
+              connectionsPerNode: cfg.connectionsPerNode,
+              maxInFlightPerNode: cfg.maxInFlightPerNode,
+              maxResponseBytes: cfg.coordinator.maxValueBytes + FRAME_OVERHEAD_BYTES,
+            }),
         cfg.nodeRetry,
         scheduler,
         rng,

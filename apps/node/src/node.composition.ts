@@ -1,6 +1,7 @@
 import type { Clock, Scheduler, StorageEngine, StorageRequestHandler } from '@dkv/core';
 import { SystemClock, TimerScheduler } from '@dkv/runtime';
 import { InMemoryStorageEngine, StorageService } from '@dkv/storage';
+import { listenMultiplexed, TcpStorageServer } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
 import { pino } from 'pino';
@@ -55,9 +56,12 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
     bodyLimitBytes: config.bodyLimitBytes,
     logger,
   });
-  await app.listen({ host: config.host, port: config.port });
-  const bound = app.server.address();
-  const port = typeof bound === 'object' && bound !== null ? bound.port : config.port;
+  // One port serves both the binary internode protocol (the default between processes) and
+  // HTTP (internal routes, health, metrics): the node has one address whatever the transport.
+  await app.ready();
+  const tcp = new TcpStorageServer(container.get<StorageRequestHandler>(T.handler), { maxFrameBytes: config.bodyLimitBytes });
+  const listener = await listenMultiplexed({ host: config.host, port: config.port, tcp, http: app.server, maxFrameBytes: config.bodyLimitBytes });
+  const port = listener.port;
   address = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   const sweeper = scheduler.every(config.sweepIntervalMs, () => engine.sweep(config.sweepMaxWork));
   ready = true;
@@ -68,6 +72,8 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
     async close() {
       ready = false;
       sweeper.cancel();
+      await listener.close();
+      await tcp.close();
       await app.close();
     },
   };

@@ -16,3 +16,4 @@ export * from './tcp-frame.js';
 export * from './tcp-codec.js';
 export * from './tcp-storage-server.js';
 export * from './tcp-node-client.js';
+export * from './multiplexed-port.js';

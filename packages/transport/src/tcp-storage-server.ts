@@ -114,6 +114,14 @@ export class TcpStorageServer {
     return this.closing;
   }
 
+  /**
+   * Serves a socket accepted elsewhere, e.g. by {@link listenMultiplexed}, which shares one port
+   * between this binary protocol and HTTP. Bytes already read from it must have been unshifted.
+   */
+  adopt(socket: Socket): void {
+    this.accept(socket);
+  }
+
   private accept(socket: Socket): void {
     if (this.closing !== null) {
       socket.destroy();

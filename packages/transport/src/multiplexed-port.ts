@@ -1,0 +1,83 @@
+import { createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
+import { readU32 } from './tcp-frame.js';
+import type { TcpStorageServer } from './tcp-storage-server.js';
+
+/** Where a multiplexed port sends its connections, and its bounds. */
+export interface MultiplexedPortOptions {
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  readonly tcp: TcpStorageServer;
+  /** An HTTP server that is not listening itself (e.g. Fastify's `app.server` after `app.ready()`). */
+  readonly http: HttpServer;
+  /** Frames larger than this are not binary frames: such a first chunk is taken for HTTP. */
+  readonly maxFrameBytes: number;
+  /** A connection that sends nothing for this long is closed. Default 10 s. */
+  readonly firstByteTimeoutMs?: number;
+}
+
+/** A listening multiplexed port. */
+export interface MultiplexedPort {
+  readonly port: number;
+  /** Stops accepting and drops connections not yet routed; routed ones are closed by their own servers. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves dkv's binary internode protocol and HTTP (the internal routes, `/livez`, `/readyz`,
+ * `/metrics`) on one port, so a node has one address and a coordinator needs to know nothing else
+ * to reach it over TCP.
+ *
+ * The first 4 bytes of a connection decide: a binary frame starts with its length, a
+ * little-endian u32 of at most `maxFrameBytes` (about 1 MiB, so its fourth byte is 0), while an
+ * HTTP request starts with an ASCII method such as `GET ` or `POST`, which read as a length are
+ * above 500 million. The bytes read are put back before the connection is handed over.
+ */
+export function listenMultiplexed(options: MultiplexedPortOptions): Promise<MultiplexedPort> {
+  const firstByteTimeoutMs = options.firstByteTimeoutMs ?? 10_000;
+  const sniffing = new Set<Socket>();
+  const route = (socket: Socket): void => {
+    sniffing.add(socket);
+    socket.once('close', () => sniffing.delete(socket));
+    let head: Buffer = Buffer.alloc(0);
+    const timer = setTimeout(() => socket.destroy(), firstByteTimeoutMs);
+    timer.unref();
+    const onData = (chunk: Buffer): void => {
+      head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+      if (head.length < 4) return;
+      clearTimeout(timer);
+      sniffing.delete(socket);
+      socket.off('data', onData);
+      socket.off('error', onError);
+      socket.pause();
+      socket.unshift(head);
+      if (readU32(head, 0) <= options.maxFrameBytes) options.tcp.adopt(socket);
+      else options.http.emit('connection', socket);
+      socket.resume();
+    };
+    const onError = (): void => {
+      clearTimeout(timer);
+      socket.destroy();
+    };
+    socket.on('data', onData);
+    socket.on('error', onError);
+  };
+  const server: NetServer = createServer(route);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: options.host, port: options.port }, () => {
+      server.off('error', reject);
+      resolve({
+        port: (server.address() as AddressInfo).port,
+        close: async () => {
+          // Connections already handed over belong to their servers, which close them; the
+          // listener itself stops at once (server.close's callback would wait for all of them).
+          server.close();
+          for (const socket of sniffing) socket.destroy();
+          sniffing.clear();
+        },
+      });
+    });
+  });
+}
