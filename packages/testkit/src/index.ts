@@ -12,3 +12,4 @@ export * from './simulated-scheduler.js';
 export * from './simulated-clock.js';
 export * from './simulated-network.js';
 export * from './session-workload.js';
+export * from './history-index.js';
