@@ -1,0 +1,91 @@
+/**
+ * The bare-Fastify baseline of the HTTP benchmark: dkv's public key routes (`PUT/GET/DELETE
+ * /v1/kv/*`, raw body, `ttl` query, the same answer headers and JSON) on the same HTTP stack
+ * (Fastify 5, a catch-all raw-buffer body parser, no request logging), backed by one `Map` in
+ * this process: no ring, no quorum, no replicas, no versions read before writes. Whatever dkv
+ * costs beyond this is the price of distribution.
+ *
+ * Run: `node --import tsx benchmarks/http/baseline-server.ts [--port p]`; prints
+ * `baseline ready at http://127.0.0.1:<port>` and stops on SIGTERM or SIGINT.
+ */
+import Fastify from 'fastify';
+
+/** What the Map holds per key: the bytes as received, a version, and the absolute expiry. */
+interface Stored {
+  readonly value: Buffer;
+  readonly version: number;
+  readonly expiresAt: number | null;
+}
+
+const KV_PREFIX = '/v1/kv/';
+/** The coordinator's default value limit (API.md: 1 MiB). */
+const MAX_VALUE_BYTES = 1024 * 1024;
+/** The coordinator's limits on other bodies and on encoded keys, so routing costs the same. */
+const CONTROL_BODY_LIMIT_BYTES = 64 * 1024;
+const MAX_PARAM_LENGTH = 4096;
+const MAX_TTL_SECONDS = 31_536_000;
+
+function keyOf(url: string): string {
+  const q = url.indexOf('?');
+  return decodeURIComponent((q === -1 ? url : url.slice(0, q)).slice(KV_PREFIX.length));
+}
+
+function ttlOf(query: unknown): number | null {
+  const raw = (query as Record<string, unknown> | undefined)?.['ttl'];
+  if (raw === undefined) return null;
+  const ttl = typeof raw === 'string' && /^\d{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(ttl >= 1 && ttl <= MAX_TTL_SECONDS)) throw Object.assign(new Error('bad ttl'), { statusCode: 400 });
+  return ttl;
+}
+
+async function main(): Promise<void> {
+  const portFlag = process.argv.indexOf('--port');
+  const port = portFlag === -1 ? 0 : Number(process.argv[portFlag + 1]);
+  const store = new Map<string, Stored>();
+  let nextVersion = 1;
+
+  const app = Fastify({ logger: false, bodyLimit: CONTROL_BODY_LIMIT_BYTES, routerOptions: { maxParamLength: MAX_PARAM_LENGTH } });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  app.put(`${KV_PREFIX}*`, { bodyLimit: MAX_VALUE_BYTES }, async (request) => {
+    const key = keyOf(request.url);
+    const ttl = ttlOf(request.query);
+    const value = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    const expiresAt = ttl === null ? null : Date.now() + ttl * 1000;
+    const version = nextVersion++;
+    store.set(key, { value, version, expiresAt });
+    return { key, version, expiresAt };
+  });
+
+  app.get(`${KV_PREFIX}*`, async (request, reply) => {
+    const key = keyOf(request.url);
+    const stored = store.get(key);
+    if (stored === undefined || (stored.expiresAt !== null && stored.expiresAt <= Date.now())) {
+      return reply.code(404).send({ error: { code: 'NOT_FOUND', message: `key ${JSON.stringify(key)} is missing, expired or deleted` } });
+    }
+    void reply.code(200).header('content-type', 'application/octet-stream').header('etag', `"${stored.version}"`).header('x-dkv-version', String(stored.version));
+    if (stored.expiresAt !== null) void reply.header('x-dkv-expires-at', String(stored.expiresAt));
+    return reply.send(stored.value);
+  });
+
+  app.delete(`${KV_PREFIX}*`, async (request, reply) => {
+    store.delete(keyOf(request.url));
+    return reply.code(204).header('x-dkv-version', String(nextVersion++)).send();
+  });
+
+  app.get('/readyz', async () => ({ status: 'ready' }));
+
+  const address = await app.listen({ host: '127.0.0.1', port });
+  process.stdout.write(`baseline ready at ${address}\n`);
+  const stop = (): void => {
+    void app.close().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`baseline: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

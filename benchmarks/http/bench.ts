@@ -1,0 +1,480 @@
+/**
+ * The HTTP benchmark of dkv's public API against a bare-Fastify baseline, in one run.
+ *
+ *   npx nx run-many -t build --outputStyle=static && npx tsx benchmarks/http/bench.ts [--quick]
+ *
+ * It starts the baseline (benchmarks/http/baseline-server.ts: the same routes over a Map) and a
+ * dkv cluster through the CLI (`dkv cluster up --nodes 3 --port 0`: 3 storage nodes and a
+ * coordinator, N=3 W=2 R=2), preloads the same sessions into both, then for each scenario
+ * (GET, PUT, session mix) and each target runs: a closed loop for peak throughput, autocannon's
+ * `overallRate` at half that peak, and a true open loop at half that peak (latency from each
+ * request's due time, free of coordinated omission). With `redis-server` and `redis-benchmark`
+ * on PATH it adds a redis-benchmark reference row. Results go to
+ * benchmarks/results/http-<stamp>.{json,md} and http-latest.{json,md}. See benchmarks/README.md.
+ *
+ * On a machine with 2 or more cores the servers are pinned to CPU 0 and this process (the load
+ * generator) to CPU 1 (`--no-pin` to turn that off), so every throughput is a one-core figure and
+ * CPU taken by the load generator or by anything else running is measured, not guessed.
+ */
+import { writeFileSync, mkdirSync, copyFileSync, existsSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { fmt, parseFlags, stamp, table } from '../lib/args.js';
+import { machineInfo, startCostMeter, type MachineInfo, type PidGroup, type RunCost } from '../lib/measure.js';
+import { onPath, pinnedCommand, pinSelf, reniceSelf, ProcessRegistry, type Started } from '../lib/processes.js';
+import { SESSION_VALUE_BYTES, sessionValuePool } from '../lib/workload.js';
+import { summarizeProfiles, type ProfileSummary } from '../lib/cpuprofile.js';
+import { autocannonAtRate, closedLoop, openLoop, preload, type LoadResult, type Scenario, type Workload } from './load.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const RESULTS_DIR = join(ROOT, 'benchmarks/results');
+const CLI = join(ROOT, 'apps/cli/bin/dkv.js');
+const BUILT_APPS = ['apps/cli/dist/main.js', 'apps/node/dist/main.js', 'apps/coordinator/dist/main.js'];
+
+const USAGE = `usage: npx tsx benchmarks/http/bench.ts [--quick] [--duration s] [--open-duration s] [--connections c]
+       [--keys n] [--nodes n] [--no-pin] [--no-nice] [--profile] [--max-minutes m]
+  --quick          smoke run (~40 s): 2 s per run, 10k sessions
+  --duration       seconds of each closed-loop run (default 10, quick 2)
+  --open-duration  seconds of each rate-limited run (default 8, quick 2)
+  --connections    connections of every load generator (default 32)
+  --keys           distinct sessions preloaded and drawn from (default 100000, quick 10000)
+  --nodes          dkv storage nodes (default 3)
+  --no-pin         do not pin servers to CPU 0 and the load generator to CPU 1
+  --no-nice        do not raise the priority of the servers and load generator (nice -10, as root)
+  --profile        profile dkv's processes (V8 CPU profiler, as --cpu-prof) and summarize where their CPU went
+                   (figures of a profiled run are not quoted: it writes http-profile-<stamp>.*)
+  --max-minutes    abort (stopping everything) after this long (default 8, quick 3)`;
+
+/** The scenarios in the order they run: GET first, while every key still holds its preloaded value. */
+const SCENARIOS: readonly Scenario[] = ['get', 'put', 'mix'];
+/** The open-loop and `overallRate` runs offer this fraction of the target's closed-loop peak. */
+const OPEN_LOOP_FRACTION = 0.5;
+/** TTL of the preloaded sessions: longer than any run, so no GET finds an expired key. */
+const PRELOAD_TTL_SECONDS = 3600;
+/** A load generator above this many cores is probably what limits the throughput. */
+const LOAD_GENERATOR_BOUND_CORES = 0.9;
+/** The priority the benchmark's processes run at when it runs as root: ahead of builds and tests sharing the machine. */
+const BENCH_NICE = -10;
+/** CPU used by other processes above this (cores, average over a run) marks the run as disturbed. */
+const FOREIGN_CORES_WARNING = 0.25;
+
+interface Settings {
+  readonly quick: boolean;
+  readonly durationSeconds: number;
+  readonly openDurationSeconds: number;
+  readonly warmupSeconds: number;
+  readonly connections: number;
+  readonly keys: number;
+  readonly nodes: number;
+  readonly valueBytes: number;
+  readonly preloadConcurrency: number;
+  readonly pin: { readonly servers: string; readonly loadGenerator: string } | null;
+  /** Scheduling priority of the servers and the load generator (null: unchanged). */
+  readonly nice: number | null;
+  readonly profile: boolean;
+  readonly maxMinutes: number;
+}
+
+/** A server under test: where it answers and which pids to account CPU to. */
+interface Target {
+  readonly name: 'baseline' | 'dkv';
+  readonly url: string;
+  readonly groups: readonly PidGroup[];
+}
+
+/** One run of a generator with what it cost. */
+interface Measured extends LoadResult {
+  readonly cost: RunCost;
+  /** HTTP requests per second of server CPU: the per-core figure the capacity model uses. */
+  readonly requestsPerServerCoreSecond: number;
+  /** Loopback bytes per answered request (client traffic, plus internode traffic for dkv). */
+  readonly loopbackBytesPerRequest: number | null;
+}
+
+interface ScenarioResult {
+  readonly scenario: Scenario;
+  readonly target: Target['name'];
+  readonly closed: Measured;
+  readonly autocannonRate: Measured;
+  readonly open: Measured;
+}
+
+interface RedisRow {
+  readonly test: string;
+  readonly requestsPerSecond: number;
+  readonly p50Ms: number | null;
+  readonly p99Ms: number | null;
+}
+
+const t0 = performance.now();
+function log(line: string): void {
+  process.stdout.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${line}\n`);
+}
+
+function settingsFrom(argv: readonly string[]): Settings {
+  const flags = parseFlags(
+    argv,
+    { quick: 'boolean', duration: 'number', 'open-duration': 'number', connections: 'number', keys: 'number', nodes: 'number', 'no-pin': 'boolean', 'no-nice': 'boolean', profile: 'boolean', 'max-minutes': 'number' },
+    USAGE,
+  );
+  const quick = flags['quick'] === true;
+  const num = (name: string, fallback: number): number => (typeof flags[name] === 'number' ? (flags[name] as number) : fallback);
+  const pin = flags['no-pin'] !== true && cpus().length >= 2 && onPath('taskset');
+  return {
+    quick,
+    durationSeconds: num('duration', quick ? 2 : 10),
+    openDurationSeconds: num('open-duration', quick ? 2 : 8),
+    warmupSeconds: quick ? 1 : 3,
+    connections: Math.max(1, Math.round(num('connections', 32))),
+    keys: Math.max(1, Math.round(num('keys', quick ? 10_000 : 100_000))),
+    nodes: Math.max(1, Math.round(num('nodes', 3))),
+    valueBytes: SESSION_VALUE_BYTES,
+    preloadConcurrency: 64,
+    pin: pin ? { servers: '0', loadGenerator: `1-${cpus().length - 1}` } : null,
+    nice: flags['no-nice'] !== true && process.getuid?.() === 0 ? BENCH_NICE : null,
+    profile: flags['profile'] === true,
+    maxMinutes: num('max-minutes', quick ? 3 : 8),
+  };
+}
+
+/** The last lines the children printed, shown when something fails. */
+const childLog: string[] = [];
+function remember(prefix: string, line: string): void {
+  childLog.push(`${prefix} ${line}`);
+  if (childLog.length > 60) childLog.shift();
+}
+
+async function startBaseline(registry: ProcessRegistry, settings: Settings): Promise<Target> {
+  const [command, args] = pinnedCommand(settings.pin?.servers ?? null, process.execPath, ['--import', 'tsx', join(ROOT, 'benchmarks/http/baseline-server.ts')]);
+  let proc: Started | undefined;
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    const timer = setTimeout(() => reject(new Error('the baseline server did not print its ready line within 20 s')), 20_000);
+    proc = registry.start('baseline', command, args, { cwd: ROOT, detached: true }, (stream, line) => {
+      remember('[baseline]', line);
+      const match = /^baseline ready at (http:\/\/\S+)$/.exec(line);
+      if (stream === 'out' && match?.[1]) {
+        clearTimeout(timer);
+        resolveUrl(match[1]);
+      }
+    });
+    void proc.exited.then(() => reject(new Error('the baseline server exited during start-up')));
+  });
+  log(`baseline (bare Fastify + Map) pid ${proc?.pid} at ${url}`);
+  return { name: 'baseline', url, groups: [{ name: 'baseline', pids: [proc?.pid ?? 0] }] };
+}
+
+async function startCluster(registry: ProcessRegistry, settings: Settings, profileDir: string | null): Promise<Target> {
+  const [command, args] = pinnedCommand(settings.pin?.servers ?? null, process.execPath, [CLI, 'cluster', 'up', '--nodes', String(settings.nodes), '--port', '0']);
+  // `--cpu-prof` is not allowed in NODE_OPTIONS: a preload starts the same profiler instead.
+  const profiler = join(ROOT, 'benchmarks/lib/cpu-profiler-preload.mjs');
+  const env = {
+    ...process.env,
+    ...(profileDir ? { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import=${profiler}`.trim(), DKV_CPU_PROFILE_DIR: profileDir } : {}),
+  };
+  const children: Array<{ role: string; id: string; pid: number }> = [];
+  let cli: Started | undefined;
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    const timer = setTimeout(() => reject(new Error('dkv cluster up did not print its ready line within 60 s')), 60_000);
+    cli = registry.start('dkv cluster up', command, args, { cwd: ROOT, detached: true, env }, (stream, line) => {
+      remember('[dkv]', line);
+      const child = /^dkv: (node|coordinator) (\S+) pid (\d+) at /.exec(line);
+      if (child?.[1] && child[2] && child[3]) {
+        children.push({ role: child[1], id: child[2], pid: Number(child[3]) });
+        registry.adopt(Number(child[3]), `dkv ${child[1]} ${child[2]}`);
+      }
+      const ready = /^dkv ready at (http:\/\/\S+)$/.exec(line);
+      if (stream === 'out' && ready?.[1]) {
+        clearTimeout(timer);
+        resolveUrl(ready[1]);
+      }
+    });
+    void cli.exited.then(() => reject(new Error('dkv cluster up exited during start-up')));
+  });
+  const pidsOf = (role: string): number[] => children.filter((c) => c.role === role).map((c) => c.pid);
+  log(`dkv cluster pid ${cli?.pid} at ${url}: ${children.map((c) => `${c.role} ${c.id} pid ${c.pid}`).join(', ')}`);
+  return {
+    name: 'dkv',
+    url,
+    groups: [
+      { name: 'coordinator', pids: pidsOf('coordinator') },
+      { name: 'nodes', pids: pidsOf('node') },
+      { name: 'cli', pids: [cli?.pid ?? 0] },
+    ],
+  };
+}
+
+function measured(result: LoadResult, cost: RunCost): Measured {
+  return {
+    ...result,
+    cost,
+    requestsPerServerCoreSecond: cost.serverCoresTotal > 0 ? result.requestsPerSecond / cost.serverCoresTotal : 0,
+    loopbackBytesPerRequest: cost.loopbackBytes === null || result.requests === 0 ? null : cost.loopbackBytes / result.requests,
+  };
+}
+
+async function measure(target: Target, label: string, run: (onTick: (answered: number, elapsed: number) => void) => Promise<LoadResult>): Promise<Measured> {
+  const stop = startCostMeter(target.groups);
+  let lastLogged = 0;
+  const result = await run((answered, elapsed) => {
+    if (elapsed - lastLogged >= 4.5) {
+      lastLogged = elapsed;
+      log(`  ${label}: ${fmt(answered)} answered in ${elapsed.toFixed(0)} s`);
+    }
+  });
+  const m = measured(result, stop());
+  const lgBound = m.cost.loadGeneratorCores > LOAD_GENERATOR_BOUND_CORES ? ' LOAD-GENERATOR-BOUND' : '';
+  log(
+    `  ${label}: ${fmt(m.requestsPerSecond)} req/s, p50 ${m.latency.p50Ms.toFixed(2)} p99 ${m.latency.p99Ms.toFixed(2)} p99.9 ${m.latency.p999Ms.toFixed(2)} ms, ` +
+      `non-2xx ${m.non2xx}, errors ${m.errors}, server ${m.cost.serverCoresTotal.toFixed(2)} cores, load gen ${m.cost.loadGeneratorCores.toFixed(2)}, other ${m.cost.foreignCores.toFixed(2)}${lgBound}`,
+  );
+  return m;
+}
+
+async function runScenario(target: Target, scenario: Scenario, workload: Workload, settings: Settings): Promise<ScenarioResult> {
+  const base = { url: target.url, scenario, workload, connections: settings.connections };
+  const closed = await measure(target, `${target.name} ${scenario} closed loop (${settings.connections} conns, ${settings.durationSeconds} s)`, (onTick) =>
+    closedLoop({ ...base, durationSeconds: settings.durationSeconds, onTick }),
+  );
+  const rate = Math.max(1, closed.requestsPerSecond * OPEN_LOOP_FRACTION);
+  const autocannonRate = await measure(target, `${target.name} ${scenario} autocannon overallRate ${fmt(rate)}/s`, (onTick) =>
+    autocannonAtRate({ ...base, durationSeconds: settings.openDurationSeconds, onTick }, rate),
+  );
+  const open = await measure(target, `${target.name} ${scenario} open loop ${fmt(rate)}/s`, (onTick) =>
+    openLoop({ ...base, durationSeconds: settings.openDurationSeconds, rate, onTick }),
+  );
+  return { scenario, target: target.name, closed, autocannonRate, open };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** The optional reference row: redis-benchmark GET/SET of 2 KB values against a redis-server started here, if both are on PATH. */
+async function redisReference(registry: ProcessRegistry, settings: Settings): Promise<RedisRow[] | null> {
+  if (!onPath('redis-server') || !onPath('redis-benchmark')) {
+    log('redis reference skipped: redis-server and redis-benchmark are not both on PATH');
+    return null;
+  }
+  const port = await freePort();
+  const [command, args] = pinnedCommand(settings.pin?.servers ?? null, 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+  const server = registry.start('redis-server', command, args, { cwd: ROOT, detached: true }, (_s, line) => remember('[redis]', line));
+  try {
+    for (let i = 0; i < 50; i += 1) {
+      if (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.includes('PONG')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const requests = settings.quick ? 20_000 : 200_000;
+    log(`redis reference: redis-benchmark -q --csv -t get,set -d ${settings.valueBytes} -c ${settings.connections} -n ${requests} -r ${settings.keys} (redis-server pid ${server.pid})`);
+    const [benchCommand, benchArgs] = pinnedCommand(settings.pin?.loadGenerator ?? null, 'redis-benchmark', [
+      '-h', '127.0.0.1', '-p', String(port), '-q', '--csv', '-t', 'set,get', '-d', String(settings.valueBytes),
+      '-c', String(settings.connections), '-n', String(requests), '-r', String(settings.keys), '-P', '1',
+    ]);
+    const result = spawnSync(benchCommand, benchArgs, { encoding: 'utf8', timeout: 120_000 });
+    const rows: RedisRow[] = [];
+    const lines = (result.stdout ?? '').split('\n').filter((l) => l.startsWith('"'));
+    const header = lines[0]?.startsWith('"test"') ? lines.shift()?.split(',').map((c) => c.replace(/"/g, '')) : undefined;
+    for (const line of lines) {
+      const cells = line.split(',').map((c) => c.replace(/"/g, ''));
+      const col = (name: string): number | null => {
+        const i = header?.indexOf(name) ?? -1;
+        return i >= 0 && cells[i] !== undefined ? Number(cells[i]) : null;
+      };
+      rows.push({ test: cells[0] ?? '?', requestsPerSecond: Number(cells[1]), p50Ms: col('p50_latency_ms'), p99Ms: col('p99_latency_ms') });
+    }
+    return rows;
+  } finally {
+    await registry.stop(server);
+  }
+}
+
+function ratio(value: number, baseline: number): string {
+  return baseline > 0 ? `${(value / baseline).toFixed(2)}x` : 'n/a';
+}
+
+function ms(value: number): string {
+  return value.toFixed(2);
+}
+
+/** The Markdown (and terminal) report of a run. */
+function renderReport(results: readonly ScenarioResult[], redis: RedisRow[] | null, settings: Settings, machine: MachineInfo, command: string, elapsedSeconds: number, profiles: ProfileSummary[] | null): string {
+  const byKey = new Map(results.map((r) => [`${r.scenario}/${r.target}`, r]));
+  const peakRows: string[][] = [];
+  const latencyRows: string[][] = [];
+  for (const scenario of SCENARIOS) {
+    const base = byKey.get(`${scenario}/baseline`);
+    for (const target of ['baseline', 'dkv'] as const) {
+      const r = byKey.get(`${scenario}/${target}`);
+      if (!r || !base) continue;
+      const c = r.closed;
+      peakRows.push([
+        scenario,
+        target,
+        fmt(c.requestsPerSecond),
+        ratio(c.requestsPerSecond, base.closed.requestsPerSecond),
+        `${ms(c.latency.p50Ms)} / ${ms(c.latency.p99Ms)} / ${ms(c.latency.p999Ms)}`,
+        `${c.non2xx} / ${c.errors}`,
+        c.cost.serverCoresTotal.toFixed(2),
+        fmt(c.requestsPerServerCoreSecond),
+        ratio(c.requestsPerServerCoreSecond, base.closed.requestsPerServerCoreSecond),
+        c.cost.loadGeneratorCores.toFixed(2) + (c.cost.loadGeneratorCores > LOAD_GENERATOR_BOUND_CORES ? ' (bound)' : ''),
+        c.cost.foreignCores.toFixed(2),
+        c.loopbackBytesPerRequest === null ? 'n/a' : fmt(c.loopbackBytesPerRequest),
+      ]);
+      const o = r.open;
+      const a = r.autocannonRate;
+      latencyRows.push([
+        scenario,
+        target,
+        fmt(o.targetRate ?? 0),
+        fmt(o.requestsPerSecond),
+        `${ms(o.latency.p50Ms)} / ${ms(o.latency.p99Ms)} / ${ms(o.latency.p999Ms)}`,
+        ratio(o.latency.p99Ms, base.open.latency.p99Ms),
+        o.sessionLatency ? ms(o.sessionLatency.p99Ms) : '-',
+        o.scheduleLag ? ms(o.scheduleLag.p99Ms) : '-',
+        `${o.non2xx} / ${o.errors}`,
+        `${fmt(a.requestsPerSecond)}: ${ms(a.latency.p50Ms)} / ${ms(a.latency.p99Ms)} / ${ms(a.latency.p999Ms)}`,
+        a.autocannonLatency ? `${ms(a.autocannonLatency.p99Ms)}` : '-',
+        `${a.non2xx} / ${a.errors}`,
+      ]);
+    }
+  }
+  const pin =
+    (settings.pin ? `servers pinned to CPU ${settings.pin.servers}, load generator to CPU ${settings.pin.loadGenerator}` : 'not pinned: servers and load generator share all cores') +
+    (settings.nice === null ? '' : `, both at nice ${settings.nice}`);
+  const runs = results.flatMap((r) => [r.closed, r.autocannonRate, r.open]);
+  const foreignMax = Math.max(0, ...runs.map((m) => m.cost.foreignCores));
+  const foreignMean = runs.reduce((sum, m) => sum + m.cost.foreignCores, 0) / Math.max(1, runs.length);
+  const disturbed =
+    foreignMax > FOREIGN_CORES_WARNING
+      ? `- **Disturbed run**: other processes on this machine used up to ${foreignMax.toFixed(2)} cores (mean ${foreignMean.toFixed(2)}) during the measurements ("other cores" below). Raw req/s and latencies are then low and noisy; the per-core figures (req/core-s) and the ratios hold up better, since both targets ran under the same conditions.`
+      : `- other processes used at most ${foreignMax.toFixed(2)} cores during the measurements`;
+  const parts = [
+    `# HTTP benchmark: dkv vs bare Fastify`,
+    '',
+    `- command: \`${command}\``,
+    `- commit ${machine.commit}${machine.dirty ? ' (work tree had uncommitted changes)' : ''}, ${machine.node}, ${machine.cpus} x ${machine.cpuModel}, ${(machine.totalMemoryBytes / 2 ** 30).toFixed(0)} GiB, ${machine.platform}`,
+    `- ${settings.connections} connections, pipelining 1; closed loop ${settings.durationSeconds} s, rate-limited runs ${settings.openDurationSeconds} s at ${OPEN_LOOP_FRACTION * 100}% of each target's own closed-loop peak; ${fmt(settings.keys)} sessions of ${settings.valueBytes} B, writes with ttl=1800`,
+    `- dkv: ${settings.nodes} storage nodes + 1 coordinator (\`dkv cluster up\`), N=3 W=2 R=2; baseline: the same routes on Fastify over a Map, one process`,
+    `- ${pin}; run took ${elapsedSeconds.toFixed(0)} s${settings.profile ? '; PROFILED RUN (--cpu-prof on every dkv process): do not quote these figures' : ''}`,
+    disturbed,
+    '',
+    '## Peak throughput (closed loop)',
+    '',
+    'Ratios are to the baseline of the same scenario in this run. "server cores" is the CPU the target used (user+sys, all its processes) per second of wall time; "req/core-s" = req/s ÷ server cores, the per-core figure. "lo B/req" = bytes carried on loopback per request (client ↔ server, plus internode for dkv). "other" = CPU used by anything else on the machine during the run.',
+    '',
+    table(['scenario', 'target', 'req/s', 'x base', 'p50 / p99 / p99.9 ms', 'non-2xx / err', 'server cores', 'req/core-s', 'x base', 'load gen cores', 'other cores', 'lo B/req'], peakRows),
+    '',
+    `## Latency at ${OPEN_LOOP_FRACTION * 100}% of each target's peak`,
+    '',
+    'Open loop: requests due at fixed intervals, latency from the due time to the answer (no coordinated omission). "session p99" (mix): a user\'s GET then PUT, from the GET\'s due time. "gen lag p99": how late the load generator itself handed requests to its HTTP client (timers, its own GC); latencies near it are the generator\'s. The autocannon columns are its `overallRate` run at the same rate: autocannon refills a per-connection budget once a second, so that load is bursty, and its latency (ours from its per-response events, and autocannon\'s own p99) is measured from when a request was sent: it suffers coordinated omission and is shown for reference only.',
+    '',
+    table(['scenario', 'target', 'rate req/s', 'achieved', 'open p50 / p99 / p99.9 ms', 'p99 x base', 'session p99 ms', 'gen lag p99 ms', 'non-2xx / err', 'autocannon rate: req/s: p50 / p99 / p99.9 ms', 'autocannon own p99', 'non-2xx / err'], latencyRows),
+  ];
+  if (redis) {
+    parts.push('', '## Reference: redis-benchmark (2 KB values, same connections)', '', table(['test', 'target', 'req/s', 'p50 ms', 'p99 ms'], redis.map((r) => [r.test, 'redis', fmt(r.requestsPerSecond), r.p50Ms === null ? '-' : ms(r.p50Ms), r.p99Ms === null ? '-' : ms(r.p99Ms)])));
+  } else {
+    parts.push('', 'Redis reference: skipped (redis-server / redis-benchmark not on PATH).');
+  }
+  if (profiles) {
+    parts.push('', '## Where dkv\'s CPU went (--cpu-prof, self time)');
+    for (const p of profiles) {
+      parts.push('', `### ${p.label} (${(p.totalMs / 1000).toFixed(1)} s sampled)`, '', table(['share', 'where', 'self ms'], p.byCategory.map((c) => [`${(c.share * 100).toFixed(1)}%`, c.name, fmt(c.selfMs)])));
+      parts.push('', table(['share', 'function', 'self ms'], p.topFunctions.map((c) => [`${(c.share * 100).toFixed(1)}%`, c.name, fmt(c.selfMs)])));
+    }
+  }
+  return `${parts.join('\n')}\n`;
+}
+
+async function main(): Promise<number> {
+  const settings = settingsFrom(process.argv.slice(2));
+  const command = `npx tsx benchmarks/http/bench.ts ${process.argv.slice(2).join(' ')}`.trim();
+  const missing = BUILT_APPS.filter((f) => !existsSync(join(ROOT, f)));
+  if (missing.length > 0) throw new Error(`the apps are not built (${missing.join(', ')} missing): run \`npx nx run-many -t build\` first (\`npm run bench\` does)`);
+  if (settings.pin && !pinSelf(settings.pin.loadGenerator)) throw new Error('taskset could not pin the load generator; rerun with --no-pin');
+  // Every process started from here on inherits this priority (and taskset's prefix overrides the affinity).
+  if (settings.nice !== null && !reniceSelf(settings.nice)) throw new Error(`could not set this process's priority to nice ${settings.nice}; rerun with --no-nice`);
+  const machine = machineInfo(ROOT);
+  const runStamp = stamp();
+  const profileDir = settings.profile ? join(RESULTS_DIR, 'profiles', `http-${runStamp}`) : null;
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+  log(`dkv HTTP benchmark${settings.quick ? ' (quick)' : ''}: commit ${machine.commit}, ${machine.cpus} cpus, ${machine.node}; ${settings.pin ? `servers on CPU ${settings.pin.servers}, load generator on CPU ${settings.pin.loadGenerator}` : 'no pinning'}`);
+
+  const registry = new ProcessRegistry();
+  let stopping = false;
+  const abort = (why: string, code: number): void => {
+    if (stopping) return;
+    stopping = true;
+    log(`${why}: stopping every process this benchmark started`);
+    void registry.stopAll().then(() => process.exit(code));
+  };
+  process.once('SIGINT', () => abort('interrupted (SIGINT)', 130));
+  process.once('SIGTERM', () => abort('terminated (SIGTERM)', 143));
+  const deadline = setTimeout(() => abort(`time limit of ${settings.maxMinutes} min reached`, 1), settings.maxMinutes * 60_000);
+  deadline.unref();
+
+  try {
+    const workload: Workload = { keys: settings.keys, values: sessionValuePool(256, settings.valueBytes), seed: 42 };
+    const baseline = await startBaseline(registry, settings);
+    const dkv = await startCluster(registry, settings, profileDir);
+    const targets = [baseline, dkv];
+    const preloadSeconds: Record<string, number> = {};
+    for (const target of targets) {
+      log(`preloading ${fmt(settings.keys)} sessions into ${target.name} (${settings.preloadConcurrency} concurrent PUTs)`);
+      preloadSeconds[target.name] = await preload(target.url, workload, settings.preloadConcurrency, PRELOAD_TTL_SECONDS, (done) => log(`  ${target.name}: ${fmt(done)} / ${fmt(settings.keys)}`));
+      log(`  ${target.name}: preloaded in ${preloadSeconds[target.name]?.toFixed(1)} s`);
+      log(`warming up ${target.name} (${settings.warmupSeconds} s of session mix, not recorded)`);
+      await closedLoop({ url: target.url, scenario: 'mix', workload: { ...workload, seed: 7 }, connections: settings.connections, durationSeconds: settings.warmupSeconds });
+    }
+    const results: ScenarioResult[] = [];
+    for (const scenario of SCENARIOS) {
+      for (const target of targets) {
+        log(`${scenario.toUpperCase()} on ${target.name}`);
+        results.push(await runScenario(target, scenario, workload, settings));
+      }
+    }
+    const redis = await redisReference(registry, settings);
+    log('stopping the servers');
+    await registry.stopAll();
+    const profiles = profileDir ? summarizeProfiles(profileDir, dkv.groups) : null;
+    const elapsedSeconds = (performance.now() - t0) / 1000;
+    const report = renderReport(results, redis, settings, machine, command, elapsedSeconds, profiles);
+    const json = { kind: 'http', startedAt: new Date(Date.now() - elapsedSeconds * 1000).toISOString(), elapsedSeconds, command, settings, machine, preloadSeconds, results, redis, profileDir, profiles };
+    mkdirSync(RESULTS_DIR, { recursive: true });
+    const name = settings.profile ? `http-profile-${runStamp}` : `http-${runStamp}`;
+    writeFileSync(join(RESULTS_DIR, `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
+    writeFileSync(join(RESULTS_DIR, `${name}.md`), report);
+    if (!settings.profile) {
+      copyFileSync(join(RESULTS_DIR, `${name}.json`), join(RESULTS_DIR, 'http-latest.json'));
+      copyFileSync(join(RESULTS_DIR, `${name}.md`), join(RESULTS_DIR, 'http-latest.md'));
+    }
+    process.stdout.write(`\n${report}\n`);
+    log(`wrote benchmarks/results/${name}.json and .md${settings.profile ? ` (profiles in ${profileDir}: ${readdirSync(profileDir ?? '.').length} files)` : ' (and http-latest.*)'}`);
+    return 0;
+  } catch (error) {
+    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (childLog.length > 0) process.stderr.write(`last lines from the servers:\n${childLog.join('\n')}\n`);
+    await registry.stopAll();
+    return 1;
+  } finally {
+    clearTimeout(deadline);
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(2);
+  },
+);
