@@ -93,6 +93,7 @@ export function parseCoordinatorConfig(flags: Readonly<Record<string, string | u
     maxValueBytes: v.maxValueBytes,
     readRepairMaxInFlight: v.readRepairMaxInFlight,
     replication: {
+      ...d.replication,
       maxQueuedTasks: v.replicationMaxQueuedTasks,
       retryIntervalMs: v.replicationRetryIntervalMs,
       baseBackoffMs: v.replicationBaseBackoffMs,

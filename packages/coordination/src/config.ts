@@ -21,6 +21,10 @@ export interface CoordinatorConfig {
     readonly maxBackoffMs: number;
     readonly maxTaskAgeMs: number;
     readonly batchSize: number;
+    /** Hints kept for one replica, by count and bytes, and replayed to it per retry pass (see ReplicationManager). */
+    readonly maxTasksPerTarget?: number;
+    readonly maxBytesPerTarget?: number;
+    readonly maxSendsPerTargetPerPass?: number;
   };
   readonly heartbeat: HeartbeatConfig;
 }
@@ -41,6 +45,9 @@ export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
     maxBackoffMs: 10_000,
     maxTaskAgeMs: 10 * 60_000,
     batchSize: 256,
+    maxTasksPerTarget: 50_000,
+    maxBytesPerTarget: 256 * 1024 * 1024,
+    maxSendsPerTargetPerPass: 128,
   },
   heartbeat: { intervalMs: 500, timeoutMs: 300, failureThreshold: 3 },
 };
@@ -62,7 +69,7 @@ export function checkCoordinatorConfig(config: CoordinatorConfig): string[] {
   positiveInt('requestTimeoutMs', config.requestTimeoutMs);
   positiveInt('maxValueBytes', config.maxValueBytes);
   positiveInt('readRepairMaxInFlight', config.readRepairMaxInFlight);
-  for (const [name, value] of Object.entries(config.replication)) positiveInt(`replication.${name}`, value);
+  for (const [name, value] of Object.entries(config.replication)) if (value !== undefined) positiveInt(`replication.${name}`, value);
   for (const [name, value] of Object.entries(config.heartbeat)) positiveInt(`heartbeat.${name}`, value);
   if (config.replication.maxBackoffMs < config.replication.baseBackoffMs) {
     problems.push('replication.maxBackoffMs must be at least replication.baseBackoffMs');

@@ -129,6 +129,40 @@ describe('ReplicationManager', () => {
     expect(manager.queueDepth).toBe(0);
   });
 
+  it('bounds the hints of one replica by count and by bytes, dropping its oldest', () => {
+    const { manager } = setup({ maxQueuedTasks: 100, maxTasksPerTarget: 2, maxBytesPerTarget: 999 });
+    for (const key of ['k1', 'k2', 'k3']) manager.enqueue(key, rec(1), 'a');
+    manager.enqueue('big', { ...rec(1), value: Buffer.alloc(990) }, 'b');
+    manager.enqueue('small', rec(1), 'b');
+    expect(manager.backlog()).toEqual([
+      { targetNodeId: 'a', tasks: 2, bytes: 8 },
+      { targetNodeId: 'b', tasks: 1, bytes: 7 },
+    ]);
+    expect(manager.pendingTasks().map((t) => t.key)).toEqual(['k2', 'k3', 'small']);
+    expect(manager.stats.dropped).toBe(2);
+  });
+
+  it('when full, drops from the replica that holds the most, so one dead replica cannot crowd out the others', () => {
+    const { manager } = setup({ maxQueuedTasks: 4 });
+    for (const key of ['a1', 'a2', 'a3']) manager.enqueue(key, rec(1), 'a');
+    manager.enqueue('b1', rec(1), 'b');
+    manager.enqueue('b2', rec(1), 'b');
+    expect(manager.pendingTasks().map((t) => t.key)).toEqual(['a2', 'a3', 'b1', 'b2']);
+  });
+
+  it('replays to a recovering replica at most maxSendsPerTargetPerPass per pass', async () => {
+    const { manager, client, advance } = setup({ maxQueuedTasks: 100, maxSendsPerTargetPerPass: 2 });
+    client.reachable.add('a');
+    for (let i = 0; i < 5; i += 1) manager.enqueue(`k${i}`, rec(1), 'a');
+    advance(1000);
+    const delivered: number[] = [];
+    for (let pass = 0; pass < 3; pass += 1) {
+      await manager.retryFailedReplications();
+      delivered.push(client.delivered.length);
+    }
+    expect(delivered).toEqual([2, 4, 5]);
+  });
+
   it('queues a replica that was never contacted at once', () => {
     const { manager } = setup();
     manager.replicateAsync('k', rec(1), [{ node: node('c') }]);

@@ -3,7 +3,7 @@ import { compareVersionedValues } from '@dkv/core';
 
 /** Bounds and pacing of the retry queue. */
 export interface ReplicationConfig {
-  /** The most undelivered tasks kept; when full, the oldest task is dropped (and counted). */
+  /** The most undelivered tasks kept in all; when full, the oldest task of the largest target is dropped (and counted). */
   readonly maxQueuedTasks: number;
   /** How often `retryFailedReplications` runs once started. */
   readonly retryIntervalMs: number;
@@ -16,10 +16,20 @@ export interface ReplicationConfig {
    * lives that long.
    */
   readonly maxTaskAgeMs: number;
-  /** The most sends one retry pass starts. */
+  /** The most sends one retry pass starts, over all replicas. */
   readonly batchSize: number;
   /** Deadline of each replication send. */
   readonly requestTimeoutMs: number;
+  /** The most tasks kept for one replica (its hints); the oldest of them is dropped beyond. Default: `maxQueuedTasks`. */
+  readonly maxTasksPerTarget?: number;
+  /** The most value and key bytes kept for one replica; the oldest of its tasks are dropped beyond. Default: unbounded by bytes. */
+  readonly maxBytesPerTarget?: number;
+  /**
+   * The most sends one retry pass starts to any one replica, so a replica that comes back is fed
+   * at a steady pace (at most this many per `retryIntervalMs`) instead of being flooded by every
+   * write it missed at once. Default: `batchSize`.
+   */
+  readonly maxSendsPerTargetPerPass?: number;
 }
 
 /** A replica owed a write, with the outcome of the attempt already under way, if any. */
@@ -41,6 +51,13 @@ export interface ReplicationStats {
   failedAttempts: number;
 }
 
+/** What is queued for one replica. */
+export interface TargetBacklog {
+  readonly targetNodeId: string;
+  readonly tasks: number;
+  readonly bytes: number;
+}
+
 /** Where to find a node by id, and whether it is worth trying now. */
 export interface ReplicaDirectory {
   nodeById(nodeId: string): Node | undefined;
@@ -57,13 +74,24 @@ export interface ReplicaDirectory {
  * tasks with exponential backoff and jitter, skips replicas known to be down (they are retried
  * when they come back, without spending attempts), and drops tasks older than `maxTaskAgeMs`.
  * Replicas apply a write only if it is newer than what they hold, so a late retry is harmless.
+ *
+ * The tasks owed to a replica that is down are its hints (hinted handoff, kept by the
+ * coordinator): bounded per replica by count and bytes, and globally, always dropping the oldest;
+ * replayed when the replica is back at most `maxSendsPerTargetPerPass` per pass, so a recovering
+ * node is fed at a steady pace rather than flooded; and dropped when a newer version of the key
+ * supersedes them.
  */
 export class ReplicationManager {
   readonly stats: ReplicationStats = { delivered: 0, dropped: 0, superseded: 0, failedAttempts: 0 };
-  private readonly tasks = new Map<string, ReplicationTask>();
+  /** Per replica, its tasks by key, oldest first (Maps keep insertion order). */
+  private readonly queues = new Map<string, TargetQueue>();
+  private total = 0;
   private nextTaskId = 1;
   private timer: Timer | null = null;
   private retrying = false;
+  private readonly maxTasksPerTarget: number;
+  private readonly maxBytesPerTarget: number;
+  private readonly maxSendsPerTargetPerPass: number;
 
   constructor(
     private readonly nodeClient: NodeClient,
@@ -72,16 +100,27 @@ export class ReplicationManager {
     private readonly scheduler: Scheduler,
     private readonly rng: Rng,
     private readonly config: ReplicationConfig,
-  ) {}
-
-  /** Undelivered tasks in the queue. */
-  get queueDepth(): number {
-    return this.tasks.size;
+  ) {
+    this.maxTasksPerTarget = config.maxTasksPerTarget ?? config.maxQueuedTasks;
+    this.maxBytesPerTarget = config.maxBytesPerTarget ?? Number.POSITIVE_INFINITY;
+    this.maxSendsPerTargetPerPass = config.maxSendsPerTargetPerPass ?? config.batchSize;
   }
 
-  /** A snapshot of the queued tasks, oldest first (for inspection and tests). */
+  /** Undelivered tasks in the queue, over all replicas. */
+  get queueDepth(): number {
+    return this.total;
+  }
+
+  /** A snapshot of the queued tasks, per replica and oldest first within it (for inspection and tests). */
   pendingTasks(): ReplicationTask[] {
-    return [...this.tasks.values()].map((task) => ({ ...task }));
+    const result: ReplicationTask[] = [];
+    for (const queue of this.queues.values()) for (const task of queue.tasks.values()) result.push({ ...task });
+    return result;
+  }
+
+  /** What is queued per replica: the hints each one is owed. */
+  backlog(): TargetBacklog[] {
+    return [...this.queues].map(([targetNodeId, queue]) => ({ targetNodeId, tasks: queue.tasks.size, bytes: queue.bytes }));
   }
 
   /**
@@ -100,23 +139,26 @@ export class ReplicationManager {
     }
   }
 
-  /** Queues `record` for `targetNodeId`, unless a task with a newer version is already queued. */
+  /**
+   * Queues `record` for `targetNodeId`, unless a task with a newer version is already queued.
+   * Then enforces the bounds: the replica's own (count and bytes: its oldest tasks go first),
+   * and the global one (the oldest task of the replica with the most tasks goes first, so one
+   * long-dead replica cannot crowd out the hints of the others).
+   */
   enqueue(key: string, record: VersionedValue, targetNodeId: string): void {
-    const id = taskKey(targetNodeId, key);
-    const existing = this.tasks.get(id);
+    let queue = this.queues.get(targetNodeId);
+    if (!queue) {
+      queue = { tasks: new Map(), bytes: 0 };
+      this.queues.set(targetNodeId, queue);
+    }
+    const existing = queue.tasks.get(key);
     if (existing) {
       if (compareVersionedValues(existing.record, record) >= 0) return;
-      this.tasks.delete(id);
+      this.remove(queue, existing);
       this.stats.superseded += 1;
     }
-    while (this.tasks.size >= this.config.maxQueuedTasks) {
-      const oldest = this.tasks.keys().next();
-      if (oldest.done) break;
-      this.tasks.delete(oldest.value);
-      this.stats.dropped += 1;
-    }
     const now = this.clock.now();
-    this.tasks.set(id, {
+    const task: ReplicationTask = {
       id: `rt-${this.nextTaskId++}`,
       key,
       record,
@@ -125,7 +167,18 @@ export class ReplicationManager {
       attempts: 0,
       nextAttemptAt: now + this.backoffMs(0),
       lastError: null,
-    });
+    };
+    queue.tasks.set(key, task);
+    queue.bytes += sizeOf(task);
+    this.total += 1;
+    while (queue.tasks.size > this.maxTasksPerTarget || (queue.bytes > this.maxBytesPerTarget && queue.tasks.size > 1)) {
+      this.dropOldest(queue);
+    }
+    while (this.total > this.config.maxQueuedTasks) {
+      const largest = this.largestQueue();
+      if (!largest) break;
+      this.dropOldest(largest);
+    }
   }
 
   /** Runs `retryFailedReplications` every `retryIntervalMs`. */
@@ -140,8 +193,9 @@ export class ReplicationManager {
   }
 
   /**
-   * One pass over the queue: drops expired tasks and resends at most `batchSize` due tasks to
-   * replicas not known to be down. Passes never overlap. Resolves when the pass's sends settled.
+   * One pass over the queue: drops expired tasks and resends due tasks to replicas not known to
+   * be down, at most `maxSendsPerTargetPerPass` per replica and `batchSize` in all. Passes never
+   * overlap. Resolves when the pass's sends settled.
    */
   async retryFailedReplications(): Promise<void> {
     if (this.retrying) return;
@@ -149,14 +203,24 @@ export class ReplicationManager {
     try {
       const now = this.clock.now();
       const due: ReplicationTask[] = [];
-      for (const [id, task] of this.tasks) {
+      for (const [targetNodeId, queue] of this.queues) {
         if (due.length >= this.config.batchSize) break;
-        if (now - task.createdAt > this.config.maxTaskAgeMs || !this.directory.nodeById(task.targetNodeId)) {
-          this.tasks.delete(id);
-          this.stats.dropped += 1;
-          continue;
+        const known = this.directory.nodeById(targetNodeId) !== undefined;
+        const available = known && this.directory.isAvailable(targetNodeId);
+        let sends = 0;
+        for (const task of queue.tasks.values()) {
+          if (!known || now - task.createdAt > this.config.maxTaskAgeMs) {
+            this.remove(queue, task);
+            this.stats.dropped += 1;
+            continue;
+          }
+          if (!available || sends >= this.maxSendsPerTargetPerPass || due.length >= this.config.batchSize) break;
+          if (task.nextAttemptAt <= now) {
+            due.push(task);
+            sends += 1;
+          }
         }
-        if (task.nextAttemptAt <= now && this.directory.isAvailable(task.targetNodeId)) due.push(task);
+        if (queue.tasks.size === 0) this.queues.delete(targetNodeId);
       }
       await Promise.all(due.map((task) => this.attempt(task)));
     } finally {
@@ -167,11 +231,12 @@ export class ReplicationManager {
   private async attempt(task: ReplicationTask): Promise<void> {
     const node = this.directory.nodeById(task.targetNodeId);
     if (!node) return;
-    const id = taskKey(task.targetNodeId, task.key);
     try {
       await this.nodeClient.send(node, { type: 'PUT', key: task.key, record: task.record }, { timeoutMs: this.config.requestTimeoutMs });
-      if (this.tasks.get(id) === task) {
-        this.tasks.delete(id);
+      const queue = this.queues.get(task.targetNodeId);
+      if (queue && queue.tasks.get(task.key) === task) {
+        this.remove(queue, task);
+        if (queue.tasks.size === 0) this.queues.delete(task.targetNodeId);
         this.stats.delivered += 1;
       }
     } catch (error) {
@@ -182,6 +247,26 @@ export class ReplicationManager {
     }
   }
 
+  private remove(queue: TargetQueue, task: ReplicationTask): void {
+    if (queue.tasks.get(task.key) !== task) return;
+    queue.tasks.delete(task.key);
+    queue.bytes -= sizeOf(task);
+    this.total -= 1;
+  }
+
+  private dropOldest(queue: TargetQueue): void {
+    const oldest = queue.tasks.values().next();
+    if (oldest.done) return;
+    this.remove(queue, oldest.value);
+    this.stats.dropped += 1;
+  }
+
+  private largestQueue(): TargetQueue | undefined {
+    let largest: TargetQueue | undefined;
+    for (const queue of this.queues.values()) if (!largest || queue.tasks.size > largest.tasks.size) largest = queue;
+    return largest;
+  }
+
   /** Exponential backoff with "equal jitter": half fixed, half random, capped. */
   private backoffMs(attempts: number): number {
     const ceiling = Math.min(this.config.maxBackoffMs, this.config.baseBackoffMs * 2 ** Math.min(attempts, 30));
@@ -189,6 +274,12 @@ export class ReplicationManager {
   }
 }
 
-function taskKey(nodeId: string, key: string): string {
-  return `${nodeId}\u0000${key}`;
+interface TargetQueue {
+  readonly tasks: Map<string, ReplicationTask>;
+  bytes: number;
+}
+
+/** The bytes a task holds on to: its key and value (metadata is small and fixed). */
+function sizeOf(task: ReplicationTask): number {
+  return task.key.length + task.record.value.byteLength;
 }
