@@ -60,7 +60,7 @@ describe('parseCoordinatorConfig', () => {
       {},
     );
     expect(config.coordinator.readRepairMaxInFlight).toBe(7);
-    expect(config.coordinator.replication).toEqual({ maxQueuedTasks: 8, retryIntervalMs: 9, baseBackoffMs: 10, maxBackoffMs: 11, maxTaskAgeMs: 12, batchSize: 13 });
+    expect(config.coordinator.replication).toEqual({ ...DEFAULT_COORDINATOR_CONFIG.replication, maxQueuedTasks: 8, retryIntervalMs: 9, baseBackoffMs: 10, maxBackoffMs: 11, maxTaskAgeMs: 12, batchSize: 13 });
     expect(config.coordinator.heartbeat).toEqual({ intervalMs: 14, timeoutMs: 15, failureThreshold: 16 });
   });
 
