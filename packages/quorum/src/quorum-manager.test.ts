@@ -140,3 +140,68 @@ describe('QuorumManager.readVersionWithQuorum', () => {
     expect(await read).toMatchObject({ version: 4, tombstone: true });
   });
 });
+
+describe('QuorumManager with readFanout quorum', () => {
+  /** A scheduler whose timers the test fires by hand. */
+  function manualScheduler() {
+    const timers: Array<{ run: () => void; cancelled: boolean }> = [];
+    return {
+      timers,
+      after(_delayMs: number, run: () => void) {
+        const timer = { run, cancelled: false };
+        timers.push(timer);
+        return { cancel: () => (timer.cancelled = true) };
+      },
+      every() {
+        return { cancel() {} };
+      },
+      fire() {
+        const live = timers.splice(0).filter((t) => !t.cancelled);
+        for (const timer of live) timer.run();
+      },
+    };
+  }
+
+  it('asks only R replicas, and a spare at once when one of them fails', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10, readFanout: 'quorum' });
+    const read = quorum.readWithQuorum('k', nodes, 2);
+    expect(client.pending.map((p) => p.nodeId)).toEqual(['a', 'b']);
+    client.take('a').reject(new NodeUnavailableError('a', 'unreachable', 'refused'));
+    await flush();
+    expect(client.pending.map((p) => p.nodeId)).toEqual(['b', 'c']);
+    client.take('b').resolve({ type: 'GET', record: rec(2) });
+    client.take('c').resolve({ type: 'GET', record: rec(3) });
+    expect((await read).record?.version).toBe(3);
+  });
+
+  it('hedges to the next replica when the first ones are slow, and never asks past the quorum', async () => {
+    const client = new ScriptedClient();
+    const scheduler = manualScheduler();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10, readFanout: 'quorum' }, { scheduler, clock: { now: () => 0 } });
+    const read = quorum.readWithQuorum('k', nodes, 2);
+    client.take('a').resolve({ type: 'GET', record: rec(1) });
+    await flush();
+    expect(client.pending.map((p) => p.nodeId)).toEqual(['b']);
+    scheduler.fire();
+    expect(client.pending.map((p) => p.nodeId)).toEqual(['b', 'c']);
+    expect(quorum.stats.hedgedReads).toBe(1);
+    client.take('c').resolve({ type: 'GET', record: rec(1) });
+    expect((await read).answered).toBe(2);
+    client.take('b').resolve({ type: 'GET', record: rec(1) });
+    await flush();
+    expect(client.pending).toHaveLength(0);
+  });
+
+  it('does not hedge once the quorum answered, and ends unasked replicas as not contacted', async () => {
+    const client = new ScriptedClient();
+    const scheduler = manualScheduler();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10, readFanout: 'quorum' }, { scheduler, clock: { now: () => 0 } });
+    const read = quorum.readWithQuorum('k', nodes, 1);
+    client.take('a').resolve({ type: 'GET', record: rec(1) });
+    await read;
+    scheduler.fire();
+    expect(client.pending).toHaveLength(0);
+    expect(quorum.stats.hedgedReads).toBe(0);
+  });
+});

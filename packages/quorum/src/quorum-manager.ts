@@ -3,7 +3,10 @@ import {
   QuorumNotMetError,
   type Node,
   type NodeClient,
+  type Clock,
   type QuorumOperation,
+  type Scheduler,
+  type Timer,
   type VersionedValue,
   type VersionMeta,
 } from '@dkv/core';
@@ -15,6 +18,17 @@ export interface QuorumConfig {
   readonly requestTimeoutMs: number;
   /** Read repairs allowed in flight at once; beyond this, repairs are dropped (and counted). */
   readonly readRepairMaxInFlight: number;
+  /**
+   * Whom a read (and a write's version read) asks first: `all` replicas at once (Dynamo's way:
+   * no replica can be slow for it, at N/R times the work), or only as many as the `quorum`
+   * needs (Cassandra's way), asking the next replica at once when one fails, and as a hedge when
+   * the quorum has not answered within the recent p99 of replica reads (bounded by
+   * `hedgeMinDelayMs`..`hedgeMaxDelayMs`). Hedging needs the `clock` and `scheduler` hooks.
+   * Default `all`.
+   */
+  readonly readFanout?: 'all' | 'quorum';
+  readonly hedgeMinDelayMs?: number;
+  readonly hedgeMaxDelayMs?: number;
 }
 
 /** Hooks through which the QuorumManager learns about and reports on replicas. */
@@ -23,6 +37,9 @@ export interface QuorumHooks {
   readonly isAvailable?: (nodeId: string) => boolean;
   /** Told the outcome of every replica request (passive failure detection). */
   readonly onReplicaOutcome?: (nodeId: string, ok: boolean) => void;
+  /** Time and timers for hedged reads; without them a read asks a spare replica only when one fails. */
+  readonly clock?: Clock;
+  readonly scheduler?: Scheduler;
 }
 
 /** One replica's part in a fan-out: its answer, or why it has none. */
@@ -53,6 +70,8 @@ export interface QuorumWriteResult {
 export interface QuorumStats {
   readRepairs: number;
   readRepairsDropped: number;
+  /** Spare replicas asked because the first ones were slower than the hedge delay. */
+  hedgedReads: number;
   quorumFailures: { read: number; write: number; 'version read': number };
 }
 
@@ -67,8 +86,9 @@ export interface QuorumStats {
  * including those that answered after the quorum was reached, within a bound on repairs in flight.
  */
 export class QuorumManager {
-  readonly stats: QuorumStats = { readRepairs: 0, readRepairsDropped: 0, quorumFailures: { read: 0, write: 0, 'version read': 0 } };
+  readonly stats: QuorumStats = { readRepairs: 0, readRepairsDropped: 0, hedgedReads: 0, quorumFailures: { read: 0, write: 0, 'version read': 0 } };
   private repairsInFlight = 0;
+  private readonly latency = new LatencyWindow(256);
 
   constructor(
     private readonly nodeClient: NodeClient,
@@ -78,8 +98,12 @@ export class QuorumManager {
 
   /** Reads `key` from `targets` and returns the winning record once `r` replicas answered. */
   async readWithQuorum(key: string, targets: readonly Node[], r: number): Promise<QuorumReadResult> {
-    const fan = this.fanOut('read', targets, r, (node) =>
-      this.nodeClient.send(node, { type: 'GET', key }, { timeoutMs: this.config.requestTimeoutMs }).then((answer) => answer.record),
+    const fan = this.fanOut(
+      'read',
+      targets,
+      r,
+      (node) => this.nodeClient.send(node, { type: 'GET', key }, { timeoutMs: this.config.requestTimeoutMs }).then((answer) => answer.record),
+      this.config.readFanout === 'quorum',
     );
     const answers = await fan.quorum;
     void fan.all.then((outcomes) => this.repair(key, outcomes));
@@ -92,8 +116,12 @@ export class QuorumManager {
    * version acknowledged before it (W + R > N makes the two quorums overlap).
    */
   async readVersionWithQuorum(key: string, targets: readonly Node[], needed: number): Promise<VersionMeta | null> {
-    const fan = this.fanOut('version read', targets, needed, (node) =>
-      this.nodeClient.send(node, { type: 'HEAD', key }, { timeoutMs: this.config.requestTimeoutMs }).then((answer) => answer.meta),
+    const fan = this.fanOut(
+      'version read',
+      targets,
+      needed,
+      (node) => this.nodeClient.send(node, { type: 'HEAD', key }, { timeoutMs: this.config.requestTimeoutMs }).then((answer) => answer.meta),
+      this.config.readFanout === 'quorum',
     );
     const answers = await fan.quorum;
     return winnerOf(answers.map((answer) => answer.value));
@@ -120,42 +148,48 @@ export class QuorumManager {
   }
 
   /**
-   * Contacts every available target in parallel. `quorum` settles as soon as the outcome is
-   * decided (`needed` successes, or too many failures); `outcomes` and `all` follow every replica
-   * to the end, for read repair and stragglers. Neither `outcomes` nor `all` ever rejects.
+   * Contacts the available targets in parallel: all of them, or with `spareOnly` only `needed` at
+   * first and the others one at a time when one fails or the hedge delay passes. `quorum` settles
+   * as soon as the outcome is decided (`needed` successes, or too many failures); `outcomes` and
+   * `all` follow every replica to the end, for read repair and stragglers (a replica never asked
+   * ends as not contacted). Neither `outcomes` nor `all` ever rejects.
    */
-  private fanOut<T>(operation: QuorumOperation, targets: readonly Node[], needed: number, send: (node: Node) => Promise<T>) {
+  private fanOut<T>(operation: QuorumOperation, targets: readonly Node[], needed: number, send: (node: Node) => Promise<T>, spareOnly = false) {
     const tally = new QuorumTally(needed, targets.length);
     const answers: Array<{ node: Node; value: T }> = [];
     let contacted = 0;
     let decided = false;
+    let hedgeTimer: Timer | null = null;
     let resolveQuorum!: (answers: Array<{ node: Node; value: T }>) => void;
     let rejectQuorum!: (error: Error) => void;
     const quorum = new Promise<Array<{ node: Node; value: T }>>((resolve, reject) => {
       resolveQuorum = resolve;
       rejectQuorum = reject;
     });
+    /** Replicas not asked yet: `ask` contacts one, `skip` ends it as not contacted. */
+    const spares: Array<{ ask: () => void; skip: () => void }> = [];
     const decide = (): void => {
       if (decided) return;
       const result = tally.result();
+      if (result === 'pending') return;
+      decided = true;
+      hedgeTimer?.cancel();
+      for (const spare of spares.splice(0)) spare.skip();
       if (result === 'won') {
-        decided = true;
         resolveQuorum(answers.slice());
-      } else if (result === 'lost') {
-        decided = true;
+      } else {
         this.stats.quorumFailures[operation] += 1;
         rejectQuorum(new QuorumNotMetError(operation, needed, tally.received, contacted));
       }
     };
-    const isAvailable = this.hooks.isAvailable ?? (() => true);
-    const outcomes = targets.map((node): Promise<ReplicaOutcome<T>> => {
-      if (!isAvailable(node.id)) {
-        tally.record(false);
-        return Promise.resolve({ node, ok: false, error: new Error(`node ${node.id} is down`) });
-      }
+    const launchSpare = (): void => spares.shift()?.ask();
+    const clock = this.hooks.clock;
+    const contact = (node: Node): Promise<ReplicaOutcome<T>> => {
       contacted += 1;
+      const startedAt = clock?.now() ?? 0;
       return send(node).then(
         (value) => {
+          if (clock) this.latency.add(clock.now() - startedAt);
           answers.push({ node, value });
           tally.record(true);
           this.hooks.onReplicaOutcome?.(node.id, true);
@@ -165,13 +199,43 @@ export class QuorumManager {
         (error: unknown) => {
           tally.record(false);
           this.hooks.onReplicaOutcome?.(node.id, false);
+          if (!decided) launchSpare();
           decide();
           return { node, ok: false as const, error };
         },
       );
+    };
+    const isAvailable = this.hooks.isAvailable ?? (() => true);
+    let launched = 0;
+    const outcomes = targets.map((node): Promise<ReplicaOutcome<T>> => {
+      if (!isAvailable(node.id)) {
+        tally.record(false);
+        return Promise.resolve({ node, ok: false, error: new Error(`node ${node.id} is down`) });
+      }
+      if (!spareOnly || launched < needed) {
+        launched += 1;
+        return contact(node);
+      }
+      return new Promise<ReplicaOutcome<T>>((resolve) => {
+        spares.push({ ask: () => resolve(contact(node)), skip: () => resolve({ node, ok: false, error: new Error('not contacted') }) });
+      });
     });
     decide();
+    if (!decided && spares.length > 0 && this.hooks.scheduler) this.armHedge(this.hooks.scheduler, () => !decided && spares.length > 0, launchSpare, (timer) => (hedgeTimer = timer));
     return { quorum, outcomes, all: Promise.all(outcomes) };
+  }
+
+  /** Asks one more spare replica each time the hedge delay passes without a decision. */
+  private armHedge(scheduler: Scheduler, stillWaiting: () => boolean, launchSpare: () => void, keep: (timer: Timer) => void): void {
+    const delayMs = Math.min(this.config.hedgeMaxDelayMs ?? 50, Math.max(this.config.hedgeMinDelayMs ?? 2, this.latency.p99()));
+    keep(
+      scheduler.after(delayMs, () => {
+        if (!stillWaiting()) return;
+        this.stats.hedgedReads += 1;
+        launchSpare();
+        if (stillWaiting()) this.armHedge(scheduler, stillWaiting, launchSpare, keep);
+      }),
+    );
   }
 
   /** Sends the newest record among all answers to every replica that answered with something older. */
@@ -204,4 +268,33 @@ export function winnerOf<T extends VersionMeta>(candidates: ReadonlyArray<T | nu
     if (candidate && (!winner || compareVersionedValues(candidate, winner) > 0)) winner = candidate;
   }
   return winner;
+}
+
+/**
+ * The recent latencies of replica reads, for the hedge delay: a ring of the last `size` samples
+ * whose p99 is recomputed every `size / 4` samples (a sort of at most `size` numbers).
+ */
+class LatencyWindow {
+  private readonly samples: number[] = [];
+  private next = 0;
+  private sinceSort = 0;
+  private cachedP99 = 0;
+
+  constructor(private readonly size: number) {}
+
+  add(ms: number): void {
+    if (this.samples.length < this.size) this.samples.push(ms);
+    else this.samples[this.next] = ms;
+    this.next = (this.next + 1) % this.size;
+    this.sinceSort += 1;
+    if (this.sinceSort >= this.size / 4 || this.samples.length < 16) {
+      this.sinceSort = 0;
+      const sorted = this.samples.slice().sort((a, b) => a - b);
+      this.cachedP99 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? 0;
+    }
+  }
+
+  p99(): number {
+    return this.cachedP99;
+  }
 }
