@@ -17,3 +17,4 @@ export * from './tcp-codec.js';
 export * from './tcp-storage-server.js';
 export * from './tcp-node-client.js';
 export * from './multiplexed-port.js';
+export * from './circuit-breaking-node-client.js';

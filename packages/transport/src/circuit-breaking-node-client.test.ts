@@ -1,0 +1,70 @@
+// Goal: a node that keeps failing stops receiving sends for a while (fail fast, nothing sent),
+// then gets one probe whose outcome closes or reopens its circuit; other nodes are unaffected.
+// Method: a switchable inner client and a hand-driven clock.
+import { NodeUnavailableError, type Node, type NodeClient, type StorageRequest } from '@dkv/core';
+import { describe, expect, it } from 'vitest';
+import { CircuitBreakingNodeClient } from './circuit-breaking-node-client.js';
+
+const node = (id: string): Node => ({ id, address: `${id}:1`, role: 'storage', status: 'up', vnodes: 1, metadata: {} });
+
+class Switchable implements NodeClient {
+  readonly failing = new Set<string>();
+  sent = 0;
+  async send(target: Node, _request: StorageRequest): Promise<never> {
+    this.sent += 1;
+    if (this.failing.has(target.id)) throw new NodeUnavailableError(target.id, 'timeout', 'test');
+    return { type: 'PING', nodeId: target.id, ready: true, keys: 0, bytes: 0 } as never;
+  }
+  async close(): Promise<void> {}
+}
+
+function setup() {
+  let now = 0;
+  const inner = new Switchable();
+  const client = new CircuitBreakingNodeClient(inner, { failureThreshold: 3, openMs: 1000 }, { now: () => now });
+  const ping = (id: string) => client.send(node(id), { type: 'PING' }, { timeoutMs: 100 });
+  return { inner, client, ping, advance: (ms: number) => (now += ms) };
+}
+
+describe('CircuitBreakingNodeClient', () => {
+  it('opens after the threshold and fails fast without sending', async () => {
+    const { inner, client, ping } = setup();
+    inner.failing.add('a');
+    for (let i = 0; i < 3; i += 1) await expect(ping('a')).rejects.toMatchObject({ kind: 'timeout' });
+    expect(client.stateOf('a')).toBe('open');
+    const sentBefore = inner.sent;
+    await expect(ping('a')).rejects.toMatchObject({ kind: 'unreachable', message: expect.stringMatching(/circuit open/) });
+    expect(inner.sent).toBe(sentBefore);
+    await expect(ping('b')).resolves.toMatchObject({ nodeId: 'b' });
+  });
+
+  it('lets one probe through after openMs; success closes, failure reopens', async () => {
+    const { inner, client, ping, advance } = setup();
+    inner.failing.add('a');
+    for (let i = 0; i < 3; i += 1) await ping('a').catch(() => undefined);
+    advance(1000);
+    expect(client.stateOf('a')).toBe('half-open');
+    await expect(ping('a')).rejects.toMatchObject({ kind: 'timeout' });
+    expect(client.stateOf('a')).toBe('open');
+    advance(1000);
+    inner.failing.delete('a');
+    await expect(ping('a')).resolves.toMatchObject({ nodeId: 'a' });
+    expect(client.stateOf('a')).toBe('closed');
+  });
+
+  it('resets the streak on success', async () => {
+    const { inner, client, ping } = setup();
+    inner.failing.add('a');
+    await ping('a').catch(() => undefined);
+    await ping('a').catch(() => undefined);
+    inner.failing.delete('a');
+    await ping('a');
+    inner.failing.add('a');
+    await ping('a').catch(() => undefined);
+    expect(client.stateOf('a')).toBe('closed');
+  });
+
+  it('rejects nonsense bounds', () => {
+    expect(() => new CircuitBreakingNodeClient(new Switchable(), { failureThreshold: 0, openMs: 1 }, { now: () => 0 })).toThrow(/failureThreshold/);
+  });
+});

@@ -1,0 +1,72 @@
+import { NodeUnavailableError, type Clock, type Node, type NodeClient, type RequestOptions, type ResponseFor, type StorageRequest } from '@dkv/core';
+
+/** When {@link CircuitBreakingNodeClient} stops sending to a node, and for how long. */
+export interface CircuitBreakerOptions {
+  /** Consecutive failures (any kind) to one node after which its circuit opens. */
+  readonly failureThreshold: number;
+  /** How long an open circuit fails sends at once before one probe is let through. */
+  readonly openMs: number;
+}
+
+type CircuitState = { kind: 'closed'; failures: number } | { kind: 'open'; until: number } | { kind: 'half-open' };
+
+/**
+ * A {@link NodeClient} decorator that stops sending to a node once it keeps failing: after
+ * `failureThreshold` failures in a row its circuit opens and sends fail at once with kind
+ * `unreachable` (nothing was sent, so a caller may count it as surely not applied) for `openMs`;
+ * then one probe goes through (half-open), and its outcome closes or reopens the circuit.
+ *
+ * Why: a dead or overloaded node would otherwise cost every request a timeout's worth of waiting
+ * and a socket's worth of work, and retries from many coordinators would keep it from recovering.
+ * Heartbeats decide `down` for quorum planning; this reacts within one failure streak, per process.
+ */
+export class CircuitBreakingNodeClient implements NodeClient {
+  private readonly circuits = new Map<string, CircuitState>();
+
+  constructor(
+    private readonly inner: NodeClient,
+    private readonly options: CircuitBreakerOptions,
+    private readonly clock: Clock,
+  ) {
+    if (!Number.isInteger(options.failureThreshold) || options.failureThreshold < 1) {
+      throw new RangeError(`failureThreshold must be a whole number of at least 1, got ${String(options.failureThreshold)}`);
+    }
+    if (!(options.openMs > 0)) throw new RangeError(`openMs must be above 0, got ${String(options.openMs)}`);
+  }
+
+  /** The circuit of a node, for metrics and tests. */
+  stateOf(nodeId: string): CircuitState['kind'] {
+    const state = this.circuits.get(nodeId);
+    if (state?.kind === 'open' && this.clock.now() >= state.until) return 'half-open';
+    return state?.kind ?? 'closed';
+  }
+
+  async send<R extends StorageRequest>(target: Node, request: R, options: RequestOptions): Promise<ResponseFor<R>> {
+    const state = this.circuits.get(target.id);
+    if (state?.kind === 'open') {
+      if (this.clock.now() < state.until) throw new NodeUnavailableError(target.id, 'unreachable', `circuit open after repeated failures; retrying after ${state.until - this.clock.now()} ms`);
+      this.circuits.set(target.id, { kind: 'half-open' });
+    } else if (state?.kind === 'half-open') {
+      throw new NodeUnavailableError(target.id, 'unreachable', 'circuit half-open: a probe is in flight');
+    }
+    try {
+      const answer = await this.inner.send(target, request, options);
+      this.circuits.delete(target.id);
+      return answer;
+    } catch (error) {
+      this.recordFailure(target.id);
+      throw error;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  private recordFailure(nodeId: string): void {
+    const state = this.circuits.get(nodeId);
+    const failures = state?.kind === 'closed' ? state.failures + 1 : state?.kind === 'half-open' ? this.options.failureThreshold : 1;
+    if (failures >= this.options.failureThreshold) this.circuits.set(nodeId, { kind: 'open', until: this.clock.now() + this.options.openMs });
+    else this.circuits.set(nodeId, { kind: 'closed', failures });
+  }
+}
