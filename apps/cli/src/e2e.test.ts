@@ -262,9 +262,11 @@ describe('public API over HTTP (every row of API.md)', () => {
     }
   });
 
-  it('POST /v1/cluster/nodes and DELETE /v1/cluster/nodes/{id} answer 501 NOT_IMPLEMENTED for now', async () => {
-    expectError(await http('POST', '/v1/cluster/nodes', JSON.stringify({ id: 'n4', address: '127.0.0.1:1' }), { 'content-type': 'application/json' }), 501, 'NOT_IMPLEMENTED');
-    expectError(await http('DELETE', '/v1/cluster/nodes/n3'), 501, 'NOT_IMPLEMENTED');
+  it('POST /v1/cluster/nodes and DELETE /v1/cluster/nodes/{id} refuse what cannot be done (elastic.e2e.test.ts does the rest)', async () => {
+    expectError(await http('POST', '/v1/cluster/nodes', JSON.stringify({ id: 'bad id', address: '127.0.0.1:1' }), { 'content-type': 'application/json' }), 400, 'INVALID_REQUEST');
+    expectError(await http('DELETE', '/v1/cluster/nodes/n9'), 404, 'NOT_FOUND');
+    // Three nodes and N = 3: removing one would leave the ranges nowhere to go.
+    expectError(await http('DELETE', '/v1/cluster/nodes/n3'), 400, 'INVALID_REQUEST');
   });
 
   it('works through the SDK', async () => {

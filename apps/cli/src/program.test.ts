@@ -148,6 +148,19 @@ describe('views and local quorums', () => {
 
   it('renders status for an empty cluster', () => {
     expect(formatStatus({ epoch: 0, replication: { n: 3, w: 2, r: 2 }, nodes: [] })).toBe('epoch 0, replication N=3 W=2 R=2, 0 of 0 nodes up\nID  ADDRESS  STATUS  VNODES');
+    const moving = {
+      epoch: 7,
+      replication: { n: 3, w: 2, r: 2 },
+      nodes: [
+        { id: 'n1', address: 'h:1', status: 'up' as const, vnodes: 8 },
+        { id: 'n4', address: 'h:4', status: 'joining' as const, vnodes: 8, progress: { targetRing: 'r', rangesPlanned: 10, rangesDone: 4, keys: 120, bytes: 4096 } },
+      ],
+    };
+    expect(formatStatus(moving).split('\n').slice(1)).toEqual([
+      'ID  ADDRESS  STATUS   VNODES  SYNC',
+      'n1  h:1      up       8       -',
+      'n4  h:4      joining  8       4/10 ranges, 120 keys, 4096 bytes',
+    ]);
   });
 
   it.each([

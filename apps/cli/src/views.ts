@@ -7,11 +7,26 @@ export function formatTable(rows: ReadonlyArray<readonly string[]>): string {
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
 }
 
-/** `dkv status`: the ring's epoch and quorums, then one row per node with its state. */
+/** A node of `/v1/cluster` while data moves to it: the coordinator adds its sync progress. */
+type NodeWithProgress = ClusterInfo['nodes'][number] & {
+  readonly progress?: { readonly rangesPlanned: number; readonly rangesDone: number; readonly keys: number; readonly bytes: number };
+};
+
+/**
+ * `dkv status`: the ring's epoch and quorums, then one row per node with its state; while data
+ * moves, a SYNC column says how far each receiving node has come.
+ */
 export function formatStatus(cluster: ClusterInfo): string {
   const { n, w, r } = cluster.replication;
   const header = `epoch ${cluster.epoch}, replication N=${n} W=${w} R=${r}, ${cluster.nodes.filter((node) => node.status === 'up').length} of ${cluster.nodes.length} nodes up`;
-  const rows = [['ID', 'ADDRESS', 'STATUS', 'VNODES'], ...cluster.nodes.map((node) => [node.id, node.address, node.status, String(node.vnodes)])];
+  const nodes: readonly NodeWithProgress[] = cluster.nodes;
+  const syncing = nodes.some((node) => node.progress !== undefined);
+  const sync = (node: NodeWithProgress): string[] => {
+    if (!syncing) return [];
+    const p = node.progress;
+    return [p === undefined ? '-' : `${p.rangesDone}/${p.rangesPlanned} ranges, ${p.keys} keys, ${p.bytes} bytes`];
+  };
+  const rows = [['ID', 'ADDRESS', 'STATUS', 'VNODES', ...(syncing ? ['SYNC'] : [])], ...nodes.map((node) => [node.id, node.address, node.status, String(node.vnodes), ...sync(node)])];
   return `${header}\n${formatTable(rows)}`;
 }
 

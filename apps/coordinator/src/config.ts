@@ -68,7 +68,7 @@ export const COORDINATOR_SETTINGS = {
   nodeRetryBaseDelayMs: { flag: 'node-retry-base-delay-ms', env: 'DKV_NODE_RETRY_BASE_DELAY_MS', defaultValue: '20', description: 'backoff before the first such retry (doubles per retry)', schema: ms(60_000) },
   nodeRetryMaxDelayMs: { flag: 'node-retry-max-delay-ms', env: 'DKV_NODE_RETRY_MAX_DELAY_MS', defaultValue: '200', description: 'cap on that backoff', schema: ms(60_000) },
   joinTimeoutMs: { flag: 'join-timeout-ms', env: 'DKV_JOIN_TIMEOUT_MS', defaultValue: '30000', description: 'how long start-up retries reaching --join before it gives up', schema: ms(86_400_000) },
-  membershipRefreshMs: { flag: 'membership-refresh-ms', env: 'DKV_MEMBERSHIP_REFRESH_MS', defaultValue: '5000', description: 'time between two refreshes of the membership from the storage nodes', schema: ms() },
+  membershipRefreshMs: { flag: 'membership-refresh-ms', env: 'DKV_MEMBERSHIP_REFRESH_MS', defaultValue: '5000', description: 'unused since membership travels by gossip (kept so existing scripts still start)', schema: ms() },
   logLevel: { flag: 'log-level', env: 'DKV_LOG_LEVEL', defaultValue: 'info', description: 'pino log level', schema: enumSchema(LOG_LEVELS) },
 } satisfies Record<string, Setting<unknown>>;
 

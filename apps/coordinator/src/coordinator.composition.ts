@@ -1,6 +1,8 @@
 import { createCoordinator, type Coordinator } from '@dkv/coordination';
 import type { Clock, Membership, NodeClient, Rng, Scheduler } from '@dkv/core';
-import { StaticMembershipView } from '@dkv/membership';
+import { DEFAULT_VNODES } from '@dkv/hashing';
+import { DEFAULT_GOSSIPER_CONFIG, Gossiper } from '@dkv/membership';
+import { ClusterAdmin } from '@dkv/replication';
 import { SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
 import { HttpNodeClient, RetryingNodeClient, TcpNodeClient } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
@@ -9,7 +11,8 @@ import { pino } from 'pino';
 import type { CoordinatorAppConfig } from './config.js';
 import { buildCoordinatorApp } from './coordinator-app.js';
 import { createCoordinatorMetrics, type CoordinatorAppMetrics } from './coordinator-metrics.js';
-import { DEFAULT_JOIN_BACKOFF, joinCluster, MembershipRefresher } from './membership-client.js';
+import { DEFAULT_JOIN_BACKOFF, joinCluster } from './membership-client.js';
+import type { ClusterAdminApi } from './public-api.js';
 import { COORDINATOR_TOKENS as T } from './tokens.js';
 
 /**
@@ -26,7 +29,7 @@ export interface RunningCoordinator {
   /** `http://host:port` of the public API. */
   readonly url: string;
   readonly address: string;
-  /** Stops serving, heartbeats, replication and the membership refresh, and closes connections. */
+  /** Stops serving, heartbeats, replication and gossip, and closes connections. */
   close(): Promise<void>;
 }
 
@@ -41,7 +44,29 @@ export function coordinatorContainer(config: CoordinatorAppConfig, initial: Memb
   c.bind<Scheduler>(T.scheduler).toConstantValue(new TimerScheduler());
   c.bind<Rng>(T.rng).toConstantValue(new SystemRng());
   c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: CoordinatorAppConfig) => pino({ level: cfg.logLevel, base: { coordinator: cfg.coordinator.nodeId } }), [T.config]);
-  c.bind<StaticMembershipView>(T.membership).toConstantValue(new StaticMembershipView(initial));
+  // Membership by gossip (pull and push) with the storage nodes, starting from the ones the join
+  // answered with: no single node is needed once the coordinator knows the document. It has its
+  // own small client, so that gossip does not queue behind data requests (and a test can swap
+  // the data client alone).
+  c.bind<NodeClient>(T.gossipClient).toResolvedValue(
+    (cfg: CoordinatorAppConfig) => new TcpNodeClient({ connectionsPerNode: 1, maxInFlightPerNode: 64, maxFrameBytes: 16 * 1024 * 1024 + cfg.coordinator.maxValueBytes }),
+    [T.config],
+  );
+  c.bind<Gossiper>(T.membership).toResolvedValue(
+    (cfg: CoordinatorAppConfig, gossipClient: NodeClient, clock: Clock, scheduler: Scheduler, rng: Rng) =>
+      new Gossiper({
+        selfId: null,
+        heartbeatId: cfg.coordinator.nodeId,
+        initialEntries: [],
+        seeds: initial.nodes.filter((node) => node.role === 'storage'),
+        nodeClient: gossipClient,
+        clock,
+        scheduler,
+        rng,
+        config: DEFAULT_GOSSIPER_CONFIG,
+      }),
+    [T.config, T.gossipClient, T.clock, T.scheduler, T.rng],
+  );
   c.bind<NodeClient>(T.nodeClient).toResolvedValue(
     (cfg: CoordinatorAppConfig, scheduler: Scheduler, rng: Rng) =>
       new RetryingNodeClient(
@@ -63,8 +88,8 @@ export function coordinatorContainer(config: CoordinatorAppConfig, initial: Memb
     [T.config, T.scheduler, T.rng],
   );
   c.bind<Coordinator>(T.coordinator).toResolvedValue(
-    (cfg: CoordinatorAppConfig, membership: StaticMembershipView, nodeClient: NodeClient, clock: Clock, scheduler: Scheduler, rng: Rng) =>
-      createCoordinator({ config: cfg.coordinator, membership, nodeClient, clock, scheduler, rng }),
+    (cfg: CoordinatorAppConfig, membership: Gossiper, nodeClient: NodeClient, clock: Clock, scheduler: Scheduler, rng: Rng) =>
+      createCoordinator({ config: cfg.coordinator, membership, nodeClient, clock, scheduler, rng, observer: membership }),
     [T.config, T.membership, T.nodeClient, T.clock, T.scheduler, T.rng],
   );
   c.bind<CoordinatorAppMetrics>(T.metrics).toResolvedValue((coordinator: Coordinator, cfg: CoordinatorAppConfig) => createCoordinatorMetrics(coordinator.service, cfg.coordinator.nodeId), [T.coordinator, T.config]);
@@ -72,28 +97,25 @@ export function coordinatorContainer(config: CoordinatorAppConfig, initial: Memb
 }
 
 /**
- * Starts a coordinator: learns the membership from `config.join` (retrying until
- * `joinTimeoutMs`), starts heartbeats, replication and the membership refresh, and serves the
- * public API. Resolves once it listens; rejects if the join or the listen fails.
+ * Starts a coordinator: reaches the node at `config.join` (retrying until `joinTimeoutMs`),
+ * learns the membership document by gossip from the nodes it names, starts heartbeats,
+ * replication and gossip, and serves the public API, membership changes included. Resolves once
+ * it listens; rejects if the join or the listen fails.
  */
 export async function startCoordinator(config: CoordinatorAppConfig, makeContainer: (initial: Membership) => Container = (m) => coordinatorContainer(config, m)): Promise<RunningCoordinator> {
   const initial = await joinCluster(config.join, { deadlineMs: config.joinTimeoutMs, ...DEFAULT_JOIN_BACKOFF });
   const container = makeContainer(initial);
   const logger = container.get<FastifyBaseLogger>(T.logger);
-  const membership = container.get<StaticMembershipView>(T.membership);
+  const membership = container.get<Gossiper>(T.membership);
   const coordinator = container.get<Coordinator>(T.coordinator);
   const metrics = container.get<CoordinatorAppMetrics>(T.metrics);
   const nodeClient = container.get<NodeClient>(T.nodeClient);
-  const refresher = new MembershipRefresher(
-    config.join,
-    () => membership.current(),
-    (next) => {
-      if (membership.update(next)) logger.info({ epoch: next.epoch, nodes: next.nodes.length }, 'membership changed');
-    },
-    container.get<Scheduler>(T.scheduler),
-    config.membershipRefreshMs,
-    DEFAULT_JOIN_BACKOFF.attemptTimeoutMs,
-  );
+  const gossipClient = container.get<NodeClient>(T.gossipClient);
+  membership.subscribe((next) => {
+    logger.info({ epoch: next.epoch, nodes: next.nodes.map((node) => `${node.id}:${node.status}`).join(' ') }, 'membership changed');
+  });
+  membership.start();
+  await learnDocument(membership, config.joinTimeoutMs);
   const app = buildCoordinatorApp({
     service: coordinator.service,
     n: config.coordinator.n,
@@ -101,15 +123,16 @@ export async function startCoordinator(config: CoordinatorAppConfig, makeContain
     observe: (operation, status, seconds) => metrics.observe(operation, status, seconds),
     registry: metrics.registry,
     logger,
+    admin: adminApi(new ClusterAdmin(membership, config.coordinator.n)),
   });
   coordinator.start();
-  refresher.start();
   try {
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {
-    refresher.stop();
+    membership.stop();
     coordinator.stop();
     await nodeClient.close();
+    await gossipClient.close();
     throw error;
   }
   const bound = app.server.address();
@@ -120,10 +143,33 @@ export async function startCoordinator(config: CoordinatorAppConfig, makeContain
     url: `http://${address}`,
     address,
     async close() {
-      refresher.stop();
+      membership.stop();
       await app.close();
       coordinator.stop();
       await nodeClient.close();
+      await gossipClient.close();
     },
+  };
+}
+
+/**
+ * Waits until gossip has brought the membership document (the join already reached a node, so
+ * this is a round or two), for at most `deadlineMs`. Serving before would answer QUORUM_NOT_MET.
+ */
+async function learnDocument(membership: Gossiper, deadlineMs: number): Promise<void> {
+  const giveUpAt = Date.now() + deadlineMs;
+  while (membership.current().nodes.length === 0) {
+    if (Date.now() >= giveUpAt) throw new Error(`no storage node answered membership gossip within ${deadlineMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** The public API's membership changes, on the coordinator's copy of the document (gossip spreads them). */
+function adminApi(admin: ClusterAdmin): ClusterAdminApi {
+  const view = (entry: { id: string; address: string; status: string; vnodes: number }) => ({ id: entry.id, address: entry.address, status: entry.status, vnodes: entry.vnodes });
+  return {
+    addNode: (request) => view(admin.rebalanceForNode({ id: request.id, address: request.address, vnodes: request.vnodes ?? DEFAULT_VNODES })),
+    removeNode: (id, force) => view(admin.migrateDataFromNode(id, { force })),
+    setVnodes: (id, vnodes) => view(admin.setVnodes(id, vnodes)),
   };
 }

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildCoordinatorApp } from './coordinator-app.js';
 import { createCoordinatorMetrics } from './coordinator-metrics.js';
-import type { KvOperation, PublicApiService } from './public-api.js';
+import type { ClusterAdminApi, KvOperation, PublicApiService } from './public-api.js';
 
 const NOW = 1_700_000_000_000;
 const MAX_VALUE_BYTES = 16;
@@ -324,14 +324,58 @@ describe('operations', () => {
     expect(res.json()).toEqual(await service.distribution());
   });
 
-  it('POST /v1/cluster/nodes and DELETE /v1/cluster/nodes/{id} answer 501 NOT_IMPLEMENTED', async () => {
+  it('POST /v1/cluster/nodes and DELETE /v1/cluster/nodes/{id} answer 501 NOT_IMPLEMENTED over a static membership', async () => {
     const add = await app.inject({ method: 'POST', url: '/v1/cluster/nodes', payload: { id: 'n4', address: '127.0.0.1:7004' } });
     expect(add.statusCode).toBe(501);
     expect(errorOf(add.body).code).toBe('NOT_IMPLEMENTED');
-    expect(errorOf(add.body).message).toMatch(/not implemented yet/);
+    expect(errorOf(add.body).message).toMatch(/static membership/);
     const remove = await app.inject({ method: 'DELETE', url: '/v1/cluster/nodes/n2' });
     expect(remove.statusCode).toBe(501);
     expect(errorOf(remove.body).code).toBe('NOT_IMPLEMENTED');
+  });
+
+  describe('membership changes with an admin', () => {
+    const calls: string[] = [];
+    const admin: ClusterAdminApi = {
+      addNode: (request) => {
+        calls.push(`add ${request.id} ${request.address} ${request.vnodes ?? '-'}`);
+        return { id: request.id, address: request.address, status: 'joining', vnodes: request.vnodes ?? 1024 };
+      },
+      removeNode: (id, force) => {
+        calls.push(`remove ${id} ${force}`);
+        if (id === 'ghost') throw new DkvError('NOT_FOUND', 'node ghost is not in the cluster');
+        return { id, address: 'h:1', status: 'leaving', vnodes: 1024 };
+      },
+      setVnodes: (id, vnodes) => {
+        calls.push(`vnodes ${id} ${vnodes}`);
+        return { id, address: 'h:1', status: 'up', vnodes };
+      },
+    };
+    let adminApp: FastifyInstance;
+    beforeEach(async () => {
+      calls.length = 0;
+      adminApp = buildCoordinatorApp({ service, n: 3, maxValueBytes: MAX_VALUE_BYTES, admin });
+      await adminApp.ready();
+    });
+    afterEach(async () => {
+      await adminApp.close();
+    });
+
+    it.each([
+      ['adds a node', 'POST', '/v1/cluster/nodes', { id: 'n4', address: '127.0.0.1:7004' }, 202, 'add n4 127.0.0.1:7004 -'],
+      ['adds a node with a weight', 'POST', '/v1/cluster/nodes', { id: 'n5', address: 'host-5:7005', vnodes: 64 }, 202, 'add n5 host-5:7005 64'],
+      ['refuses a bad id', 'POST', '/v1/cluster/nodes', { id: 'bad id', address: '127.0.0.1:7004' }, 400, undefined],
+      ['refuses an address without a port', 'POST', '/v1/cluster/nodes', { id: 'n4', address: 'host' }, 400, undefined],
+      ['decommissions', 'DELETE', '/v1/cluster/nodes/n2', undefined, 202, 'remove n2 false'],
+      ['removes a dead node by force', 'DELETE', '/v1/cluster/nodes/n2?force=true', undefined, 202, 'remove n2 true'],
+      ['answers 404 for an unknown node', 'DELETE', '/v1/cluster/nodes/ghost', undefined, 404, 'remove ghost false'],
+      ['changes a node\'s vnodes', 'PATCH', '/v1/cluster/nodes/n1', { vnodes: 2048 }, 202, 'vnodes n1 2048'],
+      ['refuses vnodes of 0', 'PATCH', '/v1/cluster/nodes/n1', { vnodes: 0 }, 400, undefined],
+    ] as const)('%s', async (_name, method, url, payload, status, call) => {
+      const res = await adminApp.inject({ method, url, ...(payload ? { payload, headers: { 'content-type': 'application/json' } } : {}) });
+      expect(res.statusCode, res.body).toBe(status);
+      expect(calls).toEqual(call ? [call] : []);
+    });
   });
 
   it('GET /metrics answers Prometheus text with request, quorum, repair and queue metrics', async () => {

@@ -1,10 +1,38 @@
 import type { CoordinatorService } from '@dkv/coordination';
-import { DkvError, errorBody, HTTP_STATUS_BY_CODE, MAX_TTL_SECONDS, validateKey, type ErrorCode } from '@dkv/core';
+import { DkvError, errorBody, HTTP_STATUS_BY_CODE, MAX_TTL_SECONDS, NODE_ID_PATTERN, validateKey, type ErrorCode } from '@dkv/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 
 /** What the public API needs of the coordination core: the `KVStore` plus cluster views and readiness. */
 export type PublicApiService = Pick<CoordinatorService, 'get' | 'put' | 'delete' | 'cluster' | 'distribution' | 'isReady'>;
+
+/**
+ * Changes of the cluster's membership (`POST /v1/cluster/nodes`, `DELETE /v1/cluster/nodes/{id}`):
+ * each answers the node's entry as it now stands; data moves in the background. Errors are
+ * `DkvError`s (`INVALID_REQUEST`, `NOT_FOUND`).
+ */
+export interface ClusterAdminApi {
+  addNode(request: { readonly id: string; readonly address: string; readonly vnodes?: number }): ClusterNodeChange;
+  removeNode(id: string, force: boolean): ClusterNodeChange;
+  /** Changes a node's weight on the ring; data moves as for a join. */
+  setVnodes(id: string, vnodes: number): ClusterNodeChange;
+}
+
+/** A node's entry after a membership change, as the cluster routes answer it. */
+export interface ClusterNodeChange {
+  readonly id: string;
+  readonly address: string;
+  readonly status: string;
+  readonly vnodes: number;
+}
+
+const addNodeSchema = z.object({
+  id: z.string().regex(NODE_ID_PATTERN, 'must be 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit'),
+  address: z.string().regex(/^[A-Za-z0-9.:[\]-]+:\d{1,5}$/, 'must be host:port'),
+  vnodes: z.int().min(1).max(65_536).optional(),
+});
+
+const setVnodesSchema = z.object({ vnodes: z.int().min(1).max(65_536) });
 
 /** Options of {@link registerPublicApi}. */
 export interface PublicApiOptions {
@@ -14,6 +42,8 @@ export interface PublicApiOptions {
   readonly maxValueBytes: number;
   /** Called after each key request with its operation, status and duration (for metrics). */
   readonly observe?: (operation: KvOperation, status: number, seconds: number) => void;
+  /** Membership changes; without it they answer 501 (a coordinator over a static membership). */
+  readonly admin?: ClusterAdminApi;
 }
 
 /** The key operations of the public API, as metric labels name them. */
@@ -34,7 +64,8 @@ const querySchema = z.object({
 /**
  * Adds the public HTTP API of API.md to `app`: `PUT/GET/DELETE /v1/kv/{key}`, `/livez`,
  * `/readyz`, `GET /v1/cluster`, `GET /v1/cluster/distribution`, and `POST /v1/cluster/nodes` /
- * `DELETE /v1/cluster/nodes/{id}` (501 until the cluster is elastic). It also sets the app's
+ * `DELETE /v1/cluster/nodes/{id}[?force=true]` and `PATCH /v1/cluster/nodes/{id}` `{"vnodes"}`
+ * (501 without `options.admin`). It also sets the app's
  * error and not-found handlers so that every failure is `{"error": {"code", "message"}}` with the
  * status of its code, and never a stack trace. Values are raw bytes of any content type.
  *
@@ -58,7 +89,7 @@ export function registerPublicApi(app: FastifyInstance, service: PublicApiServic
   }
 
   registerKeyRoutes(app, service, options);
-  registerClusterRoutes(app, service);
+  registerClusterRoutes(app, service, options.admin ?? null);
 }
 
 /** `PUT/GET/DELETE /v1/kv/{key}`: the key is decoded from the raw path, `ttl`, `r` and `w` checked here. */
@@ -96,8 +127,8 @@ function registerKeyRoutes(app: FastifyInstance, service: PublicApiService, opti
   });
 }
 
-/** Health, readiness and the cluster views; membership changes answer 501 until the cluster is elastic. */
-function registerClusterRoutes(app: FastifyInstance, service: PublicApiService): void {
+/** Health, readiness, the cluster views and membership changes (501 without an admin). */
+function registerClusterRoutes(app: FastifyInstance, service: PublicApiService, admin: ClusterAdminApi | null): void {
 
   app.get('/livez', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
@@ -109,11 +140,27 @@ function registerClusterRoutes(app: FastifyInstance, service: PublicApiService):
   });
   app.get('/v1/cluster', async () => service.cluster());
   app.get('/v1/cluster/distribution', async () => service.distribution());
-  app.post('/v1/cluster/nodes', async () => {
-    throw new DkvError('NOT_IMPLEMENTED', 'adding nodes to a running cluster is not implemented yet: the ring is static; start the cluster with all its storage nodes in --members');
+  app.post('/v1/cluster/nodes', async (request, reply) => {
+    if (admin === null) throw new DkvError('NOT_IMPLEMENTED', 'this coordinator runs over a static membership: start the cluster with all its storage nodes in --members');
+    const body = parseJsonBody(request.body);
+    const parsed = addNodeSchema.safeParse(body);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; ');
+      throw new DkvError('INVALID_REQUEST', `the body must be JSON {"id", "address"[, "vnodes"]}: ${issues}`);
+    }
+    return reply.code(202).send(admin.addNode(parsed.data));
   });
-  app.delete('/v1/cluster/nodes/:id', async () => {
-    throw new DkvError('NOT_IMPLEMENTED', 'decommissioning nodes is not implemented yet: the ring is static; restart the cluster without the node instead');
+  app.delete<{ Params: { id: string }; Querystring: { force?: string } }>('/v1/cluster/nodes/:id', async (request, reply) => {
+    if (admin === null) throw new DkvError('NOT_IMPLEMENTED', 'this coordinator runs over a static membership: restart the cluster without the node instead');
+    const force = request.query.force === 'true' || request.query.force === '1';
+    return reply.code(202).send(admin.removeNode(request.params.id, force));
+  });
+  // Not in API.md: changes a node's vnodes on the live cluster (an addition, like `?force=true`).
+  app.patch<{ Params: { id: string } }>('/v1/cluster/nodes/:id', async (request, reply) => {
+    if (admin === null) throw new DkvError('NOT_IMPLEMENTED', 'this coordinator runs over a static membership: vnodes are set at start');
+    const parsed = setVnodesSchema.safeParse(parseJsonBody(request.body));
+    if (!parsed.success) throw new DkvError('INVALID_REQUEST', 'the body must be JSON {"vnodes": <1..65536>}');
+    return reply.code(202).send(admin.setVnodes(request.params.id, parsed.data.vnodes));
   });
 }
 
@@ -192,4 +239,14 @@ function consistencyOf(name: 'r' | 'w', raw: string | string[] | undefined, n: n
     throw new DkvError('INVALID_CONSISTENCY', `${name} must be a whole number from 1 to ${n} (the replication factor N), got ${JSON.stringify(text)}`);
   }
   return level;
+}
+
+/** A JSON request body: the content-type parser hands over raw bytes. */
+function parseJsonBody(body: unknown): unknown {
+  if (!Buffer.isBuffer(body)) return body;
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new DkvError('INVALID_REQUEST', 'the body must be JSON {"id", "address"[, "vnodes"]}');
+  }
 }

@@ -1,6 +1,6 @@
 import type { Coordinator } from '@dkv/coordination';
 import { token, type Clock, type NodeClient, type Rng, type Scheduler } from '@dkv/core';
-import type { StaticMembershipView } from '@dkv/membership';
+import type { Gossiper } from '@dkv/membership';
 import type { FastifyBaseLogger } from 'fastify';
 import type { CoordinatorAppConfig } from './config.js';
 import type { CoordinatorAppMetrics } from './coordinator-metrics.js';
@@ -12,7 +12,8 @@ export const COORDINATOR_TOKENS = {
   scheduler: token<Scheduler>('dkv.coordinator.Scheduler'),
   rng: token<Rng>('dkv.coordinator.Rng'),
   logger: token<FastifyBaseLogger>('dkv.coordinator.Logger'),
-  membership: token<StaticMembershipView>('dkv.coordinator.MembershipView'),
+  membership: token<Gossiper>('dkv.coordinator.MembershipView'),
+  gossipClient: token<NodeClient>('dkv.coordinator.GossipClient'),
   nodeClient: token<NodeClient>('dkv.coordinator.NodeClient'),
   coordinator: token<Coordinator>('dkv.coordinator.Coordinator'),
   metrics: token<CoordinatorAppMetrics>('dkv.coordinator.Metrics'),

@@ -30,6 +30,11 @@ describe('parseNodeConfig', () => {
       sweepMaxWork: 1000,
       bodyLimitBytes: 2 * 1024 * 1024,
       logLevel: 'info',
+      join: null,
+      n: 3,
+      gossipIntervalMs: 200,
+      syncBytesPerSecond: 16 * 1024 * 1024,
+      syncSettleDelayMs: 3000,
     });
   });
 

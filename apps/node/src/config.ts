@@ -23,7 +23,29 @@ export interface NodeConfig {
   readonly sweepMaxWork: number;
   readonly bodyLimitBytes: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
+  /**
+   * `host:port` of a node of a running cluster: this node asks to be added and data moves to it.
+   * Null: the node is a member of the initial cluster (`members`) or a cluster of its own.
+   */
+  readonly join: string | null;
+  /** The cluster's replication factor N (as the coordinators'): what this node owns follows from it. */
+  readonly n: number;
+  /** Time between two rounds of membership gossip. */
+  readonly gossipIntervalMs: number;
+  /** Throttle of data streaming to this node when it gains ranges, bytes per second. */
+  readonly syncBytesPerSecond: number;
+  /** Wait before streaming starts, so every coordinator has learnt the change by gossip. */
+  readonly syncSettleDelayMs: number;
 }
+
+const joinSchema: z.ZodType<string, string> = z.string().transform((text, ctx) => {
+  const address = text.trim().replace(/^http:\/\//, '').replace(/\/+$/, '');
+  if (!isValidAddress(address)) {
+    ctx.addIssue({ code: 'custom', message: 'must be the host:port of a node of the cluster to join' });
+    return z.NEVER;
+  }
+  return address;
+});
 
 const membersSchema: z.ZodType<MemberSpec[], string> = z.string().transform((text, ctx) => {
   const members: MemberSpec[] = [];
@@ -63,6 +85,11 @@ export const NODE_SETTINGS = {
   sweepMaxWork: { flag: 'sweep-max-work', env: 'DKV_SWEEP_MAX_WORK', defaultValue: '1000', description: 'most keys one sweep expires or purges', schema: intSchema(1, 10_000_000) },
   bodyLimitBytes: { flag: 'body-limit-bytes', env: 'DKV_BODY_LIMIT_BYTES', defaultValue: String(2 * 1024 * 1024), description: 'largest internal request accepted (must exceed the coordinators\' value limit)', schema: intSchema(1024, 1024 * 1024 * 1024) },
   logLevel: { flag: 'log-level', env: 'DKV_LOG_LEVEL', defaultValue: 'info', description: 'pino log level', schema: enumSchema(LOG_LEVELS) },
+  join: { flag: 'join', env: 'DKV_JOIN', description: 'host:port of a node of a running cluster to join; data then moves to this node (default: start a cluster of --members)', schema: joinSchema },
+  n: { flag: 'n', env: 'DKV_N', defaultValue: '3', description: 'the cluster\'s replication factor N (as the coordinators\')', schema: intSchema(1, 16) },
+  gossipIntervalMs: { flag: 'gossip-interval-ms', env: 'DKV_GOSSIP_INTERVAL_MS', defaultValue: '200', description: 'time between two rounds of membership gossip', schema: intSchema(10, 60_000) },
+  syncBytesPerSecond: { flag: 'sync-bytes-per-second', env: 'DKV_SYNC_BYTES_PER_SECOND', defaultValue: String(16 * 1024 * 1024), description: 'throttle of data streaming to this node when it gains ranges', schema: intSchema(1024, 10 * 1024 * 1024 * 1024) },
+  syncSettleDelayMs: { flag: 'sync-settle-delay-ms', env: 'DKV_SYNC_SETTLE_DELAY_MS', defaultValue: '3000', description: 'wait before streaming starts, so every coordinator has learnt the change', schema: intSchema(0, 600_000) },
 } satisfies Record<string, Setting<unknown>>;
 
 /**
@@ -75,7 +102,10 @@ export function parseNodeConfig(flags: Readonly<Record<string, string | undefine
   if (members !== null && !members.some((m) => m.id === values.id)) {
     throw new ConfigError([`${settingName(NODE_SETTINGS.members)} must include this node's id "${values.id}"`]);
   }
-  return { ...values, members };
+  if (members !== null && values.join !== undefined) {
+    throw new ConfigError([`${settingName(NODE_SETTINGS.join)} and ${settingName(NODE_SETTINGS.members)} exclude each other: a node either starts a cluster or joins one`]);
+  }
+  return { ...values, members, join: values.join ?? null };
 }
 
 /** The static membership a node serves: the configured members, or this node alone at `selfAddress`. */

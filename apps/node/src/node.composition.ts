@@ -1,12 +1,15 @@
-import type { Clock, Scheduler, StorageEngine, StorageRequestHandler } from '@dkv/core';
-import { SystemClock, TimerScheduler } from '@dkv/runtime';
+import type { Clock, Node, RangeScanStorageEngine, Scheduler, StorageRequestHandler } from '@dkv/core';
+import { DEFAULT_GOSSIPER_CONFIG } from '@dkv/membership';
+import { ElasticMember } from '@dkv/replication';
+import { SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
 import { InMemoryStorageEngine, StorageService } from '@dkv/storage';
-import { listenMultiplexed, TcpStorageServer } from '@dkv/transport';
+import { listenMultiplexed, TcpNodeClient, TcpStorageServer } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
 import { pino } from 'pino';
 import type { NodeConfig } from './config.js';
 import { staticMembership } from './config.js';
+import { ElasticHooks } from './elastic-hooks.js';
 import { buildNodeApp } from './node-app.js';
 import { createNodeMetrics, type NodeMetrics } from './node-metrics.js';
 import { NODE_TOKENS as T } from './tokens.js';
@@ -17,7 +20,7 @@ export interface RunningNode {
   readonly url: string;
   /** `host:port`, as the membership names it. */
   readonly address: string;
-  /** Stops the sweeper and the server; in-flight requests finish first. */
+  /** Stops the sweeper, gossip, range sync and the server; in-flight requests finish first. */
   close(): Promise<void>;
 }
 
@@ -28,13 +31,47 @@ export function nodeContainer(config: NodeConfig): Container {
   c.bind<Clock>(T.clock).toConstantValue(new SystemClock());
   c.bind<Scheduler>(T.scheduler).toConstantValue(new TimerScheduler());
   c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: NodeConfig) => pino({ level: cfg.logLevel, base: { node: cfg.id } }), [T.config]);
-  c.bind<StorageEngine>(T.engine).toResolvedValue((clock: Clock, cfg: NodeConfig) => new InMemoryStorageEngine({ clock, tombstoneGraceMs: cfg.tombstoneGraceMs }), [T.clock, T.config]);
-  c.bind<NodeMetrics>(T.metrics).toResolvedValue((engine: StorageEngine, cfg: NodeConfig) => createNodeMetrics(engine, cfg.id), [T.engine, T.config]);
+  c.bind<RangeScanStorageEngine>(T.engine).toResolvedValue((clock: Clock, cfg: NodeConfig) => new InMemoryStorageEngine({ clock, tombstoneGraceMs: cfg.tombstoneGraceMs }), [T.clock, T.config]);
+  c.bind<ElasticHooks>(T.elastic).toConstantValue(new ElasticHooks());
+  c.bind<NodeMetrics>(T.metrics).toResolvedValue(
+    (engine: RangeScanStorageEngine, cfg: NodeConfig, elastic: ElasticHooks) => createNodeMetrics(engine, cfg.id, () => elastic.current()?.sync ?? null),
+    [T.engine, T.config, T.elastic],
+  );
   c.bind<StorageRequestHandler>(T.handler).toResolvedValue(
-    (engine: StorageEngine, cfg: NodeConfig, metrics: NodeMetrics) => metrics.countRequests(new StorageService({ nodeId: cfg.id, engine })),
-    [T.engine, T.config, T.metrics],
+    (engine: RangeScanStorageEngine, cfg: NodeConfig, metrics: NodeMetrics, elastic: ElasticHooks) =>
+      metrics.countRequests(new StorageService({ nodeId: cfg.id, engine, gossip: elastic, canRead: () => elastic.canRead(), canScan: () => elastic.canScan() })),
+    [T.engine, T.config, T.metrics, T.elastic],
   );
   return c;
+}
+
+/**
+ * The node's part of the elastic cluster: a member of the initial cluster (`--members`, or a
+ * cluster of its own), or a node that asks the cluster at `--join` to add it. It gossips and
+ * streams over its own binary-protocol client.
+ */
+function elasticMember(config: NodeConfig, address: string, engine: RangeScanStorageEngine, clock: Clock, scheduler: Scheduler): { member: ElasticMember; client: TcpNodeClient } {
+  const client = new TcpNodeClient({ connectionsPerNode: 1, maxInFlightPerNode: 64, maxFrameBytes: Math.max(config.bodyLimitBytes, 16 * 1024 * 1024) });
+  const members = staticMembership(config, address).nodes;
+  const seeds: Node[] =
+    config.join !== null
+      ? [{ id: `seed-${config.join.replace(/[^A-Za-z0-9.-]/g, '-')}`.slice(0, 64), address: config.join, role: 'storage', status: 'up', vnodes: config.vnodes, metadata: {} }]
+      : members.filter((node) => node.id !== config.id);
+  const member = new ElasticMember({
+    self: { id: config.id, address, vnodes: config.vnodes },
+    n: config.n,
+    bootstrap: config.join === null ? members.map((node) => ({ id: node.id, address: node.address, vnodes: node.vnodes })) : null,
+    seeds,
+    autoJoin: config.join !== null,
+    engine,
+    nodeClient: client,
+    clock,
+    scheduler,
+    rng: new SystemRng(),
+    gossip: { ...DEFAULT_GOSSIPER_CONFIG, intervalMs: config.gossipIntervalMs },
+    sync: { bytesPerSecond: config.syncBytesPerSecond, settleDelayMs: config.syncSettleDelayMs },
+  });
+  return { member, client };
 }
 
 /**
@@ -43,14 +80,15 @@ export function nodeContainer(config: NodeConfig): Container {
  * `/readyz` and `/metrics`. Resolves once it listens.
  */
 export async function startNode(config: NodeConfig, container: Container = nodeContainer(config)): Promise<RunningNode> {
-  const engine = container.get<StorageEngine>(T.engine);
+  const engine = container.get<RangeScanStorageEngine>(T.engine);
+  const elastic = container.get<ElasticHooks>(T.elastic);
   const scheduler = container.get<Scheduler>(T.scheduler);
   const logger = container.get<FastifyBaseLogger>(T.logger);
   let ready = false;
   let address = `${config.host}:${config.port}`;
   const app = buildNodeApp({
     handler: container.get<StorageRequestHandler>(T.handler),
-    membership: () => staticMembership(config, address),
+    membership: () => elastic.current()?.gossiper.current() ?? staticMembership(config, address),
     isReady: () => ready,
     registry: container.get<NodeMetrics>(T.metrics).registry,
     bodyLimitBytes: config.bodyLimitBytes,
@@ -64,14 +102,23 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
   const port = listener.port;
   address = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   const sweeper = scheduler.every(config.sweepIntervalMs, () => engine.sweep(config.sweepMaxWork));
+  const { member, client } = elasticMember(config, address, engine, container.get<Clock>(T.clock), scheduler);
+  member.gossiper.subscribe((membership) => {
+    const states = membership.nodes.map((node) => `${node.id}:${node.status}`).join(' ');
+    logger.info({ epoch: membership.epoch, nodes: states }, 'membership changed');
+  });
+  elastic.attach(member);
+  member.start();
   ready = true;
-  logger.info({ address, members: staticMembership(config, address).nodes.length }, 'storage node listening');
+  logger.info({ address, members: staticMembership(config, address).nodes.length, join: config.join }, 'storage node listening');
   return {
     url: `http://${address}`,
     address,
     async close() {
       ready = false;
       sweeper.cancel();
+      member.stop();
+      await client.close();
       await listener.close();
       await tcp.close();
       await app.close();

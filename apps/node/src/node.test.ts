@@ -54,7 +54,8 @@ describe('storage node', () => {
   it('serves its membership: itself alone at its bound address by default', async () => {
     const res = await fetch(`${node.url}/internal/v1/membership`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ epoch: 1, nodes: [self] });
+    // The gossiped document's view adds the read-ring weight and readability of each node.
+    expect(await res.json()).toEqual({ epoch: 1, nodes: [{ ...self, readVnodes: DEFAULT_VNODES, readable: true }] });
   });
 
   it('answers /livez, /readyz and /metrics', async () => {

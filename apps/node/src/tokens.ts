@@ -1,6 +1,7 @@
-import { token, type Clock, type Scheduler, type StorageEngine, type StorageRequestHandler } from '@dkv/core';
+import { token, type Clock, type RangeScanStorageEngine, type Scheduler, type StorageRequestHandler } from '@dkv/core';
 import type { FastifyBaseLogger } from 'fastify';
 import type { NodeConfig } from './config.js';
+import type { ElasticHooks } from './elastic-hooks.js';
 import type { NodeMetrics } from './node-metrics.js';
 
 /** The storage node's dependency tokens, bound in `node.composition.ts`. */
@@ -9,7 +10,8 @@ export const NODE_TOKENS = {
   clock: token<Clock>('dkv.node.Clock'),
   scheduler: token<Scheduler>('dkv.node.Scheduler'),
   logger: token<FastifyBaseLogger>('dkv.node.Logger'),
-  engine: token<StorageEngine>('dkv.node.StorageEngine'),
+  engine: token<RangeScanStorageEngine>('dkv.node.StorageEngine'),
+  elastic: token<ElasticHooks>('dkv.node.ElasticHooks'),
   metrics: token<NodeMetrics>('dkv.node.Metrics'),
   handler: token<StorageRequestHandler>('dkv.node.StorageRequestHandler'),
 } as const;

@@ -15,13 +15,14 @@ import {
   type NodeStatus,
   type ReadOptions,
   type ReadResult,
+  type SyncProgress,
   type VersionedValue,
   type VersionMeta,
   type WriteOptions,
   type WriteResult,
 } from '@dkv/core';
-import { ConsistentHash } from '@dkv/hashing';
-import type { NodeManager } from '@dkv/membership';
+import { RingViews } from '@dkv/hashing';
+import type { Liveness, NodeManager } from '@dkv/membership';
 import type { QuorumManager } from '@dkv/quorum';
 import { VersionGenerator } from '@dkv/quorum';
 import type { ReplicationManager } from '@dkv/replication';
@@ -31,7 +32,33 @@ import type { CoordinatorConfig } from './config.js';
 export interface ClusterInfo {
   readonly epoch: number;
   readonly replication: { readonly n: number; readonly w: number; readonly r: number };
-  readonly nodes: ReadonlyArray<{ readonly id: string; readonly address: string; readonly status: NodeStatus; readonly vnodes: number }>;
+  readonly nodes: ReadonlyArray<ClusterNodeInfo>;
+  /** True while data moves between nodes (a join, a decommission or a vnode change in progress). */
+  readonly rebalancing?: boolean;
+}
+
+/** One node of `GET /v1/cluster`: the API.md fields, plus sync progress while data moves to it. */
+export interface ClusterNodeInfo {
+  readonly id: string;
+  readonly address: string;
+  readonly status: NodeStatus;
+  readonly vnodes: number;
+  readonly progress?: SyncProgress;
+}
+
+/**
+ * What a gossip-fed process knows beyond the membership document: each node's liveness by its
+ * own failure detector, and the sync progress nodes report on their heartbeats.
+ */
+export interface ClusterObserver {
+  livenessOf(nodeId: string): Liveness;
+  heartbeatOf(nodeId: string): { readonly progress: SyncProgress | null } | undefined;
+  /**
+   * Told the future ring id this coordinator routes writes by, whenever it changes: reported on
+   * its heartbeat, so that a node gaining ranges streams only once every coordinator sends it
+   * the writes of those ranges.
+   */
+  setRouting?(ringId: string): void;
 }
 
 /** One row of `GET /v1/cluster/distribution` (API.md). */
@@ -60,12 +87,16 @@ const EMPTY = new Uint8Array(0);
  * the key's replicas on the ring (`ConsistentHash.getNodesForKey`), runs the quorum read or write
  * (`QuorumManager`) and hands the replicas that were not in the quorum to the `ReplicationManager`.
  *
+ * While data moves (`RingViews`), reads go to the read ring's readable replicas and writes to both
+ * rings' replicas, needing one more acknowledgement per pending replica (`planWrite`), so reads
+ * are correct before, during and after the switch.
+ *
  * Writes (and deletes, which write tombstones) first read the key's current version from a quorum
  * and issue a higher one through a hybrid logical clock, so a write is ordered after every write
  * acknowledged before it began, whichever coordinator took it and whatever the clocks say.
  */
 export class CoordinatorService implements KVStore {
-  private ring: ConsistentHash;
+  private views: RingViews;
   private readonly versions: VersionGenerator;
 
   constructor(
@@ -76,11 +107,14 @@ export class CoordinatorService implements KVStore {
     private readonly replication: ReplicationManager,
     private readonly nodeClient: NodeClient,
     private readonly clock: Clock,
+    private readonly observer: ClusterObserver | null = null,
   ) {
     this.versions = new VersionGenerator(clock);
-    this.ring = ringOf(membership.current());
+    this.views = viewsOf(membership.current());
+    observer?.setRouting?.(this.views.futureId);
     membership.subscribe((next) => {
-      this.ring = ringOf(next);
+      this.views = viewsOf(next);
+      observer?.setRouting?.(this.views.futureId);
     });
   }
 
@@ -89,7 +123,7 @@ export class CoordinatorService implements KVStore {
     validateKey(key);
     const r = options.r ?? this.config.r;
     validateConsistency('r', r, this.config.n);
-    const { record } = await this.quorum.readWithQuorum(key, this.replicasOf(key), r);
+    const { record } = await this.quorum.readWithQuorum(key, this.views.readReplicas(key, this.config.n), r);
     if (!record) return null;
     this.versions.observe(record.version);
     if (!isLive(record, this.clock.now())) return null;
@@ -121,18 +155,31 @@ export class CoordinatorService implements KVStore {
     return { key, version: record.version };
   }
 
-  /** The cluster as this coordinator sees it: membership epoch, quorum settings, node health. */
+  /**
+   * The cluster as this coordinator sees it: membership epoch, quorum settings, and per node its
+   * document status (joining, up, leaving) unless this process believes it suspect or down, with
+   * sync progress while data moves to it.
+   */
   cluster(): ClusterInfo {
+    const membership = this.membership.current();
+    const nodes = membership.nodes
+      .filter((node) => node.role === 'storage')
+      .map((node): ClusterNodeInfo => {
+        const progress = this.observer?.heartbeatOf(node.id)?.progress ?? null;
+        const info = { id: node.id, address: node.address, status: this.statusOf(node.id, node.status), vnodes: node.vnodes };
+        return progress === null ? info : { ...info, progress };
+      });
     return {
-      epoch: this.membership.current().epoch,
+      epoch: membership.epoch,
       replication: { n: this.config.n, w: this.config.w, r: this.config.r },
-      nodes: this.nodeManager.nodes().map((node) => ({ id: node.id, address: node.address, status: node.status, vnodes: node.vnodes })),
+      nodes,
+      ...(this.views.changing || nodes.some((n) => n.status === 'joining' || n.status === 'leaving') ? { rebalancing: true } : {}),
     };
   }
 
   /** Each storage node's ring share, with its key and byte counts asked fresh (last known if it does not answer). */
   async distribution(): Promise<DistributionEntry[]> {
-    const shares = this.ring.ringShares();
+    const shares = this.views.read.ringShares();
     const nodes = this.nodeManager.nodes();
     return Promise.all(
       nodes.map(async (node) => {
@@ -152,7 +199,7 @@ export class CoordinatorService implements KVStore {
 
   /** True when enough storage nodes are up to serve the default read and write quorums. */
   isReady(): boolean {
-    return this.ring.size > 0 && this.nodeManager.availableCount() >= Math.max(this.config.r, this.config.w);
+    return this.views.read.size > 0 && this.nodeManager.availableCount() >= Math.max(this.config.r, this.config.w);
   }
 
   metrics(): CoordinatorMetrics {
@@ -168,9 +215,23 @@ export class CoordinatorService implements KVStore {
     };
   }
 
-  /** The key's N replicas in preference order. */
+  /** The key's N replicas on the read ring, in preference order (the placement data is complete for). */
   replicasOf(key: string): Node[] {
-    return this.ring.getNodesForKey(key, this.config.n);
+    return this.views.read.getNodesForKey(key, this.config.n);
+  }
+
+  /** The read and future rings this coordinator routes by. */
+  ringViews(): RingViews {
+    return this.views;
+  }
+
+  /** Document status, overridden by this process's opinion when it believes the node suspect or down. */
+  private statusOf(nodeId: string, documentStatus: NodeStatus): NodeStatus {
+    const liveness = this.observer?.livenessOf(nodeId);
+    if (liveness === 'down' || liveness === 'suspect') return liveness;
+    const health = this.nodeManager.statusOf(nodeId);
+    if (this.observer === null && health !== 'up') return health;
+    return documentStatus;
   }
 
   /**
@@ -183,17 +244,18 @@ export class CoordinatorService implements KVStore {
     w: number,
     build: (now: number, previous: VersionMeta | null) => Pick<VersionedValue, 'value' | 'createdAt' | 'expiresAt' | 'tombstone'>,
   ): Promise<VersionedValue> {
-    const replicas = this.replicasOf(key);
-    const previous = await this.quorum.readVersionWithQuorum(key, replicas, Math.min(w, this.config.r));
+    const readable = this.views.readReplicas(key, this.config.n);
+    const previous = await this.quorum.readVersionWithQuorum(key, readable, Math.min(w, this.config.r));
     const now = this.clock.now();
     const version = this.versions.next(previous?.version ?? 0);
     const record: VersionedValue = { ...build(now, previous), version, writerId: this.config.nodeId, updatedAt: now };
-    const { stragglers } = await this.quorum.writeWithQuorum(key, record, replicas, w);
+    const plan = this.views.writePlan(key, this.config.n, w);
+    const { stragglers } = await this.quorum.writeWithQuorum(key, record, plan.targets, plan.needed);
     this.replication.replicateAsync(key, record, stragglers);
     return record;
   }
 }
 
-function ringOf(membership: Membership): ConsistentHash {
-  return new ConsistentHash(membership.nodes.filter((node) => node.role === 'storage'));
+function viewsOf(membership: Membership): RingViews {
+  return RingViews.fromMembership(membership);
 }

@@ -3,7 +3,7 @@ import { NodeManager } from '@dkv/membership';
 import { QuorumManager } from '@dkv/quorum';
 import { ReplicationManager } from '@dkv/replication';
 import { checkCoordinatorConfig, type CoordinatorConfig } from './config.js';
-import { CoordinatorService } from './coordinator-service.js';
+import { CoordinatorService, type ClusterObserver } from './coordinator-service.js';
 
 /** What a coordinator is made of, for the composition roots and the simulation. */
 export interface Coordinator {
@@ -24,6 +24,8 @@ export interface CoordinatorDeps {
   readonly clock: Clock;
   readonly scheduler: Scheduler;
   readonly rng: Rng;
+  /** Liveness and sync progress from gossip, for `/v1/cluster`; absent with a static membership. */
+  readonly observer?: ClusterObserver;
 }
 
 /**
@@ -49,7 +51,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
     rng,
     { ...config.replication, requestTimeoutMs: config.requestTimeoutMs },
   );
-  const service = new CoordinatorService(config, membership, nodeManager, quorum, replication, nodeClient, clock);
+  const service = new CoordinatorService(config, membership, nodeManager, quorum, replication, nodeClient, clock, deps.observer ?? null);
   return {
     service,
     nodeManager,

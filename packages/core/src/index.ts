@@ -1,5 +1,6 @@
 export * from './versioned-value.js';
 export * from './node.js';
+export * from './cluster-state.js';
 export * from './replication-task.js';
 export * from './storage-request.js';
 export * from './errors.js';

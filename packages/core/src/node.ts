@@ -16,6 +16,13 @@ export interface Node {
   readonly status: NodeStatus;
   readonly vnodes: number;
   readonly metadata: Readonly<Record<string, string>>;
+  /**
+   * The node's weight on the read ring while data moves (see `@dkv/hashing`'s ring views).
+   * Absent: `vnodes` when the status is up, suspect, down or leaving; 0 (not placed) when joining.
+   */
+  readonly readVnodes?: number;
+  /** Whether reads may be sent to the node. Absent: every status but `joining` is readable. */
+  readonly readable?: boolean;
 }
 
 /**

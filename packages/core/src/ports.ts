@@ -1,3 +1,4 @@
+import type { HashRange, ScanCursor } from './cluster-state.js';
 import type { Membership, Node } from './node.js';
 import type { ResponseFor, StorageRequest, StorageResponse } from './storage-request.js';
 import type { VersionedValue, VersionMeta } from './versioned-value.js';
@@ -71,6 +72,30 @@ export interface StorageEngine {
    */
   sweep(maxWork: number): number;
   stats(): StorageStats;
+}
+
+/** One batch of a range scan: records in (bucket, key) order and where the next batch starts. */
+export interface ScanBatch {
+  readonly records: ReadonlyArray<{ readonly key: string; readonly record: VersionedValue }>;
+  /** Null when every key of the ranges has been returned. */
+  readonly cursor: ScanCursor | null;
+}
+
+/**
+ * A storage engine that can stream the keys of hash ranges and physically drop keys: what moving
+ * data between nodes needs. Scans are bounded (by records and bytes) and resumable from a cursor
+ * that does not depend on the engine instance, so a scan interrupted on one replica can resume on
+ * another. Keys written after a scan passed their place are not returned: the write path sends them
+ * to the gaining node directly.
+ */
+export interface RangeScanStorageEngine extends StorageEngine {
+  /** Up to `limit` records (and about `maxBytes`, at least one record) of `ranges` after `cursor`. */
+  scan(ranges: readonly HashRange[], cursor: ScanCursor | null, limit: number, maxBytes: number): ScanBatch;
+  /**
+   * Forgets `key` entirely, tombstone included: only for keys this replica no longer owns, whose
+   * owners hold their own copies. Returns whether something was held.
+   */
+  remove(key: string): boolean;
 }
 
 /** Options of one internode request. */

@@ -1,3 +1,4 @@
+import type { GossipState, HashRange, ScanCursor } from './cluster-state.js';
 import type { VersionedValue, VersionMeta } from './versioned-value.js';
 
 /**
@@ -8,19 +9,36 @@ import type { VersionedValue, VersionMeta } from './versioned-value.js';
  * - `HEAD` reads only the version metadata: what a coordinator needs to issue the next version.
  * - `PUT` applies a record if it is newer than what the replica holds (deletes are tombstone PUTs).
  * - `PING` is the heartbeat; it also reports the replica's counts.
+ * - `GOSSIP` is one push-pull round of membership gossip: the sender's state in, the receiver's
+ *   merged state out.
+ * - `SCAN` reads a bounded batch of the records (tombstones included) whose key hashes fall in
+ *   `ranges`, in (bucket, key) order from `cursor`: how data streams to a node that gains ranges.
+ *   The answer's `cursor` is where the next batch starts, null when the ranges are exhausted.
  */
 export type StorageRequest =
   | { readonly type: 'GET'; readonly key: string }
   | { readonly type: 'HEAD'; readonly key: string }
   | { readonly type: 'PUT'; readonly key: string; readonly record: VersionedValue }
-  | { readonly type: 'PING' };
+  | { readonly type: 'PING' }
+  | { readonly type: 'GOSSIP'; readonly state: GossipState }
+  | {
+      readonly type: 'SCAN';
+      readonly ranges: readonly HashRange[];
+      readonly cursor: ScanCursor | null;
+      /** The most records in the answer. */
+      readonly limit: number;
+      /** The answer stops once its keys and values reach this many bytes (at least one record is returned). */
+      readonly maxBytes: number;
+    };
 
 /** The answer a storage node gives to each {@link StorageRequest}. */
 export type StorageResponse =
   | { readonly type: 'GET'; readonly record: VersionedValue | null }
   | { readonly type: 'HEAD'; readonly meta: VersionMeta | null }
   | { readonly type: 'PUT'; readonly applied: boolean; readonly version: number }
-  | { readonly type: 'PING'; readonly nodeId: string; readonly ready: boolean; readonly keys: number; readonly bytes: number };
+  | { readonly type: 'PING'; readonly nodeId: string; readonly ready: boolean; readonly keys: number; readonly bytes: number }
+  | { readonly type: 'GOSSIP'; readonly state: GossipState }
+  | { readonly type: 'SCAN'; readonly records: ReadonlyArray<{ readonly key: string; readonly record: VersionedValue }>; readonly cursor: ScanCursor | null };
 
 /** The request type's matching response type. */
 export type ResponseFor<R extends StorageRequest> = Extract<StorageResponse, { type: R['type'] }>;

@@ -148,6 +148,43 @@ export class ConsistentHash {
     return true;
   }
 
+  /** The preference list of a position on the ring: as {@link getNodesForKey} for a key of that hash. */
+  getNodesForHash(hash: number, replicationFactor: number): Node[] {
+    return this.walkFrom(hash >>> 0, replicationFactor);
+  }
+
+  /**
+   * The ring cut into arcs, each with its preference list of `replicationFactor` nodes: every hash
+   * in `range` has exactly `nodes` as its preference list. Arcs are in hash order, cover the whole
+   * space (the arc of the first token is split in two at the wrap) and are never empty. Adjacent
+   * arcs with the same list are merged. O(tokens x n); meant for planning data movement, not routing.
+   */
+  arcs(replicationFactor: number): Array<{ range: readonly [number, number]; nodes: Node[] }> {
+    const count = this.tokens.length;
+    const out: Array<{ range: readonly [number, number]; nodes: Node[] }> = [];
+    if (count === 0) return out;
+    const push = (start: number, end: number, nodes: Node[]): void => {
+      if (start > end) return;
+      const last = out[out.length - 1];
+      if (last && last.range[1] + 1 === start && sameIds(last.nodes, nodes)) {
+        last.range = [last.range[0], end];
+        return;
+      }
+      out.push({ range: [start, end], nodes });
+    };
+    const first = this.tokens[0] ?? 0;
+    const firstNodes = this.walkFrom(first, replicationFactor);
+    push(0, first, firstNodes);
+    for (let i = 1; i < count; i += 1) {
+      const previous = this.tokens[i - 1] ?? 0;
+      const token = this.tokens[i] ?? 0;
+      if (token === previous) continue;
+      push(previous + 1, token, this.walkFrom(token, replicationFactor));
+    }
+    push((this.tokens[count - 1] ?? 0) + 1, HASH_SPACE - 1, firstNodes);
+    return out;
+  }
+
   private walkFrom(hash: number, replicationFactor: number): Node[] {
     const wanted = Math.min(Math.max(0, Math.floor(replicationFactor)), this.nodes.length);
     const result: Node[] = [];
@@ -181,6 +218,10 @@ export class ConsistentHash {
     if (node === undefined) throw new DkvError('INTERNAL', `ring owner index ${ownerIndex} out of range`);
     return node;
   }
+}
+
+function sameIds(a: readonly Node[], b: readonly Node[]): boolean {
+  return a.length === b.length && a.every((node, i) => node.id === b[i]?.id);
 }
 
 /**

@@ -5,3 +5,5 @@
  */
 export * from './consistent-hash.js';
 export * from './ring-change.js';
+export * from './hash-ranges.js';
+export * from './ring-views.js';

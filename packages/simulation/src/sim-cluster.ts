@@ -1,6 +1,7 @@
 import type { Membership, Node, VersionedValue } from '@dkv/core';
 import { createCoordinator, DEFAULT_COORDINATOR_CONFIG, type Coordinator, type CoordinatorConfig } from '@dkv/coordination';
-import { StaticMembershipView } from '@dkv/membership';
+import { DEFAULT_GOSSIPER_CONFIG, Gossiper, StaticMembershipView, type GossiperConfig } from '@dkv/membership';
+import { ClusterAdmin, ElasticMember, RangeSyncManager, type RangeSyncConfig } from '@dkv/replication';
 import { InMemoryStorageEngine, StorageService } from '@dkv/storage';
 import { SeededRng, SimulatedClock, SimulatedNetwork, SimulatedScheduler, type LatencyRange, type SimulationBounds } from '@dkv/testkit';
 
@@ -19,6 +20,19 @@ export interface SimClusterOptions {
   /** How often each storage node runs its active expiry pass, and how much work it may do. */
   readonly sweepIntervalMs?: number;
   readonly sweepMaxWork?: number;
+  /**
+   * An elastic cluster: storage nodes and coordinators share membership by gossip, and storage
+   * nodes run range sync, so nodes can be added, decommissioned and removed by force online.
+   * Without it the membership is static, as in the seed's tests.
+   */
+  readonly elastic?: ElasticOptions;
+}
+
+/** Settings of an elastic simulated cluster; each has a default suited to fast tests. */
+export interface ElasticOptions {
+  readonly vnodes?: number;
+  readonly gossip?: Partial<GossiperConfig>;
+  readonly sync?: Partial<RangeSyncConfig>;
 }
 
 /** One simulated storage node: its own clock and engine behind the simulated network. */
@@ -26,6 +40,9 @@ export interface SimStorageNode {
   readonly node: Node;
   readonly clock: SimulatedClock;
   engine: InMemoryStorageEngine;
+  /** Elastic clusters only: the node's gossiper and range sync, replaced on a restart. */
+  gossiper?: Gossiper;
+  sync?: RangeSyncManager;
 }
 
 /** One simulated coordinator: its own clock and network client. */
@@ -33,6 +50,8 @@ export interface SimCoordinator {
   readonly id: string;
   readonly clock: SimulatedClock;
   readonly coordinator: Coordinator;
+  /** Elastic clusters only: the gossiper the coordinator learns the ring from. */
+  readonly gossiper?: Gossiper;
 }
 
 /**
@@ -48,6 +67,7 @@ export class SimCluster {
   readonly storage: SimStorageNode[] = [];
   readonly coordinators: SimCoordinator[] = [];
   private readonly tombstoneGraceMs: number;
+  private readonly members = new Map<string, ElasticMember>();
 
   constructor(readonly options: SimClusterOptions) {
     this.scheduler = new SimulatedScheduler();
@@ -60,17 +80,17 @@ export class SimCluster {
     });
     this.tombstoneGraceMs = options.tombstoneGraceMs ?? 3_600_000;
     const storageCount = options.storageNodes ?? 3;
+    const vnodes = options.elastic?.vnodes ?? 64;
     const nodes: Node[] = [];
     for (let i = 1; i <= storageCount; i += 1) {
-      nodes.push({ id: `n${i}`, address: `sim-n${i}:7000`, role: 'storage', status: 'up', vnodes: 64, metadata: {} });
+      nodes.push({ id: `n${i}`, address: `sim-n${i}:7000`, role: 'storage', status: 'up', vnodes, metadata: {} });
     }
     this.membership = { epoch: 1, nodes };
     for (const node of nodes) {
       const clock = new SimulatedClock(this.scheduler);
-      const engine = new InMemoryStorageEngine({ clock, tombstoneGraceMs: this.tombstoneGraceMs });
-      const entry: SimStorageNode = { node, clock, engine };
+      const entry: SimStorageNode = { node, clock, engine: this.newEngine(clock) };
       this.storage.push(entry);
-      this.network.register(node.id, new StorageService({ nodeId: node.id, engine }));
+      this.startStorageProcess(entry, 'bootstrap');
       const sweepMaxWork = options.sweepMaxWork ?? 1000;
       this.scheduler.every(options.sweepIntervalMs ?? 100, () => entry.engine.sweep(sweepMaxWork));
     }
@@ -79,16 +99,24 @@ export class SimCluster {
       const id = `c${i}`;
       const clock = new SimulatedClock(this.scheduler, { offsetMs: options.coordinatorSkewMs?.[i - 1] ?? 0 });
       const config: CoordinatorConfig = { ...DEFAULT_COORDINATOR_CONFIG, ...options.coordinator, nodeId: id };
+      const nodeClient = this.network.clientFor(id);
+      const rng = this.rng.fork(id);
+      // An elastic coordinator starts knowing only one seed node and learns the ring by gossip.
+      const gossiper = options.elastic
+        ? new Gossiper({ selfId: null, heartbeatId: id, initialEntries: [], seeds: nodes.slice(0, 1), nodeClient, clock, scheduler: this.scheduler, rng: rng.fork('gossip'), config: this.gossipConfig() })
+        : undefined;
       const coordinator = createCoordinator({
         config,
-        membership: new StaticMembershipView(this.membership),
-        nodeClient: this.network.clientFor(id),
+        membership: gossiper ?? new StaticMembershipView(this.membership),
+        nodeClient,
         clock,
         scheduler: this.scheduler,
-        rng: this.rng.fork(id),
+        rng,
+        ...(gossiper ? { observer: gossiper } : {}),
       });
+      gossiper?.start();
       coordinator.start();
-      this.coordinators.push({ id, clock, coordinator });
+      this.coordinators.push({ id, clock, coordinator, ...(gossiper ? { gossiper } : {}) });
     }
   }
 
@@ -110,6 +138,11 @@ export class SimCluster {
     return this.scheduler.settle(promise, bounds);
   }
 
+  /** Runs the simulation until `predicate()` holds (within `bounds`). */
+  runUntil(predicate: () => boolean, bounds: SimulationBounds = { maxVirtualMs: 120_000 }): Promise<void> {
+    return this.scheduler.runUntil(predicate, bounds);
+  }
+
   /** Lets virtual time pass (heartbeats, retries, expiry). */
   runFor(ms: number): Promise<void> {
     return this.scheduler.runFor(ms);
@@ -125,14 +158,139 @@ export class SimCluster {
     return this.service().replicasOf(key).map((node) => node.id);
   }
 
-  /** Restarts a storage node with an empty engine (in-memory storage loses everything). */
+  /**
+   * Restarts a storage node with an empty engine (in-memory storage loses everything). In an
+   * elastic cluster the new process is configured as the old one was (an initial member with the
+   * initial member list, a later one with seeds to join through): it recovers the membership by
+   * gossip, learns from its peers that it is a restart, and catches up by range sync.
+   */
   restartEmpty(nodeId: string): void {
     const entry = this.storageNode(nodeId);
-    entry.engine = new InMemoryStorageEngine({ clock: entry.clock, tombstoneGraceMs: this.tombstoneGraceMs });
-    this.network.recover(nodeId, new StorageService({ nodeId, engine: entry.engine }));
+    this.members.get(nodeId)?.stop();
+    entry.engine = this.newEngine(entry.clock);
+    const initial = this.membership.nodes.some((node) => node.id === nodeId);
+    if (this.options.elastic) this.startStorageProcess(entry, initial ? 'bootstrap' : 'join');
+    else this.network.recover(nodeId, new StorageService({ nodeId, engine: entry.engine }));
+  }
+
+  /**
+   * Starts a new storage node process `nodeId` and asks the cluster (through `viaId`) to add it,
+   * or, with `viaId` null, lets the node ask by itself through its seeds (`dkv node --join`).
+   * `startedAlone`: the node first runs as a cluster of one (`dkv node` with neither `--members`
+   * nor `--join`), as when an operator adds a running node with `POST /v1/cluster/nodes`.
+   */
+  addNode(nodeId: string, viaId: string | null = this.liveUpNodes()[0] ?? 'n1', options: { startedAlone?: boolean } = {}): SimStorageNode {
+    const node: Node = { id: nodeId, address: `sim-${nodeId}:7000`, role: 'storage', status: 'joining', vnodes: this.options.elastic?.vnodes ?? 64, metadata: {} };
+    const clock = new SimulatedClock(this.scheduler);
+    const entry: SimStorageNode = { node, clock, engine: this.newEngine(clock) };
+    this.storage.push(entry);
+    this.startStorageProcess(entry, viaId === null ? 'join' : options.startedAlone ? 'alone' : 'added');
+    const sweepMaxWork = this.options.sweepMaxWork ?? 1000;
+    this.scheduler.every(this.options.sweepIntervalMs ?? 100, () => entry.engine.sweep(sweepMaxWork));
+    if (viaId !== null) this.admin(viaId).rebalanceForNode({ id: nodeId, address: node.address, vnodes: node.vnodes });
+    return entry;
+  }
+
+  /** Decommissions `nodeId` (or removes it by force when it is dead), through node `viaId`. */
+  decommission(nodeId: string, options: { force?: boolean; via?: string } = {}): void {
+    const via = options.via ?? this.liveUpNodes().find((id) => id !== nodeId) ?? 'n1';
+    this.admin(via).migrateDataFromNode(nodeId, { force: options.force ?? false });
+  }
+
+  /** The admin entry points, acting on the membership document of storage node `viaId`. */
+  admin(viaId: string): ClusterAdmin {
+    const gossiper = this.storageNode(viaId).gossiper;
+    if (!gossiper) throw new Error('admin needs an elastic cluster');
+    return new ClusterAdmin(gossiper, this.options.coordinator?.n ?? DEFAULT_COORDINATOR_CONFIG.n);
+  }
+
+  /** Crashes a storage process: it neither sends nor receives, and its timers do nothing. */
+  crash(nodeId: string): void {
+    const entry = this.storageNode(nodeId);
+    this.network.crash(nodeId);
+    this.members.get(entry.node.id)?.stop();
+  }
+
+  /** Brings a crashed process back with its memory intact (a paused VM, a network outage). */
+  recover(nodeId: string): void {
+    const entry = this.storageNode(nodeId);
+    this.network.recover(nodeId);
+    this.members.get(entry.node.id)?.start();
+  }
+
+  /** Ids of the storage nodes that are up in their own document and not crashed. */
+  liveUpNodes(): string[] {
+    return this.storage
+      .filter((s) => !this.network.isCrashed(s.node.id) && s.gossiper?.entry(s.node.id)?.status === 'up')
+      .map((s) => s.node.id);
+  }
+
+  /**
+   * True when every live storage node and coordinator holds the same document, in which every
+   * member is up and placed with its own weight: no data is moving and nothing is pending.
+   */
+  settled(): boolean {
+    const live = this.storage.filter((s) => !this.network.isCrashed(s.node.id) && s.gossiper?.entry(s.node.id)?.status !== 'removed');
+    const docs = [...live.map((s) => s.gossiper), ...this.coordinators.map((c) => c.gossiper)].map((g) => JSON.stringify(g?.document() ?? []));
+    if (new Set(docs).size !== 1) return false;
+    const doc = live[0]?.gossiper?.document() ?? [];
+    return doc.every((e) => e.status === 'removed' || (e.status === 'up' && !e.rejoining && e.readVnodes === e.vnodes));
   }
 
   stop(): void {
-    for (const c of this.coordinators) c.coordinator.stop();
+    for (const c of this.coordinators) {
+      c.coordinator.stop();
+      c.gossiper?.stop();
+    }
+    for (const member of this.members.values()) member.stop();
+  }
+
+  private newEngine(clock: SimulatedClock): InMemoryStorageEngine {
+    return new InMemoryStorageEngine({ clock, tombstoneGraceMs: this.tombstoneGraceMs });
+  }
+
+  private gossipConfig(): GossiperConfig {
+    return { ...DEFAULT_GOSSIPER_CONFIG, ...this.options.elastic?.gossip };
+  }
+
+  /** Seeds a (re)started process gossips with: the first two initial nodes other than itself. */
+  private seedsFor(nodeId: string): Node[] {
+    return this.membership.nodes.filter((node) => node.id !== nodeId).slice(0, 2);
+  }
+
+  /**
+   * Starts the storage process of `entry`. Elastic: through {@link ElasticMember}, as an initial
+   * member (`bootstrap`), a node the admin adds (`added`), one that asks to join through its
+   * seeds (`join`), or one that runs as a cluster of its own until the admin adds it (`alone`).
+   * Static: the storage service alone.
+   */
+  private startStorageProcess(entry: SimStorageNode, mode: 'bootstrap' | 'added' | 'join' | 'alone'): void {
+    const nodeId = entry.node.id;
+    if (!this.options.elastic) {
+      this.network.register(nodeId, new StorageService({ nodeId, engine: entry.engine }));
+      return;
+    }
+    const nodeClient = this.network.clientFor(nodeId);
+    const member = new ElasticMember({
+      self: { id: nodeId, address: entry.node.address, vnodes: entry.node.vnodes },
+      n: this.options.coordinator?.n ?? DEFAULT_COORDINATOR_CONFIG.n,
+      bootstrap: mode === 'bootstrap' ? this.membership.nodes : mode === 'alone' ? [entry.node] : null,
+      seeds: mode === 'alone' ? [] : this.seedsFor(nodeId),
+      autoJoin: mode === 'join',
+      engine: entry.engine,
+      nodeClient,
+      clock: entry.clock,
+      scheduler: this.scheduler,
+      rng: this.rng.fork(`${nodeId}@${this.scheduler.now()}`),
+      gossip: this.gossipConfig(),
+      sync: { ...this.options.elastic.sync },
+    });
+    this.members.set(nodeId, member);
+    entry.gossiper = member.gossiper;
+    entry.sync = member.sync;
+    const service = new StorageService({ nodeId, engine: entry.engine, ...member.storageHooks() });
+    if (this.network.isRegistered(nodeId)) this.network.recover(nodeId, service);
+    else this.network.register(nodeId, service);
+    member.start();
   }
 }

@@ -5,12 +5,25 @@ import {
   toTombstone,
   type ApplyResult,
   type Clock,
-  type StorageEngine,
+  type HashRange,
+  type RangeScanStorageEngine,
+  type ScanBatch,
+  type ScanCursor,
   type StorageStats,
   type VersionedValue,
   type VersionMeta,
 } from '@dkv/core';
+import { hashKey, normalizeRanges } from '@dkv/hashing';
 import { MinHeap } from './min-heap.js';
+
+/**
+ * Keys are indexed by the top 12 bits of their ring hash, so a range scan visits only the buckets
+ * its ranges touch and sorts one bucket at a time (a few hundred keys per bucket per million keys
+ * held): bounded work and memory per batch, without keeping a sorted index on every write.
+ */
+export const SCAN_BUCKET_BITS = 12;
+const SCAN_BUCKETS = 1 << SCAN_BUCKET_BITS;
+const BUCKET_SHIFT = 32 - SCAN_BUCKET_BITS;
 
 /** The default {@link InMemoryStorageEngineOptions.ttlIndexSlackFactor}. */
 export const DEFAULT_TTL_INDEX_SLACK_FACTOR = 2;
@@ -48,6 +61,8 @@ export interface InMemoryStorageStats extends StorageStats {
 interface Entry {
   readonly key: string;
   readonly keyBytes: number;
+  /** `hashKey(key)`: where the key sits on the ring. */
+  readonly hash: number;
   record: VersionedValue;
   /** When the record is a tombstone: the epoch ms (local clock) from which sweep may purge it. */
   purgeAtMs: number;
@@ -79,12 +94,13 @@ interface Entry {
  * popped. The heap is rebuilt when stale items exceed the configured slack, which bounds it.
  * The engine stores values' bytes as given, without copying; callers must not mutate them.
  */
-export class InMemoryStorageEngine implements StorageEngine {
+export class InMemoryStorageEngine implements RangeScanStorageEngine {
   private readonly clock: Clock;
   private readonly tombstoneGraceMs: number;
   private readonly ttlIndexSlackFactor: number;
   private readonly entries = new Map<string, Entry>();
   private readonly ttlIndex = new MinHeap<Entry>();
+  private readonly buckets: Array<Set<string> | undefined> = new Array<Set<string> | undefined>(SCAN_BUCKETS);
   private liveKeys = 0;
   private tombstones = 0;
   private liveBytes = 0;
@@ -129,13 +145,68 @@ export class InMemoryStorageEngine implements StorageEngine {
     const entry: Entry = {
       key,
       keyBytes: held?.keyBytes ?? Buffer.byteLength(key, 'utf8'),
+      hash: held?.hash ?? hashKey(key),
       record: incoming,
       purgeAtMs: incoming.tombstone ? nowMs + this.tombstoneGraceMs : Number.POSITIVE_INFINITY,
     };
     this.entries.set(key, entry);
+    if (held === undefined) this.addToBucket(entry);
     this.count(entry);
     this.index(entry);
     return { applied: true, version: incoming.version };
+  }
+
+  /**
+   * Up to `limit` records whose key hashes lie in `ranges`, in (bucket, key) order after `cursor`,
+   * stopping early once their keys and values reach `maxBytes` (but never before one record).
+   * Tombstones are included (an expired value as its tombstone): a node that gains a range must
+   * also learn what was deleted there. The cursor names a bucket and a key, not engine state, so a
+   * scan can resume on another replica.
+   */
+  scan(ranges: readonly HashRange[], cursor: ScanCursor | null, limit: number, maxBytes: number): ScanBatch {
+    const wanted = normalizeRanges(ranges);
+    const records: Array<{ key: string; record: VersionedValue }> = [];
+    let bytes = 0;
+    let afterKey = cursor?.afterKey ?? null;
+    let next = 0;
+    for (let bucket = cursor?.bucket ?? 0; bucket < SCAN_BUCKETS; bucket += 1, afterKey = null) {
+      const low = bucket * 2 ** BUCKET_SHIFT;
+      const high = low + 2 ** BUCKET_SHIFT - 1;
+      // Ranges and buckets both ascend: skip ranges behind this bucket, and jump over buckets
+      // no range touches, so a call costs O(ranges + buckets touched), not their product.
+      while (next < wanted.length && (wanted[next]?.[1] ?? 0) < low) next += 1;
+      const first = wanted[next];
+      if (first === undefined) break;
+      if (first[0] > high) {
+        bucket = Math.floor(first[0] / 2 ** BUCKET_SHIFT) - 1;
+        continue;
+      }
+      const inBucket: HashRange[] = [];
+      for (let i = next; i < wanted.length && (wanted[i]?.[0] ?? 0) <= high; i += 1) inBucket.push(wanted[i] ?? [1, 0]);
+      const keys = this.buckets[bucket];
+      if (keys === undefined) continue;
+      const sorted = [...keys].filter((key) => afterKey === null || key > afterKey).sort();
+      for (const key of sorted) {
+        const entry = this.entries.get(key);
+        if (entry === undefined || !inBucket.some(([s, e]) => entry.hash >= s && entry.hash <= e)) continue;
+        const record = this.get(key);
+        if (record === null) continue;
+        records.push({ key, record });
+        bytes += entry.keyBytes + record.value.byteLength;
+        if (records.length >= limit || bytes >= maxBytes) return { records, cursor: { bucket, afterKey: key } };
+      }
+    }
+    return { records, cursor: null };
+  }
+
+  /** Forgets `key` and its record entirely (see `RangeScanStorageEngine.remove`). */
+  remove(key: string): boolean {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return false;
+    this.uncount(entry);
+    this.entries.delete(key);
+    this.removeFromBucket(entry);
+    return true;
   }
 
   /**
@@ -153,6 +224,7 @@ export class InMemoryStorageEngine implements StorageEngine {
       this.foldIfExpired(entry, nowMs);
       if (entry.record.tombstone && entry.purgeAtMs <= nowMs) {
         this.entries.delete(entry.key);
+        this.removeFromBucket(entry);
         this.tombstones -= 1;
       }
     }
@@ -165,6 +237,23 @@ export class InMemoryStorageEngine implements StorageEngine {
    */
   stats(): InMemoryStorageStats {
     return { keys: this.liveKeys, tombstones: this.tombstones, bytes: this.liveBytes, ttlIndexItems: this.ttlIndex.size };
+  }
+
+  private addToBucket(entry: Entry): void {
+    const bucket = entry.hash >>> BUCKET_SHIFT;
+    let keys = this.buckets[bucket];
+    if (keys === undefined) {
+      keys = new Set();
+      this.buckets[bucket] = keys;
+    }
+    keys.add(entry.key);
+  }
+
+  private removeFromBucket(entry: Entry): void {
+    const bucket = entry.hash >>> BUCKET_SHIFT;
+    const keys = this.buckets[bucket];
+    keys?.delete(entry.key);
+    if (keys?.size === 0) this.buckets[bucket] = undefined;
   }
 
   private foldIfExpired(entry: Entry, nowMs: number): void {

@@ -1,4 +1,23 @@
-import { type StorageEngine, type StorageRequest, type StorageRequestHandler, type StorageResponse } from '@dkv/core';
+import {
+  DkvError,
+  type GossipState,
+  type RangeScanStorageEngine,
+  type StorageEngine,
+  type StorageRequest,
+  type StorageRequestHandler,
+  type StorageResponse,
+} from '@dkv/core';
+
+/** The most records one SCAN answer carries, whatever the request asks. */
+export const DEFAULT_SCAN_MAX_RECORDS = 1000;
+/** The most bytes of keys and values one SCAN answer carries (one record may go over). */
+export const DEFAULT_SCAN_MAX_BYTES = 4 * 1024 * 1024;
+
+/** The part of a gossiper a storage node's handler needs: one push-pull exchange. */
+export interface GossipHandler {
+  /** Merges the sender's state and returns this node's state after the merge. */
+  handleGossip(state: GossipState): GossipState;
+}
 
 /** What a {@link StorageService} needs. */
 export interface StorageServiceOptions {
@@ -11,6 +30,22 @@ export interface StorageServiceOptions {
    * after a restart). Reported in PING; requests are served either way. Default: always ready.
    */
   readonly isReady?: () => boolean;
+  /** Answers GOSSIP requests; without it they fail (a node that does not gossip). */
+  readonly gossip?: GossipHandler;
+  /**
+   * Whether this node's store is complete enough to be streamed from (not while it catches up
+   * after losing its data); a SCAN is refused otherwise, so the puller switches source. Default: yes.
+   */
+  readonly canScan?: () => boolean;
+  /**
+   * Whether this node's store may answer reads (GET, HEAD). A node that restarted empty answers
+   * nothing but writes until it has caught up, even before gossip has told every coordinator not
+   * to read from it; a refused read counts as a failed replica, not as "missing". Default: yes.
+   */
+  readonly canRead?: () => boolean;
+  /** Upper bounds on one SCAN answer; defaults {@link DEFAULT_SCAN_MAX_RECORDS}, {@link DEFAULT_SCAN_MAX_BYTES}. */
+  readonly scanMaxRecords?: number;
+  readonly scanMaxBytes?: number;
 }
 
 /**
@@ -23,19 +58,38 @@ export class StorageService implements StorageRequestHandler {
   private readonly nodeId: string;
   private readonly engine: StorageEngine;
   private readonly isReady: () => boolean;
+  private readonly gossip: GossipHandler | null;
+  private readonly canScan: () => boolean;
+  private readonly canRead: () => boolean;
+  private readonly scanMaxRecords: number;
+  private readonly scanMaxBytes: number;
 
   constructor(options: StorageServiceOptions) {
     this.nodeId = options.nodeId;
     this.engine = options.engine;
     this.isReady = options.isReady ?? (() => true);
+    this.gossip = options.gossip ?? null;
+    this.canScan = options.canScan ?? (() => true);
+    this.canRead = options.canRead ?? (() => true);
+    this.scanMaxRecords = options.scanMaxRecords ?? DEFAULT_SCAN_MAX_RECORDS;
+    this.scanMaxBytes = options.scanMaxBytes ?? DEFAULT_SCAN_MAX_BYTES;
   }
 
-  /** Answers one request: GET the record, HEAD its metadata, PUT apply-if-newer, PING counts. */
+  private checkReadable(): void {
+    if (!this.canRead()) throw new DkvError('UNAVAILABLE', `node ${this.nodeId} is catching up after losing its data and does not serve reads`);
+  }
+
+  /**
+   * Answers one request: GET the record, HEAD its metadata, PUT apply-if-newer, PING counts,
+   * GOSSIP a membership exchange, SCAN a bounded batch of a range scan.
+   */
   handle(request: StorageRequest): StorageResponse {
     switch (request.type) {
       case 'GET':
+        this.checkReadable();
         return { type: 'GET', record: this.engine.get(request.key) };
       case 'HEAD':
+        this.checkReadable();
         return { type: 'HEAD', meta: this.engine.head(request.key) };
       case 'PUT': {
         const { applied, version } = this.engine.apply(request.key, request.record);
@@ -45,6 +99,22 @@ export class StorageService implements StorageRequestHandler {
         const { keys, bytes } = this.engine.stats();
         return { type: 'PING', nodeId: this.nodeId, ready: this.isReady(), keys, bytes };
       }
+      case 'GOSSIP': {
+        if (this.gossip === null) throw new DkvError('NOT_IMPLEMENTED', `node ${this.nodeId} does not gossip`);
+        return { type: 'GOSSIP', state: this.gossip.handleGossip(request.state) };
+      }
+      case 'SCAN': {
+        if (!isScannable(this.engine)) throw new DkvError('NOT_IMPLEMENTED', `node ${this.nodeId}'s storage engine cannot scan ranges`);
+        if (!this.canScan()) throw new DkvError('UNAVAILABLE', `node ${this.nodeId} is catching up and cannot be streamed from`);
+        const limit = Math.max(1, Math.min(request.limit, this.scanMaxRecords));
+        const maxBytes = Math.max(1, Math.min(request.maxBytes, this.scanMaxBytes));
+        const batch = this.engine.scan(request.ranges, request.cursor, limit, maxBytes);
+        return { type: 'SCAN', records: batch.records, cursor: batch.cursor };
+      }
     }
   }
+}
+
+function isScannable(engine: StorageEngine): engine is RangeScanStorageEngine {
+  return typeof (engine as Partial<RangeScanStorageEngine>).scan === 'function';
 }

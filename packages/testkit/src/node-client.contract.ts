@@ -90,6 +90,9 @@ export class MapStorageHandler implements StorageRequestHandler {
       }
       case 'PING':
         return { type: 'PING', nodeId: this.nodeId, ready: true, ...this.counts() };
+      case 'GOSSIP':
+      case 'SCAN':
+        throw new Error(`MapStorageHandler does not answer ${request.type}`);
     }
   }
 

@@ -10,7 +10,7 @@
  * A frame is untrusted input. Decoding never throws anything but a {@link FrameError} whose
  * message names the field and what was wrong, so the edges can answer 400 instead of crashing.
  */
-import { MAX_KEY_BYTES, MAX_VERSION, type StorageRequest, type StorageResponse } from '@dkv/core';
+import { MAX_KEY_BYTES, MAX_VERSION, NODE_ID_PATTERN, type StorageRequest, type StorageResponse } from '@dkv/core';
 import { Packr } from 'msgpackr';
 import { z } from 'zod';
 
@@ -61,11 +61,54 @@ const versionedValueSchema = versionMetaSchema.extend({
   updatedAt: epochMsSchema,
 });
 
+// Membership gossip and range scans (the elastic cluster). Every list has a bound, so a frame's
+// size is bounded whatever its sender claims.
+const MAX_GOSSIP_ENTRIES = 4096;
+const MAX_SCAN_RANGES = 1 << 20;
+const MAX_SCAN_RECORDS = 100_000;
+const nodeIdSchema = z.string().regex(NODE_ID_PATTERN);
+const hashSchema = z.int().min(0).max(2 ** 32 - 1);
+const memberEntrySchema = z.object({
+  id: nodeIdSchema,
+  address: z.string().min(1).max(300),
+  role: z.enum(['storage', 'coordinator']),
+  vnodes: z.int().min(0).max(65_536),
+  readVnodes: z.int().min(0).max(65_536),
+  status: z.enum(['joining', 'up', 'leaving', 'removed']),
+  version: versionSchema,
+  syncedRing: z.string().max(128).nullable(),
+  forced: z.boolean(),
+  rejoining: z.boolean(),
+  metadata: z.record(z.string().max(256), z.string().max(1024)).refine((m) => Object.keys(m).length <= 64, 'at most 64 metadata keys'),
+});
+const syncProgressSchema = z.object({
+  targetRing: z.string().max(128),
+  rangesPlanned: z.int().min(0),
+  rangesDone: z.int().min(0),
+  keys: z.int().min(0),
+  bytes: z.int().min(0),
+});
+const heartbeatSchema = z.object({ id: nodeIdSchema, generation: z.int(), counter: z.int().min(0), progress: syncProgressSchema.nullable(), routes: z.string().max(128).nullable() });
+const gossipStateSchema = z.object({
+  entries: z.array(memberEntrySchema).max(MAX_GOSSIP_ENTRIES),
+  heartbeats: z.array(heartbeatSchema).max(MAX_GOSSIP_ENTRIES),
+});
+const hashRangeSchema = z.tuple([hashSchema, hashSchema]).refine(([start, end]) => start <= end, 'a range starts at or before its end');
+const scanCursorSchema = z.object({ bucket: z.int().min(0).max(65_535), afterKey: keySchema });
+
 const requestSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('GET'), key: keySchema }),
   z.object({ type: z.literal('HEAD'), key: keySchema }),
   z.object({ type: z.literal('PUT'), key: keySchema, record: versionedValueSchema }),
   z.object({ type: z.literal('PING') }),
+  z.object({ type: z.literal('GOSSIP'), state: gossipStateSchema }),
+  z.object({
+    type: z.literal('SCAN'),
+    ranges: z.array(hashRangeSchema).max(MAX_SCAN_RANGES),
+    cursor: scanCursorSchema.nullable(),
+    limit: z.int().min(1).max(MAX_SCAN_RECORDS),
+    maxBytes: z.int().min(1).max(1024 * 1024 * 1024),
+  }),
 ]);
 
 const countSchema = z.int().min(0);
@@ -75,6 +118,12 @@ const responseSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('HEAD'), meta: versionMetaSchema.nullable() }),
   z.object({ type: z.literal('PUT'), applied: z.boolean(), version: versionSchema }),
   z.object({ type: z.literal('PING'), nodeId: z.string().min(1), ready: z.boolean(), keys: countSchema, bytes: countSchema }),
+  z.object({ type: z.literal('GOSSIP'), state: gossipStateSchema }),
+  z.object({
+    type: z.literal('SCAN'),
+    records: z.array(z.object({ key: keySchema, record: versionedValueSchema })).max(MAX_SCAN_RECORDS),
+    cursor: scanCursorSchema.nullable(),
+  }),
 ]);
 
 /** Encodes a request as one MessagePack frame. The input is trusted: it was built by our code. */

@@ -1,0 +1,150 @@
+import type { Membership, MemberEntry, Node, NodeRole } from '@dkv/core';
+
+/**
+ * A canonical text of an entry: fields in a fixed order and metadata sorted by key, so that two
+ * processes holding equal entries produce the same text, and unequal entries compare the same way
+ * everywhere.
+ */
+export function canonicalEntry(entry: MemberEntry): string {
+  const metadata = Object.keys(entry.metadata)
+    .sort()
+    .map((key) => [key, entry.metadata[key]]);
+  return JSON.stringify([
+    entry.id,
+    entry.version,
+    entry.status,
+    entry.address,
+    entry.role,
+    entry.vnodes,
+    entry.readVnodes,
+    entry.syncedRing,
+    entry.forced,
+    entry.rejoining,
+    metadata,
+  ]);
+}
+
+/**
+ * Orders two copies of one node's entry: the higher `version` wins; equal versions (two processes
+ * changed the entry concurrently) are ordered by their canonical text, so every process keeps the
+ * same one. Negative when `a` loses, positive when it wins, 0 when they are equal.
+ */
+export function compareEntries(a: MemberEntry, b: MemberEntry): number {
+  if (a.version !== b.version) return a.version < b.version ? -1 : 1;
+  const ca = canonicalEntry(a);
+  const cb = canonicalEntry(b);
+  return ca === cb ? 0 : ca < cb ? -1 : 1;
+}
+
+/** The result of {@link mergeEntries}: the merged document and whether it differs from `local`. */
+export interface MergeResult {
+  readonly entries: readonly MemberEntry[];
+  readonly changed: boolean;
+}
+
+/**
+ * The merge of two membership documents: per node id, the winning entry by
+ * {@link compareEntries}. It is commutative, associative and idempotent (a join-semilattice, so a
+ * state-based CRDT): processes that have seen the same entries hold the same document whatever
+ * the order. The result is sorted by id.
+ */
+export function mergeEntries(local: readonly MemberEntry[], incoming: readonly MemberEntry[]): MergeResult {
+  const byId = new Map<string, MemberEntry>();
+  for (const entry of local) byId.set(entry.id, entry);
+  let changed = false;
+  for (const entry of incoming) {
+    const held = byId.get(entry.id);
+    if (held === undefined || compareEntries(entry, held) > 0) {
+      byId.set(entry.id, entry);
+      changed = true;
+    }
+  }
+  if (!changed) return { entries: local, changed: false };
+  return { entries: [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)), changed: true };
+}
+
+/**
+ * The document's epoch: the sum of its entries' versions. Every change bumps one version and a
+ * merge only ever keeps higher versions, so the epoch only grows, and two processes with the same
+ * epoch have (almost always) the same document.
+ */
+export function epochOf(entries: readonly MemberEntry[]): number {
+  return entries.reduce((sum, entry) => sum + entry.version, 0);
+}
+
+/**
+ * The membership a coordinator routes by: every node that is not removed, with its document
+ * status, its weight on the read ring, and whether it may be read from (not while joining, which
+ * includes a node that restarted empty and is catching up).
+ */
+export function toMembership(entries: readonly MemberEntry[]): Membership {
+  const nodes: Node[] = [];
+  for (const entry of entries) {
+    if (entry.status === 'removed') continue;
+    nodes.push({
+      id: entry.id,
+      address: entry.address,
+      role: entry.role,
+      status: entry.status,
+      vnodes: entry.vnodes,
+      readVnodes: entry.readVnodes,
+      readable: entry.status !== 'joining',
+      metadata: entry.metadata,
+    });
+  }
+  return { epoch: epochOf(entries), nodes };
+}
+
+/** What a new entry is made from. */
+export interface NewMember {
+  readonly id: string;
+  readonly address: string;
+  readonly role?: NodeRole;
+  readonly vnodes: number;
+  readonly metadata?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The entry of a node of the initial cluster: `up`, placed on both rings, holding complete data for
+ * `initialRingId` (an empty store owns nothing yet, so it is trivially complete).
+ */
+export function bootstrapEntry(member: NewMember, initialRingId: string): MemberEntry {
+  return {
+    id: member.id,
+    address: member.address,
+    role: member.role ?? 'storage',
+    vnodes: member.vnodes,
+    readVnodes: member.vnodes,
+    status: 'up',
+    version: 1,
+    syncedRing: initialRingId,
+    forced: false,
+    rejoining: false,
+    metadata: member.metadata ?? {},
+  };
+}
+
+/**
+ * The entry of a node asking to join: `joining`, on the future ring only, holding nothing. When a
+ * tombstone of the same id exists, the new entry's version goes above it, so the join wins.
+ */
+export function joiningEntry(member: NewMember, previous: MemberEntry | undefined): MemberEntry {
+  return {
+    id: member.id,
+    address: member.address,
+    role: member.role ?? 'storage',
+    vnodes: member.vnodes,
+    readVnodes: 0,
+    status: 'joining',
+    version: (previous?.version ?? 0) + 1,
+    syncedRing: null,
+    forced: false,
+    rejoining: false,
+    metadata: member.metadata ?? {},
+  };
+}
+
+/** `entry` with `change` applied and its version bumped: how every change of an entry is made. */
+export function changeEntry(entry: MemberEntry, change: Partial<Omit<MemberEntry, 'id' | 'version'>>): MemberEntry {
+  return { ...entry, ...change, version: entry.version + 1 };
+}

@@ -1,0 +1,118 @@
+import type { Clock, Node, NodeClient, RangeScanStorageEngine, Rng, Scheduler, Timer } from '@dkv/core';
+import { ConsistentHash, ringId } from '@dkv/hashing';
+import { bootstrapEntry, DEFAULT_GOSSIPER_CONFIG, Gossiper, type GossiperConfig, type NewMember } from '@dkv/membership';
+import { ClusterAdmin } from './cluster-admin.js';
+import { DEFAULT_RANGE_SYNC_CONFIG, RangeSyncManager, type RangeSyncConfig } from './range-sync-manager.js';
+
+/** How a storage node takes part in an elastic cluster. */
+export interface ElasticMemberOptions {
+  /** This node: id, address, vnodes. */
+  readonly self: NewMember;
+  /** Replication factor N. */
+  readonly n: number;
+  /**
+   * The initial cluster when this node is one of its members (`--members`, or a lone node): they
+   * all start up and complete for the initial ring. Null when the node joins an existing cluster
+   * (`--join`) and learns the document from its seeds.
+   */
+  readonly bootstrap: readonly NewMember[] | null;
+  /** Whom to gossip with while no peer is known. */
+  readonly seeds: readonly Node[];
+  /**
+   * Ask to be added when the document learnt from the seeds does not list this node (or lists
+   * it removed when this process started): what `dkv node --join` does.
+   */
+  readonly autoJoin: boolean;
+  readonly engine: RangeScanStorageEngine;
+  readonly nodeClient: NodeClient;
+  readonly clock: Clock;
+  readonly scheduler: Scheduler;
+  readonly rng: Rng;
+  readonly gossip?: GossiperConfig;
+  readonly sync?: Partial<RangeSyncConfig>;
+}
+
+/**
+ * A storage node's part of the elastic cluster, wired: its {@link Gossiper}, its
+ * {@link RangeSyncManager}, the {@link ClusterAdmin} entry points acting on its document, and the
+ * hooks its storage service needs (GOSSIP answers; no reads or scans while it catches up). The
+ * apps' composition roots and the simulation build storage nodes through it.
+ *
+ * A member of the bootstrap cluster believes its empty store complete for the initial ring, unless
+ * a peer remembers an earlier generation of it: then it is a restart that lost its data, and it
+ * catches up (rejoins as itself) instead.
+ */
+export class ElasticMember {
+  readonly gossiper: Gossiper;
+  readonly sync: RangeSyncManager;
+  readonly admin: ClusterAdmin;
+  private joinTimer: Timer | null = null;
+  private sawSelfActive = false;
+
+  constructor(private readonly options: ElasticMemberOptions) {
+    const { self, bootstrap } = options;
+    const initialRing = bootstrap ? new ConsistentHash(bootstrap.map((m) => ({ id: m.id, address: m.address, role: 'storage', status: 'up', vnodes: m.vnodes, metadata: {} }))) : null;
+    const initialEntries = bootstrap && initialRing ? bootstrap.map((m) => bootstrapEntry(m, ringId(initialRing))) : [];
+    const gossipConfig = options.gossip ?? DEFAULT_GOSSIPER_CONFIG;
+    this.gossiper = new Gossiper({
+      selfId: self.id,
+      initialEntries,
+      seeds: options.seeds,
+      nodeClient: options.nodeClient,
+      clock: options.clock,
+      scheduler: options.scheduler,
+      rng: options.rng,
+      config: gossipConfig,
+    });
+    this.sync = new RangeSyncManager({
+      selfId: self.id,
+      gossiper: this.gossiper,
+      engine: options.engine,
+      nodeClient: options.nodeClient,
+      clock: options.clock,
+      scheduler: options.scheduler,
+      config: { ...DEFAULT_RANGE_SYNC_CONFIG, n: options.n, ...options.sync },
+      completeFor: initialRing,
+    });
+    this.admin = new ClusterAdmin(this.gossiper, options.n);
+    if (initialRing) this.gossiper.onPreviousIncarnation(() => this.sync.markDataLost());
+  }
+
+  /**
+   * The storage service's hooks: answer GOSSIP, and serve reads and scans only when the store is
+   * complete and, for a member of the bootstrap cluster, only once a peer has had the chance to
+   * say whether this process is a restart.
+   */
+  storageHooks() {
+    const complete = () => this.sync.hasCompleteData() && this.gossiper.hasHeardFromPeers();
+    return { gossip: this.gossiper, canRead: complete, canScan: complete };
+  }
+
+  start(): void {
+    this.gossiper.start();
+    this.sync.start();
+    if (this.options.autoJoin && !this.joinTimer) {
+      this.joinTimer = this.options.scheduler.every((this.options.gossip ?? DEFAULT_GOSSIPER_CONFIG).intervalMs, () => this.joinIfUnknown());
+    }
+  }
+
+  stop(): void {
+    this.gossiper.stop();
+    this.sync.stop();
+    this.joinTimer?.cancel();
+    this.joinTimer = null;
+  }
+
+  /** Once the document has come from a peer: adds this node if it is missing (or removed before this process). */
+  private joinIfUnknown(): void {
+    const document = this.gossiper.document();
+    if (document.length === 0) return;
+    const entry = this.gossiper.entry(this.options.self.id);
+    if (entry !== undefined && entry.status !== 'removed') {
+      this.sawSelfActive = true;
+      return;
+    }
+    if (this.sawSelfActive) return;
+    this.admin.rebalanceForNode(this.options.self);
+  }
+}

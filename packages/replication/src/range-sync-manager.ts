@@ -1,0 +1,464 @@
+import type { Clock, HashRange, MemberEntry, Membership, NodeClient, RangeScanStorageEngine, ScanCursor, Scheduler, SyncProgress, Timer } from '@dkv/core';
+import {
+  ConsistentHash,
+  FULL_RANGE,
+  gainedRanges,
+  groupRangesByOwners,
+  intersectRanges,
+  normalizeRanges,
+  ownedRanges,
+  RingViews,
+  ringId,
+  subtractRanges,
+} from '@dkv/hashing';
+import { entryNode, type EntryChange, type Gossiper } from '@dkv/membership';
+
+/** Bounds and pacing of range sync and cleanup on one storage node. */
+export interface RangeSyncConfig {
+  /** Replication factor N: a node owns a hash when it is one of its N replicas. */
+  readonly n: number;
+  /**
+   * Distinct replicas each range is pulled from (default R = 2). With W = 2 of N = 3 one replica
+   * may lack an acknowledged write; any two of the three include one that has it, and records
+   * merge by apply-if-newer, so pulling from R sources brings every acknowledged write.
+   */
+  readonly sourcesPerRange: number;
+  /** How often the state machine looks at the membership. */
+  readonly checkIntervalMs: number;
+  /**
+   * Before pulling, a node waits until every live process that coordinates writes reports on its
+   * heartbeat that it routes by the target ring (so it sends this node the writes of the gained
+   * ranges), and then this long more, so that writes planned by the old rule just before the
+   * switch have landed on the replicas being streamed from. It must exceed the coordinators'
+   * request deadline. A coordinator the failure detector holds down is not waited for.
+   */
+  readonly settleDelayMs: number;
+  /** Records and bytes asked for in one SCAN: the memory one batch may take. */
+  readonly batchRecords: number;
+  readonly batchBytes: number;
+  /** Throttle: the average rate data is pulled at, bytes per second (a token bucket one batch deep). */
+  readonly bytesPerSecond: number;
+  /** Deadline of one SCAN. */
+  readonly requestTimeoutMs: number;
+  /** Failed SCANs in a row after which a pull switches to another replica (resuming at its cursor). */
+  readonly attemptsPerSource: number;
+  /** Pause after a failed SCAN. */
+  readonly retryBackoffMs: number;
+  /**
+   * How long the ring must have been stable before this node deletes keys it no longer owns, so
+   * that no coordinator still reads by the previous ring; and how often a cleanup pass repeats.
+   */
+  readonly cleanupDelayMs: number;
+  readonly cleanupIntervalMs: number;
+  /** Keys examined per cleanup step (one step per check interval). */
+  readonly cleanupBatch: number;
+}
+
+/** Defaults for a LAN: pull from 2 replicas, 256 records or 1 MiB per batch, at most 16 MiB/s. */
+export const DEFAULT_RANGE_SYNC_CONFIG: RangeSyncConfig = {
+  n: 3,
+  sourcesPerRange: 2,
+  checkIntervalMs: 100,
+  settleDelayMs: 2000,
+  batchRecords: 256,
+  batchBytes: 1024 * 1024,
+  bytesPerSecond: 16 * 1024 * 1024,
+  requestTimeoutMs: 2000,
+  attemptsPerSource: 3,
+  retryBackoffMs: 200,
+  cleanupDelayMs: 5000,
+  cleanupIntervalMs: 30_000,
+  cleanupBatch: 512,
+};
+
+/** What a {@link RangeSyncManager} works with. */
+export interface RangeSyncDeps {
+  readonly selfId: string;
+  readonly gossiper: Gossiper;
+  readonly engine: RangeScanStorageEngine;
+  readonly nodeClient: NodeClient;
+  readonly clock: Clock;
+  readonly scheduler: Scheduler;
+  readonly config?: RangeSyncConfig;
+  /**
+   * The ring this node's store is complete for at start: the initial ring for a member of the
+   * bootstrap cluster (whose stores all start empty), null for any other start (a new node, or a
+   * restart that lost its data), which then syncs everything it owns.
+   */
+  readonly completeFor: ConsistentHash | null;
+}
+
+/** Counters for metrics and tests. */
+export interface RangeSyncStats {
+  keysReceived: number;
+  bytesReceived: number;
+  batches: number;
+  failedBatches: number;
+  sourceSwitches: number;
+  syncsCompleted: number;
+  keysRemoved: number;
+}
+
+/** One pull of a task's ranges from one replica, resumable at its cursor while that replica answers. */
+interface Pass {
+  sourceId: string | null;
+  cursor: ScanCursor | null;
+  failures: number;
+  done: boolean;
+}
+
+/**
+ * Ranges with the same replicas, pulled by `passes.length` passes, each wholly from one replica
+ * and no two from the same one: so every key comes from that many distinct replicas.
+ */
+interface SyncTask {
+  readonly ranges: readonly HashRange[];
+  /** Replicas that may send these ranges, in preference order. */
+  readonly candidates: readonly string[];
+  readonly passes: Pass[];
+  done: boolean;
+}
+
+interface SyncPlan {
+  readonly targetId: string;
+  /** When every live coordinator was first seen routing by the target (null: not yet). */
+  routedSinceMs: number | null;
+  /** The replicas that could be streamed from when the plan was made. */
+  readonly sourcesKey: string;
+  readonly target: ConsistentHash;
+  readonly startAtMs: number;
+  readonly tasks: SyncTask[];
+  /** Ranges fully pulled (every pass done): kept across a replan while still owned. */
+  done: HashRange[];
+  keys: number;
+  bytes: number;
+}
+
+/**
+ * Range sync: the one mechanism behind join, decommission, forced removal, vnode changes and a
+ * restart that lost its data (after Cassandra's bootstrap / decommission streaming, driven by
+ * Riak-style ownership claims in the membership document).
+ *
+ * Each storage node knows the ring its store is complete for. When the future ring (the
+ * document's up and joining nodes) differs, it computes the hash ranges it owns there and did not
+ * own before (`gainedRanges`), waits until every live coordinator routes by that ring (their
+ * heartbeats say so) and `settleDelayMs` more, so that every write of those ranges acknowledged
+ * from then on reaches it directly and every earlier one is on the replicas it streams from, and
+ * pulls each range from `sourcesPerRange` distinct replicas of the read ring in
+ * bounded, throttled SCAN batches, applying records if newer. A failed source is retried at its
+ * cursor, then replaced by another replica of the range (which starts that pass over, so that
+ * each pass stays one replica's copy). When every range is in, the
+ * node publishes `syncedRing` in its entry.
+ *
+ * When every node of the future ring has published the future ring's id, any node makes the
+ * switch, in one local step that gossip spreads whole: joining nodes become up, leaving nodes
+ * removed, and read weights take the new vnodes. Reads then follow the new ring. Once the ring
+ * has been stable for `cleanupDelayMs`, each node deletes, in bounded batches, the keys whose
+ * preference list no longer includes it.
+ *
+ * A node that finds its own entry up but has no data (a restart of an in-memory node) marks
+ * itself joining and rejoining: it keeps its place on the read ring, is not read from, and syncs.
+ */
+export class RangeSyncManager {
+  readonly stats: RangeSyncStats = { keysReceived: 0, bytesReceived: 0, batches: 0, failedBatches: 0, sourceSwitches: 0, syncsCompleted: 0, keysRemoved: 0 };
+  private readonly config: RangeSyncConfig;
+  private readonly selfId: string;
+  private synced: ConsistentHash | null;
+  private plan: SyncPlan | null = null;
+  private pumping = false;
+  private running = false;
+  private timer: Timer | null = null;
+  private stableSince: { readonly ringId: string; readonly atMs: number } | null = null;
+  private cleanupCursor: ScanCursor | null = null;
+  private cleanupNextAtMs = 0;
+  private lastOwnStatus: MemberEntry['status'] | null = null;
+  private views: { readonly membership: Membership; readonly views: RingViews } | null = null;
+
+  constructor(private readonly deps: RangeSyncDeps) {
+    this.config = deps.config ?? DEFAULT_RANGE_SYNC_CONFIG;
+    this.selfId = deps.selfId;
+    this.synced = deps.completeFor;
+  }
+
+  /** Runs {@link tick} every `checkIntervalMs`. */
+  start(): void {
+    if (this.timer) return;
+    this.running = true;
+    this.timer = this.deps.scheduler.every(this.config.checkIntervalMs, () => this.tick());
+  }
+
+  stop(): void {
+    this.running = false;
+    this.timer?.cancel();
+    this.timer = null;
+  }
+
+  /**
+   * Declares the store incomplete: the process found out it is a restart that lost its data (a
+   * peer remembers an earlier generation of it). The next tick withdraws the node's claims and
+   * it catches up like any node that restarted empty.
+   */
+  markDataLost(): void {
+    this.synced = null;
+    this.plan = null;
+  }
+
+  /** Whether the store is complete for some ring: false after a start that lost (or never had) data. */
+  hasCompleteData(): boolean {
+    return this.synced !== null;
+  }
+
+  /** What is moving to this node now, or null when nothing is. */
+  progress(): SyncProgress | null {
+    const plan = this.plan;
+    if (plan === null) return null;
+    return {
+      targetRing: plan.targetId,
+      rangesPlanned: plan.tasks.length,
+      rangesDone: plan.tasks.filter((task) => task.done).length,
+      keys: plan.keys,
+      bytes: plan.bytes,
+    };
+  }
+
+  /** One look at the membership: start, continue or finish a sync; switch rings; clean up. */
+  tick(): void {
+    const me = this.deps.gossiper.entry(this.selfId);
+    if (me === undefined) return;
+    // Entering `joining` from another status (a lone node added to a cluster, a removed node
+    // added back) means starting from nothing: whatever this store was complete for is void.
+    if (me.status === 'joining' && !me.rejoining && this.lastOwnStatus !== null && this.lastOwnStatus !== 'joining') this.markDataLost();
+    this.lastOwnStatus = me.status;
+    if (this.recoverFromDataLoss(me)) return;
+    const views = this.ringViews();
+    if (me.status === 'up' || me.status === 'joining') this.syncTowards(me, views);
+    else this.plan = null;
+    if (me.status !== 'removed') this.completeIfSynced(views);
+    this.cleanUp(views);
+    this.deps.gossiper.setProgress(this.progress());
+  }
+
+  /** The ring views of the current membership, rebuilt only when it changed (rings of 10k tokens take milliseconds). */
+  private ringViews(): RingViews {
+    const membership = this.deps.gossiper.current();
+    if (this.views?.membership !== membership) this.views = { membership, views: RingViews.fromMembership(membership) };
+    return this.views.views;
+  }
+
+  /**
+   * A store that is complete for no ring while the document says otherwise lost its data: the
+   * node restarted. It withdraws its claim so that nobody reads from it or streams from it.
+   */
+  private recoverFromDataLoss(me: MemberEntry): boolean {
+    if (this.synced !== null) return false;
+    if (me.status === 'up') {
+      this.deps.gossiper.change([{ id: this.selfId, change: { status: 'joining', rejoining: true, syncedRing: null } }]);
+      return true;
+    }
+    if (me.status === 'leaving' && !me.forced) {
+      this.deps.gossiper.change([{ id: this.selfId, change: { forced: true } }]);
+      return true;
+    }
+    if (me.status === 'joining' && me.syncedRing !== null) {
+      this.deps.gossiper.change([{ id: this.selfId, change: { syncedRing: null } }]);
+      return true;
+    }
+    return false;
+  }
+
+  private syncTowards(me: MemberEntry, views: RingViews): void {
+    if (me.syncedRing === views.futureId && this.synced !== null && ringId(this.synced) === views.futureId) {
+      this.plan = null;
+      return;
+    }
+    // Replan when the target changes, or when the replicas that may be streamed from change (a
+    // node removed by force, or one that lost its data): ranges already pulled are kept.
+    const sourcesKey = this.deps.gossiper
+      .document()
+      .filter((entry) => isSource(entry))
+      .map((entry) => entry.id)
+      .join(',');
+    if (this.plan === null || this.plan.targetId !== views.futureId || this.plan.sourcesKey !== sourcesKey) this.plan = this.makePlan(views, sourcesKey);
+    const plan = this.plan;
+    if (plan.tasks.every((task) => task.done)) {
+      this.finish(plan);
+      return;
+    }
+    const now = this.deps.clock.now();
+    if (plan.routedSinceMs === null && this.everyoneRoutesBy(plan.targetId)) plan.routedSinceMs = now;
+    if (!this.pumping && plan.routedSinceMs !== null && now >= Math.max(plan.startAtMs, plan.routedSinceMs + this.config.settleDelayMs)) void this.pump(plan);
+  }
+
+  /** The barrier: every live coordinator routes writes by `ringId` (trivially true when none is known). */
+  private everyoneRoutesBy(ringId: string): boolean {
+    return this.deps.gossiper.routingProcesses().every((process) => process.routes === ringId);
+  }
+
+  private makePlan(views: RingViews, sourcesKey: string): SyncPlan {
+    const { n } = this.config;
+    const base = this.synced ?? new ConsistentHash([]);
+    const previous = this.plan;
+    const stillOwned = ownedRanges(views.future, this.selfId, n);
+    const carried = previous ? intersectRanges(previous.done, stillOwned) : [];
+    const todo = subtractRanges(gainedRanges(base, views.future, this.selfId, n), carried);
+    const entries = new Map(this.deps.gossiper.document().map((entry) => [entry.id, entry]));
+    const tasks = groupRangesByOwners(views.read, todo, n).map((group): SyncTask => {
+      const candidates = group.owners.map((node) => node.id).filter((id) => id !== this.selfId && isSource(entries.get(id)));
+      const passes = Array.from({ length: Math.min(this.config.sourcesPerRange, candidates.length) }, (): Pass => ({ sourceId: null, cursor: null, failures: 0, done: false }));
+      return { ranges: group.ranges, candidates, passes, done: passes.length === 0 };
+    });
+    const now = this.deps.clock.now();
+    return {
+      targetId: views.futureId,
+      target: views.future,
+      sourcesKey,
+      startAtMs: now,
+      // Only a new target needs coordinators to learn something; a replan for new sources does not.
+      routedSinceMs: previous?.targetId === views.futureId ? previous.routedSinceMs : null,
+      tasks,
+      done: carried,
+      keys: 0,
+      bytes: 0,
+    };
+  }
+
+  /** Pulls batches one at a time until the plan is done or replaced. Memory: one batch. */
+  private async pump(plan: SyncPlan): Promise<void> {
+    this.pumping = true;
+    try {
+      while (this.running && this.plan === plan) {
+        const task = plan.tasks.find((t) => !t.done);
+        const pass = task?.passes.find((p) => !p.done);
+        if (task === undefined || pass === undefined) break;
+        await this.pullBatch(plan, task, pass);
+      }
+    } finally {
+      this.pumping = false;
+    }
+    if (this.running && this.plan === plan && plan.tasks.every((task) => task.done)) this.finish(plan);
+  }
+
+  private async pullBatch(plan: SyncPlan, task: SyncTask, pass: Pass): Promise<void> {
+    const sourceId = pass.sourceId ?? this.chooseSource(task);
+    const source = sourceId === null ? undefined : this.deps.gossiper.entry(sourceId);
+    if (sourceId === null || source === undefined) {
+      await this.sleep(this.config.retryBackoffMs);
+      return;
+    }
+    pass.sourceId = sourceId;
+    try {
+      const answer = await this.deps.nodeClient.send(
+        entryNode(source),
+        { type: 'SCAN', ranges: task.ranges, cursor: pass.cursor, limit: this.config.batchRecords, maxBytes: this.config.batchBytes },
+        { timeoutMs: this.config.requestTimeoutMs },
+      );
+      let bytes = 0;
+      for (const { key, record } of answer.records) {
+        this.deps.engine.apply(key, record);
+        bytes += Buffer.byteLength(key, 'utf8') + record.value.byteLength;
+      }
+      this.stats.batches += 1;
+      this.stats.keysReceived += answer.records.length;
+      this.stats.bytesReceived += bytes;
+      plan.keys += answer.records.length;
+      plan.bytes += bytes;
+      pass.failures = 0;
+      pass.cursor = answer.cursor;
+      if (answer.cursor === null) this.passDone(plan, task, pass);
+      await this.sleep((bytes / this.config.bytesPerSecond) * 1000);
+    } catch {
+      this.stats.failedBatches += 1;
+      pass.failures += 1;
+      if (pass.failures >= this.config.attemptsPerSource && this.chooseSource(task) !== null) {
+        // Another replica takes over the pass. It starts the ranges again: a pass must come
+        // wholly from one replica for the passes to stay distinct key by key. A source that only
+        // blips is retried at the cursor (`attemptsPerSource` times) before this happens.
+        pass.sourceId = null;
+        pass.cursor = null;
+        pass.failures = 0;
+        this.stats.sourceSwitches += 1;
+      }
+      await this.sleep(this.config.retryBackoffMs);
+    }
+  }
+
+  private passDone(plan: SyncPlan, task: SyncTask, pass: Pass): void {
+    pass.done = true;
+    if (!task.passes.every((p) => p.done)) return;
+    task.done = true;
+    plan.done = normalizeRanges([...plan.done, ...task.ranges]);
+  }
+
+  /** A replica of the task that no other pass holds, live ones first; null when none is free. */
+  private chooseSource(task: SyncTask): string | null {
+    const held = new Set(task.passes.map((p) => p.sourceId));
+    const free = task.candidates.filter((id) => !held.has(id));
+    return free.find((id) => this.deps.gossiper.livenessOf(id) !== 'down') ?? free[0] ?? null;
+  }
+
+  private finish(plan: SyncPlan): void {
+    this.synced = plan.target;
+    this.plan = null;
+    this.stats.syncsCompleted += 1;
+    this.deps.gossiper.change([{ id: this.selfId, change: { syncedRing: plan.targetId } }]);
+  }
+
+  /**
+   * Switches rings once every node of the future ring holds complete data for it, as one local
+   * change of all the entries concerned. Any node may make it: the change is a function of the
+   * document, so nodes that make it concurrently make the same one.
+   */
+  private completeIfSynced(views: RingViews): void {
+    const storage = this.deps.gossiper.document().filter((e) => e.role === 'storage' && e.status !== 'removed');
+    const pending = storage.some((e) => e.status === 'joining' || e.status === 'leaving' || e.rejoining || e.readVnodes !== e.vnodes);
+    if (!pending) return;
+    const future = storage.filter((e) => e.status === 'up' || e.status === 'joining');
+    if (!future.every((e) => e.syncedRing === views.futureId)) return;
+    const changes = storage.flatMap((e): EntryChange[] => {
+      if (e.status === 'joining') return [{ id: e.id, change: { status: 'up', readVnodes: e.vnodes, rejoining: false } }];
+      if (e.status === 'leaving') return [{ id: e.id, change: { status: 'removed' } }];
+      if (e.readVnodes !== e.vnodes) return [{ id: e.id, change: { readVnodes: e.vnodes } }];
+      return [];
+    });
+    this.deps.gossiper.change(changes);
+  }
+
+  /**
+   * Deletes keys this node no longer owns on the read ring, a bounded batch per tick, once the
+   * ring has been stable (nothing pending) for `cleanupDelayMs`; then again every
+   * `cleanupIntervalMs` (a late retry of an old write may land here after a pass).
+   */
+  private cleanUp(views: RingViews): void {
+    const storage = this.deps.gossiper.document().filter((e) => e.role === 'storage' && e.status !== 'removed');
+    const me = this.deps.gossiper.entry(this.selfId);
+    const stable = !views.changing && !storage.some((e) => e.status !== 'up' || e.rejoining || e.readVnodes !== e.vnodes);
+    if (!stable || me === undefined || (me.status !== 'up' && me.status !== 'removed')) {
+      this.stableSince = null;
+      return;
+    }
+    const now = this.deps.clock.now();
+    if (this.stableSince?.ringId !== views.readId) {
+      this.stableSince = { ringId: views.readId, atMs: now };
+      this.cleanupCursor = null;
+      this.cleanupNextAtMs = now + this.config.cleanupDelayMs;
+      return;
+    }
+    if (now < this.cleanupNextAtMs) return;
+    const batch = this.deps.engine.scan([FULL_RANGE], this.cleanupCursor, this.config.cleanupBatch, Number.MAX_SAFE_INTEGER);
+    for (const { key } of batch.records) {
+      const owners = views.read.getNodesForKey(key, this.config.n);
+      if (!owners.some((node) => node.id === this.selfId) && this.deps.engine.remove(key)) this.stats.keysRemoved += 1;
+    }
+    this.cleanupCursor = batch.cursor;
+    if (batch.cursor === null) this.cleanupNextAtMs = now + this.config.cleanupIntervalMs;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.deps.scheduler.after(Math.max(0, Math.ceil(ms)), resolve));
+  }
+}
+
+/** A replica that may send data: on the read ring, readable, and not removed by force. */
+function isSource(entry: MemberEntry | undefined): boolean {
+  return entry !== undefined && (entry.status === 'up' || entry.status === 'leaving') && !entry.forced && !entry.rejoining;
+}
