@@ -33,6 +33,13 @@ export interface RangeSyncConfig {
    * request deadline. A coordinator the failure detector holds down is not waited for.
    */
   readonly settleDelayMs: number;
+  /**
+   * How long this node must have been listening to gossip before it trusts its view of which
+   * coordinators are live: a coordinator whose heartbeat has not reached a newly started node yet
+   * is not known to it, not down. Set it to the failure detector's `downAfterMs` (default 5 s):
+   * after that long, a live coordinator has been heard and a silent one would be down anyway.
+   */
+  readonly livenessWarmupMs?: number;
   /** Records and bytes asked for in one SCAN: the memory one batch may take. */
   readonly batchRecords: number;
   readonly batchBytes: number;
@@ -53,6 +60,9 @@ export interface RangeSyncConfig {
   /** Keys examined per cleanup step (one step per check interval). */
   readonly cleanupBatch: number;
 }
+
+/** The default {@link RangeSyncConfig.livenessWarmupMs}: the failure detector's default `downAfterMs`. */
+export const DEFAULT_LIVENESS_WARMUP_MS = 5000;
 
 /** Defaults for a LAN: pull from 2 replicas, 256 records or 1 MiB per batch, at most 16 MiB/s. */
 export const DEFAULT_RANGE_SYNC_CONFIG: RangeSyncConfig = {
@@ -163,6 +173,7 @@ export class RangeSyncManager {
   readonly stats: RangeSyncStats = { keysReceived: 0, bytesReceived: 0, batches: 0, failedBatches: 0, sourceSwitches: 0, syncsCompleted: 0, keysRemoved: 0 };
   private readonly config: RangeSyncConfig;
   private readonly selfId: string;
+  private startedAtMs: number | null = null;
   private synced: ConsistentHash | null;
   private plan: SyncPlan | null = null;
   private pumping = false;
@@ -184,6 +195,7 @@ export class RangeSyncManager {
   start(): void {
     if (this.timer) return;
     this.running = true;
+    this.startedAtMs = this.deps.clock.now();
     this.timer = this.deps.scheduler.every(this.config.checkIntervalMs, () => this.tick());
   }
 
@@ -289,8 +301,13 @@ export class RangeSyncManager {
     if (!this.pumping && plan.routedSinceMs !== null && now >= Math.max(plan.startAtMs, plan.routedSinceMs + this.config.settleDelayMs)) void this.pump(plan);
   }
 
-  /** The barrier: every live coordinator routes writes by `ringId` (trivially true when none is known). */
+  /**
+   * The barrier: this node has listened to gossip long enough to know the live coordinators, and
+   * every one of them routes writes by `ringId` (trivially true when none is live).
+   */
   private everyoneRoutesBy(ringId: string): boolean {
+    const warmupMs = this.config.livenessWarmupMs ?? DEFAULT_LIVENESS_WARMUP_MS;
+    if (this.startedAtMs === null || this.deps.clock.now() - this.startedAtMs < warmupMs) return false;
     return this.deps.gossiper.routingProcesses().every((process) => process.routes === ringId);
   }
 
