@@ -41,6 +41,13 @@ describe('parseCoordinatorConfig', () => {
     expect(problemOf({ join: 'h:1', transport: 'udp' })).toContain('--transport (DKV_TRANSPORT)');
   });
 
+  it('takes the read fan-out and the hint bounds', () => {
+    const config = parseCoordinatorConfig({ join: 'h:1', readFanout: 'quorum', hedgeMinDelayMs: '3', replicationMaxTasksPerTarget: '10', replicationMaxSendsPerTargetPerPass: '5' }, {});
+    expect(config.coordinator).toMatchObject({ readFanout: 'quorum', hedgeMinDelayMs: 3, replication: { maxTasksPerTarget: 10, maxSendsPerTargetPerPass: 5 } });
+    expect(problemOf({ join: 'h:1', readFanout: 'some' })).toContain('--read-fanout (DKV_READ_FANOUT)');
+    expect(problemOf({ join: 'h:1', hedgeMinDelayMs: '300', hedgeMaxDelayMs: '200' })).toContain('hedgeMaxDelayMs must be at least hedgeMinDelayMs');
+  });
+
   it('makes up a unique writer id when none is given', () => {
     const a = parseCoordinatorConfig({ join: 'h:1' }, {}).coordinator.nodeId;
     const b = parseCoordinatorConfig({ join: 'h:1' }, {}).coordinator.nodeId;

@@ -14,6 +14,15 @@ export interface CoordinatorConfig {
   readonly maxValueBytes: number;
   /** Read repairs in flight at once; more are dropped and counted. */
   readonly readRepairMaxInFlight: number;
+  /**
+   * Whom reads ask first: `all` N replicas (no replica can be slow for a read, at N/R times the
+   * replica work), or the `quorum`'s R, with the next replica asked when one fails or, as a
+   * hedge, when the quorum has not answered within the recent p99 of replica reads (at least
+   * `hedgeMinDelayMs`, at most `hedgeMaxDelayMs`). See QuorumManager.
+   */
+  readonly readFanout?: 'all' | 'quorum';
+  readonly hedgeMinDelayMs?: number;
+  readonly hedgeMaxDelayMs?: number;
   readonly replication: {
     readonly maxQueuedTasks: number;
     readonly retryIntervalMs: number;
@@ -38,6 +47,9 @@ export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
   requestTimeoutMs: 1000,
   maxValueBytes: 1024 * 1024,
   readRepairMaxInFlight: 1024,
+  readFanout: 'all',
+  hedgeMinDelayMs: 2,
+  hedgeMaxDelayMs: 250,
   replication: {
     maxQueuedTasks: 100_000,
     retryIntervalMs: 200,
@@ -69,6 +81,9 @@ export function checkCoordinatorConfig(config: CoordinatorConfig): string[] {
   positiveInt('requestTimeoutMs', config.requestTimeoutMs);
   positiveInt('maxValueBytes', config.maxValueBytes);
   positiveInt('readRepairMaxInFlight', config.readRepairMaxInFlight);
+  if (config.hedgeMinDelayMs !== undefined) positiveInt('hedgeMinDelayMs', config.hedgeMinDelayMs);
+  if (config.hedgeMaxDelayMs !== undefined) positiveInt('hedgeMaxDelayMs', config.hedgeMaxDelayMs);
+  if ((config.hedgeMaxDelayMs ?? Infinity) < (config.hedgeMinDelayMs ?? 0)) problems.push('hedgeMaxDelayMs must be at least hedgeMinDelayMs');
   for (const [name, value] of Object.entries(config.replication)) if (value !== undefined) positiveInt(`replication.${name}`, value);
   for (const [name, value] of Object.entries(config.heartbeat)) positiveInt(`heartbeat.${name}`, value);
   if (config.replication.maxBackoffMs < config.replication.baseBackoffMs) {

@@ -40,8 +40,14 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
   const nodeManager = new NodeManager(membership, nodeClient, clock, scheduler, config.heartbeat);
   const quorum = new QuorumManager(
     nodeClient,
-    { requestTimeoutMs: config.requestTimeoutMs, readRepairMaxInFlight: config.readRepairMaxInFlight },
-    { isAvailable: (id) => nodeManager.isAvailable(id), onReplicaOutcome: (id, ok) => nodeManager.reportOutcome(id, ok) },
+    {
+      requestTimeoutMs: config.requestTimeoutMs,
+      readRepairMaxInFlight: config.readRepairMaxInFlight,
+      readFanout: config.readFanout ?? 'all',
+      hedgeMinDelayMs: config.hedgeMinDelayMs ?? 2,
+      hedgeMaxDelayMs: config.hedgeMaxDelayMs ?? Math.max(2, Math.floor(config.requestTimeoutMs / 4)),
+    },
+    { isAvailable: (id) => nodeManager.isAvailable(id), onReplicaOutcome: (id, ok) => nodeManager.reportOutcome(id, ok), clock, scheduler },
   );
   const replication = new ReplicationManager(
     nodeClient,

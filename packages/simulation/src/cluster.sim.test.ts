@@ -71,6 +71,26 @@ describe('latency', () => {
   });
 });
 
+describe('quorum-sized reads (readFanout: quorum)', () => {
+  it('ask only R replicas, and hedge around a slow one at about the recent p99', async () => {
+    const sim = cluster({ latencyMs: { min: 1, max: 2 }, coordinator: { readFanout: 'quorum', hedgeMinDelayMs: 5 } });
+    const svc = sim.service();
+    await sim.run(svc.put('k', value('v')));
+    for (let i = 0; i < 20; i += 1) await sim.run(svc.get('k'));
+    const quorumStats = sim.coordinators[0]!.coordinator.quorum.stats;
+    expect(quorumStats.hedgedReads).toBe(0);
+    const before = sim.network.stats().requests;
+    await sim.run(svc.get('k'));
+    expect(sim.network.stats().requests - before).toBe(2);
+    sim.network.setLatency(sim.preferenceList('k')[0]!, { min: 400, max: 400 });
+    const started = sim.scheduler.now();
+    expect(text((await sim.run(svc.get('k')))?.value)).toBe('v');
+    expect(sim.scheduler.now() - started).toBeLessThan(20);
+    expect(quorumStats.hedgedReads).toBe(1);
+    sim.stop();
+  });
+});
+
 describe('read repair', () => {
   it('brings a replica that missed a write up to date', async () => {
     const sim = cluster({ coordinator: NO_RETRIES });
