@@ -229,3 +229,28 @@ export function writeU32(buffer: Buffer, at: number, value: number): void {
   buffer[at + 2] = value >>> 16;
   buffer[at + 3] = value >>> 24;
 }
+
+/**
+ * Collects the connections that queued frames during this event-loop turn and flushes each once,
+ * from `setImmediate` (after the turn's I/O callbacks), so the frames of many requests leave in
+ * one write per connection. Client and server share it.
+ */
+export class TurnFlusher<C extends { flush(): void }> {
+  private dirty: C[] = [];
+  private scheduled = false;
+
+  /** Queues `connection` to be flushed at the end of this turn (the caller queues it once per turn). */
+  schedule(connection: C): void {
+    this.dirty.push(connection);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.flushAll);
+  }
+
+  private readonly flushAll = (): void => {
+    this.scheduled = false;
+    const dirty = this.dirty;
+    this.dirty = [];
+    for (const connection of dirty) connection.flush();
+  };
+}

@@ -13,7 +13,7 @@ import { describeError } from './handler.js';
 import { DEFAULT_FRAME_LIMIT_BYTES } from './internal-routes.js';
 import { backoffDelayMs } from './retrying-node-client.js';
 import { readErrorReason, readResponse, writeRequestFrame } from './tcp-codec.js';
-import { FrameKind, FrameReader, FrameWriter } from './tcp-frame.js';
+import { FrameKind, FrameReader, FrameWriter, TurnFlusher } from './tcp-frame.js';
 
 /** Options of {@link TcpNodeClient}; every bound has a default and can be changed. */
 export interface TcpNodeClientOptions {
@@ -140,8 +140,7 @@ export class TcpNodeClient implements NodeClient {
 /** What the client's connections share: limits, randomness and the per-turn flush. */
 class ClientContext {
   closed = false;
-  private dirty: Connection[] = [];
-  private flushScheduled = false;
+  private readonly flusher = new TurnFlusher<Connection>();
 
   constructor(
     readonly limits: Readonly<NumericOptions>,
@@ -150,18 +149,8 @@ class ClientContext {
 
   /** Queues `connection` to be written at the end of this event-loop turn. */
   schedule(connection: Connection): void {
-    this.dirty.push(connection);
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(this.flushDirty);
+    this.flusher.schedule(connection);
   }
-
-  private readonly flushDirty = (): void => {
-    this.flushScheduled = false;
-    const dirty = this.dirty;
-    this.dirty = [];
-    for (const connection of dirty) connection.flush();
-  };
 }
 
 /**

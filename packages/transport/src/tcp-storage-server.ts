@@ -3,7 +3,7 @@ import type { StorageRequest, StorageResponse } from '@dkv/core';
 import { describeError, type MaybeAsyncStorageRequestHandler } from './handler.js';
 import { DEFAULT_FRAME_LIMIT_BYTES } from './internal-routes.js';
 import { readRequest, writeErrorFrame, writeResponseFrame } from './tcp-codec.js';
-import { FrameReader, FrameWriter } from './tcp-frame.js';
+import { FrameReader, FrameWriter, TurnFlusher } from './tcp-frame.js';
 
 /** Options of {@link TcpStorageServer}; every bound has a default and can be changed. */
 export interface TcpStorageServerOptions {
@@ -62,8 +62,7 @@ export class TcpStorageServer {
   private readonly server: Server;
   private readonly connections = new Set<ServerConnection>();
   private readonly context: ConnectionContext;
-  private dirty: ServerConnection[] = [];
-  private flushScheduled = false;
+  private readonly flusher = new TurnFlusher<ServerConnection>();
   private closing: Promise<void> | null = null;
 
   constructor(handler: MaybeAsyncStorageRequestHandler, options: TcpStorageServerOptions = {}) {
@@ -82,7 +81,7 @@ export class TcpStorageServer {
       handler,
       limits,
       warn: (message) => onWarning(`dkv tcp storage server: ${message}`),
-      schedule: (connection) => this.schedule(connection),
+      schedule: (connection) => this.flusher.schedule(connection),
       forget: (connection) => this.connections.delete(connection),
     };
     this.server = createServer((socket) => this.accept(socket));
@@ -129,21 +128,6 @@ export class TcpStorageServer {
     }
     this.connections.add(new ServerConnection(this.context, socket));
   }
-
-  private schedule(connection: ServerConnection): void {
-    this.dirty.push(connection);
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(this.flushDirty);
-  }
-
-  /** Writes what each connection answered during this turn: one write per connection. */
-  private readonly flushDirty = (): void => {
-    this.flushScheduled = false;
-    const dirty = this.dirty;
-    this.dirty = [];
-    for (const connection of dirty) connection.flush();
-  };
 }
 
 /** One client's connection: reads frames, runs the handler, queues the answers. */
