@@ -7,10 +7,7 @@ export function formatTable(rows: ReadonlyArray<readonly string[]>): string {
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
 }
 
-/** A node of `/v1/cluster` while data moves to it: the coordinator adds its sync progress. */
-type NodeWithProgress = ClusterInfo['nodes'][number] & {
-  readonly progress?: { readonly rangesPlanned: number; readonly rangesDone: number; readonly keys: number; readonly bytes: number };
-};
+type NodeWithProgress = ClusterInfo['nodes'][number];
 
 /**
  * `dkv status`: the ring's epoch and quorums, then one row per node with its state; while data

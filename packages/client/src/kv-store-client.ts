@@ -1,4 +1,4 @@
-import { DkvError, type DeleteOptions, type DeleteResult, type ErrorCode, type KVStore, type ReadOptions, type ReadResult, type WriteOptions, type WriteResult } from '@dkv/core';
+import { DkvError, type ClusterInfo, type DistributionEntry, type DeleteOptions, type DeleteResult, type ErrorCode, type KVStore, type ReadOptions, type ReadResult, type WriteOptions, type WriteResult } from '@dkv/core';
 import { Pool } from 'undici';
 
 /** How a {@link KVStoreClient} reaches a coordinator. */
@@ -11,20 +11,8 @@ export interface KVStoreClientOptions {
   readonly connections?: number;
 }
 
-/** The `GET /v1/cluster` answer of API.md. */
-export interface ClusterInfo {
-  readonly epoch: number;
-  readonly replication: { readonly n: number; readonly w: number; readonly r: number };
-  readonly nodes: ReadonlyArray<{ readonly id: string; readonly address: string; readonly status: string; readonly vnodes: number }>;
-}
-
-/** One row of the `GET /v1/cluster/distribution` answer of API.md. */
-export interface DistributionEntry {
-  readonly id: string;
-  readonly ringShare: number;
-  readonly keys: number;
-  readonly bytes: number;
-}
+/** The answer shapes of `/v1/cluster` and `/v1/cluster/distribution`, from `@dkv/core`. */
+export type { ClusterInfo, ClusterNodeInfo, DistributionEntry } from '@dkv/core';
 
 /**
  * An error answered by the server (or the failure to get an answer at all), as a {@link DkvError}

@@ -1,5 +1,8 @@
 import {
   isLive,
+  type ClusterInfo,
+  type ClusterNodeInfo,
+  type DistributionEntry,
   validateConsistency,
   validateKey,
   validateTtlSeconds,
@@ -28,24 +31,6 @@ import { VersionGenerator } from '@dkv/quorum';
 import type { ReplicationManager } from '@dkv/replication';
 import type { CoordinatorConfig } from './config.js';
 
-/** `GET /v1/cluster` (API.md). */
-export interface ClusterInfo {
-  readonly epoch: number;
-  readonly replication: { readonly n: number; readonly w: number; readonly r: number };
-  readonly nodes: ReadonlyArray<ClusterNodeInfo>;
-  /** True while data moves between nodes (a join, a decommission or a vnode change in progress). */
-  readonly rebalancing?: boolean;
-}
-
-/** One node of `GET /v1/cluster`: the API.md fields, plus sync progress while data moves to it. */
-export interface ClusterNodeInfo {
-  readonly id: string;
-  readonly address: string;
-  readonly status: NodeStatus;
-  readonly vnodes: number;
-  readonly progress?: SyncProgress;
-}
-
 /**
  * What a gossip-fed process knows beyond the membership document: each node's liveness by its
  * own failure detector, and the sync progress nodes report on their heartbeats.
@@ -61,15 +46,6 @@ export interface ClusterObserver {
   setRouting?(ringId: string): void;
 }
 
-/** One row of `GET /v1/cluster/distribution` (API.md). */
-export interface DistributionEntry {
-  readonly id: string;
-  /** Fraction of the hash space the node owns as primary. */
-  readonly ringShare: number;
-  readonly keys: number;
-  readonly bytes: number;
-}
-
 /** The counters a coordinator exposes as metrics. */
 export interface CoordinatorMetrics {
   readonly readRepairs: number;
@@ -79,6 +55,9 @@ export interface CoordinatorMetrics {
   readonly replicationDelivered: number;
   readonly replicationDropped: number;
 }
+
+/** The cluster views' answer shapes live in `@dkv/core`; re-exported where they used to be. */
+export type { ClusterInfo, ClusterNodeInfo, DistributionEntry };
 
 const EMPTY = new Uint8Array(0);
 

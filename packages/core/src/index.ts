@@ -8,3 +8,4 @@ export * from './ports.js';
 export * from './limits.js';
 export * from './kv-store.js';
 export * from './token.js';
+export * from './cluster-info.js';
