@@ -45,6 +45,8 @@ describe('parseCoordinatorConfig', () => {
     const config = parseCoordinatorConfig({ join: 'h:1', readFanout: 'quorum', hedgeMinDelayMs: '3', replicationMaxTasksPerTarget: '10', replicationMaxSendsPerTargetPerPass: '5' }, {});
     expect(config.coordinator).toMatchObject({ readFanout: 'quorum', hedgeMinDelayMs: 3, replication: { maxTasksPerTarget: 10, maxSendsPerTargetPerPass: 5 } });
     expect(problemOf({ join: 'h:1', readFanout: 'some' })).toContain('--read-fanout (DKV_READ_FANOUT)');
+    expect(parseCoordinatorConfig({ join: 'h:1', writeVersioning: 'read-first' }, {}).coordinator.writeVersioning).toBe('read-first');
+    expect(problemOf({ join: 'h:1', writeVersioning: 'blind' })).toContain('--write-versioning (DKV_WRITE_VERSIONING)');
     expect(problemOf({ join: 'h:1', hedgeMinDelayMs: '300', hedgeMaxDelayMs: '200' })).toContain('hedgeMaxDelayMs must be at least hedgeMinDelayMs');
   });
 

@@ -21,6 +21,16 @@ export interface CoordinatorConfig {
    * `hedgeMinDelayMs`, at most `hedgeMaxDelayMs`). See QuorumManager.
    */
   readonly readFanout?: 'all' | 'quorum';
+  /**
+   * How a write gets a version above every write acknowledged before it: `read-first` (default,
+   * the seed's way) reads the current version from a quorum first; `optimistic` sends it at once
+   * and retries above any newer version a replica reports, one round trip in the common case.
+   * Caveat of `optimistic`, found by the history checker: it can issue the same version NUMBER as
+   * a write acknowledged just before through another coordinator (the writer-id tie-break then
+   * orders them correctly on every replica, but API.md promises a strictly higher number). Making
+   * it exact needs PUT answers to carry the version held before; until then it is opt-in.
+   */
+  readonly writeVersioning?: 'optimistic' | 'read-first';
   readonly hedgeMinDelayMs?: number;
   readonly hedgeMaxDelayMs?: number;
   readonly replication: {
@@ -48,6 +58,7 @@ export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
   maxValueBytes: 1024 * 1024,
   readRepairMaxInFlight: 1024,
   readFanout: 'all',
+  writeVersioning: 'read-first',
   hedgeMinDelayMs: 2,
   hedgeMaxDelayMs: 250,
   replication: {

@@ -1,4 +1,5 @@
 import {
+  DkvError,
   isLive,
   type ClusterInfo,
   type ClusterNodeInfo,
@@ -54,6 +55,10 @@ export interface CoordinatorMetrics {
   readonly replicationQueueDepth: number;
   readonly replicationDelivered: number;
   readonly replicationDropped: number;
+  /** Optimistic writes retried because a replica held a newer version (concurrent writers). */
+  readonly versionConflicts?: number;
+  /** Reads that asked a spare replica because the first ones were slow (`readFanout: 'quorum'`). */
+  readonly hedgedReads?: number;
 }
 
 /** The cluster views' answer shapes live in `@dkv/core`; re-exported where they used to be. */
@@ -72,11 +77,14 @@ const EMPTY = new Uint8Array(0);
  *
  * Writes (and deletes, which write tombstones) first read the key's current version from a quorum
  * and issue a higher one through a hybrid logical clock, so a write is ordered after every write
- * acknowledged before it began, whichever coordinator took it and whatever the clocks say.
+ * acknowledged before it began, whichever coordinator took it and whatever the clocks say. An
+ * opt-in `writeVersioning: 'optimistic'` skips the read (see CoordinatorConfig for its caveat).
  */
 export class CoordinatorService implements KVStore {
   private views: RingViews;
   private readonly versions: VersionGenerator;
+  /** Optimistic writes that met a newer version on a replica and were retried above it. */
+  private versionConflicts = 0;
 
   constructor(
     private readonly config: CoordinatorConfig,
@@ -191,6 +199,8 @@ export class CoordinatorService implements KVStore {
       replicationQueueDepth: this.replication.queueDepth,
       replicationDelivered: rep.delivered,
       replicationDropped: rep.dropped,
+      versionConflicts: this.versionConflicts,
+      hedgedReads: q.hedgedReads,
     };
   }
 
@@ -223,6 +233,34 @@ export class CoordinatorService implements KVStore {
     w: number,
     build: (now: number, previous: VersionMeta | null) => Pick<VersionedValue, 'value' | 'createdAt' | 'expiresAt' | 'tombstone'>,
   ): Promise<VersionedValue> {
+    if (this.config.writeVersioning !== 'optimistic') return this.writeAfterVersionRead(key, w, build);
+    const plan = this.views.writePlan(key, this.config.n, w);
+    let floor = 0;
+    for (let attempt = 1; ; attempt += 1) {
+      const now = this.clock.now();
+      const record: VersionedValue = { ...build(now, null), version: this.versions.next(floor), writerId: this.config.nodeId, updatedAt: now };
+      const result = await this.quorum.writeIfNewer(key, record, plan.targets, plan.needed);
+      if ('acknowledged' in result) {
+        this.replication.replicateAsync(key, record, result.stragglers);
+        return record;
+      }
+      this.versionConflicts += 1;
+      if (attempt >= MAX_WRITE_ATTEMPTS) {
+        throw new DkvError('UNAVAILABLE', `write of ${JSON.stringify(key)} kept meeting newer versions on the replicas (${attempt} attempts): too many concurrent writers of this key`);
+      }
+      floor = result.conflictVersion;
+    }
+  }
+
+  /**
+   * The seed's write path, the default: read the current version from a quorum (as many replicas
+   * as the write's own quorum, at most R), issue a higher version, write it to W replicas.
+   */
+  private async writeAfterVersionRead(
+    key: string,
+    w: number,
+    build: (now: number, previous: VersionMeta | null) => Pick<VersionedValue, 'value' | 'createdAt' | 'expiresAt' | 'tombstone'>,
+  ): Promise<VersionedValue> {
     const readable = this.views.readReplicas(key, this.config.n);
     const previous = await this.quorum.readVersionWithQuorum(key, readable, Math.min(w, this.config.r));
     const now = this.clock.now();
@@ -234,6 +272,9 @@ export class CoordinatorService implements KVStore {
     return record;
   }
 }
+
+/** Attempts of one optimistic write before it gives up: each conflict means a newer write landed meanwhile. */
+const MAX_WRITE_ATTEMPTS = 4;
 
 function viewsOf(membership: Membership): RingViews {
   return RingViews.fromMembership(membership);

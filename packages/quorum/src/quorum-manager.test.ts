@@ -205,3 +205,39 @@ describe('QuorumManager with readFanout quorum', () => {
     expect(quorum.stats.hedgedReads).toBe(0);
   });
 });
+
+describe('QuorumManager.writeIfNewer', () => {
+  it('acknowledges once W replicas applied the record', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
+    client.take('a').resolve({ type: 'PUT', applied: true, version: 5 });
+    client.take('c').resolve({ type: 'PUT', applied: true, version: 5 });
+    const result = await write;
+    expect('acknowledged' in result && result.acknowledged.map((n) => n.id)).toEqual(['a', 'c']);
+    client.take('b').resolve({ type: 'PUT', applied: false, version: 9 });
+  });
+
+  it('reports the newest version held when conflicts leave fewer than W able to apply, without counting a failure or blaming the node', async () => {
+    const client = new ScriptedClient();
+    const outcomes: string[] = [];
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 }, { onReplicaOutcome: (id, ok) => outcomes.push(`${id}:${ok}`) });
+    const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
+    client.take('a').resolve({ type: 'PUT', applied: false, version: 7 });
+    client.take('b').resolve({ type: 'PUT', applied: false, version: 9 });
+    expect(await write).toEqual({ conflictVersion: 9 });
+    expect(quorum.stats.quorumFailures.write).toBe(0);
+    expect(outcomes).toEqual(['a:true', 'b:true']);
+    client.take('c').resolve({ type: 'PUT', applied: true, version: 5 });
+  });
+
+  it('still fails with QUORUM_NOT_MET when replicas are unreachable and none conflicted', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
+    client.take('a').reject(new NodeUnavailableError('a', 'timeout', 'slow'));
+    client.take('b').reject(new NodeUnavailableError('b', 'timeout', 'slow'));
+    await expect(write).rejects.toBeInstanceOf(QuorumNotMetError);
+    client.take('c').resolve({ type: 'PUT', applied: true, version: 5 });
+  });
+});

@@ -148,14 +148,63 @@ export class QuorumManager {
   }
 
   /**
+   * A write that also checks its version: sends `record` to every replica in `targets` and
+   * resolves once `w` replicas APPLIED it, i.e. held nothing newer. A replica that holds a newer
+   * (or equal) version answers `applied: false`; that is a conflict, not a failure of the node.
+   * When conflicts leave fewer than `w` replicas able to apply, it resolves with the highest
+   * version the replicas hold, so the caller can issue a version above it and try again.
+   *
+   * This is what lets a write skip the read of the current version: if a write X was
+   * acknowledged (applied on W replicas) before this one began, any W replicas that apply this
+   * record include one that held X or newer, so this record is newer than X (W + W > N).
+   */
+  async writeIfNewer(key: string, record: VersionedValue, targets: readonly Node[], w: number): Promise<QuorumWriteResult | { readonly conflictVersion: number }> {
+    let conflictVersion = 0;
+    const fan = this.fanOut(
+      'write',
+      targets,
+      w,
+      (node) =>
+        this.nodeClient.send(node, { type: 'PUT', key, record }, { timeoutMs: this.config.requestTimeoutMs }).then((answer) => {
+          if (answer.applied) return answer;
+          conflictVersion = Math.max(conflictVersion, answer.version);
+          throw new VersionConflict(answer.version);
+        }),
+      false,
+      (error) => error instanceof VersionConflict,
+    );
+    try {
+      const answers = await fan.quorum;
+      const acknowledged = answers.map((answer) => answer.node);
+      const stragglers: Straggler[] = [];
+      fan.outcomes.forEach((outcome, index) => {
+        const node = targets[index];
+        if (node && !acknowledged.includes(node)) stragglers.push({ node, delivered: outcome.then((o) => o.ok || o.error instanceof VersionConflict) });
+      });
+      return { acknowledged, stragglers };
+    } catch (error) {
+      if (error instanceof VersionConflict) return { conflictVersion };
+      throw error;
+    }
+  }
+
+  /**
    * Contacts the available targets in parallel: all of them, or with `spareOnly` only `needed` at
    * first and the others one at a time when one fails or the hedge delay passes. `quorum` settles
    * as soon as the outcome is decided (`needed` successes, or too many failures); `outcomes` and
    * `all` follow every replica to the end, for read repair and stragglers (a replica never asked
    * ends as not contacted). Neither `outcomes` nor `all` ever rejects.
    */
-  private fanOut<T>(operation: QuorumOperation, targets: readonly Node[], needed: number, send: (node: Node) => Promise<T>, spareOnly = false) {
+  private fanOut<T>(
+    operation: QuorumOperation,
+    targets: readonly Node[],
+    needed: number,
+    send: (node: Node) => Promise<T>,
+    spareOnly = false,
+    isConflict: (error: unknown) => boolean = () => false,
+  ) {
     const tally = new QuorumTally(needed, targets.length);
+    let conflicts = 0;
     const answers: Array<{ node: Node; value: T }> = [];
     let contacted = 0;
     let decided = false;
@@ -177,6 +226,8 @@ export class QuorumManager {
       for (const spare of spares.splice(0)) spare.skip();
       if (result === 'won') {
         resolveQuorum(answers.slice());
+      } else if (conflicts > 0) {
+        rejectQuorum(new VersionConflict(0));
       } else {
         this.stats.quorumFailures[operation] += 1;
         rejectQuorum(new QuorumNotMetError(operation, needed, tally.received, contacted));
@@ -198,7 +249,9 @@ export class QuorumManager {
         },
         (error: unknown) => {
           tally.record(false);
-          this.hooks.onReplicaOutcome?.(node.id, false);
+          const conflict = isConflict(error);
+          if (conflict) conflicts += 1;
+          this.hooks.onReplicaOutcome?.(node.id, conflict);
           if (!decided) launchSpare();
           decide();
           return { node, ok: false as const, error };
@@ -258,6 +311,13 @@ export class QuorumManager {
           this.repairsInFlight -= 1;
         });
     }
+  }
+}
+
+/** A replica holds a version at least as new as the one sent: a conflict, not a node failure. */
+class VersionConflict extends Error {
+  constructor(readonly heldVersion: number) {
+    super(`replica holds version ${heldVersion}`);
   }
 }
 

@@ -122,6 +122,28 @@ describe('versions under clock skew', () => {
     sim.stop();
   });
 
+  it('keeps them ordered with optimistic (one round trip) writes too', async () => {
+    const sim = cluster({ coordinators: 2, coordinatorSkewMs: [5 * 60_000, -5 * 60_000], coordinator: { writeVersioning: 'optimistic' } });
+    let last = 0;
+    for (let i = 0; i < 10; i += 1) {
+      const result = await sim.run(sim.service(i % 2).put('k', value(`v${i}`)));
+      expect(result.version).toBeGreaterThan(last);
+      last = result.version;
+    }
+    expect(text((await sim.run(sim.service(0).get('k')))?.value)).toBe('v9');
+    sim.stop();
+  });
+
+  it('retries an optimistic write above the newer version a replica holds', async () => {
+    const sim = cluster({ coordinators: 2, coordinatorSkewMs: [10 * 60_000, 0], coordinator: { writeVersioning: 'optimistic' } });
+    await sim.run(sim.service(0).put('k', value('from the future')));
+    const later = await sim.run(sim.service(1).put('k', value('later')));
+    expect(sim.service(1).metrics().versionConflicts).toBe(1);
+    expect(text((await sim.run(sim.service(0).get('k')))?.value)).toBe('later');
+    expect(later.version).toBeGreaterThan(0);
+    sim.stop();
+  });
+
   it('keeps a delete after a write from a coordinator whose clock is ahead', async () => {
     const sim = cluster({ coordinators: 2, coordinatorSkewMs: [10 * 60_000, 0] });
     await sim.run(sim.service(0).put('k', value('from the future')));

@@ -62,6 +62,16 @@ describe('apply-if-newer', () => {
     expect(engine.get('k')?.value).toBe(value);
   });
 
+  it('keeps the createdAt of the live value it overwrites, and starts a new life after a delete', () => {
+    const { engine } = setup();
+    engine.apply('k', rec(1, { createdAt: 100 }));
+    engine.apply('k', rec(2, { createdAt: 500 }));
+    expect(engine.get('k')?.createdAt).toBe(100);
+    engine.apply('k', del(3, { createdAt: 600 }));
+    engine.apply('k', rec(4, { createdAt: 700 }));
+    expect(engine.get('k')?.createdAt).toBe(700);
+  });
+
   it('answers null for a key it never held', () => {
     const { engine } = setup();
     expect(engine.get('nope')).toBeNull();
@@ -250,9 +260,10 @@ class Model {
 
   apply(key: string, record: VersionedValue, nowMs: number): { applied: boolean; version: number } {
     const expired = !record.tombstone && record.expiresAt !== null && record.expiresAt <= nowMs;
-    const incoming = expired ? toTombstone(record) : record;
+    let incoming = expired ? toTombstone(record) : record;
     const held = this.get(key, nowMs);
     if (held && compareVersionedValues(incoming, held) <= 0) return { applied: false, version: held.version };
+    if (held && !held.tombstone && !incoming.tombstone && held.createdAt < incoming.createdAt) incoming = { ...incoming, createdAt: held.createdAt };
     this.held.set(key, { record: incoming, purgeAtMs: incoming.tombstone ? nowMs + this.graceMs : Infinity });
     return { applied: true, version: incoming.version };
   }

@@ -136,10 +136,13 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
   apply(key: string, record: VersionedValue): ApplyResult {
     const nowMs = this.clock.now();
     const held = this.entries.get(key);
-    const incoming = isExpired(record, nowMs) ? toTombstone(record) : record;
+    let incoming = isExpired(record, nowMs) ? toTombstone(record) : record;
     if (held !== undefined) {
       this.foldIfExpired(held, nowMs);
       if (compareVersionedValues(incoming, held.record) <= 0) return { applied: false, version: held.record.version };
+      // A coordinator that writes without reading first cannot know when the key's life began:
+      // an overwrite of a live value keeps the earlier `createdAt`.
+      if (!incoming.tombstone && !held.record.tombstone && held.record.createdAt < incoming.createdAt) incoming = { ...incoming, createdAt: held.record.createdAt };
       this.uncount(held);
     }
     const entry: Entry = {
