@@ -3,12 +3,11 @@
 // 127.0.0.1 port 0 (backed by testkit's map handler, and once by the real StorageService), and
 // RetryingNodeClient wrapping HttpNodeClient; a fresh harness per test.
 import { contractNode, describeNodeClientContract, MapStorageHandler } from '@dkv/testkit';
-import { SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
-import { InMemoryStorageEngine, StorageService } from '@dkv/storage';
+import { SystemRng, TimerScheduler } from '@dkv/runtime';
 import { HttpNodeClient } from './http-node-client.js';
 import { InMemoryNodeClient } from './in-memory-node-client.js';
 import { RetryingNodeClient } from './retrying-node-client.js';
-import { Gate, startHttpCluster } from './test-support.js';
+import { contractHarness, Gate, startHttpCluster, storageServiceHandler } from './test-support.js';
 
 describeNodeClientContract('InMemoryNodeClient', async () => {
   const client = new InMemoryNodeClient();
@@ -29,57 +28,13 @@ describeNodeClientContract('InMemoryNodeClient', async () => {
   };
 });
 
-describeNodeClientContract('HttpNodeClient', async () => {
-  const cluster = await startHttpCluster();
-  const client = new HttpNodeClient();
-  return {
-    client,
-    nodes: cluster.nodes,
-    slowNode: cluster.slowNode,
-    deadNode: cluster.deadNode,
-    teardown: async () => {
-      cluster.gate.release();
-      await client.close();
-      await cluster.close();
-    },
-  };
-});
+describeNodeClientContract('HttpNodeClient', async () => contractHarness(await startHttpCluster(), new HttpNodeClient()));
 
-describeNodeClientContract('HttpNodeClient to StorageService replicas', async () => {
-  const cluster = await startHttpCluster(3, (nodeId) => {
-    const engine = new InMemoryStorageEngine({ clock: new SystemClock(), tombstoneGraceMs: 3_600_000 });
-    return new StorageService({ nodeId, engine });
-  });
-  const client = new HttpNodeClient();
-  return {
-    client,
-    nodes: cluster.nodes,
-    slowNode: cluster.slowNode,
-    deadNode: cluster.deadNode,
-    teardown: async () => {
-      await client.close();
-      await cluster.close();
-    },
-  };
-});
+describeNodeClientContract('HttpNodeClient to StorageService replicas', async () => contractHarness(await startHttpCluster(3, storageServiceHandler), new HttpNodeClient()));
 
-describeNodeClientContract('RetryingNodeClient over HttpNodeClient', async () => {
-  const cluster = await startHttpCluster();
-  const client = new RetryingNodeClient(
-    new HttpNodeClient(),
-    { maxAttempts: 3, baseDelayMs: 5, maxDelayMs: 50 },
-    new TimerScheduler(),
-    new SystemRng(),
-  );
-  return {
-    client,
-    nodes: cluster.nodes,
-    slowNode: cluster.slowNode,
-    deadNode: cluster.deadNode,
-    teardown: async () => {
-      cluster.gate.release();
-      await client.close();
-      await cluster.close();
-    },
-  };
-});
+describeNodeClientContract('RetryingNodeClient over HttpNodeClient', async () =>
+  contractHarness(
+    await startHttpCluster(),
+    new RetryingNodeClient(new HttpNodeClient(), { maxAttempts: 3, baseDelayMs: 5, maxDelayMs: 50 }, new TimerScheduler(), new SystemRng()),
+  ),
+);

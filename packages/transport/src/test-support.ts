@@ -4,8 +4,10 @@
  * teardown. Nothing here sleeps: tests await conditions.
  */
 import { createServer } from 'node:net';
-import type { Node, StorageResponse } from '@dkv/core';
-import { contractNode, MapStorageHandler } from '@dkv/testkit';
+import type { Node, NodeClient, StorageResponse } from '@dkv/core';
+import { SystemClock } from '@dkv/runtime';
+import { InMemoryStorageEngine, StorageService } from '@dkv/storage';
+import { contractNode, MapStorageHandler, type NodeClientHarness } from '@dkv/testkit';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { MaybeAsyncStorageRequestHandler } from './handler.js';
 import { registerInternalRoutes, type InternalRoutesOptions } from './internal-routes.js';
@@ -65,41 +67,6 @@ export async function deadAddress(): Promise<string> {
   return `127.0.0.1:${address.port}`;
 }
 
-/** Live, slow and dead HTTP nodes for the contract suite and the client's own tests. */
-export interface HttpCluster {
-  readonly nodes: Node[];
-  readonly slowNode: Node;
-  readonly deadNode: Node;
-  readonly gate: Gate;
-  close(): Promise<void>;
-}
-
-/**
- * Starts `liveCount` nodes, each answered by `handlerFor(id)` (a fresh map by default), one slow
- * node behind a gate, and picks a dead address.
- */
-export async function startHttpCluster(
-  liveCount = 3,
-  handlerFor: (nodeId: string) => MaybeAsyncStorageRequestHandler = (nodeId) => new MapStorageHandler(nodeId),
-): Promise<HttpCluster> {
-  const gate = new Gate();
-  const live = await Promise.all(
-    Array.from({ length: liveCount }, (_, i) => `node-${i + 1}`).map((id) => startHttpNode(id, handlerFor(id))),
-  );
-  const slow = await startHttpNode('slow', gate.handlerFor(new MapStorageHandler('slow')));
-  const deadNode = contractNode('dead', await deadAddress());
-  return {
-    nodes: live.map(({ node }) => node),
-    slowNode: slow.node,
-    deadNode,
-    gate,
-    close: async () => {
-      gate.release();
-      await Promise.all([...live, slow].map(({ app }) => app.close()));
-    },
-  };
-}
-
 /** One storage node served over the binary TCP protocol. */
 export interface TcpTestNode {
   readonly node: Node;
@@ -119,8 +86,8 @@ export async function startTcpNode(
   return { node: contractNode(id, `127.0.0.1:${bound.port}`), server, port: bound.port };
 }
 
-/** Live, slow and dead TCP nodes, as {@link startHttpCluster} gives over HTTP. */
-export interface TcpCluster {
+/** Live, slow and dead nodes for the contract suite and the adapters' own tests. */
+export interface TestCluster {
   readonly nodes: Node[];
   readonly slowNode: Node;
   readonly deadNode: Node;
@@ -128,16 +95,30 @@ export interface TcpCluster {
   close(): Promise<void>;
 }
 
-/** Starts `liveCount` TCP nodes answered by `handlerFor(id)`, one slow node behind a gate, and a dead address. */
-export async function startTcpCluster(
-  liveCount = 3,
-  handlerFor: (nodeId: string) => MaybeAsyncStorageRequestHandler = (nodeId) => new MapStorageHandler(nodeId),
-): Promise<TcpCluster> {
+/** Names the adapters' own tests use for the cluster of their transport. */
+export type HttpCluster = TestCluster;
+export type TcpCluster = TestCluster;
+
+type HandlerFactory = (nodeId: string) => MaybeAsyncStorageRequestHandler;
+const mapHandler: HandlerFactory = (nodeId) => new MapStorageHandler(nodeId);
+
+/** A real replica for `nodeId`: StorageService over a fresh in-memory engine on the system clock. */
+export const storageServiceHandler: HandlerFactory = (nodeId) =>
+  new StorageService({ nodeId, engine: new InMemoryStorageEngine({ clock: new SystemClock(), tombstoneGraceMs: 3_600_000 }) });
+
+/**
+ * Starts `liveCount` nodes with `start`, each answered by `handlerFor(id)` (a fresh map by
+ * default), one slow node behind a gate, and picks a dead address.
+ */
+async function startCluster<T extends { readonly node: Node }>(
+  start: (id: string, handler: MaybeAsyncStorageRequestHandler) => Promise<T>,
+  stop: (started: T) => Promise<void>,
+  liveCount: number,
+  handlerFor: HandlerFactory,
+): Promise<TestCluster> {
   const gate = new Gate();
-  const live = await Promise.all(
-    Array.from({ length: liveCount }, (_, i) => `node-${i + 1}`).map((id) => startTcpNode(id, handlerFor(id))),
-  );
-  const slow = await startTcpNode('slow', gate.handlerFor(new MapStorageHandler('slow')));
+  const live = await Promise.all(Array.from({ length: liveCount }, (_, i) => `node-${i + 1}`).map((id) => start(id, handlerFor(id))));
+  const slow = await start('slow', gate.handlerFor(new MapStorageHandler('slow')));
   const deadNode = contractNode('dead', await deadAddress());
   return {
     nodes: live.map(({ node }) => node),
@@ -146,7 +127,32 @@ export async function startTcpCluster(
     gate,
     close: async () => {
       gate.release();
-      await Promise.all([...live, slow].map(({ server }) => server.close()));
+      await Promise.all([...live, slow].map(stop));
+    },
+  };
+}
+
+/** HTTP nodes (see {@link startCluster}). */
+export function startHttpCluster(liveCount = 3, handlerFor: HandlerFactory = mapHandler): Promise<TestCluster> {
+  return startCluster((id, handler) => startHttpNode(id, handler), ({ app }) => app.close(), liveCount, handlerFor);
+}
+
+/** TCP nodes (see {@link startCluster}). */
+export function startTcpCluster(liveCount = 3, handlerFor: HandlerFactory = mapHandler): Promise<TestCluster> {
+  return startCluster((id, handler) => startTcpNode(id, handler), ({ server }) => server.close(), liveCount, handlerFor);
+}
+
+/** The contract suite's harness for `client` talking to `cluster`; teardown unblocks, then closes both. */
+export function contractHarness(cluster: TestCluster, client: NodeClient): NodeClientHarness {
+  return {
+    client,
+    nodes: cluster.nodes,
+    slowNode: cluster.slowNode,
+    deadNode: cluster.deadNode,
+    teardown: async () => {
+      cluster.gate.release();
+      await client.close();
+      await cluster.close();
     },
   };
 }
