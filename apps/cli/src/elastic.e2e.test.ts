@@ -1,28 +1,29 @@
-// Goal: an elastic cluster of real processes grows and shrinks online, as API.md promises: a
-// node started with `dkv node --join` is added and data moves to it, `DELETE /v1/cluster/nodes/{id}`
-// decommissions a node after its data moved, the coordinator follows by gossip, and every key
-// written before stays readable throughout.
-// Method: spawn three storage nodes (`--members`), a coordinator (`--join`), then a fourth node
-// with `--join`, all on 127.0.0.1 from the built apps; drive them with fetch; every wait has a
-// deadline; afterAll kills every process this test started, by pid.
+// Goal: the seed's scale scenario with real processes, as issue #4 and API.md describe it: a
+// 5-node cluster started by `dkv cluster up` grows to 10 with five `dkv node --join` processes
+// while a writer keeps writing; it settles with every node holding data, no write failing and
+// none lost; then a live node is decommissioned and a dead one removed by force, and every key
+// stays readable.
+// Method: spawn the CLI (`cluster up`, then `node --join`) from the built apps on 127.0.0.1 with
+// small rings and a short settle delay (DKV_* variables the children inherit); a writer loop runs
+// beside the cluster changes; every wait has a deadline; afterAll kills every process this test
+// started, by pid.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const NODE_MAIN = fileURLToPath(new URL('../../node/dist/main.js', import.meta.url));
-const COORDINATOR_MAIN = fileURLToPath(new URL('../../coordinator/dist/main.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../bin/dkv.js', import.meta.url));
 const KEYS = 200;
-const DEADLINE_MS = 60_000;
+const DEADLINE_MS = 90_000;
 /** Small rings and a short settle delay keep the test quick; the mechanism is the same. */
-const NODE_FLAGS = ['--vnodes', '64', '--sync-settle-delay-ms', '500', '--log-level', 'warn'];
+const ENV = { ...process.env, DKV_VNODES: '64', DKV_SYNC_SETTLE_DELAY_MS: '500', DKV_LOG_LEVEL: 'warn' };
 
 const processes: ChildProcess[] = [];
 const output: string[] = [];
+/** Pid and address of each storage node `cluster up` announced. */
+const announced = new Map<string, { pid: number; address: string }>();
 let url = '';
-/** `host:port` of n1, the node a new node joins through. */
-let seedAddress = '';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -35,9 +36,18 @@ function freePort(): Promise<number> {
   });
 }
 
-function start(main: string, args: string[]): ChildProcess {
-  const child = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const keep = (chunk: Buffer) => output.push(...chunk.toString('utf8').split('\n').filter((line) => line.length > 0).slice(-20));
+function start(args: string[]): ChildProcess {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: ENV });
+  const keep = (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n').filter((l) => l.length > 0)) {
+      output.push(line);
+      const match = /^dkv: node (\S+) pid (\d+) at (\S+)/.exec(line);
+      if (match) announced.set(match[1]!, { pid: Number(match[2]), address: match[3]! });
+      const ready = /^dkv ready at (\S+)/.exec(line);
+      if (ready) url = ready[1]!;
+    }
+    output.splice(0, Math.max(0, output.length - 200));
+  };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   processes.push(child);
@@ -61,6 +71,7 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Pr
 
 interface ClusterView {
   readonly nodes: ReadonlyArray<{ id: string; status: string }>;
+  readonly rebalancing?: boolean;
 }
 
 async function cluster(): Promise<ClusterView> {
@@ -68,57 +79,105 @@ async function cluster(): Promise<ClusterView> {
   return (await res.json()) as ClusterView;
 }
 
+/** Every key written and acknowledged so far, with its value. */
+const acknowledged = new Map<string, string>();
+const failedWrites: string[] = [];
+
+async function write(key: string, value: string): Promise<void> {
+  try {
+    const res = await fetch(`${url}/v1/kv/${encodeURIComponent(key)}`, { method: 'PUT', body: value, signal: AbortSignal.timeout(5000) });
+    if (res.status === 200) acknowledged.set(key, value);
+    else failedWrites.push(`${key}: ${res.status} ${await res.text()}`);
+  } catch (error) {
+    failedWrites.push(`${key}: ${String(error)}`);
+  }
+}
+
+/** Writes new keys one after another until `stop()` is called; resolves when it has stopped. */
+function writer(prefix: string): { stop: () => Promise<number> } {
+  let running = true;
+  let count = 0;
+  const loop = (async () => {
+    while (running) {
+      await write(`${prefix}:${count}`, `${prefix}-value-${count}`);
+      count += 1;
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return count;
+    },
+  };
+}
+
 async function readAll(): Promise<string[]> {
   const wrong: string[] = [];
-  for (let i = 0; i < KEYS; i += 1) {
-    const res = await fetch(`${url}/v1/kv/session%3A${i}`, { signal: AbortSignal.timeout(5000) });
+  for (const [key, value] of acknowledged) {
+    const res = await fetch(`${url}/v1/kv/${encodeURIComponent(key)}`, { signal: AbortSignal.timeout(5000) });
     const text = await res.text();
-    if (res.status !== 200 || text !== `value-${i}`) wrong.push(`session:${i} -> ${res.status} ${text.slice(0, 40)}`);
+    if (res.status !== 200 || text !== value) wrong.push(`${key} -> ${res.status} ${text.slice(0, 40)}`);
   }
   return wrong;
 }
 
+async function settledWith(ids: readonly string[]): Promise<ClusterView | undefined> {
+  const view = await cluster();
+  const current = view.nodes.map((n) => `${n.id}:${n.status}`).sort();
+  const wanted = ids.map((id) => `${id}:up`).sort();
+  return !view.rebalancing && JSON.stringify(current) === JSON.stringify(wanted) ? view : undefined;
+}
+
 beforeAll(async () => {
-  const ports = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  const members = ['n1', 'n2', 'n3'].map((id, i) => `${id}=127.0.0.1:${ports[i]}`).join(',');
-  ['n1', 'n2', 'n3'].forEach((id, i) => start(NODE_MAIN, ['--id', id, '--port', String(ports[i]), '--members', members, ...NODE_FLAGS]));
-  start(COORDINATOR_MAIN, ['--id', 'c1', '--port', String(ports[3]), '--join', `127.0.0.1:${ports[0]}`, '--log-level', 'warn']);
-  url = `http://127.0.0.1:${ports[3]}`;
-  seedAddress = `127.0.0.1:${ports[0]}`;
-  await waitFor('the coordinator to be ready', async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined));
-  for (let i = 0; i < KEYS; i += 1) {
-    const res = await fetch(`${url}/v1/kv/session%3A${i}`, { method: 'PUT', body: `value-${i}` });
-    expect(res.status).toBe(200);
-  }
+  start(['cluster', 'up', '--nodes', '5', '--port', '0']);
+  await waitFor('the ready line', async () => (url !== '' ? true : undefined));
+  for (let i = 0; i < KEYS; i += 1) await write(`session:${i}`, `value-${i}`);
+  expect(failedWrites).toEqual([]);
 }, DEADLINE_MS);
 
 afterAll(async () => {
+  for (const child of processes) if (child.pid !== undefined && child.exitCode === null) child.kill('SIGTERM');
+  await sleep(500);
   for (const child of processes) if (child.pid !== undefined && child.exitCode === null) child.kill('SIGKILL');
+  for (const { pid } of announced.values()) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone: cluster up stopped its children.
+    }
+  }
 });
 
 describe('elastic cluster of real processes', () => {
-  it('adds a node started with --join: it becomes up and every key stays readable', async () => {
-    const port = await freePort();
-    start(NODE_MAIN, ['--id', 'n4', '--port', String(port), '--join', seedAddress, ...NODE_FLAGS]);
-    await waitFor('n4 to join', async () => {
-      const view = await cluster();
-      return view.nodes.some((n) => n.id === 'n4' && n.status === 'up') && view.nodes.every((n) => n.status === 'up') ? view : undefined;
-    });
+  it('grows from 5 to 10 nodes with five `dkv node --join` while a writer runs: no write fails, none is lost, every node holds data', async () => {
+    const seed = announced.get('n1')!.address;
+    const load = writer('during-join');
+    for (const id of ['n6', 'n7', 'n8', 'n9', 'n10']) start(['node', '--id', id, '--port', String(await freePort()), '--join', seed]);
+    await waitFor('all ten nodes up and settled', () => settledWith(['n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7', 'n8', 'n9', 'n10']));
+    const written = await load.stop();
+    expect(written).toBeGreaterThan(0);
+    expect(failedWrites).toEqual([]);
     expect(await readAll()).toEqual([]);
+    const distribution = await waitFor('every node to hold data', async () => {
+      const rows = (await (await fetch(`${url}/v1/cluster/distribution`)).json()) as Array<{ id: string; keys: number }>;
+      return rows.length === 10 && rows.every((d) => d.keys > 0) ? rows : undefined;
+    });
+    expect(distribution.map((d) => d.id).sort()).toEqual(['n1', 'n10', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7', 'n8', 'n9']);
   }, DEADLINE_MS * 2);
 
-  it('decommissions a node with DELETE /v1/cluster/nodes/{id}: its data moves first, then it leaves', async () => {
+  it('decommissions a live node and removes a dead one by force while a writer runs; every key stays readable', async () => {
+    const load = writer('during-shrink');
     const res = await fetch(`${url}/v1/cluster/nodes/n2`, { method: 'DELETE' });
     expect(res.status).toBe(202);
     expect(((await res.json()) as { status: string }).status).toBe('leaving');
-    await waitFor('n2 to leave', async () => {
-      const view = await cluster();
-      return !view.nodes.some((n) => n.id === 'n2') ? view : undefined;
-    });
-    expect((await cluster()).nodes.map((n) => `${n.id}:${n.status}`).sort()).toEqual(['n1:up', 'n3:up', 'n4:up']);
+    await waitFor('n2 to leave', () => settledWith(['n1', 'n3', 'n4', 'n5', 'n6', 'n7', 'n8', 'n9', 'n10']));
+    process.kill(announced.get('n3')!.pid, 'SIGKILL');
+    const forced = await fetch(`${url}/v1/cluster/nodes/n3?force=true`, { method: 'DELETE' });
+    expect(forced.status).toBe(202);
+    await waitFor('n3 to be removed', () => settledWith(['n1', 'n4', 'n5', 'n6', 'n7', 'n8', 'n9', 'n10']));
+    await load.stop();
+    expect(failedWrites).toEqual([]);
     expect(await readAll()).toEqual([]);
-    const distribution = (await (await fetch(`${url}/v1/cluster/distribution`)).json()) as Array<{ id: string; keys: number }>;
-    expect(distribution.map((d) => d.id).sort()).toEqual(['n1', 'n3', 'n4']);
-    expect(distribution.every((d) => d.keys > 0)).toBe(true);
   }, DEADLINE_MS * 2);
 });
