@@ -41,7 +41,11 @@ async function parse(args: string[], env: Record<string, string> = {}): Promise<
     },
     fetchDistribution: async (url) => {
       recorded.calls.push(['fetchDistribution', url]);
-      throw new Error('connect ECONNREFUSED');
+      if (url.endsWith(':1')) throw new Error('connect ECONNREFUSED');
+      return [
+        { id: 'n1', ringShare: 0.5, keys: 10, bytes: 1000 },
+        { id: 'n2', ringShare: 0.5, keys: 10, bytes: 1000 },
+      ];
     },
     env,
     out: (text) => (recorded.out += text),
@@ -136,6 +140,22 @@ describe('dkv status and dkv ring', () => {
     const result = await parse(['ring', '--url', 'http://127.0.0.1:1']);
     expect(result.exits).toEqual([1]);
     expect(result.err).toBe('dkv ring: http://127.0.0.1:1: connect ECONNREFUSED\n');
+  });
+});
+
+describe('dkv ring --preview-add / --preview-remove', () => {
+  it('shows the shares after adding nodes and the data that would move, changing nothing', async () => {
+    const result = await parse(['ring', '--preview-add', '2', '--preview-vnodes', '64']);
+    expect(result.calls.map(([name]) => name).sort()).toEqual(['fetchCluster', 'fetchDistribution']);
+    expect(result.out).toMatch(/^ID +SHARE NOW +SHARE AFTER/);
+    expect(result.out).toContain('new-1');
+    expect(result.out).toMatch(/would move \d+\.\d% of the replica copies, about \d+ bytes .* nothing has changed/);
+  });
+
+  it('refuses to preview removing a node that is not a member, with exit 1', async () => {
+    const result = await parse(['ring', '--preview-remove', 'n9']);
+    expect(result.exits).toEqual([1]);
+    expect(result.err).toContain('cannot preview removing n9: it is not a member');
   });
 });
 

@@ -4,7 +4,8 @@ import { COORDINATOR_SETTINGS, parseCoordinatorConfig, type CoordinatorAppConfig
 import { NODE_SETTINGS, parseNodeConfig, type NodeConfig } from '@dkv/node';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { ClusterUpOptions } from './cluster-up.js';
-import { formatRing, formatStatus } from './views.js';
+import { previewRingChange } from './ring-preview.js';
+import { formatRing, formatRingPreview, formatStatus } from './views.js';
 
 /** What the commands do, injected so that argument parsing can be tested without starting anything. */
 export interface CliDeps {
@@ -115,10 +116,25 @@ export function buildProgram(deps: CliDeps): Command {
     });
   program
     .command('ring')
-    .description('each node\'s share of the ring, keys and bytes')
+    .description('each node\'s share of the ring, keys and bytes; or a preview of adding or removing nodes')
     .addOption(urlOption())
-    .action(async (opts: { url: string }) => {
-      await report(deps, 'ring', opts.url, async () => formatRing(await deps.fetchDistribution(opts.url)));
+    .addOption(new Option('--preview-add <count>', 'preview adding this many nodes (nothing changes)').argParser(wholeNumber(1, 1000)))
+    .addOption(new Option('--preview-vnodes <count>', 'virtual nodes of the previewed new nodes').argParser(wholeNumber(1, 65_536)))
+    .addOption(new Option('--preview-remove <ids>', 'preview removing these nodes, comma-separated (nothing changes)'))
+    .action(async (opts: { url: string; previewAdd?: number; previewVnodes?: number; previewRemove?: string }) => {
+      if (opts.previewAdd === undefined && opts.previewRemove === undefined) {
+        await report(deps, 'ring', opts.url, async () => formatRing(await deps.fetchDistribution(opts.url)));
+        return;
+      }
+      const plan = {
+        add: opts.previewAdd ?? 0,
+        remove: (opts.previewRemove ?? '').split(',').map((id) => id.trim()).filter((id) => id.length > 0),
+        ...(opts.previewVnodes === undefined ? {} : { addVnodes: opts.previewVnodes }),
+      };
+      await report(deps, 'ring', opts.url, async () => {
+        const [cluster, distribution] = await Promise.all([deps.fetchCluster(opts.url), deps.fetchDistribution(opts.url)]);
+        return formatRingPreview(previewRingChange(cluster, distribution, plan));
+      });
     });
   return program;
 }

@@ -1,4 +1,5 @@
 import type { ClusterInfo, DistributionEntry } from '@dkv/client';
+import type { RingPreview } from './ring-preview.js';
 
 /** Lays out rows as left-aligned columns separated by two spaces; the first row is the header. */
 export function formatTable(rows: ReadonlyArray<readonly string[]>): string {
@@ -35,4 +36,11 @@ export function formatRing(entries: readonly DistributionEntry[]): string {
   const bytes = entries.reduce((sum, e) => sum + e.bytes, 0);
   rows.push(['total', `${(share * 100).toFixed(1)}%`, String(keys), String(bytes)]);
   return formatTable(rows);
+}
+
+/** `dkv ring --preview-add/--preview-remove`: shares now and after, and the data that would move. */
+export function formatRingPreview(preview: RingPreview): string {
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const rows = [['ID', 'SHARE NOW', 'SHARE AFTER'], ...preview.rows.map((r) => [r.id, pct(r.shareBefore), pct(r.shareAfter)])];
+  return `${formatTable(rows)}\nwould move ${pct(preview.replicasMovedFraction)} of the replica copies, about ${preview.bytesToMove} bytes (estimated over ${preview.sampledKeys} sampled keys); nothing has changed`;
 }
