@@ -30,6 +30,7 @@ describe('parseCoordinatorConfig', () => {
       connectionsPerNode: 16,
       maxInFlightPerNode: 512,
       nodeRetry: { maxAttempts: 2, baseDelayMs: 20, maxDelayMs: 200 },
+      circuitBreaker: { failureThreshold: 5, openMs: 1000 },
       logLevel: 'info',
       coordinator: { ...DEFAULT_COORDINATOR_CONFIG, nodeId: 'c1' },
     });
@@ -47,6 +48,8 @@ describe('parseCoordinatorConfig', () => {
     expect(problemOf({ join: 'h:1', readFanout: 'some' })).toContain('--read-fanout (DKV_READ_FANOUT)');
     expect(parseCoordinatorConfig({ join: 'h:1', writeVersioning: 'read-first' }, {}).coordinator.writeVersioning).toBe('read-first');
     expect(problemOf({ join: 'h:1', writeVersioning: 'blind' })).toContain('--write-versioning (DKV_WRITE_VERSIONING)');
+    expect(parseCoordinatorConfig({ join: 'h:1', circuitFailureThreshold: '2', circuitOpenMs: '50' }, {}).circuitBreaker).toEqual({ failureThreshold: 2, openMs: 50 });
+    expect(problemOf({ join: 'h:1', circuitFailureThreshold: '0' })).toContain('--circuit-failure-threshold (DKV_CIRCUIT_FAILURE_THRESHOLD)');
     expect(problemOf({ join: 'h:1', hedgeMinDelayMs: '300', hedgeMaxDelayMs: '200' })).toContain('hedgeMaxDelayMs must be at least hedgeMinDelayMs');
   });
 

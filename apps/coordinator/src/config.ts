@@ -20,6 +20,8 @@ export interface CoordinatorAppConfig {
   readonly connectionsPerNode: number;
   readonly maxInFlightPerNode: number;
   readonly nodeRetry: { readonly maxAttempts: number; readonly baseDelayMs: number; readonly maxDelayMs: number };
+  /** Failures in a row after which sends to a node fail fast, and for how long. */
+  readonly circuitBreaker: { readonly failureThreshold: number; readonly openMs: number };
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly coordinator: CoordinatorConfig;
 }
@@ -73,6 +75,8 @@ export const COORDINATOR_SETTINGS = {
   maxInFlightPerNode: { flag: 'max-in-flight-per-node', env: 'DKV_MAX_IN_FLIGHT_PER_NODE', defaultValue: '512', description: 'requests to one storage node in flight or queued; more fail fast', schema: intSchema(1, 1_000_000) },
   nodeRetryAttempts: { flag: 'node-retry-attempts', env: 'DKV_NODE_RETRY_ATTEMPTS', defaultValue: '2', description: 'attempts of a replica request that surely did not run (connection refused), within its deadline', schema: intSchema(1, 10) },
   nodeRetryBaseDelayMs: { flag: 'node-retry-base-delay-ms', env: 'DKV_NODE_RETRY_BASE_DELAY_MS', defaultValue: '20', description: 'backoff before the first such retry (doubles per retry)', schema: ms(60_000) },
+  circuitFailureThreshold: { flag: 'circuit-failure-threshold', env: 'DKV_CIRCUIT_FAILURE_THRESHOLD', defaultValue: '5', description: 'failed requests in a row to one node after which sends to it fail fast', schema: intSchema(1, 1_000_000) },
+  circuitOpenMs: { flag: 'circuit-open-ms', env: 'DKV_CIRCUIT_OPEN_MS', defaultValue: '1000', description: 'how long sends to such a node fail fast before one probe is let through', schema: ms(3_600_000) },
   nodeRetryMaxDelayMs: { flag: 'node-retry-max-delay-ms', env: 'DKV_NODE_RETRY_MAX_DELAY_MS', defaultValue: '200', description: 'cap on that backoff', schema: ms(60_000) },
   joinTimeoutMs: { flag: 'join-timeout-ms', env: 'DKV_JOIN_TIMEOUT_MS', defaultValue: '30000', description: 'how long start-up retries reaching --join before it gives up', schema: ms(86_400_000) },
   membershipRefreshMs: { flag: 'membership-refresh-ms', env: 'DKV_MEMBERSHIP_REFRESH_MS', defaultValue: '5000', description: 'unused since membership travels by gossip (kept so existing scripts still start)', schema: ms() },
@@ -129,6 +133,7 @@ export function parseCoordinatorConfig(flags: Readonly<Record<string, string | u
     connectionsPerNode: v.connectionsPerNode,
     maxInFlightPerNode: v.maxInFlightPerNode,
     nodeRetry: { maxAttempts: v.nodeRetryAttempts, baseDelayMs: v.nodeRetryBaseDelayMs, maxDelayMs: v.nodeRetryMaxDelayMs },
+    circuitBreaker: { failureThreshold: v.circuitFailureThreshold, openMs: v.circuitOpenMs },
     logLevel: v.logLevel,
     coordinator,
   };

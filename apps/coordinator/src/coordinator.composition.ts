@@ -4,7 +4,7 @@ import { DEFAULT_VNODES } from '@dkv/hashing';
 import { DEFAULT_GOSSIPER_CONFIG, Gossiper } from '@dkv/membership';
 import { ClusterAdmin } from '@dkv/replication';
 import { SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
-import { HttpNodeClient, RetryingNodeClient, TcpNodeClient } from '@dkv/transport';
+import { CircuitBreakingNodeClient, HttpNodeClient, RetryingNodeClient, TcpNodeClient } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
 import { pino } from 'pino';
@@ -67,25 +67,31 @@ export function coordinatorContainer(config: CoordinatorAppConfig, initial: Memb
       }),
     [T.config, T.gossipClient, T.clock, T.scheduler, T.rng],
   );
+  // The stack to the storage nodes: a wire adapter, bounded retries of what surely did not run,
+  // and a per-node circuit breaker over both, so a node that keeps failing is not waited for.
   c.bind<NodeClient>(T.nodeClient).toResolvedValue(
-    (cfg: CoordinatorAppConfig, scheduler: Scheduler, rng: Rng) =>
-      new RetryingNodeClient(
-        cfg.transport === 'tcp'
-          ? new TcpNodeClient({
-              connectionsPerNode: Math.min(cfg.connectionsPerNode, TCP_CONNECTIONS_PER_NODE_MAX),
-              maxInFlightPerNode: cfg.maxInFlightPerNode,
-              maxFrameBytes: cfg.coordinator.maxValueBytes + FRAME_OVERHEAD_BYTES,
-            })
-          : new HttpNodeClient({
-              connectionsPerNode: cfg.connectionsPerNode,
-              maxInFlightPerNode: cfg.maxInFlightPerNode,
-              maxResponseBytes: cfg.coordinator.maxValueBytes + FRAME_OVERHEAD_BYTES,
-            }),
-        cfg.nodeRetry,
-        scheduler,
-        rng,
+    (cfg: CoordinatorAppConfig, clock: Clock, scheduler: Scheduler, rng: Rng) =>
+      new CircuitBreakingNodeClient(
+        new RetryingNodeClient(
+          cfg.transport === 'tcp'
+            ? new TcpNodeClient({
+                connectionsPerNode: Math.min(cfg.connectionsPerNode, TCP_CONNECTIONS_PER_NODE_MAX),
+                maxInFlightPerNode: cfg.maxInFlightPerNode,
+                maxFrameBytes: cfg.coordinator.maxValueBytes + FRAME_OVERHEAD_BYTES,
+              })
+            : new HttpNodeClient({
+                connectionsPerNode: cfg.connectionsPerNode,
+                maxInFlightPerNode: cfg.maxInFlightPerNode,
+                maxResponseBytes: cfg.coordinator.maxValueBytes + FRAME_OVERHEAD_BYTES,
+              }),
+          cfg.nodeRetry,
+          scheduler,
+          rng,
+        ),
+        cfg.circuitBreaker,
+        clock,
       ),
-    [T.config, T.scheduler, T.rng],
+    [T.config, T.clock, T.scheduler, T.rng],
   );
   c.bind<Coordinator>(T.coordinator).toResolvedValue(
     (cfg: CoordinatorAppConfig, membership: Gossiper, nodeClient: NodeClient, clock: Clock, scheduler: Scheduler, rng: Rng) =>
