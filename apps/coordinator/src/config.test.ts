@@ -32,6 +32,7 @@ describe('parseCoordinatorConfig', () => {
       nodeRetry: { maxAttempts: 2, baseDelayMs: 20, maxDelayMs: 200 },
       circuitBreaker: { failureThreshold: 5, openMs: 1000 },
       logLevel: 'info',
+      clockOffsetMs: 0,
       coordinator: { ...DEFAULT_COORDINATOR_CONFIG, nodeId: 'c1' },
     });
   });
@@ -50,6 +51,8 @@ describe('parseCoordinatorConfig', () => {
     expect(problemOf({ join: 'h:1', writeVersioning: 'blind' })).toContain('--write-versioning (DKV_WRITE_VERSIONING)');
     expect(parseCoordinatorConfig({ join: 'h:1', circuitFailureThreshold: '2', circuitOpenMs: '50' }, {}).circuitBreaker).toEqual({ failureThreshold: 2, openMs: 50 });
     expect(problemOf({ join: 'h:1', circuitFailureThreshold: '0' })).toContain('--circuit-failure-threshold (DKV_CIRCUIT_FAILURE_THRESHOLD)');
+    expect(parseCoordinatorConfig({ join: 'h:1', clockOffsetMs: '-300000' }, {}).clockOffsetMs).toBe(-300_000);
+    expect(problemOf({ join: 'h:1', clockOffsetMs: '1.5' })).toContain('--clock-offset-ms (DKV_CLOCK_OFFSET_MS) must be a whole number');
     expect(problemOf({ join: 'h:1', hedgeMinDelayMs: '300', hedgeMaxDelayMs: '200' })).toContain('hedgeMaxDelayMs must be at least hedgeMinDelayMs');
   });
 

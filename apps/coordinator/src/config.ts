@@ -23,10 +23,24 @@ export interface CoordinatorAppConfig {
   /** Failures in a row after which sends to a node fail fast, and for how long. */
   readonly circuitBreaker: { readonly failureThreshold: number; readonly openMs: number };
   readonly logLevel: (typeof LOG_LEVELS)[number];
+  /** Added to the wall clock: only for injecting clock skew in tests. */
+  readonly clockOffsetMs: number;
   readonly coordinator: CoordinatorConfig;
 }
 
 const d = DEFAULT_COORDINATOR_CONFIG;
+
+/** A whole number of milliseconds from -limit to limit (a clock offset may be negative). */
+function signedIntSchema(limit: number): z.ZodType<number, string> {
+  return z.string().transform((text, ctx) => {
+    const value = /^-?\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+    if (!Number.isSafeInteger(value) || Math.abs(value) > limit) {
+      ctx.addIssue({ code: 'custom', message: `must be a whole number from -${limit} to ${limit}` });
+      return z.NEVER;
+    }
+    return value;
+  });
+}
 const ms = (max = 3_600_000) => intSchema(1, max);
 
 const joinSchema: z.ZodType<string, string> = z.string().transform((text, ctx) => {
@@ -80,6 +94,7 @@ export const COORDINATOR_SETTINGS = {
   nodeRetryMaxDelayMs: { flag: 'node-retry-max-delay-ms', env: 'DKV_NODE_RETRY_MAX_DELAY_MS', defaultValue: '200', description: 'cap on that backoff', schema: ms(60_000) },
   joinTimeoutMs: { flag: 'join-timeout-ms', env: 'DKV_JOIN_TIMEOUT_MS', defaultValue: '30000', description: 'how long start-up retries reaching --join before it gives up', schema: ms(86_400_000) },
   membershipRefreshMs: { flag: 'membership-refresh-ms', env: 'DKV_MEMBERSHIP_REFRESH_MS', defaultValue: '5000', description: 'unused since membership travels by gossip (kept so existing scripts still start)', schema: ms() },
+  clockOffsetMs: { flag: 'clock-offset-ms', env: 'DKV_CLOCK_OFFSET_MS', defaultValue: '0', description: 'shifts this coordinator\'s wall clock (fault injection: clock skew), -86400000..86400000', schema: signedIntSchema(86_400_000) },
   logLevel: { flag: 'log-level', env: 'DKV_LOG_LEVEL', defaultValue: 'info', description: 'pino log level', schema: enumSchema(LOG_LEVELS) },
 } satisfies Record<string, Setting<unknown>>;
 
@@ -135,6 +150,7 @@ export function parseCoordinatorConfig(flags: Readonly<Record<string, string | u
     nodeRetry: { maxAttempts: v.nodeRetryAttempts, baseDelayMs: v.nodeRetryBaseDelayMs, maxDelayMs: v.nodeRetryMaxDelayMs },
     circuitBreaker: { failureThreshold: v.circuitFailureThreshold, openMs: v.circuitOpenMs },
     logLevel: v.logLevel,
+    clockOffsetMs: v.clockOffsetMs,
     coordinator,
   };
 }

@@ -40,7 +40,7 @@ export interface RunningCoordinator {
 export function coordinatorContainer(config: CoordinatorAppConfig, initial: Membership): Container {
   const c = new Container({ defaultScope: 'Singleton' });
   c.bind<CoordinatorAppConfig>(T.config).toConstantValue(config);
-  c.bind<Clock>(T.clock).toConstantValue(new SystemClock());
+  c.bind<Clock>(T.clock).toConstantValue(new SystemClock(config.clockOffsetMs));
   c.bind<Scheduler>(T.scheduler).toConstantValue(new TimerScheduler());
   c.bind<Rng>(T.rng).toConstantValue(new SystemRng());
   c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: CoordinatorAppConfig) => pino({ level: cfg.logLevel, base: { coordinator: cfg.coordinator.nodeId } }), [T.config]);
