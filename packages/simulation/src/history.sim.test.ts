@@ -1,8 +1,8 @@
-// Goal: under concurrent clients, message loss, one crashed-and-recovered replica at a time and
-// coordinators whose clocks are minutes apart, the history of every operation shows no lost
-// write, no stale read, no resurrected delete, no phantom or expired value and versions in
-// real-time order; and once faults stop (and a read pass repaired what failed writes left
-// behind), every key's replicas converge on N copies.
+// Goal: under concurrent clients, message loss, coordinators whose clocks are minutes apart and
+// a nemesis (one crashed-and-recovered replica at a time; or swizzle-clogging and partitions),
+// the history of every operation shows no lost write, no stale read, no resurrected delete, no
+// phantom or expired value and versions in real-time order; and once faults stop (and a read
+// pass repaired what failed writes left behind), every key's replicas converge on N copies.
 // Method: seeded simulation over many seeds; clients record through the testkit's
 // HistoryRecorder and the history is judged by checkHistory / checkConvergence.
 // Each seed is printed; DKV_SEED=<n> replays the run.
@@ -16,7 +16,9 @@ const OPS_PER_CLIENT = 80;
 const KEYS = 12;
 const SKEW_MS = 120_000;
 
-async function runSeed(seed: number) {
+type NemesisKind = 'crash' | 'swizzle';
+
+async function runSeed(seed: number, nemesisKind: NemesisKind = 'crash') {
   const sim = new SimCluster({ seed, storageNodes: 5, coordinators: 2, coordinatorSkewMs: [SKEW_MS, -SKEW_MS], lossRate: 0.01, latencyMs: { min: 1, max: 8 } });
   const recorder = new HistoryRecorder({ maxOperations: CLIENTS * OPS_PER_CLIENT + 10 });
   const now = () => sim.scheduler.now();
@@ -43,6 +45,27 @@ async function runSeed(seed: number) {
 
   const nemesis = async () => {
     const rng = sim.rng.fork('nemesis');
+    const ids = sim.storage.map((s) => s.node.id);
+    if (nemesisKind === 'swizzle') {
+      // FoundationDB's swizzle-clog, plus partitions: clog nodes one by one, restore them in a
+      // random order, then cut one node off from everyone else for a while.
+      while (done < CLIENTS) {
+        const order = rng.shuffle(ids.slice()).slice(0, 1 + rng.int(3));
+        for (const id of order) {
+          sim.network.clog(id);
+          await sleep(100 + rng.int(200));
+        }
+        for (const id of rng.shuffle(order.slice())) {
+          sim.network.unclog(id);
+          await sleep(50 + rng.int(150));
+        }
+        const cut = ids[rng.int(ids.length)]!;
+        sim.network.partition([cut], [...ids.filter((id) => id !== cut), 'c1', 'c2']);
+        await sleep(300 + rng.int(500));
+        sim.network.heal();
+      }
+      return;
+    }
     let crashed: string | null = null;
     while (done < CLIENTS) {
       await sleep(200 + rng.int(400));
@@ -50,7 +73,7 @@ async function runSeed(seed: number) {
         sim.network.recover(crashed);
         crashed = null;
       } else {
-        crashed = sim.storage[rng.int(sim.storage.length)]!.node.id;
+        crashed = ids[rng.int(ids.length)]!;
         sim.network.crash(crashed);
       }
     }
@@ -63,6 +86,8 @@ async function runSeed(seed: number) {
   // Faults stop. Writes that failed their quorum may sit on one replica with no retry owed: a
   // read pass repairs them (anti-entropy, which needs no reads, is future work).
   sim.network.setLoss(0);
+  sim.network.heal();
+  for (const s of sim.storage) sim.network.unclog(s.node.id);
   await sim.runFor(30_000);
   for (let k = 0; k < KEYS; k += 1) await sim.run(sim.service().get(`session:${k}`, { r: 3 }));
   await sim.runFor(1000);
@@ -87,5 +112,20 @@ describe('concurrent clients under single faults, judged by the history checker'
       expect(verdict.stats.reads.ok, `seed ${seed}`).toBeGreaterThan(OPS_PER_CLIENT);
       expect(converged.anomalies.map((a) => a.message), `seed ${seed}`).toEqual([]);
     }
+  });
+
+  it(`finds no anomaly under swizzle-clogging and partitions, over ${SEEDS} seeds`, async () => {
+    const base = seedForTest();
+    let disturbed = 0;
+    for (let round = 0; round < SEEDS; round += 1) {
+      const seed = base + round;
+      const { verdict, converged } = await runSeed(seed, 'swizzle');
+      expect(verdict.anomalies.map((a) => a.message), `seed ${seed}`).toEqual([]);
+      expect(converged.anomalies.map((a) => a.message), `seed ${seed}`).toEqual([]);
+      expect(verdict.stats.reads.ok, `seed ${seed}`).toBeGreaterThan(OPS_PER_CLIENT);
+      disturbed += verdict.stats.reads.fail + verdict.stats.writes.info;
+    }
+    // The nemesis bites: clogging two or three nodes of five leaves some keys without a quorum.
+    expect(disturbed).toBeGreaterThan(0);
   });
 });
