@@ -7,67 +7,17 @@
 // small rings and a short settle delay (DKV_* variables the children inherit); a writer loop runs
 // beside the cluster changes; every wait has a deadline; afterAll kills every process this test
 // started, by pid.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CliProcesses, freePort } from './e2e-support.js';
 
-const CLI = fileURLToPath(new URL('../bin/dkv.js', import.meta.url));
 const KEYS = 200;
 const DEADLINE_MS = 90_000;
 /** Small rings and a short settle delay keep the test quick; the mechanism is the same. */
-const ENV = { ...process.env, DKV_VNODES: '64', DKV_SYNC_SETTLE_DELAY_MS: '500', DKV_LOG_LEVEL: 'warn' };
-
-const processes: ChildProcess[] = [];
-const output: string[] = [];
-/** Pid and address of each storage node `cluster up` announced. */
-const announced = new Map<string, { pid: number; address: string }>();
+const cli = new CliProcesses({ ...process.env, DKV_VNODES: '64', DKV_SYNC_SETTLE_DELAY_MS: '500', DKV_LOG_LEVEL: 'warn' }, DEADLINE_MS);
+const { announced } = cli;
+const start = (args: string[]) => cli.start(args);
+const waitFor = <T>(what: string, probe: () => Promise<T | undefined>) => cli.waitFor(what, probe);
 let url = '';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-function start(args: string[]): ChildProcess {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: ENV });
-  const keep = (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n').filter((l) => l.length > 0)) {
-      output.push(line);
-      const match = /^dkv: node (\S+) pid (\d+) at (\S+)/.exec(line);
-      if (match) announced.set(match[1]!, { pid: Number(match[2]), address: match[3]! });
-      const ready = /^dkv ready at (\S+)/.exec(line);
-      if (ready) url = ready[1]!;
-    }
-    output.splice(0, Math.max(0, output.length - 200));
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  processes.push(child);
-  return child;
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const giveUpAt = Date.now() + DEADLINE_MS;
-  let last: unknown;
-  while (Date.now() < giveUpAt) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(200);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (${String(last)})` : ''}\n${output.slice(-30).join('\n')}`);
-}
 
 interface ClusterView {
   readonly nodes: ReadonlyArray<{ id: string; status: string }>;
@@ -131,22 +81,13 @@ async function settledWith(ids: readonly string[]): Promise<ClusterView | undefi
 
 beforeAll(async () => {
   start(['cluster', 'up', '--nodes', '5', '--port', '0']);
-  await waitFor('the ready line', async () => (url !== '' ? true : undefined));
+  url = await waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
   for (let i = 0; i < KEYS; i += 1) await write(`session:${i}`, `value-${i}`);
   expect(failedWrites).toEqual([]);
 }, DEADLINE_MS);
 
 afterAll(async () => {
-  for (const child of processes) if (child.pid !== undefined && child.exitCode === null) child.kill('SIGTERM');
-  await sleep(500);
-  for (const child of processes) if (child.pid !== undefined && child.exitCode === null) child.kill('SIGKILL');
-  for (const { pid } of announced.values()) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Already gone: cluster up stopped its children.
-    }
-  }
+  await cli.stopAll();
 });
 
 describe('elastic cluster of real processes', () => {

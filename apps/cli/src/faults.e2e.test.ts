@@ -6,69 +6,20 @@
 // testkit's HistoryRecorder and judged by checkHistory; each scenario prints its ops,
 // availability and what the checker found. Every wait has a deadline; afterAll stops every
 // process this test started, by pid. Network partitions need namespaces and are not here yet.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { KVStoreClient } from '@dkv/client';
 import type { KVStore } from '@dkv/core';
 import { checkHistory, HistoryRecorder, recordingStore } from '@dkv/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CliProcesses, freePort } from './e2e-support.js';
 
-const CLI = fileURLToPath(new URL('../bin/dkv.js', import.meta.url));
 const DEADLINE_MS = 60_000;
-const ENV = { ...process.env, DKV_VNODES: '64', DKV_SYNC_SETTLE_DELAY_MS: '500', DKV_LOG_LEVEL: 'warn' };
 const KEYS = 20;
 const SKEW_MS = 5 * 60_000;
-
-const processes: ChildProcess[] = [];
-const output: string[] = [];
-const announced = new Map<string, { pid: number; address: string }>();
-let url = '';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-function start(args: string[]): ChildProcess {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: ENV });
-  const keep = (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n').filter((l) => l.length > 0)) {
-      output.push(line);
-      const match = /^dkv: node (\S+) pid (\d+) at (\S+)/.exec(line);
-      if (match) announced.set(match[1]!, { pid: Number(match[2]), address: match[3]! });
-      const ready = /^dkv ready at (\S+)/.exec(line);
-      if (ready) url = ready[1]!;
-    }
-    output.splice(0, Math.max(0, output.length - 200));
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  processes.push(child);
-  return child;
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const giveUpAt = Date.now() + DEADLINE_MS;
-  let last: unknown;
-  while (Date.now() < giveUpAt) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (${String(last)})` : ''}\n${output.slice(-30).join('\n')}`);
-}
+const cli = new CliProcesses({ ...process.env, DKV_VNODES: '64', DKV_SYNC_SETTLE_DELAY_MS: '500', DKV_LOG_LEVEL: 'warn' }, DEADLINE_MS);
+const { announced } = cli;
+const start = (args: string[]) => cli.start(args);
+const waitFor = <T>(what: string, probe: () => Promise<T | undefined>) => cli.waitFor(what, probe);
 
 async function allUp(baseUrl: string, count: number): Promise<true | undefined> {
   const res = await fetch(`${baseUrl}/v1/cluster`, { signal: AbortSignal.timeout(2000) });
@@ -106,26 +57,17 @@ async function scenario(name: string, stores: KVStore[], fault: () => Promise<vo
 }
 
 let clients: KVStoreClient[] = [];
+let url = '';
 
 beforeAll(async () => {
   start(['cluster', 'up', '--nodes', '3', '--port', '0']);
-  await waitFor('the ready line', async () => (url !== '' ? true : undefined));
+  url = await waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
   clients = [new KVStoreClient({ url, timeoutMs: 3000 }), new KVStoreClient({ url, timeoutMs: 3000 }), new KVStoreClient({ url, timeoutMs: 3000 })];
 }, DEADLINE_MS);
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
-  for (const child of processes) if (child.pid !== undefined && child.exitCode === null) child.kill('SIGTERM');
-  await sleep(500);
-  for (const child of processes) if (child.pid !== undefined && child.exitCode === null) child.kill('SIGKILL');
-  for (const { pid } of announced.values()) {
-    try {
-      process.kill(pid, 'SIGCONT');
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
+  await cli.stopAll();
 });
 
 describe('single faults with real processes, judged by the history checker', () => {

@@ -1,0 +1,88 @@
+/**
+ * Test support for the end-to-end tests that drive real processes through the `dkv` command:
+ * starting them on 127.0.0.1 with the children's `DKV_*` settings, reading `cluster up`'s ready
+ * line and its `dkv: node <id> pid <pid> at <address>` announcements, waiting with deadlines, and
+ * stopping every process started, by pid. Not part of the CLI's build.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../bin/dkv.js', import.meta.url));
+
+/** A free TCP port on 127.0.0.1 (closed again before it is returned). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** The processes one test file started through the CLI, and what they announced. */
+export class CliProcesses {
+  readonly announced = new Map<string, { pid: number; address: string }>();
+  /** The coordinator URL from `cluster up`'s ready line, once printed. */
+  url = '';
+  private readonly processes: ChildProcess[] = [];
+  private readonly output: string[] = [];
+
+  constructor(
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly deadlineMs: number,
+  ) {}
+
+  /** Runs `dkv <args>` in the background, keeping the last lines of its output for error messages. */
+  start(args: string[]): ChildProcess {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: this.env });
+    const keep = (chunk: Buffer): void => {
+      for (const line of chunk.toString('utf8').split('\n').filter((l) => l.length > 0)) {
+        this.output.push(line);
+        const match = /^dkv: node (\S+) pid (\d+) at (\S+)/.exec(line);
+        if (match) this.announced.set(match[1]!, { pid: Number(match[2]), address: match[3]! });
+        const ready = /^dkv ready at (\S+)/.exec(line);
+        if (ready) this.url = ready[1]!;
+      }
+      this.output.splice(0, Math.max(0, this.output.length - 200));
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    this.processes.push(child);
+    return child;
+  }
+
+  /** Polls `probe` until it returns a value, or fails after the deadline with the recent output. */
+  async waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+    const giveUpAt = Date.now() + this.deadlineMs;
+    let last: unknown;
+    while (Date.now() < giveUpAt) {
+      try {
+        const value = await probe();
+        if (value !== undefined) return value;
+      } catch (error) {
+        last = error;
+      }
+      await sleep(100);
+    }
+    throw new Error(`timed out waiting for ${what}${last ? ` (${String(last)})` : ''}\n${this.output.slice(-30).join('\n')}`);
+  }
+
+  /** SIGTERM to every process started, then SIGKILL to any left, announced children included. */
+  async stopAll(): Promise<void> {
+    for (const child of this.processes) if (child.pid !== undefined && child.exitCode === null) child.kill('SIGTERM');
+    await sleep(500);
+    for (const child of this.processes) if (child.pid !== undefined && child.exitCode === null) child.kill('SIGKILL');
+    for (const { pid } of this.announced.values()) {
+      try {
+        process.kill(pid, 'SIGCONT');
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone: cluster up stopped its children.
+      }
+    }
+  }
+}
