@@ -411,17 +411,7 @@ async function main(): Promise<number> {
   log(`dkv HTTP benchmark${settings.quick ? ' (quick)' : ''}: commit ${machine.commit}, ${machine.cpus} cpus, ${machine.node}; ${settings.pin ? `servers on CPU ${settings.pin.servers}, load generator on CPU ${settings.pin.loadGenerator}` : 'no pinning'}`);
 
   const registry = new ProcessRegistry();
-  let stopping = false;
-  const abort = (why: string, code: number): void => {
-    if (stopping) return;
-    stopping = true;
-    log(`${why}: stopping every process this benchmark started`);
-    void registry.stopAll().then(() => process.exit(code));
-  };
-  process.once('SIGINT', () => abort('interrupted (SIGINT)', 130));
-  process.once('SIGTERM', () => abort('terminated (SIGTERM)', 143));
-  const deadline = setTimeout(() => abort(`time limit of ${settings.maxMinutes} min reached`, 1), settings.maxMinutes * 60_000);
-  deadline.unref();
+  const deadline = registry.stopOnSignalsOrDeadline(settings.maxMinutes, log);
 
   try {
     const workload: Workload = { keys: settings.keys, values: sessionValuePool(256, settings.valueBytes), seed: 42 };

@@ -69,6 +69,25 @@ export class ProcessRegistry {
   }
 
   /** Stops everything still running, newest first, then any adopted pid that outlived its parent. */
+  /**
+   * Stops every registered process and exits on SIGINT (130), SIGTERM (143) or once `maxMinutes`
+   * have passed (1), logging why; the benchmark clears the returned timer when it ends normally.
+   */
+  stopOnSignalsOrDeadline(maxMinutes: number, log: (line: string) => void): NodeJS.Timeout {
+    let stopping = false;
+    const abort = (why: string, code: number): void => {
+      if (stopping) return;
+      stopping = true;
+      log(`${why}: stopping every process this benchmark started`);
+      void this.stopAll().then(() => process.exit(code));
+    };
+    process.once('SIGINT', () => abort('interrupted (SIGINT)', 130));
+    process.once('SIGTERM', () => abort('terminated (SIGTERM)', 143));
+    const deadline = setTimeout(() => abort(`time limit of ${maxMinutes} min reached`, 1), maxMinutes * 60_000);
+    deadline.unref();
+    return deadline;
+  }
+
   async stopAll(): Promise<void> {
     for (const proc of [...this.started].reverse()) await this.stop(proc);
     for (const [pid, name] of this.orphans) {

@@ -175,17 +175,7 @@ async function main(): Promise<number> {
   const command = `npx tsx benchmarks/memory/bench.ts ${process.argv.slice(2).join(' ')}`.trim();
   const machine = machineInfo(ROOT);
   const registry = new ProcessRegistry();
-  let stopping = false;
-  const abort = (why: string, code: number): void => {
-    if (stopping) return;
-    stopping = true;
-    log(`${why}: stopping every process this benchmark started`);
-    void registry.stopAll().then(() => process.exit(code));
-  };
-  process.once('SIGINT', () => abort('interrupted (SIGINT)', 130));
-  process.once('SIGTERM', () => abort('terminated (SIGTERM)', 143));
-  const deadline = setTimeout(() => abort(`time limit of ${maxMinutes} min reached`, 1), maxMinutes * 60_000);
-  deadline.unref();
+  const deadline = registry.stopOnSignalsOrDeadline(maxMinutes, log);
   try {
     const engines: EngineResult[] = [];
     for (const alloc of allocs) {

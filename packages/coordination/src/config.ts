@@ -1,4 +1,5 @@
 import type { HeartbeatConfig } from '@dkv/membership';
+import type { ReplicationConfig } from '@dkv/replication';
 
 /** Everything a coordinator needs to know, with the defaults of {@link DEFAULT_COORDINATOR_CONFIG}. */
 export interface CoordinatorConfig {
@@ -33,18 +34,8 @@ export interface CoordinatorConfig {
   readonly writeVersioning?: 'optimistic' | 'read-first';
   readonly hedgeMinDelayMs?: number;
   readonly hedgeMaxDelayMs?: number;
-  readonly replication: {
-    readonly maxQueuedTasks: number;
-    readonly retryIntervalMs: number;
-    readonly baseBackoffMs: number;
-    readonly maxBackoffMs: number;
-    readonly maxTaskAgeMs: number;
-    readonly batchSize: number;
-    /** Hints kept for one replica, by count and bytes, and replayed to it per retry pass (see ReplicationManager). */
-    readonly maxTasksPerTarget?: number;
-    readonly maxBytesPerTarget?: number;
-    readonly maxSendsPerTargetPerPass?: number;
-  };
+  /** The ReplicationManager's bounds; its request deadline is `requestTimeoutMs`. */
+  readonly replication: Omit<ReplicationConfig, 'requestTimeoutMs'>;
   readonly heartbeat: HeartbeatConfig;
 }
 
