@@ -86,3 +86,39 @@ export interface ScanCursor {
   readonly bucket: number;
   readonly afterKey: string;
 }
+
+/** The most segments one DIGEST request may cut each range into. */
+export const MAX_DIGEST_SEGMENTS = 4096;
+/** The most (range, segment) parts one DIGEST answer may hold. */
+export const MAX_DIGEST_PARTS = 1 << 20;
+
+/**
+ * What a replica holds in one part of a hash range, as a DIGEST answers it: `hash` is an
+ * order-independent sum (53 bits) of the identities (key, version, writer) of the records held
+ * there, tombstones included, and `count` how many there are. Two replicas whose parts have the
+ * same hash hold the same writes there (but for a hash collision, about 2^-53 per part).
+ */
+export interface RangeDigest {
+  readonly hash: number;
+  readonly count: number;
+}
+
+/**
+ * Checks a DIGEST request's shape: ranges sorted and disjoint, segments 1..{@link MAX_DIGEST_SEGMENTS},
+ * and at most {@link MAX_DIGEST_PARTS} parts in all. Returns what is wrong, or null.
+ */
+export function digestRequestProblem(ranges: readonly HashRange[], segments: number): string | null {
+  if (!Number.isInteger(segments) || segments < 1 || segments > MAX_DIGEST_SEGMENTS) {
+    return `segments must be a whole number from 1 to ${MAX_DIGEST_SEGMENTS}, got ${String(segments)}`;
+  }
+  if (ranges.length * segments > MAX_DIGEST_PARTS) {
+    return `a digest holds at most ${MAX_DIGEST_PARTS} parts, asked ${ranges.length} ranges x ${segments} segments`;
+  }
+  let previousEnd = -1;
+  for (const [start, end] of ranges) {
+    if (!(start <= end)) return `range [${start}, ${end}] ends before it starts`;
+    if (start <= previousEnd) return `ranges must be sorted and disjoint: [${start}, ${end}] starts at or before ${previousEnd}`;
+    previousEnd = end;
+  }
+  return null;
+}

@@ -1,4 +1,4 @@
-import type { HashRange, ScanCursor } from './cluster-state.js';
+import type { HashRange, RangeDigest, ScanCursor } from './cluster-state.js';
 import type { Membership, Node } from './node.js';
 import type { ResponseFor, StorageRequest, StorageResponse } from './storage-request.js';
 import type { VersionedValue, VersionMeta } from './versioned-value.js';
@@ -96,6 +96,15 @@ export interface RangeScanStorageEngine extends StorageEngine {
    * owners hold their own copies. Returns whether something was held.
    */
   remove(key: string): boolean;
+  /**
+   * The digest of each of `segments` equal parts of each of `ranges` (sorted, disjoint), in order:
+   * range 0's parts, then range 1's... Part `j` of `[start, end]` holds the hashes from
+   * `start + floor(j * size / segments)` to `start + floor((j + 1) * size / segments) - 1`, where
+   * `size = end - start + 1`. A record counts by its identity (key, version, writer), so a value
+   * and the tombstone it expired into are the same record, and two replicas agree whatever their
+   * clocks. Work is proportional to the keys held in the buckets the ranges touch.
+   */
+  digest(ranges: readonly HashRange[], segments: number): RangeDigest[];
 }
 
 /** Options of one internode request. */

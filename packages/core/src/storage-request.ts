@@ -1,4 +1,4 @@
-import type { GossipState, HashRange, ScanCursor } from './cluster-state.js';
+import type { GossipState, HashRange, RangeDigest, ScanCursor } from './cluster-state.js';
 import type { VersionedValue, VersionMeta } from './versioned-value.js';
 
 /**
@@ -14,6 +14,10 @@ import type { VersionedValue, VersionMeta } from './versioned-value.js';
  * - `SCAN` reads a bounded batch of the records (tombstones included) whose key hashes fall in
  *   `ranges`, in (bucket, key) order from `cursor`: how data streams to a node that gains ranges.
  *   The answer's `cursor` is where the next batch starts, null when the ranges are exhausted.
+ * - `DIGEST` summarises what the replica holds in `ranges` (sorted, disjoint), each cut into
+ *   `segments` equal parts: per part, an order-independent hash of its records' identities and
+ *   their count. Anti-entropy compares these between replicas (a hash tree: ranges, then their
+ *   segments, then records) and streams only the parts that differ.
  */
 export type StorageRequest =
   | { readonly type: 'GET'; readonly key: string }
@@ -29,7 +33,8 @@ export type StorageRequest =
       readonly limit: number;
       /** The answer stops once its keys and values reach this many bytes (at least one record is returned). */
       readonly maxBytes: number;
-    };
+    }
+  | { readonly type: 'DIGEST'; readonly ranges: readonly HashRange[]; readonly segments: number };
 
 /** The answer a storage node gives to each {@link StorageRequest}. */
 export type StorageResponse =
@@ -38,7 +43,8 @@ export type StorageResponse =
   | { readonly type: 'PUT'; readonly applied: boolean; readonly version: number }
   | { readonly type: 'PING'; readonly nodeId: string; readonly ready: boolean; readonly keys: number; readonly bytes: number }
   | { readonly type: 'GOSSIP'; readonly state: GossipState }
-  | { readonly type: 'SCAN'; readonly records: ReadonlyArray<{ readonly key: string; readonly record: VersionedValue }>; readonly cursor: ScanCursor | null };
+  | { readonly type: 'SCAN'; readonly records: ReadonlyArray<{ readonly key: string; readonly record: VersionedValue }>; readonly cursor: ScanCursor | null }
+  | { readonly type: 'DIGEST'; readonly digests: readonly RangeDigest[] };
 
 /** The request type's matching response type. */
 export type ResponseFor<R extends StorageRequest> = Extract<StorageResponse, { type: R['type'] }>;

@@ -1,6 +1,7 @@
 import type { Clock, Node, NodeClient, RangeScanStorageEngine, Rng, Scheduler, Timer } from '@dkv/core';
 import { ConsistentHash, ringId } from '@dkv/hashing';
 import { bootstrapEntry, DEFAULT_GOSSIPER_CONFIG, Gossiper, type GossiperConfig, type NewMember } from '@dkv/membership';
+import { AntiEntropyManager, type AntiEntropyConfig } from './anti-entropy-manager.js';
 import { ClusterAdmin } from './cluster-admin.js';
 import { DEFAULT_RANGE_SYNC_CONFIG, RangeSyncManager, type RangeSyncConfig } from './range-sync-manager.js';
 
@@ -30,11 +31,13 @@ export interface ElasticMemberOptions {
   readonly rng: Rng;
   readonly gossip?: GossiperConfig;
   readonly sync?: Partial<RangeSyncConfig>;
+  /** Anti-entropy pacing (N comes from `n`); false turns it off. */
+  readonly antiEntropy?: Partial<AntiEntropyConfig> | false;
 }
 
 /**
  * A storage node's part of the elastic cluster, wired: its {@link Gossiper}, its
- * {@link RangeSyncManager}, the {@link ClusterAdmin} entry points acting on its document, and the
+ * {@link RangeSyncManager}, its {@link AntiEntropyManager}, the {@link ClusterAdmin} entry points acting on its document, and the
  * hooks its storage service needs (GOSSIP answers; no reads or scans while it catches up). The
  * apps' composition roots and the simulation build storage nodes through it.
  *
@@ -46,6 +49,8 @@ export class ElasticMember {
   readonly gossiper: Gossiper;
   readonly sync: RangeSyncManager;
   readonly admin: ClusterAdmin;
+  /** Null when turned off. */
+  readonly antiEntropy: AntiEntropyManager | null;
   private joinTimer: Timer | null = null;
   private sawSelfActive = false;
 
@@ -75,6 +80,19 @@ export class ElasticMember {
       completeFor: initialRing,
     });
     this.admin = new ClusterAdmin(this.gossiper, options.n);
+    this.antiEntropy =
+      options.antiEntropy === false
+        ? null
+        : new AntiEntropyManager({
+            selfId: self.id,
+            gossiper: this.gossiper,
+            engine: options.engine,
+            nodeClient: options.nodeClient,
+            clock: options.clock,
+            scheduler: options.scheduler,
+            hasCompleteData: () => this.sync.hasCompleteData(),
+            config: { ...options.antiEntropy, n: options.n },
+          });
     if (initialRing) this.gossiper.onPreviousIncarnation(() => this.sync.markDataLost());
   }
 
@@ -91,6 +109,7 @@ export class ElasticMember {
   start(): void {
     this.gossiper.start();
     this.sync.start();
+    this.antiEntropy?.start();
     if (this.options.autoJoin && !this.joinTimer) {
       this.joinTimer = this.options.scheduler.every((this.options.gossip ?? DEFAULT_GOSSIPER_CONFIG).intervalMs, () => this.joinIfUnknown());
     }
@@ -99,6 +118,7 @@ export class ElasticMember {
   stop(): void {
     this.gossiper.stop();
     this.sync.stop();
+    this.antiEntropy?.stop();
     this.joinTimer?.cancel();
     this.joinTimer = null;
   }

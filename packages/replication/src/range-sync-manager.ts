@@ -446,10 +446,8 @@ export class RangeSyncManager {
    * `cleanupIntervalMs` (a late retry of an old write may land here after a pass).
    */
   private cleanUp(views: RingViews): void {
-    const storage = this.deps.gossiper.document().filter((e) => e.role === 'storage' && e.status !== 'removed');
     const me = this.deps.gossiper.entry(this.selfId);
-    const stable = !views.changing && !storage.some((e) => e.status !== 'up' || e.rejoining || e.readVnodes !== e.vnodes);
-    if (!stable || me === undefined || (me.status !== 'up' && me.status !== 'removed')) {
+    if (!isRingSettled(this.deps.gossiper.document(), views) || me === undefined || (me.status !== 'up' && me.status !== 'removed')) {
       this.stableSince = null;
       return;
     }
@@ -473,6 +471,15 @@ export class RangeSyncManager {
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => this.deps.scheduler.after(Math.max(0, Math.ceil(ms)), resolve));
   }
+}
+
+/**
+ * Whether no data is moving: the read and future rings agree and every storage node is up, with
+ * its full weight, and not catching up. Cleanup and anti-entropy run only then.
+ */
+export function isRingSettled(document: readonly MemberEntry[], views: RingViews): boolean {
+  const storage = document.filter((e) => e.role === 'storage' && e.status !== 'removed');
+  return !views.changing && !storage.some((e) => e.status !== 'up' || e.rejoining || e.readVnodes !== e.vnodes);
 }
 
 /** A replica that may send data: on the read ring, readable, and not removed by force. */

@@ -1,7 +1,7 @@
 import type { Membership, Node, VersionedValue } from '@dkv/core';
 import { createCoordinator, DEFAULT_COORDINATOR_CONFIG, type Coordinator, type CoordinatorConfig } from '@dkv/coordination';
 import { DEFAULT_GOSSIPER_CONFIG, Gossiper, StaticMembershipView, type GossiperConfig } from '@dkv/membership';
-import { ClusterAdmin, ElasticMember, RangeSyncManager, type RangeSyncConfig } from '@dkv/replication';
+import { ClusterAdmin, ElasticMember, RangeSyncManager, type AntiEntropyConfig, type AntiEntropyManager, type RangeSyncConfig } from '@dkv/replication';
 import { InMemoryStorageEngine, StorageService } from '@dkv/storage';
 import { SeededRng, SimulatedClock, SimulatedNetwork, SimulatedScheduler, type LatencyRange, type SimulationBounds } from '@dkv/testkit';
 
@@ -33,6 +33,8 @@ export interface ElasticOptions {
   readonly vnodes?: number;
   readonly gossip?: Partial<GossiperConfig>;
   readonly sync?: Partial<RangeSyncConfig>;
+  /** Anti-entropy pacing of the storage nodes (production defaults otherwise); false turns it off. */
+  readonly antiEntropy?: Partial<AntiEntropyConfig> | false;
 }
 
 /** One simulated storage node: its own clock and engine behind the simulated network. */
@@ -43,6 +45,7 @@ export interface SimStorageNode {
   /** Elastic clusters only: the node's gossiper and range sync, replaced on a restart. */
   gossiper?: Gossiper;
   sync?: RangeSyncManager;
+  antiEntropy?: AntiEntropyManager | null;
 }
 
 /** One simulated coordinator: its own clock and network client. */
@@ -284,10 +287,12 @@ export class SimCluster {
       rng: this.rng.fork(`${nodeId}@${this.scheduler.now()}`),
       gossip: this.gossipConfig(),
       sync: { ...this.options.elastic.sync },
+      ...(this.options.elastic.antiEntropy !== undefined ? { antiEntropy: this.options.elastic.antiEntropy } : {}),
     });
     this.members.set(nodeId, member);
     entry.gossiper = member.gossiper;
     entry.sync = member.sync;
+    entry.antiEntropy = member.antiEntropy;
     const service = new StorageService({ nodeId, engine: entry.engine, ...member.storageHooks() });
     if (this.network.isRegistered(nodeId)) this.network.recover(nodeId, service);
     else this.network.register(nodeId, service);

@@ -1,11 +1,13 @@
 import {
   compareVersionedValues,
+  digestRequestProblem,
   DkvError,
   metaOf,
   toTombstone,
   type ApplyResult,
   type Clock,
   type HashRange,
+  type RangeDigest,
   type RangeScanStorageEngine,
   type ScanBatch,
   type ScanCursor,
@@ -101,6 +103,7 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
   private readonly entries = new Map<string, Entry>();
   private readonly ttlIndex = new MinHeap<Entry>();
   private readonly buckets: Array<Set<string> | undefined> = new Array<Set<string> | undefined>(SCAN_BUCKETS);
+  private readonly writerHashes = new Map<string, number>();
   private liveKeys = 0;
   private tombstones = 0;
   private liveBytes = 0;
@@ -202,6 +205,54 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
     return { records, cursor: null };
   }
 
+  /**
+   * The digest of `segments` equal parts of each of `ranges` (see `RangeScanStorageEngine.digest`):
+   * one pass over the buckets the ranges touch, no sorting, no copies.
+   * @throws DkvError INVALID_REQUEST when the ranges are not sorted and disjoint or `segments` is out of bounds.
+   */
+  digest(ranges: readonly HashRange[], segments: number): RangeDigest[] {
+    const problem = digestRequestProblem(ranges, segments);
+    if (problem !== null) throw new DkvError('INVALID_REQUEST', `invalid digest request: ${problem}`);
+    const sumA = new Uint32Array(ranges.length * segments);
+    const sumB = new Uint32Array(ranges.length * segments);
+    const counts = new Uint32Array(ranges.length * segments);
+    let next = 0;
+    const firstBucket = ranges.length === 0 ? SCAN_BUCKETS : Math.floor((ranges[0]?.[0] ?? 0) / 2 ** BUCKET_SHIFT);
+    for (let bucket = firstBucket; bucket < SCAN_BUCKETS && next < ranges.length; bucket += 1) {
+      const low = bucket * 2 ** BUCKET_SHIFT;
+      const high = low + 2 ** BUCKET_SHIFT - 1;
+      while (next < ranges.length && (ranges[next]?.[1] ?? 0) < low) next += 1;
+      const first = ranges[next];
+      if (first === undefined) break;
+      if (first[0] > high) {
+        bucket = Math.floor(first[0] / 2 ** BUCKET_SHIFT) - 1;
+        continue;
+      }
+      let last = next;
+      while (last + 1 < ranges.length && (ranges[last + 1]?.[0] ?? 0) <= high) last += 1;
+      const keys = this.buckets[bucket];
+      if (keys === undefined) continue;
+      for (const key of keys) {
+        const entry = this.entries.get(key);
+        if (entry === undefined) continue;
+        const { hash } = entry;
+        for (let i = next; i <= last; i += 1) {
+          const range = ranges[i];
+          if (range === undefined || hash < range[0] || hash > range[1]) continue;
+          const part = i * segments + Math.floor(((hash - range[0]) * segments) / (range[1] - range[0] + 1));
+          const { record } = entry;
+          sumA[part] = (sumA[part]! + identityHashA(hash, record.version, this.writerHash(record.writerId))) >>> 0;
+          sumB[part] = (sumB[part]! + identityHashB(hash, record.version, entry.keyBytes)) >>> 0;
+          counts[part] = counts[part]! + 1;
+          break;
+        }
+      }
+    }
+    const digests: RangeDigest[] = new Array<RangeDigest>(counts.length);
+    for (let part = 0; part < counts.length; part += 1) digests[part] = { hash: sumA[part]! * 2 ** 21 + (sumB[part]! >>> 11), count: counts[part]! };
+    return digests;
+  }
+
   /** Forgets `key` and its record entirely (see `RangeScanStorageEngine.remove`). */
   remove(key: string): boolean {
     const entry = this.entries.get(key);
@@ -240,6 +291,19 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
    */
   stats(): InMemoryStorageStats {
     return { keys: this.liveKeys, tombstones: this.tombstones, bytes: this.liveBytes, ttlIndexItems: this.ttlIndex.size };
+  }
+
+  /** A 32-bit hash of a writer id, cached: a cluster has few coordinators. */
+  private writerHash(writerId: string): number {
+    let hash = this.writerHashes.get(writerId);
+    if (hash === undefined) {
+      hash = 0x811c9dc5;
+      for (let i = 0; i < writerId.length; i += 1) hash = Math.imul(hash ^ writerId.charCodeAt(i), 0x01000193);
+      hash >>>= 0;
+      if (this.writerHashes.size >= WRITER_HASH_CACHE_MAX) this.writerHashes.clear();
+      this.writerHashes.set(writerId, hash);
+    }
+    return hash;
   }
 
   private addToBucket(entry: Entry): void {
@@ -303,6 +367,37 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
       this.liveBytes -= entry.keyBytes + entry.record.value.byteLength;
     }
   }
+}
+
+/** Bound on the writer-id hash cache (cleared when full). */
+const WRITER_HASH_CACHE_MAX = 4096;
+
+/** Murmur3's finaliser: a bijective 32-bit mix. */
+function fmix32(input: number): number {
+  let h = input;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/**
+ * Two independent 32-bit hashes of a record's identity: its key's ring hash, its version (53
+ * bits, split in halves) and its writer (lane A) or its key's length (lane B). A digest sums each
+ * lane over a part, so it does not depend on the order keys are visited in.
+ */
+function identityHashA(keyHash: number, version: number, writerHash: number): number {
+  const low = version >>> 0;
+  const high = Math.floor(version / 2 ** 32);
+  return fmix32(keyHash ^ fmix32(low ^ Math.imul(high, 0x9e3779b1)) ^ Math.imul(writerHash, 0x27d4eb2f));
+}
+
+function identityHashB(keyHash: number, version: number, keyBytes: number): number {
+  const low = version >>> 0;
+  const high = Math.floor(version / 2 ** 32);
+  return fmix32(Math.imul(keyHash ^ 0x5bd1e995, 0xcc9e2d51) + fmix32(high ^ Math.imul(low, 0x1b873593)) + Math.imul(keyBytes, 0x7feb352d));
 }
 
 function isExpired(record: VersionedValue, nowMs: number): boolean {

@@ -81,7 +81,7 @@ export class StorageService implements StorageRequestHandler {
 
   /**
    * Answers one request: GET the record, HEAD its metadata, PUT apply-if-newer, PING counts,
-   * GOSSIP a membership exchange, SCAN a bounded batch of a range scan.
+   * GOSSIP a membership exchange, SCAN a bounded batch of a range scan, DIGEST a range summary.
    */
   handle(request: StorageRequest): StorageResponse {
     switch (request.type) {
@@ -110,6 +110,11 @@ export class StorageService implements StorageRequestHandler {
         const maxBytes = Math.max(1, Math.min(request.maxBytes, this.scanMaxBytes));
         const batch = this.engine.scan(request.ranges, request.cursor, limit, maxBytes);
         return { type: 'SCAN', records: batch.records, cursor: batch.cursor };
+      }
+      case 'DIGEST': {
+        if (!isScannable(this.engine)) throw new DkvError('NOT_IMPLEMENTED', `node ${this.nodeId}'s storage engine cannot digest ranges`);
+        if (!this.canScan()) throw new DkvError('UNAVAILABLE', `node ${this.nodeId} is catching up and cannot be compared with`);
+        return { type: 'DIGEST', digests: this.engine.digest(request.ranges, request.segments) };
       }
     }
   }

@@ -92,6 +92,7 @@ export class MapStorageHandler implements StorageRequestHandler {
         return { type: 'PING', nodeId: this.nodeId, ready: true, ...this.counts() };
       case 'GOSSIP':
       case 'SCAN':
+      case 'DIGEST':
         throw new Error(`MapStorageHandler does not answer ${request.type}`);
     }
   }

@@ -10,7 +10,7 @@
  * A frame is untrusted input. Decoding never throws anything but a {@link FrameError} whose
  * message names the field and what was wrong, so the edges can answer 400 instead of crashing.
  */
-import { MAX_KEY_BYTES, MAX_VERSION, NODE_ID_PATTERN, type StorageRequest, type StorageResponse } from '@dkv/core';
+import { digestRequestProblem, MAX_DIGEST_PARTS, MAX_DIGEST_SEGMENTS, MAX_KEY_BYTES, MAX_VERSION, NODE_ID_PATTERN, type StorageRequest, type StorageResponse } from '@dkv/core';
 import { Packr } from 'msgpackr';
 import { z } from 'zod';
 
@@ -109,6 +109,12 @@ const requestSchema = z.discriminatedUnion('type', [
     limit: z.int().min(1).max(MAX_SCAN_RECORDS),
     maxBytes: z.int().min(1).max(1024 * 1024 * 1024),
   }),
+  z
+    .object({ type: z.literal('DIGEST'), ranges: z.array(hashRangeSchema).max(MAX_DIGEST_PARTS), segments: z.int().min(1).max(MAX_DIGEST_SEGMENTS) })
+    .superRefine((request, context) => {
+      const problem = digestRequestProblem(request.ranges, request.segments);
+      if (problem !== null) context.addIssue({ code: 'custom', message: problem });
+    }),
 ]);
 
 const countSchema = z.int().min(0);
@@ -123,6 +129,10 @@ const responseSchema = z.discriminatedUnion('type', [
     type: z.literal('SCAN'),
     records: z.array(z.object({ key: keySchema, record: versionedValueSchema })).max(MAX_SCAN_RECORDS),
     cursor: scanCursorSchema.nullable(),
+  }),
+  z.object({
+    type: z.literal('DIGEST'),
+    digests: z.array(z.object({ hash: z.int().min(0).max(Number.MAX_SAFE_INTEGER), count: countSchema })).max(MAX_DIGEST_PARTS),
   }),
 ]);
 
