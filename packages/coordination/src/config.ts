@@ -34,6 +34,11 @@ export interface CoordinatorConfig {
   readonly writeVersioning?: 'optimistic' | 'read-first';
   readonly hedgeMinDelayMs?: number;
   readonly hedgeMaxDelayMs?: number;
+  /**
+   * The id of the storage node this coordinator runs in (a node that coordinates), whose replica
+   * it reads in-process: asked first by every quorum. Absent for the stand-alone coordinator.
+   */
+  readonly localReplicaId?: string;
   /** The ReplicationManager's bounds; its request deadline is `requestTimeoutMs`. */
   readonly replication: Omit<ReplicationConfig, 'requestTimeoutMs'>;
   readonly heartbeat: HeartbeatConfig;

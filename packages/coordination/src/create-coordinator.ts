@@ -46,6 +46,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       readFanout: config.readFanout ?? 'all',
       hedgeMinDelayMs: config.hedgeMinDelayMs ?? 2,
       hedgeMaxDelayMs: config.hedgeMaxDelayMs ?? Math.max(2, Math.floor(config.requestTimeoutMs / 4)),
+      ...(config.localReplicaId !== undefined ? { preferNodeId: config.localReplicaId } : {}),
     },
     { isAvailable: (id) => nodeManager.isAvailable(id), onReplicaOutcome: (id, ok) => nodeManager.reportOutcome(id, ok), clock, scheduler },
   );

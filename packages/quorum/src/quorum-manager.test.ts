@@ -175,6 +175,22 @@ describe('QuorumManager with readFanout quorum', () => {
     expect((await read).record?.version).toBe(3);
   });
 
+  it('asks the preferred replica (its own, in-process) first when it is one of the targets', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10, readFanout: 'quorum', preferNodeId: 'c' });
+    const read = quorum.readWithQuorum('k', nodes, 2);
+    expect(client.pending.map((p) => p.nodeId)).toEqual(['c', 'a']);
+    client.take('c').resolve({ type: 'GET', record: rec(2) });
+    client.take('a').resolve({ type: 'GET', record: rec(1) });
+    expect((await read).record?.version).toBe(2);
+    const elsewhere = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10, readFanout: 'quorum', preferNodeId: 'z' });
+    const other = elsewhere.readWithQuorum('k', nodes, 2);
+    expect(client.pending.map((p) => p.nodeId)).toEqual(['a', 'b']);
+    client.take('a').resolve({ type: 'GET', record: rec(1) });
+    client.take('b').resolve({ type: 'GET', record: rec(1) });
+    expect((await other).answered).toBe(2);
+  });
+
   it('hedges to the next replica when the first ones are slow, and never asks past the quorum', async () => {
     const client = new ScriptedClient();
     const scheduler = manualScheduler();
