@@ -54,6 +54,10 @@ describe('parseCoordinatorConfig', () => {
     expect(parseCoordinatorConfig({ join: 'h:1', clockOffsetMs: '-300000' }, {}).clockOffsetMs).toBe(-300_000);
     expect(problemOf({ join: 'h:1', clockOffsetMs: '1.5' })).toContain('--clock-offset-ms (DKV_CLOCK_OFFSET_MS) must be a whole number');
     expect(problemOf({ join: 'h:1', hedgeMinDelayMs: '300', hedgeMaxDelayMs: '200' })).toContain('hedgeMaxDelayMs must be at least hedgeMinDelayMs');
+    expect(parseCoordinatorConfig({ join: 'h:1' }, {}).coordinator.writeQuorum).toBe('strict');
+    expect(parseCoordinatorConfig({ join: 'h:1' }, { DKV_WRITE_QUORUM: 'sloppy' }).coordinator.writeQuorum).toBe('sloppy');
+    expect(problemOf({ join: 'h:1', writeQuorum: 'any' })).toContain('--write-quorum (DKV_WRITE_QUORUM)');
+    expect(problemOf({ join: 'h:1', writeQuorum: 'sloppy', writeVersioning: 'optimistic' })).toContain('writeQuorum sloppy needs writeVersioning read-first');
   });
 
   it('makes up a unique writer id when none is given', () => {

@@ -74,6 +74,7 @@ export const COORDINATOR_SETTINGS = {
   replicationMaxBackoffMs: { flag: 'replication-max-backoff-ms', env: 'DKV_REPLICATION_MAX_BACKOFF_MS', defaultValue: String(d.replication.maxBackoffMs), description: 'cap on a replication\'s backoff', schema: ms() },
   replicationMaxTaskAgeMs: { flag: 'replication-max-task-age-ms', env: 'DKV_REPLICATION_MAX_TASK_AGE_MS', defaultValue: String(d.replication.maxTaskAgeMs), description: 'a replication not delivered by then is dropped', schema: ms(7 * 86_400_000) },
   writeVersioning: { flag: 'write-versioning', env: 'DKV_WRITE_VERSIONING', defaultValue: 'read-first', description: 'how writes get their version: read-first (read the current version from a quorum, then write) or optimistic (one round trip, retried above a newer version; may tie a version number, see README)', schema: enumSchema(['optimistic', 'read-first'] as const) },
+  writeQuorum: { flag: 'write-quorum', env: 'DKV_WRITE_QUORUM', defaultValue: 'strict', description: 'strict (W of the key\'s own replicas) or sloppy (when fewer than W are available, the next nodes on the ring keep hints and count toward W; weaker, see README)', schema: enumSchema(['strict', 'sloppy'] as const) },
   readFanout: { flag: 'read-fanout', env: 'DKV_READ_FANOUT', defaultValue: 'all', description: 'whom reads ask first: all N replicas, or the quorum R with spares and hedging', schema: enumSchema(['all', 'quorum'] as const) },
   hedgeMinDelayMs: { flag: 'hedge-min-delay-ms', env: 'DKV_HEDGE_MIN_DELAY_MS', defaultValue: '2', description: 'with --read-fanout quorum: the least wait before asking a spare replica', schema: ms(60_000) },
   hedgeMaxDelayMs: { flag: 'hedge-max-delay-ms', env: 'DKV_HEDGE_MAX_DELAY_MS', defaultValue: '250', description: 'with --read-fanout quorum: the most wait before asking a spare replica (the recent p99 lies between)', schema: ms(60_000) },
@@ -120,6 +121,7 @@ export function parseCoordinatorConfig(flags: Readonly<Record<string, string | u
     readRepairMaxInFlight: v.readRepairMaxInFlight,
     readFanout: v.readFanout,
     writeVersioning: v.writeVersioning,
+    writeQuorum: v.writeQuorum,
     hedgeMinDelayMs: v.hedgeMinDelayMs,
     hedgeMaxDelayMs: v.hedgeMaxDelayMs,
     replication: {

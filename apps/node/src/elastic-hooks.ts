@@ -1,6 +1,6 @@
-import { DkvError, type GossipState } from '@dkv/core';
+import { DkvError, type GossipState, type VersionedValue } from '@dkv/core';
 import type { ElasticMember } from '@dkv/replication';
-import type { GossipHandler } from '@dkv/storage';
+import type { GossipHandler, HintKeeper } from '@dkv/storage';
 
 /**
  * The storage service's view of the node's elastic membership. The service is built before the
@@ -8,7 +8,7 @@ import type { GossipHandler } from '@dkv/storage';
  * (`--port 0`): these hooks stand in until {@link attach}, answering GOSSIP with UNAVAILABLE and
  * refusing reads and scans (nothing can arrive before the listen anyway).
  */
-export class ElasticHooks implements GossipHandler {
+export class ElasticHooks implements GossipHandler, HintKeeper {
   private member: ElasticMember | null = null;
 
   attach(member: ElasticMember): void {
@@ -26,6 +26,11 @@ export class ElasticHooks implements GossipHandler {
 
   canScan(): boolean {
     return this.member?.storageHooks().canScan() ?? false;
+  }
+
+  /** Keeps a sloppy-quorum write for another replica (HINT); refused while the node is starting. */
+  keep(key: string, record: VersionedValue, targetNodeId: string): boolean {
+    return this.member?.storageHooks().hints.keep(key, record, targetNodeId) ?? false;
   }
 
   /** The member, once attached: its gossiper, range sync and admin entry points. */

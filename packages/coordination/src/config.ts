@@ -35,6 +35,17 @@ export interface CoordinatorConfig {
   readonly hedgeMinDelayMs?: number;
   readonly hedgeMaxDelayMs?: number;
   /**
+   * `strict` (default): a write succeeds only when W of the key's own replicas acknowledged it.
+   * `sloppy`: when fewer than W of them are available (known down), the next available nodes on
+   * the ring stand in for the missing ones: each keeps the write as a hint for the replica it
+   * stands for (HINT) and hands it over when that replica is back, and its acknowledgement counts
+   * toward W; the version read then needs only the replicas that are available (at least one, or
+   * none, falling back to this coordinator's clock). Weaker, and documented so: an acknowledged
+   * write may be invisible to quorum reads until its hints are delivered, and with no replica
+   * available its version is ordered by clocks alone. Used only while no data is moving.
+   */
+  readonly writeQuorum?: 'strict' | 'sloppy';
+  /**
    * The id of the storage node this coordinator runs in (a node that coordinates), whose replica
    * it reads in-process: asked first by every quorum. Absent for the stand-alone coordinator.
    */
@@ -55,6 +66,7 @@ export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
   readRepairMaxInFlight: 1024,
   readFanout: 'all',
   writeVersioning: 'read-first',
+  writeQuorum: 'strict',
   hedgeMinDelayMs: 2,
   hedgeMaxDelayMs: 250,
   replication: {
@@ -91,6 +103,9 @@ export function checkCoordinatorConfig(config: CoordinatorConfig): string[] {
   if (config.hedgeMinDelayMs !== undefined) positiveInt('hedgeMinDelayMs', config.hedgeMinDelayMs);
   if (config.hedgeMaxDelayMs !== undefined) positiveInt('hedgeMaxDelayMs', config.hedgeMaxDelayMs);
   if ((config.hedgeMaxDelayMs ?? Infinity) < (config.hedgeMinDelayMs ?? 0)) problems.push('hedgeMaxDelayMs must be at least hedgeMinDelayMs');
+  if (config.writeQuorum === 'sloppy' && config.writeVersioning === 'optimistic') {
+    problems.push('writeQuorum sloppy needs writeVersioning read-first: an optimistic write counts only replicas that applied it, which a hint cannot tell');
+  }
   for (const [name, value] of Object.entries(config.replication)) if (value !== undefined) positiveInt(`replication.${name}`, value);
   for (const [name, value] of Object.entries(config.heartbeat)) positiveInt(`heartbeat.${name}`, value);
   if (config.replication.maxBackoffMs < config.replication.baseBackoffMs) {

@@ -83,4 +83,11 @@ describe('checkCoordinatorConfig', () => {
       'requestTimeoutMs must be a whole number of at least 1, got 1.5',
     ]);
   });
+
+  it('refuses a sloppy write quorum with optimistic versioning', () => {
+    expect(checkCoordinatorConfig({ ...DEFAULT_COORDINATOR_CONFIG, writeQuorum: 'sloppy' })).toEqual([]);
+    expect(checkCoordinatorConfig({ ...DEFAULT_COORDINATOR_CONFIG, writeQuorum: 'sloppy', writeVersioning: 'optimistic' })).toEqual([
+      'writeQuorum sloppy needs writeVersioning read-first: an optimistic write counts only replicas that applied it, which a hint cannot tell',
+    ]);
+  });
 });

@@ -25,7 +25,7 @@ import {
   type WriteOptions,
   type WriteResult,
 } from '@dkv/core';
-import { RingViews } from '@dkv/hashing';
+import { RingViews, type WritePlan } from '@dkv/hashing';
 import type { Liveness, NodeManager } from '@dkv/membership';
 import type { QuorumManager } from '@dkv/quorum';
 import { VersionGenerator } from '@dkv/quorum';
@@ -59,6 +59,8 @@ export interface CoordinatorMetrics {
   readonly versionConflicts?: number;
   /** Reads that asked a spare replica because the first ones were slow (`readFanout: 'quorum'`). */
   readonly hedgedReads?: number;
+  /** Writes acknowledged with stand-ins for replicas that were down (`writeQuorum: 'sloppy'`). */
+  readonly sloppyWrites?: number;
 }
 
 /** The cluster views' answer shapes live in `@dkv/core`; re-exported where they used to be. */
@@ -85,6 +87,8 @@ export class CoordinatorService implements KVStore {
   private readonly versions: VersionGenerator;
   /** Optimistic writes that met a newer version on a replica and were retried above it. */
   private versionConflicts = 0;
+  /** Writes that went through a sloppy quorum (stand-ins keeping hints for replicas that were down). */
+  private sloppyWrites = 0;
 
   constructor(
     private readonly config: CoordinatorConfig,
@@ -201,6 +205,7 @@ export class CoordinatorService implements KVStore {
       replicationDropped: rep.dropped,
       versionConflicts: this.versionConflicts,
       hedgedReads: q.hedgedReads,
+      sloppyWrites: this.sloppyWrites,
     };
   }
 
@@ -262,14 +267,40 @@ export class CoordinatorService implements KVStore {
     build: (now: number, previous: VersionMeta | null) => Pick<VersionedValue, 'value' | 'createdAt' | 'expiresAt' | 'tombstone'>,
   ): Promise<VersionedValue> {
     const readable = this.views.readReplicas(key, this.config.n);
-    const previous = await this.quorum.readVersionWithQuorum(key, readable, Math.min(w, this.config.r));
+    const plan = this.views.writePlan(key, this.config.n, w);
+    const sloppy = this.config.writeQuorum === 'sloppy' && !this.views.changing ? this.sloppyPlan(key, plan, readable, w) : null;
+    const previous =
+      sloppy?.versionQuorum === 0 ? null : await this.quorum.readVersionWithQuorum(key, readable, sloppy?.versionQuorum ?? Math.min(w, this.config.r));
     const now = this.clock.now();
     const version = this.versions.next(previous?.version ?? 0);
     const record: VersionedValue = { ...build(now, previous), version, writerId: this.config.nodeId, updatedAt: now };
-    const plan = this.views.writePlan(key, this.config.n, w);
-    const { stragglers } = await this.quorum.writeWithQuorum(key, record, plan.targets, plan.needed);
+    const { stragglers } = await this.quorum.writeWithQuorum(key, record, sloppy?.targets ?? plan.targets, plan.needed, sloppy?.fallbacks);
     this.replication.replicateAsync(key, record, stragglers);
+    if (sloppy !== null) this.sloppyWrites += 1;
     return record;
+  }
+
+  /**
+   * A sloppy quorum's plan, or null when the strict one can succeed (enough of the key's replicas
+   * are available): for each replica known down, the next available node on the ring that is not
+   * a replica stands in (and keeps a hint for it); the version read asks only for the replicas
+   * that are available.
+   */
+  private sloppyPlan(key: string, plan: WritePlan, readable: readonly Node[], w: number) {
+    const isAvailable = (node: Node) => this.nodeManager.isAvailable(node.id);
+    const down = plan.targets.filter((node) => !isAvailable(node));
+    if (plan.targets.length - down.length >= plan.needed) return null;
+    const candidates = this.views.read.getNodesForKey(key, this.views.read.size).filter((node) => isAvailable(node) && !plan.targets.some((t) => t.id === node.id));
+    const fallbacks = new Map<string, string>();
+    const standIns: Node[] = [];
+    down.forEach((replica, index) => {
+      const standIn = candidates[index];
+      if (standIn === undefined) return;
+      fallbacks.set(standIn.id, replica.id);
+      standIns.push(standIn);
+    });
+    const availableReadable = readable.filter(isAvailable).length;
+    return { targets: [...plan.targets, ...standIns], fallbacks, versionQuorum: Math.min(w, this.config.r, availableReadable) };
   }
 }
 

@@ -18,6 +18,9 @@ import type { VersionedValue, VersionMeta } from './versioned-value.js';
  *   `segments` equal parts: per part, an order-independent hash of its records' identities and
  *   their count. Anti-entropy compares these between replicas (a hash tree: ranges, then their
  *   segments, then records) and streams only the parts that differ.
+ * - `HINT` asks a node that is not one of the key's replicas to keep `record` for the replica
+ *   `target`, which is down, and hand it over when it is back (a sloppy quorum's hinted fallback).
+ *   The node keeps it apart from its own data, bounded, and answers whether it took it.
  */
 export type StorageRequest =
   | { readonly type: 'GET'; readonly key: string }
@@ -34,7 +37,8 @@ export type StorageRequest =
       /** The answer stops once its keys and values reach this many bytes (at least one record is returned). */
       readonly maxBytes: number;
     }
-  | { readonly type: 'DIGEST'; readonly ranges: readonly HashRange[]; readonly segments: number };
+  | { readonly type: 'DIGEST'; readonly ranges: readonly HashRange[]; readonly segments: number }
+  | { readonly type: 'HINT'; readonly key: string; readonly record: VersionedValue; readonly target: string };
 
 /** The answer a storage node gives to each {@link StorageRequest}. */
 export type StorageResponse =
@@ -44,7 +48,8 @@ export type StorageResponse =
   | { readonly type: 'PING'; readonly nodeId: string; readonly ready: boolean; readonly keys: number; readonly bytes: number }
   | { readonly type: 'GOSSIP'; readonly state: GossipState }
   | { readonly type: 'SCAN'; readonly records: ReadonlyArray<{ readonly key: string; readonly record: VersionedValue }>; readonly cursor: ScanCursor | null }
-  | { readonly type: 'DIGEST'; readonly digests: readonly RangeDigest[] };
+  | { readonly type: 'DIGEST'; readonly digests: readonly RangeDigest[] }
+  | { readonly type: 'HINT'; readonly accepted: boolean };
 
 /** The request type's matching response type. */
 export type ResponseFor<R extends StorageRequest> = Extract<StorageResponse, { type: R['type'] }>;

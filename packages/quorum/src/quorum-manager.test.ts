@@ -119,6 +119,41 @@ describe('QuorumManager.writeWithQuorum', () => {
     await expect(result.stragglers[0]!.delivered).resolves.toBe(false);
   });
 
+  it('names the right stragglers when the preferred replica is asked first', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10, preferNodeId: 'c' });
+    const write = quorum.writeWithQuorum('k', rec(3), nodes, 2);
+    expect(client.pending.map((p) => p.nodeId)).toEqual(['c', 'a', 'b']);
+    client.take('c').resolve({ type: 'PUT', applied: true, version: 3 });
+    client.take('b').resolve({ type: 'PUT', applied: true, version: 3 });
+    const result = await write;
+    expect(result.stragglers.map((s) => s.node.id)).toEqual(['a']);
+    client.take('a').resolve({ type: 'PUT', applied: true, version: 3 });
+  });
+
+  it('counts a stand-in that kept a HINT toward W (sloppy quorum), and never makes it a straggler', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 }, { isAvailable: (id) => id !== 'b' && id !== 'c' });
+    const write = quorum.writeWithQuorum('k', rec(3), [...nodes, node('d'), node('e')], 2, new Map([['d', 'b'], ['e', 'c']]));
+    const hint = client.take('d', 'HINT');
+    expect(hint.request).toMatchObject({ type: 'HINT', key: 'k', target: 'b' });
+    hint.resolve({ type: 'HINT', accepted: true });
+    client.take('a', 'PUT').resolve({ type: 'PUT', applied: true, version: 3 });
+    const result = await write;
+    expect(result.acknowledged.map((n) => n.id).sort()).toEqual(['a', 'd']);
+    expect(result.stragglers.map((s) => s.node.id)).toEqual(['b', 'c']);
+    client.take('e', 'HINT').resolve({ type: 'HINT', accepted: false });
+  });
+
+  it('does not count a stand-in that refused the hint', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 }, { isAvailable: (id) => id !== 'b' && id !== 'c' });
+    const write = quorum.writeWithQuorum('k', rec(3), [...nodes, node('d')], 2, new Map([['d', 'b']]));
+    client.take('d', 'HINT').resolve({ type: 'HINT', accepted: false });
+    client.take('a', 'PUT').resolve({ type: 'PUT', applied: true, version: 3 });
+    await expect(write).rejects.toBeInstanceOf(QuorumNotMetError);
+  });
+
   it('reports how many acknowledged when W is not reached', async () => {
     const client = new ScriptedClient();
     const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 }, { isAvailable: (id) => id === 'a' });

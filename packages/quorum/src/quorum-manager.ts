@@ -138,17 +138,28 @@ export class QuorumManager {
    * that answers "I hold something newer" acknowledges too: the key is at least this new there.
    * Replicas that had not acknowledged by then are returned as stragglers for the
    * ReplicationManager to follow up. Rejects with QUORUM_NOT_MET when `w` can no longer be reached.
+   *
+   * `fallbacks` makes it a sloppy quorum's write: each of its nodes (not a replica of the key) is
+   * sent a HINT to keep the record for the replica it stands in for, and counts toward `w` when it
+   * took it. A fallback that did not acknowledge is not a straggler: the replica it stood in for
+   * is the caller's to follow up.
    */
-  async writeWithQuorum(key: string, record: VersionedValue, targets: readonly Node[], w: number): Promise<QuorumWriteResult> {
-    const fan = this.fanOut('write', targets, w, (node) =>
-      this.nodeClient.send(node, { type: 'PUT', key, record }, { timeoutMs: this.config.requestTimeoutMs }),
-    );
+  async writeWithQuorum(key: string, record: VersionedValue, targets: readonly Node[], w: number, fallbacks?: ReadonlyMap<string, string>): Promise<QuorumWriteResult> {
+    const timeout = { timeoutMs: this.config.requestTimeoutMs };
+    const fan = this.fanOut('write', targets, w, (node): Promise<unknown> => {
+      const standsFor = fallbacks?.get(node.id);
+      if (standsFor === undefined) return this.nodeClient.send(node, { type: 'PUT', key, record }, timeout);
+      return this.nodeClient.send(node, { type: 'HINT', key, record, target: standsFor }, timeout).then((answer) => {
+        if (!answer.accepted) throw new Error(`node ${node.id} refused a hint for ${standsFor}`);
+        return answer;
+      });
+    });
     const answers = await fan.quorum;
     const acknowledged = answers.map((answer) => answer.node);
     const stragglers: Straggler[] = [];
     fan.outcomes.forEach((outcome, index) => {
-      const node = targets[index];
-      if (node && !acknowledged.includes(node)) stragglers.push({ node, delivered: outcome.then((o) => o.ok) });
+      const node = fan.targets[index];
+      if (node && !acknowledged.includes(node) && !fallbacks?.has(node.id)) stragglers.push({ node, delivered: outcome.then((o) => o.ok) });
     });
     return { acknowledged, stragglers };
   }
@@ -184,7 +195,7 @@ export class QuorumManager {
       const acknowledged = answers.map((answer) => answer.node);
       const stragglers: Straggler[] = [];
       fan.outcomes.forEach((outcome, index) => {
-        const node = targets[index];
+        const node = fan.targets[index];
         if (node && !acknowledged.includes(node)) stragglers.push({ node, delivered: outcome.then((o) => o.ok || o.error instanceof VersionConflict) });
       });
       return { acknowledged, stragglers };
@@ -266,7 +277,8 @@ export class QuorumManager {
     };
     const isAvailable = this.hooks.isAvailable ?? (() => true);
     let launched = 0;
-    const outcomes = preferFirst(targets, this.config.preferNodeId).map((node): Promise<ReplicaOutcome<T>> => {
+    const ordered = preferFirst(targets, this.config.preferNodeId);
+    const outcomes = ordered.map((node): Promise<ReplicaOutcome<T>> => {
       if (!isAvailable(node.id)) {
         tally.record(false);
         return Promise.resolve({ node, ok: false, error: new Error(`node ${node.id} is down`) });
@@ -281,7 +293,7 @@ export class QuorumManager {
     });
     decide();
     if (!decided && spares.length > 0 && this.hooks.scheduler) this.armHedge(this.hooks.scheduler, () => !decided && spares.length > 0, launchSpare, (timer) => (hedgeTimer = timer));
-    return { quorum, outcomes, all: Promise.all(outcomes) };
+    return { quorum, outcomes, all: Promise.all(outcomes), targets: ordered };
   }
 
   /** Asks one more spare replica each time the hedge delay passes without a decision. */

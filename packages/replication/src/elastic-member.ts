@@ -1,9 +1,35 @@
-import type { Clock, Node, NodeClient, RangeScanStorageEngine, Rng, Scheduler, Timer } from '@dkv/core';
+import type { Clock, Node, NodeClient, RangeScanStorageEngine, Rng, Scheduler, Timer, VersionedValue } from '@dkv/core';
 import { ConsistentHash, ringId } from '@dkv/hashing';
-import { bootstrapEntry, DEFAULT_GOSSIPER_CONFIG, Gossiper, type GossiperConfig, type NewMember } from '@dkv/membership';
+import { bootstrapEntry, DEFAULT_GOSSIPER_CONFIG, entryNode, Gossiper, type GossiperConfig, type NewMember } from '@dkv/membership';
 import { AntiEntropyManager, type AntiEntropyConfig } from './anti-entropy-manager.js';
 import { ClusterAdmin } from './cluster-admin.js';
+import { ReplicationManager, type ReplicationConfig } from './replication-manager.js';
 import { DEFAULT_RANGE_SYNC_CONFIG, RangeSyncManager, type RangeSyncConfig } from './range-sync-manager.js';
+
+/**
+ * Bounds of the hints a storage node keeps for other replicas: as the coordinators' own (10 minutes,
+ * 50,000 writes or 256 MiB per replica), replayed at most 128 writes per replica every 200 ms.
+ */
+export const DEFAULT_FALLBACK_HINTS_CONFIG: ReplicationConfig = {
+  maxQueuedTasks: 100_000,
+  retryIntervalMs: 200,
+  baseBackoffMs: 100,
+  maxBackoffMs: 10_000,
+  maxTaskAgeMs: 10 * 60_000,
+  batchSize: 256,
+  requestTimeoutMs: 2000,
+  maxTasksPerTarget: 50_000,
+  maxBytesPerTarget: 256 * 1024 * 1024,
+  maxSendsPerTargetPerPass: 128,
+};
+
+/** What a storage node's service needs of its elastic membership (see {@link ElasticMember.storageHooks}). */
+export interface StorageHooks {
+  readonly gossip: Gossiper;
+  readonly canRead: () => boolean;
+  readonly canScan: () => boolean;
+  readonly hints: { keep(key: string, record: VersionedValue, targetNodeId: string): boolean };
+}
 
 /** How a storage node takes part in an elastic cluster. */
 export interface ElasticMemberOptions {
@@ -31,6 +57,8 @@ export interface ElasticMemberOptions {
   readonly rng: Rng;
   readonly gossip?: GossiperConfig;
   readonly sync?: Partial<RangeSyncConfig>;
+  /** Bounds of the hints this node keeps for other replicas (sloppy-quorum fallbacks). */
+  readonly hints?: Partial<ReplicationConfig>;
   /** Anti-entropy pacing (N comes from `n`); false turns it off. */
   readonly antiEntropy?: Partial<AntiEntropyConfig> | false;
 }
@@ -51,7 +79,15 @@ export class ElasticMember {
   readonly admin: ClusterAdmin;
   /** Null when turned off. */
   readonly antiEntropy: AntiEntropyManager | null;
+  /**
+   * The writes this node keeps for replicas that were down when a sloppy-quorum write went to it
+   * instead (HINT): bounded per replica by count, bytes and age, and handed over at a throttled
+   * pace once gossip sees the replica alive and up.
+   */
+  readonly hints: ReplicationManager;
   private joinTimer: Timer | null = null;
+  /** Made once: the storage service asks for them on every read. */
+  private hooks: StorageHooks | null = null;
   private sawSelfActive = false;
 
   constructor(private readonly options: ElasticMemberOptions) {
@@ -80,6 +116,21 @@ export class ElasticMember {
       completeFor: initialRing,
     });
     this.admin = new ClusterAdmin(this.gossiper, options.n);
+    const gossiper = this.gossiper;
+    this.hints = new ReplicationManager(
+      options.nodeClient,
+      {
+        nodeById: (id) => {
+          const entry = gossiper.entry(id);
+          return entry === undefined || entry.status === 'removed' ? undefined : entryNode(entry);
+        },
+        isAvailable: (id) => gossiper.entry(id)?.status === 'up' && gossiper.livenessOf(id) === 'alive',
+      },
+      options.clock,
+      options.scheduler,
+      options.rng,
+      { ...DEFAULT_FALLBACK_HINTS_CONFIG, ...options.hints },
+    );
     this.antiEntropy =
       options.antiEntropy === false
         ? null
@@ -102,14 +153,31 @@ export class ElasticMember {
    * say whether this process is a restart.
    */
   storageHooks() {
-    const complete = () => this.sync.hasCompleteData() && this.gossiper.hasHeardFromPeers();
-    return { gossip: this.gossiper, canRead: complete, canScan: complete };
+    this.hooks ??= {
+      gossip: this.gossiper,
+      canRead: () => this.isComplete(),
+      canScan: () => this.isComplete(),
+      hints: {
+        keep: (key: string, record: VersionedValue, targetNodeId: string): boolean => {
+          const entry = this.gossiper.entry(targetNodeId);
+          if (entry === undefined || entry.status === 'removed' || entry.role !== 'storage') return false;
+          this.hints.enqueue(key, record, targetNodeId);
+          return true;
+        },
+      },
+    };
+    return this.hooks;
+  }
+
+  private isComplete(): boolean {
+    return this.sync.hasCompleteData() && this.gossiper.hasHeardFromPeers();
   }
 
   start(): void {
     this.gossiper.start();
     this.sync.start();
     this.antiEntropy?.start();
+    this.hints.start();
     if (this.options.autoJoin && !this.joinTimer) {
       this.joinTimer = this.options.scheduler.every((this.options.gossip ?? DEFAULT_GOSSIPER_CONFIG).intervalMs, () => this.joinIfUnknown());
     }
@@ -119,6 +187,7 @@ export class ElasticMember {
     this.gossiper.stop();
     this.sync.stop();
     this.antiEntropy?.stop();
+    this.hints.stop();
     this.joinTimer?.cancel();
     this.joinTimer = null;
   }

@@ -1,7 +1,7 @@
 import type { Membership, Node, VersionedValue } from '@dkv/core';
 import { createCoordinator, DEFAULT_COORDINATOR_CONFIG, type Coordinator, type CoordinatorConfig } from '@dkv/coordination';
 import { DEFAULT_GOSSIPER_CONFIG, Gossiper, StaticMembershipView, type GossiperConfig } from '@dkv/membership';
-import { ClusterAdmin, ElasticMember, RangeSyncManager, type AntiEntropyConfig, type AntiEntropyManager, type RangeSyncConfig } from '@dkv/replication';
+import { ClusterAdmin, ElasticMember, RangeSyncManager, type AntiEntropyConfig, type AntiEntropyManager, type RangeSyncConfig, type ReplicationManager } from '@dkv/replication';
 import { InMemoryStorageEngine, StorageService } from '@dkv/storage';
 import { SeededRng, SimulatedClock, SimulatedNetwork, SimulatedScheduler, type LatencyRange, type SimulationBounds } from '@dkv/testkit';
 
@@ -46,6 +46,8 @@ export interface SimStorageNode {
   gossiper?: Gossiper;
   sync?: RangeSyncManager;
   antiEntropy?: AntiEntropyManager | null;
+  /** The hints this node keeps for other replicas (sloppy-quorum stand-in). */
+  hints?: ReplicationManager;
 }
 
 /** One simulated coordinator: its own clock and network client. */
@@ -293,6 +295,7 @@ export class SimCluster {
     entry.gossiper = member.gossiper;
     entry.sync = member.sync;
     entry.antiEntropy = member.antiEntropy;
+    entry.hints = member.hints;
     const service = new StorageService({ nodeId, engine: entry.engine, ...member.storageHooks() });
     if (this.network.isRegistered(nodeId)) this.network.recover(nodeId, service);
     else this.network.register(nodeId, service);

@@ -58,4 +58,16 @@ describe('StorageService', () => {
     const engine = new InMemoryStorageEngine({ clock: { now: () => 0 }, tombstoneGraceMs: 0 });
     expect(new StorageService({ nodeId: 'n2', engine }).handle({ type: 'PING' })).toMatchObject({ ready: true, keys: 0, bytes: 0 });
   });
+
+  it('keeps a HINT apart from its own data through its hint keeper, and refuses one without it', () => {
+    const engine = new InMemoryStorageEngine({ clock: { now: () => 0 }, tombstoneGraceMs: 0 });
+    const kept: Array<[string, number, string]> = [];
+    const service = new StorageService({ nodeId: 'n1', engine, hints: { keep: (key, held, target) => (kept.push([key, held.version, target]), target !== 'gone') } });
+    expect(service.handle({ type: 'HINT', key: 'k', record, target: 'n3' })).toEqual({ type: 'HINT', accepted: true });
+    expect(service.handle({ type: 'HINT', key: 'k', record, target: 'gone' })).toEqual({ type: 'HINT', accepted: false });
+    expect(kept).toEqual([['k', 7, 'n3'], ['k', 7, 'gone']]);
+    expect(engine.get('k')).toBeNull();
+    expect(() => service.handle({ type: 'HINT', key: 'k', record, target: 'n1' })).toThrow(/itself/);
+    expect(() => new StorageService({ nodeId: 'n2', engine }).handle({ type: 'HINT', key: 'k', record, target: 'n3' })).toThrow(/does not keep hints/);
+  });
 });

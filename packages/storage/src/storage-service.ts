@@ -6,6 +6,7 @@ import {
   type StorageRequest,
   type StorageRequestHandler,
   type StorageResponse,
+  type VersionedValue,
 } from '@dkv/core';
 
 /** The most records one SCAN answer carries, whatever the request asks. */
@@ -17,6 +18,12 @@ export const DEFAULT_SCAN_MAX_BYTES = 4 * 1024 * 1024;
 export interface GossipHandler {
   /** Merges the sender's state and returns this node's state after the merge. */
   handleGossip(state: GossipState): GossipState;
+}
+
+/** Where a storage node keeps the writes it holds for other replicas (hinted fallback). */
+export interface HintKeeper {
+  /** Keeps `record` of `key` for the replica `targetNodeId` until it can be handed over; false when refused. */
+  keep(key: string, record: VersionedValue, targetNodeId: string): boolean;
 }
 
 /** What a {@link StorageService} needs. */
@@ -43,6 +50,11 @@ export interface StorageServiceOptions {
    * to read from it; a refused read counts as a failed replica, not as "missing". Default: yes.
    */
   readonly canRead?: () => boolean;
+  /**
+   * Keeps hints for other replicas (HINT requests of a sloppy quorum): returns whether it took
+   * the record. Without it HINT requests fail (a node that does not hold hints).
+   */
+  readonly hints?: HintKeeper;
   /** Upper bounds on one SCAN answer; defaults {@link DEFAULT_SCAN_MAX_RECORDS}, {@link DEFAULT_SCAN_MAX_BYTES}. */
   readonly scanMaxRecords?: number;
   readonly scanMaxBytes?: number;
@@ -61,6 +73,7 @@ export class StorageService implements StorageRequestHandler {
   private readonly gossip: GossipHandler | null;
   private readonly canScan: () => boolean;
   private readonly canRead: () => boolean;
+  private readonly hints: HintKeeper | null;
   private readonly scanMaxRecords: number;
   private readonly scanMaxBytes: number;
 
@@ -71,6 +84,7 @@ export class StorageService implements StorageRequestHandler {
     this.gossip = options.gossip ?? null;
     this.canScan = options.canScan ?? (() => true);
     this.canRead = options.canRead ?? (() => true);
+    this.hints = options.hints ?? null;
     this.scanMaxRecords = options.scanMaxRecords ?? DEFAULT_SCAN_MAX_RECORDS;
     this.scanMaxBytes = options.scanMaxBytes ?? DEFAULT_SCAN_MAX_BYTES;
   }
@@ -81,7 +95,7 @@ export class StorageService implements StorageRequestHandler {
 
   /**
    * Answers one request: GET the record, HEAD its metadata, PUT apply-if-newer, PING counts,
-   * GOSSIP a membership exchange, SCAN a bounded batch of a range scan, DIGEST a range summary.
+   * GOSSIP a membership exchange, SCAN a bounded batch of a range scan, DIGEST a range summary, HINT a write kept for another replica.
    */
   handle(request: StorageRequest): StorageResponse {
     switch (request.type) {
@@ -110,6 +124,11 @@ export class StorageService implements StorageRequestHandler {
         const maxBytes = Math.max(1, Math.min(request.maxBytes, this.scanMaxBytes));
         const batch = this.engine.scan(request.ranges, request.cursor, limit, maxBytes);
         return { type: 'SCAN', records: batch.records, cursor: batch.cursor };
+      }
+      case 'HINT': {
+        if (this.hints === null) throw new DkvError('NOT_IMPLEMENTED', `node ${this.nodeId} does not keep hints`);
+        if (request.target === this.nodeId) throw new DkvError('INVALID_REQUEST', `a hint for ${this.nodeId} was sent to ${this.nodeId} itself: it is a PUT`);
+        return { type: 'HINT', accepted: this.hints.keep(request.key, request.record, request.target) };
       }
       case 'DIGEST': {
         if (!isScannable(this.engine)) throw new DkvError('NOT_IMPLEMENTED', `node ${this.nodeId}'s storage engine cannot digest ranges`);

@@ -93,6 +93,7 @@ export class MapStorageHandler implements StorageRequestHandler {
       case 'GOSSIP':
       case 'SCAN':
       case 'DIGEST':
+      case 'HINT':
         throw new Error(`MapStorageHandler does not answer ${request.type}`);
     }
   }

@@ -19,6 +19,7 @@ describe('GOSSIP, SCAN and DIGEST frames', () => {
     ['scan from the start', { type: 'SCAN', ranges: [[0, 10], [4_000_000_000, 4_294_967_295]], cursor: null, limit: 256, maxBytes: 1 << 20 }],
     ['scan from a cursor', { type: 'SCAN', ranges: [[0, 4_294_967_295]], cursor: { bucket: 17, afterKey: 'session:9' }, limit: 1, maxBytes: 1 }],
     ['digest', { type: 'DIGEST', ranges: [[0, 10], [11, 4_294_967_295]], segments: 64 }],
+    ['hint', { type: 'HINT', key: 'session:1', record: { value: new Uint8Array([7]), version: 9, writerId: 'c1', createdAt: 1, updatedAt: 2, expiresAt: 5, tombstone: false }, target: 'n3' }],
   ])('round-trips a %s request', (_name, request) => {
     expect(decodeRequest(encodeRequest(request))).toEqual(request);
   });
@@ -31,6 +32,8 @@ describe('GOSSIP, SCAN and DIGEST frames', () => {
     expect(decodeResponse(encodeResponse(gossip))).toEqual(gossip);
     const digest: StorageResponse = { type: 'DIGEST', digests: [{ hash: Number.MAX_SAFE_INTEGER, count: 3 }, { hash: 0, count: 0 }] };
     expect(decodeResponse(encodeResponse(digest))).toEqual(digest);
+    const hint: StorageResponse = { type: 'HINT', accepted: true };
+    expect(decodeResponse(encodeResponse(hint))).toEqual(hint);
   });
 
   it.each([
@@ -39,6 +42,7 @@ describe('GOSSIP, SCAN and DIGEST frames', () => {
     ['a limit of 0', { type: 'SCAN', ranges: [], cursor: null, limit: 0, maxBytes: 1 }, /limit/],
     ['digest ranges out of order', { type: 'DIGEST', ranges: [[20, 30], [0, 10]], segments: 1 }, /sorted and disjoint/],
     ['overlapping digest ranges', { type: 'DIGEST', ranges: [[0, 10], [10, 30]], segments: 1 }, /sorted and disjoint/],
+    ['a hint for a target that is not a node id', { type: 'HINT', key: 'k', record: { value: new Uint8Array(0), version: 1, writerId: 'c', createdAt: 1, updatedAt: 1, expiresAt: null, tombstone: true }, target: '' }, /target/],
     ['0 digest segments', { type: 'DIGEST', ranges: [[0, 10]], segments: 0 }, /segments/],
     ['too many digest segments', { type: 'DIGEST', ranges: [[0, 10]], segments: 4097 }, /segments/],
     ['an entry with a bad status', { type: 'GOSSIP', state: { entries: [{ ...state.entries[0], status: 'gone' }], heartbeats: [] } }, /status/],

@@ -109,6 +109,7 @@ const requestSchema = z.discriminatedUnion('type', [
     limit: z.int().min(1).max(MAX_SCAN_RECORDS),
     maxBytes: z.int().min(1).max(1024 * 1024 * 1024),
   }),
+  z.object({ type: z.literal('HINT'), key: keySchema, record: versionedValueSchema, target: nodeIdSchema }),
   z
     .object({ type: z.literal('DIGEST'), ranges: z.array(hashRangeSchema).max(MAX_DIGEST_PARTS), segments: z.int().min(1).max(MAX_DIGEST_SEGMENTS) })
     .superRefine((request, context) => {
@@ -130,6 +131,7 @@ const responseSchema = z.discriminatedUnion('type', [
     records: z.array(z.object({ key: keySchema, record: versionedValueSchema })).max(MAX_SCAN_RECORDS),
     cursor: scanCursorSchema.nullable(),
   }),
+  z.object({ type: z.literal('HINT'), accepted: z.boolean() }),
   z.object({
     type: z.literal('DIGEST'),
     digests: z.array(z.object({ hash: z.int().min(0).max(Number.MAX_SAFE_INTEGER), count: countSchema })).max(MAX_DIGEST_PARTS),
