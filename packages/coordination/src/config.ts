@@ -1,5 +1,5 @@
 import type { HeartbeatConfig } from '@dkv/membership';
-import type { ReplicationConfig } from '@dkv/replication';
+import { DEFAULT_HINT_BOUNDS, type ReplicationConfig } from '@dkv/replication';
 
 /** Everything a coordinator needs to know, with the defaults of {@link DEFAULT_COORDINATOR_CONFIG}. */
 export interface CoordinatorConfig {
@@ -69,17 +69,7 @@ export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
   writeQuorum: 'strict',
   hedgeMinDelayMs: 2,
   hedgeMaxDelayMs: 250,
-  replication: {
-    maxQueuedTasks: 100_000,
-    retryIntervalMs: 200,
-    baseBackoffMs: 100,
-    maxBackoffMs: 10_000,
-    maxTaskAgeMs: 10 * 60_000,
-    batchSize: 256,
-    maxTasksPerTarget: 50_000,
-    maxBytesPerTarget: 256 * 1024 * 1024,
-    maxSendsPerTargetPerPass: 128,
-  },
+  replication: DEFAULT_HINT_BOUNDS,
   heartbeat: { intervalMs: 500, timeoutMs: 300, failureThreshold: 3 },
 };
 

@@ -1,21 +1,17 @@
 import {
   compareVersionedValues,
   metaOf,
-  type Clock,
   type HashRange,
   type MemberEntry,
-  type NodeClient,
   type RangeDigest,
-  type RangeScanStorageEngine,
   type ScanCursor,
-  type Scheduler,
   type Timer,
   type VersionedValue,
   type VersionMeta,
 } from '@dkv/core';
 import { normalizeRanges, RingViews } from '@dkv/hashing';
-import { entryNode, type Gossiper, type Liveness } from '@dkv/membership';
-import { isRingSettled } from './range-sync-manager.js';
+import { entryNode, type Liveness } from '@dkv/membership';
+import { isRingSettled, type NodeDataDeps } from './range-sync-manager.js';
 
 /** Pacing and bounds of anti-entropy on one storage node. */
 export interface AntiEntropyConfig {
@@ -44,6 +40,8 @@ export interface AntiEntropyConfig {
   readonly digestPauseMs: number;
   /** Deadline of one request. */
   readonly requestTimeoutMs: number;
+  /** After a round failed (the peer did not answer), how long before it is tried again. */
+  readonly retryDelayMs: number;
 }
 
 /** Defaults: each pair compared every minute, at most 4 MiB/s of repair traffic per node. */
@@ -59,6 +57,7 @@ export const DEFAULT_ANTI_ENTROPY_CONFIG: AntiEntropyConfig = {
   bytesPerSecond: 4 * 1024 * 1024,
   digestPauseMs: 10,
   requestTimeoutMs: 2000,
+  retryDelayMs: 5000,
 };
 
 /** Counters for metrics and tests. */
@@ -82,13 +81,7 @@ export interface AntiEntropyStats {
 }
 
 /** What an {@link AntiEntropyManager} works with. */
-export interface AntiEntropyDeps {
-  readonly selfId: string;
-  readonly gossiper: Gossiper;
-  readonly engine: RangeScanStorageEngine;
-  readonly nodeClient: NodeClient;
-  readonly clock: Clock;
-  readonly scheduler: Scheduler;
+export interface AntiEntropyDeps extends NodeDataDeps {
   /** Whether this node's store is complete (not catching up after losing its data). */
   readonly hasCompleteData: () => boolean;
   readonly config?: Partial<AntiEntropyConfig>;
@@ -139,6 +132,8 @@ export class AntiEntropyManager {
   private readonly lastRoundAtMs = new Map<string, number>();
   private readonly lastLiveness = new Map<string, Liveness>();
   private readonly urgent = new Set<string>();
+  /** Peers whose last round failed, and when to try again. */
+  private readonly retryAtMs = new Map<string, number>();
   private views: { readonly document: readonly MemberEntry[]; readonly views: RingViews } | null = null;
   private shared: { readonly readId: string; readonly byPeer: Map<string, HashRange[]> } | null = null;
 
@@ -182,6 +177,11 @@ export class AntiEntropyManager {
       this.lastLiveness.set(entry.id, liveness);
     }
     if (this.inRound !== null || peers === null) return;
+    for (const [id, atMs] of this.retryAtMs) {
+      if (atMs > now) continue;
+      this.retryAtMs.delete(id);
+      this.urgent.add(id);
+    }
     let chosen = [...this.urgent].find((id) => peers.has(id)) ?? null;
     const recovery = chosen !== null;
     if (chosen === null) {
@@ -242,7 +242,11 @@ export class AntiEntropyManager {
       this.stats.rounds += 1;
     } catch (error) {
       this.stats.roundsFailed += 1;
-      if (!(error instanceof RoundAborted)) this.lastRoundAtMs.set(peerId, this.deps.clock.now());
+      // A peer that failed to answer (a lost message, a timeout) is tried again after
+      // `retryDelayMs`, ahead of its periodic turn; an aborted round waits for the ring to settle.
+      if (!(error instanceof RoundAborted)) {
+        this.retryAtMs.set(peerId, this.deps.clock.now() + this.config.retryDelayMs);
+      }
     }
   }
 
@@ -302,6 +306,7 @@ export class AntiEntropyManager {
       await this.throttle(bytes);
     } while (cursor !== null);
     let localCursor: ScanCursor | null = null;
+    let pushFailures = 0;
     do {
       const batch = this.deps.engine.scan(ranges, localCursor, this.config.batchRecords, this.config.batchBytes);
       localCursor = batch.cursor;
@@ -310,17 +315,25 @@ export class AntiEntropyManager {
         return held === undefined || compareVersionedValues(record, held) > 0;
       });
       let bytes = 0;
+      let failed = 0;
       await Promise.all(
         newer.map(async ({ key, record }) => {
-          const answer = await this.deps.nodeClient.send(peer, { type: 'PUT', key, record }, { timeoutMs: this.config.requestTimeoutMs });
-          if (answer.applied) {
-            this.stats.keysPushed += 1;
-            bytes += Buffer.byteLength(key, 'utf8') + record.value.byteLength;
+          try {
+            const answer = await this.deps.nodeClient.send(peer, { type: 'PUT', key, record }, { timeoutMs: this.config.requestTimeoutMs });
+            if (answer.applied) {
+              this.stats.keysPushed += 1;
+              bytes += Buffer.byteLength(key, 'utf8') + record.value.byteLength;
+            }
+          } catch {
+            failed += 1;
           }
         }),
       );
       await this.throttle(bytes);
+      // The rest of the part still goes; the round is then retried soon, not after a full interval.
+      if (failed > 0) pushFailures += failed;
     } while (localCursor !== null);
+    if (pushFailures > 0) throw new Error(`${pushFailures} records could not be pushed to ${peerId}`);
   }
 
   private async throttle(bytes: number): Promise<void> {

@@ -3,25 +3,11 @@ import { ConsistentHash, ringId } from '@dkv/hashing';
 import { bootstrapEntry, DEFAULT_GOSSIPER_CONFIG, entryNode, Gossiper, type GossiperConfig, type NewMember } from '@dkv/membership';
 import { AntiEntropyManager, type AntiEntropyConfig } from './anti-entropy-manager.js';
 import { ClusterAdmin } from './cluster-admin.js';
-import { ReplicationManager, type ReplicationConfig } from './replication-manager.js';
+import { DEFAULT_HINT_BOUNDS, ReplicationManager, type ReplicationConfig } from './replication-manager.js';
 import { DEFAULT_RANGE_SYNC_CONFIG, RangeSyncManager, type RangeSyncConfig } from './range-sync-manager.js';
 
-/**
- * Bounds of the hints a storage node keeps for other replicas: as the coordinators' own (10 minutes,
- * 50,000 writes or 256 MiB per replica), replayed at most 128 writes per replica every 200 ms.
- */
-export const DEFAULT_FALLBACK_HINTS_CONFIG: ReplicationConfig = {
-  maxQueuedTasks: 100_000,
-  retryIntervalMs: 200,
-  baseBackoffMs: 100,
-  maxBackoffMs: 10_000,
-  maxTaskAgeMs: 10 * 60_000,
-  batchSize: 256,
-  requestTimeoutMs: 2000,
-  maxTasksPerTarget: 50_000,
-  maxBytesPerTarget: 256 * 1024 * 1024,
-  maxSendsPerTargetPerPass: 128,
-};
+/** Bounds of the hints a storage node keeps for other replicas: the coordinators' own defaults. */
+export const DEFAULT_FALLBACK_HINTS_CONFIG: ReplicationConfig = { ...DEFAULT_HINT_BOUNDS, requestTimeoutMs: 2000 };
 
 /** What a storage node's service needs of its elastic membership (see {@link ElasticMember.storageHooks}). */
 export interface StorageHooks {
@@ -105,13 +91,9 @@ export class ElasticMember {
       rng: options.rng,
       config: gossipConfig,
     });
+    const dataDeps = { selfId: self.id, gossiper: this.gossiper, engine: options.engine, nodeClient: options.nodeClient, clock: options.clock, scheduler: options.scheduler };
     this.sync = new RangeSyncManager({
-      selfId: self.id,
-      gossiper: this.gossiper,
-      engine: options.engine,
-      nodeClient: options.nodeClient,
-      clock: options.clock,
-      scheduler: options.scheduler,
+      ...dataDeps,
       config: { ...DEFAULT_RANGE_SYNC_CONFIG, n: options.n, ...options.sync },
       completeFor: initialRing,
     });
@@ -135,12 +117,7 @@ export class ElasticMember {
       options.antiEntropy === false
         ? null
         : new AntiEntropyManager({
-            selfId: self.id,
-            gossiper: this.gossiper,
-            engine: options.engine,
-            nodeClient: options.nodeClient,
-            clock: options.clock,
-            scheduler: options.scheduler,
+            ...dataDeps,
             hasCompleteData: () => this.sync.hasCompleteData(),
             config: { ...options.antiEntropy, n: options.n },
           });

@@ -81,14 +81,18 @@ export const DEFAULT_RANGE_SYNC_CONFIG: RangeSyncConfig = {
   cleanupBatch: 512,
 };
 
-/** What a {@link RangeSyncManager} works with. */
-export interface RangeSyncDeps {
+/** What a storage node's data movers (range sync, anti-entropy) work with: its store, its peers, time. */
+export interface NodeDataDeps {
   readonly selfId: string;
   readonly gossiper: Gossiper;
   readonly engine: RangeScanStorageEngine;
   readonly nodeClient: NodeClient;
   readonly clock: Clock;
   readonly scheduler: Scheduler;
+}
+
+/** What a {@link RangeSyncManager} works with. */
+export interface RangeSyncDeps extends NodeDataDeps {
   readonly config?: RangeSyncConfig;
   /**
    * The ring this node's store is complete for at start: the initial ring for a member of the

@@ -32,6 +32,23 @@ export interface ReplicationConfig {
   readonly maxSendsPerTargetPerPass?: number;
 }
 
+/**
+ * Default bounds of a hint queue, for a LAN cluster: tasks live 10 minutes (below the default
+ * tombstone grace of an hour), at most 50,000 tasks or 256 MiB per replica and 100,000 in all,
+ * replayed at most 128 per replica every 200 ms.
+ */
+export const DEFAULT_HINT_BOUNDS: Omit<ReplicationConfig, 'requestTimeoutMs'> = {
+  maxQueuedTasks: 100_000,
+  retryIntervalMs: 200,
+  baseBackoffMs: 100,
+  maxBackoffMs: 10_000,
+  maxTaskAgeMs: 10 * 60_000,
+  batchSize: 256,
+  maxTasksPerTarget: 50_000,
+  maxBytesPerTarget: 256 * 1024 * 1024,
+  maxSendsPerTargetPerPass: 128,
+};
+
 /** A replica owed a write, with the outcome of the attempt already under way, if any. */
 export interface ReplicaDelivery {
   readonly node: Node;
