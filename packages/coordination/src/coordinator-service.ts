@@ -25,7 +25,7 @@ import {
   type WriteOptions,
   type WriteResult,
 } from '@dkv/core';
-import { RingViews, type WritePlan } from '@dkv/hashing';
+import { hashKey, RingViews, type WritePlan } from '@dkv/hashing';
 import type { Liveness, NodeManager } from '@dkv/membership';
 import type { QuorumManager } from '@dkv/quorum';
 import { VersionGenerator } from '@dkv/quorum';
@@ -114,7 +114,7 @@ export class CoordinatorService implements KVStore {
     validateKey(key);
     const r = options.r ?? this.config.r;
     validateConsistency('r', r, this.config.n);
-    const { record } = await this.quorum.readWithQuorum(key, this.views.readReplicas(key, this.config.n), r);
+    const { record } = await this.quorum.readWithQuorum(key, this.views.readReplicasOfHash(hashKey(key), this.config.n), r);
     if (!record) return null;
     this.versions.observe(record.version);
     if (!isLive(record, this.clock.now())) return null;
@@ -238,8 +238,9 @@ export class CoordinatorService implements KVStore {
     w: number,
     build: (now: number, previous: VersionMeta | null) => Pick<VersionedValue, 'value' | 'createdAt' | 'expiresAt' | 'tombstone'>,
   ): Promise<VersionedValue> {
-    if (this.config.writeVersioning !== 'optimistic') return this.writeAfterVersionRead(key, w, build);
-    const plan = this.views.writePlan(key, this.config.n, w);
+    const hash = hashKey(key);
+    if (this.config.writeVersioning !== 'optimistic') return this.writeAfterVersionRead(key, hash, w, build);
+    const plan = this.views.writePlanOfHash(hash, this.config.n, w);
     let floor = 0;
     for (let attempt = 1; ; attempt += 1) {
       const now = this.clock.now();
@@ -263,12 +264,13 @@ export class CoordinatorService implements KVStore {
    */
   private async writeAfterVersionRead(
     key: string,
+    hash: number,
     w: number,
     build: (now: number, previous: VersionMeta | null) => Pick<VersionedValue, 'value' | 'createdAt' | 'expiresAt' | 'tombstone'>,
   ): Promise<VersionedValue> {
-    const readable = this.views.readReplicas(key, this.config.n);
-    const plan = this.views.writePlan(key, this.config.n, w);
-    const sloppy = this.config.writeQuorum === 'sloppy' && !this.views.changing ? this.sloppyPlan(key, plan, readable, w) : null;
+    const readable = this.views.readReplicasOfHash(hash, this.config.n);
+    const plan = this.views.writePlanOfHash(hash, this.config.n, w);
+    const sloppy = this.config.writeQuorum === 'sloppy' && !this.views.changing ? this.sloppyPlan(hash, plan, readable, w) : null;
     const previous =
       sloppy?.versionQuorum === 0 ? null : await this.quorum.readVersionWithQuorum(key, readable, sloppy?.versionQuorum ?? Math.min(w, this.config.r));
     const now = this.clock.now();
@@ -286,11 +288,11 @@ export class CoordinatorService implements KVStore {
    * a replica stands in (and keeps a hint for it); the version read asks only for the replicas
    * that are available.
    */
-  private sloppyPlan(key: string, plan: WritePlan, readable: readonly Node[], w: number) {
+  private sloppyPlan(hash: number, plan: WritePlan, readable: readonly Node[], w: number) {
     const isAvailable = (node: Node) => this.nodeManager.isAvailable(node.id);
     const down = plan.targets.filter((node) => !isAvailable(node));
     if (plan.targets.length - down.length >= plan.needed) return null;
-    const candidates = this.views.read.getNodesForKey(key, this.views.read.size).filter((node) => isAvailable(node) && !plan.targets.some((t) => t.id === node.id));
+    const candidates = this.views.read.getNodesForHash(hash, this.views.read.size).filter((node) => isAvailable(node) && !plan.targets.some((t) => t.id === node.id));
     const fallbacks = new Map<string, string>();
     const standIns: Node[] = [];
     down.forEach((replica, index) => {

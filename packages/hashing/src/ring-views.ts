@@ -1,5 +1,5 @@
 import type { Membership, Node } from '@dkv/core';
-import { ConsistentHash, type ConsistentHashOptions } from './consistent-hash.js';
+import { ConsistentHash, hashKey, type ConsistentHashOptions } from './consistent-hash.js';
 import { ringId } from './hash-ranges.js';
 
 /**
@@ -87,11 +87,24 @@ export class RingViews {
 
   /** The replicas to read `key` from: its read preference list, readable nodes only. */
   readReplicas(key: string, n: number): Node[] {
-    return this.read.getNodesForKey(key, n).filter((node) => !this.unreadable.has(node.id));
+    return this.readReplicasOfHash(hashKey(key), n);
+  }
+
+  /** {@link readReplicas} of a key whose ring hash (`hashKey`) the caller already has. */
+  readReplicasOfHash(hash: number, n: number): Node[] {
+    const list = this.read.getNodesForHash(hash, n);
+    return this.unreadable.size === 0 ? list : list.filter((node) => !this.unreadable.has(node.id));
   }
 
   /** Where a write of `key` goes and how many acknowledgements it needs for quorum `w`. */
   writePlan(key: string, n: number, w: number): WritePlan {
-    return planWrite(this.read.getNodesForKey(key, n), this.future.getNodesForKey(key, n), w);
+    return this.writePlanOfHash(hashKey(key), n, w);
+  }
+
+  /** {@link writePlan} of a key whose ring hash the caller already has. */
+  writePlanOfHash(hash: number, n: number, w: number): WritePlan {
+    const readList = this.read.getNodesForHash(hash, n);
+    if (!this.changing) return { targets: readList, needed: Math.min(w, readList.length) };
+    return planWrite(readList, this.future.getNodesForHash(hash, n), w);
   }
 }

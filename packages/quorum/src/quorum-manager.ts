@@ -251,7 +251,9 @@ export class QuorumManager {
       }
     };
     const launchSpare = (): void => spares.shift()?.ask();
-    const clock = this.hooks.clock;
+    // Latency samples feed only the hedge delay, so only fan-outs that may hedge take them (a
+    // clock read per request is not free at these rates).
+    const clock = spareOnly ? this.hooks.clock : undefined;
     const contact = (node: Node): Promise<ReplicaOutcome<T>> => {
       contacted += 1;
       const startedAt = clock?.now() ?? 0;
