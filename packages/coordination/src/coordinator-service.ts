@@ -219,12 +219,16 @@ export class CoordinatorService implements KVStore {
     return this.views;
   }
 
-  /** Document status, overridden by this process's opinion when it believes the node suspect or down. */
+  /**
+   * Document status, overridden by this process's opinion when it believes the node suspect or
+   * down: gossip's failure detector, and this coordinator's own heartbeats, which decide whether
+   * requests go to the node. So `/v1/cluster` never shows a node up that requests still skip.
+   */
   private statusOf(nodeId: string, documentStatus: NodeStatus): NodeStatus {
     const liveness = this.observer?.livenessOf(nodeId);
     if (liveness === 'down' || liveness === 'suspect') return liveness;
     const health = this.nodeManager.statusOf(nodeId);
-    if (this.observer === null && health !== 'up') return health;
+    if (health === 'down' || (this.observer === null && health !== 'up')) return health;
     return documentStatus;
   }
 
