@@ -10,6 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 const CLI = fileURLToPath(new URL('../bin/dkv.js', import.meta.url));
+/** How long {@link CliProcesses.stopAll} waits for killed processes to be reaped. */
+const KILL_WAIT_MS = 5000;
 
 /** A free TCP port on 127.0.0.1 (closed again before it is returned). */
 export function freePort(): Promise<number> {
@@ -36,9 +38,14 @@ export class CliProcesses {
     private readonly deadlineMs: number,
   ) {}
 
-  /** Runs `dkv <args>` in the background, keeping the last lines of its output for error messages. */
-  start(args: string[]): ChildProcess {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: this.env });
+  /**
+   * Runs `dkv <args>` in the background, keeping the last lines of its output for error messages.
+   * `via` is a command that runs it in turn and then becomes it (`ip netns exec <ns>` execs, so the
+   * pid is still the dkv process's); by default node runs the CLI directly.
+   */
+  start(args: string[], via: readonly string[] = []): ChildProcess {
+    const [command, ...prefix] = [...via, process.execPath];
+    const child = spawn(command!, [...prefix, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: this.env });
     const keep = (chunk: Buffer): void => {
       for (const line of chunk.toString('utf8').split('\n').filter((l) => l.length > 0)) {
         this.output.push(line);
@@ -71,11 +78,20 @@ export class CliProcesses {
     throw new Error(`timed out waiting for ${what}${last ? ` (${String(last)})` : ''}\n${this.output.slice(-30).join('\n')}`);
   }
 
-  /** SIGTERM to every process started, then SIGKILL to any left, announced children included. */
+  /**
+   * SIGTERM to every process started, then SIGKILL to any left, announced children included; waits
+   * (boundedly) until the processes started have exited, so that what they ran in can be removed.
+   */
   async stopAll(): Promise<void> {
-    for (const child of this.processes) if (child.pid !== undefined && child.exitCode === null) child.kill('SIGTERM');
+    const running = (child: ChildProcess): boolean => child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+    const exited = Promise.all(this.processes.filter(running).map((child) => new Promise((resolve) => child.once('exit', resolve))));
+    for (const child of this.processes) if (running(child)) child.kill('SIGTERM');
     await sleep(500);
-    for (const child of this.processes) if (child.pid !== undefined && child.exitCode === null) child.kill('SIGKILL');
+    for (const child of this.processes) {
+      if (!running(child)) continue;
+      child.kill('SIGCONT');
+      child.kill('SIGKILL');
+    }
     for (const { pid } of this.announced.values()) {
       try {
         process.kill(pid, 'SIGCONT');
@@ -84,5 +100,6 @@ export class CliProcesses {
         // Already gone: cluster up stopped its children.
       }
     }
+    await Promise.race([exited, sleep(KILL_WAIT_MS, undefined, { ref: false })]);
   }
 }

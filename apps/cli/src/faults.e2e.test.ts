@@ -1,60 +1,29 @@
 // Goal: with real processes, single faults cost no lost write, no stale read and no resurrected
-// delete (issue #5's proof, first part): a storage node SIGKILLed and restarted EMPTY with the
-// same id, a node paused with SIGSTOP then resumed, and a second coordinator whose clock is five
-// minutes ahead, all under concurrent clients.
+// delete (issue #5's proof): a storage node SIGKILLed and restarted EMPTY with the same id, a
+// node paused with SIGSTOP then resumed, a second coordinator whose clock is five minutes ahead,
+// and a node joining (`dkv node --join`) while another is paused, all under concurrent clients.
 // Method: `dkv cluster up --nodes 3` on 127.0.0.1, clients through the SDK recorded by the
-// testkit's HistoryRecorder and judged by checkHistory; each scenario prints its ops,
-// availability and what the checker found. Every wait has a deadline; afterAll stops every
-// process this test started, by pid. Network partitions need namespaces and are not here yet.
+// testkit's HistoryRecorder and judged by checkHistory (scenario-support.ts); each scenario
+// prints its ops, availability and what the checker found. Every wait has a deadline; afterAll
+// stops every process this test started, by pid. Network partitions between real processes are
+// in partitions.e2e.test.ts (they need network namespaces).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KVStoreClient } from '@dkv/client';
 import type { KVStore } from '@dkv/core';
-import { checkHistory, HistoryRecorder, recordingStore } from '@dkv/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliProcesses, freePort } from './e2e-support.js';
+import { allUp, runScenario, type ScenarioOptions } from './scenario-support.js';
 
 const DEADLINE_MS = 60_000;
-const KEYS = 20;
 const SKEW_MS = 5 * 60_000;
+/** How long a node stays paused while another joins: past the failure detector's 5 s to "down". */
+const PAUSE_DURING_JOIN_MS = 6000;
 const cli = new CliProcesses({ ...process.env, DKV_VNODES: '64', DKV_SYNC_SETTLE_DELAY_MS: '500', DKV_LOG_LEVEL: 'warn' }, DEADLINE_MS);
 const { announced } = cli;
 const start = (args: string[]) => cli.start(args);
 const waitFor = <T>(what: string, probe: () => Promise<T | undefined>) => cli.waitFor(what, probe);
-
-async function allUp(baseUrl: string, count: number): Promise<true | undefined> {
-  const res = await fetch(`${baseUrl}/v1/cluster`, { signal: AbortSignal.timeout(2000) });
-  const view = (await res.json()) as { nodes: Array<{ status: string }>; rebalancing?: boolean };
-  return view.nodes.length === count && view.nodes.every((n) => n.status === 'up') && !view.rebalancing ? true : undefined;
-}
-
-/** Runs `clients` concurrent clients over `stores` for `durationMs` while `fault` runs; judges the history. */
-async function scenario(name: string, stores: KVStore[], fault: () => Promise<void>, durationMs = 6000) {
-  const recorder = new HistoryRecorder({ maxOperations: 200_000 });
-  const startedAt = performance.now();
-  const now = () => performance.now() - startedAt;
-  let running = true;
-  const clients = stores.map(async (store, index) => {
-    const recorded = recordingStore(store, recorder, `c${index}`, now);
-    let op = 0;
-    while (running) {
-      const key = `${name}:${(op * 7 + index) % KEYS}`;
-      const roll = (op * 13 + index * 5) % 10;
-      const call = roll < 5 ? recorded.get(key) : roll < 9 ? recorded.put(key, Buffer.from(`c${index}-${op}`)) : recorded.delete(key);
-      await call.catch(() => undefined);
-      op += 1;
-    }
-  });
-  await fault();
-  const left = durationMs - now();
-  if (left > 0) await sleep(left);
-  running = false;
-  await Promise.all(clients);
-  const history = recorder.history(now());
-  const verdict = checkHistory(history, { expiryToleranceMs: SKEW_MS + 1000 });
-  const failed = history.filter((o) => o.outcome !== 'ok').length;
-  console.log(`faults: ${name}: ${history.length} ops, availability ${((1 - failed / history.length) * 100).toFixed(2)}% (${failed} failed or indeterminate), anomalies ${verdict.anomalies.length}`);
-  return { verdict, history, failed };
-}
+const scenario = (name: string, stores: KVStore[], fault: () => Promise<void>, options: Partial<ScenarioOptions> = {}) =>
+  runScenario(name, stores, fault, { expiryToleranceMs: SKEW_MS + 1000, ...options });
 
 let clients: KVStoreClient[] = [];
 let url = '';
@@ -102,11 +71,35 @@ describe('single faults with real processes, judged by the history checker', () 
     await waitFor('the skewed coordinator to be ready', async () => ((await fetch(`${skewedUrl}/readyz`)).status === 200 ? true : undefined));
     const skewed = new KVStoreClient({ url: skewedUrl, timeoutMs: 3000 });
     try {
-      const { verdict, failed } = await scenario('skew', [clients[0]!, skewed, clients[1]!, skewed], async () => undefined, 4000);
+      const { verdict, failed } = await scenario('skew', [clients[0]!, skewed, clients[1]!, skewed], async () => undefined, { durationMs: 4000 });
       expect(verdict.anomalies.map((a) => a.message)).toEqual([]);
       expect(failed).toBe(0);
     } finally {
       await skewed.close();
     }
+  }, DEADLINE_MS * 2);
+
+  it('a node joins with `dkv node --join` while another is paused with SIGSTOP: the join finishes once it resumes, nothing lost or stale', async () => {
+    const victim = announced.get('n3')!;
+    const seed = announced.get('n1')!.address;
+    const { verdict, disagreements } = await scenario(
+      'join',
+      clients,
+      async () => {
+        await sleep(1000);
+        process.kill(victim.pid, 'SIGSTOP');
+        try {
+          await sleep(500);
+          start(['node', '--id', 'n4', '--port', String(await freePort()), '--join', seed]);
+          await sleep(PAUSE_DURING_JOIN_MS);
+        } finally {
+          process.kill(victim.pid, 'SIGCONT');
+        }
+        await waitFor('n4 to be up and the cluster settled with n3 back', () => allUp(url, 4));
+      },
+      { finalReads: { n: 3, url, nodes: 4, waitFor } },
+    );
+    expect(verdict.anomalies.map((a) => a.message)).toEqual([]);
+    expect(disagreements).toEqual([]);
   }, DEADLINE_MS * 2);
 });
