@@ -5,12 +5,16 @@
  *
  * It starts the baseline (benchmarks/http/baseline-server.ts: the same routes over a Map) and a
  * dkv cluster through the CLI (`dkv cluster up --nodes 3 --port 0`: 3 storage nodes and a
- * coordinator, N=3 W=2 R=2), preloads the same sessions into both, then for each scenario
+ * coordinator, N=3 W=2 R=2), and with `--topology nodes|both` a cluster of coordinating nodes
+ * (`--topology nodes`: no coordinator, every node serves the public API; the load is spread over
+ * all of them), preloads the same sessions into each, then for each scenario
  * (GET, PUT, session mix) and each target runs: a closed loop for peak throughput, autocannon's
  * `overallRate` at half that peak, and a true open loop at half that peak (latency from each
  * request's due time, free of coordinated omission). With `redis-server` and `redis-benchmark`
  * on PATH it adds a redis-benchmark reference row. Results go to
- * benchmarks/results/http-<stamp>.{json,md} and http-latest.{json,md}. See benchmarks/README.md.
+ * benchmarks/results/http-<stamp>[-topology-<t>].{json,md}; a full run that includes the
+ * coordinator topology also to http-latest.{json,md} (quick and profiled runs never). See
+ * benchmarks/README.md.
  *
  * On a machine with 2 or more cores the servers are pinned to CPU 0 and this process (the load
  * generator) to CPU 1 (`--no-pin` to turn that off), so every throughput is a one-core figure and
@@ -35,18 +39,28 @@ const CLI = join(ROOT, 'apps/cli/bin/dkv.js');
 const BUILT_APPS = ['apps/cli/dist/main.js', 'apps/node/dist/main.js', 'apps/coordinator/dist/main.js'];
 
 const USAGE = `usage: npx tsx benchmarks/http/bench.ts [--quick] [--duration s] [--open-duration s] [--connections c]
-       [--keys n] [--nodes n] [--no-pin] [--no-nice] [--profile] [--max-minutes m]
-  --quick          smoke run (~40 s): 2 s per run, 10k sessions
+       [--keys n] [--nodes n] [--topology coordinator|nodes|both] [--no-pin] [--no-nice] [--profile] [--max-minutes m]
+  --quick          smoke run (~40 s): 2 s per run, 10k sessions; never written as http-latest
   --duration       seconds of each closed-loop run (default 10, quick 2)
   --open-duration  seconds of each rate-limited run (default 8, quick 2)
   --connections    connections of every load generator (default 32)
   --keys           distinct sessions preloaded and drawn from (default 100000, quick 10000)
   --nodes          dkv storage nodes (default 3)
+  --topology       coordinator (default): nodes behind one coordinator (target "dkv");
+                   nodes: every node coordinates, no coordinator, load spread over all nodes (target "dkv-nodes");
+                   both: the two clusters side by side
   --no-pin         do not pin servers to CPU 0 and the load generator to CPU 1
   --no-nice        do not raise the priority of the servers and load generator (nice -10, as root)
   --profile        profile dkv's processes (V8 CPU profiler, as --cpu-prof) and summarize where their CPU went
                    (figures of a profiled run are not quoted: it writes http-profile-<stamp>.*)
-  --max-minutes    abort (stopping everything) after this long (default 8, quick 3)`;
+  --max-minutes    abort (stopping everything) after this long (default 8, quick 3; with both topologies 13, quick 4)`;
+
+/** The dkv topologies a run can measure (`dkv cluster up --topology`), and the target name of each. */
+type Topology = 'coordinator' | 'nodes';
+const TARGET_OF_TOPOLOGY = { coordinator: 'dkv', nodes: 'dkv-nodes' } as const satisfies Record<Topology, string>;
+/** Every target, in the order of the report. */
+const TARGET_NAMES = ['baseline', 'dkv', 'dkv-nodes'] as const;
+type TargetName = (typeof TARGET_NAMES)[number];
 
 /** The scenarios in the order they run: GET first, while every key still holds its preloaded value. */
 const SCENARIOS: readonly Scenario[] = ['get', 'put', 'mix'];
@@ -69,6 +83,8 @@ interface Settings {
   readonly connections: number;
   readonly keys: number;
   readonly nodes: number;
+  /** The dkv clusters to measure, in order. */
+  readonly topologies: readonly Topology[];
   readonly valueBytes: number;
   readonly preloadConcurrency: number;
   readonly pin: { readonly servers: string; readonly loadGenerator: string } | null;
@@ -80,8 +96,9 @@ interface Settings {
 
 /** A server under test: where it answers and which pids to account CPU to. */
 interface Target {
-  readonly name: 'baseline' | 'dkv';
-  readonly url: string;
+  readonly name: TargetName;
+  /** Where clients send requests: one URL, or every coordinating node's (the load is spread over them). */
+  readonly urls: readonly string[];
   readonly groups: readonly PidGroup[];
 }
 
@@ -96,7 +113,7 @@ interface Measured extends LoadResult {
 
 interface ScenarioResult {
   readonly scenario: Scenario;
-  readonly target: Target['name'];
+  readonly target: TargetName;
   readonly closed: Measured;
   readonly autocannonRate: Measured;
   readonly open: Measured;
@@ -117,12 +134,14 @@ function log(line: string): void {
 function settingsFrom(argv: readonly string[]): Settings {
   const flags = parseFlags(
     argv,
-    { quick: 'boolean', duration: 'number', 'open-duration': 'number', connections: 'number', keys: 'number', nodes: 'number', 'no-pin': 'boolean', 'no-nice': 'boolean', profile: 'boolean', 'max-minutes': 'number' },
+    { quick: 'boolean', duration: 'number', 'open-duration': 'number', connections: 'number', keys: 'number', nodes: 'number', topology: 'string', 'no-pin': 'boolean', 'no-nice': 'boolean', profile: 'boolean', 'max-minutes': 'number' },
     USAGE,
   );
   const quick = flags['quick'] === true;
   const num = (name: string, fallback: number): number => (typeof flags[name] === 'number' ? (flags[name] as number) : fallback);
   const pin = flags['no-pin'] !== true && cpus().length >= 2 && onPath('taskset');
+  const topology = flags['topology'] ?? 'coordinator';
+  if (topology !== 'coordinator' && topology !== 'nodes' && topology !== 'both') throw new Error(`--topology must be coordinator, nodes or both, got ${JSON.stringify(topology)}\n${USAGE}`);
   return {
     quick,
     durationSeconds: num('duration', quick ? 2 : 10),
@@ -131,12 +150,14 @@ function settingsFrom(argv: readonly string[]): Settings {
     connections: Math.max(1, Math.round(num('connections', 32))),
     keys: Math.max(1, Math.round(num('keys', quick ? 10_000 : 100_000))),
     nodes: Math.max(1, Math.round(num('nodes', 3))),
+    topologies: topology === 'both' ? ['coordinator', 'nodes'] : [topology],
     valueBytes: SESSION_VALUE_BYTES,
     preloadConcurrency: 64,
     pin: pin ? { servers: '0', loadGenerator: `1-${cpus().length - 1}` } : null,
     nice: flags['no-nice'] !== true && process.getuid?.() === 0 ? BENCH_NICE : null,
     profile: flags['profile'] === true,
-    maxMinutes: num('max-minutes', quick ? 3 : 8),
+    // Each extra dkv cluster adds its preload and its runs of every scenario.
+    maxMinutes: num('max-minutes', (quick ? 3 : 8) + (topology === 'both' ? (quick ? 1 : 5) : 0)),
   };
 }
 
@@ -163,26 +184,33 @@ async function startBaseline(registry: ProcessRegistry, settings: Settings): Pro
     void proc.exited.then(() => reject(new Error('the baseline server exited during start-up')));
   });
   log(`baseline (bare Fastify + Map) pid ${proc?.pid} at ${url}`);
-  return { name: 'baseline', url, groups: [{ name: 'baseline', pids: [proc?.pid ?? 0] }] };
+  return { name: 'baseline', urls: [url], groups: [{ name: 'baseline', pids: [proc?.pid ?? 0] }] };
 }
 
-async function startCluster(registry: ProcessRegistry, settings: Settings, profileDir: string | null): Promise<Target> {
-  const [command, args] = pinnedCommand(settings.pin?.servers ?? null, process.execPath, [CLI, 'cluster', 'up', '--nodes', String(settings.nodes), '--port', '0']);
+/**
+ * Starts a dkv cluster of `topology` through the CLI, pinned with the other servers. With the
+ * `nodes` topology every node serves the public API, and the target is all of their URLs: the
+ * load generators spread connections and requests evenly over them, as clients (or a load
+ * balancer) picking any node would, so each node coordinates a third of the requests; sending
+ * everything to one node would make it coordinate alone, a hotspot no deployment would choose.
+ */
+async function startCluster(registry: ProcessRegistry, settings: Settings, profileDir: string | null, topology: Topology): Promise<Target> {
+  const [command, args] = pinnedCommand(settings.pin?.servers ?? null, process.execPath, [CLI, 'cluster', 'up', '--nodes', String(settings.nodes), '--port', '0', '--topology', topology]);
   // `--cpu-prof` is not allowed in NODE_OPTIONS: a preload starts the same profiler instead.
   const profiler = join(ROOT, 'benchmarks/lib/cpu-profiler-preload.mjs');
   const env = {
     ...process.env,
     ...(profileDir ? { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import=${profiler}`.trim(), DKV_CPU_PROFILE_DIR: profileDir } : {}),
   };
-  const children: Array<{ role: string; id: string; pid: number }> = [];
+  const children: Array<{ role: string; id: string; pid: number; address: string }> = [];
   let cli: Started | undefined;
   const url = await new Promise<string>((resolveUrl, reject) => {
     const timer = setTimeout(() => reject(new Error('dkv cluster up did not print its ready line within 60 s')), 60_000);
     cli = registry.start('dkv cluster up', command, args, { cwd: ROOT, detached: true, env }, (stream, line) => {
       remember('[dkv]', line);
-      const child = /^dkv: (node|coordinator) (\S+) pid (\d+) at /.exec(line);
-      if (child?.[1] && child[2] && child[3]) {
-        children.push({ role: child[1], id: child[2], pid: Number(child[3]) });
+      const child = /^dkv: (node|coordinator) (\S+) pid (\d+) at (\S+)/.exec(line);
+      if (child?.[1] && child[2] && child[3] && child[4]) {
+        children.push({ role: child[1], id: child[2], pid: Number(child[3]), address: child[4] });
         registry.adopt(Number(child[3]), `dkv ${child[1]} ${child[2]}`);
       }
       const ready = /^dkv ready at (http:\/\/\S+)$/.exec(line);
@@ -194,12 +222,14 @@ async function startCluster(registry: ProcessRegistry, settings: Settings, profi
     void cli.exited.then(() => reject(new Error('dkv cluster up exited during start-up')));
   });
   const pidsOf = (role: string): number[] => children.filter((c) => c.role === role).map((c) => c.pid);
-  log(`dkv cluster pid ${cli?.pid} at ${url}: ${children.map((c) => `${c.role} ${c.id} pid ${c.pid}`).join(', ')}`);
+  const name = TARGET_OF_TOPOLOGY[topology];
+  const urls = topology === 'nodes' ? children.filter((c) => c.role === 'node').map((c) => `http://${c.address}`) : [url];
+  log(`${name} (topology ${topology}) cluster pid ${cli?.pid}, clients use ${urls.join(' ')}: ${children.map((c) => `${c.role} ${c.id} pid ${c.pid}`).join(', ')}`);
   return {
-    name: 'dkv',
-    url,
+    name,
+    urls,
     groups: [
-      { name: 'coordinator', pids: pidsOf('coordinator') },
+      ...(topology === 'coordinator' ? [{ name: 'coordinator', pids: pidsOf('coordinator') }] : []),
       { name: 'nodes', pids: pidsOf('node') },
       { name: 'cli', pids: [cli?.pid ?? 0] },
     ],
@@ -234,7 +264,7 @@ async function measure(target: Target, label: string, run: (onTick: (answered: n
 }
 
 async function runScenario(target: Target, scenario: Scenario, workload: Workload, settings: Settings): Promise<ScenarioResult> {
-  const base = { url: target.url, scenario, workload, connections: settings.connections };
+  const base = { url: target.urls, scenario, workload, connections: settings.connections };
   const closed = await measure(target, `${target.name} ${scenario} closed loop (${settings.connections} conns, ${settings.durationSeconds} s)`, (onTick) =>
     closedLoop({ ...base, durationSeconds: settings.durationSeconds, onTick }),
   );
@@ -313,7 +343,7 @@ function renderReport(results: readonly ScenarioResult[], redis: RedisRow[] | nu
   const latencyRows: string[][] = [];
   for (const scenario of SCENARIOS) {
     const base = byKey.get(`${scenario}/baseline`);
-    for (const target of ['baseline', 'dkv'] as const) {
+    for (const target of TARGET_NAMES) {
       const r = byKey.get(`${scenario}/${target}`);
       if (!r || !base) continue;
       const c = r.closed;
@@ -360,12 +390,17 @@ function renderReport(results: readonly ScenarioResult[], redis: RedisRow[] | nu
       ? `- **Disturbed run**: other processes on this machine used up to ${foreignMax.toFixed(2)} cores (mean ${foreignMean.toFixed(2)}) during the measurements ("other cores" below). Raw req/s and latencies are then low and noisy; the per-core figures (req/core-s) and the ratios hold up better, since both targets ran under the same conditions.`
       : `- other processes used at most ${foreignMax.toFixed(2)} cores during the measurements`;
   const parts = [
-    `# HTTP benchmark: dkv vs bare Fastify`,
+    `# HTTP benchmark: dkv vs bare Fastify${settings.topologies.includes('nodes') ? ` (topology: ${settings.topologies.join(' and ')})` : ''}`,
     '',
     `- command: \`${command}\``,
     `- commit ${machine.commit}${machine.dirty ? ' (work tree had uncommitted changes)' : ''}, ${machine.node}, ${machine.cpus} x ${machine.cpuModel}, ${(machine.totalMemoryBytes / 2 ** 30).toFixed(0)} GiB, ${machine.platform}`,
     `- ${settings.connections} connections, pipelining 1; closed loop ${settings.durationSeconds} s, rate-limited runs ${settings.openDurationSeconds} s at ${OPEN_LOOP_FRACTION * 100}% of each target's own closed-loop peak; ${fmt(settings.keys)} sessions of ${settings.valueBytes} B, writes with ttl=1800`,
-    `- dkv: ${settings.nodes} storage nodes + 1 coordinator (\`dkv cluster up\`), N=3 W=2 R=2; baseline: the same routes on Fastify over a Map, one process`,
+    ...settings.topologies.map((topology) =>
+      topology === 'coordinator'
+        ? `- dkv: ${settings.nodes} storage nodes + 1 coordinator (\`dkv cluster up\`), N=3 W=2 R=2, clients send to the coordinator`
+        : `- dkv-nodes: ${settings.nodes} storage nodes that each coordinate, no coordinator (\`dkv cluster up --topology nodes\`), N=3 W=2 R=2, clients spread evenly over every node's URL; each node reads and writes its own replica in-process`,
+    ),
+    `- baseline: the same routes on Fastify over a Map, one process; "server cores" of a dkv target is the CPU of all its processes (nodes, coordinator if any, and the idle \`cluster up\` parent)`,
     `- ${pin}; run took ${elapsedSeconds.toFixed(0)} s${settings.profile ? '; PROFILED RUN (--cpu-prof on every dkv process): do not quote these figures' : ''}`,
     disturbed,
     '',
@@ -416,15 +451,16 @@ async function main(): Promise<number> {
   try {
     const workload: Workload = { keys: settings.keys, values: sessionValuePool(256, settings.valueBytes), seed: 42 };
     const baseline = await startBaseline(registry, settings);
-    const dkv = await startCluster(registry, settings, profileDir);
-    const targets = [baseline, dkv];
+    const clusters: Target[] = [];
+    for (const topology of settings.topologies) clusters.push(await startCluster(registry, settings, profileDir, topology));
+    const targets = [baseline, ...clusters];
     const preloadSeconds: Record<string, number> = {};
     for (const target of targets) {
       log(`preloading ${fmt(settings.keys)} sessions into ${target.name} (${settings.preloadConcurrency} concurrent PUTs)`);
-      preloadSeconds[target.name] = await preload(target.url, workload, settings.preloadConcurrency, PRELOAD_TTL_SECONDS, (done) => log(`  ${target.name}: ${fmt(done)} / ${fmt(settings.keys)}`));
+      preloadSeconds[target.name] = await preload(target.urls, workload, settings.preloadConcurrency, PRELOAD_TTL_SECONDS, (done) => log(`  ${target.name}: ${fmt(done)} / ${fmt(settings.keys)}`));
       log(`  ${target.name}: preloaded in ${preloadSeconds[target.name]?.toFixed(1)} s`);
       log(`warming up ${target.name} (${settings.warmupSeconds} s of session mix, not recorded)`);
-      await closedLoop({ url: target.url, scenario: 'mix', workload: { ...workload, seed: 7 }, connections: settings.connections, durationSeconds: settings.warmupSeconds });
+      await closedLoop({ url: target.urls, scenario: 'mix', workload: { ...workload, seed: 7 }, connections: settings.connections, durationSeconds: settings.warmupSeconds });
     }
     const results: ScenarioResult[] = [];
     for (const scenario of SCENARIOS) {
@@ -436,20 +472,26 @@ async function main(): Promise<number> {
     const redis = await redisReference(registry, settings);
     log('stopping the servers');
     await registry.stopAll();
-    const profiles = profileDir ? summarizeProfiles(profileDir, dkv.groups) : null;
+    const profiles = profileDir
+      ? clusters.flatMap((cluster) => summarizeProfiles(profileDir, cluster.groups).map((p) => (clusters.length > 1 ? { ...p, label: `${cluster.name}: ${p.label}` } : p)))
+      : null;
     const elapsedSeconds = (performance.now() - t0) / 1000;
     const report = renderReport(results, redis, settings, machine, command, elapsedSeconds, profiles);
     const json = { kind: 'http', startedAt: new Date(Date.now() - elapsedSeconds * 1000).toISOString(), elapsedSeconds, command, settings, machine, preloadSeconds, results, redis, profileDir, profiles };
     mkdirSync(RESULTS_DIR, { recursive: true });
-    const name = settings.profile ? `http-profile-${runStamp}` : `http-${runStamp}`;
+    const topologySuffix = settings.topologies.length === 1 && settings.topologies[0] === 'coordinator' ? '' : `-topology-${settings.topologies.length > 1 ? 'both' : settings.topologies[0]}`;
+    const name = `${settings.profile ? 'http-profile' : 'http'}-${runStamp}${topologySuffix}`;
     writeFileSync(join(RESULTS_DIR, `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
     writeFileSync(join(RESULTS_DIR, `${name}.md`), report);
-    if (!settings.profile) {
+    // http-latest is what the README and the capacity model quote: a full, unprofiled run with the
+    // coordinator topology (target "dkv"). A quick run is a smoke test and never replaces it.
+    const latest = !settings.profile && !settings.quick && settings.topologies.includes('coordinator');
+    if (latest) {
       copyFileSync(join(RESULTS_DIR, `${name}.json`), join(RESULTS_DIR, 'http-latest.json'));
       copyFileSync(join(RESULTS_DIR, `${name}.md`), join(RESULTS_DIR, 'http-latest.md'));
     }
     process.stdout.write(`\n${report}\n`);
-    log(`wrote benchmarks/results/${name}.json and .md${settings.profile ? ` (profiles in ${profileDir}: ${readdirSync(profileDir ?? '.').length} files)` : ' (and http-latest.*)'}`);
+    log(`wrote benchmarks/results/${name}.json and .md${settings.profile ? ` (profiles in ${profileDir}: ${readdirSync(profileDir ?? '.').length} files)` : latest ? ' (and http-latest.*)' : ' (not http-latest: quick or without the coordinator topology)'}`);
     return 0;
   } catch (error) {
     process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);

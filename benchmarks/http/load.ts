@@ -15,6 +15,9 @@
  *   user at that arrival rate sees, free of coordinated omission; the p99 target is judged on it.
  *
  * Every request of every generator lands in an HDR histogram in microseconds.
+ *
+ * A target may have several URLs (a cluster whose every node serves the public API): the
+ * generators then spread their connections and requests evenly over them, round-robin.
  */
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
@@ -99,9 +102,24 @@ function autocannonRequests(scenario: Scenario, workload: Workload): autocannon.
   return [get, put(true)];
 }
 
+/** One URL, or several that serve the same API (the load is spread over them). */
+export type TargetUrls = string | readonly string[];
+
+function urlList(url: TargetUrls): readonly string[] {
+  return typeof url === 'string' ? [url] : url;
+}
+
+/** One undici pool per URL, with `connections` shared out among them (at least one each). */
+function pools(url: TargetUrls, connections: number, options: Omit<Pool.Options, 'connections'> = {}): Pool[] {
+  const urls = urlList(url);
+  if (urls.length === 0) throw new Error('a target needs at least one URL');
+  return urls.map((u) => new Pool(u, { ...options, connections: Math.max(1, Math.ceil(connections / urls.length)) }));
+}
+
 /** Options shared by the autocannon runs. */
 export interface AutocannonOptions {
-  readonly url: string;
+  /** Autocannon spreads its connections over several URLs round-robin. */
+  readonly url: TargetUrls;
   readonly scenario: Scenario;
   readonly workload: Workload;
   readonly connections: number;
@@ -126,7 +144,7 @@ async function runAutocannon(options: AutocannonOptions, rate: number | null): P
   let answered = 0;
   const startedMs = performance.now();
   const instance = autocannon({
-    url: options.url,
+    url: typeof options.url === 'string' ? options.url : [...options.url],
     connections: options.connections,
     pipelining: 1,
     duration: options.durationSeconds,
@@ -182,7 +200,7 @@ const OPEN_LOOP_TICK_MS = 1;
  */
 export async function openLoop(options: OpenLoopOptions): Promise<LoadResult> {
   const { scenario, workload } = options;
-  const pool = new Pool(options.url, { connections: options.connections, pipelining: 1, keepAliveTimeout: 60_000 });
+  const targets = pools(options.url, options.connections, { pipelining: 1, keepAliveTimeout: 60_000 });
   const histogram = latencyHistogram();
   const sessionHistogram = latencyHistogram();
   const lagHistogram = latencyHistogram();
@@ -198,7 +216,7 @@ export async function openLoop(options: OpenLoopOptions): Promise<LoadResult> {
   let errors = 0;
   let inFlight = 0;
 
-  const send = async (method: 'GET' | 'PUT', key: string, dueMs: number): Promise<void> => {
+  const send = async (pool: Pool, method: 'GET' | 'PUT', key: string, dueMs: number): Promise<void> => {
     try {
       const response = await pool.request(
         method === 'GET'
@@ -217,18 +235,20 @@ export async function openLoop(options: OpenLoopOptions): Promise<LoadResult> {
     }
   };
 
-  const arrive = async (dueMs: number): Promise<void> => {
+  // Users arrive at the target's URLs in turn; a `mix` user's GET and PUT go to the same one.
+  const arrive = async (index: number, dueMs: number): Promise<void> => {
     inFlight += 1;
     lagHistogram.recordValue(Math.max(1, Math.round((performance.now() - dueMs) * 1000)));
     const key = sessionKey(rng.below(workload.keys));
+    const pool = targets[index % targets.length] as Pool;
     try {
-      if (scenario === 'get') await send('GET', key, dueMs);
-      else if (scenario === 'put') await send('PUT', key, dueMs);
+      if (scenario === 'get') await send(pool, 'GET', key, dueMs);
+      else if (scenario === 'put') await send(pool, 'PUT', key, dueMs);
       else {
-        await send('GET', key, dueMs);
+        await send(pool, 'GET', key, dueMs);
         // The PUT is sent when the GET is answered, as the application would; its own latency
         // runs from then, the user's from the GET's due time.
-        await send('PUT', key, performance.now());
+        await send(pool, 'PUT', key, performance.now());
         sessionHistogram.recordValue(Math.max(1, Math.round((performance.now() - dueMs) * 1000)));
       }
     } finally {
@@ -240,7 +260,7 @@ export async function openLoop(options: OpenLoopOptions): Promise<LoadResult> {
   // handshakes, and in a short run that start-up backlog alone makes the p99.
   await Promise.all(
     Array.from({ length: options.connections }, async (_, i) => {
-      const response = await pool.request({ method: 'GET', path: getPath(sessionKey(i % workload.keys)) });
+      const response = await (targets[i % targets.length] as Pool).request({ method: 'GET', path: getPath(sessionKey(i % workload.keys)) });
       await response.body.dump();
     }),
   );
@@ -254,12 +274,13 @@ export async function openLoop(options: OpenLoopOptions): Promise<LoadResult> {
         const due = Math.min(totalArrivals, Math.floor((nowMs - startMs) / intervalMs) + 1);
         while (arrived < due) {
           const dueMs = startMs + arrived * intervalMs;
+          const index = arrived;
           arrived += 1;
           if (inFlight >= maxInFlight) {
             errors += scenario === 'mix' ? 2 : 1;
             continue;
           }
-          void arrive(dueMs);
+          void arrive(index, dueMs);
         }
         if (arrived < totalArrivals) setTimeout(tick, OPEN_LOOP_TICK_MS);
         else resolve();
@@ -271,7 +292,7 @@ export async function openLoop(options: OpenLoopOptions): Promise<LoadResult> {
     errors += scenario === 'mix' ? inFlight * 2 : inFlight;
   } finally {
     clearInterval(ticker);
-    await pool.destroy();
+    await Promise.all(targets.map((pool) => pool.destroy()));
   }
   const durationSeconds = (performance.now() - startMs) / 1000;
   return {
@@ -292,11 +313,11 @@ export async function openLoop(options: OpenLoopOptions): Promise<LoadResult> {
 
 /**
  * Writes `session:0 .. session:<keys-1>` with TTL `ttlSeconds` through `concurrency` parallel
- * requests (undici pool), so GETs find them. Fails if any write does not answer 2xx: a benchmark
- * that reads missing keys measures 404s, not reads.
+ * requests (undici pools, one per URL, in turn), so GETs find them. Fails if any write does not
+ * answer 2xx: a benchmark that reads missing keys measures 404s, not reads.
  */
-export async function preload(url: string, workload: Workload, concurrency: number, ttlSeconds: number, onProgress: (done: number) => void): Promise<number> {
-  const pool = new Pool(url, { connections: concurrency, pipelining: 1 });
+export async function preload(url: TargetUrls, workload: Workload, concurrency: number, ttlSeconds: number, onProgress: (done: number) => void): Promise<number> {
+  const targets = pools(url, concurrency, { pipelining: 1 });
   const startMs = performance.now();
   let next = 0;
   let failed = 0;
@@ -307,7 +328,7 @@ export async function preload(url: string, workload: Workload, concurrency: numb
       const index = next;
       next += 1;
       const value = workload.values[index % workload.values.length] ?? Buffer.alloc(0);
-      const response = await pool.request({ method: 'PUT', path: `/v1/kv/${encodeURIComponent(sessionKey(index))}?ttl=${ttlSeconds}`, headers: CONTENT_TYPE, body: value });
+      const response = await (targets[index % targets.length] as Pool).request({ method: 'PUT', path: `/v1/kv/${encodeURIComponent(sessionKey(index))}?ttl=${ttlSeconds}`, headers: CONTENT_TYPE, body: value });
       const text = await response.body.text();
       if (response.statusCode !== 200) {
         failed += 1;
@@ -322,7 +343,7 @@ export async function preload(url: string, workload: Workload, concurrency: numb
   try {
     await Promise.all(Array.from({ length: concurrency }, worker));
   } finally {
-    await pool.destroy();
+    await Promise.all(targets.map((pool) => pool.destroy()));
   }
   if (failed > 0) throw new Error(`preload failed: ${firstFailure}`);
   return (performance.now() - startMs) / 1000;

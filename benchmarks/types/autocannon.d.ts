@@ -14,7 +14,8 @@ declare module 'autocannon' {
       setupRequest?: (req: RequestParams, context: Record<string, unknown>) => RequestParams;
     }
     interface Options {
-      url: string;
+      /** Several URLs: the connections are spread over them round-robin. */
+      url: string | string[];
       connections?: number;
       pipelining?: number;
       duration?: number;

@@ -4,12 +4,22 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { findFreePorts } from './ports.js';
 
+/**
+ * The shapes of a local cluster: `coordinator` (API.md's default) runs storage nodes behind one
+ * stateless coordinator; `nodes` runs storage nodes only, each serving the public API and
+ * coordinating (`dkv node --coordinate`, Dynamo's "any node can coordinate").
+ */
+export const TOPOLOGIES = ['coordinator', 'nodes'] as const;
+export type Topology = (typeof TOPOLOGIES)[number];
+
 /** What `dkv cluster up` runs. */
 export interface ClusterUpOptions {
   /** Storage nodes to start (API.md default 3). */
   readonly nodes: number;
-  /** The coordinator's port; 0 picks a free one (API.md default 7070). */
+  /** The coordinator's port, or with the `nodes` topology the first node's; 0 picks a free one (API.md default 7070). */
   readonly port: number;
+  /** Default `coordinator`. */
+  readonly topology?: Topology;
   /** The children's log level (their logs go to this process's stderr). */
   readonly logLevel: string;
   /** How long to wait for every process to be ready before giving up. */
@@ -60,6 +70,8 @@ type Phase = 'starting' | 'ready' | 'stopping';
  * `dkv cluster up`: starts `nodes` storage node processes and one coordinator process on
  * 127.0.0.1, waits until each answers `/readyz`, prints `dkv ready at http://127.0.0.1:<port>`,
  * and runs until SIGINT or SIGTERM, which stop every child it started (by pid) and resolve 0.
+ * With the `nodes` topology there is no coordinator: every node coordinates, and the ready line
+ * names the first one.
  *
  * Each child is announced on stderr as `dkv: <role> <id> pid <pid> at <host:port>`, so tools
  * and tests can find them. Children run in process groups of their own (a terminal's Ctrl-C
@@ -115,6 +127,7 @@ class LocalCluster {
   }
 
   private async start(): Promise<void> {
+    if (this.options.topology === 'nodes') return this.startCoordinatingNodes();
     const { nodes, port } = this.options;
     const nodePorts = await findFreePorts(nodes, LOCAL_HOST);
     const coordinatorPort = port === 0 ? ((await findFreePorts(1, LOCAL_HOST))[0] ?? 0) : port;
@@ -127,13 +140,37 @@ class LocalCluster {
     await Promise.all(started.map((child) => this.waitReady(child)));
     if (this.phase !== 'starting') return;
     // A DKV_N/W/R the user set wins over the local defaults.
-    const quorumArgs = Object.entries(localQuorums(nodes)).flatMap(([name, value]) => (process.env[`DKV_${name.toUpperCase()}`] ? [] : [`--${name}`, String(value)]));
+    const quorumArgs = quorumFlags(nodes);
     const args = ['--id', 'c1', '--host', LOCAL_HOST, '--port', String(coordinatorPort), '--join', `${LOCAL_HOST}:${nodePorts[0]}`, ...quorumArgs];
     const coordinator = this.spawnChild('c1', 'coordinator', COORDINATOR_MAIN, args, coordinatorPort);
     await this.waitReady(coordinator);
     if (this.phase !== 'starting') return;
     this.phase = 'ready';
     this.io.out(`dkv ready at ${coordinator.url}`);
+  }
+
+  /**
+   * The `nodes` topology: every node coordinates (`--coordinate`, with the local quorums), the
+   * first on `--port`; no coordinator process. The ready line names the first node; every node's
+   * URL serves the same API, and is listed on stderr.
+   */
+  private async startCoordinatingNodes(): Promise<void> {
+    const { nodes, port } = this.options;
+    const free = await findFreePorts(nodes, LOCAL_HOST);
+    const nodePorts = port === 0 ? free : [port, ...free.filter((p) => p !== port)].slice(0, nodes);
+    const ids = nodePorts.map((_, i) => `n${i + 1}`);
+    const members = ids.map((id, i) => `${id}=${LOCAL_HOST}:${nodePorts[i]}`).join(',');
+    const coordinate = ['--coordinate', ...quorumFlags(nodes)];
+    const started = ids.map((id, i) => {
+      const nodePort = nodePorts[i] ?? 0;
+      return this.spawnChild(id, 'node', NODE_MAIN, ['--id', id, '--host', LOCAL_HOST, '--port', String(nodePort), '--members', members, ...coordinate], nodePort);
+    });
+    // A coordinating node is ready when it can serve quorum requests, so this waits for the cluster.
+    await Promise.all(started.map((child) => this.waitReady(child)));
+    if (this.phase !== 'starting') return;
+    this.phase = 'ready';
+    this.io.err(`dkv: every node serves the public API: ${started.map((child) => child.url).join(' ')}`);
+    this.io.out(`dkv ready at ${started[0]?.url ?? ''}`);
   }
 
   private spawnChild(name: string, role: Child['role'], main: string, args: string[], port: number): Child {
@@ -201,6 +238,11 @@ class LocalCluster {
     }
     throw new Error(`${child.role} ${child.name} (pid ${child.pid}) was not ready at ${child.url}/readyz within ${this.options.readyTimeoutMs} ms`);
   }
+}
+
+/** `--n/--w/--r` of the local quorums, leaving out any that a DKV_N/W/R the user set decides. */
+function quorumFlags(nodes: number): string[] {
+  return Object.entries(localQuorums(nodes)).flatMap(([name, value]) => (process.env[`DKV_${name.toUpperCase()}`] ? [] : [`--${name}`, String(value)]));
 }
 
 function signal(child: Child, name: NodeJS.Signals): void {

@@ -64,8 +64,13 @@ async function parse(args: string[], env: Record<string, string> = {}): Promise<
 describe('dkv cluster up', () => {
   it('defaults to 3 nodes on port 7070', async () => {
     const result = await parse(['cluster', 'up']);
-    expect(result.calls).toEqual([['clusterUp', { nodes: 3, port: 7070, logLevel: 'warn', readyTimeoutMs: 30_000 }]]);
+    expect(result.calls).toEqual([['clusterUp', { nodes: 3, port: 7070, topology: 'coordinator', logLevel: 'warn', readyTimeoutMs: 30_000 }]]);
     expect(result.exits).toEqual([0]);
+  });
+
+  it('takes --topology nodes (every node coordinates) and DKV_TOPOLOGY', async () => {
+    expect((await parse(['cluster', 'up', '--topology', 'nodes', '--port', '0'])).calls[0]?.[1]).toMatchObject({ topology: 'nodes', port: 0 });
+    expect((await parse(['cluster', 'up'], { DKV_TOPOLOGY: 'nodes' })).calls[0]?.[1]).toMatchObject({ topology: 'nodes' });
   });
 
   it('takes --nodes and --port (0 for a free port), and DKV_NODES / DKV_PORT', async () => {
@@ -79,6 +84,7 @@ describe('dkv cluster up', () => {
     [['--nodes', 'three'], "argument 'three' is invalid"],
     [['--port', '65536'], "option '--port <port>' argument '65536' is invalid. must be a whole number from 0 to 65535"],
     [['--log-level', 'loud'], "argument 'loud' is invalid"],
+    [['--topology', 'mesh'], "argument 'mesh' is invalid. Allowed choices are coordinator, nodes."],
     [['--bogus'], "unknown option '--bogus'"],
   ])('rejects %j', async (args, message) => {
     const result = await parse(['cluster', 'up', ...args]);
@@ -90,10 +96,17 @@ describe('dkv cluster up', () => {
 
 describe('dkv node and dkv coordinator', () => {
   it('hands the node its parsed configuration', async () => {
-    const result = await parse(['node', '--id', 'n1', '--port', '7001', '--members', 'n1=127.0.0.1:7001,n2=127.0.0.1:7002', '--tombstone-grace-ms', '60000']);
+    const result = await parse(['node', '--id', 'n1', '--port', '7001', '--members', 'n1=127.0.0.1:7001,n2=127.0.0.1:7002', '--tombstone-grace-ms', '180000']);
     expect(result.calls).toHaveLength(1);
     expect(result.calls[0]?.[0]).toBe('runNode');
-    expect(result.calls[0]?.[1]).toMatchObject({ id: 'n1', port: 7001, tombstoneGraceMs: 60_000, members: [{ id: 'n1', address: '127.0.0.1:7001' }, { id: 'n2', address: '127.0.0.1:7002' }] });
+    expect(result.calls[0]?.[1]).toMatchObject({ id: 'n1', port: 7001, tombstoneGraceMs: 180_000, members: [{ id: 'n1', address: '127.0.0.1:7001' }, { id: 'n2', address: '127.0.0.1:7002' }] });
+  });
+
+  it('takes --coordinate as a switch, and its quorum settings', async () => {
+    const result = await parse(['node', '--id', 'n1', '--coordinate', '--w', '3', '--max-value-bytes', '4096']);
+    expect(result.calls[0]?.[1]).toMatchObject({ id: 'n1', coordinator: { nodeId: 'n1', n: 3, w: 3, r: 2, maxValueBytes: 4096 } });
+    expect((await parse(['node', '--id', 'n1'])).calls[0]?.[1]).toMatchObject({ coordinator: null });
+    expect((await parse(['node', '--id', 'n1'], { DKV_COORDINATE: 'true' })).calls[0]?.[1]).toMatchObject({ coordinator: { nodeId: 'n1' } });
   });
 
   it('reads DKV_* variables for the node', async () => {

@@ -3,7 +3,7 @@ import { ConfigError } from '@dkv/app-config';
 import { COORDINATOR_SETTINGS, parseCoordinatorConfig, type CoordinatorAppConfig } from '@dkv/coordinator';
 import { NODE_SETTINGS, parseNodeConfig, type NodeConfig } from '@dkv/node';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { ClusterUpOptions } from './cluster-up.js';
+import { TOPOLOGIES, type ClusterUpOptions, type Topology } from './cluster-up.js';
 import { previewRingChange } from './ring-preview.js';
 import { formatRing, formatRingPreview, formatStatus } from './views.js';
 
@@ -40,20 +40,26 @@ export function camelCase(flag: string): string {
   return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
-/** Adds one option per setting of an app's settings table (their variables are read by the app's parser). */
-function addSettings(command: Command, table: Record<string, { flag: string; env: string; description: string; defaultValue?: string; required?: boolean }>): Command {
+/**
+ * Adds one option per setting of an app's settings table (their variables are read by the app's
+ * parser): `--flag <value>`, or `--flag` alone for a switch.
+ */
+function addSettings(command: Command, table: Record<string, { flag: string; env: string; description: string; defaultValue?: string; required?: boolean; switch?: boolean }>): Command {
   for (const setting of Object.values(table)) {
     const def = setting.defaultValue !== undefined ? `, default ${setting.defaultValue}` : setting.required ? ', required' : '';
-    command.option(`--${setting.flag} <value>`, `${setting.description} (env ${setting.env}${def})`);
+    command.option(`--${setting.flag}${setting.switch ? '' : ' <value>'}`, `${setting.description} (env ${setting.env}${def})`);
   }
   return command;
 }
 
-/** The option values of `command` keyed like the settings table. */
+/** The option values of `command` keyed like the settings table; a switch given reads as `true`. */
 function settingsFlags(command: Command, table: Record<string, { flag: string }>): Record<string, string | undefined> {
-  const opts = command.opts<Record<string, string | undefined>>();
+  const opts = command.opts<Record<string, string | boolean | undefined>>();
   const flags: Record<string, string | undefined> = {};
-  for (const [key, setting] of Object.entries(table)) flags[key] = opts[camelCase(setting.flag)];
+  for (const [key, setting] of Object.entries(table)) {
+    const value = opts[camelCase(setting.flag)];
+    flags[key] = value === true ? 'true' : value === false ? undefined : value;
+  }
   return flags;
 }
 
@@ -73,11 +79,17 @@ export function buildProgram(deps: CliDeps): Command {
     .command('up')
     .description('start storage nodes and a coordinator on 127.0.0.1 and wait for SIGINT/SIGTERM (what `npm start` runs)')
     .addOption(new Option('--nodes <n>', 'storage nodes to start').env('DKV_NODES').default(3).argParser(wholeNumber(1, 64)))
-    .addOption(new Option('--port <port>', 'coordinator port (0 picks a free one)').env('DKV_PORT').default(7070).argParser(wholeNumber(0, 65535)))
+    .addOption(new Option('--port <port>', 'coordinator port (0 picks a free one); with --topology nodes, the first node\'s').env('DKV_PORT').default(7070).argParser(wholeNumber(0, 65535)))
+    .addOption(
+      new Option('--topology <topology>', 'coordinator: storage nodes behind one stateless coordinator; nodes: no coordinator, every node serves the public API and coordinates')
+        .env('DKV_TOPOLOGY')
+        .default('coordinator')
+        .choices(TOPOLOGIES),
+    )
     .addOption(new Option('--log-level <level>', 'log level of the processes (their logs go to stderr)').env('DKV_LOG_LEVEL').default('warn').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .addOption(new Option('--ready-timeout-ms <ms>', 'how long to wait for every process to be ready').env('DKV_READY_TIMEOUT_MS').default(30_000).argParser(wholeNumber(1, 600_000)))
-    .action(async (opts: { nodes: number; port: number; logLevel: string; readyTimeoutMs: number }) => {
-      deps.exit(await deps.clusterUp({ nodes: opts.nodes, port: opts.port, logLevel: opts.logLevel, readyTimeoutMs: opts.readyTimeoutMs }));
+    .action(async (opts: { nodes: number; port: number; topology: Topology; logLevel: string; readyTimeoutMs: number }) => {
+      deps.exit(await deps.clusterUp({ nodes: opts.nodes, port: opts.port, topology: opts.topology, logLevel: opts.logLevel, readyTimeoutMs: opts.readyTimeoutMs }));
     });
 
   const node = addSettings(program.command('node').description('run one storage node in the foreground'), NODE_SETTINGS);

@@ -1,43 +1,14 @@
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify';
-import Fastify, { LogController } from 'fastify';
-import type { Registry } from 'prom-client';
-import { KV_PREFIX, registerPublicApi, type PublicApiOptions, type PublicApiService } from './public-api.js';
+import { buildPublicApp, type PublicAppDeps } from '@dkv/public-api';
+import type { FastifyInstance } from 'fastify';
 
 /** What the coordinator's HTTP app serves. */
-export interface CoordinatorAppDeps extends PublicApiOptions {
-  readonly service: PublicApiService;
-  /** The registry `/metrics` exposes; none means `/metrics` answers an empty exposition. */
-  readonly registry?: Registry;
-  readonly logger?: FastifyBaseLogger;
-}
-
-/** Bodies of requests other than PUT of a value (e.g. `POST /v1/cluster/nodes`) are small JSON documents. */
-const CONTROL_BODY_LIMIT_BYTES = 64 * 1024;
-/** An encoded key is at most 3 × 512 characters; the rest is slack for the path prefix. */
-const MAX_PARAM_LENGTH = 4096;
+export type CoordinatorAppDeps = PublicAppDeps;
 
 /**
- * The coordinator's HTTP app: the public API of API.md and `/metrics`. Requests are not logged one
- * by one (the hot path stays quiet); a malformed URL (a bad %-escape) is answered with the API's
- * error body like every other failure.
+ * The coordinator's HTTP app: the public API of API.md and `/metrics` (`@dkv/public-api`, which
+ * storage nodes that coordinate serve too). Requests are not logged one by one; every failure,
+ * a malformed URL included, is answered with the API's error body.
  */
 export function buildCoordinatorApp(deps: CoordinatorAppDeps): FastifyInstance {
-  const app = Fastify({
-    ...(deps.logger ? { loggerInstance: deps.logger } : {}),
-    logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: CONTROL_BODY_LIMIT_BYTES,
-    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
-    frameworkErrors: (error, request, reply) => {
-      const code = request.url.startsWith(KV_PREFIX) ? 'INVALID_KEY' : 'INVALID_REQUEST';
-      const message = code === 'INVALID_KEY' ? 'key must be URL-encoded UTF-8 (the path has a malformed %-escape)' : error.message;
-      void (reply as FastifyReply).code(400).send({ error: { code, message } });
-    },
-  });
-  registerPublicApi(app, deps.service, deps);
-  app.get('/metrics', async (_request, reply) => {
-    if (!deps.registry) return reply.type('text/plain; version=0.0.4; charset=utf-8').send('');
-    const text = await deps.registry.metrics();
-    return reply.type(deps.registry.contentType).send(text);
-  });
-  return app;
+  return buildPublicApp(deps);
 }

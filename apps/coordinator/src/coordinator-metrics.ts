@@ -1,71 +1,14 @@
 import type { CoordinatorMetrics } from '@dkv/coordination';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { KvOperation } from './public-api.js';
+import { createPublicApiMetrics, type PublicApiMetrics } from '@dkv/public-api';
 
 /** The coordinator's Prometheus metrics, in a registry of its own (no global state). */
-export interface CoordinatorAppMetrics {
-  readonly registry: Registry;
-  /** Records one key request: counted and timed by operation and status. */
-  observe(operation: KvOperation, status: number, seconds: number): void;
-}
-
-/** Latency buckets in seconds, from a loopback hit to a replica timeout. */
-const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+export type CoordinatorAppMetrics = PublicApiMetrics;
 
 /**
- * Creates the coordinator's metrics. Request counts and latencies are recorded as requests end;
- * the coordination core's counters (quorum failures, read repairs, replication queue) are read
- * from `source.metrics()` only when scraped, so the hot path pays nothing for them.
+ * Creates the coordinator's metrics: the process defaults and the public API's (`@dkv/public-api`:
+ * request counts and latencies, the coordination core's counters read when scraped), labelled
+ * `coordinator=<nodeId>`.
  */
 export function createCoordinatorMetrics(source: { metrics(): CoordinatorMetrics }, nodeId: string): CoordinatorAppMetrics {
-  const registry = new Registry();
-  registry.setDefaultLabels({ coordinator: nodeId });
-  collectDefaultMetrics({ register: registry });
-  const requests = new Counter({ name: 'dkv_requests_total', help: 'Key requests answered, by operation and HTTP status', labelNames: ['operation', 'status'] as const, registers: [registry] });
-  const latency = new Histogram({ name: 'dkv_request_duration_seconds', help: 'Time to answer a key request, by operation and HTTP status', labelNames: ['operation', 'status'] as const, buckets: LATENCY_BUCKETS_S, registers: [registry] });
-  new Counter({
-    name: 'dkv_quorum_failures_total',
-    help: 'Requests that failed because fewer than R or W replicas answered, by operation',
-    labelNames: ['operation'] as const,
-    registers: [registry],
-    collect() {
-      const m = source.metrics();
-      this.reset();
-      this.inc({ operation: 'read' }, m.quorumFailures.read);
-      this.inc({ operation: 'write' }, m.quorumFailures.write);
-    },
-  });
-  counterFrom(registry, 'dkv_read_repairs_total', 'Stale replicas repaired after a read', () => source.metrics().readRepairs);
-  counterFrom(registry, 'dkv_read_repairs_dropped_total', 'Read repairs not started because too many were in flight', () => source.metrics().readRepairsDropped);
-  counterFrom(registry, 'dkv_replication_delivered_total', 'Background replications delivered to a replica', () => source.metrics().replicationDelivered);
-  counterFrom(registry, 'dkv_replication_dropped_total', 'Background replications dropped (queue full or too old)', () => source.metrics().replicationDropped);
-  new Gauge({
-    name: 'dkv_replication_queue_depth',
-    help: 'Replications waiting to be delivered',
-    registers: [registry],
-    collect() {
-      this.set(source.metrics().replicationQueueDepth);
-    },
-  });
-  return {
-    registry,
-    observe(operation, status, seconds) {
-      const labels = { operation, status: String(status) };
-      requests.inc(labels);
-      latency.observe(labels, seconds);
-    },
-  };
-}
-
-/** A counter whose value is read from `read` at scrape time. */
-function counterFrom(registry: Registry, name: string, help: string, read: () => number): void {
-  new Counter({
-    name,
-    help,
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(read());
-    },
-  });
+  return createPublicApiMetrics(source, { coordinator: nodeId });
 }

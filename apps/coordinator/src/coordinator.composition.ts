@@ -1,9 +1,9 @@
 import { createCoordinator, type Coordinator } from '@dkv/coordination';
 import type { Clock, Membership, NodeClient, Rng, Scheduler } from '@dkv/core';
-import { DEFAULT_VNODES } from '@dkv/hashing';
 import { DEFAULT_GOSSIPER_CONFIG, Gossiper } from '@dkv/membership';
 import { ClusterAdmin } from '@dkv/replication';
 import { SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
+import { clusterAdminApi } from '@dkv/public-api';
 import { CircuitBreakingNodeClient, HttpNodeClient, RetryingNodeClient, TcpNodeClient } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
@@ -12,7 +12,6 @@ import type { CoordinatorAppConfig } from './config.js';
 import { buildCoordinatorApp } from './coordinator-app.js';
 import { createCoordinatorMetrics, type CoordinatorAppMetrics } from './coordinator-metrics.js';
 import { DEFAULT_JOIN_BACKOFF, joinCluster } from './membership-client.js';
-import type { ClusterAdminApi } from './public-api.js';
 import { COORDINATOR_TOKENS as T } from './tokens.js';
 
 /**
@@ -129,7 +128,7 @@ export async function startCoordinator(config: CoordinatorAppConfig, makeContain
     observe: (operation, status, seconds) => metrics.observe(operation, status, seconds),
     registry: metrics.registry,
     logger,
-    admin: adminApi(new ClusterAdmin(membership, config.coordinator.n)),
+    admin: clusterAdminApi(new ClusterAdmin(membership, config.coordinator.n)),
   });
   coordinator.start();
   try {
@@ -168,14 +167,4 @@ async function learnDocument(membership: Gossiper, deadlineMs: number): Promise<
     if (Date.now() >= giveUpAt) throw new Error(`no storage node answered membership gossip within ${deadlineMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-}
-
-/** The public API's membership changes, on the coordinator's copy of the document (gossip spreads them). */
-function adminApi(admin: ClusterAdmin): ClusterAdminApi {
-  const view = (entry: { id: string; address: string; status: string; vnodes: number }) => ({ id: entry.id, address: entry.address, status: entry.status, vnodes: entry.vnodes });
-  return {
-    addNode: (request) => view(admin.rebalanceForNode({ id: request.id, address: request.address, vnodes: request.vnodes ?? DEFAULT_VNODES })),
-    removeNode: (id, force) => view(admin.migrateDataFromNode(id, { force })),
-    setVnodes: (id, vnodes) => view(admin.setVnodes(id, vnodes)),
-  };
 }

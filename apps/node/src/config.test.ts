@@ -28,6 +28,7 @@ describe('parseNodeConfig', () => {
       tombstoneGraceMs: 3_600_000,
       sweepIntervalMs: 100,
       sweepMaxWork: 1000,
+      engine: 'map',
       bodyLimitBytes: 2 * 1024 * 1024,
       logLevel: 'info',
       join: null,
@@ -35,7 +36,18 @@ describe('parseNodeConfig', () => {
       gossipIntervalMs: 200,
       syncBytesPerSecond: 16 * 1024 * 1024,
       syncSettleDelayMs: 3000,
+      antiEntropyIntervalMs: 60_000,
+      antiEntropyBytesPerSecond: 4 * 1024 * 1024,
+      coordinator: null,
     });
+  });
+
+  it('keeps tombstones at least two anti-entropy intervals, unless anti-entropy is off', () => {
+    expect(problemOf({ id: 'n1', tombstoneGraceMs: '60000', antiEntropyIntervalMs: '60000' })).toContain(
+      '--tombstone-grace-ms (DKV_TOMBSTONE_GRACE_MS) (60000) must be at least twice --anti-entropy-interval-ms (DKV_ANTI_ENTROPY_INTERVAL_MS) (60000)',
+    );
+    expect(parseNodeConfig({ id: 'n1', tombstoneGraceMs: '120000', antiEntropyIntervalMs: '60000' }, {})).toMatchObject({ tombstoneGraceMs: 120_000 });
+    expect(parseNodeConfig({ id: 'n1', tombstoneGraceMs: '1000', antiEntropyIntervalMs: '0' }, {})).toMatchObject({ antiEntropyIntervalMs: 0 });
   });
 
   it('prefers a flag over its variable, and a variable over the default', () => {
@@ -71,6 +83,7 @@ describe('parseNodeConfig', () => {
     [{ id: 'n1', 'tombstoneGraceMs': '-5' }, '--tombstone-grace-ms (DKV_TOMBSTONE_GRACE_MS) must be a whole number'],
     [{ id: 'n1', sweepIntervalMs: '1.5' }, '--sweep-interval-ms (DKV_SWEEP_INTERVAL_MS)'],
     [{ id: 'n1', sweepMaxWork: '0' }, '--sweep-max-work (DKV_SWEEP_MAX_WORK)'],
+    [{ id: 'n1', engine: 'lsm' }, '--engine (DKV_ENGINE) must be one of map, compact'],
     [{ id: 'n1', bodyLimitBytes: '10' }, '--body-limit-bytes (DKV_BODY_LIMIT_BYTES) must be a whole number from 1024'],
     [{ id: 'n1', logLevel: 'loud' }, '--log-level (DKV_LOG_LEVEL) must be one of fatal, error, warn, info, debug, trace, silent'],
     [{ id: 'n1', members: 'n1=localhost' }, '--members (DKV_MEMBERS) must be a comma-separated list of id=host:port'],
@@ -106,6 +119,6 @@ describe('parseFlags', () => {
 
   it('documents every setting in the help text', () => {
     const help = formatHelp('dkv node', NODE_SETTINGS);
-    for (const setting of Object.values(NODE_SETTINGS)) expect(help).toContain(`--${setting.flag} <value>  ${setting.env}`);
+    for (const setting of Object.values(NODE_SETTINGS)) expect(help).toContain(`--${setting.flag}${'switch' in setting ? '' : ' <value>'}  ${setting.env}`);
   });
 });

@@ -2,6 +2,8 @@ import { DEFAULT_VNODES } from '@dkv/hashing';
 import { NODE_ID_PATTERN, type Membership, type Node } from '@dkv/core';
 import { z } from 'zod';
 import { ConfigError, LOG_LEVELS, enumSchema, intSchema, isValidAddress, parseSettings, patternSchema, settingName, type Setting } from '@dkv/app-config';
+import type { CoordinatorConfig } from '@dkv/coordination';
+import { NODE_COORDINATE_SETTINGS, nodeCoordinatorConfig } from './coordinate-config.js';
 
 /** A static member as `--members` lists it: `id=host:port`. */
 export interface MemberSpec {
@@ -21,6 +23,8 @@ export interface NodeConfig {
   readonly tombstoneGraceMs: number;
   readonly sweepIntervalMs: number;
   readonly sweepMaxWork: number;
+  /** The replica's storage engine (see {@link STORAGE_ENGINES}). */
+  readonly engine: StorageEngineKind;
   readonly bodyLimitBytes: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
   /**
@@ -36,7 +40,24 @@ export interface NodeConfig {
   readonly syncBytesPerSecond: number;
   /** Wait before streaming starts, so every coordinator has learnt the change by gossip. */
   readonly syncSettleDelayMs: number;
+  /** How often this node compares its ranges with each peer replica (anti-entropy); 0 turns it off. */
+  readonly antiEntropyIntervalMs: number;
+  /** Throttle of anti-entropy repair traffic, both directions, bytes per second. */
+  readonly antiEntropyBytesPerSecond: number;
+  /**
+   * With `--coordinate`: the coordination core's configuration, and the node serves the public API
+   * on its own port too (any node can coordinate). Null: a storage node only.
+   */
+  readonly coordinator: CoordinatorConfig | null;
 }
+
+/**
+ * The storage engines a node can run: `map` (`InMemoryStorageEngine`, a Map of record objects: the
+ * default) and `compact` (`CompactStorageEngine`: the same rules, values in slabs and metadata in
+ * typed arrays, so a key costs little more than its bytes).
+ */
+export const STORAGE_ENGINES = ['map', 'compact'] as const;
+export type StorageEngineKind = (typeof STORAGE_ENGINES)[number];
 
 const joinSchema: z.ZodType<string, string> = z.string().transform((text, ctx) => {
   const address = text.trim().replace(/^http:\/\//, '').replace(/\/+$/, '');
@@ -83,13 +104,17 @@ export const NODE_SETTINGS = {
   tombstoneGraceMs: { flag: 'tombstone-grace-ms', env: 'DKV_TOMBSTONE_GRACE_MS', defaultValue: '3600000', description: 'how long deletes and expiries are remembered before they are purged', schema: intSchema(1000, 31_536_000_000) },
   sweepIntervalMs: { flag: 'sweep-interval-ms', env: 'DKV_SWEEP_INTERVAL_MS', defaultValue: '100', description: 'time between two active-expiry sweeps', schema: intSchema(1, 3_600_000) },
   sweepMaxWork: { flag: 'sweep-max-work', env: 'DKV_SWEEP_MAX_WORK', defaultValue: '1000', description: 'most keys one sweep expires or purges', schema: intSchema(1, 10_000_000) },
+  engine: { flag: 'engine', env: 'DKV_ENGINE', defaultValue: 'map', description: 'storage engine: map (a Map of records) or compact (slabs and typed arrays: less memory per key)', schema: enumSchema(STORAGE_ENGINES) },
   bodyLimitBytes: { flag: 'body-limit-bytes', env: 'DKV_BODY_LIMIT_BYTES', defaultValue: String(2 * 1024 * 1024), description: 'largest internal request accepted (must exceed the coordinators\' value limit)', schema: intSchema(1024, 1024 * 1024 * 1024) },
   logLevel: { flag: 'log-level', env: 'DKV_LOG_LEVEL', defaultValue: 'info', description: 'pino log level', schema: enumSchema(LOG_LEVELS) },
   join: { flag: 'join', env: 'DKV_JOIN', description: 'host:port of a node of a running cluster to join; data then moves to this node (default: start a cluster of --members)', schema: joinSchema },
   n: { flag: 'n', env: 'DKV_N', defaultValue: '3', description: 'the cluster\'s replication factor N (as the coordinators\')', schema: intSchema(1, 16) },
   gossipIntervalMs: { flag: 'gossip-interval-ms', env: 'DKV_GOSSIP_INTERVAL_MS', defaultValue: '200', description: 'time between two rounds of membership gossip', schema: intSchema(10, 60_000) },
   syncBytesPerSecond: { flag: 'sync-bytes-per-second', env: 'DKV_SYNC_BYTES_PER_SECOND', defaultValue: String(16 * 1024 * 1024), description: 'throttle of data streaming to this node when it gains ranges', schema: intSchema(1024, 10 * 1024 * 1024 * 1024) },
+  antiEntropyIntervalMs: { flag: 'anti-entropy-interval-ms', env: 'DKV_ANTI_ENTROPY_INTERVAL_MS', defaultValue: '60000', description: 'how often each pair of replicas compares its data and repairs differences (0: off); at most half the tombstone grace', schema: intSchema(0, 86_400_000) },
+  antiEntropyBytesPerSecond: { flag: 'anti-entropy-bytes-per-second', env: 'DKV_ANTI_ENTROPY_BYTES_PER_SECOND', defaultValue: String(4 * 1024 * 1024), description: 'throttle of anti-entropy repair traffic, both directions', schema: intSchema(1024, 10 * 1024 * 1024 * 1024) },
   syncSettleDelayMs: { flag: 'sync-settle-delay-ms', env: 'DKV_SYNC_SETTLE_DELAY_MS', defaultValue: '3000', description: 'wait before streaming starts, so every coordinator has learnt the change', schema: intSchema(0, 600_000) },
+  ...NODE_COORDINATE_SETTINGS,
 } satisfies Record<string, Setting<unknown>>;
 
 /**
@@ -105,7 +130,14 @@ export function parseNodeConfig(flags: Readonly<Record<string, string | undefine
   if (members !== null && values.join !== undefined) {
     throw new ConfigError([`${settingName(NODE_SETTINGS.join)} and ${settingName(NODE_SETTINGS.members)} exclude each other: a node either starts a cluster or joins one`]);
   }
-  return { ...values, members, join: values.join ?? null };
+  if (values.antiEntropyIntervalMs > 0 && values.tombstoneGraceMs < 2 * values.antiEntropyIntervalMs) {
+    throw new ConfigError([
+      `${settingName(NODE_SETTINGS.tombstoneGraceMs)} (${values.tombstoneGraceMs}) must be at least twice ${settingName(NODE_SETTINGS.antiEntropyIntervalMs)} (${values.antiEntropyIntervalMs}): a delete that reached only some replicas must be carried to the rest by anti-entropy before any of them forgets it`,
+    ]);
+  }
+  const { coordinate, w, r, requestTimeoutMs, readFanout, maxValueBytes, ...own } = values;
+  const coordinator = coordinate ? nodeCoordinatorConfig({ id: own.id, n: own.n, bodyLimitBytes: own.bodyLimitBytes, w, r, requestTimeoutMs, readFanout, maxValueBytes }) : null;
+  return { ...own, members, join: values.join ?? null, coordinator };
 }
 
 /** The static membership a node serves: the configured members, or this node alone at `selfAddress`. */

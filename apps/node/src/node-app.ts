@@ -1,4 +1,5 @@
 import { errorBody, type Membership, type StorageRequestHandler } from '@dkv/core';
+import { publicApiPlugin, publicServerOptions, type PublicApiOptions, type PublicApiService } from '@dkv/public-api';
 import { registerInternalRoutes } from '@dkv/transport';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -15,22 +16,44 @@ export interface NodeAppDeps {
   readonly registry: Registry;
   readonly bodyLimitBytes: number;
   readonly logger: FastifyBaseLogger;
+  /**
+   * The public API of API.md, when this node coordinates (`--coordinate`): its routes are served
+   * beside the internal ones, and its `/livez` and `/readyz` replace the node's (`/readyz` is then
+   * 200 only when the node can serve quorum requests, as API.md says of any node that coordinates).
+   */
+  readonly publicApi?: { readonly service: PublicApiService; readonly options: PublicApiOptions };
 }
 
 /**
  * The storage node's HTTP app: the internal replica API, its membership document, health and
- * metrics. Requests are not logged one by one (the hot path stays quiet); errors are JSON
- * `{"error": {"code", "message"}}` without stacks, unknown routes included.
+ * metrics, and with `publicApi` the public API too. Requests are not logged one by one (the hot
+ * path stays quiet); errors are JSON `{"error": {"code", "message"}}` without stacks, unknown
+ * routes included.
+ *
+ * The two APIs share one port without clashing: the internal routes live under `/internal/`, the
+ * public ones under `/v1/`; each sits in its own Fastify scope with its own body parser and error
+ * handler; `/metrics` is the node's one registry (the public API's metrics are added to it);
+ * `/livez` means the same to both; `/readyz` is the public API's when there is one.
  */
 export function buildNodeApp(deps: NodeAppDeps): FastifyInstance {
-  const app = Fastify({ loggerInstance: deps.logger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: deps.bodyLimitBytes });
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: deps.bodyLimitBytes,
+    // The public API's router bounds and its answer to a malformed URL (a bad %-escape).
+    ...(deps.publicApi ? publicServerOptions() : {}),
+  });
   registerInternalRoutes(app, deps.handler, { bodyLimitBytes: deps.bodyLimitBytes });
   app.get(MEMBERSHIP_PATH, async () => deps.membership());
-  app.get('/livez', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => {
-    if (deps.isReady()) return { status: 'ready' };
-    return reply.code(503).send({ error: { code: 'UNAVAILABLE', message: 'the node is not serving yet' } });
-  });
+  if (deps.publicApi) {
+    void app.register(publicApiPlugin(deps.publicApi.service, deps.publicApi.options));
+  } else {
+    app.get('/livez', async () => ({ status: 'ok' }));
+    app.get('/readyz', async (_request, reply) => {
+      if (deps.isReady()) return { status: 'ready' };
+      return reply.code(503).send({ error: { code: 'UNAVAILABLE', message: 'the node is not serving yet' } });
+    });
+  }
   app.get('/metrics', async (_request, reply) => {
     const text = await deps.registry.metrics();
     return reply.type(deps.registry.contentType).send(text);

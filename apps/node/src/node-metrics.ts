@@ -1,5 +1,5 @@
 import type { StorageEngine, StorageRequest, StorageRequestHandler, StorageResponse } from '@dkv/core';
-import type { RangeSyncManager } from '@dkv/replication';
+import type { AntiEntropyManager, AntiEntropyStats, RangeSyncManager } from '@dkv/replication';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** A storage node's Prometheus metrics, in a registry of its own (no global state). */
@@ -13,7 +13,12 @@ export interface NodeMetrics {
  * Creates the node's metrics: the engine's keys, bytes and tombstones (read when scraped, so the
  * hot path pays nothing for them), internode requests by type, and the process defaults.
  */
-export function createNodeMetrics(engine: StorageEngine, nodeId: string, sync: () => RangeSyncManager | null = () => null): NodeMetrics {
+export function createNodeMetrics(
+  engine: StorageEngine,
+  nodeId: string,
+  sync: () => RangeSyncManager | null = () => null,
+  antiEntropy: () => AntiEntropyManager | null = () => null,
+): NodeMetrics {
   const registry = new Registry();
   registry.setDefaultLabels({ node: nodeId });
   collectDefaultMetrics({ register: registry });
@@ -30,6 +35,17 @@ export function createNodeMetrics(engine: StorageEngine, nodeId: string, sync: (
   syncCounter('dkv_sync_keys_removed', 'Keys deleted because this node no longer owns them', (m) => m.stats.keysRemoved);
   syncCounter('dkv_sync_ranges_planned', 'Ranges of the sync under way (0 when none)', (m) => m.progress()?.rangesPlanned ?? 0);
   syncCounter('dkv_sync_ranges_done', 'Ranges of the sync under way already pulled', (m) => m.progress()?.rangesDone ?? 0);
+  // Anti-entropy: rounds with peers, what differed and what was repaired.
+  const aeCounter = (name: string, help: string, field: keyof AntiEntropyStats): void => {
+    new Gauge({ name, help, registers: [registry], collect() { this.set(antiEntropy()?.stats[field] ?? 0); } });
+  };
+  aeCounter('dkv_anti_entropy_rounds', 'Anti-entropy rounds finished (every shared range compared with one peer) since start', 'rounds');
+  aeCounter('dkv_anti_entropy_rounds_failed', 'Anti-entropy rounds given up (peer failed, or the ring changed) since start', 'roundsFailed');
+  aeCounter('dkv_anti_entropy_recovery_rounds', 'Anti-entropy rounds started because a peer came back since start', 'recoveryRounds');
+  aeCounter('dkv_anti_entropy_ranges_differing', 'Ranges whose digests differed from a peer\'s since start', 'rangesDiffering');
+  aeCounter('dkv_anti_entropy_keys_pulled', 'Records a peer held newer, applied here by anti-entropy since start', 'keysPulled');
+  aeCounter('dkv_anti_entropy_keys_pushed', 'Records this node held newer, applied at a peer by anti-entropy since start', 'keysPushed');
+  aeCounter('dkv_anti_entropy_bytes', 'Bytes repaired by anti-entropy, both directions, since start', 'bytesStreamed');
   const requests = new Counter({ name: 'dkv_storage_requests_total', help: 'Internode storage requests handled, by type', labelNames: ['type'] as const, registers: [registry] });
   return {
     registry,

@@ -2,7 +2,7 @@ import type { Clock, Node, RangeScanStorageEngine, Scheduler, StorageRequestHand
 import { DEFAULT_GOSSIPER_CONFIG } from '@dkv/membership';
 import { ElasticMember } from '@dkv/replication';
 import { SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
-import { InMemoryStorageEngine, StorageService } from '@dkv/storage';
+import { CompactStorageEngine, InMemoryStorageEngine, StorageService } from '@dkv/storage';
 import { listenMultiplexed, TcpNodeClient, TcpStorageServer } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import type { NodeConfig } from './config.js';
 import { staticMembership } from './config.js';
 import { ElasticHooks } from './elastic-hooks.js';
+import { NodeCoordination } from './coordinate.composition.js';
 import { buildNodeApp } from './node-app.js';
 import { createNodeMetrics, type NodeMetrics } from './node-metrics.js';
 import { NODE_TOKENS as T } from './tokens.js';
@@ -31,15 +32,19 @@ export function nodeContainer(config: NodeConfig): Container {
   c.bind<Clock>(T.clock).toConstantValue(new SystemClock());
   c.bind<Scheduler>(T.scheduler).toConstantValue(new TimerScheduler());
   c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: NodeConfig) => pino({ level: cfg.logLevel, base: { node: cfg.id } }), [T.config]);
-  c.bind<RangeScanStorageEngine>(T.engine).toResolvedValue((clock: Clock, cfg: NodeConfig) => new InMemoryStorageEngine({ clock, tombstoneGraceMs: cfg.tombstoneGraceMs }), [T.clock, T.config]);
+  c.bind<RangeScanStorageEngine>(T.engine).toResolvedValue(
+    (clock: Clock, cfg: NodeConfig) =>
+      cfg.engine === 'compact' ? new CompactStorageEngine({ clock, tombstoneGraceMs: cfg.tombstoneGraceMs }) : new InMemoryStorageEngine({ clock, tombstoneGraceMs: cfg.tombstoneGraceMs }),
+    [T.clock, T.config],
+  );
   c.bind<ElasticHooks>(T.elastic).toConstantValue(new ElasticHooks());
   c.bind<NodeMetrics>(T.metrics).toResolvedValue(
-    (engine: RangeScanStorageEngine, cfg: NodeConfig, elastic: ElasticHooks) => createNodeMetrics(engine, cfg.id, () => elastic.current()?.sync ?? null),
+    (engine: RangeScanStorageEngine, cfg: NodeConfig, elastic: ElasticHooks) => createNodeMetrics(engine, cfg.id, () => elastic.current()?.sync ?? null, () => elastic.current()?.antiEntropy ?? null),
     [T.engine, T.config, T.elastic],
   );
   c.bind<StorageRequestHandler>(T.handler).toResolvedValue(
     (engine: RangeScanStorageEngine, cfg: NodeConfig, metrics: NodeMetrics, elastic: ElasticHooks) =>
-      metrics.countRequests(new StorageService({ nodeId: cfg.id, engine, gossip: elastic, canRead: () => elastic.canRead(), canScan: () => elastic.canScan() })),
+      metrics.countRequests(new StorageService({ nodeId: cfg.id, engine, gossip: elastic, canRead: () => elastic.canRead(), canScan: () => elastic.canScan(), hints: elastic })),
     [T.engine, T.config, T.metrics, T.elastic],
   );
   return c;
@@ -70,6 +75,7 @@ function elasticMember(config: NodeConfig, address: string, engine: RangeScanSto
     rng: new SystemRng(),
     gossip: { ...DEFAULT_GOSSIPER_CONFIG, intervalMs: config.gossipIntervalMs },
     sync: { bytesPerSecond: config.syncBytesPerSecond, settleDelayMs: config.syncSettleDelayMs },
+    antiEntropy: config.antiEntropyIntervalMs === 0 ? false : { intervalMs: config.antiEntropyIntervalMs, bytesPerSecond: config.antiEntropyBytesPerSecond },
   });
   return { member, client };
 }
@@ -77,7 +83,8 @@ function elasticMember(config: NodeConfig, address: string, engine: RangeScanSto
 /**
  * Starts a storage node: in-memory engine with active expiry every `sweepIntervalMs` (at most
  * `sweepMaxWork` keys per tick), the internal replica API, its membership document, `/livez`,
- * `/readyz` and `/metrics`. Resolves once it listens.
+ * `/readyz` and `/metrics`, and with `config.coordinator` the public API (see
+ * `NodeCoordination`). Resolves once it listens.
  */
 export async function startNode(config: NodeConfig, container: Container = nodeContainer(config)): Promise<RunningNode> {
   const engine = container.get<RangeScanStorageEngine>(T.engine);
@@ -86,6 +93,19 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
   const logger = container.get<FastifyBaseLogger>(T.logger);
   let ready = false;
   let address = `${config.host}:${config.port}`;
+  // With --coordinate: the public API on this port too, over a coordinator composed once the member exists.
+  const coordination =
+    config.coordinator === null
+      ? null
+      : new NodeCoordination({
+          config: config.coordinator,
+          handler: container.get<StorageRequestHandler>(T.handler),
+          registry: container.get<NodeMetrics>(T.metrics).registry,
+          clock: container.get<Clock>(T.clock),
+          scheduler,
+          rng: new SystemRng(),
+          isServing: () => ready,
+        });
   const app = buildNodeApp({
     handler: container.get<StorageRequestHandler>(T.handler),
     membership: () => elastic.current()?.gossiper.current() ?? staticMembership(config, address),
@@ -93,6 +113,7 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
     registry: container.get<NodeMetrics>(T.metrics).registry,
     bodyLimitBytes: config.bodyLimitBytes,
     logger,
+    ...(coordination ? { publicApi: coordination.api } : {}),
   });
   // One port serves both the binary internode protocol (the default between processes) and
   // HTTP (internal routes, health, metrics): the node has one address whatever the transport.
@@ -109,8 +130,9 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
   });
   elastic.attach(member);
   member.start();
+  coordination?.attach(member);
   ready = true;
-  logger.info({ address, members: staticMembership(config, address).nodes.length, join: config.join }, 'storage node listening');
+  logger.info({ address, members: staticMembership(config, address).nodes.length, join: config.join, coordinate: coordination !== null }, 'storage node listening');
   return {
     url: `http://${address}`,
     address,
@@ -122,6 +144,8 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
       await listener.close();
       await tcp.close();
       await app.close();
+      // After the app: public requests still in flight finish against the other replicas.
+      await coordination?.close();
     },
   };
 }

@@ -1,7 +1,7 @@
 // Goal: settings come from a flag, else the DKV_* variable, else the default; every bad value is
 // reported at once, naming the flag and the variable and what is allowed. Method: table cases.
 import { describe, expect, it } from 'vitest';
-import { ConfigError, enumSchema, formatHelp, intSchema, isValidAddress, parseFlags, parseSettings } from './settings.js';
+import { booleanSchema, ConfigError, enumSchema, formatHelp, intSchema, isValidAddress, parseFlags, parseSettings } from './settings.js';
 
 const table = {
   port: { flag: 'port', env: 'DKV_PORT', description: 'port', defaultValue: '7070', schema: intSchema(0, 65535) },
@@ -36,6 +36,17 @@ describe('flags and addresses', () => {
     expect(parseFlags(table, ['--port', '9', '--log-level=warn'])).toEqual({ flags: { port: '9', level: 'warn' }, help: false });
     expect(parseFlags(table, ['--help']).help).toBe(true);
     expect(formatHelp('usage: x', table)).toContain('--port');
+  });
+
+  it('reads a switch as true when given alone, and its variable as true or false', () => {
+    const switches = { coordinate: { flag: 'coordinate', env: 'DKV_COORDINATE', description: 'serve the public API', defaultValue: 'false', switch: true, schema: booleanSchema() } };
+    expect(parseFlags(switches, ['--coordinate'])).toEqual({ flags: { coordinate: 'true' }, help: false });
+    expect(() => parseFlags(switches, ['--coordinate=yes'])).toThrow(ConfigError);
+    expect(parseSettings(switches, parseFlags(switches, []).flags, {})).toEqual({ coordinate: false });
+    expect(parseSettings(switches, {}, { DKV_COORDINATE: 'TRUE' })).toEqual({ coordinate: true });
+    expect(parseSettings(switches, {}, { DKV_COORDINATE: '0' })).toEqual({ coordinate: false });
+    expect(() => parseSettings(switches, {}, { DKV_COORDINATE: 'maybe' })).toThrow(/--coordinate \(DKV_COORDINATE\) must be true or false/);
+    expect(formatHelp('x', switches)).toContain('  --coordinate  DKV_COORDINATE');
   });
 
   it.each([

@@ -15,6 +15,11 @@ export interface Setting<T> {
   /** The default as text (documented and parsed like a given value); undefined when the setting is optional or required. */
   readonly defaultValue?: string;
   readonly required?: boolean;
+  /**
+   * A switch: on the command line the flag takes no value (`--coordinate` means `true`); its
+   * variable and default are text like any other (see {@link booleanSchema}).
+   */
+  readonly switch?: boolean;
   /** Parses the text of the value; its issues' messages say what is allowed. */
   readonly schema: z.ZodType<T, string>;
 }
@@ -79,6 +84,17 @@ export function intSchema(min: number, max: number): z.ZodType<number, string> {
   });
 }
 
+/** A yes/no setting: `true`, `false`, `1`, `0`, `yes` or `no` (any case). */
+export function booleanSchema(): z.ZodType<boolean, string> {
+  return z.string().transform((text, ctx) => {
+    const word = text.trim().toLowerCase();
+    if (['true', '1', 'yes'].includes(word)) return true;
+    if (['false', '0', 'no'].includes(word)) return false;
+    ctx.addIssue({ code: 'custom', message: 'must be true or false (also 1 / 0, yes / no)' });
+    return z.NEVER;
+  });
+}
+
 /** One of a fixed set of words. */
 export function enumSchema<const T extends string>(choices: readonly T[]): z.ZodType<T, string> {
   return z.string().transform((text, ctx) => {
@@ -114,12 +130,13 @@ export function isValidAddress(address: string): boolean {
 }
 
 /**
- * Reads `--flag value` / `--flag=value` arguments for the settings of `table` (and `--help`).
- * Unknown flags and positional arguments are configuration errors.
+ * Reads `--flag value` / `--flag=value` arguments for the settings of `table` (and `--help`), and
+ * `--flag` alone for a switch (read as `true`). Unknown flags and positional arguments are
+ * configuration errors.
  */
 export function parseFlags(table: SettingsTable, argv: readonly string[]): { flags: Record<string, string | undefined>; help: boolean } {
   const options: Record<string, { type: 'string' } | { type: 'boolean' }> = { help: { type: 'boolean' } };
-  for (const setting of Object.values(table)) options[setting.flag] = { type: 'string' };
+  for (const setting of Object.values(table)) options[setting.flag] = setting.switch ? { type: 'boolean' } : { type: 'string' };
   let parsed;
   try {
     parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
@@ -130,6 +147,7 @@ export function parseFlags(table: SettingsTable, argv: readonly string[]): { fla
   for (const [key, setting] of Object.entries(table)) {
     const value = parsed.values[setting.flag];
     if (typeof value === 'string') flags[key] = value;
+    else if (value === true) flags[key] = 'true';
   }
   return { flags, help: parsed.values['help'] === true };
 }
@@ -139,7 +157,7 @@ export function formatHelp(usage: string, table: SettingsTable): string {
   const lines = [`usage: ${usage}`, '', 'options (each also read from its environment variable):'];
   for (const setting of Object.values(table)) {
     const def = setting.defaultValue !== undefined ? ` [default ${setting.defaultValue}]` : setting.required ? ' [required]' : '';
-    lines.push(`  --${setting.flag} <value>  ${setting.env}  ${setting.description}${def}`);
+    lines.push(`  --${setting.flag}${setting.switch ? '' : ' <value>'}  ${setting.env}  ${setting.description}${def}`);
   }
   return lines.join('\n');
 }

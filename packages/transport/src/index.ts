@@ -3,7 +3,8 @@
  * protocols. `InMemoryNodeClient` runs a cluster in one process; `TcpNodeClient` and
  * `TcpStorageServer` carry binary frames over `node:net` (the fast path between processes);
  * `HttpNodeClient` and `registerInternalRoutes` carry MessagePack frames over HTTP; and
- * `RetryingNodeClient` adds bounded retries to any of them. Every adapter passes
+ * `RetryingNodeClient` adds bounded retries to any of them; `LocalFirstNodeClient` answers a
+ * storage node's requests to itself in-process and hands the rest to another. Every adapter passes
  * `describeNodeClientContract` (testkit).
  */
 export * from './codec.js';
@@ -18,3 +19,4 @@ export * from './tcp-storage-server.js';
 export * from './tcp-node-client.js';
 export * from './multiplexed-port.js';
 export * from './circuit-breaking-node-client.js';
+export * from './local-first-node-client.js';

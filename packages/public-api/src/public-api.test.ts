@@ -1,14 +1,16 @@
-// Goal: the coordinator's HTTP edge answers every row of API.md exactly: statuses, headers,
-// JSON bodies, error codes and messages, limits. Method: fastify.inject against the real app
-// (buildCoordinatorApp) around an in-memory double of the coordination service, so each row is
-// checked without a cluster; the e2e tests in apps/cli repeat them against real processes.
+// Goal: the public HTTP edge answers every row of API.md exactly: statuses, headers, JSON bodies,
+// error codes and messages, limits; and, mounted as a plugin beside other routes (a storage node
+// that coordinates), it leaves those routes' parsers and errors alone. Method: fastify.inject
+// against the real app (buildPublicApp, what the coordinator serves) around an in-memory double
+// of the coordination service, so each row is checked without a cluster; the e2e tests in
+// apps/cli repeat them against real processes.
 import type { ClusterInfo, CoordinatorMetrics, DistributionEntry } from '@dkv/coordination';
 import { DkvError, QuorumNotMetError, type ReadResult, type WriteResult } from '@dkv/core';
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildCoordinatorApp } from './coordinator-app.js';
-import { createCoordinatorMetrics } from './coordinator-metrics.js';
-import type { ClusterAdminApi, KvOperation, PublicApiService } from './public-api.js';
+import { createPublicApiMetrics } from './public-api-metrics.js';
+import { publicApiPlugin, type ClusterAdminApi, type KvOperation, type PublicApiService } from './public-api.js';
+import { buildPublicApp, publicServerOptions } from './public-app.js';
 
 const NOW = 1_700_000_000_000;
 const MAX_VALUE_BYTES = 16;
@@ -80,8 +82,8 @@ let observed: Array<[KvOperation, number]>;
 beforeEach(async () => {
   service = new FakeService();
   observed = [];
-  const metrics = createCoordinatorMetrics(service, 'c-test');
-  app = buildCoordinatorApp({
+  const metrics = createPublicApiMetrics(service, { coordinator: 'c-test' });
+  app = buildPublicApp({
     service,
     n: 3,
     maxValueBytes: MAX_VALUE_BYTES,
@@ -354,7 +356,7 @@ describe('operations', () => {
     let adminApp: FastifyInstance;
     beforeEach(async () => {
       calls.length = 0;
-      adminApp = buildCoordinatorApp({ service, n: 3, maxValueBytes: MAX_VALUE_BYTES, admin });
+      adminApp = buildPublicApp({ service, n: 3, maxValueBytes: MAX_VALUE_BYTES, admin });
       await adminApp.ready();
     });
     afterEach(async () => {
@@ -394,5 +396,56 @@ describe('operations', () => {
     expect(text).toContain('dkv_read_repairs_total{coordinator="c-test"} 4');
     expect(text).toContain('dkv_replication_queue_depth{coordinator="c-test"} 7');
     expect(text).toContain('process_cpu_user_seconds_total');
+  });
+});
+
+describe('publicApiPlugin beside other routes', () => {
+  let shared: FastifyInstance;
+  const internalBodies: unknown[] = [];
+
+  beforeEach(async () => {
+    internalBodies.length = 0;
+    shared = Fastify({ ...publicServerOptions(), bodyLimit: 1024 });
+    // The host app's own route, parser and 404 handler, as a storage node has them.
+    shared.addContentTypeParser('application/x-frame', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    shared.post('/internal/echo', async (request) => {
+      internalBodies.push(request.body);
+      return { bytes: Buffer.isBuffer(request.body) ? request.body.length : -1 };
+    });
+    shared.get('/internal/fail', async () => {
+      throw new DkvError('UNAVAILABLE', 'host route failed');
+    });
+    shared.setErrorHandler(async (_error, _request, reply) => reply.code(599).send({ host: true }));
+    shared.setNotFoundHandler(async (request, reply) => reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` } }));
+    await shared.register(publicApiPlugin(service, { n: 3, maxValueBytes: MAX_VALUE_BYTES }));
+    await shared.ready();
+  });
+
+  afterEach(async () => {
+    await shared.close();
+  });
+
+  it('serves the key and cluster routes with the API\'s own errors', async () => {
+    const put = await shared.inject({ method: 'PUT', url: '/v1/kv/a%2Fb', payload: 'v', headers: { 'content-type': 'x/any' } });
+    expect(put.statusCode).toBe(200);
+    expect(put.json()).toMatchObject({ key: 'a/b', version: 1 });
+    expect((await shared.inject({ method: 'GET', url: '/v1/kv/a%2Fb' })).body).toBe('v');
+    expect(errorOf((await shared.inject({ method: 'GET', url: '/v1/kv/%E0%A4%A' })).body).code).toBe('INVALID_KEY');
+    expect(errorOf((await shared.inject({ method: 'GET', url: '/v1/kv/missing' })).body).code).toBe('NOT_FOUND');
+    const big = await shared.inject({ method: 'PUT', url: '/v1/kv/k', payload: Buffer.alloc(MAX_VALUE_BYTES + 1) });
+    expect(errorOf(big.body).code).toBe('VALUE_TOO_LARGE');
+    expect((await shared.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+    expect((await shared.inject({ method: 'GET', url: '/v1/cluster' })).json()).toEqual(service.cluster());
+  });
+
+  it('leaves the host\'s parsers, error handler and 404 handler to the host\'s routes', async () => {
+    const echo = await shared.inject({ method: 'POST', url: '/internal/echo', payload: Buffer.from([1, 2, 3]), headers: { 'content-type': 'application/x-frame' } });
+    expect(echo.json()).toEqual({ bytes: 3 });
+    // The API's catch-all parser does not reach the host's routes: an unknown type is still refused there.
+    expect((await shared.inject({ method: 'POST', url: '/internal/echo', payload: 'x', headers: { 'content-type': 'x/any' } })).statusCode).toBe(599);
+    expect((await shared.inject({ method: 'GET', url: '/internal/fail' })).statusCode).toBe(599);
+    const missing = await shared.inject({ method: 'GET', url: '/nope' });
+    expect(missing.statusCode).toBe(404);
+    expect(errorOf(missing.body)).toEqual({ code: 'NOT_FOUND', message: 'no route GET /nope' });
   });
 });

@@ -1,6 +1,6 @@
 import type { CoordinatorService } from '@dkv/coordination';
 import { DkvError, errorBody, HTTP_STATUS_BY_CODE, MAX_TTL_SECONDS, NODE_ID_PATTERN, validateKey, type ErrorCode } from '@dkv/core';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 
 /** What the public API needs of the coordination core: the `KVStore` plus cluster views and readiness. */
@@ -70,16 +70,32 @@ const querySchema = z.object({
  * status of its code, and never a stack trace. Values are raw bytes of any content type.
  *
  * The app must be created with `maxParamLength` large enough for encoded keys, see
- * `createPublicApp`; this function takes any `PublicApiService`, so tests can pass a double.
+ * {@link publicServerOptions}; this function takes any `PublicApiService`, so tests can pass a double.
  */
 export function registerPublicApi(app: FastifyInstance, service: PublicApiService, options: PublicApiOptions): void {
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${pathOf(request.url)}` } });
+  });
+  registerPublicRoutes(app, service, options);
+}
+
+/**
+ * The public API as an encapsulated Fastify plugin, for an app that serves other routes beside it
+ * (a storage node that coordinates): its catch-all body parser, its error handler and its metrics
+ * hook apply to its own routes only, so the app's other routes keep theirs. The app keeps its own
+ * not-found handler (Fastify allows one per prefix), which should answer the same
+ * `{"error": {"code": "NOT_FOUND"}}` body. Create the app with {@link publicServerOptions}.
+ */
+export function publicApiPlugin(service: PublicApiService, options: PublicApiOptions): FastifyPluginAsync {
+  return async (scope) => registerPublicRoutes(scope, service, options);
+}
+
+/** Body parser, error handler, metrics hook and routes: everything of the API but the not-found handler. */
+function registerPublicRoutes(app: FastifyInstance, service: PublicApiService, options: PublicApiOptions): void {
   app.removeAllContentTypeParsers();
   // No limit on the parser itself: each route's bodyLimit applies (the value limit on PUT).
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   app.setErrorHandler((error, request, reply) => sendError(request, reply, error, options.maxValueBytes));
-  app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${pathOf(request.url)}` } });
-  });
   if (options.observe) {
     const observe = options.observe;
     app.addHook('onResponse', async (request, reply) => {
@@ -129,7 +145,6 @@ function registerKeyRoutes(app: FastifyInstance, service: PublicApiService, opti
 
 /** Health, readiness, the cluster views and membership changes (501 without an admin). */
 function registerClusterRoutes(app: FastifyInstance, service: PublicApiService, admin: ClusterAdminApi | null): void {
-
   app.get('/livez', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     if (service.isReady()) return { status: 'ready' };

@@ -1,0 +1,102 @@
+import { createCoordinator, type Coordinator, type CoordinatorConfig, type CoordinatorMetrics } from '@dkv/coordination';
+import { DkvError, type Clock, type NodeClient, type Rng, type Scheduler, type StorageRequestHandler } from '@dkv/core';
+import { clusterAdminApi, registerPublicApiMetrics, type ClusterAdminApi, type PublicApiOptions, type PublicApiService } from '@dkv/public-api';
+import type { ElasticMember } from '@dkv/replication';
+import { CircuitBreakingNodeClient, LocalFirstNodeClient, RetryingNodeClient, TcpNodeClient } from '@dkv/transport';
+import type { Registry } from 'prom-client';
+import { FRAME_OVERHEAD_BYTES } from './coordinate-config.js';
+
+/**
+ * The wire stack to the other nodes, with the stand-alone coordinator's defaults
+ * (`--connections-per-node`, `--max-in-flight-per-node`, `--node-retry-*`, `--circuit-*`): a node
+ * that coordinates does not offer those settings; a deployment that must tune them runs
+ * coordinators of their own.
+ */
+const TCP_CONNECTIONS_PER_NODE = 4;
+const MAX_IN_FLIGHT_PER_NODE = 512;
+const NODE_RETRY = { maxAttempts: 2, baseDelayMs: 20, maxDelayMs: 200 } as const;
+const CIRCUIT_BREAKER = { failureThreshold: 5, openMs: 1000 } as const;
+
+/** The coordination counters before the coordinator exists (a scrape cannot come before the listen, but it costs nothing to be safe). */
+const NO_METRICS: CoordinatorMetrics = { readRepairs: 0, readRepairsDropped: 0, quorumFailures: { read: 0, write: 0 }, replicationQueueDepth: 0, replicationDelivered: 0, replicationDropped: 0 };
+
+/** What a storage node's coordinating part is built from. */
+export interface NodeCoordinationDeps {
+  readonly config: CoordinatorConfig;
+  /** The node's own replica handler: requests to itself are answered by it, in-process. */
+  readonly handler: StorageRequestHandler;
+  /** The node's metrics registry: the public API's metrics are added to it (one `/metrics`). */
+  readonly registry: Registry;
+  readonly clock: Clock;
+  readonly scheduler: Scheduler;
+  readonly rng: Rng;
+  /** Whether the node itself is serving (listening, not stopping): `/readyz` needs it too. */
+  readonly isServing: () => boolean;
+}
+
+/**
+ * A storage node's coordinating part (`--coordinate`, Dynamo's "any node can coordinate"): the
+ * public API's service, built before the node listens, and the coordinator behind it, composed
+ * once the node's elastic membership exists ({@link attach}: the member needs the bound address).
+ *
+ * The coordinator routes by the node's own gossiped membership (its {@link ElasticMember}'s
+ * `Gossiper` is both the `MembershipView` and the `ClusterObserver`): no join, no second gossiper.
+ * It reports the ring it routes writes by on the node's own heartbeat, so a node that gains ranges
+ * waits for this one as for any coordinator before it streams. Its NodeClient answers the node's
+ * own replica in-process (`LocalFirstNodeClient`) and the others over TCP with retries and a
+ * circuit breaker. Versions it issues carry the node's id as writer id.
+ */
+export class NodeCoordination {
+  private coordinator: Coordinator | null = null;
+  private admin: ClusterAdminApi | null = null;
+  private readonly nodeClient: NodeClient;
+  /** The public API to register on the node's app: a service and options that reach the coordinator once attached. */
+  readonly api: { readonly service: PublicApiService; readonly options: PublicApiOptions };
+
+  constructor(private readonly deps: NodeCoordinationDeps) {
+    const { config, clock, scheduler, rng } = deps;
+    const wire = new TcpNodeClient({ connectionsPerNode: TCP_CONNECTIONS_PER_NODE, maxInFlightPerNode: MAX_IN_FLIGHT_PER_NODE, maxFrameBytes: config.maxValueBytes + FRAME_OVERHEAD_BYTES });
+    this.nodeClient = new LocalFirstNodeClient(config.nodeId, deps.handler, new CircuitBreakingNodeClient(new RetryingNodeClient(wire, NODE_RETRY, scheduler, rng), CIRCUIT_BREAKER, clock));
+    const observe = registerPublicApiMetrics(deps.registry, { metrics: () => this.coordinator?.service.metrics() ?? NO_METRICS });
+    const service: PublicApiService = {
+      get: (key, options) => this.running().service.get(key, options),
+      put: (key, value, ttlSeconds, options) => this.running().service.put(key, value, ttlSeconds, options),
+      delete: (key, options) => this.running().service.delete(key, options),
+      cluster: () => this.running().service.cluster(),
+      distribution: () => this.running().service.distribution(),
+      isReady: () => deps.isServing() && this.coordinator !== null && this.coordinator.service.isReady(),
+    };
+    const admin: ClusterAdminApi = {
+      addNode: (request) => this.adminApi().addNode(request),
+      removeNode: (id, force) => this.adminApi().removeNode(id, force),
+      setVnodes: (id, vnodes) => this.adminApi().setVnodes(id, vnodes),
+    };
+    this.api = { service, options: { n: config.n, maxValueBytes: config.maxValueBytes, observe, admin } };
+  }
+
+  /** Composes the coordinator over the node's membership and starts its heartbeats and replication. */
+  attach(member: ElasticMember): void {
+    if (this.coordinator !== null) return;
+    const { config, clock, scheduler, rng } = this.deps;
+    this.coordinator = createCoordinator({ config, membership: member.gossiper, nodeClient: this.nodeClient, clock, scheduler, rng, observer: member.gossiper });
+    this.admin = clusterAdminApi(member.admin);
+    this.coordinator.start();
+  }
+
+  /** Stops heartbeats and replication and closes the connections to the other nodes. */
+  async close(): Promise<void> {
+    this.coordinator?.stop();
+    await this.nodeClient.close();
+  }
+
+  /** The coordinator; before {@link attach} (nothing can arrive then: the node is not listening yet) UNAVAILABLE. */
+  private running(): Coordinator {
+    if (this.coordinator === null) throw new DkvError('UNAVAILABLE', 'the node is starting');
+    return this.coordinator;
+  }
+
+  private adminApi(): ClusterAdminApi {
+    if (this.admin === null) throw new DkvError('UNAVAILABLE', 'the node is starting');
+    return this.admin;
+  }
+}

@@ -1,0 +1,11 @@
+/**
+ * `@dkv/public-api`: the public HTTP API of API.md, served by the stateless coordinator and by any
+ * storage node that coordinates. `registerPublicApi` adds it to a Fastify app of its own,
+ * `publicApiPlugin` to an app that serves other routes too, `buildPublicApp` is a whole app with
+ * `/metrics`, `registerPublicApiMetrics` / `createPublicApiMetrics` its Prometheus metrics, and
+ * `clusterAdminApi` its membership changes over a `ClusterAdmin`.
+ */
+export * from './cluster-admin-api.js';
+export * from './public-api.js';
+export * from './public-api-metrics.js';
+export * from './public-app.js';

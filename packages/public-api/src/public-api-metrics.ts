@@ -1,0 +1,84 @@
+import type { CoordinatorMetrics } from '@dkv/coordination';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { KvOperation } from './public-api.js';
+
+/** Records one key request of the public API: counted and timed by operation and status. */
+export type ObserveKvRequest = (operation: KvOperation, status: number, seconds: number) => void;
+
+/** The public API's Prometheus metrics and the registry that holds them. */
+export interface PublicApiMetrics {
+  readonly registry: Registry;
+  readonly observe: ObserveKvRequest;
+}
+
+/** Where the coordination core's counters are read from, at scrape time. */
+export interface CoordinatorMetricsSource {
+  metrics(): CoordinatorMetrics;
+}
+
+/** Latency buckets in seconds, from a loopback hit to a replica timeout. */
+const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/**
+ * Creates a registry of its own (no global state) with the process's default metrics, labelled
+ * with `defaultLabels` (e.g. `{coordinator: id}`), and the public API's metrics in it.
+ */
+export function createPublicApiMetrics(source: CoordinatorMetricsSource, defaultLabels: Readonly<Record<string, string>>): PublicApiMetrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ ...defaultLabels });
+  collectDefaultMetrics({ register: registry });
+  return { registry, observe: registerPublicApiMetrics(registry, source) };
+}
+
+/**
+ * Adds the public API's metrics to `registry` (a storage node that coordinates adds them to its
+ * own): request counts and latencies, recorded through the returned function as requests end, and
+ * the coordination core's counters (quorum failures, read repairs, replication queue), read from
+ * `source.metrics()` only when scraped, so the hot path pays nothing for them.
+ */
+export function registerPublicApiMetrics(registry: Registry, source: CoordinatorMetricsSource): ObserveKvRequest {
+  const requests = new Counter({ name: 'dkv_requests_total', help: 'Key requests answered, by operation and HTTP status', labelNames: ['operation', 'status'] as const, registers: [registry] });
+  const latency = new Histogram({ name: 'dkv_request_duration_seconds', help: 'Time to answer a key request, by operation and HTTP status', labelNames: ['operation', 'status'] as const, buckets: LATENCY_BUCKETS_S, registers: [registry] });
+  new Counter({
+    name: 'dkv_quorum_failures_total',
+    help: 'Requests that failed because fewer than R or W replicas answered, by operation',
+    labelNames: ['operation'] as const,
+    registers: [registry],
+    collect() {
+      const m = source.metrics();
+      this.reset();
+      this.inc({ operation: 'read' }, m.quorumFailures.read);
+      this.inc({ operation: 'write' }, m.quorumFailures.write);
+    },
+  });
+  counterFrom(registry, 'dkv_read_repairs_total', 'Stale replicas repaired after a read', () => source.metrics().readRepairs);
+  counterFrom(registry, 'dkv_read_repairs_dropped_total', 'Read repairs not started because too many were in flight', () => source.metrics().readRepairsDropped);
+  counterFrom(registry, 'dkv_replication_delivered_total', 'Background replications delivered to a replica', () => source.metrics().replicationDelivered);
+  counterFrom(registry, 'dkv_replication_dropped_total', 'Background replications dropped (queue full or too old)', () => source.metrics().replicationDropped);
+  new Gauge({
+    name: 'dkv_replication_queue_depth',
+    help: 'Replications waiting to be delivered',
+    registers: [registry],
+    collect() {
+      this.set(source.metrics().replicationQueueDepth);
+    },
+  });
+  return (operation, status, seconds) => {
+    const labels = { operation, status: String(status) };
+    requests.inc(labels);
+    latency.observe(labels, seconds);
+  };
+}
+
+/** A counter whose value is read from `read` at scrape time. */
+function counterFrom(registry: Registry, name: string, help: string, read: () => number): void {
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
+}

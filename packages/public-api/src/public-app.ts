@@ -1,0 +1,54 @@
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyServerOptions } from 'fastify';
+import Fastify, { LogController } from 'fastify';
+import type { Registry } from 'prom-client';
+import { KV_PREFIX, registerPublicApi, type PublicApiOptions, type PublicApiService } from './public-api.js';
+
+/** What {@link buildPublicApp} serves. */
+export interface PublicAppDeps extends PublicApiOptions {
+  readonly service: PublicApiService;
+  /** The registry `/metrics` exposes; none means `/metrics` answers an empty exposition. */
+  readonly registry?: Registry;
+  readonly logger?: FastifyBaseLogger;
+}
+
+/** Bodies of requests other than PUT of a value (e.g. `POST /v1/cluster/nodes`) are small JSON documents. */
+const CONTROL_BODY_LIMIT_BYTES = 64 * 1024;
+/** An encoded key is at most 3 × 512 characters; the rest is slack for the path prefix. */
+export const PUBLIC_API_MAX_PARAM_LENGTH = 4096;
+
+/**
+ * The Fastify server options the public API needs of any app that serves it: a router that takes
+ * encoded keys of up to 512 bytes, and a malformed URL (a bad %-escape, which Fastify rejects
+ * before any route runs) answered with the API's error body: `INVALID_KEY` under `/v1/kv/`,
+ * `INVALID_REQUEST` elsewhere. Requests are not logged one by one (the hot path stays quiet).
+ */
+export function publicServerOptions(): Pick<FastifyServerOptions, 'routerOptions' | 'frameworkErrors' | 'logController'> {
+  return {
+    logController: new LogController({ disableRequestLogging: true }),
+    routerOptions: { maxParamLength: PUBLIC_API_MAX_PARAM_LENGTH },
+    frameworkErrors: (error, request, reply) => {
+      const code = request.url.startsWith(KV_PREFIX) ? 'INVALID_KEY' : 'INVALID_REQUEST';
+      const message = code === 'INVALID_KEY' ? 'key must be URL-encoded UTF-8 (the path has a malformed %-escape)' : error.message;
+      void (reply as FastifyReply).code(400).send({ error: { code, message } });
+    },
+  };
+}
+
+/**
+ * A stand-alone HTTP app of the public API of API.md and `/metrics`: what a coordinator serves.
+ * (A storage node that coordinates adds {@link publicApiPlugin} to its own app instead.)
+ */
+export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : {}),
+    ...publicServerOptions(),
+    bodyLimit: CONTROL_BODY_LIMIT_BYTES,
+  });
+  registerPublicApi(app, deps.service, deps);
+  app.get('/metrics', async (_request, reply) => {
+    if (!deps.registry) return reply.type('text/plain; version=0.0.4; charset=utf-8').send('');
+    const text = await deps.registry.metrics();
+    return reply.type(deps.registry.contentType).send(text);
+  });
+  return app;
+}

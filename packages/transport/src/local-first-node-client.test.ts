@@ -1,0 +1,110 @@
+// Goal: LocalFirstNodeClient answers requests to its own node in-process (never through the wire
+// client), keeps the NodeClient port's promises for both its local and its remote targets, and
+// owns the bytes a local replica keeps. Method: testkit's contract suite with the local node first
+// among real TCP storage nodes (so most cases exercise the in-process path, and the slow and dead
+// nodes the delegation), then unit cases with a recording remote double and small handlers.
+import { NodeUnavailableError, type Node, type NodeClient, type RequestOptions, type ResponseFor, type StorageRequest, type StorageRequestHandler, type VersionedValue } from '@dkv/core';
+import { SystemClock } from '@dkv/runtime';
+import { InMemoryStorageEngine, StorageService } from '@dkv/storage';
+import { contractNode, describeNodeClientContract, MapStorageHandler } from '@dkv/testkit';
+import { describe, expect, it } from 'vitest';
+import { LocalFirstNodeClient } from './local-first-node-client.js';
+import { TcpNodeClient } from './tcp-node-client.js';
+import { contractHarness, startTcpCluster } from './test-support.js';
+
+const SELF = contractNode('self', '127.0.0.1:1');
+const OTHER = contractNode('other', '127.0.0.1:2');
+const opts: RequestOptions = { timeoutMs: 1000 };
+
+describeNodeClientContract('LocalFirstNodeClient (own StorageService in-process, TCP to the others)', async () => {
+  const cluster = await startTcpCluster(2);
+  const self = contractNode('node-local', '127.0.0.1:1');
+  const replica = new StorageService({ nodeId: self.id, engine: new InMemoryStorageEngine({ clock: new SystemClock(), tombstoneGraceMs: 3_600_000 }) });
+  const client = new LocalFirstNodeClient(self.id, replica, new TcpNodeClient({ connectionsPerNode: 1 }));
+  return contractHarness({ ...cluster, nodes: [self, ...cluster.nodes] }, client);
+});
+
+/** A remote client that records what reaches it and answers PING for anyone. */
+class RecordingRemote implements NodeClient {
+  readonly sent: Array<{ target: string; type: string }> = [];
+  closes = 0;
+  send<R extends StorageRequest>(target: Node, request: R): Promise<ResponseFor<R>> {
+    this.sent.push({ target: target.id, type: request.type });
+    return Promise.resolve({ type: 'PING', nodeId: target.id, ready: true, keys: 0, bytes: 0 } as ResponseFor<R>);
+  }
+  async close(): Promise<void> {
+    this.closes += 1;
+  }
+}
+
+function record(value: Uint8Array, version = 1): VersionedValue {
+  return { value, version, writerId: 'self', createdAt: 1, updatedAt: 1, expiresAt: null, tombstone: false };
+}
+
+async function failure(promise: Promise<unknown>): Promise<NodeUnavailableError> {
+  const error = await promise.then(
+    () => new Error('expected a failure'),
+    (reason: unknown) => reason,
+  );
+  expect(error).toBeInstanceOf(NodeUnavailableError);
+  return error as NodeUnavailableError;
+}
+
+describe('LocalFirstNodeClient', () => {
+  it('answers its own node in-process and sends every other target to the remote client', async () => {
+    const remote = new RecordingRemote();
+    const client = new LocalFirstNodeClient(SELF.id, new MapStorageHandler(SELF.id), remote);
+    await client.send(SELF, { type: 'PUT', key: 'k', record: record(Uint8Array.from([1])) }, opts);
+    const local = await client.send(SELF, { type: 'GET', key: 'k' }, opts);
+    expect(local.record?.value).toEqual(Uint8Array.from([1]));
+    expect((await client.send(SELF, { type: 'PING' }, opts)).nodeId).toBe(SELF.id);
+    expect(remote.sent).toEqual([]);
+    expect((await client.send(OTHER, { type: 'PING' }, opts)).nodeId).toBe(OTHER.id);
+    expect(remote.sent).toEqual([{ target: OTHER.id, type: 'PING' }]);
+  });
+
+  it('keeps a PUT value in an exact-size buffer of its own, whatever the sender does with its buffer', async () => {
+    const handler = new MapStorageHandler(SELF.id);
+    const client = new LocalFirstNodeClient(SELF.id, handler, new RecordingRemote());
+    const body = Buffer.from('....hello....');
+    const value = body.subarray(4, 9);
+    await client.send(SELF, { type: 'PUT', key: 'k', record: record(value) }, opts);
+    body.fill(0);
+    const held = handler.handle({ type: 'GET', key: 'k' });
+    expect(held.type === 'GET' && held.record ? Buffer.from(held.record.value).toString() : null).toBe('hello');
+    expect(held.type === 'GET' ? held.record?.value.buffer.byteLength : 0).toBe(5);
+  });
+
+  it('turns a throwing local handler into a rejected remote failure, never a throw out of send', async () => {
+    const throwing: StorageRequestHandler = {
+      handle: () => {
+        throw new Error('node self is catching up and does not serve reads');
+      },
+    };
+    const client = new LocalFirstNodeClient(SELF.id, throwing, new RecordingRemote());
+    let promise: Promise<unknown> | undefined;
+    expect(() => {
+      promise = client.send(SELF, { type: 'GET', key: 'k' }, opts);
+    }).not.toThrow();
+    const error = await failure(promise!);
+    expect(error.kind).toBe('remote');
+    expect(error.nodeId).toBe(SELF.id);
+    expect(error.message).toContain('catching up');
+  });
+
+  it('refuses an answer of the wrong type', async () => {
+    const confused: StorageRequestHandler = { handle: () => ({ type: 'PING', nodeId: SELF.id, ready: true, keys: 0, bytes: 0 }) };
+    const client = new LocalFirstNodeClient(SELF.id, confused, new RecordingRemote());
+    expect((await failure(client.send(SELF, { type: 'GET', key: 'k' }, opts))).kind).toBe('remote');
+  });
+
+  it('after close() refuses local sends with kind closed and closes the remote client', async () => {
+    const remote = new RecordingRemote();
+    const client = new LocalFirstNodeClient(SELF.id, new MapStorageHandler(SELF.id), remote);
+    await client.close();
+    await client.close();
+    const error = await failure(client.send(SELF, { type: 'PING' }, opts));
+    expect(error.kind).toBe('closed');
+    expect(remote.closes).toBe(2);
+  });
+});

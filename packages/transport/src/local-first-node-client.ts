@@ -1,0 +1,65 @@
+import {
+  NodeUnavailableError,
+  type Node,
+  type NodeClient,
+  type RequestOptions,
+  type ResponseFor,
+  type StorageRequest,
+  type StorageRequestHandler,
+} from '@dkv/core';
+import { describeError, matchResponse } from './handler.js';
+
+/**
+ * A {@link NodeClient} for a storage node that also coordinates (Dynamo's "any node can
+ * coordinate"): requests addressed to the node itself (`target.id === selfId`) are answered by
+ * calling its own replica handler in-process, with no socket and no encoding; every other target
+ * goes to `remote` (the wire stack: TCP, retries, circuit breaker). So a quorum read reads the
+ * own replica in-process and one or two remote ones, and a write applies locally at memory speed.
+ *
+ * It keeps the port's promises for the local target as the wire would: the answer arrives through
+ * a promise, a handler that throws is a `remote` failure (the same kind a TCP error frame gives,
+ * so quorum and replication treat a refusing local replica like any other), an answer of the
+ * wrong type is refused, and after {@link close} sends fail `closed`. The handler is synchronous,
+ * so the deadline cannot pass. A PUT's value is copied into memory of its own and exact size, as
+ * the wire codecs do: the replica keeps it, and must neither see a caller's buffer change nor pin
+ * the (possibly pooled) buffer an HTTP body arrived in. Answers are not copied: the values of GET
+ * answers are the replica's own bytes, which the coordination core only reads.
+ */
+export class LocalFirstNodeClient implements NodeClient {
+  private closed = false;
+
+  constructor(
+    private readonly selfId: string,
+    private readonly local: StorageRequestHandler,
+    private readonly remote: NodeClient,
+  ) {}
+
+  send<R extends StorageRequest>(target: Node, request: R, options: RequestOptions): Promise<ResponseFor<R>> {
+    // The remote client is closed with this one, so it refuses on its own after close().
+    if (target.id !== this.selfId) return this.remote.send(target, request, options);
+    if (this.closed) return Promise.reject(new NodeUnavailableError(target.id, 'closed', 'the client is closed'));
+    let response;
+    try {
+      response = this.local.handle(ownValue(request));
+    } catch (error) {
+      return Promise.reject(new NodeUnavailableError(target.id, 'remote', `the local replica failed: ${describeError(error)}`));
+    }
+    try {
+      return Promise.resolve(matchResponse(target.id, request, response));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Makes later sends fail with kind `closed` and closes the remote client. Idempotent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.remote.close();
+  }
+}
+
+/** The request with a PUT's value in an exact-size buffer of its own. */
+function ownValue<R extends StorageRequest>(request: R): R {
+  if (request.type !== 'PUT') return request;
+  return { ...request, record: { ...request.record, value: new Uint8Array(request.record.value) } };
+}
