@@ -135,8 +135,8 @@ export function parseNodeConfig(flags: Readonly<Record<string, string | undefine
       `${settingName(NODE_SETTINGS.tombstoneGraceMs)} (${values.tombstoneGraceMs}) must be at least twice ${settingName(NODE_SETTINGS.antiEntropyIntervalMs)} (${values.antiEntropyIntervalMs}): a delete that reached only some replicas must be carried to the rest by anti-entropy before any of them forgets it`,
     ]);
   }
-  const { coordinate, w, r, requestTimeoutMs, readFanout, maxValueBytes, ...own } = values;
-  const coordinator = coordinate ? nodeCoordinatorConfig({ id: own.id, n: own.n, bodyLimitBytes: own.bodyLimitBytes, w, r, requestTimeoutMs, readFanout, maxValueBytes }) : null;
+  const { coordinate, w, r, requestTimeoutMs, readFanout, writeQuorum, maxValueBytes, ...own } = values;
+  const coordinator = coordinate ? nodeCoordinatorConfig({ id: own.id, n: own.n, bodyLimitBytes: own.bodyLimitBytes, w, r, requestTimeoutMs, readFanout, writeQuorum, maxValueBytes }) : null;
   return { ...own, members, join: values.join ?? null, coordinator };
 }
 

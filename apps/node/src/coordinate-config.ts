@@ -18,6 +18,7 @@ export const NODE_COORDINATE_SETTINGS = {
   r: { flag: 'r', env: 'DKV_R', defaultValue: String(d.r), description: 'with --coordinate: default read quorum R (1..N)', schema: intSchema(1, 16) },
   requestTimeoutMs: { flag: 'request-timeout-ms', env: 'DKV_REQUEST_TIMEOUT_MS', defaultValue: String(d.requestTimeoutMs), description: 'with --coordinate: deadline of each replica request', schema: intSchema(1, 60_000) },
   readFanout: { flag: 'read-fanout', env: 'DKV_READ_FANOUT', defaultValue: 'all', description: 'with --coordinate: whom reads ask first: all N replicas, or the quorum R (the own replica first, in-process) with spares and hedging', schema: enumSchema(['all', 'quorum'] as const) },
+  writeQuorum: { flag: 'write-quorum', env: 'DKV_WRITE_QUORUM', defaultValue: 'strict', description: 'with --coordinate: strict (W of the key\'s own replicas) or sloppy (stand-ins keep hints and count toward W when fewer than W are available; weaker, see README)', schema: enumSchema(['strict', 'sloppy'] as const) },
   maxValueBytes: { flag: 'max-value-bytes', env: 'DKV_MAX_VALUE_BYTES', defaultValue: String(d.maxValueBytes), description: 'with --coordinate: largest value accepted (larger answers 413); at most --body-limit-bytes minus 64 KiB', schema: intSchema(1, 512 * 1024 * 1024) },
 } satisfies Record<string, Setting<unknown>>;
 
@@ -30,6 +31,7 @@ export interface NodeCoordinateValues {
   readonly r: number;
   readonly requestTimeoutMs: number;
   readonly readFanout: 'all' | 'quorum';
+  readonly writeQuorum: 'strict' | 'sloppy';
   readonly maxValueBytes: number;
 }
 
@@ -58,6 +60,7 @@ export function nodeCoordinatorConfig(values: NodeCoordinateValues): Coordinator
     r: values.r,
     requestTimeoutMs: values.requestTimeoutMs,
     readFanout: values.readFanout,
+    writeQuorum: values.writeQuorum,
     maxValueBytes: values.maxValueBytes,
   };
   if (problems.length === 0) problems.push(...checkCoordinatorConfig(config));

@@ -41,6 +41,8 @@ describe('--coordinate settings', () => {
     expect(parseNodeConfig({ id: 'n1' }, {}).coordinator).toBeNull();
     expect(parseNodeConfig({ id: 'n1', coordinate: 'true' }, {}).coordinator).toMatchObject({ nodeId: 'n1', localReplicaId: 'n1', n: 3, w: 2, r: 2, requestTimeoutMs: 1000, readFanout: 'all', maxValueBytes: 1024 * 1024 });
     expect(parseNodeConfig({ id: 'n1', coordinate: 'true', readFanout: 'quorum' }, {}).coordinator).toMatchObject({ readFanout: 'quorum' });
+    expect(parseNodeConfig({ id: 'n1', coordinate: 'true' }, {}).coordinator).toMatchObject({ writeQuorum: 'strict' });
+    expect(parseNodeConfig({ id: 'n1', coordinate: 'true' }, { DKV_WRITE_QUORUM: 'sloppy' }).coordinator).toMatchObject({ writeQuorum: 'sloppy' });
     expect(parseNodeConfig({ id: 'n2', n: '1' }, { DKV_COORDINATE: '1', DKV_W: '1', DKV_R: '1' }).coordinator).toMatchObject({ nodeId: 'n2', n: 1, w: 1, r: 1 });
   });
 
