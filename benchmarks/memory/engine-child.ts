@@ -1,14 +1,25 @@
 /**
  * One in-process measurement of the memory benchmark (started by benchmarks/memory/bench.ts as
- * `node --expose-gc --conditions=development --import tsx engine-child.ts <keys> <own|pool>`).
- * It builds the stored data in layers (key strings, value bytes, record objects, then the
- * engine's own structures through `apply`), measures each layer's delta after a full GC, then
- * builds each of the engine's per-key shapes alone to split the engine layer. It prints progress
- * lines and one `RESULT <json>` line.
+ * `node --expose-gc --conditions=development --import tsx engine-child.ts <keys> <own|pool> <map|compact>`).
+ *
+ * `map` (InMemoryStorageEngine, which keeps the records it is given): it builds the stored data
+ * in layers (key strings, value bytes, record objects, then the engine's own structures through
+ * `apply`), measures each layer's delta after a full GC, then builds each of the engine's per-key
+ * shapes alone to split the engine layer.
+ *
+ * `compact` (CompactStorageEngine, which copies values into its slabs and keeps no record
+ * objects): the same keys, then `apply` of the same values, each in a transient buffer made for
+ * that call (`own`: a fresh exact-size copy, as the internode codec hands a replica; `pool`: the
+ * shared template Buffer) that is garbage once `apply` returns. The engine layer is split by kind:
+ * value slabs (the engine's `valueStoreBytes`), its other ArrayBuffers (typed-array columns, TTL
+ * heap), and V8 heap (the key Map and the slot-to-key array).
+ *
+ * It prints progress lines and one `RESULT <json>` line.
  */
-import { InMemoryStorageEngine } from '@dkv/storage';
+import { CompactStorageEngine, InMemoryStorageEngine } from '@dkv/storage';
 import type { VersionedValue } from '@dkv/core';
 import { SESSION_VALUE_BYTES, sessionValuePool } from '../lib/workload.js';
+import type { EngineKind } from './engine-kinds.js';
 
 /** Bytes a layer added: resident, V8 heap (JS objects), and external (ArrayBuffer backing stores). */
 export interface Delta {
@@ -25,6 +36,7 @@ export interface Layer extends Delta {
 
 /** What the child reports. */
 export interface EngineResult {
+  readonly engine: EngineKind;
   readonly alloc: 'own' | 'pool';
   readonly keys: number;
   readonly payloadBytes: number;
@@ -33,6 +45,7 @@ export interface EngineResult {
   readonly ratio: number;
   readonly fillSeconds: number;
   readonly layers: readonly Layer[];
+  /** The map engine's per-key shapes, each built alone; the compact engine's layer split by kind. */
   readonly shapes: readonly Layer[];
 }
 
@@ -42,8 +55,8 @@ interface Sample {
   readonly external: number;
 }
 
-/** What a shape measurement keeps alive while it is sampled. */
-let retained: unknown = null;
+/** What a shape measurement keeps alive while it is sampled (written, never read: it only holds a reference). */
+let _retained: unknown = null;
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -85,7 +98,7 @@ function makeRecords(values: readonly Uint8Array[], nowMs: number): VersionedVal
 }
 
 /** Applies every record; returns the seconds it took. */
-function applyAll(engine: InMemoryStorageEngine, keys: readonly string[], records: readonly VersionedValue[]): number {
+function applyAllRecords(engine: InMemoryStorageEngine, keys: readonly string[], records: readonly VersionedValue[]): number {
   const start = performance.now();
   for (let i = 0; i < keys.length; i += 1) {
     engine.apply(keys[i] ?? '', records[i] as VersionedValue);
@@ -94,12 +107,32 @@ function applyAll(engine: InMemoryStorageEngine, keys: readonly string[], record
   return (performance.now() - start) / 1000;
 }
 
+/**
+ * Applies a record of every key to the compact engine, its value in a buffer made for the call
+ * (`own`) or the shared template (`pool`), like a replica's request handler would; returns the seconds it took.
+ */
+function applyAllTransient(engine: CompactStorageEngine, keys: readonly string[], alloc: 'own' | 'pool', templates: readonly Buffer[], nowMs: number): number {
+  const start = performance.now();
+  for (let i = 0; i < keys.length; i += 1) {
+    const template = templates[i % templates.length] ?? Buffer.alloc(SESSION_VALUE_BYTES);
+    const value = alloc === 'own' ? new Uint8Array(template) : template;
+    engine.apply(keys[i] ?? '', { value, version: 245_344_933_228_544 + i, writerId: 'c1', createdAt: nowMs, updatedAt: nowMs, expiresAt: nowMs + 3_600_000, tombstone: false });
+    progress('engine.apply', i, keys.length);
+  }
+  return (performance.now() - start) / 1000;
+}
+
 function main(): void {
   const keys = Number(process.argv[2] ?? 1_000_000);
   const alloc = process.argv[3] === 'pool' ? 'pool' : 'own';
-  const templates = sessionValuePool(256, SESSION_VALUE_BYTES);
+  const engineKind: EngineKind = process.argv[4] === 'compact' ? 'compact' : 'map';
+  const result = engineKind === 'compact' ? measureCompact(keys, alloc) : measureMap(keys, alloc);
+  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+}
+
+/** Takes a sample after full GCs and records layers as deltas from the previous sample. */
+function layerRecorder(): { layers: Layer[]; layer: (name: string, what: string) => void; total: () => Delta } {
   const layers: Layer[] = [];
-  const nowMs = Date.now();
   let previous = sample();
   const base = previous;
   const layer = (name: string, what: string): void => {
@@ -108,6 +141,42 @@ function main(): void {
     previous = now;
     process.stdout.write(`${name}: ${((now.rss - base.rss) / 2 ** 20).toFixed(0)} MiB resident above the start\n`);
   };
+  return { layers, layer, total: () => delta(base, previous) };
+}
+
+function measureCompact(keys: number, alloc: 'own' | 'pool'): EngineResult {
+  const templates = sessionValuePool(256, SESSION_VALUE_BYTES);
+  const nowMs = Date.now();
+  const { layers, layer, total } = layerRecorder();
+  const harness: { keys: string[] | null } = { keys: null };
+  harness.keys = makeKeys(keys);
+  layer('keys', 'the key strings (plus 8 B/key of harness array)');
+  const engine = new CompactStorageEngine({ clock: { now: () => Date.now() }, tombstoneGraceMs: 3_600_000 });
+  const fillSeconds = applyAllTransient(engine, harness.keys, alloc, templates, nowMs);
+  layer('engine', `CompactStorageEngine: value slabs, typed-array columns, TTL heap, key Map (values arrive in ${alloc === 'own' ? 'a fresh buffer per apply' : 'the shared template Buffer'}, garbage afterwards)`);
+  const held = engine.stats();
+  if (held.keys !== keys) throw new Error(`the engine holds ${held.keys} keys, expected ${keys}`);
+  harness.keys = null;
+  layer('harness', "the benchmark's own key array released (negative)");
+  const engineLayer = layers.find((l) => l.name === 'engine');
+  const shapes: Layer[] = engineLayer
+    ? [
+        { name: 'value slabs', what: 'slab ArrayBuffers reserved for values (engine stats valueStoreBytes)', rssBytes: 0, heapBytes: 0, externalBytes: held.valueStoreBytes },
+        { name: 'other ArrayBuffers', what: 'typed-array columns (~90 B/slot), slot free list, TTL heap (16 B/item); the tails of grown arrays are reserved, not resident', rssBytes: 0, heapBytes: 0, externalBytes: engineLayer.externalBytes - held.valueStoreBytes },
+        { name: 'V8 heap', what: 'Map<string, number> from key to slot, the slot-to-key array, writer table', rssBytes: 0, heapBytes: engineLayer.heapBytes, externalBytes: 0 },
+      ]
+    : [];
+  const engineTotal = total();
+  const result: EngineResult = { engine: 'compact', alloc, keys, payloadBytes: held.bytes, total: engineTotal, ratio: engineTotal.rssBytes / held.bytes, fillSeconds, layers, shapes };
+  if (engine.stats().keys !== keys) throw new Error('the engine lost keys');
+  return result;
+}
+
+function measureMap(keys: number, alloc: 'own' | 'pool'): EngineResult {
+  const templates = sessionValuePool(256, SESSION_VALUE_BYTES);
+  const nowMs = Date.now();
+  const recorder = layerRecorder();
+  const { layers, layer } = recorder;
 
   // The harness's arrays live in one object, filled by helper functions, so that releasing them
   // leaves no reference behind in an optimized frame of this function.
@@ -119,7 +188,7 @@ function main(): void {
   harness.records = makeRecords(harness.values, nowMs);
   layer('records', 'VersionedValue objects (7 fields; version and times as heap numbers)');
   const engine = new InMemoryStorageEngine({ clock: { now: () => Date.now() }, tombstoneGraceMs: 3_600_000 });
-  const fillSeconds = applyAll(engine, harness.keys, harness.records);
+  const fillSeconds = applyAllRecords(engine, harness.keys, harness.records);
   layer('engine', 'InMemoryStorageEngine structures: Map entry, Entry object, scan-bucket Set entry, TTL heap items');
 
   const held = engine.stats();
@@ -128,7 +197,7 @@ function main(): void {
   harness.values = null;
   harness.records = null;
   layer('harness', 'the benchmark\'s own key/value/record arrays released (negative)');
-  const total = delta(base, previous);
+  const total = recorder.total();
   const payloadBytes = held.bytes;
 
   // The engine layer taken apart: each shape alone, at the same count, then released. The keys
@@ -139,9 +208,9 @@ function main(): void {
   const shapes: Layer[] = [];
   const shape = (name: string, what: string, build: () => unknown): void => {
     const before = sample();
-    retained = build();
+    _retained = build();
     const after = sample();
-    retained = null;
+    _retained = null;
     shapes.push({ name, what, ...delta(before, after) });
   };
   shape('Map<string, object>', 'one Map entry per key (OrderedHashMap: hash table + entry triple)', () => {
@@ -173,17 +242,17 @@ function main(): void {
   // The Entry shape above includes its holding array; subtract a plain array of the same length.
   const arrayBaseline = (() => {
     const before = sample();
-    retained = new Array<unknown>(keys).fill(0);
+    _retained = new Array<unknown>(keys).fill(0);
     const after = sample();
-    retained = null;
+    _retained = null;
     return after.heap - before.heap;
   })();
   const entryShape = shapes.find((s) => s.name === 'Entry objects');
   if (entryShape) Object.assign(entryShape, { heapBytes: entryShape.heapBytes - arrayBaseline, what: `${entryShape.what}; holding array subtracted` });
 
-  const result: EngineResult = { alloc, keys, payloadBytes, total, ratio: total.rssBytes / payloadBytes, fillSeconds, layers, shapes };
+  const result: EngineResult = { engine: 'map', alloc, keys, payloadBytes, total, ratio: total.rssBytes / payloadBytes, fillSeconds, layers, shapes };
   if (engine.stats().keys !== keys) throw new Error('the engine lost keys');
-  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+  return result;
 }
 
 main();

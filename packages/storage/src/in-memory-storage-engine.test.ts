@@ -1,19 +1,22 @@
-// Goal: the engine keeps exactly the winning version of each key, never lets an older write undo
-// a delete or an expiry while the tombstone is held, expires and purges within the bounds it is
-// given, and keeps its O(1) counters exact.
-// Method: table cases of apply-if-newer; scenario tests driven by a fake clock (an object with a
-// mutable time); and fast-check model tests that run random operation sequences against a simple
-// reference model (a Map scanned in full) and against the engine's own reads.
+// Goal: every storage engine (InMemoryStorageEngine and CompactStorageEngine, see
+// engines.test-support.ts) keeps exactly the winning version of each key, never lets an older
+// write undo a delete or an expiry while the tombstone is held, expires and purges within the
+// bounds it is given, and keeps its O(1) counters exact.
+// Method: the same suite for each engine: table cases of apply-if-newer; scenario tests driven by
+// a fake clock (an object with a mutable time); and fast-check model tests that run random
+// operation sequences against a simple reference model (a Map scanned in full) and against the
+// engine's own reads.
 import { compareVersionedValues, toTombstone, type VersionedValue } from '@dkv/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { ENGINES, type EngineFactory, type EngineUnderTest } from './engines.test-support.js';
 import { InMemoryStorageEngine } from './in-memory-storage-engine.js';
 
 const GRACE_MS = 1000;
 
-function setup(options: { graceMs?: number; slack?: number } = {}) {
+function setupWith(createEngine: EngineFactory, options: { graceMs?: number; slack?: number } = {}) {
   const clock = { nowMs: 0, now(): number { return this.nowMs; } };
-  const engine = new InMemoryStorageEngine({ clock, tombstoneGraceMs: options.graceMs ?? GRACE_MS, ttlIndexSlackFactor: options.slack });
+  const engine = createEngine({ clock, tombstoneGraceMs: options.graceMs ?? GRACE_MS, ttlIndexSlackFactor: options.slack });
   return { clock, engine };
 }
 
@@ -32,174 +35,6 @@ function rec(version: number, extra: Partial<VersionedValue> = {}): VersionedVal
 }
 
 const del = (version: number, extra: Partial<VersionedValue> = {}) => rec(version, { tombstone: true, ...extra });
-
-describe('apply-if-newer', () => {
-  const cases: Array<[string, VersionedValue, VersionedValue, boolean, Partial<VersionedValue>]> = [
-    ['higher version applies', rec(1), rec(2), true, { version: 2 }],
-    ['lower version is a no-op', rec(2), rec(1), false, { version: 2 }],
-    ['the same write replayed is a no-op', rec(2), rec(2), false, { version: 2 }],
-    ['equal version: higher writer id wins', rec(2, { writerId: 'c1' }), rec(2, { writerId: 'c2' }), true, { writerId: 'c2' }],
-    ['equal version: lower writer id loses', rec(2, { writerId: 'c2' }), rec(2, { writerId: 'c1' }), false, { writerId: 'c2' }],
-    ['a delete beats an older value', rec(1), del(2), true, { version: 2, tombstone: true }],
-    ['an older value loses to a delete', del(2), rec(1), false, { version: 2, tombstone: true }],
-    ['equal version and writer: the delete wins', rec(2), del(2), true, { tombstone: true }],
-    ['equal version and writer: a value loses to the delete', del(2), rec(2), false, { tombstone: true }],
-    ['a newer value re-creates a deleted key', del(2), rec(3), true, { version: 3, tombstone: false }],
-    ['equal version, writer and kind: larger bytes win', rec(2, { value: Buffer.from('a') }), rec(2, { value: Buffer.from('b') }), true, { value: Buffer.from('b') }],
-  ];
-
-  it.each(cases)('%s', (_name, held, incoming, applied, expected) => {
-    const { engine } = setup();
-    expect(engine.apply('k', held)).toEqual({ applied: true, version: held.version });
-    expect(engine.apply('k', incoming)).toEqual({ applied, version: expected.version ?? held.version });
-    expect(engine.get('k')).toMatchObject(expected);
-  });
-
-  it('stores the caller’s bytes without copying', () => {
-    const { engine } = setup();
-    const value = Buffer.from('session');
-    engine.apply('k', rec(1, { value }));
-    expect(engine.get('k')?.value).toBe(value);
-  });
-
-  it('keeps the createdAt of the live value it overwrites, and starts a new life after a delete', () => {
-    const { engine } = setup();
-    engine.apply('k', rec(1, { createdAt: 100 }));
-    engine.apply('k', rec(2, { createdAt: 500 }));
-    expect(engine.get('k')?.createdAt).toBe(100);
-    engine.apply('k', del(3, { createdAt: 600 }));
-    engine.apply('k', rec(4, { createdAt: 700 }));
-    expect(engine.get('k')?.createdAt).toBe(700);
-  });
-
-  it('answers null for a key it never held', () => {
-    const { engine } = setup();
-    expect(engine.get('nope')).toBeNull();
-    expect(engine.head('nope')).toBeNull();
-  });
-
-  it('rejects a negative grace period', () => {
-    expect(() => new InMemoryStorageEngine({ clock: { now: () => 0 }, tombstoneGraceMs: -1 })).toThrow(/tombstoneGraceMs/);
-  });
-});
-
-describe('expiry', () => {
-  it('reads an expired value as its tombstone at the same version, from the moment it expires', () => {
-    const { engine, clock } = setup();
-    engine.apply('k', rec(5, { expiresAt: 100 }));
-    clock.nowMs = 99;
-    expect(engine.get('k')).toMatchObject({ version: 5, tombstone: false });
-    clock.nowMs = 100;
-    expect(engine.head('k')).toEqual({ version: 5, writerId: 'c1', createdAt: 0, expiresAt: null, tombstone: true });
-    expect(engine.get('k')).toEqual(toTombstone(rec(5, { expiresAt: 100 })));
-    expect(engine.stats()).toMatchObject({ keys: 0, tombstones: 1, bytes: 0 });
-  });
-
-  it('stores a record that arrives already expired as its tombstone', () => {
-    const { engine, clock } = setup();
-    clock.nowMs = 500;
-    expect(engine.apply('k', rec(5, { expiresAt: 400 }))).toEqual({ applied: true, version: 5 });
-    expect(engine.get('k')).toMatchObject({ version: 5, tombstone: true });
-    expect(engine.stats()).toMatchObject({ keys: 0, tombstones: 1, bytes: 0 });
-  });
-
-  it('never revives an expired value by a replay of it or of an older write', () => {
-    const { engine, clock } = setup();
-    engine.apply('k', rec(5, { expiresAt: 100 }));
-    clock.nowMs = 150;
-    expect(engine.apply('k', rec(5, { expiresAt: 100 }))).toEqual({ applied: false, version: 5 });
-    expect(engine.apply('k', rec(4))).toEqual({ applied: false, version: 5 });
-    expect(engine.apply('k', rec(5, { expiresAt: null }))).toEqual({ applied: false, version: 5 });
-    expect(engine.get('k')).toMatchObject({ tombstone: true });
-  });
-
-  it('lets a newer write with a fresh TTL replace the expired one', () => {
-    const { engine, clock } = setup();
-    engine.apply('k', rec(5, { expiresAt: 100 }));
-    clock.nowMs = 150;
-    expect(engine.apply('k', rec(6, { expiresAt: 300 }))).toEqual({ applied: true, version: 6 });
-    expect(engine.stats()).toMatchObject({ keys: 1, tombstones: 0 });
-    clock.nowMs = 300;
-    expect(engine.sweep(10)).toBeGreaterThan(0);
-    expect(engine.stats()).toMatchObject({ keys: 0, tombstones: 1 });
-  });
-});
-
-describe('sweep', () => {
-  it('folds at most maxWork expired values per call and reclaims their bytes', () => {
-    const { engine, clock } = setup();
-    for (let i = 0; i < 10; i += 1) engine.apply(`k${i}`, rec(1, { expiresAt: 100 + i, value: Buffer.alloc(10) }));
-    engine.apply('forever', rec(1, { value: Buffer.alloc(10) }));
-    expect(engine.stats()).toMatchObject({ keys: 11, tombstones: 0, bytes: 10 * (2 + 10) + 7 + 10 });
-    clock.nowMs = 99;
-    expect(engine.sweep(100)).toBe(0);
-    clock.nowMs = 200;
-    expect(engine.sweep(0)).toBe(0);
-    expect(engine.sweep(3)).toBe(3);
-    expect(engine.stats()).toMatchObject({ keys: 8, tombstones: 3, bytes: 7 * 12 + 17 });
-    expect(engine.sweep(100)).toBe(7);
-    expect(engine.stats()).toMatchObject({ keys: 1, tombstones: 10, bytes: 17 });
-    expect(engine.sweep(100)).toBe(0);
-  });
-
-  it('folds the earliest deadlines first', () => {
-    const { engine, clock } = setup();
-    for (const at of [300, 100, 200]) engine.apply(`k${at}`, rec(1, { expiresAt: at }));
-    clock.nowMs = 1000;
-    engine.sweep(1);
-    expect(engine.stats().tombstones).toBe(1);
-    clock.nowMs = 150;
-    expect(engine.stats().keys).toBe(2);
-    expect(engine.get('k200')?.tombstone).toBe(false);
-  });
-
-  it('purges an expiry tombstone grace after expiresAt, then forgets the key', () => {
-    const { engine, clock } = setup();
-    engine.apply('k', rec(5, { expiresAt: 100 }));
-    clock.nowMs = 100;
-    engine.sweep(10);
-    clock.nowMs = 100 + GRACE_MS - 1;
-    engine.sweep(10);
-    expect(engine.get('k')).toMatchObject({ tombstone: true });
-    clock.nowMs = 100 + GRACE_MS;
-    engine.sweep(10);
-    expect(engine.get('k')).toBeNull();
-    expect(engine.stats()).toMatchObject({ keys: 0, tombstones: 0, bytes: 0 });
-  });
-
-  it('purges a delete grace after it was applied here, whatever the writer’s clock said', () => {
-    const { engine, clock } = setup();
-    clock.nowMs = 50_000;
-    // The coordinator's clock was far behind: updatedAt must not shorten the grace period.
-    engine.apply('k', del(3, { updatedAt: 1 }));
-    clock.nowMs = 50_000 + GRACE_MS - 1;
-    engine.sweep(10);
-    expect(engine.apply('k', rec(2))).toEqual({ applied: false, version: 3 });
-    clock.nowMs = 50_000 + GRACE_MS;
-    engine.sweep(10);
-    expect(engine.get('k')).toBeNull();
-  });
-
-  it('after the purge, a replayed older write applies again: the grace period must outlive it', () => {
-    const { engine, clock } = setup();
-    engine.apply('k', del(3));
-    clock.nowMs = GRACE_MS;
-    engine.sweep(10);
-    expect(engine.apply('k', rec(2))).toEqual({ applied: true, version: 2 });
-  });
-
-  it('discards the index items of overwritten keys and keeps the index bounded', () => {
-    const { engine, clock } = setup({ slack: 2 });
-    for (let i = 1; i <= 10_000; i += 1) engine.apply('session', rec(i, { expiresAt: 1_000_000 + i }));
-    expect(engine.stats().ttlIndexItems).toBeLessThanOrEqual(2 * 1 + 1024 + 1);
-    clock.nowMs = 1_010_000 + GRACE_MS / 2;
-    let rounds = 0;
-    while (engine.sweep(100) === 100) rounds += 1;
-    expect(rounds).toBeLessThanOrEqual(11);
-    expect(engine.get('session')).toMatchObject({ version: 10_000, tombstone: true });
-    expect(engine.stats()).toMatchObject({ keys: 0, tombstones: 1 });
-  });
-});
 
 // ---- model tests ----
 
@@ -291,65 +126,239 @@ class Model {
   }
 }
 
-function statsOf(engine: InMemoryStorageEngine) {
+function statsOf(engine: EngineUnderTest) {
   const { keys: live, tombstones, bytes } = engine.stats();
   return { keys: live, tombstones, bytes };
 }
 
-describe('model tests', () => {
-  it('agrees with the reference model on every answer and every count (full sweeps)', () => {
-    fc.assert(
-      fc.property(fc.array(opArb, { maxLength: 120 }), fc.integer({ min: 0, max: 50 }), (ops, graceMs) => {
-        const { engine, clock } = setup({ graceMs });
-        const model = new Model(graceMs);
-        for (const op of ops) {
-          if (op.kind === 'apply') {
-            const record = recordOf(op, clock.nowMs);
-            expect(engine.apply(op.key, record)).toEqual(model.apply(op.key, record, clock.nowMs));
-          } else if (op.kind === 'advance') {
-            clock.nowMs += op.ms;
-          } else if (op.kind === 'get') {
-            expect(engine.get(op.key)).toEqual(model.get(op.key, clock.nowMs));
-          } else {
-            engine.sweep(Number.POSITIVE_INFINITY);
-            model.sweepAll(clock.nowMs);
-          }
-          expect(statsOf(engine)).toEqual(model.stats());
-        }
-      }),
-      { numRuns: 300 },
-    );
+describe('InMemoryStorageEngine', () => {
+  it('stores the caller’s bytes without copying', () => {
+    const engine = new InMemoryStorageEngine({ clock: { now: () => 0 }, tombstoneGraceMs: GRACE_MS });
+    const value = Buffer.from('session');
+    engine.apply('k', rec(1, { value }));
+    expect(engine.get('k')?.value).toBe(value);
+  });
+});
+
+describe.each(ENGINES)('%s', (_name, createEngine) => {
+  const setup = (options: { graceMs?: number; slack?: number } = {}) => setupWith(createEngine, options);
+
+  describe('apply-if-newer', () => {
+    const cases: Array<[string, VersionedValue, VersionedValue, boolean, Partial<VersionedValue>]> = [
+      ['higher version applies', rec(1), rec(2), true, { version: 2 }],
+      ['lower version is a no-op', rec(2), rec(1), false, { version: 2 }],
+      ['the same write replayed is a no-op', rec(2), rec(2), false, { version: 2 }],
+      ['equal version: higher writer id wins', rec(2, { writerId: 'c1' }), rec(2, { writerId: 'c2' }), true, { writerId: 'c2' }],
+      ['equal version: lower writer id loses', rec(2, { writerId: 'c2' }), rec(2, { writerId: 'c1' }), false, { writerId: 'c2' }],
+      ['a delete beats an older value', rec(1), del(2), true, { version: 2, tombstone: true }],
+      ['an older value loses to a delete', del(2), rec(1), false, { version: 2, tombstone: true }],
+      ['equal version and writer: the delete wins', rec(2), del(2), true, { tombstone: true }],
+      ['equal version and writer: a value loses to the delete', del(2), rec(2), false, { tombstone: true }],
+      ['a newer value re-creates a deleted key', del(2), rec(3), true, { version: 3, tombstone: false }],
+      ['equal version, writer and kind: larger bytes win', rec(2, { value: Uint8Array.of(0x61) }), rec(2, { value: Uint8Array.of(0x62) }), true, { value: Uint8Array.of(0x62) }],
+    ];
+
+    it.each(cases)('%s', (_name, held, incoming, applied, expected) => {
+      const { engine } = setup();
+      expect(engine.apply('k', held)).toEqual({ applied: true, version: held.version });
+      expect(engine.apply('k', incoming)).toEqual({ applied, version: expected.version ?? held.version });
+      expect(engine.get('k')).toMatchObject(expected);
+    });
+
+    it('keeps the createdAt of the live value it overwrites, and starts a new life after a delete', () => {
+      const { engine } = setup();
+      engine.apply('k', rec(1, { createdAt: 100 }));
+      engine.apply('k', rec(2, { createdAt: 500 }));
+      expect(engine.get('k')?.createdAt).toBe(100);
+      engine.apply('k', del(3, { createdAt: 600 }));
+      engine.apply('k', rec(4, { createdAt: 700 }));
+      expect(engine.get('k')?.createdAt).toBe(700);
+    });
+
+    it('answers null for a key it never held', () => {
+      const { engine } = setup();
+      expect(engine.get('nope')).toBeNull();
+      expect(engine.head('nope')).toBeNull();
+    });
+
+    it('rejects a negative grace period', () => {
+      expect(() => createEngine({ clock: { now: () => 0 }, tombstoneGraceMs: -1 })).toThrow(/tombstoneGraceMs/);
+    });
   });
 
-  it('keeps its counters equal to a recount of its own reads under bounded sweeps', () => {
-    fc.assert(
-      fc.property(fc.array(opArb, { maxLength: 120 }), (ops) => {
-        const { engine, clock } = setup({ graceMs: 20 });
-        let everHigher = new Map<string, number>();
-        for (const op of ops) {
-          if (op.kind === 'apply') engine.apply(op.key, recordOf(op, clock.nowMs));
-          else if (op.kind === 'advance') clock.nowMs += op.ms;
-          else if (op.kind === 'get') engine.get(op.key);
-          else expect(engine.sweep(op.maxWork)).toBeLessThanOrEqual(op.maxWork);
-          // Reads fold expired values, after which the counters must match exactly what is read.
-          const recount = { keys: 0, tombstones: 0, bytes: 0 };
-          for (const key of keys) {
-            const r = engine.get(key);
-            if (r === null) continue;
-            if (r.tombstone) recount.tombstones += 1;
-            else {
-              recount.keys += 1;
-              recount.bytes += Buffer.byteLength(key) + r.value.byteLength;
-              expect(r.expiresAt === null || r.expiresAt > clock.nowMs).toBe(true);
+  describe('expiry', () => {
+    it('reads an expired value as its tombstone at the same version, from the moment it expires', () => {
+      const { engine, clock } = setup();
+      engine.apply('k', rec(5, { expiresAt: 100 }));
+      clock.nowMs = 99;
+      expect(engine.get('k')).toMatchObject({ version: 5, tombstone: false });
+      clock.nowMs = 100;
+      expect(engine.head('k')).toEqual({ version: 5, writerId: 'c1', createdAt: 0, expiresAt: null, tombstone: true });
+      expect(engine.get('k')).toEqual(toTombstone(rec(5, { expiresAt: 100 })));
+      expect(engine.stats()).toMatchObject({ keys: 0, tombstones: 1, bytes: 0 });
+    });
+
+    it('stores a record that arrives already expired as its tombstone', () => {
+      const { engine, clock } = setup();
+      clock.nowMs = 500;
+      expect(engine.apply('k', rec(5, { expiresAt: 400 }))).toEqual({ applied: true, version: 5 });
+      expect(engine.get('k')).toMatchObject({ version: 5, tombstone: true });
+      expect(engine.stats()).toMatchObject({ keys: 0, tombstones: 1, bytes: 0 });
+    });
+
+    it('never revives an expired value by a replay of it or of an older write', () => {
+      const { engine, clock } = setup();
+      engine.apply('k', rec(5, { expiresAt: 100 }));
+      clock.nowMs = 150;
+      expect(engine.apply('k', rec(5, { expiresAt: 100 }))).toEqual({ applied: false, version: 5 });
+      expect(engine.apply('k', rec(4))).toEqual({ applied: false, version: 5 });
+      expect(engine.apply('k', rec(5, { expiresAt: null }))).toEqual({ applied: false, version: 5 });
+      expect(engine.get('k')).toMatchObject({ tombstone: true });
+    });
+
+    it('lets a newer write with a fresh TTL replace the expired one', () => {
+      const { engine, clock } = setup();
+      engine.apply('k', rec(5, { expiresAt: 100 }));
+      clock.nowMs = 150;
+      expect(engine.apply('k', rec(6, { expiresAt: 300 }))).toEqual({ applied: true, version: 6 });
+      expect(engine.stats()).toMatchObject({ keys: 1, tombstones: 0 });
+      clock.nowMs = 300;
+      expect(engine.sweep(10)).toBeGreaterThan(0);
+      expect(engine.stats()).toMatchObject({ keys: 0, tombstones: 1 });
+    });
+  });
+
+  describe('sweep', () => {
+    it('folds at most maxWork expired values per call and reclaims their bytes', () => {
+      const { engine, clock } = setup();
+      for (let i = 0; i < 10; i += 1) engine.apply(`k${i}`, rec(1, { expiresAt: 100 + i, value: Buffer.alloc(10) }));
+      engine.apply('forever', rec(1, { value: Buffer.alloc(10) }));
+      expect(engine.stats()).toMatchObject({ keys: 11, tombstones: 0, bytes: 10 * (2 + 10) + 7 + 10 });
+      clock.nowMs = 99;
+      expect(engine.sweep(100)).toBe(0);
+      clock.nowMs = 200;
+      expect(engine.sweep(0)).toBe(0);
+      expect(engine.sweep(3)).toBe(3);
+      expect(engine.stats()).toMatchObject({ keys: 8, tombstones: 3, bytes: 7 * 12 + 17 });
+      expect(engine.sweep(100)).toBe(7);
+      expect(engine.stats()).toMatchObject({ keys: 1, tombstones: 10, bytes: 17 });
+      expect(engine.sweep(100)).toBe(0);
+    });
+
+    it('folds the earliest deadlines first', () => {
+      const { engine, clock } = setup();
+      for (const at of [300, 100, 200]) engine.apply(`k${at}`, rec(1, { expiresAt: at }));
+      clock.nowMs = 1000;
+      engine.sweep(1);
+      expect(engine.stats().tombstones).toBe(1);
+      clock.nowMs = 150;
+      expect(engine.stats().keys).toBe(2);
+      expect(engine.get('k200')?.tombstone).toBe(false);
+    });
+
+    it('purges an expiry tombstone grace after expiresAt, then forgets the key', () => {
+      const { engine, clock } = setup();
+      engine.apply('k', rec(5, { expiresAt: 100 }));
+      clock.nowMs = 100;
+      engine.sweep(10);
+      clock.nowMs = 100 + GRACE_MS - 1;
+      engine.sweep(10);
+      expect(engine.get('k')).toMatchObject({ tombstone: true });
+      clock.nowMs = 100 + GRACE_MS;
+      engine.sweep(10);
+      expect(engine.get('k')).toBeNull();
+      expect(engine.stats()).toMatchObject({ keys: 0, tombstones: 0, bytes: 0 });
+    });
+
+    it('purges a delete grace after it was applied here, whatever the writer’s clock said', () => {
+      const { engine, clock } = setup();
+      clock.nowMs = 50_000;
+      // The coordinator's clock was far behind: updatedAt must not shorten the grace period.
+      engine.apply('k', del(3, { updatedAt: 1 }));
+      clock.nowMs = 50_000 + GRACE_MS - 1;
+      engine.sweep(10);
+      expect(engine.apply('k', rec(2))).toEqual({ applied: false, version: 3 });
+      clock.nowMs = 50_000 + GRACE_MS;
+      engine.sweep(10);
+      expect(engine.get('k')).toBeNull();
+    });
+
+    it('after the purge, a replayed older write applies again: the grace period must outlive it', () => {
+      const { engine, clock } = setup();
+      engine.apply('k', del(3));
+      clock.nowMs = GRACE_MS;
+      engine.sweep(10);
+      expect(engine.apply('k', rec(2))).toEqual({ applied: true, version: 2 });
+    });
+
+    it('discards the index items of overwritten keys and keeps the index bounded', () => {
+      const { engine, clock } = setup({ slack: 2 });
+      for (let i = 1; i <= 10_000; i += 1) engine.apply('session', rec(i, { expiresAt: 1_000_000 + i }));
+      expect(engine.stats().ttlIndexItems).toBeLessThanOrEqual(2 * 1 + 1024 + 1);
+      clock.nowMs = 1_010_000 + GRACE_MS / 2;
+      let rounds = 0;
+      while (engine.sweep(100) === 100) rounds += 1;
+      expect(rounds).toBeLessThanOrEqual(11);
+      expect(engine.get('session')).toMatchObject({ version: 10_000, tombstone: true });
+      expect(engine.stats()).toMatchObject({ keys: 0, tombstones: 1 });
+    });
+  });
+
+  describe('model tests', () => {
+    it('agrees with the reference model on every answer and every count (full sweeps)', () => {
+      fc.assert(
+        fc.property(fc.array(opArb, { maxLength: 120 }), fc.integer({ min: 0, max: 50 }), (ops, graceMs) => {
+          const { engine, clock } = setup({ graceMs });
+          const model = new Model(graceMs);
+          for (const op of ops) {
+            if (op.kind === 'apply') {
+              const record = recordOf(op, clock.nowMs);
+              expect(engine.apply(op.key, record)).toEqual(model.apply(op.key, record, clock.nowMs));
+            } else if (op.kind === 'advance') {
+              clock.nowMs += op.ms;
+            } else if (op.kind === 'get') {
+              expect(engine.get(op.key)).toEqual(model.get(op.key, clock.nowMs));
+            } else {
+              engine.sweep(Number.POSITIVE_INFINITY);
+              model.sweepAll(clock.nowMs);
             }
-            // Versions held never go down while the key is held.
-            expect(r.version).toBeGreaterThanOrEqual(everHigher.get(key) ?? 0);
+            expect(statsOf(engine)).toEqual(model.stats());
           }
-          everHigher = new Map(keys.map((key) => [key, engine.get(key)?.version ?? 0]));
-          expect(statsOf(engine)).toEqual(recount);
-        }
-      }),
-      { numRuns: 300 },
-    );
+        }),
+        { numRuns: 300 },
+      );
+    });
+
+    it('keeps its counters equal to a recount of its own reads under bounded sweeps', () => {
+      fc.assert(
+        fc.property(fc.array(opArb, { maxLength: 120 }), (ops) => {
+          const { engine, clock } = setup({ graceMs: 20 });
+          let everHigher = new Map<string, number>();
+          for (const op of ops) {
+            if (op.kind === 'apply') engine.apply(op.key, recordOf(op, clock.nowMs));
+            else if (op.kind === 'advance') clock.nowMs += op.ms;
+            else if (op.kind === 'get') engine.get(op.key);
+            else expect(engine.sweep(op.maxWork)).toBeLessThanOrEqual(op.maxWork);
+            // Reads fold expired values, after which the counters must match exactly what is read.
+            const recount = { keys: 0, tombstones: 0, bytes: 0 };
+            for (const key of keys) {
+              const r = engine.get(key);
+              if (r === null) continue;
+              if (r.tombstone) recount.tombstones += 1;
+              else {
+                recount.keys += 1;
+                recount.bytes += Buffer.byteLength(key) + r.value.byteLength;
+                expect(r.expiresAt === null || r.expiresAt > clock.nowMs).toBe(true);
+              }
+              // Versions held never go down while the key is held.
+              expect(r.version).toBeGreaterThanOrEqual(everHigher.get(key) ?? 0);
+            }
+            everHigher = new Map(keys.map((key) => [key, engine.get(key)?.version ?? 0]));
+            expect(statsOf(engine)).toEqual(recount);
+          }
+        }),
+        { numRuns: 300 },
+      );
+    });
   });
 });

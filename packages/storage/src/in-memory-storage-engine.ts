@@ -1,6 +1,5 @@
 import {
   compareVersionedValues,
-  digestRequestProblem,
   DkvError,
   metaOf,
   toTombstone,
@@ -17,15 +16,10 @@ import {
 } from '@dkv/core';
 import { hashKey, normalizeRanges } from '@dkv/hashing';
 import { MinHeap } from './min-heap.js';
+import { digestRanges, writerIdHash } from './record-digest.js';
+import { bucketOf, inSomeRange, SCAN_BUCKETS, touchedBuckets } from './scan-buckets.js';
 
-/**
- * Keys are indexed by the top 12 bits of their ring hash, so a range scan visits only the buckets
- * its ranges touch and sorts one bucket at a time (a few hundred keys per bucket per million keys
- * held): bounded work and memory per batch, without keeping a sorted index on every write.
- */
-export const SCAN_BUCKET_BITS = 12;
-const SCAN_BUCKETS = 1 << SCAN_BUCKET_BITS;
-const BUCKET_SHIFT = 32 - SCAN_BUCKET_BITS;
+export { SCAN_BUCKET_BITS } from './scan-buckets.js';
 
 /** The default {@link InMemoryStorageEngineOptions.ttlIndexSlackFactor}. */
 export const DEFAULT_TTL_INDEX_SLACK_FACTOR = 2;
@@ -173,28 +167,14 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
     const wanted = normalizeRanges(ranges);
     const records: Array<{ key: string; record: VersionedValue }> = [];
     let bytes = 0;
-    let afterKey = cursor?.afterKey ?? null;
-    let next = 0;
-    for (let bucket = cursor?.bucket ?? 0; bucket < SCAN_BUCKETS; bucket += 1, afterKey = null) {
-      const low = bucket * 2 ** BUCKET_SHIFT;
-      const high = low + 2 ** BUCKET_SHIFT - 1;
-      // Ranges and buckets both ascend: skip ranges behind this bucket, and jump over buckets
-      // no range touches, so a call costs O(ranges + buckets touched), not their product.
-      while (next < wanted.length && (wanted[next]?.[1] ?? 0) < low) next += 1;
-      const first = wanted[next];
-      if (first === undefined) break;
-      if (first[0] > high) {
-        bucket = Math.floor(first[0] / 2 ** BUCKET_SHIFT) - 1;
-        continue;
-      }
-      const inBucket: HashRange[] = [];
-      for (let i = next; i < wanted.length && (wanted[i]?.[0] ?? 0) <= high; i += 1) inBucket.push(wanted[i] ?? [1, 0]);
+    for (const [bucket, firstRange, lastRange] of touchedBuckets(wanted, cursor?.bucket ?? 0)) {
       const keys = this.buckets[bucket];
       if (keys === undefined) continue;
+      const afterKey = bucket === cursor?.bucket ? cursor.afterKey : null;
       const sorted = [...keys].filter((key) => afterKey === null || key > afterKey).sort();
       for (const key of sorted) {
         const entry = this.entries.get(key);
-        if (entry === undefined || !inBucket.some(([s, e]) => entry.hash >= s && entry.hash <= e)) continue;
+        if (entry === undefined || !inSomeRange(wanted, firstRange, lastRange, entry.hash)) continue;
         const record = this.get(key);
         if (record === null) continue;
         records.push({ key, record });
@@ -211,46 +191,12 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
    * @throws DkvError INVALID_REQUEST when the ranges are not sorted and disjoint or `segments` is out of bounds.
    */
   digest(ranges: readonly HashRange[], segments: number): RangeDigest[] {
-    const problem = digestRequestProblem(ranges, segments);
-    if (problem !== null) throw new DkvError('INVALID_REQUEST', `invalid digest request: ${problem}`);
-    const sumA = new Uint32Array(ranges.length * segments);
-    const sumB = new Uint32Array(ranges.length * segments);
-    const counts = new Uint32Array(ranges.length * segments);
-    let next = 0;
-    const firstBucket = ranges.length === 0 ? SCAN_BUCKETS : Math.floor((ranges[0]?.[0] ?? 0) / 2 ** BUCKET_SHIFT);
-    for (let bucket = firstBucket; bucket < SCAN_BUCKETS && next < ranges.length; bucket += 1) {
-      const low = bucket * 2 ** BUCKET_SHIFT;
-      const high = low + 2 ** BUCKET_SHIFT - 1;
-      while (next < ranges.length && (ranges[next]?.[1] ?? 0) < low) next += 1;
-      const first = ranges[next];
-      if (first === undefined) break;
-      if (first[0] > high) {
-        bucket = Math.floor(first[0] / 2 ** BUCKET_SHIFT) - 1;
-        continue;
-      }
-      let last = next;
-      while (last + 1 < ranges.length && (ranges[last + 1]?.[0] ?? 0) <= high) last += 1;
-      const keys = this.buckets[bucket];
-      if (keys === undefined) continue;
-      for (const key of keys) {
+    return digestRanges(ranges, segments, (bucket, visit) => {
+      for (const key of this.buckets[bucket] ?? []) {
         const entry = this.entries.get(key);
-        if (entry === undefined) continue;
-        const { hash } = entry;
-        for (let i = next; i <= last; i += 1) {
-          const range = ranges[i];
-          if (range === undefined || hash < range[0] || hash > range[1]) continue;
-          const part = i * segments + Math.floor(((hash - range[0]) * segments) / (range[1] - range[0] + 1));
-          const { record } = entry;
-          sumA[part] = (sumA[part]! + identityHashA(hash, record.version, this.writerHash(record.writerId))) >>> 0;
-          sumB[part] = (sumB[part]! + identityHashB(hash, record.version, entry.keyBytes)) >>> 0;
-          counts[part] = counts[part]! + 1;
-          break;
-        }
+        if (entry !== undefined) visit(entry.hash, entry.record.version, this.writerHash(entry.record.writerId), entry.keyBytes);
       }
-    }
-    const digests: RangeDigest[] = new Array<RangeDigest>(counts.length);
-    for (let part = 0; part < counts.length; part += 1) digests[part] = { hash: sumA[part]! * 2 ** 21 + (sumB[part]! >>> 11), count: counts[part]! };
-    return digests;
+    });
   }
 
   /** Forgets `key` and its record entirely (see `RangeScanStorageEngine.remove`). */
@@ -297,9 +243,7 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
   private writerHash(writerId: string): number {
     let hash = this.writerHashes.get(writerId);
     if (hash === undefined) {
-      hash = 0x811c9dc5;
-      for (let i = 0; i < writerId.length; i += 1) hash = Math.imul(hash ^ writerId.charCodeAt(i), 0x01000193);
-      hash >>>= 0;
+      hash = writerIdHash(writerId);
       if (this.writerHashes.size >= WRITER_HASH_CACHE_MAX) this.writerHashes.clear();
       this.writerHashes.set(writerId, hash);
     }
@@ -307,7 +251,7 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
   }
 
   private addToBucket(entry: Entry): void {
-    const bucket = entry.hash >>> BUCKET_SHIFT;
+    const bucket = bucketOf(entry.hash);
     let keys = this.buckets[bucket];
     if (keys === undefined) {
       keys = new Set();
@@ -317,7 +261,7 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
   }
 
   private removeFromBucket(entry: Entry): void {
-    const bucket = entry.hash >>> BUCKET_SHIFT;
+    const bucket = bucketOf(entry.hash);
     const keys = this.buckets[bucket];
     keys?.delete(entry.key);
     if (keys?.size === 0) this.buckets[bucket] = undefined;
@@ -371,34 +315,6 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
 
 /** Bound on the writer-id hash cache (cleared when full). */
 const WRITER_HASH_CACHE_MAX = 4096;
-
-/** Murmur3's finaliser: a bijective 32-bit mix. */
-function fmix32(input: number): number {
-  let h = input;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-/**
- * Two independent 32-bit hashes of a record's identity: its key's ring hash, its version (53
- * bits, split in halves) and its writer (lane A) or its key's length (lane B). A digest sums each
- * lane over a part, so it does not depend on the order keys are visited in.
- */
-function identityHashA(keyHash: number, version: number, writerHash: number): number {
-  const low = version >>> 0;
-  const high = Math.floor(version / 2 ** 32);
-  return fmix32(keyHash ^ fmix32(low ^ Math.imul(high, 0x9e3779b1)) ^ Math.imul(writerHash, 0x27d4eb2f));
-}
-
-function identityHashB(keyHash: number, version: number, keyBytes: number): number {
-  const low = version >>> 0;
-  const high = Math.floor(version / 2 ** 32);
-  return fmix32(Math.imul(keyHash ^ 0x5bd1e995, 0xcc9e2d51) + fmix32(high ^ Math.imul(low, 0x1b873593)) + Math.imul(keyBytes, 0x7feb352d));
-}
 
 function isExpired(record: VersionedValue, nowMs: number): boolean {
   return !record.tombstone && record.expiresAt !== null && record.expiresAt <= nowMs;
