@@ -5,13 +5,13 @@
  * The baseline in the same run is a Map get/set behind an async function (what a bare server's
  * handler does with its store).
  *
- * Run: npx tsx --conditions=development benchmarks/coordinator/core.ts [--profile]
+ * Run: [DKV_ENGINE=map|compact] [DKV_READ_FANOUT=all|quorum] npx tsx --conditions=development benchmarks/coordinator/core.ts
  */
 import type { Node, NodeClient, ResponseFor, StorageRequest } from '@dkv/core';
 import { createCoordinator, DEFAULT_COORDINATOR_CONFIG } from '@dkv/coordination';
 import { StaticMembershipView } from '@dkv/membership';
 import { SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
-import { InMemoryStorageEngine, StorageService } from '@dkv/storage';
+import { CompactStorageEngine, InMemoryStorageEngine, StorageService } from '@dkv/storage';
 
 const KEYS = 10_000;
 const VALUE = Buffer.alloc(2048, 7);
@@ -33,7 +33,8 @@ class DirectNodeClient implements NodeClient {
 async function main(): Promise<void> {
   const clock = new SystemClock();
   const nodes: Node[] = ['n1', 'n2', 'n3'].map((id) => ({ id, address: `${id}:1`, role: 'storage', status: 'up', vnodes: 1024, metadata: {} }));
-  const services = new Map(nodes.map((n) => [n.id, new StorageService({ nodeId: n.id, engine: new InMemoryStorageEngine({ clock, tombstoneGraceMs: 60_000 }) })]));
+  const engine = () => (process.env.DKV_ENGINE === 'map' ? new InMemoryStorageEngine({ clock, tombstoneGraceMs: 60_000 }) : new CompactStorageEngine({ clock, tombstoneGraceMs: 60_000 }));
+  const services = new Map(nodes.map((n) => [n.id, new StorageService({ nodeId: n.id, engine: engine() })]));
   const readFanout = (process.env.DKV_READ_FANOUT ?? 'all') as 'all' | 'quorum';
   const coordinator = createCoordinator({
     config: { ...DEFAULT_COORDINATOR_CONFIG, readFanout, ...(process.env.PREFER ? { localReplicaId: 'n1' } : {}) },

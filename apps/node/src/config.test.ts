@@ -28,7 +28,7 @@ describe('parseNodeConfig', () => {
       tombstoneGraceMs: 3_600_000,
       sweepIntervalMs: 100,
       sweepMaxWork: 1000,
-      engine: 'map',
+      engine: 'compact',
       bodyLimitBytes: 2 * 1024 * 1024,
       logLevel: 'info',
       join: null,

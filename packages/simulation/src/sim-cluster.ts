@@ -2,7 +2,7 @@ import type { Membership, Node, VersionedValue } from '@dkv/core';
 import { createCoordinator, DEFAULT_COORDINATOR_CONFIG, type Coordinator, type CoordinatorConfig } from '@dkv/coordination';
 import { DEFAULT_GOSSIPER_CONFIG, Gossiper, StaticMembershipView, type GossiperConfig } from '@dkv/membership';
 import { ClusterAdmin, ElasticMember, RangeSyncManager, type AntiEntropyConfig, type AntiEntropyManager, type RangeSyncConfig, type ReplicationManager } from '@dkv/replication';
-import { InMemoryStorageEngine, StorageService } from '@dkv/storage';
+import { CompactStorageEngine, InMemoryStorageEngine, StorageService } from '@dkv/storage';
 import { SeededRng, SimulatedClock, SimulatedNetwork, SimulatedScheduler, type LatencyRange, type SimulationBounds } from '@dkv/testkit';
 
 /** The shape of a simulated cluster. Every field has a default suited to fast, deterministic tests. */
@@ -15,6 +15,11 @@ export interface SimClusterOptions {
   readonly latencyMs?: LatencyRange;
   readonly lossRate?: number;
   readonly tombstoneGraceMs?: number;
+  /**
+   * The storage nodes' engine: `compact` (the production default) or `map` (the reference
+   * layout). Default: the `DKV_SIM_ENGINE` variable, else `compact`.
+   */
+  readonly engine?: 'map' | 'compact';
   /** Overrides of the coordinators' configuration (quorums, timeouts, queue bounds). */
   readonly coordinator?: Partial<Omit<CoordinatorConfig, 'nodeId'>>;
   /** How often each storage node runs its active expiry pass, and how much work it may do. */
@@ -41,7 +46,7 @@ export interface ElasticOptions {
 export interface SimStorageNode {
   readonly node: Node;
   readonly clock: SimulatedClock;
-  engine: InMemoryStorageEngine;
+  engine: InMemoryStorageEngine | CompactStorageEngine;
   /** Elastic clusters only: the node's gossiper and range sync, replaced on a restart. */
   gossiper?: Gossiper;
   sync?: RangeSyncManager;
@@ -250,8 +255,10 @@ export class SimCluster {
     for (const member of this.members.values()) member.stop();
   }
 
-  private newEngine(clock: SimulatedClock): InMemoryStorageEngine {
-    return new InMemoryStorageEngine({ clock, tombstoneGraceMs: this.tombstoneGraceMs });
+  private newEngine(clock: SimulatedClock): InMemoryStorageEngine | CompactStorageEngine {
+    const kind = this.options.engine ?? (process.env['DKV_SIM_ENGINE'] === 'map' ? 'map' : 'compact');
+    const options = { clock, tombstoneGraceMs: this.tombstoneGraceMs };
+    return kind === 'map' ? new InMemoryStorageEngine(options) : new CompactStorageEngine(options);
   }
 
   private gossipConfig(): GossiperConfig {

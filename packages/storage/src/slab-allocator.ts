@@ -158,7 +158,12 @@ export class SlabAllocator {
   copy(address: number, size: number): Uint8Array {
     if (address === EMPTY_ADDRESS) return EMPTY;
     if (Math.floor(address / CLASS_STRIDE) === this.ownBufferClass) return this.view(address, size);
-    return this.view(address, size).slice();
+    // Node's Buffer pool serves copies under 4 KiB from shared 8 KiB chunks: much cheaper than an
+    // ArrayBuffer of its own per read, and a read's copy lives only until it is sent.
+    const pooled = Buffer.allocUnsafe(size);
+    const copy = new Uint8Array(pooled.buffer, pooled.byteOffset, size);
+    copy.set(this.view(address, size));
+    return copy;
   }
 
   /** Frees the block at `address` for reuse. The address must not be used again. */
