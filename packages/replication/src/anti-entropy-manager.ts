@@ -25,7 +25,13 @@ export interface AntiEntropyConfig {
   readonly intervalMs: number;
   /** How often the manager looks at the membership (and notices peers that came back). */
   readonly checkIntervalMs: number;
-  /** Ranges per first-level DIGEST request: bounds the work one request costs its replica. */
+  /**
+   * Shared ranges are cut so that none spans more than 2^32 / `piecesPerRing` hashes (a range
+   * holds then about 1 / piecesPerRing of a node's keys, however few vnodes the ring has): the
+   * first level of the hash tree, and the bound on the work a piece costs.
+   */
+  readonly piecesPerRing: number;
+  /** Pieces per first-level DIGEST request: bounds the work one request costs its replica. */
   readonly rangesPerRequest: number;
   /** A differing range is cut into parts of about this many keys for the second level. */
   readonly keysPerSegment: number;
@@ -49,7 +55,8 @@ export const DEFAULT_ANTI_ENTROPY_CONFIG: AntiEntropyConfig = {
   n: 3,
   intervalMs: 60_000,
   checkIntervalMs: 1000,
-  rangesPerRequest: 64,
+  piecesPerRing: 4096,
+  rangesPerRequest: 16,
   keysPerSegment: 32,
   maxSegments: 1024,
   batchRecords: 256,
@@ -218,7 +225,7 @@ export class AntiEntropyManager {
     if (this.views?.document !== document) this.views = { document, views: RingViews.fromMembership(this.deps.gossiper.current()) };
     const { views } = this.views;
     if (!isRingSettled(document, views)) return null;
-    if (this.shared?.readId !== views.readId) this.shared = { readId: views.readId, byPeer: sharedRanges(views, this.selfId, this.config.n) };
+    if (this.shared?.readId !== views.readId) this.shared = { readId: views.readId, byPeer: sharedRanges(views, this.selfId, this.config.n, this.config.piecesPerRing) };
     const eligible = new Map<string, HashRange[]>();
     for (const [id, ranges] of this.shared.byPeer) {
       const entry = this.deps.gossiper.entry(id);
@@ -358,8 +365,12 @@ export class AntiEntropyManager {
   }
 }
 
-/** For each other storage node, the (normalized) ranges of which both it and `selfId` are replicas on the read ring. */
-export function sharedRanges(views: RingViews, selfId: string, n: number): Map<string, HashRange[]> {
+/**
+ * For each other storage node, the ranges of which both it and `selfId` are replicas on the read
+ * ring: normalized, then cut at every multiple of 2^32 / `piecesPerRing`, so that no range is
+ * wider than that (with few nodes, the shared ranges merge into one range of the whole ring).
+ */
+export function sharedRanges(views: RingViews, selfId: string, n: number, piecesPerRing = 1): Map<string, HashRange[]> {
   const byPeer = new Map<string, HashRange[]>();
   for (const arc of views.read.arcs(n)) {
     if (!arc.nodes.some((node) => node.id === selfId)) continue;
@@ -373,8 +384,24 @@ export function sharedRanges(views: RingViews, selfId: string, n: number): Map<s
       ranges.push(arc.range);
     }
   }
-  for (const [id, ranges] of byPeer) byPeer.set(id, normalizeRanges(ranges));
+  const width = Math.ceil(2 ** 32 / Math.max(1, piecesPerRing));
+  for (const [id, ranges] of byPeer) byPeer.set(id, cutRanges(normalizeRanges(ranges), width));
   return byPeer;
+}
+
+/** `ranges` (sorted, disjoint) cut at every multiple of `width`. */
+function cutRanges(ranges: readonly HashRange[], width: number): HashRange[] {
+  const out: HashRange[] = [];
+  for (const [start, end] of ranges) {
+    let from = start;
+    while (from <= end) {
+      const boundary = (Math.floor(from / width) + 1) * width - 1;
+      const to = Math.min(end, boundary);
+      out.push([from, to]);
+      from = to + 1;
+    }
+  }
+  return out;
 }
 
 /** The hashes of part `part` of `ranges` cut into `segments` (the rule of `RangeScanStorageEngine.digest`). */

@@ -38,7 +38,7 @@ export interface ElasticOptions {
   readonly vnodes?: number;
   readonly gossip?: Partial<GossiperConfig>;
   readonly sync?: Partial<RangeSyncConfig>;
-  /** Anti-entropy pacing of the storage nodes (production defaults otherwise); false turns it off. */
+  /** Anti-entropy pacing of the storage nodes (production defaults, but 64 pieces per ring); false turns it off. */
   readonly antiEntropy?: Partial<AntiEntropyConfig> | false;
 }
 
@@ -296,7 +296,8 @@ export class SimCluster {
       rng: this.rng.fork(`${nodeId}@${this.scheduler.now()}`),
       gossip: this.gossipConfig(),
       sync: { ...this.options.elastic.sync },
-      ...(this.options.elastic.antiEntropy !== undefined ? { antiEntropy: this.options.elastic.antiEntropy } : {}),
+      // Rings of a few dozen keys: 64 first-level pieces instead of 4096 keep rounds short.
+      antiEntropy: this.options.elastic.antiEntropy === false ? false : { piecesPerRing: 64, ...this.options.elastic.antiEntropy },
     });
     this.members.set(nodeId, member);
     entry.gossiper = member.gossiper;
