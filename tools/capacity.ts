@@ -45,12 +45,17 @@ interface MemoryRun {
   readonly command: string;
   readonly startedAt: string;
   readonly machine: { readonly commit: string; readonly dirty: boolean };
-  readonly engines: ReadonlyArray<{ readonly alloc: string; readonly keys: number; readonly payloadBytes: number; readonly total: { readonly rssBytes: number }; readonly ratio: number }>;
+  readonly engines: ReadonlyArray<{ readonly engine?: string; readonly alloc: string; readonly keys: number; readonly payloadBytes: number; readonly total: { readonly rssBytes: number }; readonly ratio: number }>;
+  /** One real node per engine (newer results); `node` alone in older ones. */
+  readonly nodes?: ReadonlyArray<{ readonly engine: string; readonly keys: number; readonly bytesPerKey: number; readonly ratio: number }>;
   readonly node: { readonly keys: number; readonly bytesPerKey: number; readonly ratio: number } | null;
 }
 
+/** The storage engine a node runs by default (`--engine`): the one the model plans memory for. */
+const DEFAULT_ENGINE = 'compact';
+
 const USAGE = `usage: npx tsx tools/capacity.ts <http-result.json> <memory-result.json> [--reads 1000000] [--writes 200000]
-       [--sessions 10000000] [--utilisation 0.5] [--machine-cores 16] [--machine-memory-gib 64] [--memory-fill 0.7]`;
+       [--sessions 50000000] [--utilisation 0.5] [--machine-cores 16] [--machine-memory-gib 64] [--memory-fill 0.7]`;
 
 /** CPU seconds one request of `scenario` cost each dkv process group, from the closed-loop run. */
 function cpuPerRequest(run: HttpRun, scenario: 'get' | 'put', target: 'baseline' | 'dkv'): { coordinator: number; nodes: number; total: number; measured: Measured } {
@@ -77,7 +82,7 @@ function main(): void {
   const num = (name: string, fallback: number): number => (typeof flags[name] === 'number' ? (flags[name] as number) : fallback);
   const reads = num('reads', 1_000_000);
   const writes = num('writes', 200_000);
-  const sessions = num('sessions', 10_000_000);
+  const sessions = num('sessions', 50_000_000);
   const utilisation = num('utilisation', 0.5);
   const machineCores = num('machine-cores', 16);
   const machineMemoryGiB = num('machine-memory-gib', 64);
@@ -100,10 +105,13 @@ function main(): void {
 
   // Memory: resident bytes per stored session per replica, from the engine (after GC) and, when
   // measured, from a real node process (as operated, garbage included): the larger one is used.
-  const engine = memory.engines.find((e) => e.alloc === 'own') ?? memory.engines[0];
+  // Newer results measure each engine; the default one is planned for.
+  const engine =
+    memory.engines.find((e) => e.engine === DEFAULT_ENGINE && e.alloc === 'own') ?? memory.engines.find((e) => e.alloc === 'own') ?? memory.engines[0];
   if (!engine) throw new Error('the memory result has no engine measurement');
+  const node = memory.nodes?.find((n) => n.engine === (engine.engine ?? DEFAULT_ENGINE)) ?? memory.node;
   const engineBytesPerKey = engine.total.rssBytes / engine.keys;
-  const nodeBytesPerKey = memory.node?.bytesPerKey ?? 0;
+  const nodeBytesPerKey = node?.bytesPerKey ?? 0;
   const bytesPerReplica = Math.max(engineBytesPerKey, nodeBytesPerKey);
   const payloadPerKey = engine.payloadBytes / engine.keys;
   const memoryBytes = (sessions * n * bytesPerReplica) / memoryFill;
@@ -139,7 +147,7 @@ function main(): void {
     `- HTTP: \`${http.command}\` at ${http.startedAt}, commit ${http.machine.commit}${http.machine.dirty ? ' (uncommitted changes)' : ''}, ${http.machine.cpus} x ${http.machine.cpuModel}, ${http.machine.node}${http.settings.quick ? ' — a --quick run: short runs, read the figures as rough' : ''}.`,
     ...(foreignMax > 0.25 ? [`- **The HTTP run was disturbed**: other processes used up to ${foreignMax.toFixed(2)} cores during its measurements. CPU per request (what this model scales) is measured per process and holds up better; its latencies do not.`] : []),
     `- Memory: \`${memory.command}\` at ${memory.startedAt}, commit ${memory.machine.commit}${memory.machine.dirty ? ' (uncommitted changes)' : ''}.`,
-    `- Target load: ${fmt(reads)} reads/s + ${fmt(writes)} writes/s of ${http.settings.valueBytes}-byte sessions, N=${n} W=2 R=2; ${fmt(sessions)} live sessions (an assumption: pass --sessions).`,
+    `- Target load: ${fmt(reads)} reads/s + ${fmt(writes)} writes/s of ${http.settings.valueBytes}-byte sessions, N=${n} W=2 R=2; ${fmt(sessions)} live sessions (the users' ~50 million concurrent sessions; pass --sessions).`,
     '',
     '## Measured per request (dkv cluster of 3 storage nodes + 1 coordinator on one pinned core)',
     '',
@@ -178,8 +186,8 @@ function main(): void {
     table(
       ['measure', 'bytes per session per replica', 'x payload'],
       [
-        [`engine in one process (${engine.alloc} values, ${fmt(engine.keys)} keys, after GC)`, fmt(engineBytesPerKey), `${engine.ratio.toFixed(3)}x`],
-        ...(memory.node ? [[`real storage node process (${fmt(memory.node.keys)} keys, as operated)`, fmt(memory.node.bytesPerKey), `${memory.node.ratio.toFixed(3)}x`]] : []),
+        [`${engine.engine ?? 'map'} engine in one process (${engine.alloc} values, ${fmt(engine.keys)} keys, after GC)`, fmt(engineBytesPerKey), `${engine.ratio.toFixed(3)}x`],
+        ...(node ? [[`real storage node process, ${engine.engine ?? 'map'} engine (${fmt(node.keys)} keys, as operated)`, fmt(node.bytesPerKey), `${node.ratio.toFixed(3)}x`]] : []),
         ['payload (key + value)', fmt(payloadPerKey), '1.000x'],
       ],
     ),
