@@ -1,6 +1,5 @@
 import {
   compareVersionedValues,
-  DkvError,
   toTombstone,
   type ApplyResult,
   type Clock,
@@ -14,7 +13,7 @@ import {
 } from '@dkv/core';
 import { hashKey, normalizeRanges } from '@dkv/hashing';
 import { DeadlineHeap } from './deadline-heap.js';
-import { DEFAULT_TTL_INDEX_SLACK_FACTOR, type InMemoryStorageEngineOptions, type InMemoryStorageStats } from './in-memory-storage-engine.js';
+import { checkEngineOptions, type InMemoryStorageEngineOptions, type InMemoryStorageStats } from './in-memory-storage-engine.js';
 import { digestRanges } from './record-digest.js';
 import { FLAG_IN_USE, FLAG_TOMBSTONE, NO_SLOT, RecordTable } from './record-table.js';
 import { bucketOf, inSomeRange, touchedBuckets } from './scan-buckets.js';
@@ -74,13 +73,7 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
   private liveBytes = 0;
 
   constructor(options: CompactStorageEngineOptions) {
-    const { clock, tombstoneGraceMs, ttlIndexSlackFactor = DEFAULT_TTL_INDEX_SLACK_FACTOR } = options;
-    if (!(tombstoneGraceMs >= 0)) {
-      throw new DkvError('INVALID_REQUEST', `tombstoneGraceMs must be a number of milliseconds >= 0, got ${String(tombstoneGraceMs)}`);
-    }
-    if (!(ttlIndexSlackFactor >= 1)) {
-      throw new DkvError('INVALID_REQUEST', `ttlIndexSlackFactor must be >= 1, got ${String(ttlIndexSlackFactor)}`);
-    }
+    const { clock, tombstoneGraceMs, ttlIndexSlackFactor } = checkEngineOptions(options);
     this.clock = clock;
     this.tombstoneGraceMs = tombstoneGraceMs;
     this.ttlIndexSlackFactor = ttlIndexSlackFactor;

@@ -44,6 +44,21 @@ export interface InMemoryStorageEngineOptions {
   readonly ttlIndexSlackFactor?: number;
 }
 
+/**
+ * `options` with the default slack factor filled in, checked: both engines take them.
+ * @throws DkvError INVALID_REQUEST naming the bad option.
+ */
+export function checkEngineOptions(options: InMemoryStorageEngineOptions): Required<InMemoryStorageEngineOptions> {
+  const { clock, tombstoneGraceMs, ttlIndexSlackFactor = DEFAULT_TTL_INDEX_SLACK_FACTOR } = options;
+  if (!(tombstoneGraceMs >= 0)) {
+    throw new DkvError('INVALID_REQUEST', `tombstoneGraceMs must be a number of milliseconds >= 0, got ${String(tombstoneGraceMs)}`);
+  }
+  if (!(ttlIndexSlackFactor >= 1)) {
+    throw new DkvError('INVALID_REQUEST', `ttlIndexSlackFactor must be >= 1, got ${String(ttlIndexSlackFactor)}`);
+  }
+  return { clock, tombstoneGraceMs, ttlIndexSlackFactor };
+}
+
 /** {@link StorageStats} plus what is particular to the in-memory engine. */
 export interface InMemoryStorageStats extends StorageStats {
   /** Items in the TTL index, stale ones included: bounded by the slack factor. */
@@ -103,13 +118,7 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
   private liveBytes = 0;
 
   constructor(options: InMemoryStorageEngineOptions) {
-    const { clock, tombstoneGraceMs, ttlIndexSlackFactor = DEFAULT_TTL_INDEX_SLACK_FACTOR } = options;
-    if (!(tombstoneGraceMs >= 0)) {
-      throw new DkvError('INVALID_REQUEST', `tombstoneGraceMs must be a number of milliseconds >= 0, got ${String(tombstoneGraceMs)}`);
-    }
-    if (!(ttlIndexSlackFactor >= 1)) {
-      throw new DkvError('INVALID_REQUEST', `ttlIndexSlackFactor must be >= 1, got ${String(ttlIndexSlackFactor)}`);
-    }
+    const { clock, tombstoneGraceMs, ttlIndexSlackFactor } = checkEngineOptions(options);
     this.clock = clock;
     this.tombstoneGraceMs = tombstoneGraceMs;
     this.ttlIndexSlackFactor = ttlIndexSlackFactor;
