@@ -3,6 +3,7 @@ import { createCoordinator, DEFAULT_COORDINATOR_CONFIG, type Coordinator, type C
 import { DEFAULT_GOSSIPER_CONFIG, Gossiper, StaticMembershipView, type GossiperConfig } from '@dkv/membership';
 import { ClusterAdmin, ElasticMember, RangeSyncManager, type AntiEntropyConfig, type AntiEntropyManager, type RangeSyncConfig, type ReplicationManager } from '@dkv/replication';
 import { CompactStorageEngine, InMemoryStorageEngine, StorageService } from '@dkv/storage';
+import { LocalFirstNodeClient } from '@dkv/transport';
 import { SeededRng, SimulatedClock, SimulatedNetwork, SimulatedScheduler, type LatencyRange, type SimulationBounds } from '@dkv/testkit';
 
 /** The shape of a simulated cluster. Every field has a default suited to fast, deterministic tests. */
@@ -31,6 +32,13 @@ export interface SimClusterOptions {
    * Without it the membership is static, as in the seed's tests.
    */
   readonly elastic?: ElasticOptions;
+  /**
+   * Elastic clusters only. `nodes`: every storage node also coordinates (`dkv node --coordinate`):
+   * a coordinator in the node's process, routing by the node's own gossip and reading its own
+   * replica in-process (`LocalFirstNodeClient`); it lives and dies with the node. Default
+   * `coordinators`: only the stand-alone coordinators (`coordinators` of them).
+   */
+  readonly topology?: 'coordinators' | 'nodes';
 }
 
 /** Settings of an elastic simulated cluster; each has a default suited to fast tests. */
@@ -51,6 +59,8 @@ export interface SimStorageNode {
   gossiper?: Gossiper;
   sync?: RangeSyncManager;
   antiEntropy?: AntiEntropyManager | null;
+  /** With `topology: 'nodes'`: the coordinator running in this node's process. */
+  coordinator?: Coordinator;
   /** The hints this node keeps for other replicas (sloppy-quorum stand-in). */
   hints?: ReplicationManager;
 }
@@ -165,7 +175,9 @@ export class SimCluster {
 
   /** The key's preference list as the coordinators compute it. */
   preferenceList(key: string): string[] {
-    return this.service().replicasOf(key).map((node) => node.id);
+    const service = this.coordinators[0]?.coordinator.service ?? this.storage.find((s) => s.coordinator)?.coordinator?.service;
+    if (!service) throw new Error('no coordinator to ask for a preference list');
+    return service.replicasOf(key).map((node) => node.id);
   }
 
   /**
@@ -219,6 +231,7 @@ export class SimCluster {
     const entry = this.storageNode(nodeId);
     this.network.crash(nodeId);
     this.members.get(entry.node.id)?.stop();
+    entry.coordinator?.stop();
   }
 
   /** Brings a crashed process back with its memory intact (a paused VM, a network outage). */
@@ -226,6 +239,21 @@ export class SimCluster {
     const entry = this.storageNode(nodeId);
     this.network.recover(nodeId);
     this.members.get(entry.node.id)?.start();
+    entry.coordinator?.start();
+  }
+
+  /**
+   * The coordinator inside storage node `nodeId` (`topology: 'nodes'`), as a client reaches it:
+   * a crashed process refuses the request, as a closed port would.
+   */
+  nodeService(nodeId: string) {
+    const entry = this.storageNode(nodeId);
+    const coordinator = entry.coordinator;
+    if (!coordinator) throw new Error(`storage node ${nodeId} does not coordinate (topology: 'nodes')`);
+    return {
+      service: coordinator.service,
+      reachable: () => !this.network.isCrashed(nodeId),
+    };
   }
 
   /** Ids of the storage nodes that are up in their own document and not crashed. */
@@ -253,6 +281,7 @@ export class SimCluster {
       c.gossiper?.stop();
     }
     for (const member of this.members.values()) member.stop();
+    for (const entry of this.storage) entry.coordinator?.stop();
   }
 
   private newEngine(clock: SimulatedClock): InMemoryStorageEngine | CompactStorageEngine {
@@ -308,5 +337,20 @@ export class SimCluster {
     if (this.network.isRegistered(nodeId)) this.network.recover(nodeId, service);
     else this.network.register(nodeId, service);
     member.start();
+    if (this.options.topology === 'nodes') {
+      // As apps/node's NodeCoordination: the node's gossip is the membership, its own replica is read in-process.
+      entry.coordinator?.stop();
+      const config: CoordinatorConfig = { ...DEFAULT_COORDINATOR_CONFIG, ...this.options.coordinator, nodeId, localReplicaId: nodeId };
+      entry.coordinator = createCoordinator({
+        config,
+        membership: member.gossiper,
+        nodeClient: new LocalFirstNodeClient(nodeId, service, nodeClient),
+        clock: entry.clock,
+        scheduler: this.scheduler,
+        rng: this.rng.fork(`${nodeId}-coordinator@${this.scheduler.now()}`),
+        observer: member.gossiper,
+      });
+      entry.coordinator.start();
+    }
   }
 }
