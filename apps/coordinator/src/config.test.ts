@@ -57,7 +57,7 @@ describe('parseCoordinatorConfig', () => {
     expect(parseCoordinatorConfig({ join: 'h:1' }, {}).coordinator.writeQuorum).toBe('strict');
     expect(parseCoordinatorConfig({ join: 'h:1' }, { DKV_WRITE_QUORUM: 'sloppy' }).coordinator.writeQuorum).toBe('sloppy');
     expect(problemOf({ join: 'h:1', writeQuorum: 'any' })).toContain('--write-quorum (DKV_WRITE_QUORUM)');
-    expect(problemOf({ join: 'h:1', writeQuorum: 'sloppy', writeVersioning: 'optimistic' })).toContain('writeQuorum sloppy needs writeVersioning read-first');
+    expect(parseCoordinatorConfig({ join: 'h:1' }, {}).coordinator.writeVersioning).toBe('optimistic');
   });
 
   it('makes up a unique writer id when none is given', () => {

@@ -37,7 +37,7 @@ afterAll(async () => {
 describe('storage node', () => {
   it('applies and serves records over the internal API', async () => {
     const put = await client.send(self, { type: 'PUT', key: 'k', record: record() }, { timeoutMs: 2000 });
-    expect(put).toEqual({ type: 'PUT', applied: true, version: 5 });
+    expect(put).toEqual({ type: 'PUT', applied: true, version: 5, previous: 0 });
     const got = await client.send(self, { type: 'GET', key: 'k' }, { timeoutMs: 2000 });
     expect(Buffer.from(got.record!.value).toString()).toBe('hello');
     const ping = await client.send(self, { type: 'PING' }, { timeoutMs: 2000 });

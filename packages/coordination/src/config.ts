@@ -23,13 +23,14 @@ export interface CoordinatorConfig {
    */
   readonly readFanout?: 'all' | 'quorum';
   /**
-   * How a write gets a version above every write acknowledged before it: `read-first` (default,
-   * the seed's way) reads the current version from a quorum first; `optimistic` sends it at once
-   * and retries above any newer version a replica reports, one round trip in the common case.
-   * Caveat of `optimistic`, found by the history checker: it can issue the same version NUMBER as
-   * a write acknowledged just before through another coordinator (the writer-id tie-break then
-   * orders them correctly on every replica, but API.md promises a strictly higher number). Making
-   * it exact needs PUT answers to carry the version held before; until then it is opt-in.
+   * How a write gets a version above every write acknowledged before it. `optimistic` (default):
+   * the record goes out at once with the coordinator's next version and counts on a replica only
+   * if it applied there over a strictly lower version number (PUT answers say what was held
+   * before); when fewer than W can count it, the write is retried above the highest version a
+   * replica reported (at most 4 attempts: a key written by many coordinators at once can fail
+   * with UNAVAILABLE). One round trip in the common case. `read-first` (the seed's way) reads the
+   * current version from a quorum first, then writes: two round trips, no retries. A sloppy write
+   * quorum always reads first (a hint cannot say what its replica held).
    */
   readonly writeVersioning?: 'optimistic' | 'read-first';
   readonly hedgeMinDelayMs?: number;
@@ -65,7 +66,7 @@ export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
   maxValueBytes: 1024 * 1024,
   readRepairMaxInFlight: 1024,
   readFanout: 'all',
-  writeVersioning: 'read-first',
+  writeVersioning: 'optimistic',
   writeQuorum: 'strict',
   hedgeMinDelayMs: 2,
   hedgeMaxDelayMs: 250,
@@ -93,9 +94,6 @@ export function checkCoordinatorConfig(config: CoordinatorConfig): string[] {
   if (config.hedgeMinDelayMs !== undefined) positiveInt('hedgeMinDelayMs', config.hedgeMinDelayMs);
   if (config.hedgeMaxDelayMs !== undefined) positiveInt('hedgeMaxDelayMs', config.hedgeMaxDelayMs);
   if ((config.hedgeMaxDelayMs ?? Infinity) < (config.hedgeMinDelayMs ?? 0)) problems.push('hedgeMaxDelayMs must be at least hedgeMinDelayMs');
-  if (config.writeQuorum === 'sloppy' && config.writeVersioning === 'optimistic') {
-    problems.push('writeQuorum sloppy needs writeVersioning read-first: an optimistic write counts only replicas that applied it, which a hint cannot tell');
-  }
   for (const [name, value] of Object.entries(config.replication)) if (value !== undefined) positiveInt(`replication.${name}`, value);
   for (const [name, value] of Object.entries(config.heartbeat)) positiveInt(`heartbeat.${name}`, value);
   if (config.replication.maxBackoffMs < config.replication.baseBackoffMs) {

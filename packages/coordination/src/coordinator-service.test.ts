@@ -84,10 +84,8 @@ describe('checkCoordinatorConfig', () => {
     ]);
   });
 
-  it('refuses a sloppy write quorum with optimistic versioning', () => {
+  it('accepts a sloppy write quorum with either versioning (a sloppy write always reads first)', () => {
     expect(checkCoordinatorConfig({ ...DEFAULT_COORDINATOR_CONFIG, writeQuorum: 'sloppy' })).toEqual([]);
-    expect(checkCoordinatorConfig({ ...DEFAULT_COORDINATOR_CONFIG, writeQuorum: 'sloppy', writeVersioning: 'optimistic' })).toEqual([
-      'writeQuorum sloppy needs writeVersioning read-first: an optimistic write counts only replicas that applied it, which a hint cannot tell',
-    ]);
+    expect(checkCoordinatorConfig({ ...DEFAULT_COORDINATOR_CONFIG, writeQuorum: 'sloppy', writeVersioning: 'read-first' })).toEqual([]);
   });
 });

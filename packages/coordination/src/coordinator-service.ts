@@ -77,10 +77,12 @@ const EMPTY = new Uint8Array(0);
  * rings' replicas, needing one more acknowledgement per pending replica (`planWrite`), so reads
  * are correct before, during and after the switch.
  *
- * Writes (and deletes, which write tombstones) first read the key's current version from a quorum
- * and issue a higher one through a hybrid logical clock, so a write is ordered after every write
- * acknowledged before it began, whichever coordinator took it and whatever the clocks say. An
- * opt-in `writeVersioning: 'optimistic'` skips the read (see CoordinatorConfig for its caveat).
+ * Writes (and deletes, which write tombstones) get a version from a hybrid logical clock that is
+ * above every write acknowledged before they began, whichever coordinator took it and whatever
+ * the clocks say: by default optimistically (sent at once, counted only where it applied over a
+ * lower version number, retried above a newer one a replica reports), or, with
+ * `writeVersioning: 'read-first'` and for sloppy quorums, by reading the current version from a
+ * quorum first (see CoordinatorConfig).
  */
 export class CoordinatorService implements KVStore {
   private views: RingViews;
@@ -243,7 +245,7 @@ export class CoordinatorService implements KVStore {
     build: (now: number, previous: VersionMeta | null) => Pick<VersionedValue, 'value' | 'createdAt' | 'expiresAt' | 'tombstone'>,
   ): Promise<VersionedValue> {
     const hash = hashKey(key);
-    if (this.config.writeVersioning !== 'optimistic') return this.writeAfterVersionRead(key, hash, w, build);
+    if (this.config.writeVersioning === 'read-first' || this.config.writeQuorum === 'sloppy') return this.writeAfterVersionRead(key, hash, w, build);
     const plan = this.views.writePlanOfHash(hash, this.config.n, w);
     let floor = 0;
     for (let attempt = 1; ; attempt += 1) {

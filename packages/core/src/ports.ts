@@ -42,6 +42,12 @@ export interface ApplyResult {
   readonly applied: boolean;
   /** The version the engine holds for the key after the call. */
   readonly version: number;
+  /**
+   * The version number held before the call, 0 when the key was unknown. A writer that skipped
+   * the version read learns from it whether its version number is strictly above the previous
+   * write's (a tie broken by writer id still applies, but is not "above").
+   */
+  readonly previous: number;
 }
 
 /** Counts a storage engine reports for monitoring and the distribution endpoint. */

@@ -44,7 +44,7 @@ export type StorageRequest =
 export type StorageResponse =
   | { readonly type: 'GET'; readonly record: VersionedValue | null }
   | { readonly type: 'HEAD'; readonly meta: VersionMeta | null }
-  | { readonly type: 'PUT'; readonly applied: boolean; readonly version: number }
+  | { readonly type: 'PUT'; readonly applied: boolean; readonly version: number; readonly previous: number }
   | { readonly type: 'PING'; readonly nodeId: string; readonly ready: boolean; readonly keys: number; readonly bytes: number }
   | { readonly type: 'GOSSIP'; readonly state: GossipState }
   | { readonly type: 'SCAN'; readonly records: ReadonlyArray<{ readonly key: string; readonly record: VersionedValue }>; readonly cursor: ScanCursor | null }

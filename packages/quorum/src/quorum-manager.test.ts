@@ -110,8 +110,8 @@ describe('QuorumManager.writeWithQuorum', () => {
     const client = new ScriptedClient();
     const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
     const write = quorum.writeWithQuorum('k', rec(3), nodes, 2);
-    client.take('c').resolve({ type: 'PUT', applied: true, version: 3 });
-    client.take('a').resolve({ type: 'PUT', applied: false, version: 4 });
+    client.take('c').resolve({ type: 'PUT', applied: true, version: 3, previous: 0 });
+    client.take('a').resolve({ type: 'PUT', applied: false, version: 4, previous: 4 });
     const result = await write;
     expect(result.acknowledged.map((n) => n.id)).toEqual(['c', 'a']);
     expect(result.stragglers.map((s) => s.node.id)).toEqual(['b']);
@@ -124,11 +124,11 @@ describe('QuorumManager.writeWithQuorum', () => {
     const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10, preferNodeId: 'c' });
     const write = quorum.writeWithQuorum('k', rec(3), nodes, 2);
     expect(client.pending.map((p) => p.nodeId)).toEqual(['c', 'a', 'b']);
-    client.take('c').resolve({ type: 'PUT', applied: true, version: 3 });
-    client.take('b').resolve({ type: 'PUT', applied: true, version: 3 });
+    client.take('c').resolve({ type: 'PUT', applied: true, version: 3, previous: 0 });
+    client.take('b').resolve({ type: 'PUT', applied: true, version: 3, previous: 0 });
     const result = await write;
     expect(result.stragglers.map((s) => s.node.id)).toEqual(['a']);
-    client.take('a').resolve({ type: 'PUT', applied: true, version: 3 });
+    client.take('a').resolve({ type: 'PUT', applied: true, version: 3, previous: 0 });
   });
 
   it('counts a stand-in that kept a HINT toward W (sloppy quorum), and never makes it a straggler', async () => {
@@ -138,7 +138,7 @@ describe('QuorumManager.writeWithQuorum', () => {
     const hint = client.take('d', 'HINT');
     expect(hint.request).toMatchObject({ type: 'HINT', key: 'k', target: 'b' });
     hint.resolve({ type: 'HINT', accepted: true });
-    client.take('a', 'PUT').resolve({ type: 'PUT', applied: true, version: 3 });
+    client.take('a', 'PUT').resolve({ type: 'PUT', applied: true, version: 3, previous: 0 });
     const result = await write;
     expect(result.acknowledged.map((n) => n.id).sort()).toEqual(['a', 'd']);
     expect(result.stragglers.map((s) => s.node.id)).toEqual(['b', 'c']);
@@ -150,7 +150,7 @@ describe('QuorumManager.writeWithQuorum', () => {
     const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 }, { isAvailable: (id) => id !== 'b' && id !== 'c' });
     const write = quorum.writeWithQuorum('k', rec(3), [...nodes, node('d')], 2, new Map([['d', 'b']]));
     client.take('d', 'HINT').resolve({ type: 'HINT', accepted: false });
-    client.take('a', 'PUT').resolve({ type: 'PUT', applied: true, version: 3 });
+    client.take('a', 'PUT').resolve({ type: 'PUT', applied: true, version: 3, previous: 0 });
     await expect(write).rejects.toBeInstanceOf(QuorumNotMetError);
   });
 
@@ -161,7 +161,7 @@ describe('QuorumManager.writeWithQuorum', () => {
     const error = await write.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(QuorumNotMetError);
     expect((error as QuorumNotMetError).details).toMatchObject({ needed: 2, received: 0, contacted: 1 });
-    client.take('a').resolve({ type: 'PUT', applied: true, version: 3 });
+    client.take('a').resolve({ type: 'PUT', applied: true, version: 3, previous: 0 });
   });
 });
 
@@ -262,11 +262,11 @@ describe('QuorumManager.writeIfNewer', () => {
     const client = new ScriptedClient();
     const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
     const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
-    client.take('a').resolve({ type: 'PUT', applied: true, version: 5 });
-    client.take('c').resolve({ type: 'PUT', applied: true, version: 5 });
+    client.take('a').resolve({ type: 'PUT', applied: true, version: 5, previous: 0 });
+    client.take('c').resolve({ type: 'PUT', applied: true, version: 5, previous: 0 });
     const result = await write;
     expect('acknowledged' in result && result.acknowledged.map((n) => n.id)).toEqual(['a', 'c']);
-    client.take('b').resolve({ type: 'PUT', applied: false, version: 9 });
+    client.take('b').resolve({ type: 'PUT', applied: false, version: 9, previous: 9 });
   });
 
   it('reports the newest version held when conflicts leave fewer than W able to apply, without counting a failure or blaming the node', async () => {
@@ -274,12 +274,23 @@ describe('QuorumManager.writeIfNewer', () => {
     const outcomes: string[] = [];
     const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 }, { onReplicaOutcome: (id, ok) => outcomes.push(`${id}:${ok}`) });
     const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
-    client.take('a').resolve({ type: 'PUT', applied: false, version: 7 });
-    client.take('b').resolve({ type: 'PUT', applied: false, version: 9 });
+    client.take('a').resolve({ type: 'PUT', applied: false, version: 7, previous: 7 });
+    client.take('b').resolve({ type: 'PUT', applied: false, version: 9, previous: 9 });
     expect(await write).toEqual({ conflictVersion: 9 });
     expect(quorum.stats.quorumFailures.write).toBe(0);
     expect(outcomes).toEqual(['a:true', 'b:true']);
-    client.take('c').resolve({ type: 'PUT', applied: true, version: 5 });
+    client.take('c').resolve({ type: 'PUT', applied: true, version: 5, previous: 0 });
+  });
+
+  it('does not count a write that applied only by winning a tie of version numbers on the writer id', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
+    // a and b held version 5 from another writer with a lower id: the record applies there, but is not above it.
+    client.take('a').resolve({ type: 'PUT', applied: true, version: 5, previous: 5 });
+    client.take('b').resolve({ type: 'PUT', applied: true, version: 5, previous: 5 });
+    expect(await write).toEqual({ conflictVersion: 5 });
+    client.take('c').resolve({ type: 'PUT', applied: true, version: 5, previous: 3 });
   });
 
   it('still fails with QUORUM_NOT_MET when replicas are unreachable and none conflicted', async () => {
@@ -289,6 +300,6 @@ describe('QuorumManager.writeIfNewer', () => {
     client.take('a').reject(new NodeUnavailableError('a', 'timeout', 'slow'));
     client.take('b').reject(new NodeUnavailableError('b', 'timeout', 'slow'));
     await expect(write).rejects.toBeInstanceOf(QuorumNotMetError);
-    client.take('c').resolve({ type: 'PUT', applied: true, version: 5 });
+    client.take('c').resolve({ type: 'PUT', applied: true, version: 5, previous: 0 });
   });
 });

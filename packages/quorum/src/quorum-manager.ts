@@ -166,8 +166,9 @@ export class QuorumManager {
 
   /**
    * A write that also checks its version: sends `record` to every replica in `targets` and
-   * resolves once `w` replicas APPLIED it, i.e. held nothing newer. A replica that holds a newer
-   * (or equal) version answers `applied: false`; that is a conflict, not a failure of the node.
+   * resolves once `w` replicas APPLIED it over a strictly lower version number. A replica that
+   * holds a newer (or equal) version answers `applied: false`, and one that held the same number
+   * from another writer answers `previous` equal to it; both are conflicts, not failures of the node.
    * When conflicts leave fewer than `w` replicas able to apply, it resolves with the highest
    * version the replicas hold, so the caller can issue a version above it and try again.
    *
@@ -183,9 +184,12 @@ export class QuorumManager {
       w,
       (node) =>
         this.nodeClient.send(node, { type: 'PUT', key, record }, { timeoutMs: this.config.requestTimeoutMs }).then((answer) => {
-          if (answer.applied) return answer;
-          conflictVersion = Math.max(conflictVersion, answer.version);
-          throw new VersionConflict(answer.version);
+          // Applied over a strictly lower version NUMBER: a tie won on the writer id applies on
+          // the replica (every replica orders the two alike) but does not count, so that an
+          // acknowledged write always carries a higher number than the one before it.
+          if (answer.applied && answer.previous < record.version) return answer;
+          conflictVersion = Math.max(conflictVersion, answer.version, answer.previous);
+          throw new VersionConflict(conflictVersion);
         }),
       false,
       (error) => error instanceof VersionConflict,

@@ -23,7 +23,7 @@ class SwitchableClient implements NodeClient {
   async send(target: Node, request: StorageRequest): Promise<never> {
     if (!this.reachable.has(target.id)) throw new NodeUnavailableError(target.id, 'unreachable', 'test');
     if (request.type === 'PUT') this.delivered.push({ nodeId: target.id, key: request.key, version: request.record.version });
-    return { type: 'PUT', applied: true, version: 0 } as never;
+    return { type: 'PUT', applied: true, version: 0, previous: 0 } as never;
   }
   async close(): Promise<void> {}
 }

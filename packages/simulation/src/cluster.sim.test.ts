@@ -144,6 +144,21 @@ describe('versions under clock skew', () => {
     sim.stop();
   });
 
+  it('gives an optimistic write a higher version NUMBER than the one acknowledged before it, even when the clocks make them tie', async () => {
+    // Every message takes exactly 2 ms, so c1's write is acknowledged 4 ms after it was issued;
+    // c2's clock is 4 ms behind, so c2 then issues the very same number. c2 > c1 wins the tie on
+    // every replica; a write that applied only by that tie must not count (API.md: a write's
+    // version is higher than that of every write acknowledged before it).
+    const sim = cluster({ coordinators: 2, coordinatorSkewMs: [0, -4], latencyMs: { min: 2, max: 2 }, coordinator: { writeVersioning: 'optimistic' } });
+    await sim.runFor(1000);
+    const first = await sim.run(sim.service(0).put('tie', value('first')));
+    const second = await sim.run(sim.service(1).put('tie', value('second')));
+    expect(second.version).toBeGreaterThan(first.version);
+    expect(sim.service(1).metrics().versionConflicts).toBe(1);
+    expect(text((await sim.run(sim.service(0).get('tie')))?.value)).toBe('second');
+    sim.stop();
+  });
+
   it('keeps a delete after a write from a coordinator whose clock is ahead', async () => {
     const sim = cluster({ coordinators: 2, coordinatorSkewMs: [10 * 60_000, 0] });
     await sim.run(sim.service(0).put('k', value('from the future')));

@@ -105,6 +105,7 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
     let slot = this.slots.get(key);
     let createdAt = incoming.createdAt;
     let oldWriter = -1;
+    let previous = 0;
     if (slot === undefined) {
       const hash = hashKey(key);
       slot = t.allocate(key, bucketOf(hash));
@@ -113,7 +114,8 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
       this.slots.set(key, slot);
     } else {
       this.foldIfExpired(slot, nowMs);
-      if (compareVersionedValues(incoming, this.heldForComparison(slot)) <= 0) return { applied: false, version: t.version[slot] as number };
+      if (compareVersionedValues(incoming, this.heldForComparison(slot)) <= 0) return { applied: false, version: t.version[slot] as number, previous: t.version[slot] as number };
+      previous = t.version[slot] as number;
       // A coordinator that writes without reading first cannot know when the key's life began:
       // an overwrite of a live value keeps the earlier `createdAt`.
       const heldCreatedAt = t.createdAt[slot] as number;
@@ -137,7 +139,7 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
     t.valueBytes[slot] = incoming.value.byteLength;
     this.count(slot);
     this.index(slot);
-    return { applied: true, version: incoming.version };
+    return { applied: true, version: incoming.version, previous };
   }
 
   /**

@@ -93,14 +93,14 @@ class Model {
     return this.held.get(key)?.record ?? null;
   }
 
-  apply(key: string, record: VersionedValue, nowMs: number): { applied: boolean; version: number } {
+  apply(key: string, record: VersionedValue, nowMs: number): { applied: boolean; version: number; previous: number } {
     const expired = !record.tombstone && record.expiresAt !== null && record.expiresAt <= nowMs;
     let incoming = expired ? toTombstone(record) : record;
     const held = this.get(key, nowMs);
-    if (held && compareVersionedValues(incoming, held) <= 0) return { applied: false, version: held.version };
+    if (held && compareVersionedValues(incoming, held) <= 0) return { applied: false, version: held.version, previous: held.version };
     if (held && !held.tombstone && !incoming.tombstone && held.createdAt < incoming.createdAt) incoming = { ...incoming, createdAt: held.createdAt };
     this.held.set(key, { record: incoming, purgeAtMs: incoming.tombstone ? nowMs + this.graceMs : Infinity });
-    return { applied: true, version: incoming.version };
+    return { applied: true, version: incoming.version, previous: held?.version ?? 0 };
   }
 
   sweepAll(nowMs: number): void {
@@ -160,8 +160,8 @@ describe.each(ENGINES)('%s', (_name, createEngine) => {
 
     it.each(cases)('%s', (_name, held, incoming, applied, expected) => {
       const { engine } = setup();
-      expect(engine.apply('k', held)).toEqual({ applied: true, version: held.version });
-      expect(engine.apply('k', incoming)).toEqual({ applied, version: expected.version ?? held.version });
+      expect(engine.apply('k', held)).toEqual({ applied: true, version: held.version, previous: 0 });
+      expect(engine.apply('k', incoming)).toEqual({ applied, version: expected.version ?? held.version, previous: held.version });
       expect(engine.get('k')).toMatchObject(expected);
     });
 
@@ -201,7 +201,7 @@ describe.each(ENGINES)('%s', (_name, createEngine) => {
     it('stores a record that arrives already expired as its tombstone', () => {
       const { engine, clock } = setup();
       clock.nowMs = 500;
-      expect(engine.apply('k', rec(5, { expiresAt: 400 }))).toEqual({ applied: true, version: 5 });
+      expect(engine.apply('k', rec(5, { expiresAt: 400 }))).toEqual({ applied: true, version: 5, previous: 0 });
       expect(engine.get('k')).toMatchObject({ version: 5, tombstone: true });
       expect(engine.stats()).toMatchObject({ keys: 0, tombstones: 1, bytes: 0 });
     });
@@ -210,9 +210,9 @@ describe.each(ENGINES)('%s', (_name, createEngine) => {
       const { engine, clock } = setup();
       engine.apply('k', rec(5, { expiresAt: 100 }));
       clock.nowMs = 150;
-      expect(engine.apply('k', rec(5, { expiresAt: 100 }))).toEqual({ applied: false, version: 5 });
-      expect(engine.apply('k', rec(4))).toEqual({ applied: false, version: 5 });
-      expect(engine.apply('k', rec(5, { expiresAt: null }))).toEqual({ applied: false, version: 5 });
+      expect(engine.apply('k', rec(5, { expiresAt: 100 }))).toEqual({ applied: false, version: 5, previous: 5 });
+      expect(engine.apply('k', rec(4))).toEqual({ applied: false, version: 5, previous: 5 });
+      expect(engine.apply('k', rec(5, { expiresAt: null }))).toEqual({ applied: false, version: 5, previous: 5 });
       expect(engine.get('k')).toMatchObject({ tombstone: true });
     });
 
@@ -220,7 +220,7 @@ describe.each(ENGINES)('%s', (_name, createEngine) => {
       const { engine, clock } = setup();
       engine.apply('k', rec(5, { expiresAt: 100 }));
       clock.nowMs = 150;
-      expect(engine.apply('k', rec(6, { expiresAt: 300 }))).toEqual({ applied: true, version: 6 });
+      expect(engine.apply('k', rec(6, { expiresAt: 300 }))).toEqual({ applied: true, version: 6, previous: 5 });
       expect(engine.stats()).toMatchObject({ keys: 1, tombstones: 0 });
       clock.nowMs = 300;
       expect(engine.sweep(10)).toBeGreaterThan(0);
@@ -277,7 +277,7 @@ describe.each(ENGINES)('%s', (_name, createEngine) => {
       engine.apply('k', del(3, { updatedAt: 1 }));
       clock.nowMs = 50_000 + GRACE_MS - 1;
       engine.sweep(10);
-      expect(engine.apply('k', rec(2))).toEqual({ applied: false, version: 3 });
+      expect(engine.apply('k', rec(2))).toEqual({ applied: false, version: 3, previous: 3 });
       clock.nowMs = 50_000 + GRACE_MS;
       engine.sweep(10);
       expect(engine.get('k')).toBeNull();
@@ -288,7 +288,7 @@ describe.each(ENGINES)('%s', (_name, createEngine) => {
       engine.apply('k', del(3));
       clock.nowMs = GRACE_MS;
       engine.sweep(10);
-      expect(engine.apply('k', rec(2))).toEqual({ applied: true, version: 2 });
+      expect(engine.apply('k', rec(2))).toEqual({ applied: true, version: 2, previous: 0 });
     });
 
     it('discards the index items of overwritten keys and keeps the index bounded', () => {

@@ -145,7 +145,7 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
     let incoming = isExpired(record, nowMs) ? toTombstone(record) : record;
     if (held !== undefined) {
       this.foldIfExpired(held, nowMs);
-      if (compareVersionedValues(incoming, held.record) <= 0) return { applied: false, version: held.record.version };
+      if (compareVersionedValues(incoming, held.record) <= 0) return { applied: false, version: held.record.version, previous: held.record.version };
       // A coordinator that writes without reading first cannot know when the key's life began:
       // an overwrite of a live value keeps the earlier `createdAt`.
       if (!incoming.tombstone && !held.record.tombstone && held.record.createdAt < incoming.createdAt) incoming = { ...incoming, createdAt: held.record.createdAt };
@@ -162,7 +162,7 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
     if (held === undefined) this.addToBucket(entry);
     this.count(entry);
     this.index(entry);
-    return { applied: true, version: incoming.version };
+    return { applied: true, version: incoming.version, previous: held?.record.version ?? 0 };
   }
 
   /**

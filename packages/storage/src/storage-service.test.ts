@@ -31,8 +31,8 @@ describe('StorageService', () => {
 
   it('applies a PUT once and reports the held version to a replay', () => {
     const { service } = setup();
-    expect(service.handle({ type: 'PUT', key: 'k', record })).toEqual({ type: 'PUT', applied: true, version: 7 });
-    expect(service.handle({ type: 'PUT', key: 'k', record: { ...record, version: 6 } })).toEqual({ type: 'PUT', applied: false, version: 7 });
+    expect(service.handle({ type: 'PUT', key: 'k', record })).toEqual({ type: 'PUT', applied: true, version: 7, previous: 0 });
+    expect(service.handle({ type: 'PUT', key: 'k', record: { ...record, version: 6 } })).toEqual({ type: 'PUT', applied: false, version: 7, previous: 7 });
     const got = service.handle({ type: 'GET', key: 'k' });
     expect(got.type === 'GET' && got.record?.value).toBe(record.value);
     expect(service.handle({ type: 'HEAD', key: 'k' })).toEqual({

@@ -106,8 +106,8 @@ export class StorageService implements StorageRequestHandler {
         this.checkReadable();
         return { type: 'HEAD', meta: this.engine.head(request.key) };
       case 'PUT': {
-        const { applied, version } = this.engine.apply(request.key, request.record);
-        return { type: 'PUT', applied, version };
+        const { applied, version, previous } = this.engine.apply(request.key, request.record);
+        return { type: 'PUT', applied, version, previous };
       }
       case 'PING': {
         const { keys, bytes } = this.engine.stats();

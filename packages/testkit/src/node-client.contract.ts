@@ -83,10 +83,10 @@ export class MapStorageHandler implements StorageRequestHandler {
       case 'PUT': {
         const held = this.records.get(request.key);
         if (held !== undefined && compareVersionedValues(request.record, held) <= 0) {
-          return { type: 'PUT', applied: false, version: held.version };
+          return { type: 'PUT', applied: false, version: held.version, previous: held.version };
         }
         this.records.set(request.key, request.record);
-        return { type: 'PUT', applied: true, version: request.record.version };
+        return { type: 'PUT', applied: true, version: request.record.version, previous: held?.version ?? 0 };
       }
       case 'PING':
         return { type: 'PING', nodeId: this.nodeId, ready: true, ...this.counts() };
@@ -188,7 +188,7 @@ export function describeNodeClientContract(name: string, setup: () => Promise<No
     ])('round-trips %s byte for byte through PUT then GET', async (_label, value) => {
       const node = live(0);
       const put = await harness.client.send(node, { type: 'PUT', key: 'session:bytes', record: record(1, value) }, opts);
-      expect(put).toEqual({ type: 'PUT', applied: true, version: 1 });
+      expect(put).toEqual({ type: 'PUT', applied: true, version: 1, previous: 0 });
       const got = await harness.client.send(node, { type: 'GET', key: 'session:bytes' }, opts);
       expect(got.type).toBe('GET');
       expectSameBytes(got.record?.value, value);
@@ -232,17 +232,17 @@ export function describeNodeClientContract(name: string, setup: () => Promise<No
       expect(await harness.client.send(node, { type: 'GET', key: 'absent' }, opts)).toEqual({ type: 'GET', record: null });
     });
 
-    it('applies a PUT only if it is newer, and says which version is held', async () => {
+    it('applies a PUT only if it is newer, and says which version is held, and was held before', async () => {
       const node = live(0);
       const send = (version: number, byte: number) =>
         harness.client.send(node, { type: 'PUT', key: 'lww', record: record(version, Uint8Array.from([byte])) }, opts);
-      expect(await send(5, 5)).toEqual({ type: 'PUT', applied: true, version: 5 });
-      expect(await send(3, 3)).toEqual({ type: 'PUT', applied: false, version: 5 });
-      expect(await send(5, 5)).toEqual({ type: 'PUT', applied: false, version: 5 });
+      expect(await send(5, 5)).toEqual({ type: 'PUT', applied: true, version: 5, previous: 0 });
+      expect(await send(3, 3)).toEqual({ type: 'PUT', applied: false, version: 5, previous: 5 });
+      expect(await send(5, 5)).toEqual({ type: 'PUT', applied: false, version: 5, previous: 5 });
       const got = await harness.client.send(node, { type: 'GET', key: 'lww' }, opts);
       expect(got.record?.version).toBe(5);
       expectSameBytes(got.record?.value, Uint8Array.from([5]));
-      expect(await send(7, 7)).toEqual({ type: 'PUT', applied: true, version: 7 });
+      expect(await send(7, 7)).toEqual({ type: 'PUT', applied: true, version: 7, previous: 5 });
     });
 
     it('carries keys of every allowed shape: unicode, 512 bytes, punctuation', async () => {

@@ -44,7 +44,7 @@ describe('codec round trips', () => {
     { type: 'GET', record: null },
     { type: 'HEAD', meta },
     { type: 'HEAD', meta: null },
-    { type: 'PUT', applied: false, version: 7 },
+    { type: 'PUT', applied: false, version: 7, previous: 7 },
     { type: 'PING', nodeId: 'n1', ready: true, keys: 0, bytes: 2 ** 40 },
   ];
   it.each(responses.map((response) => [response.type, response] as const))('response %s', (_type, response) => {
@@ -100,10 +100,10 @@ describe('codec rejects bad frames', () => {
       bytes.writeBigUInt64BE(value, 1);
       return bytes;
     };
-    // A fixed map of 3 entries, written by hand: {type: 'PUT', applied: true, version: <uint64>}.
+    // A fixed map of 4 entries, written by hand: {type: 'PUT', applied: true, version: <uint64>, previous: 0}.
     const frame = (version: Buffer) =>
       Buffer.concat([
-        Buffer.from([0x83, 0xa4]),
+        Buffer.from([0x84, 0xa4]),
         Buffer.from('type'),
         Buffer.from([0xa3]),
         Buffer.from('PUT'),
@@ -112,8 +112,11 @@ describe('codec rejects bad frames', () => {
         Buffer.from([0xc3, 0xa7]),
         Buffer.from('version'),
         version,
+        Buffer.from([0xa8]),
+        Buffer.from('previous'),
+        Buffer.from([0x00]),
       ]);
-    expect(decodeResponse(frame(uint64(5n)))).toEqual({ type: 'PUT', applied: true, version: 5 });
+    expect(decodeResponse(frame(uint64(5n)))).toEqual({ type: 'PUT', applied: true, version: 5, previous: 0 });
     expect(frameError(() => decodeResponse(frame(uint64(2n ** 60n))))).toContain('version: Too big');
   });
 

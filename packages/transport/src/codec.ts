@@ -123,7 +123,7 @@ const countSchema = z.int().min(0);
 const responseSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('GET'), record: versionedValueSchema.nullable() }),
   z.object({ type: z.literal('HEAD'), meta: versionMetaSchema.nullable() }),
-  z.object({ type: z.literal('PUT'), applied: z.boolean(), version: versionSchema }),
+  z.object({ type: z.literal('PUT'), applied: z.boolean(), version: versionSchema, previous: z.int().min(0).max(MAX_VERSION) }),
   z.object({ type: z.literal('PING'), nodeId: z.string().min(1), ready: z.boolean(), keys: countSchema, bytes: countSchema }),
   z.object({ type: z.literal('GOSSIP'), state: gossipStateSchema }),
   z.object({

@@ -92,7 +92,7 @@ describe('HttpNodeClient', () => {
   });
 
   it('names an answer of the wrong type remote', async () => {
-    const liar = await node('liar', { handle: (): StorageResponse => ({ type: 'PUT', applied: true, version: 1 }) });
+    const liar = await node('liar', { handle: (): StorageResponse => ({ type: 'PUT', applied: true, version: 1, previous: 0 }) });
     const failure = await failureOf(client().send(liar.node, { type: 'PING' }, opts));
     expect(failure.kind).toBe('remote');
     expect(failure.message).toContain('answered a PING request with a PUT response');

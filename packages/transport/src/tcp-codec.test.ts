@@ -64,8 +64,8 @@ const responses: StorageResponse[] = [
   { type: 'GET', record: null },
   { type: 'HEAD', meta },
   { type: 'HEAD', meta: null },
-  { type: 'PUT', applied: false, version: 7 },
-  { type: 'PUT', applied: true, version: MAX_VERSION },
+  { type: 'PUT', applied: false, version: 7, previous: 7 },
+  { type: 'PUT', applied: true, version: MAX_VERSION, previous: 0 },
   { type: 'PING', nodeId: 'n1', ready: true, keys: 0, bytes: 2 ** 40 },
 ];
 
@@ -139,7 +139,9 @@ const requestArb: fc.Arbitrary<StorageRequest> = fc.oneof(
 const responseArb: fc.Arbitrary<StorageResponse> = fc.oneof(
   fc.option(recordArb, { nil: null }).map((r): StorageResponse => ({ type: 'GET', record: r })),
   fc.option(metaArb, { nil: null }).map((m): StorageResponse => ({ type: 'HEAD', meta: m })),
-  fc.tuple(fc.boolean(), fc.integer({ min: 1, max: MAX_VERSION })).map(([applied, version]): StorageResponse => ({ type: 'PUT', applied, version })),
+  fc
+    .tuple(fc.boolean(), fc.integer({ min: 1, max: MAX_VERSION }), fc.integer({ min: 0, max: MAX_VERSION }))
+    .map(([applied, version, previous]): StorageResponse => ({ type: 'PUT', applied, version, previous })),
   fc
     .tuple(fc.string({ minLength: 1, maxLength: 64 }), fc.boolean(), fc.nat(), fc.nat())
     .map(([nodeId, ready, keys, bytes]): StorageResponse => ({ type: 'PING', nodeId, ready, keys, bytes })),

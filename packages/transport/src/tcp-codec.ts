@@ -119,12 +119,13 @@ export function writeResponseFrame(writer: FrameWriter, id: number, response: St
       return endFrame(writer, start);
     }
     case 'PUT': {
-      writer.ensure(FRAME_HEADER_BYTES + 9);
+      writer.ensure(FRAME_HEADER_BYTES + 17);
       const start = beginFrame(writer, id, FrameKind.PUT_RESPONSE);
       const buffer = writer.buffer;
       buffer[writer.pos] = response.applied ? 1 : 0;
       buffer.writeDoubleLE(response.version, writer.pos + 1);
-      writer.pos += 9;
+      buffer.writeDoubleLE(response.previous, writer.pos + 9);
+      writer.pos += 17;
       return endFrame(writer, start);
     }
     case 'PING': {
@@ -207,7 +208,8 @@ export function readResponse(frame: FrameReader): StorageResponse {
         break;
       case FrameKind.PUT_RESPONSE: {
         const applied = readPresence(frame, 'applied');
-        response = { type: 'PUT', applied, version: readVersion(frame, 'version') };
+        const version = readVersion(frame, 'version');
+        response = { type: 'PUT', applied, version, previous: readCount(frame, 'previous') };
         break;
       }
       case FrameKind.PING_RESPONSE: {
