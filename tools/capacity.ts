@@ -151,7 +151,7 @@ function main(): void {
     '',
     '## Measured per request (dkv cluster of 3 storage nodes + 1 coordinator on one pinned core)',
     '',
-    'CPU is user+system time of each process group during the closed-loop run, divided by the requests answered: it includes the work of every replica the request touched (today a GET asks all N=3 replicas for the full value and answers on the R-th; a PUT reads the current version from a quorum, then writes to all N and answers on the W-th). Bytes are loopback bytes per request; the client share is what the bare-Fastify baseline moved for the same request, the rest is internode.',
+    'CPU is user+system time of each process group during the closed-loop run, divided by the requests answered: it includes the work of every replica the request touched (today a GET asks all N=3 replicas for the full value and answers on the R-th; a PUT, with the default optimistic versioning, sends the record to all N at once and answers on the W-th that applied it over a lower version). Bytes are loopback bytes per request; the client share is what the bare-Fastify baseline moved for the same request, the rest is internode.',
     '',
     table(
       ['request', 'target', 'coordinator CPU', 'storage nodes CPU', 'total CPU', 'req/core-s', 'client bytes', 'internode bytes'],
@@ -163,7 +163,7 @@ function main(): void {
       ],
     ),
     '',
-    `Per replica touched (÷ ${n}): a GET costs a storage node ${us(get.nodes / n)}, a PUT (version read + write) ${us(put.nodes / n)}. If GETs asked only R=2 replicas for values, storage CPU per GET would fall to about ${us((get.nodes * 2) / n)} and internode GET bytes to about ${fmt((internodeGet * 2) / n)}.`,
+    `Per replica touched (÷ ${n}): a GET costs a storage node ${us(get.nodes / n)}, a PUT ${us(put.nodes / n)}. If GETs asked only R=2 replicas for values, storage CPU per GET would fall to about ${us((get.nodes * 2) / n)} and internode GET bytes to about ${fmt((internodeGet * 2) / n)}.`,
     '',
     '## Cores and processes',
     '',
