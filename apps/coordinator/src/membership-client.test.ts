@@ -15,10 +15,11 @@ function membership(epoch: number, addresses: string[]): Membership {
   return { epoch, nodes: addresses.map((address, i) => ({ id: `n${i + 1}`, address, role: 'storage', status: 'up', vnodes: 8, metadata: {} })) };
 }
 
-async function serve(answer: () => { status: number; body: unknown }, port = 0): Promise<string> {
+async function serve(answer: () => { status: number; body: unknown }, port = 0, delayMs = 0): Promise<string> {
   const app = Fastify();
   app.get(MEMBERSHIP_PATH, async (_request, reply) => {
     const { status, body } = answer();
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     return reply.code(status).send(body);
   });
   servers.push(app);
@@ -44,6 +45,13 @@ describe('joinCluster', () => {
   it('gives up at its deadline, naming the address and the last failure', async () => {
     const address = await serve(() => ({ status: 500, body: {} }));
     await expect(joinCluster(address, { deadlineMs: 1500, ...fast })).rejects.toThrow(new RegExp(`cannot learn the membership from ${address} within 1500 ms .*answered 500`));
+  });
+
+  it('names the last real failure when the deadline cuts the last attempt short', async () => {
+    // Every answer (500) takes 300 ms: the attempt started last has less time than that left and
+    // times out at the deadline; the error must still say why the node kept failing.
+    const address = await serve(() => ({ status: 500, body: {} }), 0, 300);
+    await expect(joinCluster(address, { deadlineMs: 1000, ...fast })).rejects.toThrow(/within 1000 ms .*answered 500/);
   });
 
   it('refuses a malformed document', async () => {

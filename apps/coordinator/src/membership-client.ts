@@ -59,13 +59,18 @@ export const DEFAULT_JOIN_BACKOFF = { attemptTimeoutMs: 2000, baseDelayMs: 50, m
 export async function joinCluster(address: string, options: JoinOptions): Promise<Membership> {
   const giveUpAt = Date.now() + options.deadlineMs;
   let delayMs = options.baseDelayMs;
+  // The reason of the last attempt that had its full time: one cut short by the deadline only
+  // says "timeout", which would hide why the node kept failing.
+  let lastFullReason: string | null = null;
   for (let attempt = 1; ; attempt += 1) {
+    const budgetMs = Math.max(1, Math.min(options.attemptTimeoutMs, giveUpAt - Date.now()));
     try {
-      return await fetchMembership(address, Math.max(1, Math.min(options.attemptTimeoutMs, giveUpAt - Date.now())));
+      return await fetchMembership(address, budgetMs);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
+      if (budgetMs === options.attemptTimeoutMs || lastFullReason === null) lastFullReason = reason;
       if (Date.now() + delayMs >= giveUpAt) {
-        throw new Error(`cannot learn the membership from ${address} within ${options.deadlineMs} ms (${attempt} attempts): ${reason}`);
+        throw new Error(`cannot learn the membership from ${address} within ${options.deadlineMs} ms (${attempt} attempts): ${lastFullReason}`);
       }
     }
     await sleep(delayMs);
