@@ -50,10 +50,19 @@ export function createNodeMetrics(
   return {
     registry,
     countRequests(handler) {
-      return {
+      const counted: StorageRequestHandler = {
         handle(request: StorageRequest): StorageResponse {
           requests.inc({ type: request.type });
           return handler.handle(request);
+        },
+      };
+      const borrowing = handler.handleBorrowed?.bind(handler);
+      if (borrowing === undefined) return counted;
+      return {
+        ...counted,
+        handleBorrowed(request: StorageRequest): StorageResponse {
+          requests.inc({ type: request.type });
+          return borrowing(request);
         },
       };
     },

@@ -68,6 +68,12 @@ export interface StorageStats {
 export interface StorageEngine {
   /** The record held for `key`, tombstone or expired-as-tombstone included; null when none is held. */
   get(key: string): VersionedValue | null;
+  /**
+   * As {@link get}, but the value's bytes may be a view of the engine's own memory, valid only
+   * until the engine is next called: for a caller that encodes or copies them at once (the TCP
+   * server). An engine whose `get` copies nothing need not have it.
+   */
+  peek?(key: string): VersionedValue | null;
   /** The version metadata held for `key`, without reading the bytes. */
   head(key: string): VersionMeta | null;
   /** Stores `record` if it is newer than what is held for `key`. */
@@ -133,6 +139,12 @@ export interface NodeClient {
 /** The replica side of the internode protocol: what a storage node does with a request. */
 export interface StorageRequestHandler {
   handle(request: StorageRequest): StorageResponse;
+  /**
+   * As {@link handle}, but a GET answer's bytes may be borrowed from the engine (see
+   * `StorageEngine.peek`): the caller must encode the answer before it calls the handler again
+   * or yields to the event loop.
+   */
+  handleBorrowed?(request: StorageRequest): StorageResponse;
 }
 
 /**

@@ -38,6 +38,21 @@ function plain(record: VersionedValue | null): unknown {
 }
 
 describe('CompactStorageEngine layout', () => {
+  it('lends the slab bytes on peek (the same record as get, no copy), valid until the key is written again', () => {
+    const { clock, engine } = setup();
+    engine.apply('k', rec(1, bytes(2048, 1), { expiresAt: 100 }));
+    const lent = engine.peek('k')!;
+    expect(plain(lent)).toEqual(plain(engine.get('k')));
+    expect(lent.value.buffer).not.toBe(engine.get('k')!.value.buffer);
+    engine.remove('k');
+    engine.apply('other', rec(1, bytes(2048, 2)));
+    expect(Buffer.from(lent.value).equals(Buffer.from(bytes(2048, 2)))).toBe(true);
+    expect(engine.peek('absent')).toBeNull();
+    engine.apply('t', rec(3, bytes(10, 3), { expiresAt: 50 }));
+    clock.nowMs = 60;
+    expect(engine.peek('t')).toMatchObject({ version: 3, tombstone: true });
+  });
+
   it('copies the caller’s bytes in and hands out bytes of their own', () => {
     const { engine } = setup();
     const value = bytes(100, 1);

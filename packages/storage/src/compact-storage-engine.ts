@@ -88,6 +88,14 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
     return this.recordAt(slot);
   }
 
+  /** As {@link get}, its bytes a view of the slab: valid only until the engine is next called (see `StorageEngine.peek`). */
+  peek(key: string): VersionedValue | null {
+    const slot = this.slots.get(key);
+    if (slot === undefined) return null;
+    this.foldIfExpired(slot, this.clock.now());
+    return this.recordAt(slot, true);
+  }
+
   /** The metadata of {@link get}'s record, without reading its bytes. */
   head(key: string): VersionMeta | null {
     const slot = this.slots.get(key);
@@ -222,10 +230,12 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
   }
 
   /** The record in `slot` as a `VersionedValue`, its bytes copied out of the slab. */
-  private recordAt(slot: number): VersionedValue {
+  private recordAt(slot: number, borrowed = false): VersionedValue {
     const t = this.table;
+    const address = t.valueAddress[slot] as number;
+    const size = t.valueBytes[slot] as number;
     return {
-      value: this.values.copy(t.valueAddress[slot] as number, t.valueBytes[slot] as number),
+      value: borrowed ? this.values.view(address, size) : this.values.copy(address, size),
       version: t.version[slot] as number,
       writerId: this.writers.id(t.writer[slot] as number),
       createdAt: t.createdAt[slot] as number,

@@ -2,6 +2,7 @@
 // Method: one engine behind the service, each request type checked against the engine's state.
 import type { VersionedValue } from '@dkv/core';
 import { describe, expect, it } from 'vitest';
+import { CompactStorageEngine } from './compact-storage-engine.js';
 import { InMemoryStorageEngine } from './in-memory-storage-engine.js';
 import { StorageService } from './storage-service.js';
 
@@ -69,5 +70,18 @@ describe('StorageService', () => {
     expect(engine.get('k')).toBeNull();
     expect(() => service.handle({ type: 'HINT', key: 'k', record, target: 'n1' })).toThrow(/itself/);
     expect(() => new StorageService({ nodeId: 'n2', engine }).handle({ type: 'HINT', key: 'k', record, target: 'n3' })).toThrow(/does not keep hints/);
+  });
+
+  it('answers GET through handleBorrowed with the engine lending its bytes, and everything else as handle', () => {
+    const clock = { now: () => 1000 };
+    const engine = new CompactStorageEngine({ clock, tombstoneGraceMs: 10_000 });
+    let readable = true;
+    const service = new StorageService({ nodeId: 'n1', engine, canRead: () => readable });
+    expect(service.handleBorrowed({ type: 'PUT', key: 'k', record })).toEqual({ type: 'PUT', applied: true, version: 7, previous: 0 });
+    const lent = service.handleBorrowed({ type: 'GET', key: 'k' });
+    expect(lent).toEqual(service.handle({ type: 'GET', key: 'k' }));
+    expect(lent.type === 'GET' && Buffer.from(lent.record!.value).toString()).toBe('{"user":1}');
+    readable = false;
+    expect(() => service.handleBorrowed({ type: 'GET', key: 'k' })).toThrow(/does not serve reads/);
   });
 });

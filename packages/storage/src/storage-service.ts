@@ -94,6 +94,16 @@ export class StorageService implements StorageRequestHandler {
   }
 
   /**
+   * As {@link handle}, but a GET answers the engine's bytes without copying them when the engine
+   * can lend them (`StorageEngine.peek`): for the TCP server, which encodes the answer at once.
+   */
+  handleBorrowed(request: StorageRequest): StorageResponse {
+    if (request.type !== 'GET' || this.engine.peek === undefined) return this.handle(request);
+    this.checkReadable();
+    return { type: 'GET', record: this.engine.peek(request.key) };
+  }
+
+  /**
    * Answers one request: GET the record, HEAD its metadata, PUT apply-if-newer, PING counts,
    * GOSSIP a membership exchange, SCAN a bounded batch of a range scan, DIGEST a range summary, HINT a write kept for another replica.
    */

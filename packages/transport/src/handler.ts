@@ -7,6 +7,8 @@ import { NodeUnavailableError, type ResponseFor, type StorageRequest, type Stora
  */
 export interface MaybeAsyncStorageRequestHandler {
   handle(request: StorageRequest): StorageResponse | Promise<StorageResponse>;
+  /** See `StorageRequestHandler.handleBorrowed`: synchronous, for a caller that encodes at once. */
+  handleBorrowed?(request: StorageRequest): StorageResponse;
 }
 
 /**

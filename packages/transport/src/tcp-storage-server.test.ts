@@ -100,6 +100,27 @@ describe('TcpStorageServer', () => {
     expect(answers[2]?.response).toMatchObject({ type: 'PING', nodeId: 'n1' });
   });
 
+  it('answers through handleBorrowed when the handler has it, encoding the borrowed bytes before anything can change them', async () => {
+    const inner = new MapStorageHandler('n1');
+    const lent = Uint8Array.from([1, 2, 3]);
+    const calls: string[] = [];
+    const handler: MaybeAsyncStorageRequestHandler = {
+      handle: (request) => (calls.push(`handle ${request.type}`), inner.handle(request)),
+      handleBorrowed: (request) => {
+        calls.push(`borrowed ${request.type}`);
+        if (request.type !== 'GET') return inner.handle(request);
+        // The lender reuses its memory as soon as control goes back to the event loop.
+        queueMicrotask(() => lent.fill(9));
+        return { type: 'GET', record: { ...record(4, lent) } };
+      },
+    };
+    const peer = await open(await start(handler));
+    peer.send([1, { type: 'GET', key: 'k' }], [2, { type: 'PING' }]);
+    const answers = await peer.waitFor(2);
+    expect(answers[0]?.response).toMatchObject({ type: 'GET', record: { version: 4, value: Uint8Array.from([1, 2, 3]) } });
+    expect(calls).toEqual(['borrowed GET', 'borrowed PING']);
+  });
+
   it('answers in order of completion when the handler is asynchronous, many at once on one connection', async () => {
     const inner = new MapStorageHandler('n1');
     const count = 200;

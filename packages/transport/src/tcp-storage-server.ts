@@ -222,7 +222,9 @@ class ServerConnection {
     }
     let result: StorageResponse | Promise<StorageResponse>;
     try {
-      result = this.context.handler.handle(request);
+      // The answer is encoded right below, before anything else runs: a GET may borrow the engine's bytes.
+      const handler = this.context.handler;
+      result = handler.handleBorrowed ? handler.handleBorrowed(request) : handler.handle(request);
     } catch (error) {
       this.answerError(id, `the handler failed: ${describeError(error)}`);
       return;
