@@ -69,3 +69,15 @@ describe('RingViews', () => {
     expect(views.future.tokenCount).toBe(64);
   });
 });
+
+describe('RingViews.fromMembership', () => {
+  it('builds the views of one membership object once and shares them; another object or explicit options get their own', () => {
+    const membership = { epoch: 1, nodes: [node('a'), node('b'), node('c')] };
+    const views = RingViews.fromMembership(membership);
+    expect(RingViews.fromMembership(membership)).toBe(views);
+    const copy = { ...membership };
+    expect(RingViews.fromMembership(copy)).not.toBe(views);
+    expect(RingViews.fromMembership(copy).readId).toBe(views.readId);
+    expect(RingViews.fromMembership(membership, {})).not.toBe(views);
+  });
+});

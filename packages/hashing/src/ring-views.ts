@@ -2,6 +2,9 @@ import type { Membership, Node } from '@dkv/core';
 import { ConsistentHash, hashKey, type ConsistentHashOptions } from './consistent-hash.js';
 import { ringId } from './hash-ranges.js';
 
+/** The views built for each membership object (default options), for as long as it is in use. */
+const VIEWS_OF_MEMBERSHIP = new WeakMap<Membership, RingViews>();
+
 /**
  * The weight `node` has on the read ring: its `readVnodes` when the membership says, otherwise
  * `vnodes` for a node that serves (up, suspect, down, leaving) and 0 for a node still joining.
@@ -75,9 +78,19 @@ export class RingViews {
     this.unreadable = new Set(storage.filter((node) => !isReadable(node)).map((node) => node.id));
   }
 
-  /** The views of a membership document's storage nodes. */
-  static fromMembership(membership: Membership, options: ConsistentHashOptions = {}): RingViews {
-    return new RingViews(membership.nodes, options);
+  /**
+   * The views of a membership document's storage nodes. Views are immutable, so those of one
+   * membership object with the default options are built once and shared: a coordinating node's
+   * coordinator, range sync and anti-entropy all route by the same gossiped membership.
+   */
+  static fromMembership(membership: Membership, options?: ConsistentHashOptions): RingViews {
+    if (options !== undefined) return new RingViews(membership.nodes, options);
+    let views = VIEWS_OF_MEMBERSHIP.get(membership);
+    if (views === undefined) {
+      views = new RingViews(membership.nodes);
+      VIEWS_OF_MEMBERSHIP.set(membership, views);
+    }
+    return views;
   }
 
   /** True while data moves: the two rings differ. */

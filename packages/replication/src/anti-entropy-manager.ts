@@ -2,7 +2,6 @@ import {
   compareVersionedValues,
   metaOf,
   type HashRange,
-  type MemberEntry,
   type RangeDigest,
   type ScanCursor,
   type Timer,
@@ -141,7 +140,6 @@ export class AntiEntropyManager {
   private readonly urgent = new Set<string>();
   /** Peers whose last round failed, and when to try again. */
   private readonly retryAtMs = new Map<string, number>();
-  private views: { readonly document: readonly MemberEntry[]; readonly views: RingViews } | null = null;
   private shared: { readonly readId: string; readonly byPeer: Map<string, HashRange[]> } | null = null;
 
   constructor(private readonly deps: AntiEntropyDeps) {
@@ -222,8 +220,7 @@ export class AntiEntropyManager {
     const document = this.deps.gossiper.document();
     const me = this.deps.gossiper.entry(this.selfId);
     if (me === undefined || me.status !== 'up' || me.rejoining || !this.deps.hasCompleteData() || !this.deps.gossiper.hasHeardFromPeers()) return null;
-    if (this.views?.document !== document) this.views = { document, views: RingViews.fromMembership(this.deps.gossiper.current()) };
-    const { views } = this.views;
+    const views = RingViews.fromMembership(this.deps.gossiper.current());
     if (!isRingSettled(document, views)) return null;
     if (this.shared?.readId !== views.readId) this.shared = { readId: views.readId, byPeer: sharedRanges(views, this.selfId, this.config.n, this.config.piecesPerRing) };
     const eligible = new Map<string, HashRange[]>();

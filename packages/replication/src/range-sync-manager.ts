@@ -1,4 +1,4 @@
-import type { Clock, HashRange, MemberEntry, Membership, NodeClient, RangeScanStorageEngine, ScanCursor, Scheduler, SyncProgress, Timer } from '@dkv/core';
+import type { Clock, HashRange, MemberEntry, NodeClient, RangeScanStorageEngine, ScanCursor, Scheduler, SyncProgress, Timer } from '@dkv/core';
 import {
   ConsistentHash,
   FULL_RANGE,
@@ -187,7 +187,6 @@ export class RangeSyncManager {
   private cleanupCursor: ScanCursor | null = null;
   private cleanupNextAtMs = 0;
   private lastOwnStatus: MemberEntry['status'] | null = null;
-  private views: { readonly membership: Membership; readonly views: RingViews } | null = null;
 
   constructor(private readonly deps: RangeSyncDeps) {
     this.config = deps.config ?? DEFAULT_RANGE_SYNC_CONFIG;
@@ -254,11 +253,9 @@ export class RangeSyncManager {
     this.deps.gossiper.setProgress(this.progress());
   }
 
-  /** The ring views of the current membership, rebuilt only when it changed (rings of 10k tokens take milliseconds). */
+  /** The ring views of the current membership (built once per membership, see `RingViews.fromMembership`). */
   private ringViews(): RingViews {
-    const membership = this.deps.gossiper.current();
-    if (this.views?.membership !== membership) this.views = { membership, views: RingViews.fromMembership(membership) };
-    return this.views.views;
+    return RingViews.fromMembership(this.deps.gossiper.current());
   }
 
   /**
