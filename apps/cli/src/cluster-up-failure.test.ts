@@ -8,19 +8,12 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, expect, it } from 'vitest';
+import { isAlive } from './e2e-support.js';
 
 const CLI = fileURLToPath(new URL('../bin/dkv.js', import.meta.url));
 const pids = new Map<string, number>();
 let cli: ChildProcess | undefined;
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function until(what: string, timeoutMs: number, check: () => boolean): Promise<void> {
   const giveUpAt = Date.now() + timeoutMs;

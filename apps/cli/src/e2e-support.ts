@@ -5,7 +5,6 @@
  * stopping every process started, by pid. Not part of the CLI's build.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
@@ -13,16 +12,16 @@ const CLI = fileURLToPath(new URL('../bin/dkv.js', import.meta.url));
 /** How long {@link CliProcesses.stopAll} waits for killed processes to be reaped. */
 const KILL_WAIT_MS = 5000;
 
-/** A free TCP port on 127.0.0.1 (closed again before it is returned). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
+export { freePort } from '@dkv/testkit';
+
+/** Whether a process of ours is still running (signal 0 tests without touching it). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The processes one test file started through the CLI, and what they announced. */

@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isAlive } from './e2e-support.js';
 
 const CLI = fileURLToPath(new URL('../bin/dkv.js', import.meta.url));
 const NODE_MAIN = fileURLToPath(new URL('../../node/dist/main.js', import.meta.url));
@@ -36,14 +37,6 @@ const stderrLines: string[] = [];
 const children = new Map<string, Announced>();
 let url = '';
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
   const giveUpAt = Date.now() + timeoutMs;

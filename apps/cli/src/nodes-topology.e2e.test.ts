@@ -9,7 +9,7 @@
 import { KVStoreClient } from '@dkv/client';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliProcesses } from './e2e-support.js';
+import { CliProcesses, isAlive } from './e2e-support.js';
 
 const DEADLINE_MS = 45_000;
 const NODES = ['n1', 'n2', 'n3'] as const;
@@ -29,14 +29,6 @@ async function request(id: string, method: string, path: string, body?: string):
   return { status: res.status, text: await res.text() };
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 beforeAll(async () => {
   clusterUp = cli.start(['cluster', 'up', '--topology', 'nodes', '--nodes', '3', '--port', '0']);

@@ -3,7 +3,7 @@
 // Method: a real storage node answers the join (membership n1..n3), the container's NodeClient is
 // rebound to an InMemoryNodeClient over three in-process storage services, and the public API is
 // exercised over real HTTP on 127.0.0.1.
-import { createServer } from 'node:net';
+import { freePort } from '@dkv/testkit';
 import type { Membership } from '@dkv/core';
 import { parseNodeConfig, startNode, type RunningNode } from '@dkv/node';
 import { InMemoryStorageEngine, StorageService } from '@dkv/storage';
@@ -12,17 +12,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCoordinatorConfig } from './config.js';
 import { coordinatorContainer, startCoordinator, type RunningCoordinator } from './coordinator.composition.js';
 import { COORDINATOR_TOKENS as T } from './tokens.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 describe('coordinator composition root', () => {
   let node: RunningNode;

@@ -5,7 +5,7 @@
 // Method: three nodes (N=3, W=2, R=2) started in this process with startNode on 127.0.0.1, each
 // coordinating, driven over real HTTP with fetch; replicas inspected through the internal HTTP
 // client; every wait is a bounded poll of a condition.
-import { createServer } from 'node:net';
+import { freePort } from '@dkv/testkit';
 import { ConfigError } from '@dkv/app-config';
 import type { Node } from '@dkv/core';
 import { HttpNodeClient } from '@dkv/transport';
@@ -15,17 +15,6 @@ import { startNode, type RunningNode } from './node.composition.js';
 
 const IDS = ['n1', 'n2', 'n3'] as const;
 const WAIT = { timeout: 15_000, interval: 50 };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 /** Polls `condition` until it holds, failing after WAIT.timeout (expect.poll is for test bodies only). */
 async function until(what: string, condition: () => Promise<boolean>): Promise<void> {

@@ -13,3 +13,4 @@ export * from './simulated-clock.js';
 export * from './simulated-network.js';
 export * from './session-workload.js';
 export * from './history-index.js';
+export * from './free-port.js';
