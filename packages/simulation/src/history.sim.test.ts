@@ -8,8 +8,9 @@
 // HistoryRecorder and the history is judged by checkHistory / checkConvergence.
 // Each seed is printed; DKV_SEED=<n> replays the run.
 import { describe, expect, it } from 'vitest';
-import { checkConvergence, checkHistory, HistoryRecorder, recordingStore, seedForTest, type ReplicaCopy } from '@dkv/testkit';
+import { checkConvergence, checkHistory, HistoryRecorder, recordingStore, seedForTest } from '@dkv/testkit';
 import { DEFAULT_COORDINATOR_CONFIG } from '@dkv/coordination';
+import { runSessionClient, sessionReplicas } from './session-clients.js';
 import { SimCluster } from './sim-cluster.js';
 
 const SEEDS = 8;
@@ -49,20 +50,8 @@ async function runSeed(seed: number, nemesisKind: NemesisKind = 'crash', repair:
   let done = 0;
 
   const client = async (index: number) => {
-    const rng = sim.rng.fork(`client-${index}`);
     const store = recordingStore(sim.service(index % 2), recorder, `c${index}`, now);
-    for (let op = 0; op < OPS_PER_CLIENT; op += 1) {
-      const key = `session:${rng.int(KEYS)}`;
-      const roll = rng.next();
-      const call =
-        roll < 0.5
-          ? store.get(key)
-          : roll < 0.88
-            ? store.put(key, Buffer.from(`c${index}-${op}`), rng.chance(0.2) ? 3600 : undefined)
-            : store.delete(key);
-      await call.catch(() => undefined);
-      await sleep(rng.int(15));
-    }
+    await runSessionClient(sim, store, sim.rng.fork(`client-${index}`), index, { ops: OPS_PER_CLIENT, keys: KEYS });
     done += 1;
   };
 
@@ -119,12 +108,7 @@ async function runSeed(seed: number, nemesisKind: NemesisKind = 'crash', repair:
     // Every pair of the five nodes is compared every 5 s; a minute leaves room for retries.
     await sim.runFor(60_000);
   }
-  const replicas = new Map<string, Map<string, ReplicaCopy | null>>();
-  for (let k = 0; k < KEYS; k += 1) {
-    const key = `session:${k}`;
-    replicas.set(key, new Map(sim.preferenceList(key).map((id) => [id, sim.storageNode(id).engine.get(key)])));
-  }
-  const converged = checkConvergence(replicas, { n: 3 });
+  const converged = checkConvergence(sessionReplicas(sim, KEYS), { n: 3 });
   sim.stop();
   return { verdict, converged, ops: recorder.history(now()).length };
 }

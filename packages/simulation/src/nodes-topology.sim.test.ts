@@ -8,8 +8,9 @@
 // check would). Judged by the testkit's checkHistory and checkConvergence. Seeds are printed;
 // DKV_SEED=<n> replays one.
 import { DkvError, type KVStore } from '@dkv/core';
-import { checkConvergence, checkHistory, HistoryRecorder, recordingStore, seedForTest, type ReplicaCopy } from '@dkv/testkit';
+import { checkConvergence, checkHistory, HistoryRecorder, recordingStore, seedForTest } from '@dkv/testkit';
 import { describe, expect, it } from 'vitest';
+import { runSessionClient, sessionReplicas } from './session-clients.js';
 import { SimCluster } from './sim-cluster.js';
 
 const SEEDS = 6;
@@ -50,15 +51,8 @@ async function runSeed(seed: number) {
   const sleep = (ms: number) => new Promise<void>((resolve) => sim.scheduler.after(ms, resolve));
   let done = 0;
   const client = async (index: number) => {
-    const rng = sim.rng.fork(`client-${index}`);
     const store = recordingStore(anyLiveNode(sim, ids, index), recorder, `c${index}`, now);
-    for (let op = 0; op < OPS_PER_CLIENT; op += 1) {
-      const key = `session:${rng.int(KEYS)}`;
-      const roll = rng.next();
-      const call = roll < 0.5 ? store.get(key) : roll < 0.88 ? store.put(key, Buffer.from(`c${index}-${op}`), rng.chance(0.2) ? 3600 : undefined) : store.delete(key);
-      await call.catch(() => undefined);
-      await sleep(rng.int(15));
-    }
+    await runSessionClient(sim, store, sim.rng.fork(`client-${index}`), index, { ops: OPS_PER_CLIENT, keys: KEYS });
     done += 1;
   };
   const nemesis = async () => {
@@ -81,12 +75,7 @@ async function runSeed(seed: number) {
   const verdict = checkHistory(history, { expiryToleranceMs: 1000 });
   sim.network.setLoss(0);
   await sim.runFor(60_000);
-  const replicas = new Map<string, Map<string, ReplicaCopy | null>>();
-  for (let k = 0; k < KEYS; k += 1) {
-    const key = `session:${k}`;
-    replicas.set(key, new Map(sim.preferenceList(key).map((id) => [id, sim.storageNode(id).engine.get(key)])));
-  }
-  const converged = checkConvergence(replicas, { n: 3 });
+  const converged = checkConvergence(sessionReplicas(sim, KEYS), { n: 3 });
   sim.stop();
   return { verdict, converged, history };
 }
