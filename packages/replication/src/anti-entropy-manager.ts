@@ -335,7 +335,7 @@ export class AntiEntropyManager {
       );
       await this.throttle(bytes);
       // The rest of the part still goes; the round is then retried soon, not after a full interval.
-      if (failed > 0) pushFailures += failed;
+      pushFailures += failed;
     } while (localCursor !== null);
     if (pushFailures > 0) throw new Error(`${pushFailures} records could not be pushed to ${peerId}`);
   }
