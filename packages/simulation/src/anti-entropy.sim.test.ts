@@ -2,7 +2,7 @@
 // when hinted handoff could not help (hints lost): a replica that was cut off catches up as soon
 // as it is back (a recovery round, not the next periodic one), divergence planted on either side
 // is repaired key by key to the newer record, keys move only between their own replicas, and
-// replicas already in sync exchange digests but no records.
+// replicas already in sync exchange digests but no records, and a failed round is tried again soon.
 // Method: seeded elastic simulations (3 to 5 nodes, 1% message loss) whose coordinators drop
 // their hints at once (maxTaskAgeMs 1), so only anti-entropy can repair; the replicas' engines
 // are compared record by record. Each test prints its seed; DKV_SEED=<n> replays it.
@@ -141,6 +141,25 @@ describe('anti-entropy (Merkle-style digests, both directions)', () => {
       expect(after[i]!.bytesStreamed).toBe(before[i]!.bytesStreamed);
       expect(after[i]!.rangesDiffering).toBe(before[i]!.rangesDiffering);
     }
+    sim.stop();
+  });
+
+  it('tries a failed round again after retryDelayMs, not after the whole interval', async () => {
+    const seed = seedForTest();
+    // Every DIGEST times out (1 ms deadline, 2 ms each way), so every round fails.
+    const sim = new SimCluster({
+      seed,
+      storageNodes: 3,
+      latencyMs: { min: 2, max: 2 },
+      elastic: { vnodes: 16, antiEntropy: { intervalMs: 600_000, checkIntervalMs: 100, requestTimeoutMs: 1, retryDelayMs: 1000 } },
+    });
+    await sim.runUntil(() => sim.settled() && sim.service().isReady());
+    const manager = sim.storageNode('n1').antiEntropy!;
+    manager.requestRound('n2');
+    await sim.runFor(5500);
+    // One failed round at once, then one per second: five or six, where the interval alone allows one.
+    expect(manager.stats.roundsFailed).toBeGreaterThanOrEqual(5);
+    expect(manager.stats.rounds).toBe(0);
     sim.stop();
   });
 });
