@@ -71,7 +71,7 @@ class FakeService implements PublicApiService {
     return this.ready;
   }
   metrics(): CoordinatorMetrics {
-    return { readRepairs: 4, readRepairsDropped: 1, quorumFailures: { read: 2, write: 3 }, replicationQueueDepth: 7, replicationDelivered: 9, replicationDropped: 0 };
+    return { readRepairs: 4, readRepairsDropped: 1, quorumFailures: { read: 2, write: 3 }, replicationQueueDepth: 7, replicationDelivered: 9, replicationDropped: 0, hedgedReads: 5, versionConflicts: 6, sloppyWrites: 8 };
   }
 }
 
@@ -395,6 +395,9 @@ describe('operations', () => {
     expect(text).toContain('dkv_quorum_failures_total{operation="write",coordinator="c-test"} 3');
     expect(text).toContain('dkv_read_repairs_total{coordinator="c-test"} 4');
     expect(text).toContain('dkv_replication_queue_depth{coordinator="c-test"} 7');
+    expect(text).toContain('dkv_hedged_reads_total{coordinator="c-test"} 5');
+    expect(text).toContain('dkv_version_conflicts_total{coordinator="c-test"} 6');
+    expect(text).toContain('dkv_sloppy_writes_total{coordinator="c-test"} 8');
     expect(text).toContain('process_cpu_user_seconds_total');
   });
 });
