@@ -39,6 +39,7 @@ describe('parseNodeConfig', () => {
       antiEntropyIntervalMs: 60_000,
       antiEntropyBytesPerSecond: 4 * 1024 * 1024,
       coordinator: null,
+      coordinatorClient: null,
     });
   });
 

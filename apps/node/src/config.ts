@@ -3,7 +3,7 @@ import { NODE_ID_PATTERN, type Membership, type Node } from '@dkv/core';
 import { z } from 'zod';
 import { ConfigError, LOG_LEVELS, enumSchema, intSchema, isValidAddress, parseSettings, patternSchema, settingName, type Setting } from '@dkv/app-config';
 import type { CoordinatorConfig } from '@dkv/coordination';
-import { NODE_COORDINATE_SETTINGS, nodeCoordinatorConfig } from './coordinate-config.js';
+import { NODE_COORDINATE_SETTINGS, nodeCoordinatorConfig, type CoordinatorClientConfig } from './coordinate-config.js';
 
 /** A static member as `--members` lists it: `id=host:port`. */
 export interface MemberSpec {
@@ -49,6 +49,8 @@ export interface NodeConfig {
    * on its own port too (any node can coordinate). Null: a storage node only.
    */
   readonly coordinator: CoordinatorConfig | null;
+  /** With `--coordinate`: the wire stack its coordinator sends to the other nodes through. Null exactly when `coordinator` is. */
+  readonly coordinatorClient: CoordinatorClientConfig | null;
 }
 
 /**
@@ -135,9 +137,13 @@ export function parseNodeConfig(flags: Readonly<Record<string, string | undefine
       `${settingName(NODE_SETTINGS.tombstoneGraceMs)} (${values.tombstoneGraceMs}) must be at least twice ${settingName(NODE_SETTINGS.antiEntropyIntervalMs)} (${values.antiEntropyIntervalMs}): a delete that reached only some replicas must be carried to the rest by anti-entropy before any of them forgets it`,
     ]);
   }
-  const { coordinate, w, r, requestTimeoutMs, readFanout, writeQuorum, maxValueBytes, ...own } = values;
-  const coordinator = coordinate ? nodeCoordinatorConfig({ id: own.id, n: own.n, bodyLimitBytes: own.bodyLimitBytes, w, r, requestTimeoutMs, readFanout, writeQuorum, maxValueBytes }) : null;
-  return { ...own, members, join: values.join ?? null, coordinator };
+  const coordination = values.coordinate ? nodeCoordinatorConfig(values) : null;
+  return { ...withoutCoordinateSettings(values), members, join: values.join ?? null, coordinator: coordination?.coordinator ?? null, coordinatorClient: coordination?.client ?? null };
+}
+
+/** The parsed values less the coordinate settings: a {@link NodeConfig} holds those as `coordinator` and `coordinatorClient`. */
+function withoutCoordinateSettings<V extends Record<string, unknown>>(values: V): Omit<V, keyof typeof NODE_COORDINATE_SETTINGS> {
+  return Object.fromEntries(Object.entries(values).filter(([key]) => !Object.hasOwn(NODE_COORDINATE_SETTINGS, key))) as Omit<V, keyof typeof NODE_COORDINATE_SETTINGS>;
 }
 
 /** The static membership a node serves: the configured members, or this node alone at `selfAddress`. */

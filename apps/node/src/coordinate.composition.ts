@@ -4,18 +4,14 @@ import { clusterAdminApi, registerPublicApiMetrics, type ClusterAdminApi, type P
 import type { ElasticMember } from '@dkv/replication';
 import { CircuitBreakingNodeClient, LocalFirstNodeClient, RetryingNodeClient, TcpNodeClient } from '@dkv/transport';
 import type { Registry } from 'prom-client';
-import { FRAME_OVERHEAD_BYTES } from './coordinate-config.js';
+import { FRAME_OVERHEAD_BYTES, type CoordinatorClientConfig } from './coordinate-config.js';
 
 /**
- * The wire stack to the other nodes, with the stand-alone coordinator's defaults
- * (`--connections-per-node`, `--max-in-flight-per-node`, `--node-retry-*`, `--circuit-*`): a node
- * that coordinates does not offer those settings; a deployment that must tune them runs
- * coordinators of their own.
+ * The binary protocol multiplexes many requests per connection, so a few connections per node
+ * suffice: `--connections-per-node` is capped at this, as the stand-alone coordinator caps it
+ * over TCP (its default, 16, is meant for HTTP's one request per connection).
  */
-const TCP_CONNECTIONS_PER_NODE = 4;
-const MAX_IN_FLIGHT_PER_NODE = 512;
-const NODE_RETRY = { maxAttempts: 2, baseDelayMs: 20, maxDelayMs: 200 } as const;
-const CIRCUIT_BREAKER = { failureThreshold: 5, openMs: 1000 } as const;
+const TCP_CONNECTIONS_PER_NODE_MAX = 4;
 
 /** The coordination counters before the coordinator exists (a scrape cannot come before the listen, but it costs nothing to be safe). */
 const NO_METRICS: CoordinatorMetrics = { readRepairs: 0, readRepairsDropped: 0, quorumFailures: { read: 0, write: 0 }, replicationQueueDepth: 0, replicationDelivered: 0, replicationDropped: 0 };
@@ -23,6 +19,8 @@ const NO_METRICS: CoordinatorMetrics = { readRepairs: 0, readRepairsDropped: 0, 
 /** What a storage node's coordinating part is built from. */
 export interface NodeCoordinationDeps {
   readonly config: CoordinatorConfig;
+  /** The wire stack to the other nodes: connections, retries, circuit breaker. */
+  readonly client: CoordinatorClientConfig;
   /** The node's own replica handler: requests to itself are answered by it, in-process. */
   readonly handler: StorageRequestHandler;
   /** The node's metrics registry: the public API's metrics are added to it (one `/metrics`). */
@@ -43,8 +41,9 @@ export interface NodeCoordinationDeps {
  * `Gossiper` is both the `MembershipView` and the `ClusterObserver`): no join, no second gossiper.
  * It reports the ring it routes writes by on the node's own heartbeat, so a node that gains ranges
  * waits for this one as for any coordinator before it streams. Its NodeClient answers the node's
- * own replica in-process (`LocalFirstNodeClient`) and the others over TCP with retries and a
- * circuit breaker. Versions it issues carry the node's id as writer id.
+ * own replica in-process (`LocalFirstNodeClient`) and the others over TCP (never HTTP: the binary
+ * protocol is what every node serves) with the retries and circuit breaker of `deps.client`.
+ * Versions it issues carry the node's id as writer id.
  */
 export class NodeCoordination {
   private coordinator: Coordinator | null = null;
@@ -54,9 +53,13 @@ export class NodeCoordination {
   readonly api: { readonly service: PublicApiService; readonly options: PublicApiOptions };
 
   constructor(private readonly deps: NodeCoordinationDeps) {
-    const { config, clock, scheduler, rng } = deps;
-    const wire = new TcpNodeClient({ connectionsPerNode: TCP_CONNECTIONS_PER_NODE, maxInFlightPerNode: MAX_IN_FLIGHT_PER_NODE, maxFrameBytes: config.maxValueBytes + FRAME_OVERHEAD_BYTES });
-    this.nodeClient = new LocalFirstNodeClient(config.nodeId, deps.handler, new CircuitBreakingNodeClient(new RetryingNodeClient(wire, NODE_RETRY, scheduler, rng), CIRCUIT_BREAKER, clock));
+    const { config, client, clock, scheduler, rng } = deps;
+    const wire = new TcpNodeClient({
+      connectionsPerNode: Math.min(client.connectionsPerNode, TCP_CONNECTIONS_PER_NODE_MAX),
+      maxInFlightPerNode: client.maxInFlightPerNode,
+      maxFrameBytes: config.maxValueBytes + FRAME_OVERHEAD_BYTES,
+    });
+    this.nodeClient = new LocalFirstNodeClient(config.nodeId, deps.handler, new CircuitBreakingNodeClient(new RetryingNodeClient(wire, client.nodeRetry, scheduler, rng), client.circuitBreaker, clock));
     const observe = registerPublicApiMetrics(deps.registry, { metrics: () => this.coordinator?.service.metrics() ?? NO_METRICS });
     const service: PublicApiService = {
       get: (key, options) => this.running().service.get(key, options),

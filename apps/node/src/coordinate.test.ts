@@ -1,15 +1,21 @@
 // Goal: a storage node started with --coordinate serves the public API of API.md on its own port
 // beside its internal API: PUT, GET and DELETE through any node with the statuses, headers and
 // error bodies API.md gives, reads and writes reaching every replica, /v1/cluster from its own
-// gossiped membership, one /metrics with both APIs' metrics, and its settings checked at start.
-// Method: three nodes (N=3, W=2, R=2) started in this process with startNode on 127.0.0.1, each
-// coordinating, driven over real HTTP with fetch; replicas inspected through the internal HTTP
-// client; every wait is a bounded poll of a condition.
+// gossiped membership, one /metrics with both APIs' metrics, and its settings (the stand-alone
+// coordinator's, under the same flags, variables and defaults) checked at start and reaching the
+// running coordinator.
+// Method: settings as table cases through parseNodeConfig; three nodes (N=3, W=2, R=2) started in
+// this process with startNode on 127.0.0.1, each coordinating, driven over real HTTP with fetch;
+// replicas inspected through the internal HTTP client; single-node clusters whose /metrics show
+// which replica requests a setting made the coordinator send; every wait is a bounded poll of a
+// condition.
 import { freePort } from '@dkv/testkit';
 import { ConfigError } from '@dkv/app-config';
 import type { Node } from '@dkv/core';
+import { DEFAULT_COORDINATOR_CONFIG } from '@dkv/coordination';
 import { HttpNodeClient } from '@dkv/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NODE_COORDINATE_SETTINGS } from './coordinate-config.js';
 import { parseNodeConfig } from './config.js';
 import { startNode, type RunningNode } from './node.composition.js';
 
@@ -35,14 +41,103 @@ describe('--coordinate settings', () => {
     expect(parseNodeConfig({ id: 'n2', n: '1' }, { DKV_COORDINATE: '1', DKV_W: '1', DKV_R: '1' }).coordinator).toMatchObject({ nodeId: 'n2', n: 1, w: 1, r: 1 });
   });
 
+  it('defaults to the coordination core\'s defaults and the stand-alone coordinator\'s wire stack', () => {
+    const config = parseNodeConfig({ id: 'n1', coordinate: 'true' }, {});
+    expect(config.coordinator).toEqual({ ...DEFAULT_COORDINATOR_CONFIG, nodeId: 'n1', localReplicaId: 'n1' });
+    expect(config.coordinatorClient).toEqual({ connectionsPerNode: 16, maxInFlightPerNode: 512, nodeRetry: { maxAttempts: 2, baseDelayMs: 20, maxDelayMs: 200 }, circuitBreaker: { failureThreshold: 5, openMs: 1000 } });
+    expect(parseNodeConfig({ id: 'n1' }, {}).coordinatorClient).toBeNull();
+  });
+
+  // Each coordinate setting: its key, its variable, a value other than the default, and where it lands.
+  const CASES: ReadonlyArray<readonly [keyof typeof NODE_COORDINATE_SETTINGS, string, string, object]> = [
+    ['w', 'DKV_W', '3', { coordinator: { w: 3 } }],
+    ['r', 'DKV_R', '1', { coordinator: { r: 1 } }],
+    ['requestTimeoutMs', 'DKV_REQUEST_TIMEOUT_MS', '750', { coordinator: { requestTimeoutMs: 750 } }],
+    ['readFanout', 'DKV_READ_FANOUT', 'quorum', { coordinator: { readFanout: 'quorum' } }],
+    ['writeQuorum', 'DKV_WRITE_QUORUM', 'sloppy', { coordinator: { writeQuorum: 'sloppy' } }],
+    ['maxValueBytes', 'DKV_MAX_VALUE_BYTES', '4096', { coordinator: { maxValueBytes: 4096 } }],
+    ['writeVersioning', 'DKV_WRITE_VERSIONING', 'read-first', { coordinator: { writeVersioning: 'read-first' } }],
+    ['hedgeMinDelayMs', 'DKV_HEDGE_MIN_DELAY_MS', '7', { coordinator: { hedgeMinDelayMs: 7 } }],
+    ['hedgeMaxDelayMs', 'DKV_HEDGE_MAX_DELAY_MS', '90', { coordinator: { hedgeMaxDelayMs: 90 } }],
+    ['readRepairMaxInFlight', 'DKV_READ_REPAIR_MAX_IN_FLIGHT', '64', { coordinator: { readRepairMaxInFlight: 64 } }],
+    ['replicationMaxQueuedTasks', 'DKV_REPLICATION_MAX_QUEUED_TASKS', '1000', { coordinator: { replication: { maxQueuedTasks: 1000 } } }],
+    ['replicationRetryIntervalMs', 'DKV_REPLICATION_RETRY_INTERVAL_MS', '50', { coordinator: { replication: { retryIntervalMs: 50 } } }],
+    ['replicationBaseBackoffMs', 'DKV_REPLICATION_BASE_BACKOFF_MS', '10', { coordinator: { replication: { baseBackoffMs: 10 } } }],
+    ['replicationMaxBackoffMs', 'DKV_REPLICATION_MAX_BACKOFF_MS', '5000', { coordinator: { replication: { maxBackoffMs: 5000 } } }],
+    ['replicationMaxTaskAgeMs', 'DKV_REPLICATION_MAX_TASK_AGE_MS', '60000', { coordinator: { replication: { maxTaskAgeMs: 60_000 } } }],
+    ['replicationMaxTasksPerTarget', 'DKV_REPLICATION_MAX_TASKS_PER_TARGET', '500', { coordinator: { replication: { maxTasksPerTarget: 500 } } }],
+    ['replicationMaxBytesPerTarget', 'DKV_REPLICATION_MAX_BYTES_PER_TARGET', '1048576', { coordinator: { replication: { maxBytesPerTarget: 1_048_576 } } }],
+    ['replicationMaxSendsPerTargetPerPass', 'DKV_REPLICATION_MAX_SENDS_PER_TARGET_PER_PASS', '16', { coordinator: { replication: { maxSendsPerTargetPerPass: 16 } } }],
+    ['replicationBatchSize', 'DKV_REPLICATION_BATCH_SIZE', '32', { coordinator: { replication: { batchSize: 32 } } }],
+    ['heartbeatIntervalMs', 'DKV_HEARTBEAT_INTERVAL_MS', '250', { coordinator: { heartbeat: { intervalMs: 250 } } }],
+    ['heartbeatTimeoutMs', 'DKV_HEARTBEAT_TIMEOUT_MS', '200', { coordinator: { heartbeat: { timeoutMs: 200 } } }],
+    ['heartbeatFailureThreshold', 'DKV_HEARTBEAT_FAILURE_THRESHOLD', '5', { coordinator: { heartbeat: { failureThreshold: 5 } } }],
+    ['connectionsPerNode', 'DKV_CONNECTIONS_PER_NODE', '2', { coordinatorClient: { connectionsPerNode: 2 } }],
+    ['maxInFlightPerNode', 'DKV_MAX_IN_FLIGHT_PER_NODE', '128', { coordinatorClient: { maxInFlightPerNode: 128 } }],
+    ['nodeRetryAttempts', 'DKV_NODE_RETRY_ATTEMPTS', '3', { coordinatorClient: { nodeRetry: { maxAttempts: 3 } } }],
+    ['nodeRetryBaseDelayMs', 'DKV_NODE_RETRY_BASE_DELAY_MS', '10', { coordinatorClient: { nodeRetry: { baseDelayMs: 10 } } }],
+    ['nodeRetryMaxDelayMs', 'DKV_NODE_RETRY_MAX_DELAY_MS', '100', { coordinatorClient: { nodeRetry: { maxDelayMs: 100 } } }],
+    ['circuitFailureThreshold', 'DKV_CIRCUIT_FAILURE_THRESHOLD', '3', { coordinatorClient: { circuitBreaker: { failureThreshold: 3 } } }],
+    ['circuitOpenMs', 'DKV_CIRCUIT_OPEN_MS', '500', { coordinatorClient: { circuitBreaker: { openMs: 500 } } }],
+  ];
+
+  it.each(CASES)('reads %s from its flag and from %s', (key, env, text, expected) => {
+    expect(NODE_COORDINATE_SETTINGS[key].env).toBe(env);
+    expect(parseNodeConfig({ id: 'n1', coordinate: 'true', [key]: text }, {})).toMatchObject(expected);
+    expect(parseNodeConfig({ id: 'n1', coordinate: 'true' }, { [env]: text })).toMatchObject(expected);
+  });
+
+  it('has a case above for every coordinate setting', () => {
+    expect(CASES.map(([key]) => key).sort()).toEqual(Object.keys(NODE_COORDINATE_SETTINGS).filter((key) => key !== 'coordinate').sort());
+  });
+
+  it('takes no --transport: a coordinating node talks TCP to its peers', () => {
+    expect(Object.values(NODE_COORDINATE_SETTINGS).map((setting) => setting.flag)).not.toContain('transport');
+  });
+
   it.each([
     [{ coordinate: 'true', w: '4' }, '--w (DKV_W) must be at most N (3, --n (DKV_N)), got 4'],
     [{ coordinate: 'true', n: '1' }, '--r (DKV_R) must be at most N (1, --n (DKV_N)), got 2'],
     [{ coordinate: 'true', maxValueBytes: String(2 * 1024 * 1024) }, '--max-value-bytes (DKV_MAX_VALUE_BYTES) (2097152) must be at most --body-limit-bytes (DKV_BODY_LIMIT_BYTES) minus 65536'],
     [{ coordinate: 'maybe' }, '--coordinate (DKV_COORDINATE) must be true or false'],
+    [{ coordinate: 'true', writeVersioning: 'pessimistic' }, '--write-versioning (DKV_WRITE_VERSIONING) must be one of optimistic, read-first, got "pessimistic"'],
+    [{ coordinate: 'true', hedgeMinDelayMs: '0' }, '--hedge-min-delay-ms (DKV_HEDGE_MIN_DELAY_MS) must be a whole number from 1 to 60000, got "0"'],
+    [{ coordinate: 'true', hedgeMaxDelayMs: '60001' }, '--hedge-max-delay-ms (DKV_HEDGE_MAX_DELAY_MS) must be a whole number from 1 to 60000, got "60001"'],
+    [{ coordinate: 'true', hedgeMinDelayMs: '50', hedgeMaxDelayMs: '10' }, '--hedge-max-delay-ms (DKV_HEDGE_MAX_DELAY_MS) must be at least --hedge-min-delay-ms (DKV_HEDGE_MIN_DELAY_MS) (50)'],
+    [{ coordinate: 'true', readRepairMaxInFlight: '0' }, '--read-repair-max-in-flight (DKV_READ_REPAIR_MAX_IN_FLIGHT) must be a whole number from 1 to 1000000, got "0"'],
+    [{ coordinate: 'true', replicationMaxTasksPerTarget: 'many' }, '--replication-max-tasks-per-target (DKV_REPLICATION_MAX_TASKS_PER_TARGET) must be a whole number from 1 to 100000000, got "many"'],
+    [{ coordinate: 'true', replicationMaxBytesPerTarget: '0' }, '--replication-max-bytes-per-target (DKV_REPLICATION_MAX_BYTES_PER_TARGET) must be a whole number from 1 to 1099511627776, got "0"'],
+    [{ coordinate: 'true', replicationMaxSendsPerTargetPerPass: '1.5' }, '--replication-max-sends-per-target-per-pass (DKV_REPLICATION_MAX_SENDS_PER_TARGET_PER_PASS) must be a whole number from 1 to 1000000, got "1.5"'],
+    [{ coordinate: 'true', replicationBatchSize: '-1' }, '--replication-batch-size (DKV_REPLICATION_BATCH_SIZE) must be a whole number from 1 to 1000000, got "-1"'],
+    [{ coordinate: 'true', replicationMaxQueuedTasks: '0' }, '--replication-max-queued-tasks (DKV_REPLICATION_MAX_QUEUED_TASKS) must be a whole number from 1 to 100000000, got "0"'],
+    [{ coordinate: 'true', replicationRetryIntervalMs: '3600001' }, '--replication-retry-interval-ms (DKV_REPLICATION_RETRY_INTERVAL_MS) must be a whole number from 1 to 3600000, got "3600001"'],
+    [{ coordinate: 'true', replicationBaseBackoffMs: '500', replicationMaxBackoffMs: '100' }, '--replication-max-backoff-ms (DKV_REPLICATION_MAX_BACKOFF_MS) must be at least --replication-base-backoff-ms (DKV_REPLICATION_BASE_BACKOFF_MS) (500)'],
+    [{ coordinate: 'true', replicationMaxTaskAgeMs: '3600000' }, '--replication-max-task-age-ms (DKV_REPLICATION_MAX_TASK_AGE_MS) (3600000) must be below --tombstone-grace-ms (DKV_TOMBSTONE_GRACE_MS) (3600000)'],
+    [{ coordinate: 'true', heartbeatIntervalMs: 'often' }, '--heartbeat-interval-ms (DKV_HEARTBEAT_INTERVAL_MS) must be a whole number from 1 to 3600000, got "often"'],
+    [{ coordinate: 'true', heartbeatTimeoutMs: '0' }, '--heartbeat-timeout-ms (DKV_HEARTBEAT_TIMEOUT_MS) must be a whole number from 1 to 3600000, got "0"'],
+    [{ coordinate: 'true', heartbeatFailureThreshold: '1001' }, '--heartbeat-failure-threshold (DKV_HEARTBEAT_FAILURE_THRESHOLD) must be a whole number from 1 to 1000, got "1001"'],
+    [{ coordinate: 'true', connectionsPerNode: '0' }, '--connections-per-node (DKV_CONNECTIONS_PER_NODE) must be a whole number from 1 to 1024, got "0"'],
+    [{ coordinate: 'true', maxInFlightPerNode: '1000001' }, '--max-in-flight-per-node (DKV_MAX_IN_FLIGHT_PER_NODE) must be a whole number from 1 to 1000000, got "1000001"'],
+    [{ coordinate: 'true', nodeRetryAttempts: '11' }, '--node-retry-attempts (DKV_NODE_RETRY_ATTEMPTS) must be a whole number from 1 to 10, got "11"'],
+    [{ coordinate: 'true', nodeRetryBaseDelayMs: '0' }, '--node-retry-base-delay-ms (DKV_NODE_RETRY_BASE_DELAY_MS) must be a whole number from 1 to 60000, got "0"'],
+    [{ coordinate: 'true', nodeRetryBaseDelayMs: '300' }, '--node-retry-max-delay-ms (DKV_NODE_RETRY_MAX_DELAY_MS) must be at least --node-retry-base-delay-ms (DKV_NODE_RETRY_BASE_DELAY_MS) (300)'],
+    [{ coordinate: 'true', circuitFailureThreshold: '0' }, '--circuit-failure-threshold (DKV_CIRCUIT_FAILURE_THRESHOLD) must be a whole number from 1 to 1000000, got "0"'],
+    [{ coordinate: 'true', circuitOpenMs: 'soon' }, '--circuit-open-ms (DKV_CIRCUIT_OPEN_MS) must be a whole number from 1 to 3600000, got "soon"'],
   ])('rejects %j', (flags, message) => {
     expect(() => parseNodeConfig({ id: 'n1', ...flags }, {})).toThrow(ConfigError);
     expect(() => parseNodeConfig({ id: 'n1', ...flags }, {})).toThrow(message);
+  });
+
+  it('names a bad variable as it names a bad flag', () => {
+    expect(() => parseNodeConfig({ id: 'n1', coordinate: 'true' }, { DKV_WRITE_VERSIONING: 'later' })).toThrow('--write-versioning (DKV_WRITE_VERSIONING) must be one of optimistic, read-first, got "later"');
+    expect(() => parseNodeConfig({ id: 'n1', coordinate: 'true' }, { DKV_CIRCUIT_OPEN_MS: '0' })).toThrow('--circuit-open-ms (DKV_CIRCUIT_OPEN_MS) must be a whole number from 1 to 3600000, got "0"');
+  });
+
+  it('keeps hints below the tombstone grace only where the node coordinates', () => {
+    expect(parseNodeConfig({ id: 'n1', tombstoneGraceMs: '60000', antiEntropyIntervalMs: '0' }, {}).coordinator).toBeNull();
+    expect(() => parseNodeConfig({ id: 'n1', coordinate: 'true', tombstoneGraceMs: '60000', antiEntropyIntervalMs: '0' }, {})).toThrow('--replication-max-task-age-ms (DKV_REPLICATION_MAX_TASK_AGE_MS) (600000) must be below --tombstone-grace-ms (DKV_TOMBSTONE_GRACE_MS) (60000)');
+    const config = parseNodeConfig({ id: 'n1', coordinate: 'true', tombstoneGraceMs: '60000', antiEntropyIntervalMs: '0', replicationMaxTaskAgeMs: '30000' }, {});
+    expect(config.coordinator?.replication.maxTaskAgeMs).toBe(30_000);
   });
 });
 
@@ -139,5 +234,34 @@ describe('a cluster of coordinating nodes', () => {
     expect(metrics).toMatch(/dkv_storage_keys\{node="n1"\} \d/);
     expect(metrics).toMatch(/dkv_anti_entropy_rounds\{node="n1"\} \d+/);
     expect(metrics).toMatch(/dkv_anti_entropy_keys_pulled\{node="n1"\} \d+/);
+  });
+});
+
+describe('coordinate settings reach the running coordinator', () => {
+  const nodes: RunningNode[] = [];
+
+  afterAll(async () => {
+    for (const node of nodes) await node.close();
+  });
+
+  /** Starts a coordinating node alone in its cluster (N=W=R=1), waits for /readyz, PUTs one key and returns the replica requests its /metrics counted by type. */
+  async function storageRequestsOfOnePut(id: string, flags: Record<string, string>): Promise<Record<string, number>> {
+    const node = await startNode(parseNodeConfig({ id, port: '0', n: '1', w: '1', r: '1', coordinate: 'true', logLevel: 'silent', ...flags }, {}));
+    nodes.push(node);
+    await until(`${id} to be ready`, async () => (await fetch(`${node.url}/readyz`)).status === 200);
+    expect((await fetch(`${node.url}/v1/kv/k`, { method: 'PUT', body: 'v' })).status).toBe(200);
+    const metrics = await (await fetch(`${node.url}/metrics`)).text();
+    const counts: Record<string, number> = {};
+    for (const match of metrics.matchAll(/^dkv_storage_requests_total\{type="([A-Z_]+)",node="[^"]+"\} (\d+)$/gm)) counts[match[1] ?? ''] = Number(match[2]);
+    return counts;
+  }
+
+  it('--write-versioning read-first reads the version (HEAD) before the write; optimistic writes at once', async () => {
+    const optimistic = await storageRequestsOfOnePut('opt', {});
+    expect(optimistic.PUT).toBe(1);
+    expect(optimistic.HEAD ?? 0).toBe(0);
+    const readFirst = await storageRequestsOfOnePut('rf', { writeVersioning: 'read-first' });
+    expect(readFirst.HEAD).toBe(1);
+    expect(readFirst.PUT).toBe(1);
   });
 });

@@ -95,10 +95,11 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
   let address = `${config.host}:${config.port}`;
   // With --coordinate: the public API on this port too, over a coordinator composed once the member exists.
   const coordination =
-    config.coordinator === null
+    config.coordinator === null || config.coordinatorClient === null
       ? null
       : new NodeCoordination({
           config: config.coordinator,
+          client: config.coordinatorClient,
           handler: container.get<StorageRequestHandler>(T.handler),
           registry: container.get<NodeMetrics>(T.metrics).registry,
           clock: container.get<Clock>(T.clock),
