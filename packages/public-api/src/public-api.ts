@@ -98,9 +98,11 @@ function registerPublicRoutes(app: FastifyInstance, service: PublicApiService, o
   app.setErrorHandler((error, request, reply) => sendError(request, reply, error, options.maxValueBytes));
   if (options.observe) {
     const observe = options.observe;
-    app.addHook('onResponse', async (request, reply) => {
+    // A callback hook, not an async one: no promise per request.
+    app.addHook('onResponse', (request, reply, done) => {
       const operation = request.routeOptions.url === `${KV_PREFIX}*` ? OPERATION_BY_METHOD[request.method] : undefined;
       if (operation) observe(operation, reply.statusCode, reply.elapsedTime / 1000);
+      done();
     });
   }
 
@@ -219,6 +221,8 @@ function pathOf(url: string): string {
 }
 
 function parseQuery(request: FastifyRequest): z.infer<typeof querySchema> {
+  // Most key requests carry no query string at all: nothing to check, and no schema to run.
+  if (request.url.indexOf('?') === -1) return {};
   const parsed = querySchema.safeParse(request.query ?? {});
   return parsed.success ? parsed.data : {};
 }
