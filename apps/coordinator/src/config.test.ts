@@ -53,7 +53,6 @@ describe('parseCoordinatorConfig', () => {
     expect(problemOf({ join: 'h:1', circuitFailureThreshold: '0' })).toContain('--circuit-failure-threshold (DKV_CIRCUIT_FAILURE_THRESHOLD)');
     expect(parseCoordinatorConfig({ join: 'h:1', clockOffsetMs: '-300000' }, {}).clockOffsetMs).toBe(-300_000);
     expect(problemOf({ join: 'h:1', clockOffsetMs: '1.5' })).toContain('--clock-offset-ms (DKV_CLOCK_OFFSET_MS) must be a whole number');
-    expect(problemOf({ join: 'h:1', hedgeMinDelayMs: '300', hedgeMaxDelayMs: '200' })).toContain('hedgeMaxDelayMs must be at least hedgeMinDelayMs');
     expect(parseCoordinatorConfig({ join: 'h:1' }, {}).coordinator.writeQuorum).toBe('strict');
     expect(parseCoordinatorConfig({ join: 'h:1' }, { DKV_WRITE_QUORUM: 'sloppy' }).coordinator.writeQuorum).toBe('sloppy');
     expect(problemOf({ join: 'h:1', writeQuorum: 'any' })).toContain('--write-quorum (DKV_WRITE_QUORUM)');
@@ -100,6 +99,14 @@ describe('parseCoordinatorConfig', () => {
     [{ join: 'h:1', logLevel: 'chatty' }, '--log-level (DKV_LOG_LEVEL) must be one of'],
   ])('rejects %j', (flags, message) => {
     expect(problemOf(flags as Record<string, string>)).toContain(message);
+  });
+
+  it('names the hedge flags and variables when the most wait is below the least, and allows them equal', () => {
+    const message = '--hedge-max-delay-ms (DKV_HEDGE_MAX_DELAY_MS) must be at least --hedge-min-delay-ms (DKV_HEDGE_MIN_DELAY_MS) (300)';
+    expect(problemOf({ join: 'h:1', hedgeMinDelayMs: '300', hedgeMaxDelayMs: '200' })).toBe(`invalid configuration:\n  ${message}`);
+    // Against the default most wait (250), from the variable: still the flags, never the core's field names.
+    expect(problemOf({ join: 'h:1' }, { DKV_HEDGE_MIN_DELAY_MS: '300' })).toBe(`invalid configuration:\n  ${message}`);
+    expect(parseCoordinatorConfig({ join: 'h:1', hedgeMinDelayMs: '40', hedgeMaxDelayMs: '40' }, {}).coordinator).toMatchObject({ hedgeMinDelayMs: 40, hedgeMaxDelayMs: 40 });
   });
 
   it('names a bad variable the same way as a bad flag', () => {

@@ -109,6 +109,7 @@ export function parseCoordinatorConfig(flags: Readonly<Record<string, string | u
   const problems: string[] = [];
   if (v.w > v.n) problems.push(`${settingName(S.w)} must be at most N (${v.n}, ${settingName(S.n)}), got ${v.w}`);
   if (v.r > v.n) problems.push(`${settingName(S.r)} must be at most N (${v.n}, ${settingName(S.n)}), got ${v.r}`);
+  if (v.hedgeMaxDelayMs < v.hedgeMinDelayMs) problems.push(`${settingName(S.hedgeMaxDelayMs)} must be at least ${settingName(S.hedgeMinDelayMs)} (${v.hedgeMinDelayMs})`);
   if (v.replicationMaxBackoffMs < v.replicationBaseBackoffMs) problems.push(`${settingName(S.replicationMaxBackoffMs)} must be at least ${settingName(S.replicationBaseBackoffMs)} (${v.replicationBaseBackoffMs})`);
   if (v.nodeRetryMaxDelayMs < v.nodeRetryBaseDelayMs) problems.push(`${settingName(S.nodeRetryMaxDelayMs)} must be at least ${settingName(S.nodeRetryBaseDelayMs)} (${v.nodeRetryBaseDelayMs})`);
   const coordinator: CoordinatorConfig = {
@@ -138,6 +139,7 @@ export function parseCoordinatorConfig(flags: Readonly<Record<string, string | u
     },
     heartbeat: { intervalMs: v.heartbeatIntervalMs, timeoutMs: v.heartbeatTimeoutMs, failureThreshold: v.heartbeatFailureThreshold },
   };
+  // The core's own check last, as the node's: it names fields, not flags, so only what the checks above missed reaches it.
   if (problems.length === 0) problems.push(...checkCoordinatorConfig(coordinator));
   if (problems.length > 0) throw new ConfigError(problems);
   return {
