@@ -25,6 +25,13 @@ export function createNodeMetrics(
   new Gauge({ name: 'dkv_storage_keys', help: 'Keys holding a live value on this replica', registers: [registry], collect() { this.set(engine.stats().keys); } });
   new Gauge({ name: 'dkv_storage_bytes', help: 'Bytes of keys and live values held on this replica', registers: [registry], collect() { this.set(engine.stats().bytes); } });
   new Gauge({ name: 'dkv_storage_tombstones', help: 'Tombstones kept for their grace period', registers: [registry], collect() { this.set(engine.stats().tombstones); } });
+  // The compact engine's value store: what it reserves, and what compaction gave back.
+  const slabGauge = (name: string, help: string, field: 'valueStoreBytes' | 'slabsReleased' | 'blocksMoved'): void => {
+    new Gauge({ name, help, registers: [registry], collect() { const value = (engine.stats() as { [K in typeof field]?: unknown })[field]; this.set(typeof value === 'number' ? value : 0); } });
+  };
+  slabGauge('dkv_storage_value_store_bytes', 'Bytes reserved for values by the compact engine (slabs and own buffers; 0 for the map engine)', 'valueStoreBytes');
+  slabGauge('dkv_storage_slabs_released', 'Slabs given back by compaction since start (compact engine)', 'slabsReleased');
+  slabGauge('dkv_storage_blocks_moved', 'Values moved between slabs by compaction since start (compact engine)', 'blocksMoved');
   // Range sync: what streamed to this node, what it cleaned up, and the sync under way.
   const syncCounter = (name: string, help: string, read: (m: RangeSyncManager) => number): void => {
     new Gauge({ name, help, registers: [registry], collect() { const m = sync(); this.set(m === null ? 0 : read(m)); } });

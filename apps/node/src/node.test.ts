@@ -49,6 +49,9 @@ describe('storage node', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     const text = await (await fetch(`${node.url}/metrics`)).text();
     expect(text).toMatch(/dkv_storage_tombstones\{node="n1"\} [1-9]/);
+    // The default compact engine reserves slab memory for the value it still holds ("k").
+    expect(text).toMatch(/dkv_storage_value_store_bytes\{node="n1"\} [1-9]/);
+    expect(text).toMatch(/dkv_storage_slabs_released\{node="n1"\} 0/);
   });
 
   it('serves its membership: itself alone at its bound address by default', async () => {

@@ -1,5 +1,6 @@
 import {
   compareVersionedValues,
+  DkvError,
   toTombstone,
   type ApplyResult,
   type Clock,
@@ -23,16 +24,37 @@ import { WriterTable } from './writer-table.js';
 /** The TTL index may always hold this many stale items before it is compacted (as in the in-memory engine). */
 const TTL_INDEX_MIN_SLACK = 1024;
 
+/** The default {@link CompactStorageEngineOptions.compactionMaxMoves}: 8 values (16 KiB of copying for 2 KiB sessions). */
+export const DEFAULT_COMPACTION_MAX_MOVES = 8;
+/** The bound on {@link CompactStorageEngineOptions.compactionMaxMoves}. */
+const MAX_COMPACTION_MAX_MOVES = 65_536;
+/**
+ * The most bytes one `sweep` copies to compact slabs (512 sessions of 2 KiB, or 16 values of 64
+ * KiB): a sweep runs every 100 ms by default, and must stay well under a millisecond of copying.
+ */
+export const SWEEP_COMPACTION_MAX_BYTES = 1024 * 1024;
+
 /** What a {@link CompactStorageEngine} needs: the in-memory engine's options, plus how values are laid out. */
-export interface CompactStorageEngineOptions extends InMemoryStorageEngineOptions, SlabAllocatorOptions {}
+export interface CompactStorageEngineOptions extends InMemoryStorageEngineOptions, SlabAllocatorOptions {
+  /**
+   * The most values one `apply` or `remove` moves to give back slabs (see `SlabAllocator.compact`;
+   * `sweep` uses what is left of its own `maxWork` instead). 0 leaves compaction to `sweep`.
+   * A whole number from 0 to 65,536; default {@link DEFAULT_COMPACTION_MAX_MOVES}.
+   */
+  readonly compactionMaxMoves?: number;
+}
 
 /** {@link InMemoryStorageStats} plus what the compact layout holds for values. */
 export interface CompactStorageStats extends InMemoryStorageStats {
   /**
    * Bytes reserved for values: slabs (blocks in use, freed for reuse, and not carved yet) plus
-   * values kept in buffers of their own. Slabs are never given back, so this is a high-water mark.
+   * values kept in buffers of their own. It goes down when compaction gives a slab back.
    */
   readonly valueStoreBytes: number;
+  /** Slabs given back by compaction since the engine was made. */
+  readonly slabsReleased: number;
+  /** Values moved between slabs by compaction since the engine was made. */
+  readonly blocksMoved: number;
 }
 
 /**
@@ -51,11 +73,21 @@ export interface CompactStorageStats extends InMemoryStorageStats {
  *   with lazy deletion: an item is current only while its slot's generation is the one it was
  *   pushed with (a slot's generation changes on every applied record and when it is freed).
  *
+ * Memory that a size class no longer uses is given back by compaction (`SlabAllocator.compact`):
+ * when a class's free blocks fill at least one whole slab and are more than a quarter of its
+ * blocks (sessions grew into another class, or a burst of them expired), the values of its last
+ * slab are moved into free blocks of earlier slabs, their records' `valueAddress` updated (the
+ * allocator keeps each block's record slot), and the slab dropped, one slab after another. It
+ * runs in steps inside the calls that change the store: each `apply` and `remove` moves at most
+ * `compactionMaxMoves` values (default 8), each `sweep(maxWork)` at most `maxWork` minus the TTL
+ * items it took. Reads (`get`, `peek`, `head`, `scan`, `digest`) never move a value.
+ *
  * Unlike the in-memory engine, `apply` copies the caller's bytes (the caller may reuse its
  * buffer), and `get` and `scan` return bytes of their own: a copy of the slab block, never a view
- * into it, because a block is reused as soon as its key is overwritten, expires or is removed,
- * while callers hand records on asynchronously (in-process node clients resolve a promise with
- * them; anti-entropy sends scanned records after an await). Values above `maxSlabValueBytes`
+ * into it, because a block is reused as soon as its key is overwritten, expires or is removed
+ * (and compaction may move a value to another block), while callers hand records on
+ * asynchronously (in-process node clients resolve a promise with them; anti-entropy sends
+ * scanned records after an await). Values above `maxSlabValueBytes`
  * keep a buffer of their own, which is returned as it is and must not be mutated.
  */
 export class CompactStorageEngine implements RangeScanStorageEngine {
@@ -68,6 +100,12 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
   private readonly values: SlabAllocator;
   private readonly writers = new WriterTable();
   private readonly ttlIndex = new DeadlineHeap();
+  private readonly compactionMaxMoves: number;
+  /** Points a moved value's record at its new address (the allocator's owner is the record's slot). */
+  private readonly relocate = (slot: number, from: number, to: number): void => {
+    if (this.table.valueAddress[slot] !== from) throw new DkvError('INTERNAL', `compaction moved address ${from}, but slot ${slot} holds ${String(this.table.valueAddress[slot])}`);
+    this.table.valueAddress[slot] = to;
+  };
   private liveKeys = 0;
   private tombstones = 0;
   private liveBytes = 0;
@@ -78,6 +116,11 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
     this.tombstoneGraceMs = tombstoneGraceMs;
     this.ttlIndexSlackFactor = ttlIndexSlackFactor;
     this.values = new SlabAllocator(options);
+    const { compactionMaxMoves = DEFAULT_COMPACTION_MAX_MOVES } = options;
+    if (!Number.isInteger(compactionMaxMoves) || compactionMaxMoves < 0 || compactionMaxMoves > MAX_COMPACTION_MAX_MOVES) {
+      throw new DkvError('INVALID_REQUEST', `compactionMaxMoves must be a whole number from 0 to ${MAX_COMPACTION_MAX_MOVES}, got ${String(compactionMaxMoves)}`);
+    }
+    this.compactionMaxMoves = compactionMaxMoves;
   }
 
   /** The record held for `key`, its value in bytes of its own; an expired value is folded into its tombstone first. */
@@ -88,7 +131,13 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
     return this.recordAt(slot);
   }
 
-  /** As {@link get}, its bytes a view of the slab: valid only until the engine is next called (see `StorageEngine.peek`). */
+  /**
+   * As {@link get}, its bytes a view of the slab: valid only until the engine is next called (see
+   * `StorageEngine.peek`). Compaction cannot move or drop the lent block before then: it runs only
+   * inside `apply`, `remove` and `sweep`, never in a read, and the one borrower
+   * (`StorageService.handleBorrowed`, for the TCP server) encodes the answer synchronously, before
+   * any other call can reach the engine.
+   */
   peek(key: string): VersionedValue | null {
     const slot = this.slots.get(key);
     if (slot === undefined) return null;
@@ -143,10 +192,11 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
     t.expiresAt[slot] = incoming.expiresAt ?? Number.NaN;
     t.purgeAt[slot] = incoming.tombstone ? nowMs + this.tombstoneGraceMs : Number.POSITIVE_INFINITY;
     t.flags[slot] = incoming.tombstone ? FLAG_IN_USE | FLAG_TOMBSTONE : FLAG_IN_USE;
-    t.valueAddress[slot] = this.values.store(incoming.value);
+    t.valueAddress[slot] = this.values.store(incoming.value, slot);
     t.valueBytes[slot] = incoming.value.byteLength;
     this.count(slot);
     this.index(slot);
+    this.values.compact(this.compactionMaxMoves, this.relocate);
     return { applied: true, version: incoming.version, previous };
   }
 
@@ -200,12 +250,15 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
     const slot = this.slots.get(key);
     if (slot === undefined) return false;
     this.forget(key, slot);
+    this.values.compact(this.compactionMaxMoves, this.relocate);
     return true;
   }
 
   /**
    * Folds due expiries and purges due tombstones, taking at most `maxWork` items off the TTL
-   * index. Returns the items taken, stale index items included (see the in-memory engine).
+   * index, then spends what is left of `maxWork` on compaction: at most `maxWork` minus the items
+   * taken values moved, so an idle node still gives back what a burst of expiries freed. Returns
+   * the items taken, stale index items included (see the in-memory engine).
    */
   sweep(maxWork: number): number {
     const nowMs = this.clock.now();
@@ -220,13 +273,22 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
       this.foldIfExpired(slot, nowMs);
       if (t.isTombstone(slot) && (t.purgeAt[slot] as number) <= nowMs) this.forget(t.keys[slot] as string, slot);
     }
+    if (work < maxWork) this.values.compact(maxWork - work, this.relocate, SWEEP_COMPACTION_MAX_BYTES);
     return work;
   }
 
   /** Counts kept up to date on every change (O(1)); `keys` and `bytes` count values not folded yet, as in the in-memory engine. */
   stats(): CompactStorageStats {
     const values = this.values.stats();
-    return { keys: this.liveKeys, tombstones: this.tombstones, bytes: this.liveBytes, ttlIndexItems: this.ttlIndex.size, valueStoreBytes: values.slabBytes + values.ownBufferBytes };
+    return {
+      keys: this.liveKeys,
+      tombstones: this.tombstones,
+      bytes: this.liveBytes,
+      ttlIndexItems: this.ttlIndex.size,
+      valueStoreBytes: values.slabBytes + values.ownBufferBytes,
+      slabsReleased: values.slabsReleased,
+      blocksMoved: values.blocksMoved,
+    };
   }
 
   /** The record in `slot` as a `VersionedValue`, its bytes copied out of the slab. */

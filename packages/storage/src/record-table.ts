@@ -36,7 +36,11 @@ export class RecordTable {
   expiresAt = new Float64Array(INITIAL_CAPACITY);
   /** For a tombstone: when sweep may purge it (local clock; +Infinity for never). For a value: +Infinity. */
   purgeAt = new Float64Array(INITIAL_CAPACITY);
-  /** Where the value's bytes are in the engine's `SlabAllocator`, and how many there are. */
+  /**
+   * Where the value's bytes are in the engine's `SlabAllocator`, and how many there are. The
+   * allocator keeps the slot as the block's owner, and compaction rewrites the address when it
+   * moves the value to another slab.
+   */
   valueAddress = new Float64Array(INITIAL_CAPACITY);
   valueBytes = new Uint32Array(INITIAL_CAPACITY);
   /** `hashKey(key)`: where the key sits on the ring (its scan bucket is the top bits). */
