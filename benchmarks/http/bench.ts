@@ -337,6 +337,21 @@ function ms(value: number): string {
 }
 
 /** The Markdown (and terminal) report of a run. */
+/** The `DKV_*` settings this run passed to every dkv process (the benchmark's own profiling variable aside). */
+function dkvEnvironment(): string[] {
+  return Object.entries(process.env)
+    .filter(([name, value]) => name.startsWith('DKV_') && name !== 'DKV_CPU_PROFILE_DIR' && value !== undefined)
+    .map(([name, value]) => `${name}=${String(value)}`)
+    .sort();
+}
+
+/** The quorums the cluster runs with: `cluster up`'s (N = min(3, nodes), majorities) unless DKV_N/W/R set them. */
+function effectiveQuorums(nodes: number): string {
+  const n = Number(process.env['DKV_N'] ?? Math.min(3, nodes));
+  const majority = Math.floor(n / 2) + 1;
+  return `N=${n} W=${process.env['DKV_W'] ?? majority} R=${process.env['DKV_R'] ?? majority}`;
+}
+
 function renderReport(results: readonly ScenarioResult[], redis: RedisRow[] | null, settings: Settings, machine: MachineInfo, command: string, elapsedSeconds: number, profiles: ProfileSummary[] | null): string {
   const byKey = new Map(results.map((r) => [`${r.scenario}/${r.target}`, r]));
   const peakRows: string[][] = [];
@@ -389,16 +404,18 @@ function renderReport(results: readonly ScenarioResult[], redis: RedisRow[] | nu
     foreignMax > FOREIGN_CORES_WARNING
       ? `- **Disturbed run**: other processes on this machine used up to ${foreignMax.toFixed(2)} cores (mean ${foreignMean.toFixed(2)}) during the measurements ("other cores" below). Raw req/s and latencies are then low and noisy; the per-core figures (req/core-s) and the ratios hold up better, since both targets ran under the same conditions.`
       : `- other processes used at most ${foreignMax.toFixed(2)} cores during the measurements`;
+  const quorums = effectiveQuorums(settings.nodes);
+  const dkvEnv = dkvEnvironment();
   const parts = [
     `# HTTP benchmark: dkv vs bare Fastify${settings.topologies.includes('nodes') ? ` (topology: ${settings.topologies.join(' and ')})` : ''}`,
     '',
-    `- command: \`${command}\``,
+    `- command: \`${dkvEnv.length > 0 ? `${dkvEnv.join(' ')} ` : ''}${command}\``,
     `- commit ${machine.commit}${machine.dirty ? ' (work tree had uncommitted changes)' : ''}, ${machine.node}, ${machine.cpus} x ${machine.cpuModel}, ${(machine.totalMemoryBytes / 2 ** 30).toFixed(0)} GiB, ${machine.platform}`,
     `- ${settings.connections} connections, pipelining 1; closed loop ${settings.durationSeconds} s, rate-limited runs ${settings.openDurationSeconds} s at ${OPEN_LOOP_FRACTION * 100}% of each target's own closed-loop peak; ${fmt(settings.keys)} sessions of ${settings.valueBytes} B, writes with ttl=1800`,
     ...settings.topologies.map((topology) =>
       topology === 'coordinator'
-        ? `- dkv: ${settings.nodes} storage nodes + 1 coordinator (\`dkv cluster up\`), N=3 W=2 R=2, clients send to the coordinator`
-        : `- dkv-nodes: ${settings.nodes} storage nodes that each coordinate, no coordinator (\`dkv cluster up --topology nodes\`), N=3 W=2 R=2, clients spread evenly over every node's URL; each node reads and writes its own replica in-process`,
+        ? `- dkv: ${settings.nodes} storage nodes + 1 coordinator (\`dkv cluster up\`), ${quorums}, clients send to the coordinator`
+        : `- dkv-nodes: ${settings.nodes} storage nodes that each coordinate, no coordinator (\`dkv cluster up --topology nodes\`), ${quorums}, clients spread evenly over every node's URL; each node reads and writes its own replica in-process`,
     ),
     `- baseline: the same routes on Fastify over a Map, one process; "server cores" of a dkv target is the CPU of all its processes (nodes, coordinator if any, and the idle \`cluster up\` parent)`,
     `- ${pin}; run took ${elapsedSeconds.toFixed(0)} s${settings.profile ? '; PROFILED RUN (--cpu-prof on every dkv process): do not quote these figures' : ''}`,
@@ -477,7 +494,7 @@ async function main(): Promise<number> {
       : null;
     const elapsedSeconds = (performance.now() - t0) / 1000;
     const report = renderReport(results, redis, settings, machine, command, elapsedSeconds, profiles);
-    const json = { kind: 'http', startedAt: new Date(Date.now() - elapsedSeconds * 1000).toISOString(), elapsedSeconds, command, settings, machine, preloadSeconds, results, redis, profileDir, profiles };
+    const json = { kind: 'http', startedAt: new Date(Date.now() - elapsedSeconds * 1000).toISOString(), elapsedSeconds, command, dkvEnvironment: dkvEnvironment(), settings, machine, preloadSeconds, results, redis, profileDir, profiles };
     mkdirSync(RESULTS_DIR, { recursive: true });
     const topologySuffix = settings.topologies.length === 1 && settings.topologies[0] === 'coordinator' ? '' : `-topology-${settings.topologies.length > 1 ? 'both' : settings.topologies[0]}`;
     const name = `${settings.profile ? 'http-profile' : 'http'}-${runStamp}${topologySuffix}`;
