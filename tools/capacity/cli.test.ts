@@ -100,8 +100,16 @@ describe('capacity document', () => {
     const http = names.filter((name) => /^http-.*\.json$/.test(name)).map((name) => parseHttpRun(read(name), name));
     expect(memory.length).toBeGreaterThan(0);
     expect(http.length).toBeGreaterThan(0);
+    // The model is of the coordinator topology (target "dkv"); runs of coordinating nodes alone
+    // (`--topology nodes`) are refused with a message that names what is missing.
+    const withCoordinator = http.filter((h) => h.results.some((r) => r.target === 'dkv'));
+    expect(withCoordinator.length).toBeGreaterThan(0);
     for (const h of http) {
-      for (const m of memory) expect(headings(renderCapacity(capacityModel(h, m, DEFAULT_CAPACITY_OPTIONS), { http: h, memory: m, args: LATEST }))).toHaveLength(9);
+      for (const m of memory) {
+        const model = (): unknown => capacityModel(h, m, DEFAULT_CAPACITY_OPTIONS);
+        if (withCoordinator.includes(h)) expect(headings(renderCapacity(capacityModel(h, m, DEFAULT_CAPACITY_OPTIONS), { http: h, memory: m, args: LATEST }))).toHaveLength(9);
+        else expect(model).toThrow('get/dkv is missing from the HTTP result');
+      }
     }
   });
 });
@@ -152,7 +160,7 @@ describe('capacity command on bad input: exit code 1, one message on stderr, not
   it('names a scenario or a process group the model needs and the result lacks', () => {
     const http = httpResult();
     http.results = http.results.filter((r) => !(r.scenario === 'put' && r.target === 'dkv'));
-    expect(failure(['http.json', 'memory.json'], fixtures(http))).toBe('capacity: put/dkv is missing from the HTTP result\n');
+    expect(failure(['http.json', 'memory.json'], fixtures(http))).toBe('capacity: put/dkv is missing from the HTTP result (the model needs a run of the coordinator topology: npm run bench, or -- --topology both)\n');
 
     const noNodes = httpResult();
     noNodes.results[1]!.closed.cost.serverCores = { coordinator: 0.1502 };

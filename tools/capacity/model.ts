@@ -128,7 +128,7 @@ export function capacityModel(http: HttpRun, memory: MemoryRun, options: Capacit
 /** CPU seconds one request of `scenario` cost each process group of `target`, from the closed-loop run. */
 function requestCpu(run: HttpRun, scenario: 'get' | 'put', target: 'baseline' | 'dkv'): { cpu: RequestCpu; measured: Measured } {
   const result = run.results.find((r) => r.scenario === scenario && r.target === target);
-  if (!result) throw new Error(`${scenario}/${target} is missing from the HTTP result`);
+  if (!result) throw new Error(`${scenario}/${target} is missing from the HTTP result${target === 'dkv' ? ' (the model needs a run of the coordinator topology: npm run bench, or -- --topology both)' : ''}`);
   const m = result.closed;
   const per = (cores: number): number => cores / m.requestsPerSecond;
   const totalSeconds = per(m.cost.serverCoresTotal);
