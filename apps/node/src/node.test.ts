@@ -46,8 +46,13 @@ describe('storage node', () => {
 
   it('expires TTL values by its sweeper', async () => {
     await client.send(self, { type: 'PUT', key: 'ttl', record: record({ expiresAt: Date.now() + 50 }) }, { timeoutMs: 2000 });
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const text = await (await fetch(`${node.url}/metrics`)).text();
+    // The sweeper runs every --sweep-interval-ms: wait for its tombstone, not for a fixed time.
+    const giveUpAt = Date.now() + 5_000;
+    let text = '';
+    while (!/dkv_storage_tombstones\{node="n1"\} [1-9]/.test(text) && Date.now() < giveUpAt) {
+      text = await (await fetch(`${node.url}/metrics`)).text();
+      if (!/dkv_storage_tombstones\{node="n1"\} [1-9]/.test(text)) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     expect(text).toMatch(/dkv_storage_tombstones\{node="n1"\} [1-9]/);
     // The default compact engine reserves slab memory for the value it still holds ("k").
     expect(text).toMatch(/dkv_storage_value_store_bytes\{node="n1"\} [1-9]/);
