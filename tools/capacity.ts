@@ -8,7 +8,9 @@
  * and the bytes each moved (loopback bytes per request, client and internode), and from the
  * memory benchmark the resident bytes per stored session. It scales them to the target load
  * (default 1M reads/s + 200k writes/s of 2 KB sessions at N=3) and prints Markdown: cores,
- * processes, machines, memory and network, with every assumption and the headroom stated.
+ * processes, machines, memory and network, with every assumption and the headroom stated. When the
+ * HTTP result also measured coordinating nodes (`--topology both`, target "dkv-nodes"), it plans
+ * that topology under the same load and sets it beside the coordinator topology.
  *
  * Flags (after the two files): --reads n --writes n --sessions n --utilisation u
  * --machine-cores c --machine-memory-gib g --memory-fill f.

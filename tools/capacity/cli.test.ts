@@ -1,6 +1,7 @@
 // Goal: the capacity command turns results into the document docs/capacity.md holds, carries the
-// model's figures into it, and refuses bad input with one clear message and no document at all
-// (so `> docs/capacity.md` never receives half of one).
+// model's figures into it (the coordinating-node section only when the result has that topology,
+// and nothing else changed by it), and refuses bad input with one clear message and no document
+// at all (so `> docs/capacity.md` never receives half of one).
 // Method: runCapacity in-process on the hand-made results (results.test-support.ts) with the
 // files served from memory, and on the committed results in benchmarks/results; one spawn of the
 // real entry point (tools/capacity.ts) for its exit code and streams.
@@ -13,7 +14,7 @@ import { runCapacity } from './cli.js';
 import { capacityModel, DEFAULT_CAPACITY_OPTIONS } from './model.js';
 import { renderCapacity } from './render.js';
 import { parseHttpRun, parseMemoryRun } from './results.js';
-import { httpResult, memoryResult } from './results.test-support.js';
+import { coordinatorOnlyHttpResult, httpResult, memoryResult } from './results.test-support.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const RESULTS = 'benchmarks/results';
@@ -47,6 +48,35 @@ function headings(markdown: string): string[] {
   return markdown.split('\n').filter((line) => line.startsWith('#'));
 }
 
+const NODES_HEADING = '## Coordinating nodes (no coordinator), beside the coordinator topology';
+
+/** The document's headings, for a result of the coordinator topology and for one of both topologies. */
+const COORDINATOR_HEADINGS = [
+  '# dkv capacity model',
+  '## Inputs',
+  '## Measured per request (dkv cluster of 3 storage nodes + 1 coordinator on one pinned core)',
+  '## Cores and processes',
+  '## Memory',
+  '## Network',
+  '## Machines',
+  "## Latency at half of peak (open loop, from each request's due time)",
+  '## Assumptions',
+];
+const BOTH_HEADINGS = [...COORDINATOR_HEADINGS.slice(0, 7), NODES_HEADING, ...COORDINATOR_HEADINGS.slice(7)];
+
+/** `markdown` without the coordinating-node section (its heading up to the next heading). */
+function withoutNodesSection(markdown: string): string {
+  const start = markdown.indexOf(`${NODES_HEADING}\n`);
+  if (start < 0) throw new Error('no coordinating-node section');
+  const end = markdown.indexOf('\n## ', start + NODES_HEADING.length);
+  return markdown.slice(0, start) + markdown.slice(end + 1);
+}
+
+/** `http` (a parsed or fixture HTTP result) with its dkv-nodes runs left out, all else as it is. */
+function withoutNodesTarget<T extends { results: ReadonlyArray<{ target: string }> }>(http: T): T {
+  return { ...http, results: http.results.filter((r) => r.target !== 'dkv-nodes') };
+}
+
 describe('capacity document', () => {
   it('carries the model of the hand-made results into the text', () => {
     const { code, stdout, stderr } = run(['http.json', 'memory.json'], fixtures());
@@ -71,6 +101,66 @@ describe('capacity document', () => {
     expect(stdout.endsWith('.\n')).toBe(true);
   });
 
+  it('sets coordinating nodes beside the coordinator topology, with figures worked out by hand', () => {
+    const { code, stdout, stderr } = run(['http.json', 'memory.json'], fixtures());
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    expect(headings(stdout)).toEqual(BOTH_HEADINGS);
+    /** A row of the side-by-side table, whatever the column widths. */
+    const row = (...cells: readonly string[]): RegExp => new RegExp(`^\\| ${cells.map((cell) => cell.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join(' +\\| +')} +\\|$`, 'm');
+    // CPU: total per request (cli included): 150.3 / 160 µs; 81 / 151 µs.
+    expect(stdout).toMatch(row('CPU per GET / PUT (closed loop)', 'µs', '150 / 160', '81 / 151'));
+    // Internode: 9000 - 2500, 9500 - 2600; 6800 - 2500, 7000 - 2600.
+    expect(stdout).toMatch(row('internode bytes per GET / PUT', 'B', '6,500 / 6,900', '4,300 / 4,400'));
+    // At 50%: (248.4 + 116.2) x 0.5 = 182.3 against (80 + 30) = 110 cores busy.
+    expect(stdout).toMatch(row('CPU at target load', 'cores', '182.3', '110.0'));
+    expect(stdout).toMatch(row('cores at 50%', 'cores', '364.6', '220.0'));
+    expect(stdout).toMatch(row('processes: coordinators + storage nodes', 'processes', '249 + 117 = 366', '0 + 220 = 220'));
+    // 498.92 GiB over 117 storage nodes, over 220 coordinating nodes.
+    expect(stdout).toMatch(row('memory per storage node process', 'GiB', '4.26', '2.27'));
+    expect(stdout).toMatch(row('network: clients ↔ dkv', 'Gbit/s', '24.2', '24.2'));
+    expect(stdout).toMatch(row('network: internode', 'Gbit/s', '63.0', '41.4')); // (1e6 x 4300 + 2e5 x 4400) x 8 = 41.44e9
+    // (24.16 + 63.04) / 23 = 3.79; (24.16 + 41.44) / 14 = 4.69.
+    expect(stdout).toMatch(row('network per machine, each way (average)', 'Gbit/s', '3.8', '4.7'));
+    expect(stdout).toMatch(row('machines for CPU / for memory', 'machines', '23 / 8', '14 / 8')); // 220 / 16 = 13.75
+    expect(stdout).toMatch(row('machines', 'machines', '**23**', '**14**'));
+    expect(stdout).toMatch(row('open-loop p99 at half of peak, GET / PUT', 'ms', '12.3 / 20.0', '30.0 / 15.0'));
+    expect(stdout).toContain('Coordinating nodes need fewer machines: **14** against 23 for coordinators + storage nodes. Cores at 50%: 220.0 for coordinating nodes against 364.6; the memory, the same in both, needs 8 machines.');
+    expect(stdout).toContain('together holding the 3 replicas of every session (the same 498.9 GiB)');
+    expect(stdout).toContain('In a cluster of 220 nodes each holds a replica of 3 keys in 220');
+  });
+
+  it('says which topology needs fewer machines, whichever it is', () => {
+    // Memory-bound: 63 machines for both (535,714,285,714 B / 8 GiB = 62.4).
+    expect(run(['http.json', 'memory.json', '--machine-memory-gib', '8'], fixtures()).stdout).toContain('Both topologies need **63 machines**. Cores at 50%: 220.0 for coordinating nodes against 364.6; the memory, the same in both, needs 63 machines.');
+    // Coordinating nodes at 600 µs per GET: (1e6 x 600 µs + 2e5 x 150 µs) / 0.5 = 1260 processes, / 16 = 78.75.
+    const costly = httpResult();
+    costly.results[2]!.closed.cost.serverCores = { nodes: 1.2, cli: 0 };
+    costly.results[2]!.closed.cost.serverCoresTotal = 1.2;
+    expect(run(['http.json', 'memory.json'], fixtures(costly)).stdout).toContain('Coordinators + storage nodes need fewer machines: **23** against 79 for coordinating nodes.');
+    // A load 3 coordinating nodes carry: every node holds every key, as measured (1000 x 80 µs / 0.5 = 0.16 cores).
+    const tiny = run(['http.json', 'memory.json', '--reads', '1000', '--writes', '0', '--sessions', '1000'], fixtures()).stdout;
+    expect(tiny).toContain('Both topologies need **3 machines**. Cores at 50%: 0.2 for coordinating nodes against 0.3; the memory, the same in both, needs 1 machine.');
+    expect(tiny).toContain('So does every node of the 3 planned here, and the figures carry over as measured.');
+  });
+
+  it('has no coordinating-node section for a result of the coordinator topology alone', () => {
+    const { code, stdout } = run(['http.json', 'memory.json'], fixtures(coordinatorOnlyHttpResult()));
+    expect(code).toBe(0);
+    expect(headings(stdout)).toEqual(COORDINATOR_HEADINGS);
+    expect(stdout).not.toContain('dkv-nodes');
+    expect(stdout).not.toContain('oordinating nodes');
+    expect(stdout).toMatch(/\| coordinators +\| 124\.2 cores +\| +248\.4 \| +249 \|/);
+  });
+
+  it('adds the section and changes nothing else: without the dkv-nodes runs, the same document less that section', () => {
+    const both = run(['http.json', 'memory.json'], fixtures()).stdout;
+    const alone = run(['http.json', 'memory.json'], fixtures(withoutNodesTarget(httpResult()))).stdout;
+    expect(withoutNodesSection(both)).toBe(alone);
+    const { stdout: flagged } = run(['http.json', 'memory.json', '--utilisation', '0.25', '--machine-memory-gib', '8'], fixtures());
+    const { stdout: flaggedAlone } = run(['http.json', 'memory.json', '--utilisation', '0.25', '--machine-memory-gib', '8'], fixtures(withoutNodesTarget(httpResult())));
+    expect(withoutNodesSection(flagged)).toBe(flaggedAlone);
+  });
+
   it('repeats the flags in the command line it says it was generated by, and uses them', () => {
     const { code, stdout } = run(['http.json', 'memory.json', '--sessions', '1000000', '--machine-cores=32'], fixtures());
     expect(code).toBe(0);
@@ -90,7 +180,10 @@ describe('capacity document', () => {
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     const committed = readFileSync(join(ROOT, 'docs/capacity.md'), 'utf8');
     expect(headings(stdout)).toEqual(headings(committed));
-    expect(headings(stdout).length).toBeGreaterThanOrEqual(8);
+    // The latest HTTP result is of both topologies (`--topology both`), so the document sets
+    // coordinating nodes beside the coordinator topology; one of the coordinator alone would not.
+    const latest = parseHttpRun(JSON.parse(readFileSync(join(ROOT, LATEST[0]!), 'utf8')), LATEST[0]!);
+    expect(headings(stdout)).toEqual(latest.results.some((r) => r.target === 'dkv-nodes') ? BOTH_HEADINGS : COORDINATOR_HEADINGS);
   });
 
   it('accepts every committed HTTP and memory result', () => {
@@ -104,11 +197,18 @@ describe('capacity document', () => {
     // (`--topology nodes`) are refused with a message that names what is missing.
     const withCoordinator = http.filter((h) => h.results.some((r) => r.target === 'dkv'));
     expect(withCoordinator.length).toBeGreaterThan(0);
+    // Runs of both topologies get the coordinating-node section; without their dkv-nodes runs,
+    // the same document less that section (the section changes nothing else).
+    const withBoth = withCoordinator.filter((h) => h.results.some((r) => r.target === 'dkv-nodes'));
+    expect(withBoth.length).toBeGreaterThan(0);
+    const render = (h: (typeof http)[number], m: (typeof memory)[number]): string => renderCapacity(capacityModel(h, m, DEFAULT_CAPACITY_OPTIONS), { http: h, memory: m, args: LATEST });
     for (const h of http) {
       for (const m of memory) {
-        const model = (): unknown => capacityModel(h, m, DEFAULT_CAPACITY_OPTIONS);
-        if (withCoordinator.includes(h)) expect(headings(renderCapacity(capacityModel(h, m, DEFAULT_CAPACITY_OPTIONS), { http: h, memory: m, args: LATEST }))).toHaveLength(9);
-        else expect(model).toThrow('get/dkv is missing from the HTTP result');
+        if (withBoth.includes(h)) {
+          expect(headings(render(h, m))).toEqual(BOTH_HEADINGS);
+          expect(withoutNodesSection(render(h, m))).toBe(render(withoutNodesTarget(h), m));
+        } else if (withCoordinator.includes(h)) expect(headings(render(h, m))).toEqual(COORDINATOR_HEADINGS);
+        else expect(() => capacityModel(h, m, DEFAULT_CAPACITY_OPTIONS)).toThrow('get/dkv is missing from the HTTP result');
       }
     }
   });
@@ -165,6 +265,31 @@ describe('capacity command on bad input: exit code 1, one message on stderr, not
     const noNodes = httpResult();
     noNodes.results[1]!.closed.cost.serverCores = { coordinator: 0.1502 };
     expect(failure(['http.json', 'memory.json'], fixtures(noNodes))).toContain('get/dkv in the HTTP result has no CPU for the nodes (serverCores.nodes)');
+  });
+
+  it('names a process group of the coordinating nodes that is missing, rather than planning zero cores for it', () => {
+    // Only the idle cluster-up parent recorded: the nodes' CPU is still in the total, but no group says whose it is.
+    const cliOnly = httpResult();
+    cliOnly.results[2]!.closed.cost.serverCores = { cli: 0.162 };
+    expect(failure(['http.json', 'memory.json'], fixtures(cliOnly))).toBe('capacity: get/dkv-nodes in the HTTP result has no CPU for the nodes (serverCores.nodes)\n');
+
+    const none = httpResult();
+    none.results[5]!.closed.cost.serverCores = {};
+    expect(failure(['http.json', 'memory.json'], fixtures(none))).toContain('put/dkv-nodes in the HTTP result has no CPU for the nodes (serverCores.nodes)');
+  });
+
+  it('refuses CPU of coordinating nodes recorded under a group the topology does not have, which the plan would leave out', () => {
+    const http = httpResult();
+    http.results[2]!.closed.cost.serverCores = { coordinator: 0.05, nodes: 0.16, cli: 0.002 };
+    expect(failure(['http.json', 'memory.json'], fixtures(http))).toContain('get/dkv-nodes in the HTTP result has CPU for serverCores.coordinator; coordinating nodes have only the groups nodes and cli');
+  });
+
+  it('names the scenario of the coordinating nodes that is missing when the result has the others', () => {
+    const http = httpResult();
+    http.results = http.results.filter((r) => !(r.scenario === 'put' && r.target === 'dkv-nodes'));
+    expect(failure(['http.json', 'memory.json'], fixtures(http))).toBe(
+      'capacity: put/dkv-nodes is missing from the HTTP result (the result has other dkv-nodes runs; the plan for coordinating nodes needs both GET and PUT: npm run bench -- --topology both)\n',
+    );
   });
 
   it.each([

@@ -1,5 +1,6 @@
 // Goal: the capacity model's arithmetic is the one docs/capacity.md states, and each flag moves
-// the figures it names (and only those).
+// the figures it names (and only those), for the coordinator topology and, when the HTTP result
+// has it, for the coordinating-node topology beside it.
 // Method: hand-made HTTP and memory results with round figures (results.test-support.ts); every
 // expected number below is worked out by hand from the model's formulas, written beside it, not
 // copied from the tool's output. Options come through the same argument parser as the command's.
@@ -7,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { parseCapacityArgs } from './cli.js';
 import { capacityModel, DEFAULT_CAPACITY_OPTIONS, type CapacityModel } from './model.js';
 import { parseHttpRun, parseMemoryRun } from './results.js';
-import { httpResult, legacyMemoryResult, memoryResult } from './results.test-support.js';
+import { coordinatorOnlyHttpResult, httpResult, legacyMemoryResult, memoryResult } from './results.test-support.js';
 
 const GIB = 2 ** 30;
 
@@ -17,9 +18,15 @@ function expectNear(actual: number, expected: number): void {
 }
 
 /** The model of the fixtures under the options of `flags` (as typed after the two file names). */
-function model(flags: readonly string[] = [], memory: unknown = memoryResult()): CapacityModel {
+function model(flags: readonly string[] = [], memory: unknown = memoryResult(), http: unknown = httpResult()): CapacityModel {
   const { options } = parseCapacityArgs(['http.json', 'memory.json', ...flags]);
-  return capacityModel(parseHttpRun(httpResult(), 'http.json'), parseMemoryRun(memory, 'memory.json'), options);
+  return capacityModel(parseHttpRun(http, 'http.json'), parseMemoryRun(memory, 'memory.json'), options);
+}
+
+/** The coordinating-node plan of `m`, which the fixture's result has. */
+function nodesOf(m: CapacityModel): NonNullable<CapacityModel['coordinatingNodes']> {
+  if (!m.coordinatingNodes) throw new Error('expected a plan for coordinating nodes');
+  return m.coordinatingNodes;
 }
 
 describe('capacity model at the default target (1M reads/s, 200k writes/s, 50M sessions, 50% CPU, 70% memory, 16-core 64 GiB machines)', () => {
@@ -142,5 +149,70 @@ describe('capacity model memory inputs', () => {
     expectNear(m.memory.engineBytesPerKey, 2800);
     expect(m.memory.node?.bytesPerKey).toBe(2900);
     expect(m.memory.bytesPerReplica).toBe(2900); // max(2800, 2900)
+  });
+});
+
+describe('capacity model of coordinating nodes (target dkv-nodes), beside the coordinator topology', () => {
+  const m = model();
+  const nodes = nodesOf(m);
+
+  it('plans them only when the HTTP result has the target, and leaves the coordinator topology as it was', () => {
+    const without = model([], memoryResult(), coordinatorOnlyHttpResult());
+    expect(without.coordinatingNodes).toBeNull();
+    const { coordinatingNodes: _plan, ...coordinatorTopology } = m;
+    const { coordinatingNodes: _none, ...coordinatorTopologyAlone } = without;
+    expect(coordinatorTopology).toEqual(coordinatorTopologyAlone);
+  });
+
+  it('takes CPU per request from the nodes, with the idle cluster-up parent in the total only, and no coordinator', () => {
+    expect(nodes.cpu.get.coordinatorSeconds).toBe(0);
+    expectNear(nodes.cpu.get.nodesSeconds, 80e-6); // 0.16 cores / 2000 req/s
+    expectNear(nodes.cpu.get.totalSeconds, 81e-6); // (0.16 + 0.002) / 2000
+    expect(nodes.cpu.put.coordinatorSeconds).toBe(0);
+    expectNear(nodes.cpu.put.nodesSeconds, 150e-6); // 0.15 / 1000
+    expectNear(nodes.cpu.put.totalSeconds, 151e-6); // (0.15 + 0.001) / 1000
+  });
+
+  it('plans cores at 50% utilisation, one process kind, one process per core', () => {
+    expectNear(nodes.cores, 220); // (1e6 x 80 µs + 2e5 x 150 µs) / 0.5 = (80 + 30) / 0.5
+    expect(nodes.processes).toBe(220);
+  });
+
+  it('spreads the same N copies of the sessions over all its processes', () => {
+    expectNear(nodes.bytesPerProcess, 375e9 / 0.7 / 220); // 50M x 3 x 2500 B / 0.7 fill, over 220 processes
+    expect(nodes.bytesPerProcess / GIB).toBeCloseTo(2.268, 3); // 498.92 GiB / 220
+  });
+
+  it('counts the client bytes (the baseline\'s) and the internode bytes measured, with no coordinator hop', () => {
+    expect(nodes.bytes).toEqual({ internodeGet: 4300, internodePut: 4400 }); // 6800 - 2500, 7000 - 2600
+    expectNear(nodes.network.clientBitsPerSecond, 24.16e9); // (1e6 x 2500 + 2e5 x 2600) x 8, as for coordinators
+    expectNear(nodes.network.internodeBitsPerSecond, 41.44e9); // (1e6 x 4300 + 2e5 x 4400) x 8
+  });
+
+  it('needs the most machines of CPU, memory and the three replicas: fewer than the coordinator topology here', () => {
+    // CPU: 220 processes / 16 cores = 13.75; memory: 498.9 GiB / 64 GiB = 7.8, as for coordinators.
+    expect(nodes.machines).toEqual({ forCpu: 14, forMemory: 8, total: 14 });
+    expect(m.machines.total).toBe(23);
+  });
+
+  it('reads its own open-loop latency', () => {
+    expect(nodes.openLoop.get.latency.p99Ms).toBe(30);
+    expect(nodes.openLoop.put.latency.p99Ms).toBe(15);
+    expect(nodes.openLoop.get.targetRate).toBe(1000); // half of its 2000 req/s peak
+  });
+
+  it('follows the flags as the coordinator topology does', () => {
+    const slow = nodesOf(model(['--utilisation', '0.25']));
+    expectNear(slow.cores, 440); // 110 / 0.25
+    expect(slow.machines).toEqual({ forCpu: 28, forMemory: 8, total: 28 }); // 440 / 16 = 27.5
+
+    const small = nodesOf(model(['--machine-memory-gib', '8']));
+    expect(small.machines).toEqual({ forCpu: 14, forMemory: 63, total: 63 }); // memory bound, as for coordinators
+
+    const tiny = nodesOf(model(['--reads', '1000', '--writes', '0', '--sessions', '1000']));
+    expectNear(tiny.cores, 0.16); // 1000 x 80 µs / 0.5
+    expect(tiny.processes).toBe(3); // never fewer than the replicas
+    expectNear(tiny.bytesPerProcess, (1000 * 3 * 2500) / 0.7 / 3);
+    expect(tiny.machines).toEqual({ forCpu: 1, forMemory: 1, total: 3 });
   });
 });

@@ -2,6 +2,10 @@
  * dkv's capacity model as a pure function: measured costs per request and per stored session in,
  * the cores, processes, memory, network and machines for a target load out. No I/O, so every
  * figure of docs/capacity.md can be checked against a hand calculation (model.test.ts).
+ *
+ * It plans for the coordinator topology (target "dkv": storage nodes behind coordinators) and,
+ * when the HTTP result also measured it (`--topology both`), for the coordinating-node topology
+ * (target "dkv-nodes": storage nodes that each coordinate, no coordinator) beside it.
  */
 import type { EngineRun, HttpRun, Measured, MemoryRun, NodeRun } from './results.js';
 
@@ -36,11 +40,38 @@ export const REPLICAS = 3;
 /** The storage engine a node runs by default (`--engine`): the one the model plans memory for. */
 export const DEFAULT_ENGINE = 'compact';
 
-/** CPU seconds one request cost each dkv process group, from the closed-loop run. */
+/**
+ * CPU seconds one request cost each dkv process group, from the closed-loop run. `totalSeconds` is
+ * every process of the target, the benchmark's idle `cluster up` parent included; the cores are
+ * planned from the two roles a deployment runs (coordinator and storage nodes).
+ */
 export interface RequestCpu {
   readonly coordinatorSeconds: number;
   readonly nodesSeconds: number;
   readonly totalSeconds: number;
+}
+
+/**
+ * The plan for the coordinating-node topology (target "dkv-nodes"): every process is a storage node
+ * that also serves the public API and coordinates, so there is one process kind. It serves the
+ * same load and stores the same sessions as the coordinator topology's plan beside it.
+ */
+export interface CoordinatingNodesPlan {
+  /** CPU per request, all of it in the nodes: `coordinatorSeconds` is 0, there being no coordinator. */
+  readonly cpu: { readonly get: RequestCpu; readonly put: RequestCpu };
+  /** Loopback bytes per request beyond the client's share (the baseline's, as for the coordinator topology). */
+  readonly bytes: { readonly internodeGet: number; readonly internodePut: number };
+  /** Cores at the planned utilisation. */
+  readonly cores: number;
+  /** One event loop per core; never fewer than replicas. */
+  readonly processes: number;
+  /** The cluster's memory (the same N copies of every session) spread over all the processes. */
+  readonly bytesPerProcess: number;
+  /** No coordinator hop: clients' bytes and the internode bytes measured between the nodes. */
+  readonly network: { readonly clientBitsPerSecond: number; readonly internodeBitsPerSecond: number };
+  readonly machines: { readonly forCpu: number; readonly forMemory: number; readonly total: number };
+  /** The open-loop runs at half of this topology's peak. */
+  readonly openLoop: { readonly get: Measured; readonly put: Measured };
 }
 
 /** Everything the capacity document states, before formatting. */
@@ -72,6 +103,8 @@ export interface CapacityModel {
   readonly foreignCoresMax: number;
   /** dkv's open-loop runs at half of peak, when the result has both. */
   readonly openLoop: { readonly get: Measured; readonly put: Measured } | null;
+  /** The coordinating-node topology, when the HTTP result has the target "dkv-nodes"; null otherwise. */
+  readonly coordinatingNodes: CoordinatingNodesPlan | null;
 }
 
 /** Scales the measured costs of `http` and `memory` to the load and machines of `options`. */
@@ -104,7 +137,7 @@ export function capacityModel(http: HttpRun, memory: MemoryRun, options: Capacit
   const internodePut = Math.max(0, bytes(put.measured) - clientPut);
 
   const forCpu = Math.ceil(totalProcesses / options.machineCores);
-  const forMemory = Math.ceil(clusterBytes / (options.machineMemoryGiB * 2 ** 30));
+  const forMemory = memoryMachines(clusterBytes, options);
   const open = (scenario: string): Measured | undefined => http.results.find((r) => r.scenario === scenario && r.target === 'dkv')?.open;
   const getOpen = open('get');
   const putOpen = open('put');
@@ -122,24 +155,82 @@ export function capacityModel(http: HttpRun, memory: MemoryRun, options: Capacit
     machines: { forCpu, forMemory, total: Math.max(forCpu, forMemory, n) },
     foreignCoresMax: Math.max(0, ...http.results.flatMap((r) => [r.closed, r.autocannonRate, r.open]).map((m) => m.cost.foreignCores)),
     openLoop: getOpen && putOpen ? { get: getOpen, put: putOpen } : null,
+    coordinatingNodes: http.results.some((r) => r.target === 'dkv-nodes') ? coordinatingNodesPlan(http, options, clusterBytes, { get: clientGet, put: clientPut }) : null,
   };
 }
 
+/**
+ * The coordinating-node topology under the same load, sessions and machines: its CPU per request
+ * scaled as the coordinator topology's, one process kind, the same cluster memory spread over
+ * those processes, and its loopback bytes split at the same client share.
+ */
+function coordinatingNodesPlan(http: HttpRun, options: CapacityOptions, clusterBytes: number, client: { get: number; put: number }): CoordinatingNodesPlan {
+  const { readsPerSecond: reads, writesPerSecond: writes, utilisation } = options;
+  const n = REPLICAS;
+  const get = requestCpu(http, 'get', 'dkv-nodes');
+  const put = requestCpu(http, 'put', 'dkv-nodes');
+  const cores = (reads * get.cpu.nodesSeconds + writes * put.cpu.nodesSeconds) / utilisation;
+  const processes = Math.max(n, Math.ceil(cores));
+  // The clients send the same requests and read the same answers in both topologies; what the
+  // nodes add beyond that is internode, with no coordinator hop in between.
+  const internodeGet = Math.max(0, (get.measured.loopbackBytesPerRequest ?? 0) - client.get);
+  const internodePut = Math.max(0, (put.measured.loopbackBytesPerRequest ?? 0) - client.put);
+  const forCpu = Math.ceil(processes / options.machineCores);
+  const forMemory = memoryMachines(clusterBytes, options);
+  return {
+    cpu: { get: get.cpu, put: put.cpu },
+    bytes: { internodeGet, internodePut },
+    cores,
+    processes,
+    bytesPerProcess: clusterBytes / processes,
+    network: {
+      clientBitsPerSecond: (reads * client.get + writes * client.put) * 8,
+      internodeBitsPerSecond: (reads * internodeGet + writes * internodePut) * 8,
+    },
+    machines: { forCpu, forMemory, total: Math.max(forCpu, forMemory, n) },
+    openLoop: { get: get.result.open, put: put.result.open },
+  };
+}
+
+/** Machines whose memory holds `clusterBytes` (already divided by the fill). */
+function memoryMachines(clusterBytes: number, options: CapacityOptions): number {
+  return Math.ceil(clusterBytes / (options.machineMemoryGiB * 2 ** 30));
+}
+
+/** What to run when a target's scenario is missing from the HTTP result. */
+const MISSING_TARGET_HINT = {
+  baseline: '',
+  dkv: ' (the model needs a run of the coordinator topology: npm run bench, or -- --topology both)',
+  'dkv-nodes': ' (the result has other dkv-nodes runs; the plan for coordinating nodes needs both GET and PUT: npm run bench -- --topology both)',
+} as const;
+
+/** The process groups the benchmark records for coordinating nodes: the nodes, and its idle `cluster up` parent. */
+const COORDINATING_NODE_GROUPS: readonly string[] = ['nodes', 'cli'];
+
+type HttpResult = HttpRun['results'][number];
+
 /** CPU seconds one request of `scenario` cost each process group of `target`, from the closed-loop run. */
-function requestCpu(run: HttpRun, scenario: 'get' | 'put', target: 'baseline' | 'dkv'): { cpu: RequestCpu; measured: Measured } {
+function requestCpu(run: HttpRun, scenario: 'get' | 'put', target: 'baseline' | 'dkv' | 'dkv-nodes'): { cpu: RequestCpu; measured: Measured; result: HttpResult } {
   const result = run.results.find((r) => r.scenario === scenario && r.target === target);
-  if (!result) throw new Error(`${scenario}/${target} is missing from the HTTP result${target === 'dkv' ? ' (the model needs a run of the coordinator topology: npm run bench, or -- --topology both)' : ''}`);
+  if (!result) throw new Error(`${scenario}/${target} is missing from the HTTP result${MISSING_TARGET_HINT[target]}`);
   const m = result.closed;
   const per = (cores: number): number => cores / m.requestsPerSecond;
   const totalSeconds = per(m.cost.serverCoresTotal);
-  if (target === 'baseline') return { cpu: { coordinatorSeconds: totalSeconds, nodesSeconds: 0, totalSeconds }, measured: m };
+  if (target === 'baseline') return { cpu: { coordinatorSeconds: totalSeconds, nodesSeconds: 0, totalSeconds }, measured: m, result };
   // A missing group would silently plan zero cores for it.
   const group = (name: string): number => {
     const cores = m.cost.serverCores[name];
     if (cores === undefined) throw new Error(`${scenario}/${target} in the HTTP result has no CPU for the ${name} (serverCores.${name})`);
     return cores;
   };
-  return { cpu: { coordinatorSeconds: per(group('coordinator')), nodesSeconds: per(group('nodes')), totalSeconds }, measured: m };
+  if (target === 'dkv') return { cpu: { coordinatorSeconds: per(group('coordinator')), nodesSeconds: per(group('nodes')), totalSeconds }, measured: m, result };
+  // Coordinating nodes are planned from the nodes alone: CPU recorded for any other group (a
+  // coordinator this topology does not have) would be left out of the plan without a word.
+  const unknown = Object.keys(m.cost.serverCores).filter((name) => !COORDINATING_NODE_GROUPS.includes(name));
+  if (unknown.length > 0) {
+    throw new Error(`${scenario}/${target} in the HTTP result has CPU for ${unknown.map((name) => `serverCores.${name}`).join(', ')}; coordinating nodes have only the groups ${COORDINATING_NODE_GROUPS.join(' and ')}`);
+  }
+  return { cpu: { coordinatorSeconds: 0, nodesSeconds: per(group('nodes')), totalSeconds }, measured: m, result };
 }
 
 /**

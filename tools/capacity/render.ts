@@ -1,13 +1,15 @@
 /**
  * The capacity model as Markdown (docs/capacity.md): one function per section, each stating its
- * assumptions beside its figures. Pure: the same model gives the same bytes.
+ * assumptions beside its figures. Pure: the same model gives the same bytes. The sections plan the
+ * coordinator topology; when the model has the coordinating-node topology too, one more section
+ * sets the two side by side, and without it the document is what it was before that section.
  */
 // benchmarks/ is not an Nx project, so the rule cannot place this import; the helpers are the ones the
 // benchmark reports use, shared so that the capacity document reads like them.
 // eslint-disable-next-line @nx/enforce-module-boundaries -- see above
 import { fmt, table } from '../../benchmarks/lib/args.js';
 import { REPLICAS, type CapacityModel } from './model.js';
-import type { HttpRun, MemoryRun } from './results.js';
+import type { HttpRun, Measured, MemoryRun } from './results.js';
 
 /** What the document was generated from: the two results and the arguments given after `tools/capacity.ts`. */
 export interface CapacitySources {
@@ -26,6 +28,7 @@ export function renderCapacity(model: CapacityModel, sources: CapacitySources): 
     ...memorySection(model),
     ...networkSection(model),
     ...machinesSection(model),
+    ...coordinatingNodesSection(model),
     ...latencySection(model),
     ...assumptionsSection(model),
   ];
@@ -153,6 +156,71 @@ function machinesSection({ options, machines }: CapacityModel): string[] {
     `With ${options.machineCores}-core, ${options.machineMemoryGiB} GiB machines (pass --machine-cores and --machine-memory-gib): ${machines.forCpu} for CPU, ${machines.forMemory} for memory, at least ${REPLICAS} for N=${REPLICAS} replicas on distinct machines: **${machines.total} machines**.`,
     '',
   ];
+}
+
+/**
+ * The coordinating-node topology beside the coordinator topology: one table with a column each,
+ * the verdict on machines, and the condition under which the measured costs carry over.
+ */
+function coordinatingNodesSection(model: CapacityModel): string[] {
+  const nodes = model.coordinatingNodes;
+  if (!nodes) return [];
+  const { options, cpu, bytes, cores, processes, memory, network, machines, openLoop } = model;
+  const { utilisation } = options;
+  const percent = `${(utilisation * 100).toFixed(0)}%`;
+  const n = REPLICAS;
+  const gib = 2 ** 30;
+  const micro = (seconds: number): string => (seconds * 1e6).toFixed(0);
+  const gbits = (bits: number): string => (bits / 1e9).toFixed(1);
+  const pair = (a: string, b: string): string => `${a} / ${b}`;
+  const coordinatorCores = cores.coordinators + cores.nodes;
+  const coordinatorTotalBits = network.clientBitsPerSecond + network.internodeBitsPerSecond;
+  const nodesTotalBits = nodes.network.clientBitsPerSecond + nodes.network.internodeBitsPerSecond;
+  const p99 = (open: { get: Measured; put: Measured }): string => pair(open.get.latency.p99Ms.toFixed(1), open.put.latency.p99Ms.toFixed(1));
+  return [
+    '## Coordinating nodes (no coordinator), beside the coordinator topology',
+    '',
+    `The sections above plan for storage nodes behind coordinators. The same HTTP run also measured \`dkv cluster up --topology nodes\` (target \`dkv-nodes\`): 3 storage nodes that each serve the public API and coordinate the requests they receive, reading and writing their own replica in-process, with no coordinator and the clients spread over all of them. So every process is a storage node that coordinates, one process kind: one per core at ${percent} as above, never fewer than ${n}, together holding the ${n} replicas of every session (the same ${fmt(memory.clusterBytes / gib, 1)} GiB). CPU per request is that of all the target's processes, as above (the nodes, and the benchmark's idle \`cluster up\` parent). There is no coordinator hop: the client bytes are the baseline's, as above, and the rest of the measured loopback bytes are internode.`,
+    '',
+    table(
+      ['measure', 'unit', 'coordinators + storage nodes', 'coordinating nodes'],
+      [
+        ['CPU per GET / PUT (closed loop)', 'µs', pair(micro(cpu.get.totalSeconds), micro(cpu.put.totalSeconds)), pair(micro(nodes.cpu.get.totalSeconds), micro(nodes.cpu.put.totalSeconds))],
+        ['internode bytes per GET / PUT', 'B', pair(fmt(bytes.internodeGet), fmt(bytes.internodePut)), pair(fmt(nodes.bytes.internodeGet), fmt(nodes.bytes.internodePut))],
+        ['CPU at target load', 'cores', fmt(coordinatorCores * utilisation, 1), fmt(nodes.cores * utilisation, 1)],
+        [`cores at ${percent}`, 'cores', fmt(coordinatorCores, 1), fmt(nodes.cores, 1)],
+        ['processes: coordinators + storage nodes', 'processes', `${fmt(processes.coordinators)} + ${fmt(processes.nodes)} = ${fmt(processes.total)}`, `0 + ${fmt(nodes.processes)} = ${fmt(nodes.processes)}`],
+        ['memory per storage node process', 'GiB', fmt(memory.clusterBytes / gib / processes.nodes, 2), fmt(nodes.bytesPerProcess / gib, 2)],
+        ['network: clients ↔ dkv', 'Gbit/s', gbits(network.clientBitsPerSecond), gbits(nodes.network.clientBitsPerSecond)],
+        ['network: internode', 'Gbit/s', gbits(network.internodeBitsPerSecond), gbits(nodes.network.internodeBitsPerSecond)],
+        ['network per machine, each way (average)', 'Gbit/s', gbits(coordinatorTotalBits / machines.total), gbits(nodesTotalBits / nodes.machines.total)],
+        ['machines for CPU / for memory', 'machines', pair(fmt(machines.forCpu), fmt(machines.forMemory)), pair(fmt(nodes.machines.forCpu), fmt(nodes.machines.forMemory))],
+        ['machines', 'machines', `**${fmt(machines.total)}**`, `**${fmt(nodes.machines.total)}**`],
+        ['open-loop p99 at half of peak, GET / PUT', 'ms', openLoop ? p99(openLoop) : '-', p99(nodes.openLoop)],
+      ],
+    ),
+    '',
+    `${fewerMachines(machines.total, nodes.machines.total)} Cores at ${percent}: ${fmt(nodes.cores, 1)} for coordinating nodes against ${fmt(coordinatorCores, 1)}; the memory, the same in both, needs ${machinesCount(nodes.machines.forMemory)}.`,
+    '',
+    `In the measured run every node held a replica of every key (3 nodes, N=${n}), so every request reached a node with its own replica of the key. ${
+      nodes.processes > n
+        ? `In a cluster of ${fmt(nodes.processes)} nodes each holds a replica of ${n} keys in ${fmt(nodes.processes)}: the figures carry over only where clients or the load balancer send each request to a replica of its key. Sent to any node, most requests would go to ${n} remote replicas, as from a coordinator, and the internode bytes and CPU per request would move toward the coordinator topology's column.`
+        : `So does every node of the ${fmt(nodes.processes)} planned here, and the figures carry over as measured.`
+    }`,
+    '',
+  ];
+}
+
+/** "1 machine", "8 machines". */
+function machinesCount(count: number): string {
+  return `${fmt(count)} machine${count === 1 ? '' : 's'}`;
+}
+
+/** Which topology needs fewer machines, in one sentence. */
+function fewerMachines(coordinatorTopology: number, coordinatingNodes: number): string {
+  if (coordinatingNodes < coordinatorTopology) return `Coordinating nodes need fewer machines: **${coordinatingNodes}** against ${coordinatorTopology} for coordinators + storage nodes.`;
+  if (coordinatorTopology < coordinatingNodes) return `Coordinators + storage nodes need fewer machines: **${coordinatorTopology}** against ${coordinatingNodes} for coordinating nodes.`;
+  return `Both topologies need **${coordinatorTopology} machines**.`;
 }
 
 function latencySection({ openLoop }: CapacityModel): string[] {

@@ -59,17 +59,20 @@ function scenario(name: 'get' | 'put' | 'mix', target: 'baseline' | 'dkv' | 'dkv
 }
 
 /**
- * An HTTP result. Per closed-loop request (cores / requests per second):
+ * An HTTP result of both topologies (`--topology both`). Per closed-loop request (cores / requests
+ * per second):
  *
  * | scenario       | coordinator          | storage nodes        | total     | loopback bytes |
  * |----------------|----------------------|----------------------|-----------|----------------|
  * | GET, dkv       | 0.1002 / 1000 = 100.2 µs | 0.0501 / 1000 = 50.1 µs | 150.3 µs | 9000 |
+ * | GET, dkv-nodes | -                    | 0.16 / 2000 = 80 µs  | (0.16 + 0.002 cli) / 2000 = 81 µs | 6800 |
  * | GET, baseline  | -                    | -                    | 0.0401 / 2000 = 20.05 µs | 2500 |
  * | PUT, dkv       | 0.06 / 500 = 120 µs  | 0.02 / 500 = 40 µs   | 160 µs    | 9500 |
+ * | PUT, dkv-nodes | -                    | 0.15 / 1000 = 150 µs | (0.15 + 0.001 cli) / 1000 = 151 µs | 7000 |
  * | PUT, baseline  | -                    | -                    | 0.03 / 1000 = 30 µs | 2600 |
  *
- * The mix and the coordinating-node topology (`dkv-nodes`) carry other figures that the model
- * must not pick up. Open loop at half of peak: GET p99 12.34 ms at 500 req/s, PUT p99 20 ms at 250.
+ * The mix carries other figures that the model must not pick up. Open loop at half of peak: dkv
+ * GET p99 12.34 ms at 500 req/s, PUT p99 20 ms at 250; dkv-nodes GET p99 30 ms, PUT p99 15 ms.
  */
 export function httpResult() {
   return {
@@ -98,16 +101,33 @@ export function httpResult() {
     results: [
       scenario('get', 'baseline', { requestsPerSecond: 2000, serverCores: { baseline: 0.0401 }, loopbackBytesPerRequest: 2500 }),
       scenario('get', 'dkv', { requestsPerSecond: 1000, serverCores: { coordinator: 0.1002, nodes: 0.0501 }, loopbackBytesPerRequest: 9000 }, { p99Ms: 12.34 }),
-      scenario('get', 'dkv-nodes', { requestsPerSecond: 3000, serverCores: { nodes: 0.5, cli: 0.01 }, loopbackBytesPerRequest: 7000 }),
+      scenario('get', 'dkv-nodes', { requestsPerSecond: 2000, serverCores: { nodes: 0.16, cli: 0.002 }, loopbackBytesPerRequest: 6800 }, { p99Ms: 30 }),
       scenario('put', 'baseline', { requestsPerSecond: 1000, serverCores: { baseline: 0.03 }, loopbackBytesPerRequest: 2600 }),
       scenario('put', 'dkv', { requestsPerSecond: 500, serverCores: { coordinator: 0.06, nodes: 0.02 }, loopbackBytesPerRequest: 9500 }),
-      scenario('put', 'dkv-nodes', { requestsPerSecond: 3000, serverCores: { nodes: 0.5, cli: 0.01 }, loopbackBytesPerRequest: 7000 }),
+      scenario('put', 'dkv-nodes', { requestsPerSecond: 1000, serverCores: { nodes: 0.15, cli: 0.001 }, loopbackBytesPerRequest: 7000 }, { p99Ms: 15 }),
       scenario('mix', 'baseline', { requestsPerSecond: 5000, serverCores: { baseline: 0.5 }, loopbackBytesPerRequest: 1000 }),
       scenario('mix', 'dkv', { requestsPerSecond: 5000, serverCores: { coordinator: 0.5, nodes: 0.5 }, loopbackBytesPerRequest: 1000 }),
+      scenario('mix', 'dkv-nodes', { requestsPerSecond: 5000, serverCores: { nodes: 0.9, cli: 0 }, loopbackBytesPerRequest: 1000 }),
     ],
     redis: [],
     profileDir: null,
     profiles: null,
+  };
+}
+
+/**
+ * The same HTTP result as run with the coordinator topology alone (the default `npm run bench`):
+ * no `dkv-nodes` target, so the document has no section for coordinating nodes.
+ */
+export function coordinatorOnlyHttpResult() {
+  const result = httpResult();
+  const { 'dkv-nodes': _nodes, ...preloadSeconds } = result.preloadSeconds;
+  return {
+    ...result,
+    command: 'npx tsx benchmarks/http/bench.ts',
+    settings: { ...result.settings, topologies: ['coordinator'] },
+    preloadSeconds,
+    results: result.results.filter((r) => r.target !== 'dkv-nodes'),
   };
 }
 
