@@ -241,6 +241,7 @@ function assumptionsSection({ options, machines }: CapacityModel): string[] {
     '',
     '- CPU per request scales linearly with the number of processes (no shared bottleneck but the network); coordinators are stateless and added freely behind a load balancer.',
     "- Per-request CPU measured on this machine's cores; another CPU model scales it by its single-thread speed.",
+    '- Per-request CPU is the closed-loop figure, where each wake-up of a process serves several requests. Below the peak fewer requests share a wake-up: with all processes on one core, quick fixed-rate runs spent several times more CPU per request (benchmarks/README.md, "Where the time goes"). A core per process should suffer less from this, but it is unmeasured: confirm CPU at the planned rate before buying to this plan.',
     '- The load-balancer and TLS cost are not included; neither is the CPU of anti-entropy, hinted handoff or rebalancing.',
     '- Every read finds its key (a miss costs less); writes carry TTLs; values are 2 KB.',
     `- ${(1 / utilisation).toFixed(2)}x CPU headroom and ${(1 / memoryFill).toFixed(2)}x memory headroom as stated above; one machine lost leaves ${machines.total - 1} machines, which the CPU headroom absorbs when machines ≥ ${Math.ceil(1 / (1 - utilisation))}.`,
