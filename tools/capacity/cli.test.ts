@@ -60,6 +60,7 @@ const COORDINATOR_HEADINGS = [
   '## Network',
   '## Machines',
   "## Latency at half of peak (open loop, from each request's due time)",
+  '## CPU per GET at half of peak',
   '## Assumptions',
 ];
 const BOTH_HEADINGS = [...COORDINATOR_HEADINGS.slice(0, 7), NODES_HEADING, ...COORDINATOR_HEADINGS.slice(7)];
@@ -124,6 +125,13 @@ describe('capacity document', () => {
     expect(stdout).toMatch(row('machines for CPU / for memory', 'machines', '23 / 8', '14 / 8')); // 220 / 16 = 13.75
     expect(stdout).toMatch(row('machines', 'machines', '**23**', '**14**'));
     expect(stdout).toMatch(row('open-loop p99 at half of peak, GET / PUT', 'ms', '12.3 / 20.0', '30.0 / 15.0'));
+    // The paced runs keep the closed loop's cores at half its rate: 0.1503 / 500 and 0.162 / 1000.
+    expect(stdout).toMatch(row('CPU per GET at half of peak (open loop)', 'µs', '301', '162'));
+    // The section of CPU at half of peak names the baseline and the coordinator topology only.
+    const halfPeak = stdout.slice(stdout.indexOf('## CPU per GET at half of peak'), stdout.indexOf('## Assumptions'));
+    expect(halfPeak).toMatch(row('baseline', '20 µs', '1,000 req/s', '40 µs', '2.00x', '0.04'));
+    expect(halfPeak).toMatch(row('dkv', '150 µs', '500 req/s', '301 µs', '2.00x', '0.15'));
+    expect(halfPeak).not.toContain('dkv-nodes');
     expect(stdout).toContain('Coordinating nodes need fewer machines: **14** against 23 for coordinators + storage nodes. Cores at 50%: 220.0 for coordinating nodes against 364.6; the memory, the same in both, needs 8 machines.');
     expect(stdout).toContain('together holding the 3 replicas of every session (the same 498.9 GiB)');
     expect(stdout).toContain('In a cluster of 220 nodes each holds a replica of 3 keys in 220');

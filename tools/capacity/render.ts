@@ -30,6 +30,7 @@ export function renderCapacity(model: CapacityModel, sources: CapacitySources): 
     ...machinesSection(model),
     ...coordinatingNodesSection(model),
     ...latencySection(model),
+    ...cpuAtHalfPeak(sources.http),
     ...assumptionsSection(model),
   ];
   return `${lines.join('\n')}\n`;
@@ -176,6 +177,7 @@ function coordinatingNodesSection(model: CapacityModel): string[] {
   const coordinatorCores = cores.coordinators + cores.nodes;
   const coordinatorTotalBits = network.clientBitsPerSecond + network.internodeBitsPerSecond;
   const nodesTotalBits = nodes.network.clientBitsPerSecond + nodes.network.internodeBitsPerSecond;
+  const openCpu = (m: Measured): string => (m.requestsPerSecond > 0 ? micro(m.cost.serverCoresTotal / m.requestsPerSecond) : '-');
   const p99 = (open: { get: Measured; put: Measured }): string => pair(open.get.latency.p99Ms.toFixed(1), open.put.latency.p99Ms.toFixed(1));
   return [
     '## Coordinating nodes (no coordinator), beside the coordinator topology',
@@ -197,6 +199,7 @@ function coordinatingNodesSection(model: CapacityModel): string[] {
         ['machines for CPU / for memory', 'machines', pair(fmt(machines.forCpu), fmt(machines.forMemory)), pair(fmt(nodes.machines.forCpu), fmt(nodes.machines.forMemory))],
         ['machines', 'machines', `**${fmt(machines.total)}**`, `**${fmt(nodes.machines.total)}**`],
         ['open-loop p99 at half of peak, GET / PUT', 'ms', openLoop ? p99(openLoop) : '-', p99(nodes.openLoop)],
+        ['CPU per GET at half of peak (open loop)', 'µs', openLoop ? openCpu(openLoop.get) : '-', openCpu(nodes.openLoop.get)],
       ],
     ),
     '',
@@ -234,6 +237,31 @@ function latencySection({ openLoop }: CapacityModel): string[] {
   ];
 }
 
+/**
+ * CPU per GET at the open-loop rate (half of each target's peak) against the closed-loop peak,
+ * for the baseline and the coordinator topology: how far "half of the peak rate" is from half of a core. Nothing
+ * when a target has no open-loop answers.
+ */
+function cpuAtHalfPeak(http: HttpRun): string[] {
+  const rows = http.results
+    // The coordinating-node topology's figure is in its own section (a result without it reads the same).
+    .filter((r) => r.scenario === 'get' && r.target !== 'dkv-nodes' && r.open.requestsPerSecond > 0)
+    .map((r) => {
+      const closedUs = (1e6 * r.closed.cost.serverCoresTotal) / r.closed.requestsPerSecond;
+      const openUs = (1e6 * r.open.cost.serverCoresTotal) / r.open.requestsPerSecond;
+      return [r.target, `${closedUs.toFixed(0)} µs`, `${fmt(r.open.requestsPerSecond)} req/s`, `${openUs.toFixed(0)} µs`, `${(openUs / closedUs).toFixed(2)}x`, r.open.cost.serverCoresTotal.toFixed(2)];
+    });
+  if (rows.length === 0) return [];
+  return [
+    '## CPU per GET at half of peak',
+    '',
+    'The plan scales the closed-loop CPU per request. At half of its peak rate (the open-loop runs above) a target spends more per request, since fewer requests share each wake-up of its processes; with several processes on one core, much more. So "half of the peak rate" is not half of a core:',
+    '',
+    table(['target', 'CPU per GET at peak', 'half-peak rate', 'CPU per GET there', 'x peak', 'cores used there'], rows),
+    '',
+  ];
+}
+
 function assumptionsSection({ options, machines }: CapacityModel): string[] {
   const { utilisation, memoryFill } = options;
   return [
@@ -241,7 +269,7 @@ function assumptionsSection({ options, machines }: CapacityModel): string[] {
     '',
     '- CPU per request scales linearly with the number of processes (no shared bottleneck but the network); coordinators are stateless and added freely behind a load balancer.',
     "- Per-request CPU measured on this machine's cores; another CPU model scales it by its single-thread speed.",
-    '- Per-request CPU is the closed-loop figure, where each wake-up of a process serves several requests. Below the peak fewer requests share a wake-up: with all processes on one core, quick fixed-rate runs spent several times more CPU per request (benchmarks/README.md, "Where the time goes"). A core per process should suffer less from this, but it is unmeasured: confirm CPU at the planned rate before buying to this plan.',
+    '- Per-request CPU is the closed-loop figure; below the peak it is higher (see "CPU per GET at half of peak"). A core per process should suffer less from this than processes sharing one core, but that is unmeasured: confirm the CPU at the planned rate before buying to this plan.',
     '- The load-balancer and TLS cost are not included; neither is the CPU of anti-entropy, hinted handoff or rebalancing.',
     '- Every read finds its key (a miss costs less); writes carry TTLs; values are 2 KB.',
     `- ${(1 / utilisation).toFixed(2)}x CPU headroom and ${(1 / memoryFill).toFixed(2)}x memory headroom as stated above; one machine lost leaves ${machines.total - 1} machines, which the CPU headroom absorbs when machines ≥ ${Math.ceil(1 / (1 - utilisation))}.`,
