@@ -26,6 +26,7 @@ import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
+import { localQuorums } from '@dkv/cli';
 import { fmt, parseFlags, stamp, table } from '../lib/args.js';
 import { machineInfo, startCostMeter, type MachineInfo, type PidGroup, type RunCost } from '../lib/measure.js';
 import { onPath, pinnedCommand, pinSelf, reniceSelf, ProcessRegistry, type Started } from '../lib/processes.js';
@@ -345,11 +346,10 @@ function dkvEnvironment(): string[] {
     .sort();
 }
 
-/** The quorums the cluster runs with: `cluster up`'s (N = min(3, nodes), majorities) unless DKV_N/W/R set them. */
+/** The quorums the cluster runs with: `cluster up`'s own ({@link localQuorums}), each unless a DKV_N/W/R variable sets it. */
 function effectiveQuorums(nodes: number): string {
-  const n = Number(process.env['DKV_N'] ?? Math.min(3, nodes));
-  const majority = Math.floor(n / 2) + 1;
-  return `N=${n} W=${process.env['DKV_W'] ?? majority} R=${process.env['DKV_R'] ?? majority}`;
+  const local = localQuorums(nodes);
+  return `N=${process.env['DKV_N'] ?? local.n} W=${process.env['DKV_W'] ?? local.w} R=${process.env['DKV_R'] ?? local.r}`;
 }
 
 function renderReport(results: readonly ScenarioResult[], redis: RedisRow[] | null, settings: Settings, machine: MachineInfo, command: string, elapsedSeconds: number, profiles: ProfileSummary[] | null): string {

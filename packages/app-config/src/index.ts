@@ -1,2 +1,3 @@
 export * from './settings.js';
 export * from './foreground.js';
+export * from './coordinator-settings.js';
