@@ -235,9 +235,13 @@ export class CoordinatorService implements KVStore {
   }
 
   /**
-   * The write path shared by put and delete: read the current version from a quorum (as many
-   * replicas as the write's own quorum, at most R), issue a higher version, write it to W
-   * replicas, and leave the rest to the ReplicationManager.
+   * The write path shared by put and delete. Optimistic (the default): send the record at once
+   * with this coordinator's next version to the write plan's targets; it counts only where a
+   * replica applied it over a strictly lower version number, and when fewer than the plan needs
+   * can count it, it is retried above the highest version reported (at most MAX_WRITE_ATTEMPTS).
+   * With `writeVersioning: 'read-first'` or a sloppy write quorum it takes
+   * `writeAfterVersionRead` instead. Either way the replicas that did not acknowledge are left
+   * to the ReplicationManager.
    */
   private async write(
     key: string,
@@ -265,8 +269,9 @@ export class CoordinatorService implements KVStore {
   }
 
   /**
-   * The seed's write path, the default: read the current version from a quorum (as many replicas
-   * as the write's own quorum, at most R), issue a higher version, write it to W replicas.
+   * The seed's write path, taken with `writeVersioning: 'read-first'` and always by a sloppy write
+   * quorum: read the current version from a quorum (as many replicas as the write's own quorum, at
+   * most R), issue a higher version, write it to W replicas.
    */
   private async writeAfterVersionRead(
     key: string,

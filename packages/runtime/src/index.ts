@@ -1,7 +1,8 @@
 /**
- * Node.js adapters of the domain's time and randomness ports: the wall clock, real timers and a
- * cryptographically seeded random source. Apps bind these in their composition roots; tests and
- * simulations bind the virtual ones from `@dkv/testkit` instead.
+ * Node.js adapters of the domain's time and randomness ports: the wall clock, real timers and
+ * `Math.random` as the random source (V8 seeds it per process from the OS, which is all that
+ * backoff jitter and gossip peer choice need; nothing here draws secrets). Apps bind these in their
+ * composition roots; tests and simulations bind the virtual ones from `@dkv/testkit` instead.
  */
 import { randomInt } from 'node:crypto';
 import type { Clock, Rng, Scheduler, Timer } from '@dkv/core';
