@@ -65,6 +65,7 @@ export class NodeCoordination {
       get: (key, options) => this.running().service.get(key, options),
       put: (key, value, ttlSeconds, options) => this.running().service.put(key, value, ttlSeconds, options),
       delete: (key, options) => this.running().service.delete(key, options),
+      scanKeys: (cursor, options) => this.running().service.scanKeys(cursor, options),
       cluster: () => this.running().service.cluster(),
       distribution: () => this.running().service.distribution(),
       isReady: () => deps.isServing() && this.coordinator !== null && this.coordinator.service.isReady(),

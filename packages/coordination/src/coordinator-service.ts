@@ -31,6 +31,7 @@ import type { QuorumManager } from '@dkv/quorum';
 import { VersionGenerator } from '@dkv/quorum';
 import type { ReplicationManager } from '@dkv/replication';
 import type { CoordinatorConfig } from './config.js';
+import { ClusterKeyScanner, DEFAULT_KEY_SCAN_BOUNDS } from './key-scan.js';
 
 /**
  * What a gossip-fed process knows beyond the membership document: each node's liveness by its
@@ -91,6 +92,7 @@ export class CoordinatorService implements KVStore {
   private versionConflicts = 0;
   /** Writes that went through a sloppy quorum (stand-ins keeping hints for replicas that were down). */
   private sloppyWrites = 0;
+  private readonly keyScanner: ClusterKeyScanner;
 
   constructor(
     private readonly config: CoordinatorConfig,
@@ -104,6 +106,16 @@ export class CoordinatorService implements KVStore {
   ) {
     this.versions = new VersionGenerator(clock);
     this.views = viewsOf(membership.current());
+    this.keyScanner = new ClusterKeyScanner({
+      views: () => this.views,
+      nodeClient,
+      isAvailable: (id) => nodeManager.isAvailable(id),
+      clock,
+      n: config.n,
+      r: config.r,
+      requestTimeoutMs: config.requestTimeoutMs,
+      bounds: config.keyScan ?? DEFAULT_KEY_SCAN_BOUNDS,
+    });
     observer?.setRouting?.(this.views.futureId);
     membership.subscribe((next) => {
       this.views = viewsOf(next);
@@ -146,6 +158,35 @@ export class CoordinatorService implements KVStore {
     validateConsistency('w', w, this.config.n);
     const record = await this.write(key, w, (now) => ({ value: EMPTY, createdAt: now, expiresAt: null, tombstone: true }));
     return { key, version: record.version };
+  }
+
+  /**
+   * One call of a cluster-wide key scan, as Redis's `SCAN`: start with a null cursor and pass each
+   * returned cursor back until it comes back null. A full scan returns every key that held a live
+   * value throughout it (perhaps more than once), skipping deleted and expired ones; `match` is a
+   * Redis glob, `count` a hint of how many keys to return (1..1000 by default). The cursor is an
+   * opaque string naming a position in the replicas' own scan order, so any coordinator can
+   * continue it, even after the ring changed. See ClusterKeyScanner for how and why R replicas of
+   * each range are asked.
+   * @throws DkvError INVALID_REQUEST for a bad cursor, count or pattern; QUORUM_NOT_MET when fewer
+   * than R replicas of some range answered (the same cursor may be retried).
+   */
+  scanKeys(cursor: string | null, options: { match?: string; count: number }): Promise<{ keys: string[]; cursor: string | null }> {
+    return this.keyScanner.scan(cursor, options);
+  }
+
+  /**
+   * An estimate of the live keys in the cluster, for Redis's `DBSIZE`: the live keys each storage
+   * node reported on its last heartbeat, summed and divided by the replicas per key. No request
+   * is sent, so it costs nothing and lags writes by up to a heartbeat interval; it is exact only
+   * when every replica holds every write (replication and repairs caught up). Nodes that never
+   * answered a heartbeat count as empty.
+   */
+  liveKeyCount(): number {
+    const nodes = this.nodeManager.nodes();
+    const held = nodes.reduce((sum, node) => sum + (this.nodeManager.healthOf(node.id)?.keys ?? 0), 0);
+    const copies = Math.max(1, Math.min(this.config.n, nodes.length));
+    return Math.round(held / copies);
   }
 
   /**
