@@ -9,3 +9,7 @@ export * from './in-memory-storage-engine.js';
 export * from './compact-storage-engine.js';
 export { DEFAULT_MAX_SLAB_VALUE_BYTES, DEFAULT_SLAB_BYTES } from './slab-allocator.js';
 export * from './storage-service.js';
+export { DurableStorageEngine, DEFAULT_SEGMENT_BYTES, DEFAULT_MERGE_RATIO, DEFAULT_MERGE_MIN_BYTES, type DurableStorageEngineOptions, type DurabilityStats, type DurableEngineLogger, type FsyncPolicy } from './durable-storage-engine.js';
+export { MemoryLogDirectory, type LogDirectory, type LogFile, type LogFault } from './log-files.js';
+export { DATA_FORMAT_VERSION, IDENTITY_FILE } from './data-identity.js';
+export { PersistingRequestHandler, type Persistence } from './persisting-request-handler.js';
