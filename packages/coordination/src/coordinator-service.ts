@@ -8,6 +8,7 @@ import {
   validateKey,
   validateTtlSeconds,
   validateValueSize,
+  MAX_TTL_SECONDS,
   type Clock,
   type DeleteOptions,
   type DeleteResult,
@@ -68,6 +69,20 @@ export interface CoordinatorMetrics {
 export type { ClusterInfo, ClusterNodeInfo, DistributionEntry };
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * Options of {@link CoordinatorService.put}: the consistency level, and an expiry to the
+ * millisecond for edges that speak in milliseconds or absolute times (the Redis door's `PX`,
+ * `PXAT`, `KEEPTTL`), where the HTTP API's whole seconds would round.
+ */
+export interface PutOptions extends WriteOptions {
+  /**
+   * Epoch milliseconds at which the value expires: a positive whole number at most one year
+   * (`MAX_TTL_SECONDS`) ahead of the coordinator's clock. A time already past stores the value
+   * expired (it reads as missing, like a delete). Not together with `ttlSeconds`.
+   */
+  readonly expiresAt?: number;
+}
 
 /**
  * The seed's `CoordinatorService`: the use cases behind the public API. For each request it finds
@@ -135,17 +150,22 @@ export class CoordinatorService implements KVStore {
     return { key, value: record.value, version: record.version, expiresAt: record.expiresAt };
   }
 
-  /** Writes `value` under `key` with quorum `w` (default W); `ttlSeconds` makes it expire. */
-  async put(key: string, value: Uint8Array, ttlSeconds?: number, options: WriteOptions = {}): Promise<WriteResult> {
+  /**
+   * Writes `value` under `key` with quorum `w` (default W); `ttlSeconds`, or `options.expiresAt`
+   * to the millisecond, makes it expire.
+   */
+  async put(key: string, value: Uint8Array, ttlSeconds?: number, options: PutOptions = {}): Promise<WriteResult> {
     validateKey(key);
     validateValueSize(value.byteLength, this.config.maxValueBytes);
     if (ttlSeconds !== undefined) validateTtlSeconds(ttlSeconds);
+    const expiresAt = options.expiresAt;
+    if (expiresAt !== undefined) this.validateExpiresAt(expiresAt, ttlSeconds);
     const w = options.w ?? this.config.w;
     validateConsistency('w', w, this.config.n);
     const record = await this.write(key, w, (now, previous) => ({
       value,
       createdAt: previous && isLive(previous, now) ? previous.createdAt : now,
-      expiresAt: ttlSeconds === undefined ? null : now + ttlSeconds * 1000,
+      expiresAt: expiresAt ?? (ttlSeconds === undefined ? null : now + ttlSeconds * 1000),
       tombstone: false,
     }));
     return { key, version: record.version, expiresAt: record.expiresAt };
@@ -260,6 +280,15 @@ export class CoordinatorService implements KVStore {
   /** The read and future rings this coordinator routes by. */
   ringViews(): RingViews {
     return this.views;
+  }
+
+  /** Throws INVALID_TTL unless `expiresAt` is a whole epoch millisecond from 1 to a year ahead, given without `ttlSeconds`. */
+  private validateExpiresAt(expiresAt: number, ttlSeconds: number | undefined): void {
+    if (ttlSeconds !== undefined) throw new DkvError('INVALID_TTL', 'give either ttlSeconds or expiresAt, not both');
+    const latest = this.clock.now() + MAX_TTL_SECONDS * 1000;
+    if (!Number.isSafeInteger(expiresAt) || expiresAt < 1 || expiresAt > latest) {
+      throw new DkvError('INVALID_TTL', `expiresAt must be a whole number of epoch milliseconds from 1 to ${latest} (at most ${MAX_TTL_SECONDS} seconds ahead), got ${String(expiresAt)}`);
+    }
   }
 
   /**
