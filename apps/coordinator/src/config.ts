@@ -29,7 +29,7 @@ export interface CoordinatorAppConfig extends CoordinatorClientSettings {
   readonly join: string;
   /** How long start-up keeps retrying the join before it gives up. */
   readonly joinTimeoutMs: number;
-  /** Time between two refreshes of the membership document. */
+  /** Unused since membership travels by gossip (`MembershipRefresher` is no longer wired); kept so that scripts passing it still start. */
   readonly membershipRefreshMs: number;
   /** How the coordinator talks to storage nodes: the binary protocol (default) or HTTP. */
   readonly transport: 'tcp' | 'http';
