@@ -5,8 +5,9 @@
 // deleted (each retried until acknowledged; the deletes while one node is down, which comes back
 // before the scan still holding the old values), short-TTL keys left to expire; then one scan walks the
 // ring, each call sent to the next live node with the cursor the previous node returned (a failed
-// call is retried with the same cursor on the next node), while writers churn other keys and one
-// node crashes. Seeds are printed; DKV_SEED=<n> replays one.
+// call is retried with the same cursor on the next node), while writers churn other keys and either
+// one node crashes or a sixth node joins (the read ring changes under the cursor). Seeds are
+// printed; DKV_SEED=<n> replays one.
 import { DkvError } from '@dkv/core';
 import { seedForTest } from '@dkv/testkit';
 import { describe, expect, it } from 'vitest';
@@ -32,7 +33,10 @@ async function untilAcknowledged(sim: SimCluster, ids: readonly string[], op: (s
   throw new Error(`not acknowledged after ${MAX_ATTEMPTS} attempts`);
 }
 
-async function runSeed(seed: number) {
+/** The fault during the scan: a node crashes, or a sixth node joins and ranges move to it. */
+type Fault = 'crash' | 'grow';
+
+async function runSeed(seed: number, fault: Fault) {
   const sim = new SimCluster({
     seed,
     storageNodes: 5,
@@ -72,7 +76,7 @@ async function runSeed(seed: number) {
         const service = sim.nodeService(id).service;
         await (churnRng.chance(1 / 3) ? service.delete(key) : service.put(key, Buffer.from('x'))).catch(() => undefined);
       }
-      await new Promise<void>((resolve) => sim.scheduler.after(churnRng.range(1, 10), resolve));
+      await new Promise<void>((resolve) => sim.scheduler.after(churnRng.range(5, 40), resolve));
     }
   };
   const victim = ids[(ids.indexOf(absent) + 1 + rng.int(ids.length - 1)) % ids.length]!;
@@ -81,8 +85,16 @@ async function runSeed(seed: number) {
     let cursor: string | null = null;
     let call = 0;
     let failures = 0;
+    let ringChanged = false;
+    const firstRing = sim.nodeService(ids[0]!).service.ringViews().readId;
     do {
-      if (call === 3) sim.crash(victim);
+      if (call === 3 && fault === 'crash') sim.crash(victim);
+      if (call === 3 && fault === 'grow') sim.addNode('n6', ids[0]!);
+      if (fault === 'grow') {
+        // Calls spaced out in virtual time, so that the ranges move while the scan is under way.
+        await new Promise<void>((resolve) => sim.scheduler.after(1000, resolve));
+        if (sim.nodeService(ids[0]!).service.ringViews().readId !== firstRing) ringChanged = true;
+      }
       const id = ids[call % ids.length]!;
       call += 1;
       if (!sim.nodeService(id).reachable()) continue;
@@ -97,23 +109,27 @@ async function runSeed(seed: number) {
       }
     } while (cursor !== null);
     scanning = false;
-    return { seen, calls: call };
+    return { seen, calls: call, ringChanged };
   };
-  const [{ seen, calls }] = await sim.run(Promise.all([scan(), churn(0), churn(1)]), { maxVirtualMs: 600_000 });
+  const [{ seen, calls, ringChanged }] = await sim.run(Promise.all([scan(), churn(0), churn(1)]), { maxVirtualMs: 600_000 });
   sim.stop();
-  return { seen, calls, stable, deleted, expiring };
+  return { seen, calls, ringChanged, stable, deleted, expiring };
 }
 
 describe('cluster-wide key scan in a simulated cluster with faults', () => {
-  it(`returns every key live throughout and no deleted or expired key (${SEEDS} seeds)`, async () => {
+  it.each<[Fault, string]>([
+    ['crash', 'a node crashes mid-scan'],
+    ['grow', 'a node joins and ranges move mid-scan'],
+  ])(`returns every key live throughout and no deleted or expired key when %s (${SEEDS} seeds): %s`, async (fault) => {
     const first = seedForTest();
     for (let i = 0; i < SEEDS; i += 1) {
       const seed = (first + i) >>> 0;
-      const { seen, calls, stable, deleted, expiring } = await runSeed(seed);
+      const { seen, calls, ringChanged, stable, deleted, expiring } = await runSeed(seed, fault);
       const missing = stable.filter((key) => !seen.has(key));
       const resurrected = [...deleted, ...expiring].filter((key) => seen.has(key));
       expect({ seed, missing, resurrected }).toEqual({ seed, missing: [], resurrected: [] });
       expect(calls).toBeGreaterThan(STABLE_KEYS / 25);
+      if (fault === 'grow') expect(ringChanged).toBe(true);
       expect([...seen].every((key) => key.startsWith('sess:') || key.startsWith('churn:'))).toBe(true);
     }
   }, 120_000);
