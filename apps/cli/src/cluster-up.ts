@@ -24,6 +24,10 @@ export interface ClusterUpOptions {
   readonly logLevel: string;
   /** How long to wait for every process to be ready before giving up. */
   readonly readyTimeoutMs: number;
+  /** Each node keeps its data under `<dataDir>/<node id>` (`dkv node --data-dir`); undefined: in memory only. */
+  readonly dataDir?: string;
+  /** The nodes' `--fsync` policy, as given (checked by the node's setting); used with `dataDir`. */
+  readonly fsync?: string;
 }
 
 /** Where the output of `cluster up` goes: the ready line to `out`, everything else to `err`. */
@@ -135,7 +139,7 @@ class LocalCluster {
     const members = ids.map((id, i) => `${id}=${LOCAL_HOST}:${nodePorts[i]}`).join(',');
     const started = ids.map((id, i) => {
       const nodePort = nodePorts[i] ?? 0;
-      return this.spawnChild(id, 'node', NODE_MAIN, ['--id', id, '--host', LOCAL_HOST, '--port', String(nodePort), '--members', members], nodePort);
+      return this.spawnChild(id, 'node', NODE_MAIN, ['--id', id, '--host', LOCAL_HOST, '--port', String(nodePort), '--members', members, ...this.durabilityFlags()], nodePort);
     });
     await Promise.all(started.map((child) => this.waitReady(child)));
     if (this.phase !== 'starting') return;
@@ -163,7 +167,7 @@ class LocalCluster {
     const coordinate = ['--coordinate', ...quorumFlags(nodes)];
     const started = ids.map((id, i) => {
       const nodePort = nodePorts[i] ?? 0;
-      return this.spawnChild(id, 'node', NODE_MAIN, ['--id', id, '--host', LOCAL_HOST, '--port', String(nodePort), '--members', members, ...coordinate], nodePort);
+      return this.spawnChild(id, 'node', NODE_MAIN, ['--id', id, '--host', LOCAL_HOST, '--port', String(nodePort), '--members', members, ...coordinate, ...this.durabilityFlags()], nodePort);
     });
     // A coordinating node is ready when it can serve quorum requests, so this waits for the cluster.
     await Promise.all(started.map((child) => this.waitReady(child)));
@@ -171,6 +175,13 @@ class LocalCluster {
     this.phase = 'ready';
     this.io.err(`dkv: every node serves the public API: ${started.map((child) => child.url).join(' ')}`);
     this.io.out(`dkv ready at ${started[0]?.url ?? ''}`);
+  }
+
+  /** `--data-dir` and `--fsync` for a storage node, when the cluster keeps its data on disk. */
+  private durabilityFlags(): string[] {
+    const { dataDir, fsync } = this.options;
+    if (dataDir === undefined) return [];
+    return ['--data-dir', dataDir, ...(fsync === undefined ? [] : ['--fsync', fsync])];
   }
 
   private spawnChild(name: string, role: Child['role'], main: string, args: string[], port: number): Child {

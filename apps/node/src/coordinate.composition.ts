@@ -1,8 +1,8 @@
 import { createCoordinator, type Coordinator, type CoordinatorConfig, type CoordinatorMetrics } from '@dkv/coordination';
-import { DkvError, type Clock, type NodeClient, type Rng, type Scheduler, type StorageRequestHandler } from '@dkv/core';
+import { DkvError, type Clock, type NodeClient, type Rng, type Scheduler } from '@dkv/core';
 import { clusterAdminApi, registerPublicApiMetrics, type ClusterAdminApi, type PublicApiOptions, type PublicApiService } from '@dkv/public-api';
 import type { ElasticMember } from '@dkv/replication';
-import { CircuitBreakingNodeClient, LocalFirstNodeClient, RetryingNodeClient, TcpNodeClient } from '@dkv/transport';
+import { CircuitBreakingNodeClient, LocalFirstNodeClient, RetryingNodeClient, TcpNodeClient, type MaybeAsyncStorageRequestHandler } from '@dkv/transport';
 import type { Registry } from 'prom-client';
 import { FRAME_OVERHEAD_BYTES, type CoordinatorClientConfig } from './coordinate-config.js';
 
@@ -22,7 +22,7 @@ export interface NodeCoordinationDeps {
   /** The wire stack to the other nodes: connections, retries, circuit breaker. */
   readonly client: CoordinatorClientConfig;
   /** The node's own replica handler: requests to itself are answered by it, in-process. */
-  readonly handler: StorageRequestHandler;
+  readonly handler: MaybeAsyncStorageRequestHandler;
   /** The node's metrics registry: the public API's metrics are added to it (one `/metrics`). */
   readonly registry: Registry;
   readonly clock: Clock;
