@@ -43,9 +43,13 @@ export function nodeContainer(config: NodeConfig): Container {
     [T.engine, T.config, T.elastic],
   );
   c.bind<StorageRequestHandler>(T.handler).toResolvedValue(
-    (engine: RangeScanStorageEngine, cfg: NodeConfig, metrics: NodeMetrics, elastic: ElasticHooks) =>
-      metrics.countRequests(new StorageService({ nodeId: cfg.id, engine, gossip: elastic, canRead: () => elastic.canRead(), canScan: () => elastic.canScan(), hints: elastic })),
-    [T.engine, T.config, T.metrics, T.elastic],
+    (engine: RangeScanStorageEngine, cfg: NodeConfig, metrics: NodeMetrics, elastic: ElasticHooks, clock: Clock) =>
+      metrics.countRequests(
+        metrics.countRefusals(
+          new StorageService({ nodeId: cfg.id, engine, clock, maxClockOffsetMs: cfg.maxClockOffsetMs, gossip: elastic, canRead: () => elastic.canRead(), canScan: () => elastic.canScan(), hints: elastic }),
+        ),
+      ),
+    [T.engine, T.config, T.metrics, T.elastic, T.clock],
   );
   return c;
 }

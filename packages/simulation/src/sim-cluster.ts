@@ -192,7 +192,7 @@ export class SimCluster {
     entry.engine = this.newEngine(entry.clock);
     const initial = this.membership.nodes.some((node) => node.id === nodeId);
     if (this.options.elastic) this.startStorageProcess(entry, initial ? 'bootstrap' : 'join');
-    else this.network.recover(nodeId, new StorageService({ nodeId, engine: entry.engine }));
+    else this.network.recover(nodeId, new StorageService({ nodeId, engine: entry.engine, clock: entry.clock }));
   }
 
   /**
@@ -308,7 +308,7 @@ export class SimCluster {
   private startStorageProcess(entry: SimStorageNode, mode: 'bootstrap' | 'added' | 'join' | 'alone'): void {
     const nodeId = entry.node.id;
     if (!this.options.elastic) {
-      this.network.register(nodeId, new StorageService({ nodeId, engine: entry.engine }));
+      this.network.register(nodeId, new StorageService({ nodeId, engine: entry.engine, clock: entry.clock }));
       return;
     }
     const nodeClient = this.network.clientFor(nodeId);
@@ -333,7 +333,7 @@ export class SimCluster {
     entry.sync = member.sync;
     entry.antiEntropy = member.antiEntropy;
     entry.hints = member.hints;
-    const service = new StorageService({ nodeId, engine: entry.engine, ...member.storageHooks() });
+    const service = new StorageService({ nodeId, engine: entry.engine, clock: entry.clock, ...member.storageHooks() });
     if (this.network.isRegistered(nodeId)) this.network.recover(nodeId, service);
     else this.network.register(nodeId, service);
     member.start();
