@@ -80,6 +80,9 @@ function elasticMember(config: NodeConfig, address: string, engine: RangeScanSto
     gossip: { ...DEFAULT_GOSSIPER_CONFIG, intervalMs: config.gossipIntervalMs },
     sync: { bytesPerSecond: config.syncBytesPerSecond, settleDelayMs: config.syncSettleDelayMs },
     antiEntropy: config.antiEntropyIntervalMs === 0 ? false : { intervalMs: config.antiEntropyIntervalMs, bytesPerSecond: config.antiEntropyBytesPerSecond },
+    // Half the grace: the other half leaves anti-entropy (at most half the grace apart) time to
+    // bring a returning node the tombstones it missed before anyone purges them.
+    isolation: { maxIsolationMs: config.tombstoneGraceMs / 2 },
   });
   return { member, client };
 }
