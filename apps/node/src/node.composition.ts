@@ -58,12 +58,16 @@ export function nodeContainer(config: NodeConfig): Container {
     [T.engine, T.config, T.elastic],
   );
   c.bind<MaybeAsyncStorageRequestHandler>(T.handler).toResolvedValue(
-    (engine: RangeScanStorageEngine, cfg: NodeConfig, metrics: NodeMetrics, elastic: ElasticHooks) => {
-      const handler: StorageRequestHandler = metrics.countRequests(new StorageService({ nodeId: cfg.id, engine, gossip: elastic, canRead: () => elastic.canRead(), canScan: () => elastic.canScan(), hints: elastic }));
+    (engine: RangeScanStorageEngine, cfg: NodeConfig, metrics: NodeMetrics, elastic: ElasticHooks, clock: Clock) => {
+      const handler: StorageRequestHandler = metrics.countRequests(
+        metrics.countRefusals(
+          new StorageService({ nodeId: cfg.id, engine, clock, maxClockOffsetMs: cfg.maxClockOffsetMs, gossip: elastic, canRead: () => elastic.canRead(), canScan: () => elastic.canScan(), hints: elastic }),
+        ),
+      );
       // A durable node answers a PUT once its write is durable under the fsync policy.
       return engine instanceof DurableStorageEngine ? new PersistingRequestHandler(handler, engine) : handler;
     },
-    [T.engine, T.config, T.metrics, T.elastic],
+    [T.engine, T.config, T.metrics, T.elastic, T.clock],
   );
   return c;
 }
@@ -96,6 +100,9 @@ function elasticMember(config: NodeConfig, address: string, engine: RangeScanSto
     antiEntropy: config.antiEntropyIntervalMs === 0 ? false : { intervalMs: config.antiEntropyIntervalMs, bytesPerSecond: config.antiEntropyBytesPerSecond },
     // A node that replayed its own log serves it instead of streaming its ranges again.
     recoveredData: engine instanceof DurableStorageEngine && engine.durability().recoveredEntries > 0,
+    // Half the grace: the other half leaves anti-entropy (at most half the grace apart) time to
+    // bring a returning node the tombstones it missed before anyone purges them.
+    isolation: { maxIsolationMs: config.tombstoneGraceMs / 2 },
   });
   return { member, client };
 }

@@ -63,6 +63,8 @@ export interface CoordinatorMetrics {
   readonly hedgedReads?: number;
   /** Writes acknowledged with stand-ins for replicas that were down (`writeQuorum: 'sloppy'`). */
   readonly sloppyWrites?: number;
+  /** Versions refused for being beyond this clock plus `maxClockOffsetMs` (read from replicas, or met by a write). */
+  readonly versionsRefused?: number;
 }
 
 /** The cluster views' answer shapes live in `@dkv/core`; re-exported where they used to be. */
@@ -119,7 +121,7 @@ export class CoordinatorService implements KVStore {
     private readonly clock: Clock,
     private readonly observer: ClusterObserver | null = null,
   ) {
-    this.versions = new VersionGenerator(clock);
+    this.versions = new VersionGenerator(clock, config.maxClockOffsetMs);
     this.views = viewsOf(membership.current());
     this.keyScanner = new ClusterKeyScanner({
       views: () => this.views,
@@ -269,6 +271,7 @@ export class CoordinatorService implements KVStore {
       versionConflicts: this.versionConflicts,
       hedgedReads: q.hedgedReads,
       sloppyWrites: this.sloppyWrites,
+      versionsRefused: this.versions.refusedCount(),
     };
   }
 

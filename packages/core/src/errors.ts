@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'QUORUM_NOT_MET'
   | 'NOT_IMPLEMENTED'
   | 'UNAVAILABLE'
+  | 'VERSION_TOO_FAR_AHEAD'
+  | 'CLOCK_OFFSET_TOO_LARGE'
   | 'INTERNAL';
 
 /** The HTTP status each code answers with at the public API. */
@@ -25,6 +27,8 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   QUORUM_NOT_MET: 503,
   NOT_IMPLEMENTED: 501,
   UNAVAILABLE: 503,
+  VERSION_TOO_FAR_AHEAD: 503,
+  CLOCK_OFFSET_TOO_LARGE: 503,
   INTERNAL: 500,
 };
 

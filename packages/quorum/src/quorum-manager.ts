@@ -1,6 +1,8 @@
 import {
   compareVersionedValues,
+  DkvError,
   QuorumNotMetError,
+  VersionTooFarAheadError,
   type Node,
   type NodeClient,
   type Clock,
@@ -226,6 +228,8 @@ export class QuorumManager {
   ) {
     const tally = new QuorumTally(needed, targets.length);
     let conflicts = 0;
+    /** A replica refused the record's version as too far ahead of its clock: the write's fault, not the replica's. */
+    let refusedAhead: string | null = null;
     const answers: Array<{ node: Node; value: T }> = [];
     let contacted = 0;
     let decided = false;
@@ -247,6 +251,8 @@ export class QuorumManager {
       for (const spare of spares.splice(0)) spare.skip();
       if (result === 'won') {
         resolveQuorum(answers.slice());
+      } else if (refusedAhead !== null) {
+        rejectQuorum(new VersionTooFarAheadError(refusedAhead));
       } else if (conflicts > 0) {
         rejectQuorum(new VersionConflict(0));
       } else {
@@ -274,6 +280,7 @@ export class QuorumManager {
           tally.record(false);
           const conflict = isConflict(error);
           if (conflict) conflicts += 1;
+          refusedAhead ??= versionRefusal(error);
           this.hooks.onReplicaOutcome?.(node.id, conflict);
           if (!decided) launchSpare();
           decide();
@@ -357,6 +364,13 @@ class VersionConflict extends Error {
   constructor(readonly heldVersion: number) {
     super(`replica holds version ${heldVersion}`);
   }
+}
+
+/** The reason a replica gave for refusing a version as too far ahead (`VERSION_TOO_FAR_AHEAD: ...`), or null. */
+function versionRefusal(error: unknown): string | null {
+  if (!(error instanceof DkvError)) return null;
+  const at = error.message.indexOf('VERSION_TOO_FAR_AHEAD: ');
+  return at < 0 ? null : error.message.slice(at + 'VERSION_TOO_FAR_AHEAD: '.length);
 }
 
 /** The highest of some versions by `compareVersionedValues`, or null if there are none. */
