@@ -40,6 +40,7 @@ describe('parseNodeConfig', () => {
       antiEntropyBytesPerSecond: 4 * 1024 * 1024,
       coordinator: null,
       coordinatorClient: null,
+      resp: null,
     });
   });
 

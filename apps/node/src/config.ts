@@ -3,6 +3,7 @@ import { NODE_ID_PATTERN, type Membership, type Node } from '@dkv/core';
 import { z } from 'zod';
 import { ConfigError, DURABILITY_SETTINGS, LOG_LEVELS, enumSchema, intSchema, isValidAddress, parseSettings, patternSchema, settingName, type FsyncSetting, type Setting } from '@dkv/app-config';
 import type { CoordinatorConfig } from '@dkv/coordination';
+import type { RespDoorConfig } from '@dkv/app-config';
 import { NODE_COORDINATE_SETTINGS, nodeCoordinatorConfig, type CoordinatorClientConfig } from './coordinate-config.js';
 
 /** A static member as `--members` lists it: `id=host:port`. */
@@ -55,6 +56,8 @@ export interface NodeConfig {
   readonly coordinator: CoordinatorConfig | null;
   /** With `--coordinate`: the wire stack its coordinator sends to the other nodes through. Null exactly when `coordinator` is. */
   readonly coordinatorClient: CoordinatorClientConfig | null;
+  /** With `--coordinate`: the Redis protocol door it opens on `host`. Null exactly when `coordinator` is. */
+  readonly resp: RespDoorConfig | null;
 }
 
 /**
@@ -143,7 +146,7 @@ export function parseNodeConfig(flags: Readonly<Record<string, string | undefine
     ]);
   }
   const coordination = values.coordinate ? nodeCoordinatorConfig(values) : null;
-  return { ...withoutCoordinateSettings(values), members, join: values.join ?? null, dataDir: values.dataDir ?? null, coordinator: coordination?.coordinator ?? null, coordinatorClient: coordination?.client ?? null };
+  return { ...withoutCoordinateSettings(values), members, join: values.join ?? null, dataDir: values.dataDir ?? null, coordinator: coordination?.coordinator ?? null, coordinatorClient: coordination?.client ?? null, resp: coordination?.resp ?? null };
 }
 
 /** The parsed values less the coordinate settings: a {@link NodeConfig} holds those as `coordinator` and `coordinatorClient`. */

@@ -4,6 +4,7 @@ import { DEFAULT_GOSSIPER_CONFIG } from '@dkv/membership';
 import { ElasticMember } from '@dkv/replication';
 import { NodeLogDirectory, SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
 import { CompactStorageEngine, DurableStorageEngine, InMemoryStorageEngine, PersistingRequestHandler, StorageService } from '@dkv/storage';
+import { startRespServer, type RunningRespServer } from '@dkv/resp';
 import { listenMultiplexed, TcpNodeClient, TcpStorageServer, type MaybeAsyncStorageRequestHandler } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
@@ -22,6 +23,8 @@ export interface RunningNode {
   readonly url: string;
   /** `host:port`, as the membership names it. */
   readonly address: string;
+  /** With `--coordinate`: `redis://host:port` of its Redis protocol door; null otherwise. */
+  readonly redisUrl: string | null;
   /** Stops the sweeper, gossip, range sync and the server; in-flight requests finish first. */
   close(): Promise<void>;
 }
@@ -149,13 +152,32 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
   elastic.attach(member);
   member.start();
   coordination?.attach(member);
+  // With --coordinate, the Redis door opens before the node reports ready (cluster up waits for /readyz).
+  let resp: RunningRespServer | null = null;
+  if (coordination !== null && config.resp !== null) {
+    const clock = container.get<Clock>(T.clock);
+    try {
+      resp = await startRespServer({ ...config.resp, host: config.host, backend: coordination.respBackend, now: () => clock.now(), log: (message, fields) => logger.warn(fields, message) });
+    } catch (error) {
+      sweeper.cancel();
+      member.stop();
+      await client.close();
+      await listener.close();
+      await tcp.close();
+      await app.close();
+      await coordination.close();
+      throw error;
+    }
+  }
   ready = true;
-  logger.info({ address, members: staticMembership(config, address).nodes.length, join: config.join, coordinate: coordination !== null }, 'storage node listening');
+  logger.info({ address, redis: resp?.url ?? null, members: staticMembership(config, address).nodes.length, join: config.join, coordinate: coordination !== null }, 'storage node listening');
   return {
     url: `http://${address}`,
     address,
+    redisUrl: resp?.url ?? null,
     async close() {
       ready = false;
+      await resp?.close();
       sweeper.cancel();
       member.stop();
       await client.close();

@@ -6,3 +6,4 @@ export { globMatch } from './glob.js';
 export { COMMANDS, REDIS_VERSION, errorReply, type CommandSpec, type ClientSession, type ServerContext } from './commands.js';
 export { startRespServer, type RespServerOptions, type RunningRespServer } from './resp-server.js';
 export { DEFAULT_RESP_SERVER_LIMITS, respServerLimits } from './defaults.js';
+export { CoordinatorRespBackend, type RespCoordinator } from './coordinator-resp-backend.js';
