@@ -123,7 +123,9 @@ const countSchema = z.int().min(0);
 const responseSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('GET'), record: versionedValueSchema.nullable() }),
   z.object({ type: z.literal('HEAD'), meta: versionMetaSchema.nullable() }),
-  z.object({ type: z.literal('PUT'), applied: z.boolean(), version: versionSchema, previous: z.int().min(0).max(MAX_VERSION) }),
+  // `previousUnknown` is sent only when true (a replica catching up), so other answers are the
+  // frames replicas sent before it existed.
+  z.object({ type: z.literal('PUT'), applied: z.boolean(), version: versionSchema, previous: z.int().min(0).max(MAX_VERSION), previousUnknown: z.boolean().optional() }),
   z.object({ type: z.literal('PING'), nodeId: z.string().min(1), ready: z.boolean(), keys: countSchema, bytes: countSchema }),
   z.object({ type: z.literal('GOSSIP'), state: gossipStateSchema }),
   z.object({
