@@ -41,8 +41,8 @@ export interface QuorumConfig {
 export interface QuorumHooks {
   /** False for nodes known to be down: they are not contacted and count as failed at once. */
   readonly isAvailable?: (nodeId: string) => boolean;
-  /** Told the outcome of every replica request (passive failure detection). */
-  readonly onReplicaOutcome?: (nodeId: string, ok: boolean) => void;
+  /** Told the outcome of every replica request, with the failure when there was one (passive failure detection). */
+  readonly onReplicaOutcome?: (nodeId: string, ok: boolean, error?: unknown) => void;
   /** Time and timers for hedged reads; without them a read asks a spare replica only when one fails. */
   readonly clock?: Clock;
   readonly scheduler?: Scheduler;
@@ -300,7 +300,8 @@ export class QuorumManager {
           const conflict = isConflict(error);
           if (conflict) conflicts += 1;
           // A conflict or an excused answer came from a healthy replica: not a failure to detect.
-          this.hooks.onReplicaOutcome?.(node.id, conflict || isExcused(error));
+          const healthy = conflict || isExcused(error);
+          this.hooks.onReplicaOutcome?.(node.id, healthy, healthy ? undefined : error);
           if (!decided) launchSpare();
           decide();
           return { node, ok: false as const, error };
