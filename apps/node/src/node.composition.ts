@@ -23,6 +23,11 @@ export interface RunningNode {
   readonly address: string;
   /** Stops the sweeper, gossip, range sync and the server; in-flight requests finish first. */
   close(): Promise<void>;
+  /**
+   * Calls `listener` if the node refuses to join because a cluster-wide setting (N, the tombstone
+   * grace) differs from the cluster's; the error names the setting and both values.
+   */
+  onRefused(listener: (error: Error) => void): void;
 }
 
 /** The node's object graph. Tests can take it and rebind one port before calling {@link startNode}'s parts. */
@@ -74,6 +79,7 @@ function elasticMember(config: NodeConfig, address: string, engine: RangeScanSto
     scheduler,
     rng: new SystemRng(),
     gossip: { ...DEFAULT_GOSSIPER_CONFIG, intervalMs: config.gossipIntervalMs },
+    settings: { tombstoneGraceMs: config.tombstoneGraceMs },
     sync: { bytesPerSecond: config.syncBytesPerSecond, settleDelayMs: config.syncSettleDelayMs },
     antiEntropy: config.antiEntropyIntervalMs === 0 ? false : { intervalMs: config.antiEntropyIntervalMs, bytesPerSecond: config.antiEntropyBytesPerSecond },
   });
@@ -134,9 +140,15 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
   coordination?.attach(member);
   ready = true;
   logger.info({ address, members: staticMembership(config, address).nodes.length, join: config.join, coordinate: coordination !== null }, 'storage node listening');
+  member.gossiper.onSettingsConflict((error) => logger.error({ err: error.message }, 'refusing to join the cluster'));
   return {
     url: `http://${address}`,
     address,
+    onRefused(listener) {
+      const known = member.gossiper.settingsConflict();
+      if (known !== null) listener(known);
+      else member.gossiper.onSettingsConflict(listener);
+    },
     async close() {
       ready = false;
       sweeper.cancel();

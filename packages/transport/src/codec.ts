@@ -89,9 +89,12 @@ const syncProgressSchema = z.object({
   bytes: z.int().min(0),
 });
 const heartbeatSchema = z.object({ id: nodeIdSchema, generation: z.int(), counter: z.int().min(0), progress: syncProgressSchema.nullable(), routes: z.string().max(128).nullable() });
+// Optional, and only ever added to: a process older than a setting leaves it out.
+const clusterSettingsSchema = z.object({ n: z.int().min(1).max(1024).optional(), tombstoneGraceMs: z.int().min(0).optional() });
 const gossipStateSchema = z.object({
   entries: z.array(memberEntrySchema).max(MAX_GOSSIP_ENTRIES),
   heartbeats: z.array(heartbeatSchema).max(MAX_GOSSIP_ENTRIES),
+  settings: clusterSettingsSchema.optional(),
 });
 const hashRangeSchema = z.tuple([hashSchema, hashSchema]).refine(([start, end]) => start <= end, 'a range starts at or before its end');
 const scanCursorSchema = z.object({ bucket: z.int().min(0).max(65_535), afterKey: keySchema });
