@@ -27,6 +27,11 @@ export interface RunningNode {
   readonly redisUrl: string | null;
   /** Stops the sweeper, gossip, range sync and the server; in-flight requests finish first. */
   close(): Promise<void>;
+  /**
+   * Calls `listener` if the node refuses to join because a cluster-wide setting (N, the tombstone
+   * grace) differs from the cluster's; the error names the setting and both values.
+   */
+  onRefused(listener: (error: Error) => void): void;
 }
 
 /** The node's object graph. Tests can take it and rebind one port before calling {@link startNode}'s parts. */
@@ -96,6 +101,7 @@ function elasticMember(config: NodeConfig, address: string, engine: RangeScanSto
     scheduler,
     rng: new SystemRng(),
     gossip: { ...DEFAULT_GOSSIPER_CONFIG, intervalMs: config.gossipIntervalMs },
+    settings: { tombstoneGraceMs: config.tombstoneGraceMs },
     sync: { bytesPerSecond: config.syncBytesPerSecond, settleDelayMs: config.syncSettleDelayMs },
     antiEntropy: config.antiEntropyIntervalMs === 0 ? false : { intervalMs: config.antiEntropyIntervalMs, bytesPerSecond: config.antiEntropyBytesPerSecond },
     // A node that replayed its own log serves it instead of streaming its ranges again.
@@ -178,10 +184,16 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
   }
   ready = true;
   logger.info({ address, redis: resp?.url ?? null, members: staticMembership(config, address).nodes.length, join: config.join, coordinate: coordination !== null }, 'storage node listening');
+  member.gossiper.onSettingsConflict((error) => logger.error({ err: error.message }, 'refusing to join the cluster'));
   return {
     url: `http://${address}`,
     address,
     redisUrl: resp?.url ?? null,
+    onRefused(listener) {
+      const known = member.gossiper.settingsConflict();
+      if (known !== null) listener(known);
+      else member.gossiper.onSettingsConflict(listener);
+    },
     async close() {
       ready = false;
       await resp?.close();

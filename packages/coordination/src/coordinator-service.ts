@@ -324,11 +324,12 @@ export class CoordinatorService implements KVStore {
     const hash = hashKey(key);
     if (this.config.writeVersioning === 'read-first' || this.config.writeQuorum === 'sloppy') return this.writeAfterVersionRead(key, hash, w, build);
     const plan = this.views.writePlanOfHash(hash, this.config.n, w);
+    const countsUnvouched = this.pendingReplicasOf(hash);
     let floor = 0;
     for (let attempt = 1; ; attempt += 1) {
       const now = this.clock.now();
       const record: VersionedValue = { ...build(now, null), version: this.versions.next(floor), writerId: this.config.nodeId, updatedAt: now };
-      const result = await this.quorum.writeIfNewer(key, record, plan.targets, plan.needed);
+      const result = await this.quorum.writeIfNewer(key, record, plan.targets, plan.needed, countsUnvouched);
       if ('acknowledged' in result) {
         this.replication.replicateAsync(key, record, result.stragglers);
         return record;
@@ -339,6 +340,17 @@ export class CoordinatorService implements KVStore {
       }
       floor = result.conflictVersion;
     }
+  }
+
+  /**
+   * While data moves, the pending replicas of a key (on its future preference list, not on its
+   * read list): a node still receiving its ranges cannot vouch for what it held, and need not,
+   * since the write plan asks one more acknowledgement for each of them (see `planWrite`).
+   */
+  private pendingReplicasOf(hash: number): (node: Node) => boolean {
+    if (!this.views.changing) return () => false;
+    const read = new Set(this.views.read.getNodesForHash(hash, this.config.n).map((node) => node.id));
+    return (node) => !read.has(node.id);
   }
 
   /**

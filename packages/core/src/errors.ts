@@ -67,18 +67,34 @@ export class QuorumNotMetError extends DkvError {
 /** Why a request to a node failed, as far as the transport can tell. */
 export type NodeFailureKind = 'timeout' | 'unreachable' | 'remote' | 'overloaded' | 'closed';
 
+/** What a transport can add to a {@link NodeUnavailableError}. */
+export interface NodeFailureEvidence {
+  /**
+   * The node's address refused a connection or reset one (ECONNREFUSED, ECONNRESET): nothing
+   * listens there now. Unlike a timeout, that is evidence that the process is gone (or
+   * restarting), so failure detection may mark the node down at once instead of after its
+   * heartbeat threshold. Default false.
+   */
+  readonly refused?: boolean;
+}
+
 /**
  * A request to one node failed. `kind` tells whether the node may still have applied it
- * (`timeout`, `remote`) or surely did not (`unreachable`, `overloaded`, `closed`).
+ * (`timeout`, `remote`) or surely did not (`unreachable`, `overloaded`, `closed`); `refused`
+ * whether the connection was refused or reset (see {@link NodeFailureEvidence}).
  */
 export class NodeUnavailableError extends DkvError {
+  readonly refused: boolean;
+
   constructor(
     readonly nodeId: string,
     readonly kind: NodeFailureKind,
     detail: string,
+    evidence: NodeFailureEvidence = {},
   ) {
     super('UNAVAILABLE', `node ${nodeId} ${kind}: ${detail}`, { nodeId, kind });
     this.name = 'NodeUnavailableError';
+    this.refused = evidence.refused ?? false;
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Clock, Node, NodeClient, RangeScanStorageEngine, Rng, Scheduler, Timer, VersionedValue } from '@dkv/core';
+import type { ClusterSettings, Clock, Node, NodeClient, RangeScanStorageEngine, Rng, Scheduler, Timer, VersionedValue } from '@dkv/core';
 import { ConsistentHash, ringId } from '@dkv/hashing';
 import { bootstrapEntry, DEFAULT_GOSSIPER_CONFIG, entryNode, Gossiper, type GossiperConfig, type NewMember } from '@dkv/membership';
 import { AntiEntropyManager, type AntiEntropyConfig } from './anti-entropy-manager.js';
@@ -43,6 +43,11 @@ export interface ElasticMemberOptions {
   readonly scheduler: Scheduler;
   readonly rng: Rng;
   readonly gossip?: GossiperConfig;
+  /**
+   * Cluster-wide settings beyond N (which is always declared) that this node was started with,
+   * e.g. the tombstone grace: a node whose values differ from the cluster's refuses to join.
+   */
+  readonly settings?: ClusterSettings;
   readonly sync?: Partial<RangeSyncConfig>;
   /** Bounds of the hints this node keeps for other replicas (sloppy-quorum fallbacks). */
   readonly hints?: Partial<ReplicationConfig>;
@@ -107,6 +112,7 @@ export class ElasticMember {
       scheduler: options.scheduler,
       rng: options.rng,
       config: gossipConfig,
+      settings: { ...options.settings, n: options.n },
     });
     const dataDeps = { selfId: self.id, gossiper: this.gossiper, engine: options.engine, nodeClient: options.nodeClient, clock: options.clock, scheduler: options.scheduler };
     this.sync = new RangeSyncManager({

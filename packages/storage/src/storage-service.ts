@@ -51,7 +51,8 @@ export interface StorageServiceOptions {
   /**
    * Whether this node's store may answer reads (GET, HEAD). A node that restarted empty answers
    * nothing but writes until it has caught up, even before gossip has told every coordinator not
-   * to read from it; a refused read counts as a failed replica, not as "missing". Default: yes.
+   * to read from it; a refused read counts as a failed replica, not as "missing". Its PUT answers
+   * meanwhile say `previousUnknown`: what it held before the loss is unknown. Default: yes.
    */
   readonly canRead?: () => boolean;
   /**
@@ -149,6 +150,8 @@ export class StorageService implements StorageRequestHandler {
       case 'PUT': {
         this.checkVersion(request.record.version);
         const { applied, version, previous } = this.engine.apply(request.key, request.record);
+        // A store that lost its data cannot say that it never held anything newer (issue 10, finding 1).
+        if (!this.canRead()) return { type: 'PUT', applied, version, previous, previousUnknown: true };
         return { type: 'PUT', applied, version, previous };
       }
       case 'PING': {
