@@ -166,8 +166,9 @@ export class CoordinatorService implements KVStore {
    * value throughout it (perhaps more than once), skipping deleted and expired ones; `match` is a
    * Redis glob, `count` a hint of how many keys to return (1..1000 by default). The cursor is an
    * opaque string naming a position in the replicas' own scan order, so any coordinator can
-   * continue it, even after the ring changed. See ClusterKeyScanner for how and why R replicas of
-   * each range are asked.
+   * continue it, even after the ring changed. It is not a number (`"0"` reads as the start): a door
+   * whose clients parse cursors as integers must map them. See ClusterKeyScanner for how and why
+   * R replicas of each range are asked.
    * @throws DkvError INVALID_REQUEST for a bad cursor, count or pattern; QUORUM_NOT_MET when fewer
    * than R replicas of some range answered (the same cursor may be retried).
    */
