@@ -186,10 +186,11 @@ export class CoordinatorService implements KVStore {
    * One call of a cluster-wide key scan, as Redis's `SCAN`: start with a null cursor and pass each
    * returned cursor back until it comes back null. A full scan returns every key that held a live
    * value throughout it (perhaps more than once), skipping deleted and expired ones; `match` is a
-   * Redis glob, `count` a hint of how many keys to return (1..1000 by default). The cursor is an
-   * opaque string naming a position in the replicas' own scan order, so any coordinator can
-   * continue it, even after the ring changed. See ClusterKeyScanner for how and why R replicas of
-   * each range are asked.
+   * Redis glob, `count` a hint of how many keys to return (at least 1; above 1000 by default it
+   * counts as 1000). The cursor is an opaque string naming a position in the replicas' own scan
+   * order, so any coordinator can continue it, even after the ring changed. It is not a number (`"0"` reads as the start): a door
+   * whose clients parse cursors as integers must map them. See ClusterKeyScanner for how and why
+   * R replicas of each range are asked.
    * @throws DkvError INVALID_REQUEST for a bad cursor, count or pattern; QUORUM_NOT_MET when fewer
    * than R replicas of some range answered (the same cursor may be retried).
    */
