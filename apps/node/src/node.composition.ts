@@ -63,9 +63,9 @@ function elasticMember(config: NodeConfig, address: string, engine: RangeScanSto
       ? [{ id: `seed-${config.join.replace(/[^A-Za-z0-9.-]/g, '-')}`.slice(0, 64), address: config.join, role: 'storage', status: 'up', vnodes: config.vnodes, metadata: {} }]
       : members.filter((node) => node.id !== config.id);
   const member = new ElasticMember({
-    self: { id: config.id, address, vnodes: config.vnodes },
+    self: { id: config.id, address, vnodes: config.vnodes, zone: config.zone },
     n: config.n,
-    bootstrap: config.join === null ? members.map((node) => ({ id: node.id, address: node.address, vnodes: node.vnodes })) : null,
+    bootstrap: config.join === null ? members.map((node) => ({ id: node.id, address: node.address, vnodes: node.vnodes, zone: node.zone })) : null,
     seeds,
     autoJoin: config.join !== null,
     engine,
@@ -133,7 +133,7 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
   member.start();
   coordination?.attach(member);
   ready = true;
-  logger.info({ address, members: staticMembership(config, address).nodes.length, join: config.join, coordinate: coordination !== null }, 'storage node listening');
+  logger.info({ address, zone: config.zone, members: staticMembership(config, address).nodes.length, join: config.join, coordinate: coordination !== null }, 'storage node listening');
   return {
     url: `http://${address}`,
     address,

@@ -24,8 +24,9 @@ import {
   type VersionMeta,
   type WriteOptions,
   type WriteResult,
+  zoneOf,
 } from '@dkv/core';
-import { hashKey, RingViews, type WritePlan } from '@dkv/hashing';
+import { hashKey, RingViews, zoneLossReport, type WritePlan } from '@dkv/hashing';
 import type { Liveness, NodeManager } from '@dkv/membership';
 import type { QuorumManager } from '@dkv/quorum';
 import { VersionGenerator } from '@dkv/quorum';
@@ -150,16 +151,18 @@ export class CoordinatorService implements KVStore {
 
   /**
    * The cluster as this coordinator sees it: membership epoch, quorum settings, and per node its
-   * document status (joining, up, leaving) unless this process believes it suspect or down, with
-   * sync progress while data moves to it.
+   * document status (joining, up, leaving) unless this process believes it suspect or down, its
+   * zone, with sync progress while data moves to it; and whether losing a whole zone would cost
+   * the default quorums on the read ring.
    */
   cluster(): ClusterInfo {
     const membership = this.membership.current();
+    const zoneLoss = zoneLossReport(this.views.read, this.config.n, this.config.w, this.config.r);
     const nodes = membership.nodes
       .filter((node) => node.role === 'storage')
       .map((node): ClusterNodeInfo => {
         const progress = this.observer?.heartbeatOf(node.id)?.progress ?? null;
-        const info = { id: node.id, address: node.address, status: this.statusOf(node.id, node.status), vnodes: node.vnodes };
+        const info = { id: node.id, address: node.address, status: this.statusOf(node.id, node.status), vnodes: node.vnodes, zone: zoneOf(node) };
         return progress === null ? info : { ...info, progress };
       });
     return {
@@ -167,6 +170,8 @@ export class CoordinatorService implements KVStore {
       replication: { n: this.config.n, w: this.config.w, r: this.config.r },
       nodes,
       ...(this.views.changing || nodes.some((n) => n.status === 'joining' || n.status === 'leaving') ? { rebalancing: true } : {}),
+      zoneLossSafe: zoneLoss.safe,
+      zoneLossReason: zoneLoss.reason,
     };
   }
 
