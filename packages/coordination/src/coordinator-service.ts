@@ -26,7 +26,7 @@ import {
   type WriteResult,
   zoneOf,
 } from '@dkv/core';
-import { hashKey, RingViews, zoneLossReport, type WritePlan } from '@dkv/hashing';
+import { hashKey, preferOtherZones, RingViews, zoneLossReport, type WritePlan } from '@dkv/hashing';
 import type { Liveness, NodeManager } from '@dkv/membership';
 import type { QuorumManager } from '@dkv/quorum';
 import { VersionGenerator } from '@dkv/quorum';
@@ -296,7 +296,8 @@ export class CoordinatorService implements KVStore {
   /**
    * A sloppy quorum's plan, or null when the strict one can succeed (enough of the key's replicas
    * are available): for each replica known down, the next available node on the ring that is not
-   * a replica stands in (and keeps a hint for it); the version read asks only for the replicas
+   * a replica stands in (and keeps a hint for it), preferring one in a zone that holds no live
+   * replica yet (`preferOtherZones`); the version read asks only for the replicas
    * that are available.
    */
   private sloppyPlan(hash: number, plan: WritePlan, readable: readonly Node[], w: number) {
@@ -304,10 +305,12 @@ export class CoordinatorService implements KVStore {
     const down = plan.targets.filter((node) => !isAvailable(node));
     if (plan.targets.length - down.length >= plan.needed) return null;
     const candidates = this.views.read.getNodesForHash(hash, this.views.read.size).filter((node) => isAvailable(node) && !plan.targets.some((t) => t.id === node.id));
+    // A zone fails whole: a stand-in in a zone that no live replica is in is worth more.
+    const picked = preferOtherZones(candidates, plan.targets.filter(isAvailable).map(zoneOf), down.length);
     const fallbacks = new Map<string, string>();
     const standIns: Node[] = [];
     down.forEach((replica, index) => {
-      const standIn = candidates[index];
+      const standIn = picked[index];
       if (standIn === undefined) return;
       fallbacks.set(standIn.id, replica.id);
       standIns.push(standIn);
