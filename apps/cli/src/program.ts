@@ -1,5 +1,5 @@
 import { KVStoreClient } from '@dkv/client';
-import { ConfigError } from '@dkv/app-config';
+import { ConfigError, DURABILITY_SETTINGS, RESP_SETTINGS, type Setting } from '@dkv/app-config';
 import { COORDINATOR_SETTINGS, parseCoordinatorConfig, type CoordinatorAppConfig } from '@dkv/coordinator';
 import { NODE_SETTINGS, parseNodeConfig, type NodeConfig } from '@dkv/node';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -33,6 +33,20 @@ export function wholeNumber(min: number, max: number): (text: string) => number 
     if (!/^\d+$/.test(text.trim()) || value < min || value > max) throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
     return value;
   };
+}
+
+/**
+ * An option of `cluster up` that it hands, as given, to every storage node it starts: spelt,
+ * described and checked by the node's own setting (so a bad value stops `cluster up` before any
+ * node starts, with the node's message).
+ */
+function passedToNodes(setting: Setting<unknown>, value: string): Option {
+  const option = new Option(`--${setting.flag} ${value}`, setting.description).env(setting.env).argParser((text: string) => {
+    const parsed = setting.schema.safeParse(text);
+    if (!parsed.success) throw new InvalidArgumentError(parsed.error.issues.map((issue) => issue.message).join('; '));
+    return text;
+  });
+  return setting.defaultValue === undefined ? option : option.default(setting.defaultValue);
 }
 
 /** `tombstone-grace-ms` → `tombstoneGraceMs`: how commander names an option's value. */
@@ -81,6 +95,12 @@ export function buildProgram(deps: CliDeps): Command {
     .addOption(new Option('--nodes <n>', 'storage nodes to start').env('DKV_NODES').default(3).argParser(wholeNumber(1, 64)))
     .addOption(new Option('--port <port>', 'coordinator port (0 picks a free one); with --topology nodes, the first node\'s').env('DKV_PORT').default(7070).argParser(wholeNumber(0, 65535)))
     .addOption(
+      new Option(`--${RESP_SETTINGS.respPort.flag} <port>`, `${RESP_SETTINGS.respPort.description}; the coordinator's, with --topology nodes the first node's`)
+        .env(RESP_SETTINGS.respPort.env)
+        .default(Number(RESP_SETTINGS.respPort.defaultValue))
+        .argParser(wholeNumber(0, 65535)),
+    )
+    .addOption(
       new Option('--topology <topology>', 'coordinator: storage nodes behind one stateless coordinator; nodes: no coordinator, every node serves the public API and coordinates')
         .env('DKV_TOPOLOGY')
         .default('coordinator')
@@ -88,16 +108,18 @@ export function buildProgram(deps: CliDeps): Command {
     )
     .addOption(new Option('--log-level <level>', 'log level of the processes (their logs go to stderr)').env('DKV_LOG_LEVEL').default('warn').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .addOption(new Option('--ready-timeout-ms <ms>', 'how long to wait for every process to be ready').env('DKV_READY_TIMEOUT_MS').default(30_000).argParser(wholeNumber(1, 600_000)))
+    .addOption(passedToNodes(DURABILITY_SETTINGS.dataDir, '<dir>'))
+    .addOption(passedToNodes(DURABILITY_SETTINGS.fsync, '<policy>'))
     .addOption(new Option('--zones <k>', 'spread the nodes round-robin over k zones named z1..zk (default: one zone)').env('DKV_ZONES').argParser(wholeNumber(1, 64)))
-    .action(async (opts: { nodes: number; port: number; topology: Topology; logLevel: string; readyTimeoutMs: number; zones?: number }) => {
+    .action(async (opts: { nodes: number; port: number; respPort: number; topology: Topology; logLevel: string; readyTimeoutMs: number; dataDir?: string; fsync: string; zones?: number }) => {
       if (opts.zones !== undefined && opts.zones > opts.nodes) {
         deps.err(`dkv: --zones (${opts.zones}) must be at most --nodes (${opts.nodes}): every zone needs a node\n`);
         deps.exit(2);
         return;
       }
-      deps.exit(
-        await deps.clusterUp({ nodes: opts.nodes, port: opts.port, topology: opts.topology, logLevel: opts.logLevel, readyTimeoutMs: opts.readyTimeoutMs, ...(opts.zones === undefined ? {} : { zones: opts.zones }) }),
-      );
+      const durability = opts.dataDir === undefined ? {} : { dataDir: opts.dataDir, fsync: opts.fsync };
+      const zones = opts.zones === undefined ? {} : { zones: opts.zones };
+      deps.exit(await deps.clusterUp({ nodes: opts.nodes, port: opts.port, respPort: opts.respPort, topology: opts.topology, logLevel: opts.logLevel, readyTimeoutMs: opts.readyTimeoutMs, ...durability, ...zones }));
     });
 
   const node = addSettings(program.command('node').description('run one storage node in the foreground'), NODE_SETTINGS);

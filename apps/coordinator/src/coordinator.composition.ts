@@ -4,6 +4,7 @@ import { DEFAULT_GOSSIPER_CONFIG, Gossiper } from '@dkv/membership';
 import { ClusterAdmin } from '@dkv/replication';
 import { SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
 import { clusterAdminApi } from '@dkv/public-api';
+import { CoordinatorRespBackend, startRespServer, type RunningRespServer } from '@dkv/resp';
 import { CircuitBreakingNodeClient, HttpNodeClient, RetryingNodeClient, TcpNodeClient } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
@@ -28,6 +29,8 @@ export interface RunningCoordinator {
   /** `http://host:port` of the public API. */
   readonly url: string;
   readonly address: string;
+  /** `redis://host:port` of the Redis protocol door. */
+  readonly redisUrl: string;
   /** Stops serving, heartbeats, replication and gossip, and closes connections. */
   close(): Promise<void>;
 }
@@ -131,24 +134,38 @@ export async function startCoordinator(config: CoordinatorAppConfig, makeContain
     admin: clusterAdminApi(new ClusterAdmin(membership, config.coordinator.n)),
   });
   coordinator.start();
+  // The Redis door opens before the HTTP API, so a ready /readyz means both doors are open.
+  let resp: RunningRespServer | null = null;
   try {
+    const clock = container.get<Clock>(T.clock);
+    resp = await startRespServer({
+      ...config.resp,
+      host: config.host,
+      backend: new CoordinatorRespBackend(() => coordinator.service, config.coordinator.n),
+      now: () => clock.now(),
+      log: (message, fields) => logger.warn(fields, message),
+    });
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {
+    await resp?.close();
     membership.stop();
     coordinator.stop();
     await nodeClient.close();
     await gossipClient.close();
     throw error;
   }
+  const redis = resp;
   const bound = app.server.address();
   const port = typeof bound === 'object' && bound !== null ? bound.port : config.port;
   const address = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  logger.info({ address, epoch: initial.epoch, storageNodes: initial.nodes.length, n: config.coordinator.n, w: config.coordinator.w, r: config.coordinator.r }, 'coordinator listening');
+  logger.info({ address, redis: redis.url, epoch: initial.epoch, storageNodes: initial.nodes.length, n: config.coordinator.n, w: config.coordinator.w, r: config.coordinator.r }, 'coordinator listening');
   return {
     url: `http://${address}`,
     address,
+    redisUrl: redis.url,
     async close() {
       membership.stop();
+      await redis.close();
       await app.close();
       coordinator.stop();
       await nodeClient.close();

@@ -26,6 +26,8 @@ describe('parseNodeConfig', () => {
       members: null,
       vnodes: DEFAULT_VNODES,
       zone: 'default',
+      dataDir: null,
+      fsync: { mode: 'interval', intervalMs: 100 },
       tombstoneGraceMs: 3_600_000,
       sweepIntervalMs: 100,
       sweepMaxWork: 1000,
@@ -41,6 +43,7 @@ describe('parseNodeConfig', () => {
       antiEntropyBytesPerSecond: 4 * 1024 * 1024,
       coordinator: null,
       coordinatorClient: null,
+      resp: null,
     });
   });
 

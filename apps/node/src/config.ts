@@ -1,8 +1,9 @@
 import { DEFAULT_VNODES } from '@dkv/hashing';
 import { DEFAULT_ZONE, NODE_ID_PATTERN, ZONE_PATTERN, type Membership, type Node } from '@dkv/core';
 import { z } from 'zod';
-import { ConfigError, LOG_LEVELS, enumSchema, intSchema, isValidAddress, parseSettings, patternSchema, settingName, type Setting } from '@dkv/app-config';
+import { ConfigError, DURABILITY_SETTINGS, LOG_LEVELS, enumSchema, intSchema, isValidAddress, parseSettings, patternSchema, settingName, type FsyncSetting, type Setting } from '@dkv/app-config';
 import type { CoordinatorConfig } from '@dkv/coordination';
+import type { RespDoorConfig } from '@dkv/app-config';
 import { NODE_COORDINATE_SETTINGS, nodeCoordinatorConfig, type CoordinatorClientConfig } from './coordinate-config.js';
 
 /** A static member as `--members` lists it: `id=host:port`, or `id=host:port@zone`. */
@@ -29,6 +30,10 @@ export interface NodeConfig {
   readonly sweepMaxWork: number;
   /** The replica's storage engine (see {@link STORAGE_ENGINES}). */
   readonly engine: StorageEngineKind;
+  /** With a directory, the engine's records are also kept in a log under `<dataDir>/<id>` and replayed at start; null: in memory only. */
+  readonly dataDir: string | null;
+  /** When the log is fsynced (see `DURABILITY_SETTINGS`); unused without `dataDir`. */
+  readonly fsync: FsyncSetting;
   readonly bodyLimitBytes: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
   /**
@@ -55,6 +60,8 @@ export interface NodeConfig {
   readonly coordinator: CoordinatorConfig | null;
   /** With `--coordinate`: the wire stack its coordinator sends to the other nodes through. Null exactly when `coordinator` is. */
   readonly coordinatorClient: CoordinatorClientConfig | null;
+  /** With `--coordinate`: the Redis protocol door it opens on `host`. Null exactly when `coordinator` is. */
+  readonly resp: RespDoorConfig | null;
 }
 
 /**
@@ -123,6 +130,7 @@ export const NODE_SETTINGS = {
   antiEntropyIntervalMs: { flag: 'anti-entropy-interval-ms', env: 'DKV_ANTI_ENTROPY_INTERVAL_MS', defaultValue: '60000', description: 'how often each pair of replicas compares its data and repairs differences (0: off); at most half the tombstone grace', schema: intSchema(0, 86_400_000) },
   antiEntropyBytesPerSecond: { flag: 'anti-entropy-bytes-per-second', env: 'DKV_ANTI_ENTROPY_BYTES_PER_SECOND', defaultValue: String(4 * 1024 * 1024), description: 'throttle of anti-entropy repair traffic, both directions', schema: intSchema(1024, 10 * 1024 * 1024 * 1024) },
   syncSettleDelayMs: { flag: 'sync-settle-delay-ms', env: 'DKV_SYNC_SETTLE_DELAY_MS', defaultValue: '3000', description: 'wait before streaming starts, so every coordinator has learnt the change', schema: intSchema(0, 600_000) },
+  ...DURABILITY_SETTINGS,
   ...NODE_COORDINATE_SETTINGS,
 } satisfies Record<string, Setting<unknown>>;
 
@@ -152,7 +160,7 @@ export function parseNodeConfig(flags: Readonly<Record<string, string | undefine
   }
   const coordination = values.coordinate ? nodeCoordinatorConfig(values) : null;
   const zone = values.zone ?? listedZone ?? DEFAULT_ZONE;
-  return { ...withoutCoordinateSettings(values), zone, members, join: values.join ?? null, coordinator: coordination?.coordinator ?? null, coordinatorClient: coordination?.client ?? null };
+  return { ...withoutCoordinateSettings(values), zone, members, join: values.join ?? null, dataDir: values.dataDir ?? null, coordinator: coordination?.coordinator ?? null, coordinatorClient: coordination?.client ?? null, resp: coordination?.resp ?? null };
 }
 
 /** The parsed values less the coordinate settings: a {@link NodeConfig} holds those as `coordinator` and `coordinatorClient`. */

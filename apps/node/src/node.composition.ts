@@ -1,9 +1,11 @@
+import { join } from 'node:path';
 import type { Clock, Node, RangeScanStorageEngine, Scheduler, StorageRequestHandler } from '@dkv/core';
 import { DEFAULT_GOSSIPER_CONFIG } from '@dkv/membership';
 import { ElasticMember } from '@dkv/replication';
-import { SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
-import { CompactStorageEngine, InMemoryStorageEngine, StorageService } from '@dkv/storage';
-import { listenMultiplexed, TcpNodeClient, TcpStorageServer } from '@dkv/transport';
+import { NodeLogDirectory, SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
+import { CompactStorageEngine, DurableStorageEngine, InMemoryStorageEngine, PersistingRequestHandler, StorageService } from '@dkv/storage';
+import { startRespServer, type RunningRespServer } from '@dkv/resp';
+import { listenMultiplexed, TcpNodeClient, TcpStorageServer, type MaybeAsyncStorageRequestHandler } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
 import { pino } from 'pino';
@@ -21,6 +23,8 @@ export interface RunningNode {
   readonly url: string;
   /** `host:port`, as the membership names it. */
   readonly address: string;
+  /** With `--coordinate`: `redis://host:port` of its Redis protocol door; null otherwise. */
+  readonly redisUrl: string | null;
   /** Stops the sweeper, gossip, range sync and the server; in-flight requests finish first. */
   close(): Promise<void>;
 }
@@ -33,18 +37,32 @@ export function nodeContainer(config: NodeConfig): Container {
   c.bind<Scheduler>(T.scheduler).toConstantValue(new TimerScheduler());
   c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: NodeConfig) => pino({ level: cfg.logLevel, base: { node: cfg.id } }), [T.config]);
   c.bind<RangeScanStorageEngine>(T.engine).toResolvedValue(
-    (clock: Clock, cfg: NodeConfig) =>
-      cfg.engine === 'compact' ? new CompactStorageEngine({ clock, tombstoneGraceMs: cfg.tombstoneGraceMs }) : new InMemoryStorageEngine({ clock, tombstoneGraceMs: cfg.tombstoneGraceMs }),
-    [T.clock, T.config],
+    (clock: Clock, cfg: NodeConfig, scheduler: Scheduler, logger: FastifyBaseLogger) => {
+      const memory = cfg.engine === 'compact' ? new CompactStorageEngine({ clock, tombstoneGraceMs: cfg.tombstoneGraceMs }) : new InMemoryStorageEngine({ clock, tombstoneGraceMs: cfg.tombstoneGraceMs });
+      if (cfg.dataDir === null) return memory;
+      return DurableStorageEngine.open({
+        engine: memory,
+        directory: new NodeLogDirectory(join(cfg.dataDir, cfg.id)),
+        nodeId: cfg.id,
+        fsync: cfg.fsync,
+        clock,
+        scheduler,
+        logger: (level, message, fields) => logger[level](fields, message),
+      });
+    },
+    [T.clock, T.config, T.scheduler, T.logger],
   );
   c.bind<ElasticHooks>(T.elastic).toConstantValue(new ElasticHooks());
   c.bind<NodeMetrics>(T.metrics).toResolvedValue(
     (engine: RangeScanStorageEngine, cfg: NodeConfig, elastic: ElasticHooks) => createNodeMetrics(engine, cfg.id, () => elastic.current()?.sync ?? null, () => elastic.current()?.antiEntropy ?? null),
     [T.engine, T.config, T.elastic],
   );
-  c.bind<StorageRequestHandler>(T.handler).toResolvedValue(
-    (engine: RangeScanStorageEngine, cfg: NodeConfig, metrics: NodeMetrics, elastic: ElasticHooks) =>
-      metrics.countRequests(new StorageService({ nodeId: cfg.id, engine, gossip: elastic, canRead: () => elastic.canRead(), canScan: () => elastic.canScan(), hints: elastic })),
+  c.bind<MaybeAsyncStorageRequestHandler>(T.handler).toResolvedValue(
+    (engine: RangeScanStorageEngine, cfg: NodeConfig, metrics: NodeMetrics, elastic: ElasticHooks) => {
+      const handler: StorageRequestHandler = metrics.countRequests(new StorageService({ nodeId: cfg.id, engine, gossip: elastic, canRead: () => elastic.canRead(), canScan: () => elastic.canScan(), hints: elastic }));
+      // A durable node answers a PUT once its write is durable under the fsync policy.
+      return engine instanceof DurableStorageEngine ? new PersistingRequestHandler(handler, engine) : handler;
+    },
     [T.engine, T.config, T.metrics, T.elastic],
   );
   return c;
@@ -76,6 +94,8 @@ function elasticMember(config: NodeConfig, address: string, engine: RangeScanSto
     gossip: { ...DEFAULT_GOSSIPER_CONFIG, intervalMs: config.gossipIntervalMs },
     sync: { bytesPerSecond: config.syncBytesPerSecond, settleDelayMs: config.syncSettleDelayMs },
     antiEntropy: config.antiEntropyIntervalMs === 0 ? false : { intervalMs: config.antiEntropyIntervalMs, bytesPerSecond: config.antiEntropyBytesPerSecond },
+    // A node that replayed its own log serves it instead of streaming its ranges again.
+    recoveredData: engine instanceof DurableStorageEngine && engine.durability().recoveredEntries > 0,
   });
   return { member, client };
 }
@@ -100,7 +120,7 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
       : new NodeCoordination({
           config: config.coordinator,
           client: config.coordinatorClient,
-          handler: container.get<StorageRequestHandler>(T.handler),
+          handler: container.get<MaybeAsyncStorageRequestHandler>(T.handler),
           registry: container.get<NodeMetrics>(T.metrics).registry,
           clock: container.get<Clock>(T.clock),
           scheduler,
@@ -108,7 +128,7 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
           isServing: () => ready,
         });
   const app = buildNodeApp({
-    handler: container.get<StorageRequestHandler>(T.handler),
+    handler: container.get<MaybeAsyncStorageRequestHandler>(T.handler),
     membership: () => elastic.current()?.gossiper.current() ?? staticMembership(config, address),
     isReady: () => ready,
     registry: container.get<NodeMetrics>(T.metrics).registry,
@@ -119,7 +139,7 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
   // One port serves both the binary internode protocol (the default between processes) and
   // HTTP (internal routes, health, metrics): the node has one address whatever the transport.
   await app.ready();
-  const tcp = new TcpStorageServer(container.get<StorageRequestHandler>(T.handler), { maxFrameBytes: config.bodyLimitBytes });
+  const tcp = new TcpStorageServer(container.get<MaybeAsyncStorageRequestHandler>(T.handler), { maxFrameBytes: config.bodyLimitBytes });
   const listener = await listenMultiplexed({ host: config.host, port: config.port, tcp, http: app.server, maxFrameBytes: config.bodyLimitBytes });
   const port = listener.port;
   address = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
@@ -132,13 +152,32 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
   elastic.attach(member);
   member.start();
   coordination?.attach(member);
+  // With --coordinate, the Redis door opens before the node reports ready (cluster up waits for /readyz).
+  let resp: RunningRespServer | null = null;
+  if (coordination !== null && config.resp !== null) {
+    const clock = container.get<Clock>(T.clock);
+    try {
+      resp = await startRespServer({ ...config.resp, host: config.host, backend: coordination.respBackend, now: () => clock.now(), log: (message, fields) => logger.warn(fields, message) });
+    } catch (error) {
+      sweeper.cancel();
+      member.stop();
+      await client.close();
+      await listener.close();
+      await tcp.close();
+      await app.close();
+      await coordination.close();
+      throw error;
+    }
+  }
   ready = true;
-  logger.info({ address, zone: config.zone, members: staticMembership(config, address).nodes.length, join: config.join, coordinate: coordination !== null }, 'storage node listening');
+  logger.info({ address, zone: config.zone, redis: resp?.url ?? null, members: staticMembership(config, address).nodes.length, join: config.join, coordinate: coordination !== null }, 'storage node listening');
   return {
     url: `http://${address}`,
     address,
+    redisUrl: resp?.url ?? null,
     async close() {
       ready = false;
+      await resp?.close();
       sweeper.cancel();
       member.stop();
       await client.close();
@@ -147,6 +186,8 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
       await app.close();
       // After the app: public requests still in flight finish against the other replicas.
       await coordination?.close();
+      // Last: every write that was answered is in the log; this syncs and closes it.
+      if (engine instanceof DurableStorageEngine) engine.close();
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { HeartbeatConfig } from '@dkv/membership';
 import { DEFAULT_HINT_BOUNDS, type ReplicationConfig } from '@dkv/replication';
+import type { KeyScanBounds } from './key-scan.js';
 
 /** Everything a coordinator needs to know, with the defaults of {@link DEFAULT_COORDINATOR_CONFIG}. */
 export interface CoordinatorConfig {
@@ -54,6 +55,8 @@ export interface CoordinatorConfig {
   /** The ReplicationManager's bounds; its request deadline is `requestTimeoutMs`. */
   readonly replication: Omit<ReplicationConfig, 'requestTimeoutMs'>;
   readonly heartbeat: HeartbeatConfig;
+  /** Bounds of the cluster-wide key scan (`scanKeys`); absent: `DEFAULT_KEY_SCAN_BOUNDS`. */
+  readonly keyScan?: KeyScanBounds;
 }
 
 /** Defaults for a cluster on one LAN: N=3, W=2, R=2, replica deadline 1 s, heartbeats every 500 ms. */
@@ -96,6 +99,7 @@ export function checkCoordinatorConfig(config: CoordinatorConfig): string[] {
   if ((config.hedgeMaxDelayMs ?? Infinity) < (config.hedgeMinDelayMs ?? 0)) problems.push('hedgeMaxDelayMs must be at least hedgeMinDelayMs');
   for (const [name, value] of Object.entries(config.replication)) if (value !== undefined) positiveInt(`replication.${name}`, value);
   for (const [name, value] of Object.entries(config.heartbeat)) positiveInt(`heartbeat.${name}`, value);
+  for (const [name, value] of Object.entries(config.keyScan ?? {})) positiveInt(`keyScan.${name}`, value);
   if (config.replication.maxBackoffMs < config.replication.baseBackoffMs) {
     problems.push('replication.maxBackoffMs must be at least replication.baseBackoffMs');
   }

@@ -40,7 +40,7 @@ export class DkvError extends Error {
   }
 }
 
-/** The quorum phases a request goes through; a write starts with a read of the current version. */
+/** The quorum phases a request goes through; a `read-first` or sloppy write starts with a read of the current version. */
 export type QuorumOperation = 'read' | 'write' | 'version read';
 
 /** Fewer replicas answered than the consistency level needs; a failed write is never reported as success. */

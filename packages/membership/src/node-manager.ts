@@ -24,8 +24,9 @@ export interface NodeHealth {
  * The seed's `NodeManager`: which nodes exist (from the membership view, or `addNode` /
  * `removeNode`) and which of them answer. `checkNodeHealth` pings every storage node in parallel;
  * a node that misses one heartbeat is `suspect`, one that misses `failureThreshold` in a row is
- * `down`, and any answer brings it back `up`. Quorum requests skip nodes that are down (they fail
- * fast instead of waiting for a timeout), and readiness counts the nodes that are up.
+ * `down`, and an answer brings it back `up` (or `suspect`, when the node says it is not ready).
+ * Quorum requests skip nodes that are down (they fail fast instead of waiting for a timeout),
+ * and readiness counts the nodes that are not down.
  *
  * It holds no global state and no timers of its own beyond the one `start` schedules.
  */
@@ -72,7 +73,7 @@ export class NodeManager {
     this.removed.add(nodeId);
   }
 
-  /** The health status of a node: its membership status unless heartbeats say otherwise. */
+  /** The health status of a node by heartbeats alone: `up` until one is missed, whatever its membership status (`CoordinatorService` combines the two for `/v1/cluster`). */
   statusOf(nodeId: string): NodeStatus {
     return this.health.get(nodeId)?.status ?? 'up';
   }

@@ -85,9 +85,9 @@ export interface QuorumStats {
  * The seed's `QuorumManager`: reads and writes a key on its replicas and returns as soon as a
  * quorum answered.
  *
- * Every request fans out to all preferred replicas in parallel and settles on the R-th (or W-th)
- * answer, so a slow or dead replica never sets the latency; a replica known to be down is not
- * even asked. Highest version wins (`compareVersionedValues`). After a read, every replica that
+ * Every request fans out to all preferred replicas in parallel (reads with `readFanout: 'quorum'`
+ * ask R first and the others as spares) and settles on the R-th (or W-th) answer, so a slow or
+ * dead replica never sets the latency; a replica known to be down is not even asked. Highest version wins (`compareVersionedValues`). After a read, every replica that
  * answered with an older version or nothing gets the winner in the background (read repair),
  * including those that answered after the quorum was reached, within a bound on repairs in flight.
  */
@@ -118,8 +118,8 @@ export class QuorumManager {
 
   /**
    * Reads only the version metadata of `key` from `needed` replicas and returns the highest, or
-   * null if none holds the key. A write starts with this, so that its version is above every
-   * version acknowledged before it (W + R > N makes the two quorums overlap).
+   * null if none holds the key. A `read-first` or sloppy write starts with this, so that its
+   * version is above every version acknowledged before it (W + R > N makes the two quorums overlap).
    */
   async readVersionWithQuorum(key: string, targets: readonly Node[], needed: number): Promise<VersionMeta | null> {
     const fan = this.fanOut(

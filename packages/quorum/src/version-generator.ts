@@ -12,9 +12,11 @@ const LOGICAL_FACTOR = 2 ** LOGICAL_BITS;
  *
  * Why not wall-clock timestamps: with coordinator clocks minutes apart, a later write through a
  * slow-clocked coordinator would get a lower timestamp and silently lose (the lost-update anomaly
- * Jepsen found in last-write-wins stores). Here the coordinator first reads the current version
- * of the key from a quorum (`observedMax`), and the new version is above it whatever the clocks
- * say; the physical part only keeps versions close to real time when clocks agree.
+ * Jepsen found in last-write-wins stores). Here the new version is above `observedMax`, the
+ * highest version the coordinator learnt from the key's replicas (a replica that refused an
+ * optimistic write as not newer reports it; `read-first` and sloppy writes read it from a quorum
+ * first), whatever the clocks say; the physical part only keeps versions close to real time when
+ * clocks agree.
  *
  * Every version it returns is higher than every version it returned or observed before.
  */

@@ -47,6 +47,14 @@ export interface ElasticMemberOptions {
   readonly hints?: Partial<ReplicationConfig>;
   /** Anti-entropy pacing (N comes from `n`); false turns it off. */
   readonly antiEntropy?: Partial<AntiEntropyConfig> | false;
+  /**
+   * True when the engine was filled from this node's own data on disk (a durable node that
+   * restarted): a member of the bootstrap cluster then keeps its store complete for the initial
+   * ring even when a peer remembers an earlier generation of it, so it serves its ranges at once
+   * instead of streaming them again, and catches up on the writes it missed through hints and
+   * anti-entropy. Default false (a restart is a restart that lost its data).
+   */
+  readonly recoveredData?: boolean;
 }
 
 /**
@@ -57,7 +65,8 @@ export interface ElasticMemberOptions {
  *
  * A member of the bootstrap cluster believes its empty store complete for the initial ring, unless
  * a peer remembers an earlier generation of it: then it is a restart that lost its data, and it
- * catches up (rejoins as itself) instead.
+ * catches up (rejoins as itself) instead; with `recoveredData` (its store was replayed from its
+ * own log) it keeps serving what it holds.
  */
 export class ElasticMember {
   readonly gossiper: Gossiper;
@@ -124,7 +133,7 @@ export class ElasticMember {
             hasCompleteData: () => this.sync.hasCompleteData(),
             config: { ...options.antiEntropy, n: options.n },
           });
-    if (initialRing) this.gossiper.onPreviousIncarnation(() => this.sync.markDataLost());
+    if (initialRing && options.recoveredData !== true) this.gossiper.onPreviousIncarnation(() => this.sync.markDataLost());
   }
 
   /**
