@@ -128,6 +128,29 @@ describe('a node moved to another zone on the live cluster', () => {
   });
 });
 
+describe('a node restarted with another zone', () => {
+  it('asks to move there once it hears from its peers, and the data follows', async () => {
+    const seed = seedForTest();
+    const sim = new SimCluster({ seed, storageNodes: 6, zones: 3, elastic: { vnodes: 16, antiEntropy: false } });
+    const service = sim.service();
+    await sim.runUntil(() => sim.settled() && service.isReady());
+    const keys = Array.from({ length: 100 }, (_, i) => `session:restart-${i}`);
+    for (const key of keys) await sim.run(service.put(key, Buffer.from(key)));
+    // As `dkv node --id n4 --zone z3` after a stop: the process comes back (empty) naming z3.
+    const n4 = sim.storageNode('n4');
+    Object.assign(n4, { node: { ...n4.node, zone: 'z3' } });
+    sim.restartEmpty('n4');
+    await sim.runUntil(() => sim.settled() && service.ringViews().read.nodes.find((node) => node.id === 'n4')?.zone === 'z3', { maxVirtualMs: 120_000 });
+    const zoneOf = (id: string) => service.ringViews().read.nodes.find((node) => node.id === id)?.zone;
+    for (const key of keys) {
+      const owners = sim.preferenceList(key);
+      expect(new Set(owners.map(zoneOf)).size, key).toBe(3);
+      for (const id of owners) expect(Buffer.from(sim.storageNode(id).engine.get(key)?.value ?? []).toString(), `${key} on ${id}`).toBe(key);
+    }
+    sim.stop();
+  });
+});
+
 describe('sloppy quorum stand-ins prefer another zone', () => {
   it('puts the hints for two lost replicas in their own zones, not beside the live replica', async () => {
     const seed = seedForTest();
