@@ -22,6 +22,11 @@ export interface ClusterUpOptions {
   readonly respPort: number;
   /** Default `coordinator`. */
   readonly topology?: Topology;
+  /**
+   * Zones to spread the nodes over, round-robin: n1 in z1, n2 in z2, ... Absent: every node in
+   * the default zone (one zone, API.md's default).
+   */
+  readonly zones?: number;
   /** The children's log level (their logs go to this process's stderr). */
   readonly logLevel: string;
   /** How long to wait for every process to be ready before giving up. */
@@ -141,7 +146,7 @@ class LocalCluster {
     const coordinatorPort = port === 0 ? (freeHttp ?? 0) : port;
     const respPort = this.options.respPort === 0 ? (freeResp ?? 0) : this.options.respPort;
     const ids = nodePorts.map((_, i) => `n${i + 1}`);
-    const members = ids.map((id, i) => `${id}=${LOCAL_HOST}:${nodePorts[i]}`).join(',');
+    const members = memberList(ids, nodePorts, this.options.zones);
     const started = ids.map((id, i) => {
       const nodePort = nodePorts[i] ?? 0;
       return this.spawnChild(id, 'node', NODE_MAIN, ['--id', id, '--host', LOCAL_HOST, '--port', String(nodePort), '--members', members, ...this.durabilityFlags()], nodePort);
@@ -174,7 +179,7 @@ class LocalCluster {
     const nodePorts = (port === 0 ? freeForHttp : [port, ...freeForHttp]).slice(0, nodes);
     const respPorts = (respPort === 0 ? freeForResp : [respPort, ...freeForResp]).slice(0, nodes);
     const ids = nodePorts.map((_, i) => `n${i + 1}`);
-    const members = ids.map((id, i) => `${id}=${LOCAL_HOST}:${nodePorts[i]}`).join(',');
+    const members = memberList(ids, nodePorts, this.options.zones);
     const coordinate = ['--coordinate', ...quorumFlags(nodes)];
     const started = ids.map((id, i) => {
       const nodePort = nodePorts[i] ?? 0;
@@ -266,6 +271,19 @@ class LocalCluster {
 }
 
 /** `--n/--w/--r` of the local quorums, leaving out any that a DKV_N/W/R the user set decides. */
+/**
+ * The `--members` list of a local cluster: `id=host:port`, with `@z<k>` round-robin over `zones`
+ * zones when given, so that every node starts from the same zoned ring.
+ */
+export function memberList(ids: readonly string[], ports: readonly number[], zones: number | undefined): string {
+  return ids.map((id, i) => `${id}=${LOCAL_HOST}:${ports[i]}${zones === undefined ? '' : `@${localZone(i, zones)}`}`).join(',');
+}
+
+/** The zone of the `index`-th (from 0) local node spread round-robin over `zones` zones: z1..z`zones`. */
+export function localZone(index: number, zones: number): string {
+  return `z${(index % zones) + 1}`;
+}
+
 function quorumFlags(nodes: number): string[] {
   return Object.entries(localQuorums(nodes)).flatMap(([name, value]) => (process.env[`DKV_${name.toUpperCase()}`] ? [] : [`--${name}`, String(value)]));
 }

@@ -6,7 +6,7 @@
 import { CommanderError } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ClusterUpOptions } from './cluster-up.js';
-import { localQuorums } from './cluster-up.js';
+import { localQuorums, memberList } from './cluster-up.js';
 import { buildProgram, camelCase, DEFAULT_URL, type CliDeps } from './program.js';
 import { formatRing, formatStatus } from './views.js';
 import { COORDINATOR_SETTINGS } from '@dkv/coordinator';
@@ -25,7 +25,7 @@ afterEach(() => {
 
 /** Runs the program on `args`; `env` is seen both by commander (process.env) and by the apps' parsers. */
 async function parse(args: string[], env: Record<string, string> = {}): Promise<Recorded & { error?: CommanderError }> {
-  for (const name of ['DKV_NODES', 'DKV_PORT', 'DKV_RESP_PORT', 'DKV_URL', 'DKV_LOG_LEVEL', 'DKV_READY_TIMEOUT_MS']) vi.stubEnv(name, undefined);
+  for (const name of ['DKV_NODES', 'DKV_PORT', 'DKV_RESP_PORT', 'DKV_URL', 'DKV_LOG_LEVEL', 'DKV_READY_TIMEOUT_MS', 'DKV_ZONES']) vi.stubEnv(name, undefined);
   for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
   const recorded: Recorded = { calls: [], out: '', err: '', exits: [] };
   const deps: CliDeps = {
@@ -37,7 +37,17 @@ async function parse(args: string[], env: Record<string, string> = {}): Promise<
     runCoordinator: async (config) => void recorded.calls.push(['runCoordinator', config]),
     fetchCluster: async (url) => {
       recorded.calls.push(['fetchCluster', url]);
-      return { epoch: 3, replication: { n: 3, w: 2, r: 2 }, nodes: [{ id: 'n1', address: '127.0.0.1:7001', status: 'up', vnodes: 128 }, { id: 'n2', address: '127.0.0.1:7002', status: 'down', vnodes: 128 }] };
+      if (url.endsWith(':1')) throw new Error('connect ECONNREFUSED');
+      return {
+        epoch: 3,
+        replication: { n: 3, w: 2, r: 2 },
+        nodes: [
+          { id: 'n1', address: '127.0.0.1:7001', status: 'up', vnodes: 128, zone: 'z1' },
+          { id: 'n2', address: '127.0.0.1:7002', status: 'down', vnodes: 128, zone: 'z2' },
+        ],
+        zoneLossSafe: false,
+        zoneLossReason: '2 zones for N=3: a zone holds up to 2 replicas of some keys',
+      };
     },
     fetchDistribution: async (url) => {
       recorded.calls.push(['fetchDistribution', url]);
@@ -84,12 +94,31 @@ describe('dkv cluster up', () => {
     expect((await parse(['cluster', 'up', '--port', '9000'], { DKV_PORT: '8080' })).calls[0]?.[1]).toMatchObject({ port: 9000 });
   });
 
+  it('takes --zones (DKV_ZONES) and passes it on; without it, one zone', async () => {
+    expect((await parse(['cluster', 'up', '--nodes', '6', '--zones', '3'])).calls[0]?.[1]).toMatchObject({ nodes: 6, zones: 3 });
+    expect((await parse(['cluster', 'up', '--nodes', '6'], { DKV_ZONES: '2' })).calls[0]?.[1]).toMatchObject({ zones: 2 });
+    expect((await parse(['cluster', 'up'])).calls[0]?.[1]).not.toHaveProperty('zones');
+  });
+
+  it('refuses more zones than nodes, with exit 2 and a message naming both', async () => {
+    const result = await parse(['cluster', 'up', '--nodes', '2', '--zones', '3']);
+    expect(result.calls).toEqual([]);
+    expect(result.exits).toEqual([2]);
+    expect(result.err).toBe('dkv: --zones (3) must be at most --nodes (2): every zone needs a node\n');
+  });
+
+  it('lays the members out round-robin over z1..zk', () => {
+    expect(memberList(['n1', 'n2', 'n3', 'n4'], [1, 2, 3, 4], 3)).toBe('n1=127.0.0.1:1@z1,n2=127.0.0.1:2@z2,n3=127.0.0.1:3@z3,n4=127.0.0.1:4@z1');
+    expect(memberList(['n1', 'n2'], [1, 2], undefined)).toBe('n1=127.0.0.1:1,n2=127.0.0.1:2');
+  });
+
   it('takes --data-dir and --fsync (DKV_DATA_DIR, DKV_FSYNC) for its nodes, the fsync default only with a data dir', async () => {
     expect((await parse(['cluster', 'up', '--data-dir', '/tmp/d', '--fsync', 'always'])).calls[0]?.[1]).toMatchObject({ dataDir: '/tmp/d', fsync: 'always' });
     expect((await parse(['cluster', 'up'], { DKV_DATA_DIR: '/tmp/e' })).calls[0]?.[1]).toMatchObject({ dataDir: '/tmp/e', fsync: '100' });
   });
 
   it.each([
+    [['--zones', '0'], "option '--zones <k>' argument '0' is invalid. must be a whole number from 1 to 64"],
     [['--fsync', 'sometimes'], "option '--fsync <policy>' argument 'sometimes' is invalid. must be always, never, or an interval in milliseconds from 1 to 60000"],
     [['--nodes', '0'], "option '--nodes <n>' argument '0' is invalid. must be a whole number from 1 to 64"],
     [['--nodes', 'three'], "argument 'three' is invalid"],
@@ -156,9 +185,26 @@ describe('dkv status and dkv ring', () => {
   it('renders the cluster as a table, from --url, DKV_URL or the default', async () => {
     const result = await parse(['status']);
     expect(result.calls).toEqual([['fetchCluster', DEFAULT_URL]]);
-    expect(result.out).toBe(['epoch 3, replication N=3 W=2 R=2, 1 of 2 nodes up', 'ID  ADDRESS         STATUS  VNODES', 'n1  127.0.0.1:7001  up      128', 'n2  127.0.0.1:7002  down    128', ''].join('\n'));
+    expect(result.out).toBe(
+      [
+        'epoch 3, replication N=3 W=2 R=2, 1 of 2 nodes up',
+        'zone loss: NOT SAFE: 2 zones for N=3: a zone holds up to 2 replicas of some keys',
+        'ID  ADDRESS         ZONE  STATUS  VNODES',
+        'n1  127.0.0.1:7001  z1    up      128',
+        'n2  127.0.0.1:7002  z2    down    128',
+        '',
+      ].join('\n'),
+    );
     expect((await parse(['status', '--url', 'http://db:1'])).calls).toEqual([['fetchCluster', 'http://db:1']]);
     expect((await parse(['status'], { DKV_URL: 'http://env:2' })).calls).toEqual([['fetchCluster', 'http://env:2']]);
+  });
+
+  it('shows each node\'s zone and a subtotal per zone in dkv ring', async () => {
+    const result = await parse(['ring']);
+    expect(result.calls.map(([name]) => name).sort()).toEqual(['fetchCluster', 'fetchDistribution']);
+    expect(result.out).toBe(
+      ['ID       ZONE  SHARE   KEYS  BYTES', 'n1       z1    50.0%   10    1000', 'n2       z2    50.0%   10    1000', 'zone z1  z1    50.0%   10    1000', 'zone z2  z2    50.0%   10    1000', 'total          100.0%  20    2000', ''].join('\n'),
+    );
   });
 
   it('reports an unreachable coordinator with exit 1', async () => {
@@ -192,7 +238,7 @@ describe('views and local quorums', () => {
   });
 
   it('renders status for an empty cluster', () => {
-    expect(formatStatus({ epoch: 0, replication: { n: 3, w: 2, r: 2 }, nodes: [] })).toBe('epoch 0, replication N=3 W=2 R=2, 0 of 0 nodes up\nID  ADDRESS  STATUS  VNODES');
+    expect(formatStatus({ epoch: 0, replication: { n: 3, w: 2, r: 2 }, nodes: [] })).toBe('epoch 0, replication N=3 W=2 R=2, 0 of 0 nodes up\nID  ADDRESS  ZONE  STATUS  VNODES');
     const moving = {
       epoch: 7,
       replication: { n: 3, w: 2, r: 2 },
@@ -202,9 +248,9 @@ describe('views and local quorums', () => {
       ],
     };
     expect(formatStatus(moving).split('\n').slice(1)).toEqual([
-      'ID  ADDRESS  STATUS   VNODES  SYNC',
-      'n1  h:1      up       8       -',
-      'n4  h:4      joining  8       4/10 ranges, 120 keys, 4096 bytes',
+      'ID  ADDRESS  ZONE  STATUS   VNODES  SYNC',
+      'n1  h:1      -     up       8       -',
+      'n4  h:4      -     joining  8       4/10 ranges, 120 keys, 4096 bytes',
     ]);
   });
 

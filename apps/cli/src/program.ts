@@ -110,9 +110,16 @@ export function buildProgram(deps: CliDeps): Command {
     .addOption(new Option('--ready-timeout-ms <ms>', 'how long to wait for every process to be ready').env('DKV_READY_TIMEOUT_MS').default(30_000).argParser(wholeNumber(1, 600_000)))
     .addOption(passedToNodes(DURABILITY_SETTINGS.dataDir, '<dir>'))
     .addOption(passedToNodes(DURABILITY_SETTINGS.fsync, '<policy>'))
-    .action(async (opts: { nodes: number; port: number; respPort: number; topology: Topology; logLevel: string; readyTimeoutMs: number; dataDir?: string; fsync: string }) => {
+    .addOption(new Option('--zones <k>', 'spread the nodes round-robin over k zones named z1..zk (default: one zone)').env('DKV_ZONES').argParser(wholeNumber(1, 64)))
+    .action(async (opts: { nodes: number; port: number; respPort: number; topology: Topology; logLevel: string; readyTimeoutMs: number; dataDir?: string; fsync: string; zones?: number }) => {
+      if (opts.zones !== undefined && opts.zones > opts.nodes) {
+        deps.err(`dkv: --zones (${opts.zones}) must be at most --nodes (${opts.nodes}): every zone needs a node\n`);
+        deps.exit(2);
+        return;
+      }
       const durability = opts.dataDir === undefined ? {} : { dataDir: opts.dataDir, fsync: opts.fsync };
-      deps.exit(await deps.clusterUp({ nodes: opts.nodes, port: opts.port, respPort: opts.respPort, topology: opts.topology, logLevel: opts.logLevel, readyTimeoutMs: opts.readyTimeoutMs, ...durability }));
+      const zones = opts.zones === undefined ? {} : { zones: opts.zones };
+      deps.exit(await deps.clusterUp({ nodes: opts.nodes, port: opts.port, respPort: opts.respPort, topology: opts.topology, logLevel: opts.logLevel, readyTimeoutMs: opts.readyTimeoutMs, ...durability, ...zones }));
     });
 
   const node = addSettings(program.command('node').description('run one storage node in the foreground'), NODE_SETTINGS);
@@ -158,7 +165,11 @@ export function buildProgram(deps: CliDeps): Command {
     .addOption(new Option('--preview-remove <ids>', 'preview removing these nodes, comma-separated (nothing changes)'))
     .action(async (opts: { url: string; previewAdd?: number; previewVnodes?: number; previewRemove?: string }) => {
       if (opts.previewAdd === undefined && opts.previewRemove === undefined) {
-        await report(deps, 'ring', opts.url, async () => formatRing(await deps.fetchDistribution(opts.url)));
+        await report(deps, 'ring', opts.url, async () => {
+          const [cluster, distribution] = await Promise.all([deps.fetchCluster(opts.url), deps.fetchDistribution(opts.url)]);
+          const zones = cluster.nodes.some((node) => node.zone !== undefined) ? new Map(cluster.nodes.map((node) => [node.id, node.zone ?? '-'])) : undefined;
+          return formatRing(distribution, zones);
+        });
         return;
       }
       const plan = {

@@ -32,15 +32,17 @@ const SAMPLE_KEYS = 50_000;
  * Previews a cluster change before anything moves (`dkv ring --preview-add`, `--preview-remove`):
  * builds the ring of today's readable members and the ring after the change, and compares their
  * shares and, over a sample of keys, the replica placements that would change. Added nodes are
- * named `new-1`, `new-2`, ... Throws when the plan removes a node that is not a member.
+ * named `new-1`, `new-2`, ... and spread round-robin over the members' zones (sorted by name), as
+ * an operator growing a zoned cluster evenly would. Throws when the plan removes a node that is not a member.
  */
 export function previewRingChange(cluster: ClusterInfo, distribution: readonly DistributionEntry[], plan: RingChangePlan, n = cluster.replication.n): RingPreview {
   const members: Node[] = cluster.nodes
     .filter((node) => node.status !== 'joining')
-    .map((node) => ({ id: node.id, address: node.address, role: 'storage', status: 'up', vnodes: node.vnodes, metadata: {} }));
+    .map((node) => ({ id: node.id, address: node.address, role: 'storage', status: 'up', vnodes: node.vnodes, metadata: {}, ...(node.zone === undefined ? {} : { zone: node.zone }) }));
   for (const id of plan.remove) {
     if (!members.some((node) => node.id === id)) throw new Error(`cannot preview removing ${id}: it is not a member (members: ${members.map((m) => m.id).join(', ')})`);
   }
+  const zones = [...new Set(members.flatMap((node) => (node.zone === undefined ? [] : [node.zone])))].sort();
   const added: Node[] = Array.from({ length: plan.add }, (_, i) => ({
     id: `new-${i + 1}`,
     address: 'preview:0',
@@ -48,6 +50,7 @@ export function previewRingChange(cluster: ClusterInfo, distribution: readonly D
     status: 'up',
     vnodes: plan.addVnodes ?? DEFAULT_VNODES,
     metadata: {},
+    ...(zones.length === 0 ? {} : { zone: zones[i % zones.length] }),
   }));
   const before = new ConsistentHash(members);
   const after = new ConsistentHash([...members.filter((node) => !plan.remove.includes(node.id)), ...added]);

@@ -25,6 +25,9 @@ describe('parseNodeConfig', () => {
       port: 7071,
       members: null,
       vnodes: DEFAULT_VNODES,
+      zone: 'default',
+      dataDir: null,
+      fsync: { mode: 'interval', intervalMs: 100 },
       tombstoneGraceMs: 3_600_000,
       maxClockOffsetMs: 600_000,
       sweepIntervalMs: 100,
@@ -74,7 +77,20 @@ describe('parseNodeConfig', () => {
 
   it('serves itself alone at its bound address when no members are given', () => {
     const membership = staticMembership(parseNodeConfig({ id: 'solo', port: '0' }, {}), '127.0.0.1:40123');
-    expect(membership).toEqual({ epoch: 1, nodes: [{ id: 'solo', address: '127.0.0.1:40123', role: 'storage', status: 'up', vnodes: DEFAULT_VNODES, metadata: {} }] });
+    expect(membership).toEqual({ epoch: 1, nodes: [{ id: 'solo', address: '127.0.0.1:40123', role: 'storage', status: 'up', vnodes: DEFAULT_VNODES, metadata: {}, zone: 'default' }] });
+  });
+
+  it('takes the zone from --zone, DKV_ZONE, or the member list, and every member\'s zone from the list', () => {
+    expect(parseNodeConfig({ id: 'n1', zone: 'us-east-1a' }, {}).zone).toBe('us-east-1a');
+    expect(parseNodeConfig({ id: 'n1' }, { DKV_ZONE: 'topology.example/zone-b' }).zone).toBe('topology.example/zone-b');
+    const config = parseNodeConfig({ id: 'n2', members: 'n1=h:1@z1,n2=h:2@z2,n3=h:3' }, {});
+    expect(config.zone).toBe('z2');
+    expect(staticMembership(config, 'ignored:1').nodes.map((n) => [n.id, n.zone])).toEqual([
+      ['n1', 'z1'],
+      ['n2', 'z2'],
+      ['n3', 'default'],
+    ]);
+    expect(parseNodeConfig({ id: 'n2', members: 'n1=h:1@z1,n2=h:2@z2', zone: 'z2' }, {}).zone).toBe('z2');
   });
 
   it.each([
@@ -93,6 +109,10 @@ describe('parseNodeConfig', () => {
     [{ id: 'n1', members: 'n1=h:1,n1=h:2' }, 'lists node id "n1" twice'],
     [{ id: 'n1', members: 'n2=h:1' }, '--members (DKV_MEMBERS) must include this node\'s id "n1"'],
     [{ id: 'n1', host: 'a b' }, '--host (DKV_HOST) must be a host name or IP address'],
+    [{ id: 'n1', zone: 'bad zone' }, '--zone (DKV_ZONE) must be 1 to 64 letters, digits, ".", "_", "-" or "/", starting with a letter or digit'],
+    [{ id: 'n1', zone: '-z' }, '--zone (DKV_ZONE) must be 1 to 64 letters'],
+    [{ id: 'n1', members: 'n1=h:1@bad zone' }, '--members (DKV_MEMBERS) must be a comma-separated list of id=host:port or id=host:port@zone'],
+    [{ id: 'n1', members: 'n1=h:1@z1', zone: 'z2' }, '--zone (DKV_ZONE) is "z2" but --members (DKV_MEMBERS) places this node in "z1": give every member\'s zone in the list'],
   ])('rejects %j', (flags, message) => {
     expect(problemOf(flags as Record<string, string>)).toContain(message);
   });

@@ -1,15 +1,17 @@
 import { DEFAULT_VNODES } from '@dkv/hashing';
-import { NODE_ID_PATTERN, type Membership, type Node } from '@dkv/core';
+import { DEFAULT_ZONE, NODE_ID_PATTERN, ZONE_PATTERN, type Membership, type Node } from '@dkv/core';
 import { z } from 'zod';
 import { ConfigError, DURABILITY_SETTINGS, LOG_LEVELS, enumSchema, intSchema, isValidAddress, parseSettings, patternSchema, settingName, type FsyncSetting, type Setting } from '@dkv/app-config';
 import type { CoordinatorConfig } from '@dkv/coordination';
 import type { RespDoorConfig } from '@dkv/app-config';
 import { NODE_COORDINATE_SETTINGS, nodeCoordinatorConfig, type CoordinatorClientConfig } from './coordinate-config.js';
 
-/** A static member as `--members` lists it: `id=host:port`. */
+/** A static member as `--members` lists it: `id=host:port`, or `id=host:port@zone`. */
 export interface MemberSpec {
   readonly id: string;
   readonly address: string;
+  /** The member's zone; absent: `DEFAULT_ZONE`. */
+  readonly zone?: string;
 }
 
 /** Everything a storage node process is configured with. */
@@ -21,6 +23,8 @@ export interface NodeConfig {
   /** The cluster's storage nodes; null means just this node. */
   readonly members: readonly MemberSpec[] | null;
   readonly vnodes: number;
+  /** This node's failure domain (`--zone`, or its `@zone` in `--members`); `DEFAULT_ZONE` when none is named. */
+  readonly zone: string;
   readonly tombstoneGraceMs: number;
   /** The largest clock offset the cluster tolerates: PUTs of versions further ahead of this node's clock are refused. */
   readonly maxClockOffsetMs: number;
@@ -84,16 +88,18 @@ const membersSchema: z.ZodType<MemberSpec[], string> = z.string().transform((tex
   for (const part of text.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
     const eq = part.indexOf('=');
     const id = part.slice(0, eq);
-    const address = part.slice(eq + 1);
-    if (eq < 1 || !NODE_ID_PATTERN.test(id) || !isValidAddress(address)) {
-      ctx.addIssue({ code: 'custom', message: `must be a comma-separated list of id=host:port (ids of letters, digits, '.', '_', '-'); "${part}" is not` });
+    const at = part.indexOf('@', eq + 1);
+    const address = at < 0 ? part.slice(eq + 1) : part.slice(eq + 1, at);
+    const zone = at < 0 ? undefined : part.slice(at + 1);
+    if (eq < 1 || !NODE_ID_PATTERN.test(id) || !isValidAddress(address) || (zone !== undefined && !ZONE_PATTERN.test(zone))) {
+      ctx.addIssue({ code: 'custom', message: `must be a comma-separated list of id=host:port or id=host:port@zone (ids of letters, digits, '.', '_', '-'; zones of letters, digits, '.', '_', '-', '/'); "${part}" is not` });
       return z.NEVER;
     }
     if (members.some((m) => m.id === id)) {
       ctx.addIssue({ code: 'custom', message: `lists node id "${id}" twice` });
       return z.NEVER;
     }
-    members.push({ id, address });
+    members.push(zone === undefined ? { id, address } : { id, address, zone });
   }
   if (members.length === 0) {
     ctx.addIssue({ code: 'custom', message: 'must list at least one id=host:port' });
@@ -111,6 +117,7 @@ export const NODE_SETTINGS = {
   host: { flag: 'host', env: 'DKV_HOST', defaultValue: '127.0.0.1', description: 'interface to listen on, also the host of this node\'s address', schema: patternSchema(/^[A-Za-z0-9.:-]+$/, 'a host name or IP address') },
   port: { flag: 'port', env: 'DKV_PORT', defaultValue: '7071', description: 'port of the internal API (0 picks a free one)', schema: intSchema(0, 65535) },
   members: { flag: 'members', env: 'DKV_MEMBERS', description: 'the cluster\'s storage nodes, id=host:port,... (default: this node alone)', schema: membersSchema },
+  zone: { flag: 'zone', env: 'DKV_ZONE', description: `this node's failure domain, e.g. an availability zone or topology.kubernetes.io/zone (default: "${DEFAULT_ZONE}"); a key's N replicas go to N distinct zones whenever there are N`, schema: patternSchema(ZONE_PATTERN, '1 to 64 letters, digits, ".", "_", "-" or "/", starting with a letter or digit') },
   vnodes: { flag: 'vnodes', env: 'DKV_VNODES', defaultValue: String(DEFAULT_VNODES), description: 'virtual nodes each member places on the ring (its weight)', schema: intSchema(1, 65_536) },
   tombstoneGraceMs: { flag: 'tombstone-grace-ms', env: 'DKV_TOMBSTONE_GRACE_MS', defaultValue: '3600000', description: 'how long deletes and expiries are remembered before they are purged', schema: intSchema(1000, 31_536_000_000) },
   maxClockOffsetMs: { flag: 'max-clock-offset-ms', env: 'DKV_MAX_CLOCK_OFFSET_MS', defaultValue: '600000', description: 'largest clock offset the cluster tolerates: a write whose version is further ahead of this node\'s clock is refused (VERSION_TOO_FAR_AHEAD)', schema: intSchema(1, 31_536_000_000) },
@@ -143,13 +150,20 @@ export function parseNodeConfig(flags: Readonly<Record<string, string | undefine
   if (members !== null && values.join !== undefined) {
     throw new ConfigError([`${settingName(NODE_SETTINGS.join)} and ${settingName(NODE_SETTINGS.members)} exclude each other: a node either starts a cluster or joins one`]);
   }
+  const listedZone = members?.find((m) => m.id === values.id)?.zone;
+  if (members !== null && values.zone !== undefined && values.zone !== (listedZone ?? DEFAULT_ZONE)) {
+    throw new ConfigError([
+      `${settingName(NODE_SETTINGS.zone)} is "${values.zone}" but ${settingName(NODE_SETTINGS.members)} places this node in "${listedZone ?? DEFAULT_ZONE}": give every member's zone in the list (id=host:port@zone), so that every node starts from the same ring`,
+    ]);
+  }
   if (values.antiEntropyIntervalMs > 0 && values.tombstoneGraceMs < 2 * values.antiEntropyIntervalMs) {
     throw new ConfigError([
       `${settingName(NODE_SETTINGS.tombstoneGraceMs)} (${values.tombstoneGraceMs}) must be at least twice ${settingName(NODE_SETTINGS.antiEntropyIntervalMs)} (${values.antiEntropyIntervalMs}): a delete that reached only some replicas must be carried to the rest by anti-entropy before any of them forgets it`,
     ]);
   }
   const coordination = values.coordinate ? nodeCoordinatorConfig(values) : null;
-  return { ...withoutCoordinateSettings(values), members, join: values.join ?? null, dataDir: values.dataDir ?? null, coordinator: coordination?.coordinator ?? null, coordinatorClient: coordination?.client ?? null, resp: coordination?.resp ?? null };
+  const zone = values.zone ?? listedZone ?? DEFAULT_ZONE;
+  return { ...withoutCoordinateSettings(values), zone, members, join: values.join ?? null, dataDir: values.dataDir ?? null, coordinator: coordination?.coordinator ?? null, coordinatorClient: coordination?.client ?? null, resp: coordination?.resp ?? null };
 }
 
 /** The parsed values less the coordinate settings: a {@link NodeConfig} holds those as `coordinator` and `coordinatorClient`. */
@@ -159,7 +173,7 @@ function withoutCoordinateSettings<V extends Record<string, unknown>>(values: V)
 
 /** The static membership a node serves: the configured members, or this node alone at `selfAddress`. */
 export function staticMembership(config: NodeConfig, selfAddress: string): Membership {
-  const specs = config.members ?? [{ id: config.id, address: selfAddress }];
+  const specs: readonly MemberSpec[] = config.members ?? [{ id: config.id, address: selfAddress, zone: config.zone }];
   const nodes: Node[] = specs.map((spec) => ({
     id: spec.id,
     address: spec.id === config.id && config.members === null ? selfAddress : spec.address,
@@ -167,6 +181,7 @@ export function staticMembership(config: NodeConfig, selfAddress: string): Membe
     status: 'up',
     vnodes: config.vnodes,
     metadata: {},
+    zone: spec.zone ?? DEFAULT_ZONE,
   }));
   return { epoch: 1, nodes };
 }

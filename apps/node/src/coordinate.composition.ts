@@ -77,6 +77,7 @@ export class NodeCoordination {
       addNode: (request) => this.adminApi().addNode(request),
       removeNode: (id, force) => this.adminApi().removeNode(id, force),
       setVnodes: (id, vnodes) => this.adminApi().setVnodes(id, vnodes),
+      setZone: (id, zone) => this.adminApi().setZone(id, zone),
     };
     this.api = { service, options: { n: config.n, maxValueBytes: config.maxValueBytes, observe, admin } };
     this.respBackend = new CoordinatorRespBackend(() => this.running().service, config.n);

@@ -90,9 +90,9 @@ function elasticMember(config: NodeConfig, address: string, engine: RangeScanSto
       ? [{ id: `seed-${config.join.replace(/[^A-Za-z0-9.-]/g, '-')}`.slice(0, 64), address: config.join, role: 'storage', status: 'up', vnodes: config.vnodes, metadata: {} }]
       : members.filter((node) => node.id !== config.id);
   const member = new ElasticMember({
-    self: { id: config.id, address, vnodes: config.vnodes },
+    self: { id: config.id, address, vnodes: config.vnodes, zone: config.zone },
     n: config.n,
-    bootstrap: config.join === null ? members.map((node) => ({ id: node.id, address: node.address, vnodes: node.vnodes })) : null,
+    bootstrap: config.join === null ? members.map((node) => ({ id: node.id, address: node.address, vnodes: node.vnodes, zone: node.zone })) : null,
     seeds,
     autoJoin: config.join !== null,
     engine,
@@ -183,7 +183,7 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
     }
   }
   ready = true;
-  logger.info({ address, redis: resp?.url ?? null, members: staticMembership(config, address).nodes.length, join: config.join, coordinate: coordination !== null }, 'storage node listening');
+  logger.info({ address, zone: config.zone, redis: resp?.url ?? null, members: staticMembership(config, address).nodes.length, join: config.join, coordinate: coordination !== null }, 'storage node listening');
   member.gossiper.onSettingsConflict((error) => logger.error({ err: error.message }, 'refusing to join the cluster'));
   return {
     url: `http://${address}`,

@@ -67,7 +67,9 @@ describe('CoordinatorService views', () => {
     expect(service.cluster()).toEqual({
       epoch: 3,
       replication: { n: 3, w: 2, r: 2 },
-      nodes: ['a', 'b', 'c'].map((id) => ({ id, address: `${id}:1`, status: 'up', vnodes: 16 })),
+      nodes: ['a', 'b', 'c'].map((id) => ({ id, address: `${id}:1`, status: 'up', vnodes: 16, zone: 'default' })),
+      zoneLossSafe: false,
+      zoneLossReason: expect.stringMatching(/^1 zone for N=3: a zone holds up to 3 replicas of some keys, so losing it leaves 0; W=2 and R=2 need 2/),
     });
     const distribution = await scheduler.settle(service.distribution());
     expect(distribution.map((d) => d.keys)).toEqual([1, 1, 1]);

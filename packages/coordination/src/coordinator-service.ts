@@ -25,8 +25,9 @@ import {
   type VersionMeta,
   type WriteOptions,
   type WriteResult,
+  zoneOf,
 } from '@dkv/core';
-import { hashKey, RingViews, type WritePlan } from '@dkv/hashing';
+import { hashKey, preferOtherZones, RingViews, zoneLossReport, type WritePlan } from '@dkv/hashing';
 import type { Liveness, NodeManager } from '@dkv/membership';
 import type { QuorumManager } from '@dkv/quorum';
 import { VersionGenerator } from '@dkv/quorum';
@@ -214,16 +215,18 @@ export class CoordinatorService implements KVStore {
 
   /**
    * The cluster as this coordinator sees it: membership epoch, quorum settings, and per node its
-   * document status (joining, up, leaving) unless this process believes it suspect or down, with
-   * sync progress while data moves to it.
+   * document status (joining, up, leaving) unless this process believes it suspect or down, its
+   * zone, with sync progress while data moves to it; and whether losing a whole zone would cost
+   * the default quorums on the read ring.
    */
   cluster(): ClusterInfo {
     const membership = this.membership.current();
+    const zoneLoss = zoneLossReport(this.views.read, this.config.n, this.config.w, this.config.r);
     const nodes = membership.nodes
       .filter((node) => node.role === 'storage')
       .map((node): ClusterNodeInfo => {
         const progress = this.observer?.heartbeatOf(node.id)?.progress ?? null;
-        const info = { id: node.id, address: node.address, status: this.statusOf(node.id, node.status), vnodes: node.vnodes };
+        const info = { id: node.id, address: node.address, status: this.statusOf(node.id, node.status), vnodes: node.vnodes, zone: zoneOf(node) };
         return progress === null ? info : { ...info, progress };
       });
     return {
@@ -231,6 +234,8 @@ export class CoordinatorService implements KVStore {
       replication: { n: this.config.n, w: this.config.w, r: this.config.r },
       nodes,
       ...(this.views.changing || nodes.some((n) => n.status === 'joining' || n.status === 'leaving') ? { rebalancing: true } : {}),
+      zoneLossSafe: zoneLoss.safe,
+      zoneLossReason: zoneLoss.reason,
     };
   }
 
@@ -382,7 +387,8 @@ export class CoordinatorService implements KVStore {
   /**
    * A sloppy quorum's plan, or null when the strict one can succeed (enough of the key's replicas
    * are available): for each replica known down, the next available node on the ring that is not
-   * a replica stands in (and keeps a hint for it); the version read asks only for the replicas
+   * a replica stands in (and keeps a hint for it), preferring one in a zone that holds no live
+   * replica yet (`preferOtherZones`); the version read asks only for the replicas
    * that are available.
    */
   private sloppyPlan(hash: number, plan: WritePlan, readable: readonly Node[], w: number) {
@@ -390,10 +396,12 @@ export class CoordinatorService implements KVStore {
     const down = plan.targets.filter((node) => !isAvailable(node));
     if (plan.targets.length - down.length >= plan.needed) return null;
     const candidates = this.views.read.getNodesForHash(hash, this.views.read.size).filter((node) => isAvailable(node) && !plan.targets.some((t) => t.id === node.id));
+    // A zone fails whole: a stand-in in a zone that no live replica is in is worth more.
+    const picked = preferOtherZones(candidates, plan.targets.filter(isAvailable).map(zoneOf), down.length);
     const fallbacks = new Map<string, string>();
     const standIns: Node[] = [];
     down.forEach((replica, index) => {
-      const standIn = candidates[index];
+      const standIn = picked[index];
       if (standIn === undefined) return;
       fallbacks.set(standIn.id, replica.id);
       standIns.push(standIn);

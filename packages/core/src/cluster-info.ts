@@ -11,6 +11,14 @@ export interface ClusterInfo {
   readonly nodes: ReadonlyArray<ClusterNodeInfo>;
   /** True while data moves between nodes (a join, a decommission or a vnode change in progress). */
   readonly rebalancing?: boolean;
+  /**
+   * Whether losing any one whole zone leaves every key enough replicas for the default read and
+   * write quorums (with N=3, W=R=2: only when there are at least 3 zones). Every coordinator that
+   * knows zones sends it; optional so that a client still reads an older one.
+   */
+  readonly zoneLossSafe?: boolean;
+  /** Why {@link zoneLossSafe} is what it is, in a sentence naming zones, N, W and R. */
+  readonly zoneLossReason?: string;
 }
 
 /** One node of `GET /v1/cluster`: the API.md fields, plus sync progress while data moves to it. */
@@ -19,6 +27,11 @@ export interface ClusterNodeInfo {
   readonly address: string;
   readonly status: NodeStatus;
   readonly vnodes: number;
+  /**
+   * The node's failure domain (`DEFAULT_ZONE` when it named none). Always sent; optional so that a
+   * client still reads a coordinator from before zones.
+   */
+  readonly zone?: string;
   readonly progress?: SyncProgress;
 }
 

@@ -38,6 +38,14 @@ export interface MemberEntry {
    */
   readonly rejoining: boolean;
   readonly metadata: Readonly<Record<string, string>>;
+  /** The node's failure domain on the future ring; absent: `DEFAULT_ZONE`. */
+  readonly zone?: string;
+  /**
+   * The node's zone on the read ring: equal to `zone` except while a move to another zone is being
+   * synced, when reads still follow the old placement (as `readVnodes` does for a weight change).
+   * Absent: the same as `zone`.
+   */
+  readonly readZone?: string;
 }
 
 /** How far a node's range sync has come, carried on its heartbeat for `/v1/cluster` and metrics. */

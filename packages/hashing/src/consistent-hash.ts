@@ -1,4 +1,4 @@
-import { DkvError, type Membership, type Node } from '@dkv/core';
+import { DkvError, zoneOf, zoneProblem, type Membership, type Node } from '@dkv/core';
 import { xxh32 } from '@node-rs/xxhash';
 
 /**
@@ -27,6 +27,12 @@ export const MAX_RING_NODES = 1 << 21;
 
 const HASH_SPACE = 2 ** 32;
 
+/**
+ * The longest preference list kept as a table (see {@link ConsistentHash.getNodesForHash}). dkv's
+ * N is 3 by default; longer lists (the whole ring, for sloppy-quorum stand-ins) are walked.
+ */
+export const MAX_TABLED_REPLICAS = 8;
+
 /** Options of a {@link ConsistentHash}. */
 export interface ConsistentHashOptions {
   /** The largest `vnodes` a node may ask for; default {@link DEFAULT_MAX_VNODES_PER_NODE}. */
@@ -53,21 +59,45 @@ export function vnodeToken(nodeId: string, index: number): number {
  * The seed's `ConsistentHash`: a ring of virtual nodes over the 32-bit xxHash space, after
  * Dynamo and riak_core's `chash`. Each node places `vnodes` tokens (its weight); a key belongs to
  * the owner of the first token at or after its hash, wrapping past the top, and its preference
- * list is the next distinct nodes clockwise from there.
+ * list is the next distinct nodes clockwise from there, zone-aware as below.
  *
- * The ring is an immutable value and a pure function of the nodes' ids and weights: input order,
- * addresses and statuses do not change it, and nothing random goes in, so every process and every
- * restart computes the same ring from the same membership. Equal tokens of two nodes (a 32-bit
- * collision) are ordered by node id; the second then owns an empty arc, which every process agrees on.
+ * Zones (failure domains). Each node is in one zone ({@link zoneOf}). The preference list walks
+ * clockwise as Cassandra's NetworkTopologyStrategy does for racks: a node whose zone already holds
+ * a replica is skipped until every zone holds one. With at least N zones the N replicas are
+ * therefore in N distinct zones. With fewer zones the list fills in rounds: round k takes, in
+ * ring order, the k-th node met of each zone, so no zone holds two replicas more than another
+ * can (2 zones and N=3 give 2+1; Cassandra's fallback instead takes the skipped nodes in ring
+ * order, which for larger N can stack one zone). With one zone (no node names one) every round
+ * takes the next distinct node: the plain Dynamo walk, so a cluster without zones is placed
+ * exactly as before zones existed. The primary is always the owner of the key's token.
  *
- * Tokens live in a sorted `Uint32Array` with a parallel array of owner indexes, so a lookup is a
- * binary search and a short walk, with no allocation beyond the small result array.
+ * The ring is an immutable value and a pure function of the nodes' ids, weights and zones: input
+ * order, addresses and statuses do not change it, and nothing random goes in, so every process
+ * and every restart computes the same ring from the same membership. Equal tokens of two nodes (a
+ * 32-bit collision) are ordered by node id; the second then owns an empty arc, which every process
+ * agrees on.
+ *
+ * Tokens live in a sorted `Uint32Array` with a parallel array of owner indexes. A preference list
+ * depends only on the token a key falls to, so for each list length up to
+ * {@link MAX_TABLED_REPLICAS} the ring keeps (built on first use) a table of every token's list of
+ * owner indexes: a lookup is a binary search and a copy of N indexes, whatever the zones.
  */
 export class ConsistentHash {
   /** The ring's nodes, sorted by id: the order owner indexes refer to. */
   readonly nodes: readonly Node[];
+  /** The zones of the nodes that place tokens, sorted by name: the order zone indexes refer to. */
+  readonly zones: readonly string[];
   private readonly tokens: Uint32Array;
   private readonly owners: Uint32Array;
+  /** The zone index of each node (by node index). */
+  private readonly nodeZones: Uint32Array;
+  /** How many nodes with tokens each zone has (by zone index). */
+  private readonly zoneCapacity: Uint32Array;
+  /** How many nodes place tokens: the longest possible preference list. */
+  private readonly placedNodes: number;
+  /** Per list length, every token's preference list of owner indexes (`length` per token). */
+  private readonly tables = new Map<number, Uint32Array>();
+  private readonly walker: ZoneWalker;
 
   constructor(nodes: readonly Node[], options: ConsistentHashOptions = {}) {
     const maxVnodes = options.maxVnodesPerNode ?? DEFAULT_MAX_VNODES_PER_NODE;
@@ -75,6 +105,17 @@ export class ConsistentHash {
     validateNodes(sorted, maxVnodes);
     this.nodes = Object.freeze(sorted);
     [this.tokens, this.owners] = placeTokens(sorted);
+    const placed = sorted.filter((node) => node.vnodes > 0);
+    this.placedNodes = placed.length;
+    this.zones = Object.freeze([...new Set(placed.map(zoneOf))].sort());
+    const zoneIndex = new Map(this.zones.map((zone, index) => [zone, index]));
+    this.nodeZones = Uint32Array.from(sorted, (node) => zoneIndex.get(zoneOf(node)) ?? 0);
+    this.zoneCapacity = new Uint32Array(this.zones.length);
+    for (const node of placed) {
+      const zone = zoneIndex.get(zoneOf(node)) ?? 0;
+      this.zoneCapacity[zone] = (this.zoneCapacity[zone] ?? 0) + 1;
+    }
+    this.walker = new ZoneWalker(this.tokens, this.owners, this.nodeZones, this.zoneCapacity);
   }
 
   /**
@@ -102,8 +143,8 @@ export class ConsistentHash {
 
   /**
    * The preference list of `key`: up to `replicationFactor` distinct nodes, in order, clockwise
-   * from the key's hash. With fewer nodes than that, all of them. The walk is bounded by the
-   * number of tokens, so it ends even when some nodes own no tokens.
+   * from the key's hash, in distinct zones whenever the ring has that many (see the class
+   * comment). With fewer nodes that place tokens than that, all of them.
    */
   getNodesForKey(key: string, replicationFactor: number): Node[] {
     return this.walkFrom(hashKey(key), replicationFactor);
@@ -136,14 +177,16 @@ export class ConsistentHash {
   }
 
   /**
-   * True when `other` places the same tokens with the same owners (node ids): the two route every
-   * key identically. Lets a process skip work when a membership change left the ring as it was.
+   * True when `other` places the same tokens with the same owners (node ids and zones): the two
+   * route every key identically. Lets a process skip work when a membership change left the ring as it was.
    */
   sameRingAs(other: ConsistentHash): boolean {
     if (other.tokens.length !== this.tokens.length) return false;
     for (let i = 0; i < this.tokens.length; i += 1) {
       if (other.tokens[i] !== this.tokens[i]) return false;
-      if (other.nodes[other.owners[i] ?? 0]?.id !== this.nodes[this.owners[i] ?? 0]?.id) return false;
+      const mine = this.nodes[this.owners[i] ?? 0];
+      const theirs = other.nodes[other.owners[i] ?? 0];
+      if (theirs?.id !== mine?.id || (theirs && mine && zoneOf(theirs) !== zoneOf(mine))) return false;
     }
     return true;
   }
@@ -186,17 +229,36 @@ export class ConsistentHash {
   }
 
   private walkFrom(hash: number, replicationFactor: number): Node[] {
-    const wanted = Math.min(Math.max(0, Math.floor(replicationFactor)), this.nodes.length);
+    const length = this.listLength(replicationFactor);
+    const index = this.tokenIndexFor(hash);
     const result: Node[] = [];
-    let index = this.tokenIndexFor(hash);
-    if (index < 0 || wanted === 0) return result;
-    const count = this.tokens.length;
-    for (let step = 0; step < count && result.length < wanted; step += 1) {
-      const node = this.nodeAt(this.owners[index] ?? 0);
-      if (!result.includes(node)) result.push(node);
-      index = index + 1 === count ? 0 : index + 1;
+    if (index < 0 || length === 0) return result;
+    if (length <= MAX_TABLED_REPLICAS) {
+      const table = this.tableOf(length);
+      const from = index * length;
+      for (let i = 0; i < length; i += 1) result.push(this.nodeAt(table[from + i] ?? 0));
+      return result;
     }
+    const scratch = new Uint32Array(length);
+    this.walker.walk(index, length, scratch, 0);
+    for (let i = 0; i < length; i += 1) result.push(this.nodeAt(scratch[i] ?? 0));
     return result;
+  }
+
+  /** How long a preference list of `replicationFactor` is on this ring: at most the placed nodes. */
+  private listLength(replicationFactor: number): number {
+    return Math.min(Math.max(0, Math.floor(replicationFactor)), this.placedNodes);
+  }
+
+  /** Every token's preference list of `length` owner indexes, built on first use. */
+  private tableOf(length: number): Uint32Array {
+    let table = this.tables.get(length);
+    if (table === undefined) {
+      table = new Uint32Array(this.tokens.length * length);
+      for (let i = 0; i < this.tokens.length; i += 1) this.walker.walk(i, length, table, i * length);
+      this.tables.set(length, table);
+    }
+    return table;
   }
 
   /** The index of the first token >= `hash`, wrapping to 0 past the top; -1 on an empty ring. */
@@ -245,6 +307,8 @@ function validateNodes(sorted: readonly Node[], maxVnodes: number): void {
     if (!Number.isInteger(node.vnodes) || node.vnodes < 0 || node.vnodes > maxVnodes) {
       throw new DkvError('INVALID_REQUEST', `node ${node.id}: vnodes must be a whole number from 0 to ${maxVnodes}, got ${String(node.vnodes)}`);
     }
+    const zoneError = node.zone === undefined ? null : zoneProblem(node.zone);
+    if (zoneError !== null) throw new DkvError('INVALID_REQUEST', `node ${node.id}: ${zoneError}`);
   }
 }
 
@@ -272,4 +336,81 @@ function placeTokens(sorted: readonly Node[]): [Uint32Array, Uint32Array] {
     tokens[i] = (sortKey - (owners[i] ?? 0)) / MAX_RING_NODES;
   }
   return [tokens, owners];
+}
+
+/**
+ * The zone-aware walk of {@link ConsistentHash}, over the ring's typed arrays with scratch arrays
+ * of its own, so that building a table allocates nothing per token.
+ *
+ * For a list of `length` nodes it first finds the number of rounds K: the least k for which the
+ * zones can give `length` nodes taking at most k from each (sum over zones of min(nodes, k)).
+ * Rounds 1..K-1 are then complete (each zone gives min(nodes, K-1)) and round K is partial. The
+ * walk goes clockwise once, noting for each distinct node met whose zone has not yet given
+ * min(nodes, K) the round it belongs to (how many of its zone came before, plus one), and stops as
+ * soon as the complete rounds are found and the partial one has enough nodes. The list is the
+ * nodes of round 1 in ring order, then those of round 2, and so on up to `length`.
+ */
+class ZoneWalker {
+  private readonly taken: Uint8Array;
+  private readonly zoneCount: Uint32Array;
+  private readonly metNodes: Uint32Array;
+  private readonly metRounds: Uint32Array;
+
+  constructor(
+    private readonly tokens: Uint32Array,
+    private readonly owners: Uint32Array,
+    private readonly nodeZones: Uint32Array,
+    private readonly zoneCapacity: Uint32Array,
+  ) {
+    this.taken = new Uint8Array(nodeZones.length);
+    this.zoneCount = new Uint32Array(zoneCapacity.length);
+    this.metNodes = new Uint32Array(nodeZones.length);
+    this.metRounds = new Uint32Array(nodeZones.length);
+  }
+
+  /** Writes the `length` owner indexes of the list that starts at token `start` into `out` at `at`. */
+  walk(start: number, length: number, out: Uint32Array, at: number): void {
+    const rounds = this.roundsFor(length);
+    let inCompleteRounds = 0;
+    for (let z = 0; z < this.zoneCapacity.length; z += 1) inCompleteRounds += Math.min(this.zoneCapacity[z] ?? 0, rounds - 1);
+    const count = this.tokens.length;
+    let met = 0;
+    let completeMet = 0;
+    let index = start;
+    for (let step = 0; step < count; step += 1) {
+      const node = this.owners[index] ?? 0;
+      index = index + 1 === count ? 0 : index + 1;
+      if (this.taken[node] === 1) continue;
+      const zone = this.nodeZones[node] ?? 0;
+      const round = (this.zoneCount[zone] ?? 0) + 1;
+      if (round > rounds) continue;
+      this.taken[node] = 1;
+      this.zoneCount[zone] = round;
+      this.metNodes[met] = node;
+      this.metRounds[met] = round;
+      met += 1;
+      if (round < rounds) completeMet += 1;
+      if (completeMet === inCompleteRounds && met >= length) break;
+    }
+    let written = 0;
+    for (let round = 1; round <= rounds && written < length; round += 1) {
+      for (let i = 0; i < met && written < length; i += 1) {
+        if (this.metRounds[i] === round) {
+          out[at + written] = this.metNodes[i] ?? 0;
+          written += 1;
+        }
+      }
+    }
+    for (let i = 0; i < met; i += 1) this.taken[this.metNodes[i] ?? 0] = 0;
+    this.zoneCount.fill(0);
+  }
+
+  /** The least number of rounds in which the zones can give `length` nodes. */
+  private roundsFor(length: number): number {
+    for (let rounds = 1; ; rounds += 1) {
+      let available = 0;
+      for (let z = 0; z < this.zoneCapacity.length; z += 1) available += Math.min(this.zoneCapacity[z] ?? 0, rounds);
+      if (available >= length || rounds >= length) return rounds;
+    }
+  }
 }

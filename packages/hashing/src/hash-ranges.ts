@@ -1,4 +1,4 @@
-import type { HashRange, Node } from '@dkv/core';
+import { DEFAULT_ZONE, zoneOf, type HashRange, type Node } from '@dkv/core';
 import { xxh32 } from '@node-rs/xxhash';
 import type { ConsistentHash } from './consistent-hash.js';
 
@@ -99,13 +99,15 @@ export function groupRangesByOwners(ring: ConsistentHash, ranges: readonly HashR
 }
 
 /**
- * A short stable name of a ring's token assignment: two 32-bit xxHashes (seeds 0 and 1) of the
- * sorted `id:vnodes` list, plus the node count. Two rings with the same name place every token
- * the same way (up to a 64-bit hash collision); nodes publish the name of the ring they hold
- * complete data for, instead of the ring itself, to keep gossip small.
+ * A short stable name of a ring's placement: two 32-bit xxHashes (seeds 0 and 1) of the sorted
+ * `id:vnodes` list (`id:vnodes@zone` for a node outside the default zone, so a ring without zones
+ * keeps the name it had before zones existed), plus the node count. Two rings with the same name
+ * place every token and every replica the same way (up to a 64-bit hash collision); nodes publish
+ * the name of the ring they hold complete data for, instead of the ring itself, to keep gossip
+ * small. A node's move to another zone changes the name, and so starts a sync like a join does.
  */
 export function ringId(ring: ConsistentHash): string {
-  const text = ring.nodes.map((node) => `${node.id}:${node.vnodes}`).join(',');
+  const text = ring.nodes.map((node) => (zoneOf(node) === DEFAULT_ZONE ? `${node.id}:${node.vnodes}` : `${node.id}:${node.vnodes}@${zoneOf(node)}`)).join(',');
   const a = xxh32(text, 0).toString(16).padStart(8, '0');
   const b = xxh32(text, 1).toString(16).padStart(8, '0');
   return `${ring.nodes.length}-${a}${b}`;

@@ -7,3 +7,4 @@ export * from './consistent-hash.js';
 export * from './ring-change.js';
 export * from './hash-ranges.js';
 export * from './ring-views.js';
+export * from './zones.js';

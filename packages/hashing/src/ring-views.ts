@@ -1,4 +1,4 @@
-import type { Membership, Node } from '@dkv/core';
+import { zoneOf, type Membership, type Node } from '@dkv/core';
 import { ConsistentHash, hashKey, type ConsistentHashOptions } from './consistent-hash.js';
 import { ringId } from './hash-ranges.js';
 
@@ -12,6 +12,14 @@ const VIEWS_OF_MEMBERSHIP = new WeakMap<Membership, RingViews>();
 export function readWeightOf(node: Node): number {
   if (node.readVnodes !== undefined) return node.readVnodes;
   return node.status === 'joining' ? 0 : node.vnodes;
+}
+
+/**
+ * The zone `node` has on the read ring: its `readZone` while a move to another zone is being
+ * synced, otherwise its zone (see `zoneOf`).
+ */
+export function readZoneOf(node: Node): string {
+  return node.readZone ?? zoneOf(node);
 }
 
 /** Whether reads may go to `node`: as the membership says, otherwise every status but joining. */
@@ -51,9 +59,9 @@ export function planWrite(readList: readonly Node[], futureList: readonly Node[]
 
 /**
  * The two rings of a cluster whose data is moving (after Cassandra's natural and pending
- * endpoints). The read ring places each storage node with its read weight: the placement for
- * which data is complete, where reads go. The future ring places every storage node that is not
- * leaving with its `vnodes`: where data is moving to. When nothing moves they are the same ring.
+ * endpoints). The read ring places each storage node with its read weight and read zone: the
+ * placement for which data is complete, where reads go. The future ring places every storage node
+ * that is not leaving with its `vnodes` and `zone`: where data is moving to. When nothing moves they are the same ring.
  *
  * Reads go to the read ring's preference list minus nodes that are not readable (a node that
  * restarted empty keeps its place but is not read until it has caught up). Writes follow
@@ -69,7 +77,7 @@ export class RingViews {
   constructor(storageNodes: readonly Node[], options: ConsistentHashOptions = {}) {
     const storage = storageNodes.filter((node) => node.role === 'storage');
     this.read = new ConsistentHash(
-      storage.filter((node) => readWeightOf(node) > 0).map((node) => ({ ...node, vnodes: readWeightOf(node) })),
+      storage.filter((node) => readWeightOf(node) > 0).map((node) => ({ ...node, vnodes: readWeightOf(node), zone: readZoneOf(node) })),
       options,
     );
     this.future = new ConsistentHash(storage.filter(isOnFutureRing), options);

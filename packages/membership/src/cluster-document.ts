@@ -1,4 +1,4 @@
-import type { ClusterSettings, Membership, MemberEntry, Node, NodeRole } from '@dkv/core';
+import { DEFAULT_ZONE, type ClusterSettings, type Membership, type MemberEntry, type Node, type NodeRole } from '@dkv/core';
 
 /**
  * A canonical text of an entry: fields in a fixed order and metadata sorted by key, so that two
@@ -21,6 +21,8 @@ export function canonicalEntry(entry: MemberEntry): string {
     entry.forced,
     entry.rejoining,
     metadata,
+    entry.zone ?? DEFAULT_ZONE,
+    entryReadZone(entry),
   ]);
 }
 
@@ -90,6 +92,8 @@ export function toMembership(entries: readonly MemberEntry[]): Membership {
       readVnodes: entry.readVnodes,
       readable: entry.status !== 'joining',
       metadata: entry.metadata,
+      zone: entry.zone ?? DEFAULT_ZONE,
+      readZone: entryReadZone(entry),
     });
   }
   return { epoch: epochOf(entries), nodes };
@@ -102,6 +106,8 @@ export interface NewMember {
   readonly role?: NodeRole;
   readonly vnodes: number;
   readonly metadata?: Readonly<Record<string, string>>;
+  /** The node's failure domain; absent: `DEFAULT_ZONE`. */
+  readonly zone?: string;
 }
 
 /**
@@ -121,6 +127,8 @@ export function bootstrapEntry(member: NewMember, initialRingId: string): Member
     forced: false,
     rejoining: false,
     metadata: member.metadata ?? {},
+    zone: member.zone ?? DEFAULT_ZONE,
+    readZone: member.zone ?? DEFAULT_ZONE,
   };
 }
 
@@ -141,6 +149,8 @@ export function joiningEntry(member: NewMember, previous: MemberEntry | undefine
     forced: false,
     rejoining: false,
     metadata: member.metadata ?? {},
+    zone: member.zone ?? DEFAULT_ZONE,
+    readZone: member.zone ?? DEFAULT_ZONE,
   };
 }
 
@@ -185,4 +195,17 @@ export class ClusterSettingsConflictError extends Error {
     super(`refusing to join the cluster: ${conflicts.join('; ')}; start this process with the cluster's values`);
     this.name = 'ClusterSettingsConflictError';
   }
+}
+
+/** The zone of `entry` on the read ring: its `readZone` while a zone move syncs, otherwise its zone. */
+export function entryReadZone(entry: MemberEntry): string {
+  return entry.readZone ?? entry.zone ?? DEFAULT_ZONE;
+}
+
+/**
+ * Whether `entry` still waits for the ring switch: a join, a decommission, a restart catching up,
+ * or a weight or zone change whose data is still moving (read placement not yet the future one).
+ */
+export function entryPendingSwitch(entry: MemberEntry): boolean {
+  return entry.status === 'joining' || entry.status === 'leaving' || entry.rejoining || entry.readVnodes !== entry.vnodes || entryReadZone(entry) !== (entry.zone ?? DEFAULT_ZONE);
 }

@@ -1,4 +1,4 @@
-import type { ClusterSettings, Clock, GossipState, Heartbeat, Membership, MembershipView, MemberEntry, Node, NodeClient, Rng, Scheduler, SyncProgress, Timer } from '@dkv/core';
+import { DEFAULT_ZONE, type ClusterSettings, type Clock, type GossipState, type Heartbeat, type Membership, type MembershipView, type MemberEntry, type Node, type NodeClient, type Rng, type Scheduler, type SyncProgress, type Timer } from '@dkv/core';
 import { changeEntry, ClusterSettingsConflictError, mergeEntries, mergeSettings, settingsConflicts, toMembership } from './cluster-document.js';
 import { DEFAULT_FAILURE_DETECTOR_CONFIG, FailureDetector, isNewerHeartbeat, type FailureDetectorConfig, type Liveness } from './failure-detector.js';
 
@@ -396,7 +396,7 @@ export class Gossiper implements MembershipView {
 
 /** The node a document entry describes, to send it requests. */
 export function entryNode(entry: MemberEntry): Node {
-  return { id: entry.id, address: entry.address, role: entry.role, status: 'up', vnodes: entry.vnodes, metadata: entry.metadata };
+  return { id: entry.id, address: entry.address, role: entry.role, status: 'up', vnodes: entry.vnodes, metadata: entry.metadata, zone: entry.zone ?? DEFAULT_ZONE };
 }
 
 function shuffle<T>(items: readonly T[], rng: Rng): T[] {

@@ -1,3 +1,4 @@
+import { DEFAULT_ZONE, type MemberEntry } from '@dkv/core';
 import { DEFAULT_VNODES } from '@dkv/hashing';
 import type { ClusterAdmin } from '@dkv/replication';
 import type { ClusterAdminApi, ClusterNodeChange } from './public-api.js';
@@ -5,13 +6,14 @@ import type { ClusterAdminApi, ClusterNodeChange } from './public-api.js';
 /**
  * The public API's membership changes on a process's copy of the membership document (a
  * coordinator's, or a storage node's own): gossip spreads them. A node added without `vnodes`
- * gets the default weight.
+ * gets the default weight, and one added without `zone` the default zone.
  */
 export function clusterAdminApi(admin: ClusterAdmin): ClusterAdminApi {
-  const view = (entry: ClusterNodeChange): ClusterNodeChange => ({ id: entry.id, address: entry.address, status: entry.status, vnodes: entry.vnodes });
+  const view = (entry: MemberEntry): ClusterNodeChange => ({ id: entry.id, address: entry.address, status: entry.status, vnodes: entry.vnodes, zone: entry.zone ?? DEFAULT_ZONE });
   return {
-    addNode: (request) => view(admin.rebalanceForNode({ id: request.id, address: request.address, vnodes: request.vnodes ?? DEFAULT_VNODES })),
+    addNode: (request) => view(admin.rebalanceForNode({ id: request.id, address: request.address, vnodes: request.vnodes ?? DEFAULT_VNODES, zone: request.zone })),
     removeNode: (id, force) => view(admin.migrateDataFromNode(id, { force })),
     setVnodes: (id, vnodes) => view(admin.setVnodes(id, vnodes)),
+    setZone: (id, zone) => view(admin.setZone(id, zone)),
   };
 }

@@ -412,17 +412,21 @@ describe('operations', () => {
     const calls: string[] = [];
     const admin: ClusterAdminApi = {
       addNode: (request) => {
-        calls.push(`add ${request.id} ${request.address} ${request.vnodes ?? '-'}`);
-        return { id: request.id, address: request.address, status: 'joining', vnodes: request.vnodes ?? 1024 };
+        calls.push(`add ${request.id} ${request.address} ${request.vnodes ?? '-'} ${request.zone ?? '-'}`);
+        return { id: request.id, address: request.address, status: 'joining', vnodes: request.vnodes ?? 1024, zone: request.zone ?? 'default' };
       },
       removeNode: (id, force) => {
         calls.push(`remove ${id} ${force}`);
         if (id === 'ghost') throw new DkvError('NOT_FOUND', 'node ghost is not in the cluster');
-        return { id, address: 'h:1', status: 'leaving', vnodes: 1024 };
+        return { id, address: 'h:1', status: 'leaving', vnodes: 1024, zone: 'default' };
       },
       setVnodes: (id, vnodes) => {
         calls.push(`vnodes ${id} ${vnodes}`);
-        return { id, address: 'h:1', status: 'up', vnodes };
+        return { id, address: 'h:1', status: 'up', vnodes, zone: 'default' };
+      },
+      setZone: (id, zone) => {
+        calls.push(`zone ${id} ${zone}`);
+        return { id, address: 'h:1', status: 'up', vnodes: 1024, zone };
       },
     };
     let adminApp: FastifyInstance;
@@ -436,8 +440,13 @@ describe('operations', () => {
     });
 
     it.each([
-      ['adds a node', 'POST', '/v1/cluster/nodes', { id: 'n4', address: '127.0.0.1:7004' }, 202, 'add n4 127.0.0.1:7004 -'],
-      ['adds a node with a weight', 'POST', '/v1/cluster/nodes', { id: 'n5', address: 'host-5:7005', vnodes: 64 }, 202, 'add n5 host-5:7005 64'],
+      ['adds a node', 'POST', '/v1/cluster/nodes', { id: 'n4', address: '127.0.0.1:7004' }, 202, 'add n4 127.0.0.1:7004 - -'],
+      ['adds a node with a weight', 'POST', '/v1/cluster/nodes', { id: 'n5', address: 'host-5:7005', vnodes: 64 }, 202, 'add n5 host-5:7005 64 -'],
+      ['adds a node in a zone', 'POST', '/v1/cluster/nodes', { id: 'n6', address: 'host-6:7006', zone: 'us-east-1b' }, 202, 'add n6 host-6:7006 - us-east-1b'],
+      ['refuses a bad zone on add', 'POST', '/v1/cluster/nodes', { id: 'n6', address: 'host-6:7006', zone: 'no spaces' }, 400, undefined],
+      ['moves a node to another zone', 'PATCH', '/v1/cluster/nodes/n1', { zone: 'z2' }, 202, 'zone n1 z2'],
+      ['refuses a bad zone on a move', 'PATCH', '/v1/cluster/nodes/n1', { zone: '' }, 400, undefined],
+      ['refuses a change with neither vnodes nor zone', 'PATCH', '/v1/cluster/nodes/n1', {}, 400, undefined],
       ['refuses a bad id', 'POST', '/v1/cluster/nodes', { id: 'bad id', address: '127.0.0.1:7004' }, 400, undefined],
       ['refuses an address without a port', 'POST', '/v1/cluster/nodes', { id: 'n4', address: 'host' }, 400, undefined],
       ['decommissions', 'DELETE', '/v1/cluster/nodes/n2', undefined, 202, 'remove n2 false'],

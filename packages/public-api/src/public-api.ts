@@ -1,5 +1,5 @@
 import type { CoordinatorService } from '@dkv/coordination';
-import { DkvError, errorBody, HTTP_STATUS_BY_CODE, MAX_TTL_SECONDS, NODE_ID_PATTERN, validateKey, type ErrorCode } from '@dkv/core';
+import { DkvError, errorBody, HTTP_STATUS_BY_CODE, MAX_TTL_SECONDS, NODE_ID_PATTERN, validateKey, ZONE_PATTERN, type ErrorCode } from '@dkv/core';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 
@@ -12,10 +12,12 @@ export type PublicApiService = Pick<CoordinatorService, 'get' | 'put' | 'delete'
  * `DkvError`s (`INVALID_REQUEST`, `NOT_FOUND`).
  */
 export interface ClusterAdminApi {
-  addNode(request: { readonly id: string; readonly address: string; readonly vnodes?: number }): ClusterNodeChange;
+  addNode(request: { readonly id: string; readonly address: string; readonly vnodes?: number; readonly zone?: string }): ClusterNodeChange;
   removeNode(id: string, force: boolean): ClusterNodeChange;
   /** Changes a node's weight on the ring; data moves as for a join. */
   setVnodes(id: string, vnodes: number): ClusterNodeChange;
+  /** Moves a node to another zone (failure domain); the ranges whose replicas change move as for a join. */
+  setZone(id: string, zone: string): ClusterNodeChange;
 }
 
 /** A node's entry after a membership change, as the cluster routes answer it. */
@@ -24,15 +26,21 @@ export interface ClusterNodeChange {
   readonly address: string;
   readonly status: string;
   readonly vnodes: number;
+  readonly zone: string;
 }
+
+const ZONE_RULE = 'must be 1 to 64 letters, digits, ".", "_", "-" or "/", starting with a letter or digit';
 
 const addNodeSchema = z.object({
   id: z.string().regex(NODE_ID_PATTERN, 'must be 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit'),
   address: z.string().regex(/^[A-Za-z0-9.:[\]-]+:\d{1,5}$/, 'must be host:port'),
   vnodes: z.int().min(1).max(65_536).optional(),
+  zone: z.string().regex(ZONE_PATTERN, ZONE_RULE).optional(),
 });
 
-const setVnodesSchema = z.object({ vnodes: z.int().min(1).max(65_536) });
+const changeNodeSchema = z
+  .object({ vnodes: z.int().min(1).max(65_536).optional(), zone: z.string().regex(ZONE_PATTERN, ZONE_RULE).optional() })
+  .refine((body) => body.vnodes !== undefined || body.zone !== undefined, 'give "vnodes", "zone" or both');
 
 /** Options of {@link registerPublicApi}. */
 export interface PublicApiOptions {
@@ -206,7 +214,7 @@ function registerClusterRoutes(app: FastifyInstance, service: PublicApiService, 
     const parsed = addNodeSchema.safeParse(body);
     if (!parsed.success) {
       const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; ');
-      throw new DkvError('INVALID_REQUEST', `the body must be JSON {"id", "address"[, "vnodes"]}: ${issues}`);
+      throw new DkvError('INVALID_REQUEST', `the body must be JSON {"id", "address"[, "vnodes"][, "zone"]}: ${issues}`);
     }
     return reply.code(202).send(admin.addNode(parsed.data));
   });
@@ -215,12 +223,17 @@ function registerClusterRoutes(app: FastifyInstance, service: PublicApiService, 
     const force = request.query.force === 'true' || request.query.force === '1';
     return reply.code(202).send(admin.removeNode(request.params.id, force));
   });
-  // Not in API.md: changes a node's vnodes on the live cluster (an addition, like `?force=true`).
+  // Not in API.md: changes a node's vnodes or zone on the live cluster (an addition, like `?force=true`).
   app.patch<{ Params: { id: string } }>('/v1/cluster/nodes/:id', async (request, reply) => {
-    if (admin === null) throw new DkvError('NOT_IMPLEMENTED', 'this coordinator runs over a static membership: vnodes are set at start');
-    const parsed = setVnodesSchema.safeParse(parseJsonBody(request.body));
-    if (!parsed.success) throw new DkvError('INVALID_REQUEST', 'the body must be JSON {"vnodes": <1..65536>}');
-    return reply.code(202).send(admin.setVnodes(request.params.id, parsed.data.vnodes));
+    if (admin === null) throw new DkvError('NOT_IMPLEMENTED', 'this coordinator runs over a static membership: vnodes and zones are set at start');
+    const parsed = changeNodeSchema.safeParse(parseJsonBody(request.body));
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; ');
+      throw new DkvError('INVALID_REQUEST', `the body must be JSON {"vnodes": <1..65536>} and/or {"zone": "<zone>"}: ${issues}`);
+    }
+    let change = parsed.data.vnodes === undefined ? null : admin.setVnodes(request.params.id, parsed.data.vnodes);
+    if (parsed.data.zone !== undefined) change = admin.setZone(request.params.id, parsed.data.zone);
+    return reply.code(202).send(change);
   });
 }
 

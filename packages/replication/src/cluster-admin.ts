@@ -1,5 +1,5 @@
-import { DkvError, NODE_ID_PATTERN, type MemberEntry } from '@dkv/core';
-import { joiningEntry, type Gossiper, type NewMember } from '@dkv/membership';
+import { DEFAULT_ZONE, DkvError, NODE_ID_PATTERN, zoneProblem, type MemberEntry } from '@dkv/core';
+import { entryReadZone, joiningEntry, type Gossiper, type NewMember } from '@dkv/membership';
 
 /** Options of {@link ClusterAdmin.migrateDataFromNode}. */
 export interface DecommissionOptions {
@@ -17,6 +17,8 @@ export interface DecommissionOptions {
  * - `migrateDataFromNode` decommissions a node: it becomes `leaving`, the nodes that gain its
  *   ranges pull them (from it too, unless `force`), and it becomes `removed` once they have.
  * - `setVnodes` changes a node's weight, with the same background movement.
+ * - `setZone` moves a node to another zone (failure domain), with the same background movement:
+ *   reads keep the old placement until every node holds complete data for the new one.
  */
 export class ClusterAdmin {
   constructor(
@@ -28,6 +30,8 @@ export class ClusterAdmin {
   rebalanceForNode(member: NewMember): MemberEntry {
     if (!NODE_ID_PATTERN.test(member.id)) throw new DkvError('INVALID_REQUEST', `node id must match ${NODE_ID_PATTERN.source}, got '${member.id}'`);
     if (!Number.isInteger(member.vnodes) || member.vnodes < 1) throw new DkvError('INVALID_REQUEST', `vnodes must be a whole number of at least 1, got ${member.vnodes}`);
+    const zoneError = member.zone === undefined ? null : zoneProblem(member.zone);
+    if (zoneError !== null) throw new DkvError('INVALID_REQUEST', `zone: ${zoneError}`);
     const existing = this.gossiper.entry(member.id);
     if (existing !== undefined && existing.status !== 'removed') return existing;
     // The new entry's version goes above every version in this document: a node that ran alone
@@ -61,6 +65,20 @@ export class ClusterAdmin {
     const entry = this.gossiper.entry(nodeId);
     if (entry === undefined || entry.status === 'removed') throw new DkvError('NOT_FOUND', `node ${nodeId} is not in the cluster`);
     if (entry.vnodes !== vnodes) this.gossiper.change([{ id: nodeId, change: { vnodes } }]);
+    return this.gossiper.entry(nodeId) ?? entry;
+  }
+
+  /**
+   * Moves `nodeId` to `zone`. The future ring places it there at once; the read ring keeps the
+   * zone it has data for (`readZone`) until the ring switch, so reads stay complete while the
+   * replicas whose preference lists change pull their new ranges.
+   */
+  setZone(nodeId: string, zone: string): MemberEntry {
+    const zoneError = zoneProblem(zone);
+    if (zoneError !== null) throw new DkvError('INVALID_REQUEST', `zone: ${zoneError}`);
+    const entry = this.gossiper.entry(nodeId);
+    if (entry === undefined || entry.status === 'removed') throw new DkvError('NOT_FOUND', `node ${nodeId} is not in the cluster`);
+    if ((entry.zone ?? DEFAULT_ZONE) !== zone) this.gossiper.change([{ id: nodeId, change: { zone, readZone: entryReadZone(entry) } }]);
     return this.gossiper.entry(nodeId) ?? entry;
   }
 }

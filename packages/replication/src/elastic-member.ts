@@ -1,4 +1,4 @@
-import type { ClusterSettings, Clock, Node, NodeClient, RangeScanStorageEngine, Rng, Scheduler, Timer, VersionedValue } from '@dkv/core';
+import { DEFAULT_ZONE, type ClusterSettings, type Clock, type Node, type NodeClient, type RangeScanStorageEngine, type Rng, type Scheduler, type Timer, type VersionedValue } from '@dkv/core';
 import { ConsistentHash, ringId } from '@dkv/hashing';
 import { bootstrapEntry, DEFAULT_GOSSIPER_CONFIG, entryNode, Gossiper, type GossiperConfig, type NewMember } from '@dkv/membership';
 import { AntiEntropyManager, type AntiEntropyConfig } from './anti-entropy-manager.js';
@@ -97,10 +97,13 @@ export class ElasticMember {
   /** Made once: the storage service asks for them on every read. */
   private hooks: StorageHooks | null = null;
   private sawSelfActive = false;
+  private zoneChecked = false;
 
   constructor(private readonly options: ElasticMemberOptions) {
     const { self, bootstrap } = options;
-    const initialRing = bootstrap ? new ConsistentHash(bootstrap.map((m) => ({ id: m.id, address: m.address, role: 'storage', status: 'up', vnodes: m.vnodes, metadata: {} }))) : null;
+    const initialRing = bootstrap
+      ? new ConsistentHash(bootstrap.map((m) => ({ id: m.id, address: m.address, role: 'storage', status: 'up', vnodes: m.vnodes, metadata: {}, zone: m.zone ?? DEFAULT_ZONE })))
+      : null;
     const initialEntries = bootstrap && initialRing ? bootstrap.map((m) => bootstrapEntry(m, ringId(initialRing))) : [];
     const gossipConfig = options.gossip ?? DEFAULT_GOSSIPER_CONFIG;
     this.gossiper = new Gossiper({
@@ -180,8 +183,11 @@ export class ElasticMember {
     this.antiEntropy?.start();
     this.isolation.start();
     this.hints.start();
-    if (this.options.autoJoin && !this.joinTimer) {
-      this.joinTimer = this.options.scheduler.every((this.options.gossip ?? DEFAULT_GOSSIPER_CONFIG).intervalMs, () => this.joinIfUnknown());
+    if (!this.joinTimer) {
+      this.joinTimer = this.options.scheduler.every((this.options.gossip ?? DEFAULT_GOSSIPER_CONFIG).intervalMs, () => {
+        if (this.options.autoJoin) this.joinIfUnknown();
+        this.moveToOwnZoneOnce();
+      });
     }
   }
 
@@ -193,6 +199,21 @@ export class ElasticMember {
     this.hints.stop();
     this.joinTimer?.cancel();
     this.joinTimer = null;
+  }
+
+  /**
+   * Once, when the document has come from a peer and lists this node: a node started with another
+   * zone than its entry holds (`--zone` changed across a restart) asks to move there, and data
+   * moves as for `ClusterAdmin.setZone`. Only once per process, so that a later move made through
+   * the admin API is not undone by this process's flag.
+   */
+  private moveToOwnZoneOnce(): void {
+    if (this.zoneChecked || !this.gossiper.hasHeardFromPeers()) return;
+    const entry = this.gossiper.entry(this.options.self.id);
+    if (entry === undefined || entry.status === 'removed') return;
+    this.zoneChecked = true;
+    const zone = this.options.self.zone ?? DEFAULT_ZONE;
+    if (entry.status !== 'leaving' && (entry.zone ?? DEFAULT_ZONE) !== zone) this.admin.setZone(entry.id, zone);
   }
 
   /** Once the document has come from a peer: adds this node if it is missing (or removed before this process). */

@@ -11,7 +11,7 @@ import {
   ringId,
   subtractRanges,
 } from '@dkv/hashing';
-import { entryNode, type EntryChange, type Gossiper } from '@dkv/membership';
+import { entryNode, entryPendingSwitch, type EntryChange, type Gossiper } from '@dkv/membership';
 
 /** Bounds and pacing of range sync and cleanup on one storage node. */
 export interface RangeSyncConfig {
@@ -166,9 +166,9 @@ interface SyncPlan {
  *
  * When every node of the future ring has published the future ring's id, any node makes the
  * switch, in one local step that gossip spreads whole: joining nodes become up, leaving nodes
- * removed, and read weights take the new vnodes. Reads then follow the new ring. Once the ring
- * has been stable for `cleanupDelayMs`, each node deletes, in bounded batches, the keys whose
- * preference list no longer includes it.
+ * removed, and read weights and zones take the new vnodes and zones. Reads then follow the new
+ * ring. Once the ring has been stable for `cleanupDelayMs`, each node deletes, in bounded
+ * batches, the keys whose preference list no longer includes it.
  *
  * A node that finds its own entry up but has no data (a restart of an in-memory node) marks
  * itself joining and rejoining: it keeps its place on the read ring, is not read from, and syncs.
@@ -428,14 +428,14 @@ export class RangeSyncManager {
    */
   private completeIfSynced(views: RingViews): void {
     const storage = this.deps.gossiper.document().filter((e) => e.role === 'storage' && e.status !== 'removed');
-    const pending = storage.some((e) => e.status === 'joining' || e.status === 'leaving' || e.rejoining || e.readVnodes !== e.vnodes);
+    const pending = storage.some(entryPendingSwitch);
     if (!pending) return;
     const future = storage.filter((e) => e.status === 'up' || e.status === 'joining');
     if (!future.every((e) => e.syncedRing === views.futureId)) return;
     const changes = storage.flatMap((e): EntryChange[] => {
-      if (e.status === 'joining') return [{ id: e.id, change: { status: 'up', readVnodes: e.vnodes, rejoining: false } }];
+      if (e.status === 'joining') return [{ id: e.id, change: { status: 'up', readVnodes: e.vnodes, readZone: e.zone, rejoining: false } }];
       if (e.status === 'leaving') return [{ id: e.id, change: { status: 'removed' } }];
-      if (e.readVnodes !== e.vnodes) return [{ id: e.id, change: { readVnodes: e.vnodes } }];
+      if (entryPendingSwitch(e)) return [{ id: e.id, change: { readVnodes: e.vnodes, readZone: e.zone } }];
       return [];
     });
     this.deps.gossiper.change(changes);
@@ -480,7 +480,7 @@ export class RangeSyncManager {
  */
 export function isRingSettled(document: readonly MemberEntry[], views: RingViews): boolean {
   const storage = document.filter((e) => e.role === 'storage' && e.status !== 'removed');
-  return !views.changing && !storage.some((e) => e.status !== 'up' || e.rejoining || e.readVnodes !== e.vnodes);
+  return !views.changing && !storage.some((e) => e.status !== 'up' || entryPendingSwitch(e));
 }
 
 /** A replica that may send data: on the read ring, readable, and not removed by force. */

@@ -1,6 +1,6 @@
 import type { Membership, Node, VersionedValue } from '@dkv/core';
 import { createCoordinator, DEFAULT_COORDINATOR_CONFIG, type Coordinator, type CoordinatorConfig } from '@dkv/coordination';
-import { DEFAULT_GOSSIPER_CONFIG, Gossiper, StaticMembershipView, type GossiperConfig } from '@dkv/membership';
+import { DEFAULT_GOSSIPER_CONFIG, entryPendingSwitch, Gossiper, StaticMembershipView, type GossiperConfig } from '@dkv/membership';
 import { ClusterAdmin, ElasticMember, RangeSyncManager, type AntiEntropyConfig, type AntiEntropyManager, type IsolationGuard, type RangeSyncConfig, type ReplicationManager } from '@dkv/replication';
 import { CompactStorageEngine, InMemoryStorageEngine, StorageService } from '@dkv/storage';
 import { LocalFirstNodeClient } from '@dkv/transport';
@@ -39,6 +39,11 @@ export interface SimClusterOptions {
    * `coordinators`: only the stand-alone coordinators (`coordinators` of them).
    */
   readonly topology?: 'coordinators' | 'nodes';
+  /**
+   * Zones to spread the storage nodes over, round-robin as `dkv cluster up --zones` does: n1 in
+   * z1, n2 in z2, ... Absent: every node in the default zone.
+   */
+  readonly zones?: number;
 }
 
 /** Settings of an elastic simulated cluster; each has a default suited to fast tests. */
@@ -105,7 +110,8 @@ export class SimCluster {
     const vnodes = options.elastic?.vnodes ?? 64;
     const nodes: Node[] = [];
     for (let i = 1; i <= storageCount; i += 1) {
-      nodes.push({ id: `n${i}`, address: `sim-n${i}:7000`, role: 'storage', status: 'up', vnodes, metadata: {} });
+      const zone = options.zones === undefined ? {} : { zone: `z${((i - 1) % options.zones) + 1}` };
+      nodes.push({ id: `n${i}`, address: `sim-n${i}:7000`, role: 'storage', status: 'up', vnodes, metadata: {}, ...zone });
     }
     this.membership = { epoch: 1, nodes };
     for (const node of nodes) {
@@ -267,14 +273,14 @@ export class SimCluster {
 
   /**
    * True when every live storage node and coordinator holds the same document, in which every
-   * member is up and placed with its own weight: no data is moving and nothing is pending.
+   * member is up and placed with its own weight and zone: no data is moving and nothing is pending.
    */
   settled(): boolean {
     const live = this.storage.filter((s) => !this.network.isCrashed(s.node.id) && s.gossiper?.entry(s.node.id)?.status !== 'removed');
     const docs = [...live.map((s) => s.gossiper), ...this.coordinators.map((c) => c.gossiper)].map((g) => JSON.stringify(g?.document() ?? []));
     if (new Set(docs).size !== 1) return false;
     const doc = live[0]?.gossiper?.document() ?? [];
-    return doc.every((e) => e.status === 'removed' || (e.status === 'up' && !e.rejoining && e.readVnodes === e.vnodes));
+    return doc.every((e) => e.status === 'removed' || (e.status === 'up' && !entryPendingSwitch(e)));
   }
 
   stop(): void {
@@ -315,7 +321,7 @@ export class SimCluster {
     }
     const nodeClient = this.network.clientFor(nodeId);
     const member = new ElasticMember({
-      self: { id: nodeId, address: entry.node.address, vnodes: entry.node.vnodes },
+      self: { id: nodeId, address: entry.node.address, vnodes: entry.node.vnodes, ...(entry.node.zone === undefined ? {} : { zone: entry.node.zone }) },
       n: this.options.coordinator?.n ?? DEFAULT_COORDINATOR_CONFIG.n,
       bootstrap: mode === 'bootstrap' ? this.membership.nodes : mode === 'alone' ? [entry.node] : null,
       seeds: mode === 'alone' ? [] : this.seedsFor(nodeId),

@@ -10,7 +10,7 @@
  * A frame is untrusted input. Decoding never throws anything but a {@link FrameError} whose
  * message names the field and what was wrong, so the edges can answer 400 instead of crashing.
  */
-import { digestRequestProblem, MAX_DIGEST_PARTS, MAX_DIGEST_SEGMENTS, MAX_KEY_BYTES, MAX_VERSION, NODE_ID_PATTERN, type StorageRequest, type StorageResponse } from '@dkv/core';
+import { digestRequestProblem, MAX_DIGEST_PARTS, MAX_DIGEST_SEGMENTS, MAX_KEY_BYTES, MAX_VERSION, NODE_ID_PATTERN, ZONE_PATTERN, type StorageRequest, type StorageResponse } from '@dkv/core';
 import { Packr } from 'msgpackr';
 import { z } from 'zod';
 
@@ -80,6 +80,8 @@ const memberEntrySchema = z.object({
   forced: z.boolean(),
   rejoining: z.boolean(),
   metadata: z.record(z.string().max(256), z.string().max(1024)).refine((m) => Object.keys(m).length <= 64, 'at most 64 metadata keys'),
+  zone: z.string().regex(ZONE_PATTERN).optional(),
+  readZone: z.string().regex(ZONE_PATTERN).optional(),
 });
 const syncProgressSchema = z.object({
   targetRing: z.string().max(128),
