@@ -11,6 +11,13 @@ export interface ClusterInfo {
   readonly nodes: ReadonlyArray<ClusterNodeInfo>;
   /** True while data moves between nodes (a join, a decommission or a vnode change in progress). */
   readonly rebalancing?: boolean;
+  /**
+   * This process's clock minus the storage nodes' (the median of their offsets), by its own
+   * measurements; absent before the first. Expiry times are computed on the cluster's clock.
+   */
+  readonly clockOffsetMs?: number;
+  /** Set when that offset is beyond `--max-clock-offset-ms`: the process refuses writes and is not ready. */
+  readonly clockProblem?: string;
 }
 
 /** One node of `GET /v1/cluster`: the API.md fields, plus sync progress while data moves to it. */
@@ -20,6 +27,8 @@ export interface ClusterNodeInfo {
   readonly status: NodeStatus;
   readonly vnodes: number;
   readonly progress?: SyncProgress;
+  /** The node's clock minus this process's, as last measured (NTP's estimate, within half a round trip). */
+  readonly clockOffsetMs?: number;
 }
 
 /** One row of `GET /v1/cluster/distribution` (API.md). */
