@@ -1,4 +1,5 @@
 import {
+  DEFAULT_MAX_CLOCK_OFFSET_MS,
   DkvError,
   isLive,
   type ClusterInfo,
@@ -66,6 +67,8 @@ export interface CoordinatorMetrics {
   readonly sloppyWrites?: number;
   /** Versions refused for being beyond this clock plus `maxClockOffsetMs` (read from replicas, or met by a write). */
   readonly versionsRefused?: number;
+  /** This process's clock minus the storage nodes', as measured (null before the first measurement). */
+  readonly clockOffsetMs?: number | null;
 }
 
 /** The cluster views' answer shapes live in `@dkv/core`; re-exported where they used to be. */
@@ -149,7 +152,7 @@ export class CoordinatorService implements KVStore {
     const { record } = await this.quorum.readWithQuorum(key, this.views.readReplicasOfHash(hashKey(key), this.config.n), r);
     if (!record) return null;
     this.versions.observe(record.version);
-    if (!isLive(record, this.clock.now())) return null;
+    if (!isLive(record, this.clusterNow())) return null;
     return { key, value: record.value, version: record.version, expiresAt: record.expiresAt };
   }
 
@@ -226,13 +229,18 @@ export class CoordinatorService implements KVStore {
       .filter((node) => node.role === 'storage')
       .map((node): ClusterNodeInfo => {
         const progress = this.observer?.heartbeatOf(node.id)?.progress ?? null;
-        const info = { id: node.id, address: node.address, status: this.statusOf(node.id, node.status), vnodes: node.vnodes, zone: zoneOf(node) };
+        const sample = this.nodeManager.clockSampleOf(node.id);
+        const info: ClusterNodeInfo = { id: node.id, address: node.address, status: this.statusOf(node.id, node.status), vnodes: node.vnodes, zone: zoneOf(node), ...(sample ? { clockOffsetMs: Math.round(sample.offsetMs) } : {}) };
         return progress === null ? info : { ...info, progress };
       });
+    const clockProblem = this.clockProblem();
+    const clockOffsetMs = this.nodeManager.clockOffsetMs();
     return {
       epoch: membership.epoch,
       replication: { n: this.config.n, w: this.config.w, r: this.config.r },
       nodes,
+      ...(clockOffsetMs === null ? {} : { clockOffsetMs }),
+      ...(clockProblem === null ? {} : { clockProblem }),
       ...(this.views.changing || nodes.some((n) => n.status === 'joining' || n.status === 'leaving') ? { rebalancing: true } : {}),
       zoneLossSafe: zoneLoss.safe,
       zoneLossReason: zoneLoss.reason,
@@ -261,7 +269,30 @@ export class CoordinatorService implements KVStore {
 
   /** True when enough storage nodes are up to serve the default read and write quorums. */
   isReady(): boolean {
-    return this.views.read.size > 0 && this.nodeManager.availableCount() >= Math.max(this.config.r, this.config.w);
+    return this.views.read.size > 0 && this.nodeManager.availableCount() >= Math.max(this.config.r, this.config.w) && this.clockProblem() === null;
+  }
+
+  /**
+   * Why this process's clock is not fit to coordinate, or null: its measured offset from the
+   * storage nodes' clocks is beyond `maxClockOffsetMs`. Its versions would then be refused by the
+   * replicas (ahead) or its tombstones purged early (behind); it refuses writes and is not ready.
+   */
+  clockProblem(): string | null {
+    const offsetMs = this.nodeManager.clockOffsetMs();
+    const maxMs = this.config.maxClockOffsetMs ?? DEFAULT_MAX_CLOCK_OFFSET_MS;
+    if (offsetMs === null || Math.abs(offsetMs) <= maxMs) return null;
+    return `this process's clock is ${offsetMs > 0 ? 'ahead of' : 'behind'} the storage nodes' by about ${Math.abs(offsetMs)} ms; at most ${maxMs} ms (--max-clock-offset-ms) is tolerated: fix its clock (NTP)`;
+  }
+
+  /**
+   * Now by the cluster's clock: this process's clock corrected by its measured offset from the
+   * storage nodes' (their median). Expiry times (a TTL's `expiresAt`), a write's `updatedAt` (a
+   * tombstone's time of death) and reads' expiry checks use it, so a TTL lasts what the client
+   * asked on the replicas whatever this process's clock says. Versions keep to the local clock:
+   * the hybrid logical clock orders writes whatever the clocks.
+   */
+  private clusterNow(): number {
+    return this.clock.now() - (this.nodeManager.clockOffsetMs() ?? 0);
   }
 
   metrics(): CoordinatorMetrics {
@@ -278,6 +309,7 @@ export class CoordinatorService implements KVStore {
       hedgedReads: q.hedgedReads,
       sloppyWrites: this.sloppyWrites,
       versionsRefused: this.versions.refusedCount(),
+      clockOffsetMs: this.nodeManager.clockOffsetMs(),
     };
   }
 
@@ -327,13 +359,15 @@ export class CoordinatorService implements KVStore {
     w: number,
     build: (now: number, previous: VersionMeta | null) => Pick<VersionedValue, 'value' | 'createdAt' | 'expiresAt' | 'tombstone'>,
   ): Promise<VersionedValue> {
+    const clockProblem = this.clockProblem();
+    if (clockProblem !== null) throw new DkvError('CLOCK_OFFSET_TOO_LARGE', `write of ${JSON.stringify(key)} refused: ${clockProblem}`);
     const hash = hashKey(key);
     if (this.config.writeVersioning === 'read-first' || this.config.writeQuorum === 'sloppy') return this.writeAfterVersionRead(key, hash, w, build);
     const plan = this.views.writePlanOfHash(hash, this.config.n, w);
     const countsUnvouched = this.pendingReplicasOf(hash);
     let floor = 0;
     for (let attempt = 1; ; attempt += 1) {
-      const now = this.clock.now();
+      const now = this.clusterNow();
       const record: VersionedValue = { ...build(now, null), version: this.versions.next(floor), writerId: this.config.nodeId, updatedAt: now };
       const result = await this.quorum.writeIfNewer(key, record, plan.targets, plan.needed, countsUnvouched);
       if ('acknowledged' in result) {
@@ -375,7 +409,7 @@ export class CoordinatorService implements KVStore {
     const sloppy = this.config.writeQuorum === 'sloppy' && !this.views.changing ? this.sloppyPlan(hash, plan, readable, w) : null;
     const previous =
       sloppy?.versionQuorum === 0 ? null : await this.quorum.readVersionWithQuorum(key, readable, sloppy?.versionQuorum ?? Math.min(w, this.config.r));
-    const now = this.clock.now();
+    const now = this.clusterNow();
     const version = this.versions.next(previous?.version ?? 0);
     const record: VersionedValue = { ...build(now, previous), version, writerId: this.config.nodeId, updatedAt: now };
     const { stragglers } = await this.quorum.writeWithQuorum(key, record, sloppy?.targets ?? plan.targets, plan.needed, sloppy?.fallbacks);

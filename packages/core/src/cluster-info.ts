@@ -19,6 +19,13 @@ export interface ClusterInfo {
   readonly zoneLossSafe?: boolean;
   /** Why {@link zoneLossSafe} is what it is, in a sentence naming zones, N, W and R. */
   readonly zoneLossReason?: string;
+  /**
+   * This process's clock minus the storage nodes' (the median of their offsets), by its own
+   * measurements; absent before the first. Expiry times are computed on the cluster's clock.
+   */
+  readonly clockOffsetMs?: number;
+  /** Set when that offset is beyond `--max-clock-offset-ms`: the process refuses writes and is not ready. */
+  readonly clockProblem?: string;
 }
 
 /** One node of `GET /v1/cluster`: the API.md fields, plus sync progress while data moves to it. */
@@ -33,6 +40,8 @@ export interface ClusterNodeInfo {
    */
   readonly zone?: string;
   readonly progress?: SyncProgress;
+  /** The node's clock minus this process's, as last measured (NTP's estimate, within half a round trip). */
+  readonly clockOffsetMs?: number;
 }
 
 /** One row of `GET /v1/cluster/distribution` (API.md). */

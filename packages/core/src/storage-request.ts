@@ -18,6 +18,11 @@ import type { VersionedValue, VersionMeta } from './versioned-value.js';
  *   `segments` equal parts: per part, an order-independent hash of its records' identities and
  *   their count. Anti-entropy compares these between replicas (a hash tree: ranges, then their
  *   segments, then records) and streams only the parts that differ.
+ * - `TIME` reads the replica's wall clock: a coordinator estimates its own clock's offset from
+ *   the replicas' as NTP does (the answer's time against the midpoint of the round trip). It is a
+ *   request of its own rather than a field of PING so that nodes and coordinators of the previous
+ *   release, whose binary PING frames have no room for it, keep working: they answer it with an
+ *   error, and the offset is then unknown.
  * - `HINT` asks a node that is not one of the key's replicas to keep `record` for the replica
  *   `target`, which is down, and hand it over when it is back (a sloppy quorum's hinted fallback).
  *   The node keeps it apart from its own data, bounded, and answers whether it took it.
@@ -27,6 +32,7 @@ export type StorageRequest =
   | { readonly type: 'HEAD'; readonly key: string }
   | { readonly type: 'PUT'; readonly key: string; readonly record: VersionedValue }
   | { readonly type: 'PING' }
+  | { readonly type: 'TIME' }
   | { readonly type: 'GOSSIP'; readonly state: GossipState }
   | {
       readonly type: 'SCAN';
@@ -58,6 +64,7 @@ export type StorageResponse =
       readonly previousUnknown?: boolean;
     }
   | { readonly type: 'PING'; readonly nodeId: string; readonly ready: boolean; readonly keys: number; readonly bytes: number }
+  | { readonly type: 'TIME'; readonly nowMs: number }
   | { readonly type: 'GOSSIP'; readonly state: GossipState }
   | { readonly type: 'SCAN'; readonly records: ReadonlyArray<{ readonly key: string; readonly record: VersionedValue }>; readonly cursor: ScanCursor | null }
   | { readonly type: 'DIGEST'; readonly digests: readonly RangeDigest[] }

@@ -20,6 +20,19 @@ export interface NodeHealth {
   readonly bytes: number;
 }
 
+/** One measurement of a storage node's clock against this process's. */
+export interface ClockSample {
+  /** The node's clock minus this process's, estimated at the midpoint of the round trip (NTP). */
+  readonly offsetMs: number;
+  /** The round trip of the TIME request: the estimate is within half of it (plus the clocks' drift since). */
+  readonly rttMs: number;
+  /** Local epoch ms the sample was taken. */
+  readonly atMs: number;
+}
+
+/** Heartbeat rounds between two clock samples of each node (the first round takes one). */
+export const CLOCK_SAMPLE_EVERY_ROUNDS = 4;
+
 /**
  * The seed's `NodeManager`: which nodes exist (from the membership view, or `addNode` /
  * `removeNode`) and which of them answer. `checkNodeHealth` pings every storage node in parallel;
@@ -30,6 +43,11 @@ export interface NodeHealth {
  * down (they fail fast instead of waiting for a timeout), and readiness counts the nodes that are
  * not down.
  *
+ * Every {@link CLOCK_SAMPLE_EVERY_ROUNDS} rounds it also asks each node for its clock (TIME) and
+ * keeps the offset from this process's clock, as NTP estimates it: the node's time against the
+ * midpoint of the round trip, so within half the round trip. A node that does not answer TIME (a
+ * node of an older release) has no sample.
+ *
  * It holds no global state and no timers of its own beyond the one `start` schedules.
  */
 export class NodeManager {
@@ -38,6 +56,10 @@ export class NodeManager {
   private readonly removed = new Set<string>();
   private timer: Timer | null = null;
   private checking = false;
+  private rounds = 0;
+  private readonly clockSamples = new Map<string, ClockSample>();
+  /** {@link clockOffsetMs}, computed again only after a sample or a node's status changed: it is read on every request. */
+  private cachedClockOffset: { readonly value: number | null } | null = null;
   private readonly listeners = new Set<(nodeId: string, status: NodeStatus) => void>();
 
   constructor(
@@ -72,6 +94,8 @@ export class NodeManager {
   removeNode(nodeId: string): void {
     this.extraNodes.delete(nodeId);
     this.health.delete(nodeId);
+    this.clockSamples.delete(nodeId);
+    this.cachedClockOffset = null;
     this.removed.add(nodeId);
   }
 
@@ -121,8 +145,10 @@ export class NodeManager {
   async checkNodeHealth(): Promise<void> {
     if (this.checking) return;
     this.checking = true;
+    const sampleClocks = this.rounds % CLOCK_SAMPLE_EVERY_ROUNDS === 0;
+    this.rounds += 1;
     try {
-      await Promise.all(this.members().map((node) => this.ping(node)));
+      await Promise.all(this.members().map((node) => (sampleClocks ? Promise.all([this.ping(node), this.sampleClock(node)]) : this.ping(node))));
     } finally {
       this.checking = false;
     }
@@ -147,6 +173,46 @@ export class NodeManager {
     }
     if (!previous || previous.status === 'up') {
       this.record(nodeId, { status: 'suspect', consecutiveFailures: previous?.consecutiveFailures ?? 0, lastSeenAt: previous?.lastSeenAt ?? null, keys: previous?.keys ?? 0, bytes: previous?.bytes ?? 0 });
+    }
+  }
+
+  /** The last clock sample of `nodeId`, if it ever answered one. */
+  clockSampleOf(nodeId: string): ClockSample | undefined {
+    return this.clockSamples.get(nodeId);
+  }
+
+  /**
+   * This process's clock minus the cluster's: minus the median of the offsets sampled from the
+   * storage nodes not known to be down (so one node with a wrong clock does not move it), or null
+   * before any node has answered a clock sample.
+   */
+  clockOffsetMs(): number | null {
+    this.cachedClockOffset ??= { value: this.medianClockOffset() };
+    return this.cachedClockOffset.value;
+  }
+
+  private medianClockOffset(): number | null {
+    const offsets = this.members()
+      .filter((node) => this.isAvailable(node.id))
+      .map((node) => this.clockSamples.get(node.id)?.offsetMs)
+      .filter((offset): offset is number => offset !== undefined)
+      .sort((a, b) => a - b);
+    if (offsets.length === 0) return null;
+    const middle = Math.floor(offsets.length / 2);
+    const median = offsets.length % 2 === 1 ? offsets[middle]! : (offsets[middle - 1]! + offsets[middle]!) / 2;
+    return -Math.round(median);
+  }
+
+  private async sampleClock(node: Node): Promise<void> {
+    const sentAt = this.clock.now();
+    try {
+      const answer = await this.nodeClient.send(node, { type: 'TIME' }, { timeoutMs: this.config.timeoutMs });
+      const receivedAt = this.clock.now();
+      if (this.removed.has(node.id)) return;
+      this.clockSamples.set(node.id, { offsetMs: answer.nowMs - (sentAt + receivedAt) / 2, rttMs: receivedAt - sentAt, atMs: receivedAt });
+      this.cachedClockOffset = null;
+    } catch {
+      // No sample this time (the node is down, or does not answer TIME): the last one stands.
     }
   }
 
@@ -195,6 +261,7 @@ export class NodeManager {
     if (this.removed.has(nodeId)) return;
     const before = this.health.get(nodeId)?.status ?? 'up';
     this.health.set(nodeId, next);
+    if (before !== next.status) this.cachedClockOffset = null;
     if (before !== next.status) for (const listener of this.listeners) listener(nodeId, next.status);
   }
 

@@ -202,6 +202,7 @@ function registerClusterRoutes(app: FastifyInstance, service: PublicApiService, 
   app.get('/readyz', async (_request, reply) => {
     if (service.isReady()) return { status: 'ready' };
     const cluster = service.cluster();
+    if (cluster.clockProblem !== undefined) return reply.code(503).send({ error: { code: 'CLOCK_OFFSET_TOO_LARGE', message: `not ready: ${cluster.clockProblem}` } });
     const up = cluster.nodes.filter((node) => node.status === 'up').length;
     const needed = Math.max(cluster.replication.r, cluster.replication.w);
     return reply.code(503).send({ error: { code: 'UNAVAILABLE', message: `not ready: ${up} of ${cluster.nodes.length} storage nodes are up; the default quorums need ${needed}` } });

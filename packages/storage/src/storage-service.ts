@@ -158,6 +158,10 @@ export class StorageService implements StorageRequestHandler {
         const { keys, bytes } = this.engine.stats();
         return { type: 'PING', nodeId: this.nodeId, ready: this.isReady(), keys, bytes };
       }
+      case 'TIME': {
+        if (this.clock === null) throw new DkvError('NOT_IMPLEMENTED', `node ${this.nodeId} has no clock to report`);
+        return { type: 'TIME', nowMs: this.clock.now() };
+      }
       case 'GOSSIP': {
         if (this.gossip === null) throw new DkvError('NOT_IMPLEMENTED', `node ${this.nodeId} does not gossip`);
         return { type: 'GOSSIP', state: this.gossip.handleGossip(request.state) };

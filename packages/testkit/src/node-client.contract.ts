@@ -90,6 +90,7 @@ export class MapStorageHandler implements StorageRequestHandler {
       }
       case 'PING':
         return { type: 'PING', nodeId: this.nodeId, ready: true, ...this.counts() };
+      case 'TIME':
       case 'GOSSIP':
       case 'SCAN':
       case 'DIGEST':

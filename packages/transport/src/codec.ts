@@ -106,6 +106,7 @@ const requestSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('HEAD'), key: keySchema }),
   z.object({ type: z.literal('PUT'), key: keySchema, record: versionedValueSchema }),
   z.object({ type: z.literal('PING') }),
+  z.object({ type: z.literal('TIME') }),
   z.object({ type: z.literal('GOSSIP'), state: gossipStateSchema }),
   z.object({
     type: z.literal('SCAN'),
@@ -132,6 +133,7 @@ const responseSchema = z.discriminatedUnion('type', [
   // frames replicas sent before it existed.
   z.object({ type: z.literal('PUT'), applied: z.boolean(), version: versionSchema, previous: z.int().min(0).max(MAX_VERSION), previousUnknown: z.boolean().optional() }),
   z.object({ type: z.literal('PING'), nodeId: z.string().min(1), ready: z.boolean(), keys: countSchema, bytes: countSchema }),
+  z.object({ type: z.literal('TIME'), nowMs: epochMsSchema }),
   z.object({ type: z.literal('GOSSIP'), state: gossipStateSchema }),
   z.object({
     type: z.literal('SCAN'),
