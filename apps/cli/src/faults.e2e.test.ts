@@ -1,7 +1,8 @@
 // Goal: with real processes, single faults cost no lost write, no stale read and no resurrected
 // delete (issue #5's proof): a storage node SIGKILLed and restarted EMPTY with the same id, a
 // node paused with SIGSTOP then resumed, a second coordinator whose clock is five minutes ahead,
-// and a node joining (`dkv node --join`) while another is paused, all under concurrent clients.
+// and a node joining (`dkv node --join`) while another is paused, all under concurrent clients;
+// and composed (issue 10): a node restarted empty while a second coordinator is minutes behind.
 // Method: `dkv cluster up --nodes 3` on 127.0.0.1, clients through the SDK recorded by the
 // testkit's HistoryRecorder and judged by checkHistory (scenario-support.ts); each scenario
 // prints its ops, availability and what the checker found. Every wait has a deadline; afterAll
@@ -18,6 +19,8 @@ const DEADLINE_MS = 60_000;
 const SKEW_MS = 5 * 60_000;
 /** How long a node stays paused while another joins: past the failure detector's 5 s to "down". */
 const PAUSE_DURING_JOIN_MS = 6000;
+/** How far behind the second coordinator of the composed restart scenario is. */
+const BEHIND_MS = 3 * 60_000;
 const cli = new CliProcesses({ ...process.env, DKV_VNODES: '64', DKV_SYNC_SETTLE_DELAY_MS: '500', DKV_LOG_LEVEL: 'warn' }, DEADLINE_MS);
 const { announced } = cli;
 const start = (args: string[]) => cli.start(args);
@@ -76,6 +79,34 @@ describe('single faults with real processes, judged by the history checker', () 
       expect(failed).toBe(0);
     } finally {
       await skewed.close();
+    }
+  }, DEADLINE_MS * 2);
+
+  it('composed: a storage node restarted empty while a second coordinator is three minutes behind: nothing lost or stale', async () => {
+    const port = await freePort();
+    start(['coordinator', '--id', 'c-behind', '--port', String(port), '--join', announced.get('n2')!.address, '--clock-offset-ms', String(-BEHIND_MS)]);
+    const behindUrl = `http://127.0.0.1:${port}`;
+    await waitFor('the lagging coordinator to be ready', async () => ((await fetch(`${behindUrl}/readyz`)).status === 200 ? true : undefined));
+    const behind = new KVStoreClient({ url: behindUrl, timeoutMs: 3000 });
+    const victim = announced.get('n1')!;
+    const victimPort = victim.address.split(':').pop()!;
+    try {
+      const { verdict, disagreements } = await scenario(
+        'restart-empty-with-skew',
+        [clients[0]!, behind, clients[1]!, behind],
+        async () => {
+          await sleep(1500);
+          process.kill(victim.pid, 'SIGKILL');
+          await sleep(500);
+          start(['node', '--id', 'n1', '--port', victimPort, '--join', announced.get('n2')!.address]);
+          await waitFor('n1 to catch up and be up again', () => allUp(url, 3));
+        },
+        { expiryToleranceMs: BEHIND_MS + 1000, finalReads: { n: 3, url, nodes: 3, waitFor } },
+      );
+      expect(verdict.anomalies.map((a) => a.message)).toEqual([]);
+      expect(disagreements).toEqual([]);
+    } finally {
+      await behind.close();
     }
   }, DEADLINE_MS * 2);
 

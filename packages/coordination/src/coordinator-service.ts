@@ -28,7 +28,7 @@ import {
   type WriteResult,
   zoneOf,
 } from '@dkv/core';
-import { hashKey, preferOtherZones, RingViews, zoneLossReport, type WritePlan } from '@dkv/hashing';
+import { hashKey, preferOtherZones, RingViews, zoneLossReport, type ConsistentHash, type WritePlan } from '@dkv/hashing';
 import type { Liveness, NodeManager } from '@dkv/membership';
 import type { QuorumManager } from '@dkv/quorum';
 import { VersionGenerator } from '@dkv/quorum';
@@ -49,7 +49,17 @@ export interface ClusterObserver {
    * the writes of those ranges.
    */
   setRouting?(ringId: string): void;
+  /** Told the read ring id this coordinator reads by, whenever it changes: reported on its heartbeat. */
+  setReading?(ringId: string): void;
+  /**
+   * Whether every coordinator known (live or not) reads by `ringId`: until then, this coordinator
+   * keeps the owners of the read rings it left in its reads and writes (see `CoordinatorService`).
+   */
+  everyoneReadsBy?(ringId: string): boolean;
 }
+
+/** The most earlier read rings a coordinator keeps reading and writing while others may lag (oldest dropped). */
+export const MAX_DRAINING_RINGS = 8;
 
 /** The counters a coordinator exposes as metrics. */
 export interface CoordinatorMetrics {
@@ -97,7 +107,10 @@ export interface PutOptions extends WriteOptions {
  *
  * While data moves (`RingViews`), reads go to the read ring's readable replicas and writes to both
  * rings' replicas, needing one more acknowledgement per pending replica (`planWrite`), so reads
- * are correct before, during and after the switch.
+ * are correct before, during and after the switch. After the switch, reads and writes keep the
+ * owners of the read ring it left (one more answer per node added) until every coordinator known
+ * reads by the new ring (`ClusterObserver.everyoneReadsBy`), so that a coordinator that has not
+ * heard of the switch still overlaps this one.
  *
  * Writes (and deletes, which write tombstones) get a version from a hybrid logical clock that is
  * above every write acknowledged before they began, whichever coordinator took it and whatever
@@ -108,6 +121,8 @@ export interface PutOptions extends WriteOptions {
  */
 export class CoordinatorService implements KVStore {
   private views: RingViews;
+  /** Read rings this coordinator left that another coordinator may still read by, by ring id (oldest first). */
+  private readonly draining = new Map<string, ConsistentHash>();
   private readonly versions: VersionGenerator;
   /** Optimistic writes that met a newer version on a replica and were retried above it. */
   private versionConflicts = 0;
@@ -138,10 +153,44 @@ export class CoordinatorService implements KVStore {
       bounds: config.keyScan ?? DEFAULT_KEY_SCAN_BOUNDS,
     });
     observer?.setRouting?.(this.views.futureId);
+    observer?.setReading?.(this.views.readId);
     membership.subscribe((next) => {
+      const previous = this.views;
       this.views = viewsOf(next);
+      if (previous.readId !== this.views.readId) this.keepDraining(previous);
       observer?.setRouting?.(this.views.futureId);
+      observer?.setReading?.(this.views.readId);
     });
+  }
+
+  /**
+   * After a ring switch, the read ring this coordinator left may still be what another
+   * coordinator reads by (one that has not heard of the switch, e.g. cut off from gossip): keep
+   * its owners in reads and writes until every coordinator known reads by the new ring.
+   */
+  private keepDraining(previous: RingViews): void {
+    if (this.observer?.everyoneReadsBy === undefined || previous.read.size === 0) return;
+    this.draining.delete(this.views.readId);
+    this.draining.set(previous.readId, previous.read);
+    while (this.draining.size > MAX_DRAINING_RINGS) this.draining.delete(this.draining.keys().next().value as string);
+  }
+
+  /**
+   * `list` (with quorum `needed`) widened by the owners of `hash` on the read rings still being
+   * drained: one more answer needed per node added, so that at least as many of every ring's
+   * owners answer as `needed` asks of `list` (the rule of `planWrite`).
+   */
+  private withDraining(hash: number, list: readonly Node[], needed: number): { targets: readonly Node[]; needed: number } {
+    if (this.draining.size === 0) return { targets: list, needed };
+    if (this.observer?.everyoneReadsBy?.(this.views.readId) === true) {
+      this.draining.clear();
+      return { targets: list, needed };
+    }
+    const targets = [...list];
+    for (const ring of this.draining.values()) {
+      for (const node of ring.getNodesForHash(hash, this.config.n)) if (!targets.some((t) => t.id === node.id)) targets.push(node);
+    }
+    return { targets, needed: Math.min(needed + targets.length - list.length, targets.length) };
   }
 
   /** Reads `key` with quorum `r` (default R). Missing, expired and deleted keys read as null. */
@@ -149,7 +198,9 @@ export class CoordinatorService implements KVStore {
     validateKey(key);
     const r = options.r ?? this.config.r;
     validateConsistency('r', r, this.config.n);
-    const { record } = await this.quorum.readWithQuorum(key, this.views.readReplicasOfHash(hashKey(key), this.config.n), r);
+    const hash = hashKey(key);
+    const read = this.withDraining(hash, this.views.readReplicasOfHash(hash, this.config.n), r);
+    const { record } = await this.quorum.readWithQuorum(key, read.targets, read.needed);
     if (!record) return null;
     this.versions.observe(record.version);
     if (!isLive(record, this.clusterNow())) return null;
@@ -363,7 +414,8 @@ export class CoordinatorService implements KVStore {
     if (clockProblem !== null) throw new DkvError('CLOCK_OFFSET_TOO_LARGE', `write of ${JSON.stringify(key)} refused: ${clockProblem}`);
     const hash = hashKey(key);
     if (this.config.writeVersioning === 'read-first' || this.config.writeQuorum === 'sloppy') return this.writeAfterVersionRead(key, hash, w, build);
-    const plan = this.views.writePlanOfHash(hash, this.config.n, w);
+    const strict = this.views.writePlanOfHash(hash, this.config.n, w);
+    const plan = this.withDraining(hash, strict.targets, strict.needed);
     const countsUnvouched = this.pendingReplicasOf(hash);
     let floor = 0;
     for (let attempt = 1; ; attempt += 1) {
@@ -388,7 +440,7 @@ export class CoordinatorService implements KVStore {
    * since the write plan asks one more acknowledgement for each of them (see `planWrite`).
    */
   private pendingReplicasOf(hash: number): (node: Node) => boolean {
-    if (!this.views.changing) return () => false;
+    if (!this.views.changing && this.draining.size === 0) return () => false;
     const read = new Set(this.views.read.getNodesForHash(hash, this.config.n).map((node) => node.id));
     return (node) => !read.has(node.id);
   }
@@ -405,10 +457,12 @@ export class CoordinatorService implements KVStore {
     build: (now: number, previous: VersionMeta | null) => Pick<VersionedValue, 'value' | 'createdAt' | 'expiresAt' | 'tombstone'>,
   ): Promise<VersionedValue> {
     const readable = this.views.readReplicasOfHash(hash, this.config.n);
-    const plan = this.views.writePlanOfHash(hash, this.config.n, w);
-    const sloppy = this.config.writeQuorum === 'sloppy' && !this.views.changing ? this.sloppyPlan(hash, plan, readable, w) : null;
+    const strict = this.views.writePlanOfHash(hash, this.config.n, w);
+    const plan = this.withDraining(hash, strict.targets, strict.needed);
+    const sloppy = this.config.writeQuorum === 'sloppy' && !this.views.changing && this.draining.size === 0 ? this.sloppyPlan(hash, plan, readable, w) : null;
+    const versionRead = this.withDraining(hash, readable, Math.min(w, this.config.r));
     const previous =
-      sloppy?.versionQuorum === 0 ? null : await this.quorum.readVersionWithQuorum(key, readable, sloppy?.versionQuorum ?? Math.min(w, this.config.r));
+      sloppy?.versionQuorum === 0 ? null : await this.quorum.readVersionWithQuorum(key, sloppy === null ? versionRead.targets : readable, sloppy?.versionQuorum ?? versionRead.needed);
     const now = this.clusterNow();
     const version = this.versions.next(previous?.version ?? 0);
     const record: VersionedValue = { ...build(now, previous), version, writerId: this.config.nodeId, updatedAt: now };

@@ -75,6 +75,13 @@ export interface Heartbeat {
    * routes by its target ring before it streams (see `RangeSyncManager`).
    */
   readonly routes: string | null;
+  /**
+   * The read ring id (`ringId`) this process reads by, for a process that coordinates; absent or
+   * null otherwise (and from processes older than the field). After a ring switch, coordinators
+   * keep the old owners in their reads and writes, and the old owners keep their copies, until
+   * every coordinator known reads by the new ring (issue 10, finding 4).
+   */
+  readonly reads?: string | null;
 }
 
 /**

@@ -1,6 +1,8 @@
 // Goal: cluster-wide settings (N, the tombstone grace) travel in the gossiped document, and a
 // process started with another value refuses to join, naming the setting and both values, while
-// the cluster keeps running and merges nothing of it (issue 10, finding 7).
+// the cluster keeps running and merges nothing of it (issue 10, finding 7). Also: heartbeats
+// carry the read ring each coordinator reads by, and a process still counts a coordinator that
+// went silent (cut off from gossip) when asked whether everyone reads by a ring (finding 4).
 // Method: the pure comparison by a table; then Gossipers behind a seeded SimulatedNetwork on a
 // virtual timeline: a three-node cluster, and a newcomer (a storage node or a coordinator) that
 // agrees or disagrees with it.
@@ -82,5 +84,22 @@ describe('Gossiper and cluster-wide settings', () => {
     expect(right.settingsConflict()).toBeNull();
     expect(right.current().nodes.map((node) => node.id)).toEqual(['n1', 'n2', 'n3']);
     expect(right.clusterSettings()).toEqual({ n: 3, tombstoneGraceMs: 3_600_000 });
+  });
+});
+
+describe('read rings on heartbeats', () => {
+  it('says whether every coordinator known reads by a ring, counting one that went silent', async () => {
+    const w = world();
+    const [n1] = w.cluster({ n: 3 });
+    const coordinator = w.start(null, [], [seed('n2')], { n: 3 });
+    coordinator.setRouting('ring-1');
+    coordinator.setReading('ring-1');
+    await w.scheduler.runFor(1000);
+    expect(n1!.everyoneReadsBy('ring-1')).toBe(true);
+    expect(n1!.everyoneReadsBy('ring-2')).toBe(false);
+    coordinator.stop();
+    await w.scheduler.runFor(10_000);
+    expect(n1!.livenessOf('c9')).toBe('down');
+    expect(n1!.everyoneReadsBy('ring-2')).toBe(false);
   });
 });

@@ -87,6 +87,7 @@ export class Gossiper implements MembershipView {
   private rounds = 0;
   private progress: SyncProgress | null = null;
   private routes: string | null = null;
+  private reads: string | null = null;
   /** Heartbeats of processes that are not members, dropped after a long silence, by id: not revived by stale copies. */
   private readonly forgotten = new Map<string, { generation: number; counter: number; atMs: number }>();
   private inFlight = 0;
@@ -182,6 +183,26 @@ export class Gossiper implements MembershipView {
   /** Sets the future ring id this process routes writes by (a coordinator), reported on its heartbeat. */
   setRouting(ringId: string | null): void {
     this.routes = ringId;
+  }
+
+  /** Sets the read ring id this process reads by (a coordinator), reported on its heartbeat. */
+  setReading(ringId: string | null): void {
+    this.reads = ringId;
+  }
+
+  /**
+   * Whether every process that coordinates and that this process still remembers, live or not
+   * (a coordinator cut off from gossip keeps routing by what it knew), reads by `ringId`, this
+   * process included. A process forgotten (down for `forgetAfterMs`) no longer counts, nor one
+   * whose heartbeat does not say what it reads by (older than the field).
+   */
+  everyoneReadsBy(ringId: string): boolean {
+    const own = this.ownHeartbeat();
+    if (own?.reads != null && own.reads !== ringId) return false;
+    for (const beat of this.heartbeats.values()) {
+      if (beat.routes !== null && beat.reads != null && beat.reads !== ringId) return false;
+    }
+    return true;
   }
 
   /**
@@ -353,7 +374,7 @@ export class Gossiper implements MembershipView {
   private ownHeartbeat(): Heartbeat | undefined {
     const id = this.heartbeatId();
     if (id === null) return undefined;
-    return { id, generation: this.generation, counter: this.counter, progress: this.progress, routes: this.routes };
+    return { id, generation: this.generation, counter: this.counter, progress: this.progress, routes: this.routes, reads: this.reads };
   }
 
   /**

@@ -443,12 +443,15 @@ export class RangeSyncManager {
 
   /**
    * Deletes keys this node no longer owns on the read ring, a bounded batch per tick, once the
-   * ring has been stable (nothing pending) for `cleanupDelayMs`; then again every
+   * ring has been stable (nothing pending) and read by every coordinator known for `cleanupDelayMs`; then again every
    * `cleanupIntervalMs` (a late retry of an old write may land here after a pass).
    */
   private cleanUp(views: RingViews): void {
     const me = this.deps.gossiper.entry(this.selfId);
-    if (!isRingSettled(this.deps.gossiper.document(), views) || me === undefined || (me.status !== 'up' && me.status !== 'removed')) {
+    // Old owners keep their copies until every coordinator known reads by the new ring: one that
+    // has not heard of the switch still reads them (issue 10, finding 4).
+    const everyoneSwitched = this.deps.gossiper.everyoneReadsBy(views.readId);
+    if (!everyoneSwitched || !isRingSettled(this.deps.gossiper.document(), views) || me === undefined || (me.status !== 'up' && me.status !== 'removed')) {
       this.stableSince = null;
       return;
     }

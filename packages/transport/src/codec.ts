@@ -90,7 +90,7 @@ const syncProgressSchema = z.object({
   keys: z.int().min(0),
   bytes: z.int().min(0),
 });
-const heartbeatSchema = z.object({ id: nodeIdSchema, generation: z.int(), counter: z.int().min(0), progress: syncProgressSchema.nullable(), routes: z.string().max(128).nullable() });
+const heartbeatSchema = z.object({ id: nodeIdSchema, generation: z.int(), counter: z.int().min(0), progress: syncProgressSchema.nullable(), routes: z.string().max(128).nullable(), reads: z.string().max(128).nullable().optional() });
 // Optional, and only ever added to: a process older than a setting leaves it out.
 const clusterSettingsSchema = z.object({ n: z.int().min(1).max(1024).optional(), tombstoneGraceMs: z.int().min(0).optional() });
 const gossipStateSchema = z.object({
