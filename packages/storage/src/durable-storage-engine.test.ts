@@ -243,6 +243,38 @@ describe('DurableStorageEngine fsync policies', () => {
   });
 });
 
+describe('DurableStorageEngine with slow fsyncs', () => {
+  it.each([
+    ['interval', { mode: 'interval', intervalMs: 100 }],
+    ['always', { mode: 'always' }],
+  ] as const)('under %s, sealing a segment while an fsync of it is in flight neither fails the log nor loses a write', async (_name, fsync) => {
+    const { scheduler, directory, open, engine } = setup({ fsync });
+    directory.holdSyncs = true;
+    engine.apply('first', rec(1, 'x'.repeat(100)));
+    const waiting = engine.persisted();
+    scheduler.runOnce();
+    scheduler.runRepeating();
+    // The 2 KiB segment fills and is sealed (closed) while its fsync has not finished.
+    for (let i = 0; i < 30; i += 1) engine.apply(`k${i}`, rec(1, 'y'.repeat(100)));
+    expect(engine.durability().segments).toBeGreaterThan(1);
+    directory.releaseSyncs();
+    await waiting;
+    await Promise.resolve();
+    expect(engine.durability().failure).toBeNull();
+    engine.apply('after', rec(1, 'z'));
+    // The policy's next fsync covers everything, and then a power cut loses nothing.
+    directory.holdSyncs = false;
+    const more = engine.persisted();
+    scheduler.runOnce();
+    scheduler.runRepeating();
+    await more;
+    await Promise.resolve();
+    directory.powerLoss();
+    const reopened = open();
+    for (const key of ['first', 'after', ...Array.from({ length: 30 }, (_, i) => `k${i}`)]) expect(reopened.get(key), key).not.toBeNull();
+  });
+});
+
 describe('DurableStorageEngine faults', () => {
   it('refuses a write the log cannot take (disk full), keeps memory as it was, serves reads, and takes writes again once there is room', () => {
     const { directory, open, engine, logs } = setup();
