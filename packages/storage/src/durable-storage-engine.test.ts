@@ -135,7 +135,8 @@ describe('DurableStorageEngine recovery', () => {
     expect(merges + engine.durability().merges).toBeGreaterThan(0);
     expect(engine.durability().corruptRegions + engine.durability().tornTails).toBe(0);
     expect(directory.list().length).toBeLessThan(40);
-  });
+    // Thousands of steps with reopens: seconds alone, more on a loaded shared machine.
+  }, 120_000);
 
   it('keeps the log bounded under TTL churn: merges drop expired values and purged tombstones', () => {
     const { clock, scheduler, engine } = setup({ extra: { mergeRatio: 1.5, mergeMinBytes: 16 * 1024 } });
@@ -151,7 +152,7 @@ describe('DurableStorageEngine recovery', () => {
     // below the 2.2 MB written.
     expect(highest).toBeLessThan(200 * 1024);
     expect(engine.durability().merges).toBeGreaterThan(5);
-  });
+  }, 60_000);
 
   it('loses nothing when the process dies in the middle of a merge, and deletes the merge’s unfinished files at the next start', () => {
     const { clock, scheduler, directory, open, engine } = setup({ extra: { mergeStepMaxRecords: 3, mergeRatio: 100, mergeMinBytes: 0 } });
