@@ -29,7 +29,7 @@ afterAll(() => {
 });
 
 it('stops the nodes and exits 1 when the coordinator dies', async () => {
-  cli = spawn(process.execPath, [CLI, 'cluster', 'up', '--nodes', '1', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DKV_LOG_LEVEL: 'warn' } });
+  cli = spawn(process.execPath, [CLI, 'cluster', 'up', '--nodes', '1', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DKV_RESP_PORT: '0', DKV_LOG_LEVEL: 'warn' } });
   const exit = new Promise<number | null>((resolve) => cli!.on('exit', (code) => resolve(code)));
   const stderr: string[] = [];
   let ready = false;

@@ -18,6 +18,8 @@ export interface ClusterUpOptions {
   readonly nodes: number;
   /** The coordinator's port, or with the `nodes` topology the first node's; 0 picks a free one (API.md default 7070). */
   readonly port: number;
+  /** The Redis protocol door's port on the same process; 0 picks a free one (API.md default 6380). */
+  readonly respPort: number;
   /** Default `coordinator`. */
   readonly topology?: Topology;
   /** The children's log level (their logs go to this process's stderr). */
@@ -30,7 +32,7 @@ export interface ClusterUpOptions {
   readonly fsync?: string;
 }
 
-/** Where the output of `cluster up` goes: the ready line to `out`, everything else to `err`. */
+/** Where the output of `cluster up` goes: the Redis and ready lines to `out`, everything else to `err`. */
 export interface ClusterUpIo {
   readonly out: (line: string) => void;
   readonly err: (line: string) => void;
@@ -72,8 +74,9 @@ type Phase = 'starting' | 'ready' | 'stopping';
 
 /**
  * `dkv cluster up`: starts `nodes` storage node processes and one coordinator process on
- * 127.0.0.1, waits until each answers `/readyz`, prints `dkv ready at http://127.0.0.1:<port>`,
- * and runs until SIGINT or SIGTERM, which stop every child it started (by pid) and resolve 0.
+ * 127.0.0.1, waits until each answers `/readyz`, prints `dkv redis at redis://127.0.0.1:<port>`
+ * (the coordinator's Redis protocol door, open before its `/readyz` answers 200) and then
+ * `dkv ready at http://127.0.0.1:<port>`, the last line (API.md), and runs until SIGINT or SIGTERM, which stop every child it started (by pid) and resolve 0.
  * With the `nodes` topology there is no coordinator: every node coordinates, and the ready line
  * names the first one.
  *
@@ -134,7 +137,9 @@ class LocalCluster {
     if (this.options.topology === 'nodes') return this.startCoordinatingNodes();
     const { nodes, port } = this.options;
     const nodePorts = await findFreePorts(nodes, LOCAL_HOST);
-    const coordinatorPort = port === 0 ? ((await findFreePorts(1, LOCAL_HOST))[0] ?? 0) : port;
+    const [freeHttp, freeResp] = await findFreePorts(2, LOCAL_HOST);
+    const coordinatorPort = port === 0 ? (freeHttp ?? 0) : port;
+    const respPort = this.options.respPort === 0 ? (freeResp ?? 0) : this.options.respPort;
     const ids = nodePorts.map((_, i) => `n${i + 1}`);
     const members = ids.map((id, i) => `${id}=${LOCAL_HOST}:${nodePorts[i]}`).join(',');
     const started = ids.map((id, i) => {
@@ -145,35 +150,44 @@ class LocalCluster {
     if (this.phase !== 'starting') return;
     // A DKV_N/W/R the user set wins over the local defaults.
     const quorumArgs = quorumFlags(nodes);
-    const args = ['--id', 'c1', '--host', LOCAL_HOST, '--port', String(coordinatorPort), '--join', `${LOCAL_HOST}:${nodePorts[0]}`, ...quorumArgs];
+    const args = ['--id', 'c1', '--host', LOCAL_HOST, '--port', String(coordinatorPort), '--resp-port', String(respPort), '--join', `${LOCAL_HOST}:${nodePorts[0]}`, ...quorumArgs];
     const coordinator = this.spawnChild('c1', 'coordinator', COORDINATOR_MAIN, args, coordinatorPort);
     await this.waitReady(coordinator);
     if (this.phase !== 'starting') return;
     this.phase = 'ready';
+    this.io.out(`dkv redis at redis://${LOCAL_HOST}:${respPort}`);
     this.io.out(`dkv ready at ${coordinator.url}`);
   }
 
   /**
    * The `nodes` topology: every node coordinates (`--coordinate`, with the local quorums), the
-   * first on `--port`; no coordinator process. The ready line names the first node; every node's
-   * URL serves the same API, and is listed on stderr.
+   * first on `--port` and `--resp-port`; no coordinator process. The Redis and ready lines name the
+   * first node; every node's URL serves the same API and its own Redis door, listed on stderr.
    */
   private async startCoordinatingNodes(): Promise<void> {
-    const { nodes, port } = this.options;
-    const free = await findFreePorts(nodes, LOCAL_HOST);
-    const nodePorts = port === 0 ? free : [port, ...free.filter((p) => p !== port)].slice(0, nodes);
+    const { nodes, port, respPort } = this.options;
+    // One spare each, in case a free port the system gives is the one asked for explicitly.
+    const free = await findFreePorts(2 * nodes + 2, LOCAL_HOST);
+    const taken = [port, respPort];
+    const freeForHttp = free.slice(0, nodes + 1).filter((p) => !taken.includes(p));
+    const freeForResp = free.slice(nodes + 1).filter((p) => !taken.includes(p));
+    const nodePorts = (port === 0 ? freeForHttp : [port, ...freeForHttp]).slice(0, nodes);
+    const respPorts = (respPort === 0 ? freeForResp : [respPort, ...freeForResp]).slice(0, nodes);
     const ids = nodePorts.map((_, i) => `n${i + 1}`);
     const members = ids.map((id, i) => `${id}=${LOCAL_HOST}:${nodePorts[i]}`).join(',');
     const coordinate = ['--coordinate', ...quorumFlags(nodes)];
     const started = ids.map((id, i) => {
       const nodePort = nodePorts[i] ?? 0;
-      return this.spawnChild(id, 'node', NODE_MAIN, ['--id', id, '--host', LOCAL_HOST, '--port', String(nodePort), '--members', members, ...coordinate, ...this.durabilityFlags()], nodePort);
+      const args = ['--id', id, '--host', LOCAL_HOST, '--port', String(nodePort), '--resp-port', String(respPorts[i] ?? 0), '--members', members, ...coordinate, ...this.durabilityFlags()];
+      return this.spawnChild(id, 'node', NODE_MAIN, args, nodePort);
     });
     // A coordinating node is ready when it can serve quorum requests, so this waits for the cluster.
     await Promise.all(started.map((child) => this.waitReady(child)));
     if (this.phase !== 'starting') return;
     this.phase = 'ready';
     this.io.err(`dkv: every node serves the public API: ${started.map((child) => child.url).join(' ')}`);
+    this.io.err(`dkv: every node serves the Redis protocol: ${respPorts.map((p) => `redis://${LOCAL_HOST}:${p}`).join(' ')}`);
+    this.io.out(`dkv redis at redis://${LOCAL_HOST}:${respPorts[0] ?? 0}`);
     this.io.out(`dkv ready at ${started[0]?.url ?? ''}`);
   }
 

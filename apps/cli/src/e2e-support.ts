@@ -29,13 +29,23 @@ export class CliProcesses {
   readonly announced = new Map<string, { pid: number; address: string }>();
   /** The coordinator URL from `cluster up`'s ready line, once printed. */
   url = '';
+  /** The Redis door's URL from `cluster up`'s `dkv redis at` line, once printed. */
+  redisUrl = '';
   private readonly processes: ChildProcess[] = [];
   private readonly output: string[] = [];
 
+  private readonly env: NodeJS.ProcessEnv;
+
+  /**
+   * @param env the processes' environment; `DKV_RESP_PORT` defaults to 0 there, so clusters of
+   *   tests running side by side do not all reach for the Redis door's default port
+   */
   constructor(
-    private readonly env: NodeJS.ProcessEnv,
+    env: NodeJS.ProcessEnv,
     private readonly deadlineMs: number,
-  ) {}
+  ) {
+    this.env = { DKV_RESP_PORT: '0', ...env };
+  }
 
   /**
    * Runs `dkv <args>` in the background, keeping the last lines of its output for error messages.
@@ -52,6 +62,8 @@ export class CliProcesses {
         if (match) this.announced.set(match[1]!, { pid: Number(match[2]), address: match[3]! });
         const ready = /^dkv ready at (\S+)/.exec(line);
         if (ready) this.url = ready[1]!;
+        const redis = /^dkv redis at (\S+)/.exec(line);
+        if (redis) this.redisUrl = redis[1]!;
       }
       this.output.splice(0, Math.max(0, this.output.length - 200));
     };

@@ -55,7 +55,7 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
 
 function run(args: string[], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, args, { timeout: timeoutMs, env: { ...process.env, DKV_LOG_LEVEL: 'warn' } }, (error, stdout, stderr) => {
+    execFile(process.execPath, args, { timeout: timeoutMs, env: { ...process.env, DKV_RESP_PORT: '0', DKV_LOG_LEVEL: 'warn' } }, (error, stdout, stderr) => {
       const code = error && typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : error ? null : 0;
       resolve({ code, stdout, stderr });
     });
@@ -86,7 +86,7 @@ function killNode(id: string): void {
 }
 
 beforeAll(async () => {
-  cli = spawn(process.execPath, [CLI, 'cluster', 'up', '--nodes', '3', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DKV_LOG_LEVEL: 'warn' } });
+  cli = spawn(process.execPath, [CLI, 'cluster', 'up', '--nodes', '3', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DKV_RESP_PORT: '0', DKV_LOG_LEVEL: 'warn' } });
   cliExit = new Promise((resolve) => cli.on('exit', (code, signal) => resolve({ code, signal })));
   createInterface({ input: cli.stdout!, crlfDelay: Infinity }).on('line', (line) => stdoutLines.push(line));
   createInterface({ input: cli.stderr!, crlfDelay: Infinity }).on('line', (line) => {
@@ -113,8 +113,8 @@ afterAll(async () => {
 }, STOP_DEADLINE_MS + 10_000);
 
 describe('dkv cluster up', () => {
-  it('prints the ready line and announces 3 nodes and 1 coordinator with their pids', () => {
-    expect(stdoutLines).toEqual([`dkv ready at ${url}`]);
+  it('prints the Redis line, then the ready line last, and announces 3 nodes and 1 coordinator with their pids', () => {
+    expect(stdoutLines).toEqual([expect.stringMatching(/^dkv redis at redis:\/\/127\.0\.0\.1:\d+$/), `dkv ready at ${url}`]);
     expect([...children.values()].map((c) => `${c.role} ${c.id}`).sort()).toEqual(['coordinator c1', 'node n1', 'node n2', 'node n3']);
     for (const child of children.values()) expect(isAlive(child.pid)).toBe(true);
     expect(children.get('c1')?.address).toBe(url.replace('http://', ''));
@@ -326,7 +326,7 @@ describe('failures', () => {
     const exit = await Promise.race([cliExit, sleep(STOP_DEADLINE_MS).then(() => null)]);
     expect(exit).toEqual({ code: 0, signal: null });
     for (const child of children.values()) await waitFor(`${child.role} ${child.id} (pid ${child.pid}) to be gone`, 5000, () => (isAlive(child.pid) ? undefined : true));
-    expect(stdoutLines).toEqual([`dkv ready at ${url}`]);
+    expect(stdoutLines).toEqual([expect.stringMatching(/^dkv redis at /), `dkv ready at ${url}`]);
   }, STOP_DEADLINE_MS + 10_000);
 });
 

@@ -25,7 +25,7 @@ afterEach(() => {
 
 /** Runs the program on `args`; `env` is seen both by commander (process.env) and by the apps' parsers. */
 async function parse(args: string[], env: Record<string, string> = {}): Promise<Recorded & { error?: CommanderError }> {
-  for (const name of ['DKV_NODES', 'DKV_PORT', 'DKV_URL', 'DKV_LOG_LEVEL', 'DKV_READY_TIMEOUT_MS']) vi.stubEnv(name, undefined);
+  for (const name of ['DKV_NODES', 'DKV_PORT', 'DKV_RESP_PORT', 'DKV_URL', 'DKV_LOG_LEVEL', 'DKV_READY_TIMEOUT_MS']) vi.stubEnv(name, undefined);
   for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
   const recorded: Recorded = { calls: [], out: '', err: '', exits: [] };
   const deps: CliDeps = {
@@ -64,13 +64,18 @@ async function parse(args: string[], env: Record<string, string> = {}): Promise<
 describe('dkv cluster up', () => {
   it('defaults to 3 nodes on port 7070', async () => {
     const result = await parse(['cluster', 'up']);
-    expect(result.calls).toEqual([['clusterUp', { nodes: 3, port: 7070, topology: 'coordinator', logLevel: 'warn', readyTimeoutMs: 30_000 }]]);
+    expect(result.calls).toEqual([['clusterUp', { nodes: 3, port: 7070, respPort: 6380, topology: 'coordinator', logLevel: 'warn', readyTimeoutMs: 30_000 }]]);
     expect(result.exits).toEqual([0]);
   });
 
   it('takes --topology nodes (every node coordinates) and DKV_TOPOLOGY', async () => {
     expect((await parse(['cluster', 'up', '--topology', 'nodes', '--port', '0'])).calls[0]?.[1]).toMatchObject({ topology: 'nodes', port: 0 });
     expect((await parse(['cluster', 'up'], { DKV_TOPOLOGY: 'nodes' })).calls[0]?.[1]).toMatchObject({ topology: 'nodes' });
+  });
+
+  it('takes --resp-port (0 for a free port) and DKV_RESP_PORT', async () => {
+    expect((await parse(['cluster', 'up', '--resp-port', '0'])).calls[0]?.[1]).toMatchObject({ respPort: 0 });
+    expect((await parse(['cluster', 'up'], { DKV_RESP_PORT: '7379' })).calls[0]?.[1]).toMatchObject({ respPort: 7379 });
   });
 
   it('takes --nodes and --port (0 for a free port), and DKV_NODES / DKV_PORT', async () => {
@@ -89,6 +94,7 @@ describe('dkv cluster up', () => {
     [['--nodes', '0'], "option '--nodes <n>' argument '0' is invalid. must be a whole number from 1 to 64"],
     [['--nodes', 'three'], "argument 'three' is invalid"],
     [['--port', '65536'], "option '--port <port>' argument '65536' is invalid. must be a whole number from 0 to 65535"],
+    [['--resp-port', '70000'], "option '--resp-port <port>' argument '70000' is invalid. must be a whole number from 0 to 65535"],
     [['--log-level', 'loud'], "argument 'loud' is invalid"],
     [['--topology', 'mesh'], "argument 'mesh' is invalid. Allowed choices are coordinator, nodes."],
     [['--bogus'], "unknown option '--bogus'"],

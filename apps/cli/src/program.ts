@@ -1,5 +1,5 @@
 import { KVStoreClient } from '@dkv/client';
-import { ConfigError, DURABILITY_SETTINGS, type Setting } from '@dkv/app-config';
+import { ConfigError, DURABILITY_SETTINGS, RESP_SETTINGS, type Setting } from '@dkv/app-config';
 import { COORDINATOR_SETTINGS, parseCoordinatorConfig, type CoordinatorAppConfig } from '@dkv/coordinator';
 import { NODE_SETTINGS, parseNodeConfig, type NodeConfig } from '@dkv/node';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -95,6 +95,12 @@ export function buildProgram(deps: CliDeps): Command {
     .addOption(new Option('--nodes <n>', 'storage nodes to start').env('DKV_NODES').default(3).argParser(wholeNumber(1, 64)))
     .addOption(new Option('--port <port>', 'coordinator port (0 picks a free one); with --topology nodes, the first node\'s').env('DKV_PORT').default(7070).argParser(wholeNumber(0, 65535)))
     .addOption(
+      new Option(`--${RESP_SETTINGS.respPort.flag} <port>`, `${RESP_SETTINGS.respPort.description}; the coordinator's, with --topology nodes the first node's`)
+        .env(RESP_SETTINGS.respPort.env)
+        .default(Number(RESP_SETTINGS.respPort.defaultValue))
+        .argParser(wholeNumber(0, 65535)),
+    )
+    .addOption(
       new Option('--topology <topology>', 'coordinator: storage nodes behind one stateless coordinator; nodes: no coordinator, every node serves the public API and coordinates')
         .env('DKV_TOPOLOGY')
         .default('coordinator')
@@ -104,9 +110,9 @@ export function buildProgram(deps: CliDeps): Command {
     .addOption(new Option('--ready-timeout-ms <ms>', 'how long to wait for every process to be ready').env('DKV_READY_TIMEOUT_MS').default(30_000).argParser(wholeNumber(1, 600_000)))
     .addOption(passedToNodes(DURABILITY_SETTINGS.dataDir, '<dir>'))
     .addOption(passedToNodes(DURABILITY_SETTINGS.fsync, '<policy>'))
-    .action(async (opts: { nodes: number; port: number; topology: Topology; logLevel: string; readyTimeoutMs: number; dataDir?: string; fsync: string }) => {
+    .action(async (opts: { nodes: number; port: number; respPort: number; topology: Topology; logLevel: string; readyTimeoutMs: number; dataDir?: string; fsync: string }) => {
       const durability = opts.dataDir === undefined ? {} : { dataDir: opts.dataDir, fsync: opts.fsync };
-      deps.exit(await deps.clusterUp({ nodes: opts.nodes, port: opts.port, topology: opts.topology, logLevel: opts.logLevel, readyTimeoutMs: opts.readyTimeoutMs, ...durability }));
+      deps.exit(await deps.clusterUp({ nodes: opts.nodes, port: opts.port, respPort: opts.respPort, topology: opts.topology, logLevel: opts.logLevel, readyTimeoutMs: opts.readyTimeoutMs, ...durability }));
     });
 
   const node = addSettings(program.command('node').description('run one storage node in the foreground'), NODE_SETTINGS);

@@ -34,7 +34,23 @@ describe('parseCoordinatorConfig', () => {
       logLevel: 'info',
       clockOffsetMs: 0,
       coordinator: { ...DEFAULT_COORDINATOR_CONFIG, nodeId: 'c1' },
+      resp: {
+        port: 6380,
+        maxConnections: 10_000,
+        idleTimeoutMs: 300_000,
+        maxPipelined: 1024,
+        maxQueuedReplyBytes: 4 * 1024 * 1024,
+        maxReplyBufferBytes: 64 * 1024 * 1024,
+        maxKeysReply: 10_000,
+        limits: { maxArgs: 1024 * 1024, maxInlineBytes: 64 * 1024, maxBulkBytes: DEFAULT_COORDINATOR_CONFIG.maxValueBytes + 64 * 1024, maxCommandBytes: 16 * 1024 * 1024 },
+      },
     });
+  });
+
+  it('takes the Redis door\'s settings, its bulk bound from the value limit, and checks its reply buffers', () => {
+    expect(parseCoordinatorConfig({ join: 'h:1', respPort: '0', maxValueBytes: '4096' }, { DKV_RESP_MAX_PIPELINED: '8' }).resp).toMatchObject({ port: 0, maxPipelined: 8, limits: { maxBulkBytes: 4096 + 64 * 1024 } });
+    expect(problemOf({ join: 'h:1', respPort: '65536' })).toContain('--resp-port (DKV_RESP_PORT) must be a whole number from 0 to 65535');
+    expect(problemOf({ join: 'h:1', respMaxQueuedReplyBytes: '2048', respMaxReplyBufferBytes: '1024' })).toContain('--resp-max-reply-buffer-bytes (DKV_RESP_MAX_REPLY_BUFFER_BYTES) must be at least --resp-max-queued-reply-bytes (DKV_RESP_MAX_QUEUED_REPLY_BYTES) (2048)');
   });
 
   it('takes the internode transport from --transport or DKV_TRANSPORT, tcp or http only', () => {

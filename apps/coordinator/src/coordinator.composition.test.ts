@@ -27,7 +27,7 @@ describe('coordinator composition root', () => {
       engines.set(id, engine);
       inMemory.register(id, new StorageService({ nodeId: id, engine }));
     }
-    const config = parseCoordinatorConfig({ id: 'c1', port: '0', join: node.address, logLevel: 'silent' }, {});
+    const config = parseCoordinatorConfig({ id: 'c1', port: '0', respPort: '0', join: node.address, logLevel: 'silent' }, {});
     coordinator = await startCoordinator(config, (membership: Membership) => {
       const container = coordinatorContainer(config, membership);
       container.rebind(T.nodeClient).toConstantValue(inMemory);

@@ -4,6 +4,7 @@ import { DEFAULT_GOSSIPER_CONFIG, Gossiper } from '@dkv/membership';
 import { ClusterAdmin } from '@dkv/replication';
 import { SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
 import { clusterAdminApi } from '@dkv/public-api';
+import { CoordinatorRespBackend, startRespServer, type RunningRespServer } from '@dkv/resp';
 import { CircuitBreakingNodeClient, HttpNodeClient, RetryingNodeClient, TcpNodeClient } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
@@ -28,6 +29,8 @@ export interface RunningCoordinator {
   /** `http://host:port` of the public API. */
   readonly url: string;
   readonly address: string;
+  /** `redis://host:port` of the Redis protocol door. */
+  readonly redisUrl: string;
   /** Stops serving, heartbeats, replication and gossip, and closes connections. */
   close(): Promise<void>;
 }
@@ -63,6 +66,7 @@ export function coordinatorContainer(config: CoordinatorAppConfig, initial: Memb
         scheduler,
         rng,
         config: DEFAULT_GOSSIPER_CONFIG,
+        settings: { n: cfg.coordinator.n },
       }),
     [T.config, T.gossipClient, T.clock, T.scheduler, T.rng],
   );
@@ -131,24 +135,38 @@ export async function startCoordinator(config: CoordinatorAppConfig, makeContain
     admin: clusterAdminApi(new ClusterAdmin(membership, config.coordinator.n)),
   });
   coordinator.start();
+  // The Redis door opens before the HTTP API, so a ready /readyz means both doors are open.
+  let resp: RunningRespServer | null = null;
   try {
+    const clock = container.get<Clock>(T.clock);
+    resp = await startRespServer({
+      ...config.resp,
+      host: config.host,
+      backend: new CoordinatorRespBackend(() => coordinator.service, config.coordinator.n),
+      now: () => clock.now(),
+      log: (message, fields) => logger.warn(fields, message),
+    });
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {
+    await resp?.close();
     membership.stop();
     coordinator.stop();
     await nodeClient.close();
     await gossipClient.close();
     throw error;
   }
+  const redis = resp;
   const bound = app.server.address();
   const port = typeof bound === 'object' && bound !== null ? bound.port : config.port;
   const address = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  logger.info({ address, epoch: initial.epoch, storageNodes: initial.nodes.length, n: config.coordinator.n, w: config.coordinator.w, r: config.coordinator.r }, 'coordinator listening');
+  logger.info({ address, redis: redis.url, epoch: initial.epoch, storageNodes: initial.nodes.length, n: config.coordinator.n, w: config.coordinator.w, r: config.coordinator.r }, 'coordinator listening');
   return {
     url: `http://${address}`,
     address,
+    redisUrl: redis.url,
     async close() {
       membership.stop();
+      await redis.close();
       await app.close();
       coordinator.stop();
       await nodeClient.close();
@@ -160,10 +178,14 @@ export async function startCoordinator(config: CoordinatorAppConfig, makeContain
 /**
  * Waits until gossip has brought the membership document (the join already reached a node, so
  * this is a round or two), for at most `deadlineMs`. Serving before would answer QUORUM_NOT_MET.
+ * Throws the gossiper's `ClusterSettingsConflictError` when the cluster's N differs from this
+ * coordinator's (it refuses to join).
  */
 async function learnDocument(membership: Gossiper, deadlineMs: number): Promise<void> {
   const giveUpAt = Date.now() + deadlineMs;
   while (membership.current().nodes.length === 0) {
+    const refused = membership.settingsConflict();
+    if (refused !== null) throw refused;
     if (Date.now() >= giveUpAt) throw new Error(`no storage node answered membership gossip within ${deadlineMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }

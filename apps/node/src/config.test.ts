@@ -26,6 +26,7 @@ describe('parseNodeConfig', () => {
       members: null,
       vnodes: DEFAULT_VNODES,
       tombstoneGraceMs: 3_600_000,
+      maxClockOffsetMs: 600_000,
       sweepIntervalMs: 100,
       sweepMaxWork: 1000,
       engine: 'compact',
@@ -42,6 +43,7 @@ describe('parseNodeConfig', () => {
       antiEntropyBytesPerSecond: 4 * 1024 * 1024,
       coordinator: null,
       coordinatorClient: null,
+      resp: null,
     });
   });
 

@@ -3,6 +3,7 @@ import { NODE_ID_PATTERN, type Membership, type Node } from '@dkv/core';
 import { z } from 'zod';
 import { ConfigError, DURABILITY_SETTINGS, LOG_LEVELS, enumSchema, intSchema, isValidAddress, parseSettings, patternSchema, settingName, type FsyncSetting, type Setting } from '@dkv/app-config';
 import type { CoordinatorConfig } from '@dkv/coordination';
+import type { RespDoorConfig } from '@dkv/app-config';
 import { NODE_COORDINATE_SETTINGS, nodeCoordinatorConfig, type CoordinatorClientConfig } from './coordinate-config.js';
 
 /** A static member as `--members` lists it: `id=host:port`. */
@@ -21,6 +22,8 @@ export interface NodeConfig {
   readonly members: readonly MemberSpec[] | null;
   readonly vnodes: number;
   readonly tombstoneGraceMs: number;
+  /** The largest clock offset the cluster tolerates: PUTs of versions further ahead of this node's clock are refused. */
+  readonly maxClockOffsetMs: number;
   readonly sweepIntervalMs: number;
   readonly sweepMaxWork: number;
   /** The replica's storage engine (see {@link STORAGE_ENGINES}). */
@@ -55,6 +58,8 @@ export interface NodeConfig {
   readonly coordinator: CoordinatorConfig | null;
   /** With `--coordinate`: the wire stack its coordinator sends to the other nodes through. Null exactly when `coordinator` is. */
   readonly coordinatorClient: CoordinatorClientConfig | null;
+  /** With `--coordinate`: the Redis protocol door it opens on `host`. Null exactly when `coordinator` is. */
+  readonly resp: RespDoorConfig | null;
 }
 
 /**
@@ -108,6 +113,7 @@ export const NODE_SETTINGS = {
   members: { flag: 'members', env: 'DKV_MEMBERS', description: 'the cluster\'s storage nodes, id=host:port,... (default: this node alone)', schema: membersSchema },
   vnodes: { flag: 'vnodes', env: 'DKV_VNODES', defaultValue: String(DEFAULT_VNODES), description: 'virtual nodes each member places on the ring (its weight)', schema: intSchema(1, 65_536) },
   tombstoneGraceMs: { flag: 'tombstone-grace-ms', env: 'DKV_TOMBSTONE_GRACE_MS', defaultValue: '3600000', description: 'how long deletes and expiries are remembered before they are purged', schema: intSchema(1000, 31_536_000_000) },
+  maxClockOffsetMs: { flag: 'max-clock-offset-ms', env: 'DKV_MAX_CLOCK_OFFSET_MS', defaultValue: '600000', description: 'largest clock offset the cluster tolerates: a write whose version is further ahead of this node\'s clock is refused (VERSION_TOO_FAR_AHEAD)', schema: intSchema(1, 31_536_000_000) },
   sweepIntervalMs: { flag: 'sweep-interval-ms', env: 'DKV_SWEEP_INTERVAL_MS', defaultValue: '100', description: 'time between two active-expiry sweeps', schema: intSchema(1, 3_600_000) },
   sweepMaxWork: { flag: 'sweep-max-work', env: 'DKV_SWEEP_MAX_WORK', defaultValue: '1000', description: 'most keys one sweep expires or purges', schema: intSchema(1, 10_000_000) },
   engine: { flag: 'engine', env: 'DKV_ENGINE', defaultValue: 'compact', description: 'storage engine: compact (values in slabs, metadata in typed arrays: about 1.1x the payload per 2 KB session) or map (a Map of records, the reference layout: about 1.36x)', schema: enumSchema(STORAGE_ENGINES) },
@@ -143,7 +149,7 @@ export function parseNodeConfig(flags: Readonly<Record<string, string | undefine
     ]);
   }
   const coordination = values.coordinate ? nodeCoordinatorConfig(values) : null;
-  return { ...withoutCoordinateSettings(values), members, join: values.join ?? null, dataDir: values.dataDir ?? null, coordinator: coordination?.coordinator ?? null, coordinatorClient: coordination?.client ?? null };
+  return { ...withoutCoordinateSettings(values), members, join: values.join ?? null, dataDir: values.dataDir ?? null, coordinator: coordination?.coordinator ?? null, coordinatorClient: coordination?.client ?? null, resp: coordination?.resp ?? null };
 }
 
 /** The parsed values less the coordinate settings: a {@link NodeConfig} holds those as `coordinator` and `coordinatorClient`. */

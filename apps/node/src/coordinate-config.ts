@@ -8,8 +8,12 @@ import {
   coordinatorConfigFrom,
   forCoordinatingNode,
   quorumProblems,
+  RESP_SETTINGS as R,
+  respDoorConfigFrom,
+  respProblems,
   settingName,
   type CoordinatorClientSettings,
+  type RespDoorConfig,
   type Setting,
   type SettingsValues,
 } from '@dkv/app-config';
@@ -63,15 +67,23 @@ export const NODE_COORDINATE_SETTINGS = {
   nodeRetryMaxDelayMs: forCoordinatingNode(T.nodeRetryMaxDelayMs),
   circuitFailureThreshold: forCoordinatingNode(T.circuitFailureThreshold),
   circuitOpenMs: forCoordinatingNode(T.circuitOpenMs),
+  respPort: forCoordinatingNode(R.respPort),
+  respMaxConnections: forCoordinatingNode(R.respMaxConnections),
+  respIdleTimeoutMs: forCoordinatingNode(R.respIdleTimeoutMs),
+  respMaxPipelined: forCoordinatingNode(R.respMaxPipelined),
+  respMaxQueuedReplyBytes: forCoordinatingNode(R.respMaxQueuedReplyBytes),
+  respMaxReplyBufferBytes: forCoordinatingNode(R.respMaxReplyBufferBytes),
+  respMaxKeys: forCoordinatingNode(R.respMaxKeys),
 } satisfies Record<string, Setting<unknown>>;
 
 /** The wire stack a coordinating node sends to the other nodes through: always TCP, its own replica answered in-process. */
 export type CoordinatorClientConfig = CoordinatorClientSettings;
 
-/** A coordinating node's configuration: the coordination core's and its wire stack's. */
+/** A coordinating node's configuration: the coordination core's, its wire stack's and its Redis door's. */
 export interface NodeCoordinatorSettings {
   readonly coordinator: CoordinatorConfig;
   readonly client: CoordinatorClientConfig;
+  readonly resp: RespDoorConfig;
 }
 
 /** What {@link nodeCoordinatorConfig} reads: the coordinate settings and the node's own id, N, body limit and tombstone grace. */
@@ -79,6 +91,7 @@ export type NodeCoordinateValues = SettingsValues<typeof NODE_COORDINATE_SETTING
   readonly id: string;
   readonly n: number;
   readonly bodyLimitBytes: number;
+  readonly maxClockOffsetMs: number;
   readonly tombstoneGraceMs: number;
 };
 
@@ -90,11 +103,11 @@ export type NodeCoordinateValues = SettingsValues<typeof NODE_COORDINATE_SETTING
  */
 export function nodeCoordinatorConfig(values: NodeCoordinateValues): NodeCoordinatorSettings {
   const problems = coordinateProblems(values);
-  const coordinator = coordinatorConfigFrom(values, { nodeId: values.id, localReplicaId: values.id, n: values.n });
+  const coordinator = { ...coordinatorConfigFrom(values, { nodeId: values.id, localReplicaId: values.id, n: values.n }), maxClockOffsetMs: values.maxClockOffsetMs };
   // The core's own check last, as the coordinator's: it names fields, not flags, so only what the checks above missed reaches it.
   if (problems.length === 0) problems.push(...checkCoordinatorConfig(coordinator));
   if (problems.length > 0) throw new ConfigError(problems);
-  return { coordinator, client: clientSettingsFrom(values) };
+  return { coordinator, client: clientSettingsFrom(values), resp: respDoorConfigFrom(values, coordinator.maxValueBytes) };
 }
 
 /**
@@ -108,7 +121,7 @@ function coordinateProblems(values: NodeCoordinateValues): string[] {
   if (values.maxValueBytes + FRAME_OVERHEAD_BYTES > values.bodyLimitBytes) {
     problems.push(`${settingName(S.maxValueBytes)} (${values.maxValueBytes}) must be at most --body-limit-bytes (DKV_BODY_LIMIT_BYTES) minus ${FRAME_OVERHEAD_BYTES} (${values.bodyLimitBytes - FRAME_OVERHEAD_BYTES}): a value travels to the other replicas in one frame`);
   }
-  problems.push(...boundProblems(values));
+  problems.push(...boundProblems(values), ...respProblems(values));
   if (values.replicationMaxTaskAgeMs >= values.tombstoneGraceMs) {
     problems.push(
       `${settingName(S.replicationMaxTaskAgeMs)} (${values.replicationMaxTaskAgeMs}) must be below --tombstone-grace-ms (DKV_TOMBSTONE_GRACE_MS) (${values.tombstoneGraceMs}): a hint older than a tombstone's grace could bring a deleted key back`,

@@ -3,6 +3,7 @@ import { DkvError, type Clock, type NodeClient, type Rng, type Scheduler } from 
 import { clusterAdminApi, registerPublicApiMetrics, type ClusterAdminApi, type PublicApiOptions, type PublicApiService } from '@dkv/public-api';
 import type { ElasticMember } from '@dkv/replication';
 import { CircuitBreakingNodeClient, LocalFirstNodeClient, RetryingNodeClient, TcpNodeClient, type MaybeAsyncStorageRequestHandler } from '@dkv/transport';
+import { CoordinatorRespBackend, type RespBackend } from '@dkv/resp';
 import type { Registry } from 'prom-client';
 import { FRAME_OVERHEAD_BYTES, type CoordinatorClientConfig } from './coordinate-config.js';
 
@@ -51,6 +52,8 @@ export class NodeCoordination {
   private readonly nodeClient: NodeClient;
   /** The public API to register on the node's app: a service and options that reach the coordinator once attached. */
   readonly api: { readonly service: PublicApiService; readonly options: PublicApiOptions };
+  /** What the node's Redis door runs commands against: the same coordinator, once attached. */
+  readonly respBackend: RespBackend;
 
   constructor(private readonly deps: NodeCoordinationDeps) {
     const { config, client, clock, scheduler, rng } = deps;
@@ -65,6 +68,7 @@ export class NodeCoordination {
       get: (key, options) => this.running().service.get(key, options),
       put: (key, value, ttlSeconds, options) => this.running().service.put(key, value, ttlSeconds, options),
       delete: (key, options) => this.running().service.delete(key, options),
+      scanKeys: (cursor, options) => this.running().service.scanKeys(cursor, options),
       cluster: () => this.running().service.cluster(),
       distribution: () => this.running().service.distribution(),
       isReady: () => deps.isServing() && this.coordinator !== null && this.coordinator.service.isReady(),
@@ -75,6 +79,7 @@ export class NodeCoordination {
       setVnodes: (id, vnodes) => this.adminApi().setVnodes(id, vnodes),
     };
     this.api = { service, options: { n: config.n, maxValueBytes: config.maxValueBytes, observe, admin } };
+    this.respBackend = new CoordinatorRespBackend(() => this.running().service, config.n);
   }
 
   /** Composes the coordinator over the node's membership and starts its heartbeats and replication. */

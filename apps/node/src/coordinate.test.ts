@@ -79,6 +79,13 @@ describe('--coordinate settings', () => {
     ['nodeRetryMaxDelayMs', 'DKV_NODE_RETRY_MAX_DELAY_MS', '100', { coordinatorClient: { nodeRetry: { maxDelayMs: 100 } } }],
     ['circuitFailureThreshold', 'DKV_CIRCUIT_FAILURE_THRESHOLD', '3', { coordinatorClient: { circuitBreaker: { failureThreshold: 3 } } }],
     ['circuitOpenMs', 'DKV_CIRCUIT_OPEN_MS', '500', { coordinatorClient: { circuitBreaker: { openMs: 500 } } }],
+    ['respPort', 'DKV_RESP_PORT', '7379', { resp: { port: 7379 } }],
+    ['respMaxConnections', 'DKV_RESP_MAX_CONNECTIONS', '50', { resp: { maxConnections: 50 } }],
+    ['respIdleTimeoutMs', 'DKV_RESP_IDLE_TIMEOUT_MS', '0', { resp: { idleTimeoutMs: 0 } }],
+    ['respMaxPipelined', 'DKV_RESP_MAX_PIPELINED', '16', { resp: { maxPipelined: 16 } }],
+    ['respMaxQueuedReplyBytes', 'DKV_RESP_MAX_QUEUED_REPLY_BYTES', '65536', { resp: { maxQueuedReplyBytes: 65_536 } }],
+    ['respMaxReplyBufferBytes', 'DKV_RESP_MAX_REPLY_BUFFER_BYTES', '8388608', { resp: { maxReplyBufferBytes: 8_388_608 } }],
+    ['respMaxKeys', 'DKV_RESP_MAX_KEYS', '100', { resp: { maxKeysReply: 100 } }],
   ];
 
   it.each(CASES)('reads %s from its flag and from %s', (key, env, text, expected) => {
@@ -150,7 +157,7 @@ describe('a cluster of coordinating nodes', () => {
     const ports = await Promise.all(IDS.map(() => freePort()));
     const members = IDS.map((id, i) => `${id}=127.0.0.1:${ports[i]}`).join(',');
     for (const [i, id] of IDS.entries()) {
-      const config = parseNodeConfig({ id, port: String(ports[i]), members, coordinate: 'true', maxValueBytes: '4096', logLevel: 'silent' }, {});
+      const config = parseNodeConfig({ id, port: String(ports[i]), members, coordinate: 'true', respPort: '0', maxValueBytes: '4096', logLevel: 'silent' }, {});
       nodes.set(id, await startNode(config));
     }
     for (const id of IDS) await until(`${id} to be ready`, async () => (await fetch(`${url(id)}/readyz`)).status === 200);
@@ -246,7 +253,7 @@ describe('coordinate settings reach the running coordinator', () => {
 
   /** Starts a coordinating node alone in its cluster (N=W=R=1), waits for /readyz, PUTs one key and returns the replica requests its /metrics counted by type. */
   async function storageRequestsOfOnePut(id: string, flags: Record<string, string>): Promise<Record<string, number>> {
-    const node = await startNode(parseNodeConfig({ id, port: '0', n: '1', w: '1', r: '1', coordinate: 'true', logLevel: 'silent', ...flags }, {}));
+    const node = await startNode(parseNodeConfig({ id, port: '0', n: '1', w: '1', r: '1', coordinate: 'true', respPort: '0', logLevel: 'silent', ...flags }, {}));
     nodes.push(node);
     await until(`${id} to be ready`, async () => (await fetch(`${node.url}/readyz`)).status === 200);
     expect((await fetch(`${node.url}/v1/kv/k`, { method: 'PUT', body: 'v' })).status).toBe(200);

@@ -25,7 +25,7 @@ function setup() {
     scheduler,
     rng,
   });
-  return { scheduler, network, coordinator, service: coordinator.service };
+  return { scheduler, network, clock, coordinator, service: coordinator.service };
 }
 
 async function codeOf(promise: Promise<unknown>): Promise<string | null> {
@@ -45,6 +45,10 @@ describe('CoordinatorService input checks', () => {
     ['r above N', (s: ReturnType<typeof setup>['service']) => s.get('k', { r: 4 }), 'INVALID_CONSISTENCY'],
     ['w of 0 on delete', (s: ReturnType<typeof setup>['service']) => s.delete('k', { w: 0 }), 'INVALID_CONSISTENCY'],
     ['value over the limit', (s: ReturnType<typeof setup>['service']) => s.put('k', Buffer.alloc(17)), 'VALUE_TOO_LARGE'],
+    ['expiresAt with ttlSeconds', (s: ReturnType<typeof setup>['service']) => s.put('k', Buffer.from('v'), 10, { expiresAt: 5000 }), 'INVALID_TTL'],
+    ['expiresAt not whole', (s: ReturnType<typeof setup>['service']) => s.put('k', Buffer.from('v'), undefined, { expiresAt: 5000.5 }), 'INVALID_TTL'],
+    ['expiresAt of 0', (s: ReturnType<typeof setup>['service']) => s.put('k', Buffer.from('v'), undefined, { expiresAt: 0 }), 'INVALID_TTL'],
+    ['expiresAt over a year ahead', (s: ReturnType<typeof setup>['service']) => s.put('k', Buffer.from('v'), undefined, { expiresAt: 2 ** 52 }), 'INVALID_TTL'],
   ])('%s', async (_name, call, code) => {
     const { service, network } = setup();
     expect(await codeOf(call(service))).toBe(code);
@@ -69,6 +73,25 @@ describe('CoordinatorService views', () => {
     expect(distribution.map((d) => d.keys)).toEqual([1, 1, 1]);
     expect(distribution.reduce((sum, d) => sum + d.ringShare, 0)).toBeCloseTo(1, 9);
     expect(service.metrics()).toMatchObject({ replicationQueueDepth: 0, quorumFailures: { read: 0, write: 0 } });
+    coordinator.stop();
+  });
+});
+
+describe('CoordinatorService millisecond expiry', () => {
+  it('keeps expiresAt to the millisecond: stored and read back exactly, live before it, gone after it; a past one reads as missing', async () => {
+    const { service, scheduler, clock, coordinator } = setup();
+    coordinator.start();
+    await scheduler.runFor(1000);
+    const expiresAt = clock.now() + 1234;
+    const written = await scheduler.settle(service.put('k', Buffer.from('v'), undefined, { expiresAt }));
+    expect(written.expiresAt).toBe(expiresAt);
+    expect((await scheduler.settle(service.get('k')))?.expiresAt).toBe(expiresAt);
+    await scheduler.runFor(expiresAt - 20 - clock.now());
+    expect(await scheduler.settle(service.get('k'))).not.toBeNull();
+    await scheduler.runFor(expiresAt - clock.now());
+    expect(await scheduler.settle(service.get('k'))).toBeNull();
+    await scheduler.settle(service.put('old', Buffer.from('v'), undefined, { expiresAt: 1 }));
+    expect(await scheduler.settle(service.get('old'))).toBeNull();
     coordinator.stop();
   });
 });

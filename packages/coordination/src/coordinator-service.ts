@@ -8,6 +8,7 @@ import {
   validateKey,
   validateTtlSeconds,
   validateValueSize,
+  MAX_TTL_SECONDS,
   type Clock,
   type DeleteOptions,
   type DeleteResult,
@@ -31,6 +32,7 @@ import type { QuorumManager } from '@dkv/quorum';
 import { VersionGenerator } from '@dkv/quorum';
 import type { ReplicationManager } from '@dkv/replication';
 import type { CoordinatorConfig } from './config.js';
+import { ClusterKeyScanner, DEFAULT_KEY_SCAN_BOUNDS } from './key-scan.js';
 
 /**
  * What a gossip-fed process knows beyond the membership document: each node's liveness by its
@@ -61,12 +63,28 @@ export interface CoordinatorMetrics {
   readonly hedgedReads?: number;
   /** Writes acknowledged with stand-ins for replicas that were down (`writeQuorum: 'sloppy'`). */
   readonly sloppyWrites?: number;
+  /** Versions refused for being beyond this clock plus `maxClockOffsetMs` (read from replicas, or met by a write). */
+  readonly versionsRefused?: number;
 }
 
 /** The cluster views' answer shapes live in `@dkv/core`; re-exported where they used to be. */
 export type { ClusterInfo, ClusterNodeInfo, DistributionEntry };
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * Options of {@link CoordinatorService.put}: the consistency level, and an expiry to the
+ * millisecond for edges that speak in milliseconds or absolute times (the Redis door's `PX`,
+ * `PXAT`, `KEEPTTL`), where the HTTP API's whole seconds would round.
+ */
+export interface PutOptions extends WriteOptions {
+  /**
+   * Epoch milliseconds at which the value expires: a positive whole number at most one year
+   * (`MAX_TTL_SECONDS`) ahead of the coordinator's clock. A time already past stores the value
+   * expired (it reads as missing, like a delete). Not together with `ttlSeconds`.
+   */
+  readonly expiresAt?: number;
+}
 
 /**
  * The seed's `CoordinatorService`: the use cases behind the public API. For each request it finds
@@ -91,6 +109,7 @@ export class CoordinatorService implements KVStore {
   private versionConflicts = 0;
   /** Writes that went through a sloppy quorum (stand-ins keeping hints for replicas that were down). */
   private sloppyWrites = 0;
+  private readonly keyScanner: ClusterKeyScanner;
 
   constructor(
     private readonly config: CoordinatorConfig,
@@ -102,8 +121,18 @@ export class CoordinatorService implements KVStore {
     private readonly clock: Clock,
     private readonly observer: ClusterObserver | null = null,
   ) {
-    this.versions = new VersionGenerator(clock);
+    this.versions = new VersionGenerator(clock, config.maxClockOffsetMs);
     this.views = viewsOf(membership.current());
+    this.keyScanner = new ClusterKeyScanner({
+      views: () => this.views,
+      nodeClient,
+      isAvailable: (id) => nodeManager.isAvailable(id),
+      clock,
+      n: config.n,
+      r: config.r,
+      requestTimeoutMs: config.requestTimeoutMs,
+      bounds: config.keyScan ?? DEFAULT_KEY_SCAN_BOUNDS,
+    });
     observer?.setRouting?.(this.views.futureId);
     membership.subscribe((next) => {
       this.views = viewsOf(next);
@@ -123,17 +152,22 @@ export class CoordinatorService implements KVStore {
     return { key, value: record.value, version: record.version, expiresAt: record.expiresAt };
   }
 
-  /** Writes `value` under `key` with quorum `w` (default W); `ttlSeconds` makes it expire. */
-  async put(key: string, value: Uint8Array, ttlSeconds?: number, options: WriteOptions = {}): Promise<WriteResult> {
+  /**
+   * Writes `value` under `key` with quorum `w` (default W); `ttlSeconds`, or `options.expiresAt`
+   * to the millisecond, makes it expire.
+   */
+  async put(key: string, value: Uint8Array, ttlSeconds?: number, options: PutOptions = {}): Promise<WriteResult> {
     validateKey(key);
     validateValueSize(value.byteLength, this.config.maxValueBytes);
     if (ttlSeconds !== undefined) validateTtlSeconds(ttlSeconds);
+    const expiresAt = options.expiresAt;
+    if (expiresAt !== undefined) this.validateExpiresAt(expiresAt, ttlSeconds);
     const w = options.w ?? this.config.w;
     validateConsistency('w', w, this.config.n);
     const record = await this.write(key, w, (now, previous) => ({
       value,
       createdAt: previous && isLive(previous, now) ? previous.createdAt : now,
-      expiresAt: ttlSeconds === undefined ? null : now + ttlSeconds * 1000,
+      expiresAt: expiresAt ?? (ttlSeconds === undefined ? null : now + ttlSeconds * 1000),
       tombstone: false,
     }));
     return { key, version: record.version, expiresAt: record.expiresAt };
@@ -146,6 +180,36 @@ export class CoordinatorService implements KVStore {
     validateConsistency('w', w, this.config.n);
     const record = await this.write(key, w, (now) => ({ value: EMPTY, createdAt: now, expiresAt: null, tombstone: true }));
     return { key, version: record.version };
+  }
+
+  /**
+   * One call of a cluster-wide key scan, as Redis's `SCAN`: start with a null cursor and pass each
+   * returned cursor back until it comes back null. A full scan returns every key that held a live
+   * value throughout it (perhaps more than once), skipping deleted and expired ones; `match` is a
+   * Redis glob, `count` a hint of how many keys to return (at least 1; above 1000 by default it
+   * counts as 1000). The cursor is an opaque string naming a position in the replicas' own scan
+   * order, so any coordinator can continue it, even after the ring changed. It is not a number (`"0"` reads as the start): a door
+   * whose clients parse cursors as integers must map them. See ClusterKeyScanner for how and why
+   * R replicas of each range are asked.
+   * @throws DkvError INVALID_REQUEST for a bad cursor, count or pattern; QUORUM_NOT_MET when fewer
+   * than R replicas of some range answered (the same cursor may be retried).
+   */
+  scanKeys(cursor: string | null, options: { match?: string; count: number }): Promise<{ keys: string[]; cursor: string | null }> {
+    return this.keyScanner.scan(cursor, options);
+  }
+
+  /**
+   * An estimate of the live keys in the cluster, for Redis's `DBSIZE`: the live keys each storage
+   * node reported on its last heartbeat, summed and divided by the replicas per key. No request
+   * is sent, so it costs nothing and lags writes by up to a heartbeat interval; it is exact only
+   * when every replica holds every write (replication and repairs caught up). Nodes that never
+   * answered a heartbeat count as empty.
+   */
+  liveKeyCount(): number {
+    const nodes = this.nodeManager.nodes();
+    const held = nodes.reduce((sum, node) => sum + (this.nodeManager.healthOf(node.id)?.keys ?? 0), 0);
+    const copies = Math.max(1, Math.min(this.config.n, nodes.length));
+    return Math.round(held / copies);
   }
 
   /**
@@ -208,6 +272,7 @@ export class CoordinatorService implements KVStore {
       versionConflicts: this.versionConflicts,
       hedgedReads: q.hedgedReads,
       sloppyWrites: this.sloppyWrites,
+      versionsRefused: this.versions.refusedCount(),
     };
   }
 
@@ -219,6 +284,15 @@ export class CoordinatorService implements KVStore {
   /** The read and future rings this coordinator routes by. */
   ringViews(): RingViews {
     return this.views;
+  }
+
+  /** Throws INVALID_TTL unless `expiresAt` is a whole epoch millisecond from 1 to a year ahead, given without `ttlSeconds`. */
+  private validateExpiresAt(expiresAt: number, ttlSeconds: number | undefined): void {
+    if (ttlSeconds !== undefined) throw new DkvError('INVALID_TTL', 'give either ttlSeconds or expiresAt, not both');
+    const latest = this.clock.now() + MAX_TTL_SECONDS * 1000;
+    if (!Number.isSafeInteger(expiresAt) || expiresAt < 1 || expiresAt > latest) {
+      throw new DkvError('INVALID_TTL', `expiresAt must be a whole number of epoch milliseconds from 1 to ${latest} (at most ${MAX_TTL_SECONDS} seconds ahead), got ${String(expiresAt)}`);
+    }
   }
 
   /**
@@ -235,9 +309,13 @@ export class CoordinatorService implements KVStore {
   }
 
   /**
-   * The write path shared by put and delete: read the current version from a quorum (as many
-   * replicas as the write's own quorum, at most R), issue a higher version, write it to W
-   * replicas, and leave the rest to the ReplicationManager.
+   * The write path shared by put and delete. Optimistic (the default): send the record at once
+   * with this coordinator's next version to the write plan's targets; it counts only where a
+   * replica applied it over a strictly lower version number, and when fewer than the plan needs
+   * can count it, it is retried above the highest version reported (at most MAX_WRITE_ATTEMPTS).
+   * With `writeVersioning: 'read-first'` or a sloppy write quorum it takes
+   * `writeAfterVersionRead` instead. Either way the replicas that did not acknowledge are left
+   * to the ReplicationManager.
    */
   private async write(
     key: string,
@@ -247,11 +325,12 @@ export class CoordinatorService implements KVStore {
     const hash = hashKey(key);
     if (this.config.writeVersioning === 'read-first' || this.config.writeQuorum === 'sloppy') return this.writeAfterVersionRead(key, hash, w, build);
     const plan = this.views.writePlanOfHash(hash, this.config.n, w);
+    const countsUnvouched = this.pendingReplicasOf(hash);
     let floor = 0;
     for (let attempt = 1; ; attempt += 1) {
       const now = this.clock.now();
       const record: VersionedValue = { ...build(now, null), version: this.versions.next(floor), writerId: this.config.nodeId, updatedAt: now };
-      const result = await this.quorum.writeIfNewer(key, record, plan.targets, plan.needed);
+      const result = await this.quorum.writeIfNewer(key, record, plan.targets, plan.needed, countsUnvouched);
       if ('acknowledged' in result) {
         this.replication.replicateAsync(key, record, result.stragglers);
         return record;
@@ -265,8 +344,20 @@ export class CoordinatorService implements KVStore {
   }
 
   /**
-   * The seed's write path, the default: read the current version from a quorum (as many replicas
-   * as the write's own quorum, at most R), issue a higher version, write it to W replicas.
+   * While data moves, the pending replicas of a key (on its future preference list, not on its
+   * read list): a node still receiving its ranges cannot vouch for what it held, and need not,
+   * since the write plan asks one more acknowledgement for each of them (see `planWrite`).
+   */
+  private pendingReplicasOf(hash: number): (node: Node) => boolean {
+    if (!this.views.changing) return () => false;
+    const read = new Set(this.views.read.getNodesForHash(hash, this.config.n).map((node) => node.id));
+    return (node) => !read.has(node.id);
+  }
+
+  /**
+   * The seed's write path, taken with `writeVersioning: 'read-first'` and always by a sloppy write
+   * quorum: read the current version from a quorum (as many replicas as the write's own quorum, at
+   * most R), issue a higher version, write it to W replicas.
    */
   private async writeAfterVersionRead(
     key: string,

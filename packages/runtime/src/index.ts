@@ -1,8 +1,9 @@
 /**
- * Node.js adapters of the domain's time and randomness ports: the wall clock, real timers and a
- * cryptographically seeded random source; and the durable storage engine's log directory on
- * disk. Apps bind these in their composition roots; tests and simulations bind the virtual ones
- * from `@dkv/testkit` (and `MemoryLogDirectory`) instead.
+ * Node.js adapters of the domain's time and randomness ports: the wall clock, real timers and
+ * `Math.random` as the random source (V8 seeds it per process from the OS, which is all that
+ * backoff jitter and gossip peer choice need; nothing here draws secrets); and the durable storage
+ * engine's log directory on disk. Apps bind these in their composition roots; tests and
+ * simulations bind the virtual ones from `@dkv/testkit` (and `MemoryLogDirectory`) instead.
  */
 import { randomInt } from 'node:crypto';
 import type { Clock, Rng, Scheduler, Timer } from '@dkv/core';

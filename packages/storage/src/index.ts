@@ -3,7 +3,8 @@
  * {@link InMemoryStorageEngine} keeps the winning version of each key, expires values into
  * tombstones and purges tombstones after a grace period; {@link CompactStorageEngine} does the
  * same with a layout of slabs and typed arrays that costs little more than the bytes it holds;
- * {@link StorageService} answers GET, HEAD, PUT and PING from any `StorageEngine`;
+ * {@link StorageService} answers every internode request (GET, HEAD, PUT, PING, GOSSIP, SCAN,
+ * DIGEST, HINT) from any `StorageEngine`, with the hooks of the node it runs in;
  * {@link DurableStorageEngine} keeps an in-memory engine's records in an append-only log on disk
  * (through the {@link LogDirectory} port) so that they survive a restart, and
  * {@link PersistingRequestHandler} holds a PUT's answer until its write is durable.

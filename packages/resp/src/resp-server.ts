@@ -1,0 +1,364 @@
+/**
+ * The Redis door's server over node:net: connections, pipelining, ordering and bounds.
+ *
+ * - Replies leave in request order on each connection, even when pipelined commands finish out
+ *   of order: each command takes a slot in the connection's reply queue when it is read, and
+ *   slots are written from the head as they complete.
+ * - Commands of one connection on the same key take effect in the order sent: a command waits for
+ *   the commands before it on the same connection that touch any of its keys (per-key chains).
+ *   Commands on different keys run concurrently.
+ * - Bounds: commands in flight per connection (`maxPipelined`) and reply bytes queued for a
+ *   client (`maxQueuedReplyBytes`): at either, the server stops taking commands off the input and
+ *   pauses the socket until replies drain; what was received stays unparsed, bounded by the
+ *   socket's buffer. A client whose queued replies still pass `maxReplyBufferBytes` (what commands
+ *   in flight add) is disconnected, as Redis's client-output-buffer-limit does. Connections
+ *   (`maxConnections`, beyond: `-ERR max number of clients reached`), idle time (`idleTimeoutMs`),
+ *   and every length the parser reads (see {@link RespParser}).
+ * - A protocol error is answered (`-ERR Protocol error: ...`) after the replies before it, then
+ *   the connection closes; nothing after it runs.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { COMMANDS, runCommand, unknownCommand, wrongArity, type ClientSession, type ServerContext } from './commands.js';
+import { RespParser, RespProtocolError, type RespParserLimits } from './resp-parser.js';
+import { reply, ReplyWriter, type RespProtocol, type RespReply } from './resp-reply.js';
+import type { RespBackend } from './resp-backend.js';
+
+/** How a Redis door is configured. */
+export interface RespServerOptions {
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  readonly backend: RespBackend;
+  /** Epoch milliseconds now: the coordinator's clock, so TTLs agree with the store's. */
+  readonly now?: () => number;
+  /** Connections at once; one more is answered `-ERR max number of clients reached` and closed. */
+  readonly maxConnections: number;
+  /** A connection without traffic for this long is closed; 0 never closes one. */
+  readonly idleTimeoutMs: number;
+  /** Commands of one connection read and not yet answered, at most (pipelining depth). */
+  readonly maxPipelined: number;
+  /** Reply bytes queued for one client beyond which no more of its commands are read until they drain. */
+  readonly maxQueuedReplyBytes: number;
+  /** Reply bytes queued for one client beyond which it is disconnected (it does not read its replies). */
+  readonly maxReplyBufferBytes: number;
+  /** Bounds of what one command may announce or contain. */
+  readonly limits: RespParserLimits;
+  /** Most keys one KEYS answers (above: refused, use SCAN). */
+  readonly maxKeysReply: number;
+  /** SCAN cursors kept for the clients to continue from, at most (oldest forgotten first). */
+  readonly maxScanCursors?: number;
+  /** Told of what an operator may want to know (a client disconnected for a bound, a protocol error). */
+  readonly log?: (message: string, fields: Record<string, unknown>) => void;
+}
+
+/** A listening Redis door. */
+export interface RunningRespServer {
+  readonly port: number;
+  /** `redis://host:port`. */
+  readonly url: string;
+  /** Connections open now. */
+  connectionCount(): number;
+  /** Stops listening and closes every connection (replies in flight are dropped). */
+  close(): Promise<void>;
+}
+
+/** Starts a Redis door and resolves once it listens. */
+export async function startRespServer(options: RespServerOptions): Promise<RunningRespServer> {
+  const door = new RespDoor(options);
+  return door.listen();
+}
+
+/** The server: listener, connections, and what commands may ask of it. */
+class RespDoor {
+  private readonly server: Server;
+  private readonly connections = new Set<RespConnection>();
+  private nextClientId = 1;
+  private port = 0;
+  private readonly startedAt: number;
+  private readonly cursors = new Map<string, string>();
+  private nextCursorId = 1;
+  readonly context: ServerContext;
+  readonly now: () => number;
+
+  constructor(readonly options: RespServerOptions) {
+    this.now = options.now ?? Date.now;
+    this.startedAt = this.now();
+    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    const portOf = (): number => this.port;
+    this.context = {
+      backend: options.backend,
+      now: this.now,
+      get port() {
+        return portOf();
+      },
+      startedAt: this.startedAt,
+      connectedClients: () => this.connections.size,
+      clients: () => [...this.connections].map((c) => c.session),
+      config: {
+        databases: '1',
+        save: '',
+        appendonly: 'no',
+        maxmemory: '0',
+        maxclients: String(options.maxConnections),
+        timeout: String(Math.ceil(options.idleTimeoutMs / 1000)),
+        'proto-max-bulk-len': String(options.limits.maxBulkBytes),
+      },
+      maxKeysReply: options.maxKeysReply,
+      cursorId: (cursor) => this.cursorId(cursor),
+      cursorOf: (id) => this.cursors.get(id) ?? null,
+    };
+  }
+
+  async listen(): Promise<RunningRespServer> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host: this.options.host, port: this.options.port }, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = this.server.address();
+    this.port = typeof address === 'object' && address !== null ? address.port : this.options.port;
+    const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
+    return {
+      port: this.port,
+      url: `redis://${host}:${this.port}`,
+      connectionCount: () => this.connections.size,
+      close: () => this.close(),
+    };
+  }
+
+  forget(connection: RespConnection): void {
+    this.connections.delete(connection);
+  }
+
+  private accept(socket: Socket): void {
+    if (this.connections.size >= this.options.maxConnections) {
+      socket.on('error', () => undefined);
+      socket.end('-ERR max number of clients reached\r\n');
+      return;
+    }
+    const connection = new RespConnection(this, socket, this.nextClientId);
+    this.nextClientId += 1;
+    this.connections.add(connection);
+  }
+
+  /** A numeric cursor for SCAN standing for a backend cursor; the table is bounded (oldest forgotten). */
+  private cursorId(cursor: string): string {
+    const id = String(this.nextCursorId);
+    this.nextCursorId += 1;
+    this.cursors.set(id, cursor);
+    const max = this.options.maxScanCursors ?? 100_000;
+    while (this.cursors.size > max) {
+      const oldest = this.cursors.keys().next().value as string;
+      this.cursors.delete(oldest);
+    }
+    return id;
+  }
+
+  private async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const connection of this.connections) connection.destroy();
+    await closed;
+  }
+}
+
+/** One command's place in the reply queue. */
+interface Slot {
+  reply: RespReply | null;
+  /** The protocol in force when the command was read (a HELLO later does not change this reply). */
+  readonly protocol: RespProtocol;
+  /** Close the connection once this reply is written (QUIT, a protocol error). */
+  readonly closeAfter: boolean;
+}
+
+/** One client connection: its parser, session, reply queue and per-key chains. */
+class RespConnection {
+  readonly session: ClientSession;
+  private readonly parser: RespParser;
+  private readonly slots: Slot[] = [];
+  /** The last command (of this connection) on each key, as a promise that settles when it has. */
+  private readonly keyTails = new Map<string, Promise<void>>();
+  private readonly writer = new ReplyWriter();
+  private closing = false;
+  private paused = false;
+  private flushScheduled = false;
+
+  constructor(
+    private readonly door: RespDoor,
+    private readonly socket: Socket,
+    id: number,
+  ) {
+    this.parser = new RespParser(door.options.limits);
+    this.session = {
+      id,
+      address: `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`,
+      localAddress: `${socket.localAddress ?? ''}:${socket.localPort ?? 0}`,
+      connectedAt: door.now(),
+      protocol: 2,
+      name: null,
+      libName: null,
+      libVersion: null,
+      closeAfterReply: false,
+    };
+    socket.on('data', (chunk: Buffer) => {
+      this.parser.feed(chunk);
+      this.pump();
+    });
+    socket.on('drain', () => this.pump());
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      this.closing = true;
+      door.forget(this);
+    });
+    if (door.options.idleTimeoutMs > 0) {
+      socket.setTimeout(door.options.idleTimeoutMs, () => socket.destroy());
+    }
+  }
+
+  destroy(): void {
+    this.closing = true;
+    this.socket.destroy();
+  }
+
+  /** Takes commands off the input while the bounds allow, then writes what is ready. */
+  private pump(): void {
+    const { maxPipelined, maxQueuedReplyBytes } = this.door.options;
+    while (!this.closing) {
+      if (this.slots.length >= maxPipelined || this.socket.writableLength >= maxQueuedReplyBytes) {
+        this.pause();
+        break;
+      }
+      let args: Buffer[] | null;
+      try {
+        args = this.parser.next();
+      } catch (error) {
+        if (!(error instanceof RespProtocolError)) throw error;
+        this.door.options.log?.('redis client sent a malformed request; closing it', { client: this.session.address, error: error.message });
+        this.closing = true;
+        this.slots.push({ reply: reply.error(`ERR ${error.message}`), protocol: this.session.protocol, closeAfter: true });
+        break;
+      }
+      if (args === null) {
+        this.resume();
+        break;
+      }
+      try {
+        this.dispatch(args);
+      } catch (error) {
+        // A bug must cost this connection at most, never the process.
+        this.door.options.log?.('redis command failed unexpectedly; closing the connection', { client: this.session.address, error: error instanceof Error ? error.message : String(error) });
+        this.closing = true;
+        this.slots.push({ reply: reply.error('ERR internal error'), protocol: this.session.protocol, closeAfter: true });
+        break;
+      }
+    }
+    this.flush();
+  }
+
+  private pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  private resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.socket.resume();
+  }
+
+  /** Gives `args` its slot and starts it, after the commands before it on the same keys. */
+  private dispatch(args: Buffer[]): void {
+    const name = (args[0] as Buffer).toString('latin1').toLowerCase();
+    const spec = COMMANDS[name];
+    const protocol = this.session.protocol;
+    if (spec === undefined) {
+      this.slots.push({ reply: unknownCommand(args), protocol, closeAfter: false });
+      return;
+    }
+    if ((spec.arity > 0 && args.length !== spec.arity) || args.length < -spec.arity) {
+      this.slots.push({ reply: wrongArity(name), protocol, closeAfter: false });
+      return;
+    }
+    const keys = spec.keys(args).map((i) => (args[i] as Buffer).toString('latin1'));
+    const waitFor = keys.length === 0 ? [] : this.waitsOf(keys);
+    const start = (): RespReply | Promise<RespReply> => runCommand(spec, name, args, this.session, this.door.context);
+    const result = waitFor.length === 0 ? start() : Promise.all(waitFor).then(start);
+    // A command changes session state (HELLO, QUIT) when it runs; commands without keys run at once, in order.
+    const slot: Slot = { reply: null, protocol: name === 'hello' ? this.session.protocol : protocol, closeAfter: this.session.closeAfterReply };
+    if (slot.closeAfter) this.closing = true;
+    this.slots.push(slot);
+    if (!(result instanceof Promise)) {
+      slot.reply = result;
+      return;
+    }
+    const settled = result.then(
+      (value) => {
+        slot.reply = value;
+        this.scheduleFlush();
+      },
+      () => {
+        slot.reply = reply.error('ERR internal error');
+        this.scheduleFlush();
+      },
+    );
+    for (const key of keys) this.chain(key, settled);
+  }
+
+  /** The tails of `keys`' chains that a new command must wait for. */
+  private waitsOf(keys: readonly string[]): Promise<void>[] {
+    const waits: Promise<void>[] = [];
+    for (const key of keys) {
+      const tail = this.keyTails.get(key);
+      if (tail !== undefined && !waits.includes(tail)) waits.push(tail);
+    }
+    return waits;
+  }
+
+  private chain(key: string, settled: Promise<void>): void {
+    this.keyTails.set(key, settled);
+    void settled.then(() => {
+      if (this.keyTails.get(key) === settled) this.keyTails.delete(key);
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // Completions of one event-loop turn leave in one write.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+      if (!this.closing) this.pump();
+    });
+  }
+
+  /** Writes the replies ready at the head of the queue, in order. */
+  private flush(): void {
+    let closeNow = false;
+    while (this.slots.length > 0 && (this.slots[0] as Slot).reply !== null) {
+      const slot = this.slots.shift() as Slot;
+      this.writer.write(slot.reply as RespReply, slot.protocol);
+      if (slot.closeAfter) {
+        closeNow = true;
+        break;
+      }
+    }
+    const parts = this.writer.take();
+    if (parts.length > 0 && !this.socket.destroyed) {
+      this.socket.cork();
+      for (const part of parts) this.socket.write(part);
+      this.socket.uncork();
+    }
+    if (closeNow) {
+      this.slots.length = 0;
+      this.socket.end();
+      return;
+    }
+    if (this.socket.writableLength > this.door.options.maxReplyBufferBytes) {
+      this.door.options.log?.('redis client does not read its replies; disconnecting it', { client: this.session.address, queuedBytes: this.socket.writableLength });
+      this.destroy();
+    }
+  }
+}
