@@ -1,13 +1,16 @@
 // Goal: with real processes, a cluster that keeps its data on disk (`cluster up --data-dir`) loses
 // no acknowledged write and resurrects no delete when EVERY process is killed with SIGKILL under
 // concurrent clients and the cluster is started again on the same data directories (issue 12's
-// crash proof, and API.md's promise for `npm start -- --data-dir`).
+// crash proof, and API.md's promise for `npm start -- --data-dir`); and one node killed and
+// restarted on its data serves it without streaming its ranges again.
 // Method: `dkv cluster up --nodes 3 --data-dir <tmp>` on 127.0.0.1 with the coordinator on a fixed
 // free port, clients through the SDK recorded by the testkit's HistoryRecorder (scenario-support.ts);
 // mid-run every storage node is SIGKILLed, then `cluster up` itself (its coordinator stops when
 // its parent is gone), and a new `cluster up` starts on the same port and data directory while
 // the clients keep going; after the run every key is read with R = N and the default R, and the
-// whole history is judged by checkHistory. Every wait has a deadline; afterAll stops every process
+// whole history is judged by checkHistory. Then n2 alone is SIGKILLed and started again with
+// `dkv node --members ... --data-dir` under the clients: the checker judges that run too, and its
+// metrics show that it streamed nothing. Every wait has a deadline; afterAll stops every process
 // this test started, by pid, and removes the data directory.
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -73,5 +76,32 @@ describe('durable storage with real processes', () => {
     expect(writesBefore).toBeGreaterThan(20);
     expect(history.filter((o) => o.process === 'final' && o.outcome === 'ok').length).toBeGreaterThan(0);
     expect(readdirSync(dataDir).sort()).toEqual(['n1', 'n2', 'n3']);
+  }, DEADLINE_MS * 2);
+
+  it('one node SIGKILLed and restarted on its data serves it without streaming its ranges again: nothing lost or stale', async () => {
+    const url = cli.url;
+    const members = ['n1', 'n2', 'n3'].map((id) => `${id}=${cli.announced.get(id)!.address}`).join(',');
+    const victim = cli.announced.get('n2')!;
+    const nodePort = victim.address.split(':').pop()!;
+    let restartedUrl = '';
+    const { verdict } = await runScenario(
+      'durable-one',
+      clients,
+      async () => {
+        await sleep(1500);
+        process.kill(victim.pid, 'SIGKILL');
+        await waitFor('n2 to be gone', async () => (isAlive(victim.pid) ? undefined : true));
+        await waitFor(`n2's port ${nodePort} to be free`, () => portFree(Number(nodePort)));
+        cli.start(['node', '--id', 'n2', '--host', '127.0.0.1', '--port', nodePort, '--members', members, '--data-dir', dataDir]);
+        restartedUrl = `http://${victim.address}`;
+        await waitFor('the restarted n2 to be ready', async () => ((await fetch(`${restartedUrl}/readyz`, { signal: AbortSignal.timeout(2000) })).ok ? true : undefined));
+      },
+      { durationMs: 8000, expiryToleranceMs: 1000, finalReads: { n: 3, url, nodes: 3, waitFor } },
+    );
+    expect(verdict.anomalies.map((a) => a.message)).toEqual([]);
+    // It replayed its log and streamed nothing: a node that lost its data would pull its ranges.
+    const metrics = await (await fetch(`${restartedUrl}/metrics`)).text();
+    expect(metrics).toMatch(/dkv_sync_keys_received\{node="n2"\} 0\n/);
+    expect(metrics).toMatch(/dkv_storage_keys\{node="n2"\} [1-9]/);
   }, DEADLINE_MS * 2);
 });

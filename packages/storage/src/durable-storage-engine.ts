@@ -177,6 +177,8 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
   private waiters: Waiter[] = [];
   private syncing = false;
   private syncScheduled = false;
+  /** Sealed segments whose file an fsync in flight still uses: closed when it settles. */
+  private closeAfterSync: LogFile[] = [];
   private readonly timers: Timer[] = [];
   private merge: Merge | null = null;
   private failure: string | null = null;
@@ -316,6 +318,7 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
     } finally {
       this.closed = true;
       this.activeFile.close();
+      for (const file of this.closeAfterSync.splice(0)) file.close();
     }
   }
 
@@ -403,7 +406,9 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
         this.counts.fsyncs += 1;
         this.synced = this.appended;
       }
-      this.activeFile.close();
+      // An fsync in flight may still be using this file: closing it now would fail that fsync.
+      if (this.syncing) this.closeAfterSync.push(this.activeFile);
+      else this.activeFile.close();
       this.sealed.push(previous);
       this.openActive(previous.major + 1);
     } catch (error) {
@@ -426,7 +431,7 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
     this.counts.fsyncs += 1;
     this.activeFile.sync().then(
       () => {
-        this.syncing = false;
+        this.syncSettled();
         this.synced = Math.max(this.synced, target);
         this.settleWaiters(null);
         if (this.waiters.length > 0 && !this.syncScheduled) {
@@ -435,10 +440,16 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
         }
       },
       (error: unknown) => {
-        this.syncing = false;
-        this.fail(`fsync failed (${message(error)})`);
+        this.syncSettled();
+        if (!this.closed) this.fail(`fsync failed (${message(error)})`);
       },
     );
+  }
+
+  /** An fsync finished: the files sealed while it ran can be closed. */
+  private syncSettled(): void {
+    this.syncing = false;
+    for (const file of this.closeAfterSync.splice(0)) file.close();
   }
 
   /** The `interval` policy's tick: an fsync when something was appended since the last one. */
@@ -449,12 +460,12 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
     this.counts.fsyncs += 1;
     this.activeFile.sync().then(
       () => {
-        this.syncing = false;
+        this.syncSettled();
         this.synced = Math.max(this.synced, target);
       },
       (error: unknown) => {
-        this.syncing = false;
-        this.fail(`fsync failed (${message(error)})`);
+        this.syncSettled();
+        if (!this.closed) this.fail(`fsync failed (${message(error)})`);
       },
     );
   }

@@ -81,8 +81,18 @@ export class MemoryLogDirectory implements LogDirectory {
   readonly location = 'memory';
   private readonly files = new Map<string, MemoryFile>();
   private fault: LogFault = () => null;
+  private heldSyncs: Array<() => void> = [];
   /** Bytes a failing append writes before it throws. */
   partialBytes = 0;
+  /** While true, `sync` does not finish until {@link releaseSyncs}: an fsync that takes its time. */
+  holdSyncs = false;
+
+  /** Finishes the syncs held so far, each as of now (a file closed meanwhile fails its sync, as a real fd would). */
+  releaseSyncs(): void {
+    const held = this.heldSyncs;
+    this.heldSyncs = [];
+    for (const finish of held) finish();
+  }
 
   /** Makes operations fail as `fault` says (null: they succeed), until replaced. */
   inject(fault: LogFault): void {
@@ -130,14 +140,19 @@ export class MemoryLogDirectory implements LogDirectory {
         this.write(target, error === null ? bytes : bytes.subarray(0, Math.min(this.partialBytes, bytes.length)));
         if (error !== null) throw error;
       },
-      sync: () => {
-        try {
-          this.syncFile(name, file());
-          return Promise.resolve();
-        } catch (error) {
-          return Promise.reject(error as Error);
-        }
-      },
+      sync: () =>
+        new Promise<void>((resolve, reject) => {
+          const finish = (): void => {
+            try {
+              this.syncFile(name, file());
+              resolve();
+            } catch (error) {
+              reject(error as Error);
+            }
+          };
+          if (this.holdSyncs) this.heldSyncs.push(finish);
+          else finish();
+        }),
       syncNow: () => this.syncFile(name, file()),
       truncate: (size) => this.truncate(name, size),
       close: () => {

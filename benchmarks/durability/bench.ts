@@ -1,0 +1,150 @@
+/**
+ * The durability benchmark, at the storage engine (one process, no network): what the durable
+ * log costs beside the compact engine, and what start-up and the disk cost.
+ *
+ *   npm run bench:durability -- [--sessions 1000000] [--ops 100000] [--dir /tmp] [--batch 64]
+ *
+ * Measured, side by side, with 2048-byte values under `session:<n>` keys:
+ * 1. fsync cost on `--dir`: one 2 KiB write then fdatasync, 100 times (the floor of `--fsync always`).
+ * 2. apply (what a PUT does at the replica) of `--ops` new sessions: the compact engine alone, and
+ *    the durable engine with `--fsync never`, `100` (the default) and `always` (writes applied in
+ *    turns of `--batch`, each turn waiting for its group commit, as concurrent PUTs do).
+ * 3. get (what a GET does at the replica) of the same keys: compact alone against durable.
+ * 4. restart: `--sessions` sessions written through a durable engine that is then dropped, and a
+ *    new engine opens the directory and replays; the replay time, and the growth of the process's
+ *    resident memory from before the writes to after the replay, per session, against the
+ *    payload (key + value bytes): an upper bound of the replayed engine's memory.
+ * 5. disk: every session overwritten once (the log holds twice the live data), a merge run to its
+ *    end, then the log's bytes per session against the payload.
+ *
+ * The engine-level figures bound what a node can do; the PUT and GET figures through real
+ * processes are `npm run bench`'s (run it with `DKV_DATA_DIR` set to compare).
+ */
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { NodeLogDirectory, SystemClock, TimerScheduler } from '@dkv/runtime';
+import { CompactStorageEngine, DurableStorageEngine, type FsyncPolicy } from '@dkv/storage';
+import type { VersionedValue } from '@dkv/core';
+import { parseFlags } from '../lib/args.js';
+
+const USAGE = 'npm run bench:durability -- [--sessions 1000000] [--ops 100000] [--dir /tmp] [--batch 64]';
+const flags = parseFlags(process.argv.slice(2), { sessions: 'number', ops: 'number', dir: 'string', batch: 'number' }, USAGE);
+const sessions = Number(flags.sessions ?? 1_000_000);
+const ops = Number(flags.ops ?? 100_000);
+const batch = Number(flags.batch ?? 64);
+const root = mkdtempSync(join(String(flags.dir ?? '/tmp'), 'dkv-durability-bench-'));
+const clock = new SystemClock();
+const scheduler = new TimerScheduler();
+const VALUE_BYTES = 2048;
+const value = Buffer.alloc(VALUE_BYTES, 7);
+const record = (version: number): VersionedValue => ({ value, version, writerId: 'c1', createdAt: 1, updatedAt: 1, expiresAt: null, tombstone: false });
+const key = (i: number): string => `session:${i}`;
+const lines: string[] = [];
+const report = (line: string): void => {
+  lines.push(line);
+  console.log(line);
+};
+
+function compact(): CompactStorageEngine {
+  return new CompactStorageEngine({ clock, tombstoneGraceMs: 3_600_000 });
+}
+
+function durable(name: string, fsync: FsyncPolicy, extra: { mergeMinBytes?: number } = {}): DurableStorageEngine<CompactStorageEngine> {
+  return DurableStorageEngine.open({ engine: compact(), directory: new NodeLogDirectory(join(root, name)), nodeId: 'bench', fsync, clock, scheduler, ...extra });
+}
+
+function perSecond(count: number, startedMs: number): number {
+  return Math.round(count / ((performance.now() - startedMs) / 1000));
+}
+
+async function applyRate(engine: { apply(k: string, r: VersionedValue): unknown; persisted?: () => Promise<void> | null }): Promise<number> {
+  const started = performance.now();
+  for (let i = 0; i < ops; i += batch) {
+    for (let j = i; j < Math.min(ops, i + batch); j += 1) engine.apply(key(j), record(1));
+    const waiting = engine.persisted?.();
+    if (waiting) await waiting;
+  }
+  return perSecond(ops, started);
+}
+
+function getRate(engine: { peek?(k: string): unknown; get(k: string): unknown }): number {
+  const started = performance.now();
+  for (let i = 0; i < ops; i += 1) (engine.peek ?? engine.get).call(engine, key(i));
+  return perSecond(ops, started);
+}
+
+function fsyncMs(): number {
+  const fd = openSync(join(root, 'fsync-probe'), 'w');
+  const started = performance.now();
+  for (let i = 0; i < 100; i += 1) {
+    writeSync(fd, value);
+    fdatasyncSync(fd);
+  }
+  closeSync(fd);
+  return (performance.now() - started) / 100;
+}
+
+/**
+ * Writes the sessions of the restart measurement through an engine that is then dropped, so its
+ * memory is not counted with the replayed one's. Replay reads the same bytes after a SIGKILL (they
+ * are in the page cache); closing only stops this engine's timers, so that one engine works on
+ * the directory.
+ */
+function writeSessions(): void {
+  const writer = durable('restart', { mode: 'interval', intervalMs: 100 });
+  for (let i = 0; i < sessions; i += 1) writer.apply(key(i), record(1));
+  writer.close();
+}
+
+async function main(): Promise<void> {
+  // The engine's timers are unref'd (a node's servers keep it alive); this keeps the benchmark alive while it waits for them.
+  const keepAlive = setInterval(() => undefined, 1000);
+  report(`durability bench: ${sessions} sessions, ${ops} ops, 2048-byte values, dir ${root}, node ${process.version}`);
+  report(`fsync (2 KiB write + fdatasync): ${fsyncMs().toFixed(2)} ms`);
+  const base = compact();
+  const baseApply = await applyRate(base);
+  const baseGet = getRate(base);
+  report(`apply, compact engine alone: ${baseApply}/s; get: ${baseGet}/s`);
+  for (const [name, fsync] of [['never', { mode: 'never' }], ['100', { mode: 'interval', intervalMs: 100 }], ['always', { mode: 'always' }]] as const) {
+    const engine = durable(`apply-${name}`, fsync);
+    const rate = await applyRate(engine);
+    const get = name === '100' ? getRate(engine) : null;
+    report(`apply, durable --fsync ${name}${name === 'always' ? ` (turns of ${batch})` : ''}: ${rate}/s = ${(rate / baseApply).toFixed(2)}x${get === null ? '' : `; get: ${get}/s = ${(get / baseGet).toFixed(2)}x`}`);
+    engine.close();
+  }
+  const payloadPerSession = Buffer.byteLength(key(sessions - 1)) + VALUE_BYTES;
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  // The baseline is taken before the sessions are written: the writer's memory, once dropped, is
+  // reused by the replayed engine rather than given back to the system.
+  const rssBefore = process.memoryUsage().rss;
+  writeSessions();
+  gc?.();
+  const started = performance.now();
+  const cpuBefore = process.cpuUsage();
+  const reopened = durable('restart', { mode: 'interval', intervalMs: 100 }, { mergeMinBytes: 0 });
+  const replayMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
+  // CPU time is the figure a loaded shared machine distorts least: wall time includes waiting for a core.
+  const replayCpuMs = (cpu.user + cpu.system) / 1000;
+  gc?.();
+  const rssPerSession = (process.memoryUsage().rss - rssBefore) / sessions;
+  report(`restart: replayed ${reopened.durability().recoveredEntries} sessions in ${(replayMs / 1000).toFixed(2)} s (${(replayCpuMs / 1000).toFixed(2)} s of CPU); resident memory of the replayed engine ${Math.round(rssPerSession)} bytes per session = ${(rssPerSession / payloadPerSession).toFixed(3)}x the payload (${payloadPerSession} bytes)${gc ? '' : ' (run with --expose-gc for a figure after GC)'}`);
+  for (let i = 0; i < sessions; i += 1) reopened.apply(key(i), record(2));
+  const before = reopened.durability().diskBytes;
+  while (reopened.durability().merges === 0) {
+    reopened.mergeStep();
+    if (reopened.durability().mergesFailed > 0) throw new Error('the merge failed');
+  }
+  const after = reopened.durability().diskBytes;
+  report(`disk: ${(before / sessions).toFixed(0)} bytes per session with every session written twice, ${(after / sessions).toFixed(0)} after the merge = ${(after / sessions / payloadPerSession).toFixed(3)}x the payload`);
+  reopened.close();
+  clearInterval(keepAlive);
+}
+
+main()
+  .catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  })
+  .finally(() => rmSync(root, { recursive: true, force: true }));
