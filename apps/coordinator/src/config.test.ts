@@ -38,7 +38,7 @@ describe('parseCoordinatorConfig', () => {
         port: 6380,
         maxConnections: 10_000,
         idleTimeoutMs: 300_000,
-        maxPipelined: 1024,
+        maxPipelined: 256,
         maxQueuedReplyBytes: 4 * 1024 * 1024,
         maxReplyBufferBytes: 64 * 1024 * 1024,
         maxKeysReply: 10_000,

@@ -400,7 +400,7 @@ describe('connection bounds', () => {
     await client.closedByServer(3000);
   });
 
-  it('stops reading from a client that does not read its replies, and disconnects it past maxReplyBufferBytes', async () => {
+  it('stops reading from a client that does not read its replies', async () => {
     const memory = new InMemoryRespBackend({ now: () => clockMs });
     await memory.put('big', Buffer.alloc(100_000, 0x61), null);
     const { client, server } = await setup({ backend: memory, maxQueuedReplyBytes: 256 * 1024, maxReplyBufferBytes: 2 * 1024 * 1024, maxPipelined: 16 });
@@ -414,5 +414,14 @@ describe('connection bounds', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(memory.calls.filter((call) => call === 'get big').length).toBe(gets);
     expect(server.connectionCount()).toBe(1);
+  });
+
+  it('disconnects a client whose queued replies pass maxReplyBufferBytes', async () => {
+    const memory = new InMemoryRespBackend({ now: () => clockMs });
+    await memory.put('big', Buffer.alloc(100_000, 0x61), null);
+    const { client, server } = await setup({ backend: memory, maxQueuedReplyBytes: 64 * 1024, maxReplyBufferBytes: 512 * 1024, maxPipelined: 1000 });
+    client.socket.pause();
+    client.sendRaw(Buffer.concat(Array.from({ length: 500 }, () => Buffer.from('*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n'))));
+    await expect.poll(() => server.connectionCount(), { timeout: 5000 }).toBe(0);
   });
 });
