@@ -22,12 +22,6 @@ import { SESSION_VALUE_BYTES } from '../lib/workload.js';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = join(ROOT, 'apps/cli/bin/dkv.js');
 const RESULTS = join(ROOT, 'benchmarks/results');
-/**
- * Requests to one storage node in flight at once, for the dkv runs: -c 50 -P 16 puts 800 commands
- * in flight, beyond the default 512 (where the door's requests would fail fast with
- * QUORUM_NOT_MET, which redis-benchmark stops at). A DKV_MAX_IN_FLIGHT_PER_NODE you set wins.
- */
-const IN_FLIGHT_PER_NODE = 4096;
 const USAGE = 'usage: npx tsx benchmarks/resp/bench.ts [--quick] [--requests n] [--connections c] [--keys k]';
 
 interface Row {
@@ -98,7 +92,7 @@ async function startDkv(registry: ProcessRegistry, nodes: number): Promise<{ por
   const children = new Map<string, number>();
   let redisUrl = '';
   let ready = false;
-  const proc = registry.start('dkv cluster up', process.execPath, [CLI, 'cluster', 'up', '--nodes', String(nodes), '--port', '0', '--resp-port', '0'], { cwd: ROOT, detached: true, env: { DKV_MAX_IN_FLIGHT_PER_NODE: String(IN_FLIGHT_PER_NODE), ...process.env, DKV_LOG_LEVEL: 'warn' } }, (_stream, line) => {
+  const proc = registry.start('dkv cluster up', process.execPath, [CLI, 'cluster', 'up', '--nodes', String(nodes), '--port', '0', '--resp-port', '0'], { cwd: ROOT, detached: true, env: { ...process.env, DKV_LOG_LEVEL: 'warn' } }, (_stream, line) => {
     const child = /^dkv: (node|coordinator) (\S+) pid (\d+)/.exec(line);
     if (child) {
       children.set(child[2] as string, Number(child[3]));

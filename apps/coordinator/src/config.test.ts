@@ -39,6 +39,7 @@ describe('parseCoordinatorConfig', () => {
         maxConnections: 10_000,
         idleTimeoutMs: 300_000,
         maxPipelined: 256,
+        maxInFlight: 256,
         maxQueuedReplyBytes: 4 * 1024 * 1024,
         maxReplyBufferBytes: 64 * 1024 * 1024,
         maxKeysReply: 10_000,
