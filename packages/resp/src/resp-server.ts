@@ -158,11 +158,14 @@ class RespDoor {
     return true;
   }
 
-  /** Gives a slot back and lets the longest-waiting connection go on. */
+  /**
+   * Gives a slot back and lets waiting connections go on, longest-waiting first, while slots are
+   * free: one that cannot take it now (another of its bounds holds it) asks again when that clears.
+   */
   release(): void {
     this.running -= 1;
-    const next = this.waiting.shift();
-    if (next !== undefined) next.wake();
+    const max = this.options.maxInFlight ?? Infinity;
+    while (this.running < max && this.waiting.length > 0) (this.waiting.shift() as RespConnection).wake();
   }
 
   private accept(socket: Socket): void {
@@ -326,11 +329,7 @@ class RespConnection {
 
   /** Called by the server when a slot under its in-flight bound is free for this connection. */
   wake(): void {
-    if (this.closing) {
-      // Gone meanwhile: pass the turn on.
-      return;
-    }
-    this.pump();
+    if (!this.closing) this.pump();
   }
 
   /**
