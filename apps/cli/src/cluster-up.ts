@@ -26,6 +26,10 @@ export interface ClusterUpOptions {
   readonly logLevel: string;
   /** How long to wait for every process to be ready before giving up. */
   readonly readyTimeoutMs: number;
+  /** Each node keeps its data under `<dataDir>/<node id>` (`dkv node --data-dir`); undefined: in memory only. */
+  readonly dataDir?: string;
+  /** The nodes' `--fsync` policy, as given (checked by the node's setting); used with `dataDir`. */
+  readonly fsync?: string;
 }
 
 /** Where the output of `cluster up` goes: the Redis and ready lines to `out`, everything else to `err`. */
@@ -140,7 +144,7 @@ class LocalCluster {
     const members = ids.map((id, i) => `${id}=${LOCAL_HOST}:${nodePorts[i]}`).join(',');
     const started = ids.map((id, i) => {
       const nodePort = nodePorts[i] ?? 0;
-      return this.spawnChild(id, 'node', NODE_MAIN, ['--id', id, '--host', LOCAL_HOST, '--port', String(nodePort), '--members', members], nodePort);
+      return this.spawnChild(id, 'node', NODE_MAIN, ['--id', id, '--host', LOCAL_HOST, '--port', String(nodePort), '--members', members, ...this.durabilityFlags()], nodePort);
     });
     await Promise.all(started.map((child) => this.waitReady(child)));
     if (this.phase !== 'starting') return;
@@ -174,7 +178,7 @@ class LocalCluster {
     const coordinate = ['--coordinate', ...quorumFlags(nodes)];
     const started = ids.map((id, i) => {
       const nodePort = nodePorts[i] ?? 0;
-      const args = ['--id', id, '--host', LOCAL_HOST, '--port', String(nodePort), '--resp-port', String(respPorts[i] ?? 0), '--members', members, ...coordinate];
+      const args = ['--id', id, '--host', LOCAL_HOST, '--port', String(nodePort), '--resp-port', String(respPorts[i] ?? 0), '--members', members, ...coordinate, ...this.durabilityFlags()];
       return this.spawnChild(id, 'node', NODE_MAIN, args, nodePort);
     });
     // A coordinating node is ready when it can serve quorum requests, so this waits for the cluster.
@@ -185,6 +189,13 @@ class LocalCluster {
     this.io.err(`dkv: every node serves the Redis protocol: ${respPorts.map((p) => `redis://${LOCAL_HOST}:${p}`).join(' ')}`);
     this.io.out(`dkv redis at redis://${LOCAL_HOST}:${respPorts[0] ?? 0}`);
     this.io.out(`dkv ready at ${started[0]?.url ?? ''}`);
+  }
+
+  /** `--data-dir` and `--fsync` for a storage node, when the cluster keeps its data on disk. */
+  private durabilityFlags(): string[] {
+    const { dataDir, fsync } = this.options;
+    if (dataDir === undefined) return [];
+    return ['--data-dir', dataDir, ...(fsync === undefined ? [] : ['--fsync', fsync])];
   }
 
   private spawnChild(name: string, role: Child['role'], main: string, args: string[], port: number): Child {

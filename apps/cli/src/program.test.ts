@@ -84,7 +84,13 @@ describe('dkv cluster up', () => {
     expect((await parse(['cluster', 'up', '--port', '9000'], { DKV_PORT: '8080' })).calls[0]?.[1]).toMatchObject({ port: 9000 });
   });
 
+  it('takes --data-dir and --fsync (DKV_DATA_DIR, DKV_FSYNC) for its nodes, the fsync default only with a data dir', async () => {
+    expect((await parse(['cluster', 'up', '--data-dir', '/tmp/d', '--fsync', 'always'])).calls[0]?.[1]).toMatchObject({ dataDir: '/tmp/d', fsync: 'always' });
+    expect((await parse(['cluster', 'up'], { DKV_DATA_DIR: '/tmp/e' })).calls[0]?.[1]).toMatchObject({ dataDir: '/tmp/e', fsync: '100' });
+  });
+
   it.each([
+    [['--fsync', 'sometimes'], "option '--fsync <policy>' argument 'sometimes' is invalid. must be always, never, or an interval in milliseconds from 1 to 60000"],
     [['--nodes', '0'], "option '--nodes <n>' argument '0' is invalid. must be a whole number from 1 to 64"],
     [['--nodes', 'three'], "argument 'three' is invalid"],
     [['--port', '65536'], "option '--port <port>' argument '65536' is invalid. must be a whole number from 0 to 65535"],

@@ -1,5 +1,5 @@
 import { KVStoreClient } from '@dkv/client';
-import { ConfigError, RESP_SETTINGS } from '@dkv/app-config';
+import { ConfigError, DURABILITY_SETTINGS, RESP_SETTINGS, type Setting } from '@dkv/app-config';
 import { COORDINATOR_SETTINGS, parseCoordinatorConfig, type CoordinatorAppConfig } from '@dkv/coordinator';
 import { NODE_SETTINGS, parseNodeConfig, type NodeConfig } from '@dkv/node';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -33,6 +33,20 @@ export function wholeNumber(min: number, max: number): (text: string) => number 
     if (!/^\d+$/.test(text.trim()) || value < min || value > max) throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
     return value;
   };
+}
+
+/**
+ * An option of `cluster up` that it hands, as given, to every storage node it starts: spelt,
+ * described and checked by the node's own setting (so a bad value stops `cluster up` before any
+ * node starts, with the node's message).
+ */
+function passedToNodes(setting: Setting<unknown>, value: string): Option {
+  const option = new Option(`--${setting.flag} ${value}`, setting.description).env(setting.env).argParser((text: string) => {
+    const parsed = setting.schema.safeParse(text);
+    if (!parsed.success) throw new InvalidArgumentError(parsed.error.issues.map((issue) => issue.message).join('; '));
+    return text;
+  });
+  return setting.defaultValue === undefined ? option : option.default(setting.defaultValue);
 }
 
 /** `tombstone-grace-ms` → `tombstoneGraceMs`: how commander names an option's value. */
@@ -94,8 +108,11 @@ export function buildProgram(deps: CliDeps): Command {
     )
     .addOption(new Option('--log-level <level>', 'log level of the processes (their logs go to stderr)').env('DKV_LOG_LEVEL').default('warn').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .addOption(new Option('--ready-timeout-ms <ms>', 'how long to wait for every process to be ready').env('DKV_READY_TIMEOUT_MS').default(30_000).argParser(wholeNumber(1, 600_000)))
-    .action(async (opts: { nodes: number; port: number; respPort: number; topology: Topology; logLevel: string; readyTimeoutMs: number }) => {
-      deps.exit(await deps.clusterUp({ nodes: opts.nodes, port: opts.port, respPort: opts.respPort, topology: opts.topology, logLevel: opts.logLevel, readyTimeoutMs: opts.readyTimeoutMs }));
+    .addOption(passedToNodes(DURABILITY_SETTINGS.dataDir, '<dir>'))
+    .addOption(passedToNodes(DURABILITY_SETTINGS.fsync, '<policy>'))
+    .action(async (opts: { nodes: number; port: number; respPort: number; topology: Topology; logLevel: string; readyTimeoutMs: number; dataDir?: string; fsync: string }) => {
+      const durability = opts.dataDir === undefined ? {} : { dataDir: opts.dataDir, fsync: opts.fsync };
+      deps.exit(await deps.clusterUp({ nodes: opts.nodes, port: opts.port, respPort: opts.respPort, topology: opts.topology, logLevel: opts.logLevel, readyTimeoutMs: opts.readyTimeoutMs, ...durability }));
     });
 
   const node = addSettings(program.command('node').description('run one storage node in the foreground'), NODE_SETTINGS);

@@ -121,6 +121,26 @@ describe('ioredis (RESP2) against dkv', () => {
   });
 });
 
+describe('SCAN, KEYS and DBSIZE against the cluster-wide key scan', () => {
+  it('a full SCAN with MATCH returns every matching key; KEYS agrees; DBSIZE is a count', async () => {
+    const redis = ioredis();
+    const keys = Array.from({ length: 30 }, (_, i) => `scan:${i}`);
+    await redis.mset(...keys.flatMap((key) => [key, 'v']));
+    const seen = new Set<string>();
+    let cursor = '0';
+    let pages = 0;
+    do {
+      const [next, page] = await redis.scan(cursor, 'MATCH', 'scan:*', 'COUNT', 7);
+      page.forEach((key) => seen.add(key));
+      cursor = next;
+      pages += 1;
+    } while (cursor !== '0' && pages < 1000);
+    expect([...seen].sort()).toEqual([...keys].sort());
+    expect((await redis.keys('scan:1*')).sort()).toEqual(keys.filter((key) => key.startsWith('scan:1')).sort());
+    expect(Number.isInteger(await redis.dbsize())).toBe(true);
+  });
+});
+
 describe('node-redis with RESP3 against dkv', () => {
   it('says HELLO 3 and runs commands; replies are RESP3', async () => {
     const client = createClient({ url: `redis://127.0.0.1:${redisPort}`, RESP: 3 });

@@ -26,6 +26,7 @@ describe('parseNodeConfig', () => {
       members: null,
       vnodes: DEFAULT_VNODES,
       tombstoneGraceMs: 3_600_000,
+      maxClockOffsetMs: 600_000,
       sweepIntervalMs: 100,
       sweepMaxWork: 1000,
       engine: 'compact',

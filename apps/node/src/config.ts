@@ -1,7 +1,7 @@
 import { DEFAULT_VNODES } from '@dkv/hashing';
 import { NODE_ID_PATTERN, type Membership, type Node } from '@dkv/core';
 import { z } from 'zod';
-import { ConfigError, LOG_LEVELS, enumSchema, intSchema, isValidAddress, parseSettings, patternSchema, settingName, type Setting } from '@dkv/app-config';
+import { ConfigError, DURABILITY_SETTINGS, LOG_LEVELS, enumSchema, intSchema, isValidAddress, parseSettings, patternSchema, settingName, type FsyncSetting, type Setting } from '@dkv/app-config';
 import type { CoordinatorConfig } from '@dkv/coordination';
 import type { RespDoorConfig } from '@dkv/app-config';
 import { NODE_COORDINATE_SETTINGS, nodeCoordinatorConfig, type CoordinatorClientConfig } from './coordinate-config.js';
@@ -22,10 +22,16 @@ export interface NodeConfig {
   readonly members: readonly MemberSpec[] | null;
   readonly vnodes: number;
   readonly tombstoneGraceMs: number;
+  /** The largest clock offset the cluster tolerates: PUTs of versions further ahead of this node's clock are refused. */
+  readonly maxClockOffsetMs: number;
   readonly sweepIntervalMs: number;
   readonly sweepMaxWork: number;
   /** The replica's storage engine (see {@link STORAGE_ENGINES}). */
   readonly engine: StorageEngineKind;
+  /** With a directory, the engine's records are also kept in a log under `<dataDir>/<id>` and replayed at start; null: in memory only. */
+  readonly dataDir: string | null;
+  /** When the log is fsynced (see `DURABILITY_SETTINGS`); unused without `dataDir`. */
+  readonly fsync: FsyncSetting;
   readonly bodyLimitBytes: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
   /**
@@ -107,6 +113,7 @@ export const NODE_SETTINGS = {
   members: { flag: 'members', env: 'DKV_MEMBERS', description: 'the cluster\'s storage nodes, id=host:port,... (default: this node alone)', schema: membersSchema },
   vnodes: { flag: 'vnodes', env: 'DKV_VNODES', defaultValue: String(DEFAULT_VNODES), description: 'virtual nodes each member places on the ring (its weight)', schema: intSchema(1, 65_536) },
   tombstoneGraceMs: { flag: 'tombstone-grace-ms', env: 'DKV_TOMBSTONE_GRACE_MS', defaultValue: '3600000', description: 'how long deletes and expiries are remembered before they are purged', schema: intSchema(1000, 31_536_000_000) },
+  maxClockOffsetMs: { flag: 'max-clock-offset-ms', env: 'DKV_MAX_CLOCK_OFFSET_MS', defaultValue: '600000', description: 'largest clock offset the cluster tolerates: a write whose version is further ahead of this node\'s clock is refused (VERSION_TOO_FAR_AHEAD)', schema: intSchema(1, 31_536_000_000) },
   sweepIntervalMs: { flag: 'sweep-interval-ms', env: 'DKV_SWEEP_INTERVAL_MS', defaultValue: '100', description: 'time between two active-expiry sweeps', schema: intSchema(1, 3_600_000) },
   sweepMaxWork: { flag: 'sweep-max-work', env: 'DKV_SWEEP_MAX_WORK', defaultValue: '1000', description: 'most keys one sweep expires or purges', schema: intSchema(1, 10_000_000) },
   engine: { flag: 'engine', env: 'DKV_ENGINE', defaultValue: 'compact', description: 'storage engine: compact (values in slabs, metadata in typed arrays: about 1.1x the payload per 2 KB session) or map (a Map of records, the reference layout: about 1.36x)', schema: enumSchema(STORAGE_ENGINES) },
@@ -119,6 +126,7 @@ export const NODE_SETTINGS = {
   antiEntropyIntervalMs: { flag: 'anti-entropy-interval-ms', env: 'DKV_ANTI_ENTROPY_INTERVAL_MS', defaultValue: '60000', description: 'how often each pair of replicas compares its data and repairs differences (0: off); at most half the tombstone grace', schema: intSchema(0, 86_400_000) },
   antiEntropyBytesPerSecond: { flag: 'anti-entropy-bytes-per-second', env: 'DKV_ANTI_ENTROPY_BYTES_PER_SECOND', defaultValue: String(4 * 1024 * 1024), description: 'throttle of anti-entropy repair traffic, both directions', schema: intSchema(1024, 10 * 1024 * 1024 * 1024) },
   syncSettleDelayMs: { flag: 'sync-settle-delay-ms', env: 'DKV_SYNC_SETTLE_DELAY_MS', defaultValue: '3000', description: 'wait before streaming starts, so every coordinator has learnt the change', schema: intSchema(0, 600_000) },
+  ...DURABILITY_SETTINGS,
   ...NODE_COORDINATE_SETTINGS,
 } satisfies Record<string, Setting<unknown>>;
 
@@ -141,7 +149,7 @@ export function parseNodeConfig(flags: Readonly<Record<string, string | undefine
     ]);
   }
   const coordination = values.coordinate ? nodeCoordinatorConfig(values) : null;
-  return { ...withoutCoordinateSettings(values), members, join: values.join ?? null, coordinator: coordination?.coordinator ?? null, coordinatorClient: coordination?.client ?? null, resp: coordination?.resp ?? null };
+  return { ...withoutCoordinateSettings(values), members, join: values.join ?? null, dataDir: values.dataDir ?? null, coordinator: coordination?.coordinator ?? null, coordinatorClient: coordination?.client ?? null, resp: coordination?.resp ?? null };
 }
 
 /** The parsed values less the coordinate settings: a {@link NodeConfig} holds those as `coordinator` and `coordinatorClient`. */

@@ -1,8 +1,8 @@
 import { createCoordinator, type Coordinator, type CoordinatorConfig, type CoordinatorMetrics } from '@dkv/coordination';
-import { DkvError, type Clock, type NodeClient, type Rng, type Scheduler, type StorageRequestHandler } from '@dkv/core';
+import { DkvError, type Clock, type NodeClient, type Rng, type Scheduler } from '@dkv/core';
 import { clusterAdminApi, registerPublicApiMetrics, type ClusterAdminApi, type PublicApiOptions, type PublicApiService } from '@dkv/public-api';
 import type { ElasticMember } from '@dkv/replication';
-import { CircuitBreakingNodeClient, LocalFirstNodeClient, RetryingNodeClient, TcpNodeClient } from '@dkv/transport';
+import { CircuitBreakingNodeClient, LocalFirstNodeClient, RetryingNodeClient, TcpNodeClient, type MaybeAsyncStorageRequestHandler } from '@dkv/transport';
 import { CoordinatorRespBackend, type RespBackend } from '@dkv/resp';
 import type { Registry } from 'prom-client';
 import { FRAME_OVERHEAD_BYTES, type CoordinatorClientConfig } from './coordinate-config.js';
@@ -23,7 +23,7 @@ export interface NodeCoordinationDeps {
   /** The wire stack to the other nodes: connections, retries, circuit breaker. */
   readonly client: CoordinatorClientConfig;
   /** The node's own replica handler: requests to itself are answered by it, in-process. */
-  readonly handler: StorageRequestHandler;
+  readonly handler: MaybeAsyncStorageRequestHandler;
   /** The node's metrics registry: the public API's metrics are added to it (one `/metrics`). */
   readonly registry: Registry;
   readonly clock: Clock;
@@ -68,6 +68,7 @@ export class NodeCoordination {
       get: (key, options) => this.running().service.get(key, options),
       put: (key, value, ttlSeconds, options) => this.running().service.put(key, value, ttlSeconds, options),
       delete: (key, options) => this.running().service.delete(key, options),
+      scanKeys: (cursor, options) => this.running().service.scanKeys(cursor, options),
       cluster: () => this.running().service.cluster(),
       distribution: () => this.running().service.distribution(),
       isReady: () => deps.isServing() && this.coordinator !== null && this.coordinator.service.isReady(),

@@ -1,6 +1,6 @@
-import { errorBody, type Membership, type StorageRequestHandler } from '@dkv/core';
+import { errorBody, type Membership } from '@dkv/core';
 import { publicApiPlugin, publicServerOptions, type PublicApiOptions, type PublicApiService } from '@dkv/public-api';
-import { registerInternalRoutes } from '@dkv/transport';
+import { registerInternalRoutes, type MaybeAsyncStorageRequestHandler } from '@dkv/transport';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 
@@ -9,7 +9,7 @@ export const MEMBERSHIP_PATH = '/internal/v1/membership';
 
 /** What the node's HTTP app serves. */
 export interface NodeAppDeps {
-  readonly handler: StorageRequestHandler;
+  readonly handler: MaybeAsyncStorageRequestHandler;
   /** The membership document to serve; a function because the own address is known only after listen. */
   readonly membership: () => Membership;
   readonly isReady: () => boolean;

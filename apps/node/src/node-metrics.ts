@@ -7,6 +7,8 @@ export interface NodeMetrics {
   readonly registry: Registry;
   /** Wraps the replica handler so every internode request is counted by type. */
   countRequests(handler: StorageRequestHandler): StorageRequestHandler;
+  /** Exports the service's count of writes refused for a version too far ahead; returns the service. */
+  countRefusals<S extends { readonly versionsRefused: number }>(service: S): S;
 }
 
 /**
@@ -32,6 +34,16 @@ export function createNodeMetrics(
   slabGauge('dkv_storage_value_store_bytes', 'Bytes reserved for values by the compact engine (slabs and own buffers; 0 for the map engine)', 'valueStoreBytes');
   slabGauge('dkv_storage_slabs_released', 'Slabs given back by compaction since start (compact engine)', 'slabsReleased');
   slabGauge('dkv_storage_blocks_moved', 'Values moved between slabs by compaction since start (compact engine)', 'blocksMoved');
+  // The durable engine's log (0 for a node that keeps its data in memory only).
+  const logGauge = (name: string, help: string, field: 'diskBytes' | 'corruptRegions' | 'tornTails' | 'writeFailures' | 'merges' | 'fsyncs'): void => {
+    new Gauge({ name, help, registers: [registry], collect() { const durability = (engine as { durability?: () => Record<typeof field, number> }).durability; this.set(durability === undefined ? 0 : durability.call(engine)[field]); } });
+  };
+  logGauge('dkv_storage_log_disk_bytes', 'Bytes of the durable log\'s segment files', 'diskBytes');
+  logGauge('dkv_storage_log_corrupt_regions', 'Damaged stretches of the log skipped at start-up (never served; anti-entropy restores them)', 'corruptRegions');
+  logGauge('dkv_storage_log_torn_tails', 'Torn records cut from the end of the log at start-up', 'tornTails');
+  logGauge('dkv_storage_log_write_failures', 'Writes refused because the log could not take them (disk full, I/O error) since start', 'writeFailures');
+  logGauge('dkv_storage_log_merges', 'Log merges finished since start', 'merges');
+  logGauge('dkv_storage_log_fsyncs', 'fsync calls on the log since start', 'fsyncs');
   // Range sync: what streamed to this node, what it cleaned up, and the sync under way.
   const syncCounter = (name: string, help: string, read: (m: RangeSyncManager) => number): void => {
     new Gauge({ name, help, registers: [registry], collect() { const m = sync(); this.set(m === null ? 0 : read(m)); } });
@@ -56,6 +68,10 @@ export function createNodeMetrics(
   const requests = new Counter({ name: 'dkv_storage_requests_total', help: 'Internode storage requests handled, by type', labelNames: ['type'] as const, registers: [registry] });
   return {
     registry,
+    countRefusals(service) {
+      new Gauge({ name: 'dkv_storage_versions_refused', help: 'Writes refused since start: their version was beyond this clock plus --max-clock-offset-ms', registers: [registry], collect() { this.set(service.versionsRefused); } });
+      return service;
+    },
     countRequests(handler) {
       const counted: StorageRequestHandler = {
         handle(request: StorageRequest): StorageResponse {

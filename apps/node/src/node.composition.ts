@@ -1,10 +1,11 @@
+import { join } from 'node:path';
 import type { Clock, Node, RangeScanStorageEngine, Scheduler, StorageRequestHandler } from '@dkv/core';
 import { DEFAULT_GOSSIPER_CONFIG } from '@dkv/membership';
 import { ElasticMember } from '@dkv/replication';
-import { SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
-import { CompactStorageEngine, InMemoryStorageEngine, StorageService } from '@dkv/storage';
+import { NodeLogDirectory, SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
+import { CompactStorageEngine, DurableStorageEngine, InMemoryStorageEngine, PersistingRequestHandler, StorageService } from '@dkv/storage';
 import { startRespServer, type RunningRespServer } from '@dkv/resp';
-import { listenMultiplexed, TcpNodeClient, TcpStorageServer } from '@dkv/transport';
+import { listenMultiplexed, TcpNodeClient, TcpStorageServer, type MaybeAsyncStorageRequestHandler } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
 import { pino } from 'pino';
@@ -26,6 +27,11 @@ export interface RunningNode {
   readonly redisUrl: string | null;
   /** Stops the sweeper, gossip, range sync and the server; in-flight requests finish first. */
   close(): Promise<void>;
+  /**
+   * Calls `listener` if the node refuses to join because a cluster-wide setting (N, the tombstone
+   * grace) differs from the cluster's; the error names the setting and both values.
+   */
+  onRefused(listener: (error: Error) => void): void;
 }
 
 /** The node's object graph. Tests can take it and rebind one port before calling {@link startNode}'s parts. */
@@ -36,19 +42,37 @@ export function nodeContainer(config: NodeConfig): Container {
   c.bind<Scheduler>(T.scheduler).toConstantValue(new TimerScheduler());
   c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: NodeConfig) => pino({ level: cfg.logLevel, base: { node: cfg.id } }), [T.config]);
   c.bind<RangeScanStorageEngine>(T.engine).toResolvedValue(
-    (clock: Clock, cfg: NodeConfig) =>
-      cfg.engine === 'compact' ? new CompactStorageEngine({ clock, tombstoneGraceMs: cfg.tombstoneGraceMs }) : new InMemoryStorageEngine({ clock, tombstoneGraceMs: cfg.tombstoneGraceMs }),
-    [T.clock, T.config],
+    (clock: Clock, cfg: NodeConfig, scheduler: Scheduler, logger: FastifyBaseLogger) => {
+      const memory = cfg.engine === 'compact' ? new CompactStorageEngine({ clock, tombstoneGraceMs: cfg.tombstoneGraceMs }) : new InMemoryStorageEngine({ clock, tombstoneGraceMs: cfg.tombstoneGraceMs });
+      if (cfg.dataDir === null) return memory;
+      return DurableStorageEngine.open({
+        engine: memory,
+        directory: new NodeLogDirectory(join(cfg.dataDir, cfg.id)),
+        nodeId: cfg.id,
+        fsync: cfg.fsync,
+        clock,
+        scheduler,
+        logger: (level, message, fields) => logger[level](fields, message),
+      });
+    },
+    [T.clock, T.config, T.scheduler, T.logger],
   );
   c.bind<ElasticHooks>(T.elastic).toConstantValue(new ElasticHooks());
   c.bind<NodeMetrics>(T.metrics).toResolvedValue(
     (engine: RangeScanStorageEngine, cfg: NodeConfig, elastic: ElasticHooks) => createNodeMetrics(engine, cfg.id, () => elastic.current()?.sync ?? null, () => elastic.current()?.antiEntropy ?? null),
     [T.engine, T.config, T.elastic],
   );
-  c.bind<StorageRequestHandler>(T.handler).toResolvedValue(
-    (engine: RangeScanStorageEngine, cfg: NodeConfig, metrics: NodeMetrics, elastic: ElasticHooks) =>
-      metrics.countRequests(new StorageService({ nodeId: cfg.id, engine, gossip: elastic, canRead: () => elastic.canRead(), canScan: () => elastic.canScan(), hints: elastic })),
-    [T.engine, T.config, T.metrics, T.elastic],
+  c.bind<MaybeAsyncStorageRequestHandler>(T.handler).toResolvedValue(
+    (engine: RangeScanStorageEngine, cfg: NodeConfig, metrics: NodeMetrics, elastic: ElasticHooks, clock: Clock) => {
+      const handler: StorageRequestHandler = metrics.countRequests(
+        metrics.countRefusals(
+          new StorageService({ nodeId: cfg.id, engine, clock, maxClockOffsetMs: cfg.maxClockOffsetMs, gossip: elastic, canRead: () => elastic.canRead(), canScan: () => elastic.canScan(), hints: elastic }),
+        ),
+      );
+      // A durable node answers a PUT once its write is durable under the fsync policy.
+      return engine instanceof DurableStorageEngine ? new PersistingRequestHandler(handler, engine) : handler;
+    },
+    [T.engine, T.config, T.metrics, T.elastic, T.clock],
   );
   return c;
 }
@@ -77,8 +101,14 @@ function elasticMember(config: NodeConfig, address: string, engine: RangeScanSto
     scheduler,
     rng: new SystemRng(),
     gossip: { ...DEFAULT_GOSSIPER_CONFIG, intervalMs: config.gossipIntervalMs },
+    settings: { tombstoneGraceMs: config.tombstoneGraceMs },
     sync: { bytesPerSecond: config.syncBytesPerSecond, settleDelayMs: config.syncSettleDelayMs },
     antiEntropy: config.antiEntropyIntervalMs === 0 ? false : { intervalMs: config.antiEntropyIntervalMs, bytesPerSecond: config.antiEntropyBytesPerSecond },
+    // A node that replayed its own log serves it instead of streaming its ranges again.
+    recoveredData: engine instanceof DurableStorageEngine && engine.durability().recoveredEntries > 0,
+    // Half the grace: the other half leaves anti-entropy (at most half the grace apart) time to
+    // bring a returning node the tombstones it missed before anyone purges them.
+    isolation: { maxIsolationMs: config.tombstoneGraceMs / 2 },
   });
   return { member, client };
 }
@@ -103,7 +133,7 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
       : new NodeCoordination({
           config: config.coordinator,
           client: config.coordinatorClient,
-          handler: container.get<StorageRequestHandler>(T.handler),
+          handler: container.get<MaybeAsyncStorageRequestHandler>(T.handler),
           registry: container.get<NodeMetrics>(T.metrics).registry,
           clock: container.get<Clock>(T.clock),
           scheduler,
@@ -111,7 +141,7 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
           isServing: () => ready,
         });
   const app = buildNodeApp({
-    handler: container.get<StorageRequestHandler>(T.handler),
+    handler: container.get<MaybeAsyncStorageRequestHandler>(T.handler),
     membership: () => elastic.current()?.gossiper.current() ?? staticMembership(config, address),
     isReady: () => ready,
     registry: container.get<NodeMetrics>(T.metrics).registry,
@@ -122,7 +152,7 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
   // One port serves both the binary internode protocol (the default between processes) and
   // HTTP (internal routes, health, metrics): the node has one address whatever the transport.
   await app.ready();
-  const tcp = new TcpStorageServer(container.get<StorageRequestHandler>(T.handler), { maxFrameBytes: config.bodyLimitBytes });
+  const tcp = new TcpStorageServer(container.get<MaybeAsyncStorageRequestHandler>(T.handler), { maxFrameBytes: config.bodyLimitBytes });
   const listener = await listenMultiplexed({ host: config.host, port: config.port, tcp, http: app.server, maxFrameBytes: config.bodyLimitBytes });
   const port = listener.port;
   address = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
@@ -154,10 +184,16 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
   }
   ready = true;
   logger.info({ address, redis: resp?.url ?? null, members: staticMembership(config, address).nodes.length, join: config.join, coordinate: coordination !== null }, 'storage node listening');
+  member.gossiper.onSettingsConflict((error) => logger.error({ err: error.message }, 'refusing to join the cluster'));
   return {
     url: `http://${address}`,
     address,
     redisUrl: resp?.url ?? null,
+    onRefused(listener) {
+      const known = member.gossiper.settingsConflict();
+      if (known !== null) listener(known);
+      else member.gossiper.onSettingsConflict(listener);
+    },
     async close() {
       ready = false;
       await resp?.close();
@@ -169,6 +205,8 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
       await app.close();
       // After the app: public requests still in flight finish against the other replicas.
       await coordination?.close();
+      // Last: every write that was answered is in the log; this syncs and closes it.
+      if (engine instanceof DurableStorageEngine) engine.close();
     },
   };
 }

@@ -1,4 +1,5 @@
-import { token, type Clock, type RangeScanStorageEngine, type Scheduler, type StorageRequestHandler } from '@dkv/core';
+import { token, type Clock, type RangeScanStorageEngine, type Scheduler } from '@dkv/core';
+import type { MaybeAsyncStorageRequestHandler } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import type { NodeConfig } from './config.js';
 import type { ElasticHooks } from './elastic-hooks.js';
@@ -13,5 +14,6 @@ export const NODE_TOKENS = {
   engine: token<RangeScanStorageEngine>('dkv.node.StorageEngine'),
   elastic: token<ElasticHooks>('dkv.node.ElasticHooks'),
   metrics: token<NodeMetrics>('dkv.node.Metrics'),
-  handler: token<StorageRequestHandler>('dkv.node.StorageRequestHandler'),
+  /** The replica handler the servers serve: a durable node's PUT answers wait for their fsync. */
+  handler: token<MaybeAsyncStorageRequestHandler>('dkv.node.StorageRequestHandler'),
 } as const;

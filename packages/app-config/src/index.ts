@@ -1,4 +1,5 @@
 export * from './settings.js';
 export * from './foreground.js';
 export * from './coordinator-settings.js';
+export * from './durability-settings.js';
 export * from './resp-settings.js';

@@ -1,5 +1,7 @@
+import { DEFAULT_MAX_CLOCK_OFFSET_MS } from '@dkv/core';
 import type { HeartbeatConfig } from '@dkv/membership';
 import { DEFAULT_HINT_BOUNDS, type ReplicationConfig } from '@dkv/replication';
+import type { KeyScanBounds } from './key-scan.js';
 
 /** Everything a coordinator needs to know, with the defaults of {@link DEFAULT_COORDINATOR_CONFIG}. */
 export interface CoordinatorConfig {
@@ -51,9 +53,18 @@ export interface CoordinatorConfig {
    * it reads in-process: asked first by every quorum. Absent for the stand-alone coordinator.
    */
   readonly localReplicaId?: string;
+  /**
+   * The largest clock offset the cluster tolerates, in ms (default `DEFAULT_MAX_CLOCK_OFFSET_MS`,
+   * 10 minutes): a version read from a replica whose physical part is further ahead of this
+   * coordinator's clock is not adopted by its hybrid logical clock, and a write above one fails
+   * with VERSION_TOO_FAR_AHEAD (see `VersionGenerator`). Replicas apply the same bound to PUTs.
+   */
+  readonly maxClockOffsetMs?: number;
   /** The ReplicationManager's bounds; its request deadline is `requestTimeoutMs`. */
   readonly replication: Omit<ReplicationConfig, 'requestTimeoutMs'>;
   readonly heartbeat: HeartbeatConfig;
+  /** Bounds of the cluster-wide key scan (`scanKeys`); absent: `DEFAULT_KEY_SCAN_BOUNDS`. */
+  readonly keyScan?: KeyScanBounds;
 }
 
 /** Defaults for a cluster on one LAN: N=3, W=2, R=2, replica deadline 1 s, heartbeats every 500 ms. */
@@ -68,6 +79,7 @@ export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
   readFanout: 'all',
   writeVersioning: 'optimistic',
   writeQuorum: 'strict',
+  maxClockOffsetMs: DEFAULT_MAX_CLOCK_OFFSET_MS,
   hedgeMinDelayMs: 2,
   hedgeMaxDelayMs: 250,
   replication: DEFAULT_HINT_BOUNDS,
@@ -96,6 +108,7 @@ export function checkCoordinatorConfig(config: CoordinatorConfig): string[] {
   if ((config.hedgeMaxDelayMs ?? Infinity) < (config.hedgeMinDelayMs ?? 0)) problems.push('hedgeMaxDelayMs must be at least hedgeMinDelayMs');
   for (const [name, value] of Object.entries(config.replication)) if (value !== undefined) positiveInt(`replication.${name}`, value);
   for (const [name, value] of Object.entries(config.heartbeat)) positiveInt(`heartbeat.${name}`, value);
+  for (const [name, value] of Object.entries(config.keyScan ?? {})) positiveInt(`keyScan.${name}`, value);
   if (config.replication.maxBackoffMs < config.replication.baseBackoffMs) {
     problems.push('replication.maxBackoffMs must be at least replication.baseBackoffMs');
   }

@@ -32,6 +32,7 @@ import type { QuorumManager } from '@dkv/quorum';
 import { VersionGenerator } from '@dkv/quorum';
 import type { ReplicationManager } from '@dkv/replication';
 import type { CoordinatorConfig } from './config.js';
+import { ClusterKeyScanner, DEFAULT_KEY_SCAN_BOUNDS } from './key-scan.js';
 
 /**
  * What a gossip-fed process knows beyond the membership document: each node's liveness by its
@@ -62,6 +63,8 @@ export interface CoordinatorMetrics {
   readonly hedgedReads?: number;
   /** Writes acknowledged with stand-ins for replicas that were down (`writeQuorum: 'sloppy'`). */
   readonly sloppyWrites?: number;
+  /** Versions refused for being beyond this clock plus `maxClockOffsetMs` (read from replicas, or met by a write). */
+  readonly versionsRefused?: number;
 }
 
 /** The cluster views' answer shapes live in `@dkv/core`; re-exported where they used to be. */
@@ -106,6 +109,7 @@ export class CoordinatorService implements KVStore {
   private versionConflicts = 0;
   /** Writes that went through a sloppy quorum (stand-ins keeping hints for replicas that were down). */
   private sloppyWrites = 0;
+  private readonly keyScanner: ClusterKeyScanner;
 
   constructor(
     private readonly config: CoordinatorConfig,
@@ -117,8 +121,18 @@ export class CoordinatorService implements KVStore {
     private readonly clock: Clock,
     private readonly observer: ClusterObserver | null = null,
   ) {
-    this.versions = new VersionGenerator(clock);
+    this.versions = new VersionGenerator(clock, config.maxClockOffsetMs);
     this.views = viewsOf(membership.current());
+    this.keyScanner = new ClusterKeyScanner({
+      views: () => this.views,
+      nodeClient,
+      isAvailable: (id) => nodeManager.isAvailable(id),
+      clock,
+      n: config.n,
+      r: config.r,
+      requestTimeoutMs: config.requestTimeoutMs,
+      bounds: config.keyScan ?? DEFAULT_KEY_SCAN_BOUNDS,
+    });
     observer?.setRouting?.(this.views.futureId);
     membership.subscribe((next) => {
       this.views = viewsOf(next);
@@ -166,6 +180,36 @@ export class CoordinatorService implements KVStore {
     validateConsistency('w', w, this.config.n);
     const record = await this.write(key, w, (now) => ({ value: EMPTY, createdAt: now, expiresAt: null, tombstone: true }));
     return { key, version: record.version };
+  }
+
+  /**
+   * One call of a cluster-wide key scan, as Redis's `SCAN`: start with a null cursor and pass each
+   * returned cursor back until it comes back null. A full scan returns every key that held a live
+   * value throughout it (perhaps more than once), skipping deleted and expired ones; `match` is a
+   * Redis glob, `count` a hint of how many keys to return (at least 1; above 1000 by default it
+   * counts as 1000). The cursor is an opaque string naming a position in the replicas' own scan
+   * order, so any coordinator can continue it, even after the ring changed. It is not a number (`"0"` reads as the start): a door
+   * whose clients parse cursors as integers must map them. See ClusterKeyScanner for how and why
+   * R replicas of each range are asked.
+   * @throws DkvError INVALID_REQUEST for a bad cursor, count or pattern; QUORUM_NOT_MET when fewer
+   * than R replicas of some range answered (the same cursor may be retried).
+   */
+  scanKeys(cursor: string | null, options: { match?: string; count: number }): Promise<{ keys: string[]; cursor: string | null }> {
+    return this.keyScanner.scan(cursor, options);
+  }
+
+  /**
+   * An estimate of the live keys in the cluster, for Redis's `DBSIZE`: the live keys each storage
+   * node reported on its last heartbeat, summed and divided by the replicas per key. No request
+   * is sent, so it costs nothing and lags writes by up to a heartbeat interval; it is exact only
+   * when every replica holds every write (replication and repairs caught up). Nodes that never
+   * answered a heartbeat count as empty.
+   */
+  liveKeyCount(): number {
+    const nodes = this.nodeManager.nodes();
+    const held = nodes.reduce((sum, node) => sum + (this.nodeManager.healthOf(node.id)?.keys ?? 0), 0);
+    const copies = Math.max(1, Math.min(this.config.n, nodes.length));
+    return Math.round(held / copies);
   }
 
   /**
@@ -228,6 +272,7 @@ export class CoordinatorService implements KVStore {
       versionConflicts: this.versionConflicts,
       hedgedReads: q.hedgedReads,
       sloppyWrites: this.sloppyWrites,
+      versionsRefused: this.versions.refusedCount(),
     };
   }
 
@@ -264,9 +309,13 @@ export class CoordinatorService implements KVStore {
   }
 
   /**
-   * The write path shared by put and delete: read the current version from a quorum (as many
-   * replicas as the write's own quorum, at most R), issue a higher version, write it to W
-   * replicas, and leave the rest to the ReplicationManager.
+   * The write path shared by put and delete. Optimistic (the default): send the record at once
+   * with this coordinator's next version to the write plan's targets; it counts only where a
+   * replica applied it over a strictly lower version number, and when fewer than the plan needs
+   * can count it, it is retried above the highest version reported (at most MAX_WRITE_ATTEMPTS).
+   * With `writeVersioning: 'read-first'` or a sloppy write quorum it takes
+   * `writeAfterVersionRead` instead. Either way the replicas that did not acknowledge are left
+   * to the ReplicationManager.
    */
   private async write(
     key: string,
@@ -276,11 +325,12 @@ export class CoordinatorService implements KVStore {
     const hash = hashKey(key);
     if (this.config.writeVersioning === 'read-first' || this.config.writeQuorum === 'sloppy') return this.writeAfterVersionRead(key, hash, w, build);
     const plan = this.views.writePlanOfHash(hash, this.config.n, w);
+    const countsUnvouched = this.pendingReplicasOf(hash);
     let floor = 0;
     for (let attempt = 1; ; attempt += 1) {
       const now = this.clock.now();
       const record: VersionedValue = { ...build(now, null), version: this.versions.next(floor), writerId: this.config.nodeId, updatedAt: now };
-      const result = await this.quorum.writeIfNewer(key, record, plan.targets, plan.needed);
+      const result = await this.quorum.writeIfNewer(key, record, plan.targets, plan.needed, countsUnvouched);
       if ('acknowledged' in result) {
         this.replication.replicateAsync(key, record, result.stragglers);
         return record;
@@ -294,8 +344,20 @@ export class CoordinatorService implements KVStore {
   }
 
   /**
-   * The seed's write path, the default: read the current version from a quorum (as many replicas
-   * as the write's own quorum, at most R), issue a higher version, write it to W replicas.
+   * While data moves, the pending replicas of a key (on its future preference list, not on its
+   * read list): a node still receiving its ranges cannot vouch for what it held, and need not,
+   * since the write plan asks one more acknowledgement for each of them (see `planWrite`).
+   */
+  private pendingReplicasOf(hash: number): (node: Node) => boolean {
+    if (!this.views.changing) return () => false;
+    const read = new Set(this.views.read.getNodesForHash(hash, this.config.n).map((node) => node.id));
+    return (node) => !read.has(node.id);
+  }
+
+  /**
+   * The seed's write path, taken with `writeVersioning: 'read-first'` and always by a sloppy write
+   * quorum: read the current version from a quorum (as many replicas as the write's own quorum, at
+   * most R), issue a higher version, write it to W replicas.
    */
   private async writeAfterVersionRead(
     key: string,

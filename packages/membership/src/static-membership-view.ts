@@ -3,7 +3,8 @@ import type { Membership, MembershipView } from '@dkv/core';
 /**
  * A membership view fed from outside: start-up configuration, or a document fetched from a node.
  * It keeps the document with the highest epoch it has been given and tells its listeners when
- * that changes. (Gossip, which feeds it from peers, comes with the elastic-cluster work.)
+ * that changes. The apps route by their `Gossiper` instead (it is a `MembershipView` itself); this
+ * one serves fixed clusters (the simulation without elastic membership, tests, benchmarks).
  */
 export class StaticMembershipView implements MembershipView {
   private membership: Membership;

@@ -49,6 +49,15 @@ class FakeService implements PublicApiService {
     this.data.delete(key);
     return { key, version: this.version };
   }
+  /** Pages through the keys in sorted order; the cursor is the index of the next key. */
+  async scanKeys(cursor: string | null, options: { match?: string; count: number }): Promise<{ keys: string[]; cursor: string | null }> {
+    this.calls.push({ op: 'scan', key: cursor ?? '', options });
+    this.maybeFail();
+    const all = [...this.data.keys()].sort();
+    const from = cursor === null ? 0 : Number(cursor);
+    const end = Math.min(all.length, from + options.count);
+    return { keys: all.slice(from, end), cursor: end < all.length ? String(end) : null };
+  }
   cluster(): ClusterInfo {
     return {
       epoch: 1,
@@ -277,6 +286,69 @@ describe('keys', () => {
   });
 });
 
+describe('GET /v1/kv (key scan)', () => {
+  it('pages through every key with the cursor, passing match and count on', async () => {
+    for (const key of ['a', 'b', 'c', 'd', 'e']) await app.inject({ method: 'PUT', url: `/v1/kv/${key}`, payload: 'v' });
+    const keys: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const query: string = cursor === null ? 'count=2&match=*' : `count=2&match=*&cursor=${encodeURIComponent(cursor)}`;
+      const res = await app.inject({ method: 'GET', url: `/v1/kv?${query}` });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-type']).toMatch(/^application\/json/);
+      const body = res.json<{ keys: string[]; cursor: string | null }>();
+      expect(Object.keys(body).sort()).toEqual(['cursor', 'keys']);
+      keys.push(...body.keys);
+      cursor = body.cursor;
+      pages += 1;
+    } while (cursor !== null && pages < 10);
+    expect(keys).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(pages).toBe(3);
+    expect(service.calls.filter((c) => c.op === 'scan').map((c) => c.options)).toEqual(Array.from({ length: 3 }, () => ({ count: 2, match: '*' })));
+  });
+
+  it('starts at cursor 0 or none, with a count of 100 unless told', async () => {
+    for (const url of ['/v1/kv', '/v1/kv?cursor=0']) {
+      const res = await app.inject({ method: 'GET', url });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toEqual({ keys: [], cursor: null });
+    }
+    expect(service.calls.filter((c) => c.op === 'scan')).toEqual([
+      { op: 'scan', key: '', options: { count: 100 } },
+      { op: 'scan', key: '', options: { count: 100 } },
+    ]);
+  });
+
+  it.each([
+    ['count=0', /count must be a whole number from 1 to 1000/],
+    ['count=1001', /count must be a whole number from 1 to 1000/],
+    ['count=abc', /count must be a whole number from 1 to 1000/],
+    ['count=1.5', /count must be a whole number from 1 to 1000/],
+    ['count=1&count=2', /count must be given at most once, got 2 values/],
+    ['match=', /match must be a non-empty Redis glob pattern/],
+    [`cursor=${'x'.repeat(1025)}`, /cursor must be a cursor a previous answer returned/],
+  ])('answers 400 INVALID_REQUEST for %s', async (query, message) => {
+    const res = await app.inject({ method: 'GET', url: `/v1/kv?${query}` });
+    expect(res.statusCode).toBe(400);
+    const error = errorOf(res.body);
+    expect(error.code).toBe('INVALID_REQUEST');
+    expect(error.message).toMatch(message);
+    expect(service.calls.filter((c) => c.op === 'scan')).toEqual([]);
+  });
+
+  it("passes the coordinator's errors on with their status", async () => {
+    service.failNext = new DkvError('INVALID_REQUEST', 'invalid scan cursor "zz"');
+    const bad = await app.inject({ method: 'GET', url: '/v1/kv?cursor=zz' });
+    expect(bad.statusCode).toBe(400);
+    expect(errorOf(bad.body).message).toBe('invalid scan cursor "zz"');
+    service.failNext = new QuorumNotMetError('read', 2, 1, 3);
+    const unavailable = await app.inject({ method: 'GET', url: '/v1/kv' });
+    expect(unavailable.statusCode).toBe(503);
+    expect(errorOf(unavailable.body).code).toBe('QUORUM_NOT_MET');
+  });
+});
+
 describe('errors', () => {
   it('never leaks a stack: an unexpected failure is 500 INTERNAL', async () => {
     service.failNext = new Error('secret detail at /srv/app.js:12');
@@ -293,7 +365,7 @@ describe('errors', () => {
   });
 
   it('answers unknown routes and methods with 404 JSON', async () => {
-    for (const [method, url] of [['GET', '/nope'], ['POST', '/v1/kv/k'], ['GET', '/v1/kv']] as const) {
+    for (const [method, url] of [['GET', '/nope'], ['POST', '/v1/kv/k'], ['PUT', '/v1/kv']] as const) {
       const res = await app.inject({ method, url });
       expect(res.statusCode).toBe(404);
       expect(errorOf(res.body).code).toBe('NOT_FOUND');

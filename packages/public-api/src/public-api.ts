@@ -3,8 +3,8 @@ import { DkvError, errorBody, HTTP_STATUS_BY_CODE, MAX_TTL_SECONDS, NODE_ID_PATT
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 
-/** What the public API needs of the coordination core: the `KVStore` plus cluster views and readiness. */
-export type PublicApiService = Pick<CoordinatorService, 'get' | 'put' | 'delete' | 'cluster' | 'distribution' | 'isReady'>;
+/** What the public API needs of the coordination core: the `KVStore`, the key scan, cluster views and readiness. */
+export type PublicApiService = Pick<CoordinatorService, 'get' | 'put' | 'delete' | 'scanKeys' | 'cluster' | 'distribution' | 'isReady'>;
 
 /**
  * Changes of the cluster's membership (`POST /v1/cluster/nodes`, `DELETE /v1/cluster/nodes/{id}`):
@@ -107,6 +107,7 @@ function registerPublicRoutes(app: FastifyInstance, service: PublicApiService, o
   }
 
   registerKeyRoutes(app, service, options);
+  registerScanRoute(app, service);
   registerClusterRoutes(app, service, options.admin ?? null);
 }
 
@@ -142,6 +143,48 @@ function registerKeyRoutes(app: FastifyInstance, service: PublicApiService, opti
     const w = consistencyOf('w', parseQuery(request).w, options.n);
     const result = await service.delete(key, w === undefined ? {} : { w });
     return reply.code(204).header('x-dkv-version', String(result.version)).send();
+  });
+}
+
+/** The most keys one `GET /v1/kv` answers, and how many it aims for when `count` is absent. */
+export const SCAN_MAX_COUNT = 1000;
+export const SCAN_DEFAULT_COUNT = 100;
+
+const scanQuerySchema = z.object({
+  cursor: z.string().max(1024, 'must be a cursor a previous answer returned (at most 1024 characters)').optional(),
+  match: z.string().min(1, 'must be a non-empty Redis glob pattern').max(1024, 'must be at most 1024 characters').optional(),
+  count: z
+    .string()
+    .regex(/^\d{1,4}$/, `must be a whole number from 1 to ${SCAN_MAX_COUNT}`)
+    .transform(Number)
+    .pipe(z.int().min(1, `must be a whole number from 1 to ${SCAN_MAX_COUNT}`).max(SCAN_MAX_COUNT, `must be a whole number from 1 to ${SCAN_MAX_COUNT}`))
+    .optional(),
+});
+
+/**
+ * `GET /v1/kv?cursor=<c>&match=<pattern>&count=<n>`: one page of a cluster-wide key scan, as
+ * Redis's `SCAN` (an addition to API.md's HTTP API). Start without `cursor` (or with `0`) and pass
+ * each answer's `cursor` back until it is null; the full walk returns every key that held a live
+ * value throughout it, perhaps more than once. `match` is a Redis glob pattern, `count` a hint
+ * (1..1000, default 100). Bad parameters answer 400 `INVALID_REQUEST` naming the parameter.
+ */
+function registerScanRoute(app: FastifyInstance, service: PublicApiService): void {
+  app.get('/v1/kv', async (request) => {
+    const query = (request.query ?? {}) as Record<string, unknown>;
+    for (const [name, value] of Object.entries(query)) {
+      if (Array.isArray(value)) throw new DkvError('INVALID_REQUEST', `${name} must be given at most once, got ${value.length} values`);
+    }
+    const parsed = scanQuerySchema.safeParse(query);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`).join('; ');
+      throw new DkvError('INVALID_REQUEST', `bad key scan query: ${issues}`);
+    }
+    const { cursor, match, count } = parsed.data;
+    const page = await service.scanKeys(cursor === undefined || cursor === '0' ? null : cursor, {
+      count: count ?? SCAN_DEFAULT_COUNT,
+      ...(match === undefined ? {} : { match }),
+    });
+    return { keys: page.keys, cursor: page.cursor };
   });
 }
 

@@ -1,7 +1,9 @@
 /**
- * Node.js adapters of the domain's time and randomness ports: the wall clock, real timers and a
- * cryptographically seeded random source. Apps bind these in their composition roots; tests and
- * simulations bind the virtual ones from `@dkv/testkit` instead.
+ * Node.js adapters of the domain's time and randomness ports: the wall clock, real timers and
+ * `Math.random` as the random source (V8 seeds it per process from the OS, which is all that
+ * backoff jitter and gossip peer choice need; nothing here draws secrets); and the durable storage
+ * engine's log directory on disk. Apps bind these in their composition roots; tests and
+ * simulations bind the virtual ones from `@dkv/testkit` (and `MemoryLogDirectory`) instead.
  */
 import { randomInt } from 'node:crypto';
 import type { Clock, Rng, Scheduler, Timer } from '@dkv/core';
@@ -43,3 +45,5 @@ export class SystemRng implements Rng {
 export function randomId(prefix: string): string {
   return `${prefix}-${randomInt(0, 2 ** 40).toString(36)}`;
 }
+
+export { NodeLogDirectory } from './node-log-directory.js';

@@ -1,8 +1,9 @@
 /**
  * `@dkv/testkit`: what dkv's tests share. The deterministic simulation primitives (one seeded
  * `SeededRng`, one virtual timeline `SimulatedScheduler`, per-process `SimulatedClock`s and a
- * fault-injecting `SimulatedNetwork`), the seeded `SessionWorkload` that simulations and
- * benchmarks both run, and the contract suites every adapter of a port runs.
+ * fault-injecting `SimulatedNetwork`), a seeded `SessionWorkload` (not yet run by the simulation
+ * or the benchmarks, see its file), the history recorder and checkers that judge a run, and the
+ * contract suites every adapter of a port runs.
  */
 export * from './node-client.contract.js';
 export * from './seeded-rng.js';

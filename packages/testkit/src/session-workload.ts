@@ -1,6 +1,9 @@
 /**
- * The seeded stream of session-store operations that simulation tests and benchmarks share, so a
- * benchmark measures the workload the simulation proved correct, and one seed names one workload.
+ * A seeded stream of session-store operations, meant to be the one workload that simulation tests
+ * and benchmarks share, so that a benchmark measures the workload the simulation proved correct and
+ * one seed names one workload. Neither runs it yet: the simulation's clients are
+ * `runSessionClient` (`@dkv/simulation`) and the benchmarks draw keys and values in
+ * `benchmarks/lib/workload.ts` (issue 15).
  */
 import { validateTtlSeconds, type Rng } from '@dkv/core';
 

@@ -7,8 +7,12 @@ import { NodeUnavailableError, type ResponseFor, type StorageRequest, type Stora
  */
 export interface MaybeAsyncStorageRequestHandler {
   handle(request: StorageRequest): StorageResponse | Promise<StorageResponse>;
-  /** See `StorageRequestHandler.handleBorrowed`: synchronous, for a caller that encodes at once. */
-  handleBorrowed?(request: StorageRequest): StorageResponse;
+  /**
+   * See `StorageRequestHandler.handleBorrowed`: a caller encodes a synchronous answer at once. A
+   * handler may still answer some requests through a promise (a PUT that waits for its fsync);
+   * only a synchronous answer may borrow the engine's bytes.
+   */
+  handleBorrowed?(request: StorageRequest): StorageResponse | Promise<StorageResponse>;
 }
 
 /**

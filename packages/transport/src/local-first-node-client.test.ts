@@ -108,3 +108,29 @@ describe('LocalFirstNodeClient', () => {
     expect(remote.closes).toBe(2);
   });
 });
+
+describe('LocalFirstNodeClient with a handler that answers later (a durable node waiting for its fsync)', () => {
+  it('answers once the local handler’s promise settles, and a rejection is a remote failure', async () => {
+    let release: () => void = () => undefined;
+    const answered = new Promise<void>((resolve) => (release = resolve));
+    let fail = false;
+    const handler = {
+      handle: (request: StorageRequest) =>
+        answered.then(() => {
+          if (fail) throw new Error('fsync failed');
+          return { type: 'PUT' as const, applied: true, version: request.type === 'PUT' ? request.record.version : 0, previous: 0 };
+        }),
+    };
+    const client = new LocalFirstNodeClient(SELF.id, handler, new RecordingRemote());
+    let settled = false;
+    const put = client.send(SELF, { type: 'PUT', key: 'k', record: record(new Uint8Array([1]), 7) }, opts).then((answer) => ((settled = true), answer));
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    release();
+    await expect(put).resolves.toEqual({ type: 'PUT', applied: true, version: 7, previous: 0 });
+    fail = true;
+    const failed = client.send(SELF, { type: 'PUT', key: 'k', record: record(new Uint8Array([1]), 8) }, opts);
+    await expect(failed).rejects.toBeInstanceOf(NodeUnavailableError);
+    await expect(failed).rejects.toMatchObject({ kind: 'remote', message: expect.stringContaining('fsync failed') });
+  });
+});

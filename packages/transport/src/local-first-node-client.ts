@@ -5,9 +5,8 @@ import {
   type RequestOptions,
   type ResponseFor,
   type StorageRequest,
-  type StorageRequestHandler,
 } from '@dkv/core';
-import { describeError, matchResponse } from './handler.js';
+import { describeError, matchResponse, type MaybeAsyncStorageRequestHandler } from './handler.js';
 
 /**
  * A {@link NodeClient} for a storage node that also coordinates (Dynamo's "any node can
@@ -19,8 +18,9 @@ import { describeError, matchResponse } from './handler.js';
  * It keeps the port's promises for the local target as the wire would: the answer arrives through
  * a promise, a handler that throws is a `remote` failure (the same kind a TCP error frame gives,
  * so quorum and replication treat a refusing local replica like any other), an answer of the
- * wrong type is refused, and after {@link close} sends fail `closed`. The handler is synchronous,
- * so the deadline cannot pass. A PUT's value is copied into memory of its own and exact size, as
+ * wrong type is refused, and after {@link close} sends fail `closed`. The handler answers
+ * synchronously, so the deadline cannot pass, except a PUT of a durable node, which waits for its
+ * fsync (see `PersistingRequestHandler`): bounded by the disk, not by a timer. A PUT's value is copied into memory of its own and exact size, as
  * the wire codecs do: the replica keeps it, and must neither see a caller's buffer change nor pin
  * the (possibly pooled) buffer an HTTP body arrived in. Answers are not copied: the values of GET
  * answers are the replica's own bytes, which the coordination core only reads.
@@ -30,7 +30,7 @@ export class LocalFirstNodeClient implements NodeClient {
 
   constructor(
     private readonly selfId: string,
-    private readonly local: StorageRequestHandler,
+    private readonly local: MaybeAsyncStorageRequestHandler,
     private readonly remote: NodeClient,
   ) {}
 
@@ -43,6 +43,12 @@ export class LocalFirstNodeClient implements NodeClient {
       response = this.local.handle(ownValue(request));
     } catch (error) {
       return Promise.reject(new NodeUnavailableError(target.id, 'remote', `the local replica failed: ${describeError(error)}`));
+    }
+    if (response instanceof Promise) {
+      return response.then(
+        (answer) => matchResponse(target.id, request, answer),
+        (error: unknown) => Promise.reject(new NodeUnavailableError(target.id, 'remote', `the local replica failed: ${describeError(error)}`)),
+      );
     }
     try {
       return Promise.resolve(matchResponse(target.id, request, response));
