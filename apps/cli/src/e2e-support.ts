@@ -27,6 +27,8 @@ export function isAlive(pid: number): boolean {
 /** The processes one test file started through the CLI, and what they announced. */
 export class CliProcesses {
   readonly announced = new Map<string, { pid: number; address: string }>();
+  /** The coordinators `cluster up` announced (`dkv: coordinator <id> pid <pid> at <address>`). */
+  readonly coordinators = new Map<string, { pid: number; address: string }>();
   /** The coordinator URL from `cluster up`'s ready line, once printed. */
   url = '';
   /** The Redis door's URL from `cluster up`'s `dkv redis at` line, once printed. */
@@ -60,6 +62,8 @@ export class CliProcesses {
         this.output.push(line);
         const match = /^dkv: node (\S+) pid (\d+) at (\S+)/.exec(line);
         if (match) this.announced.set(match[1]!, { pid: Number(match[2]), address: match[3]! });
+        const coordinator = /^dkv: coordinator (\S+) pid (\d+) at (\S+)/.exec(line);
+        if (coordinator) this.coordinators.set(coordinator[1]!, { pid: Number(coordinator[2]), address: coordinator[3]! });
         const ready = /^dkv ready at (\S+)/.exec(line);
         if (ready) this.url = ready[1]!;
         const redis = /^dkv redis at (\S+)/.exec(line);
@@ -103,7 +107,7 @@ export class CliProcesses {
       child.kill('SIGCONT');
       child.kill('SIGKILL');
     }
-    for (const { pid } of this.announced.values()) {
+    for (const { pid } of [...this.announced.values(), ...this.coordinators.values()]) {
       try {
         process.kill(pid, 'SIGCONT');
         process.kill(pid, 'SIGKILL');

@@ -71,6 +71,7 @@ export const NODE_COORDINATE_SETTINGS = {
   respMaxConnections: forCoordinatingNode(R.respMaxConnections),
   respIdleTimeoutMs: forCoordinatingNode(R.respIdleTimeoutMs),
   respMaxPipelined: forCoordinatingNode(R.respMaxPipelined),
+  respMaxInFlight: forCoordinatingNode(R.respMaxInFlight),
   respMaxQueuedReplyBytes: forCoordinatingNode(R.respMaxQueuedReplyBytes),
   respMaxReplyBufferBytes: forCoordinatingNode(R.respMaxReplyBufferBytes),
   respMaxKeys: forCoordinatingNode(R.respMaxKeys),

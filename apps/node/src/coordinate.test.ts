@@ -83,6 +83,7 @@ describe('--coordinate settings', () => {
     ['respMaxConnections', 'DKV_RESP_MAX_CONNECTIONS', '50', { resp: { maxConnections: 50 } }],
     ['respIdleTimeoutMs', 'DKV_RESP_IDLE_TIMEOUT_MS', '0', { resp: { idleTimeoutMs: 0 } }],
     ['respMaxPipelined', 'DKV_RESP_MAX_PIPELINED', '16', { resp: { maxPipelined: 16 } }],
+    ['respMaxInFlight', 'DKV_RESP_MAX_IN_FLIGHT', '32', { resp: { maxInFlight: 32 } }],
     ['respMaxQueuedReplyBytes', 'DKV_RESP_MAX_QUEUED_REPLY_BYTES', '65536', { resp: { maxQueuedReplyBytes: 65_536 } }],
     ['respMaxReplyBufferBytes', 'DKV_RESP_MAX_REPLY_BUFFER_BYTES', '8388608', { resp: { maxReplyBufferBytes: 8_388_608 } }],
     ['respMaxKeys', 'DKV_RESP_MAX_KEYS', '100', { resp: { maxKeysReply: 100 } }],

@@ -58,6 +58,8 @@ export const REDIS_VERSION = '7.2.0';
 const NOT_INTEGER = 'ERR value is not an integer or out of range';
 const SYNTAX = 'ERR syntax error';
 const MAX_TTL_MS = MAX_TTL_SECONDS * 1000;
+/** SCAN's COUNT is a hint: above this it counts as this (the cluster-wide scan's own page limit). */
+const MAX_SCAN_COUNT = 1000;
 
 const none = (): readonly number[] => [];
 const first = (): readonly number[] => [1];
@@ -298,7 +300,7 @@ async function scan(args: readonly Buffer[], _s: ClientSession, server: ServerCo
   }
   const from = cursorText === '0' ? null : server.cursorOf(cursorText);
   if (cursorText !== '0' && from === null) throw new ReplyError('ERR invalid cursor');
-  const page = await server.backend.scanKeys(from, { ...(match !== undefined && match !== '*' ? { match } : {}), count: Math.min(count, 100_000) });
+  const page = await server.backend.scanKeys(from, { ...(match !== undefined && match !== '*' ? { match } : {}), count: Math.min(count, MAX_SCAN_COUNT) });
   const keys = typeFilter === null || typeFilter === 'string' ? page.keys : [];
   const next = page.cursor === null ? '0' : server.cursorId(page.cursor);
   return reply.array([reply.bulk(next), reply.array(keys.map((key) => reply.bulk(key)))]);

@@ -33,8 +33,9 @@ describe('CoordinatorRespBackend', () => {
     ]);
   });
 
-  it('estimates the live key count as the replicas\' count over N', async () => {
+  it('estimates the live key count as the replicas\' count over N, or takes the coordinator\'s own estimate', async () => {
     expect(await new CoordinatorRespBackend(() => fake(true).coordinator, 3).liveKeyCount()).toBe(10);
+    expect(await new CoordinatorRespBackend(() => ({ ...fake(true).coordinator, liveKeyCount: () => 42 }), 3).liveKeyCount()).toBe(42);
   });
 
   it('scans through the coordinator, or refuses clearly without a cluster-wide scan', async () => {

@@ -13,13 +13,15 @@ export interface RespCoordinator {
   /** Each storage node's key count (replicas included): DBSIZE's estimate without a scan. */
   distribution(): Promise<readonly { readonly keys: number }[]>;
   scanKeys?(cursor: string | null, options: { match?: string; count: number }): Promise<{ keys: string[]; cursor: string | null }>;
+  /** The live key estimate from the nodes' heartbeats (no request); without it DBSIZE asks {@link distribution}. */
+  liveKeyCount?(): number;
 }
 
 /**
  * The real {@link RespBackend}: the coordinator's quorum operations with the cluster's default
  * quorums (API.md: every Redis command runs with W and R of the cluster). Expiry passes as an
- * absolute time to the millisecond. DBSIZE is the sum of the nodes' key counts divided by N
- * (each key is on N replicas), an estimate as API.md allows.
+ * absolute time to the millisecond. DBSIZE is the coordinator's live key estimate, or else the sum
+ * of the nodes' key counts divided by N (each key is on N replicas), an estimate as API.md allows.
  */
 export class CoordinatorRespBackend implements RespBackend {
   /**
@@ -52,7 +54,9 @@ export class CoordinatorRespBackend implements RespBackend {
   }
 
   async liveKeyCount(): Promise<number> {
-    const nodes = await this.coordinator().distribution();
+    const coordinator = this.coordinator();
+    if (coordinator.liveKeyCount !== undefined) return coordinator.liveKeyCount();
+    const nodes = await coordinator.distribution();
     const replicas = nodes.reduce((sum, node) => sum + node.keys, 0);
     return Math.round(replicas / Math.max(1, Math.min(this.n, nodes.length)));
   }

@@ -400,7 +400,7 @@ describe('connection bounds', () => {
     await client.closedByServer(3000);
   });
 
-  it('stops reading from a client that does not read its replies, and disconnects it past maxReplyBufferBytes', async () => {
+  it('stops reading from a client that does not read its replies', async () => {
     const memory = new InMemoryRespBackend({ now: () => clockMs });
     await memory.put('big', Buffer.alloc(100_000, 0x61), null);
     const { client, server } = await setup({ backend: memory, maxQueuedReplyBytes: 256 * 1024, maxReplyBufferBytes: 2 * 1024 * 1024, maxPipelined: 16 });
@@ -414,5 +414,32 @@ describe('connection bounds', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(memory.calls.filter((call) => call === 'get big').length).toBe(gets);
     expect(server.connectionCount()).toBe(1);
+  });
+
+  it('disconnects a client whose queued replies pass maxReplyBufferBytes', async () => {
+    const memory = new InMemoryRespBackend({ now: () => clockMs });
+    await memory.put('big', Buffer.alloc(100_000, 0x61), null);
+    const { client, server } = await setup({ backend: memory, maxQueuedReplyBytes: 64 * 1024, maxReplyBufferBytes: 512 * 1024, maxPipelined: 1000 });
+    client.socket.pause();
+    client.sendRaw(Buffer.concat(Array.from({ length: 500 }, () => Buffer.from('*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n'))));
+    await expect.poll(() => server.connectionCount(), { timeout: 5000 }).toBe(0);
+  });
+
+  it('runs at most maxInFlight commands on keys across connections; the others wait their turn and then run', async () => {
+    const memory = new InMemoryRespBackend({ now: () => clockMs });
+    let release: () => void = () => undefined;
+    memory.hold(new Promise<void>((resolve) => (release = resolve)));
+    const { client, server } = await setup({ backend: memory, maxInFlight: 3 });
+    const other = await RawRespClient.connect(server.port);
+    clients.push(other);
+    client.send(...Array.from({ length: 10 }, (_, i) => ['SET', `a${i}`, 'v']));
+    other.send(...Array.from({ length: 10 }, (_, i) => ['GET', `b${i}`]), ['PING']);
+    await expect.poll(() => memory.calls.length).toBe(3);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(memory.calls.length).toBe(3);
+    release();
+    expect(await client.read(10)).toEqual(Array.from({ length: 10 }, () => 'OK'));
+    expect(await other.read(11)).toEqual([...Array.from({ length: 10 }, () => null), 'PONG']);
+    expect(memory.calls.length).toBe(20);
   });
 });

@@ -7,9 +7,10 @@
  * - Commands of one connection on the same key take effect in the order sent: a command waits for
  *   the commands before it on the same connection that touch any of its keys (per-key chains).
  *   Commands on different keys run concurrently.
- * - Bounds: commands in flight per connection (`maxPipelined`) and reply bytes queued for a
- *   client (`maxQueuedReplyBytes`): at either, the server stops taking commands off the input and
- *   pauses the socket until replies drain; what was received stays unparsed, bounded by the
+ * - Bounds: commands on keys running at once across connections (`maxInFlight`), commands in
+ *   flight per connection (`maxPipelined`) and reply bytes queued for a client
+ *   (`maxQueuedReplyBytes`): at any of them, the server stops taking that connection's commands
+ *   off the input and pauses its socket until a slot frees or replies drain; what was received stays unparsed, bounded by the
  *   socket's buffer. A client whose queued replies still pass `maxReplyBufferBytes` (what commands
  *   in flight add) is disconnected, as Redis's client-output-buffer-limit does. Connections
  *   (`maxConnections`, beyond: `-ERR max number of clients reached`), idle time (`idleTimeoutMs`),
@@ -37,6 +38,13 @@ export interface RespServerOptions {
   readonly idleTimeoutMs: number;
   /** Commands of one connection read and not yet answered, at most (pipelining depth). */
   readonly maxPipelined: number;
+  /**
+   * Commands on keys running at once across all connections, at most. Beyond it connections take
+   * no more commands until one finishes (they wait their turn in order), so a burst from many
+   * pipelining clients queues here instead of overrunning the bound on requests to each storage
+   * node (where it would fail fast). Unbounded when absent.
+   */
+  readonly maxInFlight?: number;
   /** Reply bytes queued for one client beyond which no more of its commands are read until they drain. */
   readonly maxQueuedReplyBytes: number;
   /** Reply bytes queued for one client beyond which it is disconnected (it does not read its replies). */
@@ -130,6 +138,34 @@ class RespDoor {
 
   forget(connection: RespConnection): void {
     this.connections.delete(connection);
+    const index = this.waiting.indexOf(connection);
+    if (index >= 0) this.waiting.splice(index, 1);
+  }
+
+  /** Commands on keys running now, across connections. */
+  private running = 0;
+  /** Connections waiting for a slot under `maxInFlight`, in the order they asked (at most one entry each). */
+  private readonly waiting: RespConnection[] = [];
+
+  /** Takes a slot for a command on keys; false (and the connection is queued to be woken) at the bound. */
+  acquire(connection: RespConnection): boolean {
+    const max = this.options.maxInFlight;
+    if (max !== undefined && this.running >= max) {
+      if (!this.waiting.includes(connection)) this.waiting.push(connection);
+      return false;
+    }
+    this.running += 1;
+    return true;
+  }
+
+  /**
+   * Gives a slot back and lets waiting connections go on, longest-waiting first, while slots are
+   * free: one that cannot take it now (another of its bounds holds it) asks again when that clears.
+   */
+  release(): void {
+    this.running -= 1;
+    const max = this.options.maxInFlight ?? Infinity;
+    while (this.running < max && this.waiting.length > 0) (this.waiting.shift() as RespConnection).wake();
   }
 
   private accept(socket: Socket): void {
@@ -163,6 +199,12 @@ class RespDoor {
   }
 }
 
+/** Whether a command does work on the store (and so counts against the server-wide in-flight bound): one on keys, or a scan. */
+function needsSlot(args: readonly Buffer[]): boolean {
+  const spec = COMMANDS[(args[0] as Buffer).toString('latin1').toLowerCase()];
+  return spec !== undefined && (spec.flags.includes('readonly') || spec.flags.includes('write'));
+}
+
 /** One command's place in the reply queue. */
 interface Slot {
   reply: RespReply | null;
@@ -182,6 +224,8 @@ class RespConnection {
   private readonly writer = new ReplyWriter();
   private closing = false;
   private paused = false;
+  /** A command read but not started: it waits for a slot under the server-wide in-flight bound. */
+  private stalled: Buffer[] | null = null;
   private flushScheduled = false;
 
   constructor(
@@ -229,7 +273,17 @@ class RespConnection {
         this.pause();
         break;
       }
-      let args: Buffer[] | null;
+      let args: Buffer[] | null = this.stalled;
+      if (args !== null) {
+        // A command read earlier that waited for a slot under the server-wide bound.
+        if (!this.door.acquire(this)) {
+          this.pause();
+          break;
+        }
+        this.stalled = null;
+        this.dispatch(args, true);
+        continue;
+      }
       try {
         args = this.parser.next();
       } catch (error) {
@@ -244,7 +298,12 @@ class RespConnection {
         break;
       }
       try {
-        this.dispatch(args);
+        if (needsSlot(args) && !this.door.acquire(this)) {
+          this.stalled = args;
+          this.pause();
+          break;
+        }
+        this.dispatch(args, needsSlot(args));
       } catch (error) {
         // A bug must cost this connection at most, never the process.
         this.door.options.log?.('redis command failed unexpectedly; closing the connection', { client: this.session.address, error: error instanceof Error ? error.message : String(error) });
@@ -268,16 +327,26 @@ class RespConnection {
     this.socket.resume();
   }
 
-  /** Gives `args` its slot and starts it, after the commands before it on the same keys. */
-  private dispatch(args: Buffer[]): void {
+  /** Called by the server when a slot under its in-flight bound is free for this connection. */
+  wake(): void {
+    if (!this.closing) this.pump();
+  }
+
+  /**
+   * Gives `args` its slot and starts it, after the commands before it on the same keys.
+   * `holdsSlot`: it took a slot under the server-wide bound, given back when it settles.
+   */
+  private dispatch(args: Buffer[], holdsSlot: boolean): void {
     const name = (args[0] as Buffer).toString('latin1').toLowerCase();
     const spec = COMMANDS[name];
     const protocol = this.session.protocol;
     if (spec === undefined) {
+      if (holdsSlot) this.door.release();
       this.slots.push({ reply: unknownCommand(args), protocol, closeAfter: false });
       return;
     }
     if ((spec.arity > 0 && args.length !== spec.arity) || args.length < -spec.arity) {
+      if (holdsSlot) this.door.release();
       this.slots.push({ reply: wrongArity(name), protocol, closeAfter: false });
       return;
     }
@@ -290,16 +359,19 @@ class RespConnection {
     if (slot.closeAfter) this.closing = true;
     this.slots.push(slot);
     if (!(result instanceof Promise)) {
+      if (holdsSlot) this.door.release();
       slot.reply = result;
       return;
     }
     const settled = result.then(
       (value) => {
         slot.reply = value;
+        if (holdsSlot) this.door.release();
         this.scheduleFlush();
       },
       () => {
         slot.reply = reply.error('ERR internal error');
+        if (holdsSlot) this.door.release();
         this.scheduleFlush();
       },
     );
