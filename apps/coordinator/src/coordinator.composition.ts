@@ -66,6 +66,7 @@ export function coordinatorContainer(config: CoordinatorAppConfig, initial: Memb
         scheduler,
         rng,
         config: DEFAULT_GOSSIPER_CONFIG,
+        settings: { n: cfg.coordinator.n },
       }),
     [T.config, T.gossipClient, T.clock, T.scheduler, T.rng],
   );
@@ -177,10 +178,14 @@ export async function startCoordinator(config: CoordinatorAppConfig, makeContain
 /**
  * Waits until gossip has brought the membership document (the join already reached a node, so
  * this is a round or two), for at most `deadlineMs`. Serving before would answer QUORUM_NOT_MET.
+ * Throws the gossiper's `ClusterSettingsConflictError` when the cluster's N differs from this
+ * coordinator's (it refuses to join).
  */
 async function learnDocument(membership: Gossiper, deadlineMs: number): Promise<void> {
   const giveUpAt = Date.now() + deadlineMs;
   while (membership.current().nodes.length === 0) {
+    const refused = membership.settingsConflict();
+    if (refused !== null) throw refused;
     if (Date.now() >= giveUpAt) throw new Error(`no storage node answered membership gossip within ${deadlineMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }

@@ -1,12 +1,13 @@
 import { COORDINATOR_SETTINGS, parseCoordinatorConfig, type CoordinatorAppConfig } from './config.js';
 import { startCoordinator } from './coordinator.composition.js';
 import { holdInForeground } from '@dkv/app-config';
+import { ClusterSettingsConflictError } from '@dkv/membership';
 import { ConfigError, formatHelp, parseFlags } from '@dkv/app-config';
 
 /** Exit code of a process stopped by bad configuration (API.md: "stops the process at start"). */
 export const EXIT_BAD_CONFIG = 2;
 
-/** Runs one coordinator in the foreground until SIGINT/SIGTERM; failures to start (join, listen) exit 1. */
+/** Runs one coordinator in the foreground until SIGINT/SIGTERM; failures to start (join, listen) exit 1, a refused join (another N than the cluster's) exits 2. */
 export async function runCoordinator(config: CoordinatorAppConfig): Promise<void> {
   const name = `dkv coordinator ${config.coordinator.nodeId}`;
   try {
@@ -14,7 +15,7 @@ export async function runCoordinator(config: CoordinatorAppConfig): Promise<void
     holdInForeground(name, coordinator, (line) => process.stderr.write(`${line}\n`));
   } catch (error) {
     process.stderr.write(`${name}: cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(1);
+    process.exit(error instanceof ClusterSettingsConflictError ? EXIT_BAD_CONFIG : 1);
   }
 }
 

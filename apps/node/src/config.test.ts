@@ -29,6 +29,7 @@ describe('parseNodeConfig', () => {
       dataDir: null,
       fsync: { mode: 'interval', intervalMs: 100 },
       tombstoneGraceMs: 3_600_000,
+      maxClockOffsetMs: 600_000,
       sweepIntervalMs: 100,
       sweepMaxWork: 1000,
       engine: 'compact',

@@ -26,6 +26,8 @@ export interface NodeConfig {
   /** This node's failure domain (`--zone`, or its `@zone` in `--members`); `DEFAULT_ZONE` when none is named. */
   readonly zone: string;
   readonly tombstoneGraceMs: number;
+  /** The largest clock offset the cluster tolerates: PUTs of versions further ahead of this node's clock are refused. */
+  readonly maxClockOffsetMs: number;
   readonly sweepIntervalMs: number;
   readonly sweepMaxWork: number;
   /** The replica's storage engine (see {@link STORAGE_ENGINES}). */
@@ -118,6 +120,7 @@ export const NODE_SETTINGS = {
   zone: { flag: 'zone', env: 'DKV_ZONE', description: `this node's failure domain, e.g. an availability zone or topology.kubernetes.io/zone (default: "${DEFAULT_ZONE}"); a key's N replicas go to N distinct zones whenever there are N`, schema: patternSchema(ZONE_PATTERN, '1 to 64 letters, digits, ".", "_", "-" or "/", starting with a letter or digit') },
   vnodes: { flag: 'vnodes', env: 'DKV_VNODES', defaultValue: String(DEFAULT_VNODES), description: 'virtual nodes each member places on the ring (its weight)', schema: intSchema(1, 65_536) },
   tombstoneGraceMs: { flag: 'tombstone-grace-ms', env: 'DKV_TOMBSTONE_GRACE_MS', defaultValue: '3600000', description: 'how long deletes and expiries are remembered before they are purged', schema: intSchema(1000, 31_536_000_000) },
+  maxClockOffsetMs: { flag: 'max-clock-offset-ms', env: 'DKV_MAX_CLOCK_OFFSET_MS', defaultValue: '600000', description: 'largest clock offset the cluster tolerates: a write whose version is further ahead of this node\'s clock is refused (VERSION_TOO_FAR_AHEAD)', schema: intSchema(1, 31_536_000_000) },
   sweepIntervalMs: { flag: 'sweep-interval-ms', env: 'DKV_SWEEP_INTERVAL_MS', defaultValue: '100', description: 'time between two active-expiry sweeps', schema: intSchema(1, 3_600_000) },
   sweepMaxWork: { flag: 'sweep-max-work', env: 'DKV_SWEEP_MAX_WORK', defaultValue: '1000', description: 'most keys one sweep expires or purges', schema: intSchema(1, 10_000_000) },
   engine: { flag: 'engine', env: 'DKV_ENGINE', defaultValue: 'compact', description: 'storage engine: compact (values in slabs, metadata in typed arrays: about 1.1x the payload per 2 KB session) or map (a Map of records, the reference layout: about 1.36x)', schema: enumSchema(STORAGE_ENGINES) },

@@ -91,6 +91,7 @@ export type NodeCoordinateValues = SettingsValues<typeof NODE_COORDINATE_SETTING
   readonly id: string;
   readonly n: number;
   readonly bodyLimitBytes: number;
+  readonly maxClockOffsetMs: number;
   readonly tombstoneGraceMs: number;
 };
 
@@ -102,7 +103,7 @@ export type NodeCoordinateValues = SettingsValues<typeof NODE_COORDINATE_SETTING
  */
 export function nodeCoordinatorConfig(values: NodeCoordinateValues): NodeCoordinatorSettings {
   const problems = coordinateProblems(values);
-  const coordinator = coordinatorConfigFrom(values, { nodeId: values.id, localReplicaId: values.id, n: values.n });
+  const coordinator = { ...coordinatorConfigFrom(values, { nodeId: values.id, localReplicaId: values.id, n: values.n }), maxClockOffsetMs: values.maxClockOffsetMs };
   // The core's own check last, as the coordinator's: it names fields, not flags, so only what the checks above missed reaches it.
   if (problems.length === 0) problems.push(...checkCoordinatorConfig(coordinator));
   if (problems.length > 0) throw new ConfigError(problems);

@@ -7,6 +7,8 @@ export interface NodeMetrics {
   readonly registry: Registry;
   /** Wraps the replica handler so every internode request is counted by type. */
   countRequests(handler: StorageRequestHandler): StorageRequestHandler;
+  /** Exports the service's count of writes refused for a version too far ahead; returns the service. */
+  countRefusals<S extends { readonly versionsRefused: number }>(service: S): S;
 }
 
 /**
@@ -66,6 +68,10 @@ export function createNodeMetrics(
   const requests = new Counter({ name: 'dkv_storage_requests_total', help: 'Internode storage requests handled, by type', labelNames: ['type'] as const, registers: [registry] });
   return {
     registry,
+    countRefusals(service) {
+      new Gauge({ name: 'dkv_storage_versions_refused', help: 'Writes refused since start: their version was beyond this clock plus --max-clock-offset-ms', registers: [registry], collect() { this.set(service.versionsRefused); } });
+      return service;
+    },
     countRequests(handler) {
       const counted: StorageRequestHandler = {
         handle(request: StorageRequest): StorageResponse {

@@ -27,6 +27,11 @@ export interface RunningNode {
   readonly redisUrl: string | null;
   /** Stops the sweeper, gossip, range sync and the server; in-flight requests finish first. */
   close(): Promise<void>;
+  /**
+   * Calls `listener` if the node refuses to join because a cluster-wide setting (N, the tombstone
+   * grace) differs from the cluster's; the error names the setting and both values.
+   */
+  onRefused(listener: (error: Error) => void): void;
 }
 
 /** The node's object graph. Tests can take it and rebind one port before calling {@link startNode}'s parts. */
@@ -58,12 +63,16 @@ export function nodeContainer(config: NodeConfig): Container {
     [T.engine, T.config, T.elastic],
   );
   c.bind<MaybeAsyncStorageRequestHandler>(T.handler).toResolvedValue(
-    (engine: RangeScanStorageEngine, cfg: NodeConfig, metrics: NodeMetrics, elastic: ElasticHooks) => {
-      const handler: StorageRequestHandler = metrics.countRequests(new StorageService({ nodeId: cfg.id, engine, gossip: elastic, canRead: () => elastic.canRead(), canScan: () => elastic.canScan(), hints: elastic }));
+    (engine: RangeScanStorageEngine, cfg: NodeConfig, metrics: NodeMetrics, elastic: ElasticHooks, clock: Clock) => {
+      const handler: StorageRequestHandler = metrics.countRequests(
+        metrics.countRefusals(
+          new StorageService({ nodeId: cfg.id, engine, clock, maxClockOffsetMs: cfg.maxClockOffsetMs, gossip: elastic, canRead: () => elastic.canRead(), canScan: () => elastic.canScan(), hints: elastic }),
+        ),
+      );
       // A durable node answers a PUT once its write is durable under the fsync policy.
       return engine instanceof DurableStorageEngine ? new PersistingRequestHandler(handler, engine) : handler;
     },
-    [T.engine, T.config, T.metrics, T.elastic],
+    [T.engine, T.config, T.metrics, T.elastic, T.clock],
   );
   return c;
 }
@@ -92,10 +101,14 @@ function elasticMember(config: NodeConfig, address: string, engine: RangeScanSto
     scheduler,
     rng: new SystemRng(),
     gossip: { ...DEFAULT_GOSSIPER_CONFIG, intervalMs: config.gossipIntervalMs },
+    settings: { tombstoneGraceMs: config.tombstoneGraceMs },
     sync: { bytesPerSecond: config.syncBytesPerSecond, settleDelayMs: config.syncSettleDelayMs },
     antiEntropy: config.antiEntropyIntervalMs === 0 ? false : { intervalMs: config.antiEntropyIntervalMs, bytesPerSecond: config.antiEntropyBytesPerSecond },
     // A node that replayed its own log serves it instead of streaming its ranges again.
     recoveredData: engine instanceof DurableStorageEngine && engine.durability().recoveredEntries > 0,
+    // Half the grace: the other half leaves anti-entropy (at most half the grace apart) time to
+    // bring a returning node the tombstones it missed before anyone purges them.
+    isolation: { maxIsolationMs: config.tombstoneGraceMs / 2 },
   });
   return { member, client };
 }
@@ -171,10 +184,16 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
   }
   ready = true;
   logger.info({ address, zone: config.zone, redis: resp?.url ?? null, members: staticMembership(config, address).nodes.length, join: config.join, coordinate: coordination !== null }, 'storage node listening');
+  member.gossiper.onSettingsConflict((error) => logger.error({ err: error.message }, 'refusing to join the cluster'));
   return {
     url: `http://${address}`,
     address,
     redisUrl: resp?.url ?? null,
+    onRefused(listener) {
+      const known = member.gossiper.settingsConflict();
+      if (known !== null) listener(known);
+      else member.gossiper.onSettingsConflict(listener);
+    },
     async close() {
       ready = false;
       await resp?.close();

@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_CLOCK_OFFSET_MS } from '@dkv/core';
 import type { HeartbeatConfig } from '@dkv/membership';
 import { DEFAULT_HINT_BOUNDS, type ReplicationConfig } from '@dkv/replication';
 import type { KeyScanBounds } from './key-scan.js';
@@ -52,6 +53,13 @@ export interface CoordinatorConfig {
    * it reads in-process: asked first by every quorum. Absent for the stand-alone coordinator.
    */
   readonly localReplicaId?: string;
+  /**
+   * The largest clock offset the cluster tolerates, in ms (default `DEFAULT_MAX_CLOCK_OFFSET_MS`,
+   * 10 minutes): a version read from a replica whose physical part is further ahead of this
+   * coordinator's clock is not adopted by its hybrid logical clock, and a write above one fails
+   * with VERSION_TOO_FAR_AHEAD (see `VersionGenerator`). Replicas apply the same bound to PUTs.
+   */
+  readonly maxClockOffsetMs?: number;
   /** The ReplicationManager's bounds; its request deadline is `requestTimeoutMs`. */
   readonly replication: Omit<ReplicationConfig, 'requestTimeoutMs'>;
   readonly heartbeat: HeartbeatConfig;
@@ -71,6 +79,7 @@ export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
   readFanout: 'all',
   writeVersioning: 'optimistic',
   writeQuorum: 'strict',
+  maxClockOffsetMs: DEFAULT_MAX_CLOCK_OFFSET_MS,
   hedgeMinDelayMs: 2,
   hedgeMaxDelayMs: 250,
   replication: DEFAULT_HINT_BOUNDS,

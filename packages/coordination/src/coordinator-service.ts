@@ -64,6 +64,8 @@ export interface CoordinatorMetrics {
   readonly hedgedReads?: number;
   /** Writes acknowledged with stand-ins for replicas that were down (`writeQuorum: 'sloppy'`). */
   readonly sloppyWrites?: number;
+  /** Versions refused for being beyond this clock plus `maxClockOffsetMs` (read from replicas, or met by a write). */
+  readonly versionsRefused?: number;
 }
 
 /** The cluster views' answer shapes live in `@dkv/core`; re-exported where they used to be. */
@@ -120,7 +122,7 @@ export class CoordinatorService implements KVStore {
     private readonly clock: Clock,
     private readonly observer: ClusterObserver | null = null,
   ) {
-    this.versions = new VersionGenerator(clock);
+    this.versions = new VersionGenerator(clock, config.maxClockOffsetMs);
     this.views = viewsOf(membership.current());
     this.keyScanner = new ClusterKeyScanner({
       views: () => this.views,
@@ -185,10 +187,11 @@ export class CoordinatorService implements KVStore {
    * One call of a cluster-wide key scan, as Redis's `SCAN`: start with a null cursor and pass each
    * returned cursor back until it comes back null. A full scan returns every key that held a live
    * value throughout it (perhaps more than once), skipping deleted and expired ones; `match` is a
-   * Redis glob, `count` a hint of how many keys to return (1..1000 by default). The cursor is an
-   * opaque string naming a position in the replicas' own scan order, so any coordinator can
-   * continue it, even after the ring changed. See ClusterKeyScanner for how and why R replicas of
-   * each range are asked.
+   * Redis glob, `count` a hint of how many keys to return (at least 1; above 1000 by default it
+   * counts as 1000). The cursor is an opaque string naming a position in the replicas' own scan
+   * order, so any coordinator can continue it, even after the ring changed. It is not a number (`"0"` reads as the start): a door
+   * whose clients parse cursors as integers must map them. See ClusterKeyScanner for how and why
+   * R replicas of each range are asked.
    * @throws DkvError INVALID_REQUEST for a bad cursor, count or pattern; QUORUM_NOT_MET when fewer
    * than R replicas of some range answered (the same cursor may be retried).
    */
@@ -274,6 +277,7 @@ export class CoordinatorService implements KVStore {
       versionConflicts: this.versionConflicts,
       hedgedReads: q.hedgedReads,
       sloppyWrites: this.sloppyWrites,
+      versionsRefused: this.versions.refusedCount(),
     };
   }
 
@@ -326,11 +330,12 @@ export class CoordinatorService implements KVStore {
     const hash = hashKey(key);
     if (this.config.writeVersioning === 'read-first' || this.config.writeQuorum === 'sloppy') return this.writeAfterVersionRead(key, hash, w, build);
     const plan = this.views.writePlanOfHash(hash, this.config.n, w);
+    const countsUnvouched = this.pendingReplicasOf(hash);
     let floor = 0;
     for (let attempt = 1; ; attempt += 1) {
       const now = this.clock.now();
       const record: VersionedValue = { ...build(now, null), version: this.versions.next(floor), writerId: this.config.nodeId, updatedAt: now };
-      const result = await this.quorum.writeIfNewer(key, record, plan.targets, plan.needed);
+      const result = await this.quorum.writeIfNewer(key, record, plan.targets, plan.needed, countsUnvouched);
       if ('acknowledged' in result) {
         this.replication.replicateAsync(key, record, result.stragglers);
         return record;
@@ -341,6 +346,17 @@ export class CoordinatorService implements KVStore {
       }
       floor = result.conflictVersion;
     }
+  }
+
+  /**
+   * While data moves, the pending replicas of a key (on its future preference list, not on its
+   * read list): a node still receiving its ranges cannot vouch for what it held, and need not,
+   * since the write plan asks one more acknowledgement for each of them (see `planWrite`).
+   */
+  private pendingReplicasOf(hash: number): (node: Node) => boolean {
+    if (!this.views.changing) return () => false;
+    const read = new Set(this.views.read.getNodesForHash(hash, this.config.n).map((node) => node.id));
+    return (node) => !read.has(node.id);
   }
 
   /**

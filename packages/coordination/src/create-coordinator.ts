@@ -48,7 +48,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       hedgeMaxDelayMs: config.hedgeMaxDelayMs ?? Math.max(2, Math.floor(config.requestTimeoutMs / 4)),
       ...(config.localReplicaId !== undefined ? { preferNodeId: config.localReplicaId } : {}),
     },
-    { isAvailable: (id) => nodeManager.isAvailable(id), onReplicaOutcome: (id, ok) => nodeManager.reportOutcome(id, ok), clock, scheduler },
+    { isAvailable: (id) => nodeManager.isAvailable(id), onReplicaOutcome: (id, ok, error) => nodeManager.reportOutcome(id, ok, error), clock, scheduler },
   );
   const replication = new ReplicationManager(
     nodeClient,

@@ -19,7 +19,7 @@ import {
 export interface ScanKeysOptions {
   /** A Redis glob pattern (`*`, `?`, `[abc]`, `[^a]`, `[a-z]`, backslash escapes); absent = every key. */
   readonly match?: string;
-  /** How many keys to aim for in this call: a hint, 1 .. `maxCount`. */
+  /** How many keys to aim for in this call: a hint of at least 1; above `maxCount` it counts as `maxCount`. */
   readonly count: number;
 }
 
@@ -31,7 +31,7 @@ export interface ScanKeysResult {
 
 /** The bounds of the key scan; each one limits the memory or the requests of one call. */
 export interface KeyScanBounds {
-  /** The largest `count` a call accepts (Redis leaves it open; a bound keeps one call's answer small). */
+  /** The most keys one call returns, whatever `count` asks (Redis leaves it open; a bound keeps one call's answer small). */
   readonly maxCount: number;
   /** Distinct replica sets one window may ask at once: the requests in flight are this times R. */
   readonly maxGroupsPerWindow: number;
@@ -99,23 +99,25 @@ export class ClusterKeyScanner {
   /** One call of the scan: up to `count` keys from `cursor` on, and the cursor after them. */
   async scan(cursor: string | null, options: ScanKeysOptions): Promise<ScanKeysResult> {
     const { bounds } = this.deps;
-    if (!Number.isInteger(options.count) || options.count < 1 || options.count > bounds.maxCount) {
-      throw new DkvError('INVALID_REQUEST', `count must be a whole number from 1 to ${bounds.maxCount}, got ${String(options.count)}`);
+    if (!Number.isInteger(options.count) || options.count < 1) {
+      throw new DkvError('INVALID_REQUEST', `count must be a whole number of at least 1, got ${String(options.count)}`);
     }
+    // A hint, as Redis's COUNT: above the bound it is the bound, not an error.
+    const count = Math.min(options.count, bounds.maxCount);
     if (options.match !== undefined && Buffer.byteLength(options.match, 'utf8') > bounds.maxPatternBytes) {
       throw new DkvError('INVALID_REQUEST', `match pattern is over ${bounds.maxPatternBytes} bytes`);
     }
     let position: KeyScanPosition | null = decodeScanCursor(cursor);
     const keys: string[] = [];
-    for (let windows = 0; position !== null && keys.length < options.count && windows < bounds.maxWindowsPerCall; windows += 1) {
+    for (let windows = 0; position !== null && keys.length < count && windows < bounds.maxWindowsPerCall; windows += 1) {
       const window = planScanWindow(this.deps.views(), this.deps.n, position, bounds.maxGroupsPerWindow);
-      const merged = mergeScanAnswers(await this.askWindow(window, options.count));
+      const merged = mergeScanAnswers(await this.askWindow(window, count));
       const now = this.deps.clock.now();
       const found = [...merged.winners]
         .filter(([key, meta]) => isLive(meta, now) && (options.match === undefined || globMatch(options.match, key)))
         .map(([key]) => ({ key, bucket: bucketOfKey(key) }))
         .sort((a, b) => comparePositions({ bucket: a.bucket, afterKey: a.key }, { bucket: b.bucket, afterKey: b.key }));
-      const room = options.count - keys.length;
+      const room = count - keys.length;
       if (found.length > room) {
         const last = found[room - 1] as { key: string; bucket: number };
         for (const { key } of found.slice(0, room)) keys.push(key);

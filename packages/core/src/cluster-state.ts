@@ -77,10 +77,27 @@ export interface Heartbeat {
   readonly routes: string | null;
 }
 
-/** What one gossip message carries: the whole membership document and the heartbeats known. */
+/**
+ * Settings every process of a cluster must agree on: two processes that disagree on N disagree on
+ * who owns what, and two that disagree on the tombstone grace on how long a delete must be kept.
+ * Each process declares the ones it knows (a coordinator has no tombstone grace); they travel in
+ * the gossiped document, and a process whose value differs from the cluster's refuses to join.
+ */
+export interface ClusterSettings {
+  /** Replication factor N. */
+  readonly n?: number;
+  /** How long a tombstone is kept before it is purged (ms). */
+  readonly tombstoneGraceMs?: number;
+}
+
+/**
+ * What one gossip message carries: the whole membership document, the cluster-wide settings
+ * (absent from processes older than them) and the heartbeats known.
+ */
 export interface GossipState {
   readonly entries: readonly MemberEntry[];
   readonly heartbeats: readonly Heartbeat[];
+  readonly settings?: ClusterSettings;
 }
 
 /**

@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'QUORUM_NOT_MET'
   | 'NOT_IMPLEMENTED'
   | 'UNAVAILABLE'
+  | 'VERSION_TOO_FAR_AHEAD'
+  | 'CLOCK_OFFSET_TOO_LARGE'
   | 'INTERNAL';
 
 /** The HTTP status each code answers with at the public API. */
@@ -25,6 +27,8 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   QUORUM_NOT_MET: 503,
   NOT_IMPLEMENTED: 501,
   UNAVAILABLE: 503,
+  VERSION_TOO_FAR_AHEAD: 503,
+  CLOCK_OFFSET_TOO_LARGE: 503,
   INTERNAL: 500,
 };
 
@@ -63,18 +67,34 @@ export class QuorumNotMetError extends DkvError {
 /** Why a request to a node failed, as far as the transport can tell. */
 export type NodeFailureKind = 'timeout' | 'unreachable' | 'remote' | 'overloaded' | 'closed';
 
+/** What a transport can add to a {@link NodeUnavailableError}. */
+export interface NodeFailureEvidence {
+  /**
+   * The node's address refused a connection or reset one (ECONNREFUSED, ECONNRESET): nothing
+   * listens there now. Unlike a timeout, that is evidence that the process is gone (or
+   * restarting), so failure detection may mark the node down at once instead of after its
+   * heartbeat threshold. Default false.
+   */
+  readonly refused?: boolean;
+}
+
 /**
  * A request to one node failed. `kind` tells whether the node may still have applied it
- * (`timeout`, `remote`) or surely did not (`unreachable`, `overloaded`, `closed`).
+ * (`timeout`, `remote`) or surely did not (`unreachable`, `overloaded`, `closed`); `refused`
+ * whether the connection was refused or reset (see {@link NodeFailureEvidence}).
  */
 export class NodeUnavailableError extends DkvError {
+  readonly refused: boolean;
+
   constructor(
     readonly nodeId: string,
     readonly kind: NodeFailureKind,
     detail: string,
+    evidence: NodeFailureEvidence = {},
   ) {
     super('UNAVAILABLE', `node ${nodeId} ${kind}: ${detail}`, { nodeId, kind });
     this.name = 'NodeUnavailableError';
+    this.refused = evidence.refused ?? false;
   }
 }
 

@@ -9,3 +9,4 @@ export * from './limits.js';
 export * from './kv-store.js';
 export * from './token.js';
 export * from './cluster-info.js';
+export * from './version-clock.js';

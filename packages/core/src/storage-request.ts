@@ -44,7 +44,19 @@ export type StorageRequest =
 export type StorageResponse =
   | { readonly type: 'GET'; readonly record: VersionedValue | null }
   | { readonly type: 'HEAD'; readonly meta: VersionMeta | null }
-  | { readonly type: 'PUT'; readonly applied: boolean; readonly version: number; readonly previous: number }
+  | {
+      readonly type: 'PUT';
+      readonly applied: boolean;
+      readonly version: number;
+      readonly previous: number;
+      /**
+       * True when the replica is catching up after losing its data (it does not serve reads):
+       * `previous` then says only what it holds since the loss, not that nothing newer was ever
+       * written here, so an optimistic write must not count it as proof of its version's order.
+       * Absent (or false) from a replica that serves reads, and from replicas older than the flag.
+       */
+      readonly previousUnknown?: boolean;
+    }
   | { readonly type: 'PING'; readonly nodeId: string; readonly ready: boolean; readonly keys: number; readonly bytes: number }
   | { readonly type: 'GOSSIP'; readonly state: GossipState }
   | { readonly type: 'SCAN'; readonly records: ReadonlyArray<{ readonly key: string; readonly record: VersionedValue }>; readonly cursor: ScanCursor | null }

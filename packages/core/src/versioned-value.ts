@@ -67,6 +67,27 @@ export function metaOf(record: VersionedValue): VersionMeta {
   };
 }
 
+/**
+ * When `record` died, in epoch ms, or null while it can still live: a tombstone's `updatedAt` (the
+ * time of the delete by the clock of the coordinator that wrote it, or the expiry time of the value
+ * it was folded from, see {@link toTombstone}), or a value's `expiresAt`. It travels with the record,
+ * so every replica computes the same purge time from it (Cassandra's "local deletion time"),
+ * however late the tombstone reached it: a tombstone purged on one replica cannot come back from
+ * another with a fresh grace period.
+ */
+export function deathTimeOf(record: Pick<VersionedValue, 'tombstone' | 'updatedAt' | 'expiresAt'>): number | null {
+  return record.tombstone ? record.updatedAt : record.expiresAt;
+}
+
+/**
+ * True when `record` is past its purge time at `nowMs` (its time of death plus `graceMs`): a
+ * replica then holds nothing for it, and never applies, streams or digests it.
+ */
+export function isPastPurge(record: Pick<VersionedValue, 'tombstone' | 'updatedAt' | 'expiresAt'>, nowMs: number, graceMs: number): boolean {
+  const deathMs = deathTimeOf(record);
+  return deathMs !== null && deathMs + graceMs <= nowMs;
+}
+
 const EMPTY = new Uint8Array(0);
 
 /**

@@ -1,4 +1,4 @@
-import { DEFAULT_ZONE, type Membership, type MemberEntry, type Node, type NodeRole } from '@dkv/core';
+import { DEFAULT_ZONE, type ClusterSettings, type Membership, type MemberEntry, type Node, type NodeRole } from '@dkv/core';
 
 /**
  * A canonical text of an entry: fields in a fixed order and metadata sorted by key, so that two
@@ -170,4 +170,42 @@ export function entryReadZone(entry: MemberEntry): string {
  */
 export function entryPendingSwitch(entry: MemberEntry): boolean {
   return entry.status === 'joining' || entry.status === 'leaving' || entry.rejoining || entry.readVnodes !== entry.vnodes || entryReadZone(entry) !== (entry.zone ?? DEFAULT_ZONE);
+}
+
+/** The cluster-wide settings, in the order {@link settingsConflicts} reports them, with their flags. */
+const CLUSTER_SETTING_FLAGS: ReadonlyArray<readonly [keyof ClusterSettings, string]> = [
+  ['n', '--n'],
+  ['tombstoneGraceMs', '--tombstone-grace-ms'],
+];
+
+/**
+ * Where two sets of cluster-wide settings disagree: one sentence per setting both declare with
+ * different values, naming the setting (and its flag) and both values. Empty when they agree.
+ */
+export function settingsConflicts(own: ClusterSettings, cluster: ClusterSettings): string[] {
+  const conflicts: string[] = [];
+  for (const [key, flag] of CLUSTER_SETTING_FLAGS) {
+    const mine = own[key];
+    const theirs = cluster[key];
+    if (mine !== undefined && theirs !== undefined && mine !== theirs) {
+      conflicts.push(`cluster setting ${key} (${flag}) is ${theirs} in the cluster but ${mine} in this process`);
+    }
+  }
+  return conflicts;
+}
+
+/** The settings of both, each taken from whichever declares it (call only when they agree). */
+export function mergeSettings(own: ClusterSettings, cluster: ClusterSettings): ClusterSettings {
+  return { ...cluster, ...own };
+}
+
+/**
+ * A process whose cluster-wide settings differ from those of the cluster it contacted: it refuses
+ * to join. The message names every setting that differs and both values.
+ */
+export class ClusterSettingsConflictError extends Error {
+  constructor(readonly conflicts: readonly string[]) {
+    super(`refusing to join the cluster: ${conflicts.join('; ')}; start this process with the cluster's values`);
+    this.name = 'ClusterSettingsConflictError';
+  }
 }

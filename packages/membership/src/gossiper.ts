@@ -1,5 +1,5 @@
-import { DEFAULT_ZONE, type Clock, type GossipState, type Heartbeat, type Membership, type MembershipView, type MemberEntry, type Node, type NodeClient, type Rng, type Scheduler, type SyncProgress, type Timer } from '@dkv/core';
-import { changeEntry, mergeEntries, toMembership } from './cluster-document.js';
+import { DEFAULT_ZONE, type ClusterSettings, type Clock, type GossipState, type Heartbeat, type Membership, type MembershipView, type MemberEntry, type Node, type NodeClient, type Rng, type Scheduler, type SyncProgress, type Timer } from '@dkv/core';
+import { changeEntry, ClusterSettingsConflictError, mergeEntries, mergeSettings, settingsConflicts, toMembership } from './cluster-document.js';
 import { DEFAULT_FAILURE_DETECTOR_CONFIG, FailureDetector, isNewerHeartbeat, type FailureDetectorConfig, type Liveness } from './failure-detector.js';
 
 /** A change of one entry of the document: the fields that change (its version is bumped). */
@@ -54,6 +54,11 @@ export interface GossiperDeps {
   readonly scheduler: Scheduler;
   readonly rng: Rng;
   readonly config?: GossiperConfig;
+  /**
+   * The cluster-wide settings this process was started with (see {@link ClusterSettings}); they
+   * travel with the document. Default: none declared (nothing to disagree on).
+   */
+  readonly settings?: ClusterSettings;
 }
 
 /**
@@ -89,6 +94,14 @@ export class Gossiper implements MembershipView {
   private restartNoticed = false;
   private heardFromPeer = false;
   private readonly restartListeners = new Set<(previousGeneration: number) => void>();
+  /** This process's settings and those learnt from the cluster (they agree where both are set). */
+  private settings: ClusterSettings;
+  /** True once a peer's answer carried settings that agree: from then on this process is in the cluster. */
+  private agreed = false;
+  private conflict: ClusterSettingsConflictError | null = null;
+  private readonly conflictListeners = new Set<(error: ClusterSettingsConflictError) => void>();
+  /** Gossip states ignored because their sender's settings differ from this process's. */
+  private conflictingStates = 0;
 
   constructor(private readonly deps: GossiperDeps) {
     this.config = deps.config ?? DEFAULT_GOSSIPER_CONFIG;
@@ -97,7 +110,33 @@ export class Gossiper implements MembershipView {
     this.entries = mergeEntries([], deps.initialEntries).entries;
     this.membership = toMembership(this.entries);
     this.generation = deps.clock.now();
+    this.settings = deps.settings ?? {};
     this.trackAll();
+  }
+
+  /**
+   * Calls `listener` once if this process refuses to join: the first answer it got from the
+   * cluster carried a cluster-wide setting with another value than its own. Gossip has stopped
+   * by then, and nothing of that answer was merged.
+   */
+  onSettingsConflict(listener: (error: ClusterSettingsConflictError) => void): () => void {
+    this.conflictListeners.add(listener);
+    return () => this.conflictListeners.delete(listener);
+  }
+
+  /** Why this process refused to join, or null. */
+  settingsConflict(): ClusterSettingsConflictError | null {
+    return this.conflict;
+  }
+
+  /** The cluster-wide settings as this process knows them: its own and those gossip brought. */
+  clusterSettings(): ClusterSettings {
+    return this.settings;
+  }
+
+  /** Gossip states this process ignored because their sender's settings differed from its own. */
+  conflictingStatesIgnored(): number {
+    return this.conflictingStates;
   }
 
   /** The document as a `Membership` (removed nodes left out). */
@@ -192,10 +231,14 @@ export class Gossiper implements MembershipView {
     const heartbeats = [...this.heartbeats.values()];
     const own = this.hasHeardFromPeers() ? this.ownHeartbeat() : undefined;
     if (own) heartbeats.push(own);
-    return { entries: this.entries, heartbeats };
+    return { entries: this.entries, heartbeats, settings: this.settings };
   }
 
-  /** The storage node's side of a push-pull exchange: merge what came, answer with the result. */
+  /**
+   * The storage node's side of a push-pull exchange: merge what came, answer with the result. A
+   * state whose settings differ from this process's is not merged; the answer carries this
+   * process's settings, from which the sender learns that it must not join.
+   */
   handleGossip(state: GossipState): GossipState {
     this.merge(state);
     return this.state();
@@ -209,10 +252,27 @@ export class Gossiper implements MembershipView {
     return this.heardFromPeer || !this.entries.some((entry) => entry.role === 'storage' && entry.id !== this.selfId && entry.status !== 'removed');
   }
 
-  /** Merges a peer's state into this one. A state over the size bound is refused whole. */
-  merge(state: GossipState): void {
+  /**
+   * Merges a peer's state into this one. A state over the size bound is refused whole. A state
+   * whose cluster-wide settings differ from this process's is not merged: when it is the answer
+   * to this process's own request (`isAnswer`) and this process has not yet agreed with any peer,
+   * this process is the newcomer and refuses to join (see {@link onSettingsConflict}); otherwise
+   * the sender is, and its state is ignored.
+   */
+  merge(state: GossipState, isAnswer = false): void {
     if (state.entries.length > this.config.maxEntries || state.heartbeats.length > this.config.maxEntries) {
       throw new RangeError(`gossip state over the bound of ${this.config.maxEntries} entries`);
+    }
+    if (this.conflict !== null) return;
+    if (state.settings !== undefined) {
+      const conflicts = settingsConflicts(this.settings, state.settings);
+      if (conflicts.length > 0) {
+        if (isAnswer && !this.agreed) this.refuse(new ClusterSettingsConflictError(conflicts));
+        else this.conflictingStates += 1;
+        return;
+      }
+      this.settings = mergeSettings(this.settings, state.settings);
+      if (isAnswer) this.agreed = true;
     }
     const now = this.deps.clock.now();
     for (const beat of state.heartbeats) {
@@ -250,6 +310,7 @@ export class Gossiper implements MembershipView {
    * cannot pile them up.
    */
   round(): void {
+    if (this.conflict !== null) return;
     this.counter += 1;
     this.rounds += 1;
     this.forgetDeparted();
@@ -258,12 +319,18 @@ export class Gossiper implements MembershipView {
       this.inFlight += 1;
       this.deps.nodeClient
         .send(peer, { type: 'GOSSIP', state: this.state() }, { timeoutMs: this.config.requestTimeoutMs })
-        .then((answer) => this.merge(answer.state))
+        .then((answer) => this.merge(answer.state, true))
         .catch(() => undefined)
         .finally(() => {
           this.inFlight -= 1;
         });
     }
+  }
+
+  private refuse(error: ClusterSettingsConflictError): void {
+    this.conflict = error;
+    this.stop();
+    for (const listener of this.conflictListeners) listener(error);
   }
 
   private pickPeers(): Node[] {

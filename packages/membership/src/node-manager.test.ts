@@ -11,7 +11,10 @@ const node = (id: string, role: Node['role'] = 'storage'): Node => ({ id, addres
 class PingClient implements NodeClient {
   readonly up = new Set<string>();
   notReady = new Set<string>();
+  /** Nodes whose address refuses connections: the process is gone. */
+  readonly refusing = new Set<string>();
   async send(target: Node, _request: StorageRequest): Promise<never> {
+    if (this.refusing.has(target.id)) throw new NodeUnavailableError(target.id, 'unreachable', 'not connected (ECONNREFUSED)', { refused: true });
     if (!this.up.has(target.id)) throw new NodeUnavailableError(target.id, 'unreachable', 'test');
     return { type: 'PING', nodeId: target.id, ready: !this.notReady.has(target.id), keys: 7, bytes: 70 } as never;
   }
@@ -70,6 +73,38 @@ describe('NodeManager', () => {
     manager.removeNode('a');
     expect(manager.nodes().map((n) => n.id)).toEqual(['b', 'd']);
     expect(view.update({ epoch: 1, nodes: [] })).toBe(false);
+  });
+
+  it('marks a node down at once when its address refuses the heartbeat, and keeps it down until it answers', async () => {
+    const { manager, client } = setup();
+    const changes: string[] = [];
+    manager.onStatusChange((id, status: NodeStatus) => changes.push(`${id}:${status}`));
+    client.up.delete('b');
+    client.refusing.add('b');
+    client.up.delete('c');
+    client.refusing.add('c');
+    await manager.checkNodeHealth();
+    expect(manager.statusOf('b')).toBe('down');
+    expect(manager.availableCount()).toBe(1);
+    // A later failure without that evidence (a circuit open, a timeout) does not make it suspect again.
+    client.refusing.delete('b');
+    await manager.checkNodeHealth();
+    expect(manager.statusOf('b')).toBe('down');
+    client.up.add('b');
+    await manager.checkNodeHealth();
+    expect(manager.statusOf('b')).toBe('up');
+    expect(changes).toEqual(['b:down', 'c:down', 'b:up']);
+  });
+
+  it('marks a node down at once when a request finds its connection refused or reset (passive evidence)', () => {
+    const { manager } = setup();
+    manager.reportOutcome('a', false, new NodeUnavailableError('a', 'remote', 'the connection was lost (ECONNRESET)', { refused: true }));
+    expect(manager.statusOf('a')).toBe('down');
+    expect(manager.isAvailable('a')).toBe(false);
+    manager.reportOutcome('b', false, new NodeUnavailableError('b', 'timeout', 'slow'));
+    expect(manager.statusOf('b')).toBe('suspect');
+    manager.reportOutcome('a', true);
+    expect(manager.statusOf('a')).toBe('up');
   });
 
   it('passive failures only make a node suspect', () => {

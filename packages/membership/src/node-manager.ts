@@ -1,4 +1,4 @@
-import type { Clock, Membership, MembershipView, Node, NodeClient, NodeStatus, Scheduler, Timer } from '@dkv/core';
+import { NodeUnavailableError, type Clock, type Membership, type MembershipView, type Node, type NodeClient, type NodeStatus, type Scheduler, type Timer } from '@dkv/core';
 
 /** How heartbeats decide that a node is down. */
 export interface HeartbeatConfig {
@@ -25,8 +25,10 @@ export interface NodeHealth {
  * `removeNode`) and which of them answer. `checkNodeHealth` pings every storage node in parallel;
  * a node that misses one heartbeat is `suspect`, one that misses `failureThreshold` in a row is
  * `down`, and an answer brings it back `up` (or `suspect`, when the node says it is not ready).
- * Quorum requests skip nodes that are down (they fail fast instead of waiting for a timeout),
- * and readiness counts the nodes that are not down.
+ * A heartbeat or request whose connection was refused or reset marks the node `down` at once:
+ * nothing listens at its address, which a timeout cannot say. Quorum requests skip nodes that are
+ * down (they fail fast instead of waiting for a timeout), and readiness counts the nodes that are
+ * not down.
  *
  * It holds no global state and no timers of its own beyond the one `start` schedules.
  */
@@ -128,12 +130,19 @@ export class NodeManager {
 
   /**
    * Passive failure detection: a request to the node failed or succeeded outside a heartbeat.
-   * Failures only ever make a node suspect here; only heartbeats mark it down.
+   * A failure makes a node suspect, and only heartbeats mark it down, unless `error` says that
+   * the node's address refused or reset the connection (`NodeUnavailableError.refused`): the
+   * process is gone, so the node is down at once (readiness and the cluster view follow), until
+   * it answers again.
    */
-  reportOutcome(nodeId: string, ok: boolean): void {
+  reportOutcome(nodeId: string, ok: boolean, error?: unknown): void {
     const previous = this.health.get(nodeId);
     if (ok) {
       if (previous && previous.status !== 'up') this.record(nodeId, { ...previous, status: 'up', consecutiveFailures: 0, lastSeenAt: this.clock.now() });
+      return;
+    }
+    if (isRefusal(error)) {
+      this.markGone(nodeId, previous);
       return;
     }
     if (!previous || previous.status === 'up') {
@@ -152,7 +161,11 @@ export class NodeManager {
         keys: answer.keys,
         bytes: answer.bytes,
       });
-    } catch {
+    } catch (error) {
+      if (isRefusal(error)) {
+        this.markGone(node.id, previous);
+        return;
+      }
       const failures = (previous?.consecutiveFailures ?? 0) + 1;
       this.record(node.id, {
         status: failures >= this.config.failureThreshold ? 'down' : 'suspect',
@@ -162,6 +175,20 @@ export class NodeManager {
         bytes: previous?.bytes ?? 0,
       });
     }
+  }
+
+  /**
+   * Down now, as if the failure threshold had been reached: later failures without evidence (a
+   * circuit open, a timeout) keep it down, and only an answer brings it back.
+   */
+  private markGone(nodeId: string, previous: NodeHealth | undefined): void {
+    this.record(nodeId, {
+      status: 'down',
+      consecutiveFailures: Math.max(this.config.failureThreshold, (previous?.consecutiveFailures ?? 0) + 1),
+      lastSeenAt: previous?.lastSeenAt ?? null,
+      keys: previous?.keys ?? 0,
+      bytes: previous?.bytes ?? 0,
+    });
   }
 
   private record(nodeId: string, next: NodeHealth): void {
@@ -176,4 +203,9 @@ export class NodeManager {
     for (const node of this.extraNodes.values()) if (!result.some((n) => n.id === node.id)) result.push(node);
     return result;
   }
+}
+
+/** Whether a failure says that the node's address refused or reset the connection (its process is gone). */
+function isRefusal(error: unknown): boolean {
+  return error instanceof NodeUnavailableError && error.refused;
 }

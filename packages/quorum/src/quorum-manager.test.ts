@@ -293,6 +293,53 @@ describe('QuorumManager.writeIfNewer', () => {
     client.take('c').resolve({ type: 'PUT', applied: true, version: 5, previous: 3 });
   });
 
+  it('does not count a replica catching up after losing its data (previousUnknown), yet reports it healthy and delivered', async () => {
+    const client = new ScriptedClient();
+    const outcomes: string[] = [];
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 }, { onReplicaOutcome: (id, ok) => outcomes.push(`${id}:${ok}`) });
+    const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
+    client.take('b').resolve({ type: 'PUT', applied: true, version: 5, previous: 0, previousUnknown: true });
+    client.take('c').resolve({ type: 'PUT', applied: true, version: 5, previous: 0 });
+    await flush();
+    client.take('a').resolve({ type: 'PUT', applied: true, version: 5, previous: 3 });
+    const result = await write;
+    if (!('acknowledged' in result)) throw new Error('expected an acknowledged write');
+    expect(result.acknowledged.map((n) => n.id)).toEqual(['c', 'a']);
+    expect(await Promise.all(result.stragglers.map(async (s) => `${s.node.id}:${await s.delivered}`))).toEqual(['b:true']);
+    expect(outcomes).toEqual(['b:true', 'c:true', 'a:true']);
+  });
+
+  it('turns a conflict beside an unvouched replica into a retry above the newer version (the lost-write interleaving)', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
+    // a holds X (version 9); b restarted empty; c missed X.
+    client.take('a').resolve({ type: 'PUT', applied: false, version: 9, previous: 9 });
+    client.take('b').resolve({ type: 'PUT', applied: true, version: 5, previous: 0, previousUnknown: true });
+    client.take('c').resolve({ type: 'PUT', applied: true, version: 5, previous: 0 });
+    expect(await write).toEqual({ conflictVersion: 9 });
+  });
+
+  it('fails with QUORUM_NOT_MET saying why when too few replicas can vouch, and counts a pending replica that cannot', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
+    client.take('c').resolve({ type: 'PUT', applied: true, version: 5, previous: 0 });
+    await flush();
+    client.take('a').reject(new NodeUnavailableError('a', 'unreachable', 'refused'));
+    client.take('b').resolve({ type: 'PUT', applied: true, version: 5, previous: 0, previousUnknown: true });
+    const error = await write.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(QuorumNotMetError);
+    expect((error as Error).message).toMatch(/needed 2 replica answers, received 1 of 3 contacted; 1 more applied it but are catching up after losing their data/);
+
+    const pendingWrite = quorum.writeIfNewer('k', rec(6), nodes, 2, (n) => n.id === 'b');
+    client.take('a').reject(new NodeUnavailableError('a', 'unreachable', 'refused'));
+    client.take('b').resolve({ type: 'PUT', applied: true, version: 6, previous: 0, previousUnknown: true });
+    client.take('c').resolve({ type: 'PUT', applied: true, version: 6, previous: 5 });
+    const result = await pendingWrite;
+    expect('acknowledged' in result && result.acknowledged.map((n) => n.id)).toEqual(['b', 'c']);
+  });
+
   it('still fails with QUORUM_NOT_MET when replicas are unreachable and none conflicted', async () => {
     const client = new ScriptedClient();
     const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });

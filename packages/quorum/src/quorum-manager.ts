@@ -1,6 +1,8 @@
 import {
   compareVersionedValues,
+  DkvError,
   QuorumNotMetError,
+  VersionTooFarAheadError,
   type Node,
   type NodeClient,
   type Clock,
@@ -41,8 +43,8 @@ export interface QuorumConfig {
 export interface QuorumHooks {
   /** False for nodes known to be down: they are not contacted and count as failed at once. */
   readonly isAvailable?: (nodeId: string) => boolean;
-  /** Told the outcome of every replica request (passive failure detection). */
-  readonly onReplicaOutcome?: (nodeId: string, ok: boolean) => void;
+  /** Told the outcome of every replica request, with the failure when there was one (passive failure detection). */
+  readonly onReplicaOutcome?: (nodeId: string, ok: boolean, error?: unknown) => void;
   /** Time and timers for hedged reads; without them a read asks a spare replica only when one fails. */
   readonly clock?: Clock;
   readonly scheduler?: Scheduler;
@@ -175,9 +177,23 @@ export class QuorumManager {
    * This is what lets a write skip the read of the current version: if a write X was
    * acknowledged (applied on W replicas) before this one began, any W replicas that apply this
    * record include one that held X or newer, so this record is newer than X (W + W > N).
+   *
+   * That holds only of replicas that never forget. A replica catching up after losing its data
+   * answers `previousUnknown`: it applied the record (it is no straggler) but cannot vouch that it
+   * held nothing newer, so it does not count, and the write needs `w` replicas that can. The one
+   * exception is `countsUnvouched`: replicas whose vote the quorum does not rest on, the pending
+   * replicas of a write while data moves (`planWrite` asks one more acknowledgement for each, so
+   * `w` of the others still count).
    */
-  async writeIfNewer(key: string, record: VersionedValue, targets: readonly Node[], w: number): Promise<QuorumWriteResult | { readonly conflictVersion: number }> {
+  async writeIfNewer(
+    key: string,
+    record: VersionedValue,
+    targets: readonly Node[],
+    w: number,
+    countsUnvouched: (node: Node) => boolean = () => false,
+  ): Promise<QuorumWriteResult | { readonly conflictVersion: number }> {
     let conflictVersion = 0;
+    let unvouched = 0;
     const fan = this.fanOut(
       'write',
       targets,
@@ -187,12 +203,17 @@ export class QuorumManager {
           // Applied over a strictly lower version NUMBER: a tie won on the writer id applies on
           // the replica (every replica orders the two alike) but does not count, so that an
           // acknowledged write always carries a higher number than the one before it.
-          if (answer.applied && answer.previous < record.version) return answer;
+          if (answer.applied && answer.previous < record.version) {
+            if (answer.previousUnknown !== true || countsUnvouched(node)) return answer;
+            unvouched += 1;
+            throw UNVOUCHED;
+          }
           conflictVersion = Math.max(conflictVersion, answer.version, answer.previous);
           throw new VersionConflict(conflictVersion);
         }),
       false,
       (error) => error instanceof VersionConflict,
+      (error) => error === UNVOUCHED,
     );
     try {
       const answers = await fan.quorum;
@@ -200,11 +221,14 @@ export class QuorumManager {
       const stragglers: Straggler[] = [];
       fan.outcomes.forEach((outcome, index) => {
         const node = fan.targets[index];
-        if (node && !acknowledged.includes(node)) stragglers.push({ node, delivered: outcome.then((o) => o.ok || o.error instanceof VersionConflict) });
+        if (node && !acknowledged.includes(node)) stragglers.push({ node, delivered: outcome.then((o) => o.ok || o.error instanceof VersionConflict || o.error === UNVOUCHED) });
       });
       return { acknowledged, stragglers };
     } catch (error) {
       if (error instanceof VersionConflict) return { conflictVersion };
+      if (error instanceof QuorumNotMetError && unvouched > 0) {
+        error.message += `; ${unvouched} more applied it but are catching up after losing their data, so they cannot vouch that they held nothing newer`;
+      }
       throw error;
     }
   }
@@ -214,7 +238,9 @@ export class QuorumManager {
    * first and the others one at a time when one fails or the hedge delay passes. `quorum` settles
    * as soon as the outcome is decided (`needed` successes, or too many failures); `outcomes` and
    * `all` follow every replica to the end, for read repair and stragglers (a replica never asked
-   * ends as not contacted). Neither `outcomes` nor `all` ever rejects.
+   * ends as not contacted). Neither `outcomes` nor `all` ever rejects. A failure that
+   * `isConflict` or `isExcused` recognises came from a healthy replica (it is reported so to
+   * `onReplicaOutcome`); only conflicts turn a lost quorum into a version conflict.
    */
   private fanOut<T>(
     operation: QuorumOperation,
@@ -223,9 +249,12 @@ export class QuorumManager {
     send: (node: Node) => Promise<T>,
     spareOnly = false,
     isConflict: (error: unknown) => boolean = () => false,
+    isExcused: (error: unknown) => boolean = () => false,
   ) {
     const tally = new QuorumTally(needed, targets.length);
     let conflicts = 0;
+    /** A replica refused the record's version as too far ahead of its clock: the write's fault, not the replica's. */
+    let refusedAhead: string | null = null;
     const answers: Array<{ node: Node; value: T }> = [];
     let contacted = 0;
     let decided = false;
@@ -247,6 +276,8 @@ export class QuorumManager {
       for (const spare of spares.splice(0)) spare.skip();
       if (result === 'won') {
         resolveQuorum(answers.slice());
+      } else if (refusedAhead !== null) {
+        rejectQuorum(new VersionTooFarAheadError(refusedAhead));
       } else if (conflicts > 0) {
         rejectQuorum(new VersionConflict(0));
       } else {
@@ -274,7 +305,10 @@ export class QuorumManager {
           tally.record(false);
           const conflict = isConflict(error);
           if (conflict) conflicts += 1;
-          this.hooks.onReplicaOutcome?.(node.id, conflict);
+          refusedAhead ??= versionRefusal(error);
+          // A conflict or an excused answer came from a healthy replica: not a failure to detect.
+          const healthy = conflict || isExcused(error);
+          this.hooks.onReplicaOutcome?.(node.id, healthy, healthy ? undefined : error);
           if (!decided) launchSpare();
           decide();
           return { node, ok: false as const, error };
@@ -352,11 +386,24 @@ function stackless(message: string): Error {
   return Object.freeze(error);
 }
 
+/**
+ * A replica applied the write but is catching up after losing its data: it cannot count toward an
+ * optimistic quorum, yet it is no node failure and no straggler. One shared object, as above.
+ */
+const UNVOUCHED: Error = stackless('applied, but the replica is catching up and cannot vouch for what it held before');
+
 /** A replica holds a version at least as new as the one sent: a conflict, not a node failure. */
 class VersionConflict extends Error {
   constructor(readonly heldVersion: number) {
     super(`replica holds version ${heldVersion}`);
   }
+}
+
+/** The reason a replica gave for refusing a version as too far ahead (`VERSION_TOO_FAR_AHEAD: ...`), or null. */
+function versionRefusal(error: unknown): string | null {
+  if (!(error instanceof DkvError)) return null;
+  const at = error.message.indexOf('VERSION_TOO_FAR_AHEAD: ');
+  return at < 0 ? null : error.message.slice(at + 'VERSION_TOO_FAR_AHEAD: '.length);
 }
 
 /** The highest of some versions by `compareVersionedValues`, or null if there are none. */

@@ -1,9 +1,6 @@
-import { DkvError, MAX_VERSION, type Clock } from '@dkv/core';
+import { DEFAULT_MAX_CLOCK_OFFSET_MS, DkvError, LOGICAL_BITS, MAX_VERSION, physicalMsOfVersion, VERSION_EPOCH_MS, versionAheadProblem, VersionTooFarAheadError, type Clock } from '@dkv/core';
 
-/** Start of the version clock: 2025-01-01T00:00:00Z. With 12 logical bits, versions stay below 2^53 until 2094. */
-export const VERSION_EPOCH_MS = 1_735_689_600_000;
-/** Room for 4096 versions per millisecond before the logical counter spills into the next millisecond. */
-export const LOGICAL_BITS = 12;
+export { LOGICAL_BITS, VERSION_EPOCH_MS };
 const LOGICAL_FACTOR = 2 ** LOGICAL_BITS;
 
 /**
@@ -18,16 +15,36 @@ const LOGICAL_FACTOR = 2 ** LOGICAL_BITS;
  * first), whatever the clocks say; the physical part only keeps versions close to real time when
  * clocks agree.
  *
- * Every version it returns is higher than every version it returned or observed before.
+ * A hybrid logical clock adopts any later time it sees, so one version from a clock years ahead
+ * (or forged near 2^53) would drag this clock there for good and make every later write of every
+ * key fail once the version space is exhausted. So it refuses versions whose physical part is
+ * more than `maxAheadMs` after its own clock (the largest clock offset the cluster tolerates, as
+ * CockroachDB's HLC does with its max offset): `observe` ignores them and counts them, and `next`
+ * above one fails with VERSION_TOO_FAR_AHEAD for that write alone.
+ *
+ * Every version it returns is higher than every version it returned or accepted before.
  */
 export class VersionGenerator {
   private last = 0;
+  private refused = 0;
 
-  constructor(private readonly clock: Clock) {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly maxAheadMs: number = DEFAULT_MAX_CLOCK_OFFSET_MS,
+  ) {}
 
-  /** A version higher than `observedMax`, than any seen so far and, if the clock allows, than the wall clock. */
+  /**
+   * A version higher than `observedMax`, than any seen so far and, if the clock allows, than the wall clock.
+   * @throws VersionTooFarAheadError when `observedMax` is beyond the clock plus the tolerated offset.
+   */
   next(observedMax = 0): number {
-    const physical = Math.max(0, Math.floor(this.clock.now()) - VERSION_EPOCH_MS) * LOGICAL_FACTOR;
+    const now = Math.floor(this.clock.now());
+    const problem = observedMax > 0 ? versionAheadProblem(observedMax, now, this.maxAheadMs) : null;
+    if (problem !== null) {
+      this.refused += 1;
+      throw new VersionTooFarAheadError(`a replica holds ${problem}; writes of this key are refused until the clocks are fixed`);
+    }
+    const physical = Math.max(0, now - VERSION_EPOCH_MS) * LOGICAL_FACTOR;
     const version = Math.max(physical, this.last + 1, observedMax + 1);
     if (version > MAX_VERSION) {
       throw new DkvError('INTERNAL', `version space exhausted: ${version} is above 2^53 - 1`);
@@ -36,13 +53,26 @@ export class VersionGenerator {
     return version;
   }
 
-  /** Takes note of a version seen elsewhere, so later versions from here are above it. */
+  /**
+   * Takes note of a version seen elsewhere, so later versions from here are above it; a version
+   * beyond the clock plus the tolerated offset is ignored (and counted in {@link refusedCount}).
+   */
   observe(version: number): void {
-    if (version > this.last) this.last = Math.min(version, MAX_VERSION);
+    if (version <= this.last) return;
+    if (versionAheadProblem(version, Math.floor(this.clock.now()), this.maxAheadMs) !== null) {
+      this.refused += 1;
+      return;
+    }
+    this.last = Math.min(version, MAX_VERSION);
+  }
+
+  /** Versions refused so far for being too far ahead of this clock (a metric). */
+  refusedCount(): number {
+    return this.refused;
   }
 
   /** The wall-clock millisecond a version was issued at (for humans and metrics only). */
   static physicalMsOf(version: number): number {
-    return Math.floor(version / LOGICAL_FACTOR) + VERSION_EPOCH_MS;
+    return physicalMsOfVersion(version);
   }
 }

@@ -1,10 +1,11 @@
-import { DEFAULT_ZONE, type Clock, type Node, type NodeClient, type RangeScanStorageEngine, type Rng, type Scheduler, type Timer, type VersionedValue } from '@dkv/core';
+import { DEFAULT_ZONE, type ClusterSettings, type Clock, type Node, type NodeClient, type RangeScanStorageEngine, type Rng, type Scheduler, type Timer, type VersionedValue } from '@dkv/core';
 import { ConsistentHash, ringId } from '@dkv/hashing';
 import { bootstrapEntry, DEFAULT_GOSSIPER_CONFIG, entryNode, Gossiper, type GossiperConfig, type NewMember } from '@dkv/membership';
 import { AntiEntropyManager, type AntiEntropyConfig } from './anti-entropy-manager.js';
 import { ClusterAdmin } from './cluster-admin.js';
 import { DEFAULT_HINT_BOUNDS, ReplicationManager, type ReplicationConfig } from './replication-manager.js';
 import { DEFAULT_RANGE_SYNC_CONFIG, RangeSyncManager, type RangeSyncConfig } from './range-sync-manager.js';
+import { IsolationGuard, type IsolationConfig } from './isolation-guard.js';
 
 /** Bounds of the hints a storage node keeps for other replicas: the coordinators' own defaults. */
 export const DEFAULT_FALLBACK_HINTS_CONFIG: ReplicationConfig = { ...DEFAULT_HINT_BOUNDS, requestTimeoutMs: 2000 };
@@ -42,6 +43,11 @@ export interface ElasticMemberOptions {
   readonly scheduler: Scheduler;
   readonly rng: Rng;
   readonly gossip?: GossiperConfig;
+  /**
+   * Cluster-wide settings beyond N (which is always declared) that this node was started with,
+   * e.g. the tombstone grace: a node whose values differ from the cluster's refuses to join.
+   */
+  readonly settings?: ClusterSettings;
   readonly sync?: Partial<RangeSyncConfig>;
   /** Bounds of the hints this node keeps for other replicas (sloppy-quorum fallbacks). */
   readonly hints?: Partial<ReplicationConfig>;
@@ -55,6 +61,11 @@ export interface ElasticMemberOptions {
    * anti-entropy. Default false (a restart is a restart that lost its data).
    */
   readonly recoveredData?: boolean;
+  /**
+   * When the node counts as away too long (see {@link IsolationGuard}); set `maxIsolationMs` to
+   * half the tombstone grace. Default {@link DEFAULT_ISOLATION_CONFIG}.
+   */
+  readonly isolation?: Partial<IsolationConfig>;
 }
 
 /**
@@ -80,6 +91,8 @@ export class ElasticMember {
    * pace once gossip sees the replica alive and up.
    */
   readonly hints: ReplicationManager;
+  /** Quarantines the store after a long absence from the cluster (Cassandra's gc_grace rule, kept by the node itself). */
+  readonly isolation: IsolationGuard;
   private joinTimer: Timer | null = null;
   /** Made once: the storage service asks for them on every read. */
   private hooks: StorageHooks | null = null;
@@ -102,6 +115,7 @@ export class ElasticMember {
       scheduler: options.scheduler,
       rng: options.rng,
       config: gossipConfig,
+      settings: { ...options.settings, n: options.n },
     });
     const dataDeps = { selfId: self.id, gossiper: this.gossiper, engine: options.engine, nodeClient: options.nodeClient, clock: options.clock, scheduler: options.scheduler };
     this.sync = new RangeSyncManager({
@@ -125,12 +139,13 @@ export class ElasticMember {
       options.rng,
       { ...DEFAULT_FALLBACK_HINTS_CONFIG, ...options.hints },
     );
+    this.isolation = new IsolationGuard({ ...dataDeps, onWiped: () => this.sync.markDataLost(), ...(options.isolation ? { config: options.isolation } : {}) });
     this.antiEntropy =
       options.antiEntropy === false
         ? null
         : new AntiEntropyManager({
             ...dataDeps,
-            hasCompleteData: () => this.sync.hasCompleteData(),
+            hasCompleteData: () => this.sync.hasCompleteData() && !this.isolation.isQuarantined(),
             config: { ...options.antiEntropy, n: options.n },
           });
     if (initialRing && options.recoveredData !== true) this.gossiper.onPreviousIncarnation(() => this.sync.markDataLost());
@@ -159,13 +174,14 @@ export class ElasticMember {
   }
 
   private isComplete(): boolean {
-    return this.sync.hasCompleteData() && this.gossiper.hasHeardFromPeers();
+    return this.sync.hasCompleteData() && this.gossiper.hasHeardFromPeers() && !this.isolation.isQuarantined();
   }
 
   start(): void {
     this.gossiper.start();
     this.sync.start();
     this.antiEntropy?.start();
+    this.isolation.start();
     this.hints.start();
     if (!this.joinTimer) {
       this.joinTimer = this.options.scheduler.every((this.options.gossip ?? DEFAULT_GOSSIPER_CONFIG).intervalMs, () => {
@@ -179,6 +195,7 @@ export class ElasticMember {
     this.gossiper.stop();
     this.sync.stop();
     this.antiEntropy?.stop();
+    this.isolation.stop();
     this.hints.stop();
     this.joinTimer?.cancel();
     this.joinTimer = null;

@@ -6,7 +6,8 @@
 // through the built CLI (cluster.test-support.ts); a small Fastify server answering 503
 // QUORUM_NOT_MET stands in for a cluster that lost its quorum.
 import { KVStoreClient } from '@dkv/client';
-import type { SessionData } from 'express-session';
+import { Store, type SessionData } from 'express-session';
+import { EventEmitter } from 'node:events';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster } from './cluster.test-support.js';
@@ -106,6 +107,8 @@ describe('DkvSessionStore errors', () => {
     app.all('/*', async () => ({}));
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     const s = new DkvSessionStore({ endpoints: [url], clientOptions: { retry: { maxAttempts: 2, baseBackoffMs: 1, maxBackoffMs: 2 } } });
+    expect(s).toBeInstanceOf(Store);
+    expect(s).toBeInstanceOf(EventEmitter);
     try {
       await expect(s.get('x')).rejects.toMatchObject({ code: 'QUORUM_NOT_MET', status: 503 });
       const viaCallback = await new Promise<unknown>((resolve) => void s.set('x', session({}), (error) => resolve(error)));

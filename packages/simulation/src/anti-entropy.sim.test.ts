@@ -102,7 +102,8 @@ describe('anti-entropy (Merkle-style digests, both directions)', () => {
     const rng = sim.rng.fork('plant');
     for (const key of keys) {
       const owners = sim.preferenceList(key);
-      const newest = record(100 + rng.int(100), rng.chance(0.2) ? { tombstone: true, value: new Uint8Array(0) } : {});
+      // A tombstone's updatedAt is its time of death: now, so that it lives its grace period.
+      const newest = record(100 + rng.int(100), rng.chance(0.2) ? { tombstone: true, value: new Uint8Array(0), updatedAt: sim.storageNode(owners[0]!).clock.now() } : {});
       expected.set(key, newest);
       // The newest on one owner only, an older version on another, nothing on the third.
       const [holder, stale] = rng.shuffle(owners.slice());

@@ -1,7 +1,7 @@
 import type { Membership, Node, VersionedValue } from '@dkv/core';
 import { createCoordinator, DEFAULT_COORDINATOR_CONFIG, type Coordinator, type CoordinatorConfig } from '@dkv/coordination';
 import { DEFAULT_GOSSIPER_CONFIG, entryPendingSwitch, Gossiper, StaticMembershipView, type GossiperConfig } from '@dkv/membership';
-import { ClusterAdmin, ElasticMember, RangeSyncManager, type AntiEntropyConfig, type AntiEntropyManager, type RangeSyncConfig, type ReplicationManager } from '@dkv/replication';
+import { ClusterAdmin, ElasticMember, RangeSyncManager, type AntiEntropyConfig, type AntiEntropyManager, type IsolationGuard, type RangeSyncConfig, type ReplicationManager } from '@dkv/replication';
 import { CompactStorageEngine, InMemoryStorageEngine, StorageService } from '@dkv/storage';
 import { LocalFirstNodeClient } from '@dkv/transport';
 import { SeededRng, SimulatedClock, SimulatedNetwork, SimulatedScheduler, type LatencyRange, type SimulationBounds } from '@dkv/testkit';
@@ -64,6 +64,8 @@ export interface SimStorageNode {
   gossiper?: Gossiper;
   sync?: RangeSyncManager;
   antiEntropy?: AntiEntropyManager | null;
+  /** Elastic clusters only: the guard that quarantines the node's data after a long absence. */
+  isolation?: IsolationGuard;
   /** With `topology: 'nodes'`: the coordinator running in this node's process. */
   coordinator?: Coordinator;
   /** The hints this node keeps for other replicas (sloppy-quorum stand-in). */
@@ -198,7 +200,7 @@ export class SimCluster {
     entry.engine = this.newEngine(entry.clock);
     const initial = this.membership.nodes.some((node) => node.id === nodeId);
     if (this.options.elastic) this.startStorageProcess(entry, initial ? 'bootstrap' : 'join');
-    else this.network.recover(nodeId, new StorageService({ nodeId, engine: entry.engine }));
+    else this.network.recover(nodeId, new StorageService({ nodeId, engine: entry.engine, clock: entry.clock }));
   }
 
   /**
@@ -314,7 +316,7 @@ export class SimCluster {
   private startStorageProcess(entry: SimStorageNode, mode: 'bootstrap' | 'added' | 'join' | 'alone'): void {
     const nodeId = entry.node.id;
     if (!this.options.elastic) {
-      this.network.register(nodeId, new StorageService({ nodeId, engine: entry.engine }));
+      this.network.register(nodeId, new StorageService({ nodeId, engine: entry.engine, clock: entry.clock }));
       return;
     }
     const nodeClient = this.network.clientFor(nodeId);
@@ -333,13 +335,16 @@ export class SimCluster {
       sync: { ...this.options.elastic.sync },
       // Rings of a few dozen keys: 64 first-level pieces instead of 4096 keep rounds short.
       antiEntropy: this.options.elastic.antiEntropy === false ? false : { piecesPerRing: 64, ...this.options.elastic.antiEntropy },
+      // As apps/node: away for more than half the grace, the node quarantines its data.
+      isolation: { maxIsolationMs: this.tombstoneGraceMs / 2 },
     });
     this.members.set(nodeId, member);
     entry.gossiper = member.gossiper;
     entry.sync = member.sync;
     entry.antiEntropy = member.antiEntropy;
+    entry.isolation = member.isolation;
     entry.hints = member.hints;
-    const service = new StorageService({ nodeId, engine: entry.engine, ...member.storageHooks() });
+    const service = new StorageService({ nodeId, engine: entry.engine, clock: entry.clock, ...member.storageHooks() });
     if (this.network.isRegistered(nodeId)) this.network.recover(nodeId, service);
     else this.network.register(nodeId, service);
     member.start();

@@ -1,6 +1,8 @@
 import {
   compareVersionedValues,
+  deathTimeOf,
   DkvError,
+  isPastPurge,
   toTombstone,
   type ApplyResult,
   type Clock,
@@ -60,7 +62,8 @@ export interface CompactStorageStats extends InMemoryStorageStats {
 /**
  * A replica's store in memory with the same rules as {@link InMemoryStorageEngine} (read its doc
  * comment: apply-if-newer by `compareVersionedValues`, expiry folded into tombstones lazily and by
- * `sweep`, tombstone grace from the local time of death, `createdAt` kept across overwrites, scans
+ * `sweep`, tombstone grace from the time of death the record carries, nothing held, streamed or
+ * digested past its purge time, `createdAt` kept across overwrites, scans
  * in (bucket, key) order with the same cursors, digests with the same hashes), laid out so that
  * a record costs little more than its key and value bytes:
  *
@@ -127,8 +130,9 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
   get(key: string): VersionedValue | null {
     const slot = this.slots.get(key);
     if (slot === undefined) return null;
-    this.foldIfExpired(slot, this.clock.now());
-    return this.recordAt(slot);
+    const nowMs = this.clock.now();
+    this.foldIfExpired(slot, nowMs);
+    return this.purgeIfDue(key, slot, nowMs) ? null : this.recordAt(slot);
   }
 
   /**
@@ -141,15 +145,18 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
   peek(key: string): VersionedValue | null {
     const slot = this.slots.get(key);
     if (slot === undefined) return null;
-    this.foldIfExpired(slot, this.clock.now());
-    return this.recordAt(slot, true);
+    const nowMs = this.clock.now();
+    this.foldIfExpired(slot, nowMs);
+    return this.purgeIfDue(key, slot, nowMs) ? null : this.recordAt(slot, true);
   }
 
   /** The metadata of {@link get}'s record, without reading its bytes. */
   head(key: string): VersionMeta | null {
     const slot = this.slots.get(key);
     if (slot === undefined) return null;
-    this.foldIfExpired(slot, this.clock.now());
+    const nowMs = this.clock.now();
+    this.foldIfExpired(slot, nowMs);
+    if (this.purgeIfDue(key, slot, nowMs)) return null;
     const t = this.table;
     return { version: t.version[slot] as number, writerId: this.writers.id(t.writer[slot] as number), createdAt: t.createdAt[slot] as number, expiresAt: expiresAtOf(t, slot), tombstone: t.isTombstone(slot) };
   }
@@ -160,9 +167,15 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
     const incoming = isExpired(record, nowMs) ? toTombstone(record) : record;
     const t = this.table;
     let slot = this.slots.get(key);
+    if (slot !== undefined) {
+      this.foldIfExpired(slot, nowMs);
+      // A tombstone past its purge time is gone, swept or not.
+      if (this.purgeIfDue(key, slot, nowMs)) slot = undefined;
+    }
     let createdAt = incoming.createdAt;
     let oldWriter = -1;
     let previous = 0;
+    if (isPastPurge(incoming, nowMs, this.tombstoneGraceMs)) return this.applyPastPurge(key, slot, incoming, nowMs);
     if (slot === undefined) {
       const hash = hashKey(key);
       slot = t.allocate(key, bucketOf(hash));
@@ -190,7 +203,7 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
     t.createdAt[slot] = createdAt;
     t.updatedAt[slot] = incoming.updatedAt;
     t.expiresAt[slot] = incoming.expiresAt ?? Number.NaN;
-    t.purgeAt[slot] = incoming.tombstone ? nowMs + this.tombstoneGraceMs : Number.POSITIVE_INFINITY;
+    t.purgeAt[slot] = incoming.tombstone ? (deathTimeOf(incoming) ?? nowMs) + this.tombstoneGraceMs : Number.POSITIVE_INFINITY;
     t.flags[slot] = incoming.tombstone ? FLAG_IN_USE | FLAG_TOMBSTONE : FLAG_IN_USE;
     t.valueAddress[slot] = this.values.store(incoming.value, slot);
     t.valueBytes[slot] = incoming.value.byteLength;
@@ -222,6 +235,7 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
       for (const slot of inScan) {
         this.foldIfExpired(slot, nowMs);
         const key = t.keys[slot] as string;
+        if (this.purgeIfDue(key, slot, nowMs)) continue;
         const record = this.recordAt(slot);
         records.push({ key, record });
         bytes += (t.keyBytes[slot] as number) + record.value.byteLength;
@@ -238,9 +252,10 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
    */
   digest(ranges: readonly HashRange[], segments: number): RangeDigest[] {
     const t = this.table;
+    const nowMs = this.clock.now();
     return digestRanges(ranges, segments, (bucket, visit) => {
       for (let slot = t.firstInBucket(bucket); slot !== NO_SLOT; slot = t.bucketNext[slot] as number) {
-        visit(t.keyHash[slot] as number, t.version[slot] as number, this.writers.hash(t.writer[slot] as number), t.keyBytes[slot] as number);
+        if (!this.isPurgeable(slot, nowMs)) visit(t.keyHash[slot] as number, t.version[slot] as number, this.writers.hash(t.writer[slot] as number), t.keyBytes[slot] as number);
       }
     });
   }
@@ -289,6 +304,38 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
       slabsReleased: values.slabsReleased,
       blocksMoved: values.blocksMoved,
     };
+  }
+
+  /**
+   * `apply` of a record already past its purge time: it beats an older record held (which is
+   * dropped: the delete or expiry takes effect) but is not kept, so it cannot re-seed a tombstone
+   * the other replicas purged. Against an equal or newer record held it is refused as usual.
+   */
+  private applyPastPurge(key: string, slot: number | undefined, incoming: VersionedValue, nowMs: number): ApplyResult {
+    if (slot === undefined) return { applied: true, version: incoming.version, previous: 0 };
+    this.foldIfExpired(slot, nowMs);
+    const previous = this.table.version[slot] as number;
+    if (compareVersionedValues(incoming, this.heldForComparison(slot)) <= 0) return { applied: false, version: previous, previous };
+    this.forget(key, slot);
+    this.values.compact(this.compactionMaxMoves, this.relocate);
+    return { applied: true, version: incoming.version, previous };
+  }
+
+  /**
+   * Drops the record in `slot` when it is past its purge time but not swept yet (as an expiry is
+   * folded lazily), so reads and counts agree; returns whether it did. Frees a block, moves none.
+   */
+  private purgeIfDue(key: string, slot: number, nowMs: number): boolean {
+    if (!this.isPurgeable(slot, nowMs)) return false;
+    this.forget(key, slot);
+    return true;
+  }
+
+  /** True when the record in `slot` is past its purge time at `nowMs`, folded or not yet. */
+  private isPurgeable(slot: number, nowMs: number): boolean {
+    const t = this.table;
+    if (t.isTombstone(slot)) return (t.purgeAt[slot] as number) <= nowMs;
+    return (t.expiresAt[slot] as number) + this.tombstoneGraceMs <= nowMs;
   }
 
   /** The record in `slot` as a `VersionedValue`, its bytes copied out of the slab. */

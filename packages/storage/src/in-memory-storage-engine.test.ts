@@ -90,6 +90,8 @@ class Model {
 
   get(key: string, nowMs: number): VersionedValue | null {
     this.fold(key, nowMs);
+    const entry = this.held.get(key);
+    if (entry?.record.tombstone && entry.purgeAtMs <= nowMs) this.held.delete(key);
     return this.held.get(key)?.record ?? null;
   }
 
@@ -99,7 +101,13 @@ class Model {
     const held = this.get(key, nowMs);
     if (held && compareVersionedValues(incoming, held) <= 0) return { applied: false, version: held.version, previous: held.version };
     if (held && !held.tombstone && !incoming.tombstone && held.createdAt < incoming.createdAt) incoming = { ...incoming, createdAt: held.createdAt };
-    this.held.set(key, { record: incoming, purgeAtMs: incoming.tombstone ? nowMs + this.graceMs : Infinity });
+    // The time of death travels in the record: a delete's updatedAt, a value's expiresAt.
+    const purgeAtMs = incoming.tombstone ? incoming.updatedAt + this.graceMs : Infinity;
+    if (purgeAtMs <= nowMs) {
+      this.held.delete(key);
+      return { applied: true, version: incoming.version, previous: held?.version ?? 0 };
+    }
+    this.held.set(key, { record: incoming, purgeAtMs });
     return { applied: true, version: incoming.version, previous: held?.version ?? 0 };
   }
 
@@ -270,17 +278,40 @@ describe.each(ENGINES)('%s', (_name, createEngine) => {
       expect(engine.stats()).toMatchObject({ keys: 0, tombstones: 0, bytes: 0 });
     });
 
-    it('purges a delete grace after it was applied here, whatever the writer’s clock said', () => {
+    it('purges a delete grace after its time of death (the record’s updatedAt), however late it arrived', () => {
       const { engine, clock } = setup();
-      clock.nowMs = 50_000;
-      // The coordinator's clock was far behind: updatedAt must not shorten the grace period.
-      engine.apply('k', del(3, { updatedAt: 1 }));
-      clock.nowMs = 50_000 + GRACE_MS - 1;
+      clock.nowMs = 40_600;
+      // Deleted at 40 000 by the coordinator; this replica gets it 600 ms late (anti-entropy).
+      engine.apply('k', del(3, { updatedAt: 40_000 }));
+      clock.nowMs = 40_000 + GRACE_MS - 1;
       engine.sweep(10);
       expect(engine.apply('k', rec(2))).toEqual({ applied: false, version: 3, previous: 3 });
-      clock.nowMs = 50_000 + GRACE_MS;
+      clock.nowMs = 40_000 + GRACE_MS;
       engine.sweep(10);
+      expect(engine.stats().tombstones).toBe(0);
       expect(engine.get('k')).toBeNull();
+    });
+
+    it('never holds, streams or digests a tombstone past its purge time; applying one drops what it supersedes', () => {
+      const { engine, clock } = setup();
+      engine.apply('old', rec(1));
+      clock.nowMs = 10 * GRACE_MS;
+      // A tombstone purged elsewhere arrives (re-seeded by a peer): the older value goes, nothing is kept.
+      expect(engine.apply('old', del(3, { updatedAt: 1000 }))).toEqual({ applied: true, version: 3, previous: 1 });
+      expect(engine.apply('fresh', del(4, { updatedAt: 1000 }))).toEqual({ applied: true, version: 4, previous: 0 });
+      // An expired value long past its grace is not kept either.
+      expect(engine.apply('ttl', rec(5, { expiresAt: 2000 }))).toEqual({ applied: true, version: 5, previous: 0 });
+      expect(engine.stats()).toMatchObject({ keys: 0, tombstones: 0, bytes: 0 });
+      expect(engine.scan([[0, 2 ** 32 - 1]], null, 100, 1 << 20).records).toEqual([]);
+      expect(engine.digest([[0, 2 ** 32 - 1]], 1)).toEqual([{ hash: 0, count: 0 }]);
+      // A tombstone held until its purge time is skipped by digest and scan once the time has come, before any sweep.
+      clock.nowMs = 0;
+      engine.apply('k', del(6, { updatedAt: 0 }));
+      clock.nowMs = GRACE_MS;
+      expect(engine.digest([[0, 2 ** 32 - 1]], 1)).toEqual([{ hash: 0, count: 0 }]);
+      expect(engine.scan([[0, 2 ** 32 - 1]], null, 100, 1 << 20).records).toEqual([]);
+      expect(engine.get('k')).toBeNull();
+      expect(engine.stats().tombstones).toBe(0);
     });
 
     it('after the purge, a replayed older write applies again: the grace period must outlive it', () => {

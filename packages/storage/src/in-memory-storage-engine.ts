@@ -1,6 +1,8 @@
 import {
   compareVersionedValues,
+  deathTimeOf,
   DkvError,
+  isPastPurge,
   metaOf,
   toTombstone,
   type ApplyResult,
@@ -75,7 +77,7 @@ interface Entry {
   /** `hashKey(key)`: where the key sits on the ring. */
   readonly hash: number;
   record: VersionedValue;
-  /** When the record is a tombstone: the epoch ms (local clock) from which sweep may purge it. */
+  /** When the record is a tombstone: the epoch ms from which it is purged (its time of death plus the grace). */
   purgeAtMs: number;
 }
 
@@ -88,17 +90,20 @@ interface Entry {
  * - A value whose `expiresAt <= clock.now()` reads as its tombstone at the same version the
  *   moment it expires: `get`, `head` and `apply` fold it first (lazily), and `sweep` folds the
  *   rest (actively), freeing their bytes. It can never be revived by a replay of itself.
- * - A tombstone is kept for `tombstoneGraceMs` from the moment this replica's copy died: the
- *   value's `expiresAt` for a value that expired here, the local time of `apply` for a delete or
- *   for a record that arrived already expired. The local apply time is used for deletes rather
- *   than the record's `updatedAt` because the grace period exists to outlive the delivery of
- *   that tombstone to the other replicas: a tombstone delivered late (by hinted handoff or
- *   repair) still lives a full grace period here, and a coordinator's skewed clock cannot
- *   shorten it. Replicas may purge a few moments apart; that is harmless, since by then each
- *   is expected to hold the tombstone.
+ * - A tombstone is kept until `tombstoneGraceMs` after its time of death, which the record
+ *   carries (`deathTimeOf`: a delete's `updatedAt`, set by the coordinator that wrote it, or a
+ *   value's `expiresAt`), so every replica purges it at the same time whenever it got it (up to
+ *   their clocks' difference). It used to be the local time of `apply`: a tombstone that reached
+ *   one replica late (by anti-entropy) then outlived the others' copies, was pushed back to them
+ *   with a fresh grace, and the replicas re-seeded each other forever (issue 10, finding 2).
+ * - A record past its purge time (`isPastPurge`) is never held, streamed or digested: `get`,
+ *   `head`, `scan` and `digest` skip it even before `sweep` drops it, and `apply` of one drops
+ *   the older record it supersedes and keeps nothing (the delete takes effect; no tombstone is
+ *   re-seeded).
  * - While a tombstone is held, no older or equal write can apply. After it is purged the key is
  *   unknown here, and a replay of an older write would apply again: preventing that is the
- *   grace period's job, so it must exceed the longest time a write can stay in flight.
+ *   grace period's job, so it must exceed the longest time a write can stay in flight, plus the
+ *   largest clock offset between a coordinator and the replicas.
  *
  * Active expiry and purge run through one TTL index, a binary min-heap of (deadline, Entry)
  * with lazy deletion: an overwritten Entry's items stay in the heap and are discarded when
@@ -128,8 +133,12 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
   get(key: string): VersionedValue | null {
     const entry = this.entries.get(key);
     if (entry === undefined) return null;
-    this.foldIfExpired(entry, this.clock.now());
-    return entry.record;
+    const nowMs = this.clock.now();
+    this.foldIfExpired(entry, nowMs);
+    if (!this.isPurgeable(entry, nowMs)) return entry.record;
+    // Past its purge time but not swept yet: purged now, as an expiry is folded lazily.
+    this.remove(key);
+    return null;
   }
 
   /** The metadata of {@link get}'s record, without its bytes. */
@@ -141,22 +150,33 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
   /** Stores `record` if it beats the record held (expired values compared as their tombstones). */
   apply(key: string, record: VersionedValue): ApplyResult {
     const nowMs = this.clock.now();
-    const held = this.entries.get(key);
+    let held = this.entries.get(key);
     let incoming = isExpired(record, nowMs) ? toTombstone(record) : record;
     if (held !== undefined) {
       this.foldIfExpired(held, nowMs);
+      // A tombstone past its purge time is gone, swept or not.
+      if (this.isPurgeable(held, nowMs)) this.remove(key);
+    }
+    held = this.entries.get(key);
+    if (held !== undefined) {
       if (compareVersionedValues(incoming, held.record) <= 0) return { applied: false, version: held.record.version, previous: held.record.version };
+      if (isPastPurge(incoming, nowMs, this.tombstoneGraceMs)) {
+        this.remove(key);
+        return { applied: true, version: incoming.version, previous: held.record.version };
+      }
       // A coordinator that writes without reading first cannot know when the key's life began:
       // an overwrite of a live value keeps the earlier `createdAt`.
       if (!incoming.tombstone && !held.record.tombstone && held.record.createdAt < incoming.createdAt) incoming = { ...incoming, createdAt: held.record.createdAt };
       this.uncount(held);
+    } else if (isPastPurge(incoming, nowMs, this.tombstoneGraceMs)) {
+      return { applied: true, version: incoming.version, previous: 0 };
     }
     const entry: Entry = {
       key,
       keyBytes: held?.keyBytes ?? Buffer.byteLength(key, 'utf8'),
       hash: held?.hash ?? hashKey(key),
       record: incoming,
-      purgeAtMs: incoming.tombstone ? nowMs + this.tombstoneGraceMs : Number.POSITIVE_INFINITY,
+      purgeAtMs: incoming.tombstone ? (deathTimeOf(incoming) ?? nowMs) + this.tombstoneGraceMs : Number.POSITIVE_INFINITY,
     };
     this.entries.set(key, entry);
     if (held === undefined) this.addToBucket(entry);
@@ -168,7 +188,7 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
   /**
    * Up to `limit` records whose key hashes lie in `ranges`, in (bucket, key) order after `cursor`,
    * stopping early once their keys and values reach `maxBytes` (but never before one record).
-   * Tombstones are included (an expired value as its tombstone): a node that gains a range must
+   * Tombstones are included (an expired value as its tombstone) until their purge time: a node that gains a range must
    * also learn what was deleted there. The cursor names a bucket and a key, not engine state, so a
    * scan can resume on another replica.
    */
@@ -200,10 +220,11 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
    * @throws DkvError INVALID_REQUEST when the ranges are not sorted and disjoint or `segments` is out of bounds.
    */
   digest(ranges: readonly HashRange[], segments: number): RangeDigest[] {
+    const nowMs = this.clock.now();
     return digestRanges(ranges, segments, (bucket, visit) => {
       for (const key of this.buckets[bucket] ?? []) {
         const entry = this.entries.get(key);
-        if (entry !== undefined) visit(entry.hash, entry.record.version, this.writerHash(entry.record.writerId), entry.keyBytes);
+        if (entry !== undefined && !this.isPurgeable(entry, nowMs)) visit(entry.hash, entry.record.version, this.writerHash(entry.record.writerId), entry.keyBytes);
       }
     });
   }
@@ -246,6 +267,13 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
    */
   stats(): InMemoryStorageStats {
     return { keys: this.liveKeys, tombstones: this.tombstones, bytes: this.liveBytes, ttlIndexItems: this.ttlIndex.size };
+  }
+
+  /** True when `entry` is past its purge time at `nowMs`, folded or not yet. */
+  private isPurgeable(entry: Entry, nowMs: number): boolean {
+    const { record } = entry;
+    if (record.tombstone) return entry.purgeAtMs <= nowMs;
+    return record.expiresAt !== null && record.expiresAt + this.tombstoneGraceMs <= nowMs;
   }
 
   /** A 32-bit hash of a writer id, cached: a cluster has few coordinators. */

@@ -72,6 +72,17 @@ describe('StorageService', () => {
     expect(() => new StorageService({ nodeId: 'n2', engine }).handle({ type: 'HINT', key: 'k', record, target: 'n3' })).toThrow(/does not keep hints/);
   });
 
+  it('applies PUTs while catching up but says that what it held before is unknown (no vouching for "nothing newer")', () => {
+    const engine = new InMemoryStorageEngine({ clock: { now: () => 1000 }, tombstoneGraceMs: 10_000 });
+    let readable = false;
+    const service = new StorageService({ nodeId: 'n1', engine, canRead: () => readable });
+    expect(service.handle({ type: 'PUT', key: 'k', record })).toEqual({ type: 'PUT', applied: true, version: 7, previous: 0, previousUnknown: true });
+    expect(service.handle({ type: 'PUT', key: 'k', record: { ...record, version: 6 } })).toEqual({ type: 'PUT', applied: false, version: 7, previous: 7, previousUnknown: true });
+    expect(engine.get('k')?.version).toBe(7);
+    readable = true;
+    expect(service.handle({ type: 'PUT', key: 'k', record: { ...record, version: 8 } })).toEqual({ type: 'PUT', applied: true, version: 8, previous: 7 });
+  });
+
   it('answers GET through handleBorrowed with the engine lending its bytes, and everything else as handle', () => {
     const clock = { now: () => 1000 };
     const engine = new CompactStorageEngine({ clock, tombstoneGraceMs: 10_000 });

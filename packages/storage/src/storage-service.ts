@@ -1,5 +1,9 @@
 import {
+  DEFAULT_MAX_CLOCK_OFFSET_MS,
   DkvError,
+  versionAheadProblem,
+  VersionTooFarAheadError,
+  type Clock,
   type GossipState,
   type RangeScanStorageEngine,
   type StorageEngine,
@@ -47,7 +51,8 @@ export interface StorageServiceOptions {
   /**
    * Whether this node's store may answer reads (GET, HEAD). A node that restarted empty answers
    * nothing but writes until it has caught up, even before gossip has told every coordinator not
-   * to read from it; a refused read counts as a failed replica, not as "missing". Default: yes.
+   * to read from it; a refused read counts as a failed replica, not as "missing". Its PUT answers
+   * meanwhile say `previousUnknown`: what it held before the loss is unknown. Default: yes.
    */
   readonly canRead?: () => boolean;
   /**
@@ -55,6 +60,14 @@ export interface StorageServiceOptions {
    * the record. Without it HINT requests fail (a node that does not hold hints).
    */
   readonly hints?: HintKeeper;
+  /**
+   * The replica's clock: with it, a PUT or HINT whose version was issued more than
+   * `maxClockOffsetMs` (default {@link DEFAULT_MAX_CLOCK_OFFSET_MS}) after this clock is refused
+   * with VERSION_TOO_FAR_AHEAD, so one coordinator years ahead (or a forged record near 2^53)
+   * cannot make the key need a version nobody can issue. Without it nothing is checked.
+   */
+  readonly clock?: Clock;
+  readonly maxClockOffsetMs?: number;
   /** Upper bounds on one SCAN answer; defaults {@link DEFAULT_SCAN_MAX_RECORDS}, {@link DEFAULT_SCAN_MAX_BYTES}. */
   readonly scanMaxRecords?: number;
   readonly scanMaxBytes?: number;
@@ -67,7 +80,11 @@ export interface StorageServiceOptions {
  * simulation runs the real replica logic. Requests arrive already validated at the transport's edge.
  */
 export class StorageService implements StorageRequestHandler {
+  /** PUT and HINT requests refused because their version was too far ahead of this clock (a metric). */
+  versionsRefused = 0;
   private readonly nodeId: string;
+  private readonly clock: Clock | null;
+  private readonly maxClockOffsetMs: number;
   private readonly engine: StorageEngine;
   private readonly isReady: () => boolean;
   private readonly gossip: GossipHandler | null;
@@ -80,6 +97,8 @@ export class StorageService implements StorageRequestHandler {
   constructor(options: StorageServiceOptions) {
     this.nodeId = options.nodeId;
     this.engine = options.engine;
+    this.clock = options.clock ?? null;
+    this.maxClockOffsetMs = options.maxClockOffsetMs ?? DEFAULT_MAX_CLOCK_OFFSET_MS;
     this.isReady = options.isReady ?? (() => true);
     this.gossip = options.gossip ?? null;
     this.canScan = options.canScan ?? (() => true);
@@ -87,6 +106,19 @@ export class StorageService implements StorageRequestHandler {
     this.hints = options.hints ?? null;
     this.scanMaxRecords = options.scanMaxRecords ?? DEFAULT_SCAN_MAX_RECORDS;
     this.scanMaxBytes = options.scanMaxBytes ?? DEFAULT_SCAN_MAX_BYTES;
+  }
+
+  /**
+   * Refuses a record whose version is beyond this clock plus the tolerated offset. The message
+   * starts with the code, so a coordinator can tell this refusal from a failed replica whatever
+   * transport carried it (remote errors travel as text).
+   */
+  private checkVersion(version: number): void {
+    if (this.clock === null) return;
+    const problem = versionAheadProblem(version, this.clock.now(), this.maxClockOffsetMs);
+    if (problem === null) return;
+    this.versionsRefused += 1;
+    throw new VersionTooFarAheadError(`VERSION_TOO_FAR_AHEAD: node ${this.nodeId} refused ${problem}`);
   }
 
   private checkReadable(): void {
@@ -116,7 +148,10 @@ export class StorageService implements StorageRequestHandler {
         this.checkReadable();
         return { type: 'HEAD', meta: this.engine.head(request.key) };
       case 'PUT': {
+        this.checkVersion(request.record.version);
         const { applied, version, previous } = this.engine.apply(request.key, request.record);
+        // A store that lost its data cannot say that it never held anything newer (issue 10, finding 1).
+        if (!this.canRead()) return { type: 'PUT', applied, version, previous, previousUnknown: true };
         return { type: 'PUT', applied, version, previous };
       }
       case 'PING': {
@@ -137,6 +172,7 @@ export class StorageService implements StorageRequestHandler {
       }
       case 'HINT': {
         if (this.hints === null) throw new DkvError('NOT_IMPLEMENTED', `node ${this.nodeId} does not keep hints`);
+        this.checkVersion(request.record.version);
         if (request.target === this.nodeId) throw new DkvError('INVALID_REQUEST', `a hint for ${this.nodeId} was sent to ${this.nodeId} itself: it is a PUT`);
         return { type: 'HINT', accepted: this.hints.keep(request.key, request.record, request.target) };
       }

@@ -45,6 +45,7 @@ describe('codec round trips', () => {
     { type: 'HEAD', meta },
     { type: 'HEAD', meta: null },
     { type: 'PUT', applied: false, version: 7, previous: 7 },
+    { type: 'PUT', applied: true, version: 7, previous: 0, previousUnknown: true },
     { type: 'PING', nodeId: 'n1', ready: true, keys: 0, bytes: 2 ** 40 },
   ];
   it.each(responses.map((response) => [response.type, response] as const))('response %s', (_type, response) => {

@@ -91,9 +91,12 @@ const syncProgressSchema = z.object({
   bytes: z.int().min(0),
 });
 const heartbeatSchema = z.object({ id: nodeIdSchema, generation: z.int(), counter: z.int().min(0), progress: syncProgressSchema.nullable(), routes: z.string().max(128).nullable() });
+// Optional, and only ever added to: a process older than a setting leaves it out.
+const clusterSettingsSchema = z.object({ n: z.int().min(1).max(1024).optional(), tombstoneGraceMs: z.int().min(0).optional() });
 const gossipStateSchema = z.object({
   entries: z.array(memberEntrySchema).max(MAX_GOSSIP_ENTRIES),
   heartbeats: z.array(heartbeatSchema).max(MAX_GOSSIP_ENTRIES),
+  settings: clusterSettingsSchema.optional(),
 });
 const hashRangeSchema = z.tuple([hashSchema, hashSchema]).refine(([start, end]) => start <= end, 'a range starts at or before its end');
 const scanCursorSchema = z.object({ bucket: z.int().min(0).max(65_535), afterKey: keySchema });
@@ -125,7 +128,9 @@ const countSchema = z.int().min(0);
 const responseSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('GET'), record: versionedValueSchema.nullable() }),
   z.object({ type: z.literal('HEAD'), meta: versionMetaSchema.nullable() }),
-  z.object({ type: z.literal('PUT'), applied: z.boolean(), version: versionSchema, previous: z.int().min(0).max(MAX_VERSION) }),
+  // `previousUnknown` is sent only when true (a replica catching up), so other answers are the
+  // frames replicas sent before it existed.
+  z.object({ type: z.literal('PUT'), applied: z.boolean(), version: versionSchema, previous: z.int().min(0).max(MAX_VERSION), previousUnknown: z.boolean().optional() }),
   z.object({ type: z.literal('PING'), nodeId: z.string().min(1), ready: z.boolean(), keys: countSchema, bytes: countSchema }),
   z.object({ type: z.literal('GOSSIP'), state: gossipStateSchema }),
   z.object({

@@ -66,6 +66,8 @@ const responses: StorageResponse[] = [
   { type: 'HEAD', meta: null },
   { type: 'PUT', applied: false, version: 7, previous: 7 },
   { type: 'PUT', applied: true, version: MAX_VERSION, previous: 0 },
+  { type: 'PUT', applied: true, version: 9, previous: 0, previousUnknown: true },
+  { type: 'PUT', applied: false, version: 9, previous: 9, previousUnknown: true },
   { type: 'PING', nodeId: 'n1', ready: true, keys: 0, bytes: 2 ** 40 },
 ];
 
@@ -140,8 +142,10 @@ const responseArb: fc.Arbitrary<StorageResponse> = fc.oneof(
   fc.option(recordArb, { nil: null }).map((r): StorageResponse => ({ type: 'GET', record: r })),
   fc.option(metaArb, { nil: null }).map((m): StorageResponse => ({ type: 'HEAD', meta: m })),
   fc
-    .tuple(fc.boolean(), fc.integer({ min: 1, max: MAX_VERSION }), fc.integer({ min: 0, max: MAX_VERSION }))
-    .map(([applied, version, previous]): StorageResponse => ({ type: 'PUT', applied, version, previous })),
+    .tuple(fc.boolean(), fc.integer({ min: 1, max: MAX_VERSION }), fc.integer({ min: 0, max: MAX_VERSION }), fc.boolean())
+    .map(([applied, version, previous, unknown]): StorageResponse =>
+      unknown ? { type: 'PUT', applied, version, previous, previousUnknown: true } : { type: 'PUT', applied, version, previous },
+    ),
   fc
     .tuple(fc.string({ minLength: 1, maxLength: 64 }), fc.boolean(), fc.nat(), fc.nat())
     .map(([nodeId, ready, keys, bytes]): StorageResponse => ({ type: 'PING', nodeId, ready, keys, bytes })),
@@ -260,6 +264,7 @@ describe('binary frames refuse bad payloads', () => {
     ['a negative key count', rawFrame(FrameKind.PING_RESPONSE, Buffer.concat([Buffer.from([1]), f64(-1), f64(0), Buffer.from([1, 0, 110])])), /keys: must be a whole number of at least 0/],
     ['an empty node id', rawFrame(FrameKind.PING_RESPONSE, Buffer.concat([Buffer.from([1]), f64(0), f64(0), Buffer.from([0, 0])])), /nodeId: must not be empty/],
     ['a request kind sent as a response', rawFrame(FrameKind.GET, Buffer.from([1, 0, 97])), /kind: 0x1 is not a response kind/],
+    ['unknown PUT answer flag bits', rawFrame(FrameKind.PUT_RESPONSE, Buffer.concat([Buffer.from([4]), f64(1), f64(0)])), /flags: unknown bits in 0x4/],
     ['a PUT answer cut short', rawFrame(FrameKind.PUT_RESPONSE, Buffer.from([1, 0, 0])), /version: the frame ends 6 bytes early/],
   ])('response with %s', (_name, frame, message) => {
     const error = frameError(() => readAll(frame, readResponse));

@@ -13,7 +13,8 @@
  * record   = meta, f64 updatedAt, u32 value length, value bytes
  * GET, HEAD request  = str key            GET response  = u8 present (0|1), record if present
  * PUT request        = str key, record    HEAD response = u8 present (0|1), meta if present
- * PING request       = (empty)            PUT response  = u8 applied (0|1), f64 version
+ * PING request       = (empty)            PUT response  = u8 flags (bit 0 applied, bit 1 previous
+ *                                                         unknown, others 0), f64 version, f64 previous
  *                                         PING response = u8 ready (0|1), f64 keys, f64 bytes, str nodeId
  * MSGPACK request    = a MessagePack frame of `codec.ts` (any other request type), and its response
  * ERROR              = str reason
@@ -43,6 +44,9 @@ const ERROR_REASON_LENGTH_MAX = 1024;
 
 const FLAG_TOMBSTONE = 1;
 const FLAG_EXPIRES = 2;
+/** PUT answer flags: the record was applied; the replica cannot say what it held before (it is catching up). */
+const PUT_APPLIED = 1;
+const PUT_PREVIOUS_UNKNOWN = 2;
 
 /**
  * The frame kind that carries a request of `type`. The four requests of the data path have a
@@ -122,7 +126,10 @@ export function writeResponseFrame(writer: FrameWriter, id: number, response: St
       writer.ensure(FRAME_HEADER_BYTES + 17);
       const start = beginFrame(writer, id, FrameKind.PUT_RESPONSE);
       const buffer = writer.buffer;
-      buffer[writer.pos] = response.applied ? 1 : 0;
+      // Bit 1 is set only by a replica catching up, so every other answer is the byte that
+      // replicas sent before the flag existed (0 or 1), and a coordinator from before the flag
+      // refuses the answer of a catching-up replica (a failed replica) rather than counting it.
+      buffer[writer.pos] = (response.applied ? PUT_APPLIED : 0) | (response.previousUnknown === true ? PUT_PREVIOUS_UNKNOWN : 0);
       buffer.writeDoubleLE(response.version, writer.pos + 1);
       buffer.writeDoubleLE(response.previous, writer.pos + 9);
       writer.pos += 17;
@@ -207,9 +214,12 @@ export function readResponse(frame: FrameReader): StorageResponse {
         response = { type: 'HEAD', meta: readPresence(frame, 'present') ? readMeta(frame, 'meta') : null };
         break;
       case FrameKind.PUT_RESPONSE: {
-        const applied = readPresence(frame, 'applied');
+        const flags = readU8(frame, 'flags');
+        if ((flags & ~(PUT_APPLIED | PUT_PREVIOUS_UNKNOWN)) !== 0) throw new FrameError(`flags: unknown bits in 0x${flags.toString(16)}`);
+        const applied = (flags & PUT_APPLIED) !== 0;
         const version = readVersion(frame, 'version');
-        response = { type: 'PUT', applied, version, previous: readCount(frame, 'previous') };
+        const previous = readCount(frame, 'previous');
+        response = (flags & PUT_PREVIOUS_UNKNOWN) === 0 ? { type: 'PUT', applied, version, previous } : { type: 'PUT', applied, version, previous, previousUnknown: true };
         break;
       }
       case FrameKind.PING_RESPONSE: {

@@ -164,6 +164,19 @@ describe('TcpNodeClient', () => {
     expect(performance.now() - started).toBeLessThan(100);
   });
 
+  it('says when a failure comes from a refused connection (evidence that the process is gone), and not for a timeout', async () => {
+    const dead = contractNode('dead', await deadAddress());
+    const tcp = client({ reconnectBaseDelayMs: 1_000, reconnectMaxDelayMs: 1_000 });
+    expect((await failure(tcp.send(dead, { type: 'PING' }, opts))).refused).toBe(true);
+    expect((await failure(tcp.send(dead, { type: 'PING' }, opts))).refused).toBe(true);
+    const gate = new Gate();
+    const { node: slow } = await node('slow', gate.handlerFor(new MapStorageHandler('slow')));
+    const timedOut = await failure(tcp.send(slow, { type: 'PING' }, { timeoutMs: 50 }));
+    expect(timedOut.kind).toBe('timeout');
+    expect(timedOut.refused).toBe(false);
+    gate.release();
+  });
+
   it('fails the requests of a connection that dies as remote, and reconnects once the node is back on its port', async () => {
     const gate = new Gate();
     const first = await node('n1', gate.handlerFor(new MapStorageHandler('n1')));

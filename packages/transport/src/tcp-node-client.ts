@@ -73,7 +73,8 @@ const MATH_RNG: Rng = { next: () => Math.random(), int: (maxExclusive) => Math.f
  * A connection that dies fails the requests it carried: `remote` for those already written
  * (they may have run), `unreachable` for the others. An error frame or a bad answer is
  * `remote`; more than `maxInFlightPerNode` requests is `overloaded`; sends after `close()` are
- * `closed`.
+ * `closed`. A failure caused by a refused or reset connection says so (`refused`): the node's
+ * process is gone, which failure detection may act on at once.
  *
  * Memory is bounded: `maxInFlightPerNode` requests wait for answers, and `maxBufferedWriteBytes`
  * per connection wait to be written (a node that stops reading fills it). Nodes are kept
@@ -219,7 +220,8 @@ class Peer {
     if (connection === null) {
       for (const parked of this.connections) parked.wake();
       const reason = this.connections[0]?.lastError ?? 'not connected';
-      return Promise.reject(new NodeUnavailableError(nodeId, 'unreachable', `not connected (${reason}); reconnecting in the background`));
+      const refused = this.connections.some((connection) => isRefusal(connection.lastError));
+      return Promise.reject(new NodeUnavailableError(nodeId, 'unreachable', `not connected (${reason}); reconnecting in the background`, { refused }));
     }
     return connection.send(nodeId, request, timeoutMs);
   }
@@ -435,11 +437,12 @@ class Connection {
     const reason = this.remoteReason ?? this.lastError ?? 'the connection closed';
     this.lastError = reason;
     this.writer.discard();
+    const refused = isRefusal(reason);
     if (wasUp) {
       const written = this.flushSeq;
-      this.failAll((pending) => (pending.flushSeq < written ? 'remote' : 'unreachable'), `the connection was lost (${reason})`);
+      this.failAll((pending) => (pending.flushSeq < written ? 'remote' : 'unreachable'), `the connection was lost (${reason})`, refused);
     } else {
-      this.failAll(() => 'unreachable', `cannot connect (${reason})`);
+      this.failAll(() => 'unreachable', `cannot connect (${reason})`, refused);
     }
     this.firstAttempt = false;
     if (this.state === 'closed') return;
@@ -466,12 +469,21 @@ class Connection {
     this.open();
   }
 
-  private failAll(kindOf: (pending: PendingRequest) => 'remote' | 'unreachable' | 'closed', detail: string): void {
+  private failAll(kindOf: (pending: PendingRequest) => 'remote' | 'unreachable' | 'closed', detail: string, refused = false): void {
     for (const pending of [...this.pending.values()]) {
       this.release(pending);
-      pending.reject(new NodeUnavailableError(pending.nodeId, kindOf(pending), detail));
+      pending.reject(new NodeUnavailableError(pending.nodeId, kindOf(pending), detail, { refused }));
     }
   }
+}
+
+/**
+ * Whether a socket failure says that nothing listens at the node's address any more: a refused
+ * connection, or one the peer's kernel reset (a killed process's socket with unread data). A
+ * timeout or a graceful close (an idle timeout, a server shutting a connection) is no such evidence.
+ */
+function isRefusal(reason: string | null): boolean {
+  return reason === 'ECONNREFUSED' || reason === 'ECONNRESET';
 }
 
 function safeErrorReason(reader: FrameReader): string {

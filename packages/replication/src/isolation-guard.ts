@@ -1,0 +1,185 @@
+import type { Clock, RangeScanStorageEngine, Scheduler, Timer } from '@dkv/core';
+import type { Gossiper } from '@dkv/membership';
+
+/** When a storage node counts as away too long, and how it comes back. */
+export interface IsolationConfig {
+  /**
+   * Out of contact with a majority of the cluster for longer than this, the node quarantines its
+   * data. It must leave, within the tombstone grace, time for anti-entropy to bring the node every
+   * tombstone it missed once it is back: the node sets it to half the grace, which the grace
+   * (at least twice the anti-entropy interval) makes at least one anti-entropy interval.
+   */
+  readonly maxIsolationMs: number;
+  /**
+   * How long contact with a majority must have lasted before a quarantined node decides (wipe, or
+   * lift the quarantine): long enough for gossip to have told it which peers were quarantined too.
+   */
+  readonly settleMs: number;
+  /** How often the guard looks at the cluster (it also looks on every read, scan and digest). */
+  readonly checkIntervalMs: number;
+}
+
+/** Defaults: half the default grace of one hour; decide after 2 s of contact; look every second. */
+export const DEFAULT_ISOLATION_CONFIG: IsolationConfig = { maxIsolationMs: 30 * 60_000, settleMs: 2000, checkIntervalMs: 1000 };
+
+/** The metadata key a quarantined node sets on its own membership entry, so that peers know. */
+export const QUARANTINED_METADATA_KEY = 'quarantined';
+
+/** Counters for metrics and tests. */
+export interface IsolationStats {
+  /** Times the node went into quarantine (away longer than `maxIsolationMs`). */
+  quarantines: number;
+  /** Times it came back to a healthy majority and wiped its data to catch up as an empty node. */
+  wipes: number;
+  /** Times it came back to a cluster that had been cut apart as a whole, and kept its data. */
+  lifted: number;
+}
+
+/** What an {@link IsolationGuard} works with. */
+export interface IsolationGuardDeps {
+  readonly selfId: string;
+  readonly gossiper: Gossiper;
+  readonly engine: RangeScanStorageEngine;
+  readonly clock: Clock;
+  readonly scheduler: Scheduler;
+  /** Called after a wipe: the store is empty and must catch up (range sync's `markDataLost`). */
+  readonly onWiped: () => void;
+  readonly config?: Partial<IsolationConfig>;
+}
+
+/** Records removed per scan batch while wiping. */
+const WIPE_BATCH_RECORDS = 1000;
+const FULL_RING = [[0, 2 ** 32 - 1]] as const;
+
+/**
+ * Cassandra's gc_grace rule, enforced by the node itself: a replica that was out of contact
+ * longer than the tombstone grace may hold values whose deletes the others have already purged;
+ * if it served them, or pushed them by anti-entropy or read repair, the deletes would come back.
+ *
+ * The guard tracks the last local time the node was in contact with a majority of the cluster's
+ * storage nodes (itself included), judged by gossip's failure detector: a peer counts while its
+ * heartbeat progresses, so a node behind a partition, or paused (SIGSTOP, a frozen VM), loses
+ * contact with the majority at once, and a resumed node finds its peers silent since the pause.
+ * Once it has been out of contact for more than `maxIsolationMs`, the node is quarantined: it
+ * serves no read, scan or digest (so it pushes nothing by anti-entropy, range sync or read
+ * repair) and starts no anti-entropy round; it still takes writes, as a node catching up does.
+ * The check runs on every such request, not only on a timer, so a resumed node refuses its first
+ * request already.
+ *
+ * When contact with a majority has lasted `settleMs`, the quarantined node decides:
+ * - if a majority of the cluster is in contact and not quarantined itself, the cluster went on
+ *   without it and may have purged tombstones: it wipes its store and catches up as a node that
+ *   restarted empty (range sync from the replicas, not read from until done). Its acknowledged
+ *   writes are not lost: a write acknowledged by W replicas while W + R > N is on replicas of the
+ *   majority too, or could not have been deleted there (a delete needs W of the same replicas).
+ * - otherwise the whole cluster was cut apart (every node quarantined): no majority could have
+ *   acknowledged a delete meanwhile, so wiping would only lose data; it lifts the quarantine and
+ *   keeps its store. This is why the guard quarantines rather than wipes at once.
+ * Why not wipe at once when the time is up: in a cluster-wide outage every node would wipe, and
+ * the data would be gone. Why not keep the data and merge it back: a value whose tombstone was
+ * purged cannot be told from a write the others missed.
+ */
+export class IsolationGuard {
+  readonly stats: IsolationStats = { quarantines: 0, wipes: 0, lifted: 0 };
+  private readonly config: IsolationConfig;
+  private lastContactMs: number;
+  private quarantined = false;
+  private contactSinceMs: number | null = null;
+  private timer: Timer | null = null;
+
+  constructor(private readonly deps: IsolationGuardDeps) {
+    this.config = { ...DEFAULT_ISOLATION_CONFIG, ...deps.config };
+    // Set once, not on start: a process that is stopped and started again (a pause) keeps it.
+    this.lastContactMs = deps.clock.now();
+  }
+
+  /** Looks every `checkIntervalMs`. */
+  start(): void {
+    this.timer ??= this.deps.scheduler.every(this.config.checkIntervalMs, () => this.check());
+  }
+
+  stop(): void {
+    this.timer?.cancel();
+    this.timer = null;
+  }
+
+  /** True while the node must not serve or push its data: checked afresh on every call. */
+  isQuarantined(): boolean {
+    this.check();
+    return this.quarantined;
+  }
+
+  /** One look: note contact, enter quarantine when away too long, or leave it once back. */
+  check(): void {
+    const now = this.deps.clock.now();
+    const contact = this.inMajorityContact();
+    if (!this.quarantined) {
+      if (contact) this.lastContactMs = now;
+      else if (now - this.lastContactMs > this.config.maxIsolationMs) this.enterQuarantine();
+      return;
+    }
+    if (!contact) {
+      this.contactSinceMs = null;
+      return;
+    }
+    this.contactSinceMs ??= now;
+    if (now - this.contactSinceMs < this.config.settleMs) return;
+    if (this.healthyMajority()) {
+      this.wipe();
+      this.stats.wipes += 1;
+      this.deps.onWiped();
+    } else {
+      this.stats.lifted += 1;
+    }
+    this.quarantined = false;
+    this.lastContactMs = now;
+    this.mark(false);
+  }
+
+  private enterQuarantine(): void {
+    this.quarantined = true;
+    this.contactSinceMs = null;
+    this.stats.quarantines += 1;
+    this.mark(true);
+  }
+
+  /** The storage nodes of the document, removed ones left out. */
+  private members() {
+    return this.deps.gossiper.document().filter((entry) => entry.role === 'storage' && entry.status !== 'removed');
+  }
+
+  private inMajorityContact(): boolean {
+    const members = this.members();
+    const inContact = members.filter((entry) => entry.id === this.deps.selfId || this.deps.gossiper.livenessOf(entry.id) === 'alive').length;
+    return 2 * inContact > members.length;
+  }
+
+  /** A majority of the cluster's nodes are in contact and were not quarantined themselves. */
+  private healthyMajority(): boolean {
+    const members = this.members();
+    const healthy = members.filter(
+      (entry) => entry.id !== this.deps.selfId && this.deps.gossiper.livenessOf(entry.id) === 'alive' && entry.metadata[QUARANTINED_METADATA_KEY] !== 'true',
+    ).length;
+    return 2 * healthy > members.length;
+  }
+
+  /** Sets or clears the quarantine mark on this node's own entry, for its peers' decisions. */
+  private mark(quarantined: boolean): void {
+    const entry = this.deps.gossiper.entry(this.deps.selfId);
+    if (entry === undefined || (entry.metadata[QUARANTINED_METADATA_KEY] === 'true') === quarantined) return;
+    const metadata: Record<string, string> = { ...entry.metadata };
+    if (quarantined) metadata[QUARANTINED_METADATA_KEY] = 'true';
+    else delete metadata[QUARANTINED_METADATA_KEY];
+    this.deps.gossiper.change([{ id: this.deps.selfId, change: { metadata } }]);
+  }
+
+  /** Forgets every record, tombstones included, in bounded scan batches. */
+  private wipe(): void {
+    const { engine } = this.deps;
+    for (;;) {
+      const batch = engine.scan(FULL_RING, null, WIPE_BATCH_RECORDS, Number.MAX_SAFE_INTEGER);
+      for (const { key } of batch.records) engine.remove(key);
+      if (batch.cursor === null) return;
+    }
+  }
+}
