@@ -159,6 +159,19 @@ export function changeEntry(entry: MemberEntry, change: Partial<Omit<MemberEntry
   return { ...entry, ...change, version: entry.version + 1 };
 }
 
+/** The zone of `entry` on the read ring: its `readZone` while a zone move syncs, otherwise its zone. */
+export function entryReadZone(entry: MemberEntry): string {
+  return entry.readZone ?? entry.zone ?? DEFAULT_ZONE;
+}
+
+/**
+ * Whether `entry` still waits for the ring switch: a join, a decommission, a restart catching up,
+ * or a weight or zone change whose data is still moving (read placement not yet the future one).
+ */
+export function entryPendingSwitch(entry: MemberEntry): boolean {
+  return entry.status === 'joining' || entry.status === 'leaving' || entry.rejoining || entry.readVnodes !== entry.vnodes || entryReadZone(entry) !== (entry.zone ?? DEFAULT_ZONE);
+}
+
 /** The cluster-wide settings, in the order {@link settingsConflicts} reports them, with their flags. */
 const CLUSTER_SETTING_FLAGS: ReadonlyArray<readonly [keyof ClusterSettings, string]> = [
   ['n', '--n'],
@@ -195,17 +208,4 @@ export class ClusterSettingsConflictError extends Error {
     super(`refusing to join the cluster: ${conflicts.join('; ')}; start this process with the cluster's values`);
     this.name = 'ClusterSettingsConflictError';
   }
-}
-
-/** The zone of `entry` on the read ring: its `readZone` while a zone move syncs, otherwise its zone. */
-export function entryReadZone(entry: MemberEntry): string {
-  return entry.readZone ?? entry.zone ?? DEFAULT_ZONE;
-}
-
-/**
- * Whether `entry` still waits for the ring switch: a join, a decommission, a restart catching up,
- * or a weight or zone change whose data is still moving (read placement not yet the future one).
- */
-export function entryPendingSwitch(entry: MemberEntry): boolean {
-  return entry.status === 'joining' || entry.status === 'leaving' || entry.rejoining || entry.readVnodes !== entry.vnodes || entryReadZone(entry) !== (entry.zone ?? DEFAULT_ZONE);
 }
