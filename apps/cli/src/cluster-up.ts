@@ -149,7 +149,9 @@ class LocalCluster {
     const members = memberList(ids, nodePorts, this.options.zones);
     const started = ids.map((id, i) => {
       const nodePort = nodePorts[i] ?? 0;
-      return this.spawnChild(id, 'node', NODE_MAIN, ['--id', id, '--host', LOCAL_HOST, '--port', String(nodePort), '--members', members, ...this.durabilityFlags()], nodePort);
+      // The nodes take the same N as the coordinator: N is a cluster-wide setting, and a process
+      // whose N differs from the cluster's refuses to join.
+      return this.spawnChild(id, 'node', NODE_MAIN, ['--id', id, '--host', LOCAL_HOST, '--port', String(nodePort), '--members', members, ...nFlag(nodes), ...this.durabilityFlags()], nodePort);
     });
     await Promise.all(started.map((child) => this.waitReady(child)));
     if (this.phase !== 'starting') return;
@@ -282,6 +284,11 @@ export function memberList(ids: readonly string[], ports: readonly number[], zon
 /** The zone of the `index`-th (from 0) local node spread round-robin over `zones` zones: z1..z`zones`. */
 export function localZone(index: number, zones: number): string {
   return `z${(index % zones) + 1}`;
+}
+
+/** `--n` of the local quorums, unless the user set `DKV_N` (which every process then reads). */
+function nFlag(nodes: number): string[] {
+  return process.env.DKV_N ? [] : ['--n', String(localQuorums(nodes).n)];
 }
 
 function quorumFlags(nodes: number): string[] {

@@ -282,10 +282,10 @@ describe('public API over HTTP (every row of API.md)', () => {
     const status = await run([CLI, 'status', '--url', url]);
     expect(status.code).toBe(0);
     expect(status.stdout).toContain('replication N=3 W=2 R=2');
-    for (const id of ['n1', 'n2', 'n3']) expect(status.stdout).toMatch(new RegExp(`${id}\\s+127\\.0\\.0\\.1:\\d+\\s+up\\s+\\d+`));
+    for (const id of ['n1', 'n2', 'n3']) expect(status.stdout).toMatch(new RegExp(`${id}\\s+127\\.0\\.0\\.1:\\d+\\s+default\\s+up\\s+\\d+`));
     const ring = await run([CLI, 'ring', '--url', url]);
     expect(ring.code).toBe(0);
-    expect(ring.stdout).toMatch(/ID\s+SHARE\s+KEYS\s+BYTES/);
+    expect(ring.stdout).toMatch(/ID\s+(ZONE\s+)?SHARE\s+KEYS\s+BYTES/);
     expect(ring.stdout).toMatch(/total\s+100\.0%/);
   });
 });

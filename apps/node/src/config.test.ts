@@ -33,8 +33,6 @@ describe('parseNodeConfig', () => {
       sweepIntervalMs: 100,
       sweepMaxWork: 1000,
       engine: 'compact',
-      dataDir: null,
-      fsync: { mode: 'interval', intervalMs: 100 },
       bodyLimitBytes: 2 * 1024 * 1024,
       logLevel: 'info',
       join: null,

@@ -212,7 +212,9 @@ export function describeNodeClientContract(name: string, setup: () => Promise<No
         updatedAt: 1_700_000_000_123,
         expiresAt: 4_000_000_000_456,
       });
-      const tombstone = record(42, new Uint8Array(0), { tombstone: true, writerId: 'c2' });
+      // A tombstone's time of death is its updatedAt; one from the distant past would be purged on arrival.
+      const diedAt = Date.now();
+      const tombstone = record(42, new Uint8Array(0), { tombstone: true, writerId: 'c2', createdAt: diedAt, updatedAt: diedAt });
       await harness.client.send(node, { type: 'PUT', key: 'ttl', record: withTtl }, opts);
       await harness.client.send(node, { type: 'PUT', key: 'deleted', record: tombstone }, opts);
 
