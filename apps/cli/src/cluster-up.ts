@@ -272,7 +272,6 @@ class LocalCluster {
   }
 }
 
-/** `--n/--w/--r` of the local quorums, leaving out any that a DKV_N/W/R the user set decides. */
 /**
  * The `--members` list of a local cluster: `id=host:port`, with `@z<k>` round-robin over `zones`
  * zones when given, so that every node starts from the same zoned ring.
@@ -291,6 +290,7 @@ function nFlag(nodes: number): string[] {
   return process.env.DKV_N ? [] : ['--n', String(localQuorums(nodes).n)];
 }
 
+/** `--n/--w/--r` of the local quorums, leaving out any that a DKV_N/W/R the user set decides. */
 function quorumFlags(nodes: number): string[] {
   return Object.entries(localQuorums(nodes)).flatMap(([name, value]) => (process.env[`DKV_${name.toUpperCase()}`] ? [] : [`--${name}`, String(value)]));
 }

@@ -318,9 +318,9 @@ export class CoordinatorService implements KVStore {
     );
   }
 
-  /** True when enough storage nodes are up to serve the default read and write quorums. */
+  /** True when enough storage nodes have answered heartbeats (and are up) to serve the default read and write quorums. */
   isReady(): boolean {
-    return this.views.read.size > 0 && this.nodeManager.availableCount() >= Math.max(this.config.r, this.config.w) && this.clockProblem() === null;
+    return this.views.read.size > 0 && this.nodeManager.answeringCount() >= Math.max(this.config.r, this.config.w) && this.clockProblem() === null;
   }
 
   /**

@@ -55,6 +55,19 @@ describe('NodeManager', () => {
     expect(changes).toEqual(['b:suspect', 'b:down', 'b:up']);
   });
 
+  it('counts for readiness only the nodes that have answered a heartbeat, not those never heard from', async () => {
+    // A cluster started with all its nodes at once: before this, a node never reached counted as
+    // up, so a coordinator was ready, then (its first heartbeat refused) was not (cluster up's flap).
+    const { manager, client } = setup();
+    expect(manager.answeringCount()).toBe(0);
+    client.up.delete('c');
+    await manager.checkNodeHealth();
+    expect(manager.answeringCount()).toBe(2);
+    client.up.add('c');
+    await manager.checkNodeHealth();
+    expect(manager.answeringCount()).toBe(3);
+  });
+
   it('keeps a node that answers but is not ready out of up', async () => {
     const { manager, client } = setup();
     client.notReady.add('c');

@@ -383,7 +383,7 @@ describe('operations', () => {
     service.ready = false;
     const res = await app.inject({ method: 'GET', url: '/readyz' });
     expect(res.statusCode).toBe(503);
-    expect(errorOf(res.body)).toEqual({ code: 'UNAVAILABLE', message: 'not ready: 1 of 3 storage nodes are up; the default quorums need 2' });
+    expect(errorOf(res.body)).toEqual({ code: 'UNAVAILABLE', message: 'not ready: 1 of 3 storage nodes are up; the default quorums need 2 that have answered a heartbeat' });
   });
 
   it('GET /v1/cluster answers the cluster document', async () => {

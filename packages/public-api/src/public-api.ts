@@ -205,7 +205,7 @@ function registerClusterRoutes(app: FastifyInstance, service: PublicApiService, 
     if (cluster.clockProblem !== undefined) return reply.code(503).send({ error: { code: 'CLOCK_OFFSET_TOO_LARGE', message: `not ready: ${cluster.clockProblem}` } });
     const up = cluster.nodes.filter((node) => node.status === 'up').length;
     const needed = Math.max(cluster.replication.r, cluster.replication.w);
-    return reply.code(503).send({ error: { code: 'UNAVAILABLE', message: `not ready: ${up} of ${cluster.nodes.length} storage nodes are up; the default quorums need ${needed}` } });
+    return reply.code(503).send({ error: { code: 'UNAVAILABLE', message: `not ready: ${up} of ${cluster.nodes.length} storage nodes are up; the default quorums need ${needed} that have answered a heartbeat` } });
   });
   app.get('/v1/cluster', async () => service.cluster());
   app.get('/v1/cluster/distribution', async () => service.distribution());

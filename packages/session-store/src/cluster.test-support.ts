@@ -21,7 +21,7 @@ export class TestCluster {
   private constructor(nodeCount: number) {
     this.child = spawn(process.execPath, [CLI, 'cluster', 'up', '--topology', 'nodes', '--nodes', String(nodeCount), '--port', '0'], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, DKV_LOG_LEVEL: 'warn' },
+      env: { ...process.env, DKV_LOG_LEVEL: 'warn', DKV_RESP_PORT: '0' },
     });
     const keep = (chunk: Buffer): void => {
       for (const line of chunk.toString('utf8').split('\n').filter((l) => l.length > 0)) {

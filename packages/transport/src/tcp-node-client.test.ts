@@ -177,6 +177,21 @@ describe('TcpNodeClient', () => {
     gate.release();
   });
 
+  it('after its connections parked for want of use, waits on a fresh attempt instead of failing on the old refusal', async () => {
+    // A cluster starting at once: a peer refused the first connection (not listening yet), nothing
+    // was sent for a while, and the peer is up now. The next request must reach it, not fail with
+    // the stale "refused" (which marks the node down at once) before a new attempt was even made.
+    const address = await deadAddress();
+    const tcp = client({ reconnectBaseDelayMs: 5, reconnectMaxDelayMs: 10 });
+    const target = contractNode('late', address);
+    expect((await failure(tcp.send(target, { type: 'PING' }, opts))).refused).toBe(true);
+    await node('late', new MapStorageHandler('late'), Number(address.split(':')[1]));
+    // The reconnect timer (at most 10 ms) fires and, nobody having asked since, parks the
+    // connections: nothing outside shows that, so this waits well past it.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await tcp.send(target, { type: 'PING' }, opts)).toMatchObject({ type: 'PING', nodeId: 'late' });
+  });
+
   it('fails the requests of a connection that dies as remote, and reconnects once the node is back on its port', async () => {
     const gate = new Gate();
     const first = await node('n1', gate.handlerFor(new MapStorageHandler('n1')));

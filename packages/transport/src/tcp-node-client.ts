@@ -69,7 +69,8 @@ const MATH_RNG: Rng = { next: () => Math.random(), int: (maxExclusive) => Math.f
  * Failures are named by whether the node may have run the request. While a node's first
  * connection attempt is under way, sends wait for it; once a connection has failed and none is
  * up, sends fail at once as `unreachable` while connections are retried in the background, with
- * exponential backoff and jitter (and only while the node is still being asked for something).
+ * exponential backoff and jitter (and only while the node is still being asked for something:
+ * a node nobody asked parks, and the next send waits on a fresh attempt, as on the first one).
  * A connection that dies fails the requests it carried: `remote` for those already written
  * (they may have run), `unreachable` for the others. An error frame or a bad answer is
  * `remote`; more than `maxInFlightPerNode` requests is `overloaded`; sends after `close()` are
@@ -216,9 +217,13 @@ class Peer {
     if (this.inFlight >= limit) {
       return Promise.reject(new NodeUnavailableError(nodeId, 'overloaded', `${this.inFlight} requests in flight, the limit is ${limit}`));
     }
-    const connection = this.pick();
+    let connection = this.pick();
     if (connection === null) {
+      // Parked connections try again now; the request waits on that attempt (an old failure is no evidence).
       for (const parked of this.connections) parked.wake();
+      connection = this.pick();
+    }
+    if (connection === null) {
       const reason = this.connections[0]?.lastError ?? 'not connected';
       const refused = this.connections.some((connection) => isRefusal(connection.lastError));
       return Promise.reject(new NodeUnavailableError(nodeId, 'unreachable', `not connected (${reason}); reconnecting in the background`, { refused }));
@@ -233,8 +238,9 @@ class Peer {
 
   /**
    * A connection for the next request: the current one if it is up (all requests of one turn go
-   * the same way, so they leave in one write), another one that is up, or one still on its first
-   * attempt; null when none is up and the node is known unreachable.
+   * the same way, so they leave in one write), another one that is up, or one on an attempt that
+   * sends wait on (the first, or one woken from parked); null when none is up and the node is
+   * known unreachable.
    */
   private pick(): Connection | null {
     const count = this.connections.length;
@@ -246,7 +252,7 @@ class Peer {
         return connection;
       }
     }
-    for (const connection of this.connections) if (connection.state === 'connecting' && connection.firstAttempt) return connection;
+    for (const connection of this.connections) if (connection.state === 'connecting' && connection.awaited) return connection;
     return null;
   }
 }
@@ -256,8 +262,11 @@ type ConnectionState = 'connecting' | 'up' | 'down' | 'parked' | 'closed';
 /** One socket to a node, replaced by a new one on reconnect, and the requests it carries. */
 class Connection {
   state: ConnectionState = 'down';
-  /** True until the first connection attempt has failed: until then sends wait instead of failing. */
-  firstAttempt = true;
+  /**
+   * True while the attempt under way is one that sends wait on instead of failing: the first one,
+   * and one woken from parked (nothing was tried for a while, so the last failure is old news).
+   */
+  awaited = true;
   lastError: string | null = null;
   private socket: Socket | null = null;
   private reader: FrameReader;
@@ -345,9 +354,11 @@ class Connection {
     }
   }
 
-  /** Reconnects now if the connection was parked for want of use. */
+  /** Reconnects now if the connection was parked for want of use; sends wait on that attempt. */
   wake(): void {
-    if (this.state === 'parked') this.open();
+    if (this.state !== 'parked') return;
+    this.awaited = true;
+    this.open();
   }
 
   /** Fails what is pending with kind `closed`, stops reconnecting, and closes the socket. */
@@ -385,7 +396,7 @@ class Connection {
     if (socket !== this.socket) return;
     socket.setTimeout(0);
     this.state = 'up';
-    this.firstAttempt = false;
+    this.awaited = false;
     this.failures = 0;
     this.lastError = null;
     this.flush();
@@ -444,7 +455,7 @@ class Connection {
     } else {
       this.failAll(() => 'unreachable', `cannot connect (${reason})`, refused);
     }
-    this.firstAttempt = false;
+    this.awaited = false;
     if (this.state === 'closed') return;
     this.state = 'down';
     this.failures += 1;
