@@ -61,6 +61,7 @@ export interface KeyScanDeps {
   readonly views: () => RingViews;
   readonly nodeClient: NodeClient;
   readonly isAvailable: (nodeId: string) => boolean;
+  /** The cluster's clock (the coordinator's corrected by its measured offset): expiry is judged by it. */
   readonly clock: Clock;
   readonly n: number;
   /** Replicas asked per range: the read quorum R. */
