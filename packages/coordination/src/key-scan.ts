@@ -1,6 +1,5 @@
-import { DkvError, isLive, metaOf, QuorumNotMetError, type Clock, type Node, type NodeClient } from '@dkv/core';
+import { DkvError, globMatch, isLive, metaOf, QuorumNotMetError, type Clock, type Node, type NodeClient } from '@dkv/core';
 import type { RingViews } from '@dkv/hashing';
-import { globMatch } from './glob.js';
 import {
   bucketOfKey,
   comparePositions,
