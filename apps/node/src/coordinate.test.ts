@@ -162,6 +162,14 @@ describe('a cluster of coordinating nodes', () => {
       nodes.set(id, await startNode(config));
     }
     for (const id of IDS) await until(`${id} to be ready`, async () => (await fetch(`${url(id)}/readyz`)).status === 200);
+    // Ready needs a quorum; the tests below read at r=3 and check the whole view, so each node must
+    // also have heard from every other (a first heartbeat refused while a peer started holds it down).
+    for (const id of IDS) {
+      await until(`${id} to see every node up`, async () => {
+        const view = (await (await fetch(`${url(id)}/v1/cluster`)).json()) as { nodes: Array<{ status: string }> };
+        return view.nodes.length === IDS.length && view.nodes.every((node) => node.status === 'up');
+      });
+    }
   });
 
   afterAll(async () => {

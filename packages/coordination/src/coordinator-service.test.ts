@@ -81,6 +81,20 @@ describe('CoordinatorService views', () => {
   });
 });
 
+describe('CoordinatorService before its clock is measured', () => {
+  it('refuses writes with UNAVAILABLE until a heartbeat has measured its clock offset, then takes them', async () => {
+    // Unmeasured, its offset is unbounded: a tombstone stamped minutes behind the replicas would be
+    // past its purge time on arrival, and a lower version written after it would then be taken.
+    const { service, scheduler, coordinator } = setup();
+    const refused = await scheduler.settle(service.delete('k')).catch((error: unknown) => error);
+    expect(refused).toMatchObject({ code: 'UNAVAILABLE', message: expect.stringMatching(/has not measured its clock's offset/) });
+    coordinator.start();
+    await scheduler.runFor(100);
+    await expect(scheduler.settle(service.delete('k'))).resolves.toBeDefined();
+    coordinator.stop();
+  });
+});
+
 describe('CoordinatorService millisecond expiry', () => {
   it('keeps expiresAt to the millisecond: stored and read back exactly, live before it, gone after it; a past one reads as missing', async () => {
     const { service, scheduler, clock, coordinator } = setup();

@@ -13,9 +13,17 @@ class PingClient implements NodeClient {
   notReady = new Set<string>();
   /** Nodes whose address refuses connections: the process is gone. */
   readonly refusing = new Set<string>();
-  async send(target: Node, _request: StorageRequest): Promise<never> {
+  /** Nodes of an older release: they answer PING, and TIME with an error. */
+  readonly noTime = new Set<string>();
+  /** What each node's clock reads ahead of the manager's (ms). */
+  readonly clockAhead = new Map<string, number>();
+  async send(target: Node, request: StorageRequest): Promise<never> {
     if (this.refusing.has(target.id)) throw new NodeUnavailableError(target.id, 'unreachable', 'not connected (ECONNREFUSED)', { refused: true });
     if (!this.up.has(target.id)) throw new NodeUnavailableError(target.id, 'unreachable', 'test');
+    if (request.type === 'TIME') {
+      if (this.noTime.has(target.id)) throw new NodeUnavailableError(target.id, 'remote', 'the node answered an error: unknown request type TIME');
+      return { type: 'TIME', nowMs: 42 + (this.clockAhead.get(target.id) ?? 0) } as never;
+    }
     return { type: 'PING', nodeId: target.id, ready: !this.notReady.has(target.id), keys: 7, bytes: 70 } as never;
   }
   async close(): Promise<void> {}
@@ -66,6 +74,31 @@ describe('NodeManager', () => {
     client.up.add('c');
     await manager.checkNodeHealth();
     expect(manager.answeringCount()).toBe(3);
+  });
+
+  it('samples the clock of a node on the first round it answers, not only every few rounds', async () => {
+    // A coordinator that has no offset writes by its own clock: minutes off, its tombstones were
+    // past their purge time on arrival (the composed nemesis found it). The first round measures.
+    const { manager, client, view } = setup();
+    ['a', 'b', 'c'].forEach((id) => client.clockAhead.set(id, 90_000));
+    expect(manager.clockMeasured()).toBe(false);
+    await manager.checkNodeHealth();
+    expect(manager.clockOffsetMs()).toBe(-90_000);
+    expect(manager.clockMeasured()).toBe(true);
+    // A node that joins later is sampled on its first round too, whatever the round's number.
+    view.update({ epoch: 2, nodes: [node('a'), node('b'), node('c'), node('d')] });
+    client.up.add('d');
+    client.clockAhead.set('d', 90_000);
+    await manager.checkNodeHealth();
+    expect(manager.clockSampleOf('d')?.offsetMs).toBe(90_000);
+  });
+
+  it('counts the clock as measured when the nodes answering heartbeats cannot answer TIME (an older release)', async () => {
+    const { manager, client } = setup();
+    ['a', 'b', 'c'].forEach((id) => client.noTime.add(id));
+    await manager.checkNodeHealth();
+    expect(manager.clockOffsetMs()).toBeNull();
+    expect(manager.clockMeasured()).toBe(true);
   });
 
   it('keeps a node that answers but is not ready out of up', async () => {

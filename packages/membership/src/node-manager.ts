@@ -43,7 +43,8 @@ export const CLOCK_SAMPLE_EVERY_ROUNDS = 4;
  * down (they fail fast instead of waiting for a timeout), and readiness counts the nodes that are
  * not down.
  *
- * Every {@link CLOCK_SAMPLE_EVERY_ROUNDS} rounds it also asks each node for its clock (TIME) and
+ * Every {@link CLOCK_SAMPLE_EVERY_ROUNDS} rounds (and on every round for a node not sampled yet,
+ * so the first round after start measures) it also asks each node for its clock (TIME) and
  * keeps the offset from this process's clock, as NTP estimates it: the node's time against the
  * midpoint of the round trip, so within half the round trip. A node that does not answer TIME (a
  * node of an older release) has no sample.
@@ -58,6 +59,8 @@ export class NodeManager {
   private checking = false;
   private rounds = 0;
   private readonly clockSamples = new Map<string, ClockSample>();
+  /** Nodes that answered a TIME request with an error: a release without it. */
+  private readonly timeUnsupported = new Set<string>();
   /** {@link clockOffsetMs}, computed again only after a sample or a node's status changed: it is read on every request. */
   private cachedClockOffset: { readonly value: number | null } | null = null;
   private readonly listeners = new Set<(nodeId: string, status: NodeStatus) => void>();
@@ -95,6 +98,7 @@ export class NodeManager {
     this.extraNodes.delete(nodeId);
     this.health.delete(nodeId);
     this.clockSamples.delete(nodeId);
+    this.timeUnsupported.delete(nodeId);
     this.cachedClockOffset = null;
     this.removed.add(nodeId);
   }
@@ -163,7 +167,9 @@ export class NodeManager {
     const sampleClocks = this.rounds % CLOCK_SAMPLE_EVERY_ROUNDS === 0;
     this.rounds += 1;
     try {
-      await Promise.all(this.members().map((node) => (sampleClocks ? Promise.all([this.ping(node), this.sampleClock(node)]) : this.ping(node))));
+      // A node never sampled is sampled now: until some node is, this process cannot tell its own clock's offset.
+      const sample = (node: Node) => sampleClocks || !this.clockSamples.has(node.id);
+      await Promise.all(this.members().map((node) => (sample(node) ? Promise.all([this.ping(node), this.sampleClock(node)]) : this.ping(node))));
     } finally {
       this.checking = false;
     }
@@ -206,6 +212,17 @@ export class NodeManager {
     return this.cachedClockOffset.value;
   }
 
+  /**
+   * Whether this process knows its clock's offset from the cluster's, as far as it can be known:
+   * some available node answered a clock sample, or the nodes answering heartbeats are of a
+   * release without TIME (they answer it with an error; their offset cannot be measured, so none
+   * is waited for). False before any of that, right after start: writes and readiness wait for it.
+   */
+  clockMeasured(): boolean {
+    if (this.clockOffsetMs() !== null) return true;
+    return this.members().some((node) => this.timeUnsupported.has(node.id) && this.isAvailable(node.id) && this.health.get(node.id)?.lastSeenAt != null);
+  }
+
   private medianClockOffset(): number | null {
     const offsets = this.members()
       .filter((node) => this.isAvailable(node.id))
@@ -225,9 +242,12 @@ export class NodeManager {
       const receivedAt = this.clock.now();
       if (this.removed.has(node.id)) return;
       this.clockSamples.set(node.id, { offsetMs: answer.nowMs - (sentAt + receivedAt) / 2, rttMs: receivedAt - sentAt, atMs: receivedAt });
+      this.timeUnsupported.delete(node.id);
       this.cachedClockOffset = null;
-    } catch {
-      // No sample this time (the node is down, or does not answer TIME): the last one stands.
+    } catch (error) {
+      // No sample this time (the node is down, or does not answer TIME): the last one stands. A
+      // node that answered with an error is of a release without TIME.
+      if (error instanceof NodeUnavailableError && error.kind === 'remote' && !this.removed.has(node.id)) this.timeUnsupported.add(node.id);
     }
   }
 
