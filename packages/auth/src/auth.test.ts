@@ -54,7 +54,8 @@ describe('parseAuthFile', () => {
   });
 
   it('never quotes a password or the secret in its messages', () => {
-    const text = `{"users": [{"name": "a", "password": "hunter2-password", "role": "boss"}], "clusterSecret": "${SECRET}", "x": 1`;
+    // An unquoted password: JSON.parse's own message would quote the text around it.
+    const text = `{"users": [{"name": "a", "password": hunter2-password, "role": "boss"}], "clusterSecret": "${SECRET}"}`;
     const broken = problemsOf(text).join('\n');
     const invalid = problemsOf(JSON.stringify({ users: [{ name: 'a', password: 'hunter2-password', role: 'boss' }], clusterSecret: 'too-short-pw' })).join('\n');
     for (const message of [broken, invalid]) {
