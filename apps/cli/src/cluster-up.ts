@@ -35,6 +35,11 @@ export interface ClusterUpOptions {
   readonly dataDir?: string;
   /** The nodes' `--fsync` policy, as given (checked by the node's setting); used with `dataDir`. */
   readonly fsync?: string;
+  /**
+   * The auth file every process gets as `--auth-file` (authentication on both doors and
+   * internode); SIGHUP to `cluster up` is passed on to each, so all re-read it.
+   */
+  readonly authFile?: string;
 }
 
 /** Where the output of `cluster up` goes: the Redis and ready lines to `out`, everything else to `err`. */
@@ -98,13 +103,17 @@ type Phase = 'starting' | 'ready' | 'stopping';
 export async function clusterUp(options: ClusterUpOptions, io: ClusterUpIo): Promise<number> {
   const cluster = new LocalCluster(options, io);
   const onSignal = (name: NodeJS.Signals): void => cluster.stop(0, `${name}, stopping the cluster`);
+  // With an auth file, SIGHUP means "re-read it" (as for each process), so it is passed on instead of ending this one.
+  const onHangup = (): void => cluster.signalChildren('SIGHUP');
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  if (options.authFile !== undefined) process.on('SIGHUP', onHangup);
   try {
     return await cluster.run();
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onHangup);
   }
 }
 
@@ -130,6 +139,18 @@ class LocalCluster {
     return this.done;
   }
 
+  /** Sends `signal` to every live child, by pid. */
+  signalChildren(signal: NodeJS.Signals): void {
+    for (const child of this.children) {
+      if (child.exited) continue;
+      try {
+        process.kill(child.pid, signal);
+      } catch {
+        // Exited between the check and the signal: nothing to tell it.
+      }
+    }
+  }
+
   /** Stops every live child (coordinator first), by SIGTERM and after a deadline SIGKILL; resolves `run` with `code`. */
   stop(code: number, reason: string): void {
     if (this.phase === 'stopping') return;
@@ -151,13 +172,13 @@ class LocalCluster {
       const nodePort = nodePorts[i] ?? 0;
       // The nodes take the same N as the coordinator: N is a cluster-wide setting, and a process
       // whose N differs from the cluster's refuses to join.
-      return this.spawnChild(id, 'node', NODE_MAIN, ['--id', id, '--host', LOCAL_HOST, '--port', String(nodePort), '--members', members, ...nFlag(nodes), ...this.durabilityFlags()], nodePort);
+      return this.spawnChild(id, 'node', NODE_MAIN, ['--id', id, '--host', LOCAL_HOST, '--port', String(nodePort), '--members', members, ...nFlag(nodes), ...this.durabilityFlags(), ...this.authFlags()], nodePort);
     });
     await Promise.all(started.map((child) => this.waitReady(child)));
     if (this.phase !== 'starting') return;
     // A DKV_N/W/R the user set wins over the local defaults.
     const quorumArgs = quorumFlags(nodes);
-    const args = ['--id', 'c1', '--host', LOCAL_HOST, '--port', String(coordinatorPort), '--resp-port', String(respPort), '--join', `${LOCAL_HOST}:${nodePorts[0]}`, ...quorumArgs];
+    const args = ['--id', 'c1', '--host', LOCAL_HOST, '--port', String(coordinatorPort), '--resp-port', String(respPort), '--join', `${LOCAL_HOST}:${nodePorts[0]}`, ...quorumArgs, ...this.authFlags()];
     const coordinator = this.spawnChild('c1', 'coordinator', COORDINATOR_MAIN, args, coordinatorPort);
     await this.waitReady(coordinator);
     if (this.phase !== 'starting') return;
@@ -185,7 +206,7 @@ class LocalCluster {
     const coordinate = ['--coordinate', ...quorumFlags(nodes)];
     const started = ids.map((id, i) => {
       const nodePort = nodePorts[i] ?? 0;
-      const args = ['--id', id, '--host', LOCAL_HOST, '--port', String(nodePort), '--resp-port', String(respPorts[i] ?? 0), '--members', members, ...coordinate, ...this.durabilityFlags()];
+      const args = ['--id', id, '--host', LOCAL_HOST, '--port', String(nodePort), '--resp-port', String(respPorts[i] ?? 0), '--members', members, ...coordinate, ...this.durabilityFlags(), ...this.authFlags()];
       return this.spawnChild(id, 'node', NODE_MAIN, args, nodePort);
     });
     // A coordinating node is ready when it can serve quorum requests, so this waits for the cluster.
@@ -196,6 +217,11 @@ class LocalCluster {
     this.io.err(`dkv: every node serves the Redis protocol: ${respPorts.map((p) => `redis://${LOCAL_HOST}:${p}`).join(' ')}`);
     this.io.out(`dkv redis at redis://${LOCAL_HOST}:${respPorts[0] ?? 0}`);
     this.io.out(`dkv ready at ${started[0]?.url ?? ''}`);
+  }
+
+  /** `--auth-file` for every process, when the cluster runs with authentication. */
+  private authFlags(): string[] {
+    return this.options.authFile === undefined ? [] : ['--auth-file', this.options.authFile];
   }
 
   /** `--data-dir` and `--fsync` for a storage node, when the cluster keeps its data on disk. */

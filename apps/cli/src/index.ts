@@ -6,3 +6,4 @@ export * from './cluster-up.js';
 export * from './ports.js';
 export * from './program.js';
 export * from './views.js';
+export * from './admin-http.js';

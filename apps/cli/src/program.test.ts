@@ -3,6 +3,9 @@
 // variables, and turns bad arguments into exit code 2 with a message naming the setting.
 // Method: buildProgram with recording doubles for every action, so nothing is started; plus
 // table cases for the local quorums and the table rendering.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CommanderError } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ClusterUpOptions } from './cluster-up.js';
@@ -14,6 +17,8 @@ import { NODE_SETTINGS } from '@dkv/node';
 
 interface Recorded {
   calls: Array<[string, unknown]>;
+  /** The credentials each fetch was given (undefined: none). */
+  credentials: unknown[];
   out: string;
   err: string;
   exits: number[];
@@ -25,9 +30,9 @@ afterEach(() => {
 
 /** Runs the program on `args`; `env` is seen both by commander (process.env) and by the apps' parsers. */
 async function parse(args: string[], env: Record<string, string> = {}): Promise<Recorded & { error?: CommanderError }> {
-  for (const name of ['DKV_NODES', 'DKV_PORT', 'DKV_RESP_PORT', 'DKV_URL', 'DKV_LOG_LEVEL', 'DKV_READY_TIMEOUT_MS', 'DKV_ZONES']) vi.stubEnv(name, undefined);
+  for (const name of ['DKV_NODES', 'DKV_PORT', 'DKV_RESP_PORT', 'DKV_URL', 'DKV_LOG_LEVEL', 'DKV_READY_TIMEOUT_MS', 'DKV_ZONES', 'DKV_USER', 'DKV_PASSWORD', 'DKV_AUTH_FILE']) vi.stubEnv(name, undefined);
   for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
-  const recorded: Recorded = { calls: [], out: '', err: '', exits: [] };
+  const recorded: Recorded = { calls: [], credentials: [], out: '', err: '', exits: [] };
   const deps: CliDeps = {
     clusterUp: async (options: ClusterUpOptions) => {
       recorded.calls.push(['clusterUp', options]);
@@ -35,8 +40,9 @@ async function parse(args: string[], env: Record<string, string> = {}): Promise<
     },
     runNode: async (config) => void recorded.calls.push(['runNode', config]),
     runCoordinator: async (config) => void recorded.calls.push(['runCoordinator', config]),
-    fetchCluster: async (url) => {
+    fetchCluster: async (url, credentials) => {
       recorded.calls.push(['fetchCluster', url]);
+      recorded.credentials.push(credentials);
       if (url.endsWith(':1')) throw new Error('connect ECONNREFUSED');
       return {
         epoch: 3,
@@ -49,8 +55,9 @@ async function parse(args: string[], env: Record<string, string> = {}): Promise<
         zoneLossReason: '2 zones for N=3: a zone holds up to 2 replicas of some keys',
       };
     },
-    fetchDistribution: async (url) => {
+    fetchDistribution: async (url, credentials) => {
       recorded.calls.push(['fetchDistribution', url]);
+      recorded.credentials.push(credentials);
       if (url.endsWith(':1')) throw new Error('connect ECONNREFUSED');
       return [
         { id: 'n1', ringShare: 0.5, keys: 10, bytes: 1000 },
@@ -70,6 +77,29 @@ async function parse(args: string[], env: Record<string, string> = {}): Promise<
     return { ...recorded, error };
   }
 }
+
+describe('dkv cluster up --auth-file', () => {
+  let dir: string | null = null;
+  afterEach(() => {
+    if (dir !== null) rmSync(dir, { recursive: true, force: true });
+    dir = null;
+  });
+
+  it('passes a valid file on as an absolute path, and stops at a bad one naming the field', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'dkv-cli-auth-'));
+    const good = join(dir, 'auth.json');
+    writeFileSync(good, JSON.stringify({ users: [{ name: 'root', password: 'pw', role: 'admin' }], clusterSecret: 'a-cluster-secret-of-16+' }));
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ users: [{ name: 'root', password: 'hunter2-pw', role: 'god' }], clusterSecret: 'a-cluster-secret-of-16+' }));
+    const result = await parse(['cluster', 'up', '--auth-file', good]);
+    expect(result.calls).toEqual([['clusterUp', expect.objectContaining({ authFile: good })]]);
+    const refused = await parse(['cluster', 'up', '--auth-file', bad]);
+    expect(refused.calls).toEqual([]);
+    expect(refused.error).toBeDefined();
+    expect(refused.err).toContain('users[0].role must be one of read, readwrite, admin');
+    expect(refused.err).not.toContain('hunter2');
+  });
+});
 
 describe('dkv cluster up', () => {
   it('defaults to 3 nodes on port 7070', async () => {
@@ -205,6 +235,18 @@ describe('dkv status and dkv ring', () => {
     expect(result.out).toBe(
       ['ID       ZONE  SHARE   KEYS  BYTES', 'n1       z1    50.0%   10    1000', 'n2       z2    50.0%   10    1000', 'zone z1  z1    50.0%   10    1000', 'zone z2  z2    50.0%   10    1000', 'total          100.0%  20    2000', ''].join('\n'),
     );
+  });
+
+  it('sends --user/--password or DKV_USER/DKV_PASSWORD with every request, and refuses one without the other', async () => {
+    expect((await parse(['status', '--user', 'ops', '--password', 'pw'])).credentials).toEqual([{ username: 'ops', password: 'pw' }]);
+    expect((await parse(['ring'], { DKV_USER: 'ops', DKV_PASSWORD: 'pw' })).credentials).toEqual([
+      { username: 'ops', password: 'pw' },
+      { username: 'ops', password: 'pw' },
+    ]);
+    expect((await parse(['status'])).credentials).toEqual([undefined]);
+    const half = await parse(['status', '--user', 'ops']);
+    expect(half.exits).toEqual([1]);
+    expect(half.err).toContain('--user (DKV_USER) was given without --password (DKV_PASSWORD)');
   });
 
   it('reports an unreachable coordinator with exit 1', async () => {

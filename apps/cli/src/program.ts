@@ -1,8 +1,10 @@
-import { KVStoreClient } from '@dkv/client';
-import { ConfigError, DURABILITY_SETTINGS, RESP_SETTINGS, type Setting } from '@dkv/app-config';
+import { resolve } from 'node:path';
+import { AUTH_SETTINGS, ConfigError, DURABILITY_SETTINGS, RESP_SETTINGS, type Setting } from '@dkv/app-config';
+import { AuthFileError, loadAuthFile } from '@dkv/auth';
 import { COORDINATOR_SETTINGS, parseCoordinatorConfig, type CoordinatorAppConfig } from '@dkv/coordinator';
 import { NODE_SETTINGS, parseNodeConfig, type NodeConfig } from '@dkv/node';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { adminRequest, credentialOptions, credentialsFrom, type AdminCredentials } from './admin-http.js';
 import { TOPOLOGIES, type ClusterUpOptions, type Topology } from './cluster-up.js';
 import { previewRingChange } from './ring-preview.js';
 import { formatRing, formatRingPreview, formatStatus } from './views.js';
@@ -12,8 +14,8 @@ export interface CliDeps {
   clusterUp(options: ClusterUpOptions): Promise<number>;
   runNode(config: NodeConfig): Promise<void>;
   runCoordinator(config: CoordinatorAppConfig): Promise<void>;
-  fetchCluster(url: string): Promise<Parameters<typeof formatStatus>[0]>;
-  fetchDistribution(url: string): Promise<Parameters<typeof formatRing>[0]>;
+  fetchCluster(url: string, credentials?: AdminCredentials): Promise<Parameters<typeof formatStatus>[0]>;
+  fetchDistribution(url: string, credentials?: AdminCredentials): Promise<Parameters<typeof formatRing>[0]>;
   readonly env: Readonly<Record<string, string | undefined>>;
   out(text: string): void;
   err(text: string): void;
@@ -110,8 +112,20 @@ export function buildProgram(deps: CliDeps): Command {
     .addOption(new Option('--ready-timeout-ms <ms>', 'how long to wait for every process to be ready').env('DKV_READY_TIMEOUT_MS').default(30_000).argParser(wholeNumber(1, 600_000)))
     .addOption(passedToNodes(DURABILITY_SETTINGS.dataDir, '<dir>'))
     .addOption(passedToNodes(DURABILITY_SETTINGS.fsync, '<policy>'))
+    .addOption(
+      new Option(`--${AUTH_SETTINGS.authFile.flag} <file>`, AUTH_SETTINGS.authFile.description).env(AUTH_SETTINGS.authFile.env).argParser((path: string) => {
+        // Checked here, so a bad file stops cluster up before any process starts, with the field at fault.
+        try {
+          loadAuthFile(path);
+        } catch (error) {
+          if (error instanceof AuthFileError) throw new InvalidArgumentError(error.message);
+          throw error;
+        }
+        return path;
+      }),
+    )
     .addOption(new Option('--zones <k>', 'spread the nodes round-robin over k zones named z1..zk (default: one zone)').env('DKV_ZONES').argParser(wholeNumber(1, 64)))
-    .action(async (opts: { nodes: number; port: number; respPort: number; topology: Topology; logLevel: string; readyTimeoutMs: number; dataDir?: string; fsync: string; zones?: number }) => {
+    .action(async (opts: { nodes: number; port: number; respPort: number; topology: Topology; logLevel: string; readyTimeoutMs: number; dataDir?: string; fsync: string; zones?: number; authFile?: string }) => {
       if (opts.zones !== undefined && opts.zones > opts.nodes) {
         deps.err(`dkv: --zones (${opts.zones}) must be at most --nodes (${opts.nodes}): every zone needs a node\n`);
         deps.exit(2);
@@ -119,7 +133,8 @@ export function buildProgram(deps: CliDeps): Command {
       }
       const durability = opts.dataDir === undefined ? {} : { dataDir: opts.dataDir, fsync: opts.fsync };
       const zones = opts.zones === undefined ? {} : { zones: opts.zones };
-      deps.exit(await deps.clusterUp({ nodes: opts.nodes, port: opts.port, respPort: opts.respPort, topology: opts.topology, logLevel: opts.logLevel, readyTimeoutMs: opts.readyTimeoutMs, ...durability, ...zones }));
+      const auth = opts.authFile === undefined ? {} : { authFile: resolve(opts.authFile) };
+      deps.exit(await deps.clusterUp({ nodes: opts.nodes, port: opts.port, respPort: opts.respPort, topology: opts.topology, logLevel: opts.logLevel, readyTimeoutMs: opts.readyTimeoutMs, ...durability, ...zones, ...auth }));
     });
 
   const node = addSettings(program.command('node').description('run one storage node in the foreground'), NODE_SETTINGS);
@@ -149,24 +164,28 @@ export function buildProgram(deps: CliDeps): Command {
   });
 
   const urlOption = (): Option => new Option('--url <url>', 'the coordinator\'s URL').env('DKV_URL').default(DEFAULT_URL);
-  program
+  const status = program
     .command('status')
     .description('the cluster\'s nodes and their states')
-    .addOption(urlOption())
-    .action(async (opts: { url: string }) => {
-      await report(deps, 'status', opts.url, async () => formatStatus(await deps.fetchCluster(opts.url)));
-    });
-  program
+    .addOption(urlOption());
+  for (const option of credentialOptions()) status.addOption(option);
+  status.action(async (opts: { url: string; user?: string; password?: string }) => {
+    await report(deps, 'status', opts.url, async () => formatStatus(await deps.fetchCluster(opts.url, credentialsFrom(opts))));
+  });
+  const ring = program
     .command('ring')
     .description('each node\'s share of the ring, keys and bytes; or a preview of adding or removing nodes')
-    .addOption(urlOption())
+    .addOption(urlOption());
+  for (const option of credentialOptions()) ring.addOption(option);
+  ring
     .addOption(new Option('--preview-add <count>', 'preview adding this many nodes (nothing changes)').argParser(wholeNumber(1, 1000)))
     .addOption(new Option('--preview-vnodes <count>', 'virtual nodes of the previewed new nodes').argParser(wholeNumber(1, 65_536)))
     .addOption(new Option('--preview-remove <ids>', 'preview removing these nodes, comma-separated (nothing changes)'))
-    .action(async (opts: { url: string; previewAdd?: number; previewVnodes?: number; previewRemove?: string }) => {
+    .action(async (opts: { url: string; previewAdd?: number; previewVnodes?: number; previewRemove?: string; user?: string; password?: string }) => {
       if (opts.previewAdd === undefined && opts.previewRemove === undefined) {
         await report(deps, 'ring', opts.url, async () => {
-          const [cluster, distribution] = await Promise.all([deps.fetchCluster(opts.url), deps.fetchDistribution(opts.url)]);
+          const credentials = credentialsFrom(opts);
+          const [cluster, distribution] = await Promise.all([deps.fetchCluster(opts.url, credentials), deps.fetchDistribution(opts.url, credentials)]);
           const zones = cluster.nodes.some((node) => node.zone !== undefined) ? new Map(cluster.nodes.map((node) => [node.id, node.zone ?? '-'])) : undefined;
           return formatRing(distribution, zones);
         });
@@ -178,7 +197,8 @@ export function buildProgram(deps: CliDeps): Command {
         ...(opts.previewVnodes === undefined ? {} : { addVnodes: opts.previewVnodes }),
       };
       await report(deps, 'ring', opts.url, async () => {
-        const [cluster, distribution] = await Promise.all([deps.fetchCluster(opts.url), deps.fetchDistribution(opts.url)]);
+        const credentials = credentialsFrom(opts);
+        const [cluster, distribution] = await Promise.all([deps.fetchCluster(opts.url, credentials), deps.fetchDistribution(opts.url, credentials)]);
         return formatRingPreview(previewRingChange(cluster, distribution, plan));
       });
     });
@@ -194,22 +214,12 @@ async function report(deps: CliDeps, name: string, url: string, render: () => Pr
   }
 }
 
-/** Reads `/v1/cluster` through the SDK. */
-export async function fetchCluster(url: string): Promise<Parameters<typeof formatStatus>[0]> {
-  const client = new KVStoreClient({ url, timeoutMs: 5000, connections: 1 });
-  try {
-    return await client.cluster();
-  } finally {
-    await client.close();
-  }
+/** Reads `/v1/cluster` (role `read` when authentication is on). */
+export async function fetchCluster(url: string, credentials?: AdminCredentials): Promise<Parameters<typeof formatStatus>[0]> {
+  return adminRequest(url, { path: '/v1/cluster', ...(credentials === undefined ? {} : { credentials }) });
 }
 
-/** Reads `/v1/cluster/distribution` through the SDK. */
-export async function fetchDistribution(url: string): Promise<Parameters<typeof formatRing>[0]> {
-  const client = new KVStoreClient({ url, timeoutMs: 5000, connections: 1 });
-  try {
-    return await client.distribution();
-  } finally {
-    await client.close();
-  }
+/** Reads `/v1/cluster/distribution` (role `read` when authentication is on). */
+export async function fetchDistribution(url: string, credentials?: AdminCredentials): Promise<Parameters<typeof formatRing>[0]> {
+  return adminRequest(url, { path: '/v1/cluster/distribution', ...(credentials === undefined ? {} : { credentials }) });
 }

@@ -3,6 +3,8 @@ import { NODE_ID_PATTERN } from '@dkv/core';
 import { randomId } from '@dkv/runtime';
 import { z } from 'zod';
 import {
+  AUTH_SETTINGS,
+  authFileConfigFrom,
   boundProblems,
   clientSettingsFrom,
   ConfigError,
@@ -19,6 +21,7 @@ import {
   respDoorConfigFrom,
   respProblems,
   settingName,
+  type AuthFileConfig,
   type CoordinatorClientSettings,
   type RespDoorConfig,
   type Setting,
@@ -43,6 +46,11 @@ export interface CoordinatorAppConfig extends CoordinatorClientSettings {
   readonly coordinator: CoordinatorConfig;
   /** The Redis protocol door, on `host` too. */
   readonly resp: RespDoorConfig;
+  /**
+   * With `--auth-file`: its users (both doors need credentials) and its `clusterSecret`, which
+   * the internode transport proves to the storage nodes. Null: authentication off.
+   */
+  readonly auth: AuthFileConfig | null;
 }
 
 const d = DEFAULT_COORDINATOR_CONFIG;
@@ -116,6 +124,7 @@ export const COORDINATOR_SETTINGS = {
   clockOffsetMs: { flag: 'clock-offset-ms', env: 'DKV_CLOCK_OFFSET_MS', defaultValue: '0', description: 'shifts this coordinator\'s wall clock (fault injection: clock skew), -86400000..86400000', schema: signedIntSchema(86_400_000) },
   logLevel: { flag: 'log-level', env: 'DKV_LOG_LEVEL', defaultValue: 'info', description: 'pino log level', schema: enumSchema(LOG_LEVELS) },
   ...RESP_SETTINGS,
+  ...AUTH_SETTINGS,
 } satisfies Record<string, Setting<unknown>>;
 
 /**
@@ -126,6 +135,7 @@ export function parseCoordinatorConfig(flags: Readonly<Record<string, string | u
   const v = parseSettings(COORDINATOR_SETTINGS, flags, env);
   const S = COORDINATOR_SETTINGS;
   const problems = [...quorumProblems(v, v.n, settingName(S.n)), ...boundProblems(v), ...respProblems(v)];
+  const auth = authFileConfigFrom(v, problems);
   const coordinator = { ...coordinatorConfigFrom(v, { nodeId: v.id ?? randomId('coordinator'), n: v.n }), maxClockOffsetMs: v.maxClockOffsetMs };
   // The core's own check last, as the node's: it names fields, not flags, so only what the checks above missed reaches it.
   if (problems.length === 0) problems.push(...checkCoordinatorConfig(coordinator));
@@ -142,5 +152,6 @@ export function parseCoordinatorConfig(flags: Readonly<Record<string, string | u
     clockOffsetMs: v.clockOffsetMs,
     coordinator,
     resp: respDoorConfigFrom(v, coordinator.maxValueBytes),
+    auth,
   };
 }

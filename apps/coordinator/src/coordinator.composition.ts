@@ -1,3 +1,4 @@
+import { LOG_REDACT_PATHS, ReloadableAuth } from '@dkv/auth';
 import { createCoordinator, type Coordinator } from '@dkv/coordination';
 import type { Clock, Membership, NodeClient, Rng, Scheduler } from '@dkv/core';
 import { DEFAULT_GOSSIPER_CONFIG, Gossiper } from '@dkv/membership';
@@ -45,7 +46,7 @@ export function coordinatorContainer(config: CoordinatorAppConfig, initial: Memb
   c.bind<Clock>(T.clock).toConstantValue(new SystemClock(config.clockOffsetMs));
   c.bind<Scheduler>(T.scheduler).toConstantValue(new TimerScheduler());
   c.bind<Rng>(T.rng).toConstantValue(new SystemRng());
-  c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: CoordinatorAppConfig) => pino({ level: cfg.logLevel, base: { coordinator: cfg.coordinator.nodeId } }), [T.config]);
+  c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: CoordinatorAppConfig) => pino({ level: cfg.logLevel, base: { coordinator: cfg.coordinator.nodeId }, redact: [...LOG_REDACT_PATHS] }), [T.config]);
   // Membership by gossip (pull and push) with the storage nodes, starting from the ones the join
   // answered with: no single node is needed once the coordinator knows the document. It has its
   // own small client, so that gossip does not queue behind data requests (and a test can swap
@@ -125,6 +126,8 @@ export async function startCoordinator(config: CoordinatorAppConfig, makeContain
   });
   membership.start();
   await learnDocument(membership, config.joinTimeoutMs);
+  // With --auth-file: both doors check users against it, re-read on SIGHUP (see SECURITY.md).
+  const auth = config.auth === null ? null : new ReloadableAuth(config.auth.path, config.auth, (level, message, fields) => logger[level](fields, message));
   const app = buildCoordinatorApp({
     service: coordinator.service,
     n: config.coordinator.n,
@@ -133,6 +136,7 @@ export async function startCoordinator(config: CoordinatorAppConfig, makeContain
     registry: metrics.registry,
     logger,
     admin: clusterAdminApi(new ClusterAdmin(membership, config.coordinator.n)),
+    ...(auth === null ? {} : { auth }),
   });
   coordinator.start();
   // The Redis door opens before the HTTP API, so a ready /readyz means both doors are open.
@@ -145,6 +149,7 @@ export async function startCoordinator(config: CoordinatorAppConfig, makeContain
       backend: new CoordinatorRespBackend(() => coordinator.service, config.coordinator.n),
       now: () => clock.now(),
       log: (message, fields) => logger.warn(fields, message),
+      ...(auth === null ? {} : { auth }),
     });
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {
@@ -156,15 +161,18 @@ export async function startCoordinator(config: CoordinatorAppConfig, makeContain
     throw error;
   }
   const redis = resp;
+  const stopReloading = auth?.reloadOnSighup() ?? (() => undefined);
   const bound = app.server.address();
   const port = typeof bound === 'object' && bound !== null ? bound.port : config.port;
   const address = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   logger.info({ address, redis: redis.url, epoch: initial.epoch, storageNodes: initial.nodes.length, n: config.coordinator.n, w: config.coordinator.w, r: config.coordinator.r }, 'coordinator listening');
+  if (auth !== null) logger.info({ authFile: auth.path }, 'authentication on: both doors need a user of the auth file; SIGHUP re-reads it');
   return {
     url: `http://${address}`,
     address,
     redisUrl: redis.url,
     async close() {
+      stopReloading();
       membership.stop();
       await redis.close();
       await app.close();

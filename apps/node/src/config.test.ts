@@ -45,6 +45,7 @@ describe('parseNodeConfig', () => {
       coordinator: null,
       coordinatorClient: null,
       resp: null,
+      auth: null,
     });
   });
 

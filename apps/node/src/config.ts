@@ -1,7 +1,7 @@
 import { DEFAULT_VNODES } from '@dkv/hashing';
 import { DEFAULT_ZONE, NODE_ID_PATTERN, ZONE_PATTERN, type Membership, type Node } from '@dkv/core';
 import { z } from 'zod';
-import { ConfigError, DURABILITY_SETTINGS, LOG_LEVELS, enumSchema, intSchema, isValidAddress, parseSettings, patternSchema, settingName, type FsyncSetting, type Setting } from '@dkv/app-config';
+import { AUTH_SETTINGS, authFileConfigFrom, ConfigError, DURABILITY_SETTINGS, LOG_LEVELS, enumSchema, intSchema, isValidAddress, parseSettings, patternSchema, settingName, type AuthFileConfig, type FsyncSetting, type Setting } from '@dkv/app-config';
 import type { CoordinatorConfig } from '@dkv/coordination';
 import type { RespDoorConfig } from '@dkv/app-config';
 import { NODE_COORDINATE_SETTINGS, nodeCoordinatorConfig, type CoordinatorClientConfig } from './coordinate-config.js';
@@ -64,6 +64,12 @@ export interface NodeConfig {
   readonly coordinatorClient: CoordinatorClientConfig | null;
   /** With `--coordinate`: the Redis protocol door it opens on `host`. Null exactly when `coordinator` is. */
   readonly resp: RespDoorConfig | null;
+  /**
+   * With `--auth-file`: its users (the public API and Redis door of a node that coordinates, and
+   * `/metrics`, need credentials) and its `clusterSecret`, which the internode transport proves
+   * and checks. Null: authentication off.
+   */
+  readonly auth: AuthFileConfig | null;
 }
 
 /**
@@ -135,6 +141,7 @@ export const NODE_SETTINGS = {
   syncSettleDelayMs: { flag: 'sync-settle-delay-ms', env: 'DKV_SYNC_SETTLE_DELAY_MS', defaultValue: '3000', description: 'wait before streaming starts, so every coordinator has learnt the change', schema: intSchema(0, 600_000) },
   ...DURABILITY_SETTINGS,
   ...NODE_COORDINATE_SETTINGS,
+  ...AUTH_SETTINGS,
 } satisfies Record<string, Setting<unknown>>;
 
 /**
@@ -163,7 +170,11 @@ export function parseNodeConfig(flags: Readonly<Record<string, string | undefine
   }
   const coordination = values.coordinate ? nodeCoordinatorConfig(values) : null;
   const zone = values.zone ?? listedZone ?? DEFAULT_ZONE;
-  return { ...withoutCoordinateSettings(values), zone, members, join: values.join ?? null, dataDir: values.dataDir ?? null, coordinator: coordination?.coordinator ?? null, coordinatorClient: coordination?.client ?? null, resp: coordination?.resp ?? null };
+  const problems: string[] = [];
+  const auth = authFileConfigFrom(values, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  const { authFile: _authFile, ...rest } = withoutCoordinateSettings(values);
+  return { ...rest, auth, zone, members, join: values.join ?? null, dataDir: values.dataDir ?? null, coordinator: coordination?.coordinator ?? null, coordinatorClient: coordination?.client ?? null, resp: coordination?.resp ?? null };
 }
 
 /** The parsed values less the coordinate settings: a {@link NodeConfig} holds those as `coordinator` and `coordinatorClient`. */

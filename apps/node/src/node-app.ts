@@ -1,5 +1,6 @@
 import { errorBody, type Membership } from '@dkv/core';
-import { publicApiPlugin, publicServerOptions, type PublicApiOptions, type PublicApiService } from '@dkv/public-api';
+import type { Authenticator } from '@dkv/auth';
+import { accessHook, publicApiPlugin, publicServerOptions, requires, type PublicApiOptions, type PublicApiService } from '@dkv/public-api';
 import { registerInternalRoutes, type MaybeAsyncStorageRequestHandler } from '@dkv/transport';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -22,6 +23,12 @@ export interface NodeAppDeps {
    * 200 only when the node can serve quorum requests, as API.md says of any node that coordinates).
    */
   readonly publicApi?: { readonly service: PublicApiService; readonly options: PublicApiOptions };
+  /**
+   * With authentication on: `/metrics` needs a user of role `read` or more (the public API's own
+   * routes are guarded by its options' `auth`). The internal routes are internode traffic, which
+   * the cluster secret protects, not users.
+   */
+  readonly auth?: Authenticator;
 }
 
 /**
@@ -54,7 +61,7 @@ export function buildNodeApp(deps: NodeAppDeps): FastifyInstance {
       return reply.code(503).send({ error: { code: 'UNAVAILABLE', message: 'the node is not serving yet' } });
     });
   }
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', deps.auth === undefined ? {} : { ...requires('read'), onRequest: accessHook(deps.auth) }, async (_request, reply) => {
     const text = await deps.registry.metrics();
     return reply.type(deps.registry.contentType).send(text);
   });

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { LOG_REDACT_PATHS, ReloadableAuth } from '@dkv/auth';
 import type { Clock, Node, RangeScanStorageEngine, Scheduler, StorageRequestHandler } from '@dkv/core';
 import { DEFAULT_GOSSIPER_CONFIG } from '@dkv/membership';
 import { ElasticMember } from '@dkv/replication';
@@ -40,7 +41,7 @@ export function nodeContainer(config: NodeConfig): Container {
   c.bind<NodeConfig>(T.config).toConstantValue(config);
   c.bind<Clock>(T.clock).toConstantValue(new SystemClock());
   c.bind<Scheduler>(T.scheduler).toConstantValue(new TimerScheduler());
-  c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: NodeConfig) => pino({ level: cfg.logLevel, base: { node: cfg.id } }), [T.config]);
+  c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: NodeConfig) => pino({ level: cfg.logLevel, base: { node: cfg.id }, redact: [...LOG_REDACT_PATHS] }), [T.config]);
   c.bind<RangeScanStorageEngine>(T.engine).toResolvedValue(
     (clock: Clock, cfg: NodeConfig, scheduler: Scheduler, logger: FastifyBaseLogger) => {
       const memory = cfg.engine === 'compact' ? new CompactStorageEngine({ clock, tombstoneGraceMs: cfg.tombstoneGraceMs }) : new InMemoryStorageEngine({ clock, tombstoneGraceMs: cfg.tombstoneGraceMs });
@@ -126,6 +127,8 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
   const logger = container.get<FastifyBaseLogger>(T.logger);
   let ready = false;
   let address = `${config.host}:${config.port}`;
+  // With --auth-file: the public API, the Redis door and /metrics check users against it, re-read on SIGHUP.
+  const auth = config.auth === null ? null : new ReloadableAuth(config.auth.path, config.auth, (level, message, fields) => logger[level](fields, message));
   // With --coordinate: the public API on this port too, over a coordinator composed once the member exists.
   const coordination =
     config.coordinator === null || config.coordinatorClient === null
@@ -147,7 +150,8 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
     registry: container.get<NodeMetrics>(T.metrics).registry,
     bodyLimitBytes: config.bodyLimitBytes,
     logger,
-    ...(coordination ? { publicApi: coordination.api } : {}),
+    ...(coordination ? { publicApi: { service: coordination.api.service, options: { ...coordination.api.options, ...(auth === null ? {} : { auth }) } } } : {}),
+    ...(auth === null ? {} : { auth }),
   });
   // One port serves both the binary internode protocol (the default between processes) and
   // HTTP (internal routes, health, metrics): the node has one address whatever the transport.
@@ -170,7 +174,7 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
   if (coordination !== null && config.resp !== null) {
     const clock = container.get<Clock>(T.clock);
     try {
-      resp = await startRespServer({ ...config.resp, host: config.host, backend: coordination.respBackend, now: () => clock.now(), log: (message, fields) => logger.warn(fields, message) });
+      resp = await startRespServer({ ...config.resp, host: config.host, backend: coordination.respBackend, now: () => clock.now(), log: (message, fields) => logger.warn(fields, message), ...(auth === null ? {} : { auth }) });
     } catch (error) {
       sweeper.cancel();
       member.stop();
@@ -183,6 +187,7 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
     }
   }
   ready = true;
+  const stopReloading = auth?.reloadOnSighup() ?? (() => undefined);
   logger.info({ address, zone: config.zone, redis: resp?.url ?? null, members: staticMembership(config, address).nodes.length, join: config.join, coordinate: coordination !== null }, 'storage node listening');
   member.gossiper.onSettingsConflict((error) => logger.error({ err: error.message }, 'refusing to join the cluster'));
   return {
@@ -195,6 +200,7 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
       else member.gossiper.onSettingsConflict(listener);
     },
     async close() {
+      stopReloading();
       ready = false;
       await resp?.close();
       sweeper.cancel();

@@ -20,6 +20,14 @@ export interface KVStoreClientOptions {
   readonly connections?: number;
   /** Bounds of failover; each has a default. */
   readonly retry?: RetryOptions;
+  /**
+   * A user of the cluster's auth file (`--auth-file`), sent as `Authorization: Basic` with every
+   * request. Give both or neither; without them requests carry no credentials (a cluster with
+   * authentication on answers them 401 `UNAUTHENTICATED`).
+   */
+  readonly username?: string;
+  /** The password of {@link username}. */
+  readonly password?: string;
 }
 
 /** How often and how patiently a request moves on to another endpoint. */
@@ -94,7 +102,7 @@ const MAX_ATTEMPTS_LIMIT = 100;
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 /** Error bodies are small JSON documents; anything longer is cut before it is parsed. */
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
-const KNOWN_CODES = new Set<string>(['INVALID_KEY', 'INVALID_TTL', 'INVALID_CONSISTENCY', 'INVALID_REQUEST', 'NOT_FOUND', 'VALUE_TOO_LARGE', 'QUORUM_NOT_MET', 'NOT_IMPLEMENTED', 'UNAVAILABLE', 'INTERNAL']);
+const KNOWN_CODES = new Set<string>(['INVALID_KEY', 'INVALID_TTL', 'INVALID_CONSISTENCY', 'INVALID_REQUEST', 'NOT_FOUND', 'VALUE_TOO_LARGE', 'QUORUM_NOT_MET', 'NOT_IMPLEMENTED', 'UNAVAILABLE', 'UNAUTHENTICATED', 'FORBIDDEN', 'INTERNAL']);
 
 type Method = 'GET' | 'PUT' | 'DELETE';
 
@@ -137,6 +145,8 @@ export class KVStoreClient implements KVStore {
   private readonly baseBackoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly retryUnknownWrites: boolean;
+  /** The `Authorization` header of every request, or null without credentials. */
+  private readonly authorization: string | null;
   /** The endpoint requests go to first: the last one that answered. */
   private current = 0;
 
@@ -165,6 +175,7 @@ export class KVStoreClient implements KVStore {
     this.baseBackoffMs = positive('retry.baseBackoffMs', retry.baseBackoffMs ?? DEFAULT_BASE_BACKOFF_MS);
     this.maxBackoffMs = Math.max(this.baseBackoffMs, positive('retry.maxBackoffMs', retry.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS));
     this.retryUnknownWrites = retry.retryUnknownWrites ?? false;
+    this.authorization = basicAuthorization(options.username, options.password);
   }
 
   /** The endpoint requests go to first now (the last one that answered), as its base URL. */
@@ -307,7 +318,8 @@ export class KVStoreClient implements KVStore {
         method,
         path: `${endpoint.basePath}${pathAndQuery}`,
         signal,
-        ...(body === undefined ? {} : { body, headers: { 'content-type': 'application/octet-stream' } }),
+        ...(body === undefined ? {} : { body }),
+        headers: this.headers(body !== undefined),
       });
       const chunks: Buffer[] = [];
       for await (const chunk of response.body) chunks.push(chunk as Buffer);
@@ -320,6 +332,14 @@ export class KVStoreClient implements KVStore {
       return { error: new KVStoreClientError('UNAVAILABLE', `${what}: ${detail}`, null, context), mayHaveRun };
     }
   }
+
+  /** The headers of a request: its credentials, and the content type of a body. */
+  private headers(withBody: boolean): Record<string, string> {
+    const headers: Record<string, string> = {};
+    if (this.authorization !== null) headers['authorization'] = this.authorization;
+    if (withBody) headers['content-type'] = 'application/octet-stream';
+    return headers;
+  }
 }
 
 /** Whether an undici error says the connection was never made, so the request never left. */
@@ -329,6 +349,14 @@ function isNotSent(error: unknown): boolean {
     if (typeof code === 'string' && NOT_SENT_CODES.has(code)) return true;
   }
   return false;
+}
+
+/** HTTP Basic credentials (RFC 7617) as a header value; null without them; both or neither must be given. */
+function basicAuthorization(username: string | undefined, password: string | undefined): string | null {
+  if (username === undefined && password === undefined) return null;
+  if (username === undefined || password === undefined) throw new KVStoreClientError('INVALID_REQUEST', 'give both `username` and `password` (a user of the cluster\'s auth file), or neither', null);
+  if (username.includes(':')) throw new KVStoreClientError('INVALID_REQUEST', 'a `username` cannot contain ":" (HTTP Basic splits the name from the password there)', null);
+  return `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`;
 }
 
 function positive(name: string, value: number): number {
@@ -367,6 +395,8 @@ function toError(response: RawResponse, endpoint?: string): KVStoreClientError {
 }
 
 function codeForStatus(status: number): ErrorCode {
+  if (status === 401) return 'UNAUTHENTICATED';
+  if (status === 403) return 'FORBIDDEN';
   if (status === 404) return 'NOT_FOUND';
   if (status === 413) return 'VALUE_TOO_LARGE';
   if (status === 501) return 'NOT_IMPLEMENTED';

@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'UNAVAILABLE'
   | 'VERSION_TOO_FAR_AHEAD'
   | 'CLOCK_OFFSET_TOO_LARGE'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
   | 'INTERNAL';
 
 /** The HTTP status each code answers with at the public API. */
@@ -29,6 +31,10 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   UNAVAILABLE: 503,
   VERSION_TOO_FAR_AHEAD: 503,
   CLOCK_OFFSET_TOO_LARGE: 503,
+  /** With authentication on: no credentials, or a bad name and password pair. */
+  UNAUTHENTICATED: 401,
+  /** With authentication on: the user's role is too small for the request. */
+  FORBIDDEN: 403,
   INTERNAL: 500,
 };
 

@@ -3,8 +3,10 @@
  * storage node that coordinates. `registerPublicApi` adds it to a Fastify app of its own,
  * `publicApiPlugin` to an app that serves other routes too, `buildPublicApp` is a whole app with
  * `/metrics`, `registerPublicApiMetrics` / `createPublicApiMetrics` its Prometheus metrics, and
- * `clusterAdminApi` its membership changes over a `ClusterAdmin`.
+ * `clusterAdminApi` its membership changes over a `ClusterAdmin`. With authentication on,
+ * `accessHook` checks each route's declared role (`requires`).
  */
+export * from './access.js';
 export * from './cluster-admin-api.js';
 export * from './public-api.js';
 export * from './public-api-metrics.js';

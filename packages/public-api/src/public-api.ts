@@ -1,7 +1,9 @@
+import type { Authenticator } from '@dkv/auth';
 import type { CoordinatorService } from '@dkv/coordination';
 import { DkvError, errorBody, HTTP_STATUS_BY_CODE, MAX_TTL_SECONDS, NODE_ID_PATTERN, validateKey, ZONE_PATTERN, type ErrorCode } from '@dkv/core';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { accessHook, requires } from './access.js';
 
 /** What the public API needs of the coordination core: the `KVStore`, the key scan, cluster views and readiness. */
 export type PublicApiService = Pick<CoordinatorService, 'get' | 'put' | 'delete' | 'scanKeys' | 'cluster' | 'distribution' | 'isReady'>;
@@ -52,6 +54,12 @@ export interface PublicApiOptions {
   readonly observe?: (operation: KvOperation, status: number, seconds: number) => void;
   /** Membership changes; without it they answer 501 (a coordinator over a static membership). */
   readonly admin?: ClusterAdminApi;
+  /**
+   * With authentication on (`--auth-file`): who may call what. Every route then needs
+   * `Authorization: Basic` of a user whose role is at least the route's (see `accessHook`);
+   * `/livez` and `/readyz` stay open. Absent: every route is open.
+   */
+  readonly auth?: Authenticator;
 }
 
 /** The key operations of the public API, as metric labels name them. */
@@ -104,6 +112,7 @@ function registerPublicRoutes(app: FastifyInstance, service: PublicApiService, o
   // No limit on the parser itself: each route's bodyLimit applies (the value limit on PUT).
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   app.setErrorHandler((error, request, reply) => sendError(request, reply, error, options.maxValueBytes));
+  if (options.auth) app.addHook('onRequest', accessHook(options.auth));
   if (options.observe) {
     const observe = options.observe;
     // A callback hook, not an async one: no promise per request.
@@ -121,7 +130,7 @@ function registerPublicRoutes(app: FastifyInstance, service: PublicApiService, o
 
 /** `PUT/GET/DELETE /v1/kv/{key}`: the key is decoded from the raw path, `ttl`, `r` and `w` checked here. */
 function registerKeyRoutes(app: FastifyInstance, service: PublicApiService, options: PublicApiOptions): void {
-  app.put(`${KV_PREFIX}*`, { bodyLimit: options.maxValueBytes }, async (request) => {
+  app.put(`${KV_PREFIX}*`, { bodyLimit: options.maxValueBytes, ...requires('readwrite') }, async (request) => {
     const key = keyOf(request);
     const query = parseQuery(request);
     const ttl = ttlOf(query.ttl);
@@ -132,7 +141,7 @@ function registerKeyRoutes(app: FastifyInstance, service: PublicApiService, opti
     return { key: result.key, version: result.version, expiresAt: result.expiresAt };
   });
 
-  app.get(`${KV_PREFIX}*`, async (request, reply) => {
+  app.get(`${KV_PREFIX}*`, requires('read'), async (request, reply) => {
     const key = keyOf(request);
     const r = consistencyOf('r', parseQuery(request).r, options.n);
     const result = await service.get(key, r === undefined ? {} : { r });
@@ -146,7 +155,7 @@ function registerKeyRoutes(app: FastifyInstance, service: PublicApiService, opti
     return reply.send(Buffer.from(result.value.buffer, result.value.byteOffset, result.value.byteLength));
   });
 
-  app.delete(`${KV_PREFIX}*`, async (request, reply) => {
+  app.delete(`${KV_PREFIX}*`, requires('readwrite'), async (request, reply) => {
     const key = keyOf(request);
     const w = consistencyOf('w', parseQuery(request).w, options.n);
     const result = await service.delete(key, w === undefined ? {} : { w });
@@ -177,7 +186,7 @@ const scanQuerySchema = z.object({
  * (1..1000, default 100). Bad parameters answer 400 `INVALID_REQUEST` naming the parameter.
  */
 function registerScanRoute(app: FastifyInstance, service: PublicApiService): void {
-  app.get('/v1/kv', async (request) => {
+  app.get('/v1/kv', requires('read'), async (request) => {
     const query = (request.query ?? {}) as Record<string, unknown>;
     for (const [name, value] of Object.entries(query)) {
       if (Array.isArray(value)) throw new DkvError('INVALID_REQUEST', `${name} must be given at most once, got ${value.length} values`);
@@ -198,8 +207,8 @@ function registerScanRoute(app: FastifyInstance, service: PublicApiService): voi
 
 /** Health, readiness, the cluster views and membership changes (501 without an admin). */
 function registerClusterRoutes(app: FastifyInstance, service: PublicApiService, admin: ClusterAdminApi | null): void {
-  app.get('/livez', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/livez', requires('open'), async () => ({ status: 'ok' }));
+  app.get('/readyz', requires('open'), async (_request, reply) => {
     if (service.isReady()) return { status: 'ready' };
     const cluster = service.cluster();
     if (cluster.clockProblem !== undefined) return reply.code(503).send({ error: { code: 'CLOCK_OFFSET_TOO_LARGE', message: `not ready: ${cluster.clockProblem}` } });
@@ -207,9 +216,9 @@ function registerClusterRoutes(app: FastifyInstance, service: PublicApiService, 
     const needed = Math.max(cluster.replication.r, cluster.replication.w);
     return reply.code(503).send({ error: { code: 'UNAVAILABLE', message: `not ready: ${up} of ${cluster.nodes.length} storage nodes are up; the default quorums need ${needed} that have answered a heartbeat` } });
   });
-  app.get('/v1/cluster', async () => service.cluster());
-  app.get('/v1/cluster/distribution', async () => service.distribution());
-  app.post('/v1/cluster/nodes', async (request, reply) => {
+  app.get('/v1/cluster', requires('read'), async () => service.cluster());
+  app.get('/v1/cluster/distribution', requires('read'), async () => service.distribution());
+  app.post('/v1/cluster/nodes', requires('admin'), async (request, reply) => {
     if (admin === null) throw new DkvError('NOT_IMPLEMENTED', 'this coordinator runs over a static membership: start the cluster with all its storage nodes in --members');
     const body = parseJsonBody(request.body);
     const parsed = addNodeSchema.safeParse(body);
@@ -219,13 +228,13 @@ function registerClusterRoutes(app: FastifyInstance, service: PublicApiService, 
     }
     return reply.code(202).send(admin.addNode(parsed.data));
   });
-  app.delete<{ Params: { id: string }; Querystring: { force?: string } }>('/v1/cluster/nodes/:id', async (request, reply) => {
+  app.delete<{ Params: { id: string }; Querystring: { force?: string } }>('/v1/cluster/nodes/:id', requires('admin'), async (request, reply) => {
     if (admin === null) throw new DkvError('NOT_IMPLEMENTED', 'this coordinator runs over a static membership: restart the cluster without the node instead');
     const force = request.query.force === 'true' || request.query.force === '1';
     return reply.code(202).send(admin.removeNode(request.params.id, force));
   });
   // Not in API.md: changes a node's vnodes or zone on the live cluster (an addition, like `?force=true`).
-  app.patch<{ Params: { id: string } }>('/v1/cluster/nodes/:id', async (request, reply) => {
+  app.patch<{ Params: { id: string } }>('/v1/cluster/nodes/:id', requires('admin'), async (request, reply) => {
     if (admin === null) throw new DkvError('NOT_IMPLEMENTED', 'this coordinator runs over a static membership: vnodes and zones are set at start');
     const parsed = changeNodeSchema.safeParse(parseJsonBody(request.body));
     if (!parsed.success) {

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyServerOptions } from 'fastify';
 import Fastify, { LogController } from 'fastify';
 import type { Registry } from 'prom-client';
+import { requires } from './access.js';
 import { KV_PREFIX, registerPublicApi, type PublicApiOptions, type PublicApiService } from './public-api.js';
 
 /** What {@link buildPublicApp} serves. */
@@ -45,7 +46,7 @@ export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
     bodyLimit: CONTROL_BODY_LIMIT_BYTES,
   });
   registerPublicApi(app, deps.service, deps);
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', requires('read'), async (_request, reply) => {
     if (!deps.registry) return reply.type('text/plain; version=0.0.4; charset=utf-8').send('');
     const text = await deps.registry.metrics();
     return reply.type(deps.registry.contentType).send(text);

@@ -4,6 +4,7 @@
  * when a command runs (in order per key, concurrently otherwise); this file decides what it does.
  */
 import { isUtf8 } from 'node:buffer';
+import { roleAllows, type Authenticator } from '@dkv/auth';
 import { DkvError, globMatch, MAX_TTL_SECONDS } from '@dkv/core';
 import type { RespBackend, RespStoredValue } from './resp-backend.js';
 import { reply, type RespProtocol, type RespReply } from './resp-reply.js';
@@ -20,6 +21,12 @@ export interface ClientSession {
   libVersion: string | null;
   /** Set by QUIT: the connection closes once this command's reply and those before it are written. */
   closeAfterReply: boolean;
+  /**
+   * The user this connection authenticated as (`AUTH`, `HELLO ... AUTH`), or null. Only read
+   * when the server has an authenticator; its role is looked up per command, so a reload of the
+   * auth file applies to connections already open.
+   */
+  user: string | null;
 }
 
 /** What commands may ask of the server around them (INFO, CLIENT LIST, CONFIG GET, SCAN cursors). */
@@ -38,6 +45,8 @@ export interface ServerContext {
   /** SCAN's numeric cursor for a backend cursor, and back (null: unknown or expired). */
   cursorId(cursor: string): string;
   cursorOf(id: string): string | null;
+  /** With authentication on, who may connect and what each may run; null: every client is the `default` user with every right. */
+  readonly auth: Authenticator | null;
 }
 
 /** A command as the table holds it. */
@@ -337,16 +346,51 @@ function select(args: readonly Buffer[]): RespReply {
   return reply.ok;
 }
 
-/** AUTH as Redis answers it with no password configured: the default user takes any password. */
-function checkAuth(user: string | null): void {
+const WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
+
+/**
+ * AUTH as Redis answers it. With an authenticator, the pair must be a user of the auth file (a
+ * password alone is the user `default`, as Redis): the session then runs as that user. Without
+ * one, as Redis with no password configured: the default user takes any password.
+ */
+function checkAuth(user: string | null, password: Buffer, session: ClientSession, server: ServerContext): void {
+  if (server.auth !== null) {
+    const principal = server.auth.authenticate(user ?? 'default', password);
+    if (principal === null) throw new ReplyError(WRONGPASS);
+    session.user = principal.name;
+    return;
+  }
   if (user === null) throw new ReplyError('ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?');
-  if (user !== 'default') throw new ReplyError('WRONGPASS invalid username-password pair or user is disabled.');
+  if (user !== 'default') throw new ReplyError(WRONGPASS);
 }
 
-function auth(args: readonly Buffer[]): RespReply {
+function auth(args: readonly Buffer[], session: ClientSession, server: ServerContext): RespReply {
   if (args.length > 3) throw new ReplyError(SYNTAX);
-  checkAuth(args.length === 2 ? null : (args[1] as Buffer).toString('utf8'));
+  if (args.length === 2) checkAuth(null, args[1] as Buffer, session, server);
+  else checkAuth((args[1] as Buffer).toString('utf8'), args[2] as Buffer, session, server);
   return reply.ok;
+}
+
+/** The commands a connection may run before it authenticates (Redis's `no-auth` flag). */
+const NO_AUTH_COMMANDS: ReadonlySet<string> = new Set(['auth', 'hello', 'quit', 'reset']);
+
+/**
+ * Whether `session` may run command `name` now, with authentication on: null when it may, else
+ * Redis's refusal: `-NOAUTH` before `AUTH` (but for AUTH, HELLO, QUIT and RESET), `-NOPERM`
+ * when the user's role is too small (a write needs `readwrite`; everything else any user).
+ */
+export function accessRefusal(spec: CommandSpec, name: string, session: ClientSession, server: ServerContext): RespReply | null {
+  if (server.auth === null || NO_AUTH_COMMANDS.has(name)) return null;
+  const role = session.user === null ? null : server.auth.roleOf(session.user);
+  if (role === null) {
+    // A user removed by a reload of the auth file is signed out, as Redis's ACL DELUSER does.
+    session.user = null;
+    return reply.error('NOAUTH Authentication required.');
+  }
+  if (spec.flags.includes('write') && !roleAllows(role, 'readwrite')) {
+    return reply.error(`NOPERM User ${session.user} has no permissions to run the '${name}' command`);
+  }
+  return null;
 }
 
 /** A client name as Redis allows it: printable characters without spaces. */
@@ -356,9 +400,9 @@ function validName(arg: Buffer): string {
   return name;
 }
 
-function hello(args: readonly Buffer[], session: ClientSession): RespReply {
+function hello(args: readonly Buffer[], session: ClientSession, server: ServerContext): RespReply {
   let protocol = session.protocol;
-  let authUser: string | null | undefined;
+  let authUser: { name: string; password: Buffer } | undefined;
   let name: string | undefined;
   if (args.length > 1) {
     const version = parseInteger(args[1] as Buffer);
@@ -368,7 +412,7 @@ function hello(args: readonly Buffer[], session: ClientSession): RespReply {
     for (let i = 2; i < args.length; i += 1) {
       const option = upper(args[i]);
       if (option === 'AUTH' && i + 2 < args.length) {
-        authUser = (args[i + 1] as Buffer).toString('utf8');
+        authUser = { name: (args[i + 1] as Buffer).toString('utf8'), password: args[i + 2] as Buffer };
         i += 2;
       } else if (option === 'SETNAME' && i + 1 < args.length) {
         name = validName(args[i + 1] as Buffer);
@@ -376,7 +420,10 @@ function hello(args: readonly Buffer[], session: ClientSession): RespReply {
       } else throw new ReplyError(`ERR Syntax error in HELLO option '${(args[i] as Buffer).toString('utf8')}'`);
     }
   }
-  if (authUser !== undefined) checkAuth(authUser);
+  if (authUser !== undefined) checkAuth(authUser.name, authUser.password, session, server);
+  if (server.auth !== null && session.user === null) {
+    throw new ReplyError('NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time');
+  }
   session.protocol = protocol;
   if (name !== undefined) session.name = name === '' ? null : name;
   return reply.map([
@@ -390,9 +437,11 @@ function hello(args: readonly Buffer[], session: ClientSession): RespReply {
   ]);
 }
 
+/** RESET as Redis: RESP2, no name, and back to the default user (so, with authentication on, not authenticated). */
 function resetSession(_args: readonly Buffer[], session: ClientSession): RespReply {
   session.protocol = 2;
   session.name = null;
+  session.user = null;
   return reply.simple('RESET');
 }
 
@@ -404,7 +453,7 @@ function quit(_args: readonly Buffer[], session: ClientSession): RespReply {
 /** A line of CLIENT LIST / CLIENT INFO, with the fields clients and people read. */
 function clientLine(client: ClientSession, now: number): string {
   const age = Math.floor((now - client.connectedAt) / 1000);
-  return `id=${client.id} addr=${client.address} laddr=${client.localAddress} fd=-1 name=${client.name ?? ''} age=${age} idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 cmd=client|list user=default lib-name=${client.libName ?? ''} lib-ver=${client.libVersion ?? ''} resp=${client.protocol}\n`;
+  return `id=${client.id} addr=${client.address} laddr=${client.localAddress} fd=-1 name=${client.name ?? ''} age=${age} idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 cmd=client|list user=${client.user ?? 'default'} lib-name=${client.libName ?? ''} lib-ver=${client.libVersion ?? ''} resp=${client.protocol}\n`;
 }
 
 function client(args: readonly Buffer[], session: ClientSession, server: ServerContext): RespReply {

@@ -34,6 +34,10 @@ export const ARG_OVERHEAD_BYTES = 64;
 export const DEFAULT_MAX_INLINE_BYTES = 64 * 1024;
 /** Redis's multibulk count limit before 7.0 (1024*1024). */
 export const DEFAULT_MAX_ARGS = 1024 * 1024;
+/** Most arguments of one command from a connection that has not authenticated yet (Redis: 10). */
+export const UNAUTHENTICATED_MAX_ARGS = 10;
+/** Longest bulk string from a connection that has not authenticated yet (Redis: 16384 bytes). */
+export const UNAUTHENTICATED_MAX_BULK_BYTES = 16 * 1024;
 
 /**
  * A request that breaks the protocol or a bound. `message` is Redis's reply text without the
@@ -80,6 +84,14 @@ export class RespParser {
   private bulkLength = -1;
   private commandBytes = 0;
   private failure: RespProtocolError | null = null;
+  /**
+   * While true (a connection that must authenticate and has not), commands are held to Redis's
+   * pre-auth limits: at most {@link UNAUTHENTICATED_MAX_ARGS} arguments of at most
+   * {@link UNAUTHENTICATED_MAX_BULK_BYTES} bytes; beyond, `unauthenticated multibulk length` /
+   * `unauthenticated bulk length`. The server sets it before each command it takes out, so an
+   * `AUTH` lifts the limits from the next command of the same pipeline, as in Redis.
+   */
+  unauthenticated = false;
 
   constructor(private readonly limits: RespParserLimits) {}
 
@@ -139,6 +151,7 @@ export class RespParser {
         const count = this.readHeader('too big mbulk count string');
         if (count === null) return null;
         if (count === undefined || count > INT_MAX || count > this.limits.maxArgs) throw new RespProtocolError('Protocol error: invalid multibulk length');
+        if (this.unauthenticated && count > UNAUTHENTICATED_MAX_ARGS) throw new RespProtocolError('Protocol error: unauthenticated multibulk length');
         if (count <= 0) continue;
         this.args = [];
         this.argsLeft = count;
@@ -163,6 +176,7 @@ export class RespParser {
         if (length === null) return false;
         if (first !== DOLLAR) throw new RespProtocolError(`Protocol error: expected '$', got '${String.fromCharCode(first)}'`);
         if (length === undefined || length < 0 || length > this.limits.maxBulkBytes) throw new RespProtocolError('Protocol error: invalid bulk length');
+        if (this.unauthenticated && length > UNAUTHENTICATED_MAX_BULK_BYTES) throw new RespProtocolError('Protocol error: unauthenticated bulk length');
         this.commandBytes += length + ARG_OVERHEAD_BYTES;
         if (this.commandBytes > this.limits.maxCommandBytes) throw new RespProtocolError(`Protocol error: command larger than ${this.limits.maxCommandBytes} bytes`);
         this.bulkLength = length;

@@ -18,8 +18,9 @@
  * - A protocol error is answered (`-ERR Protocol error: ...`) after the replies before it, then
  *   the connection closes; nothing after it runs.
  */
+import type { Authenticator } from '@dkv/auth';
 import { createServer, type Server, type Socket } from 'node:net';
-import { COMMANDS, runCommand, unknownCommand, wrongArity, type ClientSession, type ServerContext } from './commands.js';
+import { accessRefusal, COMMANDS, runCommand, unknownCommand, wrongArity, type ClientSession, type ServerContext } from './commands.js';
 import { RespParser, RespProtocolError, type RespParserLimits } from './resp-parser.js';
 import { reply, ReplyWriter, type RespProtocol, type RespReply } from './resp-reply.js';
 import type { RespBackend } from './resp-backend.js';
@@ -55,6 +56,13 @@ export interface RespServerOptions {
   readonly maxKeysReply: number;
   /** SCAN cursors kept for the clients to continue from, at most (oldest forgotten first). */
   readonly maxScanCursors?: number;
+  /**
+   * With authentication on (`--auth-file`): every connection must `AUTH` (or `HELLO ... AUTH`)
+   * as a user of the file before other commands, is held to Redis's pre-auth request limits until
+   * then, and runs writes only with a role of `readwrite` or more. Absent: open, as Redis without
+   * a password.
+   */
+  readonly auth?: Authenticator;
   /** Told of what an operator may want to know (a client disconnected for a bound, a protocol error). */
   readonly log?: (message: string, fields: Record<string, unknown>) => void;
 }
@@ -114,6 +122,7 @@ class RespDoor {
       maxKeysReply: options.maxKeysReply,
       cursorId: (cursor) => this.cursorId(cursor),
       cursorOf: (id) => this.cursors.get(id) ?? null,
+      auth: options.auth ?? null,
     };
   }
 
@@ -244,7 +253,9 @@ class RespConnection {
       libName: null,
       libVersion: null,
       closeAfterReply: false,
+      user: null,
     };
+    this.parser.unauthenticated = door.context.auth !== null;
     socket.on('data', (chunk: Buffer) => {
       this.parser.feed(chunk);
       this.pump();
@@ -285,6 +296,8 @@ class RespConnection {
         continue;
       }
       try {
+        // Held to the pre-auth limits until this connection has a user (an AUTH just dispatched counts).
+        if (this.door.context.auth !== null) this.parser.unauthenticated = this.session.user === null;
         args = this.parser.next();
       } catch (error) {
         if (!(error instanceof RespProtocolError)) throw error;
@@ -348,6 +361,12 @@ class RespConnection {
     if ((spec.arity > 0 && args.length !== spec.arity) || args.length < -spec.arity) {
       if (holdsSlot) this.door.release();
       this.slots.push({ reply: wrongArity(name), protocol, closeAfter: false });
+      return;
+    }
+    const refusal = accessRefusal(spec, name, this.session, this.door.context);
+    if (refusal !== null) {
+      if (holdsSlot) this.door.release();
+      this.slots.push({ reply: refusal, protocol, closeAfter: false });
       return;
     }
     const keys = spec.keys(args).map((i) => (args[i] as Buffer).toString('latin1'));

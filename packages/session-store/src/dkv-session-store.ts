@@ -26,6 +26,14 @@ export interface DkvSessionStoreOptions {
   readonly endpoints?: readonly string[];
   /** Further options of the store's own client (timeouts, connections, retry bounds). */
   readonly clientOptions?: Omit<KVStoreClientOptions, 'url' | 'urls'>;
+  /**
+   * A user of the cluster's `--auth-file`, for the store's own client (with `endpoints`): its
+   * role must be `readwrite` or `admin`, since sessions are written and deleted. Give both or
+   * neither; with `client`, give them to that client instead.
+   */
+  readonly username?: string;
+  /** The password of {@link username}. */
+  readonly password?: string;
   /** Prefix of every session's key. Default `"sess:"`. */
   readonly prefix?: string;
   /**
@@ -94,7 +102,11 @@ export class DkvSessionStore extends Store {
     if (options.client === undefined && (options.endpoints === undefined || options.endpoints.length === 0)) {
       throw invalid('give `client` (a KVStoreClient) or `endpoints` (the base URLs of the coordinating nodes, e.g. ["http://127.0.0.1:7070"])');
     }
-    this.client = options.client ?? new KVStoreClient({ ...options.clientOptions, urls: options.endpoints ?? [], retry: { retryUnknownWrites: true, ...options.clientOptions?.retry } });
+    const credentials = {
+      ...(options.username === undefined ? {} : { username: options.username }),
+      ...(options.password === undefined ? {} : { password: options.password }),
+    };
+    this.client = options.client ?? new KVStoreClient({ ...options.clientOptions, ...credentials, urls: options.endpoints ?? [], retry: { retryUnknownWrites: true, ...options.clientOptions?.retry } });
     this.ownsClient = options.client === undefined;
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
     this.ttl = options.ttl ?? DEFAULT_TTL_SECONDS;
