@@ -146,7 +146,8 @@ export class CoordinatorService implements KVStore {
       views: () => this.views,
       nodeClient,
       isAvailable: (id) => nodeManager.isAvailable(id),
-      clock,
+      // Expiry judged as reads judge it: by the cluster's clock, whatever this process's says.
+      clock: { now: () => this.clusterNow() },
       n: config.n,
       r: config.r,
       requestTimeoutMs: config.requestTimeoutMs,

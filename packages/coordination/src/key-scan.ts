@@ -1,6 +1,5 @@
-import { DkvError, isLive, metaOf, QuorumNotMetError, type Clock, type Node, type NodeClient } from '@dkv/core';
+import { DkvError, globMatch, isLive, metaOf, QuorumNotMetError, type Clock, type Node, type NodeClient } from '@dkv/core';
 import type { RingViews } from '@dkv/hashing';
-import { globMatch } from './glob.js';
 import {
   bucketOfKey,
   comparePositions,
@@ -61,6 +60,7 @@ export interface KeyScanDeps {
   readonly views: () => RingViews;
   readonly nodeClient: NodeClient;
   readonly isAvailable: (nodeId: string) => boolean;
+  /** The cluster's clock (the coordinator's corrected by its measured offset): expiry is judged by it. */
   readonly clock: Clock;
   readonly n: number;
   /** Replicas asked per range: the read quorum R. */

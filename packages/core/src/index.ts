@@ -10,3 +10,4 @@ export * from './kv-store.js';
 export * from './token.js';
 export * from './cluster-info.js';
 export * from './version-clock.js';
+export { globMatch } from './glob.js';

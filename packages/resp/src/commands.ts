@@ -5,10 +5,9 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { roleAllows, type Authenticator } from '@dkv/auth';
-import { DkvError, MAX_TTL_SECONDS } from '@dkv/core';
+import { DkvError, globMatch, MAX_TTL_SECONDS } from '@dkv/core';
 import type { RespBackend, RespStoredValue } from './resp-backend.js';
 import { reply, type RespProtocol, type RespReply } from './resp-reply.js';
-import { globMatch } from './glob.js';
 
 /** The state of one connection that commands read and change (HELLO, SELECT, CLIENT SETNAME, RESET). */
 export interface ClientSession {

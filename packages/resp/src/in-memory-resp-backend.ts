@@ -1,6 +1,5 @@
-import { DkvError } from '@dkv/core';
+import { DkvError, globMatch } from '@dkv/core';
 import type { RespBackend, RespScanPage, RespStoredValue } from './resp-backend.js';
-import { globMatch } from './glob.js';
 
 /** What {@link InMemoryRespBackend} is built with. */
 export interface InMemoryRespBackendOptions {

@@ -2,7 +2,6 @@ export { RespParser, RespProtocolError, splitInlineArgs, ARG_OVERHEAD_BYTES, DEF
 export { reply, ReplyWriter, encodeReply, type RespReply, type RespProtocol } from './resp-reply.js';
 export { type RespBackend, type RespStoredValue, type RespScanPage } from './resp-backend.js';
 export { InMemoryRespBackend, type InMemoryRespBackendOptions } from './in-memory-resp-backend.js';
-export { globMatch } from './glob.js';
 export { COMMANDS, REDIS_VERSION, accessRefusal, errorReply, type CommandSpec, type ClientSession, type ServerContext } from './commands.js';
 export { startRespServer, type RespServerOptions, type RunningRespServer } from './resp-server.js';
 export { DEFAULT_RESP_SERVER_LIMITS, respServerLimits } from './defaults.js';

@@ -4,8 +4,8 @@
 // fixes expiry times by the cluster's clock; a coordinator beyond the tolerated offset refuses
 // writes and is not ready, saying why (issue 10, finding 6).
 // Method: seeded simulations of 3 storage nodes and one coordinator on virtual clocks, the
-// coordinator 5 minutes behind (or ahead); a 60 s TTL is written and read back through the same
-// coordinator and checked against the replicas' clocks. Each test prints its seed; DKV_SEED=<n>
+// coordinator 5 minutes behind (or ahead); a 60 s TTL is written, read back and scanned for
+// through the same coordinator, and checked against the replicas' clocks. Each test prints its seed; DKV_SEED=<n>
 // replays it.
 import { seedForTest } from '@dkv/testkit';
 import { describe, expect, it } from 'vitest';
@@ -26,31 +26,37 @@ async function ttlLifetime(skewMs: number, seed: number) {
   const replicaNow = sim.storageNode('n1').clock.now();
   // Readable for the whole minute, gone after it: probe every 500 ms.
   let lastSeenMs = -1;
+  let lastScannedMs = -1;
   for (let elapsed = 0; elapsed <= 65_000; elapsed += 500) {
     const read = await sim.run(service.get('session'));
     if (read !== null) lastSeenMs = sim.scheduler.now() - writtenAt;
+    // A key scan (SCAN, GET /v1/kv) judges expiry by the same clock as reads.
+    const page = await sim.run(service.scanKeys(null, { count: 10 }));
+    if (page.keys.includes('session')) lastScannedMs = sim.scheduler.now() - writtenAt;
     await sim.runFor(500);
   }
   sim.stop();
-  return { offsets, expiresInMs: (written.expiresAt ?? 0) - replicaNow, lastSeenMs };
+  return { offsets, expiresInMs: (written.expiresAt ?? 0) - replicaNow, lastSeenMs, lastScannedMs };
 }
 
 describe('TTLs through a coordinator whose clock is off', () => {
   it('a coordinator 5 minutes behind writes a 60 s TTL that is readable for about 60 s, and reports the offset per node', async () => {
     const seed = seedForTest();
-    const { offsets, expiresInMs, lastSeenMs } = await ttlLifetime(-FIVE_MINUTES_MS, seed);
+    const { offsets, expiresInMs, lastSeenMs, lastScannedMs } = await ttlLifetime(-FIVE_MINUTES_MS, seed);
     console.log(`ttl skew -5 min (seed ${seed}): offsets ${JSON.stringify(offsets)}, expires in ${expiresInMs} ms by the replicas' clock, last read ${lastSeenMs} ms after the write`);
     expect(lastSeenMs).toBeGreaterThanOrEqual(60_000 - BOUND_MS);
     expect(lastSeenMs).toBeLessThan(60_000 + BOUND_MS);
+    expect(Math.abs(lastScannedMs - lastSeenMs)).toBeLessThan(BOUND_MS);
     expect(Math.abs(expiresInMs - 60_000)).toBeLessThan(BOUND_MS);
     for (const offset of offsets) expect(Math.abs((offset ?? 0) - FIVE_MINUTES_MS)).toBeLessThan(BOUND_MS);
   });
 
   it('a coordinator 5 minutes ahead writes a 60 s TTL that expires after about 60 s, not 5 minutes', async () => {
     const seed = seedForTest();
-    const { expiresInMs, lastSeenMs } = await ttlLifetime(FIVE_MINUTES_MS, seed);
+    const { expiresInMs, lastSeenMs, lastScannedMs } = await ttlLifetime(FIVE_MINUTES_MS, seed);
     expect(Math.abs(expiresInMs - 60_000)).toBeLessThan(BOUND_MS);
     expect(lastSeenMs).toBeLessThan(60_000 + BOUND_MS);
+    expect(Math.abs(lastScannedMs - lastSeenMs)).toBeLessThan(BOUND_MS);
   });
 
   it('a coordinator beyond the tolerated offset refuses writes with CLOCK_OFFSET_TOO_LARGE and is not ready', async () => {
