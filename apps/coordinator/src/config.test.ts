@@ -45,6 +45,7 @@ describe('parseCoordinatorConfig', () => {
         maxKeysReply: 10_000,
         limits: { maxArgs: 1024 * 1024, maxInlineBytes: 64 * 1024, maxBulkBytes: DEFAULT_COORDINATOR_CONFIG.maxValueBytes + 64 * 1024, maxCommandBytes: 16 * 1024 * 1024 },
       },
+      portBounds: { maxConnections: 4096, idleTimeoutMs: 300_000, readTimeoutMs: 30_000 },
     });
   });
 

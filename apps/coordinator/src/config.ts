@@ -1,6 +1,7 @@
 import { checkCoordinatorConfig, DEFAULT_COORDINATOR_CONFIG, type CoordinatorConfig } from '@dkv/coordination';
 import { NODE_ID_PATTERN } from '@dkv/core';
 import { randomId } from '@dkv/runtime';
+import type { PortBounds } from '@dkv/transport';
 import { z } from 'zod';
 import {
   boundProblems,
@@ -16,6 +17,8 @@ import {
   patternSchema,
   quorumProblems,
   RESP_SETTINGS,
+  PORT_BOUNDS_SETTINGS,
+  portBoundsFrom,
   respDoorConfigFrom,
   respProblems,
   settingName,
@@ -43,6 +46,15 @@ export interface CoordinatorAppConfig extends CoordinatorClientSettings {
   readonly coordinator: CoordinatorConfig;
   /** The Redis protocol door, on `host` too. */
   readonly resp: RespDoorConfig;
+  /** The bounds of the public HTTP port; absent: `DEFAULT_PORT_BOUNDS`. */
+  readonly portBounds?: PortBounds;
+  /**
+   * THE PLACE THE CLUSTER SECRET ENTERS A COORDINATOR (fed from the auth file's `clusterSecret` by
+   * the process that parses it; no flag or variable of its own). When set, the coordinator proves
+   * it to every storage node it calls: the binary port's handshake, the internal HTTP routes'
+   * signed header, the membership document it joins from. Null or absent: none.
+   */
+  readonly clusterSecret?: string | null;
 }
 
 const d = DEFAULT_COORDINATOR_CONFIG;
@@ -116,6 +128,7 @@ export const COORDINATOR_SETTINGS = {
   clockOffsetMs: { flag: 'clock-offset-ms', env: 'DKV_CLOCK_OFFSET_MS', defaultValue: '0', description: 'shifts this coordinator\'s wall clock (fault injection: clock skew), -86400000..86400000', schema: signedIntSchema(86_400_000) },
   logLevel: { flag: 'log-level', env: 'DKV_LOG_LEVEL', defaultValue: 'info', description: 'pino log level', schema: enumSchema(LOG_LEVELS) },
   ...RESP_SETTINGS,
+  ...PORT_BOUNDS_SETTINGS,
 } satisfies Record<string, Setting<unknown>>;
 
 /**
@@ -142,5 +155,6 @@ export function parseCoordinatorConfig(flags: Readonly<Record<string, string | u
     clockOffsetMs: v.clockOffsetMs,
     coordinator,
     resp: respDoorConfigFrom(v, coordinator.maxValueBytes),
+    portBounds: portBoundsFrom(v),
   };
 }
