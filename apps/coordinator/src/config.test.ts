@@ -46,6 +46,8 @@ describe('parseCoordinatorConfig', () => {
         limits: { maxArgs: 1024 * 1024, maxInlineBytes: 64 * 1024, maxBulkBytes: DEFAULT_COORDINATOR_CONFIG.maxValueBytes + 64 * 1024, maxCommandBytes: 16 * 1024 * 1024 },
       },
       auth: null,
+      clusterSecret: null,
+      portBounds: { maxConnections: 4096, idleTimeoutMs: 300_000, readTimeoutMs: 30_000 },
     });
   });
 

@@ -1,6 +1,7 @@
 import { checkCoordinatorConfig, DEFAULT_COORDINATOR_CONFIG, type CoordinatorConfig } from '@dkv/coordination';
 import { NODE_ID_PATTERN } from '@dkv/core';
 import { randomId } from '@dkv/runtime';
+import type { PortBounds } from '@dkv/transport';
 import { z } from 'zod';
 import {
   AUTH_SETTINGS,
@@ -18,6 +19,8 @@ import {
   patternSchema,
   quorumProblems,
   RESP_SETTINGS,
+  PORT_BOUNDS_SETTINGS,
+  portBoundsFrom,
   respDoorConfigFrom,
   respProblems,
   settingName,
@@ -51,6 +54,15 @@ export interface CoordinatorAppConfig extends CoordinatorClientSettings {
    * the internode transport proves to the storage nodes. Null: authentication off.
    */
   readonly auth: AuthFileConfig | null;
+  /** The bounds of the public HTTP port; absent: `DEFAULT_PORT_BOUNDS`. */
+  readonly portBounds?: PortBounds;
+  /**
+   * THE PLACE THE CLUSTER SECRET ENTERS A COORDINATOR (fed from the auth file's `clusterSecret` by
+   * the process that parses it; no flag or variable of its own). When set, the coordinator proves
+   * it to every storage node it calls: the binary port's handshake, the internal HTTP routes'
+   * signed header, the membership document it joins from. Null or absent: none.
+   */
+  readonly clusterSecret?: string | null;
 }
 
 const d = DEFAULT_COORDINATOR_CONFIG;
@@ -125,6 +137,7 @@ export const COORDINATOR_SETTINGS = {
   logLevel: { flag: 'log-level', env: 'DKV_LOG_LEVEL', defaultValue: 'info', description: 'pino log level', schema: enumSchema(LOG_LEVELS) },
   ...RESP_SETTINGS,
   ...AUTH_SETTINGS,
+  ...PORT_BOUNDS_SETTINGS,
 } satisfies Record<string, Setting<unknown>>;
 
 /**
@@ -153,5 +166,7 @@ export function parseCoordinatorConfig(flags: Readonly<Record<string, string | u
     coordinator,
     resp: respDoorConfigFrom(v, coordinator.maxValueBytes),
     auth,
+    portBounds: portBoundsFrom(v),
+    clusterSecret: auth?.clusterSecret ?? null,
   };
 }

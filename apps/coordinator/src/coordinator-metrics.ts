@@ -1,14 +1,22 @@
 import type { CoordinatorMetrics } from '@dkv/coordination';
-import { createPublicApiMetrics, type PublicApiMetrics } from '@dkv/public-api';
+import { createPublicApiMetrics, registerPortBoundMetrics, type PublicApiMetrics } from '@dkv/public-api';
+import { PortBoundCounters } from '@dkv/transport';
 
 /** The coordinator's Prometheus metrics, in a registry of its own (no global state). */
-export type CoordinatorAppMetrics = PublicApiMetrics;
+export interface CoordinatorAppMetrics extends PublicApiMetrics {
+  /** The public HTTP port's bound counters, exported as `dkv_port_bounds_total{port="http"}`. */
+  readonly portBounds: PortBoundCounters;
+}
 
 /**
  * Creates the coordinator's metrics: the process defaults and the public API's (`@dkv/public-api`:
- * request counts and latencies, the coordination core's counters read when scraped), labelled
+ * request counts and latencies, the coordination core's counters read when scraped) and the
+ * public port's bound counters, labelled
  * `coordinator=<nodeId>`.
  */
 export function createCoordinatorMetrics(source: { metrics(): CoordinatorMetrics }, nodeId: string): CoordinatorAppMetrics {
-  return createPublicApiMetrics(source, { coordinator: nodeId });
+  const metrics = createPublicApiMetrics(source, { coordinator: nodeId });
+  const portBounds = new PortBoundCounters();
+  registerPortBoundMetrics(metrics.registry, 'http', portBounds.counts);
+  return { ...metrics, portBounds };
 }

@@ -6,7 +6,7 @@ import { ClusterAdmin } from '@dkv/replication';
 import { SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
 import { clusterAdminApi } from '@dkv/public-api';
 import { CoordinatorRespBackend, startRespServer, type RunningRespServer } from '@dkv/resp';
-import { CircuitBreakingNodeClient, HttpNodeClient, RetryingNodeClient, TcpNodeClient } from '@dkv/transport';
+import { applyHttpPortBounds, CircuitBreakingNodeClient, DEFAULT_PORT_BOUNDS, HttpNodeClient, httpServerBoundsOptions, RetryingNodeClient, TcpNodeClient } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
 import { pino } from 'pino';
@@ -52,7 +52,7 @@ export function coordinatorContainer(config: CoordinatorAppConfig, initial: Memb
   // own small client, so that gossip does not queue behind data requests (and a test can swap
   // the data client alone).
   c.bind<NodeClient>(T.gossipClient).toResolvedValue(
-    (cfg: CoordinatorAppConfig) => new TcpNodeClient({ connectionsPerNode: 1, maxInFlightPerNode: 64, maxFrameBytes: 16 * 1024 * 1024 + cfg.coordinator.maxValueBytes }),
+    (cfg: CoordinatorAppConfig) => new TcpNodeClient({ connectionsPerNode: 1, maxInFlightPerNode: 64, maxFrameBytes: 16 * 1024 * 1024 + cfg.coordinator.maxValueBytes, clusterSecret: cfg.clusterSecret ?? null }),
     [T.config],
   );
   c.bind<Gossiper>(T.membership).toResolvedValue(
@@ -82,11 +82,13 @@ export function coordinatorContainer(config: CoordinatorAppConfig, initial: Memb
                 connectionsPerNode: Math.min(cfg.connectionsPerNode, TCP_CONNECTIONS_PER_NODE_MAX),
                 maxInFlightPerNode: cfg.maxInFlightPerNode,
                 maxFrameBytes: cfg.coordinator.maxValueBytes + FRAME_OVERHEAD_BYTES,
+                clusterSecret: cfg.clusterSecret ?? null,
               })
             : new HttpNodeClient({
                 connectionsPerNode: cfg.connectionsPerNode,
                 maxInFlightPerNode: cfg.maxInFlightPerNode,
                 maxResponseBytes: cfg.coordinator.maxValueBytes + FRAME_OVERHEAD_BYTES,
+                clusterSecret: cfg.clusterSecret ?? null,
               }),
           cfg.nodeRetry,
           scheduler,
@@ -113,7 +115,7 @@ export function coordinatorContainer(config: CoordinatorAppConfig, initial: Memb
  * it listens; rejects if the join or the listen fails.
  */
 export async function startCoordinator(config: CoordinatorAppConfig, makeContainer: (initial: Membership) => Container = (m) => coordinatorContainer(config, m)): Promise<RunningCoordinator> {
-  const initial = await joinCluster(config.join, { deadlineMs: config.joinTimeoutMs, ...DEFAULT_JOIN_BACKOFF });
+  const initial = await joinCluster(config.join, { deadlineMs: config.joinTimeoutMs, ...DEFAULT_JOIN_BACKOFF, clusterSecret: config.clusterSecret ?? null });
   const container = makeContainer(initial);
   const logger = container.get<FastifyBaseLogger>(T.logger);
   const membership = container.get<Gossiper>(T.membership);
@@ -128,6 +130,7 @@ export async function startCoordinator(config: CoordinatorAppConfig, makeContain
   await learnDocument(membership, config.joinTimeoutMs);
   // With --auth-file: both doors check users against it, re-read on SIGHUP (see SECURITY.md).
   const auth = config.auth === null ? null : new ReloadableAuth(config.auth.path, config.auth, (level, message, fields) => logger[level](fields, message));
+  const bounds = config.portBounds ?? DEFAULT_PORT_BOUNDS;
   const app = buildCoordinatorApp({
     service: coordinator.service,
     n: config.coordinator.n,
@@ -137,7 +140,9 @@ export async function startCoordinator(config: CoordinatorAppConfig, makeContain
     logger,
     admin: clusterAdminApi(new ClusterAdmin(membership, config.coordinator.n)),
     ...(auth === null ? {} : { auth }),
+    serverBounds: httpServerBoundsOptions(bounds),
   });
+  applyHttpPortBounds(app.server, bounds, metrics.portBounds);
   coordinator.start();
   // The Redis door opens before the HTTP API, so a ready /readyz means both doors are open.
   let resp: RunningRespServer | null = null;

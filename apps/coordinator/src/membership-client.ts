@@ -1,4 +1,5 @@
 import { NODE_ID_PATTERN, type Membership, type Scheduler, type Timer } from '@dkv/core';
+import { INTERNODE_AUTH_HEADER, signInternalRequest } from '@dkv/transport';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 
@@ -26,9 +27,13 @@ const membershipSchema = z.object({
 /** Largest membership document read: a few hundred bytes per node. */
 const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
 
-/** Fetches and checks the membership document of the node at `address` (`host:port`). */
-export async function fetchMembership(address: string, timeoutMs: number): Promise<Membership> {
-  const response = await fetch(`http://${address}${MEMBERSHIP_PATH}`, { signal: AbortSignal.timeout(timeoutMs) });
+/**
+ * Fetches and checks the membership document of the node at `address` (`host:port`); with a
+ * cluster secret, the request carries its signed header (the node's internal routes require it).
+ */
+export async function fetchMembership(address: string, timeoutMs: number, clusterSecret: string | null = null): Promise<Membership> {
+  const headers: Record<string, string> = clusterSecret === null ? {} : { [INTERNODE_AUTH_HEADER]: signInternalRequest(clusterSecret, 'GET', MEMBERSHIP_PATH, Date.now()) };
+  const response = await fetch(`http://${address}${MEMBERSHIP_PATH}`, { signal: AbortSignal.timeout(timeoutMs), headers });
   if (response.status !== 200) throw new Error(`GET ${MEMBERSHIP_PATH} on ${address} answered ${response.status}`);
   const text = await response.text();
   if (text.length > MAX_DOCUMENT_BYTES) throw new Error(`membership document from ${address} is over ${MAX_DOCUMENT_BYTES} bytes`);
@@ -46,6 +51,8 @@ export interface JoinOptions {
   /** Backoff before the first retry; it doubles up to `maxDelayMs`. */
   readonly baseDelayMs: number;
   readonly maxDelayMs: number;
+  /** The cluster secret the membership request proves; null or absent: none. */
+  readonly clusterSecret?: string | null;
 }
 
 /** Defaults of {@link JoinOptions} apart from the deadline, which is configured. */
@@ -65,7 +72,7 @@ export async function joinCluster(address: string, options: JoinOptions): Promis
   for (let attempt = 1; ; attempt += 1) {
     const budgetMs = Math.max(1, Math.min(options.attemptTimeoutMs, giveUpAt - Date.now()));
     try {
-      return await fetchMembership(address, budgetMs);
+      return await fetchMembership(address, budgetMs, options.clusterSecret ?? null);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       if (budgetMs === options.attemptTimeoutMs || lastFullReason === null) lastFullReason = reason;

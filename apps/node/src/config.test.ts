@@ -46,7 +46,14 @@ describe('parseNodeConfig', () => {
       coordinatorClient: null,
       resp: null,
       auth: null,
+      clusterSecret: null,
+      portBounds: { maxConnections: 4096, idleTimeoutMs: 300_000, readTimeoutMs: 30_000 },
     });
+  });
+
+  it('takes the port bounds from their flags, checked', () => {
+    expect(parseNodeConfig({ id: 'n1', maxConnections: '10', idleTimeoutMs: '5000', readTimeoutMs: '2000' }, {}).portBounds).toEqual({ maxConnections: 10, idleTimeoutMs: 5000, readTimeoutMs: 2000 });
+    expect(() => parseNodeConfig({ id: 'n1', maxConnections: '0' }, {})).toThrow(/--max-connections \(DKV_MAX_CONNECTIONS\) must be a whole number from 1/);
   });
 
   it('keeps tombstones at least two anti-entropy intervals, unless anti-entropy is off', () => {

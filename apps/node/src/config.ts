@@ -4,6 +4,8 @@ import { z } from 'zod';
 import { AUTH_SETTINGS, authFileConfigFrom, ConfigError, DURABILITY_SETTINGS, LOG_LEVELS, enumSchema, intSchema, isValidAddress, parseSettings, patternSchema, settingName, type AuthFileConfig, type FsyncSetting, type Setting } from '@dkv/app-config';
 import type { CoordinatorConfig } from '@dkv/coordination';
 import type { RespDoorConfig } from '@dkv/app-config';
+import { PORT_BOUNDS_SETTINGS, portBoundsFrom } from '@dkv/app-config';
+import type { PortBounds } from '@dkv/transport';
 import { NODE_COORDINATE_SETTINGS, nodeCoordinatorConfig, type CoordinatorClientConfig } from './coordinate-config.js';
 
 /** A static member as `--members` lists it: `id=host:port`, or `id=host:port@zone`. */
@@ -70,6 +72,16 @@ export interface NodeConfig {
    * and checks. Null: authentication off.
    */
   readonly auth: AuthFileConfig | null;
+  /** The bounds of the node's port (binary internode protocol and HTTP alike); absent: `DEFAULT_PORT_BOUNDS`. */
+  readonly portBounds?: PortBounds;
+  /**
+   * THE PLACE THE CLUSTER SECRET ENTERS A NODE (fed from the auth file's `clusterSecret` by the
+   * process that parses it; no flag or variable of its own). When set, every peer must prove it
+   * before the node reads a request: the binary port's handshake and the internal HTTP routes'
+   * signed header (see SECURITY.md, "Internode authentication"); the node proves it in turn to the
+   * peers it calls. Null or absent: the internode port is open, as before.
+   */
+  readonly clusterSecret?: string | null;
 }
 
 /**
@@ -140,6 +152,7 @@ export const NODE_SETTINGS = {
   antiEntropyBytesPerSecond: { flag: 'anti-entropy-bytes-per-second', env: 'DKV_ANTI_ENTROPY_BYTES_PER_SECOND', defaultValue: String(4 * 1024 * 1024), description: 'throttle of anti-entropy repair traffic, both directions', schema: intSchema(1024, 10 * 1024 * 1024 * 1024) },
   syncSettleDelayMs: { flag: 'sync-settle-delay-ms', env: 'DKV_SYNC_SETTLE_DELAY_MS', defaultValue: '3000', description: 'wait before streaming starts, so every coordinator has learnt the change', schema: intSchema(0, 600_000) },
   ...DURABILITY_SETTINGS,
+  ...PORT_BOUNDS_SETTINGS,
   ...NODE_COORDINATE_SETTINGS,
   ...AUTH_SETTINGS,
 } satisfies Record<string, Setting<unknown>>;
@@ -174,12 +187,13 @@ export function parseNodeConfig(flags: Readonly<Record<string, string | undefine
   const auth = authFileConfigFrom(values, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   const { authFile: _authFile, ...rest } = withoutCoordinateSettings(values);
-  return { ...rest, auth, zone, members, join: values.join ?? null, dataDir: values.dataDir ?? null, coordinator: coordination?.coordinator ?? null, coordinatorClient: coordination?.client ?? null, resp: coordination?.resp ?? null };
+  return { ...rest, auth, clusterSecret: auth?.clusterSecret ?? null, zone, members, join: values.join ?? null, dataDir: values.dataDir ?? null, coordinator: coordination?.coordinator ?? null, coordinatorClient: coordination?.client ?? null, resp: coordination?.resp ?? null, portBounds: portBoundsFrom(values) };
 }
 
-/** The parsed values less the coordinate settings: a {@link NodeConfig} holds those as `coordinator` and `coordinatorClient`. */
+/** The parsed values less the coordinate and port-bound settings: a {@link NodeConfig} holds those as `coordinator`, `coordinatorClient` and `portBounds`. */
 function withoutCoordinateSettings<V extends Record<string, unknown>>(values: V): Omit<V, keyof typeof NODE_COORDINATE_SETTINGS> {
-  return Object.fromEntries(Object.entries(values).filter(([key]) => !Object.hasOwn(NODE_COORDINATE_SETTINGS, key))) as Omit<V, keyof typeof NODE_COORDINATE_SETTINGS>;
+  // The port bounds are held as `portBounds`, not as flat fields.
+  return Object.fromEntries(Object.entries(values).filter(([key]) => !Object.hasOwn(NODE_COORDINATE_SETTINGS, key) && !Object.hasOwn(PORT_BOUNDS_SETTINGS, key))) as Omit<V, keyof typeof NODE_COORDINATE_SETTINGS>;
 }
 
 /** The static membership a node serves: the configured members, or this node alone at `selfAddress`. */

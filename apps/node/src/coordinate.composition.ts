@@ -31,6 +31,8 @@ export interface NodeCoordinationDeps {
   readonly rng: Rng;
   /** Whether the node itself is serving (listening, not stopping): `/readyz` needs it too. */
   readonly isServing: () => boolean;
+  /** The cluster secret its TCP client proves to the other nodes; null: none (see `NodeConfig.clusterSecret`). */
+  readonly clusterSecret?: string | null;
 }
 
 /**
@@ -61,6 +63,7 @@ export class NodeCoordination {
       connectionsPerNode: Math.min(client.connectionsPerNode, TCP_CONNECTIONS_PER_NODE_MAX),
       maxInFlightPerNode: client.maxInFlightPerNode,
       maxFrameBytes: config.maxValueBytes + FRAME_OVERHEAD_BYTES,
+      clusterSecret: deps.clusterSecret ?? null,
     });
     this.nodeClient = new LocalFirstNodeClient(config.nodeId, deps.handler, new CircuitBreakingNodeClient(new RetryingNodeClient(wire, client.nodeRetry, scheduler, rng), client.circuitBreaker, clock));
     const observe = registerPublicApiMetrics(deps.registry, { metrics: () => this.coordinator?.service.metrics() ?? NO_METRICS });

@@ -1,7 +1,7 @@
 import { errorBody, type Membership } from '@dkv/core';
 import type { Authenticator } from '@dkv/auth';
 import { accessHook, publicApiPlugin, publicServerOptions, requires, type PublicApiOptions, type PublicApiService } from '@dkv/public-api';
-import { registerInternalRoutes, type MaybeAsyncStorageRequestHandler } from '@dkv/transport';
+import { httpServerBoundsOptions, registerInternalRoutes, requireInternodeAuth, type MaybeAsyncStorageRequestHandler, type PortBoundCounters, type PortBounds } from '@dkv/transport';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 
@@ -29,6 +29,12 @@ export interface NodeAppDeps {
    * the cluster secret protects, not users.
    */
   readonly auth?: Authenticator;
+  /** The port's idle and read bounds, applied to HTTP requests (Fastify's `connectionTimeout`, `requestTimeout`). */
+  readonly bounds?: PortBounds;
+  /** With a cluster secret, every `/internal/` route requires the signed header (`requireInternodeAuth`). */
+  readonly clusterSecret?: string | null;
+  /** Where refused internal requests are counted. */
+  readonly counters?: PortBoundCounters;
 }
 
 /**
@@ -49,7 +55,9 @@ export function buildNodeApp(deps: NodeAppDeps): FastifyInstance {
     bodyLimit: deps.bodyLimitBytes,
     // The public API's router bounds and its answer to a malformed URL (a bad %-escape).
     ...(deps.publicApi ? publicServerOptions() : {}),
+    ...(deps.bounds ? httpServerBoundsOptions(deps.bounds) : {}),
   });
+  if (deps.clusterSecret) requireInternodeAuth(app, { clusterSecret: deps.clusterSecret, ...(deps.counters ? { counters: deps.counters } : {}) });
   registerInternalRoutes(app, deps.handler, { bodyLimitBytes: deps.bodyLimitBytes });
   app.get(MEMBERSHIP_PATH, async () => deps.membership());
   if (deps.publicApi) {

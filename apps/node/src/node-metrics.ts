@@ -1,5 +1,7 @@
 import type { StorageEngine, StorageRequest, StorageRequestHandler, StorageResponse } from '@dkv/core';
 import type { AntiEntropyManager, AntiEntropyStats, RangeSyncManager } from '@dkv/replication';
+import { registerPortBoundMetrics } from '@dkv/public-api';
+import { PortBoundCounters } from '@dkv/transport';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** A storage node's Prometheus metrics, in a registry of its own (no global state). */
@@ -9,6 +11,8 @@ export interface NodeMetrics {
   countRequests(handler: StorageRequestHandler): StorageRequestHandler;
   /** Exports the service's count of writes refused for a version too far ahead; returns the service. */
   countRefusals<S extends { readonly versionsRefused: number }>(service: S): S;
+  /** The node port's bound counters (connections refused, timeouts, failed handshakes...), exported as `dkv_port_bounds_total`. */
+  readonly portBounds: PortBoundCounters;
 }
 
 /**
@@ -65,9 +69,12 @@ export function createNodeMetrics(
   aeCounter('dkv_anti_entropy_keys_pulled', 'Records a peer held newer, applied here by anti-entropy since start', 'keysPulled');
   aeCounter('dkv_anti_entropy_keys_pushed', 'Records this node held newer, applied at a peer by anti-entropy since start', 'keysPushed');
   aeCounter('dkv_anti_entropy_bytes', 'Bytes repaired by anti-entropy, both directions, since start', 'bytesStreamed');
+  const portBounds = new PortBoundCounters();
+  registerPortBoundMetrics(registry, 'node', portBounds.counts);
   const requests = new Counter({ name: 'dkv_storage_requests_total', help: 'Internode storage requests handled, by type', labelNames: ['type'] as const, registers: [registry] });
   return {
     registry,
+    portBounds,
     countRefusals(service) {
       new Gauge({ name: 'dkv_storage_versions_refused', help: 'Writes refused since start: their version was beyond this clock plus --max-clock-offset-ms', registers: [registry], collect() { this.set(service.versionsRefused); } });
       return service;

@@ -6,7 +6,7 @@ import { ElasticMember } from '@dkv/replication';
 import { NodeLogDirectory, SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
 import { CompactStorageEngine, DurableStorageEngine, InMemoryStorageEngine, PersistingRequestHandler, StorageService } from '@dkv/storage';
 import { startRespServer, type RunningRespServer } from '@dkv/resp';
-import { listenMultiplexed, TcpNodeClient, TcpStorageServer, type MaybeAsyncStorageRequestHandler } from '@dkv/transport';
+import { DEFAULT_PORT_BOUNDS, listenMultiplexed, TcpNodeClient, TcpStorageServer, type MaybeAsyncStorageRequestHandler } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
 import { pino } from 'pino';
@@ -84,7 +84,7 @@ export function nodeContainer(config: NodeConfig): Container {
  * streams over its own binary-protocol client.
  */
 function elasticMember(config: NodeConfig, address: string, engine: RangeScanStorageEngine, clock: Clock, scheduler: Scheduler): { member: ElasticMember; client: TcpNodeClient } {
-  const client = new TcpNodeClient({ connectionsPerNode: 1, maxInFlightPerNode: 64, maxFrameBytes: Math.max(config.bodyLimitBytes, 16 * 1024 * 1024) });
+  const client = new TcpNodeClient({ connectionsPerNode: 1, maxInFlightPerNode: 64, maxFrameBytes: Math.max(config.bodyLimitBytes, 16 * 1024 * 1024), clusterSecret: config.clusterSecret ?? null });
   const members = staticMembership(config, address).nodes;
   const seeds: Node[] =
     config.join !== null
@@ -129,6 +129,8 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
   let address = `${config.host}:${config.port}`;
   // With --auth-file: the public API, the Redis door and /metrics check users against it, re-read on SIGHUP.
   const auth = config.auth === null ? null : new ReloadableAuth(config.auth.path, config.auth, (level, message, fields) => logger[level](fields, message));
+  const bounds = config.portBounds ?? DEFAULT_PORT_BOUNDS;
+  const counters = container.get<NodeMetrics>(T.metrics).portBounds;
   // With --coordinate: the public API on this port too, over a coordinator composed once the member exists.
   const coordination =
     config.coordinator === null || config.coordinatorClient === null
@@ -142,6 +144,7 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
           scheduler,
           rng: new SystemRng(),
           isServing: () => ready,
+          clusterSecret: config.clusterSecret ?? null,
         });
   const app = buildNodeApp({
     handler: container.get<MaybeAsyncStorageRequestHandler>(T.handler),
@@ -152,12 +155,21 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
     logger,
     ...(coordination ? { publicApi: { service: coordination.api.service, options: { ...coordination.api.options, ...(auth === null ? {} : { auth }) } } } : {}),
     ...(auth === null ? {} : { auth }),
+    bounds,
+    clusterSecret: config.clusterSecret ?? null,
+    counters,
   });
   // One port serves both the binary internode protocol (the default between processes) and
   // HTTP (internal routes, health, metrics): the node has one address whatever the transport.
   await app.ready();
-  const tcp = new TcpStorageServer(container.get<MaybeAsyncStorageRequestHandler>(T.handler), { maxFrameBytes: config.bodyLimitBytes });
-  const listener = await listenMultiplexed({ host: config.host, port: config.port, tcp, http: app.server, maxFrameBytes: config.bodyLimitBytes });
+  const tcp = new TcpStorageServer(container.get<MaybeAsyncStorageRequestHandler>(T.handler), {
+    maxFrameBytes: config.bodyLimitBytes,
+    ...bounds,
+    clusterSecret: config.clusterSecret ?? null,
+    counters,
+    onWarning: (message) => logger.warn(message),
+  });
+  const listener = await listenMultiplexed({ host: config.host, port: config.port, tcp, http: app.server, maxFrameBytes: config.bodyLimitBytes, maxConnections: bounds.maxConnections, counters });
   const port = listener.port;
   address = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   const sweeper = scheduler.every(config.sweepIntervalMs, () => engine.sweep(config.sweepMaxWork));

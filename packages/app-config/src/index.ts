@@ -4,3 +4,4 @@ export * from './coordinator-settings.js';
 export * from './durability-settings.js';
 export * from './resp-settings.js';
 export * from './auth-settings.js';
+export * from './port-bounds-settings.js';

@@ -87,3 +87,22 @@ function counterFrom(registry: Registry, name: string, help: string, read: () =>
     },
   });
 }
+
+/**
+ * Exports a port's bound counters (`@dkv/transport`'s `PortBoundCounters.counts`: connections
+ * refused, idle and read timeouts, failed handshakes, paused reads) as
+ * `dkv_port_bounds_total{port, bound}`, read when scraped. Every process with a listening port
+ * uses it, so the metric has one name and shape everywhere.
+ */
+export function registerPortBoundMetrics(registry: Registry, port: string, counts: Readonly<Record<string, number>>): void {
+  new Counter({
+    name: 'dkv_port_bounds_total',
+    help: 'Connections refused or closed, and reads paused, by a bound of a listening port, since start',
+    labelNames: ['port', 'bound'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [bound, count] of Object.entries(counts)) this.inc({ port, bound }, count);
+    },
+  });
+}

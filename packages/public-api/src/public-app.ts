@@ -10,6 +10,8 @@ export interface PublicAppDeps extends PublicApiOptions {
   /** The registry `/metrics` exposes; none means `/metrics` answers an empty exposition. */
   readonly registry?: Registry;
   readonly logger?: FastifyBaseLogger;
+  /** Bounds of the HTTP server itself (idle and request deadlines), e.g. from `@dkv/transport`'s `httpServerBoundsOptions`. */
+  readonly serverBounds?: Pick<FastifyServerOptions, 'connectionTimeout' | 'requestTimeout'>;
 }
 
 /** Bodies of requests other than PUT of a value (e.g. `POST /v1/cluster/nodes`) are small JSON documents. */
@@ -43,6 +45,7 @@ export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : {}),
     ...publicServerOptions(),
+    ...deps.serverBounds,
     bodyLimit: CONTROL_BODY_LIMIT_BYTES,
   });
   registerPublicApi(app, deps.service, deps);

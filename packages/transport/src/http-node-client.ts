@@ -10,6 +10,7 @@ import { Pool, type Dispatcher } from 'undici';
 import { decodeResponse, encodeRequest, FRAME_CONTENT_TYPE, FrameError } from './codec.js';
 import { describeError, matchResponse } from './handler.js';
 import { DEFAULT_FRAME_LIMIT_BYTES, INTERNAL_STORAGE_PATH } from './internal-routes.js';
+import { INTERNODE_AUTH_HEADER, signInternalRequest } from './internode-auth.js';
 
 /** Options of {@link HttpNodeClient}; every bound has a default and can be changed. */
 export interface HttpNodeClientOptions {
@@ -24,10 +25,15 @@ export interface HttpNodeClientOptions {
    * with kind `overloaded` instead of queueing without end behind a slow node. Default 512.
    */
   readonly maxInFlightPerNode?: number;
+  /**
+   * The cluster secret: each request carries the `internode-auth.ts` header proving it, as the
+   * nodes' internal routes require when they have one. Null or absent: no header.
+   */
+  readonly clusterSecret?: string | null;
 }
 
 /** The defaults of {@link HttpNodeClientOptions}, sized for a coordinator on a LAN. */
-export const DEFAULT_HTTP_NODE_CLIENT_OPTIONS: Readonly<Required<HttpNodeClientOptions>> = {
+export const DEFAULT_HTTP_NODE_CLIENT_OPTIONS: Readonly<Required<Omit<HttpNodeClientOptions, 'clusterSecret'>>> = {
   connectionsPerNode: 16,
   pipelining: 1,
   maxResponseBytes: DEFAULT_FRAME_LIMIT_BYTES,
@@ -71,12 +77,15 @@ class RemoteAnswerError extends Error {}
  * `closed`. Pools are kept per address for the client's life; the cluster's addresses are few.
  */
 export class HttpNodeClient implements NodeClient {
-  private readonly options: Readonly<Required<HttpNodeClientOptions>>;
+  private readonly options: Readonly<Required<Omit<HttpNodeClientOptions, 'clusterSecret'>>>;
+  private readonly secret: string | null;
   private readonly pools = new Map<string, NodePool>();
   private closing: Promise<void> | null = null;
 
   constructor(options: HttpNodeClientOptions = {}) {
-    this.options = { ...DEFAULT_HTTP_NODE_CLIENT_OPTIONS, ...definedOnly(options) };
+    const { clusterSecret, ...bounds } = options;
+    this.secret = clusterSecret ?? null;
+    this.options = { ...DEFAULT_HTTP_NODE_CLIENT_OPTIONS, ...definedOnly(bounds) };
     for (const [name, value] of Object.entries(this.options)) {
       if (!Number.isInteger(value) || value < 1) {
         throw new RangeError(`HttpNodeClient option ${name} must be a positive whole number, got ${String(value)}`);
@@ -159,7 +168,10 @@ export class HttpNodeClient implements NodeClient {
     const { statusCode, headers, body } = await pool.request({
       path: INTERNAL_STORAGE_PATH,
       method: 'POST',
-      headers: { 'content-type': FRAME_CONTENT_TYPE },
+      headers:
+        this.secret === null
+          ? { 'content-type': FRAME_CONTENT_TYPE }
+          : { 'content-type': FRAME_CONTENT_TYPE, [INTERNODE_AUTH_HEADER]: signInternalRequest(this.secret, 'POST', INTERNAL_STORAGE_PATH, Date.now()) },
       body: frame,
       signal,
       // Every storage request is idempotent (a PUT applies only if newer), and a short request

@@ -20,3 +20,7 @@ export * from './tcp-node-client.js';
 export * from './multiplexed-port.js';
 export * from './circuit-breaking-node-client.js';
 export * from './local-first-node-client.js';
+export * from './port-bounds.js';
+export * from './internode-auth.js';
+export * from './tcp-handshake.js';
+export * from './http-port-bounds.js';

@@ -2,6 +2,7 @@ import { createServer, type AddressInfo, type Server as NetServer, type Socket }
 import type { Server as HttpServer } from 'node:http';
 import { readU32 } from './tcp-frame.js';
 import type { TcpStorageServer } from './tcp-storage-server.js';
+import type { PortBoundCounters } from './port-bounds.js';
 
 /** Where a multiplexed port sends its connections, and its bounds. */
 export interface MultiplexedPortOptions {
@@ -15,6 +16,14 @@ export interface MultiplexedPortOptions {
   readonly maxFrameBytes: number;
   /** A connection that sends nothing for this long is closed. Default 10 s. */
   readonly firstByteTimeoutMs?: number;
+  /**
+   * Connections open at once on the port, binary and HTTP together; one more is dropped by the
+   * kernel-facing listener at once and counted (`connection_refused`). Default: no bound here
+   * (the TCP storage server bounds its own connections).
+   */
+  readonly maxConnections?: number;
+  /** Where a dropped connection is counted. */
+  readonly counters?: PortBoundCounters;
 }
 
 /** A listening multiplexed port. */
@@ -64,6 +73,8 @@ export function listenMultiplexed(options: MultiplexedPortOptions): Promise<Mult
     socket.on('error', onError);
   };
   const server: NetServer = createServer(route);
+  if (options.maxConnections !== undefined) server.maxConnections = options.maxConnections;
+  server.on('drop', () => options.counters?.hit('connection_refused'));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: options.host, port: options.port }, () => {

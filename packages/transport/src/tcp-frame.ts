@@ -21,6 +21,10 @@ export const FrameKind = {
   HEAD: 0x02,
   PUT: 0x03,
   PING: 0x04,
+  /** The cluster-secret handshake (`internode-auth.ts`): the client's nonce. */
+  HELLO: 0x10,
+  /** The handshake: the client's proof of the secret. */
+  AUTH: 0x11,
   /** Any other request, as a MessagePack frame of the HTTP codec (see `tcp-codec.ts`). */
   MSGPACK: 0x0f,
   GET_RESPONSE: 0x81,
@@ -28,12 +32,23 @@ export const FrameKind = {
   PUT_RESPONSE: 0x83,
   PING_RESPONSE: 0x84,
   MSGPACK_RESPONSE: 0x8f,
+  /** The handshake: the server's nonce and its proof of the secret. */
+  CHALLENGE: 0x90,
+  /** The handshake: the server accepted the client's proof; requests may follow. */
+  AUTH_OK: 0x91,
   /** The request failed on the server; the payload is a UTF-8 reason. Id 0: the connection failed. */
   ERROR: 0xff,
 } as const;
 
 /** The bit a response kind adds to its request kind. */
 export const RESPONSE_KIND_BIT = 0x80;
+
+/**
+ * The memory first set aside for a frame that arrives in pieces; it grows as bytes arrive. Small
+ * enough that thousands of connections announcing huge frames cost little, large enough that most
+ * frames need no growing.
+ */
+export const PARTIAL_FRAME_INITIAL_BYTES = 16 * 1024;
 
 /** The default size of a {@link FrameWriter} slab: frames of one turn usually fit in one. */
 export const DEFAULT_SLAB_BYTES = 64 * 1024;
@@ -102,7 +117,8 @@ export class FrameWriter {
  * Cuts a byte stream into frames. Feed it each chunk with {@link push}, then call {@link next}
  * until it returns false; after a true, the fields describe the current frame and `pos` is a
  * cursor over its payload for the codec. A frame that arrives whole is read where it lies in the
- * chunk; one split across chunks is gathered into memory of its own. Neither is ever reused, so a
+ * chunk; one split across chunks is gathered into memory of its own, grown as its bytes arrive
+ * (never allocated at its announced length up front). Neither is ever reused, so a
  * view of a frame stays valid (it pins the chunk, which is why a replica copies what it keeps).
  *
  * A length below the header or above `maxFrameBytes` throws a {@link FrameError}; the stream has
@@ -126,17 +142,36 @@ export class FrameReader {
   private lengthFilled = 0;
   private partial: Buffer | null = null;
   private partialFilled = 0;
+  /** The length of the frame being gathered, length prefix included. */
+  private partialLength = 0;
 
-  /** @param maxFrameBytes the largest frame accepted, length prefix included. */
-  constructor(readonly maxFrameBytes: number) {
+  /**
+   * @param maxFrameBytes the largest frame accepted, length prefix included. A server may lower it
+   * while a peer has not proved the cluster secret and raise it after; it applies from the next frame.
+   */
+  constructor(public maxFrameBytes: number) {
     if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < FRAME_HEADER_BYTES) {
       throw new RangeError(`maxFrameBytes must be a whole number of at least ${FRAME_HEADER_BYTES}, got ${String(maxFrameBytes)}`);
     }
   }
 
+  /**
+   * Bytes of memory held for the frame being gathered. It grows as the frame's bytes arrive
+   * (doubling, capped at the frame's length), so a peer that announces a large frame and sends
+   * little costs little: at most twice what it sent, or {@link PARTIAL_FRAME_INITIAL_BYTES}.
+   */
+  get reservedBytes(): number {
+    return this.partial?.length ?? 0;
+  }
+
   /** Bytes received and not yet handed out as frames. */
   get bufferedBytes(): number {
     return this.chunk.length - this.offset + this.lengthFilled + this.partialFilled;
+  }
+
+  /** True while a frame has begun to arrive and is not complete (its length prefix included). */
+  get midFrame(): boolean {
+    return this.partial !== null || this.lengthFilled > 0 || this.chunk.length > this.offset;
   }
 
   /**
@@ -156,11 +191,12 @@ export class FrameReader {
     for (;;) {
       const available = this.chunk.length - this.offset;
       if (this.partial !== null) {
-        const take = Math.min(available, this.partial.length - this.partialFilled);
+        const take = Math.min(available, this.partialLength - this.partialFilled);
+        this.reserve(this.partialFilled + take);
         this.chunk.copy(this.partial, this.partialFilled, this.offset, this.offset + take);
         this.offset += take;
         this.partialFilled += take;
-        if (this.partialFilled < this.partial.length) return false;
+        if (this.partialFilled < this.partialLength) return false;
         const frame = this.partial;
         this.partial = null;
         this.partialFilled = 0;
@@ -176,7 +212,8 @@ export class FrameReader {
         this.lengthFilled += take;
         if (this.lengthFilled < FRAME_LENGTH_BYTES) return false;
         this.lengthFilled = 0;
-        this.startPartial(this.checkedLength(readU32(this.lengthBytes, 0))).set(this.lengthBytes, 0);
+        this.startPartial(this.checkedLength(readU32(this.lengthBytes, 0)) + FRAME_LENGTH_BYTES, FRAME_LENGTH_BYTES);
+        (this.partial as unknown as Buffer).set(this.lengthBytes, 0);
         this.partialFilled = FRAME_LENGTH_BYTES;
         continue;
       }
@@ -187,15 +224,24 @@ export class FrameReader {
         this.enter(this.chunk, start, start + frameBytes);
         return true;
       }
-      this.startPartial(frameBytes - FRAME_LENGTH_BYTES);
+      this.startPartial(frameBytes, available);
     }
   }
 
-  private startPartial(length: number): Buffer {
-    const partial = Buffer.allocUnsafe(length + FRAME_LENGTH_BYTES);
-    this.partial = partial;
+  /** Begins gathering a frame of `frameBytes`, with room for the `arrivedBytes` already here. */
+  private startPartial(frameBytes: number, arrivedBytes: number): void {
+    this.partialLength = frameBytes;
     this.partialFilled = 0;
-    return partial;
+    this.partial = Buffer.allocUnsafe(Math.min(frameBytes, Math.max(PARTIAL_FRAME_INITIAL_BYTES, arrivedBytes)));
+  }
+
+  /** Grows the partial frame's memory to hold `bytes`, doubling, never beyond the frame's length. */
+  private reserve(bytes: number): void {
+    const partial = this.partial as Buffer;
+    if (bytes <= partial.length) return;
+    const grown = Buffer.allocUnsafe(Math.min(this.partialLength, Math.max(bytes, 2 * partial.length)));
+    partial.copy(grown, 0, 0, this.partialFilled);
+    this.partial = grown;
   }
 
   private checkedLength(length: number): number {

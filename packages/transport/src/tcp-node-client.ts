@@ -11,9 +11,11 @@ import {
 } from '@dkv/core';
 import { describeError } from './handler.js';
 import { DEFAULT_FRAME_LIMIT_BYTES } from './internal-routes.js';
+import { clientProof, newNonce, NONCE_BYTES, PROOF_BYTES, proofsEqual, serverProof } from './internode-auth.js';
 import { backoffDelayMs } from './retrying-node-client.js';
 import { readErrorReason, readResponse, writeRequestFrame } from './tcp-codec.js';
 import { FrameKind, FrameReader, FrameWriter, TurnFlusher } from './tcp-frame.js';
+import { readHandshakePayload, writeHandshakeFrame } from './tcp-handshake.js';
 
 /** Options of {@link TcpNodeClient}; every bound has a default and can be changed. */
 export interface TcpNodeClientOptions {
@@ -40,9 +42,16 @@ export interface TcpNodeClientOptions {
   readonly maxBufferedWriteBytes?: number;
   /** The randomness of the reconnect jitter. Default `Math.random`. */
   readonly rng?: Rng;
+  /**
+   * The cluster secret. When set, each connection proves it to the node and checks the node's
+   * proof (the handshake of `tcp-handshake.ts`) before any request is written; a node that fails
+   * is closed, and sends fail as `unreachable` (nothing was written). The handshake counts against
+   * `connectTimeoutMs`. Null or absent: no handshake (the node must have no secret either).
+   */
+  readonly clusterSecret?: string | null;
 }
 
-type NumericOptions = Required<Omit<TcpNodeClientOptions, 'rng'>>;
+type NumericOptions = Required<Omit<TcpNodeClientOptions, 'rng' | 'clusterSecret'>>;
 
 /** The defaults of {@link TcpNodeClientOptions}, sized for a coordinator on a LAN. */
 export const DEFAULT_TCP_NODE_CLIENT_OPTIONS: Readonly<NumericOptions> = {
@@ -105,7 +114,9 @@ export class TcpNodeClient implements NodeClient {
     if (limits.reconnectMaxDelayMs < limits.reconnectBaseDelayMs) {
       throw new RangeError(`reconnectMaxDelayMs (${limits.reconnectMaxDelayMs}) must be at least reconnectBaseDelayMs (${limits.reconnectBaseDelayMs})`);
     }
-    this.context = new ClientContext(limits, options.rng ?? MATH_RNG);
+    const secret = options.clusterSecret ?? null;
+    if (secret !== null && secret.length === 0) throw new RangeError('TcpNodeClient option clusterSecret must not be empty (null turns the handshake off)');
+    this.context = new ClientContext(limits, options.rng ?? MATH_RNG, secret);
   }
 
   /** Sends one request to `target.address`; see the class comment for how each failure is named. */
@@ -147,6 +158,7 @@ class ClientContext {
   constructor(
     readonly limits: Readonly<NumericOptions>,
     readonly rng: Rng,
+    readonly secret: string | null,
   ) {}
 
   /** Queues `connection` to be written at the end of this event-loop turn. */
@@ -280,6 +292,8 @@ class Connection {
   private reconnectTimer: NodeJS.Timeout | undefined = undefined;
   /** The reason the server gave (error frame with id 0) before it closed the connection. */
   private remoteReason: string | null = null;
+  /** With a cluster secret: this connection's nonce while the handshake is under way; null otherwise. */
+  private clientNonce: Buffer | null = null;
 
   constructor(
     private readonly context: ClientContext,
@@ -379,6 +393,7 @@ class Connection {
     this.reconnectTimer = undefined;
     this.state = 'connecting';
     this.remoteReason = null;
+    this.clientNonce = null;
     this.reader = new FrameReader(this.context.limits.maxFrameBytes);
     const socket = connect({ host: this.peer.host, port: this.peer.port, noDelay: true });
     this.socket = socket;
@@ -394,6 +409,44 @@ class Connection {
 
   private onConnect(socket: Socket): void {
     if (socket !== this.socket) return;
+    const secret = this.context.secret;
+    if (secret !== null) {
+      // The handshake first (under the connect timeout still): requests wait in the writer.
+      this.clientNonce = newNonce();
+      const hello = new FrameWriter(64);
+      writeHandshakeFrame(hello, FrameKind.HELLO, this.clientNonce);
+      for (const chunk of hello.take()) socket.write(chunk);
+      return;
+    }
+    this.becomeUp(socket);
+  }
+
+  /** Takes a frame of the cluster-secret handshake: answers the node's challenge, or opens on AUTH_OK. */
+  private handshake(socket: Socket, reader: FrameReader): void {
+    const secret = this.context.secret as string;
+    const clientNonce = this.clientNonce as Buffer;
+    if (reader.kind === FrameKind.ERROR) {
+      this.remoteReason = `the node refused the cluster-secret handshake: ${safeErrorReason(reader)}`;
+      socket.destroy();
+      return;
+    }
+    if (reader.kind === FrameKind.CHALLENGE) {
+      const payload = readHandshakePayload(reader, FrameKind.CHALLENGE, NONCE_BYTES + PROOF_BYTES);
+      const serverNonce = payload.subarray(0, NONCE_BYTES);
+      if (!proofsEqual(payload.subarray(NONCE_BYTES), serverProof(secret, clientNonce, serverNonce))) {
+        throw new Error('the node failed to prove the cluster secret');
+      }
+      const auth = new FrameWriter(64);
+      writeHandshakeFrame(auth, FrameKind.AUTH, clientProof(secret, clientNonce, serverNonce));
+      for (const chunk of auth.take()) socket.write(chunk);
+      return;
+    }
+    readHandshakePayload(reader, FrameKind.AUTH_OK, 0);
+    this.clientNonce = null;
+    this.becomeUp(socket);
+  }
+
+  private becomeUp(socket: Socket): void {
     socket.setTimeout(0);
     this.state = 'up';
     this.awaited = false;
@@ -407,9 +460,13 @@ class Connection {
     const reader = this.reader;
     reader.push(chunk);
     try {
-      while (reader.next()) this.dispatch(reader);
+      while (reader.next()) {
+        if (this.clientNonce !== null) this.handshake(socket, reader);
+        else this.dispatch(reader);
+        if (socket !== this.socket || socket.destroyed) return;
+      }
     } catch (error) {
-      // Only the framing throws here: the stream cannot be trusted any more.
+      // Only the framing and the handshake throw here: the stream cannot be trusted any more.
       this.lastError = describeError(error);
       socket.destroy();
     }

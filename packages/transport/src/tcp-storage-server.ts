@@ -1,9 +1,12 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { StorageRequest, StorageResponse } from '@dkv/core';
 import { describeError, type MaybeAsyncStorageRequestHandler } from './handler.js';
+import { clientProof, newNonce, NONCE_BYTES, PROOF_BYTES, proofsEqual, serverProof } from './internode-auth.js';
 import { DEFAULT_FRAME_LIMIT_BYTES } from './internal-routes.js';
+import { checkPortBounds, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_PORT_BOUNDS, PortBoundCounters, type PortBoundEvent } from './port-bounds.js';
 import { readRequest, writeErrorFrame, writeResponseFrame } from './tcp-codec.js';
-import { FrameReader, FrameWriter, TurnFlusher } from './tcp-frame.js';
+import { FrameKind, FrameReader, FrameWriter, TurnFlusher } from './tcp-frame.js';
+import { HANDSHAKE_MAX_FRAME_BYTES, readHandshakePayload, writeHandshakeFrame } from './tcp-handshake.js';
 
 /** Options of {@link TcpStorageServer}; every bound has a default and can be changed. */
 export interface TcpStorageServerOptions {
@@ -20,26 +23,66 @@ export interface TcpStorageServerOptions {
    */
   readonly maxInFlightPerConnection?: number;
   /**
-   * Answer bytes queued on one socket and not yet taken by the kernel. Over it the server stops
-   * reading that connection until the socket drains, so a client that does not read its answers
-   * cannot make the server buffer without end. Default 4 MiB.
+   * Answer bytes queued for one connection, in the process (encoded and not yet taken by the
+   * kernel). At the bound the server stops reading that connection, even in the middle of a
+   * pipelined burst, until the socket drains: a client that does not read its answers cannot make
+   * the server buffer more than this plus one answer. Default 4 MiB.
    */
   readonly maxBufferedWriteBytes?: number;
+  /** Connections open at once; one more is closed at once. Default `DEFAULT_PORT_BOUNDS.maxConnections`. */
+  readonly maxConnections?: number;
+  /** A connection with no traffic either way for this long is closed. Default `DEFAULT_PORT_BOUNDS.idleTimeoutMs`. */
+  readonly idleTimeoutMs?: number;
+  /**
+   * A frame that has begun must be whole within this long (time spent paused by the server's own
+   * back-pressure excepted); otherwise its connection is closed. Default `DEFAULT_PORT_BOUNDS.readTimeoutMs`.
+   */
+  readonly readTimeoutMs?: number;
+  /** With a cluster secret: the time a peer has to complete the handshake. Default {@link DEFAULT_HANDSHAKE_TIMEOUT_MS}. */
+  readonly handshakeTimeoutMs?: number;
+  /**
+   * The cluster secret. When set, every connection must complete the handshake of
+   * `tcp-handshake.ts` before any request frame is read; a peer that fails is closed and counted
+   * (`auth_failed`), and nothing it sent reaches the handler. Null or absent: no handshake.
+   */
+  readonly clusterSecret?: string | null;
+  /** Where the bounds that trigger are counted; pass one to read them from metrics. Default: a fresh one. */
+  readonly counters?: PortBoundCounters;
   /** Where the server reports a connection it closed and why. Default `console.warn`. */
   readonly onWarning?: (message: string) => void;
 }
 
+type Limits = Readonly<Required<Omit<TcpStorageServerOptions, 'onWarning' | 'clusterSecret' | 'counters'>>>;
+
 /** The defaults of {@link TcpStorageServerOptions}. */
-export const DEFAULT_TCP_STORAGE_SERVER_OPTIONS: Readonly<Required<Omit<TcpStorageServerOptions, 'onWarning'>>> = {
+export const DEFAULT_TCP_STORAGE_SERVER_OPTIONS: Limits = {
   maxFrameBytes: DEFAULT_FRAME_LIMIT_BYTES,
   maxInFlightPerConnection: 1024,
   maxBufferedWriteBytes: 4 * 1024 * 1024,
+  maxConnections: DEFAULT_PORT_BOUNDS.maxConnections,
+  idleTimeoutMs: DEFAULT_PORT_BOUNDS.idleTimeoutMs,
+  readTimeoutMs: DEFAULT_PORT_BOUNDS.readTimeoutMs,
+  handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
 };
+
+/** What the server's connections hold, for metrics and for tests of the bounds. */
+export interface TcpStorageServerStats {
+  /** Connections open now. */
+  readonly connections: number;
+  /** Bytes received and not yet served, plus memory set aside for frames arriving, over all connections. */
+  readonly bufferedReadBytes: number;
+  /** Answer bytes encoded and not yet taken by the kernel, over all connections. */
+  readonly queuedAnswerBytes: number;
+  /** How often each bound triggered since start. */
+  readonly bounds: Readonly<Record<PortBoundEvent, number>>;
+}
 
 /** What a connection needs from its server. */
 interface ConnectionContext {
   readonly handler: MaybeAsyncStorageRequestHandler;
-  readonly limits: Readonly<Required<Omit<TcpStorageServerOptions, 'onWarning'>>>;
+  readonly limits: Limits;
+  readonly secret: string | null;
+  readonly counters: PortBoundCounters;
   readonly warn: (message: string) => void;
   schedule(connection: ServerConnection): void;
   forget(connection: ServerConnection): void;
@@ -52,39 +95,69 @@ interface ConnectionContext {
  * Each frame is answered with the same request id, in order of completion, so a slow
  * asynchronous answer does not hold up the others. The answers of one event-loop turn go out in
  * one write per connection. A connection stops being read while it has
- * `maxInFlightPerConnection` unanswered requests or more than `maxBufferedWriteBytes` of answers
+ * `maxInFlightPerConnection` unanswered requests or `maxBufferedWriteBytes` of answers
  * waiting for the kernel, and resumes when below. A request that is malformed but well framed is
  * answered by an error frame naming the field; a frame whose length is out of bounds ends its
  * connection, after an error frame with id 0 and a warning, and leaves the others untouched. A
  * handler that throws or rejects answers an error frame; nothing a peer sends can crash the server.
+ *
+ * Every connection is bounded (see {@link TcpStorageServerOptions}): how many are open, how long
+ * one may idle, how long a frame may take to arrive, and with a cluster secret how long the
+ * handshake may take; each bound that triggers is counted in `counters` (see `port-bounds.ts`).
  */
 export class TcpStorageServer {
   private readonly server: Server;
   private readonly connections = new Set<ServerConnection>();
   private readonly context: ConnectionContext;
   private readonly flusher = new TurnFlusher<ServerConnection>();
+  private readonly sweeper: NodeJS.Timeout;
   private closing: Promise<void> | null = null;
 
   constructor(handler: MaybeAsyncStorageRequestHandler, options: TcpStorageServerOptions = {}) {
-    const limits = {
-      maxFrameBytes: options.maxFrameBytes ?? DEFAULT_TCP_STORAGE_SERVER_OPTIONS.maxFrameBytes,
-      maxInFlightPerConnection: options.maxInFlightPerConnection ?? DEFAULT_TCP_STORAGE_SERVER_OPTIONS.maxInFlightPerConnection,
-      maxBufferedWriteBytes: options.maxBufferedWriteBytes ?? DEFAULT_TCP_STORAGE_SERVER_OPTIONS.maxBufferedWriteBytes,
+    const defaults = DEFAULT_TCP_STORAGE_SERVER_OPTIONS;
+    const limits: Limits = {
+      maxFrameBytes: options.maxFrameBytes ?? defaults.maxFrameBytes,
+      maxInFlightPerConnection: options.maxInFlightPerConnection ?? defaults.maxInFlightPerConnection,
+      maxBufferedWriteBytes: options.maxBufferedWriteBytes ?? defaults.maxBufferedWriteBytes,
+      maxConnections: options.maxConnections ?? defaults.maxConnections,
+      idleTimeoutMs: options.idleTimeoutMs ?? defaults.idleTimeoutMs,
+      readTimeoutMs: options.readTimeoutMs ?? defaults.readTimeoutMs,
+      handshakeTimeoutMs: options.handshakeTimeoutMs ?? defaults.handshakeTimeoutMs,
     };
-    for (const [name, value] of Object.entries(limits)) {
-      if (!Number.isInteger(value) || value < 1) {
-        throw new RangeError(`TcpStorageServer option ${name} must be a positive whole number, got ${String(value)}`);
-      }
-    }
+    checkPortBounds('TcpStorageServer', limits);
+    const secret = options.clusterSecret ?? null;
+    if (secret !== null && secret.length === 0) throw new RangeError('TcpStorageServer option clusterSecret must not be empty (null turns the handshake off)');
     const onWarning = options.onWarning ?? ((message: string) => console.warn(message));
     this.context = {
       handler,
       limits,
+      secret,
+      counters: options.counters ?? new PortBoundCounters(),
       warn: (message) => onWarning(`dkv tcp storage server: ${message}`),
       schedule: (connection) => this.flusher.schedule(connection),
       forget: (connection) => this.connections.delete(connection),
     };
     this.server = createServer((socket) => this.accept(socket));
+    // One sweep checks every connection's read and handshake deadlines: no timer per frame.
+    const sweepMs = Math.max(10, Math.floor(Math.min(limits.readTimeoutMs, limits.handshakeTimeoutMs) / 4));
+    this.sweeper = setInterval(() => this.sweep(), sweepMs);
+    this.sweeper.unref();
+  }
+
+  /** The counters of the bounds that triggered (shared with the caller when it passed them). */
+  get counters(): PortBoundCounters {
+    return this.context.counters;
+  }
+
+  /** What the connections hold now; see {@link TcpStorageServerStats}. */
+  stats(): TcpStorageServerStats {
+    let bufferedReadBytes = 0;
+    let queuedAnswerBytes = 0;
+    for (const connection of this.connections) {
+      bufferedReadBytes += connection.bufferedReadBytes();
+      queuedAnswerBytes += connection.queuedAnswerBytes();
+    }
+    return { connections: this.connections.size, bufferedReadBytes, queuedAnswerBytes, bounds: { ...this.context.counters.counts } };
   }
 
   /** Starts listening on `host:port` (port 0: any free port) and resolves with the port bound. */
@@ -106,6 +179,7 @@ export class TcpStorageServer {
    */
   close(): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
+      clearInterval(this.sweeper);
       this.server.close(() => resolve());
       for (const connection of this.connections) connection.destroy();
       this.connections.clear();
@@ -126,11 +200,21 @@ export class TcpStorageServer {
       socket.destroy();
       return;
     }
+    if (this.connections.size >= this.context.limits.maxConnections) {
+      this.context.counters.hit('connection_refused');
+      socket.destroy();
+      return;
+    }
     this.connections.add(new ServerConnection(this.context, socket));
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const connection of this.connections) connection.checkDeadlines(now);
   }
 }
 
-/** One client's connection: reads frames, runs the handler, queues the answers. */
+/** One client's connection: proves the secret if one is set, reads frames, runs the handler, queues the answers. */
 class ServerConnection {
   private readonly reader: FrameReader;
   private readonly writer = new FrameWriter();
@@ -139,13 +223,24 @@ class ServerConnection {
   private writeBlocked = false;
   private dirty = false;
   private closed = false;
+  /** Where the handshake stands: `open` once the peer proved the secret (at once without one). */
+  private phase: 'hello' | 'auth' | 'open';
+  private clientNonce: Buffer | null = null;
+  private serverNonce: Buffer | null = null;
+  private readonly acceptedAt = Date.now();
+  /** When the frame being read began to arrive while the connection was being read; 0: none. */
+  private frameStartedAt = 0;
 
   constructor(
     private readonly context: ConnectionContext,
     private readonly socket: Socket,
   ) {
-    this.reader = new FrameReader(context.limits.maxFrameBytes);
+    this.phase = context.secret === null ? 'open' : 'hello';
+    // Until the peer proves the secret it may announce no frame larger than a handshake's.
+    this.reader = new FrameReader(this.phase === 'open' ? context.limits.maxFrameBytes : HANDSHAKE_MAX_FRAME_BYTES);
     socket.setNoDelay(true);
+    socket.setTimeout(context.limits.idleTimeoutMs);
+    socket.on('timeout', () => this.close('idle_timeout', `no traffic for ${context.limits.idleTimeoutMs} ms`));
     socket.on('data', (chunk: Buffer) => {
       this.reader.push(chunk);
       this.pump();
@@ -163,7 +258,28 @@ class ServerConnection {
     });
   }
 
-  /** Writes the answers queued since the last flush, in one write. */
+  /** Bytes received and not yet served, and memory set aside for a frame arriving. */
+  bufferedReadBytes(): number {
+    return this.reader.bufferedBytes + this.reader.reservedBytes;
+  }
+
+  /** Answer bytes encoded and not yet taken by the kernel. */
+  queuedAnswerBytes(): number {
+    return this.writer.pendingBytes + this.socket.writableLength;
+  }
+
+  /** Closes the connection if its handshake or its current frame is overdue. */
+  checkDeadlines(now: number): void {
+    if (this.closed) return;
+    const limits = this.context.limits;
+    if (this.phase !== 'open' && now - this.acceptedAt > limits.handshakeTimeoutMs) {
+      this.close('handshake_timeout', `the cluster-secret handshake did not complete within ${limits.handshakeTimeoutMs} ms`);
+    } else if (this.frameStartedAt !== 0 && now - this.frameStartedAt > limits.readTimeoutMs) {
+      this.close('read_timeout', `a frame took more than ${limits.readTimeoutMs} ms to arrive`);
+    }
+  }
+
+  /** Writes the answers queued since the last flush, in one write; reads on if that left room. */
   flush(): void {
     this.dirty = false;
     if (this.closed) return;
@@ -175,7 +291,8 @@ class ServerConnection {
       for (const chunk of chunks) this.socket.write(chunk);
       this.socket.uncork();
     }
-    if (this.socket.writableLength > this.context.limits.maxBufferedWriteBytes) this.writeBlocked = true;
+    if (this.socket.writableLength >= this.context.limits.maxBufferedWriteBytes) this.writeBlocked = true;
+    else if (this.paused) this.pump();
   }
 
   destroy(): void {
@@ -186,29 +303,66 @@ class ServerConnection {
 
   /** Serves the frames received until a bound is hit, then stops reading; resumes when below. */
   private pump(): void {
-    const maxInFlight = this.context.limits.maxInFlightPerConnection;
+    const limits = this.context.limits;
     while (!this.closed) {
-      if (this.inFlight >= maxInFlight || this.writeBlocked) {
+      const answersFull = this.writer.pendingBytes + this.socket.writableLength >= limits.maxBufferedWriteBytes;
+      if (this.inFlight >= limits.maxInFlightPerConnection || this.writeBlocked || answersFull) {
         if (!this.paused) {
           this.paused = true;
+          if (this.writeBlocked || answersFull) this.context.counters.hit('write_backpressure');
           this.socket.pause();
+          // Time spent waiting on our own back-pressure is not the peer's slowness.
+          this.frameStartedAt = 0;
         }
+        // Answers encoded in this turn go out at its end; the flush reads on if the socket takes them.
+        if (answersFull && this.writer.pendingBytes > 0) this.markDirty();
         return;
       }
       let more: boolean;
       try {
         more = this.reader.next();
       } catch (error) {
-        this.end(describeError(error));
+        this.end(this.phase === 'open' ? 'frame_too_large' : 'auth_failed', describeError(error));
         return;
       }
       if (!more) break;
-      this.serve();
+      if (this.phase === 'open') this.serve();
+      else this.handshake();
     }
-    if (this.paused && !this.closed) {
+    if (this.closed) return;
+    this.frameStartedAt = this.reader.midFrame ? this.frameStartedAt || Date.now() : 0;
+    if (this.paused) {
       this.paused = false;
       this.socket.resume();
     }
+  }
+
+  /** Takes the current frame as the next step of the cluster-secret handshake. */
+  private handshake(): void {
+    const secret = this.context.secret as string;
+    try {
+      if (this.phase === 'hello') {
+        if (this.reader.kind !== FrameKind.HELLO) throw new Error('authentication required: the peer must prove the cluster secret before any request');
+        this.clientNonce = readHandshakePayload(this.reader, FrameKind.HELLO, NONCE_BYTES);
+        this.serverNonce = newNonce();
+        writeHandshakeFrame(this.writer, FrameKind.CHALLENGE, Buffer.concat([this.serverNonce, serverProof(secret, this.clientNonce, this.serverNonce)]));
+        this.phase = 'auth';
+        this.markDirty();
+        return;
+      }
+      const proof = readHandshakePayload(this.reader, FrameKind.AUTH, PROOF_BYTES);
+      if (!proofsEqual(proof, clientProof(secret, this.clientNonce as Buffer, this.serverNonce as Buffer))) {
+        throw new Error('authentication failed: the peer does not know the cluster secret');
+      }
+      if (this.reader.bufferedBytes > 0) throw new Error('the peer sent requests before the handshake completed');
+    } catch (error) {
+      this.end('auth_failed', describeError(error));
+      return;
+    }
+    this.phase = 'open';
+    this.reader.maxFrameBytes = this.context.limits.maxFrameBytes;
+    writeHandshakeFrame(this.writer, FrameKind.AUTH_OK, Buffer.alloc(0));
+    this.markDirty();
   }
 
   private serve(): void {
@@ -276,12 +430,24 @@ class ServerConnection {
     this.context.schedule(this);
   }
 
-  /** The stream lost its framing: says why in an error frame with id 0, then closes. */
-  private end(reason: string): void {
+  /** The stream lost its framing or its peer failed the handshake: says why in an error frame with id 0, then closes. */
+  private end(event: PortBoundEvent, reason: string): void {
+    this.context.counters.hit(event);
     this.context.warn(`closing the connection from ${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}: ${reason}`);
     writeErrorFrame(this.writer, 0, reason);
     this.flush();
     this.closed = true;
     this.socket.end();
+    // A peer that does not read its error frame must not hold the connection open.
+    this.socket.setTimeout(Math.min(1000, this.context.limits.idleTimeoutMs), () => this.socket.destroy());
+  }
+
+  /** A bound triggered: counts it and closes the connection at once (the peer is not waiting for a reason). */
+  private close(event: PortBoundEvent, reason: string): void {
+    if (this.closed) return;
+    this.context.counters.hit(event);
+    // An idle connection closing is routine (a peer that went quiet); the others say something is wrong.
+    if (event !== 'idle_timeout') this.context.warn(`closing the connection from ${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}: ${reason}`);
+    this.destroy();
   }
 }
