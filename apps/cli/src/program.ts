@@ -1,8 +1,9 @@
-import { KVStoreClient } from '@dkv/client';
 import { ConfigError, DURABILITY_SETTINGS, RESP_SETTINGS, type Setting } from '@dkv/app-config';
 import { COORDINATOR_SETTINGS, parseCoordinatorConfig, type CoordinatorAppConfig } from '@dkv/coordinator';
 import { NODE_SETTINGS, parseNodeConfig, type NodeConfig } from '@dkv/node';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { jsonOption, registerAdminCommands, urlOption } from './admin-commands.js';
+import { adminRequest, AdminHttpError, EXIT_FAILED, EXIT_USAGE, type AdminHttp } from './admin-http.js';
 import { TOPOLOGIES, type ClusterUpOptions, type Topology } from './cluster-up.js';
 import { previewRingChange } from './ring-preview.js';
 import { formatRing, formatRingPreview, formatStatus } from './views.js';
@@ -14,6 +15,12 @@ export interface CliDeps {
   runCoordinator(config: CoordinatorAppConfig): Promise<void>;
   fetchCluster(url: string): Promise<Parameters<typeof formatStatus>[0]>;
   fetchDistribution(url: string): Promise<Parameters<typeof formatRing>[0]>;
+  /** The one function the admin commands send their requests through (`adminRequest`). */
+  readonly http: AdminHttp;
+  /** Waits between two looks at a long operation (default: a timer); tests pass a fast one. */
+  sleep?(ms: number): Promise<void>;
+  /** The wall clock of long operations (default `Date.now`). */
+  now?(): number;
   readonly env: Readonly<Record<string, string | undefined>>;
   out(text: string): void;
   err(text: string): void;
@@ -21,10 +28,7 @@ export interface CliDeps {
   exit(code: number): void;
 }
 
-/** The coordinator URL `status` and `ring` use when `--url` and `DKV_URL` are absent. */
-export const DEFAULT_URL = 'http://127.0.0.1:7070';
-/** Exit code of bad arguments or configuration. */
-export const EXIT_USAGE = 2;
+export { DEFAULT_URL } from './admin-commands.js';
 
 /** A commander parser for a whole number in `min..max`, whose error says what is allowed. */
 export function wholeNumber(min: number, max: number): (text: string) => number {
@@ -148,13 +152,16 @@ export function buildProgram(deps: CliDeps): Command {
     await deps.runCoordinator(config);
   });
 
-  const urlOption = (): Option => new Option('--url <url>', 'the coordinator\'s URL').env('DKV_URL').default(DEFAULT_URL);
   program
     .command('status')
     .description('the cluster\'s nodes and their states')
     .addOption(urlOption())
-    .action(async (opts: { url: string }) => {
-      await report(deps, 'status', opts.url, async () => formatStatus(await deps.fetchCluster(opts.url)));
+    .addOption(jsonOption())
+    .action(async (opts: { url: string; json?: boolean | string }) => {
+      await report(deps, 'status', opts.url, async () => {
+        const cluster = await deps.fetchCluster(opts.url);
+        return isJson(opts.json) ? JSON.stringify(cluster) : formatStatus(cluster);
+      });
     });
   program
     .command('ring')
@@ -163,10 +170,12 @@ export function buildProgram(deps: CliDeps): Command {
     .addOption(new Option('--preview-add <count>', 'preview adding this many nodes (nothing changes)').argParser(wholeNumber(1, 1000)))
     .addOption(new Option('--preview-vnodes <count>', 'virtual nodes of the previewed new nodes').argParser(wholeNumber(1, 65_536)))
     .addOption(new Option('--preview-remove <ids>', 'preview removing these nodes, comma-separated (nothing changes)'))
-    .action(async (opts: { url: string; previewAdd?: number; previewVnodes?: number; previewRemove?: string }) => {
+    .addOption(jsonOption())
+    .action(async (opts: { url: string; previewAdd?: number; previewVnodes?: number; previewRemove?: string; json?: boolean | string }) => {
       if (opts.previewAdd === undefined && opts.previewRemove === undefined) {
         await report(deps, 'ring', opts.url, async () => {
           const [cluster, distribution] = await Promise.all([deps.fetchCluster(opts.url), deps.fetchDistribution(opts.url)]);
+          if (isJson(opts.json)) return JSON.stringify({ nodes: distribution.map((e) => ({ ...e, zone: cluster.nodes.find((n) => n.id === e.id)?.zone ?? null })) });
           const zones = cluster.nodes.some((node) => node.zone !== undefined) ? new Map(cluster.nodes.map((node) => [node.id, node.zone ?? '-'])) : undefined;
           return formatRing(distribution, zones);
         });
@@ -179,37 +188,34 @@ export function buildProgram(deps: CliDeps): Command {
       };
       await report(deps, 'ring', opts.url, async () => {
         const [cluster, distribution] = await Promise.all([deps.fetchCluster(opts.url), deps.fetchDistribution(opts.url)]);
-        return formatRingPreview(previewRingChange(cluster, distribution, plan));
+        const preview = previewRingChange(cluster, distribution, plan);
+        return isJson(opts.json) ? JSON.stringify(preview) : formatRingPreview(preview);
       });
     });
+  registerAdminCommands(program, { http: deps.http, out: deps.out, err: deps.err, exit: deps.exit, ...(deps.sleep ? { sleep: deps.sleep } : {}), ...(deps.now ? { now: deps.now } : {}) });
   return program;
 }
 
+function isJson(flag: boolean | string | undefined): boolean {
+  return flag === true || (typeof flag === 'string' && !['', '0', 'false'].includes(flag.toLowerCase()));
+}
+
+/** Prints what `render` produced; a failure exits 3 when the coordinator was unreachable, else 1. */
 async function report(deps: CliDeps, name: string, url: string, render: () => Promise<string>): Promise<void> {
   try {
     deps.out(`${await render()}\n`);
   } catch (error) {
     deps.err(`dkv ${name}: ${url}: ${error instanceof Error ? error.message : String(error)}\n`);
-    deps.exit(1);
+    deps.exit(error instanceof AdminHttpError ? error.exitCode : EXIT_FAILED);
   }
 }
 
-/** Reads `/v1/cluster` through the SDK. */
+/** Reads `/v1/cluster` through {@link adminRequest}. */
 export async function fetchCluster(url: string): Promise<Parameters<typeof formatStatus>[0]> {
-  const client = new KVStoreClient({ url, timeoutMs: 5000, connections: 1 });
-  try {
-    return await client.cluster();
-  } finally {
-    await client.close();
-  }
+  return (await adminRequest({ url, method: 'GET', path: '/v1/cluster' })) as Parameters<typeof formatStatus>[0];
 }
 
-/** Reads `/v1/cluster/distribution` through the SDK. */
+/** Reads `/v1/cluster/distribution` through {@link adminRequest}. */
 export async function fetchDistribution(url: string): Promise<Parameters<typeof formatRing>[0]> {
-  const client = new KVStoreClient({ url, timeoutMs: 5000, connections: 1 });
-  try {
-    return await client.distribution();
-  } finally {
-    await client.close();
-  }
+  return (await adminRequest({ url, method: 'GET', path: '/v1/cluster/distribution' })) as Parameters<typeof formatRing>[0];
 }

@@ -3,7 +3,7 @@ import type { Clock, Membership, NodeClient, Rng, Scheduler } from '@dkv/core';
 import { DEFAULT_GOSSIPER_CONFIG, Gossiper } from '@dkv/membership';
 import { ClusterAdmin } from '@dkv/replication';
 import { SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
-import { clusterAdminApi } from '@dkv/public-api';
+import { clusterAdminApi, clusterOperationsApi } from '@dkv/public-api';
 import { CoordinatorRespBackend, startRespServer, type RunningRespServer } from '@dkv/resp';
 import { CircuitBreakingNodeClient, HttpNodeClient, RetryingNodeClient, TcpNodeClient } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
@@ -133,6 +133,7 @@ export async function startCoordinator(config: CoordinatorAppConfig, makeContain
     registry: metrics.registry,
     logger,
     admin: clusterAdminApi(new ClusterAdmin(membership, config.coordinator.n)),
+    operations: clusterOperationsApi(coordinator),
   });
   coordinator.start();
   // The Redis door opens before the HTTP API, so a ready /readyz means both doors are open.

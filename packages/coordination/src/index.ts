@@ -4,3 +4,4 @@ export * from './create-coordinator.js';
 export { ClusterKeyScanner, DEFAULT_KEY_SCAN_BOUNDS, type KeyScanBounds, type KeyScanDeps, type ScanKeysOptions, type ScanKeysResult } from './key-scan.js';
 export { decodeScanCursor, encodeScanCursor, type KeyScanPosition } from './key-scan-plan.js';
 export { globMatch } from './glob.js';
+export { ClusterRepair, DEFAULT_REPAIR_BOUNDS, type ClusterRepairDeps, type RepairBounds, type RepairReport, type RepairState } from './cluster-repair.js';

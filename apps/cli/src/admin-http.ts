@@ -1,0 +1,111 @@
+/**
+ * The one door through which the admin commands (`status` to `hints`) talk to a coordinator:
+ * {@link adminRequest}. Anything every admin request needs (credentials, TLS options, headers)
+ * is added here, once.
+ */
+
+/** Exit code of a command that succeeded. */
+export const EXIT_OK = 0;
+/** Exit code of a request the cluster refused (an error answer) or an operation that failed. */
+export const EXIT_FAILED = 1;
+/** Exit code of bad arguments or configuration. */
+export const EXIT_USAGE = 2;
+/** Exit code when the coordinator could not be reached (refused connection, no answer in time, not a dkv URL). */
+export const EXIT_UNREACHABLE = 3;
+/** Exit code of a long operation still under way when `--timeout-ms` ran out (it goes on in the background). */
+export const EXIT_TIMEOUT = 4;
+
+/** One request of an admin command: the coordinator's base URL, the method, the path (with its query) and an optional JSON body. */
+export interface AdminRequest {
+  readonly url: string;
+  readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  readonly path: string;
+  readonly body?: unknown;
+}
+
+/** How the admin commands send requests: {@link adminRequest}, or a double in tests. Resolves the answer's JSON (null for an empty answer). */
+export type AdminHttp = (request: AdminRequest) => Promise<unknown>;
+
+/**
+ * Why an admin request failed: `unreachable` when no answer came (exit 3), `refused` when the
+ * coordinator answered an error (exit 1), with its HTTP status and the API's error code.
+ */
+export class AdminHttpError extends Error {
+  constructor(
+    readonly kind: 'unreachable' | 'refused',
+    message: string,
+    readonly status: number | null = null,
+    readonly code: string | null = null,
+  ) {
+    super(message);
+    this.name = 'AdminHttpError';
+  }
+
+  /** The exit code this failure ends a command with. */
+  get exitCode(): number {
+    return this.kind === 'unreachable' ? EXIT_UNREACHABLE : EXIT_FAILED;
+  }
+}
+
+/** Deadline of one admin request (repairs and decommissions are followed by polling, so each request is short). */
+export const ADMIN_REQUEST_TIMEOUT_MS = 10_000;
+/** Answers are small JSON documents; a longer one is refused rather than read whole. */
+const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Sends one admin request with `fetch` and answers its JSON. A connection that fails or an answer
+ * that does not come within {@link ADMIN_REQUEST_TIMEOUT_MS} is `unreachable`; an error status is
+ * `refused`, with the server's `{"error": {"code", "message"}}` when it sent one.
+ */
+export async function adminRequest(request: AdminRequest): Promise<unknown> {
+  let target: URL;
+  try {
+    target = new URL(`${request.url.replace(/\/+$/, '')}${request.path}`);
+  } catch {
+    throw new AdminHttpError('unreachable', `${JSON.stringify(request.url)} is not a URL: give a coordinator's base URL such as http://127.0.0.1:7070`);
+  }
+  if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new AdminHttpError('unreachable', `${JSON.stringify(request.url)}: only http: and https: URLs are served`);
+  let response: Response;
+  let text: string;
+  try {
+    response = await fetch(target, {
+      method: request.method,
+      signal: AbortSignal.timeout(ADMIN_REQUEST_TIMEOUT_MS),
+      ...(request.body === undefined ? {} : { body: JSON.stringify(request.body), headers: { 'content-type': 'application/json' } }),
+    });
+    text = await response.text();
+  } catch (error) {
+    throw new AdminHttpError('unreachable', `cannot reach the coordinator: ${describe(error)}`);
+  }
+  if (text.length > MAX_ANSWER_BYTES) throw new AdminHttpError('refused', `${request.method} ${request.path}: the answer is over ${MAX_ANSWER_BYTES} bytes`, response.status);
+  if (!response.ok) {
+    const error = errorOf(text);
+    throw new AdminHttpError('refused', `${request.method} ${request.path} refused (${response.status}${error ? ` ${error.code}` : ''}): ${error?.message ?? text.slice(0, 200)}`, response.status, error?.code ?? null);
+  }
+  if (text.length === 0) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new AdminHttpError('refused', `${request.method} ${request.path}: the answer is not JSON (is ${request.url} a dkv coordinator?)`, response.status);
+  }
+}
+
+function errorOf(text: string): { code: string; message: string } | null {
+  try {
+    const parsed = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
+    if (typeof parsed.error?.code === 'string' && typeof parsed.error.message === 'string') return { code: parsed.error.code, message: parsed.error.message };
+  } catch {
+    // Not the API's error body: the caller shows the text.
+  }
+  return null;
+}
+
+/** The innermost useful message of a fetch failure (`fetch failed` hides the cause, e.g. ECONNREFUSED). */
+function describe(error: unknown): string {
+  if (error instanceof Error && error.name === 'TimeoutError') return `no answer within ${ADMIN_REQUEST_TIMEOUT_MS} ms`;
+  let e: unknown = error;
+  for (let depth = 0; depth < 4 && e instanceof Error && e.cause !== undefined; depth += 1) e = e.cause;
+  const code = typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : '';
+  const message = e instanceof Error ? e.message : String(e);
+  return code && !message.includes(code) ? `${code} ${message}` : message;
+}
