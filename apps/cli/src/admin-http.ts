@@ -1,3 +1,5 @@
+import { request as undiciRequest } from 'undici';
+
 /**
  * The one door through which the admin commands (`status` to `hints`) talk to a coordinator:
  * {@link adminRequest}. Anything every admin request needs (credentials, TLS options, headers)
@@ -53,7 +55,8 @@ export const ADMIN_REQUEST_TIMEOUT_MS = 10_000;
 const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
 
 /**
- * Sends one admin request with `fetch` and answers its JSON. A connection that fails or an answer
+ * Sends one admin request (with undici rather than `fetch`, whose list of "bad ports" would
+ * refuse coordinators on ports such as 6000) and answers its JSON. A connection that fails or an answer
  * that does not come within {@link ADMIN_REQUEST_TIMEOUT_MS} is `unreachable`; an error status is
  * `refused`, with the server's `{"error": {"code", "message"}}` when it sent one.
  */
@@ -65,28 +68,39 @@ export async function adminRequest(request: AdminRequest): Promise<unknown> {
     throw new AdminHttpError('unreachable', `${JSON.stringify(request.url)} is not a URL: give a coordinator's base URL such as http://127.0.0.1:7070`);
   }
   if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new AdminHttpError('unreachable', `${JSON.stringify(request.url)}: only http: and https: URLs are served`);
-  let response: Response;
+  let status: number;
   let text: string;
   try {
-    response = await fetch(target, {
+    const response = await undiciRequest(target, {
       method: request.method,
       signal: AbortSignal.timeout(ADMIN_REQUEST_TIMEOUT_MS),
       ...(request.body === undefined ? {} : { body: JSON.stringify(request.body), headers: { 'content-type': 'application/json' } }),
     });
-    text = await response.text();
+    status = response.statusCode;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of response.body) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_ANSWER_BYTES) {
+        response.body.destroy();
+        throw new AdminHttpError('refused', `${request.method} ${request.path}: the answer is over ${MAX_ANSWER_BYTES} bytes`, status);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    text = Buffer.concat(chunks).toString('utf8');
   } catch (error) {
+    if (error instanceof AdminHttpError) throw error;
     throw new AdminHttpError('unreachable', `cannot reach the coordinator: ${describe(error)}`);
   }
-  if (text.length > MAX_ANSWER_BYTES) throw new AdminHttpError('refused', `${request.method} ${request.path}: the answer is over ${MAX_ANSWER_BYTES} bytes`, response.status);
-  if (!response.ok) {
+  if (status < 200 || status > 299) {
     const error = errorOf(text);
-    throw new AdminHttpError('refused', `${request.method} ${request.path} refused (${response.status}${error ? ` ${error.code}` : ''}): ${error?.message ?? text.slice(0, 200)}`, response.status, error?.code ?? null);
+    throw new AdminHttpError('refused', `${request.method} ${request.path} refused (${status}${error ? ` ${error.code}` : ''}): ${error?.message ?? text.slice(0, 200)}`, status, error?.code ?? null);
   }
   if (text.length === 0) return null;
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    throw new AdminHttpError('refused', `${request.method} ${request.path}: the answer is not JSON (is ${request.url} a dkv coordinator?)`, response.status);
+    throw new AdminHttpError('refused', `${request.method} ${request.path}: the answer is not JSON (is ${request.url} a dkv coordinator?)`, status);
   }
 }
 
@@ -100,9 +114,9 @@ function errorOf(text: string): { code: string; message: string } | null {
   return null;
 }
 
-/** The innermost useful message of a fetch failure (`fetch failed` hides the cause, e.g. ECONNREFUSED). */
+/** The innermost useful message of a request failure (with its code, e.g. ECONNREFUSED). */
 function describe(error: unknown): string {
-  if (error instanceof Error && error.name === 'TimeoutError') return `no answer within ${ADMIN_REQUEST_TIMEOUT_MS} ms`;
+  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return `no answer within ${ADMIN_REQUEST_TIMEOUT_MS} ms`;
   let e: unknown = error;
   for (let depth = 0; depth < 4 && e instanceof Error && e.cause !== undefined; depth += 1) e = e.cause;
   const code = typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : '';
