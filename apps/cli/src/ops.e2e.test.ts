@@ -1,7 +1,7 @@
 // Goal: the admin commands of issue #14 against a real cluster, as an operator runs them: their
 // text output and --json schemas, progress lines, and exit codes (0 success, 1 refused, 2 usage,
 // 3 unreachable); a repair that finds divergence planted behind the coordinator's back and leaves
-// every replica agreeing; a vnodes change; a decommission of a live node and a removenode of a
+// every replica agreeing; hints owed to a killed node; a vnodes change; a decommission of a live node and a removenode of a
 // SIGKILLed one that complete with every acknowledged key still readable.
 // Method: `dkv cluster up --nodes 5 --port 0` from the built CLI with small rings and periodic
 // anti-entropy off (so only the operator's repair can fix the planted records); every command is
@@ -168,6 +168,12 @@ describe('dkv admin commands against a real cluster', () => {
     const alone: VersionedValue = { value: Buffer.from('only-on-one'), version: base.version + 2, writerId: 'planted', createdAt: now, updatedAt: now, expiresAt: null, tombstone: false };
     expect((await internode.send(nodeOf(lonely.replicas[1]!.id), { type: 'PUT', key: 'planted:only-one', record: alone }, { timeoutMs: 5000 })).applied).toBe(true);
 
+    // The divergence is there: another replica still holds the old session:7, and the first
+    // replica of planted:only-one holds nothing.
+    const stale = await internode.send(nodeOf(newer.replicas[1]!.id), { type: 'GET', key: 'session:7' }, { timeoutMs: 5000 });
+    expect(Buffer.from(stale.record!.value).toString()).toBe('value-7');
+    expect((await internode.send(nodeOf(lonely.replicas[0]!.id), { type: 'GET', key: 'planted:only-one' }, { timeoutMs: 5000 })).record).toBeNull();
+
     const ran = await dkv(['repair', '--json', '--interval-ms', '100']);
     expect(ran.code, ran.stderr).toBe(0);
     expect(ran.stderr).toMatch(/^repair-\d+: \d+\/\d+ ranges compared, \d+ differing/m);
@@ -213,9 +219,21 @@ describe('dkv admin commands against a real cluster', () => {
     expect(await readAll()).toEqual([]);
   }, DEADLINE_MS);
 
-  it('removenode of a SIGKILLed node completes with --json; every key stays readable', async () => {
+  it('hints pile up for a SIGKILLed node; removenode of it completes with --json; every key stays readable', async () => {
     process.kill(cli.announced.get('n4')!.pid, 'SIGKILL');
     await cli.waitFor('n4 to be seen dead', async () => ((await cluster()).nodes.find((n) => n.id === 'n4')?.status === 'up' ? undefined : true));
+    // Writes while n4 is dead leave hints for it on the coordinator.
+    for (let i = 0; i < 20; i += 1) {
+      const res = await fetch(`${url}/v1/kv/while-dead%3A${i}`, { method: 'PUT', body: `dead-${i}`, signal: AbortSignal.timeout(5000) });
+      expect(res.status).toBe(200);
+      acknowledged.set(`while-dead:${i}`, `dead-${i}`);
+    }
+    const hints = await dkv(['hints', '--json']);
+    const owed = (JSON.parse(hints.stdout) as { hints: Array<{ target: string; count: number; bytes: number; oldestAgeMs: number }> }).hints.find((h) => h.target === 'n4');
+    expect(owed?.count).toBeGreaterThan(0);
+    expect(owed?.bytes).toBeGreaterThan(0);
+    expect(owed?.oldestAgeMs).toBeGreaterThanOrEqual(0);
+
     const ran = await dkv(['removenode', 'n4', '--json', '--interval-ms', '100']);
     expect(ran.code, ran.stderr).toBe(0);
     const result = JSON.parse(ran.stdout) as Record<string, unknown>;
