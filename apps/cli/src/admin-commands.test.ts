@@ -236,7 +236,7 @@ describe('dkv repair', () => {
       'repair-1: 0/64 ranges compared, 0 differing, 0 keys differing, 0 records (0 bytes) repaired',
       'repair-1: 32/64 ranges compared, 0 differing, 0 keys differing, 0 records (0 bytes) repaired',
     ]);
-    expect(result.out).toBe('repair-1 done in 1.5s: compared 64 of 64 ranges of the ranges of n2; 2 ranges differed: 3 keys, 3 records (90 bytes) repaired\n');
+    expect(result.out).toBe('repair-1 done in 1.5s: compared 64 of 64 ranges (those n2 replicates); 2 ranges differed: 3 keys, 3 records (90 bytes) repaired\n');
     expect(result.exits).toEqual([]);
   });
 

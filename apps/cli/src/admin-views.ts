@@ -134,11 +134,11 @@ export function formatRepairProgress(report: RepairJson): string {
 
 /** The summary of a finished repair. */
 export function formatRepair(report: RepairJson): string {
-  const scope = report.node === null ? 'every range' : `the ranges of ${report.node}`;
+  const scope = report.node === null ? 'the whole ring' : `those ${report.node} replicates`;
   const elapsed = report.finishedAt === null ? '' : ` in ${formatAge(report.finishedAt - report.startedAt)}`;
   const skipped = report.rangesSkipped === 0 ? '' : `; ${report.rangesSkipped} ranges skipped (fewer than two replicas answering)`;
   const outcome = report.rangesDiffering === 0 && report.keysDiffering === 0 ? 'all replicas agreed' : `${report.rangesDiffering} ranges differed: ${report.keysDiffering} keys, ${report.recordsRepaired} records (${report.bytesRepaired} bytes) repaired`;
-  return `${report.id} ${report.state}${elapsed}: compared ${report.rangesCompared} of ${report.rangesPlanned} ranges of ${scope}; ${outcome}${skipped}`;
+  return `${report.id} ${report.state}${elapsed}: compared ${report.rangesCompared} of ${report.rangesPlanned} ranges (${scope}); ${outcome}${skipped}`;
 }
 
 /** `dkv vnodes`: shares now and after, what moves, and whether it was applied or only previewed. */

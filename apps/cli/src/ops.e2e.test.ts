@@ -195,7 +195,7 @@ describe('dkv admin commands against a real cluster', () => {
 
     const again = await dkv(['repair', '--node', 'n2']);
     expect(again.code).toBe(0);
-    expect(again.stdout).toMatch(/^repair-\d+ done in \S+: compared (\d+) of \1 ranges of the ranges of n2; all replicas agreed\n$/);
+    expect(again.stdout).toMatch(/^repair-\d+ done in \S+: compared (\d+) of \1 ranges \(those n2 replicates\); all replicas agreed\n$/);
   }, DEADLINE_MS);
 
   it('vnodes --preview changes nothing; vnodes applies the change and the data settles', async () => {
