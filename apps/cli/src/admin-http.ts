@@ -1,10 +1,22 @@
-/**
- * The one HTTP helper of the admin commands (`status`, `ring`, and the commands that change the
- * cluster): a request to a coordinator's public API with the user's credentials, its JSON answer
- * or an error that carries the API's code and message. Credentials come from `--user` /
- * `--password` or `DKV_USER` / `DKV_PASSWORD` (see {@link credentialOptions}).
- */
 import { Option } from 'commander';
+import { request as undiciRequest } from 'undici';
+
+/**
+ * The one door through which the admin commands (`status` to `hints`) talk to a coordinator:
+ * {@link adminRequest}. Anything every admin request needs (credentials, TLS options, headers)
+ * is added here, once.
+ */
+
+/** Exit code of a command that succeeded. */
+export const EXIT_OK = 0;
+/** Exit code of a request the cluster refused (an error answer) or an operation that failed. */
+export const EXIT_FAILED = 1;
+/** Exit code of bad arguments or configuration. */
+export const EXIT_USAGE = 2;
+/** Exit code when the coordinator could not be reached (refused connection, no answer in time, not a dkv URL). */
+export const EXIT_UNREACHABLE = 3;
+/** Exit code of a long operation still under way when `--timeout-ms` ran out (it goes on in the background). */
+export const EXIT_TIMEOUT = 4;
 
 /** A user of the cluster's auth file, as the admin commands send it (HTTP Basic). */
 export interface AdminCredentials {
@@ -12,61 +24,117 @@ export interface AdminCredentials {
   readonly password: string;
 }
 
-/** One request of an admin command. */
+/** One request of an admin command: the coordinator's base URL, the method, the path (with its query), an optional JSON body and the user's credentials. */
 export interface AdminRequest {
-  readonly method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-  /** The path and query under the coordinator's URL, e.g. `/v1/cluster`. */
+  readonly url: string;
+  readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   readonly path: string;
-  /** A JSON body. */
   readonly body?: unknown;
   readonly credentials?: AdminCredentials;
-  /** Default 5000 ms. */
-  readonly timeoutMs?: number;
 }
 
-/** An answer other than 2xx: the API's code (or `HTTP_<status>`) and message. */
-export class AdminRequestError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'AdminRequestError';
-  }
-}
-
-/** Error bodies are small JSON documents; anything longer is cut before it is parsed. */
-const MAX_ERROR_BODY_CHARS = 64 * 1024;
+/** How the admin commands send requests: {@link adminRequest}, or a double in tests. Resolves the answer's JSON (null for an empty answer). */
+export type AdminHttp = (request: AdminRequest) => Promise<unknown>;
 
 /**
- * Sends `request` to the coordinator at `url` and answers its JSON body (null for an empty one).
- * A 401 says how to give credentials; any other failure status is an {@link AdminRequestError}
- * with the API's code and message.
+ * Why an admin request failed: `unreachable` when no answer came (exit 3), `refused` when the
+ * coordinator answered an error (exit 1), with its HTTP status and the API's error code.
  */
-export async function adminRequest<T>(url: string, request: AdminRequest): Promise<T> {
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (request.credentials !== undefined) headers['authorization'] = `Basic ${Buffer.from(`${request.credentials.username}:${request.credentials.password}`, 'utf8').toString('base64')}`;
-  if (request.body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(new URL(request.path, url.endsWith('/') ? url : `${url}/`), {
-    method: request.method ?? 'GET',
-    headers,
-    ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
-    signal: AbortSignal.timeout(request.timeoutMs ?? 5000),
-  });
-  const text = await response.text();
-  if (response.ok) return (text.length === 0 ? null : JSON.parse(text)) as T;
-  let code = `HTTP_${response.status}`;
-  let message = text.slice(0, 200);
-  try {
-    const parsed = JSON.parse(text.slice(0, MAX_ERROR_BODY_CHARS)) as { error?: { code?: unknown; message?: unknown } };
-    if (typeof parsed.error?.code === 'string') code = parsed.error.code;
-    if (typeof parsed.error?.message === 'string') message = parsed.error.message;
-  } catch {
-    // Not the API's JSON error body: the status and the start of the text say what happened.
+export class AdminHttpError extends Error {
+  constructor(
+    readonly kind: 'unreachable' | 'refused',
+    message: string,
+    readonly status: number | null = null,
+    readonly code: string | null = null,
+  ) {
+    super(message);
+    this.name = 'AdminHttpError';
   }
-  const hint = response.status === 401 ? ' (give --user and --password, or DKV_USER and DKV_PASSWORD)' : '';
-  throw new AdminRequestError(response.status, code, `${code}: ${message}${hint}`);
+
+  /** The exit code this failure ends a command with. */
+  get exitCode(): number {
+    return this.kind === 'unreachable' ? EXIT_UNREACHABLE : EXIT_FAILED;
+  }
+}
+
+/** Deadline of one admin request (repairs and decommissions are followed by polling, so each request is short). */
+export const ADMIN_REQUEST_TIMEOUT_MS = 10_000;
+/** Answers are small JSON documents; a longer one is refused rather than read whole. */
+const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Sends one admin request (with undici rather than `fetch`, whose list of "bad ports" would
+ * refuse coordinators on ports such as 6000) and answers its JSON. A connection that fails or an answer
+ * that does not come within {@link ADMIN_REQUEST_TIMEOUT_MS} is `unreachable`; an error status is
+ * `refused`, with the server's `{"error": {"code", "message"}}` when it sent one.
+ */
+export async function adminRequest(request: AdminRequest): Promise<unknown> {
+  let target: URL;
+  try {
+    target = new URL(`${request.url.replace(/\/+$/, '')}${request.path}`);
+  } catch {
+    throw new AdminHttpError('unreachable', `${JSON.stringify(request.url)} is not a URL: give a coordinator's base URL such as http://127.0.0.1:7070`);
+  }
+  if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new AdminHttpError('unreachable', `${JSON.stringify(request.url)}: only http: and https: URLs are served`);
+  let status: number;
+  let text: string;
+  try {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (request.credentials !== undefined) headers['authorization'] = `Basic ${Buffer.from(`${request.credentials.username}:${request.credentials.password}`, 'utf8').toString('base64')}`;
+    if (request.body !== undefined) headers['content-type'] = 'application/json';
+    const response = await undiciRequest(target, {
+      method: request.method,
+      signal: AbortSignal.timeout(ADMIN_REQUEST_TIMEOUT_MS),
+      headers,
+      ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
+    });
+    status = response.statusCode;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of response.body) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_ANSWER_BYTES) {
+        response.body.destroy();
+        throw new AdminHttpError('refused', `${request.method} ${request.path}: the answer is over ${MAX_ANSWER_BYTES} bytes`, status);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    text = Buffer.concat(chunks).toString('utf8');
+  } catch (error) {
+    if (error instanceof AdminHttpError) throw error;
+    throw new AdminHttpError('unreachable', `cannot reach the coordinator: ${describe(error)}`);
+  }
+  if (status < 200 || status > 299) {
+    const error = errorOf(text);
+    const hint = status === 401 ? ' (give --user and --password, or DKV_USER and DKV_PASSWORD)' : '';
+    throw new AdminHttpError('refused', `${request.method} ${request.path} refused (${status}${error ? ` ${error.code}` : ''}): ${error?.message ?? text.slice(0, 200)}${hint}`, status, error?.code ?? null);
+  }
+  if (text.length === 0) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new AdminHttpError('refused', `${request.method} ${request.path}: the answer is not JSON (is ${request.url} a dkv coordinator?)`, status);
+  }
+}
+
+function errorOf(text: string): { code: string; message: string } | null {
+  try {
+    const parsed = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
+    if (typeof parsed.error?.code === 'string' && typeof parsed.error.message === 'string') return { code: parsed.error.code, message: parsed.error.message };
+  } catch {
+    // Not the API's error body: the caller shows the text.
+  }
+  return null;
+}
+
+/** The innermost useful message of a request failure (with its code, e.g. ECONNREFUSED). */
+function describe(error: unknown): string {
+  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return `no answer within ${ADMIN_REQUEST_TIMEOUT_MS} ms`;
+  let e: unknown = error;
+  for (let depth = 0; depth < 4 && e instanceof Error && e.cause !== undefined; depth += 1) e = e.cause;
+  const code = typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : '';
+  const message = e instanceof Error ? e.message : String(e);
+  return code && !message.includes(code) ? `${code} ${message}` : message;
 }
 
 /** `--user` and `--password` (also `DKV_USER`, `DKV_PASSWORD`), for every admin command. */

@@ -6,7 +6,8 @@ import { runCoordinator } from '@dkv/coordinator';
 import { runNode } from '@dkv/node';
 import { CommanderError } from 'commander';
 import { clusterUp } from './cluster-up.js';
-import { buildProgram, EXIT_USAGE, fetchCluster, fetchDistribution } from './program.js';
+import { adminRequest, EXIT_USAGE } from './admin-http.js';
+import { buildProgram, fetchCluster, fetchDistribution } from './program.js';
 
 const program = buildProgram({
   clusterUp: (options) => clusterUp(options, { out: (line) => process.stdout.write(`${line}\n`), err: (line) => process.stderr.write(`${line}\n`) }),
@@ -14,6 +15,7 @@ const program = buildProgram({
   runCoordinator,
   fetchCluster,
   fetchDistribution,
+  http: adminRequest,
   env: process.env,
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),

@@ -10,6 +10,7 @@ import { CommanderError } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ClusterUpOptions } from './cluster-up.js';
 import { localQuorums, memberList } from './cluster-up.js';
+import { AdminHttpError } from './admin-http.js';
 import { buildProgram, camelCase, DEFAULT_URL, type CliDeps } from './program.js';
 import { formatRing, formatStatus } from './views.js';
 import { COORDINATOR_SETTINGS } from '@dkv/coordinator';
@@ -30,7 +31,7 @@ afterEach(() => {
 
 /** Runs the program on `args`; `env` is seen both by commander (process.env) and by the apps' parsers. */
 async function parse(args: string[], env: Record<string, string> = {}): Promise<Recorded & { error?: CommanderError }> {
-  for (const name of ['DKV_NODES', 'DKV_PORT', 'DKV_RESP_PORT', 'DKV_URL', 'DKV_LOG_LEVEL', 'DKV_READY_TIMEOUT_MS', 'DKV_ZONES', 'DKV_USER', 'DKV_PASSWORD', 'DKV_AUTH_FILE']) vi.stubEnv(name, undefined);
+  for (const name of ['DKV_NODES', 'DKV_PORT', 'DKV_RESP_PORT', 'DKV_URL', 'DKV_JSON', 'DKV_LOG_LEVEL', 'DKV_READY_TIMEOUT_MS', 'DKV_ZONES', 'DKV_USER', 'DKV_PASSWORD', 'DKV_AUTH_FILE']) vi.stubEnv(name, undefined);
   for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
   const recorded: Recorded = { calls: [], credentials: [], out: '', err: '', exits: [] };
   const deps: CliDeps = {
@@ -43,7 +44,7 @@ async function parse(args: string[], env: Record<string, string> = {}): Promise<
     fetchCluster: async (url, credentials) => {
       recorded.calls.push(['fetchCluster', url]);
       recorded.credentials.push(credentials);
-      if (url.endsWith(':1')) throw new Error('connect ECONNREFUSED');
+      if (url.endsWith(':1')) throw new AdminHttpError('unreachable', 'cannot reach the coordinator: connect ECONNREFUSED');
       return {
         epoch: 3,
         replication: { n: 3, w: 2, r: 2 },
@@ -58,11 +59,14 @@ async function parse(args: string[], env: Record<string, string> = {}): Promise<
     fetchDistribution: async (url, credentials) => {
       recorded.calls.push(['fetchDistribution', url]);
       recorded.credentials.push(credentials);
-      if (url.endsWith(':1')) throw new Error('connect ECONNREFUSED');
+      if (url.endsWith(':1')) throw new AdminHttpError('unreachable', 'cannot reach the coordinator: connect ECONNREFUSED');
       return [
         { id: 'n1', ringShare: 0.5, keys: 10, bytes: 1000 },
         { id: 'n2', ringShare: 0.5, keys: 10, bytes: 1000 },
       ];
+    },
+    http: async (request) => {
+      throw new Error(`unexpected admin request ${request.method} ${request.path}`);
     },
     env,
     out: (text) => (recorded.out += text),
@@ -249,10 +253,21 @@ describe('dkv status and dkv ring', () => {
     expect(half.err).toContain('--user (DKV_USER) was given without --password (DKV_PASSWORD)');
   });
 
-  it('reports an unreachable coordinator with exit 1', async () => {
+  it('reports an unreachable coordinator with exit 3', async () => {
     const result = await parse(['ring', '--url', 'http://127.0.0.1:1']);
-    expect(result.exits).toEqual([1]);
-    expect(result.err).toBe('dkv ring: http://127.0.0.1:1: connect ECONNREFUSED\n');
+    expect(result.exits).toEqual([3]);
+    expect(result.err).toBe('dkv ring: http://127.0.0.1:1: cannot reach the coordinator: connect ECONNREFUSED\n');
+  });
+
+  it('prints the cluster and the distribution as JSON with --json', async () => {
+    const status = JSON.parse((await parse(['status', '--json'])).out) as { epoch: number; nodes: unknown[] };
+    expect(status.epoch).toBe(3);
+    expect(status.nodes).toHaveLength(2);
+    const ring = JSON.parse((await parse(['ring'], { DKV_JSON: '1' })).out) as { nodes: unknown[] };
+    expect(ring.nodes).toEqual([
+      { id: 'n1', ringShare: 0.5, keys: 10, bytes: 1000, zone: 'z1' },
+      { id: 'n2', ringShare: 0.5, keys: 10, bytes: 1000, zone: 'z2' },
+    ]);
   });
 });
 

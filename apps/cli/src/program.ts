@@ -4,7 +4,8 @@ import { AuthFileError, loadAuthFile } from '@dkv/auth';
 import { COORDINATOR_SETTINGS, parseCoordinatorConfig, type CoordinatorAppConfig } from '@dkv/coordinator';
 import { NODE_SETTINGS, parseNodeConfig, type NodeConfig } from '@dkv/node';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { adminRequest, credentialOptions, credentialsFrom, type AdminCredentials } from './admin-http.js';
+import { jsonOption, registerAdminCommands, urlOption } from './admin-commands.js';
+import { adminRequest, AdminHttpError, credentialOptions, credentialsFrom, EXIT_FAILED, EXIT_USAGE, type AdminCredentials, type AdminHttp } from './admin-http.js';
 import { TOPOLOGIES, type ClusterUpOptions, type Topology } from './cluster-up.js';
 import { previewRingChange } from './ring-preview.js';
 import { formatRing, formatRingPreview, formatStatus } from './views.js';
@@ -16,6 +17,12 @@ export interface CliDeps {
   runCoordinator(config: CoordinatorAppConfig): Promise<void>;
   fetchCluster(url: string, credentials?: AdminCredentials): Promise<Parameters<typeof formatStatus>[0]>;
   fetchDistribution(url: string, credentials?: AdminCredentials): Promise<Parameters<typeof formatRing>[0]>;
+  /** The one function the admin commands send their requests through (`adminRequest`). */
+  readonly http: AdminHttp;
+  /** Waits between two looks at a long operation (default: a timer); tests pass a fast one. */
+  sleep?(ms: number): Promise<void>;
+  /** The wall clock of long operations (default `Date.now`). */
+  now?(): number;
   readonly env: Readonly<Record<string, string | undefined>>;
   out(text: string): void;
   err(text: string): void;
@@ -23,10 +30,7 @@ export interface CliDeps {
   exit(code: number): void;
 }
 
-/** The coordinator URL `status` and `ring` use when `--url` and `DKV_URL` are absent. */
-export const DEFAULT_URL = 'http://127.0.0.1:7070';
-/** Exit code of bad arguments or configuration. */
-export const EXIT_USAGE = 2;
+export { DEFAULT_URL } from './admin-commands.js';
 
 /** A commander parser for a whole number in `min..max`, whose error says what is allowed. */
 export function wholeNumber(min: number, max: number): (text: string) => number {
@@ -163,15 +167,18 @@ export function buildProgram(deps: CliDeps): Command {
     await deps.runCoordinator(config);
   });
 
-  const urlOption = (): Option => new Option('--url <url>', 'the coordinator\'s URL').env('DKV_URL').default(DEFAULT_URL);
   const status = program
     .command('status')
     .description('the cluster\'s nodes and their states')
-    .addOption(urlOption());
+    .addOption(urlOption())
+    .addOption(jsonOption());
   for (const option of credentialOptions()) status.addOption(option);
-  status.action(async (opts: { url: string; user?: string; password?: string }) => {
-    await report(deps, 'status', opts.url, async () => formatStatus(await deps.fetchCluster(opts.url, credentialsFrom(opts))));
-  });
+  status.action(async (opts: { url: string; json?: boolean | string; user?: string; password?: string }) => {
+      await report(deps, 'status', opts.url, async () => {
+        const cluster = await deps.fetchCluster(opts.url, credentialsFrom(opts));
+        return isJson(opts.json) ? JSON.stringify(cluster) : formatStatus(cluster);
+      });
+    });
   const ring = program
     .command('ring')
     .description('each node\'s share of the ring, keys and bytes; or a preview of adding or removing nodes')
@@ -181,11 +188,13 @@ export function buildProgram(deps: CliDeps): Command {
     .addOption(new Option('--preview-add <count>', 'preview adding this many nodes (nothing changes)').argParser(wholeNumber(1, 1000)))
     .addOption(new Option('--preview-vnodes <count>', 'virtual nodes of the previewed new nodes').argParser(wholeNumber(1, 65_536)))
     .addOption(new Option('--preview-remove <ids>', 'preview removing these nodes, comma-separated (nothing changes)'))
-    .action(async (opts: { url: string; previewAdd?: number; previewVnodes?: number; previewRemove?: string; user?: string; password?: string }) => {
+    .addOption(jsonOption())
+    .action(async (opts: { url: string; previewAdd?: number; previewVnodes?: number; previewRemove?: string; json?: boolean | string; user?: string; password?: string }) => {
       if (opts.previewAdd === undefined && opts.previewRemove === undefined) {
         await report(deps, 'ring', opts.url, async () => {
           const credentials = credentialsFrom(opts);
           const [cluster, distribution] = await Promise.all([deps.fetchCluster(opts.url, credentials), deps.fetchDistribution(opts.url, credentials)]);
+          if (isJson(opts.json)) return JSON.stringify({ nodes: distribution.map((e) => ({ ...e, zone: cluster.nodes.find((n) => n.id === e.id)?.zone ?? null })) });
           const zones = cluster.nodes.some((node) => node.zone !== undefined) ? new Map(cluster.nodes.map((node) => [node.id, node.zone ?? '-'])) : undefined;
           return formatRing(distribution, zones);
         });
@@ -199,27 +208,47 @@ export function buildProgram(deps: CliDeps): Command {
       await report(deps, 'ring', opts.url, async () => {
         const credentials = credentialsFrom(opts);
         const [cluster, distribution] = await Promise.all([deps.fetchCluster(opts.url, credentials), deps.fetchDistribution(opts.url, credentials)]);
-        return formatRingPreview(previewRingChange(cluster, distribution, plan));
+        const preview = previewRingChange(cluster, distribution, plan);
+        return isJson(opts.json) ? JSON.stringify(preview) : formatRingPreview(preview);
       });
     });
+  // Credentials go into every admin request in one place: the options of the command being run.
+  let adminOptions: { user?: string; password?: string } = {};
+  const http: AdminHttp = (request) => {
+    const credentials = credentialsFrom(adminOptions);
+    return deps.http(credentials === undefined ? request : { ...request, credentials });
+  };
+  const before = new Set(program.commands);
+  registerAdminCommands(program, { http, out: deps.out, err: deps.err, exit: deps.exit, ...(deps.sleep ? { sleep: deps.sleep } : {}), ...(deps.now ? { now: deps.now } : {}) });
+  for (const command of program.commands.filter((c) => !before.has(c))) {
+    for (const option of credentialOptions()) command.addOption(option);
+    command.hook('preAction', (_command, action) => {
+      adminOptions = action.opts();
+    });
+  }
   return program;
 }
 
+function isJson(flag: boolean | string | undefined): boolean {
+  return flag === true || (typeof flag === 'string' && !['', '0', 'false'].includes(flag.toLowerCase()));
+}
+
+/** Prints what `render` produced; a failure exits 3 when the coordinator was unreachable, else 1. */
 async function report(deps: CliDeps, name: string, url: string, render: () => Promise<string>): Promise<void> {
   try {
     deps.out(`${await render()}\n`);
   } catch (error) {
     deps.err(`dkv ${name}: ${url}: ${error instanceof Error ? error.message : String(error)}\n`);
-    deps.exit(1);
+    deps.exit(error instanceof AdminHttpError ? error.exitCode : EXIT_FAILED);
   }
 }
 
-/** Reads `/v1/cluster` (role `read` when authentication is on). */
+/** Reads `/v1/cluster` through {@link adminRequest} (role `read` when authentication is on). */
 export async function fetchCluster(url: string, credentials?: AdminCredentials): Promise<Parameters<typeof formatStatus>[0]> {
-  return adminRequest(url, { path: '/v1/cluster', ...(credentials === undefined ? {} : { credentials }) });
+  return (await adminRequest({ url, method: 'GET', path: '/v1/cluster', ...(credentials === undefined ? {} : { credentials }) })) as Parameters<typeof formatStatus>[0];
 }
 
-/** Reads `/v1/cluster/distribution` (role `read` when authentication is on). */
+/** Reads `/v1/cluster/distribution` through {@link adminRequest} (role `read` when authentication is on). */
 export async function fetchDistribution(url: string, credentials?: AdminCredentials): Promise<Parameters<typeof formatRing>[0]> {
-  return adminRequest(url, { path: '/v1/cluster/distribution', ...(credentials === undefined ? {} : { credentials }) });
+  return (await adminRequest({ url, method: 'GET', path: '/v1/cluster/distribution', ...(credentials === undefined ? {} : { credentials }) })) as Parameters<typeof formatRing>[0];
 }

@@ -34,6 +34,20 @@ describe('previewRingChange', () => {
     expect(preview.rows.reduce((sum, r) => sum + r.shareAfter, 0)).toBeCloseTo(1, 9);
   });
 
+  it('doubling one of 4 nodes\' vnodes takes its share from a quarter towards two fifths, and the others\' shrink', () => {
+    const { info, distribution } = cluster(4);
+    const preview = previewRingChange(info, distribution, { add: 0, remove: [], vnodes: { id: 'n2', count: 512 } });
+    const n2 = preview.rows.find((r) => r.id === 'n2')!;
+    expect(n2.shareAfter / n2.shareBefore).toBeGreaterThan(1.3);
+    expect(n2.shareAfter / n2.shareBefore).toBeLessThan(1.9);
+    for (const row of preview.rows.filter((r) => r.id !== 'n2')) expect(row.shareAfter).toBeLessThan(row.shareBefore);
+    expect(preview.replicasMovedFraction).toBeGreaterThan(0.01);
+    expect(preview.replicasMovedFraction).toBeLessThan(0.4);
+    const unchanged = previewRingChange(info, distribution, { add: 0, remove: [], vnodes: { id: 'n2', count: 256 } });
+    expect(unchanged.replicasMovedFraction).toBe(0);
+    expect(() => previewRingChange(info, distribution, { add: 0, remove: [], vnodes: { id: 'n9', count: 8 } })).toThrow(/vnodes of n9: it is not a member/);
+  });
+
   it('refuses to preview removing a node that is not a member', () => {
     const { info, distribution } = cluster(3);
     expect(() => previewRingChange(info, distribution, { add: 0, remove: ['n9'] })).toThrow(/n9: it is not a member/);

@@ -1,11 +1,13 @@
 import type { ClusterInfo, DistributionEntry, Node } from '@dkv/core';
 import { ConsistentHash, DEFAULT_VNODES } from '@dkv/hashing';
 
-/** A change to preview: nodes to add (by count, with their vnodes) and node ids to remove. */
+/** A change to preview: nodes to add (by count, with their vnodes), node ids to remove, and a member's new vnode count. */
 export interface RingChangePlan {
   readonly add: number;
   readonly addVnodes?: number;
   readonly remove: readonly string[];
+  /** `dkv vnodes <id> <count> --preview`: member `id` weighted `count` on the ring after. */
+  readonly vnodes?: { readonly id: string; readonly count: number };
 }
 
 /** One node's ring share before and after a planned change. */
@@ -33,7 +35,8 @@ const SAMPLE_KEYS = 50_000;
  * builds the ring of today's readable members and the ring after the change, and compares their
  * shares and, over a sample of keys, the replica placements that would change. Added nodes are
  * named `new-1`, `new-2`, ... and spread round-robin over the members' zones (sorted by name), as
- * an operator growing a zoned cluster evenly would. Throws when the plan removes a node that is not a member.
+ * an operator growing a zoned cluster evenly would. Throws when the plan removes (or reweighs) a
+ * node that is not a member.
  */
 export function previewRingChange(cluster: ClusterInfo, distribution: readonly DistributionEntry[], plan: RingChangePlan, n = cluster.replication.n): RingPreview {
   const members: Node[] = cluster.nodes
@@ -41,6 +44,10 @@ export function previewRingChange(cluster: ClusterInfo, distribution: readonly D
     .map((node) => ({ id: node.id, address: node.address, role: 'storage', status: 'up', vnodes: node.vnodes, metadata: {}, ...(node.zone === undefined ? {} : { zone: node.zone }) }));
   for (const id of plan.remove) {
     if (!members.some((node) => node.id === id)) throw new Error(`cannot preview removing ${id}: it is not a member (members: ${members.map((m) => m.id).join(', ')})`);
+  }
+  const reweighted = plan.vnodes;
+  if (reweighted !== undefined && !members.some((node) => node.id === reweighted.id)) {
+    throw new Error(`cannot preview the vnodes of ${reweighted.id}: it is not a member (members: ${members.map((m) => m.id).join(', ')})`);
   }
   const zones = [...new Set(members.flatMap((node) => (node.zone === undefined ? [] : [node.zone])))].sort();
   const added: Node[] = Array.from({ length: plan.add }, (_, i) => ({
@@ -53,7 +60,8 @@ export function previewRingChange(cluster: ClusterInfo, distribution: readonly D
     ...(zones.length === 0 ? {} : { zone: zones[i % zones.length] }),
   }));
   const before = new ConsistentHash(members);
-  const after = new ConsistentHash([...members.filter((node) => !plan.remove.includes(node.id)), ...added]);
+  const staying = members.filter((node) => !plan.remove.includes(node.id)).map((node) => (node.id === reweighted?.id ? { ...node, vnodes: reweighted.count } : node));
+  const after = new ConsistentHash([...staying, ...added]);
   let moved = 0;
   for (let i = 0; i < SAMPLE_KEYS; i += 1) {
     const key = `preview-${i}`;

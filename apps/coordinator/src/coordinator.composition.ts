@@ -4,7 +4,7 @@ import type { Clock, Membership, NodeClient, Rng, Scheduler } from '@dkv/core';
 import { DEFAULT_GOSSIPER_CONFIG, Gossiper } from '@dkv/membership';
 import { ClusterAdmin } from '@dkv/replication';
 import { SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
-import { clusterAdminApi } from '@dkv/public-api';
+import { clusterAdminApi, clusterOperationsApi } from '@dkv/public-api';
 import { CoordinatorRespBackend, startRespServer, type RunningRespServer } from '@dkv/resp';
 import { applyHttpPortBounds, CircuitBreakingNodeClient, DEFAULT_PORT_BOUNDS, HttpNodeClient, httpServerBoundsOptions, RetryingNodeClient, TcpNodeClient } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
@@ -141,6 +141,7 @@ export async function startCoordinator(config: CoordinatorAppConfig, makeContain
     admin: clusterAdminApi(new ClusterAdmin(membership, config.coordinator.n)),
     ...(auth === null ? {} : { auth }),
     serverBounds: httpServerBoundsOptions(bounds),
+    operations: clusterOperationsApi(coordinator),
   });
   applyHttpPortBounds(app.server, bounds, metrics.portBounds);
   coordinator.start();

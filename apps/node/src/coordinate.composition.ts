@@ -1,6 +1,6 @@
 import { createCoordinator, type Coordinator, type CoordinatorConfig, type CoordinatorMetrics } from '@dkv/coordination';
 import { DkvError, type Clock, type NodeClient, type Rng, type Scheduler } from '@dkv/core';
-import { clusterAdminApi, registerPublicApiMetrics, type ClusterAdminApi, type PublicApiOptions, type PublicApiService } from '@dkv/public-api';
+import { clusterAdminApi, clusterOperationsApi, registerPublicApiMetrics, type ClusterAdminApi, type ClusterOperationsApi, type PublicApiOptions, type PublicApiService } from '@dkv/public-api';
 import type { ElasticMember } from '@dkv/replication';
 import { CircuitBreakingNodeClient, LocalFirstNodeClient, RetryingNodeClient, TcpNodeClient, type MaybeAsyncStorageRequestHandler } from '@dkv/transport';
 import { CoordinatorRespBackend, type RespBackend } from '@dkv/resp';
@@ -82,7 +82,13 @@ export class NodeCoordination {
       setVnodes: (id, vnodes) => this.adminApi().setVnodes(id, vnodes),
       setZone: (id, zone) => this.adminApi().setZone(id, zone),
     };
-    this.api = { service, options: { n: config.n, maxValueBytes: config.maxValueBytes, observe, admin } };
+    const operations: ClusterOperationsApi = {
+      endpoints: (key) => clusterOperationsApi(this.running()).endpoints(key),
+      hints: () => clusterOperationsApi(this.running()).hints(),
+      startRepair: (options) => clusterOperationsApi(this.running()).startRepair(options),
+      repair: (id) => clusterOperationsApi(this.running()).repair(id),
+    };
+    this.api = { service, options: { n: config.n, maxValueBytes: config.maxValueBytes, observe, admin, operations } };
     this.respBackend = new CoordinatorRespBackend(() => this.running().service, config.n);
   }
 

@@ -370,6 +370,35 @@ export class CoordinatorService implements KVStore {
     return this.views.read.getNodesForKey(key, this.config.n);
   }
 
+  /**
+   * `dkv getendpoints`: the key's hash and its N replicas on the read ring in preference order,
+   * each with its address, zone and status as `/v1/cluster` shows it; while data moves, also the
+   * replicas of the ring it moves to (`pending`: those that will hold the key and do not yet).
+   */
+  endpoints(key: string): KeyEndpoints {
+    validateKey(key);
+    const hash = hashKey(key);
+    const statuses = new Map(this.cluster().nodes.map((node) => [node.id, node.status]));
+    const view = (node: Node): KeyEndpoint => ({ id: node.id, address: node.address, zone: zoneOf(node), status: statuses.get(node.id) ?? 'down' });
+    const replicas = this.views.read.getNodesForHash(hash, this.config.n);
+    const future = this.views.changing ? this.views.future.getNodesForHash(hash, this.config.n) : replicas;
+    const pending = future.filter((node) => !replicas.some((r) => r.id === node.id));
+    return { key, hash, replicas: replicas.map(view), pending: pending.map(view) };
+  }
+
+  /**
+   * `dkv hints`: the writes this coordinator still owes replicas that did not acknowledge them
+   * (hinted handoff), per target node: how many, their key and value bytes, and the age of the
+   * oldest. Other coordinating processes keep their own queues.
+   */
+  hints(): HintBacklog[] {
+    const now = this.clock.now();
+    return this.replication
+      .hints()
+      .map((target) => ({ target: target.targetNodeId, count: target.tasks, bytes: target.bytes, oldestAgeMs: Math.max(0, now - target.oldestCreatedAt) }))
+      .sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
+  }
+
   /** The read and future rings this coordinator routes by. */
   ringViews(): RingViews {
     return this.views;
@@ -503,6 +532,30 @@ export class CoordinatorService implements KVStore {
     const availableReadable = readable.filter(isAvailable).length;
     return { targets: [...plan.targets, ...standIns], fallbacks, versionQuorum: Math.min(w, this.config.r, availableReadable) };
   }
+}
+
+/** One replica of a key, as `GET /v1/cluster/endpoints/{key}` answers it. */
+export interface KeyEndpoint {
+  readonly id: string;
+  readonly address: string;
+  readonly zone: string;
+  readonly status: NodeStatus;
+}
+
+/** A key's placement: its ring hash, its replicas in preference order, and those it is moving to. */
+export interface KeyEndpoints {
+  readonly key: string;
+  readonly hash: number;
+  readonly replicas: readonly KeyEndpoint[];
+  readonly pending: readonly KeyEndpoint[];
+}
+
+/** The hinted writes one coordinator holds for one target node (`GET /v1/cluster/hints`). */
+export interface HintBacklog {
+  readonly target: string;
+  readonly count: number;
+  readonly bytes: number;
+  readonly oldestAgeMs: number;
 }
 
 /** Attempts of one optimistic write before it gives up: each conflict means a newer write landed meanwhile. */

@@ -2,6 +2,7 @@ import type { Clock, MembershipView, NodeClient, Rng, Scheduler } from '@dkv/cor
 import { NodeManager } from '@dkv/membership';
 import { QuorumManager } from '@dkv/quorum';
 import { ReplicationManager } from '@dkv/replication';
+import { ClusterRepair, type RepairBounds } from './cluster-repair.js';
 import { checkCoordinatorConfig, type CoordinatorConfig } from './config.js';
 import { CoordinatorService, type ClusterObserver } from './coordinator-service.js';
 
@@ -11,6 +12,8 @@ export interface Coordinator {
   readonly nodeManager: NodeManager;
   readonly quorum: QuorumManager;
   readonly replication: ReplicationManager;
+  /** Operator repairs on demand (`POST /v1/cluster/repair`). */
+  readonly repair: ClusterRepair;
   /** Starts heartbeats and the replication retry loop. */
   start(): void;
   stop(): void;
@@ -26,6 +29,8 @@ export interface CoordinatorDeps {
   readonly rng: Rng;
   /** Liveness and sync progress from gossip, for `/v1/cluster`; absent with a static membership. */
   readonly observer?: ClusterObserver;
+  /** Bounds of operator repairs; each has a default (`DEFAULT_REPAIR_BOUNDS`). */
+  readonly repairBounds?: Partial<RepairBounds>;
 }
 
 /**
@@ -59,11 +64,22 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
     { ...config.replication, requestTimeoutMs: config.requestTimeoutMs },
   );
   const service = new CoordinatorService(config, membership, nodeManager, quorum, replication, nodeClient, clock, deps.observer ?? null);
+  const repair = new ClusterRepair({
+    views: () => service.ringViews(),
+    nodeClient,
+    isAvailable: (id) => nodeManager.isAvailable(id),
+    clock,
+    scheduler,
+    n: config.n,
+    requestTimeoutMs: config.requestTimeoutMs,
+    ...(deps.repairBounds === undefined ? {} : { bounds: deps.repairBounds }),
+  });
   return {
     service,
     nodeManager,
     quorum,
     replication,
+    repair,
     start() {
       nodeManager.start();
       replication.start();

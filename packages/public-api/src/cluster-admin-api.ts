@@ -1,7 +1,8 @@
 import { DEFAULT_ZONE, type MemberEntry } from '@dkv/core';
 import { DEFAULT_VNODES } from '@dkv/hashing';
 import type { ClusterAdmin } from '@dkv/replication';
-import type { ClusterAdminApi, ClusterNodeChange } from './public-api.js';
+import type { ClusterRepair, CoordinatorService } from '@dkv/coordination';
+import type { ClusterAdminApi, ClusterNodeChange, ClusterOperationsApi } from './public-api.js';
 
 /**
  * The public API's membership changes on a process's copy of the membership document (a
@@ -15,5 +16,18 @@ export function clusterAdminApi(admin: ClusterAdmin): ClusterAdminApi {
     removeNode: (id, force) => view(admin.migrateDataFromNode(id, { force })),
     setVnodes: (id, vnodes) => view(admin.setVnodes(id, vnodes)),
     setZone: (id, zone) => view(admin.setZone(id, zone)),
+  };
+}
+
+/**
+ * The public API's operations over a coordinator (its service and its repair), for the
+ * composition roots: what `dkv getendpoints`, `dkv hints` and `dkv repair` ask.
+ */
+export function clusterOperationsApi(coordinator: { readonly service: Pick<CoordinatorService, 'endpoints' | 'hints'>; readonly repair: ClusterRepair }): ClusterOperationsApi {
+  return {
+    endpoints: (key) => coordinator.service.endpoints(key),
+    hints: () => coordinator.service.hints(),
+    startRepair: (options) => coordinator.repair.start(options),
+    repair: (id) => coordinator.repair.report(id),
   };
 }

@@ -1,5 +1,5 @@
 import type { Authenticator } from '@dkv/auth';
-import type { CoordinatorService } from '@dkv/coordination';
+import type { CoordinatorService, HintBacklog, KeyEndpoints, RepairReport } from '@dkv/coordination';
 import { DkvError, errorBody, HTTP_STATUS_BY_CODE, MAX_TTL_SECONDS, NODE_ID_PATTERN, validateKey, ZONE_PATTERN, type ErrorCode } from '@dkv/core';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -21,6 +21,31 @@ export interface ClusterAdminApi {
   /** Moves a node to another zone (failure domain); the ranges whose replicas change move as for a join. */
   setZone(id: string, zone: string): ClusterNodeChange;
 }
+
+/**
+ * The operator's views and actions beyond membership (`dkv getendpoints`, `dkv hints`,
+ * `dkv repair`). Errors are `DkvError`s (`INVALID_KEY`, `INVALID_REQUEST`, `NOT_FOUND`).
+ */
+export interface ClusterOperationsApi {
+  /** A key's replicas in preference order (and, while data moves, those it moves to). */
+  endpoints(key: string): KeyEndpoints;
+  /** The hinted writes this process holds, per target node. */
+  hints(): readonly HintBacklog[];
+  /** Starts an anti-entropy pass now, of every range or of one node's; answers its first report. */
+  startRepair(options: { readonly node?: string }): RepairReport;
+  /** A repair's report, or null when this process does not know (or no longer keeps) it. */
+  repair(id: string): RepairReport | null;
+}
+
+/**
+ * Fastify route `config` of the routes that change the cluster (membership, vnodes, zones,
+ * repair): an authentication hook can read `request.routeOptions.config.role` and ask for the
+ * admin role there. {@link ADMIN_ROUTES} lists them.
+ */
+export const ADMIN_ROUTE_CONFIG = requires('admin').config;
+
+/** The cluster-changing routes, as `METHOD url` in Fastify's spelling: each carries {@link ADMIN_ROUTE_CONFIG}. */
+export const ADMIN_ROUTES: readonly string[] = ['POST /v1/cluster/nodes', 'DELETE /v1/cluster/nodes/:id', 'PATCH /v1/cluster/nodes/:id', 'POST /v1/cluster/repair'];
 
 /** A node's entry after a membership change, as the cluster routes answer it. */
 export interface ClusterNodeChange {
@@ -60,6 +85,8 @@ export interface PublicApiOptions {
    * `/livez` and `/readyz` stay open. Absent: every route is open.
    */
   readonly auth?: Authenticator;
+  /** Endpoints, hints and repair; without it those routes answer 501. */
+  readonly operations?: ClusterOperationsApi;
 }
 
 /** The key operations of the public API, as metric labels name them. */
@@ -126,6 +153,7 @@ function registerPublicRoutes(app: FastifyInstance, service: PublicApiService, o
   registerKeyRoutes(app, service, options);
   registerScanRoute(app, service);
   registerClusterRoutes(app, service, options.admin ?? null);
+  registerOperationsRoutes(app, options.operations ?? null);
 }
 
 /** `PUT/GET/DELETE /v1/kv/{key}`: the key is decoded from the raw path, `ttl`, `r` and `w` checked here. */
@@ -247,6 +275,40 @@ function registerClusterRoutes(app: FastifyInstance, service: PublicApiService, 
   });
 }
 
+const repairSchema = z.object({ node: z.string().regex(NODE_ID_PATTERN, 'must be a node id: 1 to 64 letters, digits, ".", "_" or "-"').optional() }).strict();
+
+/** The path prefix of `GET /v1/cluster/endpoints/{key}`; the key is URL-encoded as under `/v1/kv/`. */
+export const ENDPOINTS_PREFIX = '/v1/cluster/endpoints/';
+
+/**
+ * Additions to API.md's cluster routes for the admin commands: `GET /v1/cluster/endpoints/{key}`
+ * (the key's replicas), `GET /v1/cluster/hints` (`{"hints": [...]}`), `POST /v1/cluster/repair`
+ * with an optional JSON body `{"node"}` (202 and the repair's report; admin) and
+ * `GET /v1/cluster/repair/{id}` (the report, 404 when unknown). 501 without `operations`.
+ */
+function registerOperationsRoutes(app: FastifyInstance, operations: ClusterOperationsApi | null): void {
+  const ops = (): ClusterOperationsApi => {
+    if (operations === null) throw new DkvError('NOT_IMPLEMENTED', 'this process does not serve the cluster operations (endpoints, hints, repair)');
+    return operations;
+  };
+  app.get(`${ENDPOINTS_PREFIX}*`, requires('read'), async (request) => ops().endpoints(keyOf(request, ENDPOINTS_PREFIX)));
+  app.get('/v1/cluster/hints', requires('read'), async () => ({ hints: ops().hints() }));
+  app.post('/v1/cluster/repair', { config: ADMIN_ROUTE_CONFIG }, async (request, reply) => {
+    const body = Buffer.isBuffer(request.body) && request.body.length === 0 ? {} : (parseJsonBody(request.body) ?? {});
+    const parsed = repairSchema.safeParse(body);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; ');
+      throw new DkvError('INVALID_REQUEST', `the body must be empty or JSON {"node": "<id>"}: ${issues}`);
+    }
+    return reply.code(202).send(ops().startRepair(parsed.data.node === undefined ? {} : { node: parsed.data.node }));
+  });
+  app.get<{ Params: { id: string } }>('/v1/cluster/repair/:id', requires('read'), async (request) => {
+    const report = ops().repair(request.params.id);
+    if (report === null) throw new DkvError('NOT_FOUND', `no repair ${JSON.stringify(request.params.id)} is known here (a coordinator keeps the reports of its last repairs only, and only its own)`);
+    return report;
+  });
+}
+
 /** The answer to any thrown value: its code's status and `{"error"}` body; Fastify's own 4xx errors keep their status. */
 function sendError(request: FastifyRequest, reply: FastifyReply, error: unknown, maxValueBytes: number): FastifyReply {
   if (error instanceof DkvError) return reply.code(HTTP_STATUS_BY_CODE[error.code]).send(errorBody(error));
@@ -267,10 +329,10 @@ function sendError(request: FastifyRequest, reply: FastifyReply, error: unknown,
   return reply.code(500).send(errorBody(error));
 }
 
-/** The key of a `/v1/kv/*` request, decoded from the raw path and validated. */
-function keyOf(request: FastifyRequest): string {
+/** The key of a `/v1/kv/*` (or other `prefix`) request, decoded from the raw path and validated. */
+function keyOf(request: FastifyRequest, prefix: string = KV_PREFIX): string {
   const path = pathOf(request.url);
-  const encoded = path.startsWith(KV_PREFIX) ? path.slice(KV_PREFIX.length) : '';
+  const encoded = path.startsWith(prefix) ? path.slice(prefix.length) : '';
   let key: string;
   try {
     key = decodeURIComponent(encoded);

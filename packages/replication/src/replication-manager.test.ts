@@ -142,6 +142,21 @@ describe('ReplicationManager', () => {
     expect(manager.stats.dropped).toBe(2);
   });
 
+  it('reports per replica its hints with the creation time of the oldest one still queued', () => {
+    const { manager, advance } = setup({ maxQueuedTasks: 100, maxTasksPerTarget: 2 });
+    const start = manager.hints().length;
+    manager.enqueue('k1', rec(1), 'a');
+    advance(1000);
+    manager.enqueue('k2', rec(1), 'a');
+    advance(1000);
+    manager.enqueue('k3', rec(1), 'a');
+    const [a] = manager.hints();
+    expect(start).toBe(0);
+    expect(a).toMatchObject({ targetNodeId: 'a', tasks: 2 });
+    expect(a!.oldestCreatedAt).toBe(manager.pendingTasks()[0]!.createdAt);
+    expect(manager.pendingTasks()[0]!.key).toBe('k2');
+  });
+
   it('when full, drops from the replica that holds the most, so one dead replica cannot crowd out the others', () => {
     const { manager } = setup({ maxQueuedTasks: 4 });
     for (const key of ['a1', 'a2', 'a3']) manager.enqueue(key, rec(1), 'a');

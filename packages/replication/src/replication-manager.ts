@@ -75,6 +75,12 @@ export interface TargetBacklog {
   readonly bytes: number;
 }
 
+/** The hints queued for one replica, with the creation time of the oldest (for `dkv hints`). */
+export interface TargetHints extends TargetBacklog {
+  /** When the oldest task still queued for the replica was created (this process's clock, epoch ms). */
+  readonly oldestCreatedAt: number;
+}
+
 /** Where to find a node by id, and whether it is worth trying now. */
 export interface ReplicaDirectory {
   nodeById(nodeId: string): Node | undefined;
@@ -138,6 +144,20 @@ export class ReplicationManager {
   /** What is queued per replica: the hints each one is owed. */
   backlog(): TargetBacklog[] {
     return [...this.queues].map(([targetNodeId, queue]) => ({ targetNodeId, tasks: queue.tasks.size, bytes: queue.bytes }));
+  }
+
+  /**
+   * Per replica, what it is owed and since when: the oldest task is the first of its queue, since
+   * a superseded task is removed and its successor queued at the end with a new creation time.
+   */
+  hints(): TargetHints[] {
+    const result: TargetHints[] = [];
+    for (const [targetNodeId, queue] of this.queues) {
+      const oldest = queue.tasks.values().next();
+      if (oldest.done) continue;
+      result.push({ targetNodeId, tasks: queue.tasks.size, bytes: queue.bytes, oldestCreatedAt: oldest.value.createdAt });
+    }
+    return result;
   }
 
   /**
