@@ -133,6 +133,7 @@ export async function startCoordinator(config: CoordinatorAppConfig, makeContain
     registry: metrics.registry,
     logger,
     admin: clusterAdminApi(new ClusterAdmin(membership, config.coordinator.n)),
+    dashboard: { processId: config.coordinator.nodeId, hintsPending: () => coordinator.service.metrics().replicationQueueDepth },
   });
   coordinator.start();
   // The Redis door opens before the HTTP API, so a ready /readyz means both doors are open.

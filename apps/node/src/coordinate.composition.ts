@@ -49,6 +49,7 @@ export interface NodeCoordinationDeps {
 export class NodeCoordination {
   private coordinator: Coordinator | null = null;
   private admin: ClusterAdminApi | null = null;
+  private member: ElasticMember | null = null;
   private readonly nodeClient: NodeClient;
   /** The public API to register on the node's app: a service and options that reach the coordinator once attached. */
   readonly api: { readonly service: PublicApiService; readonly options: PublicApiOptions };
@@ -79,7 +80,9 @@ export class NodeCoordination {
       setVnodes: (id, vnodes) => this.adminApi().setVnodes(id, vnodes),
       setZone: (id, zone) => this.adminApi().setZone(id, zone),
     };
-    this.api = { service, options: { n: config.n, maxValueBytes: config.maxValueBytes, observe, admin } };
+    // Hints pending: what the coordinator owes replicas, and what the node keeps for others (sloppy quorums).
+    const hintsPending = (): number => (this.coordinator?.service.metrics().replicationQueueDepth ?? 0) + (this.member?.hints.queueDepth ?? 0);
+    this.api = { service, options: { n: config.n, maxValueBytes: config.maxValueBytes, observe, admin, dashboard: { processId: config.nodeId, hintsPending } } };
     this.respBackend = new CoordinatorRespBackend(() => this.running().service, config.n);
   }
 
@@ -89,6 +92,7 @@ export class NodeCoordination {
     const { config, clock, scheduler, rng } = this.deps;
     this.coordinator = createCoordinator({ config, membership: member.gossiper, nodeClient: this.nodeClient, clock, scheduler, rng, observer: member.gossiper });
     this.admin = clusterAdminApi(member.admin);
+    this.member = member;
     this.coordinator.start();
   }
 

@@ -56,7 +56,7 @@ export function registerPublicApiMetrics(registry: Registry, source: Coordinator
   counterFrom(registry, 'dkv_hedged_reads_total', 'Reads that asked a spare replica because the first ones were slow (read fan-out quorum)', () => source.metrics().hedgedReads ?? 0);
   counterFrom(registry, 'dkv_version_conflicts_total', 'Optimistic writes retried because a replica held a newer version (concurrent writers)', () => source.metrics().versionConflicts ?? 0);
   counterFrom(registry, 'dkv_versions_refused_total', 'Versions refused for being beyond this clock plus --max-clock-offset-ms (read from a replica, or met by a write)', () => source.metrics().versionsRefused ?? 0);
-  new Gauge({ name: 'dkv_clock_offset_ms', help: 'This process\'s clock minus the storage nodes\' (median of their measured offsets; 0 before the first measurement)', registers: [registry], collect() { this.set(source.metrics().clockOffsetMs ?? 0); } });
+  new Gauge({ name: 'dkv_clock_offset_seconds', help: 'This process\'s clock minus the storage nodes\' (median of their measured offsets; 0 before the first measurement)', registers: [registry], collect() { this.set((source.metrics().clockOffsetMs ?? 0) / 1000); } });
   counterFrom(registry, 'dkv_sloppy_writes_total', 'Writes acknowledged with stand-ins for replicas that were down (write quorum sloppy)', () => source.metrics().sloppyWrites ?? 0);
   counterFrom(registry, 'dkv_replication_delivered_total', 'Background replications delivered to a replica', () => source.metrics().replicationDelivered);
   counterFrom(registry, 'dkv_replication_dropped_total', 'Background replications dropped (queue full or too old)', () => source.metrics().replicationDropped);

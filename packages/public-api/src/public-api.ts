@@ -2,6 +2,7 @@ import type { CoordinatorService } from '@dkv/coordination';
 import { DkvError, errorBody, HTTP_STATUS_BY_CODE, MAX_TTL_SECONDS, NODE_ID_PATTERN, validateKey, ZONE_PATTERN, type ErrorCode } from '@dkv/core';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { registerDashboard, type DashboardOptions } from './dashboard.js';
 
 /** What the public API needs of the coordination core: the `KVStore`, the key scan, cluster views and readiness. */
 export type PublicApiService = Pick<CoordinatorService, 'get' | 'put' | 'delete' | 'scanKeys' | 'cluster' | 'distribution' | 'isReady'>;
@@ -52,6 +53,8 @@ export interface PublicApiOptions {
   readonly observe?: (operation: KvOperation, status: number, seconds: number) => void;
   /** Membership changes; without it they answer 501 (a coordinator over a static membership). */
   readonly admin?: ClusterAdminApi;
+  /** The web dashboard (`GET /ui`, `GET /v1/cluster/overview`); without it those routes do not exist. */
+  readonly dashboard?: DashboardOptions;
 }
 
 /** The key operations of the public API, as metric labels name them. */
@@ -104,8 +107,9 @@ function registerPublicRoutes(app: FastifyInstance, service: PublicApiService, o
   // No limit on the parser itself: each route's bodyLimit applies (the value limit on PUT).
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   app.setErrorHandler((error, request, reply) => sendError(request, reply, error, options.maxValueBytes));
-  if (options.observe) {
-    const observe = options.observe;
+  const dashboard = options.dashboard ? registerDashboard(app, service, options.dashboard) : null;
+  const observe = combineObservers(options.observe, dashboard === null ? undefined : (operation, status, seconds) => dashboard.record(operation, status, seconds));
+  if (observe) {
     // A callback hook, not an async one: no promise per request.
     app.addHook('onResponse', (request, reply, done) => {
       const operation = request.routeOptions.url === `${KV_PREFIX}*` ? OPERATION_BY_METHOD[request.method] : undefined;
@@ -117,6 +121,17 @@ function registerPublicRoutes(app: FastifyInstance, service: PublicApiService, o
   registerKeyRoutes(app, service, options);
   registerScanRoute(app, service);
   registerClusterRoutes(app, service, options.admin ?? null);
+}
+
+type Observe = NonNullable<PublicApiOptions['observe']>;
+
+/** One observer calling both (or the one given, or none): the metrics and the dashboard share the hook. */
+function combineObservers(first: Observe | undefined, second: Observe | undefined): Observe | undefined {
+  if (first === undefined || second === undefined) return first ?? second;
+  return (operation, status, seconds) => {
+    first(operation, status, seconds);
+    second(operation, status, seconds);
+  };
 }
 
 /** `PUT/GET/DELETE /v1/kv/{key}`: the key is decoded from the raw path, `ttl`, `r` and `w` checked here. */
