@@ -64,7 +64,7 @@ export class NodeCoordination {
       maxFrameBytes: config.maxValueBytes + FRAME_OVERHEAD_BYTES,
     });
     this.nodeClient = new LocalFirstNodeClient(config.nodeId, deps.handler, new CircuitBreakingNodeClient(new RetryingNodeClient(wire, client.nodeRetry, scheduler, rng), client.circuitBreaker, clock));
-    const observe = registerPublicApiMetrics(deps.registry, { metrics: () => this.coordinator?.service.metrics() ?? NO_METRICS });
+    const observe = registerPublicApiMetrics(deps.registry, { metrics: () => this.coordinator?.service.metrics() ?? NO_METRICS, cluster: () => this.running().service.cluster() });
     const service: PublicApiService = {
       get: (key, options) => this.running().service.get(key, options),
       put: (key, value, ttlSeconds, options) => this.running().service.put(key, value, ttlSeconds, options),
