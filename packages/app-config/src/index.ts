@@ -3,3 +3,4 @@ export * from './foreground.js';
 export * from './coordinator-settings.js';
 export * from './durability-settings.js';
 export * from './resp-settings.js';
+export * from './logging.js';
