@@ -101,7 +101,7 @@ describe('durable storage with real processes', () => {
     expect(verdict.anomalies.map((a) => a.message)).toEqual([]);
     // It replayed its log and streamed nothing: a node that lost its data would pull its ranges.
     const metrics = await (await fetch(`${restartedUrl}/metrics`)).text();
-    expect(metrics).toMatch(/dkv_sync_keys_received\{node="n2"\} 0\n/);
+    expect(metrics).toMatch(/dkv_sync_keys_received_total\{node="n2"\} 0\n/);
     expect(metrics).toMatch(/dkv_storage_keys\{node="n2"\} [1-9]/);
   }, DEADLINE_MS * 2);
 });

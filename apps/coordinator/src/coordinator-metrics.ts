@@ -1,5 +1,4 @@
-import type { CoordinatorMetrics } from '@dkv/coordination';
-import { createPublicApiMetrics, registerPortBoundMetrics, type PublicApiMetrics } from '@dkv/public-api';
+import { createPublicApiMetrics, registerPortBoundMetrics, type CoordinatorMetricsSource, type PublicApiMetrics } from '@dkv/public-api';
 import { PortBoundCounters } from '@dkv/transport';
 
 /** The coordinator's Prometheus metrics, in a registry of its own (no global state). */
@@ -10,11 +9,10 @@ export interface CoordinatorAppMetrics extends PublicApiMetrics {
 
 /**
  * Creates the coordinator's metrics: the process defaults and the public API's (`@dkv/public-api`:
- * request counts and latencies, the coordination core's counters read when scraped) and the
- * public port's bound counters, labelled
- * `coordinator=<nodeId>`.
+ * request counts and latencies, the coordination core's counters and the nodes by state, read when
+ * scraped) and the public port's bound counters, labelled `coordinator=<nodeId>`.
  */
-export function createCoordinatorMetrics(source: { metrics(): CoordinatorMetrics }, nodeId: string): CoordinatorAppMetrics {
+export function createCoordinatorMetrics(source: CoordinatorMetricsSource, nodeId: string): CoordinatorAppMetrics {
   const metrics = createPublicApiMetrics(source, { coordinator: nodeId });
   const portBounds = new PortBoundCounters();
   registerPortBoundMetrics(metrics.registry, 'http', portBounds.counts);

@@ -1,4 +1,4 @@
-import { LOG_REDACT_PATHS, ReloadableAuth } from '@dkv/auth';
+import { ReloadableAuth } from '@dkv/auth';
 import { createCoordinator, type Coordinator } from '@dkv/coordination';
 import type { Clock, Membership, NodeClient, Rng, Scheduler } from '@dkv/core';
 import { DEFAULT_GOSSIPER_CONFIG, Gossiper } from '@dkv/membership';
@@ -10,6 +10,7 @@ import { applyHttpPortBounds, CircuitBreakingNodeClient, DEFAULT_PORT_BOUNDS, Ht
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
 import { pino } from 'pino';
+import { processLoggerOptions } from '@dkv/app-config';
 import type { CoordinatorAppConfig } from './config.js';
 import { buildCoordinatorApp } from './coordinator-app.js';
 import { createCoordinatorMetrics, type CoordinatorAppMetrics } from './coordinator-metrics.js';
@@ -46,7 +47,7 @@ export function coordinatorContainer(config: CoordinatorAppConfig, initial: Memb
   c.bind<Clock>(T.clock).toConstantValue(new SystemClock(config.clockOffsetMs));
   c.bind<Scheduler>(T.scheduler).toConstantValue(new TimerScheduler());
   c.bind<Rng>(T.rng).toConstantValue(new SystemRng());
-  c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: CoordinatorAppConfig) => pino({ level: cfg.logLevel, base: { coordinator: cfg.coordinator.nodeId }, redact: [...LOG_REDACT_PATHS] }), [T.config]);
+  c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: CoordinatorAppConfig) => pino(processLoggerOptions(cfg.logLevel, { coordinator: cfg.coordinator.nodeId })), [T.config]);
   // Membership by gossip (pull and push) with the storage nodes, starting from the ones the join
   // answered with: no single node is needed once the coordinator knows the document. It has its
   // own small client, so that gossip does not queue behind data requests (and a test can swap
@@ -142,6 +143,7 @@ export async function startCoordinator(config: CoordinatorAppConfig, makeContain
     ...(auth === null ? {} : { auth }),
     serverBounds: httpServerBoundsOptions(bounds),
     operations: clusterOperationsApi(coordinator),
+    dashboard: { processId: config.coordinator.nodeId, hintsPending: () => coordinator.service.metrics().replicationQueueDepth },
   });
   applyHttpPortBounds(app.server, bounds, metrics.portBounds);
   coordinator.start();

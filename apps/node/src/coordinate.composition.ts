@@ -51,6 +51,7 @@ export interface NodeCoordinationDeps {
 export class NodeCoordination {
   private coordinator: Coordinator | null = null;
   private admin: ClusterAdminApi | null = null;
+  private member: ElasticMember | null = null;
   private readonly nodeClient: NodeClient;
   /** The public API to register on the node's app: a service and options that reach the coordinator once attached. */
   readonly api: { readonly service: PublicApiService; readonly options: PublicApiOptions };
@@ -66,7 +67,7 @@ export class NodeCoordination {
       clusterSecret: deps.clusterSecret ?? null,
     });
     this.nodeClient = new LocalFirstNodeClient(config.nodeId, deps.handler, new CircuitBreakingNodeClient(new RetryingNodeClient(wire, client.nodeRetry, scheduler, rng), client.circuitBreaker, clock));
-    const observe = registerPublicApiMetrics(deps.registry, { metrics: () => this.coordinator?.service.metrics() ?? NO_METRICS });
+    const observe = registerPublicApiMetrics(deps.registry, { metrics: () => this.coordinator?.service.metrics() ?? NO_METRICS, cluster: () => this.running().service.cluster() });
     const service: PublicApiService = {
       get: (key, options) => this.running().service.get(key, options),
       put: (key, value, ttlSeconds, options) => this.running().service.put(key, value, ttlSeconds, options),
@@ -88,7 +89,9 @@ export class NodeCoordination {
       startRepair: (options) => clusterOperationsApi(this.running()).startRepair(options),
       repair: (id) => clusterOperationsApi(this.running()).repair(id),
     };
-    this.api = { service, options: { n: config.n, maxValueBytes: config.maxValueBytes, observe, admin, operations } };
+    // Hints pending: what the coordinator owes replicas, and what the node keeps for others (sloppy quorums).
+    const hintsPending = (): number => (this.coordinator?.service.metrics().replicationQueueDepth ?? 0) + (this.member?.hints.queueDepth ?? 0);
+    this.api = { service, options: { n: config.n, maxValueBytes: config.maxValueBytes, observe, admin, operations, dashboard: { processId: config.nodeId, hintsPending } } };
     this.respBackend = new CoordinatorRespBackend(() => this.running().service, config.n);
   }
 
@@ -98,6 +101,7 @@ export class NodeCoordination {
     const { config, clock, scheduler, rng } = this.deps;
     this.coordinator = createCoordinator({ config, membership: member.gossiper, nodeClient: this.nodeClient, clock, scheduler, rng, observer: member.gossiper });
     this.admin = clusterAdminApi(member.admin);
+    this.member = member;
     this.coordinator.start();
   }
 

@@ -248,8 +248,8 @@ describe('a cluster of coordinating nodes', () => {
     expect(metrics).toMatch(/dkv_storage_requests_total\{type="GET",node="n1"\} [1-9]/);
     expect(metrics).toContain('dkv_replication_queue_depth{node="n1"}');
     expect(metrics).toMatch(/dkv_storage_keys\{node="n1"\} \d/);
-    expect(metrics).toMatch(/dkv_anti_entropy_rounds\{node="n1"\} \d+/);
-    expect(metrics).toMatch(/dkv_anti_entropy_keys_pulled\{node="n1"\} \d+/);
+    expect(metrics).toMatch(/dkv_anti_entropy_rounds_total\{node="n1"\} \d+/);
+    expect(metrics).toMatch(/dkv_anti_entropy_keys_pulled_total\{node="n1"\} \d+/);
   });
 });
 

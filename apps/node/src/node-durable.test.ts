@@ -32,7 +32,7 @@ describe('storage node with --data-dir', () => {
       expect(await client.send(target, { type: 'PUT', key: `k${i}`, record: record(i + 1, `v${i}`) }, { timeoutMs: 5000 })).toMatchObject({ applied: true });
     }
     const metrics = await (await fetch(`${first.url}/metrics`)).text();
-    expect(metrics).toMatch(/dkv_storage_log_fsyncs\{node="n1"\} [1-9]/);
+    expect(metrics).toMatch(/dkv_storage_log_fsyncs_total\{node="n1"\} [1-9]/);
     expect(metrics).toMatch(/dkv_storage_log_disk_bytes\{node="n1"\} [1-9]/);
     await first.close();
     expect(readdirSync(join(dataDir, 'n1'))).toContain('IDENTITY');

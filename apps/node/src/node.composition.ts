@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { LOG_REDACT_PATHS, ReloadableAuth } from '@dkv/auth';
+import { ReloadableAuth } from '@dkv/auth';
 import type { Clock, Node, RangeScanStorageEngine, Scheduler, StorageRequestHandler } from '@dkv/core';
 import { DEFAULT_GOSSIPER_CONFIG } from '@dkv/membership';
 import { ElasticMember } from '@dkv/replication';
@@ -10,6 +10,7 @@ import { DEFAULT_PORT_BOUNDS, listenMultiplexed, TcpNodeClient, TcpStorageServer
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
 import { pino } from 'pino';
+import { processLoggerOptions } from '@dkv/app-config';
 import type { NodeConfig } from './config.js';
 import { staticMembership } from './config.js';
 import { ElasticHooks } from './elastic-hooks.js';
@@ -41,7 +42,7 @@ export function nodeContainer(config: NodeConfig): Container {
   c.bind<NodeConfig>(T.config).toConstantValue(config);
   c.bind<Clock>(T.clock).toConstantValue(new SystemClock());
   c.bind<Scheduler>(T.scheduler).toConstantValue(new TimerScheduler());
-  c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: NodeConfig) => pino({ level: cfg.logLevel, base: { node: cfg.id }, redact: [...LOG_REDACT_PATHS] }), [T.config]);
+  c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: NodeConfig) => pino(processLoggerOptions(cfg.logLevel, { node: cfg.id })), [T.config]);
   c.bind<RangeScanStorageEngine>(T.engine).toResolvedValue(
     (clock: Clock, cfg: NodeConfig, scheduler: Scheduler, logger: FastifyBaseLogger) => {
       const memory = cfg.engine === 'compact' ? new CompactStorageEngine({ clock, tombstoneGraceMs: cfg.tombstoneGraceMs }) : new InMemoryStorageEngine({ clock, tombstoneGraceMs: cfg.tombstoneGraceMs });

@@ -56,7 +56,7 @@ describe('storage node', () => {
     expect(text).toMatch(/dkv_storage_tombstones\{node="n1"\} [1-9]/);
     // The default compact engine reserves slab memory for the value it still holds ("k").
     expect(text).toMatch(/dkv_storage_value_store_bytes\{node="n1"\} [1-9]/);
-    expect(text).toMatch(/dkv_storage_slabs_released\{node="n1"\} 0/);
+    expect(text).toMatch(/dkv_storage_slabs_released_total\{node="n1"\} 0/);
   });
 
   it('serves its membership: itself alone at its bound address by default', async () => {

@@ -5,3 +5,4 @@ export * from './durability-settings.js';
 export * from './resp-settings.js';
 export * from './auth-settings.js';
 export * from './port-bounds-settings.js';
+export * from './logging.js';

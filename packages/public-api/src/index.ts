@@ -4,10 +4,14 @@
  * `publicApiPlugin` to an app that serves other routes too, `buildPublicApp` is a whole app with
  * `/metrics`, `registerPublicApiMetrics` / `createPublicApiMetrics` its Prometheus metrics, and
  * `clusterAdminApi` its membership changes over a `ClusterAdmin`. With authentication on,
- * `accessHook` checks each route's declared role (`requires`).
+ * `accessHook` checks each route's declared role (`requires`). `registerDashboard` (also added by
+ * the `dashboard` option) serves the web dashboard at `/ui`.
  */
 export * from './access.js';
 export * from './cluster-admin-api.js';
 export * from './public-api.js';
 export * from './public-api-metrics.js';
 export * from './public-app.js';
+export { DASHBOARD_PATH, DEFAULT_DASHBOARD_OPTIONS, OVERVIEW_PATH, registerDashboard, ringArcs, type ClusterOverview, type DashboardOptions, type DashboardRecorder, type OverviewNode, type RingArc } from './dashboard.js';
+export { MembershipEventLog, type MembershipEvent } from './membership-events.js';
+export { RequestWindow, type OperationSummary, type RequestSummary } from './request-window.js';

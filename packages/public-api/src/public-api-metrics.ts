@@ -14,7 +14,15 @@ export interface PublicApiMetrics {
 /** Where the coordination core's counters are read from, at scrape time. */
 export interface CoordinatorMetricsSource {
   metrics(): CoordinatorMetrics;
+  /**
+   * The storage nodes and their states as this process sees them (`GET /v1/cluster`'s), for
+   * `dkv_cluster_nodes`; absent, or throwing while the process starts, exports no states.
+   */
+  cluster?(): { readonly nodes: ReadonlyArray<{ readonly status: string }> };
 }
+
+/** The states `dkv_cluster_nodes` counts: every one is exported, 0 included, so an alert can compare. */
+const NODE_STATES = ['joining', 'up', 'suspect', 'down', 'leaving'] as const;
 
 /** Latency buckets in seconds, from a loopback hit to a replica timeout. */
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -33,8 +41,8 @@ export function createPublicApiMetrics(source: CoordinatorMetricsSource, default
 /**
  * Adds the public API's metrics to `registry` (a storage node that coordinates adds them to its
  * own): request counts and latencies, recorded through the returned function as requests end, and
- * the coordination core's counters (quorum failures, read repairs, replication queue), read from
- * `source.metrics()` only when scraped, so the hot path pays nothing for them.
+ * the coordination core's counters (quorum failures, read repairs, replication queue) and the
+ * nodes by state, read from `source` only when scraped, so the hot path pays nothing for them.
  */
 export function registerPublicApiMetrics(registry: Registry, source: CoordinatorMetricsSource): ObserveKvRequest {
   const requests = new Counter({ name: 'dkv_requests_total', help: 'Key requests answered, by operation and HTTP status', labelNames: ['operation', 'status'] as const, registers: [registry] });
@@ -51,12 +59,27 @@ export function registerPublicApiMetrics(registry: Registry, source: Coordinator
       this.inc({ operation: 'write' }, m.quorumFailures.write);
     },
   });
+  new Gauge({
+    name: 'dkv_cluster_nodes',
+    help: 'Storage nodes by state (joining, up, suspect, down, leaving) as this process sees them',
+    labelNames: ['status'] as const,
+    registers: [registry],
+    collect() {
+      let nodes: ReadonlyArray<{ readonly status: string }> = [];
+      try {
+        nodes = source.cluster?.().nodes ?? [];
+      } catch {
+        // Still starting: no membership yet.
+      }
+      for (const status of NODE_STATES) this.set({ status }, nodes.filter((node) => node.status === status).length);
+    },
+  });
   counterFrom(registry, 'dkv_read_repairs_total', 'Stale replicas repaired after a read', () => source.metrics().readRepairs);
   counterFrom(registry, 'dkv_read_repairs_dropped_total', 'Read repairs not started because too many were in flight', () => source.metrics().readRepairsDropped);
   counterFrom(registry, 'dkv_hedged_reads_total', 'Reads that asked a spare replica because the first ones were slow (read fan-out quorum)', () => source.metrics().hedgedReads ?? 0);
   counterFrom(registry, 'dkv_version_conflicts_total', 'Optimistic writes retried because a replica held a newer version (concurrent writers)', () => source.metrics().versionConflicts ?? 0);
   counterFrom(registry, 'dkv_versions_refused_total', 'Versions refused for being beyond this clock plus --max-clock-offset-ms (read from a replica, or met by a write)', () => source.metrics().versionsRefused ?? 0);
-  new Gauge({ name: 'dkv_clock_offset_ms', help: 'This process\'s clock minus the storage nodes\' (median of their measured offsets; 0 before the first measurement)', registers: [registry], collect() { this.set(source.metrics().clockOffsetMs ?? 0); } });
+  new Gauge({ name: 'dkv_clock_offset_seconds', help: 'This process\'s clock minus the storage nodes\' (median of their measured offsets; 0 before the first measurement)', registers: [registry], collect() { this.set((source.metrics().clockOffsetMs ?? 0) / 1000); } });
   counterFrom(registry, 'dkv_sloppy_writes_total', 'Writes acknowledged with stand-ins for replicas that were down (write quorum sloppy)', () => source.metrics().sloppyWrites ?? 0);
   counterFrom(registry, 'dkv_replication_delivered_total', 'Background replications delivered to a replica', () => source.metrics().replicationDelivered);
   counterFrom(registry, 'dkv_replication_dropped_total', 'Background replications dropped (queue full or too old)', () => source.metrics().replicationDropped);

@@ -4,6 +4,7 @@ import { DkvError, errorBody, HTTP_STATUS_BY_CODE, MAX_TTL_SECONDS, NODE_ID_PATT
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { accessHook, requires } from './access.js';
+import { registerDashboard, type DashboardOptions } from './dashboard.js';
 
 /** What the public API needs of the coordination core: the `KVStore`, the key scan, cluster views and readiness. */
 export type PublicApiService = Pick<CoordinatorService, 'get' | 'put' | 'delete' | 'scanKeys' | 'cluster' | 'distribution' | 'isReady'>;
@@ -87,6 +88,8 @@ export interface PublicApiOptions {
   readonly auth?: Authenticator;
   /** Endpoints, hints and repair; without it those routes answer 501. */
   readonly operations?: ClusterOperationsApi;
+  /** The web dashboard (`GET /ui`, `GET /v1/cluster/overview`); without it those routes do not exist. */
+  readonly dashboard?: DashboardOptions;
 }
 
 /** The key operations of the public API, as metric labels name them. */
@@ -140,8 +143,9 @@ function registerPublicRoutes(app: FastifyInstance, service: PublicApiService, o
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   app.setErrorHandler((error, request, reply) => sendError(request, reply, error, options.maxValueBytes));
   if (options.auth) app.addHook('onRequest', accessHook(options.auth));
-  if (options.observe) {
-    const observe = options.observe;
+  const dashboard = options.dashboard ? registerDashboard(app, service, options.dashboard) : null;
+  const observe = combineObservers(options.observe, dashboard === null ? undefined : (operation, status, seconds) => dashboard.record(operation, status, seconds));
+  if (observe) {
     // A callback hook, not an async one: no promise per request.
     app.addHook('onResponse', (request, reply, done) => {
       const operation = request.routeOptions.url === `${KV_PREFIX}*` ? OPERATION_BY_METHOD[request.method] : undefined;
@@ -154,6 +158,17 @@ function registerPublicRoutes(app: FastifyInstance, service: PublicApiService, o
   registerScanRoute(app, service);
   registerClusterRoutes(app, service, options.admin ?? null);
   registerOperationsRoutes(app, options.operations ?? null);
+}
+
+type Observe = NonNullable<PublicApiOptions['observe']>;
+
+/** One observer calling both (or the one given, or none): the metrics and the dashboard share the hook. */
+function combineObservers(first: Observe | undefined, second: Observe | undefined): Observe | undefined {
+  if (first === undefined || second === undefined) return first ?? second;
+  return (operation, status, seconds) => {
+    first(operation, status, seconds);
+    second(operation, status, seconds);
+  };
 }
 
 /** `PUT/GET/DELETE /v1/kv/{key}`: the key is decoded from the raw path, `ttl`, `r` and `w` checked here. */

@@ -3,7 +3,8 @@
  * `SeededRng`, one virtual timeline `SimulatedScheduler`, per-process `SimulatedClock`s and a
  * fault-injecting `SimulatedNetwork`), a seeded `SessionWorkload` (not yet run by the simulation
  * or the benchmarks, see its file), the history recorder and checkers that judge a run, and the
- * contract suites every adapter of a port runs.
+ * contract suites every adapter of a port runs, and `lintExposition`, the Prometheus naming rules
+ * a real process's `/metrics` is held to.
  */
 export * from './node-client.contract.js';
 export * from './seeded-rng.js';
@@ -15,3 +16,4 @@ export * from './simulated-network.js';
 export * from './session-workload.js';
 export * from './history-index.js';
 export * from './free-port.js';
+export { lintExposition, parseExposition, type MetricFamily } from './prometheus-lint.js';
