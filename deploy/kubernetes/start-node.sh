@@ -19,6 +19,9 @@
 #   DKV_SEEDS           how many of the first pods (ordinals 0..DKV_SEEDS-1) a node joins
 #                       through; at least 2, so that pod 0 has one to rejoin through. Default: 3.
 #   DKV_ZONE            the node's failure domain; empty or unset means none (see deploy/README.md).
+#   DKV_BOOTSTRAP       "auto" (default): pod 0 starts a new cluster when it has no data directory;
+#                       "never": pod 0 always joins (set it when pod 0 lost its volume while the
+#                       cluster runs, so that it rejoins instead of starting a cluster of its own).
 # Any other DKV_* variable is read by dkv itself (see the README's configuration tables), and
 # arguments given to this script are passed on to `dkv node`.
 #
@@ -60,7 +63,12 @@ done
 
 # A first start of pod 0 bootstraps; everything else joins.
 set -- --coordinate --id "$pod" --host "${DKV_HOST:-0.0.0.0}" --port "$port" --advertise-address "$pod.$peers:$port" --data-dir "$DKV_DATA_DIR" "$@"
-if [ "$ordinal" = 0 ] && [ ! -d "$DKV_DATA_DIR/$pod" ]; then
+bootstrap="${DKV_BOOTSTRAP:-auto}"
+case "$bootstrap" in
+  auto | never) ;;
+  *) fail "DKV_BOOTSTRAP \"$bootstrap\" must be auto or never" ;;
+esac
+if [ "$ordinal" = 0 ] && [ "$bootstrap" = auto ] && [ ! -d "$DKV_DATA_DIR/$pod" ]; then
   echo "start-node.sh: $pod starts a new cluster (no data in $DKV_DATA_DIR/$pod)" >&2
 else
   echo "start-node.sh: $pod joins through $join" >&2

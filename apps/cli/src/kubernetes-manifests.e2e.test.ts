@@ -181,6 +181,7 @@ describe('start-node.sh, the container arguments', () => {
     expect(firstConfig.coordinator).not.toBeNull();
     expect(firstConfig.resp).toMatchObject({ port: 6379 });
 
+    expect(nodeConfig('dkv-0', dryRun('dkv-0', { DKV_BOOTSTRAP: 'never' }).argv).join).toEqual(seedsOf(1, 2));
     const later = dryRun('dkv-7');
     expect(nodeConfig('dkv-7', later.argv)).toMatchObject({ id: 'dkv-7', advertiseAddress: 'dkv-7.dkv.test.svc.cluster.local:7000', join: seedsOf(0, 1, 2) });
     expect(later.stderr).toContain('dkv-7 joins through');
@@ -195,6 +196,7 @@ describe('start-node.sh, the container arguments', () => {
   it('stops with exit 2 and a message on inputs it cannot use', () => {
     expect(dryRun('dkv', { POD_NAME: 'dkv' })).toMatchObject({ status: 2, stderr: expect.stringContaining('POD_NAME "dkv" must end in -<ordinal>') });
     expect(dryRun('dkv-1', { DKV_SEEDS: '1' })).toMatchObject({ status: 2, stderr: expect.stringContaining('DKV_SEEDS "1" must be a whole number of at least 2') });
+    expect(dryRun('dkv-0', { DKV_BOOTSTRAP: 'always' })).toMatchObject({ status: 2, stderr: expect.stringContaining('DKV_BOOTSTRAP "always" must be auto or never') });
     expect(dryRun('dkv-1', { POD_NAMESPACE: '' })).toMatchObject({ status: 2, stderr: expect.stringContaining('POD_NAMESPACE must be set') });
     expect(() => nodeConfig('dkv-1', ['--no-such-flag'])).toThrow(ConfigError);
   });
