@@ -3,11 +3,13 @@
 // to 10 under a writer"): every node is known by a stable DNS name (dkv-<i>.dkv.test.svc.
 // cluster.local, as a StatefulSet pod is), pod 0 starts the cluster and the others join through
 // the first pods' names; the cluster grows from 5 to 10 while clients read, write and delete, and
-// nothing acknowledged is lost; then pod 0 is restarted with its data directory and rejoins as
-// itself (through the names of the others) while the clients go on.
+// nothing acknowledged is lost; then pod 0 is restarted with its data directory on a new IP (as a
+// rescheduled pod) and rejoins as itself through the names of the others, who reach it again by
+// looking its name up anew, while the clients go on.
 // Method: one Linux network namespace per pod (netns-support.ts), each with its own address on a
 // private bridge; the names are given to every namespace by /etc/netns/<ns>/hosts, which
-// `ip netns exec` mounts over /etc/hosts inside it (the machine's own /etc/hosts is not touched).
+// `ip netns exec` mounts over /etc/hosts inside it (the machine's own /etc/hosts is not touched);
+// the move rewrites those files in place, as cluster DNS would answer the new IP.
 // Each pod runs deploy/kubernetes/start-node.sh, the container's arguments in the StatefulSet,
 // with the StatefulSet's variables (POD_NAME, POD_NAMESPACE, DKV_SERVICE, DKV_DATA_DIR a
 // directory per pod); the test only shortens the settle delay and the rings. The clients (the
@@ -16,7 +18,7 @@
 // default R. Needs root for namespaces: without it, or if namespaces cannot be made, the suite
 // fails naming what is missing and the command to run. afterAll stops every process by pid,
 // removes the namespaces, links and hosts files.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,7 +44,28 @@ const processes = new Map<string, ChildProcess>();
 const output: string[] = [];
 let clients: KVStoreClient[] = [];
 
-const urlOf = (pod: string) => `http://${network!.host(pod).address}`;
+/** Pods whose address changed since the network was built (a pod that came back on a new IP). */
+const movedTo = new Map<string, string>();
+const ipOf = (pod: string) => movedTo.get(pod) ?? network!.host(pod).ip;
+const urlOf = (pod: string) => `http://${ipOf(pod)}:${NETNS_NODE_PORT}`;
+
+/** Writes every namespace's hosts file in place (the file `ip netns exec` mounted stays the same file), as cluster DNS answers. */
+function writeHostsFiles(): void {
+  const hosts = ['127.0.0.1 localhost', ...network!.hosts.map((host) => `${ipOf(host.id)} ${nameOf(host.id)}`)].join('\n');
+  for (const dir of hostsDirs) writeFileSync(join(dir, 'hosts'), `${hosts}\n`);
+}
+
+/** Gives pod `pod` another address in its namespace and tells the cluster DNS (the hosts files): a pod rescheduled with a new IP. */
+async function movePod(pod: string): Promise<string> {
+  const host = network!.host(pod);
+  const ip = `${host.ip.split('.').slice(0, 3).join('.')}.${Number(host.ip.split('.')[3]) + 100}`;
+  for (const args of [['-n', host.ns, 'addr', 'del', `${ipOf(pod)}/24`, 'dev', 'eth0'], ['-n', host.ns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0']]) {
+    await new Promise<void>((resolve, reject) => execFile('ip', args, { timeout: 10_000 }, (error) => (error ? reject(error) : resolve())));
+  }
+  movedTo.set(pod, ip);
+  writeHostsFiles();
+  return ip;
+}
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
   const giveUpAt = Date.now() + DEADLINE_MS;
@@ -131,13 +154,12 @@ beforeAll(async () => {
   network = PartitionNetwork.plan();
   await network.build(PODS);
   // Every namespace resolves every pod's name: the cluster DNS of the headless Service.
-  const hosts = ['127.0.0.1 localhost', ...network.hosts.map((host) => `${host.ip} ${nameOf(host.id)}`)].join('\n');
   for (const host of network.hosts) {
     const dir = `/etc/netns/${host.ns}`;
     hostsDirs.push(dir);
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'hosts'), `${hosts}\n`);
   }
+  writeHostsFiles();
   // podManagementPolicy: Parallel: the first five start at once.
   for (const pod of PODS.slice(0, INITIAL)) startPod(pod);
   for (const pod of PODS.slice(0, INITIAL)) await waitFor(`${pod} to be ready`, () => ready(pod));
@@ -184,13 +206,15 @@ describe('a StatefulSet-style cluster in network namespaces, joined by DNS name'
     for (const pod of PODS.slice(INITIAL)) expect(distribution.find((n) => n.id === pod)!.ringShare).toBeGreaterThan(0);
   }, DEADLINE_MS * 2);
 
-  it('pod 0 restarted with its data rejoins as itself through the names of the others, under readers and writers', async () => {
+  it('pod 0 restarted with its data on a new IP rejoins as itself through the names of the others, and the others find it by name, under readers and writers', async () => {
     const { verdict, disagreements } = await runScenario(
       'k8s-restart',
       clients,
       async () => {
         await new Promise((resolve) => setTimeout(resolve, 1000));
         expect(await stopPod('dkv-0')).toBe(0);
+        // Rescheduled: the same name and volume, another IP; the others hold connections to the old one.
+        await movePod('dkv-0');
         startPod('dkv-0');
         await waitFor('dkv-0 ready again', () => ready('dkv-0'));
         await waitFor('10 nodes up and the cluster settled', () => settled('dkv-1', PODS.length));
