@@ -23,6 +23,7 @@ describe('parseNodeConfig', () => {
       id: 'n1',
       host: '127.0.0.1',
       port: 7071,
+      advertiseAddress: null,
       members: null,
       vnodes: DEFAULT_VNODES,
       zone: 'default',
@@ -62,6 +63,32 @@ describe('parseNodeConfig', () => {
     );
     expect(parseNodeConfig({ id: 'n1', tombstoneGraceMs: '120000', antiEntropyIntervalMs: '60000' }, {})).toMatchObject({ tombstoneGraceMs: 120_000 });
     expect(parseNodeConfig({ id: 'n1', tombstoneGraceMs: '1000', antiEntropyIntervalMs: '0' }, {})).toMatchObject({ antiEntropyIntervalMs: 0 });
+  });
+
+  it('takes an advertised address apart from where it listens, and it must match its --members entry', () => {
+    expect(parseNodeConfig({ id: 'dkv-0', host: '0.0.0.0', port: '7000', advertiseAddress: 'dkv-0.dkv.prod.svc.cluster.local:7000' }, {})).toMatchObject({
+      host: '0.0.0.0',
+      advertiseAddress: 'dkv-0.dkv.prod.svc.cluster.local:7000',
+    });
+    expect(parseNodeConfig({ id: 'n1' }, { DKV_ADVERTISE_ADDRESS: 'n1.local:7071' }).advertiseAddress).toBe('n1.local:7071');
+    expect(problemOf({ id: 'n1', advertiseAddress: 'n1.local' })).toContain('--advertise-address (DKV_ADVERTISE_ADDRESS) must be host:port with a port from 1 to 65535');
+    expect(problemOf({ id: 'n1', advertiseAddress: 'n1.local:0' })).toContain('--advertise-address (DKV_ADVERTISE_ADDRESS) must be host:port');
+    expect(problemOf({ id: 'n1', members: 'n1=a.local:7001,n2=b.local:7001', advertiseAddress: 'c.local:7001' })).toContain(
+      '--advertise-address (DKV_ADVERTISE_ADDRESS) is "c.local:7001" but --members (DKV_MEMBERS) lists this node at "a.local:7001"',
+    );
+    expect(parseNodeConfig({ id: 'n1', members: 'n1=a.local:7001,n2=b.local:7001', advertiseAddress: 'a.local:7001' }, {}).advertiseAddress).toBe('a.local:7001');
+  });
+
+  it('joins through one address or several (DNS names allowed), bounded and without repeats', () => {
+    expect(parseNodeConfig({ id: 'n6', join: 'http://n1.local:7071/' }, {}).join).toEqual(['n1.local:7071']);
+    expect(parseNodeConfig({ id: 'n6', join: 'dkv-0.dkv.ns.svc.cluster.local:7000, dkv-1.dkv.ns.svc.cluster.local:7000,dkv-0.dkv.ns.svc.cluster.local:7000' }, {}).join).toEqual([
+      'dkv-0.dkv.ns.svc.cluster.local:7000',
+      'dkv-1.dkv.ns.svc.cluster.local:7000',
+    ]);
+    expect(problemOf({ id: 'n6', join: 'n1.local:7071,n2.local' })).toContain('"n2.local" is not host:port');
+    expect(problemOf({ id: 'n6', join: ' , ' })).toContain('--join (DKV_JOIN) must be the host:port of a node of the cluster to join');
+    const many = Array.from({ length: 17 }, (_, i) => `n${i}.local:7071`).join(',');
+    expect(problemOf({ id: 'n6', join: many })).toContain('lists 17 addresses; at most 16 are allowed');
   });
 
   it('prefers a flag over its variable, and a variable over the default', () => {

@@ -22,6 +22,11 @@ export interface NodeConfig {
   readonly host: string;
   /** 0 picks a free port; the address in the membership then uses the port actually bound. */
   readonly port: number;
+  /**
+   * `host:port` the other nodes and coordinators reach this node at, when it differs from where it
+   * listens (`--host 0.0.0.0` in a container, reached by its pod's DNS name). Null: `host:port` as bound.
+   */
+  readonly advertiseAddress: string | null;
   /** The cluster's storage nodes; null means just this node. */
   readonly members: readonly MemberSpec[] | null;
   readonly vnodes: number;
@@ -41,10 +46,12 @@ export interface NodeConfig {
   readonly bodyLimitBytes: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
   /**
-   * `host:port` of a node of a running cluster: this node asks to be added and data moves to it.
-   * Null: the node is a member of the initial cluster (`members`) or a cluster of its own.
+   * `host:port`s of nodes of a running cluster (DNS names are looked up at every connection, so a
+   * pod that comes back on a new IP is found again): this node asks the first that answers to add
+   * it, and data moves to it. Null: the node is a member of the initial cluster (`members`) or a
+   * cluster of its own.
    */
-  readonly join: string | null;
+  readonly join: readonly string[] | null;
   /** The cluster's replication factor N (as the coordinators'): what this node owns follows from it. */
   readonly n: number;
   /** Time between two rounds of membership gossip. */
@@ -92,10 +99,27 @@ export interface NodeConfig {
 export const STORAGE_ENGINES = ['map', 'compact'] as const;
 export type StorageEngineKind = (typeof STORAGE_ENGINES)[number];
 
-const joinSchema: z.ZodType<string, string> = z.string().transform((text, ctx) => {
-  const address = text.trim().replace(/^http:\/\//, '').replace(/\/+$/, '');
-  if (!isValidAddress(address)) {
-    ctx.addIssue({ code: 'custom', message: 'must be the host:port of a node of the cluster to join' });
+/** Most addresses `--join` takes: they are gossip seeds, and only the first few are asked at once. */
+export const MAX_JOIN_ADDRESSES = 16;
+
+const joinSchema: z.ZodType<string[], string> = z.string().transform((text, ctx) => {
+  const addresses = text.split(',').map((part) => part.trim().replace(/^http:\/\//, '').replace(/\/+$/, '')).filter((part) => part.length > 0);
+  const bad = addresses.find((address) => !isValidAddress(address));
+  if (addresses.length === 0 || bad !== undefined) {
+    ctx.addIssue({ code: 'custom', message: `must be the host:port of a node of the cluster to join, or several separated by commas${bad === undefined ? '' : `; "${bad}" is not host:port`}` });
+    return z.NEVER;
+  }
+  if (addresses.length > MAX_JOIN_ADDRESSES) {
+    ctx.addIssue({ code: 'custom', message: `lists ${addresses.length} addresses; at most ${MAX_JOIN_ADDRESSES} are allowed` });
+    return z.NEVER;
+  }
+  return [...new Set(addresses)];
+});
+
+const advertiseSchema: z.ZodType<string, string> = z.string().transform((text, ctx) => {
+  const address = text.trim();
+  if (!isValidAddress(address) || address.endsWith(':0')) {
+    ctx.addIssue({ code: 'custom', message: 'must be host:port with a port from 1 to 65535 (the address other nodes reach this one at)' });
     return z.NEVER;
   }
   return address;
@@ -134,6 +158,7 @@ export const NODE_SETTINGS = {
   id: { flag: 'id', env: 'DKV_NODE_ID', required: true, description: 'this node\'s stable id (a restarted node keeps it)', schema: patternSchema(NODE_ID_PATTERN, '1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit') },
   host: { flag: 'host', env: 'DKV_HOST', defaultValue: '127.0.0.1', description: 'interface to listen on, also the host of this node\'s address', schema: patternSchema(/^[A-Za-z0-9.:-]+$/, 'a host name or IP address') },
   port: { flag: 'port', env: 'DKV_PORT', defaultValue: '7071', description: 'port of the internal API (0 picks a free one)', schema: intSchema(0, 65535) },
+  advertiseAddress: { flag: 'advertise-address', env: 'DKV_ADVERTISE_ADDRESS', description: 'host:port the other nodes reach this node at, e.g. its pod\'s DNS name (default: --host and the port bound)', schema: advertiseSchema },
   members: { flag: 'members', env: 'DKV_MEMBERS', description: 'the cluster\'s storage nodes, id=host:port,... (default: this node alone)', schema: membersSchema },
   zone: { flag: 'zone', env: 'DKV_ZONE', description: `this node's failure domain, e.g. an availability zone or topology.kubernetes.io/zone (default: "${DEFAULT_ZONE}"); a key's N replicas go to N distinct zones whenever there are N`, schema: patternSchema(ZONE_PATTERN, '1 to 64 letters, digits, ".", "_", "-" or "/", starting with a letter or digit') },
   vnodes: { flag: 'vnodes', env: 'DKV_VNODES', defaultValue: String(DEFAULT_VNODES), description: 'virtual nodes each member places on the ring (its weight)', schema: intSchema(1, 65_536) },
@@ -144,7 +169,7 @@ export const NODE_SETTINGS = {
   engine: { flag: 'engine', env: 'DKV_ENGINE', defaultValue: 'compact', description: 'storage engine: compact (values in slabs, metadata in typed arrays: about 1.1x the payload per 2 KB session) or map (a Map of records, the reference layout: about 1.36x)', schema: enumSchema(STORAGE_ENGINES) },
   bodyLimitBytes: { flag: 'body-limit-bytes', env: 'DKV_BODY_LIMIT_BYTES', defaultValue: String(2 * 1024 * 1024), description: 'largest internal request accepted (must exceed the coordinators\' value limit)', schema: intSchema(1024, 1024 * 1024 * 1024) },
   logLevel: { flag: 'log-level', env: 'DKV_LOG_LEVEL', defaultValue: 'info', description: 'pino log level', schema: enumSchema(LOG_LEVELS) },
-  join: { flag: 'join', env: 'DKV_JOIN', description: 'host:port of a node of a running cluster to join; data then moves to this node (default: start a cluster of --members)', schema: joinSchema },
+  join: { flag: 'join', env: 'DKV_JOIN', description: 'host:port of a node of a running cluster to join, or several separated by commas (DNS names are looked up again at each connection); data then moves to this node (default: start a cluster of --members)', schema: joinSchema },
   n: { flag: 'n', env: 'DKV_N', defaultValue: '3', description: 'the cluster\'s replication factor N (as the coordinators\')', schema: intSchema(1, 16) },
   gossipIntervalMs: { flag: 'gossip-interval-ms', env: 'DKV_GOSSIP_INTERVAL_MS', defaultValue: '200', description: 'time between two rounds of membership gossip', schema: intSchema(10, 60_000) },
   syncBytesPerSecond: { flag: 'sync-bytes-per-second', env: 'DKV_SYNC_BYTES_PER_SECOND', defaultValue: String(16 * 1024 * 1024), description: 'throttle of data streaming to this node when it gains ranges', schema: intSchema(1024, 10 * 1024 * 1024 * 1024) },
@@ -181,13 +206,19 @@ export function parseNodeConfig(flags: Readonly<Record<string, string | undefine
       `${settingName(NODE_SETTINGS.tombstoneGraceMs)} (${values.tombstoneGraceMs}) must be at least twice ${settingName(NODE_SETTINGS.antiEntropyIntervalMs)} (${values.antiEntropyIntervalMs}): a delete that reached only some replicas must be carried to the rest by anti-entropy before any of them forgets it`,
     ]);
   }
+  const listedAddress = members?.find((m) => m.id === values.id)?.address;
+  if (listedAddress !== undefined && values.advertiseAddress !== undefined && values.advertiseAddress !== listedAddress) {
+    throw new ConfigError([
+      `${settingName(NODE_SETTINGS.advertiseAddress)} is "${values.advertiseAddress}" but ${settingName(NODE_SETTINGS.members)} lists this node at "${listedAddress}": the other members reach it at the listed address, so the two must be the same`,
+    ]);
+  }
   const coordination = values.coordinate ? nodeCoordinatorConfig(values) : null;
   const zone = values.zone ?? listedZone ?? DEFAULT_ZONE;
   const problems: string[] = [];
   const auth = authFileConfigFrom(values, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   const { authFile: _authFile, ...rest } = withoutCoordinateSettings(values);
-  return { ...rest, auth, clusterSecret: auth?.clusterSecret ?? null, zone, members, join: values.join ?? null, dataDir: values.dataDir ?? null, coordinator: coordination?.coordinator ?? null, coordinatorClient: coordination?.client ?? null, resp: coordination?.resp ?? null, portBounds: portBoundsFrom(values) };
+  return { ...rest, auth, clusterSecret: auth?.clusterSecret ?? null, zone, members, advertiseAddress: values.advertiseAddress ?? null, join: values.join ?? null, dataDir: values.dataDir ?? null, coordinator: coordination?.coordinator ?? null, coordinatorClient: coordination?.client ?? null, resp: coordination?.resp ?? null, portBounds: portBoundsFrom(values) };
 }
 
 /** The parsed values less the coordinate and port-bound settings: a {@link NodeConfig} holds those as `coordinator`, `coordinatorClient` and `portBounds`. */

@@ -89,7 +89,9 @@ function elasticMember(config: NodeConfig, address: string, engine: RangeScanSto
   const members = staticMembership(config, address).nodes;
   const seeds: Node[] =
     config.join !== null
-      ? [{ id: `seed-${config.join.replace(/[^A-Za-z0-9.-]/g, '-')}`.slice(0, 64), address: config.join, role: 'storage', status: 'up', vnodes: config.vnodes, metadata: {} }]
+      ? config.join
+          .filter((seed) => seed !== address)
+          .map((seed) => ({ id: `seed-${seed.replace(/[^A-Za-z0-9.-]/g, '-')}`.slice(0, 64), address: seed, role: 'storage', status: 'up', vnodes: config.vnodes, metadata: {} }))
       : members.filter((node) => node.id !== config.id);
   const member = new ElasticMember({
     self: { id: config.id, address, vnodes: config.vnodes, zone: config.zone },
@@ -172,7 +174,8 @@ export async function startNode(config: NodeConfig, container: Container = nodeC
   });
   const listener = await listenMultiplexed({ host: config.host, port: config.port, tcp, http: app.server, maxFrameBytes: config.bodyLimitBytes, maxConnections: bounds.maxConnections, counters });
   const port = listener.port;
-  address = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  // The address the others reach this node at: advertised (a pod's DNS name), or where it listens.
+  address = config.advertiseAddress ?? `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   const sweeper = scheduler.every(config.sweepIntervalMs, () => engine.sweep(config.sweepMaxWork));
   const { member, client } = elasticMember(config, address, engine, container.get<Clock>(T.clock), scheduler);
   member.gossiper.subscribe((membership) => {
