@@ -5,7 +5,8 @@
 // key reads back its last acknowledged value; (2) a second `dkv node` on a data directory in use
 // exits at start naming the holder's pid; (3) a soak of sessions with 2 or 3 s TTLs: the data
 // directory stays under a stated bound (the merge threshold plus 5 times the session bytes alive
-// at once) while more than twice that bound is written.
+// at once) while more than twice that bound is written; (4) a node that joined with `--join`,
+// SIGKILLed and started again with the same command, rejoins as itself without streaming.
 // Method: (1) `dkv cluster up --nodes 3 --data-dir` with DKV_MERGE_MIN_BYTES low, 600 keys of 1 KiB
 // so that a merge takes several steps (256 records each), and a churn writer overwriting them; the
 // test polls n2's data directory every few ms and SIGKILLs n2 the moment a merge's temporary file
@@ -14,7 +15,9 @@
 // (2) while the restarted n2 runs, the same `dkv node` command on another port. (3) a one-node
 // `cluster up` with a 1 MiB merge threshold and a 10 s tombstone grace, two clients writing 2 KiB
 // sessions with TTLs of 2 or 3 s for 45 s (DKV_SOAK_SECONDS), the directory's size sampled every
-// 250 ms. Every wait
+// 250 ms. (4) `cluster up --nodes 3 --data-dir`, 300 keys, `dkv node --id n4 --join --data-dir`
+// until the cluster settles (n4 streamed its ranges), SIGKILL, writes while it is down, the same
+// command again: its dkv_sync_keys_received stays 0 and every key reads back with R = 3. Every wait
 // has a deadline; afterAll stops every process this file started, by pid, and removes the data.
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -158,6 +161,49 @@ describe('the durable log under merges, with real processes', () => {
     const refused = secondStart as unknown as { code: number | null; output: string };
     expect(refused.code).not.toBe(0);
     expect(refused.output).toContain(`data directory ${victimDir} is in use by process ${pid} (its LOCK file)`);
+  }, DEADLINE_MS * 3);
+
+  it('a node that joined with --join, SIGKILLed and started again with its data dir, rejoins as itself: it streams nothing and every key reads back', async () => {
+    const dataDir = join(root, 'join');
+    const cli = cliWith({});
+    cli.start(['cluster', 'up', '--nodes', '3', '--port', String(await freePort()), '--data-dir', dataDir]);
+    const url = await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
+    const client = new KVStoreClient({ url, timeoutMs: 5000 });
+    clients.push(client);
+    const settled = async (): Promise<true | undefined> => {
+      const view = (await (await fetch(`${url}/v1/cluster`, { signal: AbortSignal.timeout(2000) })).json()) as { rebalancing: boolean; nodes: Array<{ id: string; status: string }> };
+      const statuses = view.nodes.map((node) => `${node.id}:${node.status}`).sort();
+      return !view.rebalancing && JSON.stringify(statuses) === JSON.stringify(['n1:up', 'n2:up', 'n3:up', 'n4:up']) ? true : undefined;
+    };
+    const written = new Map<string, string>();
+    const write = async (key: string, value: string): Promise<void> => {
+      await client.put(key, value);
+      written.set(key, value);
+    };
+    for (let i = 0; i < 300; i += 1) await write(`joined:${i}`, `before-${i}`);
+    const port = String(await freePort());
+    const join4 = () => cli.start(['node', '--id', 'n4', '--host', '127.0.0.1', '--port', port, '--join', cli.announced.get('n1')!.address, '--data-dir', dataDir]);
+    const first = join4();
+    await cli.waitFor('n4 to have joined and the ranges to have moved', settled);
+    const keysReceived = async (): Promise<number> => Number(/dkv_sync_keys_received\{node="n4"\} (\d+)/.exec(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())?.[1] ?? -1);
+    // Its first start streamed its ranges: the figure the restart must not repeat.
+    expect(await keysReceived()).toBeGreaterThan(0);
+    process.kill(first.pid!, 'SIGKILL');
+    await cli.waitFor('n4 to be gone', async () => (isAlive(first.pid!) ? undefined : true));
+    await cli.waitFor(`n4's port ${port} to be free`, () => portFree(Number(port)));
+    // Writes it misses while it is down: hints and anti-entropy (or the quorum's other replicas) carry them.
+    for (let i = 0; i < 300; i += 5) await write(`joined:${i}`, `while-down-${i}`);
+    join4();
+    await cli.waitFor('the restarted n4 to be ready', async () => ((await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2000) })).ok ? true : undefined));
+    await cli.waitFor('the cluster to be settled with n4 up', settled);
+    expect(await keysReceived()).toBe(0);
+    const wrong: string[] = [];
+    for (const [key, value] of written) {
+      const read = await client.get(key, { r: 3 });
+      const text = read === null ? null : Buffer.from(read.value).toString('utf8');
+      if (text !== value) wrong.push(`${key}: ${text ?? 'missing'} instead of ${value}`);
+    }
+    expect(wrong).toEqual([]);
   }, DEADLINE_MS * 3);
 
   it(`sessions with 2 or 3 s TTLs written for ${SOAK_SECONDS} s: the data directory stays under a bound set by the sessions alive at once, while far more is written`, async () => {
