@@ -13,7 +13,7 @@
 // appears, checks the file is still there after the kill (the merge was cut), and starts n2 again
 // with `dkv node --members ... --data-dir`; three times, while runScenario's recorded clients run.
 // (2) while the restarted n2 runs, the same `dkv node` command on another port. (3) a one-node
-// `cluster up` with a 1 MiB merge threshold and a 10 s tombstone grace, two clients writing 2 KiB
+// `cluster up` with a 512 KiB merge threshold and a 10 s tombstone grace, two clients writing 2 KiB
 // sessions with TTLs of 2 or 3 s for 45 s (DKV_SOAK_SECONDS), the directory's size sampled every
 // 250 ms. (4) `cluster up --nodes 3 --data-dir`, 300 keys, `dkv node --id n4 --join --data-dir`
 // until the cluster settles (n4 streamed its ranges), SIGKILL, writes while it is down, the same
@@ -208,7 +208,7 @@ describe('the durable log under merges, with real processes', () => {
 
   it(`sessions with 2 or 3 s TTLs written for ${SOAK_SECONDS} s: the data directory stays under a bound set by the sessions alive at once, while far more is written`, async () => {
     const dataDir = join(root, 'soak');
-    const MERGE_MIN_BYTES = 1024 * 1024;
+    const MERGE_MIN_BYTES = 512 * 1024;
     const cli = cliWith({ DKV_MERGE_MIN_BYTES: String(MERGE_MIN_BYTES), DKV_TOMBSTONE_GRACE_MS: '10000', DKV_ANTI_ENTROPY_INTERVAL_MS: '0' });
     const port = await freePort();
     cli.start(['cluster', 'up', '--nodes', '1', '--port', String(port), '--data-dir', dataDir]);
