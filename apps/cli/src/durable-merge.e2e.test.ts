@@ -25,21 +25,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KVStoreClient } from '@dkv/client';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliProcesses, freePort, isAlive } from './e2e-support.js';
 import { runScenario } from './scenario-support.js';
 
 const DEADLINE_MS = 60_000;
 /** The soak's length: 45 s in the suite; `DKV_SOAK_SECONDS` runs it longer (benchmarks/README.md). */
 const SOAK_SECONDS = Number(process.env.DKV_SOAK_SECONDS ?? 45);
-const root = mkdtempSync(join(tmpdir(), 'dkv-durable-merge-e2e-'));
+/** The data directories' parent: made before the tests run (none is left when a filter skips them all). */
+let root = '';
 const clients: KVStoreClient[] = [];
 const processes: CliProcesses[] = [];
+
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), 'dkv-durable-merge-e2e-'));
+});
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
   await Promise.all(processes.map((p) => p.stopAll()));
-  rmSync(root, { recursive: true, force: true });
+  if (root !== '') rmSync(root, { recursive: true, force: true });
 });
 
 function cliWith(env: Record<string, string>): CliProcesses {
