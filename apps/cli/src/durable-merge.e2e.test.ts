@@ -4,7 +4,7 @@
 // the history checker finds no acknowledged write lost and no delete resurrected, and every churned
 // key reads back its last acknowledged value; (2) a second `dkv node` on a data directory in use
 // exits at start naming the holder's pid; (3) a soak of sessions with 2 or 3 s TTLs: the data
-// directory stays under a stated bound (the merge threshold plus 5 times the session bytes alive
+// directory stays under a stated bound (the merge threshold plus 6 times the session bytes alive
 // at once) while more than twice that bound is written; (4) a node that joined with `--join`,
 // SIGKILLed and started again with the same command, rejoins as itself without streaming.
 // Method: (1) `dkv cluster up --nodes 3 --data-dir` with DKV_MERGE_MIN_BYTES low, 600 keys of 1 KiB
@@ -245,11 +245,12 @@ describe('the durable log under merges, with real processes', () => {
     await sampler;
     const metrics = await (await fetch(`http://${cli.announced.get('n1')!.address}/metrics`)).text();
     const merges = Number(/dkv_storage_log_merges\{node="n1"\} (\d+)/.exec(metrics)?.[1] ?? 0);
-    // The bound: the merge threshold, plus 5 times the most session bytes alive at once (the write
+    // The bound: the merge threshold, plus 6 times the most session bytes alive at once (the write
     // rate times the longest TTL): a merge starts at 1.5 times the live records, its output sits
-    // beside the segments it replaces until it is done, and writes go on meanwhile.
+    // beside the segments it replaces until it is done, and writes go on meanwhile (a merge step
+    // every 10 ms is slow on a loaded machine). A log that is never merged grows to 15 times.
     const alive = (written / ((performance.now() - started) / 1000)) * LONGEST_TTL_S;
-    const bound = MERGE_MIN_BYTES + 5 * alive;
+    const bound = MERGE_MIN_BYTES + 6 * alive;
     console.log(
       `durable soak: ${(written / 2 ** 20).toFixed(1)} MiB of sessions written in ${SOAK_SECONDS} s, ${merges} merges, data directory at most ${(largest / 2 ** 20).toFixed(2)} MiB, bound ${(bound / 2 ** 20).toFixed(2)} MiB`,
     );
