@@ -16,6 +16,8 @@
  *    payload (key + value bytes): an upper bound of the replayed engine's memory.
  * 5. disk: every session overwritten once (the log holds twice the live data), a merge run to its
  *    end, then the log's bytes per session against the payload.
+ * 6. the floor of a restart on this machine: the CPU time to write as many bytes of memory the
+ *    process never touched as the replayed sessions hold (every value is copied into new memory).
  *
  * The engine-level figures bound what a node can do; the PUT and GET figures through real
  * processes are `npm run bench`'s (run it with `DKV_DATA_DIR` set to compare).
@@ -85,6 +87,25 @@ function fsyncMs(): number {
 }
 
 /**
+ * CPU time to write 256 MiB of memory the process never touched, per GiB, in 1 MiB arrays as the
+ * compact engine's slabs are: the floor of a restart, which must copy every value into new
+ * memory. On a virtual machine whose host hands pages over lazily (a Firecracker VM with free
+ * page reporting, say) this is about 20 times a warm copy, and it dominates the replay.
+ */
+function freshMemoryCpuMsPerGiB(): number {
+  const source = Buffer.alloc(1024 * 1024, 3);
+  const kept: Uint8Array[] = [];
+  const before = process.cpuUsage();
+  for (let i = 0; i < 256; i += 1) {
+    const slab = new Uint8Array(1024 * 1024);
+    slab.set(source);
+    kept.push(slab);
+  }
+  const cpu = process.cpuUsage(before);
+  return ((cpu.user + cpu.system) / 1000) * 4 * (kept.length / 256);
+}
+
+/**
  * Writes the sessions of the restart measurement through an engine that is then dropped, so its
  * memory is not counted with the replayed one's. Replay reads the same bytes after a SIGKILL (they
  * are in the page cache); closing only stops this engine's timers, so that one engine works on
@@ -139,6 +160,10 @@ async function main(): Promise<void> {
   const after = reopened.durability().diskBytes;
   report(`disk: ${(before / sessions).toFixed(0)} bytes per session with every session written twice, ${(after / sessions).toFixed(0)} after the merge = ${(after / sessions / payloadPerSession).toFixed(3)}x the payload`);
   reopened.close();
+  // Measured last, so that its memory is not counted in the restart's resident figure.
+  const touch = freshMemoryCpuMsPerGiB();
+  const floorCpuMs = (touch * sessions * payloadPerSession) / 2 ** 30;
+  report(`fresh memory: writing new memory costs ${touch.toFixed(0)} ms of CPU per GiB here; the replayed payload alone would cost ${(floorCpuMs / 1000).toFixed(2)} s of CPU, so the restart took ${(replayCpuMs / floorCpuMs).toFixed(2)}x that floor`);
   clearInterval(keepAlive);
 }
 

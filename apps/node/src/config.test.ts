@@ -29,6 +29,7 @@ describe('parseNodeConfig', () => {
       zone: 'default',
       dataDir: null,
       fsync: { mode: 'interval', intervalMs: 100 },
+      mergeMinBytes: 64 * 1024 * 1024,
       tombstoneGraceMs: 3_600_000,
       maxClockOffsetMs: 600_000,
       sweepIntervalMs: 100,

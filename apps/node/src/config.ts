@@ -43,6 +43,8 @@ export interface NodeConfig {
   readonly dataDir: string | null;
   /** When the log is fsynced (see `DURABILITY_SETTINGS`); unused without `dataDir`. */
   readonly fsync: FsyncSetting;
+  /** A log smaller than this is never merged (see `DURABILITY_SETTINGS`); unused without `dataDir`. */
+  readonly mergeMinBytes: number;
   readonly bodyLimitBytes: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
   /**

@@ -3,7 +3,7 @@ import { ReloadableAuth } from '@dkv/auth';
 import type { Clock, Node, RangeScanStorageEngine, Scheduler, StorageRequestHandler } from '@dkv/core';
 import { DEFAULT_GOSSIPER_CONFIG } from '@dkv/membership';
 import { ElasticMember } from '@dkv/replication';
-import { NodeLogDirectory, SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
+import { lockDataDirectory, NodeLogDirectory, SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
 import { CompactStorageEngine, DurableStorageEngine, InMemoryStorageEngine, PersistingRequestHandler, StorageService } from '@dkv/storage';
 import { startRespServer, type RunningRespServer } from '@dkv/resp';
 import { DEFAULT_PORT_BOUNDS, listenMultiplexed, TcpNodeClient, TcpStorageServer, type MaybeAsyncStorageRequestHandler } from '@dkv/transport';
@@ -47,15 +47,25 @@ export function nodeContainer(config: NodeConfig): Container {
     (clock: Clock, cfg: NodeConfig, scheduler: Scheduler, logger: FastifyBaseLogger) => {
       const memory = cfg.engine === 'compact' ? new CompactStorageEngine({ clock, tombstoneGraceMs: cfg.tombstoneGraceMs }) : new InMemoryStorageEngine({ clock, tombstoneGraceMs: cfg.tombstoneGraceMs });
       if (cfg.dataDir === null) return memory;
-      return DurableStorageEngine.open({
-        engine: memory,
-        directory: new NodeLogDirectory(join(cfg.dataDir, cfg.id)),
-        nodeId: cfg.id,
-        fsync: cfg.fsync,
-        clock,
-        scheduler,
-        logger: (level, message, fields) => logger[level](fields, message),
-      });
+      const directory = join(cfg.dataDir, cfg.id);
+      // Refuses a second process on the same directory before anything in it is read.
+      const lock = lockDataDirectory(directory);
+      try {
+        return DurableStorageEngine.open({
+          engine: memory,
+          directory: new NodeLogDirectory(directory),
+          nodeId: cfg.id,
+          fsync: cfg.fsync,
+          mergeMinBytes: cfg.mergeMinBytes,
+          clock,
+          scheduler,
+          logger: (level, message, fields) => logger[level](fields, message),
+          onClose: () => lock.release(),
+        });
+      } catch (error) {
+        lock.release();
+        throw error;
+      }
     },
     [T.clock, T.config, T.scheduler, T.logger],
   );

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Setting } from './settings.js';
+import { intSchema, type Setting } from './settings.js';
 
 /** The fsync policy as parsed: the shape `DurableStorageEngine` takes (`@dkv/storage`'s `FsyncPolicy`). */
 export type FsyncSetting = { readonly mode: 'always' } | { readonly mode: 'interval'; readonly intervalMs: number } | { readonly mode: 'never' };
@@ -12,6 +12,12 @@ export type FsyncSetting = { readonly mode: 'always' } | { readonly mode: 'inter
  * disks this was measured on) in every write's latency.
  */
 export const DEFAULT_FSYNC = '100';
+
+/**
+ * The default `--merge-min-bytes`: 64 MiB (the durable engine's own default). A small log is not
+ * worth merging; tests set it low to make merges happen.
+ */
+export const DEFAULT_MERGE_MIN_BYTES = String(64 * 1024 * 1024);
 
 const fsyncSchema: z.ZodType<FsyncSetting, string> = z.string().transform((text, ctx) => {
   const trimmed = text.trim();
@@ -38,5 +44,12 @@ const dataDirSchema: z.ZodType<string, string> = z.string().transform((text, ctx
  */
 export const DURABILITY_SETTINGS = {
   dataDir: { flag: 'data-dir', env: 'DKV_DATA_DIR', description: 'keep the data on disk under <dir>/<node id>, to survive restarts (default: in memory only)', schema: dataDirSchema },
+  mergeMinBytes: {
+    flag: 'merge-min-bytes',
+    env: 'DKV_MERGE_MIN_BYTES',
+    defaultValue: DEFAULT_MERGE_MIN_BYTES,
+    description: 'with --data-dir: a log smaller than this is never merged; above it, a merge starts once the log holds 1.5x the bytes of the live records',
+    schema: intSchema(0, 2 ** 40),
+  },
   fsync: { flag: 'fsync', env: 'DKV_FSYNC', defaultValue: DEFAULT_FSYNC, description: 'with --data-dir: always (fsync before each acknowledgement, one fsync per batch of concurrent writes), an interval in ms (fsync in the background; a power cut loses at most that window on this replica), or never (the OS decides)', schema: fsyncSchema },
 } satisfies Record<string, Setting<unknown>>;

@@ -58,7 +58,9 @@ export interface ElasticMemberOptions {
    * restarted): a member of the bootstrap cluster then keeps its store complete for the initial
    * ring even when a peer remembers an earlier generation of it, so it serves its ranges at once
    * instead of streaming them again, and catches up on the writes it missed through hints and
-   * anti-entropy. Default false (a restart is a restart that lost its data).
+   * anti-entropy. A node that joined with `--join` does the same when the cluster's ring is the
+   * one it was complete for when it stopped (see `RangeSyncDeps.recoveredData`). Default false (a
+   * restart is a restart that lost its data).
    */
   readonly recoveredData?: boolean;
   /**
@@ -122,6 +124,7 @@ export class ElasticMember {
       ...dataDeps,
       config: { ...DEFAULT_RANGE_SYNC_CONFIG, n: options.n, ...options.sync },
       completeFor: initialRing,
+      recoveredData: options.recoveredData === true,
     });
     this.admin = new ClusterAdmin(this.gossiper, options.n);
     const gossiper = this.gossiper;

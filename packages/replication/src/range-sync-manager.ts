@@ -100,6 +100,15 @@ export interface RangeSyncDeps extends NodeDataDeps {
    * restart that lost its data), which then syncs everything it owns.
    */
   readonly completeFor: ConsistentHash | null;
+  /**
+   * True when the store was replayed from this node's own log (a durable node that restarted) and
+   * `completeFor` is null (a node that joined with `--join`): if the first view of its own entry
+   * says it is `up` and was complete for the ring the cluster still has, its store is taken as
+   * complete for that ring, so it serves at once and catches up on what it missed through hints
+   * and anti-entropy instead of streaming its ranges again. Any other first view (the ring
+   * changed while it was down, or it was still joining) is a restart that syncs everything.
+   */
+  readonly recoveredData?: boolean;
 }
 
 /** Counters for metrics and tests. */
@@ -187,11 +196,14 @@ export class RangeSyncManager {
   private cleanupCursor: ScanCursor | null = null;
   private cleanupNextAtMs = 0;
   private lastOwnStatus: MemberEntry['status'] | null = null;
+  /** Whether the recovered store may still be taken as complete: only at the first view of the own entry. */
+  private recoveredPending: boolean;
 
   constructor(private readonly deps: RangeSyncDeps) {
     this.config = deps.config ?? DEFAULT_RANGE_SYNC_CONFIG;
     this.selfId = deps.selfId;
     this.synced = deps.completeFor;
+    this.recoveredPending = deps.recoveredData === true && deps.completeFor === null;
   }
 
   /** Runs {@link tick} every `checkIntervalMs`. */
@@ -244,6 +256,11 @@ export class RangeSyncManager {
     // added back) means starting from nothing: whatever this store was complete for is void.
     if (me.status === 'joining' && !me.rejoining && this.lastOwnStatus !== null && this.lastOwnStatus !== 'joining') this.markDataLost();
     this.lastOwnStatus = me.status;
+    if (this.recoveredPending) {
+      this.recoveredPending = false;
+      const current = this.ringViews();
+      if (me.status === 'up' && me.syncedRing === current.futureId && current.readId === current.futureId) this.synced = current.future;
+    }
     if (this.recoverFromDataLoss(me)) return;
     const views = this.ringViews();
     if (me.status === 'up' || me.status === 'joining') this.syncTowards(me, views);

@@ -47,3 +47,4 @@ export function randomId(prefix: string): string {
 }
 
 export { NodeLogDirectory } from './node-log-directory.js';
+export { lockDataDirectory, LOCK_FILE, type DataDirectoryLock } from './data-directory-lock.js';

@@ -83,6 +83,8 @@ export interface DurableStorageEngineOptions<E extends RangeScanStorageEngine = 
   readonly mergeStepMaxBytes?: number;
   /** A record claiming a larger body is damage. Default {@link DEFAULT_MAX_RECORD_BYTES}. */
   readonly maxRecordBytes?: number;
+  /** Called once by {@link DurableStorageEngine.close}, after the log is closed: releases what the caller tied to the log's life (the data directory's lock). */
+  readonly onClose?: () => void;
 }
 
 /** What the durability layer did, for metrics. */
@@ -166,8 +168,9 @@ function bySegmentOrder(a: Segment, b: Segment): number {
 export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanStorageEngine> implements RangeScanStorageEngine {
   private readonly inner: E;
   private readonly directory: LogDirectory;
-  private readonly options: Required<Omit<DurableStorageEngineOptions, 'engine' | 'directory' | 'logger' | 'clusterId'>>;
+  private readonly options: Required<Omit<DurableStorageEngineOptions, 'engine' | 'directory' | 'logger' | 'clusterId' | 'onClose'>>;
   private readonly logger: DurableEngineLogger;
+  private readonly onClose: () => void;
   private readonly sealed: Segment[] = [];
   private active!: Segment;
   private activeFile!: LogFile;
@@ -189,6 +192,7 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
     this.inner = options.engine;
     this.directory = options.directory;
     this.logger = options.logger ?? (() => undefined);
+    this.onClose = options.onClose ?? (() => undefined);
     this.options = {
       nodeId: options.nodeId,
       fsync: options.fsync,
@@ -317,8 +321,12 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
       this.settleWaiters(null);
     } finally {
       this.closed = true;
-      this.activeFile.close();
-      for (const file of this.closeAfterSync.splice(0)) file.close();
+      try {
+        this.activeFile.close();
+        for (const file of this.closeAfterSync.splice(0)) file.close();
+      } finally {
+        this.onClose();
+      }
     }
   }
 
@@ -341,8 +349,12 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
       if (entry.kind === 'remove') this.inner.remove(entry.key);
       else this.inner.apply(entry.key, copyValues ? { ...entry.record, value: new Uint8Array(entry.record.value) } : entry.record);
     };
+    // One read buffer for every segment, grown to the largest: the compact engine copies what it
+    // keeps, so the buffer can be filled again; the others get copies (see `visit`).
+    let buffer: Buffer = Buffer.allocUnsafe(0);
     for (const segment of segments) {
-      const bytes = readWholeFile(this.directory, segment.name);
+      const bytes = readWholeFile(this.directory, segment.name, buffer);
+      if (bytes.buffer !== buffer.buffer) buffer = bytes;
       const replay = replaySegment(bytes, this.options.maxRecordBytes, visit);
       this.counts.recoveredEntries += replay.entries;
       for (const region of replay.corrupt) {
@@ -578,7 +590,7 @@ function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function checkOptions(options: Required<Omit<DurableStorageEngineOptions, 'engine' | 'directory' | 'logger' | 'clusterId'>>): void {
+function checkOptions(options: Required<Omit<DurableStorageEngineOptions, 'engine' | 'directory' | 'logger' | 'clusterId' | 'onClose'>>): void {
   const positive: Array<[string, number]> = [
     ['segmentBytes', options.segmentBytes],
     ['mergeStepIntervalMs', options.mergeStepIntervalMs],

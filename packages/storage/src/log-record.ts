@@ -85,8 +85,27 @@ function encode(kind: number, key: string, record: VersionedValue | null): Buffe
     at += out.write(record.writerId, at, 'utf8');
     out.set(record.value, at);
   }
-  out.writeUInt32LE(crc32(out.subarray(LOG_HEADER_BYTES), crc32(out.subarray(4, 8))), 8);
+  out.writeUInt32LE(crc32(out.subarray(LOG_HEADER_BYTES), lengthCrc(bodyBytes)), 8);
   return out;
+}
+
+/** The last body length whose CRC {@link lengthCrc} computed, and that CRC. */
+let lastLength = -1;
+let lastLengthCrc = 0;
+const LENGTH_BYTES = Buffer.alloc(4);
+
+/**
+ * The CRC-32 of a body length's 4 little-endian bytes: the seed of the record's checksum.
+ * Sessions of one size follow each other in the log, so the last answer is kept: replay then
+ * makes one checksum call per record instead of two.
+ */
+function lengthCrc(bodyBytes: number): number {
+  if (bodyBytes !== lastLength) {
+    LENGTH_BYTES.writeUInt32LE(bodyBytes, 0);
+    lastLengthCrc = crc32(LENGTH_BYTES);
+    lastLength = bodyBytes;
+  }
+  return lastLengthCrc;
 }
 
 /**
@@ -102,7 +121,7 @@ export function decodeLogEntry(bytes: Buffer, offset: number, end: number, maxBo
   const bodyStart = offset + LOG_HEADER_BYTES;
   const bodyEnd = bodyStart + bodyBytes;
   if (bodyEnd > end) return { damage: 'truncated' };
-  const crc = crc32(bytes.subarray(bodyStart, bodyEnd), crc32(bytes.subarray(offset + 4, offset + 8)));
+  const crc = crc32(bytes.subarray(bodyStart, bodyEnd), lengthCrc(bodyBytes));
   if (crc !== bytes.readUInt32LE(offset + 8)) return { damage: 'bad-checksum' };
   // Past the checksum, a field out of place means a writer of another format, not a flipped bit.
   const kind = bytes[bodyStart + 1];
