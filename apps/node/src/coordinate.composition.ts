@@ -62,7 +62,7 @@ export class NodeCoordination {
       maxInFlightPerNode: client.maxInFlightPerNode,
       maxFrameBytes: config.maxValueBytes + FRAME_OVERHEAD_BYTES,
     });
-    this.nodeClient = new LocalFirstNodeClient(config.nodeId, deps.handler, new CircuitBreakingNodeClient(new RetryingNodeClient(wire, client.nodeRetry, scheduler, rng), client.circuitBreaker, clock));
+    this.nodeClient = new LocalFirstNodeClient(config.nodeId, deps.handler, new CircuitBreakingNodeClient(new RetryingNodeClient(wire, client.nodeRetry, scheduler, rng, clock), client.circuitBreaker, clock));
     const observe = registerPublicApiMetrics(deps.registry, { metrics: () => this.coordinator?.service.metrics() ?? NO_METRICS });
     const service: PublicApiService = {
       get: (key, options) => this.running().service.get(key, options),
