@@ -7,22 +7,35 @@
  * `npm start` runs) and one node (N=1). redis-server and redis-benchmark come from Debian's
  * packages (tools/ensure-redis.sh). Every process started is stopped by pid.
  *
- * Usage: npx tsx benchmarks/resp/bench.ts [--quick] [--requests n] [--connections c]
+ * Usage: npx tsx benchmarks/resp/bench.ts [--quick] [--requests n] [--connections c] [--keys k]
+ *   [--targets redis,n3,n1,node] [--pipelines 1,16] [--tests set,get] [--profile] [--no-pin]
+ * The servers (redis-server, every dkv process) run pinned to CPU 0 and redis-benchmark to the
+ * other CPUs (taskset; `--no-pin` turns it off), as the HTTP benchmark does: a server then works
+ * at saturation on its core, as it would at load, and batches what arrives together.
+ * Targets: `redis`; `n3`, 3 storage nodes and a coordinator (N=3 W=2 R=2, what `npm start`
+ * runs); `n1`, one storage node and a coordinator; `node`, one coordinating node alone (N=1, the
+ * one-node deployment: its reads and writes go to its own replica in-process).
+ * `--targets`, `--pipelines` and `--tests` run a subset (to iterate on one figure; a subset run
+ * writes only its stamped result, never resp-latest). `--profile` runs dkv's processes under V8's
+ * CPU profiler (benchmarks/lib/cpu-profiler-preload.mjs) and prints where their CPU went, self time
+ * per function; a profiled run's figures are not to be quoted (resp-profile-<stamp>.*).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fmt, parseFlags, stamp, table } from '../lib/args.js';
+import { summarizeProfiles, type ProfileSummary } from '../lib/cpuprofile.js';
 import { startCostMeter, type PidGroup } from '../lib/measure.js';
-import { ProcessRegistry, type Started } from '../lib/processes.js';
+import { pinnedCommand, ProcessRegistry, type Started } from '../lib/processes.js';
+import { cpus } from 'node:os';
 import { SESSION_VALUE_BYTES } from '../lib/workload.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = join(ROOT, 'apps/cli/bin/dkv.js');
 const RESULTS = join(ROOT, 'benchmarks/results');
-const USAGE = 'usage: npx tsx benchmarks/resp/bench.ts [--quick] [--requests n] [--connections c] [--keys k]';
+const USAGE = 'usage: npx tsx benchmarks/resp/bench.ts [--quick] [--requests n] [--connections c] [--keys k] [--targets redis,n3,n1,node] [--pipelines 1,16] [--tests set,get] [--profile] [--no-pin]';
 
 interface Row {
   readonly target: string;
@@ -33,7 +46,12 @@ interface Row {
   readonly perCore: number;
   readonly p50Ms: number | null;
   readonly p99Ms: number | null;
+  /** CPU microseconds per request of each group of server processes (dkv: the coordinator, the nodes). */
+  readonly cpuUsPerRequest: Record<string, number>;
 }
+
+/** CPUs the servers and the load generator run on (null: not pinned), as the HTTP benchmark pins them. */
+let pin: { readonly servers: string; readonly loadGenerator: string } | null = null;
 
 function log(line: string): void {
   process.stderr.write(`bench:resp: ${line}\n`);
@@ -63,11 +81,9 @@ async function waitFor<T>(what: string, deadlineMs: number, probe: () => T | und
 /** Runs redis-benchmark for one test against `port`, measuring the CPU of `groups`. */
 function runBenchmark(target: string, port: number, groups: readonly PidGroup[], test: 'set' | 'get', pipeline: number, settings: { requests: number; connections: number; keys: number }): Row {
   const stop = startCostMeter(groups);
-  const result = spawnSync(
-    'redis-benchmark',
-    ['-h', '127.0.0.1', '-p', String(port), '-q', '--csv', '-t', test, '-d', String(SESSION_VALUE_BYTES), '-c', String(settings.connections), '-n', String(settings.requests), '-r', String(settings.keys), '-P', String(pipeline)],
-    { encoding: 'utf8', timeout: 600_000 },
-  );
+  const [command, args] = pinnedCommand(pin?.loadGenerator ?? null, 'redis-benchmark', [
+    '-h', '127.0.0.1', '-p', String(port), '-q', '--csv', '-t', test, '-d', String(SESSION_VALUE_BYTES), '-c', String(settings.connections), '-n', String(settings.requests), '-r', String(settings.keys), '-P', String(pipeline)]);
+  const result = spawnSync(command, args, { encoding: 'utf8', timeout: 600_000 });
   const cost = stop();
   const lines = (result.stdout ?? '').split('\n').filter((l) => l.startsWith('"'));
   const header = lines[0]?.startsWith('"test"') ? lines.shift()?.split(',').map((c) => c.replace(/"/g, '')) : undefined;
@@ -77,25 +93,30 @@ function runBenchmark(target: string, port: number, groups: readonly PidGroup[],
     return i >= 0 && cells[i] !== undefined ? Number(cells[i]) : null;
   };
   const requestsPerSecond = Number(cells[1]);
+  const cpuUsPerRequest = Object.fromEntries(Object.entries(cost.serverCores).map(([group, cores]) => [group, (cores * cost.wallSeconds * 1e6) / settings.requests]));
   if (!Number.isFinite(requestsPerSecond)) throw new Error(`redis-benchmark gave no figures for ${target} ${test}: ${result.stdout}${result.stderr}`);
-  return { target, test: test.toUpperCase(), pipeline, requestsPerSecond, serverCores: cost.serverCoresTotal, perCore: requestsPerSecond / Math.max(cost.serverCoresTotal, 0.01), p50Ms: col('p50_latency_ms'), p99Ms: col('p99_latency_ms') };
+  return { target, test: test.toUpperCase(), pipeline, requestsPerSecond, serverCores: cost.serverCoresTotal, perCore: requestsPerSecond / Math.max(cost.serverCoresTotal, 0.01), p50Ms: col('p50_latency_ms'), p99Ms: col('p99_latency_ms'), cpuUsPerRequest };
 }
 
 async function startRedis(registry: ProcessRegistry): Promise<{ port: number; groups: PidGroup[]; procs: Started[] }> {
   const port = await freePort();
-  const proc = registry.start('redis-server', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { cwd: ROOT, detached: true }, () => undefined);
+  const [command, args] = pinnedCommand(pin?.servers ?? null, 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+  const proc = registry.start('redis-server', command, args, { cwd: ROOT, detached: true }, () => undefined);
   await waitFor('redis-server', 10_000, () => (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.includes('PONG') ? true : undefined));
   return { port, groups: [{ name: 'redis-server', pids: [proc.pid] }], procs: [proc] };
 }
 
-async function startDkv(registry: ProcessRegistry, nodes: number): Promise<{ port: number; groups: PidGroup[]; procs: Started[] }> {
-  const children = new Map<string, number>();
+async function startDkv(registry: ProcessRegistry, nodes: number, profileDir: string | null, topology: 'coordinator' | 'nodes' = 'coordinator'): Promise<{ port: number; groups: PidGroup[]; procs: Started[]; roles: PidGroup[] }> {
+  const roles = new Map<string, number[]>([['coordinator', []], ['nodes', []]]);
+  // `--cpu-prof` is not allowed in NODE_OPTIONS: a preload starts the same profiler instead.
+  const profiling = profileDir === null ? {} : { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import=${join(ROOT, 'benchmarks/lib/cpu-profiler-preload.mjs')}`.trim(), DKV_CPU_PROFILE_DIR: profileDir };
   let redisUrl = '';
   let ready = false;
-  const proc = registry.start('dkv cluster up', process.execPath, [CLI, 'cluster', 'up', '--nodes', String(nodes), '--port', '0', '--resp-port', '0'], { cwd: ROOT, detached: true, env: { ...process.env, DKV_LOG_LEVEL: 'warn' } }, (_stream, line) => {
+  const [command, args] = pinnedCommand(pin?.servers ?? null, process.execPath, [CLI, 'cluster', 'up', '--nodes', String(nodes), '--topology', topology, '--port', '0', '--resp-port', '0']);
+  const proc = registry.start('dkv cluster up', command, args, { cwd: ROOT, detached: true, env: { ...process.env, DKV_LOG_LEVEL: 'warn', ...profiling } }, (_stream, line) => {
     const child = /^dkv: (node|coordinator) (\S+) pid (\d+)/.exec(line);
     if (child) {
-      children.set(child[2] as string, Number(child[3]));
+      roles.get(child[1] === 'node' ? 'nodes' : 'coordinator')?.push(Number(child[3]));
       registry.adopt(Number(child[3]), `${child[1]} ${child[2]}`);
     }
     const redis = /^dkv redis at (\S+)/.exec(line);
@@ -103,34 +124,59 @@ async function startDkv(registry: ProcessRegistry, nodes: number): Promise<{ por
     if (line.startsWith('dkv ready at ')) ready = true;
   });
   await waitFor('dkv ready', 60_000, () => (ready ? true : undefined));
-  return { port: Number(new URL(redisUrl).port), groups: [{ name: 'dkv', pids: [...children.values()] }], procs: [proc] };
+  return { port: Number(new URL(redisUrl).port), groups: [...roles].filter(([, pids]) => pids.length > 0).map(([name, pids]) => ({ name, pids })), procs: [proc], roles: [...roles].map(([name, pids]) => ({ name, pids })) };
 }
 
 async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2), { quick: 'boolean', requests: 'number', connections: 'number', keys: 'number' }, USAGE);
+  const flags = parseFlags(process.argv.slice(2), { quick: 'boolean', requests: 'number', connections: 'number', keys: 'number', targets: 'string', pipelines: 'string', tests: 'string', profile: 'boolean', 'no-pin': 'boolean' }, USAGE);
+  const canPin = flags['no-pin'] !== true && cpus().length >= 2 && spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
+  pin = canPin ? { servers: '0', loadGenerator: `1-${cpus().length - 1}` } : null;
   const settings = { requests: (flags['requests'] as number | undefined) ?? (flags['quick'] ? 10_000 : 100_000), connections: (flags['connections'] as number | undefined) ?? 50, keys: (flags['keys'] as number | undefined) ?? 10_000 };
+  const list = (name: string, all: readonly string[]): string[] => {
+    const given = flags[name] === undefined ? [...all] : String(flags[name]).split(',');
+    const unknown = given.filter((v) => !all.includes(v));
+    if (unknown.length > 0 || given.length === 0) throw new Error(`--${name} takes a comma-separated list of ${all.join(', ')}; got ${String(flags[name])}`);
+    return given;
+  };
+  const chosenTargets = list('targets', ['redis', 'n3', 'n1', 'node']);
+  const pipelines = list('pipelines', ['1', '16']).map(Number);
+  const tests = list('tests', ['set', 'get']) as Array<'set' | 'get'>;
+  const subset = chosenTargets.length < 4 || pipelines.length < 2 || tests.length < 2;
+  const profile = flags['profile'] === true;
   const ensure = spawnSync(join(ROOT, 'tools/ensure-redis.sh'), { stdio: 'inherit' });
   if (ensure.status !== 0) throw new Error('redis-server and redis-benchmark are needed (see tools/ensure-redis.sh)');
+  const runStamp = stamp();
+  const profileRoot = profile ? join(RESULTS, 'profiles', `resp-${runStamp}`) : null;
   const registry = new ProcessRegistry();
   const deadline = registry.stopOnSignalsOrDeadline(30, log);
   const rows: Row[] = [];
-  const targets: Array<[string, () => Promise<{ port: number; groups: PidGroup[]; procs: Started[] }>]> = [
-    ['redis', () => startRedis(registry)],
-    ['dkv N=3 W=2 R=2', () => startDkv(registry, 3)],
-    ['dkv N=1', () => startDkv(registry, 1)],
+  const profiles: ProfileSummary[] = [];
+  const targets: Array<[string, string, (dir: string | null) => Promise<{ port: number; groups: PidGroup[]; procs: Started[]; roles?: PidGroup[] }>]> = [
+    ['redis', 'redis', () => startRedis(registry)],
+    ['n3', 'dkv N=3 W=2 R=2', (dir) => startDkv(registry, 3, dir)],
+    ['n1', 'dkv N=1', (dir) => startDkv(registry, 1, dir)],
+    ['node', 'dkv one node N=1', (dir) => startDkv(registry, 1, dir, 'nodes')],
   ];
   try {
-    for (const [target, start] of targets) {
+    for (const [id, target, start] of targets) {
+      if (!chosenTargets.includes(id)) continue;
       log(`starting ${target}`);
-      const { port, groups, procs } = await start();
-      for (const pipeline of [1, 16]) {
-        for (const test of ['set', 'get'] as const) {
+      const dir = profileRoot === null ? null : join(profileRoot, id);
+      if (dir !== null) mkdirSync(dir, { recursive: true });
+      const { port, groups, procs, roles } = await start(dir);
+      for (const pipeline of pipelines) {
+        for (const test of tests) {
           const row = runBenchmark(target, port, groups, test, pipeline, settings);
-          log(`${target} ${row.test} -P ${pipeline}: ${fmt(row.requestsPerSecond)} req/s on ${fmt(row.serverCores, 2)} cores = ${fmt(row.perCore)} per core, p99 ${row.p99Ms ?? '?'} ms`);
+          log(`${target} ${row.test} -P ${pipeline}: ${fmt(row.requestsPerSecond)} req/s on ${fmt(row.serverCores, 2)} cores = ${fmt(row.perCore)} per core (CPU µs per request: ${Object.entries(row.cpuUsPerRequest).map(([g, us]) => `${g} ${us.toFixed(1)}`).join(', ')}), p99 ${row.p99Ms ?? '?'} ms`);
           rows.push(row);
         }
       }
       for (const proc of procs) await registry.stop(proc);
+      if (dir !== null && roles !== undefined) {
+        // The children write their profiles as they exit, after their parent has gone.
+        await waitFor('the profiles', 20_000, () => (readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).length >= roles.reduce((n, r) => n + r.pids.length, 0) ? true : undefined)).catch(() => log('not every profile was written'));
+        for (const summary of summarizeProfiles(dir, roles)) profiles.push({ ...summary, label: `${target}: ${summary.label}` });
+      }
     }
   } finally {
     clearTimeout(deadline);
@@ -140,7 +186,7 @@ async function main(): Promise<void> {
   const md = [
     `# Redis protocol: redis-benchmark against redis-server and dkv (${new Date().toISOString()})`,
     '',
-    `\`redis-benchmark -q --csv -t <test> -d ${SESSION_VALUE_BYTES} -c ${settings.connections} -n ${settings.requests} -r ${settings.keys} -P <1|16>\` on 127.0.0.1, one target at a time; server CPU from /proc (every dkv process of the cluster counted).`,
+    `\`redis-benchmark -q --csv -t <test> -d ${SESSION_VALUE_BYTES} -c ${settings.connections} -n ${settings.requests} -r ${settings.keys} -P <1|16>\` on 127.0.0.1, one target at a time; server CPU from /proc (every dkv process of the cluster counted); ${pin ? `servers pinned to CPU ${pin.servers}, redis-benchmark to CPU ${pin.loadGenerator}` : 'not pinned'}. Command: \`npx tsx benchmarks/resp/bench.ts ${process.argv.slice(2).join(' ')}\`.`,
     '',
     table(
       ['target', 'test', 'pipeline', 'req/s', 'server cores', 'req/s per core', 'x Redis per core', 'p50 ms', 'p99 ms'],
@@ -150,13 +196,25 @@ async function main(): Promise<void> {
       }),
     ),
     '',
+    ...(profile ? ['PROFILED RUN (V8 CPU profiler in every dkv process): do not quote these figures.', ''] : []),
+    ...profiles.flatMap((p) => [
+      `## ${p.label}: ${fmt(p.totalMs)} ms of CPU sampled (self time)`,
+      '',
+      table(['share', 'category'], p.byCategory.map((r) => [`${(r.share * 100).toFixed(1)}%`, r.name])),
+      '',
+      table(['share', 'function'], p.topFunctions.map((r) => [`${(r.share * 100).toFixed(1)}%`, r.name])),
+      '',
+    ]),
   ].join('\n');
   mkdirSync(RESULTS, { recursive: true });
-  const name = `resp-${stamp()}`;
-  writeFileSync(join(RESULTS, `${name}.json`), `${JSON.stringify({ settings, rows }, null, 2)}\n`);
+  const name = `${profile ? 'resp-profile' : 'resp'}-${runStamp}`;
+  const json = `${JSON.stringify({ settings, targets: chosenTargets, pipelines, tests, rows, profiles: profile ? profiles : undefined }, null, 2)}\n`;
+  writeFileSync(join(RESULTS, `${name}.json`), json);
   writeFileSync(join(RESULTS, `${name}.md`), md);
-  writeFileSync(join(RESULTS, 'resp-latest.json'), `${JSON.stringify({ settings, rows }, null, 2)}\n`);
-  writeFileSync(join(RESULTS, 'resp-latest.md'), md);
+  if (!profile && !subset) {
+    writeFileSync(join(RESULTS, 'resp-latest.json'), json);
+    writeFileSync(join(RESULTS, 'resp-latest.md'), md);
+  }
   process.stdout.write(`${md}\n`);
 }
 

@@ -9,6 +9,7 @@
 import { parseFlags } from '../../benchmarks/lib/args.js';
 import { capacityModel, DEFAULT_CAPACITY_OPTIONS, type CapacityOptions } from './model.js';
 import { renderCapacity } from './render.js';
+import { parseRespRun, renderRespCapacity, respCapacity } from './resp.js';
 import { parseHttpRun, parseMemoryRun } from './results.js';
 
 /** What the command touches outside itself: the real process passes fs and the standard streams. */
@@ -21,7 +22,8 @@ export interface CapacityIo {
 
 /** The command line, printed on `--help` and with any argument it cannot use. */
 export const USAGE = `usage: npx tsx tools/capacity.ts <http-result.json> <memory-result.json> [--reads 1000000] [--writes 200000]
-       [--sessions 50000000] [--utilisation 0.5] [--machine-cores 16] [--machine-memory-gib 64] [--memory-fill 0.7]`;
+       [--sessions 50000000] [--utilisation 0.5] [--machine-cores 16] [--machine-memory-gib 64] [--memory-fill 0.7]
+       [--resp <resp-result.json>]`;
 
 /** Each flag, the option it sets, and the values that make sense beyond parseFlags' "a number >= 0". */
 const FLAGS: ReadonlyArray<{ readonly flag: string; readonly option: keyof CapacityOptions; readonly valid: (value: number) => boolean; readonly rule: string }> = [
@@ -35,8 +37,13 @@ const FLAGS: ReadonlyArray<{ readonly flag: string; readonly option: keyof Capac
 ];
 
 /** The two result files and the options of a command line (without node and script); throws on anything wrong. */
-export function parseCapacityArgs(argv: readonly string[]): { httpFile: string; memoryFile: string; options: CapacityOptions } {
-  const [httpFile, memoryFile, ...rest] = argv;
+export function parseCapacityArgs(argv: readonly string[]): { httpFile: string; memoryFile: string; respFile: string | null; options: CapacityOptions } {
+  const [httpFile, memoryFile, ...afterFiles] = argv;
+  // --resp takes a path, which parseFlags (numbers) does not: it is taken out first.
+  const respAt = afterFiles.indexOf('--resp');
+  const respFile = respAt >= 0 ? (afterFiles[respAt + 1] ?? '') : null;
+  if (respFile !== null && (respFile === '' || respFile.startsWith('--'))) throw new Error(`--resp needs the path of a Redis benchmark result\n${USAGE}`);
+  const rest = respAt >= 0 ? [...afterFiles.slice(0, respAt), ...afterFiles.slice(respAt + 2)] : afterFiles;
   if (!httpFile || !memoryFile || httpFile.startsWith('--') || memoryFile.startsWith('--')) throw new Error(USAGE);
   const flags = parseFlags(rest, Object.fromEntries(FLAGS.map(({ flag }) => [flag, 'number'])), USAGE);
   const options: { -readonly [K in keyof CapacityOptions]: CapacityOptions[K] } = { ...DEFAULT_CAPACITY_OPTIONS };
@@ -46,16 +53,18 @@ export function parseCapacityArgs(argv: readonly string[]): { httpFile: string; 
     if (!valid(value)) throw new Error(`--${flag} ${rule}, got ${value}`);
     options[option] = value;
   }
-  return { httpFile, memoryFile, options };
+  return { httpFile, memoryFile, respFile, options };
 }
 
 /** Runs the command: writes the document to `io.stdout` and returns 0, or writes one error to `io.stderr` and returns 1. */
 export function runCapacity(argv: readonly string[], io: CapacityIo): number {
   try {
-    const { httpFile, memoryFile, options } = parseCapacityArgs(argv);
+    const { httpFile, memoryFile, respFile, options } = parseCapacityArgs(argv);
     const http = parseHttpRun(readJson(io, httpFile), httpFile);
     const memory = parseMemoryRun(readJson(io, memoryFile), memoryFile);
-    io.stdout(renderCapacity(capacityModel(http, memory, options), { http, memory, args: argv }));
+    const resp = respFile === null ? null : parseRespRun(readJson(io, respFile), respFile);
+    const document = renderCapacity(capacityModel(http, memory, options), { http, memory, args: argv });
+    io.stdout(resp === null ? document : `${document.trimEnd()}\n\n${renderRespCapacity(resp, respCapacity(resp, options), options)}`);
     return 0;
   } catch (error) {
     io.stderr(`capacity: ${error instanceof Error ? error.message : String(error)}\n`);

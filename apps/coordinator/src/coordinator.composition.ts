@@ -94,6 +94,7 @@ export function coordinatorContainer(config: CoordinatorAppConfig, initial: Memb
           cfg.nodeRetry,
           scheduler,
           rng,
+          clock,
         ),
         cfg.circuitBreaker,
         clock,

@@ -66,7 +66,7 @@ export class NodeCoordination {
       maxFrameBytes: config.maxValueBytes + FRAME_OVERHEAD_BYTES,
       clusterSecret: deps.clusterSecret ?? null,
     });
-    this.nodeClient = new LocalFirstNodeClient(config.nodeId, deps.handler, new CircuitBreakingNodeClient(new RetryingNodeClient(wire, client.nodeRetry, scheduler, rng), client.circuitBreaker, clock));
+    this.nodeClient = new LocalFirstNodeClient(config.nodeId, deps.handler, new CircuitBreakingNodeClient(new RetryingNodeClient(wire, client.nodeRetry, scheduler, rng, clock), client.circuitBreaker, clock));
     const observe = registerPublicApiMetrics(deps.registry, { metrics: () => this.coordinator?.service.metrics() ?? NO_METRICS, cluster: () => this.running().service.cluster() });
     const service: PublicApiService = {
       get: (key, options) => this.running().service.get(key, options),

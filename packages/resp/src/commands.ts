@@ -191,9 +191,10 @@ async function getex(args: readonly Buffer[], _s: ClientSession, server: ServerC
     } else if (option === 'PERSIST' && change === null) change = 'PERSIST';
     else throw new ReplyError(SYNTAX);
   }
-  const expiresAt = change === null || change === 'PERSIST' ? null : expiryFrom(change.unit, integerArg(change.amount), server.now(), 'getex');
+  // As Redis does, the expiry's number is judged only for a key that exists: a missing key answers nil whatever it is.
   const current = await server.backend.get(key);
   if (current === null || change === null) return bulkOrNull(current);
+  const expiresAt = change === 'PERSIST' ? null : expiryFrom(change.unit, integerArg(change.amount), server.now(), 'getex');
   if (change === 'PERSIST') {
     if (current.expiresAt !== null) await server.backend.put(key, current.value, null);
   } else {

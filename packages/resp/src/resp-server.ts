@@ -208,6 +208,31 @@ class RespDoor {
   }
 }
 
+/** Replies up to this size leave as one buffer (copied together); larger ones as their parts, uncopied. */
+const COALESCE_REPLY_BYTES = 64 * 1024;
+
+/**
+ * Writes a flush's reply parts in one write. A socket write of several buffers (cork, writes,
+ * uncork) costs Node.js a write request per buffer and a writev; copying a few small parts into
+ * one buffer costs less than that, so only large replies keep their parts (a stored value is then
+ * not copied).
+ */
+function writeParts(socket: Socket, parts: readonly Buffer[]): void {
+  if (parts.length === 1) {
+    socket.write(parts[0] as Buffer);
+    return;
+  }
+  let total = 0;
+  for (const part of parts) total += part.length;
+  if (total <= COALESCE_REPLY_BYTES) {
+    socket.write(Buffer.concat(parts as Buffer[], total));
+    return;
+  }
+  socket.cork();
+  for (const part of parts) socket.write(part);
+  socket.uncork();
+}
+
 /** Whether a command does work on the store (and so counts against the server-wide in-flight bound): one on keys, or a scan. */
 function needsSlot(args: readonly Buffer[]): boolean {
   const spec = COMMANDS[(args[0] as Buffer).toString('latin1').toLowerCase()];
@@ -437,11 +462,7 @@ class RespConnection {
       }
     }
     const parts = this.writer.take();
-    if (parts.length > 0 && !this.socket.destroyed) {
-      this.socket.cork();
-      for (const part of parts) this.socket.write(part);
-      this.socket.uncork();
-    }
+    if (parts.length > 0 && !this.socket.destroyed) writeParts(this.socket, parts);
     if (closeNow) {
       this.slots.length = 0;
       this.socket.end();

@@ -15,6 +15,8 @@ const DEADLINE_MS = 45_000;
 /** A running cluster of coordinating nodes and what it announced. */
 export class TestCluster {
   readonly nodes = new Map<string, { pid: number; url: string }>();
+  /** Every node's Redis door (`redis://host:port`), in node order, as `cluster up` lists them. */
+  redisUrls: string[] = [];
   private readonly output: string[] = [];
   private readonly child: ChildProcess;
 
@@ -28,6 +30,8 @@ export class TestCluster {
         this.output.push(line);
         const match = /^dkv: node (\S+) pid (\d+) at (\S+)/.exec(line);
         if (match) this.nodes.set(match[1]!, { pid: Number(match[2]), url: `http://${match[3]!}` });
+        const doors = /^dkv: every node serves the Redis protocol: (.+)$/.exec(line);
+        if (doors) this.redisUrls = doors[1]!.split(' ');
       }
       this.output.splice(0, Math.max(0, this.output.length - 100));
     };
@@ -39,6 +43,7 @@ export class TestCluster {
   static async start(nodeCount = 3): Promise<TestCluster> {
     const cluster = new TestCluster(nodeCount);
     await cluster.waitFor('every node to be announced', async () => (cluster.nodes.size === nodeCount ? true : undefined));
+    await cluster.waitFor('the Redis doors to be listed', async () => (cluster.redisUrls.length === nodeCount ? true : undefined));
     for (const { url } of cluster.nodes.values()) {
       await cluster.waitFor(`${url} to be ready`, async () => ((await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) })).status === 200 ? true : undefined));
     }

@@ -187,3 +187,60 @@ describe('RetryingNodeClient', () => {
     expect(make({ maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 5 })).toThrow(/baseDelayMs <= maxDelayMs/);
   });
 });
+
+describe('RetryingNodeClient with a clock (the first attempt goes straight to the inner client)', () => {
+  function setUpWithClock(script: Step[]) {
+    const scheduler = new ManualScheduler();
+    const inner = new ScriptedClient(script, scheduler);
+    const client = new RetryingNodeClient(inner, policy, scheduler, fixedRng(0.5), { now: () => scheduler.nowMs });
+    return { scheduler, inner, client };
+  }
+
+  it('starts no timer of its own for a first attempt (the inner client keeps the deadline)', async () => {
+    const { scheduler, client } = setUpWithClock(['hang']);
+    void client.send(target, { type: 'PING' }, { timeoutMs: 1_000 });
+    expect(scheduler.pendingDelaysMs()).toEqual([]);
+    const answered = setUpWithClock(['ok']);
+    await expect(answered.client.send(target, { type: 'PING' }, { timeoutMs: 1_000 })).resolves.toMatchObject({ type: 'PING' });
+  });
+
+  it('retries as without a clock: the same attempts, at the same times, with the same budgets', async () => {
+    const { scheduler, inner, client } = setUpWithClock(['unreachable', 'overloaded', 'unreachable', 'ok']);
+    const outcome = watch(client.send(target, { type: 'PING' }, { timeoutMs: 1_000 }));
+    await scheduler.advance(100);
+    expect(outcome).toEqual({ settled: true, error: null });
+    expect(inner.attempts.map((a) => a.atMs)).toEqual([0, 7.5, 7.5 + 15, 7.5 + 15 + 18.75]);
+    expect(inner.attempts.map((a) => a.timeoutMs)).toEqual([1_000, 992.5, 977.5, 958.75]);
+  });
+
+  it.each(['timeout', 'remote'] as const)('passes a %s failure of the first attempt on at once', async (kind) => {
+    const { inner, client } = setUpWithClock([kind]);
+    await expect(client.send(target, { type: 'PING' }, { timeoutMs: 1_000 })).rejects.toMatchObject({ kind });
+    expect(inner.attempts).toHaveLength(1);
+  });
+
+  it('counts the deadline from the send: a first attempt that failed late leaves the retries only the rest', async () => {
+    const scheduler = new ManualScheduler();
+    const attempts: Array<{ atMs: number; timeoutMs: number }> = [];
+    const inner: NodeClient = {
+      send: <R extends StorageRequest>(node: Node, _request: R, options: RequestOptions): Promise<ResponseFor<R>> => {
+        attempts.push({ atMs: scheduler.nowMs, timeoutMs: options.timeoutMs });
+        // The first attempt is refused after 300 ms (a connection attempt that failed); the next ones hang.
+        if (attempts.length > 1) return new Promise(() => undefined);
+        return new Promise((_resolve, reject) => scheduler.after(300, () => reject(new NodeUnavailableError(node.id, 'unreachable', 'refused late'))));
+      },
+      close: async () => undefined,
+    };
+    const client = new RetryingNodeClient(inner, policy, scheduler, fixedRng(0.5), { now: () => scheduler.nowMs });
+    const outcome = watch(client.send(target, { type: 'PING' }, { timeoutMs: 1_000 }));
+    await scheduler.advance(999);
+    expect(outcome.settled).toBe(false);
+    expect(attempts).toEqual([
+      { atMs: 0, timeoutMs: 1_000 },
+      { atMs: 307.5, timeoutMs: 692.5 },
+    ]);
+    await scheduler.advance(1);
+    expect(outcome.error?.kind).toBe('timeout');
+    expect(outcome.error?.message).toMatch(/within 1000 ms/);
+  });
+});

@@ -1,5 +1,6 @@
 import {
   NodeUnavailableError,
+  type Clock,
   type Node,
   type NodeClient,
   type RequestOptions,
@@ -48,6 +49,14 @@ export function backoffDelayMs(retry: number, options: RetryOptions, rng: Rng): 
  * used (an upper bound of what is left, since attempt durations are not measured).
  *
  * `close()` fails pending sends with kind `closed` and closes the inner client: it owns it.
+ *
+ * With a `clock`, a send's first attempt goes straight to the inner client, with no timer, state
+ * or closures of its own (the data path's common case: one attempt that answers): the inner
+ * client's contract already settles it by `timeoutMs`. Only a retryable failure starts the retry
+ * machinery, with the time the first attempt left (read on the clock), so the whole send still
+ * settles by its deadline. A first attempt in flight when `close()` is called is failed by the
+ * inner client's own close (its sends settle by their deadline whatever happens). Without a clock
+ * (virtual-time tests that count timers), every send takes the retry path from the start.
  */
 export class RetryingNodeClient implements NodeClient {
   private readonly pending = new Set<() => void>();
@@ -58,6 +67,7 @@ export class RetryingNodeClient implements NodeClient {
     private readonly options: RetryOptions,
     private readonly scheduler: Scheduler,
     private readonly rng: Rng,
+    private readonly clock?: Clock,
   ) {
     const { maxAttempts, baseDelayMs, maxDelayMs } = options;
     if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > MAX_RETRY_ATTEMPTS) {
@@ -71,6 +81,22 @@ export class RetryingNodeClient implements NodeClient {
   /** Sends through the inner client, retrying as the class comment says, within `timeoutMs`. */
   send<R extends StorageRequest>(target: Node, request: R, options: RequestOptions): Promise<ResponseFor<R>> {
     if (this.closing !== null) return Promise.reject(new NodeUnavailableError(target.id, 'closed', 'the client is closed'));
+    const clock = this.clock;
+    if (clock === undefined) return this.sendWithRetries(target, request, options.timeoutMs, null, options.timeoutMs);
+    const startedAt = clock.now();
+    return this.attemptOnce(target, request, options.timeoutMs).catch((failure: NodeUnavailableError) => {
+      if (this.closing !== null || !isRetryable(failure) || this.options.maxAttempts < 2) throw failure;
+      return this.sendWithRetries(target, request, options.timeoutMs - (clock.now() - startedAt), failure, options.timeoutMs);
+    });
+  }
+
+  /**
+   * The retry machinery: attempts, backoffs and the deadline, within `budgetMs`. `firstFailure`:
+   * the first attempt already ran and failed so (retryably); null: no attempt has run yet.
+   * `timeoutMs`: the send's whole deadline, as failures name it.
+   */
+  private sendWithRetries<R extends StorageRequest>(target: Node, request: R, budgetMs: number, firstFailure: NodeUnavailableError | null, timeoutMs: number): Promise<ResponseFor<R>> {
+    const options: RequestOptions = { timeoutMs: budgetMs };
     return new Promise<ResponseFor<R>>((resolve, reject) => {
       let settled = false;
       let attempts = 0;
@@ -89,28 +115,30 @@ export class RetryingNodeClient implements NodeClient {
       };
       const abort = (): void => finish({ error: new NodeUnavailableError(target.id, 'closed', 'the client closed during the request') });
       const deadline = this.scheduler.after(Math.max(0, options.timeoutMs), () => {
-        const failure = backoff !== null && lastFailure !== null ? lastFailure : timeoutOf(target, options, attempts);
+        const failure = backoff !== null && lastFailure !== null ? lastFailure : timeoutOf(target, timeoutMs, attempts);
         finish({ error: failure });
       });
       this.pending.add(abort);
 
+      const failed = (error: NodeUnavailableError): void => {
+        if (settled) return;
+        const delayMs = backoffDelayMs(attempts, this.options, this.rng);
+        const retry = isRetryable(error) && attempts < this.options.maxAttempts && backoffSpentMs + delayMs < options.timeoutMs;
+        if (!retry) return finish({ error });
+        lastFailure = error;
+        backoffSpentMs += delayMs;
+        backoff = this.scheduler.after(delayMs, attempt);
+      };
       const attempt = (): void => {
         backoff = null;
         attempts += 1;
-        this.attemptOnce(target, request, options.timeoutMs - backoffSpentMs).then(
-          (value) => finish({ value }),
-          (error: NodeUnavailableError) => {
-            if (settled) return;
-            const delayMs = backoffDelayMs(attempts, this.options, this.rng);
-            const retry = isRetryable(error) && attempts < this.options.maxAttempts && backoffSpentMs + delayMs < options.timeoutMs;
-            if (!retry) return finish({ error });
-            lastFailure = error;
-            backoffSpentMs += delayMs;
-            backoff = this.scheduler.after(delayMs, attempt);
-          },
-        );
+        this.attemptOnce(target, request, options.timeoutMs - backoffSpentMs).then((value) => finish({ value }), failed);
       };
-      attempt();
+      if (firstFailure === null) attempt();
+      else {
+        attempts = 1;
+        failed(firstFailure);
+      }
     });
   }
 
@@ -143,6 +171,6 @@ function asNodeFailure(target: Node, error: unknown): NodeUnavailableError {
   return new NodeUnavailableError(target.id, 'remote', describeError(error));
 }
 
-function timeoutOf(target: Node, options: RequestOptions, attempts: number): NodeUnavailableError {
-  return new NodeUnavailableError(target.id, 'timeout', `no answer within ${options.timeoutMs} ms (${attempts} attempts)`);
+function timeoutOf(target: Node, timeoutMs: number, attempts: number): NodeUnavailableError {
+  return new NodeUnavailableError(target.id, 'timeout', `no answer within ${timeoutMs} ms (${attempts} attempts)`);
 }

@@ -1,0 +1,47 @@
+// Goal: the capacity model's Redis-door section scales the measured CPU per GET and SET (by process
+// role) to the target load exactly as stated, compares it with the 50-core goal, and refuses a
+// result that lacks the figures it needs with a message saying what to run.
+// Method: hand-made result objects with round numbers, so every expected figure is computed here.
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CAPACITY_OPTIONS } from './model.js';
+import { parseRespRun, renderRespCapacity, respCapacity } from './resp.js';
+
+function result(get: Record<string, number>, set: Record<string, number>) {
+  return {
+    rows: [
+      { target: 'redis', test: 'GET', pipeline: 1, cpuUsPerRequest: { 'redis-server': 10 } },
+      { target: 'redis', test: 'SET', pipeline: 1, cpuUsPerRequest: { 'redis-server': 15 } },
+      { target: 'dkv N=3 W=2 R=2', test: 'GET', pipeline: 1, cpuUsPerRequest: get },
+      { target: 'dkv N=3 W=2 R=2', test: 'SET', pipeline: 1, cpuUsPerRequest: set },
+      { target: 'dkv N=3 W=2 R=2', test: 'GET', pipeline: 16, cpuUsPerRequest: { coordinator: 1, nodes: 1 } },
+    ],
+  };
+}
+
+describe('respCapacity', () => {
+  it('scales CPU per request to 1M GETs + 200k SETs per second at 50% utilisation', () => {
+    const run = parseRespRun(result({ coordinator: 50, nodes: 30 }, { coordinator: 60, nodes: 40 }), 'r.json');
+    const plan = respCapacity(run, DEFAULT_CAPACITY_OPTIONS);
+    // (1e6 x 50 µs + 2e5 x 60 µs) / 0.5 = 124 cores; (1e6 x 30 + 2e5 x 40) / 0.5 = 76.
+    expect(plan.coordinatorCores).toBeCloseTo(124, 9);
+    expect(plan.nodeCores).toBeCloseTo(76, 9);
+    expect(plan.totalCores).toBeCloseTo(200, 9);
+    expect(plan.machines).toBe(Math.ceil(200 / DEFAULT_CAPACITY_OPTIONS.machineCores));
+    expect(plan.redisCores).toBeCloseTo((1e6 * 10 + 2e5 * 15) / 1e6 / 0.5, 9);
+    const text = renderRespCapacity(run, plan, DEFAULT_CAPACITY_OPTIONS);
+    expect(text).toContain('**200.0 cores in all**');
+    expect(text).toContain('4.0x the goal of at most 50 cores');
+  });
+
+  it('says when the goal is met', () => {
+    const run = parseRespRun(result({ coordinator: 10, nodes: 5 }, { coordinator: 10, nodes: 10 }), 'r.json');
+    const plan = respCapacity(run, DEFAULT_CAPACITY_OPTIONS);
+    expect(plan.totalCores).toBeCloseTo(38, 9);
+    expect(renderRespCapacity(run, plan, DEFAULT_CAPACITY_OPTIONS)).toContain('within the goal of at most 50 cores');
+  });
+
+  it('refuses a result without per-role CPU figures, saying what to run', () => {
+    expect(() => parseRespRun({ rows: [{ target: 'dkv N=3 W=2 R=2', test: 'GET', pipeline: 1 }] }, 'old.json')).toThrow(/old\.json: no CPU per request .* GET -P 1 .*benchmarks\/resp\/bench\.ts/);
+    expect(() => parseRespRun({}, 'x.json')).toThrow(/not a Redis benchmark result/);
+  });
+});

@@ -1,0 +1,108 @@
+/**
+ * The capacity model's Redis-door section: the CPU each GET and SET cost dkv's processes through
+ * the Redis protocol (`benchmarks/resp/bench.ts`, CPU microseconds per request of the coordinator
+ * and of the storage nodes, N=3 W=2 R=2, one request at a time per connection), scaled to the
+ * target load, beside the goal of at most 50 cores of this class. No I/O: the command (cli.ts)
+ * reads the file and appends what {@link renderRespCapacity} writes.
+ */
+import type { CapacityOptions } from './model.js';
+
+/** The target of the Redis benchmark the model plans with: the default cluster. */
+export const RESP_TARGET = 'dkv N=3 W=2 R=2';
+/** The users' goal for the whole load, in cores of the measured class. */
+export const RESP_GOAL_CORES = 50;
+
+/** CPU microseconds per request, by process role. */
+export interface RespRequestCpu {
+  readonly coordinatorUs: number;
+  readonly nodesUs: number;
+}
+
+/** What the model takes from a `resp-*.json` result. */
+export interface RespRun {
+  readonly file: string;
+  readonly get: RespRequestCpu;
+  readonly set: RespRequestCpu;
+  /** Redis's own CPU per GET and SET in the same run (the reference), when measured. */
+  readonly redisGetUs: number | null;
+  readonly redisSetUs: number | null;
+}
+
+/** The Redis door's plan for the load of the options. */
+export interface RespCapacity {
+  readonly coordinatorCores: number;
+  readonly nodeCores: number;
+  readonly totalCores: number;
+  readonly machines: number;
+  /** The cores Redis itself would take for the same load at the same utilisation (one thread, for scale). */
+  readonly redisCores: number | null;
+}
+
+interface RawRow {
+  readonly target?: unknown;
+  readonly test?: unknown;
+  readonly pipeline?: unknown;
+  readonly cpuUsPerRequest?: unknown;
+}
+
+/** Reads the rows the model needs from a Redis benchmark result; throws naming what is missing. */
+export function parseRespRun(json: unknown, file: string): RespRun {
+  const rows = (json as { rows?: unknown } | null)?.rows;
+  if (!Array.isArray(rows)) throw new Error(`${file}: not a Redis benchmark result (no "rows"); produce one with npx tsx benchmarks/resp/bench.ts`);
+  const find = (target: string, test: string): Record<string, number> | null => {
+    const row = (rows as RawRow[]).find((r) => r.target === target && r.test === test && r.pipeline === 1);
+    const cpu = row?.cpuUsPerRequest;
+    if (cpu === null || typeof cpu !== 'object') return null;
+    return cpu as Record<string, number>;
+  };
+  const roles = (test: string): RespRequestCpu => {
+    const cpu = find(RESP_TARGET, test);
+    const coordinatorUs = cpu?.['coordinator'];
+    const nodesUs = cpu?.['nodes'];
+    if (typeof coordinatorUs !== 'number' || typeof nodesUs !== 'number' || !(coordinatorUs >= 0) || !(nodesUs >= 0)) {
+      throw new Error(`${file}: no CPU per request of the coordinator and nodes for "${RESP_TARGET}" ${test} -P 1 (run benchmarks/resp/bench.ts with the n3 target; older results lack cpuUsPerRequest)`);
+    }
+    return { coordinatorUs, nodesUs };
+  };
+  const redis = (test: string): number | null => {
+    const value = find('redis', test)?.['redis-server'];
+    return typeof value === 'number' && value > 0 ? value : null;
+  };
+  return { file, get: roles('GET'), set: roles('SET'), redisGetUs: redis('GET'), redisSetUs: redis('SET') };
+}
+
+/** Scales the measured CPU per request to the reads and writes of `options`, at its utilisation. */
+export function respCapacity(run: RespRun, options: CapacityOptions): RespCapacity {
+  const { readsPerSecond: reads, writesPerSecond: writes, utilisation } = options;
+  const coordinatorCores = ((reads * run.get.coordinatorUs + writes * run.set.coordinatorUs) / 1e6) / utilisation;
+  const nodeCores = ((reads * run.get.nodesUs + writes * run.set.nodesUs) / 1e6) / utilisation;
+  const totalCores = coordinatorCores + nodeCores;
+  const redisCores = run.redisGetUs === null || run.redisSetUs === null ? null : ((reads * run.redisGetUs + writes * run.redisSetUs) / 1e6) / utilisation;
+  return { coordinatorCores, nodeCores, totalCores, machines: Math.ceil(totalCores / options.machineCores), redisCores };
+}
+
+const cores = (value: number): string => value.toLocaleString('en-US', { maximumFractionDigits: 1, minimumFractionDigits: 1 });
+
+/** The Markdown section: inputs, the table, and the comparison with the goal. */
+export function renderRespCapacity(run: RespRun, plan: RespCapacity, options: CapacityOptions): string {
+  const us = (value: number): string => `${value.toFixed(1)} µs`;
+  const verdict =
+    plan.totalCores <= RESP_GOAL_CORES
+      ? `within the goal of at most ${RESP_GOAL_CORES} cores`
+      : `${(plan.totalCores / RESP_GOAL_CORES).toFixed(1)}x the goal of at most ${RESP_GOAL_CORES} cores: the goal is not met with these figures`;
+  return [
+    '## Through the Redis door (RESP)',
+    '',
+    `From \`${run.file}\` (\`benchmarks/resp/bench.ts\`: redis-benchmark, 2 KB values, one request at a time per connection, ${RESP_TARGET}; CPU per request from /proc). Memory and network are as above: the door changes the CPU per request, not what is stored or moved between nodes.`,
+    '',
+    '| request | coordinator CPU | storage nodes CPU | total CPU | redis-server CPU (same run) |',
+    '|:--|--:|--:|--:|--:|',
+    `| GET | ${us(run.get.coordinatorUs)} | ${us(run.get.nodesUs)} | ${us(run.get.coordinatorUs + run.get.nodesUs)} | ${run.redisGetUs === null ? '-' : us(run.redisGetUs)} |`,
+    `| SET | ${us(run.set.coordinatorUs)} | ${us(run.set.nodesUs)} | ${us(run.set.coordinatorUs + run.set.nodesUs)} | ${run.redisSetUs === null ? '-' : us(run.redisSetUs)} |`,
+    '',
+    `At ${options.readsPerSecond.toLocaleString('en-US')} GETs/s + ${options.writesPerSecond.toLocaleString('en-US')} SETs/s and ${Math.round(options.utilisation * 100)}% utilisation: coordinators ${cores(plan.coordinatorCores)} cores, storage nodes ${cores(plan.nodeCores)} cores, **${cores(plan.totalCores)} cores in all** (${plan.machines} machines of ${options.machineCores} cores for CPU), ${verdict}.${plan.redisCores === null ? '' : ` Redis's own CPU per request would need ${cores(plan.redisCores)} cores for the same load (one replica, no quorum: a scale, not a plan).`}`,
+    '',
+    'These figures were measured on a shared 2-core machine whose processes were far from saturated: a process that is not busy pays a system call and a wake-up per request, where a loaded one batches a turn\'s requests into one write per peer. They are an upper bound of the cost per request at load.',
+    '',
+  ].join('\n');
+}
