@@ -136,7 +136,7 @@ describe('HTTP with --auth-file', () => {
     expect(env.code).toBe(0);
     const none = await runCli(['status', '--url', url]);
     expect(none.code).toBe(1);
-    expect(none.stderr).toMatch(/UNAUTHENTICATED: .*give --user and --password/);
+    expect(none.stderr).toMatch(/401 UNAUTHENTICATED\).*give --user and --password/);
   }, 90_000);
 });
 

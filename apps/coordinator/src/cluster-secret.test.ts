@@ -27,6 +27,11 @@ describe('a cluster with a cluster secret', () => {
     }
     const config = parseCoordinatorConfig({ id: 'c1', port: '0', respPort: '0', join: nodes[0]!.address, n: '2', w: '2', r: '1', logLevel: 'silent' }, {});
     coordinator = await startCoordinator({ ...config, clusterSecret: SECRET });
+    // Ready: its heartbeats (over the authenticated port) answered and measured the nodes' clocks.
+    for (const giveUpAt = Date.now() + 30_000; (await fetch(`${coordinator.url}/readyz`)).status !== 200; ) {
+      if (Date.now() > giveUpAt) throw new Error('the coordinator was not ready within 30 s');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }, 60_000);
 
   afterAll(async () => {

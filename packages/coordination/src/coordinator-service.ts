@@ -319,9 +319,9 @@ export class CoordinatorService implements KVStore {
     );
   }
 
-  /** True when enough storage nodes have answered heartbeats (and are up) to serve the default read and write quorums. */
+  /** True when enough storage nodes are not known to be down to serve the default read and write quorums. */
   isReady(): boolean {
-    return this.views.read.size > 0 && this.nodeManager.answeringCount() >= Math.max(this.config.r, this.config.w) && this.nodeManager.clockMeasured() && this.clockProblem() === null;
+    return this.views.read.size > 0 && this.nodeManager.availableCount() >= Math.max(this.config.r, this.config.w) && this.clockProblem() === null;
   }
 
   /**
@@ -440,13 +440,15 @@ export class CoordinatorService implements KVStore {
     w: number,
     build: (now: number, previous: VersionMeta | null) => Pick<VersionedValue, 'value' | 'createdAt' | 'expiresAt' | 'tombstone'>,
   ): Promise<VersionedValue> {
+    // Unmeasured, this clock's offset is unbounded: a tombstone stamped minutes behind would be past
+    // its purge time on arrival and take the key's newer history with it. The first write after a
+    // start (before any heartbeat answered) measures first, one TIME round trip, once.
+    if (!this.nodeManager.clockMeasured()) await this.nodeManager.measureClocks();
+    if (!this.nodeManager.clockMeasured()) {
+      throw new DkvError('UNAVAILABLE', `write of ${JSON.stringify(key)} refused: this process cannot measure its clock's offset from the storage nodes' (none answered a clock sample); retry in a moment`);
+    }
     const clockProblem = this.clockProblem();
     if (clockProblem !== null) throw new DkvError('CLOCK_OFFSET_TOO_LARGE', `write of ${JSON.stringify(key)} refused: ${clockProblem}`);
-    if (!this.nodeManager.clockMeasured()) {
-      // Unmeasured, the offset is unbounded: a tombstone stamped minutes behind would be past its
-      // purge time on arrival and take the key's newer history with it. The first heartbeat measures.
-      throw new DkvError('UNAVAILABLE', `write of ${JSON.stringify(key)} refused: this process has not measured its clock's offset from the storage nodes' yet (no storage node has answered a heartbeat); retry in a moment`);
-    }
     const hash = hashKey(key);
     if (this.config.writeVersioning === 'read-first' || this.config.writeQuorum === 'sloppy') return this.writeAfterVersionRead(key, hash, w, build);
     const strict = this.views.writePlanOfHash(hash, this.config.n, w);

@@ -61,6 +61,8 @@ export class NodeManager {
   private readonly clockSamples = new Map<string, ClockSample>();
   /** Nodes that answered a TIME request with an error: a release without it. */
   private readonly timeUnsupported = new Set<string>();
+  /** The round of clock samples under way for {@link measureClocks}, shared by concurrent callers. */
+  private measuring: Promise<void> | null = null;
   /** {@link clockOffsetMs}, computed again only after a sample or a node's status changed: it is read on every request. */
   private cachedClockOffset: { readonly value: number | null } | null = null;
   private readonly listeners = new Set<(nodeId: string, status: NodeStatus) => void>();
@@ -220,7 +222,22 @@ export class NodeManager {
    */
   clockMeasured(): boolean {
     if (this.clockOffsetMs() !== null) return true;
-    return this.members().some((node) => this.timeUnsupported.has(node.id) && this.isAvailable(node.id) && this.health.get(node.id)?.lastSeenAt != null);
+    return this.members().some((node) => this.timeUnsupported.has(node.id) && this.isAvailable(node.id));
+  }
+
+  /**
+   * Samples the clock of every storage node now, in parallel (each within the heartbeat timeout),
+   * settling as soon as the offset is measured (a slow node does not hold it up) or every sample
+   * has ended; concurrent callers share one round. For a write that finds the offset unmeasured.
+   */
+  measureClocks(): Promise<void> {
+    this.measuring ??= new Promise<void>((resolve) => {
+      const samples = this.members().map((node) => this.sampleClock(node).then(() => (this.clockMeasured() ? resolve() : undefined)));
+      void Promise.all(samples).then(() => resolve());
+    }).then(() => {
+      this.measuring = null;
+    });
+    return this.measuring;
   }
 
   private medianClockOffset(): number | null {
