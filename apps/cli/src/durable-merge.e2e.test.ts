@@ -17,7 +17,7 @@
 // sessions with TTLs of 2 or 3 s for 45 s (DKV_SOAK_SECONDS), the directory's size sampled every
 // 250 ms. (4) `cluster up --nodes 3 --data-dir`, 300 keys, `dkv node --id n4 --join --data-dir`
 // until the cluster settles (n4 streamed its ranges), SIGKILL, writes while it is down, the same
-// command again: its dkv_sync_keys_received stays 0 and every key reads back with R = 3. Every wait
+// command again: its dkv_sync_keys_received_total stays 0 and every key reads back with R = 3. Every wait
 // has a deadline; afterAll stops every process this file started, by pid, and removes the data.
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -190,7 +190,7 @@ describe('the durable log under merges, with real processes', () => {
     const join4 = () => cli.start(['node', '--id', 'n4', '--host', '127.0.0.1', '--port', port, '--join', cli.announced.get('n1')!.address, '--data-dir', dataDir]);
     const first = join4();
     await cli.waitFor('n4 to have joined and the ranges to have moved', settled);
-    const keysReceived = async (): Promise<number> => Number(/dkv_sync_keys_received\{node="n4"\} (\d+)/.exec(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())?.[1] ?? -1);
+    const keysReceived = async (): Promise<number> => Number(/dkv_sync_keys_received_total\{node="n4"\} (\d+)/.exec(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())?.[1] ?? -1);
     // Its first start streamed its ranges: the figure the restart must not repeat.
     expect(await keysReceived()).toBeGreaterThan(0);
     process.kill(first.pid!, 'SIGKILL');
@@ -244,7 +244,7 @@ describe('the durable log under merges, with real processes', () => {
     sampling = false;
     await sampler;
     const metrics = await (await fetch(`http://${cli.announced.get('n1')!.address}/metrics`)).text();
-    const merges = Number(/dkv_storage_log_merges\{node="n1"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+    const merges = Number(/dkv_storage_log_merges_total\{node="n1"\} (\d+)/.exec(metrics)?.[1] ?? 0);
     // The bound: the merge threshold, plus 6 times the most session bytes alive at once (the write
     // rate times the longest TTL): a merge starts at 1.5 times the live records, its output sits
     // beside the segments it replaces until it is done, and writes go on meanwhile (a merge step
