@@ -14,9 +14,9 @@
 // own command is run and must pass, then SIGTERM goes to tini (PID 1 in the container) and the
 // whole must exit 0; afterwards the same health check must fail.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './e2e-support.js';
 import { REPO_ROOT, imageRuntime, readDockerfile, type ImageRuntime } from './deploy-support.js';
@@ -72,10 +72,26 @@ function healthCheck(): number {
   return spawnSync(command!, args, { cwd: REPO_ROOT, env, timeout: 10_000 }).status ?? -1;
 }
 
+/** Directories on the checkout's path opened for the image's user, with their modes to put back. */
+const reopened: Array<{ dir: string; mode: number }> = [];
+
 beforeAll(async () => {
   execFileSync(ENSURE_TOOLS, ['tini', ...(asRoot ? ['setpriv'] : [])], { stdio: ['ignore', 'inherit', 'inherit'] });
   dataDir = mkdtempSync(join(tmpdir(), 'dkv-image-data-'));
-  if (asRoot) chownSync(dataDir, uid, gid);
+  if (asRoot) {
+    chownSync(dataDir, uid, gid);
+    // The image's user must reach the checkout as it reaches /app in the image: a directory on its
+    // path closed to others (a mode-700 temporary directory) gets search access (o+x) for the
+    // test, and its mode back afterwards.
+    for (let dir = dirname(REPO_ROOT); ; dir = dirname(dir)) {
+      const mode = statSync(dir).mode & 0o7777;
+      if ((mode & 0o001) === 0) {
+        chmodSync(dir, mode | 0o001);
+        reopened.push({ dir, mode });
+      }
+      if (dirname(dir) === dir) break;
+    }
+  }
   httpPort = await freePort();
   env = {
     PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
@@ -98,6 +114,7 @@ afterAll(() => {
     child.kill('SIGKILL');
   }
   if (dataDir !== '') rmSync(dataDir, { recursive: true, force: true });
+  for (const { dir, mode } of reopened.splice(0)) chmodSync(dir, mode);
 });
 
 describe('the Dockerfile', () => {
