@@ -10,6 +10,9 @@
  * `process.cpuUsage()` deltas of each process; latency percentiles from an HDR histogram (µs).
  *
  * Run: npx tsx --conditions=development benchmarks/node-clients/bench.ts
+ * `BENCH_ADAPTERS=tcp-stack` adds the production data client: `createWireStack` (circuit breaker and
+ * retries, as both apps build it) around `createWireClient`'s TCP adapter, to show what the
+ * decorators cost per request.
  * Results: benchmarks/results/node-clients-<timestamp>.{json,md} and node-clients-latest.{json,md}.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -19,7 +22,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Node, NodeClient, StorageRequest } from '@dkv/core';
 import { InMemoryStorageEngine, StorageService } from '@dkv/storage';
-import { HttpNodeClient, InMemoryNodeClient, TcpNodeClient } from '@dkv/transport';
+import { clientSettingsFrom, COORDINATOR_TUNING_SETTINGS, parseSettings } from '@dkv/app-config';
+import { DEFAULT_COORDINATOR_CONFIG } from '@dkv/coordination';
+import { SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
+import { createWireClient, createWireStack, HttpNodeClient, InMemoryNodeClient, TcpNodeClient } from '@dkv/transport';
 import * as hdr from 'hdr-histogram-js';
 import { keyOf, preload, recordOf, valueOf } from './workload.js';
 
@@ -38,7 +44,7 @@ const config = {
   requestTimeoutMs: 5_000,
 };
 
-type AdapterName = 'inmemory' | 'http' | 'tcp';
+type AdapterName = 'inmemory' | 'http' | 'tcp' | 'tcp-stack';
 
 interface CaseResult {
   adapter: AdapterName;
@@ -121,9 +127,16 @@ async function startTarget(adapter: AdapterName): Promise<Target> {
     client.register('bench-node', new StorageService({ nodeId: 'bench-node', engine }));
     return { client, node: node('bench-node.memory:1'), server: null };
   }
-  const server = await ServerProcess.start(adapter);
-  const client = adapter === 'http' ? new HttpNodeClient() : new TcpNodeClient();
+  const server = await ServerProcess.start(adapter === 'tcp-stack' ? 'tcp' : adapter);
+  const client = adapter === 'http' ? new HttpNodeClient() : adapter === 'tcp' ? new TcpNodeClient() : productionStack();
   return { client, node: node(`127.0.0.1:${server.port}`), server };
+}
+
+/** The coordinator's data client with its default settings (parsed as the apps parse them), built as the apps build it. */
+function productionStack(): NodeClient {
+  const client = clientSettingsFrom(parseSettings(COORDINATOR_TUNING_SETTINGS, {}, {}));
+  const wire = createWireClient({ transport: 'tcp', ...client, maxValueBytes: DEFAULT_COORDINATOR_CONFIG.maxValueBytes, clusterSecret: null });
+  return createWireStack(wire, client, { clock: new SystemClock(), scheduler: new TimerScheduler(), rng: new SystemRng() });
 }
 
 /** Runs `concurrency` closed loops until `durationMs` has passed; counts and times each request. */

@@ -1,5 +1,5 @@
 import { checkCoordinatorConfig, DEFAULT_COORDINATOR_CONFIG, type CoordinatorConfig } from '@dkv/coordination';
-import { NODE_ID_PATTERN } from '@dkv/core';
+import { DEFAULT_MAX_CLOCK_OFFSET_MS, NODE_ID_PATTERN } from '@dkv/core';
 import { randomId } from '@dkv/runtime';
 import type { PortBounds } from '@dkv/transport';
 import { z } from 'zod';
@@ -132,7 +132,7 @@ export const COORDINATOR_SETTINGS = {
   nodeRetryMaxDelayMs: T.nodeRetryMaxDelayMs,
   joinTimeoutMs: { flag: 'join-timeout-ms', env: 'DKV_JOIN_TIMEOUT_MS', defaultValue: '30000', description: 'how long start-up retries reaching --join before it gives up', schema: ms(86_400_000) },
   membershipRefreshMs: { flag: 'membership-refresh-ms', env: 'DKV_MEMBERSHIP_REFRESH_MS', defaultValue: '5000', description: 'unused since membership travels by gossip (kept so existing scripts still start)', schema: ms() },
-  maxClockOffsetMs: { flag: 'max-clock-offset-ms', env: 'DKV_MAX_CLOCK_OFFSET_MS', defaultValue: '600000', description: 'largest clock offset the cluster tolerates: versions further ahead of this coordinator\'s clock are refused (VERSION_TOO_FAR_AHEAD)', schema: ms(31_536_000_000) },
+  maxClockOffsetMs: { flag: 'max-clock-offset-ms', env: 'DKV_MAX_CLOCK_OFFSET_MS', defaultValue: String(DEFAULT_MAX_CLOCK_OFFSET_MS), description: 'largest clock offset the cluster tolerates: versions further ahead of this coordinator\'s clock are refused (VERSION_TOO_FAR_AHEAD)', schema: ms(31_536_000_000) },
   clockOffsetMs: { flag: 'clock-offset-ms', env: 'DKV_CLOCK_OFFSET_MS', defaultValue: '0', description: 'shifts this coordinator\'s wall clock (fault injection: clock skew), -86400000..86400000', schema: signedIntSchema(86_400_000) },
   logLevel: { flag: 'log-level', env: 'DKV_LOG_LEVEL', defaultValue: 'info', description: 'pino log level', schema: enumSchema(LOG_LEVELS) },
   ...RESP_SETTINGS,
@@ -149,7 +149,7 @@ export function parseCoordinatorConfig(flags: Readonly<Record<string, string | u
   const S = COORDINATOR_SETTINGS;
   const problems = [...quorumProblems(v, v.n, settingName(S.n)), ...boundProblems(v), ...respProblems(v)];
   const auth = authFileConfigFrom(v, problems);
-  const coordinator = { ...coordinatorConfigFrom(v, { nodeId: v.id ?? randomId('coordinator'), n: v.n }), maxClockOffsetMs: v.maxClockOffsetMs };
+  const coordinator = coordinatorConfigFrom(v, { nodeId: v.id ?? randomId('coordinator'), n: v.n, maxClockOffsetMs: v.maxClockOffsetMs });
   // The core's own check last, as the node's: it names fields, not flags, so only what the checks above missed reaches it.
   if (problems.length === 0) problems.push(...checkCoordinatorConfig(coordinator));
   if (problems.length > 0) throw new ConfigError(problems);

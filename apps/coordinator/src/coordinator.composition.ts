@@ -6,7 +6,7 @@ import { ClusterAdmin } from '@dkv/replication';
 import { SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
 import { clusterAdminApi, clusterOperationsApi } from '@dkv/public-api';
 import { CoordinatorRespBackend, startRespServer, type RunningRespServer } from '@dkv/resp';
-import { applyHttpPortBounds, CircuitBreakingNodeClient, DEFAULT_PORT_BOUNDS, HttpNodeClient, httpServerBoundsOptions, RetryingNodeClient, TcpNodeClient } from '@dkv/transport';
+import { applyHttpPortBounds, CONTROL_FRAME_BYTES, createControlClient, createWireClient, createWireStack, DEFAULT_PORT_BOUNDS, httpServerBoundsOptions } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
 import { pino } from 'pino';
@@ -16,15 +16,6 @@ import { buildCoordinatorApp } from './coordinator-app.js';
 import { createCoordinatorMetrics, type CoordinatorAppMetrics } from './coordinator-metrics.js';
 import { DEFAULT_JOIN_BACKOFF, joinCluster } from './membership-client.js';
 import { COORDINATOR_TOKENS as T } from './tokens.js';
-
-/**
- * The binary protocol multiplexes many requests per connection, so a few connections per node
- * suffice; `--connections-per-node` above this is meant for HTTP's one-request-per-connection.
- */
-const TCP_CONNECTIONS_PER_NODE_MAX = 4;
-
-/** Room for a frame's key and metadata beyond the value itself. */
-const FRAME_OVERHEAD_BYTES = 64 * 1024;
 
 /** A running coordinator. */
 export interface RunningCoordinator {
@@ -53,7 +44,7 @@ export function coordinatorContainer(config: CoordinatorAppConfig, initial: Memb
   // own small client, so that gossip does not queue behind data requests (and a test can swap
   // the data client alone).
   c.bind<NodeClient>(T.gossipClient).toResolvedValue(
-    (cfg: CoordinatorAppConfig) => new TcpNodeClient({ connectionsPerNode: 1, maxInFlightPerNode: 64, maxFrameBytes: 16 * 1024 * 1024 + cfg.coordinator.maxValueBytes, clusterSecret: cfg.clusterSecret ?? null }),
+    (cfg: CoordinatorAppConfig) => createControlClient(CONTROL_FRAME_BYTES + cfg.coordinator.maxValueBytes, cfg.clusterSecret ?? null),
     [T.config],
   );
   c.bind<Gossiper>(T.membership).toResolvedValue(
@@ -76,28 +67,10 @@ export function coordinatorContainer(config: CoordinatorAppConfig, initial: Memb
   // and a per-node circuit breaker over both, so a node that keeps failing is not waited for.
   c.bind<NodeClient>(T.nodeClient).toResolvedValue(
     (cfg: CoordinatorAppConfig, clock: Clock, scheduler: Scheduler, rng: Rng) =>
-      new CircuitBreakingNodeClient(
-        new RetryingNodeClient(
-          cfg.transport === 'tcp'
-            ? new TcpNodeClient({
-                connectionsPerNode: Math.min(cfg.connectionsPerNode, TCP_CONNECTIONS_PER_NODE_MAX),
-                maxInFlightPerNode: cfg.maxInFlightPerNode,
-                maxFrameBytes: cfg.coordinator.maxValueBytes + FRAME_OVERHEAD_BYTES,
-                clusterSecret: cfg.clusterSecret ?? null,
-              })
-            : new HttpNodeClient({
-                connectionsPerNode: cfg.connectionsPerNode,
-                maxInFlightPerNode: cfg.maxInFlightPerNode,
-                maxResponseBytes: cfg.coordinator.maxValueBytes + FRAME_OVERHEAD_BYTES,
-                clusterSecret: cfg.clusterSecret ?? null,
-              }),
-          cfg.nodeRetry,
-          scheduler,
-          rng,
-          clock,
-        ),
-        cfg.circuitBreaker,
-        clock,
+      createWireStack(
+        createWireClient({ transport: cfg.transport, connectionsPerNode: cfg.connectionsPerNode, maxInFlightPerNode: cfg.maxInFlightPerNode, maxValueBytes: cfg.coordinator.maxValueBytes, clusterSecret: cfg.clusterSecret ?? null }),
+        cfg,
+        { clock, scheduler, rng },
       ),
     [T.config, T.clock, T.scheduler, T.rng],
   );

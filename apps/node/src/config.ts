@@ -1,5 +1,7 @@
 import { DEFAULT_VNODES } from '@dkv/hashing';
-import { DEFAULT_ZONE, NODE_ID_PATTERN, ZONE_PATTERN, type Membership, type Node } from '@dkv/core';
+import { DEFAULT_MAX_CLOCK_OFFSET_MS, DEFAULT_REPLICATION_FACTOR, DEFAULT_TOMBSTONE_GRACE_MS, DEFAULT_ZONE, NODE_ID_PATTERN, ZONE_PATTERN, type Membership, type Node } from '@dkv/core';
+import { DEFAULT_GOSSIPER_CONFIG } from '@dkv/membership';
+import { DEFAULT_ANTI_ENTROPY_CONFIG, DEFAULT_RANGE_SYNC_CONFIG } from '@dkv/replication';
 import { z } from 'zod';
 import { AUTH_SETTINGS, authFileConfigFrom, ConfigError, DURABILITY_SETTINGS, LOG_LEVELS, enumSchema, intSchema, isValidAddress, parseSettings, patternSchema, settingName, type AuthFileConfig, type FsyncSetting, type Setting } from '@dkv/app-config';
 import type { CoordinatorConfig } from '@dkv/coordination';
@@ -164,19 +166,19 @@ export const NODE_SETTINGS = {
   members: { flag: 'members', env: 'DKV_MEMBERS', description: 'the cluster\'s storage nodes, id=host:port,... (default: this node alone)', schema: membersSchema },
   zone: { flag: 'zone', env: 'DKV_ZONE', description: `this node's failure domain, e.g. an availability zone or topology.kubernetes.io/zone (default: "${DEFAULT_ZONE}"); a key's N replicas go to N distinct zones whenever there are N`, schema: patternSchema(ZONE_PATTERN, '1 to 64 letters, digits, ".", "_", "-" or "/", starting with a letter or digit') },
   vnodes: { flag: 'vnodes', env: 'DKV_VNODES', defaultValue: String(DEFAULT_VNODES), description: 'virtual nodes each member places on the ring (its weight)', schema: intSchema(1, 65_536) },
-  tombstoneGraceMs: { flag: 'tombstone-grace-ms', env: 'DKV_TOMBSTONE_GRACE_MS', defaultValue: '3600000', description: 'how long deletes and expiries are remembered before they are purged', schema: intSchema(1000, 31_536_000_000) },
-  maxClockOffsetMs: { flag: 'max-clock-offset-ms', env: 'DKV_MAX_CLOCK_OFFSET_MS', defaultValue: '600000', description: 'largest clock offset the cluster tolerates: a write whose version is further ahead of this node\'s clock is refused (VERSION_TOO_FAR_AHEAD)', schema: intSchema(1, 31_536_000_000) },
+  tombstoneGraceMs: { flag: 'tombstone-grace-ms', env: 'DKV_TOMBSTONE_GRACE_MS', defaultValue: String(DEFAULT_TOMBSTONE_GRACE_MS), description: 'how long deletes and expiries are remembered before they are purged', schema: intSchema(1000, 31_536_000_000) },
+  maxClockOffsetMs: { flag: 'max-clock-offset-ms', env: 'DKV_MAX_CLOCK_OFFSET_MS', defaultValue: String(DEFAULT_MAX_CLOCK_OFFSET_MS), description: 'largest clock offset the cluster tolerates: a write whose version is further ahead of this node\'s clock is refused (VERSION_TOO_FAR_AHEAD)', schema: intSchema(1, 31_536_000_000) },
   sweepIntervalMs: { flag: 'sweep-interval-ms', env: 'DKV_SWEEP_INTERVAL_MS', defaultValue: '100', description: 'time between two active-expiry sweeps', schema: intSchema(1, 3_600_000) },
   sweepMaxWork: { flag: 'sweep-max-work', env: 'DKV_SWEEP_MAX_WORK', defaultValue: '1000', description: 'most keys one sweep expires or purges', schema: intSchema(1, 10_000_000) },
   engine: { flag: 'engine', env: 'DKV_ENGINE', defaultValue: 'compact', description: 'storage engine: compact (values in slabs, metadata in typed arrays: about 1.1x the payload per 2 KB session) or map (a Map of records, the reference layout: about 1.36x)', schema: enumSchema(STORAGE_ENGINES) },
   bodyLimitBytes: { flag: 'body-limit-bytes', env: 'DKV_BODY_LIMIT_BYTES', defaultValue: String(2 * 1024 * 1024), description: 'largest internal request accepted (must exceed the coordinators\' value limit)', schema: intSchema(1024, 1024 * 1024 * 1024) },
   logLevel: { flag: 'log-level', env: 'DKV_LOG_LEVEL', defaultValue: 'info', description: 'pino log level', schema: enumSchema(LOG_LEVELS) },
   join: { flag: 'join', env: 'DKV_JOIN', description: 'host:port of a node of a running cluster to join, or several separated by commas (DNS names are looked up again at each connection); data then moves to this node (default: start a cluster of --members)', schema: joinSchema },
-  n: { flag: 'n', env: 'DKV_N', defaultValue: '3', description: 'the cluster\'s replication factor N (as the coordinators\')', schema: intSchema(1, 16) },
-  gossipIntervalMs: { flag: 'gossip-interval-ms', env: 'DKV_GOSSIP_INTERVAL_MS', defaultValue: '200', description: 'time between two rounds of membership gossip', schema: intSchema(10, 60_000) },
-  syncBytesPerSecond: { flag: 'sync-bytes-per-second', env: 'DKV_SYNC_BYTES_PER_SECOND', defaultValue: String(16 * 1024 * 1024), description: 'throttle of data streaming to this node when it gains ranges', schema: intSchema(1024, 10 * 1024 * 1024 * 1024) },
-  antiEntropyIntervalMs: { flag: 'anti-entropy-interval-ms', env: 'DKV_ANTI_ENTROPY_INTERVAL_MS', defaultValue: '60000', description: 'how often each pair of replicas compares its data and repairs differences (0: off); at most half the tombstone grace', schema: intSchema(0, 86_400_000) },
-  antiEntropyBytesPerSecond: { flag: 'anti-entropy-bytes-per-second', env: 'DKV_ANTI_ENTROPY_BYTES_PER_SECOND', defaultValue: String(4 * 1024 * 1024), description: 'throttle of anti-entropy repair traffic, both directions', schema: intSchema(1024, 10 * 1024 * 1024 * 1024) },
+  n: { flag: 'n', env: 'DKV_N', defaultValue: String(DEFAULT_REPLICATION_FACTOR), description: 'the cluster\'s replication factor N (as the coordinators\')', schema: intSchema(1, 16) },
+  gossipIntervalMs: { flag: 'gossip-interval-ms', env: 'DKV_GOSSIP_INTERVAL_MS', defaultValue: String(DEFAULT_GOSSIPER_CONFIG.intervalMs), description: 'time between two rounds of membership gossip', schema: intSchema(10, 60_000) },
+  syncBytesPerSecond: { flag: 'sync-bytes-per-second', env: 'DKV_SYNC_BYTES_PER_SECOND', defaultValue: String(DEFAULT_RANGE_SYNC_CONFIG.bytesPerSecond), description: 'throttle of data streaming to this node when it gains ranges', schema: intSchema(1024, 10 * 1024 * 1024 * 1024) },
+  antiEntropyIntervalMs: { flag: 'anti-entropy-interval-ms', env: 'DKV_ANTI_ENTROPY_INTERVAL_MS', defaultValue: String(DEFAULT_ANTI_ENTROPY_CONFIG.intervalMs), description: 'how often each pair of replicas compares its data and repairs differences (0: off); at most half the tombstone grace', schema: intSchema(0, 86_400_000) },
+  antiEntropyBytesPerSecond: { flag: 'anti-entropy-bytes-per-second', env: 'DKV_ANTI_ENTROPY_BYTES_PER_SECOND', defaultValue: String(DEFAULT_ANTI_ENTROPY_CONFIG.bytesPerSecond), description: 'throttle of anti-entropy repair traffic, both directions', schema: intSchema(1024, 10 * 1024 * 1024 * 1024) },
   syncSettleDelayMs: { flag: 'sync-settle-delay-ms', env: 'DKV_SYNC_SETTLE_DELAY_MS', defaultValue: '3000', description: 'wait before streaming starts, so every coordinator has learnt the change', schema: intSchema(0, 600_000) },
   ...DURABILITY_SETTINGS,
   ...PORT_BOUNDS_SETTINGS,

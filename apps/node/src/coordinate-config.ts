@@ -1,4 +1,5 @@
 import { checkCoordinatorConfig, type CoordinatorConfig } from '@dkv/coordination';
+import { FRAME_OVERHEAD_BYTES } from '@dkv/transport';
 import {
   booleanSchema,
   boundProblems,
@@ -18,8 +19,6 @@ import {
   type SettingsValues,
 } from '@dkv/app-config';
 
-/** Room for a frame's key and metadata beyond the value itself (as the coordinator's). */
-export const FRAME_OVERHEAD_BYTES = 64 * 1024;
 
 /**
  * The settings of a storage node that also coordinates (`--coordinate`): the public API on the
@@ -104,7 +103,7 @@ export type NodeCoordinateValues = SettingsValues<typeof NODE_COORDINATE_SETTING
  */
 export function nodeCoordinatorConfig(values: NodeCoordinateValues): NodeCoordinatorSettings {
   const problems = coordinateProblems(values);
-  const coordinator = { ...coordinatorConfigFrom(values, { nodeId: values.id, localReplicaId: values.id, n: values.n }), maxClockOffsetMs: values.maxClockOffsetMs };
+  const coordinator = coordinatorConfigFrom(values, { nodeId: values.id, localReplicaId: values.id, n: values.n, maxClockOffsetMs: values.maxClockOffsetMs });
   // The core's own check last, as the coordinator's: it names fields, not flags, so only what the checks above missed reaches it.
   if (problems.length === 0) problems.push(...checkCoordinatorConfig(coordinator));
   if (problems.length > 0) throw new ConfigError(problems);

@@ -2,17 +2,10 @@ import { createCoordinator, type Coordinator, type CoordinatorConfig, type Coord
 import { DkvError, type Clock, type NodeClient, type Rng, type Scheduler } from '@dkv/core';
 import { clusterAdminApi, clusterOperationsApi, registerPublicApiMetrics, type ClusterAdminApi, type ClusterOperationsApi, type PublicApiOptions, type PublicApiService } from '@dkv/public-api';
 import type { ElasticMember } from '@dkv/replication';
-import { CircuitBreakingNodeClient, LocalFirstNodeClient, RetryingNodeClient, TcpNodeClient, type MaybeAsyncStorageRequestHandler } from '@dkv/transport';
+import { createWireClient, createWireStack, LocalFirstNodeClient, type MaybeAsyncStorageRequestHandler } from '@dkv/transport';
 import { CoordinatorRespBackend, type RespBackend } from '@dkv/resp';
 import type { Registry } from 'prom-client';
-import { FRAME_OVERHEAD_BYTES, type CoordinatorClientConfig } from './coordinate-config.js';
-
-/**
- * The binary protocol multiplexes many requests per connection, so a few connections per node
- * suffice: `--connections-per-node` is capped at this, as the stand-alone coordinator caps it
- * over TCP (its default, 16, is meant for HTTP's one request per connection).
- */
-const TCP_CONNECTIONS_PER_NODE_MAX = 4;
+import type { CoordinatorClientConfig } from './coordinate-config.js';
 
 /** The coordination counters before the coordinator exists (a scrape cannot come before the listen, but it costs nothing to be safe). */
 const NO_METRICS: CoordinatorMetrics = { readRepairs: 0, readRepairsDropped: 0, quorumFailures: { read: 0, write: 0 }, replicationQueueDepth: 0, replicationDelivered: 0, replicationDropped: 0 };
@@ -60,13 +53,9 @@ export class NodeCoordination {
 
   constructor(private readonly deps: NodeCoordinationDeps) {
     const { config, client, clock, scheduler, rng } = deps;
-    const wire = new TcpNodeClient({
-      connectionsPerNode: Math.min(client.connectionsPerNode, TCP_CONNECTIONS_PER_NODE_MAX),
-      maxInFlightPerNode: client.maxInFlightPerNode,
-      maxFrameBytes: config.maxValueBytes + FRAME_OVERHEAD_BYTES,
-      clusterSecret: deps.clusterSecret ?? null,
-    });
-    this.nodeClient = new LocalFirstNodeClient(config.nodeId, deps.handler, new CircuitBreakingNodeClient(new RetryingNodeClient(wire, client.nodeRetry, scheduler, rng, clock), client.circuitBreaker, clock));
+    // Always TCP to the other nodes: the binary protocol is what every node serves.
+    const wire = createWireClient({ transport: 'tcp', connectionsPerNode: client.connectionsPerNode, maxInFlightPerNode: client.maxInFlightPerNode, maxValueBytes: config.maxValueBytes, clusterSecret: deps.clusterSecret ?? null });
+    this.nodeClient = new LocalFirstNodeClient(config.nodeId, deps.handler, createWireStack(wire, client, { clock, scheduler, rng }));
     const observe = registerPublicApiMetrics(deps.registry, { metrics: () => this.coordinator?.service.metrics() ?? NO_METRICS, cluster: () => this.running().service.cluster() });
     const service: PublicApiService = {
       get: (key, options) => this.running().service.get(key, options),

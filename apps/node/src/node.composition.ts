@@ -6,7 +6,7 @@ import { ElasticMember } from '@dkv/replication';
 import { lockDataDirectory, NodeLogDirectory, SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
 import { CompactStorageEngine, DurableStorageEngine, InMemoryStorageEngine, PersistingRequestHandler, StorageService } from '@dkv/storage';
 import { startRespServer, type RunningRespServer } from '@dkv/resp';
-import { DEFAULT_PORT_BOUNDS, listenMultiplexed, TcpNodeClient, TcpStorageServer, type MaybeAsyncStorageRequestHandler } from '@dkv/transport';
+import { CONTROL_FRAME_BYTES, createControlClient, DEFAULT_PORT_BOUNDS, listenMultiplexed, TcpStorageServer, type MaybeAsyncStorageRequestHandler, type TcpNodeClient } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
 import { pino } from 'pino';
@@ -95,7 +95,7 @@ export function nodeContainer(config: NodeConfig): Container {
  * streams over its own binary-protocol client.
  */
 function elasticMember(config: NodeConfig, address: string, engine: RangeScanStorageEngine, clock: Clock, scheduler: Scheduler): { member: ElasticMember; client: TcpNodeClient } {
-  const client = new TcpNodeClient({ connectionsPerNode: 1, maxInFlightPerNode: 64, maxFrameBytes: Math.max(config.bodyLimitBytes, 16 * 1024 * 1024), clusterSecret: config.clusterSecret ?? null });
+  const client = createControlClient(Math.max(config.bodyLimitBytes, CONTROL_FRAME_BYTES), config.clusterSecret ?? null);
   const members = staticMembership(config, address).nodes;
   const seeds: Node[] =
     config.join !== null

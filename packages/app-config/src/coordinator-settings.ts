@@ -24,11 +24,11 @@ export const COORDINATOR_TUNING_SETTINGS = {
   replicationBaseBackoffMs: { flag: 'replication-base-backoff-ms', env: 'DKV_REPLICATION_BASE_BACKOFF_MS', defaultValue: String(d.replication.baseBackoffMs), description: 'first backoff of a failed replication (doubles per attempt)', schema: ms() },
   replicationMaxBackoffMs: { flag: 'replication-max-backoff-ms', env: 'DKV_REPLICATION_MAX_BACKOFF_MS', defaultValue: String(d.replication.maxBackoffMs), description: 'cap on a replication\'s backoff', schema: ms() },
   replicationMaxTaskAgeMs: { flag: 'replication-max-task-age-ms', env: 'DKV_REPLICATION_MAX_TASK_AGE_MS', defaultValue: String(d.replication.maxTaskAgeMs), description: 'a replication not delivered by then is dropped', schema: ms(7 * 86_400_000) },
-  writeVersioning: { flag: 'write-versioning', env: 'DKV_WRITE_VERSIONING', defaultValue: 'optimistic', description: 'how writes get their version: optimistic (one round trip, counted where it applied over a lower version, retried above a newer one) or read-first (read the current version from a quorum, then write)', schema: enumSchema(['optimistic', 'read-first'] as const) },
-  writeQuorum: { flag: 'write-quorum', env: 'DKV_WRITE_QUORUM', defaultValue: 'strict', description: 'strict (W of the key\'s own replicas) or sloppy (when fewer than W are available, the next nodes on the ring keep hints and count toward W; weaker, see README)', schema: enumSchema(['strict', 'sloppy'] as const) },
-  readFanout: { flag: 'read-fanout', env: 'DKV_READ_FANOUT', defaultValue: 'all', description: 'whom reads ask first: all N replicas, or the quorum R with spares and hedging', schema: enumSchema(['all', 'quorum'] as const) },
-  hedgeMinDelayMs: { flag: 'hedge-min-delay-ms', env: 'DKV_HEDGE_MIN_DELAY_MS', defaultValue: '2', description: 'with --read-fanout quorum: the least wait before asking a spare replica', schema: ms(60_000) },
-  hedgeMaxDelayMs: { flag: 'hedge-max-delay-ms', env: 'DKV_HEDGE_MAX_DELAY_MS', defaultValue: '250', description: 'with --read-fanout quorum: the most wait before asking a spare replica (the recent p99 lies between)', schema: ms(60_000) },
+  writeVersioning: { flag: 'write-versioning', env: 'DKV_WRITE_VERSIONING', defaultValue: d.writeVersioning, description: 'how writes get their version: optimistic (one round trip, counted where it applied over a lower version, retried above a newer one) or read-first (read the current version from a quorum, then write)', schema: enumSchema(['optimistic', 'read-first'] as const) },
+  writeQuorum: { flag: 'write-quorum', env: 'DKV_WRITE_QUORUM', defaultValue: d.writeQuorum, description: 'strict (W of the key\'s own replicas) or sloppy (when fewer than W are available, the next nodes on the ring keep hints and count toward W; weaker, see README)', schema: enumSchema(['strict', 'sloppy'] as const) },
+  readFanout: { flag: 'read-fanout', env: 'DKV_READ_FANOUT', defaultValue: d.readFanout, description: 'whom reads ask first: all N replicas, or the quorum R with spares and hedging', schema: enumSchema(['all', 'quorum'] as const) },
+  hedgeMinDelayMs: { flag: 'hedge-min-delay-ms', env: 'DKV_HEDGE_MIN_DELAY_MS', defaultValue: String(d.hedgeMinDelayMs), description: 'with --read-fanout quorum: the least wait before asking a spare replica', schema: ms(60_000) },
+  hedgeMaxDelayMs: { flag: 'hedge-max-delay-ms', env: 'DKV_HEDGE_MAX_DELAY_MS', defaultValue: String(d.hedgeMaxDelayMs), description: 'with --read-fanout quorum: the most wait before asking a spare replica (the recent p99 lies between)', schema: ms(60_000) },
   replicationMaxTasksPerTarget: { flag: 'replication-max-tasks-per-target', env: 'DKV_REPLICATION_MAX_TASKS_PER_TARGET', defaultValue: String(d.replication.maxTasksPerTarget), description: 'queued replications (hints) for one replica, at most', schema: intSchema(1, 100_000_000) },
   replicationMaxBytesPerTarget: { flag: 'replication-max-bytes-per-target', env: 'DKV_REPLICATION_MAX_BYTES_PER_TARGET', defaultValue: String(d.replication.maxBytesPerTarget), description: 'bytes of queued replications for one replica, at most', schema: intSchema(1, 2 ** 40) },
   replicationMaxSendsPerTargetPerPass: { flag: 'replication-max-sends-per-target-per-pass', env: 'DKV_REPLICATION_MAX_SENDS_PER_TARGET_PER_PASS', defaultValue: String(d.replication.maxSendsPerTargetPerPass), description: 'replications replayed to one replica per pass, at most (a recovering node is not flooded)', schema: intSchema(1, 1_000_000) },
@@ -90,7 +90,7 @@ export function boundProblems(values: CoordinatorTuningValues): string[] {
 }
 
 /** The coordination core's configuration from the tuning values and the app's identity. */
-export function coordinatorConfigFrom(values: CoordinatorTuningValues, identity: { readonly nodeId: string; readonly n: number; readonly localReplicaId?: string }): CoordinatorConfig {
+export function coordinatorConfigFrom(values: CoordinatorTuningValues, identity: { readonly nodeId: string; readonly n: number; readonly maxClockOffsetMs: number; readonly localReplicaId?: string }): CoordinatorConfig {
   return {
     ...identity,
     w: values.w,

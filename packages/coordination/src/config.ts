@@ -1,9 +1,14 @@
-import { DEFAULT_MAX_CLOCK_OFFSET_MS } from '@dkv/core';
+import { DEFAULT_MAX_CLOCK_OFFSET_MS, DEFAULT_MAX_VALUE_BYTES, DEFAULT_REPLICATION_FACTOR } from '@dkv/core';
+import { DEFAULT_HEDGE_MAX_DELAY_MS, DEFAULT_HEDGE_MIN_DELAY_MS } from '@dkv/quorum';
 import type { HeartbeatConfig } from '@dkv/membership';
 import { DEFAULT_HINT_BOUNDS, type ReplicationConfig } from '@dkv/replication';
 import type { KeyScanBounds } from './key-scan.js';
 
-/** Everything a coordinator needs to know, with the defaults of {@link DEFAULT_COORDINATOR_CONFIG}. */
+/**
+ * Everything a coordinator needs to know, complete: the edges (the apps' zod settings, the
+ * simulation's options) fill every field, from {@link DEFAULT_COORDINATOR_CONFIG} where nothing
+ * is given, so the wiring (`createCoordinator`) needs no fallbacks.
+ */
 export interface CoordinatorConfig {
   /** This coordinator's id; it is the writer id of the versions it issues, so it must be unique. */
   readonly nodeId: string;
@@ -23,7 +28,7 @@ export interface CoordinatorConfig {
    * hedge, when the quorum has not answered within the recent p99 of replica reads (at least
    * `hedgeMinDelayMs`, at most `hedgeMaxDelayMs`). See QuorumManager.
    */
-  readonly readFanout?: 'all' | 'quorum';
+  readonly readFanout: 'all' | 'quorum';
   /**
    * How a write gets a version above every write acknowledged before it. `optimistic` (default):
    * the record goes out at once with the coordinator's next version and counts on a replica only
@@ -34,9 +39,11 @@ export interface CoordinatorConfig {
    * current version from a quorum first, then writes: two round trips, no retries. A sloppy write
    * quorum always reads first (a hint cannot say what its replica held).
    */
-  readonly writeVersioning?: 'optimistic' | 'read-first';
-  readonly hedgeMinDelayMs?: number;
-  readonly hedgeMaxDelayMs?: number;
+  readonly writeVersioning: 'optimistic' | 'read-first';
+  /** The least wait before a hedged read asks a spare replica (default `DEFAULT_HEDGE_MIN_DELAY_MS`). */
+  readonly hedgeMinDelayMs: number;
+  /** The most wait before a hedged read asks a spare replica (default `DEFAULT_HEDGE_MAX_DELAY_MS`). */
+  readonly hedgeMaxDelayMs: number;
   /**
    * `strict` (default): a write succeeds only when W of the key's own replicas acknowledged it.
    * `sloppy`: when fewer than W of them are available (known down), the next available nodes on
@@ -47,7 +54,7 @@ export interface CoordinatorConfig {
    * write may be invisible to quorum reads until its hints are delivered, and with no replica
    * available its version is ordered by clocks alone. Used only while no data is moving.
    */
-  readonly writeQuorum?: 'strict' | 'sloppy';
+  readonly writeQuorum: 'strict' | 'sloppy';
   /**
    * The id of the storage node this coordinator runs in (a node that coordinates), whose replica
    * it reads in-process: asked first by every quorum. Absent for the stand-alone coordinator.
@@ -59,7 +66,7 @@ export interface CoordinatorConfig {
    * coordinator's clock is not adopted by its hybrid logical clock, and a write above one fails
    * with VERSION_TOO_FAR_AHEAD (see `VersionGenerator`). Replicas apply the same bound to PUTs.
    */
-  readonly maxClockOffsetMs?: number;
+  readonly maxClockOffsetMs: number;
   /** The ReplicationManager's bounds; its request deadline is `requestTimeoutMs`. */
   readonly replication: Omit<ReplicationConfig, 'requestTimeoutMs'>;
   readonly heartbeat: HeartbeatConfig;
@@ -70,18 +77,18 @@ export interface CoordinatorConfig {
 /** Defaults for a cluster on one LAN: N=3, W=2, R=2, replica deadline 1 s, heartbeats every 500 ms. */
 export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
   nodeId: 'coordinator-1',
-  n: 3,
+  n: DEFAULT_REPLICATION_FACTOR,
   w: 2,
   r: 2,
   requestTimeoutMs: 1000,
-  maxValueBytes: 1024 * 1024,
+  maxValueBytes: DEFAULT_MAX_VALUE_BYTES,
   readRepairMaxInFlight: 1024,
   readFanout: 'all',
   writeVersioning: 'optimistic',
   writeQuorum: 'strict',
   maxClockOffsetMs: DEFAULT_MAX_CLOCK_OFFSET_MS,
-  hedgeMinDelayMs: 2,
-  hedgeMaxDelayMs: 250,
+  hedgeMinDelayMs: DEFAULT_HEDGE_MIN_DELAY_MS,
+  hedgeMaxDelayMs: DEFAULT_HEDGE_MAX_DELAY_MS,
   replication: DEFAULT_HINT_BOUNDS,
   heartbeat: { intervalMs: 500, timeoutMs: 300, failureThreshold: 3 },
 };
@@ -103,9 +110,9 @@ export function checkCoordinatorConfig(config: CoordinatorConfig): string[] {
   positiveInt('requestTimeoutMs', config.requestTimeoutMs);
   positiveInt('maxValueBytes', config.maxValueBytes);
   positiveInt('readRepairMaxInFlight', config.readRepairMaxInFlight);
-  if (config.hedgeMinDelayMs !== undefined) positiveInt('hedgeMinDelayMs', config.hedgeMinDelayMs);
-  if (config.hedgeMaxDelayMs !== undefined) positiveInt('hedgeMaxDelayMs', config.hedgeMaxDelayMs);
-  if ((config.hedgeMaxDelayMs ?? Infinity) < (config.hedgeMinDelayMs ?? 0)) problems.push('hedgeMaxDelayMs must be at least hedgeMinDelayMs');
+  positiveInt('hedgeMinDelayMs', config.hedgeMinDelayMs);
+  positiveInt('hedgeMaxDelayMs', config.hedgeMaxDelayMs);
+  if (config.hedgeMaxDelayMs < config.hedgeMinDelayMs) problems.push('hedgeMaxDelayMs must be at least hedgeMinDelayMs');
   for (const [name, value] of Object.entries(config.replication)) if (value !== undefined) positiveInt(`replication.${name}`, value);
   for (const [name, value] of Object.entries(config.heartbeat)) positiveInt(`heartbeat.${name}`, value);
   for (const [name, value] of Object.entries(config.keyScan ?? {})) positiveInt(`keyScan.${name}`, value);

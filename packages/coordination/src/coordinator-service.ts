@@ -1,5 +1,4 @@
 import {
-  DEFAULT_MAX_CLOCK_OFFSET_MS,
   DkvError,
   isLive,
   type ClusterInfo,
@@ -331,7 +330,7 @@ export class CoordinatorService implements KVStore {
    */
   clockProblem(): string | null {
     const offsetMs = this.nodeManager.clockOffsetMs();
-    const maxMs = this.config.maxClockOffsetMs ?? DEFAULT_MAX_CLOCK_OFFSET_MS;
+    const maxMs = this.config.maxClockOffsetMs;
     if (offsetMs === null || Math.abs(offsetMs) <= maxMs) return null;
     return `this process's clock is ${offsetMs > 0 ? 'ahead of' : 'behind'} the storage nodes' by about ${Math.abs(offsetMs)} ms; at most ${maxMs} ms (--max-clock-offset-ms) is tolerated: fix its clock (NTP)`;
   }

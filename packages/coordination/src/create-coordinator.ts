@@ -48,9 +48,9 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
     {
       requestTimeoutMs: config.requestTimeoutMs,
       readRepairMaxInFlight: config.readRepairMaxInFlight,
-      readFanout: config.readFanout ?? 'all',
-      hedgeMinDelayMs: config.hedgeMinDelayMs ?? 2,
-      hedgeMaxDelayMs: config.hedgeMaxDelayMs ?? Math.max(2, Math.floor(config.requestTimeoutMs / 4)),
+      readFanout: config.readFanout,
+      hedgeMinDelayMs: config.hedgeMinDelayMs,
+      hedgeMaxDelayMs: config.hedgeMaxDelayMs,
       ...(config.localReplicaId !== undefined ? { preferNodeId: config.localReplicaId } : {}),
     },
     { isAvailable: (id) => nodeManager.isAvailable(id), onReplicaOutcome: (id, ok, error) => nodeManager.reportOutcome(id, ok, error), clock, scheduler },

@@ -4,8 +4,21 @@ import { DkvError } from './errors.js';
 export const MAX_KEY_BYTES = 512;
 /** TTLs are whole seconds from 1 to one year (API.md). */
 export const MAX_TTL_SECONDS = 31_536_000;
-/** The default value size limit: 1 MiB (API.md). */
+/** The default value size limit: 1 MiB (API.md). The one home of this default: the coordinator's config and its flag read it. */
 export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
+/**
+ * The default replication factor N: 3 copies of each key survive one node down with W = R = 2
+ * (Dynamo's usual setting). The one home of this default: the coordinators' config, range sync,
+ * anti-entropy, the node's `--n` and the simulation read it.
+ */
+export const DEFAULT_REPLICATION_FACTOR = 3;
+/**
+ * How long deletes and expiries are remembered (as tombstones) before they are purged by default:
+ * one hour, well above anti-entropy's default round (a minute) and the longest hint age, so a
+ * replica that missed a delete learns it before anyone forgets it. The one home of this default:
+ * the node's `--tombstone-grace-ms`, the simulation and the test harnesses read it.
+ */
+export const DEFAULT_TOMBSTONE_GRACE_MS = 3_600_000;
 
 /** Throws INVALID_KEY unless `key` is 1..512 bytes of UTF-8 (lone surrogates are not UTF-8). */
 export function validateKey(key: string): void {

@@ -14,6 +14,20 @@ import {
 } from '@dkv/core';
 import { QuorumTally } from './quorum-tally.js';
 
+/**
+ * The least wait before a hedged read asks a spare replica, in ms: below this a hedge would race
+ * replicas that are merely busy. The one home of this default (the coordinator's config and its
+ * `--hedge-min-delay-ms` read it).
+ */
+export const DEFAULT_HEDGE_MIN_DELAY_MS = 2;
+
+/**
+ * The most wait before a hedged read asks a spare replica, in ms: a quarter of the default replica
+ * deadline (1 s), so that a hedge still has time to answer when the recent p99 is high. The one
+ * home of this default (the coordinator's config and its `--hedge-max-delay-ms` read it).
+ */
+export const DEFAULT_HEDGE_MAX_DELAY_MS = 250;
+
 /** Settings of the QuorumManager. */
 export interface QuorumConfig {
   /** Deadline of each replica request; a replica that has not answered by then counts as failed. */
@@ -29,7 +43,9 @@ export interface QuorumConfig {
    * Default `all`.
    */
   readonly readFanout?: 'all' | 'quorum';
+  /** Default {@link DEFAULT_HEDGE_MIN_DELAY_MS}. */
   readonly hedgeMinDelayMs?: number;
+  /** Default {@link DEFAULT_HEDGE_MAX_DELAY_MS}. */
   readonly hedgeMaxDelayMs?: number;
   /**
    * A replica asked before the others whenever it is one of a key's targets: the storage node
@@ -338,7 +354,7 @@ export class QuorumManager {
 
   /** Asks one more spare replica each time the hedge delay passes without a decision. */
   private armHedge(scheduler: Scheduler, stillWaiting: () => boolean, launchSpare: () => void, keep: (timer: Timer) => void): void {
-    const delayMs = Math.min(this.config.hedgeMaxDelayMs ?? 50, Math.max(this.config.hedgeMinDelayMs ?? 2, this.latency.p99()));
+    const delayMs = Math.min(this.config.hedgeMaxDelayMs ?? DEFAULT_HEDGE_MAX_DELAY_MS, Math.max(this.config.hedgeMinDelayMs ?? DEFAULT_HEDGE_MIN_DELAY_MS, this.latency.p99()));
     keep(
       scheduler.after(delayMs, () => {
         if (!stillWaiting()) return;

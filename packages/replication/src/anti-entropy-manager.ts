@@ -1,5 +1,6 @@
 import {
   compareVersionedValues,
+  DEFAULT_REPLICATION_FACTOR,
   metaOf,
   type HashRange,
   type RangeDigest,
@@ -51,7 +52,7 @@ export interface AntiEntropyConfig {
 
 /** Defaults: each pair compared every minute, at most 4 MiB/s of repair traffic per node. */
 export const DEFAULT_ANTI_ENTROPY_CONFIG: AntiEntropyConfig = {
-  n: 3,
+  n: DEFAULT_REPLICATION_FACTOR,
   intervalMs: 60_000,
   checkIntervalMs: 1000,
   piecesPerRing: 4096,

@@ -1,4 +1,4 @@
-import type { Clock, HashRange, MemberEntry, NodeClient, RangeScanStorageEngine, ScanCursor, Scheduler, SyncProgress, Timer } from '@dkv/core';
+import { DEFAULT_REPLICATION_FACTOR, type Clock, type HashRange, type MemberEntry, type NodeClient, type RangeScanStorageEngine, type ScanCursor, type Scheduler, type SyncProgress, type Timer } from '@dkv/core';
 import {
   ConsistentHash,
   FULL_RANGE,
@@ -66,7 +66,7 @@ export const DEFAULT_LIVENESS_WARMUP_MS = 5000;
 
 /** Defaults for a LAN: pull from 2 replicas, 256 records or 1 MiB per batch, at most 16 MiB/s. */
 export const DEFAULT_RANGE_SYNC_CONFIG: RangeSyncConfig = {
-  n: 3,
+  n: DEFAULT_REPLICATION_FACTOR,
   sourcesPerRange: 2,
   checkIntervalMs: 100,
   settleDelayMs: 2000,

@@ -1,4 +1,4 @@
-import type { Membership, Node, VersionedValue } from '@dkv/core';
+import { DEFAULT_TOMBSTONE_GRACE_MS, type Membership, type Node, type VersionedValue } from '@dkv/core';
 import { createCoordinator, DEFAULT_COORDINATOR_CONFIG, type Coordinator, type CoordinatorConfig } from '@dkv/coordination';
 import { DEFAULT_GOSSIPER_CONFIG, entryPendingSwitch, Gossiper, StaticMembershipView, type GossiperConfig } from '@dkv/membership';
 import { ClusterAdmin, ElasticMember, RangeSyncManager, type AntiEntropyConfig, type AntiEntropyManager, type IsolationGuard, type RangeSyncConfig, type ReplicationManager } from '@dkv/replication';
@@ -105,7 +105,7 @@ export class SimCluster {
       latencyMs: options.latencyMs ?? { min: 1, max: 3 },
       lossRate: options.lossRate ?? 0,
     });
-    this.tombstoneGraceMs = options.tombstoneGraceMs ?? 3_600_000;
+    this.tombstoneGraceMs = options.tombstoneGraceMs ?? DEFAULT_TOMBSTONE_GRACE_MS;
     const storageCount = options.storageNodes ?? 3;
     const vnodes = options.elastic?.vnodes ?? 64;
     const nodes: Node[] = [];

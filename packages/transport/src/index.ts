@@ -24,3 +24,5 @@ export * from './port-bounds.js';
 export * from './internode-auth.js';
 export * from './tcp-handshake.js';
 export * from './http-port-bounds.js';
+export { CONTROL_CLIENT_BOUNDS, CONTROL_FRAME_BYTES, FRAME_OVERHEAD_BYTES, TCP_CONNECTIONS_PER_NODE_MAX } from './wire-limits.js';
+export { createControlClient, createWireClient, createWireStack, type WireStackPorts, type WireStackSettings, type WireTransport } from './wire-stack.js';

@@ -2,6 +2,7 @@ import { DEFAULT_MAX_VALUE_BYTES, DkvError, errorBody, HTTP_STATUS_BY_CODE } fro
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { decodeRequest, encodeResponse, FRAME_CONTENT_TYPE, FrameError } from './codec.js';
 import type { MaybeAsyncStorageRequestHandler } from './handler.js';
+import { FRAME_OVERHEAD_BYTES } from './wire-limits.js';
 
 /** The route that carries internode storage requests: one MessagePack frame each way. */
 export const INTERNAL_STORAGE_PATH = '/internal/v1/storage';
@@ -10,7 +11,7 @@ export const INTERNAL_STORAGE_PATH = '/internal/v1/storage';
  * The default limit of one internode frame: the default value limit (1 MiB) plus room for the
  * key and metadata, so any value the public API accepts also crosses between nodes.
  */
-export const DEFAULT_FRAME_LIMIT_BYTES = DEFAULT_MAX_VALUE_BYTES + 64 * 1024;
+export const DEFAULT_FRAME_LIMIT_BYTES = DEFAULT_MAX_VALUE_BYTES + FRAME_OVERHEAD_BYTES;
 
 /** Options of {@link registerInternalRoutes}. */
 export interface InternalRoutesOptions {

@@ -4,7 +4,7 @@
  * teardown. Nothing here sleeps: tests await conditions.
  */
 import { createServer } from 'node:net';
-import type { Node, NodeClient, StorageResponse } from '@dkv/core';
+import { DEFAULT_TOMBSTONE_GRACE_MS, type Node, type NodeClient, type StorageResponse } from '@dkv/core';
 import { SystemClock } from '@dkv/runtime';
 import { InMemoryStorageEngine, StorageService } from '@dkv/storage';
 import { contractNode, MapStorageHandler, type NodeClientHarness } from '@dkv/testkit';
@@ -104,7 +104,7 @@ const mapHandler: HandlerFactory = (nodeId) => new MapStorageHandler(nodeId);
 
 /** A real replica for `nodeId`: StorageService over a fresh in-memory engine on the system clock. */
 export const storageServiceHandler: HandlerFactory = (nodeId) =>
-  new StorageService({ nodeId, engine: new InMemoryStorageEngine({ clock: new SystemClock(), tombstoneGraceMs: 3_600_000 }) });
+  new StorageService({ nodeId, engine: new InMemoryStorageEngine({ clock: new SystemClock(), tombstoneGraceMs: DEFAULT_TOMBSTONE_GRACE_MS }) });
 
 /**
  * Starts `liveCount` nodes with `start`, each answered by `handlerFor(id)` (a fresh map by
