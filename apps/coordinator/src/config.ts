@@ -54,15 +54,15 @@ export interface CoordinatorAppConfig extends CoordinatorClientSettings {
    * the internode transport proves to the storage nodes. Null: authentication off.
    */
   readonly auth: AuthFileConfig | null;
-  /** The bounds of the public HTTP port; absent: `DEFAULT_PORT_BOUNDS`. */
-  readonly portBounds?: PortBounds;
+  /** The bounds of the public HTTP port. */
+  readonly portBounds: PortBounds;
   /**
    * THE PLACE THE CLUSTER SECRET ENTERS A COORDINATOR (fed from the auth file's `clusterSecret` by
    * the process that parses it; no flag or variable of its own). When set, the coordinator proves
    * it to every storage node it calls: the binary port's handshake, the internal HTTP routes'
-   * signed header, the membership document it joins from. Null or absent: none.
+   * signed header, the membership document it joins from. Null: none.
    */
-  readonly clusterSecret?: string | null;
+  readonly clusterSecret: string | null;
 }
 
 const d = DEFAULT_COORDINATOR_CONFIG;

@@ -1,13 +1,15 @@
 // Goal: the coordinator's production composition root serves a cluster when one binding is
-// swapped, the way tests are meant to use it (load the production container, rebind one port).
-// Method: a real storage node answers the join (membership n1..n3), the container's NodeClient is
-// rebound to an InMemoryNodeClient over three in-process storage services, and the public API is
-// exercised over real HTTP on 127.0.0.1.
+// swapped, the way tests are meant to use it (load the production container modules, rebind one
+// token). Method: a real storage node answers the join (membership n1..n3); the container's wire
+// adapter (`TOKENS.wire`, the transport) is rebound to an InMemoryNodeClient over three in-process
+// storage services, under the production retries and circuit breaker; the public API is exercised
+// over real HTTP on 127.0.0.1, and the in-memory transport is seen to carry every replica request.
 import { freePort } from '@dkv/testkit';
 import type { Membership } from '@dkv/core';
 import { parseNodeConfig, startNode, type RunningNode } from '@dkv/node';
 import { InMemoryStorageEngine, StorageService } from '@dkv/storage';
-import { InMemoryNodeClient } from '@dkv/transport';
+import { TOKENS } from '@dkv/composition';
+import { CircuitBreakingNodeClient, InMemoryNodeClient } from '@dkv/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCoordinatorConfig } from './config.js';
 import { coordinatorContainer, startCoordinator, type RunningCoordinator } from './coordinator.composition.js';
@@ -17,6 +19,7 @@ describe('coordinator composition root', () => {
   let node: RunningNode;
   let coordinator: RunningCoordinator;
   const engines = new Map<string, InMemoryStorageEngine>();
+  const sent: string[] = [];
 
   beforeAll(async () => {
     const port = await freePort();
@@ -25,12 +28,20 @@ describe('coordinator composition root', () => {
     for (const id of ['n1', 'n2', 'n3']) {
       const engine = new InMemoryStorageEngine({ clock: { now: () => Date.now() }, tombstoneGraceMs: 60_000 });
       engines.set(id, engine);
-      inMemory.register(id, new StorageService({ nodeId: id, engine }));
+      const service = new StorageService({ nodeId: id, engine });
+      inMemory.register(id, {
+        handle: (request) => {
+          sent.push(`${id}:${request.type}`);
+          return service.handle(request);
+        },
+      });
     }
     const config = parseCoordinatorConfig({ id: 'c1', port: '0', respPort: '0', join: node.address, logLevel: 'silent' }, {});
     coordinator = await startCoordinator(config, (membership: Membership) => {
       const container = coordinatorContainer(config, membership);
-      container.rebind(T.nodeClient).toConstantValue(inMemory);
+      container.rebind(TOKENS.wire).toConstantValue(inMemory);
+      // The swap replaces the wire alone: the data client is still the production chain around it.
+      expect(container.get(T.nodeClient)).toBeInstanceOf(CircuitBreakingNodeClient);
       return container;
     });
   });
@@ -49,5 +60,7 @@ describe('coordinator composition root', () => {
     expect(await get.text()).toBe('hello');
     expect(get.headers.get('x-dkv-version')).toBe(String(version));
     await expect.poll(() => [...engines.values()].filter((e) => e.get('session:7')?.version === version).length).toBe(3);
+    // n2 and n3 have no process at all (ports 1 and 2): only the in-memory transport can reach them.
+    expect(sent).toEqual(expect.arrayContaining(['n1:PUT', 'n2:PUT', 'n3:PUT', 'n1:GET', 'n2:GET', 'n3:GET']));
   });
 });

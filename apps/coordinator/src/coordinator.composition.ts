@@ -1,12 +1,13 @@
 import { ReloadableAuth } from '@dkv/auth';
-import { createCoordinator, type Coordinator } from '@dkv/coordination';
+import { coordinationModule, coordinatorMembershipModule, TOKENS, transportModule, type CoordinatorGossipSettings } from '@dkv/composition';
+import type { Coordinator, CoordinatorConfig } from '@dkv/coordination';
 import type { Clock, Membership, NodeClient, Rng, Scheduler } from '@dkv/core';
-import { DEFAULT_GOSSIPER_CONFIG, Gossiper } from '@dkv/membership';
+import { DEFAULT_GOSSIPER_CONFIG, type Gossiper } from '@dkv/membership';
 import { ClusterAdmin } from '@dkv/replication';
 import { SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
 import { clusterAdminApi, clusterOperationsApi } from '@dkv/public-api';
 import { CoordinatorRespBackend, startRespServer, type RunningRespServer } from '@dkv/resp';
-import { applyHttpPortBounds, CONTROL_FRAME_BYTES, createControlClient, createWireClient, createWireStack, DEFAULT_PORT_BOUNDS, httpServerBoundsOptions } from '@dkv/transport';
+import { applyHttpPortBounds, CONTROL_FRAME_BYTES, createControlClient, httpServerBoundsOptions, type WireStackSettings } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
 import { pino } from 'pino';
@@ -34,51 +35,36 @@ export interface RunningCoordinator {
  */
 export function coordinatorContainer(config: CoordinatorAppConfig, initial: Membership): Container {
   const c = new Container({ defaultScope: 'Singleton' });
+  // The production modules: the data client's wire stack, membership by gossip, the coordinator.
+  c.load(transportModule, coordinatorMembershipModule, coordinationModule);
   c.bind<CoordinatorAppConfig>(T.config).toConstantValue(config);
   c.bind<Clock>(T.clock).toConstantValue(new SystemClock(config.clockOffsetMs));
   c.bind<Scheduler>(T.scheduler).toConstantValue(new TimerScheduler());
   c.bind<Rng>(T.rng).toConstantValue(new SystemRng());
   c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: CoordinatorAppConfig) => pino(processLoggerOptions(cfg.logLevel, { coordinator: cfg.coordinator.nodeId })), [T.config]);
+  c.bind<CoordinatorConfig>(TOKENS.coordinatorConfig).toConstantValue(config.coordinator);
+  // The stack to the storage nodes (`--transport`): a wire adapter, bounded retries of what surely
+  // did not run, and a per-node circuit breaker over both (`transportModule`).
+  c.bind<WireStackSettings>(TOKENS.wireSettings).toConstantValue({
+    transport: config.transport,
+    connectionsPerNode: config.connectionsPerNode,
+    maxInFlightPerNode: config.maxInFlightPerNode,
+    maxValueBytes: config.coordinator.maxValueBytes,
+    nodeRetry: config.nodeRetry,
+    circuitBreaker: config.circuitBreaker,
+    clusterSecret: config.clusterSecret,
+  });
   // Membership by gossip (pull and push) with the storage nodes, starting from the ones the join
   // answered with: no single node is needed once the coordinator knows the document. It has its
   // own small client, so that gossip does not queue behind data requests (and a test can swap
   // the data client alone).
-  c.bind<NodeClient>(T.gossipClient).toResolvedValue(
-    (cfg: CoordinatorAppConfig) => createControlClient(CONTROL_FRAME_BYTES + cfg.coordinator.maxValueBytes, cfg.clusterSecret ?? null),
-    [T.config],
-  );
-  c.bind<Gossiper>(T.membership).toResolvedValue(
-    (cfg: CoordinatorAppConfig, gossipClient: NodeClient, clock: Clock, scheduler: Scheduler, rng: Rng) =>
-      new Gossiper({
-        selfId: null,
-        heartbeatId: cfg.coordinator.nodeId,
-        initialEntries: [],
-        seeds: initial.nodes.filter((node) => node.role === 'storage'),
-        nodeClient: gossipClient,
-        clock,
-        scheduler,
-        rng,
-        config: DEFAULT_GOSSIPER_CONFIG,
-        settings: { n: cfg.coordinator.n },
-      }),
-    [T.config, T.gossipClient, T.clock, T.scheduler, T.rng],
-  );
-  // The stack to the storage nodes: a wire adapter, bounded retries of what surely did not run,
-  // and a per-node circuit breaker over both, so a node that keeps failing is not waited for.
-  c.bind<NodeClient>(T.nodeClient).toResolvedValue(
-    (cfg: CoordinatorAppConfig, clock: Clock, scheduler: Scheduler, rng: Rng) =>
-      createWireStack(
-        createWireClient({ transport: cfg.transport, connectionsPerNode: cfg.connectionsPerNode, maxInFlightPerNode: cfg.maxInFlightPerNode, maxValueBytes: cfg.coordinator.maxValueBytes, clusterSecret: cfg.clusterSecret ?? null }),
-        cfg,
-        { clock, scheduler, rng },
-      ),
-    [T.config, T.clock, T.scheduler, T.rng],
-  );
-  c.bind<Coordinator>(T.coordinator).toResolvedValue(
-    (cfg: CoordinatorAppConfig, membership: Gossiper, nodeClient: NodeClient, clock: Clock, scheduler: Scheduler, rng: Rng) =>
-      createCoordinator({ config: cfg.coordinator, membership, nodeClient, clock, scheduler, rng, observer: membership }),
-    [T.config, T.membership, T.nodeClient, T.clock, T.scheduler, T.rng],
-  );
+  c.bind<NodeClient>(T.gossipClient).toResolvedValue((cfg: CoordinatorAppConfig) => createControlClient(CONTROL_FRAME_BYTES + cfg.coordinator.maxValueBytes, cfg.clusterSecret), [T.config]);
+  c.bind<CoordinatorGossipSettings>(TOKENS.gossipSettings).toConstantValue({
+    heartbeatId: config.coordinator.nodeId,
+    seeds: initial.nodes.filter((node) => node.role === 'storage'),
+    config: DEFAULT_GOSSIPER_CONFIG,
+    n: config.coordinator.n,
+  });
   c.bind<CoordinatorAppMetrics>(T.metrics).toResolvedValue((coordinator: Coordinator, cfg: CoordinatorAppConfig) => createCoordinatorMetrics(coordinator.service, cfg.coordinator.nodeId), [T.coordinator, T.config]);
   return c;
 }
@@ -90,7 +76,7 @@ export function coordinatorContainer(config: CoordinatorAppConfig, initial: Memb
  * it listens; rejects if the join or the listen fails.
  */
 export async function startCoordinator(config: CoordinatorAppConfig, makeContainer: (initial: Membership) => Container = (m) => coordinatorContainer(config, m)): Promise<RunningCoordinator> {
-  const initial = await joinCluster(config.join, { deadlineMs: config.joinTimeoutMs, ...DEFAULT_JOIN_BACKOFF, clusterSecret: config.clusterSecret ?? null });
+  const initial = await joinCluster(config.join, { deadlineMs: config.joinTimeoutMs, ...DEFAULT_JOIN_BACKOFF, clusterSecret: config.clusterSecret });
   const container = makeContainer(initial);
   const logger = container.get<FastifyBaseLogger>(T.logger);
   const membership = container.get<Gossiper>(T.membership);
@@ -105,7 +91,7 @@ export async function startCoordinator(config: CoordinatorAppConfig, makeContain
   await learnDocument(membership, config.joinTimeoutMs);
   // With --auth-file: both doors check users against it, re-read on SIGHUP (see SECURITY.md).
   const auth = config.auth === null ? null : new ReloadableAuth(config.auth.path, config.auth, (level, message, fields) => logger[level](fields, message));
-  const bounds = config.portBounds ?? DEFAULT_PORT_BOUNDS;
+  const bounds = config.portBounds;
   const app = buildCoordinatorApp({
     service: coordinator.service,
     n: config.coordinator.n,

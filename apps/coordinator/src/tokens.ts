@@ -1,20 +1,23 @@
-import type { Coordinator } from '@dkv/coordination';
-import { token, type Clock, type NodeClient, type Rng, type Scheduler } from '@dkv/core';
-import type { Gossiper } from '@dkv/membership';
+import { TOKENS } from '@dkv/composition';
+import { token } from '@dkv/core';
 import type { FastifyBaseLogger } from 'fastify';
 import type { CoordinatorAppConfig } from './config.js';
 import type { CoordinatorAppMetrics } from './coordinator-metrics.js';
 
-/** The coordinator's dependency tokens, bound in `coordinator.composition.ts`. */
+/**
+ * The coordinator's dependency tokens, bound in `coordinator.composition.ts`: its own (config,
+ * logger, metrics) and, under the names it has always used, the shared ones of `@dkv/composition`
+ * that the production modules bind (rebinding `TOKENS.wire` swaps the transport alone).
+ */
 export const COORDINATOR_TOKENS = {
   config: token<CoordinatorAppConfig>('dkv.coordinator.Config'),
-  clock: token<Clock>('dkv.coordinator.Clock'),
-  scheduler: token<Scheduler>('dkv.coordinator.Scheduler'),
-  rng: token<Rng>('dkv.coordinator.Rng'),
+  clock: TOKENS.clock,
+  scheduler: TOKENS.scheduler,
+  rng: TOKENS.rng,
   logger: token<FastifyBaseLogger>('dkv.coordinator.Logger'),
-  membership: token<Gossiper>('dkv.coordinator.MembershipView'),
-  gossipClient: token<NodeClient>('dkv.coordinator.GossipClient'),
-  nodeClient: token<NodeClient>('dkv.coordinator.NodeClient'),
-  coordinator: token<Coordinator>('dkv.coordinator.Coordinator'),
+  membership: TOKENS.gossiper,
+  gossipClient: TOKENS.controlClient,
+  nodeClient: TOKENS.nodeClient,
+  coordinator: TOKENS.coordinator,
   metrics: token<CoordinatorAppMetrics>('dkv.coordinator.Metrics'),
 } as const;

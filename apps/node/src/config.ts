@@ -8,6 +8,7 @@ import type { CoordinatorConfig } from '@dkv/coordination';
 import type { RespDoorConfig } from '@dkv/app-config';
 import { PORT_BOUNDS_SETTINGS, portBoundsFrom } from '@dkv/app-config';
 import type { PortBounds } from '@dkv/transport';
+import { STORAGE_ENGINES, type StorageEngineKind } from '@dkv/composition';
 import { NODE_COORDINATE_SETTINGS, nodeCoordinatorConfig, type CoordinatorClientConfig } from './coordinate-config.js';
 
 /** A static member as `--members` lists it: `id=host:port`, or `id=host:port@zone`. */
@@ -83,25 +84,17 @@ export interface NodeConfig {
    * and checks. Null: authentication off.
    */
   readonly auth: AuthFileConfig | null;
-  /** The bounds of the node's port (binary internode protocol and HTTP alike); absent: `DEFAULT_PORT_BOUNDS`. */
-  readonly portBounds?: PortBounds;
+  /** The bounds of the node's port (binary internode protocol and HTTP alike). */
+  readonly portBounds: PortBounds;
   /**
    * THE PLACE THE CLUSTER SECRET ENTERS A NODE (fed from the auth file's `clusterSecret` by the
    * process that parses it; no flag or variable of its own). When set, every peer must prove it
    * before the node reads a request: the binary port's handshake and the internal HTTP routes'
    * signed header (see SECURITY.md, "Internode authentication"); the node proves it in turn to the
-   * peers it calls. Null or absent: the internode port is open, as before.
+   * peers it calls. Null: the internode port is open, as before.
    */
-  readonly clusterSecret?: string | null;
+  readonly clusterSecret: string | null;
 }
-
-/**
- * The storage engines a node can run: `map` (`InMemoryStorageEngine`, a Map of record objects: the
- * default) and `compact` (`CompactStorageEngine`: the same rules, values in slabs and metadata in
- * typed arrays, so a key costs little more than its bytes).
- */
-export const STORAGE_ENGINES = ['map', 'compact'] as const;
-export type StorageEngineKind = (typeof STORAGE_ENGINES)[number];
 
 /** Most addresses `--join` takes: they are gossip seeds, and only the first few are asked at once. */
 export const MAX_JOIN_ADDRESSES = 16;

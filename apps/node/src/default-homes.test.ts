@@ -6,7 +6,7 @@
  * here. The coordinating node's tuning settings are checked against `DEFAULT_COORDINATOR_CONFIG`,
  * which itself reads the quorum, core and transport constants.
  */
-import { formatHelp } from '@dkv/app-config';
+import { formatHelp, type Setting } from '@dkv/app-config';
 import { DEFAULT_COORDINATOR_CONFIG } from '@dkv/coordination';
 import { DEFAULT_MAX_CLOCK_OFFSET_MS, DEFAULT_MAX_VALUE_BYTES, DEFAULT_REPLICATION_FACTOR, DEFAULT_TOMBSTONE_GRACE_MS } from '@dkv/core';
 import { DEFAULT_GOSSIPER_CONFIG } from '@dkv/membership';
@@ -34,7 +34,7 @@ describe('the node settings take their defaults from the domain constants', () =
     ['hedgeMaxDelayMs', DEFAULT_HEDGE_MAX_DELAY_MS, (c) => c.coordinator?.hedgeMaxDelayMs],
   ];
   it.each(cases)('%s: --help, the parsed default and the constant (%d) agree', (name, constant, read) => {
-    const setting = NODE_SETTINGS[name];
+    const setting: Setting<unknown> = NODE_SETTINGS[name];
     expect(setting.defaultValue).toBe(String(constant));
     expect(help).toMatch(new RegExp(`--${setting.flag} .*\\[default ${constant}\\]`));
     expect(read(coordinating)).toBe(constant);
