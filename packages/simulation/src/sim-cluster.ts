@@ -1,9 +1,11 @@
 import { DEFAULT_TOMBSTONE_GRACE_MS, type Membership, type Node, type VersionedValue } from '@dkv/core';
-import { createCoordinator, DEFAULT_COORDINATOR_CONFIG, type Coordinator, type CoordinatorConfig } from '@dkv/coordination';
+import { createMemoryEngine } from '@dkv/composition';
+import { DEFAULT_COORDINATOR_CONFIG, type Coordinator, type CoordinatorConfig } from '@dkv/coordination';
 import { DEFAULT_GOSSIPER_CONFIG, entryPendingSwitch, Gossiper, StaticMembershipView, type GossiperConfig } from '@dkv/membership';
 import { ClusterAdmin, ElasticMember, RangeSyncManager, type AntiEntropyConfig, type AntiEntropyManager, type IsolationGuard, type RangeSyncConfig, type ReplicationManager } from '@dkv/replication';
 import { CompactStorageEngine, InMemoryStorageEngine, StorageService } from '@dkv/storage';
 import { LocalFirstNodeClient } from '@dkv/transport';
+import { simCoordinator } from './sim-cluster.container.js';
 import { SeededRng, SimulatedClock, SimulatedNetwork, SimulatedScheduler, type LatencyRange, type SimulationBounds } from '@dkv/testkit';
 
 /** The shape of a simulated cluster. Every field has a default suited to fast, deterministic tests. */
@@ -133,7 +135,7 @@ export class SimCluster {
       const gossiper = options.elastic
         ? new Gossiper({ selfId: null, heartbeatId: id, initialEntries: [], seeds: nodes.slice(0, 1), nodeClient, clock, scheduler: this.scheduler, rng: rng.fork('gossip'), config: this.gossipConfig() })
         : undefined;
-      const coordinator = createCoordinator({
+      const coordinator = simCoordinator({
         config,
         membership: gossiper ?? new StaticMembershipView(this.membership),
         nodeClient,
@@ -294,8 +296,8 @@ export class SimCluster {
 
   private newEngine(clock: SimulatedClock): InMemoryStorageEngine | CompactStorageEngine {
     const kind = this.options.engine ?? (process.env['DKV_SIM_ENGINE'] === 'map' ? 'map' : 'compact');
-    const options = { clock, tombstoneGraceMs: this.tombstoneGraceMs };
-    return kind === 'map' ? new InMemoryStorageEngine(options) : new CompactStorageEngine(options);
+    // The storage module's engines, as a node builds them from its settings.
+    return createMemoryEngine({ engine: kind, tombstoneGraceMs: this.tombstoneGraceMs }, clock);
   }
 
   private gossipConfig(): GossiperConfig {
@@ -352,7 +354,7 @@ export class SimCluster {
       // As apps/node's NodeCoordination: the node's gossip is the membership, its own replica is read in-process.
       entry.coordinator?.stop();
       const config: CoordinatorConfig = { ...DEFAULT_COORDINATOR_CONFIG, ...this.options.coordinator, nodeId, localReplicaId: nodeId };
-      entry.coordinator = createCoordinator({
+      entry.coordinator = simCoordinator({
         config,
         membership: member.gossiper,
         nodeClient: new LocalFirstNodeClient(nodeId, service, nodeClient),
