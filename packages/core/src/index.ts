@@ -11,3 +11,4 @@ export * from './token.js';
 export * from './cluster-info.js';
 export * from './version-clock.js';
 export { globMatch } from './glob.js';
+export * from './binary-heap.js';

@@ -9,7 +9,6 @@
 export * from './node-client.contract.js';
 export * from './seeded-rng.js';
 export * from './seed.js';
-export * from './binary-heap.js';
 export * from './simulated-scheduler.js';
 export * from './simulated-clock.js';
 export * from './simulated-network.js';
