@@ -203,7 +203,8 @@ export class NodeManager {
    * Whether this process knows its clock's offset from the cluster's, as far as it can be known:
    * some available node answered a clock sample, or the nodes answering heartbeats are of a
    * release without TIME (they answer it with an error; their offset cannot be measured, so none
-   * is waited for). False before any of that, right after start: writes and readiness wait for it.
+   * is waited for). False before any of that, right after start: a write then measures first
+   * (`measureClocks`) and is refused if it still cannot; readiness does not wait for it.
    */
   clockMeasured(): boolean {
     if (this.clockOffsetMs() !== null) return true;

@@ -25,7 +25,8 @@ export interface QuorumConfig {
    * no replica can be slow for it, at N/R times the work), or only as many as the `quorum`
    * needs (Cassandra's way), asking the next replica at once when one fails, and as a hedge when
    * the quorum has not answered within the recent p99 of replica reads (bounded by
-   * `hedgeMinDelayMs`..`hedgeMaxDelayMs`). Hedging needs the `clock` and `scheduler` hooks.
+   * `hedgeMinDelayMs`..`hedgeMaxDelayMs`). Hedging needs the `scheduler` hook; without the
+   * `clock` hook no latency is measured and the hedge delay is `hedgeMinDelayMs`.
    * Default `all`.
    */
   readonly readFanout?: 'all' | 'quorum';
@@ -45,7 +46,7 @@ export interface QuorumHooks {
   readonly isAvailable?: (nodeId: string) => boolean;
   /** Told the outcome of every replica request, with the failure when there was one (passive failure detection). */
   readonly onReplicaOutcome?: (nodeId: string, ok: boolean, error?: unknown) => void;
-  /** Time and timers for hedged reads; without them a read asks a spare replica only when one fails. */
+  /** Time and timers for hedged reads; without a scheduler a read asks a spare replica only when one fails. */
   readonly clock?: Clock;
   readonly scheduler?: Scheduler;
 }
