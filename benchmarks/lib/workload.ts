@@ -1,7 +1,15 @@
 /**
- * The session workload shared by the HTTP and memory benchmarks: `session:<n>` keys and values of
- * about 2 KiB of JSON-ish text, as a web application would store a logged-in user's session.
- * Everything is derived from a seed, so two runs send the same bytes.
+ * The session workload of the HTTP and memory benchmarks (the RESP one takes only its value size:
+ * redis-benchmark draws its own keys and values): `session:<n>` keys and values
+ * of about 2 KiB of JSON-ish text, as a web application would store a logged-in user's session.
+ * Everything is derived from a seed, so two runs send the same bytes. Values come from a pool
+ * built before the run, so the load generator spends its CPU on requests, not on values.
+ *
+ * The simulation draws its own operations (`runSessionClient` in `@dkv/simulation`) over the same
+ * `session:<n>` key space with a value unique to each write, which gives the history checkers
+ * their sharpest checks (`checkHistory`) and which these pooled values are not. A shared generator (the aim of STYLE.md) would
+ * need both; an earlier `SessionWorkload` in `@dkv/testkit` claimed to be it but ran nowhere and
+ * was removed (issue 15).
  */
 
 /** The size of a session value in bytes (the issue's "~2 KB sessions"). */

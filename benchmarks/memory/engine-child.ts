@@ -230,14 +230,10 @@ function measureMap(keys: number, alloc: 'own' | 'pool'): EngineResult {
     }
     return entries;
   });
-  shape('TTL heap arrays', 'MinHeap: a double array of deadlines and an array of Entry pointers, grown by push', () => {
-    const priorities: number[] = [];
-    const items: unknown[] = [];
-    for (let i = 0; i < keys; i += 1) {
-      priorities.push(nowMs + 3_600_000 + i);
-      items.push(oneRecord);
-    }
-    return { priorities, items };
+  shape('TTL heap items', 'BinaryHeap: one array of { atMs, entry } items pointing at the Entry objects, grown by push', () => {
+    const items: Array<{ atMs: number; entry: unknown }> = [];
+    for (let i = 0; i < keys; i += 1) items.push({ atMs: nowMs + 3_600_000 + i, entry: oneRecord });
+    return items;
   });
   // The Entry shape above includes its holding array; subtract a plain array of the same length.
   const arrayBaseline = (() => {

@@ -6,20 +6,14 @@
  * the answer and decodes it as a client would: GET of a 2 KiB value and PUT of a 2 KiB value.
  *
  * Run: npx tsx --conditions=development benchmarks/node-clients/codec-bench.ts
+ *
+ * It measures the transport's frame internals, which `@dkv/transport` does not export, so it
+ * imports them from the package's source files.
  */
 import type { StorageRequest, StorageResponse } from '@dkv/core';
-import {
-  decodeRequest,
-  decodeResponse,
-  encodeRequest,
-  encodeResponse,
-  FrameReader,
-  FrameWriter,
-  readRequest,
-  readResponse,
-  writeRequestFrame,
-  writeResponseFrame,
-} from '@dkv/transport';
+import { decodeRequest, decodeResponse, encodeRequest, encodeResponse } from '../../packages/transport/src/codec.js';
+import { readRequest, readResponse, writeRequestFrame, writeResponseFrame } from '../../packages/transport/src/tcp-codec.js';
+import { FrameReader, FrameWriter } from '../../packages/transport/src/tcp-frame.js';
 import { Packr } from 'msgpackr';
 import { recordOf, valueOf } from './workload.js';
 

@@ -101,7 +101,8 @@ export interface PutOptions extends WriteOptions {
 
 /**
  * The seed's `CoordinatorService`: the use cases behind the public API. For each request it finds
- * the key's replicas on the ring (`ConsistentHash.getNodesForKey`), runs the quorum read or write
+ * the key's replicas through its `RingViews` (preference lists of the read and future
+ * `ConsistentHash` rings, `getNodesForHash`), runs the quorum read or write
  * (`QuorumManager`) and hands the replicas that were not in the quorum to the `ReplicationManager`.
  *
  * While data moves (`RingViews`), reads go to the read ring's readable replicas and writes to both

@@ -126,21 +126,6 @@ export class NodeManager {
     return count;
   }
 
-  /**
-   * Number of storage nodes that have answered a heartbeat and are not down since: what readiness
-   * counts. A node never heard from is `up` for routing (a request may find it), but a process
-   * that has not reached it yet cannot vouch for it (a whole cluster starting at once would be
-   * ready, then not, as its first heartbeats are refused).
-   */
-  answeringCount(): number {
-    let count = 0;
-    for (const node of this.members()) {
-      const health = this.health.get(node.id);
-      if (health !== undefined && health.lastSeenAt !== null && health.status !== 'down') count += 1;
-    }
-    return count;
-  }
-
   /** Called with (nodeId, status) whenever a node's health status changes. */
   onStatusChange(listener: (nodeId: string, status: NodeStatus) => void): () => void {
     this.listeners.add(listener);
@@ -218,7 +203,8 @@ export class NodeManager {
    * Whether this process knows its clock's offset from the cluster's, as far as it can be known:
    * some available node answered a clock sample, or the nodes answering heartbeats are of a
    * release without TIME (they answer it with an error; their offset cannot be measured, so none
-   * is waited for). False before any of that, right after start: writes and readiness wait for it.
+   * is waited for). False before any of that, right after start: a write then measures first
+   * (`measureClocks`) and is refused if it still cannot; readiness does not wait for it.
    */
   clockMeasured(): boolean {
     if (this.clockOffsetMs() !== null) return true;

@@ -12,7 +12,7 @@ import {
   type VersionedValue,
   type VersionMeta,
 } from '@dkv/core';
-import { QuorumTally } from './quorum-tally.js';
+import { FanOut, type FanOutDecision, type FanOutFailure, type FanOutLoss } from './fan-out.js';
 
 /**
  * The least wait before a hedged read asks a spare replica, in ms: below this a hedge would race
@@ -39,7 +39,8 @@ export interface QuorumConfig {
    * no replica can be slow for it, at N/R times the work), or only as many as the `quorum`
    * needs (Cassandra's way), asking the next replica at once when one fails, and as a hedge when
    * the quorum has not answered within the recent p99 of replica reads (bounded by
-   * `hedgeMinDelayMs`..`hedgeMaxDelayMs`). Hedging needs the `clock` and `scheduler` hooks.
+   * `hedgeMinDelayMs`..`hedgeMaxDelayMs`). Hedging needs the `scheduler` hook; without the
+   * `clock` hook no latency is measured and the hedge delay is `hedgeMinDelayMs`.
    * Default `all`.
    */
   readonly readFanout?: 'all' | 'quorum';
@@ -61,7 +62,7 @@ export interface QuorumHooks {
   readonly isAvailable?: (nodeId: string) => boolean;
   /** Told the outcome of every replica request, with the failure when there was one (passive failure detection). */
   readonly onReplicaOutcome?: (nodeId: string, ok: boolean, error?: unknown) => void;
-  /** Time and timers for hedged reads; without them a read asks a spare replica only when one fails. */
+  /** Time and timers for hedged reads; without a scheduler a read asks a spare replica only when one fails. */
   readonly clock?: Clock;
   readonly scheduler?: Scheduler;
 }
@@ -99,6 +100,20 @@ export interface QuorumStats {
   quorumFailures: { read: number; write: number; 'version read': number };
 }
 
+/** One fan-out of a request to a key's replicas, as `QuorumManager.fanOut` takes it. */
+interface FanOutRequest<T> {
+  readonly operation: QuorumOperation;
+  readonly targets: readonly Node[];
+  /** Answers that decide the quorum (R or W). */
+  readonly needed: number;
+  /** Sends the request to one replica; a rejection is that replica's failure. */
+  readonly send: (node: Node) => Promise<T>;
+  /** `needed`: ask only as many replicas as the quorum needs, the others as spares. Default `all`. */
+  readonly askFirst?: 'all' | 'needed';
+  /** Says which failures came from a healthy replica: a version `conflict`, or an `excused` answer. Default: all are errors. */
+  readonly classify?: (error: unknown) => 'conflict' | 'excused' | 'error';
+}
+
 /**
  * The seed's `QuorumManager`: reads and writes a key on its replicas and returns as soon as a
  * quorum answered.
@@ -122,13 +137,13 @@ export class QuorumManager {
 
   /** Reads `key` from `targets` and returns the winning record once `r` replicas answered. */
   async readWithQuorum(key: string, targets: readonly Node[], r: number): Promise<QuorumReadResult> {
-    const fan = this.fanOut(
-      'read',
+    const fan = this.fanOut({
+      operation: 'read',
       targets,
-      r,
-      (node) => this.nodeClient.send(node, { type: 'GET', key }, { timeoutMs: this.config.requestTimeoutMs }).then((answer) => answer.record),
-      this.config.readFanout === 'quorum',
-    );
+      needed: r,
+      send: (node) => this.nodeClient.send(node, { type: 'GET', key }, { timeoutMs: this.config.requestTimeoutMs }).then((answer) => answer.record),
+      askFirst: this.readAskFirst(),
+    });
     const answers = await fan.quorum;
     void fan.all.then((outcomes) => this.repair(key, outcomes));
     return { record: winnerOf(answers.map((answer) => answer.value)), answered: answers.length };
@@ -140,13 +155,13 @@ export class QuorumManager {
    * version is above every version acknowledged before it (W + R > N makes the two quorums overlap).
    */
   async readVersionWithQuorum(key: string, targets: readonly Node[], needed: number): Promise<VersionMeta | null> {
-    const fan = this.fanOut(
-      'version read',
+    const fan = this.fanOut({
+      operation: 'version read',
       targets,
       needed,
-      (node) => this.nodeClient.send(node, { type: 'HEAD', key }, { timeoutMs: this.config.requestTimeoutMs }).then((answer) => answer.meta),
-      this.config.readFanout === 'quorum',
-    );
+      send: (node) => this.nodeClient.send(node, { type: 'HEAD', key }, { timeoutMs: this.config.requestTimeoutMs }).then((answer) => answer.meta),
+      askFirst: this.readAskFirst(),
+    });
     const answers = await fan.quorum;
     return winnerOf(answers.map((answer) => answer.value));
   }
@@ -164,14 +179,15 @@ export class QuorumManager {
    */
   async writeWithQuorum(key: string, record: VersionedValue, targets: readonly Node[], w: number, fallbacks?: ReadonlyMap<string, string>): Promise<QuorumWriteResult> {
     const timeout = { timeoutMs: this.config.requestTimeoutMs };
-    const fan = this.fanOut('write', targets, w, (node): Promise<unknown> => {
+    const send = (node: Node): Promise<unknown> => {
       const standsFor = fallbacks?.get(node.id);
       if (standsFor === undefined) return this.nodeClient.send(node, { type: 'PUT', key, record }, timeout);
       return this.nodeClient.send(node, { type: 'HINT', key, record, target: standsFor }, timeout).then((answer) => {
         if (!answer.accepted) throw new Error(`node ${node.id} refused a hint for ${standsFor}`);
         return answer;
       });
-    });
+    };
+    const fan = this.fanOut({ operation: 'write', targets, needed: w, send });
     const answers = await fan.quorum;
     const acknowledged = answers.map((answer) => answer.node);
     const stragglers: Straggler[] = [];
@@ -210,11 +226,11 @@ export class QuorumManager {
   ): Promise<QuorumWriteResult | { readonly conflictVersion: number }> {
     let conflictVersion = 0;
     let unvouched = 0;
-    const fan = this.fanOut(
-      'write',
+    const fan = this.fanOut({
+      operation: 'write',
       targets,
-      w,
-      (node) =>
+      needed: w,
+      send: (node) =>
         this.nodeClient.send(node, { type: 'PUT', key, record }, { timeoutMs: this.config.requestTimeoutMs }).then((answer) => {
           // Applied over a strictly lower version NUMBER: a tie won on the writer id applies on
           // the replica (every replica orders the two alike) but does not count, so that an
@@ -227,10 +243,8 @@ export class QuorumManager {
           conflictVersion = Math.max(conflictVersion, answer.version, answer.previous);
           throw new VersionConflict(conflictVersion);
         }),
-      false,
-      (error) => error instanceof VersionConflict,
-      (error) => error === UNVOUCHED,
-    );
+      classify: (error) => (error instanceof VersionConflict ? 'conflict' : error === UNVOUCHED ? 'excused' : 'error'),
+    });
     try {
       const answers = await fan.quorum;
       const acknowledged = answers.map((answer) => answer.node);
@@ -250,30 +264,32 @@ export class QuorumManager {
   }
 
   /**
-   * Contacts the available targets in parallel: all of them, or with `spareOnly` only `needed` at
-   * first and the others one at a time when one fails or the hedge delay passes. `quorum` settles
-   * as soon as the outcome is decided (`needed` successes, or too many failures); `outcomes` and
-   * `all` follow every replica to the end, for read repair and stragglers (a replica never asked
-   * ends as not contacted). Neither `outcomes` nor `all` ever rejects. A failure that
-   * `isConflict` or `isExcused` recognises came from a healthy replica (it is reported so to
-   * `onReplicaOutcome`); only conflicts turn a lost quorum into a version conflict.
+   * Drives one {@link FanOut}: performs its decisions (sends, the hedge timer, settling `quorum`)
+   * and feeds it what the replicas answer, keeping the statistics and hooks on the way. `quorum`
+   * settles as soon as the outcome is decided (`needed` successes, or too many failures);
+   * `outcomes` and `all` follow every replica to the end, for read repair and stragglers (a
+   * replica never asked ends as not contacted), and never reject. A failure that `classify` calls
+   * a conflict or excused came from a healthy replica (it is reported so to `onReplicaOutcome`);
+   * only conflicts turn a lost quorum into a version conflict.
    */
-  private fanOut<T>(
-    operation: QuorumOperation,
-    targets: readonly Node[],
-    needed: number,
-    send: (node: Node) => Promise<T>,
-    spareOnly = false,
-    isConflict: (error: unknown) => boolean = () => false,
-    isExcused: (error: unknown) => boolean = () => false,
-  ) {
-    const tally = new QuorumTally(needed, targets.length);
-    let conflicts = 0;
-    /** A replica refused the record's version as too far ahead of its clock: the write's fault, not the replica's. */
-    let refusedAhead: string | null = null;
+  private fanOut<T>(request: FanOutRequest<T>) {
+    const { operation, needed, send, askFirst = 'all', classify } = request;
+    const targets = preferFirst(request.targets, this.config.preferNodeId);
+    const isAvailable = this.hooks.isAvailable ?? (() => true);
+    const scheduler = askFirst === 'needed' ? this.hooks.scheduler : undefined;
+    const machine = new FanOut({ needed, available: targets.map((node) => isAvailable(node.id)), askFirst, hedge: scheduler !== undefined });
+    // Latency samples feed only the hedge delay, so only fan-outs that may hedge take them (a
+    // clock read per request is not free at these rates).
+    const clock = askFirst === 'needed' ? this.hooks.clock : undefined;
     const answers: Array<{ node: Node; value: T }> = [];
-    let contacted = 0;
-    let decided = false;
+    const outcomes: Array<Promise<ReplicaOutcome<T>>> = [];
+    /** Resolvers of the replicas that were neither asked nor skipped at the start (the spares). */
+    const later: Array<((outcome: ReplicaOutcome<T> | Promise<ReplicaOutcome<T>>) => void) | undefined> = [];
+    const settle = (replica: number, outcome: ReplicaOutcome<T> | Promise<ReplicaOutcome<T>>): void => {
+      const resolve = later[replica];
+      if (resolve) resolve(outcome);
+      else outcomes[replica] = Promise.resolve(outcome);
+    };
     let hedgeTimer: Timer | null = null;
     let resolveQuorum!: (answers: Array<{ node: Node; value: T }>) => void;
     let rejectQuorum!: (error: Error) => void;
@@ -281,88 +297,68 @@ export class QuorumManager {
       resolveQuorum = resolve;
       rejectQuorum = reject;
     });
-    /** Replicas not asked yet: `ask` contacts one, `skip` ends it as not contacted. */
-    const spares: Array<{ ask: () => void; skip: () => void }> = [];
-    const decide = (): void => {
-      if (decided) return;
-      const result = tally.result();
-      if (result === 'pending') return;
-      decided = true;
-      hedgeTimer?.cancel();
-      for (const spare of spares.splice(0)) spare.skip();
-      if (result === 'won') {
-        resolveQuorum(answers.slice());
-      } else if (refusedAhead !== null) {
-        rejectQuorum(new VersionTooFarAheadError(refusedAhead));
-      } else if (conflicts > 0) {
-        rejectQuorum(new VersionConflict(0));
-      } else {
-        this.stats.quorumFailures[operation] += 1;
-        rejectQuorum(new QuorumNotMetError(operation, needed, tally.received, contacted));
+    const perform = (decisions: readonly FanOutDecision[]): void => {
+      for (const decision of decisions) {
+        if (decision.type === 'send') {
+          if (decision.hedged) this.stats.hedgedReads += 1;
+          settle(decision.replica, contact(decision.replica));
+        } else if (decision.type === 'skip') {
+          settle(decision.replica, { node: targets[decision.replica]!, ok: false, error: decision.why === 'known-down' ? KNOWN_DOWN : NOT_CONTACTED });
+        } else if (decision.type === 'arm-hedge-timer') {
+          hedgeTimer = scheduler?.after(this.hedgeDelayMs(), () => perform(machine.step({ type: 'hedge-timer-fired' }))) ?? null;
+        } else if (decision.type === 'cancel-hedge-timer') {
+          hedgeTimer?.cancel();
+        } else if (decision.type === 'won') {
+          resolveQuorum(answers.slice());
+        } else {
+          rejectQuorum(this.lossError(operation, needed, decision));
+        }
       }
     };
-    const launchSpare = (): void => spares.shift()?.ask();
-    // Latency samples feed only the hedge delay, so only fan-outs that may hedge take them (a
-    // clock read per request is not free at these rates).
-    const clock = spareOnly ? this.hooks.clock : undefined;
-    const contact = (node: Node): Promise<ReplicaOutcome<T>> => {
-      contacted += 1;
+    const contact = (replica: number): Promise<ReplicaOutcome<T>> => {
+      const node = targets[replica]!;
       const startedAt = clock?.now() ?? 0;
       return send(node).then(
         (value) => {
           if (clock) this.latency.add(clock.now() - startedAt);
           answers.push({ node, value });
-          tally.record(true);
           this.hooks.onReplicaOutcome?.(node.id, true);
-          decide();
+          perform(machine.step({ type: 'answered', replica }));
           return { node, ok: true as const, value };
         },
         (error: unknown) => {
-          tally.record(false);
-          const conflict = isConflict(error);
-          if (conflict) conflicts += 1;
-          refusedAhead ??= versionRefusal(error);
+          const failure = classifyFailure(error, classify);
           // A conflict or an excused answer came from a healthy replica: not a failure to detect.
-          const healthy = conflict || isExcused(error);
+          const healthy = failure.kind === 'conflict' || failure.kind === 'excused';
           this.hooks.onReplicaOutcome?.(node.id, healthy, healthy ? undefined : error);
-          if (!decided) launchSpare();
-          decide();
+          perform(machine.step({ type: 'failed', replica, failure }));
           return { node, ok: false as const, error };
         },
       );
     };
-    const isAvailable = this.hooks.isAvailable ?? (() => true);
-    let launched = 0;
-    const ordered = preferFirst(targets, this.config.preferNodeId);
-    const outcomes = ordered.map((node): Promise<ReplicaOutcome<T>> => {
-      if (!isAvailable(node.id)) {
-        tally.record(false);
-        return Promise.resolve({ node, ok: false, error: KNOWN_DOWN });
-      }
-      if (!spareOnly || launched < needed) {
-        launched += 1;
-        return contact(node);
-      }
-      return new Promise<ReplicaOutcome<T>>((resolve) => {
-        spares.push({ ask: () => resolve(contact(node)), skip: () => resolve({ node, ok: false, error: NOT_CONTACTED }) });
-      });
+    perform(machine.start());
+    targets.forEach((_node, replica) => {
+      outcomes[replica] ??= new Promise((resolve) => (later[replica] = resolve));
     });
-    decide();
-    if (!decided && spares.length > 0 && this.hooks.scheduler) this.armHedge(this.hooks.scheduler, () => !decided && spares.length > 0, launchSpare, (timer) => (hedgeTimer = timer));
-    return { quorum, outcomes, all: Promise.all(outcomes), targets: ordered };
+    return { quorum, outcomes, all: Promise.all(outcomes), targets };
   }
 
-  /** Asks one more spare replica each time the hedge delay passes without a decision. */
-  private armHedge(scheduler: Scheduler, stillWaiting: () => boolean, launchSpare: () => void, keep: (timer: Timer) => void): void {
-    const delayMs = Math.min(this.config.hedgeMaxDelayMs ?? DEFAULT_HEDGE_MAX_DELAY_MS, Math.max(this.config.hedgeMinDelayMs ?? DEFAULT_HEDGE_MIN_DELAY_MS, this.latency.p99()));
-    keep(
-      scheduler.after(delayMs, () => {
-        if (!stillWaiting()) return;
-        this.stats.hedgedReads += 1;
-        launchSpare();
-        if (stillWaiting()) this.armHedge(scheduler, stillWaiting, launchSpare, keep);
-      }),
-    );
+  /** Whom a read asks first, by `readFanout`: all replicas, or only as many as the quorum needs. */
+  private readAskFirst(): 'all' | 'needed' {
+    return this.config.readFanout === 'quorum' ? 'needed' : 'all';
+  }
+
+  /** The hedge delay: the recent p99 of replica reads, within `hedgeMinDelayMs`..`hedgeMaxDelayMs`. */
+  private hedgeDelayMs(): number {
+    return Math.min(this.config.hedgeMaxDelayMs ?? DEFAULT_HEDGE_MAX_DELAY_MS, Math.max(this.config.hedgeMinDelayMs ?? DEFAULT_HEDGE_MIN_DELAY_MS, this.latency.p99()));
+  }
+
+  /** The error a lost fan-out rejects with; a quorum not met is counted for metrics. */
+  private lossError(operation: QuorumOperation, needed: number, loss: FanOutLoss): Error {
+    if (loss.reason === 'refused-ahead') return new VersionTooFarAheadError(loss.refusal);
+    if (loss.reason === 'conflict') return new VersionConflict(0);
+    this.stats.quorumFailures[operation] += 1;
+    return new QuorumNotMetError(operation, needed, loss.received, loss.contacted);
   }
 
   /** Sends the newest record among all answers to every replica that answered with something older. */
@@ -413,6 +409,14 @@ class VersionConflict extends Error {
   constructor(readonly heldVersion: number) {
     super(`replica holds version ${heldVersion}`);
   }
+}
+
+/** A replica's failure as the fan-out weighs it: by `classify`, then by a refusal of the version as too far ahead. */
+function classifyFailure(error: unknown, classify: FanOutRequest<unknown>['classify']): FanOutFailure {
+  const kind = classify?.(error) ?? 'error';
+  if (kind !== 'error') return { kind };
+  const reason = versionRefusal(error);
+  return reason === null ? { kind } : { kind: 'refused-ahead', reason };
 }
 
 /** The reason a replica gave for refusing a version as too far ahead (`VERSION_TOO_FAR_AHEAD: ...`), or null. */

@@ -1,1 +1,1 @@
-export * from './sim-cluster.js';
+export { type ElasticOptions, SimCluster, type SimClusterOptions, type SimCoordinator, type SimStorageNode } from './sim-cluster.js';

@@ -1,4 +1,5 @@
 import {
+  BinaryHeap,
   compareVersionedValues,
   deathTimeOf,
   DkvError,
@@ -17,7 +18,6 @@ import {
   type VersionMeta,
 } from '@dkv/core';
 import { hashKey, normalizeRanges } from '@dkv/hashing';
-import { MinHeap } from './min-heap.js';
 import { digestRanges, writerIdHash } from './record-digest.js';
 import { bucketOf, inSomeRange, SCAN_BUCKETS, touchedBuckets } from './scan-buckets.js';
 
@@ -81,6 +81,12 @@ interface Entry {
   purgeAtMs: number;
 }
 
+/** An item of the TTL index: an entry and the deadline it was indexed at (epoch ms). */
+interface TtlItem {
+  readonly atMs: number;
+  readonly entry: Entry;
+}
+
 /**
  * A replica's store in memory: per key, only the record that wins by `compareVersionedValues`.
  *
@@ -105,7 +111,7 @@ interface Entry {
  *   grace period's job, so it must exceed the longest time a write can stay in flight, plus the
  *   largest clock offset between a coordinator and the replicas.
  *
- * Active expiry and purge run through one TTL index, a binary min-heap of (deadline, Entry)
+ * Active expiry and purge run through one TTL index, a `BinaryHeap` of (deadline, Entry) items
  * with lazy deletion: an overwritten Entry's items stay in the heap and are discarded when
  * popped. The heap is rebuilt when stale items exceed the configured slack, which bounds it.
  * The engine stores values' bytes as given, without copying; callers must not mutate them.
@@ -115,7 +121,8 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
   private readonly tombstoneGraceMs: number;
   private readonly ttlIndexSlackFactor: number;
   private readonly entries = new Map<string, Entry>();
-  private readonly ttlIndex = new MinHeap<Entry>();
+  /** Entries by the deadline they were indexed at; stale items (the entry changed since) are skipped when popped. */
+  private readonly ttlIndex = new BinaryHeap<TtlItem>((a, b) => a.atMs - b.atMs);
   private readonly buckets: Array<Set<string> | undefined> = new Array<Set<string> | undefined>(SCAN_BUCKETS);
   private readonly writerHashes = new Map<string, number>();
   private liveKeys = 0;
@@ -247,8 +254,8 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
   sweep(maxWork: number): number {
     const nowMs = this.clock.now();
     let work = 0;
-    while (work < maxWork && this.ttlIndex.peekPriority() <= nowMs) {
-      const entry = this.ttlIndex.pop();
+    while (work < maxWork && (this.ttlIndex.peek()?.atMs ?? Number.POSITIVE_INFINITY) <= nowMs) {
+      const entry = this.ttlIndex.pop()?.entry;
       work += 1;
       if (entry === undefined || this.entries.get(entry.key) !== entry) continue;
       this.foldIfExpired(entry, nowMs);
@@ -311,22 +318,22 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
     entry.record = toTombstone(record);
     entry.purgeAtMs = record.expiresAt + this.tombstoneGraceMs;
     this.count(entry);
-    this.ttlIndex.push(entry.purgeAtMs, entry);
+    this.ttlIndex.push({ atMs: entry.purgeAtMs, entry });
   }
 
   private index(entry: Entry): void {
     const deadlineMs = deadlineOf(entry);
     if (deadlineMs === null) return;
-    this.ttlIndex.push(deadlineMs, entry);
+    this.ttlIndex.push({ atMs: deadlineMs, entry });
     if (this.ttlIndex.size > this.ttlIndexSlackFactor * this.entries.size + TTL_INDEX_MIN_SLACK) this.compactIndex();
   }
 
   /** Rebuilds the TTL index from the entries, dropping every stale item: O(n), amortised by the slack. */
   private compactIndex(): void {
-    const items: Array<readonly [number, Entry]> = [];
+    const items: TtlItem[] = [];
     for (const entry of this.entries.values()) {
       const deadlineMs = deadlineOf(entry);
-      if (deadlineMs !== null) items.push([deadlineMs, entry]);
+      if (deadlineMs !== null) items.push({ atMs: deadlineMs, entry });
     }
     this.ttlIndex.rebuild(items);
   }

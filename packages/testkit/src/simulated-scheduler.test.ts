@@ -2,29 +2,8 @@
 // loops without bound, and lets async code that chains promises across events advance
 // deterministically. Method: small scenarios that record what ran, when, in which order.
 import { describe, expect, it } from 'vitest';
-import { BinaryHeap } from './binary-heap.js';
 import { SeededRng } from './seeded-rng.js';
 import { SimulatedScheduler, SimulationBoundError } from './simulated-scheduler.js';
-
-describe('BinaryHeap', () => {
-  it('pops in comparator order, whatever the push order', () => {
-    const rng = new SeededRng(7);
-    const heap = new BinaryHeap<number>((a, b) => a - b);
-    const values = Array.from({ length: 500 }, () => rng.int(100));
-    for (const value of values) heap.push(value);
-    const popped: number[] = [];
-    for (let value = heap.pop(); value !== undefined; value = heap.pop()) popped.push(value);
-    expect(popped).toEqual(values.slice().sort((a, b) => a - b));
-  });
-
-  it('retain keeps the heap property', () => {
-    const heap = new BinaryHeap<number>((a, b) => a - b);
-    for (let i = 100; i > 0; i--) heap.push(i);
-    heap.retain((value) => value % 3 === 0);
-    expect(heap.size).toBe(33);
-    expect([heap.pop(), heap.pop(), heap.pop()]).toEqual([3, 6, 9]);
-  });
-});
 
 describe('SimulatedScheduler', () => {
   it('runs events in virtual-time order, ties in insertion order', async () => {

@@ -13,8 +13,7 @@
  * - The driver methods (`runFor`, `settle`, `runUntil`, `runUntilIdle`, `step`) belong to test
  *   code, not to code under simulation. Concurrent driver calls are serialized, in call order.
  */
-import type { Scheduler, Timer } from '@dkv/core';
-import { BinaryHeap } from './binary-heap.js';
+import { BinaryHeap, type Scheduler, type Timer } from '@dkv/core';
 import { describeSeed } from './seed.js';
 
 /** Limits of one driver call; hitting one throws a {@link SimulationBoundError} instead of looping on. */

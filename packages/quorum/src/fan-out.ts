@@ -1,0 +1,182 @@
+import { QuorumTally } from './quorum-tally.js';
+
+/** Settings of one {@link FanOut}. */
+export interface FanOutOptions {
+  /** Answers that decide the quorum (R or W). */
+  readonly needed: number;
+  /**
+   * One entry per replica, in the order to ask them: false for a replica known to be down, which
+   * is never asked and counts as failed at once.
+   */
+  readonly available: readonly boolean[];
+  /**
+   * Whom to ask at once: `all` available replicas (Dynamo's way), or only `needed` of them
+   * (Cassandra's way), keeping the others as spares asked one at a time when a replica fails or
+   * the hedge timer fires.
+   */
+  readonly askFirst: 'all' | 'needed';
+  /** Whether a hedge timer may be armed while spares wait (the driver has a scheduler). */
+  readonly hedge: boolean;
+}
+
+/**
+ * Why a replica has no answer: a version `conflict` and an `excused` failure come from a healthy
+ * replica; `refused-ahead` is a replica refusing the record's version as too far ahead of its
+ * clock (the write's fault, with the replica's `reason`); `error` is anything else.
+ */
+export type FanOutFailure =
+  | { readonly kind: 'conflict' | 'excused' | 'error' }
+  | { readonly kind: 'refused-ahead'; readonly reason: string };
+
+/** What happened to a fan-out: a replica answered or failed, or the hedge timer fired. */
+export type FanOutEvent =
+  | { readonly type: 'answered'; readonly replica: number }
+  | { readonly type: 'failed'; readonly replica: number; readonly failure: FanOutFailure }
+  | { readonly type: 'hedge-timer-fired' };
+
+/** Why a fan-out lost: a replica refused the version as too far ahead, a version conflict, or too few answers. */
+export type FanOutLoss =
+  | { readonly reason: 'refused-ahead'; readonly refusal: string }
+  | { readonly reason: 'conflict' }
+  | { readonly reason: 'quorum-not-met'; readonly received: number; readonly contacted: number };
+
+/**
+ * What the driver must do, in order: send the request to a replica (`hedged` when the hedge timer
+ * asked it), end a replica as never asked (`known-down`, or `decided` for a spare left when the
+ * quorum was decided), arm or cancel the hedge timer, or settle the fan-out.
+ */
+export type FanOutDecision =
+  | { readonly type: 'send'; readonly replica: number; readonly hedged: boolean }
+  | { readonly type: 'skip'; readonly replica: number; readonly why: 'known-down' | 'decided' }
+  | { readonly type: 'arm-hedge-timer' }
+  | { readonly type: 'cancel-hedge-timer' }
+  | { readonly type: 'won' }
+  | ({ readonly type: 'lost' } & FanOutLoss);
+
+type ReplicaState = 'down' | 'spare' | 'sent' | 'done' | 'skipped';
+
+/**
+ * The decisions of one quorum fan-out, as a pure state machine (after etcd raft's `Step`/`Ready`):
+ * events in, decisions out, no I/O and no timers. `QuorumManager` is the thin driver that performs
+ * the decisions (sends, timers, promises, statistics) and feeds back what the network answered.
+ *
+ * Every replica is sent or skipped exactly once. A failure asks the next spare; the hedge timer
+ * asks one more spare and re-arms while spares remain; the first decision (`won` at `needed`
+ * answers, `lost` when the rest cannot make it up) cancels the timer and skips the spares left.
+ * Answers that arrive after the decision are accepted and change nothing: the driver still follows
+ * them for read repair and stragglers.
+ */
+export class FanOut {
+  private readonly tally: QuorumTally;
+  private readonly replicas: ReplicaState[];
+  private readonly spares: number[] = [];
+  private contacted = 0;
+  private conflicts = 0;
+  private refusedAhead: string | null = null;
+  private hedgeArmed = false;
+  private started = false;
+  private decided = false;
+
+  constructor(private readonly options: FanOutOptions) {
+    if (!Number.isInteger(options.needed) || options.needed < 0) throw new Error(`a fan-out's needed answers must be a whole number of at least 0, got ${options.needed}`);
+    this.tally = new QuorumTally(options.needed, options.available.length);
+    this.replicas = options.available.map((up) => (up ? 'spare' : 'down'));
+  }
+
+  /** True once the fan-out is won or lost. */
+  get isDecided(): boolean {
+    return this.decided;
+  }
+
+  /** The first decisions: whom to ask, whom to skip as known down, and whether to arm the hedge timer. */
+  start(): FanOutDecision[] {
+    if (this.started) throw new Error('a fan-out starts once');
+    this.started = true;
+    const decisions: FanOutDecision[] = [];
+    let asked = 0;
+    this.replicas.forEach((state, replica) => {
+      if (state === 'down') {
+        this.tally.record(false);
+        this.replicas[replica] = 'skipped';
+        decisions.push({ type: 'skip', replica, why: 'known-down' });
+      } else if (this.options.askFirst === 'all' || asked < this.options.needed) {
+        asked += 1;
+        this.send(replica, false, decisions);
+      } else {
+        this.spares.push(replica);
+      }
+    });
+    this.decide(decisions);
+    if (!this.decided && this.spares.length > 0 && this.options.hedge) this.armHedge(decisions);
+    return decisions;
+  }
+
+  /** Feeds one event and returns what to do about it. Rejects an event about a replica that has no request in flight. */
+  step(event: FanOutEvent): FanOutDecision[] {
+    if (!this.started) throw new Error('a fan-out takes events only after start()');
+    const decisions: FanOutDecision[] = [];
+    if (event.type === 'hedge-timer-fired') {
+      this.hedgeFired(decisions);
+      return decisions;
+    }
+    if (this.replicas[event.replica] !== 'sent') {
+      throw new Error(`replica ${event.replica} has no request in flight (it is ${this.replicas[event.replica] ?? 'not one of the targets'})`);
+    }
+    this.replicas[event.replica] = 'done';
+    if (event.type === 'answered') {
+      this.tally.record(true);
+    } else {
+      this.tally.record(false);
+      if (event.failure.kind === 'conflict') this.conflicts += 1;
+      if (event.failure.kind === 'refused-ahead') this.refusedAhead ??= event.failure.reason;
+      if (!this.decided) this.askSpare(false, decisions);
+    }
+    this.decide(decisions);
+    return decisions;
+  }
+
+  private hedgeFired(decisions: FanOutDecision[]): void {
+    this.hedgeArmed = false;
+    if (this.decided || this.spares.length === 0) return;
+    this.askSpare(true, decisions);
+    if (this.spares.length > 0) this.armHedge(decisions);
+  }
+
+  private askSpare(hedged: boolean, decisions: FanOutDecision[]): void {
+    const replica = this.spares.shift();
+    if (replica !== undefined) this.send(replica, hedged, decisions);
+  }
+
+  private send(replica: number, hedged: boolean, decisions: FanOutDecision[]): void {
+    this.contacted += 1;
+    this.replicas[replica] = 'sent';
+    decisions.push({ type: 'send', replica, hedged });
+  }
+
+  private armHedge(decisions: FanOutDecision[]): void {
+    this.hedgeArmed = true;
+    decisions.push({ type: 'arm-hedge-timer' });
+  }
+
+  private decide(decisions: FanOutDecision[]): void {
+    if (this.decided) return;
+    const result = this.tally.result();
+    if (result === 'pending') return;
+    this.decided = true;
+    if (this.hedgeArmed) {
+      this.hedgeArmed = false;
+      decisions.push({ type: 'cancel-hedge-timer' });
+    }
+    for (const replica of this.spares.splice(0)) {
+      this.replicas[replica] = 'skipped';
+      decisions.push({ type: 'skip', replica, why: 'decided' });
+    }
+    decisions.push(result === 'won' ? { type: 'won' } : { type: 'lost', ...this.loss() });
+  }
+
+  private loss(): FanOutLoss {
+    if (this.refusedAhead !== null) return { reason: 'refused-ahead', refusal: this.refusedAhead };
+    if (this.conflicts > 0) return { reason: 'conflict' };
+    return { reason: 'quorum-not-met', received: this.tally.received, contacted: this.contacted };
+  }
+}
