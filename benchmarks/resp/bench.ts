@@ -5,7 +5,7 @@
  * second divided by the cores the server processes were busy, from the kernel's counters), and
  * as a ratio to Redis. Targets: dkv with 3 storage nodes and a coordinator (N=3 W=2 R=2, what
  * `npm start` runs) and one node (N=1). redis-server and redis-benchmark come from Debian's
- * packages (tools/ensure-redis.sh). Every process started is stopped by pid.
+ * packages (tools/ensure-debian-tools.sh). Every process started is stopped by pid.
  *
  * Usage: npx tsx benchmarks/resp/bench.ts [--quick] [--requests n] [--connections c] [--keys k]
  *   [--targets redis,n3,n1,node] [--pipelines 1,16] [--tests set,get] [--profile] [--no-pin]
@@ -143,8 +143,8 @@ async function main(): Promise<void> {
   const tests = list('tests', ['set', 'get']) as Array<'set' | 'get'>;
   const subset = chosenTargets.length < 4 || pipelines.length < 2 || tests.length < 2;
   const profile = flags['profile'] === true;
-  const ensure = spawnSync(join(ROOT, 'tools/ensure-redis.sh'), { stdio: 'inherit' });
-  if (ensure.status !== 0) throw new Error('redis-server and redis-benchmark are needed (see tools/ensure-redis.sh)');
+  const ensure = spawnSync(join(ROOT, 'tools/ensure-debian-tools.sh'), ['redis-server', 'redis-benchmark:redis-tools'], { stdio: 'inherit' });
+  if (ensure.status !== 0) throw new Error('redis-server and redis-benchmark are needed (see tools/ensure-debian-tools.sh)');
   const runStamp = stamp();
   const profileRoot = profile ? join(RESULTS, 'profiles', `resp-${runStamp}`) : null;
   const registry = new ProcessRegistry();

@@ -4,15 +4,28 @@
  * line and its `dkv: node <id> pid <pid> at <address>` announcements, waiting with deadlines, and
  * stopping every process started, by pid. Not part of the CLI's build.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 const CLI = fileURLToPath(new URL('../bin/dkv.js', import.meta.url));
+const ENSURE_DEBIAN_TOOLS = fileURLToPath(new URL('../../../tools/ensure-debian-tools.sh', import.meta.url));
 /** How long {@link CliProcesses.stopAll} waits for killed processes to be reaped. */
 const KILL_WAIT_MS = 5000;
 
 export { freePort } from '@dkv/testkit';
+
+/** The Redis commands the Redis door's tests run, with the Debian packages that have them. */
+export const REDIS_TOOLS: readonly string[] = ['redis-server', 'redis-cli:redis-tools', 'redis-benchmark:redis-tools'];
+
+/**
+ * Makes sure `tools` (each `<command>[:<debian-package>]`) are on PATH through
+ * `tools/ensure-debian-tools.sh`: installed with apt-get when this runs as root, otherwise the
+ * test fails with the exact command to run (never skipped). Up to 10 minutes for an install.
+ */
+export function ensureDebianTools(tools: readonly string[]): void {
+  execFileSync(ENSURE_DEBIAN_TOOLS, tools, { stdio: ['ignore', 'inherit', 'inherit'], timeout: 600_000 });
+}
 
 /** Whether a process of ours is still running (signal 0 tests without touching it). */
 export function isAlive(pid: number): boolean {
