@@ -6,7 +6,6 @@
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, setPriority } from 'node:os';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -228,28 +227,4 @@ export interface CpuPin {
 export function cpuPin(wanted: boolean): CpuPin | null {
   const count = cpus().length;
   return wanted && count >= 2 && onPath('taskset') ? { servers: '0', loadGenerator: `1-${count - 1}` } : null;
-}
-
-/** A free TCP port on 127.0.0.1 (bound, read and closed again; a server that can listen on port 0 should). */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-/** Polls `probe` every 100 ms until it answers a value; fails naming `what` after `deadlineMs`. */
-export async function waitUntil<T>(what: string, deadlineMs: number, probe: () => T | undefined): Promise<T> {
-  const giveUpAt = Date.now() + deadlineMs;
-  while (Date.now() < giveUpAt) {
-    const value = probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }

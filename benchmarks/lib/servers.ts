@@ -6,7 +6,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { freePort, pinnedCommand, waitUntil, type ProcessRegistry, type Started } from './processes.js';
+import { freePort, waitUntil } from '@dkv/testkit';
+import { pinnedCommand, type ProcessRegistry, type Started } from './processes.js';
 
 /** A process `dkv cluster up` announced (`dkv: <role> <id> pid <pid> at <address>`). */
 export interface ClusterChild {
@@ -80,7 +81,7 @@ export async function startRedisServer(registry: ProcessRegistry, root: string, 
   const port = await freePort();
   const [command, args] = pinnedCommand(cpus, 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
   const proc = registry.start('redis-server', command, args, { cwd: root, detached: true }, (_stream, line) => onLine(line));
-  await waitUntil('redis-server to answer PING', 10_000, () => (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.includes('PONG') ? true : undefined));
+  await waitUntil('redis-server to answer PING', () => (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.includes('PONG') ? true : undefined), { deadlineMs: 10_000 });
   return { port, proc };
 }
 

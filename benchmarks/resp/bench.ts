@@ -27,7 +27,8 @@ import { fileURLToPath } from 'node:url';
 import { fmt, parseFlags, stamp, table } from '../lib/args.js';
 import { summarizeProfiles, type ProfileSummary } from '../lib/cpuprofile.js';
 import { startCostMeter, type PidGroup } from '../lib/measure.js';
-import { cpuPin, ProcessRegistry, waitUntil, type CpuPin, type Started } from '../lib/processes.js';
+import { waitUntil } from '@dkv/testkit';
+import { cpuPin, ProcessRegistry, type CpuPin, type Started } from '../lib/processes.js';
 import { runRedisBenchmark, startDkvCluster, startRedisServer } from '../lib/servers.js';
 import { SESSION_VALUE_BYTES } from '../lib/workload.js';
 
@@ -124,7 +125,7 @@ async function main(): Promise<void> {
       for (const proc of procs) await registry.stop(proc);
       if (dir !== null && roles !== undefined) {
         // The children write their profiles as they exit, after their parent has gone.
-        await waitUntil('the profiles', 20_000, () => (readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).length >= roles.reduce((n, r) => n + r.pids.length, 0) ? true : undefined)).catch(() => log('not every profile was written'));
+        await waitUntil('the profiles', () => (readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).length >= roles.reduce((n, r) => n + r.pids.length, 0) ? true : undefined), { deadlineMs: 20_000 }).catch(() => log('not every profile was written'));
         for (const summary of summarizeProfiles(dir, roles)) profiles.push({ ...summary, label: `${target}: ${summary.label}` });
       }
     }

@@ -18,7 +18,7 @@ import { chmodSync, chownSync, mkdtempSync, readFileSync, readdirSync, rmSync, s
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureDebianTools, freePort } from './e2e-support.js';
+import { ensureDebianTools, freePort, waitUntil } from './e2e-support.js';
 import { REPO_ROOT, imageRuntime, readDockerfile, type ImageRuntime } from './deploy-support.js';
 
 const DEADLINE_MS = 60_000;
@@ -38,14 +38,8 @@ function asImageUser(): string[] {
   return asRoot ? ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--'] : [];
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const giveUpAt = Date.now() + DEADLINE_MS;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > giveUpAt) throw new Error(`timed out after ${DEADLINE_MS} ms waiting for ${what}; stderr:\n${stderr}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+  return waitUntil(what, probe, { deadlineMs: DEADLINE_MS, context: () => `stderr:\n${stderr}` });
 }
 
 /** The pids whose parent is `pid` (from /proc). */

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const CLI = fileURLToPath(new URL('../bin/dkv.js', import.meta.url));
 const ENSURE_DEBIAN_TOOLS = fileURLToPath(new URL('../../../tools/ensure-debian-tools.sh', import.meta.url));
 
-export { freePort, isAlive } from '@dkv/testkit';
+export { freePort, isAlive, waitUntil } from '@dkv/testkit';
 
 /** The Redis commands the Redis door's tests run, with the Debian packages that have them. */
 export const REDIS_TOOLS: readonly string[] = ['redis-server', 'redis-cli:redis-tools', 'redis-benchmark:redis-tools'];

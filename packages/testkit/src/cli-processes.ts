@@ -7,6 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { waitUntil } from './wait-until.js';
 
 /** How long {@link CliProcesses.stopAll} waits for killed processes to be reaped. */
 const KILL_WAIT_MS = 5000;
@@ -81,20 +82,10 @@ export class CliProcesses {
   }
 
   /** Polls `probe` until it returns a value, or fails after the deadline with the recent output. */
-  async waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-    const giveUpAt = Date.now() + this.deadlineMs;
-    let last: unknown;
-    while (Date.now() < giveUpAt) {
-      try {
-        const value = await probe();
-        if (value !== undefined) return value;
-      } catch (error) {
-        last = error;
-      }
-      await sleep(100);
-    }
-    throw new Error(`timed out waiting for ${what}${last ? ` (${String(last)})` : ''}\n${this.output.slice(-30).join('\n')}`);
+  waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+    return waitUntil(what, probe, { deadlineMs: this.deadlineMs, context: () => this.output.slice(-30).join('\n') });
   }
+
 
   /**
    * SIGTERM to every process started, then SIGKILL to any left, announced children included; waits

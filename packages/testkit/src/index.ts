@@ -18,4 +18,5 @@ export * from './session-workload.js';
 export * from './history-index.js';
 export * from './free-port.js';
 export { CliProcesses, isAlive } from './cli-processes.js';
+export { waitUntil, type WaitUntilOptions } from './wait-until.js';
 export { lintExposition, parseExposition, type MetricFamily } from './prometheus-lint.js';
