@@ -5,6 +5,7 @@
  * ever stopped by name.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { isAlive } from '@dkv/testkit';
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, setPriority } from 'node:os';
 import { createInterface } from 'node:readline';
@@ -108,15 +109,6 @@ function signal(pid: number, name: NodeJS.Signals): void {
   }
 }
 
-/** Whether a process with this pid exists (signal 0 probes without sending anything). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Clock ticks per second of /proc times (USER_HZ, 100 on Linux unless told otherwise). */
 export const CLOCK_TICKS = (() => {
