@@ -21,22 +21,19 @@
  * CPU taken by the load generator or by anything else running is measured, not guessed.
  */
 import { writeFileSync, mkdirSync, copyFileSync, existsSync, readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawnSync } from 'node:child_process';
 import { localQuorums } from '@dkv/cli';
 import { fmt, parseFlags, stamp, table } from '../lib/args.js';
 import { machineInfo, startCostMeter, type MachineInfo, type PidGroup, type RunCost } from '../lib/measure.js';
-import { onPath, pinnedCommand, pinSelf, reniceSelf, ProcessRegistry, type Started } from '../lib/processes.js';
+import { cpuPin, onPath, pinnedCommand, pinSelf, reniceSelf, ProcessRegistry, type CpuPin, type Started } from '../lib/processes.js';
+import { runRedisBenchmark, startDkvCluster, startRedisServer, type RedisBenchmarkRow } from '../lib/servers.js';
 import { SESSION_VALUE_BYTES, sessionValuePool } from '../lib/workload.js';
 import { summarizeProfiles, type ProfileSummary } from '../lib/cpuprofile.js';
 import { autocannonAtRate, closedLoop, openLoop, preload, type LoadResult, type Scenario, type Workload } from './load.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const RESULTS_DIR = join(ROOT, 'benchmarks/results');
-const CLI = join(ROOT, 'apps/cli/bin/dkv.js');
 const BUILT_APPS = ['apps/cli/dist/main.js', 'apps/node/dist/main.js', 'apps/coordinator/dist/main.js'];
 
 const USAGE = `usage: npx tsx benchmarks/http/bench.ts [--quick] [--duration s] [--open-duration s] [--connections c]
@@ -88,7 +85,7 @@ interface Settings {
   readonly topologies: readonly Topology[];
   readonly valueBytes: number;
   readonly preloadConcurrency: number;
-  readonly pin: { readonly servers: string; readonly loadGenerator: string } | null;
+  readonly pin: CpuPin | null;
   /** Scheduling priority of the servers and the load generator (null: unchanged). */
   readonly nice: number | null;
   readonly profile: boolean;
@@ -120,12 +117,7 @@ interface ScenarioResult {
   readonly open: Measured;
 }
 
-interface RedisRow {
-  readonly test: string;
-  readonly requestsPerSecond: number;
-  readonly p50Ms: number | null;
-  readonly p99Ms: number | null;
-}
+type RedisRow = RedisBenchmarkRow;
 
 const t0 = performance.now();
 function log(line: string): void {
@@ -140,7 +132,6 @@ function settingsFrom(argv: readonly string[]): Settings {
   );
   const quick = flags['quick'] === true;
   const num = (name: string, fallback: number): number => (typeof flags[name] === 'number' ? (flags[name] as number) : fallback);
-  const pin = flags['no-pin'] !== true && cpus().length >= 2 && onPath('taskset');
   const topology = flags['topology'] ?? 'coordinator';
   if (topology !== 'coordinator' && topology !== 'nodes' && topology !== 'both') throw new Error(`--topology must be coordinator, nodes or both, got ${JSON.stringify(topology)}\n${USAGE}`);
   return {
@@ -154,7 +145,7 @@ function settingsFrom(argv: readonly string[]): Settings {
     topologies: topology === 'both' ? ['coordinator', 'nodes'] : [topology],
     valueBytes: SESSION_VALUE_BYTES,
     preloadConcurrency: 64,
-    pin: pin ? { servers: '0', loadGenerator: `1-${cpus().length - 1}` } : null,
+    pin: cpuPin(flags['no-pin'] !== true),
     nice: flags['no-nice'] !== true && process.getuid?.() === 0 ? BENCH_NICE : null,
     profile: flags['profile'] === true,
     // Each extra dkv cluster adds its preload and its runs of every scenario.
@@ -196,43 +187,18 @@ async function startBaseline(registry: ProcessRegistry, settings: Settings): Pro
  * everything to one node would make it coordinate alone, a hotspot no deployment would choose.
  */
 async function startCluster(registry: ProcessRegistry, settings: Settings, profileDir: string | null, topology: Topology): Promise<Target> {
-  const [command, args] = pinnedCommand(settings.pin?.servers ?? null, process.execPath, [CLI, 'cluster', 'up', '--nodes', String(settings.nodes), '--port', '0', '--topology', topology]);
-  // `--cpu-prof` is not allowed in NODE_OPTIONS: a preload starts the same profiler instead.
-  const profiler = join(ROOT, 'benchmarks/lib/cpu-profiler-preload.mjs');
-  const env = {
-    ...process.env,
-    ...(profileDir ? { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import=${profiler}`.trim(), DKV_CPU_PROFILE_DIR: profileDir } : {}),
-  };
-  const children: Array<{ role: string; id: string; pid: number; address: string }> = [];
-  let cli: Started | undefined;
-  const url = await new Promise<string>((resolveUrl, reject) => {
-    const timer = setTimeout(() => reject(new Error('dkv cluster up did not print its ready line within 60 s')), 60_000);
-    cli = registry.start('dkv cluster up', command, args, { cwd: ROOT, detached: true, env }, (stream, line) => {
-      remember('[dkv]', line);
-      const child = /^dkv: (node|coordinator) (\S+) pid (\d+) at (\S+)/.exec(line);
-      if (child?.[1] && child[2] && child[3] && child[4]) {
-        children.push({ role: child[1], id: child[2], pid: Number(child[3]), address: child[4] });
-        registry.adopt(Number(child[3]), `dkv ${child[1]} ${child[2]}`);
-      }
-      const ready = /^dkv ready at (http:\/\/\S+)$/.exec(line);
-      if (stream === 'out' && ready?.[1]) {
-        clearTimeout(timer);
-        resolveUrl(ready[1]);
-      }
-    });
-    void cli.exited.then(() => reject(new Error('dkv cluster up exited during start-up')));
-  });
+  const { cli, children, url } = await startDkvCluster(registry, { root: ROOT, cpus: settings.pin?.servers ?? null, nodes: settings.nodes, topology, profileDir, onLine: (line) => remember('[dkv]', line) });
   const pidsOf = (role: string): number[] => children.filter((c) => c.role === role).map((c) => c.pid);
   const name = TARGET_OF_TOPOLOGY[topology];
   const urls = topology === 'nodes' ? children.filter((c) => c.role === 'node').map((c) => `http://${c.address}`) : [url];
-  log(`${name} (topology ${topology}) cluster pid ${cli?.pid}, clients use ${urls.join(' ')}: ${children.map((c) => `${c.role} ${c.id} pid ${c.pid}`).join(', ')}`);
+  log(`${name} (topology ${topology}) cluster pid ${cli.pid}, clients use ${urls.join(' ')}: ${children.map((c) => `${c.role} ${c.id} pid ${c.pid}`).join(', ')}`);
   return {
     name,
     urls,
     groups: [
       ...(topology === 'coordinator' ? [{ name: 'coordinator', pids: pidsOf('coordinator') }] : []),
       { name: 'nodes', pids: pidsOf('node') },
-      { name: 'cli', pids: [cli?.pid ?? 0] },
+      { name: 'cli', pids: [cli.pid] },
     ],
   };
 }
@@ -279,53 +245,25 @@ async function runScenario(target: Target, scenario: Scenario, workload: Workloa
   return { scenario, target: target.name, closed, autocannonRate, open };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
 /** The optional reference row: redis-benchmark GET/SET of 2 KB values against a redis-server started here, if both are on PATH. */
 async function redisReference(registry: ProcessRegistry, settings: Settings): Promise<RedisRow[] | null> {
   if (!onPath('redis-server') || !onPath('redis-benchmark')) {
     log('redis reference skipped: redis-server and redis-benchmark are not both on PATH');
     return null;
   }
-  const port = await freePort();
-  const [command, args] = pinnedCommand(settings.pin?.servers ?? null, 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
-  const server = registry.start('redis-server', command, args, { cwd: ROOT, detached: true }, (_s, line) => remember('[redis]', line));
+  let server: { port: number; proc: Started };
   try {
-    for (let i = 0; i < 50; i += 1) {
-      if (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.includes('PONG')) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    server = await startRedisServer(registry, ROOT, settings.pin?.servers ?? null, (line) => remember('[redis]', line));
+  } catch (error) {
+    log(`redis reference skipped: ${error instanceof Error ? error.message : String(error)}`);
+    return null;
+  }
+  try {
     const requests = settings.quick ? 20_000 : 200_000;
-    log(`redis reference: redis-benchmark -q --csv -t get,set -d ${settings.valueBytes} -c ${settings.connections} -n ${requests} -r ${settings.keys} (redis-server pid ${server.pid})`);
-    const [benchCommand, benchArgs] = pinnedCommand(settings.pin?.loadGenerator ?? null, 'redis-benchmark', [
-      '-h', '127.0.0.1', '-p', String(port), '-q', '--csv', '-t', 'set,get', '-d', String(settings.valueBytes),
-      '-c', String(settings.connections), '-n', String(requests), '-r', String(settings.keys), '-P', '1',
-    ]);
-    const result = spawnSync(benchCommand, benchArgs, { encoding: 'utf8', timeout: 120_000 });
-    const rows: RedisRow[] = [];
-    const lines = (result.stdout ?? '').split('\n').filter((l) => l.startsWith('"'));
-    const header = lines[0]?.startsWith('"test"') ? lines.shift()?.split(',').map((c) => c.replace(/"/g, '')) : undefined;
-    for (const line of lines) {
-      const cells = line.split(',').map((c) => c.replace(/"/g, ''));
-      const col = (name: string): number | null => {
-        const i = header?.indexOf(name) ?? -1;
-        return i >= 0 && cells[i] !== undefined ? Number(cells[i]) : null;
-      };
-      rows.push({ test: cells[0] ?? '?', requestsPerSecond: Number(cells[1]), p50Ms: col('p50_latency_ms'), p99Ms: col('p99_latency_ms') });
-    }
-    return rows;
+    log(`redis reference: redis-benchmark -q --csv -t get,set -d ${settings.valueBytes} -c ${settings.connections} -n ${requests} -r ${settings.keys} (redis-server pid ${server.proc.pid})`);
+    return runRedisBenchmark({ port: server.port, cpus: settings.pin?.loadGenerator ?? null, tests: 'set,get', valueBytes: settings.valueBytes, connections: settings.connections, requests, keys: settings.keys, pipeline: 1, timeoutMs: 120_000 }).rows;
   } finally {
-    await registry.stop(server);
+    await registry.stop(server.proc);
   }
 }
 

@@ -5,8 +5,9 @@
  * ever stopped by name.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { isAlive } from '@dkv/testkit';
 import { readdirSync, readFileSync } from 'node:fs';
-import { setPriority } from 'node:os';
+import { cpus, setPriority } from 'node:os';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -108,15 +109,6 @@ function signal(pid: number, name: NodeJS.Signals): void {
   }
 }
 
-/** Whether a process with this pid exists (signal 0 probes without sending anything). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Clock ticks per second of /proc times (USER_HZ, 100 on Linux unless told otherwise). */
 export const CLOCK_TICKS = (() => {
@@ -211,4 +203,20 @@ export function reniceSelf(nice: number): boolean {
     }
   }
   return ok;
+}
+
+/** CPUs the servers and the load generator run on (taskset lists), or null when not pinned. */
+export interface CpuPin {
+  readonly servers: string;
+  readonly loadGenerator: string;
+}
+
+/**
+ * How the benchmarks pin: servers to CPU 0 and the load generator to every other CPU, so a
+ * server works at saturation on its core as it would at load; null (no pinning) when `wanted` is
+ * false, the machine has one CPU, or taskset is missing.
+ */
+export function cpuPin(wanted: boolean): CpuPin | null {
+  const count = cpus().length;
+  return wanted && count >= 2 && onPath('taskset') ? { servers: '0', loadGenerator: `1-${count - 1}` } : null;
 }

@@ -5,7 +5,7 @@
  * second divided by the cores the server processes were busy, from the kernel's counters), and
  * as a ratio to Redis. Targets: dkv with 3 storage nodes and a coordinator (N=3 W=2 R=2, what
  * `npm start` runs) and one node (N=1). redis-server and redis-benchmark come from Debian's
- * packages (tools/ensure-redis.sh). Every process started is stopped by pid.
+ * packages (tools/ensure-debian-tools.sh). Every process started is stopped by pid.
  *
  * Usage: npx tsx benchmarks/resp/bench.ts [--quick] [--requests n] [--connections c] [--keys k]
  *   [--targets redis,n3,n1,node] [--pipelines 1,16] [--tests set,get] [--profile] [--no-pin]
@@ -22,18 +22,17 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fmt, parseFlags, stamp, table } from '../lib/args.js';
 import { summarizeProfiles, type ProfileSummary } from '../lib/cpuprofile.js';
 import { startCostMeter, type PidGroup } from '../lib/measure.js';
-import { pinnedCommand, ProcessRegistry, type Started } from '../lib/processes.js';
-import { cpus } from 'node:os';
+import { waitUntil } from '@dkv/testkit';
+import { cpuPin, ProcessRegistry, type CpuPin, type Started } from '../lib/processes.js';
+import { runRedisBenchmark, startDkvCluster, startRedisServer } from '../lib/servers.js';
 import { SESSION_VALUE_BYTES } from '../lib/workload.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const CLI = join(ROOT, 'apps/cli/bin/dkv.js');
 const RESULTS = join(ROOT, 'benchmarks/results');
 const USAGE = 'usage: npx tsx benchmarks/resp/bench.ts [--quick] [--requests n] [--connections c] [--keys k] [--targets redis,n3,n1,node] [--pipelines 1,16] [--tests set,get] [--profile] [--no-pin]';
 
@@ -51,86 +50,38 @@ interface Row {
 }
 
 /** CPUs the servers and the load generator run on (null: not pinned), as the HTTP benchmark pins them. */
-let pin: { readonly servers: string; readonly loadGenerator: string } | null = null;
+let pin: CpuPin | null = null;
 
 function log(line: string): void {
   process.stderr.write(`bench:resp: ${line}\n`);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
-
-async function waitFor<T>(what: string, deadlineMs: number, probe: () => T | undefined): Promise<T> {
-  const giveUpAt = Date.now() + deadlineMs;
-  while (Date.now() < giveUpAt) {
-    const value = probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 /** Runs redis-benchmark for one test against `port`, measuring the CPU of `groups`. */
 function runBenchmark(target: string, port: number, groups: readonly PidGroup[], test: 'set' | 'get', pipeline: number, settings: { requests: number; connections: number; keys: number }): Row {
   const stop = startCostMeter(groups);
-  const [command, args] = pinnedCommand(pin?.loadGenerator ?? null, 'redis-benchmark', [
-    '-h', '127.0.0.1', '-p', String(port), '-q', '--csv', '-t', test, '-d', String(SESSION_VALUE_BYTES), '-c', String(settings.connections), '-n', String(settings.requests), '-r', String(settings.keys), '-P', String(pipeline)]);
-  const result = spawnSync(command, args, { encoding: 'utf8', timeout: 600_000 });
+  const { rows, output } = runRedisBenchmark({ port, cpus: pin?.loadGenerator ?? null, tests: test, valueBytes: SESSION_VALUE_BYTES, ...settings, pipeline, timeoutMs: 600_000 });
   const cost = stop();
-  const lines = (result.stdout ?? '').split('\n').filter((l) => l.startsWith('"'));
-  const header = lines[0]?.startsWith('"test"') ? lines.shift()?.split(',').map((c) => c.replace(/"/g, '')) : undefined;
-  const cells = (lines[0] ?? '').split(',').map((c) => c.replace(/"/g, ''));
-  const col = (name: string): number | null => {
-    const i = header?.indexOf(name) ?? -1;
-    return i >= 0 && cells[i] !== undefined ? Number(cells[i]) : null;
-  };
-  const requestsPerSecond = Number(cells[1]);
+  const row = rows[0];
+  const requestsPerSecond = row?.requestsPerSecond ?? Number.NaN;
   const cpuUsPerRequest = Object.fromEntries(Object.entries(cost.serverCores).map(([group, cores]) => [group, (cores * cost.wallSeconds * 1e6) / settings.requests]));
-  if (!Number.isFinite(requestsPerSecond)) throw new Error(`redis-benchmark gave no figures for ${target} ${test}: ${result.stdout}${result.stderr}`);
-  return { target, test: test.toUpperCase(), pipeline, requestsPerSecond, serverCores: cost.serverCoresTotal, perCore: requestsPerSecond / Math.max(cost.serverCoresTotal, 0.01), p50Ms: col('p50_latency_ms'), p99Ms: col('p99_latency_ms'), cpuUsPerRequest };
+  if (!Number.isFinite(requestsPerSecond)) throw new Error(`redis-benchmark gave no figures for ${target} ${test}: ${output}`);
+  return { target, test: test.toUpperCase(), pipeline, requestsPerSecond, serverCores: cost.serverCoresTotal, perCore: requestsPerSecond / Math.max(cost.serverCoresTotal, 0.01), p50Ms: row?.p50Ms ?? null, p99Ms: row?.p99Ms ?? null, cpuUsPerRequest };
 }
 
 async function startRedis(registry: ProcessRegistry): Promise<{ port: number; groups: PidGroup[]; procs: Started[] }> {
-  const port = await freePort();
-  const [command, args] = pinnedCommand(pin?.servers ?? null, 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
-  const proc = registry.start('redis-server', command, args, { cwd: ROOT, detached: true }, () => undefined);
-  await waitFor('redis-server', 10_000, () => (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.includes('PONG') ? true : undefined));
+  const { port, proc } = await startRedisServer(registry, ROOT, pin?.servers ?? null);
   return { port, groups: [{ name: 'redis-server', pids: [proc.pid] }], procs: [proc] };
 }
 
 async function startDkv(registry: ProcessRegistry, nodes: number, profileDir: string | null, topology: 'coordinator' | 'nodes' = 'coordinator'): Promise<{ port: number; groups: PidGroup[]; procs: Started[]; roles: PidGroup[] }> {
-  const roles = new Map<string, number[]>([['coordinator', []], ['nodes', []]]);
-  // `--cpu-prof` is not allowed in NODE_OPTIONS: a preload starts the same profiler instead.
-  const profiling = profileDir === null ? {} : { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import=${join(ROOT, 'benchmarks/lib/cpu-profiler-preload.mjs')}`.trim(), DKV_CPU_PROFILE_DIR: profileDir };
-  let redisUrl = '';
-  let ready = false;
-  const [command, args] = pinnedCommand(pin?.servers ?? null, process.execPath, [CLI, 'cluster', 'up', '--nodes', String(nodes), '--topology', topology, '--port', '0', '--resp-port', '0']);
-  const proc = registry.start('dkv cluster up', command, args, { cwd: ROOT, detached: true, env: { ...process.env, DKV_LOG_LEVEL: 'warn', ...profiling } }, (_stream, line) => {
-    const child = /^dkv: (node|coordinator) (\S+) pid (\d+)/.exec(line);
-    if (child) {
-      roles.get(child[1] === 'node' ? 'nodes' : 'coordinator')?.push(Number(child[3]));
-      registry.adopt(Number(child[3]), `${child[1]} ${child[2]}`);
-    }
-    const redis = /^dkv redis at (\S+)/.exec(line);
-    if (redis) redisUrl = redis[1] as string;
-    if (line.startsWith('dkv ready at ')) ready = true;
-  });
-  await waitFor('dkv ready', 60_000, () => (ready ? true : undefined));
-  return { port: Number(new URL(redisUrl).port), groups: [...roles].filter(([, pids]) => pids.length > 0).map(([name, pids]) => ({ name, pids })), procs: [proc], roles: [...roles].map(([name, pids]) => ({ name, pids })) };
+  const cluster = await startDkvCluster(registry, { root: ROOT, cpus: pin?.servers ?? null, nodes, topology, profileDir, extraArgs: ['--resp-port', '0'], env: { DKV_LOG_LEVEL: 'warn' } });
+  const roles = (['coordinator', 'nodes'] as const).map((name) => ({ name, pids: cluster.children.filter((c) => (c.role === 'node' ? 'nodes' : 'coordinator') === name).map((c) => c.pid) }));
+  return { port: Number(new URL(cluster.redisUrl).port), groups: roles.filter((r) => r.pids.length > 0), procs: [cluster.cli], roles };
 }
 
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2), { quick: 'boolean', requests: 'number', connections: 'number', keys: 'number', targets: 'string', pipelines: 'string', tests: 'string', profile: 'boolean', 'no-pin': 'boolean' }, USAGE);
-  const canPin = flags['no-pin'] !== true && cpus().length >= 2 && spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
-  pin = canPin ? { servers: '0', loadGenerator: `1-${cpus().length - 1}` } : null;
+  pin = cpuPin(flags['no-pin'] !== true);
   const settings = { requests: (flags['requests'] as number | undefined) ?? (flags['quick'] ? 10_000 : 100_000), connections: (flags['connections'] as number | undefined) ?? 50, keys: (flags['keys'] as number | undefined) ?? 10_000 };
   const list = (name: string, all: readonly string[]): string[] => {
     const given = flags[name] === undefined ? [...all] : String(flags[name]).split(',');
@@ -143,8 +94,8 @@ async function main(): Promise<void> {
   const tests = list('tests', ['set', 'get']) as Array<'set' | 'get'>;
   const subset = chosenTargets.length < 4 || pipelines.length < 2 || tests.length < 2;
   const profile = flags['profile'] === true;
-  const ensure = spawnSync(join(ROOT, 'tools/ensure-redis.sh'), { stdio: 'inherit' });
-  if (ensure.status !== 0) throw new Error('redis-server and redis-benchmark are needed (see tools/ensure-redis.sh)');
+  const ensure = spawnSync(join(ROOT, 'tools/ensure-debian-tools.sh'), ['redis-server', 'redis-benchmark:redis-tools'], { stdio: 'inherit' });
+  if (ensure.status !== 0) throw new Error('redis-server and redis-benchmark are needed (see tools/ensure-debian-tools.sh)');
   const runStamp = stamp();
   const profileRoot = profile ? join(RESULTS, 'profiles', `resp-${runStamp}`) : null;
   const registry = new ProcessRegistry();
@@ -174,7 +125,7 @@ async function main(): Promise<void> {
       for (const proc of procs) await registry.stop(proc);
       if (dir !== null && roles !== undefined) {
         // The children write their profiles as they exit, after their parent has gone.
-        await waitFor('the profiles', 20_000, () => (readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).length >= roles.reduce((n, r) => n + r.pids.length, 0) ? true : undefined)).catch(() => log('not every profile was written'));
+        await waitUntil('the profiles', () => (readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).length >= roles.reduce((n, r) => n + r.pids.length, 0) ? true : undefined), { deadlineMs: 20_000 }).catch(() => log('not every profile was written'));
         for (const summary of summarizeProfiles(dir, roles)) profiles.push({ ...summary, label: `${target}: ${summary.label}` });
       }
     }

@@ -1,4 +1,5 @@
 import type { ClusterInfo, DistributionEntry } from '@dkv/client';
+import type { KeyEndpoints, RepairReport } from '@dkv/coordination';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { AdminHttpError, EXIT_FAILED, EXIT_TIMEOUT, type AdminHttp } from './admin-http.js';
 import {
@@ -10,11 +11,9 @@ import {
   formatRepairProgress,
   formatVnodes,
   moveProgressOf,
-  type EndpointsJson,
   type HintsJson,
   type MoveProgress,
   type RemovalJson,
-  type RepairJson,
   type VnodesJson,
 } from './admin-views.js';
 import { previewRingChange } from './ring-preview.js';
@@ -176,9 +175,9 @@ class AdminContext {
   }
 
   async getEndpoints(key: string, opts: CommonOptions): Promise<void> {
-    const answer = (await this.deps.http({ url: opts.url, method: 'GET', path: `/v1/cluster/endpoints/${encodeURIComponent(key)}` })) as EndpointsJson;
-    const pick = (r: EndpointsJson['replicas'][number]) => ({ id: r.id, address: r.address, zone: r.zone, status: r.status });
-    const json: EndpointsJson = { key: answer.key, hash: answer.hash, replicas: answer.replicas.map(pick), pending: answer.pending.map(pick) };
+    const answer = (await this.deps.http({ url: opts.url, method: 'GET', path: `/v1/cluster/endpoints/${encodeURIComponent(key)}` })) as KeyEndpoints;
+    const pick = (r: KeyEndpoints['replicas'][number]) => ({ id: r.id, address: r.address, zone: r.zone, status: r.status });
+    const json: KeyEndpoints = { key: answer.key, hash: answer.hash, replicas: answer.replicas.map(pick), pending: answer.pending.map(pick) };
     this.print(opts, json, formatEndpoints(json));
   }
 
@@ -249,7 +248,7 @@ class AdminContext {
   /** Starts a repair, follows its report with a progress line on stderr at each change, and prints the final report. */
   async repair(opts: FollowOptions & { node?: string }): Promise<void> {
     const startedAt = this.now();
-    let report = (await this.deps.http({ url: opts.url, method: 'POST', path: '/v1/cluster/repair', body: opts.node === undefined ? {} : { node: opts.node } })) as RepairJson;
+    let report = (await this.deps.http({ url: opts.url, method: 'POST', path: '/v1/cluster/repair', body: opts.node === undefined ? {} : { node: opts.node } })) as RepairReport;
     let lastLine = '';
     while (report.state === 'running') {
       const line = formatRepairProgress(report);
@@ -259,9 +258,9 @@ class AdminContext {
         throw new CommandFailure(`gave up waiting after ${opts.timeoutMs} ms (--timeout-ms): ${report.id} is still running on the coordinator`, EXIT_TIMEOUT);
       }
       await this.sleep(opts.intervalMs);
-      report = (await this.deps.http({ url: opts.url, method: 'GET', path: `/v1/cluster/repair/${encodeURIComponent(report.id)}` })) as RepairJson;
+      report = (await this.deps.http({ url: opts.url, method: 'GET', path: `/v1/cluster/repair/${encodeURIComponent(report.id)}` })) as RepairReport;
     }
-    const json: RepairJson = {
+    const json: RepairReport = {
       id: report.id,
       state: report.state,
       node: report.node,

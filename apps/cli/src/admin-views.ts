@@ -1,44 +1,17 @@
 import type { ClusterInfo } from '@dkv/client';
+import type { HintBacklog, KeyEndpoints, RepairReport } from '@dkv/coordination';
+import type { SyncProgress } from '@dkv/core';
 import type { RingPreview } from './ring-preview.js';
 import { formatTable } from './views.js';
 
-/** One replica of a key, as `GET /v1/cluster/endpoints/{key}` answers it and `dkv getendpoints --json` prints it. */
-export interface EndpointJson {
-  readonly id: string;
-  readonly address: string;
-  readonly zone: string;
-  readonly status: string;
-}
-
-/** `dkv getendpoints --json`: the key, its ring hash, its replicas in preference order, and the replicas it is moving to. */
-export interface EndpointsJson {
-  readonly key: string;
-  readonly hash: number;
-  readonly replicas: readonly EndpointJson[];
-  readonly pending: readonly EndpointJson[];
-}
-
-/** One target node's hinted writes (`dkv hints --json`, `hints[]`). */
-export interface HintJson {
-  readonly target: string;
-  readonly count: number;
-  readonly bytes: number;
-  readonly oldestAgeMs: number;
-}
-
 /** `dkv hints --json`: per target node, then the totals. */
 export interface HintsJson {
-  readonly hints: readonly HintJson[];
+  readonly hints: readonly HintBacklog[];
   readonly total: { readonly count: number; readonly bytes: number };
 }
 
 /** The progress of data moving for a decommission or a removal, summed over the receiving nodes' last reports. */
-export interface MoveProgress {
-  readonly rangesDone: number;
-  readonly rangesPlanned: number;
-  readonly keys: number;
-  readonly bytes: number;
-}
+export type MoveProgress = Omit<SyncProgress, 'targetRing'>;
 
 /** `dkv decommission --json` and `dkv removenode --json`: the one object printed when the node has left. */
 export interface RemovalJson extends MoveProgress {
@@ -59,25 +32,8 @@ export interface VnodesJson {
   readonly bytesToMove: number;
 }
 
-/** `dkv repair --json`: the repair's final report, as the coordinator answers `GET /v1/cluster/repair/{id}`. */
-export interface RepairJson {
-  readonly id: string;
-  readonly state: 'running' | 'done' | 'failed';
-  readonly node: string | null;
-  readonly startedAt: number;
-  readonly finishedAt: number | null;
-  readonly rangesPlanned: number;
-  readonly rangesCompared: number;
-  readonly rangesDiffering: number;
-  readonly rangesSkipped: number;
-  readonly keysDiffering: number;
-  readonly recordsRepaired: number;
-  readonly bytesRepaired: number;
-  readonly error: string | null;
-}
-
 /** `dkv getendpoints`: one row per replica, in preference order, then the replicas the key is moving to. */
-export function formatEndpoints(endpoints: EndpointsJson): string {
+export function formatEndpoints(endpoints: KeyEndpoints): string {
   const rows = [['#', 'ID', 'ADDRESS', 'ZONE', 'STATUS'], ...endpoints.replicas.map((r, i) => [String(i + 1), r.id, r.address, r.zone, r.status])];
   const pending = endpoints.pending.length === 0 ? '' : `\nmoving to: ${endpoints.pending.map((p) => `${p.id} (${p.address})`).join(', ')}`;
   return `key ${JSON.stringify(endpoints.key)} hash ${endpoints.hash}\n${formatTable(rows)}${pending}`;
@@ -128,12 +84,12 @@ export function formatRemoval(result: RemovalJson): string {
 }
 
 /** A progress line of a repair. */
-export function formatRepairProgress(report: RepairJson): string {
+export function formatRepairProgress(report: RepairReport): string {
   return `${report.id}: ${report.rangesCompared}/${report.rangesPlanned} ranges compared, ${report.rangesDiffering} differing, ${report.keysDiffering} keys differing, ${report.recordsRepaired} records (${report.bytesRepaired} bytes) repaired`;
 }
 
 /** The summary of a finished repair. */
-export function formatRepair(report: RepairJson): string {
+export function formatRepair(report: RepairReport): string {
   const scope = report.node === null ? 'the whole ring' : `those ${report.node} replicates`;
   const elapsed = report.finishedAt === null ? '' : ` in ${formatAge(report.finishedAt - report.startedAt)}`;
   const skipped = report.rangesSkipped === 0 ? '' : `; ${report.rangesSkipped} ranges skipped (fewer than two replicas answering)`;

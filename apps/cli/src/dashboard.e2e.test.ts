@@ -2,7 +2,7 @@
 // #14 asks: the page loads with no console error, shows every node, and within seconds shows a
 // node added and a node killed (down); a screenshot of it is what the README shows.
 // Method: `dkv cluster up --nodes 4` from the built CLI (e2e-support), Debian's chromium (installed
-// by tools/ensure-chromium.sh, which fails with the command to run when it cannot install) driven
+// by tools/ensure-debian-tools.sh, which fails with the command to run when it cannot install) driven
 // headless by playwright-core. The page polls on its own; the test only reads its DOM, with bounded
 // polls (playwright's waitForFunction with a timeout). A node is started with `dkv node --join`,
 // then another SIGKILLed by its announced pid. The screenshot goes to $DKV_DASHBOARD_SCREENSHOT when set
@@ -11,15 +11,13 @@
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliProcesses, freePort } from './e2e-support.js';
+import { CliProcesses, ensureDebianTools, freePort } from './e2e-support.js';
 
 const DEADLINE_MS = 60_000;
 /** How long the page may take to show a change: the failure detector's few seconds, plus polls, on a shared machine. */
 const PAGE_CHANGE_MS = 30_000;
-const ENSURE_CHROMIUM = fileURLToPath(new URL('../../../tools/ensure-chromium.sh', import.meta.url));
 const SCREENSHOT = process.env['DKV_DASHBOARD_SCREENSHOT'] ?? join(tmpdir(), `dkv-dashboard-${process.pid}.png`);
 const cli = new CliProcesses({ ...process.env, DKV_VNODES: '64', DKV_SYNC_SETTLE_DELAY_MS: '500', DKV_LOG_LEVEL: 'warn' }, DEADLINE_MS);
 let url = '';
@@ -44,7 +42,7 @@ async function shownNodes(): Promise<Record<string, string>> {
 }
 
 beforeAll(async () => {
-  execFileSync(ENSURE_CHROMIUM, { stdio: ['ignore', 'inherit', 'inherit'], timeout: 600_000 });
+  ensureDebianTools(['chromium']);
   const executablePath = execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim();
   cli.start(['cluster', 'up', '--nodes', '4', '--port', '0']);
   url = await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));

@@ -13,16 +13,15 @@
 // tools/ensure-debian-tools.sh installs, or names the command to install them). The HEALTHCHECK's
 // own command is run and must pass, then SIGTERM goes to tini (PID 1 in the container) and the
 // whole must exit 0; afterwards the same health check must fail.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from './e2e-support.js';
+import { ensureDebianTools, freePort, waitUntil } from './e2e-support.js';
 import { REPO_ROOT, imageRuntime, readDockerfile, type ImageRuntime } from './deploy-support.js';
 
 const DEADLINE_MS = 60_000;
-const ENSURE_TOOLS = join(REPO_ROOT, 'tools/ensure-debian-tools.sh');
 const stages = readDockerfile();
 const runtime: ImageRuntime = imageRuntime(stages[stages.length - 1]!);
 const [uid, gid] = (runtime.user ?? '').split(':').map(Number) as [number, number];
@@ -39,14 +38,8 @@ function asImageUser(): string[] {
   return asRoot ? ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--'] : [];
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const giveUpAt = Date.now() + DEADLINE_MS;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > giveUpAt) throw new Error(`timed out after ${DEADLINE_MS} ms waiting for ${what}; stderr:\n${stderr}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+  return waitUntil(what, probe, { deadlineMs: DEADLINE_MS, context: () => `stderr:\n${stderr}` });
 }
 
 /** The pids whose parent is `pid` (from /proc). */
@@ -76,7 +69,7 @@ function healthCheck(): number {
 const reopened: Array<{ dir: string; mode: number }> = [];
 
 beforeAll(async () => {
-  execFileSync(ENSURE_TOOLS, ['tini', ...(asRoot ? ['setpriv'] : [])], { stdio: ['ignore', 'inherit', 'inherit'] });
+  ensureDebianTools(['tini', ...(asRoot ? ['setpriv:util-linux'] : [])]);
   dataDir = mkdtempSync(join(tmpdir(), 'dkv-image-data-'));
   if (asRoot) {
     chownSync(dataDir, uid, gid);

@@ -1,120 +1,32 @@
 /**
  * Test support for the end-to-end tests that drive real processes through the `dkv` command:
- * starting them on 127.0.0.1 with the children's `DKV_*` settings, reading `cluster up`'s ready
- * line and its `dkv: node <id> pid <pid> at <address>` announcements, waiting with deadlines, and
- * stopping every process started, by pid. Not part of the CLI's build.
+ * testkit's `CliProcesses` bound to this app's `bin/dkv.js`, and the Debian tools some tests need.
+ * Not part of the CLI's build.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { execFileSync } from 'node:child_process';
+import { CliProcesses as TestkitCliProcesses } from '@dkv/testkit';
 import { fileURLToPath } from 'node:url';
 
 const CLI = fileURLToPath(new URL('../bin/dkv.js', import.meta.url));
-/** How long {@link CliProcesses.stopAll} waits for killed processes to be reaped. */
-const KILL_WAIT_MS = 5000;
+const ENSURE_DEBIAN_TOOLS = fileURLToPath(new URL('../../../tools/ensure-debian-tools.sh', import.meta.url));
 
-export { freePort } from '@dkv/testkit';
+export { freePort, isAlive, waitUntil } from '@dkv/testkit';
 
-/** Whether a process of ours is still running (signal 0 tests without touching it). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+/** The Redis commands the Redis door's tests run, with the Debian packages that have them. */
+export const REDIS_TOOLS: readonly string[] = ['redis-server', 'redis-cli:redis-tools', 'redis-benchmark:redis-tools'];
+
+/**
+ * Makes sure `tools` (each `<command>[:<debian-package>]`) are on PATH through
+ * `tools/ensure-debian-tools.sh`: installed with apt-get when this runs as root, otherwise the
+ * test fails with the exact command to run (never skipped). Up to 10 minutes for an install.
+ */
+export function ensureDebianTools(tools: readonly string[]): void {
+  execFileSync(ENSURE_DEBIAN_TOOLS, tools, { stdio: ['ignore', 'inherit', 'inherit'], timeout: 600_000 });
 }
 
-/** The processes one test file started through the CLI, and what they announced. */
-export class CliProcesses {
-  readonly announced = new Map<string, { pid: number; address: string }>();
-  /** The coordinators `cluster up` announced (`dkv: coordinator <id> pid <pid> at <address>`). */
-  readonly coordinators = new Map<string, { pid: number; address: string }>();
-  /** The coordinator URL from `cluster up`'s ready line, once printed. */
-  url = '';
-  /** The Redis door's URL from `cluster up`'s `dkv redis at` line, once printed. */
-  redisUrl = '';
-  private readonly processes: ChildProcess[] = [];
-  private readonly output: string[] = [];
-
-  private readonly env: NodeJS.ProcessEnv;
-
-  /**
-   * @param env the processes' environment; `DKV_RESP_PORT` defaults to 0 there, so clusters of
-   *   tests running side by side do not all reach for the Redis door's default port
-   */
-  constructor(
-    env: NodeJS.ProcessEnv,
-    private readonly deadlineMs: number,
-  ) {
-    this.env = { DKV_RESP_PORT: '0', ...env };
-  }
-
-  /**
-   * Runs `dkv <args>` in the background, keeping the last lines of its output for error messages.
-   * `via` is a command that runs it in turn and then becomes it (`ip netns exec <ns>` execs, so the
-   * pid is still the dkv process's); by default node runs the CLI directly.
-   */
-  start(args: string[], via: readonly string[] = []): ChildProcess {
-    const [command, ...prefix] = [...via, process.execPath];
-    const child = spawn(command!, [...prefix, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: this.env });
-    const keep = (chunk: Buffer): void => {
-      for (const line of chunk.toString('utf8').split('\n').filter((l) => l.length > 0)) {
-        this.output.push(line);
-        const match = /^dkv: node (\S+) pid (\d+) at (\S+)/.exec(line);
-        if (match) this.announced.set(match[1]!, { pid: Number(match[2]), address: match[3]! });
-        const coordinator = /^dkv: coordinator (\S+) pid (\d+) at (\S+)/.exec(line);
-        if (coordinator) this.coordinators.set(coordinator[1]!, { pid: Number(coordinator[2]), address: coordinator[3]! });
-        const ready = /^dkv ready at (\S+)/.exec(line);
-        if (ready) this.url = ready[1]!;
-        const redis = /^dkv redis at (\S+)/.exec(line);
-        if (redis) this.redisUrl = redis[1]!;
-      }
-      this.output.splice(0, Math.max(0, this.output.length - 200));
-    };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    this.processes.push(child);
-    return child;
-  }
-
-  /** Polls `probe` until it returns a value, or fails after the deadline with the recent output. */
-  async waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-    const giveUpAt = Date.now() + this.deadlineMs;
-    let last: unknown;
-    while (Date.now() < giveUpAt) {
-      try {
-        const value = await probe();
-        if (value !== undefined) return value;
-      } catch (error) {
-        last = error;
-      }
-      await sleep(100);
-    }
-    throw new Error(`timed out waiting for ${what}${last ? ` (${String(last)})` : ''}\n${this.output.slice(-30).join('\n')}`);
-  }
-
-  /**
-   * SIGTERM to every process started, then SIGKILL to any left, announced children included; waits
-   * (boundedly) until the processes started have exited, so that what they ran in can be removed.
-   */
-  async stopAll(): Promise<void> {
-    const running = (child: ChildProcess): boolean => child.pid !== undefined && child.exitCode === null && child.signalCode === null;
-    const exited = Promise.all(this.processes.filter(running).map((child) => new Promise((resolve) => child.once('exit', resolve))));
-    for (const child of this.processes) if (running(child)) child.kill('SIGTERM');
-    await sleep(500);
-    for (const child of this.processes) {
-      if (!running(child)) continue;
-      child.kill('SIGCONT');
-      child.kill('SIGKILL');
-    }
-    for (const { pid } of [...this.announced.values(), ...this.coordinators.values()]) {
-      try {
-        process.kill(pid, 'SIGCONT');
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Already gone: cluster up stopped its children.
-      }
-    }
-    await Promise.race([exited, sleep(KILL_WAIT_MS, undefined, { ref: false })]);
+/** The processes one test file started through this CLI (`bin/dkv.js`), and what they announced. */
+export class CliProcesses extends TestkitCliProcesses {
+  constructor(env: NodeJS.ProcessEnv, deadlineMs: number) {
+    super(CLI, env, deadlineMs);
   }
 }

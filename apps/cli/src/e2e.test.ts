@@ -14,7 +14,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isAlive } from './e2e-support.js';
+import { isAlive, waitUntil } from './e2e-support.js';
 
 const CLI = fileURLToPath(new URL('../bin/dkv.js', import.meta.url));
 const NODE_MAIN = fileURLToPath(new URL('../../node/dist/main.js', import.meta.url));
@@ -38,19 +38,8 @@ const children = new Map<string, Announced>();
 let url = '';
 
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const giveUpAt = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < giveUpAt) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(100);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}\nstderr:\n${stderrLines.slice(-40).join('\n')}`);
+function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  return waitUntil(what, probe, { deadlineMs: timeoutMs, context: () => `stderr:\n${stderrLines.slice(-40).join('\n')}` });
 }
 
 function run(args: string[], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {

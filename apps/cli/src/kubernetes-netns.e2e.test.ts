@@ -23,6 +23,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KVStoreClient } from '@dkv/client';
+import { waitUntil } from '@dkv/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './deploy-support.js';
 import { NETNS_NODE_PORT, PartitionNetwork, probeNetns } from './netns-support.js';
@@ -67,19 +68,8 @@ async function movePod(pod: string): Promise<string> {
   return ip;
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const giveUpAt = Date.now() + DEADLINE_MS;
-  let last: unknown;
-  while (Date.now() < giveUpAt) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`timed out after ${DEADLINE_MS} ms waiting for ${what}${last ? ` (${String(last)})` : ''}; last view: ${lastView}\n${output.slice(-40).join('\n')}`);
+function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+  return waitUntil(what, probe, { deadlineMs: DEADLINE_MS, intervalMs: 200, context: () => `last view: ${lastView}\n${output.slice(-40).join('\n')}` });
 }
 
 async function ready(pod: string): Promise<true | undefined> {

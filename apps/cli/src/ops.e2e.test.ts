@@ -10,6 +10,7 @@
 // process this file started, by pid.
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { KeyEndpoints } from '@dkv/coordination';
 import type { Node, VersionedValue } from '@dkv/core';
 import { TcpNodeClient } from '@dkv/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,18 +69,11 @@ function nodeOf(id: string): Node {
   return { id, address: cli.announced.get(id)!.address, role: 'storage', status: 'up', vnodes: 16, metadata: {} };
 }
 
-interface EndpointsJson {
-  key: string;
-  hash: number;
-  replicas: Array<{ id: string; address: string; zone: string; status: string }>;
-  pending: unknown[];
-}
-
 /** The key's replicas, read over HTTP (the CLI's rendering of the same answer is checked once, below). */
-async function endpoints(key: string): Promise<EndpointsJson> {
+async function endpoints(key: string): Promise<KeyEndpoints> {
   const res = await fetch(`${url}/v1/cluster/endpoints/${encodeURIComponent(key)}`, { signal: AbortSignal.timeout(5000) });
   expect(res.status).toBe(200);
-  return (await res.json()) as EndpointsJson;
+  return (await res.json()) as KeyEndpoints;
 }
 
 beforeAll(async () => {
@@ -111,7 +105,7 @@ describe('dkv admin commands against a real cluster', () => {
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/^key "session:1" hash \d+\n# +ID +ADDRESS +ZONE +STATUS\n1 +n\d /);
     expect(jsonRun.code).toBe(0);
-    const json = JSON.parse(jsonRun.stdout) as EndpointsJson;
+    const json = JSON.parse(jsonRun.stdout) as KeyEndpoints;
     expect(json).toEqual(await endpoints('session:1'));
     expect(Object.keys(json).sort()).toEqual(['hash', 'key', 'pending', 'replicas']);
     expect(json.replicas).toHaveLength(3);

@@ -7,18 +7,16 @@
 // output (a requests-per-second line per test, no error line) and the key it writes
 // (`key:__rand_int__`, a 3-byte value without -r and -d) are checked. Speed is not asserted
 // (benchmarks/resp measures it). redis-benchmark comes from Debian's redis-tools, installed by
-// tools/ensure-redis.sh (or it fails with the command to run). Every process is stopped by pid.
-import { execFile, execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+// tools/ensure-debian-tools.sh (or it fails with the command to run). Every process is stopped by pid.
+import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliProcesses } from './e2e-support.js';
+import { CliProcesses, ensureDebianTools, REDIS_TOOLS } from './e2e-support.js';
 
 const DEADLINE_MS = 45_000;
-const ENSURE_REDIS = fileURLToPath(new URL('../../../tools/ensure-redis.sh', import.meta.url));
 const cli = new CliProcesses({ ...process.env, DKV_LOG_LEVEL: 'warn' }, DEADLINE_MS);
 
 beforeAll(async () => {
-  execFileSync(ENSURE_REDIS, { stdio: ['ignore', 'inherit', 'inherit'], timeout: 600_000 });
+  ensureDebianTools(REDIS_TOOLS);
   cli.start(['cluster', 'up', '--nodes', '3', '--port', '0', '--resp-port', '0']);
   await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
 }, 600_000);

@@ -9,26 +9,24 @@
 // each command, so a failure names the first command that differs. TTL and PTTL are compared
 // within a tolerance (the two servers set them some milliseconds apart); expiries are seconds or
 // more ahead, so nothing expires during a run. The seed is printed; DKV_SEED=<n> replays it.
-// redis-server comes from Debian's package (tools/ensure-redis.sh installs it, or fails with the
+// redis-server comes from Debian's package (tools/ensure-debian-tools.sh installs it, or fails with the
 // command to run); dkv is `dkv cluster up --nodes 3` from the built CLI (N=3 W=2 R=2). Every
 // process started is stopped by pid.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { seedForTest } from '@dkv/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliProcesses, freePort } from './e2e-support.js';
+import { CliProcesses, ensureDebianTools, REDIS_TOOLS, freePort } from './e2e-support.js';
 
 const DEADLINE_MS = 45_000;
-const ENSURE_REDIS = fileURLToPath(new URL('../../../tools/ensure-redis.sh', import.meta.url));
 const cli = new CliProcesses({ ...process.env, DKV_LOG_LEVEL: 'warn' }, DEADLINE_MS);
 let redisServer: ChildProcess | null = null;
 let redis: Redis;
 let dkv: Redis;
 
 beforeAll(async () => {
-  execFileSync(ENSURE_REDIS, { stdio: ['ignore', 'inherit', 'inherit'], timeout: 600_000 });
+  ensureDebianTools(REDIS_TOOLS);
   const port = await freePort();
   redisServer = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
   cli.start(['cluster', 'up', '--nodes', '3', '--port', '0', '--resp-port', '0']);

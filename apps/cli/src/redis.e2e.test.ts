@@ -10,26 +10,24 @@
 // Method: `dkv cluster up --nodes 3 --port 0 --resp-port 0` from the built CLI on 127.0.0.1
 // (e2e-support), its `dkv redis at` line for the door; raw sockets for the bad input; the
 // coordinator's resident memory read from /proc by its announced pid. redis-cli comes from
-// Debian's redis-tools, installed by tools/ensure-redis.sh (which fails with the command to run
+// Debian's redis-tools, installed by tools/ensure-debian-tools.sh (which fails with the command to run
 // when it cannot install). Every wait is bounded; afterAll stops every process by pid.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { createClient, RESP_TYPES } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliProcesses } from './e2e-support.js';
+import { CliProcesses, ensureDebianTools, REDIS_TOOLS } from './e2e-support.js';
 
 const DEADLINE_MS = 45_000;
-const ENSURE_REDIS = fileURLToPath(new URL('../../../tools/ensure-redis.sh', import.meta.url));
 const cli = new CliProcesses({ ...process.env, DKV_LOG_LEVEL: 'warn' }, DEADLINE_MS);
 let redisPort = 0;
 let httpUrl = '';
 const closers: Array<() => Promise<unknown> | void> = [];
 
 beforeAll(async () => {
-  execFileSync(ENSURE_REDIS, { stdio: ['ignore', 'inherit', 'inherit'], timeout: 600_000 });
+  ensureDebianTools(REDIS_TOOLS);
   cli.start(['cluster', 'up', '--nodes', '3', '--port', '0', '--resp-port', '0']);
   httpUrl = await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
   redisPort = Number(new URL(cli.redisUrl).port);

@@ -5,7 +5,7 @@
 // looked up at each connection); the second joins with `--join` naming a closed port first and
 // the first node's name second. The membership both serve must name each node by its advertised
 // address, and the joiner must end up `up`. Every wait is on a condition, with a deadline.
-import { freePort } from '@dkv/testkit';
+import { freePort, waitUntil } from '@dkv/testkit';
 import { lookup } from 'node:dns/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNodeConfig } from './config.js';
@@ -24,14 +24,8 @@ async function membershipAt(port: number): Promise<MembershipView> {
   return (await res.json()) as MembershipView;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const giveUpAt = Date.now() + DEADLINE_MS;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > giveUpAt) throw new Error(`timed out after ${DEADLINE_MS} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+  return waitUntil(what, probe, { deadlineMs: DEADLINE_MS, intervalMs: 50 });
 }
 
 beforeAll(async () => {

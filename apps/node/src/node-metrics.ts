@@ -1,8 +1,8 @@
 import type { StorageEngine, StorageRequest, StorageRequestHandler, StorageResponse } from '@dkv/core';
 import type { AntiEntropyManager, AntiEntropyStats, RangeSyncManager } from '@dkv/replication';
-import { registerPortBoundMetrics } from '@dkv/public-api';
+import { counterFrom, createProcessRegistry, gaugeFrom, registerPortBoundMetrics } from '@dkv/public-api';
 import { PortBoundCounters } from '@dkv/transport';
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 
 /** A storage node's Prometheus metrics, in a registry of its own (no global state). */
 export interface NodeMetrics {
@@ -25,12 +25,10 @@ export function createNodeMetrics(
   sync: () => RangeSyncManager | null = () => null,
   antiEntropy: () => AntiEntropyManager | null = () => null,
 ): NodeMetrics {
-  const registry = new Registry();
-  registry.setDefaultLabels({ node: nodeId });
-  collectDefaultMetrics({ register: registry });
-  new Gauge({ name: 'dkv_storage_keys', help: 'Keys holding a live value on this replica', registers: [registry], collect() { this.set(engine.stats().keys); } });
-  new Gauge({ name: 'dkv_storage_bytes', help: 'Bytes of keys and live values held on this replica', registers: [registry], collect() { this.set(engine.stats().bytes); } });
-  new Gauge({ name: 'dkv_storage_tombstones', help: 'Tombstones kept for their grace period', registers: [registry], collect() { this.set(engine.stats().tombstones); } });
+  const registry = createProcessRegistry({ node: nodeId });
+  gaugeFrom(registry, 'dkv_storage_keys', 'Keys holding a live value on this replica', () => engine.stats().keys);
+  gaugeFrom(registry, 'dkv_storage_bytes', 'Bytes of keys and live values held on this replica', () => engine.stats().bytes);
+  gaugeFrom(registry, 'dkv_storage_tombstones', 'Tombstones kept for their grace period', () => engine.stats().tombstones);
   // The compact engine's value store: what it reserves, and what compaction gave back.
   const slabStat = (field: 'valueStoreBytes' | 'slabsReleased' | 'blocksMoved'): number => {
     const value = (engine.stats() as { [K in typeof field]?: unknown })[field];
@@ -98,25 +96,4 @@ export function createNodeMetrics(
       };
     },
   };
-}
-
-/** A gauge whose value is read from `read` at scrape time. */
-function gaugeFrom(registry: Registry, name: string, help: string, read: () => number): void {
-  new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
-}
-
-/**
- * A counter whose value is read from `read` at scrape time: the component keeps the count (from
- * its start), the metric only shows it, so it is a counter by Prometheus's rules (`_total`).
- */
-function counterFrom(registry: Registry, name: string, help: string, read: () => number): void {
-  new Counter({
-    name,
-    help,
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(read());
-    },
-  });
 }

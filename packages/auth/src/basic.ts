@@ -29,18 +29,3 @@ export function parseBasicAuthorization(header: string | undefined): Credentials
 export function basicAuthorization(credentials: Credentials): string {
   return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`, 'utf8').toString('base64')}`;
 }
-
-/**
- * Paths pino should censor in every log line of a process that takes credentials: request
- * headers as Fastify and undici log them, and any object that carries a password or the secret.
- */
-export const LOG_REDACT_PATHS: readonly string[] = [
-  'req.headers.authorization',
-  'request.headers.authorization',
-  'headers.authorization',
-  'authorization',
-  'password',
-  '*.password',
-  'clusterSecret',
-  '*.clusterSecret',
-];

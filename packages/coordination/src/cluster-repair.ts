@@ -15,22 +15,15 @@ import {
   type VersionMeta,
 } from '@dkv/core';
 import type { RingViews } from '@dkv/hashing';
+import type { AntiEntropyConfig } from '@dkv/replication';
 
-/** Bounds and pacing of an operator's repair (`POST /v1/cluster/repair`, `dkv repair`). */
-export interface RepairBounds {
-  /** Shared ranges are cut so that none spans more than 2^32 / `piecesPerRing` hashes: the unit compared and counted. */
-  readonly piecesPerRing: number;
-  /** Pieces per first-level DIGEST request: bounds the work one request costs a replica. */
-  readonly rangesPerRequest: number;
-  /** A differing piece is cut into parts of about this many keys for the second level. */
-  readonly keysPerSegment: number;
-  /** The most parts a differing piece is cut into. */
-  readonly maxSegments: number;
-  /** Records and bytes of one SCAN of a differing part. */
-  readonly batchRecords: number;
-  readonly batchBytes: number;
-  /** Throttle: the average rate repaired records are written at, bytes per second. */
-  readonly bytesPerSecond: number;
+/**
+ * Bounds and pacing of an operator's repair (`POST /v1/cluster/repair`, `dkv repair`): the same
+ * two-level comparison as the nodes' background anti-entropy, so the same knobs, taken from
+ * {@link AntiEntropyConfig} (pieces of the ring, pieces per DIGEST request, parts of a differing
+ * piece, SCAN batches, and the throttle, here on the records the repair writes).
+ */
+export interface RepairBounds extends Pick<AntiEntropyConfig, 'piecesPerRing' | 'rangesPerRequest' | 'keysPerSegment' | 'maxSegments' | 'batchRecords' | 'batchBytes' | 'bytesPerSecond'> {
   /** Finished repairs whose reports are kept for `GET /v1/cluster/repair/{id}` (the oldest are forgotten). */
   readonly reportsKept: number;
 }

@@ -32,10 +32,20 @@ const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
  * with `defaultLabels` (e.g. `{coordinator: id}`), and the public API's metrics in it.
  */
 export function createPublicApiMetrics(source: CoordinatorMetricsSource, defaultLabels: Readonly<Record<string, string>>): PublicApiMetrics {
+  const registry = createProcessRegistry(defaultLabels);
+  return { registry, observe: registerPublicApiMetrics(registry, source) };
+}
+
+/**
+ * A registry of its own (no global state) with the process's default metrics (CPU, memory, event
+ * loop), every metric labelled with `defaultLabels` (`{node: id}` or `{coordinator: id}`): how
+ * every dkv process starts its metrics, so that they share labels and defaults.
+ */
+export function createProcessRegistry(defaultLabels: Readonly<Record<string, string>>): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ ...defaultLabels });
   collectDefaultMetrics({ register: registry });
-  return { registry, observe: registerPublicApiMetrics(registry, source) };
+  return registry;
 }
 
 /**
@@ -79,18 +89,11 @@ export function registerPublicApiMetrics(registry: Registry, source: Coordinator
   counterFrom(registry, 'dkv_hedged_reads_total', 'Reads that asked a spare replica because the first ones were slow (read fan-out quorum)', () => source.metrics().hedgedReads ?? 0);
   counterFrom(registry, 'dkv_version_conflicts_total', 'Optimistic writes retried because a replica held a newer version (concurrent writers)', () => source.metrics().versionConflicts ?? 0);
   counterFrom(registry, 'dkv_versions_refused_total', 'Versions refused for being beyond this clock plus --max-clock-offset-ms (read from a replica, or met by a write)', () => source.metrics().versionsRefused ?? 0);
-  new Gauge({ name: 'dkv_clock_offset_seconds', help: 'This process\'s clock minus the storage nodes\' (median of their measured offsets; 0 before the first measurement)', registers: [registry], collect() { this.set((source.metrics().clockOffsetMs ?? 0) / 1000); } });
+  gaugeFrom(registry, 'dkv_clock_offset_seconds', 'This process\'s clock minus the storage nodes\' (median of their measured offsets; 0 before the first measurement)', () => (source.metrics().clockOffsetMs ?? 0) / 1000);
   counterFrom(registry, 'dkv_sloppy_writes_total', 'Writes acknowledged with stand-ins for replicas that were down (write quorum sloppy)', () => source.metrics().sloppyWrites ?? 0);
   counterFrom(registry, 'dkv_replication_delivered_total', 'Background replications delivered to a replica', () => source.metrics().replicationDelivered);
   counterFrom(registry, 'dkv_replication_dropped_total', 'Background replications dropped (queue full or too old)', () => source.metrics().replicationDropped);
-  new Gauge({
-    name: 'dkv_replication_queue_depth',
-    help: 'Replications waiting to be delivered',
-    registers: [registry],
-    collect() {
-      this.set(source.metrics().replicationQueueDepth);
-    },
-  });
+  gaugeFrom(registry, 'dkv_replication_queue_depth', 'Replications waiting to be delivered', () => source.metrics().replicationQueueDepth);
   return (operation, status, seconds) => {
     const labels = { operation, status: String(status) };
     requests.inc(labels);
@@ -98,8 +101,17 @@ export function registerPublicApiMetrics(registry: Registry, source: Coordinator
   };
 }
 
-/** A counter whose value is read from `read` at scrape time. */
-function counterFrom(registry: Registry, name: string, help: string, read: () => number): void {
+/** A gauge whose value is read from `read` at scrape time, so the hot path pays nothing for it. */
+export function gaugeFrom(registry: Registry, name: string, help: string, read: () => number): void {
+  new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+}
+
+/**
+ * A counter whose value is read from `read` at scrape time: the component keeps the count (from
+ * its start), the metric only shows it, so it is a counter by Prometheus's rules (`_total`).
+ * Shared by the public API's metrics and the storage node's, so both export counts the same way.
+ */
+export function counterFrom(registry: Registry, name: string, help: string, read: () => number): void {
   new Counter({
     name,
     help,

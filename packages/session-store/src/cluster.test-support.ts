@@ -1,50 +1,32 @@
 /**
  * Test support: a real dkv cluster for the session store's tests, started through the built `dkv`
  * command as `dkv cluster up --topology nodes` on 127.0.0.1 with free ports, so that every node
- * coordinates and the store can fail over between them. It reads the nodes' announcements
- * (`dkv: node <id> pid <pid> at <address>`), waits with deadlines, kills a node by pid, and stops
- * every process it started, by pid. Not part of the package's public entry.
+ * coordinates and the store can fail over between them. The processes are testkit's
+ * `CliProcesses` (the CLI's e2e tests start theirs the same way); `useTestCluster` is the set-up
+ * and tear-down the framework tests share, and `listenExpress`, `call` and `sidOf` the HTTP they
+ * share. Not part of the package's public entry.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { CliProcesses, isAlive } from '@dkv/testkit';
+import type { Express } from 'express';
+import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 
 const CLI = fileURLToPath(new URL('../../../apps/cli/bin/dkv.js', import.meta.url));
 const DEADLINE_MS = 45_000;
 
 /** A running cluster of coordinating nodes and what it announced. */
 export class TestCluster {
-  readonly nodes = new Map<string, { pid: number; url: string }>();
-  /** Every node's Redis door (`redis://host:port`), in node order, as `cluster up` lists them. */
-  redisUrls: string[] = [];
-  private readonly output: string[] = [];
-  private readonly child: ChildProcess;
-
-  private constructor(nodeCount: number) {
-    this.child = spawn(process.execPath, [CLI, 'cluster', 'up', '--topology', 'nodes', '--nodes', String(nodeCount), '--port', '0'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, DKV_LOG_LEVEL: 'warn', DKV_RESP_PORT: '0' },
-    });
-    const keep = (chunk: Buffer): void => {
-      for (const line of chunk.toString('utf8').split('\n').filter((l) => l.length > 0)) {
-        this.output.push(line);
-        const match = /^dkv: node (\S+) pid (\d+) at (\S+)/.exec(line);
-        if (match) this.nodes.set(match[1]!, { pid: Number(match[2]), url: `http://${match[3]!}` });
-        const doors = /^dkv: every node serves the Redis protocol: (.+)$/.exec(line);
-        if (doors) this.redisUrls = doors[1]!.split(' ');
-      }
-      this.output.splice(0, Math.max(0, this.output.length - 100));
-    };
-    this.child.stdout?.on('data', keep);
-    this.child.stderr?.on('data', keep);
-  }
+  private constructor(private readonly processes: CliProcesses) {}
 
   /** Starts `nodeCount` coordinating nodes and waits until each answers /readyz with 200. */
   static async start(nodeCount = 3): Promise<TestCluster> {
-    const cluster = new TestCluster(nodeCount);
-    await cluster.waitFor('every node to be announced', async () => (cluster.nodes.size === nodeCount ? true : undefined));
-    await cluster.waitFor('the Redis doors to be listed', async () => (cluster.redisUrls.length === nodeCount ? true : undefined));
-    for (const { url } of cluster.nodes.values()) {
+    const processes = new CliProcesses(CLI, { ...process.env, DKV_LOG_LEVEL: 'warn' }, DEADLINE_MS);
+    const cluster = new TestCluster(processes);
+    processes.start(['cluster', 'up', '--topology', 'nodes', '--nodes', String(nodeCount), '--port', '0']);
+    await cluster.waitFor('every node to be announced', async () => (processes.announced.size === nodeCount ? true : undefined));
+    await cluster.waitFor('the Redis doors to be listed', async () => (processes.redisUrls.length === nodeCount ? true : undefined));
+    for (const url of cluster.urls) {
       await cluster.waitFor(`${url} to be ready`, async () => ((await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) })).status === 200 ? true : undefined));
     }
     return cluster;
@@ -52,49 +34,81 @@ export class TestCluster {
 
   /** The nodes' base URLs, in id order. */
   get urls(): string[] {
-    return [...this.nodes.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, node]) => node.url);
+    return [...this.processes.announced.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, node]) => `http://${node.address}`);
+  }
+
+  /** Every node's Redis door (`redis://host:port`), in node order, as `cluster up` lists them. */
+  get redisUrls(): readonly string[] {
+    return this.processes.redisUrls;
   }
 
   /** SIGKILLs the node serving `url` and waits until its process is gone. */
   async kill(url: string): Promise<void> {
-    const node = [...this.nodes.values()].find((n) => n.url === url);
+    const node = [...this.processes.announced.values()].find((n) => `http://${n.address}` === url);
     if (node === undefined) throw new Error(`no node at ${url}`);
     process.kill(node.pid, 'SIGKILL');
     await this.waitFor(`pid ${node.pid} to exit`, async () => (isAlive(node.pid) ? undefined : true));
   }
 
   /** Polls `probe` until it returns a value, or fails after the deadline with the recent output. */
-  async waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-    const giveUpAt = Date.now() + DEADLINE_MS;
-    let last: unknown;
-    while (Date.now() < giveUpAt) {
-      if (this.child.exitCode !== null) break;
-      try {
-        const value = await probe();
-        if (value !== undefined) return value;
-      } catch (error) {
-        last = error;
-      }
-      await sleep(100);
-    }
-    throw new Error(`timed out waiting for ${what}${last ? ` (${String(last)})` : ''}\n${this.output.slice(-30).join('\n')}`);
+  waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+    return this.processes.waitFor(what, probe);
   }
 
   /** SIGTERM to `cluster up` (which stops its nodes), then SIGKILL to anything of ours still running. */
-  async stop(): Promise<void> {
-    const exited = new Promise((resolve) => (this.child.exitCode !== null ? resolve(null) : this.child.once('exit', resolve)));
-    this.child.kill('SIGTERM');
-    await Promise.race([exited, sleep(5000, undefined, { ref: false })]);
-    if (this.child.exitCode === null) this.child.kill('SIGKILL');
-    for (const { pid } of this.nodes.values()) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  stop(): Promise<void> {
+    return this.processes.stopAll();
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+/** What {@link useTestCluster} hands a test file: the cluster once started, and a way to close what a test opened. */
+export interface TestClusterFixture {
+  /** The running cluster (inside tests, after `beforeAll`). */
+  readonly cluster: TestCluster;
+  /** Closes `close`'s resource after the file's tests, before the cluster stops (last opened, first closed). */
+  closeLater(close: () => Promise<unknown>): void;
+}
+
+/** Starts a cluster of `nodeCount` nodes before a test file's tests and stops it, and what they opened, after. */
+export function useTestCluster(nodeCount = 3): TestClusterFixture {
+  let cluster: TestCluster | undefined;
+  const closers: Array<() => Promise<unknown>> = [];
+  beforeAll(async () => {
+    cluster = await TestCluster.start(nodeCount);
+  }, 60_000);
+  afterAll(async () => {
+    for (const close of closers.reverse()) await close();
+    await cluster?.stop();
+  }, 30_000);
+  return {
+    get cluster(): TestCluster {
+      if (cluster === undefined) throw new Error('the test cluster is not started yet (use it inside tests)');
+      return cluster;
+    },
+    closeLater: (close) => void closers.push(close),
+  };
+}
+
+/** Listens with `app` on a free port of 127.0.0.1, closed by `closeLater`; answers its base URL. */
+export async function listenExpress(app: Express, closeLater: TestClusterFixture['closeLater']): Promise<string> {
+  const server = await new Promise<Server>((resolve) => {
+    const listening: Server = app.listen(0, '127.0.0.1', () => resolve(listening));
+  });
+  closeLater(() => new Promise((resolve) => server.close(resolve)));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return `http://127.0.0.1:${address.port}`;
+}
+
+/** A request carrying `cookie`; answers the status, the JSON body and the session cookie set, if any. */
+export async function call(base: string, method: string, path: string, cookie?: string) {
+  const res = await fetch(`${base}${path}`, { method, headers: cookie === undefined ? {} : { cookie }, signal: AbortSignal.timeout(10_000) });
+  const setCookie = res.headers.get('set-cookie');
+  return { status: res.status, body: (await res.json()) as { user?: string | null; visits?: number }, cookie: setCookie === null ? undefined : setCookie.split(';')[0] };
+}
+
+/** The session id inside a signed `<name>=s:<sid>.<signature>` cookie (express-session's and @fastify/session's). */
+export function sidOf(cookie: string): string {
+  const value = decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1));
+  return value.slice(2, value.lastIndexOf('.'));
 }

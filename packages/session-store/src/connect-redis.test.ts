@@ -10,10 +10,9 @@
 import { RedisStore } from 'connect-redis';
 import express from 'express';
 import session from 'express-session';
-import type { Server } from 'node:http';
 import { createClient, type RedisClientType } from 'redis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCluster } from './cluster.test-support.js';
+import { describe, expect, it } from 'vitest';
+import { call, listenExpress, sidOf, useTestCluster } from './cluster.test-support.js';
 
 declare module 'express-session' {
   interface SessionData {
@@ -24,23 +23,13 @@ declare module 'express-session' {
 
 const SECRET = 'a-secret-of-at-least-thirty-two-characters';
 const MAX_AGE_MS = 3_600_000;
-let cluster: TestCluster;
-const closers: Array<() => Promise<unknown>> = [];
-
-beforeAll(async () => {
-  cluster = await TestCluster.start(3);
-}, 60_000);
-
-afterAll(async () => {
-  for (const close of closers.reverse()) await close();
-  await cluster?.stop();
-}, 30_000);
+const fixture = useTestCluster(3);
 
 async function redisClient(url: string): Promise<RedisClientType> {
   const client: RedisClientType = createClient({ url, socket: { reconnectStrategy: false, connectTimeout: 5000 } });
   client.on('error', () => undefined);
   await client.connect();
-  closers.push(() => client.close());
+  fixture.closeLater(() => client.close());
   return client;
 }
 
@@ -59,31 +48,12 @@ async function expressApp(client: RedisClientType): Promise<string> {
     else res.json({ user: req.session.user, visits: req.session.visits });
   });
   app.post('/logout', (req, res, next) => req.session.destroy((error: unknown) => (error ? next(error) : res.json({ ok: true }))));
-  const server = await new Promise<Server>((resolve) => {
-    const listening: Server = app.listen(0, '127.0.0.1', () => resolve(listening));
-  });
-  closers.push(() => new Promise((resolve) => server.close(resolve)));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return `http://127.0.0.1:${address.port}`;
-}
-
-/** A request carrying `cookie`; answers the status, the JSON body and the session cookie set, if any. */
-async function call(base: string, method: string, path: string, cookie?: string) {
-  const res = await fetch(`${base}${path}`, { method, headers: cookie === undefined ? {} : { cookie }, signal: AbortSignal.timeout(10_000) });
-  const setCookie = res.headers.get('set-cookie');
-  return { status: res.status, body: (await res.json()) as { user?: string | null; visits?: number }, cookie: setCookie === null ? undefined : setCookie.split(';')[0] };
-}
-
-/** The session id inside a signed `connect.sid=s:<sid>.<signature>` cookie. */
-function sidOf(cookie: string): string {
-  const value = decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1));
-  return value.slice(2, value.lastIndexOf('.'));
+  return listenExpress(app, fixture.closeLater);
 }
 
 describe('connect-redis@9 with express-session over dkv\'s Redis door', () => {
   it('logs in on one app instance, reads and touches on another, logs out there', async () => {
-    const [doorA, doorB, doorC] = cluster.redisUrls as [string, string, string];
+    const [doorA, doorB, doorC] = fixture.cluster.redisUrls as [string, string, string];
     const a = await expressApp(await redisClient(doorA));
     const b = await expressApp(await redisClient(doorB));
     const observer = await redisClient(doorC);

@@ -9,31 +9,21 @@ import { KVStoreClient } from '@dkv/client';
 import { Store, type SessionData } from 'express-session';
 import { EventEmitter } from 'node:events';
 import Fastify from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCluster } from './cluster.test-support.js';
+import { describe, expect, it } from 'vitest';
+import { useTestCluster } from './cluster.test-support.js';
 import { DkvSessionStore } from './dkv-session-store.js';
 
-let cluster: TestCluster;
-const stores: DkvSessionStore[] = [];
+const fixture = useTestCluster(3);
 
 function store(prefix: string, options: Partial<ConstructorParameters<typeof DkvSessionStore>[0]> = {}): DkvSessionStore {
-  const made = new DkvSessionStore({ endpoints: cluster.urls, prefix, ...options });
-  stores.push(made);
+  const made = new DkvSessionStore({ endpoints: fixture.cluster.urls, prefix, ...options });
+  fixture.closeLater(() => made.close());
   return made;
 }
 
 function session(data: Record<string, unknown>, cookie: Record<string, unknown> = { originalMaxAge: null }): SessionData {
   return { cookie, ...data } as unknown as SessionData;
 }
-
-beforeAll(async () => {
-  cluster = await TestCluster.start(3);
-}, 60_000);
-
-afterAll(async () => {
-  await Promise.all(stores.map((s) => s.close()));
-  await cluster?.stop();
-}, 30_000);
 
 describe('DkvSessionStore over a real cluster', () => {
   it('sets, gets and destroys by promise and by callback', async () => {
@@ -46,7 +36,7 @@ describe('DkvSessionStore over a real cluster', () => {
     expect(await s.get('a')).toBeNull();
     const missing = await new Promise<unknown[]>((resolve) => void s.get('a', (...args) => resolve(args)));
     expect(missing).toEqual([null, undefined]);
-    const raw = new KVStoreClient({ urls: cluster.urls });
+    const raw = new KVStoreClient({ urls: fixture.cluster.urls });
     await raw.put('api:b', '{"user":"bob","cookie":{}}');
     expect(await s.get('b')).toEqual({ user: 'bob', cookie: {} });
     await raw.close();

@@ -10,9 +10,8 @@ import fastifySession from '@fastify/session';
 import express from 'express';
 import session from 'express-session';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Server } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestCluster } from './cluster.test-support.js';
+import { describe, expect, it } from 'vitest';
+import { call, listenExpress, sidOf, useTestCluster } from './cluster.test-support.js';
 import { DkvSessionStore } from './dkv-session-store.js';
 
 declare module 'express-session' {
@@ -27,27 +26,17 @@ declare module 'fastify' {
 }
 
 const SECRET = 'a-secret-of-at-least-thirty-two-characters';
-let cluster: TestCluster;
-const closers: Array<() => Promise<unknown>> = [];
-
-beforeAll(async () => {
-  cluster = await TestCluster.start(3);
-}, 60_000);
-
-afterAll(async () => {
-  for (const close of closers.reverse()) await close();
-  await cluster?.stop();
-}, 30_000);
+const fixture = useTestCluster(3);
 
 /** The endpoints starting at the i-th node: each app prefers a different node. */
 function rotated(i: number): string[] {
-  const urls = cluster.urls;
+  const urls = fixture.cluster.urls;
   return [...urls.slice(i), ...urls.slice(0, i)];
 }
 
 function newStore(endpoints: string[], prefix: string): DkvSessionStore {
   const store = new DkvSessionStore({ endpoints, prefix, clientOptions: { timeoutMs: 3000 } });
-  closers.push(() => store.close());
+  fixture.closeLater(() => store.close());
   return store;
 }
 
@@ -63,13 +52,7 @@ async function expressApp(store: DkvSessionStore): Promise<string> {
     else res.json({ user: req.session.user });
   });
   app.post('/logout', (req, res, next) => req.session.destroy((error: unknown) => (error ? next(error) : res.json({ ok: true }))));
-  const server = await new Promise<Server>((resolve) => {
-    const listening: Server = app.listen(0, '127.0.0.1', () => resolve(listening));
-  });
-  closers.push(() => new Promise((resolve) => server.close(resolve)));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return `http://127.0.0.1:${address.port}`;
+  return listenExpress(app, fixture.closeLater);
 }
 
 async function fastifyApp(store: DkvSessionStore): Promise<string> {
@@ -86,21 +69,8 @@ async function fastifyApp(store: DkvSessionStore): Promise<string> {
     return { ok: true };
   });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
-  closers.push(() => app.close());
+  fixture.closeLater(() => app.close());
   return url;
-}
-
-/** A request carrying `cookie`; answers the status, the JSON body and the session cookie set, if any. */
-async function call(base: string, method: string, path: string, cookie?: string) {
-  const res = await fetch(`${base}${path}`, { method, headers: cookie === undefined ? {} : { cookie }, signal: AbortSignal.timeout(10_000) });
-  const setCookie = res.headers.get('set-cookie');
-  return { status: res.status, body: (await res.json()) as { user?: string | null }, cookie: setCookie === null ? undefined : setCookie.split(';')[0] };
-}
-
-/** The session id inside a signed `sessionId=s:<sid>.<signature>` cookie. */
-function sidOf(cookie: string): string {
-  const value = decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1));
-  return value.slice(2, value.lastIndexOf('.'));
 }
 
 describe('express-session with DkvSessionStore', () => {
@@ -152,7 +122,7 @@ describe('failover', () => {
     const before = await call(app, 'POST', '/login/linus');
     expect(await call(app, 'GET', '/me', before.cookie)).toMatchObject({ status: 200, body: { user: 'linus' } });
     const used = store.client.activeEndpoint;
-    await cluster.kill(used);
+    await fixture.cluster.kill(used);
     expect(await call(app, 'GET', '/me', before.cookie)).toMatchObject({ status: 200, body: { user: 'linus' } });
     expect(store.client.activeEndpoint).not.toBe(used);
     const after = await call(app, 'POST', '/login/barbara');

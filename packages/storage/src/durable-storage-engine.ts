@@ -438,6 +438,21 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
       this.settleWaiters(this.refusal());
       return;
     }
+    this.syncAppended(() => {
+      this.settleWaiters(null);
+      if (this.waiters.length > 0 && !this.syncScheduled) {
+        this.syncScheduled = true;
+        this.options.scheduler.after(0, () => this.groupCommit());
+      }
+    });
+  }
+
+  /**
+   * Starts an fsync of everything appended so far (one at a time: the callers check `syncing`);
+   * `then` runs once it is durable. A failed fsync fails the engine, as every later write must
+   * then be refused rather than acknowledged without being on disk.
+   */
+  private syncAppended(then: () => void): void {
     const target = this.appended;
     this.syncing = true;
     this.counts.fsyncs += 1;
@@ -445,11 +460,7 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
       () => {
         this.syncSettled();
         this.synced = Math.max(this.synced, target);
-        this.settleWaiters(null);
-        if (this.waiters.length > 0 && !this.syncScheduled) {
-          this.syncScheduled = true;
-          this.options.scheduler.after(0, () => this.groupCommit());
-        }
+        then();
       },
       (error: unknown) => {
         this.syncSettled();
@@ -467,19 +478,7 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
   /** The `interval` policy's tick: an fsync when something was appended since the last one. */
   private backgroundSync(): void {
     if (this.syncing || this.closed || this.failure !== null || this.synced >= this.appended) return;
-    const target = this.appended;
-    this.syncing = true;
-    this.counts.fsyncs += 1;
-    this.activeFile.sync().then(
-      () => {
-        this.syncSettled();
-        this.synced = Math.max(this.synced, target);
-      },
-      (error: unknown) => {
-        this.syncSettled();
-        if (!this.closed) this.fail(`fsync failed (${message(error)})`);
-      },
-    );
+    this.syncAppended(() => undefined);
   }
 
   /** Resolves the waiters an fsync covered, or rejects them all with `error`. */
