@@ -3,7 +3,7 @@ import { ReloadableAuth } from '@dkv/auth';
 import type { Clock, Node, RangeScanStorageEngine, Scheduler, StorageRequestHandler } from '@dkv/core';
 import { DEFAULT_GOSSIPER_CONFIG } from '@dkv/membership';
 import { ElasticMember } from '@dkv/replication';
-import { lockDataDirectory, NodeLogDirectory, SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
+import { LastContactFile, lockDataDirectory, NodeLogDirectory, SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
 import { CompactStorageEngine, DurableStorageEngine, InMemoryStorageEngine, PersistingRequestHandler, StorageService } from '@dkv/storage';
 import { startRespServer, type RunningRespServer } from '@dkv/resp';
 import { DEFAULT_PORT_BOUNDS, listenMultiplexed, TcpNodeClient, TcpStorageServer, type MaybeAsyncStorageRequestHandler } from '@dkv/transport';
@@ -123,6 +123,8 @@ function elasticMember(config: NodeConfig, address: string, engine: RangeScanSto
     // Half the grace: the other half leaves anti-entropy (at most half the grace apart) time to
     // bring a returning node the tombstones it missed before anyone purges them.
     isolation: { maxIsolationMs: config.tombstoneGraceMs / 2 },
+    // With --data-dir the last-contact time lives with the data: a restart after a long stop counts as away.
+    ...(config.dataDir === null ? {} : { isolationStore: new LastContactFile(join(config.dataDir, config.id)) }),
   });
   return { member, client };
 }
