@@ -123,6 +123,7 @@ function elasticMember(config: NodeConfig, address: string, engine: RangeScanSto
     // Half the grace: the other half leaves anti-entropy (at most half the grace apart) time to
     // bring a returning node the tombstones it missed before anyone purges them.
     isolation: { maxIsolationMs: config.tombstoneGraceMs / 2 },
+    maxClockOffsetMs: config.maxClockOffsetMs,
     // With --data-dir the last-contact time lives with the data: a restart after a long stop counts as away.
     ...(config.dataDir === null ? {} : { isolationStore: new LastContactFile(join(config.dataDir, config.id)) }),
   });

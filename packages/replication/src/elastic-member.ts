@@ -74,6 +74,11 @@ export interface ElasticMemberOptions {
    * as a paused one is. Without it a restart counts as being in contact.
    */
   readonly isolationStore?: LastContactStore;
+  /**
+   * The clock offset the cluster tolerates (`--max-clock-offset-ms`): records whose version is
+   * further ahead of this node's clock are not applied from peers. Default `DEFAULT_MAX_CLOCK_OFFSET_MS`.
+   */
+  readonly maxClockOffsetMs?: number;
 }
 
 /**
@@ -125,7 +130,15 @@ export class ElasticMember {
       config: gossipConfig,
       settings: { ...options.settings, n: options.n },
     });
-    const dataDeps = { selfId: self.id, gossiper: this.gossiper, engine: options.engine, nodeClient: options.nodeClient, clock: options.clock, scheduler: options.scheduler };
+    const dataDeps = {
+      selfId: self.id,
+      gossiper: this.gossiper,
+      engine: options.engine,
+      nodeClient: options.nodeClient,
+      clock: options.clock,
+      scheduler: options.scheduler,
+      ...(options.maxClockOffsetMs === undefined ? {} : { maxClockOffsetMs: options.maxClockOffsetMs }),
+    };
     this.sync = new RangeSyncManager({
       ...dataDeps,
       config: { ...DEFAULT_RANGE_SYNC_CONFIG, n: options.n, ...options.sync },

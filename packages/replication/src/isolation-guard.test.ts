@@ -4,7 +4,8 @@
 // time kept in a LastContactStore), are quarantined on their first check.
 // Method: the guard over a stand-in gossiper whose peers' liveness the test sets, on a simulated
 // clock and scheduler; no network.
-import type { Gossiper, Liveness, MemberEntry } from '@dkv/membership';
+import type { MemberEntry } from '@dkv/core';
+import type { Gossiper, Liveness } from '@dkv/membership';
 import { InMemoryStorageEngine } from '@dkv/storage';
 import { SimulatedClock, SimulatedScheduler } from '@dkv/testkit';
 import { describe, expect, it } from 'vitest';

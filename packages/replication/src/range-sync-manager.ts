@@ -1,4 +1,4 @@
-import type { Clock, HashRange, MemberEntry, NodeClient, RangeScanStorageEngine, ScanCursor, Scheduler, SyncProgress, Timer } from '@dkv/core';
+import { DEFAULT_MAX_CLOCK_OFFSET_MS, versionAheadProblem, type Clock, type HashRange, type MemberEntry, type NodeClient, type RangeScanStorageEngine, type ScanCursor, type Scheduler, type SyncProgress, type Timer } from '@dkv/core';
 import {
   ConsistentHash,
   FULL_RANGE,
@@ -89,6 +89,20 @@ export interface NodeDataDeps {
   readonly nodeClient: NodeClient;
   readonly clock: Clock;
   readonly scheduler: Scheduler;
+  /**
+   * Records whose version is more than this after the clock are never applied from a peer (range
+   * sync, anti-entropy), as a PUT of one is refused: one would make its key unwritable. Default
+   * `DEFAULT_MAX_CLOCK_OFFSET_MS` (`--max-clock-offset-ms`).
+   */
+  readonly maxClockOffsetMs?: number;
+}
+
+/**
+ * True when `version` is beyond the node's clock plus its tolerated offset: such a record is
+ * refused by every path that applies records (see {@link NodeDataDeps.maxClockOffsetMs}).
+ */
+export function isVersionTooFarAhead(deps: Pick<NodeDataDeps, 'clock' | 'maxClockOffsetMs'>, version: number): boolean {
+  return versionAheadProblem(version, deps.clock.now(), deps.maxClockOffsetMs ?? DEFAULT_MAX_CLOCK_OFFSET_MS) !== null;
 }
 
 /** What a {@link RangeSyncManager} works with. */
@@ -120,6 +134,8 @@ export interface RangeSyncStats {
   sourceSwitches: number;
   syncsCompleted: number;
   keysRemoved: number;
+  /** Records received whose version was too far ahead of this clock, and were not applied. */
+  versionsRefused: number;
 }
 
 /** One pull of a task's ranges from one replica, resumable at its cursor while that replica answers. */
@@ -183,7 +199,7 @@ interface SyncPlan {
  * itself joining and rejoining: it keeps its place on the read ring, is not read from, and syncs.
  */
 export class RangeSyncManager {
-  readonly stats: RangeSyncStats = { keysReceived: 0, bytesReceived: 0, batches: 0, failedBatches: 0, sourceSwitches: 0, syncsCompleted: 0, keysRemoved: 0 };
+  readonly stats: RangeSyncStats = { keysReceived: 0, bytesReceived: 0, batches: 0, failedBatches: 0, sourceSwitches: 0, syncsCompleted: 0, keysRemoved: 0, versionsRefused: 0 };
   private readonly config: RangeSyncConfig;
   private readonly selfId: string;
   private startedAtMs: number | null = null;
@@ -389,7 +405,8 @@ export class RangeSyncManager {
       );
       let bytes = 0;
       for (const { key, record } of answer.records) {
-        this.deps.engine.apply(key, record);
+        if (isVersionTooFarAhead(this.deps, record.version)) this.stats.versionsRefused += 1;
+        else this.deps.engine.apply(key, record);
         bytes += Buffer.byteLength(key, 'utf8') + record.value.byteLength;
       }
       this.stats.batches += 1;
