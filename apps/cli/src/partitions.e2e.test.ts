@@ -91,7 +91,8 @@ describe.skipIf(!probe.available)('network partitions between real processes in 
     await waitFor('the coordinator to be ready', () => ready(url));
     await waitFor('every node up', () => allUp(url, IDS.length));
     clients = IDS.map(() => new KVStoreClient({ url, timeoutMs: 3000 }));
-  }, DEADLINE_MS);
+    // Several waits of up to DEADLINE_MS each: on a loaded 2-core machine the start alone took over 60 s.
+  }, DEADLINE_MS * 2);
 
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close()));
