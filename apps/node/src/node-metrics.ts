@@ -75,7 +75,12 @@ export function createNodeMetrics(
     registry,
     portBounds,
     countRefusals(service) {
-      counterFrom(registry, 'dkv_storage_versions_refused_total', 'Writes refused since start: their version was beyond this clock plus --max-clock-offset-ms', () => service.versionsRefused);
+      counterFrom(
+        registry,
+        'dkv_storage_versions_refused_total',
+        'Records refused or dropped since start because their version was beyond this clock plus --max-clock-offset-ms: writes, hints, records held from before (met by a read, write or scan), and records from range sync or anti-entropy',
+        () => service.versionsRefused + (sync()?.stats.versionsRefused ?? 0) + (antiEntropy()?.stats.versionsRefused ?? 0),
+      );
       return service;
     },
     countRequests(handler) {

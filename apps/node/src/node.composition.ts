@@ -7,7 +7,7 @@ import type { Clock, Node, NodeClient, RangeScanStorageEngine, Rng, Scheduler, S
 import { DEFAULT_GOSSIPER_CONFIG } from '@dkv/membership';
 import type { ElasticMember } from '@dkv/replication';
 import { startRespServer, type RunningRespServer } from '@dkv/resp';
-import { lockDataDirectory, NodeLogDirectory, SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
+import { LastContactFile, lockDataDirectory, NodeLogDirectory, SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
 import { DurableStorageEngine, PersistingRequestHandler, StorageService } from '@dkv/storage';
 import { bindMultiplexed, CONTROL_FRAME_BYTES, createControlClient, LocalFirstNodeClient, TcpStorageServer, type BoundMultiplexedPort, type MaybeAsyncStorageRequestHandler, type WireStackSettings } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
@@ -151,6 +151,9 @@ function memberOptions(config: NodeConfig, address: string, engine: RangeScanSto
     // Half the grace: the other half leaves anti-entropy (at most half the grace apart) time to
     // bring a returning node the tombstones it missed before anyone purges them.
     isolation: { maxIsolationMs: config.tombstoneGraceMs / 2 },
+    maxClockOffsetMs: config.maxClockOffsetMs,
+    // With --data-dir the last-contact time lives with the data: a restart after a long stop counts as away.
+    ...(config.dataDir === null ? {} : { isolationStore: new LastContactFile(join(config.dataDir, config.id)) }),
   };
 }
 

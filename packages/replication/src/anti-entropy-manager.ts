@@ -11,7 +11,7 @@ import {
 } from '@dkv/core';
 import { normalizeRanges, RingViews } from '@dkv/hashing';
 import { entryNode, type Liveness } from '@dkv/membership';
-import { isRingSettled, type NodeDataDeps } from './range-sync-manager.js';
+import { isRingSettled, isVersionTooFarAhead, type NodeDataDeps } from './range-sync-manager.js';
 
 /** Pacing and bounds of anti-entropy on one storage node. */
 export interface AntiEntropyConfig {
@@ -85,6 +85,11 @@ export interface AntiEntropyStats {
   keysPushed: number;
   /** Bytes of keys and values streamed, both directions. */
   bytesStreamed: number;
+  /**
+   * Records whose version was too far ahead of this clock: pulled from a peer and not applied, or
+   * held here and dropped instead of pushed (see `NodeDataDeps.maxClockOffsetMs`).
+   */
+  versionsRefused: number;
 }
 
 /** What an {@link AntiEntropyManager} works with. */
@@ -130,6 +135,7 @@ export class AntiEntropyManager {
     keysPulled: 0,
     keysPushed: 0,
     bytesStreamed: 0,
+    versionsRefused: 0,
   };
   private readonly config: AntiEntropyConfig;
   private readonly selfId: string;
@@ -301,6 +307,11 @@ export class AntiEntropyManager {
       );
       let bytes = 0;
       for (const { key, record } of answer.records) {
+        // Not noted as theirs: ours is then pushed, and replaces it there.
+        if (isVersionTooFarAhead(this.deps, record.version)) {
+          this.stats.versionsRefused += 1;
+          continue;
+        }
         theirs.set(key, metaOf(record));
         if (this.deps.engine.apply(key, record).applied) {
           this.stats.keysPulled += 1;
@@ -316,6 +327,12 @@ export class AntiEntropyManager {
       const batch = this.deps.engine.scan(ranges, localCursor, this.config.batchRecords, this.config.batchBytes);
       localCursor = batch.cursor;
       const newer = batch.records.filter(({ key, record }) => {
+        if (isVersionTooFarAhead(this.deps, record.version)) {
+          // Held here from before the check: dropped, never pushed.
+          this.deps.engine.remove(key);
+          this.stats.versionsRefused += 1;
+          return false;
+        }
         const held = theirs.get(key);
         return held === undefined || compareVersionedValues(record, held) > 0;
       });

@@ -5,7 +5,7 @@ import { AntiEntropyManager, type AntiEntropyConfig } from './anti-entropy-manag
 import { ClusterAdmin } from './cluster-admin.js';
 import { DEFAULT_HINT_BOUNDS, ReplicationManager, type ReplicationConfig } from './replication-manager.js';
 import { DEFAULT_RANGE_SYNC_CONFIG, RangeSyncManager, type RangeSyncConfig } from './range-sync-manager.js';
-import { IsolationGuard, type IsolationConfig } from './isolation-guard.js';
+import { IsolationGuard, type IsolationConfig, type LastContactStore } from './isolation-guard.js';
 
 /** Bounds of the hints a storage node keeps for other replicas: the coordinators' own defaults. */
 export const DEFAULT_FALLBACK_HINTS_CONFIG: ReplicationConfig = { ...DEFAULT_HINT_BOUNDS, requestTimeoutMs: 2000 };
@@ -68,6 +68,17 @@ export interface ElasticMemberOptions {
    * half the tombstone grace. Default {@link DEFAULT_ISOLATION_CONFIG}.
    */
   readonly isolation?: Partial<IsolationConfig>;
+  /**
+   * Keeps the guard's last-contact time with the node's data (a durable node's data directory),
+   * so that a node stopped longer than it may be away, started again on its data, is quarantined
+   * as a paused one is. Without it a restart counts as being in contact.
+   */
+  readonly isolationStore?: LastContactStore;
+  /**
+   * The clock offset the cluster tolerates (`--max-clock-offset-ms`): records whose version is
+   * further ahead of this node's clock are not applied from peers. Default `DEFAULT_MAX_CLOCK_OFFSET_MS`.
+   */
+  readonly maxClockOffsetMs?: number;
 }
 
 /**
@@ -119,7 +130,15 @@ export class ElasticMember {
       config: gossipConfig,
       settings: { ...options.settings, n: options.n },
     });
-    const dataDeps = { selfId: self.id, gossiper: this.gossiper, engine: options.engine, nodeClient: options.nodeClient, clock: options.clock, scheduler: options.scheduler };
+    const dataDeps = {
+      selfId: self.id,
+      gossiper: this.gossiper,
+      engine: options.engine,
+      nodeClient: options.nodeClient,
+      clock: options.clock,
+      scheduler: options.scheduler,
+      ...(options.maxClockOffsetMs === undefined ? {} : { maxClockOffsetMs: options.maxClockOffsetMs }),
+    };
     this.sync = new RangeSyncManager({
       ...dataDeps,
       config: { ...DEFAULT_RANGE_SYNC_CONFIG, n: options.n, ...options.sync },
@@ -142,7 +161,10 @@ export class ElasticMember {
       options.rng,
       { ...DEFAULT_FALLBACK_HINTS_CONFIG, ...options.hints },
     );
-    this.isolation = new IsolationGuard({ ...dataDeps, onWiped: () => this.sync.markDataLost(), ...(options.isolation ? { config: options.isolation } : {}) });
+    this.isolation = new IsolationGuard({ ...dataDeps, onWiped: () => this.sync.markDataLost(),
+      ...(options.isolation ? { config: options.isolation } : {}),
+      ...(options.isolationStore ? { store: options.isolationStore } : {}),
+    });
     this.antiEntropy =
       options.antiEntropy === false
         ? null

@@ -17,10 +17,29 @@ export interface IsolationConfig {
   readonly settleMs: number;
   /** How often the guard looks at the cluster (it also looks on every read, scan and digest). */
   readonly checkIntervalMs: number;
+  /**
+   * How often, at most, the last-contact time is written to the {@link LastContactStore}. A
+   * restarted node counts itself away since the time last written, so it errs by at most this
+   * much on the safe side (quarantining a little early); it must be below `maxIsolationMs`.
+   * Unset, it is 5 s or a quarter of `maxIsolationMs`, whichever is less.
+   */
+  readonly saveIntervalMs: number;
 }
 
-/** Defaults: half the default grace of one hour; decide after 2 s of contact; look every second. */
-export const DEFAULT_ISOLATION_CONFIG: IsolationConfig = { maxIsolationMs: 30 * 60_000, settleMs: 2000, checkIntervalMs: 1000 };
+/** Defaults: half the default grace of one hour; decide after 2 s of contact; look every second; save every 5 s. */
+export const DEFAULT_ISOLATION_CONFIG: IsolationConfig = { maxIsolationMs: 30 * 60_000, settleMs: 2000, checkIntervalMs: 1000, saveIntervalMs: 5000 };
+
+/**
+ * Where the guard keeps its last-contact time across restarts: with the node's data (a durable
+ * node's data directory), so that a node stopped longer than it may be away and started again on
+ * its data knows it was away, as a paused one does.
+ */
+export interface LastContactStore {
+  /** The last-contact time an earlier run of this node saved (ms since the epoch), or null if none. */
+  load(): number | null;
+  /** Saves the last-contact time; called at most every `saveIntervalMs`, and on stop. */
+  save(lastContactMs: number): void;
+}
 
 /** The metadata key a quarantined node sets on its own membership entry, so that peers know. */
 export const QUARANTINED_METADATA_KEY = 'quarantined';
@@ -45,6 +64,8 @@ export interface IsolationGuardDeps {
   /** Called after a wipe: the store is empty and must catch up (range sync's `markDataLost`). */
   readonly onWiped: () => void;
   readonly config?: Partial<IsolationConfig>;
+  /** Keeps the last-contact time across restarts; without it a restarted node starts in contact. */
+  readonly store?: LastContactStore;
 }
 
 /** Records removed per scan batch while wiping. */
@@ -59,8 +80,11 @@ const FULL_RING = [[0, 2 ** 32 - 1]] as const;
  * The guard tracks the last local time the node was in contact with a majority of the cluster's
  * storage nodes (itself included), judged by gossip's failure detector: a peer counts while its
  * heartbeat progresses, so a node behind a partition, or paused (SIGSTOP, a frozen VM), loses
- * contact with the majority at once, and a resumed node finds its peers silent since the pause.
- * Once it has been out of contact for more than `maxIsolationMs`, the node is quarantined: it
+ * contact with the majority at once. The time since the last contact is judged before the
+ * present contact, so a node whose checks stopped (a paused process, or one stopped and started
+ * again on its data, with a {@link LastContactStore}) is quarantined on its first check even when
+ * gossip has already shown it its peers alive again (a freshly started failure detector takes
+ * every peer for alive). Once it has been out of contact for more than `maxIsolationMs`, the node is quarantined: it
  * serves no read, scan or digest (so it pushes nothing by anti-entropy, range sync or read
  * repair) and starts no anti-entropy round; it still takes writes, as a node catching up does.
  * The check runs on every such request, not only on a timer, so a resumed node refuses its first
@@ -85,22 +109,41 @@ export class IsolationGuard {
   private lastContactMs: number;
   private quarantined = false;
   private contactSinceMs: number | null = null;
+  private savedContactMs: number | null = null;
   private timer: Timer | null = null;
 
   constructor(private readonly deps: IsolationGuardDeps) {
-    this.config = { ...DEFAULT_ISOLATION_CONFIG, ...deps.config };
-    // Set once, not on start: a process that is stopped and started again (a pause) keeps it.
-    this.lastContactMs = deps.clock.now();
+    const merged = { ...DEFAULT_ISOLATION_CONFIG, ...deps.config };
+    // Unset, the save interval follows a short isolation limit down (tests run with a grace of seconds).
+    const saveIntervalMs = deps.config?.saveIntervalMs ?? Math.min(DEFAULT_ISOLATION_CONFIG.saveIntervalMs, merged.maxIsolationMs / 4);
+    this.config = { ...merged, saveIntervalMs };
+    if (!(this.config.saveIntervalMs > 0 && this.config.saveIntervalMs < this.config.maxIsolationMs)) {
+      throw new RangeError(`isolation saveIntervalMs must be above 0 and below maxIsolationMs (${this.config.maxIsolationMs}), got ${this.config.saveIntervalMs}`);
+    }
+    // Set once, not on start: a process that is stopped and started again (a pause) keeps it, and a
+    // process started again on its data reads it back from the store.
+    const saved = deps.store?.load() ?? null;
+    this.lastContactMs = saved ?? deps.clock.now();
+    this.savedContactMs = saved;
   }
 
-  /** Looks every `checkIntervalMs`. */
+  /** Looks at once (a resumed process judges its absence before anything else), then every `checkIntervalMs`. */
   start(): void {
-    this.timer ??= this.deps.scheduler.every(this.config.checkIntervalMs, () => this.check());
+    if (this.timer !== null) return;
+    this.check();
+    this.timer = this.deps.scheduler.every(this.config.checkIntervalMs, () => this.check());
   }
 
+  /** Stops looking, and saves the last-contact time so that a restart counts from it. */
   stop(): void {
     this.timer?.cancel();
     this.timer = null;
+    this.save();
+  }
+
+  /** The last local time the node was known to be in contact with a majority. */
+  lastContact(): number {
+    return this.lastContactMs;
   }
 
   /** True while the node must not serve or push its data: checked afresh on every call. */
@@ -114,10 +157,13 @@ export class IsolationGuard {
     const now = this.deps.clock.now();
     const contact = this.inMajorityContact();
     if (!this.quarantined) {
-      if (contact) this.lastContactMs = now;
-      else if (now - this.lastContactMs > this.config.maxIsolationMs) this.enterQuarantine();
+      // Away too long is judged before the present contact: see the class comment.
+      if (now - this.lastContactMs > this.config.maxIsolationMs) this.enterQuarantine();
+      else if (contact) this.noteContact(now);
       return;
     }
+    // Again while quarantined: the first mark may have come before this node had its own entry.
+    this.mark(true);
     if (!contact) {
       this.contactSinceMs = null;
       return;
@@ -132,8 +178,19 @@ export class IsolationGuard {
       this.stats.lifted += 1;
     }
     this.quarantined = false;
-    this.lastContactMs = now;
     this.mark(false);
+    this.noteContact(now);
+  }
+
+  private noteContact(now: number): void {
+    this.lastContactMs = now;
+    if (this.savedContactMs === null || now - this.savedContactMs >= this.config.saveIntervalMs) this.save();
+  }
+
+  private save(): void {
+    if (this.deps.store === undefined) return;
+    this.deps.store.save(this.lastContactMs);
+    this.savedContactMs = this.lastContactMs;
   }
 
   private enterQuarantine(): void {

@@ -1,4 +1,4 @@
-import { DEFAULT_REPLICATION_FACTOR, type Clock, type HashRange, type MemberEntry, type NodeClient, type RangeScanStorageEngine, type ScanCursor, type Scheduler, type SyncProgress, type Timer } from '@dkv/core';
+import { DEFAULT_MAX_CLOCK_OFFSET_MS, DEFAULT_REPLICATION_FACTOR, versionAheadProblem, type Clock, type HashRange, type MemberEntry, type NodeClient, type RangeScanStorageEngine, type ScanCursor, type Scheduler, type SyncProgress, type Timer, type VersionedValue } from '@dkv/core';
 import {
   ConsistentHash,
   FULL_RANGE,
@@ -89,7 +89,24 @@ export interface NodeDataDeps {
   readonly nodeClient: NodeClient;
   readonly clock: Clock;
   readonly scheduler: Scheduler;
+  /**
+   * Records whose version is more than this after the clock are never applied from a peer (range
+   * sync, anti-entropy), as a PUT of one is refused: one would make its key unwritable. Default
+   * `DEFAULT_MAX_CLOCK_OFFSET_MS` (`--max-clock-offset-ms`).
+   */
+  readonly maxClockOffsetMs?: number;
 }
+
+/**
+ * True when `version` is beyond the node's clock plus its tolerated offset: such a record is
+ * refused by every path that applies records (see {@link NodeDataDeps.maxClockOffsetMs}).
+ */
+export function isVersionTooFarAhead(deps: Pick<NodeDataDeps, 'clock' | 'maxClockOffsetMs'>, version: number): boolean {
+  return versionAheadProblem(version, deps.clock.now(), deps.maxClockOffsetMs ?? DEFAULT_MAX_CLOCK_OFFSET_MS) !== null;
+}
+
+/** Hand-off requests in flight at once during cleanup. */
+const HAND_OFF_CONCURRENCY = 16;
 
 /** What a {@link RangeSyncManager} works with. */
 export interface RangeSyncDeps extends NodeDataDeps {
@@ -120,6 +137,10 @@ export interface RangeSyncStats {
   sourceSwitches: number;
   syncsCompleted: number;
   keysRemoved: number;
+  /** Records received whose version was too far ahead of this clock, and were not applied. */
+  versionsRefused: number;
+  /** Records handed to their owners before cleanup deleted them here. */
+  keysHandedOff: number;
 }
 
 /** One pull of a task's ranges from one replica, resumable at its cursor while that replica answers. */
@@ -183,7 +204,7 @@ interface SyncPlan {
  * itself joining and rejoining: it keeps its place on the read ring, is not read from, and syncs.
  */
 export class RangeSyncManager {
-  readonly stats: RangeSyncStats = { keysReceived: 0, bytesReceived: 0, batches: 0, failedBatches: 0, sourceSwitches: 0, syncsCompleted: 0, keysRemoved: 0 };
+  readonly stats: RangeSyncStats = { keysReceived: 0, bytesReceived: 0, batches: 0, failedBatches: 0, sourceSwitches: 0, syncsCompleted: 0, keysRemoved: 0, versionsRefused: 0, keysHandedOff: 0 };
   private readonly config: RangeSyncConfig;
   private readonly selfId: string;
   private startedAtMs: number | null = null;
@@ -195,6 +216,7 @@ export class RangeSyncManager {
   private stableSince: { readonly ringId: string; readonly atMs: number } | null = null;
   private cleanupCursor: ScanCursor | null = null;
   private cleanupNextAtMs = 0;
+  private handingOff = false;
   private lastOwnStatus: MemberEntry['status'] | null = null;
   /** Whether the recovered store may still be taken as complete: only at the first view of the own entry. */
   private recoveredPending: boolean;
@@ -389,7 +411,8 @@ export class RangeSyncManager {
       );
       let bytes = 0;
       for (const { key, record } of answer.records) {
-        this.deps.engine.apply(key, record);
+        if (isVersionTooFarAhead(this.deps, record.version)) this.stats.versionsRefused += 1;
+        else this.deps.engine.apply(key, record);
         bytes += Buffer.byteLength(key, 'utf8') + record.value.byteLength;
       }
       this.stats.batches += 1;
@@ -461,7 +484,8 @@ export class RangeSyncManager {
   /**
    * Deletes keys this node no longer owns on the read ring, a bounded batch per tick, once the
    * ring has been stable (nothing pending) and read by every coordinator known for `cleanupDelayMs`; then again every
-   * `cleanupIntervalMs` (a late retry of an old write may land here after a pass).
+   * `cleanupIntervalMs` (a late retry of an old write may land here after a pass). Each key is
+   * first handed to its owners (see {@link handOff}), and deleted only once they all have it.
    */
   private cleanUp(views: RingViews): void {
     const me = this.deps.gossiper.entry(this.selfId);
@@ -479,14 +503,66 @@ export class RangeSyncManager {
       this.cleanupNextAtMs = now + this.config.cleanupDelayMs;
       return;
     }
-    if (now < this.cleanupNextAtMs) return;
+    if (now < this.cleanupNextAtMs || this.handingOff) return;
     const batch = this.deps.engine.scan([FULL_RANGE], this.cleanupCursor, this.config.cleanupBatch, Number.MAX_SAFE_INTEGER);
-    for (const { key } of batch.records) {
-      const owners = views.read.getNodesForKey(key, this.config.n);
-      if (!owners.some((node) => node.id === this.selfId) && this.deps.engine.remove(key)) this.stats.keysRemoved += 1;
+    const leaving = batch.records.filter(({ key }) => !views.read.getNodesForKey(key, this.config.n).some((node) => node.id === this.selfId));
+    const advance = () => {
+      this.cleanupCursor = batch.cursor;
+      if (batch.cursor === null) this.cleanupNextAtMs = this.deps.clock.now() + this.config.cleanupIntervalMs;
+    };
+    if (leaving.length === 0) {
+      advance();
+      return;
     }
-    this.cleanupCursor = batch.cursor;
-    if (batch.cursor === null) this.cleanupNextAtMs = now + this.config.cleanupIntervalMs;
+    this.handingOff = true;
+    void this.handOff(views, leaving)
+      .then((handed) => {
+        // The ring changed meanwhile: the next pass decides again.
+        if (this.stableSince?.ringId !== views.readId) return;
+        for (const { key, version } of handed) {
+          // A write that landed here since the hand-off is kept for the next pass.
+          if (this.deps.engine.head(key)?.version === version && this.deps.engine.remove(key)) this.stats.keysRemoved += 1;
+        }
+        advance();
+      })
+      .finally(() => {
+        this.handingOff = false;
+      });
+  }
+
+  /**
+   * Sends each record to every owner of its key on the read ring (PUT, applied there if newer)
+   * and returns those every owner answered. Why: a coordinator that had not heard of the switch
+   * wrote to the old owners only, and acknowledged it (issue 10, finding 4); the new owners never
+   * streamed those writes, so deleting them here unhanded would lose them. A record the owners
+   * already hold costs one round trip. At most `HAND_OFF_CONCURRENCY` requests are in flight.
+   */
+  private async handOff(views: RingViews, records: ReadonlyArray<{ readonly key: string; readonly record: VersionedValue }>): Promise<Array<{ key: string; version: number }>> {
+    const handed: Array<{ key: string; version: number }> = [];
+    for (let start = 0; start < records.length; start += HAND_OFF_CONCURRENCY) {
+      const chunk = records.slice(start, start + HAND_OFF_CONCURRENCY);
+      const delivered = await Promise.all(
+        chunk.map(async ({ key, record }) => {
+          // One never acceptable (see NodeDataDeps.maxClockOffsetMs) is dropped, not handed on.
+          if (isVersionTooFarAhead(this.deps, record.version)) {
+            this.stats.versionsRefused += 1;
+            return true;
+          }
+          try {
+            const owners = views.read.getNodesForKey(key, this.config.n);
+            await Promise.all(owners.map((owner) => this.deps.nodeClient.send(owner, { type: 'PUT', key, record }, { timeoutMs: this.config.requestTimeoutMs })));
+            return true;
+          } catch {
+            return false;
+          }
+        }),
+      );
+      chunk.forEach(({ key, record }, index) => {
+        if (delivered[index]) handed.push({ key, version: record.version });
+      });
+      this.stats.keysHandedOff += chunk.filter((_, index) => delivered[index]).length;
+    }
+    return handed;
   }
 
   private sleep(ms: number): Promise<void> {

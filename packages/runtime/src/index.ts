@@ -48,3 +48,4 @@ export function randomId(prefix: string): string {
 
 export { NodeLogDirectory } from './node-log-directory.js';
 export { lockDataDirectory, LOCK_FILE, type DataDirectoryLock } from './data-directory-lock.js';
+export { LastContactFile, LAST_CONTACT_FILE } from './last-contact-file.js';

@@ -7,7 +7,13 @@
 // paused (crashed and recovered with its memory), for 30 s while the majority side deletes half
 // the keys; after the heal, anti-entropy and repeated quorum reads of every key through the
 // coordinator run, recorded in a history that the testkit's checker judges (resurrected deletes
-// must be 0), and n3's engine must not hold any deleted key. Each test prints its seed;
+// must be 0), and n3's engine must not hold any deleted key. The pause is modelled as a crash
+// and recovery with memory: on recovery n3's gossip starts again at once and can hear its peers
+// alive before its guard's first check. The guard once judged only the present contact, so that
+// order made n3 miss its quarantine (seen when readiness changed the order of the first calls);
+// it now judges the time since its last contact first, whatever gossip shows (a real bug, also
+// of a real SIGSTOP whose first event after SIGCONT is a gossip answer: IsolationGuard's unit
+// test pins it down). Each test prints its seed;
 // DKV_SEED=<n> replays it.
 import { DEFAULT_COORDINATOR_CONFIG } from '@dkv/coordination';
 import { checkHistory, HistoryRecorder, recordingStore, seedForTest } from '@dkv/testkit';

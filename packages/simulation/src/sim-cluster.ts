@@ -72,6 +72,8 @@ export interface SimStorageNode {
   coordinator?: Coordinator;
   /** The hints this node keeps for other replicas (sloppy-quorum stand-in). */
   hints?: ReplicationManager;
+  /** The replica service its process answers with, replaced on a restart (its refusal counters). */
+  service?: StorageService;
 }
 
 /** One simulated coordinator: its own clock and network client. */
@@ -202,7 +204,10 @@ export class SimCluster {
     entry.engine = this.newEngine(entry.clock);
     const initial = this.membership.nodes.some((node) => node.id === nodeId);
     if (this.options.elastic) this.startStorageProcess(entry, initial ? 'bootstrap' : 'join');
-    else this.network.recover(nodeId, new StorageService({ nodeId, engine: entry.engine, clock: entry.clock }));
+    else {
+      entry.service = new StorageService({ nodeId, engine: entry.engine, clock: entry.clock });
+      this.network.recover(nodeId, entry.service);
+    }
   }
 
   /**
@@ -318,7 +323,8 @@ export class SimCluster {
   private startStorageProcess(entry: SimStorageNode, mode: 'bootstrap' | 'added' | 'join' | 'alone'): void {
     const nodeId = entry.node.id;
     if (!this.options.elastic) {
-      this.network.register(nodeId, new StorageService({ nodeId, engine: entry.engine, clock: entry.clock }));
+      entry.service = new StorageService({ nodeId, engine: entry.engine, clock: entry.clock });
+      this.network.register(nodeId, entry.service);
       return;
     }
     const nodeClient = this.network.clientFor(nodeId);
@@ -347,6 +353,7 @@ export class SimCluster {
     entry.isolation = member.isolation;
     entry.hints = member.hints;
     const service = new StorageService({ nodeId, engine: entry.engine, clock: entry.clock, ...member.storageHooks() });
+    entry.service = service;
     if (this.network.isRegistered(nodeId)) this.network.recover(nodeId, service);
     else this.network.register(nodeId, service);
     member.start();

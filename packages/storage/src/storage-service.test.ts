@@ -96,3 +96,44 @@ describe('StorageService', () => {
     expect(() => service.handleBorrowed({ type: 'GET', key: 'k' })).toThrow(/does not serve reads/);
   });
 });
+
+describe('StorageService and records whose version is too far ahead (issue 10, finding 5)', () => {
+  const clock = { now: () => 1_800_000_000_000 };
+  const live = { createdAt: clock.now(), updatedAt: clock.now(), expiresAt: null };
+  const farAhead: VersionedValue = { ...record, ...live, value: Buffer.from('poison'), version: Number.MAX_SAFE_INTEGER - 10, writerId: 'forged' };
+  const fine: VersionedValue = { ...record, ...live, version: (clock.now() - 1_735_689_600_000) * 4096, writerId: 'c1' };
+  const withHeld = () => {
+    const engine = new InMemoryStorageEngine({ clock, tombstoneGraceMs: 60_000 });
+    engine.apply('k', farAhead);
+    return { engine, service: new StorageService({ nodeId: 'n1', engine, clock, hints: { keep: () => true } }) };
+  };
+
+  it('refuses one in a PUT or a HINT, naming the code and the bound, and counts it', () => {
+    const { service } = withHeld();
+    expect(() => service.handle({ type: 'PUT', key: 'other', record: farAhead })).toThrow(/^VERSION_TOO_FAR_AHEAD: node n1 refused version \d+ .* at most 600000 ms \(--max-clock-offset-ms\)/);
+    expect(() => service.handle({ type: 'HINT', key: 'other', record: farAhead, target: 'n2' })).toThrow(/VERSION_TOO_FAR_AHEAD/);
+    expect(service.versionsRefused).toBe(2);
+  });
+
+  it('drops one already held when a GET, HEAD or SCAN meets it, answering as if none were held', () => {
+    for (const request of [{ type: 'GET', key: 'k' }, { type: 'HEAD', key: 'k' }] as const) {
+      const { engine, service } = withHeld();
+      const answer = service.handle(request);
+      expect(answer.type === 'GET' ? answer.record : answer.type === 'HEAD' ? answer.meta : undefined).toBeNull();
+      expect(engine.get('k')).toBeNull();
+      expect(service.versionsRefused).toBe(1);
+    }
+    const { engine, service } = withHeld();
+    engine.apply('kept', fine);
+    const scan = service.handle({ type: 'SCAN', ranges: [[0, 2 ** 32 - 1]], cursor: null, limit: 10, maxBytes: 1 << 20 });
+    expect(scan.type === 'SCAN' && scan.records.map((r) => r.key)).toEqual(['kept']);
+    expect(engine.get('k')).toBeNull();
+  });
+
+  it('lets a PUT replace one already held, so the key stays writable', () => {
+    const { engine, service } = withHeld();
+    expect(service.handle({ type: 'PUT', key: 'k', record: fine })).toMatchObject({ applied: true, version: fine.version, previous: 0 });
+    expect(engine.get('k')?.writerId).toBe('c1');
+    expect(service.versionsRefused).toBe(1);
+  });
+});

@@ -80,7 +80,11 @@ export interface StorageServiceOptions {
  * simulation runs the real replica logic. Requests arrive already validated at the transport's edge.
  */
 export class StorageService implements StorageRequestHandler {
-  /** PUT and HINT requests refused because their version was too far ahead of this clock (a metric). */
+  /**
+   * Records refused or dropped because their version was too far ahead of this clock (a metric):
+   * PUT and HINT requests, and records already held (written before the check, or by a replica
+   * whose clock was that far ahead) that a GET, HEAD, PUT or SCAN met.
+   */
   versionsRefused = 0;
   private readonly nodeId: string;
   private readonly clock: Clock | null;
@@ -121,6 +125,25 @@ export class StorageService implements StorageRequestHandler {
     throw new VersionTooFarAheadError(`VERSION_TOO_FAR_AHEAD: node ${this.nodeId} refused ${problem}`);
   }
 
+  /** True when a held version is beyond this clock plus the tolerated offset (no clock: never). */
+  private isTooFarAhead(version: number): boolean {
+    return this.clock !== null && versionAheadProblem(version, this.clock.now(), this.maxClockOffsetMs) !== null;
+  }
+
+  /**
+   * A held record whose version is too far ahead was never acceptable (it came before the check,
+   * or by a path that did not check): it is dropped when met, so that it cannot make its key
+   * unwritable (every later version would have to be above it) nor fail the writes of every
+   * coordinator that reads it. Returns the record, or null when it was dropped (only an engine
+   * that can forget a key drops it: every engine a node runs can).
+   */
+  private withoutTooFarAhead<R extends { readonly version: number }>(key: string, record: R | null): R | null {
+    if (record === null || !this.isTooFarAhead(record.version) || !isScannable(this.engine)) return record;
+    this.engine.remove(key);
+    this.versionsRefused += 1;
+    return null;
+  }
+
   private checkReadable(): void {
     if (!this.canRead()) throw new DkvError('UNAVAILABLE', `node ${this.nodeId} is catching up after losing its data and does not serve reads`);
   }
@@ -132,7 +155,7 @@ export class StorageService implements StorageRequestHandler {
   handleBorrowed(request: StorageRequest): StorageResponse {
     if (request.type !== 'GET' || this.engine.peek === undefined) return this.handle(request);
     this.checkReadable();
-    return { type: 'GET', record: this.engine.peek(request.key) };
+    return { type: 'GET', record: this.withoutTooFarAhead(request.key, this.engine.peek(request.key)) };
   }
 
   /**
@@ -143,17 +166,12 @@ export class StorageService implements StorageRequestHandler {
     switch (request.type) {
       case 'GET':
         this.checkReadable();
-        return { type: 'GET', record: this.engine.get(request.key) };
+        return { type: 'GET', record: this.withoutTooFarAhead(request.key, this.engine.get(request.key)) };
       case 'HEAD':
         this.checkReadable();
-        return { type: 'HEAD', meta: this.engine.head(request.key) };
-      case 'PUT': {
-        this.checkVersion(request.record.version);
-        const { applied, version, previous } = this.engine.apply(request.key, request.record);
-        // A store that lost its data cannot say that it never held anything newer (issue 10, finding 1).
-        if (!this.canRead()) return { type: 'PUT', applied, version, previous, previousUnknown: true };
-        return { type: 'PUT', applied, version, previous };
-      }
+        return { type: 'HEAD', meta: this.withoutTooFarAhead(request.key, this.engine.head(request.key)) };
+      case 'PUT':
+        return this.put(request.key, request.record);
       case 'PING': {
         const { keys, bytes } = this.engine.stats();
         return { type: 'PING', nodeId: this.nodeId, ready: this.isReady(), keys, bytes };
@@ -172,7 +190,8 @@ export class StorageService implements StorageRequestHandler {
         const limit = Math.max(1, Math.min(request.limit, this.scanMaxRecords));
         const maxBytes = Math.max(1, Math.min(request.maxBytes, this.scanMaxBytes));
         const batch = this.engine.scan(request.ranges, request.cursor, limit, maxBytes);
-        return { type: 'SCAN', records: batch.records, cursor: batch.cursor };
+        const records = batch.records.filter(({ key, record }) => this.withoutTooFarAhead(key, record) !== null);
+        return { type: 'SCAN', records, cursor: batch.cursor };
       }
       case 'HINT': {
         if (this.hints === null) throw new DkvError('NOT_IMPLEMENTED', `node ${this.nodeId} does not keep hints`);
@@ -186,6 +205,24 @@ export class StorageService implements StorageRequestHandler {
         return { type: 'DIGEST', digests: this.engine.digest(request.ranges, request.segments) };
       }
     }
+  }
+
+  /**
+   * PUT: apply-if-newer, after the version check. A held record too far ahead gives way, and the
+   * replica then answers as one that held nothing (it cannot bring back what that record may have
+   * overwritten before the check existed; keeping the key unwritable would not either).
+   */
+  private put(key: string, record: VersionedValue): StorageResponse {
+    this.checkVersion(record.version);
+    let result = this.engine.apply(key, record);
+    if (!result.applied && this.isTooFarAhead(result.version)) {
+      this.withoutTooFarAhead(key, this.engine.head(key));
+      result = this.engine.apply(key, record);
+    }
+    const { applied, version, previous } = result;
+    // A store that lost its data cannot say that it never held anything newer (issue 10, finding 1).
+    if (!this.canRead()) return { type: 'PUT', applied, version, previous, previousUnknown: true };
+    return { type: 'PUT', applied, version, previous };
   }
 }
 
