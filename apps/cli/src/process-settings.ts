@@ -1,4 +1,4 @@
-import type { AUTH_SETTINGS, ConfigError, DURABILITY_SETTINGS, RESP_SETTINGS } from '@dkv/app-config';
+import type { AUTH_SETTINGS, ConfigError, DURABILITY_SETTINGS, processLogger, RESP_SETTINGS } from '@dkv/app-config';
 import type { AuthFileError, loadAuthFile } from '@dkv/auth';
 import type { COORDINATOR_SETTINGS, parseCoordinatorConfig } from '@dkv/coordinator';
 import type { NODE_SETTINGS, parseNodeConfig } from '@dkv/node';
@@ -12,18 +12,20 @@ export interface ClusterUpSettings {
   readonly AuthFileError: typeof AuthFileError;
 }
 
-/** The settings table and parser of `dkv node`. */
+/** The settings table and parser of `dkv node`, and the process logger its refusals go through. */
 export interface NodeSettings {
   readonly settings: typeof NODE_SETTINGS;
   readonly parse: typeof parseNodeConfig;
   readonly ConfigError: typeof ConfigError;
+  readonly processLogger: typeof processLogger;
 }
 
-/** The settings table and parser of `dkv coordinator`. */
+/** The settings table and parser of `dkv coordinator`, and the process logger its refusals go through. */
 export interface CoordinatorSettings {
   readonly settings: typeof COORDINATOR_SETTINGS;
   readonly parse: typeof parseCoordinatorConfig;
   readonly ConfigError: typeof ConfigError;
+  readonly processLogger: typeof processLogger;
 }
 
 /**
@@ -47,10 +49,10 @@ export const PROCESS_SETTINGS: ProcessSettingsLoader = {
   },
   async node() {
     const [appConfig, node] = await Promise.all([import('@dkv/app-config'), import('@dkv/node')]);
-    return { settings: node.NODE_SETTINGS, parse: node.parseNodeConfig, ConfigError: appConfig.ConfigError };
+    return { settings: node.NODE_SETTINGS, parse: node.parseNodeConfig, ConfigError: appConfig.ConfigError, processLogger: appConfig.processLogger };
   },
   async coordinator() {
     const [appConfig, coordinator] = await Promise.all([import('@dkv/app-config'), import('@dkv/coordinator')]);
-    return { settings: coordinator.COORDINATOR_SETTINGS, parse: coordinator.parseCoordinatorConfig, ConfigError: appConfig.ConfigError };
+    return { settings: coordinator.COORDINATOR_SETTINGS, parse: coordinator.parseCoordinatorConfig, ConfigError: appConfig.ConfigError, processLogger: appConfig.processLogger };
   },
 };

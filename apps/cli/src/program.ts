@@ -6,7 +6,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { jsonOption, registerAdminCommands, urlOption } from './admin-commands.js';
 import { adminRequest, AdminHttpError, credentialOptions, credentialsFrom, EXIT_FAILED, EXIT_USAGE, type AdminCredentials, type AdminHttp } from './admin-http.js';
 import { TOPOLOGIES, type ClusterUpOptions, type Topology } from './cluster-up.js';
-import { PROCESS_SETTINGS, type ClusterUpSettings, type ProcessSettingsLoader } from './process-settings.js';
+import { PROCESS_SETTINGS, type ClusterUpSettings, type NodeSettings, type ProcessSettingsLoader } from './process-settings.js';
 import { previewRingChange } from './ring-preview.js';
 import { formatRing, formatRingPreview, formatStatus } from './views.js';
 
@@ -178,51 +178,51 @@ function registerProcessCommands(program: Command, deps: CliDeps): ReadonlyMap<C
     });
   optionsOnDemand(cluster, new Map([[up, async () => addClusterUpSettings(up, await settings.clusterUp())]]));
 
-  const node = program.command('node').description('run one storage node in the foreground');
-  let nodeSettings: Awaited<ReturnType<ProcessSettingsLoader['node']>> | null = null;
-  node.action(async () => {
-    const { settings: table, parse, ConfigError } = nodeSettings!;
-    let config: NodeConfig;
-    try {
-      config = parse(settingsFlags(node, table), deps.env);
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      deps.err(`dkv node: ${error.message}\n`);
-      return deps.exit(EXIT_USAGE);
-    }
-    await deps.runNode(config);
-  });
+  const node = processCommand(program, deps, 'node', 'run one storage node in the foreground', () => settings.node(), (config) => deps.runNode(config));
+  const coordinator = processCommand(program, deps, 'coordinator', 'run one coordinator in the foreground', () => settings.coordinator(), (config) => deps.runCoordinator(config));
+  return new Map([node, coordinator]);
+}
 
-  const coordinator = program.command('coordinator').description('run one coordinator in the foreground');
-  let coordinatorSettings: Awaited<ReturnType<ProcessSettingsLoader['coordinator']>> | null = null;
-  coordinator.action(async () => {
-    const { settings: table, parse, ConfigError } = coordinatorSettings!;
-    let config: CoordinatorAppConfig;
+/** What {@link processCommand} needs of an app's settings: its table, parser and process logger. */
+interface AppSettings<C> {
+  readonly settings: Parameters<typeof addSettings>[1];
+  parse(flags: Record<string, string | undefined>, env: Readonly<Record<string, string | undefined>>): C;
+  readonly ConfigError: abstract new (...args: never[]) => Error;
+  readonly processLogger: NodeSettings['processLogger'];
+}
+
+/**
+ * `dkv node` or `dkv coordinator`: one process in the foreground, its options the app's settings
+ * (loaded on demand; the preparation is handed back for {@link optionsOnDemand}). Its standard
+ * error is a log stream from the first line: bad configuration and commander's own usage errors
+ * (an unknown flag, a missing value) are JSON lines of the process logger at level fatal, with
+ * the process's id when the flags or `DKV_NODE_ID` gave one (else null), before exit code 2.
+ */
+function processCommand<C>(program: Command, deps: CliDeps, name: 'node' | 'coordinator', description: string, load: () => Promise<AppSettings<C>>, run: (config: C) => Promise<void>): [Command, () => Promise<void>] {
+  const command = program.command(name).description(description).showHelpAfterError(false);
+  let loaded: AppSettings<C> | null = null;
+  const fatal = (message: string): void => {
+    const id = (command.getOptionValue('id') as string | undefined) ?? deps.env['DKV_NODE_ID'] ?? null;
+    loaded!.processLogger('info', { [name]: id }, { write: (line) => deps.err(line) }).fatal(message);
+  };
+  command.configureOutput({ outputError: (message) => fatal(`${message.replace(/^error: /, '').trim()} (dkv ${name} --help lists the settings)`) });
+  command.action(async () => {
+    const { settings: table, parse, ConfigError } = loaded!;
+    let config: C;
     try {
-      config = parse(settingsFlags(coordinator, table), deps.env);
+      config = parse(settingsFlags(command, table), deps.env);
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
-      deps.err(`dkv coordinator: ${error.message}\n`);
+      fatal(error.message);
       return deps.exit(EXIT_USAGE);
     }
-    await deps.runCoordinator(config);
+    await run(config);
   });
-  return new Map([
-    [
-      node,
-      async () => {
-        nodeSettings = await settings.node();
-        addSettings(node, nodeSettings.settings);
-      },
-    ],
-    [
-      coordinator,
-      async () => {
-        coordinatorSettings = await settings.coordinator();
-        addSettings(coordinator, coordinatorSettings.settings);
-      },
-    ],
-  ]);
+  const prepare = async (): Promise<void> => {
+    loaded = await load();
+    addSettings(command, loaded.settings);
+  };
+  return [command, prepare];
 }
 
 /**

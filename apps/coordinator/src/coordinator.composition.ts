@@ -9,8 +9,7 @@ import { CoordinatorRespBackend, startRespServer, type RunningRespServer } from 
 import { applyHttpPortBounds, CircuitBreakingNodeClient, DEFAULT_PORT_BOUNDS, HttpNodeClient, httpServerBoundsOptions, RetryingNodeClient, TcpNodeClient } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
-import { pino } from 'pino';
-import { processLoggerOptions } from '@dkv/app-config';
+import { processLogger } from '@dkv/app-config';
 import type { CoordinatorAppConfig } from './config.js';
 import { buildCoordinatorApp } from './coordinator-app.js';
 import { createCoordinatorMetrics, type CoordinatorAppMetrics } from './coordinator-metrics.js';
@@ -47,7 +46,7 @@ export function coordinatorContainer(config: CoordinatorAppConfig, initial: Memb
   c.bind<Clock>(T.clock).toConstantValue(new SystemClock(config.clockOffsetMs));
   c.bind<Scheduler>(T.scheduler).toConstantValue(new TimerScheduler());
   c.bind<Rng>(T.rng).toConstantValue(new SystemRng());
-  c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: CoordinatorAppConfig) => pino(processLoggerOptions(cfg.logLevel, { coordinator: cfg.coordinator.nodeId })), [T.config]);
+  c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: CoordinatorAppConfig) => processLogger(cfg.logLevel, { coordinator: cfg.coordinator.nodeId }), [T.config]);
   // Membership by gossip (pull and push) with the storage nodes, starting from the ones the join
   // answered with: no single node is needed once the coordinator knows the document. It has its
   // own small client, so that gossip does not queue behind data requests (and a test can swap

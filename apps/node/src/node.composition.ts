@@ -9,8 +9,7 @@ import { startRespServer, type RunningRespServer } from '@dkv/resp';
 import { DEFAULT_PORT_BOUNDS, listenMultiplexed, TcpNodeClient, TcpStorageServer, type MaybeAsyncStorageRequestHandler } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
-import { pino } from 'pino';
-import { processLoggerOptions } from '@dkv/app-config';
+import { processLogger } from '@dkv/app-config';
 import type { NodeConfig } from './config.js';
 import { staticMembership } from './config.js';
 import { ElasticHooks } from './elastic-hooks.js';
@@ -42,7 +41,7 @@ export function nodeContainer(config: NodeConfig): Container {
   c.bind<NodeConfig>(T.config).toConstantValue(config);
   c.bind<Clock>(T.clock).toConstantValue(new SystemClock());
   c.bind<Scheduler>(T.scheduler).toConstantValue(new TimerScheduler());
-  c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: NodeConfig) => pino(processLoggerOptions(cfg.logLevel, { node: cfg.id })), [T.config]);
+  c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: NodeConfig) => processLogger(cfg.logLevel, { node: cfg.id }), [T.config]);
   c.bind<RangeScanStorageEngine>(T.engine).toResolvedValue(
     (clock: Clock, cfg: NodeConfig, scheduler: Scheduler, logger: FastifyBaseLogger) => {
       const memory = cfg.engine === 'compact' ? new CompactStorageEngine({ clock, tombstoneGraceMs: cfg.tombstoneGraceMs }) : new InMemoryStorageEngine({ clock, tombstoneGraceMs: cfg.tombstoneGraceMs });
