@@ -19,8 +19,6 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, parseFlags } from '@dkv/app-config';
-import { NODE_SETTINGS, parseNodeConfig } from '@dkv/node';
 import { StatefulSet } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { Service } from 'kubernetes-models/v1';
@@ -28,6 +26,10 @@ import type { IContainer, IEnvVar, IProbe } from 'kubernetes-models/v1';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './e2e-support.js';
 import { KUBERNETES_DIR, REPO_ROOT, imageRuntime, readDockerfile, readManifests, type ManifestObject } from './deploy-support.js';
+
+// Dynamic, as the CLI loads them (a static import of a lazy-loaded library is a lint error).
+const { ConfigError, parseFlags } = await import('@dkv/app-config');
+const { NODE_SETTINGS, parseNodeConfig } = await import('@dkv/node');
 
 const DEADLINE_MS = 60_000;
 /** dkv's own graceful close bound (packages/app-config foreground.ts): the process exits by then. */

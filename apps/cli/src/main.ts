@@ -1,18 +1,18 @@
 /**
  * The `dkv` command's entry (`bin/dkv.js` imports the built copy). It wires the real commands
- * into the program and turns usage errors into exit code 2.
+ * into the program and turns usage errors into exit code 2. The node and coordinator apps are
+ * imported (dynamic `import()`) only by the commands that run them: an admin command such as
+ * `dkv status` does not load the servers.
  */
-import { runCoordinator } from '@dkv/coordinator';
-import { runNode } from '@dkv/node';
 import { CommanderError } from 'commander';
-import { clusterUp } from './cluster-up.js';
 import { adminRequest, EXIT_USAGE } from './admin-http.js';
+import { clusterUp } from './cluster-up.js';
 import { buildProgram, fetchCluster, fetchDistribution } from './program.js';
 
 const program = buildProgram({
   clusterUp: (options) => clusterUp(options, { out: (line) => process.stdout.write(`${line}\n`), err: (line) => process.stderr.write(`${line}\n`) }),
-  runNode,
-  runCoordinator,
+  runNode: async (config) => (await import('@dkv/node')).runNode(config),
+  runCoordinator: async (config) => (await import('@dkv/coordinator')).runCoordinator(config),
   fetchCluster,
   fetchDistribution,
   http: adminRequest,

@@ -11,10 +11,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ClusterUpOptions } from './cluster-up.js';
 import { localQuorums, memberList } from './cluster-up.js';
 import { AdminHttpError } from './admin-http.js';
+import { PROCESS_SETTINGS, type ProcessSettingsLoader } from './process-settings.js';
 import { buildProgram, camelCase, DEFAULT_URL, type CliDeps } from './program.js';
 import { formatRing, formatStatus } from './views.js';
-import { COORDINATOR_SETTINGS } from '@dkv/coordinator';
-import { NODE_SETTINGS } from '@dkv/node';
 
 interface Recorded {
   calls: Array<[string, unknown]>;
@@ -30,7 +29,7 @@ afterEach(() => {
 });
 
 /** Runs the program on `args`; `env` is seen both by commander (process.env) and by the apps' parsers. */
-async function parse(args: string[], env: Record<string, string> = {}): Promise<Recorded & { error?: CommanderError }> {
+async function parse(args: string[], env: Record<string, string> = {}, settings?: ProcessSettingsLoader): Promise<Recorded & { error?: CommanderError }> {
   for (const name of ['DKV_NODES', 'DKV_PORT', 'DKV_RESP_PORT', 'DKV_URL', 'DKV_JSON', 'DKV_LOG_LEVEL', 'DKV_READY_TIMEOUT_MS', 'DKV_ZONES', 'DKV_USER', 'DKV_PASSWORD', 'DKV_AUTH_FILE']) vi.stubEnv(name, undefined);
   for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
   const recorded: Recorded = { calls: [], credentials: [], out: '', err: '', exits: [] };
@@ -72,6 +71,7 @@ async function parse(args: string[], env: Record<string, string> = {}): Promise<
     out: (text) => (recorded.out += text),
     err: (text) => (recorded.err += text),
     exit: (code) => void recorded.exits.push(code),
+    ...(settings ? { settings } : {}),
   };
   try {
     await buildProgram(deps).parseAsync(['node', 'dkv', ...args]);
@@ -81,6 +81,47 @@ async function parse(args: string[], env: Record<string, string> = {}): Promise<
     return { ...recorded, error };
   }
 }
+
+/** The real settings loader, counting which commands' settings were loaded. */
+function countingSettings(): { loader: ProcessSettingsLoader; loaded: string[] } {
+  const loaded: string[] = [];
+  const loader: ProcessSettingsLoader = {
+    clusterUp: () => (loaded.push('clusterUp'), PROCESS_SETTINGS.clusterUp()),
+    node: () => (loaded.push('node'), PROCESS_SETTINGS.node()),
+    coordinator: () => (loaded.push('coordinator'), PROCESS_SETTINGS.coordinator()),
+  };
+  return { loader, loaded };
+}
+
+describe('settings loaded on demand', () => {
+  it('loads no app settings for the admin commands and the top-level help', async () => {
+    const { loader, loaded } = countingSettings();
+    for (const args of [['status'], ['status', '--help'], ['ring', '--json'], ['--help'], ['help'], ['help', 'status']]) await parse(args, {}, loader);
+    expect(loaded).toEqual([]);
+  });
+
+  it('loads exactly the settings of the command run or helped, whose flags then show', async () => {
+    for (const [args, expected, flag] of [
+      [['node', '--help'], ['node'], '--tombstone-grace-ms <value>'],
+      [['help', 'node'], ['node'], '--tombstone-grace-ms <value>'],
+      [['coordinator', '--help'], ['coordinator'], '--heartbeat-interval-ms <value>'],
+      [['help', 'coordinator'], ['coordinator'], '--heartbeat-interval-ms <value>'],
+      [['cluster', 'up', '--help'], ['clusterUp'], '--data-dir <dir>'],
+      [['cluster', 'help', 'up'], ['clusterUp'], '--auth-file <file>'],
+    ] as const) {
+      const { loader, loaded } = countingSettings();
+      const result = await parse([...args], {}, loader);
+      expect(loaded, args.join(' ')).toEqual(expected);
+      expect(result.out, args.join(' ')).toContain(flag);
+    }
+  });
+
+  it('answers help for an unknown command with the command list, as a usage error (which main exits 2 for)', async () => {
+    const result = await parse(['help', 'nosuch']);
+    expect(result.err).toContain('Commands:');
+    expect(result.error?.exitCode).toBe(1);
+  });
+});
 
 describe('dkv cluster up --auth-file', () => {
   let dir: string | null = null;
@@ -208,8 +249,8 @@ describe('dkv node and dkv coordinator', () => {
     expect(result.err).toContain('--r (DKV_R) must be at most N (3, --n (DKV_N)), got 7');
   });
 
-  it('offers exactly the apps\' settings as options, named as commander names them', () => {
-    for (const table of [NODE_SETTINGS, COORDINATOR_SETTINGS]) {
+  it('offers exactly the apps\' settings as options, named as commander names them', async () => {
+    for (const table of [(await PROCESS_SETTINGS.node()).settings, (await PROCESS_SETTINGS.coordinator()).settings]) {
       for (const [key, setting] of Object.entries(table)) expect(camelCase(setting.flag)).toBe(key);
     }
   });

@@ -1,12 +1,12 @@
 import { resolve } from 'node:path';
-import { AUTH_SETTINGS, ConfigError, DURABILITY_SETTINGS, RESP_SETTINGS, type Setting } from '@dkv/app-config';
-import { AuthFileError, loadAuthFile } from '@dkv/auth';
-import { COORDINATOR_SETTINGS, parseCoordinatorConfig, type CoordinatorAppConfig } from '@dkv/coordinator';
-import { NODE_SETTINGS, parseNodeConfig, type NodeConfig } from '@dkv/node';
+import type { Setting } from '@dkv/app-config';
+import type { CoordinatorAppConfig } from '@dkv/coordinator';
+import type { NodeConfig } from '@dkv/node';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { jsonOption, registerAdminCommands, urlOption } from './admin-commands.js';
 import { adminRequest, AdminHttpError, credentialOptions, credentialsFrom, EXIT_FAILED, EXIT_USAGE, type AdminCredentials, type AdminHttp } from './admin-http.js';
 import { TOPOLOGIES, type ClusterUpOptions, type Topology } from './cluster-up.js';
+import { PROCESS_SETTINGS, type ClusterUpSettings, type NodeSettings, type ProcessSettingsLoader } from './process-settings.js';
 import { previewRingChange } from './ring-preview.js';
 import { formatRing, formatRingPreview, formatStatus } from './views.js';
 
@@ -28,6 +28,11 @@ export interface CliDeps {
   err(text: string): void;
   /** Ends the process with `code` (bad configuration is 2, as for the apps). */
   exit(code: number): void;
+  /**
+   * Where `cluster up`, `node` and `coordinator` get their settings tables, loaded only when one
+   * of them runs or shows its help (default {@link PROCESS_SETTINGS}, the apps' own modules).
+   */
+  readonly settings?: ProcessSettingsLoader;
 }
 
 export { DEFAULT_URL } from './admin-commands.js';
@@ -84,41 +89,21 @@ function settingsFlags(command: Command, table: Record<string, { flag: string }>
 }
 
 /**
- * The `dkv` command line (API.md): `cluster up`, `node`, `coordinator`, `status`, `ring`.
- * Usage errors and bad configuration exit 2 with a message naming the setting.
+ * `cluster up`'s options that come from the apps' settings: the Redis door's port, the storage
+ * nodes' durability and the auth file (checked here, so a bad file stops `cluster up` before any
+ * process starts, with the field at fault).
  */
-export function buildProgram(deps: CliDeps): Command {
-  const program = new Command('dkv')
-    .description('dkv: a Dynamo-style distributed key-value store for sessions with TTLs')
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => deps.out(s), writeErr: (s) => deps.err(s) })
-    .showHelpAfterError();
-
-  const cluster = program.command('cluster').description('run a whole local cluster');
-  cluster
-    .command('up')
-    .description('start storage nodes and a coordinator on 127.0.0.1 and wait for SIGINT/SIGTERM (what `npm start` runs)')
-    .addOption(new Option('--nodes <n>', 'storage nodes to start').env('DKV_NODES').default(3).argParser(wholeNumber(1, 64)))
-    .addOption(new Option('--port <port>', 'coordinator port (0 picks a free one); with --topology nodes, the first node\'s').env('DKV_PORT').default(7070).argParser(wholeNumber(0, 65535)))
+function addClusterUpSettings(up: Command, { respSettings, durabilitySettings, authSettings, loadAuthFile, AuthFileError }: ClusterUpSettings): void {
+  up.addOption(
+    new Option(`--${respSettings.respPort.flag} <port>`, `${respSettings.respPort.description}; the coordinator's, with --topology nodes the first node's`)
+      .env(respSettings.respPort.env)
+      .default(Number(respSettings.respPort.defaultValue))
+      .argParser(wholeNumber(0, 65535)),
+  )
+    .addOption(passedToNodes(durabilitySettings.dataDir, '<dir>'))
+    .addOption(passedToNodes(durabilitySettings.fsync, '<policy>'))
     .addOption(
-      new Option(`--${RESP_SETTINGS.respPort.flag} <port>`, `${RESP_SETTINGS.respPort.description}; the coordinator's, with --topology nodes the first node's`)
-        .env(RESP_SETTINGS.respPort.env)
-        .default(Number(RESP_SETTINGS.respPort.defaultValue))
-        .argParser(wholeNumber(0, 65535)),
-    )
-    .addOption(
-      new Option('--topology <topology>', 'coordinator: storage nodes behind one stateless coordinator; nodes: no coordinator, every node serves the public API and coordinates')
-        .env('DKV_TOPOLOGY')
-        .default('coordinator')
-        .choices(TOPOLOGIES),
-    )
-    .addOption(new Option('--log-level <level>', 'log level of the processes (their logs go to stderr)').env('DKV_LOG_LEVEL').default('warn').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
-    .addOption(new Option('--ready-timeout-ms <ms>', 'how long to wait for every process to be ready').env('DKV_READY_TIMEOUT_MS').default(30_000).argParser(wholeNumber(1, 600_000)))
-    .addOption(passedToNodes(DURABILITY_SETTINGS.dataDir, '<dir>'))
-    .addOption(passedToNodes(DURABILITY_SETTINGS.fsync, '<policy>'))
-    .addOption(
-      new Option(`--${AUTH_SETTINGS.authFile.flag} <file>`, AUTH_SETTINGS.authFile.description).env(AUTH_SETTINGS.authFile.env).argParser((path: string) => {
-        // Checked here, so a bad file stops cluster up before any process starts, with the field at fault.
+      new Option(`--${authSettings.authFile.flag} <file>`, authSettings.authFile.description).env(authSettings.authFile.env).argParser((path: string) => {
         try {
           loadAuthFile(path);
         } catch (error) {
@@ -127,7 +112,58 @@ export function buildProgram(deps: CliDeps): Command {
         }
         return path;
       }),
+    );
+}
+
+/**
+ * Lets each command of `prepare` declare options loaded on demand: its preparation runs (once)
+ * before `parent` hands it its arguments, whether to run it or to show its help. `parent`'s
+ * implicit `help <command>` shows a command's help without that hook, so it is replaced by one
+ * that prepares the command first.
+ */
+function optionsOnDemand(parent: Command, prepare: ReadonlyMap<Command, () => Promise<void>>): void {
+  const prepared = new Map<Command, Promise<void>>();
+  const ready = async (command: Command | undefined): Promise<void> => {
+    const preparation = command === undefined ? undefined : prepare.get(command);
+    if (command === undefined || preparation === undefined) return;
+    if (!prepared.has(command)) prepared.set(command, preparation());
+    await prepared.get(command);
+  };
+  parent.hook('preSubcommand', async (_parent, dispatched) => ready(dispatched));
+  parent.helpCommand(false);
+  parent
+    .command('help [command]')
+    .description('display help for command')
+    .action(async (name: string | undefined) => {
+      const target = name === undefined ? undefined : parent.commands.find((command) => command.name() === name || command.aliases().includes(name));
+      if (target === undefined) return parent.help({ error: name !== undefined });
+      await ready(target);
+      target.help();
+    });
+}
+
+/**
+ * `cluster up`, `node` and `coordinator`: the commands that start processes. Their options come
+ * from the apps' settings, loaded on demand (see `CliDeps.settings`); `cluster up` is prepared
+ * here, and the preparations of `node` and `coordinator` are handed back for the program's
+ * {@link optionsOnDemand}, called once every command is registered.
+ */
+function registerProcessCommands(program: Command, deps: CliDeps): ReadonlyMap<Command, () => Promise<void>> {
+  const settings = deps.settings ?? PROCESS_SETTINGS;
+  const cluster = program.command('cluster').description('run a whole local cluster');
+  const up = cluster
+    .command('up')
+    .description('start storage nodes and a coordinator on 127.0.0.1 and wait for SIGINT/SIGTERM (what `npm start` runs)')
+    .addOption(new Option('--nodes <n>', 'storage nodes to start').env('DKV_NODES').default(3).argParser(wholeNumber(1, 64)))
+    .addOption(new Option('--port <port>', 'coordinator port (0 picks a free one); with --topology nodes, the first node\'s').env('DKV_PORT').default(7070).argParser(wholeNumber(0, 65535)))
+    .addOption(
+      new Option('--topology <topology>', 'coordinator: storage nodes behind one stateless coordinator; nodes: no coordinator, every node serves the public API and coordinates')
+        .env('DKV_TOPOLOGY')
+        .default('coordinator')
+        .choices(TOPOLOGIES),
     )
+    .addOption(new Option('--log-level <level>', 'log level of the processes (their logs go to stderr)').env('DKV_LOG_LEVEL').default('warn').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .addOption(new Option('--ready-timeout-ms <ms>', 'how long to wait for every process to be ready').env('DKV_READY_TIMEOUT_MS').default(30_000).argParser(wholeNumber(1, 600_000)))
     .addOption(new Option('--zones <k>', 'spread the nodes round-robin over k zones named z1..zk (default: one zone)').env('DKV_ZONES').argParser(wholeNumber(1, 64)))
     .action(async (opts: { nodes: number; port: number; respPort: number; topology: Topology; logLevel: string; readyTimeoutMs: number; dataDir?: string; fsync: string; zones?: number; authFile?: string }) => {
       if (opts.zones !== undefined && opts.zones > opts.nodes) {
@@ -140,32 +176,67 @@ export function buildProgram(deps: CliDeps): Command {
       const auth = opts.authFile === undefined ? {} : { authFile: resolve(opts.authFile) };
       deps.exit(await deps.clusterUp({ nodes: opts.nodes, port: opts.port, respPort: opts.respPort, topology: opts.topology, logLevel: opts.logLevel, readyTimeoutMs: opts.readyTimeoutMs, ...durability, ...zones, ...auth }));
     });
+  optionsOnDemand(cluster, new Map([[up, async () => addClusterUpSettings(up, await settings.clusterUp())]]));
 
-  const node = addSettings(program.command('node').description('run one storage node in the foreground'), NODE_SETTINGS);
-  node.action(async () => {
-    let config: NodeConfig;
+  const node = processCommand(program, deps, 'node', 'run one storage node in the foreground', () => settings.node(), (config) => deps.runNode(config));
+  const coordinator = processCommand(program, deps, 'coordinator', 'run one coordinator in the foreground', () => settings.coordinator(), (config) => deps.runCoordinator(config));
+  return new Map([node, coordinator]);
+}
+
+/** What {@link processCommand} needs of an app's settings: its table, parser and process logger. */
+interface AppSettings<C> {
+  readonly settings: Parameters<typeof addSettings>[1];
+  parse(flags: Record<string, string | undefined>, env: Readonly<Record<string, string | undefined>>): C;
+  readonly ConfigError: abstract new (...args: never[]) => Error;
+  readonly processLogger: NodeSettings['processLogger'];
+}
+
+/**
+ * `dkv node` or `dkv coordinator`: one process in the foreground, its options the app's settings
+ * (loaded on demand; the preparation is handed back for {@link optionsOnDemand}). Its standard
+ * error is a log stream from the first line: bad configuration and commander's own usage errors
+ * (an unknown flag, a missing value) are JSON lines of the process logger at level fatal, with
+ * the process's id when the flags or `DKV_NODE_ID` gave one (else null), before exit code 2.
+ */
+function processCommand<C>(program: Command, deps: CliDeps, name: 'node' | 'coordinator', description: string, load: () => Promise<AppSettings<C>>, run: (config: C) => Promise<void>): [Command, () => Promise<void>] {
+  const command = program.command(name).description(description).showHelpAfterError(false);
+  let loaded: AppSettings<C> | null = null;
+  const fatal = (message: string): void => {
+    const id = (command.getOptionValue('id') as string | undefined) ?? deps.env['DKV_NODE_ID'] ?? null;
+    loaded!.processLogger('info', { [name]: id }, { write: (line) => deps.err(line) }).fatal(message);
+  };
+  command.configureOutput({ outputError: (message) => fatal(`${message.replace(/^error: /, '').trim()} (dkv ${name} --help lists the settings)`) });
+  command.action(async () => {
+    const { settings: table, parse, ConfigError } = loaded!;
+    let config: C;
     try {
-      config = parseNodeConfig(settingsFlags(node, NODE_SETTINGS), deps.env);
+      config = parse(settingsFlags(command, table), deps.env);
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
-      deps.err(`dkv node: ${error.message}\n`);
+      fatal(error.message);
       return deps.exit(EXIT_USAGE);
     }
-    await deps.runNode(config);
+    await run(config);
   });
+  const prepare = async (): Promise<void> => {
+    loaded = await load();
+    addSettings(command, loaded.settings);
+  };
+  return [command, prepare];
+}
 
-  const coordinator = addSettings(program.command('coordinator').description('run one coordinator in the foreground'), COORDINATOR_SETTINGS);
-  coordinator.action(async () => {
-    let config: CoordinatorAppConfig;
-    try {
-      config = parseCoordinatorConfig(settingsFlags(coordinator, COORDINATOR_SETTINGS), deps.env);
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      deps.err(`dkv coordinator: ${error.message}\n`);
-      return deps.exit(EXIT_USAGE);
-    }
-    await deps.runCoordinator(config);
-  });
+/**
+ * The `dkv` command line (API.md): `cluster up`, `node`, `coordinator`, `status`, `ring`.
+ * Usage errors and bad configuration exit 2 with a message naming the setting.
+ */
+export function buildProgram(deps: CliDeps): Command {
+  const program = new Command('dkv')
+    .description('dkv: a Dynamo-style distributed key-value store for sessions with TTLs')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => deps.out(s), writeErr: (s) => deps.err(s) })
+    .showHelpAfterError();
+
+  const onDemand = registerProcessCommands(program, deps);
 
   const status = program
     .command('status')
@@ -226,6 +297,7 @@ export function buildProgram(deps: CliDeps): Command {
       adminOptions = action.opts();
     });
   }
+  optionsOnDemand(program, onDemand);
   return program;
 }
 

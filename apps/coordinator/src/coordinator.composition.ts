@@ -10,8 +10,7 @@ import { CoordinatorRespBackend, startRespServer, type RunningRespServer } from 
 import { applyHttpPortBounds, CONTROL_FRAME_BYTES, createControlClient, httpServerBoundsOptions, type WireStackSettings } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
-import { pino } from 'pino';
-import { processLoggerOptions } from '@dkv/app-config';
+import { processLogger } from '@dkv/app-config';
 import type { CoordinatorAppConfig } from './config.js';
 import { buildCoordinatorApp } from './coordinator-app.js';
 import { createCoordinatorMetrics, type CoordinatorAppMetrics } from './coordinator-metrics.js';
@@ -41,7 +40,7 @@ export function coordinatorContainer(config: CoordinatorAppConfig, initial: Memb
   c.bind<Clock>(T.clock).toConstantValue(new SystemClock(config.clockOffsetMs));
   c.bind<Scheduler>(T.scheduler).toConstantValue(new TimerScheduler());
   c.bind<Rng>(T.rng).toConstantValue(new SystemRng());
-  c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: CoordinatorAppConfig) => pino(processLoggerOptions(cfg.logLevel, { coordinator: cfg.coordinator.nodeId })), [T.config]);
+  c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: CoordinatorAppConfig) => processLogger(cfg.logLevel, { coordinator: cfg.coordinator.nodeId }), [T.config]);
   c.bind<CoordinatorConfig>(TOKENS.coordinatorConfig).toConstantValue(config.coordinator);
   // The stack to the storage nodes (`--transport`): a wire adapter, bounded retries of what surely
   // did not run, and a per-node circuit breaker over both (`transportModule`).

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { ReloadableAuth } from '@dkv/auth';
-import { processLoggerOptions } from '@dkv/app-config';
+import { processLogger } from '@dkv/app-config';
 import { coordinationModule, createMemoryEngine, storageMembershipModule, storageModule, TOKENS, transportModule, type MemberOptions, type StorageSettings } from '@dkv/composition';
 import type { Coordinator, CoordinatorConfig } from '@dkv/coordination';
 import type { Clock, Node, NodeClient, RangeScanStorageEngine, Rng, Scheduler, StorageRequestHandler } from '@dkv/core';
@@ -12,7 +12,6 @@ import { DurableStorageEngine, PersistingRequestHandler, StorageService } from '
 import { bindMultiplexed, CONTROL_FRAME_BYTES, createControlClient, LocalFirstNodeClient, TcpStorageServer, type BoundMultiplexedPort, type MaybeAsyncStorageRequestHandler, type WireStackSettings } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
-import { pino } from 'pino';
 import type { NodeConfig } from './config.js';
 import { staticMembership } from './config.js';
 import { NodeCoordination } from './coordinate.composition.js';
@@ -52,7 +51,7 @@ export function nodeContainer(config: NodeConfig, address: string): Container {
   c.bind<Clock>(TOKENS.clock).toConstantValue(new SystemClock());
   c.bind<Scheduler>(TOKENS.scheduler).toConstantValue(new TimerScheduler());
   c.bind<Rng>(TOKENS.rng).toConstantValue(new SystemRng());
-  c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: NodeConfig) => pino(processLoggerOptions(cfg.logLevel, { node: cfg.id })), [T.config]);
+  c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: NodeConfig) => processLogger(cfg.logLevel, { node: cfg.id }), [T.config]);
   c.bind<StorageSettings>(TOKENS.storageSettings).toConstantValue({ engine: config.engine, tombstoneGraceMs: config.tombstoneGraceMs });
   // With --data-dir the engine of the settings is kept in a log too (and replayed at start).
   if (config.dataDir !== null) {

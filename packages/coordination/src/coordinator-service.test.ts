@@ -4,13 +4,14 @@
 // network from @dkv/testkit with in-memory storage; the seed is printed.
 import { describe, expect, it } from 'vitest';
 import { DkvError, type Node } from '@dkv/core';
-import { StaticMembershipView } from '@dkv/membership';
+import { StaticMembershipView, type Liveness } from '@dkv/membership';
 import { InMemoryStorageEngine, StorageService } from '@dkv/storage';
 import { SeededRng, SimulatedClock, SimulatedNetwork, SimulatedScheduler, seedForTest } from '@dkv/testkit';
 import { checkCoordinatorConfig, DEFAULT_COORDINATOR_CONFIG } from './config.js';
+import type { ClusterObserver } from './coordinator-service.js';
 import { createCoordinator } from './create-coordinator.js';
 
-function setup() {
+function setup(observer?: ClusterObserver) {
   const scheduler = new SimulatedScheduler();
   const rng = new SeededRng(seedForTest());
   const network = new SimulatedNetwork({ scheduler, rng: rng.fork('net'), latencyMs: { min: 1, max: 2 } });
@@ -24,6 +25,7 @@ function setup() {
     clock,
     scheduler,
     rng,
+    ...(observer ? { observer } : {}),
   });
   return { scheduler, network, clock, coordinator, service: coordinator.service };
 }
@@ -75,6 +77,28 @@ describe('CoordinatorService views', () => {
     expect(distribution.map((d) => d.keys)).toEqual([1, 1, 1]);
     expect(distribution.reduce((sum, d) => sum + d.ringShare, 0)).toBeCloseTo(1, 9);
     expect(service.metrics()).toMatchObject({ replicationQueueDepth: 0, quorumFailures: { read: 0, write: 0 } });
+    coordinator.stop();
+  });
+});
+
+describe('CoordinatorService node status', () => {
+  it('shows a killed node down once heartbeats give up on it, even while gossip only suspects it', async () => {
+    // Gossip's detector lags heartbeats (suspect after 2 s, down after 5 s): a node killed for
+    // heartbeats' 1.5 s is suspect by gossip, yet requests already skip it.
+    const liveness = new Map<string, Liveness>();
+    const observer: ClusterObserver = { livenessOf: (id) => liveness.get(id) ?? 'alive', heartbeatOf: () => undefined };
+    const { service, scheduler, coordinator, network } = setup(observer);
+    coordinator.start();
+    await scheduler.runFor(1000);
+    network.crash('b');
+    liveness.set('b', 'suspect');
+    await scheduler.runFor(3000);
+    expect(coordinator.nodeManager.statusOf('b')).toBe('down');
+    expect(service.cluster().nodes.map((node) => [node.id, node.status])).toEqual([['a', 'up'], ['b', 'down'], ['c', 'up']]);
+    network.recover('b');
+    liveness.set('b', 'alive');
+    await scheduler.runFor(1000);
+    expect(service.cluster().nodes.find((node) => node.id === 'b')?.status).toBe('up');
     coordinator.stop();
   });
 });

@@ -34,6 +34,7 @@ import { VersionGenerator } from '@dkv/quorum';
 import type { ReplicationManager } from '@dkv/replication';
 import type { CoordinatorConfig } from './config.js';
 import { ClusterKeyScanner, DEFAULT_KEY_SCAN_BOUNDS } from './key-scan.js';
+import { displayedStatus } from './node-status.js';
 
 /**
  * What a gossip-fed process knows beyond the membership document: each node's liveness by its
@@ -293,7 +294,7 @@ export class CoordinatorService implements KVStore {
       nodes,
       ...(clockOffsetMs === null ? {} : { clockOffsetMs }),
       ...(clockProblem === null ? {} : { clockProblem }),
-      ...(this.views.changing || nodes.some((n) => n.status === 'joining' || n.status === 'leaving') ? { rebalancing: true } : {}),
+      ...(this.views.changing || membership.nodes.some((n) => n.role === 'storage' && (n.status === 'joining' || n.status === 'leaving')) ? { rebalancing: true } : {}),
       zoneLossSafe: zoneLoss.safe,
       zoneLossReason: zoneLoss.reason,
     };
@@ -414,16 +415,13 @@ export class CoordinatorService implements KVStore {
   }
 
   /**
-   * Document status, overridden by this process's opinion when it believes the node suspect or
-   * down: gossip's failure detector, and this coordinator's own heartbeats, which decide whether
-   * requests go to the node. So `/v1/cluster` never shows a node up that requests still skip.
+   * The status shown for a node: its document status unless gossip or this coordinator's
+   * heartbeats say it is suspect or down, by the precedence of `displayedStatus`. Heartbeats
+   * decide whether requests go to the node, so `/v1/cluster` never shows a node up that requests
+   * still skip.
    */
   private statusOf(nodeId: string, documentStatus: NodeStatus): NodeStatus {
-    const liveness = this.observer?.livenessOf(nodeId);
-    if (liveness === 'down' || liveness === 'suspect') return liveness;
-    const health = this.nodeManager.statusOf(nodeId);
-    if (health === 'down' || (this.observer === null && health !== 'up')) return health;
-    return documentStatus;
+    return displayedStatus(documentStatus, this.observer?.livenessOf(nodeId), this.nodeManager.statusOf(nodeId));
   }
 
   /**

@@ -1,6 +1,7 @@
 // Goal: the dashboard's server side: `/ui` serves the page and its assets with only page-relative
 // URLs (same origin, so a Basic-auth prompt covers them), `/v1/cluster/overview` joins the cluster
-// view, the distribution, the requests of the last seconds, the hints and the membership events,
+// view, the distribution, the requests of the last seconds, the hints (in total and per target)
+// and the membership events,
 // builds at most one overview per cache period, and the ring arcs match the nodes' shares. Method:
 // fastify.inject against buildPublicApp around a small double of the coordination service whose
 // cluster view a test changes; waits for the event sampler are bounded polls.
@@ -119,6 +120,21 @@ describe('GET /v1/cluster/overview', () => {
     });
     expect(counted.perSecond).toBeCloseTo(0.3);
     expect(counted.p99Seconds).toBeGreaterThan(0);
+  });
+
+  it('lists the hints held per target node, as `dkv hints` does, from the cluster operations', async () => {
+    const held = [
+      { target: 'n2', count: 3, bytes: 120, oldestAgeMs: 4500 },
+      { target: 'n3', count: 1, bytes: 9, oldestAgeMs: 20 },
+    ];
+    const operations = { endpoints: () => { throw new Error('not asked'); }, hints: () => held, startRepair: () => { throw new Error('not asked'); }, repair: () => null };
+    const app = buildPublicApp({ service: new ClusterDouble(), n: 3, maxValueBytes: 1024, operations, dashboard: { processId: 'c9', hintsPending: () => 4, overviewCacheMs: 0 } });
+    apps.push(app);
+    expect((await overviewOf(app)).hints).toEqual(held);
+    held.pop();
+    expect((await overviewOf(app)).hints).toEqual([{ target: 'n2', count: 3, bytes: 120, oldestAgeMs: 4500 }]);
+    // Without the cluster operations (a process that does not keep hints by target), none.
+    expect((await overviewOf(dashboardApp(new ClusterDouble()))).hints).toEqual([]);
   });
 
   it('records membership events as the cluster view changes, newest first', async () => {

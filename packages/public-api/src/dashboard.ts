@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { HintBacklog } from '@dkv/coordination';
 import type { ClusterInfo, ClusterNodeInfo, DistributionEntry, Node } from '@dkv/core';
 import { ConsistentHash, MAX_HASH } from '@dkv/hashing';
 import type { FastifyInstance } from 'fastify';
@@ -26,6 +27,11 @@ export interface DashboardOptions {
   readonly processId: string;
   /** Writes this process holds for replicas that have not taken them yet (hints and retries). */
   readonly hintsPending: () => number;
+  /**
+   * The hinted writes this process holds, per target node (what `dkv hints` shows). Absent: the
+   * public API's cluster operations' `hints()` when it has them, else none.
+   */
+  readonly hints?: () => readonly HintBacklog[];
   /** The most membership events kept (a ring buffer). Default 200. */
   readonly eventCapacity?: number;
   /** How often the membership is compared with the last view to find events. Default 1000 ms. */
@@ -68,6 +74,8 @@ export interface ClusterOverview {
   readonly ring: readonly RingArc[];
   readonly requests: RequestSummary;
   readonly hintsPending: number;
+  /** The hinted writes held per target node, as `GET /v1/cluster/hints` lists them (count, bytes, oldest age). */
+  readonly hints: readonly HintBacklog[];
   readonly events: readonly MembershipEvent[];
 }
 
@@ -130,7 +138,7 @@ export function registerDashboard(app: FastifyInstance, service: PublicApiServic
   return { record: (operation, status, seconds) => requests.record(operation, status, seconds) };
 }
 
-async function buildOverview(service: PublicApiService, settings: Required<DashboardOptions>, events: MembershipEventLog, requests: RequestWindow, now: number): Promise<ClusterOverview> {
+async function buildOverview(service: PublicApiService, settings: Required<Omit<DashboardOptions, 'hints'>> & Pick<DashboardOptions, 'hints'>, events: MembershipEventLog, requests: RequestWindow, now: number): Promise<ClusterOverview> {
   const cluster = service.cluster();
   const distribution = new Map<string, DistributionEntry>((await service.distribution()).map((entry) => [entry.id, entry]));
   const nodes = cluster.nodes.map((node): OverviewNode => {
@@ -150,6 +158,7 @@ async function buildOverview(service: PublicApiService, settings: Required<Dashb
     ring: ringArcs(cluster.nodes),
     requests: requests.summary(),
     hintsPending: settings.hintsPending(),
+    hints: settings.hints?.() ?? [],
     events: events.recent(),
   };
 }

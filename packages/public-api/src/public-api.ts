@@ -143,7 +143,7 @@ function registerPublicRoutes(app: FastifyInstance, service: PublicApiService, o
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   app.setErrorHandler((error, request, reply) => sendError(request, reply, error, options.maxValueBytes));
   if (options.auth) app.addHook('onRequest', accessHook(options.auth));
-  const dashboard = options.dashboard ? registerDashboard(app, service, options.dashboard) : null;
+  const dashboard = options.dashboard ? registerDashboard(app, service, withHints(options.dashboard, options.operations)) : null;
   const observe = combineObservers(options.observe, dashboard === null ? undefined : (operation, status, seconds) => dashboard.record(operation, status, seconds));
   if (observe) {
     // A callback hook, not an async one: no promise per request.
@@ -161,6 +161,12 @@ function registerPublicRoutes(app: FastifyInstance, service: PublicApiService, o
 }
 
 type Observe = NonNullable<PublicApiOptions['observe']>;
+
+/** The dashboard's options, its per-target hints taken from the cluster operations when not given. */
+function withHints(dashboard: DashboardOptions, operations: ClusterOperationsApi | undefined): DashboardOptions {
+  if (dashboard.hints !== undefined || operations === undefined) return dashboard;
+  return { ...dashboard, hints: () => operations.hints() };
+}
 
 /** One observer calling both (or the one given, or none): the metrics and the dashboard share the hook. */
 function combineObservers(first: Observe | undefined, second: Observe | undefined): Observe | undefined {

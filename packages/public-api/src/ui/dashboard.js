@@ -58,6 +58,15 @@ function formatSeconds(seconds) {
   return seconds < 1 ? `${(seconds * 1000).toFixed(seconds < 0.01 ? 2 : 1)} ms` : `${seconds.toFixed(2)} s`;
 }
 
+/** An age as `dkv hints` shows one (the CLI's formatAge): `850ms`, `12.3s`, `4m05s`, `2h03m`. */
+function formatAge(ms) {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  const minutes = Math.floor(ms / 60_000);
+  if (minutes < 60) return `${minutes}m${String(Math.floor((ms % 60_000) / 1000)).padStart(2, '0')}s`;
+  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`;
+}
+
 /** An SVG path of a band (radii `inner`..`outer`) between fractions `start` and `end` of the circle, clockwise from the top. */
 function arcPath(start, end, outer = RING_OUTER, inner = RING_INNER) {
   const point = (fraction, radius) => {
@@ -141,6 +150,21 @@ function renderRequests(overview) {
   document.getElementById('window').textContent = `(this process, last ${overview.requests.windowSeconds} s)`;
 }
 
+function renderHints(overview) {
+  const rows = (overview.hints || []).map((backlog) =>
+    el(
+      'tr',
+      { 'data-target': backlog.target },
+      el('td', { class: 'id' }, backlog.target),
+      el('td', { class: 'num' }, formatCount(backlog.count)),
+      el('td', { class: 'num' }, formatBytes(backlog.bytes)),
+      el('td', { class: 'num' }, formatAge(backlog.oldestAgeMs)),
+    ),
+  );
+  if (rows.length === 0) rows.push(el('tr', { class: 'hint' }, el('td', { colspan: 4 }, 'none pending')));
+  document.querySelector('#hints-by-target tbody').replaceChildren(...rows);
+}
+
 function describeEvent(event) {
   if (event.kind === 'added') return `${event.node} added (${event.to})`;
   if (event.kind === 'removed') return `${event.node} removed (was ${event.from})`;
@@ -175,6 +199,7 @@ function render(overview) {
   renderSummary(overview);
   renderRing(overview, ids);
   renderNodes(overview, ids);
+  renderHints(overview);
   renderRequests(overview);
   renderEvents(overview);
 }
