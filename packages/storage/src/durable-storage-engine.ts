@@ -18,7 +18,7 @@ import { FULL_RANGE } from '@dkv/hashing';
 import { CompactStorageEngine } from './compact-storage-engine.js';
 import { checkDataIdentity, IDENTITY_FILE } from './data-identity.js';
 import { readWholeFile, type LogDirectory, type LogFile } from './log-files.js';
-import { encodeRecordEntry, encodeRemoveEntry, LOG_RECORD_OVERHEAD_BYTES, type LogEntry } from './log-record.js';
+import { encodeEntryInto, LOG_RECORD_OVERHEAD_BYTES, maxEntryBytes, type LogEntry } from './log-record.js';
 import { replaySegment } from './log-recovery.js';
 
 /**
@@ -186,6 +186,10 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
   private merge: Merge | null = null;
   private failure: string | null = null;
   private closed = false;
+  /** Where an append is encoded before it is written (grown for a larger entry). */
+  private encoded = Buffer.allocUnsafe(64 * 1024);
+  /** Where a merge step encodes its batch, written with one `write` per output segment. */
+  private mergeBuffer = Buffer.allocUnsafe(0);
   private counts = { corruptRegions: 0, tornTails: 0, recoveredEntries: 0, recoveryMs: 0, writeFailures: 0, merges: 0, mergesFailed: 0, fsyncs: 0 };
 
   private constructor(options: DurableStorageEngineOptions<E>) {
@@ -242,7 +246,7 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
   apply(key: string, record: VersionedValue): ApplyResult {
     const incoming = !record.tombstone && record.expiresAt !== null && record.expiresAt <= this.options.clock.now() ? toTombstone(record) : record;
     const held = this.peek(key);
-    if (held === null || compareVersionedValues(incoming, held) > 0) this.append(encodeRecordEntry(key, incoming));
+    if (held === null || compareVersionedValues(incoming, held) > 0) this.append(key, incoming);
     return this.inner.apply(key, record);
   }
 
@@ -260,7 +264,7 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
    */
   remove(key: string): boolean {
     if (this.inner.head(key) === null) return false;
-    this.append(encodeRemoveEntry(key));
+    this.append(key, null);
     return this.inner.remove(key);
   }
 
@@ -387,10 +391,17 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
     this.directory.syncDirectory();
   }
 
-  /** Appends `bytes` to the current segment, or throws with memory untouched; seals the segment once full. */
-  private append(bytes: Buffer): void {
+  /**
+   * Appends the entry of `record` for `key` (null: its removal) to the current segment, or throws
+   * with memory untouched; seals the segment once full. The entry is encoded into a buffer kept
+   * for the purpose: no buffer per write.
+   */
+  private append(key: string, record: VersionedValue | null): void {
     if (this.closed) throw new DkvError('UNAVAILABLE', `the log of node ${this.options.nodeId} is closed`);
     if (this.failure !== null) throw this.refusal();
+    const room = maxEntryBytes(key, record);
+    if (room > this.encoded.length) this.encoded = Buffer.allocUnsafe(Math.max(room, 2 * this.encoded.length));
+    const bytes = this.encoded.subarray(0, encodeEntryInto(this.encoded, 0, key, record));
     const before = this.active.bytes;
     try {
       this.activeFile.append(bytes);
@@ -531,25 +542,41 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
     this.logger('info', 'merge started', { lastMajor, diskBytes: this.durability().diskBytes });
   }
 
-  /** Writes one bounded batch of the index; finishes the merge after the last. */
+  /** Writes one bounded batch of the index (one write per output segment it touches); finishes the merge after the last. */
   private continueMerge(): void {
     const merge = this.merge as Merge;
     const batch = this.inner.scan([FULL_RANGE], merge.cursor, this.options.mergeStepMaxRecords, this.options.mergeStepMaxBytes);
+    let size = 0;
+    for (const { key, record } of batch.records) size += maxEntryBytes(key, record);
+    if (size > this.mergeBuffer.length) this.mergeBuffer = Buffer.allocUnsafe(size);
+    let output = merge.outputs.at(-1) as Segment;
+    let start = 0;
+    let end = 0;
     for (const { key, record } of batch.records) {
-      const bytes = encodeRecordEntry(key, record);
-      let output = merge.outputs.at(-1) as Segment;
-      if (output.bytes > 0 && output.bytes + bytes.length > this.options.segmentBytes) {
+      const bytes = encodeEntryInto(this.mergeBuffer, end, key, record);
+      const filled = output.bytes + (end - start);
+      if (filled > 0 && filled + bytes > this.options.segmentBytes) {
+        // The segment is full: what precedes this record goes to it, this record starts the next.
+        this.writeMerged(merge, output, start, end);
+        start = end;
         merge.output.syncNow();
         merge.output.close();
         output = { name: segmentName(merge.lastMajor, output.minor + 1), major: merge.lastMajor, minor: output.minor + 1, bytes: 0 };
         merge.outputs.push(output);
         merge.output = this.directory.open(output.name + TEMPORARY_SUFFIX);
       }
-      merge.output.append(bytes);
-      output.bytes += bytes.length;
+      end += bytes;
     }
+    this.writeMerged(merge, output, start, end);
     merge.cursor = batch.cursor;
     if (batch.cursor === null) this.finishMerge(merge);
+  }
+
+  /** Appends the merge buffer's bytes from `start` to `end` to the merge's current output. */
+  private writeMerged(merge: Merge, output: Segment, start: number, end: number): void {
+    if (end === start) return;
+    merge.output.append(this.mergeBuffer.subarray(start, end));
+    output.bytes += end - start;
   }
 
   /** Syncs and renames the new segments into place, then deletes the segments they replace. */
