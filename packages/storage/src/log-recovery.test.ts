@@ -46,6 +46,8 @@ function writeLog(count: number) {
     values.push(value);
     engine.apply(`key-${i}`, rec(i + 1, value, i % 4 === 3 ? { expiresAt: 10_000_000 } : {}));
   }
+  // The turn's end: its appends are written.
+  engine.flush();
   const bytes = Buffer.from(directory.bytesOf(SEGMENT));
   const starts: number[] = [];
   for (let at = 0; at < bytes.length; ) {
@@ -54,6 +56,7 @@ function writeLog(count: number) {
     if (!('entry' in decoded)) throw new Error(`the log written is not readable at ${at}`);
     at += decoded.bytes;
   }
+  if (starts.length !== count) throw new Error(`the log holds ${starts.length} records, ${count} were written`);
   return { bytes, starts, values };
 }
 
