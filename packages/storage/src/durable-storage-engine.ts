@@ -17,9 +17,9 @@ import {
 import { FULL_RANGE } from '@dkv/hashing';
 import { CompactStorageEngine } from './compact-storage-engine.js';
 import { checkDataIdentity, IDENTITY_FILE } from './data-identity.js';
-import { readWholeFile, type LogDirectory, type LogFile } from './log-files.js';
+import type { LogDirectory, LogFile } from './log-files.js';
 import { encodeEntryInto, LOG_RECORD_OVERHEAD_BYTES, maxEntryBytes, type LogEntry } from './log-record.js';
-import { replaySegment } from './log-recovery.js';
+import { REPLAY_CHUNK_BYTES, replaySegmentFile } from './log-recovery.js';
 
 /**
  * When appended records reach stable storage (fsync):
@@ -413,19 +413,19 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
       if (entry.kind === 'remove') this.inner.remove(entry.key);
       else this.inner.apply(entry.key, copyValues ? { ...entry.record, value: new Uint8Array(entry.record.value) } : entry.record);
     };
-    // One read buffer for every segment, grown to the largest: the compact engine copies what it
-    // keeps, so the buffer can be filled again; the others get copies (see `visit`).
-    let buffer: Buffer = Buffer.allocUnsafe(0);
+    // One read buffer of a chunk for every segment: the compact engine copies what it keeps, so
+    // the buffer can be filled again; the others get copies (see `visit`).
+    let buffer: Buffer = Buffer.allocUnsafe(REPLAY_CHUNK_BYTES);
     for (const segment of segments) {
-      const bytes = readWholeFile(this.directory, segment.name, buffer);
-      if (bytes.buffer !== buffer.buffer) buffer = bytes;
-      const replay = replaySegment(bytes, this.options.maxRecordBytes, visit);
+      const read = replaySegmentFile(this.directory, segment.name, this.options.maxRecordBytes, buffer, visit);
+      const replay = read.replay;
+      buffer = read.buffer;
       this.counts.recoveredEntries += replay.entries;
       for (const region of replay.corrupt) {
         this.counts.corruptRegions += 1;
         this.logger('error', 'skipped a damaged stretch of the log: its records are not served; anti-entropy restores them from the replicas', { segment: segment.name, offset: region.offset, bytes: region.bytes });
       }
-      segment.bytes = bytes.length;
+      segment.bytes = read.size;
       if (replay.tail !== null) {
         this.counts.tornTails += 1;
         this.directory.truncate(segment.name, replay.tail.offset);
