@@ -11,7 +11,7 @@
 // Method: a log directory in memory (which can lose unsynced bytes like a power cut and fail any
 // operation), a hand-driven clock and scheduler; a seeded differential run against the in-memory
 // engine with reopen checkpoints; scripted cases for the rest.
-import { DkvError, type VersionedValue } from '@dkv/core';
+import type { VersionedValue } from '@dkv/core';
 import { SeededRng, seedForTest } from '@dkv/testkit';
 import { describe, expect, it } from 'vitest';
 import { CompactStorageEngine } from './compact-storage-engine.js';
