@@ -1,8 +1,10 @@
 /**
- * The durability benchmark, at the storage engine (one process, no network): what the durable
- * log costs beside the compact engine, and what start-up and the disk cost.
+ * The durability benchmark: what the durable log costs beside the compact engine, at the storage
+ * engine (one process, no network) and at a real node over its port, and what start-up and the
+ * disk cost.
  *
  *   npm run bench:durability -- [--sessions 1000000] [--ops 100000] [--dir /tmp] [--batch 64]
+ *     [--requests 50000] [--connections 50] [--no-node]
  *
  * Measured, side by side, with 2048-byte values under `session:<n>` keys:
  * 1. fsync cost on `--dir`: one 2 KiB write then fdatasync, 100 times (the floor of `--fsync always`).
@@ -18,9 +20,13 @@
  *    end, then the log's bytes per session against the payload.
  * 6. the floor of a restart on this machine: the CPU time to write as many bytes of memory the
  *    process never touched as the replayed sessions hold (every value is copied into new memory).
+ * 7. node level (`--no-node` skips it): PUT (SET) and GET through a real one-node cluster's Redis
+ *    door from redis-benchmark (`--requests`, `--connections`, 2048-byte values), the node in
+ *    memory, with `--data-dir` (default fsync) and with `--fsync always`: requests per second per
+ *    core of the node's CPU, and the ratios to the in-memory node (see `node-level.ts`).
  *
- * The engine-level figures bound what a node can do; the PUT and GET figures through real
- * processes are `npm run bench`'s (run it with `DKV_DATA_DIR` set to compare).
+ * The engine-level rows isolate the engine, the whole cost of a PUT there; the node-level rows
+ * are what a user sees, where the network and the protocol are most of a request's cost.
  */
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,9 +34,10 @@ import { NodeLogDirectory, SystemClock, TimerScheduler } from '@dkv/runtime';
 import { CompactStorageEngine, DurableStorageEngine, type FsyncPolicy } from '@dkv/storage';
 import type { VersionedValue } from '@dkv/core';
 import { parseFlags } from '../lib/args.js';
+import { nodeLevelRows } from './node-level.js';
 
-const USAGE = 'npm run bench:durability -- [--sessions 1000000] [--ops 100000] [--dir /tmp] [--batch 64]';
-const flags = parseFlags(process.argv.slice(2), { sessions: 'number', ops: 'number', dir: 'string', batch: 'number' }, USAGE);
+const USAGE = 'npm run bench:durability -- [--sessions 1000000] [--ops 100000] [--dir /tmp] [--batch 64] [--requests 50000] [--connections 50] [--no-node]';
+const flags = parseFlags(process.argv.slice(2), { sessions: 'number', ops: 'number', dir: 'string', batch: 'number', requests: 'number', connections: 'number', 'no-node': 'boolean' }, USAGE);
 const sessions = Number(flags.sessions ?? 1_000_000);
 const ops = Number(flags.ops ?? 100_000);
 const batch = Number(flags.batch ?? 64);
@@ -117,20 +124,33 @@ function writeSessions(): void {
   writer.close();
 }
 
+/** Section 7: PUT and GET through a real node, in memory against durable. */
+async function nodeLevel(): Promise<void> {
+  const settings = { requests: Number(flags.requests ?? 50_000), connections: Number(flags.connections ?? 50), keys: 10_000, valueBytes: VALUE_BYTES, dir: root };
+  const rows = await nodeLevelRows(settings);
+  const base = (test: string) => rows.find((row) => row.storage === 'in memory' && row.test === test);
+  report(`node level: one-node cluster (node --coordinate, N=1) over its Redis door, redis-benchmark -d ${VALUE_BYTES} -c ${settings.connections} -n ${settings.requests} -r ${settings.keys}; per core of the node's CPU`);
+  for (const row of rows) {
+    const ratio = row.storage === 'in memory' ? '' : ` = ${(row.perCore / (base(row.test)?.perCore ?? Number.NaN)).toFixed(2)}x in memory`;
+    report(`node level, ${row.test} ${row.storage}: ${Math.round(row.perCore)}/s per core (${Math.round(row.requestsPerSecond)}/s, ${row.cpuUsPerRequest.toFixed(0)} us of CPU per request)${ratio}`);
+  }
+}
+
 async function main(): Promise<void> {
   // The engine's timers are unref'd (a node's servers keep it alive); this keeps the benchmark alive while it waits for them.
   const keepAlive = setInterval(() => undefined, 1000);
   report(`durability bench: ${sessions} sessions, ${ops} ops, 2048-byte values, dir ${root}, node ${process.version}`);
   report(`fsync (2 KiB write + fdatasync): ${fsyncMs().toFixed(2)} ms`);
+  if (flags['no-node'] !== true) await nodeLevel();
   const base = compact();
   const baseApply = await applyRate(base);
   const baseGet = getRate(base);
-  report(`apply, compact engine alone: ${baseApply}/s; get: ${baseGet}/s`);
+  report(`engine level, apply, compact engine alone: ${baseApply}/s; get: ${baseGet}/s`);
   for (const [name, fsync] of [['never', { mode: 'never' }], ['100', { mode: 'interval', intervalMs: 100 }], ['always', { mode: 'always' }]] as const) {
     const engine = durable(`apply-${name}`, fsync);
     const rate = await applyRate(engine);
     const get = name === '100' ? getRate(engine) : null;
-    report(`apply, durable --fsync ${name}${name === 'always' ? ` (turns of ${batch})` : ''}: ${rate}/s = ${(rate / baseApply).toFixed(2)}x${get === null ? '' : `; get: ${get}/s = ${(get / baseGet).toFixed(2)}x`}`);
+    report(`engine level, apply, durable --fsync ${name}${name === 'always' ? ` (turns of ${batch})` : ''}: ${rate}/s = ${(rate / baseApply).toFixed(2)}x${get === null ? '' : `; get: ${get}/s = ${(get / baseGet).toFixed(2)}x`}`);
     engine.close();
   }
   const payloadPerSession = Buffer.byteLength(key(sessions - 1)) + VALUE_BYTES;
@@ -140,6 +160,9 @@ async function main(): Promise<void> {
   // reused by the replayed engine rather than given back to the system.
   const rssBefore = process.memoryUsage().rss;
   writeSessions();
+  // The writer's last turn of appends is written from setImmediate, which holds the writer until
+  // it runs: one turn lets it go, so that its memory is reused by the replayed engine.
+  await new Promise((resolveTurn) => setImmediate(resolveTurn));
   gc?.();
   const started = performance.now();
   const cpuBefore = process.cpuUsage();

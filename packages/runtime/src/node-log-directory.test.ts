@@ -1,5 +1,6 @@
-// Goal: the durable engine keeps its promises on a real file system: what it acknowledged is
-// there after the process's engine is dropped without closing (a crash) and reopened, a torn end
+// Goal: the durable engine keeps its promises on a real file system: what it acknowledged (its
+// `persisted` settled: the turn's appends are written) is there after the process's engine is
+// dropped without closing (a crash) and reopened, a torn end
 // written by hand is cut, an `always` write is answered after a real fsync, and a directory of
 // another node is refused.
 // Method: a temporary directory per test, the engine over NodeLogDirectory, removed afterwards.
@@ -26,12 +27,13 @@ function rec(version: number, value: string): VersionedValue {
 }
 
 describe('NodeLogDirectory', () => {
-  it('keeps every applied record across a crash and cuts a torn end', () => {
+  it('keeps every acknowledged record across a crash and cuts a torn end', async () => {
     const path = mkdtempSync(join(tmpdir(), 'dkv-log-'));
     made.push(path);
     const engine = open(join(path, 'n1'));
     for (let i = 0; i < 100; i += 1) engine.apply(`k${i}`, rec(i + 1, `value-${i}`));
     engine.remove('k5');
+    await engine.persisted();
     const segment = readdirSync(join(path, 'n1')).find((name) => name.startsWith('segment-')) as string;
     appendFileSync(join(path, 'n1', segment), Buffer.from([0x44, 0x56, 0x4b, 0x31, 9, 9]));
     const reopened = open(join(path, 'n1'));

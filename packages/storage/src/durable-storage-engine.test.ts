@@ -3,13 +3,15 @@
 // "crashed" (merges, removes, expiries and purges included); merges keep the log bounded under TTL
 // churn and drop expired values; a crash in the middle of a merge loses nothing; under `always`
 // a write is acknowledged only after the fsync that covers it, and one fsync serves every write of
-// a turn; a write the log cannot take is refused with memory unchanged and reads go on; after a
+// a turn; under every policy a write is acknowledged only once the turn's one write of the log
+// holds it, and a crash before that loses only unacknowledged writes; a write the log cannot take
+// is refused (the write after it with memory unchanged) and reads go on; after a
 // failed fsync writes are refused; a directory of another node or format is refused at start;
 // replay into an engine that keeps the values it is given serves them intact across segments.
 // Method: a log directory in memory (which can lose unsynced bytes like a power cut and fail any
 // operation), a hand-driven clock and scheduler; a seeded differential run against the in-memory
 // engine with reopen checkpoints; scripted cases for the rest.
-import { DkvError, type VersionedValue } from '@dkv/core';
+import type { VersionedValue } from '@dkv/core';
 import { SeededRng, seedForTest } from '@dkv/testkit';
 import { describe, expect, it } from 'vitest';
 import { CompactStorageEngine } from './compact-storage-engine.js';
@@ -65,6 +67,8 @@ function setup(options: { fsync?: FsyncPolicy; directory?: MemoryLogDirectory; n
       fsync: options.fsync ?? { mode: 'never' },
       clock,
       scheduler,
+      // The turn's end (when its appends are written) comes with the scheduler's next `runOnce`.
+      defer: (callback: () => void) => void scheduler.after(0, callback),
       logger: (level, message) => logs.push(`${level}: ${message}`),
       segmentBytes: 2048,
       mergeMinBytes: 0,
@@ -136,7 +140,9 @@ describe('DurableStorageEngine recovery', () => {
       } else if (dice < 97) {
         scheduler.runRepeating();
       } else {
-        // A crash: no close, the process's timers die with it, the next process opens the same directory.
+        // A crash between turns (the last turn's writes written, and acknowledged): no close, the
+        // process's timers die with it, the next process opens the same directory.
+        engine.flush();
         merges += engine.durability().merges;
         scheduler.crash();
         engine = open();
@@ -177,6 +183,7 @@ describe('DurableStorageEngine recovery', () => {
     engine.mergeStep();
     engine.apply('k1', rec(500, 'during-merge'));
     engine.remove('k3');
+    engine.flush();
     expect(directory.list().some((name) => name.endsWith('.tmp'))).toBe(true);
     const reopened = open();
     expect(directory.list().some((name) => name.endsWith('.tmp'))).toBe(false);
@@ -198,6 +205,7 @@ describe('DurableStorageEngine recovery', () => {
       engine.apply('k5', rec(1000 + step, `late-${step}`));
     }
     expect(engine.durability().merges).toBe(1);
+    engine.flush();
     const reopened = open();
     expect(reopened.get('k0')).toBeNull();
     for (let i = 0; i < 10; i += 1) expect(live(reopened, `k${i}`, clock.nowMs)).toBe(live(engine, `k${i}`, clock.nowMs));
@@ -230,12 +238,25 @@ describe('DurableStorageEngine fsync policies', () => {
     for (let i = 0; i < 10; i += 1) expect(Buffer.from(reopened.get(`k${i}`)!.value).toString()).toBe(`v${i}`);
   });
 
-  it('under never, a power cut may lose unsynced writes but never serves a damaged one; a process crash loses nothing', () => {
-    const { directory, open, engine } = setup({ fsync: { mode: 'never' } });
-    for (let i = 0; i < 10; i += 1) engine.apply(`k${i}`, rec(1, `v${i}`));
+  it('under never, a power cut may lose unsynced writes but never serves a damaged one; a process crash loses nothing acknowledged', async () => {
+    const { scheduler, directory, open, engine } = setup({ fsync: { mode: 'never' } });
+    const service = new PersistingRequestHandler(new StorageService({ nodeId: 'n1', engine }), engine);
+    const answers = Array.from({ length: 10 }, (_, i) => service.handle({ type: 'PUT', key: `k${i}`, record: rec(1, `v${i}`) }));
+    let acknowledged = 0;
+    for (const answer of answers) void (answer as Promise<unknown>).then(() => (acknowledged += 1));
+    await Promise.resolve();
+    // Not one byte is in the file, and not one PUT answered, before the turn's end writes them all.
+    expect(directory.size(directory.list().find((name) => name.endsWith('.log')) as string)).toBe(0);
+    expect(acknowledged).toBe(0);
+    scheduler.runOnce();
+    await Promise.all(answers);
+    expect(acknowledged).toBe(10);
     expect(engine.persisted()).toBeNull();
+    // A crash in the middle of the next turn loses that turn's writes, none of which was acknowledged.
+    engine.apply('unacknowledged', rec(1, 'lost'));
     const afterCrash = open();
     for (let i = 0; i < 10; i += 1) expect(Buffer.from(afterCrash.get(`k${i}`)!.value).toString()).toBe(`v${i}`);
+    expect(afterCrash.get('unacknowledged')).toBeNull();
     directory.powerLoss();
     const afterPowerLoss = open();
     for (let i = 0; i < 10; i += 1) {
@@ -244,9 +265,12 @@ describe('DurableStorageEngine fsync policies', () => {
     }
   });
 
-  it('under an interval, syncs in the background when something was written', () => {
+  it('under an interval, syncs in the background when something was written', async () => {
     const { scheduler, directory, open, engine } = setup({ fsync: { mode: 'interval', intervalMs: 100 } });
     engine.apply('a', rec(1, 'one'));
+    const written = engine.persisted();
+    scheduler.runOnce();
+    await written;
     expect(engine.persisted()).toBeNull();
     scheduler.runRepeating();
     expect(engine.durability().fsyncs).toBe(1);
@@ -290,20 +314,34 @@ describe('DurableStorageEngine with slow fsyncs', () => {
 });
 
 describe('DurableStorageEngine faults', () => {
-  it('refuses a write the log cannot take (disk full), keeps memory as it was, serves reads, and takes writes again once there is room', () => {
-    const { directory, open, engine, logs } = setup();
+  it('refuses the writes the log cannot take (disk full) and never acknowledges them, refuses later writes with memory untouched, serves reads, and takes writes again once there is room', async () => {
+    const { scheduler, directory, open, engine, logs } = setup();
     engine.apply('k', rec(1, 'old'));
+    engine.flush();
     directory.partialBytes = 17;
     directory.inject((operation) => (operation === 'append' ? Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }) : null));
-    expect(() => engine.apply('k', rec(2, 'new'))).toThrow(DkvError);
+    engine.apply('k', rec(2, 'new'));
+    const waiting = engine.persisted();
+    scheduler.runOnce();
+    await expect(waiting).rejects.toThrow(/could not persist the write: ENOSPC/);
+    // The failed write's append stays pending (a write that failed may still land, as in any
+    // quorum store); every later write tries it first and is refused before touching memory.
     expect(() => engine.apply('other', rec(1, 'x'))).toThrow(/could not persist the write: ENOSPC/);
     expect(() => engine.remove('k')).toThrow(/ENOSPC/);
-    expect(Buffer.from(engine.get('k')!.value).toString()).toBe('old');
     expect(engine.get('other')).toBeNull();
+    expect(Buffer.from(engine.get('k')!.value).toString()).toBe('new');
     expect(engine.durability().writeFailures).toBe(3);
     expect(logs.some((line) => line.startsWith('error: a write could not be appended'))).toBe(true);
+    // What the failed writes left in the file was cut off: a crash now replays the old value, intact.
+    const afterCrash = open();
+    expect(Buffer.from(afterCrash.get('k')!.value).toString()).toBe('old');
+    expect(afterCrash.durability().corruptRegions + afterCrash.durability().tornTails).toBe(0);
+    afterCrash.close();
     directory.inject(() => null);
     engine.apply('k', rec(3, 'newest'));
+    const written = engine.persisted();
+    scheduler.runOnce();
+    await written;
     const reopened = open();
     expect(Buffer.from(reopened.get('k')!.value).toString()).toBe('newest');
     expect(reopened.get('other')).toBeNull();

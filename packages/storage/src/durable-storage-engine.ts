@@ -17,9 +17,9 @@ import {
 import { FULL_RANGE } from '@dkv/hashing';
 import { CompactStorageEngine } from './compact-storage-engine.js';
 import { checkDataIdentity, IDENTITY_FILE } from './data-identity.js';
-import { readWholeFile, type LogDirectory, type LogFile } from './log-files.js';
-import { encodeRecordEntry, encodeRemoveEntry, LOG_RECORD_OVERHEAD_BYTES, type LogEntry } from './log-record.js';
-import { replaySegment } from './log-recovery.js';
+import type { LogDirectory, LogFile } from './log-files.js';
+import { encodeEntryInto, LOG_RECORD_OVERHEAD_BYTES, maxEntryBytes, type LogEntry } from './log-record.js';
+import { REPLAY_CHUNK_BYTES, replaySegmentFile } from './log-recovery.js';
 
 /**
  * When appended records reach stable storage (fsync):
@@ -83,6 +83,11 @@ export interface DurableStorageEngineOptions<E extends RangeScanStorageEngine = 
   readonly mergeStepMaxBytes?: number;
   /** A record claiming a larger body is damage. Default {@link DEFAULT_MAX_RECORD_BYTES}. */
   readonly maxRecordBytes?: number;
+  /**
+   * Runs `callback` after the I/O callbacks of the current event-loop turn: when the appends of a
+   * turn are written, with one `write`. Default `setImmediate`.
+   */
+  readonly defer?: (callback: () => void) => void;
   /** Called once by {@link DurableStorageEngine.close}, after the log is closed: releases what the caller tied to the log's life (the data directory's lock). */
   readonly onClose?: () => void;
 }
@@ -119,11 +124,31 @@ interface Segment {
   bytes: number;
 }
 
+/**
+ * The writes waiting for the same moment (the write of a turn's appends, or an fsync), sharing one
+ * promise: settled once the log covers `position`. It takes new writes while `open`; a group
+ * commit closes the ones its fsync will cover.
+ */
 interface Waiter {
-  readonly position: number;
+  position: number;
+  open: boolean;
+  readonly promise: Promise<void>;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
 }
+
+function newWaiter(): Waiter {
+  let resolve!: () => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<void>((settle, refuse) => {
+    resolve = settle;
+    reject = refuse;
+  });
+  return { position: 0, open: true, promise, resolve, reject };
+}
+
+/** The buffer a turn's appends are encoded into: 256 KiB, written at the turn's end or once full. */
+const PENDING_BUFFER_BYTES = 256 * 1024;
 
 /** A merge under way: the index is being written out after `lastMajor`; the segments up to it go once it is done. */
 interface Merge {
@@ -150,11 +175,17 @@ function bySegmentOrder(a: Segment, b: Segment): number {
  * append-only log of checksummed records beside it (Bitcask's design, with the values in memory
  * instead of on disk) makes every change durable before it is acknowledged.
  *
- * - `apply` of a record that wins appends it to the current segment (one `write`), then applies
- *   it in memory; a record that loses is neither logged nor applied. `remove` logs a removal.
+ * - `apply` of a record that wins encodes it into the turn's pending buffer, then applies it in
+ *   memory; a record that loses is neither logged nor applied. `remove` logs a removal.
  *   Expiry and tombstone purge are not logged: replay derives them again from the records.
- * - When the log cannot take a record (disk full, I/O error), the write throws `UNAVAILABLE` and
- *   memory is left as it was; what the failed append left in the file is cut off. Reads go on.
+ * - The appends of an event-loop turn are written to the current segment with one `write` at the
+ *   turn's end (or once 256 KiB are pending): a write is acknowledged only once
+ *   {@link DurableStorageEngine.persisted} settles, after that write (and under `always` after
+ *   the fsync that follows it), so a crash of the process loses nothing acknowledged.
+ * - When the log cannot take that write (disk full, I/O error), what it left in the file is cut
+ *   off, the writes waiting for it are refused (`UNAVAILABLE`) and its appends stay pending, in
+ *   memory as in the buffer: every later write first tries them again, and is refused with memory
+ *   untouched while the log still cannot take them. Reads go on.
  * - A merge rewrites the live records when the log holds more than `mergeRatio` times their size:
  *   it seals the current segment, writes what the in-memory index holds (a bounded batch per
  *   step, from a range scan) into new segments ordered right after the sealed ones, and once they
@@ -168,15 +199,23 @@ function bySegmentOrder(a: Segment, b: Segment): number {
 export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanStorageEngine> implements RangeScanStorageEngine {
   private readonly inner: E;
   private readonly directory: LogDirectory;
-  private readonly options: Required<Omit<DurableStorageEngineOptions, 'engine' | 'directory' | 'logger' | 'clusterId' | 'onClose'>>;
+  private readonly options: Required<Omit<DurableStorageEngineOptions, 'engine' | 'directory' | 'logger' | 'clusterId' | 'onClose' | 'defer'>>;
+  private readonly defer: (callback: () => void) => void;
   private readonly logger: DurableEngineLogger;
   private readonly onClose: () => void;
   private readonly sealed: Segment[] = [];
   private active!: Segment;
   private activeFile!: LogFile;
-  /** Bytes appended to the log since start, and how many of them an fsync has covered. */
+  /** Bytes taken for the log since start (written or pending), written to the file, and covered by an fsync. */
   private appended = 0;
+  private written = 0;
   private synced = 0;
+  /** This turn's appends, encoded and not yet written. */
+  private pending = Buffer.allocUnsafe(PENDING_BUFFER_BYTES);
+  private pendingBytes = 0;
+  private flushScheduled = false;
+  /** Why the last write of the pending appends failed (they stay pending and are tried again); null when it did not. */
+  private writeError: DkvError | null = null;
   private waiters: Waiter[] = [];
   private syncing = false;
   private syncScheduled = false;
@@ -186,6 +225,8 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
   private merge: Merge | null = null;
   private failure: string | null = null;
   private closed = false;
+  /** Where a merge step encodes its batch, written with one `write` per output segment. */
+  private mergeBuffer = Buffer.allocUnsafe(0);
   private counts = { corruptRegions: 0, tornTails: 0, recoveredEntries: 0, recoveryMs: 0, writeFailures: 0, merges: 0, mergesFailed: 0, fsyncs: 0 };
 
   private constructor(options: DurableStorageEngineOptions<E>) {
@@ -193,6 +234,7 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
     this.directory = options.directory;
     this.logger = options.logger ?? (() => undefined);
     this.onClose = options.onClose ?? (() => undefined);
+    this.defer = options.defer ?? setImmediate;
     this.options = {
       nodeId: options.nodeId,
       fsync: options.fsync,
@@ -242,7 +284,7 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
   apply(key: string, record: VersionedValue): ApplyResult {
     const incoming = !record.tombstone && record.expiresAt !== null && record.expiresAt <= this.options.clock.now() ? toTombstone(record) : record;
     const held = this.peek(key);
-    if (held === null || compareVersionedValues(incoming, held) > 0) this.append(encodeRecordEntry(key, incoming));
+    if (held === null || compareVersionedValues(incoming, held) > 0) this.append(key, incoming);
     return this.inner.apply(key, record);
   }
 
@@ -260,7 +302,7 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
    */
   remove(key: string): boolean {
     if (this.inner.head(key) === null) return false;
-    this.append(encodeRemoveEntry(key));
+    this.append(key, null);
     return this.inner.remove(key);
   }
 
@@ -282,25 +324,44 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
 
   /**
    * Null when every write applied so far may be acknowledged under the fsync policy; otherwise
-   * a promise that settles once they are durable: resolved after the fsync that covers them (one
-   * fsync for all writes of an event-loop turn), rejected (UNAVAILABLE) when it failed. Only the
-   * `always` policy ever waits.
+   * a promise that settles once they may: under `always` after the fsync that covers them (one
+   * fsync for all writes of an event-loop turn), under the other policies once they are written
+   * to the file (one write for all appends of a turn, at its end). It is rejected (UNAVAILABLE)
+   * when the log could not take them. Every write waiting for the same moment shares one promise.
    */
   persisted(): Promise<void> | null {
-    if (this.options.fsync.mode !== 'always' || this.synced >= this.appended) return null;
+    if (this.covered() >= this.appended) return null;
     if (this.failure !== null) return Promise.reject(this.refusal());
-    return new Promise<void>((resolve, reject) => {
-      this.waiters.push({ position: this.appended, resolve, reject });
-      if (this.syncing || this.syncScheduled) return;
+    let waiter = this.waiters.at(-1);
+    if (waiter === undefined || !waiter.open) {
+      waiter = newWaiter();
+      this.waiters.push(waiter);
+    }
+    waiter.position = this.appended;
+    if (this.options.fsync.mode !== 'always') this.scheduleFlush();
+    else if (!this.syncing && !this.syncScheduled) {
       this.syncScheduled = true;
       // A turn's writes are all appended before this runs: they share the fsync.
       this.options.scheduler.after(0, () => this.groupCommit());
-    });
+    }
+    return waiter.promise;
+  }
+
+  /**
+   * Writes the appends pending in this turn now, with one write (otherwise the turn's end does).
+   * @throws DkvError UNAVAILABLE when the log cannot take them: they stay pending, tried again by
+   * the next write, and the writes waiting for them are refused.
+   */
+  flush(): void {
+    const error = this.writePending();
+    if (error !== null) throw error;
   }
 
   /** Runs the pending merge step, or starts a merge when the log has grown enough: what the merge timer does. */
   mergeStep(): void {
     if (this.closed || this.failure !== null) return;
+    // Appends a failed write left pending are tried again, so that their waiters need no new write.
+    if (this.writeError !== null && this.writePending() !== null) return;
     if (this.merge === null && !this.shouldMerge()) return;
     try {
       if (this.merge === null) this.startMerge();
@@ -316,9 +377,12 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
     for (const timer of this.timers) timer.cancel();
     if (this.merge !== null) this.abortMerge(new Error('the engine closed'));
     try {
-      if (this.failure === null) this.activeFile.syncNow();
-      this.synced = this.appended;
+      if (this.failure === null && this.writePending() === null) {
+        this.activeFile.syncNow();
+        this.synced = this.written;
+      }
       this.settleWaiters(null);
+      this.settleWaiters(new DkvError('UNAVAILABLE', `the log of node ${this.options.nodeId} closed before these writes were written`));
     } finally {
       this.closed = true;
       try {
@@ -349,19 +413,19 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
       if (entry.kind === 'remove') this.inner.remove(entry.key);
       else this.inner.apply(entry.key, copyValues ? { ...entry.record, value: new Uint8Array(entry.record.value) } : entry.record);
     };
-    // One read buffer for every segment, grown to the largest: the compact engine copies what it
-    // keeps, so the buffer can be filled again; the others get copies (see `visit`).
-    let buffer: Buffer = Buffer.allocUnsafe(0);
+    // One read buffer of a chunk for every segment: the compact engine copies what it keeps, so
+    // the buffer can be filled again; the others get copies (see `visit`).
+    let buffer: Buffer = Buffer.allocUnsafe(REPLAY_CHUNK_BYTES);
     for (const segment of segments) {
-      const bytes = readWholeFile(this.directory, segment.name, buffer);
-      if (bytes.buffer !== buffer.buffer) buffer = bytes;
-      const replay = replaySegment(bytes, this.options.maxRecordBytes, visit);
+      const read = replaySegmentFile(this.directory, segment.name, this.options.maxRecordBytes, buffer, visit);
+      const replay = read.replay;
+      buffer = read.buffer;
       this.counts.recoveredEntries += replay.entries;
       for (const region of replay.corrupt) {
         this.counts.corruptRegions += 1;
         this.logger('error', 'skipped a damaged stretch of the log: its records are not served; anti-entropy restores them from the replicas', { segment: segment.name, offset: region.offset, bytes: region.bytes });
       }
-      segment.bytes = bytes.length;
+      segment.bytes = read.size;
       if (replay.tail !== null) {
         this.counts.tornTails += 1;
         this.directory.truncate(segment.name, replay.tail.offset);
@@ -387,13 +451,59 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
     this.directory.syncDirectory();
   }
 
-  /** Appends `bytes` to the current segment, or throws with memory untouched; seals the segment once full. */
-  private append(bytes: Buffer): void {
+  /**
+   * Takes the entry of `record` for `key` (null: its removal) for the log, or throws with memory
+   * untouched: it is encoded into the turn's pending buffer, written with the turn's other
+   * appends at its end ({@link persisted} tells when), or at once when the buffer or the segment
+   * is full (the segment is then sealed).
+   */
+  private append(key: string, record: VersionedValue | null): void {
     if (this.closed) throw new DkvError('UNAVAILABLE', `the log of node ${this.options.nodeId} is closed`);
     if (this.failure !== null) throw this.refusal();
+    // After a failed write nothing new is taken until what it left pending is written.
+    if (this.writeError !== null) this.flush();
+    const room = maxEntryBytes(key, record);
+    if (this.pendingBytes + room > this.pending.length) {
+      this.flush();
+      if (room > this.pending.length) this.pending = Buffer.allocUnsafe(room);
+    }
+    const bytes = encodeEntryInto(this.pending, this.pendingBytes, key, record);
+    this.pendingBytes += bytes;
+    this.appended += bytes;
+    if (this.active.bytes + this.pendingBytes < this.options.segmentBytes) {
+      this.scheduleFlush();
+      return;
+    }
+    const error = this.writePending();
+    if (error !== null) {
+      // This entry is refused with its write; the earlier ones stay pending.
+      this.pendingBytes -= bytes;
+      this.appended -= bytes;
+      throw error;
+    }
+    this.seal();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    this.defer(this.flushTurn);
+  }
+
+  private readonly flushTurn = (): void => {
+    this.flushScheduled = false;
+    if (!this.closed) this.writePending();
+  };
+
+  /**
+   * Writes the pending appends with one write. On failure it cuts off what the write left in the
+   * file, keeps them pending (to be tried again), refuses the writes waiting, and returns why.
+   */
+  private writePending(): DkvError | null {
+    if (this.pendingBytes === 0) return null;
     const before = this.active.bytes;
     try {
-      this.activeFile.append(bytes);
+      this.activeFile.append(this.pending.subarray(0, this.pendingBytes));
     } catch (error) {
       this.counts.writeFailures += 1;
       try {
@@ -402,11 +512,22 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
         this.fail(`a failed append could not be undone (${message(undo)})`);
       }
       this.logger('error', 'a write could not be appended to the log and was refused', { segment: this.active.name, error: message(error) });
-      throw new DkvError('UNAVAILABLE', `node ${this.options.nodeId} could not persist the write: ${message(error)}`);
+      this.writeError = new DkvError('UNAVAILABLE', `node ${this.options.nodeId} could not persist the write: ${message(error)}`);
+      this.settleWaiters(this.writeError);
+      return this.writeError;
     }
-    this.active.bytes += bytes.length;
-    this.appended += bytes.length;
-    if (this.active.bytes >= this.options.segmentBytes) this.seal();
+    this.active.bytes += this.pendingBytes;
+    this.written += this.pendingBytes;
+    this.pendingBytes = 0;
+    this.writeError = null;
+    if (this.pending.length > PENDING_BUFFER_BYTES) this.pending = Buffer.allocUnsafe(PENDING_BUFFER_BYTES);
+    if (this.options.fsync.mode !== 'always') this.settleWaiters(null);
+    return null;
+  }
+
+  /** Bytes the policy lets the node acknowledge: synced under `always`, written under the others. */
+  private covered(): number {
+    return this.options.fsync.mode === 'always' ? this.synced : this.written;
   }
 
   /** Closes the current segment (synced unless the policy is `never`) and starts the next one. */
@@ -416,7 +537,7 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
       if (this.options.fsync.mode !== 'never') {
         this.activeFile.syncNow();
         this.counts.fsyncs += 1;
-        this.synced = this.appended;
+        this.synced = this.written;
       }
       // An fsync in flight may still be using this file: closing it now would fail that fsync.
       if (this.syncing) this.closeAfterSync.push(this.activeFile);
@@ -438,29 +559,20 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
       this.settleWaiters(this.refusal());
       return;
     }
-    this.syncAppended(() => {
-      this.settleWaiters(null);
-      if (this.waiters.length > 0 && !this.syncScheduled) {
-        this.syncScheduled = true;
-        this.options.scheduler.after(0, () => this.groupCommit());
-      }
-    });
-  }
-
-  /**
-   * Starts an fsync of everything appended so far (one at a time: the callers check `syncing`);
-   * `then` runs once it is durable. A failed fsync fails the engine, as every later write must
-   * then be refused rather than acknowledged without being on disk.
-   */
-  private syncAppended(then: () => void): void {
-    const target = this.appended;
+    if (this.writePending() !== null) return;
+    for (const waiter of this.waiters) waiter.open = false;
+    const target = this.written;
     this.syncing = true;
     this.counts.fsyncs += 1;
     this.activeFile.sync().then(
       () => {
         this.syncSettled();
         this.synced = Math.max(this.synced, target);
-        then();
+        this.settleWaiters(null);
+        if (this.waiters.length > 0 && !this.syncScheduled) {
+          this.syncScheduled = true;
+          this.options.scheduler.after(0, () => this.groupCommit());
+        }
       },
       (error: unknown) => {
         this.syncSettled();
@@ -477,17 +589,29 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
 
   /** The `interval` policy's tick: an fsync when something was appended since the last one. */
   private backgroundSync(): void {
-    if (this.syncing || this.closed || this.failure !== null || this.synced >= this.appended) return;
-    this.syncAppended(() => undefined);
+    if (this.syncing || this.closed || this.failure !== null || this.synced >= this.written) return;
+    const target = this.written;
+    this.syncing = true;
+    this.counts.fsyncs += 1;
+    this.activeFile.sync().then(
+      () => {
+        this.syncSettled();
+        this.synced = Math.max(this.synced, target);
+      },
+      (error: unknown) => {
+        this.syncSettled();
+        if (!this.closed) this.fail(`fsync failed (${message(error)})`);
+      },
+    );
   }
 
-  /** Resolves the waiters an fsync covered, or rejects them all with `error`. */
+  /** Resolves the waiters the log now covers (see {@link covered}), or rejects them all with `error`. */
   private settleWaiters(error: Error | null): void {
     const waiting = this.waiters;
     this.waiters = [];
     for (const waiter of waiting) {
       if (error !== null) waiter.reject(error);
-      else if (waiter.position <= this.synced) waiter.resolve();
+      else if (waiter.position <= this.covered()) waiter.resolve();
       else this.waiters.push(waiter);
     }
   }
@@ -523,6 +647,7 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
 
   private startMerge(): void {
     const lastMajor = this.active.major;
+    this.flush();
     this.seal();
     if (this.failure !== null) throw new Error(this.failure);
     const first = { name: segmentName(lastMajor, 1), major: lastMajor, minor: 1, bytes: 0 };
@@ -530,25 +655,41 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
     this.logger('info', 'merge started', { lastMajor, diskBytes: this.durability().diskBytes });
   }
 
-  /** Writes one bounded batch of the index; finishes the merge after the last. */
+  /** Writes one bounded batch of the index (one write per output segment it touches); finishes the merge after the last. */
   private continueMerge(): void {
     const merge = this.merge as Merge;
     const batch = this.inner.scan([FULL_RANGE], merge.cursor, this.options.mergeStepMaxRecords, this.options.mergeStepMaxBytes);
+    let size = 0;
+    for (const { key, record } of batch.records) size += maxEntryBytes(key, record);
+    if (size > this.mergeBuffer.length) this.mergeBuffer = Buffer.allocUnsafe(size);
+    let output = merge.outputs.at(-1) as Segment;
+    let start = 0;
+    let end = 0;
     for (const { key, record } of batch.records) {
-      const bytes = encodeRecordEntry(key, record);
-      let output = merge.outputs.at(-1) as Segment;
-      if (output.bytes > 0 && output.bytes + bytes.length > this.options.segmentBytes) {
+      const bytes = encodeEntryInto(this.mergeBuffer, end, key, record);
+      const filled = output.bytes + (end - start);
+      if (filled > 0 && filled + bytes > this.options.segmentBytes) {
+        // The segment is full: what precedes this record goes to it, this record starts the next.
+        this.writeMerged(merge, output, start, end);
+        start = end;
         merge.output.syncNow();
         merge.output.close();
         output = { name: segmentName(merge.lastMajor, output.minor + 1), major: merge.lastMajor, minor: output.minor + 1, bytes: 0 };
         merge.outputs.push(output);
         merge.output = this.directory.open(output.name + TEMPORARY_SUFFIX);
       }
-      merge.output.append(bytes);
-      output.bytes += bytes.length;
+      end += bytes;
     }
+    this.writeMerged(merge, output, start, end);
     merge.cursor = batch.cursor;
     if (batch.cursor === null) this.finishMerge(merge);
+  }
+
+  /** Appends the merge buffer's bytes from `start` to `end` to the merge's current output. */
+  private writeMerged(merge: Merge, output: Segment, start: number, end: number): void {
+    if (end === start) return;
+    merge.output.append(this.mergeBuffer.subarray(start, end));
+    output.bytes += end - start;
   }
 
   /** Syncs and renames the new segments into place, then deletes the segments they replace. */
@@ -589,7 +730,7 @@ function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function checkOptions(options: Required<Omit<DurableStorageEngineOptions, 'engine' | 'directory' | 'logger' | 'clusterId' | 'onClose'>>): void {
+function checkOptions(options: Required<Omit<DurableStorageEngineOptions, 'engine' | 'directory' | 'logger' | 'clusterId' | 'onClose' | 'defer'>>): void {
   const positive: Array<[string, number]> = [
     ['segmentBytes', options.segmentBytes],
     ['mergeStepIntervalMs', options.mergeStepIntervalMs],

@@ -50,43 +50,57 @@ export type DecodeResult = { readonly entry: LogEntry; readonly bytes: number } 
 
 /** The encoded bytes of `record` for `key`, ready to append. */
 export function encodeRecordEntry(key: string, record: VersionedValue): Buffer {
-  return encode(KIND_RECORD, key, record);
+  const out = Buffer.allocUnsafe(maxEntryBytes(key, record));
+  return out.subarray(0, encodeEntryInto(out, 0, key, record));
 }
 
 /** The encoded removal of `key` (see `RangeScanStorageEngine.remove`). */
 export function encodeRemoveEntry(key: string): Buffer {
-  return encode(KIND_REMOVE, key, null);
+  const out = Buffer.allocUnsafe(maxEntryBytes(key, null));
+  return out.subarray(0, encodeEntryInto(out, 0, key, null));
 }
 
-function encode(kind: number, key: string, record: VersionedValue | null): Buffer {
-  const keyBytes = Buffer.byteLength(key, 'utf8');
-  const writerBytes = record === null ? 0 : Buffer.byteLength(record.writerId, 'utf8');
-  const valueBytes = record === null ? 0 : record.value.byteLength;
+/**
+ * Room enough for the entry of `record` (null: a removal) for `key`: exact for the value and the
+ * fixed fields, 3 bytes per UTF-16 unit of the key and writer id (their longest UTF-8), so that
+ * it costs no UTF-8 scan of its own.
+ */
+export function maxEntryBytes(key: string, record: VersionedValue | null): number {
+  return LOG_RECORD_OVERHEAD_BYTES + 3 * key.length + (record === null ? 0 : 3 * record.writerId.length + record.value.byteLength);
+}
+
+/**
+ * Encodes the entry of `record` (null: the removal of `key`) into `out` at `offset`, where
+ * {@link maxEntryBytes} must fit, and returns its size: the log's appends are encoded straight
+ * into the buffer that is written, with no buffer of their own.
+ * @throws DkvError INVALID_REQUEST when the key or writer id takes more than 65,535 bytes.
+ */
+export function encodeEntryInto(out: Buffer, offset: number, key: string, record: VersionedValue | null): number {
+  const bodyStart = offset + LOG_HEADER_BYTES;
+  let at = bodyStart + FIXED_BODY_BYTES;
+  const keyBytes = out.write(key, at, 'utf8');
+  at += keyBytes;
+  const writerBytes = record === null ? 0 : out.write(record.writerId, at, 'utf8');
+  at += writerBytes;
   if (keyBytes > 0xffff || writerBytes > 0xffff) throw new DkvError('INVALID_REQUEST', `a log record's key and writer id must be at most 65,535 bytes, got ${keyBytes} and ${writerBytes}`);
+  const valueBytes = record === null ? 0 : record.value.byteLength;
+  if (record !== null) out.set(record.value, at);
   const bodyBytes = FIXED_BODY_BYTES + keyBytes + writerBytes + valueBytes;
-  const out = Buffer.allocUnsafe(LOG_HEADER_BYTES + bodyBytes);
-  out.writeUInt32LE(LOG_RECORD_MAGIC, 0);
-  out.writeUInt32LE(bodyBytes, 4);
-  let at = LOG_HEADER_BYTES;
-  out[at] = LOG_FORMAT_VERSION;
-  out[at + 1] = kind;
-  out[at + 2] = record?.tombstone ? FLAG_TOMBSTONE : 0;
-  out[at + 3] = 0;
-  out.writeUInt16LE(keyBytes, at + 4);
-  out.writeUInt16LE(writerBytes, at + 6);
-  out.writeUInt32LE(valueBytes, at + 8);
-  out.writeDoubleLE(record?.version ?? 0, at + 12);
-  out.writeDoubleLE(record?.createdAt ?? 0, at + 20);
-  out.writeDoubleLE(record?.updatedAt ?? 0, at + 28);
-  out.writeDoubleLE(record?.expiresAt ?? Number.NaN, at + 36);
-  at += FIXED_BODY_BYTES;
-  at += out.write(key, at, 'utf8');
-  if (record !== null) {
-    at += out.write(record.writerId, at, 'utf8');
-    out.set(record.value, at);
-  }
-  out.writeUInt32LE(crc32(out.subarray(LOG_HEADER_BYTES), lengthCrc(bodyBytes)), 8);
-  return out;
+  out.writeUInt32LE(LOG_RECORD_MAGIC, offset);
+  out.writeUInt32LE(bodyBytes, offset + 4);
+  out[bodyStart] = LOG_FORMAT_VERSION;
+  out[bodyStart + 1] = record === null ? KIND_REMOVE : KIND_RECORD;
+  out[bodyStart + 2] = record?.tombstone ? FLAG_TOMBSTONE : 0;
+  out[bodyStart + 3] = 0;
+  out.writeUInt16LE(keyBytes, bodyStart + 4);
+  out.writeUInt16LE(writerBytes, bodyStart + 6);
+  out.writeUInt32LE(valueBytes, bodyStart + 8);
+  out.writeDoubleLE(record?.version ?? 0, bodyStart + 12);
+  out.writeDoubleLE(record?.createdAt ?? 0, bodyStart + 20);
+  out.writeDoubleLE(record?.updatedAt ?? 0, bodyStart + 28);
+  out.writeDoubleLE(record?.expiresAt ?? Number.NaN, bodyStart + 36);
+  out.writeUInt32LE(crc32(out.subarray(bodyStart, bodyStart + bodyBytes), lengthCrc(bodyBytes)), offset + 8);
+  return LOG_HEADER_BYTES + bodyBytes;
 }
 
 /** The last body length whose CRC {@link lengthCrc} computed, and that CRC. */

@@ -14,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { CompactStorageEngine } from './compact-storage-engine.js';
 import { DurableStorageEngine } from './durable-storage-engine.js';
 import { MemoryLogDirectory } from './log-files.js';
+import { REPLAY_CHUNK_BYTES } from './log-recovery.js';
 import { decodeLogEntry, encodeRecordEntry, encodeRemoveEntry, LOG_HEADER_BYTES } from './log-record.js';
 
 const SEGMENT = 'segment-000000000001-000000.log';
@@ -46,6 +47,8 @@ function writeLog(count: number) {
     values.push(value);
     engine.apply(`key-${i}`, rec(i + 1, value, i % 4 === 3 ? { expiresAt: 10_000_000 } : {}));
   }
+  // The turn's end: its appends are written.
+  engine.flush();
   const bytes = Buffer.from(directory.bytesOf(SEGMENT));
   const starts: number[] = [];
   for (let at = 0; at < bytes.length; ) {
@@ -54,6 +57,7 @@ function writeLog(count: number) {
     if (!('entry' in decoded)) throw new Error(`the log written is not readable at ${at}`);
     at += decoded.bytes;
   }
+  if (starts.length !== count) throw new Error(`the log holds ${starts.length} records, ${count} were written`);
   return { bytes, starts, values };
 }
 
@@ -115,6 +119,40 @@ describe('log recovery', () => {
         expect(logs.some((line) => line.startsWith('error: skipped a damaged stretch'))).toBe(true);
       }
     }
+  });
+});
+
+describe('log replay in chunks', () => {
+  it('replays records that straddle the read chunks, one larger than a chunk, and a damaged one beyond the first chunk, every intact value byte for byte', () => {
+    const directory = new MemoryLogDirectory();
+    const engine = open(directory);
+    const values: Buffer[] = [];
+    for (let i = 0; i < 1400; i += 1) {
+      // Mostly 2 KiB sessions of odd sizes, so that records end anywhere in a chunk; one value of 1.5 chunks.
+      const value = Buffer.alloc(i === 700 ? REPLAY_CHUNK_BYTES * 1.5 : 2000 + (i % 97), i % 251);
+      values.push(value);
+      engine.apply(`key-${i}`, rec(1, value));
+    }
+    engine.flush();
+    const bytes = Buffer.from(directory.bytesOf(SEGMENT));
+    expect(bytes.length).toBeGreaterThan(3 * REPLAY_CHUNK_BYTES);
+    const check = (reopened: ReturnType<typeof open>, damaged: number | null) => {
+      for (let i = 0; i < values.length; i += 1) {
+        const record = reopened.get(`key-${i}`);
+        if (i === damaged) expect(record, `key-${i}`).toBeNull();
+        else expect(record !== null && Buffer.from(record.value).equals(values[i] as Buffer), `key-${i}`).toBe(true);
+      }
+    };
+    const whole = open(directoryWith(bytes));
+    check(whole, null);
+    expect(whole.durability()).toMatchObject({ recoveredEntries: 1400, corruptRegions: 0, tornTails: 0 });
+    // A bit flipped in the value of key-1000, past the large record: found, skipped, the rest served.
+    const damaged = Buffer.from(bytes);
+    const at = damaged.indexOf(Buffer.from('key-1000')) + 100;
+    damaged[at] = (damaged[at] as number) ^ 4;
+    const afterDamage = open(directoryWith(damaged));
+    check(afterDamage, 1000);
+    expect(afterDamage.durability()).toMatchObject({ recoveredEntries: 1399, corruptRegions: 1, tornTails: 0 });
   });
 });
 

@@ -7,12 +7,13 @@ export interface Persistence {
 }
 
 /**
- * A replica handler whose PUT answers wait until the write is durable under the fsync policy
- * (the `always` policy's group commit), so the node never acknowledges a write it could lose to
- * a power cut; every other answer, and every PUT under the other policies, is given at once, as
- * the wrapped handler gives it. A PUT that did not apply (an equal or older record) waits too: it
- * may be a retry of a write whose fsync is still pending. A failed fsync turns the answer into
- * an error, which the coordinator counts as a failed replica.
+ * A replica handler whose PUT answers wait until the write may be acknowledged under the fsync
+ * policy: once the log's one write of the turn holds it (every policy: a crash of the process
+ * then loses nothing acknowledged) and, under `always`, once the group commit's fsync covers it,
+ * so the node never acknowledges a write it could lose to a power cut. Every other answer is
+ * given at once, as the wrapped handler gives it. A PUT that did not apply (an equal or older
+ * record) waits too: it may be a retry of a write still pending. A failed write or fsync turns
+ * the answer into an error, which the coordinator counts as a failed replica.
  *
  * It answers through a promise, so it serves the transports that accept one (the TCP server, the
  * internal HTTP route, the in-process client of a coordinating node); the synchronous port
