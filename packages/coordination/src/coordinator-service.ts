@@ -195,18 +195,28 @@ export class CoordinatorService implements KVStore {
     return { targets, needed: Math.min(needed + targets.length - list.length, targets.length) };
   }
 
-  /** Reads `key` with quorum `r` (default R). Missing, expired and deleted keys read as null. */
-  async get(key: string, options: ReadOptions = {}): Promise<ReadResult | null> {
-    validateKey(key);
-    const r = options.r ?? this.config.r;
-    validateConsistency('r', r, this.config.n);
-    const hash = hashKey(key);
-    const read = this.withDraining(hash, this.views.readReplicasOfHash(hash, this.config.n), r);
-    const { record } = await this.quorum.readWithQuorum(key, read.targets, read.needed);
-    if (!record) return null;
-    this.versions.observe(record.version);
-    if (!isLive(record, this.clusterNow())) return null;
-    return { key, value: record.value, version: record.version, expiresAt: record.expiresAt };
+  /**
+   * Reads `key` with quorum `r` (default R). Missing, expired and deleted keys read as null. A bad
+   * key or `r` rejects the promise (it does not throw). Written with `then` rather than `async`:
+   * it runs on every read, and an async function's resumption costs more than a reaction.
+   */
+  get(key: string, options: ReadOptions = {}): Promise<ReadResult | null> {
+    let read: { targets: readonly Node[]; needed: number };
+    try {
+      validateKey(key);
+      const r = options.r ?? this.config.r;
+      validateConsistency('r', r, this.config.n);
+      const hash = hashKey(key);
+      read = this.withDraining(hash, this.views.readReplicasOfHash(hash, this.config.n), r);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.quorum.readWithQuorum(key, read.targets, read.needed).then(({ record }) => {
+      if (!record) return null;
+      this.versions.observe(record.version);
+      if (!isLive(record, this.clusterNow())) return null;
+      return { key, value: record.value, version: record.version, expiresAt: record.expiresAt };
+    });
   }
 
   /**

@@ -569,7 +569,7 @@ function groupOf(spec: CommandSpec): string {
 
 /** Every command the door knows, by lower-case name. */
 export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
-  get: { arity: 2, keys: first, flags: ['readonly', 'fast'], run: async (args, _s, server) => bulkOrNull(await server.backend.get(keyOf(args[1] as Buffer))) },
+  get: { arity: 2, keys: first, flags: ['readonly', 'fast'], run: (args, _s, server) => server.backend.get(keyOf(args[1] as Buffer)).then(bulkOrNull) },
   set: { arity: -3, keys: first, flags: ['write', 'denyoom'], run: set },
   setex: { arity: 4, keys: first, flags: ['write', 'denyoom'], run: setWithExpiry('EX', 'setex') },
   psetex: { arity: 4, keys: first, flags: ['write', 'denyoom'], run: setWithExpiry('PX', 'psetex') },
@@ -616,12 +616,14 @@ export function wrongArity(name: string): RespReply {
   return reply.error(`ERR wrong number of arguments for '${name}' command`);
 }
 
-/** Runs `args` (a whole command) against the table: arity first, then the command; every failure is an error reply. */
-export function runCommand(spec: CommandSpec, name: string, args: readonly Buffer[], session: ClientSession, server: ServerContext): RespReply | Promise<RespReply> {
-  if ((spec.arity > 0 && args.length !== spec.arity) || args.length < -spec.arity) return wrongArity(name);
+/**
+ * Runs `args`, whose arity the caller checked: a failure while starting is an error reply, and a
+ * promise returned may reject, for the caller to turn into {@link errorReply} where it takes the
+ * reply anyway (a `.catch` here would cost every command one more promise).
+ */
+export function startCommand(spec: CommandSpec, args: readonly Buffer[], session: ClientSession, server: ServerContext): RespReply | Promise<RespReply> {
   try {
-    const result = spec.run(args, session, server);
-    return result instanceof Promise ? result.catch(errorReply) : result;
+    return spec.run(args, session, server);
   } catch (error) {
     return errorReply(error);
   }

@@ -34,9 +34,8 @@ export class CoordinatorRespBackend implements RespBackend {
     private readonly n: number,
   ) {}
 
-  async get(key: string): Promise<RespStoredValue | null> {
-    const found = await this.coordinator().get(key);
-    return found === null ? null : { value: found.value, version: found.version, expiresAt: found.expiresAt };
+  get(key: string): Promise<RespStoredValue | null> {
+    return this.coordinator().get(key).then(storedValueOf);
   }
 
   async put(key: string, value: Uint8Array, expiresAt: number | null): Promise<void> {
@@ -60,4 +59,9 @@ export class CoordinatorRespBackend implements RespBackend {
     const replicas = nodes.reduce((sum, node) => sum + node.keys, 0);
     return Math.round(replicas / Math.max(1, Math.min(this.n, nodes.length)));
   }
+}
+
+/** What a read found, as the door's backend answers it (the coordinator's answer without its key). */
+function storedValueOf(found: { readonly value: Uint8Array; readonly version: number; readonly expiresAt: number | null } | null): RespStoredValue | null {
+  return found === null ? null : { value: found.value, version: found.version, expiresAt: found.expiresAt };
 }

@@ -20,7 +20,7 @@
  */
 import type { Authenticator } from '@dkv/auth';
 import { createServer, type Server, type Socket } from 'node:net';
-import { accessRefusal, COMMANDS, runCommand, unknownCommand, wrongArity, type ClientSession, type ServerContext } from './commands.js';
+import { accessRefusal, COMMANDS, errorReply, startCommand, unknownCommand, wrongArity, type ClientSession, type CommandSpec, type ServerContext } from './commands.js';
 import { RespParser, RespProtocolError, type RespParserLimits } from './resp-parser.js';
 import { reply, ReplyWriter, type RespProtocol, type RespReply } from './resp-reply.js';
 import type { RespBackend } from './resp-backend.js';
@@ -145,6 +145,29 @@ class RespDoor {
     };
   }
 
+  /** Connections whose replies completed this turn, flushed together from one `setImmediate`. */
+  private flushQueue: RespConnection[] = [];
+  private flushQueued = false;
+
+  /**
+   * Queues `connection` to write its completed replies at the end of this event-loop turn (the
+   * caller queues it once per turn): completions of one turn leave in one write per connection,
+   * and all connections share one immediate instead of one each.
+   */
+  scheduleFlush(connection: RespConnection): void {
+    this.flushQueue.push(connection);
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    setImmediate(this.flushAll);
+  }
+
+  private readonly flushAll = (): void => {
+    this.flushQueued = false;
+    const queue = this.flushQueue;
+    this.flushQueue = [];
+    for (const connection of queue) connection.flushTurn();
+  };
+
   forget(connection: RespConnection): void {
     this.connections.delete(connection);
     const index = this.waiting.indexOf(connection);
@@ -234,9 +257,13 @@ function writeParts(socket: Socket, parts: readonly Buffer[]): void {
 }
 
 /** Whether a command does work on the store (and so counts against the server-wide in-flight bound): one on keys, or a scan. */
-function needsSlot(args: readonly Buffer[]): boolean {
-  const spec = COMMANDS[(args[0] as Buffer).toString('latin1').toLowerCase()];
+function needsSlot(spec: CommandSpec | undefined): boolean {
   return spec !== undefined && (spec.flags.includes('readonly') || spec.flags.includes('write'));
+}
+
+/** A command's lower-case name, as the command table is keyed. */
+function nameOf(args: readonly Buffer[]): string {
+  return (args[0] as Buffer).toString('latin1').toLowerCase();
 }
 
 /** One command's place in the reply queue. */
@@ -317,7 +344,8 @@ class RespConnection {
           break;
         }
         this.stalled = null;
-        this.dispatch(args, true);
+        const name = nameOf(args);
+        this.dispatch(args, name, COMMANDS[name], true);
         continue;
       }
       try {
@@ -336,12 +364,15 @@ class RespConnection {
         break;
       }
       try {
-        if (needsSlot(args) && !this.door.acquire(this)) {
+        const name = nameOf(args);
+        const spec = COMMANDS[name];
+        const slotted = needsSlot(spec);
+        if (slotted && !this.door.acquire(this)) {
           this.stalled = args;
           this.pause();
           break;
         }
-        this.dispatch(args, needsSlot(args));
+        this.dispatch(args, name, spec, slotted);
       } catch (error) {
         // A bug must cost this connection at most, never the process.
         this.door.options.log?.('redis command failed unexpectedly; closing the connection', { client: this.session.address, error: error instanceof Error ? error.message : String(error) });
@@ -374,9 +405,7 @@ class RespConnection {
    * Gives `args` its slot and starts it, after the commands before it on the same keys.
    * `holdsSlot`: it took a slot under the server-wide bound, given back when it settles.
    */
-  private dispatch(args: Buffer[], holdsSlot: boolean): void {
-    const name = (args[0] as Buffer).toString('latin1').toLowerCase();
-    const spec = COMMANDS[name];
+  private dispatch(args: Buffer[], name: string, spec: CommandSpec | undefined, holdsSlot: boolean): void {
     const protocol = this.session.protocol;
     if (spec === undefined) {
       if (holdsSlot) this.door.release();
@@ -395,9 +424,9 @@ class RespConnection {
       return;
     }
     const keys = spec.keys(args).map((i) => (args[i] as Buffer).toString('latin1'));
-    const waitFor = keys.length === 0 ? [] : this.waitsOf(keys);
-    const start = (): RespReply | Promise<RespReply> => runCommand(spec, name, args, this.session, this.door.context);
-    const result = waitFor.length === 0 ? start() : Promise.all(waitFor).then(start);
+    const waitFor = keys.length === 0 ? null : this.waitsOf(keys);
+    const result =
+      waitFor === null ? startCommand(spec, args, this.session, this.door.context) : Promise.all(waitFor).then(() => startCommand(spec, args, this.session, this.door.context));
     // A command changes session state (HELLO, QUIT) when it runs; commands without keys run at once, in order.
     const slot: Slot = { reply: null, protocol: name === 'hello' ? this.session.protocol : protocol, closeAfter: this.session.closeAfterReply };
     if (slot.closeAfter) this.closing = true;
@@ -407,47 +436,41 @@ class RespConnection {
       slot.reply = result;
       return;
     }
-    const settled = result.then(
-      (value) => {
-        slot.reply = value;
-        if (holdsSlot) this.door.release();
-        this.scheduleFlush();
-      },
-      () => {
-        slot.reply = reply.error('ERR internal error');
-        if (holdsSlot) this.door.release();
-        this.scheduleFlush();
-      },
-    );
-    for (const key of keys) this.chain(key, settled);
+    const settle = (value: RespReply): void => {
+      slot.reply = value;
+      if (holdsSlot) this.door.release();
+      // The command is done: its keys' chains end here unless a later command of this connection extended them.
+      for (const key of keys) if (this.keyTails.get(key) === settled) this.keyTails.delete(key);
+      this.scheduleFlush();
+    };
+    const settled = result.then(settle, (error: unknown) => settle(errorReply(error)));
+    for (const key of keys) this.keyTails.set(key, settled);
   }
 
-  /** The tails of `keys`' chains that a new command must wait for. */
-  private waitsOf(keys: readonly string[]): Promise<void>[] {
-    const waits: Promise<void>[] = [];
+  /** The tails of `keys`' chains that a new command must wait for; null when there are none (the common case). */
+  private waitsOf(keys: readonly string[]): Promise<void>[] | null {
+    let waits: Promise<void>[] | null = null;
     for (const key of keys) {
       const tail = this.keyTails.get(key);
-      if (tail !== undefined && !waits.includes(tail)) waits.push(tail);
+      if (tail === undefined) continue;
+      waits ??= [];
+      if (!waits.includes(tail)) waits.push(tail);
     }
     return waits;
-  }
-
-  private chain(key: string, settled: Promise<void>): void {
-    this.keyTails.set(key, settled);
-    void settled.then(() => {
-      if (this.keyTails.get(key) === settled) this.keyTails.delete(key);
-    });
   }
 
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     // Completions of one event-loop turn leave in one write.
-    setImmediate(() => {
-      this.flushScheduled = false;
-      this.flush();
-      if (!this.closing) this.pump();
-    });
+    this.door.scheduleFlush(this);
+  }
+
+  /** The end of a turn in which replies completed: writes them, then reads on if a bound had paused the input. */
+  flushTurn(): void {
+    this.flushScheduled = false;
+    this.flush();
+    if (!this.closing) this.pump();
   }
 
   /** Writes the replies ready at the head of the queue, in order. */

@@ -84,7 +84,15 @@ export class RetryingNodeClient implements NodeClient {
     const clock = this.clock;
     if (clock === undefined) return this.sendWithRetries(target, request, options.timeoutMs, null, options.timeoutMs);
     const startedAt = clock.now();
-    return this.attemptOnce(target, request, options.timeoutMs).catch((failure: NodeUnavailableError) => {
+    let sent: Promise<ResponseFor<R>>;
+    try {
+      sent = this.inner.send(target, request, options);
+    } catch (error) {
+      sent = Promise.reject(error);
+    }
+    // One handler both names the failure and decides on a retry: a promise per send, not two.
+    return sent.catch((error: unknown) => {
+      const failure = asNodeFailure(target, error);
       if (this.closing !== null || !isRetryable(failure) || this.options.maxAttempts < 2) throw failure;
       return this.sendWithRetries(target, request, options.timeoutMs - (clock.now() - startedAt), failure, options.timeoutMs);
     });

@@ -121,6 +121,40 @@ describe('TcpNodeClient', () => {
     expect(await tcp.send(target, { type: 'PING' }, opts)).toMatchObject({ nodeId: 'n1' });
   });
 
+  it('times out each request at its own deadline when requests of several timeouts are in flight, and never one that was answered', async () => {
+    const gate = new Gate();
+    const held = await node('held', gate.handlerFor(new MapStorageHandler('held')));
+    const { node: quick } = await node('quick');
+    const tcp = client({ connectionsPerNode: 1 });
+    const started = performance.now();
+    const settledAt = (promise: Promise<unknown>): Promise<{ kind: string; ms: number }> =>
+      promise.then(
+        () => ({ kind: 'answered', ms: performance.now() - started }),
+        (error: NodeUnavailableError) => ({ kind: error.kind, ms: performance.now() - started }),
+      );
+    // Answered requests share the deadline lists of the ones that time out, before and after them.
+    const answeredFirst = settledAt(tcp.send(quick, { type: 'PING' }, { timeoutMs: 120 }));
+    const long = settledAt(tcp.send(held.node, { type: 'PING' }, { timeoutMs: 400 }));
+    const short = settledAt(tcp.send(held.node, { type: 'PING' }, { timeoutMs: 120 }));
+    const shortLater = settledAt(tcp.send(held.node, { type: 'PING' }, { timeoutMs: 120 }));
+    const answeredLast = settledAt(tcp.send(quick, { type: 'PING' }, { timeoutMs: 400 }));
+    expect(await answeredFirst).toMatchObject({ kind: 'answered' });
+    expect(await answeredLast).toMatchObject({ kind: 'answered' });
+    const [shortOutcome, shortLaterOutcome, longOutcome] = await Promise.all([short, shortLater, long]);
+    for (const [outcome, timeoutMs] of [[shortOutcome, 120], [shortLaterOutcome, 120], [longOutcome, 400]] as const) {
+      expect(outcome.kind).toBe('timeout');
+      expect(outcome.ms).toBeGreaterThanOrEqual(timeoutMs - 2);
+      expect(outcome.ms).toBeLessThan(timeoutMs + 300);
+    }
+    expect(longOutcome.ms).toBeGreaterThan(shortLaterOutcome.ms);
+    gate.release();
+    // A request after the lists emptied gets a deadline again.
+    const late = new Gate();
+    const { node: slow } = await node('slow', late.handlerFor(new MapStorageHandler('slow')));
+    await expectKind(tcp.send(slow, { type: 'PING' }, { timeoutMs: 30 }), 'timeout', /no answer within 30 ms/);
+    late.release();
+  });
+
   it('fails sends beyond maxInFlightPerNode as overloaded at once', async () => {
     const gate = new Gate();
     const { node: target } = await node('n1', gate.handlerFor(new MapStorageHandler('n1')));

@@ -72,8 +72,9 @@ const MATH_RNG: Rng = { next: () => Math.random(), int: (maxExclusive) => Math.f
  *
  * Each node gets `connectionsPerNode` connections, opened on the first send and kept for the
  * client's life. Requests carry ids, so many share a connection and are answered in any order;
- * the frames of one event-loop turn leave in one write. Each send has its own timer and settles
- * with kind `timeout` at `timeoutMs`; an answer after that is dropped.
+ * the frames of one event-loop turn leave in one write. Each send settles with kind `timeout` at
+ * `timeoutMs` (the deadlines of one timeout share one timer, see `DeadlineList`); an answer after
+ * that is dropped.
  *
  * Failures are named by whether the node may have run the request. While a node's first
  * connection attempt is under way, sends wait for it; once a connection has failed and none is
@@ -145,15 +146,18 @@ export class TcpNodeClient implements NodeClient {
     for (const peer of this.peers.values()) {
       for (const connection of peer.connections) closed.push(connection.shutdown());
     }
+    this.context.stopDeadlines();
     this.closing = Promise.all(closed).then(() => undefined);
     return this.closing;
   }
 }
 
-/** What the client's connections share: limits, randomness and the per-turn flush. */
+/** What the client's connections share: limits, randomness, the per-turn flush and the requests' deadlines. */
 class ClientContext {
   closed = false;
   private readonly flusher = new TurnFlusher<Connection>();
+  /** The deadline lists by timeout; a list leaves the map when its timer finds it empty. */
+  private readonly deadlines = new Map<number, DeadlineList>();
 
   constructor(
     readonly limits: Readonly<NumericOptions>,
@@ -165,6 +169,95 @@ class ClientContext {
   schedule(connection: Connection): void {
     this.flusher.schedule(connection);
   }
+
+  /** Starts `pending`'s deadline: it times out `pending.timeoutMs` from now unless released first. */
+  track(pending: PendingRequest): void {
+    // As setTimeout takes them: a negative or missing timeout is no wait at all.
+    const timeoutMs = pending.timeoutMs > 0 ? pending.timeoutMs : 0;
+    let list = this.deadlines.get(timeoutMs);
+    if (list === undefined) {
+      list = new DeadlineList(timeoutMs, this.deadlines);
+      this.deadlines.set(timeoutMs, list);
+    }
+    list.add(pending);
+  }
+
+  /** Stops every deadline timer (the client is closing: its requests are failed as closed). */
+  stopDeadlines(): void {
+    for (const list of this.deadlines.values()) list.stop();
+    this.deadlines.clear();
+  }
+}
+
+/**
+ * The deadlines of the requests sent with one timeout, in the order they were sent, which is the
+ * order of their deadlines: a list linked through the requests themselves, and one timer for the
+ * whole list, armed for the earliest deadline. A timer per request (setTimeout, then clearTimeout
+ * on nearly every answer) cost a timer object and two timer-list updates per request; this costs
+ * two links, and a timer that fires at most about once per timeout while requests flow. When the
+ * list empties its timer is unref'd, so that it keeps no process alive that has nothing in flight.
+ */
+class DeadlineList {
+  private head: PendingRequest | null = null;
+  private tail: PendingRequest | null = null;
+  private timer: NodeJS.Timeout | undefined = undefined;
+  private refed = false;
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly owner: Map<number, DeadlineList>,
+  ) {}
+
+  add(pending: PendingRequest): void {
+    pending.deadlineAt = performance.now() + this.timeoutMs;
+    pending.deadlines = this;
+    pending.previous = this.tail;
+    pending.next = null;
+    if (this.tail === null) this.head = pending;
+    else this.tail.next = pending;
+    this.tail = pending;
+    if (this.timer === undefined) {
+      this.timer = setTimeout(this.expire, this.timeoutMs);
+      this.refed = true;
+    } else if (!this.refed) {
+      this.timer.ref();
+      this.refed = true;
+    }
+  }
+
+  remove(pending: PendingRequest): void {
+    if (pending.deadlines !== this) return;
+    const { previous, next } = pending;
+    if (previous === null) this.head = next;
+    else previous.next = next;
+    if (next === null) this.tail = previous;
+    else next.previous = previous;
+    pending.previous = null;
+    pending.next = null;
+    pending.deadlines = null;
+    if (this.head === null && this.refed && this.timer !== undefined) {
+      this.timer.unref();
+      this.refed = false;
+    }
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Times out every request whose deadline has passed, then re-arms for the next one, or leaves the map. */
+  private readonly expire = (): void => {
+    this.timer = undefined;
+    const now = performance.now();
+    while (this.head !== null && this.head.deadlineAt <= now) onRequestTimeout(this.head);
+    if (this.head === null) {
+      if (this.owner.get(this.timeoutMs) === this) this.owner.delete(this.timeoutMs);
+      return;
+    }
+    this.timer = setTimeout(this.expire, Math.max(1, Math.ceil(this.head.deadlineAt - now)));
+    this.refed = true;
+  };
 }
 
 /**
@@ -174,7 +267,12 @@ class ClientContext {
 class PendingRequest {
   resolve: (response: StorageResponse) => void = noop;
   reject: (error: NodeUnavailableError) => void = noop;
-  timer: NodeJS.Timeout | undefined = undefined;
+  /** When it times out, on `performance.now()`'s clock. */
+  deadlineAt = 0;
+  /** The deadline list it is on (null once released), and its neighbours there. */
+  deadlines: DeadlineList | null = null;
+  previous: PendingRequest | null = null;
+  next: PendingRequest | null = null;
 
   constructor(
     readonly id: number,
@@ -200,8 +298,10 @@ function captureSettlers(resolve: (response: StorageResponse) => void, reject: (
 }
 
 function onRequestTimeout(pending: PendingRequest): void {
-  pending.timer = undefined;
-  if (!pending.connection.release(pending)) return;
+  if (!pending.connection.release(pending)) {
+    pending.deadlines?.remove(pending);
+    return;
+  }
   pending.reject(new NodeUnavailableError(pending.nodeId, 'timeout', `no answer within ${pending.timeoutMs} ms`));
 }
 
@@ -329,7 +429,7 @@ class Connection {
     const promise = new Promise<StorageResponse>(captureSettlers);
     pending.resolve = capturedResolve;
     pending.reject = capturedReject;
-    pending.timer = setTimeout(onRequestTimeout, Math.max(0, timeoutMs), pending);
+    this.context.track(pending);
     this.pending.set(id, pending);
     this.peer.inFlight += 1;
     if (this.state === 'up' && !this.dirty) {
@@ -343,10 +443,7 @@ class Connection {
   release(pending: PendingRequest): boolean {
     if (!this.pending.delete(pending.id)) return false;
     this.peer.inFlight -= 1;
-    if (pending.timer !== undefined) {
-      clearTimeout(pending.timer);
-      pending.timer = undefined;
-    }
+    pending.deadlines?.remove(pending);
     return true;
   }
 
