@@ -4,8 +4,30 @@ import js from '@eslint/js';
 import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
 
-const frameworks = ['fastify', 'undici', 'inversify', 'reflect-metadata', 'zod', 'pino', 'prom-client', 'msgpackr', 'commander', '@fastify/*'];
-const nodeNetworking = ['node:http', 'node:https', 'node:net', 'node:dgram', 'node:child_process', 'http', 'https', 'net', 'dgram', 'child_process'];
+const frameworks = [
+  'fastify',
+  'undici',
+  'inversify',
+  'reflect-metadata',
+  'zod',
+  'pino',
+  'prom-client',
+  'msgpackr',
+  'commander',
+  '@fastify/*',
+];
+const nodeNetworking = [
+  'node:http',
+  'node:https',
+  'node:net',
+  'node:dgram',
+  'node:child_process',
+  'http',
+  'https',
+  'net',
+  'dgram',
+  'child_process',
+];
 
 export default [
   { ignores: ['**/dist/**', '**/node_modules/**', '**/.nx/**', '**/vitest.config.ts', 'benchmarks/results/**'] },
@@ -14,7 +36,24 @@ export default [
   {
     files: ['**/*.ts', '**/*.mjs', '**/*.js'],
     plugins: { '@nx': nx },
-    languageOptions: { globals: { process: 'readonly', Buffer: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setImmediate: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', URL: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly', performance: 'readonly', AbortController: 'readonly', fetch: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        Buffer: 'readonly',
+        console: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setImmediate: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        URL: 'readonly',
+        TextEncoder: 'readonly',
+        TextDecoder: 'readonly',
+        performance: 'readonly',
+        AbortController: 'readonly',
+        fetch: 'readonly',
+      },
+    },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@nx/enforce-module-boundaries': [
@@ -26,7 +65,11 @@ export default [
             { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain'], bannedExternalImports: frameworks },
             { sourceTag: 'type:adapter', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:testkit'] },
             // A test harness (SimCluster) composes its graph with Inversify too, in *.container.ts files only (rule below).
-            { sourceTag: 'type:testkit', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:testkit'], bannedExternalImports: ['reflect-metadata'] },
+            {
+              sourceTag: 'type:testkit',
+              onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:testkit'],
+              bannedExternalImports: ['reflect-metadata'],
+            },
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:testkit', 'type:app'] },
           ],
         },
@@ -42,7 +85,11 @@ export default [
         {
           enforceBuildableLibDependency: false,
           depConstraints: [
-            { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:testkit'], bannedExternalImports: frameworks },
+            {
+              sourceTag: 'type:domain',
+              onlyDependOnLibsWithTags: ['type:domain', 'type:adapter', 'type:testkit'],
+              bannedExternalImports: frameworks,
+            },
             { sourceTag: '*', onlyDependOnLibsWithTags: ['*'] },
           ],
         },
@@ -54,7 +101,15 @@ export default [
     files: ['apps/**/src/**/*.ts', 'packages/**/src/**/*.ts'],
     ignores: ['**/*.composition.ts', '**/*.container.ts', '**/main.ts', '**/*.test.ts'],
     rules: {
-      'no-restricted-imports': ['error', { paths: [{ name: 'inversify', message: 'Inversify is used in composition roots only (*.composition.ts)' }, { name: 'reflect-metadata', message: 'composition roots only' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'inversify', message: 'Inversify is used in composition roots only (*.composition.ts)' },
+            { name: 'reflect-metadata', message: 'composition roots only' },
+          ],
+        },
+      ],
     },
   },
   {

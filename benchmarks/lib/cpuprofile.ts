@@ -72,7 +72,8 @@ export function summarizeProfile(file: string, label: string, top = 20): Profile
     const category = categoryOf(node.callFrame);
     categories.set(category, (categories.get(category) ?? 0) + us);
     const { functionName, url, lineNumber } = node.callFrame;
-    const fn = url === '' ? functionName || '(anonymous)' : `${functionName || '(anonymous)'} ${shortUrl(url)}:${lineNumber + 1} [${category}]`;
+    const fn =
+      url === '' ? functionName || '(anonymous)' : `${functionName || '(anonymous)'} ${shortUrl(url)}:${lineNumber + 1} [${category}]`;
     functions.set(fn, (functions.get(fn) ?? 0) + us);
   }
   const rows = (m: Map<string, number>, limit: number): ProfileRow[] =>
@@ -92,7 +93,10 @@ export function summarizeProfiles(dir: string, groups: readonly PidGroup[]): Pro
     return Number(parts.length === 3 ? parts[1] : parts[3]);
   };
   const summaries: ProfileSummary[] = [];
-  for (const [group, label] of [['coordinator', 'coordinator'], ['nodes', 'storage node']] as const) {
+  for (const [group, label] of [
+    ['coordinator', 'coordinator'],
+    ['nodes', 'storage node'],
+  ] as const) {
     const pids = groups.find((g) => g.name === group)?.pids ?? [];
     const file = files.find((f) => pids.includes(pidOf(f)));
     if (file) summaries.push(summarizeProfile(join(dir, file), `${label} (pid ${pidOf(file)})`));

@@ -65,7 +65,9 @@ export function startCostMeter(groups: readonly PidGroup[]): () => RunCost {
   return () => {
     const after = snapshot(groups);
     const wallSeconds = (after.atMs - before.atMs) / 1000;
-    const serverCores = Object.fromEntries(groups.map((g) => [g.name, ((after.groups[g.name] ?? 0) - (before.groups[g.name] ?? 0)) / wallSeconds]));
+    const serverCores = Object.fromEntries(
+      groups.map((g) => [g.name, ((after.groups[g.name] ?? 0) - (before.groups[g.name] ?? 0)) / wallSeconds]),
+    );
     const serverCoresTotal = Object.values(serverCores).reduce((a, b) => a + b, 0);
     const loadGeneratorCores = (after.self - before.self) / wallSeconds;
     const machineCores = (after.machineBusy - before.machineBusy) / wallSeconds;
@@ -82,7 +84,12 @@ export function startCostMeter(groups: readonly PidGroup[]): () => RunCost {
 
 /** A latency histogram in microseconds, 1 µs to 60 s at 3 significant digits. */
 export function latencyHistogram(): hdr.Histogram {
-  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3, useWebAssembly: false });
+  return hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000,
+    numberOfSignificantValueDigits: 3,
+    useWebAssembly: false,
+  });
 }
 
 /** Percentiles of a microsecond histogram, in milliseconds. */
@@ -97,7 +104,13 @@ export interface LatencySummary {
 /** {@link LatencySummary} of `histogram` (all zero when it is empty). */
 export function summarize(histogram: hdr.Histogram): LatencySummary {
   const at = (p: number): number => (histogram.totalCount === 0 ? 0 : histogram.getValueAtPercentile(p) / 1000);
-  return { count: histogram.totalCount, p50Ms: at(50), p99Ms: at(99), p999Ms: at(99.9), maxMs: histogram.totalCount === 0 ? 0 : histogram.maxValue / 1000 };
+  return {
+    count: histogram.totalCount,
+    p50Ms: at(50),
+    p99Ms: at(99),
+    p999Ms: at(99.9),
+    maxMs: histogram.totalCount === 0 ? 0 : histogram.maxValue / 1000,
+  };
 }
 
 /** What a result file says about the machine and the code it measured. */

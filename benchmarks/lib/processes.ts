@@ -30,7 +30,13 @@ export class ProcessRegistry {
   private readonly orphans = new Map<number, string>();
 
   /** Starts `command args` and registers it; stdout and stderr lines go to `onLine`. */
-  start(name: string, command: string, args: readonly string[], options: SpawnOptions, onLine: (stream: 'out' | 'err', line: string) => void): Started {
+  start(
+    name: string,
+    command: string,
+    args: readonly string[],
+    options: SpawnOptions,
+    onLine: (stream: 'out' | 'err', line: string) => void,
+  ): Started {
     const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
     if (child.pid === undefined) throw new Error(`cannot start ${name} (${command})`);
     const proc: Started = {
@@ -61,7 +67,10 @@ export class ProcessRegistry {
   async stop(proc: Started): Promise<void> {
     if (proc.hasExited) return;
     signal(proc.pid, 'SIGTERM');
-    const result = await Promise.race([proc.exited.then(() => 'exited' as const), sleep(STOP_DEADLINE_MS, 'deadline' as const, { ref: false })]);
+    const result = await Promise.race([
+      proc.exited.then(() => 'exited' as const),
+      sleep(STOP_DEADLINE_MS, 'deadline' as const, { ref: false }),
+    ]);
     if (result === 'deadline') {
       process.stderr.write(`bench: ${proc.name} (pid ${proc.pid}) ignored SIGTERM for ${STOP_DEADLINE_MS} ms; killing it\n`);
       signal(proc.pid, 'SIGKILL');
@@ -108,7 +117,6 @@ function signal(pid: number, name: NodeJS.Signals): void {
     // Already gone.
   }
 }
-
 
 /** Clock ticks per second of /proc times (USER_HZ, 100 on Linux unless told otherwise). */
 export const CLOCK_TICKS = (() => {
@@ -175,7 +183,12 @@ export function pinSelf(cpus: string): boolean {
  * `nice` (lower runs first; negative needs root), either or both off when null. The prefixes exec
  * the command, so the pid spawned is the command's own pid.
  */
-export function pinnedCommand(cpus: string | null, command: string, args: readonly string[], nice: number | null = null): [string, string[]] {
+export function pinnedCommand(
+  cpus: string | null,
+  command: string,
+  args: readonly string[],
+  nice: number | null = null,
+): [string, string[]] {
   const prefix = [...(nice === null ? [] : ['nice', '-n', String(nice)]), ...(cpus === null ? [] : ['taskset', '-c', cpus])];
   const [first, ...rest] = [...prefix, command, ...args];
   return [first ?? command, rest];

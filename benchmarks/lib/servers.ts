@@ -40,22 +40,47 @@ const CLUSTER_READY_MS = 60_000;
  */
 export async function startDkvCluster(
   registry: ProcessRegistry,
-  options: { readonly root: string; readonly cpus: string | null; readonly nodes: number; readonly topology: string; readonly profileDir: string | null; readonly extraArgs?: readonly string[]; readonly env?: Readonly<Record<string, string>>; readonly onLine?: (line: string) => void },
+  options: {
+    readonly root: string;
+    readonly cpus: string | null;
+    readonly nodes: number;
+    readonly topology: string;
+    readonly profileDir: string | null;
+    readonly extraArgs?: readonly string[];
+    readonly env?: Readonly<Record<string, string>>;
+    readonly onLine?: (line: string) => void;
+  },
 ): Promise<DkvCluster> {
   const { root, profileDir } = options;
-  const cliArgs = [join(root, 'apps/cli/bin/dkv.js'), 'cluster', 'up', '--nodes', String(options.nodes), '--topology', options.topology, '--port', '0', ...(options.extraArgs ?? [])];
+  const cliArgs = [
+    join(root, 'apps/cli/bin/dkv.js'),
+    'cluster',
+    'up',
+    '--nodes',
+    String(options.nodes),
+    '--topology',
+    options.topology,
+    '--port',
+    '0',
+    ...(options.extraArgs ?? []),
+  ];
   const [command, args] = pinnedCommand(options.cpus, process.execPath, cliArgs);
   const profiler = join(root, 'benchmarks/lib/cpu-profiler-preload.mjs');
   const env = {
     ...process.env,
     ...options.env,
-    ...(profileDir === null ? {} : { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import=${profiler}`.trim(), DKV_CPU_PROFILE_DIR: profileDir }),
+    ...(profileDir === null
+      ? {}
+      : { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import=${profiler}`.trim(), DKV_CPU_PROFILE_DIR: profileDir }),
   };
   const children: ClusterChild[] = [];
   let redisUrl = '';
   let cli: Started | undefined;
   const url = await new Promise<string>((resolveUrl, reject) => {
-    const timer = setTimeout(() => reject(new Error(`dkv cluster up did not print its ready line within ${CLUSTER_READY_MS / 1000} s`)), CLUSTER_READY_MS);
+    const timer = setTimeout(
+      () => reject(new Error(`dkv cluster up did not print its ready line within ${CLUSTER_READY_MS / 1000} s`)),
+      CLUSTER_READY_MS,
+    );
     cli = registry.start('dkv cluster up', command, args, { cwd: root, detached: true, env }, (stream, line) => {
       options.onLine?.(line);
       const child = /^dkv: (node|coordinator) (\S+) pid (\d+) at (\S+)/.exec(line);
@@ -77,11 +102,29 @@ export async function startDkvCluster(
 }
 
 /** Starts a redis-server (no persistence) on a free port of 127.0.0.1, pinned to `cpus`, and waits until it answers PING. */
-export async function startRedisServer(registry: ProcessRegistry, root: string, cpus: string | null, onLine: (line: string) => void = () => undefined): Promise<{ port: number; proc: Started }> {
+export async function startRedisServer(
+  registry: ProcessRegistry,
+  root: string,
+  cpus: string | null,
+  onLine: (line: string) => void = () => undefined,
+): Promise<{ port: number; proc: Started }> {
   const port = await freePort();
-  const [command, args] = pinnedCommand(cpus, 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+  const [command, args] = pinnedCommand(cpus, 'redis-server', [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+  ]);
   const proc = registry.start('redis-server', command, args, { cwd: root, detached: true }, (_stream, line) => onLine(line));
-  await waitUntil('redis-server to answer PING', () => (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.includes('PONG') ? true : undefined), { deadlineMs: 10_000 });
+  await waitUntil(
+    'redis-server to answer PING',
+    () => (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.includes('PONG') ? true : undefined),
+    { deadlineMs: 10_000 },
+  );
   return { port, proc };
 }
 
@@ -110,12 +153,33 @@ export function runRedisBenchmark(options: {
   readonly timeoutMs: number;
 }): { rows: RedisBenchmarkRow[]; output: string } {
   const [command, args] = pinnedCommand(options.cpus, 'redis-benchmark', [
-    '-h', '127.0.0.1', '-p', String(options.port), '-q', '--csv', '-t', options.tests, '-d', String(options.valueBytes),
-    '-c', String(options.connections), '-n', String(options.requests), '-r', String(options.keys), '-P', String(options.pipeline),
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(options.port),
+    '-q',
+    '--csv',
+    '-t',
+    options.tests,
+    '-d',
+    String(options.valueBytes),
+    '-c',
+    String(options.connections),
+    '-n',
+    String(options.requests),
+    '-r',
+    String(options.keys),
+    '-P',
+    String(options.pipeline),
   ]);
   const result = spawnSync(command, args, { encoding: 'utf8', timeout: options.timeoutMs });
   const lines = (result.stdout ?? '').split('\n').filter((l) => l.startsWith('"'));
-  const header = lines[0]?.startsWith('"test"') ? lines.shift()?.split(',').map((c) => c.replace(/"/g, '')) : undefined;
+  const header = lines[0]?.startsWith('"test"')
+    ? lines
+        .shift()
+        ?.split(',')
+        .map((c) => c.replace(/"/g, ''))
+    : undefined;
   const rows = lines.map((line) => {
     const cells = line.split(',').map((c) => c.replace(/"/g, ''));
     const col = (name: string): number | null => {

@@ -47,7 +47,22 @@ export class XorShift32 {
   }
 }
 
-const WORDS = ['cart', 'item', 'locale', 'theme', 'dark', 'light', 'en-GB', 'fr-FR', 'checkout', 'viewed', 'wishlist', 'promo', 'referrer', 'search'];
+const WORDS = [
+  'cart',
+  'item',
+  'locale',
+  'theme',
+  'dark',
+  'light',
+  'en-GB',
+  'fr-FR',
+  'checkout',
+  'viewed',
+  'wishlist',
+  'promo',
+  'referrer',
+  'search',
+];
 
 /**
  * A session document of exactly `bytes` bytes of ASCII JSON: user id, timestamps, a CSRF token,

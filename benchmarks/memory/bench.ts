@@ -73,62 +73,101 @@ function runEngineChild(registry: ProcessRegistry, keys: number, alloc: string, 
     const child = registry.start(
       `engine child (${label})`,
       process.execPath,
-      ['--expose-gc', '--max-old-space-size=16384', '--conditions=development', '--import', 'tsx', join(ROOT, 'benchmarks/memory/engine-child.ts'), String(keys), alloc, engine],
+      [
+        '--expose-gc',
+        '--max-old-space-size=16384',
+        '--conditions=development',
+        '--import',
+        'tsx',
+        join(ROOT, 'benchmarks/memory/engine-child.ts'),
+        String(keys),
+        alloc,
+        engine,
+      ],
       { cwd: ROOT },
       (stream, line) => {
         if (stream === 'out' && line.startsWith('RESULT ')) result = JSON.parse(line.slice(7)) as EngineResult;
         else log(`  [${label}] ${line}`);
       },
     );
-    void child.exited.then(() => (result ? resolveResult(result) : reject(new Error(`the engine child (${label}) exited without a result`))));
+    void child.exited.then(() =>
+      result ? resolveResult(result) : reject(new Error(`the engine child (${label}) exited without a result`)),
+    );
   });
 }
 
 /** Writes `keys` sessions through a 1-node cluster whose node runs `engine` and measures the storage node's RSS. */
 async function measureNode(registry: ProcessRegistry, keys: number, engine: EngineKind): Promise<NodeResult> {
-  if (!existsSync(join(ROOT, 'apps/node/dist/main.js'))) throw new Error('the apps are not built: run `npx nx run-many -t build` first, or pass --node-keys 0');
+  if (!existsSync(join(ROOT, 'apps/node/dist/main.js')))
+    throw new Error('the apps are not built: run `npx nx run-many -t build` first, or pass --node-keys 0');
   // A node built before the --engine setting existed would ignore DKV_ENGINE and measure the default engine.
-  if (engine !== 'map' && !readFileSync(join(ROOT, 'apps/node/dist/config.js'), 'utf8').includes('DKV_ENGINE')) throw new Error('the built node has no --engine setting: rebuild the apps (`npx nx run-many -t build`), or pass --node-keys 0');
+  if (engine !== 'map' && !readFileSync(join(ROOT, 'apps/node/dist/config.js'), 'utf8').includes('DKV_ENGINE'))
+    throw new Error('the built node has no --engine setting: rebuild the apps (`npx nx run-many -t build`), or pass --node-keys 0');
   let nodePid = 0;
   let cli: Started | undefined;
   const url = await new Promise<string>((resolveUrl, reject) => {
     const timer = setTimeout(() => reject(new Error('dkv cluster up did not get ready within 60 s')), 60_000);
     const env = { ...process.env, DKV_ENGINE: engine };
-    cli = registry.start('dkv cluster up', process.execPath, [CLI, 'cluster', 'up', '--nodes', '1', '--port', '0'], { cwd: ROOT, detached: true, env }, (stream, line) => {
-      const node = /^dkv: node \S+ pid (\d+) at /.exec(line);
-      if (node?.[1]) {
-        nodePid = Number(node[1]);
-        registry.adopt(nodePid, 'dkv storage node');
-      }
-      const coordinator = /^dkv: coordinator \S+ pid (\d+) at /.exec(line);
-      if (coordinator?.[1]) registry.adopt(Number(coordinator[1]), 'dkv coordinator');
-      const ready = /^dkv ready at (http:\/\/\S+)$/.exec(line);
-      if (stream === 'out' && ready?.[1]) {
-        clearTimeout(timer);
-        resolveUrl(ready[1]);
-      }
-    });
+    cli = registry.start(
+      'dkv cluster up',
+      process.execPath,
+      [CLI, 'cluster', 'up', '--nodes', '1', '--port', '0'],
+      { cwd: ROOT, detached: true, env },
+      (stream, line) => {
+        const node = /^dkv: node \S+ pid (\d+) at /.exec(line);
+        if (node?.[1]) {
+          nodePid = Number(node[1]);
+          registry.adopt(nodePid, 'dkv storage node');
+        }
+        const coordinator = /^dkv: coordinator \S+ pid (\d+) at /.exec(line);
+        if (coordinator?.[1]) registry.adopt(Number(coordinator[1]), 'dkv coordinator');
+        const ready = /^dkv ready at (http:\/\/\S+)$/.exec(line);
+        if (stream === 'out' && ready?.[1]) {
+          clearTimeout(timer);
+          resolveUrl(ready[1]);
+        }
+      },
+    );
     void cli.exited.then(() => reject(new Error('dkv cluster up exited during start-up')));
   });
   await new Promise((r) => setTimeout(r, 1000));
   const rssBeforeBytes = rssBytesOf(nodePid) ?? 0;
-  log(`1-node cluster at ${url} (${engine} engine), storage node pid ${nodePid} RSS ${fmt(rssBeforeBytes / 2 ** 20, 1)} MiB; writing ${fmt(keys)} sessions`);
+  log(
+    `1-node cluster at ${url} (${engine} engine), storage node pid ${nodePid} RSS ${fmt(rssBeforeBytes / 2 ** 20, 1)} MiB; writing ${fmt(keys)} sessions`,
+  );
   const values = sessionValuePool(256, SESSION_VALUE_BYTES);
-  const loadSeconds = await preload(url, { keys, values, seed: 1 }, 64, 3600, (done) => log(`  ${fmt(done)} / ${fmt(keys)} written, node RSS ${fmt((rssBytesOf(nodePid) ?? 0) / 2 ** 20, 0)} MiB`));
+  const loadSeconds = await preload(url, { keys, values, seed: 1 }, 64, 3600, (done) =>
+    log(`  ${fmt(done)} / ${fmt(keys)} written, node RSS ${fmt((rssBytesOf(nodePid) ?? 0) / 2 ** 20, 0)} MiB`),
+  );
   // Let the node finish in-flight work and its collector settle before reading RSS.
   await new Promise((r) => setTimeout(r, 3000));
   const rssAfterBytes = rssBytesOf(nodePid) ?? 0;
   if (cli) await registry.stop(cli);
   const payloadBytesPerKey = SESSION_VALUE_BYTES + `session:${keys >> 1}`.length;
   const bytesPerKey = (rssAfterBytes - rssBeforeBytes) / keys;
-  return { engine, keys, rssBeforeBytes, rssAfterBytes, bytesPerKey, payloadBytesPerKey, ratio: bytesPerKey / payloadBytesPerKey, loadSeconds };
+  return {
+    engine,
+    keys,
+    rssBeforeBytes,
+    rssAfterBytes,
+    bytesPerKey,
+    payloadBytesPerKey,
+    ratio: bytesPerKey / payloadBytesPerKey,
+    loadSeconds,
+  };
 }
 
 function mib(bytes: number): string {
   return fmt(bytes / 2 ** 20, 1);
 }
 
-function renderReport(engines: readonly EngineResult[], nodes: readonly NodeResult[], machine: MachineInfo, command: string, elapsedSeconds: number): string {
+function renderReport(
+  engines: readonly EngineResult[],
+  nodes: readonly NodeResult[],
+  machine: MachineInfo,
+  command: string,
+  elapsedSeconds: number,
+): string {
   const parts = [
     '# Memory benchmark: resident bytes per stored session',
     '',
@@ -140,7 +179,18 @@ function renderReport(engines: readonly EngineResult[], nodes: readonly NodeResu
     '',
     table(
       ['engine', 'values', 'keys', 'payload MiB', 'RSS delta MiB', 'RSS B/key', 'x payload', 'heap B/key', 'external B/key', 'fill s'],
-      engines.map((e) => [ENGINE_CLASS[e.engine], e.alloc, fmt(e.keys), mib(e.payloadBytes), mib(e.total.rssBytes), fmt(e.total.rssBytes / e.keys), `${e.ratio.toFixed(3)}x`, fmt(e.total.heapBytes / e.keys), fmt(e.total.externalBytes / e.keys), e.fillSeconds.toFixed(1)]),
+      engines.map((e) => [
+        ENGINE_CLASS[e.engine],
+        e.alloc,
+        fmt(e.keys),
+        mib(e.payloadBytes),
+        mib(e.total.rssBytes),
+        fmt(e.total.rssBytes / e.keys),
+        `${e.ratio.toFixed(3)}x`,
+        fmt(e.total.heapBytes / e.keys),
+        fmt(e.total.externalBytes / e.keys),
+        e.fillSeconds.toFixed(1),
+      ]),
     ),
   ];
   for (const e of engines) {
@@ -154,8 +204,22 @@ function renderReport(engines: readonly EngineResult[], nodes: readonly NodeResu
       ),
       '',
       ...(e.engine === 'map'
-        ? ['The engine layer taken apart (each shape built alone at the same count, V8 heap delta after GC):', '', table(['shape', 'what', 'heap B/key'], e.shapes.map((s) => [s.name, s.what, fmt(s.heapBytes / e.keys, 1)]))]
-        : ['The engine layer by kind of memory (value slabs from the engine\'s stats; the rest of its external delta; its V8 heap delta):', '', table(['part', 'what', 'heap B/key', 'external B/key'], e.shapes.map((s) => [s.name, s.what, fmt(s.heapBytes / e.keys, 1), fmt(s.externalBytes / e.keys, 1)]))]),
+        ? [
+            'The engine layer taken apart (each shape built alone at the same count, V8 heap delta after GC):',
+            '',
+            table(
+              ['shape', 'what', 'heap B/key'],
+              e.shapes.map((s) => [s.name, s.what, fmt(s.heapBytes / e.keys, 1)]),
+            ),
+          ]
+        : [
+            "The engine layer by kind of memory (value slabs from the engine's stats; the rest of its external delta; its V8 heap delta):",
+            '',
+            table(
+              ['part', 'what', 'heap B/key', 'external B/key'],
+              e.shapes.map((s) => [s.name, s.what, fmt(s.heapBytes / e.keys, 1), fmt(s.externalBytes / e.keys, 1)]),
+            ),
+          ]),
     );
   }
   if (nodes.length > 0) {
@@ -165,7 +229,16 @@ function renderReport(engines: readonly EngineResult[], nodes: readonly NodeResu
       '',
       table(
         ['engine', 'keys', 'RSS before MiB', 'RSS after MiB', 'RSS B/key', 'payload B/key', 'x payload', 'load s'],
-        nodes.map((node) => [ENGINE_CLASS[node.engine], fmt(node.keys), mib(node.rssBeforeBytes), mib(node.rssAfterBytes), fmt(node.bytesPerKey), fmt(node.payloadBytesPerKey), `${node.ratio.toFixed(3)}x`, node.loadSeconds.toFixed(1)]),
+        nodes.map((node) => [
+          ENGINE_CLASS[node.engine],
+          fmt(node.keys),
+          mib(node.rssBeforeBytes),
+          mib(node.rssAfterBytes),
+          fmt(node.bytesPerKey),
+          fmt(node.payloadBytesPerKey),
+          `${node.ratio.toFixed(3)}x`,
+          node.loadSeconds.toFixed(1),
+        ]),
       ),
       '',
       'No forced GC in the node: its RSS includes whatever garbage and heap headroom V8 kept at that moment, as it would in operation.',
@@ -175,12 +248,22 @@ function renderReport(engines: readonly EngineResult[], nodes: readonly NodeResu
 }
 
 async function main(): Promise<number> {
-  const flags = parseFlags(process.argv.slice(2), { keys: 'number', engines: 'string', alloc: 'string', 'node-keys': 'number', 'max-minutes': 'number' }, USAGE);
+  const flags = parseFlags(
+    process.argv.slice(2),
+    { keys: 'number', engines: 'string', alloc: 'string', 'node-keys': 'number', 'max-minutes': 'number' },
+    USAGE,
+  );
   const keys = Math.max(1000, Math.round((flags['keys'] as number | undefined) ?? 1_000_000));
-  const engineKinds = String(flags['engines'] ?? 'map,compact').split(',').filter(Boolean);
-  for (const engine of engineKinds) if (engine !== 'map' && engine !== 'compact') throw new Error(`--engines takes map and/or compact, got ${JSON.stringify(engine)}`);
-  const allocs = String(flags['alloc'] ?? 'own').split(',').filter(Boolean);
-  for (const alloc of allocs) if (alloc !== 'own' && alloc !== 'pool') throw new Error(`--alloc takes own and/or pool, got ${JSON.stringify(alloc)}`);
+  const engineKinds = String(flags['engines'] ?? 'map,compact')
+    .split(',')
+    .filter(Boolean);
+  for (const engine of engineKinds)
+    if (engine !== 'map' && engine !== 'compact') throw new Error(`--engines takes map and/or compact, got ${JSON.stringify(engine)}`);
+  const allocs = String(flags['alloc'] ?? 'own')
+    .split(',')
+    .filter(Boolean);
+  for (const alloc of allocs)
+    if (alloc !== 'own' && alloc !== 'pool') throw new Error(`--alloc takes own and/or pool, got ${JSON.stringify(alloc)}`);
   const nodeKeys = Math.round((flags['node-keys'] as number | undefined) ?? 100_000);
   const maxMinutes = (flags['max-minutes'] as number | undefined) ?? 10;
   const command = `npx tsx benchmarks/memory/bench.ts ${process.argv.slice(2).join(' ')}`.trim();
@@ -205,7 +288,17 @@ async function main(): Promise<number> {
     // `node` (one result) is what tools/capacity.ts reads: the default engine's (map) node run.
     // It also takes the first `own` run of `engines`, which is the map engine's when it was measured.
     const node = nodes.find((n) => n.engine === 'map') ?? null;
-    const json = { kind: 'memory', startedAt: new Date(Date.now() - elapsedSeconds * 1000).toISOString(), elapsedSeconds, command, machine, targetRatio: TARGET_RATIO, engines, nodes, node };
+    const json = {
+      kind: 'memory',
+      startedAt: new Date(Date.now() - elapsedSeconds * 1000).toISOString(),
+      elapsedSeconds,
+      command,
+      machine,
+      targetRatio: TARGET_RATIO,
+      engines,
+      nodes,
+      node,
+    };
     writeFileSync(join(RESULTS_DIR, `memory-${runStamp}.json`), `${JSON.stringify(json, null, 2)}\n`);
     writeFileSync(join(RESULTS_DIR, `memory-${runStamp}.md`), report);
     copyFileSync(join(RESULTS_DIR, `memory-${runStamp}.json`), join(RESULTS_DIR, 'memory-latest.json'));

@@ -94,7 +94,15 @@ function makeValues(keys: number, alloc: 'own' | 'pool', templates: readonly Buf
 }
 
 function makeRecords(values: readonly Uint8Array[], nowMs: number): VersionedValue[] {
-  return values.map((value, i) => ({ value, version: 245_344_933_228_544 + i, writerId: 'c1', createdAt: nowMs, updatedAt: nowMs, expiresAt: nowMs + 3_600_000, tombstone: false }));
+  return values.map((value, i) => ({
+    value,
+    version: 245_344_933_228_544 + i,
+    writerId: 'c1',
+    createdAt: nowMs,
+    updatedAt: nowMs,
+    expiresAt: nowMs + 3_600_000,
+    tombstone: false,
+  }));
 }
 
 /** Applies every record; returns the seconds it took. */
@@ -111,12 +119,26 @@ function applyAllRecords(engine: InMemoryStorageEngine, keys: readonly string[],
  * Applies a record of every key to the compact engine, its value in a buffer made for the call
  * (`own`) or the shared template (`pool`), like a replica's request handler would; returns the seconds it took.
  */
-function applyAllTransient(engine: CompactStorageEngine, keys: readonly string[], alloc: 'own' | 'pool', templates: readonly Buffer[], nowMs: number): number {
+function applyAllTransient(
+  engine: CompactStorageEngine,
+  keys: readonly string[],
+  alloc: 'own' | 'pool',
+  templates: readonly Buffer[],
+  nowMs: number,
+): number {
   const start = performance.now();
   for (let i = 0; i < keys.length; i += 1) {
     const template = templates[i % templates.length] ?? Buffer.alloc(SESSION_VALUE_BYTES);
     const value = alloc === 'own' ? new Uint8Array(template) : template;
-    engine.apply(keys[i] ?? '', { value, version: 245_344_933_228_544 + i, writerId: 'c1', createdAt: nowMs, updatedAt: nowMs, expiresAt: nowMs + 3_600_000, tombstone: false });
+    engine.apply(keys[i] ?? '', {
+      value,
+      version: 245_344_933_228_544 + i,
+      writerId: 'c1',
+      createdAt: nowMs,
+      updatedAt: nowMs,
+      expiresAt: nowMs + 3_600_000,
+      tombstone: false,
+    });
     progress('engine.apply', i, keys.length);
   }
   return (performance.now() - start) / 1000;
@@ -153,7 +175,10 @@ function measureCompact(keys: number, alloc: 'own' | 'pool'): EngineResult {
   layer('keys', 'the key strings (plus 8 B/key of harness array)');
   const engine = new CompactStorageEngine({ clock: { now: () => Date.now() }, tombstoneGraceMs: 3_600_000 });
   const fillSeconds = applyAllTransient(engine, harness.keys, alloc, templates, nowMs);
-  layer('engine', `CompactStorageEngine: value slabs, typed-array columns, TTL heap, key Map (values arrive in ${alloc === 'own' ? 'a fresh buffer per apply' : 'the shared template Buffer'}, garbage afterwards)`);
+  layer(
+    'engine',
+    `CompactStorageEngine: value slabs, typed-array columns, TTL heap, key Map (values arrive in ${alloc === 'own' ? 'a fresh buffer per apply' : 'the shared template Buffer'}, garbage afterwards)`,
+  );
   const held = engine.stats();
   if (held.keys !== keys) throw new Error(`the engine holds ${held.keys} keys, expected ${keys}`);
   harness.keys = null;
@@ -161,13 +186,41 @@ function measureCompact(keys: number, alloc: 'own' | 'pool'): EngineResult {
   const engineLayer = layers.find((l) => l.name === 'engine');
   const shapes: Layer[] = engineLayer
     ? [
-        { name: 'value slabs', what: 'slab ArrayBuffers reserved for values (engine stats valueStoreBytes)', rssBytes: 0, heapBytes: 0, externalBytes: held.valueStoreBytes },
-        { name: 'other ArrayBuffers', what: 'typed-array columns (~90 B/slot), slot free list, TTL heap (16 B/item); the tails of grown arrays are reserved, not resident', rssBytes: 0, heapBytes: 0, externalBytes: engineLayer.externalBytes - held.valueStoreBytes },
-        { name: 'V8 heap', what: 'Map<string, number> from key to slot, the slot-to-key array, writer table', rssBytes: 0, heapBytes: engineLayer.heapBytes, externalBytes: 0 },
+        {
+          name: 'value slabs',
+          what: 'slab ArrayBuffers reserved for values (engine stats valueStoreBytes)',
+          rssBytes: 0,
+          heapBytes: 0,
+          externalBytes: held.valueStoreBytes,
+        },
+        {
+          name: 'other ArrayBuffers',
+          what: 'typed-array columns (~90 B/slot), slot free list, TTL heap (16 B/item); the tails of grown arrays are reserved, not resident',
+          rssBytes: 0,
+          heapBytes: 0,
+          externalBytes: engineLayer.externalBytes - held.valueStoreBytes,
+        },
+        {
+          name: 'V8 heap',
+          what: 'Map<string, number> from key to slot, the slot-to-key array, writer table',
+          rssBytes: 0,
+          heapBytes: engineLayer.heapBytes,
+          externalBytes: 0,
+        },
       ]
     : [];
   const engineTotal = total();
-  const result: EngineResult = { engine: 'compact', alloc, keys, payloadBytes: held.bytes, total: engineTotal, ratio: engineTotal.rssBytes / held.bytes, fillSeconds, layers, shapes };
+  const result: EngineResult = {
+    engine: 'compact',
+    alloc,
+    keys,
+    payloadBytes: held.bytes,
+    total: engineTotal,
+    ratio: engineTotal.rssBytes / held.bytes,
+    fillSeconds,
+    layers,
+    shapes,
+  };
   if (engine.stats().keys !== keys) throw new Error('the engine lost keys');
   return result;
 }
@@ -180,11 +233,20 @@ function measureMap(keys: number, alloc: 'own' | 'pool'): EngineResult {
 
   // The harness's arrays live in one object, filled by helper functions, so that releasing them
   // leaves no reference behind in an optimized frame of this function.
-  const harness: { keys: string[] | null; values: Uint8Array[] | null; records: VersionedValue[] | null } = { keys: null, values: null, records: null };
+  const harness: { keys: string[] | null; values: Uint8Array[] | null; records: VersionedValue[] | null } = {
+    keys: null,
+    values: null,
+    records: null,
+  };
   harness.keys = makeKeys(keys);
   layer('keys', 'the key strings (plus 8 B/key of harness array)');
   harness.values = makeValues(keys, alloc, templates);
-  layer('values', alloc === 'own' ? 'one exact-size ArrayBuffer per value (+ Uint8Array object, backing store, malloc header)' : 'Buffer.from: slices of shared 8 KiB pool slabs');
+  layer(
+    'values',
+    alloc === 'own'
+      ? 'one exact-size ArrayBuffer per value (+ Uint8Array object, backing store, malloc header)'
+      : 'Buffer.from: slices of shared 8 KiB pool slabs',
+  );
   harness.records = makeRecords(harness.values, nowMs);
   layer('records', 'VersionedValue objects (7 fields; version and times as heap numbers)');
   const engine = new InMemoryStorageEngine({ clock: { now: () => Date.now() }, tombstoneGraceMs: 3_600_000 });
@@ -196,7 +258,7 @@ function measureMap(keys: number, alloc: 'own' | 'pool'): EngineResult {
   harness.keys = null;
   harness.values = null;
   harness.records = null;
-  layer('harness', 'the benchmark\'s own key/value/record arrays released (negative)');
+  layer('harness', "the benchmark's own key/value/record arrays released (negative)");
   const total = recorder.total();
   const payloadBytes = held.bytes;
 
@@ -226,7 +288,13 @@ function measureMap(keys: number, alloc: 'own' | 'pool'): EngineResult {
   shape('Entry objects', '{ key, keyBytes, hash, record, purgeAtMs } per key (hash above 2^31 half the time: a heap number)', () => {
     const entries = new Array<unknown>(keys).fill(0);
     for (let i = 0; i < keys; i += 1) {
-      entries[i] = { key: keysForShapes[i], keyBytes: 14, hash: (i * 2654435761) >>> 0, record: oneRecord, purgeAtMs: Number.POSITIVE_INFINITY };
+      entries[i] = {
+        key: keysForShapes[i],
+        keyBytes: 14,
+        hash: (i * 2654435761) >>> 0,
+        record: oneRecord,
+        purgeAtMs: Number.POSITIVE_INFINITY,
+      };
     }
     return entries;
   });
@@ -244,9 +312,20 @@ function measureMap(keys: number, alloc: 'own' | 'pool'): EngineResult {
     return after.heap - before.heap;
   })();
   const entryShape = shapes.find((s) => s.name === 'Entry objects');
-  if (entryShape) Object.assign(entryShape, { heapBytes: entryShape.heapBytes - arrayBaseline, what: `${entryShape.what}; holding array subtracted` });
+  if (entryShape)
+    Object.assign(entryShape, { heapBytes: entryShape.heapBytes - arrayBaseline, what: `${entryShape.what}; holding array subtracted` });
 
-  const result: EngineResult = { engine: 'map', alloc, keys, payloadBytes, total, ratio: total.rssBytes / payloadBytes, fillSeconds, layers, shapes };
+  const result: EngineResult = {
+    engine: 'map',
+    alloc,
+    keys,
+    payloadBytes,
+    total,
+    ratio: total.rssBytes / payloadBytes,
+    fillSeconds,
+    layers,
+    shapes,
+  };
   if (engine.stats().keys !== keys) throw new Error('the engine lost keys');
   return result;
 }

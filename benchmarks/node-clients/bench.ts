@@ -135,12 +135,23 @@ async function startTarget(adapter: AdapterName): Promise<Target> {
 /** The coordinator's data client with its default settings (parsed as the apps parse them), built as the apps build it. */
 function productionStack(): NodeClient {
   const client = clientSettingsFrom(parseSettings(COORDINATOR_TUNING_SETTINGS, {}, {}));
-  const wire = createWireClient({ transport: 'tcp', ...client, maxValueBytes: DEFAULT_COORDINATOR_CONFIG.maxValueBytes, clusterSecret: null });
+  const wire = createWireClient({
+    transport: 'tcp',
+    ...client,
+    maxValueBytes: DEFAULT_COORDINATOR_CONFIG.maxValueBytes,
+    clusterSecret: null,
+  });
   return createWireStack(wire, client, { clock: new SystemClock(), scheduler: new TimerScheduler(), rng: new SystemRng() });
 }
 
 /** Runs `concurrency` closed loops until `durationMs` has passed; counts and times each request. */
-async function closedLoop(target: Target, concurrency: number, durationMs: number, histogram: hdr.Histogram | null, nextVersion: () => number) {
+async function closedLoop(
+  target: Target,
+  concurrency: number,
+  durationMs: number,
+  histogram: hdr.Histogram | null,
+  nextVersion: () => number,
+) {
   const value = valueOf(config.valueBytes);
   const options = { timeoutMs: config.requestTimeoutMs };
   const endAt = performance.now() + durationMs;

@@ -49,8 +49,14 @@ const codecs: Record<string, Codec> = {
       }
     };
     return (request, response) => {
-      roundTrip(() => writeRequestFrame(writer, 1, request), () => readRequest(reader));
-      roundTrip(() => writeResponseFrame(writer, 1, response), () => readResponse(reader));
+      roundTrip(
+        () => writeRequestFrame(writer, 1, request),
+        () => readRequest(reader),
+      );
+      roundTrip(
+        () => writeResponseFrame(writer, 1, response),
+        () => readResponse(reader),
+      );
     };
   })(),
 };

@@ -18,7 +18,15 @@ export function valueOf(bytes: number): Uint8Array {
 
 /** A live record of `value` at `version`, with a one-hour TTL from now, as a coordinator would write it. */
 export function recordOf(value: Uint8Array, version: number, nowMs: number): VersionedValue {
-  return { value, version, writerId: 'bench-coordinator', createdAt: nowMs, updatedAt: nowMs, expiresAt: nowMs + 3_600_000, tombstone: false };
+  return {
+    value,
+    version,
+    writerId: 'bench-coordinator',
+    createdAt: nowMs,
+    updatedAt: nowMs,
+    expiresAt: nowMs + 3_600_000,
+    tombstone: false,
+  };
 }
 
 /** Stores `keyCount` keys of `valueBytes` bytes at version 1 straight into `engine`. */

@@ -34,7 +34,8 @@ import { SESSION_VALUE_BYTES } from '../lib/workload.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const RESULTS = join(ROOT, 'benchmarks/results');
-const USAGE = 'usage: npx tsx benchmarks/resp/bench.ts [--quick] [--requests n] [--connections c] [--keys k] [--targets redis,n3,n1,node] [--pipelines 1,16] [--tests set,get] [--profile] [--no-pin]';
+const USAGE =
+  'usage: npx tsx benchmarks/resp/bench.ts [--quick] [--requests n] [--connections c] [--keys k] [--targets redis,n3,n1,node] [--pipelines 1,16] [--tests set,get] [--profile] [--no-pin]';
 
 interface Row {
   readonly target: string;
@@ -57,15 +58,42 @@ function log(line: string): void {
 }
 
 /** Runs redis-benchmark for one test against `port`, measuring the CPU of `groups`. */
-function runBenchmark(target: string, port: number, groups: readonly PidGroup[], test: 'set' | 'get', pipeline: number, settings: { requests: number; connections: number; keys: number }): Row {
+function runBenchmark(
+  target: string,
+  port: number,
+  groups: readonly PidGroup[],
+  test: 'set' | 'get',
+  pipeline: number,
+  settings: { requests: number; connections: number; keys: number },
+): Row {
   const stop = startCostMeter(groups);
-  const { rows, output } = runRedisBenchmark({ port, cpus: pin?.loadGenerator ?? null, tests: test, valueBytes: SESSION_VALUE_BYTES, ...settings, pipeline, timeoutMs: 600_000 });
+  const { rows, output } = runRedisBenchmark({
+    port,
+    cpus: pin?.loadGenerator ?? null,
+    tests: test,
+    valueBytes: SESSION_VALUE_BYTES,
+    ...settings,
+    pipeline,
+    timeoutMs: 600_000,
+  });
   const cost = stop();
   const row = rows[0];
   const requestsPerSecond = row?.requestsPerSecond ?? Number.NaN;
-  const cpuUsPerRequest = Object.fromEntries(Object.entries(cost.serverCores).map(([group, cores]) => [group, (cores * cost.wallSeconds * 1e6) / settings.requests]));
+  const cpuUsPerRequest = Object.fromEntries(
+    Object.entries(cost.serverCores).map(([group, cores]) => [group, (cores * cost.wallSeconds * 1e6) / settings.requests]),
+  );
   if (!Number.isFinite(requestsPerSecond)) throw new Error(`redis-benchmark gave no figures for ${target} ${test}: ${output}`);
-  return { target, test: test.toUpperCase(), pipeline, requestsPerSecond, serverCores: cost.serverCoresTotal, perCore: requestsPerSecond / Math.max(cost.serverCoresTotal, 0.01), p50Ms: row?.p50Ms ?? null, p99Ms: row?.p99Ms ?? null, cpuUsPerRequest };
+  return {
+    target,
+    test: test.toUpperCase(),
+    pipeline,
+    requestsPerSecond,
+    serverCores: cost.serverCoresTotal,
+    perCore: requestsPerSecond / Math.max(cost.serverCoresTotal, 0.01),
+    p50Ms: row?.p50Ms ?? null,
+    p99Ms: row?.p99Ms ?? null,
+    cpuUsPerRequest,
+  };
 }
 
 async function startRedis(registry: ProcessRegistry): Promise<{ port: number; groups: PidGroup[]; procs: Started[] }> {
@@ -73,20 +101,55 @@ async function startRedis(registry: ProcessRegistry): Promise<{ port: number; gr
   return { port, groups: [{ name: 'redis-server', pids: [proc.pid] }], procs: [proc] };
 }
 
-async function startDkv(registry: ProcessRegistry, nodes: number, profileDir: string | null, topology: 'coordinator' | 'nodes' = 'coordinator'): Promise<{ port: number; groups: PidGroup[]; procs: Started[]; roles: PidGroup[] }> {
-  const cluster = await startDkvCluster(registry, { root: ROOT, cpus: pin?.servers ?? null, nodes, topology, profileDir, extraArgs: ['--resp-port', '0'], env: { DKV_LOG_LEVEL: 'warn' } });
-  const roles = (['coordinator', 'nodes'] as const).map((name) => ({ name, pids: cluster.children.filter((c) => (c.role === 'node' ? 'nodes' : 'coordinator') === name).map((c) => c.pid) }));
+async function startDkv(
+  registry: ProcessRegistry,
+  nodes: number,
+  profileDir: string | null,
+  topology: 'coordinator' | 'nodes' = 'coordinator',
+): Promise<{ port: number; groups: PidGroup[]; procs: Started[]; roles: PidGroup[] }> {
+  const cluster = await startDkvCluster(registry, {
+    root: ROOT,
+    cpus: pin?.servers ?? null,
+    nodes,
+    topology,
+    profileDir,
+    extraArgs: ['--resp-port', '0'],
+    env: { DKV_LOG_LEVEL: 'warn' },
+  });
+  const roles = (['coordinator', 'nodes'] as const).map((name) => ({
+    name,
+    pids: cluster.children.filter((c) => (c.role === 'node' ? 'nodes' : 'coordinator') === name).map((c) => c.pid),
+  }));
   return { port: Number(new URL(cluster.redisUrl).port), groups: roles.filter((r) => r.pids.length > 0), procs: [cluster.cli], roles };
 }
 
 async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2), { quick: 'boolean', requests: 'number', connections: 'number', keys: 'number', targets: 'string', pipelines: 'string', tests: 'string', profile: 'boolean', 'no-pin': 'boolean' }, USAGE);
+  const flags = parseFlags(
+    process.argv.slice(2),
+    {
+      quick: 'boolean',
+      requests: 'number',
+      connections: 'number',
+      keys: 'number',
+      targets: 'string',
+      pipelines: 'string',
+      tests: 'string',
+      profile: 'boolean',
+      'no-pin': 'boolean',
+    },
+    USAGE,
+  );
   pin = cpuPin(flags['no-pin'] !== true);
-  const settings = { requests: (flags['requests'] as number | undefined) ?? (flags['quick'] ? 10_000 : 100_000), connections: (flags['connections'] as number | undefined) ?? 50, keys: (flags['keys'] as number | undefined) ?? 10_000 };
+  const settings = {
+    requests: (flags['requests'] as number | undefined) ?? (flags['quick'] ? 10_000 : 100_000),
+    connections: (flags['connections'] as number | undefined) ?? 50,
+    keys: (flags['keys'] as number | undefined) ?? 10_000,
+  };
   const list = (name: string, all: readonly string[]): string[] => {
     const given = flags[name] === undefined ? [...all] : String(flags[name]).split(',');
     const unknown = given.filter((v) => !all.includes(v));
-    if (unknown.length > 0 || given.length === 0) throw new Error(`--${name} takes a comma-separated list of ${all.join(', ')}; got ${String(flags[name])}`);
+    if (unknown.length > 0 || given.length === 0)
+      throw new Error(`--${name} takes a comma-separated list of ${all.join(', ')}; got ${String(flags[name])}`);
     return given;
   };
   const chosenTargets = list('targets', ['redis', 'n3', 'n1', 'node']);
@@ -94,7 +157,9 @@ async function main(): Promise<void> {
   const tests = list('tests', ['set', 'get']) as Array<'set' | 'get'>;
   const subset = chosenTargets.length < 4 || pipelines.length < 2 || tests.length < 2;
   const profile = flags['profile'] === true;
-  const ensure = spawnSync(join(ROOT, 'tools/ensure-debian-tools.sh'), ['redis-server', 'redis-benchmark:redis-tools'], { stdio: 'inherit' });
+  const ensure = spawnSync(join(ROOT, 'tools/ensure-debian-tools.sh'), ['redis-server', 'redis-benchmark:redis-tools'], {
+    stdio: 'inherit',
+  });
   if (ensure.status !== 0) throw new Error('redis-server and redis-benchmark are needed (see tools/ensure-debian-tools.sh)');
   const runStamp = stamp();
   const profileRoot = profile ? join(RESULTS, 'profiles', `resp-${runStamp}`) : null;
@@ -102,7 +167,9 @@ async function main(): Promise<void> {
   const deadline = registry.stopOnSignalsOrDeadline(30, log);
   const rows: Row[] = [];
   const profiles: ProfileSummary[] = [];
-  const targets: Array<[string, string, (dir: string | null) => Promise<{ port: number; groups: PidGroup[]; procs: Started[]; roles?: PidGroup[] }>]> = [
+  const targets: Array<
+    [string, string, (dir: string | null) => Promise<{ port: number; groups: PidGroup[]; procs: Started[]; roles?: PidGroup[] }>]
+  > = [
     ['redis', 'redis', () => startRedis(registry)],
     ['n3', 'dkv N=3 W=2 R=2', (dir) => startDkv(registry, 3, dir)],
     ['n1', 'dkv N=1', (dir) => startDkv(registry, 1, dir)],
@@ -118,14 +185,27 @@ async function main(): Promise<void> {
       for (const pipeline of pipelines) {
         for (const test of tests) {
           const row = runBenchmark(target, port, groups, test, pipeline, settings);
-          log(`${target} ${row.test} -P ${pipeline}: ${fmt(row.requestsPerSecond)} req/s on ${fmt(row.serverCores, 2)} cores = ${fmt(row.perCore)} per core (CPU µs per request: ${Object.entries(row.cpuUsPerRequest).map(([g, us]) => `${g} ${us.toFixed(1)}`).join(', ')}), p99 ${row.p99Ms ?? '?'} ms`);
+          log(
+            `${target} ${row.test} -P ${pipeline}: ${fmt(row.requestsPerSecond)} req/s on ${fmt(row.serverCores, 2)} cores = ${fmt(row.perCore)} per core (CPU µs per request: ${Object.entries(
+              row.cpuUsPerRequest,
+            )
+              .map(([g, us]) => `${g} ${us.toFixed(1)}`)
+              .join(', ')}), p99 ${row.p99Ms ?? '?'} ms`,
+          );
           rows.push(row);
         }
       }
       for (const proc of procs) await registry.stop(proc);
       if (dir !== null && roles !== undefined) {
         // The children write their profiles as they exit, after their parent has gone.
-        await waitUntil('the profiles', () => (readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).length >= roles.reduce((n, r) => n + r.pids.length, 0) ? true : undefined), { deadlineMs: 20_000 }).catch(() => log('not every profile was written'));
+        await waitUntil(
+          'the profiles',
+          () =>
+            readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).length >= roles.reduce((n, r) => n + r.pids.length, 0)
+              ? true
+              : undefined,
+          { deadlineMs: 20_000 },
+        ).catch(() => log('not every profile was written'));
         for (const summary of summarizeProfiles(dir, roles)) profiles.push({ ...summary, label: `${target}: ${summary.label}` });
       }
     }
@@ -133,7 +213,8 @@ async function main(): Promise<void> {
     clearTimeout(deadline);
     await registry.stopAll();
   }
-  const redisPerCore = (test: string, pipeline: number): number | undefined => rows.find((r) => r.target === 'redis' && r.test === test && r.pipeline === pipeline)?.perCore;
+  const redisPerCore = (test: string, pipeline: number): number | undefined =>
+    rows.find((r) => r.target === 'redis' && r.test === test && r.pipeline === pipeline)?.perCore;
   const md = [
     `# Redis protocol: redis-benchmark against redis-server and dkv (${new Date().toISOString()})`,
     '',
@@ -143,7 +224,17 @@ async function main(): Promise<void> {
       ['target', 'test', 'pipeline', 'req/s', 'server cores', 'req/s per core', 'x Redis per core', 'p50 ms', 'p99 ms'],
       rows.map((r) => {
         const base = redisPerCore(r.test, r.pipeline);
-        return [r.target, r.test, `-P ${r.pipeline}`, fmt(r.requestsPerSecond), fmt(r.serverCores, 2), fmt(r.perCore), base === undefined ? '' : fmt(r.perCore / base, 2), r.p50Ms === null ? '' : fmt(r.p50Ms, 3), r.p99Ms === null ? '' : fmt(r.p99Ms, 3)];
+        return [
+          r.target,
+          r.test,
+          `-P ${r.pipeline}`,
+          fmt(r.requestsPerSecond),
+          fmt(r.serverCores, 2),
+          fmt(r.perCore),
+          base === undefined ? '' : fmt(r.perCore / base, 2),
+          r.p50Ms === null ? '' : fmt(r.p50Ms, 3),
+          r.p99Ms === null ? '' : fmt(r.p99Ms, 3),
+        ];
       }),
     ),
     '',
@@ -151,9 +242,15 @@ async function main(): Promise<void> {
     ...profiles.flatMap((p) => [
       `## ${p.label}: ${fmt(p.totalMs)} ms of CPU sampled (self time)`,
       '',
-      table(['share', 'category'], p.byCategory.map((r) => [`${(r.share * 100).toFixed(1)}%`, r.name])),
+      table(
+        ['share', 'category'],
+        p.byCategory.map((r) => [`${(r.share * 100).toFixed(1)}%`, r.name]),
+      ),
       '',
-      table(['share', 'function'], p.topFunctions.map((r) => [`${(r.share * 100).toFixed(1)}%`, r.name])),
+      table(
+        ['share', 'function'],
+        p.topFunctions.map((r) => [`${(r.share * 100).toFixed(1)}%`, r.name]),
+      ),
       '',
     ]),
   ].join('\n');

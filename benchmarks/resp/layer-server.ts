@@ -76,7 +76,9 @@ function minimal(): void {
         const name = (args[0] as Buffer).toString('latin1').toUpperCase();
         if (name === 'GET') {
           const value = map.get((args[1] as Buffer).toString());
-          out.push(value === undefined ? Buffer.from('$-1\r\n') : Buffer.concat([Buffer.from(`$${value.length}\r\n`), value, Buffer.from('\r\n')]));
+          out.push(
+            value === undefined ? Buffer.from('$-1\r\n') : Buffer.concat([Buffer.from(`$${value.length}\r\n`), value, Buffer.from('\r\n')]),
+          );
         } else if (name === 'SET') {
           map.set((args[1] as Buffer).toString(), Buffer.from(args[2] as Buffer));
           out.push(Buffer.from('+OK\r\n'));

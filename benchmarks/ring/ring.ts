@@ -23,7 +23,16 @@ const JOIN_SAMPLES = 100_000;
 function layout(counts: readonly number[], zoned = true): Node[] {
   const nodes: Node[] = [];
   counts.forEach((count, z) => {
-    for (let i = 0; i < count; i += 1) nodes.push({ id: `n${nodes.length + 1}`, address: 'x:1', role: 'storage', status: 'up', vnodes: DEFAULT_VNODES, metadata: {}, ...(zoned ? { zone: `z${z + 1}` } : {}) });
+    for (let i = 0; i < count; i += 1)
+      nodes.push({
+        id: `n${nodes.length + 1}`,
+        address: 'x:1',
+        role: 'storage',
+        status: 'up',
+        vnodes: DEFAULT_VNODES,
+        metadata: {},
+        ...(zoned ? { zone: `z${z + 1}` } : {}),
+      });
   });
   return nodes;
 }
@@ -33,7 +42,9 @@ class PlainWalk {
   private readonly tokens: Uint32Array;
   private readonly owners: Uint32Array;
   constructor(private readonly nodes: readonly Node[]) {
-    const all = nodes.flatMap((node, index) => Array.from({ length: node.vnodes }, (_, v) => [vnodeToken(node.id, v), index] as const)).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    const all = nodes
+      .flatMap((node, index) => Array.from({ length: node.vnodes }, (_, v) => [vnodeToken(node.id, v), index] as const))
+      .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     this.tokens = Uint32Array.from(all, (t) => t[0]);
     this.owners = Uint32Array.from(all, (t) => t[1]);
   }
@@ -117,7 +128,10 @@ for (const [name, counts] of layouts) {
   const perNode = [...replicaShares(ring, 3).values()];
   const perZone = [...zoneReplicaShares(ring, 3).values()];
   const mean = (values: number[]) => values.reduce((s, x) => s + x, 0) / values.length;
-  const joined = new ConsistentHash([...nodes, { id: 'joiner', address: 'x:1', role: 'storage', status: 'up', vnodes: DEFAULT_VNODES, metadata: {}, zone: 'z1' }]);
+  const joined = new ConsistentHash([
+    ...nodes,
+    { id: 'joiner', address: 'x:1', role: 'storage', status: 'up', vnodes: DEFAULT_VNODES, metadata: {}, zone: 'z1' },
+  ]);
   let changed = 0;
   for (let i = 0; i < JOIN_SAMPLES; i += 1) {
     const key = `join-${i}`;
@@ -131,12 +145,14 @@ for (const [name, counts] of layouts) {
     'node min/mean': (Math.min(...perNode) / mean(perNode)).toFixed(3),
     'zone max/mean': (Math.max(...perZone) / mean(perZone)).toFixed(3),
     'keys moved by a join in z1': (changed / JOIN_SAMPLES).toFixed(4),
-    'even part': ((((zoneReplicaShares(ring, 3).get('z1') ?? 0) * 3) / (z1Nodes + 1))).toFixed(4),
+    'even part': (((zoneReplicaShares(ring, 3).get('z1') ?? 0) * 3) / (z1Nodes + 1)).toFixed(4),
     'zone loss safe (W=R=2)': zoneLossReport(ring, 3, 2, 2).safe,
   });
 }
 
 console.log(`ring lookups, N=3, ${DEFAULT_VNODES} vnodes per node, ${LOOKUPS} lookups each (node ${process.version})`);
 console.table(speedRows);
-console.log(`balance, N=3: replica share max/mean per node and per zone; keys whose replica set a join in z1 changes (${JOIN_SAMPLES} sampled) against z1's replicas per key / (z1 nodes + 1)`);
+console.log(
+  `balance, N=3: replica share max/mean per node and per zone; keys whose replica set a join in z1 changes (${JOIN_SAMPLES} sampled) against z1's replicas per key / (z1 nodes + 1)`,
+);
 console.table(balanceRows);

@@ -29,5 +29,7 @@ if (args.includes('--check')) {
     const report = reports.find((r) => r.path === difference.path)!;
     writeFileSync(join(ROOT, report.path), report.text);
   }
-  process.stdout.write(`api reports: ${differences.length} of ${reports.length} rewritten${differences.length > 0 ? ` (${differences.map((d) => d.path).join(', ')})` : ''}\n`);
+  process.stdout.write(
+    `api reports: ${differences.length} of ${reports.length} rewritten${differences.length > 0 ? ` (${differences.map((d) => d.path).join(', ')})` : ''}\n`,
+  );
 }

@@ -28,7 +28,12 @@ describe('the api report check', () => {
 
   const writePackage = (source: string): void => {
     mkdirSync(join(root, 'packages/demo/src'), { recursive: true });
-    writeFileSync(join(root, 'tsconfig.base.json'), JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, types: [], noLib: true } }));
+    writeFileSync(
+      join(root, 'tsconfig.base.json'),
+      JSON.stringify({
+        compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, types: [], noLib: true },
+      }),
+    );
     writeFileSync(join(root, 'packages/demo/package.json'), JSON.stringify({ name: '@demo/demo', type: 'module' }));
     writeFileSync(join(root, 'packages/demo/src/index.ts'), "export * from './greet.js';\n");
     writeFileSync(join(root, 'packages/demo/src/greet.ts'), source);
@@ -43,7 +48,9 @@ describe('the api report check', () => {
     writeFileSync(join(root, 'packages/demo/api.md'), first[0]!.text);
     expect(diffApiReports(root, first)).toEqual([]);
 
-    writePackage('export function greet(name: string, loud = false) { return loud ? name : `hello ${name}`; }\nexport class Greeter { private secret = 1; constructor(readonly name: string) {} }\n');
+    writePackage(
+      'export function greet(name: string, loud = false) { return loud ? name : `hello ${name}`; }\nexport class Greeter { private secret = 1; constructor(readonly name: string) {} }\n',
+    );
     const differences = diffApiReports(root, renderApiReports(root));
     expect(differences).toHaveLength(1);
     expect(differences[0]?.removed).toContain('function greet(name: string): string;');

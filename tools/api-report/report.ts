@@ -114,7 +114,8 @@ export function describeDifferences(differences: readonly ApiReportDifference[])
     lines.push(`  ${difference.path}:`);
     for (const line of difference.removed.slice(0, 8)) lines.push(`    - ${line}`);
     for (const line of difference.added.slice(0, 8)) lines.push(`    + ${line}`);
-    const more = difference.removed.length + difference.added.length - Math.min(8, difference.removed.length) - Math.min(8, difference.added.length);
+    const more =
+      difference.removed.length + difference.added.length - Math.min(8, difference.removed.length) - Math.min(8, difference.added.length);
     if (more > 0) lines.push(`    ... and ${more} more changed line(s)`);
   }
   lines.push(`Run \`${REGENERATE_COMMAND}\`, review the change to each api.md, and commit it with the code.`);
@@ -172,7 +173,10 @@ function renderReport(name: string, exports: readonly ExportEntry[], declaration
     '',
   ];
   for (const home of [...byHome.keys()].sort()) {
-    const entries = byHome.get(home)!.slice().sort((a, b) => a.position - b.position || a.name.localeCompare(b.name));
+    const entries = byHome
+      .get(home)!
+      .slice()
+      .sort((a, b) => a.position - b.position || a.name.localeCompare(b.name));
     out.push(`## ${home}`, '', '```ts');
     for (const entry of entries) {
       const text = declarations.textOf(entry);
@@ -202,10 +206,15 @@ class DeclarationTexts {
   private emitted(): Map<string, Map<string, string[]>> {
     if (this.byFile) return this.byFile;
     const byFile = new Map<string, Map<string, string[]>>();
-    const result = this.program.emit(undefined, (_name, text, _bom, _onError, sources) => {
-      const source = sources?.[0];
-      if (source) byFile.set(source.fileName, indexStatements(text));
-    }, undefined, true);
+    const result = this.program.emit(
+      undefined,
+      (_name, text, _bom, _onError, sources) => {
+        const source = sources?.[0];
+        if (source) byFile.set(source.fileName, indexStatements(text));
+      },
+      undefined,
+      true,
+    );
     if (result.emitSkipped) throw new Error('the declaration emit failed: run `npm run typecheck` to see why');
     this.byFile = byFile;
     return byFile;
@@ -222,7 +231,8 @@ function indexStatements(dts: string): Map<string, string[]> {
   for (const statement of file.statements) {
     if (ts.isVariableStatement(statement)) {
       const keyword = statement.declarationList.flags & ts.NodeFlags.Const ? 'const' : 'let';
-      for (const declaration of statement.declarationList.declarations) add(declaration.name.getText(file), `${keyword} ${declaration.getText(file)};`);
+      for (const declaration of statement.declarationList.declarations)
+        add(declaration.name.getText(file), `${keyword} ${declaration.getText(file)};`);
       continue;
     }
     const name = (statement as { name?: ts.Node }).name;

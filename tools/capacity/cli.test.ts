@@ -107,7 +107,8 @@ describe('capacity document', () => {
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     expect(headings(stdout)).toEqual(BOTH_HEADINGS);
     /** A row of the side-by-side table, whatever the column widths. */
-    const row = (...cells: readonly string[]): RegExp => new RegExp(`^\\| ${cells.map((cell) => cell.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join(' +\\| +')} +\\|$`, 'm');
+    const row = (...cells: readonly string[]): RegExp =>
+      new RegExp(`^\\| ${cells.map((cell) => cell.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join(' +\\| +')} +\\|$`, 'm');
     // CPU: total per request (cli included): 150.3 / 160 µs; 81 / 151 µs.
     expect(stdout).toMatch(row('CPU per GET / PUT (closed loop)', 'µs', '150 / 160', '81 / 151'));
     // Internode: 9000 - 2500, 9500 - 2600; 6800 - 2500, 7000 - 2600.
@@ -132,22 +133,30 @@ describe('capacity document', () => {
     expect(halfPeak).toMatch(row('baseline', '20 µs', '1,000 req/s', '40 µs', '2.00x', '0.04'));
     expect(halfPeak).toMatch(row('dkv', '150 µs', '500 req/s', '301 µs', '2.00x', '0.15'));
     expect(halfPeak).not.toContain('dkv-nodes');
-    expect(stdout).toContain('Coordinating nodes need fewer machines: **14** against 23 for coordinators + storage nodes. Cores at 50%: 220.0 for coordinating nodes against 364.6; the memory, the same in both, needs 8 machines.');
+    expect(stdout).toContain(
+      'Coordinating nodes need fewer machines: **14** against 23 for coordinators + storage nodes. Cores at 50%: 220.0 for coordinating nodes against 364.6; the memory, the same in both, needs 8 machines.',
+    );
     expect(stdout).toContain('together holding the 3 replicas of every session (the same 498.9 GiB)');
     expect(stdout).toContain('In a cluster of 220 nodes each holds a replica of 3 keys in 220');
   });
 
   it('says which topology needs fewer machines, whichever it is', () => {
     // Memory-bound: 63 machines for both (535,714,285,714 B / 8 GiB = 62.4).
-    expect(run(['http.json', 'memory.json', '--machine-memory-gib', '8'], fixtures()).stdout).toContain('Both topologies need **63 machines**. Cores at 50%: 220.0 for coordinating nodes against 364.6; the memory, the same in both, needs 63 machines.');
+    expect(run(['http.json', 'memory.json', '--machine-memory-gib', '8'], fixtures()).stdout).toContain(
+      'Both topologies need **63 machines**. Cores at 50%: 220.0 for coordinating nodes against 364.6; the memory, the same in both, needs 63 machines.',
+    );
     // Coordinating nodes at 600 µs per GET: (1e6 x 600 µs + 2e5 x 150 µs) / 0.5 = 1260 processes, / 16 = 78.75.
     const costly = httpResult();
     costly.results[2]!.closed.cost.serverCores = { nodes: 1.2, cli: 0 };
     costly.results[2]!.closed.cost.serverCoresTotal = 1.2;
-    expect(run(['http.json', 'memory.json'], fixtures(costly)).stdout).toContain('Coordinators + storage nodes need fewer machines: **23** against 79 for coordinating nodes.');
+    expect(run(['http.json', 'memory.json'], fixtures(costly)).stdout).toContain(
+      'Coordinators + storage nodes need fewer machines: **23** against 79 for coordinating nodes.',
+    );
     // A load 3 coordinating nodes carry: every node holds every key, as measured (1000 x 80 µs / 0.5 = 0.16 cores).
     const tiny = run(['http.json', 'memory.json', '--reads', '1000', '--writes', '0', '--sessions', '1000'], fixtures()).stdout;
-    expect(tiny).toContain('Both topologies need **3 machines**. Cores at 50%: 0.2 for coordinating nodes against 0.3; the memory, the same in both, needs 1 machine.');
+    expect(tiny).toContain(
+      'Both topologies need **3 machines**. Cores at 50%: 0.2 for coordinating nodes against 0.3; the memory, the same in both, needs 1 machine.',
+    );
     expect(tiny).toContain('So does every node of the 3 planned here, and the figures carry over as measured.');
   });
 
@@ -165,7 +174,10 @@ describe('capacity document', () => {
     const alone = run(['http.json', 'memory.json'], fixtures(withoutNodesTarget(httpResult()))).stdout;
     expect(withoutNodesSection(both)).toBe(alone);
     const { stdout: flagged } = run(['http.json', 'memory.json', '--utilisation', '0.25', '--machine-memory-gib', '8'], fixtures());
-    const { stdout: flaggedAlone } = run(['http.json', 'memory.json', '--utilisation', '0.25', '--machine-memory-gib', '8'], fixtures(withoutNodesTarget(httpResult())));
+    const { stdout: flaggedAlone } = run(
+      ['http.json', 'memory.json', '--utilisation', '0.25', '--machine-memory-gib', '8'],
+      fixtures(withoutNodesTarget(httpResult())),
+    );
     expect(withoutNodesSection(flagged)).toBe(flaggedAlone);
   });
 
@@ -180,7 +192,9 @@ describe('capacity document', () => {
   it('says when other processes disturbed the HTTP run', () => {
     const http = httpResult();
     http.results[3]!.open.cost.foreignCores = 0.3;
-    expect(run(['http.json', 'memory.json'], fixtures(http)).stdout).toContain('other processes used up to 0.30 cores during its measurements');
+    expect(run(['http.json', 'memory.json'], fixtures(http)).stdout).toContain(
+      'other processes used up to 0.30 cores during its measurements',
+    );
   });
 
   it('from the committed results, has the headings of the committed docs/capacity.md', () => {
@@ -192,7 +206,10 @@ describe('capacity document', () => {
     // The latest HTTP result is of both topologies (`--topology both`), so the document sets
     // coordinating nodes beside the coordinator topology; one of the coordinator alone would not.
     const latest = parseHttpRun(JSON.parse(readFileSync(join(ROOT, LATEST[0]!), 'utf8')), LATEST[0]!);
-    expect(headings(stdout)).toEqual([...(latest.results.some((r) => r.target === 'dkv-nodes') ? BOTH_HEADINGS : COORDINATOR_HEADINGS), '## Through the Redis door (RESP)']);
+    expect(headings(stdout)).toEqual([
+      ...(latest.results.some((r) => r.target === 'dkv-nodes') ? BOTH_HEADINGS : COORDINATOR_HEADINGS),
+      '## Through the Redis door (RESP)',
+    ]);
   });
 
   it('accepts every committed HTTP and memory result', () => {
@@ -210,7 +227,8 @@ describe('capacity document', () => {
     // the same document less that section (the section changes nothing else).
     const withBoth = withCoordinator.filter((h) => h.results.some((r) => r.target === 'dkv-nodes'));
     expect(withBoth.length).toBeGreaterThan(0);
-    const render = (h: (typeof http)[number], m: (typeof memory)[number]): string => renderCapacity(capacityModel(h, m, DEFAULT_CAPACITY_OPTIONS), { http: h, memory: m, args: LATEST });
+    const render = (h: (typeof http)[number], m: (typeof memory)[number]): string =>
+      renderCapacity(capacityModel(h, m, DEFAULT_CAPACITY_OPTIONS), { http: h, memory: m, args: LATEST });
     for (const h of http) {
       for (const m of memory) {
         if (withBoth.includes(h)) {
@@ -237,13 +255,19 @@ describe('capacity command on bad input: exit code 1, one message on stderr, not
   });
 
   it('names a file that is not JSON', () => {
-    expect(failure(['http.json', 'memory.json'], fixtures(httpResult(), '{"kind": "memory",'))).toMatch(/^capacity: memory\.json is not JSON: /);
+    expect(failure(['http.json', 'memory.json'], fixtures(httpResult(), '{"kind": "memory",'))).toMatch(
+      /^capacity: memory\.json is not JSON: /,
+    );
   });
 
   it('names the kind expected and found when the files are swapped', () => {
     const files = fixtures();
-    expect(failure(['memory.json', 'http.json'], files)).toContain('memory.json: expected an HTTP benchmark result ("kind": "http", written by benchmarks/http/bench.ts), found "kind": "memory"');
-    expect(failure(['http.json', 'http.json'], files)).toContain('http.json: expected a memory benchmark result ("kind": "memory", written by benchmarks/memory/bench.ts), found "kind": "http"');
+    expect(failure(['memory.json', 'http.json'], files)).toContain(
+      'memory.json: expected an HTTP benchmark result ("kind": "http", written by benchmarks/http/bench.ts), found "kind": "memory"',
+    );
+    expect(failure(['http.json', 'http.json'], files)).toContain(
+      'http.json: expected a memory benchmark result ("kind": "memory", written by benchmarks/memory/bench.ts), found "kind": "http"',
+    );
   });
 
   it('refuses a result of another benchmark, which has no kind', () => {
@@ -255,7 +279,9 @@ describe('capacity command on bad input: exit code 1, one message on stderr, not
   it('names the field at fault in a result of the right kind but the wrong shape', () => {
     const http = httpResult() as unknown as { results: Array<{ closed: Record<string, unknown> }> };
     delete http.results[1]!.closed['requestsPerSecond'];
-    expect(failure(['http.json', 'memory.json'], fixtures(http))).toMatch(/http\.json: not a valid HTTP benchmark result: results\.1\.closed\.requestsPerSecond: /);
+    expect(failure(['http.json', 'memory.json'], fixtures(http))).toMatch(
+      /http\.json: not a valid HTTP benchmark result: results\.1\.closed\.requestsPerSecond: /,
+    );
 
     const idle = httpResult();
     idle.results[1]!.closed.requestsPerSecond = 0; // would divide by zero
@@ -263,34 +289,46 @@ describe('capacity command on bad input: exit code 1, one message on stderr, not
 
     const memory = memoryResult() as unknown as { engines: unknown[] };
     memory.engines = [];
-    expect(failure(['http.json', 'memory.json'], fixtures(httpResult(), memory))).toContain('memory.json: not a valid memory benchmark result: engines: no storage engine was measured');
+    expect(failure(['http.json', 'memory.json'], fixtures(httpResult(), memory))).toContain(
+      'memory.json: not a valid memory benchmark result: engines: no storage engine was measured',
+    );
   });
 
   it('names a scenario or a process group the model needs and the result lacks', () => {
     const http = httpResult();
     http.results = http.results.filter((r) => !(r.scenario === 'put' && r.target === 'dkv'));
-    expect(failure(['http.json', 'memory.json'], fixtures(http))).toBe('capacity: put/dkv is missing from the HTTP result (the model needs a run of the coordinator topology: npm run bench, or -- --topology both)\n');
+    expect(failure(['http.json', 'memory.json'], fixtures(http))).toBe(
+      'capacity: put/dkv is missing from the HTTP result (the model needs a run of the coordinator topology: npm run bench, or -- --topology both)\n',
+    );
 
     const noNodes = httpResult();
     noNodes.results[1]!.closed.cost.serverCores = { coordinator: 0.1502 };
-    expect(failure(['http.json', 'memory.json'], fixtures(noNodes))).toContain('get/dkv in the HTTP result has no CPU for the nodes (serverCores.nodes)');
+    expect(failure(['http.json', 'memory.json'], fixtures(noNodes))).toContain(
+      'get/dkv in the HTTP result has no CPU for the nodes (serverCores.nodes)',
+    );
   });
 
   it('names a process group of the coordinating nodes that is missing, rather than planning zero cores for it', () => {
     // Only the idle cluster-up parent recorded: the nodes' CPU is still in the total, but no group says whose it is.
     const cliOnly = httpResult();
     cliOnly.results[2]!.closed.cost.serverCores = { cli: 0.162 };
-    expect(failure(['http.json', 'memory.json'], fixtures(cliOnly))).toBe('capacity: get/dkv-nodes in the HTTP result has no CPU for the nodes (serverCores.nodes)\n');
+    expect(failure(['http.json', 'memory.json'], fixtures(cliOnly))).toBe(
+      'capacity: get/dkv-nodes in the HTTP result has no CPU for the nodes (serverCores.nodes)\n',
+    );
 
     const none = httpResult();
     none.results[5]!.closed.cost.serverCores = {};
-    expect(failure(['http.json', 'memory.json'], fixtures(none))).toContain('put/dkv-nodes in the HTTP result has no CPU for the nodes (serverCores.nodes)');
+    expect(failure(['http.json', 'memory.json'], fixtures(none))).toContain(
+      'put/dkv-nodes in the HTTP result has no CPU for the nodes (serverCores.nodes)',
+    );
   });
 
   it('refuses CPU of coordinating nodes recorded under a group the topology does not have, which the plan would leave out', () => {
     const http = httpResult();
     http.results[2]!.closed.cost.serverCores = { coordinator: 0.05, nodes: 0.16, cli: 0.002 };
-    expect(failure(['http.json', 'memory.json'], fixtures(http))).toContain('get/dkv-nodes in the HTTP result has CPU for serverCores.coordinator; coordinating nodes have only the groups nodes and cli');
+    expect(failure(['http.json', 'memory.json'], fixtures(http))).toContain(
+      'get/dkv-nodes in the HTTP result has CPU for serverCores.coordinator; coordinating nodes have only the groups nodes and cli',
+    );
   });
 
   it('names the scenario of the coordinating nodes that is missing when the result has the others', () => {
@@ -326,7 +364,8 @@ describe('capacity command on bad input: exit code 1, one message on stderr, not
 });
 
 describe('tools/capacity.ts as a process', () => {
-  const spawnCapacity = (args: readonly string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'tools/capacity.ts', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 15_000 });
+  const spawnCapacity = (args: readonly string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'tools/capacity.ts', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 15_000 });
 
   it('writes the document and exits 0, or writes only an error and exits 1', () => {
     const ok = spawnCapacity(LATEST);

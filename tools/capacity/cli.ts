@@ -26,23 +26,49 @@ export const USAGE = `usage: npx tsx tools/capacity.ts <http-result.json> <memor
        [--resp <resp-result.json>]`;
 
 /** Each flag, the option it sets, and the values that make sense beyond parseFlags' "a number >= 0". */
-const FLAGS: ReadonlyArray<{ readonly flag: string; readonly option: keyof CapacityOptions; readonly valid: (value: number) => boolean; readonly rule: string }> = [
+const FLAGS: ReadonlyArray<{
+  readonly flag: string;
+  readonly option: keyof CapacityOptions;
+  readonly valid: (value: number) => boolean;
+  readonly rule: string;
+}> = [
   { flag: 'reads', option: 'readsPerSecond', valid: () => true, rule: '' },
   { flag: 'writes', option: 'writesPerSecond', valid: () => true, rule: '' },
   { flag: 'sessions', option: 'sessions', valid: () => true, rule: '' },
-  { flag: 'utilisation', option: 'utilisation', valid: (v) => v > 0 && v < 1, rule: 'must be above 0 and below 1 (the share of each core planned to be busy)' },
-  { flag: 'machine-cores', option: 'machineCores', valid: (v) => Number.isInteger(v) && v >= 1, rule: 'must be a whole number of cores, at least 1' },
+  {
+    flag: 'utilisation',
+    option: 'utilisation',
+    valid: (v) => v > 0 && v < 1,
+    rule: 'must be above 0 and below 1 (the share of each core planned to be busy)',
+  },
+  {
+    flag: 'machine-cores',
+    option: 'machineCores',
+    valid: (v) => Number.isInteger(v) && v >= 1,
+    rule: 'must be a whole number of cores, at least 1',
+  },
   { flag: 'machine-memory-gib', option: 'machineMemoryGiB', valid: (v) => v > 0, rule: 'must be above 0' },
-  { flag: 'memory-fill', option: 'memoryFill', valid: (v) => v > 0 && v <= 1, rule: 'must be above 0 and at most 1 (the share of memory planned to hold sessions)' },
+  {
+    flag: 'memory-fill',
+    option: 'memoryFill',
+    valid: (v) => v > 0 && v <= 1,
+    rule: 'must be above 0 and at most 1 (the share of memory planned to hold sessions)',
+  },
 ];
 
 /** The two result files and the options of a command line (without node and script); throws on anything wrong. */
-export function parseCapacityArgs(argv: readonly string[]): { httpFile: string; memoryFile: string; respFile: string | null; options: CapacityOptions } {
+export function parseCapacityArgs(argv: readonly string[]): {
+  httpFile: string;
+  memoryFile: string;
+  respFile: string | null;
+  options: CapacityOptions;
+} {
   const [httpFile, memoryFile, ...afterFiles] = argv;
   // --resp takes a path, which parseFlags (numbers) does not: it is taken out first.
   const respAt = afterFiles.indexOf('--resp');
   const respFile = respAt >= 0 ? (afterFiles[respAt + 1] ?? '') : null;
-  if (respFile !== null && (respFile === '' || respFile.startsWith('--'))) throw new Error(`--resp needs the path of a Redis benchmark result\n${USAGE}`);
+  if (respFile !== null && (respFile === '' || respFile.startsWith('--')))
+    throw new Error(`--resp needs the path of a Redis benchmark result\n${USAGE}`);
   const rest = respAt >= 0 ? [...afterFiles.slice(0, respAt), ...afterFiles.slice(respAt + 2)] : afterFiles;
   if (!httpFile || !memoryFile || httpFile.startsWith('--') || memoryFile.startsWith('--')) throw new Error(USAGE);
   const flags = parseFlags(rest, Object.fromEntries(FLAGS.map(({ flag }) => [flag, 'number'])), USAGE);

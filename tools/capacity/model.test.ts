@@ -33,11 +33,19 @@ describe('capacity model at the default target (1M reads/s, 200k writes/s, 50M s
   const m = model();
 
   it('takes the options the command documents as defaults', () => {
-    expect(m.options).toEqual({ readsPerSecond: 1_000_000, writesPerSecond: 200_000, sessions: 50_000_000, utilisation: 0.5, machineCores: 16, machineMemoryGiB: 64, memoryFill: 0.7 });
+    expect(m.options).toEqual({
+      readsPerSecond: 1_000_000,
+      writesPerSecond: 200_000,
+      sessions: 50_000_000,
+      utilisation: 0.5,
+      machineCores: 16,
+      machineMemoryGiB: 64,
+      memoryFill: 0.7,
+    });
     expect(m.options).toEqual(DEFAULT_CAPACITY_OPTIONS);
   });
 
-  it('divides each process group\'s closed-loop cores by the requests it answered', () => {
+  it("divides each process group's closed-loop cores by the requests it answered", () => {
     expectNear(m.cpu.get.coordinatorSeconds, 100.2e-6); // 0.1002 cores / 1000 req/s
     expectNear(m.cpu.get.nodesSeconds, 50.1e-6); // 0.0501 / 1000
     expectNear(m.cpu.get.totalSeconds, 150.3e-6); // 0.1503 / 1000
@@ -66,7 +74,7 @@ describe('capacity model at the default target (1M reads/s, 200k writes/s, 50M s
     expectNear(m.memory.atTargetBytes, 355.695e9 / 0.7); // 50M x 3 x 2062 B x 1.15 / 0.7
   });
 
-  it('splits loopback bytes into the client share (the baseline\'s) and internode (the rest), in bits per second', () => {
+  it("splits loopback bytes into the client share (the baseline's) and internode (the rest), in bits per second", () => {
     expect(m.bytes).toEqual({ clientGet: 2500, clientPut: 2600, internodeGet: 6500, internodePut: 6900 });
     expectNear(m.network.clientBitsPerSecond, 24.16e9); // (1e6 x 2500 + 2e5 x 2600) x 8
     expectNear(m.network.internodeBitsPerSecond, 63.04e9); // (1e6 x 6500 + 2e5 x 6900) x 8
@@ -183,7 +191,7 @@ describe('capacity model of coordinating nodes (target dkv-nodes), beside the co
     expect(nodes.bytesPerProcess / GIB).toBeCloseTo(2.268, 3); // 498.92 GiB / 220
   });
 
-  it('counts the client bytes (the baseline\'s) and the internode bytes measured, with no coordinator hop', () => {
+  it("counts the client bytes (the baseline's) and the internode bytes measured, with no coordinator hop", () => {
     expect(nodes.bytes).toEqual({ internodeGet: 4300, internodePut: 4400 }); // 6800 - 2500, 7000 - 2600
     expectNear(nodes.network.clientBitsPerSecond, 24.16e9); // (1e6 x 2500 + 2e5 x 2600) x 8, as for coordinators
     expectNear(nodes.network.internodeBitsPerSecond, 41.44e9); // (1e6 x 4300 + 2e5 x 4400) x 8

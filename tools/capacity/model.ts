@@ -155,7 +155,9 @@ export function capacityModel(http: HttpRun, memory: MemoryRun, options: Capacit
     machines: { forCpu, forMemory, total: Math.max(forCpu, forMemory, n) },
     foreignCoresMax: Math.max(0, ...http.results.flatMap((r) => [r.closed, r.autocannonRate, r.open]).map((m) => m.cost.foreignCores)),
     openLoop: getOpen && putOpen ? { get: getOpen, put: putOpen } : null,
-    coordinatingNodes: http.results.some((r) => r.target === 'dkv-nodes') ? coordinatingNodesPlan(http, options, clusterBytes, { get: clientGet, put: clientPut }) : null,
+    coordinatingNodes: http.results.some((r) => r.target === 'dkv-nodes')
+      ? coordinatingNodesPlan(http, options, clusterBytes, { get: clientGet, put: clientPut })
+      : null,
   };
 }
 
@@ -164,7 +166,12 @@ export function capacityModel(http: HttpRun, memory: MemoryRun, options: Capacit
  * scaled as the coordinator topology's, one process kind, the same cluster memory spread over
  * those processes, and its loopback bytes split at the same client share.
  */
-function coordinatingNodesPlan(http: HttpRun, options: CapacityOptions, clusterBytes: number, client: { get: number; put: number }): CoordinatingNodesPlan {
+function coordinatingNodesPlan(
+  http: HttpRun,
+  options: CapacityOptions,
+  clusterBytes: number,
+  client: { get: number; put: number },
+): CoordinatingNodesPlan {
   const { readsPerSecond: reads, writesPerSecond: writes, utilisation } = options;
   const n = REPLICAS;
   const get = requestCpu(http, 'get', 'dkv-nodes');
@@ -201,7 +208,8 @@ function memoryMachines(clusterBytes: number, options: CapacityOptions): number 
 const MISSING_TARGET_HINT = {
   baseline: '',
   dkv: ' (the model needs a run of the coordinator topology: npm run bench, or -- --topology both)',
-  'dkv-nodes': ' (the result has other dkv-nodes runs; the plan for coordinating nodes needs both GET and PUT: npm run bench -- --topology both)',
+  'dkv-nodes':
+    ' (the result has other dkv-nodes runs; the plan for coordinating nodes needs both GET and PUT: npm run bench -- --topology both)',
 } as const;
 
 /** The process groups the benchmark records for coordinating nodes: the nodes, and its idle `cluster up` parent. */
@@ -210,7 +218,11 @@ const COORDINATING_NODE_GROUPS: readonly string[] = ['nodes', 'cli'];
 type HttpResult = HttpRun['results'][number];
 
 /** CPU seconds one request of `scenario` cost each process group of `target`, from the closed-loop run. */
-function requestCpu(run: HttpRun, scenario: 'get' | 'put', target: 'baseline' | 'dkv' | 'dkv-nodes'): { cpu: RequestCpu; measured: Measured; result: HttpResult } {
+function requestCpu(
+  run: HttpRun,
+  scenario: 'get' | 'put',
+  target: 'baseline' | 'dkv' | 'dkv-nodes',
+): { cpu: RequestCpu; measured: Measured; result: HttpResult } {
   const result = run.results.find((r) => r.scenario === scenario && r.target === target);
   if (!result) throw new Error(`${scenario}/${target} is missing from the HTTP result${MISSING_TARGET_HINT[target]}`);
   const m = result.closed;
@@ -223,12 +235,15 @@ function requestCpu(run: HttpRun, scenario: 'get' | 'put', target: 'baseline' | 
     if (cores === undefined) throw new Error(`${scenario}/${target} in the HTTP result has no CPU for the ${name} (serverCores.${name})`);
     return cores;
   };
-  if (target === 'dkv') return { cpu: { coordinatorSeconds: per(group('coordinator')), nodesSeconds: per(group('nodes')), totalSeconds }, measured: m, result };
+  if (target === 'dkv')
+    return { cpu: { coordinatorSeconds: per(group('coordinator')), nodesSeconds: per(group('nodes')), totalSeconds }, measured: m, result };
   // Coordinating nodes are planned from the nodes alone: CPU recorded for any other group (a
   // coordinator this topology does not have) would be left out of the plan without a word.
   const unknown = Object.keys(m.cost.serverCores).filter((name) => !COORDINATING_NODE_GROUPS.includes(name));
   if (unknown.length > 0) {
-    throw new Error(`${scenario}/${target} in the HTTP result has CPU for ${unknown.map((name) => `serverCores.${name}`).join(', ')}; coordinating nodes have only the groups ${COORDINATING_NODE_GROUPS.join(' and ')}`);
+    throw new Error(
+      `${scenario}/${target} in the HTTP result has CPU for ${unknown.map((name) => `serverCores.${name}`).join(', ')}; coordinating nodes have only the groups ${COORDINATING_NODE_GROUPS.join(' and ')}`,
+    );
   }
   return { cpu: { coordinatorSeconds: 0, nodesSeconds: per(group('nodes')), totalSeconds }, measured: m, result };
 }
@@ -238,9 +253,13 @@ function requestCpu(run: HttpRun, scenario: 'get' | 'put', target: 'baseline' | 
  * from a real node process running the same engine (as operated, garbage included): the larger
  * one is planned for. Newer results measure each engine; the default one is planned for.
  */
-function memoryPerReplica(memory: MemoryRun): Pick<CapacityModel['memory'], 'engine' | 'node' | 'engineBytesPerKey' | 'bytesPerReplica' | 'payloadBytesPerKey'> {
+function memoryPerReplica(
+  memory: MemoryRun,
+): Pick<CapacityModel['memory'], 'engine' | 'node' | 'engineBytesPerKey' | 'bytesPerReplica' | 'payloadBytesPerKey'> {
   const engine =
-    memory.engines.find((e) => e.engine === DEFAULT_ENGINE && e.alloc === 'own') ?? memory.engines.find((e) => e.alloc === 'own') ?? memory.engines[0];
+    memory.engines.find((e) => e.engine === DEFAULT_ENGINE && e.alloc === 'own') ??
+    memory.engines.find((e) => e.alloc === 'own') ??
+    memory.engines[0];
   if (!engine) throw new Error('the memory result has no engine measurement');
   // Older results have one `node` and engines without names; newer ones a node per named engine.
   // A node of another engine than the one planned for is not used (its bytes would be mislabelled).

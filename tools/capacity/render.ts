@@ -55,7 +55,9 @@ function inputsSection(model: CapacityModel, { http, memory, args }: CapacitySou
     '',
     `- HTTP: \`${http.command}\` at ${http.startedAt}, commit ${http.machine.commit}${http.machine.dirty ? ' (uncommitted changes)' : ''}, ${http.machine.cpus} x ${http.machine.cpuModel}, ${http.machine.node}${http.settings.quick ? ' — a --quick run: short runs, read the figures as rough' : ''}.`,
     ...(model.foreignCoresMax > 0.25
-      ? [`- **The HTTP run was disturbed**: other processes used up to ${model.foreignCoresMax.toFixed(2)} cores during its measurements. CPU per request (what this model scales) is measured per process and holds up better; its latencies do not.`]
+      ? [
+          `- **The HTTP run was disturbed**: other processes used up to ${model.foreignCoresMax.toFixed(2)} cores during its measurements. CPU per request (what this model scales) is measured per process and holds up better; its latencies do not.`,
+        ]
       : []),
     `- Memory: \`${memory.command}\` at ${memory.startedAt}, commit ${memory.machine.commit}${memory.machine.dirty ? ' (uncommitted changes)' : ''}.`,
     `- Target load: ${fmt(readsPerSecond)} reads/s + ${fmt(writesPerSecond)} writes/s of ${http.settings.valueBytes}-byte sessions, N=${REPLICAS} W=2 R=2; ${fmt(sessions)} live sessions (the users' ~50 million concurrent sessions; pass --sessions).`,
@@ -74,10 +76,46 @@ function perRequestSection({ cpu, bytes }: CapacityModel): string[] {
     table(
       ['request', 'target', 'coordinator CPU', 'storage nodes CPU', 'total CPU', 'req/core-s', 'client bytes', 'internode bytes'],
       [
-        ['GET', 'dkv', us(get.coordinatorSeconds), us(get.nodesSeconds), us(get.totalSeconds), fmt(1 / get.totalSeconds), fmt(bytes.clientGet), fmt(bytes.internodeGet)],
-        ['GET', 'bare Fastify', us(baselineGet.totalSeconds), '-', us(baselineGet.totalSeconds), fmt(1 / baselineGet.totalSeconds), fmt(bytes.clientGet), '0'],
-        ['PUT', 'dkv', us(put.coordinatorSeconds), us(put.nodesSeconds), us(put.totalSeconds), fmt(1 / put.totalSeconds), fmt(bytes.clientPut), fmt(bytes.internodePut)],
-        ['PUT', 'bare Fastify', us(baselinePut.totalSeconds), '-', us(baselinePut.totalSeconds), fmt(1 / baselinePut.totalSeconds), fmt(bytes.clientPut), '0'],
+        [
+          'GET',
+          'dkv',
+          us(get.coordinatorSeconds),
+          us(get.nodesSeconds),
+          us(get.totalSeconds),
+          fmt(1 / get.totalSeconds),
+          fmt(bytes.clientGet),
+          fmt(bytes.internodeGet),
+        ],
+        [
+          'GET',
+          'bare Fastify',
+          us(baselineGet.totalSeconds),
+          '-',
+          us(baselineGet.totalSeconds),
+          fmt(1 / baselineGet.totalSeconds),
+          fmt(bytes.clientGet),
+          '0',
+        ],
+        [
+          'PUT',
+          'dkv',
+          us(put.coordinatorSeconds),
+          us(put.nodesSeconds),
+          us(put.totalSeconds),
+          fmt(1 / put.totalSeconds),
+          fmt(bytes.clientPut),
+          fmt(bytes.internodePut),
+        ],
+        [
+          'PUT',
+          'bare Fastify',
+          us(baselinePut.totalSeconds),
+          '-',
+          us(baselinePut.totalSeconds),
+          fmt(1 / baselinePut.totalSeconds),
+          fmt(bytes.clientPut),
+          '0',
+        ],
       ],
     ),
     '',
@@ -99,8 +137,18 @@ function coresSection({ options, cores, processes }: CapacityModel): string[] {
       [
         ['coordinators', `${fmt(cores.coordinators * utilisation, 1)} cores`, fmt(cores.coordinators, 1), fmt(processes.coordinators)],
         ['storage nodes', `${fmt(cores.nodes * utilisation, 1)} cores`, fmt(cores.nodes, 1), fmt(processes.nodes)],
-        ['total dkv', `${fmt((cores.coordinators + cores.nodes) * utilisation, 1)} cores`, fmt(cores.coordinators + cores.nodes, 1), fmt(processes.total)],
-        ['for comparison: bare Fastify + Map (no replication)', `${fmt(cores.baseline * utilisation, 1)} cores`, fmt(cores.baseline, 1), fmt(Math.ceil(cores.baseline))],
+        [
+          'total dkv',
+          `${fmt((cores.coordinators + cores.nodes) * utilisation, 1)} cores`,
+          fmt(cores.coordinators + cores.nodes, 1),
+          fmt(processes.total),
+        ],
+        [
+          'for comparison: bare Fastify + Map (no replication)',
+          `${fmt(cores.baseline * utilisation, 1)} cores`,
+          fmt(cores.baseline, 1),
+          fmt(Math.ceil(cores.baseline)),
+        ],
       ],
     ),
     '',
@@ -120,8 +168,20 @@ function memorySection({ options, memory, processes }: CapacityModel): string[] 
     table(
       ['measure', 'bytes per session per replica', 'x payload'],
       [
-        [`${engineName} engine in one process (${engine.alloc} values, ${fmt(engine.keys)} keys, after GC)`, fmt(memory.engineBytesPerKey), `${engine.ratio.toFixed(3)}x`],
-        ...(node ? [[`real storage node process, ${engineName} engine (${fmt(node.keys)} keys, as operated)`, fmt(node.bytesPerKey), `${node.ratio.toFixed(3)}x`]] : []),
+        [
+          `${engineName} engine in one process (${engine.alloc} values, ${fmt(engine.keys)} keys, after GC)`,
+          fmt(memory.engineBytesPerKey),
+          `${engine.ratio.toFixed(3)}x`,
+        ],
+        ...(node
+          ? [
+              [
+                `real storage node process, ${engineName} engine (${fmt(node.keys)} keys, as operated)`,
+                fmt(node.bytesPerKey),
+                `${node.ratio.toFixed(3)}x`,
+              ],
+            ]
+          : []),
         ['payload (key + value)', fmt(memory.payloadBytesPerKey), '1.000x'],
       ],
     ),
@@ -178,7 +238,8 @@ function coordinatingNodesSection(model: CapacityModel): string[] {
   const coordinatorTotalBits = network.clientBitsPerSecond + network.internodeBitsPerSecond;
   const nodesTotalBits = nodes.network.clientBitsPerSecond + nodes.network.internodeBitsPerSecond;
   const openCpu = (m: Measured): string => (m.requestsPerSecond > 0 ? micro(m.cost.serverCoresTotal / m.requestsPerSecond) : '-');
-  const p99 = (open: { get: Measured; put: Measured }): string => pair(open.get.latency.p99Ms.toFixed(1), open.put.latency.p99Ms.toFixed(1));
+  const p99 = (open: { get: Measured; put: Measured }): string =>
+    pair(open.get.latency.p99Ms.toFixed(1), open.put.latency.p99Ms.toFixed(1));
   return [
     '## Coordinating nodes (no coordinator), beside the coordinator topology',
     '',
@@ -187,16 +248,46 @@ function coordinatingNodesSection(model: CapacityModel): string[] {
     table(
       ['measure', 'unit', 'coordinators + storage nodes', 'coordinating nodes'],
       [
-        ['CPU per GET / PUT (closed loop)', 'µs', pair(micro(cpu.get.totalSeconds), micro(cpu.put.totalSeconds)), pair(micro(nodes.cpu.get.totalSeconds), micro(nodes.cpu.put.totalSeconds))],
-        ['internode bytes per GET / PUT', 'B', pair(fmt(bytes.internodeGet), fmt(bytes.internodePut)), pair(fmt(nodes.bytes.internodeGet), fmt(nodes.bytes.internodePut))],
+        [
+          'CPU per GET / PUT (closed loop)',
+          'µs',
+          pair(micro(cpu.get.totalSeconds), micro(cpu.put.totalSeconds)),
+          pair(micro(nodes.cpu.get.totalSeconds), micro(nodes.cpu.put.totalSeconds)),
+        ],
+        [
+          'internode bytes per GET / PUT',
+          'B',
+          pair(fmt(bytes.internodeGet), fmt(bytes.internodePut)),
+          pair(fmt(nodes.bytes.internodeGet), fmt(nodes.bytes.internodePut)),
+        ],
         ['CPU at target load', 'cores', fmt(coordinatorCores * utilisation, 1), fmt(nodes.cores * utilisation, 1)],
         [`cores at ${percent}`, 'cores', fmt(coordinatorCores, 1), fmt(nodes.cores, 1)],
-        ['processes: coordinators + storage nodes', 'processes', `${fmt(processes.coordinators)} + ${fmt(processes.nodes)} = ${fmt(processes.total)}`, `0 + ${fmt(nodes.processes)} = ${fmt(nodes.processes)}`],
-        ['memory per storage node process', 'GiB', fmt(memory.clusterBytes / gib / processes.nodes, 2), fmt(nodes.bytesPerProcess / gib, 2)],
+        [
+          'processes: coordinators + storage nodes',
+          'processes',
+          `${fmt(processes.coordinators)} + ${fmt(processes.nodes)} = ${fmt(processes.total)}`,
+          `0 + ${fmt(nodes.processes)} = ${fmt(nodes.processes)}`,
+        ],
+        [
+          'memory per storage node process',
+          'GiB',
+          fmt(memory.clusterBytes / gib / processes.nodes, 2),
+          fmt(nodes.bytesPerProcess / gib, 2),
+        ],
         ['network: clients ↔ dkv', 'Gbit/s', gbits(network.clientBitsPerSecond), gbits(nodes.network.clientBitsPerSecond)],
         ['network: internode', 'Gbit/s', gbits(network.internodeBitsPerSecond), gbits(nodes.network.internodeBitsPerSecond)],
-        ['network per machine, each way (average)', 'Gbit/s', gbits(coordinatorTotalBits / machines.total), gbits(nodesTotalBits / nodes.machines.total)],
-        ['machines for CPU / for memory', 'machines', pair(fmt(machines.forCpu), fmt(machines.forMemory)), pair(fmt(nodes.machines.forCpu), fmt(nodes.machines.forMemory))],
+        [
+          'network per machine, each way (average)',
+          'Gbit/s',
+          gbits(coordinatorTotalBits / machines.total),
+          gbits(nodesTotalBits / nodes.machines.total),
+        ],
+        [
+          'machines for CPU / for memory',
+          'machines',
+          pair(fmt(machines.forCpu), fmt(machines.forMemory)),
+          pair(fmt(nodes.machines.forCpu), fmt(nodes.machines.forMemory)),
+        ],
         ['machines', 'machines', `**${fmt(machines.total)}**`, `**${fmt(nodes.machines.total)}**`],
         ['open-loop p99 at half of peak, GET / PUT', 'ms', openLoop ? p99(openLoop) : '-', p99(nodes.openLoop)],
         ['CPU per GET at half of peak (open loop)', 'µs', openLoop ? openCpu(openLoop.get) : '-', openCpu(nodes.openLoop.get)],
@@ -221,8 +312,10 @@ function machinesCount(count: number): string {
 
 /** Which topology needs fewer machines, in one sentence. */
 function fewerMachines(coordinatorTopology: number, coordinatingNodes: number): string {
-  if (coordinatingNodes < coordinatorTopology) return `Coordinating nodes need fewer machines: **${coordinatingNodes}** against ${coordinatorTopology} for coordinators + storage nodes.`;
-  if (coordinatorTopology < coordinatingNodes) return `Coordinators + storage nodes need fewer machines: **${coordinatorTopology}** against ${coordinatingNodes} for coordinating nodes.`;
+  if (coordinatingNodes < coordinatorTopology)
+    return `Coordinating nodes need fewer machines: **${coordinatingNodes}** against ${coordinatorTopology} for coordinators + storage nodes.`;
+  if (coordinatorTopology < coordinatingNodes)
+    return `Coordinators + storage nodes need fewer machines: **${coordinatorTopology}** against ${coordinatingNodes} for coordinating nodes.`;
   return `Both topologies need **${coordinatorTopology} machines**.`;
 }
 
@@ -249,7 +342,14 @@ function cpuAtHalfPeak(http: HttpRun): string[] {
     .map((r) => {
       const closedUs = (1e6 * r.closed.cost.serverCoresTotal) / r.closed.requestsPerSecond;
       const openUs = (1e6 * r.open.cost.serverCoresTotal) / r.open.requestsPerSecond;
-      return [r.target, `${closedUs.toFixed(0)} µs`, `${fmt(r.open.requestsPerSecond)} req/s`, `${openUs.toFixed(0)} µs`, `${(openUs / closedUs).toFixed(2)}x`, r.open.cost.serverCoresTotal.toFixed(2)];
+      return [
+        r.target,
+        `${closedUs.toFixed(0)} µs`,
+        `${fmt(r.open.requestsPerSecond)} req/s`,
+        `${openUs.toFixed(0)} µs`,
+        `${(openUs / closedUs).toFixed(2)}x`,
+        r.open.cost.serverCoresTotal.toFixed(2),
+      ];
     });
   if (rows.length === 0) return [];
   return [

@@ -41,7 +41,9 @@ describe('respCapacity', () => {
   });
 
   it('refuses a result without per-role CPU figures, saying what to run', () => {
-    expect(() => parseRespRun({ rows: [{ target: 'dkv N=3 W=2 R=2', test: 'GET', pipeline: 1 }] }, 'old.json')).toThrow(/old\.json: no CPU per request .* GET -P 1 .*benchmarks\/resp\/bench\.ts/);
+    expect(() => parseRespRun({ rows: [{ target: 'dkv N=3 W=2 R=2', test: 'GET', pipeline: 1 }] }, 'old.json')).toThrow(
+      /old\.json: no CPU per request .* GET -P 1 .*benchmarks\/resp\/bench\.ts/,
+    );
     expect(() => parseRespRun({}, 'x.json')).toThrow(/not a Redis benchmark result/);
   });
 });

@@ -48,7 +48,8 @@ interface RawRow {
 /** Reads the rows the model needs from a Redis benchmark result; throws naming what is missing. */
 export function parseRespRun(json: unknown, file: string): RespRun {
   const rows = (json as { rows?: unknown } | null)?.rows;
-  if (!Array.isArray(rows)) throw new Error(`${file}: not a Redis benchmark result (no "rows"); produce one with npx tsx benchmarks/resp/bench.ts`);
+  if (!Array.isArray(rows))
+    throw new Error(`${file}: not a Redis benchmark result (no "rows"); produce one with npx tsx benchmarks/resp/bench.ts`);
   const find = (target: string, test: string): Record<string, number> | null => {
     const row = (rows as RawRow[]).find((r) => r.target === target && r.test === test && r.pipeline === 1);
     const cpu = row?.cpuUsPerRequest;
@@ -60,7 +61,9 @@ export function parseRespRun(json: unknown, file: string): RespRun {
     const coordinatorUs = cpu?.['coordinator'];
     const nodesUs = cpu?.['nodes'];
     if (typeof coordinatorUs !== 'number' || typeof nodesUs !== 'number' || !(coordinatorUs >= 0) || !(nodesUs >= 0)) {
-      throw new Error(`${file}: no CPU per request of the coordinator and nodes for "${RESP_TARGET}" ${test} -P 1 (run benchmarks/resp/bench.ts with the n3 target; older results lack cpuUsPerRequest)`);
+      throw new Error(
+        `${file}: no CPU per request of the coordinator and nodes for "${RESP_TARGET}" ${test} -P 1 (run benchmarks/resp/bench.ts with the n3 target; older results lack cpuUsPerRequest)`,
+      );
     }
     return { coordinatorUs, nodesUs };
   };
@@ -74,10 +77,11 @@ export function parseRespRun(json: unknown, file: string): RespRun {
 /** Scales the measured CPU per request to the reads and writes of `options`, at its utilisation. */
 export function respCapacity(run: RespRun, options: CapacityOptions): RespCapacity {
   const { readsPerSecond: reads, writesPerSecond: writes, utilisation } = options;
-  const coordinatorCores = ((reads * run.get.coordinatorUs + writes * run.set.coordinatorUs) / 1e6) / utilisation;
-  const nodeCores = ((reads * run.get.nodesUs + writes * run.set.nodesUs) / 1e6) / utilisation;
+  const coordinatorCores = (reads * run.get.coordinatorUs + writes * run.set.coordinatorUs) / 1e6 / utilisation;
+  const nodeCores = (reads * run.get.nodesUs + writes * run.set.nodesUs) / 1e6 / utilisation;
   const totalCores = coordinatorCores + nodeCores;
-  const redisCores = run.redisGetUs === null || run.redisSetUs === null ? null : ((reads * run.redisGetUs + writes * run.redisSetUs) / 1e6) / utilisation;
+  const redisCores =
+    run.redisGetUs === null || run.redisSetUs === null ? null : (reads * run.redisGetUs + writes * run.redisSetUs) / 1e6 / utilisation;
   return { coordinatorCores, nodeCores, totalCores, machines: Math.ceil(totalCores / options.machineCores), redisCores };
 }
 
@@ -102,7 +106,7 @@ export function renderRespCapacity(run: RespRun, plan: RespCapacity, options: Ca
     '',
     `At ${options.readsPerSecond.toLocaleString('en-US')} GETs/s + ${options.writesPerSecond.toLocaleString('en-US')} SETs/s and ${Math.round(options.utilisation * 100)}% utilisation: coordinators ${cores(plan.coordinatorCores)} cores, storage nodes ${cores(plan.nodeCores)} cores, **${cores(plan.totalCores)} cores in all** (${plan.machines} machines of ${options.machineCores} cores for CPU), ${verdict}.${plan.redisCores === null ? '' : ` Redis's own CPU per request would need ${cores(plan.redisCores)} cores for the same load (one replica, no quorum: a scale, not a plan).`}`,
     '',
-    'These figures were measured on a shared 2-core machine whose processes were far from saturated: a process that is not busy pays a system call and a wake-up per request, where a loaded one batches a turn\'s requests into one write per peer. They are an upper bound of the cost per request at load.',
+    "These figures were measured on a shared 2-core machine whose processes were far from saturated: a process that is not busy pays a system call and a wake-up per request, where a loaded one batches a turn's requests into one write per peer. They are an upper bound of the cost per request at load.",
     '',
   ].join('\n');
 }

@@ -46,7 +46,12 @@ function measurement(kind: 'closed' | 'autocannon-rate' | 'open', figures: Measu
 }
 
 /** One scenario against one target: the same figures for its closed loop and, at half the rate, its two paced runs. */
-function scenario(name: 'get' | 'put' | 'mix', target: 'baseline' | 'dkv' | 'dkv-nodes', figures: MeasurementFigures, open: { p99Ms: number } = { p99Ms: 20 }) {
+function scenario(
+  name: 'get' | 'put' | 'mix',
+  target: 'baseline' | 'dkv' | 'dkv-nodes',
+  figures: MeasurementFigures,
+  open: { p99Ms: number } = { p99Ms: 20 },
+) {
   const half = figures.requestsPerSecond / 2;
   const paced = { ...figures, requestsPerSecond: half, targetRate: half };
   return {
@@ -96,15 +101,38 @@ export function httpResult() {
       profile: false,
       maxMinutes: 13,
     },
-    machine: { cpus: 2, cpuModel: 'Test CPU', totalMemoryBytes: 8 * 2 ** 30, node: 'v20.0.0', platform: 'linux', commit: 'abc1234', dirty: false },
+    machine: {
+      cpus: 2,
+      cpuModel: 'Test CPU',
+      totalMemoryBytes: 8 * 2 ** 30,
+      node: 'v20.0.0',
+      platform: 'linux',
+      commit: 'abc1234',
+      dirty: false,
+    },
     preloadSeconds: { baseline: 1, dkv: 2, 'dkv-nodes': 2 },
     results: [
       scenario('get', 'baseline', { requestsPerSecond: 2000, serverCores: { baseline: 0.0401 }, loopbackBytesPerRequest: 2500 }),
-      scenario('get', 'dkv', { requestsPerSecond: 1000, serverCores: { coordinator: 0.1002, nodes: 0.0501 }, loopbackBytesPerRequest: 9000 }, { p99Ms: 12.34 }),
-      scenario('get', 'dkv-nodes', { requestsPerSecond: 2000, serverCores: { nodes: 0.16, cli: 0.002 }, loopbackBytesPerRequest: 6800 }, { p99Ms: 30 }),
+      scenario(
+        'get',
+        'dkv',
+        { requestsPerSecond: 1000, serverCores: { coordinator: 0.1002, nodes: 0.0501 }, loopbackBytesPerRequest: 9000 },
+        { p99Ms: 12.34 },
+      ),
+      scenario(
+        'get',
+        'dkv-nodes',
+        { requestsPerSecond: 2000, serverCores: { nodes: 0.16, cli: 0.002 }, loopbackBytesPerRequest: 6800 },
+        { p99Ms: 30 },
+      ),
       scenario('put', 'baseline', { requestsPerSecond: 1000, serverCores: { baseline: 0.03 }, loopbackBytesPerRequest: 2600 }),
       scenario('put', 'dkv', { requestsPerSecond: 500, serverCores: { coordinator: 0.06, nodes: 0.02 }, loopbackBytesPerRequest: 9500 }),
-      scenario('put', 'dkv-nodes', { requestsPerSecond: 1000, serverCores: { nodes: 0.15, cli: 0.001 }, loopbackBytesPerRequest: 7000 }, { p99Ms: 15 }),
+      scenario(
+        'put',
+        'dkv-nodes',
+        { requestsPerSecond: 1000, serverCores: { nodes: 0.15, cli: 0.001 }, loopbackBytesPerRequest: 7000 },
+        { p99Ms: 15 },
+      ),
       scenario('mix', 'baseline', { requestsPerSecond: 5000, serverCores: { baseline: 0.5 }, loopbackBytesPerRequest: 1000 }),
       scenario('mix', 'dkv', { requestsPerSecond: 5000, serverCores: { coordinator: 0.5, nodes: 0.5 }, loopbackBytesPerRequest: 1000 }),
       scenario('mix', 'dkv-nodes', { requestsPerSecond: 5000, serverCores: { nodes: 0.9, cli: 0 }, loopbackBytesPerRequest: 1000 }),
@@ -175,7 +203,15 @@ export function memoryResult() {
     startedAt: '2026-01-02T01:00:00.000Z',
     elapsedSeconds: 60,
     command: 'npx tsx benchmarks/memory/bench.ts --node-keys 1000',
-    machine: { cpus: 2, cpuModel: 'Test CPU', totalMemoryBytes: 8 * 2 ** 30, node: 'v20.0.0', platform: 'linux', commit: 'def5678', dirty: true },
+    machine: {
+      cpus: 2,
+      cpuModel: 'Test CPU',
+      totalMemoryBytes: 8 * 2 ** 30,
+      node: 'v20.0.0',
+      platform: 'linux',
+      commit: 'def5678',
+      dirty: true,
+    },
     targetRatio: 1.15,
     engines: [engine('map', 1000, 2062, 3000), engine('compact', 1000, 2062, 2400)],
     nodes: [mapNode, node('compact', 1000, 2500)],

@@ -89,7 +89,11 @@ export function parseHttpRun(value: unknown, source: string): HttpRun {
 
 /** Checks that `value` (parsed from `source`) is a memory benchmark result; throws a message naming the file otherwise. */
 export function parseMemoryRun(value: unknown, source: string): MemoryRun {
-  return parseRun(memoryRunSchema, value, source, { kind: 'memory', what: 'a memory benchmark result', from: 'benchmarks/memory/bench.ts' });
+  return parseRun(memoryRunSchema, value, source, {
+    kind: 'memory',
+    what: 'a memory benchmark result',
+    from: 'benchmarks/memory/bench.ts',
+  });
 }
 
 /** At most this many field problems are listed, so one wrong file does not flood the terminal. */
@@ -105,7 +109,9 @@ function parseRun<T>(schema: z.ZodType<T>, value: unknown, source: string, expec
   }
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues.slice(0, ISSUES_SHOWN_MAX).map((issue) => `${issue.path.join('.') || '(top level)'}: ${issue.message}`);
+  const issues = parsed.error.issues
+    .slice(0, ISSUES_SHOWN_MAX)
+    .map((issue) => `${issue.path.join('.') || '(top level)'}: ${issue.message}`);
   const more = parsed.error.issues.length > ISSUES_SHOWN_MAX ? `; and ${parsed.error.issues.length - ISSUES_SHOWN_MAX} more` : '';
   throw new Error(`${source}: not a valid ${expected.what.replace(/^an? /, '')}: ${issues.join('; ')}${more}`);
 }

@@ -85,20 +85,31 @@ const ENDPOINTS = {
 
 describe('dkv getendpoints', () => {
   it('asks for the URL-encoded key and prints the replicas in preference order', async () => {
-    const result = await run(['getendpoints', 'user/42', '--url', 'http://c:1'], { 'GET /v1/cluster/endpoints/user%2F42': () => ENDPOINTS });
+    const result = await run(['getendpoints', 'user/42', '--url', 'http://c:1'], {
+      'GET /v1/cluster/endpoints/user%2F42': () => ENDPOINTS,
+    });
     expect(result.requests[0]!.url).toBe('http://c:1');
     expect(result.out).toBe(
-      ['key "user/42" hash 123456', '#  ID  ADDRESS         ZONE     STATUS', '1  n2  127.0.0.1:7002  default  up', '2  n1  127.0.0.1:7001  default  up', '3  n3  127.0.0.1:7003  default  up', ''].join('\n'),
+      [
+        'key "user/42" hash 123456',
+        '#  ID  ADDRESS         ZONE     STATUS',
+        '1  n2  127.0.0.1:7002  default  up',
+        '2  n1  127.0.0.1:7001  default  up',
+        '3  n3  127.0.0.1:7003  default  up',
+        '',
+      ].join('\n'),
     );
     expect(result.exits).toEqual([]);
   });
 
   it('prints the schema {key, hash, replicas[{id,address,zone,status}], pending[]} with --json, dropping unknown fields', async () => {
-    const result = await run(['getendpoints', 'user/42', '--json'], { 'GET /v1/cluster/endpoints/user%2F42': () => ({ ...ENDPOINTS, extra: 1 }) });
+    const result = await run(['getendpoints', 'user/42', '--json'], {
+      'GET /v1/cluster/endpoints/user%2F42': () => ({ ...ENDPOINTS, extra: 1 }),
+    });
     expect(JSON.parse(result.out)).toEqual(ENDPOINTS);
   });
 
-  it('exits 1 with the server\'s message when the key is refused, 3 when the coordinator is unreachable', async () => {
+  it("exits 1 with the server's message when the key is refused, 3 when the coordinator is unreachable", async () => {
     const refused = await run(['getendpoints', 'k'], {
       'GET /v1/cluster/endpoints/k': () => {
         throw new AdminHttpError('refused', 'GET /v1/cluster/endpoints/k refused (400 INVALID_KEY): bad', 400, 'INVALID_KEY');
@@ -128,12 +139,24 @@ describe('dkv hints', () => {
 });
 
 describe('dkv vnodes', () => {
-  const routes = (): Record<string, Handler> => ({ 'GET /v1/cluster': () => CLUSTER, 'GET /v1/cluster/distribution': () => DISTRIBUTION, 'PATCH /v1/cluster/nodes/n2': () => ({ id: 'n2', vnodes: 128 }) });
+  const routes = (): Record<string, Handler> => ({
+    'GET /v1/cluster': () => CLUSTER,
+    'GET /v1/cluster/distribution': () => DISTRIBUTION,
+    'PATCH /v1/cluster/nodes/n2': () => ({ id: 'n2', vnodes: 128 }),
+  });
 
   it('with --preview shows the shares after and changes nothing', async () => {
     const result = await run(['vnodes', 'n2', '128', '--preview', '--json'], routes());
     expect(result.requests.map((r) => r.method)).toEqual(['GET', 'GET']);
-    const json = JSON.parse(result.out) as { node: string; vnodesBefore: number; vnodesAfter: number; applied: boolean; rows: Array<{ id: string; shareBefore: number; shareAfter: number }>; replicasMovedFraction: number; bytesToMove: number };
+    const json = JSON.parse(result.out) as {
+      node: string;
+      vnodesBefore: number;
+      vnodesAfter: number;
+      applied: boolean;
+      rows: Array<{ id: string; shareBefore: number; shareAfter: number }>;
+      replicasMovedFraction: number;
+      bytesToMove: number;
+    };
     expect(json).toMatchObject({ node: 'n2', vnodesBefore: 64, vnodesAfter: 128, applied: false });
     expect(json.rows.map((r) => r.id).sort()).toEqual(['n1', 'n2', 'n3', 'n4']);
     expect(json.replicasMovedFraction).toBeGreaterThan(0);
@@ -163,26 +186,67 @@ describe('dkv decommission and dkv removenode', () => {
     return (_request, call) => {
       const without = CLUSTER.nodes.filter((n) => n.id !== id);
       if (call === 1) return CLUSTER;
-      if (call === 2) return { ...CLUSTER, rebalancing: true, nodes: [...without.map((n) => (n.id === 'n1' ? { ...n, progress: { targetRing: 'r', rangesPlanned: 10, rangesDone: 4, keys: 40, bytes: 4000 } } : n)), { ...CLUSTER.nodes.find((n) => n.id === id)!, status: 'leaving' }] };
-      if (call === 3) return { ...CLUSTER, rebalancing: true, nodes: [...without.map((n) => (n.id === 'n1' ? { ...n, progress: { targetRing: 'r', rangesPlanned: 10, rangesDone: 10, keys: 100, bytes: 10_000 } } : n)), { ...CLUSTER.nodes.find((n) => n.id === id)!, status: 'leaving' }] };
+      if (call === 2)
+        return {
+          ...CLUSTER,
+          rebalancing: true,
+          nodes: [
+            ...without.map((n) =>
+              n.id === 'n1' ? { ...n, progress: { targetRing: 'r', rangesPlanned: 10, rangesDone: 4, keys: 40, bytes: 4000 } } : n,
+            ),
+            { ...CLUSTER.nodes.find((n) => n.id === id)!, status: 'leaving' },
+          ],
+        };
+      if (call === 3)
+        return {
+          ...CLUSTER,
+          rebalancing: true,
+          nodes: [
+            ...without.map((n) =>
+              n.id === 'n1' ? { ...n, progress: { targetRing: 'r', rangesPlanned: 10, rangesDone: 10, keys: 100, bytes: 10_000 } } : n,
+            ),
+            { ...CLUSTER.nodes.find((n) => n.id === id)!, status: 'leaving' },
+          ],
+        };
       return { ...CLUSTER, nodes: without };
     };
   }
 
   it('decommission sends DELETE, prints progress lines on stderr until the node has left, then a summary', async () => {
-    const result = await run(['decommission', 'n3'], { 'GET /v1/cluster': leaving('n3'), 'DELETE /v1/cluster/nodes/n3': () => ({ id: 'n3', status: 'leaving' }) });
+    const result = await run(['decommission', 'n3'], {
+      'GET /v1/cluster': leaving('n3'),
+      'DELETE /v1/cluster/nodes/n3': () => ({ id: 'n3', status: 'leaving' }),
+    });
     expect(result.exits).toEqual([]);
-    expect(result.err.split('\n').filter((l) => l)).toEqual(['decommission n3: leaving, 4/10 ranges, 40 keys, 4000 bytes moved', 'decommission n3: leaving, 10/10 ranges, 100 keys, 10000 bytes moved']);
+    expect(result.err.split('\n').filter((l) => l)).toEqual([
+      'decommission n3: leaving, 4/10 ranges, 40 keys, 4000 bytes moved',
+      'decommission n3: leaving, 10/10 ranges, 100 keys, 10000 bytes moved',
+    ]);
     expect(result.out).toMatch(/^n3 decommissioned in \S+: 10\/10 ranges, 100 keys, 10000 bytes moved/);
   });
 
   it('--json prints one object {operation, node, state, elapsedMs, rangesDone, rangesPlanned, keys, bytes}', async () => {
-    const result = await run(['decommission', 'n3', '--json', '--interval-ms', '100'], { 'GET /v1/cluster': leaving('n3'), 'DELETE /v1/cluster/nodes/n3': () => ({}) });
-    expect(JSON.parse(result.out)).toEqual({ operation: 'decommission', node: 'n3', state: 'done', elapsedMs: 200, rangesDone: 10, rangesPlanned: 10, keys: 100, bytes: 10_000 });
+    const result = await run(['decommission', 'n3', '--json', '--interval-ms', '100'], {
+      'GET /v1/cluster': leaving('n3'),
+      'DELETE /v1/cluster/nodes/n3': () => ({}),
+    });
+    expect(JSON.parse(result.out)).toEqual({
+      operation: 'decommission',
+      node: 'n3',
+      state: 'done',
+      elapsedMs: 200,
+      rangesDone: 10,
+      rangesPlanned: 10,
+      keys: 100,
+      bytes: 10_000,
+    });
   });
 
   it('removenode sends DELETE ?force=true for a dead node', async () => {
-    const result = await run(['removenode', 'n4', '--json'], { 'GET /v1/cluster': leaving('n4'), 'DELETE /v1/cluster/nodes/n4?force=true': () => ({}) });
+    const result = await run(['removenode', 'n4', '--json'], {
+      'GET /v1/cluster': leaving('n4'),
+      'DELETE /v1/cluster/nodes/n4?force=true': () => ({}),
+    });
     expect(result.exits).toEqual([]);
     expect(JSON.parse(result.out)).toMatchObject({ operation: 'removenode', node: 'n4', state: 'done' });
   });
@@ -201,8 +265,12 @@ describe('dkv decommission and dkv removenode', () => {
   });
 
   it('gives up after --timeout-ms with exit 4, saying the move goes on', async () => {
-    const stuck: Handler = (_r, call) => (call === 1 ? CLUSTER : { ...CLUSTER, nodes: CLUSTER.nodes.map((n) => (n.id === 'n3' ? { ...n, status: 'leaving' } : n)) });
-    const result = await run(['decommission', 'n3', '--timeout-ms', '1000', '--interval-ms', '300'], { 'GET /v1/cluster': stuck, 'DELETE /v1/cluster/nodes/n3': () => ({}) });
+    const stuck: Handler = (_r, call) =>
+      call === 1 ? CLUSTER : { ...CLUSTER, nodes: CLUSTER.nodes.map((n) => (n.id === 'n3' ? { ...n, status: 'leaving' } : n)) };
+    const result = await run(['decommission', 'n3', '--timeout-ms', '1000', '--interval-ms', '300'], {
+      'GET /v1/cluster': stuck,
+      'DELETE /v1/cluster/nodes/n3': () => ({}),
+    });
     expect(result.exits).toEqual([4]);
     expect(result.err).toContain('gave up waiting after 1000 ms');
   });
@@ -229,29 +297,52 @@ describe('dkv repair', () => {
   it('starts a repair, prints progress until done and a summary of what differed', async () => {
     const result = await run(['repair', '--node', 'n2'], {
       'POST /v1/cluster/repair': () => report({ node: 'n2' }),
-      'GET /v1/cluster/repair/repair-1': (_r, call) => (call === 1 ? report({ node: 'n2', rangesCompared: 32 }) : report({ node: 'n2', state: 'done', rangesCompared: 64, rangesDiffering: 2, keysDiffering: 3, recordsRepaired: 3, bytesRepaired: 90, finishedAt: 2500 })),
+      'GET /v1/cluster/repair/repair-1': (_r, call) =>
+        call === 1
+          ? report({ node: 'n2', rangesCompared: 32 })
+          : report({
+              node: 'n2',
+              state: 'done',
+              rangesCompared: 64,
+              rangesDiffering: 2,
+              keysDiffering: 3,
+              recordsRepaired: 3,
+              bytesRepaired: 90,
+              finishedAt: 2500,
+            }),
     });
     expect(result.requests[0]!.body).toEqual({ node: 'n2' });
     expect(result.err.split('\n').filter((l) => l)).toEqual([
       'repair-1: 0/64 ranges compared, 0 differing, 0 keys differing, 0 records (0 bytes) repaired',
       'repair-1: 32/64 ranges compared, 0 differing, 0 keys differing, 0 records (0 bytes) repaired',
     ]);
-    expect(result.out).toBe('repair-1 done in 1.5s: compared 64 of 64 ranges (those n2 replicates); 2 ranges differed: 3 keys, 3 records (90 bytes) repaired\n');
+    expect(result.out).toBe(
+      'repair-1 done in 1.5s: compared 64 of 64 ranges (those n2 replicates); 2 ranges differed: 3 keys, 3 records (90 bytes) repaired\n',
+    );
     expect(result.exits).toEqual([]);
   });
 
   it('--json prints the final report with exactly the documented fields', async () => {
-    const result = await run(['repair', '--json'], { 'POST /v1/cluster/repair': () => report({ state: 'done', rangesCompared: 64, finishedAt: 1200, extra: true }) });
+    const result = await run(['repair', '--json'], {
+      'POST /v1/cluster/repair': () => report({ state: 'done', rangesCompared: 64, finishedAt: 1200, extra: true }),
+    });
     expect(JSON.parse(result.out)).toEqual(report({ state: 'done', rangesCompared: 64, finishedAt: 1200 }));
   });
 
   it('exits 1 with the reason when the repair failed, and when it is refused', async () => {
-    const failed = await run(['repair'], { 'POST /v1/cluster/repair': () => report({ state: 'failed', error: 'node n2 did not answer', finishedAt: 1100 }) });
+    const failed = await run(['repair'], {
+      'POST /v1/cluster/repair': () => report({ state: 'failed', error: 'node n2 did not answer', finishedAt: 1100 }),
+    });
     expect(failed.exits).toEqual([1]);
     expect(failed.err).toContain('repair-1 failed: node n2 did not answer');
     const refused = await run(['repair', '--node', 'n9'], {
       'POST /v1/cluster/repair': () => {
-        throw new AdminHttpError('refused', 'POST /v1/cluster/repair refused (404 NOT_FOUND): node n9 is not on the ring', 404, 'NOT_FOUND');
+        throw new AdminHttpError(
+          'refused',
+          'POST /v1/cluster/repair refused (404 NOT_FOUND): node n9 is not on the ring',
+          404,
+          'NOT_FOUND',
+        );
       },
     });
     expect(refused.exits).toEqual([1]);

@@ -51,14 +51,15 @@ class CommandFailure extends Error {
 function wholeNumber(min: number, max: number): (text: string) => number {
   return (text) => {
     const value = Number(text);
-    if (!/^\d+$/.test(text.trim()) || value < min || value > max) throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
+    if (!/^\d+$/.test(text.trim()) || value < min || value > max)
+      throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
     return value;
   };
 }
 
 /** `--url` (`DKV_URL`), shared with `status` and `ring`. */
 export function urlOption(): Option {
-  return new Option('--url <url>', 'the coordinator\'s URL').env('DKV_URL').default(DEFAULT_URL);
+  return new Option('--url <url>', "the coordinator's URL").env('DKV_URL').default(DEFAULT_URL);
 }
 
 /** `--json` (`DKV_JSON=1`): machine-readable output on stdout. */
@@ -68,8 +69,18 @@ export function jsonOption(): Option {
 
 function followOptions(command: Command): Command {
   return command
-    .addOption(new Option('--interval-ms <ms>', 'how often progress is looked at').env('DKV_INTERVAL_MS').default(DEFAULT_INTERVAL_MS).argParser(wholeNumber(50, 60_000)))
-    .addOption(new Option('--timeout-ms <ms>', 'give up waiting after this long (exit 4; the operation goes on)').env('DKV_TIMEOUT_MS').default(DEFAULT_TIMEOUT_MS).argParser(wholeNumber(1000, 86_400_000)));
+    .addOption(
+      new Option('--interval-ms <ms>', 'how often progress is looked at')
+        .env('DKV_INTERVAL_MS')
+        .default(DEFAULT_INTERVAL_MS)
+        .argParser(wholeNumber(50, 60_000)),
+    )
+    .addOption(
+      new Option('--timeout-ms <ms>', 'give up waiting after this long (exit 4; the operation goes on)')
+        .env('DKV_TIMEOUT_MS')
+        .default(DEFAULT_TIMEOUT_MS)
+        .argParser(wholeNumber(1000, 86_400_000)),
+    );
 }
 
 interface CommonOptions {
@@ -90,7 +101,7 @@ export function registerAdminCommands(program: Command, deps: AdminDeps): void {
   const ctx = new AdminContext(deps);
   program
     .command('getendpoints')
-    .description('the key\'s N replicas, in preference order')
+    .description("the key's N replicas, in preference order")
     .argument('<key>', 'the key (as stored: no URL-encoding needed)')
     .addOption(urlOption())
     .addOption(jsonOption())
@@ -103,17 +114,19 @@ export function registerAdminCommands(program: Command, deps: AdminDeps): void {
     .action((opts: CommonOptions) => ctx.run('hints', opts.url, () => ctx.hints(opts)));
   program
     .command('vnodes')
-    .description('change a node\'s virtual-node count on the live cluster (data moves in the background)')
+    .description("change a node's virtual-node count on the live cluster (data moves in the background)")
     .argument('<id>', 'the node')
     .argument('<count>', 'its new vnode count (1..65536)', wholeNumber(1, 65_536))
     .option('--preview', 'show the resulting shares and bytes moved without changing anything')
     .addOption(urlOption())
     .addOption(jsonOption())
-    .action((id: string, count: number, opts: CommonOptions & { preview?: boolean }) => ctx.run('vnodes', opts.url, () => ctx.vnodes(id, count, opts)));
+    .action((id: string, count: number, opts: CommonOptions & { preview?: boolean }) =>
+      ctx.run('vnodes', opts.url, () => ctx.vnodes(id, count, opts)),
+    );
   followOptions(
     program
       .command('decommission')
-      .description('move a live node\'s data to its new owners, then remove it; shows progress until done')
+      .description("move a live node's data to its new owners, then remove it; shows progress until done")
       .argument('<id>', 'the node')
       .addOption(urlOption())
       .addOption(jsonOption()),
@@ -126,7 +139,9 @@ export function registerAdminCommands(program: Command, deps: AdminDeps): void {
       .option('--force', 'remove it even though it is up (its data is not streamed from it)')
       .addOption(urlOption())
       .addOption(jsonOption()),
-  ).action((id: string, opts: FollowOptions & { force?: boolean }) => ctx.run('removenode', opts.url, () => ctx.removal('removenode', id, opts, opts.force === true)));
+  ).action((id: string, opts: FollowOptions & { force?: boolean }) =>
+    ctx.run('removenode', opts.url, () => ctx.removal('removenode', id, opts, opts.force === true)),
+  );
   followOptions(
     program
       .command('repair')
@@ -175,25 +190,47 @@ class AdminContext {
   }
 
   async getEndpoints(key: string, opts: CommonOptions): Promise<void> {
-    const answer = (await this.deps.http({ url: opts.url, method: 'GET', path: `/v1/cluster/endpoints/${encodeURIComponent(key)}` })) as KeyEndpoints;
+    const answer = (await this.deps.http({
+      url: opts.url,
+      method: 'GET',
+      path: `/v1/cluster/endpoints/${encodeURIComponent(key)}`,
+    })) as KeyEndpoints;
     const pick = (r: KeyEndpoints['replicas'][number]) => ({ id: r.id, address: r.address, zone: r.zone, status: r.status });
-    const json: KeyEndpoints = { key: answer.key, hash: answer.hash, replicas: answer.replicas.map(pick), pending: answer.pending.map(pick) };
+    const json: KeyEndpoints = {
+      key: answer.key,
+      hash: answer.hash,
+      replicas: answer.replicas.map(pick),
+      pending: answer.pending.map(pick),
+    };
     this.print(opts, json, formatEndpoints(json));
   }
 
   async hints(opts: CommonOptions): Promise<void> {
     const answer = (await this.deps.http({ url: opts.url, method: 'GET', path: '/v1/cluster/hints' })) as { hints: HintsJson['hints'] };
     const hints = answer.hints.map((h) => ({ target: h.target, count: h.count, bytes: h.bytes, oldestAgeMs: h.oldestAgeMs }));
-    const json: HintsJson = { hints, total: { count: hints.reduce((s, h) => s + h.count, 0), bytes: hints.reduce((s, h) => s + h.bytes, 0) } };
+    const json: HintsJson = {
+      hints,
+      total: { count: hints.reduce((s, h) => s + h.count, 0), bytes: hints.reduce((s, h) => s + h.bytes, 0) },
+    };
     this.print(opts, json, formatHints(json));
   }
 
   async vnodes(id: string, count: number, opts: CommonOptions & { preview?: boolean }): Promise<void> {
-    const [cluster, distribution] = await Promise.all([this.cluster(opts.url), this.deps.http({ url: opts.url, method: 'GET', path: '/v1/cluster/distribution' }) as Promise<DistributionEntry[]>]);
+    const [cluster, distribution] = await Promise.all([
+      this.cluster(opts.url),
+      this.deps.http({ url: opts.url, method: 'GET', path: '/v1/cluster/distribution' }) as Promise<DistributionEntry[]>,
+    ]);
     const node = cluster.nodes.find((n) => n.id === id);
-    if (node === undefined) throw new CommandFailure(`node ${id} is not in the cluster (members: ${cluster.nodes.map((n) => n.id).join(', ')})`);
+    if (node === undefined)
+      throw new CommandFailure(`node ${id} is not in the cluster (members: ${cluster.nodes.map((n) => n.id).join(', ')})`);
     const preview = previewRingChange(cluster, distribution, { add: 0, remove: [], vnodes: { id, count } });
-    if (opts.preview !== true) await this.deps.http({ url: opts.url, method: 'PATCH', path: `/v1/cluster/nodes/${encodeURIComponent(id)}`, body: { vnodes: count } });
+    if (opts.preview !== true)
+      await this.deps.http({
+        url: opts.url,
+        method: 'PATCH',
+        path: `/v1/cluster/nodes/${encodeURIComponent(id)}`,
+        body: { vnodes: count },
+      });
     const json: VnodesJson = {
       node: id,
       vnodesBefore: node.vnodes,
@@ -215,12 +252,17 @@ class AdminContext {
   async removal(operation: 'decommission' | 'removenode', id: string, opts: FollowOptions, force: boolean): Promise<void> {
     const before = await this.cluster(opts.url);
     const node = before.nodes.find((n) => n.id === id);
-    if (node === undefined) throw new CommandFailure(`node ${id} is not in the cluster (members: ${before.nodes.map((n) => n.id).join(', ')})`);
+    if (node === undefined)
+      throw new CommandFailure(`node ${id} is not in the cluster (members: ${before.nodes.map((n) => n.id).join(', ')})`);
     if (operation === 'decommission' && (node.status === 'down' || node.status === 'suspect')) {
-      throw new CommandFailure(`node ${id} is ${node.status}: a decommission streams its data from it; remove a dead node with dkv removenode ${id}`);
+      throw new CommandFailure(
+        `node ${id} is ${node.status}: a decommission streams its data from it; remove a dead node with dkv removenode ${id}`,
+      );
     }
     if (operation === 'removenode' && !force && (node.status === 'up' || node.status === 'joining')) {
-      throw new CommandFailure(`node ${id} is ${node.status}: dkv removenode is for a dead node (its data is re-replicated from the others); move a live node's data with dkv decommission ${id}, or add --force`);
+      throw new CommandFailure(
+        `node ${id} is ${node.status}: dkv removenode is for a dead node (its data is re-replicated from the others); move a live node's data with dkv decommission ${id}, or add --force`,
+      );
     }
     const startedAt = this.now();
     const query = operation === 'removenode' ? '?force=true' : '';
@@ -237,28 +279,49 @@ class AdminContext {
       if (line !== lastLine) this.deps.err(`${line}\n`);
       lastLine = line;
       if (this.now() - startedAt > opts.timeoutMs) {
-        throw new CommandFailure(`gave up waiting after ${opts.timeoutMs} ms (--timeout-ms): ${id} is ${entry?.status ?? 'removed'} and the data still moves in the background; dkv status shows it`, EXIT_TIMEOUT);
+        throw new CommandFailure(
+          `gave up waiting after ${opts.timeoutMs} ms (--timeout-ms): ${id} is ${entry?.status ?? 'removed'} and the data still moves in the background; dkv status shows it`,
+          EXIT_TIMEOUT,
+        );
       }
       await this.sleep(opts.intervalMs);
     }
-    const result: RemovalJson = { operation, node: id, state: 'done', elapsedMs: this.now() - startedAt, ...(last ?? { rangesDone: 0, rangesPlanned: 0, keys: 0, bytes: 0 }) };
+    const result: RemovalJson = {
+      operation,
+      node: id,
+      state: 'done',
+      elapsedMs: this.now() - startedAt,
+      ...(last ?? { rangesDone: 0, rangesPlanned: 0, keys: 0, bytes: 0 }),
+    };
     this.print(opts, result, formatRemoval(result));
   }
 
   /** Starts a repair, follows its report with a progress line on stderr at each change, and prints the final report. */
   async repair(opts: FollowOptions & { node?: string }): Promise<void> {
     const startedAt = this.now();
-    let report = (await this.deps.http({ url: opts.url, method: 'POST', path: '/v1/cluster/repair', body: opts.node === undefined ? {} : { node: opts.node } })) as RepairReport;
+    let report = (await this.deps.http({
+      url: opts.url,
+      method: 'POST',
+      path: '/v1/cluster/repair',
+      body: opts.node === undefined ? {} : { node: opts.node },
+    })) as RepairReport;
     let lastLine = '';
     while (report.state === 'running') {
       const line = formatRepairProgress(report);
       if (line !== lastLine) this.deps.err(`${line}\n`);
       lastLine = line;
       if (this.now() - startedAt > opts.timeoutMs) {
-        throw new CommandFailure(`gave up waiting after ${opts.timeoutMs} ms (--timeout-ms): ${report.id} is still running on the coordinator`, EXIT_TIMEOUT);
+        throw new CommandFailure(
+          `gave up waiting after ${opts.timeoutMs} ms (--timeout-ms): ${report.id} is still running on the coordinator`,
+          EXIT_TIMEOUT,
+        );
       }
       await this.sleep(opts.intervalMs);
-      report = (await this.deps.http({ url: opts.url, method: 'GET', path: `/v1/cluster/repair/${encodeURIComponent(report.id)}` })) as RepairReport;
+      report = (await this.deps.http({
+        url: opts.url,
+        method: 'GET',
+        path: `/v1/cluster/repair/${encodeURIComponent(report.id)}`,
+      })) as RepairReport;
     }
     const json: RepairReport = {
       id: report.id,

@@ -21,7 +21,9 @@ beforeAll(async () => {
       if (req.url === '/ok') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"a":1}');
       if (req.url === '/empty') return void res.writeHead(202).end();
       if (req.url === '/text') return void res.writeHead(200).end('<html>');
-      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"NOT_FOUND","message":"node n9 is not in the cluster"}}');
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end('{"error":{"code":"NOT_FOUND","message":"node n9 is not in the cluster"}}');
     });
   });
   const port = await freePort();
@@ -50,7 +52,7 @@ describe('adminRequest', () => {
     expect(await adminRequest({ url, method: 'DELETE', path: '/empty' })).toBeNull();
   });
 
-  it('turns an error answer into a refusal with the server\'s code and message (exit 1)', async () => {
+  it("turns an error answer into a refusal with the server's code and message (exit 1)", async () => {
     const error = await failure(adminRequest({ url, method: 'DELETE', path: '/v1/cluster/nodes/n9' }));
     expect(error.kind).toBe('refused');
     expect(error.exitCode).toBe(EXIT_FAILED);

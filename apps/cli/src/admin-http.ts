@@ -73,14 +73,20 @@ export async function adminRequest(request: AdminRequest): Promise<unknown> {
   try {
     target = new URL(`${request.url.replace(/\/+$/, '')}${request.path}`);
   } catch {
-    throw new AdminHttpError('unreachable', `${JSON.stringify(request.url)} is not a URL: give a coordinator's base URL such as http://127.0.0.1:7070`);
+    throw new AdminHttpError(
+      'unreachable',
+      `${JSON.stringify(request.url)} is not a URL: give a coordinator's base URL such as http://127.0.0.1:7070`,
+    );
   }
-  if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new AdminHttpError('unreachable', `${JSON.stringify(request.url)}: only http: and https: URLs are served`);
+  if (target.protocol !== 'http:' && target.protocol !== 'https:')
+    throw new AdminHttpError('unreachable', `${JSON.stringify(request.url)}: only http: and https: URLs are served`);
   let status: number;
   let text: string;
   try {
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (request.credentials !== undefined) headers['authorization'] = `Basic ${Buffer.from(`${request.credentials.username}:${request.credentials.password}`, 'utf8').toString('base64')}`;
+    if (request.credentials !== undefined)
+      headers['authorization'] =
+        `Basic ${Buffer.from(`${request.credentials.username}:${request.credentials.password}`, 'utf8').toString('base64')}`;
     if (request.body !== undefined) headers['content-type'] = 'application/json';
     const response = await undiciRequest(target, {
       method: request.method,
@@ -107,20 +113,30 @@ export async function adminRequest(request: AdminRequest): Promise<unknown> {
   if (status < 200 || status > 299) {
     const error = errorOf(text);
     const hint = status === 401 ? ' (give --user and --password, or DKV_USER and DKV_PASSWORD)' : '';
-    throw new AdminHttpError('refused', `${request.method} ${request.path} refused (${status}${error ? ` ${error.code}` : ''}): ${error?.message ?? text.slice(0, 200)}${hint}`, status, error?.code ?? null);
+    throw new AdminHttpError(
+      'refused',
+      `${request.method} ${request.path} refused (${status}${error ? ` ${error.code}` : ''}): ${error?.message ?? text.slice(0, 200)}${hint}`,
+      status,
+      error?.code ?? null,
+    );
   }
   if (text.length === 0) return null;
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    throw new AdminHttpError('refused', `${request.method} ${request.path}: the answer is not JSON (is ${request.url} a dkv coordinator?)`, status);
+    throw new AdminHttpError(
+      'refused',
+      `${request.method} ${request.path}: the answer is not JSON (is ${request.url} a dkv coordinator?)`,
+      status,
+    );
   }
 }
 
 function errorOf(text: string): { code: string; message: string } | null {
   try {
     const parsed = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
-    if (typeof parsed.error?.code === 'string' && typeof parsed.error.message === 'string') return { code: parsed.error.code, message: parsed.error.message };
+    if (typeof parsed.error?.code === 'string' && typeof parsed.error.message === 'string')
+      return { code: parsed.error.code, message: parsed.error.message };
   } catch {
     // Not the API's error body: the caller shows the text.
   }
@@ -129,7 +145,8 @@ function errorOf(text: string): { code: string; message: string } | null {
 
 /** The innermost useful message of a request failure (with its code, e.g. ECONNREFUSED). */
 function describe(error: unknown): string {
-  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return `no answer within ${ADMIN_REQUEST_TIMEOUT_MS} ms`;
+  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError'))
+    return `no answer within ${ADMIN_REQUEST_TIMEOUT_MS} ms`;
   let e: unknown = error;
   for (let depth = 0; depth < 4 && e instanceof Error && e.cause !== undefined; depth += 1) e = e.cause;
   const code = typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : '';
@@ -140,8 +157,11 @@ function describe(error: unknown): string {
 /** `--user` and `--password` (also `DKV_USER`, `DKV_PASSWORD`), for every admin command. */
 export function credentialOptions(): Option[] {
   return [
-    new Option('--user <name>', 'a user of the cluster\'s auth file, when authentication is on').env('DKV_USER'),
-    new Option('--password <password>', 'that user\'s password (prefer DKV_PASSWORD: a command line is visible to other users of the machine)').env('DKV_PASSWORD'),
+    new Option('--user <name>', "a user of the cluster's auth file, when authentication is on").env('DKV_USER'),
+    new Option(
+      '--password <password>',
+      "that user's password (prefer DKV_PASSWORD: a command line is visible to other users of the machine)",
+    ).env('DKV_PASSWORD'),
   ];
 }
 

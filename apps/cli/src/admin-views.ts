@@ -34,7 +34,10 @@ export interface VnodesJson {
 
 /** `dkv getendpoints`: one row per replica, in preference order, then the replicas the key is moving to. */
 export function formatEndpoints(endpoints: KeyEndpoints): string {
-  const rows = [['#', 'ID', 'ADDRESS', 'ZONE', 'STATUS'], ...endpoints.replicas.map((r, i) => [String(i + 1), r.id, r.address, r.zone, r.status])];
+  const rows = [
+    ['#', 'ID', 'ADDRESS', 'ZONE', 'STATUS'],
+    ...endpoints.replicas.map((r, i) => [String(i + 1), r.id, r.address, r.zone, r.status]),
+  ];
   const pending = endpoints.pending.length === 0 ? '' : `\nmoving to: ${endpoints.pending.map((p) => `${p.id} (${p.address})`).join(', ')}`;
   return `key ${JSON.stringify(endpoints.key)} hash ${endpoints.hash}\n${formatTable(rows)}${pending}`;
 }
@@ -42,7 +45,10 @@ export function formatEndpoints(endpoints: KeyEndpoints): string {
 /** `dkv hints`: one row per target node with its pending hinted writes, bytes and oldest age, or a line saying there are none. */
 export function formatHints(hints: HintsJson): string {
   if (hints.hints.length === 0) return 'no hinted writes pending';
-  const rows = [['TARGET', 'HINTS', 'BYTES', 'OLDEST'], ...hints.hints.map((h) => [h.target, String(h.count), String(h.bytes), formatAge(h.oldestAgeMs)])];
+  const rows = [
+    ['TARGET', 'HINTS', 'BYTES', 'OLDEST'],
+    ...hints.hints.map((h) => [h.target, String(h.count), String(h.bytes), formatAge(h.oldestAgeMs)]),
+  ];
   rows.push(['total', String(hints.total.count), String(hints.total.bytes), '']);
   return formatTable(rows)
     .split('\n')
@@ -73,7 +79,10 @@ export function moveProgressOf(cluster: ClusterInfo): MoveProgress | null {
 
 /** A progress line of a decommission or removal: the node's state and the data moved so far. */
 export function formatMoveProgress(operation: string, node: string, status: string, progress: MoveProgress | null): string {
-  const moved = progress === null ? 'waiting for data to move' : `${progress.rangesDone}/${progress.rangesPlanned} ranges, ${progress.keys} keys, ${progress.bytes} bytes moved`;
+  const moved =
+    progress === null
+      ? 'waiting for data to move'
+      : `${progress.rangesDone}/${progress.rangesPlanned} ranges, ${progress.keys} keys, ${progress.bytes} bytes moved`;
   return `${operation} ${node}: ${status}, ${moved}`;
 }
 
@@ -93,7 +102,10 @@ export function formatRepair(report: RepairReport): string {
   const scope = report.node === null ? 'the whole ring' : `those ${report.node} replicates`;
   const elapsed = report.finishedAt === null ? '' : ` in ${formatAge(report.finishedAt - report.startedAt)}`;
   const skipped = report.rangesSkipped === 0 ? '' : `; ${report.rangesSkipped} ranges skipped (fewer than two replicas answering)`;
-  const outcome = report.rangesDiffering === 0 && report.keysDiffering === 0 ? 'all replicas agreed' : `${report.rangesDiffering} ranges differed: ${report.keysDiffering} keys, ${report.recordsRepaired} records (${report.bytesRepaired} bytes) repaired`;
+  const outcome =
+    report.rangesDiffering === 0 && report.keysDiffering === 0
+      ? 'all replicas agreed'
+      : `${report.rangesDiffering} ranges differed: ${report.keysDiffering} keys, ${report.recordsRepaired} records (${report.bytesRepaired} bytes) repaired`;
   return `${report.id} ${report.state}${elapsed}: compared ${report.rangesCompared} of ${report.rangesPlanned} ranges (${scope}); ${outcome}${skipped}`;
 }
 

@@ -42,13 +42,18 @@ afterAll(async () => {
 }, 30_000);
 
 async function status(base: string, method: string, path: string, authorization?: string, body?: string): Promise<number> {
-  const res = await fetch(`${base}${path}`, { method, headers: authorization === undefined ? {} : { authorization }, ...(body === undefined ? {} : { body }), signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: authorization === undefined ? {} : { authorization },
+    ...(body === undefined ? {} : { body }),
+    signal: AbortSignal.timeout(10_000),
+  });
   await res.arrayBuffer();
   return res.status;
 }
 
 describe('--topology nodes with --auth-file', () => {
-  it('guards every node\'s public API and /metrics, and a write through one node reads back through another', async () => {
+  it("guards every node's public API and /metrics, and a write through one node reads back through another", async () => {
     const nodes = [...cli.announced.values()].map((node) => `http://${node.address}`);
     expect(nodes).toHaveLength(3);
     for (const base of nodes) {
@@ -62,7 +67,7 @@ describe('--topology nodes with --auth-file', () => {
     expect(await status(nodes[2]!, 'GET', '/v1/kv/nodes%3Ak', reader)).toBe(200);
   });
 
-  it('guards the first node\'s Redis door', async () => {
+  it("guards the first node's Redis door", async () => {
     redis = new Redis({ host: '127.0.0.1', port: redisPort, enableReadyCheck: false, maxRetriesPerRequest: 0 });
     await expect(redis.get('nodes:k')).rejects.toThrow(/^NOAUTH/);
     expect(await redis.auth('reader', 'reader-pw-31')).toBe('OK');

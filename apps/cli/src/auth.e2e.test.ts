@@ -50,10 +50,18 @@ function as(name: string): string {
   return basic(user.name, user.password);
 }
 
-async function http(method: string, path: string, authorization?: string, body?: string): Promise<{ status: number; headers: Headers; text: string }> {
+async function http(
+  method: string,
+  path: string,
+  authorization?: string,
+  body?: string,
+): Promise<{ status: number; headers: Headers; text: string }> {
   const res = await fetch(`${url}${path}`, {
     method,
-    headers: { ...(authorization === undefined ? {} : { authorization }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      ...(authorization === undefined ? {} : { authorization }),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     ...(body === undefined ? {} : { body }),
     signal: AbortSignal.timeout(10_000),
   });
@@ -73,7 +81,20 @@ function runCli(args: string[], env: Record<string, string> = {}): Promise<{ cod
 
 beforeAll(async () => {
   writeFileSync(authFile, JSON.stringify({ users: USERS, clusterSecret: SECRET }));
-  const child = cli.start(['cluster', 'up', '--nodes', '3', '--port', '0', '--resp-port', '0', '--auth-file', authFile, '--log-level', 'info']);
+  const child = cli.start([
+    'cluster',
+    'up',
+    '--nodes',
+    '3',
+    '--port',
+    '0',
+    '--resp-port',
+    '0',
+    '--auth-file',
+    authFile,
+    '--log-level',
+    'info',
+  ]);
   clusterUpPid = child.pid!;
   const keep = (chunk: Buffer): void => void lines.push(...chunk.toString('utf8').split('\n'));
   child.stdout?.on('data', keep);
@@ -122,7 +143,10 @@ describe('HTTP with --auth-file', () => {
   it('serves the SDK with credentials and refuses it without', async () => {
     const client = new KVStoreClient({ url, username: 'writer', password: USERS[1]!.password });
     const anonymous = new KVStoreClient({ url });
-    closers.push(() => client.close(), () => anonymous.close());
+    closers.push(
+      () => client.close(),
+      () => anonymous.close(),
+    );
     await client.put('auth:sdk', 'hello', 60);
     expect(Buffer.from((await client.get('auth:sdk'))!.value).toString()).toBe('hello');
     await expect(anonymous.get('auth:sdk')).rejects.toMatchObject({ code: 'UNAUTHENTICATED', status: 401 });
@@ -144,7 +168,10 @@ describe('a bad auth file at start', () => {
   it('stops dkv node and dkv coordinator with exit 2 and a message naming the field, quoting no secret', async () => {
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, JSON.stringify({ users: [{ name: 'root', password: 'bad-file-pw-0d3e', role: 'admin' }], clusterSecret: 'short' }));
-    for (const args of [['node', '--id', 'n1', '--port', '0'], ['coordinator', '--join', '127.0.0.1:1', '--port', '0']]) {
+    for (const args of [
+      ['node', '--id', 'n1', '--port', '0'],
+      ['coordinator', '--join', '127.0.0.1:1', '--port', '0'],
+    ]) {
       const result = await runCli([...args, '--auth-file', bad]);
       expect(result.code).toBe(2);
       expect(result.stderr).toMatch(/--auth-file \(DKV_AUTH_FILE\) .*bad\.json: clusterSecret must be 16 to 1024 characters/);
@@ -154,7 +181,7 @@ describe('a bad auth file at start', () => {
 });
 
 describe('the Redis door with --auth-file', () => {
-  it('answers NOAUTH before AUTH, WRONGPASS to a bad pair, NOPERM to a read user\'s write', async () => {
+  it("answers NOAUTH before AUTH, WRONGPASS to a bad pair, NOPERM to a read user's write", async () => {
     const anonymous = new Redis({ host: '127.0.0.1', port: redisPort, enableReadyCheck: false, maxRetriesPerRequest: 0 });
     closers.push(() => anonymous.disconnect());
     await expect(anonymous.get('auth:r')).rejects.toThrow(/^NOAUTH Authentication required/);
@@ -173,7 +200,13 @@ describe('the Redis door with --auth-file', () => {
     expect(await node.get('auth:io')).toBe('v');
     expect(await node.del('auth:io')).toBe(1);
     // Without reconnecting, which node-redis would do forever on a refused handshake.
-    const wrong = createClient({ url: `redis://127.0.0.1:${redisPort}`, username: 'root', password: 'wrong', RESP: 3, socket: { reconnectStrategy: false } });
+    const wrong = createClient({
+      url: `redis://127.0.0.1:${redisPort}`,
+      username: 'root',
+      password: 'wrong',
+      RESP: 3,
+      socket: { reconnectStrategy: false },
+    });
     wrong.on('error', () => undefined);
     await expect(wrong.connect()).rejects.toThrow(/WRONGPASS/);
   });
@@ -184,10 +217,15 @@ describe('SIGHUP to cluster up', () => {
 
   it('makes every process re-read the file: a good one applies at once, a bad one is logged and changes nothing', async () => {
     const reloadedBefore = reloadLines(/"msg":"auth file reloaded"/);
-    writeFileSync(authFile, JSON.stringify({ users: [{ ...USERS[0]!, password: NEW_READER_PASSWORD }, USERS[1], USERS[2], LATE], clusterSecret: SECRET }));
+    writeFileSync(
+      authFile,
+      JSON.stringify({ users: [{ ...USERS[0]!, password: NEW_READER_PASSWORD }, USERS[1], USERS[2], LATE], clusterSecret: SECRET }),
+    );
     process.kill(clusterUpPid, 'SIGHUP');
     // Three nodes and the coordinator each log the reload.
-    await cli.waitFor('4 processes to reload', async () => (reloadLines(/"msg":"auth file reloaded"/) >= reloadedBefore + 4 ? true : undefined));
+    await cli.waitFor('4 processes to reload', async () =>
+      reloadLines(/"msg":"auth file reloaded"/) >= reloadedBefore + 4 ? true : undefined,
+    );
     expect((await http('PUT', '/v1/kv/auth%3Alate', as('late'), 'late')).status).toBe(200);
     expect((await http('GET', '/v1/kv/auth%3Alate', as('reader'))).status).toBe(401);
     expect((await http('GET', '/v1/kv/auth%3Alate', basic('reader', NEW_READER_PASSWORD))).status).toBe(200);
@@ -196,13 +234,22 @@ describe('SIGHUP to cluster up', () => {
     expect(await late.get('auth:late')).toBe('late');
 
     const refusedBefore = reloadLines(/"msg":"auth file not reloaded: keeping the users in force"/);
-    writeFileSync(authFile, JSON.stringify({ users: [{ name: 'late', password: 'changed-but-bad', role: 'superuser' }], clusterSecret: SECRET }));
+    writeFileSync(
+      authFile,
+      JSON.stringify({ users: [{ name: 'late', password: 'changed-but-bad', role: 'superuser' }], clusterSecret: SECRET }),
+    );
     process.kill(clusterUpPid, 'SIGHUP');
-    await cli.waitFor('4 processes to refuse the bad file', async () => (reloadLines(/"msg":"auth file not reloaded: keeping the users in force"/) >= refusedBefore + 4 ? true : undefined));
-    expect(lines.some((line) => line.includes('auth file not reloaded') && line.includes('users[0].role must be one of read, readwrite, admin'))).toBe(true);
+    await cli.waitFor('4 processes to refuse the bad file', async () =>
+      reloadLines(/"msg":"auth file not reloaded: keeping the users in force"/) >= refusedBefore + 4 ? true : undefined,
+    );
+    expect(
+      lines.some((line) => line.includes('auth file not reloaded') && line.includes('users[0].role must be one of read, readwrite, admin')),
+    ).toBe(true);
     expect((await http('GET', '/v1/kv/auth%3Alate', as('late'))).status).toBe(200);
     expect(await late.set('auth:late', 'still')).toBe('OK');
-    expect(await cli.waitFor('the cluster to still serve', async () => ((await http('GET', '/readyz')).status === 200 ? true : undefined))).toBe(true);
+    expect(
+      await cli.waitFor('the cluster to still serve', async () => ((await http('GET', '/readyz')).status === 200 ? true : undefined)),
+    ).toBe(true);
   });
 });
 

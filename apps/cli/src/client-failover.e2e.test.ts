@@ -17,8 +17,10 @@ beforeAll(async () => {
   cli.start(['cluster', 'up', '--topology', 'nodes', '--nodes', '3', '--port', '0']);
   await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
   const urls: string[] = [];
-  for (const id of NODES) urls.push(`http://${(await cli.waitFor(`node ${id} to be announced`, async () => cli.announced.get(id))).address}`);
-  for (const url of urls) await cli.waitFor(`${url} to be ready`, async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined));
+  for (const id of NODES)
+    urls.push(`http://${(await cli.waitFor(`node ${id} to be announced`, async () => cli.announced.get(id))).address}`);
+  for (const url of urls)
+    await cli.waitFor(`${url} to be ready`, async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined));
   client = new KVStoreClient({ urls, timeoutMs: 3000 });
 }, DEADLINE_MS + 5000);
 

@@ -14,7 +14,6 @@ const CLI = fileURLToPath(new URL('../bin/dkv.js', import.meta.url));
 const pids = new Map<string, number>();
 let cli: ChildProcess | undefined;
 
-
 async function until(what: string, timeoutMs: number, check: () => boolean): Promise<void> {
   const giveUpAt = Date.now() + timeoutMs;
   while (!check()) {
@@ -29,7 +28,10 @@ afterAll(() => {
 });
 
 it('stops the nodes and exits 1 when the coordinator dies', async () => {
-  cli = spawn(process.execPath, [CLI, 'cluster', 'up', '--nodes', '1', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DKV_RESP_PORT: '0', DKV_LOG_LEVEL: 'warn' } });
+  cli = spawn(process.execPath, [CLI, 'cluster', 'up', '--nodes', '1', '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, DKV_RESP_PORT: '0', DKV_LOG_LEVEL: 'warn' },
+  });
   const exit = new Promise<number | null>((resolve) => cli!.on('exit', (code) => resolve(code)));
   const stderr: string[] = [];
   let ready = false;
@@ -43,6 +45,8 @@ it('stops the nodes and exits 1 when the coordinator dies', async () => {
   process.kill(pids.get('c1')!, 'SIGKILL');
   const code = await Promise.race([exit, sleep(20_000).then(() => 'timeout' as const)]);
   expect(code).toBe(1);
-  expect(stderr.some((line) => /coordinator c1 \(pid \d+\) exited unexpectedly \(signal SIGKILL\); stopping the cluster/.test(line))).toBe(true);
+  expect(stderr.some((line) => /coordinator c1 \(pid \d+\) exited unexpectedly \(signal SIGKILL\); stopping the cluster/.test(line))).toBe(
+    true,
+  );
   await until('every child to be gone', 5000, () => [...pids.values()].every((pid) => !isAlive(pid)));
 }, 60_000);

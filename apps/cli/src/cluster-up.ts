@@ -172,13 +172,44 @@ class LocalCluster {
       const nodePort = nodePorts[i] ?? 0;
       // The nodes take the same N as the coordinator: N is a cluster-wide setting, and a process
       // whose N differs from the cluster's refuses to join.
-      return this.spawnChild(id, 'node', NODE_MAIN, ['--id', id, '--host', LOCAL_HOST, '--port', String(nodePort), '--members', members, ...nFlag(nodes), ...this.durabilityFlags(), ...this.authFlags()], nodePort);
+      return this.spawnChild(
+        id,
+        'node',
+        NODE_MAIN,
+        [
+          '--id',
+          id,
+          '--host',
+          LOCAL_HOST,
+          '--port',
+          String(nodePort),
+          '--members',
+          members,
+          ...nFlag(nodes),
+          ...this.durabilityFlags(),
+          ...this.authFlags(),
+        ],
+        nodePort,
+      );
     });
     await Promise.all(started.map((child) => this.waitReady(child)));
     if (this.phase !== 'starting') return;
     // A DKV_N/W/R the user set wins over the local defaults.
     const quorumArgs = quorumFlags(nodes);
-    const args = ['--id', 'c1', '--host', LOCAL_HOST, '--port', String(coordinatorPort), '--resp-port', String(respPort), '--join', `${LOCAL_HOST}:${nodePorts[0]}`, ...quorumArgs, ...this.authFlags()];
+    const args = [
+      '--id',
+      'c1',
+      '--host',
+      LOCAL_HOST,
+      '--port',
+      String(coordinatorPort),
+      '--resp-port',
+      String(respPort),
+      '--join',
+      `${LOCAL_HOST}:${nodePorts[0]}`,
+      ...quorumArgs,
+      ...this.authFlags(),
+    ];
     const coordinator = this.spawnChild('c1', 'coordinator', COORDINATOR_MAIN, args, coordinatorPort);
     await this.waitReady(coordinator);
     if (this.phase !== 'starting') return;
@@ -206,7 +237,21 @@ class LocalCluster {
     const coordinate = ['--coordinate', ...quorumFlags(nodes)];
     const started = ids.map((id, i) => {
       const nodePort = nodePorts[i] ?? 0;
-      const args = ['--id', id, '--host', LOCAL_HOST, '--port', String(nodePort), '--resp-port', String(respPorts[i] ?? 0), '--members', members, ...coordinate, ...this.durabilityFlags(), ...this.authFlags()];
+      const args = [
+        '--id',
+        id,
+        '--host',
+        LOCAL_HOST,
+        '--port',
+        String(nodePort),
+        '--resp-port',
+        String(respPorts[i] ?? 0),
+        '--members',
+        members,
+        ...coordinate,
+        ...this.durabilityFlags(),
+        ...this.authFlags(),
+      ];
       return this.spawnChild(id, 'node', NODE_MAIN, args, nodePort);
     });
     // A coordinating node is ready when it can serve quorum requests, so this waits for the cluster.
@@ -294,7 +339,9 @@ class LocalCluster {
       }
       await sleep(READY_POLL_MS);
     }
-    throw new Error(`${child.role} ${child.name} (pid ${child.pid}) was not ready at ${child.url}/readyz within ${this.options.readyTimeoutMs} ms`);
+    throw new Error(
+      `${child.role} ${child.name} (pid ${child.pid}) was not ready at ${child.url}/readyz within ${this.options.readyTimeoutMs} ms`,
+    );
   }
 }
 
@@ -318,7 +365,9 @@ function nFlag(nodes: number): string[] {
 
 /** `--n/--w/--r` of the local quorums, leaving out any that a DKV_N/W/R the user set decides. */
 function quorumFlags(nodes: number): string[] {
-  return Object.entries(localQuorums(nodes)).flatMap(([name, value]) => (process.env[`DKV_${name.toUpperCase()}`] ? [] : [`--${name}`, String(value)]));
+  return Object.entries(localQuorums(nodes)).flatMap(([name, value]) =>
+    process.env[`DKV_${name.toUpperCase()}`] ? [] : [`--${name}`, String(value)],
+  );
 }
 
 function signal(child: Child, name: NodeJS.Signals): void {

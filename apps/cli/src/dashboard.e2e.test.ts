@@ -39,7 +39,9 @@ async function untilPage(expression: string, timeoutMs: number): Promise<void> {
 
 /** The node rows the page shows: id and the state it displays. */
 async function shownNodes(): Promise<Record<string, string>> {
-  return page.$$eval('#nodes tbody tr', (rows) => Object.fromEntries(rows.map((row) => [row.getAttribute('data-node') ?? '', row.querySelector('.state')?.textContent ?? ''])));
+  return page.$$eval('#nodes tbody tr', (rows) =>
+    Object.fromEntries(rows.map((row) => [row.getAttribute('data-node') ?? '', row.querySelector('.state')?.textContent ?? ''])),
+  );
 }
 
 beforeAll(async () => {
@@ -64,47 +66,75 @@ afterAll(async () => {
 }, DEADLINE_MS);
 
 describe('the dashboard in a real browser', () => {
-  it('loads with no console error and shows every node up, the ring and the keys', async () => {
-    const res = await page.goto(`${url}/ui`);
-    expect(res?.status()).toBe(200);
-    await untilPage(`document.querySelectorAll('#nodes tbody tr').length === 4`, PAGE_CHANGE_MS);
-    expect(await shownNodes()).toEqual({ n1: 'up', n2: 'up', n3: 'up', n4: 'up' });
-    // Every node has arcs on the drawn ring, and the keys written show in the table.
-    const drawn = await page.$$eval('#ring path[data-node]', (paths) => [...new Set(paths.map((path) => path.getAttribute('data-node')))].sort());
-    expect(drawn).toEqual(['n1', 'n2', 'n3', 'n4']);
-    await untilPage(`[...document.querySelectorAll('#nodes tbody tr td:nth-child(8)')].every((cell) => Number((cell.textContent ?? '').replace(/,/g, '')) > 0)`, PAGE_CHANGE_MS);
-    expect(await page.textContent('#connection')).toMatch(/^live/);
-    expect(pageErrors).toEqual([]);
-  }, DEADLINE_MS);
+  it(
+    'loads with no console error and shows every node up, the ring and the keys',
+    async () => {
+      const res = await page.goto(`${url}/ui`);
+      expect(res?.status()).toBe(200);
+      await untilPage(`document.querySelectorAll('#nodes tbody tr').length === 4`, PAGE_CHANGE_MS);
+      expect(await shownNodes()).toEqual({ n1: 'up', n2: 'up', n3: 'up', n4: 'up' });
+      // Every node has arcs on the drawn ring, and the keys written show in the table.
+      const drawn = await page.$$eval('#ring path[data-node]', (paths) =>
+        [...new Set(paths.map((path) => path.getAttribute('data-node')))].sort(),
+      );
+      expect(drawn).toEqual(['n1', 'n2', 'n3', 'n4']);
+      await untilPage(
+        `[...document.querySelectorAll('#nodes tbody tr td:nth-child(8)')].every((cell) => Number((cell.textContent ?? '').replace(/,/g, '')) > 0)`,
+        PAGE_CHANGE_MS,
+      );
+      expect(await page.textContent('#connection')).toMatch(/^live/);
+      expect(pageErrors).toEqual([]);
+    },
+    DEADLINE_MS,
+  );
 
-  it('shows a node added with `dkv node --join` within seconds, until it is up', async () => {
-    cli.start(['node', '--id', 'n5', '--port', String(await freePort()), '--join', cli.announced.get('n1')!.address]);
-    await page.waitForSelector('#nodes tr[data-node="n5"]', { timeout: PAGE_CHANGE_MS });
-    await untilPage(`document.querySelector('#nodes tr[data-node="n5"]')?.getAttribute('data-status') === 'up'`, DEADLINE_MS);
-    await page.waitForSelector('#events li[data-node="n5"][data-kind="added"]', { timeout: PAGE_CHANGE_MS });
-    expect(await shownNodes()).toEqual({ n1: 'up', n2: 'up', n3: 'up', n4: 'up', n5: 'up' });
-    expect(pageErrors).toEqual([]);
-  }, DEADLINE_MS * 2);
+  it(
+    'shows a node added with `dkv node --join` within seconds, until it is up',
+    async () => {
+      cli.start(['node', '--id', 'n5', '--port', String(await freePort()), '--join', cli.announced.get('n1')!.address]);
+      await page.waitForSelector('#nodes tr[data-node="n5"]', { timeout: PAGE_CHANGE_MS });
+      await untilPage(`document.querySelector('#nodes tr[data-node="n5"]')?.getAttribute('data-status') === 'up'`, DEADLINE_MS);
+      await page.waitForSelector('#events li[data-node="n5"][data-kind="added"]', { timeout: PAGE_CHANGE_MS });
+      expect(await shownNodes()).toEqual({ n1: 'up', n2: 'up', n3: 'up', n4: 'up', n5: 'up' });
+      expect(pageErrors).toEqual([]);
+    },
+    DEADLINE_MS * 2,
+  );
 
-  it('shows a node SIGKILLed as down within seconds, and the event', async () => {
-    process.kill(cli.announced.get('n3')!.pid, 'SIGKILL');
-    await untilPage(`document.querySelector('#nodes tr[data-node="n3"]')?.getAttribute('data-status') === 'down'`, PAGE_CHANGE_MS);
-    expect((await shownNodes())['n3']).toBe('down');
-    await untilPage(`[...document.querySelectorAll('#events li[data-node="n3"]')].some((item) => /→ down/.test(item.textContent ?? ''))`, PAGE_CHANGE_MS);
-    // Some traffic for the request panel, then the picture the README shows.
-    for (let i = 0; i < 200; i += 1) expect(await put(`session:${i % 100}`, JSON.stringify({ user: i, cart: ['book'] }))).toBe(200);
-    await untilPage(`document.querySelector('#requests tr[data-operation="put"] td:nth-child(2)')?.textContent !== '0.0'`, PAGE_CHANGE_MS);
-    // The writes n3 missed are held for it: the hints panel shows them per target, as `dkv hints` does.
-    await untilPage(`Number(document.querySelector('#hints-by-target tr[data-target="n3"] td:nth-child(2)')?.textContent?.replace(/,/g, '') ?? 0) > 0`, PAGE_CHANGE_MS);
-    const [, count, bytes, oldest] = await page.$$eval('#hints-by-target tr[data-target="n3"] td', (cells) => cells.map((cell) => cell.textContent ?? ''));
-    expect(Number(count!.replace(/,/g, ''))).toBeGreaterThan(0);
-    expect(bytes).toMatch(/^\d+(\.\d)? (B|KiB|MiB)$/);
-    expect(oldest).toMatch(/^\d+(ms|\.\ds|m\d\ds)$/);
-    await page.screenshot({ path: SCREENSHOT, fullPage: true });
-    // The killed node stays down, also once gossip's own detector (suspect before down) weighs in.
-    const { n3, ...others } = await shownNodes();
-    expect(n3).toBe('down');
-    expect(others).toEqual({ n1: 'up', n2: 'up', n4: 'up', n5: 'up' });
-    expect(pageErrors).toEqual([]);
-  }, DEADLINE_MS * 2);
+  it(
+    'shows a node SIGKILLed as down within seconds, and the event',
+    async () => {
+      process.kill(cli.announced.get('n3')!.pid, 'SIGKILL');
+      await untilPage(`document.querySelector('#nodes tr[data-node="n3"]')?.getAttribute('data-status') === 'down'`, PAGE_CHANGE_MS);
+      expect((await shownNodes())['n3']).toBe('down');
+      await untilPage(
+        `[...document.querySelectorAll('#events li[data-node="n3"]')].some((item) => /→ down/.test(item.textContent ?? ''))`,
+        PAGE_CHANGE_MS,
+      );
+      // Some traffic for the request panel, then the picture the README shows.
+      for (let i = 0; i < 200; i += 1) expect(await put(`session:${i % 100}`, JSON.stringify({ user: i, cart: ['book'] }))).toBe(200);
+      await untilPage(
+        `document.querySelector('#requests tr[data-operation="put"] td:nth-child(2)')?.textContent !== '0.0'`,
+        PAGE_CHANGE_MS,
+      );
+      // The writes n3 missed are held for it: the hints panel shows them per target, as `dkv hints` does.
+      await untilPage(
+        `Number(document.querySelector('#hints-by-target tr[data-target="n3"] td:nth-child(2)')?.textContent?.replace(/,/g, '') ?? 0) > 0`,
+        PAGE_CHANGE_MS,
+      );
+      const [, count, bytes, oldest] = await page.$$eval('#hints-by-target tr[data-target="n3"] td', (cells) =>
+        cells.map((cell) => cell.textContent ?? ''),
+      );
+      expect(Number(count!.replace(/,/g, ''))).toBeGreaterThan(0);
+      expect(bytes).toMatch(/^\d+(\.\d)? (B|KiB|MiB)$/);
+      expect(oldest).toMatch(/^\d+(ms|\.\ds|m\d\ds)$/);
+      await page.screenshot({ path: SCREENSHOT, fullPage: true });
+      // The killed node stays down, also once gossip's own detector (suspect before down) weighs in.
+      const { n3, ...others } = await shownNodes();
+      expect(n3).toBe('down');
+      expect(others).toEqual({ n1: 'up', n2: 'up', n4: 'up', n5: 'up' });
+      expect(pageErrors).toEqual([]);
+    },
+    DEADLINE_MS * 2,
+  );
 });

@@ -90,7 +90,8 @@ function parseInstruction(line: string): DockerInstruction {
 /** An exec-form (JSON array) argument list; a shell form is refused, since signals would go to `sh`. */
 function execForm(rest: string, keyword: string): string[] {
   const parsed: unknown = JSON.parse(rest);
-  if (!Array.isArray(parsed) || !parsed.every((part) => typeof part === 'string')) throw new Error(`${keyword} must be a JSON array of strings (exec form), got ${rest}`);
+  if (!Array.isArray(parsed) || !parsed.every((part) => typeof part === 'string'))
+    throw new Error(`${keyword} must be a JSON array of strings (exec form), got ${rest}`);
   return parsed;
 }
 
@@ -111,7 +112,8 @@ export function imageRuntime(stage: DockerStage): ImageRuntime {
     else if (keyword === 'WORKDIR') workdir = rest;
     else if (keyword === 'EXPOSE') expose.push(...rest.split(/\s+/).map((port) => Number(port.split('/')[0])));
     else if (keyword === 'VOLUME') volumes.push(...(rest.startsWith('[') ? execForm(rest, keyword) : rest.split(/\s+/)));
-    else if (keyword === 'ENV') for (const match of rest.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|\S+)/g)) env[match[1]!] = match[2]!.replace(/^"|"$/g, '');
+    else if (keyword === 'ENV')
+      for (const match of rest.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|\S+)/g)) env[match[1]!] = match[2]!.replace(/^"|"$/g, '');
     else if (keyword === 'HEALTHCHECK') {
       const cmdAt = rest.indexOf('CMD ');
       healthcheck = { command: execForm(rest.slice(cmdAt + 4).trim(), 'HEALTHCHECK CMD'), flags };
@@ -128,13 +130,20 @@ export function readDockerfile(): DockerStage[] {
 /** One Kubernetes object of the manifests, with the file it came from. */
 export interface ManifestObject {
   readonly file: string;
-  readonly object: { readonly apiVersion: string; readonly kind: string; readonly metadata: { readonly name: string }; readonly [field: string]: unknown };
+  readonly object: {
+    readonly apiVersion: string;
+    readonly kind: string;
+    readonly metadata: { readonly name: string };
+    readonly [field: string]: unknown;
+  };
 }
 
 /** Every object of every `*.yaml` in `dir` (kustomization.yaml, which is not an object of the cluster, left out); a YAML error throws, naming the file. */
 export function readManifests(dir = KUBERNETES_DIR): ManifestObject[] {
   const objects: ManifestObject[] = [];
-  for (const file of readdirSync(dir).filter((name) => name.endsWith('.yaml') && name !== 'kustomization.yaml').sort()) {
+  for (const file of readdirSync(dir)
+    .filter((name) => name.endsWith('.yaml') && name !== 'kustomization.yaml')
+    .sort()) {
     for (const document of parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
       if (document.errors.length > 0) throw new Error(`${file}: ${document.errors.map((error) => error.message).join('; ')}`);
       const object = document.toJS() as ManifestObject['object'] | null;

@@ -142,7 +142,10 @@ describe("the image's entry point, run outside a container", () => {
     if (asRoot) {
       const entry = join(REPO_ROOT, 'apps/cli/bin/dkv.js');
       const probe = spawnSync(asImageUser()[0]!, [...asImageUser().slice(1), 'test', '-r', entry]);
-      if (probe.status !== 0) throw new Error(`uid ${uid} (the image's user) cannot read ${entry}: give it read and search access along the checkout's path (e.g. chmod o+rx on each directory), as the image gives /app`);
+      if (probe.status !== 0)
+        throw new Error(
+          `uid ${uid} (the image's user) cannot read ${entry}: give it read and search access along the checkout's path (e.g. chmod o+rx on each directory), as the image gives /app`,
+        );
     }
     const [command, ...args] = [...asImageUser(), ...runtime.entrypoint, ...runtime.cmd];
     child = spawn(command!, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });

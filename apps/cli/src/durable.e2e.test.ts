@@ -44,64 +44,74 @@ function portFree(port: number): Promise<true | undefined> {
 }
 
 describe('durable storage with real processes', () => {
-  it('SIGKILL of every process under concurrent clients, restart on the same data: no acknowledged write lost, no delete resurrected', async () => {
-    const port = await freePort();
-    const clusterUp = () => cli.start(['cluster', 'up', '--nodes', '3', '--port', String(port), '--data-dir', dataDir]);
-    let parent = clusterUp();
-    const url = await waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
-    clients = [0, 1, 2, 3].map(() => new KVStoreClient({ url, timeoutMs: 3000 }));
-    // The recorder's clock starts with the scenario: the kill is timed on the same scale.
-    const scenarioStartMs = performance.now();
-    let killedAtMs = 0;
-    const { verdict, history } = await runScenario(
-      'durable',
-      clients,
-      async () => {
-        await sleep(2500);
-        const nodes = ['n1', 'n2', 'n3'].map((id) => cli.announced.get(id)!.pid);
-        for (const pid of nodes) process.kill(pid, 'SIGKILL');
-        process.kill(parent.pid!, 'SIGKILL');
-        killedAtMs = performance.now() - scenarioStartMs;
-        await waitFor('every node process to be gone', async () => (nodes.every((pid) => !isAlive(pid)) ? true : undefined));
-        await waitFor(`the coordinator's port ${port} to be free`, () => portFree(port));
-        cli.url = '';
-        parent = clusterUp();
-        await waitFor('the ready line of the restarted cluster', async () => (cli.url !== '' ? cli.url : undefined));
-      },
-      { durationMs: 9000, expiryToleranceMs: 1000, finalReads: { n: 3, url, nodes: 3, waitFor } },
-    );
-    expect(verdict.anomalies.map((a) => a.message)).toEqual([]);
-    // The run is a proof only if writes were acknowledged before the kill and read after the restart.
-    const writesBefore = history.filter((o) => o.kind === 'put' && o.outcome === 'ok' && o.endMs < killedAtMs).length;
-    expect(writesBefore).toBeGreaterThan(20);
-    expect(history.filter((o) => o.process === 'final' && o.outcome === 'ok').length).toBeGreaterThan(0);
-    expect(readdirSync(dataDir).sort()).toEqual(['n1', 'n2', 'n3']);
-  }, DEADLINE_MS * 2);
+  it(
+    'SIGKILL of every process under concurrent clients, restart on the same data: no acknowledged write lost, no delete resurrected',
+    async () => {
+      const port = await freePort();
+      const clusterUp = () => cli.start(['cluster', 'up', '--nodes', '3', '--port', String(port), '--data-dir', dataDir]);
+      let parent = clusterUp();
+      const url = await waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
+      clients = [0, 1, 2, 3].map(() => new KVStoreClient({ url, timeoutMs: 3000 }));
+      // The recorder's clock starts with the scenario: the kill is timed on the same scale.
+      const scenarioStartMs = performance.now();
+      let killedAtMs = 0;
+      const { verdict, history } = await runScenario(
+        'durable',
+        clients,
+        async () => {
+          await sleep(2500);
+          const nodes = ['n1', 'n2', 'n3'].map((id) => cli.announced.get(id)!.pid);
+          for (const pid of nodes) process.kill(pid, 'SIGKILL');
+          process.kill(parent.pid!, 'SIGKILL');
+          killedAtMs = performance.now() - scenarioStartMs;
+          await waitFor('every node process to be gone', async () => (nodes.every((pid) => !isAlive(pid)) ? true : undefined));
+          await waitFor(`the coordinator's port ${port} to be free`, () => portFree(port));
+          cli.url = '';
+          parent = clusterUp();
+          await waitFor('the ready line of the restarted cluster', async () => (cli.url !== '' ? cli.url : undefined));
+        },
+        { durationMs: 9000, expiryToleranceMs: 1000, finalReads: { n: 3, url, nodes: 3, waitFor } },
+      );
+      expect(verdict.anomalies.map((a) => a.message)).toEqual([]);
+      // The run is a proof only if writes were acknowledged before the kill and read after the restart.
+      const writesBefore = history.filter((o) => o.kind === 'put' && o.outcome === 'ok' && o.endMs < killedAtMs).length;
+      expect(writesBefore).toBeGreaterThan(20);
+      expect(history.filter((o) => o.process === 'final' && o.outcome === 'ok').length).toBeGreaterThan(0);
+      expect(readdirSync(dataDir).sort()).toEqual(['n1', 'n2', 'n3']);
+    },
+    DEADLINE_MS * 2,
+  );
 
-  it('one node SIGKILLed and restarted on its data serves it without streaming its ranges again: nothing lost or stale', async () => {
-    const url = cli.url;
-    const members = ['n1', 'n2', 'n3'].map((id) => `${id}=${cli.announced.get(id)!.address}`).join(',');
-    const victim = cli.announced.get('n2')!;
-    const nodePort = victim.address.split(':').pop()!;
-    let restartedUrl = '';
-    const { verdict } = await runScenario(
-      'durable-one',
-      clients,
-      async () => {
-        await sleep(1500);
-        process.kill(victim.pid, 'SIGKILL');
-        await waitFor('n2 to be gone', async () => (isAlive(victim.pid) ? undefined : true));
-        await waitFor(`n2's port ${nodePort} to be free`, () => portFree(Number(nodePort)));
-        cli.start(['node', '--id', 'n2', '--host', '127.0.0.1', '--port', nodePort, '--members', members, '--data-dir', dataDir]);
-        restartedUrl = `http://${victim.address}`;
-        await waitFor('the restarted n2 to be ready', async () => ((await fetch(`${restartedUrl}/readyz`, { signal: AbortSignal.timeout(2000) })).ok ? true : undefined));
-      },
-      { durationMs: 8000, expiryToleranceMs: 1000, finalReads: { n: 3, url, nodes: 3, waitFor } },
-    );
-    expect(verdict.anomalies.map((a) => a.message)).toEqual([]);
-    // It replayed its log and streamed nothing: a node that lost its data would pull its ranges.
-    const metrics = await (await fetch(`${restartedUrl}/metrics`)).text();
-    expect(metrics).toMatch(/dkv_sync_keys_received_total\{node="n2"\} 0\n/);
-    expect(metrics).toMatch(/dkv_storage_keys\{node="n2"\} [1-9]/);
-  }, DEADLINE_MS * 2);
+  it(
+    'one node SIGKILLed and restarted on its data serves it without streaming its ranges again: nothing lost or stale',
+    async () => {
+      const url = cli.url;
+      const members = ['n1', 'n2', 'n3'].map((id) => `${id}=${cli.announced.get(id)!.address}`).join(',');
+      const victim = cli.announced.get('n2')!;
+      const nodePort = victim.address.split(':').pop()!;
+      let restartedUrl = '';
+      const { verdict } = await runScenario(
+        'durable-one',
+        clients,
+        async () => {
+          await sleep(1500);
+          process.kill(victim.pid, 'SIGKILL');
+          await waitFor('n2 to be gone', async () => (isAlive(victim.pid) ? undefined : true));
+          await waitFor(`n2's port ${nodePort} to be free`, () => portFree(Number(nodePort)));
+          cli.start(['node', '--id', 'n2', '--host', '127.0.0.1', '--port', nodePort, '--members', members, '--data-dir', dataDir]);
+          restartedUrl = `http://${victim.address}`;
+          await waitFor('the restarted n2 to be ready', async () =>
+            (await fetch(`${restartedUrl}/readyz`, { signal: AbortSignal.timeout(2000) })).ok ? true : undefined,
+          );
+        },
+        { durationMs: 8000, expiryToleranceMs: 1000, finalReads: { n: 3, url, nodes: 3, waitFor } },
+      );
+      expect(verdict.anomalies.map((a) => a.message)).toEqual([]);
+      // It replayed its log and streamed nothing: a node that lost its data would pull its ranges.
+      const metrics = await (await fetch(`${restartedUrl}/metrics`)).text();
+      expect(metrics).toMatch(/dkv_sync_keys_received_total\{node="n2"\} 0\n/);
+      expect(metrics).toMatch(/dkv_storage_keys\{node="n2"\} [1-9]/);
+    },
+    DEADLINE_MS * 2,
+  );
 });

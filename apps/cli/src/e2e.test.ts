@@ -37,22 +37,36 @@ const stderrLines: string[] = [];
 const children = new Map<string, Announced>();
 let url = '';
 
-
 function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
   return waitUntil(what, probe, { deadlineMs: timeoutMs, context: () => `stderr:\n${stderrLines.slice(-40).join('\n')}` });
 }
 
 function run(args: string[], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, args, { timeout: timeoutMs, env: { ...process.env, DKV_RESP_PORT: '0', DKV_LOG_LEVEL: 'warn' } }, (error, stdout, stderr) => {
-      const code = error && typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : error ? null : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      args,
+      { timeout: timeoutMs, env: { ...process.env, DKV_RESP_PORT: '0', DKV_LOG_LEVEL: 'warn' } },
+      (error, stdout, stderr) => {
+        const code = error && typeof (error as { code?: unknown }).code === 'number' ? (error as { code: number }).code : error ? null : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
-async function http(method: string, path: string, body?: Uint8Array | string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; bytes: Buffer; json: () => unknown }> {
-  const res = await fetch(`${url}${path}`, { method, ...(body === undefined ? {} : { body }), headers, signal: AbortSignal.timeout(10_000) });
+async function http(
+  method: string,
+  path: string,
+  body?: Uint8Array | string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; bytes: Buffer; json: () => unknown }> {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    ...(body === undefined ? {} : { body }),
+    headers,
+    signal: AbortSignal.timeout(10_000),
+  });
   const bytes = Buffer.from(await res.arrayBuffer());
   return { status: res.status, headers: res.headers, bytes, json: () => JSON.parse(bytes.toString('utf8')) };
 }
@@ -75,7 +89,10 @@ function killNode(id: string): void {
 }
 
 beforeAll(async () => {
-  cli = spawn(process.execPath, [CLI, 'cluster', 'up', '--nodes', '3', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DKV_RESP_PORT: '0', DKV_LOG_LEVEL: 'warn' } });
+  cli = spawn(process.execPath, [CLI, 'cluster', 'up', '--nodes', '3', '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, DKV_RESP_PORT: '0', DKV_LOG_LEVEL: 'warn' },
+  });
   cliExit = new Promise((resolve) => cli.on('exit', (code, signal) => resolve({ code, signal })));
   createInterface({ input: cli.stdout!, crlfDelay: Infinity }).on('line', (line) => stdoutLines.push(line));
   createInterface({ input: cli.stderr!, crlfDelay: Infinity }).on('line', (line) => {
@@ -202,7 +219,9 @@ describe('public API over HTTP (every row of API.md)', () => {
   });
 
   it('answers 413 VALUE_TOO_LARGE over 1 MiB, and accepts exactly 1 MiB', async () => {
-    expect(expectError(await http('PUT', '/v1/kv/big', Buffer.alloc(MIB + 1, 1)), 413, 'VALUE_TOO_LARGE')).toMatch(/limit is 1048576 bytes/);
+    expect(expectError(await http('PUT', '/v1/kv/big', Buffer.alloc(MIB + 1, 1)), 413, 'VALUE_TOO_LARGE')).toMatch(
+      /limit is 1048576 bytes/,
+    );
     const exact = Buffer.alloc(MIB, 7);
     expect((await http('PUT', '/v1/kv/big', exact)).status).toBe(200);
     expect((await http('GET', '/v1/kv/big')).bytes.equals(exact)).toBe(true);
@@ -223,7 +242,11 @@ describe('public API over HTTP (every row of API.md)', () => {
   });
 
   it('GET /v1/cluster describes the ring and its nodes', async () => {
-    const cluster = (await http('GET', '/v1/cluster')).json() as { epoch: number; replication: unknown; nodes: Array<{ id: string; address: string; status: string; vnodes: number }> };
+    const cluster = (await http('GET', '/v1/cluster')).json() as {
+      epoch: number;
+      replication: unknown;
+      nodes: Array<{ id: string; address: string; status: string; vnodes: number }>;
+    };
     expect(cluster.epoch).toBeGreaterThanOrEqual(1);
     expect(cluster.replication).toEqual({ n: 3, w: 2, r: 2 });
     expect(cluster.nodes.map((n) => n.id).sort()).toEqual(['n1', 'n2', 'n3']);
@@ -234,8 +257,13 @@ describe('public API over HTTP (every row of API.md)', () => {
     }
   });
 
-  it('GET /v1/cluster/distribution gives each node\'s share, keys and bytes', async () => {
-    const rows = (await http('GET', '/v1/cluster/distribution')).json() as Array<{ id: string; ringShare: number; keys: number; bytes: number }>;
+  it("GET /v1/cluster/distribution gives each node's share, keys and bytes", async () => {
+    const rows = (await http('GET', '/v1/cluster/distribution')).json() as Array<{
+      id: string;
+      ringShare: number;
+      keys: number;
+      bytes: number;
+    }>;
     expect(rows.map((r) => r.id).sort()).toEqual(['n1', 'n2', 'n3']);
     expect(rows.reduce((sum, r) => sum + r.ringShare, 0)).toBeCloseTo(1, 6);
     for (const row of rows) {
@@ -245,7 +273,13 @@ describe('public API over HTTP (every row of API.md)', () => {
   });
 
   it('POST /v1/cluster/nodes and DELETE /v1/cluster/nodes/{id} refuse what cannot be done (elastic.e2e.test.ts does the rest)', async () => {
-    expectError(await http('POST', '/v1/cluster/nodes', JSON.stringify({ id: 'bad id', address: '127.0.0.1:1' }), { 'content-type': 'application/json' }), 400, 'INVALID_REQUEST');
+    expectError(
+      await http('POST', '/v1/cluster/nodes', JSON.stringify({ id: 'bad id', address: '127.0.0.1:1' }), {
+        'content-type': 'application/json',
+      }),
+      400,
+      'INVALID_REQUEST',
+    );
     expectError(await http('DELETE', '/v1/cluster/nodes/n9'), 404, 'NOT_FOUND');
     // Three nodes and N = 3: removing one would leave the ranges nowhere to go.
     expectError(await http('DELETE', '/v1/cluster/nodes/n3'), 400, 'INVALID_REQUEST');
@@ -271,7 +305,8 @@ describe('public API over HTTP (every row of API.md)', () => {
     const status = await run([CLI, 'status', '--url', url]);
     expect(status.code).toBe(0);
     expect(status.stdout).toContain('replication N=3 W=2 R=2');
-    for (const id of ['n1', 'n2', 'n3']) expect(status.stdout).toMatch(new RegExp(`${id}\\s+127\\.0\\.0\\.1:\\d+\\s+default\\s+up\\s+\\d+`));
+    for (const id of ['n1', 'n2', 'n3'])
+      expect(status.stdout).toMatch(new RegExp(`${id}\\s+127\\.0\\.0\\.1:\\d+\\s+default\\s+up\\s+\\d+`));
     const ring = await run([CLI, 'ring', '--url', url]);
     expect(ring.code).toBe(0);
     expect(ring.stdout).toMatch(/ID\s+(ZONE\s+)?SHARE\s+KEYS\s+BYTES/);
@@ -291,7 +326,9 @@ describe('failures', () => {
     expect((await http('GET', '/v1/kv/survivor')).bytes.toString()).toBe('before');
     expect((await http('DELETE', '/v1/kv/after-0')).status).toBe(204);
     expectError(await http('PUT', '/v1/kv/all-three?w=3', 'v'), 503, 'QUORUM_NOT_MET');
-    await waitFor('cluster up to report the dead node', 10_000, () => (stderrLines.some((l) => /node n3 \(pid \d+\) exited unexpectedly/.test(l)) ? true : undefined));
+    await waitFor('cluster up to report the dead node', 10_000, () =>
+      stderrLines.some((l) => /node n3 \(pid \d+\) exited unexpectedly/.test(l)) ? true : undefined,
+    );
     await waitFor('n3 to be marked down', 15_000, async () => {
       const cluster = (await http('GET', '/v1/cluster')).json() as { nodes: Array<{ id: string; status: string }> };
       return cluster.nodes.find((n) => n.id === 'n3')?.status === 'down' ? true : undefined;
@@ -310,24 +347,37 @@ describe('failures', () => {
     expect(isAlive(children.get('c1')!.pid)).toBe(true);
   }, 60_000);
 
-  it('stops every child and exits 0 on SIGTERM', async () => {
-    process.kill(cli.pid!, 'SIGTERM');
-    const exit = await Promise.race([cliExit, sleep(STOP_DEADLINE_MS).then(() => null)]);
-    expect(exit).toEqual({ code: 0, signal: null });
-    for (const child of children.values()) await waitFor(`${child.role} ${child.id} (pid ${child.pid}) to be gone`, 5000, () => (isAlive(child.pid) ? undefined : true));
-    expect(stdoutLines).toEqual([expect.stringMatching(/^dkv redis at /), `dkv ready at ${url}`]);
-  }, STOP_DEADLINE_MS + 10_000);
+  it(
+    'stops every child and exits 0 on SIGTERM',
+    async () => {
+      process.kill(cli.pid!, 'SIGTERM');
+      const exit = await Promise.race([cliExit, sleep(STOP_DEADLINE_MS).then(() => null)]);
+      expect(exit).toEqual({ code: 0, signal: null });
+      for (const child of children.values())
+        await waitFor(`${child.role} ${child.id} (pid ${child.pid}) to be gone`, 5000, () => (isAlive(child.pid) ? undefined : true));
+      expect(stdoutLines).toEqual([expect.stringMatching(/^dkv redis at /), `dkv ready at ${url}`]);
+    },
+    STOP_DEADLINE_MS + 10_000,
+  );
 });
 
 describe('bad configuration', () => {
   it.each([
-    ['dkv node with a bad port', [CLI, 'node', '--id', 'n1', '--port', 'abc'], '--port (DKV_PORT) must be a whole number from 0 to 65535, got "abc"'],
+    [
+      'dkv node with a bad port',
+      [CLI, 'node', '--id', 'n1', '--port', 'abc'],
+      '--port (DKV_PORT) must be a whole number from 0 to 65535, got "abc"',
+    ],
     ['dkv node without an id', [CLI, 'node', '--port', '0'], '--id (DKV_NODE_ID) is required'],
     ['dkv coordinator without --join', [CLI, 'coordinator', '--port', '0'], '--join (DKV_JOIN) is required'],
     ['dkv coordinator with W over N', [CLI, 'coordinator', '--join', '127.0.0.1:1', '--n', '1'], '--w (DKV_W) must be at most N'],
     ['dkv cluster up with 0 nodes', [CLI, 'cluster', 'up', '--nodes', '0'], 'must be a whole number from 1 to 64'],
     ['the node process itself', [NODE_MAIN, '--id', 'n1', '--vnodes', 'many'], '--vnodes (DKV_VNODES) must be a whole number'],
-    ['the coordinator process itself', [COORDINATOR_MAIN, '--join', 'nowhere'], '--join (DKV_JOIN) must be the host:port of a storage node'],
+    [
+      'the coordinator process itself',
+      [COORDINATOR_MAIN, '--join', 'nowhere'],
+      '--join (DKV_JOIN) must be the host:port of a storage node',
+    ],
     ['an unknown flag', [NODE_MAIN, '--id', 'n1', '--colour', 'blue'], "Unknown option '--colour'"],
   ])('%s exits 2 naming the setting', async (_name, args, message) => {
     const result = await run(args);

@@ -91,34 +91,42 @@ afterAll(async () => {
 });
 
 describe('elastic cluster of real processes', () => {
-  it('grows from 5 to 10 nodes with five `dkv node --join` while a writer runs: no write fails, none is lost, every node holds data', async () => {
-    const seed = announced.get('n1')!.address;
-    const load = writer('during-join');
-    for (const id of ['n6', 'n7', 'n8', 'n9', 'n10']) start(['node', '--id', id, '--port', String(await freePort()), '--join', seed]);
-    await waitFor('all ten nodes up and settled', () => settledWith(['n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7', 'n8', 'n9', 'n10']));
-    const written = await load.stop();
-    expect(written).toBeGreaterThan(0);
-    expect(failedWrites).toEqual([]);
-    expect(await readAll()).toEqual([]);
-    const distribution = await waitFor('every node to hold data', async () => {
-      const rows = (await (await fetch(`${url}/v1/cluster/distribution`)).json()) as Array<{ id: string; keys: number }>;
-      return rows.length === 10 && rows.every((d) => d.keys > 0) ? rows : undefined;
-    });
-    expect(distribution.map((d) => d.id).sort()).toEqual(['n1', 'n10', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7', 'n8', 'n9']);
-  }, DEADLINE_MS * 2);
+  it(
+    'grows from 5 to 10 nodes with five `dkv node --join` while a writer runs: no write fails, none is lost, every node holds data',
+    async () => {
+      const seed = announced.get('n1')!.address;
+      const load = writer('during-join');
+      for (const id of ['n6', 'n7', 'n8', 'n9', 'n10']) start(['node', '--id', id, '--port', String(await freePort()), '--join', seed]);
+      await waitFor('all ten nodes up and settled', () => settledWith(['n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7', 'n8', 'n9', 'n10']));
+      const written = await load.stop();
+      expect(written).toBeGreaterThan(0);
+      expect(failedWrites).toEqual([]);
+      expect(await readAll()).toEqual([]);
+      const distribution = await waitFor('every node to hold data', async () => {
+        const rows = (await (await fetch(`${url}/v1/cluster/distribution`)).json()) as Array<{ id: string; keys: number }>;
+        return rows.length === 10 && rows.every((d) => d.keys > 0) ? rows : undefined;
+      });
+      expect(distribution.map((d) => d.id).sort()).toEqual(['n1', 'n10', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7', 'n8', 'n9']);
+    },
+    DEADLINE_MS * 2,
+  );
 
-  it('decommissions a live node and removes a dead one by force while a writer runs; every key stays readable', async () => {
-    const load = writer('during-shrink');
-    const res = await fetch(`${url}/v1/cluster/nodes/n2`, { method: 'DELETE' });
-    expect(res.status).toBe(202);
-    expect(((await res.json()) as { status: string }).status).toBe('leaving');
-    await waitFor('n2 to leave', () => settledWith(['n1', 'n3', 'n4', 'n5', 'n6', 'n7', 'n8', 'n9', 'n10']));
-    process.kill(announced.get('n3')!.pid, 'SIGKILL');
-    const forced = await fetch(`${url}/v1/cluster/nodes/n3?force=true`, { method: 'DELETE' });
-    expect(forced.status).toBe(202);
-    await waitFor('n3 to be removed', () => settledWith(['n1', 'n4', 'n5', 'n6', 'n7', 'n8', 'n9', 'n10']));
-    await load.stop();
-    expect(failedWrites).toEqual([]);
-    expect(await readAll()).toEqual([]);
-  }, DEADLINE_MS * 2);
+  it(
+    'decommissions a live node and removes a dead one by force while a writer runs; every key stays readable',
+    async () => {
+      const load = writer('during-shrink');
+      const res = await fetch(`${url}/v1/cluster/nodes/n2`, { method: 'DELETE' });
+      expect(res.status).toBe(202);
+      expect(((await res.json()) as { status: string }).status).toBe('leaving');
+      await waitFor('n2 to leave', () => settledWith(['n1', 'n3', 'n4', 'n5', 'n6', 'n7', 'n8', 'n9', 'n10']));
+      process.kill(announced.get('n3')!.pid, 'SIGKILL');
+      const forced = await fetch(`${url}/v1/cluster/nodes/n3?force=true`, { method: 'DELETE' });
+      expect(forced.status).toBe(202);
+      await waitFor('n3 to be removed', () => settledWith(['n1', 'n4', 'n5', 'n6', 'n7', 'n8', 'n9', 'n10']));
+      await load.stop();
+      expect(failedWrites).toEqual([]);
+      expect(await readAll()).toEqual([]);
+    },
+    DEADLINE_MS * 2,
+  );
 });

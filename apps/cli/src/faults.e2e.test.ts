@@ -34,7 +34,11 @@ let url = '';
 beforeAll(async () => {
   start(['cluster', 'up', '--nodes', '3', '--port', '0']);
   url = await waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
-  clients = [new KVStoreClient({ url, timeoutMs: 3000 }), new KVStoreClient({ url, timeoutMs: 3000 }), new KVStoreClient({ url, timeoutMs: 3000 })];
+  clients = [
+    new KVStoreClient({ url, timeoutMs: 3000 }),
+    new KVStoreClient({ url, timeoutMs: 3000 }),
+    new KVStoreClient({ url, timeoutMs: 3000 }),
+  ];
 }, DEADLINE_MS);
 
 afterAll(async () => {
@@ -43,94 +47,140 @@ afterAll(async () => {
 });
 
 describe('single faults with real processes, judged by the history checker', () => {
-  it('a storage node SIGKILLed and restarted empty with the same id: nothing lost or stale', async () => {
-    const victim = announced.get('n2')!;
-    const port = victim.address.split(':').pop()!;
-    const { verdict } = await scenario('restart', clients, async () => {
-      await sleep(1500);
-      process.kill(victim.pid, 'SIGKILL');
-      await sleep(1000);
-      start(['node', '--id', 'n2', '--port', port, '--join', announced.get('n1')!.address]);
-    });
-    expect(verdict.anomalies.map((a) => a.message)).toEqual([]);
-    await waitFor('n2 to catch up and be up again', () => allUp(url, 3));
-  }, DEADLINE_MS * 2);
-
-  it('a storage node paused with SIGSTOP, then resumed: nothing lost or stale', async () => {
-    const victim = announced.get('n3')!;
-    const { verdict } = await scenario('pause', clients, async () => {
-      await sleep(1500);
-      process.kill(victim.pid, 'SIGSTOP');
-      await sleep(2500);
-      process.kill(victim.pid, 'SIGCONT');
-    });
-    expect(verdict.anomalies.map((a) => a.message)).toEqual([]);
-  }, DEADLINE_MS * 2);
-
-  it('a second coordinator five minutes ahead: writes through both stay ordered', async () => {
-    const port = await freePort();
-    start(['coordinator', '--id', 'c-skewed', '--port', String(port), '--join', announced.get('n1')!.address, '--clock-offset-ms', String(SKEW_MS)]);
-    const skewedUrl = `http://127.0.0.1:${port}`;
-    await waitFor('the skewed coordinator to be ready', async () => ((await fetch(`${skewedUrl}/readyz`)).status === 200 ? true : undefined));
-    const skewed = new KVStoreClient({ url: skewedUrl, timeoutMs: 3000 });
-    try {
-      const { verdict, failed } = await scenario('skew', [clients[0]!, skewed, clients[1]!, skewed], async () => undefined, { durationMs: 4000 });
+  it(
+    'a storage node SIGKILLed and restarted empty with the same id: nothing lost or stale',
+    async () => {
+      const victim = announced.get('n2')!;
+      const port = victim.address.split(':').pop()!;
+      const { verdict } = await scenario('restart', clients, async () => {
+        await sleep(1500);
+        process.kill(victim.pid, 'SIGKILL');
+        await sleep(1000);
+        start(['node', '--id', 'n2', '--port', port, '--join', announced.get('n1')!.address]);
+      });
       expect(verdict.anomalies.map((a) => a.message)).toEqual([]);
-      expect(failed).toBe(0);
-    } finally {
-      await skewed.close();
-    }
-  }, DEADLINE_MS * 2);
+      await waitFor('n2 to catch up and be up again', () => allUp(url, 3));
+    },
+    DEADLINE_MS * 2,
+  );
 
-  it('composed: a storage node restarted empty while a second coordinator is three minutes behind: nothing lost or stale', async () => {
-    const port = await freePort();
-    start(['coordinator', '--id', 'c-behind', '--port', String(port), '--join', announced.get('n2')!.address, '--clock-offset-ms', String(-BEHIND_MS)]);
-    const behindUrl = `http://127.0.0.1:${port}`;
-    await waitFor('the lagging coordinator to be ready', async () => ((await fetch(`${behindUrl}/readyz`)).status === 200 ? true : undefined));
-    const behind = new KVStoreClient({ url: behindUrl, timeoutMs: 3000 });
-    const victim = announced.get('n1')!;
-    const victimPort = victim.address.split(':').pop()!;
-    try {
+  it(
+    'a storage node paused with SIGSTOP, then resumed: nothing lost or stale',
+    async () => {
+      const victim = announced.get('n3')!;
+      const { verdict } = await scenario('pause', clients, async () => {
+        await sleep(1500);
+        process.kill(victim.pid, 'SIGSTOP');
+        await sleep(2500);
+        process.kill(victim.pid, 'SIGCONT');
+      });
+      expect(verdict.anomalies.map((a) => a.message)).toEqual([]);
+    },
+    DEADLINE_MS * 2,
+  );
+
+  it(
+    'a second coordinator five minutes ahead: writes through both stay ordered',
+    async () => {
+      const port = await freePort();
+      start([
+        'coordinator',
+        '--id',
+        'c-skewed',
+        '--port',
+        String(port),
+        '--join',
+        announced.get('n1')!.address,
+        '--clock-offset-ms',
+        String(SKEW_MS),
+      ]);
+      const skewedUrl = `http://127.0.0.1:${port}`;
+      await waitFor('the skewed coordinator to be ready', async () =>
+        (await fetch(`${skewedUrl}/readyz`)).status === 200 ? true : undefined,
+      );
+      const skewed = new KVStoreClient({ url: skewedUrl, timeoutMs: 3000 });
+      try {
+        const { verdict, failed } = await scenario('skew', [clients[0]!, skewed, clients[1]!, skewed], async () => undefined, {
+          durationMs: 4000,
+        });
+        expect(verdict.anomalies.map((a) => a.message)).toEqual([]);
+        expect(failed).toBe(0);
+      } finally {
+        await skewed.close();
+      }
+    },
+    DEADLINE_MS * 2,
+  );
+
+  it(
+    'composed: a storage node restarted empty while a second coordinator is three minutes behind: nothing lost or stale',
+    async () => {
+      const port = await freePort();
+      start([
+        'coordinator',
+        '--id',
+        'c-behind',
+        '--port',
+        String(port),
+        '--join',
+        announced.get('n2')!.address,
+        '--clock-offset-ms',
+        String(-BEHIND_MS),
+      ]);
+      const behindUrl = `http://127.0.0.1:${port}`;
+      await waitFor('the lagging coordinator to be ready', async () =>
+        (await fetch(`${behindUrl}/readyz`)).status === 200 ? true : undefined,
+      );
+      const behind = new KVStoreClient({ url: behindUrl, timeoutMs: 3000 });
+      const victim = announced.get('n1')!;
+      const victimPort = victim.address.split(':').pop()!;
+      try {
+        const { verdict, disagreements } = await scenario(
+          'restart-empty-with-skew',
+          [clients[0]!, behind, clients[1]!, behind],
+          async () => {
+            await sleep(1500);
+            process.kill(victim.pid, 'SIGKILL');
+            await sleep(500);
+            start(['node', '--id', 'n1', '--port', victimPort, '--join', announced.get('n2')!.address]);
+            await waitFor('n1 to catch up and be up again', () => allUp(url, 3));
+          },
+          { expiryToleranceMs: BEHIND_MS + 1000, finalReads: { n: 3, url, nodes: 3, waitFor } },
+        );
+        expect(verdict.anomalies.map((a) => a.message)).toEqual([]);
+        expect(disagreements).toEqual([]);
+      } finally {
+        await behind.close();
+      }
+    },
+    DEADLINE_MS * 2,
+  );
+
+  it(
+    'a node joins with `dkv node --join` while another is paused with SIGSTOP: the join finishes once it resumes, nothing lost or stale',
+    async () => {
+      const victim = announced.get('n3')!;
+      const seed = announced.get('n1')!.address;
       const { verdict, disagreements } = await scenario(
-        'restart-empty-with-skew',
-        [clients[0]!, behind, clients[1]!, behind],
+        'join',
+        clients,
         async () => {
-          await sleep(1500);
-          process.kill(victim.pid, 'SIGKILL');
-          await sleep(500);
-          start(['node', '--id', 'n1', '--port', victimPort, '--join', announced.get('n2')!.address]);
-          await waitFor('n1 to catch up and be up again', () => allUp(url, 3));
+          await sleep(1000);
+          process.kill(victim.pid, 'SIGSTOP');
+          try {
+            await sleep(500);
+            start(['node', '--id', 'n4', '--port', String(await freePort()), '--join', seed]);
+            await sleep(PAUSE_DURING_JOIN_MS);
+          } finally {
+            process.kill(victim.pid, 'SIGCONT');
+          }
+          await waitFor('n4 to be up and the cluster settled with n3 back', () => allUp(url, 4));
         },
-        { expiryToleranceMs: BEHIND_MS + 1000, finalReads: { n: 3, url, nodes: 3, waitFor } },
+        { finalReads: { n: 3, url, nodes: 4, waitFor } },
       );
       expect(verdict.anomalies.map((a) => a.message)).toEqual([]);
       expect(disagreements).toEqual([]);
-    } finally {
-      await behind.close();
-    }
-  }, DEADLINE_MS * 2);
-
-  it('a node joins with `dkv node --join` while another is paused with SIGSTOP: the join finishes once it resumes, nothing lost or stale', async () => {
-    const victim = announced.get('n3')!;
-    const seed = announced.get('n1')!.address;
-    const { verdict, disagreements } = await scenario(
-      'join',
-      clients,
-      async () => {
-        await sleep(1000);
-        process.kill(victim.pid, 'SIGSTOP');
-        try {
-          await sleep(500);
-          start(['node', '--id', 'n4', '--port', String(await freePort()), '--join', seed]);
-          await sleep(PAUSE_DURING_JOIN_MS);
-        } finally {
-          process.kill(victim.pid, 'SIGCONT');
-        }
-        await waitFor('n4 to be up and the cluster settled with n3 back', () => allUp(url, 4));
-      },
-      { finalReads: { n: 3, url, nodes: 4, waitFor } },
-    );
-    expect(verdict.anomalies.map((a) => a.message)).toEqual([]);
-    expect(disagreements).toEqual([]);
-  }, DEADLINE_MS * 2);
+    },
+    DEADLINE_MS * 2,
+  );
 });

@@ -88,76 +88,95 @@ afterAll(async () => {
 });
 
 describe('a hostile crowd of clients against real processes', () => {
-  it('keeps serving a normal client, within its memory bound, and loses nothing', async () => {
-    const limit = Number(/\d+/.exec(readFileSync('/proc/self/limits', 'utf8').split('\n').find((line) => line.startsWith('Max open files')) ?? '')?.[0] ?? 0);
-    expect(limit, `this test opens ${HOSTILE_CONNECTIONS} sockets: raise the limit with ulimit -n`).toBeGreaterThan(HOSTILE_CONNECTIONS + 500);
-    const node = cli.announced.get('n1')!.address;
-    const coordinatorAddress = new URL(url).host;
-    const redisAddress = new URL(cli.redisUrl).host;
-    const pids = [...cli.announced.values(), ...cli.coordinators.values()].map(({ pid }) => pid);
-    const setup = new KVStoreClient({ url, timeoutMs: 5000 });
-    await setup.put('hostile:big', Buffer.alloc(BIG_VALUE_BYTES, 7));
-    const clients = [new KVStoreClient({ url, timeoutMs: 5000 }), new KVStoreClient({ url, timeoutMs: 5000 })];
-    // The same GET before the attack, for the printed comparison.
-    let baselineMaxMs = 0;
-    for (let i = 0; i < 10; i += 1) {
-      const startedAt = performance.now();
-      await setup.get('hostile:big');
-      baselineMaxMs = Math.max(baselineMaxMs, performance.now() - startedAt);
-    }
-    let latencyMaxMs = 0;
-    let rssMaxMb = 0;
-    let probing = true;
-    const probe = (async () => {
-      while (probing) {
+  it(
+    'keeps serving a normal client, within its memory bound, and loses nothing',
+    async () => {
+      const limit = Number(
+        /\d+/.exec(
+          readFileSync('/proc/self/limits', 'utf8')
+            .split('\n')
+            .find((line) => line.startsWith('Max open files')) ?? '',
+        )?.[0] ?? 0,
+      );
+      expect(limit, `this test opens ${HOSTILE_CONNECTIONS} sockets: raise the limit with ulimit -n`).toBeGreaterThan(
+        HOSTILE_CONNECTIONS + 500,
+      );
+      const node = cli.announced.get('n1')!.address;
+      const coordinatorAddress = new URL(url).host;
+      const redisAddress = new URL(cli.redisUrl).host;
+      const pids = [...cli.announced.values(), ...cli.coordinators.values()].map(({ pid }) => pid);
+      const setup = new KVStoreClient({ url, timeoutMs: 5000 });
+      await setup.put('hostile:big', Buffer.alloc(BIG_VALUE_BYTES, 7));
+      const clients = [new KVStoreClient({ url, timeoutMs: 5000 }), new KVStoreClient({ url, timeoutMs: 5000 })];
+      // The same GET before the attack, for the printed comparison.
+      let baselineMaxMs = 0;
+      for (let i = 0; i < 10; i += 1) {
         const startedAt = performance.now();
         await setup.get('hostile:big');
-        latencyMaxMs = Math.max(latencyMaxMs, performance.now() - startedAt);
-        for (const pid of pids) rssMaxMb = Math.max(rssMaxMb, rssMb(pid));
-        await sleep(200);
+        baselineMaxMs = Math.max(baselineMaxMs, performance.now() - startedAt);
       }
-    })();
-    try {
-      const { verdict } = await runScenario(
-        'hostile',
-        clients,
-        async () => {
-          // Idle connections, half to the node's port and half to the coordinator's.
-          const idle = HOSTILE_CONNECTIONS / 2;
-          for (let i = 0; i < idle; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => open((i + j) % 2 === 0 ? node : coordinatorAddress)));
-          // Trickling: half a frame to the node, an endless HTTP header to the coordinator.
-          const tricklers = await Promise.all(Array.from({ length: HOSTILE_CONNECTIONS / 4 }, (_, i) => open(i % 2 === 0 ? node : coordinatorAddress)));
-          for (const [i, socket] of tricklers.entries()) socket.write(i % 2 === 0 ? announce(1024 * 1024) : 'GET /v1/kv/x HTTP/1.1\r\nHost: x\r\n');
-          const trickle = setInterval(() => {
-            for (const [i, socket] of tricklers.entries()) if (!socket.destroyed) socket.write(i % 2 === 0 ? Buffer.from([0]) : 'X-A: b\r\n');
-          }, 250);
-          // Announced lengths far over the limit (the port takes such a start for HTTP, whose parser
-          // refuses it) and just under it (a frame the node must not reserve up front).
-          const oversized = await Promise.all(Array.from({ length: HOSTILE_CONNECTIONS / 4 }, () => open(node)));
-          for (const [i, socket] of oversized.entries()) socket.write(announce(i % 2 === 0 ? 0xfffffff0 : 2 * 1024 * 1024 - 8));
-          // Pipelines without reading: 20,000 GETs of the 512 KiB value on the binary port and on the Redis door.
-          const binary = await open(node);
-          binary.pause();
-          binary.write(pipelinedGets('hostile:big', 20_000));
-          const redis = await open(redisAddress);
-          redis.pause();
-          redis.write('GET hostile:big\r\n'.repeat(20_000));
-          await sleep(6000);
-          clearInterval(trickle);
-        },
-        { durationMs: 9000, expiryToleranceMs: 1000 },
+      let latencyMaxMs = 0;
+      let rssMaxMb = 0;
+      let probing = true;
+      const probe = (async () => {
+        while (probing) {
+          const startedAt = performance.now();
+          await setup.get('hostile:big');
+          latencyMaxMs = Math.max(latencyMaxMs, performance.now() - startedAt);
+          for (const pid of pids) rssMaxMb = Math.max(rssMaxMb, rssMb(pid));
+          await sleep(200);
+        }
+      })();
+      try {
+        const { verdict } = await runScenario(
+          'hostile',
+          clients,
+          async () => {
+            // Idle connections, half to the node's port and half to the coordinator's.
+            const idle = HOSTILE_CONNECTIONS / 2;
+            for (let i = 0; i < idle; i += 50)
+              await Promise.all(Array.from({ length: 50 }, (_, j) => open((i + j) % 2 === 0 ? node : coordinatorAddress)));
+            // Trickling: half a frame to the node, an endless HTTP header to the coordinator.
+            const tricklers = await Promise.all(
+              Array.from({ length: HOSTILE_CONNECTIONS / 4 }, (_, i) => open(i % 2 === 0 ? node : coordinatorAddress)),
+            );
+            for (const [i, socket] of tricklers.entries())
+              socket.write(i % 2 === 0 ? announce(1024 * 1024) : 'GET /v1/kv/x HTTP/1.1\r\nHost: x\r\n');
+            const trickle = setInterval(() => {
+              for (const [i, socket] of tricklers.entries())
+                if (!socket.destroyed) socket.write(i % 2 === 0 ? Buffer.from([0]) : 'X-A: b\r\n');
+            }, 250);
+            // Announced lengths far over the limit (the port takes such a start for HTTP, whose parser
+            // refuses it) and just under it (a frame the node must not reserve up front).
+            const oversized = await Promise.all(Array.from({ length: HOSTILE_CONNECTIONS / 4 }, () => open(node)));
+            for (const [i, socket] of oversized.entries()) socket.write(announce(i % 2 === 0 ? 0xfffffff0 : 2 * 1024 * 1024 - 8));
+            // Pipelines without reading: 20,000 GETs of the 512 KiB value on the binary port and on the Redis door.
+            const binary = await open(node);
+            binary.pause();
+            binary.write(pipelinedGets('hostile:big', 20_000));
+            const redis = await open(redisAddress);
+            redis.pause();
+            redis.write('GET hostile:big\r\n'.repeat(20_000));
+            await sleep(6000);
+            clearInterval(trickle);
+          },
+          { durationMs: 9000, expiryToleranceMs: 1000 },
+        );
+        expect(verdict.anomalies.map((anomaly) => anomaly.message)).toEqual([]);
+      } finally {
+        probing = false;
+        await probe;
+        await Promise.all([setup.close(), ...clients.map((client) => client.close())]);
+      }
+      console.log(
+        `hostile: ${HOSTILE_CONNECTIONS} hostile connections; normal client's slowest GET ${latencyMaxMs.toFixed(0)} ms (before the attack ${baselineMaxMs.toFixed(0)} ms); largest RSS ${rssMaxMb.toFixed(0)} MiB`,
       );
-      expect(verdict.anomalies.map((anomaly) => anomaly.message)).toEqual([]);
-    } finally {
-      probing = false;
-      await probe;
-      await Promise.all([setup.close(), ...clients.map((client) => client.close())]);
-    }
-    console.log(`hostile: ${HOSTILE_CONNECTIONS} hostile connections; normal client's slowest GET ${latencyMaxMs.toFixed(0)} ms (before the attack ${baselineMaxMs.toFixed(0)} ms); largest RSS ${rssMaxMb.toFixed(0)} MiB`);
-    expect(latencyMaxMs).toBeLessThan(LATENCY_BOUND_MS);
-    expect(rssMaxMb).toBeLessThan(RSS_BOUND_MB);
-    const metrics = await (await fetch(`http://${node}/metrics`)).text();
-    expect(metrics).toMatch(/dkv_port_bounds_total\{port="node",bound="write_backpressure",node="n1"\} [1-9]/);
-    expect(metrics).toMatch(/dkv_port_bounds_total\{port="node",bound="read_timeout",node="n1"\} [1-9]/);
-  }, DEADLINE_MS * 2);
+      expect(latencyMaxMs).toBeLessThan(LATENCY_BOUND_MS);
+      expect(rssMaxMb).toBeLessThan(RSS_BOUND_MB);
+      const metrics = await (await fetch(`http://${node}/metrics`)).text();
+      expect(metrics).toMatch(/dkv_port_bounds_total\{port="node",bound="write_backpressure",node="n1"\} [1-9]/);
+      expect(metrics).toMatch(/dkv_port_bounds_total\{port="node",bound="read_timeout",node="n1"\} [1-9]/);
+    },
+    DEADLINE_MS * 2,
+  );
 });

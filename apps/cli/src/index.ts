@@ -8,6 +8,12 @@ export * from './admin-views.js';
 export * from './cluster-up.js';
 export * from './ports.js';
 export * from './program.js';
-export { PROCESS_SETTINGS, type ClusterUpSettings, type CoordinatorSettings, type NodeSettings, type ProcessSettingsLoader } from './process-settings.js';
+export {
+  PROCESS_SETTINGS,
+  type ClusterUpSettings,
+  type CoordinatorSettings,
+  type NodeSettings,
+  type ProcessSettingsLoader,
+} from './process-settings.js';
 export * from './views.js';
 export * from './admin-http.js';

@@ -90,14 +90,21 @@ afterAll(() => {
 
 describe('the Kubernetes manifests', () => {
   it('are valid objects of the Kubernetes API (offline, against its JSON schemas)', () => {
-    expect(manifests.map((m) => `${m.object.kind}/${m.object.metadata.name}`).sort()).toEqual(['PodDisruptionBudget/dkv', 'Service/dkv', 'Service/dkv-client', 'StatefulSet/dkv']);
+    expect(manifests.map((m) => `${m.object.kind}/${m.object.metadata.name}`).sort()).toEqual([
+      'PodDisruptionBudget/dkv',
+      'Service/dkv',
+      'Service/dkv-client',
+      'StatefulSet/dkv',
+    ]);
     for (const { file, object } of manifests) {
       const validate = VALIDATORS[`${object.apiVersion}/${object.kind}`];
       expect(validate, `${file}: a validator for ${object.apiVersion} ${object.kind}`).toBeDefined();
       expect(() => validate!(object), file).not.toThrow();
     }
     // The validator catches a wrong type: a port written as text.
-    const broken = structuredClone(statefulSet) as unknown as { spec: { template: { spec: { containers: Array<{ ports: Array<{ containerPort: unknown }> }> } } } };
+    const broken = structuredClone(statefulSet) as unknown as {
+      spec: { template: { spec: { containers: Array<{ ports: Array<{ containerPort: unknown }> }> } } };
+    };
     broken.spec.template.spec.containers[0]!.ports[0]!.containerPort = 'seven thousand';
     expect(() => VALIDATORS['apps/v1/StatefulSet']!(broken as never)).toThrow(/containerPort must be integer/);
   });
@@ -113,18 +120,22 @@ describe('the Kubernetes manifests', () => {
     expect(headless.spec!.publishNotReadyAddresses).toBe(true);
     expect(containerEnv('dkv-0').DKV_SERVICE).toBe(headless.metadata!.name);
     for (const port of client.spec!.ports!) portNumber(port.targetPort);
-    expect(client.spec!.ports!.map((p) => portNumber(p.targetPort)).sort()).toEqual([Number(containerEnv('dkv-0').DKV_PORT), Number(containerEnv('dkv-0').DKV_RESP_PORT)].sort());
+    expect(client.spec!.ports!.map((p) => portNumber(p.targetPort)).sort()).toEqual(
+      [Number(containerEnv('dkv-0').DKV_PORT), Number(containerEnv('dkv-0').DKV_RESP_PORT)].sort(),
+    );
     const budget = only<PodDisruptionBudget>('PodDisruptionBudget');
     expect(budget.spec!.maxUnavailable).toBe(1);
     expect(budget.spec!.selector!.matchLabels).toEqual(podLabels);
     const antiAffinity = podSpec.affinity!.podAntiAffinity!.requiredDuringSchedulingIgnoredDuringExecution!;
-    expect(antiAffinity.map((term) => [term.topologyKey, term.labelSelector!.matchLabels])).toEqual([['kubernetes.io/hostname', podLabels]]);
+    expect(antiAffinity.map((term) => [term.topologyKey, term.labelSelector!.matchLabels])).toEqual([
+      ['kubernetes.io/hostname', podLabels],
+    ]);
     expect(podSpec.topologySpreadConstraints!.map((c) => c.topologyKey)).toEqual(['topology.kubernetes.io/zone']);
     expect(statefulSet.spec!.replicas).toBe(5);
     expect(statefulSet.spec!.podManagementPolicy).toBe('Parallel');
   });
 
-  it("agree with the image: its user, its ports, its volume, and a script the image contains", () => {
+  it('agree with the image: its user, its ports, its volume, and a script the image contains', () => {
     const [uid, gid] = runtime.user!.split(':').map(Number);
     expect([podSpec.securityContext!.runAsUser, podSpec.securityContext!.runAsGroup]).toEqual([uid, gid]);
     expect(podSpec.securityContext!.runAsNonRoot).toBe(true);
@@ -145,7 +156,8 @@ describe('the Kubernetes manifests', () => {
     expect(probe('readinessProbe').httpGet!.path).toBe('/readyz');
     expect(probe('livenessProbe').httpGet!.path).toBe('/livez');
     expect(probe('startupProbe').httpGet!.path).toBe('/livez');
-    for (const which of ['readinessProbe', 'livenessProbe', 'startupProbe'] as const) expect(portNumber(probe(which).httpGet!.port)).toBe(Number(containerEnv('dkv-0').DKV_PORT));
+    for (const which of ['readinessProbe', 'livenessProbe', 'startupProbe'] as const)
+      expect(portNumber(probe(which).httpGet!.port)).toBe(Number(containerEnv('dkv-0').DKV_PORT));
     const preStop = container.lifecycle!.preStop!.exec!.command!;
     const seconds = Number(/^sleep (\d+)$/.exec(preStop[2] ?? '')?.[1]);
     expect(preStop.slice(0, 2)).toEqual(['/bin/sh', '-c']);
@@ -162,7 +174,12 @@ describe('start-node.sh, the container arguments', () => {
     mkdirSync(bin, { recursive: true });
     writeFileSync(join(bin, 'node'), '#!/bin/sh\nprintf "%s\\n" "$@"\n');
     chmodSync(join(bin, 'node'), 0o755);
-    const env = { ...containerEnv(pod), DKV_DATA_DIR: join(scratch, 'data'), ...over, PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` };
+    const env = {
+      ...containerEnv(pod),
+      DKV_DATA_DIR: join(scratch, 'data'),
+      ...over,
+      PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+    };
     const result = spawnSync(container.args![0]!, container.args!.slice(1), { cwd: REPO_ROOT, env, encoding: 'utf8', timeout: 10_000 });
     const lines = result.stdout.split('\n').filter((line) => line !== '');
     return { status: result.status, stderr: result.stderr, argv: lines.slice(2) };
@@ -179,13 +196,25 @@ describe('start-node.sh, the container arguments', () => {
     const first = dryRun('dkv-0');
     expect(first.status).toBe(0);
     const firstConfig = nodeConfig('dkv-0', first.argv);
-    expect(firstConfig).toMatchObject({ id: 'dkv-0', host: '0.0.0.0', port: 7000, advertiseAddress: 'dkv-0.dkv.test.svc.cluster.local:7000', join: null, members: null, zone: 'default' });
+    expect(firstConfig).toMatchObject({
+      id: 'dkv-0',
+      host: '0.0.0.0',
+      port: 7000,
+      advertiseAddress: 'dkv-0.dkv.test.svc.cluster.local:7000',
+      join: null,
+      members: null,
+      zone: 'default',
+    });
     expect(firstConfig.coordinator).not.toBeNull();
     expect(firstConfig.resp).toMatchObject({ port: 6379 });
 
     expect(nodeConfig('dkv-0', dryRun('dkv-0', { DKV_BOOTSTRAP: 'never' }).argv).join).toEqual(seedsOf(1, 2));
     const later = dryRun('dkv-7');
-    expect(nodeConfig('dkv-7', later.argv)).toMatchObject({ id: 'dkv-7', advertiseAddress: 'dkv-7.dkv.test.svc.cluster.local:7000', join: seedsOf(0, 1, 2) });
+    expect(nodeConfig('dkv-7', later.argv)).toMatchObject({
+      id: 'dkv-7',
+      advertiseAddress: 'dkv-7.dkv.test.svc.cluster.local:7000',
+      join: seedsOf(0, 1, 2),
+    });
     expect(later.stderr).toContain('dkv-7 joins through');
 
     // Pod 0 restarted: its data directory exists, so it rejoins through the other seeds.
@@ -196,17 +225,40 @@ describe('start-node.sh, the container arguments', () => {
   });
 
   it('stops with exit 2 and a message on inputs it cannot use', () => {
-    expect(dryRun('dkv', { POD_NAME: 'dkv' })).toMatchObject({ status: 2, stderr: expect.stringContaining('POD_NAME "dkv" must end in -<ordinal>') });
-    expect(dryRun('dkv-1', { DKV_SEEDS: '1' })).toMatchObject({ status: 2, stderr: expect.stringContaining('DKV_SEEDS "1" must be a whole number of at least 2') });
-    expect(dryRun('dkv-0', { DKV_BOOTSTRAP: 'always' })).toMatchObject({ status: 2, stderr: expect.stringContaining('DKV_BOOTSTRAP "always" must be auto or never') });
-    expect(dryRun('dkv-1', { POD_NAMESPACE: '' })).toMatchObject({ status: 2, stderr: expect.stringContaining('POD_NAMESPACE must be set') });
+    expect(dryRun('dkv', { POD_NAME: 'dkv' })).toMatchObject({
+      status: 2,
+      stderr: expect.stringContaining('POD_NAME "dkv" must end in -<ordinal>'),
+    });
+    expect(dryRun('dkv-1', { DKV_SEEDS: '1' })).toMatchObject({
+      status: 2,
+      stderr: expect.stringContaining('DKV_SEEDS "1" must be a whole number of at least 2'),
+    });
+    expect(dryRun('dkv-0', { DKV_BOOTSTRAP: 'always' })).toMatchObject({
+      status: 2,
+      stderr: expect.stringContaining('DKV_BOOTSTRAP "always" must be auto or never'),
+    });
+    expect(dryRun('dkv-1', { POD_NAMESPACE: '' })).toMatchObject({
+      status: 2,
+      stderr: expect.stringContaining('POD_NAMESPACE must be set'),
+    });
     expect(() => nodeConfig('dkv-1', ['--no-such-flag'])).toThrow(ConfigError);
   });
 
   it('runs a node that serves every probe path on its port and the Redis door, and stops on SIGTERM with exit 0 in time', async () => {
     const [httpPort, respPort] = [await freePort(), await freePort()];
     const dataDir = join(scratch, 'real-data');
-    const env = { ...process.env, ...containerEnv('dkv-0'), DKV_HOST: '127.0.0.1', DKV_PORT: String(httpPort), DKV_RESP_PORT: String(respPort), DKV_DATA_DIR: dataDir, DKV_N: '1', DKV_W: '1', DKV_R: '1', DKV_LOG_LEVEL: 'warn' };
+    const env = {
+      ...process.env,
+      ...containerEnv('dkv-0'),
+      DKV_HOST: '127.0.0.1',
+      DKV_PORT: String(httpPort),
+      DKV_RESP_PORT: String(respPort),
+      DKV_DATA_DIR: dataDir,
+      DKV_N: '1',
+      DKV_W: '1',
+      DKV_R: '1',
+      DKV_LOG_LEVEL: 'warn',
+    };
     running = spawn(container.args![0]!, container.args!.slice(1), { cwd: REPO_ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     running.stderr!.on('data', (chunk: Buffer) => {
@@ -224,7 +276,8 @@ describe('start-node.sh, the container arguments', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     expect(stderr).toContain('dkv-0 starts a new cluster');
-    for (const which of ['livenessProbe', 'startupProbe', 'readinessProbe'] as const) expect(await status(probe(which).httpGet!.path!)).toBe(200);
+    for (const which of ['livenessProbe', 'startupProbe', 'readinessProbe'] as const)
+      expect(await status(probe(which).httpGet!.path!)).toBe(200);
     const pong = await new Promise<string>((resolve, reject) => {
       const socket = connect(respPort, '127.0.0.1', () => socket.write('PING\r\n'));
       socket.once('data', (chunk) => {
@@ -234,7 +287,9 @@ describe('start-node.sh, the container arguments', () => {
       socket.once('error', reject);
     });
     expect(pong).toBe('+PONG\r\n');
-    const stoppedBy = Date.now() + (podSpec.terminationGracePeriodSeconds! - Number(/\d+/.exec(container.lifecycle!.preStop!.exec!.command![2]!)![0])) * 1000;
+    const stoppedBy =
+      Date.now() +
+      (podSpec.terminationGracePeriodSeconds! - Number(/\d+/.exec(container.lifecycle!.preStop!.exec!.command![2]!)![0])) * 1000;
     running.kill('SIGTERM');
     expect(await exited, stderr).toBe(0);
     expect(Date.now()).toBeLessThan(stoppedBy);

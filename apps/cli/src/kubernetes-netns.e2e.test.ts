@@ -60,7 +60,10 @@ function writeHostsFiles(): void {
 async function movePod(pod: string): Promise<string> {
   const host = network!.host(pod);
   const ip = `${host.ip.split('.').slice(0, 3).join('.')}.${Number(host.ip.split('.')[3]) + 100}`;
-  for (const args of [['-n', host.ns, 'addr', 'del', `${ipOf(pod)}/24`, 'dev', 'eth0'], ['-n', host.ns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0']]) {
+  for (const args of [
+    ['-n', host.ns, 'addr', 'del', `${ipOf(pod)}/24`, 'dev', 'eth0'],
+    ['-n', host.ns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0'],
+  ]) {
     await new Promise<void>((resolve, reject) => execFile('ip', args, { timeout: 10_000 }, (error) => (error ? reject(error) : resolve())));
   }
   movedTo.set(pod, ip);
@@ -69,7 +72,11 @@ async function movePod(pod: string): Promise<string> {
 }
 
 function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  return waitUntil(what, probe, { deadlineMs: DEADLINE_MS, intervalMs: 200, context: () => `last view: ${lastView}\n${output.slice(-40).join('\n')}` });
+  return waitUntil(what, probe, {
+    deadlineMs: DEADLINE_MS,
+    intervalMs: 200,
+    context: () => `last view: ${lastView}\n${output.slice(-40).join('\n')}`,
+  });
 }
 
 async function ready(pod: string): Promise<true | undefined> {
@@ -112,9 +119,17 @@ function startPod(pod: string): void {
     DKV_SYNC_SETTLE_DELAY_MS: '500',
     DKV_LOG_LEVEL: 'warn',
   };
-  const child = spawn('ip', ['netns', 'exec', network!.host(pod).ns, '/bin/sh', SCRIPT], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('ip', ['netns', 'exec', network!.host(pod).ns, '/bin/sh', SCRIPT], {
+    cwd: REPO_ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const keep = (chunk: Buffer): void => {
-    for (const line of chunk.toString('utf8').split('\n').filter((l) => l.length > 0)) output.push(`${pod}: ${line}`);
+    for (const line of chunk
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => l.length > 0))
+      output.push(`${pod}: ${line}`);
     output.splice(0, Math.max(0, output.length - 400));
   };
   child.stdout.on('data', keep);
@@ -133,9 +148,13 @@ async function stopPod(pod: string): Promise<number | null> {
 
 function requireRoot(): void {
   const command = 'sudo env "PATH=$PATH" npx vitest run --root apps/cli src/kubernetes-netns.e2e.test.ts';
-  if (process.getuid?.() !== 0) throw new Error(`this test makes network namespaces and needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN); run it as root: ${command}`);
+  if (process.getuid?.() !== 0)
+    throw new Error(`this test makes network namespaces and needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN); run it as root: ${command}`);
   const probe = probeNetns();
-  if (!probe.available) throw new Error(`network namespaces cannot be made here: ${probe.reason}; they need root with CAP_SYS_ADMIN and CAP_NET_ADMIN and iproute2 (apt-get install -y iproute2), then: ${command}`);
+  if (!probe.available)
+    throw new Error(
+      `network namespaces cannot be made here: ${probe.reason}; they need root with CAP_SYS_ADMIN and CAP_NET_ADMIN and iproute2 (apt-get install -y iproute2), then: ${command}`,
+    );
 }
 
 beforeAll(async () => {
@@ -160,7 +179,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
-  const exits = [...processes.values()].filter((child) => child.exitCode === null && child.signalCode === null).map((child) => new Promise((resolve) => child.once('exit', resolve)));
+  const exits = [...processes.values()]
+    .filter((child) => child.exitCode === null && child.signalCode === null)
+    .map((child) => new Promise((resolve) => child.once('exit', resolve)));
   for (const child of processes.values()) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   await Promise.race([Promise.all(exits), new Promise((resolve) => setTimeout(resolve, 5000))]);
   const problems = network?.destroy() ?? [];
@@ -172,50 +193,82 @@ afterAll(async () => {
 describe('a StatefulSet-style cluster in network namespaces, joined by DNS name', () => {
   it('started with pod 0 bootstrapping and pods 1-4 joining by name: every node is known by its name', async () => {
     const view = await clusterAt('dkv-4');
-    expect(view.nodes.map((n) => [n.id, n.address, n.status]).sort()).toEqual(PODS.slice(0, INITIAL).map((pod) => [pod, `${nameOf(pod)}:${NETNS_NODE_PORT}`, 'up']));
-    expect(output.filter((line) => line.includes('starts a new cluster'))).toEqual(['dkv-0: start-node.sh: dkv-0 starts a new cluster (no data in ' + join(scratch, 'dkv-0') + '/dkv-0)']);
+    expect(view.nodes.map((n) => [n.id, n.address, n.status]).sort()).toEqual(
+      PODS.slice(0, INITIAL).map((pod) => [pod, `${nameOf(pod)}:${NETNS_NODE_PORT}`, 'up']),
+    );
+    expect(output.filter((line) => line.includes('starts a new cluster'))).toEqual([
+      'dkv-0: start-node.sh: dkv-0 starts a new cluster (no data in ' + join(scratch, 'dkv-0') + '/dkv-0)',
+    ]);
   });
 
-  it('grows from 5 to 10 pods under readers and writers: nothing lost or stale, every new node owns a share of the ring', async () => {
-    const { verdict, disagreements } = await runScenario(
-      'k8s-grow',
-      clients,
-      async () => {
-        await new Promise((resolve) => setTimeout(resolve, 1000));
-        for (const pod of PODS.slice(INITIAL)) startPod(pod);
-        await waitFor('10 nodes up and the cluster settled', () => settled('dkv-1', PODS.length));
-      },
-      { durationMs: 8000, expiryToleranceMs: EXPIRY_TOLERANCE_MS, finalReads: { n: 3, url: urlOf('dkv-1'), nodes: PODS.length, waitFor } },
-    );
-    expect(verdict.anomalies.map((a) => a.message)).toEqual([]);
-    expect(disagreements).toEqual([]);
-    const view = await clusterAt('dkv-9');
-    expect(view.nodes.map((n) => [n.id, n.address]).sort()).toEqual(PODS.map((pod) => [pod, `${nameOf(pod)}:${NETNS_NODE_PORT}`]).sort());
-    const distribution = (await (await fetch(`${urlOf('dkv-1')}/v1/cluster/distribution`)).json()) as Array<{ id: string; ringShare: number; keys: number }>;
-    for (const pod of PODS.slice(INITIAL)) expect(distribution.find((n) => n.id === pod), pod).toMatchObject({ ringShare: expect.any(Number), keys: expect.any(Number) });
-    for (const pod of PODS.slice(INITIAL)) expect(distribution.find((n) => n.id === pod)!.ringShare).toBeGreaterThan(0);
-  }, DEADLINE_MS * 2);
+  it(
+    'grows from 5 to 10 pods under readers and writers: nothing lost or stale, every new node owns a share of the ring',
+    async () => {
+      const { verdict, disagreements } = await runScenario(
+        'k8s-grow',
+        clients,
+        async () => {
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+          for (const pod of PODS.slice(INITIAL)) startPod(pod);
+          await waitFor('10 nodes up and the cluster settled', () => settled('dkv-1', PODS.length));
+        },
+        {
+          durationMs: 8000,
+          expiryToleranceMs: EXPIRY_TOLERANCE_MS,
+          finalReads: { n: 3, url: urlOf('dkv-1'), nodes: PODS.length, waitFor },
+        },
+      );
+      expect(verdict.anomalies.map((a) => a.message)).toEqual([]);
+      expect(disagreements).toEqual([]);
+      const view = await clusterAt('dkv-9');
+      expect(view.nodes.map((n) => [n.id, n.address]).sort()).toEqual(PODS.map((pod) => [pod, `${nameOf(pod)}:${NETNS_NODE_PORT}`]).sort());
+      const distribution = (await (await fetch(`${urlOf('dkv-1')}/v1/cluster/distribution`)).json()) as Array<{
+        id: string;
+        ringShare: number;
+        keys: number;
+      }>;
+      for (const pod of PODS.slice(INITIAL))
+        expect(
+          distribution.find((n) => n.id === pod),
+          pod,
+        ).toMatchObject({ ringShare: expect.any(Number), keys: expect.any(Number) });
+      for (const pod of PODS.slice(INITIAL)) expect(distribution.find((n) => n.id === pod)!.ringShare).toBeGreaterThan(0);
+    },
+    DEADLINE_MS * 2,
+  );
 
-  it('pod 0 restarted with its data on a new IP rejoins as itself through the names of the others, and the others find it by name, under readers and writers', async () => {
-    const { verdict, disagreements } = await runScenario(
-      'k8s-restart',
-      clients,
-      async () => {
-        await new Promise((resolve) => setTimeout(resolve, 1000));
-        expect(await stopPod('dkv-0')).toBe(0);
-        // Rescheduled: the same name and volume, another IP; the others hold connections to the old one.
-        await movePod('dkv-0');
-        startPod('dkv-0');
-        await waitFor('dkv-0 ready again', () => ready('dkv-0'));
-        await waitFor('10 nodes up and the cluster settled', () => settled('dkv-1', PODS.length));
-      },
-      { durationMs: 6000, expiryToleranceMs: EXPIRY_TOLERANCE_MS, finalReads: { n: 3, url: urlOf('dkv-1'), nodes: PODS.length, waitFor } },
-    );
-    expect(verdict.anomalies.map((a) => a.message)).toEqual([]);
-    expect(disagreements).toEqual([]);
-    expect(output.some((line) => line.startsWith('dkv-0: start-node.sh: dkv-0 joins through dkv-1.dkv.test.svc.cluster.local'))).toBe(true);
-    const view = await clusterAt('dkv-0');
-    expect(view.nodes.filter((n) => n.id === 'dkv-0')).toEqual([expect.objectContaining({ address: `${nameOf('dkv-0')}:${NETNS_NODE_PORT}`, status: 'up' })]);
-    expect(view.nodes).toHaveLength(PODS.length);
-  }, DEADLINE_MS * 2);
+  it(
+    'pod 0 restarted with its data on a new IP rejoins as itself through the names of the others, and the others find it by name, under readers and writers',
+    async () => {
+      const { verdict, disagreements } = await runScenario(
+        'k8s-restart',
+        clients,
+        async () => {
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+          expect(await stopPod('dkv-0')).toBe(0);
+          // Rescheduled: the same name and volume, another IP; the others hold connections to the old one.
+          await movePod('dkv-0');
+          startPod('dkv-0');
+          await waitFor('dkv-0 ready again', () => ready('dkv-0'));
+          await waitFor('10 nodes up and the cluster settled', () => settled('dkv-1', PODS.length));
+        },
+        {
+          durationMs: 6000,
+          expiryToleranceMs: EXPIRY_TOLERANCE_MS,
+          finalReads: { n: 3, url: urlOf('dkv-1'), nodes: PODS.length, waitFor },
+        },
+      );
+      expect(verdict.anomalies.map((a) => a.message)).toEqual([]);
+      expect(disagreements).toEqual([]);
+      expect(output.some((line) => line.startsWith('dkv-0: start-node.sh: dkv-0 joins through dkv-1.dkv.test.svc.cluster.local'))).toBe(
+        true,
+      );
+      const view = await clusterAt('dkv-0');
+      expect(view.nodes.filter((n) => n.id === 'dkv-0')).toEqual([
+        expect.objectContaining({ address: `${nameOf('dkv-0')}:${NETNS_NODE_PORT}`, status: 'up' }),
+      ]);
+      expect(view.nodes).toHaveLength(PODS.length);
+    },
+    DEADLINE_MS * 2,
+  );
 });

@@ -17,7 +17,15 @@ const lines: string[] = [];
 
 beforeAll(async () => {
   const child = cli.start(['cluster', 'up', '--nodes', '3', '--port', '0']);
-  for (const stream of [child.stdout, child.stderr]) stream?.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter((line) => line.length > 0)));
+  for (const stream of [child.stdout, child.stderr])
+    stream?.on('data', (chunk: Buffer) =>
+      lines.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((line) => line.length > 0),
+      ),
+    );
   const url = await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
   const headers = { authorization: AUTHORIZATION };
   for (let i = 0; i < 20; i += 1) {
@@ -25,9 +33,13 @@ beforeAll(async () => {
     expect(await (await fetch(`${url}/v1/kv/log-key-${i}`, { headers })).text()).toBe(`${VALUE}-${i}`);
   }
   expect((await fetch(`${url}/v1/kv/${'k'.repeat(600)}`, { method: 'PUT', body: VALUE, headers })).status).toBe(400);
-  expect((await fetch(`${url}/v1/cluster/nodes`, { method: 'POST', body: JSON.stringify({ id: VALUE, address: PASSWORD }), headers })).status).toBe(400);
+  expect(
+    (await fetch(`${url}/v1/cluster/nodes`, { method: 'POST', body: JSON.stringify({ id: VALUE, address: PASSWORD }), headers })).status,
+  ).toBe(400);
   // A membership change logs at info on every process: once it is in, the earlier lines are too.
-  await cli.waitFor('a log line of each process', async () => (['n1', 'n2', 'n3', 'c1'].every((id) => lines.some((line) => line.startsWith(`[${id}] {`))) ? true : undefined));
+  await cli.waitFor('a log line of each process', async () =>
+    ['n1', 'n2', 'n3', 'c1'].every((id) => lines.some((line) => line.startsWith(`[${id}] {`))) ? true : undefined,
+  );
 }, DEADLINE_MS * 2);
 
 afterAll(async () => {
@@ -43,7 +55,11 @@ describe('logs of a real cluster at debug level', () => {
       const [, id, rest] = /^\[([^\]]+)\] (.*)$/.exec(line)!;
       try {
         const entry = JSON.parse(rest!) as Record<string, unknown>;
-        const ok = typeof entry['level'] === 'number' && typeof entry['time'] === 'number' && typeof entry['msg'] === 'string' && (entry['node'] === id || entry['coordinator'] === id);
+        const ok =
+          typeof entry['level'] === 'number' &&
+          typeof entry['time'] === 'number' &&
+          typeof entry['msg'] === 'string' &&
+          (entry['node'] === id || entry['coordinator'] === id);
         if (!ok) bad.push(line);
       } catch {
         bad.push(line);

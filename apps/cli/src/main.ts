@@ -10,7 +10,8 @@ import { clusterUp } from './cluster-up.js';
 import { buildProgram, fetchCluster, fetchDistribution } from './program.js';
 
 const program = buildProgram({
-  clusterUp: (options) => clusterUp(options, { out: (line) => process.stdout.write(`${line}\n`), err: (line) => process.stderr.write(`${line}\n`) }),
+  clusterUp: (options) =>
+    clusterUp(options, { out: (line) => process.stdout.write(`${line}\n`), err: (line) => process.stderr.write(`${line}\n`) }),
   runNode: async (config) => (await import('@dkv/node')).runNode(config),
   runCoordinator: async (config) => (await import('@dkv/coordinator')).runCoordinator(config),
   fetchCluster,

@@ -57,7 +57,42 @@ function exportedSeries(): Set<string> {
 function metricNamesIn(expr: string): string[] {
   const withoutStrings = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""').replace(/\{[^}]*\}/g, '{}');
   const names = [...withoutStrings.matchAll(/\b([a-z_:][a-z0-9_:]*)\b(?!\s*\()/g)].map((match) => match[1]!);
-  const promqlWords = new Set(['sum', 'min', 'max', 'avg', 'count', 'group', 'stddev', 'stdvar', 'topk', 'bottomk', 'quantile', 'count_values', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'bool', 'offset', 'le', 'operation', 'status', 'instance', 'node', 'coordinator', 'job', 'm', 's', 'h', 'd']);
+  const promqlWords = new Set([
+    'sum',
+    'min',
+    'max',
+    'avg',
+    'count',
+    'group',
+    'stddev',
+    'stdvar',
+    'topk',
+    'bottomk',
+    'quantile',
+    'count_values',
+    'by',
+    'without',
+    'on',
+    'ignoring',
+    'group_left',
+    'group_right',
+    'and',
+    'or',
+    'unless',
+    'bool',
+    'offset',
+    'le',
+    'operation',
+    'status',
+    'instance',
+    'node',
+    'coordinator',
+    'job',
+    'm',
+    's',
+    'h',
+    'd',
+  ]);
   return names.filter((name) => !promqlWords.has(name) && !/^\d/.test(name));
 }
 
@@ -84,25 +119,41 @@ describe('metric names of real processes', () => {
 
 describe('deploy/ uses only exported metrics', () => {
   it('every alert rule expression names exported metrics only', () => {
-    const rules = parse(readFileSync(new URL('deploy/prometheus/alerts.yml', ROOT), 'utf8')) as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> };
+    const rules = parse(readFileSync(new URL('deploy/prometheus/alerts.yml', ROOT), 'utf8')) as {
+      groups: Array<{ rules: Array<{ alert: string; expr: string }> }>;
+    };
     const exported = exportedSeries();
     const alerts = rules.groups.flatMap((group) => group.rules);
-    expect(alerts.map((rule) => rule.alert)).toEqual(expect.arrayContaining(['DkvQuorumFailures', 'DkvHintsBacklog', 'DkvStorageNodeDown', 'DkvClockOffset', 'DkvDiskWriteFailures']));
-    const unknown = alerts.flatMap((rule) => metricNamesIn(rule.expr).filter((name) => !exported.has(name) && !PROMETHEUS_SERIES.has(name)).map((name) => `${rule.alert}: ${name}`));
+    expect(alerts.map((rule) => rule.alert)).toEqual(
+      expect.arrayContaining(['DkvQuorumFailures', 'DkvHintsBacklog', 'DkvStorageNodeDown', 'DkvClockOffset', 'DkvDiskWriteFailures']),
+    );
+    const unknown = alerts.flatMap((rule) =>
+      metricNamesIn(rule.expr)
+        .filter((name) => !exported.has(name) && !PROMETHEUS_SERIES.has(name))
+        .map((name) => `${rule.alert}: ${name}`),
+    );
     expect(unknown).toEqual([]);
   });
 
   it('every Grafana panel query names exported metrics only', () => {
-    const dashboard = JSON.parse(readFileSync(new URL('deploy/grafana/dkv-dashboard.json', ROOT), 'utf8')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
+    const dashboard = JSON.parse(readFileSync(new URL('deploy/grafana/dkv-dashboard.json', ROOT), 'utf8')) as {
+      panels: Array<{ title: string; targets: Array<{ expr: string }> }>;
+    };
     const exported = exportedSeries();
     const queries = dashboard.panels.flatMap((panel) => panel.targets.map((target) => ({ panel: panel.title, expr: target.expr })));
     expect(queries.length).toBeGreaterThan(10);
-    const unknown = queries.flatMap((query) => metricNamesIn(query.expr).filter((name) => !exported.has(name) && !PROMETHEUS_SERIES.has(name)).map((name) => `${query.panel}: ${name}`));
+    const unknown = queries.flatMap((query) =>
+      metricNamesIn(query.expr)
+        .filter((name) => !exported.has(name) && !PROMETHEUS_SERIES.has(name))
+        .map((name) => `${query.panel}: ${name}`),
+    );
     expect(unknown).toEqual([]);
   });
 
   it('the name finder sees a name that is not exported (the checks above can fail)', () => {
-    expect(metricNamesIn('sum by (operation) (rate(dkv_requests_total{status=~"5.."}[1m])) / dkv_no_such_metric > 0.5')).toEqual(['dkv_requests_total', 'dkv_no_such_metric']);
+    expect(metricNamesIn('sum by (operation) (rate(dkv_requests_total{status=~"5.."}[1m])) / dkv_no_such_metric > 0.5')).toEqual([
+      'dkv_requests_total',
+      'dkv_no_such_metric',
+    ]);
   });
 });
-

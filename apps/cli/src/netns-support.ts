@@ -72,7 +72,11 @@ export function probeNetns(): NetnsProbe {
       break;
     }
   }
-  for (const args of [['link', 'del', `${tag}pb`], ['link', 'del', `${tag}pv`], ['netns', 'del', ns]]) {
+  for (const args of [
+    ['link', 'del', `${tag}pb`],
+    ['link', 'del', `${tag}pv`],
+    ['netns', 'del', ns],
+  ]) {
     try {
       ip(args);
     } catch {
@@ -141,7 +145,9 @@ function removeLeftovers(): void {
     if (!match || alive(Number(match[2]))) continue;
     let pids: string[] = [];
     try {
-      pids = ip(['netns', 'pids', match[1]!]).split('\n').filter((pid) => /^\d+$/.test(pid));
+      pids = ip(['netns', 'pids', match[1]!])
+        .split('\n')
+        .filter((pid) => /^\d+$/.test(pid));
     } catch {
       // Nothing runs there any more, or the namespace went away meanwhile.
     }
@@ -249,14 +255,20 @@ export class PartitionNetwork {
 
   /** Cuts `a` and `b` off from each other only, by a blackhole route to the other in each namespace. */
   async cut(a: string, b: string): Promise<void> {
-    for (const [from, to] of [[a, b], [b, a]] as const) {
+    for (const [from, to] of [
+      [a, b],
+      [b, a],
+    ] as const) {
       await ipAsync(['-n', this.host(from).ns, 'route', 'add', 'blackhole', `${this.host(to).ip}/32`]);
     }
   }
 
   /** Undoes {@link cut}. */
   async mend(a: string, b: string): Promise<void> {
-    for (const [from, to] of [[a, b], [b, a]] as const) {
+    for (const [from, to] of [
+      [a, b],
+      [b, a],
+    ] as const) {
       await ipAsync(['-n', this.host(from).ns, 'route', 'del', 'blackhole', `${this.host(to).ip}/32`]);
     }
   }
@@ -272,7 +284,9 @@ export class PartitionNetwork {
       's.on("connect", () => { s.destroy(); process.exit(0); }); s.on("error", () => process.exit(1));' +
       `setTimeout(() => process.exit(1), ${timeoutMs});`;
     try {
-      await execFileAsync('ip', [...['netns', 'exec', this.host(from).ns], process.execPath, '-e', script, host!, port!], { timeout: timeoutMs + IP_TIMEOUT_MS });
+      await execFileAsync('ip', [...['netns', 'exec', this.host(from).ns], process.execPath, '-e', script, host!, port!], {
+        timeout: timeoutMs + IP_TIMEOUT_MS,
+      });
       return true;
     } catch {
       return false;
@@ -288,7 +302,12 @@ export class PartitionNetwork {
     const problems: string[] = [];
     for (const { kind, name } of this.made.splice(0).reverse()) {
       const problem = tryIp(kind === 'netns' ? ['netns', 'del', name] : ['link', 'del', name]);
-      const gone = kind === 'netns' ? !ip(['netns', 'list']).split('\n').some((line) => line.split(' ')[0] === name) : tryIp(['link', 'show', name]) !== null;
+      const gone =
+        kind === 'netns'
+          ? !ip(['netns', 'list'])
+              .split('\n')
+              .some((line) => line.split(' ')[0] === name)
+          : tryIp(['link', 'show', name]) !== null;
       if (problem !== null && !gone) problems.push(problem);
     }
     return problems;

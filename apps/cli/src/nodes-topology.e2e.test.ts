@@ -29,12 +29,12 @@ async function request(id: string, method: string, path: string, body?: string):
   return { status: res.status, text: await res.text() };
 }
 
-
 beforeAll(async () => {
   clusterUp = cli.start(['cluster', 'up', '--topology', 'nodes', '--nodes', '3', '--port', '0']);
   exited = new Promise((resolve) => clusterUp.once('exit', (code) => resolve(code)));
   await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
-  for (const id of NODES) urls.set(id, `http://${(await cli.waitFor(`node ${id} to be announced`, async () => cli.announced.get(id))).address}`);
+  for (const id of NODES)
+    urls.set(id, `http://${(await cli.waitFor(`node ${id} to be announced`, async () => cli.announced.get(id))).address}`);
 }, DEADLINE_MS + 5000);
 
 afterAll(async () => {
@@ -47,7 +47,11 @@ describe('dkv cluster up --topology nodes', () => {
     for (const id of NODES) expect((await request(id, 'GET', '/readyz')).status).toBe(200);
     // A node whose first heartbeat to a peer was refused (the peer still starting) holds it down
     // until its next heartbeat answers, so the view is awaited, within a few heartbeats.
-    const view = async () => JSON.parse((await request('n3', 'GET', '/v1/cluster')).text) as { replication: unknown; nodes: Array<{ id: string; status: string }> };
+    const view = async () =>
+      JSON.parse((await request('n3', 'GET', '/v1/cluster')).text) as {
+        replication: unknown;
+        nodes: Array<{ id: string; status: string }>;
+      };
     const states = async () => (await view()).nodes.map((node) => `${node.id}:${node.status}`);
     expect((await view()).replication).toEqual({ n: 3, w: 2, r: 2 });
     await expect.poll(states, { timeout: 5000, interval: 100 }).toEqual(['n1:up', 'n2:up', 'n3:up']);
@@ -73,7 +77,9 @@ describe('dkv cluster up --topology nodes', () => {
     for (const reader of NODES) {
       // r=3 needs every replica: on a loaded machine a heartbeat can miss and hold one down for a
       // moment (503), which says nothing about the delete; the key must read as gone once all answer.
-      await expect.poll(async () => (await request(reader, 'GET', '/v1/kv/doomed?r=3')).status, { timeout: 10_000, interval: 200 }).toBe(404);
+      await expect
+        .poll(async () => (await request(reader, 'GET', '/v1/kv/doomed?r=3')).status, { timeout: 10_000, interval: 200 })
+        .toBe(404);
       const get = await request(reader, 'GET', '/v1/kv/doomed?r=3');
       expect((JSON.parse(get.text) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
     }

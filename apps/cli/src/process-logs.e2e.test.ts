@@ -16,7 +16,11 @@ const DEADLINE_MS = 30_000;
 const CLI = fileURLToPath(new URL('../bin/dkv.js', import.meta.url));
 const NODE_MAIN = fileURLToPath(new URL('../../node/dist/main.js', import.meta.url));
 /** This environment without any DKV_* setting of its own, at log level info. */
-const ENV = { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('DKV_'))), DKV_LOG_LEVEL: 'info', DKV_RESP_PORT: '0' };
+const ENV = {
+  ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('DKV_'))),
+  DKV_LOG_LEVEL: 'info',
+  DKV_RESP_PORT: '0',
+};
 const cli = new CliProcesses(ENV, DEADLINE_MS);
 let taken: Server;
 let takenPort = 0;
@@ -75,57 +79,76 @@ afterAll(async () => {
 });
 
 describe('a process that cannot start logs JSON lines only', () => {
-  it('a taken port: exit 1, one fatal line naming the port', async () => {
-    const ran = await run(CLI, ['node', '--id', 'p1', '--port', String(takenPort)]);
-    expect(ran.code).toBe(1);
-    for (const line of ran.lines) expectLogLine(line, 'node', 'p1');
-    expect(ran.lines.at(-1)).toMatchObject({ level: 60, msg: expect.stringMatching(new RegExp(`^cannot start: .*EADDRINUSE.*${takenPort}`)) });
-  }, DEADLINE_MS);
+  it(
+    'a taken port: exit 1, one fatal line naming the port',
+    async () => {
+      const ran = await run(CLI, ['node', '--id', 'p1', '--port', String(takenPort)]);
+      expect(ran.code).toBe(1);
+      for (const line of ran.lines) expectLogLine(line, 'node', 'p1');
+      expect(ran.lines.at(-1)).toMatchObject({
+        level: 60,
+        msg: expect.stringMatching(new RegExp(`^cannot start: .*EADDRINUSE.*${takenPort}`)),
+      });
+    },
+    DEADLINE_MS,
+  );
 
-  it('bad flag values, an unknown flag, a bad coordinator setting: exit 2, one fatal line each naming it', async () => {
-    const [badValue, unknown, appMain, coordinator] = await Promise.all([
-      run(CLI, ['node', '--id', 'p2', '--port', 'eighty']),
-      run(CLI, ['node', '--id', 'p3', '--no-such-flag']),
-      run(NODE_MAIN, ['--port', 'eighty']),
-      run(CLI, ['coordinator', '--join', '127.0.0.1:1', '--r', '7']),
-    ]);
-    for (const ran of [badValue, unknown, appMain, coordinator]) {
-      expect(ran.code).toBe(2);
-      expect(ran.lines).toHaveLength(1);
-      expect(ran.lines[0]!['level']).toBe(60);
-    }
-    expectLogLine(badValue.lines[0]!, 'node', 'p2');
-    expect(badValue.lines[0]!['msg']).toContain('--port (DKV_PORT) must be a whole number from 0 to 65535, got "eighty"');
-    expectLogLine(unknown.lines[0]!, 'node', 'p3');
-    expect(unknown.lines[0]!['msg']).toBe("unknown option '--no-such-flag' (dkv node --help lists the settings)");
-    // No id given: the line says so with null rather than leaving the field out.
-    expectLogLine(appMain.lines[0]!, 'node', null);
-    expect(appMain.lines[0]!['msg']).toMatch(/--id \(DKV_NODE_ID\) is required/);
-    expectLogLine(coordinator.lines[0]!, 'coordinator', null);
-    expect(coordinator.lines[0]!['msg']).toContain('--r (DKV_R) must be at most N');
-  }, DEADLINE_MS);
+  it(
+    'bad flag values, an unknown flag, a bad coordinator setting: exit 2, one fatal line each naming it',
+    async () => {
+      const [badValue, unknown, appMain, coordinator] = await Promise.all([
+        run(CLI, ['node', '--id', 'p2', '--port', 'eighty']),
+        run(CLI, ['node', '--id', 'p3', '--no-such-flag']),
+        run(NODE_MAIN, ['--port', 'eighty']),
+        run(CLI, ['coordinator', '--join', '127.0.0.1:1', '--r', '7']),
+      ]);
+      for (const ran of [badValue, unknown, appMain, coordinator]) {
+        expect(ran.code).toBe(2);
+        expect(ran.lines).toHaveLength(1);
+        expect(ran.lines[0]!['level']).toBe(60);
+      }
+      expectLogLine(badValue.lines[0]!, 'node', 'p2');
+      expect(badValue.lines[0]!['msg']).toContain('--port (DKV_PORT) must be a whole number from 0 to 65535, got "eighty"');
+      expectLogLine(unknown.lines[0]!, 'node', 'p3');
+      expect(unknown.lines[0]!['msg']).toBe("unknown option '--no-such-flag' (dkv node --help lists the settings)");
+      // No id given: the line says so with null rather than leaving the field out.
+      expectLogLine(appMain.lines[0]!, 'node', null);
+      expect(appMain.lines[0]!['msg']).toMatch(/--id \(DKV_NODE_ID\) is required/);
+      expectLogLine(coordinator.lines[0]!, 'coordinator', null);
+      expect(coordinator.lines[0]!['msg']).toContain('--r (DKV_R) must be at most N');
+    },
+    DEADLINE_MS,
+  );
 
-  it('--help stays text for the reader, on stdout, with nothing on stderr', async () => {
-    const ran = await run(CLI, ['node', '--help']);
-    expect(ran.code).toBe(0);
-    expect(ran.stdout).toContain('--port <value>');
-    expect(ran.lines).toEqual([]);
-  }, DEADLINE_MS);
+  it(
+    '--help stays text for the reader, on stdout, with nothing on stderr',
+    async () => {
+      const ran = await run(CLI, ['node', '--help']);
+      expect(ran.code).toBe(0);
+      expect(ran.stdout).toContain('--port <value>');
+      expect(ran.lines).toEqual([]);
+    },
+    DEADLINE_MS,
+  );
 });
 
 describe('a process stopped by SIGTERM', () => {
-  it('logs its start, the signal and its stop as JSON lines, and exits 0', async () => {
-    const child = cli.start(['node', '--id', 'p4', '--port', '0']);
-    let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    const exited = once(child, 'exit') as Promise<[number | null]>;
-    await cli.waitFor('the node to listen', async () => (stderr.includes('storage node listening') ? true : undefined));
-    child.kill('SIGTERM');
-    const [code] = await exited;
-    expect(code).toBe(0);
-    const lines = jsonLines(stderr);
-    for (const line of lines) expectLogLine(line, 'node', 'p4');
-    expect(lines.map((line) => line['msg'])).toEqual(expect.arrayContaining(['storage node listening', 'SIGTERM, stopping', 'stopped']));
-    expect(lines.at(-1)!['msg']).toBe('stopped');
-  }, DEADLINE_MS);
+  it(
+    'logs its start, the signal and its stop as JSON lines, and exits 0',
+    async () => {
+      const child = cli.start(['node', '--id', 'p4', '--port', '0']);
+      let stderr = '';
+      child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+      const exited = once(child, 'exit') as Promise<[number | null]>;
+      await cli.waitFor('the node to listen', async () => (stderr.includes('storage node listening') ? true : undefined));
+      child.kill('SIGTERM');
+      const [code] = await exited;
+      expect(code).toBe(0);
+      const lines = jsonLines(stderr);
+      for (const line of lines) expectLogLine(line, 'node', 'p4');
+      expect(lines.map((line) => line['msg'])).toEqual(expect.arrayContaining(['storage node listening', 'SIGTERM, stopping', 'stopped']));
+      expect(lines.at(-1)!['msg']).toBe('stopped');
+    },
+    DEADLINE_MS,
+  );
 });

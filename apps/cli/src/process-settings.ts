@@ -45,14 +45,30 @@ export interface ProcessSettingsLoader {
 export const PROCESS_SETTINGS: ProcessSettingsLoader = {
   async clusterUp() {
     const [appConfig, auth] = await Promise.all([import('@dkv/app-config'), import('@dkv/auth')]);
-    return { respSettings: appConfig.RESP_SETTINGS, durabilitySettings: appConfig.DURABILITY_SETTINGS, authSettings: appConfig.AUTH_SETTINGS, loadAuthFile: auth.loadAuthFile, AuthFileError: auth.AuthFileError };
+    return {
+      respSettings: appConfig.RESP_SETTINGS,
+      durabilitySettings: appConfig.DURABILITY_SETTINGS,
+      authSettings: appConfig.AUTH_SETTINGS,
+      loadAuthFile: auth.loadAuthFile,
+      AuthFileError: auth.AuthFileError,
+    };
   },
   async node() {
     const [appConfig, node] = await Promise.all([import('@dkv/app-config'), import('@dkv/node')]);
-    return { settings: node.NODE_SETTINGS, parse: node.parseNodeConfig, ConfigError: appConfig.ConfigError, processLogger: appConfig.processLogger };
+    return {
+      settings: node.NODE_SETTINGS,
+      parse: node.parseNodeConfig,
+      ConfigError: appConfig.ConfigError,
+      processLogger: appConfig.processLogger,
+    };
   },
   async coordinator() {
     const [appConfig, coordinator] = await Promise.all([import('@dkv/app-config'), import('@dkv/coordinator')]);
-    return { settings: coordinator.COORDINATOR_SETTINGS, parse: coordinator.parseCoordinatorConfig, ConfigError: appConfig.ConfigError, processLogger: appConfig.processLogger };
+    return {
+      settings: coordinator.COORDINATOR_SETTINGS,
+      parse: coordinator.parseCoordinatorConfig,
+      ConfigError: appConfig.ConfigError,
+      processLogger: appConfig.processLogger,
+    };
   },
 };

@@ -29,8 +29,25 @@ afterEach(() => {
 });
 
 /** Runs the program on `args`; `env` is seen both by commander (process.env) and by the apps' parsers. */
-async function parse(args: string[], env: Record<string, string> = {}, settings?: ProcessSettingsLoader): Promise<Recorded & { error?: CommanderError }> {
-  for (const name of ['DKV_NODES', 'DKV_PORT', 'DKV_RESP_PORT', 'DKV_URL', 'DKV_JSON', 'DKV_LOG_LEVEL', 'DKV_READY_TIMEOUT_MS', 'DKV_ZONES', 'DKV_USER', 'DKV_PASSWORD', 'DKV_AUTH_FILE']) vi.stubEnv(name, undefined);
+async function parse(
+  args: string[],
+  env: Record<string, string> = {},
+  settings?: ProcessSettingsLoader,
+): Promise<Recorded & { error?: CommanderError }> {
+  for (const name of [
+    'DKV_NODES',
+    'DKV_PORT',
+    'DKV_RESP_PORT',
+    'DKV_URL',
+    'DKV_JSON',
+    'DKV_LOG_LEVEL',
+    'DKV_READY_TIMEOUT_MS',
+    'DKV_ZONES',
+    'DKV_USER',
+    'DKV_PASSWORD',
+    'DKV_AUTH_FILE',
+  ])
+    vi.stubEnv(name, undefined);
   for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
   const recorded: Recorded = { calls: [], credentials: [], out: '', err: '', exits: [] };
   const deps: CliDeps = {
@@ -96,7 +113,8 @@ function countingSettings(): { loader: ProcessSettingsLoader; loaded: string[] }
 describe('settings loaded on demand', () => {
   it('loads no app settings for the admin commands and the top-level help', async () => {
     const { loader, loaded } = countingSettings();
-    for (const args of [['status'], ['status', '--help'], ['ring', '--json'], ['--help'], ['help'], ['help', 'status']]) await parse(args, {}, loader);
+    for (const args of [['status'], ['status', '--help'], ['ring', '--json'], ['--help'], ['help'], ['help', 'status']])
+      await parse(args, {}, loader);
     expect(loaded).toEqual([]);
   });
 
@@ -133,9 +151,15 @@ describe('dkv cluster up --auth-file', () => {
   it('passes a valid file on as an absolute path, and stops at a bad one naming the field', async () => {
     dir = mkdtempSync(join(tmpdir(), 'dkv-cli-auth-'));
     const good = join(dir, 'auth.json');
-    writeFileSync(good, JSON.stringify({ users: [{ name: 'root', password: 'pw', role: 'admin' }], clusterSecret: 'a-cluster-secret-of-16+' }));
+    writeFileSync(
+      good,
+      JSON.stringify({ users: [{ name: 'root', password: 'pw', role: 'admin' }], clusterSecret: 'a-cluster-secret-of-16+' }),
+    );
     const bad = join(dir, 'bad.json');
-    writeFileSync(bad, JSON.stringify({ users: [{ name: 'root', password: 'hunter2-pw', role: 'god' }], clusterSecret: 'a-cluster-secret-of-16+' }));
+    writeFileSync(
+      bad,
+      JSON.stringify({ users: [{ name: 'root', password: 'hunter2-pw', role: 'god' }], clusterSecret: 'a-cluster-secret-of-16+' }),
+    );
     const result = await parse(['cluster', 'up', '--auth-file', good]);
     expect(result.calls).toEqual([['clusterUp', expect.objectContaining({ authFile: good })]]);
     const refused = await parse(['cluster', 'up', '--auth-file', bad]);
@@ -149,12 +173,17 @@ describe('dkv cluster up --auth-file', () => {
 describe('dkv cluster up', () => {
   it('defaults to 3 nodes on port 7070', async () => {
     const result = await parse(['cluster', 'up']);
-    expect(result.calls).toEqual([['clusterUp', { nodes: 3, port: 7070, respPort: 6380, topology: 'coordinator', logLevel: 'warn', readyTimeoutMs: 30_000 }]]);
+    expect(result.calls).toEqual([
+      ['clusterUp', { nodes: 3, port: 7070, respPort: 6380, topology: 'coordinator', logLevel: 'warn', readyTimeoutMs: 30_000 }],
+    ]);
     expect(result.exits).toEqual([0]);
   });
 
   it('takes --topology nodes (every node coordinates) and DKV_TOPOLOGY', async () => {
-    expect((await parse(['cluster', 'up', '--topology', 'nodes', '--port', '0'])).calls[0]?.[1]).toMatchObject({ topology: 'nodes', port: 0 });
+    expect((await parse(['cluster', 'up', '--topology', 'nodes', '--port', '0'])).calls[0]?.[1]).toMatchObject({
+      topology: 'nodes',
+      port: 0,
+    });
     expect((await parse(['cluster', 'up'], { DKV_TOPOLOGY: 'nodes' })).calls[0]?.[1]).toMatchObject({ topology: 'nodes' });
   });
 
@@ -183,18 +212,26 @@ describe('dkv cluster up', () => {
   });
 
   it('lays the members out round-robin over z1..zk', () => {
-    expect(memberList(['n1', 'n2', 'n3', 'n4'], [1, 2, 3, 4], 3)).toBe('n1=127.0.0.1:1@z1,n2=127.0.0.1:2@z2,n3=127.0.0.1:3@z3,n4=127.0.0.1:4@z1');
+    expect(memberList(['n1', 'n2', 'n3', 'n4'], [1, 2, 3, 4], 3)).toBe(
+      'n1=127.0.0.1:1@z1,n2=127.0.0.1:2@z2,n3=127.0.0.1:3@z3,n4=127.0.0.1:4@z1',
+    );
     expect(memberList(['n1', 'n2'], [1, 2], undefined)).toBe('n1=127.0.0.1:1,n2=127.0.0.1:2');
   });
 
   it('takes --data-dir and --fsync (DKV_DATA_DIR, DKV_FSYNC) for its nodes, the fsync default only with a data dir', async () => {
-    expect((await parse(['cluster', 'up', '--data-dir', '/tmp/d', '--fsync', 'always'])).calls[0]?.[1]).toMatchObject({ dataDir: '/tmp/d', fsync: 'always' });
+    expect((await parse(['cluster', 'up', '--data-dir', '/tmp/d', '--fsync', 'always'])).calls[0]?.[1]).toMatchObject({
+      dataDir: '/tmp/d',
+      fsync: 'always',
+    });
     expect((await parse(['cluster', 'up'], { DKV_DATA_DIR: '/tmp/e' })).calls[0]?.[1]).toMatchObject({ dataDir: '/tmp/e', fsync: '100' });
   });
 
   it.each([
     [['--zones', '0'], "option '--zones <k>' argument '0' is invalid. must be a whole number from 1 to 64"],
-    [['--fsync', 'sometimes'], "option '--fsync <policy>' argument 'sometimes' is invalid. must be always, never, or an interval in milliseconds from 1 to 60000"],
+    [
+      ['--fsync', 'sometimes'],
+      "option '--fsync <policy>' argument 'sometimes' is invalid. must be always, never, or an interval in milliseconds from 1 to 60000",
+    ],
     [['--nodes', '0'], "option '--nodes <n>' argument '0' is invalid. must be a whole number from 1 to 64"],
     [['--nodes', 'three'], "argument 'three' is invalid"],
     [['--port', '65536'], "option '--port <port>' argument '65536' is invalid. must be a whole number from 0 to 65535"],
@@ -212,17 +249,37 @@ describe('dkv cluster up', () => {
 
 describe('dkv node and dkv coordinator', () => {
   it('hands the node its parsed configuration', async () => {
-    const result = await parse(['node', '--id', 'n1', '--port', '7001', '--members', 'n1=127.0.0.1:7001,n2=127.0.0.1:7002', '--tombstone-grace-ms', '180000']);
+    const result = await parse([
+      'node',
+      '--id',
+      'n1',
+      '--port',
+      '7001',
+      '--members',
+      'n1=127.0.0.1:7001,n2=127.0.0.1:7002',
+      '--tombstone-grace-ms',
+      '180000',
+    ]);
     expect(result.calls).toHaveLength(1);
     expect(result.calls[0]?.[0]).toBe('runNode');
-    expect(result.calls[0]?.[1]).toMatchObject({ id: 'n1', port: 7001, tombstoneGraceMs: 180_000, members: [{ id: 'n1', address: '127.0.0.1:7001' }, { id: 'n2', address: '127.0.0.1:7002' }] });
+    expect(result.calls[0]?.[1]).toMatchObject({
+      id: 'n1',
+      port: 7001,
+      tombstoneGraceMs: 180_000,
+      members: [
+        { id: 'n1', address: '127.0.0.1:7001' },
+        { id: 'n2', address: '127.0.0.1:7002' },
+      ],
+    });
   });
 
   it('takes --coordinate as a switch, and its quorum settings', async () => {
     const result = await parse(['node', '--id', 'n1', '--coordinate', '--w', '3', '--max-value-bytes', '4096']);
     expect(result.calls[0]?.[1]).toMatchObject({ id: 'n1', coordinator: { nodeId: 'n1', n: 3, w: 3, r: 2, maxValueBytes: 4096 } });
     expect((await parse(['node', '--id', 'n1'])).calls[0]?.[1]).toMatchObject({ coordinator: null });
-    expect((await parse(['node', '--id', 'n1'], { DKV_COORDINATE: 'true' })).calls[0]?.[1]).toMatchObject({ coordinator: { nodeId: 'n1' } });
+    expect((await parse(['node', '--id', 'n1'], { DKV_COORDINATE: 'true' })).calls[0]?.[1]).toMatchObject({
+      coordinator: { nodeId: 'n1' },
+    });
   });
 
   it('reads DKV_* variables for the node', async () => {
@@ -249,7 +306,7 @@ describe('dkv node and dkv coordinator', () => {
     expect(result.err).toContain('--r (DKV_R) must be at most N (3, --n (DKV_N)), got 7');
   });
 
-  it('offers exactly the apps\' settings as options, named as commander names them', async () => {
+  it("offers exactly the apps' settings as options, named as commander names them", async () => {
     for (const table of [(await PROCESS_SETTINGS.node()).settings, (await PROCESS_SETTINGS.coordinator()).settings]) {
       for (const [key, setting] of Object.entries(table)) expect(camelCase(setting.flag)).toBe(key);
     }
@@ -274,11 +331,19 @@ describe('dkv status and dkv ring', () => {
     expect((await parse(['status'], { DKV_URL: 'http://env:2' })).calls).toEqual([['fetchCluster', 'http://env:2']]);
   });
 
-  it('shows each node\'s zone and a subtotal per zone in dkv ring', async () => {
+  it("shows each node's zone and a subtotal per zone in dkv ring", async () => {
     const result = await parse(['ring']);
     expect(result.calls.map(([name]) => name).sort()).toEqual(['fetchCluster', 'fetchDistribution']);
     expect(result.out).toBe(
-      ['ID       ZONE  SHARE   KEYS  BYTES', 'n1       z1    50.0%   10    1000', 'n2       z2    50.0%   10    1000', 'zone z1  z1    50.0%   10    1000', 'zone z2  z2    50.0%   10    1000', 'total          100.0%  20    2000', ''].join('\n'),
+      [
+        'ID       ZONE  SHARE   KEYS  BYTES',
+        'n1       z1    50.0%   10    1000',
+        'n2       z2    50.0%   10    1000',
+        'zone z1  z1    50.0%   10    1000',
+        'zone z2  z2    50.0%   10    1000',
+        'total          100.0%  20    2000',
+        '',
+      ].join('\n'),
     );
   });
 
@@ -330,19 +395,30 @@ describe('dkv ring --preview-add / --preview-remove', () => {
 
 describe('views and local quorums', () => {
   it('renders the ring with percentages and totals', () => {
-    expect(formatRing([{ id: 'n1', ringShare: 0.5, keys: 10, bytes: 1000 }, { id: 'n22', ringShare: 0.5, keys: 2, bytes: 30 }])).toBe(
-      ['ID     SHARE   KEYS  BYTES', 'n1     50.0%   10    1000', 'n22    50.0%   2     30', 'total  100.0%  12    1030'].join('\n'),
-    );
+    expect(
+      formatRing([
+        { id: 'n1', ringShare: 0.5, keys: 10, bytes: 1000 },
+        { id: 'n22', ringShare: 0.5, keys: 2, bytes: 30 },
+      ]),
+    ).toBe(['ID     SHARE   KEYS  BYTES', 'n1     50.0%   10    1000', 'n22    50.0%   2     30', 'total  100.0%  12    1030'].join('\n'));
   });
 
   it('renders status for an empty cluster', () => {
-    expect(formatStatus({ epoch: 0, replication: { n: 3, w: 2, r: 2 }, nodes: [] })).toBe('epoch 0, replication N=3 W=2 R=2, 0 of 0 nodes up\nID  ADDRESS  ZONE  STATUS  VNODES');
+    expect(formatStatus({ epoch: 0, replication: { n: 3, w: 2, r: 2 }, nodes: [] })).toBe(
+      'epoch 0, replication N=3 W=2 R=2, 0 of 0 nodes up\nID  ADDRESS  ZONE  STATUS  VNODES',
+    );
     const moving = {
       epoch: 7,
       replication: { n: 3, w: 2, r: 2 },
       nodes: [
         { id: 'n1', address: 'h:1', status: 'up' as const, vnodes: 8 },
-        { id: 'n4', address: 'h:4', status: 'joining' as const, vnodes: 8, progress: { targetRing: 'r', rangesPlanned: 10, rangesDone: 4, keys: 120, bytes: 4096 } },
+        {
+          id: 'n4',
+          address: 'h:4',
+          status: 'joining' as const,
+          vnodes: 8,
+          progress: { targetRing: 'r', rangesPlanned: 10, rangesDone: 4, keys: 120, bytes: 4096 },
+        },
       ],
     };
     expect(formatStatus(moving).split('\n').slice(1)).toEqual([

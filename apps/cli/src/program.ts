@@ -4,7 +4,16 @@ import type { CoordinatorAppConfig } from '@dkv/coordinator';
 import type { NodeConfig } from '@dkv/node';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { jsonOption, registerAdminCommands, urlOption } from './admin-commands.js';
-import { adminRequest, AdminHttpError, credentialOptions, credentialsFrom, EXIT_FAILED, EXIT_USAGE, type AdminCredentials, type AdminHttp } from './admin-http.js';
+import {
+  adminRequest,
+  AdminHttpError,
+  credentialOptions,
+  credentialsFrom,
+  EXIT_FAILED,
+  EXIT_USAGE,
+  type AdminCredentials,
+  type AdminHttp,
+} from './admin-http.js';
 import { TOPOLOGIES, type ClusterUpOptions, type Topology } from './cluster-up.js';
 import { PROCESS_SETTINGS, type ClusterUpSettings, type NodeSettings, type ProcessSettingsLoader } from './process-settings.js';
 import { previewRingChange } from './ring-preview.js';
@@ -41,7 +50,8 @@ export { DEFAULT_URL } from './admin-commands.js';
 export function wholeNumber(min: number, max: number): (text: string) => number {
   return (text) => {
     const value = Number(text);
-    if (!/^\d+$/.test(text.trim()) || value < min || value > max) throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
+    if (!/^\d+$/.test(text.trim()) || value < min || value > max)
+      throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
     return value;
   };
 }
@@ -69,7 +79,10 @@ export function camelCase(flag: string): string {
  * Adds one option per setting of an app's settings table (their variables are read by the app's
  * parser): `--flag <value>`, or `--flag` alone for a switch.
  */
-function addSettings(command: Command, table: Record<string, { flag: string; env: string; description: string; defaultValue?: string; required?: boolean; switch?: boolean }>): Command {
+function addSettings(
+  command: Command,
+  table: Record<string, { flag: string; env: string; description: string; defaultValue?: string; required?: boolean; switch?: boolean }>,
+): Command {
   for (const setting of Object.values(table)) {
     const def = setting.defaultValue !== undefined ? `, default ${setting.defaultValue}` : setting.required ? ', required' : '';
     command.option(`--${setting.flag}${setting.switch ? '' : ' <value>'}`, `${setting.description} (env ${setting.env}${def})`);
@@ -93,9 +106,15 @@ function settingsFlags(command: Command, table: Record<string, { flag: string }>
  * nodes' durability and the auth file (checked here, so a bad file stops `cluster up` before any
  * process starts, with the field at fault).
  */
-function addClusterUpSettings(up: Command, { respSettings, durabilitySettings, authSettings, loadAuthFile, AuthFileError }: ClusterUpSettings): void {
+function addClusterUpSettings(
+  up: Command,
+  { respSettings, durabilitySettings, authSettings, loadAuthFile, AuthFileError }: ClusterUpSettings,
+): void {
   up.addOption(
-    new Option(`--${respSettings.respPort.flag} <port>`, `${respSettings.respPort.description}; the coordinator's, with --topology nodes the first node's`)
+    new Option(
+      `--${respSettings.respPort.flag} <port>`,
+      `${respSettings.respPort.description}; the coordinator's, with --topology nodes the first node's`,
+    )
       .env(respSettings.respPort.env)
       .default(Number(respSettings.respPort.defaultValue))
       .argParser(wholeNumber(0, 65535)),
@@ -103,15 +122,17 @@ function addClusterUpSettings(up: Command, { respSettings, durabilitySettings, a
     .addOption(passedToNodes(durabilitySettings.dataDir, '<dir>'))
     .addOption(passedToNodes(durabilitySettings.fsync, '<policy>'))
     .addOption(
-      new Option(`--${authSettings.authFile.flag} <file>`, authSettings.authFile.description).env(authSettings.authFile.env).argParser((path: string) => {
-        try {
-          loadAuthFile(path);
-        } catch (error) {
-          if (error instanceof AuthFileError) throw new InvalidArgumentError(error.message);
-          throw error;
-        }
-        return path;
-      }),
+      new Option(`--${authSettings.authFile.flag} <file>`, authSettings.authFile.description)
+        .env(authSettings.authFile.env)
+        .argParser((path: string) => {
+          try {
+            loadAuthFile(path);
+          } catch (error) {
+            if (error instanceof AuthFileError) throw new InvalidArgumentError(error.message);
+            throw error;
+          }
+          return path;
+        }),
     );
 }
 
@@ -135,7 +156,8 @@ function optionsOnDemand(parent: Command, prepare: ReadonlyMap<Command, () => Pr
     .command('help [command]')
     .description('display help for command')
     .action(async (name: string | undefined) => {
-      const target = name === undefined ? undefined : parent.commands.find((command) => command.name() === name || command.aliases().includes(name));
+      const target =
+        name === undefined ? undefined : parent.commands.find((command) => command.name() === name || command.aliases().includes(name));
       if (target === undefined) return parent.help({ error: name !== undefined });
       await ready(target);
       target.help();
@@ -155,31 +177,92 @@ function registerProcessCommands(program: Command, deps: CliDeps): ReadonlyMap<C
     .command('up')
     .description('start storage nodes and a coordinator on 127.0.0.1 and wait for SIGINT/SIGTERM (what `npm start` runs)')
     .addOption(new Option('--nodes <n>', 'storage nodes to start').env('DKV_NODES').default(3).argParser(wholeNumber(1, 64)))
-    .addOption(new Option('--port <port>', 'coordinator port (0 picks a free one); with --topology nodes, the first node\'s').env('DKV_PORT').default(7070).argParser(wholeNumber(0, 65535)))
     .addOption(
-      new Option('--topology <topology>', 'coordinator: storage nodes behind one stateless coordinator; nodes: no coordinator, every node serves the public API and coordinates')
+      new Option('--port <port>', "coordinator port (0 picks a free one); with --topology nodes, the first node's")
+        .env('DKV_PORT')
+        .default(7070)
+        .argParser(wholeNumber(0, 65535)),
+    )
+    .addOption(
+      new Option(
+        '--topology <topology>',
+        'coordinator: storage nodes behind one stateless coordinator; nodes: no coordinator, every node serves the public API and coordinates',
+      )
         .env('DKV_TOPOLOGY')
         .default('coordinator')
         .choices(TOPOLOGIES),
     )
-    .addOption(new Option('--log-level <level>', 'log level of the processes (their logs go to stderr)').env('DKV_LOG_LEVEL').default('warn').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
-    .addOption(new Option('--ready-timeout-ms <ms>', 'how long to wait for every process to be ready').env('DKV_READY_TIMEOUT_MS').default(30_000).argParser(wholeNumber(1, 600_000)))
-    .addOption(new Option('--zones <k>', 'spread the nodes round-robin over k zones named z1..zk (default: one zone)').env('DKV_ZONES').argParser(wholeNumber(1, 64)))
-    .action(async (opts: { nodes: number; port: number; respPort: number; topology: Topology; logLevel: string; readyTimeoutMs: number; dataDir?: string; fsync: string; zones?: number; authFile?: string }) => {
-      if (opts.zones !== undefined && opts.zones > opts.nodes) {
-        deps.err(`dkv: --zones (${opts.zones}) must be at most --nodes (${opts.nodes}): every zone needs a node\n`);
-        deps.exit(2);
-        return;
-      }
-      const durability = opts.dataDir === undefined ? {} : { dataDir: opts.dataDir, fsync: opts.fsync };
-      const zones = opts.zones === undefined ? {} : { zones: opts.zones };
-      const auth = opts.authFile === undefined ? {} : { authFile: resolve(opts.authFile) };
-      deps.exit(await deps.clusterUp({ nodes: opts.nodes, port: opts.port, respPort: opts.respPort, topology: opts.topology, logLevel: opts.logLevel, readyTimeoutMs: opts.readyTimeoutMs, ...durability, ...zones, ...auth }));
-    });
+    .addOption(
+      new Option('--log-level <level>', 'log level of the processes (their logs go to stderr)')
+        .env('DKV_LOG_LEVEL')
+        .default('warn')
+        .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    )
+    .addOption(
+      new Option('--ready-timeout-ms <ms>', 'how long to wait for every process to be ready')
+        .env('DKV_READY_TIMEOUT_MS')
+        .default(30_000)
+        .argParser(wholeNumber(1, 600_000)),
+    )
+    .addOption(
+      new Option('--zones <k>', 'spread the nodes round-robin over k zones named z1..zk (default: one zone)')
+        .env('DKV_ZONES')
+        .argParser(wholeNumber(1, 64)),
+    )
+    .action(
+      async (opts: {
+        nodes: number;
+        port: number;
+        respPort: number;
+        topology: Topology;
+        logLevel: string;
+        readyTimeoutMs: number;
+        dataDir?: string;
+        fsync: string;
+        zones?: number;
+        authFile?: string;
+      }) => {
+        if (opts.zones !== undefined && opts.zones > opts.nodes) {
+          deps.err(`dkv: --zones (${opts.zones}) must be at most --nodes (${opts.nodes}): every zone needs a node\n`);
+          deps.exit(2);
+          return;
+        }
+        const durability = opts.dataDir === undefined ? {} : { dataDir: opts.dataDir, fsync: opts.fsync };
+        const zones = opts.zones === undefined ? {} : { zones: opts.zones };
+        const auth = opts.authFile === undefined ? {} : { authFile: resolve(opts.authFile) };
+        deps.exit(
+          await deps.clusterUp({
+            nodes: opts.nodes,
+            port: opts.port,
+            respPort: opts.respPort,
+            topology: opts.topology,
+            logLevel: opts.logLevel,
+            readyTimeoutMs: opts.readyTimeoutMs,
+            ...durability,
+            ...zones,
+            ...auth,
+          }),
+        );
+      },
+    );
   optionsOnDemand(cluster, new Map([[up, async () => addClusterUpSettings(up, await settings.clusterUp())]]));
 
-  const node = processCommand(program, deps, 'node', 'run one storage node in the foreground', () => settings.node(), (config) => deps.runNode(config));
-  const coordinator = processCommand(program, deps, 'coordinator', 'run one coordinator in the foreground', () => settings.coordinator(), (config) => deps.runCoordinator(config));
+  const node = processCommand(
+    program,
+    deps,
+    'node',
+    'run one storage node in the foreground',
+    () => settings.node(),
+    (config) => deps.runNode(config),
+  );
+  const coordinator = processCommand(
+    program,
+    deps,
+    'coordinator',
+    'run one coordinator in the foreground',
+    () => settings.coordinator(),
+    (config) => deps.runCoordinator(config),
+  );
   return new Map([node, coordinator]);
 }
 
@@ -198,14 +281,23 @@ interface AppSettings<C> {
  * (an unknown flag, a missing value) are JSON lines of the process logger at level fatal, with
  * the process's id when the flags or `DKV_NODE_ID` gave one (else null), before exit code 2.
  */
-function processCommand<C>(program: Command, deps: CliDeps, name: 'node' | 'coordinator', description: string, load: () => Promise<AppSettings<C>>, run: (config: C) => Promise<void>): [Command, () => Promise<void>] {
+function processCommand<C>(
+  program: Command,
+  deps: CliDeps,
+  name: 'node' | 'coordinator',
+  description: string,
+  load: () => Promise<AppSettings<C>>,
+  run: (config: C) => Promise<void>,
+): [Command, () => Promise<void>] {
   const command = program.command(name).description(description).showHelpAfterError(false);
   let loaded: AppSettings<C> | null = null;
   const fatal = (message: string): void => {
     const id = (command.getOptionValue('id') as string | undefined) ?? deps.env['DKV_NODE_ID'] ?? null;
     loaded!.processLogger('info', { [name]: id }, { write: (line) => deps.err(line) }).fatal(message);
   };
-  command.configureOutput({ outputError: (message) => fatal(`${message.replace(/^error: /, '').trim()} (dkv ${name} --help lists the settings)`) });
+  command.configureOutput({
+    outputError: (message) => fatal(`${message.replace(/^error: /, '').trim()} (dkv ${name} --help lists the settings)`),
+  });
   command.action(async () => {
     const { settings: table, parse, ConfigError } = loaded!;
     let config: C;
@@ -240,19 +332,19 @@ export function buildProgram(deps: CliDeps): Command {
 
   const status = program
     .command('status')
-    .description('the cluster\'s nodes and their states')
+    .description("the cluster's nodes and their states")
     .addOption(urlOption())
     .addOption(jsonOption());
   for (const option of credentialOptions()) status.addOption(option);
   status.action(async (opts: { url: string; json?: boolean | string; user?: string; password?: string }) => {
-      await report(deps, 'status', opts.url, async () => {
-        const cluster = await deps.fetchCluster(opts.url, credentialsFrom(opts));
-        return isJson(opts.json) ? JSON.stringify(cluster) : formatStatus(cluster);
-      });
+    await report(deps, 'status', opts.url, async () => {
+      const cluster = await deps.fetchCluster(opts.url, credentialsFrom(opts));
+      return isJson(opts.json) ? JSON.stringify(cluster) : formatStatus(cluster);
     });
+  });
   const ring = program
     .command('ring')
-    .description('each node\'s share of the ring, keys and bytes; or a preview of adding or removing nodes')
+    .description("each node's share of the ring, keys and bytes; or a preview of adding or removing nodes")
     .addOption(urlOption());
   for (const option of credentialOptions()) ring.addOption(option);
   ring
@@ -260,29 +352,53 @@ export function buildProgram(deps: CliDeps): Command {
     .addOption(new Option('--preview-vnodes <count>', 'virtual nodes of the previewed new nodes').argParser(wholeNumber(1, 65_536)))
     .addOption(new Option('--preview-remove <ids>', 'preview removing these nodes, comma-separated (nothing changes)'))
     .addOption(jsonOption())
-    .action(async (opts: { url: string; previewAdd?: number; previewVnodes?: number; previewRemove?: string; json?: boolean | string; user?: string; password?: string }) => {
-      if (opts.previewAdd === undefined && opts.previewRemove === undefined) {
+    .action(
+      async (opts: {
+        url: string;
+        previewAdd?: number;
+        previewVnodes?: number;
+        previewRemove?: string;
+        json?: boolean | string;
+        user?: string;
+        password?: string;
+      }) => {
+        if (opts.previewAdd === undefined && opts.previewRemove === undefined) {
+          await report(deps, 'ring', opts.url, async () => {
+            const credentials = credentialsFrom(opts);
+            const [cluster, distribution] = await Promise.all([
+              deps.fetchCluster(opts.url, credentials),
+              deps.fetchDistribution(opts.url, credentials),
+            ]);
+            if (isJson(opts.json))
+              return JSON.stringify({
+                nodes: distribution.map((e) => ({ ...e, zone: cluster.nodes.find((n) => n.id === e.id)?.zone ?? null })),
+              });
+            const zones = cluster.nodes.some((node) => node.zone !== undefined)
+              ? new Map(cluster.nodes.map((node) => [node.id, node.zone ?? '-']))
+              : undefined;
+            return formatRing(distribution, zones);
+          });
+          return;
+        }
+        const plan = {
+          add: opts.previewAdd ?? 0,
+          remove: (opts.previewRemove ?? '')
+            .split(',')
+            .map((id) => id.trim())
+            .filter((id) => id.length > 0),
+          ...(opts.previewVnodes === undefined ? {} : { addVnodes: opts.previewVnodes }),
+        };
         await report(deps, 'ring', opts.url, async () => {
           const credentials = credentialsFrom(opts);
-          const [cluster, distribution] = await Promise.all([deps.fetchCluster(opts.url, credentials), deps.fetchDistribution(opts.url, credentials)]);
-          if (isJson(opts.json)) return JSON.stringify({ nodes: distribution.map((e) => ({ ...e, zone: cluster.nodes.find((n) => n.id === e.id)?.zone ?? null })) });
-          const zones = cluster.nodes.some((node) => node.zone !== undefined) ? new Map(cluster.nodes.map((node) => [node.id, node.zone ?? '-'])) : undefined;
-          return formatRing(distribution, zones);
+          const [cluster, distribution] = await Promise.all([
+            deps.fetchCluster(opts.url, credentials),
+            deps.fetchDistribution(opts.url, credentials),
+          ]);
+          const preview = previewRingChange(cluster, distribution, plan);
+          return isJson(opts.json) ? JSON.stringify(preview) : formatRingPreview(preview);
         });
-        return;
-      }
-      const plan = {
-        add: opts.previewAdd ?? 0,
-        remove: (opts.previewRemove ?? '').split(',').map((id) => id.trim()).filter((id) => id.length > 0),
-        ...(opts.previewVnodes === undefined ? {} : { addVnodes: opts.previewVnodes }),
-      };
-      await report(deps, 'ring', opts.url, async () => {
-        const credentials = credentialsFrom(opts);
-        const [cluster, distribution] = await Promise.all([deps.fetchCluster(opts.url, credentials), deps.fetchDistribution(opts.url, credentials)]);
-        const preview = previewRingChange(cluster, distribution, plan);
-        return isJson(opts.json) ? JSON.stringify(preview) : formatRingPreview(preview);
-      });
-    });
+      },
+    );
   // Credentials go into every admin request in one place: the options of the command being run.
   let adminOptions: { user?: string; password?: string } = {};
   const http: AdminHttp = (request) => {
@@ -290,7 +406,14 @@ export function buildProgram(deps: CliDeps): Command {
     return deps.http(credentials === undefined ? request : { ...request, credentials });
   };
   const before = new Set(program.commands);
-  registerAdminCommands(program, { http, out: deps.out, err: deps.err, exit: deps.exit, ...(deps.sleep ? { sleep: deps.sleep } : {}), ...(deps.now ? { now: deps.now } : {}) });
+  registerAdminCommands(program, {
+    http,
+    out: deps.out,
+    err: deps.err,
+    exit: deps.exit,
+    ...(deps.sleep ? { sleep: deps.sleep } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
+  });
   for (const command of program.commands.filter((c) => !before.has(c))) {
     for (const option of credentialOptions()) command.addOption(option);
     command.hook('preAction', (_command, action) => {
@@ -317,10 +440,20 @@ async function report(deps: CliDeps, name: string, url: string, render: () => Pr
 
 /** Reads `/v1/cluster` through {@link adminRequest} (role `read` when authentication is on). */
 export async function fetchCluster(url: string, credentials?: AdminCredentials): Promise<Parameters<typeof formatStatus>[0]> {
-  return (await adminRequest({ url, method: 'GET', path: '/v1/cluster', ...(credentials === undefined ? {} : { credentials }) })) as Parameters<typeof formatStatus>[0];
+  return (await adminRequest({
+    url,
+    method: 'GET',
+    path: '/v1/cluster',
+    ...(credentials === undefined ? {} : { credentials }),
+  })) as Parameters<typeof formatStatus>[0];
 }
 
 /** Reads `/v1/cluster/distribution` through {@link adminRequest} (role `read` when authentication is on). */
 export async function fetchDistribution(url: string, credentials?: AdminCredentials): Promise<Parameters<typeof formatRing>[0]> {
-  return (await adminRequest({ url, method: 'GET', path: '/v1/cluster/distribution', ...(credentials === undefined ? {} : { credentials }) })) as Parameters<typeof formatRing>[0];
+  return (await adminRequest({
+    url,
+    method: 'GET',
+    path: '/v1/cluster/distribution',
+    ...(credentials === undefined ? {} : { credentials }),
+  })) as Parameters<typeof formatRing>[0];
 }

@@ -27,9 +27,14 @@ afterAll(async () => {
 
 function redisBenchmark(port: number): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-t', 'get,set', '-n', '2000', '-q'], { timeout: 120_000 }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
-    });
+    execFile(
+      'redis-benchmark',
+      ['-h', '127.0.0.1', '-p', String(port), '-t', 'get,set', '-n', '2000', '-q'],
+      { timeout: 120_000 },
+      (error, stdout, stderr) => {
+        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -40,8 +45,14 @@ describe('redis-benchmark against dkv', () => {
     expect(code, output).toBe(0);
     // -q prints one "<TEST>: <n> requests per second" line per test (after carriage-return progress).
     const lines = output.split(/[\r\n]+/).map((line) => line.trim());
-    expect(lines.some((line) => /^SET: [\d.]+ requests per second/.test(line)), output).toBe(true);
-    expect(lines.some((line) => /^GET: [\d.]+ requests per second/.test(line)), output).toBe(true);
+    expect(
+      lines.some((line) => /^SET: [\d.]+ requests per second/.test(line)),
+      output,
+    ).toBe(true);
+    expect(
+      lines.some((line) => /^GET: [\d.]+ requests per second/.test(line)),
+      output,
+    ).toBe(true);
     expect(output, output).not.toMatch(/error|ERR |QUORUM_NOT_MET|UNAVAILABLE/i);
     const res = await fetch(`${cli.url}/v1/kv/${encodeURIComponent('key:__rand_int__')}`, { signal: AbortSignal.timeout(5000) });
     expect(res.status).toBe(200);

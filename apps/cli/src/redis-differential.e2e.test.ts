@@ -28,12 +28,16 @@ let dkv: Redis;
 beforeAll(async () => {
   ensureDebianTools(REDIS_TOOLS);
   const port = await freePort();
-  redisServer = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  redisServer = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
   cli.start(['cluster', 'up', '--nodes', '3', '--port', '0', '--resp-port', '0']);
   await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
   redis = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 });
   dkv = new Redis({ host: '127.0.0.1', port: Number(new URL(cli.redisUrl).port), maxRetriesPerRequest: 1 });
-  await cli.waitFor('redis-server and dkv to answer PING', async () => ((await redis.ping()) === 'PONG' && (await dkv.ping()) === 'PONG' ? true : undefined));
+  await cli.waitFor('redis-server and dkv to answer PING', async () =>
+    (await redis.ping()) === 'PONG' && (await dkv.ping()) === 'PONG' ? true : undefined,
+  );
 }, 600_000);
 
 afterAll(async () => {
@@ -51,7 +55,11 @@ type Command = readonly string[];
 
 const KEYS = ['a', 'b', 'c'] as const;
 const key = fc.constantFrom(...KEYS);
-const value = fc.oneof(fc.constantFrom('', 'v', 'hello world', '12'), fc.string({ maxLength: 12 }), fc.string({ unit: 'grapheme', maxLength: 6 }));
+const value = fc.oneof(
+  fc.constantFrom('', 'v', 'hello world', '12'),
+  fc.string({ maxLength: 12 }),
+  fc.string({ unit: 'grapheme', maxLength: 6 }),
+);
 /** Expiry amounts: seconds or milliseconds far enough ahead not to pass during a run, and invalid ones. */
 const seconds = fc.oneof(fc.integer({ min: 30, max: 100_000 }), fc.constantFrom(0, -1));
 const millis = fc.oneof(fc.integer({ min: 30_000, max: 100_000_000 }), fc.constantFrom(0, -5));
@@ -59,17 +67,42 @@ const notInteger = fc.constantFrom('1.5', 'ten', '', ' 5', '01');
 
 /** One command as sent (keys without their prefix; {@link withPrefix} adds it). */
 const command: fc.Arbitrary<Command> = fc.oneof(
-  fc.tuple(key, value, fc.option(fc.oneof(fc.tuple(fc.constant('EX'), seconds.map(String)), fc.tuple(fc.constant('PX'), millis.map(String)), fc.constant(['KEEPTTL'] as const))), fc.option(fc.constantFrom('NX', 'XX')), fc.boolean()).map(([k, v, expiry, condition, get]) => [
-    'SET',
-    k,
-    v,
-    ...(expiry === null ? [] : typeof expiry[0] === 'string' && expiry.length === 1 ? ['KEEPTTL'] : (expiry as readonly string[])),
-    ...(condition === null ? [] : [condition]),
-    ...(get ? ['GET'] : []),
-  ]),
+  fc
+    .tuple(
+      key,
+      value,
+      fc.option(
+        fc.oneof(
+          fc.tuple(fc.constant('EX'), seconds.map(String)),
+          fc.tuple(fc.constant('PX'), millis.map(String)),
+          fc.constant(['KEEPTTL'] as const),
+        ),
+      ),
+      fc.option(fc.constantFrom('NX', 'XX')),
+      fc.boolean(),
+    )
+    .map(([k, v, expiry, condition, get]) => [
+      'SET',
+      k,
+      v,
+      ...(expiry === null ? [] : typeof expiry[0] === 'string' && expiry.length === 1 ? ['KEEPTTL'] : (expiry as readonly string[])),
+      ...(condition === null ? [] : [condition]),
+      ...(get ? ['GET'] : []),
+    ]),
   fc.tuple(key).map(([k]) => ['GET', k]),
   fc.tuple(key).map(([k]) => ['GETDEL', k]),
-  fc.tuple(key, fc.option(fc.oneof(fc.tuple(fc.constant('EX'), seconds.map(String)), fc.tuple(fc.constant('PX'), millis.map(String)), fc.constant(['PERSIST'] as const)))).map(([k, option]) => ['GETEX', k, ...(option ?? [])]),
+  fc
+    .tuple(
+      key,
+      fc.option(
+        fc.oneof(
+          fc.tuple(fc.constant('EX'), seconds.map(String)),
+          fc.tuple(fc.constant('PX'), millis.map(String)),
+          fc.constant(['PERSIST'] as const),
+        ),
+      ),
+    )
+    .map(([k, option]) => ['GETEX', k, ...(option ?? [])]),
   fc.tuple(key, seconds, value).map(([k, s, v]) => ['SETEX', k, String(s), v]),
   fc.tuple(key, millis, value).map(([k, ms, v]) => ['PSETEX', k, String(ms), v]),
   fc.array(key, { minLength: 1, maxLength: 4 }).map((ks) => ['MGET', ...ks]),
@@ -77,8 +110,12 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   fc.array(key, { minLength: 1, maxLength: 4 }).map((ks) => ['DEL', ...ks]),
   fc.array(key, { minLength: 1, maxLength: 4 }).map((ks) => ['UNLINK', ...ks]),
   fc.array(key, { minLength: 1, maxLength: 4 }).map((ks) => ['EXISTS', ...ks]),
-  fc.tuple(key, seconds, fc.subarray(['NX', 'XX', 'GT', 'LT'], { maxLength: 2 })).map(([k, s, flags]) => ['EXPIRE', k, String(s), ...flags]),
-  fc.tuple(key, millis, fc.option(fc.constantFrom('NX', 'XX', 'GT', 'LT'))).map(([k, ms, flag]) => ['PEXPIRE', k, String(ms), ...(flag === null ? [] : [flag])]),
+  fc
+    .tuple(key, seconds, fc.subarray(['NX', 'XX', 'GT', 'LT'], { maxLength: 2 }))
+    .map(([k, s, flags]) => ['EXPIRE', k, String(s), ...flags]),
+  fc
+    .tuple(key, millis, fc.option(fc.constantFrom('NX', 'XX', 'GT', 'LT')))
+    .map(([k, ms, flag]) => ['PEXPIRE', k, String(ms), ...(flag === null ? [] : [flag])]),
   fc.tuple(key).map(([k]) => ['PERSIST', k]),
   fc.tuple(key).map(([k]) => ['TTL', k]),
   fc.tuple(key).map(([k]) => ['PTTL', k]),
@@ -88,7 +125,16 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   // Errors: wrong arity, a bad option, a bad number, a command neither knows. (Commands Redis has
   // and dkv refuses, HSET, LPUSH, MULTI..., differ by design, API.md: they are not generated here;
   // redis.e2e.test.ts checks dkv's answer to them.)
-  fc.constantFrom(['GET'], ['SET', 'a'], ['GETDEL', 'a', 'b'], ['SET', 'a', 'v', 'FOO'], ['SET', 'a', 'v', 'EX', '10', 'PX', '10'], ['SET', 'a', 'v', 'NX', 'XX'], ['NOSUCHCOMMAND', 'a', 'f'], ['NOSUCHCOMMAND']),
+  fc.constantFrom(
+    ['GET'],
+    ['SET', 'a'],
+    ['GETDEL', 'a', 'b'],
+    ['SET', 'a', 'v', 'FOO'],
+    ['SET', 'a', 'v', 'EX', '10', 'PX', '10'],
+    ['SET', 'a', 'v', 'NX', 'XX'],
+    ['NOSUCHCOMMAND', 'a', 'f'],
+    ['NOSUCHCOMMAND'],
+  ),
   fc.tuple(key, notInteger).map(([k, n]) => ['EXPIRE', k, n]),
   fc.tuple(key, notInteger, value).map(([k, n, v]) => ['SET', k, v, 'EX', n]),
 );

@@ -90,7 +90,12 @@ describe('ioredis (RESP2) against dkv', () => {
     const pipeline = redis.pipeline();
     for (let i = 0; i < 50; i += 1) pipeline.set(`io:p${i}`, `v${i}`).get(`io:p${i}`);
     const results = await pipeline.exec();
-    expect(results).toEqual(Array.from({ length: 50 }, (_, i) => [[null, 'OK'], [null, `v${i}`]]).flat());
+    expect(results).toEqual(
+      Array.from({ length: 50 }, (_, i) => [
+        [null, 'OK'],
+        [null, `v${i}`],
+      ]).flat(),
+    );
     expect(await redis.mset('io:m1', '1', 'io:m2', '2')).toBe('OK');
     expect(await redis.mget('io:m1', 'io:missing', 'io:m2')).toEqual(['1', null, '2']);
   });
@@ -113,7 +118,9 @@ describe('ioredis (RESP2) against dkv', () => {
     await expect(redis.call('HSET', 'h', 'f', 'v')).rejects.toThrow("ERR unknown command 'HSET', with args beginning with: 'h' 'f' 'v' ");
     await expect(redis.call('GET')).rejects.toThrow("ERR wrong number of arguments for 'get' command");
     await expect(redis.select(1)).rejects.toThrow('ERR DB index is out of range');
-    await expect(redis.set('io:big', 'x'.repeat(1024 * 1024 + 1))).rejects.toThrow(/^VALUE_TOO_LARGE value is 1048577 bytes; the limit is 1048576 bytes/);
+    await expect(redis.set('io:big', 'x'.repeat(1024 * 1024 + 1))).rejects.toThrow(
+      /^VALUE_TOO_LARGE value is 1048577 bytes; the limit is 1048576 bytes/,
+    );
     expect(await redis.get('io:big')).toBeNull();
     expect(await redis.ping()).toBe('PONG');
   });
@@ -154,7 +161,11 @@ describe('node-redis with RESP3 against dkv', () => {
     expect(pttl).toBeGreaterThan(25_000);
     expect(await client.get('nr:none')).toBeNull();
     // Commands sent together are pipelined by node-redis.
-    const replies = await Promise.all(Array.from({ length: 30 }, (_, i) => client.set(`nr:p${i}`, `${i}`)).concat(Array.from({ length: 30 }, (_, i) => client.get(`nr:p${i}`))));
+    const replies = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => client.set(`nr:p${i}`, `${i}`)).concat(
+        Array.from({ length: 30 }, (_, i) => client.get(`nr:p${i}`)),
+      ),
+    );
     expect(replies).toEqual([...Array.from({ length: 30 }, () => 'OK'), ...Array.from({ length: 30 }, (_, i) => `${i}`)]);
     expect(await client.mGet(['nr:p1', 'nr:none', 'nr:p2'])).toEqual(['1', null, '2']);
     expect(await client.del(['nr:p1', 'nr:p2', 'nr:none'])).toBe(2);
@@ -222,14 +233,21 @@ describe('bad input on the real server', () => {
       expect(await rawExchange(input), JSON.stringify(input.slice(0, 40))).toEqual({ reply: error, closed: true });
     }
     // A value announced over the limit is refused as a protocol error before it is read.
-    expect(await rawExchange(`*3\r\n$3\r\nSET\r\n$8\r\nbad:keep\r\n$${1024 * 1024 * 64}\r\n`)).toEqual({ reply: '-ERR Protocol error: invalid bulk length\r\n', closed: true });
+    expect(await rawExchange(`*3\r\n$3\r\nSET\r\n$8\r\nbad:keep\r\n$${1024 * 1024 * 64}\r\n`)).toEqual({
+      reply: '-ERR Protocol error: invalid bulk length\r\n',
+      closed: true,
+    });
     const unknown = await rawExchange('MULTI\r\nEVAL x 0\r\nPING\r\n', 500);
-    expect(unknown).toEqual({ reply: "-ERR unknown command 'MULTI', with args beginning with: \r\n-ERR unknown command 'EVAL', with args beginning with: 'x' '0' \r\n+PONG\r\n", closed: false });
+    expect(unknown).toEqual({
+      reply:
+        "-ERR unknown command 'MULTI', with args beginning with: \r\n-ERR unknown command 'EVAL', with args beginning with: 'x' '0' \r\n+PONG\r\n",
+      closed: false,
+    });
     expect(await redis.get('bad:keep')).toBe('kept');
     expect(await httpGet('bad:keep')).toEqual({ status: 200, body: 'kept' });
   });
 
-  it('a client that never reads its replies: the process\'s memory stays bounded, the client is kept, others are served', async () => {
+  it("a client that never reads its replies: the process's memory stays bounded, the client is kept, others are served", async () => {
     const redis = ioredis();
     const value = Buffer.alloc(64 * 1024, 0x61);
     await redis.set('bad:big', value);

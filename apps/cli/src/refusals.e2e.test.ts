@@ -18,7 +18,10 @@ const DEADLINE_MS = 60_000;
 const FAILURE_THRESHOLD = 40;
 /** The bound the test holds readiness to: well under the 20 s of the threshold, with room for a loaded machine. */
 const FOLLOW_BOUND_MS = 3000;
-const cli = new CliProcesses({ ...process.env, DKV_HEARTBEAT_FAILURE_THRESHOLD: String(FAILURE_THRESHOLD), DKV_LOG_LEVEL: 'warn' }, DEADLINE_MS);
+const cli = new CliProcesses(
+  { ...process.env, DKV_HEARTBEAT_FAILURE_THRESHOLD: String(FAILURE_THRESHOLD), DKV_LOG_LEVEL: 'warn' },
+  DEADLINE_MS,
+);
 let url = '';
 
 beforeAll(async () => {
@@ -36,42 +39,50 @@ async function clusterStatuses(): Promise<Record<string, string>> {
 }
 
 describe('a process started with another cluster-wide setting', () => {
-  it('dkv node --join with a different N is refused: it exits non-zero naming the setting and both values', async () => {
-    const port = await freePort();
-    const child = cli.start(['node', '--id', 'n4', '--port', String(port), '--join', cli.announced.get('n1')!.address, '--n', '2']);
-    const output: string[] = [];
-    child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
-    child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
-    const exit = await Promise.race([
-      new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))),
-      sleep(DEADLINE_MS / 3).then(() => 'still running' as const),
-    ]);
-    expect(exit).toBe(2);
-    expect(output.join('')).toMatch(/refusing to join the cluster: cluster setting n \(--n\) is 3 in the cluster but 2 in this process/);
-    expect(Object.keys(await clusterStatuses()).sort()).toEqual(['n1', 'n2', 'n3']);
-    expect((await fetch(`${url}/readyz`)).status).toBe(200);
-  }, DEADLINE_MS);
+  it(
+    'dkv node --join with a different N is refused: it exits non-zero naming the setting and both values',
+    async () => {
+      const port = await freePort();
+      const child = cli.start(['node', '--id', 'n4', '--port', String(port), '--join', cli.announced.get('n1')!.address, '--n', '2']);
+      const output: string[] = [];
+      child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
+      child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
+      const exit = await Promise.race([
+        new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))),
+        sleep(DEADLINE_MS / 3).then(() => 'still running' as const),
+      ]);
+      expect(exit).toBe(2);
+      expect(output.join('')).toMatch(/refusing to join the cluster: cluster setting n \(--n\) is 3 in the cluster but 2 in this process/);
+      expect(Object.keys(await clusterStatuses()).sort()).toEqual(['n1', 'n2', 'n3']);
+      expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    },
+    DEADLINE_MS,
+  );
 });
 
 describe('readiness follows a dead quorum', () => {
-  it('answers /readyz 503 and reports both nodes down within a few seconds of two of three being killed', async () => {
-    expect((await fetch(`${url}/readyz`)).status).toBe(200);
-    const victims = ['n2', 'n3'].map((id) => ({ id, pid: cli.announced.get(id)!.pid }));
-    for (const victim of victims) process.kill(victim.pid, 'SIGKILL');
-    await cli.waitFor('the two nodes to die', async () => (victims.some((v) => isAlive(v.pid)) ? undefined : true));
-    const killedAt = Date.now();
-    let readyzAfterMs = -1;
-    let downAfterMs = -1;
-    while (Date.now() - killedAt < DEADLINE_MS / 2 && (readyzAfterMs < 0 || downAfterMs < 0)) {
-      if (readyzAfterMs < 0 && (await fetch(`${url}/readyz`)).status === 503) readyzAfterMs = Date.now() - killedAt;
-      const statuses = await clusterStatuses();
-      if (downAfterMs < 0 && statuses['n2'] === 'down' && statuses['n3'] === 'down') downAfterMs = Date.now() - killedAt;
-      await sleep(20);
-    }
-    console.log(`faults: readiness: /readyz 503 after ${readyzAfterMs} ms, both down in /v1/cluster after ${downAfterMs} ms`);
-    expect(readyzAfterMs).toBeGreaterThanOrEqual(0);
-    expect(readyzAfterMs).toBeLessThan(FOLLOW_BOUND_MS);
-    expect(downAfterMs).toBeGreaterThanOrEqual(0);
-    expect(downAfterMs).toBeLessThan(FOLLOW_BOUND_MS);
-  }, DEADLINE_MS);
+  it(
+    'answers /readyz 503 and reports both nodes down within a few seconds of two of three being killed',
+    async () => {
+      expect((await fetch(`${url}/readyz`)).status).toBe(200);
+      const victims = ['n2', 'n3'].map((id) => ({ id, pid: cli.announced.get(id)!.pid }));
+      for (const victim of victims) process.kill(victim.pid, 'SIGKILL');
+      await cli.waitFor('the two nodes to die', async () => (victims.some((v) => isAlive(v.pid)) ? undefined : true));
+      const killedAt = Date.now();
+      let readyzAfterMs = -1;
+      let downAfterMs = -1;
+      while (Date.now() - killedAt < DEADLINE_MS / 2 && (readyzAfterMs < 0 || downAfterMs < 0)) {
+        if (readyzAfterMs < 0 && (await fetch(`${url}/readyz`)).status === 503) readyzAfterMs = Date.now() - killedAt;
+        const statuses = await clusterStatuses();
+        if (downAfterMs < 0 && statuses['n2'] === 'down' && statuses['n3'] === 'down') downAfterMs = Date.now() - killedAt;
+        await sleep(20);
+      }
+      console.log(`faults: readiness: /readyz 503 after ${readyzAfterMs} ms, both down in /v1/cluster after ${downAfterMs} ms`);
+      expect(readyzAfterMs).toBeGreaterThanOrEqual(0);
+      expect(readyzAfterMs).toBeLessThan(FOLLOW_BOUND_MS);
+      expect(downAfterMs).toBeGreaterThanOrEqual(0);
+      expect(downAfterMs).toBeLessThan(FOLLOW_BOUND_MS);
+    },
+    DEADLINE_MS,
+  );
 });

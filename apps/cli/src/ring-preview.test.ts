@@ -34,7 +34,7 @@ describe('previewRingChange', () => {
     expect(preview.rows.reduce((sum, r) => sum + r.shareAfter, 0)).toBeCloseTo(1, 9);
   });
 
-  it('doubling one of 4 nodes\' vnodes takes its share from a quarter towards two fifths, and the others\' shrink', () => {
+  it("doubling one of 4 nodes' vnodes takes its share from a quarter towards two fifths, and the others' shrink", () => {
     const { info, distribution } = cluster(4);
     const preview = previewRingChange(info, distribution, { add: 0, remove: [], vnodes: { id: 'n2', count: 512 } });
     const n2 = preview.rows.find((r) => r.id === 'n2')!;
@@ -45,7 +45,9 @@ describe('previewRingChange', () => {
     expect(preview.replicasMovedFraction).toBeLessThan(0.4);
     const unchanged = previewRingChange(info, distribution, { add: 0, remove: [], vnodes: { id: 'n2', count: 256 } });
     expect(unchanged.replicasMovedFraction).toBe(0);
-    expect(() => previewRingChange(info, distribution, { add: 0, remove: [], vnodes: { id: 'n9', count: 8 } })).toThrow(/vnodes of n9: it is not a member/);
+    expect(() => previewRingChange(info, distribution, { add: 0, remove: [], vnodes: { id: 'n9', count: 8 } })).toThrow(
+      /vnodes of n9: it is not a member/,
+    );
   });
 
   it('refuses to preview removing a node that is not a member', () => {

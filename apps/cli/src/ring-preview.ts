@@ -38,12 +38,26 @@ const SAMPLE_KEYS = 50_000;
  * an operator growing a zoned cluster evenly would. Throws when the plan removes (or reweighs) a
  * node that is not a member.
  */
-export function previewRingChange(cluster: ClusterInfo, distribution: readonly DistributionEntry[], plan: RingChangePlan, n = cluster.replication.n): RingPreview {
+export function previewRingChange(
+  cluster: ClusterInfo,
+  distribution: readonly DistributionEntry[],
+  plan: RingChangePlan,
+  n = cluster.replication.n,
+): RingPreview {
   const members: Node[] = cluster.nodes
     .filter((node) => node.status !== 'joining')
-    .map((node) => ({ id: node.id, address: node.address, role: 'storage', status: 'up', vnodes: node.vnodes, metadata: {}, ...(node.zone === undefined ? {} : { zone: node.zone }) }));
+    .map((node) => ({
+      id: node.id,
+      address: node.address,
+      role: 'storage',
+      status: 'up',
+      vnodes: node.vnodes,
+      metadata: {},
+      ...(node.zone === undefined ? {} : { zone: node.zone }),
+    }));
   for (const id of plan.remove) {
-    if (!members.some((node) => node.id === id)) throw new Error(`cannot preview removing ${id}: it is not a member (members: ${members.map((m) => m.id).join(', ')})`);
+    if (!members.some((node) => node.id === id))
+      throw new Error(`cannot preview removing ${id}: it is not a member (members: ${members.map((m) => m.id).join(', ')})`);
   }
   const reweighted = plan.vnodes;
   if (reweighted !== undefined && !members.some((node) => node.id === reweighted.id)) {
@@ -60,7 +74,9 @@ export function previewRingChange(cluster: ClusterInfo, distribution: readonly D
     ...(zones.length === 0 ? {} : { zone: zones[i % zones.length] }),
   }));
   const before = new ConsistentHash(members);
-  const staying = members.filter((node) => !plan.remove.includes(node.id)).map((node) => (node.id === reweighted?.id ? { ...node, vnodes: reweighted.count } : node));
+  const staying = members
+    .filter((node) => !plan.remove.includes(node.id))
+    .map((node) => (node.id === reweighted?.id ? { ...node, vnodes: reweighted.count } : node));
   const after = new ConsistentHash([...staying, ...added]);
   let moved = 0;
   for (let i = 0; i < SAMPLE_KEYS; i += 1) {

@@ -52,7 +52,12 @@ export interface ScenarioResult {
  * `<name>:0..19`, for `durationMs` while `fault` runs; then the final reads, if asked; judges the
  * history and prints `faults: <name>: <ops> ops, availability <x>%, anomalies <k>`.
  */
-export async function runScenario(name: string, stores: readonly KVStore[], fault: () => Promise<void>, options: ScenarioOptions): Promise<ScenarioResult> {
+export async function runScenario(
+  name: string,
+  stores: readonly KVStore[],
+  fault: () => Promise<void>,
+  options: ScenarioOptions,
+): Promise<ScenarioResult> {
   const recorder = new HistoryRecorder({ maxOperations: MAX_OPERATIONS });
   const startedAt = performance.now();
   const now = () => performance.now() - startedAt;
@@ -76,11 +81,15 @@ export async function runScenario(name: string, stores: readonly KVStore[], faul
     running = false;
     await Promise.all(clients);
   }
-  const disagreements = options.finalReads ? await finalReads(name, stores[0]!, recordingStore(stores[0]!, recorder, 'final', now), options.finalReads) : [];
+  const disagreements = options.finalReads
+    ? await finalReads(name, stores[0]!, recordingStore(stores[0]!, recorder, 'final', now), options.finalReads)
+    : [];
   const history = recorder.history(now());
   const verdict = checkHistory(history, { expiryToleranceMs: options.expiryToleranceMs });
   const failed = history.filter((o) => o.outcome !== 'ok').length;
-  console.log(`faults: ${name}: ${history.length} ops, availability ${((1 - failed / history.length) * 100).toFixed(2)}% (${failed} failed or indeterminate), anomalies ${verdict.anomalies.length}`);
+  console.log(
+    `faults: ${name}: ${history.length} ops, availability ${((1 - failed / history.length) * 100).toFixed(2)}% (${failed} failed or indeterminate), anomalies ${verdict.anomalies.length}`,
+  );
   return { verdict, history, failed, disagreements };
 }
 

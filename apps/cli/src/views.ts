@@ -18,7 +18,8 @@ type NodeWithProgress = ClusterInfo['nodes'][number];
 export function formatStatus(cluster: ClusterInfo): string {
   const { n, w, r } = cluster.replication;
   const summary = `epoch ${cluster.epoch}, replication N=${n} W=${w} R=${r}, ${cluster.nodes.filter((node) => node.status === 'up').length} of ${cluster.nodes.length} nodes up`;
-  const zoneLoss = cluster.zoneLossSafe === undefined ? '' : `\nzone loss: ${cluster.zoneLossSafe ? 'safe' : 'NOT SAFE'}: ${cluster.zoneLossReason ?? ''}`;
+  const zoneLoss =
+    cluster.zoneLossSafe === undefined ? '' : `\nzone loss: ${cluster.zoneLossSafe ? 'safe' : 'NOT SAFE'}: ${cluster.zoneLossReason ?? ''}`;
   const header = `${summary}${zoneLoss}`;
   const nodes: readonly NodeWithProgress[] = cluster.nodes;
   const syncing = nodes.some((node) => node.progress !== undefined);
@@ -27,7 +28,10 @@ export function formatStatus(cluster: ClusterInfo): string {
     const p = node.progress;
     return [p === undefined ? '-' : `${p.rangesDone}/${p.rangesPlanned} ranges, ${p.keys} keys, ${p.bytes} bytes`];
   };
-  const rows = [['ID', 'ADDRESS', 'ZONE', 'STATUS', 'VNODES', ...(syncing ? ['SYNC'] : [])], ...nodes.map((node) => [node.id, node.address, node.zone ?? '-', node.status, String(node.vnodes), ...sync(node)])];
+  const rows = [
+    ['ID', 'ADDRESS', 'ZONE', 'STATUS', 'VNODES', ...(syncing ? ['SYNC'] : [])],
+    ...nodes.map((node) => [node.id, node.address, node.zone ?? '-', node.status, String(node.vnodes), ...sync(node)]),
+  ];
   return `${header}\n${formatTable(rows)}`;
 }
 

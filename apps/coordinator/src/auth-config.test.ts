@@ -15,20 +15,31 @@ let dir = '';
 const SECRET = 'cluster-secret-for-tests';
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'dkv-auth-config-'));
-  writeFileSync(join(dir, 'good.json'), JSON.stringify({ users: [{ name: 'root', password: 'root-pw', role: 'admin' }], clusterSecret: SECRET }));
-  writeFileSync(join(dir, 'bad.json'), JSON.stringify({ users: [{ name: 'root', password: 'root-pw', role: 'owner' }], clusterSecret: SECRET }));
+  writeFileSync(
+    join(dir, 'good.json'),
+    JSON.stringify({ users: [{ name: 'root', password: 'root-pw', role: 'admin' }], clusterSecret: SECRET }),
+  );
+  writeFileSync(
+    join(dir, 'bad.json'),
+    JSON.stringify({ users: [{ name: 'root', password: 'root-pw', role: 'owner' }], clusterSecret: SECRET }),
+  );
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const parsers = {
-  coordinator: (flags: Record<string, string>, env: Record<string, string>) => parseCoordinatorConfig({ join: '127.0.0.1:7071', ...flags }, env),
+  coordinator: (flags: Record<string, string>, env: Record<string, string>) =>
+    parseCoordinatorConfig({ join: '127.0.0.1:7071', ...flags }, env),
   node: (flags: Record<string, string>, env: Record<string, string>) => parseNodeConfig({ id: 'n1', ...flags }, env),
 };
 
 describe.each(Object.entries(parsers))('%s --auth-file', (_app, parse) => {
   it('loads a valid file from the flag or DKV_AUTH_FILE', () => {
     const path = join(dir, 'good.json');
-    expect(parse({ authFile: path }, {}).auth).toEqual({ path, users: [{ name: 'root', password: 'root-pw', role: 'admin' }], clusterSecret: SECRET });
+    expect(parse({ authFile: path }, {}).auth).toEqual({
+      path,
+      users: [{ name: 'root', password: 'root-pw', role: 'admin' }],
+      clusterSecret: SECRET,
+    });
     expect(parse({}, { DKV_AUTH_FILE: path }).auth?.clusterSecret).toBe(SECRET);
     expect(parse({}, {}).auth).toBeNull();
   });

@@ -25,10 +25,13 @@ describe('a cluster with a cluster secret', () => {
       const config = parseNodeConfig({ id, port: String(ports[index]), members, n: '2', gossipIntervalMs: '50', logLevel: 'silent' }, {});
       nodes.push(await startNode({ ...config, clusterSecret: SECRET }));
     }
-    const config = parseCoordinatorConfig({ id: 'c1', port: '0', respPort: '0', join: nodes[0]!.address, n: '2', w: '2', r: '1', logLevel: 'silent' }, {});
+    const config = parseCoordinatorConfig(
+      { id: 'c1', port: '0', respPort: '0', join: nodes[0]!.address, n: '2', w: '2', r: '1', logLevel: 'silent' },
+      {},
+    );
     coordinator = await startCoordinator({ ...config, clusterSecret: SECRET });
     // Ready: its heartbeats (over the authenticated port) answered and measured the nodes' clocks.
-    for (const giveUpAt = Date.now() + 30_000; (await fetch(`${coordinator.url}/readyz`)).status !== 200; ) {
+    for (const giveUpAt = Date.now() + 30_000; (await fetch(`${coordinator.url}/readyz`)).status !== 200;) {
       if (Date.now() > giveUpAt) throw new Error('the coordinator was not ready within 30 s');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -48,15 +51,27 @@ describe('a cluster with a cluster secret', () => {
 
   it('refuses peers without the secret on both protocols, before storage, and counts them', async () => {
     const target: Node = { id: 'n1', address: nodes[0]!.address, role: 'storage', status: 'up', vnodes: 16, metadata: {} };
-    const record = { value: Buffer.from('intruder'), version: Date.now(), writerId: 'x', createdAt: Date.now(), updatedAt: Date.now(), expiresAt: null, tombstone: false };
+    const record = {
+      value: Buffer.from('intruder'),
+      version: Date.now(),
+      writerId: 'x',
+      createdAt: Date.now(),
+      updatedAt: Date.now(),
+      expiresAt: null,
+      tombstone: false,
+    };
     const tcp = new TcpNodeClient({ connectionsPerNode: 1 });
     const http = new HttpNodeClient();
     const trusted = new TcpNodeClient({ connectionsPerNode: 1, clusterSecret: SECRET });
     try {
-      const tcpError = await tcp.send(target, { type: 'PUT', key: 'intruded', record }, { timeoutMs: 5000 }).catch((error: unknown) => error);
+      const tcpError = await tcp
+        .send(target, { type: 'PUT', key: 'intruded', record }, { timeoutMs: 5000 })
+        .catch((error: unknown) => error);
       expect(tcpError).toBeInstanceOf(NodeUnavailableError);
       expect((tcpError as Error).message).toMatch(/authentication required/);
-      const httpError = await http.send(target, { type: 'PUT', key: 'intruded', record }, { timeoutMs: 5000 }).catch((error: unknown) => error);
+      const httpError = await http
+        .send(target, { type: 'PUT', key: 'intruded', record }, { timeoutMs: 5000 })
+        .catch((error: unknown) => error);
       expect((httpError as Error).message).toMatch(/401/);
       const membership = await fetch(`${nodes[0]!.url}/internal/v1/membership`);
       expect(membership.status).toBe(401);

@@ -43,7 +43,12 @@ describe('parseCoordinatorConfig', () => {
         maxQueuedReplyBytes: 4 * 1024 * 1024,
         maxReplyBufferBytes: 64 * 1024 * 1024,
         maxKeysReply: 10_000,
-        limits: { maxArgs: 1024 * 1024, maxInlineBytes: 64 * 1024, maxBulkBytes: DEFAULT_COORDINATOR_CONFIG.maxValueBytes + 64 * 1024, maxCommandBytes: 16 * 1024 * 1024 },
+        limits: {
+          maxArgs: 1024 * 1024,
+          maxInlineBytes: 64 * 1024,
+          maxBulkBytes: DEFAULT_COORDINATOR_CONFIG.maxValueBytes + 64 * 1024,
+          maxCommandBytes: 16 * 1024 * 1024,
+        },
       },
       auth: null,
       clusterSecret: null,
@@ -51,10 +56,14 @@ describe('parseCoordinatorConfig', () => {
     });
   });
 
-  it('takes the Redis door\'s settings, its bulk bound from the value limit, and checks its reply buffers', () => {
-    expect(parseCoordinatorConfig({ join: 'h:1', respPort: '0', maxValueBytes: '4096' }, { DKV_RESP_MAX_PIPELINED: '8' }).resp).toMatchObject({ port: 0, maxPipelined: 8, limits: { maxBulkBytes: 4096 + 64 * 1024 } });
+  it("takes the Redis door's settings, its bulk bound from the value limit, and checks its reply buffers", () => {
+    expect(
+      parseCoordinatorConfig({ join: 'h:1', respPort: '0', maxValueBytes: '4096' }, { DKV_RESP_MAX_PIPELINED: '8' }).resp,
+    ).toMatchObject({ port: 0, maxPipelined: 8, limits: { maxBulkBytes: 4096 + 64 * 1024 } });
     expect(problemOf({ join: 'h:1', respPort: '65536' })).toContain('--resp-port (DKV_RESP_PORT) must be a whole number from 0 to 65535');
-    expect(problemOf({ join: 'h:1', respMaxQueuedReplyBytes: '2048', respMaxReplyBufferBytes: '1024' })).toContain('--resp-max-reply-buffer-bytes (DKV_RESP_MAX_REPLY_BUFFER_BYTES) must be at least --resp-max-queued-reply-bytes (DKV_RESP_MAX_QUEUED_REPLY_BYTES) (2048)');
+    expect(problemOf({ join: 'h:1', respMaxQueuedReplyBytes: '2048', respMaxReplyBufferBytes: '1024' })).toContain(
+      '--resp-max-reply-buffer-bytes (DKV_RESP_MAX_REPLY_BUFFER_BYTES) must be at least --resp-max-queued-reply-bytes (DKV_RESP_MAX_QUEUED_REPLY_BYTES) (2048)',
+    );
   });
 
   it('takes the internode transport from --transport or DKV_TRANSPORT, tcp or http only', () => {
@@ -64,13 +73,31 @@ describe('parseCoordinatorConfig', () => {
   });
 
   it('takes the read fan-out and the hint bounds', () => {
-    const config = parseCoordinatorConfig({ join: 'h:1', readFanout: 'quorum', hedgeMinDelayMs: '3', replicationMaxTasksPerTarget: '10', replicationMaxSendsPerTargetPerPass: '5' }, {});
-    expect(config.coordinator).toMatchObject({ readFanout: 'quorum', hedgeMinDelayMs: 3, replication: { maxTasksPerTarget: 10, maxSendsPerTargetPerPass: 5 } });
+    const config = parseCoordinatorConfig(
+      {
+        join: 'h:1',
+        readFanout: 'quorum',
+        hedgeMinDelayMs: '3',
+        replicationMaxTasksPerTarget: '10',
+        replicationMaxSendsPerTargetPerPass: '5',
+      },
+      {},
+    );
+    expect(config.coordinator).toMatchObject({
+      readFanout: 'quorum',
+      hedgeMinDelayMs: 3,
+      replication: { maxTasksPerTarget: 10, maxSendsPerTargetPerPass: 5 },
+    });
     expect(problemOf({ join: 'h:1', readFanout: 'some' })).toContain('--read-fanout (DKV_READ_FANOUT)');
     expect(parseCoordinatorConfig({ join: 'h:1', writeVersioning: 'read-first' }, {}).coordinator.writeVersioning).toBe('read-first');
     expect(problemOf({ join: 'h:1', writeVersioning: 'blind' })).toContain('--write-versioning (DKV_WRITE_VERSIONING)');
-    expect(parseCoordinatorConfig({ join: 'h:1', circuitFailureThreshold: '2', circuitOpenMs: '50' }, {}).circuitBreaker).toEqual({ failureThreshold: 2, openMs: 50 });
-    expect(problemOf({ join: 'h:1', circuitFailureThreshold: '0' })).toContain('--circuit-failure-threshold (DKV_CIRCUIT_FAILURE_THRESHOLD)');
+    expect(parseCoordinatorConfig({ join: 'h:1', circuitFailureThreshold: '2', circuitOpenMs: '50' }, {}).circuitBreaker).toEqual({
+      failureThreshold: 2,
+      openMs: 50,
+    });
+    expect(problemOf({ join: 'h:1', circuitFailureThreshold: '0' })).toContain(
+      '--circuit-failure-threshold (DKV_CIRCUIT_FAILURE_THRESHOLD)',
+    );
     expect(parseCoordinatorConfig({ join: 'h:1', clockOffsetMs: '-300000' }, {}).clockOffsetMs).toBe(-300_000);
     expect(problemOf({ join: 'h:1', clockOffsetMs: '1.5' })).toContain('--clock-offset-ms (DKV_CLOCK_OFFSET_MS) must be a whole number');
     expect(parseCoordinatorConfig({ join: 'h:1' }, {}).coordinator.writeQuorum).toBe('strict');
@@ -87,18 +114,41 @@ describe('parseCoordinatorConfig', () => {
   });
 
   it('prefers a flag over its variable, and a variable over the default', () => {
-    const config = parseCoordinatorConfig({ w: '3' }, { DKV_JOIN: 'http://db-1:7071/', DKV_N: '5', DKV_W: '1', DKV_R: '4', DKV_MAX_VALUE_BYTES: '2048', DKV_REQUEST_TIMEOUT_MS: '250' });
+    const config = parseCoordinatorConfig(
+      { w: '3' },
+      { DKV_JOIN: 'http://db-1:7071/', DKV_N: '5', DKV_W: '1', DKV_R: '4', DKV_MAX_VALUE_BYTES: '2048', DKV_REQUEST_TIMEOUT_MS: '250' },
+    );
     expect(config.join).toBe('db-1:7071');
     expect(config.coordinator).toMatchObject({ n: 5, w: 3, r: 4, maxValueBytes: 2048, requestTimeoutMs: 250 });
   });
 
   it('passes every bound to the coordination core', () => {
     const config = parseCoordinatorConfig(
-      { join: 'h:1', readRepairMaxInFlight: '7', replicationMaxQueuedTasks: '8', replicationRetryIntervalMs: '9', replicationBaseBackoffMs: '10', replicationMaxBackoffMs: '11', replicationMaxTaskAgeMs: '12', replicationBatchSize: '13', heartbeatIntervalMs: '14', heartbeatTimeoutMs: '15', heartbeatFailureThreshold: '16' },
+      {
+        join: 'h:1',
+        readRepairMaxInFlight: '7',
+        replicationMaxQueuedTasks: '8',
+        replicationRetryIntervalMs: '9',
+        replicationBaseBackoffMs: '10',
+        replicationMaxBackoffMs: '11',
+        replicationMaxTaskAgeMs: '12',
+        replicationBatchSize: '13',
+        heartbeatIntervalMs: '14',
+        heartbeatTimeoutMs: '15',
+        heartbeatFailureThreshold: '16',
+      },
       {},
     );
     expect(config.coordinator.readRepairMaxInFlight).toBe(7);
-    expect(config.coordinator.replication).toEqual({ ...DEFAULT_COORDINATOR_CONFIG.replication, maxQueuedTasks: 8, retryIntervalMs: 9, baseBackoffMs: 10, maxBackoffMs: 11, maxTaskAgeMs: 12, batchSize: 13 });
+    expect(config.coordinator.replication).toEqual({
+      ...DEFAULT_COORDINATOR_CONFIG.replication,
+      maxQueuedTasks: 8,
+      retryIntervalMs: 9,
+      baseBackoffMs: 10,
+      maxBackoffMs: 11,
+      maxTaskAgeMs: 12,
+      batchSize: 13,
+    });
     expect(config.coordinator.heartbeat).toEqual({ intervalMs: 14, timeoutMs: 15, failureThreshold: 16 });
   });
 
@@ -113,7 +163,10 @@ describe('parseCoordinatorConfig', () => {
     [{ join: 'h:1', r: '5' }, '--r (DKV_R) must be at most N (3, --n (DKV_N)), got 5'],
     [{ join: 'h:1', requestTimeoutMs: '0' }, '--request-timeout-ms (DKV_REQUEST_TIMEOUT_MS) must be a whole number from 1'],
     [{ join: 'h:1', maxValueBytes: '1MB' }, '--max-value-bytes (DKV_MAX_VALUE_BYTES) must be a whole number'],
-    [{ join: 'h:1', replicationBaseBackoffMs: '500', replicationMaxBackoffMs: '100' }, '--replication-max-backoff-ms (DKV_REPLICATION_MAX_BACKOFF_MS) must be at least --replication-base-backoff-ms'],
+    [
+      { join: 'h:1', replicationBaseBackoffMs: '500', replicationMaxBackoffMs: '100' },
+      '--replication-max-backoff-ms (DKV_REPLICATION_MAX_BACKOFF_MS) must be at least --replication-base-backoff-ms',
+    ],
     [{ join: 'h:1', nodeRetryAttempts: '11' }, '--node-retry-attempts (DKV_NODE_RETRY_ATTEMPTS) must be a whole number from 1 to 10'],
     [{ join: 'h:1', id: 'has space' }, '--id (DKV_NODE_ID) must be 1 to 64 letters'],
     [{ join: 'h:1', logLevel: 'chatty' }, '--log-level (DKV_LOG_LEVEL) must be one of'],
@@ -126,17 +179,26 @@ describe('parseCoordinatorConfig', () => {
     expect(problemOf({ join: 'h:1', hedgeMinDelayMs: '300', hedgeMaxDelayMs: '200' })).toBe(`invalid configuration:\n  ${message}`);
     // Against the default most wait (250), from the variable: still the flags, never the core's field names.
     expect(problemOf({ join: 'h:1' }, { DKV_HEDGE_MIN_DELAY_MS: '300' })).toBe(`invalid configuration:\n  ${message}`);
-    expect(parseCoordinatorConfig({ join: 'h:1', hedgeMinDelayMs: '40', hedgeMaxDelayMs: '40' }, {}).coordinator).toMatchObject({ hedgeMinDelayMs: 40, hedgeMaxDelayMs: 40 });
+    expect(parseCoordinatorConfig({ join: 'h:1', hedgeMinDelayMs: '40', hedgeMaxDelayMs: '40' }, {}).coordinator).toMatchObject({
+      hedgeMinDelayMs: 40,
+      hedgeMaxDelayMs: 40,
+    });
   });
 
   it('names a bad variable the same way as a bad flag', () => {
-    expect(problemOf({ join: 'h:1' }, { DKV_HEARTBEAT_FAILURE_THRESHOLD: 'never' })).toContain('--heartbeat-failure-threshold (DKV_HEARTBEAT_FAILURE_THRESHOLD) must be a whole number');
+    expect(problemOf({ join: 'h:1' }, { DKV_HEARTBEAT_FAILURE_THRESHOLD: 'never' })).toContain(
+      '--heartbeat-failure-threshold (DKV_HEARTBEAT_FAILURE_THRESHOLD) must be a whole number',
+    );
   });
 });
 
 describe('parseFlags', () => {
   it('reads the coordinator flags', () => {
-    expect(parseFlags(COORDINATOR_SETTINGS, ['--join', 'h:1', '--request-timeout-ms=300', '--n', '3']).flags).toEqual({ join: 'h:1', requestTimeoutMs: '300', n: '3' });
+    expect(parseFlags(COORDINATOR_SETTINGS, ['--join', 'h:1', '--request-timeout-ms=300', '--n', '3']).flags).toEqual({
+      join: 'h:1',
+      requestTimeoutMs: '300',
+      n: '3',
+    });
   });
 
   it('rejects unknown flags', () => {

@@ -81,7 +81,10 @@ function signedIntSchema(limit: number): z.ZodType<number, string> {
 const ms = (max = 3_600_000) => intSchema(1, max);
 
 const joinSchema: z.ZodType<string, string> = z.string().transform((text, ctx) => {
-  const address = text.trim().replace(/^http:\/\//, '').replace(/\/+$/, '');
+  const address = text
+    .trim()
+    .replace(/^http:\/\//, '')
+    .replace(/\/+$/, '');
   if (!isValidAddress(address)) {
     ctx.addIssue({ code: 'custom', message: 'must be the host:port of a storage node' });
     return z.NEVER;
@@ -95,10 +98,33 @@ const joinSchema: z.ZodType<string, string> = z.string().transform((text, ctx) =
  * README's configuration table is this table.
  */
 export const COORDINATOR_SETTINGS = {
-  id: { flag: 'id', env: 'DKV_NODE_ID', description: 'this coordinator\'s id, the writer id of the versions it issues; must be unique (default: coordinator-<random>)', schema: patternSchema(NODE_ID_PATTERN, '1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit') },
-  host: { flag: 'host', env: 'DKV_HOST', defaultValue: '127.0.0.1', description: 'interface the public API listens on', schema: patternSchema(/^[A-Za-z0-9.:-]+$/, 'a host name or IP address') },
-  port: { flag: 'port', env: 'DKV_PORT', defaultValue: '7070', description: 'port of the public API (0 picks a free one)', schema: intSchema(0, 65535) },
-  join: { flag: 'join', env: 'DKV_JOIN', required: true, description: 'host:port of a storage node to learn the ring from', schema: joinSchema },
+  id: {
+    flag: 'id',
+    env: 'DKV_NODE_ID',
+    description: "this coordinator's id, the writer id of the versions it issues; must be unique (default: coordinator-<random>)",
+    schema: patternSchema(NODE_ID_PATTERN, '1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit'),
+  },
+  host: {
+    flag: 'host',
+    env: 'DKV_HOST',
+    defaultValue: '127.0.0.1',
+    description: 'interface the public API listens on',
+    schema: patternSchema(/^[A-Za-z0-9.:-]+$/, 'a host name or IP address'),
+  },
+  port: {
+    flag: 'port',
+    env: 'DKV_PORT',
+    defaultValue: '7070',
+    description: 'port of the public API (0 picks a free one)',
+    schema: intSchema(0, 65535),
+  },
+  join: {
+    flag: 'join',
+    env: 'DKV_JOIN',
+    required: true,
+    description: 'host:port of a storage node to learn the ring from',
+    schema: joinSchema,
+  },
   n: { flag: 'n', env: 'DKV_N', defaultValue: String(d.n), description: 'replication factor N', schema: intSchema(1, 16) },
   w: T.w,
   r: T.r,
@@ -122,7 +148,13 @@ export const COORDINATOR_SETTINGS = {
   heartbeatIntervalMs: T.heartbeatIntervalMs,
   heartbeatTimeoutMs: T.heartbeatTimeoutMs,
   heartbeatFailureThreshold: T.heartbeatFailureThreshold,
-  transport: { flag: 'transport', env: 'DKV_TRANSPORT', defaultValue: 'tcp', description: 'internode protocol to the storage nodes: tcp (binary frames) or http', schema: enumSchema(['tcp', 'http'] as const) },
+  transport: {
+    flag: 'transport',
+    env: 'DKV_TRANSPORT',
+    defaultValue: 'tcp',
+    description: 'internode protocol to the storage nodes: tcp (binary frames) or http',
+    schema: enumSchema(['tcp', 'http'] as const),
+  },
   connectionsPerNode: T.connectionsPerNode,
   maxInFlightPerNode: T.maxInFlightPerNode,
   nodeRetryAttempts: T.nodeRetryAttempts,
@@ -130,11 +162,42 @@ export const COORDINATOR_SETTINGS = {
   circuitFailureThreshold: T.circuitFailureThreshold,
   circuitOpenMs: T.circuitOpenMs,
   nodeRetryMaxDelayMs: T.nodeRetryMaxDelayMs,
-  joinTimeoutMs: { flag: 'join-timeout-ms', env: 'DKV_JOIN_TIMEOUT_MS', defaultValue: '30000', description: 'how long start-up retries reaching --join before it gives up', schema: ms(86_400_000) },
-  membershipRefreshMs: { flag: 'membership-refresh-ms', env: 'DKV_MEMBERSHIP_REFRESH_MS', defaultValue: '5000', description: 'unused since membership travels by gossip (kept so existing scripts still start)', schema: ms() },
-  maxClockOffsetMs: { flag: 'max-clock-offset-ms', env: 'DKV_MAX_CLOCK_OFFSET_MS', defaultValue: String(DEFAULT_MAX_CLOCK_OFFSET_MS), description: 'largest clock offset the cluster tolerates: versions further ahead of this coordinator\'s clock are refused (VERSION_TOO_FAR_AHEAD)', schema: ms(31_536_000_000) },
-  clockOffsetMs: { flag: 'clock-offset-ms', env: 'DKV_CLOCK_OFFSET_MS', defaultValue: '0', description: 'shifts this coordinator\'s wall clock (fault injection: clock skew), -86400000..86400000', schema: signedIntSchema(86_400_000) },
-  logLevel: { flag: 'log-level', env: 'DKV_LOG_LEVEL', defaultValue: 'info', description: 'pino log level', schema: enumSchema(LOG_LEVELS) },
+  joinTimeoutMs: {
+    flag: 'join-timeout-ms',
+    env: 'DKV_JOIN_TIMEOUT_MS',
+    defaultValue: '30000',
+    description: 'how long start-up retries reaching --join before it gives up',
+    schema: ms(86_400_000),
+  },
+  membershipRefreshMs: {
+    flag: 'membership-refresh-ms',
+    env: 'DKV_MEMBERSHIP_REFRESH_MS',
+    defaultValue: '5000',
+    description: 'unused since membership travels by gossip (kept so existing scripts still start)',
+    schema: ms(),
+  },
+  maxClockOffsetMs: {
+    flag: 'max-clock-offset-ms',
+    env: 'DKV_MAX_CLOCK_OFFSET_MS',
+    defaultValue: String(DEFAULT_MAX_CLOCK_OFFSET_MS),
+    description:
+      "largest clock offset the cluster tolerates: versions further ahead of this coordinator's clock are refused (VERSION_TOO_FAR_AHEAD)",
+    schema: ms(31_536_000_000),
+  },
+  clockOffsetMs: {
+    flag: 'clock-offset-ms',
+    env: 'DKV_CLOCK_OFFSET_MS',
+    defaultValue: '0',
+    description: "shifts this coordinator's wall clock (fault injection: clock skew), -86400000..86400000",
+    schema: signedIntSchema(86_400_000),
+  },
+  logLevel: {
+    flag: 'log-level',
+    env: 'DKV_LOG_LEVEL',
+    defaultValue: 'info',
+    description: 'pino log level',
+    schema: enumSchema(LOG_LEVELS),
+  },
   ...RESP_SETTINGS,
   ...AUTH_SETTINGS,
   ...PORT_BOUNDS_SETTINGS,
@@ -144,7 +207,10 @@ export const COORDINATOR_SETTINGS = {
  * The coordinator's configuration from flags (keyed like {@link COORDINATOR_SETTINGS}) and
  * environment. Throws a {@link ConfigError} naming every bad setting, quorums larger than N included.
  */
-export function parseCoordinatorConfig(flags: Readonly<Record<string, string | undefined>>, env: Readonly<Record<string, string | undefined>>): CoordinatorAppConfig {
+export function parseCoordinatorConfig(
+  flags: Readonly<Record<string, string | undefined>>,
+  env: Readonly<Record<string, string | undefined>>,
+): CoordinatorAppConfig {
   const v = parseSettings(COORDINATOR_SETTINGS, flags, env);
   const S = COORDINATOR_SETTINGS;
   const problems = [...quorumProblems(v, v.n, settingName(S.n)), ...boundProblems(v), ...respProblems(v)];

@@ -23,7 +23,12 @@ describe('coordinator composition root', () => {
 
   beforeAll(async () => {
     const port = await freePort();
-    node = await startNode(parseNodeConfig({ id: 'n1', port: String(port), members: `n1=127.0.0.1:${port},n2=127.0.0.1:1,n3=127.0.0.1:2`, logLevel: 'silent' }, {}));
+    node = await startNode(
+      parseNodeConfig(
+        { id: 'n1', port: String(port), members: `n1=127.0.0.1:${port},n2=127.0.0.1:1,n3=127.0.0.1:2`, logLevel: 'silent' },
+        {},
+      ),
+    );
     const inMemory = new InMemoryNodeClient();
     for (const id of ['n1', 'n2', 'n3']) {
       const engine = new InMemoryStorageEngine({ clock: { now: () => Date.now() }, tombstoneGraceMs: 60_000 });

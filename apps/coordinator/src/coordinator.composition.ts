@@ -7,7 +7,13 @@ import { ClusterAdmin } from '@dkv/replication';
 import { SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
 import { clusterAdminApi, clusterOperationsApi } from '@dkv/public-api';
 import { CoordinatorRespBackend, startRespServer, type RunningRespServer } from '@dkv/resp';
-import { applyHttpPortBounds, CONTROL_FRAME_BYTES, createControlClient, httpServerBoundsOptions, type WireStackSettings } from '@dkv/transport';
+import {
+  applyHttpPortBounds,
+  CONTROL_FRAME_BYTES,
+  createControlClient,
+  httpServerBoundsOptions,
+  type WireStackSettings,
+} from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
 import { processLogger } from '@dkv/app-config';
@@ -40,7 +46,10 @@ export function coordinatorContainer(config: CoordinatorAppConfig, initial: Memb
   c.bind<Clock>(T.clock).toConstantValue(new SystemClock(config.clockOffsetMs));
   c.bind<Scheduler>(T.scheduler).toConstantValue(new TimerScheduler());
   c.bind<Rng>(T.rng).toConstantValue(new SystemRng());
-  c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: CoordinatorAppConfig) => processLogger(cfg.logLevel, { coordinator: cfg.coordinator.nodeId }), [T.config]);
+  c.bind<FastifyBaseLogger>(T.logger).toResolvedValue(
+    (cfg: CoordinatorAppConfig) => processLogger(cfg.logLevel, { coordinator: cfg.coordinator.nodeId }),
+    [T.config],
+  );
   c.bind<CoordinatorConfig>(TOKENS.coordinatorConfig).toConstantValue(config.coordinator);
   // The stack to the storage nodes (`--transport`): a wire adapter, bounded retries of what surely
   // did not run, and a per-node circuit breaker over both (`transportModule`).
@@ -57,14 +66,20 @@ export function coordinatorContainer(config: CoordinatorAppConfig, initial: Memb
   // answered with: no single node is needed once the coordinator knows the document. It has its
   // own small client, so that gossip does not queue behind data requests (and a test can swap
   // the data client alone).
-  c.bind<NodeClient>(T.gossipClient).toResolvedValue((cfg: CoordinatorAppConfig) => createControlClient(CONTROL_FRAME_BYTES + cfg.coordinator.maxValueBytes, cfg.clusterSecret), [T.config]);
+  c.bind<NodeClient>(T.gossipClient).toResolvedValue(
+    (cfg: CoordinatorAppConfig) => createControlClient(CONTROL_FRAME_BYTES + cfg.coordinator.maxValueBytes, cfg.clusterSecret),
+    [T.config],
+  );
   c.bind<CoordinatorGossipSettings>(TOKENS.gossipSettings).toConstantValue({
     heartbeatId: config.coordinator.nodeId,
     seeds: initial.nodes.filter((node) => node.role === 'storage'),
     config: DEFAULT_GOSSIPER_CONFIG,
     n: config.coordinator.n,
   });
-  c.bind<CoordinatorAppMetrics>(T.metrics).toResolvedValue((coordinator: Coordinator, cfg: CoordinatorAppConfig) => createCoordinatorMetrics(coordinator.service, cfg.coordinator.nodeId), [T.coordinator, T.config]);
+  c.bind<CoordinatorAppMetrics>(T.metrics).toResolvedValue(
+    (coordinator: Coordinator, cfg: CoordinatorAppConfig) => createCoordinatorMetrics(coordinator.service, cfg.coordinator.nodeId),
+    [T.coordinator, T.config],
+  );
   return c;
 }
 
@@ -74,8 +89,15 @@ export function coordinatorContainer(config: CoordinatorAppConfig, initial: Memb
  * replication and gossip, and serves the public API, membership changes included. Resolves once
  * it listens; rejects if the join or the listen fails.
  */
-export async function startCoordinator(config: CoordinatorAppConfig, makeContainer: (initial: Membership) => Container = (m) => coordinatorContainer(config, m)): Promise<RunningCoordinator> {
-  const initial = await joinCluster(config.join, { deadlineMs: config.joinTimeoutMs, ...DEFAULT_JOIN_BACKOFF, clusterSecret: config.clusterSecret });
+export async function startCoordinator(
+  config: CoordinatorAppConfig,
+  makeContainer: (initial: Membership) => Container = (m) => coordinatorContainer(config, m),
+): Promise<RunningCoordinator> {
+  const initial = await joinCluster(config.join, {
+    deadlineMs: config.joinTimeoutMs,
+    ...DEFAULT_JOIN_BACKOFF,
+    clusterSecret: config.clusterSecret,
+  });
   const container = makeContainer(initial);
   const logger = container.get<FastifyBaseLogger>(T.logger);
   const membership = container.get<Gossiper>(T.membership);
@@ -89,7 +111,10 @@ export async function startCoordinator(config: CoordinatorAppConfig, makeContain
   membership.start();
   await learnDocument(membership, config.joinTimeoutMs);
   // With --auth-file: both doors check users against it, re-read on SIGHUP (see SECURITY.md).
-  const auth = config.auth === null ? null : new ReloadableAuth(config.auth.path, config.auth, (level, message, fields) => logger[level](fields, message));
+  const auth =
+    config.auth === null
+      ? null
+      : new ReloadableAuth(config.auth.path, config.auth, (level, message, fields) => logger[level](fields, message));
   const bounds = config.portBounds;
   const app = buildCoordinatorApp({
     service: coordinator.service,
@@ -132,7 +157,18 @@ export async function startCoordinator(config: CoordinatorAppConfig, makeContain
   const bound = app.server.address();
   const port = typeof bound === 'object' && bound !== null ? bound.port : config.port;
   const address = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  logger.info({ address, redis: redis.url, epoch: initial.epoch, storageNodes: initial.nodes.length, n: config.coordinator.n, w: config.coordinator.w, r: config.coordinator.r }, 'coordinator listening');
+  logger.info(
+    {
+      address,
+      redis: redis.url,
+      epoch: initial.epoch,
+      storageNodes: initial.nodes.length,
+      n: config.coordinator.n,
+      w: config.coordinator.w,
+      r: config.coordinator.r,
+    },
+    'coordinator listening',
+  );
   if (auth !== null) logger.info({ authFile: auth.path }, 'authentication on: both doors need a user of the auth file; SIGHUP re-reads it');
   return {
     url: `http://${address}`,

@@ -20,7 +20,15 @@ function capture(level = 'debug'): { logger: pino.Logger; lines: () => Array<Rec
     },
   });
   const logger = pino(processLoggerOptions(level, { coordinator: 'c7' }), sink);
-  return { logger, raw: () => text, lines: () => text.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>) };
+  return {
+    logger,
+    raw: () => text,
+    lines: () =>
+      text
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
 }
 
 describe('processLoggerOptions', () => {
@@ -35,7 +43,10 @@ describe('processLoggerOptions', () => {
   });
 
   it.each([
-    { name: 'an Authorization header of a request', fields: { req: { method: 'PUT', url: '/v1/kv/a', headers: { authorization: BASIC } } } },
+    {
+      name: 'an Authorization header of a request',
+      fields: { req: { method: 'PUT', url: '/v1/kv/a', headers: { authorization: BASIC } } },
+    },
     { name: 'a bare headers object', fields: { headers: { authorization: BASIC, cookie: `sid=${SECRET}` } } },
     { name: 'a request body', fields: { request: { body: SECRET } } },
     { name: 'a value at the top', fields: { value: SECRET } },

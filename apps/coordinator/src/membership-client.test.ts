@@ -12,7 +12,10 @@ import { joinCluster, MEMBERSHIP_PATH, MembershipRefresher } from './membership-
 const servers: FastifyInstance[] = [];
 
 function membership(epoch: number, addresses: string[]): Membership {
-  return { epoch, nodes: addresses.map((address, i) => ({ id: `n${i + 1}`, address, role: 'storage', status: 'up', vnodes: 8, metadata: {} })) };
+  return {
+    epoch,
+    nodes: addresses.map((address, i) => ({ id: `n${i + 1}`, address, role: 'storage', status: 'up', vnodes: 8, metadata: {} })),
+  };
 }
 
 async function serve(answer: () => { status: number; body: unknown }, port = 0, delayMs = 0): Promise<string> {
@@ -44,7 +47,9 @@ describe('joinCluster', () => {
 
   it('gives up at its deadline, naming the address and the last failure', async () => {
     const address = await serve(() => ({ status: 500, body: {} }));
-    await expect(joinCluster(address, { deadlineMs: 1500, ...fast })).rejects.toThrow(new RegExp(`cannot learn the membership from ${address} within 1500 ms .*answered 500`));
+    await expect(joinCluster(address, { deadlineMs: 1500, ...fast })).rejects.toThrow(
+      new RegExp(`cannot learn the membership from ${address} within 1500 ms .*answered 500`),
+    );
   });
 
   it('names the last real failure when the deadline cuts the last attempt short', async () => {
@@ -67,7 +72,14 @@ describe('MembershipRefresher', () => {
     joinDoc = membership(2, [other]);
     const join = await serve(() => ({ status: 200, body: joinDoc }));
     const view = new StaticMembershipView(membership(1, [join]));
-    const refresher = new MembershipRefresher(join, () => view.current(), (m) => view.update(m), new TimerScheduler(), 60_000, 500);
+    const refresher = new MembershipRefresher(
+      join,
+      () => view.current(),
+      (m) => view.update(m),
+      new TimerScheduler(),
+      60_000,
+      500,
+    );
     expect(await refresher.refresh()).toBe(true);
     expect(view.current().epoch).toBe(2);
     joinDoc = membership(1, [join]);

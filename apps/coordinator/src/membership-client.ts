@@ -32,13 +32,17 @@ const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
  * cluster secret, the request carries its signed header (the node's internal routes require it).
  */
 export async function fetchMembership(address: string, timeoutMs: number, clusterSecret: string | null = null): Promise<Membership> {
-  const headers: Record<string, string> = clusterSecret === null ? {} : { [INTERNODE_AUTH_HEADER]: signInternalRequest(clusterSecret, 'GET', MEMBERSHIP_PATH, Date.now()) };
+  const headers: Record<string, string> =
+    clusterSecret === null ? {} : { [INTERNODE_AUTH_HEADER]: signInternalRequest(clusterSecret, 'GET', MEMBERSHIP_PATH, Date.now()) };
   const response = await fetch(`http://${address}${MEMBERSHIP_PATH}`, { signal: AbortSignal.timeout(timeoutMs), headers });
   if (response.status !== 200) throw new Error(`GET ${MEMBERSHIP_PATH} on ${address} answered ${response.status}`);
   const text = await response.text();
   if (text.length > MAX_DOCUMENT_BYTES) throw new Error(`membership document from ${address} is over ${MAX_DOCUMENT_BYTES} bytes`);
   const parsed = membershipSchema.safeParse(JSON.parse(text));
-  if (!parsed.success) throw new Error(`membership document from ${address} is malformed: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new Error(
+      `membership document from ${address} is malformed: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   return parsed.data;
 }
 
@@ -77,7 +81,9 @@ export async function joinCluster(address: string, options: JoinOptions): Promis
       const reason = error instanceof Error ? error.message : String(error);
       if (budgetMs === options.attemptTimeoutMs || lastFullReason === null) lastFullReason = reason;
       if (Date.now() + delayMs >= giveUpAt) {
-        throw new Error(`cannot learn the membership from ${address} within ${options.deadlineMs} ms (${attempt} attempts): ${lastFullReason}`);
+        throw new Error(
+          `cannot learn the membership from ${address} within ${options.deadlineMs} ms (${attempt} attempts): ${lastFullReason}`,
+        );
       }
     }
     await sleep(delayMs);
@@ -118,7 +124,12 @@ export class MembershipRefresher {
     if (this.running) return false;
     this.running = true;
     try {
-      const sources = [this.joinAddress, ...this.current().nodes.filter((n) => n.role === 'storage').map((n) => n.address)];
+      const sources = [
+        this.joinAddress,
+        ...this.current()
+          .nodes.filter((n) => n.role === 'storage')
+          .map((n) => n.address),
+      ];
       for (const address of new Set(sources)) {
         try {
           this.update(await fetchMembership(address, this.attemptTimeoutMs));

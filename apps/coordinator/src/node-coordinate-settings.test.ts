@@ -34,7 +34,9 @@ function byFlag(table: Readonly<Record<string, AnySetting>>): ReadonlyMap<string
 
 const coordinatorByFlag = byFlag(COORDINATOR_SETTINGS);
 const nodeByFlag = byFlag(NODE_SETTINGS);
-const SHARED_FLAGS = [...coordinatorByFlag.keys()].filter((flag) => nodeByFlag.has(flag) && !NODE_OWN_FLAGS.includes(flag) && !ONE_DEFINITION_FLAGS.includes(flag));
+const SHARED_FLAGS = [...coordinatorByFlag.keys()].filter(
+  (flag) => nodeByFlag.has(flag) && !NODE_OWN_FLAGS.includes(flag) && !ONE_DEFINITION_FLAGS.includes(flag),
+);
 
 function coordinatorSetting(flag: string): AnySetting {
   const setting = coordinatorByFlag.get(flag);
@@ -73,7 +75,8 @@ function samplesOf(setting: AnySetting): string[] {
     samples.push(...[min - 1, min, min + 1, max - 1, max, max + 1, max * 10].map(String), `${min}.5`, `${max}.0`);
   }
   const choices = CHOICES.exec(refusal);
-  if (choices !== null) for (const choice of (choices[1] ?? '').split(', ')) samples.push(choice, choice.toUpperCase(), ` ${choice}`, `${choice}x`);
+  if (choices !== null)
+    for (const choice of (choices[1] ?? '').split(', ')) samples.push(choice, choice.toUpperCase(), ` ${choice}`, `${choice}x`);
   return samples;
 }
 
@@ -103,7 +106,9 @@ describe('the settings a coordinating node shares with the stand-alone coordinat
       expect(nodeByFlag.has(flag), `--${flag} on the node`).toBe(true);
     }
     for (const flag of ONE_DEFINITION_FLAGS) expect(nodeSetting(flag), `--${flag}`).toBe(coordinatorSetting(flag));
-    expect(SHARED_FLAGS.length).toBe(coordinatorByFlag.size - NOT_ON_NODE_FLAGS.length - NODE_OWN_FLAGS.length - ONE_DEFINITION_FLAGS.length);
+    expect(SHARED_FLAGS.length).toBe(
+      coordinatorByFlag.size - NOT_ON_NODE_FLAGS.length - NODE_OWN_FLAGS.length - ONE_DEFINITION_FLAGS.length,
+    );
   });
 
   it.each(SHARED_FLAGS)('--%s: same variable, default, requirement and switch', (flag) => {

@@ -27,7 +27,11 @@ export async function runCoordinator(config: CoordinatorAppConfig): Promise<void
  * Logs bad configuration of `dkv coordinator` as the process's last line (a JSON line at level
  * fatal, with the coordinator id when the flags or variables gave one, else null) before it exits 2.
  */
-function logBadCoordinatorConfig(error: ConfigError, flags: Readonly<Record<string, string | undefined>>, env: Readonly<Record<string, string | undefined>>): void {
+function logBadCoordinatorConfig(
+  error: ConfigError,
+  flags: Readonly<Record<string, string | undefined>>,
+  env: Readonly<Record<string, string | undefined>>,
+): void {
   processLogger('info', { coordinator: flags['id'] ?? env['DKV_NODE_ID'] ?? null }).fatal(error.message);
 }
 

@@ -54,38 +54,58 @@ describe('parseNodeConfig', () => {
   });
 
   it('takes the port bounds from their flags, checked', () => {
-    expect(parseNodeConfig({ id: 'n1', maxConnections: '10', idleTimeoutMs: '5000', readTimeoutMs: '2000' }, {}).portBounds).toEqual({ maxConnections: 10, idleTimeoutMs: 5000, readTimeoutMs: 2000 });
-    expect(() => parseNodeConfig({ id: 'n1', maxConnections: '0' }, {})).toThrow(/--max-connections \(DKV_MAX_CONNECTIONS\) must be a whole number from 1/);
+    expect(parseNodeConfig({ id: 'n1', maxConnections: '10', idleTimeoutMs: '5000', readTimeoutMs: '2000' }, {}).portBounds).toEqual({
+      maxConnections: 10,
+      idleTimeoutMs: 5000,
+      readTimeoutMs: 2000,
+    });
+    expect(() => parseNodeConfig({ id: 'n1', maxConnections: '0' }, {})).toThrow(
+      /--max-connections \(DKV_MAX_CONNECTIONS\) must be a whole number from 1/,
+    );
   });
 
   it('keeps tombstones at least two anti-entropy intervals, unless anti-entropy is off', () => {
     expect(problemOf({ id: 'n1', tombstoneGraceMs: '60000', antiEntropyIntervalMs: '60000' })).toContain(
       '--tombstone-grace-ms (DKV_TOMBSTONE_GRACE_MS) (60000) must be at least twice --anti-entropy-interval-ms (DKV_ANTI_ENTROPY_INTERVAL_MS) (60000)',
     );
-    expect(parseNodeConfig({ id: 'n1', tombstoneGraceMs: '120000', antiEntropyIntervalMs: '60000' }, {})).toMatchObject({ tombstoneGraceMs: 120_000 });
-    expect(parseNodeConfig({ id: 'n1', tombstoneGraceMs: '1000', antiEntropyIntervalMs: '0' }, {})).toMatchObject({ antiEntropyIntervalMs: 0 });
+    expect(parseNodeConfig({ id: 'n1', tombstoneGraceMs: '120000', antiEntropyIntervalMs: '60000' }, {})).toMatchObject({
+      tombstoneGraceMs: 120_000,
+    });
+    expect(parseNodeConfig({ id: 'n1', tombstoneGraceMs: '1000', antiEntropyIntervalMs: '0' }, {})).toMatchObject({
+      antiEntropyIntervalMs: 0,
+    });
   });
 
   it('takes an advertised address apart from where it listens, and it must match its --members entry', () => {
-    expect(parseNodeConfig({ id: 'dkv-0', host: '0.0.0.0', port: '7000', advertiseAddress: 'dkv-0.dkv.prod.svc.cluster.local:7000' }, {})).toMatchObject({
+    expect(
+      parseNodeConfig({ id: 'dkv-0', host: '0.0.0.0', port: '7000', advertiseAddress: 'dkv-0.dkv.prod.svc.cluster.local:7000' }, {}),
+    ).toMatchObject({
       host: '0.0.0.0',
       advertiseAddress: 'dkv-0.dkv.prod.svc.cluster.local:7000',
     });
     expect(parseNodeConfig({ id: 'n1' }, { DKV_ADVERTISE_ADDRESS: 'n1.local:7071' }).advertiseAddress).toBe('n1.local:7071');
-    expect(problemOf({ id: 'n1', advertiseAddress: 'n1.local' })).toContain('--advertise-address (DKV_ADVERTISE_ADDRESS) must be host:port with a port from 1 to 65535');
-    expect(problemOf({ id: 'n1', advertiseAddress: 'n1.local:0' })).toContain('--advertise-address (DKV_ADVERTISE_ADDRESS) must be host:port');
+    expect(problemOf({ id: 'n1', advertiseAddress: 'n1.local' })).toContain(
+      '--advertise-address (DKV_ADVERTISE_ADDRESS) must be host:port with a port from 1 to 65535',
+    );
+    expect(problemOf({ id: 'n1', advertiseAddress: 'n1.local:0' })).toContain(
+      '--advertise-address (DKV_ADVERTISE_ADDRESS) must be host:port',
+    );
     expect(problemOf({ id: 'n1', members: 'n1=a.local:7001,n2=b.local:7001', advertiseAddress: 'c.local:7001' })).toContain(
       '--advertise-address (DKV_ADVERTISE_ADDRESS) is "c.local:7001" but --members (DKV_MEMBERS) lists this node at "a.local:7001"',
     );
-    expect(parseNodeConfig({ id: 'n1', members: 'n1=a.local:7001,n2=b.local:7001', advertiseAddress: 'a.local:7001' }, {}).advertiseAddress).toBe('a.local:7001');
+    expect(
+      parseNodeConfig({ id: 'n1', members: 'n1=a.local:7001,n2=b.local:7001', advertiseAddress: 'a.local:7001' }, {}).advertiseAddress,
+    ).toBe('a.local:7001');
   });
 
   it('joins through one address or several (DNS names allowed), bounded and without repeats', () => {
     expect(parseNodeConfig({ id: 'n6', join: 'http://n1.local:7071/' }, {}).join).toEqual(['n1.local:7071']);
-    expect(parseNodeConfig({ id: 'n6', join: 'dkv-0.dkv.ns.svc.cluster.local:7000, dkv-1.dkv.ns.svc.cluster.local:7000,dkv-0.dkv.ns.svc.cluster.local:7000' }, {}).join).toEqual([
-      'dkv-0.dkv.ns.svc.cluster.local:7000',
-      'dkv-1.dkv.ns.svc.cluster.local:7000',
-    ]);
+    expect(
+      parseNodeConfig(
+        { id: 'n6', join: 'dkv-0.dkv.ns.svc.cluster.local:7000, dkv-1.dkv.ns.svc.cluster.local:7000,dkv-0.dkv.ns.svc.cluster.local:7000' },
+        {},
+      ).join,
+    ).toEqual(['dkv-0.dkv.ns.svc.cluster.local:7000', 'dkv-1.dkv.ns.svc.cluster.local:7000']);
     expect(problemOf({ id: 'n6', join: 'n1.local:7071,n2.local' })).toContain('"n2.local" is not host:port');
     expect(problemOf({ id: 'n6', join: ' , ' })).toContain('--join (DKV_JOIN) must be the host:port of a node of the cluster to join');
     const many = Array.from({ length: 17 }, (_, i) => `n${i}.local:7071`).join(',');
@@ -113,10 +133,15 @@ describe('parseNodeConfig', () => {
 
   it('serves itself alone at its bound address when no members are given', () => {
     const membership = staticMembership(parseNodeConfig({ id: 'solo', port: '0' }, {}), '127.0.0.1:40123');
-    expect(membership).toEqual({ epoch: 1, nodes: [{ id: 'solo', address: '127.0.0.1:40123', role: 'storage', status: 'up', vnodes: DEFAULT_VNODES, metadata: {}, zone: 'default' }] });
+    expect(membership).toEqual({
+      epoch: 1,
+      nodes: [
+        { id: 'solo', address: '127.0.0.1:40123', role: 'storage', status: 'up', vnodes: DEFAULT_VNODES, metadata: {}, zone: 'default' },
+      ],
+    });
   });
 
-  it('takes the zone from --zone, DKV_ZONE, or the member list, and every member\'s zone from the list', () => {
+  it("takes the zone from --zone, DKV_ZONE, or the member list, and every member's zone from the list", () => {
     expect(parseNodeConfig({ id: 'n1', zone: 'us-east-1a' }, {}).zone).toBe('us-east-1a');
     expect(parseNodeConfig({ id: 'n1' }, { DKV_ZONE: 'topology.example/zone-b' }).zone).toBe('topology.example/zone-b');
     const config = parseNodeConfig({ id: 'n2', members: 'n1=h:1@z1,n2=h:2@z2,n3=h:3' }, {});
@@ -135,7 +160,7 @@ describe('parseNodeConfig', () => {
     [{ id: 'n1', port: 'abc' }, '--port (DKV_PORT) must be a whole number from 0 to 65535, got "abc"'],
     [{ id: 'n1', port: '70000' }, '--port (DKV_PORT) must be a whole number from 0 to 65535, got "70000"'],
     [{ id: 'n1', vnodes: '0' }, '--vnodes (DKV_VNODES) must be a whole number from 1 to 65536'],
-    [{ id: 'n1', 'tombstoneGraceMs': '-5' }, '--tombstone-grace-ms (DKV_TOMBSTONE_GRACE_MS) must be a whole number'],
+    [{ id: 'n1', tombstoneGraceMs: '-5' }, '--tombstone-grace-ms (DKV_TOMBSTONE_GRACE_MS) must be a whole number'],
     [{ id: 'n1', sweepIntervalMs: '1.5' }, '--sweep-interval-ms (DKV_SWEEP_INTERVAL_MS)'],
     [{ id: 'n1', sweepMaxWork: '0' }, '--sweep-max-work (DKV_SWEEP_MAX_WORK)'],
     [{ id: 'n1', engine: 'lsm' }, '--engine (DKV_ENGINE) must be one of map, compact'],
@@ -145,10 +170,19 @@ describe('parseNodeConfig', () => {
     [{ id: 'n1', members: 'n1=h:1,n1=h:2' }, 'lists node id "n1" twice'],
     [{ id: 'n1', members: 'n2=h:1' }, '--members (DKV_MEMBERS) must include this node\'s id "n1"'],
     [{ id: 'n1', host: 'a b' }, '--host (DKV_HOST) must be a host name or IP address'],
-    [{ id: 'n1', zone: 'bad zone' }, '--zone (DKV_ZONE) must be 1 to 64 letters, digits, ".", "_", "-" or "/", starting with a letter or digit'],
+    [
+      { id: 'n1', zone: 'bad zone' },
+      '--zone (DKV_ZONE) must be 1 to 64 letters, digits, ".", "_", "-" or "/", starting with a letter or digit',
+    ],
     [{ id: 'n1', zone: '-z' }, '--zone (DKV_ZONE) must be 1 to 64 letters'],
-    [{ id: 'n1', members: 'n1=h:1@bad zone' }, '--members (DKV_MEMBERS) must be a comma-separated list of id=host:port or id=host:port@zone'],
-    [{ id: 'n1', members: 'n1=h:1@z1', zone: 'z2' }, '--zone (DKV_ZONE) is "z2" but --members (DKV_MEMBERS) places this node in "z1": give every member\'s zone in the list'],
+    [
+      { id: 'n1', members: 'n1=h:1@bad zone' },
+      '--members (DKV_MEMBERS) must be a comma-separated list of id=host:port or id=host:port@zone',
+    ],
+    [
+      { id: 'n1', members: 'n1=h:1@z1', zone: 'z2' },
+      '--zone (DKV_ZONE) is "z2" but --members (DKV_MEMBERS) places this node in "z1": give every member\'s zone in the list',
+    ],
   ])('rejects %j', (flags, message) => {
     expect(problemOf(flags as Record<string, string>)).toContain(message);
   });
@@ -167,7 +201,10 @@ describe('parseNodeConfig', () => {
 
 describe('parseFlags', () => {
   it('reads --flag value and --flag=value into the table keys', () => {
-    expect(parseFlags(NODE_SETTINGS, ['--id', 'n1', '--tombstone-grace-ms=5000'])).toEqual({ flags: { id: 'n1', tombstoneGraceMs: '5000' }, help: false });
+    expect(parseFlags(NODE_SETTINGS, ['--id', 'n1', '--tombstone-grace-ms=5000'])).toEqual({
+      flags: { id: 'n1', tombstoneGraceMs: '5000' },
+      help: false,
+    });
     expect(parseFlags(NODE_SETTINGS, ['--help']).help).toBe(true);
   });
 
@@ -178,6 +215,7 @@ describe('parseFlags', () => {
 
   it('documents every setting in the help text', () => {
     const help = formatHelp('dkv node', NODE_SETTINGS);
-    for (const setting of Object.values(NODE_SETTINGS)) expect(help).toContain(`--${setting.flag}${'switch' in setting ? '' : ' <value>'}  ${setting.env}`);
+    for (const setting of Object.values(NODE_SETTINGS))
+      expect(help).toContain(`--${setting.flag}${'switch' in setting ? '' : ' <value>'}  ${setting.env}`);
   });
 });

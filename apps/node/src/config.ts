@@ -1,9 +1,33 @@
 import { DEFAULT_VNODES } from '@dkv/hashing';
-import { DEFAULT_MAX_CLOCK_OFFSET_MS, DEFAULT_REPLICATION_FACTOR, DEFAULT_TOMBSTONE_GRACE_MS, DEFAULT_ZONE, NODE_ID_PATTERN, ZONE_PATTERN, type Membership, type Node } from '@dkv/core';
+import {
+  DEFAULT_MAX_CLOCK_OFFSET_MS,
+  DEFAULT_REPLICATION_FACTOR,
+  DEFAULT_TOMBSTONE_GRACE_MS,
+  DEFAULT_ZONE,
+  NODE_ID_PATTERN,
+  ZONE_PATTERN,
+  type Membership,
+  type Node,
+} from '@dkv/core';
 import { DEFAULT_GOSSIPER_CONFIG } from '@dkv/membership';
 import { DEFAULT_ANTI_ENTROPY_CONFIG, DEFAULT_RANGE_SYNC_CONFIG } from '@dkv/replication';
 import { z } from 'zod';
-import { AUTH_SETTINGS, authFileConfigFrom, ConfigError, DURABILITY_SETTINGS, LOG_LEVELS, enumSchema, intSchema, isValidAddress, parseSettings, patternSchema, settingName, type AuthFileConfig, type FsyncSetting, type Setting } from '@dkv/app-config';
+import {
+  AUTH_SETTINGS,
+  authFileConfigFrom,
+  ConfigError,
+  DURABILITY_SETTINGS,
+  LOG_LEVELS,
+  enumSchema,
+  intSchema,
+  isValidAddress,
+  parseSettings,
+  patternSchema,
+  settingName,
+  type AuthFileConfig,
+  type FsyncSetting,
+  type Setting,
+} from '@dkv/app-config';
 import type { CoordinatorConfig } from '@dkv/coordination';
 import type { RespDoorConfig } from '@dkv/app-config';
 import { PORT_BOUNDS_SETTINGS, portBoundsFrom } from '@dkv/app-config';
@@ -100,10 +124,21 @@ export interface NodeConfig {
 export const MAX_JOIN_ADDRESSES = 16;
 
 const joinSchema: z.ZodType<string[], string> = z.string().transform((text, ctx) => {
-  const addresses = text.split(',').map((part) => part.trim().replace(/^http:\/\//, '').replace(/\/+$/, '')).filter((part) => part.length > 0);
+  const addresses = text
+    .split(',')
+    .map((part) =>
+      part
+        .trim()
+        .replace(/^http:\/\//, '')
+        .replace(/\/+$/, ''),
+    )
+    .filter((part) => part.length > 0);
   const bad = addresses.find((address) => !isValidAddress(address));
   if (addresses.length === 0 || bad !== undefined) {
-    ctx.addIssue({ code: 'custom', message: `must be the host:port of a node of the cluster to join, or several separated by commas${bad === undefined ? '' : `; "${bad}" is not host:port`}` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `must be the host:port of a node of the cluster to join, or several separated by commas${bad === undefined ? '' : `; "${bad}" is not host:port`}`,
+    });
     return z.NEVER;
   }
   if (addresses.length > MAX_JOIN_ADDRESSES) {
@@ -124,14 +159,20 @@ const advertiseSchema: z.ZodType<string, string> = z.string().transform((text, c
 
 const membersSchema: z.ZodType<MemberSpec[], string> = z.string().transform((text, ctx) => {
   const members: MemberSpec[] = [];
-  for (const part of text.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+  for (const part of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)) {
     const eq = part.indexOf('=');
     const id = part.slice(0, eq);
     const at = part.indexOf('@', eq + 1);
     const address = at < 0 ? part.slice(eq + 1) : part.slice(eq + 1, at);
     const zone = at < 0 ? undefined : part.slice(at + 1);
     if (eq < 1 || !NODE_ID_PATTERN.test(id) || !isValidAddress(address) || (zone !== undefined && !ZONE_PATTERN.test(zone))) {
-      ctx.addIssue({ code: 'custom', message: `must be a comma-separated list of id=host:port or id=host:port@zone (ids of letters, digits, '.', '_', '-'; zones of letters, digits, '.', '_', '-', '/'); "${part}" is not` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be a comma-separated list of id=host:port or id=host:port@zone (ids of letters, digits, '.', '_', '-'; zones of letters, digits, '.', '_', '-', '/'); "${part}" is not`,
+      });
       return z.NEVER;
     }
     if (members.some((m) => m.id === id)) {
@@ -152,27 +193,152 @@ const membersSchema: z.ZodType<MemberSpec[], string> = z.string().transform((tex
  * `DKV_*` variables and defaults. The README's configuration table is this table.
  */
 export const NODE_SETTINGS = {
-  id: { flag: 'id', env: 'DKV_NODE_ID', required: true, description: 'this node\'s stable id (a restarted node keeps it)', schema: patternSchema(NODE_ID_PATTERN, '1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit') },
-  host: { flag: 'host', env: 'DKV_HOST', defaultValue: '127.0.0.1', description: 'interface to listen on, also the host of this node\'s address', schema: patternSchema(/^[A-Za-z0-9.:-]+$/, 'a host name or IP address') },
-  port: { flag: 'port', env: 'DKV_PORT', defaultValue: '7071', description: 'port of the internal API (0 picks a free one)', schema: intSchema(0, 65535) },
-  advertiseAddress: { flag: 'advertise-address', env: 'DKV_ADVERTISE_ADDRESS', description: 'host:port the other nodes reach this node at, e.g. its pod\'s DNS name (default: --host and the port bound)', schema: advertiseSchema },
-  members: { flag: 'members', env: 'DKV_MEMBERS', description: 'the cluster\'s storage nodes, id=host:port,... (default: this node alone)', schema: membersSchema },
-  zone: { flag: 'zone', env: 'DKV_ZONE', description: `this node's failure domain, e.g. an availability zone or topology.kubernetes.io/zone (default: "${DEFAULT_ZONE}"); a key's N replicas go to N distinct zones whenever there are N`, schema: patternSchema(ZONE_PATTERN, '1 to 64 letters, digits, ".", "_", "-" or "/", starting with a letter or digit') },
-  vnodes: { flag: 'vnodes', env: 'DKV_VNODES', defaultValue: String(DEFAULT_VNODES), description: 'virtual nodes each member places on the ring (its weight)', schema: intSchema(1, 65_536) },
-  tombstoneGraceMs: { flag: 'tombstone-grace-ms', env: 'DKV_TOMBSTONE_GRACE_MS', defaultValue: String(DEFAULT_TOMBSTONE_GRACE_MS), description: 'how long deletes and expiries are remembered before they are purged', schema: intSchema(1000, 31_536_000_000) },
-  maxClockOffsetMs: { flag: 'max-clock-offset-ms', env: 'DKV_MAX_CLOCK_OFFSET_MS', defaultValue: String(DEFAULT_MAX_CLOCK_OFFSET_MS), description: 'largest clock offset the cluster tolerates: a write whose version is further ahead of this node\'s clock is refused (VERSION_TOO_FAR_AHEAD)', schema: intSchema(1, 31_536_000_000) },
-  sweepIntervalMs: { flag: 'sweep-interval-ms', env: 'DKV_SWEEP_INTERVAL_MS', defaultValue: '100', description: 'time between two active-expiry sweeps', schema: intSchema(1, 3_600_000) },
-  sweepMaxWork: { flag: 'sweep-max-work', env: 'DKV_SWEEP_MAX_WORK', defaultValue: '1000', description: 'most keys one sweep expires or purges', schema: intSchema(1, 10_000_000) },
-  engine: { flag: 'engine', env: 'DKV_ENGINE', defaultValue: 'compact', description: 'storage engine: compact (values in slabs, metadata in typed arrays: about 1.1x the payload per 2 KB session) or map (a Map of records, the reference layout: about 1.36x)', schema: enumSchema(STORAGE_ENGINES) },
-  bodyLimitBytes: { flag: 'body-limit-bytes', env: 'DKV_BODY_LIMIT_BYTES', defaultValue: String(2 * 1024 * 1024), description: 'largest internal request accepted (must exceed the coordinators\' value limit)', schema: intSchema(1024, 1024 * 1024 * 1024) },
-  logLevel: { flag: 'log-level', env: 'DKV_LOG_LEVEL', defaultValue: 'info', description: 'pino log level', schema: enumSchema(LOG_LEVELS) },
-  join: { flag: 'join', env: 'DKV_JOIN', description: 'host:port of a node of a running cluster to join, or several separated by commas (DNS names are looked up again at each connection); data then moves to this node (default: start a cluster of --members)', schema: joinSchema },
-  n: { flag: 'n', env: 'DKV_N', defaultValue: String(DEFAULT_REPLICATION_FACTOR), description: 'the cluster\'s replication factor N (as the coordinators\')', schema: intSchema(1, 16) },
-  gossipIntervalMs: { flag: 'gossip-interval-ms', env: 'DKV_GOSSIP_INTERVAL_MS', defaultValue: String(DEFAULT_GOSSIPER_CONFIG.intervalMs), description: 'time between two rounds of membership gossip', schema: intSchema(10, 60_000) },
-  syncBytesPerSecond: { flag: 'sync-bytes-per-second', env: 'DKV_SYNC_BYTES_PER_SECOND', defaultValue: String(DEFAULT_RANGE_SYNC_CONFIG.bytesPerSecond), description: 'throttle of data streaming to this node when it gains ranges', schema: intSchema(1024, 10 * 1024 * 1024 * 1024) },
-  antiEntropyIntervalMs: { flag: 'anti-entropy-interval-ms', env: 'DKV_ANTI_ENTROPY_INTERVAL_MS', defaultValue: String(DEFAULT_ANTI_ENTROPY_CONFIG.intervalMs), description: 'how often each pair of replicas compares its data and repairs differences (0: off); at most half the tombstone grace', schema: intSchema(0, 86_400_000) },
-  antiEntropyBytesPerSecond: { flag: 'anti-entropy-bytes-per-second', env: 'DKV_ANTI_ENTROPY_BYTES_PER_SECOND', defaultValue: String(DEFAULT_ANTI_ENTROPY_CONFIG.bytesPerSecond), description: 'throttle of anti-entropy repair traffic, both directions', schema: intSchema(1024, 10 * 1024 * 1024 * 1024) },
-  syncSettleDelayMs: { flag: 'sync-settle-delay-ms', env: 'DKV_SYNC_SETTLE_DELAY_MS', defaultValue: '3000', description: 'wait before streaming starts, so every coordinator has learnt the change', schema: intSchema(0, 600_000) },
+  id: {
+    flag: 'id',
+    env: 'DKV_NODE_ID',
+    required: true,
+    description: "this node's stable id (a restarted node keeps it)",
+    schema: patternSchema(NODE_ID_PATTERN, '1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit'),
+  },
+  host: {
+    flag: 'host',
+    env: 'DKV_HOST',
+    defaultValue: '127.0.0.1',
+    description: "interface to listen on, also the host of this node's address",
+    schema: patternSchema(/^[A-Za-z0-9.:-]+$/, 'a host name or IP address'),
+  },
+  port: {
+    flag: 'port',
+    env: 'DKV_PORT',
+    defaultValue: '7071',
+    description: 'port of the internal API (0 picks a free one)',
+    schema: intSchema(0, 65535),
+  },
+  advertiseAddress: {
+    flag: 'advertise-address',
+    env: 'DKV_ADVERTISE_ADDRESS',
+    description: "host:port the other nodes reach this node at, e.g. its pod's DNS name (default: --host and the port bound)",
+    schema: advertiseSchema,
+  },
+  members: {
+    flag: 'members',
+    env: 'DKV_MEMBERS',
+    description: "the cluster's storage nodes, id=host:port,... (default: this node alone)",
+    schema: membersSchema,
+  },
+  zone: {
+    flag: 'zone',
+    env: 'DKV_ZONE',
+    description: `this node's failure domain, e.g. an availability zone or topology.kubernetes.io/zone (default: "${DEFAULT_ZONE}"); a key's N replicas go to N distinct zones whenever there are N`,
+    schema: patternSchema(ZONE_PATTERN, '1 to 64 letters, digits, ".", "_", "-" or "/", starting with a letter or digit'),
+  },
+  vnodes: {
+    flag: 'vnodes',
+    env: 'DKV_VNODES',
+    defaultValue: String(DEFAULT_VNODES),
+    description: 'virtual nodes each member places on the ring (its weight)',
+    schema: intSchema(1, 65_536),
+  },
+  tombstoneGraceMs: {
+    flag: 'tombstone-grace-ms',
+    env: 'DKV_TOMBSTONE_GRACE_MS',
+    defaultValue: String(DEFAULT_TOMBSTONE_GRACE_MS),
+    description: 'how long deletes and expiries are remembered before they are purged',
+    schema: intSchema(1000, 31_536_000_000),
+  },
+  maxClockOffsetMs: {
+    flag: 'max-clock-offset-ms',
+    env: 'DKV_MAX_CLOCK_OFFSET_MS',
+    defaultValue: String(DEFAULT_MAX_CLOCK_OFFSET_MS),
+    description:
+      "largest clock offset the cluster tolerates: a write whose version is further ahead of this node's clock is refused (VERSION_TOO_FAR_AHEAD)",
+    schema: intSchema(1, 31_536_000_000),
+  },
+  sweepIntervalMs: {
+    flag: 'sweep-interval-ms',
+    env: 'DKV_SWEEP_INTERVAL_MS',
+    defaultValue: '100',
+    description: 'time between two active-expiry sweeps',
+    schema: intSchema(1, 3_600_000),
+  },
+  sweepMaxWork: {
+    flag: 'sweep-max-work',
+    env: 'DKV_SWEEP_MAX_WORK',
+    defaultValue: '1000',
+    description: 'most keys one sweep expires or purges',
+    schema: intSchema(1, 10_000_000),
+  },
+  engine: {
+    flag: 'engine',
+    env: 'DKV_ENGINE',
+    defaultValue: 'compact',
+    description:
+      'storage engine: compact (values in slabs, metadata in typed arrays: about 1.1x the payload per 2 KB session) or map (a Map of records, the reference layout: about 1.36x)',
+    schema: enumSchema(STORAGE_ENGINES),
+  },
+  bodyLimitBytes: {
+    flag: 'body-limit-bytes',
+    env: 'DKV_BODY_LIMIT_BYTES',
+    defaultValue: String(2 * 1024 * 1024),
+    description: "largest internal request accepted (must exceed the coordinators' value limit)",
+    schema: intSchema(1024, 1024 * 1024 * 1024),
+  },
+  logLevel: {
+    flag: 'log-level',
+    env: 'DKV_LOG_LEVEL',
+    defaultValue: 'info',
+    description: 'pino log level',
+    schema: enumSchema(LOG_LEVELS),
+  },
+  join: {
+    flag: 'join',
+    env: 'DKV_JOIN',
+    description:
+      'host:port of a node of a running cluster to join, or several separated by commas (DNS names are looked up again at each connection); data then moves to this node (default: start a cluster of --members)',
+    schema: joinSchema,
+  },
+  n: {
+    flag: 'n',
+    env: 'DKV_N',
+    defaultValue: String(DEFAULT_REPLICATION_FACTOR),
+    description: "the cluster's replication factor N (as the coordinators')",
+    schema: intSchema(1, 16),
+  },
+  gossipIntervalMs: {
+    flag: 'gossip-interval-ms',
+    env: 'DKV_GOSSIP_INTERVAL_MS',
+    defaultValue: String(DEFAULT_GOSSIPER_CONFIG.intervalMs),
+    description: 'time between two rounds of membership gossip',
+    schema: intSchema(10, 60_000),
+  },
+  syncBytesPerSecond: {
+    flag: 'sync-bytes-per-second',
+    env: 'DKV_SYNC_BYTES_PER_SECOND',
+    defaultValue: String(DEFAULT_RANGE_SYNC_CONFIG.bytesPerSecond),
+    description: 'throttle of data streaming to this node when it gains ranges',
+    schema: intSchema(1024, 10 * 1024 * 1024 * 1024),
+  },
+  antiEntropyIntervalMs: {
+    flag: 'anti-entropy-interval-ms',
+    env: 'DKV_ANTI_ENTROPY_INTERVAL_MS',
+    defaultValue: String(DEFAULT_ANTI_ENTROPY_CONFIG.intervalMs),
+    description: 'how often each pair of replicas compares its data and repairs differences (0: off); at most half the tombstone grace',
+    schema: intSchema(0, 86_400_000),
+  },
+  antiEntropyBytesPerSecond: {
+    flag: 'anti-entropy-bytes-per-second',
+    env: 'DKV_ANTI_ENTROPY_BYTES_PER_SECOND',
+    defaultValue: String(DEFAULT_ANTI_ENTROPY_CONFIG.bytesPerSecond),
+    description: 'throttle of anti-entropy repair traffic, both directions',
+    schema: intSchema(1024, 10 * 1024 * 1024 * 1024),
+  },
+  syncSettleDelayMs: {
+    flag: 'sync-settle-delay-ms',
+    env: 'DKV_SYNC_SETTLE_DELAY_MS',
+    defaultValue: '3000',
+    description: 'wait before streaming starts, so every coordinator has learnt the change',
+    schema: intSchema(0, 600_000),
+  },
   ...DURABILITY_SETTINGS,
   ...PORT_BOUNDS_SETTINGS,
   ...NODE_COORDINATE_SETTINGS,
@@ -183,14 +349,19 @@ export const NODE_SETTINGS = {
  * The node's configuration from flags (keyed like {@link NODE_SETTINGS}) and environment. Throws a
  * {@link ConfigError} naming every bad setting, including a member list that leaves this node out.
  */
-export function parseNodeConfig(flags: Readonly<Record<string, string | undefined>>, env: Readonly<Record<string, string | undefined>>): NodeConfig {
+export function parseNodeConfig(
+  flags: Readonly<Record<string, string | undefined>>,
+  env: Readonly<Record<string, string | undefined>>,
+): NodeConfig {
   const values = parseSettings(NODE_SETTINGS, flags, env);
   const members = values.members ?? null;
   if (members !== null && !members.some((m) => m.id === values.id)) {
     throw new ConfigError([`${settingName(NODE_SETTINGS.members)} must include this node's id "${values.id}"`]);
   }
   if (members !== null && values.join !== undefined) {
-    throw new ConfigError([`${settingName(NODE_SETTINGS.join)} and ${settingName(NODE_SETTINGS.members)} exclude each other: a node either starts a cluster or joins one`]);
+    throw new ConfigError([
+      `${settingName(NODE_SETTINGS.join)} and ${settingName(NODE_SETTINGS.members)} exclude each other: a node either starts a cluster or joins one`,
+    ]);
   }
   const listedZone = members?.find((m) => m.id === values.id)?.zone;
   if (members !== null && values.zone !== undefined && values.zone !== (listedZone ?? DEFAULT_ZONE)) {
@@ -215,13 +386,28 @@ export function parseNodeConfig(flags: Readonly<Record<string, string | undefine
   const auth = authFileConfigFrom(values, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   const { authFile: _authFile, ...rest } = withoutCoordinateSettings(values);
-  return { ...rest, auth, clusterSecret: auth?.clusterSecret ?? null, zone, members, advertiseAddress: values.advertiseAddress ?? null, join: values.join ?? null, dataDir: values.dataDir ?? null, coordinator: coordination?.coordinator ?? null, coordinatorClient: coordination?.client ?? null, resp: coordination?.resp ?? null, portBounds: portBoundsFrom(values) };
+  return {
+    ...rest,
+    auth,
+    clusterSecret: auth?.clusterSecret ?? null,
+    zone,
+    members,
+    advertiseAddress: values.advertiseAddress ?? null,
+    join: values.join ?? null,
+    dataDir: values.dataDir ?? null,
+    coordinator: coordination?.coordinator ?? null,
+    coordinatorClient: coordination?.client ?? null,
+    resp: coordination?.resp ?? null,
+    portBounds: portBoundsFrom(values),
+  };
 }
 
 /** The parsed values less the coordinate and port-bound settings: a {@link NodeConfig} holds those as `coordinator`, `coordinatorClient` and `portBounds`. */
 function withoutCoordinateSettings<V extends Record<string, unknown>>(values: V): Omit<V, keyof typeof NODE_COORDINATE_SETTINGS> {
   // The port bounds are held as `portBounds`, not as flat fields.
-  return Object.fromEntries(Object.entries(values).filter(([key]) => !Object.hasOwn(NODE_COORDINATE_SETTINGS, key) && !Object.hasOwn(PORT_BOUNDS_SETTINGS, key))) as Omit<V, keyof typeof NODE_COORDINATE_SETTINGS>;
+  return Object.fromEntries(
+    Object.entries(values).filter(([key]) => !Object.hasOwn(NODE_COORDINATE_SETTINGS, key) && !Object.hasOwn(PORT_BOUNDS_SETTINGS, key)),
+  ) as Omit<V, keyof typeof NODE_COORDINATE_SETTINGS>;
 }
 
 /** The static membership a node serves: the configured members, or this node alone at `selfAddress`. */

@@ -19,7 +19,6 @@ import {
   type SettingsValues,
 } from '@dkv/app-config';
 
-
 /**
  * The settings of a storage node that also coordinates (`--coordinate`): the public API on the
  * node's own port, over a coordinator that routes by the node's gossiped membership.
@@ -36,13 +35,30 @@ import {
  * storage engine's too).
  */
 export const NODE_COORDINATE_SETTINGS = {
-  coordinate: { flag: 'coordinate', env: 'DKV_COORDINATE', defaultValue: 'false', switch: true, description: 'also serve the public API (API.md) on this port and coordinate requests, reading and writing the own replica in-process (any node can coordinate)', schema: booleanSchema() },
+  coordinate: {
+    flag: 'coordinate',
+    env: 'DKV_COORDINATE',
+    defaultValue: 'false',
+    switch: true,
+    description:
+      'also serve the public API (API.md) on this port and coordinate requests, reading and writing the own replica in-process (any node can coordinate)',
+    schema: booleanSchema(),
+  },
   w: forCoordinatingNode(T.w),
   r: forCoordinatingNode(T.r),
   requestTimeoutMs: forCoordinatingNode(T.requestTimeoutMs),
-  readFanout: forCoordinatingNode(T.readFanout, 'whom reads ask first: all N replicas, or the quorum R (the own replica first, in-process) with spares and hedging'),
-  writeQuorum: forCoordinatingNode(T.writeQuorum, 'strict (W of the key\'s own replicas) or sloppy (stand-ins keep hints and count toward W when fewer than W are available; weaker, see README)'),
-  maxValueBytes: forCoordinatingNode(T.maxValueBytes, 'largest value accepted (larger answers 413); at most --body-limit-bytes minus 64 KiB'),
+  readFanout: forCoordinatingNode(
+    T.readFanout,
+    'whom reads ask first: all N replicas, or the quorum R (the own replica first, in-process) with spares and hedging',
+  ),
+  writeQuorum: forCoordinatingNode(
+    T.writeQuorum,
+    "strict (W of the key's own replicas) or sloppy (stand-ins keep hints and count toward W when fewer than W are available; weaker, see README)",
+  ),
+  maxValueBytes: forCoordinatingNode(
+    T.maxValueBytes,
+    'largest value accepted (larger answers 413); at most --body-limit-bytes minus 64 KiB',
+  ),
   writeVersioning: forCoordinatingNode(T.writeVersioning),
   hedgeMinDelayMs: forCoordinatingNode(T.hedgeMinDelayMs),
   hedgeMaxDelayMs: forCoordinatingNode(T.hedgeMaxDelayMs),
@@ -59,7 +75,10 @@ export const NODE_COORDINATE_SETTINGS = {
   heartbeatIntervalMs: forCoordinatingNode(T.heartbeatIntervalMs),
   heartbeatTimeoutMs: forCoordinatingNode(T.heartbeatTimeoutMs),
   heartbeatFailureThreshold: forCoordinatingNode(T.heartbeatFailureThreshold),
-  connectionsPerNode: forCoordinatingNode(T.connectionsPerNode, 'keep-alive connections to each storage node, at most (over TCP at most 4 are used: each is multiplexed)'),
+  connectionsPerNode: forCoordinatingNode(
+    T.connectionsPerNode,
+    'keep-alive connections to each storage node, at most (over TCP at most 4 are used: each is multiplexed)',
+  ),
   maxInFlightPerNode: forCoordinatingNode(T.maxInFlightPerNode),
   nodeRetryAttempts: forCoordinatingNode(T.nodeRetryAttempts),
   nodeRetryBaseDelayMs: forCoordinatingNode(T.nodeRetryBaseDelayMs),
@@ -103,7 +122,12 @@ export type NodeCoordinateValues = SettingsValues<typeof NODE_COORDINATE_SETTING
  */
 export function nodeCoordinatorConfig(values: NodeCoordinateValues): NodeCoordinatorSettings {
   const problems = coordinateProblems(values);
-  const coordinator = coordinatorConfigFrom(values, { nodeId: values.id, localReplicaId: values.id, n: values.n, maxClockOffsetMs: values.maxClockOffsetMs });
+  const coordinator = coordinatorConfigFrom(values, {
+    nodeId: values.id,
+    localReplicaId: values.id,
+    n: values.n,
+    maxClockOffsetMs: values.maxClockOffsetMs,
+  });
   // The core's own check last, as the coordinator's: it names fields, not flags, so only what the checks above missed reaches it.
   if (problems.length === 0) problems.push(...checkCoordinatorConfig(coordinator));
   if (problems.length > 0) throw new ConfigError(problems);
@@ -119,7 +143,9 @@ function coordinateProblems(values: NodeCoordinateValues): string[] {
   const S = NODE_COORDINATE_SETTINGS;
   const problems = quorumProblems(values, values.n, '--n (DKV_N)');
   if (values.maxValueBytes + FRAME_OVERHEAD_BYTES > values.bodyLimitBytes) {
-    problems.push(`${settingName(S.maxValueBytes)} (${values.maxValueBytes}) must be at most --body-limit-bytes (DKV_BODY_LIMIT_BYTES) minus ${FRAME_OVERHEAD_BYTES} (${values.bodyLimitBytes - FRAME_OVERHEAD_BYTES}): a value travels to the other replicas in one frame`);
+    problems.push(
+      `${settingName(S.maxValueBytes)} (${values.maxValueBytes}) must be at most --body-limit-bytes (DKV_BODY_LIMIT_BYTES) minus ${FRAME_OVERHEAD_BYTES} (${values.bodyLimitBytes - FRAME_OVERHEAD_BYTES}): a value travels to the other replicas in one frame`,
+    );
   }
   problems.push(...boundProblems(values), ...respProblems(values));
   if (values.replicationMaxTaskAgeMs >= values.tombstoneGraceMs) {

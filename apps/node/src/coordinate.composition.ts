@@ -1,6 +1,12 @@
 import type { Coordinator, CoordinatorConfig } from '@dkv/coordination';
 import type { NodeClient } from '@dkv/core';
-import { clusterAdminApi, clusterOperationsApi, registerPublicApiMetrics, type PublicApiOptions, type PublicApiService } from '@dkv/public-api';
+import {
+  clusterAdminApi,
+  clusterOperationsApi,
+  registerPublicApiMetrics,
+  type PublicApiOptions,
+  type PublicApiService,
+} from '@dkv/public-api';
 import type { ElasticMember } from '@dkv/replication';
 import { CoordinatorRespBackend, type RespBackend } from '@dkv/resp';
 import type { Registry } from 'prom-client';

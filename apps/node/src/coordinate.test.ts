@@ -34,17 +34,38 @@ async function until(what: string, condition: () => Promise<boolean>): Promise<v
 describe('--coordinate settings', () => {
   it('is off by default, and on with the switch or DKV_COORDINATE', () => {
     expect(parseNodeConfig({ id: 'n1' }, {}).coordinator).toBeNull();
-    expect(parseNodeConfig({ id: 'n1', coordinate: 'true' }, {}).coordinator).toMatchObject({ nodeId: 'n1', localReplicaId: 'n1', n: 3, w: 2, r: 2, requestTimeoutMs: 1000, readFanout: 'all', maxValueBytes: 1024 * 1024 });
+    expect(parseNodeConfig({ id: 'n1', coordinate: 'true' }, {}).coordinator).toMatchObject({
+      nodeId: 'n1',
+      localReplicaId: 'n1',
+      n: 3,
+      w: 2,
+      r: 2,
+      requestTimeoutMs: 1000,
+      readFanout: 'all',
+      maxValueBytes: 1024 * 1024,
+    });
     expect(parseNodeConfig({ id: 'n1', coordinate: 'true', readFanout: 'quorum' }, {}).coordinator).toMatchObject({ readFanout: 'quorum' });
     expect(parseNodeConfig({ id: 'n1', coordinate: 'true' }, {}).coordinator).toMatchObject({ writeQuorum: 'strict' });
-    expect(parseNodeConfig({ id: 'n1', coordinate: 'true' }, { DKV_WRITE_QUORUM: 'sloppy' }).coordinator).toMatchObject({ writeQuorum: 'sloppy' });
-    expect(parseNodeConfig({ id: 'n2', n: '1' }, { DKV_COORDINATE: '1', DKV_W: '1', DKV_R: '1' }).coordinator).toMatchObject({ nodeId: 'n2', n: 1, w: 1, r: 1 });
+    expect(parseNodeConfig({ id: 'n1', coordinate: 'true' }, { DKV_WRITE_QUORUM: 'sloppy' }).coordinator).toMatchObject({
+      writeQuorum: 'sloppy',
+    });
+    expect(parseNodeConfig({ id: 'n2', n: '1' }, { DKV_COORDINATE: '1', DKV_W: '1', DKV_R: '1' }).coordinator).toMatchObject({
+      nodeId: 'n2',
+      n: 1,
+      w: 1,
+      r: 1,
+    });
   });
 
-  it('defaults to the coordination core\'s defaults and the stand-alone coordinator\'s wire stack', () => {
+  it("defaults to the coordination core's defaults and the stand-alone coordinator's wire stack", () => {
     const config = parseNodeConfig({ id: 'n1', coordinate: 'true' }, {});
     expect(config.coordinator).toEqual({ ...DEFAULT_COORDINATOR_CONFIG, nodeId: 'n1', localReplicaId: 'n1' });
-    expect(config.coordinatorClient).toEqual({ connectionsPerNode: 16, maxInFlightPerNode: 512, nodeRetry: { maxAttempts: 2, baseDelayMs: 20, maxDelayMs: 200 }, circuitBreaker: { failureThreshold: 5, openMs: 1000 } });
+    expect(config.coordinatorClient).toEqual({
+      connectionsPerNode: 16,
+      maxInFlightPerNode: 512,
+      nodeRetry: { maxAttempts: 2, baseDelayMs: 20, maxDelayMs: 200 },
+      circuitBreaker: { failureThreshold: 5, openMs: 1000 },
+    });
     expect(parseNodeConfig({ id: 'n1' }, {}).coordinatorClient).toBeNull();
   });
 
@@ -65,9 +86,24 @@ describe('--coordinate settings', () => {
     ['replicationBaseBackoffMs', 'DKV_REPLICATION_BASE_BACKOFF_MS', '10', { coordinator: { replication: { baseBackoffMs: 10 } } }],
     ['replicationMaxBackoffMs', 'DKV_REPLICATION_MAX_BACKOFF_MS', '5000', { coordinator: { replication: { maxBackoffMs: 5000 } } }],
     ['replicationMaxTaskAgeMs', 'DKV_REPLICATION_MAX_TASK_AGE_MS', '60000', { coordinator: { replication: { maxTaskAgeMs: 60_000 } } }],
-    ['replicationMaxTasksPerTarget', 'DKV_REPLICATION_MAX_TASKS_PER_TARGET', '500', { coordinator: { replication: { maxTasksPerTarget: 500 } } }],
-    ['replicationMaxBytesPerTarget', 'DKV_REPLICATION_MAX_BYTES_PER_TARGET', '1048576', { coordinator: { replication: { maxBytesPerTarget: 1_048_576 } } }],
-    ['replicationMaxSendsPerTargetPerPass', 'DKV_REPLICATION_MAX_SENDS_PER_TARGET_PER_PASS', '16', { coordinator: { replication: { maxSendsPerTargetPerPass: 16 } } }],
+    [
+      'replicationMaxTasksPerTarget',
+      'DKV_REPLICATION_MAX_TASKS_PER_TARGET',
+      '500',
+      { coordinator: { replication: { maxTasksPerTarget: 500 } } },
+    ],
+    [
+      'replicationMaxBytesPerTarget',
+      'DKV_REPLICATION_MAX_BYTES_PER_TARGET',
+      '1048576',
+      { coordinator: { replication: { maxBytesPerTarget: 1_048_576 } } },
+    ],
+    [
+      'replicationMaxSendsPerTargetPerPass',
+      'DKV_REPLICATION_MAX_SENDS_PER_TARGET_PER_PASS',
+      '16',
+      { coordinator: { replication: { maxSendsPerTargetPerPass: 16 } } },
+    ],
     ['replicationBatchSize', 'DKV_REPLICATION_BATCH_SIZE', '32', { coordinator: { replication: { batchSize: 32 } } }],
     ['heartbeatIntervalMs', 'DKV_HEARTBEAT_INTERVAL_MS', '250', { coordinator: { heartbeat: { intervalMs: 250 } } }],
     ['heartbeatTimeoutMs', 'DKV_HEARTBEAT_TIMEOUT_MS', '200', { coordinator: { heartbeat: { timeoutMs: 200 } } }],
@@ -96,7 +132,11 @@ describe('--coordinate settings', () => {
   });
 
   it('has a case above for every coordinate setting', () => {
-    expect(CASES.map(([key]) => key).sort()).toEqual(Object.keys(NODE_COORDINATE_SETTINGS).filter((key) => key !== 'coordinate').sort());
+    expect(CASES.map(([key]) => key).sort()).toEqual(
+      Object.keys(NODE_COORDINATE_SETTINGS)
+        .filter((key) => key !== 'coordinate')
+        .sort(),
+    );
   });
 
   it('takes no --transport: a coordinating node talks TCP to its peers', () => {
@@ -106,45 +146,126 @@ describe('--coordinate settings', () => {
   it.each([
     [{ coordinate: 'true', w: '4' }, '--w (DKV_W) must be at most N (3, --n (DKV_N)), got 4'],
     [{ coordinate: 'true', n: '1' }, '--r (DKV_R) must be at most N (1, --n (DKV_N)), got 2'],
-    [{ coordinate: 'true', maxValueBytes: String(2 * 1024 * 1024) }, '--max-value-bytes (DKV_MAX_VALUE_BYTES) (2097152) must be at most --body-limit-bytes (DKV_BODY_LIMIT_BYTES) minus 65536'],
+    [
+      { coordinate: 'true', maxValueBytes: String(2 * 1024 * 1024) },
+      '--max-value-bytes (DKV_MAX_VALUE_BYTES) (2097152) must be at most --body-limit-bytes (DKV_BODY_LIMIT_BYTES) minus 65536',
+    ],
     [{ coordinate: 'maybe' }, '--coordinate (DKV_COORDINATE) must be true or false'],
-    [{ coordinate: 'true', writeVersioning: 'pessimistic' }, '--write-versioning (DKV_WRITE_VERSIONING) must be one of optimistic, read-first, got "pessimistic"'],
-    [{ coordinate: 'true', hedgeMinDelayMs: '0' }, '--hedge-min-delay-ms (DKV_HEDGE_MIN_DELAY_MS) must be a whole number from 1 to 60000, got "0"'],
-    [{ coordinate: 'true', hedgeMaxDelayMs: '60001' }, '--hedge-max-delay-ms (DKV_HEDGE_MAX_DELAY_MS) must be a whole number from 1 to 60000, got "60001"'],
-    [{ coordinate: 'true', hedgeMinDelayMs: '50', hedgeMaxDelayMs: '10' }, '--hedge-max-delay-ms (DKV_HEDGE_MAX_DELAY_MS) must be at least --hedge-min-delay-ms (DKV_HEDGE_MIN_DELAY_MS) (50)'],
-    [{ coordinate: 'true', readRepairMaxInFlight: '0' }, '--read-repair-max-in-flight (DKV_READ_REPAIR_MAX_IN_FLIGHT) must be a whole number from 1 to 1000000, got "0"'],
-    [{ coordinate: 'true', replicationMaxTasksPerTarget: 'many' }, '--replication-max-tasks-per-target (DKV_REPLICATION_MAX_TASKS_PER_TARGET) must be a whole number from 1 to 100000000, got "many"'],
-    [{ coordinate: 'true', replicationMaxBytesPerTarget: '0' }, '--replication-max-bytes-per-target (DKV_REPLICATION_MAX_BYTES_PER_TARGET) must be a whole number from 1 to 1099511627776, got "0"'],
-    [{ coordinate: 'true', replicationMaxSendsPerTargetPerPass: '1.5' }, '--replication-max-sends-per-target-per-pass (DKV_REPLICATION_MAX_SENDS_PER_TARGET_PER_PASS) must be a whole number from 1 to 1000000, got "1.5"'],
-    [{ coordinate: 'true', replicationBatchSize: '-1' }, '--replication-batch-size (DKV_REPLICATION_BATCH_SIZE) must be a whole number from 1 to 1000000, got "-1"'],
-    [{ coordinate: 'true', replicationMaxQueuedTasks: '0' }, '--replication-max-queued-tasks (DKV_REPLICATION_MAX_QUEUED_TASKS) must be a whole number from 1 to 100000000, got "0"'],
-    [{ coordinate: 'true', replicationRetryIntervalMs: '3600001' }, '--replication-retry-interval-ms (DKV_REPLICATION_RETRY_INTERVAL_MS) must be a whole number from 1 to 3600000, got "3600001"'],
-    [{ coordinate: 'true', replicationBaseBackoffMs: '500', replicationMaxBackoffMs: '100' }, '--replication-max-backoff-ms (DKV_REPLICATION_MAX_BACKOFF_MS) must be at least --replication-base-backoff-ms (DKV_REPLICATION_BASE_BACKOFF_MS) (500)'],
-    [{ coordinate: 'true', replicationMaxTaskAgeMs: '3600000' }, '--replication-max-task-age-ms (DKV_REPLICATION_MAX_TASK_AGE_MS) (3600000) must be below --tombstone-grace-ms (DKV_TOMBSTONE_GRACE_MS) (3600000)'],
-    [{ coordinate: 'true', heartbeatIntervalMs: 'often' }, '--heartbeat-interval-ms (DKV_HEARTBEAT_INTERVAL_MS) must be a whole number from 1 to 3600000, got "often"'],
-    [{ coordinate: 'true', heartbeatTimeoutMs: '0' }, '--heartbeat-timeout-ms (DKV_HEARTBEAT_TIMEOUT_MS) must be a whole number from 1 to 3600000, got "0"'],
-    [{ coordinate: 'true', heartbeatFailureThreshold: '1001' }, '--heartbeat-failure-threshold (DKV_HEARTBEAT_FAILURE_THRESHOLD) must be a whole number from 1 to 1000, got "1001"'],
-    [{ coordinate: 'true', connectionsPerNode: '0' }, '--connections-per-node (DKV_CONNECTIONS_PER_NODE) must be a whole number from 1 to 1024, got "0"'],
-    [{ coordinate: 'true', maxInFlightPerNode: '1000001' }, '--max-in-flight-per-node (DKV_MAX_IN_FLIGHT_PER_NODE) must be a whole number from 1 to 1000000, got "1000001"'],
-    [{ coordinate: 'true', nodeRetryAttempts: '11' }, '--node-retry-attempts (DKV_NODE_RETRY_ATTEMPTS) must be a whole number from 1 to 10, got "11"'],
-    [{ coordinate: 'true', nodeRetryBaseDelayMs: '0' }, '--node-retry-base-delay-ms (DKV_NODE_RETRY_BASE_DELAY_MS) must be a whole number from 1 to 60000, got "0"'],
-    [{ coordinate: 'true', nodeRetryBaseDelayMs: '300' }, '--node-retry-max-delay-ms (DKV_NODE_RETRY_MAX_DELAY_MS) must be at least --node-retry-base-delay-ms (DKV_NODE_RETRY_BASE_DELAY_MS) (300)'],
-    [{ coordinate: 'true', circuitFailureThreshold: '0' }, '--circuit-failure-threshold (DKV_CIRCUIT_FAILURE_THRESHOLD) must be a whole number from 1 to 1000000, got "0"'],
-    [{ coordinate: 'true', circuitOpenMs: 'soon' }, '--circuit-open-ms (DKV_CIRCUIT_OPEN_MS) must be a whole number from 1 to 3600000, got "soon"'],
+    [
+      { coordinate: 'true', writeVersioning: 'pessimistic' },
+      '--write-versioning (DKV_WRITE_VERSIONING) must be one of optimistic, read-first, got "pessimistic"',
+    ],
+    [
+      { coordinate: 'true', hedgeMinDelayMs: '0' },
+      '--hedge-min-delay-ms (DKV_HEDGE_MIN_DELAY_MS) must be a whole number from 1 to 60000, got "0"',
+    ],
+    [
+      { coordinate: 'true', hedgeMaxDelayMs: '60001' },
+      '--hedge-max-delay-ms (DKV_HEDGE_MAX_DELAY_MS) must be a whole number from 1 to 60000, got "60001"',
+    ],
+    [
+      { coordinate: 'true', hedgeMinDelayMs: '50', hedgeMaxDelayMs: '10' },
+      '--hedge-max-delay-ms (DKV_HEDGE_MAX_DELAY_MS) must be at least --hedge-min-delay-ms (DKV_HEDGE_MIN_DELAY_MS) (50)',
+    ],
+    [
+      { coordinate: 'true', readRepairMaxInFlight: '0' },
+      '--read-repair-max-in-flight (DKV_READ_REPAIR_MAX_IN_FLIGHT) must be a whole number from 1 to 1000000, got "0"',
+    ],
+    [
+      { coordinate: 'true', replicationMaxTasksPerTarget: 'many' },
+      '--replication-max-tasks-per-target (DKV_REPLICATION_MAX_TASKS_PER_TARGET) must be a whole number from 1 to 100000000, got "many"',
+    ],
+    [
+      { coordinate: 'true', replicationMaxBytesPerTarget: '0' },
+      '--replication-max-bytes-per-target (DKV_REPLICATION_MAX_BYTES_PER_TARGET) must be a whole number from 1 to 1099511627776, got "0"',
+    ],
+    [
+      { coordinate: 'true', replicationMaxSendsPerTargetPerPass: '1.5' },
+      '--replication-max-sends-per-target-per-pass (DKV_REPLICATION_MAX_SENDS_PER_TARGET_PER_PASS) must be a whole number from 1 to 1000000, got "1.5"',
+    ],
+    [
+      { coordinate: 'true', replicationBatchSize: '-1' },
+      '--replication-batch-size (DKV_REPLICATION_BATCH_SIZE) must be a whole number from 1 to 1000000, got "-1"',
+    ],
+    [
+      { coordinate: 'true', replicationMaxQueuedTasks: '0' },
+      '--replication-max-queued-tasks (DKV_REPLICATION_MAX_QUEUED_TASKS) must be a whole number from 1 to 100000000, got "0"',
+    ],
+    [
+      { coordinate: 'true', replicationRetryIntervalMs: '3600001' },
+      '--replication-retry-interval-ms (DKV_REPLICATION_RETRY_INTERVAL_MS) must be a whole number from 1 to 3600000, got "3600001"',
+    ],
+    [
+      { coordinate: 'true', replicationBaseBackoffMs: '500', replicationMaxBackoffMs: '100' },
+      '--replication-max-backoff-ms (DKV_REPLICATION_MAX_BACKOFF_MS) must be at least --replication-base-backoff-ms (DKV_REPLICATION_BASE_BACKOFF_MS) (500)',
+    ],
+    [
+      { coordinate: 'true', replicationMaxTaskAgeMs: '3600000' },
+      '--replication-max-task-age-ms (DKV_REPLICATION_MAX_TASK_AGE_MS) (3600000) must be below --tombstone-grace-ms (DKV_TOMBSTONE_GRACE_MS) (3600000)',
+    ],
+    [
+      { coordinate: 'true', heartbeatIntervalMs: 'often' },
+      '--heartbeat-interval-ms (DKV_HEARTBEAT_INTERVAL_MS) must be a whole number from 1 to 3600000, got "often"',
+    ],
+    [
+      { coordinate: 'true', heartbeatTimeoutMs: '0' },
+      '--heartbeat-timeout-ms (DKV_HEARTBEAT_TIMEOUT_MS) must be a whole number from 1 to 3600000, got "0"',
+    ],
+    [
+      { coordinate: 'true', heartbeatFailureThreshold: '1001' },
+      '--heartbeat-failure-threshold (DKV_HEARTBEAT_FAILURE_THRESHOLD) must be a whole number from 1 to 1000, got "1001"',
+    ],
+    [
+      { coordinate: 'true', connectionsPerNode: '0' },
+      '--connections-per-node (DKV_CONNECTIONS_PER_NODE) must be a whole number from 1 to 1024, got "0"',
+    ],
+    [
+      { coordinate: 'true', maxInFlightPerNode: '1000001' },
+      '--max-in-flight-per-node (DKV_MAX_IN_FLIGHT_PER_NODE) must be a whole number from 1 to 1000000, got "1000001"',
+    ],
+    [
+      { coordinate: 'true', nodeRetryAttempts: '11' },
+      '--node-retry-attempts (DKV_NODE_RETRY_ATTEMPTS) must be a whole number from 1 to 10, got "11"',
+    ],
+    [
+      { coordinate: 'true', nodeRetryBaseDelayMs: '0' },
+      '--node-retry-base-delay-ms (DKV_NODE_RETRY_BASE_DELAY_MS) must be a whole number from 1 to 60000, got "0"',
+    ],
+    [
+      { coordinate: 'true', nodeRetryBaseDelayMs: '300' },
+      '--node-retry-max-delay-ms (DKV_NODE_RETRY_MAX_DELAY_MS) must be at least --node-retry-base-delay-ms (DKV_NODE_RETRY_BASE_DELAY_MS) (300)',
+    ],
+    [
+      { coordinate: 'true', circuitFailureThreshold: '0' },
+      '--circuit-failure-threshold (DKV_CIRCUIT_FAILURE_THRESHOLD) must be a whole number from 1 to 1000000, got "0"',
+    ],
+    [
+      { coordinate: 'true', circuitOpenMs: 'soon' },
+      '--circuit-open-ms (DKV_CIRCUIT_OPEN_MS) must be a whole number from 1 to 3600000, got "soon"',
+    ],
   ])('rejects %j', (flags, message) => {
     expect(() => parseNodeConfig({ id: 'n1', ...flags }, {})).toThrow(ConfigError);
     expect(() => parseNodeConfig({ id: 'n1', ...flags }, {})).toThrow(message);
   });
 
   it('names a bad variable as it names a bad flag', () => {
-    expect(() => parseNodeConfig({ id: 'n1', coordinate: 'true' }, { DKV_WRITE_VERSIONING: 'later' })).toThrow('--write-versioning (DKV_WRITE_VERSIONING) must be one of optimistic, read-first, got "later"');
-    expect(() => parseNodeConfig({ id: 'n1', coordinate: 'true' }, { DKV_CIRCUIT_OPEN_MS: '0' })).toThrow('--circuit-open-ms (DKV_CIRCUIT_OPEN_MS) must be a whole number from 1 to 3600000, got "0"');
+    expect(() => parseNodeConfig({ id: 'n1', coordinate: 'true' }, { DKV_WRITE_VERSIONING: 'later' })).toThrow(
+      '--write-versioning (DKV_WRITE_VERSIONING) must be one of optimistic, read-first, got "later"',
+    );
+    expect(() => parseNodeConfig({ id: 'n1', coordinate: 'true' }, { DKV_CIRCUIT_OPEN_MS: '0' })).toThrow(
+      '--circuit-open-ms (DKV_CIRCUIT_OPEN_MS) must be a whole number from 1 to 3600000, got "0"',
+    );
   });
 
   it('keeps hints below the tombstone grace only where the node coordinates', () => {
     expect(parseNodeConfig({ id: 'n1', tombstoneGraceMs: '60000', antiEntropyIntervalMs: '0' }, {}).coordinator).toBeNull();
-    expect(() => parseNodeConfig({ id: 'n1', coordinate: 'true', tombstoneGraceMs: '60000', antiEntropyIntervalMs: '0' }, {})).toThrow('--replication-max-task-age-ms (DKV_REPLICATION_MAX_TASK_AGE_MS) (600000) must be below --tombstone-grace-ms (DKV_TOMBSTONE_GRACE_MS) (60000)');
-    const config = parseNodeConfig({ id: 'n1', coordinate: 'true', tombstoneGraceMs: '60000', antiEntropyIntervalMs: '0', replicationMaxTaskAgeMs: '30000' }, {});
+    expect(() => parseNodeConfig({ id: 'n1', coordinate: 'true', tombstoneGraceMs: '60000', antiEntropyIntervalMs: '0' }, {})).toThrow(
+      '--replication-max-task-age-ms (DKV_REPLICATION_MAX_TASK_AGE_MS) (600000) must be below --tombstone-grace-ms (DKV_TOMBSTONE_GRACE_MS) (60000)',
+    );
+    const config = parseNodeConfig(
+      { id: 'n1', coordinate: 'true', tombstoneGraceMs: '60000', antiEntropyIntervalMs: '0', replicationMaxTaskAgeMs: '30000' },
+      {},
+    );
     expect(config.coordinator?.replication.maxTaskAgeMs).toBe(30_000);
   });
 });
@@ -158,7 +279,10 @@ describe('a cluster of coordinating nodes', () => {
     const ports = await Promise.all(IDS.map(() => freePort()));
     const members = IDS.map((id, i) => `${id}=127.0.0.1:${ports[i]}`).join(',');
     for (const [i, id] of IDS.entries()) {
-      const config = parseNodeConfig({ id, port: String(ports[i]), members, coordinate: 'true', respPort: '0', maxValueBytes: '4096', logLevel: 'silent' }, {});
+      const config = parseNodeConfig(
+        { id, port: String(ports[i]), members, coordinate: 'true', respPort: '0', maxValueBytes: '4096', logLevel: 'silent' },
+        {},
+      );
       nodes.set(id, await startNode(config));
     }
     for (const id of IDS) await until(`${id} to be ready`, async () => (await fetch(`${url(id)}/readyz`)).status === 200);
@@ -234,7 +358,10 @@ describe('a cluster of coordinating nodes', () => {
   });
 
   it('serves /v1/cluster from its gossiped membership, /livez, /readyz, and one /metrics for both APIs', async () => {
-    const cluster = (await (await fetch(`${url('n2')}/v1/cluster`)).json()) as { replication: unknown; nodes: Array<{ id: string; status: string }> };
+    const cluster = (await (await fetch(`${url('n2')}/v1/cluster`)).json()) as {
+      replication: unknown;
+      nodes: Array<{ id: string; status: string }>;
+    };
     expect(cluster.replication).toEqual({ n: 3, w: 2, r: 2 });
     expect(cluster.nodes.map((node) => [node.id, node.status])).toEqual(IDS.map((id) => [id, 'up']));
     const distribution = (await (await fetch(`${url('n3')}/v1/cluster/distribution`)).json()) as Array<{ id: string }>;
@@ -262,13 +389,16 @@ describe('coordinate settings reach the running coordinator', () => {
 
   /** Starts a coordinating node alone in its cluster (N=W=R=1), waits for /readyz, PUTs one key and returns the replica requests its /metrics counted by type. */
   async function storageRequestsOfOnePut(id: string, flags: Record<string, string>): Promise<Record<string, number>> {
-    const node = await startNode(parseNodeConfig({ id, port: '0', n: '1', w: '1', r: '1', coordinate: 'true', respPort: '0', logLevel: 'silent', ...flags }, {}));
+    const node = await startNode(
+      parseNodeConfig({ id, port: '0', n: '1', w: '1', r: '1', coordinate: 'true', respPort: '0', logLevel: 'silent', ...flags }, {}),
+    );
     nodes.push(node);
     await until(`${id} to be ready`, async () => (await fetch(`${node.url}/readyz`)).status === 200);
     expect((await fetch(`${node.url}/v1/kv/k`, { method: 'PUT', body: 'v' })).status).toBe(200);
     const metrics = await (await fetch(`${node.url}/metrics`)).text();
     const counts: Record<string, number> = {};
-    for (const match of metrics.matchAll(/^dkv_storage_requests_total\{type="([A-Z_]+)",node="[^"]+"\} (\d+)$/gm)) counts[match[1] ?? ''] = Number(match[2]);
+    for (const match of metrics.matchAll(/^dkv_storage_requests_total\{type="([A-Z_]+)",node="[^"]+"\} (\d+)$/gm))
+      counts[match[1] ?? ''] = Number(match[2]);
     return counts;
   }
 

@@ -32,11 +32,23 @@ beforeAll(async () => {
   // The test relies on the name resolving to the loopback address the nodes listen on.
   expect((await lookup('localhost', { family: 4 })).address).toBe('127.0.0.1');
   ports = [await freePort(), await freePort(), await freePort()];
-  const common = { host: '127.0.0.1', logLevel: 'silent', gossipIntervalMs: '50', syncSettleDelayMs: '0', antiEntropyIntervalMs: '0', vnodes: '16', n: '1' };
-  nodes.push(await startNode(parseNodeConfig({ ...common, id: 'a1', port: String(ports[0]), advertiseAddress: `localhost:${ports[0]}` }, {})));
+  const common = {
+    host: '127.0.0.1',
+    logLevel: 'silent',
+    gossipIntervalMs: '50',
+    syncSettleDelayMs: '0',
+    antiEntropyIntervalMs: '0',
+    vnodes: '16',
+    n: '1',
+  };
+  nodes.push(
+    await startNode(parseNodeConfig({ ...common, id: 'a1', port: String(ports[0]), advertiseAddress: `localhost:${ports[0]}` }, {})),
+  );
   // ports[2] is free and stays closed: the first address of the list never answers.
   const join = `localhost:${ports[2]},localhost:${ports[0]}`;
-  nodes.push(await startNode(parseNodeConfig({ ...common, id: 'a2', port: String(ports[1]), advertiseAddress: `localhost:${ports[1]}`, join }, {})));
+  nodes.push(
+    await startNode(parseNodeConfig({ ...common, id: 'a2', port: String(ports[1]), advertiseAddress: `localhost:${ports[1]}`, join }, {})),
+  );
 });
 
 afterAll(async () => {
@@ -55,7 +67,9 @@ describe('advertised addresses and joining by name', () => {
         const current = await membershipAt(port);
         return current.nodes.length === 2 && current.nodes.every((node) => node.status === 'up') ? current : undefined;
       });
-      expect(view.nodes.map(({ id, address, status }) => ({ id, address, status })).sort((x, y) => x.id.localeCompare(y.id))).toEqual(expected);
+      expect(view.nodes.map(({ id, address, status }) => ({ id, address, status })).sort((x, y) => x.id.localeCompare(y.id))).toEqual(
+        expected,
+      );
     }
   });
 });

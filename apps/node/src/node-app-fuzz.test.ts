@@ -24,7 +24,20 @@ describe('node HTTP app with a cluster secret: fuzz', () => {
     const clock = new SystemClock();
     const engine = new InMemoryStorageEngine({ clock, tombstoneGraceMs: 60_000 });
     const service = new StorageService({ nodeId: 'n1', engine, clock });
-    for (const key of KEYS) service.handle({ type: 'PUT', key, record: { value: Buffer.from(key), version: 5, writerId: 'w', createdAt: clock.now(), updatedAt: clock.now(), expiresAt: null, tombstone: false } });
+    for (const key of KEYS)
+      service.handle({
+        type: 'PUT',
+        key,
+        record: {
+          value: Buffer.from(key),
+          version: 5,
+          writerId: 'w',
+          createdAt: clock.now(),
+          updatedAt: clock.now(),
+          expiresAt: null,
+          tombstone: false,
+        },
+      });
     const snapshot = (): unknown => KEYS.map((key) => service.handle({ type: 'GET', key }));
     const before = snapshot();
     const metrics = createNodeMetrics(engine, 'n1');
@@ -40,26 +53,70 @@ describe('node HTTP app with a cluster secret: fuzz', () => {
       counters: metrics.portBounds,
     });
     await app.ready();
-    const putFrame = encodeRequest({ type: 'PUT', key: 'a', record: { value: Buffer.from('overwritten'), version: 99, writerId: 'x', createdAt: 1, updatedAt: 1, expiresAt: null, tombstone: false } } satisfies StorageRequest);
+    const putFrame = encodeRequest({
+      type: 'PUT',
+      key: 'a',
+      record: {
+        value: Buffer.from('overwritten'),
+        version: 99,
+        writerId: 'x',
+        createdAt: 1,
+        updatedAt: 1,
+        expiresAt: null,
+        tombstone: false,
+      },
+    } satisfies StorageRequest);
     const method = fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS');
     const path = fc.oneof(
-      fc.constantFrom('/internal/v1/storage', '/internal/v1/membership', '/internal/', '/internal/v1/storage?x=1', '/livez', '/readyz', '/metrics', '/v1/kv/a', '/%', '/internal/%zz'),
+      fc.constantFrom(
+        '/internal/v1/storage',
+        '/internal/v1/membership',
+        '/internal/',
+        '/internal/v1/storage?x=1',
+        '/livez',
+        '/readyz',
+        '/metrics',
+        '/v1/kv/a',
+        '/%',
+        '/internal/%zz',
+      ),
       fc.string({ maxLength: 40 }).map((text) => `/${encodeURIComponent(text)}`),
       fc.string({ maxLength: 30 }).map((text) => `/internal/${encodeURIComponent(text)}`),
     );
-    const header = fc.dictionary(fc.constantFrom('content-type', INTERNODE_AUTH_HEADER, 'x-any', 'content-encoding'), fc.oneof(fc.string({ maxLength: 80 }), fc.constantFrom(FRAME_CONTENT_TYPE, 'application/json', `${Date.now()}.${'0'.repeat(64)}`)));
-    const body = fc.oneof(fc.constant(undefined), fc.uint8Array({ maxLength: 2000 }).map((bytes) => Buffer.from(bytes)), fc.constant(putFrame), fc.constant(Buffer.alloc(70 * 1024, 1)));
+    const header = fc.dictionary(
+      fc.constantFrom('content-type', INTERNODE_AUTH_HEADER, 'x-any', 'content-encoding'),
+      fc.oneof(fc.string({ maxLength: 80 }), fc.constantFrom(FRAME_CONTENT_TYPE, 'application/json', `${Date.now()}.${'0'.repeat(64)}`)),
+    );
+    const body = fc.oneof(
+      fc.constant(undefined),
+      fc.uint8Array({ maxLength: 2000 }).map((bytes) => Buffer.from(bytes)),
+      fc.constant(putFrame),
+      fc.constant(Buffer.alloc(70 * 1024, 1)),
+    );
     try {
       await fc.assert(
         fc.asyncProperty(method, path, header, body, async (m, url, headers, payload) => {
-          const response = await app.inject({ method: m as 'GET', url, headers, ...(payload === undefined || m === 'GET' || m === 'HEAD' ? {} : { payload }) });
+          const response = await app.inject({
+            method: m as 'GET',
+            url,
+            headers,
+            ...(payload === undefined || m === 'GET' || m === 'HEAD' ? {} : { payload }),
+          });
           expect(response.statusCode).toBeLessThan(500);
           if (url.startsWith('/internal/')) expect(response.statusCode).toBeGreaterThanOrEqual(400);
         }),
         { seed, numRuns: 400 },
       );
       expect(snapshot()).toEqual(before);
-      const signed = await app.inject({ method: 'POST', url: '/internal/v1/storage', headers: { 'content-type': FRAME_CONTENT_TYPE, [INTERNODE_AUTH_HEADER]: signInternalRequest(SECRET, 'POST', '/internal/v1/storage', Date.now()) }, payload: putFrame });
+      const signed = await app.inject({
+        method: 'POST',
+        url: '/internal/v1/storage',
+        headers: {
+          'content-type': FRAME_CONTENT_TYPE,
+          [INTERNODE_AUTH_HEADER]: signInternalRequest(SECRET, 'POST', '/internal/v1/storage', Date.now()),
+        },
+        payload: putFrame,
+      });
       expect(signed.statusCode).toBe(200);
       expect(snapshot()).not.toEqual(before);
     } finally {

@@ -1,7 +1,14 @@
 import { errorBody, type Membership } from '@dkv/core';
 import type { Authenticator } from '@dkv/auth';
 import { accessHook, publicApiPlugin, publicServerOptions, requires, type PublicApiOptions, type PublicApiService } from '@dkv/public-api';
-import { httpServerBoundsOptions, registerInternalRoutes, requireInternodeAuth, type MaybeAsyncStorageRequestHandler, type PortBoundCounters, type PortBounds } from '@dkv/transport';
+import {
+  httpServerBoundsOptions,
+  registerInternalRoutes,
+  requireInternodeAuth,
+  type MaybeAsyncStorageRequestHandler,
+  type PortBoundCounters,
+  type PortBounds,
+} from '@dkv/transport';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 
@@ -57,7 +64,8 @@ export function buildNodeApp(deps: NodeAppDeps): FastifyInstance {
     ...(deps.publicApi ? publicServerOptions() : {}),
     ...(deps.bounds ? httpServerBoundsOptions(deps.bounds) : {}),
   });
-  if (deps.clusterSecret) requireInternodeAuth(app, { clusterSecret: deps.clusterSecret, ...(deps.counters ? { counters: deps.counters } : {}) });
+  if (deps.clusterSecret)
+    requireInternodeAuth(app, { clusterSecret: deps.clusterSecret, ...(deps.counters ? { counters: deps.counters } : {}) });
   registerInternalRoutes(app, deps.handler, { bodyLimitBytes: deps.bodyLimitBytes });
   app.get(MEMBERSHIP_PATH, async () => deps.membership());
   if (deps.publicApi) {
@@ -78,7 +86,10 @@ export function buildNodeApp(deps: NodeAppDeps): FastifyInstance {
   });
   app.setErrorHandler(async (error: { statusCode?: number; message?: string }, request, reply) => {
     const status = error.statusCode ?? 500;
-    if (status >= 400 && status < 500) return reply.code(status).send({ error: { code: status === 413 ? 'VALUE_TOO_LARGE' : 'INVALID_REQUEST', message: error.message ?? 'bad request' } });
+    if (status >= 400 && status < 500)
+      return reply
+        .code(status)
+        .send({ error: { code: status === 413 ? 'VALUE_TOO_LARGE' : 'INVALID_REQUEST', message: error.message ?? 'bad request' } });
     request.log.error({ err: error }, 'request failed');
     return reply.code(500).send(errorBody(error));
   });

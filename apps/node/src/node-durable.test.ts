@@ -20,7 +20,15 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-const record = (version: number, value: string): VersionedValue => ({ value: Buffer.from(value), version, writerId: 'c1', createdAt: Date.now(), updatedAt: Date.now(), expiresAt: null, tombstone: false });
+const record = (version: number, value: string): VersionedValue => ({
+  value: Buffer.from(value),
+  version,
+  writerId: 'c1',
+  createdAt: Date.now(),
+  updatedAt: Date.now(),
+  expiresAt: null,
+  tombstone: false,
+});
 const self = (id: string, address: string): Node => ({ id, address, role: 'storage', status: 'up', vnodes: DEFAULT_VNODES, metadata: {} });
 const start = (id: string, fsync: string) => startNode(parseNodeConfig({ id, port: '0', logLevel: 'silent', dataDir, fsync }, {}));
 
@@ -29,7 +37,9 @@ describe('storage node with --data-dir', () => {
     const first = await start('n1', 'always');
     const target = self('n1', first.address);
     for (let i = 0; i < 50; i += 1) {
-      expect(await client.send(target, { type: 'PUT', key: `k${i}`, record: record(i + 1, `v${i}`) }, { timeoutMs: 5000 })).toMatchObject({ applied: true });
+      expect(await client.send(target, { type: 'PUT', key: `k${i}`, record: record(i + 1, `v${i}`) }, { timeoutMs: 5000 })).toMatchObject({
+        applied: true,
+      });
     }
     const metrics = await (await fetch(`${first.url}/metrics`)).text();
     expect(metrics).toMatch(/dkv_storage_log_fsyncs_total\{node="n1"\} [1-9]/);

@@ -29,8 +29,23 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-const record = (value: string): VersionedValue => ({ value: Buffer.from(value), version: (Date.now() - VERSION_EPOCH_MS) * 2 ** LOGICAL_BITS, writerId: 'c1', createdAt: Date.now(), updatedAt: Date.now(), expiresAt: null, tombstone: false });
-const target = (id: string, address: string): Node => ({ id, address, role: 'storage', status: 'up', vnodes: DEFAULT_VNODES, metadata: {} });
+const record = (value: string): VersionedValue => ({
+  value: Buffer.from(value),
+  version: (Date.now() - VERSION_EPOCH_MS) * 2 ** LOGICAL_BITS,
+  writerId: 'c1',
+  createdAt: Date.now(),
+  updatedAt: Date.now(),
+  expiresAt: null,
+  tombstone: false,
+});
+const target = (id: string, address: string): Node => ({
+  id,
+  address,
+  role: 'storage',
+  status: 'up',
+  vnodes: DEFAULT_VNODES,
+  metadata: {},
+});
 
 /** Polls `probe` until it returns a value that is not undefined; throws after `timeoutMs`. */
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
@@ -56,14 +71,33 @@ describe('a durable node stopped longer than the grace allows', () => {
     const members = ports.map((port, i) => `n${i + 1}=127.0.0.1:${port}`).join(',');
     const start = (i: number) =>
       startNode(
-        parseNodeConfig({ id: `n${i + 1}`, port: String(ports[i]), members, dataDir, logLevel: 'silent', tombstoneGraceMs: String(GRACE_MS), antiEntropyIntervalMs: '0', gossipIntervalMs: '100' }, {}),
+        parseNodeConfig(
+          {
+            id: `n${i + 1}`,
+            port: String(ports[i]),
+            members,
+            dataDir,
+            logLevel: 'silent',
+            tombstoneGraceMs: String(GRACE_MS),
+            antiEntropyIntervalMs: '0',
+            gossipIntervalMs: '100',
+          },
+          {},
+        ),
       );
     for (let i = 0; i < 3; i += 1) running.push(await start(i));
     const nodes = running.map((node, i) => target(`n${i + 1}`, node.address));
-    await until('every node serving reads', async () => ((await Promise.all(nodes.map((node) => readOn(node, 'none')))).every((value) => value === null) ? true : undefined));
+    await until('every node serving reads', async () =>
+      (await Promise.all(nodes.map((node) => readOn(node, 'none')))).every((value) => value === null) ? true : undefined,
+    );
 
-    expect(await client.send(nodes[2]!, { type: 'PUT', key: 'only-on-n3', record: record('stale') }, { timeoutMs: 5000 })).toMatchObject({ applied: true });
-    for (const node of nodes) expect(await client.send(node, { type: 'PUT', key: 'everywhere', record: record('kept') }, { timeoutMs: 5000 })).toMatchObject({ applied: true });
+    expect(await client.send(nodes[2]!, { type: 'PUT', key: 'only-on-n3', record: record('stale') }, { timeoutMs: 5000 })).toMatchObject({
+      applied: true,
+    });
+    for (const node of nodes)
+      expect(await client.send(node, { type: 'PUT', key: 'everywhere', record: record('kept') }, { timeoutMs: 5000 })).toMatchObject({
+        applied: true,
+      });
 
     await running[2]!.close();
     expect(existsSync(join(dataDir, 'n3', LAST_CONTACT_FILE))).toBe(true);

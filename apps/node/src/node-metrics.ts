@@ -34,18 +34,37 @@ export function createNodeMetrics(
     const value = (engine.stats() as { [K in typeof field]?: unknown })[field];
     return typeof value === 'number' ? value : 0;
   };
-  gaugeFrom(registry, 'dkv_storage_value_store_bytes', 'Bytes reserved for values by the compact engine (slabs and own buffers; 0 for the map engine)', () => slabStat('valueStoreBytes'));
-  counterFrom(registry, 'dkv_storage_slabs_released_total', 'Slabs given back by compaction since start (compact engine)', () => slabStat('slabsReleased'));
-  counterFrom(registry, 'dkv_storage_blocks_moved_total', 'Values moved between slabs by compaction since start (compact engine)', () => slabStat('blocksMoved'));
+  gaugeFrom(
+    registry,
+    'dkv_storage_value_store_bytes',
+    'Bytes reserved for values by the compact engine (slabs and own buffers; 0 for the map engine)',
+    () => slabStat('valueStoreBytes'),
+  );
+  counterFrom(registry, 'dkv_storage_slabs_released_total', 'Slabs given back by compaction since start (compact engine)', () =>
+    slabStat('slabsReleased'),
+  );
+  counterFrom(registry, 'dkv_storage_blocks_moved_total', 'Values moved between slabs by compaction since start (compact engine)', () =>
+    slabStat('blocksMoved'),
+  );
   // The durable engine's log (0 for a node that keeps its data in memory only).
   const logStat = (field: 'diskBytes' | 'corruptRegions' | 'tornTails' | 'writeFailures' | 'merges' | 'fsyncs') => (): number => {
     const durability = (engine as { durability?: () => Record<typeof field, number> }).durability;
     return durability === undefined ? 0 : durability.call(engine)[field];
   };
-  gaugeFrom(registry, 'dkv_storage_log_disk_bytes', 'Bytes of the durable log\'s segment files', logStat('diskBytes'));
-  gaugeFrom(registry, 'dkv_storage_log_corrupt_regions', 'Damaged stretches of the log skipped at start-up (never served; anti-entropy restores them)', logStat('corruptRegions'));
+  gaugeFrom(registry, 'dkv_storage_log_disk_bytes', "Bytes of the durable log's segment files", logStat('diskBytes'));
+  gaugeFrom(
+    registry,
+    'dkv_storage_log_corrupt_regions',
+    'Damaged stretches of the log skipped at start-up (never served; anti-entropy restores them)',
+    logStat('corruptRegions'),
+  );
   gaugeFrom(registry, 'dkv_storage_log_torn_tails', 'Torn records cut from the end of the log at start-up', logStat('tornTails'));
-  counterFrom(registry, 'dkv_storage_log_write_failures_total', 'Writes refused because the log could not take them (disk full, I/O error) since start', logStat('writeFailures'));
+  counterFrom(
+    registry,
+    'dkv_storage_log_write_failures_total',
+    'Writes refused because the log could not take them (disk full, I/O error) since start',
+    logStat('writeFailures'),
+  );
   counterFrom(registry, 'dkv_storage_log_merges_total', 'Log merges finished since start', logStat('merges'));
   counterFrom(registry, 'dkv_storage_log_fsyncs_total', 'fsync calls on the log since start', logStat('fsyncs'));
   // Range sync: what streamed to this node, what it cleaned up, and the sync under way.
@@ -53,24 +72,94 @@ export function createNodeMetrics(
     const m = sync();
     return m === null ? 0 : read(m);
   };
-  counterFrom(registry, 'dkv_sync_keys_received_total', 'Records streamed to this node by range sync since start', syncStat((m) => m.stats.keysReceived));
-  counterFrom(registry, 'dkv_sync_received_bytes_total', 'Bytes streamed to this node by range sync since start', syncStat((m) => m.stats.bytesReceived));
-  counterFrom(registry, 'dkv_sync_source_switches_total', 'Times a range pull moved to another replica', syncStat((m) => m.stats.sourceSwitches));
-  counterFrom(registry, 'dkv_sync_keys_removed_total', 'Keys deleted because this node no longer owns them', syncStat((m) => m.stats.keysRemoved));
-  gaugeFrom(registry, 'dkv_sync_ranges_planned', 'Ranges of the sync under way (0 when none)', syncStat((m) => m.progress()?.rangesPlanned ?? 0));
-  gaugeFrom(registry, 'dkv_sync_ranges_done', 'Ranges of the sync under way already pulled', syncStat((m) => m.progress()?.rangesDone ?? 0));
+  counterFrom(
+    registry,
+    'dkv_sync_keys_received_total',
+    'Records streamed to this node by range sync since start',
+    syncStat((m) => m.stats.keysReceived),
+  );
+  counterFrom(
+    registry,
+    'dkv_sync_received_bytes_total',
+    'Bytes streamed to this node by range sync since start',
+    syncStat((m) => m.stats.bytesReceived),
+  );
+  counterFrom(
+    registry,
+    'dkv_sync_source_switches_total',
+    'Times a range pull moved to another replica',
+    syncStat((m) => m.stats.sourceSwitches),
+  );
+  counterFrom(
+    registry,
+    'dkv_sync_keys_removed_total',
+    'Keys deleted because this node no longer owns them',
+    syncStat((m) => m.stats.keysRemoved),
+  );
+  gaugeFrom(
+    registry,
+    'dkv_sync_ranges_planned',
+    'Ranges of the sync under way (0 when none)',
+    syncStat((m) => m.progress()?.rangesPlanned ?? 0),
+  );
+  gaugeFrom(
+    registry,
+    'dkv_sync_ranges_done',
+    'Ranges of the sync under way already pulled',
+    syncStat((m) => m.progress()?.rangesDone ?? 0),
+  );
   // Anti-entropy: rounds with peers, what differed and what was repaired.
   const aeStat = (field: keyof AntiEntropyStats) => (): number => antiEntropy()?.stats[field] ?? 0;
-  counterFrom(registry, 'dkv_anti_entropy_rounds_total', 'Anti-entropy rounds finished (every shared range compared with one peer) since start', aeStat('rounds'));
-  counterFrom(registry, 'dkv_anti_entropy_rounds_failed_total', 'Anti-entropy rounds given up (peer failed, or the ring changed) since start', aeStat('roundsFailed'));
-  counterFrom(registry, 'dkv_anti_entropy_recovery_rounds_total', 'Anti-entropy rounds started because a peer came back since start', aeStat('recoveryRounds'));
-  counterFrom(registry, 'dkv_anti_entropy_ranges_differing_total', 'Ranges whose digests differed from a peer\'s since start', aeStat('rangesDiffering'));
-  counterFrom(registry, 'dkv_anti_entropy_keys_pulled_total', 'Records a peer held newer, applied here by anti-entropy since start', aeStat('keysPulled'));
-  counterFrom(registry, 'dkv_anti_entropy_keys_pushed_total', 'Records this node held newer, applied at a peer by anti-entropy since start', aeStat('keysPushed'));
-  counterFrom(registry, 'dkv_anti_entropy_repaired_bytes_total', 'Bytes repaired by anti-entropy, both directions, since start', aeStat('bytesStreamed'));
+  counterFrom(
+    registry,
+    'dkv_anti_entropy_rounds_total',
+    'Anti-entropy rounds finished (every shared range compared with one peer) since start',
+    aeStat('rounds'),
+  );
+  counterFrom(
+    registry,
+    'dkv_anti_entropy_rounds_failed_total',
+    'Anti-entropy rounds given up (peer failed, or the ring changed) since start',
+    aeStat('roundsFailed'),
+  );
+  counterFrom(
+    registry,
+    'dkv_anti_entropy_recovery_rounds_total',
+    'Anti-entropy rounds started because a peer came back since start',
+    aeStat('recoveryRounds'),
+  );
+  counterFrom(
+    registry,
+    'dkv_anti_entropy_ranges_differing_total',
+    "Ranges whose digests differed from a peer's since start",
+    aeStat('rangesDiffering'),
+  );
+  counterFrom(
+    registry,
+    'dkv_anti_entropy_keys_pulled_total',
+    'Records a peer held newer, applied here by anti-entropy since start',
+    aeStat('keysPulled'),
+  );
+  counterFrom(
+    registry,
+    'dkv_anti_entropy_keys_pushed_total',
+    'Records this node held newer, applied at a peer by anti-entropy since start',
+    aeStat('keysPushed'),
+  );
+  counterFrom(
+    registry,
+    'dkv_anti_entropy_repaired_bytes_total',
+    'Bytes repaired by anti-entropy, both directions, since start',
+    aeStat('bytesStreamed'),
+  );
   const portBounds = new PortBoundCounters();
   registerPortBoundMetrics(registry, 'node', portBounds.counts);
-  const requests = new Counter({ name: 'dkv_storage_requests_total', help: 'Internode storage requests handled, by type', labelNames: ['type'] as const, registers: [registry] });
+  const requests = new Counter({
+    name: 'dkv_storage_requests_total',
+    help: 'Internode storage requests handled, by type',
+    labelNames: ['type'] as const,
+    registers: [registry],
+  });
   return {
     registry,
     portBounds,

@@ -19,7 +19,15 @@ import { parseNodeConfig } from './config.js';
 import { startNode } from './node.composition.js';
 
 const clock = new SystemClock();
-const record = (text: string): VersionedValue => ({ value: Buffer.from(text), version: 7, writerId: 'c1', createdAt: clock.now(), updatedAt: clock.now(), expiresAt: null, tombstone: false });
+const record = (text: string): VersionedValue => ({
+  value: Buffer.from(text),
+  version: 7,
+  writerId: 'c1',
+  createdAt: clock.now(),
+  updatedAt: clock.now(),
+  expiresAt: null,
+  tombstone: false,
+});
 const directories: string[] = [];
 
 afterAll(() => {
@@ -35,7 +43,14 @@ describe('the node container with one engine swapped', () => {
       () => {
         const directory = mkdtempSync(join(tmpdir(), 'dkv-swap-'));
         directories.push(directory);
-        return DurableStorageEngine.open({ engine: new InMemoryStorageEngine({ clock, tombstoneGraceMs: 60_000 }), directory: new NodeLogDirectory(directory), nodeId: 'n1', fsync: { mode: 'always' }, clock, scheduler: new TimerScheduler() });
+        return DurableStorageEngine.open({
+          engine: new InMemoryStorageEngine({ clock, tombstoneGraceMs: 60_000 }),
+          directory: new NodeLogDirectory(directory),
+          nodeId: 'n1',
+          fsync: { mode: 'always' },
+          clock,
+          scheduler: new TimerScheduler(),
+        });
       },
     ],
   ];
@@ -81,7 +96,17 @@ describe('a coordinating node with its transport swapped', () => {
     }
     // n2 and n3 are listed at ports nothing listens on: only the in-memory transport reaches them.
     const port = await freePort();
-    const config = parseNodeConfig({ id: 'n1', port: String(port), members: `n1=127.0.0.1:${port},n2=127.0.0.1:1,n3=127.0.0.1:2`, coordinate: 'true', respPort: '0', logLevel: 'silent' }, {});
+    const config = parseNodeConfig(
+      {
+        id: 'n1',
+        port: String(port),
+        members: `n1=127.0.0.1:${port},n2=127.0.0.1:1,n3=127.0.0.1:2`,
+        coordinate: 'true',
+        respPort: '0',
+        logLevel: 'silent',
+      },
+      {},
+    );
     const node = await startNode(config, (container) => {
       container.rebind(TOKENS.wire).toConstantValue(peers);
     });

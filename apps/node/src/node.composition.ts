@@ -1,7 +1,16 @@
 import { join } from 'node:path';
 import { ReloadableAuth } from '@dkv/auth';
 import { processLogger } from '@dkv/app-config';
-import { coordinationModule, createMemoryEngine, storageMembershipModule, storageModule, TOKENS, transportModule, type MemberOptions, type StorageSettings } from '@dkv/composition';
+import {
+  coordinationModule,
+  createMemoryEngine,
+  storageMembershipModule,
+  storageModule,
+  TOKENS,
+  transportModule,
+  type MemberOptions,
+  type StorageSettings,
+} from '@dkv/composition';
 import type { Coordinator, CoordinatorConfig } from '@dkv/coordination';
 import type { Clock, Node, NodeClient, RangeScanStorageEngine, Rng, Scheduler, StorageRequestHandler } from '@dkv/core';
 import { DEFAULT_GOSSIPER_CONFIG } from '@dkv/membership';
@@ -9,7 +18,16 @@ import type { ElasticMember } from '@dkv/replication';
 import { startRespServer, type RunningRespServer } from '@dkv/resp';
 import { LastContactFile, lockDataDirectory, NodeLogDirectory, SystemClock, SystemRng, TimerScheduler } from '@dkv/runtime';
 import { DurableStorageEngine, PersistingRequestHandler, StorageService } from '@dkv/storage';
-import { bindMultiplexed, CONTROL_FRAME_BYTES, createControlClient, LocalFirstNodeClient, TcpStorageServer, type BoundMultiplexedPort, type MaybeAsyncStorageRequestHandler, type WireStackSettings } from '@dkv/transport';
+import {
+  bindMultiplexed,
+  CONTROL_FRAME_BYTES,
+  createControlClient,
+  LocalFirstNodeClient,
+  TcpStorageServer,
+  type BoundMultiplexedPort,
+  type MaybeAsyncStorageRequestHandler,
+  type WireStackSettings,
+} from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
 import type { NodeConfig } from './config.js';
@@ -56,28 +74,43 @@ export function nodeContainer(config: NodeConfig, address: string): Container {
   // With --data-dir the engine of the settings is kept in a log too (and replayed at start).
   if (config.dataDir !== null) {
     c.rebind<RangeScanStorageEngine>(TOKENS.engine).toResolvedValue(
-      (settings: StorageSettings, clock: Clock, scheduler: Scheduler, logger: FastifyBaseLogger) => openDurableEngine(config, createMemoryEngine(settings, clock), clock, scheduler, logger),
+      (settings: StorageSettings, clock: Clock, scheduler: Scheduler, logger: FastifyBaseLogger) =>
+        openDurableEngine(config, createMemoryEngine(settings, clock), clock, scheduler, logger),
       [TOKENS.storageSettings, TOKENS.clock, TOKENS.scheduler, T.logger],
     );
   }
   // Gossip and streaming have a binary-protocol client of their own.
-  c.bind<NodeClient>(TOKENS.controlClient).toConstantValue(createControlClient(Math.max(config.bodyLimitBytes, CONTROL_FRAME_BYTES), config.clusterSecret));
-  c.bind<MemberOptions>(TOKENS.memberOptions).toResolvedValue((engine: RangeScanStorageEngine) => memberOptions(config, address, engine), [TOKENS.engine]);
+  c.bind<NodeClient>(TOKENS.controlClient).toConstantValue(
+    createControlClient(Math.max(config.bodyLimitBytes, CONTROL_FRAME_BYTES), config.clusterSecret),
+  );
+  c.bind<MemberOptions>(TOKENS.memberOptions).toResolvedValue(
+    (engine: RangeScanStorageEngine) => memberOptions(config, address, engine),
+    [TOKENS.engine],
+  );
   c.bind<NodeMetrics>(T.metrics).toResolvedValue(
-    (engine: RangeScanStorageEngine, member: ElasticMember) => createNodeMetrics(engine, config.id, () => member.sync, () => member.antiEntropy),
+    (engine: RangeScanStorageEngine, member: ElasticMember) =>
+      createNodeMetrics(
+        engine,
+        config.id,
+        () => member.sync,
+        () => member.antiEntropy,
+      ),
     [TOKENS.engine, TOKENS.member],
   );
   c.bind<MaybeAsyncStorageRequestHandler>(T.handler).toResolvedValue(
     (engine: RangeScanStorageEngine, metrics: NodeMetrics, member: ElasticMember, clock: Clock) => {
       const handler: StorageRequestHandler = metrics.countRequests(
-        metrics.countRefusals(new StorageService({ nodeId: config.id, engine, clock, maxClockOffsetMs: config.maxClockOffsetMs, ...member.storageHooks() })),
+        metrics.countRefusals(
+          new StorageService({ nodeId: config.id, engine, clock, maxClockOffsetMs: config.maxClockOffsetMs, ...member.storageHooks() }),
+        ),
       );
       // A durable node answers a PUT once its write is durable under the fsync policy.
       return engine instanceof DurableStorageEngine ? new PersistingRequestHandler(handler, engine) : handler;
     },
     [TOKENS.engine, T.metrics, TOKENS.member, TOKENS.clock],
   );
-  if (config.coordinator !== null && config.coordinatorClient !== null) bindCoordination(c, config, config.coordinator, config.coordinatorClient);
+  if (config.coordinator !== null && config.coordinatorClient !== null)
+    bindCoordination(c, config, config.coordinator, config.coordinatorClient);
   return c;
 }
 
@@ -86,22 +119,45 @@ export function nodeContainer(config: NodeConfig, address: string): Container {
  * in-process and to the others through the wire stack (always TCP: the binary protocol is what
  * every node serves), and the public API over it.
  */
-function bindCoordination(c: Container, config: NodeConfig, coordinator: CoordinatorConfig, client: NonNullable<NodeConfig['coordinatorClient']>): void {
+function bindCoordination(
+  c: Container,
+  config: NodeConfig,
+  coordinator: CoordinatorConfig,
+  client: NonNullable<NodeConfig['coordinatorClient']>,
+): void {
   c.bind<CoordinatorConfig>(TOKENS.coordinatorConfig).toConstantValue(coordinator);
-  c.bind<WireStackSettings>(TOKENS.wireSettings).toConstantValue({ transport: 'tcp', ...client, maxValueBytes: coordinator.maxValueBytes, clusterSecret: config.clusterSecret });
+  c.bind<WireStackSettings>(TOKENS.wireSettings).toConstantValue({
+    transport: 'tcp',
+    ...client,
+    maxValueBytes: coordinator.maxValueBytes,
+    clusterSecret: config.clusterSecret,
+  });
   c.rebind<NodeClient>(TOKENS.nodeClient).toResolvedValue(
     (handler: MaybeAsyncStorageRequestHandler, remote: NodeClient) => new LocalFirstNodeClient(config.id, handler, remote),
     [T.handler, TOKENS.remoteClient],
   );
   c.bind<NodeCoordination>(T.coordination).toResolvedValue(
     (built: Coordinator, member: ElasticMember, nodeClient: NodeClient, metrics: NodeMetrics, lifecycle: NodeLifecycle) =>
-      new NodeCoordination({ config: coordinator, coordinator: built, member, nodeClient, registry: metrics.registry, isServing: () => lifecycle.ready }),
+      new NodeCoordination({
+        config: coordinator,
+        coordinator: built,
+        member,
+        nodeClient,
+        registry: metrics.registry,
+        isServing: () => lifecycle.ready,
+      }),
     [TOKENS.coordinator, TOKENS.member, TOKENS.nodeClient, T.metrics, T.lifecycle],
   );
 }
 
 /** The engine of the settings kept in a log under `<dataDir>/<id>`, locked against a second process. */
-function openDurableEngine(config: NodeConfig, memory: RangeScanStorageEngine, clock: Clock, scheduler: Scheduler, logger: FastifyBaseLogger): DurableStorageEngine {
+function openDurableEngine(
+  config: NodeConfig,
+  memory: RangeScanStorageEngine,
+  clock: Clock,
+  scheduler: Scheduler,
+  logger: FastifyBaseLogger,
+): DurableStorageEngine {
   const directory = join(config.dataDir ?? '', config.id);
   // Refuses a second process on the same directory before anything in it is read.
   const lock = lockDataDirectory(directory);
@@ -133,18 +189,29 @@ function memberOptions(config: NodeConfig, address: string, engine: RangeScanSto
     config.join !== null
       ? config.join
           .filter((seed) => seed !== address)
-          .map((seed) => ({ id: `seed-${seed.replace(/[^A-Za-z0-9.-]/g, '-')}`.slice(0, 64), address: seed, role: 'storage', status: 'up', vnodes: config.vnodes, metadata: {} }))
+          .map((seed) => ({
+            id: `seed-${seed.replace(/[^A-Za-z0-9.-]/g, '-')}`.slice(0, 64),
+            address: seed,
+            role: 'storage',
+            status: 'up',
+            vnodes: config.vnodes,
+            metadata: {},
+          }))
       : members.filter((node) => node.id !== config.id);
   return {
     self: { id: config.id, address, vnodes: config.vnodes, zone: config.zone },
     n: config.n,
-    bootstrap: config.join === null ? members.map((node) => ({ id: node.id, address: node.address, vnodes: node.vnodes, zone: node.zone })) : null,
+    bootstrap:
+      config.join === null ? members.map((node) => ({ id: node.id, address: node.address, vnodes: node.vnodes, zone: node.zone })) : null,
     seeds,
     autoJoin: config.join !== null,
     gossip: { ...DEFAULT_GOSSIPER_CONFIG, intervalMs: config.gossipIntervalMs },
     settings: { tombstoneGraceMs: config.tombstoneGraceMs },
     sync: { bytesPerSecond: config.syncBytesPerSecond, settleDelayMs: config.syncSettleDelayMs },
-    antiEntropy: config.antiEntropyIntervalMs === 0 ? false : { intervalMs: config.antiEntropyIntervalMs, bytesPerSecond: config.antiEntropyBytesPerSecond },
+    antiEntropy:
+      config.antiEntropyIntervalMs === 0
+        ? false
+        : { intervalMs: config.antiEntropyIntervalMs, bytesPerSecond: config.antiEntropyBytesPerSecond },
     // A node that replayed its own log serves it instead of streaming its ranges again.
     recoveredData: engine instanceof DurableStorageEngine && engine.durability().recoveredEntries > 0,
     // Half the grace: the other half leaves anti-entropy (at most half the grace apart) time to
@@ -165,7 +232,12 @@ function memberOptions(config: NodeConfig, address: string, engine: RangeScanSto
  */
 export async function startNode(config: NodeConfig, customize: (container: Container) => void = () => undefined): Promise<RunningNode> {
   const bounds = config.portBounds;
-  const port = await bindMultiplexed({ host: config.host, port: config.port, maxFrameBytes: config.bodyLimitBytes, maxConnections: bounds.maxConnections });
+  const port = await bindMultiplexed({
+    host: config.host,
+    port: config.port,
+    maxFrameBytes: config.bodyLimitBytes,
+    maxConnections: bounds.maxConnections,
+  });
   // The address the others reach this node at: advertised (a pod's DNS name), or where it listens.
   const address = config.advertiseAddress ?? `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port.port}`;
   let graph: NodeGraph;
@@ -215,7 +287,10 @@ async function serveNode(config: NodeConfig, address: string, port: BoundMultipl
   const bounds = config.portBounds;
   const counters = metrics.portBounds;
   // With --auth-file: the public API, the Redis door and /metrics check users against it, re-read on SIGHUP.
-  const auth = config.auth === null ? null : new ReloadableAuth(config.auth.path, config.auth, (level, message, fields) => logger[level](fields, message));
+  const auth =
+    config.auth === null
+      ? null
+      : new ReloadableAuth(config.auth.path, config.auth, (level, message, fields) => logger[level](fields, message));
   const app = buildNodeApp({
     handler,
     membership: () => member.gossiper.current(),
@@ -223,7 +298,9 @@ async function serveNode(config: NodeConfig, address: string, port: BoundMultipl
     registry: metrics.registry,
     bodyLimitBytes: config.bodyLimitBytes,
     logger,
-    ...(coordination ? { publicApi: { service: coordination.api.service, options: { ...coordination.api.options, ...(auth === null ? {} : { auth }) } } } : {}),
+    ...(coordination
+      ? { publicApi: { service: coordination.api.service, options: { ...coordination.api.options, ...(auth === null ? {} : { auth }) } } }
+      : {}),
     ...(auth === null ? {} : { auth }),
     bounds,
     clusterSecret: config.clusterSecret,
@@ -232,7 +309,13 @@ async function serveNode(config: NodeConfig, address: string, port: BoundMultipl
   // One port serves both the binary internode protocol (the default between processes) and
   // HTTP (internal routes, health, metrics): the node has one address whatever the transport.
   await app.ready();
-  const tcp = new TcpStorageServer(handler, { maxFrameBytes: config.bodyLimitBytes, ...bounds, clusterSecret: config.clusterSecret, counters, onWarning: (message) => logger.warn(message) });
+  const tcp = new TcpStorageServer(handler, {
+    maxFrameBytes: config.bodyLimitBytes,
+    ...bounds,
+    clusterSecret: config.clusterSecret,
+    counters,
+    onWarning: (message) => logger.warn(message),
+  });
   port.serve({ tcp, http: app.server, counters });
   const sweeper = scheduler.every(config.sweepIntervalMs, () => engine.sweep(config.sweepMaxWork));
   member.gossiper.subscribe((membership) => {
@@ -255,7 +338,14 @@ async function serveNode(config: NodeConfig, address: string, port: BoundMultipl
   let resp: RunningRespServer | null = null;
   if (coordination !== null && config.resp !== null) {
     try {
-      resp = await startRespServer({ ...config.resp, host: config.host, backend: coordination.respBackend, now: () => clock.now(), log: (message, fields) => logger.warn(fields, message), ...(auth === null ? {} : { auth }) });
+      resp = await startRespServer({
+        ...config.resp,
+        host: config.host,
+        backend: coordination.respBackend,
+        now: () => clock.now(),
+        log: (message, fields) => logger.warn(fields, message),
+        ...(auth === null ? {} : { auth }),
+      });
     } catch (error) {
       await stop();
       if (engine instanceof DurableStorageEngine) engine.close();
@@ -264,7 +354,17 @@ async function serveNode(config: NodeConfig, address: string, port: BoundMultipl
   }
   lifecycle.ready = true;
   const stopReloading = auth?.reloadOnSighup() ?? (() => undefined);
-  logger.info({ address, zone: config.zone, redis: resp?.url ?? null, members: staticMembership(config, address).nodes.length, join: config.join, coordinate: coordination !== null }, 'storage node listening');
+  logger.info(
+    {
+      address,
+      zone: config.zone,
+      redis: resp?.url ?? null,
+      members: staticMembership(config, address).nodes.length,
+      join: config.join,
+      coordinate: coordination !== null,
+    },
+    'storage node listening',
+  );
   member.gossiper.onSettingsConflict((error) => logger.error({ err: error.message }, 'refusing to join the cluster'));
   return {
     url: `http://${address}`,

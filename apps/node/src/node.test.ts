@@ -63,7 +63,10 @@ describe('storage node', () => {
     const res = await fetch(`${node.url}/internal/v1/membership`);
     expect(res.status).toBe(200);
     // The gossiped document's view adds the read-ring weight and readability of each node.
-    expect(await res.json()).toEqual({ epoch: 1, nodes: [{ ...self, readVnodes: DEFAULT_VNODES, readable: true, zone: 'default', readZone: 'default' }] });
+    expect(await res.json()).toEqual({
+      epoch: 1,
+      nodes: [{ ...self, readVnodes: DEFAULT_VNODES, readable: true, zone: 'default', readZone: 'default' }],
+    });
   });
 
   it('answers /livez, /readyz and /metrics', async () => {

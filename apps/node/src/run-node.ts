@@ -31,7 +31,11 @@ export async function runNode(config: NodeConfig): Promise<void> {
  * Logs bad configuration of `dkv node` as the process's last line (a JSON line at level fatal,
  * with the node id when the flags or variables gave one, else null) before it exits 2.
  */
-function logBadNodeConfig(error: ConfigError, flags: Readonly<Record<string, string | undefined>>, env: Readonly<Record<string, string | undefined>>): void {
+function logBadNodeConfig(
+  error: ConfigError,
+  flags: Readonly<Record<string, string | undefined>>,
+  env: Readonly<Record<string, string | undefined>>,
+): void {
   processLogger('info', { node: flags['id'] ?? env['DKV_NODE_ID'] ?? null }).fatal(error.message);
 }
 

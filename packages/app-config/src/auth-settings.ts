@@ -11,7 +11,8 @@ export const AUTH_SETTINGS = {
   authFile: {
     flag: 'auth-file',
     env: 'DKV_AUTH_FILE',
-    description: 'JSON file {"users": [{"name", "password", "role": "read"|"readwrite"|"admin"}], "clusterSecret"}: turns authentication on for both doors (re-read on SIGHUP); absent: every port is open',
+    description:
+      'JSON file {"users": [{"name", "password", "role": "read"|"readwrite"|"admin"}], "clusterSecret"}: turns authentication on for both doors (re-read on SIGHUP); absent: every port is open',
     schema: z.string().min(1, 'must be the path of the auth file'),
   },
 } satisfies Record<string, Setting<unknown>>;

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { intSchema, type Setting } from './settings.js';
 
 /** The fsync policy as parsed: the shape `DurableStorageEngine` takes (`@dkv/storage`'s `FsyncPolicy`). */
-export type FsyncSetting = { readonly mode: 'always' } | { readonly mode: 'interval'; readonly intervalMs: number } | { readonly mode: 'never' };
+export type FsyncSetting =
+  { readonly mode: 'always' } | { readonly mode: 'interval'; readonly intervalMs: number } | { readonly mode: 'never' };
 
 /**
  * The default `--fsync`: every 100 ms. A crash of the process loses nothing acknowledged under
@@ -23,7 +24,8 @@ const fsyncSchema: z.ZodType<FsyncSetting, string> = z.string().transform((text,
   const trimmed = text.trim();
   if (trimmed === 'always' || trimmed === 'never') return { mode: trimmed };
   const intervalMs = Number(trimmed);
-  if (/^\d+$/.test(trimmed) && Number.isSafeInteger(intervalMs) && intervalMs >= 1 && intervalMs <= 60_000) return { mode: 'interval', intervalMs };
+  if (/^\d+$/.test(trimmed) && Number.isSafeInteger(intervalMs) && intervalMs >= 1 && intervalMs <= 60_000)
+    return { mode: 'interval', intervalMs };
   ctx.addIssue({ code: 'custom', message: 'must be always, never, or an interval in milliseconds from 1 to 60000' });
   return z.NEVER;
 });
@@ -43,13 +45,26 @@ const dataDirSchema: z.ZodType<string, string> = z.string().transform((text, ctx
  * only.
  */
 export const DURABILITY_SETTINGS = {
-  dataDir: { flag: 'data-dir', env: 'DKV_DATA_DIR', description: 'keep the data on disk under <dir>/<node id>, to survive restarts (default: in memory only)', schema: dataDirSchema },
+  dataDir: {
+    flag: 'data-dir',
+    env: 'DKV_DATA_DIR',
+    description: 'keep the data on disk under <dir>/<node id>, to survive restarts (default: in memory only)',
+    schema: dataDirSchema,
+  },
   mergeMinBytes: {
     flag: 'merge-min-bytes',
     env: 'DKV_MERGE_MIN_BYTES',
     defaultValue: DEFAULT_MERGE_MIN_BYTES,
-    description: 'with --data-dir: a log smaller than this is never merged; above it, a merge starts once the log holds 1.5x the bytes of the live records',
+    description:
+      'with --data-dir: a log smaller than this is never merged; above it, a merge starts once the log holds 1.5x the bytes of the live records',
     schema: intSchema(0, 2 ** 40),
   },
-  fsync: { flag: 'fsync', env: 'DKV_FSYNC', defaultValue: DEFAULT_FSYNC, description: 'with --data-dir: always (fsync before each acknowledgement, one fsync per batch of concurrent writes), an interval in ms (fsync in the background; a power cut loses at most that window on this replica), or never (the OS decides)', schema: fsyncSchema },
+  fsync: {
+    flag: 'fsync',
+    env: 'DKV_FSYNC',
+    defaultValue: DEFAULT_FSYNC,
+    description:
+      'with --data-dir: always (fsync before each acknowledgement, one fsync per batch of concurrent writes), an interval in ms (fsync in the background; a power cut loses at most that window on this replica), or never (the OS decides)',
+    schema: fsyncSchema,
+  },
 } satisfies Record<string, Setting<unknown>>;

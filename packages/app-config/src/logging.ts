@@ -39,7 +39,10 @@ export const REDACTED = '[redacted]';
  * The pino options of every dkv process: JSON lines at `level`, each with `base` (the process's
  * id: `{node}` or `{coordinator}`), time and message, with {@link LOG_REDACT_PATHS} redacted.
  */
-export function processLoggerOptions(level: string, base: Readonly<Record<string, string>>): { level: string; base: Record<string, string>; redact: { paths: string[]; censor: string } } {
+export function processLoggerOptions(
+  level: string,
+  base: Readonly<Record<string, string>>,
+): { level: string; base: Record<string, string>; redact: { paths: string[]; censor: string } } {
   return { level, base: { ...base }, redact: { paths: [...LOG_REDACT_PATHS], censor: REDACTED } };
 }
 
@@ -51,6 +54,10 @@ export function processLoggerOptions(level: string, base: Readonly<Record<string
  * server is built) to the last; a supervisor collecting standard error can parse every line.
  * `destination` replaces standard error (the CLI passes its own writer, so tests can read it).
  */
-export function processLogger(level: string, base: Readonly<Record<string, string | null>>, destination?: { write(line: string): void }): Logger {
+export function processLogger(
+  level: string,
+  base: Readonly<Record<string, string | null>>,
+  destination?: { write(line: string): void },
+): Logger {
   return pino({ ...processLoggerOptions(level, {}), base: { ...base } }, destination ?? pino.destination({ fd: 2, sync: true }));
 }

@@ -5,13 +5,23 @@ import { booleanSchema, ConfigError, enumSchema, formatHelp, intSchema, isValidA
 
 const table = {
   port: { flag: 'port', env: 'DKV_PORT', description: 'port', defaultValue: '7070', schema: intSchema(0, 65535) },
-  level: { flag: 'log-level', env: 'DKV_LOG_LEVEL', description: 'level', defaultValue: 'info', schema: enumSchema(['info', 'warn'] as const) },
+  level: {
+    flag: 'log-level',
+    env: 'DKV_LOG_LEVEL',
+    description: 'level',
+    defaultValue: 'info',
+    schema: enumSchema(['info', 'warn'] as const),
+  },
   join: { flag: 'join', env: 'DKV_JOIN', description: 'a node to join', required: true, schema: intSchema(1, 9) },
 };
 
 describe('parseSettings', () => {
   it('prefers the flag, then the variable, then the default', () => {
-    expect(parseSettings(table, { port: '1', join: '2' }, { DKV_PORT: '3', DKV_LOG_LEVEL: 'warn' })).toEqual({ port: 1, level: 'warn', join: 2 });
+    expect(parseSettings(table, { port: '1', join: '2' }, { DKV_PORT: '3', DKV_LOG_LEVEL: 'warn' })).toEqual({
+      port: 1,
+      level: 'warn',
+      join: 2,
+    });
     expect(parseSettings(table, {}, { DKV_PORT: '', DKV_JOIN: '4' })).toEqual({ port: 7070, level: 'info', join: 4 });
   });
 
@@ -39,7 +49,16 @@ describe('flags and addresses', () => {
   });
 
   it('reads a switch as true when given alone, and its variable as true or false', () => {
-    const switches = { coordinate: { flag: 'coordinate', env: 'DKV_COORDINATE', description: 'serve the public API', defaultValue: 'false', switch: true, schema: booleanSchema() } };
+    const switches = {
+      coordinate: {
+        flag: 'coordinate',
+        env: 'DKV_COORDINATE',
+        description: 'serve the public API',
+        defaultValue: 'false',
+        switch: true,
+        schema: booleanSchema(),
+      },
+    };
     expect(parseFlags(switches, ['--coordinate'])).toEqual({ flags: { coordinate: 'true' }, help: false });
     expect(() => parseFlags(switches, ['--coordinate=yes'])).toThrow(ConfigError);
     expect(parseSettings(switches, parseFlags(switches, []).flags, {})).toEqual({ coordinate: false });

@@ -49,7 +49,11 @@ export function settingName(setting: Setting<unknown>): string {
  * Parses every setting of `table` from `flags` (keyed like the table) and `env`. Collects all
  * problems before throwing one {@link ConfigError}, so a person fixes them in one go.
  */
-export function parseSettings<S extends SettingsTable>(table: S, flags: Readonly<Record<string, string | undefined>>, env: Readonly<Record<string, string | undefined>>): SettingsValues<S> {
+export function parseSettings<S extends SettingsTable>(
+  table: S,
+  flags: Readonly<Record<string, string | undefined>>,
+  env: Readonly<Record<string, string | undefined>>,
+): SettingsValues<S> {
   const problems: string[] = [];
   const values: Record<string, unknown> = {};
   for (const [key, setting] of Object.entries(table)) {
@@ -61,7 +65,8 @@ export function parseSettings<S extends SettingsTable>(table: S, flags: Readonly
     }
     const parsed = setting.schema.safeParse(text);
     if (parsed.success) values[key] = parsed.data;
-    else problems.push(`${settingName(setting)} ${parsed.error.issues.map((issue) => issue.message).join('; ')}, got ${JSON.stringify(text)}`);
+    else
+      problems.push(`${settingName(setting)} ${parsed.error.issues.map((issue) => issue.message).join('; ')}, got ${JSON.stringify(text)}`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return values as SettingsValues<S>;

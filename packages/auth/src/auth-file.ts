@@ -37,26 +37,42 @@ const secret = (what: string, min: number) =>
 
 const userSchema = z.strictObject(
   {
-    name: z.string({ error: 'must be a string' }).regex(USER_NAME_PATTERN, 'must be 1 to 64 printable ASCII characters without spaces or ":"'),
+    name: z
+      .string({ error: 'must be a string' })
+      .regex(USER_NAME_PATTERN, 'must be 1 to 64 printable ASCII characters without spaces or ":"'),
     password: secret('password', 1),
     role: z.enum(ROLES, { error: `must be one of ${ROLES.join(', ')}` }),
   },
-  { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}: a user has "name", "password" and "role"` : 'must be an object {"name", "password", "role"}') },
+  {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys'
+        ? `unknown field(s) ${issue.keys.join(', ')}: a user has "name", "password" and "role"`
+        : 'must be an object {"name", "password", "role"}',
+  },
 );
 
 /** The file's schema: `{"users": [...], "clusterSecret": "..."}`, nothing else. */
 export const authFileSchema = z
   .strictObject(
     {
-      users: z.array(userSchema, { error: 'must be an array of {"name", "password", "role"}' }).min(1, 'must list at least one user').max(MAX_USERS, `must list at most ${MAX_USERS} users`),
+      users: z
+        .array(userSchema, { error: 'must be an array of {"name", "password", "role"}' })
+        .min(1, 'must list at least one user')
+        .max(MAX_USERS, `must list at most ${MAX_USERS} users`),
       clusterSecret: secret('secret every process of the cluster shares', 16),
     },
-    { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}: the file has "users" and "clusterSecret"` : 'must be a JSON object {"users": [...], "clusterSecret": "..."}') },
+    {
+      error: (issue) =>
+        issue.code === 'unrecognized_keys'
+          ? `unknown field(s) ${issue.keys.join(', ')}: the file has "users" and "clusterSecret"`
+          : 'must be a JSON object {"users": [...], "clusterSecret": "..."}',
+    },
   )
   .superRefine((file, ctx) => {
     const seen = new Set<string>();
     file.users.forEach((user, index) => {
-      if (seen.has(user.name)) ctx.addIssue({ code: 'custom', path: ['users', index, 'name'], message: `"${user.name}" is listed twice: each user once` });
+      if (seen.has(user.name))
+        ctx.addIssue({ code: 'custom', path: ['users', index, 'name'], message: `"${user.name}" is listed twice: each user once` });
       seen.add(user.name);
     });
   });
@@ -97,7 +113,9 @@ export function parseAuthFile(text: string, source: string): AuthFile {
   } catch (error) {
     // JSON.parse's message quotes the text near the error, which may be a password: only its position is kept.
     const at = error instanceof Error ? /position (\d+)/.exec(error.message)?.[1] : undefined;
-    throw new AuthFileError(source, [`is not valid JSON${at === undefined ? '' : ` (at character ${at})`}: it must be {"users": [{"name", "password", "role"}], "clusterSecret": "..."}`]);
+    throw new AuthFileError(source, [
+      `is not valid JSON${at === undefined ? '' : ` (at character ${at})`}: it must be {"users": [{"name", "password", "role"}], "clusterSecret": "..."}`,
+    ]);
   }
   const parsed = authFileSchema.safeParse(json);
   if (!parsed.success) {
@@ -114,7 +132,8 @@ export function loadAuthFile(path: string): AuthFile {
   let text: string;
   try {
     const bytes = readFileSync(path);
-    if (bytes.length > MAX_AUTH_FILE_BYTES) throw new AuthFileError(path, [`is ${bytes.length} bytes; the limit is ${MAX_AUTH_FILE_BYTES}`]);
+    if (bytes.length > MAX_AUTH_FILE_BYTES)
+      throw new AuthFileError(path, [`is ${bytes.length} bytes; the limit is ${MAX_AUTH_FILE_BYTES}`]);
     text = bytes.toString('utf8');
   } catch (error) {
     if (error instanceof AuthFileError) throw error;

@@ -8,7 +8,17 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AuthFileError, basicAuthorization, constantTimeEqual, parseAuthFile, parseBasicAuthorization, ReloadableAuth, roleAllows, UserTable, type AuthFile } from './index.js';
+import {
+  AuthFileError,
+  basicAuthorization,
+  constantTimeEqual,
+  parseAuthFile,
+  parseBasicAuthorization,
+  ReloadableAuth,
+  roleAllows,
+  UserTable,
+  type AuthFile,
+} from './index.js';
 
 const SECRET = 'cluster-secret-0123456789';
 const GOOD: AuthFile = {
@@ -38,14 +48,34 @@ describe('parseAuthFile', () => {
   it.each([
     ['not JSON', '{"users": [', /the file|is not valid JSON/],
     ['no users', JSON.stringify({ users: [], clusterSecret: SECRET }), /^users must list at least one user/],
-    ['a bad role', JSON.stringify({ users: [{ name: 'a', password: 'p', role: 'root' }], clusterSecret: SECRET }), /^users\[0\]\.role must be one of read, readwrite, admin/],
-    ['a name with a colon', JSON.stringify({ users: [{ name: 'a:b', password: 'p', role: 'read' }], clusterSecret: SECRET }), /^users\[0\]\.name must be 1 to 64 printable ASCII characters without spaces or ":"/],
-    ['an empty password', JSON.stringify({ users: [{ name: 'a', password: '', role: 'read' }], clusterSecret: SECRET }), /^users\[0\]\.password must be 1 to 1024 characters/],
+    [
+      'a bad role',
+      JSON.stringify({ users: [{ name: 'a', password: 'p', role: 'root' }], clusterSecret: SECRET }),
+      /^users\[0\]\.role must be one of read, readwrite, admin/,
+    ],
+    [
+      'a name with a colon',
+      JSON.stringify({ users: [{ name: 'a:b', password: 'p', role: 'read' }], clusterSecret: SECRET }),
+      /^users\[0\]\.name must be 1 to 64 printable ASCII characters without spaces or ":"/,
+    ],
+    [
+      'an empty password',
+      JSON.stringify({ users: [{ name: 'a', password: '', role: 'read' }], clusterSecret: SECRET }),
+      /^users\[0\]\.password must be 1 to 1024 characters/,
+    ],
     ['a short secret', JSON.stringify({ users: GOOD.users, clusterSecret: 'short' }), /^clusterSecret must be 16 to 1024 characters/],
     ['no secret', JSON.stringify({ users: GOOD.users }), /^clusterSecret must be a string/],
-    ['a user twice', JSON.stringify({ users: [GOOD.users[0], GOOD.users[0]], clusterSecret: SECRET }), /^users\[1\]\.name "reader" is listed twice/],
+    [
+      'a user twice',
+      JSON.stringify({ users: [GOOD.users[0], GOOD.users[0]], clusterSecret: SECRET }),
+      /^users\[1\]\.name "reader" is listed twice/,
+    ],
     ['an unknown field', JSON.stringify({ ...GOOD, admins: [] }), /unknown field\(s\) admins/],
-    ['an unknown user field', JSON.stringify({ users: [{ ...GOOD.users[0], pass: 'x' }], clusterSecret: SECRET }), /^users\[0\] unknown field\(s\) pass/],
+    [
+      'an unknown user field',
+      JSON.stringify({ users: [{ ...GOOD.users[0], pass: 'x' }], clusterSecret: SECRET }),
+      /^users\[0\] unknown field\(s\) pass/,
+    ],
     ['an array', '[]', /^the file must be a JSON object/],
   ])('refuses %s, naming the field', (_what, text, expected) => {
     const problems = problemsOf(text);
@@ -57,7 +87,9 @@ describe('parseAuthFile', () => {
     // An unquoted password: JSON.parse's own message would quote the text around it.
     const text = `{"users": [{"name": "a", "password": hunter2-password, "role": "boss"}], "clusterSecret": "${SECRET}"}`;
     const broken = problemsOf(text).join('\n');
-    const invalid = problemsOf(JSON.stringify({ users: [{ name: 'a', password: 'hunter2-password', role: 'boss' }], clusterSecret: 'too-short-pw' })).join('\n');
+    const invalid = problemsOf(
+      JSON.stringify({ users: [{ name: 'a', password: 'hunter2-password', role: 'boss' }], clusterSecret: 'too-short-pw' }),
+    ).join('\n');
     for (const message of [broken, invalid]) {
       expect(message).not.toContain('hunter2');
       expect(message).not.toContain(SECRET);
@@ -96,7 +128,13 @@ describe('UserTable', () => {
   });
 
   it('nests the roles', () => {
-    expect([roleAllows('read', 'read'), roleAllows('read', 'readwrite'), roleAllows('readwrite', 'read'), roleAllows('readwrite', 'admin'), roleAllows('admin', 'readwrite')]).toEqual([true, false, true, false, true]);
+    expect([
+      roleAllows('read', 'read'),
+      roleAllows('read', 'readwrite'),
+      roleAllows('readwrite', 'read'),
+      roleAllows('readwrite', 'admin'),
+      roleAllows('admin', 'readwrite'),
+    ]).toEqual([true, false, true, false, true]);
   });
 });
 
@@ -106,7 +144,14 @@ describe('Basic authorization', () => {
     expect(parseBasicAuthorization(header)).toEqual({ username: 'root', password: 'a:b:c' });
   });
 
-  it.each([undefined, 'Bearer abc', 'Basic', 'Basic !!!', `Basic ${Buffer.from('no-colon').toString('base64')}`, `Basic ${'A'.repeat(5000)}`])('reads %s as no credentials', (header) => {
+  it.each([
+    undefined,
+    'Bearer abc',
+    'Basic',
+    'Basic !!!',
+    `Basic ${Buffer.from('no-colon').toString('base64')}`,
+    `Basic ${'A'.repeat(5000)}`,
+  ])('reads %s as no credentials', (header) => {
     expect(parseBasicAuthorization(header)).toBeNull();
   });
 });

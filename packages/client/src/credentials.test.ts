@@ -23,8 +23,13 @@ beforeAll(async () => {
   server.addHook('onRequest', async (request, reply) => {
     seen.push(request.headers.authorization);
     const role = ROLES.get(request.headers.authorization ?? '');
-    if (role === undefined) return reply.code(401).header('www-authenticate', 'Basic realm="dkv"').send({ error: { code: 'UNAUTHENTICATED', message: 'invalid username-password pair' } });
-    if (request.method !== 'GET' && role !== 'readwrite') return reply.code(403).send({ error: { code: 'FORBIDDEN', message: `user has role ${role}` } });
+    if (role === undefined)
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Basic realm="dkv"')
+        .send({ error: { code: 'UNAUTHENTICATED', message: 'invalid username-password pair' } });
+    if (request.method !== 'GET' && role !== 'readwrite')
+      return reply.code(403).send({ error: { code: 'FORBIDDEN', message: `user has role ${role}` } });
     return undefined;
   });
   server.get('/v1/kv/*', async (_request, reply) => reply.header('x-dkv-version', '1').send(Buffer.from('v')));

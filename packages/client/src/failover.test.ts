@@ -28,7 +28,10 @@ async function fakeNode(name: string): Promise<FakeNode> {
   const node: FakeNode = { url: '', app, seen: [], mode: 'ok' };
   app.addHook('onRequest', async (request, reply) => {
     node.seen.push(`${request.method} ${request.url}`);
-    if (node.mode === 'unavailable') return reply.code(503).send({ error: { code: 'QUORUM_NOT_MET', message: `${name}: read quorum not met: needed 2 replica answers, received 1 of 3 contacted` } });
+    if (node.mode === 'unavailable')
+      return reply.code(503).send({
+        error: { code: 'QUORUM_NOT_MET', message: `${name}: read quorum not met: needed 2 replica answers, received 1 of 3 contacted` },
+      });
     if (node.mode === 'hang') await new Promise((resolve) => setTimeout(resolve, 400));
     return undefined;
   });
@@ -129,7 +132,9 @@ describe('KVStoreClient failover', () => {
     expect(() => new KVStoreClient({})).toThrow(/needs `url` or a non-empty `urls`/);
     expect(() => new KVStoreClient({ urls: ['nope'] })).toThrow(/"nope" is not a URL/);
     expect(() => new KVStoreClient({ urls: ['ftp://x'] })).toThrow(/only http: and https:/);
-    expect(() => new KVStoreClient({ url: 'http://127.0.0.1:1', retry: { maxAttempts: 0 } })).toThrow(/retry.maxAttempts must be a whole number of at least 1, got 0/);
+    expect(() => new KVStoreClient({ url: 'http://127.0.0.1:1', retry: { maxAttempts: 0 } })).toThrow(
+      /retry.maxAttempts must be a whole number of at least 1, got 0/,
+    );
   });
 });
 

@@ -67,7 +67,11 @@ beforeAll(async () => {
     version += 1;
     return reply.code(204).header('x-dkv-version', String(version)).send();
   });
-  server.get('/v1/cluster', async () => ({ epoch: 1, replication: { n: 3, w: 2, r: 2 }, nodes: [{ id: 'n1', address: 'a:1', status: 'up', vnodes: 8 }] }));
+  server.get('/v1/cluster', async () => ({
+    epoch: 1,
+    replication: { n: 3, w: 2, r: 2 },
+    nodes: [{ id: 'n1', address: 'a:1', status: 'up', vnodes: 8 }],
+  }));
   server.get('/v1/cluster/distribution', async () => [{ id: 'n1', ringShare: 1, keys: 2, bytes: 3 }]);
   const address = await server.listen({ host: '127.0.0.1', port: 0 });
   client = new KVStoreClient({ url: address, timeoutMs: 2000 });

@@ -1,4 +1,16 @@
-import { DkvError, type ClusterInfo, type DistributionEntry, type DeleteOptions, type DeleteResult, type ErrorCode, type KVStore, type ReadOptions, type ReadResult, type WriteOptions, type WriteResult } from '@dkv/core';
+import {
+  DkvError,
+  type ClusterInfo,
+  type DistributionEntry,
+  type DeleteOptions,
+  type DeleteResult,
+  type ErrorCode,
+  type KVStore,
+  type ReadOptions,
+  type ReadResult,
+  type WriteOptions,
+  type WriteResult,
+} from '@dkv/core';
 import { Pool } from 'undici';
 
 /**
@@ -102,7 +114,20 @@ const MAX_ATTEMPTS_LIMIT = 100;
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 /** Error bodies are small JSON documents; anything longer is cut before it is parsed. */
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
-const KNOWN_CODES = new Set<string>(['INVALID_KEY', 'INVALID_TTL', 'INVALID_CONSISTENCY', 'INVALID_REQUEST', 'NOT_FOUND', 'VALUE_TOO_LARGE', 'QUORUM_NOT_MET', 'NOT_IMPLEMENTED', 'UNAVAILABLE', 'UNAUTHENTICATED', 'FORBIDDEN', 'INTERNAL']);
+const KNOWN_CODES = new Set<string>([
+  'INVALID_KEY',
+  'INVALID_TTL',
+  'INVALID_CONSISTENCY',
+  'INVALID_REQUEST',
+  'NOT_FOUND',
+  'VALUE_TOO_LARGE',
+  'QUORUM_NOT_MET',
+  'NOT_IMPLEMENTED',
+  'UNAVAILABLE',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'INTERNAL',
+]);
 
 type Method = 'GET' | 'PUT' | 'DELETE';
 
@@ -152,7 +177,12 @@ export class KVStoreClient implements KVStore {
 
   constructor(options: KVStoreClientOptions) {
     const urls = [...(options.url === undefined ? [] : [options.url]), ...(options.urls ?? [])];
-    if (urls.length === 0) throw new KVStoreClientError('INVALID_REQUEST', 'KVStoreClient needs `url` or a non-empty `urls`: the base URL of at least one coordinating process', null);
+    if (urls.length === 0)
+      throw new KVStoreClientError(
+        'INVALID_REQUEST',
+        'KVStoreClient needs `url` or a non-empty `urls`: the base URL of at least one coordinating process',
+        null,
+      );
     this.timeoutMs = positive('timeoutMs', options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     const connections = positive('connections', options.connections ?? DEFAULT_CONNECTIONS);
     const seen = new Set<string>();
@@ -162,16 +192,28 @@ export class KVStoreClient implements KVStore {
       try {
         url = new URL(raw);
       } catch {
-        throw new KVStoreClientError('INVALID_REQUEST', `${JSON.stringify(raw)} is not a URL: give base URLs such as http://127.0.0.1:7070`, null);
+        throw new KVStoreClientError(
+          'INVALID_REQUEST',
+          `${JSON.stringify(raw)} is not a URL: give base URLs such as http://127.0.0.1:7070`,
+          null,
+        );
       }
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new KVStoreClientError('INVALID_REQUEST', `${JSON.stringify(raw)}: only http: and https: URLs are served`, null);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:')
+        throw new KVStoreClientError('INVALID_REQUEST', `${JSON.stringify(raw)}: only http: and https: URLs are served`, null);
       const label = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
       if (seen.has(label)) continue;
       seen.add(label);
-      this.endpoints.push({ label, pool: new Pool(url.origin, { connections, pipelining: 1 }), basePath: url.pathname.replace(/\/+$/, '') });
+      this.endpoints.push({
+        label,
+        pool: new Pool(url.origin, { connections, pipelining: 1 }),
+        basePath: url.pathname.replace(/\/+$/, ''),
+      });
     }
     const retry = options.retry ?? {};
-    this.maxAttempts = Math.min(MAX_ATTEMPTS_LIMIT, positive('retry.maxAttempts', retry.maxAttempts ?? Math.min(10, Math.max(2, 2 * this.endpoints.length))));
+    this.maxAttempts = Math.min(
+      MAX_ATTEMPTS_LIMIT,
+      positive('retry.maxAttempts', retry.maxAttempts ?? Math.min(10, Math.max(2, 2 * this.endpoints.length))),
+    );
     this.baseBackoffMs = positive('retry.baseBackoffMs', retry.baseBackoffMs ?? DEFAULT_BASE_BACKOFF_MS);
     this.maxBackoffMs = Math.max(this.baseBackoffMs, positive('retry.maxBackoffMs', retry.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS));
     this.retryUnknownWrites = retry.retryUnknownWrites ?? false;
@@ -267,9 +309,15 @@ export class KVStoreClient implements KVStore {
    * pausing after each round in which every endpoint failed, for at most `maxAttempts` attempts.
    * Answers other than 503 are returned as they are; see the class comment for what is retried.
    */
-  private async request(method: Method, path: string, query: Record<string, number | undefined> | URLSearchParams, body?: Uint8Array): Promise<RawResponse> {
+  private async request(
+    method: Method,
+    path: string,
+    query: Record<string, number | undefined> | URLSearchParams,
+    body?: Uint8Array,
+  ): Promise<RawResponse> {
     const search = query instanceof URLSearchParams ? query : new URLSearchParams();
-    if (!(query instanceof URLSearchParams)) for (const [name, value] of Object.entries(query)) if (value !== undefined) search.set(name, String(value));
+    if (!(query instanceof URLSearchParams))
+      for (const [name, value] of Object.entries(query)) if (value !== undefined) search.set(name, String(value));
     const qs = search.size > 0 ? `?${search.toString()}` : '';
     const retriesUnknown = method === 'GET' || this.retryUnknownWrites;
     let index = this.current;
@@ -291,17 +339,27 @@ export class KVStoreClient implements KVStore {
       }
       lastError = outcome.error;
       if (outcome.mayHaveRun && !retriesUnknown) {
-        throw new KVStoreClientError(outcome.error.code, `${outcome.error.message}; the ${method} may or may not have been applied (not retried: set retry.retryUnknownWrites to retry such writes)`, null, {
-          endpoint: endpoint.label,
-          outcomeUnknown: true,
-        });
+        throw new KVStoreClientError(
+          outcome.error.code,
+          `${outcome.error.message}; the ${method} may or may not have been applied (not retried: set retry.retryUnknownWrites to retry such writes)`,
+          null,
+          {
+            endpoint: endpoint.label,
+            outcomeUnknown: true,
+          },
+        );
       }
     }
     const tried = Math.min(this.maxAttempts, this.endpoints.length);
-    throw new KVStoreClientError(lastError?.code ?? 'UNAVAILABLE', `${method} ${path}: no endpoint could serve it after ${this.maxAttempts} attempts over ${tried} endpoint(s); last: ${lastError?.message ?? 'none'}`, lastError?.status ?? null, {
-      ...(lastError?.endpoint ? { endpoint: lastError.endpoint } : {}),
-      outcomeUnknown: method !== 'GET' && (lastError?.outcomeUnknown ?? false),
-    });
+    throw new KVStoreClientError(
+      lastError?.code ?? 'UNAVAILABLE',
+      `${method} ${path}: no endpoint could serve it after ${this.maxAttempts} attempts over ${tried} endpoint(s); last: ${lastError?.message ?? 'none'}`,
+      lastError?.status ?? null,
+      {
+        ...(lastError?.endpoint ? { endpoint: lastError.endpoint } : {}),
+        outcomeUnknown: method !== 'GET' && (lastError?.outcomeUnknown ?? false),
+      },
+    );
   }
 
   /** The pause after `round` rounds in which every endpoint failed: doubling from the base, capped. */
@@ -327,7 +385,11 @@ export class KVStoreClient implements KVStore {
     } catch (error) {
       const mayHaveRun = method !== 'GET' && !isNotSent(error);
       const context = { endpoint: endpoint.label, outcomeUnknown: mayHaveRun };
-      if (signal.aborted) return { error: new KVStoreClientError('UNAVAILABLE', `${what}: no answer within ${this.timeoutMs} ms`, null, context), mayHaveRun };
+      if (signal.aborted)
+        return {
+          error: new KVStoreClientError('UNAVAILABLE', `${what}: no answer within ${this.timeoutMs} ms`, null, context),
+          mayHaveRun,
+        };
       const detail = error instanceof Error ? error.message : String(error);
       return { error: new KVStoreClientError('UNAVAILABLE', `${what}: ${detail}`, null, context), mayHaveRun };
     }
@@ -354,13 +416,24 @@ function isNotSent(error: unknown): boolean {
 /** HTTP Basic credentials (RFC 7617) as a header value; null without them; both or neither must be given. */
 function basicAuthorization(username: string | undefined, password: string | undefined): string | null {
   if (username === undefined && password === undefined) return null;
-  if (username === undefined || password === undefined) throw new KVStoreClientError('INVALID_REQUEST', 'give both `username` and `password` (a user of the cluster\'s auth file), or neither', null);
-  if (username.includes(':')) throw new KVStoreClientError('INVALID_REQUEST', 'a `username` cannot contain ":" (HTTP Basic splits the name from the password there)', null);
+  if (username === undefined || password === undefined)
+    throw new KVStoreClientError(
+      'INVALID_REQUEST',
+      "give both `username` and `password` (a user of the cluster's auth file), or neither",
+      null,
+    );
+  if (username.includes(':'))
+    throw new KVStoreClientError(
+      'INVALID_REQUEST',
+      'a `username` cannot contain ":" (HTTP Basic splits the name from the password there)',
+      null,
+    );
   return `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`;
 }
 
 function positive(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) throw new KVStoreClientError('INVALID_REQUEST', `${name} must be a whole number of at least 1, got ${String(value)}`, null);
+  if (!Number.isInteger(value) || value < 1)
+    throw new KVStoreClientError('INVALID_REQUEST', `${name} must be a whole number of at least 1, got ${String(value)}`, null);
   return value;
 }
 

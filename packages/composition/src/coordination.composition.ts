@@ -10,9 +10,18 @@ import { TOKENS as T } from './tokens.js';
  * simulated one are the same graph with different leaves.
  */
 export const coordinationModule = new ContainerModule(({ bind }) => {
-  bind<Coordinator>(T.coordinator).toResolvedValue(
-    (config: CoordinatorConfig, membership: MembershipView, nodeClient: NodeClient, clock: Clock, scheduler: Scheduler, rng: Rng, observer: ClusterObserver | undefined) =>
-      createCoordinator({ config, membership, nodeClient, clock, scheduler, rng, ...(observer === undefined ? {} : { observer }) }),
-    [T.coordinatorConfig, T.membership, T.nodeClient, T.clock, T.scheduler, T.rng, { optional: true, serviceIdentifier: T.observer }],
-  ).inSingletonScope();
+  bind<Coordinator>(T.coordinator)
+    .toResolvedValue(
+      (
+        config: CoordinatorConfig,
+        membership: MembershipView,
+        nodeClient: NodeClient,
+        clock: Clock,
+        scheduler: Scheduler,
+        rng: Rng,
+        observer: ClusterObserver | undefined,
+      ) => createCoordinator({ config, membership, nodeClient, clock, scheduler, rng, ...(observer === undefined ? {} : { observer }) }),
+      [T.coordinatorConfig, T.membership, T.nodeClient, T.clock, T.scheduler, T.rng, { optional: true, serviceIdentifier: T.observer }],
+    )
+    .inSingletonScope();
 });

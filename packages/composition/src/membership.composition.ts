@@ -22,13 +22,30 @@ export interface CoordinatorGossipSettings {
  * coordinator's membership view and its cluster observer.
  */
 export const coordinatorMembershipModule = new ContainerModule(({ bind }) => {
-  bind<Gossiper>(T.gossiper).toResolvedValue(
-    (settings: CoordinatorGossipSettings, nodeClient: NodeClient, clock: Clock, scheduler: Scheduler, rng: Rng) =>
-      new Gossiper({ selfId: null, heartbeatId: settings.heartbeatId, initialEntries: [], seeds: settings.seeds, nodeClient, clock, scheduler, rng, config: settings.config, settings: { n: settings.n } }),
-    [T.gossipSettings, T.controlClient, T.clock, T.scheduler, T.rng],
-  ).inSingletonScope();
-  bind<MembershipView>(T.membership).toResolvedValue((gossiper: Gossiper) => gossiper, [T.gossiper]).inSingletonScope();
-  bind<ClusterObserver>(T.observer).toResolvedValue((gossiper: Gossiper) => gossiper, [T.gossiper]).inSingletonScope();
+  bind<Gossiper>(T.gossiper)
+    .toResolvedValue(
+      (settings: CoordinatorGossipSettings, nodeClient: NodeClient, clock: Clock, scheduler: Scheduler, rng: Rng) =>
+        new Gossiper({
+          selfId: null,
+          heartbeatId: settings.heartbeatId,
+          initialEntries: [],
+          seeds: settings.seeds,
+          nodeClient,
+          clock,
+          scheduler,
+          rng,
+          config: settings.config,
+          settings: { n: settings.n },
+        }),
+      [T.gossipSettings, T.controlClient, T.clock, T.scheduler, T.rng],
+    )
+    .inSingletonScope();
+  bind<MembershipView>(T.membership)
+    .toResolvedValue((gossiper: Gossiper) => gossiper, [T.gossiper])
+    .inSingletonScope();
+  bind<ClusterObserver>(T.observer)
+    .toResolvedValue((gossiper: Gossiper) => gossiper, [T.gossiper])
+    .inSingletonScope();
 });
 
 /**
@@ -37,10 +54,17 @@ export const coordinatorMembershipModule = new ContainerModule(({ bind }) => {
  * observer of a coordinator in the same process (`dkv node --coordinate`).
  */
 export const storageMembershipModule = new ContainerModule(({ bind }) => {
-  bind<ElasticMember>(T.member).toResolvedValue(
-    (options: MemberOptions, engine: RangeScanStorageEngine, nodeClient: NodeClient, clock: Clock, scheduler: Scheduler, rng: Rng) => new ElasticMember({ ...options, engine, nodeClient, clock, scheduler, rng }),
-    [T.memberOptions, T.engine, T.controlClient, T.clock, T.scheduler, T.rng],
-  ).inSingletonScope();
-  bind<MembershipView>(T.membership).toResolvedValue((member: ElasticMember) => member.gossiper, [T.member]).inSingletonScope();
-  bind<ClusterObserver>(T.observer).toResolvedValue((member: ElasticMember) => member.gossiper, [T.member]).inSingletonScope();
+  bind<ElasticMember>(T.member)
+    .toResolvedValue(
+      (options: MemberOptions, engine: RangeScanStorageEngine, nodeClient: NodeClient, clock: Clock, scheduler: Scheduler, rng: Rng) =>
+        new ElasticMember({ ...options, engine, nodeClient, clock, scheduler, rng }),
+      [T.memberOptions, T.engine, T.controlClient, T.clock, T.scheduler, T.rng],
+    )
+    .inSingletonScope();
+  bind<MembershipView>(T.membership)
+    .toResolvedValue((member: ElasticMember) => member.gossiper, [T.member])
+    .inSingletonScope();
+  bind<ClusterObserver>(T.observer)
+    .toResolvedValue((member: ElasticMember) => member.gossiper, [T.member])
+    .inSingletonScope();
 });

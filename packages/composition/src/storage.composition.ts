@@ -29,5 +29,7 @@ export function createMemoryEngine(settings: StorageSettings, clock: Clock): InM
 
 /** Binds {@link TOKENS.engine} to the engine the settings name. */
 export const storageModule = new ContainerModule(({ bind }) => {
-  bind<RangeScanStorageEngine>(T.engine).toResolvedValue((settings: StorageSettings, clock: Clock) => createMemoryEngine(settings, clock), [T.storageSettings, T.clock]).inSingletonScope();
+  bind<RangeScanStorageEngine>(T.engine)
+    .toResolvedValue((settings: StorageSettings, clock: Clock) => createMemoryEngine(settings, clock), [T.storageSettings, T.clock])
+    .inSingletonScope();
 });

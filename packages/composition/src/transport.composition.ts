@@ -12,10 +12,17 @@ import { TOKENS as T } from './tokens.js';
  * swaps the transport and keeps the retries and the circuit breaker.
  */
 export const transportModule = new ContainerModule(({ bind }) => {
-  bind<NodeClient>(T.wire).toResolvedValue((settings: WireStackSettings) => createWireClient(settings), [T.wireSettings]).inSingletonScope();
-  bind<NodeClient>(T.remoteClient).toResolvedValue(
-    (wire: NodeClient, settings: WireStackSettings, clock: Clock, scheduler: Scheduler, rng: Rng) => createWireStack(wire, settings, { clock, scheduler, rng }),
-    [T.wire, T.wireSettings, T.clock, T.scheduler, T.rng],
-  ).inSingletonScope();
-  bind<NodeClient>(T.nodeClient).toResolvedValue((remote: NodeClient) => remote, [T.remoteClient]).inSingletonScope();
+  bind<NodeClient>(T.wire)
+    .toResolvedValue((settings: WireStackSettings) => createWireClient(settings), [T.wireSettings])
+    .inSingletonScope();
+  bind<NodeClient>(T.remoteClient)
+    .toResolvedValue(
+      (wire: NodeClient, settings: WireStackSettings, clock: Clock, scheduler: Scheduler, rng: Rng) =>
+        createWireStack(wire, settings, { clock, scheduler, rng }),
+      [T.wire, T.wireSettings, T.clock, T.scheduler, T.rng],
+    )
+    .inSingletonScope();
+  bind<NodeClient>(T.nodeClient)
+    .toResolvedValue((remote: NodeClient) => remote, [T.remoteClient])
+    .inSingletonScope();
 });

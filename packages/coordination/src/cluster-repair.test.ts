@@ -18,7 +18,14 @@ function setup() {
   const scheduler = new SimulatedScheduler();
   const rng = new SeededRng(seedForTest());
   const network = new SimulatedNetwork({ scheduler, rng: rng.fork('net'), latencyMs: { min: 1, max: 2 } });
-  const nodes: Node[] = ['a', 'b', 'c', 'd'].map((id) => ({ id, address: `${id}:1`, role: 'storage', status: 'up', vnodes: 16, metadata: {} }));
+  const nodes: Node[] = ['a', 'b', 'c', 'd'].map((id) => ({
+    id,
+    address: `${id}:1`,
+    role: 'storage',
+    status: 'up',
+    vnodes: 16,
+    metadata: {},
+  }));
   const clock = new SimulatedClock(scheduler);
   const engines = new Map<string, InMemoryStorageEngine>();
   for (const node of nodes) {
@@ -84,7 +91,10 @@ describe('ClusterRepair', () => {
     expect(done.bytesRepaired).toBeGreaterThan(0);
     for (const key of keys) {
       const held = coordinator.service.replicasOf(key).map((node) => engines.get(node.id)!.get(key));
-      expect(held.every((r) => r !== null && r.version === held[0]!.version), key).toBe(true);
+      expect(
+        held.every((r) => r !== null && r.version === held[0]!.version),
+        key,
+      ).toBe(true);
     }
     expect(Buffer.from(engines.get(coordinator.service.replicasOf('k1')[2]!.id)!.get('k1')!.value).toString()).toBe('planted-newer');
 

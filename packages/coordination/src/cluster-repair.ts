@@ -23,7 +23,10 @@ import type { AntiEntropyConfig } from '@dkv/replication';
  * {@link AntiEntropyConfig} (pieces of the ring, pieces per DIGEST request, parts of a differing
  * piece, SCAN batches, and the throttle, here on the records the repair writes).
  */
-export interface RepairBounds extends Pick<AntiEntropyConfig, 'piecesPerRing' | 'rangesPerRequest' | 'keysPerSegment' | 'maxSegments' | 'batchRecords' | 'batchBytes' | 'bytesPerSecond'> {
+export interface RepairBounds extends Pick<
+  AntiEntropyConfig,
+  'piecesPerRing' | 'rangesPerRequest' | 'keysPerSegment' | 'maxSegments' | 'batchRecords' | 'batchBytes' | 'bytesPerSecond'
+> {
   /** Finished repairs whose reports are kept for `GET /v1/cluster/repair/{id}` (the oldest are forgotten). */
   readonly reportsKept: number;
 }
@@ -119,12 +122,24 @@ export class ClusterRepair {
    * @throws DkvError NOT_FOUND for a node not on the ring; INVALID_REQUEST while a repair runs or data moves.
    */
   start(options: { readonly node?: string } = {}): RepairReport {
-    if (this.running !== null) throw new DkvError('INVALID_REQUEST', `repair ${this.running.id} is still running: follow it with GET /v1/cluster/repair/${this.running.id}, or wait for it to end`);
+    if (this.running !== null)
+      throw new DkvError(
+        'INVALID_REQUEST',
+        `repair ${this.running.id} is still running: follow it with GET /v1/cluster/repair/${this.running.id}, or wait for it to end`,
+      );
     const views = this.deps.views();
-    if (views.changing) throw new DkvError('INVALID_REQUEST', 'data is moving (a join, decommission, removal or vnodes change is under way): repair once the ring is settled (dkv status shows no joining or leaving node)');
+    if (views.changing)
+      throw new DkvError(
+        'INVALID_REQUEST',
+        'data is moving (a join, decommission, removal or vnodes change is under way): repair once the ring is settled (dkv status shows no joining or leaving node)',
+      );
     const node = options.node ?? null;
     if (node !== null && !views.read.ringShares().has(node)) throw new DkvError('NOT_FOUND', `node ${node} is not on the ring`);
-    if (node !== null && !this.deps.isAvailable(node)) throw new DkvError('INVALID_REQUEST', `node ${node} is down: a repair needs it to answer (remove it with dkv removenode, or repair once it is back)`);
+    if (node !== null && !this.deps.isAvailable(node))
+      throw new DkvError(
+        'INVALID_REQUEST',
+        `node ${node} is down: a repair needs it to answer (remove it with dkv removenode, or repair once it is back)`,
+      );
     const groups = this.plan(views, node);
     const report: MutableReport = {
       id: `repair-${this.nextId++}`,
@@ -166,7 +181,10 @@ export class ClusterRepair {
     const groups = new Map<string, ReplicaGroup>();
     for (const arc of views.read.arcs(this.deps.n)) {
       if (arc.nodes.length < 2 || (node !== null && !arc.nodes.some((n) => n.id === node))) continue;
-      const key = arc.nodes.map((n) => n.id).sort().join(' ');
+      const key = arc.nodes
+        .map((n) => n.id)
+        .sort()
+        .join(' ');
       let group = groups.get(key);
       if (group === undefined) {
         group = { replicas: arc.nodes, ranges: [] };
@@ -206,11 +224,18 @@ export class ClusterRepair {
 
   private checkRing(readId: string): void {
     const views = this.deps.views();
-    if (views.readId !== readId || views.changing) throw new Error('the ring changed during the repair (data started moving): run it again once the ring is settled');
+    if (views.readId !== readId || views.changing)
+      throw new Error('the ring changed during the repair (data started moving): run it again once the ring is settled');
   }
 
   /** Cuts a differing piece into parts of about `keysPerSegment` keys and reconciles the parts that differ. */
-  private async repairRange(report: MutableReport, replicas: readonly Node[], range: HashRange, keys: number, readId: string): Promise<void> {
+  private async repairRange(
+    report: MutableReport,
+    replicas: readonly Node[],
+    range: HashRange,
+    keys: number,
+    readId: string,
+  ): Promise<void> {
     const size = range[1] - range[0] + 1;
     const segments = Math.max(1, Math.min(this.bounds.maxSegments, Math.ceil(keys / this.bounds.keysPerSegment), size));
     const parts = segments === 1 ? [{ range, keys }] : await this.differingParts(replicas, [range], segments);
@@ -221,7 +246,11 @@ export class ClusterRepair {
   }
 
   /** Asks every replica for the digests of `ranges` cut in `segments`; answers the parts on which they do not all agree. */
-  private async differingParts(replicas: readonly Node[], ranges: readonly HashRange[], segments: number): Promise<Array<{ range: HashRange; keys: number }>> {
+  private async differingParts(
+    replicas: readonly Node[],
+    ranges: readonly HashRange[],
+    segments: number,
+  ): Promise<Array<{ range: HashRange; keys: number }>> {
     const answers = await Promise.all(replicas.map((replica) => this.digest(replica, ranges, segments)));
     const parts = ranges.length * segments;
     const differing: Array<{ range: HashRange; keys: number }> = [];
@@ -236,7 +265,8 @@ export class ClusterRepair {
 
   private async digest(replica: Node, ranges: readonly HashRange[], segments: number): Promise<readonly RangeDigest[]> {
     const answer = await this.send(replica, { type: 'DIGEST', ranges, segments });
-    if (answer.digests.length !== ranges.length * segments) throw new Error(`node ${replica.id} answered a DIGEST with the wrong number of parts`);
+    if (answer.digests.length !== ranges.length * segments)
+      throw new Error(`node ${replica.id} answered a DIGEST with the wrong number of parts`);
     return answer.digests;
   }
 
@@ -253,7 +283,13 @@ export class ClusterRepair {
       held.set(replica.id, metas);
       let cursor: ScanCursor | null = null;
       do {
-        const answer: ResponseFor<{ type: 'SCAN' } & StorageRequest> = await this.send(replica, { type: 'SCAN', ranges: [range], cursor, limit: this.bounds.batchRecords, maxBytes: this.bounds.batchBytes });
+        const answer: ResponseFor<{ type: 'SCAN' } & StorageRequest> = await this.send(replica, {
+          type: 'SCAN',
+          ranges: [range],
+          cursor,
+          limit: this.bounds.batchRecords,
+          maxBytes: this.bounds.batchBytes,
+        });
         for (const { key, record } of answer.records) {
           metas.set(key, metaOf(record));
           const best = newest.get(key);

@@ -17,7 +17,11 @@ function setup(observer?: ClusterObserver) {
   const network = new SimulatedNetwork({ scheduler, rng: rng.fork('net'), latencyMs: { min: 1, max: 2 } });
   const nodes: Node[] = ['a', 'b', 'c'].map((id) => ({ id, address: `${id}:1`, role: 'storage', status: 'up', vnodes: 16, metadata: {} }));
   const clock = new SimulatedClock(scheduler);
-  for (const node of nodes) network.register(node.id, new StorageService({ nodeId: node.id, engine: new InMemoryStorageEngine({ clock, tombstoneGraceMs: 60_000 }) }));
+  for (const node of nodes)
+    network.register(
+      node.id,
+      new StorageService({ nodeId: node.id, engine: new InMemoryStorageEngine({ clock, tombstoneGraceMs: 60_000 }) }),
+    );
   const coordinator = createCoordinator({
     config: { ...DEFAULT_COORDINATOR_CONFIG, maxValueBytes: 16 },
     membership: new StaticMembershipView({ epoch: 3, nodes }),
@@ -47,10 +51,26 @@ describe('CoordinatorService input checks', () => {
     ['r above N', (s: ReturnType<typeof setup>['service']) => s.get('k', { r: 4 }), 'INVALID_CONSISTENCY'],
     ['w of 0 on delete', (s: ReturnType<typeof setup>['service']) => s.delete('k', { w: 0 }), 'INVALID_CONSISTENCY'],
     ['value over the limit', (s: ReturnType<typeof setup>['service']) => s.put('k', Buffer.alloc(17)), 'VALUE_TOO_LARGE'],
-    ['expiresAt with ttlSeconds', (s: ReturnType<typeof setup>['service']) => s.put('k', Buffer.from('v'), 10, { expiresAt: 5000 }), 'INVALID_TTL'],
-    ['expiresAt not whole', (s: ReturnType<typeof setup>['service']) => s.put('k', Buffer.from('v'), undefined, { expiresAt: 5000.5 }), 'INVALID_TTL'],
-    ['expiresAt of 0', (s: ReturnType<typeof setup>['service']) => s.put('k', Buffer.from('v'), undefined, { expiresAt: 0 }), 'INVALID_TTL'],
-    ['expiresAt over a year ahead', (s: ReturnType<typeof setup>['service']) => s.put('k', Buffer.from('v'), undefined, { expiresAt: 2 ** 52 }), 'INVALID_TTL'],
+    [
+      'expiresAt with ttlSeconds',
+      (s: ReturnType<typeof setup>['service']) => s.put('k', Buffer.from('v'), 10, { expiresAt: 5000 }),
+      'INVALID_TTL',
+    ],
+    [
+      'expiresAt not whole',
+      (s: ReturnType<typeof setup>['service']) => s.put('k', Buffer.from('v'), undefined, { expiresAt: 5000.5 }),
+      'INVALID_TTL',
+    ],
+    [
+      'expiresAt of 0',
+      (s: ReturnType<typeof setup>['service']) => s.put('k', Buffer.from('v'), undefined, { expiresAt: 0 }),
+      'INVALID_TTL',
+    ],
+    [
+      'expiresAt over a year ahead',
+      (s: ReturnType<typeof setup>['service']) => s.put('k', Buffer.from('v'), undefined, { expiresAt: 2 ** 52 }),
+      'INVALID_TTL',
+    ],
   ])('%s', async (_name, call, code) => {
     const { service, network } = setup();
     expect(await codeOf(call(service))).toBe(code);
@@ -71,7 +91,9 @@ describe('CoordinatorService views', () => {
       replication: { n: 3, w: 2, r: 2 },
       nodes: ['a', 'b', 'c'].map((id) => ({ id, address: `${id}:1`, status: 'up', vnodes: 16, zone: 'default' })),
       zoneLossSafe: false,
-      zoneLossReason: expect.stringMatching(/^1 zone for N=3: a zone holds up to 3 replicas of some keys, so losing it leaves 0; W=2 and R=2 need 2/),
+      zoneLossReason: expect.stringMatching(
+        /^1 zone for N=3: a zone holds up to 3 replicas of some keys, so losing it leaves 0; W=2 and R=2 need 2/,
+      ),
     });
     const distribution = await scheduler.settle(service.distribution());
     expect(distribution.map((d) => d.keys)).toEqual([1, 1, 1]);
@@ -94,7 +116,11 @@ describe('CoordinatorService node status', () => {
     liveness.set('b', 'suspect');
     await scheduler.runFor(3000);
     expect(coordinator.nodeManager.statusOf('b')).toBe('down');
-    expect(service.cluster().nodes.map((node) => [node.id, node.status])).toEqual([['a', 'up'], ['b', 'down'], ['c', 'up']]);
+    expect(service.cluster().nodes.map((node) => [node.id, node.status])).toEqual([
+      ['a', 'up'],
+      ['b', 'down'],
+      ['c', 'up'],
+    ]);
     network.recover('b');
     liveness.set('b', 'alive');
     await scheduler.runFor(1000);

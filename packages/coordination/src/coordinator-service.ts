@@ -293,7 +293,14 @@ export class CoordinatorService implements KVStore {
       .map((node): ClusterNodeInfo => {
         const progress = this.observer?.heartbeatOf(node.id)?.progress ?? null;
         const sample = this.nodeManager.clockSampleOf(node.id);
-        const info: ClusterNodeInfo = { id: node.id, address: node.address, status: this.statusOf(node.id, node.status), vnodes: node.vnodes, zone: zoneOf(node), ...(sample ? { clockOffsetMs: Math.round(sample.offsetMs) } : {}) };
+        const info: ClusterNodeInfo = {
+          id: node.id,
+          address: node.address,
+          status: this.statusOf(node.id, node.status),
+          vnodes: node.vnodes,
+          zone: zoneOf(node),
+          ...(sample ? { clockOffsetMs: Math.round(sample.offsetMs) } : {}),
+        };
         return progress === null ? info : { ...info, progress };
       });
     const clockProblem = this.clockProblem();
@@ -304,7 +311,9 @@ export class CoordinatorService implements KVStore {
       nodes,
       ...(clockOffsetMs === null ? {} : { clockOffsetMs }),
       ...(clockProblem === null ? {} : { clockProblem }),
-      ...(this.views.changing || membership.nodes.some((n) => n.role === 'storage' && (n.status === 'joining' || n.status === 'leaving')) ? { rebalancing: true } : {}),
+      ...(this.views.changing || membership.nodes.some((n) => n.role === 'storage' && (n.status === 'joining' || n.status === 'leaving'))
+        ? { rebalancing: true }
+        : {}),
       zoneLossSafe: zoneLoss.safe,
       zoneLossReason: zoneLoss.reason,
     };
@@ -332,7 +341,11 @@ export class CoordinatorService implements KVStore {
 
   /** True when enough storage nodes are not known to be down to serve the default read and write quorums. */
   isReady(): boolean {
-    return this.views.read.size > 0 && this.nodeManager.availableCount() >= Math.max(this.config.r, this.config.w) && this.clockProblem() === null;
+    return (
+      this.views.read.size > 0 &&
+      this.nodeManager.availableCount() >= Math.max(this.config.r, this.config.w) &&
+      this.clockProblem() === null
+    );
   }
 
   /**
@@ -390,7 +403,12 @@ export class CoordinatorService implements KVStore {
     validateKey(key);
     const hash = hashKey(key);
     const statuses = new Map(this.cluster().nodes.map((node) => [node.id, node.status]));
-    const view = (node: Node): KeyEndpoint => ({ id: node.id, address: node.address, zone: zoneOf(node), status: statuses.get(node.id) ?? 'down' });
+    const view = (node: Node): KeyEndpoint => ({
+      id: node.id,
+      address: node.address,
+      zone: zoneOf(node),
+      status: statuses.get(node.id) ?? 'down',
+    });
     const replicas = this.views.read.getNodesForHash(hash, this.config.n);
     const future = this.views.changing ? this.views.future.getNodesForHash(hash, this.config.n) : replicas;
     const pending = future.filter((node) => !replicas.some((r) => r.id === node.id));
@@ -406,7 +424,12 @@ export class CoordinatorService implements KVStore {
     const now = this.clock.now();
     return this.replication
       .hints()
-      .map((target) => ({ target: target.targetNodeId, count: target.tasks, bytes: target.bytes, oldestAgeMs: Math.max(0, now - target.oldestCreatedAt) }))
+      .map((target) => ({
+        target: target.targetNodeId,
+        count: target.tasks,
+        bytes: target.bytes,
+        oldestAgeMs: Math.max(0, now - target.oldestCreatedAt),
+      }))
       .sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
   }
 
@@ -420,7 +443,10 @@ export class CoordinatorService implements KVStore {
     if (ttlSeconds !== undefined) throw new DkvError('INVALID_TTL', 'give either ttlSeconds or expiresAt, not both');
     const latest = this.clock.now() + MAX_TTL_SECONDS * 1000;
     if (!Number.isSafeInteger(expiresAt) || expiresAt < 1 || expiresAt > latest) {
-      throw new DkvError('INVALID_TTL', `expiresAt must be a whole number of epoch milliseconds from 1 to ${latest} (at most ${MAX_TTL_SECONDS} seconds ahead), got ${String(expiresAt)}`);
+      throw new DkvError(
+        'INVALID_TTL',
+        `expiresAt must be a whole number of epoch milliseconds from 1 to ${latest} (at most ${MAX_TTL_SECONDS} seconds ahead), got ${String(expiresAt)}`,
+      );
     }
   }
 
@@ -453,19 +479,28 @@ export class CoordinatorService implements KVStore {
     // start (before any heartbeat answered) measures first, one TIME round trip, once.
     if (!this.nodeManager.clockMeasured()) await this.nodeManager.measureClocks();
     if (!this.nodeManager.clockMeasured()) {
-      throw new DkvError('UNAVAILABLE', `write of ${JSON.stringify(key)} refused: this process cannot measure its clock's offset from the storage nodes' (none answered a clock sample); retry in a moment`);
+      throw new DkvError(
+        'UNAVAILABLE',
+        `write of ${JSON.stringify(key)} refused: this process cannot measure its clock's offset from the storage nodes' (none answered a clock sample); retry in a moment`,
+      );
     }
     const clockProblem = this.clockProblem();
     if (clockProblem !== null) throw new DkvError('CLOCK_OFFSET_TOO_LARGE', `write of ${JSON.stringify(key)} refused: ${clockProblem}`);
     const hash = hashKey(key);
-    if (this.config.writeVersioning === 'read-first' || this.config.writeQuorum === 'sloppy') return this.writeAfterVersionRead(key, hash, w, build);
+    if (this.config.writeVersioning === 'read-first' || this.config.writeQuorum === 'sloppy')
+      return this.writeAfterVersionRead(key, hash, w, build);
     const strict = this.views.writePlanOfHash(hash, this.config.n, w);
     const plan = this.withDraining(hash, strict.targets, strict.needed);
     const countsUnvouched = this.pendingReplicasOf(hash);
     let floor = 0;
     for (let attempt = 1; ; attempt += 1) {
       const now = this.clusterNow();
-      const record: VersionedValue = { ...build(now, null), version: this.versions.next(floor), writerId: this.config.nodeId, updatedAt: now };
+      const record: VersionedValue = {
+        ...build(now, null),
+        version: this.versions.next(floor),
+        writerId: this.config.nodeId,
+        updatedAt: now,
+      };
       const result = await this.quorum.writeIfNewer(key, record, plan.targets, plan.needed, countsUnvouched);
       if ('acknowledged' in result) {
         this.replication.replicateAsync(key, record, result.stragglers);
@@ -473,7 +508,10 @@ export class CoordinatorService implements KVStore {
       }
       this.versionConflicts += 1;
       if (attempt >= MAX_WRITE_ATTEMPTS) {
-        throw new DkvError('UNAVAILABLE', `write of ${JSON.stringify(key)} kept meeting newer versions on the replicas (${attempt} attempts): too many concurrent writers of this key`);
+        throw new DkvError(
+          'UNAVAILABLE',
+          `write of ${JSON.stringify(key)} kept meeting newer versions on the replicas (${attempt} attempts): too many concurrent writers of this key`,
+        );
       }
       floor = result.conflictVersion;
     }
@@ -504,10 +542,19 @@ export class CoordinatorService implements KVStore {
     const readable = this.views.readReplicasOfHash(hash, this.config.n);
     const strict = this.views.writePlanOfHash(hash, this.config.n, w);
     const plan = this.withDraining(hash, strict.targets, strict.needed);
-    const sloppy = this.config.writeQuorum === 'sloppy' && !this.views.changing && this.draining.size === 0 ? this.sloppyPlan(hash, plan, readable, w) : null;
+    const sloppy =
+      this.config.writeQuorum === 'sloppy' && !this.views.changing && this.draining.size === 0
+        ? this.sloppyPlan(hash, plan, readable, w)
+        : null;
     const versionRead = this.withDraining(hash, readable, Math.min(w, this.config.r));
     const previous =
-      sloppy?.versionQuorum === 0 ? null : await this.quorum.readVersionWithQuorum(key, sloppy === null ? versionRead.targets : readable, sloppy?.versionQuorum ?? versionRead.needed);
+      sloppy?.versionQuorum === 0
+        ? null
+        : await this.quorum.readVersionWithQuorum(
+            key,
+            sloppy === null ? versionRead.targets : readable,
+            sloppy?.versionQuorum ?? versionRead.needed,
+          );
     const now = this.clusterNow();
     const version = this.versions.next(previous?.version ?? 0);
     const record: VersionedValue = { ...build(now, previous), version, writerId: this.config.nodeId, updatedAt: now };
@@ -528,7 +575,9 @@ export class CoordinatorService implements KVStore {
     const isAvailable = (node: Node) => this.nodeManager.isAvailable(node.id);
     const down = plan.targets.filter((node) => !isAvailable(node));
     if (plan.targets.length - down.length >= plan.needed) return null;
-    const candidates = this.views.read.getNodesForHash(hash, this.views.read.size).filter((node) => isAvailable(node) && !plan.targets.some((t) => t.id === node.id));
+    const candidates = this.views.read
+      .getNodesForHash(hash, this.views.read.size)
+      .filter((node) => isAvailable(node) && !plan.targets.some((t) => t.id === node.id));
     // A zone fails whole: a stand-in in a zone that no live replica is in is worth more.
     const picked = preferOtherZones(candidates, plan.targets.filter(isAvailable).map(zoneOf), down.length);
     const fallbacks = new Map<string, string>();

@@ -53,7 +53,12 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       hedgeMaxDelayMs: config.hedgeMaxDelayMs,
       ...(config.localReplicaId !== undefined ? { preferNodeId: config.localReplicaId } : {}),
     },
-    { isAvailable: (id) => nodeManager.isAvailable(id), onReplicaOutcome: (id, ok, error) => nodeManager.reportOutcome(id, ok, error), clock, scheduler },
+    {
+      isAvailable: (id) => nodeManager.isAvailable(id),
+      onReplicaOutcome: (id, ok, error) => nodeManager.reportOutcome(id, ok, error),
+      clock,
+      scheduler,
+    },
   );
   const replication = new ReplicationManager(
     nodeClient,

@@ -6,7 +6,15 @@
 import { describe, expect, it } from 'vitest';
 import type { Node, VersionMeta } from '@dkv/core';
 import { RingViews } from '@dkv/hashing';
-import { bucketOfKey, comparePositions, mergeScanAnswers, planScanWindow, SCAN_BUCKETS, type KeyScanPosition, type ReplicaScanAnswer } from './key-scan-plan.js';
+import {
+  bucketOfKey,
+  comparePositions,
+  mergeScanAnswers,
+  planScanWindow,
+  SCAN_BUCKETS,
+  type KeyScanPosition,
+  type ReplicaScanAnswer,
+} from './key-scan-plan.js';
 
 const meta = (version: number, tombstone = false): VersionMeta => ({ version, writerId: 'w', createdAt: 1, expiresAt: null, tombstone });
 /** Keys of one bucket, sorted as the engines return them. */
@@ -20,9 +28,23 @@ const at = (key: string): KeyScanPosition => ({ bucket: bucketOfKey(key), afterK
 describe('mergeScanAnswers', () => {
   it('keeps only keys up to the earliest stop, where every answer is complete', () => {
     const [k1, k2, k3, k4] = keysOfOneBucket as [string, string, string, string];
-    const stoppedEarly: ReplicaScanAnswer = { records: [{ key: k1, meta: meta(5) }, { key: k2, meta: meta(5) }], stoppedAt: at(k2) };
+    const stoppedEarly: ReplicaScanAnswer = {
+      records: [
+        { key: k1, meta: meta(5) },
+        { key: k2, meta: meta(5) },
+      ],
+      stoppedAt: at(k2),
+    };
     // The second replica missed the delete of k3 that the first would report in its next batch.
-    const complete: ReplicaScanAnswer = { records: [{ key: k1, meta: meta(5) }, { key: k2, meta: meta(4) }, { key: k3, meta: meta(3) }, { key: k4, meta: meta(3) }], stoppedAt: null };
+    const complete: ReplicaScanAnswer = {
+      records: [
+        { key: k1, meta: meta(5) },
+        { key: k2, meta: meta(4) },
+        { key: k3, meta: meta(3) },
+        { key: k4, meta: meta(3) },
+      ],
+      stoppedAt: null,
+    };
     const merged = mergeScanAnswers([stoppedEarly, complete]);
     expect([...merged.winners.keys()]).toEqual([k1, k2]);
     expect(merged.winners.get(k2)?.version).toBe(5);
@@ -48,7 +70,10 @@ describe('mergeScanAnswers', () => {
 
 describe('planScanWindow', () => {
   const nodes = (count: number): Node[] =>
-    Array.from({ length: count }, (_, i) => ({ id: `n${i}`, address: `n${i}:1`, role: 'storage', status: 'up', vnodes: 16, metadata: {} }) as Node);
+    Array.from(
+      { length: count },
+      (_, i) => ({ id: `n${i}`, address: `n${i}:1`, role: 'storage', status: 'up', vnodes: 16, metadata: {} }) as Node,
+    );
 
   it.each([
     [3, 8, 1],
@@ -70,7 +95,12 @@ describe('planScanWindow', () => {
         const hash = low + Math.floor(((high - low) * sample) / 15);
         const holders = window.groups.filter((g) => g.ranges.some(([s, e]) => hash >= s && hash <= e));
         expect(holders).toHaveLength(1);
-        expect(holders[0]!.owners.map((n) => n.id).sort()).toEqual(views.readReplicasOfHash(hash, 3).map((n) => n.id).sort());
+        expect(holders[0]!.owners.map((n) => n.id).sort()).toEqual(
+          views
+            .readReplicasOfHash(hash, 3)
+            .map((n) => n.id)
+            .sort(),
+        );
       }
       for (const group of window.groups) for (const [s, e] of group.ranges) expect(s >= low && e <= high).toBe(true);
       from = window.lastBucket + 1 < SCAN_BUCKETS ? { bucket: window.lastBucket + 1, afterKey: null } : null;

@@ -60,7 +60,10 @@ export function encodeScanCursor(position: KeyScanPosition): string {
 export function decodeScanCursor(cursor: string | null): KeyScanPosition {
   if (cursor === null) return SCAN_START;
   const invalid = (why: string) =>
-    new DkvError('INVALID_REQUEST', `invalid scan cursor ${JSON.stringify(cursor.slice(0, 40))}: ${why}; pass a cursor a previous scan returned, or none to start`);
+    new DkvError(
+      'INVALID_REQUEST',
+      `invalid scan cursor ${JSON.stringify(cursor.slice(0, 40))}: ${why}; pass a cursor a previous scan returned, or none to start`,
+    );
   if (cursor.length > MAX_CURSOR_CHARS) throw invalid(`longer than ${MAX_CURSOR_CHARS} characters`);
   const match = /^(0|[1-9][0-9]{0,4})(?::([A-Za-z0-9_-]+))?$/.exec(cursor);
   if (match === null) throw invalid('not a bucket number, optionally followed by ":" and a base64url key');
@@ -69,7 +72,8 @@ export function decodeScanCursor(cursor: string | null): KeyScanPosition {
   if (match[2] === undefined) return { bucket, afterKey: null };
   const bytes = Buffer.from(match[2], 'base64url');
   const afterKey = bytes.toString('utf8');
-  if (bytes.length === 0 || bytes.length > 512 || !Buffer.from(afterKey, 'utf8').equals(bytes)) throw invalid('the key part is not 1 to 512 bytes of UTF-8');
+  if (bytes.length === 0 || bytes.length > 512 || !Buffer.from(afterKey, 'utf8').equals(bytes))
+    throw invalid('the key part is not 1 to 512 bytes of UTF-8');
   return { bucket, afterKey };
 }
 
@@ -118,7 +122,10 @@ export function planScanWindow(views: RingViews, n: number, from: KeyScanPositio
   for (; index < arcs.length; index += 1) {
     const arc = arcs[index] as { range: readonly [number, number]; owners: Node[] };
     const start = Math.max(arc.range[0], startHash);
-    const setKey = arc.owners.map((node) => node.id).sort().join(',');
+    const setKey = arc.owners
+      .map((node) => node.id)
+      .sort()
+      .join(',');
     if (start > firstBucketEnd && groups.size > maxGroups) {
       lastBucket = from.bucket;
       break;

@@ -19,7 +19,14 @@ async function setup(options: { nodes?: number; vnodes?: number; config?: Partia
   const rng = new SeededRng(seedForTest());
   const network = new SimulatedNetwork({ scheduler, rng: rng.fork('net'), latencyMs: { min: 1, max: 3 } });
   const ids = Array.from({ length: options.nodes ?? 3 }, (_, i) => `n${i + 1}`);
-  const nodes: Node[] = ids.map((id) => ({ id, address: `${id}:1`, role: 'storage', status: 'up', vnodes: options.vnodes ?? 16, metadata: {} }));
+  const nodes: Node[] = ids.map((id) => ({
+    id,
+    address: `${id}:1`,
+    role: 'storage',
+    status: 'up',
+    vnodes: options.vnodes ?? 16,
+    metadata: {},
+  }));
   const clock = new SimulatedClock(scheduler);
   const engines = new Map<string, InMemoryStorageEngine>();
   for (const node of nodes) {
@@ -31,7 +38,14 @@ async function setup(options: { nodes?: number; vnodes?: number; config?: Partia
   // Each coordinator is started and has heard its first heartbeats (and measured the clocks), as
   // a process is before it serves.
   const coordinatorOf = async (nodeId: string, overrides: Partial<CoordinatorConfig> = {}) => {
-    const created = createCoordinator({ config: { ...DEFAULT_COORDINATOR_CONFIG, ...options.config, ...overrides, nodeId }, membership, nodeClient: network.clientFor(nodeId), clock, scheduler, rng: rng.fork(nodeId) });
+    const created = createCoordinator({
+      config: { ...DEFAULT_COORDINATOR_CONFIG, ...options.config, ...overrides, nodeId },
+      membership,
+      nodeClient: network.clientFor(nodeId),
+      clock,
+      scheduler,
+      rng: rng.fork(nodeId),
+    });
     created.start();
     await scheduler.runFor(100);
     return created;
@@ -43,7 +57,9 @@ async function setup(options: { nodes?: number; vnodes?: number; config?: Partia
     let cursor: string | null = null;
     let calls = 0;
     do {
-      const page: { keys: string[]; cursor: string | null } = await scheduler.settle(via.scanKeys(cursor, { count, ...(match === undefined ? {} : { match }) }));
+      const page: { keys: string[]; cursor: string | null } = await scheduler.settle(
+        via.scanKeys(cursor, { count, ...(match === undefined ? {} : { match }) }),
+      );
       expect(page.keys.length).toBeLessThanOrEqual(count);
       keys.push(...page.keys);
       cursor = page.cursor;
@@ -111,7 +127,11 @@ describe('scanKeys', () => {
   });
 
   it('walks many windows when the ring has many replica sets, and a cursor continues on another coordinator', async () => {
-    const { service, scheduler, fullScan, coordinatorOf } = await setup({ nodes: 7, vnodes: 32, config: { keyScan: { ...DEFAULT_KEY_SCAN_BOUNDS, maxGroupsPerWindow: 2, maxWindowsPerCall: 1 } } });
+    const { service, scheduler, fullScan, coordinatorOf } = await setup({
+      nodes: 7,
+      vnodes: 32,
+      config: { keyScan: { ...DEFAULT_KEY_SCAN_BOUNDS, maxGroupsPerWindow: 2, maxWindowsPerCall: 1 } },
+    });
     const live = Array.from({ length: 200 }, (_, i) => `k${i}`);
     for (const key of live) await scheduler.settle(service.put(key, Buffer.from('v')));
     const { keys, calls } = await fullScan(1000);
@@ -174,7 +194,11 @@ describe('scanKeys', () => {
   it('encodes positions as opaque strings that decode back, "0" being the start', () => {
     expect(decodeScanCursor('0')).toEqual({ bucket: 0, afterKey: null });
     expect(decodeScanCursor(null)).toEqual({ bucket: 0, afterKey: null });
-    for (const position of [{ bucket: 7, afterKey: null }, { bucket: 4095, afterKey: 'sess:é/ü?' }, { bucket: 0, afterKey: 'k'.repeat(512) }]) {
+    for (const position of [
+      { bucket: 7, afterKey: null },
+      { bucket: 4095, afterKey: 'sess:é/ü?' },
+      { bucket: 0, afterKey: 'k'.repeat(512) },
+    ]) {
       expect(decodeScanCursor(encodeScanCursor(position))).toEqual(position);
     }
   });

@@ -41,7 +41,10 @@ export function validateTtlSeconds(ttlSeconds: number): void {
 /** Throws INVALID_CONSISTENCY unless `level` (the `r` or `w` of a request) is an integer in 1..n. */
 export function validateConsistency(name: 'r' | 'w', level: number, n: number): void {
   if (!Number.isInteger(level) || level < 1 || level > n) {
-    throw new DkvError('INVALID_CONSISTENCY', `${name} must be a whole number from 1 to ${n} (the replication factor N), got ${String(level)}`);
+    throw new DkvError(
+      'INVALID_CONSISTENCY',
+      `${name} must be a whole number from 1 to ${n} (the replication factor N), got ${String(level)}`,
+    );
   }
 }
 

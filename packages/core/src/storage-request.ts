@@ -66,7 +66,11 @@ export type StorageResponse =
   | { readonly type: 'PING'; readonly nodeId: string; readonly ready: boolean; readonly keys: number; readonly bytes: number }
   | { readonly type: 'TIME'; readonly nowMs: number }
   | { readonly type: 'GOSSIP'; readonly state: GossipState }
-  | { readonly type: 'SCAN'; readonly records: ReadonlyArray<{ readonly key: string; readonly record: VersionedValue }>; readonly cursor: ScanCursor | null }
+  | {
+      readonly type: 'SCAN';
+      readonly records: ReadonlyArray<{ readonly key: string; readonly record: VersionedValue }>;
+      readonly cursor: ScanCursor | null;
+    }
   | { readonly type: 'DIGEST'; readonly digests: readonly RangeDigest[] }
   | { readonly type: 'HINT'; readonly accepted: boolean };
 

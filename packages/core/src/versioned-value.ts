@@ -83,7 +83,11 @@ export function deathTimeOf(record: Pick<VersionedValue, 'tombstone' | 'updatedA
  * True when `record` is past its purge time at `nowMs` (its time of death plus `graceMs`): a
  * replica then holds nothing for it, and never applies, streams or digests it.
  */
-export function isPastPurge(record: Pick<VersionedValue, 'tombstone' | 'updatedAt' | 'expiresAt'>, nowMs: number, graceMs: number): boolean {
+export function isPastPurge(
+  record: Pick<VersionedValue, 'tombstone' | 'updatedAt' | 'expiresAt'>,
+  nowMs: number,
+  graceMs: number,
+): boolean {
   const deathMs = deathTimeOf(record);
   return deathMs !== null && deathMs + graceMs <= nowMs;
 }

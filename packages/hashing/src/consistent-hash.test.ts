@@ -38,9 +38,9 @@ function referenceList(nodes: readonly Node[], key: string, n: number): string[]
 }
 
 const idArb = fc.stringMatching(/^[a-z][a-z0-9-]{0,8}$/);
-const nodesArb = fc.uniqueArray(idArb, { minLength: 1, maxLength: 7 }).chain((names) =>
-  fc.tuple(...names.map((name) => fc.integer({ min: 0, max: 24 }).map((v) => node(name, v)))),
-);
+const nodesArb = fc
+  .uniqueArray(idArb, { minLength: 1, maxLength: 7 })
+  .chain((names) => fc.tuple(...names.map((name) => fc.integer({ min: 0, max: 24 }).map((v) => node(name, v)))));
 
 describe('ConsistentHash basics', () => {
   it('answers nothing on an empty ring', () => {
@@ -80,7 +80,12 @@ describe('ConsistentHash basics', () => {
   it('skips nodes with no vnodes and lists every node in ringShares', () => {
     const ring = new ConsistentHash([node('a', 8), node('b', 0)]);
     expect(ids(ring.getNodesForKey('k', 3))).toEqual(['a']);
-    expect(ring.ringShares()).toEqual(new Map([['a', 1], ['b', 0]]));
+    expect(ring.ringShares()).toEqual(
+      new Map([
+        ['a', 1],
+        ['b', 0],
+      ]),
+    );
   });
 
   it.each([
@@ -210,7 +215,9 @@ describe('distribution report', () => {
     const lookupStarted = performance.now();
     for (let i = 0; i < lookups; i += 1) ring.getNodesForKey(`key-${i}`, 3);
     const lookupNs = ((performance.now() - lookupStarted) * 1e6) / lookups;
-    console.log(`10 nodes x ${DEFAULT_VNODES} vnodes = ${ring.tokenCount} tokens, built in ${builtMs.toFixed(2)} ms; getNodesForKey(n=3) ${lookupNs.toFixed(0)} ns`);
+    console.log(
+      `10 nodes x ${DEFAULT_VNODES} vnodes = ${ring.tokenCount} tokens, built in ${builtMs.toFixed(2)} ms; getNodesForKey(n=3) ${lookupNs.toFixed(0)} ns`,
+    );
     expect(ring.tokenCount).toBe(10 * DEFAULT_VNODES);
   });
 });

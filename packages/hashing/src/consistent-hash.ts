@@ -305,7 +305,10 @@ function validateNodes(sorted: readonly Node[], maxVnodes: number): void {
       throw new DkvError('INVALID_REQUEST', `node id ${node.id} appears twice in the ring's membership`);
     }
     if (!Number.isInteger(node.vnodes) || node.vnodes < 0 || node.vnodes > maxVnodes) {
-      throw new DkvError('INVALID_REQUEST', `node ${node.id}: vnodes must be a whole number from 0 to ${maxVnodes}, got ${String(node.vnodes)}`);
+      throw new DkvError(
+        'INVALID_REQUEST',
+        `node ${node.id}: vnodes must be a whole number from 0 to ${maxVnodes}, got ${String(node.vnodes)}`,
+      );
     }
     const zoneError = node.zone === undefined ? null : zoneProblem(node.zone);
     if (zoneError !== null) throw new DkvError('INVALID_REQUEST', `node ${node.id}: ${zoneError}`);

@@ -25,29 +25,102 @@ const ring = (ids: readonly string[], vnodes = 8) => new ConsistentHash(ids.map(
 
 describe('interval algebra', () => {
   it.each<[string, HashRange[], HashRange[]]>([
-    ['merges touching', [[5, 9], [0, 4]], [[0, 9]]],
-    ['merges overlapping', [[0, 5], [3, 8], [20, 30]], [[0, 8], [20, 30]]],
+    [
+      'merges touching',
+      [
+        [5, 9],
+        [0, 4],
+      ],
+      [[0, 9]],
+    ],
+    [
+      'merges overlapping',
+      [
+        [0, 5],
+        [3, 8],
+        [20, 30],
+      ],
+      [
+        [0, 8],
+        [20, 30],
+      ],
+    ],
     ['drops empty', [[5, 4]], []],
-    ['keeps gaps', [[0, 1], [3, 4]], [[0, 1], [3, 4]]],
+    [
+      'keeps gaps',
+      [
+        [0, 1],
+        [3, 4],
+      ],
+      [
+        [0, 1],
+        [3, 4],
+      ],
+    ],
   ])('normalize: %s', (_name, input, expected) => expect(normalizeRanges(input)).toEqual(expected));
 
   it.each<[string, HashRange[], HashRange[], HashRange[]]>([
-    ['hole in the middle', [[0, 10]], [[3, 4]], [[0, 2], [5, 10]]],
+    [
+      'hole in the middle',
+      [[0, 10]],
+      [[3, 4]],
+      [
+        [0, 2],
+        [5, 10],
+      ],
+    ],
     ['everything', [[0, 10]], [[0, 10]], []],
     ['nothing', [[0, 10]], [[11, 20]], [[0, 10]]],
-    ['edges', [[0, MAX_HASH]], [[0, 0], [MAX_HASH, MAX_HASH]], [[1, MAX_HASH - 1]]],
-    ['several', [[0, 5], [10, 15]], [[4, 11]], [[0, 3], [12, 15]]],
+    [
+      'edges',
+      [[0, MAX_HASH]],
+      [
+        [0, 0],
+        [MAX_HASH, MAX_HASH],
+      ],
+      [[1, MAX_HASH - 1]],
+    ],
+    [
+      'several',
+      [
+        [0, 5],
+        [10, 15],
+      ],
+      [[4, 11]],
+      [
+        [0, 3],
+        [12, 15],
+      ],
+    ],
   ])('subtract: %s', (_name, a, b, expected) => expect(subtractRanges(a, b)).toEqual(expected));
 
   it('intersects and sizes', () => {
-    expect(intersectRanges([[0, 10], [20, 30]], [[5, 25]])).toEqual([[5, 10], [20, 25]]);
-    expect(rangesSize([[0, 9], [5, 14]])).toBe(15);
+    expect(
+      intersectRanges(
+        [
+          [0, 10],
+          [20, 30],
+        ],
+        [[5, 25]],
+      ),
+    ).toEqual([
+      [5, 10],
+      [20, 25],
+    ]);
+    expect(
+      rangesSize([
+        [0, 9],
+        [5, 14],
+      ]),
+    ).toBe(15);
     expect(rangesContain([[3, 4]], 4)).toBe(true);
     expect(rangesContain([[3, 4]], 5)).toBe(false);
   });
 
   it('satisfies set laws on random intervals', () => {
-    const rangeArb = fc.tuple(fc.integer({ min: 0, max: 200 }), fc.integer({ min: 0, max: 200 })).map(([a, b]): HashRange => [Math.min(a, b), Math.max(a, b)]);
+    const rangeArb = fc
+      .tuple(fc.integer({ min: 0, max: 200 }), fc.integer({ min: 0, max: 200 }))
+      .map(([a, b]): HashRange => [Math.min(a, b), Math.max(a, b)]);
     const setArb = fc.array(rangeArb, { maxLength: 6 });
     fc.assert(
       fc.property(setArb, setArb, fc.integer({ min: 0, max: 200 }), (a, b, h) => {
@@ -80,30 +153,40 @@ describe('ring arcs and owned ranges', () => {
 
   it('agrees with routing: a hash is owned exactly when the node is in its preference list', () => {
     fc.assert(
-      fc.property(idsArb, fc.integer({ min: 1, max: 4 }), fc.array(fc.integer({ min: 0, max: MAX_HASH }), { minLength: 20, maxLength: 20 }), (ids, n, hashes) => {
-        const r = ring(ids, 4);
-        for (const id of ids) {
-          const owned = ownedRanges(r, id, n);
-          for (const h of hashes) expect(rangesContain(owned, h)).toBe(r.getNodesForHash(h, n).some((x) => x.id === id));
-        }
-      }),
+      fc.property(
+        idsArb,
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.integer({ min: 0, max: MAX_HASH }), { minLength: 20, maxLength: 20 }),
+        (ids, n, hashes) => {
+          const r = ring(ids, 4);
+          for (const id of ids) {
+            const owned = ownedRanges(r, id, n);
+            for (const h of hashes) expect(rangesContain(owned, h)).toBe(r.getNodesForHash(h, n).some((x) => x.id === id));
+          }
+        },
+      ),
     );
   });
 
   it('gains exactly where a node is a replica after and not before', () => {
     fc.assert(
-      fc.property(idsArb, idsArb, fc.array(fc.integer({ min: 0, max: MAX_HASH }), { minLength: 20, maxLength: 20 }), (before, after, hashes) => {
-        const a = ring(before, 4);
-        const b = ring(after, 4);
-        for (const id of after) {
-          const gained = gainedRanges(a, b, id, 3);
-          for (const h of hashes) {
-            const inAfter = b.getNodesForHash(h, 3).some((x) => x.id === id);
-            const inBefore = a.getNodesForHash(h, 3).some((x) => x.id === id);
-            expect(rangesContain(gained, h)).toBe(inAfter && !inBefore);
+      fc.property(
+        idsArb,
+        idsArb,
+        fc.array(fc.integer({ min: 0, max: MAX_HASH }), { minLength: 20, maxLength: 20 }),
+        (before, after, hashes) => {
+          const a = ring(before, 4);
+          const b = ring(after, 4);
+          for (const id of after) {
+            const gained = gainedRanges(a, b, id, 3);
+            for (const h of hashes) {
+              const inAfter = b.getNodesForHash(h, 3).some((x) => x.id === id);
+              const inBefore = a.getNodesForHash(h, 3).some((x) => x.id === id);
+              expect(rangesContain(gained, h)).toBe(inAfter && !inBefore);
+            }
           }
-        }
-      }),
+        },
+      ),
     );
   });
 
@@ -111,7 +194,10 @@ describe('ring arcs and owned ranges', () => {
     fc.assert(
       fc.property(idsArb, fc.array(fc.integer({ min: 0, max: MAX_HASH }), { minLength: 20, maxLength: 20 }), (ids, hashes) => {
         const r = ring(ids, 4);
-        const wanted: HashRange[] = [[0, 2 ** 31], [3 * 2 ** 30, MAX_HASH]];
+        const wanted: HashRange[] = [
+          [0, 2 ** 31],
+          [3 * 2 ** 30, MAX_HASH],
+        ];
         const groups = groupRangesByOwners(r, wanted, 3);
         for (const h of hashes) {
           const containing = groups.filter((g) => rangesContain(g.ranges, h));

@@ -57,7 +57,12 @@ export function rangesSize(ranges: readonly HashRange[]): number {
 
 /** The hash ranges for which `nodeId` is one of the `n` replicas on `ring`, normalized. */
 export function ownedRanges(ring: ConsistentHash, nodeId: string, n: number): HashRange[] {
-  return normalizeRanges(ring.arcs(n).filter((arc) => arc.nodes.some((node) => node.id === nodeId)).map((arc) => arc.range));
+  return normalizeRanges(
+    ring
+      .arcs(n)
+      .filter((arc) => arc.nodes.some((node) => node.id === nodeId))
+      .map((arc) => arc.range),
+  );
 }
 
 /**
@@ -107,7 +112,9 @@ export function groupRangesByOwners(ring: ConsistentHash, ranges: readonly HashR
  * small. A node's move to another zone changes the name, and so starts a sync like a join does.
  */
 export function ringId(ring: ConsistentHash): string {
-  const text = ring.nodes.map((node) => (zoneOf(node) === DEFAULT_ZONE ? `${node.id}:${node.vnodes}` : `${node.id}:${node.vnodes}@${zoneOf(node)}`)).join(',');
+  const text = ring.nodes
+    .map((node) => (zoneOf(node) === DEFAULT_ZONE ? `${node.id}:${node.vnodes}` : `${node.id}:${node.vnodes}@${zoneOf(node)}`))
+    .join(',');
   const a = xxh32(text, 0).toString(16).padStart(8, '0');
   const b = xxh32(text, 1).toString(16).padStart(8, '0');
   return `${ring.nodes.length}-${a}${b}`;

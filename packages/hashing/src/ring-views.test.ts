@@ -6,7 +6,15 @@ import type { Node } from '@dkv/core';
 import { describe, expect, it } from 'vitest';
 import { planWrite, RingViews } from './ring-views.js';
 
-const node = (id: string, extra: Partial<Node> = {}): Node => ({ id, address: `${id}:1`, role: 'storage', status: 'up', vnodes: 16, metadata: {}, ...extra });
+const node = (id: string, extra: Partial<Node> = {}): Node => ({
+  id,
+  address: `${id}:1`,
+  role: 'storage',
+  status: 'up',
+  vnodes: 16,
+  metadata: {},
+  ...extra,
+});
 const ids = (nodes: readonly Node[]) => nodes.map((n) => n.id);
 
 describe('planWrite', () => {
@@ -16,15 +24,28 @@ describe('planWrite', () => {
     ['two pending', ['a', 'b', 'c'], ['j', 'k', 'a'], 2, ['a', 'b', 'c', 'j', 'k'], 4],
     ['w=3 capped', ['a', 'b', 'c'], ['j', 'k', 'l'], 3, ['a', 'b', 'c', 'j', 'k', 'l'], 6],
   ])('%s', (_name, read, future, w, targets, needed) => {
-    const plan = planWrite(read.map((id) => node(id)), future.map((id) => node(id)), w);
+    const plan = planWrite(
+      read.map((id) => node(id)),
+      future.map((id) => node(id)),
+      w,
+    );
     expect(ids(plan.targets)).toEqual(targets);
     expect(plan.needed).toBe(needed);
   });
 
   it('puts every acknowledged write on w read and w future replicas, whoever acknowledges', () => {
     const read = ['a', 'b', 'c'];
-    for (const future of [['a', 'b', 'j'], ['a', 'j', 'k'], ['j', 'k', 'l'], ['c', 'b', 'a']]) {
-      const plan = planWrite(read.map((id) => node(id)), future.map((id) => node(id)), 2);
+    for (const future of [
+      ['a', 'b', 'j'],
+      ['a', 'j', 'k'],
+      ['j', 'k', 'l'],
+      ['c', 'b', 'a'],
+    ]) {
+      const plan = planWrite(
+        read.map((id) => node(id)),
+        future.map((id) => node(id)),
+        2,
+      );
       const targets = ids(plan.targets);
       for (let mask = 0; mask < 1 << targets.length; mask += 1) {
         const acked = targets.filter((_, i) => mask & (1 << i));

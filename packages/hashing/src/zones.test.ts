@@ -15,7 +15,16 @@ import { RingViews } from './ring-views.js';
 import { preferOtherZones, replicaShares, zoneLossReport, zoneReplicaShares } from './zones.js';
 
 function node(id: string, zone: string | undefined, vnodes = DEFAULT_VNODES, extra: Partial<Node> = {}): Node {
-  return { id, address: `${id}:7000`, role: 'storage', status: 'up', vnodes, metadata: {}, ...(zone === undefined ? {} : { zone }), ...extra };
+  return {
+    id,
+    address: `${id}:7000`,
+    role: 'storage',
+    status: 'up',
+    vnodes,
+    metadata: {},
+    ...(zone === undefined ? {} : { zone }),
+    ...extra,
+  };
 }
 
 /** `count` nodes spread round-robin over zones z1..z`zones` (as `dkv cluster up --zones` does). */
@@ -53,10 +62,19 @@ function referenceList(nodes: readonly Node[], hash: number, n: number): string[
 
 const membershipArb = fc
   .uniqueArray(fc.stringMatching(/^[a-z][a-z0-9]{0,5}$/), { minLength: 1, maxLength: 9 })
-  .chain((names) => fc.tuple(...names.map((name) => fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 0, max: 12 })).map(([zone, vnodes]) => node(name, `z${zone}`, vnodes)))));
+  .chain((names) =>
+    fc.tuple(
+      ...names.map((name) =>
+        fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 0, max: 12 })).map(([zone, vnodes]) => node(name, `z${zone}`, vnodes)),
+      ),
+    ),
+  );
 
 /** Sample positions on the ring: a fixed spread plus the key hashes of a few keys. */
-const positions = [...Array.from({ length: 64 }, (_, i) => Math.floor((i * 2 ** 32) / 64) + 12345), ...Array.from({ length: 64 }, (_, i) => hashKey(`key-${i}`))];
+const positions = [
+  ...Array.from({ length: 64 }, (_, i) => Math.floor((i * 2 ** 32) / 64) + 12345),
+  ...Array.from({ length: 64 }, (_, i) => hashKey(`key-${i}`)),
+];
 
 describe('zone-aware placement, properties', () => {
   it('follows the definition (rounds of distinct zones, ring order) on random memberships', () => {
@@ -89,7 +107,8 @@ describe('zone-aware placement, properties', () => {
             for (const other of new Set(placed.map(zoneOfNode))) {
               const otherCapacity = placed.filter((x) => zoneOfNode(x) === other).length;
               const otherCount = perZone.get(other) ?? 0;
-              if (otherCount < otherCapacity) expect(count - otherCount, `${zone} vs ${other} (capacity ${capacity})`).toBeLessThanOrEqual(1);
+              if (otherCount < otherCapacity)
+                expect(count - otherCount, `${zone} vs ${other} (capacity ${capacity})`).toBeLessThanOrEqual(1);
             }
           }
         }
@@ -101,7 +120,9 @@ describe('zone-aware placement, properties', () => {
   it('is the same ring whatever the input order, addresses and statuses, and differs when a zone changes', () => {
     fc.assert(
       fc.property(membershipArb, fc.integer(), (nodes, seed) => {
-        const shuffled = [...nodes].sort((x, y) => ((hashKey(x.id) ^ seed) >>> 0) - ((hashKey(y.id) ^ seed) >>> 0)).map((x) => ({ ...x, address: 'elsewhere:1', status: 'down' as const }));
+        const shuffled = [...nodes]
+          .sort((x, y) => ((hashKey(x.id) ^ seed) >>> 0) - ((hashKey(y.id) ^ seed) >>> 0))
+          .map((x) => ({ ...x, address: 'elsewhere:1', status: 'down' as const }));
         const a = new ConsistentHash(nodes);
         const b = new ConsistentHash(shuffled);
         expect(a.sameRingAs(b)).toBe(true);
@@ -117,21 +138,27 @@ describe('zone-aware placement, properties', () => {
 
   it('changes, on a join, only preference lists that gain the joining node; on a removal, only lists that lose the removed one', () => {
     fc.assert(
-      fc.property(membershipArb, fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 4 }), (nodes, zone, vnodes, n) => {
-        const joiner = node('joiner', `z${zone}`, vnodes);
-        const before = new ConsistentHash(nodes);
-        const after = new ConsistentHash([...nodes, joiner]);
-        for (const hash of positions) {
-          const was = new Set(ids(before.getNodesForHash(hash, n)));
-          const is = new Set(ids(after.getNodesForHash(hash, n)));
-          const changed = [...is].some((id) => !was.has(id)) || [...was].some((id) => !is.has(id));
-          // The join, and read backwards, the removal of `joiner` from `after`.
-          if (changed) expect(is.has('joiner')).toBe(true);
-        }
-        // The data that moves is exactly what the joiner gains; nobody else gains anything.
-        for (const other of nodes) expect(gainedRanges(before, after, other.id, n)).toEqual([]);
-        expect(subtractRanges(ownedRanges(after, 'joiner', n), gainedRanges(before, after, 'joiner', n))).toEqual([]);
-      }),
+      fc.property(
+        membershipArb,
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 1, max: 4 }),
+        (nodes, zone, vnodes, n) => {
+          const joiner = node('joiner', `z${zone}`, vnodes);
+          const before = new ConsistentHash(nodes);
+          const after = new ConsistentHash([...nodes, joiner]);
+          for (const hash of positions) {
+            const was = new Set(ids(before.getNodesForHash(hash, n)));
+            const is = new Set(ids(after.getNodesForHash(hash, n)));
+            const changed = [...is].some((id) => !was.has(id)) || [...was].some((id) => !is.has(id));
+            // The join, and read backwards, the removal of `joiner` from `after`.
+            if (changed) expect(is.has('joiner')).toBe(true);
+          }
+          // The data that moves is exactly what the joiner gains; nobody else gains anything.
+          for (const other of nodes) expect(gainedRanges(before, after, other.id, n)).toEqual([]);
+          expect(subtractRanges(ownedRanges(after, 'joiner', n), gainedRanges(before, after, 'joiner', n))).toEqual([]);
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -192,12 +219,19 @@ describe('zone-loss report', () => {
     ['4 zones', zoned(8, 4, 64), true, 1],
     ['2 zones', zoned(6, 2, 64), false, 2],
     ['one zone (none named)', [node('a', undefined, 64), node('b', undefined, 64), node('c', undefined, 64)], false, 3],
-    ['3 zones, one of them empty of data (vnodes 0)', [node('a', 'z1', 64), node('b', 'z2', 64), node('c', 'z3', 0), node('d', 'z1', 64)], false, 2],
+    [
+      '3 zones, one of them empty of data (vnodes 0)',
+      [node('a', 'z1', 64), node('b', 'z2', 64), node('c', 'z3', 0), node('d', 'z1', 64)],
+      false,
+      2,
+    ],
   ])('%s', (_name, nodes, safe, maxInZone) => {
     const report = zoneLossReport(new ConsistentHash(nodes), 3, 2, 2);
     expect(report.safe).toBe(safe);
     expect(report.maxReplicasInOneZone).toBe(maxInZone);
-    expect(report.reason).toMatch(safe ? /losing any one zone leaves at least 2; W=2 and R=2 need 2/ : /place the nodes in at least 3 zones/);
+    expect(report.reason).toMatch(
+      safe ? /losing any one zone leaves at least 2; W=2 and R=2 need 2/ : /place the nodes in at least 3 zones/,
+    );
   });
 
   it('says no layout helps when the quorum needs every replica', () => {
@@ -233,7 +267,10 @@ describe('balance report', () => {
     ['12 nodes, 3 zones (4+4+4)', zoned(12, 3)],
     ['12 nodes, 4 zones (3+3+3+3)', zoned(12, 4)],
     ['7 nodes, 3 zones (3+2+2)', zoned(7, 3)],
-    ['6 nodes, 3 zones (3+2+1)', [node('n1', 'z1'), node('n2', 'z1'), node('n3', 'z1'), node('n4', 'z2'), node('n5', 'z2'), node('n6', 'z3')]],
+    [
+      '6 nodes, 3 zones (3+2+1)',
+      [node('n1', 'z1'), node('n2', 'z1'), node('n3', 'z1'), node('n4', 'z2'), node('n5', 'z2'), node('n6', 'z3')],
+    ],
   ];
 
   it('reports replica share max/mean per node and per zone, and keys moved on a join', () => {
@@ -242,7 +279,13 @@ describe('balance report', () => {
     console.table(rows);
     const byName = new Map(rows.map((row) => [row.layout, row]));
     // Equal zones: every node within 10% of the mean, every zone exactly a third.
-    for (const name of ['6 nodes, 3 zones (2+2+2)', '9 nodes, 3 zones (3+3+3)', '12 nodes, 3 zones (4+4+4)', '12 nodes, 4 zones (3+3+3+3)', '6 nodes, 2 zones (3+3)']) {
+    for (const name of [
+      '6 nodes, 3 zones (2+2+2)',
+      '9 nodes, 3 zones (3+3+3)',
+      '12 nodes, 3 zones (4+4+4)',
+      '12 nodes, 4 zones (3+3+3+3)',
+      '6 nodes, 2 zones (3+3)',
+    ]) {
       expect(Number(byName.get(name)?.['node max/mean']), name).toBeLessThanOrEqual(1.1);
       expect(Number(byName.get(name)?.['zone max/mean']), name).toBeLessThanOrEqual(1.02);
     }
@@ -272,7 +315,7 @@ function balanceRow(layout: string, nodes: Node[]) {
     'zone max/mean': maxOverMean(perZone),
     'lists changed by a join in z1': (changed / samples).toFixed(4),
     // A joiner in z1 takes its even part of z1's replicas: z1's replicas per key / (z1's nodes + 1).
-    'ideal': (((zoneReplicaShares(ring, 3).get('z1') ?? 0) * 3) / (zoneNodes + 1)).toFixed(4),
+    ideal: (((zoneReplicaShares(ring, 3).get('z1') ?? 0) * 3) / (zoneNodes + 1)).toFixed(4),
     'zone loss safe': zoneLossReport(ring, 3, 2, 2).safe,
   };
 }

@@ -85,7 +85,10 @@ function computeZoneLoss(ring: ConsistentHash, n: number, w: number, r: number):
       reason: `${zoneWord} for N=${n}: a zone holds at most ${maxInZone} replica${maxInZone === 1 ? '' : 's'} of a key, so losing any one zone leaves at least ${left}; ${needs}`,
     };
   }
-  const fix = n - 1 >= quorum ? `; place the nodes in at least ${n} zones with at least one node each` : `; no layout helps, since even one lost replica leaves ${n - 1}`;
+  const fix =
+    n - 1 >= quorum
+      ? `; place the nodes in at least ${n} zones with at least one node each`
+      : `; no layout helps, since even one lost replica leaves ${n - 1}`;
   return {
     safe: false,
     maxReplicasInOneZone: maxInZone,

@@ -169,7 +169,13 @@ export function entryReadZone(entry: MemberEntry): string {
  * or a weight or zone change whose data is still moving (read placement not yet the future one).
  */
 export function entryPendingSwitch(entry: MemberEntry): boolean {
-  return entry.status === 'joining' || entry.status === 'leaving' || entry.rejoining || entry.readVnodes !== entry.vnodes || entryReadZone(entry) !== (entry.zone ?? DEFAULT_ZONE);
+  return (
+    entry.status === 'joining' ||
+    entry.status === 'leaving' ||
+    entry.rejoining ||
+    entry.readVnodes !== entry.vnodes ||
+    entryReadZone(entry) !== (entry.zone ?? DEFAULT_ZONE)
+  );
 }
 
 /** The cluster-wide settings, in the order {@link settingsConflicts} reports them, with their flags. */

@@ -20,7 +20,17 @@ function world() {
   const network = new SimulatedNetwork({ scheduler, rng: rng.fork('net'), latencyMs: { min: 1, max: 5 } });
   const clock = new SimulatedClock(scheduler);
   const start = (id: string | null, initial: readonly MemberEntry[], seeds: Node[], settings: ClusterSettings): Gossiper => {
-    const g = new Gossiper({ selfId: id, heartbeatId: id ?? 'c9', initialEntries: initial, seeds, nodeClient: network.clientFor(id ?? 'c9'), clock, scheduler, rng: rng.fork(`g-${id}`), settings });
+    const g = new Gossiper({
+      selfId: id,
+      heartbeatId: id ?? 'c9',
+      initialEntries: initial,
+      seeds,
+      nodeClient: network.clientFor(id ?? 'c9'),
+      clock,
+      scheduler,
+      rng: rng.fork(`g-${id}`),
+      settings,
+    });
     if (id !== null) {
       network.register(id, {
         handle: (request: StorageRequest): StorageResponse => {
@@ -43,7 +53,11 @@ describe('settingsConflicts', () => {
   it.each([
     [{ n: 3, tombstoneGraceMs: 1000 }, { n: 3, tombstoneGraceMs: 1000 }, []],
     [{ n: 2 }, { n: 3, tombstoneGraceMs: 1000 }, ['cluster setting n (--n) is 3 in the cluster but 2 in this process']],
-    [{ n: 3, tombstoneGraceMs: 5 }, { n: 3, tombstoneGraceMs: 1000 }, ['cluster setting tombstoneGraceMs (--tombstone-grace-ms) is 1000 in the cluster but 5 in this process']],
+    [
+      { n: 3, tombstoneGraceMs: 5 },
+      { n: 3, tombstoneGraceMs: 1000 },
+      ['cluster setting tombstoneGraceMs (--tombstone-grace-ms) is 1000 in the cluster but 5 in this process'],
+    ],
     [{ n: 3 }, { tombstoneGraceMs: 1000 }, []],
     [{}, { n: 5 }, []],
   ] as Array<[ClusterSettings, ClusterSettings, string[]]>)('%j against the cluster %j', (own, cluster, expected) => {
@@ -57,7 +71,10 @@ describe('Gossiper and cluster-wide settings', () => {
     const members = w.cluster({ n: 3, tombstoneGraceMs: 3_600_000 });
     await w.scheduler.runFor(1000);
     const refusals: ClusterSettingsConflictError[] = [];
-    const newcomer = w.start('n4', [joiningEntry({ id: 'n4', address: 'n4:1', vnodes: 8 }, undefined)], [seed('n1')], { n: 2, tombstoneGraceMs: 3_600_000 });
+    const newcomer = w.start('n4', [joiningEntry({ id: 'n4', address: 'n4:1', vnodes: 8 }, undefined)], [seed('n1')], {
+      n: 2,
+      tombstoneGraceMs: 3_600_000,
+    });
     newcomer.onSettingsConflict((error) => refusals.push(error));
     await w.scheduler.runFor(2000);
     expect(refusals.map((error) => error.message)).toEqual([

@@ -16,7 +16,15 @@ function world(lossRate = 0) {
   const clock = new SimulatedClock(scheduler);
   const gossipers = new Map<string, Gossiper>();
   const start = (id: string | null, initial: readonly MemberEntry[], seeds: Node[]): Gossiper => {
-    const g = new Gossiper({ selfId: id, initialEntries: initial, seeds, nodeClient: network.clientFor(id ?? 'coordinator'), clock, scheduler, rng: rng.fork(`g-${id}`) });
+    const g = new Gossiper({
+      selfId: id,
+      initialEntries: initial,
+      seeds,
+      nodeClient: network.clientFor(id ?? 'coordinator'),
+      clock,
+      scheduler,
+      rng: rng.fork(`g-${id}`),
+    });
     if (id !== null) {
       network.register(id, {
         handle: (request: StorageRequest): StorageResponse => {

@@ -1,6 +1,34 @@
-import { DEFAULT_ZONE, type ClusterSettings, type Clock, type GossipState, type Heartbeat, type Membership, type MembershipView, type MemberEntry, type Node, type NodeClient, type Rng, type Scheduler, type SyncProgress, type Timer } from '@dkv/core';
-import { changeEntry, ClusterSettingsConflictError, mergeEntries, mergeSettings, settingsConflicts, toMembership } from './cluster-document.js';
-import { DEFAULT_FAILURE_DETECTOR_CONFIG, FailureDetector, isNewerHeartbeat, type FailureDetectorConfig, type Liveness } from './failure-detector.js';
+import {
+  DEFAULT_ZONE,
+  type ClusterSettings,
+  type Clock,
+  type GossipState,
+  type Heartbeat,
+  type Membership,
+  type MembershipView,
+  type MemberEntry,
+  type Node,
+  type NodeClient,
+  type Rng,
+  type Scheduler,
+  type SyncProgress,
+  type Timer,
+} from '@dkv/core';
+import {
+  changeEntry,
+  ClusterSettingsConflictError,
+  mergeEntries,
+  mergeSettings,
+  settingsConflicts,
+  toMembership,
+} from './cluster-document.js';
+import {
+  DEFAULT_FAILURE_DETECTOR_CONFIG,
+  FailureDetector,
+  isNewerHeartbeat,
+  type FailureDetectorConfig,
+  type Liveness,
+} from './failure-detector.js';
 
 /** A change of one entry of the document: the fields that change (its version is bumped). */
 export interface EntryChange {
@@ -270,7 +298,10 @@ export class Gossiper implements MembershipView {
    * from): until then it cannot know whether it is a restart of a node the cluster remembers.
    */
   hasHeardFromPeers(): boolean {
-    return this.heardFromPeer || !this.entries.some((entry) => entry.role === 'storage' && entry.id !== this.selfId && entry.status !== 'removed');
+    return (
+      this.heardFromPeer ||
+      !this.entries.some((entry) => entry.role === 'storage' && entry.id !== this.selfId && entry.status !== 'removed')
+    );
   }
 
   /**
@@ -417,7 +448,15 @@ export class Gossiper implements MembershipView {
 
 /** The node a document entry describes, to send it requests. */
 export function entryNode(entry: MemberEntry): Node {
-  return { id: entry.id, address: entry.address, role: entry.role, status: 'up', vnodes: entry.vnodes, metadata: entry.metadata, zone: entry.zone ?? DEFAULT_ZONE };
+  return {
+    id: entry.id,
+    address: entry.address,
+    role: entry.role,
+    status: 'up',
+    vnodes: entry.vnodes,
+    metadata: entry.metadata,
+    zone: entry.zone ?? DEFAULT_ZONE,
+  };
 }
 
 function shuffle<T>(items: readonly T[], rng: Rng): T[] {

@@ -6,7 +6,14 @@ import { NodeUnavailableError, type Membership, type Node, type NodeClient, type
 import { NodeManager } from './node-manager.js';
 import { StaticMembershipView } from './static-membership-view.js';
 
-const node = (id: string, role: Node['role'] = 'storage'): Node => ({ id, address: `${id}:1`, role, status: 'up', vnodes: 8, metadata: {} });
+const node = (id: string, role: Node['role'] = 'storage'): Node => ({
+  id,
+  address: `${id}:1`,
+  role,
+  status: 'up',
+  vnodes: 8,
+  metadata: {},
+});
 
 class PingClient implements NodeClient {
   readonly up = new Set<string>();
@@ -18,10 +25,12 @@ class PingClient implements NodeClient {
   /** What each node's clock reads ahead of the manager's (ms). */
   readonly clockAhead = new Map<string, number>();
   async send(target: Node, request: StorageRequest): Promise<never> {
-    if (this.refusing.has(target.id)) throw new NodeUnavailableError(target.id, 'unreachable', 'not connected (ECONNREFUSED)', { refused: true });
+    if (this.refusing.has(target.id))
+      throw new NodeUnavailableError(target.id, 'unreachable', 'not connected (ECONNREFUSED)', { refused: true });
     if (!this.up.has(target.id)) throw new NodeUnavailableError(target.id, 'unreachable', 'test');
     if (request.type === 'TIME') {
-      if (this.noTime.has(target.id)) throw new NodeUnavailableError(target.id, 'remote', 'the node answered an error: unknown request type TIME');
+      if (this.noTime.has(target.id))
+        throw new NodeUnavailableError(target.id, 'remote', 'the node answered an error: unknown request type TIME');
       return { type: 'TIME', nowMs: 42 + (this.clockAhead.get(target.id) ?? 0) } as never;
     }
     return { type: 'PING', nodeId: target.id, ready: !this.notReady.has(target.id), keys: 7, bytes: 70 } as never;

@@ -1,4 +1,14 @@
-import { NodeUnavailableError, type Clock, type Membership, type MembershipView, type Node, type NodeClient, type NodeStatus, type Scheduler, type Timer } from '@dkv/core';
+import {
+  NodeUnavailableError,
+  type Clock,
+  type Membership,
+  type MembershipView,
+  type Node,
+  type NodeClient,
+  type NodeStatus,
+  type Scheduler,
+  type Timer,
+} from '@dkv/core';
 
 /** How heartbeats decide that a node is down. */
 export interface HeartbeatConfig {
@@ -156,7 +166,9 @@ export class NodeManager {
     try {
       // A node never sampled is sampled now: until some node is, this process cannot tell its own clock's offset.
       const sample = (node: Node) => sampleClocks || !this.clockSamples.has(node.id);
-      await Promise.all(this.members().map((node) => (sample(node) ? Promise.all([this.ping(node), this.sampleClock(node)]) : this.ping(node))));
+      await Promise.all(
+        this.members().map((node) => (sample(node) ? Promise.all([this.ping(node), this.sampleClock(node)]) : this.ping(node))),
+      );
     } finally {
       this.checking = false;
     }
@@ -172,7 +184,8 @@ export class NodeManager {
   reportOutcome(nodeId: string, ok: boolean, error?: unknown): void {
     const previous = this.health.get(nodeId);
     if (ok) {
-      if (previous && previous.status !== 'up') this.record(nodeId, { ...previous, status: 'up', consecutiveFailures: 0, lastSeenAt: this.clock.now() });
+      if (previous && previous.status !== 'up')
+        this.record(nodeId, { ...previous, status: 'up', consecutiveFailures: 0, lastSeenAt: this.clock.now() });
       return;
     }
     if (isRefusal(error)) {
@@ -180,7 +193,13 @@ export class NodeManager {
       return;
     }
     if (!previous || previous.status === 'up') {
-      this.record(nodeId, { status: 'suspect', consecutiveFailures: previous?.consecutiveFailures ?? 0, lastSeenAt: previous?.lastSeenAt ?? null, keys: previous?.keys ?? 0, bytes: previous?.bytes ?? 0 });
+      this.record(nodeId, {
+        status: 'suspect',
+        consecutiveFailures: previous?.consecutiveFailures ?? 0,
+        lastSeenAt: previous?.lastSeenAt ?? null,
+        keys: previous?.keys ?? 0,
+        bytes: previous?.bytes ?? 0,
+      });
     }
   }
 

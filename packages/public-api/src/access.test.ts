@@ -19,7 +19,11 @@ const users = new UserTable({
     { name: 'root', password: 'admin-pw', role: 'admin' },
   ],
 });
-const PASSWORDS: Record<Role, [string, string]> = { read: ['reader', 'read-pw'], readwrite: ['writer', 'write-pw'], admin: ['root', 'admin-pw'] };
+const PASSWORDS: Record<Role, [string, string]> = {
+  read: ['reader', 'read-pw'],
+  readwrite: ['writer', 'write-pw'],
+  admin: ['root', 'admin-pw'],
+};
 
 function basic(name: string, password: string): string {
   return `Basic ${Buffer.from(`${name}:${password}`).toString('base64')}`;
@@ -28,7 +32,11 @@ function basic(name: string, password: string): string {
 /** A store in a Map and a fixed cluster: enough for each route to give its success answer. */
 function service(): PublicApiService {
   const data = new Map<string, Uint8Array>();
-  const cluster: ClusterInfo = { epoch: 1, replication: { n: 1, w: 1, r: 1 }, nodes: [{ id: 'n1', address: '127.0.0.1:7001', status: 'up', vnodes: 8 }] };
+  const cluster: ClusterInfo = {
+    epoch: 1,
+    replication: { n: 1, w: 1, r: 1 },
+    nodes: [{ id: 'n1', address: '127.0.0.1:7001', status: 'up', vnodes: 8 }],
+  };
   return {
     get: async (key) => (data.has(key) ? { key, value: data.get(key) as Uint8Array, version: 1, expiresAt: null } : null),
     put: async (key, value) => {
@@ -50,7 +58,13 @@ const change = { id: 'n2', address: '127.0.0.1:7002', status: 'joining', vnodes:
 const admin: ClusterAdminApi = { addNode: () => change, removeNode: () => change, setVnodes: () => change, setZone: () => change };
 
 /** Each route, the least role it needs, and its success status. */
-const ROUTES: Array<{ method: 'GET' | 'HEAD' | 'PUT' | 'DELETE' | 'POST' | 'PATCH'; url: string; body?: string; needs: Role | 'open'; ok: number }> = [
+const ROUTES: Array<{
+  method: 'GET' | 'HEAD' | 'PUT' | 'DELETE' | 'POST' | 'PATCH';
+  url: string;
+  body?: string;
+  needs: Role | 'open';
+  ok: number;
+}> = [
   { method: 'HEAD', url: '/v1/cluster', needs: 'read', ok: 200 },
   { method: 'GET', url: '/livez', needs: 'open', ok: 200 },
   { method: 'GET', url: '/readyz', needs: 'open', ok: 200 },
@@ -81,7 +95,12 @@ describe('the public API with authentication on', () => {
     it(`${route.method} ${route.url} needs ${route.needs}`, async () => {
       app = coordinatorApp();
       const send = (authorization?: string) =>
-        app!.inject({ method: route.method, url: route.url, ...(route.body === undefined ? {} : { payload: route.body }), headers: authorization === undefined ? {} : { authorization } });
+        app!.inject({
+          method: route.method,
+          url: route.url,
+          ...(route.body === undefined ? {} : { payload: route.body }),
+          headers: authorization === undefined ? {} : { authorization },
+        });
 
       const anonymous = await send();
       const wrong = await send(basic('root', 'not-the-password'));
@@ -102,7 +121,11 @@ describe('the public API with authentication on', () => {
           expect(answer.statusCode, `${role} on ${route.method} ${route.url}`).toBe(route.ok);
         } else {
           expect(answer.statusCode, `${role} on ${route.method} ${route.url}`).toBe(403);
-          if (route.method !== 'HEAD') expect(answer.json().error).toEqual({ code: 'FORBIDDEN', message: expect.stringMatching(new RegExp(`user "${name}" has role ${role}; .* needs ${route.needs}`)) });
+          if (route.method !== 'HEAD')
+            expect(answer.json().error).toEqual({
+              code: 'FORBIDDEN',
+              message: expect.stringMatching(new RegExp(`user "${name}" has role ${role}; .* needs ${route.needs}`)),
+            });
         }
       }
     });
@@ -117,7 +140,9 @@ describe('the public API with authentication on', () => {
   it('answers an unknown route 401 to a stranger and 404 to any user', async () => {
     app = coordinatorApp();
     expect((await app.inject({ method: 'GET', url: '/nope' })).statusCode).toBe(401);
-    expect((await app.inject({ method: 'GET', url: '/nope', headers: { authorization: basic('reader', 'read-pw') } })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'GET', url: '/nope', headers: { authorization: basic('reader', 'read-pw') } })).statusCode).toBe(
+      404,
+    );
   });
 
   it('serves every route without credentials when authentication is off', async () => {
@@ -126,7 +151,7 @@ describe('the public API with authentication on', () => {
     expect((await app.inject({ method: 'DELETE', url: '/v1/cluster/nodes/n2' })).statusCode).toBe(202);
   });
 
-  it('guards the plugin\'s routes on a node and leaves the node\'s own routes to their own hooks; an undeclared route needs admin', async () => {
+  it("guards the plugin's routes on a node and leaves the node's own routes to their own hooks; an undeclared route needs admin", async () => {
     app = Fastify(publicServerOptions());
     await app.register(publicApiPlugin(service(), { n: 1, maxValueBytes: 1024, admin, auth: users }));
     app.get('/internal/ping', async () => 'pong');
@@ -138,8 +163,14 @@ describe('the public API with authentication on', () => {
     expect((await app.inject({ method: 'GET', url: '/v1/cluster' })).statusCode).toBe(401);
     expect((await app.inject({ method: 'GET', url: '/internal/ping' })).statusCode).toBe(200);
     expect((await app.inject({ method: 'GET', url: '/node-metrics' })).statusCode).toBe(401);
-    expect((await app.inject({ method: 'GET', url: '/node-metrics', headers: { authorization: basic('reader', 'read-pw') } })).statusCode).toBe(200);
-    expect((await app.inject({ method: 'GET', url: '/undeclared', headers: { authorization: basic('writer', 'write-pw') } })).statusCode).toBe(403);
-    expect((await app.inject({ method: 'GET', url: '/undeclared', headers: { authorization: basic('root', 'admin-pw') } })).statusCode).toBe(200);
+    expect(
+      (await app.inject({ method: 'GET', url: '/node-metrics', headers: { authorization: basic('reader', 'read-pw') } })).statusCode,
+    ).toBe(200);
+    expect(
+      (await app.inject({ method: 'GET', url: '/undeclared', headers: { authorization: basic('writer', 'write-pw') } })).statusCode,
+    ).toBe(403);
+    expect(
+      (await app.inject({ method: 'GET', url: '/undeclared', headers: { authorization: basic('root', 'admin-pw') } })).statusCode,
+    ).toBe(200);
   });
 });

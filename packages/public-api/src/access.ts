@@ -40,7 +40,12 @@ export function accessHook(auth: Authenticator): onRequestHookHandler {
     const needed: Role = !matched ? 'read' : declared === undefined || declared === 'open' ? 'admin' : declared;
     const credentials = parseBasicAuthorization(request.headers.authorization);
     if (credentials === null) {
-      deny(reply, 401, 'UNAUTHENTICATED', 'authentication required: send "Authorization: Basic <base64 user:password>" with a user of the auth file');
+      deny(
+        reply,
+        401,
+        'UNAUTHENTICATED',
+        'authentication required: send "Authorization: Basic <base64 user:password>" with a user of the auth file',
+      );
       return;
     }
     const principal = auth.authenticate(credentials.username, credentials.password);
@@ -49,7 +54,12 @@ export function accessHook(auth: Authenticator): onRequestHookHandler {
       return;
     }
     if (!roleAllows(principal.role, needed)) {
-      deny(reply, 403, 'FORBIDDEN', `user "${principal.name}" has role ${principal.role}; ${request.method} ${routeName(request)} needs ${needed}`);
+      deny(
+        reply,
+        403,
+        'FORBIDDEN',
+        `user "${principal.name}" has role ${principal.role}; ${request.method} ${routeName(request)} needs ${needed}`,
+      );
       return;
     }
     done();

@@ -10,9 +10,18 @@ import type { ClusterAdminApi, ClusterNodeChange, ClusterOperationsApi } from '.
  * gets the default weight, and one added without `zone` the default zone.
  */
 export function clusterAdminApi(admin: ClusterAdmin): ClusterAdminApi {
-  const view = (entry: MemberEntry): ClusterNodeChange => ({ id: entry.id, address: entry.address, status: entry.status, vnodes: entry.vnodes, zone: entry.zone ?? DEFAULT_ZONE });
+  const view = (entry: MemberEntry): ClusterNodeChange => ({
+    id: entry.id,
+    address: entry.address,
+    status: entry.status,
+    vnodes: entry.vnodes,
+    zone: entry.zone ?? DEFAULT_ZONE,
+  });
   return {
-    addNode: (request) => view(admin.rebalanceForNode({ id: request.id, address: request.address, vnodes: request.vnodes ?? DEFAULT_VNODES, zone: request.zone })),
+    addNode: (request) =>
+      view(
+        admin.rebalanceForNode({ id: request.id, address: request.address, vnodes: request.vnodes ?? DEFAULT_VNODES, zone: request.zone }),
+      ),
     removeNode: (id, force) => view(admin.migrateDataFromNode(id, { force })),
     setVnodes: (id, vnodes) => view(admin.setVnodes(id, vnodes)),
     setZone: (id, zone) => view(admin.setZone(id, zone)),
@@ -23,7 +32,10 @@ export function clusterAdminApi(admin: ClusterAdmin): ClusterAdminApi {
  * The public API's operations over a coordinator (its service and its repair), for the
  * composition roots: what `dkv getendpoints`, `dkv hints` and `dkv repair` ask.
  */
-export function clusterOperationsApi(coordinator: { readonly service: Pick<CoordinatorService, 'endpoints' | 'hints'>; readonly repair: ClusterRepair }): ClusterOperationsApi {
+export function clusterOperationsApi(coordinator: {
+  readonly service: Pick<CoordinatorService, 'endpoints' | 'hints'>;
+  readonly repair: ClusterRepair;
+}): ClusterOperationsApi {
   return {
     endpoints: (key) => coordinator.service.endpoints(key),
     hints: () => coordinator.service.hints(),

@@ -33,7 +33,13 @@ class ClusterDouble implements PublicApiService {
     return { keys: [], cursor: null };
   }
   cluster(): ClusterInfo {
-    const nodes = [...this.statuses].map(([id, status], i) => ({ id, address: `127.0.0.1:${7000 + i}`, status, vnodes: 64, zone: 'default' }));
+    const nodes = [...this.statuses].map(([id, status], i) => ({
+      id,
+      address: `127.0.0.1:${7000 + i}`,
+      status,
+      vnodes: 64,
+      zone: 'default',
+    }));
     return { epoch: 7, replication: { n: 3, w: 2, r: 2 }, nodes, zoneLossSafe: false, clockOffsetMs: 3 };
   }
   async distribution(): Promise<DistributionEntry[]> {
@@ -51,7 +57,12 @@ afterEach(async () => {
 });
 
 function dashboardApp(service: ClusterDouble, overviewCacheMs = 0): FastifyInstance {
-  const app = buildPublicApp({ service, n: 3, maxValueBytes: 1024, dashboard: { processId: 'c9', hintsPending: () => 42, sampleIntervalMs: 20, overviewCacheMs } });
+  const app = buildPublicApp({
+    service,
+    n: 3,
+    maxValueBytes: 1024,
+    dashboard: { processId: 'c9', hintsPending: () => 42, sampleIntervalMs: 20, overviewCacheMs },
+  });
   apps.push(app);
   return app;
 }
@@ -105,7 +116,15 @@ describe('GET /v1/cluster/overview', () => {
     const app = dashboardApp(new ClusterDouble());
     for (let i = 0; i < 3; i += 1) await app.inject({ method: 'PUT', url: `/v1/kv/k${i}`, payload: 'v' });
     const overview = await overviewOf(app);
-    expect(overview).toMatchObject({ process: 'c9', epoch: 7, replication: { n: 3, w: 2, r: 2 }, rebalancing: false, hintsPending: 42, clockOffsetMs: 3, clockProblem: null });
+    expect(overview).toMatchObject({
+      process: 'c9',
+      epoch: 7,
+      replication: { n: 3, w: 2, r: 2 },
+      rebalancing: false,
+      hintsPending: 42,
+      clockOffsetMs: 3,
+      clockProblem: null,
+    });
     expect(overview.nodes.map((node) => [node.id, node.status, node.keys, node.bytes])).toEqual([
       ['n1', 'up', 10, 100],
       ['n2', 'up', 20, 200],
@@ -127,8 +146,23 @@ describe('GET /v1/cluster/overview', () => {
       { target: 'n2', count: 3, bytes: 120, oldestAgeMs: 4500 },
       { target: 'n3', count: 1, bytes: 9, oldestAgeMs: 20 },
     ];
-    const operations = { endpoints: () => { throw new Error('not asked'); }, hints: () => held, startRepair: () => { throw new Error('not asked'); }, repair: () => null };
-    const app = buildPublicApp({ service: new ClusterDouble(), n: 3, maxValueBytes: 1024, operations, dashboard: { processId: 'c9', hintsPending: () => 4, overviewCacheMs: 0 } });
+    const operations = {
+      endpoints: () => {
+        throw new Error('not asked');
+      },
+      hints: () => held,
+      startRepair: () => {
+        throw new Error('not asked');
+      },
+      repair: () => null,
+    };
+    const app = buildPublicApp({
+      service: new ClusterDouble(),
+      n: 3,
+      maxValueBytes: 1024,
+      operations,
+      dashboard: { processId: 'c9', hintsPending: () => 4, overviewCacheMs: 0 },
+    });
     apps.push(app);
     expect((await overviewOf(app)).hints).toEqual(held);
     held.pop();

@@ -129,16 +129,28 @@ export function registerDashboard(app: FastifyInstance, service: PublicApiServic
 
   const assets = dashboardAssets();
   // With authentication on, the page and its data need a user of role read (the browser asks once).
-  app.get(DASHBOARD_PATH, requires('read'), async (_request, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(assets.html));
+  app.get(DASHBOARD_PATH, requires('read'), async (_request, reply) =>
+    reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(assets.html),
+  );
   // The page's URLs are relative to /ui; from /ui/ they would not resolve, so send the browser back.
   app.get(`${DASHBOARD_PATH}/`, requires('read'), async (_request, reply) => reply.redirect('../ui', 302));
-  app.get(`${DASHBOARD_PATH}/dashboard.js`, requires('read'), async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(assets.script));
-  app.get(`${DASHBOARD_PATH}/dashboard.css`, requires('read'), async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'no-cache').send(assets.style));
+  app.get(`${DASHBOARD_PATH}/dashboard.js`, requires('read'), async (_request, reply) =>
+    reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(assets.script),
+  );
+  app.get(`${DASHBOARD_PATH}/dashboard.css`, requires('read'), async (_request, reply) =>
+    reply.type('text/css; charset=utf-8').header('cache-control', 'no-cache').send(assets.style),
+  );
   app.get(OVERVIEW_PATH, requires('read'), async (_request, reply) => reply.header('cache-control', 'no-store').send(await overview()));
   return { record: (operation, status, seconds) => requests.record(operation, status, seconds) };
 }
 
-async function buildOverview(service: PublicApiService, settings: Required<Omit<DashboardOptions, 'hints'>> & Pick<DashboardOptions, 'hints'>, events: MembershipEventLog, requests: RequestWindow, now: number): Promise<ClusterOverview> {
+async function buildOverview(
+  service: PublicApiService,
+  settings: Required<Omit<DashboardOptions, 'hints'>> & Pick<DashboardOptions, 'hints'>,
+  events: MembershipEventLog,
+  requests: RequestWindow,
+  now: number,
+): Promise<ClusterOverview> {
   const cluster = service.cluster();
   const distribution = new Map<string, DistributionEntry>((await service.distribution()).map((entry) => [entry.id, entry]));
   const nodes = cluster.nodes.map((node): OverviewNode => {
@@ -172,7 +184,17 @@ async function buildOverview(service: PublicApiService, settings: Required<Omit<
 export function ringArcs(nodes: ReadonlyArray<Pick<ClusterNodeInfo, 'id' | 'address' | 'status' | 'vnodes' | 'zone'>>): RingArc[] {
   const placed = nodes.filter((node) => node.status !== 'joining' && node.vnodes > 0);
   if (placed.length === 0) return [];
-  const ring = new ConsistentHash(placed.map((node): Node => ({ id: node.id, address: node.address, role: 'storage', status: node.status, vnodes: node.vnodes, metadata: {}, ...(node.zone === undefined ? {} : { zone: node.zone }) })));
+  const ring = new ConsistentHash(
+    placed.map((node): Node => ({
+      id: node.id,
+      address: node.address,
+      role: 'storage',
+      status: node.status,
+      vnodes: node.vnodes,
+      metadata: {},
+      ...(node.zone === undefined ? {} : { zone: node.zone }),
+    })),
+  );
   const arcs = ring.arcs(1);
   const out: RingArc[] = [];
   let arc = 0;

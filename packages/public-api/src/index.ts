@@ -9,9 +9,45 @@
  */
 export { accessHook, AUTH_REALM, requires, type RouteAccess } from './access.js';
 export { clusterAdminApi, clusterOperationsApi } from './cluster-admin-api.js';
-export { ADMIN_ROUTE_CONFIG, ADMIN_ROUTES, type ClusterAdminApi, type ClusterNodeChange, type ClusterOperationsApi, ENDPOINTS_PREFIX, KV_PREFIX, type KvOperation, type PublicApiOptions, publicApiPlugin, type PublicApiService, registerPublicApi, SCAN_DEFAULT_COUNT, SCAN_MAX_COUNT } from './public-api.js';
-export { type CoordinatorMetricsSource, createPublicApiMetrics, type ObserveKvRequest, type PublicApiMetrics, registerPortBoundMetrics, registerPublicApiMetrics, counterFrom, createProcessRegistry, gaugeFrom } from './public-api-metrics.js';
+export {
+  ADMIN_ROUTE_CONFIG,
+  ADMIN_ROUTES,
+  type ClusterAdminApi,
+  type ClusterNodeChange,
+  type ClusterOperationsApi,
+  ENDPOINTS_PREFIX,
+  KV_PREFIX,
+  type KvOperation,
+  type PublicApiOptions,
+  publicApiPlugin,
+  type PublicApiService,
+  registerPublicApi,
+  SCAN_DEFAULT_COUNT,
+  SCAN_MAX_COUNT,
+} from './public-api.js';
+export {
+  type CoordinatorMetricsSource,
+  createPublicApiMetrics,
+  type ObserveKvRequest,
+  type PublicApiMetrics,
+  registerPortBoundMetrics,
+  registerPublicApiMetrics,
+  counterFrom,
+  createProcessRegistry,
+  gaugeFrom,
+} from './public-api-metrics.js';
 export { buildPublicApp, PUBLIC_API_MAX_PARAM_LENGTH, type PublicAppDeps, publicServerOptions } from './public-app.js';
-export { DASHBOARD_PATH, DEFAULT_DASHBOARD_OPTIONS, OVERVIEW_PATH, registerDashboard, ringArcs, type ClusterOverview, type DashboardOptions, type DashboardRecorder, type OverviewNode, type RingArc } from './dashboard.js';
+export {
+  DASHBOARD_PATH,
+  DEFAULT_DASHBOARD_OPTIONS,
+  OVERVIEW_PATH,
+  registerDashboard,
+  ringArcs,
+  type ClusterOverview,
+  type DashboardOptions,
+  type DashboardRecorder,
+  type OverviewNode,
+  type RingArc,
+} from './dashboard.js';
 export { MembershipEventLog, type MembershipEvent } from './membership-events.js';
 export { RequestWindow, type OperationSummary, type RequestSummary } from './request-window.js';

@@ -25,7 +25,8 @@ export class MembershipEventLog {
 
   /** @param capacity the most events kept (1..10000) */
   constructor(readonly capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1 || capacity > 10_000) throw new RangeError(`capacity must be a whole number from 1 to 10000, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > 10_000)
+      throw new RangeError(`capacity must be a whole number from 1 to 10000, got ${capacity}`);
   }
 
   /** Compares `nodes` with the previous view and records each node added, changed or removed. */

@@ -53,7 +53,8 @@ const marked: string[] = [];
 async function start(ops?: ClusterOperationsApi): Promise<FastifyInstance> {
   app = buildPublicApp({ service, n: 3, maxValueBytes: 16, ...(ops ? { operations: ops } : {}) });
   app.addHook('onRequest', async (request) => {
-    if ((request.routeOptions.config as { access?: string }).access === ADMIN_ROUTE_CONFIG.access) marked.push(`${request.method} ${request.routeOptions.url ?? ''}`);
+    if ((request.routeOptions.config as { access?: string }).access === ADMIN_ROUTE_CONFIG.access)
+      marked.push(`${request.method} ${request.routeOptions.url ?? ''}`);
   });
   await app.ready();
   return app;
@@ -88,7 +89,10 @@ describe('cluster operations routes', () => {
     expect(all.json()).toEqual(REPORT);
     const one = await a.inject({ method: 'POST', url: '/v1/cluster/repair', payload: { node: 'n2' } });
     expect(one.json().node).toBe('n2');
-    expect(calls).toEqual([['startRepair', {}], ['startRepair', { node: 'n2' }]]);
+    expect(calls).toEqual([
+      ['startRepair', {}],
+      ['startRepair', { node: 'n2' }],
+    ]);
     const extra = await a.inject({ method: 'POST', url: '/v1/cluster/repair', payload: { node: 'n2', ranges: 3 } });
     expect(extra.statusCode).toBe(400);
     expect(extra.json().error.message).toMatch(/the body must be empty or JSON \{"node": "<id>"\}/);

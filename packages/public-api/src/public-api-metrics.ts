@@ -31,7 +31,10 @@ const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
  * Creates a registry of its own (no global state) with the process's default metrics, labelled
  * with `defaultLabels` (e.g. `{coordinator: id}`), and the public API's metrics in it.
  */
-export function createPublicApiMetrics(source: CoordinatorMetricsSource, defaultLabels: Readonly<Record<string, string>>): PublicApiMetrics {
+export function createPublicApiMetrics(
+  source: CoordinatorMetricsSource,
+  defaultLabels: Readonly<Record<string, string>>,
+): PublicApiMetrics {
   const registry = createProcessRegistry(defaultLabels);
   return { registry, observe: registerPublicApiMetrics(registry, source) };
 }
@@ -55,8 +58,19 @@ export function createProcessRegistry(defaultLabels: Readonly<Record<string, str
  * nodes by state, read from `source` only when scraped, so the hot path pays nothing for them.
  */
 export function registerPublicApiMetrics(registry: Registry, source: CoordinatorMetricsSource): ObserveKvRequest {
-  const requests = new Counter({ name: 'dkv_requests_total', help: 'Key requests answered, by operation and HTTP status', labelNames: ['operation', 'status'] as const, registers: [registry] });
-  const latency = new Histogram({ name: 'dkv_request_duration_seconds', help: 'Time to answer a key request, by operation and HTTP status', labelNames: ['operation', 'status'] as const, buckets: LATENCY_BUCKETS_S, registers: [registry] });
+  const requests = new Counter({
+    name: 'dkv_requests_total',
+    help: 'Key requests answered, by operation and HTTP status',
+    labelNames: ['operation', 'status'] as const,
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'dkv_request_duration_seconds',
+    help: 'Time to answer a key request, by operation and HTTP status',
+    labelNames: ['operation', 'status'] as const,
+    buckets: LATENCY_BUCKETS_S,
+    registers: [registry],
+  });
   new Counter({
     name: 'dkv_quorum_failures_total',
     help: 'Requests that failed because fewer than R or W replicas answered, by operation',
@@ -85,14 +99,54 @@ export function registerPublicApiMetrics(registry: Registry, source: Coordinator
     },
   });
   counterFrom(registry, 'dkv_read_repairs_total', 'Stale replicas repaired after a read', () => source.metrics().readRepairs);
-  counterFrom(registry, 'dkv_read_repairs_dropped_total', 'Read repairs not started because too many were in flight', () => source.metrics().readRepairsDropped);
-  counterFrom(registry, 'dkv_hedged_reads_total', 'Reads that asked a spare replica because the first ones were slow (read fan-out quorum)', () => source.metrics().hedgedReads ?? 0);
-  counterFrom(registry, 'dkv_version_conflicts_total', 'Optimistic writes retried because a replica held a newer version (concurrent writers)', () => source.metrics().versionConflicts ?? 0);
-  counterFrom(registry, 'dkv_versions_refused_total', 'Versions refused for being beyond this clock plus --max-clock-offset-ms (read from a replica, or met by a write)', () => source.metrics().versionsRefused ?? 0);
-  gaugeFrom(registry, 'dkv_clock_offset_seconds', 'This process\'s clock minus the storage nodes\' (median of their measured offsets; 0 before the first measurement)', () => (source.metrics().clockOffsetMs ?? 0) / 1000);
-  counterFrom(registry, 'dkv_sloppy_writes_total', 'Writes acknowledged with stand-ins for replicas that were down (write quorum sloppy)', () => source.metrics().sloppyWrites ?? 0);
-  counterFrom(registry, 'dkv_replication_delivered_total', 'Background replications delivered to a replica', () => source.metrics().replicationDelivered);
-  counterFrom(registry, 'dkv_replication_dropped_total', 'Background replications dropped (queue full or too old)', () => source.metrics().replicationDropped);
+  counterFrom(
+    registry,
+    'dkv_read_repairs_dropped_total',
+    'Read repairs not started because too many were in flight',
+    () => source.metrics().readRepairsDropped,
+  );
+  counterFrom(
+    registry,
+    'dkv_hedged_reads_total',
+    'Reads that asked a spare replica because the first ones were slow (read fan-out quorum)',
+    () => source.metrics().hedgedReads ?? 0,
+  );
+  counterFrom(
+    registry,
+    'dkv_version_conflicts_total',
+    'Optimistic writes retried because a replica held a newer version (concurrent writers)',
+    () => source.metrics().versionConflicts ?? 0,
+  );
+  counterFrom(
+    registry,
+    'dkv_versions_refused_total',
+    'Versions refused for being beyond this clock plus --max-clock-offset-ms (read from a replica, or met by a write)',
+    () => source.metrics().versionsRefused ?? 0,
+  );
+  gaugeFrom(
+    registry,
+    'dkv_clock_offset_seconds',
+    "This process's clock minus the storage nodes' (median of their measured offsets; 0 before the first measurement)",
+    () => (source.metrics().clockOffsetMs ?? 0) / 1000,
+  );
+  counterFrom(
+    registry,
+    'dkv_sloppy_writes_total',
+    'Writes acknowledged with stand-ins for replicas that were down (write quorum sloppy)',
+    () => source.metrics().sloppyWrites ?? 0,
+  );
+  counterFrom(
+    registry,
+    'dkv_replication_delivered_total',
+    'Background replications delivered to a replica',
+    () => source.metrics().replicationDelivered,
+  );
+  counterFrom(
+    registry,
+    'dkv_replication_dropped_total',
+    'Background replications dropped (queue full or too old)',
+    () => source.metrics().replicationDropped,
+  );
   gaugeFrom(registry, 'dkv_replication_queue_depth', 'Replications waiting to be delivered', () => source.metrics().replicationQueueDepth);
   return (operation, status, seconds) => {
     const labels = { operation, status: String(status) };
@@ -103,7 +157,14 @@ export function registerPublicApiMetrics(registry: Registry, source: Coordinator
 
 /** A gauge whose value is read from `read` at scrape time, so the hot path pays nothing for it. */
 export function gaugeFrom(registry: Registry, name: string, help: string, read: () => number): void {
-  new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(read());
+    },
+  });
 }
 
 /**

@@ -80,7 +80,17 @@ class FakeService implements PublicApiService {
     return this.ready;
   }
   metrics(): CoordinatorMetrics {
-    return { readRepairs: 4, readRepairsDropped: 1, quorumFailures: { read: 2, write: 3 }, replicationQueueDepth: 7, replicationDelivered: 9, replicationDropped: 0, hedgedReads: 5, versionConflicts: 6, sloppyWrites: 8 };
+    return {
+      readRepairs: 4,
+      readRepairsDropped: 1,
+      quorumFailures: { read: 2, write: 3 },
+      replicationQueueDepth: 7,
+      replicationDelivered: 9,
+      replicationDropped: 0,
+      hedgedReads: 5,
+      versionConflicts: 6,
+      sloppyWrites: 8,
+    };
   }
 }
 
@@ -118,7 +128,12 @@ function errorOf(body: string): { code: string; message: string } {
 
 describe('PUT /v1/kv/{key}', () => {
   it('stores the body and answers 200 {key, version, expiresAt: null}', async () => {
-    const res = await app.inject({ method: 'PUT', url: '/v1/kv/session:1', payload: '{"user":"ann"}', headers: { 'content-type': 'application/json' } });
+    const res = await app.inject({
+      method: 'PUT',
+      url: '/v1/kv/session:1',
+      payload: '{"user":"ann"}',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toContain('application/json');
     expect(res.json()).toEqual({ key: 'session:1', version: 1, expiresAt: null });
@@ -128,7 +143,13 @@ describe('PUT /v1/kv/{key}', () => {
 
   it('stores bytes of any content type, or none, as they are', async () => {
     const bytes = Buffer.from([0, 1, 2, 253, 254, 255]);
-    for (const headers of [{}, { 'content-type': 'application/octet-stream' }, { 'content-type': 'text/plain; charset=latin1' }, { 'content-type': 'application/json' }, { 'content-type': 'x/unknown' }]) {
+    for (const headers of [
+      {},
+      { 'content-type': 'application/octet-stream' },
+      { 'content-type': 'text/plain; charset=latin1' },
+      { 'content-type': 'application/json' },
+      { 'content-type': 'x/unknown' },
+    ]) {
       const res = await app.inject({ method: 'PUT', url: '/v1/kv/bin', payload: bytes, headers });
       expect(res.statusCode).toBe(200);
       expect(Buffer.from(service.data.get('bin')!.value)).toEqual(bytes);
@@ -169,14 +190,30 @@ describe('PUT /v1/kv/{key}', () => {
   it.each(['0', '4', 'x', '', '2.0'])('rejects w=%s with 400 INVALID_CONSISTENCY', async (w) => {
     const res = await app.inject({ method: 'PUT', url: `/v1/kv/k?w=${w}`, payload: 'v' });
     expect(res.statusCode).toBe(400);
-    expect(errorOf(res.body)).toEqual({ code: 'INVALID_CONSISTENCY', message: `w must be a whole number from 1 to 3 (the replication factor N), got ${JSON.stringify(w)}` });
+    expect(errorOf(res.body)).toEqual({
+      code: 'INVALID_CONSISTENCY',
+      message: `w must be a whole number from 1 to 3 (the replication factor N), got ${JSON.stringify(w)}`,
+    });
   });
 
   it('answers 413 VALUE_TOO_LARGE over the limit, and accepts exactly the limit', async () => {
-    const over = await app.inject({ method: 'PUT', url: '/v1/kv/k', payload: Buffer.alloc(MAX_VALUE_BYTES + 1), headers: { 'content-type': 'application/octet-stream' } });
+    const over = await app.inject({
+      method: 'PUT',
+      url: '/v1/kv/k',
+      payload: Buffer.alloc(MAX_VALUE_BYTES + 1),
+      headers: { 'content-type': 'application/octet-stream' },
+    });
     expect(over.statusCode).toBe(413);
-    expect(errorOf(over.body)).toEqual({ code: 'VALUE_TOO_LARGE', message: `value is ${MAX_VALUE_BYTES + 1} bytes; the limit is ${MAX_VALUE_BYTES} bytes` });
-    const json = await app.inject({ method: 'PUT', url: '/v1/kv/k', payload: `"${'x'.repeat(MAX_VALUE_BYTES)}"`, headers: { 'content-type': 'application/json' } });
+    expect(errorOf(over.body)).toEqual({
+      code: 'VALUE_TOO_LARGE',
+      message: `value is ${MAX_VALUE_BYTES + 1} bytes; the limit is ${MAX_VALUE_BYTES} bytes`,
+    });
+    const json = await app.inject({
+      method: 'PUT',
+      url: '/v1/kv/k',
+      payload: `"${'x'.repeat(MAX_VALUE_BYTES)}"`,
+      headers: { 'content-type': 'application/json' },
+    });
     expect(json.statusCode).toBe(413);
     const exact = await app.inject({ method: 'PUT', url: '/v1/kv/k', payload: Buffer.alloc(MAX_VALUE_BYTES) });
     expect(exact.statusCode).toBe(200);
@@ -186,7 +223,10 @@ describe('PUT /v1/kv/{key}', () => {
     service.failNext = new QuorumNotMetError('write', 2, 1, 3);
     const res = await app.inject({ method: 'PUT', url: '/v1/kv/k', payload: 'v' });
     expect(res.statusCode).toBe(503);
-    expect(errorOf(res.body)).toEqual({ code: 'QUORUM_NOT_MET', message: 'write quorum not met: needed 2 replica answers, received 1 of 3 contacted' });
+    expect(errorOf(res.body)).toEqual({
+      code: 'QUORUM_NOT_MET',
+      message: 'write quorum not met: needed 2 replica answers, received 1 of 3 contacted',
+    });
   });
 });
 
@@ -305,7 +345,9 @@ describe('GET /v1/kv (key scan)', () => {
     } while (cursor !== null && pages < 10);
     expect(keys).toEqual(['a', 'b', 'c', 'd', 'e']);
     expect(pages).toBe(3);
-    expect(service.calls.filter((c) => c.op === 'scan').map((c) => c.options)).toEqual(Array.from({ length: 3 }, () => ({ count: 2, match: '*' })));
+    expect(service.calls.filter((c) => c.op === 'scan').map((c) => c.options)).toEqual(
+      Array.from({ length: 3 }, () => ({ count: 2, match: '*' })),
+    );
   });
 
   it('starts at cursor 0 or none, with a count of 100 unless told', async () => {
@@ -365,7 +407,11 @@ describe('errors', () => {
   });
 
   it('answers unknown routes and methods with 404 JSON', async () => {
-    for (const [method, url] of [['GET', '/nope'], ['POST', '/v1/kv/k'], ['PUT', '/v1/kv']] as const) {
+    for (const [method, url] of [
+      ['GET', '/nope'],
+      ['POST', '/v1/kv/k'],
+      ['PUT', '/v1/kv'],
+    ] as const) {
       const res = await app.inject({ method, url });
       expect(res.statusCode).toBe(404);
       expect(errorOf(res.body).code).toBe('NOT_FOUND');
@@ -383,7 +429,10 @@ describe('operations', () => {
     service.ready = false;
     const res = await app.inject({ method: 'GET', url: '/readyz' });
     expect(res.statusCode).toBe(503);
-    expect(errorOf(res.body)).toEqual({ code: 'UNAVAILABLE', message: 'not ready: 1 of 3 storage nodes are up; the default quorums need 2 that have answered a heartbeat' });
+    expect(errorOf(res.body)).toEqual({
+      code: 'UNAVAILABLE',
+      message: 'not ready: 1 of 3 storage nodes are up; the default quorums need 2 that have answered a heartbeat',
+    });
   });
 
   it('GET /v1/cluster answers the cluster document', async () => {
@@ -392,7 +441,7 @@ describe('operations', () => {
     expect(res.json()).toEqual(service.cluster());
   });
 
-  it('GET /v1/cluster/distribution answers each node\'s share, keys and bytes', async () => {
+  it("GET /v1/cluster/distribution answers each node's share, keys and bytes", async () => {
     const res = await app.inject({ method: 'GET', url: '/v1/cluster/distribution' });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual(await service.distribution());
@@ -413,7 +462,13 @@ describe('operations', () => {
     const admin: ClusterAdminApi = {
       addNode: (request) => {
         calls.push(`add ${request.id} ${request.address} ${request.vnodes ?? '-'} ${request.zone ?? '-'}`);
-        return { id: request.id, address: request.address, status: 'joining', vnodes: request.vnodes ?? 1024, zone: request.zone ?? 'default' };
+        return {
+          id: request.id,
+          address: request.address,
+          status: 'joining',
+          vnodes: request.vnodes ?? 1024,
+          zone: request.zone ?? 'default',
+        };
       },
       removeNode: (id, force) => {
         calls.push(`remove ${id} ${force}`);
@@ -441,8 +496,22 @@ describe('operations', () => {
 
     it.each([
       ['adds a node', 'POST', '/v1/cluster/nodes', { id: 'n4', address: '127.0.0.1:7004' }, 202, 'add n4 127.0.0.1:7004 - -'],
-      ['adds a node with a weight', 'POST', '/v1/cluster/nodes', { id: 'n5', address: 'host-5:7005', vnodes: 64 }, 202, 'add n5 host-5:7005 64 -'],
-      ['adds a node in a zone', 'POST', '/v1/cluster/nodes', { id: 'n6', address: 'host-6:7006', zone: 'us-east-1b' }, 202, 'add n6 host-6:7006 - us-east-1b'],
+      [
+        'adds a node with a weight',
+        'POST',
+        '/v1/cluster/nodes',
+        { id: 'n5', address: 'host-5:7005', vnodes: 64 },
+        202,
+        'add n5 host-5:7005 64 -',
+      ],
+      [
+        'adds a node in a zone',
+        'POST',
+        '/v1/cluster/nodes',
+        { id: 'n6', address: 'host-6:7006', zone: 'us-east-1b' },
+        202,
+        'add n6 host-6:7006 - us-east-1b',
+      ],
       ['refuses a bad zone on add', 'POST', '/v1/cluster/nodes', { id: 'n6', address: 'host-6:7006', zone: 'no spaces' }, 400, undefined],
       ['moves a node to another zone', 'PATCH', '/v1/cluster/nodes/n1', { zone: 'z2' }, 202, 'zone n1 z2'],
       ['refuses a bad zone on a move', 'PATCH', '/v1/cluster/nodes/n1', { zone: '' }, 400, undefined],
@@ -452,7 +521,7 @@ describe('operations', () => {
       ['decommissions', 'DELETE', '/v1/cluster/nodes/n2', undefined, 202, 'remove n2 false'],
       ['removes a dead node by force', 'DELETE', '/v1/cluster/nodes/n2?force=true', undefined, 202, 'remove n2 true'],
       ['answers 404 for an unknown node', 'DELETE', '/v1/cluster/nodes/ghost', undefined, 404, 'remove ghost false'],
-      ['changes a node\'s vnodes', 'PATCH', '/v1/cluster/nodes/n1', { vnodes: 2048 }, 202, 'vnodes n1 2048'],
+      ["changes a node's vnodes", 'PATCH', '/v1/cluster/nodes/n1', { vnodes: 2048 }, 202, 'vnodes n1 2048'],
       ['refuses vnodes of 0', 'PATCH', '/v1/cluster/nodes/n1', { vnodes: 0 }, 400, undefined],
     ] as const)('%s', async (_name, method, url, payload, status, call) => {
       const res = await adminApp.inject({ method, url, ...(payload ? { payload, headers: { 'content-type': 'application/json' } } : {}) });
@@ -466,7 +535,12 @@ describe('operations', () => {
     await app.inject({ method: 'GET', url: '/v1/kv/k' });
     await app.inject({ method: 'GET', url: '/v1/kv/missing' });
     await app.inject({ method: 'DELETE', url: '/v1/kv/k' });
-    expect(observed).toEqual([['put', 200], ['get', 200], ['get', 404], ['delete', 204]]);
+    expect(observed).toEqual([
+      ['put', 200],
+      ['get', 200],
+      ['get', 404],
+      ['delete', 204],
+    ]);
     const res = await app.inject({ method: 'GET', url: '/metrics' });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toContain('text/plain');
@@ -500,7 +574,9 @@ describe('publicApiPlugin beside other routes', () => {
       throw new DkvError('UNAVAILABLE', 'host route failed');
     });
     shared.setErrorHandler(async (_error, _request, reply) => reply.code(599).send({ host: true }));
-    shared.setNotFoundHandler(async (request, reply) => reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` } }));
+    shared.setNotFoundHandler(async (request, reply) =>
+      reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` } }),
+    );
     await shared.register(publicApiPlugin(service, { n: 3, maxValueBytes: MAX_VALUE_BYTES }));
     await shared.ready();
   });
@@ -509,7 +585,7 @@ describe('publicApiPlugin beside other routes', () => {
     await shared.close();
   });
 
-  it('serves the key and cluster routes with the API\'s own errors', async () => {
+  it("serves the key and cluster routes with the API's own errors", async () => {
     const put = await shared.inject({ method: 'PUT', url: '/v1/kv/a%2Fb', payload: 'v', headers: { 'content-type': 'x/any' } });
     expect(put.statusCode).toBe(200);
     expect(put.json()).toMatchObject({ key: 'a/b', version: 1 });
@@ -522,11 +598,18 @@ describe('publicApiPlugin beside other routes', () => {
     expect((await shared.inject({ method: 'GET', url: '/v1/cluster' })).json()).toEqual(service.cluster());
   });
 
-  it('leaves the host\'s parsers, error handler and 404 handler to the host\'s routes', async () => {
-    const echo = await shared.inject({ method: 'POST', url: '/internal/echo', payload: Buffer.from([1, 2, 3]), headers: { 'content-type': 'application/x-frame' } });
+  it("leaves the host's parsers, error handler and 404 handler to the host's routes", async () => {
+    const echo = await shared.inject({
+      method: 'POST',
+      url: '/internal/echo',
+      payload: Buffer.from([1, 2, 3]),
+      headers: { 'content-type': 'application/x-frame' },
+    });
     expect(echo.json()).toEqual({ bytes: 3 });
     // The API's catch-all parser does not reach the host's routes: an unknown type is still refused there.
-    expect((await shared.inject({ method: 'POST', url: '/internal/echo', payload: 'x', headers: { 'content-type': 'x/any' } })).statusCode).toBe(599);
+    expect(
+      (await shared.inject({ method: 'POST', url: '/internal/echo', payload: 'x', headers: { 'content-type': 'x/any' } })).statusCode,
+    ).toBe(599);
     expect((await shared.inject({ method: 'GET', url: '/internal/fail' })).statusCode).toBe(599);
     const missing = await shared.inject({ method: 'GET', url: '/nope' });
     expect(missing.statusCode).toBe(404);

@@ -1,6 +1,15 @@
 import type { Authenticator } from '@dkv/auth';
 import type { CoordinatorService, HintBacklog, KeyEndpoints, RepairReport } from '@dkv/coordination';
-import { DkvError, errorBody, HTTP_STATUS_BY_CODE, MAX_TTL_SECONDS, NODE_ID_PATTERN, validateKey, ZONE_PATTERN, type ErrorCode } from '@dkv/core';
+import {
+  DkvError,
+  errorBody,
+  HTTP_STATUS_BY_CODE,
+  MAX_TTL_SECONDS,
+  NODE_ID_PATTERN,
+  validateKey,
+  ZONE_PATTERN,
+  type ErrorCode,
+} from '@dkv/core';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { accessHook, requires } from './access.js';
@@ -46,7 +55,12 @@ export interface ClusterOperationsApi {
 export const ADMIN_ROUTE_CONFIG = requires('admin').config;
 
 /** The cluster-changing routes, as `METHOD url` in Fastify's spelling: each carries {@link ADMIN_ROUTE_CONFIG}. */
-export const ADMIN_ROUTES: readonly string[] = ['POST /v1/cluster/nodes', 'DELETE /v1/cluster/nodes/:id', 'PATCH /v1/cluster/nodes/:id', 'POST /v1/cluster/repair'];
+export const ADMIN_ROUTES: readonly string[] = [
+  'POST /v1/cluster/nodes',
+  'DELETE /v1/cluster/nodes/:id',
+  'PATCH /v1/cluster/nodes/:id',
+  'POST /v1/cluster/repair',
+];
 
 /** A node's entry after a membership change, as the cluster routes answer it. */
 export interface ClusterNodeChange {
@@ -144,7 +158,10 @@ function registerPublicRoutes(app: FastifyInstance, service: PublicApiService, o
   app.setErrorHandler((error, request, reply) => sendError(request, reply, error, options.maxValueBytes));
   if (options.auth) app.addHook('onRequest', accessHook(options.auth));
   const dashboard = options.dashboard ? registerDashboard(app, service, withHints(options.dashboard, options.operations)) : null;
-  const observe = combineObservers(options.observe, dashboard === null ? undefined : (operation, status, seconds) => dashboard.record(operation, status, seconds));
+  const observe = combineObservers(
+    options.observe,
+    dashboard === null ? undefined : (operation, status, seconds) => dashboard.record(operation, status, seconds),
+  );
   if (observe) {
     // A callback hook, not an async one: no promise per request.
     app.addHook('onResponse', (request, reply, done) => {
@@ -223,7 +240,12 @@ const scanQuerySchema = z.object({
     .string()
     .regex(/^\d{1,4}$/, `must be a whole number from 1 to ${SCAN_MAX_COUNT}`)
     .transform(Number)
-    .pipe(z.int().min(1, `must be a whole number from 1 to ${SCAN_MAX_COUNT}`).max(SCAN_MAX_COUNT, `must be a whole number from 1 to ${SCAN_MAX_COUNT}`))
+    .pipe(
+      z
+        .int()
+        .min(1, `must be a whole number from 1 to ${SCAN_MAX_COUNT}`)
+        .max(SCAN_MAX_COUNT, `must be a whole number from 1 to ${SCAN_MAX_COUNT}`),
+    )
     .optional(),
 });
 
@@ -260,15 +282,25 @@ function registerClusterRoutes(app: FastifyInstance, service: PublicApiService, 
   app.get('/readyz', requires('open'), async (_request, reply) => {
     if (service.isReady()) return { status: 'ready' };
     const cluster = service.cluster();
-    if (cluster.clockProblem !== undefined) return reply.code(503).send({ error: { code: 'CLOCK_OFFSET_TOO_LARGE', message: `not ready: ${cluster.clockProblem}` } });
+    if (cluster.clockProblem !== undefined)
+      return reply.code(503).send({ error: { code: 'CLOCK_OFFSET_TOO_LARGE', message: `not ready: ${cluster.clockProblem}` } });
     const up = cluster.nodes.filter((node) => node.status === 'up').length;
     const needed = Math.max(cluster.replication.r, cluster.replication.w);
-    return reply.code(503).send({ error: { code: 'UNAVAILABLE', message: `not ready: ${up} of ${cluster.nodes.length} storage nodes are up; the default quorums need ${needed} that have answered a heartbeat` } });
+    return reply.code(503).send({
+      error: {
+        code: 'UNAVAILABLE',
+        message: `not ready: ${up} of ${cluster.nodes.length} storage nodes are up; the default quorums need ${needed} that have answered a heartbeat`,
+      },
+    });
   });
   app.get('/v1/cluster', requires('read'), async () => service.cluster());
   app.get('/v1/cluster/distribution', requires('read'), async () => service.distribution());
   app.post('/v1/cluster/nodes', requires('admin'), async (request, reply) => {
-    if (admin === null) throw new DkvError('NOT_IMPLEMENTED', 'this coordinator runs over a static membership: start the cluster with all its storage nodes in --members');
+    if (admin === null)
+      throw new DkvError(
+        'NOT_IMPLEMENTED',
+        'this coordinator runs over a static membership: start the cluster with all its storage nodes in --members',
+      );
     const body = parseJsonBody(request.body);
     const parsed = addNodeSchema.safeParse(body);
     if (!parsed.success) {
@@ -277,14 +309,23 @@ function registerClusterRoutes(app: FastifyInstance, service: PublicApiService, 
     }
     return reply.code(202).send(admin.addNode(parsed.data));
   });
-  app.delete<{ Params: { id: string }; Querystring: { force?: string } }>('/v1/cluster/nodes/:id', requires('admin'), async (request, reply) => {
-    if (admin === null) throw new DkvError('NOT_IMPLEMENTED', 'this coordinator runs over a static membership: restart the cluster without the node instead');
-    const force = request.query.force === 'true' || request.query.force === '1';
-    return reply.code(202).send(admin.removeNode(request.params.id, force));
-  });
+  app.delete<{ Params: { id: string }; Querystring: { force?: string } }>(
+    '/v1/cluster/nodes/:id',
+    requires('admin'),
+    async (request, reply) => {
+      if (admin === null)
+        throw new DkvError(
+          'NOT_IMPLEMENTED',
+          'this coordinator runs over a static membership: restart the cluster without the node instead',
+        );
+      const force = request.query.force === 'true' || request.query.force === '1';
+      return reply.code(202).send(admin.removeNode(request.params.id, force));
+    },
+  );
   // Not in API.md: changes a node's vnodes or zone on the live cluster (an addition, like `?force=true`).
   app.patch<{ Params: { id: string } }>('/v1/cluster/nodes/:id', requires('admin'), async (request, reply) => {
-    if (admin === null) throw new DkvError('NOT_IMPLEMENTED', 'this coordinator runs over a static membership: vnodes and zones are set at start');
+    if (admin === null)
+      throw new DkvError('NOT_IMPLEMENTED', 'this coordinator runs over a static membership: vnodes and zones are set at start');
     const parsed = changeNodeSchema.safeParse(parseJsonBody(request.body));
     if (!parsed.success) {
       const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; ');
@@ -296,7 +337,9 @@ function registerClusterRoutes(app: FastifyInstance, service: PublicApiService, 
   });
 }
 
-const repairSchema = z.object({ node: z.string().regex(NODE_ID_PATTERN, 'must be a node id: 1 to 64 letters, digits, ".", "_" or "-"').optional() }).strict();
+const repairSchema = z
+  .object({ node: z.string().regex(NODE_ID_PATTERN, 'must be a node id: 1 to 64 letters, digits, ".", "_" or "-"').optional() })
+  .strict();
 
 /** The path prefix of `GET /v1/cluster/endpoints/{key}`; the key is URL-encoded as under `/v1/kv/`. */
 export const ENDPOINTS_PREFIX = '/v1/cluster/endpoints/';
@@ -309,7 +352,8 @@ export const ENDPOINTS_PREFIX = '/v1/cluster/endpoints/';
  */
 function registerOperationsRoutes(app: FastifyInstance, operations: ClusterOperationsApi | null): void {
   const ops = (): ClusterOperationsApi => {
-    if (operations === null) throw new DkvError('NOT_IMPLEMENTED', 'this process does not serve the cluster operations (endpoints, hints, repair)');
+    if (operations === null)
+      throw new DkvError('NOT_IMPLEMENTED', 'this process does not serve the cluster operations (endpoints, hints, repair)');
     return operations;
   };
   app.get(`${ENDPOINTS_PREFIX}*`, requires('read'), async (request) => ops().endpoints(keyOf(request, ENDPOINTS_PREFIX)));
@@ -325,7 +369,11 @@ function registerOperationsRoutes(app: FastifyInstance, operations: ClusterOpera
   });
   app.get<{ Params: { id: string } }>('/v1/cluster/repair/:id', requires('read'), async (request) => {
     const report = ops().repair(request.params.id);
-    if (report === null) throw new DkvError('NOT_FOUND', `no repair ${JSON.stringify(request.params.id)} is known here (a coordinator keeps the reports of its last repairs only, and only its own)`);
+    if (report === null)
+      throw new DkvError(
+        'NOT_FOUND',
+        `no repair ${JSON.stringify(request.params.id)} is known here (a coordinator keeps the reports of its last repairs only, and only its own)`,
+      );
     return report;
   });
 }
@@ -333,7 +381,8 @@ function registerOperationsRoutes(app: FastifyInstance, operations: ClusterOpera
 /** The answer to any thrown value: its code's status and `{"error"}` body; Fastify's own 4xx errors keep their status. */
 function sendError(request: FastifyRequest, reply: FastifyReply, error: unknown, maxValueBytes: number): FastifyReply {
   if (error instanceof DkvError) return reply.code(HTTP_STATUS_BY_CODE[error.code]).send(errorBody(error));
-  const status = typeof error === 'object' && error !== null && 'statusCode' in error && typeof error.statusCode === 'number' ? error.statusCode : 500;
+  const status =
+    typeof error === 'object' && error !== null && 'statusCode' in error && typeof error.statusCode === 'number' ? error.statusCode : 500;
   if (status === 413) {
     const length = Number(request.headers['content-length']);
     const size = Number.isFinite(length) && length > 0 ? `${length} bytes` : 'larger than that';
@@ -404,7 +453,10 @@ function consistencyOf(name: 'r' | 'w', raw: string | string[] | undefined, n: n
   const text = single(name, raw, 'INVALID_CONSISTENCY');
   const level = digits(text);
   if (!Number.isInteger(level) || level < 1 || level > n) {
-    throw new DkvError('INVALID_CONSISTENCY', `${name} must be a whole number from 1 to ${n} (the replication factor N), got ${JSON.stringify(text)}`);
+    throw new DkvError(
+      'INVALID_CONSISTENCY',
+      `${name} must be a whole number from 1 to ${n} (the replication factor N), got ${JSON.stringify(text)}`,
+    );
   }
   return level;
 }

@@ -57,7 +57,8 @@ export class RequestWindow {
     readonly windowSeconds: number,
     private readonly nowMs: () => number = Date.now,
   ) {
-    if (!Number.isInteger(windowSeconds) || windowSeconds < 1 || windowSeconds > 60) throw new RangeError(`windowSeconds must be a whole number from 1 to 60, got ${windowSeconds}`);
+    if (!Number.isInteger(windowSeconds) || windowSeconds < 1 || windowSeconds > 60)
+      throw new RangeError(`windowSeconds must be a whole number from 1 to 60, got ${windowSeconds}`);
     // One more slot than the window: the current second is still filling and is not summarized.
     this.slots = Array.from({ length: windowSeconds + 1 }, () => ({ second: -1, operations: emptyOperations() }));
   }
@@ -86,7 +87,11 @@ export class RequestWindow {
         errors += op.errors;
         for (let i = 0; i < BUCKET_COUNT; i += 1) buckets[i]! += op.buckets[i]!;
       }
-      operations[operation] = { perSecond: count / this.windowSeconds, errorsPerSecond: errors / this.windowSeconds, p99Seconds: percentile(buckets, count, 0.99) };
+      operations[operation] = {
+        perSecond: count / this.windowSeconds,
+        errorsPerSecond: errors / this.windowSeconds,
+        p99Seconds: percentile(buckets, count, 0.99),
+      };
     }
     return { windowSeconds: this.windowSeconds, operations };
   }

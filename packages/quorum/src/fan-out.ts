@@ -25,8 +25,7 @@ export interface FanOutOptions {
  * clock (the write's fault, with the replica's `reason`); `error` is anything else.
  */
 export type FanOutFailure =
-  | { readonly kind: 'conflict' | 'excused' | 'error' }
-  | { readonly kind: 'refused-ahead'; readonly reason: string };
+  { readonly kind: 'conflict' | 'excused' | 'error' } | { readonly kind: 'refused-ahead'; readonly reason: string };
 
 /** What happened to a fan-out: a replica answered or failed, or the hedge timer fired. */
 export type FanOutEvent =
@@ -78,7 +77,8 @@ export class FanOut {
   private decided = false;
 
   constructor(private readonly options: FanOutOptions) {
-    if (!Number.isInteger(options.needed) || options.needed < 0) throw new Error(`a fan-out's needed answers must be a whole number of at least 0, got ${options.needed}`);
+    if (!Number.isInteger(options.needed) || options.needed < 0)
+      throw new Error(`a fan-out's needed answers must be a whole number of at least 0, got ${options.needed}`);
     this.tally = new QuorumTally(options.needed, options.available.length);
     this.replicas = options.available.map((up) => (up ? 'spare' : 'down'));
   }
@@ -120,7 +120,9 @@ export class FanOut {
       return decisions;
     }
     if (this.replicas[event.replica] !== 'sent') {
-      throw new Error(`replica ${event.replica} has no request in flight (it is ${this.replicas[event.replica] ?? 'not one of the targets'})`);
+      throw new Error(
+        `replica ${event.replica} has no request in flight (it is ${this.replicas[event.replica] ?? 'not one of the targets'})`,
+      );
     }
     this.replicas[event.replica] = 'done';
     if (event.type === 'answered') {

@@ -133,8 +133,21 @@ describe('QuorumManager.writeWithQuorum', () => {
 
   it('counts a stand-in that kept a HINT toward W (sloppy quorum), and never makes it a straggler', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 }, { isAvailable: (id) => id !== 'b' && id !== 'c' });
-    const write = quorum.writeWithQuorum('k', rec(3), [...nodes, node('d'), node('e')], 2, new Map([['d', 'b'], ['e', 'c']]));
+    const quorum = new QuorumManager(
+      client,
+      { requestTimeoutMs: 100, readRepairMaxInFlight: 10 },
+      { isAvailable: (id) => id !== 'b' && id !== 'c' },
+    );
+    const write = quorum.writeWithQuorum(
+      'k',
+      rec(3),
+      [...nodes, node('d'), node('e')],
+      2,
+      new Map([
+        ['d', 'b'],
+        ['e', 'c'],
+      ]),
+    );
     const hint = client.take('d', 'HINT');
     expect(hint.request).toMatchObject({ type: 'HINT', key: 'k', target: 'b' });
     hint.resolve({ type: 'HINT', accepted: true });
@@ -147,7 +160,11 @@ describe('QuorumManager.writeWithQuorum', () => {
 
   it('does not count a stand-in that refused the hint', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 }, { isAvailable: (id) => id !== 'b' && id !== 'c' });
+    const quorum = new QuorumManager(
+      client,
+      { requestTimeoutMs: 100, readRepairMaxInFlight: 10 },
+      { isAvailable: (id) => id !== 'b' && id !== 'c' },
+    );
     const write = quorum.writeWithQuorum('k', rec(3), [...nodes, node('d')], 2, new Map([['d', 'b']]));
     client.take('d', 'HINT').resolve({ type: 'HINT', accepted: false });
     client.take('a', 'PUT').resolve({ type: 'PUT', applied: true, version: 3, previous: 0 });
@@ -218,7 +235,12 @@ describe('QuorumManager with readFanout quorum', () => {
     client.take('c').resolve({ type: 'GET', record: rec(2) });
     client.take('a').resolve({ type: 'GET', record: rec(1) });
     expect((await read).record?.version).toBe(2);
-    const elsewhere = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10, readFanout: 'quorum', preferNodeId: 'z' });
+    const elsewhere = new QuorumManager(client, {
+      requestTimeoutMs: 100,
+      readRepairMaxInFlight: 10,
+      readFanout: 'quorum',
+      preferNodeId: 'z',
+    });
     const other = elsewhere.readWithQuorum('k', nodes, 2);
     expect(client.pending.map((p) => p.nodeId)).toEqual(['a', 'b']);
     client.take('a').resolve({ type: 'GET', record: rec(1) });
@@ -229,7 +251,11 @@ describe('QuorumManager with readFanout quorum', () => {
   it('hedges to the next replica when the first ones are slow, and never asks past the quorum', async () => {
     const client = new ScriptedClient();
     const scheduler = manualScheduler();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10, readFanout: 'quorum' }, { scheduler, clock: { now: () => 0 } });
+    const quorum = new QuorumManager(
+      client,
+      { requestTimeoutMs: 100, readRepairMaxInFlight: 10, readFanout: 'quorum' },
+      { scheduler, clock: { now: () => 0 } },
+    );
     const read = quorum.readWithQuorum('k', nodes, 2);
     client.take('a').resolve({ type: 'GET', record: rec(1) });
     await flush();
@@ -247,7 +273,11 @@ describe('QuorumManager with readFanout quorum', () => {
   it('does not hedge once the quorum answered, and ends unasked replicas as not contacted', async () => {
     const client = new ScriptedClient();
     const scheduler = manualScheduler();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10, readFanout: 'quorum' }, { scheduler, clock: { now: () => 0 } });
+    const quorum = new QuorumManager(
+      client,
+      { requestTimeoutMs: 100, readRepairMaxInFlight: 10, readFanout: 'quorum' },
+      { scheduler, clock: { now: () => 0 } },
+    );
     const read = quorum.readWithQuorum('k', nodes, 1);
     client.take('a').resolve({ type: 'GET', record: rec(1) });
     await read;
@@ -272,7 +302,11 @@ describe('QuorumManager.writeIfNewer', () => {
   it('reports the newest version held when conflicts leave fewer than W able to apply, without counting a failure or blaming the node', async () => {
     const client = new ScriptedClient();
     const outcomes: string[] = [];
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 }, { onReplicaOutcome: (id, ok) => outcomes.push(`${id}:${ok}`) });
+    const quorum = new QuorumManager(
+      client,
+      { requestTimeoutMs: 100, readRepairMaxInFlight: 10 },
+      { onReplicaOutcome: (id, ok) => outcomes.push(`${id}:${ok}`) },
+    );
     const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
     client.take('a').resolve({ type: 'PUT', applied: false, version: 7, previous: 7 });
     client.take('b').resolve({ type: 'PUT', applied: false, version: 9, previous: 9 });
@@ -296,7 +330,11 @@ describe('QuorumManager.writeIfNewer', () => {
   it('does not count a replica catching up after losing its data (previousUnknown), yet reports it healthy and delivered', async () => {
     const client = new ScriptedClient();
     const outcomes: string[] = [];
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 }, { onReplicaOutcome: (id, ok) => outcomes.push(`${id}:${ok}`) });
+    const quorum = new QuorumManager(
+      client,
+      { requestTimeoutMs: 100, readRepairMaxInFlight: 10 },
+      { onReplicaOutcome: (id, ok) => outcomes.push(`${id}:${ok}`) },
+    );
     const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
     client.take('b').resolve({ type: 'PUT', applied: true, version: 5, previous: 0, previousUnknown: true });
     client.take('c').resolve({ type: 'PUT', applied: true, version: 5, previous: 0 });
@@ -330,7 +368,9 @@ describe('QuorumManager.writeIfNewer', () => {
     client.take('b').resolve({ type: 'PUT', applied: true, version: 5, previous: 0, previousUnknown: true });
     const error = await write.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(QuorumNotMetError);
-    expect((error as Error).message).toMatch(/needed 2 replica answers, received 1 of 3 contacted; 1 more applied it but are catching up after losing their data/);
+    expect((error as Error).message).toMatch(
+      /needed 2 replica answers, received 1 of 3 contacted; 1 more applied it but are catching up after losing their data/,
+    );
 
     const pendingWrite = quorum.writeIfNewer('k', rec(6), nodes, 2, (n) => n.id === 'b');
     client.take('a').reject(new NodeUnavailableError('a', 'unreachable', 'refused'));

@@ -69,8 +69,7 @@ export interface QuorumHooks {
 
 /** One replica's part in a fan-out: its answer, or why it has none. */
 export type ReplicaOutcome<T> =
-  | { readonly node: Node; readonly ok: true; readonly value: T }
-  | { readonly node: Node; readonly ok: false; readonly error: unknown };
+  { readonly node: Node; readonly ok: true; readonly value: T } | { readonly node: Node; readonly ok: false; readonly error: unknown };
 
 /** What a quorum read found. `record` is the winning version, tombstone included, or null. */
 export interface QuorumReadResult {
@@ -125,7 +124,12 @@ interface FanOutRequest<T> {
  * including those that answered after the quorum was reached, within a bound on repairs in flight.
  */
 export class QuorumManager {
-  readonly stats: QuorumStats = { readRepairs: 0, readRepairsDropped: 0, hedgedReads: 0, quorumFailures: { read: 0, write: 0, 'version read': 0 } };
+  readonly stats: QuorumStats = {
+    readRepairs: 0,
+    readRepairsDropped: 0,
+    hedgedReads: 0,
+    quorumFailures: { read: 0, write: 0, 'version read': 0 },
+  };
   private repairsInFlight = 0;
   private readonly latency = new LatencyWindow(256);
   /** The options of every replica request, one object for all of them. */
@@ -175,7 +179,8 @@ export class QuorumManager {
       operation: 'version read',
       targets,
       needed,
-      send: (node) => this.nodeClient.send(node, { type: 'HEAD', key }, { timeoutMs: this.config.requestTimeoutMs }).then((answer) => answer.meta),
+      send: (node) =>
+        this.nodeClient.send(node, { type: 'HEAD', key }, { timeoutMs: this.config.requestTimeoutMs }).then((answer) => answer.meta),
       askFirst: this.readAskFirst(),
     });
     const answers = await fan.quorum;
@@ -193,7 +198,13 @@ export class QuorumManager {
    * took it. A fallback that did not acknowledge is not a straggler: the replica it stood in for
    * is the caller's to follow up.
    */
-  async writeWithQuorum(key: string, record: VersionedValue, targets: readonly Node[], w: number, fallbacks?: ReadonlyMap<string, string>): Promise<QuorumWriteResult> {
+  async writeWithQuorum(
+    key: string,
+    record: VersionedValue,
+    targets: readonly Node[],
+    w: number,
+    fallbacks?: ReadonlyMap<string, string>,
+  ): Promise<QuorumWriteResult> {
     const timeout = { timeoutMs: this.config.requestTimeoutMs };
     const send = (node: Node): Promise<unknown> => {
       const standsFor = fallbacks?.get(node.id);
@@ -268,7 +279,8 @@ export class QuorumManager {
       const stragglers: Straggler[] = [];
       fan.outcomes.forEach((outcome, index) => {
         const node = fan.targets[index];
-        if (node && !acknowledged.includes(node)) stragglers.push({ node, delivered: outcome.then((o) => o.ok || o.error instanceof VersionConflict || o.error === UNVOUCHED) });
+        if (node && !acknowledged.includes(node))
+          stragglers.push({ node, delivered: outcome.then((o) => o.ok || o.error instanceof VersionConflict || o.error === UNVOUCHED) });
       });
       return { acknowledged, stragglers };
     } catch (error) {
@@ -294,7 +306,12 @@ export class QuorumManager {
     const targets = preferFirst(request.targets, this.config.preferNodeId);
     const isAvailable = this.hooks.isAvailable ?? (() => true);
     const scheduler = askFirst === 'needed' ? this.hooks.scheduler : undefined;
-    const machine = new FanOut({ needed, available: targets.map((node) => isAvailable(node.id)), askFirst, hedge: scheduler !== undefined });
+    const machine = new FanOut({
+      needed,
+      available: targets.map((node) => isAvailable(node.id)),
+      askFirst,
+      hedge: scheduler !== undefined,
+    });
     // Latency samples feed only the hedge delay, so only fan-outs that may hedge take them (a
     // clock read per request is not free at these rates).
     const clock = askFirst === 'needed' ? this.hooks.clock : undefined;
@@ -320,7 +337,11 @@ export class QuorumManager {
           if (decision.hedged) this.stats.hedgedReads += 1;
           settle(decision.replica, contact(decision.replica));
         } else if (decision.type === 'skip') {
-          settle(decision.replica, { node: targets[decision.replica]!, ok: false, error: decision.why === 'known-down' ? KNOWN_DOWN : NOT_CONTACTED });
+          settle(decision.replica, {
+            node: targets[decision.replica]!,
+            ok: false,
+            error: decision.why === 'known-down' ? KNOWN_DOWN : NOT_CONTACTED,
+          });
         } else if (decision.type === 'arm-hedge-timer') {
           hedgeTimer = scheduler?.after(this.hedgeDelayMs(), () => perform(machine.step({ type: 'hedge-timer-fired' }))) ?? null;
         } else if (decision.type === 'cancel-hedge-timer') {
@@ -367,7 +388,10 @@ export class QuorumManager {
 
   /** The hedge delay: the recent p99 of replica reads, within `hedgeMinDelayMs`..`hedgeMaxDelayMs`. */
   private hedgeDelayMs(): number {
-    return Math.min(this.config.hedgeMaxDelayMs ?? DEFAULT_HEDGE_MAX_DELAY_MS, Math.max(this.config.hedgeMinDelayMs ?? DEFAULT_HEDGE_MIN_DELAY_MS, this.latency.p99()));
+    return Math.min(
+      this.config.hedgeMaxDelayMs ?? DEFAULT_HEDGE_MAX_DELAY_MS,
+      Math.max(this.config.hedgeMinDelayMs ?? DEFAULT_HEDGE_MIN_DELAY_MS, this.latency.p99()),
+    );
   }
 
   /** The error a lost fan-out rejects with; a quorum not met is counted for metrics. */

@@ -1,4 +1,14 @@
-import { DEFAULT_MAX_CLOCK_OFFSET_MS, DkvError, LOGICAL_BITS, MAX_VERSION, physicalMsOfVersion, VERSION_EPOCH_MS, versionAheadProblem, VersionTooFarAheadError, type Clock } from '@dkv/core';
+import {
+  DEFAULT_MAX_CLOCK_OFFSET_MS,
+  DkvError,
+  LOGICAL_BITS,
+  MAX_VERSION,
+  physicalMsOfVersion,
+  VERSION_EPOCH_MS,
+  versionAheadProblem,
+  VersionTooFarAheadError,
+  type Clock,
+} from '@dkv/core';
 
 export { LOGICAL_BITS, VERSION_EPOCH_MS };
 const LOGICAL_FACTOR = 2 ** LOGICAL_BITS;

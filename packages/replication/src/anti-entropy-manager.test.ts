@@ -33,9 +33,16 @@ describe('sharedRanges', () => {
 
 describe('partRange', () => {
   it('gives the part of each (range, segment) index, covering each range without gaps', () => {
-    const ranges = [[0, 9], [100, 1_000_000]] as const;
+    const ranges = [
+      [0, 9],
+      [100, 1_000_000],
+    ] as const;
     const parts = Array.from({ length: 6 }, (_, part) => partRange(ranges, 3, part));
-    expect(parts.slice(0, 3)).toEqual([[0, 2], [3, 5], [6, 9]]);
+    expect(parts.slice(0, 3)).toEqual([
+      [0, 2],
+      [3, 5],
+      [6, 9],
+    ]);
     expect(parts[3]![0]).toBe(100);
     expect(parts[5]![1]).toBe(1_000_000);
     for (let i = 4; i < 6; i += 1) expect(parts[i]![0]).toBe(parts[i - 1]![1] + 1);

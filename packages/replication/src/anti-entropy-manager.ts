@@ -226,10 +226,12 @@ export class AntiEntropyManager {
   private eligiblePeers(): Map<string, HashRange[]> | null {
     const document = this.deps.gossiper.document();
     const me = this.deps.gossiper.entry(this.selfId);
-    if (me === undefined || me.status !== 'up' || me.rejoining || !this.deps.hasCompleteData() || !this.deps.gossiper.hasHeardFromPeers()) return null;
+    if (me === undefined || me.status !== 'up' || me.rejoining || !this.deps.hasCompleteData() || !this.deps.gossiper.hasHeardFromPeers())
+      return null;
     const views = RingViews.fromMembership(this.deps.gossiper.current());
     if (!isRingSettled(document, views)) return null;
-    if (this.shared?.readId !== views.readId) this.shared = { readId: views.readId, byPeer: sharedRanges(views, this.selfId, this.config.n, this.config.piecesPerRing) };
+    if (this.shared?.readId !== views.readId)
+      this.shared = { readId: views.readId, byPeer: sharedRanges(views, this.selfId, this.config.n, this.config.piecesPerRing) };
     const eligible = new Map<string, HashRange[]>();
     for (const [id, ranges] of this.shared.byPeer) {
       const entry = this.deps.gossiper.entry(id);
@@ -247,7 +249,8 @@ export class AntiEntropyManager {
         const differing = await this.compare(peerId, chunk, 1);
         this.stats.rangesCompared += chunk.length;
         this.stats.rangesDiffering += differing.length;
-        for (const { range, local, remote } of differing) await this.repairRange(peerId, range, Math.max(local.count, remote.count), readId);
+        for (const { range, local, remote } of differing)
+          await this.repairRange(peerId, range, Math.max(local.count, remote.count), readId);
         await this.sleep(this.config.digestPauseMs);
       }
       this.stats.rounds += 1;
@@ -275,10 +278,19 @@ export class AntiEntropyManager {
   }
 
   /** Asks the peer for the digests of `ranges` cut in `segments` and returns the parts that differ from ours. */
-  private async compare(peerId: string, ranges: readonly HashRange[], segments: number): Promise<Array<{ range: HashRange; local: RangeDigest; remote: RangeDigest }>> {
-    const answer = await this.deps.nodeClient.send(this.node(peerId), { type: 'DIGEST', ranges, segments }, { timeoutMs: this.config.requestTimeoutMs });
+  private async compare(
+    peerId: string,
+    ranges: readonly HashRange[],
+    segments: number,
+  ): Promise<Array<{ range: HashRange; local: RangeDigest; remote: RangeDigest }>> {
+    const answer = await this.deps.nodeClient.send(
+      this.node(peerId),
+      { type: 'DIGEST', ranges, segments },
+      { timeoutMs: this.config.requestTimeoutMs },
+    );
     const local = this.deps.engine.digest(ranges, segments);
-    if (answer.digests.length !== local.length) throw new Error(`peer ${peerId} answered ${answer.digests.length} digests for ${local.length} parts`);
+    if (answer.digests.length !== local.length)
+      throw new Error(`peer ${peerId} answered ${answer.digests.length} digests for ${local.length} parts`);
     const differing: Array<{ range: HashRange; local: RangeDigest; remote: RangeDigest }> = [];
     for (let part = 0; part < local.length; part += 1) {
       const mine = local[part]!;
@@ -300,7 +312,10 @@ export class AntiEntropyManager {
     const theirs = new Map<string, VersionMeta>();
     let cursor: ScanCursor | null = null;
     do {
-      const answer: { readonly records: ReadonlyArray<{ readonly key: string; readonly record: VersionedValue }>; readonly cursor: ScanCursor | null } = await this.deps.nodeClient.send(
+      const answer: {
+        readonly records: ReadonlyArray<{ readonly key: string; readonly record: VersionedValue }>;
+        readonly cursor: ScanCursor | null;
+      } = await this.deps.nodeClient.send(
         peer,
         { type: 'SCAN', ranges, cursor, limit: this.config.batchRecords, maxBytes: this.config.batchBytes },
         { timeoutMs: this.config.requestTimeoutMs },

@@ -28,8 +28,10 @@ export class ClusterAdmin {
 
   /** Adds `member` as a joining storage node; a node already in the cluster is left as it is. */
   rebalanceForNode(member: NewMember): MemberEntry {
-    if (!NODE_ID_PATTERN.test(member.id)) throw new DkvError('INVALID_REQUEST', `node id must match ${NODE_ID_PATTERN.source}, got '${member.id}'`);
-    if (!Number.isInteger(member.vnodes) || member.vnodes < 1) throw new DkvError('INVALID_REQUEST', `vnodes must be a whole number of at least 1, got ${member.vnodes}`);
+    if (!NODE_ID_PATTERN.test(member.id))
+      throw new DkvError('INVALID_REQUEST', `node id must match ${NODE_ID_PATTERN.source}, got '${member.id}'`);
+    if (!Number.isInteger(member.vnodes) || member.vnodes < 1)
+      throw new DkvError('INVALID_REQUEST', `vnodes must be a whole number of at least 1, got ${member.vnodes}`);
     const zoneError = member.zone === undefined ? null : zoneProblem(member.zone);
     if (zoneError !== null) throw new DkvError('INVALID_REQUEST', `zone: ${zoneError}`);
     const existing = this.gossiper.entry(member.id);
@@ -49,9 +51,14 @@ export class ClusterAdmin {
   migrateDataFromNode(nodeId: string, options: DecommissionOptions = {}): MemberEntry {
     const entry = this.gossiper.entry(nodeId);
     if (entry === undefined || entry.status === 'removed') throw new DkvError('NOT_FOUND', `node ${nodeId} is not in the cluster`);
-    const staying = this.gossiper.document().filter((e) => e.role === 'storage' && (e.status === 'up' || e.status === 'joining') && e.id !== nodeId);
+    const staying = this.gossiper
+      .document()
+      .filter((e) => e.role === 'storage' && (e.status === 'up' || e.status === 'joining') && e.id !== nodeId);
     if (entry.status !== 'leaving' && staying.length < this.n) {
-      throw new DkvError('INVALID_REQUEST', `cannot remove ${nodeId}: ${staying.length} storage nodes would stay, fewer than N = ${this.n}`);
+      throw new DkvError(
+        'INVALID_REQUEST',
+        `cannot remove ${nodeId}: ${staying.length} storage nodes would stay, fewer than N = ${this.n}`,
+      );
     }
     const force = options.force ?? false;
     if (entry.status === 'leaving' && entry.forced === force) return entry;
@@ -61,7 +68,8 @@ export class ClusterAdmin {
 
   /** Changes the weight of `nodeId` on the ring; data moves as for a join. */
   setVnodes(nodeId: string, vnodes: number): MemberEntry {
-    if (!Number.isInteger(vnodes) || vnodes < 1) throw new DkvError('INVALID_REQUEST', `vnodes must be a whole number of at least 1, got ${vnodes}`);
+    if (!Number.isInteger(vnodes) || vnodes < 1)
+      throw new DkvError('INVALID_REQUEST', `vnodes must be a whole number of at least 1, got ${vnodes}`);
     const entry = this.gossiper.entry(nodeId);
     if (entry === undefined || entry.status === 'removed') throw new DkvError('NOT_FOUND', `node ${nodeId} is not in the cluster`);
     if (entry.vnodes !== vnodes) this.gossiper.change([{ id: nodeId, change: { vnodes } }]);

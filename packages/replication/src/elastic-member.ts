@@ -1,4 +1,15 @@
-import { DEFAULT_ZONE, type ClusterSettings, type Clock, type Node, type NodeClient, type RangeScanStorageEngine, type Rng, type Scheduler, type Timer, type VersionedValue } from '@dkv/core';
+import {
+  DEFAULT_ZONE,
+  type ClusterSettings,
+  type Clock,
+  type Node,
+  type NodeClient,
+  type RangeScanStorageEngine,
+  type Rng,
+  type Scheduler,
+  type Timer,
+  type VersionedValue,
+} from '@dkv/core';
 import { ConsistentHash, ringId } from '@dkv/hashing';
 import { bootstrapEntry, DEFAULT_GOSSIPER_CONFIG, entryNode, Gossiper, type GossiperConfig, type NewMember } from '@dkv/membership';
 import { AntiEntropyManager, type AntiEntropyConfig } from './anti-entropy-manager.js';
@@ -115,7 +126,17 @@ export class ElasticMember {
   constructor(private readonly options: ElasticMemberOptions) {
     const { self, bootstrap } = options;
     const initialRing = bootstrap
-      ? new ConsistentHash(bootstrap.map((m) => ({ id: m.id, address: m.address, role: 'storage', status: 'up', vnodes: m.vnodes, metadata: {}, zone: m.zone ?? DEFAULT_ZONE })))
+      ? new ConsistentHash(
+          bootstrap.map((m) => ({
+            id: m.id,
+            address: m.address,
+            role: 'storage',
+            status: 'up',
+            vnodes: m.vnodes,
+            metadata: {},
+            zone: m.zone ?? DEFAULT_ZONE,
+          })),
+        )
       : null;
     const initialEntries = bootstrap && initialRing ? bootstrap.map((m) => bootstrapEntry(m, ringId(initialRing))) : [];
     const gossipConfig = options.gossip ?? DEFAULT_GOSSIPER_CONFIG;
@@ -161,7 +182,9 @@ export class ElasticMember {
       options.rng,
       { ...DEFAULT_FALLBACK_HINTS_CONFIG, ...options.hints },
     );
-    this.isolation = new IsolationGuard({ ...dataDeps, onWiped: () => this.sync.markDataLost(),
+    this.isolation = new IsolationGuard({
+      ...dataDeps,
+      onWiped: () => this.sync.markDataLost(),
       ...(options.isolation ? { config: options.isolation } : {}),
       ...(options.isolationStore ? { store: options.isolationStore } : {}),
     });

@@ -27,7 +27,12 @@ export interface IsolationConfig {
 }
 
 /** Defaults: half the default grace of one hour; decide after 2 s of contact; look every second; save every 5 s. */
-export const DEFAULT_ISOLATION_CONFIG: IsolationConfig = { maxIsolationMs: 30 * 60_000, settleMs: 2000, checkIntervalMs: 1000, saveIntervalMs: 5000 };
+export const DEFAULT_ISOLATION_CONFIG: IsolationConfig = {
+  maxIsolationMs: 30 * 60_000,
+  settleMs: 2000,
+  checkIntervalMs: 1000,
+  saveIntervalMs: 5000,
+};
 
 /**
  * Where the guard keeps its last-contact time across restarts: with the node's data (a durable
@@ -118,7 +123,9 @@ export class IsolationGuard {
     const saveIntervalMs = deps.config?.saveIntervalMs ?? Math.min(DEFAULT_ISOLATION_CONFIG.saveIntervalMs, merged.maxIsolationMs / 4);
     this.config = { ...merged, saveIntervalMs };
     if (!(this.config.saveIntervalMs > 0 && this.config.saveIntervalMs < this.config.maxIsolationMs)) {
-      throw new RangeError(`isolation saveIntervalMs must be above 0 and below maxIsolationMs (${this.config.maxIsolationMs}), got ${this.config.saveIntervalMs}`);
+      throw new RangeError(
+        `isolation saveIntervalMs must be above 0 and below maxIsolationMs (${this.config.maxIsolationMs}), got ${this.config.saveIntervalMs}`,
+      );
     }
     // Set once, not on start: a process that is stopped and started again (a pause) keeps it, and a
     // process started again on its data reads it back from the store.
@@ -207,7 +214,9 @@ export class IsolationGuard {
 
   private inMajorityContact(): boolean {
     const members = this.members();
-    const inContact = members.filter((entry) => entry.id === this.deps.selfId || this.deps.gossiper.livenessOf(entry.id) === 'alive').length;
+    const inContact = members.filter(
+      (entry) => entry.id === this.deps.selfId || this.deps.gossiper.livenessOf(entry.id) === 'alive',
+    ).length;
     return 2 * inContact > members.length;
   }
 
@@ -215,7 +224,10 @@ export class IsolationGuard {
   private healthyMajority(): boolean {
     const members = this.members();
     const healthy = members.filter(
-      (entry) => entry.id !== this.deps.selfId && this.deps.gossiper.livenessOf(entry.id) === 'alive' && entry.metadata[QUARANTINED_METADATA_KEY] !== 'true',
+      (entry) =>
+        entry.id !== this.deps.selfId &&
+        this.deps.gossiper.livenessOf(entry.id) === 'alive' &&
+        entry.metadata[QUARANTINED_METADATA_KEY] !== 'true',
     ).length;
     return 2 * healthy > members.length;
   }

@@ -12,7 +12,15 @@ import { describe, expect, it } from 'vitest';
 import { ClusterAdmin } from './cluster-admin.js';
 import { DEFAULT_RANGE_SYNC_CONFIG, RangeSyncManager } from './range-sync-manager.js';
 
-const record = (i: number) => ({ value: Buffer.from(`value-${i}`), version: 1, writerId: 'c', createdAt: 1, updatedAt: 1, expiresAt: null, tombstone: false });
+const record = (i: number) => ({
+  value: Buffer.from(`value-${i}`),
+  version: 1,
+  writerId: 'c',
+  createdAt: 1,
+  updatedAt: 1,
+  expiresAt: null,
+  tombstone: false,
+});
 
 function world(ids: string[]) {
   const scheduler = new SimulatedScheduler();
@@ -23,11 +31,27 @@ function world(ids: string[]) {
   const ring = new ConsistentHash(nodes);
   const bootstrap = nodes.map((node) => bootstrapEntry(node, ringId(ring)));
   const members = new Map<string, { engine: InMemoryStorageEngine; gossiper: Gossiper; sync: RangeSyncManager }>();
-  const config = { ...DEFAULT_RANGE_SYNC_CONFIG, settleDelayMs: 500, batchRecords: 10, bytesPerSecond: 20_000, cleanupDelayMs: 1000, attemptsPerSource: 2, requestTimeoutMs: 300 };
+  const config = {
+    ...DEFAULT_RANGE_SYNC_CONFIG,
+    settleDelayMs: 500,
+    batchRecords: 10,
+    bytesPerSecond: 20_000,
+    cleanupDelayMs: 1000,
+    attemptsPerSource: 2,
+    requestTimeoutMs: 300,
+  };
   const start = (id: string, initial: typeof bootstrap, complete: ConsistentHash | null) => {
     const engine = new InMemoryStorageEngine({ clock, tombstoneGraceMs: 60_000 });
     const nodeClient = network.clientFor(id);
-    const gossiper = new Gossiper({ selfId: id, initialEntries: initial, seeds: nodes.slice(0, 1), nodeClient, clock, scheduler, rng: rng.fork(id) });
+    const gossiper = new Gossiper({
+      selfId: id,
+      initialEntries: initial,
+      seeds: nodes.slice(0, 1),
+      nodeClient,
+      clock,
+      scheduler,
+      rng: rng.fork(id),
+    });
     const sync = new RangeSyncManager({ selfId: id, gossiper, engine, nodeClient, clock, scheduler, config, completeFor: complete });
     network.register(id, new StorageService({ nodeId: id, engine, gossip: gossiper, canScan: () => sync.hasCompleteData() }));
     gossiper.start();
@@ -37,7 +61,8 @@ function world(ids: string[]) {
   };
   for (const node of nodes) start(node.id, bootstrap, ring);
   // Every key on its three replicas of the initial ring.
-  for (let i = 0; i < 600; i += 1) for (const owner of ring.getNodesForKey(`k${i}`, 3)) members.get(owner.id)?.engine.apply(`k${i}`, record(i));
+  for (let i = 0; i < 600; i += 1)
+    for (const owner of ring.getNodesForKey(`k${i}`, 3)) members.get(owner.id)?.engine.apply(`k${i}`, record(i));
   return { scheduler, network, clock, rng, nodes, members, start, get: (id: string) => members.get(id)! };
 }
 
@@ -62,8 +87,16 @@ describe('RangeSyncManager', () => {
     expect(joiner.sync.stats.sourceSwitches).toBeGreaterThan(0);
     // After the ring has been stable for the cleanup delay, every key is on exactly its 3 owners.
     for (let i = 0; i < 600; i += 1) {
-      const holders = [...w.members.entries()].filter(([, m]) => m.engine.get(`k${i}`) !== null).map(([id]) => id).sort();
-      expect(holders).toEqual(ring.getNodesForKey(`k${i}`, 3).map((n) => n.id).sort());
+      const holders = [...w.members.entries()]
+        .filter(([, m]) => m.engine.get(`k${i}`) !== null)
+        .map(([id]) => id)
+        .sort();
+      expect(holders).toEqual(
+        ring
+          .getNodesForKey(`k${i}`, 3)
+          .map((n) => n.id)
+          .sort(),
+      );
     }
   });
 
@@ -72,7 +105,10 @@ describe('RangeSyncManager', () => {
     const joiner = w.start('j', [], null);
     const started = w.scheduler.now();
     new ClusterAdmin(w.get('a').gossiper, 3).rebalanceForNode({ id: 'j', address: 'j:1', vnodes: 32 });
-    await w.scheduler.runUntil(() => w.get('j').gossiper.entry('j')?.syncedRing !== null && w.get('j').gossiper.entry('j')?.syncedRing !== undefined, { maxVirtualMs: 60_000 });
+    await w.scheduler.runUntil(
+      () => w.get('j').gossiper.entry('j')?.syncedRing !== null && w.get('j').gossiper.entry('j')?.syncedRing !== undefined,
+      { maxVirtualMs: 60_000 },
+    );
     const elapsedMs = w.scheduler.now() - started;
     expect(elapsedMs).toBeGreaterThanOrEqual((joiner.sync.stats.bytesReceived / 20_000) * 1000);
   });
@@ -81,7 +117,16 @@ describe('RangeSyncManager', () => {
 describe('the routing barrier', () => {
   it('streams only once every live coordinator routes writes by the new ring', async () => {
     const w = world(['a', 'b', 'c']);
-    const coordinator = new Gossiper({ selfId: null, heartbeatId: 'c1', initialEntries: [], seeds: w.nodes.slice(0, 1), nodeClient: w.network.clientFor('c1'), clock: w.clock, scheduler: w.scheduler, rng: w.rng.fork('c1') });
+    const coordinator = new Gossiper({
+      selfId: null,
+      heartbeatId: 'c1',
+      initialEntries: [],
+      seeds: w.nodes.slice(0, 1),
+      nodeClient: w.network.clientFor('c1'),
+      clock: w.clock,
+      scheduler: w.scheduler,
+      rng: w.rng.fork('c1'),
+    });
     coordinator.setRouting('a-ring-it-has-not-moved-on-from');
     coordinator.start();
     const joiner = w.start('j', [], null);
@@ -99,7 +144,16 @@ describe('the routing barrier', () => {
 
   it('does not wait for a coordinator the failure detector holds down', async () => {
     const w = world(['a', 'b', 'c']);
-    const coordinator = new Gossiper({ selfId: null, heartbeatId: 'c1', initialEntries: [], seeds: w.nodes.slice(0, 1), nodeClient: w.network.clientFor('c1'), clock: w.clock, scheduler: w.scheduler, rng: w.rng.fork('c1') });
+    const coordinator = new Gossiper({
+      selfId: null,
+      heartbeatId: 'c1',
+      initialEntries: [],
+      seeds: w.nodes.slice(0, 1),
+      nodeClient: w.network.clientFor('c1'),
+      clock: w.clock,
+      scheduler: w.scheduler,
+      rng: w.rng.fork('c1'),
+    });
     coordinator.setRouting('stale');
     coordinator.start();
     await w.scheduler.runFor(1000);

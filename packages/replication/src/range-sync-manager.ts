@@ -1,4 +1,18 @@
-import { DEFAULT_MAX_CLOCK_OFFSET_MS, DEFAULT_REPLICATION_FACTOR, versionAheadProblem, type Clock, type HashRange, type MemberEntry, type NodeClient, type RangeScanStorageEngine, type ScanCursor, type Scheduler, type SyncProgress, type Timer, type VersionedValue } from '@dkv/core';
+import {
+  DEFAULT_MAX_CLOCK_OFFSET_MS,
+  DEFAULT_REPLICATION_FACTOR,
+  versionAheadProblem,
+  type Clock,
+  type HashRange,
+  type MemberEntry,
+  type NodeClient,
+  type RangeScanStorageEngine,
+  type ScanCursor,
+  type Scheduler,
+  type SyncProgress,
+  type Timer,
+  type VersionedValue,
+} from '@dkv/core';
 import {
   ConsistentHash,
   FULL_RANGE,
@@ -204,7 +218,17 @@ interface SyncPlan {
  * itself joining and rejoining: it keeps its place on the read ring, is not read from, and syncs.
  */
 export class RangeSyncManager {
-  readonly stats: RangeSyncStats = { keysReceived: 0, bytesReceived: 0, batches: 0, failedBatches: 0, sourceSwitches: 0, syncsCompleted: 0, keysRemoved: 0, versionsRefused: 0, keysHandedOff: 0 };
+  readonly stats: RangeSyncStats = {
+    keysReceived: 0,
+    bytesReceived: 0,
+    batches: 0,
+    failedBatches: 0,
+    sourceSwitches: 0,
+    syncsCompleted: 0,
+    keysRemoved: 0,
+    versionsRefused: 0,
+    keysHandedOff: 0,
+  };
   private readonly config: RangeSyncConfig;
   private readonly selfId: string;
   private startedAtMs: number | null = null;
@@ -330,7 +354,8 @@ export class RangeSyncManager {
       .filter((entry) => isSource(entry))
       .map((entry) => entry.id)
       .join(',');
-    if (this.plan === null || this.plan.targetId !== views.futureId || this.plan.sourcesKey !== sourcesKey) this.plan = this.makePlan(views, sourcesKey);
+    if (this.plan === null || this.plan.targetId !== views.futureId || this.plan.sourcesKey !== sourcesKey)
+      this.plan = this.makePlan(views, sourcesKey);
     const plan = this.plan;
     if (plan.tasks.every((task) => task.done)) {
       this.finish(plan);
@@ -338,7 +363,8 @@ export class RangeSyncManager {
     }
     const now = this.deps.clock.now();
     if (plan.routedSinceMs === null && this.everyoneRoutesBy(plan.targetId)) plan.routedSinceMs = now;
-    if (!this.pumping && plan.routedSinceMs !== null && now >= Math.max(plan.startAtMs, plan.routedSinceMs + this.config.settleDelayMs)) void this.pump(plan);
+    if (!this.pumping && plan.routedSinceMs !== null && now >= Math.max(plan.startAtMs, plan.routedSinceMs + this.config.settleDelayMs))
+      void this.pump(plan);
   }
 
   /**
@@ -361,7 +387,12 @@ export class RangeSyncManager {
     const entries = new Map(this.deps.gossiper.document().map((entry) => [entry.id, entry]));
     const tasks = groupRangesByOwners(views.read, todo, n).map((group): SyncTask => {
       const candidates = group.owners.map((node) => node.id).filter((id) => id !== this.selfId && isSource(entries.get(id)));
-      const passes = Array.from({ length: Math.min(this.config.sourcesPerRange, candidates.length) }, (): Pass => ({ sourceId: null, cursor: null, failures: 0, done: false }));
+      const passes = Array.from({ length: Math.min(this.config.sourcesPerRange, candidates.length) }, (): Pass => ({
+        sourceId: null,
+        cursor: null,
+        failures: 0,
+        done: false,
+      }));
       return { ranges: group.ranges, candidates, passes, done: passes.length === 0 };
     });
     const now = this.deps.clock.now();
@@ -492,7 +523,12 @@ export class RangeSyncManager {
     // Old owners keep their copies until every coordinator known reads by the new ring: one that
     // has not heard of the switch still reads them (issue 10, finding 4).
     const everyoneSwitched = this.deps.gossiper.everyoneReadsBy(views.readId);
-    if (!everyoneSwitched || !isRingSettled(this.deps.gossiper.document(), views) || me === undefined || (me.status !== 'up' && me.status !== 'removed')) {
+    if (
+      !everyoneSwitched ||
+      !isRingSettled(this.deps.gossiper.document(), views) ||
+      me === undefined ||
+      (me.status !== 'up' && me.status !== 'removed')
+    ) {
       this.stableSince = null;
       return;
     }
@@ -505,7 +541,9 @@ export class RangeSyncManager {
     }
     if (now < this.cleanupNextAtMs || this.handingOff) return;
     const batch = this.deps.engine.scan([FULL_RANGE], this.cleanupCursor, this.config.cleanupBatch, Number.MAX_SAFE_INTEGER);
-    const leaving = batch.records.filter(({ key }) => !views.read.getNodesForKey(key, this.config.n).some((node) => node.id === this.selfId));
+    const leaving = batch.records.filter(
+      ({ key }) => !views.read.getNodesForKey(key, this.config.n).some((node) => node.id === this.selfId),
+    );
     const advance = () => {
       this.cleanupCursor = batch.cursor;
       if (batch.cursor === null) this.cleanupNextAtMs = this.deps.clock.now() + this.config.cleanupIntervalMs;
@@ -537,7 +575,10 @@ export class RangeSyncManager {
    * streamed those writes, so deleting them here unhanded would lose them. A record the owners
    * already hold costs one round trip. At most `HAND_OFF_CONCURRENCY` requests are in flight.
    */
-  private async handOff(views: RingViews, records: ReadonlyArray<{ readonly key: string; readonly record: VersionedValue }>): Promise<Array<{ key: string; version: number }>> {
+  private async handOff(
+    views: RingViews,
+    records: ReadonlyArray<{ readonly key: string; readonly record: VersionedValue }>,
+  ): Promise<Array<{ key: string; version: number }>> {
     const handed: Array<{ key: string; version: number }> = [];
     for (let start = 0; start < records.length; start += HAND_OFF_CONCURRENCY) {
       const chunk = records.slice(start, start + HAND_OFF_CONCURRENCY);
@@ -550,7 +591,11 @@ export class RangeSyncManager {
           }
           try {
             const owners = views.read.getNodesForKey(key, this.config.n);
-            await Promise.all(owners.map((owner) => this.deps.nodeClient.send(owner, { type: 'PUT', key, record }, { timeoutMs: this.config.requestTimeoutMs })));
+            await Promise.all(
+              owners.map((owner) =>
+                this.deps.nodeClient.send(owner, { type: 'PUT', key, record }, { timeoutMs: this.config.requestTimeoutMs }),
+              ),
+            );
             return true;
           } catch {
             return false;

@@ -62,7 +62,10 @@ const flush = () => new Promise((resolve) => setImmediate(resolve));
 describe('ReplicationManager', () => {
   it('queues a straggler whose delivery failed and delivers it once the replica is back', async () => {
     const { manager, client, advance } = setup();
-    manager.replicateAsync('k', rec(1), [{ node: node('a'), delivered: Promise.resolve(false) }, { node: node('b'), delivered: Promise.resolve(true) }]);
+    manager.replicateAsync('k', rec(1), [
+      { node: node('a'), delivered: Promise.resolve(false) },
+      { node: node('b'), delivered: Promise.resolve(true) },
+    ]);
     await flush();
     expect(manager.pendingTasks().map((t) => t.targetNodeId)).toEqual(['a']);
     advance(1000);

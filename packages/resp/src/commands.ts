@@ -107,7 +107,8 @@ const upper = (arg: Buffer | undefined): string => (arg === undefined ? '' : arg
 export function errorReply(error: unknown): RespReply {
   if (error instanceof ReplyError) return reply.error(error.text);
   if (error instanceof DkvError) {
-    if (error.code === 'QUORUM_NOT_MET' || error.code === 'VALUE_TOO_LARGE' || error.code === 'UNAVAILABLE') return reply.error(`${error.code} ${error.message}`);
+    if (error.code === 'QUORUM_NOT_MET' || error.code === 'VALUE_TOO_LARGE' || error.code === 'UNAVAILABLE')
+      return reply.error(`${error.code} ${error.message}`);
     if (error.code === 'INTERNAL') return reply.error('ERR internal error');
     return reply.error(`ERR ${error.message}`);
   }
@@ -146,7 +147,12 @@ async function set(args: readonly Buffer[], _s: ClientSession, server: ServerCon
     if ((option === 'NX' || option === 'XX') && condition === null) condition = option;
     else if (option === 'GET' && !get) get = true;
     else if (option === 'KEEPTTL' && !keepTtl && expiry === null) keepTtl = true;
-    else if ((option === 'EX' || option === 'PX' || option === 'EXAT' || option === 'PXAT') && expiry === null && !keepTtl && i + 1 < args.length) {
+    else if (
+      (option === 'EX' || option === 'PX' || option === 'EXAT' || option === 'PXAT') &&
+      expiry === null &&
+      !keepTtl &&
+      i + 1 < args.length
+    ) {
       expiry = { unit: option, amount: args[i + 1] as Buffer };
       i += 1;
     } else throw new ReplyError(SYNTAX);
@@ -250,7 +256,8 @@ function expire(unit: 'EX' | 'PX' | 'EXAT' | 'PXAT', command: string) {
       if (!['NX', 'XX', 'GT', 'LT'].includes(flag)) throw new ReplyError(`ERR Unsupported option ${arg.toString('utf8')}`);
       flags.add(flag);
     }
-    if (flags.has('NX') && (flags.has('XX') || flags.has('GT') || flags.has('LT'))) throw new ReplyError('ERR NX and XX, GT or LT options at the same time are not compatible');
+    if (flags.has('NX') && (flags.has('XX') || flags.has('GT') || flags.has('LT')))
+      throw new ReplyError('ERR NX and XX, GT or LT options at the same time are not compatible');
     if (flags.has('GT') && flags.has('LT')) throw new ReplyError('ERR GT and LT options at the same time are not compatible');
     const now = server.now();
     const ms = unit === 'EX' || unit === 'EXAT' ? amount * 1000 : amount;
@@ -261,7 +268,13 @@ function expire(unit: 'EX' | 'PX' | 'EXAT' | 'PXAT', command: string) {
     const has = current.expiresAt !== null;
     // No expiry counts as an infinite one for GT and LT, as in Redis.
     const currentAt = current.expiresAt ?? Infinity;
-    if ((flags.has('NX') && has) || (flags.has('XX') && !has) || (flags.has('GT') && !(at > currentAt)) || (flags.has('LT') && !(at < currentAt))) return reply.integer(0);
+    if (
+      (flags.has('NX') && has) ||
+      (flags.has('XX') && !has) ||
+      (flags.has('GT') && !(at > currentAt)) ||
+      (flags.has('LT') && !(at < currentAt))
+    )
+      return reply.integer(0);
     await store(server, key, current.value, at);
     return reply.integer(1);
   };
@@ -309,7 +322,10 @@ async function scan(args: readonly Buffer[], _s: ClientSession, server: ServerCo
   }
   const from = cursorText === '0' ? null : server.cursorOf(cursorText);
   if (cursorText !== '0' && from === null) throw new ReplyError('ERR invalid cursor');
-  const page = await server.backend.scanKeys(from, { ...(match !== undefined && match !== '*' ? { match } : {}), count: Math.min(count, MAX_SCAN_COUNT) });
+  const page = await server.backend.scanKeys(from, {
+    ...(match !== undefined && match !== '*' ? { match } : {}),
+    count: Math.min(count, MAX_SCAN_COUNT),
+  });
   const keys = typeFilter === null || typeFilter === 'string' ? page.keys : [];
   const next = page.cursor === null ? '0' : server.cursorId(page.cursor);
   return reply.array([reply.bulk(next), reply.array(keys.map((key) => reply.bulk(key)))]);
@@ -323,7 +339,9 @@ async function keys(args: readonly Buffer[], _s: ClientSession, server: ServerCo
     const page = await server.backend.scanKeys(cursor, { ...(pattern !== '*' ? { match: pattern } : {}), count: 1000 });
     for (const key of page.keys) found.add(key);
     if (found.size > server.maxKeysReply) {
-      throw new ReplyError(`ERR KEYS refused: more than ${server.maxKeysReply} keys match '${pattern}'; use SCAN, which pages through any number of keys`);
+      throw new ReplyError(
+        `ERR KEYS refused: more than ${server.maxKeysReply} keys match '${pattern}'; use SCAN, which pages through any number of keys`,
+      );
     }
     cursor = page.cursor;
   } while (cursor !== null);
@@ -361,7 +379,10 @@ function checkAuth(user: string | null, password: Buffer, session: ClientSession
     session.user = principal.name;
     return;
   }
-  if (user === null) throw new ReplyError('ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?');
+  if (user === null)
+    throw new ReplyError(
+      'ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?',
+    );
   if (user !== 'default') throw new ReplyError(WRONGPASS);
 }
 
@@ -423,7 +444,9 @@ function hello(args: readonly Buffer[], session: ClientSession, server: ServerCo
   }
   if (authUser !== undefined) checkAuth(authUser.name, authUser.password, session, server);
   if (server.auth !== null && session.user === null) {
-    throw new ReplyError('NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time');
+    throw new ReplyError(
+      'NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time',
+    );
   }
   session.protocol = protocol;
   if (name !== undefined) session.name = name === '' ? null : name;
@@ -485,7 +508,12 @@ function client(args: readonly Buffer[], session: ClientSession, server: ServerC
       return reply.ok;
     }
     case 'LIST':
-      return reply.verbatim(server.clients().map((c) => clientLine(c, server.now())).join(''));
+      return reply.verbatim(
+        server
+          .clients()
+          .map((c) => clientLine(c, server.now()))
+          .join(''),
+      );
     case 'INFO':
       arity(2);
       return reply.verbatim(clientLine(session, server.now()));
@@ -505,7 +533,9 @@ async function info(args: readonly Buffer[], _session: ClientSession, server: Se
   for (const section of wanted) {
     if (section === 'server') {
       const uptime = Math.floor((now - server.startedAt) / 1000);
-      blocks.push(`# Server\r\nredis_version:${REDIS_VERSION}\r\nredis_mode:standalone\r\nserver_name:dkv\r\nos:${process.platform}\r\narch_bits:64\r\nprocess_id:${process.pid}\r\ntcp_port:${server.port}\r\nuptime_in_seconds:${uptime}\r\nuptime_in_days:${Math.floor(uptime / 86400)}\r\n`);
+      blocks.push(
+        `# Server\r\nredis_version:${REDIS_VERSION}\r\nredis_mode:standalone\r\nserver_name:dkv\r\nos:${process.platform}\r\narch_bits:64\r\nprocess_id:${process.pid}\r\ntcp_port:${server.port}\r\nuptime_in_seconds:${uptime}\r\nuptime_in_days:${Math.floor(uptime / 86400)}\r\n`,
+      );
     } else if (section === 'clients') {
       blocks.push(`# Clients\r\nconnected_clients:${server.connectedClients()}\r\nblocked_clients:0\r\n`);
     } else if (section === 'persistence') {
@@ -524,7 +554,8 @@ async function info(args: readonly Buffer[], _session: ClientSession, server: Se
 
 function config(args: readonly Buffer[], _session: ClientSession, server: ServerContext): RespReply {
   const sub = upper(args[1]);
-  if (sub !== 'GET') throw new ReplyError(`ERR unknown subcommand '${(args[1] as Buffer).toString('utf8').slice(0, 128)}'. Try CONFIG HELP.`);
+  if (sub !== 'GET')
+    throw new ReplyError(`ERR unknown subcommand '${(args[1] as Buffer).toString('utf8').slice(0, 128)}'. Try CONFIG HELP.`);
   if (args.length < 3) throw new ReplyError("ERR wrong number of arguments for 'config|get' command");
   const patterns = args.slice(2).map((arg) => arg.toString('utf8').toLowerCase());
   const entries = Object.entries(server.config).filter(([name]) => patterns.some((pattern) => globMatch(pattern, name)));
@@ -539,24 +570,43 @@ function command(args: readonly Buffer[]): RespReply {
     const firstKey = keys.length > 0 ? 1 : 0;
     const lastKey = keys.length === 0 ? 0 : keys.length === 1 ? 1 : -1;
     const step = keys.length === 0 ? 0 : keys.length > 1 && (keys[1] as number) - (keys[0] as number) === 2 ? 2 : 1;
-    return reply.array([reply.bulk(name), reply.integer(spec.arity), reply.set(spec.flags.map((flag) => reply.simple(flag))), reply.integer(firstKey), reply.integer(lastKey), reply.integer(step)]);
+    return reply.array([
+      reply.bulk(name),
+      reply.integer(spec.arity),
+      reply.set(spec.flags.map((flag) => reply.simple(flag))),
+      reply.integer(firstKey),
+      reply.integer(lastKey),
+      reply.integer(step),
+    ]);
   };
   if (sub === '') return reply.array(Object.entries(COMMANDS).map(([name, spec]) => describe(name, spec)));
   if (sub === 'COUNT') return reply.integer(Object.keys(COMMANDS).length);
   if (sub === 'LIST') return reply.array(Object.keys(COMMANDS).map((name) => reply.bulk(name)));
   if (sub === 'INFO') {
-    return reply.array(args.slice(2).map((arg) => {
-      const name = arg.toString('utf8').toLowerCase();
-      const spec = COMMANDS[name];
-      return spec === undefined ? reply.null : describe(name, spec);
-    }));
+    return reply.array(
+      args.slice(2).map((arg) => {
+        const name = arg.toString('utf8').toLowerCase();
+        const spec = COMMANDS[name];
+        return spec === undefined ? reply.null : describe(name, spec);
+      }),
+    );
   }
   if (sub === 'DOCS') {
     const names = args.length > 2 ? args.slice(2).map((arg) => arg.toString('utf8').toLowerCase()) : Object.keys(COMMANDS);
     return reply.map(
       names
         .filter((name) => COMMANDS[name] !== undefined)
-        .map((name) => [reply.bulk(name), reply.map([[reply.bulk('summary'), reply.bulk(`${name.toUpperCase()} as Redis has it, within what dkv supports`)], [reply.bulk('since'), reply.bulk('1.0.0')], [reply.bulk('group'), reply.bulk(groupOf(COMMANDS[name] as CommandSpec))]])] as const),
+        .map(
+          (name) =>
+            [
+              reply.bulk(name),
+              reply.map([
+                [reply.bulk('summary'), reply.bulk(`${name.toUpperCase()} as Redis has it, within what dkv supports`)],
+                [reply.bulk('since'), reply.bulk('1.0.0')],
+                [reply.bulk('group'), reply.bulk(groupOf(COMMANDS[name] as CommandSpec))],
+              ]),
+            ] as const,
+        ),
     );
   }
   throw new ReplyError(`ERR unknown subcommand '${(args[1] as Buffer).toString('utf8').slice(0, 128)}'. Try COMMAND HELP.`);
@@ -569,7 +619,12 @@ function groupOf(spec: CommandSpec): string {
 
 /** Every command the door knows, by lower-case name. */
 export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
-  get: { arity: 2, keys: first, flags: ['readonly', 'fast'], run: (args, _s, server) => server.backend.get(keyOf(args[1] as Buffer)).then(bulkOrNull) },
+  get: {
+    arity: 2,
+    keys: first,
+    flags: ['readonly', 'fast'],
+    run: (args, _s, server) => server.backend.get(keyOf(args[1] as Buffer)).then(bulkOrNull),
+  },
   set: { arity: -3, keys: first, flags: ['write', 'denyoom'], run: set },
   setex: { arity: 4, keys: first, flags: ['write', 'denyoom'], run: setWithExpiry('EX', 'setex') },
   psetex: { arity: 4, keys: first, flags: ['write', 'denyoom'], run: setWithExpiry('PX', 'psetex') },
@@ -607,7 +662,8 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
 /** Redis's reply to a command it does not know: its name and the start of its arguments. */
 export function unknownCommand(args: readonly Buffer[]): RespReply {
   let rest = '';
-  for (let i = 1; i < args.length && rest.length < 128; i += 1) rest += `'${(args[i] as Buffer).toString('utf8').slice(0, 128 - rest.length)}' `;
+  for (let i = 1; i < args.length && rest.length < 128; i += 1)
+    rest += `'${(args[i] as Buffer).toString('utf8').slice(0, 128 - rest.length)}' `;
   return reply.error(`ERR unknown command '${(args[0] as Buffer).toString('utf8').slice(0, 128)}', with args beginning with: ${rest}`);
 }
 
@@ -621,7 +677,12 @@ export function wrongArity(name: string): RespReply {
  * promise returned may reject, for the caller to turn into {@link errorReply} where it takes the
  * reply anyway (a `.catch` here would cost every command one more promise).
  */
-export function startCommand(spec: CommandSpec, args: readonly Buffer[], session: ClientSession, server: ServerContext): RespReply | Promise<RespReply> {
+export function startCommand(
+  spec: CommandSpec,
+  args: readonly Buffer[],
+  session: ClientSession,
+  server: ServerContext,
+): RespReply | Promise<RespReply> {
   try {
     return spec.run(args, session, server);
   } catch (error) {

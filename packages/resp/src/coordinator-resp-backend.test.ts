@@ -12,7 +12,14 @@ function fake(withScan: boolean) {
     put: async (...args) => calls.push(['put', ...args]),
     delete: async (key) => calls.push(['delete', key]),
     distribution: async () => [{ keys: 10 }, { keys: 11 }, { keys: 9 }, { keys: 0 }],
-    ...(withScan ? { scanKeys: async (cursor: string | null, options: { match?: string; count: number }) => (calls.push(['scan', cursor, options]), { keys: ['a'], cursor: null }) } : {}),
+    ...(withScan
+      ? {
+          scanKeys: async (cursor: string | null, options: { match?: string; count: number }) => (
+            calls.push(['scan', cursor, options]),
+            { keys: ['a'], cursor: null }
+          ),
+        }
+      : {}),
   };
   return { coordinator, calls };
 }
@@ -33,14 +40,17 @@ describe('CoordinatorRespBackend', () => {
     ]);
   });
 
-  it('estimates the live key count as the replicas\' count over N, or takes the coordinator\'s own estimate', async () => {
+  it("estimates the live key count as the replicas' count over N, or takes the coordinator's own estimate", async () => {
     expect(await new CoordinatorRespBackend(() => fake(true).coordinator, 3).liveKeyCount()).toBe(10);
     expect(await new CoordinatorRespBackend(() => ({ ...fake(true).coordinator, liveKeyCount: () => 42 }), 3).liveKeyCount()).toBe(42);
   });
 
   it('scans through the coordinator, or refuses clearly without a cluster-wide scan', async () => {
     const { coordinator, calls } = fake(true);
-    expect(await new CoordinatorRespBackend(() => coordinator, 3).scanKeys(null, { match: 'a*', count: 5 })).toEqual({ keys: ['a'], cursor: null });
+    expect(await new CoordinatorRespBackend(() => coordinator, 3).scanKeys(null, { match: 'a*', count: 5 })).toEqual({
+      keys: ['a'],
+      cursor: null,
+    });
     expect(calls).toEqual([['scan', null, { match: 'a*', count: 5 }]]);
     const error = await new CoordinatorRespBackend(() => fake(false).coordinator, 3).scanKeys(null, { count: 5 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DkvError);

@@ -48,7 +48,8 @@ export class CoordinatorRespBackend implements RespBackend {
 
   async scanKeys(cursor: string | null, options: { readonly match?: string; readonly count: number }): Promise<RespScanPage> {
     const coordinator = this.coordinator();
-    if (coordinator.scanKeys === undefined) throw new DkvError('NOT_IMPLEMENTED', 'SCAN and KEYS need the cluster-wide key scan, which this build of dkv does not have yet');
+    if (coordinator.scanKeys === undefined)
+      throw new DkvError('NOT_IMPLEMENTED', 'SCAN and KEYS need the cluster-wide key scan, which this build of dkv does not have yet');
     return coordinator.scanKeys(cursor, { ...(options.match !== undefined ? { match: options.match } : {}), count: options.count });
   }
 
@@ -62,6 +63,8 @@ export class CoordinatorRespBackend implements RespBackend {
 }
 
 /** What a read found, as the door's backend answers it (the coordinator's answer without its key). */
-function storedValueOf(found: { readonly value: Uint8Array; readonly version: number; readonly expiresAt: number | null } | null): RespStoredValue | null {
+function storedValueOf(
+  found: { readonly value: Uint8Array; readonly version: number; readonly expiresAt: number | null } | null,
+): RespStoredValue | null {
   return found === null ? null : { value: found.value, version: found.version, expiresAt: found.expiresAt };
 }

@@ -68,7 +68,11 @@ export class InMemoryRespBackend implements RespBackend {
     const now = this.options.now();
     const live = page.filter((key) => {
       const entry = this.entries.get(key);
-      return entry !== undefined && (entry.expiresAt === null || entry.expiresAt > now) && (options.match === undefined || globMatch(options.match, key));
+      return (
+        entry !== undefined &&
+        (entry.expiresAt === null || entry.expiresAt > now) &&
+        (options.match === undefined || globMatch(options.match, key))
+      );
     });
     return { keys: live, cursor: next >= keys.length ? null : String(next) };
   }

@@ -75,13 +75,15 @@ describe('the Redis door with authentication on', () => {
     expect(await client.call('CLIENT', 'SETNAME', 'x')).toEqual(NOAUTH);
     expect(await client.call('NOSUCH')).toEqual({ err: "ERR unknown command 'NOSUCH', with args beginning with: " });
     expect(await client.call('RESET')).toBe('RESET');
-    expect(await client.call('HELLO', '3')).toEqual({ err: expect.stringMatching(/^NOAUTH HELLO must be called with the client already authenticated/) });
+    expect(await client.call('HELLO', '3')).toEqual({
+      err: expect.stringMatching(/^NOAUTH HELLO must be called with the client already authenticated/),
+    });
     expect(await memory.get('k')).toBeNull();
     expect(await client.call('QUIT')).toBe('OK');
     await client.closedByServer();
   });
 
-  it('answers -WRONGPASS to a bad pair, an unknown user and a password alone that is not default\'s', async () => {
+  it("answers -WRONGPASS to a bad pair, an unknown user and a password alone that is not default's", async () => {
     const { connect } = await setup();
     const client = await connect();
     expect(await client.call('AUTH', 'reader', 'write-pw')).toEqual(WRONGPASS);
@@ -103,8 +105,18 @@ describe('the Redis door with authentication on', () => {
     expect(await client.call('SCAN', '0')).toEqual(['0', ['k']]);
     expect(await client.call('DBSIZE')).toBe(1);
     expect(await client.call('CLIENT', 'SETNAME', 'r')).toBe('OK');
-    for (const write of [['SET', 'k', 'w'], ['DEL', 'k'], ['EXPIRE', 'k', '10'], ['GETDEL', 'k'], ['MSET', 'k', 'w'], ['UNLINK', 'k'], ['PERSIST', 'k']]) {
-      expect(await client.call(...write)).toEqual({ err: `NOPERM User reader has no permissions to run the '${(write[0] as string).toLowerCase()}' command` });
+    for (const write of [
+      ['SET', 'k', 'w'],
+      ['DEL', 'k'],
+      ['EXPIRE', 'k', '10'],
+      ['GETDEL', 'k'],
+      ['MSET', 'k', 'w'],
+      ['UNLINK', 'k'],
+      ['PERSIST', 'k'],
+    ]) {
+      expect(await client.call(...write)).toEqual({
+        err: `NOPERM User reader has no permissions to run the '${(write[0] as string).toLowerCase()}' command`,
+      });
     }
     expect(Buffer.from((await memory.get('k'))!.value).toString()).toBe('v');
     expect(await client.call('CLIENT', 'LIST')).toMatch(/ user=reader /);
@@ -168,7 +180,13 @@ describe('the Redis door with authentication on', () => {
     const big = 'x'.repeat(20_000);
     const { connect } = await setup();
     const client = await connect();
-    client.sendRaw(Buffer.concat([encodeCommand(['AUTH', 'writer', 'write-pw']), encodeCommand(['SET', 'k', big]), encodeCommand(['MSET', 'a', '1', 'b', '2', 'c', '3', 'd', '4', 'e', '5', 'f', '6'])]));
+    client.sendRaw(
+      Buffer.concat([
+        encodeCommand(['AUTH', 'writer', 'write-pw']),
+        encodeCommand(['SET', 'k', big]),
+        encodeCommand(['MSET', 'a', '1', 'b', '2', 'c', '3', 'd', '4', 'e', '5', 'f', '6']),
+      ]),
+    );
     expect(await client.read(3)).toEqual(['OK', 'OK', 'OK']);
     const open = await setup(null);
     const anyone = await open.connect();

@@ -40,15 +40,28 @@ describe('RespServer: fuzz', () => {
 
   it('closes or answers every hostile stream, and no write reaches the store', async () => {
     const seed = seedForTest();
-    const write = fc.tuple(fc.constantFrom('SET', 'DEL', 'MSET', 'SETEX', 'GETDEL', 'EXPIRE'), fc.string({ minLength: 1, maxLength: 10 }), fc.string({ maxLength: 50 }));
+    const write = fc.tuple(
+      fc.constantFrom('SET', 'DEL', 'MSET', 'SETEX', 'GETDEL', 'EXPIRE'),
+      fc.string({ minLength: 1, maxLength: 10 }),
+      fc.string({ maxLength: 50 }),
+    );
     const hostile = fc.oneof(
       fc.uint8Array({ maxLength: 500 }).map((bytes) => Buffer.from(bytes)),
       fc.tuple(write, fc.nat()).map(([[name, key, value], at]) => {
         const bytes = encodeCommand([name, key, value]);
         return bytes.subarray(0, at % bytes.length);
       }),
-      fc.tuple(fc.integer({ min: 2 ** 31, max: Number.MAX_SAFE_INTEGER }), fc.constantFrom('*', '$', '*1\r\n$')).map(([length, prefix]) => Buffer.from(`${prefix}${length}\r\n`)),
-      fc.uint8Array({ minLength: 1, maxLength: 200 }).map((bytes) => Buffer.from(Buffer.from(bytes).toString('latin1').replace(/[\r\n]/g, 'x').repeat(400))),
+      fc
+        .tuple(fc.integer({ min: 2 ** 31, max: Number.MAX_SAFE_INTEGER }), fc.constantFrom('*', '$', '*1\r\n$'))
+        .map(([length, prefix]) => Buffer.from(`${prefix}${length}\r\n`)),
+      fc.uint8Array({ minLength: 1, maxLength: 200 }).map((bytes) =>
+        Buffer.from(
+          Buffer.from(bytes)
+            .toString('latin1')
+            .replace(/[\r\n]/g, 'x')
+            .repeat(400),
+        ),
+      ),
     );
     await fc.assert(
       fc.asyncProperty(hostile, fc.array(fc.nat({ max: 100 }), { maxLength: 20 }), async (bytes, cuts) => {

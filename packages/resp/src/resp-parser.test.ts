@@ -8,7 +8,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RespParser, RespProtocolError, splitInlineArgs, type RespParserLimits } from './resp-parser.js';
 
-const LIMITS: RespParserLimits = { maxArgs: 1024 * 1024, maxBulkBytes: 1024 * 1024, maxInlineBytes: 64 * 1024, maxCommandBytes: 16 * 1024 * 1024 };
+const LIMITS: RespParserLimits = {
+  maxArgs: 1024 * 1024,
+  maxBulkBytes: 1024 * 1024,
+  maxInlineBytes: 64 * 1024,
+  maxCommandBytes: 16 * 1024 * 1024,
+};
 
 /** Every command in `input` fed in `chunks`, as text; or the protocol error's message. */
 function parseAll(chunks: readonly (string | Buffer)[], limits: RespParserLimits = LIMITS): { commands: string[][]; error: string | null } {
@@ -17,7 +22,8 @@ function parseAll(chunks: readonly (string | Buffer)[], limits: RespParserLimits
   try {
     for (const chunk of chunks) {
       parser.feed(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
-      for (let command = parser.next(); command !== null; command = parser.next()) commands.push(command.map((arg) => arg.toString('latin1')));
+      for (let command = parser.next(); command !== null; command = parser.next())
+        commands.push(command.map((arg) => arg.toString('latin1')));
     }
     return { commands, error: null };
   } catch (error) {
@@ -35,7 +41,14 @@ describe('RespParser: what clients send', () => {
     ['multibulk', multibulk('SET', 'k', 'v'), [['SET', 'k', 'v']]],
     ['empty bulk string', multibulk('SET', 'k', ''), [['SET', 'k', '']]],
     ['binary bytes with CR LF inside a bulk', multibulk('SET', 'k', 'a\r\nb\0c'), [['SET', 'k', 'a\r\nb\0c']]],
-    ['pipelined commands', multibulk('GET', 'a') + multibulk('GET', 'b'), [['GET', 'a'], ['GET', 'b']]],
+    [
+      'pipelined commands',
+      multibulk('GET', 'a') + multibulk('GET', 'b'),
+      [
+        ['GET', 'a'],
+        ['GET', 'b'],
+      ],
+    ],
     ['empty multibulk is skipped', '*0\r\n*-1\r\n' + multibulk('PING'), [['PING']]],
     ['inline', 'SET k v\r\n', [['SET', 'k', 'v']]],
     ['inline with LF only', 'PING\n', [['PING']]],
@@ -57,7 +70,10 @@ describe('RespParser: what clients send', () => {
   });
 
   it('parses a pipeline identically whatever byte it is split at', () => {
-    const input = Buffer.from(multibulk('SET', 'k', 'x'.repeat(40)) + 'PING\r\n' + multibulk('MGET', 'a', 'b', '') + 'SET "q x" y\r\n', 'latin1');
+    const input = Buffer.from(
+      multibulk('SET', 'k', 'x'.repeat(40)) + 'PING\r\n' + multibulk('MGET', 'a', 'b', '') + 'SET "q x" y\r\n',
+      'latin1',
+    );
     const whole = parseAll([input]);
     expect(whole.commands).toHaveLength(4);
     for (let cut = 0; cut <= input.length; cut += 1) {
@@ -101,7 +117,9 @@ describe('RespParser: bounds and protocol errors, as Redis words them', () => {
 
   it('refuses a command whose arguments add up to more than maxCommandBytes', () => {
     const limits = { ...LIMITS, maxCommandBytes: 1000 };
-    expect(parseAll([multibulk('MSET', 'a', 'x'.repeat(400), 'b', 'x'.repeat(400))], limits).error).toMatch(/^Protocol error: command larger than 1000 bytes/);
+    expect(parseAll([multibulk('MSET', 'a', 'x'.repeat(400), 'b', 'x'.repeat(400))], limits).error).toMatch(
+      /^Protocol error: command larger than 1000 bytes/,
+    );
   });
 
   it('keeps failing after an error and never returns the commands after it', () => {
@@ -162,32 +180,41 @@ describe('RespParser: fuzz', () => {
     const arg = fc.uint8Array({ maxLength: 40 }).map((bytes) => Buffer.from(bytes).toString('latin1'));
     const command = fc.array(arg, { minLength: 1, maxLength: 6 });
     fc.assert(
-      fc.property(fc.array(command, { minLength: 1, maxLength: 8 }), fc.nat(), fc.array(fc.nat({ max: 64 }), { maxLength: 30 }), (commands, truncateSeed, cuts) => {
-        const input = Buffer.from(commands.map((c) => multibulk(...c)).join(''), 'latin1');
-        const truncated = input.subarray(0, truncateSeed % (input.length + 1));
-        const chunks: Buffer[] = [];
-        let at = 0;
-        for (const cut of cuts) {
-          if (at >= truncated.length) break;
-          chunks.push(truncated.subarray(at, at + cut + 1));
-          at += cut + 1;
-        }
-        if (at < truncated.length) chunks.push(truncated.subarray(at));
-        const { commands: parsed, error } = parseAll(chunks);
-        expect(error).toBeNull();
-        expect(parsed).toEqual(commands.slice(0, parsed.length));
-        if (truncated.length === input.length) expect(parsed).toEqual(commands);
-      }),
+      fc.property(
+        fc.array(command, { minLength: 1, maxLength: 8 }),
+        fc.nat(),
+        fc.array(fc.nat({ max: 64 }), { maxLength: 30 }),
+        (commands, truncateSeed, cuts) => {
+          const input = Buffer.from(commands.map((c) => multibulk(...c)).join(''), 'latin1');
+          const truncated = input.subarray(0, truncateSeed % (input.length + 1));
+          const chunks: Buffer[] = [];
+          let at = 0;
+          for (const cut of cuts) {
+            if (at >= truncated.length) break;
+            chunks.push(truncated.subarray(at, at + cut + 1));
+            at += cut + 1;
+          }
+          if (at < truncated.length) chunks.push(truncated.subarray(at));
+          const { commands: parsed, error } = parseAll(chunks);
+          expect(error).toBeNull();
+          expect(parsed).toEqual(commands.slice(0, parsed.length));
+          if (truncated.length === input.length) expect(parsed).toEqual(commands);
+        },
+      ),
       { numRuns: 1000 },
     );
   });
 
   it('oversized announcements are refused before the bytes they announce arrive', () => {
     fc.assert(
-      fc.property(fc.integer({ min: small.maxArgs + 1, max: Number.MAX_SAFE_INTEGER }), fc.integer({ min: small.maxBulkBytes + 1, max: Number.MAX_SAFE_INTEGER }), (count, length) => {
-        expect(parseAll([`*${count}\r\n`], small).error).toBe('Protocol error: invalid multibulk length');
-        expect(parseAll([`*1\r\n$${length}\r\n`], small).error).toBe('Protocol error: invalid bulk length');
-      }),
+      fc.property(
+        fc.integer({ min: small.maxArgs + 1, max: Number.MAX_SAFE_INTEGER }),
+        fc.integer({ min: small.maxBulkBytes + 1, max: Number.MAX_SAFE_INTEGER }),
+        (count, length) => {
+          expect(parseAll([`*${count}\r\n`], small).error).toBe('Protocol error: invalid multibulk length');
+          expect(parseAll([`*1\r\n$${length}\r\n`], small).error).toBe('Protocol error: invalid bulk length');
+        },
+      ),
     );
   });
 });

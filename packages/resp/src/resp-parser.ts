@@ -150,8 +150,10 @@ export class RespParser {
         }
         const count = this.readHeader('too big mbulk count string');
         if (count === null) return null;
-        if (count === undefined || count > INT_MAX || count > this.limits.maxArgs) throw new RespProtocolError('Protocol error: invalid multibulk length');
-        if (this.unauthenticated && count > UNAUTHENTICATED_MAX_ARGS) throw new RespProtocolError('Protocol error: unauthenticated multibulk length');
+        if (count === undefined || count > INT_MAX || count > this.limits.maxArgs)
+          throw new RespProtocolError('Protocol error: invalid multibulk length');
+        if (this.unauthenticated && count > UNAUTHENTICATED_MAX_ARGS)
+          throw new RespProtocolError('Protocol error: unauthenticated multibulk length');
         if (count <= 0) continue;
         this.args = [];
         this.argsLeft = count;
@@ -175,10 +177,13 @@ export class RespParser {
         const length = this.readHeader('too big bulk count string');
         if (length === null) return false;
         if (first !== DOLLAR) throw new RespProtocolError(`Protocol error: expected '$', got '${String.fromCharCode(first)}'`);
-        if (length === undefined || length < 0 || length > this.limits.maxBulkBytes) throw new RespProtocolError('Protocol error: invalid bulk length');
-        if (this.unauthenticated && length > UNAUTHENTICATED_MAX_BULK_BYTES) throw new RespProtocolError('Protocol error: unauthenticated bulk length');
+        if (length === undefined || length < 0 || length > this.limits.maxBulkBytes)
+          throw new RespProtocolError('Protocol error: invalid bulk length');
+        if (this.unauthenticated && length > UNAUTHENTICATED_MAX_BULK_BYTES)
+          throw new RespProtocolError('Protocol error: unauthenticated bulk length');
         this.commandBytes += length + ARG_OVERHEAD_BYTES;
-        if (this.commandBytes > this.limits.maxCommandBytes) throw new RespProtocolError(`Protocol error: command larger than ${this.limits.maxCommandBytes} bytes`);
+        if (this.commandBytes > this.limits.maxCommandBytes)
+          throw new RespProtocolError(`Protocol error: command larger than ${this.limits.maxCommandBytes} bytes`);
         this.bulkLength = length;
       }
       const end = this.pos + this.bulkLength;
@@ -186,7 +191,8 @@ export class RespParser {
         this.need = this.bulkLength + 2;
         return false;
       }
-      if (this.buf[end] !== CR || this.buf[end + 1] !== LF) throw new RespProtocolError('Protocol error: expected CRLF after a bulk string');
+      if (this.buf[end] !== CR || this.buf[end + 1] !== LF)
+        throw new RespProtocolError('Protocol error: expected CRLF after a bulk string');
       args.push(this.buf.subarray(this.pos, end));
       this.pos = end + 2;
       this.bulkLength = -1;

@@ -14,7 +14,12 @@ describe('encodeReply', () => {
     ['empty bulk', reply.bulk(''), '$0\r\n\r\n', '$0\r\n\r\n'],
     ['null', reply.null, '$-1\r\n', '_\r\n'],
     ['null array', { type: 'nullArray' }, '*-1\r\n', '_\r\n'],
-    ['array', reply.array([reply.integer(1), reply.bulk('a'), reply.null]), '*3\r\n:1\r\n$1\r\na\r\n$-1\r\n', '*3\r\n:1\r\n$1\r\na\r\n_\r\n'],
+    [
+      'array',
+      reply.array([reply.integer(1), reply.bulk('a'), reply.null]),
+      '*3\r\n:1\r\n$1\r\na\r\n$-1\r\n',
+      '*3\r\n:1\r\n$1\r\na\r\n_\r\n',
+    ],
     ['map', reply.map([[reply.bulk('proto'), reply.integer(3)]]), '*2\r\n$5\r\nproto\r\n:3\r\n', '%1\r\n$5\r\nproto\r\n:3\r\n'],
     ['set', reply.set([reply.simple('fast')]), '*1\r\n+fast\r\n', '~1\r\n+fast\r\n'],
     ['double', reply.double(1.5), '$3\r\n1.5\r\n', ',1.5\r\n'],

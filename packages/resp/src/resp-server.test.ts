@@ -55,7 +55,9 @@ describe('connection commands', () => {
     expect(await client.call('SELECT', '0')).toBe('OK');
     expect(await client.call('SELECT', '1')).toEqual({ err: 'ERR DB index is out of range' });
     expect(await client.call('SELECT', 'x')).toEqual({ err: 'ERR value is not an integer or out of range' });
-    expect(await client.call('AUTH', 'secret')).toEqual({ err: 'ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?' });
+    expect(await client.call('AUTH', 'secret')).toEqual({
+      err: 'ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?',
+    });
     expect(await client.call('AUTH', 'default', 'anything')).toBe('OK');
     expect(await client.call('AUTH', 'alice', 'pw')).toEqual({ err: 'WRONGPASS invalid username-password pair or user is disabled.' });
     expect(await client.call('QUIT')).toBe('OK');
@@ -68,11 +70,20 @@ describe('connection commands', () => {
     client.sendRaw('');
     const raw = await client.read(3);
     expect(raw[0]).toBeNull();
-    expect(raw[1]).toMatchObject({ map: expect.arrayContaining([['server', 'redis'], ['proto', 3], ['mode', 'standalone'], ['role', 'master']]) });
+    expect(raw[1]).toMatchObject({
+      map: expect.arrayContaining([
+        ['server', 'redis'],
+        ['proto', 3],
+        ['mode', 'standalone'],
+        ['role', 'master'],
+      ]),
+    });
     expect(await client.call('CLIENT', 'GETNAME')).toBe('app');
     expect(await client.call('HELLO', '4')).toEqual({ err: 'NOPROTO unsupported protocol version' });
     expect(await client.call('HELLO', 'x')).toEqual({ err: 'ERR Protocol version is not an integer or out of range' });
-    expect(await client.call('HELLO', '3', 'AUTH', 'bob', 'pw')).toEqual({ err: 'WRONGPASS invalid username-password pair or user is disabled.' });
+    expect(await client.call('HELLO', '3', 'AUTH', 'bob', 'pw')).toEqual({
+      err: 'WRONGPASS invalid username-password pair or user is disabled.',
+    });
     expect(await client.call('RESET')).toBe('RESET');
     expect(await client.call('HELLO')).toEqual(expect.arrayContaining(['proto', 2]));
   });
@@ -93,7 +104,9 @@ describe('connection commands', () => {
     const { client } = await setup();
     expect(await client.call('CLIENT', 'GETNAME')).toBeNull();
     expect(await client.call('CLIENT', 'SETNAME', 'sessions')).toBe('OK');
-    expect(await client.call('CLIENT', 'SETNAME', 'has space')).toEqual({ err: 'ERR Client names cannot contain spaces, newlines or special characters.' });
+    expect(await client.call('CLIENT', 'SETNAME', 'has space')).toEqual({
+      err: 'ERR Client names cannot contain spaces, newlines or special characters.',
+    });
     expect(await client.call('CLIENT', 'SETINFO', 'LIB-NAME', 'ioredis')).toBe('OK');
     expect(await client.call('CLIENT', 'SETINFO', 'COLOR', 'x')).toEqual({ err: "ERR Unrecognized option 'COLOR'" });
     expect(typeof (await client.call('CLIENT', 'ID'))).toBe('number');
@@ -107,7 +120,9 @@ describe('connection commands', () => {
     expect(info).toContain('redis_version:7.2.0\r\n');
     expect(info).toContain('loading:0\r\n');
     expect(info).toContain('role:master\r\n');
-    expect(await client.call('INFO', 'persistence')).toBe('# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_bgsave_in_progress:0\r\naof_enabled:0\r\n');
+    expect(await client.call('INFO', 'persistence')).toBe(
+      '# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_bgsave_in_progress:0\r\naof_enabled:0\r\n',
+    );
     expect(await client.call('CONFIG', 'GET', 'save')).toEqual(['save', '']);
     expect(await client.call('CONFIG', 'GET', 'data*')).toEqual(['databases', '1']);
     expect(await client.call('CONFIG', 'SET', 'save', '')).toEqual({ err: "ERR unknown subcommand 'SET'. Try CONFIG HELP." });
@@ -273,14 +288,20 @@ describe('string and key commands', () => {
     expect(await client.call('SCAN', '0', 'TYPE', 'hash', 'COUNT', '100')).toEqual(['0', []]);
     expect(((await client.call('KEYS', 'user:1*')) as string[]).sort()).toEqual(keys.filter((key) => key.startsWith('user:1')).sort());
     await client.call('MSET', ...Array.from({ length: 10 }, (_, i) => [`more:${i}`, 'v']).flat());
-    expect(await client.call('KEYS', '*')).toEqual({ err: "ERR KEYS refused: more than 50 keys match '*'; use SCAN, which pages through any number of keys" });
+    expect(await client.call('KEYS', '*')).toEqual({
+      err: "ERR KEYS refused: more than 50 keys match '*'; use SCAN, which pages through any number of keys",
+    });
   });
 
   it('store errors answer with their codes and the connection stays usable', async () => {
     const { client, memory } = await setup();
     memory.failNext(new QuorumNotMetError('write', 2, 1, 3));
-    expect(await client.call('SET', 'k', 'v')).toEqual({ err: 'QUORUM_NOT_MET write quorum not met: needed 2 replica answers, received 1 of 3 contacted' });
-    expect(await client.call('SET', 'k', 'x'.repeat(1001))).toEqual({ err: 'VALUE_TOO_LARGE value is 1001 bytes; the limit is 1000 bytes' });
+    expect(await client.call('SET', 'k', 'v')).toEqual({
+      err: 'QUORUM_NOT_MET write quorum not met: needed 2 replica answers, received 1 of 3 contacted',
+    });
+    expect(await client.call('SET', 'k', 'x'.repeat(1001))).toEqual({
+      err: 'VALUE_TOO_LARGE value is 1001 bytes; the limit is 1000 bytes',
+    });
     memory.failNext(new DkvError('INVALID_KEY', 'key must be 1 to 512 bytes of UTF-8, got 0 bytes'));
     expect(await client.call('GET', '')).toEqual({ err: 'ERR key must be 1 to 512 bytes of UTF-8, got 0 bytes' });
     expect(await client.call('GET', 'k')).toBeNull();
@@ -290,7 +311,9 @@ describe('string and key commands', () => {
     const { client } = await setup();
     expect(await client.call('MULTI')).toEqual({ err: "ERR unknown command 'MULTI', with args beginning with: " });
     expect(await client.call('HSET', 'h', 'f', 'v')).toEqual({ err: "ERR unknown command 'HSET', with args beginning with: 'h' 'f' 'v' " });
-    expect(await client.call('EVAL', 'x'.repeat(300))).toEqual({ err: `ERR unknown command 'EVAL', with args beginning with: '${'x'.repeat(128)}' ` });
+    expect(await client.call('EVAL', 'x'.repeat(300))).toEqual({
+      err: `ERR unknown command 'EVAL', with args beginning with: '${'x'.repeat(128)}' `,
+    });
     expect(await client.call('PING')).toBe('PONG');
   });
 
@@ -359,7 +382,14 @@ describe('pipelining', () => {
     const gated = new GatedBackend(new InMemoryRespBackend({ now: () => clockMs }));
     const { client } = await setup({ backend: gated });
     gated.close('k');
-    client.send(['SET', 'k', 'first'], ['SET', 'k', 'second'], ['GET', 'other'], ['MGET', 'other', 'k'], ['DEL', 'k'], ['SET', 'k', 'third']);
+    client.send(
+      ['SET', 'k', 'first'],
+      ['SET', 'k', 'second'],
+      ['GET', 'other'],
+      ['MGET', 'other', 'k'],
+      ['DEL', 'k'],
+      ['SET', 'k', 'third'],
+    );
     // The GET of another key runs at once; the MGET waits for the commands on `k` before it.
     await expect.poll(() => gated.order).toEqual(['get other']);
     gated.open('k');
@@ -383,7 +413,13 @@ describe('pipelining', () => {
 
   it('a protocol error is answered after the replies before it, then the connection closes and nothing after it runs', async () => {
     const { client, memory } = await setup();
-    client.sendRaw(Buffer.concat([Buffer.from('*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n'), Buffer.from('*1\r\n$99999999999\r\n'), Buffer.from('*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n')]));
+    client.sendRaw(
+      Buffer.concat([
+        Buffer.from('*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n'),
+        Buffer.from('*1\r\n$99999999999\r\n'),
+        Buffer.from('*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n'),
+      ]),
+    );
     expect(await client.read(2)).toEqual(['OK', { err: 'ERR Protocol error: invalid bulk length' }]);
     await client.closedByServer();
     expect(memory.keys()).toEqual(['a']);
@@ -408,7 +444,12 @@ describe('connection bounds', () => {
   it('stops reading from a client that does not read its replies', async () => {
     const memory = new InMemoryRespBackend({ now: () => clockMs });
     await memory.put('big', Buffer.alloc(100_000, 0x61), null);
-    const { client, server } = await setup({ backend: memory, maxQueuedReplyBytes: 256 * 1024, maxReplyBufferBytes: 2 * 1024 * 1024, maxPipelined: 16 });
+    const { client, server } = await setup({
+      backend: memory,
+      maxQueuedReplyBytes: 256 * 1024,
+      maxReplyBufferBytes: 2 * 1024 * 1024,
+      maxPipelined: 16,
+    });
     client.socket.pause();
     const get = Buffer.from('*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n');
     // Far more than the server may queue: it reads until its bound, then pauses the socket.
@@ -424,7 +465,12 @@ describe('connection bounds', () => {
   it('disconnects a client whose queued replies pass maxReplyBufferBytes', async () => {
     const memory = new InMemoryRespBackend({ now: () => clockMs });
     await memory.put('big', Buffer.alloc(100_000, 0x61), null);
-    const { client, server } = await setup({ backend: memory, maxQueuedReplyBytes: 64 * 1024, maxReplyBufferBytes: 512 * 1024, maxPipelined: 1000 });
+    const { client, server } = await setup({
+      backend: memory,
+      maxQueuedReplyBytes: 64 * 1024,
+      maxReplyBufferBytes: 512 * 1024,
+      maxPipelined: 1000,
+    });
     client.socket.pause();
     client.sendRaw(Buffer.concat(Array.from({ length: 500 }, () => Buffer.from('*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n'))));
     await expect.poll(() => server.connectionCount(), { timeout: 5000 }).toBe(0);

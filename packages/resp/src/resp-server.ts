@@ -20,7 +20,17 @@
  */
 import type { Authenticator } from '@dkv/auth';
 import { createServer, type Server, type Socket } from 'node:net';
-import { accessRefusal, COMMANDS, errorReply, startCommand, unknownCommand, wrongArity, type ClientSession, type CommandSpec, type ServerContext } from './commands.js';
+import {
+  accessRefusal,
+  COMMANDS,
+  errorReply,
+  startCommand,
+  unknownCommand,
+  wrongArity,
+  type ClientSession,
+  type CommandSpec,
+  type ServerContext,
+} from './commands.js';
 import { RespParser, RespProtocolError, type RespParserLimits } from './resp-parser.js';
 import { reply, ReplyWriter, type RespProtocol, type RespReply } from './resp-reply.js';
 import type { RespBackend } from './resp-backend.js';
@@ -354,7 +364,10 @@ class RespConnection {
         args = this.parser.next();
       } catch (error) {
         if (!(error instanceof RespProtocolError)) throw error;
-        this.door.options.log?.('redis client sent a malformed request; closing it', { client: this.session.address, error: error.message });
+        this.door.options.log?.('redis client sent a malformed request; closing it', {
+          client: this.session.address,
+          error: error.message,
+        });
         this.closing = true;
         this.slots.push({ reply: reply.error(`ERR ${error.message}`), protocol: this.session.protocol, closeAfter: true });
         break;
@@ -375,7 +388,10 @@ class RespConnection {
         this.dispatch(args, name, spec, slotted);
       } catch (error) {
         // A bug must cost this connection at most, never the process.
-        this.door.options.log?.('redis command failed unexpectedly; closing the connection', { client: this.session.address, error: error instanceof Error ? error.message : String(error) });
+        this.door.options.log?.('redis command failed unexpectedly; closing the connection', {
+          client: this.session.address,
+          error: error instanceof Error ? error.message : String(error),
+        });
         this.closing = true;
         this.slots.push({ reply: reply.error('ERR internal error'), protocol: this.session.protocol, closeAfter: true });
         break;
@@ -426,9 +442,15 @@ class RespConnection {
     const keys = spec.keys(args).map((i) => (args[i] as Buffer).toString('latin1'));
     const waitFor = keys.length === 0 ? null : this.waitsOf(keys);
     const result =
-      waitFor === null ? startCommand(spec, args, this.session, this.door.context) : Promise.all(waitFor).then(() => startCommand(spec, args, this.session, this.door.context));
+      waitFor === null
+        ? startCommand(spec, args, this.session, this.door.context)
+        : Promise.all(waitFor).then(() => startCommand(spec, args, this.session, this.door.context));
     // A command changes session state (HELLO, QUIT) when it runs; commands without keys run at once, in order.
-    const slot: Slot = { reply: null, protocol: name === 'hello' ? this.session.protocol : protocol, closeAfter: this.session.closeAfterReply };
+    const slot: Slot = {
+      reply: null,
+      protocol: name === 'hello' ? this.session.protocol : protocol,
+      closeAfter: this.session.closeAfterReply,
+    };
     if (slot.closeAfter) this.closing = true;
     this.slots.push(slot);
     if (!(result instanceof Promise)) {
@@ -492,7 +514,10 @@ class RespConnection {
       return;
     }
     if (this.socket.writableLength > this.door.options.maxReplyBufferBytes) {
-      this.door.options.log?.('redis client does not read its replies; disconnecting it', { client: this.session.address, queuedBytes: this.socket.writableLength });
+      this.door.options.log?.('redis client does not read its replies; disconnecting it', {
+        client: this.session.address,
+        queuedBytes: this.socket.writableLength,
+      });
       this.destroy();
     }
   }

@@ -6,7 +6,16 @@
 import { connect, type Socket } from 'node:net';
 
 /** A decoded reply: strings for simple and bulk strings, `{ err }` for errors, numbers for integers, arrays, and tagged RESP3 types. */
-export type Decoded = string | number | null | { err: string } | { map: [Decoded, Decoded][] } | { set: Decoded[] } | { double: number } | { verbatim: string } | Decoded[];
+export type Decoded =
+  | string
+  | number
+  | null
+  | { err: string }
+  | { map: [Decoded, Decoded][] }
+  | { set: Decoded[] }
+  | { double: number }
+  | { verbatim: string }
+  | Decoded[];
 
 /** Decodes one reply from `buf` at `pos`: the value and where the next one starts, or null when incomplete. */
 export function decodeReply(buf: Buffer, pos = 0): { value: Decoded; next: number } | null {

@@ -34,7 +34,9 @@ function lockInChild(directory: string): { child: ChildProcess; result: Promise<
   const script = `import { lockDataDirectory } from ${JSON.stringify(MODULE)};
 try { lockDataDirectory(${JSON.stringify(directory)}); console.log('locked'); setInterval(() => {}, 1000); }
 catch (error) { console.log(String(error.message)); process.exit(1); }`;
-  const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', '--input-type=module', '-e', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.push(child);
   const result = new Promise<{ line: string; code: number | null }>((resolve, reject) => {
     let out = '';
@@ -55,46 +57,60 @@ catch (error) { console.log(String(error.message)); process.exit(1); }`;
 }
 
 function exited(child: ChildProcess): Promise<void> {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()));
+  return child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
 describe('lockDataDirectory', () => {
-  it('refuses a second process while the first holds the directory, naming the directory and its pid', async () => {
-    const directory = tempDirectory();
-    const first = lockInChild(directory);
-    expect((await first.result).line).toBe('locked');
-    const second = await lockInChild(directory).result;
-    expect(second.code).toBe(1);
-    expect(second.line).toBe(
-      `data directory ${directory} is in use by process ${first.child.pid} (its LOCK file): two nodes must not share a data directory; stop that process or give this node another --data-dir or --id`,
-    );
-    expect(() => lockDataDirectory(directory)).toThrow(`is in use by process ${first.child.pid}`);
-  }, DEADLINE_MS * 2);
+  it(
+    'refuses a second process while the first holds the directory, naming the directory and its pid',
+    async () => {
+      const directory = tempDirectory();
+      const first = lockInChild(directory);
+      expect((await first.result).line).toBe('locked');
+      const second = await lockInChild(directory).result;
+      expect(second.code).toBe(1);
+      expect(second.line).toBe(
+        `data directory ${directory} is in use by process ${first.child.pid} (its LOCK file): two nodes must not share a data directory; stop that process or give this node another --data-dir or --id`,
+      );
+      expect(() => lockDataDirectory(directory)).toThrow(`is in use by process ${first.child.pid}`);
+    },
+    DEADLINE_MS * 2,
+  );
 
-  it('takes over the lock of a process killed with SIGKILL', async () => {
-    const directory = tempDirectory();
-    const first = lockInChild(directory);
-    expect((await first.result).line).toBe('locked');
-    first.child.kill('SIGKILL');
-    await exited(first.child);
-    expect(JSON.parse(readFileSync(join(directory, LOCK_FILE), 'utf8'))).toMatchObject({ pid: first.child.pid });
-    expect((await lockInChild(directory).result).line).toBe('locked');
-  }, DEADLINE_MS * 2);
+  it(
+    'takes over the lock of a process killed with SIGKILL',
+    async () => {
+      const directory = tempDirectory();
+      const first = lockInChild(directory);
+      expect((await first.result).line).toBe('locked');
+      first.child.kill('SIGKILL');
+      await exited(first.child);
+      expect(JSON.parse(readFileSync(join(directory, LOCK_FILE), 'utf8'))).toMatchObject({ pid: first.child.pid });
+      expect((await lockInChild(directory).result).line).toBe('locked');
+    },
+    DEADLINE_MS * 2,
+  );
 
-  it('takes over a lock naming a live pid with another start time (a reused pid), and a damaged lock file', async () => {
-    const directory = tempDirectory();
-    const other = lockInChild(tempDirectory());
-    expect((await other.result).line).toBe('locked');
-    lockDataDirectory(directory).release();
-    writeFileSync(join(directory, LOCK_FILE), `${JSON.stringify({ pid: other.child.pid, startTicks: '1' })}\n`);
-    const reused = lockDataDirectory(directory);
-    expect(JSON.parse(readFileSync(join(directory, LOCK_FILE), 'utf8'))).toMatchObject({ pid: process.pid });
-    reused.release();
-    writeFileSync(join(directory, LOCK_FILE), '{"pid":');
-    const damaged = lockDataDirectory(directory);
-    expect(JSON.parse(readFileSync(join(directory, LOCK_FILE), 'utf8'))).toMatchObject({ pid: process.pid });
-    damaged.release();
-  }, DEADLINE_MS * 2);
+  it(
+    'takes over a lock naming a live pid with another start time (a reused pid), and a damaged lock file',
+    async () => {
+      const directory = tempDirectory();
+      const other = lockInChild(tempDirectory());
+      expect((await other.result).line).toBe('locked');
+      lockDataDirectory(directory).release();
+      writeFileSync(join(directory, LOCK_FILE), `${JSON.stringify({ pid: other.child.pid, startTicks: '1' })}\n`);
+      const reused = lockDataDirectory(directory);
+      expect(JSON.parse(readFileSync(join(directory, LOCK_FILE), 'utf8'))).toMatchObject({ pid: process.pid });
+      reused.release();
+      writeFileSync(join(directory, LOCK_FILE), '{"pid":');
+      const damaged = lockDataDirectory(directory);
+      expect(JSON.parse(readFileSync(join(directory, LOCK_FILE), 'utf8'))).toMatchObject({ pid: process.pid });
+      damaged.release();
+    },
+    DEADLINE_MS * 2,
+  );
 
   it('refuses a second lock in the same process; release deletes only its own lock file', () => {
     const directory = tempDirectory();

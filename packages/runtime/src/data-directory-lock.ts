@@ -53,7 +53,10 @@ export function lockDataDirectory(directory: string): DataDirectoryLock {
     if (owner !== null && isRunning(owner)) throw inUse(directory, owner);
     removeStale(directory, path, owner);
   }
-  throw new DkvError('INVALID_REQUEST', `data directory ${directory}: could not take its ${LOCK_FILE} file (other processes keep taking it over); refusing to start`);
+  throw new DkvError(
+    'INVALID_REQUEST',
+    `data directory ${directory}: could not take its ${LOCK_FILE} file (other processes keep taking it over); refusing to start`,
+  );
 }
 
 function lockHandle(path: string, self: LockOwner): DataDirectoryLock {
@@ -143,7 +146,10 @@ function removeStale(directory: string, path: string, judged: LockOwner | null):
     throw error;
   }
   const moved = readOwner(aside);
-  const same = moved === null || moved === undefined ? judged === null : judged !== null && moved.pid === judged.pid && moved.startTicks === judged.startTicks;
+  const same =
+    moved === null || moved === undefined
+      ? judged === null
+      : judged !== null && moved.pid === judged.pid && moved.startTicks === judged.startTicks;
   if (!same && moved !== null && moved !== undefined) {
     try {
       linkSync(aside, path);

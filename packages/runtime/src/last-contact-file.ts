@@ -30,7 +30,9 @@ export class LastContactFile {
     }
     const ms = Number(text.trim());
     if (!Number.isSafeInteger(ms) || ms < 0) {
-      throw new Error(`${this.path} must hold a time in milliseconds since the epoch (a whole number >= 0), got ${JSON.stringify(text.slice(0, 40))}; delete the file to start as if the node had just been in contact`);
+      throw new Error(
+        `${this.path} must hold a time in milliseconds since the epoch (a whole number >= 0), got ${JSON.stringify(text.slice(0, 40))}; delete the file to start as if the node had just been in contact`,
+      );
     }
     return ms;
   }

@@ -19,7 +19,14 @@ afterEach(() => {
 
 function open(path: string, nodeId = 'n1', fsync: FsyncPolicy = { mode: 'never' }) {
   const clock = new SystemClock();
-  return DurableStorageEngine.open({ engine: new CompactStorageEngine({ clock, tombstoneGraceMs: 60_000 }), directory: new NodeLogDirectory(path), nodeId, fsync, clock, scheduler: new TimerScheduler() });
+  return DurableStorageEngine.open({
+    engine: new CompactStorageEngine({ clock, tombstoneGraceMs: 60_000 }),
+    directory: new NodeLogDirectory(path),
+    nodeId,
+    fsync,
+    clock,
+    scheduler: new TimerScheduler(),
+  });
 }
 
 function rec(version: number, value: string): VersionedValue {

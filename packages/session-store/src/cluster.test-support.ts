@@ -27,7 +27,9 @@ export class TestCluster {
     await cluster.waitFor('every node to be announced', async () => (processes.announced.size === nodeCount ? true : undefined));
     await cluster.waitFor('the Redis doors to be listed', async () => (processes.redisUrls.length === nodeCount ? true : undefined));
     for (const url of cluster.urls) {
-      await cluster.waitFor(`${url} to be ready`, async () => ((await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) })).status === 200 ? true : undefined));
+      await cluster.waitFor(`${url} to be ready`, async () =>
+        (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) })).status === 200 ? true : undefined,
+      );
     }
     return cluster;
   }
@@ -102,9 +104,17 @@ export async function listenExpress(app: Express, closeLater: TestClusterFixture
 
 /** A request carrying `cookie`; answers the status, the JSON body and the session cookie set, if any. */
 export async function call(base: string, method: string, path: string, cookie?: string) {
-  const res = await fetch(`${base}${path}`, { method, headers: cookie === undefined ? {} : { cookie }, signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: cookie === undefined ? {} : { cookie },
+    signal: AbortSignal.timeout(10_000),
+  });
   const setCookie = res.headers.get('set-cookie');
-  return { status: res.status, body: (await res.json()) as { user?: string | null; visits?: number }, cookie: setCookie === null ? undefined : setCookie.split(';')[0] };
+  return {
+    status: res.status,
+    body: (await res.json()) as { user?: string | null; visits?: number },
+    cookie: setCookie === null ? undefined : setCookie.split(';')[0],
+  };
 }
 
 /** The session id inside a signed `<name>=s:<sid>.<signature>` cookie (express-session's and @fastify/session's). */

@@ -51,7 +51,7 @@ async function expressApp(client: RedisClientType): Promise<string> {
   return listenExpress(app, fixture.closeLater);
 }
 
-describe('connect-redis@9 with express-session over dkv\'s Redis door', () => {
+describe("connect-redis@9 with express-session over dkv's Redis door", () => {
   it('logs in on one app instance, reads and touches on another, logs out there', async () => {
     const [doorA, doorB, doorC] = fixture.cluster.redisUrls as [string, string, string];
     const a = await expressApp(await redisClient(doorA));

@@ -17,7 +17,8 @@ beforeAll(async () => {
   server.removeAllContentTypeParsers();
   server.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   server.addHook('onRequest', async (request, reply) => {
-    if (request.headers.authorization !== GOOD) return reply.code(401).send({ error: { code: 'UNAUTHENTICATED', message: 'invalid username-password pair' } });
+    if (request.headers.authorization !== GOOD)
+      return reply.code(401).send({ error: { code: 'UNAUTHENTICATED', message: 'invalid username-password pair' } });
     return undefined;
   });
   const keyOf = (rawUrl: string): string => decodeURIComponent(rawUrl.slice('/v1/kv/'.length).split('?')[0] ?? '');

@@ -93,7 +93,11 @@ describe('DkvSessionStore errors', () => {
   it("hands dkv's codes to callbacks and promises, and rejects bad options", async () => {
     const app = Fastify();
     // Answered before any body is parsed: every request meets a cluster without its quorum.
-    app.addHook('onRequest', async (_request, reply) => reply.code(503).send({ error: { code: 'QUORUM_NOT_MET', message: 'quorum not met: needed 2 replica answers, received 1 of 3 contacted' } }));
+    app.addHook('onRequest', async (_request, reply) =>
+      reply
+        .code(503)
+        .send({ error: { code: 'QUORUM_NOT_MET', message: 'quorum not met: needed 2 replica answers, received 1 of 3 contacted' } }),
+    );
     app.all('/*', async () => ({}));
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     const s = new DkvSessionStore({ endpoints: [url], clientOptions: { retry: { maxAttempts: 2, baseBackoffMs: 1, maxBackoffMs: 2 } } });
@@ -108,7 +112,9 @@ describe('DkvSessionStore errors', () => {
       await app.close();
     }
     expect(() => new DkvSessionStore({})).toThrow(/give `client` \(a KVStoreClient\) or `endpoints`/);
-    expect(() => new DkvSessionStore({ endpoints: [url], ttl: 0 })).toThrow(/ttl must be a whole number of seconds from 1 to 31536000, got 0/);
+    expect(() => new DkvSessionStore({ endpoints: [url], ttl: 0 })).toThrow(
+      /ttl must be a whole number of seconds from 1 to 31536000, got 0/,
+    );
     expect(() => new DkvSessionStore({ endpoints: [url], scanCount: 5000 })).toThrow(/scanCount must be a whole number from 1 to 1000/);
   });
 });

@@ -100,13 +100,22 @@ export class DkvSessionStore extends Store {
     super();
     if (options.client !== undefined && options.endpoints !== undefined) throw invalid('give either `client` or `endpoints`, not both');
     if (options.client === undefined && (options.endpoints === undefined || options.endpoints.length === 0)) {
-      throw invalid('give `client` (a KVStoreClient) or `endpoints` (the base URLs of the coordinating nodes, e.g. ["http://127.0.0.1:7070"])');
+      throw invalid(
+        'give `client` (a KVStoreClient) or `endpoints` (the base URLs of the coordinating nodes, e.g. ["http://127.0.0.1:7070"])',
+      );
     }
     const credentials = {
       ...(options.username === undefined ? {} : { username: options.username }),
       ...(options.password === undefined ? {} : { password: options.password }),
     };
-    this.client = options.client ?? new KVStoreClient({ ...options.clientOptions, ...credentials, urls: options.endpoints ?? [], retry: { retryUnknownWrites: true, ...options.clientOptions?.retry } });
+    this.client =
+      options.client ??
+      new KVStoreClient({
+        ...options.clientOptions,
+        ...credentials,
+        urls: options.endpoints ?? [],
+        retry: { retryUnknownWrites: true, ...options.clientOptions?.retry },
+      });
     this.ownsClient = options.client === undefined;
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
     this.ttl = options.ttl ?? DEFAULT_TTL_SECONDS;
@@ -128,7 +137,9 @@ export class DkvSessionStore extends Store {
   async getWithVersion(sid: string): Promise<VersionedSession | null> {
     const read = await this.client.get(this.key(sid));
     if (read === null) return null;
-    const session = await this.serializer.parse(Buffer.from(read.value.buffer, read.value.byteOffset, read.value.byteLength).toString('utf8'));
+    const session = await this.serializer.parse(
+      Buffer.from(read.value.buffer, read.value.byteOffset, read.value.byteLength).toString('utf8'),
+    );
     return { session, version: read.version, expiresAt: read.expiresAt };
   }
 

@@ -63,7 +63,9 @@ async function fastifyApp(store: DkvSessionStore): Promise<string> {
     request.session.user = request.params.user;
     return { ok: true };
   });
-  app.get('/me', async (request, reply) => (request.session.user === undefined ? reply.code(401).send({ user: null }) : { user: request.session.user }));
+  app.get('/me', async (request, reply) =>
+    request.session.user === undefined ? reply.code(401).send({ user: null }) : { user: request.session.user },
+  );
   app.post('/logout', async (request) => {
     await request.session.destroy();
     return { ok: true };

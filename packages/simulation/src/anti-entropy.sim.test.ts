@@ -34,7 +34,9 @@ function divergent(sim: SimCluster, keys: readonly string[]): string[] {
   return keys.filter((key) => {
     const copies = ownerCopies(sim, key).map((copy) => copy.record);
     const first = copies[0] ?? null;
-    return copies.some((copy) => (copy === null) !== (first === null) || (copy !== null && first !== null && compareVersionedValues(copy, first) !== 0));
+    return copies.some(
+      (copy) => (copy === null) !== (first === null) || (copy !== null && first !== null && compareVersionedValues(copy, first) !== 0),
+    );
   });
 }
 
@@ -60,7 +62,6 @@ function elasticSim(seed: number, storageNodes: number, antiEntropy: { intervalM
   });
 }
 
-
 describe('anti-entropy (Merkle-style digests, both directions)', () => {
   it(`brings a replica that missed writes and deletes back in sync as soon as it returns, without reads`, async () => {
     const seed = seedForTest();
@@ -85,7 +86,9 @@ describe('anti-entropy (Merkle-style digests, both directions)', () => {
     const stats = sim.storage.map((s) => s.antiEntropy!.stats);
     const recovery = stats.reduce((sum, s) => sum + s.recoveryRounds, 0);
     const moved = stats.reduce((sum, s) => sum + s.keysPulled + s.keysPushed, 0);
-    console.log(`anti-entropy recovery (seed ${seed}): n3 in sync ${tookMs} ms after it came back; ${recovery} recovery rounds moved ${moved} records`);
+    console.log(
+      `anti-entropy recovery (seed ${seed}): n3 in sync ${tookMs} ms after it came back; ${recovery} recovery rounds moved ${moved} records`,
+    );
     expect(recovery).toBeGreaterThan(0);
     // n3 missed 60 writes and 20 deletes; a record whose acknowledgement was lost is applied but not counted.
     expect(moved).toBeGreaterThan(40);
@@ -103,7 +106,10 @@ describe('anti-entropy (Merkle-style digests, both directions)', () => {
     for (const key of keys) {
       const owners = sim.preferenceList(key);
       // A tombstone's updatedAt is its time of death: now, so that it lives its grace period.
-      const newest = record(100 + rng.int(100), rng.chance(0.2) ? { tombstone: true, value: new Uint8Array(0), updatedAt: sim.storageNode(owners[0]!).clock.now() } : {});
+      const newest = record(
+        100 + rng.int(100),
+        rng.chance(0.2) ? { tombstone: true, value: new Uint8Array(0), updatedAt: sim.storageNode(owners[0]!).clock.now() } : {},
+      );
       expected.set(key, newest);
       // The newest on one owner only, an older version on another, nothing on the third.
       const [holder, stale] = rng.shuffle(owners.slice());
@@ -115,10 +121,12 @@ describe('anti-entropy (Merkle-style digests, both directions)', () => {
     await sim.runUntil(() => divergent(sim, keys).length === 0, { maxVirtualMs: 120_000 });
     console.log(`anti-entropy planted divergence (seed ${seed}): ${keys.length} keys in sync after ${sim.scheduler.now() - plantedAt} ms`);
     for (const key of keys) {
-      for (const copy of ownerCopies(sim, key)) expect(compareVersionedValues(copy.record!, expected.get(key)!), `${key} on ${copy.nodeId}`).toBe(0);
+      for (const copy of ownerCopies(sim, key))
+        expect(compareVersionedValues(copy.record!, expected.get(key)!), `${key} on ${copy.nodeId}`).toBe(0);
       // Nothing reached a node that does not own the key.
       const owners = new Set(sim.preferenceList(key));
-      for (const other of sim.storage.filter((s) => !owners.has(s.node.id))) expect(other.engine.get(key), `${key} on ${other.node.id}`).toBeNull();
+      for (const other of sim.storage.filter((s) => !owners.has(s.node.id)))
+        expect(other.engine.get(key), `${key} on ${other.node.id}`).toBeNull();
     }
     sim.stop();
   });
@@ -129,10 +137,23 @@ describe('anti-entropy (Merkle-style digests, both directions)', () => {
     const service = sim.service();
     await sim.runUntil(() => sim.settled() && service.isReady());
     for (let i = 0; i < 50; i += 1) await retried(sim, () => service.put(`k${i}`, Buffer.from(`v${i}`)));
-    await sim.runUntil(() => divergent(sim, Array.from({ length: 50 }, (_, i) => `k${i}`)).length === 0, { maxVirtualMs: 60_000 });
+    await sim.runUntil(
+      () =>
+        divergent(
+          sim,
+          Array.from({ length: 50 }, (_, i) => `k${i}`),
+        ).length === 0,
+      { maxVirtualMs: 60_000 },
+    );
     // A round that began before the replicas converged may still be pushing: wait for a fresh one.
     const startedRounds = sim.storage.map((s) => s.antiEntropy!.stats.rounds);
-    await sim.runUntil(() => sim.storage.every((s, i) => s.antiEntropy!.current() === null && (s.node.id === 'n3' || s.antiEntropy!.stats.rounds > startedRounds[i]!)), { maxVirtualMs: 30_000 });
+    await sim.runUntil(
+      () =>
+        sim.storage.every(
+          (s, i) => s.antiEntropy!.current() === null && (s.node.id === 'n3' || s.antiEntropy!.stats.rounds > startedRounds[i]!),
+        ),
+      { maxVirtualMs: 30_000 },
+    );
     const before = sim.storage.map((s) => ({ ...s.antiEntropy!.stats }));
     await sim.runFor(10_000);
     const after = sim.storage.map((s) => s.antiEntropy!.stats);

@@ -11,7 +11,16 @@ import { SimCluster, type SimClusterOptions } from './sim-cluster.js';
 const text = (bytes: Uint8Array | undefined) => (bytes ? Buffer.from(bytes).toString() : undefined);
 const value = (s: string) => Buffer.from(s);
 /** Retries off for tests that must see what read repair alone does. */
-const NO_RETRIES = { replication: { maxQueuedTasks: 1000, retryIntervalMs: 3_600_000, baseBackoffMs: 3_600_000, maxBackoffMs: 3_600_000, maxTaskAgeMs: 7_200_000, batchSize: 10 } };
+const NO_RETRIES = {
+  replication: {
+    maxQueuedTasks: 1000,
+    retryIntervalMs: 3_600_000,
+    baseBackoffMs: 3_600_000,
+    maxBackoffMs: 3_600_000,
+    maxTaskAgeMs: 7_200_000,
+    batchSize: 10,
+  },
+};
 
 function cluster(options: Partial<SimClusterOptions> = {}): SimCluster {
   return new SimCluster({ seed: options.seed ?? seedForTest(), ...options });
@@ -149,7 +158,12 @@ describe('versions under clock skew', () => {
     // c2's clock is 4 ms behind, so c2 then issues the very same number. c2 > c1 wins the tie on
     // every replica; a write that applied only by that tie must not count (API.md: a write's
     // version is higher than that of every write acknowledged before it).
-    const sim = cluster({ coordinators: 2, coordinatorSkewMs: [0, -4], latencyMs: { min: 2, max: 2 }, coordinator: { writeVersioning: 'optimistic' } });
+    const sim = cluster({
+      coordinators: 2,
+      coordinatorSkewMs: [0, -4],
+      latencyMs: { min: 2, max: 2 },
+      coordinator: { writeVersioning: 'optimistic' },
+    });
     await sim.runFor(1000);
     const first = await sim.run(sim.service(0).put('tie', value('first')));
     const second = await sim.run(sim.service(1).put('tie', value('second')));
@@ -173,8 +187,18 @@ describe('concurrent writers', () => {
   it('converge to one value on every replica, over 10 seeds', async () => {
     const base = seedForTest();
     for (let round = 0; round < 10; round += 1) {
-      const sim = new SimCluster({ seed: base + round, coordinators: 3, coordinatorSkewMs: [0, 30_000, -30_000], latencyMs: { min: 1, max: 10 } });
-      const writes = [0, 1, 2].map((i) => sim.service(i).put('contended', value(`writer-${i}`)).catch((e: unknown) => e));
+      const sim = new SimCluster({
+        seed: base + round,
+        coordinators: 3,
+        coordinatorSkewMs: [0, 30_000, -30_000],
+        latencyMs: { min: 1, max: 10 },
+      });
+      const writes = [0, 1, 2].map((i) =>
+        sim
+          .service(i)
+          .put('contended', value(`writer-${i}`))
+          .catch((e: unknown) => e),
+      );
       await sim.run(Promise.all(writes));
       await sim.run(sim.service(0).get('contended', { r: 3 }));
       await sim.runFor(2000);
@@ -256,7 +280,16 @@ describe('deletes', () => {
 describe('replication retry queue', () => {
   it('delivers after a partition heals and never holds more than its bound', async () => {
     const sim = cluster({
-      coordinator: { replication: { maxQueuedTasks: 50, retryIntervalMs: 100, baseBackoffMs: 50, maxBackoffMs: 1000, maxTaskAgeMs: 600_000, batchSize: 20 } },
+      coordinator: {
+        replication: {
+          maxQueuedTasks: 50,
+          retryIntervalMs: 100,
+          baseBackoffMs: 50,
+          maxBackoffMs: 1000,
+          maxTaskAgeMs: 600_000,
+          batchSize: 20,
+        },
+      },
     });
     const svc = sim.service();
     sim.network.partition(['c1'], ['n3']);

@@ -20,7 +20,15 @@ describe('the production modules on the simulated network', () => {
     const sim = new SimCluster({ seed: seedForTest(), coordinators: 0 });
     const c = new Container({ defaultScope: 'Singleton' });
     c.load(transportModule, coordinationModule);
-    c.bind<WireStackSettings>(TOKENS.wireSettings).toConstantValue({ transport: 'tcp', connectionsPerNode: 4, maxInFlightPerNode: 512, maxValueBytes: DEFAULT_COORDINATOR_CONFIG.maxValueBytes, nodeRetry: { maxAttempts: 2, baseDelayMs: 20, maxDelayMs: 200 }, circuitBreaker: { failureThreshold: 5, openMs: 1000 }, clusterSecret: null });
+    c.bind<WireStackSettings>(TOKENS.wireSettings).toConstantValue({
+      transport: 'tcp',
+      connectionsPerNode: 4,
+      maxInFlightPerNode: 512,
+      maxValueBytes: DEFAULT_COORDINATOR_CONFIG.maxValueBytes,
+      nodeRetry: { maxAttempts: 2, baseDelayMs: 20, maxDelayMs: 200 },
+      circuitBreaker: { failureThreshold: 5, openMs: 1000 },
+      clusterSecret: null,
+    });
     c.bind(TOKENS.coordinatorConfig).toConstantValue({ ...DEFAULT_COORDINATOR_CONFIG, nodeId: 'c9' });
     c.bind<MembershipView>(TOKENS.membership).toConstantValue(new StaticMembershipView(sim.membership));
     c.bind<Clock>(TOKENS.clock).toConstantValue(new SimulatedClock(sim.scheduler));

@@ -47,7 +47,9 @@ describe('an empty restart while a coordinator is a minute behind', () => {
     sim.restartEmpty(b!);
     await sim.runFor(5);
     const probe = sim.network.clientFor('probe');
-    const readOfB = await sim.run(probe.send(sim.storageNode(b!).node, { type: 'GET', key }, { timeoutMs: 100 })).catch((error: unknown) => error);
+    const readOfB = await sim
+      .run(probe.send(sim.storageNode(b!).node, { type: 'GET', key }, { timeoutMs: 100 }))
+      .catch((error: unknown) => error);
     expect(String(readOfB)).toMatch(/catching up/);
     const y = await sim.run(k2.put(key, Buffer.from('Y'))).catch((error: unknown) => error);
 

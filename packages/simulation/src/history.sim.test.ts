@@ -21,7 +21,8 @@ const SKEW_MS = 120_000;
 
 type NemesisKind = 'crash' | 'swizzle';
 /** Anti-entropy every 5 s per pair; `DKV_SIM_ANTI_ENTROPY=off` shows the convergence check failing without it. */
-const ANTI_ENTROPY = process.env['DKV_SIM_ANTI_ENTROPY'] === 'off' ? false : { intervalMs: 5000, checkIntervalMs: 200, requestTimeoutMs: 500 };
+const ANTI_ENTROPY =
+  process.env['DKV_SIM_ANTI_ENTROPY'] === 'off' ? false : { intervalMs: 5000, checkIntervalMs: 200, requestTimeoutMs: 500 };
 
 /**
  * `readPass`: after the faults, a read of every key at R=3 repairs what failed writes left on too
@@ -29,7 +30,12 @@ const ANTI_ENTROPY = process.env['DKV_SIM_ANTI_ENTROPY'] === 'off' ? false : { i
  * coordinators drop their hints at once (so hinted handoff cannot help either) converges with no
  * read at all, by anti-entropy alone.
  */
-async function runSeed(seed: number, nemesisKind: NemesisKind = 'crash', repair: 'readPass' | 'antiEntropy' = 'readPass', writeVersioning: 'read-first' | 'optimistic' = 'read-first') {
+async function runSeed(
+  seed: number,
+  nemesisKind: NemesisKind = 'crash',
+  repair: 'readPass' | 'antiEntropy' = 'readPass',
+  writeVersioning: 'read-first' | 'optimistic' = 'read-first',
+) {
   const sim = new SimCluster({
     seed,
     storageNodes: 5,
@@ -120,9 +126,15 @@ describe('concurrent clients under single faults, judged by the history checker'
       const seed = base + round;
       const { verdict, converged, ops } = await runSeed(seed);
       expect(ops).toBe(CLIENTS * OPS_PER_CLIENT);
-      expect(verdict.anomalies.map((a) => a.message), `seed ${seed}`).toEqual([]);
+      expect(
+        verdict.anomalies.map((a) => a.message),
+        `seed ${seed}`,
+      ).toEqual([]);
       expect(verdict.stats.reads.ok, `seed ${seed}`).toBeGreaterThan(OPS_PER_CLIENT);
-      expect(converged.anomalies.map((a) => a.message), `seed ${seed}`).toEqual([]);
+      expect(
+        converged.anomalies.map((a) => a.message),
+        `seed ${seed}`,
+      ).toEqual([]);
     }
   });
 
@@ -131,8 +143,14 @@ describe('concurrent clients under single faults, judged by the history checker'
     for (let round = 0; round < SEEDS; round += 1) {
       const seed = base + round;
       const { verdict, converged } = await runSeed(seed, 'crash', 'antiEntropy');
-      expect(verdict.anomalies.map((a) => a.message), `seed ${seed}`).toEqual([]);
-      expect(converged.anomalies.map((a) => a.message), `seed ${seed}`).toEqual([]);
+      expect(
+        verdict.anomalies.map((a) => a.message),
+        `seed ${seed}`,
+      ).toEqual([]);
+      expect(
+        converged.anomalies.map((a) => a.message),
+        `seed ${seed}`,
+      ).toEqual([]);
     }
   });
 
@@ -141,8 +159,14 @@ describe('concurrent clients under single faults, judged by the history checker'
     for (let round = 0; round < SEEDS; round += 1) {
       const seed = base + round;
       const { verdict, converged } = await runSeed(seed, 'crash', 'readPass', 'optimistic');
-      expect(verdict.anomalies.map((a) => a.message), `seed ${seed}`).toEqual([]);
-      expect(converged.anomalies.map((a) => a.message), `seed ${seed}`).toEqual([]);
+      expect(
+        verdict.anomalies.map((a) => a.message),
+        `seed ${seed}`,
+      ).toEqual([]);
+      expect(
+        converged.anomalies.map((a) => a.message),
+        `seed ${seed}`,
+      ).toEqual([]);
     }
   });
 
@@ -152,8 +176,14 @@ describe('concurrent clients under single faults, judged by the history checker'
     for (let round = 0; round < SEEDS; round += 1) {
       const seed = base + round;
       const { verdict, converged } = await runSeed(seed, 'swizzle');
-      expect(verdict.anomalies.map((a) => a.message), `seed ${seed}`).toEqual([]);
-      expect(converged.anomalies.map((a) => a.message), `seed ${seed}`).toEqual([]);
+      expect(
+        verdict.anomalies.map((a) => a.message),
+        `seed ${seed}`,
+      ).toEqual([]);
+      expect(
+        converged.anomalies.map((a) => a.message),
+        `seed ${seed}`,
+      ).toEqual([]);
       expect(verdict.stats.reads.ok, `seed ${seed}`).toBeGreaterThan(OPS_PER_CLIENT);
       disturbed += verdict.stats.reads.fail + verdict.stats.writes.info;
     }

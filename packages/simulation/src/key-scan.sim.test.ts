@@ -19,7 +19,11 @@ const DELETED_KEYS = 80;
 const EXPIRING_KEYS = 30;
 const MAX_ATTEMPTS = 20;
 
-async function untilAcknowledged(sim: SimCluster, ids: readonly string[], op: (service: ReturnType<SimCluster['nodeService']>['service']) => Promise<unknown>) {
+async function untilAcknowledged(
+  sim: SimCluster,
+  ids: readonly string[],
+  op: (service: ReturnType<SimCluster['nodeService']>['service']) => Promise<unknown>,
+) {
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
     const id = ids[attempt % ids.length]!;
     if (!sim.nodeService(id).reachable()) continue;
@@ -127,17 +131,21 @@ describe('cluster-wide key scan in a simulated cluster with faults', () => {
   it.each<[Fault, string]>([
     ['crash', 'a node crashes mid-scan'],
     ['grow', 'a node joins and ranges move mid-scan'],
-  ])(`returns every key live throughout and no deleted or expired key when %s (${SEEDS} seeds): %s`, async (fault) => {
-    const first = seedForTest();
-    for (let i = 0; i < SEEDS; i += 1) {
-      const seed = (first + i) >>> 0;
-      const { seen, calls, ringChanged, stable, deleted, expiring } = await runSeed(seed, fault);
-      const missing = stable.filter((key) => !seen.has(key));
-      const resurrected = [...deleted, ...expiring].filter((key) => seen.has(key));
-      expect({ seed, missing, resurrected }).toEqual({ seed, missing: [], resurrected: [] });
-      expect(calls).toBeGreaterThan(STABLE_KEYS / 25);
-      if (fault === 'grow') expect(ringChanged).toBe(true);
-      expect([...seen].every((key) => key.startsWith('sess:') || key.startsWith('churn:'))).toBe(true);
-    }
-  }, 120_000);
+  ])(
+    `returns every key live throughout and no deleted or expired key when %s (${SEEDS} seeds): %s`,
+    async (fault) => {
+      const first = seedForTest();
+      for (let i = 0; i < SEEDS; i += 1) {
+        const seed = (first + i) >>> 0;
+        const { seen, calls, ringChanged, stable, deleted, expiring } = await runSeed(seed, fault);
+        const missing = stable.filter((key) => !seen.has(key));
+        const resurrected = [...deleted, ...expiring].filter((key) => seen.has(key));
+        expect({ seed, missing, resurrected }).toEqual({ seed, missing: [], resurrected: [] });
+        expect(calls).toBeGreaterThan(STABLE_KEYS / 25);
+        if (fault === 'grow') expect(ringChanged).toBe(true);
+        expect([...seen].every((key) => key.startsWith('sess:') || key.startsWith('churn:'))).toBe(true);
+      }
+    },
+    120_000,
+  );
 });

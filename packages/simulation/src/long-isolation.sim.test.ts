@@ -31,7 +31,10 @@ function elasticSim(seed: number): SimCluster {
     storageNodes: 3,
     tombstoneGraceMs: GRACE_MS,
     coordinator: { replication: { ...DEFAULT_COORDINATOR_CONFIG.replication, maxTaskAgeMs: 1 } },
-    elastic: { vnodes: 16, antiEntropy: { intervalMs: ANTI_ENTROPY_INTERVAL_MS, checkIntervalMs: 200, requestTimeoutMs: 500, retryDelayMs: 1000 } },
+    elastic: {
+      vnodes: 16,
+      antiEntropy: { intervalMs: ANTI_ENTROPY_INTERVAL_MS, checkIntervalMs: 200, requestTimeoutMs: 500, retryDelayMs: 1000 },
+    },
   });
 }
 
@@ -75,7 +78,9 @@ describe('a node away longer than the grace allows', () => {
     );
     expect(wipes).toBe(1);
     expect(missing).toEqual([]);
-    console.log(`long partition (seed ${seed}): ${result.stats.operations} ops, anomalies ${JSON.stringify(result.stats.anomalies)}, deleted keys n3 still holds ${held.length}`);
+    console.log(
+      `long partition (seed ${seed}): ${result.stats.operations} ops, anomalies ${JSON.stringify(result.stats.anomalies)}, deleted keys n3 still holds ${held.length}`,
+    );
     expect(result.stats.anomalies['resurrected-delete']).toBe(0);
     expect(result.anomalies).toEqual([]);
     expect(held).toEqual([]);
@@ -92,7 +97,9 @@ describe('a node away longer than the grace allows', () => {
     );
     expect(wipes).toBe(1);
     expect(missing).toEqual([]);
-    console.log(`long pause (seed ${seed}): ${result.stats.operations} ops, anomalies ${JSON.stringify(result.stats.anomalies)}, deleted keys n3 still holds ${held.length}`);
+    console.log(
+      `long pause (seed ${seed}): ${result.stats.operations} ops, anomalies ${JSON.stringify(result.stats.anomalies)}, deleted keys n3 still holds ${held.length}`,
+    );
     expect(result.stats.anomalies['resurrected-delete']).toBe(0);
     expect(held).toEqual([]);
     sim.stop();

@@ -39,7 +39,10 @@ async function runSeed(seed: number) {
     latencyMs: { min: 1, max: 8 },
     tombstoneGraceMs: GRACE_MS,
     coordinator: { replication: { ...DEFAULT_COORDINATOR_CONFIG.replication, maxTaskAgeMs: 1 } },
-    elastic: { vnodes: 16, antiEntropy: { intervalMs: ANTI_ENTROPY_INTERVAL_MS, checkIntervalMs: 200, requestTimeoutMs: 500, retryDelayMs: 1000 } },
+    elastic: {
+      vnodes: 16,
+      antiEntropy: { intervalMs: ANTI_ENTROPY_INTERVAL_MS, checkIntervalMs: 200, requestTimeoutMs: 500, retryDelayMs: 1000 },
+    },
   });
   await sim.runUntil(() => sim.settled() && sim.service(0).isReady() && sim.service(1).isReady());
   const recorder = new HistoryRecorder({ maxOperations: CLIENTS * MAX_OPS_PER_CLIENT });
@@ -59,7 +62,17 @@ async function runSeed(seed: number) {
   const played: string[] = [];
   const nemesis = async () => {
     const rng = sim.rng.fork('nemesis');
-    const faults: Fault[] = rng.shuffle(['crash', 'empty restart', 'partition', 'long pause', 'storage skew', 'join', 'decommission', 'crash', 'partition'] as Fault[]);
+    const faults: Fault[] = rng.shuffle([
+      'crash',
+      'empty restart',
+      'partition',
+      'long pause',
+      'storage skew',
+      'join',
+      'decommission',
+      'crash',
+      'partition',
+    ] as Fault[]);
     const original = sim.storage.map((s) => s.node.id);
     let joined = false;
     for (const fault of faults) {
@@ -97,7 +110,7 @@ async function runSeed(seed: number) {
         if (leaving !== undefined) sim.decommission(leaving, { via: victim });
       }
       // Let membership changes finish before the next fault, so two never stack on one ring switch.
-      for (const until = now() + 120_000; !sim.settled() && now() < until; ) await sleep(250);
+      for (const until = now() + 120_000; !sim.settled() && now() < until;) await sleep(250);
     }
     nemesisDone = true;
   };
@@ -132,11 +145,23 @@ describe('the composed nemesis of issue 10', () => {
       const seed = (base + round) >>> 0;
       const { verdict, converged, ops, played, tombstonesAfterGrace, tombstonesLater, stats } = await runSeed(seed);
       console.log(`nemesis seed ${seed}: ${ops} ops, faults ${played.join(' ')}, engines ${JSON.stringify(stats)}`);
-      expect(verdict.anomalies.map((a) => a.message), `seed ${seed}`).toEqual([]);
+      expect(
+        verdict.anomalies.map((a) => a.message),
+        `seed ${seed}`,
+      ).toEqual([]);
       expect(verdict.stats.writes.ok, `seed ${seed}`).toBeGreaterThan(CLIENTS * 20);
-      expect(converged.anomalies.map((a) => a.message), `seed ${seed}`).toEqual([]);
-      expect(tombstonesAfterGrace.every((count) => count === 0), `seed ${seed}: tombstones held after the grace ${tombstonesAfterGrace}`).toBe(true);
-      expect(tombstonesLater.every((count) => count === 0), `seed ${seed}: tombstones back later ${tombstonesLater}`).toBe(true);
+      expect(
+        converged.anomalies.map((a) => a.message),
+        `seed ${seed}`,
+      ).toEqual([]);
+      expect(
+        tombstonesAfterGrace.every((count) => count === 0),
+        `seed ${seed}: tombstones held after the grace ${tombstonesAfterGrace}`,
+      ).toBe(true);
+      expect(
+        tombstonesLater.every((count) => count === 0),
+        `seed ${seed}: tombstones back later ${tombstonesLater}`,
+      ).toBe(true);
       for (const engine of stats) {
         // Only the session keys exist, live: at most KEYS records of at most MAX_VALUE_BYTES each, plus their keys.
         expect(engine.keys, `seed ${seed} ${engine.id}`).toBeLessThanOrEqual(KEYS);

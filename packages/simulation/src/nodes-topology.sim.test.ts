@@ -88,10 +88,18 @@ describe('every node coordinates (no stand-alone coordinator), judged by the his
       const seed = base + round;
       const { verdict, converged, history } = await runSeed(seed);
       expect(history).toHaveLength(CLIENTS * OPS_PER_CLIENT);
-      expect(verdict.anomalies.map((a) => a.message), `seed ${seed}`).toEqual([]);
-      expect(converged.anomalies.map((a) => a.message), `seed ${seed}`).toEqual([]);
+      expect(
+        verdict.anomalies.map((a) => a.message),
+        `seed ${seed}`,
+      ).toEqual([]);
+      expect(
+        converged.anomalies.map((a) => a.message),
+        `seed ${seed}`,
+      ).toEqual([]);
       ok += verdict.stats.reads.ok + verdict.stats.writes.ok;
-      console.log(`nodes topology (seed ${seed}): reads ${JSON.stringify(verdict.stats.reads)}, writes ${JSON.stringify(verdict.stats.writes)}`);
+      console.log(
+        `nodes topology (seed ${seed}): reads ${JSON.stringify(verdict.stats.reads)}, writes ${JSON.stringify(verdict.stats.writes)}`,
+      );
     }
     expect(ok).toBeGreaterThan(SEEDS * CLIENTS * OPS_PER_CLIENT * 0.8);
   });

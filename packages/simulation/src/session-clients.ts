@@ -15,13 +15,23 @@ export interface SessionClientRun {
  * (50% GET, 38% PUT of which a fifth with a one-hour TTL, 12% DELETE), each awaited (failures
  * included: the recorder keeps them) and followed by a random pause of up to 15 virtual ms.
  */
-export async function runSessionClient(sim: SimCluster, store: KVStore, rng: SeededRng, index: number, run: SessionClientRun): Promise<void> {
+export async function runSessionClient(
+  sim: SimCluster,
+  store: KVStore,
+  rng: SeededRng,
+  index: number,
+  run: SessionClientRun,
+): Promise<void> {
   const sleep = (ms: number) => new Promise<void>((resolve) => sim.scheduler.after(ms, resolve));
   for (let op = 0; op < run.ops; op += 1) {
     const key = `session:${rng.int(run.keys)}`;
     const roll = rng.next();
     const call =
-      roll < 0.5 ? store.get(key) : roll < 0.88 ? store.put(key, Buffer.from(`c${index}-${op}`), rng.chance(0.2) ? 3600 : undefined) : store.delete(key);
+      roll < 0.5
+        ? store.get(key)
+        : roll < 0.88
+          ? store.put(key, Buffer.from(`c${index}-${op}`), rng.chance(0.2) ? 3600 : undefined)
+          : store.delete(key);
     await call.catch(() => undefined);
     await sleep(rng.int(15));
   }

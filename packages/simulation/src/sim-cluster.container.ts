@@ -20,7 +20,10 @@ export interface SimCoordinatorParts {
  * bound. `SimCluster` builds every coordinator (stand-alone or inside a node) through it, so the
  * simulation runs the graph the apps run; `customize` may rebind one token first (a test's swap).
  */
-export function simCoordinatorContainer(parts: SimCoordinatorParts, customize: (container: Container) => void = () => undefined): Container {
+export function simCoordinatorContainer(
+  parts: SimCoordinatorParts,
+  customize: (container: Container) => void = () => undefined,
+): Container {
   const c = new Container({ defaultScope: 'Singleton' });
   c.load(coordinationModule);
   c.bind<CoordinatorConfig>(TOKENS.coordinatorConfig).toConstantValue(parts.config);

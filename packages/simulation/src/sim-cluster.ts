@@ -2,7 +2,16 @@ import { DEFAULT_TOMBSTONE_GRACE_MS, type Membership, type Node, type VersionedV
 import { createMemoryEngine } from '@dkv/composition';
 import { DEFAULT_COORDINATOR_CONFIG, type Coordinator, type CoordinatorConfig } from '@dkv/coordination';
 import { DEFAULT_GOSSIPER_CONFIG, entryPendingSwitch, Gossiper, StaticMembershipView, type GossiperConfig } from '@dkv/membership';
-import { ClusterAdmin, ElasticMember, RangeSyncManager, type AntiEntropyConfig, type AntiEntropyManager, type IsolationGuard, type RangeSyncConfig, type ReplicationManager } from '@dkv/replication';
+import {
+  ClusterAdmin,
+  ElasticMember,
+  RangeSyncManager,
+  type AntiEntropyConfig,
+  type AntiEntropyManager,
+  type IsolationGuard,
+  type RangeSyncConfig,
+  type ReplicationManager,
+} from '@dkv/replication';
 import { CompactStorageEngine, InMemoryStorageEngine, StorageService } from '@dkv/storage';
 import { LocalFirstNodeClient } from '@dkv/transport';
 import { simCoordinator } from './sim-cluster.container.js';
@@ -135,7 +144,17 @@ export class SimCluster {
       const rng = this.rng.fork(id);
       // An elastic coordinator starts knowing only one seed node and learns the ring by gossip.
       const gossiper = options.elastic
-        ? new Gossiper({ selfId: null, heartbeatId: id, initialEntries: [], seeds: nodes.slice(0, 1), nodeClient, clock, scheduler: this.scheduler, rng: rng.fork('gossip'), config: this.gossipConfig() })
+        ? new Gossiper({
+            selfId: null,
+            heartbeatId: id,
+            initialEntries: [],
+            seeds: nodes.slice(0, 1),
+            nodeClient,
+            clock,
+            scheduler: this.scheduler,
+            rng: rng.fork('gossip'),
+            config: this.gossipConfig(),
+          })
         : undefined;
       const coordinator = simCoordinator({
         config,
@@ -217,7 +236,14 @@ export class SimCluster {
    * nor `--join`), as when an operator adds a running node with `POST /v1/cluster/nodes`.
    */
   addNode(nodeId: string, viaId: string | null = this.liveUpNodes()[0] ?? 'n1', options: { startedAlone?: boolean } = {}): SimStorageNode {
-    const node: Node = { id: nodeId, address: `sim-${nodeId}:7000`, role: 'storage', status: 'joining', vnodes: this.options.elastic?.vnodes ?? 64, metadata: {} };
+    const node: Node = {
+      id: nodeId,
+      address: `sim-${nodeId}:7000`,
+      role: 'storage',
+      status: 'joining',
+      vnodes: this.options.elastic?.vnodes ?? 64,
+      metadata: {},
+    };
     const clock = new SimulatedClock(this.scheduler);
     const entry: SimStorageNode = { node, clock, engine: this.newEngine(clock) };
     this.storage.push(entry);
@@ -284,7 +310,9 @@ export class SimCluster {
    */
   settled(): boolean {
     const live = this.storage.filter((s) => !this.network.isCrashed(s.node.id) && s.gossiper?.entry(s.node.id)?.status !== 'removed');
-    const docs = [...live.map((s) => s.gossiper), ...this.coordinators.map((c) => c.gossiper)].map((g) => JSON.stringify(g?.document() ?? []));
+    const docs = [...live.map((s) => s.gossiper), ...this.coordinators.map((c) => c.gossiper)].map((g) =>
+      JSON.stringify(g?.document() ?? []),
+    );
     if (new Set(docs).size !== 1) return false;
     const doc = live[0]?.gossiper?.document() ?? [];
     return doc.every((e) => e.status === 'removed' || (e.status === 'up' && !entryPendingSwitch(e)));
@@ -329,7 +357,12 @@ export class SimCluster {
     }
     const nodeClient = this.network.clientFor(nodeId);
     const member = new ElasticMember({
-      self: { id: nodeId, address: entry.node.address, vnodes: entry.node.vnodes, ...(entry.node.zone === undefined ? {} : { zone: entry.node.zone }) },
+      self: {
+        id: nodeId,
+        address: entry.node.address,
+        vnodes: entry.node.vnodes,
+        ...(entry.node.zone === undefined ? {} : { zone: entry.node.zone }),
+      },
       n: this.options.coordinator?.n ?? DEFAULT_COORDINATOR_CONFIG.n,
       bootstrap: mode === 'bootstrap' ? this.membership.nodes : mode === 'alone' ? [entry.node] : null,
       seeds: mode === 'alone' ? [] : this.seedsFor(nodeId),

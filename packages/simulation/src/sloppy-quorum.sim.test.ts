@@ -45,12 +45,16 @@ describe('sloppy quorum (hinted fallbacks counted toward W)', () => {
     expect(sim.storageNode(live).engine.get(key)?.version).toBe(written.version);
     expect(service.metrics().sloppyWrites).toBe(1);
     for (const id of down) sim.recover(id);
-    await sim.runUntil(() => down.every((id) => sim.storageNode(id).engine.get(key)?.version === written.version), { maxVirtualMs: 60_000 });
+    await sim.runUntil(() => down.every((id) => sim.storageNode(id).engine.get(key)?.version === written.version), {
+      maxVirtualMs: 60_000,
+    });
     const manager = sim.coordinators[0]!.coordinator.nodeManager;
     await sim.runUntil(() => down.every((id) => manager.isAvailable(id)), { maxVirtualMs: 30_000 });
     const read = await sim.run(service.get(key));
     expect(Buffer.from(read!.value).toString()).toBe('kept by stand-ins');
-    console.log(`sloppy quorum (seed ${seed}): acknowledged with ${down.join(', ')} down; both hold version ${written.version} after they returned`);
+    console.log(
+      `sloppy quorum (seed ${seed}): acknowledged with ${down.join(', ')} down; both hold version ${written.version} after they returned`,
+    );
     sim.stop();
   });
 

@@ -35,7 +35,10 @@ describe('tombstone purge with anti-entropy (time of death carried in the record
       storageNodes: 3,
       tombstoneGraceMs: GRACE_MS,
       coordinator: { replication: { ...DEFAULT_COORDINATOR_CONFIG.replication, maxTaskAgeMs: 1 } },
-      elastic: { vnodes: 16, antiEntropy: { intervalMs: ANTI_ENTROPY_INTERVAL_MS, checkIntervalMs: 200, requestTimeoutMs: 500, retryDelayMs: 1000 } },
+      elastic: {
+        vnodes: 16,
+        antiEntropy: { intervalMs: ANTI_ENTROPY_INTERVAL_MS, checkIntervalMs: 200, requestTimeoutMs: 500, retryDelayMs: 1000 },
+      },
     });
     sim.storageNode('n2').clock.setOffset(3000);
     const service = sim.service();
@@ -52,13 +55,22 @@ describe('tombstone purge with anti-entropy (time of death carried in the record
     const lastDeathMs = sim.scheduler.now();
     sim.recover('n3');
     await sim.runFor(GRACE_MS + 3 * ANTI_ENTROPY_INTERVAL_MS + 5000);
-    const held = sim.storage.flatMap((s) => [...deleted, ...expiring].filter((key) => s.engine.get(key) !== null).map((key) => `${key}@${s.node.id}`));
+    const held = sim.storage.flatMap((s) =>
+      [...deleted, ...expiring].filter((key) => s.engine.get(key) !== null).map((key) => `${key}@${s.node.id}`),
+    );
     const stats = sim.storage.map((s) => ({ id: s.node.id, ...s.engine.stats() }));
-    console.log(`tombstone purge (seed ${seed}): ${sim.scheduler.now() - lastDeathMs} ms after the last delete, records left ${held.length}, stats ${JSON.stringify(stats)}`);
+    console.log(
+      `tombstone purge (seed ${seed}): ${sim.scheduler.now() - lastDeathMs} ms after the last delete, records left ${held.length}, stats ${JSON.stringify(stats)}`,
+    );
     expect(held).toEqual([]);
     sim.storage.forEach((s, i) => {
       const now = s.engine.stats();
-      expect({ id: s.node.id, keys: now.keys, tombstones: now.tombstones, bytes: now.bytes }).toEqual({ id: s.node.id, keys: baseline[i]!.keys, tombstones: baseline[i]!.tombstones, bytes: baseline[i]!.bytes });
+      expect({ id: s.node.id, keys: now.keys, tombstones: now.tombstones, bytes: now.bytes }).toEqual({
+        id: s.node.id,
+        keys: baseline[i]!.keys,
+        tombstones: baseline[i]!.tombstones,
+        bytes: baseline[i]!.bytes,
+      });
     });
     // And they stay purged: further rounds bring nothing back.
     await sim.runFor(4 * ANTI_ENTROPY_INTERVAL_MS);

@@ -43,7 +43,9 @@ describe('TTLs through a coordinator whose clock is off', () => {
   it('a coordinator 5 minutes behind writes a 60 s TTL that is readable for about 60 s, and reports the offset per node', async () => {
     const seed = seedForTest();
     const { offsets, expiresInMs, lastSeenMs, lastScannedMs } = await ttlLifetime(-FIVE_MINUTES_MS, seed);
-    console.log(`ttl skew -5 min (seed ${seed}): offsets ${JSON.stringify(offsets)}, expires in ${expiresInMs} ms by the replicas' clock, last read ${lastSeenMs} ms after the write`);
+    console.log(
+      `ttl skew -5 min (seed ${seed}): offsets ${JSON.stringify(offsets)}, expires in ${expiresInMs} ms by the replicas' clock, last read ${lastSeenMs} ms after the write`,
+    );
     expect(lastSeenMs).toBeGreaterThanOrEqual(60_000 - BOUND_MS);
     expect(lastSeenMs).toBeLessThan(60_000 + BOUND_MS);
     expect(Math.abs(lastScannedMs - lastSeenMs)).toBeLessThan(BOUND_MS);
@@ -61,7 +63,13 @@ describe('TTLs through a coordinator whose clock is off', () => {
 
   it('a coordinator beyond the tolerated offset refuses writes with CLOCK_OFFSET_TOO_LARGE and is not ready', async () => {
     const seed = seedForTest();
-    const sim = new SimCluster({ seed, storageNodes: 3, coordinators: 1, coordinatorSkewMs: [-FIVE_MINUTES_MS], coordinator: { maxClockOffsetMs: 60_000 } });
+    const sim = new SimCluster({
+      seed,
+      storageNodes: 3,
+      coordinators: 1,
+      coordinatorSkewMs: [-FIVE_MINUTES_MS],
+      coordinator: { maxClockOffsetMs: 60_000 },
+    });
     const service = sim.service();
     await sim.runFor(3000);
     expect(service.isReady()).toBe(false);

@@ -43,7 +43,11 @@ describe('versions beyond the tolerated clock offset', () => {
       seed,
       storageNodes: 3,
       coordinators: 1,
-      elastic: { vnodes: 16, antiEntropy: { intervalMs: 2000, checkIntervalMs: 200, requestTimeoutMs: 500, retryDelayMs: 1000 }, sync: { settleDelayMs: 200, cleanupDelayMs: 1000 } },
+      elastic: {
+        vnodes: 16,
+        antiEntropy: { intervalMs: 2000, checkIntervalMs: 200, requestTimeoutMs: 500, retryDelayMs: 1000 },
+        sync: { settleDelayMs: 200, cleanupDelayMs: 1000 },
+      },
     });
     await sim.runUntil(() => sim.settled() && sim.service().isReady());
     const keys = Array.from({ length: 30 }, (_, i) => `key:${i}`);
@@ -57,9 +61,14 @@ describe('versions beyond the tolerated clock offset', () => {
     sim.addNode('n4');
     await sim.runUntil(() => sim.settled(), { maxVirtualMs: 120_000 });
     await sim.runFor(5000);
-    const tooFar = (s: { engine: { get(key: string): VersionedValue | null } }) => [...keys, 'only-poison'].filter((key) => (s.engine.get(key)?.version ?? 0) > Number.MAX_SAFE_INTEGER - 100);
+    const tooFar = (s: { engine: { get(key: string): VersionedValue | null } }) =>
+      [...keys, 'only-poison'].filter((key) => (s.engine.get(key)?.version ?? 0) > Number.MAX_SAFE_INTEGER - 100);
     for (const s of sim.storage) expect(tooFar(s), s.node.id).toEqual([]);
-    const refused = sim.storage.reduce((sum, s) => sum + (s.antiEntropy?.stats.versionsRefused ?? 0) + (s.sync?.stats.versionsRefused ?? 0) + (s.service?.versionsRefused ?? 0), 0);
+    const refused = sim.storage.reduce(
+      (sum, s) =>
+        sum + (s.antiEntropy?.stats.versionsRefused ?? 0) + (s.sync?.stats.versionsRefused ?? 0) + (s.service?.versionsRefused ?? 0),
+      0,
+    );
     expect(refused).toBeGreaterThan(0);
     for (const key of keys) {
       await sim.run(sim.service().put(key, Buffer.from('after')));
@@ -71,7 +80,13 @@ describe('versions beyond the tolerated clock offset', () => {
 
   it('a record near 2^53 held by the replica a joining node streams from does not reach the new node', async () => {
     const seed = seedForTest();
-    const sim = new SimCluster({ seed, storageNodes: 1, coordinators: 1, coordinator: { n: 1, r: 1, w: 1 }, elastic: { vnodes: 16, antiEntropy: false, sync: { settleDelayMs: 200, cleanupDelayMs: 1000 } } });
+    const sim = new SimCluster({
+      seed,
+      storageNodes: 1,
+      coordinators: 1,
+      coordinator: { n: 1, r: 1, w: 1 },
+      elastic: { vnodes: 16, antiEntropy: false, sync: { settleDelayMs: 200, cleanupDelayMs: 1000 } },
+    });
     await sim.runUntil(() => sim.settled() && sim.service().isReady());
     const keys = Array.from({ length: 30 }, (_, i) => `key:${i}`);
     for (const key of keys) sim.storageNode('n1').engine.apply(key, poisoned(Number.MAX_SAFE_INTEGER - 10));
@@ -94,7 +109,9 @@ describe('versions beyond the tolerated clock offset', () => {
     await sim.run(c1.put('shared', Buffer.from('from-c1')));
     // Refused by the replicas (VERSION_TOO_FAR_AHEAD), or by c2 itself once its heartbeats have
     // measured its clock against the replicas' (CLOCK_OFFSET_TOO_LARGE).
-    await expect(sim.run(c2.put('shared', Buffer.from('from-the-future')))).rejects.toMatchObject({ code: expect.stringMatching(/^(VERSION_TOO_FAR_AHEAD|CLOCK_OFFSET_TOO_LARGE)$/) });
+    await expect(sim.run(c2.put('shared', Buffer.from('from-the-future')))).rejects.toMatchObject({
+      code: expect.stringMatching(/^(VERSION_TOO_FAR_AHEAD|CLOCK_OFFSET_TOO_LARGE)$/),
+    });
     for (const { record } of sim.replicasOf('shared')) expect(Buffer.from(record!.value).toString()).toBe('from-c1');
     // c1 keeps issuing versions at its own clock, and the key stays writable by it.
     await sim.run(c1.get('shared'));

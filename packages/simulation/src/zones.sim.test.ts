@@ -38,14 +38,24 @@ async function runZoneOutage(seed: number, fault: Fault, zones: 3 | undefined) {
   const span = { faultAt: Number.POSITIVE_INFINITY, detectedAt: Number.POSITIVE_INFINITY, healedAt: Number.POSITIVE_INFINITY };
 
   const clients = Array.from({ length: CLIENTS }, (_, index) =>
-    runSessionClient(sim, recordingStore(sim.service(index % 2), recorder, `c${index}`, now), sim.rng.fork(`client-${index}`), index, { ops: OPS_PER_CLIENT, keys: KEYS }),
+    runSessionClient(sim, recordingStore(sim.service(index % 2), recorder, `c${index}`, now), sim.rng.fork(`client-${index}`), index, {
+      ops: OPS_PER_CLIENT,
+      keys: KEYS,
+    }),
   );
   const nemesis = async () => {
     await sleep(1000);
     span.faultAt = now();
     if (fault === 'crash') for (const id of LOST) sim.crash(id);
     else sim.network.partition(LOST, [...sim.storage.map((s) => s.node.id).filter((id) => !LOST.includes(id)), 'c1', 'c2']);
-    const downEverywhere = () => [0, 1].every((i) => sim.service(i).cluster().nodes.filter((node) => LOST.includes(node.id)).every((node) => node.status === 'down'));
+    const downEverywhere = () =>
+      [0, 1].every((i) =>
+        sim
+          .service(i)
+          .cluster()
+          .nodes.filter((node) => LOST.includes(node.id))
+          .every((node) => node.status === 'down'),
+      );
     while (!downEverywhere()) await sleep(50);
     span.detectedAt = now();
     await sleep(3000);
@@ -60,7 +70,9 @@ async function runZoneOutage(seed: number, fault: Fault, zones: 3 | undefined) {
   await sim.runUntil(() => sim.settled(), { maxVirtualMs: 120_000 });
   await sim.runFor(30_000);
   const converged = checkConvergence(sessionReplicas(sim, KEYS), { n: 3 });
-  const placements = Array.from({ length: KEYS }, (_, k) => sim.preferenceList(`session:${k}`).map((id) => sim.storageNode(id).node.zone ?? 'default'));
+  const placements = Array.from({ length: KEYS }, (_, k) =>
+    sim.preferenceList(`session:${k}`).map((id) => sim.storageNode(id).node.zone ?? 'default'),
+  );
   const zoneLoss = sim.service(0).cluster();
   sim.stop();
   const failedAfterDetection = history.filter((op: HistoryOperation) => op.startMs >= span.detectedAt && op.outcome !== 'ok');
@@ -69,22 +81,25 @@ async function runZoneOutage(seed: number, fault: Fault, zones: 3 | undefined) {
 }
 
 describe('a whole zone lost under concurrent clients, six nodes in three zones', () => {
-  it.each(['crash', 'partition'] as const)('%s of zone z2: no request fails after detection, nothing lost or stale, converges after', async (fault) => {
-    const seed = seedForTest();
-    const run = await runZoneOutage(seed, fault, 3);
-    console.log(
-      `zone ${fault} (seed ${seed}): z2 down at ${run.span.faultAt} ms, detected at ${run.span.detectedAt} ms, back at ${run.span.healedAt} ms; ` +
-        `${run.duringOutage.length} operations during the outage, ${run.failedAfterDetection.length} failed after detection`,
-    );
-    expect(run.ops).toBe(CLIENTS * OPS_PER_CLIENT);
-    for (const zones of run.placements) expect(new Set(zones).size, zones.join(',')).toBe(3);
-    expect(run.zoneLoss.zoneLossSafe).toBe(true);
-    expect(run.span.healedAt, 'the outage ended').toBeLessThan(Number.POSITIVE_INFINITY);
-    expect(run.duringOutage.length, 'clients ran through the outage').toBeGreaterThan(100);
-    expect(run.failedAfterDetection.map((op) => `${op.kind} ${op.key}: ${op.error ?? op.outcome}`)).toEqual([]);
-    expect(run.verdict.anomalies.map((a) => a.message)).toEqual([]);
-    expect(run.converged.anomalies.map((a) => a.message)).toEqual([]);
-  });
+  it.each(['crash', 'partition'] as const)(
+    '%s of zone z2: no request fails after detection, nothing lost or stale, converges after',
+    async (fault) => {
+      const seed = seedForTest();
+      const run = await runZoneOutage(seed, fault, 3);
+      console.log(
+        `zone ${fault} (seed ${seed}): z2 down at ${run.span.faultAt} ms, detected at ${run.span.detectedAt} ms, back at ${run.span.healedAt} ms; ` +
+          `${run.duringOutage.length} operations during the outage, ${run.failedAfterDetection.length} failed after detection`,
+      );
+      expect(run.ops).toBe(CLIENTS * OPS_PER_CLIENT);
+      for (const zones of run.placements) expect(new Set(zones).size, zones.join(',')).toBe(3);
+      expect(run.zoneLoss.zoneLossSafe).toBe(true);
+      expect(run.span.healedAt, 'the outage ended').toBeLessThan(Number.POSITIVE_INFINITY);
+      expect(run.duringOutage.length, 'clients ran through the outage').toBeGreaterThan(100);
+      expect(run.failedAfterDetection.map((op) => `${op.kind} ${op.key}: ${op.error ?? op.outcome}`)).toEqual([]);
+      expect(run.verdict.anomalies.map((a) => a.message)).toEqual([]);
+      expect(run.converged.anomalies.map((a) => a.message)).toEqual([]);
+    },
+  );
 
   it('fails requests when the same two nodes hold two replicas of some keys (no zones): the outage bites', async () => {
     const seed = seedForTest();
@@ -109,17 +124,22 @@ describe('a node moved to another zone on the live cluster', () => {
     // n4 leaves z1 for z3: z1 keeps n1 alone, z3 has n3, n6 and n4.
     sim.admin('n1').setZone('n4', 'z3');
     await sim.runUntil(() => !sim.settled(), { maxVirtualMs: 10_000 });
-    await sim.runUntil(() => sim.settled() && service.ringViews().read.nodes.find((node) => node.id === 'n4')?.zone === 'z3', { maxVirtualMs: 120_000 });
+    await sim.runUntil(() => sim.settled() && service.ringViews().read.nodes.find((node) => node.id === 'n4')?.zone === 'z3', {
+      maxVirtualMs: 120_000,
+    });
     const zoneOf = (id: string) => service.ringViews().read.nodes.find((node) => node.id === id)?.zone;
     let gained = 0;
     for (const key of keys) {
       const owners = sim.preferenceList(key);
       expect(new Set(owners.map(zoneOf)).size, key).toBe(3);
-      for (const id of owners) expect(Buffer.from(sim.storageNode(id).engine.get(key)?.value ?? []).toString(), `${key} on ${id}`).toBe(key);
+      for (const id of owners)
+        expect(Buffer.from(sim.storageNode(id).engine.get(key)?.value ?? []).toString(), `${key} on ${id}`).toBe(key);
       gained += owners.filter((id) => !before.get(key)!.has(id)).length;
     }
     const received = sim.storage.reduce((sum, s) => sum + (s.sync?.stats.keysReceived ?? 0), 0);
-    console.log(`zone move (seed ${seed}): ${gained} replicas of ${keys.length} keys changed owner; range sync received ${received} records`);
+    console.log(
+      `zone move (seed ${seed}): ${gained} replicas of ${keys.length} keys changed owner; range sync received ${received} records`,
+    );
     expect(gained).toBeGreaterThan(0);
     // Each new replica is pulled from two sources (range sync's rule); nothing else moves.
     expect(received).toBeLessThanOrEqual(2 * gained);
@@ -140,12 +160,15 @@ describe('a node restarted with another zone', () => {
     const n4 = sim.storageNode('n4');
     Object.assign(n4, { node: { ...n4.node, zone: 'z3' } });
     sim.restartEmpty('n4');
-    await sim.runUntil(() => sim.settled() && service.ringViews().read.nodes.find((node) => node.id === 'n4')?.zone === 'z3', { maxVirtualMs: 120_000 });
+    await sim.runUntil(() => sim.settled() && service.ringViews().read.nodes.find((node) => node.id === 'n4')?.zone === 'z3', {
+      maxVirtualMs: 120_000,
+    });
     const zoneOf = (id: string) => service.ringViews().read.nodes.find((node) => node.id === id)?.zone;
     for (const key of keys) {
       const owners = sim.preferenceList(key);
       expect(new Set(owners.map(zoneOf)).size, key).toBe(3);
-      for (const id of owners) expect(Buffer.from(sim.storageNode(id).engine.get(key)?.value ?? []).toString(), `${key} on ${id}`).toBe(key);
+      for (const id of owners)
+        expect(Buffer.from(sim.storageNode(id).engine.get(key)?.value ?? []).toString(), `${key} on ${id}`).toBe(key);
     }
     sim.stop();
   });
@@ -171,7 +194,7 @@ describe('sloppy quorum stand-ins prefer another zone', () => {
       const order = ring.getNodesForKey(candidate, 6).map((node) => node.id);
       return zoneOf(order[3]!) === zoneOf(order[0]!);
     });
-    expect(key, 'a key whose fourth node shares the primary\'s zone').toBeDefined();
+    expect(key, "a key whose fourth node shares the primary's zone").toBeDefined();
     const [live, second, third] = sim.preferenceList(key!);
     sim.crash(second!);
     sim.crash(third!);
@@ -179,7 +202,9 @@ describe('sloppy quorum stand-ins prefer another zone', () => {
     await sim.runUntil(() => !manager.isAvailable(second!) && !manager.isAvailable(third!), { maxVirtualMs: 30_000 });
     await sim.run(service.put(key!, Buffer.from('kept in other zones')));
     const holders = sim.storage.filter((s) => (s.hints?.queueDepth ?? 0) > 0).map((s) => s.node.id);
-    console.log(`sloppy stand-ins (seed ${seed}): live ${live} in ${zoneOf(live!)}, hints on ${holders.join(', ')} in ${holders.map(zoneOf).join(', ')}`);
+    console.log(
+      `sloppy stand-ins (seed ${seed}): live ${live} in ${zoneOf(live!)}, hints on ${holders.join(', ')} in ${holders.map(zoneOf).join(', ')}`,
+    );
     expect(holders).toHaveLength(2);
     expect(holders.map(zoneOf)).not.toContain(zoneOf(live!));
     expect(new Set(holders.map(zoneOf)).size).toBe(2);

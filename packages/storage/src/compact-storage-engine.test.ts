@@ -21,7 +21,12 @@ import { InMemoryStorageEngine } from './in-memory-storage-engine.js';
 const GRACE_MS = 1000;
 
 function setup(options: Partial<CompactStorageEngineOptions> = {}) {
-  const clock = { nowMs: 0, now(): number { return this.nowMs; } };
+  const clock = {
+    nowMs: 0,
+    now(): number {
+      return this.nowMs;
+    },
+  };
   const engine = new CompactStorageEngine({ clock, tombstoneGraceMs: GRACE_MS, ...options });
   return { clock, engine };
 }
@@ -82,24 +87,33 @@ describe('CompactStorageEngine layout', () => {
     engine.sweep(10);
     engine.apply('e', rec(1, bytes(2048, 6)));
     expect(fromGet).toEqual(bytes(2048, 1));
-    expect(fromScan.map((v) => Buffer.from(v).toString('hex')).sort()).toEqual([bytes(2048, 1), bytes(2048, 2)].map((v) => Buffer.from(v).toString('hex')).sort());
+    expect(fromScan.map((v) => Buffer.from(v).toString('hex')).sort()).toEqual(
+      [bytes(2048, 1), bytes(2048, 2)].map((v) => Buffer.from(v).toString('hex')).sort(),
+    );
     expect(engine.get('c')?.value).toEqual(bytes(2048, 4));
     expect(engine.get('d')?.value).toEqual(bytes(2048, 5));
   });
 
   const maxSlabValueBytes = 4096;
-  it.each([0, 1, 15, 16, 17, 127, 128, 129, 2047, 2048, 2049, maxSlabValueBytes, maxSlabValueBytes + 1, DEFAULT_MAX_VALUE_BYTES])('round-trips a value of %i bytes through apply, get, head and scan', (size) => {
-    const { engine } = setup({ slabBytes: 8192, maxSlabValueBytes });
-    engine.apply('neighbour-1', rec(1, bytes(size, 7)));
-    engine.apply('k', rec(3, bytes(size, 8), { createdAt: 5, updatedAt: 6, expiresAt: 10_000 }));
-    engine.apply('neighbour-2', rec(1, bytes(size, 9)));
-    expect(plain(engine.get('k'))).toEqual(plain(rec(3, bytes(size, 8), { createdAt: 5, updatedAt: 6, expiresAt: 10_000 })));
-    expect(engine.head('k')).toEqual({ version: 3, writerId: 'c1', createdAt: 5, expiresAt: 10_000, tombstone: false });
-    const scanned = engine.scan([FULL_RANGE], null, 10, Number.MAX_SAFE_INTEGER).records;
-    expect(scanned.map((r) => [r.key, r.record.value.byteLength]).sort()).toEqual([['k', size], ['neighbour-1', size], ['neighbour-2', size]]);
-    expect(Buffer.compare(engine.get('neighbour-1')?.value ?? new Uint8Array(1), bytes(size, 7))).toBe(0);
-    expect(engine.stats()).toMatchObject({ keys: 3, bytes: 3 * size + 1 + 11 + 11 });
-  });
+  it.each([0, 1, 15, 16, 17, 127, 128, 129, 2047, 2048, 2049, maxSlabValueBytes, maxSlabValueBytes + 1, DEFAULT_MAX_VALUE_BYTES])(
+    'round-trips a value of %i bytes through apply, get, head and scan',
+    (size) => {
+      const { engine } = setup({ slabBytes: 8192, maxSlabValueBytes });
+      engine.apply('neighbour-1', rec(1, bytes(size, 7)));
+      engine.apply('k', rec(3, bytes(size, 8), { createdAt: 5, updatedAt: 6, expiresAt: 10_000 }));
+      engine.apply('neighbour-2', rec(1, bytes(size, 9)));
+      expect(plain(engine.get('k'))).toEqual(plain(rec(3, bytes(size, 8), { createdAt: 5, updatedAt: 6, expiresAt: 10_000 })));
+      expect(engine.head('k')).toEqual({ version: 3, writerId: 'c1', createdAt: 5, expiresAt: 10_000, tombstone: false });
+      const scanned = engine.scan([FULL_RANGE], null, 10, Number.MAX_SAFE_INTEGER).records;
+      expect(scanned.map((r) => [r.key, r.record.value.byteLength]).sort()).toEqual([
+        ['k', size],
+        ['neighbour-1', size],
+        ['neighbour-2', size],
+      ]);
+      expect(Buffer.compare(engine.get('neighbour-1')?.value ?? new Uint8Array(1), bytes(size, 7))).toBe(0);
+      expect(engine.stats()).toMatchObject({ keys: 3, bytes: 3 * size + 1 + 11 + 11 });
+    },
+  );
 
   it('keeps 2,048-byte values in exactly 2,048 bytes of slab and reuses the blocks of overwritten and removed keys', () => {
     const { engine } = setup();
@@ -118,16 +132,29 @@ describe('CompactStorageEngine against InMemoryStorageEngine', () => {
   it('gives the same answer to every operation of a long random run, and keeps the same counts', () => {
     const seed = seedForTest();
     const rng = new SeededRng(seed);
-    const clock = { nowMs: 1_000, now(): number { return this.nowMs; } };
+    const clock = {
+      nowMs: 1_000,
+      now(): number {
+        return this.nowMs;
+      },
+    };
     const graceMs = 200;
     const reference = new InMemoryStorageEngine({ clock, tombstoneGraceMs: graceMs, ttlIndexSlackFactor: 1 });
-    const compact = new CompactStorageEngine({ clock, tombstoneGraceMs: graceMs, ttlIndexSlackFactor: 1, slabBytes: 8192, maxSlabValueBytes: 2048 });
+    const compact = new CompactStorageEngine({
+      clock,
+      tombstoneGraceMs: graceMs,
+      ttlIndexSlackFactor: 1,
+      slabBytes: 8192,
+      maxSlabValueBytes: 2048,
+    });
     const keys = Array.from({ length: 300 }, (_, i) => (i % 17 === 0 ? `ключ-${i}` : `session:${i}`));
     const randomSize = (): number => [0, 1 + rng.int(40), 2048, 1 + rng.int(2100), 2049 + rng.int(3000)][rng.int(5)] ?? 0;
     const randomRanges = (): HashRange[] => {
       const points = Array.from({ length: 2 * (1 + rng.int(4)) }, () => rng.int(2 ** 32)).sort((a, b) => a - b);
       const ranges: HashRange[] = [];
-      for (let i = 0; i + 1 < points.length; i += 2) if ((points[i] ?? 0) < (points[i + 1] ?? 0) && (ranges.at(-1)?.[1] ?? -1) < (points[i] ?? 0)) ranges.push([points[i] ?? 0, points[i + 1] ?? 0]);
+      for (let i = 0; i + 1 < points.length; i += 2)
+        if ((points[i] ?? 0) < (points[i + 1] ?? 0) && (ranges.at(-1)?.[1] ?? -1) < (points[i] ?? 0))
+          ranges.push([points[i] ?? 0, points[i + 1] ?? 0]);
       return ranges;
     };
     const cursors: Array<ScanCursor | null> = [null];
@@ -166,7 +193,10 @@ describe('CompactStorageEngine against InMemoryStorageEngine', () => {
         const expected = reference.scan(ranges, cursor, limit, maxBytes);
         const got = compact.scan(ranges, cursor, limit, maxBytes);
         expect(got.cursor, where).toEqual(expected.cursor);
-        expect(got.records.map((r) => [r.key, plain(r.record)]), where).toEqual(expected.records.map((r) => [r.key, plain(r.record)]));
+        expect(
+          got.records.map((r) => [r.key, plain(r.record)]),
+          where,
+        ).toEqual(expected.records.map((r) => [r.key, plain(r.record)]));
         if (expected.cursor !== null) cursors.push(expected.cursor);
       } else {
         const ranges = randomRanges();
@@ -190,15 +220,19 @@ describe('CompactStorageEngine compaction', () => {
     for (let i = 0; i < 100; i += 1) engine.apply(`gone:${i}`, rec(5, new Uint8Array(0), { tombstone: true, updatedAt: 7 }));
     // 1,000-byte values take 1,024-byte blocks, 64 to a slab: 32 slabs.
     expect(engine.stats()).toMatchObject({ valueStoreBytes: 32 * SLAB_BYTES, slabsReleased: 0 });
-    for (let i = 0; i < keys; i += 1) engine.apply(`session:${i}`, rec(2, bytes(3000, i + keys), { createdAt: 9, updatedAt: 9, expiresAt: 2e9 }));
+    for (let i = 0; i < keys; i += 1)
+      engine.apply(`session:${i}`, rec(2, bytes(3000, i + keys), { createdAt: 9, updatedAt: 9, expiresAt: 2e9 }));
     // Only the 3,072-byte class is left: 21 blocks to a slab, 96 slabs for 2,000 values.
     const stats = engine.stats();
     expect(stats).toMatchObject({ keys, tombstones: 100, valueStoreBytes: 96 * 21 * 3072, slabsReleased: 32 });
     expect(stats.blocksMoved).toBeGreaterThan(0);
     for (let i = 0; i < keys; i += 1) {
-      expect(plain(engine.get(`session:${i}`)), `session:${i}`).toEqual(plain(rec(2, bytes(3000, i + keys), { createdAt: 5, updatedAt: 9, expiresAt: 2e9 })));
+      expect(plain(engine.get(`session:${i}`)), `session:${i}`).toEqual(
+        plain(rec(2, bytes(3000, i + keys), { createdAt: 5, updatedAt: 9, expiresAt: 2e9 })),
+      );
     }
-    for (let i = 0; i < 100; i += 1) expect(engine.head(`gone:${i}`)).toEqual({ version: 5, writerId: 'c1', createdAt: 0, expiresAt: null, tombstone: true });
+    for (let i = 0; i < 100; i += 1)
+      expect(engine.head(`gone:${i}`)).toEqual({ version: 5, writerId: 'c1', createdAt: 0, expiresAt: null, tombstone: true });
   });
 
   it('gives back what a burst of expiries freed through sweep alone, at most maxWork moves and items a sweep', () => {
@@ -221,7 +255,9 @@ describe('CompactStorageEngine compaction', () => {
     expect(stats.blocksMoved).toBeGreaterThan(0);
     expect(stats.valueStoreBytes).toBeLessThanOrEqual((4 / 3) * liveBlockBytes + 2 * SLAB_BYTES);
     for (let i = 0; i < keys; i += 1) {
-      const expected = kept(i) ? rec(1 + (i % 7), bytes(2048, i), { expiresAt: 50_000 }) : rec(1 + (i % 7), new Uint8Array(0), { tombstone: true, updatedAt: 500 });
+      const expected = kept(i)
+        ? rec(1 + (i % 7), bytes(2048, i), { expiresAt: 50_000 })
+        : rec(1 + (i % 7), new Uint8Array(0), { tombstone: true, updatedAt: 500 });
       expect(plain(engine.get(`session:${i}`)), `session:${i}`).toEqual(plain(expected));
     }
   });
@@ -243,7 +279,8 @@ describe('CompactStorageEngine compaction', () => {
     // A 60,000-byte value sits in a block of at most 64 KiB: 17 such copies pass 1 MiB.
     expect(largestStep).toBeGreaterThan(0);
     expect(largestStep).toBeLessThanOrEqual(Math.ceil(SWEEP_COMPACTION_MAX_BYTES / size) + 1);
-    for (let i = 0; i < keys; i += 1) if (kept(i)) expect(plain(engine.get(`big:${i}`)), `big:${i}`).toEqual(plain(rec(1, bytes(size, i), { expiresAt: 50_000 })));
+    for (let i = 0; i < keys; i += 1)
+      if (kept(i)) expect(plain(engine.get(`big:${i}`)), `big:${i}`).toEqual(plain(rec(1, bytes(size, i), { expiresAt: 50_000 })));
   });
 
   it('moves at most compactionMaxMoves values in one apply or remove', () => {
@@ -295,11 +332,22 @@ describe('CompactStorageEngine compaction', () => {
   it('agrees with the in-memory engine over a long random run whose value sizes drift, while it gives slabs back', () => {
     const seed = seedForTest();
     const rng = new SeededRng(seed);
-    const clock = { nowMs: 1_000, now(): number { return this.nowMs; } };
+    const clock = {
+      nowMs: 1_000,
+      now(): number {
+        return this.nowMs;
+      },
+    };
     const graceMs = 300;
     const reference = new InMemoryStorageEngine({ clock, tombstoneGraceMs: graceMs });
     const compactionMaxMoves = 1 + rng.int(4);
-    const compact = new CompactStorageEngine({ clock, tombstoneGraceMs: graceMs, slabBytes: 4096, maxSlabValueBytes: 2048, compactionMaxMoves });
+    const compact = new CompactStorageEngine({
+      clock,
+      tombstoneGraceMs: graceMs,
+      slabBytes: 4096,
+      maxSlabValueBytes: 2048,
+      compactionMaxMoves,
+    });
     const keys = Array.from({ length: 400 }, (_, i) => `session:${i}`);
     // Each phase writes around another size, so classes fill and then empty out.
     const phases = [100, 1000, 300, 2000, 40];

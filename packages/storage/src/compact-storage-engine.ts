@@ -106,7 +106,8 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
   private readonly compactionMaxMoves: number;
   /** Points a moved value's record at its new address (the allocator's owner is the record's slot). */
   private readonly relocate = (slot: number, from: number, to: number): void => {
-    if (this.table.valueAddress[slot] !== from) throw new DkvError('INTERNAL', `compaction moved address ${from}, but slot ${slot} holds ${String(this.table.valueAddress[slot])}`);
+    if (this.table.valueAddress[slot] !== from)
+      throw new DkvError('INTERNAL', `compaction moved address ${from}, but slot ${slot} holds ${String(this.table.valueAddress[slot])}`);
     this.table.valueAddress[slot] = to;
   };
   private liveKeys = 0;
@@ -121,7 +122,10 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
     this.values = new SlabAllocator(options);
     const { compactionMaxMoves = DEFAULT_COMPACTION_MAX_MOVES } = options;
     if (!Number.isInteger(compactionMaxMoves) || compactionMaxMoves < 0 || compactionMaxMoves > MAX_COMPACTION_MAX_MOVES) {
-      throw new DkvError('INVALID_REQUEST', `compactionMaxMoves must be a whole number from 0 to ${MAX_COMPACTION_MAX_MOVES}, got ${String(compactionMaxMoves)}`);
+      throw new DkvError(
+        'INVALID_REQUEST',
+        `compactionMaxMoves must be a whole number from 0 to ${MAX_COMPACTION_MAX_MOVES}, got ${String(compactionMaxMoves)}`,
+      );
     }
     this.compactionMaxMoves = compactionMaxMoves;
   }
@@ -158,7 +162,13 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
     this.foldIfExpired(slot, nowMs);
     if (this.purgeIfDue(key, slot, nowMs)) return null;
     const t = this.table;
-    return { version: t.version[slot] as number, writerId: this.writers.id(t.writer[slot] as number), createdAt: t.createdAt[slot] as number, expiresAt: expiresAtOf(t, slot), tombstone: t.isTombstone(slot) };
+    return {
+      version: t.version[slot] as number,
+      writerId: this.writers.id(t.writer[slot] as number),
+      createdAt: t.createdAt[slot] as number,
+      expiresAt: expiresAtOf(t, slot),
+      tombstone: t.isTombstone(slot),
+    };
   }
 
   /** Stores a copy of `record` if it beats the record held (expired values compared as their tombstones). */
@@ -184,7 +194,8 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
       this.slots.set(key, slot);
     } else {
       this.foldIfExpired(slot, nowMs);
-      if (compareVersionedValues(incoming, this.heldForComparison(slot)) <= 0) return { applied: false, version: t.version[slot] as number, previous: t.version[slot] as number };
+      if (compareVersionedValues(incoming, this.heldForComparison(slot)) <= 0)
+        return { applied: false, version: t.version[slot] as number, previous: t.version[slot] as number };
       previous = t.version[slot] as number;
       // A coordinator that writes without reading first cannot know when the key's life began:
       // an overwrite of a live value keeps the earlier `createdAt`.
@@ -228,7 +239,8 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
       const inScan: number[] = [];
       for (let slot = t.firstInBucket(bucket); slot !== NO_SLOT; slot = t.bucketNext[slot] as number) {
         const key = t.keys[slot] as string;
-        if ((afterKey === null || key > afterKey) && inSomeRange(wanted, firstRange, lastRange, t.keyHash[slot] as number)) inScan.push(slot);
+        if ((afterKey === null || key > afterKey) && inSomeRange(wanted, firstRange, lastRange, t.keyHash[slot] as number))
+          inScan.push(slot);
       }
       inScan.sort((a, b) => ((t.keys[a] as string) < (t.keys[b] as string) ? -1 : 1));
       const nowMs = this.clock.now();
@@ -255,7 +267,13 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
     const nowMs = this.clock.now();
     return digestRanges(ranges, segments, (bucket, visit) => {
       for (let slot = t.firstInBucket(bucket); slot !== NO_SLOT; slot = t.bucketNext[slot] as number) {
-        if (!this.isPurgeable(slot, nowMs)) visit(t.keyHash[slot] as number, t.version[slot] as number, this.writers.hash(t.writer[slot] as number), t.keyBytes[slot] as number);
+        if (!this.isPurgeable(slot, nowMs))
+          visit(
+            t.keyHash[slot] as number,
+            t.version[slot] as number,
+            this.writers.hash(t.writer[slot] as number),
+            t.keyBytes[slot] as number,
+          );
       }
     });
   }

@@ -24,7 +24,11 @@ export interface DataIdentity {
 export function checkDataIdentity(directory: LogDirectory, expected: DataIdentity, hasSegments: boolean): void {
   const where = directory.location;
   if (!directory.list().includes(IDENTITY_FILE)) {
-    if (hasSegments) throw new DkvError('INVALID_REQUEST', `data directory ${where} holds log segments but no ${IDENTITY_FILE} file: it was not written by this format of dkv; refusing to start`);
+    if (hasSegments)
+      throw new DkvError(
+        'INVALID_REQUEST',
+        `data directory ${where} holds log segments but no ${IDENTITY_FILE} file: it was not written by this format of dkv; refusing to start`,
+      );
     writeIdentity(directory, expected);
     return;
   }
@@ -35,16 +39,29 @@ export function checkDataIdentity(directory: LogDirectory, expected: DataIdentit
     throw new DkvError('INVALID_REQUEST', `data directory ${where}: ${IDENTITY_FILE} is not readable JSON; refusing to start`);
   }
   const stored = parsed as { format?: unknown; formatVersion?: unknown; nodeId?: unknown; clusterId?: unknown };
-  if (stored.format !== FORMAT_NAME) throw new DkvError('INVALID_REQUEST', `data directory ${where}: ${IDENTITY_FILE} is not a dkv node data identity (format ${JSON.stringify(stored.format)}); refusing to start`);
+  if (stored.format !== FORMAT_NAME)
+    throw new DkvError(
+      'INVALID_REQUEST',
+      `data directory ${where}: ${IDENTITY_FILE} is not a dkv node data identity (format ${JSON.stringify(stored.format)}); refusing to start`,
+    );
   if (stored.formatVersion !== DATA_FORMAT_VERSION) {
-    throw new DkvError('INVALID_REQUEST', `data directory ${where} has data format version ${JSON.stringify(stored.formatVersion)}; this build reads version ${DATA_FORMAT_VERSION} only; refusing to start`);
+    throw new DkvError(
+      'INVALID_REQUEST',
+      `data directory ${where} has data format version ${JSON.stringify(stored.formatVersion)}; this build reads version ${DATA_FORMAT_VERSION} only; refusing to start`,
+    );
   }
   if (stored.nodeId !== expected.nodeId) {
-    throw new DkvError('INVALID_REQUEST', `data directory ${where} belongs to node ${JSON.stringify(stored.nodeId)}, not to node ${JSON.stringify(expected.nodeId)}; refusing to start`);
+    throw new DkvError(
+      'INVALID_REQUEST',
+      `data directory ${where} belongs to node ${JSON.stringify(stored.nodeId)}, not to node ${JSON.stringify(expected.nodeId)}; refusing to start`,
+    );
   }
   const storedCluster = typeof stored.clusterId === 'string' ? stored.clusterId : null;
   if (storedCluster !== null && expected.clusterId !== null && storedCluster !== expected.clusterId) {
-    throw new DkvError('INVALID_REQUEST', `data directory ${where} belongs to cluster ${JSON.stringify(storedCluster)}, not to cluster ${JSON.stringify(expected.clusterId)}; refusing to start`);
+    throw new DkvError(
+      'INVALID_REQUEST',
+      `data directory ${where} belongs to cluster ${JSON.stringify(storedCluster)}, not to cluster ${JSON.stringify(expected.clusterId)}; refusing to start`,
+    );
   }
 }
 
@@ -54,7 +71,11 @@ function writeIdentity(directory: LogDirectory, identity: DataIdentity): void {
   const file = directory.open(temporary);
   try {
     file.truncate(0);
-    file.append(Buffer.from(`${JSON.stringify({ format: FORMAT_NAME, formatVersion: DATA_FORMAT_VERSION, nodeId: identity.nodeId, clusterId: identity.clusterId })}\n`));
+    file.append(
+      Buffer.from(
+        `${JSON.stringify({ format: FORMAT_NAME, formatVersion: DATA_FORMAT_VERSION, nodeId: identity.nodeId, clusterId: identity.clusterId })}\n`,
+      ),
+    );
     file.syncNow();
   } finally {
     file.close();

@@ -12,7 +12,13 @@ type HeapOp = { kind: 'push'; deadline: number } | { kind: 'pop' } | { kind: 're
 const opArb: fc.Arbitrary<HeapOp> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('push' as const), deadline: fc.integer({ min: 0, max: 20 }) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('pop' as const) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('rebuild' as const), deadlines: fc.array(fc.integer({ min: 0, max: 20 }), { maxLength: 40 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('rebuild' as const),
+      deadlines: fc.array(fc.integer({ min: 0, max: 20 }), { maxLength: 40 }),
+    }),
+  },
 );
 
 describe('DeadlineHeap', () => {

@@ -60,7 +60,9 @@ describe.each(ENGINES)('%s', (_name, createEngine) => {
       const now = { t: 1000 };
       const a = engineAt(now);
       const b = engineAt(now);
-      keys.forEach((key, i) => a.apply(key, record(i + 1, { tombstone: i % 7 === 0, value: i % 7 === 0 ? Buffer.alloc(0) : Buffer.from('x') })));
+      keys.forEach((key, i) =>
+        a.apply(key, record(i + 1, { tombstone: i % 7 === 0, value: i % 7 === 0 ? Buffer.alloc(0) : Buffer.from('x') })),
+      );
       const shuffled = keys.map((key, i) => [key, i] as const).sort(() => rng.next() - 0.5);
       for (const [key, i] of shuffled) {
         // b also saw older versions first: only the winner counts.
@@ -123,8 +125,24 @@ describe.each(ENGINES)('%s', (_name, createEngine) => {
     });
 
     it.each<[string, HashRange[], number, RegExp]>([
-      ['unsorted ranges', [[10, 20], [0, 5]], 1, /sorted and disjoint/],
-      ['overlapping ranges', [[0, 10], [10, 20]], 1, /sorted and disjoint/],
+      [
+        'unsorted ranges',
+        [
+          [10, 20],
+          [0, 5],
+        ],
+        1,
+        /sorted and disjoint/,
+      ],
+      [
+        'overlapping ranges',
+        [
+          [0, 10],
+          [10, 20],
+        ],
+        1,
+        /sorted and disjoint/,
+      ],
       ['0 segments', [[0, 10]], 0, /segments must be a whole number from 1 to 4096/],
       ['a fraction of a segment', [[0, 10]], 1.5, /segments/],
     ])('refuses %s with INVALID_REQUEST', (_name, bad, segments, message) => {
@@ -140,7 +158,10 @@ describe.each(ENGINES)('%s', (_name, createEngine) => {
       const service = new StorageService({ nodeId: 'n1', engine, canScan: () => complete });
       expect(() => service.handle({ type: 'DIGEST', ranges: [FULL_RANGE], segments: 1 })).toThrow(/catching up/);
       complete = true;
-      expect(service.handle({ type: 'DIGEST', ranges: [FULL_RANGE], segments: 1 })).toEqual({ type: 'DIGEST', digests: engine.digest([FULL_RANGE], 1) });
+      expect(service.handle({ type: 'DIGEST', ranges: [FULL_RANGE], segments: 1 })).toEqual({
+        type: 'DIGEST',
+        digests: engine.digest([FULL_RANGE], 1),
+      });
     });
   });
 });
@@ -154,14 +175,26 @@ describe('digests across engines', () => {
     const writes = Array.from({ length: 4000 }, (_, i) => {
       const tombstone = rng.int(5) === 0;
       const value = tombstone ? Buffer.alloc(0) : Buffer.alloc(rng.int(3000), i);
-      return [`k:${rng.int(2500)}:é`, record(245_344_933_228_544 + rng.int(1_000_000), { writerId: `c${rng.int(4)}`, tombstone, value, expiresAt: rng.int(4) === 0 ? 1000 + rng.int(3000) : null })] as const;
+      return [
+        `k:${rng.int(2500)}:é`,
+        record(245_344_933_228_544 + rng.int(1_000_000), {
+          writerId: `c${rng.int(4)}`,
+          tombstone,
+          value,
+          expiresAt: rng.int(4) === 0 ? 1000 + rng.int(3000) : null,
+        }),
+      ] as const;
     });
     for (const engine of engines) {
       for (const [key, r] of [...writes].sort(() => rng.next() - 0.5)) engine.apply(key, r);
     }
     now.t = 2500;
     engines[0]!.sweep(1000);
-    const ranges: HashRange[] = [[0, 1e9], [1e9 + 1, 3e9], [3.5e9, 2 ** 32 - 1]];
+    const ranges: HashRange[] = [
+      [0, 1e9],
+      [1e9 + 1, 3e9],
+      [3.5e9, 2 ** 32 - 1],
+    ];
     for (const segments of [1, 7, 256]) {
       const expected = engines[0]!.digest(ranges, segments);
       for (const engine of engines) expect(engine.digest(ranges, segments)).toEqual(expected);

@@ -54,8 +54,15 @@ function rec(version: number, value: string, extra: Partial<VersionedValue> = {}
   return { value: Buffer.from(value), version, writerId: 'c1', createdAt: 0, updatedAt: 0, expiresAt: null, tombstone: false, ...extra };
 }
 
-function setup(options: { fsync?: FsyncPolicy; directory?: MemoryLogDirectory; nodeId?: string; extra?: Partial<DurableStorageEngineOptions> } = {}) {
-  const clock = { nowMs: 1000, now(): number { return this.nowMs; } };
+function setup(
+  options: { fsync?: FsyncPolicy; directory?: MemoryLogDirectory; nodeId?: string; extra?: Partial<DurableStorageEngineOptions> } = {},
+) {
+  const clock = {
+    nowMs: 1000,
+    now(): number {
+      return this.nowMs;
+    },
+  };
   const scheduler = new ManualScheduler();
   const directory = options.directory ?? new MemoryLogDirectory();
   const logs: string[] = [];
@@ -87,13 +94,25 @@ function live(engine: { get(key: string): VersionedValue | null }, key: string, 
 describe('DurableStorageEngine recovery', () => {
   it('replays many segments into an engine that keeps the values it is given (the map engine): every value intact, though segments share one read buffer', () => {
     const { clock, scheduler, directory } = setup();
-    const open = () => DurableStorageEngine.open({ engine: new InMemoryStorageEngine({ clock, tombstoneGraceMs: GRACE_MS }), directory, nodeId: 'n1', fsync: { mode: 'never' }, clock, scheduler, segmentBytes: 2048 });
+    const open = () =>
+      DurableStorageEngine.open({
+        engine: new InMemoryStorageEngine({ clock, tombstoneGraceMs: GRACE_MS }),
+        directory,
+        nodeId: 'n1',
+        fsync: { mode: 'never' },
+        clock,
+        scheduler,
+        segmentBytes: 2048,
+      });
     const writer = open();
     for (let i = 0; i < 40; i += 1) writer.apply(`key-${i}`, rec(1, String.fromCharCode(97 + (i % 26)).repeat(300 + i)));
     writer.close();
     expect(directory.list().filter((name) => name.endsWith('.log')).length).toBeGreaterThan(4);
     const reopened = open();
-    for (let i = 0; i < 40; i += 1) expect(live(reopened, `key-${i}`, clock.nowMs)).toBe(live({ get: () => rec(1, String.fromCharCode(97 + (i % 26)).repeat(300 + i)) }, 'k', clock.nowMs));
+    for (let i = 0; i < 40; i += 1)
+      expect(live(reopened, `key-${i}`, clock.nowMs)).toBe(
+        live({ get: () => rec(1, String.fromCharCode(97 + (i % 26)).repeat(300 + i)) }, 'k', clock.nowMs),
+      );
     reopened.close();
   });
 
@@ -118,7 +137,12 @@ describe('DurableStorageEngine recovery', () => {
         // a tombstone the reference already purged, nothing a reader sees there).
         const held = engine.get(key);
         const replayed = held !== null && rng.int(10) === 0;
-        const record = replayed ? held : rec(version, 'v'.repeat(size) + String(step), { writerId: `c${rng.int(2)}`, expiresAt: rng.int(3) === 0 ? clock.nowMs + rng.int(500) : null });
+        const record = replayed
+          ? held
+          : rec(version, 'v'.repeat(size) + String(step), {
+              writerId: `c${rng.int(2)}`,
+              expiresAt: rng.int(3) === 0 ? clock.nowMs + rng.int(500) : null,
+            });
         version += 1;
         const durable = engine.apply(key, record);
         const expected = reference.apply(key, { ...record, value: new Uint8Array(record.value) });
@@ -161,7 +185,8 @@ describe('DurableStorageEngine recovery', () => {
     const { clock, scheduler, engine } = setup({ extra: { mergeRatio: 1.5, mergeMinBytes: 16 * 1024 } });
     let highest = 0;
     for (let round = 0; round < 200; round += 1) {
-      for (let i = 0; i < 20; i += 1) engine.apply(`s-${round}-${i}`, rec(round * 100 + i + 1, 'x'.repeat(500), { expiresAt: clock.nowMs + 100 }));
+      for (let i = 0; i < 20; i += 1)
+        engine.apply(`s-${round}-${i}`, rec(round * 100 + i + 1, 'x'.repeat(500), { expiresAt: clock.nowMs + 100 }));
       clock.nowMs += 150;
       engine.sweep(10_000);
       for (let tick = 0; tick < 10; tick += 1) scheduler.runRepeating();
@@ -285,32 +310,35 @@ describe('DurableStorageEngine with slow fsyncs', () => {
   it.each([
     ['interval', { mode: 'interval', intervalMs: 100 }],
     ['always', { mode: 'always' }],
-  ] as const)('under %s, sealing a segment while an fsync of it is in flight neither fails the log nor loses a write', async (_name, fsync) => {
-    const { scheduler, directory, open, engine } = setup({ fsync });
-    directory.holdSyncs = true;
-    engine.apply('first', rec(1, 'x'.repeat(100)));
-    const waiting = engine.persisted();
-    scheduler.runOnce();
-    scheduler.runRepeating();
-    // The 2 KiB segment fills and is sealed (closed) while its fsync has not finished.
-    for (let i = 0; i < 30; i += 1) engine.apply(`k${i}`, rec(1, 'y'.repeat(100)));
-    expect(engine.durability().segments).toBeGreaterThan(1);
-    directory.releaseSyncs();
-    await waiting;
-    await Promise.resolve();
-    expect(engine.durability().failure).toBeNull();
-    engine.apply('after', rec(1, 'z'));
-    // The policy's next fsync covers everything, and then a power cut loses nothing.
-    directory.holdSyncs = false;
-    const more = engine.persisted();
-    scheduler.runOnce();
-    scheduler.runRepeating();
-    await more;
-    await Promise.resolve();
-    directory.powerLoss();
-    const reopened = open();
-    for (const key of ['first', 'after', ...Array.from({ length: 30 }, (_, i) => `k${i}`)]) expect(reopened.get(key), key).not.toBeNull();
-  });
+  ] as const)(
+    'under %s, sealing a segment while an fsync of it is in flight neither fails the log nor loses a write',
+    async (_name, fsync) => {
+      const { scheduler, directory, open, engine } = setup({ fsync });
+      directory.holdSyncs = true;
+      engine.apply('first', rec(1, 'x'.repeat(100)));
+      const waiting = engine.persisted();
+      scheduler.runOnce();
+      scheduler.runRepeating();
+      // The 2 KiB segment fills and is sealed (closed) while its fsync has not finished.
+      for (let i = 0; i < 30; i += 1) engine.apply(`k${i}`, rec(1, 'y'.repeat(100)));
+      expect(engine.durability().segments).toBeGreaterThan(1);
+      directory.releaseSyncs();
+      await waiting;
+      await Promise.resolve();
+      expect(engine.durability().failure).toBeNull();
+      engine.apply('after', rec(1, 'z'));
+      // The policy's next fsync covers everything, and then a power cut loses nothing.
+      directory.holdSyncs = false;
+      const more = engine.persisted();
+      scheduler.runOnce();
+      scheduler.runRepeating();
+      await more;
+      await Promise.resolve();
+      directory.powerLoss();
+      const reopened = open();
+      for (const key of ['first', 'after', ...Array.from({ length: 30 }, (_, i) => `k${i}`)]) expect(reopened.get(key), key).not.toBeNull();
+    },
+  );
 });
 
 describe('DurableStorageEngine faults', () => {
@@ -319,7 +347,9 @@ describe('DurableStorageEngine faults', () => {
     engine.apply('k', rec(1, 'old'));
     engine.flush();
     directory.partialBytes = 17;
-    directory.inject((operation) => (operation === 'append' ? Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }) : null));
+    directory.inject((operation) =>
+      operation === 'append' ? Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }) : null,
+    );
     engine.apply('k', rec(2, 'new'));
     const waiting = engine.persisted();
     scheduler.runOnce();

@@ -31,7 +31,8 @@ import { REPLAY_CHUNK_BYTES, replaySegmentFile } from './log-recovery.js';
  * In every mode a write is in the log (the operating system's cache) before it is acknowledged,
  * so a crash of the process alone loses nothing acknowledged.
  */
-export type FsyncPolicy = { readonly mode: 'always' } | { readonly mode: 'interval'; readonly intervalMs: number } | { readonly mode: 'never' };
+export type FsyncPolicy =
+  { readonly mode: 'always' } | { readonly mode: 'interval'; readonly intervalMs: number } | { readonly mode: 'never' };
 
 /** Where the engine reports what it found and did (recovery, damage, failed writes, merges). */
 export type DurableEngineLogger = (level: 'info' | 'warn' | 'error', message: string, fields: Readonly<Record<string, unknown>>) => void;
@@ -199,7 +200,9 @@ function bySegmentOrder(a: Segment, b: Segment): number {
 export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanStorageEngine> implements RangeScanStorageEngine {
   private readonly inner: E;
   private readonly directory: LogDirectory;
-  private readonly options: Required<Omit<DurableStorageEngineOptions, 'engine' | 'directory' | 'logger' | 'clusterId' | 'onClose' | 'defer'>>;
+  private readonly options: Required<
+    Omit<DurableStorageEngineOptions, 'engine' | 'directory' | 'logger' | 'clusterId' | 'onClose' | 'defer'>
+  >;
   private readonly defer: (callback: () => void) => void;
   private readonly logger: DurableEngineLogger;
   private readonly onClose: () => void;
@@ -227,7 +230,16 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
   private closed = false;
   /** Where a merge step encodes its batch, written with one `write` per output segment. */
   private mergeBuffer = Buffer.allocUnsafe(0);
-  private counts = { corruptRegions: 0, tornTails: 0, recoveredEntries: 0, recoveryMs: 0, writeFailures: 0, merges: 0, mergesFailed: 0, fsyncs: 0 };
+  private counts = {
+    corruptRegions: 0,
+    tornTails: 0,
+    recoveredEntries: 0,
+    recoveryMs: 0,
+    writeFailures: 0,
+    merges: 0,
+    mergesFailed: 0,
+    fsyncs: 0,
+  };
 
   private constructor(options: DurableStorageEngineOptions<E>) {
     this.inner = options.engine;
@@ -282,7 +294,8 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
    * @throws DkvError UNAVAILABLE when the log cannot take it (then nothing changed).
    */
   apply(key: string, record: VersionedValue): ApplyResult {
-    const incoming = !record.tombstone && record.expiresAt !== null && record.expiresAt <= this.options.clock.now() ? toTombstone(record) : record;
+    const incoming =
+      !record.tombstone && record.expiresAt !== null && record.expiresAt <= this.options.clock.now() ? toTombstone(record) : record;
     const held = this.peek(key);
     if (held === null || compareVersionedValues(incoming, held) > 0) this.append(key, incoming);
     return this.inner.apply(key, record);
@@ -319,7 +332,12 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
   /** What the log holds and what it went through. */
   durability(): DurabilityStats {
     const segments = [...this.sealed, this.active, ...(this.merge?.outputs ?? [])];
-    return { ...this.counts, diskBytes: segments.reduce((sum, segment) => sum + segment.bytes, 0), segments: segments.length, failure: this.failure };
+    return {
+      ...this.counts,
+      diskBytes: segments.reduce((sum, segment) => sum + segment.bytes, 0),
+      segments: segments.length,
+      failure: this.failure,
+    };
   }
 
   /**
@@ -423,14 +441,22 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
       this.counts.recoveredEntries += replay.entries;
       for (const region of replay.corrupt) {
         this.counts.corruptRegions += 1;
-        this.logger('error', 'skipped a damaged stretch of the log: its records are not served; anti-entropy restores them from the replicas', { segment: segment.name, offset: region.offset, bytes: region.bytes });
+        this.logger(
+          'error',
+          'skipped a damaged stretch of the log: its records are not served; anti-entropy restores them from the replicas',
+          { segment: segment.name, offset: region.offset, bytes: region.bytes },
+        );
       }
       segment.bytes = read.size;
       if (replay.tail !== null) {
         this.counts.tornTails += 1;
         this.directory.truncate(segment.name, replay.tail.offset);
         segment.bytes = replay.tail.offset;
-        this.logger('warn', 'cut a torn record at the end of a log segment (a write the process did not finish)', { segment: segment.name, offset: replay.tail.offset, bytes: replay.tail.bytes });
+        this.logger('warn', 'cut a torn record at the end of a log segment (a write the process did not finish)', {
+          segment: segment.name,
+          offset: replay.tail.offset,
+          bytes: replay.tail.bytes,
+        });
       }
       // A segment left empty (a start without writes) is not kept: starts would pile them up.
       if (segment.bytes === 0) this.directory.remove(segment.name);
@@ -441,7 +467,15 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
     const { fsync, scheduler, mergeStepIntervalMs } = this.options;
     if (fsync.mode === 'interval') this.timers.push(scheduler.every(fsync.intervalMs, () => this.backgroundSync()));
     this.timers.push(scheduler.every(mergeStepIntervalMs, () => this.mergeStep()));
-    this.logger('info', 'log replayed', { directory: this.directory.location, segments: segments.length, entries: this.counts.recoveredEntries, corruptRegions: this.counts.corruptRegions, tornTails: this.counts.tornTails, ms: this.counts.recoveryMs, identity: IDENTITY_FILE });
+    this.logger('info', 'log replayed', {
+      directory: this.directory.location,
+      segments: segments.length,
+      entries: this.counts.recoveredEntries,
+      corruptRegions: this.counts.corruptRegions,
+      tornTails: this.counts.tornTails,
+      ms: this.counts.recoveryMs,
+      identity: IDENTITY_FILE,
+    });
   }
 
   private openActive(major: number): void {
@@ -511,7 +545,10 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
       } catch (undo) {
         this.fail(`a failed append could not be undone (${message(undo)})`);
       }
-      this.logger('error', 'a write could not be appended to the log and was refused', { segment: this.active.name, error: message(error) });
+      this.logger('error', 'a write could not be appended to the log and was refused', {
+        segment: this.active.name,
+        error: message(error),
+      });
       this.writeError = new DkvError('UNAVAILABLE', `node ${this.options.nodeId} could not persist the write: ${message(error)}`);
       this.settleWaiters(this.writeError);
       return this.writeError;
@@ -629,7 +666,10 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
   }
 
   private refusal(): DkvError {
-    return new DkvError('UNAVAILABLE', `node ${this.options.nodeId} refuses writes: ${this.failure ?? 'the log failed'}; restart it to recover from its log`);
+    return new DkvError(
+      'UNAVAILABLE',
+      `node ${this.options.nodeId} refuses writes: ${this.failure ?? 'the log failed'}; restart it to recover from its log`,
+    );
   }
 
   /** Bytes the live records would take in the log: the figure the merge ratio compares the log with. */
@@ -707,7 +747,11 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
     for (const segment of replaced) this.directory.remove(segment.name);
     this.directory.syncDirectory();
     this.counts.merges += 1;
-    this.logger('info', 'merge done', { segmentsReplaced: replaced.length, bytesBefore: replaced.reduce((sum, s) => sum + s.bytes, 0), bytesAfter: merge.outputs.reduce((sum, s) => sum + s.bytes, 0) });
+    this.logger('info', 'merge done', {
+      segmentsReplaced: replaced.length,
+      bytesBefore: replaced.reduce((sum, s) => sum + s.bytes, 0),
+      bytesAfter: merge.outputs.reduce((sum, s) => sum + s.bytes, 0),
+    });
   }
 
   /** Deletes what a merge wrote; the segments it was to replace stay. The next check may start again. */
@@ -719,7 +763,8 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
     if (merge === null) return;
     try {
       merge.output.close();
-      for (const output of merge.outputs) if (this.directory.list().includes(output.name + TEMPORARY_SUFFIX)) this.directory.remove(output.name + TEMPORARY_SUFFIX);
+      for (const output of merge.outputs)
+        if (this.directory.list().includes(output.name + TEMPORARY_SUFFIX)) this.directory.remove(output.name + TEMPORARY_SUFFIX);
     } catch (cleanup) {
       this.logger('warn', 'could not delete a given-up merge’s files; the next start deletes them', { error: message(cleanup) });
     }
@@ -730,7 +775,9 @@ function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function checkOptions(options: Required<Omit<DurableStorageEngineOptions, 'engine' | 'directory' | 'logger' | 'clusterId' | 'onClose' | 'defer'>>): void {
+function checkOptions(
+  options: Required<Omit<DurableStorageEngineOptions, 'engine' | 'directory' | 'logger' | 'clusterId' | 'onClose' | 'defer'>>,
+): void {
   const positive: Array<[string, number]> = [
     ['segmentBytes', options.segmentBytes],
     ['mergeStepIntervalMs', options.mergeStepIntervalMs],
@@ -739,11 +786,17 @@ function checkOptions(options: Required<Omit<DurableStorageEngineOptions, 'engin
     ['maxRecordBytes', options.maxRecordBytes],
   ];
   for (const [name, value] of positive) {
-    if (!Number.isInteger(value) || value < 1) throw new DkvError('INVALID_REQUEST', `${name} must be a whole number >= 1, got ${String(value)}`);
+    if (!Number.isInteger(value) || value < 1)
+      throw new DkvError('INVALID_REQUEST', `${name} must be a whole number >= 1, got ${String(value)}`);
   }
-  if (!Number.isInteger(options.mergeMinBytes) || options.mergeMinBytes < 0) throw new DkvError('INVALID_REQUEST', `mergeMinBytes must be a whole number >= 0, got ${String(options.mergeMinBytes)}`);
-  if (!(options.mergeRatio > 1)) throw new DkvError('INVALID_REQUEST', `mergeRatio must be a number above 1, got ${String(options.mergeRatio)}`);
+  if (!Number.isInteger(options.mergeMinBytes) || options.mergeMinBytes < 0)
+    throw new DkvError('INVALID_REQUEST', `mergeMinBytes must be a whole number >= 0, got ${String(options.mergeMinBytes)}`);
+  if (!(options.mergeRatio > 1))
+    throw new DkvError('INVALID_REQUEST', `mergeRatio must be a number above 1, got ${String(options.mergeRatio)}`);
   if (options.fsync.mode === 'interval' && !(Number.isInteger(options.fsync.intervalMs) && options.fsync.intervalMs >= 1)) {
-    throw new DkvError('INVALID_REQUEST', `the fsync interval must be a whole number of milliseconds >= 1, got ${String(options.fsync.intervalMs)}`);
+    throw new DkvError(
+      'INVALID_REQUEST',
+      `the fsync interval must be a whole number of milliseconds >= 1, got ${String(options.fsync.intervalMs)}`,
+    );
   }
 }

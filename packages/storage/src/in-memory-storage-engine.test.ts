@@ -15,7 +15,12 @@ import { InMemoryStorageEngine } from './in-memory-storage-engine.js';
 const GRACE_MS = 1000;
 
 function setupWith(createEngine: EngineFactory, options: { graceMs?: number; slack?: number } = {}) {
-  const clock = { nowMs: 0, now(): number { return this.nowMs; } };
+  const clock = {
+    nowMs: 0,
+    now(): number {
+      return this.nowMs;
+    },
+  };
   const engine = createEngine({ clock, tombstoneGraceMs: options.graceMs ?? GRACE_MS, ttlIndexSlackFactor: options.slack });
   return { clock, engine };
 }
@@ -100,7 +105,8 @@ class Model {
     let incoming = expired ? toTombstone(record) : record;
     const held = this.get(key, nowMs);
     if (held && compareVersionedValues(incoming, held) <= 0) return { applied: false, version: held.version, previous: held.version };
-    if (held && !held.tombstone && !incoming.tombstone && held.createdAt < incoming.createdAt) incoming = { ...incoming, createdAt: held.createdAt };
+    if (held && !held.tombstone && !incoming.tombstone && held.createdAt < incoming.createdAt)
+      incoming = { ...incoming, createdAt: held.createdAt };
     // The time of death travels in the record: a delete's updatedAt, a value's expiresAt.
     const purgeAtMs = incoming.tombstone ? incoming.updatedAt + this.graceMs : Infinity;
     if (purgeAtMs <= nowMs) {
@@ -163,7 +169,13 @@ describe.each(ENGINES)('%s', (_name, createEngine) => {
       ['equal version and writer: the delete wins', rec(2), del(2), true, { tombstone: true }],
       ['equal version and writer: a value loses to the delete', del(2), rec(2), false, { tombstone: true }],
       ['a newer value re-creates a deleted key', del(2), rec(3), true, { version: 3, tombstone: false }],
-      ['equal version, writer and kind: larger bytes win', rec(2, { value: Uint8Array.of(0x61) }), rec(2, { value: Uint8Array.of(0x62) }), true, { value: Uint8Array.of(0x62) }],
+      [
+        'equal version, writer and kind: larger bytes win',
+        rec(2, { value: Uint8Array.of(0x61) }),
+        rec(2, { value: Uint8Array.of(0x62) }),
+        true,
+        { value: Uint8Array.of(0x62) },
+      ],
     ];
 
     it.each(cases)('%s', (_name, held, incoming, applied, expected) => {

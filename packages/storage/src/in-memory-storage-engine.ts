@@ -166,14 +166,16 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
     }
     held = this.entries.get(key);
     if (held !== undefined) {
-      if (compareVersionedValues(incoming, held.record) <= 0) return { applied: false, version: held.record.version, previous: held.record.version };
+      if (compareVersionedValues(incoming, held.record) <= 0)
+        return { applied: false, version: held.record.version, previous: held.record.version };
       if (isPastPurge(incoming, nowMs, this.tombstoneGraceMs)) {
         this.remove(key);
         return { applied: true, version: incoming.version, previous: held.record.version };
       }
       // A coordinator that writes without reading first cannot know when the key's life began:
       // an overwrite of a live value keeps the earlier `createdAt`.
-      if (!incoming.tombstone && !held.record.tombstone && held.record.createdAt < incoming.createdAt) incoming = { ...incoming, createdAt: held.record.createdAt };
+      if (!incoming.tombstone && !held.record.tombstone && held.record.createdAt < incoming.createdAt)
+        incoming = { ...incoming, createdAt: held.record.createdAt };
       this.uncount(held);
     } else if (isPastPurge(incoming, nowMs, this.tombstoneGraceMs)) {
       return { applied: true, version: incoming.version, previous: 0 };
@@ -231,7 +233,8 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
     return digestRanges(ranges, segments, (bucket, visit) => {
       for (const key of this.buckets[bucket] ?? []) {
         const entry = this.entries.get(key);
-        if (entry !== undefined && !this.isPurgeable(entry, nowMs)) visit(entry.hash, entry.record.version, this.writerHash(entry.record.writerId), entry.keyBytes);
+        if (entry !== undefined && !this.isPurgeable(entry, nowMs))
+          visit(entry.hash, entry.record.version, this.writerHash(entry.record.writerId), entry.keyBytes);
       }
     });
   }

@@ -39,8 +39,7 @@ const FLAG_TOMBSTONE = 1;
 
 /** One decoded log entry: a record to apply, or the removal of a key. */
 export type LogEntry =
-  | { readonly kind: 'record'; readonly key: string; readonly record: VersionedValue }
-  | { readonly kind: 'remove'; readonly key: string };
+  { readonly kind: 'record'; readonly key: string; readonly record: VersionedValue } | { readonly kind: 'remove'; readonly key: string };
 
 /** Why the bytes at an offset are not a record. */
 export type LogDamage = 'truncated' | 'bad-magic' | 'bad-length' | 'bad-checksum' | 'bad-format';
@@ -82,7 +81,11 @@ export function encodeEntryInto(out: Buffer, offset: number, key: string, record
   at += keyBytes;
   const writerBytes = record === null ? 0 : out.write(record.writerId, at, 'utf8');
   at += writerBytes;
-  if (keyBytes > 0xffff || writerBytes > 0xffff) throw new DkvError('INVALID_REQUEST', `a log record's key and writer id must be at most 65,535 bytes, got ${keyBytes} and ${writerBytes}`);
+  if (keyBytes > 0xffff || writerBytes > 0xffff)
+    throw new DkvError(
+      'INVALID_REQUEST',
+      `a log record's key and writer id must be at most 65,535 bytes, got ${keyBytes} and ${writerBytes}`,
+    );
   const valueBytes = record === null ? 0 : record.value.byteLength;
   if (record !== null) out.set(record.value, at);
   const bodyBytes = FIXED_BODY_BYTES + keyBytes + writerBytes + valueBytes;
@@ -142,7 +145,11 @@ export function decodeLogEntry(bytes: Buffer, offset: number, end: number, maxBo
   const keyBytes = bytes.readUInt16LE(bodyStart + 4);
   const writerBytes = bytes.readUInt16LE(bodyStart + 6);
   const valueBytes = bytes.readUInt32LE(bodyStart + 8);
-  if (bytes[bodyStart] !== LOG_FORMAT_VERSION || (kind !== KIND_RECORD && kind !== KIND_REMOVE) || FIXED_BODY_BYTES + keyBytes + writerBytes + valueBytes !== bodyBytes) {
+  if (
+    bytes[bodyStart] !== LOG_FORMAT_VERSION ||
+    (kind !== KIND_RECORD && kind !== KIND_REMOVE) ||
+    FIXED_BODY_BYTES + keyBytes + writerBytes + valueBytes !== bodyBytes
+  ) {
     return { damage: 'bad-format' };
   }
   let at = bodyStart + FIXED_BODY_BYTES;

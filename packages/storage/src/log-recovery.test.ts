@@ -51,7 +51,7 @@ function writeLog(count: number) {
   engine.flush();
   const bytes = Buffer.from(directory.bytesOf(SEGMENT));
   const starts: number[] = [];
-  for (let at = 0; at < bytes.length; ) {
+  for (let at = 0; at < bytes.length;) {
     starts.push(at);
     const decoded = decodeLogEntry(bytes, at, bytes.length, 1 << 20);
     if (!('entry' in decoded)) throw new Error(`the log written is not readable at ${at}`);
@@ -64,7 +64,9 @@ function writeLog(count: number) {
 /** A directory holding `segment` as the log of node n1 (its identity file as an engine writes it). */
 function directoryWith(segment: Buffer): MemoryLogDirectory {
   const directory = new MemoryLogDirectory();
-  directory.open('IDENTITY').append(Buffer.from(JSON.stringify({ format: 'dkv-node-data', formatVersion: 1, nodeId: 'n1', clusterId: null })));
+  directory
+    .open('IDENTITY')
+    .append(Buffer.from(JSON.stringify({ format: 'dkv-node-data', formatVersion: 1, nodeId: 'n1', clusterId: null })));
   directory.open(SEGMENT).append(segment);
   return directory;
 }
@@ -88,7 +90,9 @@ describe('log recovery', () => {
       expect(engine.durability().corruptRegions).toBe(0);
       expect(logs.some((line) => line.startsWith('warn: cut a torn record'))).toBe(torn);
       // The torn end is gone from the file: the next start finds a clean log.
-      expect(directory.size(SEGMENT)).toBe(starts.includes(cut) || cut === bytes.length ? cut : (starts.filter((start) => start < cut).at(-1) as number));
+      expect(directory.size(SEGMENT)).toBe(
+        starts.includes(cut) || cut === bytes.length ? cut : (starts.filter((start) => start < cut).at(-1) as number),
+      );
     }
     // Hundreds of reopens: minutes on a loaded shared machine, not a speed test.
   }, 120_000);
@@ -109,7 +113,11 @@ describe('log recovery', () => {
       for (let i = 0; i < values.length; i += 1) {
         const record = engine.get(`key-${i}`);
         if (i === victim) expect(record, `trial ${trial}: the damaged record key-${i} (byte ${at - start} flipped)`).toBeNull();
-        else expect(record !== null && Buffer.from(record.value).equals(values[i] as Buffer), `trial ${trial}: key-${i} with key-${victim} damaged at byte ${at - start}`).toBe(true);
+        else
+          expect(
+            record !== null && Buffer.from(record.value).equals(values[i] as Buffer),
+            `trial ${trial}: key-${i} with key-${victim} damaged at byte ${at - start}`,
+          ).toBe(true);
       }
       const { corruptRegions, tornTails } = engine.durability();
       // Damage in the last record is indistinguishable from a torn write: it is cut as one.
@@ -161,10 +169,15 @@ describe('log record codec', () => {
     const record = rec(42, Buffer.from('héllo'), { tombstone: false, expiresAt: 123456789 });
     const bytes = encodeRecordEntry('clé-1', record);
     const decoded = decodeLogEntry(bytes, 0, bytes.length, 1 << 20);
-    expect(decoded).toMatchObject({ bytes: bytes.length, entry: { kind: 'record', key: 'clé-1', record: { ...record, value: expect.anything() } } });
+    expect(decoded).toMatchObject({
+      bytes: bytes.length,
+      entry: { kind: 'record', key: 'clé-1', record: { ...record, value: expect.anything() } },
+    });
     expect(Buffer.from((decoded as { entry: { record: VersionedValue } }).entry.record.value).toString()).toBe('héllo');
     const tombstone = encodeRecordEntry('k', rec(3, Buffer.alloc(0), { tombstone: true }));
-    expect(decodeLogEntry(tombstone, 0, tombstone.length, 1 << 20)).toMatchObject({ entry: { record: { tombstone: true, expiresAt: null } } });
+    expect(decodeLogEntry(tombstone, 0, tombstone.length, 1 << 20)).toMatchObject({
+      entry: { record: { tombstone: true, expiresAt: null } },
+    });
     const removal = encodeRemoveEntry('gone');
     expect(decodeLogEntry(removal, 0, removal.length, 1 << 20)).toEqual({ entry: { kind: 'remove', key: 'gone' }, bytes: removal.length });
     // A record of a later format, checksummed as it would be: refused as another format, not served.

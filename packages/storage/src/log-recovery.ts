@@ -63,7 +63,13 @@ export const REPLAY_CHUNK_BYTES = 1024 * 1024;
  * with {@link replaySegment}, whose search for the next good record needs all of it (damage is
  * rare). Returns what it found, the segment's size, and the buffer to reuse.
  */
-export function replaySegmentFile(directory: LogDirectory, name: string, maxBodyBytes: number, buffer: Buffer, visit: (entry: LogEntry) => void): { readonly replay: SegmentReplay; readonly size: number; readonly buffer: Buffer } {
+export function replaySegmentFile(
+  directory: LogDirectory,
+  name: string,
+  maxBodyBytes: number,
+  buffer: Buffer,
+  visit: (entry: LogEntry) => void,
+): { readonly replay: SegmentReplay; readonly size: number; readonly buffer: Buffer } {
   const size = directory.size(name);
   let base = 0;
   let filled = 0;

@@ -46,7 +46,10 @@ describe.each(ENGINES)('%s', (_name, createEngine) => {
   const filled = (count: number) => filledBy(createEngine, count);
 
   describe('scan', () => {
-    const ranges: HashRange[] = [[0, 2 ** 30], [3 * 2 ** 30, 2 ** 32 - 1]];
+    const ranges: HashRange[] = [
+      [0, 2 ** 30],
+      [3 * 2 ** 30, 2 ** 32 - 1],
+    ];
 
     it.each([1, 7, 100, 5000])('returns each key of the ranges once, in batches of %i', (limit) => {
       const engine = filled(3000);
@@ -108,7 +111,10 @@ describe('scans across engines', () => {
   const [inMemory, compact] = ENGINES.map(([, createEngine]) => createEngine);
 
   it('returns the same batches from both engines, and a cursor of one resumes on the other', () => {
-    const ranges: HashRange[] = [[0, 2 ** 31], [3 * 2 ** 30, 2 ** 32 - 1]];
+    const ranges: HashRange[] = [
+      [0, 2 ** 31],
+      [3 * 2 ** 30, 2 ** 32 - 1],
+    ];
     const a = filledBy(inMemory!, 2000);
     const b = filledBy(compact!, 2000);
     for (const limit of [1, 13, 500]) {

@@ -16,7 +16,11 @@ export type DigestVisitor = (keyHash: number, version: number, writerHash: numbe
  * bucket, in any order: a digest sums each lane over a part, so order does not matter.
  * @throws DkvError INVALID_REQUEST when the ranges are not sorted and disjoint or `segments` is out of bounds.
  */
-export function digestRanges(ranges: readonly HashRange[], segments: number, recordsOfBucket: (bucket: number, visit: DigestVisitor) => void): RangeDigest[] {
+export function digestRanges(
+  ranges: readonly HashRange[],
+  segments: number,
+  recordsOfBucket: (bucket: number, visit: DigestVisitor) => void,
+): RangeDigest[] {
   const problem = digestRequestProblem(ranges, segments);
   if (problem !== null) throw new DkvError('INVALID_REQUEST', `invalid digest request: ${problem}`);
   const sumA = new Uint32Array(ranges.length * segments);
@@ -36,7 +40,8 @@ export function digestRanges(ranges: readonly HashRange[], segments: number, rec
     });
   }
   const digests: RangeDigest[] = new Array<RangeDigest>(counts.length);
-  for (let part = 0; part < counts.length; part += 1) digests[part] = { hash: sumA[part]! * 2 ** 21 + (sumB[part]! >>> 11), count: counts[part]! };
+  for (let part = 0; part < counts.length; part += 1)
+    digests[part] = { hash: sumA[part]! * 2 ** 21 + (sumB[part]! >>> 11), count: counts[part]! };
   return digests;
 }
 

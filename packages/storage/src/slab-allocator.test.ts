@@ -106,7 +106,11 @@ describe('SlabAllocator', () => {
     allocator.release(addresses[1] ?? 0);
     allocator.release(addresses[5] ?? 0);
     allocator.release(addresses[2] ?? 0);
-    expect([allocator.store(bytes(2048, 7), 7), allocator.store(bytes(2048, 8), 8), allocator.store(bytes(2048, 9), 9)]).toEqual([addresses[1], addresses[2], addresses[5]]);
+    expect([allocator.store(bytes(2048, 7), 7), allocator.store(bytes(2048, 8), 8), allocator.store(bytes(2048, 9), 9)]).toEqual([
+      addresses[1],
+      addresses[2],
+      addresses[5],
+    ]);
   });
 
   it('hands out copies the allocator never writes again, and views that it does', () => {
@@ -174,7 +178,10 @@ describe('SlabAllocator', () => {
         }
         if (step % 50 === 0) {
           const corrupted = [...held].filter(([address, value]) => !sameBytes(allocator.view(address, value.byteLength), value));
-          expect(corrupted.map(([address]) => address), `step ${step} (seed ${seed})`).toEqual([]);
+          expect(
+            corrupted.map(([address]) => address),
+            `step ${step} (seed ${seed})`,
+          ).toEqual([]);
         }
       }
     };
@@ -237,7 +244,9 @@ class Holder {
 
   /** The owners whose bytes no longer read back as stored. */
   corrupted(): number[] {
-    return [...this.held].filter(([, { address, value }]) => !sameBytes(this.allocator.view(address, value.byteLength), value)).map(([owner]) => owner);
+    return [...this.held]
+      .filter(([, { address, value }]) => !sameBytes(this.allocator.view(address, value.byteLength), value))
+      .map(([owner]) => owner);
   }
 }
 
@@ -257,10 +266,19 @@ describe('SlabAllocator compaction', () => {
     expect(holder.allocator.stats()).toMatchObject({ slabs: 10, slabBytes: 10 * SLAB_BYTES });
     // 32 values stay, in blocks 0, 5, ..., 155: the 25 above block 31 move, and 2 slabs remain.
     expect(holder.compactFully()).toBe(25);
-    expect(holder.allocator.stats()).toEqual({ slabs: 2, slabBytes: 2 * SLAB_BYTES, ownBuffers: 0, ownBufferBytes: 0, slabsReleased: 8, blocksMoved: 25 });
+    expect(holder.allocator.stats()).toEqual({
+      slabs: 2,
+      slabBytes: 2 * SLAB_BYTES,
+      ownBuffers: 0,
+      ownBufferBytes: 0,
+      slabsReleased: 8,
+      blocksMoved: 25,
+    });
     expect(holder.relocations).toBe(25);
     expect(holder.corrupted()).toEqual([]);
-    expect([...holder.held.values()].map(({ address }) => address >>> 0).sort((a, b) => a - b)).toEqual(Array.from({ length: 32 }, (_, i) => i));
+    expect([...holder.held.values()].map(({ address }) => address >>> 0).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 32 }, (_, i) => i),
+    );
     // Blocks freed later are reused before a slab is carved again, and new slabs are carved after the kept ones.
     for (let owner = 0; owner < 16 * 5; owner += 5) holder.release(owner);
     for (let owner = 1000; owner < 1016; owner += 1) holder.store(owner, bytes(256, owner));

@@ -155,16 +155,23 @@ export class SlabAllocator {
     const { slabBytes = DEFAULT_SLAB_BYTES } = options;
     const { maxSlabValueBytes = Math.min(DEFAULT_MAX_SLAB_VALUE_BYTES, slabBytes) } = options;
     if (!Number.isInteger(slabBytes) || slabBytes < MIN_SLAB_BYTES || slabBytes > MAX_SLAB_BYTES) {
-      throw new DkvError('INVALID_REQUEST', `slabBytes must be a whole number from ${MIN_SLAB_BYTES} to ${MAX_SLAB_BYTES}, got ${String(slabBytes)}`);
+      throw new DkvError(
+        'INVALID_REQUEST',
+        `slabBytes must be a whole number from ${MIN_SLAB_BYTES} to ${MAX_SLAB_BYTES}, got ${String(slabBytes)}`,
+      );
     }
     if (!Number.isInteger(maxSlabValueBytes) || maxSlabValueBytes < 0 || maxSlabValueBytes > slabBytes) {
-      throw new DkvError('INVALID_REQUEST', `maxSlabValueBytes must be a whole number from 0 to slabBytes (${slabBytes}), got ${String(maxSlabValueBytes)}`);
+      throw new DkvError(
+        'INVALID_REQUEST',
+        `maxSlabValueBytes must be a whole number from 0 to slabBytes (${slabBytes}), got ${String(maxSlabValueBytes)}`,
+      );
     }
     this.slabBytes = slabBytes;
     this.maxSlabValueBytes = maxSlabValueBytes;
     const sizes = sizeClasses(maxSlabValueBytes);
     this.classes.push(newClass(0, 0, 1));
-    for (const blockBytes of sizes) this.classes.push(newClass(this.classes.length, blockBytes, Math.max(1, Math.floor(slabBytes / blockBytes))));
+    for (const blockBytes of sizes)
+      this.classes.push(newClass(this.classes.length, blockBytes, Math.max(1, Math.floor(slabBytes / blockBytes))));
     this.ownBufferClass = this.classes.length;
     this.classByGranules = new Uint8Array(Math.ceil(maxSlabValueBytes / CLASS_GRANULE) + 1);
     let sizeClass = 1;
@@ -192,7 +199,8 @@ export class SlabAllocator {
    * {@link compact} names when it moves the value.
    */
   store(bytes: Uint8Array, owner: number): number {
-    if (!(owner >= 0 && owner <= MAX_OWNER && owner === Math.floor(owner))) throw new DkvError('INVALID_REQUEST', `owner must be a whole number from 0 to ${MAX_OWNER}, got ${String(owner)}`);
+    if (!(owner >= 0 && owner <= MAX_OWNER && owner === Math.floor(owner)))
+      throw new DkvError('INVALID_REQUEST', `owner must be a whole number from 0 to ${MAX_OWNER}, got ${String(owner)}`);
     const size = bytes.byteLength;
     if (size === 0) return EMPTY_ADDRESS;
     if (size > this.maxSlabValueBytes) return this.storeOwnBuffer(bytes);
@@ -361,7 +369,10 @@ export class SlabAllocator {
     const to = this.takeBlock(cls, owner);
     const toSlab = Math.floor(to / perSlab);
     const source = (block - from * perSlab) * cls.blockBytes;
-    (cls.slabs[toSlab] as Uint8Array).set((cls.slabs[from] as Uint8Array).subarray(source, source + cls.blockBytes), (to - toSlab * perSlab) * cls.blockBytes);
+    (cls.slabs[toSlab] as Uint8Array).set(
+      (cls.slabs[from] as Uint8Array).subarray(source, source + cls.blockBytes),
+      (to - toSlab * perSlab) * cls.blockBytes,
+    );
     this.freeBlock(cls, from, block - from * perSlab);
     this.blocksMoved += 1;
     relocate(owner, cls.index * CLASS_STRIDE + block, cls.index * CLASS_STRIDE + to);
@@ -424,7 +435,20 @@ function classStep(size: number): number {
 }
 
 function newClass(index: number, blockBytes: number, blocksPerSlab: number): SizeClass {
-  return { index, blockBytes, blocksPerSlab, slabs: [], links: [], freeHeads: [], freeInSlab: [], withFree: new SlabHeap(), carved: 0, freeCount: 0, scanAt: -1, queued: false };
+  return {
+    index,
+    blockBytes,
+    blocksPerSlab,
+    slabs: [],
+    links: [],
+    freeHeads: [],
+    freeInSlab: [],
+    withFree: new SlabHeap(),
+    carved: 0,
+    freeCount: 0,
+    scanAt: -1,
+    queued: false,
+  };
 }
 
 /** Whether `cls` holds much more than it uses (see {@link SlabAllocator.compact}). */

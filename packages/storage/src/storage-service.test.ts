@@ -17,7 +17,12 @@ const record: VersionedValue = {
 };
 
 function setup(ready = true) {
-  const clock = { nowMs: 1000, now(): number { return this.nowMs; } };
+  const clock = {
+    nowMs: 1000,
+    now(): number {
+      return this.nowMs;
+    },
+  };
   const engine = new InMemoryStorageEngine({ clock, tombstoneGraceMs: 10_000 });
   const service = new StorageService({ nodeId: 'n1', engine, isReady: () => ready });
   return { clock, engine, service };
@@ -33,7 +38,12 @@ describe('StorageService', () => {
   it('applies a PUT once and reports the held version to a replay', () => {
     const { service } = setup();
     expect(service.handle({ type: 'PUT', key: 'k', record })).toEqual({ type: 'PUT', applied: true, version: 7, previous: 0 });
-    expect(service.handle({ type: 'PUT', key: 'k', record: { ...record, version: 6 } })).toEqual({ type: 'PUT', applied: false, version: 7, previous: 7 });
+    expect(service.handle({ type: 'PUT', key: 'k', record: { ...record, version: 6 } })).toEqual({
+      type: 'PUT',
+      applied: false,
+      version: 7,
+      previous: 7,
+    });
     const got = service.handle({ type: 'GET', key: 'k' });
     expect(got.type === 'GET' && got.record?.value).toBe(record.value);
     expect(service.handle({ type: 'HEAD', key: 'k' })).toEqual({
@@ -63,24 +73,50 @@ describe('StorageService', () => {
   it('keeps a HINT apart from its own data through its hint keeper, and refuses one without it', () => {
     const engine = new InMemoryStorageEngine({ clock: { now: () => 0 }, tombstoneGraceMs: 0 });
     const kept: Array<[string, number, string]> = [];
-    const service = new StorageService({ nodeId: 'n1', engine, hints: { keep: (key, held, target) => (kept.push([key, held.version, target]), target !== 'gone') } });
+    const service = new StorageService({
+      nodeId: 'n1',
+      engine,
+      hints: { keep: (key, held, target) => (kept.push([key, held.version, target]), target !== 'gone') },
+    });
     expect(service.handle({ type: 'HINT', key: 'k', record, target: 'n3' })).toEqual({ type: 'HINT', accepted: true });
     expect(service.handle({ type: 'HINT', key: 'k', record, target: 'gone' })).toEqual({ type: 'HINT', accepted: false });
-    expect(kept).toEqual([['k', 7, 'n3'], ['k', 7, 'gone']]);
+    expect(kept).toEqual([
+      ['k', 7, 'n3'],
+      ['k', 7, 'gone'],
+    ]);
     expect(engine.get('k')).toBeNull();
     expect(() => service.handle({ type: 'HINT', key: 'k', record, target: 'n1' })).toThrow(/itself/);
-    expect(() => new StorageService({ nodeId: 'n2', engine }).handle({ type: 'HINT', key: 'k', record, target: 'n3' })).toThrow(/does not keep hints/);
+    expect(() => new StorageService({ nodeId: 'n2', engine }).handle({ type: 'HINT', key: 'k', record, target: 'n3' })).toThrow(
+      /does not keep hints/,
+    );
   });
 
   it('applies PUTs while catching up but says that what it held before is unknown (no vouching for "nothing newer")', () => {
     const engine = new InMemoryStorageEngine({ clock: { now: () => 1000 }, tombstoneGraceMs: 10_000 });
     let readable = false;
     const service = new StorageService({ nodeId: 'n1', engine, canRead: () => readable });
-    expect(service.handle({ type: 'PUT', key: 'k', record })).toEqual({ type: 'PUT', applied: true, version: 7, previous: 0, previousUnknown: true });
-    expect(service.handle({ type: 'PUT', key: 'k', record: { ...record, version: 6 } })).toEqual({ type: 'PUT', applied: false, version: 7, previous: 7, previousUnknown: true });
+    expect(service.handle({ type: 'PUT', key: 'k', record })).toEqual({
+      type: 'PUT',
+      applied: true,
+      version: 7,
+      previous: 0,
+      previousUnknown: true,
+    });
+    expect(service.handle({ type: 'PUT', key: 'k', record: { ...record, version: 6 } })).toEqual({
+      type: 'PUT',
+      applied: false,
+      version: 7,
+      previous: 7,
+      previousUnknown: true,
+    });
     expect(engine.get('k')?.version).toBe(7);
     readable = true;
-    expect(service.handle({ type: 'PUT', key: 'k', record: { ...record, version: 8 } })).toEqual({ type: 'PUT', applied: true, version: 8, previous: 7 });
+    expect(service.handle({ type: 'PUT', key: 'k', record: { ...record, version: 8 } })).toEqual({
+      type: 'PUT',
+      applied: true,
+      version: 8,
+      previous: 7,
+    });
   });
 
   it('answers GET through handleBorrowed with the engine lending its bytes, and everything else as handle', () => {
@@ -100,7 +136,13 @@ describe('StorageService', () => {
 describe('StorageService and records whose version is too far ahead (issue 10, finding 5)', () => {
   const clock = { now: () => 1_800_000_000_000 };
   const live = { createdAt: clock.now(), updatedAt: clock.now(), expiresAt: null };
-  const farAhead: VersionedValue = { ...record, ...live, value: Buffer.from('poison'), version: Number.MAX_SAFE_INTEGER - 10, writerId: 'forged' };
+  const farAhead: VersionedValue = {
+    ...record,
+    ...live,
+    value: Buffer.from('poison'),
+    version: Number.MAX_SAFE_INTEGER - 10,
+    writerId: 'forged',
+  };
   const fine: VersionedValue = { ...record, ...live, version: (clock.now() - 1_735_689_600_000) * 4096, writerId: 'c1' };
   const withHeld = () => {
     const engine = new InMemoryStorageEngine({ clock, tombstoneGraceMs: 60_000 });
@@ -110,13 +152,18 @@ describe('StorageService and records whose version is too far ahead (issue 10, f
 
   it('refuses one in a PUT or a HINT, naming the code and the bound, and counts it', () => {
     const { service } = withHeld();
-    expect(() => service.handle({ type: 'PUT', key: 'other', record: farAhead })).toThrow(/^VERSION_TOO_FAR_AHEAD: node n1 refused version \d+ .* at most 600000 ms \(--max-clock-offset-ms\)/);
+    expect(() => service.handle({ type: 'PUT', key: 'other', record: farAhead })).toThrow(
+      /^VERSION_TOO_FAR_AHEAD: node n1 refused version \d+ .* at most 600000 ms \(--max-clock-offset-ms\)/,
+    );
     expect(() => service.handle({ type: 'HINT', key: 'other', record: farAhead, target: 'n2' })).toThrow(/VERSION_TOO_FAR_AHEAD/);
     expect(service.versionsRefused).toBe(2);
   });
 
   it('drops one already held when a GET, HEAD or SCAN meets it, answering as if none were held', () => {
-    for (const request of [{ type: 'GET', key: 'k' }, { type: 'HEAD', key: 'k' }] as const) {
+    for (const request of [
+      { type: 'GET', key: 'k' },
+      { type: 'HEAD', key: 'k' },
+    ] as const) {
       const { engine, service } = withHeld();
       const answer = service.handle(request);
       expect(answer.type === 'GET' ? answer.record : answer.type === 'HEAD' ? answer.meta : undefined).toBeNull();

@@ -145,7 +145,8 @@ export class StorageService implements StorageRequestHandler {
   }
 
   private checkReadable(): void {
-    if (!this.canRead()) throw new DkvError('UNAVAILABLE', `node ${this.nodeId} is catching up after losing its data and does not serve reads`);
+    if (!this.canRead())
+      throw new DkvError('UNAVAILABLE', `node ${this.nodeId} is catching up after losing its data and does not serve reads`);
   }
 
   /**
@@ -196,7 +197,8 @@ export class StorageService implements StorageRequestHandler {
       case 'HINT': {
         if (this.hints === null) throw new DkvError('NOT_IMPLEMENTED', `node ${this.nodeId} does not keep hints`);
         this.checkVersion(request.record.version);
-        if (request.target === this.nodeId) throw new DkvError('INVALID_REQUEST', `a hint for ${this.nodeId} was sent to ${this.nodeId} itself: it is a PUT`);
+        if (request.target === this.nodeId)
+          throw new DkvError('INVALID_REQUEST', `a hint for ${this.nodeId} was sent to ${this.nodeId} itself: it is a PUT`);
         return { type: 'HINT', accepted: this.hints.keep(request.key, request.record, request.target) };
       }
       case 'DIGEST': {

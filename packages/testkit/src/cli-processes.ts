@@ -60,7 +60,10 @@ export class CliProcesses {
     const [command, ...prefix] = [...via, process.execPath];
     const child = spawn(command!, [...prefix, this.cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: this.env });
     const keep = (chunk: Buffer): void => {
-      for (const line of chunk.toString('utf8').split('\n').filter((l) => l.length > 0)) {
+      for (const line of chunk
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l.length > 0)) {
         this.output.push(line);
         const match = /^dkv: node (\S+) pid (\d+) at (\S+)/.exec(line);
         if (match) this.announced.set(match[1]!, { pid: Number(match[2]), address: match[3]! });
@@ -85,7 +88,6 @@ export class CliProcesses {
   waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
     return waitUntil(what, probe, { deadlineMs: this.deadlineMs, context: () => this.output.slice(-30).join('\n') });
   }
-
 
   /**
    * SIGTERM to every process started, then SIGKILL to any left, announced children included; waits

@@ -157,7 +157,12 @@ describe('checkHistory accepts what a correct store may do', () => {
     },
     {
       name: 'equal timestamps are concurrency, not order',
-      history: build(put('a', 0, 10, { version: 1 }), get(null, 10, 20), put('b', 20, 30, { version: 2 }), get('a', 30, 40, { version: 1 })),
+      history: build(
+        put('a', 0, 10, { version: 1 }),
+        get(null, 10, 20),
+        put('b', 20, 30, { version: 2 }),
+        get('a', 30, 40, { version: 1 }),
+      ),
     },
     {
       name: 'a delete invoked exactly when a not-found read returned may explain it',
@@ -188,11 +193,22 @@ describe('checkHistory accepts what a correct store may do', () => {
     },
     {
       name: 'deleted then written again',
-      history: build(put('a', 0, 10, { version: 1 }), del(20, 30, { version: 2 }), get(null, 40, 50), put('a', 60, 70, { version: 3 }), get('a', 80, 90, { version: 3 })),
+      history: build(
+        put('a', 0, 10, { version: 1 }),
+        del(20, 30, { version: 2 }),
+        get(null, 40, 50),
+        put('a', 60, 70, { version: 3 }),
+        get('a', 80, 90, { version: 3 }),
+      ),
     },
     {
       name: 'a TTL value: live before it expires, gone after',
-      history: build(put('a', 0, 10, { version: 1, ttlSeconds: 1 }), get('a', 900, 905, { version: 1 }), get(null, 1005, 1010), get(null, 5000, 5010)),
+      history: build(
+        put('a', 0, 10, { version: 1, ttlSeconds: 1 }),
+        get('a', 900, 905, { version: 1 }),
+        get(null, 1005, 1010),
+        get(null, 5000, 5010),
+      ),
       options: { expiryToleranceMs: 0 },
     },
     {
@@ -202,7 +218,12 @@ describe('checkHistory accepts what a correct store may do', () => {
     },
     {
       name: 'the same value written twice, seen after the second write',
-      history: build(put('a', 0, 10, { version: 1 }), put('b', 20, 30, { version: 2 }), put('a', 40, 50, { version: 3 }), get('a', 60, 70, { version: 3 })),
+      history: build(
+        put('a', 0, 10, { version: 1 }),
+        put('b', 20, 30, { version: 2 }),
+        put('a', 40, 50, { version: 3 }),
+        get('a', 60, 70, { version: 3 }),
+      ),
     },
     {
       name: 'failed writes and failed reads are ignored',
@@ -227,7 +248,13 @@ describe('checkHistory accepts what a correct store may do', () => {
 
   it('counts what it covered', () => {
     const result = checkHistory(
-      build(put('a', 0, 10, { version: 1 }), put('b', 0, 10, { outcome: 'info' }), del(0, 1, { outcome: 'fail' }), get('a', 20, 30, { version: 1 }), get(null, 20, 30, { outcome: 'fail' })),
+      build(
+        put('a', 0, 10, { version: 1 }),
+        put('b', 0, 10, { outcome: 'info' }),
+        del(0, 1, { outcome: 'fail' }),
+        get('a', 20, 30, { version: 1 }),
+        get(null, 20, 30, { outcome: 'fail' }),
+      ),
     );
     expect(result.stats).toMatchObject({ operations: 5, keys: 1, reads: { ok: 1, fail: 1 }, writes: { ok: 1, info: 1, fail: 1 } });
   });
@@ -274,7 +301,8 @@ describe('checkHistory against a sequential model', () => {
           if (read.kind !== 'get' || read.outcome !== 'ok') continue;
           const floor = highestAckedBefore(history, read);
           for (const older of history) {
-            if (older.kind === 'put' && older.outcome === 'ok' && older.key === read.key && older.version! < floor) flips.push([read, older]);
+            if (older.kind === 'put' && older.outcome === 'ok' && older.key === read.key && older.version! < floor)
+              flips.push([read, older]);
           }
         }
         fc.pre(flips.length > 0);

@@ -16,13 +16,7 @@ import type { HistoryOperation } from './history-recorder.js';
 
 /** The kinds of anomaly {@link checkHistory} and {@link checkConvergence} report; see {@link checkHistory}. */
 export type AnomalyKind =
-  | 'lost-write'
-  | 'stale-read'
-  | 'resurrected-delete'
-  | 'phantom-value'
-  | 'expired-value'
-  | 'version-order'
-  | 'divergence';
+  'lost-write' | 'stale-read' | 'resurrected-delete' | 'phantom-value' | 'expired-value' | 'version-order' | 'divergence';
 
 /** Every anomaly kind, in the order {@link HistoryCheckStats.anomalies} lists them. */
 export const ANOMALY_KINDS: readonly AnomalyKind[] = [
@@ -176,8 +170,14 @@ class KeyIndex {
     this.maxVersion = new PrefixBest(acked.items, version);
     this.maxDeleteVersion = new PrefixBest(acked.items, only('delete', version));
     this.maxPutVersion = new PrefixBest(acked.items, only('put', version));
-    this.latestPutStart = new PrefixBest(acked.items, only('put', (op) => op.startMs));
-    this.latestDeleteStart = new PrefixBest(acked.items, only('delete', (op) => op.startMs));
+    this.latestPutStart = new PrefixBest(
+      acked.items,
+      only('put', (op) => op.startMs),
+    );
+    this.latestDeleteStart = new PrefixBest(
+      acked.items,
+      only('delete', (op) => op.startMs),
+    );
 
     const absence = sortedBy(
       writes.filter((op) => op.kind === 'delete' || op.ttlSeconds !== undefined),
@@ -239,8 +239,15 @@ function checkRead(read: HistoryOperation, index: KeyIndex): Anomaly | null {
   const possible = writers ? countBefore(writers.starts, read.endMs, true) : 0;
   if (!writers || possible === 0) {
     const future = writers?.latest.of(writers.starts.length);
-    const why = future ? `which was only written by ${describeOperation(future)}, invoked after the read ended` : `which no put (ok or indeterminate) to this key ever wrote`;
-    return anomaly('phantom-value', read, `phantom value: ${describeOperation(read)} returned ${preview(read.value)}, ${why}`, future ? [future] : []);
+    const why = future
+      ? `which was only written by ${describeOperation(future)}, invoked after the read ended`
+      : `which no put (ok or indeterminate) to this key ever wrote`;
+    return anomaly(
+      'phantom-value',
+      read,
+      `phantom value: ${describeOperation(read)} returned ${preview(read.value)}, ${why}`,
+      future ? [future] : [],
+    );
   }
   const latestWriter = writers.latest.of(possible)!;
   const latestEffectMs = writers.latest.scoreOf(possible);
@@ -349,7 +356,10 @@ function preview(value: string | null): string {
 /** One operation as anomaly messages name it: `#12 put("k", "v3") v7 by p2 [100, 110] ok`. */
 export function describeOperation(op: HistoryOperation): string {
   const key = JSON.stringify(op.key);
-  const call = op.kind === 'put' ? `put(${key}, ${preview(op.value)}${op.ttlSeconds !== undefined ? `, ttl ${op.ttlSeconds} s` : ''})` : `${op.kind}(${key})`;
+  const call =
+    op.kind === 'put'
+      ? `put(${key}, ${preview(op.value)}${op.ttlSeconds !== undefined ? `, ttl ${op.ttlSeconds} s` : ''})`
+      : `${op.kind}(${key})`;
   const answer = op.kind === 'get' && op.outcome === 'ok' ? ` -> ${preview(op.value)}` : '';
   const version = op.version !== undefined ? ` v${op.version}` : '';
   return `#${op.id} ${call}${answer}${version} by ${op.process} [${op.startMs}, ${op.endMs}] ${op.outcome}`;
@@ -361,9 +371,12 @@ function validate(op: HistoryOperation): void {
   }
   const needsVersion = op.outcome === 'ok' && (op.kind !== 'get' || op.value !== null);
   if (needsVersion && !(typeof op.version === 'number' && Number.isFinite(op.version))) {
-    throw new RangeError(`operation #${op.id} (${op.kind} ${op.outcome}) has no version; ok writes and ok reads of a value carry the store's version`);
+    throw new RangeError(
+      `operation #${op.id} (${op.kind} ${op.outcome}) has no version; ok writes and ok reads of a value carry the store's version`,
+    );
   }
-  if (op.ttlSeconds !== undefined && !(op.ttlSeconds > 0)) throw new RangeError(`operation #${op.id}: ttlSeconds must be positive, got ${op.ttlSeconds}`);
+  if (op.ttlSeconds !== undefined && !(op.ttlSeconds > 0))
+    throw new RangeError(`operation #${op.id}: ttlSeconds must be positive, got ${op.ttlSeconds}`);
 }
 
 function emptyCounts(): Record<AnomalyKind, number> {
@@ -406,7 +419,8 @@ export function checkHistory(history: readonly HistoryOperation[], options: Chec
   const toleranceMs = options.expiryToleranceMs ?? DEFAULT_EXPIRY_TOLERANCE_MS;
   const maxAnomalies = options.maxAnomalies ?? DEFAULT_MAX_ANOMALIES;
   if (!(toleranceMs >= 0)) throw new RangeError(`expiryToleranceMs must be 0 or more, got ${String(toleranceMs)}`);
-  if (!Number.isInteger(maxAnomalies) || maxAnomalies < 0) throw new RangeError(`maxAnomalies must be a whole number, got ${String(maxAnomalies)}`);
+  if (!Number.isInteger(maxAnomalies) || maxAnomalies < 0)
+    throw new RangeError(`maxAnomalies must be a whole number, got ${String(maxAnomalies)}`);
 
   const reads = { ok: 0, fail: 0 };
   const writes = { ok: 0, info: 0, fail: 0 };

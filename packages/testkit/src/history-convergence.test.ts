@@ -24,9 +24,17 @@ describe('checkConvergence', () => {
       held: replicas(copy(3, 'a'), copy(2, 'b'), copy(3, 'a')),
       message: /key "k": its replicas disagree \(2 different records\) \(n1: v3 by co1 "a"; n2: v2 by co1 "b"; n3: v3 by co1 "a"\)/,
     },
-    { name: 'same version, different writers', held: replicas(copy(3, 'a'), copy(3, 'a', { writerId: 'co2' }), copy(3, 'a')), message: /disagree/ },
+    {
+      name: 'same version, different writers',
+      held: replicas(copy(3, 'a'), copy(3, 'a', { writerId: 'co2' }), copy(3, 'a')),
+      message: /disagree/,
+    },
     { name: 'a value against a tombstone', held: replicas(copy(3, 'a'), copy(3, null), copy(3, 'a')), message: /v3 by co1 tombstone/ },
-    { name: 'a replica missing the key', held: replicas(copy(3, 'a'), null, copy(3, 'a')), message: /it has 2 of N = 3 copies \(n1: v3 by co1 "a"; n2: nothing;/ },
+    {
+      name: 'a replica missing the key',
+      held: replicas(copy(3, 'a'), null, copy(3, 'a')),
+      message: /it has 2 of N = 3 copies \(n1: v3 by co1 "a"; n2: nothing;/,
+    },
     { name: 'fewer replicas listed than N', held: replicas(copy(3, 'a'), copy(3, 'a')), message: /2 of N = 3 copies/ },
     { name: 'both problems at once', held: replicas(copy(3, 'a'), copy(2, 'b'), null), message: /disagree .* and it has 2 of N = 3/ },
     {
@@ -58,9 +66,27 @@ describe('checkConvergence', () => {
       expiresAt: null,
       tombstone: false,
     });
-    const same = new Map([['k', new Map([['n1', record([1, 2])], ['n2', record([1, 2])], ['n3', record([1, 2])]])]]);
+    const same = new Map([
+      [
+        'k',
+        new Map([
+          ['n1', record([1, 2])],
+          ['n2', record([1, 2])],
+          ['n3', record([1, 2])],
+        ]),
+      ],
+    ]);
     expect(checkConvergence(same, { n: 3 }).valid).toBe(true);
-    const differ = new Map([['k', new Map([['n1', record([1, 2])], ['n2', record([1, 3])], ['n3', record([1, 2])]])]]);
+    const differ = new Map([
+      [
+        'k',
+        new Map([
+          ['n1', record([1, 2])],
+          ['n2', record([1, 3])],
+          ['n3', record([1, 2])],
+        ]),
+      ],
+    ]);
     expect(checkConvergence(differ, { n: 3 }).stats).toEqual({ keys: 1, divergentKeys: 1, underReplicatedKeys: 0 });
   });
 

@@ -85,7 +85,10 @@ export function checkConvergence(replicaStates: ReplicaStates, options: Converge
     if (disagree) divergentKeys += 1;
     if (short) underReplicatedKeys += 1;
     const listing = held.map(([replica, print]) => `${replica}: ${print ?? 'nothing'}`).join('; ');
-    const problems = [disagree ? `its replicas disagree (${distinct.size} different records)` : '', short ? `it has ${copies} of N = ${n} copies` : '']
+    const problems = [
+      disagree ? `its replicas disagree (${distinct.size} different records)` : '',
+      short ? `it has ${copies} of N = ${n} copies` : '',
+    ]
       .filter(Boolean)
       .join(' and ');
     if (anomalies.length < maxAnomalies) {

@@ -36,8 +36,12 @@ describe('toElleEdn', () => {
 
   it('renders the register and txn forms', () => {
     const oneKey = history.filter((op) => op.key === 'k');
-    expect(toElleEdn(oneKey, { form: 'register' }).split('\n')[5]).toBe('{:type :info, :f :write, :value nil, :process 0, :time 30000000, :index 5, :dkv-id 2}');
-    expect(toElleEdn(oneKey, { form: 'txn' }).split('\n')[3]).toBe('{:type :ok, :f :txn, :value [[:r "k" "a"]], :process 2, :time 15000000, :index 3, :dkv-id 1}');
+    expect(toElleEdn(oneKey, { form: 'register' }).split('\n')[5]).toBe(
+      '{:type :info, :f :write, :value nil, :process 0, :time 30000000, :index 5, :dkv-id 2}',
+    );
+    expect(toElleEdn(oneKey, { form: 'txn' }).split('\n')[3]).toBe(
+      '{:type :ok, :f :txn, :value [[:r "k" "a"]], :process 2, :time 15000000, :index 3, :dkv-id 1}',
+    );
     expect(() => toElleEdn(history, { form: 'register' })).toThrow(/one key.*2/);
     expect(toElleEdn([])).toBe('');
   });
@@ -73,8 +77,20 @@ describe('toPorcupineJson', () => {
     expect(toPorcupineOperations(history)).toEqual([
       { ClientId: 0, Input: { op: 'put', key: 'k', value: 'a' }, Call: 0, Output: { value: null, ok: true }, Return: 10_000_000 },
       { ClientId: 1, Input: { op: 'get', key: 'k', value: null }, Call: 5_000_000, Output: { value: 'a', ok: true }, Return: 15_000_000 },
-      { ClientId: 2, Input: { op: 'put', key: 'q"x', value: 'b\n' }, Call: 10_000_000, Output: { value: null, ok: true }, Return: 12_000_000 },
-      { ClientId: 0, Input: { op: 'delete', key: 'k', value: null }, Call: 20_000_000, Output: { value: null, ok: false }, Return: Number.MAX_SAFE_INTEGER },
+      {
+        ClientId: 2,
+        Input: { op: 'put', key: 'q"x', value: 'b\n' },
+        Call: 10_000_000,
+        Output: { value: null, ok: true },
+        Return: 12_000_000,
+      },
+      {
+        ClientId: 0,
+        Input: { op: 'delete', key: 'k', value: null },
+        Call: 20_000_000,
+        Output: { value: null, ok: false },
+        Return: Number.MAX_SAFE_INTEGER,
+      },
     ]);
     expect(JSON.parse(toPorcupineJson(history))).toEqual(toPorcupineOperations(history));
   });

@@ -135,7 +135,9 @@ export function toElleEdn(history: readonly HistoryOperation[], options: ElleEdn
   if (form === 'register') {
     const keys = new Set(history.map((op) => op.key));
     if (keys.size > 1) {
-      throw new RangeError(`the register form holds one key, but the history has ${keys.size}; filter it by key, or use the independent form`);
+      throw new RangeError(
+        `the register form holds one key, but the history has ${keys.size}; filter it by key, or use the independent form`,
+      );
     }
   }
   const lanes = assignLanes(history);

@@ -46,7 +46,19 @@ describe('recordingStore', () => {
     await client.get('missing');
     await client.delete('k');
     expect(recorder.history()).toEqual([
-      { id: 0, process: 'c1', kind: 'put', key: 'k', value: 'v1', startMs: 5, endMs: 10, outcome: 'ok', version: 8, ttlSeconds: 60, expiresAt: null },
+      {
+        id: 0,
+        process: 'c1',
+        kind: 'put',
+        key: 'k',
+        value: 'v1',
+        startMs: 5,
+        endMs: 10,
+        outcome: 'ok',
+        version: 8,
+        ttlSeconds: 60,
+        expiresAt: null,
+      },
       { id: 1, process: 'c1', kind: 'get', key: 'k', value: 'hello', startMs: 15, endMs: 20, outcome: 'ok', version: 7, expiresAt: 1234 },
       { id: 2, process: 'c1', kind: 'get', key: 'missing', value: null, startMs: 25, endMs: 30, outcome: 'ok' },
       { id: 3, process: 'c1', kind: 'delete', key: 'k', value: null, startMs: 35, endMs: 40, outcome: 'ok', version: 9 },
@@ -225,6 +237,8 @@ describe('recordingStore with checkHistory, end to end', () => {
     expect(correct.stats.writes.info).toBeGreaterThan(0);
     const lagging = await simulate(11, true);
     expect(lagging.valid).toBe(false);
-    expect(lagging.stats.anomalies['stale-read'] + lagging.stats.anomalies['resurrected-delete'] + lagging.stats.anomalies['lost-write']).toBeGreaterThan(0);
+    expect(
+      lagging.stats.anomalies['stale-read'] + lagging.stats.anomalies['resurrected-delete'] + lagging.stats.anomalies['lost-write'],
+    ).toBeGreaterThan(0);
   });
 });

@@ -13,7 +13,16 @@
  *   replicas and may surface later, at any time; it can explain a read but is never required to.
  */
 import { createHash } from 'node:crypto';
-import { DkvError, type DeleteOptions, type DeleteResult, type KVStore, type ReadOptions, type ReadResult, type WriteOptions, type WriteResult } from '@dkv/core';
+import {
+  DkvError,
+  type DeleteOptions,
+  type DeleteResult,
+  type KVStore,
+  type ReadOptions,
+  type ReadResult,
+  type WriteOptions,
+  type WriteResult,
+} from '@dkv/core';
 
 /** What an operation did: the three calls of the `KVStore` port. */
 export type OperationKind = 'get' | 'put' | 'delete';
@@ -270,8 +279,13 @@ export function recordingStore(store: KVStore, recorder: HistoryRecorder, proces
   }
   return {
     get: (key: string, options?: ReadOptions) =>
-      run({ process: processId, kind: 'get', key }, () => store.get(key, options), (result: ReadResult | null) =>
-        result === null ? { outcome: 'ok', value: null } : { outcome: 'ok', value: result.value, version: result.version, expiresAt: result.expiresAt },
+      run(
+        { process: processId, kind: 'get', key },
+        () => store.get(key, options),
+        (result: ReadResult | null) =>
+          result === null
+            ? { outcome: 'ok', value: null }
+            : { outcome: 'ok', value: result.value, version: result.version, expiresAt: result.expiresAt },
       ),
     put: (key: string, value: Uint8Array, ttlSeconds?: number, options?: WriteOptions) =>
       run(
@@ -280,6 +294,10 @@ export function recordingStore(store: KVStore, recorder: HistoryRecorder, proces
         (result: WriteResult) => ({ outcome: 'ok', version: result.version, expiresAt: result.expiresAt }),
       ),
     delete: (key: string, options?: DeleteOptions) =>
-      run({ process: processId, kind: 'delete', key }, () => store.delete(key, options), (result: DeleteResult) => ({ outcome: 'ok', version: result.version })),
+      run(
+        { process: processId, kind: 'delete', key },
+        () => store.delete(key, options),
+        (result: DeleteResult) => ({ outcome: 'ok', version: result.version }),
+      ),
   };
 }

@@ -39,16 +39,28 @@ describe('lintExposition', () => {
 
   it.each([
     { text: one('dkv_requests', 'counter', 'dkv_requests 1'), problem: "dkv_requests: a counter's name ends in _total" },
-    { text: one('dkv_depth_total', 'gauge', 'dkv_depth_total 1'), problem: 'dkv_depth_total: only counters end in _total (this is a gauge)' },
+    {
+      text: one('dkv_depth_total', 'gauge', 'dkv_depth_total 1'),
+      problem: 'dkv_depth_total: only counters end in _total (this is a gauge)',
+    },
     { text: one('dkv_clock_offset_ms', 'gauge', 'dkv_clock_offset_ms 1'), problem: 'dkv_clock_offset_ms: use the base unit, seconds' },
     { text: one('dkv_value_kb', 'gauge', 'dkv_value_kb 1'), problem: 'dkv_value_kb: use the base unit, bytes' },
-    { text: one('dkv_bytes_received_total', 'counter', 'dkv_bytes_received_total 1'), problem: 'dkv_bytes_received_total: the unit (bytes) is the last part of the name, before _total' },
-    { text: one('dkv_hits_total', 'counter', 'dkv_hits_total{key="session:1"} 1'), problem: 'dkv_hits_total: label key would carry keys, values or secrets' },
+    {
+      text: one('dkv_bytes_received_total', 'counter', 'dkv_bytes_received_total 1'),
+      problem: 'dkv_bytes_received_total: the unit (bytes) is the last part of the name, before _total',
+    },
+    {
+      text: one('dkv_hits_total', 'counter', 'dkv_hits_total{key="session:1"} 1'),
+      problem: 'dkv_hits_total: label key would carry keys, values or secrets',
+    },
     { text: one('dkv_hits_total', 'counter', 'dkv_hits_total{__x="a"} 1'), problem: 'dkv_hits_total: label __x is not a valid label name' },
     { text: '# TYPE dkv_up gauge\ndkv_up 1\n', problem: 'dkv_up: no # HELP text' },
     { text: '# HELP dkv_up up\ndkv_up 1\n', problem: 'dkv_up: no # TYPE line' },
     { text: one('dkvRequests_total', 'counter', 'dkvRequests_total 1'), problem: 'dkvRequests_total: names are snake_case' },
-    { text: one('dkv_latency_seconds', 'histogram', 'dkv_latency_seconds_bucket 1'), problem: 'dkv_latency_seconds: a _bucket series without le' },
+    {
+      text: one('dkv_latency_seconds', 'histogram', 'dkv_latency_seconds_bucket 1'),
+      problem: 'dkv_latency_seconds: a _bucket series without le',
+    },
   ])('finds: $problem', ({ text, problem }) => {
     expect(lintExposition(text)).toContain(problem);
   });

@@ -33,7 +33,10 @@ const FORBIDDEN_LABELS = new Set(['key', 'keys', 'value', 'values', 'password', 
 
 /** Parses the exposition text into families, in the order they appear. */
 export function parseExposition(text: string): MetricFamily[] {
-  const families = new Map<string, { name: string; type: string | null; help: string | null; samples: Array<{ series: string; labels: string[] }> }>();
+  const families = new Map<
+    string,
+    { name: string; type: string | null; help: string | null; samples: Array<{ series: string; labels: string[] }> }
+  >();
   const family = (name: string) => {
     let entry = families.get(name);
     if (entry === undefined) {
@@ -85,11 +88,13 @@ function lintFamily(family: MetricFamily): string[] {
   if (type === null) problems.push(`${name}: no # TYPE line`);
   if (name !== name.toLowerCase()) problems.push(`${name}: names are snake_case`);
   if (type === 'counter' && !name.endsWith('_total')) problems.push(`${name}: a counter's name ends in _total`);
-  if (type !== 'counter' && name.endsWith('_total')) problems.push(`${name}: only counters end in _total (this is a ${type ?? 'metric without a type'})`);
+  if (type !== 'counter' && name.endsWith('_total'))
+    problems.push(`${name}: only counters end in _total (this is a ${type ?? 'metric without a type'})`);
   for (const [pattern, base] of NON_BASE_UNITS) if (pattern.test(name)) problems.push(`${name}: use the base unit, ${base}`);
   const stem = name.replace(/_total$/, '');
   for (const unit of ['seconds', 'bytes']) {
-    if (new RegExp(`(^|_)${unit}_`).test(stem) && !stem.endsWith(`_${unit}`)) problems.push(`${name}: the unit (${unit}) is the last part of the name, before _total`);
+    if (new RegExp(`(^|_)${unit}_`).test(stem) && !stem.endsWith(`_${unit}`))
+      problems.push(`${name}: the unit (${unit}) is the last part of the name, before _total`);
   }
   for (const sample of family.samples) {
     for (const label of sample.labels) {
@@ -101,7 +106,8 @@ function lintFamily(family: MetricFamily): string[] {
       if (suffix === undefined) problems.push(`${name}: histogram series ${sample.series} is not _bucket, _sum or _count`);
       if (suffix === '_bucket' && !sample.labels.includes('le')) problems.push(`${name}: a _bucket series without le`);
     } else if (type === 'summary') {
-      if (sample.series !== name && !SUMMARY_SUFFIXES.some((s) => sample.series === `${name}${s}`)) problems.push(`${name}: summary series ${sample.series} is not the name, _sum or _count`);
+      if (sample.series !== name && !SUMMARY_SUFFIXES.some((s) => sample.series === `${name}${s}`))
+        problems.push(`${name}: summary series ${sample.series} is not the name, _sum or _count`);
     } else if (sample.series !== name) {
       problems.push(`${name}: series ${sample.series} does not match its family`);
     }

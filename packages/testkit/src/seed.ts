@@ -37,9 +37,7 @@ export function describeSeed(seed: number): string {
  * Picks the seed of one test (see {@link seedFromEnv}) and prints {@link describeSeed} once, so
  * the test's output always says how to replay it. Call it once at the start of each seeded test.
  */
-export function seedForTest(
-  options: { env?: Readonly<Record<string, string | undefined>>; log?: (line: string) => void } = {},
-): number {
+export function seedForTest(options: { env?: Readonly<Record<string, string | undefined>>; log?: (line: string) => void } = {}): number {
   const seed = seedFromEnv(options.env);
   (options.log ?? console.log)(describeSeed(seed));
   return seed;

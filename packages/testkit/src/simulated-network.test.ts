@@ -37,7 +37,10 @@ function setup(seed = 1, options: Partial<SimulatedNetworkOptions> = {}) {
 }
 
 /** Settles `promise` on the scheduler and returns the outcome with the virtual time it took. */
-async function timed<T>(scheduler: SimulatedScheduler, promise: Promise<T>): Promise<{ ok: boolean; value?: T; error?: unknown; elapsedMs: number }> {
+async function timed<T>(
+  scheduler: SimulatedScheduler,
+  promise: Promise<T>,
+): Promise<{ ok: boolean; value?: T; error?: unknown; elapsedMs: number }> {
   const start = scheduler.now();
   try {
     const value = await scheduler.settle(promise);
@@ -95,7 +98,9 @@ describe('SimulatedNetwork', () => {
     const fromC = network.clientFor('c');
     network.partition(['a', 'client'], ['b']);
     await expect(scheduler.settle(fromA.send(node('b'), PING, { timeoutMs: 100 }))).rejects.toMatchObject({ kind: 'timeout' });
-    await expect(scheduler.settle(network.clientFor('b').send(node('a'), PING, { timeoutMs: 100 }))).rejects.toMatchObject({ kind: 'timeout' });
+    await expect(scheduler.settle(network.clientFor('b').send(node('a'), PING, { timeoutMs: 100 }))).rejects.toMatchObject({
+      kind: 'timeout',
+    });
     await expect(scheduler.settle(fromC.send(node('b'), PING, { timeoutMs: 100 }))).resolves.toMatchObject({ nodeId: 'b' });
     await expect(scheduler.settle(fromA.send(node('c'), PING, { timeoutMs: 100 }))).resolves.toMatchObject({ nodeId: 'c' });
     expect(handlers[0]?.received).toBe(0);

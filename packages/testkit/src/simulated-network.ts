@@ -8,7 +8,17 @@
  * seed replays the same trace of deliveries exactly.
  */
 import { NodeUnavailableError } from '@dkv/core';
-import type { Node, NodeClient, RequestOptions, ResponseFor, Rng, Scheduler, StorageRequest, StorageRequestHandler, StorageResponse } from '@dkv/core';
+import type {
+  Node,
+  NodeClient,
+  RequestOptions,
+  ResponseFor,
+  Rng,
+  Scheduler,
+  StorageRequest,
+  StorageRequestHandler,
+  StorageResponse,
+} from '@dkv/core';
 
 /** A one-way delay range in virtual milliseconds, both ends included; delays are whole milliseconds. */
 export interface LatencyRange {
@@ -172,7 +182,8 @@ export class SimulatedNetwork {
   clientFor(sourceId: string): NodeClient {
     const client: ClientState = { closed: false, pending: new Set() };
     return {
-      send: <R extends StorageRequest>(target: Node, request: R, options: RequestOptions) => this.send(sourceId, client, target, request, options),
+      send: <R extends StorageRequest>(target: Node, request: R, options: RequestOptions) =>
+        this.send(sourceId, client, target, request, options),
       close: () => {
         client.closed = true;
         for (const call of [...client.pending]) call.fail('the client was closed while the request was in flight');
@@ -265,12 +276,20 @@ export class SimulatedNetwork {
   /**
    * One `send` of the client of `sourceId`; see {@link clientFor} for what it promises.
    */
-  private send<R extends StorageRequest>(sourceId: string, client: ClientState, target: Node, request: R, options: RequestOptions): Promise<ResponseFor<R>> {
+  private send<R extends StorageRequest>(
+    sourceId: string,
+    client: ClientState,
+    target: Node,
+    request: R,
+    options: RequestOptions,
+  ): Promise<ResponseFor<R>> {
     return new Promise<ResponseFor<R>>((resolve, reject) => {
       if (client.closed) return reject(new NodeUnavailableError(target.id, 'closed', 'the client is closed'));
-      if (!this.handlers.has(target.id)) return reject(new NodeUnavailableError(target.id, 'unreachable', 'no process with this id is on the network'));
+      if (!this.handlers.has(target.id))
+        return reject(new NodeUnavailableError(target.id, 'unreachable', 'no process with this id is on the network'));
       const timeoutMs = options.timeoutMs;
-      if (!(timeoutMs >= 0) || !Number.isFinite(timeoutMs)) return reject(new RangeError(`timeoutMs must be finite and >= 0, got ${String(timeoutMs)}`));
+      if (!(timeoutMs >= 0) || !Number.isFinite(timeoutMs))
+        return reject(new RangeError(`timeoutMs must be finite and >= 0, got ${String(timeoutMs)}`));
 
       let settled = false;
       const finish = (settle: () => void): void => {
@@ -382,7 +401,15 @@ export class SimulatedNetwork {
   private record(message: Message, event: NetworkTraceEntry['event'], reason?: DropReason): void {
     if (this.traceLimit <= 0) return;
     if (this.traceEntries.length >= this.traceLimit) this.traceEntries.shift();
-    const base = { atMs: this.scheduler.now(), event, messageId: message.id, from: message.from, to: message.to, kind: message.kind, type: message.type };
+    const base = {
+      atMs: this.scheduler.now(),
+      event,
+      messageId: message.id,
+      from: message.from,
+      to: message.to,
+      kind: message.kind,
+      type: message.type,
+    };
     this.traceEntries.push(reason === undefined ? base : { ...base, reason });
   }
 }

@@ -165,7 +165,8 @@ export class SimulatedScheduler implements Scheduler {
       for (;;) {
         const event = this.peekLive();
         if (event === undefined || event.atMs > targetMs) break;
-        if (eventsRun >= maxEvents) throw this.boundError('max-events', `runFor(${ms}) ran ${eventsRun} events and virtual time has not reached ${targetMs} ms`);
+        if (eventsRun >= maxEvents)
+          throw this.boundError('max-events', `runFor(${ms}) ran ${eventsRun} events and virtual time has not reached ${targetMs} ms`);
         await this.runNext();
         eventsRun++;
       }

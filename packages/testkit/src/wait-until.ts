@@ -14,7 +14,11 @@ export interface WaitUntilOptions {
  * that throws counts as not yet (its last error is reported). Fails after `deadlineMs` naming
  * `what`, so tests await a condition with a bound instead of sleeping a guessed time.
  */
-export async function waitUntil<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, options: WaitUntilOptions): Promise<T> {
+export async function waitUntil<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  options: WaitUntilOptions,
+): Promise<T> {
   const giveUpAt = Date.now() + options.deadlineMs;
   let last: unknown;
   while (Date.now() < giveUpAt) {

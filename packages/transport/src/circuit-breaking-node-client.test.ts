@@ -65,6 +65,8 @@ describe('CircuitBreakingNodeClient', () => {
   });
 
   it('rejects nonsense bounds', () => {
-    expect(() => new CircuitBreakingNodeClient(new Switchable(), { failureThreshold: 0, openMs: 1 }, { now: () => 0 })).toThrow(/failureThreshold/);
+    expect(() => new CircuitBreakingNodeClient(new Switchable(), { failureThreshold: 0, openMs: 1 }, { now: () => 0 })).toThrow(
+      /failureThreshold/,
+    );
   });
 });

@@ -1,4 +1,12 @@
-import { NodeUnavailableError, type Clock, type Node, type NodeClient, type RequestOptions, type ResponseFor, type StorageRequest } from '@dkv/core';
+import {
+  NodeUnavailableError,
+  type Clock,
+  type Node,
+  type NodeClient,
+  type RequestOptions,
+  type ResponseFor,
+  type StorageRequest,
+} from '@dkv/core';
 
 /** When {@link CircuitBreakingNodeClient} stops sending to a node, and for how long. */
 export interface CircuitBreakerOptions {
@@ -50,7 +58,14 @@ export class CircuitBreakingNodeClient implements NodeClient {
     const nodeId = target.id;
     const state = this.circuits.get(nodeId);
     if (state?.kind === 'open') {
-      if (this.clock.now() < state.until) return Promise.reject(new NodeUnavailableError(nodeId, 'unreachable', `circuit open after repeated failures; retrying after ${state.until - this.clock.now()} ms`));
+      if (this.clock.now() < state.until)
+        return Promise.reject(
+          new NodeUnavailableError(
+            nodeId,
+            'unreachable',
+            `circuit open after repeated failures; retrying after ${state.until - this.clock.now()} ms`,
+          ),
+        );
       this.circuits.set(nodeId, { kind: 'half-open' });
     } else if (state?.kind === 'half-open') {
       return Promise.reject(new NodeUnavailableError(nodeId, 'unreachable', 'circuit half-open: a probe is in flight'));
@@ -81,7 +96,8 @@ export class CircuitBreakingNodeClient implements NodeClient {
   private recordFailure(nodeId: string): void {
     const state = this.circuits.get(nodeId);
     const failures = state?.kind === 'closed' ? state.failures + 1 : state?.kind === 'half-open' ? this.options.failureThreshold : 1;
-    if (failures >= this.options.failureThreshold) this.circuits.set(nodeId, { kind: 'open', until: this.clock.now() + this.options.openMs });
+    if (failures >= this.options.failureThreshold)
+      this.circuits.set(nodeId, { kind: 'open', until: this.clock.now() + this.options.openMs });
     else this.circuits.set(nodeId, { kind: 'closed', failures });
   }
 }

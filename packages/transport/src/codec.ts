@@ -10,7 +10,17 @@
  * A frame is untrusted input. Decoding never throws anything but a {@link FrameError} whose
  * message names the field and what was wrong, so the edges can answer 400 instead of crashing.
  */
-import { digestRequestProblem, MAX_DIGEST_PARTS, MAX_DIGEST_SEGMENTS, MAX_KEY_BYTES, MAX_VERSION, NODE_ID_PATTERN, ZONE_PATTERN, type StorageRequest, type StorageResponse } from '@dkv/core';
+import {
+  digestRequestProblem,
+  MAX_DIGEST_PARTS,
+  MAX_DIGEST_SEGMENTS,
+  MAX_KEY_BYTES,
+  MAX_VERSION,
+  NODE_ID_PATTERN,
+  ZONE_PATTERN,
+  type StorageRequest,
+  type StorageResponse,
+} from '@dkv/core';
 import { Packr } from 'msgpackr';
 import { z } from 'zod';
 
@@ -33,12 +43,10 @@ const packr = new Packr({ useRecords: false, int64AsType: 'number' });
 // exact-size memory; response values are read once by a coordinator, so views are fine there.
 const requestPackr = new Packr({ useRecords: false, int64AsType: 'number', copyBuffers: true });
 
-const keySchema = z
-  .string()
-  .refine((key) => {
-    const bytes = Buffer.byteLength(key, 'utf8');
-    return bytes >= 1 && bytes <= MAX_KEY_BYTES && key.isWellFormed();
-  }, `key must be 1 to ${MAX_KEY_BYTES} bytes of UTF-8`);
+const keySchema = z.string().refine((key) => {
+  const bytes = Buffer.byteLength(key, 'utf8');
+  return bytes >= 1 && bytes <= MAX_KEY_BYTES && key.isWellFormed();
+}, `key must be 1 to ${MAX_KEY_BYTES} bytes of UTF-8`);
 const versionSchema = z.int().min(1).max(MAX_VERSION);
 const epochMsSchema = z.int();
 const writerIdSchema = z.string().min(1).max(256);
@@ -67,7 +75,10 @@ const MAX_GOSSIP_ENTRIES = 4096;
 const MAX_SCAN_RANGES = 1 << 20;
 const MAX_SCAN_RECORDS = 100_000;
 const nodeIdSchema = z.string().regex(NODE_ID_PATTERN);
-const hashSchema = z.int().min(0).max(2 ** 32 - 1);
+const hashSchema = z
+  .int()
+  .min(0)
+  .max(2 ** 32 - 1);
 const memberEntrySchema = z.object({
   id: nodeIdSchema,
   address: z.string().min(1).max(300),
@@ -90,7 +101,14 @@ const syncProgressSchema = z.object({
   keys: z.int().min(0),
   bytes: z.int().min(0),
 });
-const heartbeatSchema = z.object({ id: nodeIdSchema, generation: z.int(), counter: z.int().min(0), progress: syncProgressSchema.nullable(), routes: z.string().max(128).nullable(), reads: z.string().max(128).nullable().optional() });
+const heartbeatSchema = z.object({
+  id: nodeIdSchema,
+  generation: z.int(),
+  counter: z.int().min(0),
+  progress: syncProgressSchema.nullable(),
+  routes: z.string().max(128).nullable(),
+  reads: z.string().max(128).nullable().optional(),
+});
 // Optional, and only ever added to: a process older than a setting leaves it out.
 const clusterSettingsSchema = z.object({ n: z.int().min(1).max(1024).optional(), tombstoneGraceMs: z.int().min(0).optional() });
 const gossipStateSchema = z.object({
@@ -113,11 +131,18 @@ const requestSchema = z.discriminatedUnion('type', [
     ranges: z.array(hashRangeSchema).max(MAX_SCAN_RANGES),
     cursor: scanCursorSchema.nullable(),
     limit: z.int().min(1).max(MAX_SCAN_RECORDS),
-    maxBytes: z.int().min(1).max(1024 * 1024 * 1024),
+    maxBytes: z
+      .int()
+      .min(1)
+      .max(1024 * 1024 * 1024),
   }),
   z.object({ type: z.literal('HINT'), key: keySchema, record: versionedValueSchema, target: nodeIdSchema }),
   z
-    .object({ type: z.literal('DIGEST'), ranges: z.array(hashRangeSchema).max(MAX_DIGEST_PARTS), segments: z.int().min(1).max(MAX_DIGEST_SEGMENTS) })
+    .object({
+      type: z.literal('DIGEST'),
+      ranges: z.array(hashRangeSchema).max(MAX_DIGEST_PARTS),
+      segments: z.int().min(1).max(MAX_DIGEST_SEGMENTS),
+    })
     .superRefine((request, context) => {
       const problem = digestRequestProblem(request.ranges, request.segments);
       if (problem !== null) context.addIssue({ code: 'custom', message: problem });
@@ -131,7 +156,13 @@ const responseSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('HEAD'), meta: versionMetaSchema.nullable() }),
   // `previousUnknown` is sent only when true (a replica catching up), so other answers are the
   // frames replicas sent before it existed.
-  z.object({ type: z.literal('PUT'), applied: z.boolean(), version: versionSchema, previous: z.int().min(0).max(MAX_VERSION), previousUnknown: z.boolean().optional() }),
+  z.object({
+    type: z.literal('PUT'),
+    applied: z.boolean(),
+    version: versionSchema,
+    previous: z.int().min(0).max(MAX_VERSION),
+    previousUnknown: z.boolean().optional(),
+  }),
   z.object({ type: z.literal('PING'), nodeId: z.string().min(1), ready: z.boolean(), keys: countSchema, bytes: countSchema }),
   z.object({ type: z.literal('TIME'), nowMs: epochMsSchema }),
   z.object({ type: z.literal('GOSSIP'), state: gossipStateSchema }),

@@ -76,7 +76,11 @@ describe('HttpNodeClient', () => {
   });
 
   it('names a non-2xx answer remote, with the status and the server message', async () => {
-    const crashing = await node('crashing', { handle: () => { throw new Error('boom'); } });
+    const crashing = await node('crashing', {
+      handle: () => {
+        throw new Error('boom');
+      },
+    });
     const failure = await failureOf(client().send(crashing.node, { type: 'PING' }, opts));
     expect(failure.kind).toBe('remote');
     expect(failure.message).toBe('node crashing remote: answered HTTP 500: INTERNAL: internal error');
@@ -84,7 +88,11 @@ describe('HttpNodeClient', () => {
 
   it('names an answer over maxResponseBytes remote', async () => {
     const big = new MapStorageHandler('big');
-    big.handle({ type: 'PUT', key: 'k', record: { value: new Uint8Array(10_000), version: 1, writerId: 'c', createdAt: 0, updatedAt: 0, expiresAt: null, tombstone: false } });
+    big.handle({
+      type: 'PUT',
+      key: 'k',
+      record: { value: new Uint8Array(10_000), version: 1, writerId: 'c', createdAt: 0, updatedAt: 0, expiresAt: null, tombstone: false },
+    });
     const server = await node('big', big);
     const failure = await failureOf(client({ maxResponseBytes: 1_000 }).send(server.node, { type: 'GET', key: 'k' }, opts));
     expect(failure.kind).toBe('remote');

@@ -1,11 +1,4 @@
-import {
-  NodeUnavailableError,
-  type Node,
-  type NodeClient,
-  type RequestOptions,
-  type ResponseFor,
-  type StorageRequest,
-} from '@dkv/core';
+import { NodeUnavailableError, type Node, type NodeClient, type RequestOptions, type ResponseFor, type StorageRequest } from '@dkv/core';
 import { Pool, type Dispatcher } from 'undici';
 import { decodeResponse, encodeRequest, FRAME_CONTENT_TYPE, FrameError } from './codec.js';
 import { describeError, matchResponse } from './handler.js';
@@ -102,7 +95,11 @@ export class HttpNodeClient implements NodeClient {
     }
     if (node.inFlight >= this.options.maxInFlightPerNode) {
       return Promise.reject(
-        new NodeUnavailableError(target.id, 'overloaded', `${node.inFlight} requests in flight, the limit is ${this.options.maxInFlightPerNode}`),
+        new NodeUnavailableError(
+          target.id,
+          'overloaded',
+          `${node.inFlight} requests in flight, the limit is ${this.options.maxInFlightPerNode}`,
+        ),
       );
     }
     let frame: Buffer;
@@ -115,11 +112,14 @@ export class HttpNodeClient implements NodeClient {
     return new Promise<ResponseFor<R>>((resolve, reject) => {
       const controller = new AbortController();
       let settled = false;
-      const timer = setTimeout(() => {
-        settled = true;
-        reject(new NodeUnavailableError(target.id, 'timeout', `no answer within ${options.timeoutMs} ms`));
-        controller.abort();
-      }, Math.max(0, options.timeoutMs));
+      const timer = setTimeout(
+        () => {
+          settled = true;
+          reject(new NodeUnavailableError(target.id, 'timeout', `no answer within ${options.timeoutMs} ms`));
+          controller.abort();
+        },
+        Math.max(0, options.timeoutMs),
+      );
       this.exchange(node.pool, frame, controller.signal)
         .then(
           (answer) => {
@@ -171,7 +171,10 @@ export class HttpNodeClient implements NodeClient {
       headers:
         this.secret === null
           ? { 'content-type': FRAME_CONTENT_TYPE }
-          : { 'content-type': FRAME_CONTENT_TYPE, [INTERNODE_AUTH_HEADER]: signInternalRequest(this.secret, 'POST', INTERNAL_STORAGE_PATH, Date.now()) },
+          : {
+              'content-type': FRAME_CONTENT_TYPE,
+              [INTERNODE_AUTH_HEADER]: signInternalRequest(this.secret, 'POST', INTERNAL_STORAGE_PATH, Date.now()),
+            },
       body: frame,
       signal,
       // Every storage request is idempotent (a PUT applies only if newer), and a short request

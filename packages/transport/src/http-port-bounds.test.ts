@@ -19,7 +19,13 @@ afterEach(async () => {
 
 async function serve(bounds: PortBounds, counters: PortBoundCounters, fast = false): Promise<number> {
   const app = fast
-    ? Fastify({ serverFactory: (handler) => createServer({ requestTimeout: bounds.readTimeoutMs, headersTimeout: bounds.readTimeoutMs, connectionsCheckingInterval: 50 }, handler) })
+    ? Fastify({
+        serverFactory: (handler) =>
+          createServer(
+            { requestTimeout: bounds.readTimeoutMs, headersTimeout: bounds.readTimeoutMs, connectionsCheckingInterval: 50 },
+            handler,
+          ),
+      })
     : Fastify(httpServerBoundsOptions(bounds));
   apps.push(app);
   app.get('/', async () => 'ok');
@@ -42,7 +48,9 @@ describe('applyHttpPortBounds', () => {
   it('closes an idle connection and counts it', async () => {
     const counters = new PortBoundCounters();
     const port = await serve({ maxConnections: 10, idleTimeoutMs: 200, readTimeoutMs: 10_000 }, counters);
-    await (await open(port)).closed;
+    await (
+      await open(port)
+    ).closed;
     expect(counters.counts.idle_timeout).toBe(1);
   });
 

@@ -58,7 +58,14 @@ export function requireInternodeAuth(app: FastifyInstance, options: InternodeAut
   app.addHook('onRequest', async (request, reply) => {
     const internal = request.url.startsWith('/internal/') || (request.routeOptions.url ?? '').startsWith('/internal/');
     if (!internal) return;
-    const problem = verifyInternalRequest(options.clusterSecret, request.headers[INTERNODE_AUTH_HEADER], request.method, request.url, now(), maxSkewMs);
+    const problem = verifyInternalRequest(
+      options.clusterSecret,
+      request.headers[INTERNODE_AUTH_HEADER],
+      request.method,
+      request.url,
+      now(),
+      maxSkewMs,
+    );
     if (problem === null) return;
     options.counters?.hit('auth_failed');
     await reply.code(401).send({ error: { code: 'UNAUTHENTICATED', message: problem } });

@@ -41,9 +41,12 @@ export class InMemoryNodeClient implements NodeClient {
       return Promise.reject(new NodeUnavailableError(target.id, 'unreachable', 'no handler is registered for this node'));
     }
     return new Promise<ResponseFor<R>>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new NodeUnavailableError(target.id, 'timeout', `no answer within ${options.timeoutMs} ms`));
-      }, Math.max(0, options.timeoutMs));
+      const timer = setTimeout(
+        () => {
+          reject(new NodeUnavailableError(target.id, 'timeout', `no answer within ${options.timeoutMs} ms`));
+        },
+        Math.max(0, options.timeoutMs),
+      );
       // The handler runs on a later microtask, never inside send(), so callers see the same
       // ordering as over a network and a throwing handler cannot throw out of send().
       Promise.resolve()

@@ -17,13 +17,39 @@ export { InMemoryNodeClient } from './in-memory-node-client.js';
 export { DEFAULT_FRAME_LIMIT_BYTES, INTERNAL_STORAGE_PATH, type InternalRoutesOptions, registerInternalRoutes } from './internal-routes.js';
 export { DEFAULT_HTTP_NODE_CLIENT_OPTIONS, HttpNodeClient, type HttpNodeClientOptions } from './http-node-client.js';
 export { backoffDelayMs, MAX_RETRY_ATTEMPTS, RetryingNodeClient, type RetryOptions } from './retrying-node-client.js';
-export { DEFAULT_TCP_STORAGE_SERVER_OPTIONS, TcpStorageServer, type TcpStorageServerOptions, type TcpStorageServerStats } from './tcp-storage-server.js';
+export {
+  DEFAULT_TCP_STORAGE_SERVER_OPTIONS,
+  TcpStorageServer,
+  type TcpStorageServerOptions,
+  type TcpStorageServerStats,
+} from './tcp-storage-server.js';
 export { DEFAULT_TCP_NODE_CLIENT_OPTIONS, TcpNodeClient, type TcpNodeClientOptions } from './tcp-node-client.js';
-export { bindMultiplexed, type BoundMultiplexedPort, listenMultiplexed, type MultiplexedPort, type MultiplexedPortOptions } from './multiplexed-port.js';
+export {
+  bindMultiplexed,
+  type BoundMultiplexedPort,
+  listenMultiplexed,
+  type MultiplexedPort,
+  type MultiplexedPortOptions,
+} from './multiplexed-port.js';
 export { type CircuitBreakerOptions, CircuitBreakingNodeClient } from './circuit-breaking-node-client.js';
 export { LocalFirstNodeClient } from './local-first-node-client.js';
-export { checkPortBounds, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_PORT_BOUNDS, PORT_BOUND_EVENTS, PortBoundCounters, type PortBoundEvent, type PortBounds } from './port-bounds.js';
+export {
+  checkPortBounds,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_PORT_BOUNDS,
+  PORT_BOUND_EVENTS,
+  PortBoundCounters,
+  type PortBoundEvent,
+  type PortBounds,
+} from './port-bounds.js';
 export { DEFAULT_HTTP_AUTH_SKEW_MS, INTERNODE_AUTH_HEADER, signInternalRequest, verifyInternalRequest } from './internode-auth.js';
 export { applyHttpPortBounds, httpServerBoundsOptions, type InternodeAuthHookOptions, requireInternodeAuth } from './http-port-bounds.js';
 export { CONTROL_CLIENT_BOUNDS, CONTROL_FRAME_BYTES, FRAME_OVERHEAD_BYTES, TCP_CONNECTIONS_PER_NODE_MAX } from './wire-limits.js';
-export { createControlClient, createWireClient, createWireStack, type WireStackPorts, type WireStackSettings, type WireTransport } from './wire-stack.js';
+export {
+  createControlClient,
+  createWireClient,
+  createWireStack,
+  type WireStackPorts,
+  type WireStackSettings,
+  type WireTransport,
+} from './wire-stack.js';

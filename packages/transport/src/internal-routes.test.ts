@@ -56,14 +56,22 @@ describe('registerInternalRoutes', () => {
     const json = await post(app, '{"type":"PING"}', 'application/json');
     expect(json.statusCode).toBe(415);
     expect(json.json()).toMatchObject({ error: { code: 'INVALID_REQUEST' } });
-    const big: StorageRequest = { type: 'PUT', key: 'k', record: { value: new Uint8Array(2048), version: 1, writerId: 'c', createdAt: 0, updatedAt: 0, expiresAt: null, tombstone: false } };
+    const big: StorageRequest = {
+      type: 'PUT',
+      key: 'k',
+      record: { value: new Uint8Array(2048), version: 1, writerId: 'c', createdAt: 0, updatedAt: 0, expiresAt: null, tombstone: false },
+    };
     const tooLarge = await post(app, encodeRequest(big));
     expect(tooLarge.statusCode).toBe(413);
     expect(tooLarge.json()).toMatchObject({ error: { code: 'VALUE_TOO_LARGE' } });
   });
 
   it('answers a failing handler with 500 INTERNAL and no stack, or the status of its DkvError', async () => {
-    const crashing = await appWith({ handle: () => { throw new Error('disk on fire at /secret/path'); } });
+    const crashing = await appWith({
+      handle: () => {
+        throw new Error('disk on fire at /secret/path');
+      },
+    });
     const crash = await post(crashing, encodeRequest({ type: 'PING' }));
     expect(crash.statusCode).toBe(500);
     expect(crash.json()).toEqual({ error: { code: 'INTERNAL', message: 'internal error' } });

@@ -57,10 +57,16 @@ function client(clusterSecret: string | null): TcpNodeClient {
   return created;
 }
 
-const put: StorageRequest = { type: 'PUT', key: 'k', record: { value: Uint8Array.from([1]), version: 1, writerId: 'w', createdAt: 1, updatedAt: 1, expiresAt: null, tombstone: false } };
+const put: StorageRequest = {
+  type: 'PUT',
+  key: 'k',
+  record: { value: Uint8Array.from([1]), version: 1, writerId: 'w', createdAt: 1, updatedAt: 1, expiresAt: null, tombstone: false },
+};
 
 /** A raw socket and every frame it receives (kind, id, error reason). */
-async function raw(port: number): Promise<{ socket: Socket; frames: { kind: number; id: number; reason?: string }[]; closed: Promise<void> }> {
+async function raw(
+  port: number,
+): Promise<{ socket: Socket; frames: { kind: number; id: number; reason?: string }[]; closed: Promise<void> }> {
   const socket = connect({ host: '127.0.0.1', port });
   sockets.push(socket);
   socket.on('error', () => undefined);
@@ -68,7 +74,12 @@ async function raw(port: number): Promise<{ socket: Socket; frames: { kind: numb
   const reader = new FrameReader(1024 * 1024);
   socket.on('data', (chunk: Buffer) => {
     reader.push(chunk);
-    while (reader.next()) frames.push(reader.kind === FrameKind.ERROR ? { kind: reader.kind, id: reader.id, reason: readErrorReason(reader) } : { kind: reader.kind, id: reader.id });
+    while (reader.next())
+      frames.push(
+        reader.kind === FrameKind.ERROR
+          ? { kind: reader.kind, id: reader.id, reason: readErrorReason(reader) }
+          : { kind: reader.kind, id: reader.id },
+      );
   });
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
@@ -76,7 +87,10 @@ async function raw(port: number): Promise<{ socket: Socket; frames: { kind: numb
 }
 
 async function failure(promise: Promise<unknown>): Promise<NodeUnavailableError> {
-  const error = await promise.then(() => null, (caught: unknown) => caught);
+  const error = await promise.then(
+    () => null,
+    (caught: unknown) => caught,
+  );
   expect(error).toBeInstanceOf(NodeUnavailableError);
   return error as NodeUnavailableError;
 }
@@ -90,7 +104,7 @@ describe('the cluster-secret handshake on the binary port', () => {
     expect(handler.seen).toHaveLength(1);
   });
 
-  it('fails a client with the wrong secret at the node\'s proof: it hangs up before writing any request', async () => {
+  it("fails a client with the wrong secret at the node's proof: it hangs up before writing any request", async () => {
     const { server, handler, port } = await start({ clusterSecret: SECRET });
     const node = contractNode('n1', `127.0.0.1:${port}`);
     const error = await failure(client('another-secret-entirely').send(node, put, { timeoutMs: 5000 }));
@@ -181,12 +195,18 @@ describe('the signed header of internal HTTP routes', () => {
 
   it('names what is wrong otherwise', () => {
     const header = signInternalRequest(SECRET, 'GET', '/internal/v1/membership', now);
-    expect(verifyInternalRequest(SECRET, undefined, 'GET', '/internal/v1/membership', now)).toMatch(new RegExp(`${INTERNODE_AUTH_HEADER} header is missing`));
+    expect(verifyInternalRequest(SECRET, undefined, 'GET', '/internal/v1/membership', now)).toMatch(
+      new RegExp(`${INTERNODE_AUTH_HEADER} header is missing`),
+    );
     expect(verifyInternalRequest(SECRET, 'garbage', 'GET', '/internal/v1/membership', now)).toMatch(/must be <unix ms>\.<64 hex digits>/);
-    expect(verifyInternalRequest(SECRET, header, 'GET', '/internal/v1/membership', now + 120_000)).toMatch(/timestamp is more than 60000 ms/);
+    expect(verifyInternalRequest(SECRET, header, 'GET', '/internal/v1/membership', now + 120_000)).toMatch(
+      /timestamp is more than 60000 ms/,
+    );
     expect(verifyInternalRequest(SECRET, header, 'POST', '/internal/v1/membership', now)).toMatch(/does not prove the cluster secret/);
     expect(verifyInternalRequest(SECRET, header, 'GET', '/internal/v1/storage', now)).toMatch(/does not prove the cluster secret/);
-    expect(verifyInternalRequest('another-secret', header, 'GET', '/internal/v1/membership', now)).toMatch(/does not prove the cluster secret/);
+    expect(verifyInternalRequest('another-secret', header, 'GET', '/internal/v1/membership', now)).toMatch(
+      /does not prove the cluster secret/,
+    );
   });
 });
 
@@ -216,7 +236,11 @@ describe('internal HTTP routes with a cluster secret', () => {
       const membership = await app.inject({ method: 'GET', url: '/internal/v1/membership' });
       expect(membership.statusCode).toBe(401);
       expect(membership.json()).toMatchObject({ error: { code: 'UNAUTHENTICATED' } });
-      const signedMembership = await app.inject({ method: 'GET', url: '/internal/v1/membership', headers: { [INTERNODE_AUTH_HEADER]: signInternalRequest(SECRET, 'GET', '/internal/v1/membership', Date.now()) } });
+      const signedMembership = await app.inject({
+        method: 'GET',
+        url: '/internal/v1/membership',
+        headers: { [INTERNODE_AUTH_HEADER]: signInternalRequest(SECRET, 'GET', '/internal/v1/membership', Date.now()) },
+      });
       expect(signedMembership.statusCode).toBe(200);
       expect(handler.seen).toHaveLength(1);
       expect(counters.counts.auth_failed).toBe(3);

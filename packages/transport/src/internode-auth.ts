@@ -72,8 +72,10 @@ export function verifyInternalRequest(
   const match = /^(\d{1,15})\.([0-9a-f]{64})$/.exec(header);
   if (match === null) return `the ${INTERNODE_AUTH_HEADER} header must be <unix ms>.<64 hex digits>`;
   const timestampMs = Number(match[1]);
-  if (Math.abs(nowMs - timestampMs) > maxSkewMs) return `the ${INTERNODE_AUTH_HEADER} timestamp is more than ${maxSkewMs} ms from this node's clock`;
+  if (Math.abs(nowMs - timestampMs) > maxSkewMs)
+    return `the ${INTERNODE_AUTH_HEADER} timestamp is more than ${maxSkewMs} ms from this node's clock`;
   const expected = Buffer.from(httpMac(secret, method, path.split('?')[0] ?? '', timestampMs), 'hex');
-  if (!proofsEqual(Buffer.from(match[2] as string, 'hex'), expected)) return `the ${INTERNODE_AUTH_HEADER} header does not prove the cluster secret`;
+  if (!proofsEqual(Buffer.from(match[2] as string, 'hex'), expected))
+    return `the ${INTERNODE_AUTH_HEADER} header does not prove the cluster secret`;
   return null;
 }

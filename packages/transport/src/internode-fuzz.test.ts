@@ -26,7 +26,15 @@ const request: fc.Arbitrary<StorageRequest> = fc.oneof(
   fc.record({
     type: fc.constant('PUT' as const),
     key: fc.string({ minLength: 1, maxLength: 20 }),
-    record: fc.record({ value: fc.uint8Array({ maxLength: 200 }), version: fc.nat(), writerId: fc.constant('w'), createdAt: fc.nat(), updatedAt: fc.nat(), expiresAt: fc.constant(null), tombstone: fc.boolean() }),
+    record: fc.record({
+      value: fc.uint8Array({ maxLength: 200 }),
+      version: fc.nat(),
+      writerId: fc.constant('w'),
+      createdAt: fc.nat(),
+      updatedAt: fc.nat(),
+      expiresAt: fc.constant(null),
+      tombstone: fc.boolean(),
+    }),
   }),
 );
 
@@ -102,11 +110,20 @@ describe('TcpStorageServer with a cluster secret: fuzz', () => {
   let server: TcpStorageServer;
   let port: number;
   let client: TcpNodeClient;
-  const stored = { type: 'PUT' as const, key: 'kept', record: { value: Uint8Array.from([1, 2, 3]), version: 7, writerId: 'w', createdAt: 1, updatedAt: 1, expiresAt: null, tombstone: false } };
+  const stored = {
+    type: 'PUT' as const,
+    key: 'kept',
+    record: { value: Uint8Array.from([1, 2, 3]), version: 7, writerId: 'w', createdAt: 1, updatedAt: 1, expiresAt: null, tombstone: false },
+  };
 
   beforeAll(async () => {
     handler.handle(stored);
-    server = new TcpStorageServer(handler, { clusterSecret: SECRET, maxFrameBytes: MAX_FRAME, onWarning: () => undefined, handshakeTimeoutMs: 300 });
+    server = new TcpStorageServer(handler, {
+      clusterSecret: SECRET,
+      maxFrameBytes: MAX_FRAME,
+      onWarning: () => undefined,
+      handshakeTimeoutMs: 300,
+    });
     port = (await server.listen(0, '127.0.0.1')).port;
     client = new TcpNodeClient({ clusterSecret: SECRET, connectionsPerNode: 1 });
   });
@@ -120,20 +137,24 @@ describe('TcpStorageServer with a cluster secret: fuzz', () => {
     const seed = seedForTest();
     const before = handler.handle({ type: 'PING' });
     await fc.assert(
-      fc.asyncProperty(fc.array(hostile, { minLength: 1, maxLength: 4 }), fc.array(fc.nat({ max: 80 }), { maxLength: 20 }), async (parts, cuts) => {
-        const socket = connect({ host: '127.0.0.1', port });
-        socket.on('error', () => undefined);
-        socket.on('data', () => undefined);
-        const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-        await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-        for (const chunk of cut(Buffer.concat(parts), cuts)) socket.write(chunk);
-        // A complete handshake cannot come from random bytes: the server closes it (a failed proof,
-        // a request before the handshake, a length over the handshake's) or, for a truncated
-        // HELLO, at the handshake deadline. Either way it must close on its own.
-        const stats = server.stats();
-        expect(stats.bufferedReadBytes).toBeLessThanOrEqual(stats.connections * 2 * PARTIAL_FRAME_INITIAL_BYTES);
-        await closed;
-      }),
+      fc.asyncProperty(
+        fc.array(hostile, { minLength: 1, maxLength: 4 }),
+        fc.array(fc.nat({ max: 80 }), { maxLength: 20 }),
+        async (parts, cuts) => {
+          const socket = connect({ host: '127.0.0.1', port });
+          socket.on('error', () => undefined);
+          socket.on('data', () => undefined);
+          const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+          await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+          for (const chunk of cut(Buffer.concat(parts), cuts)) socket.write(chunk);
+          // A complete handshake cannot come from random bytes: the server closes it (a failed proof,
+          // a request before the handshake, a length over the handshake's) or, for a truncated
+          // HELLO, at the handshake deadline. Either way it must close on its own.
+          const stats = server.stats();
+          expect(stats.bufferedReadBytes).toBeLessThanOrEqual(stats.connections * 2 * PARTIAL_FRAME_INITIAL_BYTES);
+          await closed;
+        },
+      ),
       { seed, numRuns: 60 },
     );
     expect(handler.handle({ type: 'PING' })).toEqual(before);

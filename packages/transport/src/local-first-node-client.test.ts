@@ -3,7 +3,16 @@
 // owns the bytes a local replica keeps. Method: testkit's contract suite with the local node first
 // among real TCP storage nodes (so most cases exercise the in-process path, and the slow and dead
 // nodes the delegation), then unit cases with a recording remote double and small handlers.
-import { NodeUnavailableError, type Node, type NodeClient, type RequestOptions, type ResponseFor, type StorageRequest, type StorageRequestHandler, type VersionedValue } from '@dkv/core';
+import {
+  NodeUnavailableError,
+  type Node,
+  type NodeClient,
+  type RequestOptions,
+  type ResponseFor,
+  type StorageRequest,
+  type StorageRequestHandler,
+  type VersionedValue,
+} from '@dkv/core';
 import { SystemClock } from '@dkv/runtime';
 import { InMemoryStorageEngine, StorageService } from '@dkv/storage';
 import { contractNode, describeNodeClientContract, MapStorageHandler } from '@dkv/testkit';
@@ -19,7 +28,10 @@ const opts: RequestOptions = { timeoutMs: 1000 };
 describeNodeClientContract('LocalFirstNodeClient (own StorageService in-process, TCP to the others)', async () => {
   const cluster = await startTcpCluster(2);
   const self = contractNode('node-local', '127.0.0.1:1');
-  const replica = new StorageService({ nodeId: self.id, engine: new InMemoryStorageEngine({ clock: new SystemClock(), tombstoneGraceMs: 3_600_000 }) });
+  const replica = new StorageService({
+    nodeId: self.id,
+    engine: new InMemoryStorageEngine({ clock: new SystemClock(), tombstoneGraceMs: 3_600_000 }),
+  });
   const client = new LocalFirstNodeClient(self.id, replica, new TcpNodeClient({ connectionsPerNode: 1 }));
   return contractHarness({ ...cluster, nodes: [self, ...cluster.nodes] }, client);
 });
@@ -123,7 +135,9 @@ describe('LocalFirstNodeClient with a handler that answers later (a durable node
     };
     const client = new LocalFirstNodeClient(SELF.id, handler, new RecordingRemote());
     let settled = false;
-    const put = client.send(SELF, { type: 'PUT', key: 'k', record: record(new Uint8Array([1]), 7) }, opts).then((answer) => ((settled = true), answer));
+    const put = client
+      .send(SELF, { type: 'PUT', key: 'k', record: record(new Uint8Array([1]), 7) }, opts)
+      .then((answer) => ((settled = true), answer));
     await Promise.resolve();
     expect(settled).toBe(false);
     release();

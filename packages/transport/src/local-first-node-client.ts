@@ -1,11 +1,4 @@
-import {
-  NodeUnavailableError,
-  type Node,
-  type NodeClient,
-  type RequestOptions,
-  type ResponseFor,
-  type StorageRequest,
-} from '@dkv/core';
+import { NodeUnavailableError, type Node, type NodeClient, type RequestOptions, type ResponseFor, type StorageRequest } from '@dkv/core';
 import { describeError, matchResponse, type MaybeAsyncStorageRequestHandler } from './handler.js';
 
 /**
@@ -47,7 +40,8 @@ export class LocalFirstNodeClient implements NodeClient {
     if (response instanceof Promise) {
       return response.then(
         (answer) => matchResponse(target.id, request, answer),
-        (error: unknown) => Promise.reject(new NodeUnavailableError(target.id, 'remote', `the local replica failed: ${describeError(error)}`)),
+        (error: unknown) =>
+          Promise.reject(new NodeUnavailableError(target.id, 'remote', `the local replica failed: ${describeError(error)}`)),
       );
     }
     try {

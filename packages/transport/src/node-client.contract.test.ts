@@ -30,7 +30,9 @@ describeNodeClientContract('InMemoryNodeClient', async () => {
 
 describeNodeClientContract('HttpNodeClient', async () => contractHarness(await startHttpCluster(), new HttpNodeClient()));
 
-describeNodeClientContract('HttpNodeClient to StorageService replicas', async () => contractHarness(await startHttpCluster(3, storageServiceHandler), new HttpNodeClient()));
+describeNodeClientContract('HttpNodeClient to StorageService replicas', async () =>
+  contractHarness(await startHttpCluster(3, storageServiceHandler), new HttpNodeClient()),
+);
 
 describeNodeClientContract('RetryingNodeClient over HttpNodeClient', async () =>
   contractHarness(

@@ -19,7 +19,10 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((server) => server.close()));
 });
 
-async function start(handler: MapStorageHandler, options: TcpStorageServerOptions = {}): Promise<{ server: TcpStorageServer; port: number }> {
+async function start(
+  handler: MapStorageHandler,
+  options: TcpStorageServerOptions = {},
+): Promise<{ server: TcpStorageServer; port: number }> {
   const server = new TcpStorageServer(handler, { onWarning: () => undefined, ...options });
   servers.push(server);
   return { server, port: (await server.listen(0, '127.0.0.1')).port };
@@ -43,7 +46,7 @@ async function until(condition: () => boolean, what: string, timeoutMs = 10_000)
 }
 
 describe('FrameReader memory', () => {
-  it('does not allocate a frame\'s announced length before its bytes arrive', () => {
+  it("does not allocate a frame's announced length before its bytes arrive", () => {
     const max = 64 * 1024 * 1024;
     const reader = new FrameReader(max);
     const head = Buffer.alloc(100);
@@ -63,7 +66,19 @@ describe('FrameReader memory', () => {
   it('grows a partial frame as its bytes arrive and still reads it whole', () => {
     const reader = new FrameReader(4 * 1024 * 1024);
     const writer = new FrameWriter();
-    writeRequestFrame(writer, 7, { type: 'PUT', key: 'k', record: { value: new Uint8Array(3 * 1024 * 1024).fill(7), version: 1, writerId: 'w', createdAt: 1, updatedAt: 1, expiresAt: null, tombstone: false } });
+    writeRequestFrame(writer, 7, {
+      type: 'PUT',
+      key: 'k',
+      record: {
+        value: new Uint8Array(3 * 1024 * 1024).fill(7),
+        version: 1,
+        writerId: 'w',
+        createdAt: 1,
+        updatedAt: 1,
+        expiresAt: null,
+        tombstone: false,
+      },
+    });
     const frame = Buffer.concat(writer.take());
     let reservedMax = 0;
     let frames = 0;
@@ -83,7 +98,11 @@ describe('TcpStorageServer bounds', () => {
   it('queues at most maxBufferedWriteBytes of answers for a client that pipelines and does not read', async () => {
     const handler = new MapStorageHandler('n1');
     const value = new Uint8Array(64 * 1024).fill(1);
-    handler.handle({ type: 'PUT', key: 'big', record: { value, version: 1, writerId: 'w', createdAt: 1, updatedAt: 1, expiresAt: null, tombstone: false } });
+    handler.handle({
+      type: 'PUT',
+      key: 'big',
+      record: { value, version: 1, writerId: 'w', createdAt: 1, updatedAt: 1, expiresAt: null, tombstone: false },
+    });
     let handled = 0;
     const counting = { handle: (request: StorageRequest) => ((handled += 1), handler.handle(request)) };
     const maxBufferedWriteBytes = 256 * 1024;

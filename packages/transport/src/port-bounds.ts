@@ -32,7 +32,10 @@ export type PortBoundEvent = (typeof PORT_BOUND_EVENTS)[number];
  */
 export class PortBoundCounters {
   /** The count of each event. */
-  readonly counts: Record<PortBoundEvent, number> = Object.fromEntries(PORT_BOUND_EVENTS.map((event) => [event, 0])) as Record<PortBoundEvent, number>;
+  readonly counts: Record<PortBoundEvent, number> = Object.fromEntries(PORT_BOUND_EVENTS.map((event) => [event, 0])) as Record<
+    PortBoundEvent,
+    number
+  >;
 
   /** Counts one occurrence of `event`. */
   hit(event: PortBoundEvent): void {

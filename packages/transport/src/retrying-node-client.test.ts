@@ -227,7 +227,9 @@ describe('RetryingNodeClient with a clock (the first attempt goes straight to th
         attempts.push({ atMs: scheduler.nowMs, timeoutMs: options.timeoutMs });
         // The first attempt is refused after 300 ms (a connection attempt that failed); the next ones hang.
         if (attempts.length > 1) return new Promise(() => undefined);
-        return new Promise((_resolve, reject) => scheduler.after(300, () => reject(new NodeUnavailableError(node.id, 'unreachable', 'refused late'))));
+        return new Promise((_resolve, reject) =>
+          scheduler.after(300, () => reject(new NodeUnavailableError(node.id, 'unreachable', 'refused late'))),
+        );
       },
       close: async () => undefined,
     };

@@ -103,7 +103,13 @@ export class RetryingNodeClient implements NodeClient {
    * the first attempt already ran and failed so (retryably); null: no attempt has run yet.
    * `timeoutMs`: the send's whole deadline, as failures name it.
    */
-  private sendWithRetries<R extends StorageRequest>(target: Node, request: R, budgetMs: number, firstFailure: NodeUnavailableError | null, timeoutMs: number): Promise<ResponseFor<R>> {
+  private sendWithRetries<R extends StorageRequest>(
+    target: Node,
+    request: R,
+    budgetMs: number,
+    firstFailure: NodeUnavailableError | null,
+    timeoutMs: number,
+  ): Promise<ResponseFor<R>> {
     const options: RequestOptions = { timeoutMs: budgetMs };
     return new Promise<ResponseFor<R>>((resolve, reject) => {
       let settled = false;

@@ -73,12 +73,18 @@ const responses: StorageResponse[] = [
 
 describe('binary frames round-trip', () => {
   it.each(requests.map((request) => [request.type, request] as const))('request %s', (_type, request) => {
-    const [decoded] = readAll(framesOf((w) => writeRequestFrame(w, 7, request)), (r) => ({ id: r.id, request: readRequest(r) }));
+    const [decoded] = readAll(
+      framesOf((w) => writeRequestFrame(w, 7, request)),
+      (r) => ({ id: r.id, request: readRequest(r) }),
+    );
     expect(decoded).toEqual({ id: 7, request });
   });
 
   it.each(responses.map((response) => [response.type, response] as const))('response %s', (_type, response) => {
-    const [decoded] = readAll(framesOf((w) => writeResponseFrame(w, 0xffffffff, response)), (r) => ({ id: r.id, response: readResponse(r) }));
+    const [decoded] = readAll(
+      framesOf((w) => writeResponseFrame(w, 0xffffffff, response)),
+      (r) => ({ id: r.id, response: readResponse(r) }),
+    );
     expect(decoded).toEqual({ id: 0xffffffff, response });
   });
 
@@ -129,9 +135,15 @@ const metaArb = fc.record({
   expiresAt: fc.option(epochArb, { nil: null }),
   tombstone: fc.boolean(),
 });
-const recordArb = fc
-  .tuple(metaArb, bytesArb, epochArb)
-  .map(([m, value, updatedAt]): VersionedValue => ({ value, version: m.version, writerId: m.writerId, createdAt: m.createdAt, updatedAt, expiresAt: m.expiresAt, tombstone: m.tombstone }));
+const recordArb = fc.tuple(metaArb, bytesArb, epochArb).map(([m, value, updatedAt]): VersionedValue => ({
+  value,
+  version: m.version,
+  writerId: m.writerId,
+  createdAt: m.createdAt,
+  updatedAt,
+  expiresAt: m.expiresAt,
+  tombstone: m.tombstone,
+}));
 const requestArb: fc.Arbitrary<StorageRequest> = fc.oneof(
   keyArb.map((key): StorageRequest => ({ type: 'GET', key })),
   keyArb.map((key): StorageRequest => ({ type: 'HEAD', key })),
@@ -237,21 +249,82 @@ describe('binary frames refuse bad payloads', () => {
     ['an unknown request kind', rawFrame(0x42, Buffer.alloc(0)), /kind: 0x42 is not a request kind/],
     ['a response kind sent as a request', rawFrame(FrameKind.GET_RESPONSE, Buffer.from([0])), /not a request kind/],
     ['an empty key', rawFrame(FrameKind.GET, Buffer.from([0, 0])), /key: must be 1 to 512 bytes of UTF-8, got 0/],
-    ['a key of 513 bytes', rawFrame(FrameKind.GET, Buffer.concat([Buffer.from([1, 2]), Buffer.alloc(513, 97)])), /key: must be 1 to 512 bytes/],
+    [
+      'a key of 513 bytes',
+      rawFrame(FrameKind.GET, Buffer.concat([Buffer.from([1, 2]), Buffer.alloc(513, 97)])),
+      /key: must be 1 to 512 bytes/,
+    ],
     ['a key that is not UTF-8', rawFrame(FrameKind.HEAD, Buffer.from([2, 0, 0xc3, 0x28])), /key: is not well-formed UTF-8/],
     ['a key cut short', rawFrame(FrameKind.GET, Buffer.from([5, 0, 97])), /key: the frame ends 4 bytes early/],
     ['bytes after the payload', rawFrame(FrameKind.PING, Buffer.from([0])), /1 unexpected bytes after the payload/],
-    ['unknown flag bits', rawFrame(FrameKind.PUT, patched(put, (b) => (b[FLAGS_AT] = 0x06))), /record.flags: unknown bits in 0x6/],
-    ['version 0', rawFrame(FrameKind.PUT, patched(put, (b) => b.writeDoubleLE(0, VERSION_AT))), /record.version: must be a whole number from 1 to 9007199254740991, got 0/],
-    ['a fractional version', rawFrame(FrameKind.PUT, patched(put, (b) => b.writeDoubleLE(1.5, VERSION_AT))), /record.version: .* got 1.5/],
-    ['a version of 2^53', rawFrame(FrameKind.PUT, patched(put, (b) => b.writeDoubleLE(2 ** 53, VERSION_AT))), /record.version/],
-    ['createdAt NaN', rawFrame(FrameKind.PUT, patched(put, (b) => b.writeDoubleLE(Number.NaN, CREATED_AT))), /record.createdAt: must be a whole number of epoch ms, got NaN/],
-    ['expiresAt set without its flag', rawFrame(FrameKind.PUT, patched(put, (b) => (b[FLAGS_AT] = 0))), /record.expiresAt: must be 0 when absent/],
-    ['expiresAt infinite', rawFrame(FrameKind.PUT, patched(put, (b) => b.writeDoubleLE(Infinity, EXPIRES_AT))), /record.expiresAt: .*Infinity/],
+    [
+      'unknown flag bits',
+      rawFrame(
+        FrameKind.PUT,
+        patched(put, (b) => (b[FLAGS_AT] = 0x06)),
+      ),
+      /record.flags: unknown bits in 0x6/,
+    ],
+    [
+      'version 0',
+      rawFrame(
+        FrameKind.PUT,
+        patched(put, (b) => b.writeDoubleLE(0, VERSION_AT)),
+      ),
+      /record.version: must be a whole number from 1 to 9007199254740991, got 0/,
+    ],
+    [
+      'a fractional version',
+      rawFrame(
+        FrameKind.PUT,
+        patched(put, (b) => b.writeDoubleLE(1.5, VERSION_AT)),
+      ),
+      /record.version: .* got 1.5/,
+    ],
+    [
+      'a version of 2^53',
+      rawFrame(
+        FrameKind.PUT,
+        patched(put, (b) => b.writeDoubleLE(2 ** 53, VERSION_AT)),
+      ),
+      /record.version/,
+    ],
+    [
+      'createdAt NaN',
+      rawFrame(
+        FrameKind.PUT,
+        patched(put, (b) => b.writeDoubleLE(Number.NaN, CREATED_AT)),
+      ),
+      /record.createdAt: must be a whole number of epoch ms, got NaN/,
+    ],
+    [
+      'expiresAt set without its flag',
+      rawFrame(
+        FrameKind.PUT,
+        patched(put, (b) => (b[FLAGS_AT] = 0)),
+      ),
+      /record.expiresAt: must be 0 when absent/,
+    ],
+    [
+      'expiresAt infinite',
+      rawFrame(
+        FrameKind.PUT,
+        patched(put, (b) => b.writeDoubleLE(Infinity, EXPIRES_AT)),
+      ),
+      /record.expiresAt: .*Infinity/,
+    ],
     ['a writer id cut short', rawFrame(FrameKind.PUT, putPayload().subarray(0, WRITER_LENGTH_AT)), /record.writerId: the frame ends/],
     ['an empty writer id', rawFrame(FrameKind.PUT, putPayload({ writerId: '' })), /record.writerId: must be 1 to 256 characters, got 0/],
-    ['a writer id of 257 characters', rawFrame(FrameKind.PUT, putPayload({ writerId: 'w'.repeat(257) })), /record.writerId: must be 1 to 256 characters, got 257/],
-    ['a value longer than the frame', rawFrame(FrameKind.PUT, put.subarray(0, put.length - 1)), /record.value: the frame ends 1 bytes early/],
+    [
+      'a writer id of 257 characters',
+      rawFrame(FrameKind.PUT, putPayload({ writerId: 'w'.repeat(257) })),
+      /record.writerId: must be 1 to 256 characters, got 257/,
+    ],
+    [
+      'a value longer than the frame',
+      rawFrame(FrameKind.PUT, put.subarray(0, put.length - 1)),
+      /record.value: the frame ends 1 bytes early/,
+    ],
     ['a bad MessagePack payload', rawFrame(FrameKind.MSGPACK, Buffer.from([0xc1])), /invalid request frame/],
   ])('%s', (_name, frame, message) => {
     const error = frameError(() => readAll(frame, readRequest));
@@ -261,10 +334,22 @@ describe('binary frames refuse bad payloads', () => {
 
   it.each([
     ['a presence byte of 2', rawFrame(FrameKind.GET_RESPONSE, Buffer.from([2])), /present: must be 0 or 1, got 2/],
-    ['a negative key count', rawFrame(FrameKind.PING_RESPONSE, Buffer.concat([Buffer.from([1]), f64(-1), f64(0), Buffer.from([1, 0, 110])])), /keys: must be a whole number of at least 0/],
-    ['an empty node id', rawFrame(FrameKind.PING_RESPONSE, Buffer.concat([Buffer.from([1]), f64(0), f64(0), Buffer.from([0, 0])])), /nodeId: must not be empty/],
+    [
+      'a negative key count',
+      rawFrame(FrameKind.PING_RESPONSE, Buffer.concat([Buffer.from([1]), f64(-1), f64(0), Buffer.from([1, 0, 110])])),
+      /keys: must be a whole number of at least 0/,
+    ],
+    [
+      'an empty node id',
+      rawFrame(FrameKind.PING_RESPONSE, Buffer.concat([Buffer.from([1]), f64(0), f64(0), Buffer.from([0, 0])])),
+      /nodeId: must not be empty/,
+    ],
     ['a request kind sent as a response', rawFrame(FrameKind.GET, Buffer.from([1, 0, 97])), /kind: 0x1 is not a response kind/],
-    ['unknown PUT answer flag bits', rawFrame(FrameKind.PUT_RESPONSE, Buffer.concat([Buffer.from([4]), f64(1), f64(0)])), /flags: unknown bits in 0x4/],
+    [
+      'unknown PUT answer flag bits',
+      rawFrame(FrameKind.PUT_RESPONSE, Buffer.concat([Buffer.from([4]), f64(1), f64(0)])),
+      /flags: unknown bits in 0x4/,
+    ],
     ['a PUT answer cut short', rawFrame(FrameKind.PUT_RESPONSE, Buffer.from([1, 0, 0])), /version: the frame ends 6 bytes early/],
   ])('response with %s', (_name, frame, message) => {
     const error = frameError(() => readAll(frame, readResponse));
@@ -275,7 +360,9 @@ describe('binary frames refuse bad payloads', () => {
   it('refuses to encode a string too long for its length field, and writes nothing', () => {
     const writer = new FrameWriter();
     writeRequestFrame(writer, 1, { type: 'PING' });
-    expect(() => writeRequestFrame(writer, 2, { type: 'GET', key: 'k'.repeat(70_000) })).toThrow(/key: 70000 bytes is over the 65535 bytes/);
+    expect(() => writeRequestFrame(writer, 2, { type: 'GET', key: 'k'.repeat(70_000) })).toThrow(
+      /key: 70000 bytes is over the 65535 bytes/,
+    );
     expect(writer.pendingBytes).toBe(FRAME_HEADER_BYTES);
   });
 });

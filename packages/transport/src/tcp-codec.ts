@@ -219,7 +219,10 @@ export function readResponse(frame: FrameReader): StorageResponse {
         const applied = (flags & PUT_APPLIED) !== 0;
         const version = readVersion(frame, 'version');
         const previous = readCount(frame, 'previous');
-        response = (flags & PUT_PREVIOUS_UNKNOWN) === 0 ? { type: 'PUT', applied, version, previous } : { type: 'PUT', applied, version, previous, previousUnknown: true };
+        response =
+          (flags & PUT_PREVIOUS_UNKNOWN) === 0
+            ? { type: 'PUT', applied, version, previous }
+            : { type: 'PUT', applied, version, previous, previousUnknown: true };
         break;
       }
       case FrameKind.PING_RESPONSE: {
@@ -405,7 +408,13 @@ function readMeta(frame: FrameReader, path: string): VersionMeta {
   if (writerId.length < 1 || writerId.length > WRITER_ID_LENGTH_MAX) {
     throw new FrameError(`${path}.writerId: must be 1 to ${WRITER_ID_LENGTH_MAX} characters, got ${writerId.length}`);
   }
-  return { version, writerId, createdAt, expiresAt: (flags & FLAG_EXPIRES) === 0 ? null : expiresRaw, tombstone: (flags & FLAG_TOMBSTONE) !== 0 };
+  return {
+    version,
+    writerId,
+    createdAt,
+    expiresAt: (flags & FLAG_EXPIRES) === 0 ? null : expiresRaw,
+    tombstone: (flags & FLAG_TOMBSTONE) !== 0,
+  };
 }
 
 function readRecord(frame: FrameReader, copy: boolean): VersionedValue {

@@ -265,7 +265,10 @@ export class FrameReader {
 
 /** Reads a little-endian u32 without `readUInt32LE`'s argument checks; the caller checked the bounds. */
 export function readU32(buffer: Buffer, at: number): number {
-  return ((buffer[at] as number) | ((buffer[at + 1] as number) << 8) | ((buffer[at + 2] as number) << 16)) + (buffer[at + 3] as number) * 0x1000000;
+  return (
+    ((buffer[at] as number) | ((buffer[at + 1] as number) << 8) | ((buffer[at + 2] as number) << 16)) +
+    (buffer[at + 3] as number) * 0x1000000
+  );
 }
 
 /** Writes a little-endian u32 without `writeUInt32LE`'s argument checks. */

@@ -37,7 +37,9 @@ export function writeHandshakeFrame(writer: FrameWriter, kind: number, payload: 
  */
 export function readHandshakePayload(reader: FrameReader, kind: number, bytes: number): Buffer {
   if (reader.kind !== kind || reader.id !== 0) {
-    throw new FrameError(`expected handshake frame kind 0x${kind.toString(16)} with id 0, got kind 0x${reader.kind.toString(16)} with id ${reader.id}`);
+    throw new FrameError(
+      `expected handshake frame kind 0x${kind.toString(16)} with id 0, got kind 0x${reader.kind.toString(16)} with id ${reader.id}`,
+    );
   }
   if (reader.end - reader.pos !== bytes) {
     throw new FrameError(`handshake frame kind 0x${kind.toString(16)} must carry ${bytes} bytes, got ${reader.end - reader.pos}`);

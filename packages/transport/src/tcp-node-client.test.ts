@@ -106,7 +106,11 @@ describe('TcpNodeClient', () => {
       },
     });
     const tcp = client();
-    await expectKind(tcp.send(target, { type: 'HEAD', key: 'k' }, opts), 'remote', /the node answered an error: the handler failed: disk on fire/);
+    await expectKind(
+      tcp.send(target, { type: 'HEAD', key: 'k' }, opts),
+      'remote',
+      /the node answered an error: the handler failed: disk on fire/,
+    );
     expect(await tcp.send(target, { type: 'PING' }, opts)).toMatchObject({ nodeId: 'n1' });
   });
 
@@ -141,7 +145,11 @@ describe('TcpNodeClient', () => {
     expect(await answeredFirst).toMatchObject({ kind: 'answered' });
     expect(await answeredLast).toMatchObject({ kind: 'answered' });
     const [shortOutcome, shortLaterOutcome, longOutcome] = await Promise.all([short, shortLater, long]);
-    for (const [outcome, timeoutMs] of [[shortOutcome, 120], [shortLaterOutcome, 120], [longOutcome, 400]] as const) {
+    for (const [outcome, timeoutMs] of [
+      [shortOutcome, 120],
+      [shortLaterOutcome, 120],
+      [longOutcome, 400],
+    ] as const) {
       expect(outcome.kind).toBe('timeout');
       expect(outcome.ms).toBeGreaterThanOrEqual(timeoutMs - 2);
       expect(outcome.ms).toBeLessThan(timeoutMs + 300);
@@ -179,9 +187,11 @@ describe('TcpNodeClient', () => {
     let overloaded: NodeUnavailableError | null = null;
     // Each turn writes one 256 KiB frame; the kernel's buffers take some MiB, then the socket's fills.
     for (let turn = 0; turn < 400 && overloaded === null; turn += 1) {
-      tcp.send(target, { type: 'PUT', key: 'k', record: record(turn + 1, value) }, { timeoutMs: 1 }).catch((error: NodeUnavailableError) => {
-        if (error.kind === 'overloaded') overloaded = error;
-      });
+      tcp
+        .send(target, { type: 'PUT', key: 'k', record: record(turn + 1, value) }, { timeoutMs: 1 })
+        .catch((error: NodeUnavailableError) => {
+          if (error.kind === 'overloaded') overloaded = error;
+        });
       await new Promise((resolve) => setImmediate(resolve));
       await new Promise((resolve) => setImmediate(resolve));
     }
@@ -251,7 +261,11 @@ describe('TcpNodeClient', () => {
   it('refuses a request frame over maxFrameBytes as remote without sending it', async () => {
     const { node: target } = await node('n1');
     const tcp = client({ maxFrameBytes: 1024 });
-    await expectKind(tcp.send(target, { type: 'PUT', key: 'k', record: record(1, new Uint8Array(2048)) }, opts), 'remote', /over the limit of 1024 bytes/);
+    await expectKind(
+      tcp.send(target, { type: 'PUT', key: 'k', record: record(1, new Uint8Array(2048)) }, opts),
+      'remote',
+      /over the limit of 1024 bytes/,
+    );
     expect(await tcp.send(target, { type: 'HEAD', key: 'k' }, opts)).toEqual({ type: 'HEAD', meta: null });
   });
 

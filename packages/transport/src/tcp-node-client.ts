@@ -113,10 +113,13 @@ export class TcpNodeClient implements NodeClient {
       }
     }
     if (limits.reconnectMaxDelayMs < limits.reconnectBaseDelayMs) {
-      throw new RangeError(`reconnectMaxDelayMs (${limits.reconnectMaxDelayMs}) must be at least reconnectBaseDelayMs (${limits.reconnectBaseDelayMs})`);
+      throw new RangeError(
+        `reconnectMaxDelayMs (${limits.reconnectMaxDelayMs}) must be at least reconnectBaseDelayMs (${limits.reconnectBaseDelayMs})`,
+      );
     }
     const secret = options.clusterSecret ?? null;
-    if (secret !== null && secret.length === 0) throw new RangeError('TcpNodeClient option clusterSecret must not be empty (null turns the handshake off)');
+    if (secret !== null && secret.length === 0)
+      throw new RangeError('TcpNodeClient option clusterSecret must not be empty (null turns the handshake off)');
     this.context = new ClientContext(limits, options.rng ?? MATH_RNG, secret);
   }
 
@@ -338,7 +341,9 @@ class Peer {
     if (connection === null) {
       const reason = this.connections[0]?.lastError ?? 'not connected';
       const refused = this.connections.some((connection) => isRefusal(connection.lastError));
-      return Promise.reject(new NodeUnavailableError(nodeId, 'unreachable', `not connected (${reason}); reconnecting in the background`, { refused }));
+      return Promise.reject(
+        new NodeUnavailableError(nodeId, 'unreachable', `not connected (${reason}); reconnecting in the background`, { refused }),
+      );
     }
     return connection.send(nodeId, request, timeoutMs);
   }
@@ -423,7 +428,9 @@ class Connection {
     const maxFrameBytes = this.context.limits.maxFrameBytes;
     if (bytes > maxFrameBytes) {
       this.writer.pos -= bytes;
-      return Promise.reject(new NodeUnavailableError(nodeId, 'remote', `the request frame of ${bytes} bytes is over the limit of ${maxFrameBytes} bytes`));
+      return Promise.reject(
+        new NodeUnavailableError(nodeId, 'remote', `the request frame of ${bytes} bytes is over the limit of ${maxFrameBytes} bytes`),
+      );
     }
     const pending = new PendingRequest(id, request.type, nodeId, this, this.flushSeq, timeoutMs);
     const promise = new Promise<StorageResponse>(captureSettlers);
@@ -589,7 +596,9 @@ class Connection {
       return;
     }
     if (response.type !== pending.type) {
-      pending.reject(new NodeUnavailableError(pending.nodeId, 'remote', `answered a ${pending.type} request with a ${response.type} response`));
+      pending.reject(
+        new NodeUnavailableError(pending.nodeId, 'remote', `answered a ${pending.type} request with a ${response.type} response`),
+      );
       return;
     }
     pending.resolve(response);

@@ -93,7 +93,11 @@ const record = (version: number, value: Uint8Array) => ({
 describe('TcpStorageServer', () => {
   it('answers each frame with its request id', async () => {
     const peer = await open(await start(new MapStorageHandler('n1')));
-    peer.send([11, { type: 'PUT', key: 'k', record: record(1, Uint8Array.from([5])) }], [12, { type: 'GET', key: 'k' }], [13, { type: 'PING' }]);
+    peer.send(
+      [11, { type: 'PUT', key: 'k', record: record(1, Uint8Array.from([5])) }],
+      [12, { type: 'GET', key: 'k' }],
+      [13, { type: 'PING' }],
+    );
     const answers = await peer.waitFor(3);
     expect(answers.map(({ id }) => id)).toEqual([11, 12, 13]);
     expect(answers[1]?.response).toMatchObject({ type: 'GET', record: { version: 1, value: Uint8Array.from([5]) } });
@@ -177,7 +181,9 @@ describe('TcpStorageServer', () => {
     bad.send([1, { type: 'PUT', key: 'k', record: record(1, new Uint8Array(2000)) }]);
     await bad.closed;
     expect(bad.answers).toEqual([{ id: 0, kind: FrameKind.ERROR, reason: expect.stringMatching(/over the limit of 1024 bytes/) }]);
-    expect(warnings).toEqual([expect.stringMatching(/closing the connection from 127\.0\.0\.1:\d+: invalid frame: \d+ bytes is over the limit/)]);
+    expect(warnings).toEqual([
+      expect.stringMatching(/closing the connection from 127\.0\.0\.1:\d+: invalid frame: \d+ bytes is over the limit/),
+    ]);
     good.send([2, { type: 'PING' }]);
     expect((await good.waitFor(1))[0]).toMatchObject({ id: 2, response: { type: 'PING' } });
   });

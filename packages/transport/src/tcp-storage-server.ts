@@ -3,7 +3,13 @@ import type { StorageRequest, StorageResponse } from '@dkv/core';
 import { describeError, type MaybeAsyncStorageRequestHandler } from './handler.js';
 import { clientProof, newNonce, NONCE_BYTES, PROOF_BYTES, proofsEqual, serverProof } from './internode-auth.js';
 import { DEFAULT_FRAME_LIMIT_BYTES } from './internal-routes.js';
-import { checkPortBounds, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_PORT_BOUNDS, PortBoundCounters, type PortBoundEvent } from './port-bounds.js';
+import {
+  checkPortBounds,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_PORT_BOUNDS,
+  PortBoundCounters,
+  type PortBoundEvent,
+} from './port-bounds.js';
 import { readRequest, writeErrorFrame, writeResponseFrame } from './tcp-codec.js';
 import { FrameKind, FrameReader, FrameWriter, TurnFlusher } from './tcp-frame.js';
 import { HANDSHAKE_MAX_FRAME_BYTES, readHandshakePayload, writeHandshakeFrame } from './tcp-handshake.js';
@@ -126,7 +132,8 @@ export class TcpStorageServer {
     };
     checkPortBounds('TcpStorageServer', limits);
     const secret = options.clusterSecret ?? null;
-    if (secret !== null && secret.length === 0) throw new RangeError('TcpStorageServer option clusterSecret must not be empty (null turns the handshake off)');
+    if (secret !== null && secret.length === 0)
+      throw new RangeError('TcpStorageServer option clusterSecret must not be empty (null turns the handshake off)');
     const onWarning = options.onWarning ?? ((message: string) => console.warn(message));
     this.context = {
       handler,
@@ -342,10 +349,15 @@ class ServerConnection {
     const secret = this.context.secret as string;
     try {
       if (this.phase === 'hello') {
-        if (this.reader.kind !== FrameKind.HELLO) throw new Error('authentication required: the peer must prove the cluster secret before any request');
+        if (this.reader.kind !== FrameKind.HELLO)
+          throw new Error('authentication required: the peer must prove the cluster secret before any request');
         this.clientNonce = readHandshakePayload(this.reader, FrameKind.HELLO, NONCE_BYTES);
         this.serverNonce = newNonce();
-        writeHandshakeFrame(this.writer, FrameKind.CHALLENGE, Buffer.concat([this.serverNonce, serverProof(secret, this.clientNonce, this.serverNonce)]));
+        writeHandshakeFrame(
+          this.writer,
+          FrameKind.CHALLENGE,
+          Buffer.concat([this.serverNonce, serverProof(secret, this.clientNonce, this.serverNonce)]),
+        );
         this.phase = 'auth';
         this.markDirty();
         return;
@@ -447,7 +459,8 @@ class ServerConnection {
     if (this.closed) return;
     this.context.counters.hit(event);
     // An idle connection closing is routine (a peer that went quiet); the others say something is wrong.
-    if (event !== 'idle_timeout') this.context.warn(`closing the connection from ${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}: ${reason}`);
+    if (event !== 'idle_timeout')
+      this.context.warn(`closing the connection from ${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}: ${reason}`);
     this.destroy();
   }
 }

@@ -104,7 +104,10 @@ const mapHandler: HandlerFactory = (nodeId) => new MapStorageHandler(nodeId);
 
 /** A real replica for `nodeId`: StorageService over a fresh in-memory engine on the system clock. */
 export const storageServiceHandler: HandlerFactory = (nodeId) =>
-  new StorageService({ nodeId, engine: new InMemoryStorageEngine({ clock: new SystemClock(), tombstoneGraceMs: DEFAULT_TOMBSTONE_GRACE_MS }) });
+  new StorageService({
+    nodeId,
+    engine: new InMemoryStorageEngine({ clock: new SystemClock(), tombstoneGraceMs: DEFAULT_TOMBSTONE_GRACE_MS }),
+  });
 
 /**
  * Starts `liveCount` nodes with `start`, each answered by `handlerFor(id)` (a fresh map by
@@ -134,12 +137,22 @@ async function startCluster<T extends { readonly node: Node }>(
 
 /** HTTP nodes (see {@link startCluster}). */
 export function startHttpCluster(liveCount = 3, handlerFor: HandlerFactory = mapHandler): Promise<TestCluster> {
-  return startCluster((id, handler) => startHttpNode(id, handler), ({ app }) => app.close(), liveCount, handlerFor);
+  return startCluster(
+    (id, handler) => startHttpNode(id, handler),
+    ({ app }) => app.close(),
+    liveCount,
+    handlerFor,
+  );
 }
 
 /** TCP nodes (see {@link startCluster}). */
 export function startTcpCluster(liveCount = 3, handlerFor: HandlerFactory = mapHandler): Promise<TestCluster> {
-  return startCluster((id, handler) => startTcpNode(id, handler), ({ server }) => server.close(), liveCount, handlerFor);
+  return startCluster(
+    (id, handler) => startTcpNode(id, handler),
+    ({ server }) => server.close(),
+    liveCount,
+    handlerFor,
+  );
 }
 
 /** The contract suite's harness for `client` talking to `cluster`; teardown unblocks, then closes both. */

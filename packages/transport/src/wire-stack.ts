@@ -61,9 +61,17 @@ export function createWireClient(settings: Omit<WireStackSettings, 'nodeRetry' |
  * that a node that keeps failing is not waited for, retries included. Both apps (the coordinator,
  * a coordinating node) build their data client through this.
  */
-export function createWireStack(wire: NodeClient, settings: Pick<WireStackSettings, 'nodeRetry' | 'circuitBreaker'>, ports: WireStackPorts): NodeClient {
+export function createWireStack(
+  wire: NodeClient,
+  settings: Pick<WireStackSettings, 'nodeRetry' | 'circuitBreaker'>,
+  ports: WireStackPorts,
+): NodeClient {
   const { clock, scheduler, rng } = ports;
-  return new CircuitBreakingNodeClient(new RetryingNodeClient(wire, settings.nodeRetry, scheduler, rng, clock), settings.circuitBreaker, clock);
+  return new CircuitBreakingNodeClient(
+    new RetryingNodeClient(wire, settings.nodeRetry, scheduler, rng, clock),
+    settings.circuitBreaker,
+    clock,
+  );
 }
 
 /**

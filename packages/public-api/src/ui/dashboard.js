@@ -8,7 +8,20 @@
 const POLL_MS = 1500;
 const OVERVIEW_URL = 'v1/cluster/overview';
 const SVG_NS = 'http://www.w3.org/2000/svg';
-const PALETTE = ['#2e90fa', '#f79009', '#12b76a', '#ee46bc', '#7a5af8', '#06aed4', '#f04438', '#84cc16', '#9e77ed', '#fd853a', '#15b79e', '#667085'];
+const PALETTE = [
+  '#2e90fa',
+  '#f79009',
+  '#12b76a',
+  '#ee46bc',
+  '#7a5af8',
+  '#06aed4',
+  '#f04438',
+  '#84cc16',
+  '#9e77ed',
+  '#fd853a',
+  '#15b79e',
+  '#667085',
+];
 const RING_OUTER = 96;
 const RING_INNER = 60;
 /** The outer band: each node's share as one arc, the same colours in the same order. */
@@ -92,7 +105,11 @@ function renderRing(overview, ids) {
   const shares = overview.nodes
     .filter((node) => node.ringShare > 0)
     .map((node) => {
-      const path = svg('path', { d: arcPath(from, from + node.ringShare, SHARE_OUTER, SHARE_INNER), fill: colourOf(node.id, ids), 'data-share': node.id });
+      const path = svg('path', {
+        d: arcPath(from, from + node.ringShare, SHARE_OUTER, SHARE_INNER),
+        fill: colourOf(node.id, ids),
+        'data-share': node.id,
+      });
       const title = svg('title', {});
       title.textContent = `${node.id}: ${(node.ringShare * 100).toFixed(1)} % of the ring`;
       path.append(title);
@@ -109,7 +126,8 @@ function renderRing(overview, ids) {
 
 function movingCell(node) {
   const progress = node.progress;
-  if (!progress || progress.rangesPlanned === 0) return el('td', {}, node.status === 'joining' || node.status === 'leaving' ? 'waiting' : '');
+  if (!progress || progress.rangesPlanned === 0)
+    return el('td', {}, node.status === 'joining' || node.status === 'leaving' ? 'waiting' : '');
   const bar = el('progress', { max: progress.rangesPlanned, value: progress.rangesDone });
   return el('td', { class: 'moving' }, bar, ` ${progress.rangesDone}/${progress.rangesPlanned} ranges, ${formatBytes(progress.bytes)}`);
 }
@@ -173,7 +191,12 @@ function describeEvent(event) {
 
 function renderEvents(overview) {
   const items = overview.events.map((event) =>
-    el('li', { 'data-node': event.node, 'data-kind': event.kind }, el('time', { datetime: new Date(event.time).toISOString() }, new Date(event.time).toLocaleTimeString()), describeEvent(event)),
+    el(
+      'li',
+      { 'data-node': event.node, 'data-kind': event.kind },
+      el('time', { datetime: new Date(event.time).toISOString() }, new Date(event.time).toLocaleTimeString()),
+      describeEvent(event),
+    ),
   );
   if (items.length === 0) items.push(el('li', { class: 'hint' }, 'none since this process started'));
   document.getElementById('events').replaceChildren(...items);
@@ -190,7 +213,14 @@ function renderSummary(overview) {
   text('quorums', `${overview.replication.n} / ${overview.replication.w} / ${overview.replication.r}`);
   text('nodes-up', `${up} of ${overview.nodes.length}`);
   text('hints', formatCount(overview.hintsPending));
-  text('moving', moving.length === 0 ? (overview.rebalancing ? 'starting' : 'no') : moving.map((node) => `${node.id} ${Math.round((100 * node.progress.rangesDone) / node.progress.rangesPlanned)} %`).join(', '));
+  text(
+    'moving',
+    moving.length === 0
+      ? overview.rebalancing
+        ? 'starting'
+        : 'no'
+      : moving.map((node) => `${node.id} ${Math.round((100 * node.progress.rangesDone) / node.progress.rangesPlanned)} %`).join(', '),
+  );
   text('clock', overview.clockProblem ? overview.clockProblem : overview.clockOffsetMs === null ? '–' : `${overview.clockOffsetMs} ms`);
 }
 
@@ -212,7 +242,11 @@ function setConnection(ok, detail) {
 
 async function poll() {
   try {
-    const response = await window.fetch(OVERVIEW_URL, { cache: 'no-store', credentials: 'same-origin', headers: { accept: 'application/json' } });
+    const response = await window.fetch(OVERVIEW_URL, {
+      cache: 'no-store',
+      credentials: 'same-origin',
+      headers: { accept: 'application/json' },
+    });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     render(await response.json());
     setConnection(true);
