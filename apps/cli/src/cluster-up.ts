@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { ListeningAnnouncement } from '@dkv/app-config';
 import { findFreePorts } from './ports.js';
 
 /**
@@ -75,7 +76,12 @@ interface Child {
   readonly name: string;
   readonly role: 'node' | 'coordinator';
   readonly pid: number;
-  readonly url: string;
+  /** Where it serves, from its own announcement (until then, where it was asked to listen). */
+  url: string;
+  /** Its Redis door, from its announcement; null without one or before it. */
+  redisUrl: string | null;
+  /** Resolves once the child has said it bound its ports (or exited without saying so). */
+  readonly listening: Promise<void>;
   exited: boolean;
   readonly exit: Promise<void>;
 }
@@ -90,8 +96,12 @@ type Phase = 'starting' | 'ready' | 'stopping';
  * With the `nodes` topology there is no coordinator: every node coordinates, and the ready line
  * names the first one.
  *
- * Each child is announced on stderr as `dkv: <role> <id> pid <pid> at <host:port>`, so tools
- * and tests can find them. Children run in process groups of their own (a terminal's Ctrl-C
+ * Each child is announced on stderr as `dkv: <role> <id> pid <pid> at <host:port>` once it has
+ * bound its port, so tools and tests can find them. The coordinator listens on ports the system
+ * picks (port 0) and says which over its IPC channel; the nodes, whose ports go into the member
+ * list they all start from, are given free ports, and a node's `/readyz` counts only after the
+ * node itself said it bound that port: a stranger that took the port meanwhile is never mistaken
+ * for it (the node fails to bind, exits, and `cluster up` stops with that reason). Children run in process groups of their own (a terminal's Ctrl-C
  * reaches only this process, which then stops them in order) and hold an IPC channel to it:
  * should this process die without cleaning up, they see the channel close and stop themselves.
  *
@@ -163,9 +173,6 @@ class LocalCluster {
     if (this.options.topology === 'nodes') return this.startCoordinatingNodes();
     const { nodes, port } = this.options;
     const nodePorts = await findFreePorts(nodes, LOCAL_HOST);
-    const [freeHttp, freeResp] = await findFreePorts(2, LOCAL_HOST);
-    const coordinatorPort = port === 0 ? (freeHttp ?? 0) : port;
-    const respPort = this.options.respPort === 0 ? (freeResp ?? 0) : this.options.respPort;
     const ids = nodePorts.map((_, i) => `n${i + 1}`);
     const members = memberList(ids, nodePorts, this.options.zones);
     const started = ids.map((id, i) => {
@@ -202,19 +209,19 @@ class LocalCluster {
       '--host',
       LOCAL_HOST,
       '--port',
-      String(coordinatorPort),
+      String(port),
       '--resp-port',
-      String(respPort),
+      String(this.options.respPort),
       '--join',
       `${LOCAL_HOST}:${nodePorts[0]}`,
       ...quorumArgs,
       ...this.authFlags(),
     ];
-    const coordinator = this.spawnChild('c1', 'coordinator', COORDINATOR_MAIN, args, coordinatorPort);
+    const coordinator = this.spawnChild('c1', 'coordinator', COORDINATOR_MAIN, args, port);
     await this.waitReady(coordinator);
     if (this.phase !== 'starting') return;
     this.phase = 'ready';
-    this.io.out(`dkv redis at redis://${LOCAL_HOST}:${respPort}`);
+    this.io.out(`dkv redis at ${coordinator.redisUrl ?? ''}`);
     this.io.out(`dkv ready at ${coordinator.url}`);
   }
 
@@ -286,19 +293,31 @@ class LocalCluster {
     for (const stream of [proc.stdout, proc.stderr]) {
       if (stream) createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => this.io.err(`[${name}] ${line}`));
     }
+    const pid = proc.pid;
     let markExited: () => void = () => undefined;
     const exit = new Promise<void>((resolve) => {
       markExited = resolve;
     });
-    const child: Child = { name, role, pid: proc.pid, url: `http://${LOCAL_HOST}:${port}`, exited: false, exit };
+    let markListening: () => void = () => undefined;
+    const listening = new Promise<void>((resolve) => {
+      markListening = resolve;
+    });
+    const child: Child = { name, role, pid, url: `http://${LOCAL_HOST}:${port}`, redisUrl: null, listening, exited: false, exit };
+    proc.on('message', (message: unknown) => {
+      if (!isListeningAnnouncement(message)) return;
+      child.url = message.url;
+      child.redisUrl = message.redisUrl;
+      this.io.err(`dkv: ${role} ${name} pid ${pid} at ${new URL(message.url).host}`);
+      markListening();
+    });
     proc.on('exit', (code, sig) => {
       child.exited = true;
       markExited();
+      markListening();
       this.onChildExit(child, sig ? `signal ${sig}` : `exit code ${code}`);
     });
     proc.on('error', (error) => this.io.err(`dkv: ${role} ${name}: ${error.message}`));
     this.children.push(child);
-    this.io.err(`dkv: ${role} ${name} pid ${proc.pid} at ${LOCAL_HOST}:${port}`);
     return child;
   }
 
@@ -325,9 +344,16 @@ class LocalCluster {
     await Promise.race([finished, sleep(KILL_GRACE_MS, undefined, { ref: false })]);
   }
 
-  /** Polls the child's `/readyz` until it answers 200; fails at the deadline, returns early if start-up was abandoned. */
+  /**
+   * Waits for the child to say it bound its ports, then polls its `/readyz` until it answers 200;
+   * fails at the deadline, returns early if start-up was abandoned.
+   */
   private async waitReady(child: Child): Promise<void> {
     const giveUpAt = Date.now() + this.options.readyTimeoutMs;
+    const silent = await Promise.race([child.listening, sleep(this.options.readyTimeoutMs, 'silent' as const, { ref: false })]);
+    if (silent === 'silent' && !child.exited && this.phase === 'starting') {
+      throw new Error(`${child.role} ${child.name} (pid ${child.pid}) did not bind its ports within ${this.options.readyTimeoutMs} ms`);
+    }
     while (Date.now() < giveUpAt) {
       if (child.exited || this.phase !== 'starting') return;
       try {
@@ -356,6 +382,12 @@ export function memberList(ids: readonly string[], ports: readonly number[], zon
 /** The zone of the `index`-th (from 0) local node spread round-robin over `zones` zones: z1..z`zones`. */
 export function localZone(index: number, zones: number): string {
   return `z${(index % zones) + 1}`;
+}
+
+function isListeningAnnouncement(message: unknown): message is ListeningAnnouncement {
+  if (typeof message !== 'object' || message === null) return false;
+  const m = message as Partial<ListeningAnnouncement>;
+  return m.type === 'dkv.listening' && typeof m.url === 'string' && (m.redisUrl === null || typeof m.redisUrl === 'string');
 }
 
 /** `--n` of the local quorums, unless the user set `DKV_N` (which every process then reads). */

@@ -1,6 +1,6 @@
 import { COORDINATOR_SETTINGS, parseCoordinatorConfig, type CoordinatorAppConfig } from './config.js';
 import { startCoordinator } from './coordinator.composition.js';
-import { holdInForeground, processLogger } from '@dkv/app-config';
+import { announceListening, holdInForeground, processLogger } from '@dkv/app-config';
 import { ClusterSettingsConflictError } from '@dkv/membership';
 import { ConfigError, formatHelp, parseFlags } from '@dkv/app-config';
 
@@ -17,6 +17,7 @@ export async function runCoordinator(config: CoordinatorAppConfig): Promise<void
   try {
     const coordinator = await startCoordinator(config);
     holdInForeground(coordinator, (level, message) => logger[level](message));
+    announceListening(coordinator);
   } catch (error) {
     logger.fatal(`cannot start: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(error instanceof ClusterSettingsConflictError ? EXIT_BAD_CONFIG : 1);

@@ -1,5 +1,5 @@
 import { parseNodeConfig, NODE_SETTINGS, type NodeConfig } from './config.js';
-import { holdInForeground, processLogger } from '@dkv/app-config';
+import { announceListening, holdInForeground, processLogger } from '@dkv/app-config';
 import { startNode } from './node.composition.js';
 import { ConfigError, formatHelp, parseFlags } from '@dkv/app-config';
 
@@ -16,6 +16,7 @@ export async function runNode(config: NodeConfig): Promise<void> {
   try {
     const node = await startNode(config);
     holdInForeground(node, (level, message) => logger[level](message));
+    announceListening(node);
     // A cluster-wide setting that differs from the cluster's is bad configuration, found at the first gossip answer.
     node.onRefused((error) => {
       logger.fatal(error.message);

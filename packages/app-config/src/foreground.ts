@@ -44,3 +44,25 @@ export function holdInForeground(server: Closable, log: ForegroundLog): void {
     process.once('disconnect', () => stop('parent process gone'));
   }
 }
+
+/** The message a process spawned with an IPC channel sends once its ports are bound (see {@link announceListening}). */
+export interface ListeningAnnouncement {
+  readonly type: 'dkv.listening';
+  /** `http://host:port` of the port it serves HTTP on. */
+  readonly url: string;
+  /** `redis://host:port` of its Redis protocol door, or null when it has none. */
+  readonly redisUrl: string | null;
+}
+
+/**
+ * Tells the parent (`dkv cluster up`), over the IPC channel it was spawned with, which ports this
+ * process has bound. A port that was free when the parent chose it can be taken by another
+ * process before the child binds it; the parent trusts a `/readyz` answer only after this
+ * message, so it never mistakes a stranger on that port for its child. Without a channel
+ * (started by hand, by systemd, in a container) it does nothing.
+ */
+export function announceListening(urls: { readonly url: string; readonly redisUrl: string | null }): void {
+  if (process.send === undefined || !process.connected) return;
+  const message: ListeningAnnouncement = { type: 'dkv.listening', url: urls.url, redisUrl: urls.redisUrl };
+  process.send(message);
+}
