@@ -61,7 +61,9 @@ describe('joinCluster', () => {
 
   it('refuses a malformed document', async () => {
     const address = await serve(() => ({ status: 200, body: { epoch: 1, nodes: [{ id: 'bad id', address: 'x' }] } }));
-    await expect(joinCluster(address, { deadlineMs: 100, ...fast })).rejects.toThrow(/malformed/);
+    // Time for full attempts even on a loaded machine: a 100 ms deadline once cut the first
+    // attempt short, and the error then said "timeout" instead of why the document was refused.
+    await expect(joinCluster(address, { ...fast, deadlineMs: 3000, attemptTimeoutMs: 2000 })).rejects.toThrow(/malformed: nodes\.0\./);
   });
 });
 
