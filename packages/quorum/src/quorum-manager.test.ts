@@ -204,6 +204,35 @@ describe('QuorumManager.readWithQuorum, digest reads', () => {
   });
 });
 
+describe('QuorumManager.readWithQuorum, one replica and R = 1', () => {
+  it('answers the whole record of the one replica and reports its outcomes', async () => {
+    const client = new ScriptedClient();
+    const outcomes: string[] = [];
+    const quorum = new QuorumManager(
+      client,
+      { requestTimeoutMs: 100, readRepairMaxInFlight: 10 },
+      { onReplicaOutcome: (id, ok) => outcomes.push(`${id} ${ok}`) },
+    );
+    const read = quorum.readWithQuorum('k', [nodes[0]!], 1);
+    expect(client.answerRead('a', rec(3))).toBe('GET');
+    expect(await read).toEqual({ record: rec(3), answered: 1 });
+    const failed = quorum.readWithQuorum('k', [nodes[0]!], 1);
+    client.take('a').reject(new NodeUnavailableError('a', 'timeout', 'slow'));
+    const error = await failed.catch((e: unknown) => e);
+    expect((error as QuorumNotMetError).message).toBe('read quorum not met: needed 1 replica answers, received 0 of 1 contacted');
+    expect(outcomes).toEqual(['a true', 'a false']);
+    expect(quorum.stats.quorumFailures.read).toBe(1);
+  });
+
+  it('fails at once without asking a replica known to be down', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 }, { isAvailable: () => false });
+    const error = await quorum.readWithQuorum('k', [nodes[0]!], 1).catch((e: unknown) => e);
+    expect((error as QuorumNotMetError).details).toMatchObject({ needed: 1, received: 0, contacted: 0 });
+    expect(client.pending).toHaveLength(0);
+  });
+});
+
 describe('QuorumManager.writeWithQuorum', () => {
   it('acknowledges after W and hands the others over as stragglers', async () => {
     const client = new ScriptedClient();

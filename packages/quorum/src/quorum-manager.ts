@@ -167,6 +167,7 @@ export class QuorumManager {
    * and resumption it saves is one fewer per replica or per request.
    */
   readWithQuorum(key: string, targets: readonly Node[], r: number): Promise<QuorumReadResult> {
+    if (targets.length === 1 && r === 1) return this.readOne(key, targets[0] as Node);
     if (this.config.readDigests === false) return this.readFull(key, targets, r);
     const get = { type: 'GET', key } as const;
     const head = { type: 'HEAD', key } as const;
@@ -194,6 +195,35 @@ export class QuorumManager {
         return { record, answered: answers.length };
       });
     });
+  }
+
+  /**
+   * The read of a key with one replica and R = 1 (a one-node cluster, N = 1): what the fan-out
+   * would decide, without its state machine, arrays, closures and promises per read. No spare, no
+   * hedge, nothing to repair: the replica's answer is the answer, and its failure (or its being
+   * known down) fails the quorum as the fan-out would.
+   */
+  private readOne(key: string, node: Node): Promise<QuorumReadResult> {
+    if (this.hooks.isAvailable?.(node.id) === false) {
+      return Promise.reject(this.lossError('read', 1, { reason: 'quorum-not-met', received: 0, contacted: 0 }));
+    }
+    return this.nodeClient.send(node, { type: 'GET', key }, this.requestOptions).then(
+      (answer) => {
+        this.hooks.onReplicaOutcome?.(node.id, true);
+        return { record: answer.record, answered: 1 };
+      },
+      (error: unknown) => {
+        this.hooks.onReplicaOutcome?.(node.id, false, error);
+        const failure = classifyFailure(error, undefined);
+        throw this.lossError(
+          'read',
+          1,
+          failure.kind === 'refused-ahead'
+            ? { reason: 'refused-ahead', refusal: failure.reason }
+            : { reason: 'quorum-not-met', received: 0, contacted: 1 },
+        );
+      },
+    );
   }
 
   /** The read of every replica's whole record (`readDigests: false`): each answer carries the value. */
