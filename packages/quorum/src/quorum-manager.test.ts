@@ -2,7 +2,15 @@
 // stale replicas in the background within its bound, and fails with QUORUM_NOT_MET naming the
 // counts. Method: a scripted NodeClient whose answers the test releases one by one.
 import { describe, expect, it } from 'vitest';
-import { NodeUnavailableError, QuorumNotMetError, type Node, type NodeClient, type StorageRequest, type VersionedValue } from '@dkv/core';
+import {
+  metaOf,
+  NodeUnavailableError,
+  QuorumNotMetError,
+  type Node,
+  type NodeClient,
+  type StorageRequest,
+  type VersionedValue,
+} from '@dkv/core';
 import { QuorumManager } from './quorum-manager.js';
 
 const node = (id: string): Node => ({ id, address: `${id}:1`, role: 'storage', status: 'up', vnodes: 8, metadata: {} });
@@ -37,6 +45,15 @@ class ScriptedClient implements NodeClient {
     if (index < 0) throw new Error(`no pending request to ${nodeId}`);
     return this.pending.splice(index, 1)[0]!;
   }
+  /** Answers `nodeId`'s pending read as the replica holding `record` would: the record to a GET, its version to a HEAD. */
+  answerRead(nodeId: string, record: VersionedValue | null): StorageRequest['type'] {
+    const read = this.pending.find((p) => p.nodeId === nodeId && (p.request.type === 'GET' || p.request.type === 'HEAD'));
+    if (read === undefined) throw new Error(`no pending read to ${nodeId}`);
+    this.pending.splice(this.pending.indexOf(read), 1);
+    if (read.request.type === 'GET') read.resolve({ type: 'GET', record });
+    else read.resolve({ type: 'HEAD', meta: record === null ? null : metaOf(record) });
+    return read.request.type;
+  }
   async close(): Promise<void> {}
 }
 
@@ -47,8 +64,8 @@ describe('QuorumManager.readWithQuorum', () => {
     const client = new ScriptedClient();
     const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
     const read = quorum.readWithQuorum('k', nodes, 2);
-    client.take('a').resolve({ type: 'GET', record: rec(5) });
-    client.take('b').resolve({ type: 'GET', record: rec(7) });
+    client.answerRead('a', rec(7));
+    client.answerRead('b', rec(5));
     const result = await read;
     expect(result.record?.version).toBe(7);
     expect(client.pending.map((p) => p.nodeId)).toEqual(['c']);
@@ -58,10 +75,10 @@ describe('QuorumManager.readWithQuorum', () => {
     const client = new ScriptedClient();
     const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
     const read = quorum.readWithQuorum('k', nodes, 2);
-    client.take('a').resolve({ type: 'GET', record: rec(7) });
-    client.take('b').resolve({ type: 'GET', record: rec(7) });
+    client.answerRead('a', rec(7));
+    client.answerRead('b', rec(7));
     await read;
-    client.take('c').resolve({ type: 'GET', record: null });
+    client.answerRead('c', null);
     await flush();
     const repair = client.take('c', 'PUT');
     expect(repair.request).toMatchObject({ type: 'PUT', key: 'k', record: { version: 7 } });
@@ -73,9 +90,9 @@ describe('QuorumManager.readWithQuorum', () => {
     const client = new ScriptedClient();
     const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 1 });
     const read = quorum.readWithQuorum('k', nodes, 3);
-    client.take('a').resolve({ type: 'GET', record: rec(9) });
-    client.take('b').resolve({ type: 'GET', record: rec(1) });
-    client.take('c').resolve({ type: 'GET', record: null });
+    client.answerRead('a', rec(9));
+    client.answerRead('b', rec(1));
+    client.answerRead('c', null);
     await read;
     await flush();
     expect(quorum.stats.readRepairs).toBe(1);
@@ -99,9 +116,120 @@ describe('QuorumManager.readWithQuorum', () => {
     const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 }, { isAvailable: (id) => id !== 'a' });
     const read = quorum.readWithQuorum('k', nodes, 2);
     expect(client.pending.map((p) => p.nodeId)).toEqual(['b', 'c']);
-    client.take('b').resolve({ type: 'GET', record: null });
-    client.take('c').resolve({ type: 'GET', record: null });
+    client.answerRead('b', null);
+    client.answerRead('c', null);
     expect((await read).record).toBeNull();
+  });
+});
+
+describe('QuorumManager.readWithQuorum, digest reads', () => {
+  it('asks the first replica for the value and the others only for the version', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10, preferNodeId: 'b' });
+    const read = quorum.readWithQuorum('k', nodes, 2);
+    expect(client.pending.map((p) => `${p.nodeId} ${p.request.type}`)).toEqual(['b GET', 'a HEAD', 'c HEAD']);
+    client.answerRead('b', rec(4));
+    client.answerRead('a', rec(4));
+    const result = await read;
+    expect(result.record).toEqual(rec(4));
+    expect(quorum.stats.digestFetches).toBe(0);
+    client.answerRead('c', rec(4));
+    await flush();
+    expect(client.pending).toHaveLength(0);
+  });
+
+  it('fetches the newest value from a replica whose digest is newer, and repairs the stale replicas with it', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const read = quorum.readWithQuorum('k', nodes, 2);
+    expect(client.answerRead('a', rec(5))).toBe('GET');
+    expect(client.answerRead('b', rec(7))).toBe('HEAD');
+    await flush();
+    const fetch = client.take('b', 'GET');
+    fetch.resolve({ type: 'GET', record: rec(7) });
+    const result = await read;
+    expect(result.record).toEqual(rec(7));
+    expect(quorum.stats.digestFetches).toBe(1);
+    client.answerRead('c', null);
+    await flush();
+    const repairs = client.pending.filter((p) => p.request.type === 'PUT');
+    expect(repairs.map((p) => p.nodeId).sort()).toEqual(['a', 'c']);
+    for (const repair of repairs) expect(repair.request).toMatchObject({ type: 'PUT', key: 'k', record: rec(7) });
+    expect(quorum.stats.readRepairs).toBe(2);
+  });
+
+  it('repairs a replica whose digest is older with the value the first replica sent', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const read = quorum.readWithQuorum('k', nodes, 2);
+    client.answerRead('a', rec(7));
+    client.answerRead('b', rec(3));
+    expect((await read).record?.version).toBe(7);
+    client.answerRead('c', rec(7));
+    await flush();
+    expect(client.pending.map((p) => `${p.nodeId} ${p.request.type}`)).toEqual(['b PUT']);
+    expect(client.pending[0]!.request).toMatchObject({ record: rec(7) });
+    expect(quorum.stats.digestFetches).toBe(0);
+  });
+
+  it('tries the next replica that reported the newest version when the first cannot give its value', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const read = quorum.readWithQuorum('k', nodes, 3);
+    client.answerRead('a', rec(2));
+    client.answerRead('b', rec(6));
+    client.answerRead('c', rec(6));
+    await flush();
+    client.take('b', 'GET').reject(new NodeUnavailableError('b', 'timeout', 'slow'));
+    await flush();
+    // A replica that answers an older record than it reported (it lost it meanwhile) gives no value either.
+    client.take('c', 'GET').resolve({ type: 'GET', record: rec(2) });
+    const error = await read.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(QuorumNotMetError);
+    expect((error as QuorumNotMetError).details).toMatchObject({ needed: 3, received: 1, contacted: 3 });
+    expect(quorum.stats.quorumFailures.read).toBe(1);
+  });
+
+  it('reads the whole record from every replica with readDigests false', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10, readDigests: false });
+    const read = quorum.readWithQuorum('k', nodes, 2);
+    expect(client.pending.map((p) => p.request.type)).toEqual(['GET', 'GET', 'GET']);
+    client.answerRead('a', rec(1));
+    client.answerRead('b', rec(2));
+    expect((await read).record?.version).toBe(2);
+    client.answerRead('c', rec(2));
+    await flush();
+    expect(client.pending.map((p) => `${p.nodeId} ${p.request.type}`)).toEqual(['a PUT']);
+  });
+});
+
+describe('QuorumManager.readWithQuorum, one replica and R = 1', () => {
+  it('answers the whole record of the one replica and reports its outcomes', async () => {
+    const client = new ScriptedClient();
+    const outcomes: string[] = [];
+    const quorum = new QuorumManager(
+      client,
+      { requestTimeoutMs: 100, readRepairMaxInFlight: 10 },
+      { onReplicaOutcome: (id, ok) => outcomes.push(`${id} ${ok}`) },
+    );
+    const read = quorum.readWithQuorum('k', [nodes[0]!], 1);
+    expect(client.answerRead('a', rec(3))).toBe('GET');
+    expect(await read).toEqual({ record: rec(3), answered: 1 });
+    const failed = quorum.readWithQuorum('k', [nodes[0]!], 1);
+    client.take('a').reject(new NodeUnavailableError('a', 'timeout', 'slow'));
+    const error = await failed.catch((e: unknown) => e);
+    expect((error as QuorumNotMetError).message).toBe('read quorum not met: needed 1 replica answers, received 0 of 1 contacted');
+    expect(outcomes).toEqual(['a true', 'a false']);
+    expect(quorum.stats.quorumFailures.read).toBe(1);
+  });
+
+  it('fails at once without asking a replica known to be down', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 }, { isAvailable: () => false });
+    const error = await quorum.readWithQuorum('k', [nodes[0]!], 1).catch((e: unknown) => e);
+    expect((error as QuorumNotMetError).details).toMatchObject({ needed: 1, received: 0, contacted: 0 });
+    expect(client.pending).toHaveLength(0);
   });
 });
 
@@ -222,9 +350,13 @@ describe('QuorumManager with readFanout quorum', () => {
     client.take('a').reject(new NodeUnavailableError('a', 'unreachable', 'refused'));
     await flush();
     expect(client.pending.map((p) => p.nodeId)).toEqual(['b', 'c']);
-    client.take('b').resolve({ type: 'GET', record: rec(2) });
-    client.take('c').resolve({ type: 'GET', record: rec(3) });
+    // The replica asked for the value failed: the newest version came as a digest, so its value is fetched.
+    expect(client.answerRead('b', rec(2))).toBe('HEAD');
+    expect(client.answerRead('c', rec(3))).toBe('HEAD');
+    await flush();
+    expect(client.answerRead('c', rec(3))).toBe('GET');
     expect((await read).record?.version).toBe(3);
+    expect(quorum.stats.digestFetches).toBe(1);
   });
 
   it('asks the preferred replica (its own, in-process) first when it is one of the targets', async () => {
@@ -232,8 +364,8 @@ describe('QuorumManager with readFanout quorum', () => {
     const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10, readFanout: 'quorum', preferNodeId: 'c' });
     const read = quorum.readWithQuorum('k', nodes, 2);
     expect(client.pending.map((p) => p.nodeId)).toEqual(['c', 'a']);
-    client.take('c').resolve({ type: 'GET', record: rec(2) });
-    client.take('a').resolve({ type: 'GET', record: rec(1) });
+    client.answerRead('c', rec(2));
+    client.answerRead('a', rec(1));
     expect((await read).record?.version).toBe(2);
     const elsewhere = new QuorumManager(client, {
       requestTimeoutMs: 100,
@@ -243,8 +375,8 @@ describe('QuorumManager with readFanout quorum', () => {
     });
     const other = elsewhere.readWithQuorum('k', nodes, 2);
     expect(client.pending.map((p) => p.nodeId)).toEqual(['a', 'b']);
-    client.take('a').resolve({ type: 'GET', record: rec(1) });
-    client.take('b').resolve({ type: 'GET', record: rec(1) });
+    client.answerRead('a', rec(1));
+    client.answerRead('b', rec(1));
     expect((await other).answered).toBe(2);
   });
 
@@ -257,15 +389,15 @@ describe('QuorumManager with readFanout quorum', () => {
       { scheduler, clock: { now: () => 0 } },
     );
     const read = quorum.readWithQuorum('k', nodes, 2);
-    client.take('a').resolve({ type: 'GET', record: rec(1) });
+    client.answerRead('a', rec(1));
     await flush();
     expect(client.pending.map((p) => p.nodeId)).toEqual(['b']);
     scheduler.fire();
     expect(client.pending.map((p) => p.nodeId)).toEqual(['b', 'c']);
     expect(quorum.stats.hedgedReads).toBe(1);
-    client.take('c').resolve({ type: 'GET', record: rec(1) });
+    client.answerRead('c', rec(1));
     expect((await read).answered).toBe(2);
-    client.take('b').resolve({ type: 'GET', record: rec(1) });
+    client.answerRead('b', rec(1));
     await flush();
     expect(client.pending).toHaveLength(0);
   });
@@ -279,7 +411,7 @@ describe('QuorumManager with readFanout quorum', () => {
       { scheduler, clock: { now: () => 0 } },
     );
     const read = quorum.readWithQuorum('k', nodes, 1);
-    client.take('a').resolve({ type: 'GET', record: rec(1) });
+    client.answerRead('a', rec(1));
     await read;
     scheduler.fire();
     expect(client.pending).toHaveLength(0);

@@ -7,6 +7,7 @@ import {
   type NodeClient,
   type Clock,
   type QuorumOperation,
+  type ResponseFor,
   type Scheduler,
   type Timer,
   type VersionedValue,
@@ -54,6 +55,12 @@ export interface QuorumConfig {
    * read then costs one network request instead of R.
    */
   readonly preferNodeId?: string;
+  /**
+   * Digest reads: one replica (the first asked) sends the value, the others only its version
+   * (HEAD), and a newer version seen without its value is fetched (see `readWithQuorum`). Saves
+   * the value's bytes on all but one replica of every read. Default true.
+   */
+  readonly readDigests?: boolean;
 }
 
 /** Hooks through which the QuorumManager learns about and reports on replicas. */
@@ -94,6 +101,8 @@ export interface QuorumWriteResult {
 export interface QuorumStats {
   readRepairs: number;
   readRepairsDropped: number;
+  /** Digest reads whose newest version came without its value, which was then fetched from a replica that reported it. */
+  digestFetches: number;
   /** Spare replicas asked because the first ones were slower than the hedge delay. */
   hedgedReads: number;
   quorumFailures: { read: number; write: number; 'version read': number };
@@ -127,6 +136,7 @@ export class QuorumManager {
   readonly stats: QuorumStats = {
     readRepairs: 0,
     readRepairsDropped: 0,
+    digestFetches: 0,
     hedgedReads: 0,
     quorumFailures: { read: 0, write: 0, 'version read': 0 },
   };
@@ -144,12 +154,80 @@ export class QuorumManager {
   }
 
   /**
-   * Reads `key` from `targets` and returns the winning record once `r` replicas answered. The
-   * replicas' answers are taken whole (their `record` read where needed), and the method is
-   * written with `then` rather than `async`: it runs on every read, and each promise and
-   * resumption it saves is one fewer per replica or per request.
+   * Reads `key` from `targets` and returns the winning record once `r` replicas answered.
+   *
+   * With `readDigests` (the default) it is a digest read, as Cassandra's: the first replica asked
+   * (the preferred one when it is a target) is sent a GET, the others a HEAD, so only one replica
+   * sends the value and the rest only its version. When the newest version of the quorum's answers
+   * came without its value, the value is fetched from a replica that reported it (one more round
+   * trip, counted as `digestFetches`); should none give it, the read fails with QUORUM_NOT_MET.
+   * Read repair then sends the winner to every replica that answered older or nothing.
+   *
+   * The method is written with `then` rather than `async`: it runs on every read, and each promise
+   * and resumption it saves is one fewer per replica or per request.
    */
   readWithQuorum(key: string, targets: readonly Node[], r: number): Promise<QuorumReadResult> {
+    if (targets.length === 1 && r === 1) return this.readOne(key, targets[0] as Node);
+    if (this.config.readDigests === false) return this.readFull(key, targets, r);
+    const get = { type: 'GET', key } as const;
+    const head = { type: 'HEAD', key } as const;
+    let valueAsked = false;
+    const fan = this.fanOut<ReadAnswer>({
+      operation: 'read',
+      targets,
+      needed: r,
+      send: (node) => {
+        if (valueAsked) return this.nodeClient.send(node, head, this.requestOptions);
+        valueAsked = true;
+        return this.nodeClient.send(node, get, this.requestOptions);
+      },
+      askFirst: this.readAskFirst(),
+    });
+    return fan.quorum.then((answers) => {
+      const found = newestOf(answers);
+      if (found === null || found.answer.type === 'GET') {
+        const record = found === null ? null : (found.answer as GetAnswer).record;
+        void fan.all.then((outcomes) => this.repair(key, outcomes, record));
+        return { record, answered: answers.length };
+      }
+      return this.fetchNewest(key, answers, found.meta, r, targets.length).then((record) => {
+        void fan.all.then((outcomes) => this.repair(key, outcomes, record));
+        return { record, answered: answers.length };
+      });
+    });
+  }
+
+  /**
+   * The read of a key with one replica and R = 1 (a one-node cluster, N = 1): what the fan-out
+   * would decide, without its state machine, arrays, closures and promises per read. No spare, no
+   * hedge, nothing to repair: the replica's answer is the answer, and its failure (or its being
+   * known down) fails the quorum as the fan-out would.
+   */
+  private readOne(key: string, node: Node): Promise<QuorumReadResult> {
+    if (this.hooks.isAvailable?.(node.id) === false) {
+      return Promise.reject(this.lossError('read', 1, { reason: 'quorum-not-met', received: 0, contacted: 0 }));
+    }
+    return this.nodeClient.send(node, { type: 'GET', key }, this.requestOptions).then(
+      (answer) => {
+        this.hooks.onReplicaOutcome?.(node.id, true);
+        return { record: answer.record, answered: 1 };
+      },
+      (error: unknown) => {
+        this.hooks.onReplicaOutcome?.(node.id, false, error);
+        const failure = classifyFailure(error, undefined);
+        throw this.lossError(
+          'read',
+          1,
+          failure.kind === 'refused-ahead'
+            ? { reason: 'refused-ahead', refusal: failure.reason }
+            : { reason: 'quorum-not-met', received: 0, contacted: 1 },
+        );
+      },
+    );
+  }
+
+  /** The read of every replica's whole record (`readDigests: false`): each answer carries the value. */
+  private readFull(key: string, targets: readonly Node[], r: number): Promise<QuorumReadResult> {
     const request = { type: 'GET', key } as const;
     const fan = this.fanOut({
       operation: 'read',
@@ -159,7 +237,7 @@ export class QuorumManager {
       askFirst: this.readAskFirst(),
     });
     return fan.quorum.then((answers) => {
-      void fan.all.then((outcomes) => this.repair(key, outcomes));
+      void fan.all.then((outcomes) => this.repair(key, outcomes, null));
       let winner: VersionedValue | null = null;
       for (const answer of answers) {
         const candidate = answer.value.record;
@@ -167,6 +245,37 @@ export class QuorumManager {
       }
       return { record: winner, answered: answers.length };
     });
+  }
+
+  /**
+   * A digest read's newest version came without its value: asks the replicas that reported it, one
+   * at a time, for the whole record. A record at least as new as `newest` is the answer (newer: a
+   * write landed meanwhile). None: the quorum cannot say what the newest value is, QUORUM_NOT_MET.
+   */
+  private fetchNewest(
+    key: string,
+    answers: ReadonlyArray<{ readonly node: Node; readonly value: ReadAnswer }>,
+    newest: VersionMeta,
+    r: number,
+    contacted: number,
+  ): Promise<VersionedValue> {
+    this.stats.digestFetches += 1;
+    const holders = answers.filter(
+      (a) => a.value.type === 'HEAD' && a.value.meta !== null && compareVersionedValues(a.value.meta, newest) === 0,
+    );
+    const request = { type: 'GET', key } as const;
+    const attempt = (index: number): Promise<VersionedValue> => {
+      const holder = holders[index];
+      if (holder === undefined) {
+        this.stats.quorumFailures.read += 1;
+        return Promise.reject(new QuorumNotMetError('read', r, answers.length - holders.length, contacted));
+      }
+      return this.nodeClient.send(holder.node, request, this.requestOptions).then(
+        ({ record }) => (record !== null && compareVersionedValues(record, newest) >= 0 ? record : attempt(index + 1)),
+        () => attempt(index + 1),
+      );
+    };
+    return attempt(0);
   }
 
   /**
@@ -402,13 +511,23 @@ export class QuorumManager {
     return new QuorumNotMetError(operation, needed, loss.received, loss.contacted);
   }
 
-  /** Sends the newest record among all answers to every replica that answered with something older. */
-  private repair(key: string, outcomes: ReadonlyArray<ReplicaOutcome<{ readonly record: VersionedValue | null }>>): void {
-    const answered = outcomes.filter((o): o is Extract<ReplicaOutcome<{ readonly record: VersionedValue | null }>, { ok: true }> => o.ok);
-    const winner = winnerOf(answered.map((o) => o.value.record));
+  /**
+   * Read repair: sends the newest whole record known (`known`, or a newer one a late GET answer
+   * brought) to every replica that answered with an older version or nothing. A replica that
+   * answered a version newer than every record at hand (a late digest) is left as it is: the next
+   * read or anti-entropy brings the others up to it.
+   */
+  private repair(key: string, outcomes: ReadonlyArray<ReplicaOutcome<ReadAnswer>>, known: VersionedValue | null): void {
+    let winner = known;
+    for (const outcome of outcomes) {
+      if (!outcome.ok || outcome.value.type !== 'GET') continue;
+      const record = outcome.value.record;
+      if (record && (!winner || compareVersionedValues(record, winner) > 0)) winner = record;
+    }
     if (!winner) return;
-    for (const outcome of answered) {
-      const held = outcome.value.record;
+    for (const outcome of outcomes) {
+      if (!outcome.ok) continue;
+      const held = metaOfAnswer(outcome.value);
       if (held && compareVersionedValues(held, winner) >= 0) continue;
       if (this.repairsInFlight >= this.config.readRepairMaxInFlight) {
         this.stats.readRepairsDropped += 1;
@@ -417,13 +536,41 @@ export class QuorumManager {
       this.repairsInFlight += 1;
       this.stats.readRepairs += 1;
       this.nodeClient
-        .send(outcome.node, { type: 'PUT', key, record: winner }, { timeoutMs: this.config.requestTimeoutMs })
+        .send(outcome.node, { type: 'PUT', key, record: winner }, this.requestOptions)
         .catch(() => undefined)
         .finally(() => {
           this.repairsInFlight -= 1;
         });
     }
   }
+}
+
+/** A replica's answer to a read: the whole record (GET), or only its version (HEAD, a digest read). */
+type ReadAnswer = ResponseFor<{ type: 'GET'; key: string }> | ResponseFor<{ type: 'HEAD'; key: string }>;
+type GetAnswer = Extract<ReadAnswer, { type: 'GET' }>;
+
+/** The version an answer reports: a GET's record (a record is a version too) or a HEAD's meta. */
+function metaOfAnswer(answer: ReadAnswer): VersionMeta | null {
+  return answer.type === 'GET' ? answer.record : answer.meta;
+}
+
+/**
+ * The answer with the newest version among `answers`, and that version; on a tie a whole record
+ * wins over a digest (it needs no fetch). Null when no replica holds the key.
+ */
+function newestOf(answers: ReadonlyArray<{ readonly value: ReadAnswer }>): { answer: ReadAnswer; meta: VersionMeta } | null {
+  let best: ReadAnswer | null = null;
+  let bestMeta: VersionMeta | null = null;
+  for (const { value } of answers) {
+    const meta = metaOfAnswer(value);
+    if (meta === null) continue;
+    const order = bestMeta === null ? 1 : compareVersionedValues(meta, bestMeta);
+    if (order > 0 || (order === 0 && value.type === 'GET')) {
+      best = value;
+      bestMeta = meta;
+    }
+  }
+  return best === null || bestMeta === null ? null : { answer: best, meta: bestMeta };
 }
 
 /**
