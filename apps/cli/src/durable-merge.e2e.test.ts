@@ -77,10 +77,7 @@ function merging(directory: string): boolean {
 }
 
 describe('the durable log under merges, with real processes', () => {
-  // The first two run side by side (it.concurrent): clusters of their own on data directories of
-  // their own, judged by what they read back, not by timing. The soak runs alone after them: its
-  // bound depends on how fast merges keep up.
-  it.concurrent(
+  it(
     'one node SIGKILLed three times mid-merge under concurrent clients, restarted on its data: nothing lost or resurrected; a second process on its data dir is refused',
     async () => {
       const dataDir = join(root, 'cluster');
@@ -206,7 +203,7 @@ describe('the durable log under merges, with real processes', () => {
     DEADLINE_MS * 3,
   );
 
-  it.concurrent(
+  it(
     'a node that joined with --join, SIGKILLed and started again with its data dir, rejoins as itself: it streams nothing and every key reads back',
     async () => {
       const dataDir = join(root, 'join');
