@@ -71,7 +71,8 @@ async function http(
 function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const { DKV_USER: _user, DKV_PASSWORD: _password, ...inherited } = process.env;
-    execFile(process.execPath, [CLI, ...args], { timeout: 15_000, env: { ...inherited, ...env } }, (error, stdout, stderr) => {
+    // Bounded generously: runs go side by side on a loaded 2-core machine.
+    execFile(process.execPath, [CLI, ...args], { timeout: 40_000, env: { ...inherited, ...env } }, (error, stdout, stderr) => {
       const code = error && typeof (error as { code?: unknown }).code === 'number' ? (error as { code: number }).code : error ? null : 0;
       lines.push(...stdout.split('\n'), ...stderr.split('\n'));
       resolve({ code, stdout, stderr });
@@ -153,12 +154,15 @@ describe('HTTP with --auth-file', () => {
   });
 
   it('runs dkv status with --user/--password or DKV_USER/DKV_PASSWORD, and says what to give without', async () => {
-    const flags = await runCli(['status', '--url', url, '--user', 'reader', '--password', USERS[0]!.password]);
+    // Side by side: each CLI start costs seconds on a loaded machine.
+    const [flags, env, none] = await Promise.all([
+      runCli(['status', '--url', url, '--user', 'reader', '--password', USERS[0]!.password]),
+      runCli(['ring', '--url', url], { DKV_USER: 'reader', DKV_PASSWORD: USERS[0]!.password }),
+      runCli(['status', '--url', url]),
+    ]);
     expect(flags.code).toBe(0);
     expect(flags.stdout).toMatch(/3 of 3 nodes up/);
-    const env = await runCli(['ring', '--url', url], { DKV_USER: 'reader', DKV_PASSWORD: USERS[0]!.password });
     expect(env.code).toBe(0);
-    const none = await runCli(['status', '--url', url]);
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/401 UNAUTHENTICATED\).*give --user and --password/);
   }, 90_000);
@@ -168,11 +172,13 @@ describe('a bad auth file at start', () => {
   it('stops dkv node and dkv coordinator with exit 2 and a message naming the field, quoting no secret', async () => {
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, JSON.stringify({ users: [{ name: 'root', password: 'bad-file-pw-0d3e', role: 'admin' }], clusterSecret: 'short' }));
-    for (const args of [
-      ['node', '--id', 'n1', '--port', '0'],
-      ['coordinator', '--join', '127.0.0.1:1', '--port', '0'],
-    ]) {
-      const result = await runCli([...args, '--auth-file', bad]);
+    const results = await Promise.all(
+      [
+        ['node', '--id', 'n1', '--port', '0'],
+        ['coordinator', '--join', '127.0.0.1:1', '--port', '0'],
+      ].map((args) => runCli([...args, '--auth-file', bad])),
+    );
+    for (const result of results) {
       expect(result.code).toBe(2);
       expect(result.stderr).toMatch(/--auth-file \(DKV_AUTH_FILE\) .*bad\.json: clusterSecret must be 16 to 1024 characters/);
       expect(result.stderr).not.toContain('bad-file-pw-0d3e');

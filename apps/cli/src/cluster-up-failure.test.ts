@@ -6,7 +6,8 @@
 // the pid it announced on stderr, and check the exit code and that every announced pid is gone;
 // then start it on a port a stranger HTTP server holds (answering 200 to everything, /readyz
 // included) and check it exits 1 naming the coordinator, without a ready line.
-// Every wait has a deadline; afterAll kills leftovers by pid.
+// The two run side by side (it.concurrent), each with its own `cluster up` and pids. Every wait
+// has a deadline; afterAll kills leftovers by pid.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,8 +18,9 @@ import { afterAll, expect, it } from 'vitest';
 import { isAlive } from './e2e-support.js';
 
 const CLI = fileURLToPath(new URL('../bin/dkv.js', import.meta.url));
-const pids = new Map<string, number>();
-let cli: ChildProcess | undefined;
+/** Every `cluster up` started, and every pid any of them announced, for afterAll. */
+const started: ChildProcess[] = [];
+const announced: number[] = [];
 let stranger: Server | undefined;
 
 async function until(what: string, timeoutMs: number, check: () => boolean): Promise<void> {
@@ -31,51 +33,64 @@ async function until(what: string, timeoutMs: number, check: () => boolean): Pro
 
 afterAll(() => {
   stranger?.close();
-  if (cli?.pid !== undefined && cli.exitCode === null && cli.signalCode === null) process.kill(cli.pid, 'SIGKILL');
-  for (const pid of pids.values()) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  for (const cli of started)
+    if (cli.pid !== undefined && cli.exitCode === null && cli.signalCode === null) process.kill(cli.pid, 'SIGKILL');
+  for (const pid of announced) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
 });
 
 /** Starts `dkv cluster up --nodes 1 --port <port>`; records every pid it announces. */
-function clusterUp(port: number): { exit: Promise<number | null>; stderr: string[]; isReady: () => boolean } {
-  cli = spawn(process.execPath, [CLI, 'cluster', 'up', '--nodes', '1', '--port', String(port)], {
+function clusterUp(port: number): { exit: Promise<number | null>; stderr: string[]; isReady: () => boolean; pids: Map<string, number> } {
+  const cli = spawn(process.execPath, [CLI, 'cluster', 'up', '--nodes', '1', '--port', String(port)], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, DKV_RESP_PORT: '0', DKV_LOG_LEVEL: 'warn' },
   });
-  const exit = new Promise<number | null>((resolve) => cli!.on('exit', (code) => resolve(code)));
+  started.push(cli);
+  const pids = new Map<string, number>();
+  const exit = new Promise<number | null>((resolve) => cli.on('exit', (code) => resolve(code)));
   const stderr: string[] = [];
   let ready = false;
   createInterface({ input: cli.stdout! }).on('line', (line) => (ready ||= line.startsWith('dkv ready at ')));
   createInterface({ input: cli.stderr! }).on('line', (line) => {
     stderr.push(line);
     const match = /^dkv: (?:node|coordinator) (\S+) pid (\d+) at /.exec(line);
-    if (match) pids.set(match[1]!, Number(match[2]));
+    if (match) {
+      pids.set(match[1]!, Number(match[2]));
+      announced.push(Number(match[2]));
+    }
   });
-  return { exit, stderr, isReady: () => ready };
+  return { exit, stderr, isReady: () => ready, pids };
 }
 
-it('stops the nodes and exits 1 when the coordinator dies', async () => {
-  const { exit, stderr, isReady } = clusterUp(0);
-  await until('the ready line', 30_000, isReady);
-  process.kill(pids.get('c1')!, 'SIGKILL');
-  const code = await Promise.race([exit, sleep(20_000).then(() => 'timeout' as const)]);
-  expect(code).toBe(1);
-  expect(stderr.some((line) => /coordinator c1 \(pid \d+\) exited unexpectedly \(signal SIGKILL\); stopping the cluster/.test(line))).toBe(
-    true,
-  );
-  await until('every child to be gone', 5000, () => [...pids.values()].every((pid) => !isAlive(pid)));
-}, 60_000);
+it.concurrent(
+  'stops the nodes and exits 1 when the coordinator dies',
+  async () => {
+    const { exit, stderr, isReady, pids } = clusterUp(0);
+    await until('the ready line', 30_000, isReady);
+    process.kill(pids.get('c1')!, 'SIGKILL');
+    const code = await Promise.race([exit, sleep(20_000).then(() => 'timeout' as const)]);
+    expect(code).toBe(1);
+    expect(
+      stderr.some((line) => /coordinator c1 \(pid \d+\) exited unexpectedly \(signal SIGKILL\); stopping the cluster/.test(line)),
+    ).toBe(true);
+    await until('every child to be gone', 5000, () => [...pids.values()].every((pid) => !isAlive(pid)));
+  },
+  60_000,
+);
 
-it('never takes a stranger on the coordinator port for its coordinator: exits 1 without a ready line', async () => {
-  pids.clear();
-  stranger = createServer((_req, res) => res.end('stranger'));
-  await new Promise<void>((resolve) => stranger!.listen(0, '127.0.0.1', resolve));
-  const { port } = stranger.address() as AddressInfo;
-  const { exit, stderr, isReady } = clusterUp(port);
-  const code = await Promise.race([exit, sleep(30_000).then(() => 'timeout' as const)]);
-  expect(isReady()).toBe(false);
-  expect(code).toBe(1);
-  expect(stderr.some((line) => /coordinator c1 \(pid \d+\) exited unexpectedly \(exit code 1\); stopping the cluster/.test(line))).toBe(
-    true,
-  );
-  await until('every child to be gone', 5000, () => [...pids.values()].every((pid) => !isAlive(pid)));
-}, 60_000);
+it.concurrent(
+  'never takes a stranger on the coordinator port for its coordinator: exits 1 without a ready line',
+  async () => {
+    stranger = createServer((_req, res) => res.end('stranger'));
+    await new Promise<void>((resolve) => stranger!.listen(0, '127.0.0.1', resolve));
+    const { port } = stranger.address() as AddressInfo;
+    const { exit, stderr, isReady, pids } = clusterUp(port);
+    const code = await Promise.race([exit, sleep(30_000).then(() => 'timeout' as const)]);
+    expect(isReady()).toBe(false);
+    expect(code).toBe(1);
+    expect(stderr.some((line) => /coordinator c1 \(pid \d+\) exited unexpectedly \(exit code 1\); stopping the cluster/.test(line))).toBe(
+      true,
+    );
+    await until('every child to be gone', 5000, () => [...pids.values()].every((pid) => !isAlive(pid)));
+  },
+  60_000,
+);

@@ -4,7 +4,8 @@
 // stop. A supervisor (Kubernetes, systemd, `cluster up`) that parses every line must not meet text.
 // Method: the built `dkv` (and the node app's own main) run as child processes on 127.0.0.1, one
 // port held by a listener of this test; every stderr line of every run is parsed as JSON. Every
-// run is bounded by a timeout; the one long-running node is stopped by its pid.
+// run is bounded by a timeout; the one long-running node is stopped by its pid. The runs share
+// nothing but the taken port, so every test runs side by side (describe.concurrent).
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:net';
@@ -12,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliProcesses } from './e2e-support.js';
 
-const DEADLINE_MS = 30_000;
+/** Generous: seven processes start at once on a loaded 2-core machine (one run took 25 s). */
+const DEADLINE_MS = 60_000;
 const CLI = fileURLToPath(new URL('../bin/dkv.js', import.meta.url));
 const NODE_MAIN = fileURLToPath(new URL('../../node/dist/main.js', import.meta.url));
 /** This environment without any DKV_* setting of its own, at log level info. */
@@ -78,7 +80,7 @@ afterAll(async () => {
   taken.close();
 });
 
-describe('a process that cannot start logs JSON lines only', () => {
+describe.concurrent('a process that cannot start logs JSON lines only', () => {
   it(
     'a taken port: exit 1, one fatal line naming the port',
     async () => {
@@ -132,7 +134,7 @@ describe('a process that cannot start logs JSON lines only', () => {
   );
 });
 
-describe('a process stopped by SIGTERM', () => {
+describe.concurrent('a process stopped by SIGTERM', () => {
   it(
     'logs its start, the signal and its stop as JSON lines, and exits 0',
     async () => {

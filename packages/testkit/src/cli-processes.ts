@@ -9,6 +9,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitUntil } from './wait-until.js';
 
+/** How long {@link CliProcesses.stopAll} lets processes stop on SIGTERM before it kills what is left. */
+const TERM_GRACE_MS = 500;
 /** How long {@link CliProcesses.stopAll} waits for killed processes to be reaped. */
 const KILL_WAIT_MS = 5000;
 
@@ -97,7 +99,7 @@ export class CliProcesses {
     const running = (child: ChildProcess): boolean => child.pid !== undefined && child.exitCode === null && child.signalCode === null;
     const exited = Promise.all(this.processes.filter(running).map((child) => new Promise((resolve) => child.once('exit', resolve))));
     for (const child of this.processes) if (running(child)) child.kill('SIGTERM');
-    await sleep(500);
+    await Promise.race([exited, sleep(TERM_GRACE_MS, undefined, { ref: false })]);
     for (const child of this.processes) {
       if (!running(child)) continue;
       child.kill('SIGCONT');
