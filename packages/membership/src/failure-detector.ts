@@ -51,6 +51,12 @@ export class FailureDetector {
     return 'alive';
   }
 
+  /** Whether `nodeId`'s heartbeat progressed at or after local time `sinceMs` (false for a node only tracked). */
+  progressedSince(nodeId: string, sinceMs: number): boolean {
+    const known = this.lastProgressAt.get(nodeId);
+    return known !== undefined && known.beat.generation >= 0 && known.atMs >= sinceMs;
+  }
+
   /**
    * Starts the clock on a node known from the document but never heard from, so that a node that
    * is dead when this process starts becomes suspect and down like any other. No-op when known.

@@ -67,6 +67,44 @@ describe('Gossiper', () => {
     expect(epochOf(w.gossipers.get('b')?.document() ?? [])).toBe(6);
   });
 
+  it('exchanges with a peer heard from within the last round only when needed: fewer exchanges, heartbeats still fresh', async () => {
+    const w = world();
+    const initial = ['a', 'b', 'c'].map((id) => bootstrapEntry({ id, address: `${id}:1`, vnodes: 8 }, 'r'));
+    let exchanges = 0;
+    for (const e of initial) {
+      const g = w.start(e.id, initial, []);
+      // Count the exchanges each node answers (its peers' and the coordinator's).
+      w.network.register(e.id, {
+        handle: (request: StorageRequest): StorageResponse => {
+          if (request.type !== 'GOSSIP') throw new Error('gossip only');
+          exchanges += 1;
+          return { type: 'GOSSIP', state: g.handleGossip(request.state) };
+        },
+      });
+    }
+    w.start(null, initial, [seed('a')]);
+    const { intervalMs, fanout } = DEFAULT_GOSSIPER_CONFIG;
+    const lastProgress = new Map<string, { counter: number; atMs: number }>();
+    let longestSilenceMs = 0;
+    const runMs = 10_000;
+    for (let t = 0; t < runMs; t += 50) {
+      await w.scheduler.runFor(50);
+      for (const [observer, g] of w.gossipers)
+        for (const subject of w.gossipers.keys()) {
+          if (subject === observer) continue;
+          const counter = g.heartbeatOf(subject)?.counter ?? -1;
+          const known = lastProgress.get(`${observer}>${subject}`);
+          if (known === undefined || counter > known.counter) lastProgress.set(`${observer}>${subject}`, { counter, atMs: t });
+          else if (t > 1000) longestSilenceMs = Math.max(longestSilenceMs, t - known.atMs);
+        }
+    }
+    // Every process reaching every peer each round: 3 nodes x 2 peers + the coordinator x 3.
+    const everyRound = (3 * Math.min(fanout, 2) + Math.min(fanout, 3)) * (runMs / intervalMs);
+    expect(exchanges).toBeLessThan(0.75 * everyRound);
+    expect(longestSilenceMs).toBeLessThanOrEqual(4 * intervalMs);
+    for (const g of w.gossipers.values()) for (const id of w.gossipers.keys()) expect(g.livenessOf(id)).toBe('alive');
+  });
+
   it('marks a crashed node suspect then down, and alive again when it returns', async () => {
     const w = world();
     const initial = ['a', 'b', 'c'].map((id) => bootstrapEntry({ id, address: `${id}:1`, vnodes: 8 }, 'r'));

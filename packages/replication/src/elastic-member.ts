@@ -235,6 +235,11 @@ export class ElasticMember {
       this.joinTimer = this.options.scheduler.every((this.options.gossip ?? DEFAULT_GOSSIPER_CONFIG).intervalMs, () => {
         if (this.options.autoJoin) this.joinIfUnknown();
         this.moveToOwnZoneOnce();
+        // Both look once: after that the timer would only wake an idle process.
+        if (this.zoneChecked && (!this.options.autoJoin || this.sawSelfActive)) {
+          this.joinTimer?.cancel();
+          this.joinTimer = null;
+        }
       });
     }
   }

@@ -9,6 +9,8 @@ export {
   type TargetHints,
 } from './replication-manager.js';
 export {
+  DEFAULT_CLEANUP_SLICES,
+  DEFAULT_IDLE_CHECK_INTERVAL_MS,
   DEFAULT_LIVENESS_WARMUP_MS,
   DEFAULT_RANGE_SYNC_CONFIG,
   isRingSettled,

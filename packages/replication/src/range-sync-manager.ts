@@ -37,8 +37,15 @@ export interface RangeSyncConfig {
    * merge by apply-if-newer, so pulling from R sources brings every acknowledged write.
    */
   readonly sourcesPerRange: number;
-  /** How often the state machine looks at the membership. */
+  /** How often the state machine looks at the membership while something moves or is due. */
   readonly checkIntervalMs: number;
+  /**
+   * How often it looks while nothing moves (no sync, ring settled, no cleanup pass under way or
+   * due): a change of the document brings the next look forward to `checkIntervalMs` at once, so
+   * only what the heartbeats alone say (a coordinator that now reads by the new ring) waits
+   * longer. Default {@link DEFAULT_IDLE_CHECK_INTERVAL_MS}.
+   */
+  readonly idleCheckIntervalMs?: number;
   /**
    * Before pulling, a node waits until every live process that coordinates writes reports on its
    * heartbeat that it routes by the target ring (so it sends this node the writes of the gained
@@ -73,7 +80,23 @@ export interface RangeSyncConfig {
   readonly cleanupIntervalMs: number;
   /** Keys examined per cleanup step (one step per check interval). */
   readonly cleanupBatch: number;
+  /**
+   * A cleanup pass looks only at the hashes this node does not own, one slice of the ring per
+   * step, in this many slices: it walks 1 / cleanupSlices of the keys per step at most, however
+   * few of them are foreign. Default {@link DEFAULT_CLEANUP_SLICES}.
+   */
+  readonly cleanupSlices?: number;
 }
+
+/**
+ * The default {@link RangeSyncConfig.idleCheckIntervalMs}. Ten looks a second at a settled ring
+ * were a tenth of an idle node's CPU (the wake-ups, measured on the 2-core machine); one a second
+ * delays nothing that waits on the document, which brings the next look forward when it changes.
+ */
+export const DEFAULT_IDLE_CHECK_INTERVAL_MS = 1000;
+
+/** The default {@link RangeSyncConfig.cleanupSlices}: a step walks at most 1/64 of the keys. */
+export const DEFAULT_CLEANUP_SLICES = 64;
 
 /** The default {@link RangeSyncConfig.livenessWarmupMs}: the failure detector's default `downAfterMs`. */
 export const DEFAULT_LIVENESS_WARMUP_MS = 5000;
@@ -237,8 +260,15 @@ export class RangeSyncManager {
   private pumping = false;
   private running = false;
   private timer: Timer | null = null;
+  /** When the pending look is due (local clock). */
+  private timerDueAtMs = 0;
+  private unsubscribe: (() => void) | null = null;
   private stableSince: { readonly ringId: string; readonly atMs: number } | null = null;
   private cleanupCursor: ScanCursor | null = null;
+  /** The slice of the ring the cleanup pass is in (0 between passes). */
+  private cleanupSlice = 0;
+  /** The hashes this node does not own on a read ring: what cleanup looks at. */
+  private foreign: { readonly ringId: string; readonly ranges: readonly HashRange[] } | null = null;
   private cleanupNextAtMs = 0;
   private handingOff = false;
   private lastOwnStatus: MemberEntry['status'] | null = null;
@@ -252,18 +282,62 @@ export class RangeSyncManager {
     this.recoveredPending = deps.recoveredData === true && deps.completeFor === null;
   }
 
-  /** Runs {@link tick} every `checkIntervalMs`. */
+  /**
+   * Runs {@link tick} every `checkIntervalMs` while something moves or is due, every
+   * `idleCheckIntervalMs` otherwise, and within `checkIntervalMs` of any change of the document.
+   */
   start(): void {
-    if (this.timer) return;
+    if (this.running) return;
     this.running = true;
     this.startedAtMs = this.deps.clock.now();
-    this.timer = this.deps.scheduler.every(this.config.checkIntervalMs, () => this.tick());
+    this.unsubscribe = this.deps.gossiper.subscribe(() => this.lookSoon());
+    this.schedule(this.config.checkIntervalMs);
   }
 
   stop(): void {
     this.running = false;
     this.timer?.cancel();
     this.timer = null;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+  }
+
+  private schedule(delayMs: number): void {
+    this.timer?.cancel();
+    this.timerDueAtMs = this.deps.clock.now() + delayMs;
+    this.timer = this.deps.scheduler.after(delayMs, () => {
+      this.timer = null;
+      if (!this.running) return;
+      // A change of the document during the look (a switch, a claim) brings the next one forward.
+      this.timerDueAtMs = Number.POSITIVE_INFINITY;
+      this.tick();
+      if (this.running && this.timer === null) this.schedule(this.nextDelayMs());
+    });
+  }
+
+  /** Brings the next look forward to `checkIntervalMs` from now (the document changed, or the data was lost). */
+  private lookSoon(): void {
+    if (this.running && this.timerDueAtMs > this.deps.clock.now() + this.config.checkIntervalMs) this.schedule(this.config.checkIntervalMs);
+  }
+
+  /**
+   * `checkIntervalMs` while anything moves, waits or is due; otherwise until the next cleanup pass
+   * is due, at most `idleCheckIntervalMs`.
+   */
+  private nextDelayMs(): number {
+    const fast = this.config.checkIntervalMs;
+    const settled =
+      this.plan === null &&
+      !this.pumping &&
+      !this.recoveredPending &&
+      this.synced !== null &&
+      this.stableSince !== null &&
+      this.cleanupCursor === null &&
+      this.cleanupSlice === 0 &&
+      !this.handingOff;
+    if (!settled) return fast;
+    const idle = this.config.idleCheckIntervalMs ?? DEFAULT_IDLE_CHECK_INTERVAL_MS;
+    return Math.max(fast, Math.min(idle, this.cleanupNextAtMs - this.deps.clock.now()));
   }
 
   /**
@@ -274,6 +348,7 @@ export class RangeSyncManager {
   markDataLost(): void {
     this.synced = null;
     this.plan = null;
+    this.lookSoon();
   }
 
   /** Whether the store is complete for some ring: false after a start that lost (or never had) data. */
@@ -515,8 +590,10 @@ export class RangeSyncManager {
   /**
    * Deletes keys this node no longer owns on the read ring, a bounded batch per tick, once the
    * ring has been stable (nothing pending) and read by every coordinator known for `cleanupDelayMs`; then again every
-   * `cleanupIntervalMs` (a late retry of an old write may land here after a pass). Each key is
-   * first handed to its owners (see {@link handOff}), and deleted only once they all have it.
+   * `cleanupIntervalMs` (a late retry of an old write may land here after a pass). A pass walks
+   * only the hashes this node does not own, one of `cleanupSlices` slices of the ring per step, so
+   * its cost is the foreign keys, not the store. Each key is first handed to its owners (see
+   * {@link handOff}), and deleted only once they all have it.
    */
   private cleanUp(views: RingViews): void {
     const me = this.deps.gossiper.entry(this.selfId);
@@ -536,18 +613,44 @@ export class RangeSyncManager {
     if (this.stableSince?.ringId !== views.readId) {
       this.stableSince = { ringId: views.readId, atMs: now };
       this.cleanupCursor = null;
+      this.cleanupSlice = 0;
       this.cleanupNextAtMs = now + this.config.cleanupDelayMs;
       return;
     }
     if (now < this.cleanupNextAtMs || this.handingOff) return;
-    const batch = this.deps.engine.scan([FULL_RANGE], this.cleanupCursor, this.config.cleanupBatch, Number.MAX_SAFE_INTEGER);
-    const leaving = batch.records.filter(
-      ({ key }) => !views.read.getNodesForKey(key, this.config.n).some((node) => node.id === this.selfId),
-    );
-    const advance = () => {
-      this.cleanupCursor = batch.cursor;
-      if (batch.cursor === null) this.cleanupNextAtMs = this.deps.clock.now() + this.config.cleanupIntervalMs;
+    this.cleanupStep(views);
+  }
+
+  /**
+   * One step of a cleanup pass: the foreign keys of the next slices of the ring, about
+   * `cleanupBatch` keys of the store walked (at least one slice) and at most `cleanupBatch`
+   * records found, handed off together.
+   */
+  private cleanupStep(views: RingViews): void {
+    const slices = Math.max(1, Math.floor(this.config.cleanupSlices ?? DEFAULT_CLEANUP_SLICES));
+    const keysPerSlice = this.deps.engine.stats().keys / slices;
+    const slicesPerStep = Math.max(1, Math.floor(this.config.cleanupBatch / Math.max(1, keysPerSlice)));
+    const found: Array<{ readonly key: string; readonly record: VersionedValue }> = [];
+    let slice = this.cleanupSlice;
+    let cursor = this.cleanupCursor;
+    for (let step = 0; step < slicesPerStep && found.length < this.config.cleanupBatch; step += 1) {
+      const ranges = intersectRanges(this.foreignRanges(views), [sliceRange(slice, slices)]);
+      const batch =
+        ranges.length === 0
+          ? { records: [], cursor: null }
+          : this.deps.engine.scan(ranges, cursor, this.config.cleanupBatch - found.length, Number.MAX_SAFE_INTEGER);
+      found.push(...batch.records);
+      cursor = batch.cursor;
+      if (cursor !== null) break;
+      slice = slice + 1 < slices ? slice + 1 : 0;
+      if (slice === 0) break;
+    }
+    const advance = (): void => {
+      this.cleanupSlice = slice;
+      this.cleanupCursor = cursor;
+      if (slice === 0 && cursor === null) this.cleanupNextAtMs = this.deps.clock.now() + this.config.cleanupIntervalMs;
     };
+    const leaving = found.filter(({ key }) => !views.read.getNodesForKey(key, this.config.n).some((node) => node.id === this.selfId));
     if (leaving.length === 0) {
       advance();
       return;
@@ -566,6 +669,16 @@ export class RangeSyncManager {
       .finally(() => {
         this.handingOff = false;
       });
+  }
+
+  /**
+   * The hashes this node does not own on the read ring, computed once per ring: only keys there
+   * can be left over. A node that owns every hash (N nodes of N) has none, and cleans up nothing.
+   */
+  private foreignRanges(views: RingViews): readonly HashRange[] {
+    if (this.foreign?.ringId !== views.readId)
+      this.foreign = { ringId: views.readId, ranges: subtractRanges([FULL_RANGE], ownedRanges(views.read, this.selfId, this.config.n)) };
+    return this.foreign.ranges;
   }
 
   /**
@@ -613,6 +726,12 @@ export class RangeSyncManager {
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => this.deps.scheduler.after(Math.max(0, Math.ceil(ms)), resolve));
   }
+}
+
+/** Slice `slice` of `slices` equal slices of the ring's hashes. */
+function sliceRange(slice: number, slices: number): HashRange {
+  const width = 2 ** 32 / slices;
+  return [Math.floor(slice * width), Math.floor((slice + 1) * width) - 1];
 }
 
 /**

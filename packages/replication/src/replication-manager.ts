@@ -111,6 +111,7 @@ export class ReplicationManager {
   private total = 0;
   private nextTaskId = 1;
   private timer: Timer | null = null;
+  private started = false;
   private retrying = false;
   private readonly maxTasksPerTarget: number;
   private readonly maxBytesPerTarget: number;
@@ -216,17 +217,27 @@ export class ReplicationManager {
       if (!largest) break;
       this.dropOldest(largest);
     }
+    this.arm();
   }
 
-  /** Runs `retryFailedReplications` every `retryIntervalMs`. */
+  /**
+   * Runs `retryFailedReplications` every `retryIntervalMs` while the queue holds tasks. An empty
+   * queue arms no timer: a process with nothing to hand over does not wake up for it.
+   */
   start(): void {
-    if (this.timer) return;
-    this.timer = this.scheduler.every(this.config.retryIntervalMs, () => void this.retryFailedReplications());
+    this.started = true;
+    this.arm();
   }
 
   stop(): void {
+    this.started = false;
     this.timer?.cancel();
     this.timer = null;
+  }
+
+  private arm(): void {
+    if (this.started && this.timer === null && this.total > 0)
+      this.timer = this.scheduler.every(this.config.retryIntervalMs, () => void this.retryFailedReplications());
   }
 
   /**
@@ -262,6 +273,10 @@ export class ReplicationManager {
       await Promise.all(due.map((task) => this.attempt(task)));
     } finally {
       this.retrying = false;
+      if (this.total === 0) {
+        this.timer?.cancel();
+        this.timer = null;
+      }
     }
   }
 
