@@ -177,17 +177,6 @@ export function createNodeMetrics(
       return service;
     },
     countRequests(handler) {
-      // One child counter per type, looked up once: prom-client hashes a label object on every
-      // `inc({ type })`, a cost every PUT and GET paid.
-      const byType = new Map<StorageRequest['type'], Counter.Internal>();
-      const count = (type: StorageRequest['type']): void => {
-        let child = byType.get(type);
-        if (child === undefined) {
-          child = requests.labels({ type });
-          byType.set(type, child);
-        }
-        child.inc();
-      };
       const counted: StorageRequestHandler = {
         handle(request: StorageRequest): StorageResponse {
           count(request.type);
