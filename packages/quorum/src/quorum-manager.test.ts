@@ -3,8 +3,17 @@
 // counts. Method: a scripted NodeClient whose answers the test releases one by one.
 import { describe, expect, it } from 'vitest';
 import { NodeUnavailableError, QuorumNotMetError, type Node, type NodeClient, type StorageRequest, type VersionedValue } from '@dkv/core';
-import { QuorumManager } from './quorum-manager.js';
+import { DEFAULT_HEDGE_MAX_DELAY_MS, DEFAULT_HEDGE_MIN_DELAY_MS, QuorumManager, type QuorumConfig } from './quorum-manager.js';
 
+/** A complete configuration: short deadlines, every read fanned out to all replicas, with `overrides`. */
+const settings = (overrides: Partial<QuorumConfig> = {}): QuorumConfig => ({
+  requestTimeoutMs: 100,
+  readRepairMaxInFlight: 10,
+  readFanout: 'all',
+  hedgeMinDelayMs: DEFAULT_HEDGE_MIN_DELAY_MS,
+  hedgeMaxDelayMs: DEFAULT_HEDGE_MAX_DELAY_MS,
+  ...overrides,
+});
 const node = (id: string): Node => ({ id, address: `${id}:1`, role: 'storage', status: 'up', vnodes: 8, metadata: {} });
 const nodes = [node('a'), node('b'), node('c')];
 const rec = (version: number, value = `v${version}`): VersionedValue => ({
@@ -45,7 +54,7 @@ const flush = () => new Promise((resolve) => setImmediate(resolve));
 describe('QuorumManager.readWithQuorum', () => {
   it('answers after R replicas with the highest version, without waiting for the third', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const quorum = new QuorumManager(client, settings());
     const read = quorum.readWithQuorum('k', nodes, 2);
     client.take('a').resolve({ type: 'GET', record: rec(5) });
     client.take('b').resolve({ type: 'GET', record: rec(7) });
@@ -56,7 +65,7 @@ describe('QuorumManager.readWithQuorum', () => {
 
   it('repairs every replica that answered older or nothing, including late ones', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const quorum = new QuorumManager(client, settings());
     const read = quorum.readWithQuorum('k', nodes, 2);
     client.take('a').resolve({ type: 'GET', record: rec(7) });
     client.take('b').resolve({ type: 'GET', record: rec(7) });
@@ -71,7 +80,7 @@ describe('QuorumManager.readWithQuorum', () => {
 
   it('drops repairs beyond its in-flight bound and counts them', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 1 });
+    const quorum = new QuorumManager(client, settings({ readRepairMaxInFlight: 1 }));
     const read = quorum.readWithQuorum('k', nodes, 3);
     client.take('a').resolve({ type: 'GET', record: rec(9) });
     client.take('b').resolve({ type: 'GET', record: rec(1) });
@@ -84,7 +93,7 @@ describe('QuorumManager.readWithQuorum', () => {
 
   it('fails with QUORUM_NOT_MET as soon as R is out of reach', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const quorum = new QuorumManager(client, settings());
     const read = quorum.readWithQuorum('k', nodes, 2);
     client.take('a').reject(new NodeUnavailableError('a', 'timeout', 'slow'));
     client.take('b').reject(new NodeUnavailableError('b', 'unreachable', 'refused'));
@@ -96,7 +105,7 @@ describe('QuorumManager.readWithQuorum', () => {
 
   it('does not contact nodes known to be down', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 }, { isAvailable: (id) => id !== 'a' });
+    const quorum = new QuorumManager(client, settings(), { isAvailable: (id) => id !== 'a' });
     const read = quorum.readWithQuorum('k', nodes, 2);
     expect(client.pending.map((p) => p.nodeId)).toEqual(['b', 'c']);
     client.take('b').resolve({ type: 'GET', record: null });
@@ -108,7 +117,7 @@ describe('QuorumManager.readWithQuorum', () => {
 describe('QuorumManager.writeWithQuorum', () => {
   it('acknowledges after W and hands the others over as stragglers', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const quorum = new QuorumManager(client, settings());
     const write = quorum.writeWithQuorum('k', rec(3), nodes, 2);
     client.take('c').resolve({ type: 'PUT', applied: true, version: 3, previous: 0 });
     client.take('a').resolve({ type: 'PUT', applied: false, version: 4, previous: 4 });
@@ -121,7 +130,7 @@ describe('QuorumManager.writeWithQuorum', () => {
 
   it('names the right stragglers when the preferred replica is asked first', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10, preferNodeId: 'c' });
+    const quorum = new QuorumManager(client, settings({ preferNodeId: 'c' }));
     const write = quorum.writeWithQuorum('k', rec(3), nodes, 2);
     expect(client.pending.map((p) => p.nodeId)).toEqual(['c', 'a', 'b']);
     client.take('c').resolve({ type: 'PUT', applied: true, version: 3, previous: 0 });
@@ -133,11 +142,7 @@ describe('QuorumManager.writeWithQuorum', () => {
 
   it('counts a stand-in that kept a HINT toward W (sloppy quorum), and never makes it a straggler', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(
-      client,
-      { requestTimeoutMs: 100, readRepairMaxInFlight: 10 },
-      { isAvailable: (id) => id !== 'b' && id !== 'c' },
-    );
+    const quorum = new QuorumManager(client, settings(), { isAvailable: (id) => id !== 'b' && id !== 'c' });
     const write = quorum.writeWithQuorum(
       'k',
       rec(3),
@@ -160,11 +165,7 @@ describe('QuorumManager.writeWithQuorum', () => {
 
   it('does not count a stand-in that refused the hint', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(
-      client,
-      { requestTimeoutMs: 100, readRepairMaxInFlight: 10 },
-      { isAvailable: (id) => id !== 'b' && id !== 'c' },
-    );
+    const quorum = new QuorumManager(client, settings(), { isAvailable: (id) => id !== 'b' && id !== 'c' });
     const write = quorum.writeWithQuorum('k', rec(3), [...nodes, node('d')], 2, new Map([['d', 'b']]));
     client.take('d', 'HINT').resolve({ type: 'HINT', accepted: false });
     client.take('a', 'PUT').resolve({ type: 'PUT', applied: true, version: 3, previous: 0 });
@@ -173,7 +174,7 @@ describe('QuorumManager.writeWithQuorum', () => {
 
   it('reports how many acknowledged when W is not reached', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 }, { isAvailable: (id) => id === 'a' });
+    const quorum = new QuorumManager(client, settings(), { isAvailable: (id) => id === 'a' });
     const write = quorum.writeWithQuorum('k', rec(3), nodes, 2);
     const error = await write.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(QuorumNotMetError);
@@ -185,7 +186,7 @@ describe('QuorumManager.writeWithQuorum', () => {
 describe('QuorumManager.readVersionWithQuorum', () => {
   it('returns the highest version metadata among the quorum', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const quorum = new QuorumManager(client, settings());
     const read = quorum.readVersionWithQuorum('k', nodes, 2);
     client.take('b').resolve({ type: 'HEAD', meta: { version: 4, writerId: 'w', createdAt: 1, expiresAt: null, tombstone: true } });
     client.take('a').resolve({ type: 'HEAD', meta: null });
@@ -216,7 +217,7 @@ describe('QuorumManager with readFanout quorum', () => {
 
   it('asks only R replicas, and a spare at once when one of them fails', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10, readFanout: 'quorum' });
+    const quorum = new QuorumManager(client, settings({ readFanout: 'quorum' }));
     const read = quorum.readWithQuorum('k', nodes, 2);
     expect(client.pending.map((p) => p.nodeId)).toEqual(['a', 'b']);
     client.take('a').reject(new NodeUnavailableError('a', 'unreachable', 'refused'));
@@ -229,18 +230,13 @@ describe('QuorumManager with readFanout quorum', () => {
 
   it('asks the preferred replica (its own, in-process) first when it is one of the targets', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10, readFanout: 'quorum', preferNodeId: 'c' });
+    const quorum = new QuorumManager(client, settings({ readFanout: 'quorum', preferNodeId: 'c' }));
     const read = quorum.readWithQuorum('k', nodes, 2);
     expect(client.pending.map((p) => p.nodeId)).toEqual(['c', 'a']);
     client.take('c').resolve({ type: 'GET', record: rec(2) });
     client.take('a').resolve({ type: 'GET', record: rec(1) });
     expect((await read).record?.version).toBe(2);
-    const elsewhere = new QuorumManager(client, {
-      requestTimeoutMs: 100,
-      readRepairMaxInFlight: 10,
-      readFanout: 'quorum',
-      preferNodeId: 'z',
-    });
+    const elsewhere = new QuorumManager(client, settings({ readFanout: 'quorum', preferNodeId: 'z' }));
     const other = elsewhere.readWithQuorum('k', nodes, 2);
     expect(client.pending.map((p) => p.nodeId)).toEqual(['a', 'b']);
     client.take('a').resolve({ type: 'GET', record: rec(1) });
@@ -251,11 +247,7 @@ describe('QuorumManager with readFanout quorum', () => {
   it('hedges to the next replica when the first ones are slow, and never asks past the quorum', async () => {
     const client = new ScriptedClient();
     const scheduler = manualScheduler();
-    const quorum = new QuorumManager(
-      client,
-      { requestTimeoutMs: 100, readRepairMaxInFlight: 10, readFanout: 'quorum' },
-      { scheduler, clock: { now: () => 0 } },
-    );
+    const quorum = new QuorumManager(client, settings({ readFanout: 'quorum' }), { scheduler, clock: { now: () => 0 } });
     const read = quorum.readWithQuorum('k', nodes, 2);
     client.take('a').resolve({ type: 'GET', record: rec(1) });
     await flush();
@@ -273,11 +265,7 @@ describe('QuorumManager with readFanout quorum', () => {
   it('does not hedge once the quorum answered, and ends unasked replicas as not contacted', async () => {
     const client = new ScriptedClient();
     const scheduler = manualScheduler();
-    const quorum = new QuorumManager(
-      client,
-      { requestTimeoutMs: 100, readRepairMaxInFlight: 10, readFanout: 'quorum' },
-      { scheduler, clock: { now: () => 0 } },
-    );
+    const quorum = new QuorumManager(client, settings({ readFanout: 'quorum' }), { scheduler, clock: { now: () => 0 } });
     const read = quorum.readWithQuorum('k', nodes, 1);
     client.take('a').resolve({ type: 'GET', record: rec(1) });
     await read;
@@ -290,7 +278,7 @@ describe('QuorumManager with readFanout quorum', () => {
 describe('QuorumManager.writeIfNewer', () => {
   it('acknowledges once W replicas applied the record', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const quorum = new QuorumManager(client, settings());
     const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
     client.take('a').resolve({ type: 'PUT', applied: true, version: 5, previous: 0 });
     client.take('c').resolve({ type: 'PUT', applied: true, version: 5, previous: 0 });
@@ -302,11 +290,7 @@ describe('QuorumManager.writeIfNewer', () => {
   it('reports the newest version held when conflicts leave fewer than W able to apply, without counting a failure or blaming the node', async () => {
     const client = new ScriptedClient();
     const outcomes: string[] = [];
-    const quorum = new QuorumManager(
-      client,
-      { requestTimeoutMs: 100, readRepairMaxInFlight: 10 },
-      { onReplicaOutcome: (id, ok) => outcomes.push(`${id}:${ok}`) },
-    );
+    const quorum = new QuorumManager(client, settings(), { onReplicaOutcome: (id, ok) => outcomes.push(`${id}:${ok}`) });
     const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
     client.take('a').resolve({ type: 'PUT', applied: false, version: 7, previous: 7 });
     client.take('b').resolve({ type: 'PUT', applied: false, version: 9, previous: 9 });
@@ -318,7 +302,7 @@ describe('QuorumManager.writeIfNewer', () => {
 
   it('does not count a write that applied only by winning a tie of version numbers on the writer id', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const quorum = new QuorumManager(client, settings());
     const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
     // a and b held version 5 from another writer with a lower id: the record applies there, but is not above it.
     client.take('a').resolve({ type: 'PUT', applied: true, version: 5, previous: 5 });
@@ -330,11 +314,7 @@ describe('QuorumManager.writeIfNewer', () => {
   it('does not count a replica catching up after losing its data (previousUnknown), yet reports it healthy and delivered', async () => {
     const client = new ScriptedClient();
     const outcomes: string[] = [];
-    const quorum = new QuorumManager(
-      client,
-      { requestTimeoutMs: 100, readRepairMaxInFlight: 10 },
-      { onReplicaOutcome: (id, ok) => outcomes.push(`${id}:${ok}`) },
-    );
+    const quorum = new QuorumManager(client, settings(), { onReplicaOutcome: (id, ok) => outcomes.push(`${id}:${ok}`) });
     const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
     client.take('b').resolve({ type: 'PUT', applied: true, version: 5, previous: 0, previousUnknown: true });
     client.take('c').resolve({ type: 'PUT', applied: true, version: 5, previous: 0 });
@@ -349,7 +329,7 @@ describe('QuorumManager.writeIfNewer', () => {
 
   it('turns a conflict beside an unvouched replica into a retry above the newer version (the lost-write interleaving)', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const quorum = new QuorumManager(client, settings());
     const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
     // a holds X (version 9); b restarted empty; c missed X.
     client.take('a').resolve({ type: 'PUT', applied: false, version: 9, previous: 9 });
@@ -360,7 +340,7 @@ describe('QuorumManager.writeIfNewer', () => {
 
   it('fails with QUORUM_NOT_MET saying why when too few replicas can vouch, and counts a pending replica that cannot', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const quorum = new QuorumManager(client, settings());
     const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
     client.take('c').resolve({ type: 'PUT', applied: true, version: 5, previous: 0 });
     await flush();
@@ -382,7 +362,7 @@ describe('QuorumManager.writeIfNewer', () => {
 
   it('still fails with QUORUM_NOT_MET when replicas are unreachable and none conflicted', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const quorum = new QuorumManager(client, settings());
     const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
     client.take('a').reject(new NodeUnavailableError('a', 'timeout', 'slow'));
     client.take('b').reject(new NodeUnavailableError('b', 'timeout', 'slow'));
