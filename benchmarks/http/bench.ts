@@ -28,7 +28,7 @@ import { fmt, parseFlags, stamp, table } from '../lib/args.js';
 import { machineInfo, startCostMeter, type MachineInfo, type PidGroup, type RunCost } from '../lib/measure.js';
 import { cpuPin, onPath, pinnedCommand, pinSelf, reniceSelf, ProcessRegistry, type CpuPin, type Started } from '../lib/processes.js';
 import { runRedisBenchmark, startDkvCluster, startRedisServer, type RedisBenchmarkRow } from '../lib/servers.js';
-import { SESSION_VALUE_BYTES, sessionValuePool } from '../lib/workload.js';
+import { SESSION_VALUE_BYTES, sessionValuePool } from '@dkv/testkit';
 import { summarizeProfiles, type ProfileSummary } from '../lib/cpuprofile.js';
 import { autocannonAtRate, closedLoop, openLoop, preload, type LoadResult, type Scenario, type Workload } from './load.js';
 

@@ -22,7 +22,7 @@
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
 import { latencyHistogram, summarize, type LatencySummary } from '../lib/measure.js';
-import { sessionKey, XorShift32 } from '../lib/workload.js';
+import { sessionKey, XorShift32 } from '@dkv/testkit';
 
 /** The three workloads: reads of preloaded sessions, writes, and a user's request (read + rewrite of one session). */
 export type Scenario = 'get' | 'put' | 'mix';

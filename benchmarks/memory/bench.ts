@@ -31,7 +31,7 @@ import { fileURLToPath } from 'node:url';
 import { fmt, parseFlags, stamp, table } from '../lib/args.js';
 import { machineInfo, type MachineInfo } from '../lib/measure.js';
 import { ProcessRegistry, rssBytesOf, type Started } from '../lib/processes.js';
-import { SESSION_VALUE_BYTES, sessionValuePool } from '../lib/workload.js';
+import { SESSION_VALUE_BYTES, sessionValuePool } from '@dkv/testkit';
 import { preload } from '../http/load.js';
 import type { EngineResult } from './engine-child.js';
 import { ENGINE_CLASS, type EngineKind } from './engine-kinds.js';

@@ -18,7 +18,7 @@
  */
 import { CompactStorageEngine, InMemoryStorageEngine } from '@dkv/storage';
 import type { VersionedValue } from '@dkv/core';
-import { SESSION_VALUE_BYTES, sessionValuePool } from '../lib/workload.js';
+import { SESSION_VALUE_BYTES, sessionValuePool } from '@dkv/testkit';
 import type { EngineKind } from './engine-kinds.js';
 
 /** Bytes a layer added: resident, V8 heap (JS objects), and external (ArrayBuffer backing stores). */

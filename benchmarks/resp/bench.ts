@@ -30,7 +30,7 @@ import { startCostMeter, type PidGroup } from '../lib/measure.js';
 import { waitUntil } from '@dkv/testkit';
 import { cpuPin, ProcessRegistry, type CpuPin, type Started } from '../lib/processes.js';
 import { runRedisBenchmark, startDkvCluster, startRedisServer } from '../lib/servers.js';
-import { SESSION_VALUE_BYTES } from '../lib/workload.js';
+import { SESSION_VALUE_BYTES } from '@dkv/testkit';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const RESULTS = join(ROOT, 'benchmarks/results');

@@ -5,10 +5,22 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KVStore } from '@dkv/core';
-import { checkHistory, HistoryRecorder, recordingStore, type HistoryCheckResult, type HistoryOperation } from '@dkv/testkit';
+import {
+  checkHistory,
+  HistoryRecorder,
+  performSessionOperation,
+  recordingStore,
+  SeededRng,
+  SessionWorkload,
+  type HistoryCheckResult,
+  type HistoryOperation,
+  type SessionMix,
+} from '@dkv/testkit';
 
 /** Keys each scenario's clients share: few, so that operations on one key overlap often. */
 const KEYS = 20;
+/** Reads 50%, writes 40% (none with a TTL: expiry is not what these faults test), deletes 10%. */
+const SCENARIO_MIX: SessionMix = { get: 0.5, put: 0.4, ttlShare: 0 };
 /** The most operations one scenario records (a 2-core machine does a few thousand a second). */
 const MAX_OPERATIONS = 200_000;
 
@@ -48,8 +60,8 @@ export interface ScenarioResult {
 }
 
 /**
- * Runs one client per store, each a loop of reads (50%), writes (40%) and deletes (10%) over
- * `<name>:0..19`, for `durationMs` while `fault` runs; then the final reads, if asked; judges the
+ * Runs one client per store, each a loop of the shared session workload (`SessionWorkload` of
+ * `@dkv/testkit`: reads 50%, writes 40%, deletes 10%) over `<name>:0..19`, for `durationMs` while `fault` runs; then the final reads, if asked; judges the
  * history and prints `faults: <name>: <ops> ops, availability <x>%, anomalies <k>`.
  */
 export async function runScenario(
@@ -62,15 +74,13 @@ export async function runScenario(
   const startedAt = performance.now();
   const now = () => performance.now() - startedAt;
   let running = true;
+  const workload = new SessionWorkload({ keys: KEYS, keyPrefix: name, mix: SCENARIO_MIX });
   const clients = stores.map(async (store, index) => {
     const recorded = recordingStore(store, recorder, `c${index}`, now);
-    let op = 0;
-    while (running) {
-      const key = `${name}:${(op * 7 + index) % KEYS}`;
-      const roll = (op * 13 + index * 5) % 10;
-      const call = roll < 5 ? recorded.get(key) : roll < 9 ? recorded.put(key, Buffer.from(`c${index}-${op}`)) : recorded.delete(key);
-      await call.catch(() => undefined);
-      op += 1;
+    // A fixed seed per client: the same sequence of operations on every run.
+    const rng = new SeededRng(index + 1);
+    for (let op = 0; running; op += 1) {
+      await performSessionOperation(recorded, workload.next(rng, index, op)).catch(() => undefined);
     }
   });
   try {

@@ -41,7 +41,7 @@ describe('the node settings take their defaults from the domain constants', () =
   });
 
   it('a coordinating node runs the coordination core defaults for every tuning setting it does not set', () => {
-    const { nodeId: _nodeId, localReplicaId: _local, keyScan: _keyScan, ...defaults } = DEFAULT_COORDINATOR_CONFIG;
+    const { nodeId: _nodeId, localReplicaId: _local, ...defaults } = DEFAULT_COORDINATOR_CONFIG;
     expect(coordinating.coordinator).toMatchObject(defaults);
   });
 

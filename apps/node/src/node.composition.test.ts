@@ -113,15 +113,22 @@ describe('a coordinating node with its transport swapped', () => {
     try {
       // Ready once the coordinator's heartbeats, through the in-memory transport, found W and R replicas up.
       await expect.poll(async () => (await fetch(`${node.url}/readyz`)).status, { timeout: 10_000, interval: 50 }).toBe(200);
-      // The node's own replica cannot vouch for a write yet (its peers never gossip, so it counts
-      // as catching up): the write's quorum is the point of other tests; here it must reach both
-      // peers through the in-memory transport and be applied there.
-      await fetch(`${node.url}/v1/kv/swap?w=3`, { method: 'PUT', body: 'via memory' });
+      // The node's own replica applies the write but cannot vouch for it (its peers never gossip
+      // to it, so it counts as catching up): W=2 (the default) is met by the two peers alone,
+      // through the in-memory transport. (A w=3 write cannot be met here: see the end.)
+      const put = await fetch(`${node.url}/v1/kv/swap`, { method: 'PUT', body: 'via memory' });
+      expect(put.status).toBe(200);
+      expect(await put.json()).toMatchObject({ key: 'swap', version: expect.any(Number) });
       for (const engine of peerEngines.values()) expect(Buffer.from(engine.get('swap')!.value).toString()).toBe('via memory');
       // A read that the own replica refuses is answered by the peers, through the same transport.
       const get = await fetch(`${node.url}/v1/kv/swap?r=1`);
       expect(`${get.status} ${await get.text()}`).toBe('200 via memory');
       expect(sent).toEqual(expect.arrayContaining(['n2:PUT', 'n3:PUT', 'n2:GET']));
+      // w=3 needs the own replica's vouch as well, which a node that never heard from its peers
+      // cannot give: both peers apply the write and it is still refused, saying why.
+      const all = await fetch(`${node.url}/v1/kv/all?w=3`, { method: 'PUT', body: 'three' });
+      expect(all.status).toBe(503);
+      expect(await all.text()).toMatch(/QUORUM_NOT_MET.*catching up/);
     } finally {
       await node.close();
     }

@@ -296,6 +296,8 @@ export function coordinatorConfigFrom(
       timeoutMs: values.heartbeatTimeoutMs,
       failureThreshold: values.heartbeatFailureThreshold,
     },
+    // No flag sets the key scan's bounds: the core's defaults.
+    keyScan: d.keyScan,
   };
 }
 

@@ -1,8 +1,33 @@
-export * from './settings.js';
-export * from './foreground.js';
-export * from './coordinator-settings.js';
-export * from './durability-settings.js';
-export * from './resp-settings.js';
-export * from './auth-settings.js';
-export * from './port-bounds-settings.js';
-export * from './logging.js';
+export {
+  ADDRESS_PATTERN,
+  booleanSchema,
+  ConfigError,
+  enumSchema,
+  formatHelp,
+  intSchema,
+  isValidAddress,
+  LOG_LEVELS,
+  parseFlags,
+  parseSettings,
+  patternSchema,
+  type Setting,
+  settingName,
+  type SettingsTable,
+  type SettingsValues,
+} from './settings.js';
+export { announceListening, type Closable, type ForegroundLog, holdInForeground, type ListeningAnnouncement } from './foreground.js';
+export {
+  boundProblems,
+  clientSettingsFrom,
+  COORDINATOR_TUNING_SETTINGS,
+  type CoordinatorClientSettings,
+  coordinatorConfigFrom,
+  type CoordinatorTuningValues,
+  forCoordinatingNode,
+  quorumProblems,
+} from './coordinator-settings.js';
+export { DEFAULT_FSYNC, DEFAULT_MERGE_MIN_BYTES, DURABILITY_SETTINGS, type FsyncSetting } from './durability-settings.js';
+export { RESP_SETTINGS, type RespDoorConfig, respDoorConfigFrom, respProblems, type RespSettingsValues } from './resp-settings.js';
+export { AUTH_SETTINGS, type AuthFileConfig, authFileConfigFrom, type AuthSettingsValues } from './auth-settings.js';
+export { PORT_BOUNDS_SETTINGS, portBoundsFrom } from './port-bounds-settings.js';
+export { LOG_REDACT_PATHS, processLogger, processLoggerOptions, REDACTED } from './logging.js';

@@ -16,6 +16,7 @@ import {
 } from '@dkv/core';
 import type { RingViews } from '@dkv/hashing';
 import type { AntiEntropyConfig } from '@dkv/replication';
+import { readArcs, ReplicaSetGroups, type ReplicaSetGroup } from './ring-walk.js';
 
 /**
  * Bounds and pacing of an operator's repair (`POST /v1/cluster/repair`, `dkv repair`): the same
@@ -85,10 +86,7 @@ export interface ClusterRepairDeps {
 }
 
 /** The pieces one group of replicas shares, compared together. */
-interface ReplicaGroup {
-  readonly replicas: readonly Node[];
-  readonly ranges: HashRange[];
-}
+type ReplicaGroup = ReplicaSetGroup;
 
 type MutableReport = { -readonly [K in keyof RepairReport]: RepairReport[K] };
 
@@ -178,22 +176,14 @@ export class ClusterRepair {
   /** The read ring's pieces (those `node` replicates, if given), grouped by their replica set. */
   private plan(views: RingViews, node: string | null): ReplicaGroup[] {
     const width = Math.ceil(2 ** 32 / Math.max(1, this.bounds.piecesPerRing));
-    const groups = new Map<string, ReplicaGroup>();
-    for (const arc of views.read.arcs(this.deps.n)) {
-      if (arc.nodes.length < 2 || (node !== null && !arc.nodes.some((n) => n.id === node))) continue;
-      const key = arc.nodes
-        .map((n) => n.id)
-        .sort()
-        .join(' ');
-      let group = groups.get(key);
-      if (group === undefined) {
-        group = { replicas: arc.nodes, ranges: [] };
-        groups.set(key, group);
-      }
-      group.ranges.push(...cutRange(arc.range, width));
+    const groups = new ReplicaSetGroups();
+    for (const arc of readArcs(views, this.deps.n)) {
+      if (arc.replicas.length < 2 || (node !== null && !arc.replicas.some((n) => n.id === node))) continue;
+      groups.add(arc.replicasKey, arc.replicas, cutRange(arc.range, width), 'apart');
     }
-    for (const group of groups.values()) group.ranges.sort((a, b) => a[0] - b[0]);
-    return [...groups.values()];
+    const list = groups.list();
+    for (const group of list) group.ranges.sort((a, b) => a[0] - b[0]);
+    return list;
   }
 
   private async run(report: MutableReport, groups: readonly ReplicaGroup[], readId: string): Promise<void> {

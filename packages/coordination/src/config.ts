@@ -2,7 +2,7 @@ import { DEFAULT_MAX_CLOCK_OFFSET_MS, DEFAULT_MAX_VALUE_BYTES, DEFAULT_REPLICATI
 import { DEFAULT_HEDGE_MAX_DELAY_MS, DEFAULT_HEDGE_MIN_DELAY_MS } from '@dkv/quorum';
 import type { HeartbeatConfig } from '@dkv/membership';
 import { DEFAULT_HINT_BOUNDS, type ReplicationConfig } from '@dkv/replication';
-import type { KeyScanBounds } from './key-scan.js';
+import { DEFAULT_KEY_SCAN_BOUNDS, type KeyScanBounds } from './key-scan.js';
 
 /**
  * Everything a coordinator needs to know, complete: the edges (the apps' zod settings, the
@@ -70,8 +70,8 @@ export interface CoordinatorConfig {
   /** The ReplicationManager's bounds; its request deadline is `requestTimeoutMs`. */
   readonly replication: Omit<ReplicationConfig, 'requestTimeoutMs'>;
   readonly heartbeat: HeartbeatConfig;
-  /** Bounds of the cluster-wide key scan (`scanKeys`); absent: `DEFAULT_KEY_SCAN_BOUNDS`. */
-  readonly keyScan?: KeyScanBounds;
+  /** Bounds of the cluster-wide key scan (`scanKeys`); no flag sets them, so the edges pass `DEFAULT_KEY_SCAN_BOUNDS`. */
+  readonly keyScan: KeyScanBounds;
 }
 
 /** Defaults for a cluster on one LAN: N=3, W=2, R=2, replica deadline 1 s, heartbeats every 500 ms. */
@@ -91,6 +91,7 @@ export const DEFAULT_COORDINATOR_CONFIG: CoordinatorConfig = {
   hedgeMaxDelayMs: DEFAULT_HEDGE_MAX_DELAY_MS,
   replication: DEFAULT_HINT_BOUNDS,
   heartbeat: { intervalMs: 500, timeoutMs: 300, failureThreshold: 3 },
+  keyScan: DEFAULT_KEY_SCAN_BOUNDS,
 };
 
 /**
@@ -115,7 +116,7 @@ export function checkCoordinatorConfig(config: CoordinatorConfig): string[] {
   if (config.hedgeMaxDelayMs < config.hedgeMinDelayMs) problems.push('hedgeMaxDelayMs must be at least hedgeMinDelayMs');
   for (const [name, value] of Object.entries(config.replication)) if (value !== undefined) positiveInt(`replication.${name}`, value);
   for (const [name, value] of Object.entries(config.heartbeat)) positiveInt(`heartbeat.${name}`, value);
-  for (const [name, value] of Object.entries(config.keyScan ?? {})) positiveInt(`keyScan.${name}`, value);
+  for (const [name, value] of Object.entries(config.keyScan)) positiveInt(`keyScan.${name}`, value);
   if (config.replication.maxBackoffMs < config.replication.baseBackoffMs) {
     problems.push('replication.maxBackoffMs must be at least replication.baseBackoffMs');
   }

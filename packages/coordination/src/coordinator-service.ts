@@ -33,7 +33,7 @@ import type { QuorumManager } from '@dkv/quorum';
 import { VersionGenerator } from '@dkv/quorum';
 import type { ReplicationManager } from '@dkv/replication';
 import type { CoordinatorConfig } from './config.js';
-import { ClusterKeyScanner, DEFAULT_KEY_SCAN_BOUNDS } from './key-scan.js';
+import { ClusterKeyScanner } from './key-scan.js';
 import { displayedStatus } from './node-status.js';
 
 /**
@@ -152,7 +152,7 @@ export class CoordinatorService implements KVStore {
       n: config.n,
       r: config.r,
       requestTimeoutMs: config.requestTimeoutMs,
-      bounds: config.keyScan ?? DEFAULT_KEY_SCAN_BOUNDS,
+      bounds: config.keyScan,
     });
     observer?.setRouting?.(this.views.futureId);
     observer?.setReading?.(this.views.readId);

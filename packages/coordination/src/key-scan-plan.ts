@@ -1,6 +1,7 @@
 import { compareVersionedValues, DkvError, type HashRange, type Node, type VersionMeta } from '@dkv/core';
 import { hashKey, MAX_HASH, type RingViews } from '@dkv/hashing';
 import { SCAN_BUCKET_BITS } from '@dkv/storage';
+import { readArcs, ReplicaSetGroups, type ReadArc } from './ring-walk.js';
 
 /**
  * The pure half of the cluster-wide key scan (see `ClusterKeyScanner`): where a scan stands, which
@@ -94,17 +95,6 @@ export interface ScanWindow {
   readonly groups: readonly ScanGroup[];
 }
 
-/** The ring cut into arcs with their readable replicas, computed once per ring views. */
-const ARCS_OF_VIEWS = new WeakMap<RingViews, { n: number; arcs: Array<{ range: readonly [number, number]; owners: Node[] }> }>();
-
-function readArcs(views: RingViews, n: number): Array<{ range: readonly [number, number]; owners: Node[] }> {
-  const cached = ARCS_OF_VIEWS.get(views);
-  if (cached !== undefined && cached.n === n) return cached.arcs;
-  const arcs = views.read.arcs(n).map((arc) => ({ range: arc.range, owners: views.readReplicasOfHash(arc.range[0], n) }));
-  ARCS_OF_VIEWS.set(views, { n, arcs });
-  return arcs;
-}
-
 /**
  * The next window of a scan at `from`: as many whole buckets as fit in `maxGroups` distinct owner
  * sets (arcs with the same replicas in any order share one request), and always at least the
@@ -116,36 +106,28 @@ export function planScanWindow(views: RingViews, n: number, from: KeyScanPositio
   const arcs = readArcs(views, n);
   const startHash = from.bucket * BUCKET_SPAN;
   const firstBucketEnd = startHash + BUCKET_SPAN - 1;
-  const groups = new Map<string, { owners: Node[]; ranges: Array<[number, number]> }>();
+  const groups = new ReplicaSetGroups();
   let lastBucket = SCAN_BUCKETS - 1;
   let index = firstArcAtOrAfter(arcs, startHash);
   for (; index < arcs.length; index += 1) {
-    const arc = arcs[index] as { range: readonly [number, number]; owners: Node[] };
+    const arc = arcs[index] as ReadArc;
     const start = Math.max(arc.range[0], startHash);
-    const setKey = arc.owners
-      .map((node) => node.id)
-      .sort()
-      .join(',');
     if (start > firstBucketEnd && groups.size > maxGroups) {
       lastBucket = from.bucket;
       break;
     }
-    if (start > firstBucketEnd && groups.size === maxGroups && !groups.has(setKey)) {
+    if (start > firstBucketEnd && groups.size === maxGroups && !groups.has(arc.readableKey)) {
       lastBucket = Math.floor(start / BUCKET_SPAN) - 1;
       break;
     }
-    const group = groups.get(setKey) ?? { owners: arc.owners, ranges: [] };
-    const previous = group.ranges[group.ranges.length - 1];
-    if (previous !== undefined && previous[1] + 1 >= start) previous[1] = arc.range[1];
-    else group.ranges.push([start, arc.range[1]]);
-    groups.set(setKey, group);
+    groups.add(arc.readableKey, arc.readable, [[start, arc.range[1]]], 'merge-touching');
   }
   if (groups.size > maxGroups) lastBucket = from.bucket;
   const endHash = lastBucket === SCAN_BUCKETS - 1 ? MAX_HASH : (lastBucket + 1) * BUCKET_SPAN - 1;
   const clipped: ScanGroup[] = [];
-  for (const group of groups.values()) {
+  for (const group of groups.list()) {
     const ranges = group.ranges.filter(([s]) => s <= endHash).map(([s, e]): HashRange => [s, Math.min(e, endHash)]);
-    if (ranges.length > 0) clipped.push({ owners: group.owners, ranges });
+    if (ranges.length > 0) clipped.push({ owners: group.replicas, ranges });
   }
   return { from, lastBucket, groups: clipped };
 }

@@ -11,8 +11,17 @@ import {
   type StorageRequest,
   type VersionedValue,
 } from '@dkv/core';
-import { QuorumManager } from './quorum-manager.js';
+import { DEFAULT_HEDGE_MAX_DELAY_MS, DEFAULT_HEDGE_MIN_DELAY_MS, QuorumManager, type QuorumConfig } from './quorum-manager.js';
 
+/** A complete configuration: short deadlines, every read fanned out to all replicas, with `overrides`. */
+const settings = (overrides: Partial<QuorumConfig> = {}): QuorumConfig => ({
+  requestTimeoutMs: 100,
+  readRepairMaxInFlight: 10,
+  readFanout: 'all',
+  hedgeMinDelayMs: DEFAULT_HEDGE_MIN_DELAY_MS,
+  hedgeMaxDelayMs: DEFAULT_HEDGE_MAX_DELAY_MS,
+  ...overrides,
+});
 const node = (id: string): Node => ({ id, address: `${id}:1`, role: 'storage', status: 'up', vnodes: 8, metadata: {} });
 const nodes = [node('a'), node('b'), node('c')];
 const rec = (version: number, value = `v${version}`): VersionedValue => ({
@@ -62,7 +71,7 @@ const flush = () => new Promise((resolve) => setImmediate(resolve));
 describe('QuorumManager.readWithQuorum', () => {
   it('answers after R replicas with the highest version, without waiting for the third', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const quorum = new QuorumManager(client, settings());
     const read = quorum.readWithQuorum('k', nodes, 2);
     client.answerRead('a', rec(7));
     client.answerRead('b', rec(5));
@@ -73,7 +82,7 @@ describe('QuorumManager.readWithQuorum', () => {
 
   it('repairs every replica that answered older or nothing, including late ones', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const quorum = new QuorumManager(client, settings());
     const read = quorum.readWithQuorum('k', nodes, 2);
     client.answerRead('a', rec(7));
     client.answerRead('b', rec(7));
@@ -88,7 +97,7 @@ describe('QuorumManager.readWithQuorum', () => {
 
   it('drops repairs beyond its in-flight bound and counts them', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 1 });
+    const quorum = new QuorumManager(client, settings({ readRepairMaxInFlight: 1 }));
     const read = quorum.readWithQuorum('k', nodes, 3);
     client.answerRead('a', rec(9));
     client.answerRead('b', rec(1));
@@ -101,7 +110,7 @@ describe('QuorumManager.readWithQuorum', () => {
 
   it('fails with QUORUM_NOT_MET as soon as R is out of reach', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const quorum = new QuorumManager(client, settings());
     const read = quorum.readWithQuorum('k', nodes, 2);
     client.take('a').reject(new NodeUnavailableError('a', 'timeout', 'slow'));
     client.take('b').reject(new NodeUnavailableError('b', 'unreachable', 'refused'));
@@ -113,7 +122,7 @@ describe('QuorumManager.readWithQuorum', () => {
 
   it('does not contact nodes known to be down', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 }, { isAvailable: (id) => id !== 'a' });
+    const quorum = new QuorumManager(client, settings(), { isAvailable: (id) => id !== 'a' });
     const read = quorum.readWithQuorum('k', nodes, 2);
     expect(client.pending.map((p) => p.nodeId)).toEqual(['b', 'c']);
     client.answerRead('b', null);
@@ -125,7 +134,7 @@ describe('QuorumManager.readWithQuorum', () => {
 describe('QuorumManager.readWithQuorum, digest reads', () => {
   it('asks the first replica for the value and the others only for the version', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10, preferNodeId: 'b' });
+    const quorum = new QuorumManager(client, settings({ preferNodeId: 'b' }));
     const read = quorum.readWithQuorum('k', nodes, 2);
     expect(client.pending.map((p) => `${p.nodeId} ${p.request.type}`)).toEqual(['b GET', 'a HEAD', 'c HEAD']);
     client.answerRead('b', rec(4));
@@ -140,7 +149,7 @@ describe('QuorumManager.readWithQuorum, digest reads', () => {
 
   it('fetches the newest value from a replica whose digest is newer, and repairs the stale replicas with it', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const quorum = new QuorumManager(client, settings());
     const read = quorum.readWithQuorum('k', nodes, 2);
     expect(client.answerRead('a', rec(5))).toBe('GET');
     expect(client.answerRead('b', rec(7))).toBe('HEAD');
@@ -160,7 +169,7 @@ describe('QuorumManager.readWithQuorum, digest reads', () => {
 
   it('repairs a replica whose digest is older with the value the first replica sent', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const quorum = new QuorumManager(client, settings());
     const read = quorum.readWithQuorum('k', nodes, 2);
     client.answerRead('a', rec(7));
     client.answerRead('b', rec(3));
@@ -174,7 +183,7 @@ describe('QuorumManager.readWithQuorum, digest reads', () => {
 
   it('tries the next replica that reported the newest version when the first cannot give its value', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const quorum = new QuorumManager(client, settings());
     const read = quorum.readWithQuorum('k', nodes, 3);
     client.answerRead('a', rec(2));
     client.answerRead('b', rec(6));
@@ -192,7 +201,7 @@ describe('QuorumManager.readWithQuorum, digest reads', () => {
 
   it('reads the whole record from every replica with readDigests false', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10, readDigests: false });
+    const quorum = new QuorumManager(client, settings({ readDigests: false }));
     const read = quorum.readWithQuorum('k', nodes, 2);
     expect(client.pending.map((p) => p.request.type)).toEqual(['GET', 'GET', 'GET']);
     client.answerRead('a', rec(1));
@@ -208,11 +217,7 @@ describe('QuorumManager.readWithQuorum, one replica and R = 1', () => {
   it('answers the whole record of the one replica and reports its outcomes', async () => {
     const client = new ScriptedClient();
     const outcomes: string[] = [];
-    const quorum = new QuorumManager(
-      client,
-      { requestTimeoutMs: 100, readRepairMaxInFlight: 10 },
-      { onReplicaOutcome: (id, ok) => outcomes.push(`${id} ${ok}`) },
-    );
+    const quorum = new QuorumManager(client, settings(), { onReplicaOutcome: (id, ok) => outcomes.push(`${id} ${ok}`) });
     const read = quorum.readWithQuorum('k', [nodes[0]!], 1);
     expect(client.answerRead('a', rec(3))).toBe('GET');
     expect(await read).toEqual({ record: rec(3), answered: 1 });
@@ -226,7 +231,7 @@ describe('QuorumManager.readWithQuorum, one replica and R = 1', () => {
 
   it('fails at once without asking a replica known to be down', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 }, { isAvailable: () => false });
+    const quorum = new QuorumManager(client, settings(), { isAvailable: () => false });
     const error = await quorum.readWithQuorum('k', [nodes[0]!], 1).catch((e: unknown) => e);
     expect((error as QuorumNotMetError).details).toMatchObject({ needed: 1, received: 0, contacted: 0 });
     expect(client.pending).toHaveLength(0);
@@ -236,7 +241,7 @@ describe('QuorumManager.readWithQuorum, one replica and R = 1', () => {
 describe('QuorumManager.writeWithQuorum', () => {
   it('acknowledges after W and hands the others over as stragglers', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const quorum = new QuorumManager(client, settings());
     const write = quorum.writeWithQuorum('k', rec(3), nodes, 2);
     client.take('c').resolve({ type: 'PUT', applied: true, version: 3, previous: 0 });
     client.take('a').resolve({ type: 'PUT', applied: false, version: 4, previous: 4 });
@@ -249,7 +254,7 @@ describe('QuorumManager.writeWithQuorum', () => {
 
   it('names the right stragglers when the preferred replica is asked first', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10, preferNodeId: 'c' });
+    const quorum = new QuorumManager(client, settings({ preferNodeId: 'c' }));
     const write = quorum.writeWithQuorum('k', rec(3), nodes, 2);
     expect(client.pending.map((p) => p.nodeId)).toEqual(['c', 'a', 'b']);
     client.take('c').resolve({ type: 'PUT', applied: true, version: 3, previous: 0 });
@@ -261,11 +266,7 @@ describe('QuorumManager.writeWithQuorum', () => {
 
   it('counts a stand-in that kept a HINT toward W (sloppy quorum), and never makes it a straggler', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(
-      client,
-      { requestTimeoutMs: 100, readRepairMaxInFlight: 10 },
-      { isAvailable: (id) => id !== 'b' && id !== 'c' },
-    );
+    const quorum = new QuorumManager(client, settings(), { isAvailable: (id) => id !== 'b' && id !== 'c' });
     const write = quorum.writeWithQuorum(
       'k',
       rec(3),
@@ -288,11 +289,7 @@ describe('QuorumManager.writeWithQuorum', () => {
 
   it('does not count a stand-in that refused the hint', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(
-      client,
-      { requestTimeoutMs: 100, readRepairMaxInFlight: 10 },
-      { isAvailable: (id) => id !== 'b' && id !== 'c' },
-    );
+    const quorum = new QuorumManager(client, settings(), { isAvailable: (id) => id !== 'b' && id !== 'c' });
     const write = quorum.writeWithQuorum('k', rec(3), [...nodes, node('d')], 2, new Map([['d', 'b']]));
     client.take('d', 'HINT').resolve({ type: 'HINT', accepted: false });
     client.take('a', 'PUT').resolve({ type: 'PUT', applied: true, version: 3, previous: 0 });
@@ -301,7 +298,7 @@ describe('QuorumManager.writeWithQuorum', () => {
 
   it('reports how many acknowledged when W is not reached', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 }, { isAvailable: (id) => id === 'a' });
+    const quorum = new QuorumManager(client, settings(), { isAvailable: (id) => id === 'a' });
     const write = quorum.writeWithQuorum('k', rec(3), nodes, 2);
     const error = await write.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(QuorumNotMetError);
@@ -313,7 +310,7 @@ describe('QuorumManager.writeWithQuorum', () => {
 describe('QuorumManager.readVersionWithQuorum', () => {
   it('returns the highest version metadata among the quorum', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const quorum = new QuorumManager(client, settings());
     const read = quorum.readVersionWithQuorum('k', nodes, 2);
     client.take('b').resolve({ type: 'HEAD', meta: { version: 4, writerId: 'w', createdAt: 1, expiresAt: null, tombstone: true } });
     client.take('a').resolve({ type: 'HEAD', meta: null });
@@ -344,7 +341,7 @@ describe('QuorumManager with readFanout quorum', () => {
 
   it('asks only R replicas, and a spare at once when one of them fails', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10, readFanout: 'quorum' });
+    const quorum = new QuorumManager(client, settings({ readFanout: 'quorum' }));
     const read = quorum.readWithQuorum('k', nodes, 2);
     expect(client.pending.map((p) => p.nodeId)).toEqual(['a', 'b']);
     client.take('a').reject(new NodeUnavailableError('a', 'unreachable', 'refused'));
@@ -361,18 +358,13 @@ describe('QuorumManager with readFanout quorum', () => {
 
   it('asks the preferred replica (its own, in-process) first when it is one of the targets', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10, readFanout: 'quorum', preferNodeId: 'c' });
+    const quorum = new QuorumManager(client, settings({ readFanout: 'quorum', preferNodeId: 'c' }));
     const read = quorum.readWithQuorum('k', nodes, 2);
     expect(client.pending.map((p) => p.nodeId)).toEqual(['c', 'a']);
     client.answerRead('c', rec(2));
     client.answerRead('a', rec(1));
     expect((await read).record?.version).toBe(2);
-    const elsewhere = new QuorumManager(client, {
-      requestTimeoutMs: 100,
-      readRepairMaxInFlight: 10,
-      readFanout: 'quorum',
-      preferNodeId: 'z',
-    });
+    const elsewhere = new QuorumManager(client, settings({ readFanout: 'quorum', preferNodeId: 'z' }));
     const other = elsewhere.readWithQuorum('k', nodes, 2);
     expect(client.pending.map((p) => p.nodeId)).toEqual(['a', 'b']);
     client.answerRead('a', rec(1));
@@ -383,11 +375,7 @@ describe('QuorumManager with readFanout quorum', () => {
   it('hedges to the next replica when the first ones are slow, and never asks past the quorum', async () => {
     const client = new ScriptedClient();
     const scheduler = manualScheduler();
-    const quorum = new QuorumManager(
-      client,
-      { requestTimeoutMs: 100, readRepairMaxInFlight: 10, readFanout: 'quorum' },
-      { scheduler, clock: { now: () => 0 } },
-    );
+    const quorum = new QuorumManager(client, settings({ readFanout: 'quorum' }), { scheduler, clock: { now: () => 0 } });
     const read = quorum.readWithQuorum('k', nodes, 2);
     client.answerRead('a', rec(1));
     await flush();
@@ -405,11 +393,7 @@ describe('QuorumManager with readFanout quorum', () => {
   it('does not hedge once the quorum answered, and ends unasked replicas as not contacted', async () => {
     const client = new ScriptedClient();
     const scheduler = manualScheduler();
-    const quorum = new QuorumManager(
-      client,
-      { requestTimeoutMs: 100, readRepairMaxInFlight: 10, readFanout: 'quorum' },
-      { scheduler, clock: { now: () => 0 } },
-    );
+    const quorum = new QuorumManager(client, settings({ readFanout: 'quorum' }), { scheduler, clock: { now: () => 0 } });
     const read = quorum.readWithQuorum('k', nodes, 1);
     client.answerRead('a', rec(1));
     await read;
@@ -422,7 +406,7 @@ describe('QuorumManager with readFanout quorum', () => {
 describe('QuorumManager.writeIfNewer', () => {
   it('acknowledges once W replicas applied the record', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const quorum = new QuorumManager(client, settings());
     const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
     client.take('a').resolve({ type: 'PUT', applied: true, version: 5, previous: 0 });
     client.take('c').resolve({ type: 'PUT', applied: true, version: 5, previous: 0 });
@@ -434,11 +418,7 @@ describe('QuorumManager.writeIfNewer', () => {
   it('reports the newest version held when conflicts leave fewer than W able to apply, without counting a failure or blaming the node', async () => {
     const client = new ScriptedClient();
     const outcomes: string[] = [];
-    const quorum = new QuorumManager(
-      client,
-      { requestTimeoutMs: 100, readRepairMaxInFlight: 10 },
-      { onReplicaOutcome: (id, ok) => outcomes.push(`${id}:${ok}`) },
-    );
+    const quorum = new QuorumManager(client, settings(), { onReplicaOutcome: (id, ok) => outcomes.push(`${id}:${ok}`) });
     const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
     client.take('a').resolve({ type: 'PUT', applied: false, version: 7, previous: 7 });
     client.take('b').resolve({ type: 'PUT', applied: false, version: 9, previous: 9 });
@@ -450,7 +430,7 @@ describe('QuorumManager.writeIfNewer', () => {
 
   it('does not count a write that applied only by winning a tie of version numbers on the writer id', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const quorum = new QuorumManager(client, settings());
     const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
     // a and b held version 5 from another writer with a lower id: the record applies there, but is not above it.
     client.take('a').resolve({ type: 'PUT', applied: true, version: 5, previous: 5 });
@@ -462,11 +442,7 @@ describe('QuorumManager.writeIfNewer', () => {
   it('does not count a replica catching up after losing its data (previousUnknown), yet reports it healthy and delivered', async () => {
     const client = new ScriptedClient();
     const outcomes: string[] = [];
-    const quorum = new QuorumManager(
-      client,
-      { requestTimeoutMs: 100, readRepairMaxInFlight: 10 },
-      { onReplicaOutcome: (id, ok) => outcomes.push(`${id}:${ok}`) },
-    );
+    const quorum = new QuorumManager(client, settings(), { onReplicaOutcome: (id, ok) => outcomes.push(`${id}:${ok}`) });
     const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
     client.take('b').resolve({ type: 'PUT', applied: true, version: 5, previous: 0, previousUnknown: true });
     client.take('c').resolve({ type: 'PUT', applied: true, version: 5, previous: 0 });
@@ -481,7 +457,7 @@ describe('QuorumManager.writeIfNewer', () => {
 
   it('turns a conflict beside an unvouched replica into a retry above the newer version (the lost-write interleaving)', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const quorum = new QuorumManager(client, settings());
     const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
     // a holds X (version 9); b restarted empty; c missed X.
     client.take('a').resolve({ type: 'PUT', applied: false, version: 9, previous: 9 });
@@ -492,7 +468,7 @@ describe('QuorumManager.writeIfNewer', () => {
 
   it('fails with QUORUM_NOT_MET saying why when too few replicas can vouch, and counts a pending replica that cannot', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const quorum = new QuorumManager(client, settings());
     const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
     client.take('c').resolve({ type: 'PUT', applied: true, version: 5, previous: 0 });
     await flush();
@@ -514,7 +490,7 @@ describe('QuorumManager.writeIfNewer', () => {
 
   it('still fails with QUORUM_NOT_MET when replicas are unreachable and none conflicted', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, { requestTimeoutMs: 100, readRepairMaxInFlight: 10 });
+    const quorum = new QuorumManager(client, settings());
     const write = quorum.writeIfNewer('k', rec(5), nodes, 2);
     client.take('a').reject(new NodeUnavailableError('a', 'timeout', 'slow'));
     client.take('b').reject(new NodeUnavailableError('b', 'timeout', 'slow'));

@@ -42,13 +42,13 @@ export interface QuorumConfig {
    * the quorum has not answered within the recent p99 of replica reads (bounded by
    * `hedgeMinDelayMs`..`hedgeMaxDelayMs`). Hedging needs the `scheduler` hook; without the
    * `clock` hook no latency is measured and the hedge delay is `hedgeMinDelayMs`.
-   * Default `all`.
+   * The coordinator's default is `all`.
    */
-  readonly readFanout?: 'all' | 'quorum';
-  /** Default {@link DEFAULT_HEDGE_MIN_DELAY_MS}. */
-  readonly hedgeMinDelayMs?: number;
-  /** Default {@link DEFAULT_HEDGE_MAX_DELAY_MS}. */
-  readonly hedgeMaxDelayMs?: number;
+  readonly readFanout: 'all' | 'quorum';
+  /** The least hedge delay (the coordinator's default is {@link DEFAULT_HEDGE_MIN_DELAY_MS}). */
+  readonly hedgeMinDelayMs: number;
+  /** The most hedge delay (the coordinator's default is {@link DEFAULT_HEDGE_MAX_DELAY_MS}). */
+  readonly hedgeMaxDelayMs: number;
   /**
    * A replica asked before the others whenever it is one of a key's targets: the storage node
    * this coordinator runs in, whose replica it reads in-process. With `readFanout: 'quorum'` a
@@ -497,10 +497,7 @@ export class QuorumManager {
 
   /** The hedge delay: the recent p99 of replica reads, within `hedgeMinDelayMs`..`hedgeMaxDelayMs`. */
   private hedgeDelayMs(): number {
-    return Math.min(
-      this.config.hedgeMaxDelayMs ?? DEFAULT_HEDGE_MAX_DELAY_MS,
-      Math.max(this.config.hedgeMinDelayMs ?? DEFAULT_HEDGE_MIN_DELAY_MS, this.latency.p99()),
-    );
+    return Math.min(this.config.hedgeMaxDelayMs, Math.max(this.config.hedgeMinDelayMs, this.latency.p99()));
   }
 
   /** The error a lost fan-out rejects with; a quorum not met is counted for metrics. */

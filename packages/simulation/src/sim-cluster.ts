@@ -4,8 +4,8 @@ import { DEFAULT_COORDINATOR_CONFIG, type Coordinator, type CoordinatorConfig } 
 import { DEFAULT_GOSSIPER_CONFIG, entryPendingSwitch, Gossiper, StaticMembershipView, type GossiperConfig } from '@dkv/membership';
 import {
   ClusterAdmin,
-  ElasticMember,
   RangeSyncManager,
+  type ElasticMember,
   type AntiEntropyConfig,
   type AntiEntropyManager,
   type IsolationGuard,
@@ -14,7 +14,7 @@ import {
 } from '@dkv/replication';
 import { CompactStorageEngine, InMemoryStorageEngine, StorageService } from '@dkv/storage';
 import { LocalFirstNodeClient } from '@dkv/transport';
-import { simCoordinator } from './sim-cluster.container.js';
+import { simCoordinator, simStorageMember } from './sim-cluster.container.js';
 import { SeededRng, SimulatedClock, SimulatedNetwork, SimulatedScheduler, type LatencyRange, type SimulationBounds } from '@dkv/testkit';
 
 /** The shape of a simulated cluster. Every field has a default suited to fast, deterministic tests. */
@@ -343,7 +343,8 @@ export class SimCluster {
   }
 
   /**
-   * Starts the storage process of `entry`. Elastic: through {@link ElasticMember}, as an initial
+   * Starts the storage process of `entry`. Elastic: through {@link ElasticMember}, composed by the
+   * production `storageMembershipModule` (`simStorageMember`), as an initial
    * member (`bootstrap`), a node the admin adds (`added`), one that asks to join through its
    * seeds (`join`), or one that runs as a cluster of its own until the admin adds it (`alone`).
    * Static: the storage service alone.
@@ -356,28 +357,31 @@ export class SimCluster {
       return;
     }
     const nodeClient = this.network.clientFor(nodeId);
-    const member = new ElasticMember({
-      self: {
-        id: nodeId,
-        address: entry.node.address,
-        vnodes: entry.node.vnodes,
-        ...(entry.node.zone === undefined ? {} : { zone: entry.node.zone }),
+    // Composed as apps/node composes it: the production membership module over this node's engine.
+    const member = simStorageMember({
+      options: {
+        self: {
+          id: nodeId,
+          address: entry.node.address,
+          vnodes: entry.node.vnodes,
+          ...(entry.node.zone === undefined ? {} : { zone: entry.node.zone }),
+        },
+        n: this.options.coordinator?.n ?? DEFAULT_COORDINATOR_CONFIG.n,
+        bootstrap: mode === 'bootstrap' ? this.membership.nodes : mode === 'alone' ? [entry.node] : null,
+        seeds: mode === 'alone' ? [] : this.seedsFor(nodeId),
+        autoJoin: mode === 'join',
+        gossip: this.gossipConfig(),
+        sync: { ...this.options.elastic.sync },
+        // Rings of a few dozen keys: 64 first-level pieces instead of 4096 keep rounds short.
+        antiEntropy: this.options.elastic.antiEntropy === false ? false : { piecesPerRing: 64, ...this.options.elastic.antiEntropy },
+        // As apps/node: away for more than half the grace, the node quarantines its data.
+        isolation: { maxIsolationMs: this.tombstoneGraceMs / 2 },
       },
-      n: this.options.coordinator?.n ?? DEFAULT_COORDINATOR_CONFIG.n,
-      bootstrap: mode === 'bootstrap' ? this.membership.nodes : mode === 'alone' ? [entry.node] : null,
-      seeds: mode === 'alone' ? [] : this.seedsFor(nodeId),
-      autoJoin: mode === 'join',
       engine: entry.engine,
-      nodeClient,
+      controlClient: nodeClient,
       clock: entry.clock,
       scheduler: this.scheduler,
       rng: this.rng.fork(`${nodeId}@${this.scheduler.now()}`),
-      gossip: this.gossipConfig(),
-      sync: { ...this.options.elastic.sync },
-      // Rings of a few dozen keys: 64 first-level pieces instead of 4096 keep rounds short.
-      antiEntropy: this.options.elastic.antiEntropy === false ? false : { piecesPerRing: 64, ...this.options.elastic.antiEntropy },
-      // As apps/node: away for more than half the grace, the node quarantines its data.
-      isolation: { maxIsolationMs: this.tombstoneGraceMs / 2 },
     });
     this.members.set(nodeId, member);
     entry.gossiper = member.gossiper;

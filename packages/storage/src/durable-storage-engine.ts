@@ -598,6 +598,21 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
     }
     if (this.writePending() !== null) return;
     for (const waiter of this.waiters) waiter.open = false;
+    this.syncAppended(() => {
+      this.settleWaiters(null);
+      if (this.waiters.length > 0 && !this.syncScheduled) {
+        this.syncScheduled = true;
+        this.options.scheduler.after(0, () => this.groupCommit());
+      }
+    });
+  }
+
+  /**
+   * Starts one fsync of the active segment covering every byte written so far: both the group
+   * commit and the `interval` tick sync this way. Once it succeeds, `synced` covers those bytes and
+   * `then` runs; a failed fsync fails the log (see {@link fail}).
+   */
+  private syncAppended(then: () => void = () => undefined): void {
     const target = this.written;
     this.syncing = true;
     this.counts.fsyncs += 1;
@@ -605,11 +620,7 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
       () => {
         this.syncSettled();
         this.synced = Math.max(this.synced, target);
-        this.settleWaiters(null);
-        if (this.waiters.length > 0 && !this.syncScheduled) {
-          this.syncScheduled = true;
-          this.options.scheduler.after(0, () => this.groupCommit());
-        }
+        then();
       },
       (error: unknown) => {
         this.syncSettled();
@@ -627,19 +638,7 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
   /** The `interval` policy's tick: an fsync when something was appended since the last one. */
   private backgroundSync(): void {
     if (this.syncing || this.closed || this.failure !== null || this.synced >= this.written) return;
-    const target = this.written;
-    this.syncing = true;
-    this.counts.fsyncs += 1;
-    this.activeFile.sync().then(
-      () => {
-        this.syncSettled();
-        this.synced = Math.max(this.synced, target);
-      },
-      (error: unknown) => {
-        this.syncSettled();
-        if (!this.closed) this.fail(`fsync failed (${message(error)})`);
-      },
-    );
+    this.syncAppended();
   }
 
   /** Resolves the waiters the log now covers (see {@link covered}), or rejects them all with `error`. */

@@ -16,6 +16,21 @@ export {
   type NodeClientHarness,
 } from './node-client.contract.js';
 export { assertSeed, SeededRng } from './seeded-rng.js';
+export {
+  performSessionOperation,
+  SESSION_TTL_SECONDS,
+  SESSION_VALUE_BYTES,
+  sessionKey,
+  type SessionMix,
+  type SessionOperation,
+  sessionValue,
+  sessionValuePool,
+  SessionWorkload,
+  type SessionWorkloadOptions,
+  SIMULATION_MIX,
+  type WorkloadRandom,
+  XorShift32,
+} from './session-workload.js';
 export { describeSeed, SEED_ENV_VAR, seedForTest, seedFromEnv } from './seed.js';
 export {
   DEFAULT_SIMULATION_BOUNDS,
