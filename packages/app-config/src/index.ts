@@ -6,3 +6,15 @@ export * from './resp-settings.js';
 export * from './auth-settings.js';
 export * from './port-bounds-settings.js';
 export * from './logging.js';
+export {
+  loadTlsMaterial,
+  reloadTlsOnSighup,
+  tlsConfigFrom,
+  TlsFilesError,
+  TLS_SETTINGS,
+  type SecureContextTarget,
+  type TlsConfig,
+  type TlsFiles,
+  type TlsMaterial,
+  type TlsSettingsValues,
+} from './tls-settings.js';
