@@ -87,17 +87,23 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function problemsOf(values: Parameters<typeof tlsConfigFrom>[0]): string[] {
+type Given = Partial<Parameters<typeof tlsConfigFrom>[0]>;
+/** The parsed values, the settings not given undefined. */
+function values(given: Given): Parameters<typeof tlsConfigFrom>[0] {
+  return { tlsCert: undefined, tlsKey: undefined, tlsCa: undefined, ...given };
+}
+
+function problemsOf(given: Given): string[] {
   const problems: string[] = [];
-  tlsConfigFrom(values, problems);
+  tlsConfigFrom(values(given), problems);
   return problems;
 }
 
 describe('tlsConfigFrom', () => {
   it('is off without settings and reads a matching pair signed by the CA', () => {
-    expect(tlsConfigFrom({}, [])).toBeNull();
+    expect(tlsConfigFrom(values({}), [])).toBeNull();
     const problems: string[] = [];
-    const config = tlsConfigFrom({ tlsCert: file('server.pem'), tlsKey: file('server-key.pem'), tlsCa: file('ca.pem') }, problems);
+    const config = tlsConfigFrom(values({ tlsCert: file('server.pem'), tlsKey: file('server-key.pem'), tlsCa: file('ca.pem') }), problems);
     expect(problems).toEqual([]);
     expect(config?.files).toEqual({ certPath: file('server.pem'), keyPath: file('server-key.pem'), caPath: file('ca.pem') });
     expect(config?.cert.toString()).toContain('BEGIN CERTIFICATE');
