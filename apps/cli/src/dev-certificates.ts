@@ -3,8 +3,6 @@ import { webcrypto } from 'node:crypto';
 type CryptoKey = webcrypto.CryptoKey;
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-// The polyfill @peculiar/x509's dependency injection (tsyringe) needs before it loads.
-import 'reflect-metadata';
 // @peculiar/x509 (PeculiarVentures, also behind `selfsigned` 5): maintained, typed, and built on
 // WebCrypto, so the keys come from node's own crypto and no ASN.1 is written here.
 import * as x509 from '@peculiar/x509';
@@ -27,6 +25,9 @@ export interface DevCertificates {
 }
 
 /**
+ * Needs the `reflect-metadata` polyfill loaded first (@peculiar/x509's dependency injection,
+ * tsyringe, asks for it): the entry point (`main.ts`) loads it, as composition roots do.
+ *
  * Makes a development CA and one certificate per process name under `dir` (created, mode 700;
  * keys mode 600). Each certificate is valid for `hosts` (IP addresses and DNS names), for both
  * server and client authentication, so the same one serves both doors and mutual TLS internode.

@@ -8,6 +8,8 @@
 // write never reaching storage, while the same request with a certificate of the cluster's CA is
 // served. Method: the built CLI on 127.0.0.1 with free ports (e2e-support's CliProcesses);
 // a second development CA made with the CLI's own generator; afterAll stops every process by pid.
+// The polyfill the certificate generator needs, as the CLI's entry point loads it.
+import 'reflect-metadata';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
