@@ -4,10 +4,15 @@ type CryptoKey = webcrypto.CryptoKey;
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 // @peculiar/x509 (PeculiarVentures, also behind `selfsigned` 5): maintained, typed, and built on
-// WebCrypto, so the keys come from node's own crypto and no ASN.1 is written here.
-import * as x509 from '@peculiar/x509';
+// WebCrypto, so the keys come from node's own crypto and no ASN.1 is written here. Loaded only
+// when certificates are made, so the CLI's other commands (and their tests) never load it.
+type X509 = typeof import('@peculiar/x509');
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+async function loadX509(): Promise<X509> {
+  const x509 = await import('@peculiar/x509');
+  x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+  return x509;
+}
 
 /** ECDSA P-256 with SHA-256: small keys, fast handshakes, accepted by every TLS client dkv meets. */
 const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
@@ -35,6 +40,7 @@ export interface DevCertificates {
  * mint certificates the cluster trusts.
  */
 export async function makeDevCertificates(dir: string, names: readonly string[], hosts: readonly string[]): Promise<DevCertificates> {
+  const x509 = await loadX509();
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const notBefore = new Date(Date.now() - DAY_MS);
   const notAfter = new Date(Date.now() + VALID_DAYS * DAY_MS);
