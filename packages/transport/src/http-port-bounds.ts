@@ -85,10 +85,8 @@ export function requireInternodeCertificate(app: FastifyInstance, options: { rea
     const internal = request.url.startsWith('/internal/') || (request.routeOptions.url ?? '').startsWith('/internal/');
     if (!internal || hasVerifiedPeerCertificate(request.raw.socket)) return;
     options.counters?.hit('tls_refused');
-    await reply
-      .code(401)
-      .send({
-        error: { code: 'UNAUTHENTICATED', message: "internal routes need a client certificate signed by the cluster's CA (mutual TLS)" },
-      });
+    await reply.code(401).send({
+      error: { code: 'UNAUTHENTICATED', message: "internal routes need a client certificate signed by the cluster's CA (mutual TLS)" },
+    });
   });
 }
