@@ -19,8 +19,15 @@
  * On a machine with 2 or more cores the servers are pinned to CPU 0 and this process (the load
  * generator) to CPU 1 (`--no-pin` to turn that off), so every throughput is a one-core figure and
  * CPU taken by the load generator or by anything else running is measured, not guessed.
+ *
+ * `--security` adds, after the plain runs, the coordinator topology twice more, one cluster at a
+ * time: with authentication (an auth file; every request carries HTTP Basic) and with TLS
+ * (`dkv cluster up --tls`: its throwaway development CA, https on the public API and mutual TLS
+ * between the processes; autocannon trusting that CA). Each gets the closed loop of every scenario,
+ * reported as a ratio of the plain cluster's per core of server CPU (issue 13: the cost of each).
  */
-import { writeFileSync, mkdirSync, copyFileSync, existsSync, readdirSync } from 'node:fs';
+import { writeFileSync, mkdirSync, mkdtempSync, copyFileSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { localQuorums } from '@dkv/cli';
@@ -30,7 +37,16 @@ import { cpuPin, onPath, pinnedCommand, pinSelf, reniceSelf, ProcessRegistry, ty
 import { runRedisBenchmark, startDkvCluster, startRedisServer, type RedisBenchmarkRow } from '../lib/servers.js';
 import { SESSION_VALUE_BYTES, sessionValuePool } from '@dkv/testkit';
 import { summarizeProfiles, type ProfileSummary } from '../lib/cpuprofile.js';
-import { autocannonAtRate, closedLoop, openLoop, preload, type LoadResult, type Scenario, type Workload } from './load.js';
+import {
+  autocannonAtRate,
+  closedLoop,
+  openLoop,
+  preload,
+  type LoadResult,
+  type Scenario,
+  type TargetAccess,
+  type Workload,
+} from './load.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const RESULTS_DIR = join(ROOT, 'benchmarks/results');
@@ -51,7 +67,15 @@ const USAGE = `usage: npx tsx benchmarks/http/bench.ts [--quick] [--duration s] 
   --no-nice        do not raise the priority of the servers and load generator (nice -10, as root)
   --profile        profile dkv's processes (V8 CPU profiler, as --cpu-prof) and summarize where their CPU went
                    (figures of a profiled run are not quoted: it writes http-profile-<stamp>.*)
-  --max-minutes    abort (stopping everything) after this long (default 8, quick 3; with both topologies 13, quick 4)`;
+  --max-minutes    abort (stopping everything) after this long (default 8, quick 3; with both topologies 13, quick 4;
+                   --security adds 6, quick 3)
+  --security       also run the coordinator topology with authentication (HTTP Basic) and with TLS (cluster up --tls),
+                   closed loops only, reported as ratios of the plain run per core`;
+
+/** The security variants `--security` runs beside the plain cluster. */
+type Security = 'auth' | 'tls';
+/** The user the benchmark authenticates as with `--security` (a throwaway auth file of its own). */
+const BENCH_USER = { name: 'bench', password: 'bench-password-5d1c8a', role: 'readwrite' };
 
 /** The dkv topologies a run can measure (`dkv cluster up --topology`), and the target name of each. */
 type Topology = 'coordinator' | 'nodes';
@@ -90,6 +114,8 @@ interface Settings {
   readonly nice: number | null;
   readonly profile: boolean;
   readonly maxMinutes: number;
+  /** Also measure the coordinator topology with authentication and with TLS (`--security`). */
+  readonly security: boolean;
 }
 
 /** A server under test: where it answers and which pids to account CPU to. */
@@ -98,6 +124,15 @@ interface Target {
   /** Where clients send requests: one URL, or every coordinating node's (the load is spread over them). */
   readonly urls: readonly string[];
   readonly groups: readonly PidGroup[];
+  /** Credentials and CA when the target runs with `--security`'s authentication or TLS. */
+  readonly access?: TargetAccess;
+}
+
+/** The closed loop of one scenario on a cluster run with authentication or TLS. */
+interface SecurityResult {
+  readonly scenario: Scenario;
+  readonly security: Security;
+  readonly closed: Measured;
 }
 
 /** One run of a generator with what it cost. */
@@ -139,6 +174,7 @@ function settingsFrom(argv: readonly string[]): Settings {
       'no-nice': 'boolean',
       profile: 'boolean',
       'max-minutes': 'number',
+      security: 'boolean',
     },
     USAGE,
   );
@@ -162,7 +198,11 @@ function settingsFrom(argv: readonly string[]): Settings {
     nice: flags['no-nice'] !== true && process.getuid?.() === 0 ? BENCH_NICE : null,
     profile: flags['profile'] === true,
     // Each extra dkv cluster adds its preload and its runs of every scenario.
-    maxMinutes: num('max-minutes', (quick ? 3 : 8) + (topology === 'both' ? (quick ? 1 : 5) : 0)),
+    maxMinutes: num(
+      'max-minutes',
+      (quick ? 3 : 8) + (topology === 'both' ? (quick ? 1 : 5) : 0) + (flags['security'] === true ? (quick ? 3 : 6) : 0),
+    ),
+    security: flags['security'] === true,
   };
 }
 
@@ -203,13 +243,20 @@ async function startBaseline(registry: ProcessRegistry, settings: Settings): Pro
  * balancer) picking any node would, so each node coordinates a third of the requests; sending
  * everything to one node would make it coordinate alone, a hotspot no deployment would choose.
  */
-async function startCluster(registry: ProcessRegistry, settings: Settings, profileDir: string | null, topology: Topology): Promise<Target> {
-  const { cli, children, url } = await startDkvCluster(registry, {
+async function startCluster(
+  registry: ProcessRegistry,
+  settings: Settings,
+  profileDir: string | null,
+  topology: Topology,
+  extraArgs: readonly string[] = [],
+): Promise<Target & { readonly caPath: string | null; readonly cli: Started }> {
+  const { cli, children, url, caPath } = await startDkvCluster(registry, {
     root: ROOT,
     cpus: settings.pin?.servers ?? null,
     nodes: settings.nodes,
     topology,
     profileDir,
+    extraArgs,
     onLine: (line) => remember('[dkv]', line),
   });
   const pidsOf = (role: string): number[] => children.filter((c) => c.role === role).map((c) => c.pid);
@@ -221,6 +268,8 @@ async function startCluster(registry: ProcessRegistry, settings: Settings, profi
   return {
     name,
     urls,
+    caPath,
+    cli,
     groups: [
       ...(topology === 'coordinator' ? [{ name: 'coordinator', pids: pidsOf('coordinator') }] : []),
       { name: 'nodes', pids: pidsOf('node') },
@@ -258,6 +307,104 @@ async function measure(
       `non-2xx ${m.non2xx}, errors ${m.errors}, server ${m.cost.serverCoresTotal.toFixed(2)} cores, load gen ${m.cost.loadGeneratorCores.toFixed(2)}, other ${m.cost.foreignCores.toFixed(2)}${lgBound}`,
   );
   return m;
+}
+
+/**
+ * `--security`: the coordinator topology with authentication, then with TLS, one cluster at a
+ * time (preloaded and warmed up as the plain one), the closed loop of every scenario on each.
+ */
+async function runSecurityVariants(registry: ProcessRegistry, settings: Settings, workload: Workload): Promise<SecurityResult[]> {
+  const authDir = mkdtempSync(join(tmpdir(), 'dkv-bench-auth-'));
+  const authFile = join(authDir, 'auth.json');
+  writeFileSync(authFile, JSON.stringify({ users: [BENCH_USER], clusterSecret: 'bench-cluster-secret-0b1e6f2a9c' }), { mode: 0o600 });
+  const results: SecurityResult[] = [];
+  try {
+    for (const security of ['auth', 'tls'] as const) {
+      const cluster = await startCluster(registry, settings, null, 'coordinator', [
+        '--resp-port',
+        '0',
+        ...(security === 'auth' ? ['--auth-file', authFile] : ['--tls']),
+      ]);
+      if (security === 'tls' && cluster.caPath === null) throw new Error('dkv cluster up --tls printed no "dkv tls ca at" line');
+      const access: TargetAccess =
+        security === 'auth'
+          ? { authorization: `Basic ${Buffer.from(`${BENCH_USER.name}:${BENCH_USER.password}`).toString('base64')}` }
+          : { ca: readFileSync(cluster.caPath ?? '') };
+      const target: Target = { ...cluster, name: 'dkv', access };
+      log(`dkv +${security}: preloading ${fmt(settings.keys)} sessions`);
+      await preload(target.urls, workload, settings.preloadConcurrency, PRELOAD_TTL_SECONDS, () => undefined, access);
+      await closedLoop({
+        url: target.urls,
+        scenario: 'mix',
+        workload: { ...workload, seed: 7 },
+        connections: settings.connections,
+        durationSeconds: settings.warmupSeconds,
+        access,
+      });
+      for (const scenario of SCENARIOS) {
+        const closed = await measure(
+          target,
+          `dkv +${security} ${scenario} closed loop (${settings.connections} conns, ${settings.durationSeconds} s)`,
+          (onTick) =>
+            closedLoop({
+              url: target.urls,
+              scenario,
+              workload,
+              connections: settings.connections,
+              durationSeconds: settings.durationSeconds,
+              onTick,
+              access,
+            }),
+        );
+        results.push({ scenario, security, closed });
+      }
+      await registry.stop(cluster.cli);
+    }
+  } finally {
+    rmSync(authDir, { recursive: true, force: true });
+  }
+  return results;
+}
+
+/** The `--security` section of the report: each variant's closed loop as a ratio of the plain cluster's, per core. */
+function securitySection(results: readonly ScenarioResult[], security: readonly SecurityResult[]): string[] {
+  if (security.length === 0) return [];
+  const rows = security.map((r) => {
+    const plain = results.find((p) => p.scenario === r.scenario && p.target === 'dkv')?.closed;
+    const perCore = r.closed.requestsPerServerCoreSecond;
+    const usPerRequest = (m: Measured): string =>
+      m.requestsPerServerCoreSecond > 0 ? (1e6 / m.requestsPerServerCoreSecond).toFixed(0) : '-';
+    return [
+      r.scenario.toUpperCase(),
+      r.security,
+      fmt(perCore),
+      plain === undefined ? '-' : fmt(plain.requestsPerServerCoreSecond),
+      plain === undefined ? '-' : ratio(perCore, plain.requestsPerServerCoreSecond),
+      usPerRequest(r.closed),
+      plain === undefined ? '-' : usPerRequest(plain),
+      ms(r.closed.latency.p99Ms),
+    ];
+  });
+  return [
+    '',
+    '## Cost of authentication and TLS (`--security`), coordinator topology, closed loop',
+    '',
+    'auth: an auth file, every request carries HTTP Basic. tls: `dkv cluster up --tls` (https on the public API, mutual TLS between the processes), autocannon trusting its CA.',
+    '',
+    table(
+      [
+        'scenario',
+        'security',
+        'req/s per core',
+        'plain req/s per core',
+        'x plain per core',
+        'server CPU µs per request',
+        'plain CPU µs per request',
+        'p99 ms',
+      ],
+      rows,
+    ),
+  ];
 }
 
 async function runScenario(target: Target, scenario: Scenario, workload: Workload, settings: Settings): Promise<ScenarioResult> {
@@ -342,6 +489,7 @@ function renderReport(
   command: string,
   elapsedSeconds: number,
   profiles: ProfileSummary[] | null,
+  security: readonly SecurityResult[] = [],
 ): string {
   const byKey = new Map(results.map((r) => [`${r.scenario}/${r.target}`, r]));
   const peakRows: string[][] = [];
@@ -456,6 +604,7 @@ function renderReport(
       latencyRows,
     ),
   ];
+  parts.push(...securitySection(results, security));
   if (redis) {
     parts.push(
       '',
@@ -552,6 +701,7 @@ async function main(): Promise<number> {
         results.push(await runScenario(target, scenario, workload, settings));
       }
     }
+    const security = settings.security ? await runSecurityVariants(registry, settings, workload) : [];
     const redis = await redisReference(registry, settings);
     log('stopping the servers');
     await registry.stopAll();
@@ -563,7 +713,7 @@ async function main(): Promise<number> {
         )
       : null;
     const elapsedSeconds = (performance.now() - t0) / 1000;
-    const report = renderReport(results, redis, settings, machine, command, elapsedSeconds, profiles);
+    const report = renderReport(results, redis, settings, machine, command, elapsedSeconds, profiles, security);
     const json = {
       kind: 'http',
       startedAt: new Date(Date.now() - elapsedSeconds * 1000).toISOString(),
@@ -574,6 +724,7 @@ async function main(): Promise<number> {
       machine,
       preloadSeconds,
       results,
+      security,
       redis,
       profileDir,
       profiles,
@@ -588,7 +739,7 @@ async function main(): Promise<number> {
     writeFileSync(join(RESULTS_DIR, `${name}.md`), report);
     // http-latest is what the README and the capacity model quote: a full, unprofiled run with the
     // coordinator topology (target "dkv"). A quick run is a smoke test and never replaces it.
-    const latest = !settings.profile && !settings.quick && settings.topologies.includes('coordinator');
+    const latest = !settings.profile && !settings.quick && !settings.security && settings.topologies.includes('coordinator');
     if (latest) {
       copyFileSync(join(RESULTS_DIR, `${name}.json`), join(RESULTS_DIR, 'http-latest.json'));
       copyFileSync(join(RESULTS_DIR, `${name}.md`), join(RESULTS_DIR, 'http-latest.md'));

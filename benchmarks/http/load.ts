@@ -77,12 +77,24 @@ function getPath(key: string): string {
 }
 
 /** Autocannon request sequences for a scenario; `mix` is a GET then a PUT of the same key on one connection. */
-function autocannonRequests(scenario: Scenario, workload: Workload): autocannon.Request[] {
+/**
+ * How a client reaches a target run with authentication or TLS (the benchmark's `--security`): an
+ * `authorization` header on every request (HTTP Basic), and the CA an `https://` URL's
+ * certificate must chain to. Empty: plain http, no credentials.
+ */
+export interface TargetAccess {
+  readonly authorization?: string;
+  readonly ca?: Buffer;
+}
+
+function autocannonRequests(scenario: Scenario, workload: Workload, access: TargetAccess = {}): autocannon.Request[] {
+  const auth: Record<string, string> = access.authorization === undefined ? {} : { authorization: access.authorization };
   const rng = new XorShift32(workload.seed);
   const pickKey = (): string => sessionKey(rng.below(workload.keys));
   const pickValue = (): Buffer => workload.values[rng.below(workload.values.length)] ?? Buffer.alloc(0);
   const get: autocannon.Request = {
     method: 'GET',
+    headers: auth,
     setupRequest: (req, context: Record<string, unknown>) => {
       const key = pickKey();
       context['key'] = key;
@@ -91,7 +103,7 @@ function autocannonRequests(scenario: Scenario, workload: Workload): autocannon.
   };
   const put = (sameKey: boolean): autocannon.Request => ({
     method: 'PUT',
-    headers: CONTENT_TYPE,
+    headers: { ...CONTENT_TYPE, ...auth },
     setupRequest: (req, context: Record<string, unknown>) => {
       const key = sameKey && typeof context['key'] === 'string' ? context['key'] : pickKey();
       return { ...req, path: putPath(key), body: pickValue() };
@@ -126,6 +138,8 @@ export interface AutocannonOptions {
   readonly durationSeconds: number;
   /** Called about once a second with requests answered so far. */
   readonly onTick?: (answered: number, elapsedSeconds: number) => void;
+  /** Credentials and CA of a target run with `--security`; absent: plain http. */
+  readonly access?: TargetAccess;
 }
 
 /** Closed loop: peak throughput at `connections` outstanding requests. */
@@ -149,7 +163,8 @@ async function runAutocannon(options: AutocannonOptions, rate: number | null): P
     pipelining: 1,
     duration: options.durationSeconds,
     timeout: 10,
-    requests: autocannonRequests(options.scenario, options.workload),
+    requests: autocannonRequests(options.scenario, options.workload, options.access),
+    ...(options.access?.ca === undefined ? {} : { tlsOptions: { ca: options.access.ca } }),
     ...(rate === null ? {} : { overallRate: rate }),
   });
   instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTimeMs: number) => {
@@ -327,8 +342,9 @@ export async function preload(
   concurrency: number,
   ttlSeconds: number,
   onProgress: (done: number) => void,
+  access: TargetAccess = {},
 ): Promise<number> {
-  const targets = pools(url, concurrency, { pipelining: 1 });
+  const targets = pools(url, concurrency, { pipelining: 1, ...(access.ca === undefined ? {} : { connect: { ca: access.ca } }) });
   const startMs = performance.now();
   let next = 0;
   let failed = 0;
@@ -342,7 +358,7 @@ export async function preload(
       const response = await (targets[index % targets.length] as Pool).request({
         method: 'PUT',
         path: `/v1/kv/${encodeURIComponent(sessionKey(index))}?ttl=${ttlSeconds}`,
-        headers: CONTENT_TYPE,
+        headers: access.authorization === undefined ? CONTENT_TYPE : { ...CONTENT_TYPE, authorization: access.authorization },
         body: value,
       });
       const text = await response.body.text();

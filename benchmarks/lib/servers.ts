@@ -25,6 +25,8 @@ export interface DkvCluster {
   readonly url: string;
   /** The Redis door's URL (`dkv redis at`), or '' when the cluster opened none. */
   readonly redisUrl: string;
+  /** With `--tls`: the development CA `cluster up` made (`dkv tls ca at`); null otherwise. */
+  readonly caPath: string | null;
 }
 
 /** How long `dkv cluster up` may take to print its ready line. */
@@ -75,6 +77,7 @@ export async function startDkvCluster(
   };
   const children: ClusterChild[] = [];
   let redisUrl = '';
+  let caPath: string | null = null;
   let cli: Started | undefined;
   const url = await new Promise<string>((resolveUrl, reject) => {
     const timer = setTimeout(
@@ -90,7 +93,9 @@ export async function startDkvCluster(
       }
       const redis = /^dkv redis at (\S+)/.exec(line);
       if (redis?.[1]) redisUrl = redis[1];
-      const ready = /^dkv ready at (http:\/\/\S+)$/.exec(line);
+      const ca = /^dkv tls ca at (\S+)/.exec(line);
+      if (ca?.[1]) caPath = ca[1];
+      const ready = /^dkv ready at (https?:\/\/\S+)$/.exec(line);
       if (stream === 'out' && ready?.[1]) {
         clearTimeout(timer);
         resolveUrl(ready[1]);
@@ -98,7 +103,7 @@ export async function startDkvCluster(
     });
     void cli.exited.then(() => reject(new Error('dkv cluster up exited during start-up')));
   });
-  return { cli: cli!, children, url, redisUrl };
+  return { cli: cli!, children, url, redisUrl, caPath };
 }
 
 /** Starts a redis-server (no persistence) on a free port of 127.0.0.1, pinned to `cpus`, and waits until it answers PING. */
@@ -151,6 +156,10 @@ export function runRedisBenchmark(options: {
   readonly keys: number;
   readonly pipeline: number;
   readonly timeoutMs: number;
+  /** A user of the server's auth file: every connection sends `AUTH <name> <password>` first. */
+  readonly user?: { readonly name: string; readonly password: string };
+  /** TLS (`rediss://`), trusting this CA file. */
+  readonly tlsCaPath?: string;
 }): { rows: RedisBenchmarkRow[]; output: string } {
   const [command, args] = pinnedCommand(options.cpus, 'redis-benchmark', [
     '-h',
@@ -171,6 +180,8 @@ export function runRedisBenchmark(options: {
     String(options.keys),
     '-P',
     String(options.pipeline),
+    ...(options.user === undefined ? [] : ['--user', options.user.name, '-a', options.user.password]),
+    ...(options.tlsCaPath === undefined ? [] : ['--tls', '--cacert', options.tlsCaPath]),
   ]);
   const result = spawnSync(command, args, { encoding: 'utf8', timeout: options.timeoutMs });
   const lines = (result.stdout ?? '').split('\n').filter((l) => l.startsWith('"'));

@@ -19,9 +19,15 @@
  * writes only its stamped result, never resp-latest). `--profile` runs dkv's processes under V8's
  * CPU profiler (benchmarks/lib/cpu-profiler-preload.mjs) and prints where their CPU went, self time
  * per function; a profiled run's figures are not to be quoted (resp-profile-<stamp>.*).
+ * `--security` runs each dkv target twice more, beside its plain run: with authentication (an auth
+ * file, every connection sending `AUTH <user> <password>` first) and with TLS (`cluster up --tls`:
+ * its throwaway development CA, `rediss://` on the door and mutual TLS between the processes;
+ * redis-benchmark `--tls --cacert`), and reports each as a ratio of the plain run per core of server
+ * CPU (issue 13: the cost of each).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fmt, parseFlags, stamp, table } from '../lib/args.js';
@@ -35,10 +41,22 @@ import { SESSION_VALUE_BYTES } from '@dkv/testkit';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const RESULTS = join(ROOT, 'benchmarks/results');
 const USAGE =
-  'usage: npx tsx benchmarks/resp/bench.ts [--quick] [--requests n] [--connections c] [--keys k] [--targets redis,n3,n1,node] [--pipelines 1,16] [--tests set,get] [--profile] [--no-pin]';
+  'usage: npx tsx benchmarks/resp/bench.ts [--quick] [--requests n] [--connections c] [--keys k] [--targets redis,n3,n1,node] [--pipelines 1,16] [--tests set,get] [--profile] [--no-pin] [--security]';
+
+/** How a dkv target is run: as is, with an auth file (AUTH per connection), or with TLS (`cluster up --tls`). */
+type Security = 'plain' | 'auth' | 'tls';
+/** The user the benchmark authenticates as with `--security` (a throwaway auth file of its own). */
+const BENCH_USER = { name: 'bench', password: 'bench-password-5d1c8a', role: 'readwrite' };
+/** What the load generator needs to reach a target run with `security`. */
+interface Access {
+  readonly user?: { readonly name: string; readonly password: string };
+  readonly tlsCaPath?: string;
+}
 
 interface Row {
   readonly target: string;
+  /** `plain`, or the security a dkv target ran with (`--security`). */
+  readonly security: Security;
   readonly test: string;
   readonly pipeline: number;
   readonly requestsPerSecond: number;
@@ -65,6 +83,8 @@ function runBenchmark(
   test: 'set' | 'get',
   pipeline: number,
   settings: { requests: number; connections: number; keys: number },
+  security: Security = 'plain',
+  access: Access = {},
 ): Row {
   const stop = startCostMeter(groups);
   const { rows, output } = runRedisBenchmark({
@@ -75,6 +95,7 @@ function runBenchmark(
     ...settings,
     pipeline,
     timeoutMs: 600_000,
+    ...access,
   });
   const cost = stop();
   const row = rows[0];
@@ -85,6 +106,7 @@ function runBenchmark(
   if (!Number.isFinite(requestsPerSecond)) throw new Error(`redis-benchmark gave no figures for ${target} ${test}: ${output}`);
   return {
     target,
+    security,
     test: test.toUpperCase(),
     pipeline,
     requestsPerSecond,
@@ -106,21 +128,36 @@ async function startDkv(
   nodes: number,
   profileDir: string | null,
   topology: 'coordinator' | 'nodes' = 'coordinator',
-): Promise<{ port: number; groups: PidGroup[]; procs: Started[]; roles: PidGroup[] }> {
+  security: { readonly kind: Security; readonly authFile: string } = { kind: 'plain', authFile: '' },
+): Promise<{ port: number; groups: PidGroup[]; procs: Started[]; roles: PidGroup[]; access: Access }> {
+  const securityArgs = security.kind === 'auth' ? ['--auth-file', security.authFile] : security.kind === 'tls' ? ['--tls'] : [];
   const cluster = await startDkvCluster(registry, {
     root: ROOT,
     cpus: pin?.servers ?? null,
     nodes,
     topology,
     profileDir,
-    extraArgs: ['--resp-port', '0'],
+    extraArgs: ['--resp-port', '0', ...securityArgs],
     env: { DKV_LOG_LEVEL: 'warn' },
   });
   const roles = (['coordinator', 'nodes'] as const).map((name) => ({
     name,
     pids: cluster.children.filter((c) => (c.role === 'node' ? 'nodes' : 'coordinator') === name).map((c) => c.pid),
   }));
-  return { port: Number(new URL(cluster.redisUrl).port), groups: roles.filter((r) => r.pids.length > 0), procs: [cluster.cli], roles };
+  if (security.kind === 'tls' && cluster.caPath === null) throw new Error('dkv cluster up --tls printed no "dkv tls ca at" line');
+  const access: Access =
+    security.kind === 'auth'
+      ? { user: BENCH_USER }
+      : security.kind === 'tls' && cluster.caPath !== null
+        ? { tlsCaPath: cluster.caPath }
+        : {};
+  return {
+    port: Number(new URL(cluster.redisUrl).port),
+    groups: roles.filter((r) => r.pids.length > 0),
+    procs: [cluster.cli],
+    roles,
+    access,
+  };
 }
 
 async function main(): Promise<void> {
@@ -136,6 +173,7 @@ async function main(): Promise<void> {
       tests: 'string',
       profile: 'boolean',
       'no-pin': 'boolean',
+      security: 'boolean',
     },
     USAGE,
   );
@@ -155,8 +193,13 @@ async function main(): Promise<void> {
   const chosenTargets = list('targets', ['redis', 'n3', 'n1', 'node']);
   const pipelines = list('pipelines', ['1', '16']).map(Number);
   const tests = list('tests', ['set', 'get']) as Array<'set' | 'get'>;
-  const subset = chosenTargets.length < 4 || pipelines.length < 2 || tests.length < 2;
+  // A --security run writes only its stamped result: resp-latest keeps the plain rows others compare with.
+  const subset = chosenTargets.length < 4 || pipelines.length < 2 || tests.length < 2 || flags['security'] === true;
   const profile = flags['profile'] === true;
+  const securities: Security[] = flags['security'] === true ? ['plain', 'auth', 'tls'] : ['plain'];
+  const authDir = mkdtempSync(join(tmpdir(), 'dkv-bench-auth-'));
+  const authFile = join(authDir, 'auth.json');
+  writeFileSync(authFile, JSON.stringify({ users: [BENCH_USER], clusterSecret: 'bench-cluster-secret-0b1e6f2a9c' }), { mode: 0o600 });
   const ensure = spawnSync(join(ROOT, 'tools/ensure-debian-tools.sh'), ['redis-server', 'redis-benchmark:redis-tools'], {
     stdio: 'inherit',
   });
@@ -167,26 +210,40 @@ async function main(): Promise<void> {
   const deadline = registry.stopOnSignalsOrDeadline(30, log);
   const rows: Row[] = [];
   const profiles: ProfileSummary[] = [];
-  const targets: Array<
-    [string, string, (dir: string | null) => Promise<{ port: number; groups: PidGroup[]; procs: Started[]; roles?: PidGroup[] }>]
-  > = [
+  type Start = (
+    dir: string | null,
+    security: Security,
+  ) => Promise<{ port: number; groups: PidGroup[]; procs: Started[]; roles?: PidGroup[]; access?: Access }>;
+  const dkv =
+    (nodes: number, topology: 'coordinator' | 'nodes'): Start =>
+    (dir, kind) =>
+      startDkv(registry, nodes, dir, topology, { kind, authFile });
+  const targets: Array<[string, string, Start]> = [
     ['redis', 'redis', () => startRedis(registry)],
-    ['n3', 'dkv N=3 W=2 R=2', (dir) => startDkv(registry, 3, dir)],
-    ['n1', 'dkv N=1', (dir) => startDkv(registry, 1, dir)],
-    ['node', 'dkv one node N=1', (dir) => startDkv(registry, 1, dir, 'nodes')],
+    ['n3', 'dkv N=3 W=2 R=2', dkv(3, 'coordinator')],
+    ['n1', 'dkv N=1', dkv(1, 'coordinator')],
+    ['node', 'dkv one node N=1', dkv(1, 'nodes')],
   ];
+  const runs = targets.flatMap(([id, target, start]) =>
+    (id === 'redis' ? (['plain'] as Security[]) : securities).map((security) => ({ id, target, start, security })),
+  );
   try {
-    for (const [id, target, start] of targets) {
+    for (const { id, target, start, security } of runs) {
       if (!chosenTargets.includes(id)) continue;
-      log(`starting ${target}`);
-      const dir = profileRoot === null ? null : join(profileRoot, id);
+      log(`starting ${target}${security === 'plain' ? '' : ` with ${security}`}`);
+      const dir = profileRoot === null ? null : join(profileRoot, security === 'plain' ? id : `${id}-${security}`);
       if (dir !== null) mkdirSync(dir, { recursive: true });
-      const { port, groups, procs, roles } = await start(dir);
+      const { port, groups, procs, roles, access } = await start(dir, security);
+      if (securities.length > 1) {
+        // Variants are compared with each other: each cluster is warmed up alike first (JIT, connections), not recorded.
+        for (const test of tests)
+          runBenchmark(target, port, groups, test, 1, { ...settings, requests: settings.requests / 2 }, security, access);
+      }
       for (const pipeline of pipelines) {
         for (const test of tests) {
-          const row = runBenchmark(target, port, groups, test, pipeline, settings);
+          const row = runBenchmark(target, port, groups, test, pipeline, settings, security, access);
           log(
-            `${target} ${row.test} -P ${pipeline}: ${fmt(row.requestsPerSecond)} req/s on ${fmt(row.serverCores, 2)} cores = ${fmt(row.perCore)} per core (CPU µs per request: ${Object.entries(
+            `${target}${security === 'plain' ? '' : ` +${security}`} ${row.test} -P ${pipeline}: ${fmt(row.requestsPerSecond)} req/s on ${fmt(row.serverCores, 2)} cores = ${fmt(row.perCore)} per core (CPU µs per request: ${Object.entries(
               row.cpuUsPerRequest,
             )
               .map(([g, us]) => `${g} ${us.toFixed(1)}`)
@@ -212,9 +269,17 @@ async function main(): Promise<void> {
   } finally {
     clearTimeout(deadline);
     await registry.stopAll();
+    rmSync(authDir, { recursive: true, force: true });
   }
   const redisPerCore = (test: string, pipeline: number): number | undefined =>
     rows.find((r) => r.target === 'redis' && r.test === test && r.pipeline === pipeline)?.perCore;
+  const plainRow = (r: Row): Row | undefined =>
+    rows.find((p) => p.target === r.target && p.security === 'plain' && p.test === r.test && p.pipeline === r.pipeline);
+  const costs = (r: Row): string =>
+    Object.entries(r.cpuUsPerRequest)
+      .map(([g, us]) => `${g} ${us.toFixed(1)}`)
+      .join(', ');
+  const secured = rows.filter((r) => r.security !== 'plain');
   const md = [
     `# Redis protocol: redis-benchmark against redis-server and dkv (${new Date().toISOString()})`,
     '',
@@ -225,7 +290,7 @@ async function main(): Promise<void> {
       rows.map((r) => {
         const base = redisPerCore(r.test, r.pipeline);
         return [
-          r.target,
+          r.security === 'plain' ? r.target : `${r.target} +${r.security}`,
           r.test,
           `-P ${r.pipeline}`,
           fmt(r.requestsPerSecond),
@@ -238,6 +303,40 @@ async function main(): Promise<void> {
       }),
     ),
     '',
+    ...(secured.length === 0
+      ? []
+      : [
+          '## Cost of authentication and TLS (`--security`): each as a ratio of the plain run of the same target',
+          '',
+          'auth: an auth file, every connection sends `AUTH` first (redis-benchmark `--user -a`). tls: `cluster up --tls` (`rediss://` on the door, mutual TLS between the processes; redis-benchmark `--tls --cacert`).',
+          '',
+          table(
+            [
+              'target',
+              'security',
+              'test',
+              'pipeline',
+              'req/s per core',
+              'x plain per core',
+              'CPU µs per request',
+              'plain CPU µs per request',
+            ],
+            secured.map((r) => {
+              const plain = plainRow(r);
+              return [
+                r.target,
+                r.security,
+                r.test,
+                `-P ${r.pipeline}`,
+                fmt(r.perCore),
+                plain === undefined ? '' : fmt(r.perCore / plain.perCore, 2),
+                costs(r),
+                plain === undefined ? '' : costs(plain),
+              ];
+            }),
+          ),
+          '',
+        ]),
     ...(profile ? ['PROFILED RUN (V8 CPU profiler in every dkv process): do not quote these figures.', ''] : []),
     ...profiles.flatMap((p) => [
       `## ${p.label}: ${fmt(p.totalMs)} ms of CPU sampled (self time)`,

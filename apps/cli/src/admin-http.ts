@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { Option } from 'commander';
-import { request as undiciRequest } from 'undici';
+import { Agent, request as undiciRequest } from 'undici';
 
 /**
  * The one door through which the admin commands (`status` to `hints`) talk to a coordinator:
@@ -31,6 +32,8 @@ export interface AdminRequest {
   readonly path: string;
   readonly body?: unknown;
   readonly credentials?: AdminCredentials;
+  /** The PEM CA certificate(s) an `https://` coordinator's certificate must chain to (`--tls-ca`); absent: the system's CAs. */
+  readonly tlsCa?: Buffer;
 }
 
 /** How the admin commands send requests: {@link adminRequest}, or a double in tests. Resolves the answer's JSON (null for an empty answer). */
@@ -82,6 +85,8 @@ export async function adminRequest(request: AdminRequest): Promise<unknown> {
     throw new AdminHttpError('unreachable', `${JSON.stringify(request.url)}: only http: and https: URLs are served`);
   let status: number;
   let text: string;
+  // One connection per request: an admin command sends a handful.
+  const dispatcher = request.tlsCa === undefined ? undefined : new Agent({ connect: { ca: request.tlsCa } });
   try {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (request.credentials !== undefined)
@@ -89,6 +94,7 @@ export async function adminRequest(request: AdminRequest): Promise<unknown> {
         `Basic ${Buffer.from(`${request.credentials.username}:${request.credentials.password}`, 'utf8').toString('base64')}`;
     if (request.body !== undefined) headers['content-type'] = 'application/json';
     const response = await undiciRequest(target, {
+      ...(dispatcher === undefined ? {} : { dispatcher }),
       method: request.method,
       signal: AbortSignal.timeout(ADMIN_REQUEST_TIMEOUT_MS),
       headers,
@@ -109,6 +115,8 @@ export async function adminRequest(request: AdminRequest): Promise<unknown> {
   } catch (error) {
     if (error instanceof AdminHttpError) throw error;
     throw new AdminHttpError('unreachable', `cannot reach the coordinator: ${describe(error)}`);
+  } finally {
+    void dispatcher?.close();
   }
   if (status < 200 || status > 299) {
     const error = errorOf(text);
@@ -154,9 +162,13 @@ function describe(error: unknown): string {
   return code && !message.includes(code) ? `${code} ${message}` : message;
 }
 
-/** `--user` and `--password` (also `DKV_USER`, `DKV_PASSWORD`), for every admin command. */
+/** `--user`, `--password` and `--tls-ca` (also `DKV_USER`, `DKV_PASSWORD`, `DKV_TLS_CA`), for every admin command. */
 export function credentialOptions(): Option[] {
   return [
+    new Option(
+      '--tls-ca <pem>',
+      "PEM CA certificate an https:// --url's certificate must chain to (e.g. what `dkv cluster up --tls` prints); default: the system's CAs",
+    ).env('DKV_TLS_CA'),
     new Option('--user <name>', "a user of the cluster's auth file, when authentication is on").env('DKV_USER'),
     new Option(
       '--password <password>',
@@ -171,4 +183,16 @@ export function credentialsFrom(opts: { readonly user?: string; readonly passwor
   if (opts.user === undefined) throw new Error('--password (DKV_PASSWORD) was given without --user (DKV_USER): give both, or neither');
   if (opts.password === undefined) throw new Error('--user (DKV_USER) was given without --password (DKV_PASSWORD): give both, or neither');
   return { username: opts.user, password: opts.password };
+}
+
+/** The CA of parsed {@link credentialOptions}' `--tls-ca`, read: undefined when none is given; an unreadable file is an error naming it. */
+export function tlsCaFrom(opts: { readonly tlsCa?: string }): Buffer | undefined {
+  if (opts.tlsCa === undefined) return undefined;
+  try {
+    return readFileSync(opts.tlsCa);
+  } catch (error) {
+    throw new Error(
+      `--tls-ca (DKV_TLS_CA) cannot read ${opts.tlsCa} (${(error as NodeJS.ErrnoException).code ?? 'error'}): give a PEM CA certificate file`,
+    );
+  }
 }

@@ -1,5 +1,10 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { Agent, request } from 'undici';
+import { makeDevCertificates, type DevCertificates } from './dev-certificates.js';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ListeningAnnouncement } from '@dkv/app-config';
@@ -41,6 +46,13 @@ export interface ClusterUpOptions {
    * internode); SIGHUP to `cluster up` is passed on to each, so all re-read it.
    */
   readonly authFile?: string;
+  /**
+   * Development TLS (`--tls`): a CA and a certificate per process are made under
+   * `<dataDir>/tls`, or a new temporary directory without a data directory; every process serves
+   * both doors over TLS and talks to the others over mutual TLS. For development only: the CA's
+   * key lies beside it.
+   */
+  readonly tls?: boolean;
 }
 
 /** Where the output of `cluster up` goes: the Redis and ready lines to `out`, everything else to `err`. */
@@ -91,6 +103,7 @@ type Phase = 'starting' | 'ready' | 'stopping';
 /**
  * `dkv cluster up`: starts `nodes` storage node processes and one coordinator process on
  * 127.0.0.1, waits until each answers `/readyz`, prints `dkv redis at redis://127.0.0.1:<port>`
+ * (`rediss://` with `--tls`, after `dkv tls ca at <path>`)
  * (the coordinator's Redis protocol door, open before its `/readyz` answers 200) and then
  * `dkv ready at http://127.0.0.1:<port>`, the last line (API.md), and runs until SIGINT or SIGTERM, which stop every child it started (by pid) and resolve 0.
  * With the `nodes` topology there is no coordinator: every node coordinates, and the ready line
@@ -117,7 +130,7 @@ export async function clusterUp(options: ClusterUpOptions, io: ClusterUpIo): Pro
   const onHangup = (): void => cluster.signalChildren('SIGHUP');
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  if (options.authFile !== undefined) process.on('SIGHUP', onHangup);
+  if (options.authFile !== undefined || options.tls === true) process.on('SIGHUP', onHangup);
   try {
     return await cluster.run();
   } finally {
@@ -131,6 +144,10 @@ export async function clusterUp(options: ClusterUpOptions, io: ClusterUpIo): Pro
 class LocalCluster {
   private readonly children: Child[] = [];
   private phase: Phase = 'starting';
+  /** With `--tls`: the development CA and each process's certificate, made before any process starts. */
+  private certificates: DevCertificates | null = null;
+  /** With `--tls`: how `/readyz` is asked (trusting the development CA). */
+  private readyAgent: Agent | null = null;
   private settle: (code: number) => void = () => undefined;
   private readonly done = new Promise<number>((resolve) => {
     this.settle = resolve;
@@ -166,10 +183,13 @@ class LocalCluster {
     if (this.phase === 'stopping') return;
     this.phase = 'stopping';
     this.io.err(`dkv: ${reason}`);
-    void this.stopChildren().then(() => this.settle(code));
+    void this.stopChildren()
+      .then(() => this.readyAgent?.close())
+      .then(() => this.settle(code));
   }
 
   private async start(): Promise<void> {
+    if (this.options.tls === true) await this.makeCertificates();
     if (this.options.topology === 'nodes') return this.startCoordinatingNodes();
     const { nodes, port } = this.options;
     const nodePorts = await findFreePorts(nodes, LOCAL_HOST);
@@ -195,6 +215,7 @@ class LocalCluster {
           ...nFlag(nodes),
           ...this.durabilityFlags(),
           ...this.authFlags(),
+          ...this.tlsFlags(id),
         ],
         nodePort,
       );
@@ -216,11 +237,13 @@ class LocalCluster {
       `${LOCAL_HOST}:${nodePorts[0]}`,
       ...quorumArgs,
       ...this.authFlags(),
+      ...this.tlsFlags('c1'),
     ];
     const coordinator = this.spawnChild('c1', 'coordinator', COORDINATOR_MAIN, args, port);
     await this.waitReady(coordinator);
     if (this.phase !== 'starting') return;
     this.phase = 'ready';
+    this.announceCa();
     this.io.out(`dkv redis at ${coordinator.redisUrl ?? ''}`);
     this.io.out(`dkv ready at ${coordinator.url}`);
   }
@@ -258,6 +281,7 @@ class LocalCluster {
         ...coordinate,
         ...this.durabilityFlags(),
         ...this.authFlags(),
+        ...this.tlsFlags(id),
       ];
       return this.spawnChild(id, 'node', NODE_MAIN, args, nodePort);
     });
@@ -266,9 +290,35 @@ class LocalCluster {
     if (this.phase !== 'starting') return;
     this.phase = 'ready';
     this.io.err(`dkv: every node serves the public API: ${started.map((child) => child.url).join(' ')}`);
-    this.io.err(`dkv: every node serves the Redis protocol: ${respPorts.map((p) => `redis://${LOCAL_HOST}:${p}`).join(' ')}`);
-    this.io.out(`dkv redis at redis://${LOCAL_HOST}:${respPorts[0] ?? 0}`);
+    // Each node said where its Redis door listens (rediss:// with TLS) when it bound its ports.
+    this.io.err(`dkv: every node serves the Redis protocol: ${started.map((child) => child.redisUrl ?? '').join(' ')}`);
+    this.announceCa();
+    this.io.out(`dkv redis at ${started[0]?.redisUrl ?? ''}`);
     this.io.out(`dkv ready at ${started[0]?.url ?? ''}`);
+  }
+
+  /**
+   * Makes the development CA and a certificate for each process (n1..nk, c1), valid for
+   * 127.0.0.1 and localhost, under `<dataDir>/tls` or a new temporary directory.
+   */
+  private async makeCertificates(): Promise<void> {
+    const dir = this.options.dataDir === undefined ? mkdtempSync(join(tmpdir(), 'dkv-tls-')) : join(this.options.dataDir, 'tls');
+    const names = [...Array.from({ length: this.options.nodes }, (_, i) => `n${i + 1}`), 'c1'];
+    this.certificates = await makeDevCertificates(dir, names, [LOCAL_HOST, 'localhost']);
+    this.readyAgent = new Agent({ connect: { ca: readFileSync(this.certificates.caPath) } });
+    this.io.err(`dkv: development TLS certificates in ${dir} (for development only: the CA's key is there too)`);
+  }
+
+  /** `--tls-cert`, `--tls-key` and `--tls-ca` of process `name`, when the cluster runs with TLS. */
+  private tlsFlags(name: string): string[] {
+    const own = this.certificates?.processes.get(name);
+    if (this.certificates === null || own === undefined) return [];
+    return ['--tls-cert', own.certPath, '--tls-key', own.keyPath, '--tls-ca', this.certificates.caPath];
+  }
+
+  /** With TLS, the CA a client must trust, on the output before the Redis and ready lines. */
+  private announceCa(): void {
+    if (this.certificates !== null) this.io.out(`dkv tls ca at ${this.certificates.caPath}`);
   }
 
   /** `--auth-file` for every process, when the cluster runs with authentication. */
@@ -302,7 +352,16 @@ class LocalCluster {
     const listening = new Promise<void>((resolve) => {
       markListening = resolve;
     });
-    const child: Child = { name, role, pid, url: `http://${LOCAL_HOST}:${port}`, redisUrl: null, listening, exited: false, exit };
+    const child: Child = {
+      name,
+      role,
+      pid,
+      url: `${this.certificates === null ? 'http' : 'https'}://${LOCAL_HOST}:${port}`,
+      redisUrl: null,
+      listening,
+      exited: false,
+      exit,
+    };
     proc.on('message', (message: unknown) => {
       if (!isListeningAnnouncement(message)) return;
       child.url = message.url;
@@ -357,9 +416,12 @@ class LocalCluster {
     while (Date.now() < giveUpAt) {
       if (child.exited || this.phase !== 'starting') return;
       try {
-        const res = await fetch(`${child.url}/readyz`, { signal: AbortSignal.timeout(1000) });
-        await res.body?.cancel();
-        if (res.status === 200) return;
+        const res = await request(`${child.url}/readyz`, {
+          signal: AbortSignal.timeout(1000),
+          ...(this.readyAgent === null ? {} : { dispatcher: this.readyAgent }),
+        });
+        await res.body.dump();
+        if (res.statusCode === 200) return;
       } catch {
         // Not listening yet.
       }

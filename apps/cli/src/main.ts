@@ -4,6 +4,8 @@
  * imported (dynamic `import()`) only by the commands that run them: an admin command such as
  * `dkv status` does not load the servers.
  */
+// The polyfill @peculiar/x509 (`cluster up --tls`'s certificates) needs before it loads.
+import 'reflect-metadata';
 import { CommanderError } from 'commander';
 import { adminRequest, EXIT_USAGE } from './admin-http.js';
 import { clusterUp } from './cluster-up.js';

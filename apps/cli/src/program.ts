@@ -9,6 +9,7 @@ import {
   AdminHttpError,
   credentialOptions,
   credentialsFrom,
+  tlsCaFrom,
   EXIT_FAILED,
   EXIT_USAGE,
   type AdminCredentials,
@@ -24,8 +25,8 @@ export interface CliDeps {
   clusterUp(options: ClusterUpOptions): Promise<number>;
   runNode(config: NodeConfig): Promise<void>;
   runCoordinator(config: CoordinatorAppConfig): Promise<void>;
-  fetchCluster(url: string, credentials?: AdminCredentials): Promise<Parameters<typeof formatStatus>[0]>;
-  fetchDistribution(url: string, credentials?: AdminCredentials): Promise<Parameters<typeof formatRing>[0]>;
+  fetchCluster(url: string, credentials?: AdminCredentials, tlsCa?: Buffer): Promise<Parameters<typeof formatStatus>[0]>;
+  fetchDistribution(url: string, credentials?: AdminCredentials, tlsCa?: Buffer): Promise<Parameters<typeof formatRing>[0]>;
   /** The one function the admin commands send their requests through (`adminRequest`). */
   readonly http: AdminHttp;
   /** Waits between two looks at a long operation (default: a timer); tests pass a fast one. */
@@ -209,6 +210,12 @@ function registerProcessCommands(program: Command, deps: CliDeps): ReadonlyMap<C
         .env('DKV_ZONES')
         .argParser(wholeNumber(1, 64)),
     )
+    .addOption(
+      new Option(
+        '--tls',
+        'development TLS: make a CA and a certificate per process (under <data-dir>/tls, else a new temporary directory), serve https:// and rediss://, mutual TLS between processes; prints "dkv tls ca at <path>" for clients to trust. Not for production',
+      ).env('DKV_CLUSTER_TLS'),
+    )
     .action(
       async (opts: {
         nodes: number;
@@ -221,6 +228,7 @@ function registerProcessCommands(program: Command, deps: CliDeps): ReadonlyMap<C
         fsync: string;
         zones?: number;
         authFile?: string;
+        tls?: boolean;
       }) => {
         if (opts.zones !== undefined && opts.zones > opts.nodes) {
           deps.err(`dkv: --zones (${opts.zones}) must be at most --nodes (${opts.nodes}): every zone needs a node\n`);
@@ -230,6 +238,7 @@ function registerProcessCommands(program: Command, deps: CliDeps): ReadonlyMap<C
         const durability = opts.dataDir === undefined ? {} : { dataDir: opts.dataDir, fsync: opts.fsync };
         const zones = opts.zones === undefined ? {} : { zones: opts.zones };
         const auth = opts.authFile === undefined ? {} : { authFile: resolve(opts.authFile) };
+        const tls = opts.tls === true ? { tls: true } : {};
         deps.exit(
           await deps.clusterUp({
             nodes: opts.nodes,
@@ -241,6 +250,7 @@ function registerProcessCommands(program: Command, deps: CliDeps): ReadonlyMap<C
             ...durability,
             ...zones,
             ...auth,
+            ...tls,
           }),
         );
       },
@@ -336,9 +346,9 @@ export function buildProgram(deps: CliDeps): Command {
     .addOption(urlOption())
     .addOption(jsonOption());
   for (const option of credentialOptions()) status.addOption(option);
-  status.action(async (opts: { url: string; json?: boolean | string; user?: string; password?: string }) => {
+  status.action(async (opts: { url: string; json?: boolean | string; user?: string; password?: string; tlsCa?: string }) => {
     await report(deps, 'status', opts.url, async () => {
-      const cluster = await deps.fetchCluster(opts.url, credentialsFrom(opts));
+      const cluster = await deps.fetchCluster(opts.url, credentialsFrom(opts), tlsCaFrom(opts));
       return isJson(opts.json) ? JSON.stringify(cluster) : formatStatus(cluster);
     });
   });
@@ -361,13 +371,15 @@ export function buildProgram(deps: CliDeps): Command {
         json?: boolean | string;
         user?: string;
         password?: string;
+        tlsCa?: string;
       }) => {
         if (opts.previewAdd === undefined && opts.previewRemove === undefined) {
           await report(deps, 'ring', opts.url, async () => {
             const credentials = credentialsFrom(opts);
+            const tlsCa = tlsCaFrom(opts);
             const [cluster, distribution] = await Promise.all([
-              deps.fetchCluster(opts.url, credentials),
-              deps.fetchDistribution(opts.url, credentials),
+              deps.fetchCluster(opts.url, credentials, tlsCa),
+              deps.fetchDistribution(opts.url, credentials, tlsCa),
             ]);
             if (isJson(opts.json))
               return JSON.stringify({
@@ -390,9 +402,10 @@ export function buildProgram(deps: CliDeps): Command {
         };
         await report(deps, 'ring', opts.url, async () => {
           const credentials = credentialsFrom(opts);
+          const tlsCa = tlsCaFrom(opts);
           const [cluster, distribution] = await Promise.all([
-            deps.fetchCluster(opts.url, credentials),
-            deps.fetchDistribution(opts.url, credentials),
+            deps.fetchCluster(opts.url, credentials, tlsCa),
+            deps.fetchDistribution(opts.url, credentials, tlsCa),
           ]);
           const preview = previewRingChange(cluster, distribution, plan);
           return isJson(opts.json) ? JSON.stringify(preview) : formatRingPreview(preview);
@@ -400,10 +413,11 @@ export function buildProgram(deps: CliDeps): Command {
       },
     );
   // Credentials go into every admin request in one place: the options of the command being run.
-  let adminOptions: { user?: string; password?: string } = {};
+  let adminOptions: { user?: string; password?: string; tlsCa?: string } = {};
   const http: AdminHttp = (request) => {
     const credentials = credentialsFrom(adminOptions);
-    return deps.http(credentials === undefined ? request : { ...request, credentials });
+    const tlsCa = tlsCaFrom(adminOptions);
+    return deps.http({ ...request, ...(credentials === undefined ? {} : { credentials }), ...(tlsCa === undefined ? {} : { tlsCa }) });
   };
   const before = new Set(program.commands);
   registerAdminCommands(program, {
@@ -439,21 +453,31 @@ async function report(deps: CliDeps, name: string, url: string, render: () => Pr
 }
 
 /** Reads `/v1/cluster` through {@link adminRequest} (role `read` when authentication is on). */
-export async function fetchCluster(url: string, credentials?: AdminCredentials): Promise<Parameters<typeof formatStatus>[0]> {
+export async function fetchCluster(
+  url: string,
+  credentials?: AdminCredentials,
+  tlsCa?: Buffer,
+): Promise<Parameters<typeof formatStatus>[0]> {
   return (await adminRequest({
     url,
     method: 'GET',
     path: '/v1/cluster',
     ...(credentials === undefined ? {} : { credentials }),
+    ...(tlsCa === undefined ? {} : { tlsCa }),
   })) as Parameters<typeof formatStatus>[0];
 }
 
 /** Reads `/v1/cluster/distribution` through {@link adminRequest} (role `read` when authentication is on). */
-export async function fetchDistribution(url: string, credentials?: AdminCredentials): Promise<Parameters<typeof formatRing>[0]> {
+export async function fetchDistribution(
+  url: string,
+  credentials?: AdminCredentials,
+  tlsCa?: Buffer,
+): Promise<Parameters<typeof formatRing>[0]> {
   return (await adminRequest({
     url,
     method: 'GET',
     path: '/v1/cluster/distribution',
     ...(credentials === undefined ? {} : { credentials }),
+    ...(tlsCa === undefined ? {} : { tlsCa }),
   })) as Parameters<typeof formatRing>[0];
 }

@@ -51,6 +51,7 @@ describe('parseCoordinatorConfig', () => {
         },
       },
       auth: null,
+      tls: null,
       clusterSecret: null,
       portBounds: { maxConnections: 4096, idleTimeoutMs: 300_000, readTimeoutMs: 30_000 },
     });

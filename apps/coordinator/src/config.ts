@@ -24,7 +24,10 @@ import {
   respDoorConfigFrom,
   respProblems,
   settingName,
+  TLS_SETTINGS,
+  tlsConfigFrom,
   type AuthFileConfig,
+  type TlsConfig,
   type CoordinatorClientSettings,
   type RespDoorConfig,
   type Setting,
@@ -63,6 +66,12 @@ export interface CoordinatorAppConfig extends CoordinatorClientSettings {
    * signed header, the membership document it joins from. Null: none.
    */
   readonly clusterSecret: string | null;
+  /**
+   * With `--tls-cert`/`--tls-key`: the public API is served over https and the Redis door over
+   * TLS; with `--tls-ca` too, the coordinator calls the storage nodes over mutual TLS, showing
+   * this certificate. Null: plain TCP everywhere.
+   */
+  readonly tls: TlsConfig | null;
 }
 
 const d = DEFAULT_COORDINATOR_CONFIG;
@@ -201,6 +210,7 @@ export const COORDINATOR_SETTINGS = {
   ...RESP_SETTINGS,
   ...AUTH_SETTINGS,
   ...PORT_BOUNDS_SETTINGS,
+  ...TLS_SETTINGS,
 } satisfies Record<string, Setting<unknown>>;
 
 /**
@@ -215,6 +225,7 @@ export function parseCoordinatorConfig(
   const S = COORDINATOR_SETTINGS;
   const problems = [...quorumProblems(v, v.n, settingName(S.n)), ...boundProblems(v), ...respProblems(v)];
   const auth = authFileConfigFrom(v, problems);
+  const tls = tlsConfigFrom(v, problems);
   const coordinator = coordinatorConfigFrom(v, { nodeId: v.id ?? randomId('coordinator'), n: v.n, maxClockOffsetMs: v.maxClockOffsetMs });
   // The core's own check last, as the node's: it names fields, not flags, so only what the checks above missed reaches it.
   if (problems.length === 0) problems.push(...checkCoordinatorConfig(coordinator));
@@ -234,5 +245,6 @@ export function parseCoordinatorConfig(
     auth,
     portBounds: portBoundsFrom(v),
     clusterSecret: auth?.clusterSecret ?? null,
+    tls,
   };
 }

@@ -5,6 +5,8 @@ import { PortBoundCounters } from '@dkv/transport';
 export interface CoordinatorAppMetrics extends PublicApiMetrics {
   /** The public HTTP port's bound counters, exported as `dkv_port_bounds_total{port="http"}`. */
   readonly portBounds: PortBoundCounters;
+  /** The Redis door's bound counters, exported as `dkv_port_bounds_total{port="resp"}`. */
+  readonly respBounds: PortBoundCounters;
 }
 
 /**
@@ -15,6 +17,7 @@ export interface CoordinatorAppMetrics extends PublicApiMetrics {
 export function createCoordinatorMetrics(source: CoordinatorMetricsSource, nodeId: string): CoordinatorAppMetrics {
   const metrics = createPublicApiMetrics(source, { coordinator: nodeId });
   const portBounds = new PortBoundCounters();
-  registerPortBoundMetrics(metrics.registry, 'http', portBounds.counts);
-  return { ...metrics, portBounds };
+  const respBounds = new PortBoundCounters();
+  registerPortBoundMetrics(metrics.registry, { http: portBounds.counts, resp: respBounds.counts });
+  return { ...metrics, portBounds, respBounds };
 }

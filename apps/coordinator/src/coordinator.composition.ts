@@ -12,23 +12,29 @@ import {
   CONTROL_FRAME_BYTES,
   createControlClient,
   httpServerBoundsOptions,
+  type InternodeTls,
   type WireStackSettings,
 } from '@dkv/transport';
 import type { FastifyBaseLogger } from 'fastify';
 import { Container } from 'inversify';
-import { processLogger } from '@dkv/app-config';
+import { processLogger, reloadTlsOnSighup, type SecureContextTarget, type TlsConfig } from '@dkv/app-config';
 import type { CoordinatorAppConfig } from './config.js';
 import { buildCoordinatorApp } from './coordinator-app.js';
 import { createCoordinatorMetrics, type CoordinatorAppMetrics } from './coordinator-metrics.js';
 import { DEFAULT_JOIN_BACKOFF, joinCluster } from './membership-client.js';
 import { COORDINATOR_TOKENS as T } from './tokens.js';
 
+/** The mutual-TLS material of the coordinator's calls to the storage nodes: with `--tls-ca` only. */
+export function internodeTlsOf(tls: TlsConfig | null): InternodeTls | null {
+  return tls?.ca == null ? null : { cert: tls.cert, key: tls.key, ca: tls.ca };
+}
+
 /** A running coordinator. */
 export interface RunningCoordinator {
-  /** `http://host:port` of the public API. */
+  /** `http://host:port` (`https://` with TLS) of the public API. */
   readonly url: string;
   readonly address: string;
-  /** `redis://host:port` of the Redis protocol door. */
+  /** `redis://host:port` (`rediss://` with TLS) of the Redis protocol door. */
   readonly redisUrl: string;
   /** Stops serving, heartbeats, replication and gossip, and closes connections. */
   close(): Promise<void>;
@@ -61,13 +67,15 @@ export function coordinatorContainer(config: CoordinatorAppConfig, initial: Memb
     nodeRetry: config.nodeRetry,
     circuitBreaker: config.circuitBreaker,
     clusterSecret: config.clusterSecret,
+    tls: internodeTlsOf(config.tls),
   });
   // Membership by gossip (pull and push) with the storage nodes, starting from the ones the join
   // answered with: no single node is needed once the coordinator knows the document. It has its
   // own small client, so that gossip does not queue behind data requests (and a test can swap
   // the data client alone).
   c.bind<NodeClient>(T.gossipClient).toResolvedValue(
-    (cfg: CoordinatorAppConfig) => createControlClient(CONTROL_FRAME_BYTES + cfg.coordinator.maxValueBytes, cfg.clusterSecret),
+    (cfg: CoordinatorAppConfig) =>
+      createControlClient(CONTROL_FRAME_BYTES + cfg.coordinator.maxValueBytes, cfg.clusterSecret, internodeTlsOf(cfg.tls)),
     [T.config],
   );
   c.bind<CoordinatorGossipSettings>(TOKENS.gossipSettings).toConstantValue({
@@ -97,6 +105,7 @@ export async function startCoordinator(
     deadlineMs: config.joinTimeoutMs,
     ...DEFAULT_JOIN_BACKOFF,
     clusterSecret: config.clusterSecret,
+    tls: internodeTlsOf(config.tls),
   });
   const container = makeContainer(initial);
   const logger = container.get<FastifyBaseLogger>(T.logger);
@@ -128,6 +137,7 @@ export async function startCoordinator(
     serverBounds: httpServerBoundsOptions(bounds),
     operations: clusterOperationsApi(coordinator),
     dashboard: { processId: config.coordinator.nodeId, hintsPending: () => coordinator.service.metrics().replicationQueueDepth },
+    ...(config.tls === null ? {} : { https: { cert: config.tls.cert, key: config.tls.key } }),
   });
   applyHttpPortBounds(app.server, bounds, metrics.portBounds);
   coordinator.start();
@@ -142,6 +152,9 @@ export async function startCoordinator(
       now: () => clock.now(),
       log: (message, fields) => logger.warn(fields, message),
       ...(auth === null ? {} : { auth }),
+      readTimeoutMs: bounds.readTimeoutMs,
+      onBound: (event) => metrics.respBounds.hit(event),
+      ...(config.tls === null ? {} : { tls: { cert: config.tls.cert, key: config.tls.key } }),
     });
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {
@@ -153,7 +166,17 @@ export async function startCoordinator(
     throw error;
   }
   const redis = resp;
-  const stopReloading = auth?.reloadOnSighup() ?? (() => undefined);
+  const stopReloadingAuth = auth?.reloadOnSighup() ?? (() => undefined);
+  // With TLS, SIGHUP also re-reads the certificate (a renewal): new connections of both doors get it.
+  const tls = config.tls;
+  const stopReloadingTls =
+    tls === null
+      ? () => undefined
+      : reloadTlsOnSighup(
+          tls.files,
+          () => [app.server as unknown as SecureContextTarget, redis],
+          (level, message, fields) => logger[level](fields, message),
+        );
   const bound = app.server.address();
   const port = typeof bound === 'object' && bound !== null ? bound.port : config.port;
   const address = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
@@ -171,11 +194,12 @@ export async function startCoordinator(
   );
   if (auth !== null) logger.info({ authFile: auth.path }, 'authentication on: both doors need a user of the auth file; SIGHUP re-reads it');
   return {
-    url: `http://${address}`,
+    url: `${tls === null ? 'http' : 'https'}://${address}`,
     address,
     redisUrl: redis.url,
     async close() {
-      stopReloading();
+      stopReloadingAuth();
+      stopReloadingTls();
       membership.stop();
       await redis.close();
       await app.close();

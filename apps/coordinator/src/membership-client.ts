@@ -1,5 +1,6 @@
 import { NODE_ID_PATTERN, type Membership, type Scheduler, type Timer } from '@dkv/core';
-import { INTERNODE_AUTH_HEADER, signInternalRequest } from '@dkv/transport';
+import { INTERNODE_AUTH_HEADER, internodeConnectOptions, signInternalRequest, type InternodeTls } from '@dkv/transport';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 
@@ -29,12 +30,22 @@ const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
 
 /**
  * Fetches and checks the membership document of the node at `address` (`host:port`); with a
- * cluster secret, the request carries its signed header (the node's internal routes require it).
+ * cluster secret, the request carries its signed header (the node's internal routes require it);
+ * with mutual TLS (`tls`), it goes over https showing this process's certificate and accepts only
+ * a node whose certificate chains to the cluster's CA.
  */
-export async function fetchMembership(address: string, timeoutMs: number, clusterSecret: string | null = null): Promise<Membership> {
+export async function fetchMembership(
+  address: string,
+  timeoutMs: number,
+  clusterSecret: string | null = null,
+  tls: InternodeTls | null = null,
+): Promise<Membership> {
   const headers: Record<string, string> =
     clusterSecret === null ? {} : { [INTERNODE_AUTH_HEADER]: signInternalRequest(clusterSecret, 'GET', MEMBERSHIP_PATH, Date.now()) };
-  const response = await fetch(`http://${address}${MEMBERSHIP_PATH}`, { signal: AbortSignal.timeout(timeoutMs), headers });
+  const response =
+    tls === null
+      ? await fetch(`http://${address}${MEMBERSHIP_PATH}`, { signal: AbortSignal.timeout(timeoutMs), headers })
+      : await fetchOverTls(address, timeoutMs, headers, tls);
   if (response.status !== 200) throw new Error(`GET ${MEMBERSHIP_PATH} on ${address} answered ${response.status}`);
   const text = await response.text();
   if (text.length > MAX_DOCUMENT_BYTES) throw new Error(`membership document from ${address} is over ${MAX_DOCUMENT_BYTES} bytes`);
@@ -44,6 +55,24 @@ export async function fetchMembership(address: string, timeoutMs: number, cluste
       `membership document from ${address} is malformed: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
     );
   return parsed.data;
+}
+
+/** One GET of the membership document over mutual TLS, on a connection of its own (a join asks a few times, at start). */
+async function fetchOverTls(
+  address: string,
+  timeoutMs: number,
+  headers: Record<string, string>,
+  tls: InternodeTls,
+): Promise<{ status: number; text(): Promise<string> }> {
+  const url = new URL(`https://${address}${MEMBERSHIP_PATH}`);
+  const agent = new Agent({ connect: internodeConnectOptions(tls, url.hostname.replace(/^\[|\]$/g, '')) });
+  try {
+    const response = await undiciFetch(url, { signal: AbortSignal.timeout(timeoutMs), headers, dispatcher: agent });
+    const text = await response.text();
+    return { status: response.status, text: async () => text };
+  } finally {
+    void agent.close();
+  }
 }
 
 /** Bounds of {@link joinCluster}'s retries. */
@@ -57,6 +86,8 @@ export interface JoinOptions {
   readonly maxDelayMs: number;
   /** The cluster secret the membership request proves; null or absent: none. */
   readonly clusterSecret?: string | null;
+  /** Mutual TLS to the node (`--tls-ca`); null or absent: plain http. */
+  readonly tls?: InternodeTls | null;
 }
 
 /** Defaults of {@link JoinOptions} apart from the deadline, which is configured. */
@@ -76,7 +107,7 @@ export async function joinCluster(address: string, options: JoinOptions): Promis
   for (let attempt = 1; ; attempt += 1) {
     const budgetMs = Math.max(1, Math.min(options.attemptTimeoutMs, giveUpAt - Date.now()));
     try {
-      return await fetchMembership(address, budgetMs, options.clusterSecret ?? null);
+      return await fetchMembership(address, budgetMs, options.clusterSecret ?? null, options.tls ?? null);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       if (budgetMs === options.attemptTimeoutMs || lastFullReason === null) lastFullReason = reason;

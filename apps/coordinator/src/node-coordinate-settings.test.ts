@@ -20,10 +20,10 @@ type AnySetting = Setting<unknown>;
 const NODE_OWN_FLAGS = ['id', 'host', 'port', 'join', 'n', 'log-level'];
 
 /**
- * Flags every process takes from one definition in @dkv/app-config (AUTH_SETTINGS), coordinating
- * or not: the same object in both tables, so there is no copy to drift; checked to be that object.
+ * Flags every process takes from one definition in @dkv/app-config (AUTH_SETTINGS, TLS_SETTINGS),
+ * coordinating or not: the same object in both tables, so there is no copy to drift; checked to be that object.
  */
-const ONE_DEFINITION_FLAGS = ['auth-file'];
+const ONE_DEFINITION_FLAGS = ['auth-file', 'tls-cert', 'tls-key', 'tls-ca'];
 
 /** Coordinator flags a coordinating node does not take, for the reasons given at NODE_COORDINATE_SETTINGS. */
 const NOT_ON_NODE_FLAGS = ['transport', 'join-timeout-ms', 'membership-refresh-ms', 'clock-offset-ms'];

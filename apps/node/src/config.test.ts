@@ -48,6 +48,7 @@ describe('parseNodeConfig', () => {
       coordinatorClient: null,
       resp: null,
       auth: null,
+      tls: null,
       clusterSecret: null,
       portBounds: { maxConnections: 4096, idleTimeoutMs: 300_000, readTimeoutMs: 30_000 },
     });

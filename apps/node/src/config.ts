@@ -30,7 +30,7 @@ import {
 } from '@dkv/app-config';
 import type { CoordinatorConfig } from '@dkv/coordination';
 import type { RespDoorConfig } from '@dkv/app-config';
-import { PORT_BOUNDS_SETTINGS, portBoundsFrom } from '@dkv/app-config';
+import { PORT_BOUNDS_SETTINGS, portBoundsFrom, TLS_SETTINGS, tlsConfigFrom, type TlsConfig } from '@dkv/app-config';
 import type { PortBounds } from '@dkv/transport';
 import { STORAGE_ENGINES, type StorageEngineKind } from '@dkv/composition';
 import { NODE_COORDINATE_SETTINGS, nodeCoordinatorConfig, type CoordinatorClientConfig } from './coordinate-config.js';
@@ -118,6 +118,12 @@ export interface NodeConfig {
    * peers it calls. Null: the internode port is open, as before.
    */
   readonly clusterSecret: string | null;
+  /**
+   * With `--tls-cert`, `--tls-key` and `--tls-ca`: the node's one port (internode protocol, internal
+   * routes and, with `--coordinate`, the public API) is TLS, its Redis door too, and internode
+   * connections both ways are mutual TLS with certificates from the CA. Null: plain TCP.
+   */
+  readonly tls: TlsConfig | null;
 }
 
 /** Most addresses `--join` takes: they are gossip seeds, and only the first few are asked at once. */
@@ -343,6 +349,7 @@ export const NODE_SETTINGS = {
   ...PORT_BOUNDS_SETTINGS,
   ...NODE_COORDINATE_SETTINGS,
   ...AUTH_SETTINGS,
+  ...TLS_SETTINGS,
 } satisfies Record<string, Setting<unknown>>;
 
 /**
@@ -384,11 +391,19 @@ export function parseNodeConfig(
   const zone = values.zone ?? listedZone ?? DEFAULT_ZONE;
   const problems: string[] = [];
   const auth = authFileConfigFrom(values, problems);
+  const tls = tlsConfigFrom(values, problems);
+  if (tls !== null && tls.ca === null) {
+    // The node's port carries internode traffic too: TLS on it means TLS for its peers, who must know whom to trust.
+    problems.push(
+      `${settingName(TLS_SETTINGS.tlsCert)} on a storage node needs ${settingName(TLS_SETTINGS.tlsCa)}: its one port carries internode traffic too, which then runs over mutual TLS with certificates signed by that CA`,
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
-  const { authFile: _authFile, ...rest } = withoutCoordinateSettings(values);
+  const { authFile: _authFile, tlsCert: _tlsCert, tlsKey: _tlsKey, tlsCa: _tlsCa, ...rest } = withoutCoordinateSettings(values);
   return {
     ...rest,
     auth,
+    tls,
     clusterSecret: auth?.clusterSecret ?? null,
     zone,
     members,

@@ -5,6 +5,7 @@ import {
   httpServerBoundsOptions,
   registerInternalRoutes,
   requireInternodeAuth,
+  requireInternodeCertificate,
   type MaybeAsyncStorageRequestHandler,
   type PortBoundCounters,
   type PortBounds,
@@ -42,6 +43,11 @@ export interface NodeAppDeps {
   readonly clusterSecret?: string | null;
   /** Where refused internal requests are counted. */
   readonly counters?: PortBoundCounters;
+  /**
+   * With mutual TLS (`--tls-ca`): every `/internal/` route requires a client certificate the
+   * port verified against the cluster's CA (`requireInternodeCertificate`), before the secret's header.
+   */
+  readonly requirePeerCertificate?: boolean;
 }
 
 /**
@@ -64,6 +70,7 @@ export function buildNodeApp(deps: NodeAppDeps): FastifyInstance {
     ...(deps.publicApi ? publicServerOptions() : {}),
     ...(deps.bounds ? httpServerBoundsOptions(deps.bounds) : {}),
   });
+  if (deps.requirePeerCertificate) requireInternodeCertificate(app, deps.counters ? { counters: deps.counters } : {});
   if (deps.clusterSecret)
     requireInternodeAuth(app, { clusterSecret: deps.clusterSecret, ...(deps.counters ? { counters: deps.counters } : {}) });
   registerInternalRoutes(app, deps.handler, { bodyLimitBytes: deps.bodyLimitBytes });

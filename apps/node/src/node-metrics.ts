@@ -13,6 +13,8 @@ export interface NodeMetrics {
   countRefusals<S extends { readonly versionsRefused: number }>(service: S): S;
   /** The node port's bound counters (connections refused, timeouts, failed handshakes...), exported as `dkv_port_bounds_total`. */
   readonly portBounds: PortBoundCounters;
+  /** With `--coordinate`: the Redis door's bound counters, `dkv_port_bounds_total{port="resp"}`. */
+  readonly respBounds: PortBoundCounters;
 }
 
 /**
@@ -153,7 +155,9 @@ export function createNodeMetrics(
     aeStat('bytesStreamed'),
   );
   const portBounds = new PortBoundCounters();
-  registerPortBoundMetrics(registry, 'node', portBounds.counts);
+  // The Redis door of a node that coordinates counts apart from the node's port.
+  const respBounds = new PortBoundCounters();
+  registerPortBoundMetrics(registry, { node: portBounds.counts, resp: respBounds.counts });
   const requests = new Counter({
     name: 'dkv_storage_requests_total',
     help: 'Internode storage requests handled, by type',
@@ -167,6 +171,7 @@ export function createNodeMetrics(
   return {
     registry,
     portBounds,
+    respBounds,
     countRefusals(service) {
       counterFrom(
         registry,

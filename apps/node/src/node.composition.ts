@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { ReloadableAuth } from '@dkv/auth';
-import { processLogger } from '@dkv/app-config';
+import { processLogger, reloadTlsOnSighup, type SecureContextTarget } from '@dkv/app-config';
 import {
   coordinationModule,
   createMemoryEngine,
@@ -25,6 +25,7 @@ import {
   LocalFirstNodeClient,
   TcpStorageServer,
   type BoundMultiplexedPort,
+  type InternodeTls,
   type MaybeAsyncStorageRequestHandler,
   type WireStackSettings,
 } from '@dkv/transport';
@@ -43,7 +44,7 @@ export interface RunningNode {
   readonly url: string;
   /** `host:port`, as the membership names it. */
   readonly address: string;
-  /** With `--coordinate`: `redis://host:port` of its Redis protocol door; null otherwise. */
+  /** With `--coordinate`: `redis://host:port` (`rediss://` with TLS) of its Redis protocol door; null otherwise. */
   readonly redisUrl: string | null;
   /** Stops the sweeper, gossip, range sync and the server; in-flight requests finish first. */
   close(): Promise<void>;
@@ -81,7 +82,7 @@ export function nodeContainer(config: NodeConfig, address: string): Container {
   }
   // Gossip and streaming have a binary-protocol client of their own.
   c.bind<NodeClient>(TOKENS.controlClient).toConstantValue(
-    createControlClient(Math.max(config.bodyLimitBytes, CONTROL_FRAME_BYTES), config.clusterSecret),
+    createControlClient(Math.max(config.bodyLimitBytes, CONTROL_FRAME_BYTES), config.clusterSecret, internodeTlsOf(config)),
   );
   c.bind<MemberOptions>(TOKENS.memberOptions).toResolvedValue(
     (engine: RangeScanStorageEngine) => memberOptions(config, address, engine),
@@ -131,6 +132,7 @@ function bindCoordination(
     ...client,
     maxValueBytes: coordinator.maxValueBytes,
     clusterSecret: config.clusterSecret,
+    tls: internodeTlsOf(config),
   });
   c.rebind<NodeClient>(TOKENS.nodeClient).toResolvedValue(
     (handler: MaybeAsyncStorageRequestHandler, remote: NodeClient) => new LocalFirstNodeClient(config.id, handler, remote),
@@ -224,6 +226,38 @@ function memberOptions(config: NodeConfig, address: string, engine: RangeScanSto
 }
 
 /**
+ * On SIGHUP: the auth file is re-read, and with TLS the certificate too (a renewal), given to
+ * `targets` for new connections; files that fail their checks leave what is in force. Returns the
+ * function that stops listening.
+ */
+function reloadOnSighup(
+  auth: ReloadableAuth | null,
+  tls: NodeConfig['tls'],
+  targets: readonly SecureContextTarget[],
+  logger: FastifyBaseLogger,
+): () => void {
+  const stopAuth = auth?.reloadOnSighup() ?? (() => undefined);
+  const stopTls =
+    tls === null
+      ? () => undefined
+      : reloadTlsOnSighup(
+          tls.files,
+          () => targets,
+          (level, message, fields) => logger[level](fields, message),
+        );
+  return () => {
+    stopAuth();
+    stopTls();
+  };
+}
+
+/** The mutual-TLS material of the node's calls to its peers: with `--tls-ca` only (the config requires it with TLS). */
+function internodeTlsOf(config: NodeConfig): InternodeTls | null {
+  const tls = config.tls;
+  return tls?.ca == null ? null : { cert: tls.cert, key: tls.key, ca: tls.ca };
+}
+
+/**
  * Starts a storage node: binds its port first (so its address is known), builds its object graph
  * once ({@link nodeContainer}; `customize` may rebind a token first, as the swap tests do), then
  * serves the internal replica API, its membership document, `/livez`, `/readyz` and `/metrics`,
@@ -237,6 +271,7 @@ export async function startNode(config: NodeConfig, customize: (container: Conta
     port: config.port,
     maxFrameBytes: config.bodyLimitBytes,
     maxConnections: bounds.maxConnections,
+    ...(config.tls === null ? {} : { tls: { cert: config.tls.cert, key: config.tls.key, ca: config.tls.ca } }),
   });
   // The address the others reach this node at: advertised (a pod's DNS name), or where it listens.
   const address = config.advertiseAddress ?? `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port.port}`;
@@ -286,6 +321,7 @@ async function serveNode(config: NodeConfig, address: string, port: BoundMultipl
   const { engine, member, handler, metrics, controlClient, coordination, lifecycle, scheduler, clock, logger } = graph;
   const bounds = config.portBounds;
   const counters = metrics.portBounds;
+  const tls = config.tls;
   // With --auth-file: the public API, the Redis door and /metrics check users against it, re-read on SIGHUP.
   const auth =
     config.auth === null
@@ -305,6 +341,7 @@ async function serveNode(config: NodeConfig, address: string, port: BoundMultipl
     bounds,
     clusterSecret: config.clusterSecret,
     counters,
+    requirePeerCertificate: internodeTlsOf(config) !== null,
   });
   // One port serves both the binary internode protocol (the default between processes) and
   // HTTP (internal routes, health, metrics): the node has one address whatever the transport.
@@ -345,6 +382,9 @@ async function serveNode(config: NodeConfig, address: string, port: BoundMultipl
         now: () => clock.now(),
         log: (message, fields) => logger.warn(fields, message),
         ...(auth === null ? {} : { auth }),
+        readTimeoutMs: bounds.readTimeoutMs,
+        onBound: (event) => metrics.respBounds.hit(event),
+        ...(tls === null ? {} : { tls: { cert: tls.cert, key: tls.key } }),
       });
     } catch (error) {
       await stop();
@@ -353,7 +393,7 @@ async function serveNode(config: NodeConfig, address: string, port: BoundMultipl
     }
   }
   lifecycle.ready = true;
-  const stopReloading = auth?.reloadOnSighup() ?? (() => undefined);
+  const stopReloading = reloadOnSighup(auth, tls, [port, ...(resp === null ? [] : [resp])], logger);
   logger.info(
     {
       address,
@@ -367,7 +407,7 @@ async function serveNode(config: NodeConfig, address: string, port: BoundMultipl
   );
   member.gossiper.onSettingsConflict((error) => logger.error({ err: error.message }, 'refusing to join the cluster'));
   return {
-    url: `http://${address}`,
+    url: `${tls === null ? 'http' : 'https'}://${address}`,
     address,
     redisUrl: resp?.url ?? null,
     onRefused(listener) {

@@ -31,3 +31,15 @@ export { RESP_SETTINGS, type RespDoorConfig, respDoorConfigFrom, respProblems, t
 export { AUTH_SETTINGS, type AuthFileConfig, authFileConfigFrom, type AuthSettingsValues } from './auth-settings.js';
 export { PORT_BOUNDS_SETTINGS, portBoundsFrom } from './port-bounds-settings.js';
 export { LOG_REDACT_PATHS, processLogger, processLoggerOptions, REDACTED } from './logging.js';
+export {
+  loadTlsMaterial,
+  reloadTlsOnSighup,
+  tlsConfigFrom,
+  TlsFilesError,
+  TLS_SETTINGS,
+  type SecureContextTarget,
+  type TlsConfig,
+  type TlsFiles,
+  type TlsMaterial,
+  type TlsSettingsValues,
+} from './tls-settings.js';

@@ -8,6 +8,7 @@ export {
   KVStoreClient,
   KVStoreClientError,
   type KVStoreClientOptions,
+  type KVStoreClientTlsOptions,
   type RetryOptions,
   type ScanOptions,
   type ScanPage,

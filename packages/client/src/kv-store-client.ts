@@ -40,6 +40,26 @@ export interface KVStoreClientOptions {
   readonly username?: string;
   /** The password of {@link username}. */
   readonly password?: string;
+  /**
+   * TLS for `https://` URLs (a cluster run with `--tls-cert`): the CA to trust instead of the
+   * system's (`dkv cluster up --tls` prints its own), a client certificate, the name to check the
+   * server's certificate against. Ignored for `http://` URLs.
+   */
+  readonly tls?: KVStoreClientTlsOptions;
+}
+
+/** The TLS options of {@link KVStoreClientOptions} (as `tls.connect` takes them). */
+export interface KVStoreClientTlsOptions {
+  /** PEM CA certificate(s) the server's certificate must chain to; absent: the system's CAs. */
+  readonly ca?: string | Buffer | readonly (string | Buffer)[];
+  /** A PEM client certificate, for a server that asks for one; with {@link key}. */
+  readonly cert?: string | Buffer;
+  /** The PEM private key of {@link cert}. */
+  readonly key?: string | Buffer;
+  /** The name the server's certificate must be valid for, when it differs from the URL's host. */
+  readonly servername?: string;
+  /** False accepts any certificate (testing only: anyone on the path can then read and change the traffic). Default true. */
+  readonly rejectUnauthorized?: boolean;
 }
 
 /** How often and how patiently a request moves on to another endpoint. */
@@ -203,9 +223,10 @@ export class KVStoreClient implements KVStore {
       const label = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
       if (seen.has(label)) continue;
       seen.add(label);
+      const connect = url.protocol === 'https:' && options.tls !== undefined ? { connect: tlsConnectOptions(options.tls) } : {};
       this.endpoints.push({
         label,
-        pool: new Pool(url.origin, { connections, pipelining: 1 }),
+        pool: new Pool(url.origin, { connections, pipelining: 1, ...connect }),
         basePath: url.pathname.replace(/\/+$/, ''),
       });
     }
@@ -476,4 +497,17 @@ function codeForStatus(status: number): ErrorCode {
   if (status === 503) return 'UNAVAILABLE';
   if (status >= 400 && status < 500) return 'INVALID_REQUEST';
   return 'INTERNAL';
+}
+
+/** The `tls.connect` options of {@link KVStoreClientTlsOptions}, only those given. */
+function tlsConnectOptions(tls: KVStoreClientTlsOptions): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries({
+      ca: tls.ca,
+      cert: tls.cert,
+      key: tls.key,
+      servername: tls.servername,
+      rejectUnauthorized: tls.rejectUnauthorized,
+    }).filter(([, value]) => value !== undefined),
+  );
 }

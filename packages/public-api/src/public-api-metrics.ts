@@ -196,10 +196,11 @@ export function counterFrom(registry: Registry, name: string, help: string, read
 /**
  * Exports a port's bound counters (`@dkv/transport`'s `PortBoundCounters.counts`: connections
  * refused, idle and read timeouts, failed handshakes, paused reads) as
- * `dkv_port_bounds_total{port, bound}`, read when scraped. Every process with a listening port
+ * `dkv_port_bounds_total{port, bound}`, read when scraped: one entry of `ports` per listening port
+ * of the process (`node`, `http`, `resp` for the Redis door). Every process with a listening port
  * uses it, so the metric has one name and shape everywhere.
  */
-export function registerPortBoundMetrics(registry: Registry, port: string, counts: Readonly<Record<string, number>>): void {
+export function registerPortBoundMetrics(registry: Registry, ports: Readonly<Record<string, Readonly<Record<string, number>>>>): void {
   new Counter({
     name: 'dkv_port_bounds_total',
     help: 'Connections refused or closed, and reads paused, by a bound of a listening port, since start',
@@ -207,7 +208,9 @@ export function registerPortBoundMetrics(registry: Registry, port: string, count
     registers: [registry],
     collect() {
       this.reset();
-      for (const [bound, count] of Object.entries(counts)) this.inc({ port, bound }, count);
+      for (const [port, counts] of Object.entries(ports)) {
+        for (const [bound, count] of Object.entries(counts)) this.inc({ port, bound }, count);
+      }
     },
   });
 }

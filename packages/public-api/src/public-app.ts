@@ -12,6 +12,11 @@ export interface PublicAppDeps extends PublicApiOptions {
   readonly logger?: FastifyBaseLogger;
   /** Bounds of the HTTP server itself (idle and request deadlines), e.g. from `@dkv/transport`'s `httpServerBoundsOptions`. */
   readonly serverBounds?: Pick<FastifyServerOptions, 'connectionTimeout' | 'requestTimeout'>;
+  /**
+   * TLS (`--tls-cert`, `--tls-key`): the app serves https only (its `server` is then a
+   * `https.Server`, whose certificate `setSecureContext` replaces). Absent: plain http.
+   */
+  readonly https?: { readonly cert: Buffer; readonly key: Buffer };
 }
 
 /** Bodies of requests other than PUT of a value (e.g. `POST /v1/cluster/nodes`) are small JSON documents. */
@@ -42,12 +47,17 @@ export function publicServerOptions(): Pick<FastifyServerOptions, 'routerOptions
  * (A storage node that coordinates adds {@link publicApiPlugin} to its own app instead.)
  */
 export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
-  const app = Fastify({
+  const options = {
     ...(deps.logger ? { loggerInstance: deps.logger } : {}),
     ...publicServerOptions(),
     ...deps.serverBounds,
     bodyLimit: CONTROL_BODY_LIMIT_BYTES,
-  });
+  };
+  // Routes, hooks and bounds are the same over https: only the server under them differs.
+  const app =
+    deps.https === undefined
+      ? Fastify(options)
+      : (Fastify({ ...options, https: { cert: deps.https.cert, key: deps.https.key } }) as unknown as FastifyInstance);
   registerPublicApi(app, deps.service, deps);
   app.get('/metrics', requires('read'), async (_request, reply) => {
     if (!deps.registry) return reply.type('text/plain; version=0.0.4; charset=utf-8').send('');

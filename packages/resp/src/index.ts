@@ -21,6 +21,6 @@ export {
   type ClientSession,
   type ServerContext,
 } from './commands.js';
-export { startRespServer, type RespServerOptions, type RunningRespServer } from './resp-server.js';
+export { startRespServer, type RespBoundEvent, type RespServerOptions, type RunningRespServer } from './resp-server.js';
 export { DEFAULT_RESP_SERVER_LIMITS, respServerLimits } from './defaults.js';
 export { CoordinatorRespBackend, type RespCoordinator } from './coordinator-resp-backend.js';

@@ -441,6 +441,42 @@ describe('connection bounds', () => {
     await client.closedByServer(3000);
   });
 
+  it('closes a client that trickles a command slower than readTimeoutMs (slowloris), and counts it', async () => {
+    const events: string[] = [];
+    const { client, memory } = await setup({ idleTimeoutMs: 10_000, readTimeoutMs: 400, onBound: (event) => events.push(event) });
+    const command = Buffer.from('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$20\r\naaaaaaaaaaaaaaaaaaaa\r\n');
+    // One byte every 50 ms: the idle timeout (10 s) never fires, the command would take 2.4 s.
+    const trickle = setInterval(() => {
+      const at = sent;
+      if (at < command.length - 1) client.sendRaw(command.subarray(at, at + 1));
+      sent += 1;
+    }, 50);
+    let sent = 0;
+    try {
+      await client.closedByServer(3000);
+    } finally {
+      clearInterval(trickle);
+    }
+    expect(sent).toBeLessThan(command.length - 1);
+    expect(events).toEqual(['read_timeout']);
+    expect(memory.calls.filter((call) => call.startsWith('put'))).toEqual([]);
+  });
+
+  it('keeps a client that sends whole commands slowly, each in pieces quicker than readTimeoutMs', async () => {
+    const events: string[] = [];
+    const { client } = await setup({ idleTimeoutMs: 10_000, readTimeoutMs: 300, onBound: (event) => events.push(event) });
+    for (let i = 0; i < 4; i += 1) {
+      client.sendRaw('*1\r\n$4\r\nPI');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      client.sendRaw('NG\r\n');
+      expect(await client.read(1)).toEqual(['PONG']);
+      // Between commands nothing is owed: the pause may outlast the read timeout.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(client.closed).toBe(false);
+    expect(events).toEqual([]);
+  });
+
   it('stops reading from a client that does not read its replies', async () => {
     const memory = new InMemoryRespBackend({ now: () => clockMs });
     await memory.put('big', Buffer.alloc(100_000, 0x61), null);

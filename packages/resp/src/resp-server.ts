@@ -20,6 +20,7 @@
  */
 import type { Authenticator } from '@dkv/auth';
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import {
   accessRefusal,
   COMMANDS,
@@ -75,7 +76,24 @@ export interface RespServerOptions {
   readonly auth?: Authenticator;
   /** Told of what an operator may want to know (a client disconnected for a bound, a protocol error). */
   readonly log?: (message: string, fields: Record<string, unknown>) => void;
+  /**
+   * A command whose first bytes have arrived must be whole within this long, however slowly the
+   * rest trickles (slowloris: the idle timeout never fires on a client that sends a byte now and
+   * then); otherwise the connection is closed (`read_timeout`). Time the server itself holds the
+   * input back (its own bounds) does not count. Absent or 0: no bound but the idle timeout.
+   */
+  readonly readTimeoutMs?: number;
+  /**
+   * TLS (`--tls-cert`, `--tls-key`): the door serves `rediss://` only; a client that does not
+   * complete a TLS handshake within `handshakeTimeoutMs` (default 10 s) is dropped (`tls_refused`).
+   */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer; readonly handshakeTimeoutMs?: number };
+  /** Told each time a bound turns a client away, to count it (`dkv_port_bounds_total{port="resp"}`). */
+  readonly onBound?: (event: RespBoundEvent) => void;
 }
+
+/** The bounds of the Redis door that close or refuse a connection (labels of `dkv_port_bounds_total`). */
+export type RespBoundEvent = 'connection_refused' | 'idle_timeout' | 'read_timeout' | 'tls_refused';
 
 /** A listening Redis door. */
 export interface RunningRespServer {
@@ -84,6 +102,8 @@ export interface RunningRespServer {
   readonly url: string;
   /** Connections open now. */
   connectionCount(): number;
+  /** With TLS: replaces the certificate new connections get (a renewal, on SIGHUP). No-op without. */
+  setSecureContext(options: { cert: Buffer; key: Buffer }): void;
   /** Stops listening and closes every connection (replies in flight are dropped). */
   close(): Promise<void>;
 }
@@ -96,7 +116,7 @@ export async function startRespServer(options: RespServerOptions): Promise<Runni
 
 /** The server: listener, connections, and what commands may ask of it. */
 class RespDoor {
-  private readonly server: Server;
+  private readonly server: Server | TlsServer;
   private readonly connections = new Set<RespConnection>();
   private nextClientId = 1;
   private port = 0;
@@ -109,7 +129,8 @@ class RespDoor {
   constructor(readonly options: RespServerOptions) {
     this.now = options.now ?? Date.now;
     this.startedAt = this.now();
-    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server =
+      options.tls === undefined ? createServer({ noDelay: true }, (socket) => this.accept(socket)) : this.tlsServer(options.tls);
     const portOf = (): number => this.port;
     this.context = {
       backend: options.backend,
@@ -149,8 +170,11 @@ class RespDoor {
     const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
     return {
       port: this.port,
-      url: `redis://${host}:${this.port}`,
+      url: `${this.options.tls === undefined ? 'redis' : 'rediss'}://${host}:${this.port}`,
       connectionCount: () => this.connections.size,
+      setSecureContext: (context) => {
+        if (this.options.tls !== undefined) (this.server as TlsServer).setSecureContext(context);
+      },
       close: () => this.close(),
     };
   }
@@ -210,8 +234,22 @@ class RespDoor {
     while (this.running < max && this.waiting.length > 0) (this.waiting.shift() as RespConnection).wake();
   }
 
+  /** The TLS listener: a client that fails the handshake (plaintext, or distrusting the certificate) is dropped and counted. */
+  private tlsServer(tls: NonNullable<RespServerOptions['tls']>): TlsServer {
+    const server = createTlsServer(
+      { cert: tls.cert, key: tls.key, noDelay: true, handshakeTimeout: tls.handshakeTimeoutMs ?? 10_000 },
+      (socket) => this.accept(socket),
+    );
+    server.on('tlsClientError', (_error, socket) => {
+      this.options.onBound?.('tls_refused');
+      socket.destroy();
+    });
+    return server;
+  }
+
   private accept(socket: Socket): void {
     if (this.connections.size >= this.options.maxConnections) {
+      this.options.onBound?.('connection_refused');
       socket.on('error', () => undefined);
       socket.end('-ERR max number of clients reached\r\n');
       return;
@@ -298,6 +336,8 @@ class RespConnection {
   /** A command read but not started: it waits for a slot under the server-wide in-flight bound. */
   private stalled: Buffer[] | null = null;
   private flushScheduled = false;
+  /** Armed while a command has begun to arrive and is not whole (see `readTimeoutMs`). */
+  private readDeadline: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly door: RespDoor,
@@ -326,10 +366,14 @@ class RespConnection {
     socket.on('error', () => undefined);
     socket.on('close', () => {
       this.closing = true;
+      this.clearReadDeadline();
       door.forget(this);
     });
     if (door.options.idleTimeoutMs > 0) {
-      socket.setTimeout(door.options.idleTimeoutMs, () => socket.destroy());
+      socket.setTimeout(door.options.idleTimeoutMs, () => {
+        door.options.onBound?.('idle_timeout');
+        socket.destroy();
+      });
     }
   }
 
@@ -374,8 +418,10 @@ class RespConnection {
       }
       if (args === null) {
         this.resume();
+        if (this.parser.bufferedBytes > 0) this.armReadDeadline();
         break;
       }
+      this.clearReadDeadline();
       try {
         const name = nameOf(args);
         const spec = COMMANDS[name];
@@ -401,9 +447,35 @@ class RespConnection {
   }
 
   private pause(): void {
+    // Input the server holds back is not the client's delay.
+    this.clearReadDeadline();
     if (this.paused) return;
     this.paused = true;
     this.socket.pause();
+  }
+
+  /** Starts the clock on a command that has begun to arrive, unless it runs already. */
+  private armReadDeadline(): void {
+    const timeoutMs = this.door.options.readTimeoutMs ?? 0;
+    if (timeoutMs <= 0 || this.readDeadline !== null) return;
+    this.readDeadline = setTimeout(() => {
+      this.readDeadline = null;
+      if (this.closing || this.paused || this.parser.bufferedBytes === 0) return;
+      this.door.options.onBound?.('read_timeout');
+      this.door.options.log?.('redis client did not send a whole command in time; closing it', {
+        client: this.session.address,
+        timeoutMs,
+        bufferedBytes: this.parser.bufferedBytes,
+      });
+      this.destroy();
+    }, timeoutMs);
+    this.readDeadline.unref();
+  }
+
+  private clearReadDeadline(): void {
+    if (this.readDeadline === null) return;
+    clearTimeout(this.readDeadline);
+    this.readDeadline = null;
   }
 
   private resume(): void {

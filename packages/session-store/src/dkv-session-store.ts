@@ -1,4 +1,4 @@
-import { KVStoreClient, type KVStoreClientOptions } from '@dkv/client';
+import { KVStoreClient, type KVStoreClientOptions, type KVStoreClientTlsOptions } from '@dkv/client';
 import { DkvError, MAX_TTL_SECONDS } from '@dkv/core';
 import { Store, type SessionData } from 'express-session';
 
@@ -34,6 +34,12 @@ export interface DkvSessionStoreOptions {
   readonly username?: string;
   /** The password of {@link username}. */
   readonly password?: string;
+  /**
+   * TLS for `https://` endpoints (a cluster run with `--tls-cert`): `ca` to trust (what
+   * `dkv cluster up --tls` prints, or your CA), and if asked a client `cert` and `key`,
+   * `servername`, `rejectUnauthorized`, as `KVStoreClient`'s `tls`. With `client`, give them to that client instead.
+   */
+  readonly tls?: KVStoreClientTlsOptions;
   /** Prefix of every session's key. Default `"sess:"`. */
   readonly prefix?: string;
   /**
@@ -107,6 +113,7 @@ export class DkvSessionStore extends Store {
     const credentials = {
       ...(options.username === undefined ? {} : { username: options.username }),
       ...(options.password === undefined ? {} : { password: options.password }),
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
     };
     this.client =
       options.client ??

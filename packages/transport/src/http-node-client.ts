@@ -1,5 +1,6 @@
 import { NodeUnavailableError, type Node, type NodeClient, type RequestOptions, type ResponseFor, type StorageRequest } from '@dkv/core';
 import { Pool, type Dispatcher } from 'undici';
+import { internodeConnectOptions, type InternodeTls } from './internode-tls.js';
 import { decodeResponse, encodeRequest, FRAME_CONTENT_TYPE, FrameError } from './codec.js';
 import { describeError, matchResponse } from './handler.js';
 import { DEFAULT_FRAME_LIMIT_BYTES, INTERNAL_STORAGE_PATH } from './internal-routes.js';
@@ -23,10 +24,15 @@ export interface HttpNodeClientOptions {
    * nodes' internal routes require when they have one. Null or absent: no header.
    */
   readonly clusterSecret?: string | null;
+  /**
+   * Mutual TLS (`--tls-ca`): requests go over https, show `cert` to the node and accept only a
+   * node whose certificate chains to `ca` and is valid for its host. Null or absent: plain http.
+   */
+  readonly tls?: InternodeTls | null;
 }
 
 /** The defaults of {@link HttpNodeClientOptions}, sized for a coordinator on a LAN. */
-export const DEFAULT_HTTP_NODE_CLIENT_OPTIONS: Readonly<Required<Omit<HttpNodeClientOptions, 'clusterSecret'>>> = {
+export const DEFAULT_HTTP_NODE_CLIENT_OPTIONS: Readonly<Required<Omit<HttpNodeClientOptions, 'clusterSecret' | 'tls'>>> = {
   connectionsPerNode: 16,
   pipelining: 1,
   maxResponseBytes: DEFAULT_FRAME_LIMIT_BYTES,
@@ -70,14 +76,16 @@ class RemoteAnswerError extends Error {}
  * `closed`. Pools are kept per address for the client's life; the cluster's addresses are few.
  */
 export class HttpNodeClient implements NodeClient {
-  private readonly options: Readonly<Required<Omit<HttpNodeClientOptions, 'clusterSecret'>>>;
+  private readonly options: Readonly<Required<Omit<HttpNodeClientOptions, 'clusterSecret' | 'tls'>>>;
   private readonly secret: string | null;
+  private readonly tls: InternodeTls | null;
   private readonly pools = new Map<string, NodePool>();
   private closing: Promise<void> | null = null;
 
   constructor(options: HttpNodeClientOptions = {}) {
-    const { clusterSecret, ...bounds } = options;
+    const { clusterSecret, tls, ...bounds } = options;
     this.secret = clusterSecret ?? null;
+    this.tls = tls ?? null;
     this.options = { ...DEFAULT_HTTP_NODE_CLIENT_OPTIONS, ...definedOnly(bounds) };
     for (const [name, value] of Object.entries(this.options)) {
       if (!Number.isInteger(value) || value < 1) {
@@ -154,10 +162,12 @@ export class HttpNodeClient implements NodeClient {
   private poolFor(address: string): NodePool | null {
     const existing = this.pools.get(address);
     if (existing !== undefined) return existing;
-    const origin = originOf(address);
+    const origin = originOf(address, this.tls === null ? 'http' : 'https');
     if (origin === null) return null;
+    const connect =
+      this.tls === null ? {} : { connect: internodeConnectOptions(this.tls, new URL(origin).hostname.replace(/^\[|\]$/g, '')) };
     const node: NodePool = {
-      pool: new Pool(origin, { connections: this.options.connectionsPerNode, pipelining: this.options.pipelining }),
+      pool: new Pool(origin, { connections: this.options.connectionsPerNode, pipelining: this.options.pipelining, ...connect }),
       inFlight: 0,
     };
     this.pools.set(address, node);
@@ -256,9 +266,9 @@ function errorCodeOf(error: unknown): string | null {
   return null;
 }
 
-function originOf(address: string): string | null {
+function originOf(address: string, scheme: 'http' | 'https'): string | null {
   try {
-    const url = new URL(`http://${address}`);
+    const url = new URL(`${scheme}://${address}`);
     if (url.port === '' || url.pathname !== '/' || url.username !== '' || url.search !== '') return null;
     return url.origin;
   } catch {

@@ -1,6 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import { hasVerifiedPeerCertificate } from './internode-tls.js';
 import { DEFAULT_HTTP_AUTH_SKEW_MS, INTERNODE_AUTH_HEADER, verifyInternalRequest } from './internode-auth.js';
 import type { PortBoundCounters, PortBounds } from './port-bounds.js';
 
@@ -69,5 +70,23 @@ export function requireInternodeAuth(app: FastifyInstance, options: InternodeAut
     if (problem === null) return;
     options.counters?.hit('auth_failed');
     await reply.code(401).send({ error: { code: 'UNAUTHENTICATED', message: problem } });
+  });
+}
+
+/**
+ * Makes every route under `/internal/` of `app` require a client certificate its port verified
+ * against the cluster's CA (mutual TLS, `--tls-ca`): a request over a connection without one is
+ * answered 401 `UNAUTHENTICATED` before its body is read and before any handler runs, and counted
+ * as `tls_refused`. Register it on the root app before the routes; the cluster-secret header
+ * check ({@link requireInternodeAuth}) still applies on top.
+ */
+export function requireInternodeCertificate(app: FastifyInstance, options: { readonly counters?: PortBoundCounters } = {}): void {
+  app.addHook('onRequest', async (request, reply) => {
+    const internal = request.url.startsWith('/internal/') || (request.routeOptions.url ?? '').startsWith('/internal/');
+    if (!internal || hasVerifiedPeerCertificate(request.raw.socket)) return;
+    options.counters?.hit('tls_refused');
+    await reply.code(401).send({
+      error: { code: 'UNAUTHENTICATED', message: "internal routes need a client certificate signed by the cluster's CA (mutual TLS)" },
+    });
   });
 }

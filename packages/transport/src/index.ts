@@ -30,6 +30,8 @@ export {
   listenMultiplexed,
   type MultiplexedPort,
   type MultiplexedPortOptions,
+  type MultiplexedPortTls,
+  type MultiplexedTargets,
 } from './multiplexed-port.js';
 export { type CircuitBreakerOptions, CircuitBreakingNodeClient } from './circuit-breaking-node-client.js';
 export { LocalFirstNodeClient } from './local-first-node-client.js';
@@ -43,7 +45,13 @@ export {
   type PortBounds,
 } from './port-bounds.js';
 export { DEFAULT_HTTP_AUTH_SKEW_MS, INTERNODE_AUTH_HEADER, signInternalRequest, verifyInternalRequest } from './internode-auth.js';
-export { applyHttpPortBounds, httpServerBoundsOptions, type InternodeAuthHookOptions, requireInternodeAuth } from './http-port-bounds.js';
+export {
+  applyHttpPortBounds,
+  httpServerBoundsOptions,
+  type InternodeAuthHookOptions,
+  requireInternodeAuth,
+  requireInternodeCertificate,
+} from './http-port-bounds.js';
 export { CONTROL_CLIENT_BOUNDS, CONTROL_FRAME_BYTES, FRAME_OVERHEAD_BYTES, TCP_CONNECTIONS_PER_NODE_MAX } from './wire-limits.js';
 export {
   createControlClient,
@@ -53,3 +61,4 @@ export {
   type WireStackSettings,
   type WireTransport,
 } from './wire-stack.js';
+export { hasVerifiedPeerCertificate, internodeConnectOptions, type InternodeTls } from './internode-tls.js';

@@ -1,8 +1,10 @@
 import { createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import { hasVerifiedPeerCertificate } from './internode-tls.js';
 import { readU32 } from './tcp-frame.js';
 import type { TcpStorageServer } from './tcp-storage-server.js';
-import type { PortBoundCounters } from './port-bounds.js';
+import type { PortBoundCounters, PortBoundEvent } from './port-bounds.js';
 
 /** Where a multiplexed port sends its connections, and its bounds. */
 export interface MultiplexedPortOptions {
@@ -24,6 +26,24 @@ export interface MultiplexedPortOptions {
   readonly maxConnections?: number;
   /** Where a dropped connection is counted. */
   readonly counters?: PortBoundCounters;
+  /**
+   * TLS on the whole port: every connection, binary or HTTP, is TLS. With `ca` (mutual TLS
+   * internode), clients are asked for a certificate, and a binary connection whose certificate
+   * does not chain to `ca` is closed before a frame is read (`tls_refused`); HTTP connections
+   * without one are served (the public API of a node that coordinates), and the internal routes
+   * refuse them (`requireInternodeCertificate`). Absent: plain TCP.
+   */
+  readonly tls?: MultiplexedPortTls;
+}
+
+/** The TLS material of a multiplexed port (see {@link MultiplexedPortOptions.tls}). */
+export interface MultiplexedPortTls {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** The cluster's CA: with it, peers' certificates are requested and checked. Null: server authentication only. */
+  readonly ca: Buffer | null;
+  /** A TLS handshake not done within this long is dropped. Default 10 s. */
+  readonly handshakeTimeoutMs?: number;
 }
 
 /** A listening multiplexed port. */
@@ -31,6 +51,8 @@ export interface MultiplexedPort {
   readonly port: number;
   /** Stops accepting and drops connections not yet routed; routed ones are closed by their own servers. */
   close(): Promise<void>;
+  /** With TLS: replaces the certificate (and CA) new connections get, e.g. after a renewal (SIGHUP). No-op without. */
+  setSecureContext(options: { cert: Buffer; key: Buffer; ca?: Buffer }): void;
 }
 
 /** Where a bound multiplexed port sends its connections once the servers exist (see {@link bindMultiplexed}). */
@@ -78,6 +100,7 @@ export function bindMultiplexed(options: Omit<MultiplexedPortOptions, 'tcp' | 'h
   const sniffing = new Set<Socket>();
   let targets: MultiplexedTargets | null = null;
   const early: Socket[] = [];
+  const countBound = (event: PortBoundEvent): void => (targets?.counters ?? options.counters)?.hit(event);
   const route = (socket: Socket): void => {
     sniffing.add(socket);
     socket.once('close', () => sniffing.delete(socket));
@@ -100,8 +123,14 @@ export function bindMultiplexed(options: Omit<MultiplexedPortOptions, 'tcp' | 'h
       socket.off('error', onError);
       socket.pause();
       socket.unshift(head);
-      if (readU32(head, 0) <= options.maxFrameBytes) to.tcp.adopt(socket);
-      else to.http.emit('connection', socket);
+      if (readU32(head, 0) > options.maxFrameBytes) to.http.emit('connection', socket);
+      else if (options.tls?.ca == null || hasVerifiedPeerCertificate(socket)) to.tcp.adopt(socket);
+      else {
+        // Mutual TLS: a binary peer without a certificate from the cluster's CA never reaches storage.
+        countBound('tls_refused');
+        socket.destroy();
+        return;
+      }
       socket.resume();
     };
     const onError = (): void => {
@@ -111,12 +140,17 @@ export function bindMultiplexed(options: Omit<MultiplexedPortOptions, 'tcp' | 'h
     socket.on('data', onData);
     socket.on('error', onError);
   };
-  const server: NetServer = createServer({ pauseOnConnect: true }, (socket) => {
+  const onConnection = (socket: Socket): void => {
     route(socket);
     if (targets !== null) socket.resume();
-  });
+  };
+  // A TLS socket is handed over after its handshake, unread: it buffers until sniffed, like a paused one.
+  const server: NetServer | TlsServer =
+    options.tls === undefined
+      ? createServer({ pauseOnConnect: true }, onConnection)
+      : listenerWithTls(options.tls, onConnection, countBound);
   if (options.maxConnections !== undefined) server.maxConnections = options.maxConnections;
-  server.on('drop', () => (targets?.counters ?? options.counters)?.hit('connection_refused'));
+  server.on('drop', () => countBound('connection_refused'));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: options.host, port: options.port }, () => {
@@ -140,7 +174,33 @@ export function bindMultiplexed(options: Omit<MultiplexedPortOptions, 'tcp' | 'h
           sniffing.clear();
           early.length = 0;
         },
+        setSecureContext: (context) => {
+          if (options.tls !== undefined) (server as TlsServer).setSecureContext(context);
+        },
       });
     });
   });
+}
+
+/**
+ * The TLS listener of a multiplexed port: `route` gets each connection once its handshake is done.
+ * Peers' certificates are requested with a CA but not required at the handshake (the public API
+ * may share the port); a failed handshake (a plaintext client, a client that distrusts the
+ * certificate, a certificate the CA did not sign) is counted and the connection dropped.
+ */
+function listenerWithTls(tls: MultiplexedPortTls, route: (socket: Socket) => void, countBound: (event: PortBoundEvent) => void): TlsServer {
+  const server = createTlsServer(
+    {
+      cert: tls.cert,
+      key: tls.key,
+      ...(tls.ca === null ? {} : { ca: tls.ca, requestCert: true, rejectUnauthorized: false }),
+      handshakeTimeout: tls.handshakeTimeoutMs ?? 10_000,
+    },
+    route,
+  );
+  server.on('tlsClientError', (_error, socket) => {
+    countBound('tls_refused');
+    socket.destroy();
+  });
+  return server;
 }

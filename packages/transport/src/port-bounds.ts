@@ -21,6 +21,12 @@ export const PORT_BOUND_EVENTS = [
   'frame_too_large',
   /** Answers queued for a connection reached `maxBufferedWriteBytes`: its reading paused until they drain. */
   'write_backpressure',
+  /**
+   * A TLS handshake failed (a plaintext client on a TLS port, a client that does not trust the
+   * certificate, a late handshake), or with mutual TLS a peer without a certificate from the
+   * cluster's CA asked for internode service: closed or refused before a request was read.
+   */
+  'tls_refused',
 ] as const;
 
 /** One of {@link PORT_BOUND_EVENTS}. */

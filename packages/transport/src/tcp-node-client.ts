@@ -1,4 +1,6 @@
 import { connect, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
+import { internodeConnectOptions, type InternodeTls } from './internode-tls.js';
 import {
   NodeUnavailableError,
   type Node,
@@ -49,9 +51,15 @@ export interface TcpNodeClientOptions {
    * `connectTimeoutMs`. Null or absent: no handshake (the node must have no secret either).
    */
   readonly clusterSecret?: string | null;
+  /**
+   * Mutual TLS (`--tls-ca`): each connection is TLS, shows `cert` to the node and accepts only a
+   * node whose certificate chains to `ca` and is valid for the node's host; the TLS handshake
+   * runs under `connectTimeoutMs` too, before the cluster-secret handshake. Null or absent: plain TCP.
+   */
+  readonly tls?: InternodeTls | null;
 }
 
-type NumericOptions = Required<Omit<TcpNodeClientOptions, 'rng' | 'clusterSecret'>>;
+type NumericOptions = Required<Omit<TcpNodeClientOptions, 'rng' | 'clusterSecret' | 'tls'>>;
 
 /** The defaults of {@link TcpNodeClientOptions}, sized for a coordinator on a LAN. */
 export const DEFAULT_TCP_NODE_CLIENT_OPTIONS: Readonly<NumericOptions> = {
@@ -120,7 +128,7 @@ export class TcpNodeClient implements NodeClient {
     const secret = options.clusterSecret ?? null;
     if (secret !== null && secret.length === 0)
       throw new RangeError('TcpNodeClient option clusterSecret must not be empty (null turns the handshake off)');
-    this.context = new ClientContext(limits, options.rng ?? MATH_RNG, secret);
+    this.context = new ClientContext(limits, options.rng ?? MATH_RNG, secret, options.tls ?? null);
   }
 
   /** Sends one request to `target.address`; see the class comment for how each failure is named. */
@@ -166,6 +174,8 @@ class ClientContext {
     readonly limits: Readonly<NumericOptions>,
     readonly rng: Rng,
     readonly secret: string | null,
+    /** The mutual-TLS material of every connection; null: plain TCP. */
+    readonly tls: InternodeTls | null,
   ) {}
 
   /** Queues `connection` to be written at the end of this event-loop turn. */
@@ -499,11 +509,17 @@ class Connection {
     this.remoteReason = null;
     this.clientNonce = null;
     this.reader = new FrameReader(this.context.limits.maxFrameBytes);
-    const socket = connect({ host: this.peer.host, port: this.peer.port, noDelay: true });
+    const { host, port } = this.peer;
+    const tls = this.context.tls;
+    const socket =
+      tls === null
+        ? connect({ host, port, noDelay: true })
+        : connectTls({ host, port, ...internodeConnectOptions(tls, host) }).setNoDelay(true);
     this.socket = socket;
     socket.setTimeout(this.context.limits.connectTimeoutMs);
     socket.on('timeout', () => socket.destroy(new Error(`no connection within ${this.context.limits.connectTimeoutMs} ms`)));
-    socket.on('connect', () => this.onConnect(socket));
+    // With TLS the connection is usable once the node's certificate has been checked.
+    socket.on(tls === null ? 'connect' : 'secureConnect', () => this.onConnect(socket));
     socket.on('data', (chunk: Buffer) => this.onData(socket, chunk));
     socket.on('error', (error: Error & { code?: string }) => {
       if (socket === this.socket) this.lastError = error.code ?? describeError(error);

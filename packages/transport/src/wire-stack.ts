@@ -1,6 +1,7 @@
 import type { Clock, NodeClient, Rng, Scheduler } from '@dkv/core';
 import { CircuitBreakingNodeClient, type CircuitBreakerOptions } from './circuit-breaking-node-client.js';
 import { HttpNodeClient } from './http-node-client.js';
+import type { InternodeTls } from './internode-tls.js';
 import { RetryingNodeClient, type RetryOptions } from './retrying-node-client.js';
 import { TcpNodeClient } from './tcp-node-client.js';
 import { CONTROL_CLIENT_BOUNDS, FRAME_OVERHEAD_BYTES, TCP_CONNECTIONS_PER_NODE_MAX } from './wire-limits.js';
@@ -24,6 +25,11 @@ export interface WireStackSettings {
   readonly circuitBreaker: CircuitBreakerOptions;
   /** The cluster secret proved to every peer; null: none. */
   readonly clusterSecret: string | null;
+  /**
+   * Mutual TLS to every node (`--tls-ca`): the process shows its certificate and accepts only nodes
+   * whose certificate chains to the CA. Null or absent: plain TCP (or http).
+   */
+  readonly tls?: InternodeTls | null;
 }
 
 /** Time, timers and randomness the retries and the circuit breaker run on. */
@@ -46,12 +52,14 @@ export function createWireClient(settings: Omit<WireStackSettings, 'nodeRetry' |
         maxInFlightPerNode: settings.maxInFlightPerNode,
         maxFrameBytes,
         clusterSecret: settings.clusterSecret,
+        tls: settings.tls ?? null,
       })
     : new HttpNodeClient({
         connectionsPerNode: settings.connectionsPerNode,
         maxInFlightPerNode: settings.maxInFlightPerNode,
         maxResponseBytes: maxFrameBytes,
         clusterSecret: settings.clusterSecret,
+        tls: settings.tls ?? null,
       });
 }
 
@@ -76,8 +84,8 @@ export function createWireStack(
 
 /**
  * A control client (gossip, range sync, anti-entropy) over the binary protocol: the bounds of
- * {@link CONTROL_CLIENT_BOUNDS}, frames of at most `maxFrameBytes`.
+ * {@link CONTROL_CLIENT_BOUNDS}, frames of at most `maxFrameBytes`, over mutual TLS with `tls`.
  */
-export function createControlClient(maxFrameBytes: number, clusterSecret: string | null): TcpNodeClient {
-  return new TcpNodeClient({ ...CONTROL_CLIENT_BOUNDS, maxFrameBytes, clusterSecret });
+export function createControlClient(maxFrameBytes: number, clusterSecret: string | null, tls: InternodeTls | null = null): TcpNodeClient {
+  return new TcpNodeClient({ ...CONTROL_CLIENT_BOUNDS, maxFrameBytes, clusterSecret, tls });
 }
