@@ -364,8 +364,9 @@ describe('capacity command on bad input: exit code 1, one message on stderr, not
 });
 
 describe('tools/capacity.ts as a process', () => {
+  // tsx compiles the tool at start: a second on an idle core, over 15 s at load 35 (a fresh-clone CI run).
   const spawnCapacity = (args: readonly string[]) =>
-    spawnSync(process.execPath, ['--import', 'tsx', 'tools/capacity.ts', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 15_000 });
+    spawnSync(process.execPath, ['--import', 'tsx', 'tools/capacity.ts', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
 
   it('writes the document and exits 0, or writes only an error and exits 1', () => {
     const ok = spawnCapacity(LATEST);
@@ -375,5 +376,5 @@ describe('tools/capacity.ts as a process', () => {
     const bad = spawnCapacity([LATEST[0]!, 'no-such-memory.json']);
     expect({ status: bad.status, stdout: bad.stdout }).toEqual({ status: 1, stdout: '' });
     expect(bad.stderr).toMatch(/^capacity: cannot read no-such-memory\.json: ENOENT/);
-  });
+  }, 130_000);
 });
