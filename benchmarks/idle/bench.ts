@@ -27,7 +27,7 @@ import { readFileSync } from 'node:fs';
 import { categoryOf } from '../lib/cpuprofile.js';
 import { cpuSecondsOf, ProcessRegistry } from '../lib/processes.js';
 import { runRedisBenchmark, startDkvCluster, type DkvCluster } from '../lib/servers.js';
-import { SESSION_VALUE_BYTES } from '../lib/workload.js';
+import { SESSION_VALUE_BYTES } from '@dkv/testkit';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const USAGE =

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { fmt, parseFlags, stamp, table } from '../lib/args.js';
 import { cpuPin, pinSelf, ProcessRegistry, type CpuPin } from '../lib/processes.js';
 import { runRedisBenchmark, startDkvCluster, startRedisServer } from '../lib/servers.js';
-import { SESSION_VALUE_BYTES } from '../lib/workload.js';
+import { SESSION_VALUE_BYTES } from '@dkv/testkit';
 import { preload, runPaced, type PacedResult } from './paced-client.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
