@@ -21,7 +21,11 @@ const ITERATIONS = Number(process.env.BENCH_CODEC_ITERATIONS ?? 200_000);
 const record = recordOf(valueOf(2048), 42, Date.now());
 const exchanges: { name: string; request: StorageRequest; response: StorageResponse }[] = [
   { name: 'GET 2 KiB', request: { type: 'GET', key: 'session:00001234' }, response: { type: 'GET', record } },
-  { name: 'PUT 2 KiB', request: { type: 'PUT', key: 'session:00001234', record }, response: { type: 'PUT', applied: true, version: 42, previous: 41 } },
+  {
+    name: 'PUT 2 KiB',
+    request: { type: 'PUT', key: 'session:00001234', record },
+    response: { type: 'PUT', applied: true, version: 42, previous: 41 },
+  },
 ];
 
 const plain = new Packr({ useRecords: false, int64AsType: 'number' });
