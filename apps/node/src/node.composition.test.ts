@@ -123,7 +123,9 @@ describe('a coordinating node with its transport swapped', () => {
       // A read that the own replica refuses is answered by the peers, through the same transport.
       const get = await fetch(`${node.url}/v1/kv/swap?r=1`);
       expect(`${get.status} ${await get.text()}`).toBe('200 via memory');
-      expect(sent).toEqual(expect.arrayContaining(['n2:PUT', 'n3:PUT', 'n2:GET']));
+      expect(sent).toEqual(expect.arrayContaining(['n2:PUT', 'n3:PUT']));
+      // With digest reads one peer sends the value (GET) and the other its version (HEAD).
+      expect(sent.filter((s) => /^n[23]:GET$/.test(s)).length).toBeGreaterThan(0);
       // w=3 needs the own replica's vouch as well, which a node that never heard from its peers
       // cannot give: both peers apply the write and it is still refused, saying why.
       const all = await fetch(`${node.url}/v1/kv/all?w=3`, { method: 'PUT', body: 'three' });
