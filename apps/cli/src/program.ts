@@ -452,32 +452,31 @@ async function report(deps: CliDeps, name: string, url: string, render: () => Pr
   }
 }
 
-/** Reads `/v1/cluster` through {@link adminRequest} (role `read` when authentication is on). */
+/** GETs a read-only admin `path` through {@link adminRequest} (role `read` when authentication is on). */
+function readAdmin(url: string, path: string, credentials?: AdminCredentials, tlsCa?: Buffer): Promise<unknown> {
+  return adminRequest({
+    url,
+    method: 'GET',
+    path,
+    ...(credentials === undefined ? {} : { credentials }),
+    ...(tlsCa === undefined ? {} : { tlsCa }),
+  });
+}
+
+/** Reads `/v1/cluster` (role `read` when authentication is on). */
 export async function fetchCluster(
   url: string,
   credentials?: AdminCredentials,
   tlsCa?: Buffer,
 ): Promise<Parameters<typeof formatStatus>[0]> {
-  return (await adminRequest({
-    url,
-    method: 'GET',
-    path: '/v1/cluster',
-    ...(credentials === undefined ? {} : { credentials }),
-    ...(tlsCa === undefined ? {} : { tlsCa }),
-  })) as Parameters<typeof formatStatus>[0];
+  return (await readAdmin(url, '/v1/cluster', credentials, tlsCa)) as Parameters<typeof formatStatus>[0];
 }
 
-/** Reads `/v1/cluster/distribution` through {@link adminRequest} (role `read` when authentication is on). */
+/** Reads `/v1/cluster/distribution` (role `read` when authentication is on). */
 export async function fetchDistribution(
   url: string,
   credentials?: AdminCredentials,
   tlsCa?: Buffer,
 ): Promise<Parameters<typeof formatRing>[0]> {
-  return (await adminRequest({
-    url,
-    method: 'GET',
-    path: '/v1/cluster/distribution',
-    ...(credentials === undefined ? {} : { credentials }),
-    ...(tlsCa === undefined ? {} : { tlsCa }),
-  })) as Parameters<typeof formatRing>[0];
+  return (await readAdmin(url, '/v1/cluster/distribution', credentials, tlsCa)) as Parameters<typeof formatRing>[0];
 }
