@@ -8,13 +8,16 @@
  * packages (tools/ensure-debian-tools.sh). Every process started is stopped by pid.
  *
  * Usage: npx tsx benchmarks/resp/bench.ts [--quick] [--requests n] [--connections c] [--keys k]
- *   [--targets redis,n3,n1,node] [--pipelines 1,16] [--tests set,get] [--profile] [--no-pin]
+ *   [--targets redis,n3,n3nodes,n1,node] [--pipelines 1,16] [--tests set,get] [--profile] [--no-pin]
  * The servers (redis-server, every dkv process) run pinned to CPU 0 and redis-benchmark to the
  * other CPUs (taskset; `--no-pin` turns it off), as the HTTP benchmark does: a server then works
  * at saturation on its core, as it would at load, and batches what arrives together.
  * Targets: `redis`; `n3`, 3 storage nodes and a coordinator (N=3 W=2 R=2, what `npm start`
- * runs); `n1`, one storage node and a coordinator; `node`, one coordinating node alone (N=1, the
- * one-node deployment: its reads and writes go to its own replica in-process).
+ * runs); `n3nodes`, 3 storage nodes that each coordinate (N=3 W=2 R=2, the deployment's topology,
+ * `deploy/`: `dkv node --coordinate`; redis-benchmark talks to the first node, which with 3 nodes
+ * holds a replica of every key and reads and writes it in-process); `n1`, one storage node and a
+ * coordinator; `node`, one coordinating node alone (N=1, the one-node deployment: its reads and
+ * writes go to its own replica in-process).
  * `--targets`, `--pipelines` and `--tests` run a subset (to iterate on one figure; a subset run
  * writes only its stamped result, never resp-latest). `--profile` runs dkv's processes under V8's
  * CPU profiler (benchmarks/lib/cpu-profiler-preload.mjs) and prints where their CPU went, self time
@@ -41,7 +44,7 @@ import { SESSION_VALUE_BYTES } from '@dkv/testkit';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const RESULTS = join(ROOT, 'benchmarks/results');
 const USAGE =
-  'usage: npx tsx benchmarks/resp/bench.ts [--quick] [--requests n] [--connections c] [--keys k] [--targets redis,n3,n1,node] [--pipelines 1,16] [--tests set,get] [--profile] [--no-pin] [--security]';
+  'usage: npx tsx benchmarks/resp/bench.ts [--quick] [--requests n] [--connections c] [--keys k] [--targets redis,n3,n3nodes,n1,node] [--pipelines 1,16] [--tests set,get] [--profile] [--no-pin] [--security]';
 
 /** How a dkv target is run: as is, with an auth file (AUTH per connection), or with TLS (`cluster up --tls`). */
 type Security = 'plain' | 'auth' | 'tls';
@@ -190,11 +193,12 @@ async function main(): Promise<void> {
       throw new Error(`--${name} takes a comma-separated list of ${all.join(', ')}; got ${String(flags[name])}`);
     return given;
   };
-  const chosenTargets = list('targets', ['redis', 'n3', 'n1', 'node']);
+  const allTargets = ['redis', 'n3', 'n3nodes', 'n1', 'node'];
+  const chosenTargets = list('targets', allTargets);
   const pipelines = list('pipelines', ['1', '16']).map(Number);
   const tests = list('tests', ['set', 'get']) as Array<'set' | 'get'>;
   // A --security run writes only its stamped result: resp-latest keeps the plain rows others compare with.
-  const subset = chosenTargets.length < 4 || pipelines.length < 2 || tests.length < 2 || flags['security'] === true;
+  const subset = chosenTargets.length < allTargets.length || pipelines.length < 2 || tests.length < 2 || flags['security'] === true;
   const profile = flags['profile'] === true;
   const securities: Security[] = flags['security'] === true ? ['plain', 'auth', 'tls'] : ['plain'];
   const authDir = mkdtempSync(join(tmpdir(), 'dkv-bench-auth-'));
@@ -221,6 +225,7 @@ async function main(): Promise<void> {
   const targets: Array<[string, string, Start]> = [
     ['redis', 'redis', () => startRedis(registry)],
     ['n3', 'dkv N=3 W=2 R=2', dkv(3, 'coordinator')],
+    ['n3nodes', 'dkv N=3 W=2 R=2 every node coordinates', dkv(3, 'nodes')],
     ['n1', 'dkv N=1', dkv(1, 'coordinator')],
     ['node', 'dkv one node N=1', dkv(1, 'nodes')],
   ];

@@ -7,7 +7,7 @@
  * same paced load at the same rates. Servers pinned to CPU 0, this process and redis-benchmark to
  * the others, as in bench.ts; every process started is stopped by pid.
  *
- * Usage: npx tsx benchmarks/resp/latency.ts [--targets n3,node] [--tests get,set] [--seconds 20]
+ * Usage: npx tsx benchmarks/resp/latency.ts [--targets n3,n3nodes,node] [--tests get,set] [--seconds 20]
  *   [--connections 50] [--keys 10000] [--requests 20000] [--no-pin]
  */
 import { spawnSync } from 'node:child_process';
@@ -23,9 +23,10 @@ import { preload, runPaced, type PacedResult } from './paced-client.js';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const RESULTS = join(ROOT, 'benchmarks/results');
 const USAGE =
-  'usage: npx tsx benchmarks/resp/latency.ts [--targets n3,node] [--tests get,set] [--seconds 20] [--connections 50] [--keys 10000] [--requests 20000] [--no-pin]';
+  'usage: npx tsx benchmarks/resp/latency.ts [--targets n3,n3nodes,node] [--tests get,set] [--seconds 20] [--connections 50] [--keys 10000] [--requests 20000] [--no-pin]';
 const TARGETS = {
   n3: { label: 'dkv N=3 W=2 R=2', nodes: 3, topology: 'coordinator' },
+  n3nodes: { label: 'dkv N=3 W=2 R=2 every node coordinates', nodes: 3, topology: 'nodes' },
   node: { label: 'dkv one node N=1', nodes: 1, topology: 'nodes' },
 };
 

@@ -33,6 +33,28 @@ describe('respCapacity', () => {
     expect(text).toContain('4.0x the goal of at most 50 cores');
   });
 
+  it('plans the deployment topology (every node coordinates) beside it when the result measured it', () => {
+    const json = result({ coordinator: 50, nodes: 30 }, { coordinator: 60, nodes: 40 });
+    json.rows.push(
+      { target: 'dkv N=3 W=2 R=2 every node coordinates', test: 'GET', pipeline: 1, cpuUsPerRequest: { nodes: 20 } },
+      { target: 'dkv N=3 W=2 R=2 every node coordinates', test: 'SET', pipeline: 1, cpuUsPerRequest: { nodes: 50 } },
+    );
+    const run = parseRespRun(json, 'r.json');
+    expect(run.coordinatingNodes).toEqual({ getUs: 20, setUs: 50 });
+    const plan = respCapacity(run, DEFAULT_CAPACITY_OPTIONS);
+    // (1e6 x 20 µs + 2e5 x 50 µs) / 0.5 = 60 cores.
+    expect(plan.coordinatingNodes?.totalCores).toBeCloseTo(60, 9);
+    const text = renderRespCapacity(run, plan, DEFAULT_CAPACITY_OPTIONS);
+    expect(text).toContain('**60.0 cores in all**');
+    expect(text).toContain('1.2x the goal of at most 50 cores');
+    // Without those rows the section says nothing of that topology.
+    const without = parseRespRun(result({ coordinator: 50, nodes: 30 }, { coordinator: 60, nodes: 40 }), 'r.json');
+    expect(without.coordinatingNodes).toBeNull();
+    expect(renderRespCapacity(without, respCapacity(without, DEFAULT_CAPACITY_OPTIONS), DEFAULT_CAPACITY_OPTIONS)).not.toContain(
+      'every storage node coordinating',
+    );
+  });
+
   it('says when the goal is met', () => {
     const run = parseRespRun(result({ coordinator: 10, nodes: 5 }, { coordinator: 10, nodes: 10 }), 'r.json');
     const plan = respCapacity(run, DEFAULT_CAPACITY_OPTIONS);

@@ -7,8 +7,13 @@
  */
 import type { CapacityOptions } from './model.js';
 
-/** The target of the Redis benchmark the model plans with: the default cluster. */
+/** The target of the Redis benchmark the model plans with: the default cluster (`npm start`: a coordinator and storage nodes). */
 export const RESP_TARGET = 'dkv N=3 W=2 R=2';
+/**
+ * The deployment's topology (`deploy/`: every storage node coordinates, `dkv node --coordinate`),
+ * planned beside the default cluster when the result measured it (`--targets n3nodes`).
+ */
+export const RESP_NODES_TARGET = 'dkv N=3 W=2 R=2 every node coordinates';
 /** The users' goal for the whole load, in cores of the measured class. */
 export const RESP_GOAL_CORES = 50;
 
@@ -26,6 +31,8 @@ export interface RespRun {
   /** Redis's own CPU per GET and SET in the same run (the reference), when measured. */
   readonly redisGetUs: number | null;
   readonly redisSetUs: number | null;
+  /** CPU per GET and SET of every process of {@link RESP_NODES_TARGET} (its nodes coordinate), when measured. */
+  readonly coordinatingNodes: { readonly getUs: number; readonly setUs: number } | null;
 }
 
 /** The Redis door's plan for the load of the options. */
@@ -36,6 +43,8 @@ export interface RespCapacity {
   readonly machines: number;
   /** The cores Redis itself would take for the same load at the same utilisation (one thread, for scale). */
   readonly redisCores: number | null;
+  /** The same load on coordinating nodes (the deployment's topology), when the result measured it. */
+  readonly coordinatingNodes: { readonly totalCores: number; readonly machines: number } | null;
 }
 
 interface RawRow {
@@ -71,7 +80,20 @@ export function parseRespRun(json: unknown, file: string): RespRun {
     const value = find('redis', test)?.['redis-server'];
     return typeof value === 'number' && value > 0 ? value : null;
   };
-  return { file, get: roles('GET'), set: roles('SET'), redisGetUs: redis('GET'), redisSetUs: redis('SET') };
+  const nodesUs = (test: string): number | null => {
+    const value = find(RESP_NODES_TARGET, test)?.['nodes'];
+    return typeof value === 'number' && value > 0 ? value : null;
+  };
+  const nodesGetUs = nodesUs('GET');
+  const nodesSetUs = nodesUs('SET');
+  return {
+    file,
+    get: roles('GET'),
+    set: roles('SET'),
+    redisGetUs: redis('GET'),
+    redisSetUs: redis('SET'),
+    coordinatingNodes: nodesGetUs === null || nodesSetUs === null ? null : { getUs: nodesGetUs, setUs: nodesSetUs },
+  };
 }
 
 /** Scales the measured CPU per request to the reads and writes of `options`, at its utilisation. */
@@ -82,7 +104,16 @@ export function respCapacity(run: RespRun, options: CapacityOptions): RespCapaci
   const totalCores = coordinatorCores + nodeCores;
   const redisCores =
     run.redisGetUs === null || run.redisSetUs === null ? null : (reads * run.redisGetUs + writes * run.redisSetUs) / 1e6 / utilisation;
-  return { coordinatorCores, nodeCores, totalCores, machines: Math.ceil(totalCores / options.machineCores), redisCores };
+  const nodes = run.coordinatingNodes;
+  const nodesCores = nodes === null ? null : (reads * nodes.getUs + writes * nodes.setUs) / 1e6 / utilisation;
+  return {
+    coordinatorCores,
+    nodeCores,
+    totalCores,
+    machines: Math.ceil(totalCores / options.machineCores),
+    redisCores,
+    coordinatingNodes: nodesCores === null ? null : { totalCores: nodesCores, machines: Math.ceil(nodesCores / options.machineCores) },
+  };
 }
 
 const cores = (value: number): string => value.toLocaleString('en-US', { maximumFractionDigits: 1, minimumFractionDigits: 1 });
@@ -90,10 +121,13 @@ const cores = (value: number): string => value.toLocaleString('en-US', { maximum
 /** The Markdown section: inputs, the table, and the comparison with the goal. */
 export function renderRespCapacity(run: RespRun, plan: RespCapacity, options: CapacityOptions): string {
   const us = (value: number): string => `${value.toFixed(1)} µs`;
-  const verdict =
-    plan.totalCores <= RESP_GOAL_CORES
+  const verdictOf = (total: number): string =>
+    total <= RESP_GOAL_CORES
       ? `within the goal of at most ${RESP_GOAL_CORES} cores`
-      : `${(plan.totalCores / RESP_GOAL_CORES).toFixed(1)}x the goal of at most ${RESP_GOAL_CORES} cores: the goal is not met with these figures`;
+      : `${(total / RESP_GOAL_CORES).toFixed(1)}x the goal of at most ${RESP_GOAL_CORES} cores: the goal is not met with these figures`;
+  const verdict = verdictOf(plan.totalCores);
+  const nodes = run.coordinatingNodes;
+  const nodesPlan = plan.coordinatingNodes;
   return [
     '## Through the Redis door (RESP)',
     '',
@@ -105,6 +139,12 @@ export function renderRespCapacity(run: RespRun, plan: RespCapacity, options: Ca
     `| SET | ${us(run.set.coordinatorUs)} | ${us(run.set.nodesUs)} | ${us(run.set.coordinatorUs + run.set.nodesUs)} | ${run.redisSetUs === null ? '-' : us(run.redisSetUs)} |`,
     '',
     `At ${options.readsPerSecond.toLocaleString('en-US')} GETs/s + ${options.writesPerSecond.toLocaleString('en-US')} SETs/s and ${Math.round(options.utilisation * 100)}% utilisation: coordinators ${cores(plan.coordinatorCores)} cores, storage nodes ${cores(plan.nodeCores)} cores, **${cores(plan.totalCores)} cores in all** (${plan.machines} machines of ${options.machineCores} cores for CPU), ${verdict}.${plan.redisCores === null ? '' : ` Redis's own CPU per request would need ${cores(plan.redisCores)} cores for the same load (one replica, no quorum: a scale, not a plan).`}`,
+    ...(nodes === null || nodesPlan === null
+      ? []
+      : [
+          '',
+          `With every storage node coordinating (the deployment's topology, \`deploy/\`: \`dkv node --coordinate\`; "${RESP_NODES_TARGET}" in the same run, the client on one node, which with 3 nodes holds a replica of every key and reads and writes it in-process): ${us(nodes.getUs)} per GET and ${us(nodes.setUs)} per SET over all three nodes, **${cores(nodesPlan.totalCores)} cores in all** (${nodesPlan.machines} machines of ${options.machineCores} cores), ${verdictOf(nodesPlan.totalCores)}. In a larger cluster a node holds a replica of only N/nodes of the keys; a request for another key costs what a coordinator's does.`,
+        ]),
     '',
     "These figures were measured on a shared 2-core machine whose processes were far from saturated: a process that is not busy pays a system call and a wake-up per request, where a loaded one batches a turn's requests into one write per peer. They are an upper bound of the cost per request at load.",
     '',
