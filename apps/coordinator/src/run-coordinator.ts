@@ -15,8 +15,10 @@ export const EXIT_BAD_CONFIG = 2;
 export async function runCoordinator(config: CoordinatorAppConfig): Promise<void> {
   const logger = processLogger(config.logLevel, { coordinator: config.coordinator.nodeId });
   try {
-    const coordinator = await startCoordinator(config);
-    holdInForeground(coordinator, (level, message) => logger[level](message));
+    // Signals are handled from the start on: a supervisor may stop the coordinator as soon as it logs that it listens.
+    const starting = startCoordinator(config);
+    holdInForeground(starting, (level, message) => logger[level](message));
+    const coordinator = await starting;
     announceListening(coordinator);
   } catch (error) {
     logger.fatal(`cannot start: ${error instanceof Error ? error.message : String(error)}`);

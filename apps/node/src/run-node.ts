@@ -14,8 +14,10 @@ export const EXIT_BAD_CONFIG = 2;
 export async function runNode(config: NodeConfig): Promise<void> {
   const logger = processLogger(config.logLevel, { node: config.id });
   try {
-    const node = await startNode(config);
-    holdInForeground(node, (level, message) => logger[level](message));
+    // Signals are handled from the start on: a supervisor may stop the node as soon as it logs that it listens.
+    const starting = startNode(config);
+    holdInForeground(starting, (level, message) => logger[level](message));
+    const node = await starting;
     announceListening(node);
     // A cluster-wide setting that differs from the cluster's is bad configuration, found at the first gossip answer.
     node.onRefused((error) => {

@@ -10,12 +10,19 @@ export type ForegroundLog = (level: 'info' | 'error', message: string) => void;
 const CLOSE_DEADLINE_MS = 10_000;
 
 /**
- * Keeps a started server in the foreground: SIGINT or SIGTERM closes it and exits 0 (1 if closing
- * fails or overruns its deadline). When the process was spawned with an IPC channel (by
+ * Keeps a server in the foreground: SIGINT or SIGTERM closes it and exits 0 (1 if closing fails
+ * or overruns its deadline). When the process was spawned with an IPC channel (by
  * `dkv cluster up`), losing that channel means the parent died, so it closes too: a killed
  * `cluster up` leaves no orphans behind. A process that has stopped logs a last line too: `stopped`.
+ *
+ * Call it with the server's start still under way (`server` a promise): the signals are then
+ * handled from before the server logs that it listens, so a supervisor that stops the process as
+ * soon as it reads that line gets a graceful stop, not the default action of SIGTERM (killed, no
+ * exit code). A signal during the start stops the server once it has started; a start that fails
+ * is the caller's to report (the stop then exits 1).
  */
-export function holdInForeground(server: Closable, log: ForegroundLog): void {
+export function holdInForeground(server: Closable | Promise<Closable>, log: ForegroundLog): void {
+  const started = Promise.resolve(server);
   let closing = false;
   const stop = (reason: string): void => {
     if (closing) return;
@@ -26,7 +33,7 @@ export function holdInForeground(server: Closable, log: ForegroundLog): void {
       process.exit(1);
     }, CLOSE_DEADLINE_MS);
     deadline.unref();
-    server.close().then(
+    started.then((running) => running.close()).then(
       () => {
         log('info', 'stopped');
         process.exit(0);
