@@ -33,16 +33,18 @@ export function holdInForeground(server: Closable | Promise<Closable>, log: Fore
       process.exit(1);
     }, CLOSE_DEADLINE_MS);
     deadline.unref();
-    started.then((running) => running.close()).then(
-      () => {
-        log('info', 'stopped');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        log('error', `close failed: ${error instanceof Error ? error.message : String(error)}`);
-        process.exit(1);
-      },
-    );
+    started
+      .then((running) => running.close())
+      .then(
+        () => {
+          log('info', 'stopped');
+          process.exit(0);
+        },
+        (error: unknown) => {
+          log('error', `close failed: ${error instanceof Error ? error.message : String(error)}`);
+          process.exit(1);
+        },
+      );
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
