@@ -22,9 +22,14 @@
  * Each target is checked first (redis-cli SET then GET of a value through it), and after its runs
  * its counters (INFO) show how many frames went to the peers and came back per client request.
  *
- * Usage: npx tsx benchmarks/resp/floor.ts [--quick] [--requests n] [--connections c] [--keys k]
- *   [--targets redis,map1,nodes3,coord3] [--pipelines 1,16] [--tests set,get] [--no-pin]
- * Writes benchmarks/results/resp-floor-<stamp>.{json,md}. Every process started is stopped by pid.
+ * Usage: npm run bench:resp-floor -- [flags], i.e.
+ *   npx tsx --conditions=development benchmarks/resp/floor.ts [--quick] [--requests n]
+ *   [--connections c] [--keys k] [--targets redis,map1,nodes3,coord3] [--pipelines 1,16]
+ *   [--tests set,get] [--no-pin]
+ * No build is needed (the servers use node: only). `--quick`: 10,000 requests per test instead of
+ * 100,000 (the full run takes about a minute). Writes benchmarks/results/resp-floor-<stamp>.{json,md},
+ * with the load average at the start and the end and, per run, the cores busy with anything else:
+ * on a shared machine that says how far to trust the figures. Every process started is stopped by pid.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -41,7 +46,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const RESULTS = join(ROOT, 'benchmarks/results');
 const SERVER = join(ROOT, 'benchmarks/resp/floor/server.ts');
 const USAGE =
-  'usage: npx tsx benchmarks/resp/floor.ts [--quick] [--requests n] [--connections c] [--keys k] [--targets redis,map1,nodes3,coord3] [--pipelines 1,16] [--tests set,get] [--no-pin]';
+  'usage: npx tsx --conditions=development benchmarks/resp/floor.ts [--quick] [--requests n] [--connections c] [--keys k] [--targets redis,map1,nodes3,coord3] [--pipelines 1,16] [--tests set,get] [--no-pin]';
 const TARGETS = ['redis', 'map1', 'nodes3', 'coord3'] as const;
 type Target = (typeof TARGETS)[number];
 const LABELS: Record<Target, string> = {
