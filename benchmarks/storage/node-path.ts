@@ -134,7 +134,7 @@ function serve(count: number, firstChunk: number): number {
     while (reader.next()) {
       // As `ServerConnection.serve`: decode, handle (borrowing a GET's bytes), encode at once.
       const id = reader.id;
-      const request = readRequest(reader);
+      const request = readRequest(reader, handler.handleBorrowed === undefined);
       const response = handler.handleBorrowed ? handler.handleBorrowed(request) : handler.handle(request);
       writeResponseFrame(writer, id, response);
       if (response.type === 'PUT' && !response.applied) refused += 1;

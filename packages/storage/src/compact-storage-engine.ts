@@ -21,6 +21,7 @@ import { digestRanges } from './record-digest.js';
 import { FLAG_IN_USE, FLAG_TOMBSTONE, NO_SLOT, RecordTable } from './record-table.js';
 import { bucketOf, inSomeRange, touchedBuckets } from './scan-buckets.js';
 import { EMPTY_ADDRESS, SlabAllocator, type SlabAllocatorOptions } from './slab-allocator.js';
+import type { CopyingStorageEngine } from './storage-service.js';
 import { WriterTable } from './writer-table.js';
 
 /** The TTL index may always hold this many stale items before it is compacted (as in the in-memory engine). */
@@ -93,7 +94,9 @@ export interface CompactStorageStats extends InMemoryStorageStats {
  * scanned records after an await). Values above `maxSlabValueBytes`
  * keep a buffer of their own, which is returned as it is and must not be mutated.
  */
-export class CompactStorageEngine implements RangeScanStorageEngine {
+export class CompactStorageEngine implements RangeScanStorageEngine, CopyingStorageEngine {
+  /** `apply` copies the bytes into a slab block or a buffer of their own: a caller may lend it a view (see `StorageService.handleBorrowed`). */
+  readonly copiesAppliedValues = true;
   private readonly clock: Clock;
   private readonly tombstoneGraceMs: number;
   private readonly ttlIndexSlackFactor: number;

@@ -114,6 +114,15 @@ describe('binary frames round-trip', () => {
     expect(response.record.value.buffer).toBe(get.buffer);
   });
 
+  it('leaves a PUT value a view of its frame when asked not to copy it (for a handler that copies what it keeps)', () => {
+    const value = Uint8Array.from([4, 5, 6]);
+    const put = framesOf((w) => writeRequestFrame(w, 1, { type: 'PUT', key: 'k', record: { ...record, value } }));
+    const [request] = readAll(put, (r) => readRequest(r, false));
+    if (request?.type !== 'PUT') throw new Error('expected a PUT');
+    expect(request.record).toEqual({ ...record, value });
+    expect(request.record.value.buffer).toBe(put.buffer);
+  });
+
   it('carries any other request type as a MessagePack frame of the HTTP codec', () => {
     const payload = encodeRequest({ type: 'GET', key: 'via-msgpack' });
     const frame = Buffer.alloc(FRAME_HEADER_BYTES + payload.length);
