@@ -197,7 +197,7 @@ export class CompactStorageEngine implements RangeScanStorageEngine, CopyingStor
       this.slots.set(key, slot);
     } else {
       this.foldIfExpired(slot, nowMs);
-      if (compareVersionedValues(incoming, this.heldForComparison(slot)) <= 0)
+      if (!this.beatsHeld(incoming, slot))
         return { applied: false, version: t.version[slot] as number, previous: t.version[slot] as number };
       previous = t.version[slot] as number;
       // A coordinator that writes without reading first cannot know when the key's life began:
@@ -336,7 +336,7 @@ export class CompactStorageEngine implements RangeScanStorageEngine, CopyingStor
     if (slot === undefined) return { applied: true, version: incoming.version, previous: 0 };
     this.foldIfExpired(slot, nowMs);
     const previous = this.table.version[slot] as number;
-    if (compareVersionedValues(incoming, this.heldForComparison(slot)) <= 0) return { applied: false, version: previous, previous };
+    if (!this.beatsHeld(incoming, slot)) return { applied: false, version: previous, previous };
     this.forget(key, slot);
     this.values.compact(this.compactionMaxMoves, this.relocate);
     return { applied: true, version: incoming.version, previous };
@@ -373,6 +373,17 @@ export class CompactStorageEngine implements RangeScanStorageEngine, CopyingStor
       expiresAt: expiresAtOf(t, slot),
       tombstone: t.isTombstone(slot),
     };
+  }
+
+  /**
+   * Whether `incoming` beats the record held in `slot` by `compareVersionedValues`. Versions
+   * decide almost every write (a newer version from a coordinator), and that comparison needs no
+   * view of the held bytes nor its writer id's string: the full comparison runs only on a tie.
+   */
+  private beatsHeld(incoming: VersionedValue, slot: number): boolean {
+    const heldVersion = this.table.version[slot] as number;
+    if (incoming.version !== heldVersion) return incoming.version > heldVersion;
+    return compareVersionedValues(incoming, this.heldForComparison(slot)) > 0;
   }
 
   /** The held record as `compareVersionedValues` reads it, its bytes a view of the slab (used before anything is released). */

@@ -133,7 +133,7 @@ describe('StorageService', () => {
   });
 });
 
-describe('StorageService.handleBorrowed and a PUT whose value is a view of the caller\'s memory', () => {
+describe("StorageService.handleBorrowed and a PUT whose value is a view of the caller's memory", () => {
   // The TCP server lends a PUT's value as a view of its frame: the bytes must end up in memory
   // the store owns, exactly their size, whichever engine holds them.
   const clock = { now: () => 1000 };
