@@ -55,6 +55,10 @@ function frameError(read: () => unknown): string {
 const requests: StorageRequest[] = [
   { type: 'GET', key: 'k' },
   { type: 'HEAD', key: 'é'.repeat(256) },
+  // Short ASCII strings are written byte by byte: the longest such, one over, and one that turns non-ASCII at its end.
+  { type: 'GET', key: 'a'.repeat(64) },
+  { type: 'GET', key: 'b'.repeat(65) },
+  { type: 'PUT', key: `${'c'.repeat(63)}é`, record: { ...record, writerId: `${'w'.repeat(10)}\u{1F511}` } },
   { type: 'PUT', key: 'ключ/🔑', record },
   { type: 'PUT', key: 'k', record: { ...record, value: new Uint8Array(0), tombstone: true, expiresAt: null, createdAt: -5 } },
   { type: 'PING' },
