@@ -21,6 +21,7 @@ import { digestRanges } from './record-digest.js';
 import { FLAG_IN_USE, FLAG_TOMBSTONE, NO_SLOT, RecordTable } from './record-table.js';
 import { bucketOf, inSomeRange, touchedBuckets } from './scan-buckets.js';
 import { EMPTY_ADDRESS, SlabAllocator, type SlabAllocatorOptions } from './slab-allocator.js';
+import type { CopyingStorageEngine } from './storage-service.js';
 import { WriterTable } from './writer-table.js';
 
 /** The TTL index may always hold this many stale items before it is compacted (as in the in-memory engine). */
@@ -93,7 +94,9 @@ export interface CompactStorageStats extends InMemoryStorageStats {
  * scanned records after an await). Values above `maxSlabValueBytes`
  * keep a buffer of their own, which is returned as it is and must not be mutated.
  */
-export class CompactStorageEngine implements RangeScanStorageEngine {
+export class CompactStorageEngine implements RangeScanStorageEngine, CopyingStorageEngine {
+  /** `apply` copies the bytes into a slab block or a buffer of their own: a caller may lend it a view (see `StorageService.handleBorrowed`). */
+  readonly copiesAppliedValues = true;
   private readonly clock: Clock;
   private readonly tombstoneGraceMs: number;
   private readonly ttlIndexSlackFactor: number;
@@ -194,7 +197,7 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
       this.slots.set(key, slot);
     } else {
       this.foldIfExpired(slot, nowMs);
-      if (compareVersionedValues(incoming, this.heldForComparison(slot)) <= 0)
+      if (!this.beatsHeld(incoming, slot))
         return { applied: false, version: t.version[slot] as number, previous: t.version[slot] as number };
       previous = t.version[slot] as number;
       // A coordinator that writes without reading first cannot know when the key's life began:
@@ -333,7 +336,7 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
     if (slot === undefined) return { applied: true, version: incoming.version, previous: 0 };
     this.foldIfExpired(slot, nowMs);
     const previous = this.table.version[slot] as number;
-    if (compareVersionedValues(incoming, this.heldForComparison(slot)) <= 0) return { applied: false, version: previous, previous };
+    if (!this.beatsHeld(incoming, slot)) return { applied: false, version: previous, previous };
     this.forget(key, slot);
     this.values.compact(this.compactionMaxMoves, this.relocate);
     return { applied: true, version: incoming.version, previous };
@@ -370,6 +373,17 @@ export class CompactStorageEngine implements RangeScanStorageEngine {
       expiresAt: expiresAtOf(t, slot),
       tombstone: t.isTombstone(slot),
     };
+  }
+
+  /**
+   * Whether `incoming` beats the record held in `slot` by `compareVersionedValues`. Versions
+   * decide almost every write (a newer version from a coordinator), and that comparison needs no
+   * view of the held bytes nor its writer id's string: the full comparison runs only on a tie.
+   */
+  private beatsHeld(incoming: VersionedValue, slot: number): boolean {
+    const heldVersion = this.table.version[slot] as number;
+    if (incoming.version !== heldVersion) return incoming.version > heldVersion;
+    return compareVersionedValues(incoming, this.heldForComparison(slot)) > 0;
   }
 
   /** The held record as `compareVersionedValues` reads it, its bytes a view of the slab (used before anything is released). */

@@ -20,6 +20,7 @@ import { checkDataIdentity, IDENTITY_FILE } from './data-identity.js';
 import type { LogDirectory, LogFile } from './log-files.js';
 import { encodeEntryInto, LOG_RECORD_OVERHEAD_BYTES, maxEntryBytes, type LogEntry } from './log-record.js';
 import { REPLAY_CHUNK_BYTES, replaySegmentFile } from './log-recovery.js';
+import type { CopyingStorageEngine } from './storage-service.js';
 
 /**
  * When appended records reach stable storage (fsync):
@@ -287,6 +288,14 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
 
   head(key: string): VersionMeta | null {
     return this.inner.head(key);
+  }
+
+  /**
+   * Whether `apply` keeps none of the caller's bytes (see `StorageService.handleBorrowed`): the
+   * log encodes the record at once, so it copies exactly when the engine in memory does.
+   */
+  get copiesAppliedValues(): boolean {
+    return (this.inner as Partial<CopyingStorageEngine>).copiesAppliedValues === true;
   }
 
   /**

@@ -26,6 +26,7 @@ export {
 } from './compact-storage-engine.js';
 export { DEFAULT_MAX_SLAB_VALUE_BYTES, DEFAULT_SLAB_BYTES } from './slab-allocator.js';
 export {
+  type CopyingStorageEngine,
   DEFAULT_SCAN_MAX_BYTES,
   DEFAULT_SCAN_MAX_RECORDS,
   type GossipHandler,

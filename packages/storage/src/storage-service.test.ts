@@ -133,6 +133,38 @@ describe('StorageService', () => {
   });
 });
 
+describe("StorageService.handleBorrowed and a PUT whose value is a view of the caller's memory", () => {
+  // The TCP server lends a PUT's value as a view of its frame: the bytes must end up in memory
+  // the store owns, exactly their size, whichever engine holds them.
+  const clock = { now: () => 1000 };
+  const frameOf = (value: string) => {
+    const frame = Buffer.from(`header${value}trailer`);
+    return { frame, view: new Uint8Array(frame.buffer, frame.byteOffset + 6, value.length) };
+  };
+
+  it('lets an engine that copies what it applies take the view as it is, and keeps its bytes when the frame changes', () => {
+    const engine = new CompactStorageEngine({ clock, tombstoneGraceMs: 10_000 });
+    expect(engine.copiesAppliedValues).toBe(true);
+    const service = new StorageService({ nodeId: 'n1', engine });
+    const { frame, view } = frameOf('{"user":2}');
+    expect(service.handleBorrowed({ type: 'PUT', key: 'k', record: { ...record, value: view } })).toMatchObject({ applied: true });
+    frame.fill(0);
+    expect(Buffer.from(engine.get('k')!.value).toString()).toBe('{"user":2}');
+  });
+
+  it('copies the view into memory of its own, exactly its size, for an engine that keeps the bytes it is given', () => {
+    const engine = new InMemoryStorageEngine({ clock, tombstoneGraceMs: 10_000 });
+    const service = new StorageService({ nodeId: 'n1', engine });
+    const { frame, view } = frameOf('{"user":3}');
+    expect(service.handleBorrowed({ type: 'PUT', key: 'k', record: { ...record, value: view } })).toMatchObject({ applied: true });
+    const held = engine.get('k')!.value;
+    expect(held.buffer).not.toBe(frame.buffer);
+    expect(held.buffer.byteLength).toBe('{"user":3}'.length);
+    frame.fill(0);
+    expect(Buffer.from(held).toString()).toBe('{"user":3}');
+  });
+});
+
 describe('StorageService and records whose version is too far ahead (issue 10, finding 5)', () => {
   const clock = { now: () => 1_800_000_000_000 };
   const live = { createdAt: clock.now(), updatedAt: clock.now(), expiresAt: null };

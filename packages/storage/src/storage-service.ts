@@ -18,6 +18,16 @@ export const DEFAULT_SCAN_MAX_RECORDS = 1000;
 /** The most bytes of keys and values one SCAN answer carries (one record may go over). */
 export const DEFAULT_SCAN_MAX_BYTES = 4 * 1024 * 1024;
 
+/**
+ * A storage engine that says it copies the value bytes of every record it applies, so a caller
+ * may pass a view of memory that it reuses or that is part of a larger buffer (see
+ * `StorageService.handleBorrowed`).
+ */
+export interface CopyingStorageEngine {
+  /** True: `apply` keeps none of the caller's bytes. */
+  readonly copiesAppliedValues: true;
+}
+
 /** The part of a gossiper a storage node's handler needs: one push-pull exchange. */
 export interface GossipHandler {
   /** Merges the sender's state and returns this node's state after the merge. */
@@ -97,6 +107,8 @@ export class StorageService implements StorageRequestHandler {
   private readonly hints: HintKeeper | null;
   private readonly scanMaxRecords: number;
   private readonly scanMaxBytes: number;
+  /** Whether the engine copies the bytes it applies (see {@link handleBorrowed}). */
+  private readonly engineCopies: boolean;
 
   constructor(options: StorageServiceOptions) {
     this.nodeId = options.nodeId;
@@ -110,6 +122,7 @@ export class StorageService implements StorageRequestHandler {
     this.hints = options.hints ?? null;
     this.scanMaxRecords = options.scanMaxRecords ?? DEFAULT_SCAN_MAX_RECORDS;
     this.scanMaxBytes = options.scanMaxBytes ?? DEFAULT_SCAN_MAX_BYTES;
+    this.engineCopies = (options.engine as Partial<CopyingStorageEngine>).copiesAppliedValues === true;
   }
 
   /**
@@ -152,8 +165,16 @@ export class StorageService implements StorageRequestHandler {
   /**
    * As {@link handle}, but a GET answers the engine's bytes without copying them when the engine
    * can lend them (`StorageEngine.peek`): for the TCP server, which encodes the answer at once.
+   * And a PUT's value may be a view of the caller's memory (the TCP server's frame): an engine
+   * that copies what it applies ({@link CopyingStorageEngine}) takes it as it is; for any other
+   * the value is copied into memory of its own, exactly its size, as `handle` receives it, so the
+   * store never pins the larger chunk the view is part of.
    */
   handleBorrowed(request: StorageRequest): StorageResponse {
+    if (request.type === 'PUT') {
+      const { key, record } = request;
+      return this.put(key, this.engineCopies ? record : { ...record, value: new Uint8Array(record.value) });
+    }
     if (request.type !== 'GET' || this.engine.peek === undefined) return this.handle(request);
     this.checkReadable();
     return { type: 'GET', record: this.withoutTooFarAhead(request.key, this.engine.peek(request.key)) };

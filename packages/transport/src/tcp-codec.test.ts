@@ -55,6 +55,10 @@ function frameError(read: () => unknown): string {
 const requests: StorageRequest[] = [
   { type: 'GET', key: 'k' },
   { type: 'HEAD', key: 'é'.repeat(256) },
+  // Short ASCII strings are written byte by byte: the longest such, one over, and one that turns non-ASCII at its end.
+  { type: 'GET', key: 'a'.repeat(64) },
+  { type: 'GET', key: 'b'.repeat(65) },
+  { type: 'PUT', key: `${'c'.repeat(63)}é`, record: { ...record, writerId: `${'w'.repeat(10)}\u{1F511}` } },
   { type: 'PUT', key: 'ключ/🔑', record },
   { type: 'PUT', key: 'k', record: { ...record, value: new Uint8Array(0), tombstone: true, expiresAt: null, createdAt: -5 } },
   { type: 'PING' },
@@ -112,6 +116,15 @@ describe('binary frames round-trip', () => {
     if (response?.type !== 'GET' || response.record === null) throw new Error('expected a GET with a record');
     expect(response.record.value).toEqual(Uint8Array.from([1, 2, 3]));
     expect(response.record.value.buffer).toBe(get.buffer);
+  });
+
+  it('leaves a PUT value a view of its frame when asked not to copy it (for a handler that copies what it keeps)', () => {
+    const value = Uint8Array.from([4, 5, 6]);
+    const put = framesOf((w) => writeRequestFrame(w, 1, { type: 'PUT', key: 'k', record: { ...record, value } }));
+    const [request] = readAll(put, (r) => readRequest(r, false));
+    if (request?.type !== 'PUT') throw new Error('expected a PUT');
+    expect(request.record).toEqual({ ...record, value });
+    expect(request.record.value.buffer).toBe(put.buffer);
   });
 
   it('carries any other request type as a MessagePack frame of the HTTP codec', () => {

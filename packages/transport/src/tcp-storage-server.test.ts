@@ -125,6 +125,26 @@ describe('TcpStorageServer', () => {
     expect(calls).toEqual(['borrowed GET', 'borrowed PING']);
   });
 
+  it("lends a PUT's value as a view of its frame to handleBorrowed only, and gives handle memory of its own", async () => {
+    const values: Uint8Array[] = [];
+    const keeping = (inner: MapStorageHandler) => (request: StorageRequest) => {
+      if (request.type === 'PUT') values.push(request.record.value);
+      return inner.handle(request);
+    };
+    const plain = new MapStorageHandler('n1');
+    const borrowing = new MapStorageHandler('n1');
+    const plainPeer = await open(await start({ handle: keeping(plain) }));
+    const borrowingPeer = await open(await start({ handle: (request) => borrowing.handle(request), handleBorrowed: keeping(borrowing) }));
+    plainPeer.send([1, { type: 'PUT', key: 'k', record: record(1, Uint8Array.from([1, 2, 3])) }]);
+    await plainPeer.waitFor(1);
+    borrowingPeer.send([1, { type: 'PUT', key: 'k', record: record(1, Uint8Array.from([4, 5, 6])) }]);
+    await borrowingPeer.waitFor(1);
+    expect(values).toEqual([Uint8Array.from([1, 2, 3]), Uint8Array.from([4, 5, 6])]);
+    expect(values[0]?.buffer.byteLength).toBe(3);
+    // The view lies inside the chunk the frame arrived in, with the frame's header before it.
+    expect(values[1]?.byteOffset).toBeGreaterThan(0);
+  });
+
   it('answers in order of completion when the handler is asynchronous, many at once on one connection', async () => {
     const inner = new MapStorageHandler('n1');
     const count = 200;

@@ -379,9 +379,12 @@ class ServerConnection {
 
   private serve(): void {
     const id = this.reader.id;
+    const handler = this.context.handler;
+    const borrow = handler.handleBorrowed;
     let request: StorageRequest;
     try {
-      request = readRequest(this.reader);
+      // A handler that borrows copies what it keeps, so a PUT's value may stay a view of the frame.
+      request = readRequest(this.reader, borrow === undefined);
     } catch (error) {
       this.answerError(id, describeError(error));
       return;
@@ -389,8 +392,7 @@ class ServerConnection {
     let result: StorageResponse | Promise<StorageResponse>;
     try {
       // The answer is encoded right below, before anything else runs: a GET may borrow the engine's bytes.
-      const handler = this.context.handler;
-      result = handler.handleBorrowed ? handler.handleBorrowed(request) : handler.handle(request);
+      result = borrow === undefined ? handler.handle(request) : borrow.call(handler, request);
     } catch (error) {
       this.answerError(id, `the handler failed: ${describeError(error)}`);
       return;
