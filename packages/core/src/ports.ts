@@ -140,9 +140,11 @@ export interface NodeClient {
 export interface StorageRequestHandler {
   handle(request: StorageRequest): StorageResponse;
   /**
-   * As {@link handle}, but a GET answer's bytes may be borrowed from the engine (see
-   * `StorageEngine.peek`): the caller must encode the answer before it calls the handler again
-   * or yields to the event loop.
+   * As {@link handle}, but bytes may be borrowed both ways. A GET answer's bytes may be borrowed
+   * from the engine (see `StorageEngine.peek`): the caller must encode the answer before it calls
+   * the handler again or yields to the event loop. A PUT's (or HINT's) value may be a view of the
+   * caller's buffer (the internode frame it arrived in): the handler must copy it if it keeps it
+   * (the compact engine copies it into its slab; other engines get an exact-size copy first).
    */
   handleBorrowed?(request: StorageRequest): StorageResponse;
 }

@@ -8,9 +8,10 @@ import { NodeUnavailableError, type ResponseFor, type StorageRequest, type Stora
 export interface MaybeAsyncStorageRequestHandler {
   handle(request: StorageRequest): StorageResponse | Promise<StorageResponse>;
   /**
-   * See `StorageRequestHandler.handleBorrowed`: a caller encodes a synchronous answer at once. A
-   * handler may still answer some requests through a promise (a PUT that waits for its fsync);
-   * only a synchronous answer may borrow the engine's bytes.
+   * See `StorageRequestHandler.handleBorrowed`: a caller encodes a synchronous answer at once, and
+   * a written value it passes may be a view of its frame, which the handler copies if it keeps
+   * it. A handler may still answer some requests through a promise (a PUT that waits for its
+   * fsync); only a synchronous answer may borrow the engine's bytes.
    */
   handleBorrowed?(request: StorageRequest): StorageResponse | Promise<StorageResponse>;
 }
