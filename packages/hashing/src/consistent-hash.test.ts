@@ -4,6 +4,7 @@
 // Method: table cases on hand-made rings, fast-check properties against a brute-force reference
 // walk, and a distribution report printed as a table with its bounds asserted.
 import type { Membership, Node } from '@dkv/core';
+import { xxh32 } from '@node-rs/xxhash';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConsistentHash, DEFAULT_VNODES, hashKey, preferenceList, vnodeToken } from './consistent-hash.js';
@@ -219,5 +220,36 @@ describe('distribution report', () => {
       `10 nodes x ${DEFAULT_VNODES} vnodes = ${ring.tokenCount} tokens, built in ${builtMs.toFixed(2)} ms; getNodesForKey(n=3) ${lookupNs.toFixed(0)} ns`,
     );
     expect(ring.tokenCount).toBe(10 * DEFAULT_VNODES);
+  });
+});
+
+describe('hashKey', () => {
+  // hashKey hashes ASCII keys in JavaScript and the rest through the binding: both must place
+  // every key exactly where the binding (the ring's definition since the start) does.
+  it('equals the xxHash32 binding on keys of every length around the 16-byte stripes, ASCII or not', () => {
+    for (const key of [
+      '',
+      'a',
+      'abc',
+      'abcd',
+      'session:1',
+      'x'.repeat(15),
+      'y'.repeat(16),
+      'z'.repeat(17),
+      'k'.repeat(250),
+      'é',
+      'ключ-1',
+      '😀',
+      'a\u007f',
+    ]) {
+      expect(hashKey(key)).toBe(xxh32(key));
+    }
+    fc.assert(
+      fc.property(fc.string({ maxLength: 80 }), fc.string({ unit: 'grapheme', maxLength: 40 }), (ascii, any) => {
+        expect(hashKey(ascii)).toBe(xxh32(ascii));
+        expect(hashKey(any)).toBe(xxh32(any));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

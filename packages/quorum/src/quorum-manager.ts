@@ -109,7 +109,7 @@ export interface QuorumStats {
 }
 
 /** One fan-out of a request to a key's replicas, as `QuorumManager.fanOut` takes it. */
-interface FanOutRequest<T> {
+interface FanOutRequest<T, R> {
   readonly operation: QuorumOperation;
   readonly targets: readonly Node[];
   /** Answers that decide the quorum (R or W). */
@@ -120,6 +120,28 @@ interface FanOutRequest<T> {
   readonly askFirst?: 'all' | 'needed';
   /** Says which failures came from a healthy replica: a version `conflict`, or an `excused` answer. Default: all are errors. */
   readonly classify?: (error: unknown) => 'conflict' | 'excused' | 'error';
+  /**
+   * What the quorum resolves with once it is won, from the answers so far in the order they came
+   * (the array keeps growing after: copy what is kept): called in the reaction of the answer that
+   * won it, so no promise stands between the win and the caller's result. A throw rejects.
+   */
+  readonly won: (answers: ReadonlyArray<{ readonly node: Node; readonly value: T }>, run: FanOutRun<T, R>) => R | PromiseLike<R>;
+  /** What the quorum resolves with when it is lost (a version conflict may be an answer); absent or throwing: it rejects. */
+  readonly lost?: (error: Error) => R;
+  /**
+   * Told once every replica has an outcome (answered, failed, or never asked), with the outcomes in
+   * the order of `targets`, in the reaction of the last one: read repair's hook, without a promise
+   * per replica and a `Promise.all` on every read.
+   */
+  readonly settled?: (outcomes: ReadonlyArray<ReplicaOutcome<T>>) => void;
+}
+
+/** A fan-out under way: its quorum's result, the targets in the order asked, and each one's outcome on demand. */
+interface FanOutRun<T, R> {
+  readonly quorum: Promise<R>;
+  readonly targets: readonly Node[];
+  /** The outcome of `targets[index]` once it has one (at once if it has); never rejects. */
+  outcome(index: number): Promise<ReplicaOutcome<T>>;
 }
 
 /**
@@ -172,7 +194,8 @@ export class QuorumManager {
     const get = { type: 'GET', key } as const;
     const head = { type: 'HEAD', key } as const;
     let valueAsked = false;
-    const fan = this.fanOut<ReadAnswer>({
+    const repair = this.repairWhenSettled(key);
+    return this.fanOut<ReadAnswer, QuorumReadResult>({
       operation: 'read',
       targets,
       needed: r,
@@ -182,19 +205,41 @@ export class QuorumManager {
         return this.nodeClient.send(node, get, this.requestOptions);
       },
       askFirst: this.readAskFirst(),
-    });
-    return fan.quorum.then((answers) => {
-      const found = newestOf(answers);
-      if (found === null || found.answer.type === 'GET') {
-        const record = found === null ? null : (found.answer as GetAnswer).record;
-        void fan.all.then((outcomes) => this.repair(key, outcomes, record));
-        return { record, answered: answers.length };
-      }
-      return this.fetchNewest(key, answers, found.meta, r, targets.length).then((record) => {
-        void fan.all.then((outcomes) => this.repair(key, outcomes, record));
-        return { record, answered: answers.length };
-      });
-    });
+      won: (answers) => {
+        const found = newestOf(answers);
+        if (found === null || found.answer.type === 'GET') {
+          const record = found === null ? null : (found.answer as GetAnswer).record;
+          repair.known(record);
+          return { record, answered: answers.length };
+        }
+        const answered = answers.slice();
+        return this.fetchNewest(key, answered, found.meta, r, targets.length).then((record) => {
+          repair.known(record);
+          return { record, answered: answered.length };
+        });
+      },
+      settled: repair.settled,
+    }).quorum;
+  }
+
+  /**
+   * Read repair once both are at hand, whichever comes last: the read's result (`known`, the
+   * newest whole record it returns) and every replica's outcome (`settled`). A read whose quorum
+   * was not met, or whose newest value could not be fetched, repairs nothing.
+   */
+  private repairWhenSettled(key: string) {
+    let record: VersionedValue | null | undefined;
+    let outcomes: ReadonlyArray<ReplicaOutcome<ReadAnswer>> | undefined;
+    return {
+      known: (known: VersionedValue | null): void => {
+        record = known;
+        if (outcomes !== undefined) this.repair(key, outcomes, known);
+      },
+      settled: (all: ReadonlyArray<ReplicaOutcome<ReadAnswer>>): void => {
+        outcomes = all;
+        if (record !== undefined) this.repair(key, all, record);
+      },
+    };
   }
 
   /**
@@ -229,22 +274,24 @@ export class QuorumManager {
   /** The read of every replica's whole record (`readDigests: false`): each answer carries the value. */
   private readFull(key: string, targets: readonly Node[], r: number): Promise<QuorumReadResult> {
     const request = { type: 'GET', key } as const;
-    const fan = this.fanOut({
+    const repair = this.repairWhenSettled(key);
+    return this.fanOut<ReadAnswer, QuorumReadResult>({
       operation: 'read',
       targets,
       needed: r,
       send: (node) => this.nodeClient.send(node, request, this.requestOptions),
       askFirst: this.readAskFirst(),
-    });
-    return fan.quorum.then((answers) => {
-      void fan.all.then((outcomes) => this.repair(key, outcomes, null));
-      let winner: VersionedValue | null = null;
-      for (const answer of answers) {
-        const candidate = answer.value.record;
-        if (candidate && (!winner || compareVersionedValues(candidate, winner) > 0)) winner = candidate;
-      }
-      return { record: winner, answered: answers.length };
-    });
+      won: (answers) => {
+        repair.known(null);
+        let winner: VersionedValue | null = null;
+        for (const answer of answers) {
+          const candidate = (answer.value as GetAnswer).record;
+          if (candidate && (!winner || compareVersionedValues(candidate, winner) > 0)) winner = candidate;
+        }
+        return { record: winner, answered: answers.length };
+      },
+      settled: repair.settled,
+    }).quorum;
   }
 
   /**
@@ -284,16 +331,15 @@ export class QuorumManager {
    * version is above every version acknowledged before it (W + R > N makes the two quorums overlap).
    */
   async readVersionWithQuorum(key: string, targets: readonly Node[], needed: number): Promise<VersionMeta | null> {
-    const fan = this.fanOut({
+    return this.fanOut({
       operation: 'version read',
       targets,
       needed,
       send: (node) =>
         this.nodeClient.send(node, { type: 'HEAD', key }, { timeoutMs: this.config.requestTimeoutMs }).then((answer) => answer.meta),
       askFirst: this.readAskFirst(),
-    });
-    const answers = await fan.quorum;
-    return winnerOf(answers.map((answer) => answer.value));
+      won: (answers) => winnerOf(answers.map((answer) => answer.value)),
+    }).quorum;
   }
 
   /**
@@ -323,15 +369,21 @@ export class QuorumManager {
         return answer;
       });
     };
-    const fan = this.fanOut({ operation: 'write', targets, needed: w, send });
-    const answers = await fan.quorum;
-    const acknowledged = answers.map((answer) => answer.node);
-    const stragglers: Straggler[] = [];
-    fan.outcomes.forEach((outcome, index) => {
-      const node = fan.targets[index];
-      if (node && !acknowledged.includes(node) && !fallbacks?.has(node.id)) stragglers.push({ node, delivered: outcome.then((o) => o.ok) });
-    });
-    return { acknowledged, stragglers };
+    return this.fanOut<unknown, QuorumWriteResult>({
+      operation: 'write',
+      targets,
+      needed: w,
+      send,
+      won: (answers, run) => {
+        const acknowledged = answers.map((answer) => answer.node);
+        const stragglers: Straggler[] = [];
+        run.targets.forEach((node, index) => {
+          if (!acknowledged.includes(node) && !fallbacks?.has(node.id))
+            stragglers.push({ node, delivered: run.outcome(index).then((o) => o.ok) });
+        });
+        return { acknowledged, stragglers };
+      },
+    }).quorum;
   }
 
   /**
@@ -353,7 +405,7 @@ export class QuorumManager {
    * replicas of a write while data moves (`planWrite` asks one more acknowledgement for each, so
    * `w` of the others still count).
    */
-  async writeIfNewer(
+  writeIfNewer(
     key: string,
     record: VersionedValue,
     targets: readonly Node[],
@@ -363,7 +415,7 @@ export class QuorumManager {
     let conflictVersion = 0;
     let unvouched = 0;
     const request = { type: 'PUT', key, record } as const;
-    const fan = this.fanOut({
+    return this.fanOut<unknown, QuorumWriteResult | { readonly conflictVersion: number }>({
       operation: 'write',
       targets,
       needed: w,
@@ -381,43 +433,49 @@ export class QuorumManager {
           throw new VersionConflict(conflictVersion);
         }),
       classify: (error) => (error instanceof VersionConflict ? 'conflict' : error === UNVOUCHED ? 'excused' : 'error'),
-    });
-    try {
-      const answers = await fan.quorum;
-      const acknowledged = answers.map((answer) => answer.node);
-      const stragglers: Straggler[] = [];
-      fan.outcomes.forEach((outcome, index) => {
-        const node = fan.targets[index];
-        if (node && !acknowledged.includes(node))
-          stragglers.push({ node, delivered: outcome.then((o) => o.ok || o.error instanceof VersionConflict || o.error === UNVOUCHED) });
-      });
-      return { acknowledged, stragglers };
-    } catch (error) {
-      if (error instanceof VersionConflict) return { conflictVersion };
-      if (error instanceof QuorumNotMetError && unvouched > 0) {
-        error.message += `; ${unvouched} more applied it but are catching up after losing their data, so they cannot vouch that they held nothing newer`;
-      }
-      throw error;
-    }
+      won: (answers, run) => {
+        const acknowledged = answers.map((answer) => answer.node);
+        const stragglers: Straggler[] = [];
+        run.targets.forEach((node, index) => {
+          if (!acknowledged.includes(node))
+            stragglers.push({
+              node,
+              delivered: run.outcome(index).then((o) => o.ok || o.error instanceof VersionConflict || o.error === UNVOUCHED),
+            });
+        });
+        return { acknowledged, stragglers };
+      },
+      lost: (error) => {
+        if (error instanceof VersionConflict) return { conflictVersion };
+        if (error instanceof QuorumNotMetError && unvouched > 0) {
+          error.message += `; ${unvouched} more applied it but are catching up after losing their data, so they cannot vouch that they held nothing newer`;
+        }
+        throw error;
+      },
+    }).quorum;
   }
 
   /**
    * Drives one {@link FanOut}: performs its decisions (sends, the hedge timer, settling `quorum`)
    * and feeds it what the replicas answer, keeping the statistics and hooks on the way. `quorum`
-   * settles as soon as the outcome is decided (`needed` successes, or too many failures);
-   * `outcomes` and `all` follow every replica to the end, for read repair and stragglers (a
-   * replica never asked ends as not contacted), and never reject. A failure that `classify` calls
-   * a conflict or excused came from a healthy replica (it is reported so to `onReplicaOutcome`);
-   * only conflicts turn a lost quorum into a version conflict.
+   * settles as soon as the outcome is decided (`needed` successes, or too many failures), with
+   * what `won` (or `lost`) makes of it; `settled` and `outcome()` follow every replica to the end,
+   * for read repair and stragglers (a replica never asked ends as not contacted). A failure that
+   * `classify` calls a conflict or excused came from a healthy replica (it is reported so to
+   * `onReplicaOutcome`); only conflicts turn a lost quorum into a version conflict.
+   *
+   * On every request, so it keeps to one promise per replica asked (the reaction to its answer)
+   * and one for the quorum: outcomes are plain values, and a promise of one is made only when a
+   * caller asks for it before it is known (a straggler).
    */
-  private fanOut<T>(request: FanOutRequest<T>) {
-    const { operation, needed, send, askFirst = 'all', classify } = request;
+  private fanOut<T, R>(request: FanOutRequest<T, R>): FanOutRun<T, R> {
+    const { operation, needed, send, askFirst = 'all', classify, won, lost, settled } = request;
     const targets = preferFirst(request.targets, this.config.preferNodeId);
-    const isAvailable = this.hooks.isAvailable ?? (() => true);
+    const isAvailable = this.hooks.isAvailable;
     const scheduler = askFirst === 'needed' ? this.hooks.scheduler : undefined;
     const machine = new FanOut({
       needed,
-      available: targets.map((node) => isAvailable(node.id)),
+      available: targets.map(isAvailable === undefined ? () => true : (node) => isAvailable(node.id)),
       askFirst,
       hedge: scheduler !== undefined,
     });
@@ -425,26 +483,42 @@ export class QuorumManager {
     // clock read per request is not free at these rates).
     const clock = askFirst === 'needed' ? this.hooks.clock : undefined;
     const answers: Array<{ node: Node; value: T }> = [];
-    const outcomes: Array<Promise<ReplicaOutcome<T>>> = [];
-    /** Resolvers of the replicas that were neither asked nor skipped at the start (the spares). */
-    const later: Array<((outcome: ReplicaOutcome<T> | Promise<ReplicaOutcome<T>>) => void) | undefined> = [];
-    const settle = (replica: number, outcome: ReplicaOutcome<T> | Promise<ReplicaOutcome<T>>): void => {
-      const resolve = later[replica];
-      if (resolve) resolve(outcome);
-      else outcomes[replica] = Promise.resolve(outcome);
+    /** Each replica's outcome once it has one, in the order of `targets`. */
+    const outcomes: Array<ReplicaOutcome<T> | undefined> = [];
+    /** Callers of `outcome()` waiting for a replica still in flight, by replica (made only when one asks). */
+    let waiting: Array<Array<(outcome: ReplicaOutcome<T>) => void> | undefined> | null = null;
+    let unsettled = targets.length;
+    const settle = (replica: number, outcome: ReplicaOutcome<T>): void => {
+      outcomes[replica] = outcome;
+      const waiters = waiting?.[replica];
+      if (waiters !== undefined) for (const resolve of waiters) resolve(outcome);
+      unsettled -= 1;
+      if (unsettled === 0) settled?.(outcomes as Array<ReplicaOutcome<T>>);
     };
     let hedgeTimer: Timer | null = null;
-    let resolveQuorum!: (answers: Array<{ node: Node; value: T }>) => void;
-    let rejectQuorum!: (error: Error) => void;
-    const quorum = new Promise<Array<{ node: Node; value: T }>>((resolve, reject) => {
+    let resolveQuorum!: (result: R | PromiseLike<R>) => void;
+    let rejectQuorum!: (error: unknown) => void;
+    const quorum = new Promise<R>((resolve, reject) => {
       resolveQuorum = resolve;
       rejectQuorum = reject;
     });
+    const run: FanOutRun<T, R> = {
+      quorum,
+      targets,
+      outcome: (index) => {
+        const known = outcomes[index];
+        if (known !== undefined) return Promise.resolve(known);
+        return new Promise((resolve) => {
+          waiting ??= [];
+          (waiting[index] ??= []).push(resolve);
+        });
+      },
+    };
     const perform = (decisions: readonly FanOutDecision[]): void => {
       for (const decision of decisions) {
         if (decision.type === 'send') {
           if (decision.hedged) this.stats.hedgedReads += 1;
-          settle(decision.replica, contact(decision.replica));
+          contact(decision.replica);
         } else if (decision.type === 'skip') {
           settle(decision.replica, {
             node: targets[decision.replica]!,
@@ -456,22 +530,32 @@ export class QuorumManager {
         } else if (decision.type === 'cancel-hedge-timer') {
           hedgeTimer?.cancel();
         } else if (decision.type === 'won') {
-          resolveQuorum(answers.slice());
+          try {
+            resolveQuorum(won(answers, run));
+          } catch (error) {
+            rejectQuorum(error);
+          }
         } else {
-          rejectQuorum(this.lossError(operation, needed, decision));
+          const error = this.lossError(operation, needed, decision);
+          try {
+            if (lost === undefined) rejectQuorum(error);
+            else resolveQuorum(lost(error));
+          } catch (thrown) {
+            rejectQuorum(thrown);
+          }
         }
       }
     };
-    const contact = (replica: number): Promise<ReplicaOutcome<T>> => {
+    const contact = (replica: number): void => {
       const node = targets[replica]!;
       const startedAt = clock?.now() ?? 0;
-      return send(node).then(
+      void send(node).then(
         (value) => {
           if (clock) this.latency.add(clock.now() - startedAt);
           answers.push({ node, value });
           this.hooks.onReplicaOutcome?.(node.id, true);
           perform(machine.step({ type: 'answered', replica }));
-          return { node, ok: true as const, value };
+          settle(replica, { node, ok: true, value });
         },
         (error: unknown) => {
           const failure = classifyFailure(error, classify);
@@ -479,15 +563,13 @@ export class QuorumManager {
           const healthy = failure.kind === 'conflict' || failure.kind === 'excused';
           this.hooks.onReplicaOutcome?.(node.id, healthy, healthy ? undefined : error);
           perform(machine.step({ type: 'failed', replica, failure }));
-          return { node, ok: false as const, error };
+          settle(replica, { node, ok: false, error });
         },
       );
     };
     perform(machine.start());
-    targets.forEach((_node, replica) => {
-      outcomes[replica] ??= new Promise((resolve) => (later[replica] = resolve));
-    });
-    return { quorum, outcomes, all: Promise.all(outcomes), targets };
+    if (targets.length === 0) settled?.([]);
+    return run;
   }
 
   /** Whom a read asks first, by `readFanout`: all replicas, or only as many as the quorum needs. */
@@ -522,6 +604,7 @@ export class QuorumManager {
       if (record && (!winner || compareVersionedValues(record, winner) > 0)) winner = record;
     }
     if (!winner) return;
+    let stale: Node[] | null = null;
     for (const outcome of outcomes) {
       if (!outcome.ok) continue;
       const held = metaOfAnswer(outcome.value);
@@ -532,13 +615,23 @@ export class QuorumManager {
       }
       this.repairsInFlight += 1;
       this.stats.readRepairs += 1;
-      this.nodeClient
-        .send(outcome.node, { type: 'PUT', key, record: winner }, this.requestOptions)
-        .catch(() => undefined)
-        .finally(() => {
-          this.repairsInFlight -= 1;
-        });
+      (stale ??= []).push(outcome.node);
     }
+    if (stale === null) return;
+    // Sent a turn later: this runs in the reaction of a replica's answer, and the read's own
+    // result goes to its caller first.
+    const record = winner;
+    const nodes = stale;
+    void Promise.resolve().then(() => {
+      for (const node of nodes) {
+        this.nodeClient
+          .send(node, { type: 'PUT', key, record }, this.requestOptions)
+          .catch(() => undefined)
+          .finally(() => {
+            this.repairsInFlight -= 1;
+          });
+      }
+    });
   }
 }
 
@@ -598,7 +691,7 @@ class VersionConflict extends Error {
 }
 
 /** A replica's failure as the fan-out weighs it: by `classify`, then by a refusal of the version as too far ahead. */
-function classifyFailure(error: unknown, classify: FanOutRequest<unknown>['classify']): FanOutFailure {
+function classifyFailure(error: unknown, classify: FanOutRequest<unknown, unknown>['classify']): FanOutFailure {
   const kind = classify?.(error) ?? 'error';
   if (kind !== 'error') return { kind };
   const reason = versionRefusal(error);

@@ -4,6 +4,7 @@
 import { NodeUnavailableError, type Node, type NodeClient, type StorageRequest } from '@dkv/core';
 import { describe, expect, it } from 'vitest';
 import { CircuitBreakingNodeClient } from './circuit-breaking-node-client.js';
+import { RetryingNodeClient } from './retrying-node-client.js';
 
 const node = (id: string): Node => ({ id, address: `${id}:1`, role: 'storage', status: 'up', vnodes: 1, metadata: {} });
 
@@ -68,5 +69,51 @@ describe('CircuitBreakingNodeClient', () => {
     expect(() => new CircuitBreakingNodeClient(new Switchable(), { failureThreshold: 0, openMs: 1 }, { now: () => 0 })).toThrow(
       /failureThreshold/,
     );
+  });
+
+  it('over the retries of the wire stack (one reaction for both), retries first and counts one failure per send', async () => {
+    let now = 0;
+    const clock = { now: () => now };
+    const inner = new Switchable();
+    const unreachable = new Set<string>();
+    let refusals = 0;
+    const flaky: NodeClient = {
+      send: (target, request) => {
+        if (!unreachable.has(target.id)) return inner.send(target, request);
+        refusals += 1;
+        return Promise.reject(new NodeUnavailableError(target.id, 'unreachable', 'refused'));
+      },
+      close: () => Promise.resolve(),
+    };
+    const scheduler = {
+      after: (_ms: number, callback: () => void) => {
+        queueMicrotask(callback);
+        return { cancel: () => undefined };
+      },
+      every: () => ({ cancel: () => undefined }),
+    };
+    const retrying = new RetryingNodeClient(
+      flaky,
+      { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 1 },
+      scheduler,
+      { next: () => 0, int: () => 0 },
+      clock,
+    );
+    const client = new CircuitBreakingNodeClient(retrying, { failureThreshold: 2, openMs: 1000 }, clock);
+    const ping = (id: string) => client.send(node(id), { type: 'PING' }, { timeoutMs: 100 });
+    await expect(ping('a')).resolves.toMatchObject({ nodeId: 'a' });
+    unreachable.add('a');
+    await expect(ping('a')).rejects.toMatchObject({ kind: 'unreachable' });
+    expect(refusals).toBe(2);
+    expect(client.stateOf('a')).toBe('closed');
+    inner.failing.add('b');
+    await expect(ping('b')).rejects.toMatchObject({ kind: 'timeout' });
+    await expect(ping('a')).rejects.toMatchObject({ kind: 'unreachable' });
+    expect(client.stateOf('a')).toBe('open');
+    expect(client.stateOf('b')).toBe('closed');
+    unreachable.delete('a');
+    now += 1000;
+    await expect(ping('a')).resolves.toMatchObject({ nodeId: 'a' });
+    expect(client.stateOf('a')).toBe('closed');
   });
 });

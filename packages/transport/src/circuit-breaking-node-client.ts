@@ -7,6 +7,7 @@ import {
   type ResponseFor,
   type StorageRequest,
 } from '@dkv/core';
+import { RetryingNodeClient } from './retrying-node-client.js';
 
 /** When {@link CircuitBreakingNodeClient} stops sending to a node, and for how long. */
 export interface CircuitBreakerOptions {
@@ -70,23 +71,25 @@ export class CircuitBreakingNodeClient implements NodeClient {
     } else if (state?.kind === 'half-open') {
       return Promise.reject(new NodeUnavailableError(nodeId, 'unreachable', 'circuit half-open: a probe is in flight'));
     }
+    const onAnswer = (answer: ResponseFor<R>): ResponseFor<R> => {
+      if (this.circuits.size !== 0) this.circuits.delete(nodeId);
+      return answer;
+    };
+    const onFailure = (error: unknown): never => {
+      this.recordFailure(nodeId);
+      throw error;
+    };
+    const inner = this.inner;
     let sent: Promise<ResponseFor<R>>;
     try {
-      sent = this.inner.send(target, request, options);
+      // Over the retries of the wire stack, both decorators react to the send in one reaction.
+      if (inner instanceof RetryingNodeClient) return inner.sendThen(target, request, options, onAnswer, onFailure);
+      sent = inner.send(target, request, options);
     } catch (error) {
       this.recordFailure(nodeId);
       return Promise.reject(error);
     }
-    return sent.then(
-      (answer) => {
-        if (this.circuits.size !== 0) this.circuits.delete(nodeId);
-        return answer;
-      },
-      (error: unknown) => {
-        this.recordFailure(nodeId);
-        throw error;
-      },
-    );
+    return sent.then(onAnswer, onFailure);
   }
 
   close(): Promise<void> {

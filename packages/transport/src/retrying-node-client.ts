@@ -99,6 +99,41 @@ export class RetryingNodeClient implements NodeClient {
   }
 
   /**
+   * {@link send} with a decorator's reactions to its outcome (`onAnswer`, `onFailure`, as the
+   * arguments of a `then`) run in the same reaction as this client's own check for a retry: the
+   * circuit breaker of the wire stack sends through this, so a send that answers at once makes
+   * one promise in the two decorators, not two. `onFailure` gets what `send` would reject with.
+   */
+  sendThen<R extends StorageRequest, U>(
+    target: Node,
+    request: R,
+    options: RequestOptions,
+    onAnswer: (answer: ResponseFor<R>) => U,
+    onFailure: (error: unknown) => U,
+  ): Promise<U> {
+    if (this.closing !== null)
+      return Promise.reject(new NodeUnavailableError(target.id, 'closed', 'the client is closed')).then(onAnswer, onFailure);
+    const clock = this.clock;
+    if (clock === undefined)
+      return this.sendWithRetries(target, request, options.timeoutMs, null, options.timeoutMs).then(onAnswer, onFailure);
+    const startedAt = clock.now();
+    let sent: Promise<ResponseFor<R>>;
+    try {
+      sent = this.inner.send(target, request, options);
+    } catch (error) {
+      sent = Promise.reject(error);
+    }
+    return sent.then(onAnswer, (error: unknown) => {
+      const failure = asNodeFailure(target, error);
+      if (this.closing !== null || !isRetryable(failure) || this.options.maxAttempts < 2) return onFailure(failure);
+      return this.sendWithRetries(target, request, options.timeoutMs - (clock.now() - startedAt), failure, options.timeoutMs).then(
+        onAnswer,
+        onFailure,
+      );
+    });
+  }
+
+  /**
    * The retry machinery: attempts, backoffs and the deadline, within `budgetMs`. `firstFailure`:
    * the first attempt already ran and failed so (retryably); null: no attempt has run yet.
    * `timeoutMs`: the send's whole deadline, as failures name it.
