@@ -14,7 +14,7 @@ import {
   type VersionedValue,
 } from '@dkv/core';
 import { SystemClock } from '@dkv/runtime';
-import { InMemoryStorageEngine, StorageService } from '@dkv/storage';
+import { CompactStorageEngine, InMemoryStorageEngine, StorageService } from '@dkv/storage';
 import { contractNode, describeNodeClientContract, MapStorageHandler } from '@dkv/testkit';
 import { describe, expect, it } from 'vitest';
 import { LocalFirstNodeClient } from './local-first-node-client.js';
@@ -85,6 +85,35 @@ describe('LocalFirstNodeClient', () => {
     const held = handler.handle({ type: 'GET', key: 'k' });
     expect(held.type === 'GET' && held.record ? Buffer.from(held.record.value).toString() : null).toBe('hello');
     expect(held.type === 'GET' ? held.record?.value.buffer.byteLength : 0).toBe(5);
+  });
+
+  it('hands a PUT value as it is to a handler that copies what it keeps (handleBorrowed), and never a GET', async () => {
+    const compact = new StorageService({
+      nodeId: SELF.id,
+      engine: new CompactStorageEngine({ clock: new SystemClock(), tombstoneGraceMs: 3_600_000 }),
+    });
+    const seen: Array<{ via: string; type: string; value?: Uint8Array }> = [];
+    const handler = {
+      handle: (request: StorageRequest) => {
+        seen.push({ via: 'handle', type: request.type });
+        return compact.handle(request);
+      },
+      handleBorrowed: (request: StorageRequest) => {
+        seen.push({ via: 'handleBorrowed', type: request.type, ...(request.type === 'PUT' ? { value: request.record.value } : {}) });
+        return compact.handleBorrowed(request);
+      },
+    };
+    const client = new LocalFirstNodeClient(SELF.id, handler, new RecordingRemote());
+    const body = Buffer.from('....hello....');
+    const value = body.subarray(4, 9);
+    await client.send(SELF, { type: 'PUT', key: 'k', record: record(value) }, opts);
+    // No copy on the way: the handler got the sender's bytes, and the engine copied them into its own memory.
+    expect(seen).toEqual([{ via: 'handleBorrowed', type: 'PUT', value }]);
+    expect(seen[0]?.value).toBe(value);
+    body.fill(0);
+    const read = await client.send(SELF, { type: 'GET', key: 'k' }, opts);
+    expect(read.record ? Buffer.from(read.record.value).toString() : null).toBe('hello');
+    expect(seen.at(-1)).toEqual({ via: 'handle', type: 'GET' });
   });
 
   it('turns a throwing local handler into a rejected remote failure, never a throw out of send', async () => {

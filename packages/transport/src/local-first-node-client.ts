@@ -13,10 +13,14 @@ import { describeError, matchResponse, type MaybeAsyncStorageRequestHandler } fr
  * so quorum and replication treat a refusing local replica like any other), an answer of the
  * wrong type is refused, and after {@link close} sends fail `closed`. The handler answers
  * synchronously, so the deadline cannot pass, except a PUT of a durable node, which waits for its
- * fsync (see `PersistingRequestHandler`): bounded by the disk, not by a timer. A PUT's value is copied into memory of its own and exact size, as
- * the wire codecs do: the replica keeps it, and must neither see a caller's buffer change nor pin
- * the (possibly pooled) buffer an HTTP body arrived in. Answers are not copied: the values of GET
- * answers are the replica's own bytes, which the coordination core only reads.
+ * fsync (see `PersistingRequestHandler`): bounded by the disk, not by a timer. The replica keeps
+ * a PUT's value, and must neither see a caller's buffer change nor pin the (possibly pooled)
+ * buffer an HTTP body or a Redis command arrived in: a handler with `handleBorrowed` gets the
+ * value as it is and copies it itself (the compact engine into its slab, as it does a TCP
+ * frame's view), any other gets a copy of its own and exact size, as the wire codecs make. GETs
+ * go through `handle`, never `handleBorrowed`: their answers are read after this turn. Answers
+ * are not copied: the values of GET answers are the replica's own bytes, which the coordination
+ * core only reads.
  */
 export class LocalFirstNodeClient implements NodeClient {
   private closed = false;
@@ -33,7 +37,11 @@ export class LocalFirstNodeClient implements NodeClient {
     if (this.closed) return Promise.reject(new NodeUnavailableError(target.id, 'closed', 'the client is closed'));
     let response;
     try {
-      response = this.local.handle(ownValue(request));
+      // A PUT goes to a handler that copies what it keeps as it is (`handleBorrowed`): one copy of the value, not two.
+      response =
+        request.type === 'PUT' && this.local.handleBorrowed !== undefined
+          ? this.local.handleBorrowed(request)
+          : this.local.handle(ownValue(request));
     } catch (error) {
       return Promise.reject(new NodeUnavailableError(target.id, 'remote', `the local replica failed: ${describeError(error)}`));
     }
