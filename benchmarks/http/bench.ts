@@ -256,7 +256,8 @@ async function startCluster(
     nodes: settings.nodes,
     topology,
     profileDir,
-    extraArgs,
+    // The Redis door on a free port: this benchmark does not use it, and 6380 may be taken (by a Redis, another cluster).
+    extraArgs: ['--resp-port', '0', ...extraArgs],
     onLine: (line) => remember('[dkv]', line),
   });
   const pidsOf = (role: string): number[] => children.filter((c) => c.role === role).map((c) => c.pid);
@@ -320,11 +321,13 @@ async function runSecurityVariants(registry: ProcessRegistry, settings: Settings
   const results: SecurityResult[] = [];
   try {
     for (const security of ['auth', 'tls'] as const) {
-      const cluster = await startCluster(registry, settings, null, 'coordinator', [
-        '--resp-port',
-        '0',
-        ...(security === 'auth' ? ['--auth-file', authFile] : ['--tls']),
-      ]);
+      const cluster = await startCluster(
+        registry,
+        settings,
+        null,
+        'coordinator',
+        security === 'auth' ? ['--auth-file', authFile] : ['--tls'],
+      );
       if (security === 'tls' && cluster.caPath === null) throw new Error('dkv cluster up --tls printed no "dkv tls ca at" line');
       const access: TargetAccess =
         security === 'auth'
