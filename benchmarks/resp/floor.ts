@@ -27,8 +27,8 @@
  *   [--connections c] [--keys k] [--targets redis,map1,nodes3,coord3] [--pipelines 1,16]
  *   [--tests set,get] [--no-pin]
  * No build is needed (the servers use node: only). `--quick`: 10,000 requests per test instead of
- * 100,000 (measured: a full run took 4 min under load 17, its servers getting 0.2-0.5 of their
- * core). Writes benchmarks/results/resp-floor-<stamp>.{json,md}, with the load average at the start
+ * 100,000 (measured: a full run took 37 s on a quiet machine, 4 min under load 17, its servers
+ * getting 0.2-0.5 of their core). Writes benchmarks/results/resp-floor-<stamp>.{json,md}, with the load average at the start
  * and the end and, per run, the cores busy with anything else: on a shared machine that says how
  * far to trust the figures (nice does not protect a run: with the kernel's autogroups, each
  * session gets its share whatever its processes' nice). Every process started is stopped by pid.
