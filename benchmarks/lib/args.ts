@@ -40,6 +40,18 @@ export function parseFlags(argv: readonly string[], spec: FlagSpec, usage: strin
   return flags;
 }
 
+/**
+ * A comma-separated list flag (`--targets a,b`), each item one of `all`; every item of `all` when
+ * the flag is absent. Throws naming the flag and what it takes on an unknown item or an empty list.
+ */
+export function listFlag(flags: Flags, name: string, all: readonly string[]): string[] {
+  const value = flags[name];
+  const given = value === undefined ? [...all] : String(value).split(',');
+  if (given.length === 0 || given.some((v) => !all.includes(v)))
+    throw new Error(`--${name} takes a comma-separated list of ${all.join(', ')}; got ${String(value)}`);
+  return given;
+}
+
 /** A file-name-safe timestamp, e.g. 2026-11-25T06-25-38Z. */
 export function stamp(date: Date = new Date()): string {
   return date

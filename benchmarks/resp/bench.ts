@@ -33,7 +33,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fmt, parseFlags, stamp, table } from '../lib/args.js';
+import { fmt, parseFlags, stamp, table, listFlag } from '../lib/args.js';
 import { summarizeProfiles, type ProfileSummary } from '../lib/cpuprofile.js';
 import { startCostMeter, type PidGroup } from '../lib/measure.js';
 import { waitUntil } from '@dkv/testkit';
@@ -186,13 +186,7 @@ async function main(): Promise<void> {
     connections: (flags['connections'] as number | undefined) ?? 50,
     keys: (flags['keys'] as number | undefined) ?? 10_000,
   };
-  const list = (name: string, all: readonly string[]): string[] => {
-    const given = flags[name] === undefined ? [...all] : String(flags[name]).split(',');
-    const unknown = given.filter((v) => !all.includes(v));
-    if (unknown.length > 0 || given.length === 0)
-      throw new Error(`--${name} takes a comma-separated list of ${all.join(', ')}; got ${String(flags[name])}`);
-    return given;
-  };
+  const list = (name: string, all: readonly string[]): string[] => listFlag(flags, name, all);
   const allTargets = ['redis', 'n3', 'n3nodes', 'n1', 'node'];
   const chosenTargets = list('targets', allTargets);
   const pipelines = list('pipelines', ['1', '16']).map(Number);

@@ -39,7 +39,7 @@ import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SESSION_VALUE_BYTES } from '@dkv/testkit';
-import { fmt, parseFlags, stamp, table } from '../lib/args.js';
+import { fmt, parseFlags, stamp, table, listFlag } from '../lib/args.js';
 import { machineInfo, startCostMeter, type PidGroup } from '../lib/measure.js';
 import { cpuPin, pinnedCommand, ProcessRegistry, type CpuPin, type Started } from '../lib/processes.js';
 import { runRedisBenchmark, startRedisServer } from '../lib/servers.js';
@@ -314,13 +314,7 @@ async function main(): Promise<void> {
     connections: (flags['connections'] as number | undefined) ?? 50,
     keys: (flags['keys'] as number | undefined) ?? 10_000,
   };
-  const list = (name: string, all: readonly string[]): string[] => {
-    const given = flags[name] === undefined ? [...all] : String(flags[name]).split(',');
-    const unknown = given.filter((v) => !all.includes(v));
-    if (unknown.length > 0 || given.length === 0)
-      throw new Error(`--${name} takes a comma-separated list of ${all.join(', ')}; got ${String(flags[name])}`);
-    return given;
-  };
+  const list = (name: string, all: readonly string[]): string[] => listFlag(flags, name, all);
   const targets = list('targets', TARGETS) as Target[];
   const pipelines = list('pipelines', ['1', '16']).map(Number);
   const tests = list('tests', ['set', 'get']) as Array<'set' | 'get'>;

@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fmt, parseFlags, stamp, table } from '../lib/args.js';
+import { fmt, parseFlags, stamp, table, listFlag } from '../lib/args.js';
 import { cpuPin, pinSelf, ProcessRegistry, type CpuPin } from '../lib/processes.js';
 import { runRedisBenchmark, startDkvCluster, startRedisServer } from '../lib/servers.js';
 import { SESSION_VALUE_BYTES } from '@dkv/testkit';
@@ -43,13 +43,6 @@ function log(line: string): void {
   process.stderr.write(`bench:resp-latency: ${line}\n`);
 }
 
-function list(value: unknown, all: readonly string[], name: string): string[] {
-  const given = value === undefined ? [...all] : String(value).split(',');
-  if (given.length === 0 || given.some((v) => !all.includes(v)))
-    throw new Error(`--${name} takes a comma-separated list of ${all.join(', ')}; got ${String(value)}`);
-  return given;
-}
-
 async function main(): Promise<void> {
   const flags = parseFlags(
     process.argv.slice(2),
@@ -66,8 +59,8 @@ async function main(): Promise<void> {
   );
   const pin: CpuPin | null = cpuPin(flags['no-pin'] !== true);
   if (pin !== null) pinSelf(pin.loadGenerator);
-  const targets = list(flags['targets'], Object.keys(TARGETS), 'targets') as Array<keyof typeof TARGETS>;
-  const tests = list(flags['tests'], ['get', 'set'], 'tests') as Array<'get' | 'set'>;
+  const targets = listFlag(flags, 'targets', Object.keys(TARGETS)) as Array<keyof typeof TARGETS>;
+  const tests = listFlag(flags, 'tests', ['get', 'set']) as Array<'get' | 'set'>;
   const seconds = Number(flags['seconds'] ?? 20);
   const connections = Number(flags['connections'] ?? 50);
   const keys = Number(flags['keys'] ?? 10_000);
