@@ -41,12 +41,12 @@ import { fileURLToPath } from 'node:url';
 import { SESSION_VALUE_BYTES } from '@dkv/testkit';
 import { fmt, parseFlags, stamp, table, listFlag } from '../lib/args.js';
 import { machineInfo, startCostMeter, type PidGroup } from '../lib/measure.js';
-import { cpuPin, pinnedCommand, ProcessRegistry, type CpuPin, type Started } from '../lib/processes.js';
+import { cpuPin, ProcessRegistry, type CpuPin, type Started } from '../lib/processes.js';
 import { runRedisBenchmark, startRedisServer } from '../lib/servers.js';
+import { startFloor } from './floor/start.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const RESULTS = join(ROOT, 'benchmarks/results');
-const SERVER = join(ROOT, 'benchmarks/resp/floor/server.ts');
 const USAGE =
   'usage: npx tsx --conditions=development benchmarks/resp/floor.ts [--quick] [--requests n] [--connections c] [--keys k] [--targets redis,map1,nodes3,coord3] [--pipelines 1,16] [--tests set,get] [--no-pin]';
 const TARGETS = ['redis', 'map1', 'nodes3', 'coord3'] as const;
@@ -57,8 +57,6 @@ const LABELS: Record<Target, string> = {
   nodes3: 'nodes3 (node + 2 peers)',
   coord3: 'coord3 (coordinator + 3)',
 };
-/** How long a floor server may take to print its port. */
-const START_MS = 20_000;
 
 interface Row {
   readonly target: Target;
@@ -93,60 +91,12 @@ function log(line: string): void {
   process.stderr.write(`bench:resp-floor: ${line}\n`);
 }
 
-/** Starts `server.ts <mode> <args>` pinned with the servers and waits for its `port <n>` line. */
-async function startFloorServer(
-  registry: ProcessRegistry,
-  name: string,
-  mode: string,
-  args: readonly string[],
-): Promise<{ port: number; proc: Started }> {
-  const [command, argv] = pinnedCommand(pin?.servers ?? null, process.execPath, ['--import', 'tsx', SERVER, mode, ...args]);
-  let proc: Started | undefined;
-  const port = await new Promise<number>((resolvePort, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} printed no port within ${START_MS / 1000} s`)), START_MS);
-    proc = registry.start(name, command, argv, { cwd: ROOT, detached: true }, (stream, line) => {
-      const match = /^port (\d+)$/.exec(line);
-      if (stream === 'out' && match?.[1]) {
-        clearTimeout(timer);
-        resolvePort(Number(match[1]));
-      } else log(`${name}: ${line}`);
-    });
-    void proc.exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited during start-up`));
-    });
-  });
-  return { port, proc: proc as Started };
-}
-
 async function startTarget(registry: ProcessRegistry, target: Target): Promise<Running> {
   if (target === 'redis') {
     const { port, proc } = await startRedisServer(registry, ROOT, pin?.servers ?? null);
     return { port, groups: [{ name: 'redis-server', pids: [proc.pid] }], procs: [proc] };
   }
-  if (target === 'map1') {
-    const { port, proc } = await startFloorServer(registry, 'map1', 'map1', []);
-    return { port, groups: [{ name: 'server', pids: [proc.pid] }], procs: [proc] };
-  }
-  const peerCount = target === 'nodes3' ? 2 : 3;
-  const peers = await Promise.all(
-    Array.from({ length: peerCount }, (_, i) => startFloorServer(registry, `${target} peer ${i + 1}`, 'peer', [])),
-  );
-  const front = await startFloorServer(
-    registry,
-    target,
-    target,
-    peers.map((p) => String(p.port)),
-  );
-  return {
-    port: front.port,
-    groups: [
-      { name: target === 'nodes3' ? 'node' : 'coordinator', pids: [front.proc.pid] },
-      { name: target === 'nodes3' ? 'peers' : 'nodes', pids: peers.map((p) => p.proc.pid) },
-    ],
-    // The front first: stopping a peer first would make the front exit on its own.
-    procs: [front.proc, ...peers.map((p) => p.proc)],
-  };
+  return startFloor(registry, target, pin?.servers ?? null, log);
 }
 
 function redisCli(port: number, args: readonly string[]): string {
