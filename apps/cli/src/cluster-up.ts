@@ -334,7 +334,7 @@ class LocalCluster {
   }
 
   private spawnChild(name: string, role: Child['role'], main: string, args: string[], port: number): Child {
-    const proc = spawn(process.execPath, [main, ...args], {
+    const proc = spawn(process.execPath, [...childExecArgv(process.execArgv), main, ...args], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       detached: true,
       env: { ...process.env, DKV_LOG_LEVEL: this.options.logLevel },
@@ -471,4 +471,14 @@ function signal(child: Child, name: NodeJS.Signals): void {
   } catch {
     // It exited between the check and the signal.
   }
+}
+
+/**
+ * The Node.js flags `cluster up` was started with, for its children: V8 and Node settings given
+ * to `node <flags> dkv.js cluster up` (a heap size, `--max-semi-space-size`, a profiler) apply to
+ * every process of the cluster, not to the launcher alone. Inspector flags are left out: every
+ * child would try to listen on the same debugging port.
+ */
+export function childExecArgv(execArgv: readonly string[]): string[] {
+  return execArgv.filter((flag) => !/^--(inspect|inspect-brk|inspect-wait|inspect-port|debug-port)(=|$)/.test(flag));
 }

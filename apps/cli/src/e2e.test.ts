@@ -10,6 +10,7 @@
 // afterAll kills whatever is still running, by pid, even when a test failed.
 import { KVStoreClient } from '@dkv/client';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive, waitUntil } from './e2e-support.js';
 
 const CLI = fileURLToPath(new URL('../bin/dkv.js', import.meta.url));
+const CHILD_FLAG = '--max-semi-space-size=8';
 const NODE_MAIN = fileURLToPath(new URL('../../node/dist/main.js', import.meta.url));
 const COORDINATOR_MAIN = fileURLToPath(new URL('../../coordinator/dist/main.js', import.meta.url));
 const READY_DEADLINE_MS = 45_000;
@@ -92,7 +94,8 @@ function killNode(id: string): void {
 }
 
 beforeAll(async () => {
-  cli = spawn(process.execPath, [CLI, 'cluster', 'up', '--nodes', '3', '--port', '0'], {
+  // A harmless V8 flag given to the launcher: every child must run with it too.
+  cli = spawn(process.execPath, [CHILD_FLAG, CLI, 'cluster', 'up', '--nodes', '3', '--port', '0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, DKV_RESP_PORT: '0', DKV_LOG_LEVEL: 'warn' },
   });
@@ -127,6 +130,13 @@ describe('dkv cluster up', () => {
     expect([...children.values()].map((c) => `${c.role} ${c.id}`).sort()).toEqual(['coordinator c1', 'node n1', 'node n2', 'node n3']);
     for (const child of children.values()) expect(isAlive(child.pid)).toBe(true);
     expect(children.get('c1')?.address).toBe(url.replace('http://', ''));
+  });
+
+  it('starts every child with the Node.js flags it was started with', () => {
+    for (const child of children.values()) {
+      const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+      expect(argv.slice(1, 2), `${child.role} ${child.id}: ${argv.join(' ')}`).toEqual([CHILD_FLAG]);
+    }
   });
 });
 
