@@ -311,6 +311,16 @@ async function main(): Promise<void> {
   const json = { settings, targets, pipelines, tests, pin, load, machine: machineInfo(ROOT), rows, counters: counted };
   writeFileSync(join(RESULTS, `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
   writeFileSync(join(RESULTS, `${name}.md`), md);
+  // The capacity model (npm run capacity) plans with resp-floor-latest: only a full run replaces it.
+  const full =
+    flags['quick'] !== true &&
+    ['redis', 'nodes3', 'coord3'].every((t) => targets.includes(t as Target)) &&
+    pipelines.includes(1) &&
+    tests.length === 2;
+  if (full) {
+    writeFileSync(join(RESULTS, 'resp-floor-latest.json'), `${JSON.stringify(json, null, 2)}\n`);
+    writeFileSync(join(RESULTS, 'resp-floor-latest.md'), md);
+  }
   process.stdout.write(`${md}\n`);
 }
 

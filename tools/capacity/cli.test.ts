@@ -199,7 +199,13 @@ describe('capacity document', () => {
 
   it('from the committed results, has the headings of the committed docs/capacity.md', () => {
     // As `npm run capacity` runs it: with the Redis benchmark's result, whose section comes last.
-    const { code, stdout, stderr } = run([...LATEST, '--resp', `${RESULTS}/resp-latest.json`]);
+    const { code, stdout, stderr } = run([
+      ...LATEST,
+      '--resp',
+      `${RESULTS}/resp-latest.json`,
+      '--resp-floor',
+      `${RESULTS}/resp-floor-latest.json`,
+    ]);
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     const committed = readFileSync(join(ROOT, 'docs/capacity.md'), 'utf8');
     expect(headings(stdout)).toEqual(headings(committed));
@@ -209,6 +215,7 @@ describe('capacity document', () => {
     expect(headings(stdout)).toEqual([
       ...(latest.results.some((r) => r.target === 'dkv-nodes') ? BOTH_HEADINGS : COORDINATOR_HEADINGS),
       '## Through the Redis door (RESP)',
+      '## The floor: what any Node.js implementation of this architecture would need',
     ]);
   });
 
@@ -268,6 +275,17 @@ describe('capacity command on bad input: exit code 1, one message on stderr, not
     expect(failure(['http.json', 'http.json'], files)).toContain(
       'http.json: expected a memory benchmark result ("kind": "memory", written by benchmarks/memory/bench.ts), found "kind": "http"',
     );
+  });
+
+  it('appends the floor section after the Redis one with --resp-floor, and wants a path after it', () => {
+    const files = { ...fixtures(), 'f.json': readFileSync(join(ROOT, RESULTS, 'resp-floor-latest.json'), 'utf8') };
+    const { code, stdout } = run(['http.json', 'memory.json', '--resp-floor', 'f.json'], files);
+    expect(code).toBe(0);
+    expect(headings(stdout).at(-1)).toBe('## The floor: what any Node.js implementation of this architecture would need');
+    expect(failure(['http.json', 'memory.json', '--resp-floor'], fixtures())).toContain(
+      '--resp-floor needs the path of a floor benchmark result',
+    );
+    expect(failure(['http.json', 'memory.json', '--resp-floor', '--reads', '5'], fixtures())).toContain('--resp-floor needs the path');
   });
 
   it('refuses a result of another benchmark, which has no kind', () => {

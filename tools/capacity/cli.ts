@@ -9,7 +9,7 @@
 import { parseFlags } from '../../benchmarks/lib/args.js';
 import { capacityModel, DEFAULT_CAPACITY_OPTIONS, type CapacityOptions } from './model.js';
 import { renderCapacity } from './render.js';
-import { parseRespRun, renderRespCapacity, respCapacity } from './resp.js';
+import { parseRespFloorRun, parseRespRun, renderRespCapacity, renderRespFloor, respCapacity } from './resp.js';
 import { parseHttpRun, parseMemoryRun } from './results.js';
 
 /** What the command touches outside itself: the real process passes fs and the standard streams. */
@@ -23,7 +23,7 @@ export interface CapacityIo {
 /** The command line, printed on `--help` and with any argument it cannot use. */
 export const USAGE = `usage: npx tsx tools/capacity.ts <http-result.json> <memory-result.json> [--reads 1000000] [--writes 200000]
        [--sessions 50000000] [--utilisation 0.5] [--machine-cores 16] [--machine-memory-gib 64] [--memory-fill 0.7]
-       [--resp <resp-result.json>]`;
+       [--resp <resp-result.json>] [--resp-floor <resp-floor-result.json>]`;
 
 /** Each flag, the option it sets, and the values that make sense beyond parseFlags' "a number >= 0". */
 const FLAGS: ReadonlyArray<{
@@ -56,20 +56,28 @@ const FLAGS: ReadonlyArray<{
   },
 ];
 
-/** The two result files and the options of a command line (without node and script); throws on anything wrong. */
+/** Takes `--<name> <path>` out of `args` (parseFlags takes numbers only): the path or null, and the rest. */
+function takePathFlag(args: readonly string[], name: string, what: string): { path: string | null; rest: string[] } {
+  const at = args.indexOf(`--${name}`);
+  if (at < 0) return { path: null, rest: [...args] };
+  const path = args[at + 1] ?? '';
+  if (path === '' || path.startsWith('--')) throw new Error(`--${name} needs the path of ${what}\n${USAGE}`);
+  return { path, rest: [...args.slice(0, at), ...args.slice(at + 2)] };
+}
+
+/** The result files and the options of a command line (without node and script); throws on anything wrong. */
 export function parseCapacityArgs(argv: readonly string[]): {
   httpFile: string;
   memoryFile: string;
   respFile: string | null;
+  respFloorFile: string | null;
   options: CapacityOptions;
 } {
   const [httpFile, memoryFile, ...afterFiles] = argv;
-  // --resp takes a path, which parseFlags (numbers) does not: it is taken out first.
-  const respAt = afterFiles.indexOf('--resp');
-  const respFile = respAt >= 0 ? (afterFiles[respAt + 1] ?? '') : null;
-  if (respFile !== null && (respFile === '' || respFile.startsWith('--')))
-    throw new Error(`--resp needs the path of a Redis benchmark result\n${USAGE}`);
-  const rest = respAt >= 0 ? [...afterFiles.slice(0, respAt), ...afterFiles.slice(respAt + 2)] : afterFiles;
+  const resp = takePathFlag(afterFiles, 'resp', 'a Redis benchmark result');
+  const floor = takePathFlag(resp.rest, 'resp-floor', 'a floor benchmark result (npm run bench:resp-floor)');
+  const rest = floor.rest;
+  const respFile = resp.path;
   if (!httpFile || !memoryFile || httpFile.startsWith('--') || memoryFile.startsWith('--')) throw new Error(USAGE);
   const flags = parseFlags(rest, Object.fromEntries(FLAGS.map(({ flag }) => [flag, 'number'])), USAGE);
   const options: { -readonly [K in keyof CapacityOptions]: CapacityOptions[K] } = { ...DEFAULT_CAPACITY_OPTIONS };
@@ -79,18 +87,21 @@ export function parseCapacityArgs(argv: readonly string[]): {
     if (!valid(value)) throw new Error(`--${flag} ${rule}, got ${value}`);
     options[option] = value;
   }
-  return { httpFile, memoryFile, respFile, options };
+  return { httpFile, memoryFile, respFile, respFloorFile: floor.path, options };
 }
 
 /** Runs the command: writes the document to `io.stdout` and returns 0, or writes one error to `io.stderr` and returns 1. */
 export function runCapacity(argv: readonly string[], io: CapacityIo): number {
   try {
-    const { httpFile, memoryFile, respFile, options } = parseCapacityArgs(argv);
+    const { httpFile, memoryFile, respFile, respFloorFile, options } = parseCapacityArgs(argv);
     const http = parseHttpRun(readJson(io, httpFile), httpFile);
     const memory = parseMemoryRun(readJson(io, memoryFile), memoryFile);
     const resp = respFile === null ? null : parseRespRun(readJson(io, respFile), respFile);
-    const document = renderCapacity(capacityModel(http, memory, options), { http, memory, args: argv });
-    io.stdout(resp === null ? document : `${document.trimEnd()}\n\n${renderRespCapacity(resp, respCapacity(resp, options), options)}`);
+    const floor = respFloorFile === null ? null : parseRespFloorRun(readJson(io, respFloorFile), respFloorFile);
+    const sections = [renderCapacity(capacityModel(http, memory, options), { http, memory, args: argv })];
+    if (resp !== null) sections.push(renderRespCapacity(resp, respCapacity(resp, options), options));
+    if (floor !== null) sections.push(renderRespFloor(floor, options));
+    io.stdout(sections.length === 1 ? sections[0]! : `${sections.map((s) => s.trimEnd()).join('\n\n')}\n`);
     return 0;
   } catch (error) {
     io.stderr(`capacity: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -4,7 +4,7 @@
 // Method: hand-made result objects with round numbers, so every expected figure is computed here.
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CAPACITY_OPTIONS } from './model.js';
-import { parseRespRun, renderRespCapacity, respCapacity } from './resp.js';
+import { parseRespFloorRun, parseRespRun, renderRespCapacity, renderRespFloor, respCapacity } from './resp.js';
 
 function result(get: Record<string, number>, set: Record<string, number>) {
   return {
@@ -67,5 +67,49 @@ describe('respCapacity', () => {
       /old\.json: no CPU per request .* GET -P 1 .*benchmarks\/resp\/bench\.ts/,
     );
     expect(() => parseRespRun({}, 'x.json')).toThrow(/not a Redis benchmark result/);
+  });
+});
+
+function floorResult(nodes3: [number, number, number, number], coord3: [number, number, number, number]) {
+  const [nodeGet, peersGet, nodeSet, peersSet] = nodes3;
+  const [coordGet, nodesGet, coordSet, nodesSet] = coord3;
+  return {
+    rows: [
+      { target: 'redis', test: 'GET', pipeline: 1, cpuUsPerRequest: { server: 10 } },
+      { target: 'redis', test: 'SET', pipeline: 1, cpuUsPerRequest: { server: 15 } },
+      { target: 'nodes3', test: 'GET', pipeline: 1, cpuUsPerRequest: { node: nodeGet, peers: peersGet } },
+      { target: 'nodes3', test: 'SET', pipeline: 1, cpuUsPerRequest: { node: nodeSet, peers: peersSet } },
+      { target: 'coord3', test: 'GET', pipeline: 1, cpuUsPerRequest: { coordinator: coordGet, nodes: nodesGet } },
+      { target: 'coord3', test: 'SET', pipeline: 1, cpuUsPerRequest: { coordinator: coordSet, nodes: nodesSet } },
+      { target: 'nodes3', test: 'GET', pipeline: 16, cpuUsPerRequest: { node: 1, peers: 1 } },
+    ],
+  };
+}
+
+describe('renderRespFloor', () => {
+  it("plans the load with the floor's CPU per request (every process of a target) and says the goal is out of reach when even the floor misses it", () => {
+    const floor = parseRespFloorRun(floorResult([20, 10, 30, 20], [25, 15, 30, 30]), 'f.json');
+    expect(floor.nodes3).toEqual({ getUs: 30, setUs: 50 });
+    expect(floor.coord3).toEqual({ getUs: 40, setUs: 60 });
+    expect(floor.redis).toEqual({ getUs: 10, setUs: 15 });
+    const text = renderRespFloor(floor, DEFAULT_CAPACITY_OPTIONS);
+    // (1e6 x 30 µs + 2e5 x 50 µs) / 0.5 = 80 cores; (1e6 x 40 + 2e5 x 60) / 0.5 = 104; Redis (1e6 x 10 + 2e5 x 15) / 0.5 = 26.
+    expect(text).toContain('| a coordinating node and 2 peers | 30.0 µs | 50.0 µs | 80.0 |');
+    expect(text).toContain('| a coordinator and 3 nodes | 40.0 µs | 60.0 µs | 104.0 |');
+    expect(text).toContain('| redis-server, one replica (scale) | 10.0 µs | 15.0 µs | 26.0 |');
+    expect(text).toContain('Even the floor needs 1.6x the goal of at most 50 cores');
+  });
+
+  it('says the goal is reachable when the floor fits it', () => {
+    const floor = parseRespFloorRun(floorResult([5, 5, 10, 10], [10, 10, 20, 20]), 'f.json');
+    // (1e6 x 10 + 2e5 x 20) / 0.5 = 28 cores.
+    expect(renderRespFloor(floor, DEFAULT_CAPACITY_OPTIONS)).toContain('The floor fits within the goal of at most 50 cores');
+  });
+
+  it('refuses a result without the floor targets, saying what to run', () => {
+    expect(() => parseRespFloorRun({ rows: [] }, 'f.json')).toThrow(
+      /no CPU per request of the floor's "nodes3" GET and SET at -P 1 \(run npm run bench:resp-floor/,
+    );
+    expect(() => parseRespFloorRun({}, 'f.json')).toThrow(/not a floor benchmark result/);
   });
 });

@@ -150,3 +150,97 @@ export function renderRespCapacity(run: RespRun, plan: RespCapacity, options: Ca
     '',
   ].join('\n');
 }
+
+/** The floor's targets the model plans with (benchmarks/resp/floor.ts): a node and 2 peers, a coordinator and 3 nodes. */
+const FLOOR_TARGETS = { nodes3: 'a coordinating node and 2 peers', coord3: 'a coordinator and 3 nodes' } as const;
+
+/** CPU per GET and SET of every process of one floor target. */
+export interface FloorRequestCpu {
+  readonly getUs: number;
+  readonly setUs: number;
+}
+
+/** What the model takes from a `resp-floor-*.json` result: the floor's CPU per request, and Redis's in the same run. */
+export interface RespFloorRun {
+  readonly file: string;
+  readonly nodes3: FloorRequestCpu;
+  readonly coord3: FloorRequestCpu;
+  readonly redis: FloorRequestCpu | null;
+}
+
+/**
+ * Reads a floor result (`benchmarks/resp/floor.ts`): per target, the sum over its processes of
+ * CPU µs per request at -P 1; throws naming what is missing.
+ */
+export function parseRespFloorRun(json: unknown, file: string): RespFloorRun {
+  const rows = (json as { rows?: unknown } | null)?.rows;
+  if (!Array.isArray(rows)) throw new Error(`${file}: not a floor benchmark result (no "rows"); produce one with npm run bench:resp-floor`);
+  const total = (target: string, test: string): number | null => {
+    const row = (rows as RawRow[]).find((r) => r.target === target && r.test === test && r.pipeline === 1);
+    const cpu = row?.cpuUsPerRequest;
+    if (cpu === null || typeof cpu !== 'object') return null;
+    const values = Object.values(cpu as Record<string, unknown>);
+    if (values.length === 0 || !values.every((v) => typeof v === 'number' && v >= 0)) return null;
+    return (values as number[]).reduce((a, b) => a + b, 0);
+  };
+  const required = (target: keyof typeof FLOOR_TARGETS): FloorRequestCpu => {
+    const getUs = total(target, 'GET');
+    const setUs = total(target, 'SET');
+    if (getUs === null || setUs === null)
+      throw new Error(
+        `${file}: no CPU per request of the floor's "${target}" GET and SET at -P 1 (run npm run bench:resp-floor with its default targets)`,
+      );
+    return { getUs, setUs };
+  };
+  const redisGet = total('redis', 'GET');
+  const redisSet = total('redis', 'SET');
+  return {
+    file,
+    nodes3: required('nodes3'),
+    coord3: required('coord3'),
+    redis: redisGet === null || redisSet === null ? null : { getUs: redisGet, setUs: redisSet },
+  };
+}
+
+/** Cores for the load of `options` at the CPU per request `cpu`. */
+function coresFor(cpu: FloorRequestCpu, options: CapacityOptions): number {
+  return (options.readsPerSecond * cpu.getUs + options.writesPerSecond * cpu.setUs) / 1e6 / options.utilisation;
+}
+
+/**
+ * The Markdown section on the floor: the same load planned with the CPU per request of minimal
+ * Node.js servers of dkv's two topologies (none of dkv's code: parse, store, send to the peers,
+ * wait for the quorum, reply), beside the goal. When even the floor needs more than the goal,
+ * the goal is beyond any Node.js implementation of this architecture on this machine class, and
+ * the section says so.
+ */
+export function renderRespFloor(floor: RespFloorRun, options: CapacityOptions): string {
+  const us = (value: number): string => `${value.toFixed(1)} µs`;
+  const plans = (Object.keys(FLOOR_TARGETS) as Array<keyof typeof FLOOR_TARGETS>).map((target) => ({
+    target,
+    cpu: floor[target],
+    cores: coresFor(floor[target], options),
+  }));
+  const least = Math.min(...plans.map((p) => p.cores));
+  const verdict =
+    least <= RESP_GOAL_CORES
+      ? `The floor fits within the goal of at most ${RESP_GOAL_CORES} cores: the goal is reachable in Node.js on this machine class, and dkv's distance from it is its own.`
+      : `Even the floor needs ${(least / RESP_GOAL_CORES).toFixed(1)}x the goal of at most ${RESP_GOAL_CORES} cores: no Node.js implementation of this architecture reaches the goal on this machine class at ${Math.round(options.utilisation * 100)}% utilisation; it needs cores about ${(least / RESP_GOAL_CORES).toFixed(1)} times as fast, or fewer replicas read and written per request.`;
+  return [
+    '## The floor: what any Node.js implementation of this architecture would need',
+    '',
+    `From \`${floor.file}\` (\`benchmarks/resp/floor.ts\`: minimal Node.js servers of the same architecture, none of dkv's code, measured as dkv is with redis-benchmark, 2 KB values, one request at a time per connection; CPU of every process of a target per request).`,
+    '',
+    '| floor target | GET CPU | SET CPU | cores for the load |',
+    '|:--|--:|--:|--:|',
+    ...plans.map((p) => `| ${FLOOR_TARGETS[p.target]} | ${us(p.cpu.getUs)} | ${us(p.cpu.setUs)} | ${cores(p.cores)} |`),
+    ...(floor.redis === null
+      ? []
+      : [
+          `| redis-server, one replica (scale) | ${us(floor.redis.getUs)} | ${us(floor.redis.setUs)} | ${cores(coresFor(floor.redis, options))} |`,
+        ]),
+    '',
+    `At ${options.readsPerSecond.toLocaleString('en-US')} GETs/s + ${options.writesPerSecond.toLocaleString('en-US')} SETs/s and ${Math.round(options.utilisation * 100)}% utilisation. ${verdict}`,
+    '',
+  ].join('\n');
+}
