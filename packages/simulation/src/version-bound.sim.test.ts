@@ -112,7 +112,11 @@ describe('versions beyond the tolerated clock offset', () => {
     await expect(sim.run(c2.put('shared', Buffer.from('from-the-future')))).rejects.toMatchObject({
       code: expect.stringMatching(/^(VERSION_TOO_FAR_AHEAD|CLOCK_OFFSET_TOO_LARGE)$/),
     });
-    for (const { record } of sim.replicasOf('shared')) expect(Buffer.from(record!.value).toString()).toBe('from-c1');
+    // c1's write was acknowledged by W=2 replicas; the third may still be waiting for its copy
+    // (the seed decides), but no replica holds c2's.
+    const held = sim.replicasOf('shared').map(({ record }) => (record === null ? null : Buffer.from(record.value).toString()));
+    expect(held.filter((value) => value !== null && value !== 'from-c1')).toEqual([]);
+    expect(held.filter((value) => value === 'from-c1').length).toBeGreaterThanOrEqual(2);
     // c1 keeps issuing versions at its own clock, and the key stays writable by it.
     await sim.run(c1.get('shared'));
     const next = await sim.run(c1.put('shared', Buffer.from('again-c1')));
