@@ -87,8 +87,17 @@ class ReplyError extends Error {
   }
 }
 
+/** Keys up to this long are first scanned for ASCII in JS; longer ones go to the binding's UTF-8 check at once. */
+const ASCII_SCAN_BYTES = 64;
+
 /** A key argument as dkv keys are: UTF-8 text (a key that is not is refused, not altered). */
 export function keyOf(arg: Buffer): string {
+  // ASCII (nearly every key) is UTF-8 and reads the same as latin1: a short scan here costs less than the binding's check.
+  if (arg.length <= ASCII_SCAN_BYTES) {
+    let i = 0;
+    while (i < arg.length && (arg[i] as number) < 0x80) i += 1;
+    if (i === arg.length) return arg.toString('latin1');
+  }
   if (!isUtf8(arg)) throw new ReplyError('ERR invalid key: dkv keys are 1 to 512 bytes of UTF-8, and this one is not valid UTF-8');
   return arg.toString('utf8');
 }

@@ -346,6 +346,12 @@ class RespConnection {
   private readonly slots: Slot[] = [];
   /** The last command (of this connection) on each key, as a promise that settles when it has. */
   private readonly keyTails = new Map<string, Promise<void>>();
+  /**
+   * The one command on a key in flight when it started alone (no other on keys was), and its key
+   * argument: not in {@link keyTails} until a later command on keys comes while it runs.
+   */
+  private lone: Promise<void> | null = null;
+  private loneKey: Buffer | null = null;
   private readonly writer = new ReplyWriter();
   private closing = false;
   private paused = false;
@@ -527,11 +533,15 @@ class RespConnection {
       this.slots.push({ reply: refusal, protocol, closeAfter: false });
       return;
     }
-    // One key (nearly every command): its name alone, without index and name arrays.
+    // One key (nearly every command): its name alone, without index and name arrays. And while no
+    // other command of this connection on keys is in flight (always, for a client that waits for
+    // each reply), it cannot wait for one: its key stays unnamed until a later command needs it.
     const single = spec.keys === firstKey;
-    const key = single ? (args[1] as Buffer).toString('latin1') : '';
     const keys = single ? NO_KEYS : spec.keys(args).map((i) => (args[i] as Buffer).toString('latin1'));
-    const tail = single ? this.keyTails.get(key) : undefined;
+    const lone = single && this.lone === null && this.keyTails.size === 0;
+    if (!lone && (single || keys.length > 0)) this.nameLone();
+    const key = single && !lone ? (args[1] as Buffer).toString('latin1') : '';
+    const tail = single && !lone ? this.keyTails.get(key) : undefined;
     const waitFor = single || keys.length === 0 ? null : this.waitsOf(keys);
     const result =
       tail !== undefined
@@ -556,14 +566,30 @@ class RespConnection {
       slot.reply = value;
       if (holdsSlot) this.door.release();
       // The command is done: its keys' chains end here unless a later command of this connection extended them.
-      if (single) {
-        if (this.keyTails.get(key) === settled) this.keyTails.delete(key);
+      if (this.lone === settled) {
+        this.lone = null;
+        this.loneKey = null;
+      } else if (single) {
+        // A lone command's key was named when a later command arrived.
+        const named = lone ? (args[1] as Buffer).toString('latin1') : key;
+        if (this.keyTails.get(named) === settled) this.keyTails.delete(named);
       } else for (const k of keys) if (this.keyTails.get(k) === settled) this.keyTails.delete(k);
       this.scheduleFlush();
     };
     const settled = result.then(settle, (error: unknown) => settle(errorReply(error)));
-    if (single) this.keyTails.set(key, settled);
+    if (lone) {
+      this.lone = settled;
+      this.loneKey = args[1] as Buffer;
+    } else if (single) this.keyTails.set(key, settled);
     else for (const k of keys) this.keyTails.set(k, settled);
+  }
+
+  /** Puts the lone command's key in the per-key chains, for a command that must look there. */
+  private nameLone(): void {
+    if (this.lone === null) return;
+    this.keyTails.set((this.loneKey as Buffer).toString('latin1'), this.lone);
+    this.lone = null;
+    this.loneKey = null;
   }
 
   /** The tails of `keys`' chains that a new command must wait for; null when there are none (the common case). */
