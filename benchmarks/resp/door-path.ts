@@ -3,8 +3,8 @@
  * bounds apps/node gives it) over a backend that answers at once, driven by 50 loopback
  * connections each sending its next GET or SET of a 2 KB value once the reply to its last has
  * come, as redis-benchmark does with -P 1 (keys `key:000000001234`, 10,000 of them). The clients
- * only write prepared frames and count reply bytes, so nearly all of the work measured is the
- * door's.
+ * run in the same process and only write prepared frames and count reply bytes: their share (and
+ * that of the sockets' both ends) is in every figure, the same for every version of the door.
  *
  * Measure instructions per command under callgrind: a run of K commands and a run of 0 (the same
  * start-up, connections opened and closed), the difference divided by K. It runs the built
@@ -12,6 +12,13 @@
  *
  *   valgrind --tool=callgrind --callgrind-out-file=/tmp/door.out \
  *     node --import tsx benchmarks/resp/door-path.ts set 10000
+ *
+ * Under tsx the loader thread adds about 2 billion instructions of its own to each run; the
+ * figures in the commits came from one bundle per version of the sources, run by plain node:
+ *
+ *   npx esbuild benchmarks/resp/door-path.ts --bundle --platform=node --format=esm \
+ *     --alias:@dkv/resp=./packages/resp/src/index.ts --outfile=/tmp/door.mjs
+ *   valgrind --tool=callgrind --callgrind-out-file=/tmp/door-set.out node /tmp/door.mjs set 20000
  *
  * Usage: door-path.ts get|set <commands> [connections]
  */
