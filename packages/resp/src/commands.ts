@@ -70,7 +70,13 @@ const MAX_TTL_MS = MAX_TTL_SECONDS * 1000;
 const MAX_SCAN_COUNT = 1000;
 
 const none = (): readonly number[] => [];
-const first = (): readonly number[] => [1];
+const ONLY_FIRST: readonly number[] = Object.freeze([1]);
+/**
+ * The key indices of a command whose one key is its first argument. The server knows this
+ * function by identity and takes the key without asking for the indices (most commands are such).
+ */
+export const firstKey = (): readonly number[] => ONLY_FIRST;
+const first = firstKey;
 const allFrom1 = (args: readonly Buffer[]): readonly number[] => args.map((_, i) => i).slice(1);
 const everyOther = (args: readonly Buffer[]): readonly number[] => args.map((_, i) => i).filter((i) => i % 2 === 1);
 
@@ -81,8 +87,17 @@ class ReplyError extends Error {
   }
 }
 
+/** Keys up to this long are first scanned for ASCII in JS; longer ones go to the binding's UTF-8 check at once. */
+const ASCII_SCAN_BYTES = 64;
+
 /** A key argument as dkv keys are: UTF-8 text (a key that is not is refused, not altered). */
 export function keyOf(arg: Buffer): string {
+  // ASCII (nearly every key) is UTF-8 and reads the same as latin1: a short scan here costs less than the binding's check.
+  if (arg.length <= ASCII_SCAN_BYTES) {
+    let i = 0;
+    while (i < arg.length && (arg[i] as number) < 0x80) i += 1;
+    if (i === arg.length) return arg.toString('latin1');
+  }
   if (!isUtf8(arg)) throw new ReplyError('ERR invalid key: dkv keys are 1 to 512 bytes of UTF-8, and this one is not valid UTF-8');
   return arg.toString('utf8');
 }
@@ -132,10 +147,21 @@ async function store(server: ServerContext, key: string, value: Uint8Array, expi
 }
 
 const bulkOrNull = (entry: RespStoredValue | null): RespReply => (entry === null ? reply.null : reply.bulk(entry.value));
+const answerOk = (): RespReply => reply.ok;
 
 // ---- strings ---------------------------------------------------------------------------------
 
-async function set(args: readonly Buffer[], _s: ClientSession, server: ServerContext): Promise<RespReply> {
+/**
+ * SET: a plain `SET key value` (nearly every SET) is the backend's write with OK for its answer,
+ * one promise and no async frame; a SET with options takes {@link setWithOptions}. A key that is
+ * not UTF-8 throws here, which the caller answers as the same error reply.
+ */
+function set(args: readonly Buffer[], session: ClientSession, server: ServerContext): Promise<RespReply> {
+  if (args.length !== 3) return setWithOptions(args, session, server);
+  return server.backend.put(keyOf(args[1] as Buffer), args[2] as Buffer, null).then(answerOk);
+}
+
+async function setWithOptions(args: readonly Buffer[], _s: ClientSession, server: ServerContext): Promise<RespReply> {
   const key = keyOf(args[1] as Buffer);
   const value = args[2] as Buffer;
   let condition: 'NX' | 'XX' | null = null;

@@ -17,6 +17,9 @@ export interface RespCoordinator {
   liveKeyCount?(): number;
 }
 
+/** The options of a write without expiry, shared: the coordinator only reads them. */
+const NO_EXPIRY: { readonly expiresAt?: number } = Object.freeze({});
+
 /**
  * The real {@link RespBackend}: the coordinator's quorum operations with the cluster's default
  * quorums (API.md: every Redis command runs with W and R of the cluster). Expiry passes as an
@@ -42,12 +45,18 @@ export class CoordinatorRespBackend implements RespBackend {
     return this.coordinator().get(key);
   }
 
-  async put(key: string, value: Uint8Array, expiresAt: number | null): Promise<void> {
-    await this.coordinator().put(key, value, undefined, expiresAt === null ? {} : { expiresAt });
+  /**
+   * The coordinator's write as it is, without an async frame of its own (a promise and a
+   * microtask hop per SET saved): the promise resolves to the coordinator's write result, which
+   * a caller of `Promise<void>` does not read. No expiry passes one shared empty options object.
+   */
+  put(key: string, value: Uint8Array, expiresAt: number | null): Promise<void> {
+    return this.coordinator().put(key, value, undefined, expiresAt === null ? NO_EXPIRY : { expiresAt }) as Promise<void>;
   }
 
-  async delete(key: string): Promise<void> {
-    await this.coordinator().delete(key);
+  /** The coordinator's delete as it is (its result unread, as for {@link put}). */
+  delete(key: string): Promise<void> {
+    return this.coordinator().delete(key) as Promise<void>;
   }
 
   async scanKeys(cursor: string | null, options: { readonly match?: string; readonly count: number }): Promise<RespScanPage> {

@@ -38,6 +38,13 @@ export const reply = {
   verbatim: (text: string, format = 'txt'): RespReply => ({ type: 'verbatim', format, text }),
 } as const;
 
+/** Encodings written so often that they are made once: OK alone, and the end of a bulk string. */
+const OK_BYTES = Buffer.from('+OK\r\n');
+const CRLF_TEXT = '\r\n';
+const CRLF_BYTES = Buffer.from(CRLF_TEXT);
+const OK_TEXT = '+OK\r\n';
+const NO_PARTS: readonly Buffer[] = Object.freeze([]);
+
 /**
  * Collects encoded replies as a list of buffers: text pieces are gathered in a string and turned
  * into one buffer when a binary value (a stored value, never copied) comes or the writer is taken,
@@ -47,6 +54,9 @@ export class ReplyWriter {
   private readonly parts: Buffer[] = [];
   private text = '';
   private bytes = 0;
+  /** The header of the last bulk string of a stored value, kept for the next one of the same length (values of one size are the common load). */
+  private bulkHeader: Buffer = CRLF_BYTES;
+  private bulkHeaderLength = -1;
 
   /** Bytes written so far. */
   get byteLength(): number {
@@ -100,9 +110,10 @@ export class ReplyWriter {
     }
   }
 
-  /** The buffers written, in order; the writer is empty afterwards. */
-  take(): Buffer[] {
+  /** The buffers written, in order; the writer is empty afterwards. The buffers may be shared constants: they must not be changed. */
+  take(): readonly Buffer[] {
     this.flushText();
+    if (this.parts.length === 0) return NO_PARTS;
     const parts = this.parts.splice(0);
     this.bytes = 0;
     return parts;
@@ -113,17 +124,26 @@ export class ReplyWriter {
       this.text += `$${Buffer.byteLength(value)}\r\n${value}\r\n`;
       return;
     }
-    this.text += `$${value.byteLength}\r\n`;
-    this.flushText();
+    if (this.text.length > 0) {
+      this.text += `$${value.byteLength}\r\n`;
+      this.flushText();
+    } else {
+      if (this.bulkHeaderLength !== value.byteLength) {
+        this.bulkHeader = Buffer.from(`$${value.byteLength}\r\n`);
+        this.bulkHeaderLength = value.byteLength;
+      }
+      this.parts.push(this.bulkHeader);
+      this.bytes += this.bulkHeader.length;
+    }
     const buffer = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
     this.parts.push(buffer);
     this.bytes += buffer.length;
-    this.text = '\r\n';
+    this.text = CRLF_TEXT;
   }
 
   private flushText(): void {
     if (this.text.length === 0) return;
-    const buffer = Buffer.from(this.text, 'utf8');
+    const buffer = this.text === CRLF_TEXT ? CRLF_BYTES : this.text === OK_TEXT ? OK_BYTES : Buffer.from(this.text, 'utf8');
     this.parts.push(buffer);
     this.bytes += buffer.length;
     this.text = '';

@@ -397,6 +397,22 @@ describe('pipelining', () => {
     expect(gated.order).toEqual(['get other', 'put k=first', 'put k=second', 'get other', 'get k', 'get k', 'delete k', 'put k=third']);
   });
 
+  it('a multi-key command waits for the one command on its key in flight before it, and chains end when it is done', async () => {
+    const gated = new GatedBackend(new InMemoryRespBackend({ now: () => clockMs }));
+    const { client } = await setup({ backend: gated });
+    gated.close('k');
+    // The first SET is the only command on keys in flight when it starts; the MGET and EXISTS after it must still wait for it.
+    client.send(['SET', 'k', 'first'], ['MGET', 'other', 'k'], ['EXISTS', 'k'], ['GET', 'x']);
+    // The GET of another key, sent last, runs at once; the two before it have not.
+    await expect.poll(() => gated.order).toEqual(['get x']);
+    gated.open('k');
+    expect(await client.read(4)).toEqual(['OK', [null, 'first'], 1, null]);
+    expect(gated.order).toEqual(['get x', 'put k=first', 'get other', 'get k', 'get k']);
+    // Once everything settled, a new command on the key runs at once.
+    client.send(['SET', 'k', 'second'], ['GET', 'k']);
+    expect(await client.read(2)).toEqual(['OK', 'second']);
+  });
+
   it('takes at most maxPipelined commands in flight; the rest wait unparsed and then run', async () => {
     const memory = new InMemoryRespBackend({ now: () => clockMs });
     let release: () => void = () => undefined;

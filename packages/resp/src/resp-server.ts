@@ -25,6 +25,7 @@ import {
   accessRefusal,
   COMMANDS,
   errorReply,
+  firstKey,
   startCommand,
   unknownCommand,
   wrongArity,
@@ -181,6 +182,8 @@ class RespDoor {
 
   /** Connections whose replies completed this turn, flushed together from one `setImmediate`. */
   private flushQueue: RespConnection[] = [];
+  /** The queue being flushed, kept to be the next turn's queue (no array per turn). */
+  private flushing: RespConnection[] = [];
   private flushQueued = false;
 
   /**
@@ -198,8 +201,10 @@ class RespDoor {
   private readonly flushAll = (): void => {
     this.flushQueued = false;
     const queue = this.flushQueue;
-    this.flushQueue = [];
-    for (const connection of queue) connection.flushTurn();
+    this.flushQueue = this.flushing;
+    this.flushing = queue;
+    for (let i = 0; i < queue.length; i += 1) (queue[i] as RespConnection).flushTurn();
+    queue.length = 0;
   };
 
   forget(connection: RespConnection): void {
@@ -309,10 +314,21 @@ function needsSlot(spec: CommandSpec | undefined): boolean {
   return spec !== undefined && (spec.flags.includes('readonly') || spec.flags.includes('write'));
 }
 
-/** A command's lower-case name, as the command table is keyed. */
+/** A command's lower-case name, as the command table is keyed. GET and SET, nearly every command, are recognised without a string made. */
 function nameOf(args: readonly Buffer[]): string {
-  return (args[0] as Buffer).toString('latin1').toLowerCase();
+  const name = args[0] as Buffer;
+  if (name.length === 3) {
+    // ASCII letters compare case-blind with bit 0x20 set.
+    const a = (name[0] as number) | 0x20;
+    if (((name[1] as number) | 0x20) === 101 && ((name[2] as number) | 0x20) === 116) {
+      if (a === 103) return 'get';
+      if (a === 115) return 'set';
+    }
+  }
+  return name.toString('latin1').toLowerCase();
 }
+
+const NO_KEYS: readonly string[] = Object.freeze([]);
 
 /** One command's place in the reply queue. */
 interface Slot {
@@ -330,6 +346,12 @@ class RespConnection {
   private readonly slots: Slot[] = [];
   /** The last command (of this connection) on each key, as a promise that settles when it has. */
   private readonly keyTails = new Map<string, Promise<void>>();
+  /**
+   * The one command on a key in flight when it started alone (no other on keys was), and its key
+   * argument: not in {@link keyTails} until a later command on keys comes while it runs.
+   */
+  private lone: Promise<void> | null = null;
+  private loneKey: Buffer | null = null;
   private readonly writer = new ReplyWriter();
   private closing = false;
   private paused = false;
@@ -511,12 +533,22 @@ class RespConnection {
       this.slots.push({ reply: refusal, protocol, closeAfter: false });
       return;
     }
-    const keys = spec.keys(args).map((i) => (args[i] as Buffer).toString('latin1'));
-    const waitFor = keys.length === 0 ? null : this.waitsOf(keys);
+    // One key (nearly every command): its name alone, without index and name arrays. And while no
+    // other command of this connection on keys is in flight (always, for a client that waits for
+    // each reply), it cannot wait for one: its key stays unnamed until a later command needs it.
+    const single = spec.keys === firstKey;
+    const keys = single ? NO_KEYS : spec.keys(args).map((i) => (args[i] as Buffer).toString('latin1'));
+    const lone = single && this.lone === null && this.keyTails.size === 0;
+    if (!lone && (single || keys.length > 0)) this.nameLone();
+    const key = single && !lone ? (args[1] as Buffer).toString('latin1') : '';
+    const tail = single && !lone ? this.keyTails.get(key) : undefined;
+    const waitFor = single || keys.length === 0 ? null : this.waitsOf(keys);
     const result =
-      waitFor === null
-        ? startCommand(spec, args, this.session, this.door.context)
-        : Promise.all(waitFor).then(() => startCommand(spec, args, this.session, this.door.context));
+      tail !== undefined
+        ? tail.then(() => startCommand(spec, args, this.session, this.door.context))
+        : waitFor === null
+          ? startCommand(spec, args, this.session, this.door.context)
+          : Promise.all(waitFor).then(() => startCommand(spec, args, this.session, this.door.context));
     // A command changes session state (HELLO, QUIT) when it runs; commands without keys run at once, in order.
     const slot: Slot = {
       reply: null,
@@ -534,11 +566,30 @@ class RespConnection {
       slot.reply = value;
       if (holdsSlot) this.door.release();
       // The command is done: its keys' chains end here unless a later command of this connection extended them.
-      for (const key of keys) if (this.keyTails.get(key) === settled) this.keyTails.delete(key);
+      if (this.lone === settled) {
+        this.lone = null;
+        this.loneKey = null;
+      } else if (single) {
+        // A lone command's key was named when a later command arrived.
+        const named = lone ? (args[1] as Buffer).toString('latin1') : key;
+        if (this.keyTails.get(named) === settled) this.keyTails.delete(named);
+      } else for (const k of keys) if (this.keyTails.get(k) === settled) this.keyTails.delete(k);
       this.scheduleFlush();
     };
     const settled = result.then(settle, (error: unknown) => settle(errorReply(error)));
-    for (const key of keys) this.keyTails.set(key, settled);
+    if (lone) {
+      this.lone = settled;
+      this.loneKey = args[1] as Buffer;
+    } else if (single) this.keyTails.set(key, settled);
+    else for (const k of keys) this.keyTails.set(k, settled);
+  }
+
+  /** Puts the lone command's key in the per-key chains, for a command that must look there. */
+  private nameLone(): void {
+    if (this.lone === null) return;
+    this.keyTails.set((this.loneKey as Buffer).toString('latin1'), this.lone);
+    this.lone = null;
+    this.loneKey = null;
   }
 
   /** The tails of `keys`' chains that a new command must wait for; null when there are none (the common case). */
@@ -560,11 +611,15 @@ class RespConnection {
     this.door.scheduleFlush(this);
   }
 
-  /** The end of a turn in which replies completed: writes them, then reads on if a bound had paused the input. */
+  /**
+   * The end of a turn in which replies completed: writes them, then reads on if a bound had
+   * paused the input. Input not paused holds no whole command (the pump took every one), and new
+   * input pumps by itself, so then there is nothing to read on.
+   */
   flushTurn(): void {
     this.flushScheduled = false;
     this.flush();
-    if (!this.closing) this.pump();
+    if (!this.closing && this.paused) this.pump();
   }
 
   /** Writes the replies ready at the head of the queue, in order. */
