@@ -164,7 +164,7 @@ async function serverRole(): Promise<void> {
 async function bothRole(): Promise<void> {
   const { server, port } = await startServer();
   const client = new TcpNodeClient();
-  const target: Node = { id: 'node-1', address: `127.0.0.1:${port}` };
+  const target: Node = { id: 'node-1', address: `127.0.0.1:${port}`, role: 'storage', status: 'up', vnodes: 16, metadata: {} };
   await drive(client, target, warmup);
   const before = process.cpuUsage();
   await drive(client, target, ops);
@@ -175,9 +175,13 @@ async function bothRole(): Promise<void> {
 }
 
 async function parentRole(): Promise<void> {
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, '--role', 'server', '--kind', kind.toLowerCase()], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, process.argv[1] as string, '--role', 'server', '--kind', kind.toLowerCase()],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
   const lines = createInterface({ input: child.stdout });
   const waiting: ((line: string) => void)[] = [];
   lines.on('line', (line) => waiting.shift()?.(line));
@@ -189,7 +193,7 @@ async function parentRole(): Promise<void> {
     return Number((await line).split(' ')[1]);
   };
   const client = new TcpNodeClient();
-  const target: Node = { id: 'node-1', address: `127.0.0.1:${port}` };
+  const target: Node = { id: 'node-1', address: `127.0.0.1:${port}`, role: 'storage', status: 'up', vnodes: 16, metadata: {} };
   await drive(client, target, warmup);
   const serverUs: number[] = [];
   const clientUs: number[] = [];
