@@ -279,6 +279,45 @@ export function writeU32(buffer: Buffer, at: number, value: number): void {
   buffer[at + 3] = value >>> 24;
 }
 
+/** The size of a {@link ReadSlabs} slab. */
+export const READ_SLAB_BYTES = 128 * 1024;
+/** A read gets at least this much room; a slab with less left is retired (it stays alive while views of it do). */
+export const READ_MIN_BYTES = 32 * 1024;
+
+/**
+ * Memory that sockets read into through the `onread` option of `net.connect`, so that a read
+ * costs no Buffer of its own from Node (an ArrayBuffer per read, with its external-memory
+ * accounting, and the Readable stream's push and 'data' event). Each read gets the unused tail of
+ * a slab, and the bytes it filled are never handed out again: frames read from them may be
+ * kept as views (see {@link FrameReader}), as with Node's own buffers. A slab with less than
+ * {@link READ_MIN_BYTES} left is replaced by a fresh one. One instance serves one socket at a
+ * time: a socket holds the memory it was given until its next read, so two sockets would read
+ * into the same bytes. The first slab is allocated by the first {@link next}.
+ */
+export class ReadSlabs {
+  private slab: Buffer = Buffer.alloc(0);
+  private used = 0;
+
+  /** The memory for the next read (the `onread.buffer` function). */
+  readonly next = (): Buffer => {
+    if (this.slab.length - this.used < READ_MIN_BYTES) {
+      this.slab = Buffer.allocUnsafeSlow(READ_SLAB_BYTES);
+      this.used = 0;
+    }
+    return this.slab.subarray(this.used);
+  };
+
+  /**
+   * The `bytes` a read put at the start of `into` (memory {@link next} gave), as a Buffer that
+   * stays valid: they are marked used, and never given to a read again.
+   */
+  take(into: Uint8Array, bytes: number): Buffer {
+    const buffer = into as Buffer;
+    if (buffer.buffer === this.slab.buffer && buffer.byteOffset === this.slab.byteOffset + this.used) this.used += bytes;
+    return buffer.subarray(0, bytes);
+  }
+}
+
 /**
  * Collects the connections that queued frames during this event-loop turn and flushes each once,
  * from `setImmediate` (after the turn's I/O callbacks), so the frames of many requests leave in

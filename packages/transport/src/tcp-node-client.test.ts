@@ -84,6 +84,21 @@ describe('TcpNodeClient', () => {
     reads.forEach((answer, i) => expect(answer.record?.value).toEqual(Uint8Array.from([i & 0xff, i >> 8])));
   });
 
+  it('keeps every value it answered intact while later reads fill its read memory, one answer at a time and in bursts', async () => {
+    const { node: target } = await node('n1');
+    const tcp = client({ connectionsPerNode: 1 });
+    const count = 120;
+    // 120 values of 3 KiB (with one byte of each differing) fill several 128 KiB read slabs.
+    const valueOf = (i: number): Uint8Array => new Uint8Array(3072).fill(i & 0xff).fill(0x5a, 100, 101);
+    for (let i = 0; i < count; i += 1) await tcp.send(target, { type: 'PUT', key: `k${i}`, record: record(i + 1, valueOf(i)) }, opts);
+    const kept: Uint8Array[] = [];
+    for (let i = 0; i < count; i += 1) kept.push((await tcp.send(target, { type: 'GET', key: `k${i}` }, opts)).record?.value as Uint8Array);
+    const burst = await Promise.all(Array.from({ length: count }, (_, i) => tcp.send(target, { type: 'GET', key: `k${i}` }, opts)));
+    for (const answer of burst) kept.push(answer.record?.value as Uint8Array);
+    await Promise.all(Array.from({ length: count }, (_, i) => tcp.send(target, { type: 'GET', key: `k${count - 1 - i}` }, opts)));
+    kept.forEach((value, i) => expect(Buffer.from(value).equals(Buffer.from(valueOf(i % count)))).toBe(true));
+  });
+
   it('writes the frames of one event-loop turn in one socket write', async () => {
     const { node: target } = await node('n1');
     const tcp = client({ connectionsPerNode: 1 });

@@ -16,7 +16,7 @@ import { DEFAULT_FRAME_LIMIT_BYTES } from './internal-routes.js';
 import { clientProof, newNonce, NONCE_BYTES, PROOF_BYTES, proofsEqual, serverProof } from './internode-auth.js';
 import { backoffDelayMs } from './retrying-node-client.js';
 import { readErrorReason, readResponse, writeRequestFrame } from './tcp-codec.js';
-import { FrameKind, FrameReader, FrameWriter, TurnFlusher } from './tcp-frame.js';
+import { FrameKind, FrameReader, FrameWriter, ReadSlabs, TurnFlusher } from './tcp-frame.js';
 import { readHandshakePayload, writeHandshakeFrame } from './tcp-handshake.js';
 
 /** Options of {@link TcpNodeClient}; every bound has a default and can be changed. */
@@ -398,6 +398,8 @@ class Connection {
   private socket: Socket | null = null;
   private reader: FrameReader;
   private readonly writer = new FrameWriter();
+  /** The memory its plain-TCP sockets read into, one socket after the other. */
+  private readonly readSlabs = new ReadSlabs();
   private readonly pending = new Map<number, PendingRequest>();
   private nextId = 0;
   private flushSeq = 0;
@@ -511,16 +513,32 @@ class Connection {
     this.reader = new FrameReader(this.context.limits.maxFrameBytes);
     const { host, port } = this.peer;
     const tls = this.context.tls;
-    const socket =
-      tls === null
-        ? connect({ host, port, noDelay: true })
-        : connectTls({ host, port, ...internodeConnectOptions(tls, host) }).setNoDelay(true);
+    let socket: Socket;
+    if (tls === null) {
+      // Plain TCP reads straight into the client's slabs (`onread`), past the Readable stream.
+      const slabs = this.readSlabs;
+      socket = connect({
+        host,
+        port,
+        noDelay: true,
+        onread: {
+          buffer: slabs.next,
+          callback: (bytes: number, into: Uint8Array): boolean => {
+            this.onData(socket, slabs.take(into, bytes));
+            return true;
+          },
+        },
+      });
+    } else {
+      // TLS sockets take no `onread`: their bytes come as 'data' events.
+      socket = connectTls({ host, port, ...internodeConnectOptions(tls, host) }).setNoDelay(true);
+      socket.on('data', (chunk: Buffer) => this.onData(socket, chunk));
+    }
     this.socket = socket;
     socket.setTimeout(this.context.limits.connectTimeoutMs);
     socket.on('timeout', () => socket.destroy(new Error(`no connection within ${this.context.limits.connectTimeoutMs} ms`)));
     // With TLS the connection is usable once the node's certificate has been checked.
     socket.on(tls === null ? 'connect' : 'secureConnect', () => this.onConnect(socket));
-    socket.on('data', (chunk: Buffer) => this.onData(socket, chunk));
     socket.on('error', (error: Error & { code?: string }) => {
       if (socket === this.socket) this.lastError = error.code ?? describeError(error);
     });

@@ -99,8 +99,9 @@ interface ConnectionContext {
  * a {@link MaybeAsyncStorageRequestHandler} to {@link TcpNodeClient}s over `node:net`.
  *
  * Each frame is answered with the same request id, in order of completion, so a slow
- * asynchronous answer does not hold up the others. The answers of one event-loop turn go out in
- * one write per connection. A connection stops being read while it has
+ * asynchronous answer does not hold up the others. The answers a read's frames get at once go
+ * out in one write at the end of that read; asynchronous answers, in one write per connection at
+ * the end of their event-loop turn. A connection stops being read while it has
  * `maxInFlightPerConnection` unanswered requests or `maxBufferedWriteBytes` of answers
  * waiting for the kernel, and resumes when below. A request that is malformed but well framed is
  * answered by an error frame naming the field; a frame whose length is out of bounds ends its
@@ -229,6 +230,8 @@ class ServerConnection {
   private paused = false;
   private writeBlocked = false;
   private dirty = false;
+  /** True while a read is being served: answers are then written at its end, not at the turn's. */
+  private reading = false;
   private closed = false;
   /** Where the handshake stands: `open` once the peer proved the secret (at once without one). */
   private phase: 'hello' | 'auth' | 'open';
@@ -250,7 +253,12 @@ class ServerConnection {
     socket.on('timeout', () => this.close('idle_timeout', `no traffic for ${context.limits.idleTimeoutMs} ms`));
     socket.on('data', (chunk: Buffer) => {
       this.reader.push(chunk);
+      // The answers the handler gives at once leave in one write at the end of the read, without
+      // waiting for the turn's end (a setImmediate, and latency, per read of a paced peer).
+      this.reading = true;
       this.pump();
+      this.reading = false;
+      if (this.dirty) this.flush();
     });
     socket.on('drain', () => {
       this.writeBlocked = false;
@@ -441,7 +449,7 @@ class ServerConnection {
   private markDirty(): void {
     if (this.dirty) return;
     this.dirty = true;
-    this.context.schedule(this);
+    if (!this.reading) this.context.schedule(this);
   }
 
   /** The stream lost its framing or its peer failed the handshake: says why in an error frame with id 0, then closes. */
