@@ -89,6 +89,11 @@ export interface Straggler {
   readonly node: Node;
   /** Resolves true if the replica acknowledged eventually, false if it failed, timed out or was skipped. */
   readonly delivered: Promise<boolean>;
+  /**
+   * Calls `listener` once with what `delivered` resolves with, as soon as it is known (at once if
+   * it is), without a promise: the ReplicationManager follows every straggler of every write so.
+   */
+  whenDelivered(listener: (ok: boolean) => void): void;
 }
 
 /** What a quorum write achieved: who acknowledged in time, and who is still owed the write. */
@@ -140,8 +145,8 @@ interface FanOutRequest<T, R> {
 interface FanOutRun<T, R> {
   readonly quorum: Promise<R>;
   readonly targets: readonly Node[];
-  /** The outcome of `targets[index]` once it has one (at once if it has); never rejects. */
-  outcome(index: number): Promise<ReplicaOutcome<T>>;
+  /** Calls `listener` with the outcome of `targets[index]` once it has one (at once if it has). */
+  follow(index: number, listener: (outcome: ReplicaOutcome<T>) => void): void;
 }
 
 /**
@@ -374,15 +379,7 @@ export class QuorumManager {
       targets,
       needed: w,
       send,
-      won: (answers, run) => {
-        const acknowledged = answers.map((answer) => answer.node);
-        const stragglers: Straggler[] = [];
-        run.targets.forEach((node, index) => {
-          if (!acknowledged.includes(node) && !fallbacks?.has(node.id))
-            stragglers.push({ node, delivered: run.outcome(index).then((o) => o.ok) });
-        });
-        return { acknowledged, stragglers };
-      },
+      won: (answers, run) => writeResultOf(answers, run, isOk, fallbacks),
     }).quorum;
   }
 
@@ -410,7 +407,7 @@ export class QuorumManager {
     record: VersionedValue,
     targets: readonly Node[],
     w: number,
-    countsUnvouched: (node: Node) => boolean = () => false,
+    countsUnvouched?: (node: Node) => boolean,
   ): Promise<QuorumWriteResult | { readonly conflictVersion: number }> {
     let conflictVersion = 0;
     let unvouched = 0;
@@ -425,26 +422,15 @@ export class QuorumManager {
           // the replica (every replica orders the two alike) but does not count, so that an
           // acknowledged write always carries a higher number than the one before it.
           if (answer.applied && answer.previous < record.version) {
-            if (answer.previousUnknown !== true || countsUnvouched(node)) return answer;
+            if (answer.previousUnknown !== true || countsUnvouched?.(node) === true) return answer;
             unvouched += 1;
             throw UNVOUCHED;
           }
           conflictVersion = Math.max(conflictVersion, answer.version, answer.previous);
           throw new VersionConflict(conflictVersion);
         }),
-      classify: (error) => (error instanceof VersionConflict ? 'conflict' : error === UNVOUCHED ? 'excused' : 'error'),
-      won: (answers, run) => {
-        const acknowledged = answers.map((answer) => answer.node);
-        const stragglers: Straggler[] = [];
-        run.targets.forEach((node, index) => {
-          if (!acknowledged.includes(node))
-            stragglers.push({
-              node,
-              delivered: run.outcome(index).then((o) => o.ok || o.error instanceof VersionConflict || o.error === UNVOUCHED),
-            });
-        });
-        return { acknowledged, stragglers };
-      },
+      classify: classifyWriteIfNewer,
+      won: (answers, run) => writeResultOf(answers, run, appliedOrNewer, undefined),
       lost: (error) => {
         if (error instanceof VersionConflict) return { conflictVersion };
         if (error instanceof QuorumNotMetError && unvouched > 0) {
@@ -459,23 +445,25 @@ export class QuorumManager {
    * Drives one {@link FanOut}: performs its decisions (sends, the hedge timer, settling `quorum`)
    * and feeds it what the replicas answer, keeping the statistics and hooks on the way. `quorum`
    * settles as soon as the outcome is decided (`needed` successes, or too many failures), with
-   * what `won` (or `lost`) makes of it; `settled` and `outcome()` follow every replica to the end,
+   * what `won` (or `lost`) makes of it; `settled` and `follow()` follow every replica to the end,
    * for read repair and stragglers (a replica never asked ends as not contacted). A failure that
    * `classify` calls a conflict or excused came from a healthy replica (it is reported so to
    * `onReplicaOutcome`); only conflicts turn a lost quorum into a version conflict.
    *
    * On every request, so it keeps to one promise per replica asked (the reaction to its answer)
-   * and one for the quorum: outcomes are plain values, and a promise of one is made only when a
-   * caller asks for it before it is known (a straggler).
+   * and one for the quorum: outcomes are plain values, handed to a listener (a straggler's) when
+   * one asks before it is known.
    */
   private fanOut<T, R>(request: FanOutRequest<T, R>): FanOutRun<T, R> {
     const { operation, needed, send, askFirst = 'all', classify, won, lost, settled } = request;
     const targets = preferFirst(request.targets, this.config.preferNodeId);
     const isAvailable = this.hooks.isAvailable;
     const scheduler = askFirst === 'needed' ? this.hooks.scheduler : undefined;
+    const available: boolean[] = [];
+    for (const node of targets) available.push(isAvailable === undefined || isAvailable(node.id));
     const machine = new FanOut({
       needed,
-      available: targets.map(isAvailable === undefined ? () => true : (node) => isAvailable(node.id)),
+      available,
       askFirst,
       hedge: scheduler !== undefined,
     });
@@ -485,7 +473,7 @@ export class QuorumManager {
     const answers: Array<{ node: Node; value: T }> = [];
     /** Each replica's outcome once it has one, in the order of `targets`. */
     const outcomes: Array<ReplicaOutcome<T> | undefined> = [];
-    /** Callers of `outcome()` waiting for a replica still in flight, by replica (made only when one asks). */
+    /** Listeners of `follow()` waiting for a replica still in flight, by replica (made only when one asks). */
     let waiting: Array<Array<(outcome: ReplicaOutcome<T>) => void> | undefined> | null = null;
     let unsettled = targets.length;
     const settle = (replica: number, outcome: ReplicaOutcome<T>): void => {
@@ -505,13 +493,11 @@ export class QuorumManager {
     const run: FanOutRun<T, R> = {
       quorum,
       targets,
-      outcome: (index) => {
+      follow: (index, listener) => {
         const known = outcomes[index];
-        if (known !== undefined) return Promise.resolve(known);
-        return new Promise((resolve) => {
-          waiting ??= [];
-          (waiting[index] ??= []).push(resolve);
-        });
+        if (known !== undefined) return listener(known);
+        waiting ??= [];
+        (waiting[index] ??= []).push(listener);
       },
     };
     const perform = (decisions: readonly FanOutDecision[]): void => {
@@ -682,6 +668,72 @@ function stackless(message: string): Error {
  * optimistic quorum, yet it is no node failure and no straggler. One shared object, as above.
  */
 const UNVOUCHED: Error = stackless('applied, but the replica is catching up and cannot vouch for what it held before');
+
+/** How `writeIfNewer` weighs a replica's failure: a version conflict, an unvouched answer, or an error. */
+function classifyWriteIfNewer(error: unknown): 'conflict' | 'excused' | 'error' {
+  return error instanceof VersionConflict ? 'conflict' : error === UNVOUCHED ? 'excused' : 'error';
+}
+
+/** A plain write's straggler was delivered when it acknowledged. */
+function isOk(outcome: ReplicaOutcome<unknown>): boolean {
+  return outcome.ok;
+}
+
+/** A `writeIfNewer` straggler was delivered when it applied, held something newer, or applied unvouched. */
+function appliedOrNewer(outcome: ReplicaOutcome<unknown>): boolean {
+  return outcome.ok || outcome.error instanceof VersionConflict || outcome.error === UNVOUCHED;
+}
+
+/**
+ * A won write's result: the replicas that acknowledged (in the order they did), and every other
+ * target as a straggler, except the stand-ins of a sloppy quorum (`fallbacks`), whose replicas are
+ * the caller's to follow up. Written as loops: it runs on every write.
+ */
+function writeResultOf(
+  answers: ReadonlyArray<{ readonly node: Node }>,
+  run: FanOutRun<unknown, unknown>,
+  delivers: (outcome: ReplicaOutcome<unknown>) => boolean,
+  fallbacks: ReadonlyMap<string, string> | undefined,
+): QuorumWriteResult {
+  const acknowledged: Node[] = [];
+  for (const answer of answers) acknowledged.push(answer.node);
+  let stragglers: Straggler[] | null = null;
+  const targets = run.targets;
+  for (let index = 0; index < targets.length; index += 1) {
+    const node = targets[index]!;
+    if (acknowledged.includes(node) || fallbacks?.has(node.id) === true) continue;
+    (stragglers ??= []).push(new FollowedStraggler(node, run, index, delivers));
+  }
+  return { acknowledged, stragglers: stragglers ?? NO_STRAGGLERS };
+}
+
+const NO_STRAGGLERS: readonly Straggler[] = Object.freeze([]);
+
+/**
+ * A replica still owed a write when its quorum was won, followed through its fan-out: its
+ * `delivered` promise is made only if someone asks for it, so a caller that follows it with
+ * `whenDelivered` (the ReplicationManager) costs no promise per straggler.
+ */
+class FollowedStraggler implements Straggler {
+  private promise: Promise<boolean> | null = null;
+
+  constructor(
+    readonly node: Node,
+    private readonly run: FanOutRun<unknown, unknown>,
+    private readonly index: number,
+    private readonly delivers: (outcome: ReplicaOutcome<unknown>) => boolean,
+  ) {}
+
+  get delivered(): Promise<boolean> {
+    this.promise ??= new Promise((resolve) => this.whenDelivered(resolve));
+    return this.promise;
+  }
+
+  whenDelivered(listener: (ok: boolean) => void): void {
+    const delivers = this.delivers;
+    this.run.follow(this.index, (outcome) => listener(delivers(outcome)));
+  }
+}
 
 /** A replica holds a version at least as new as the one sent: a conflict, not a node failure. */
 class VersionConflict extends Error {
