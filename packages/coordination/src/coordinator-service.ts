@@ -572,12 +572,7 @@ export class CoordinatorService implements KVStore {
    * quorum: read the current version from a quorum (as many replicas as the write's own quorum, at
    * most R), issue a higher version, write it to W replicas.
    */
-  private async writeAfterVersionRead(
-    key: string,
-    hash: number,
-    w: number,
-    spec: WriteSpec,
-  ): Promise<VersionedValue> {
+  private async writeAfterVersionRead(key: string, hash: number, w: number, spec: WriteSpec): Promise<VersionedValue> {
     const readable = this.views.readReplicasOfHash(hash, this.config.n);
     const strict = this.views.writePlanOfHash(hash, this.config.n, w);
     const plan = this.withDraining(hash, strict.targets, strict.needed);

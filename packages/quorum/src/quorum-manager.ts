@@ -455,107 +455,16 @@ export class QuorumManager {
    * one asks before it is known.
    */
   private fanOut<T, R>(request: FanOutRequest<T, R>): FanOutRun<T, R> {
-    const { operation, needed, send, askFirst = 'all', classify, won, lost, settled } = request;
-    const targets = preferFirst(request.targets, this.config.preferNodeId);
-    const isAvailable = this.hooks.isAvailable;
-    const scheduler = askFirst === 'needed' ? this.hooks.scheduler : undefined;
-    const available: boolean[] = [];
-    for (const node of targets) available.push(isAvailable === undefined || isAvailable(node.id));
-    const machine = new FanOut({
-      needed,
-      available,
-      askFirst,
-      hedge: scheduler !== undefined,
-    });
-    // Latency samples feed only the hedge delay, so only fan-outs that may hedge take them (a
-    // clock read per request is not free at these rates).
-    const clock = askFirst === 'needed' ? this.hooks.clock : undefined;
-    const answers: Array<{ node: Node; value: T }> = [];
-    /** Each replica's outcome once it has one, in the order of `targets`. */
-    const outcomes: Array<ReplicaOutcome<T> | undefined> = [];
-    /** Listeners of `follow()` waiting for a replica still in flight, by replica (made only when one asks). */
-    let waiting: Array<Array<(outcome: ReplicaOutcome<T>) => void> | undefined> | null = null;
-    let unsettled = targets.length;
-    const settle = (replica: number, outcome: ReplicaOutcome<T>): void => {
-      outcomes[replica] = outcome;
-      const waiters = waiting?.[replica];
-      if (waiters !== undefined) for (const resolve of waiters) resolve(outcome);
-      unsettled -= 1;
-      if (unsettled === 0) settled?.(outcomes as Array<ReplicaOutcome<T>>);
-    };
-    let hedgeTimer: Timer | null = null;
-    let resolveQuorum!: (result: R | PromiseLike<R>) => void;
-    let rejectQuorum!: (error: unknown) => void;
-    const quorum = new Promise<R>((resolve, reject) => {
-      resolveQuorum = resolve;
-      rejectQuorum = reject;
-    });
-    const run: FanOutRun<T, R> = {
-      quorum,
-      targets,
-      follow: (index, listener) => {
-        const known = outcomes[index];
-        if (known !== undefined) return listener(known);
-        waiting ??= [];
-        (waiting[index] ??= []).push(listener);
-      },
-    };
-    const perform = (decisions: readonly FanOutDecision[]): void => {
-      for (const decision of decisions) {
-        if (decision.type === 'send') {
-          if (decision.hedged) this.stats.hedgedReads += 1;
-          contact(decision.replica);
-        } else if (decision.type === 'skip') {
-          settle(decision.replica, {
-            node: targets[decision.replica]!,
-            ok: false,
-            error: decision.why === 'known-down' ? KNOWN_DOWN : NOT_CONTACTED,
-          });
-        } else if (decision.type === 'arm-hedge-timer') {
-          hedgeTimer = scheduler?.after(this.hedgeDelayMs(), () => perform(machine.step({ type: 'hedge-timer-fired' }))) ?? null;
-        } else if (decision.type === 'cancel-hedge-timer') {
-          hedgeTimer?.cancel();
-        } else if (decision.type === 'won') {
-          try {
-            resolveQuorum(won(answers, run));
-          } catch (error) {
-            rejectQuorum(error);
-          }
-        } else {
-          const error = this.lossError(operation, needed, decision);
-          try {
-            if (lost === undefined) rejectQuorum(error);
-            else resolveQuorum(lost(error));
-          } catch (thrown) {
-            rejectQuorum(thrown);
-          }
-        }
-      }
-    };
-    const contact = (replica: number): void => {
-      const node = targets[replica]!;
-      const startedAt = clock?.now() ?? 0;
-      void send(node).then(
-        (value) => {
-          if (clock) this.latency.add(clock.now() - startedAt);
-          answers.push({ node, value });
-          this.hooks.onReplicaOutcome?.(node.id, true);
-          perform(machine.step({ type: 'answered', replica }));
-          settle(replica, { node, ok: true, value });
-        },
-        (error: unknown) => {
-          const failure = classifyFailure(error, classify);
-          // A conflict or an excused answer came from a healthy replica: not a failure to detect.
-          const healthy = failure.kind === 'conflict' || failure.kind === 'excused';
-          this.hooks.onReplicaOutcome?.(node.id, healthy, healthy ? undefined : error);
-          perform(machine.step({ type: 'failed', replica, failure }));
-          settle(replica, { node, ok: false, error });
-        },
-      );
-    };
-    perform(machine.start());
-    if (targets.length === 0) settled?.([]);
-    return run;
+    const driver = new FanOutDriver(
+      request,
+      preferFirst(request.targets, this.config.preferNodeId),
+      this.stats,
+      this.hooks,
+      this.latency,
+      this.config,
+    );
+    driver.start();
+    return driver;
   }
 
   /** Whom a read asks first, by `readFanout`: all replicas, or only as many as the quorum needs. */
@@ -563,17 +472,9 @@ export class QuorumManager {
     return this.config.readFanout === 'quorum' ? 'needed' : 'all';
   }
 
-  /** The hedge delay: the recent p99 of replica reads, within `hedgeMinDelayMs`..`hedgeMaxDelayMs`. */
-  private hedgeDelayMs(): number {
-    return Math.min(this.config.hedgeMaxDelayMs, Math.max(this.config.hedgeMinDelayMs, this.latency.p99()));
-  }
-
   /** The error a lost fan-out rejects with; a quorum not met is counted for metrics. */
   private lossError(operation: QuorumOperation, needed: number, loss: FanOutLoss): Error {
-    if (loss.reason === 'refused-ahead') return new VersionTooFarAheadError(loss.refusal);
-    if (loss.reason === 'conflict') return new VersionConflict(0);
-    this.stats.quorumFailures[operation] += 1;
-    return new QuorumNotMetError(operation, needed, loss.received, loss.contacted);
+    return lossErrorOf(this.stats, operation, needed, loss);
   }
 
   /**
@@ -619,6 +520,142 @@ export class QuorumManager {
       }
     });
   }
+}
+
+/**
+ * One fan-out under way, as `QuorumManager.fanOut` drives it: the {@link FanOut} machine's
+ * decisions performed (sends, the hedge timer, settling `quorum`) and what the replicas answer fed
+ * back. Its state is fields of one object rather than closures over locals, since one is made
+ * for every request; each replica asked costs the reaction to its answer and its outcome.
+ */
+class FanOutDriver<T, R> implements FanOutRun<T, R> {
+  readonly quorum: Promise<R>;
+  private readonly machine: FanOut;
+  /** Set when the fan-out may hedge: latency samples feed only the hedge delay (a clock read per request is not free). */
+  private readonly clock: Clock | undefined;
+  private readonly scheduler: Scheduler | undefined;
+  /** The successful outcomes in the order they came (what `won` is given). */
+  private readonly answers: Array<{ readonly node: Node; readonly ok: true; readonly value: T }> = [];
+  /** Each replica's outcome once it has one, in the order of `targets`. */
+  private readonly outcomes: Array<ReplicaOutcome<T> | undefined> = [];
+  /** Listeners of `follow()` waiting for a replica still in flight, by replica (made only when one asks). */
+  private waiting: Array<Array<(outcome: ReplicaOutcome<T>) => void> | undefined> | null = null;
+  private unsettled: number;
+  private hedgeTimer: Timer | null = null;
+  private resolveQuorum!: (result: R | PromiseLike<R>) => void;
+  private rejectQuorum!: (error: unknown) => void;
+
+  constructor(
+    private readonly request: FanOutRequest<T, R>,
+    readonly targets: readonly Node[],
+    private readonly stats: QuorumStats,
+    private readonly hooks: QuorumHooks,
+    private readonly latency: LatencyWindow,
+    private readonly config: QuorumConfig,
+  ) {
+    const askFirst = request.askFirst ?? 'all';
+    const isAvailable = hooks.isAvailable;
+    const available: boolean[] = [];
+    for (const node of targets) available.push(isAvailable === undefined || isAvailable(node.id));
+    this.scheduler = askFirst === 'needed' ? hooks.scheduler : undefined;
+    this.clock = askFirst === 'needed' ? hooks.clock : undefined;
+    this.machine = new FanOut({ needed: request.needed, available, askFirst, hedge: this.scheduler !== undefined });
+    this.unsettled = targets.length;
+    this.quorum = new Promise<R>((resolve, reject) => {
+      this.resolveQuorum = resolve;
+      this.rejectQuorum = reject;
+    });
+  }
+
+  start(): void {
+    this.perform(this.machine.start());
+    if (this.targets.length === 0) this.request.settled?.([]);
+  }
+
+  follow(index: number, listener: (outcome: ReplicaOutcome<T>) => void): void {
+    const known = this.outcomes[index];
+    if (known !== undefined) return listener(known);
+    this.waiting ??= [];
+    (this.waiting[index] ??= []).push(listener);
+  }
+
+  private settle(replica: number, outcome: ReplicaOutcome<T>): void {
+    this.outcomes[replica] = outcome;
+    const waiters = this.waiting?.[replica];
+    if (waiters !== undefined) for (const listener of waiters) listener(outcome);
+    this.unsettled -= 1;
+    if (this.unsettled === 0) this.request.settled?.(this.outcomes as Array<ReplicaOutcome<T>>);
+  }
+
+  private perform(decisions: readonly FanOutDecision[]): void {
+    for (const decision of decisions) {
+      if (decision.type === 'send') {
+        if (decision.hedged) this.stats.hedgedReads += 1;
+        this.contact(decision.replica);
+      } else if (decision.type === 'skip') {
+        this.settle(decision.replica, {
+          node: this.targets[decision.replica]!,
+          ok: false,
+          error: decision.why === 'known-down' ? KNOWN_DOWN : NOT_CONTACTED,
+        });
+      } else if (decision.type === 'arm-hedge-timer') {
+        const delayMs = Math.min(this.config.hedgeMaxDelayMs, Math.max(this.config.hedgeMinDelayMs, this.latency.p99()));
+        this.hedgeTimer = this.scheduler?.after(delayMs, () => this.perform(this.machine.step({ type: 'hedge-timer-fired' }))) ?? null;
+      } else if (decision.type === 'cancel-hedge-timer') {
+        this.hedgeTimer?.cancel();
+      } else if (decision.type === 'won') {
+        try {
+          this.resolveQuorum(this.request.won(this.answers, this));
+        } catch (error) {
+          this.rejectQuorum(error);
+        }
+      } else {
+        const error = lossErrorOf(this.stats, this.request.operation, this.request.needed, decision);
+        const lost = this.request.lost;
+        try {
+          if (lost === undefined) this.rejectQuorum(error);
+          else this.resolveQuorum(lost(error));
+        } catch (thrown) {
+          this.rejectQuorum(thrown);
+        }
+      }
+    }
+  }
+
+  private contact(replica: number): void {
+    const node = this.targets[replica]!;
+    const startedAt = this.clock?.now() ?? 0;
+    void this.request.send(node).then(
+      (value) => this.answered(replica, node, value, startedAt),
+      (error: unknown) => this.failed(replica, node, error),
+    );
+  }
+
+  private answered(replica: number, node: Node, value: T, startedAt: number): void {
+    if (this.clock) this.latency.add(this.clock.now() - startedAt);
+    const outcome = { node, ok: true, value } as const;
+    this.answers.push(outcome);
+    this.hooks.onReplicaOutcome?.(node.id, true);
+    this.perform(this.machine.step({ type: 'answered', replica }));
+    this.settle(replica, outcome);
+  }
+
+  private failed(replica: number, node: Node, error: unknown): void {
+    const failure = classifyFailure(error, this.request.classify);
+    // A conflict or an excused answer came from a healthy replica: not a failure to detect.
+    const healthy = failure.kind === 'conflict' || failure.kind === 'excused';
+    this.hooks.onReplicaOutcome?.(node.id, healthy, healthy ? undefined : error);
+    this.perform(this.machine.step({ type: 'failed', replica, failure }));
+    this.settle(replica, { node, ok: false, error });
+  }
+}
+
+/** The error a lost fan-out rejects with; a quorum not met is counted in `stats` for metrics. */
+function lossErrorOf(stats: QuorumStats, operation: QuorumOperation, needed: number, loss: FanOutLoss): Error {
+  if (loss.reason === 'refused-ahead') return new VersionTooFarAheadError(loss.refusal);
+  if (loss.reason === 'conflict') return new VersionConflict(0);
+  stats.quorumFailures[operation] += 1;
+  return new QuorumNotMetError(operation, needed, loss.received, loss.contacted);
 }
 
 /** A replica's answer to a read: the whole record (GET), or only its version (HEAD, a digest read). */
