@@ -201,17 +201,19 @@ export class CoordinatorService implements KVStore {
    * it runs on every read, and an async function's resumption costs more than a reaction.
    */
   get(key: string, options: ReadOptions = {}): Promise<ReadResult | null> {
-    let read: { targets: readonly Node[]; needed: number };
+    let targets: readonly Node[];
+    let needed: number;
     try {
       validateKey(key);
-      const r = options.r ?? this.config.r;
-      validateConsistency('r', r, this.config.n);
+      needed = options.r ?? this.config.r;
+      validateConsistency('r', needed, this.config.n);
       const hash = hashKey(key);
-      read = this.withDraining(hash, this.views.readReplicasOfHash(hash, this.config.n), r);
+      targets = this.views.readReplicasOfHash(hash, this.config.n);
+      if (this.draining.size !== 0) ({ targets, needed } = this.withDraining(hash, targets, needed));
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.quorum.readWithQuorum(key, read.targets, read.needed).then(({ record }) => {
+    return this.quorum.readWithQuorum(key, targets, needed).then(({ record }) => {
       if (!record) return null;
       this.versions.observe(record.version);
       if (!isLive(record, this.clusterNow())) return null;
@@ -488,7 +490,7 @@ export class CoordinatorService implements KVStore {
       if (this.config.writeVersioning === 'read-first' || this.config.writeQuorum === 'sloppy')
         return this.writeAfterVersionRead(key, hash, w, spec).then((record) => finish(key, record));
       const strict = this.views.writePlanOfHash(hash, this.config.n, w);
-      const plan = this.withDraining(hash, strict.targets, strict.needed);
+      const plan = this.draining.size === 0 ? strict : this.withDraining(hash, strict.targets, strict.needed);
       return this.writeOptimistic(key, plan, this.pendingReplicasOf(hash), spec, finish, 1, 0);
     } catch (error) {
       return Promise.reject(error);
