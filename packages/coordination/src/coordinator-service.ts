@@ -201,17 +201,19 @@ export class CoordinatorService implements KVStore {
    * it runs on every read, and an async function's resumption costs more than a reaction.
    */
   get(key: string, options: ReadOptions = {}): Promise<ReadResult | null> {
-    let read: { targets: readonly Node[]; needed: number };
+    let targets: readonly Node[];
+    let needed: number;
     try {
       validateKey(key);
-      const r = options.r ?? this.config.r;
-      validateConsistency('r', r, this.config.n);
+      needed = options.r ?? this.config.r;
+      validateConsistency('r', needed, this.config.n);
       const hash = hashKey(key);
-      read = this.withDraining(hash, this.views.readReplicasOfHash(hash, this.config.n), r);
+      targets = this.views.readReplicasOfHash(hash, this.config.n);
+      if (this.draining.size !== 0) ({ targets, needed } = this.withDraining(hash, targets, needed));
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.quorum.readWithQuorum(key, read.targets, read.needed).then(({ record }) => {
+    return this.quorum.readWithQuorum(key, targets, needed).then(({ record }) => {
       if (!record) return null;
       this.versions.observe(record.version);
       if (!isLive(record, this.clusterNow())) return null;
@@ -221,32 +223,36 @@ export class CoordinatorService implements KVStore {
 
   /**
    * Writes `value` under `key` with quorum `w` (default W); `ttlSeconds`, or `options.expiresAt`
-   * to the millisecond, makes it expire.
+   * to the millisecond, makes it expire. A bad argument rejects the promise (it does not throw).
+   * Written with `then` rather than `async`, as `get` is: it runs on every write.
    */
-  async put(key: string, value: Uint8Array, ttlSeconds?: number, options: PutOptions = {}): Promise<WriteResult> {
-    validateKey(key);
-    validateValueSize(value.byteLength, this.config.maxValueBytes);
-    if (ttlSeconds !== undefined) validateTtlSeconds(ttlSeconds);
+  put(key: string, value: Uint8Array, ttlSeconds?: number, options: PutOptions = {}): Promise<WriteResult> {
+    let w: number;
     const expiresAt = options.expiresAt;
-    if (expiresAt !== undefined) this.validateExpiresAt(expiresAt, ttlSeconds);
-    const w = options.w ?? this.config.w;
-    validateConsistency('w', w, this.config.n);
-    const record = await this.write(key, w, (now, previous) => ({
-      value,
-      createdAt: previous && isLive(previous, now) ? previous.createdAt : now,
-      expiresAt: expiresAt ?? (ttlSeconds === undefined ? null : now + ttlSeconds * 1000),
-      tombstone: false,
-    }));
-    return { key, version: record.version, expiresAt: record.expiresAt };
+    try {
+      validateKey(key);
+      validateValueSize(value.byteLength, this.config.maxValueBytes);
+      if (ttlSeconds !== undefined) validateTtlSeconds(ttlSeconds);
+      if (expiresAt !== undefined) this.validateExpiresAt(expiresAt, ttlSeconds);
+      w = options.w ?? this.config.w;
+      validateConsistency('w', w, this.config.n);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.write(key, w, { value, tombstone: false, ttlSeconds, expiresAt }, writeResultOf);
   }
 
   /** Deletes `key` by writing a tombstone with quorum `w`; deleting a missing key succeeds too. */
-  async delete(key: string, options: DeleteOptions = {}): Promise<DeleteResult> {
-    validateKey(key);
-    const w = options.w ?? this.config.w;
-    validateConsistency('w', w, this.config.n);
-    const record = await this.write(key, w, (now) => ({ value: EMPTY, createdAt: now, expiresAt: null, tombstone: true }));
-    return { key, version: record.version };
+  delete(key: string, options: DeleteOptions = {}): Promise<DeleteResult> {
+    let w: number;
+    try {
+      validateKey(key);
+      w = options.w ?? this.config.w;
+      validateConsistency('w', w, this.config.n);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.write(key, w, TOMBSTONE, deleteResultOf);
   }
 
   /**
@@ -467,16 +473,42 @@ export class CoordinatorService implements KVStore {
    * can count it, it is retried above the highest version reported (at most MAX_WRITE_ATTEMPTS).
    * With `writeVersioning: 'read-first'` or a sloppy write quorum it takes
    * `writeAfterVersionRead` instead. Either way the replicas that did not acknowledge are left
-   * to the ReplicationManager.
+   * to the ReplicationManager. The written record becomes the caller's answer through `finish`,
+   * in the reaction that ends the write (no promise of its own between the two).
+   *
+   * A measured clock offset within `maxClockOffsetMs` (nearly every write) goes straight on,
+   * reading the offset once; any other state takes `writeAfterClockCheck`, which measures first
+   * or refuses the write.
    */
-  private async write(
+  private write<R>(key: string, w: number, spec: WriteSpec, finish: (key: string, record: VersionedValue) => R): Promise<R> {
+    const offsetMs = this.nodeManager.clockOffsetMs();
+    if (offsetMs === null || !(Math.abs(offsetMs) <= this.config.maxClockOffsetMs)) {
+      return this.writeAfterClockCheck(key, w, spec, finish);
+    }
+    try {
+      const hash = hashKey(key);
+      if (this.config.writeVersioning === 'read-first' || this.config.writeQuorum === 'sloppy')
+        return this.writeAfterVersionRead(key, hash, w, spec).then((record) => finish(key, record));
+      const strict = this.views.writePlanOfHash(hash, this.config.n, w);
+      const plan = this.draining.size === 0 ? strict : this.withDraining(hash, strict.targets, strict.needed);
+      return this.writeOptimistic(key, plan, this.pendingReplicasOf(hash), spec, finish, 1, 0);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * The write path when this process's clock offset is not known to be fine. Unmeasured, it is
+   * unbounded: a tombstone stamped minutes behind would be past its purge time on arrival and
+   * take the key's newer history with it. So the first write after a start (before any
+   * heartbeat answered) measures first, one TIME round trip, once; a clock too far off refuses.
+   */
+  private async writeAfterClockCheck<R>(
     key: string,
     w: number,
-    build: (now: number, previous: VersionMeta | null) => Pick<VersionedValue, 'value' | 'createdAt' | 'expiresAt' | 'tombstone'>,
-  ): Promise<VersionedValue> {
-    // Unmeasured, this clock's offset is unbounded: a tombstone stamped minutes behind would be past
-    // its purge time on arrival and take the key's newer history with it. The first write after a
-    // start (before any heartbeat answered) measures first, one TIME round trip, once.
+    spec: WriteSpec,
+    finish: (key: string, record: VersionedValue) => R,
+  ): Promise<R> {
     if (!this.nodeManager.clockMeasured()) await this.nodeManager.measureClocks();
     if (!this.nodeManager.clockMeasured()) {
       throw new DkvError(
@@ -488,23 +520,32 @@ export class CoordinatorService implements KVStore {
     if (clockProblem !== null) throw new DkvError('CLOCK_OFFSET_TOO_LARGE', `write of ${JSON.stringify(key)} refused: ${clockProblem}`);
     const hash = hashKey(key);
     if (this.config.writeVersioning === 'read-first' || this.config.writeQuorum === 'sloppy')
-      return this.writeAfterVersionRead(key, hash, w, build);
+      return finish(key, await this.writeAfterVersionRead(key, hash, w, spec));
     const strict = this.views.writePlanOfHash(hash, this.config.n, w);
     const plan = this.withDraining(hash, strict.targets, strict.needed);
-    const countsUnvouched = this.pendingReplicasOf(hash);
-    let floor = 0;
-    for (let attempt = 1; ; attempt += 1) {
-      const now = this.clusterNow();
-      const record: VersionedValue = {
-        ...build(now, null),
-        version: this.versions.next(floor),
-        writerId: this.config.nodeId,
-        updatedAt: now,
-      };
-      const result = await this.quorum.writeIfNewer(key, record, plan.targets, plan.needed, countsUnvouched);
+    return this.writeOptimistic(key, plan, this.pendingReplicasOf(hash), spec, finish, 1, 0);
+  }
+
+  /**
+   * Attempt `attempt` of an optimistic write: the record with the next version above `floor`,
+   * sent to the plan's targets; a conflict retries above the version a replica reported, up to
+   * MAX_WRITE_ATTEMPTS. Its `updatedAt` and expiry are by the cluster's clock (`clusterNow`).
+   */
+  private writeOptimistic<R>(
+    key: string,
+    plan: WritePlan,
+    countsUnvouched: ((node: Node) => boolean) | undefined,
+    spec: WriteSpec,
+    finish: (key: string, record: VersionedValue) => R,
+    attempt: number,
+    floor: number,
+  ): Promise<R> {
+    const now = this.clusterNow();
+    const record = recordOf(spec, now, null, this.versions.next(floor), this.config.nodeId);
+    return this.quorum.writeIfNewer(key, record, plan.targets, plan.needed, countsUnvouched).then((result) => {
       if ('acknowledged' in result) {
         this.replication.replicateAsync(key, record, result.stragglers);
-        return record;
+        return finish(key, record);
       }
       this.versionConflicts += 1;
       if (attempt >= MAX_WRITE_ATTEMPTS) {
@@ -513,8 +554,8 @@ export class CoordinatorService implements KVStore {
           `write of ${JSON.stringify(key)} kept meeting newer versions on the replicas (${attempt} attempts): too many concurrent writers of this key`,
         );
       }
-      floor = result.conflictVersion;
-    }
+      return this.writeOptimistic(key, plan, countsUnvouched, spec, finish, attempt + 1, result.conflictVersion);
+    });
   }
 
   /**
@@ -522,8 +563,8 @@ export class CoordinatorService implements KVStore {
    * read list): a node still receiving its ranges cannot vouch for what it held, and need not,
    * since the write plan asks one more acknowledgement for each of them (see `planWrite`).
    */
-  private pendingReplicasOf(hash: number): (node: Node) => boolean {
-    if (!this.views.changing && this.draining.size === 0) return () => false;
+  private pendingReplicasOf(hash: number): ((node: Node) => boolean) | undefined {
+    if (!this.views.changing && this.draining.size === 0) return undefined;
     const read = new Set(this.views.read.getNodesForHash(hash, this.config.n).map((node) => node.id));
     return (node) => !read.has(node.id);
   }
@@ -533,12 +574,7 @@ export class CoordinatorService implements KVStore {
    * quorum: read the current version from a quorum (as many replicas as the write's own quorum, at
    * most R), issue a higher version, write it to W replicas.
    */
-  private async writeAfterVersionRead(
-    key: string,
-    hash: number,
-    w: number,
-    build: (now: number, previous: VersionMeta | null) => Pick<VersionedValue, 'value' | 'createdAt' | 'expiresAt' | 'tombstone'>,
-  ): Promise<VersionedValue> {
+  private async writeAfterVersionRead(key: string, hash: number, w: number, spec: WriteSpec): Promise<VersionedValue> {
     const readable = this.views.readReplicasOfHash(hash, this.config.n);
     const strict = this.views.writePlanOfHash(hash, this.config.n, w);
     const plan = this.withDraining(hash, strict.targets, strict.needed);
@@ -556,8 +592,7 @@ export class CoordinatorService implements KVStore {
             sloppy?.versionQuorum ?? versionRead.needed,
           );
     const now = this.clusterNow();
-    const version = this.versions.next(previous?.version ?? 0);
-    const record: VersionedValue = { ...build(now, previous), version, writerId: this.config.nodeId, updatedAt: now };
+    const record = recordOf(spec, now, previous, this.versions.next(previous?.version ?? 0), this.config.nodeId);
     const { stragglers } = await this.quorum.writeWithQuorum(key, record, sloppy?.targets ?? plan.targets, plan.needed, sloppy?.fallbacks);
     this.replication.replicateAsync(key, record, stragglers);
     if (sloppy !== null) this.sloppyWrites += 1;
@@ -619,6 +654,44 @@ export interface HintBacklog {
 
 /** Attempts of one optimistic write before it gives up: each conflict means a newer write landed meanwhile. */
 const MAX_WRITE_ATTEMPTS = 4;
+
+/** What a write stores besides its version: a value with its expiry (`put`), or a tombstone (`delete`). */
+interface WriteSpec {
+  readonly value: Uint8Array;
+  readonly tombstone: boolean;
+  /** Expiry in seconds from the write's time, by the cluster's clock. */
+  readonly ttlSeconds: number | undefined;
+  /** Expiry as an epoch millisecond (not together with `ttlSeconds`). */
+  readonly expiresAt: number | undefined;
+}
+
+/** A delete's write: one shared spec. */
+const TOMBSTONE: WriteSpec = { value: EMPTY, tombstone: true, ttlSeconds: undefined, expiresAt: undefined };
+
+/**
+ * The record a write stores, written `now` by the cluster's clock. A put over a live value keeps
+ * its creation time (`previous`, known to a write that read the version first); a tombstone is
+ * created now. The fields are always in this order, so every record has one shape.
+ */
+function recordOf(spec: WriteSpec, now: number, previous: VersionMeta | null, version: number, writerId: string): VersionedValue {
+  return {
+    value: spec.value,
+    createdAt: !spec.tombstone && previous !== null && isLive(previous, now) ? previous.createdAt : now,
+    expiresAt: spec.expiresAt ?? (spec.ttlSeconds === undefined ? null : now + spec.ttlSeconds * 1000),
+    tombstone: spec.tombstone,
+    version,
+    writerId,
+    updatedAt: now,
+  };
+}
+
+function writeResultOf(key: string, record: VersionedValue): WriteResult {
+  return { key, version: record.version, expiresAt: record.expiresAt };
+}
+
+function deleteResultOf(key: string, record: VersionedValue): DeleteResult {
+  return { key, version: record.version };
+}
 
 function viewsOf(membership: Membership): RingViews {
   return RingViews.fromMembership(membership);

@@ -89,6 +89,11 @@ export interface Straggler {
   readonly node: Node;
   /** Resolves true if the replica acknowledged eventually, false if it failed, timed out or was skipped. */
   readonly delivered: Promise<boolean>;
+  /**
+   * Calls `listener` once with what `delivered` resolves with, as soon as it is known (at once if
+   * it is), without a promise: the ReplicationManager follows every straggler of every write so.
+   */
+  whenDelivered(listener: (ok: boolean) => void): void;
 }
 
 /** What a quorum write achieved: who acknowledged in time, and who is still owed the write. */
@@ -140,8 +145,8 @@ interface FanOutRequest<T, R> {
 interface FanOutRun<T, R> {
   readonly quorum: Promise<R>;
   readonly targets: readonly Node[];
-  /** The outcome of `targets[index]` once it has one (at once if it has); never rejects. */
-  outcome(index: number): Promise<ReplicaOutcome<T>>;
+  /** Calls `listener` with the outcome of `targets[index]` once it has one (at once if it has). */
+  follow(index: number, listener: (outcome: ReplicaOutcome<T>) => void): void;
 }
 
 /**
@@ -374,15 +379,7 @@ export class QuorumManager {
       targets,
       needed: w,
       send,
-      won: (answers, run) => {
-        const acknowledged = answers.map((answer) => answer.node);
-        const stragglers: Straggler[] = [];
-        run.targets.forEach((node, index) => {
-          if (!acknowledged.includes(node) && !fallbacks?.has(node.id))
-            stragglers.push({ node, delivered: run.outcome(index).then((o) => o.ok) });
-        });
-        return { acknowledged, stragglers };
-      },
+      won: (answers, run) => writeResultOf(answers, run, isOk, fallbacks),
     }).quorum;
   }
 
@@ -410,7 +407,7 @@ export class QuorumManager {
     record: VersionedValue,
     targets: readonly Node[],
     w: number,
-    countsUnvouched: (node: Node) => boolean = () => false,
+    countsUnvouched?: (node: Node) => boolean,
   ): Promise<QuorumWriteResult | { readonly conflictVersion: number }> {
     let conflictVersion = 0;
     let unvouched = 0;
@@ -425,26 +422,15 @@ export class QuorumManager {
           // the replica (every replica orders the two alike) but does not count, so that an
           // acknowledged write always carries a higher number than the one before it.
           if (answer.applied && answer.previous < record.version) {
-            if (answer.previousUnknown !== true || countsUnvouched(node)) return answer;
+            if (answer.previousUnknown !== true || countsUnvouched?.(node) === true) return answer;
             unvouched += 1;
             throw UNVOUCHED;
           }
           conflictVersion = Math.max(conflictVersion, answer.version, answer.previous);
           throw new VersionConflict(conflictVersion);
         }),
-      classify: (error) => (error instanceof VersionConflict ? 'conflict' : error === UNVOUCHED ? 'excused' : 'error'),
-      won: (answers, run) => {
-        const acknowledged = answers.map((answer) => answer.node);
-        const stragglers: Straggler[] = [];
-        run.targets.forEach((node, index) => {
-          if (!acknowledged.includes(node))
-            stragglers.push({
-              node,
-              delivered: run.outcome(index).then((o) => o.ok || o.error instanceof VersionConflict || o.error === UNVOUCHED),
-            });
-        });
-        return { acknowledged, stragglers };
-      },
+      classify: classifyWriteIfNewer,
+      won: (answers, run) => writeResultOf(answers, run, appliedOrNewer, undefined),
       lost: (error) => {
         if (error instanceof VersionConflict) return { conflictVersion };
         if (error instanceof QuorumNotMetError && unvouched > 0) {
@@ -459,117 +445,26 @@ export class QuorumManager {
    * Drives one {@link FanOut}: performs its decisions (sends, the hedge timer, settling `quorum`)
    * and feeds it what the replicas answer, keeping the statistics and hooks on the way. `quorum`
    * settles as soon as the outcome is decided (`needed` successes, or too many failures), with
-   * what `won` (or `lost`) makes of it; `settled` and `outcome()` follow every replica to the end,
+   * what `won` (or `lost`) makes of it; `settled` and `follow()` follow every replica to the end,
    * for read repair and stragglers (a replica never asked ends as not contacted). A failure that
    * `classify` calls a conflict or excused came from a healthy replica (it is reported so to
    * `onReplicaOutcome`); only conflicts turn a lost quorum into a version conflict.
    *
    * On every request, so it keeps to one promise per replica asked (the reaction to its answer)
-   * and one for the quorum: outcomes are plain values, and a promise of one is made only when a
-   * caller asks for it before it is known (a straggler).
+   * and one for the quorum: outcomes are plain values, handed to a listener (a straggler's) when
+   * one asks before it is known.
    */
   private fanOut<T, R>(request: FanOutRequest<T, R>): FanOutRun<T, R> {
-    const { operation, needed, send, askFirst = 'all', classify, won, lost, settled } = request;
-    const targets = preferFirst(request.targets, this.config.preferNodeId);
-    const isAvailable = this.hooks.isAvailable;
-    const scheduler = askFirst === 'needed' ? this.hooks.scheduler : undefined;
-    const machine = new FanOut({
-      needed,
-      available: targets.map(isAvailable === undefined ? () => true : (node) => isAvailable(node.id)),
-      askFirst,
-      hedge: scheduler !== undefined,
-    });
-    // Latency samples feed only the hedge delay, so only fan-outs that may hedge take them (a
-    // clock read per request is not free at these rates).
-    const clock = askFirst === 'needed' ? this.hooks.clock : undefined;
-    const answers: Array<{ node: Node; value: T }> = [];
-    /** Each replica's outcome once it has one, in the order of `targets`. */
-    const outcomes: Array<ReplicaOutcome<T> | undefined> = [];
-    /** Callers of `outcome()` waiting for a replica still in flight, by replica (made only when one asks). */
-    let waiting: Array<Array<(outcome: ReplicaOutcome<T>) => void> | undefined> | null = null;
-    let unsettled = targets.length;
-    const settle = (replica: number, outcome: ReplicaOutcome<T>): void => {
-      outcomes[replica] = outcome;
-      const waiters = waiting?.[replica];
-      if (waiters !== undefined) for (const resolve of waiters) resolve(outcome);
-      unsettled -= 1;
-      if (unsettled === 0) settled?.(outcomes as Array<ReplicaOutcome<T>>);
-    };
-    let hedgeTimer: Timer | null = null;
-    let resolveQuorum!: (result: R | PromiseLike<R>) => void;
-    let rejectQuorum!: (error: unknown) => void;
-    const quorum = new Promise<R>((resolve, reject) => {
-      resolveQuorum = resolve;
-      rejectQuorum = reject;
-    });
-    const run: FanOutRun<T, R> = {
-      quorum,
-      targets,
-      outcome: (index) => {
-        const known = outcomes[index];
-        if (known !== undefined) return Promise.resolve(known);
-        return new Promise((resolve) => {
-          waiting ??= [];
-          (waiting[index] ??= []).push(resolve);
-        });
-      },
-    };
-    const perform = (decisions: readonly FanOutDecision[]): void => {
-      for (const decision of decisions) {
-        if (decision.type === 'send') {
-          if (decision.hedged) this.stats.hedgedReads += 1;
-          contact(decision.replica);
-        } else if (decision.type === 'skip') {
-          settle(decision.replica, {
-            node: targets[decision.replica]!,
-            ok: false,
-            error: decision.why === 'known-down' ? KNOWN_DOWN : NOT_CONTACTED,
-          });
-        } else if (decision.type === 'arm-hedge-timer') {
-          hedgeTimer = scheduler?.after(this.hedgeDelayMs(), () => perform(machine.step({ type: 'hedge-timer-fired' }))) ?? null;
-        } else if (decision.type === 'cancel-hedge-timer') {
-          hedgeTimer?.cancel();
-        } else if (decision.type === 'won') {
-          try {
-            resolveQuorum(won(answers, run));
-          } catch (error) {
-            rejectQuorum(error);
-          }
-        } else {
-          const error = this.lossError(operation, needed, decision);
-          try {
-            if (lost === undefined) rejectQuorum(error);
-            else resolveQuorum(lost(error));
-          } catch (thrown) {
-            rejectQuorum(thrown);
-          }
-        }
-      }
-    };
-    const contact = (replica: number): void => {
-      const node = targets[replica]!;
-      const startedAt = clock?.now() ?? 0;
-      void send(node).then(
-        (value) => {
-          if (clock) this.latency.add(clock.now() - startedAt);
-          answers.push({ node, value });
-          this.hooks.onReplicaOutcome?.(node.id, true);
-          perform(machine.step({ type: 'answered', replica }));
-          settle(replica, { node, ok: true, value });
-        },
-        (error: unknown) => {
-          const failure = classifyFailure(error, classify);
-          // A conflict or an excused answer came from a healthy replica: not a failure to detect.
-          const healthy = failure.kind === 'conflict' || failure.kind === 'excused';
-          this.hooks.onReplicaOutcome?.(node.id, healthy, healthy ? undefined : error);
-          perform(machine.step({ type: 'failed', replica, failure }));
-          settle(replica, { node, ok: false, error });
-        },
-      );
-    };
-    perform(machine.start());
-    if (targets.length === 0) settled?.([]);
-    return run;
+    const driver = new FanOutDriver(
+      request,
+      preferFirst(request.targets, this.config.preferNodeId),
+      this.stats,
+      this.hooks,
+      this.latency,
+      this.config,
+    );
+    driver.start();
+    return driver;
   }
 
   /** Whom a read asks first, by `readFanout`: all replicas, or only as many as the quorum needs. */
@@ -577,17 +472,9 @@ export class QuorumManager {
     return this.config.readFanout === 'quorum' ? 'needed' : 'all';
   }
 
-  /** The hedge delay: the recent p99 of replica reads, within `hedgeMinDelayMs`..`hedgeMaxDelayMs`. */
-  private hedgeDelayMs(): number {
-    return Math.min(this.config.hedgeMaxDelayMs, Math.max(this.config.hedgeMinDelayMs, this.latency.p99()));
-  }
-
   /** The error a lost fan-out rejects with; a quorum not met is counted for metrics. */
   private lossError(operation: QuorumOperation, needed: number, loss: FanOutLoss): Error {
-    if (loss.reason === 'refused-ahead') return new VersionTooFarAheadError(loss.refusal);
-    if (loss.reason === 'conflict') return new VersionConflict(0);
-    this.stats.quorumFailures[operation] += 1;
-    return new QuorumNotMetError(operation, needed, loss.received, loss.contacted);
+    return lossErrorOf(this.stats, operation, needed, loss);
   }
 
   /**
@@ -633,6 +520,142 @@ export class QuorumManager {
       }
     });
   }
+}
+
+/**
+ * One fan-out under way, as `QuorumManager.fanOut` drives it: the {@link FanOut} machine's
+ * decisions performed (sends, the hedge timer, settling `quorum`) and what the replicas answer fed
+ * back. Its state is fields of one object rather than closures over locals, since one is made
+ * for every request; each replica asked costs the reaction to its answer and its outcome.
+ */
+class FanOutDriver<T, R> implements FanOutRun<T, R> {
+  readonly quorum: Promise<R>;
+  private readonly machine: FanOut;
+  /** Set when the fan-out may hedge: latency samples feed only the hedge delay (a clock read per request is not free). */
+  private readonly clock: Clock | undefined;
+  private readonly scheduler: Scheduler | undefined;
+  /** The successful outcomes in the order they came (what `won` is given). */
+  private readonly answers: Array<{ readonly node: Node; readonly ok: true; readonly value: T }> = [];
+  /** Each replica's outcome once it has one, in the order of `targets`. */
+  private readonly outcomes: Array<ReplicaOutcome<T> | undefined> = [];
+  /** Listeners of `follow()` waiting for a replica still in flight, by replica (made only when one asks). */
+  private waiting: Array<Array<(outcome: ReplicaOutcome<T>) => void> | undefined> | null = null;
+  private unsettled: number;
+  private hedgeTimer: Timer | null = null;
+  private resolveQuorum!: (result: R | PromiseLike<R>) => void;
+  private rejectQuorum!: (error: unknown) => void;
+
+  constructor(
+    private readonly request: FanOutRequest<T, R>,
+    readonly targets: readonly Node[],
+    private readonly stats: QuorumStats,
+    private readonly hooks: QuorumHooks,
+    private readonly latency: LatencyWindow,
+    private readonly config: QuorumConfig,
+  ) {
+    const askFirst = request.askFirst ?? 'all';
+    const isAvailable = hooks.isAvailable;
+    const available: boolean[] = [];
+    for (const node of targets) available.push(isAvailable === undefined || isAvailable(node.id));
+    this.scheduler = askFirst === 'needed' ? hooks.scheduler : undefined;
+    this.clock = askFirst === 'needed' ? hooks.clock : undefined;
+    this.machine = new FanOut({ needed: request.needed, available, askFirst, hedge: this.scheduler !== undefined });
+    this.unsettled = targets.length;
+    this.quorum = new Promise<R>((resolve, reject) => {
+      this.resolveQuorum = resolve;
+      this.rejectQuorum = reject;
+    });
+  }
+
+  start(): void {
+    this.perform(this.machine.start());
+    if (this.targets.length === 0) this.request.settled?.([]);
+  }
+
+  follow(index: number, listener: (outcome: ReplicaOutcome<T>) => void): void {
+    const known = this.outcomes[index];
+    if (known !== undefined) return listener(known);
+    this.waiting ??= [];
+    (this.waiting[index] ??= []).push(listener);
+  }
+
+  private settle(replica: number, outcome: ReplicaOutcome<T>): void {
+    this.outcomes[replica] = outcome;
+    const waiters = this.waiting?.[replica];
+    if (waiters !== undefined) for (const listener of waiters) listener(outcome);
+    this.unsettled -= 1;
+    if (this.unsettled === 0) this.request.settled?.(this.outcomes as Array<ReplicaOutcome<T>>);
+  }
+
+  private perform(decisions: readonly FanOutDecision[]): void {
+    for (const decision of decisions) {
+      if (decision.type === 'send') {
+        if (decision.hedged) this.stats.hedgedReads += 1;
+        this.contact(decision.replica);
+      } else if (decision.type === 'skip') {
+        this.settle(decision.replica, {
+          node: this.targets[decision.replica]!,
+          ok: false,
+          error: decision.why === 'known-down' ? KNOWN_DOWN : NOT_CONTACTED,
+        });
+      } else if (decision.type === 'arm-hedge-timer') {
+        const delayMs = Math.min(this.config.hedgeMaxDelayMs, Math.max(this.config.hedgeMinDelayMs, this.latency.p99()));
+        this.hedgeTimer = this.scheduler?.after(delayMs, () => this.perform(this.machine.step({ type: 'hedge-timer-fired' }))) ?? null;
+      } else if (decision.type === 'cancel-hedge-timer') {
+        this.hedgeTimer?.cancel();
+      } else if (decision.type === 'won') {
+        try {
+          this.resolveQuorum(this.request.won(this.answers, this));
+        } catch (error) {
+          this.rejectQuorum(error);
+        }
+      } else {
+        const error = lossErrorOf(this.stats, this.request.operation, this.request.needed, decision);
+        const lost = this.request.lost;
+        try {
+          if (lost === undefined) this.rejectQuorum(error);
+          else this.resolveQuorum(lost(error));
+        } catch (thrown) {
+          this.rejectQuorum(thrown);
+        }
+      }
+    }
+  }
+
+  private contact(replica: number): void {
+    const node = this.targets[replica]!;
+    const startedAt = this.clock?.now() ?? 0;
+    void this.request.send(node).then(
+      (value) => this.answered(replica, node, value, startedAt),
+      (error: unknown) => this.failed(replica, node, error),
+    );
+  }
+
+  private answered(replica: number, node: Node, value: T, startedAt: number): void {
+    if (this.clock) this.latency.add(this.clock.now() - startedAt);
+    const outcome = { node, ok: true, value } as const;
+    this.answers.push(outcome);
+    this.hooks.onReplicaOutcome?.(node.id, true);
+    this.perform(this.machine.step({ type: 'answered', replica }));
+    this.settle(replica, outcome);
+  }
+
+  private failed(replica: number, node: Node, error: unknown): void {
+    const failure = classifyFailure(error, this.request.classify);
+    // A conflict or an excused answer came from a healthy replica: not a failure to detect.
+    const healthy = failure.kind === 'conflict' || failure.kind === 'excused';
+    this.hooks.onReplicaOutcome?.(node.id, healthy, healthy ? undefined : error);
+    this.perform(this.machine.step({ type: 'failed', replica, failure }));
+    this.settle(replica, { node, ok: false, error });
+  }
+}
+
+/** The error a lost fan-out rejects with; a quorum not met is counted in `stats` for metrics. */
+function lossErrorOf(stats: QuorumStats, operation: QuorumOperation, needed: number, loss: FanOutLoss): Error {
+  if (loss.reason === 'refused-ahead') return new VersionTooFarAheadError(loss.refusal);
+  if (loss.reason === 'conflict') return new VersionConflict(0);
+  stats.quorumFailures[operation] += 1;
+  return new QuorumNotMetError(operation, needed, loss.received, loss.contacted);
 }
 
 /** A replica's answer to a read: the whole record (GET), or only its version (HEAD, a digest read). */
@@ -682,6 +705,72 @@ function stackless(message: string): Error {
  * optimistic quorum, yet it is no node failure and no straggler. One shared object, as above.
  */
 const UNVOUCHED: Error = stackless('applied, but the replica is catching up and cannot vouch for what it held before');
+
+/** How `writeIfNewer` weighs a replica's failure: a version conflict, an unvouched answer, or an error. */
+function classifyWriteIfNewer(error: unknown): 'conflict' | 'excused' | 'error' {
+  return error instanceof VersionConflict ? 'conflict' : error === UNVOUCHED ? 'excused' : 'error';
+}
+
+/** A plain write's straggler was delivered when it acknowledged. */
+function isOk(outcome: ReplicaOutcome<unknown>): boolean {
+  return outcome.ok;
+}
+
+/** A `writeIfNewer` straggler was delivered when it applied, held something newer, or applied unvouched. */
+function appliedOrNewer(outcome: ReplicaOutcome<unknown>): boolean {
+  return outcome.ok || outcome.error instanceof VersionConflict || outcome.error === UNVOUCHED;
+}
+
+/**
+ * A won write's result: the replicas that acknowledged (in the order they did), and every other
+ * target as a straggler, except the stand-ins of a sloppy quorum (`fallbacks`), whose replicas are
+ * the caller's to follow up. Written as loops: it runs on every write.
+ */
+function writeResultOf(
+  answers: ReadonlyArray<{ readonly node: Node }>,
+  run: FanOutRun<unknown, unknown>,
+  delivers: (outcome: ReplicaOutcome<unknown>) => boolean,
+  fallbacks: ReadonlyMap<string, string> | undefined,
+): QuorumWriteResult {
+  const acknowledged: Node[] = [];
+  for (const answer of answers) acknowledged.push(answer.node);
+  let stragglers: Straggler[] | null = null;
+  const targets = run.targets;
+  for (let index = 0; index < targets.length; index += 1) {
+    const node = targets[index]!;
+    if (acknowledged.includes(node) || fallbacks?.has(node.id) === true) continue;
+    (stragglers ??= []).push(new FollowedStraggler(node, run, index, delivers));
+  }
+  return { acknowledged, stragglers: stragglers ?? NO_STRAGGLERS };
+}
+
+const NO_STRAGGLERS: readonly Straggler[] = Object.freeze([]);
+
+/**
+ * A replica still owed a write when its quorum was won, followed through its fan-out: its
+ * `delivered` promise is made only if someone asks for it, so a caller that follows it with
+ * `whenDelivered` (the ReplicationManager) costs no promise per straggler.
+ */
+class FollowedStraggler implements Straggler {
+  private promise: Promise<boolean> | null = null;
+
+  constructor(
+    readonly node: Node,
+    private readonly run: FanOutRun<unknown, unknown>,
+    private readonly index: number,
+    private readonly delivers: (outcome: ReplicaOutcome<unknown>) => boolean,
+  ) {}
+
+  get delivered(): Promise<boolean> {
+    this.promise ??= new Promise((resolve) => this.whenDelivered(resolve));
+    return this.promise;
+  }
+
+  whenDelivered(listener: (ok: boolean) => void): void {
+    const delivers = this.delivers;
+    this.run.follow(this.index, (outcome) => listener(delivers(outcome)));
+  }
+}
 
 /** A replica holds a version at least as new as the one sent: a conflict, not a node failure. */
 class VersionConflict extends Error {

@@ -54,6 +54,11 @@ export interface ReplicaDelivery {
   readonly node: Node;
   /** Resolves true once the replica acknowledged; false sends the write to the retry queue. */
   readonly delivered?: Promise<boolean>;
+  /**
+   * The same outcome as `delivered`, told to a listener without a promise (a quorum write's
+   * stragglers offer it); preferred over `delivered` when present.
+   */
+  whenDelivered?(listener: (ok: boolean) => void): void;
 }
 
 /** Counters the ReplicationManager keeps for metrics. */
@@ -167,13 +172,13 @@ export class ReplicationManager {
    */
   replicateAsync(key: string, record: VersionedValue, deliveries: readonly ReplicaDelivery[]): void {
     for (const delivery of deliveries) {
-      if (!delivery.delivered) {
-        this.enqueue(key, record, delivery.node.id);
-        continue;
-      }
-      void delivery.delivered.then((ok) => {
-        if (!ok) this.enqueue(key, record, delivery.node.id);
-      });
+      const nodeId = delivery.node.id;
+      const onOutcome = (ok: boolean): void => {
+        if (!ok) this.enqueue(key, record, nodeId);
+      };
+      if (delivery.whenDelivered !== undefined) delivery.whenDelivered(onOutcome);
+      else if (delivery.delivered !== undefined) void delivery.delivered.then(onOutcome);
+      else this.enqueue(key, record, nodeId);
     }
   }
 

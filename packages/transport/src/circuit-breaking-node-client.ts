@@ -17,6 +17,15 @@ export interface CircuitBreakerOptions {
   readonly openMs: number;
 }
 
+/** What a send to one node does with its answer (closes the circuit) and its failure (counts it). */
+interface Reactions<A> {
+  readonly onAnswer: (answer: A) => A;
+  readonly onFailure: (error: unknown) => never;
+}
+
+/** The most nodes whose reactions are kept at once (a bound on the cache, far above any cluster's size). */
+const MAX_CACHED_REACTIONS = 4096;
+
 type CircuitState = { kind: 'closed'; failures: number } | { kind: 'open'; until: number } | { kind: 'half-open' };
 
 /**
@@ -31,6 +40,7 @@ type CircuitState = { kind: 'closed'; failures: number } | { kind: 'open'; until
  */
 export class CircuitBreakingNodeClient implements NodeClient {
   private readonly circuits = new Map<string, CircuitState>();
+  private readonly reactions = new Map<string, Reactions<unknown>>();
 
   constructor(
     private readonly inner: NodeClient,
@@ -71,14 +81,7 @@ export class CircuitBreakingNodeClient implements NodeClient {
     } else if (state?.kind === 'half-open') {
       return Promise.reject(new NodeUnavailableError(nodeId, 'unreachable', 'circuit half-open: a probe is in flight'));
     }
-    const onAnswer = (answer: ResponseFor<R>): ResponseFor<R> => {
-      if (this.circuits.size !== 0) this.circuits.delete(nodeId);
-      return answer;
-    };
-    const onFailure = (error: unknown): never => {
-      this.recordFailure(nodeId);
-      throw error;
-    };
+    const { onAnswer, onFailure } = this.reactionsOf(nodeId) as Reactions<ResponseFor<R>>;
     const inner = this.inner;
     let sent: Promise<ResponseFor<R>>;
     try {
@@ -94,6 +97,30 @@ export class CircuitBreakingNodeClient implements NodeClient {
 
   close(): Promise<void> {
     return this.inner.close();
+  }
+
+  /**
+   * The reactions to a send's outcome for one node, made once per node rather than two closures
+   * per send. Node ids are few; past {@link MAX_CACHED_REACTIONS} (ids churning) they are dropped
+   * and made again.
+   */
+  private reactionsOf(nodeId: string): Reactions<unknown> {
+    let reactions = this.reactions.get(nodeId);
+    if (reactions === undefined) {
+      reactions = {
+        onAnswer: (answer) => {
+          if (this.circuits.size !== 0) this.circuits.delete(nodeId);
+          return answer;
+        },
+        onFailure: (error) => {
+          this.recordFailure(nodeId);
+          throw error;
+        },
+      };
+      if (this.reactions.size >= MAX_CACHED_REACTIONS) this.reactions.clear();
+      this.reactions.set(nodeId, reactions);
+    }
+    return reactions;
   }
 
   private recordFailure(nodeId: string): void {
