@@ -178,16 +178,19 @@ export class CoordinatorService implements KVStore {
   }
 
   /**
-   * `list` (with quorum `needed`) widened by the owners of `hash` on the read rings still being
-   * drained: one more answer needed per node added, so that at least as many of every ring's
-   * owners answer as `needed` asks of `list` (the rule of `planWrite`).
+   * `plan` (its targets with quorum `needed`) widened by the owners of `hash` on the read rings
+   * still being drained: one more answer needed per node added, so that at least as many of every
+   * ring's owners answer as `needed` asks of the targets (the rule of `planWrite`). With no ring
+   * draining (nearly always) it is `plan` itself.
    */
-  private withDraining(hash: number, list: readonly Node[], needed: number): { targets: readonly Node[]; needed: number } {
-    if (this.draining.size === 0) return { targets: list, needed };
+  private withDraining(hash: number, plan: WritePlan): WritePlan {
+    if (this.draining.size === 0) return plan;
     if (this.observer?.everyoneReadsBy?.(this.views.readId) === true) {
       this.draining.clear();
-      return { targets: list, needed };
+      return plan;
     }
+    const list = plan.targets;
+    const needed = plan.needed;
     const targets = [...list];
     for (const ring of this.draining.values()) {
       for (const node of ring.getNodesForHash(hash, this.config.n)) if (!targets.some((t) => t.id === node.id)) targets.push(node);
@@ -201,19 +204,17 @@ export class CoordinatorService implements KVStore {
    * it runs on every read, and an async function's resumption costs more than a reaction.
    */
   get(key: string, options: ReadOptions = {}): Promise<ReadResult | null> {
-    let targets: readonly Node[];
-    let needed: number;
+    let read: WritePlan;
     try {
       validateKey(key);
-      needed = options.r ?? this.config.r;
-      validateConsistency('r', needed, this.config.n);
+      const r = options.r ?? this.config.r;
+      validateConsistency('r', r, this.config.n);
       const hash = hashKey(key);
-      targets = this.views.readReplicasOfHash(hash, this.config.n);
-      if (this.draining.size !== 0) ({ targets, needed } = this.withDraining(hash, targets, needed));
+      read = this.withDraining(hash, { targets: this.views.readReplicasOfHash(hash, this.config.n), needed: r });
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.quorum.readWithQuorum(key, targets, needed).then(({ record }) => {
+    return this.quorum.readWithQuorum(key, read.targets, read.needed).then(({ record }) => {
       if (!record) return null;
       this.versions.observe(record.version);
       if (!isLive(record, this.clusterNow())) return null;
@@ -486,12 +487,7 @@ export class CoordinatorService implements KVStore {
       return this.writeAfterClockCheck(key, w, spec, finish);
     }
     try {
-      const hash = hashKey(key);
-      if (this.config.writeVersioning === 'read-first' || this.config.writeQuorum === 'sloppy')
-        return this.writeAfterVersionRead(key, hash, w, spec).then((record) => finish(key, record));
-      const strict = this.views.writePlanOfHash(hash, this.config.n, w);
-      const plan = this.draining.size === 0 ? strict : this.withDraining(hash, strict.targets, strict.needed);
-      return this.writeOptimistic(key, plan, this.pendingReplicasOf(hash), spec, finish, 1, 0);
+      return this.writeWithClockChecked(key, w, spec, finish);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -518,11 +514,20 @@ export class CoordinatorService implements KVStore {
     }
     const clockProblem = this.clockProblem();
     if (clockProblem !== null) throw new DkvError('CLOCK_OFFSET_TOO_LARGE', `write of ${JSON.stringify(key)} refused: ${clockProblem}`);
+    return this.writeWithClockChecked(key, w, spec, finish);
+  }
+
+  /** A write once this process's clock offset is known to be fine: optimistic, or after a version read. May throw. */
+  private writeWithClockChecked<R>(
+    key: string,
+    w: number,
+    spec: WriteSpec,
+    finish: (key: string, record: VersionedValue) => R,
+  ): Promise<R> {
     const hash = hashKey(key);
     if (this.config.writeVersioning === 'read-first' || this.config.writeQuorum === 'sloppy')
-      return finish(key, await this.writeAfterVersionRead(key, hash, w, spec));
-    const strict = this.views.writePlanOfHash(hash, this.config.n, w);
-    const plan = this.withDraining(hash, strict.targets, strict.needed);
+      return this.writeAfterVersionRead(key, hash, w, spec).then((record) => finish(key, record));
+    const plan = this.withDraining(hash, this.views.writePlanOfHash(hash, this.config.n, w));
     return this.writeOptimistic(key, plan, this.pendingReplicasOf(hash), spec, finish, 1, 0);
   }
 
@@ -577,12 +582,12 @@ export class CoordinatorService implements KVStore {
   private async writeAfterVersionRead(key: string, hash: number, w: number, spec: WriteSpec): Promise<VersionedValue> {
     const readable = this.views.readReplicasOfHash(hash, this.config.n);
     const strict = this.views.writePlanOfHash(hash, this.config.n, w);
-    const plan = this.withDraining(hash, strict.targets, strict.needed);
+    const plan = this.withDraining(hash, strict);
     const sloppy =
       this.config.writeQuorum === 'sloppy' && !this.views.changing && this.draining.size === 0
         ? this.sloppyPlan(hash, plan, readable, w)
         : null;
-    const versionRead = this.withDraining(hash, readable, Math.min(w, this.config.r));
+    const versionRead = this.withDraining(hash, { targets: readable, needed: Math.min(w, this.config.r) });
     const previous =
       sloppy?.versionQuorum === 0
         ? null

@@ -255,7 +255,7 @@ export class QuorumManager {
    */
   private readOne(key: string, node: Node): Promise<QuorumReadResult> {
     if (this.hooks.isAvailable?.(node.id) === false) {
-      return Promise.reject(this.lossError('read', 1, { reason: 'quorum-not-met', received: 0, contacted: 0 }));
+      return Promise.reject(lossErrorOf(this.stats, 'read', 1, { reason: 'quorum-not-met', received: 0, contacted: 0 }));
     }
     return this.nodeClient.send(node, { type: 'GET', key }, this.requestOptions).then(
       (answer) => {
@@ -265,7 +265,8 @@ export class QuorumManager {
       (error: unknown) => {
         this.hooks.onReplicaOutcome?.(node.id, false, error);
         const failure = classifyFailure(error, undefined);
-        throw this.lossError(
+        throw lossErrorOf(
+          this.stats,
           'read',
           1,
           failure.kind === 'refused-ahead'
@@ -470,11 +471,6 @@ export class QuorumManager {
   /** Whom a read asks first, by `readFanout`: all replicas, or only as many as the quorum needs. */
   private readAskFirst(): 'all' | 'needed' {
     return this.config.readFanout === 'quorum' ? 'needed' : 'all';
-  }
-
-  /** The error a lost fan-out rejects with; a quorum not met is counted for metrics. */
-  private lossError(operation: QuorumOperation, needed: number, loss: FanOutLoss): Error {
-    return lossErrorOf(this.stats, operation, needed, loss);
   }
 
   /**
