@@ -23,7 +23,8 @@
  * Usage: door-path.ts get|set <commands> [connections]
  */
 import { connect, type Socket } from 'node:net';
-import { respServerLimits, startRespServer, type RespBackend, type RespStoredValue } from '@dkv/resp';
+import { benchmarkKey } from '../lib/replica.js';
+import { MapBackend, startMapDoor } from './map-door.js';
 
 const mode = process.argv[2];
 const total = Number(process.argv[3] ?? '10000');
@@ -38,29 +39,6 @@ const KEY_SPACE = 10_000;
 /** Frames prepared ahead, cycled through (a frame per key would hold 20 MB of SETs). */
 const FRAMES = 1000;
 
-/** A Map with the backend's shape, answering with already-settled promises as a store that answers at once would. */
-class ImmediateBackend implements RespBackend {
-  readonly map = new Map<string, RespStoredValue>();
-  get(key: string): Promise<RespStoredValue | null> {
-    return Promise.resolve(this.map.get(key) ?? null);
-  }
-  put(key: string, value: Uint8Array, expiresAt: number | null): Promise<void> {
-    this.map.set(key, { value, version: 1, expiresAt });
-    return Promise.resolve();
-  }
-  delete(key: string): Promise<void> {
-    this.map.delete(key);
-    return Promise.resolve();
-  }
-  scanKeys(): Promise<{ keys: string[]; cursor: null }> {
-    return Promise.resolve({ keys: [...this.map.keys()], cursor: null });
-  }
-  liveKeyCount(): Promise<number> {
-    return Promise.resolve(this.map.size);
-  }
-}
-
-const keyOf = (i: number): string => `key:${String(i).padStart(12, '0')}`;
 const bulk = (text: string | Buffer): Buffer[] => {
   const bytes = typeof text === 'string' ? Buffer.from(text) : text;
   return [Buffer.from(`$${bytes.length}\r\n`), bytes, Buffer.from('\r\n')];
@@ -70,31 +48,17 @@ const frame = (args: (string | Buffer)[]): Buffer => Buffer.concat([Buffer.from(
 const value = Buffer.alloc(VALUE_BYTES, 120);
 const frames: Buffer[] = [];
 for (let i = 0; i < FRAMES; i += 1) {
-  const key = keyOf((i * 7919) % KEY_SPACE);
+  const key = benchmarkKey((i * 7919) % KEY_SPACE);
   frames.push(mode === 'get' ? frame(['GET', key]) : frame(['SET', key, value]));
 }
 /** Reply bytes per command: `$2048\r\n<value>\r\n` or `+OK\r\n`. */
 const replyBytes = mode === 'get' ? `$${VALUE_BYTES}\r\n`.length + VALUE_BYTES + 2 : 5;
 
-const backend = new ImmediateBackend();
+const backend = new MapBackend();
 if (mode === 'get')
-  for (let i = 0; i < KEY_SPACE; i += 1) backend.map.set(keyOf(i), { value: Buffer.from(value), version: 1, expiresAt: null });
+  for (let i = 0; i < KEY_SPACE; i += 1) backend.map.set(benchmarkKey(i), { value: Buffer.from(value), version: 1, expiresAt: null });
 
-const limits = respServerLimits(1024 * 1024);
-const server = await startRespServer({
-  host: '127.0.0.1',
-  port: 0,
-  backend,
-  maxConnections: 10_000,
-  idleTimeoutMs: 0,
-  maxPipelined: 1024,
-  maxInFlight: 4096,
-  maxQueuedReplyBytes: 4 * 1024 * 1024,
-  maxReplyBufferBytes: 64 * 1024 * 1024,
-  limits,
-  maxKeysReply: 10_000,
-  readTimeoutMs: 30_000,
-});
+const server = await startMapDoor(backend);
 
 let sent = 0;
 let done = 0;

@@ -8,7 +8,7 @@
  * Usage: npx tsx --conditions=development benchmarks/resp/layer-server.ts minimal|door
  */
 import { createServer } from 'node:net';
-import { respServerLimits, startRespServer, type RespBackend, type RespStoredValue } from '@dkv/resp';
+import { MapBackend, startMapDoor } from './map-door.js';
 
 const mode = process.argv[2];
 const started = process.cpuUsage();
@@ -20,26 +20,6 @@ function report(): void {
 }
 process.on('SIGTERM', report);
 process.on('SIGINT', report);
-
-/** A Map with the backend's shape: no versions kept, expiry stored but not judged. */
-class MapBackend implements RespBackend {
-  private readonly map = new Map<string, RespStoredValue>();
-  async get(key: string): Promise<RespStoredValue | null> {
-    return this.map.get(key) ?? null;
-  }
-  async put(key: string, value: Uint8Array, expiresAt: number | null): Promise<void> {
-    this.map.set(key, { value, version: 1, expiresAt });
-  }
-  async delete(key: string): Promise<void> {
-    this.map.delete(key);
-  }
-  async scanKeys(): Promise<{ keys: string[]; cursor: null }> {
-    return { keys: [...this.map.keys()], cursor: null };
-  }
-  async liveKeyCount(): Promise<number> {
-    return this.map.size;
-  }
-}
 
 /** A bare RESP server: multibulk commands only, GET, SET and anything else answered +OK (redis-benchmark's CONFIG GET). */
 function minimal(): void {
@@ -95,19 +75,7 @@ function minimal(): void {
 }
 
 async function door(): Promise<void> {
-  const running = await startRespServer({
-    host: '127.0.0.1',
-    port: 0,
-    backend: new MapBackend(),
-    maxConnections: 10_000,
-    idleTimeoutMs: 0,
-    maxPipelined: 1024,
-    maxInFlight: 4096,
-    maxQueuedReplyBytes: 4 * 1024 * 1024,
-    maxReplyBufferBytes: 64 * 1024 * 1024,
-    limits: respServerLimits(1024 * 1024),
-    maxKeysReply: 10_000,
-  });
+  const running = await startMapDoor(new MapBackend());
   process.stdout.write(`port ${running.port}\n`);
 }
 

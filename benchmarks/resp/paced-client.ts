@@ -6,6 +6,7 @@
  * never shows (coordinated omission); at a fixed rate it shows in the tail, as users would see it.
  */
 import { Redis } from 'ioredis';
+import { benchmarkKey } from '../lib/replica.js';
 
 /** What to send and how fast. */
 export interface PacedLoad {
@@ -35,11 +36,6 @@ export interface PacedResult {
 const MAX_OUTSTANDING_PER_CONNECTION = 10_000;
 /** How long the answers to the last requests may take after the last one was due. */
 const DRAIN_MS = 10_000;
-
-/** The key of index `i`, as redis-benchmark -r names them. */
-export function benchmarkKey(i: number): string {
-  return `key:${String(i).padStart(12, '0')}`;
-}
 
 /** A connected client that never queues or retries: a failure is the server's, counted as such. */
 async function open(port: number): Promise<Redis> {

@@ -23,13 +23,12 @@
  *
  * Run: npx tsx --conditions=development benchmarks/storage/node-path.ts --kind put --ops 200000
  */
-import { DEFAULT_MAX_CLOCK_OFFSET_MS, LOGICAL_BITS, VERSION_EPOCH_MS, type StorageRequest, type VersionedValue } from '@dkv/core';
-import { createNodeMetrics } from '../../apps/node/src/node-metrics.js';
+import { LOGICAL_BITS, VERSION_EPOCH_MS, type StorageRequest, type VersionedValue } from '@dkv/core';
 import { SystemClock } from '@dkv/runtime';
-import { CompactStorageEngine, StorageService } from '@dkv/storage';
 import { readRequest, writeRequestFrame, writeResponseFrame } from '../../packages/transport/src/tcp-codec.js';
 import { FrameReader, FrameWriter } from '../../packages/transport/src/tcp-frame.js';
 import { parseFlags } from '../lib/args.js';
+import { benchmarkKey, replicaHandler } from '../lib/replica.js';
 
 const USAGE = 'usage: node-path.ts --kind get|head|put [--ops K] [--warmup W] [--keys N] [--value-bytes B] [--batch F] [--path tcp|local]';
 const flags = parseFlags(
@@ -51,23 +50,9 @@ const NODE_ID = 'node-1';
 const WRITER_ID = 'node-2';
 const clock = new SystemClock();
 // The handler of `nodeContainer` (T.handler), with the hooks of a member that is complete.
-const engine = new CompactStorageEngine({ clock, tombstoneGraceMs: 86_400_000 });
-const metrics = createNodeMetrics(engine, NODE_ID);
-const handler = metrics.countRequests(
-  metrics.countRefusals(
-    new StorageService({
-      nodeId: NODE_ID,
-      engine,
-      clock,
-      maxClockOffsetMs: DEFAULT_MAX_CLOCK_OFFSET_MS,
-      canRead: () => true,
-      canScan: () => true,
-      hints: { keep: () => true },
-    }),
-  ),
-);
+const { engine, handler } = replicaHandler(clock, NODE_ID);
 
-const keys = Array.from({ length: keyCount }, (_, i) => `key:${String(i).padStart(12, '0')}`);
+const keys = Array.from({ length: keyCount }, (_, i) => benchmarkKey(i));
 const value = new Uint8Array(valueBytes).fill(0x78);
 const startMs = clock.now();
 // Versions as the coordinators' hybrid logical clocks issue them: now, then one more per write.

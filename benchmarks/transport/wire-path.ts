@@ -19,20 +19,12 @@
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import {
-  DEFAULT_MAX_CLOCK_OFFSET_MS,
-  LOGICAL_BITS,
-  VERSION_EPOCH_MS,
-  type Node,
-  type StorageRequest,
-  type VersionedValue,
-} from '@dkv/core';
+import { LOGICAL_BITS, VERSION_EPOCH_MS, type Node, type StorageRequest, type VersionedValue } from '@dkv/core';
 import { SystemClock } from '@dkv/runtime';
-import { CompactStorageEngine, StorageService } from '@dkv/storage';
-import { createNodeMetrics } from '../../apps/node/src/node-metrics.js';
 import { TcpNodeClient } from '../../packages/transport/src/tcp-node-client.js';
 import { TcpStorageServer } from '../../packages/transport/src/tcp-storage-server.js';
 import { parseFlags } from '../lib/args.js';
+import { benchmarkKey, replicaHandler } from '../lib/replica.js';
 
 const USAGE =
   'usage: wire-path.ts [--role parent|server|both] --kind get|head|put [--inflight N] [--ops K] [--warmup W] [--runs R] [--keys N] [--value-bytes B]';
@@ -61,7 +53,7 @@ const keyCount = Number(flags.keys ?? 10_000);
 const valueBytes = Number(flags['value-bytes'] ?? 2048);
 
 const clock = new SystemClock();
-const keys = Array.from({ length: keyCount }, (_, i) => `key:${String(i).padStart(12, '0')}`);
+const keys = Array.from({ length: keyCount }, (_, i) => benchmarkKey(i));
 const value = new Uint8Array(valueBytes).fill(0x78);
 const startMs = clock.now();
 // Versions as the coordinators' hybrid logical clocks issue them: now, then one more per write.
@@ -78,21 +70,7 @@ const recordOf = (version: number, writerId: string): VersionedValue => ({
 
 /** The replica of `nodeContainer`, preloaded with every key, serving on a free port. */
 async function startServer(): Promise<{ server: TcpStorageServer; port: number }> {
-  const engine = new CompactStorageEngine({ clock, tombstoneGraceMs: 86_400_000 });
-  const metrics = createNodeMetrics(engine, 'node-1');
-  const handler = metrics.countRequests(
-    metrics.countRefusals(
-      new StorageService({
-        nodeId: 'node-1',
-        engine,
-        clock,
-        maxClockOffsetMs: DEFAULT_MAX_CLOCK_OFFSET_MS,
-        canRead: () => true,
-        canScan: () => true,
-        hints: { keep: () => true },
-      }),
-    ),
-  );
+  const { handler } = replicaHandler(clock, 'node-1');
   // Preloaded an hour in the past: the client's versions (of its own process's clock) are newer.
   let version = (startMs - 3_600_000 - VERSION_EPOCH_MS) * 2 ** LOGICAL_BITS;
   for (const key of keys) handler.handle({ type: 'PUT', key, record: recordOf((version += 1), 'node-1') });

@@ -54,17 +54,18 @@ interface RawRow {
   readonly cpuUsPerRequest?: unknown;
 }
 
+/** The CPU µs per request by process group of a result's row of `target` and `test` at -P 1, or null. */
+function cpuPerRequestOf(rows: readonly RawRow[], target: string, test: string): Record<string, number> | null {
+  const cpu = rows.find((r) => r.target === target && r.test === test && r.pipeline === 1)?.cpuUsPerRequest;
+  return cpu === null || typeof cpu !== 'object' ? null : (cpu as Record<string, number>);
+}
+
 /** Reads the rows the model needs from a Redis benchmark result; throws naming what is missing. */
 export function parseRespRun(json: unknown, file: string): RespRun {
   const rows = (json as { rows?: unknown } | null)?.rows;
   if (!Array.isArray(rows))
     throw new Error(`${file}: not a Redis benchmark result (no "rows"); produce one with npx tsx benchmarks/resp/bench.ts`);
-  const find = (target: string, test: string): Record<string, number> | null => {
-    const row = (rows as RawRow[]).find((r) => r.target === target && r.test === test && r.pipeline === 1);
-    const cpu = row?.cpuUsPerRequest;
-    if (cpu === null || typeof cpu !== 'object') return null;
-    return cpu as Record<string, number>;
-  };
+  const find = (target: string, test: string): Record<string, number> | null => cpuPerRequestOf(rows as RawRow[], target, test);
   const roles = (test: string): RespRequestCpu => {
     const cpu = find(RESP_TARGET, test);
     const coordinatorUs = cpu?.['coordinator'];
@@ -176,10 +177,9 @@ export function parseRespFloorRun(json: unknown, file: string): RespFloorRun {
   const rows = (json as { rows?: unknown } | null)?.rows;
   if (!Array.isArray(rows)) throw new Error(`${file}: not a floor benchmark result (no "rows"); produce one with npm run bench:resp-floor`);
   const total = (target: string, test: string): number | null => {
-    const row = (rows as RawRow[]).find((r) => r.target === target && r.test === test && r.pipeline === 1);
-    const cpu = row?.cpuUsPerRequest;
-    if (cpu === null || typeof cpu !== 'object') return null;
-    const values = Object.values(cpu as Record<string, unknown>);
+    const cpu = cpuPerRequestOf(rows as RawRow[], target, test);
+    if (cpu === null) return null;
+    const values: unknown[] = Object.values(cpu);
     if (values.length === 0 || !values.every((v) => typeof v === 'number' && v >= 0)) return null;
     return (values as number[]).reduce((a, b) => a + b, 0);
   };
