@@ -181,6 +181,42 @@ describe('QuorumManager.readWithQuorum, digest reads', () => {
     expect(quorum.stats.digestFetches).toBe(0);
   });
 
+  it('fetches the value of a late digest newer than the quorum, and repairs every other replica with it', async () => {
+    // The elastic simulation's seed 4039724800: a write that failed its quorum reached one replica
+    // only; every read took its quorum from the two stale ones and saw the newer version only as a
+    // late digest, which read repair left alone, so the replicas disagreed until anti-entropy ran.
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, settings());
+    const read = quorum.readWithQuorum('k', nodes, 2);
+    client.answerRead('a', rec(5));
+    client.answerRead('b', rec(5));
+    expect((await read).record?.version).toBe(5);
+    expect(client.answerRead('c', rec(8))).toBe('HEAD');
+    await flush();
+    client.take('c', 'GET').resolve({ type: 'GET', record: rec(8) });
+    await flush();
+    expect(client.pending.map((p) => `${p.nodeId} ${p.request.type}`).sort()).toEqual(['a PUT', 'b PUT']);
+    for (const repair of client.pending) expect(repair.request).toMatchObject({ type: 'PUT', key: 'k', record: rec(8) });
+    expect(quorum.stats).toMatchObject({ digestFetches: 1, readRepairs: 2 });
+  });
+
+  it('repairs with what it has when the late digest cannot give its value, and frees the slot it held', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, settings({ readRepairMaxInFlight: 1 }));
+    const read = quorum.readWithQuorum('k', nodes, 2);
+    client.answerRead('a', rec(5));
+    client.answerRead('b', rec(3));
+    await read;
+    client.answerRead('c', rec(8));
+    await flush();
+    // The fetch holds the only slot: the repair of b waits for it rather than being dropped.
+    client.take('c', 'GET').reject(new NodeUnavailableError('c', 'timeout', 'slow'));
+    await flush();
+    expect(client.pending.map((p) => `${p.nodeId} ${p.request.type}`)).toEqual(['b PUT']);
+    expect(client.pending[0]!.request).toMatchObject({ record: rec(5) });
+    expect(quorum.stats).toMatchObject({ digestFetches: 1, readRepairs: 1, readRepairsDropped: 0 });
+  });
+
   it('tries the next replica that reported the newest version when the first cannot give its value', async () => {
     const client = new ScriptedClient();
     const quorum = new QuorumManager(client, settings());

@@ -106,7 +106,10 @@ export interface QuorumWriteResult {
 export interface QuorumStats {
   readRepairs: number;
   readRepairsDropped: number;
-  /** Digest reads whose newest version came without its value, which was then fetched from a replica that reported it. */
+  /**
+   * Values fetched because a version came only as a digest: the newest of a read's quorum (the
+   * read waits for it), or a newer one a replica reported after the quorum (for read repair).
+   */
   digestFetches: number;
   /** Spare replicas asked because the first ones were slower than the hedge delay. */
   hedgedReads: number;
@@ -475,17 +478,28 @@ export class QuorumManager {
 
   /**
    * Read repair: sends the newest whole record known (`known`, or a newer one a late GET answer
-   * brought) to every replica that answered with an older version or nothing. A replica that
-   * answered a version newer than every record at hand (a late digest) is left as it is: the next
-   * read or anti-entropy brings the others up to it.
+   * brought) to every replica that answered with an older version or nothing.
+   *
+   * A replica that answered a version newer than every record at hand (a late digest: typically
+   * a write that reached it but failed its quorum) is asked for its value first, once, and the
+   * repair then carries that value to the others. Left alone, the divergence would outlive any
+   * number of reads: each would take its quorum from the same two stale replicas and see the
+   * newer version only as a late digest again, until anti-entropy's next round. The fetch is
+   * counted as a digest fetch and holds one of the repairs in flight while it runs.
    */
-  private repair(key: string, outcomes: ReadonlyArray<ReplicaOutcome<ReadAnswer>>, known: VersionedValue | null): void {
+  private repair(
+    key: string,
+    outcomes: ReadonlyArray<ReplicaOutcome<ReadAnswer>>,
+    known: VersionedValue | null,
+    fetched = false,
+  ): void {
     let winner = known;
     for (const outcome of outcomes) {
       if (!outcome.ok || outcome.value.type !== 'GET') continue;
       const record = outcome.value.record;
       if (record && (!winner || compareVersionedValues(record, winner) > 0)) winner = record;
     }
+    if (!fetched && this.fetchLateDigest(key, outcomes, winner)) return;
     if (!winner) return;
     let stale: Node[] | null = null;
     for (const outcome of outcomes) {
@@ -515,6 +529,40 @@ export class QuorumManager {
           });
       }
     });
+  }
+
+  /**
+   * Starts the fetch of the newest late digest's value when one is newer than `winner`, and the
+   * repair with what it brings once it answers (with `winner` again should the fetch fail or bring
+   * nothing newer). False when there is nothing to fetch, or the repairs in flight are at their
+   * bound (then the fetch is dropped and counted as a dropped repair).
+   */
+  private fetchLateDigest(key: string, outcomes: ReadonlyArray<ReplicaOutcome<ReadAnswer>>, winner: VersionedValue | null): boolean {
+    let newest: { readonly node: Node; readonly meta: VersionMeta } | null = null;
+    for (const outcome of outcomes) {
+      if (!outcome.ok || outcome.value.type !== 'HEAD' || outcome.value.meta === null) continue;
+      const meta = outcome.value.meta;
+      if ((winner === null || compareVersionedValues(meta, winner) > 0) && (newest === null || compareVersionedValues(meta, newest.meta) > 0)) {
+        newest = { node: outcome.node, meta };
+      }
+    }
+    if (newest === null) return false;
+    if (this.repairsInFlight >= this.config.readRepairMaxInFlight) {
+      this.stats.readRepairsDropped += 1;
+      return false;
+    }
+    this.repairsInFlight += 1;
+    this.stats.digestFetches += 1;
+    const repairWith = (record: VersionedValue | null): void => {
+      this.repairsInFlight -= 1;
+      const better = record !== null && (winner === null || compareVersionedValues(record, winner) > 0) ? record : winner;
+      this.repair(key, outcomes, better, true);
+    };
+    this.nodeClient.send(newest.node, { type: 'GET', key }, this.requestOptions).then(
+      ({ record }) => repairWith(record),
+      () => repairWith(null),
+    );
+    return true;
   }
 }
 

@@ -152,8 +152,10 @@ async function preload(sim: SimCluster, history: History): Promise<void> {
  * every key's winning version on exactly its N read replicas and nowhere else.
  */
 async function verify(sim: SimCluster, history: History): Promise<void> {
-  // The faults stop, as they do when a cluster settles: read repair (dkv's only anti-entropy for
-  // a write that failed after reaching some replicas) then completes deterministically.
+  // The faults stop, as they do when a cluster settles: the reads below then repair every key
+  // deterministically, including one that a failed write reached on one replica only (a late
+  // digest newer than the quorum's answer, whose value read repair fetches), long before
+  // anti-entropy's next round would.
   sim.network.setLoss(0);
   const keys = Array.from({ length: KEYS }, (_, i) => `session:${i}`);
   for (const key of keys) {
