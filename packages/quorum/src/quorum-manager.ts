@@ -487,12 +487,7 @@ export class QuorumManager {
    * newer version only as a late digest again, until anti-entropy's next round. The fetch is
    * counted as a digest fetch and holds one of the repairs in flight while it runs.
    */
-  private repair(
-    key: string,
-    outcomes: ReadonlyArray<ReplicaOutcome<ReadAnswer>>,
-    known: VersionedValue | null,
-    fetched = false,
-  ): void {
+  private repair(key: string, outcomes: ReadonlyArray<ReplicaOutcome<ReadAnswer>>, known: VersionedValue | null, fetched = false): void {
     let winner = known;
     for (const outcome of outcomes) {
       if (!outcome.ok || outcome.value.type !== 'GET') continue;
@@ -542,7 +537,10 @@ export class QuorumManager {
     for (const outcome of outcomes) {
       if (!outcome.ok || outcome.value.type !== 'HEAD' || outcome.value.meta === null) continue;
       const meta = outcome.value.meta;
-      if ((winner === null || compareVersionedValues(meta, winner) > 0) && (newest === null || compareVersionedValues(meta, newest.meta) > 0)) {
+      if (
+        (winner === null || compareVersionedValues(meta, winner) > 0) &&
+        (newest === null || compareVersionedValues(meta, newest.meta) > 0)
+      ) {
         newest = { node: outcome.node, meta };
       }
     }
