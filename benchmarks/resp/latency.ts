@@ -17,8 +17,10 @@
  *
  * Usage: npx tsx benchmarks/resp/latency.ts [--targets n3,n3nodes,node,floor-map1,floor-nodes3,floor-coord3]
  *   [--tests get,set] [--seconds 20] [--fractions 0.5] [--connections 50] [--keys 10000]
- *   [--requests 20000] [--no-pin]
+ *   [--requests 20000] [--node-options opts] [--no-pin]
  * `--fractions`: the paced rates as fractions of the peak (0.25,0.5: a quarter and a half).
+ * `--node-options`: NODE_OPTIONS for the dkv processes only (not this client, not the floor), to
+ * compare V8 settings, e.g. `--node-options=--max-semi-space-size=64`.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -35,7 +37,7 @@ import { preload, runPaced, type PacedResult } from './paced-client.js';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const RESULTS = join(ROOT, 'benchmarks/results');
 const USAGE =
-  'usage: npx tsx benchmarks/resp/latency.ts [--targets n3,n3nodes,node,floor-map1,floor-nodes3,floor-coord3] [--tests get,set] [--seconds 20] [--fractions 0.5] [--connections 50] [--keys 10000] [--requests 20000] [--no-pin]';
+  'usage: npx tsx benchmarks/resp/latency.ts [--targets n3,n3nodes,node,floor-map1,floor-nodes3,floor-coord3] [--tests get,set] [--seconds 20] [--fractions 0.5] [--connections 50] [--keys 10000] [--requests 20000] [--node-options opts] [--no-pin]';
 type Target = { readonly label: string } & (
   { readonly kind: 'dkv'; readonly nodes: number; readonly topology: string } | { readonly kind: 'floor'; readonly topology: FloorTopology }
 );
@@ -97,6 +99,7 @@ async function main(): Promise<void> {
       keys: 'number',
       requests: 'number',
       fractions: 'string',
+      'node-options': 'string',
       'no-pin': 'boolean',
     },
     USAGE,
@@ -116,6 +119,7 @@ async function main(): Promise<void> {
   const connections = Number(flags['connections'] ?? 50);
   const keys = Number(flags['keys'] ?? 10_000);
   const requests = Number(flags['requests'] ?? 20_000);
+  const nodeOptions: Record<string, string> = flags['node-options'] === undefined ? {} : { NODE_OPTIONS: String(flags['node-options']) };
   const ensure = spawnSync(join(ROOT, 'tools/ensure-debian-tools.sh'), ['redis-server', 'redis-benchmark:redis-tools'], {
     stdio: 'inherit',
   });
@@ -140,7 +144,7 @@ async function main(): Promise<void> {
       topology: target.topology,
       profileDir: null,
       extraArgs: ['--resp-port', '0'],
-      env: { DKV_LOG_LEVEL: 'warn' },
+      env: { DKV_LOG_LEVEL: 'warn', ...nodeOptions },
     });
     return {
       port: Number(new URL(cluster.redisUrl).port),
