@@ -1,6 +1,6 @@
 // Goal: the replica answers each internode request from its engine, synchronously.
 // Method: one engine behind the service, each request type checked against the engine's state.
-import type { VersionedValue } from '@dkv/core';
+import { LOGICAL_BITS, versionAheadProblem, VERSION_EPOCH_MS, type VersionedValue } from '@dkv/core';
 import { describe, expect, it } from 'vitest';
 import { CompactStorageEngine } from './compact-storage-engine.js';
 import { InMemoryStorageEngine } from './in-memory-storage-engine.js';
@@ -214,5 +214,22 @@ describe('StorageService and records whose version is too far ahead (issue 10, f
     expect(service.handle({ type: 'PUT', key: 'k', record: fine })).toMatchObject({ applied: true, version: fine.version, previous: 0 });
     expect(engine.get('k')?.writerId).toBe('c1');
     expect(service.versionsRefused).toBe(1);
+  });
+
+  it('drops a held record exactly when versionAheadProblem refuses its version, at the boundary too', () => {
+    const offsetMs = 600_000;
+    for (const nowMs of [1_800_000_000_000, 1_800_000_000_001, 1_800_000_000_000.5]) {
+      const at = { now: () => nowMs };
+      const boundary = (Math.floor(nowMs + offsetMs - VERSION_EPOCH_MS) + 1) * 2 ** LOGICAL_BITS;
+      for (const version of [boundary - 4097, boundary - 1, boundary, boundary + 1, boundary + 4096]) {
+        const engine = new InMemoryStorageEngine({ clock: at, tombstoneGraceMs: 60_000 });
+        engine.apply('k', { ...record, ...live, version });
+        const service = new StorageService({ nodeId: 'n1', engine, clock: at, maxClockOffsetMs: offsetMs });
+        const answer = service.handle({ type: 'HEAD', key: 'k' });
+        const refused = versionAheadProblem(version, nowMs, offsetMs) !== null;
+        expect({ nowMs, version, dropped: answer.type === 'HEAD' && answer.meta === null }).toEqual({ nowMs, version, dropped: refused });
+        expect(refused).toBe(version >= boundary);
+      }
+    }
   });
 });
