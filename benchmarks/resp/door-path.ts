@@ -17,8 +17,13 @@
  * figures in the commits came from one bundle per version of the sources, run by plain node:
  *
  *   npx esbuild benchmarks/resp/door-path.ts --bundle --platform=node --format=esm \
- *     --alias:@dkv/resp=./packages/resp/src/index.ts --outfile=/tmp/door.mjs
- *   valgrind --tool=callgrind --callgrind-out-file=/tmp/door-set.out node /tmp/door.mjs set 20000
+ *     --alias:@dkv/resp=./packages/resp/src/index.ts --outfile=/tmp/door.mjs --external:@node-rs/* \
+ *     --banner:js="import {createRequire as __cr} from 'node:module'; const require = __cr(import.meta.url);"
+ *   valgrind --tool=callgrind --callgrind-out-file=/tmp/door-set.out \
+ *     node --expose-gc /tmp/door.mjs set 20000 50 door 5000
+ *
+ * (The bundle needs `node_modules` beside it, for @node-rs/xxhash: a symlink next to it will do;
+ * the banner serves the bundled CommonJS modules' `require` of Node's own.)
  *
  * With `floor` after the connections, the same clients drive the floor's RESP server over a Map
  * instead (floor/server.ts `map1`, in this process: floor/resp.ts's parser and reply queue, no
