@@ -589,7 +589,10 @@ class RespConnection {
         const named = lone ? (args[1] as Buffer).toString('latin1') : key;
         if (this.keyTails.get(named) === settled) this.keyTails.delete(named);
       } else for (const k of keys) if (this.keyTails.get(k) === settled) this.keyTails.delete(k);
-      this.scheduleFlush();
+      // The connection's only command (a client that waits for each reply): nothing of it could
+      // join this reply's write, so it leaves now rather than from the end-of-turn flush.
+      if (this.slots.length === 1 && !this.flushScheduled) this.flushTurn();
+      else this.scheduleFlush();
     };
     const settled = result.then(settle, (error: unknown) => settle(errorReply(error), true));
     if (lone) {
