@@ -17,20 +17,50 @@
  * figures in the commits came from one bundle per version of the sources, run by plain node:
  *
  *   npx esbuild benchmarks/resp/door-path.ts --bundle --platform=node --format=esm \
- *     --alias:@dkv/resp=./packages/resp/src/index.ts --outfile=/tmp/door.mjs
- *   valgrind --tool=callgrind --callgrind-out-file=/tmp/door-set.out node /tmp/door.mjs set 20000
+ *     --alias:@dkv/resp=./packages/resp/src/index.ts --outfile=/tmp/door.mjs --external:@node-rs/* \
+ *     --banner:js="import {createRequire as __cr} from 'node:module'; const require = __cr(import.meta.url);"
+ *   valgrind --tool=callgrind --callgrind-out-file=/tmp/door-set.out \
+ *     node --expose-gc /tmp/door.mjs set 20000 50 door 5000
  *
- * Usage: door-path.ts get|set <commands> [connections]
+ * (The bundle needs `node_modules` beside it, for @node-rs/xxhash: a symlink next to it will do;
+ * the banner serves the bundled CommonJS modules' `require` of Node's own.)
+ *
+ * With `floor` after the connections, the same clients drive the floor's RESP server over a Map
+ * instead (floor/server.ts `map1`, in this process: floor/resp.ts's parser and reply queue, no
+ * promise, replies flushed at the end of each chunk read): what a GET or SET costs at the least
+ * with the same sockets, to judge the door's figure against.
+ *
+ * Run under `node --expose-gc`, the driver collects the start-up's garbage before the clients
+ * start, so that a full collection of it (about 10,000 instructions per command over 20,000
+ * commands under callgrind, on some runs and not others) does not fall into the measured run.
+ *
+ * With a number of warm-up commands last, every run (the run of 0 too) first sends that many on
+ * connections of their own, closed before the counted run: the JIT's compilation of the path
+ * (15-20k instructions per command over 20,000 counted commands under callgrind) then falls on
+ * both runs and cancels out.
+ *
+ * Usage: door-path.ts get|set <commands> [connections] [door|floor] [warm-up commands]
  */
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { benchmarkKey } from '../lib/replica.js';
+import { bulkReply, commandName, EMPTY_ARRAY_REPLY, Flusher, newCommand, NIL_REPLY, OK_REPLY, RespClient } from './floor/resp.js';
 import { MapBackend, startMapDoor } from './map-door.js';
 
 const mode = process.argv[2];
 const total = Number(process.argv[3] ?? '10000');
 const clients = Number(process.argv[4] ?? '50');
-if ((mode !== 'get' && mode !== 'set') || !Number.isSafeInteger(total) || total < 0 || !(clients > 0)) {
-  process.stderr.write('usage: door-path.ts get|set <commands> [connections]\n');
+const target = process.argv[5] ?? 'door';
+const warmup = Number(process.argv[6] ?? '0');
+if (
+  (mode !== 'get' && mode !== 'set') ||
+  !Number.isSafeInteger(total) ||
+  total < 0 ||
+  !(clients > 0) ||
+  (target !== 'door' && target !== 'floor') ||
+  !Number.isSafeInteger(warmup) ||
+  warmup < 0
+) {
+  process.stderr.write('usage: door-path.ts get|set <commands> [connections] [door|floor] [warm-up commands]\n');
   process.exit(2);
 }
 
@@ -58,52 +88,98 @@ const backend = new MapBackend();
 if (mode === 'get')
   for (let i = 0; i < KEY_SPACE; i += 1) backend.map.set(benchmarkKey(i), { value: Buffer.from(value), version: 1, expiresAt: null });
 
-const server = await startMapDoor(backend);
-
-let sent = 0;
-let done = 0;
-const sockets: Socket[] = [];
-const started = process.hrtime.bigint();
-const cpuStarted = process.cpuUsage();
-await new Promise<void>((resolve) => {
-  if (total === 0) {
-    // The same connections, opened and closed, with no command: the baseline.
-    let open = 0;
-    for (let c = 0; c < clients; c += 1) {
-      const socket = connect({ host: '127.0.0.1', port: server.port, noDelay: true }, () => {
-        open += 1;
-        if (open === clients) resolve();
+/** The floor's RESP server over `backend`'s Map (floor/server.ts `map1`, GET and SET only), on a free port of 127.0.0.1. */
+async function startMapFloor(): Promise<{ port: number; close(): Promise<void> }> {
+  const map = backend.map;
+  const flusher = new Flusher();
+  const cmd = newCommand();
+  const sockets = new Set<Socket>();
+  const listener = createServer({ noDelay: true }, (socket) => {
+    sockets.add(socket);
+    const client = new RespClient(socket, flusher);
+    socket.on('data', (chunk: Buffer) => {
+      client.feed(chunk, cmd, (c, command, seq) => {
+        const name = commandName(command);
+        const { buf, starts, ends } = command;
+        if (name === 'get' && command.argc === 2) {
+          const stored = map.get(buf.toString('latin1', starts[1], ends[1]));
+          c.reply(seq, stored === undefined ? NIL_REPLY : bulkReply(stored.value as Buffer));
+        } else if (name === 'set' && command.argc === 3) {
+          const value = Buffer.allocUnsafe((ends[2] as number) - (starts[2] as number));
+          buf.copy(value, 0, starts[2], ends[2]);
+          map.set(buf.toString('latin1', starts[1], ends[1]), { value, version: 1, expiresAt: null });
+          c.reply(seq, OK_REPLY);
+        } else c.reply(seq, EMPTY_ARRAY_REPLY);
       });
+      flusher.flush();
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  const address = listener.address();
+  return {
+    port: typeof address === 'object' && address !== null ? address.port : 0,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise<void>((resolve) => listener.close(() => resolve()));
+    },
+  };
+}
+
+const server = target === 'door' ? await startMapDoor(backend) : await startMapFloor();
+
+/** Opens the connections and sends `count` commands over them (0: only opens them, the baseline); resolves with the sockets once all are answered. */
+function drive(count: number): Promise<Socket[]> {
+  let sent = 0;
+  let done = 0;
+  const sockets: Socket[] = [];
+  return new Promise<Socket[]>((resolve) => {
+    if (count === 0) {
+      // The same connections, opened and closed, with no command: the baseline.
+      let open = 0;
+      for (let c = 0; c < clients; c += 1) {
+        const socket = connect({ host: '127.0.0.1', port: server.port, noDelay: true }, () => {
+          open += 1;
+          if (open === clients) resolve(sockets);
+        });
+        sockets.push(socket);
+      }
+      return;
+    }
+    for (let c = 0; c < clients; c += 1) {
+      let pending = 0;
+      const socket = connect({ host: '127.0.0.1', port: server.port, noDelay: true });
+      const sendNext = (): void => {
+        if (sent >= count) return;
+        socket.write(frames[sent % FRAMES] as Buffer);
+        sent += 1;
+        pending += replyBytes;
+      };
+      socket.on('data', (chunk: Buffer) => {
+        pending -= chunk.length;
+        if (pending > 0) return;
+        done += 1;
+        if (done === count) resolve(sockets);
+        else sendNext();
+      });
+      socket.on('connect', sendNext);
       sockets.push(socket);
     }
-    return;
-  }
-  for (let c = 0; c < clients; c += 1) {
-    let pending = 0;
-    const socket = connect({ host: '127.0.0.1', port: server.port, noDelay: true });
-    const sendNext = (): void => {
-      if (sent >= total) return;
-      socket.write(frames[sent % FRAMES] as Buffer);
-      sent += 1;
-      pending += replyBytes;
-    };
-    socket.on('data', (chunk: Buffer) => {
-      pending -= chunk.length;
-      if (pending > 0) return;
-      done += 1;
-      if (done === total) resolve();
-      else sendNext();
-    });
-    socket.on('connect', sendNext);
-    sockets.push(socket);
-  }
-});
+  });
+}
+
+if (warmup > 0) for (const socket of await drive(warmup)) socket.destroy();
+(globalThis as { gc?: () => void }).gc?.();
+const started = process.hrtime.bigint();
+const cpuStarted = process.cpuUsage();
+const sockets = await drive(total);
 const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
 const cpu = process.cpuUsage(cpuStarted);
 for (const socket of sockets) socket.destroy();
 await server.close();
 process.stdout.write(
-  `${mode} ${total} commands over ${clients} connections: ${elapsedMs.toFixed(0)} ms, cpu ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms` +
+  `${target} ${mode} ${total} commands over ${clients} connections: ${elapsedMs.toFixed(0)} ms, cpu ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms` +
     (total > 0 ? `, ${((cpu.user + cpu.system) / total).toFixed(2)} µs/command (client included)` : '') +
     '\n',
 );

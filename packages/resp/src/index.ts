@@ -17,6 +17,7 @@ export {
   REDIS_VERSION,
   accessRefusal,
   errorReply,
+  type CommandCall,
   type CommandSpec,
   type ClientSession,
   type ServerContext,

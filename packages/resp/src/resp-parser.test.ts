@@ -69,6 +69,20 @@ describe('RespParser: what clients send', () => {
     expect(command[2]?.buffer).toBe(chunk.buffer);
   });
 
+  it('gives each command its name as sent, whether shared (GET, get, SET, set) or a view (Get, GETX)', () => {
+    const names = ['GET', 'get', 'Get', 'SET', 'set', 'sET', 'GETX', 'GE'];
+    const { commands, error } = parseAll([names.map((name) => multibulk(name, 'k')).join('')]);
+    expect(error).toBeNull();
+    expect(commands).toEqual(names.map((name) => [name, 'k']));
+  });
+
+  it('reads a header line longer than a short one, and refuses a long bad count', () => {
+    // A count with leading blanks or many digits is longer than the lines searched byte by byte.
+    expect(parseAll([`*2\r\n$3\r\nGET\r\n$30\r\n${'k'.repeat(30)}\r\n`]).commands).toEqual([['GET', 'k'.repeat(30)]]);
+    expect(parseAll([`*${'9'.repeat(30)}\r\n`]).error).toBe('Protocol error: invalid multibulk length');
+    expect(parseAll([`*1\r\n$${'1'.repeat(25)}`, '\r\n']).error).toBe('Protocol error: invalid bulk length');
+  });
+
   it('parses a pipeline identically whatever byte it is split at', () => {
     const input = Buffer.from(
       multibulk('SET', 'k', 'x'.repeat(40)) + 'PING\r\n' + multibulk('MGET', 'a', 'b', '') + 'SET "q x" y\r\n',

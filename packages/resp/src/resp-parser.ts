@@ -9,7 +9,9 @@
  *   the state in between (arguments read so far, the bulk length awaited) is kept, so no byte is
  *   parsed twice. While a long bulk string arrives, chunks are collected and joined once.
  * - Zero-copy: arguments are `subarray` views of the input chunk that holds them (a chunk joined
- *   from several is the one copy). They live as long as the command that holds them.
+ *   from several is the one copy). They live as long as the command that holds them. A name
+ *   spelled `GET`, `get`, `SET` or `set` is a buffer shared by all commands instead (the same
+ *   bytes, no view made): arguments are read, never written to.
  * - Bounds checked before anything is allocated for them: the argument count, each bulk length,
  *   a line without its end (inline command or length header), and the bytes of one command.
  *   A breach is a {@link RespProtocolError} with Redis's text; the server answers it and closes.
@@ -55,6 +57,8 @@ const LF = 10;
 const STAR = 42;
 const DOLLAR = 36;
 const EMPTY = Buffer.alloc(0);
+/** Commands of up to this many arguments get their array sized from the header. */
+const PRESIZED_ARGS = 16;
 /** Redis reads lengths into a signed 32-bit int for counts. */
 const INT_MAX = 2 ** 31 - 1;
 
@@ -80,6 +84,8 @@ export class RespParser {
   private awaitingLineEnd = false;
   /** The multibulk command being read: its arguments so far, how many are left, the bulk length awaited (-1: a header). */
   private args: Buffer[] | null = null;
+  /** Arguments of it read so far (its next argument's index). */
+  private argsRead = 0;
   private argsLeft = 0;
   private bulkLength = -1;
   private commandBytes = 0;
@@ -155,7 +161,10 @@ export class RespParser {
         if (this.unauthenticated && count > UNAUTHENTICATED_MAX_ARGS)
           throw new RespProtocolError('Protocol error: unauthenticated multibulk length');
         if (count <= 0) continue;
-        this.args = [];
+        // Sized at once when small (a `[]` grown by one push holds room for 17); a large count
+        // grows with the arguments that arrive, so that no memory is taken on a header's word.
+        this.args = count <= PRESIZED_ARGS ? new Array<Buffer>(count) : [];
+        this.argsRead = 0;
         this.argsLeft = count;
         this.bulkLength = -1;
         this.commandBytes = 0;
@@ -193,7 +202,9 @@ export class RespParser {
       }
       if (this.buf[end] !== CR || this.buf[end + 1] !== LF)
         throw new RespProtocolError('Protocol error: expected CRLF after a bulk string');
-      args.push(this.buf.subarray(this.pos, end));
+      args[this.argsRead] =
+        (this.argsRead === 0 && this.bulkLength === 3 && commonName(this.buf, this.pos)) || this.buf.subarray(this.pos, end);
+      this.argsRead += 1;
       this.pos = end + 2;
       this.bulkLength = -1;
       this.argsLeft -= 1;
@@ -207,7 +218,7 @@ export class RespParser {
    * the number is not a decimal integer, else the number; `pos` then points past the line.
    */
   private readHeader(tooBig: string): number | null | undefined {
-    const cr = this.buf.indexOf(CR, this.pos);
+    const cr = indexOfCr(this.buf, this.pos);
     if (cr < 0 || cr - this.pos > this.limits.maxInlineBytes) {
       if (this.buf.length - this.pos > this.limits.maxInlineBytes) throw new RespProtocolError(`Protocol error: ${tooBig}`);
       this.awaitingLineEnd = true;
@@ -251,6 +262,41 @@ export class RespParser {
     this.waiting = [];
     this.waitingBytes = 0;
   }
+}
+
+/** Header lines up to this long are searched for their CR in JS; past it, by `indexOf`. */
+const SHORT_LINE_BYTES = 24;
+
+/**
+ * The index of the first CR in `buf` from `start`, or -1. A header line (`*3`, `$2048`) is a few
+ * bytes: looking at them here costs less than a call into `indexOf`'s binding, which takes over
+ * for a longer line.
+ */
+function indexOfCr(buf: Buffer, start: number): number {
+  const end = Math.min(buf.length, start + SHORT_LINE_BYTES);
+  for (let i = start; i < end; i += 1) if (buf[i] === CR) return i;
+  return end === buf.length ? -1 : buf.indexOf(CR, end);
+}
+
+/** The names nearly every command has, as clients spell them: shared by every command so named instead of a view made each time. */
+const GET_UPPER = Buffer.from('GET');
+const GET_LOWER = Buffer.from('get');
+const SET_UPPER = Buffer.from('SET');
+const SET_LOWER = Buffer.from('set');
+
+/**
+ * The shared buffer holding the 3 bytes at `buf[start]` when they are `GET`, `get`, `SET` or
+ * `set`, else null. The bytes are the same as a view's: only the allocation differs.
+ */
+function commonName(buf: Buffer, start: number): Buffer | null {
+  const a = buf[start] as number;
+  const b = buf[start + 1] as number;
+  const c = buf[start + 2] as number;
+  if (a === 71 && b === 69 && c === 84) return GET_UPPER;
+  if (a === 103 && b === 101 && c === 116) return GET_LOWER;
+  if (a === 83 && b === 69 && c === 84) return SET_UPPER;
+  if (a === 115 && b === 101 && c === 116) return SET_LOWER;
+  return null;
 }
 
 /** A decimal integer (optional `-`) in `buf[start, end)`, or undefined when it is not one (as Redis's string2ll). */

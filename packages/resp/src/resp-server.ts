@@ -26,6 +26,7 @@ import {
   COMMANDS,
   errorReply,
   firstKey,
+  startCall,
   startCommand,
   unknownCommand,
   wrongArity,
@@ -284,6 +285,9 @@ class RespDoor {
   }
 }
 
+/** `+OK\r\n`, the reply of nearly every write. */
+const OK_BYTES = Buffer.from('+OK\r\n');
+
 /** Replies up to this size leave as one buffer (copied together); larger ones as their parts, uncopied. */
 const COALESCE_REPLY_BYTES = 64 * 1024;
 
@@ -329,6 +333,9 @@ function nameOf(args: readonly Buffer[]): string {
 }
 
 const NO_KEYS: readonly string[] = Object.freeze([]);
+/** The commands nearly every client sends, taken without a look-up in the table (both work on a key, so take a slot). */
+const GET = COMMANDS.get as CommandSpec;
+const SET = COMMANDS.set as CommandSpec;
 
 /** One command's place in the reply queue. */
 interface Slot {
@@ -353,6 +360,9 @@ class RespConnection {
   private lone: Promise<void> | null = null;
   private loneKey: Buffer | null = null;
   private readonly writer = new ReplyWriter();
+  /** The header of the last stored value written alone, kept for the next of the same length (values of one size are the common load). */
+  private bulkHeader: Buffer = OK_BYTES;
+  private bulkHeaderLength = -1;
   private closing = false;
   private paused = false;
   /** A command read but not started: it waits for a slot under the server-wide in-flight bound. */
@@ -446,8 +456,8 @@ class RespConnection {
       this.clearReadDeadline();
       try {
         const name = nameOf(args);
-        const spec = COMMANDS[name];
-        const slotted = needsSlot(spec);
+        const spec = name === 'get' ? GET : name === 'set' ? SET : COMMANDS[name];
+        const slotted = spec === GET || spec === SET || needsSlot(spec);
         if (slotted && !this.door.acquire(this)) {
           this.stalled = args;
           this.pause();
@@ -543,12 +553,16 @@ class RespConnection {
     const key = single && !lone ? (args[1] as Buffer).toString('latin1') : '';
     const tail = single && !lone ? this.keyTails.get(key) : undefined;
     const waitFor = single || keys.length === 0 ? null : this.waitsOf(keys);
-    const result =
-      tail !== undefined
-        ? tail.then(() => startCommand(spec, args, this.session, this.door.context))
-        : waitFor === null
-          ? startCommand(spec, args, this.session, this.door.context)
-          : Promise.all(waitFor).then(() => startCommand(spec, args, this.session, this.door.context));
+    // A command that waits for none and is one backend call (GET, SET) awaits the backend's promise itself.
+    const call = tail === undefined && waitFor === null ? spec.call : undefined;
+    const result: RespReply | Promise<unknown> =
+      call !== undefined
+        ? startCall(call, args, this.session, this.door.context)
+        : tail !== undefined
+          ? tail.then(() => startCommand(spec, args, this.session, this.door.context))
+          : waitFor === null
+            ? startCommand(spec, args, this.session, this.door.context)
+            : Promise.all(waitFor).then(() => startCommand(spec, args, this.session, this.door.context));
     // A command changes session state (HELLO, QUIT) when it runs; commands without keys run at once, in order.
     const slot: Slot = {
       reply: null,
@@ -562,8 +576,9 @@ class RespConnection {
       slot.reply = result;
       return;
     }
-    const settle = (value: RespReply): void => {
-      slot.reply = value;
+    // What the command resolved to, or (`isReply`) the error reply it failed with.
+    const settle = (value: unknown, isReply?: boolean): void => {
+      slot.reply = call === undefined || isReply === true ? (value as RespReply) : call.answer(value);
       if (holdsSlot) this.door.release();
       // The command is done: its keys' chains end here unless a later command of this connection extended them.
       if (this.lone === settled) {
@@ -574,9 +589,12 @@ class RespConnection {
         const named = lone ? (args[1] as Buffer).toString('latin1') : key;
         if (this.keyTails.get(named) === settled) this.keyTails.delete(named);
       } else for (const k of keys) if (this.keyTails.get(k) === settled) this.keyTails.delete(k);
-      this.scheduleFlush();
+      // The connection's only command (a client that waits for each reply): nothing of it could
+      // join this reply's write, so it leaves now rather than from the end-of-turn flush.
+      if (this.slots.length === 1 && !this.flushScheduled) this.flushTurn();
+      else this.scheduleFlush();
     };
-    const settled = result.then(settle, (error: unknown) => settle(errorReply(error)));
+    const settled = result.then(settle, (error: unknown) => settle(errorReply(error), true));
     if (lone) {
       this.lone = settled;
       this.loneKey = args[1] as Buffer;
@@ -624,6 +642,19 @@ class RespConnection {
 
   /** Writes the replies ready at the head of the queue, in order. */
   private flush(): void {
+    const head = this.slots[0];
+    // Nothing ready to write (a command just read, in flight): the replies queued cannot have grown either.
+    if (head === undefined || head.reply === null) return;
+    // One reply ready alone (a client that waits for each reply): OK and a stored value are made here in one buffer.
+    if (!head.closeAfter && (this.slots.length === 1 || (this.slots[1] as Slot).reply === null)) {
+      const bytes = this.soleReply(head.reply);
+      if (bytes !== null) {
+        this.slots.shift();
+        if (!this.socket.destroyed) this.socket.write(bytes);
+        this.boundReplyBuffer();
+        return;
+      }
+    }
     let closeNow = false;
     while (this.slots.length > 0 && (this.slots[0] as Slot).reply !== null) {
       const slot = this.slots.shift() as Slot;
@@ -640,6 +671,33 @@ class RespConnection {
       this.socket.end();
       return;
     }
+    this.boundReplyBuffer();
+  }
+
+  /**
+   * The bytes of `value` when it is OK or a stored value of up to {@link COALESCE_REPLY_BYTES},
+   * the replies nearly every command has (the same in RESP2 and RESP3): one buffer, without the
+   * writer's parts and their join. Null for any other reply.
+   */
+  private soleReply(value: RespReply): Buffer | null {
+    if (value === reply.ok) return OK_BYTES;
+    if (value.type !== 'bulk' || typeof value.value === 'string' || value.value.byteLength > COALESCE_REPLY_BYTES) return null;
+    const bytes = value.value;
+    if (this.bulkHeaderLength !== bytes.byteLength) {
+      this.bulkHeader = Buffer.from(`$${bytes.byteLength}\r\n`);
+      this.bulkHeaderLength = bytes.byteLength;
+    }
+    const header = this.bulkHeader;
+    const out = Buffer.allocUnsafe(header.length + bytes.byteLength + 2);
+    out.set(header, 0);
+    out.set(bytes, header.length);
+    out[out.length - 2] = 13;
+    out[out.length - 1] = 10;
+    return out;
+  }
+
+  /** Disconnects a client whose queued replies pass `maxReplyBufferBytes` (it does not read them). */
+  private boundReplyBuffer(): void {
     if (this.socket.writableLength > this.door.options.maxReplyBufferBytes) {
       this.door.options.log?.('redis client does not read its replies; disconnecting it', {
         client: this.session.address,
