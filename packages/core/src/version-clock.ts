@@ -4,6 +4,11 @@ import { DkvError } from './errors.js';
 export const VERSION_EPOCH_MS = 1_735_689_600_000;
 /** Room for 4096 versions per millisecond before the logical counter spills into the next millisecond. */
 export const LOGICAL_BITS = 12;
+/**
+ * 2^LOGICAL_BITS as a literal: V8 does not fold `2 ** LOGICAL_BITS` in a function of another
+ * module's scope, and called `Math.pow` (about 300 instructions) on every version checked.
+ */
+const VERSIONS_PER_MS = 4096;
 
 /**
  * The default largest clock offset the cluster tolerates (`--max-clock-offset-ms`): 10 minutes.
@@ -15,7 +20,7 @@ export const DEFAULT_MAX_CLOCK_OFFSET_MS = 600_000;
 
 /** The wall-clock millisecond a version was issued at (its physical part). */
 export function physicalMsOfVersion(version: number): number {
-  return Math.floor(version / 2 ** LOGICAL_BITS) + VERSION_EPOCH_MS;
+  return Math.floor(version / VERSIONS_PER_MS) + VERSION_EPOCH_MS;
 }
 
 /**
