@@ -13,7 +13,7 @@ import {
   type VersionedValue,
   type VersionMeta,
 } from '@dkv/core';
-import { FanOut, type FanOutDecision, type FanOutFailure, type FanOutLoss } from './fan-out.js';
+import { FanOut, type FanOutDecision, type FanOutEvent, type FanOutFailure, type FanOutLoss } from './fan-out.js';
 
 /**
  * The least wait before a hedged read asks a spare replica, in ms: below this a hedge would race
@@ -710,7 +710,10 @@ class FanOutDriver<T, R> implements FanOutRun<T, R> {
   }
 
   private perform(decisions: readonly FanOutDecision[]): void {
-    for (const decision of decisions) {
+    // An indexed loop: the lists are of several shapes (shared, frozen, fresh), where `for...of`
+    // was seen to make an iterator result per decision.
+    for (let index = 0; index < decisions.length; index += 1) {
+      const decision = decisions[index]!;
       if (decision.type === 'send') {
         if (decision.hedged) this.stats.hedgedReads += 1;
         this.contact(decision.replica);
@@ -758,7 +761,7 @@ class FanOutDriver<T, R> implements FanOutRun<T, R> {
     const outcome = { node, ok: true, value } as const;
     this.answers.push(outcome);
     this.hooks.onReplicaOutcome?.(node.id, true);
-    this.perform(this.machine.step({ type: 'answered', replica }));
+    this.perform(this.machine.step(replica < ANSWERED_EVENTS.length ? ANSWERED_EVENTS[replica]! : { type: 'answered', replica }));
     this.settle(replica, outcome);
   }
 
@@ -771,6 +774,11 @@ class FanOutDriver<T, R> implements FanOutRun<T, R> {
     this.settle(replica, { node, ok: false, error });
   }
 }
+
+/** The answer events of the first replicas, shared (events are immutable): one fewer object per answer. */
+const ANSWERED_EVENTS: readonly FanOutEvent[] = Object.freeze(
+  Array.from({ length: 16 }, (_, replica) => Object.freeze({ type: 'answered', replica } as const)),
+);
 
 /** The error a lost fan-out rejects with; a quorum not met is counted in `stats` for metrics. */
 function lossErrorOf(stats: QuorumStats, operation: QuorumOperation, needed: number, loss: FanOutLoss): Error {
@@ -927,7 +935,7 @@ export function winnerOf<T extends VersionMeta>(candidates: ReadonlyArray<T | nu
 
 /** `targets` with the node `preferredId` moved to the front (the same array when it is absent or first). */
 function preferFirst(targets: readonly Node[], preferredId: string | undefined): readonly Node[] {
-  if (preferredId === undefined) return targets;
+  if (preferredId === undefined || targets.length === 0 || targets[0]!.id === preferredId) return targets;
   const index = targets.findIndex((node) => node.id === preferredId);
   if (index <= 0) return targets;
   return [targets[index]!, ...targets.slice(0, index), ...targets.slice(index + 1)];
