@@ -200,27 +200,38 @@ export class CoordinatorService implements KVStore {
 
   /**
    * Reads `key` with quorum `r` (default R). Missing, expired and deleted keys read as null. A bad
-   * key or `r` rejects the promise (it does not throw). Written with `then` rather than `async`:
-   * it runs on every read, and an async function's resumption costs more than a reaction.
+   * key or `r` rejects the promise (it does not throw). It runs on every read, so it makes no
+   * more than the read needs: the preference list comes with this node's own replica first (no
+   * second array for the quorum's preference), the plan object only while rings drain, and the
+   * answer is made by `readAnswerOf` in the quorum's deciding reaction (no promise of its own).
    */
-  get(key: string, options: ReadOptions = {}): Promise<ReadResult | null> {
-    let read: WritePlan;
+  get(key: string, options?: ReadOptions): Promise<ReadResult | null> {
+    let targets: readonly Node[];
+    let needed: number;
     try {
       validateKey(key);
-      const r = options.r ?? this.config.r;
-      validateConsistency('r', r, this.config.n);
+      needed = options?.r ?? this.config.r;
+      validateConsistency('r', needed, this.config.n);
       const hash = hashKey(key);
-      read = this.withDraining(hash, { targets: this.views.readReplicasOfHash(hash, this.config.n), needed: r });
+      targets = this.views.readReplicasOfHash(hash, this.config.n, this.config.localReplicaId);
+      if (this.draining.size !== 0) ({ targets, needed } = this.withDraining(hash, { targets, needed }));
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.quorum.readWithQuorum(key, read.targets, read.needed).then(({ record }) => {
-      if (!record) return null;
-      this.versions.observe(record.version);
-      if (!isLive(record, this.clusterNow())) return null;
-      return { key, value: record.value, version: record.version, expiresAt: record.expiresAt };
-    });
+    return this.quorum.readRecord(key, targets, needed, this.readAnswerOf);
   }
+
+  /**
+   * A read's answer from the quorum's record: null for a missing, deleted or expired key (expiry
+   * by the cluster's clock, read only for a record that expires). Every version read is observed,
+   * so that this coordinator's next write of the key is above it.
+   */
+  private readonly readAnswerOf = (record: VersionedValue | null, key: string): ReadResult | null => {
+    if (!record) return null;
+    this.versions.observe(record.version);
+    if (record.tombstone || (record.expiresAt !== null && !isLive(record, this.clusterNow()))) return null;
+    return { key, value: record.value, version: record.version, expiresAt: record.expiresAt };
+  };
 
   /**
    * Writes `value` under `key` with quorum `w` (default W); `ttlSeconds`, or `options.expiresAt`

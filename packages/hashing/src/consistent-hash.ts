@@ -288,14 +288,17 @@ export class ConsistentHash {
   private walkFrom(hash: number, replicationFactor: number): Node[] {
     const length = this.listLength(replicationFactor);
     const index = this.tokenIndexFor(hash);
-    const result: Node[] = [];
-    if (index < 0 || length === 0) return result;
+    if (index < 0 || length === 0) return [];
     if (length <= MAX_TABLED_REPLICAS) {
+      // Sized at once: every read and write makes one, and growing an empty array by push
+      // allocates room for 17 nodes.
       const table = this.tableOf(length);
       const from = index * length;
-      for (let i = 0; i < length; i += 1) result.push(this.nodeAt(table[from + i] ?? 0));
-      return result;
+      const list = new Array<Node>(length);
+      for (let i = 0; i < length; i += 1) list[i] = this.nodeAt(table[from + i] ?? 0);
+      return list;
     }
+    const result: Node[] = [];
     const scratch = new Uint32Array(length);
     this.walker.walk(index, length, scratch, 0);
     for (let i = 0; i < length; i += 1) result.push(this.nodeAt(scratch[i] ?? 0));

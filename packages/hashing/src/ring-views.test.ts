@@ -102,3 +102,18 @@ describe('RingViews.fromMembership', () => {
     expect(RingViews.fromMembership(membership, {})).not.toBe(views);
   });
 });
+
+describe('RingViews.readReplicasOfHash with a first node', () => {
+  it('moves that node to the front of every list it is on, the others in ring order, and leaves the other lists as they were', () => {
+    const views = new RingViews([node('a'), node('b'), node('c'), node('d')]);
+    let moved = 0;
+    for (let hash = 0; hash < 2 ** 32; hash += 2 ** 24) {
+      const plain = ids(views.readReplicasOfHash(hash, 3));
+      const first = ids(views.readReplicasOfHash(hash, 3, 'c'));
+      if (!plain.includes('c')) expect(first).toEqual(plain);
+      else expect(first).toEqual(['c', ...plain.filter((id) => id !== 'c')]);
+      if (plain.includes('c') && plain[0] !== 'c') moved += 1;
+    }
+    expect(moved).toBeGreaterThan(0);
+  });
+});

@@ -176,7 +176,7 @@ describe('FanOut', () => {
         hedge: rng.next() < 0.5,
       };
       const fan = new FanOut(options);
-      const decisions = fan.start();
+      const decisions = [...fan.start()];
       const inFlight = decisions.flatMap((d) => (d.type === 'send' ? [d.replica] : []));
       for (let step = 0; step < 50 && (inFlight.length > 0 || !fan.isDecided); step += 1) {
         const pick = rng.int(inFlight.length + 1);

@@ -55,6 +55,27 @@ export type FanOutDecision =
 type ReplicaState = 'down' | 'spare' | 'sent' | 'done' | 'skipped';
 
 /**
+ * The replicas whose decisions are shared values: decisions are immutable, and one fan-out runs
+ * per request, so a send or a skip of one of the first replicas (every fan-out of a real cluster's
+ * N) is a frozen object made once rather than an object per decision.
+ */
+const SHARED_DECISION_REPLICAS = 16;
+
+function sharedDecisions<D extends FanOutDecision>(make: (replica: number) => D): readonly D[] {
+  return Object.freeze(Array.from({ length: SHARED_DECISION_REPLICAS }, (_, replica) => Object.freeze(make(replica))));
+}
+
+const SENDS = sharedDecisions((replica) => ({ type: 'send', replica, hedged: false }) as const);
+const HEDGED_SENDS = sharedDecisions((replica) => ({ type: 'send', replica, hedged: true }) as const);
+const KNOWN_DOWN_SKIPS = sharedDecisions((replica) => ({ type: 'skip', replica, why: 'known-down' }) as const);
+const DECIDED_SKIPS = sharedDecisions((replica) => ({ type: 'skip', replica, why: 'decided' }) as const);
+const WON: FanOutDecision = Object.freeze({ type: 'won' });
+const ARM_HEDGE_TIMER: FanOutDecision = Object.freeze({ type: 'arm-hedge-timer' });
+const CANCEL_HEDGE_TIMER: FanOutDecision = Object.freeze({ type: 'cancel-hedge-timer' });
+/** What a step that decides nothing returns (most answers before the quorum, and every one after it). */
+const NO_DECISIONS: readonly FanOutDecision[] = Object.freeze([]);
+
+/**
  * The decisions of one quorum fan-out, as a pure state machine (after etcd raft's `Step`/`Ready`):
  * events in, decisions out, no I/O and no timers. `QuorumManager` is the thin driver that performs
  * the decisions (sends, timers, promises, statistics) and feeds back what the network answered.
@@ -64,6 +85,9 @@ type ReplicaState = 'down' | 'spare' | 'sent' | 'done' | 'skipped';
  * answers, `lost` when the rest cannot make it up) cancels the timer and skips the spares left.
  * Answers that arrive after the decision are accepted and change nothing: the driver still follows
  * them for read repair and stragglers.
+ *
+ * Decisions are immutable values, some of them shared between fan-outs; a call that decides
+ * nothing returns one shared empty list.
  */
 export class FanOut {
   private readonly tally: QuorumTally;
@@ -75,6 +99,8 @@ export class FanOut {
   private hedgeArmed = false;
   private started = false;
   private decided = false;
+  /** The decisions of the call under way, made on the first one (most steps decide nothing). */
+  private out: FanOutDecision[] | null = null;
 
   constructor(private readonly options: FanOutOptions) {
     if (!Number.isInteger(options.needed) || options.needed < 0)
@@ -89,35 +115,34 @@ export class FanOut {
   }
 
   /** The first decisions: whom to ask, whom to skip as known down, and whether to arm the hedge timer. */
-  start(): FanOutDecision[] {
+  start(): readonly FanOutDecision[] {
     if (this.started) throw new Error('a fan-out starts once');
     this.started = true;
-    const decisions: FanOutDecision[] = [];
     let asked = 0;
-    this.replicas.forEach((state, replica) => {
-      if (state === 'down') {
+    const replicas = this.replicas;
+    for (let replica = 0; replica < replicas.length; replica += 1) {
+      if (replicas[replica] === 'down') {
         this.tally.record(false);
-        this.replicas[replica] = 'skipped';
-        decisions.push({ type: 'skip', replica, why: 'known-down' });
+        replicas[replica] = 'skipped';
+        this.emit(replica < SHARED_DECISION_REPLICAS ? KNOWN_DOWN_SKIPS[replica]! : { type: 'skip', replica, why: 'known-down' });
       } else if (this.options.askFirst === 'all' || asked < this.options.needed) {
         asked += 1;
-        this.send(replica, false, decisions);
+        this.send(replica, false);
       } else {
         this.spares.push(replica);
       }
-    });
-    this.decide(decisions);
-    if (!this.decided && this.spares.length > 0 && this.options.hedge) this.armHedge(decisions);
-    return decisions;
+    }
+    this.decide();
+    if (!this.decided && this.spares.length > 0 && this.options.hedge) this.armHedge();
+    return this.taken();
   }
 
   /** Feeds one event and returns what to do about it. Rejects an event about a replica that has no request in flight. */
-  step(event: FanOutEvent): FanOutDecision[] {
+  step(event: FanOutEvent): readonly FanOutDecision[] {
     if (!this.started) throw new Error('a fan-out takes events only after start()');
-    const decisions: FanOutDecision[] = [];
     if (event.type === 'hedge-timer-fired') {
-      this.hedgeFired(decisions);
-      return decisions;
+      this.hedgeFired();
+      return this.taken();
     }
     if (this.replicas[event.replica] !== 'sent') {
       throw new Error(
@@ -131,49 +156,65 @@ export class FanOut {
       this.tally.record(false);
       if (event.failure.kind === 'conflict') this.conflicts += 1;
       if (event.failure.kind === 'refused-ahead') this.refusedAhead ??= event.failure.reason;
-      if (!this.decided) this.askSpare(false, decisions);
+      if (!this.decided) this.askSpare(false);
     }
-    this.decide(decisions);
-    return decisions;
+    this.decide();
+    return this.taken();
   }
 
-  private hedgeFired(decisions: FanOutDecision[]): void {
+  /** Adds a decision to the call's list, making the list on the first. */
+  private emit(decision: FanOutDecision): void {
+    if (this.out === null) this.out = [decision];
+    else this.out.push(decision);
+  }
+
+  /** The call's decisions, handed over (the shared empty list when there are none). */
+  private taken(): readonly FanOutDecision[] {
+    const out = this.out;
+    this.out = null;
+    return out ?? NO_DECISIONS;
+  }
+
+  private hedgeFired(): void {
     this.hedgeArmed = false;
     if (this.decided || this.spares.length === 0) return;
-    this.askSpare(true, decisions);
-    if (this.spares.length > 0) this.armHedge(decisions);
+    this.askSpare(true);
+    if (this.spares.length > 0) this.armHedge();
   }
 
-  private askSpare(hedged: boolean, decisions: FanOutDecision[]): void {
+  private askSpare(hedged: boolean): void {
     const replica = this.spares.shift();
-    if (replica !== undefined) this.send(replica, hedged, decisions);
+    if (replica !== undefined) this.send(replica, hedged);
   }
 
-  private send(replica: number, hedged: boolean, decisions: FanOutDecision[]): void {
+  private send(replica: number, hedged: boolean): void {
     this.contacted += 1;
     this.replicas[replica] = 'sent';
-    decisions.push({ type: 'send', replica, hedged });
+    if (replica >= SHARED_DECISION_REPLICAS) this.emit({ type: 'send', replica, hedged });
+    else this.emit((hedged ? HEDGED_SENDS : SENDS)[replica]!);
   }
 
-  private armHedge(decisions: FanOutDecision[]): void {
+  private armHedge(): void {
     this.hedgeArmed = true;
-    decisions.push({ type: 'arm-hedge-timer' });
+    this.emit(ARM_HEDGE_TIMER);
   }
 
-  private decide(decisions: FanOutDecision[]): void {
+  private decide(): void {
     if (this.decided) return;
     const result = this.tally.result();
     if (result === 'pending') return;
     this.decided = true;
     if (this.hedgeArmed) {
       this.hedgeArmed = false;
-      decisions.push({ type: 'cancel-hedge-timer' });
+      this.emit(CANCEL_HEDGE_TIMER);
     }
-    for (const replica of this.spares.splice(0)) {
-      this.replicas[replica] = 'skipped';
-      decisions.push({ type: 'skip', replica, why: 'decided' });
+    if (this.spares.length > 0) {
+      for (const replica of this.spares.splice(0)) {
+        this.replicas[replica] = 'skipped';
+        this.emit(replica < SHARED_DECISION_REPLICAS ? DECIDED_SKIPS[replica]! : { type: 'skip', replica, why: 'decided' });
+      }
     }
-    decisions.push(result === 'won' ? { type: 'won' } : { type: 'lost', ...this.loss() });
+    this.emit(result === 'won' ? WON : { type: 'lost', ...this.loss() });
   }
 
   private loss(): FanOutLoss {

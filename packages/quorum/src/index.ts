@@ -7,6 +7,7 @@ export {
   type QuorumConfig,
   type QuorumHooks,
   QuorumManager,
+  type QuorumReadFinish,
   type QuorumReadResult,
   type QuorumStats,
   type QuorumWriteResult,

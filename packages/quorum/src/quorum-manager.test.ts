@@ -131,6 +131,31 @@ describe('QuorumManager.readWithQuorum', () => {
   });
 });
 
+describe('QuorumManager.readRecord', () => {
+  it('resolves with what finish makes of the winning record, the key and the answers counted, and repairs as a read does', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, settings());
+    const read = quorum.readRecord('k', nodes, 2, (record, key, answered) => `${key}:${record?.version ?? 'none'}:${answered}`);
+    client.answerRead('a', rec(7));
+    client.answerRead('b', rec(5));
+    expect(await read).toBe('k:7:2');
+    client.answerRead('c', rec(7));
+    await flush();
+    expect(client.take('b', 'PUT').request).toMatchObject({ type: 'PUT', key: 'k', record: { version: 7 } });
+  });
+
+  it('rejects with what finish throws', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, settings());
+    const read = quorum.readRecord('k', nodes, 2, () => {
+      throw new Error('refused by finish');
+    });
+    client.answerRead('a', null);
+    client.answerRead('b', null);
+    await expect(read).rejects.toThrow('refused by finish');
+  });
+});
+
 describe('QuorumManager.readWithQuorum, digest reads', () => {
   it('asks the first replica for the value and the others only for the version', async () => {
     const client = new ScriptedClient();

@@ -13,7 +13,7 @@ import {
   type VersionedValue,
   type VersionMeta,
 } from '@dkv/core';
-import { FanOut, type FanOutDecision, type FanOutFailure, type FanOutLoss } from './fan-out.js';
+import { FanOut, type FanOutDecision, type FanOutEvent, type FanOutFailure, type FanOutLoss } from './fan-out.js';
 
 /**
  * The least wait before a hedged read asks a spare replica, in ms: below this a hedge would race
@@ -181,6 +181,12 @@ export class QuorumManager {
     private readonly hooks: QuorumHooks = {},
   ) {
     this.requestOptions = { timeoutMs: config.requestTimeoutMs };
+    this.readOps = {
+      nodeClient,
+      requestOptions: this.requestOptions,
+      fetchNewest: (key, answers, newest, r, contacted) => this.fetchNewest(key, answers, newest, r, contacted),
+      repair: (key, outcomes, known) => this.repair(key, outcomes, known),
+    };
   }
 
   /**
@@ -197,38 +203,27 @@ export class QuorumManager {
    * and resumption it saves is one fewer per replica or per request.
    */
   readWithQuorum(key: string, targets: readonly Node[], r: number): Promise<QuorumReadResult> {
-    if (targets.length === 1 && r === 1) return this.readOne(key, targets[0] as Node);
-    if (this.config.readDigests === false) return this.readFull(key, targets, r);
-    const get = { type: 'GET', key } as const;
-    const head = { type: 'HEAD', key } as const;
-    let valueAsked = false;
-    const repair = this.repairWhenSettled(key);
-    return this.fanOut<ReadAnswer, QuorumReadResult>({
-      operation: 'read',
-      targets,
-      needed: r,
-      send: (node) => {
-        if (valueAsked) return this.nodeClient.send(node, head, this.requestOptions);
-        valueAsked = true;
-        return this.nodeClient.send(node, get, this.requestOptions);
-      },
-      askFirst: this.readAskFirst(),
-      won: (answers) => {
-        const found = newestOf(answers);
-        if (found === null || found.answer.type === 'GET') {
-          const record = found === null ? null : (found.answer as GetAnswer).record;
-          repair.known(record);
-          return { record, answered: answers.length };
-        }
-        const answered = answers.slice();
-        return this.fetchNewest(key, answered, found.meta, r, targets.length).then((record) => {
-          repair.known(record);
-          return { record, answered: answered.length };
-        });
-      },
-      settled: repair.settled,
-    }).quorum;
+    return this.readRecord(key, targets, r, readResultOf);
   }
+
+  /**
+   * {@link readWithQuorum} whose promise resolves with `finish(record, key, answered)` instead of
+   * a {@link QuorumReadResult}, called in the reaction that decides the read (a throw rejects): a
+   * caller that turns the record into an answer of its own (the coordinator's GET) saves a result
+   * object, a promise and a reaction per read. `record` is the winning version, tombstone included,
+   * or null; `answered` the replicas that had answered when it was decided.
+   */
+  readRecord<T>(key: string, targets: readonly Node[], r: number, finish: QuorumReadFinish<T>): Promise<T> {
+    if (targets.length === 1 && r === 1) return this.readOne(key, targets[0] as Node, finish);
+    if (this.config.readDigests === false) return this.readFull(key, targets, r, finish);
+    return this.fanOut<ReadAnswer, T>(new DigestRead(this.readOps, key, targets, r, this.readAskFirst(), finish)).quorum;
+  }
+
+  /**
+   * What a {@link DigestRead} needs of this manager, made once: the requests' options and the
+   * private steps it takes (fetch, repair), so that a read is one object without closures.
+   */
+  private readonly readOps: ReadOps;
 
   /**
    * Read repair once both are at hand, whichever comes last: the read's result (`known`, the
@@ -256,14 +251,14 @@ export class QuorumManager {
    * hedge, nothing to repair: the replica's answer is the answer, and its failure (or its being
    * known down) fails the quorum as the fan-out would.
    */
-  private readOne(key: string, node: Node): Promise<QuorumReadResult> {
+  private readOne<T>(key: string, node: Node, finish: QuorumReadFinish<T>): Promise<T> {
     if (this.hooks.isAvailable?.(node.id) === false) {
       return Promise.reject(lossErrorOf(this.stats, 'read', 1, { reason: 'quorum-not-met', received: 0, contacted: 0 }));
     }
     return this.nodeClient.send(node, { type: 'GET', key }, this.requestOptions).then(
       (answer) => {
         this.hooks.onReplicaOutcome?.(node.id, true);
-        return { record: answer.record, answered: 1 };
+        return finish(answer.record, key, 1);
       },
       (error: unknown) => {
         this.hooks.onReplicaOutcome?.(node.id, false, error);
@@ -281,10 +276,10 @@ export class QuorumManager {
   }
 
   /** The read of every replica's whole record (`readDigests: false`): each answer carries the value. */
-  private readFull(key: string, targets: readonly Node[], r: number): Promise<QuorumReadResult> {
+  private readFull<T>(key: string, targets: readonly Node[], r: number, finish: QuorumReadFinish<T>): Promise<T> {
     const request = { type: 'GET', key } as const;
     const repair = this.repairWhenSettled(key);
-    return this.fanOut<ReadAnswer, QuorumReadResult>({
+    return this.fanOut<ReadAnswer, T>({
       operation: 'read',
       targets,
       needed: r,
@@ -297,7 +292,7 @@ export class QuorumManager {
           const candidate = (answer.value as GetAnswer).record;
           if (candidate && (!winner || compareVersionedValues(candidate, winner) > 0)) winner = candidate;
         }
-        return { record: winner, answered: answers.length };
+        return finish(winner, key, answers.length);
       },
       settled: repair.settled,
     }).quorum;
@@ -565,6 +560,91 @@ export class QuorumManager {
 }
 
 /**
+ * What a quorum read resolves with, made from its winning record (tombstone included, or null),
+ * the key, and how many replicas had answered (see `QuorumManager.readRecord`).
+ */
+export type QuorumReadFinish<T> = (record: VersionedValue | null, key: string, answered: number) => T;
+
+/** `readWithQuorum`'s own finish: the record and the count of answers. */
+function readResultOf(record: VersionedValue | null, _key: string, answered: number): QuorumReadResult {
+  return { record, answered };
+}
+
+/** The parts of a QuorumManager a {@link DigestRead} uses, shared by all its reads. */
+interface ReadOps {
+  readonly nodeClient: NodeClient;
+  readonly requestOptions: { readonly timeoutMs: number };
+  fetchNewest(
+    key: string,
+    answers: ReadonlyArray<{ readonly node: Node; readonly value: ReadAnswer }>,
+    newest: VersionMeta,
+    r: number,
+    contacted: number,
+  ): Promise<VersionedValue>;
+  repair(key: string, outcomes: ReadonlyArray<ReplicaOutcome<ReadAnswer>>, known: VersionedValue | null): void;
+}
+
+/**
+ * One digest read (see `QuorumManager.readWithQuorum`) as the fan-out request it drives: the first
+ * replica asked gets the GET, the others the HEAD; once won, the newest version's value (fetched
+ * if it came as a digest) becomes `finish`'s answer; read repair runs once both that record and
+ * every replica's outcome are known, whichever comes last. One object with methods rather than
+ * a literal of closures and a repair helper: one is made for every read.
+ */
+class DigestRead<T> implements FanOutRequest<ReadAnswer, T> {
+  readonly operation = 'read';
+  private readonly get: { readonly type: 'GET'; readonly key: string };
+  private readonly head: { readonly type: 'HEAD'; readonly key: string };
+  private valueAsked = false;
+  /** The record the read returned (undefined until known; it stays so when the read failed). */
+  private record: VersionedValue | null | undefined = undefined;
+  /** Every replica's outcome, once all have one. */
+  private outcomes: ReadonlyArray<ReplicaOutcome<ReadAnswer>> | undefined = undefined;
+
+  constructor(
+    private readonly ops: ReadOps,
+    private readonly key: string,
+    readonly targets: readonly Node[],
+    readonly needed: number,
+    readonly askFirst: 'all' | 'needed',
+    private readonly finish: QuorumReadFinish<T>,
+  ) {
+    this.get = { type: 'GET', key };
+    this.head = { type: 'HEAD', key };
+  }
+
+  send(node: Node): Promise<ReadAnswer> {
+    if (this.valueAsked) return this.ops.nodeClient.send(node, this.head, this.ops.requestOptions);
+    this.valueAsked = true;
+    return this.ops.nodeClient.send(node, this.get, this.ops.requestOptions);
+  }
+
+  won(answers: ReadonlyArray<{ readonly node: Node; readonly value: ReadAnswer }>): T | Promise<T> {
+    const found = newestOf(answers);
+    if (found === null || found.answer.type === 'GET') {
+      const record = found === null ? null : (found.answer as GetAnswer).record;
+      this.known(record);
+      return this.finish(record, this.key, answers.length);
+    }
+    const answered = answers.slice();
+    return this.ops.fetchNewest(this.key, answered, found.meta, this.needed, this.targets.length).then((record) => {
+      this.known(record);
+      return this.finish(record, this.key, answered.length);
+    });
+  }
+
+  settled(outcomes: ReadonlyArray<ReplicaOutcome<ReadAnswer>>): void {
+    this.outcomes = outcomes;
+    if (this.record !== undefined) this.ops.repair(this.key, outcomes, this.record);
+  }
+
+  private known(record: VersionedValue | null): void {
+    this.record = record;
+    if (this.outcomes !== undefined) this.ops.repair(this.key, this.outcomes, record);
+  }
+}
+
+/**
  * One fan-out under way, as `QuorumManager.fanOut` drives it: the {@link FanOut} machine's
  * decisions performed (sends, the hedge timer, settling `quorum`) and what the replicas answer fed
  * back. Its state is fields of one object rather than closures over locals, since one is made
@@ -630,7 +710,10 @@ class FanOutDriver<T, R> implements FanOutRun<T, R> {
   }
 
   private perform(decisions: readonly FanOutDecision[]): void {
-    for (const decision of decisions) {
+    // An indexed loop: the lists are of several shapes (shared, frozen, fresh), where `for...of`
+    // was seen to make an iterator result per decision.
+    for (let index = 0; index < decisions.length; index += 1) {
+      const decision = decisions[index]!;
       if (decision.type === 'send') {
         if (decision.hedged) this.stats.hedgedReads += 1;
         this.contact(decision.replica);
@@ -678,7 +761,7 @@ class FanOutDriver<T, R> implements FanOutRun<T, R> {
     const outcome = { node, ok: true, value } as const;
     this.answers.push(outcome);
     this.hooks.onReplicaOutcome?.(node.id, true);
-    this.perform(this.machine.step({ type: 'answered', replica }));
+    this.perform(this.machine.step(replica < ANSWERED_EVENTS.length ? ANSWERED_EVENTS[replica]! : { type: 'answered', replica }));
     this.settle(replica, outcome);
   }
 
@@ -691,6 +774,11 @@ class FanOutDriver<T, R> implements FanOutRun<T, R> {
     this.settle(replica, { node, ok: false, error });
   }
 }
+
+/** The answer events of the first replicas, shared (events are immutable): one fewer object per answer. */
+const ANSWERED_EVENTS: readonly FanOutEvent[] = Object.freeze(
+  Array.from({ length: 16 }, (_, replica) => Object.freeze({ type: 'answered', replica } as const)),
+);
 
 /** The error a lost fan-out rejects with; a quorum not met is counted in `stats` for metrics. */
 function lossErrorOf(stats: QuorumStats, operation: QuorumOperation, needed: number, loss: FanOutLoss): Error {
@@ -847,7 +935,7 @@ export function winnerOf<T extends VersionMeta>(candidates: ReadonlyArray<T | nu
 
 /** `targets` with the node `preferredId` moved to the front (the same array when it is absent or first). */
 function preferFirst(targets: readonly Node[], preferredId: string | undefined): readonly Node[] {
-  if (preferredId === undefined) return targets;
+  if (preferredId === undefined || targets.length === 0 || targets[0]!.id === preferredId) return targets;
   const index = targets.findIndex((node) => node.id === preferredId);
   if (index <= 0) return targets;
   return [targets[index]!, ...targets.slice(0, index), ...targets.slice(index + 1)];
