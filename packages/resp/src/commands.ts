@@ -70,8 +70,12 @@ export interface CommandSpec {
 export interface CommandCall {
   /** Starts the command; may throw (a bad argument), which is answered as {@link errorReply} of the error. */
   readonly start: (args: readonly Buffer[], session: ClientSession, server: ServerContext) => Promise<unknown>;
-  /** The reply to the value the started call resolved to. */
-  readonly answer: (value: unknown) => RespReply;
+  /**
+   * The reply to the value the started call resolved to, for the command `args`. A backend's
+   * `Promise<void>` may resolve to a value of its own (the coordinator's write result does), so
+   * an answer tells its cases apart by `args`, never by the value's shape.
+   */
+  readonly answer: (value: unknown, args: readonly Buffer[]) => RespReply;
 }
 
 /** The version this door tells clients (HELLO, INFO): the Redis release whose commands it follows. */
@@ -175,11 +179,11 @@ function set(args: readonly Buffer[], session: ClientSession, server: ServerCont
   return server.backend.put(keyOf(args[1] as Buffer), args[2] as Buffer, null).then(answerOk);
 }
 
-/** SET as its backend call: a plain SET resolves to nothing (OK), one with options to its reply. */
+/** SET as its backend call: a plain SET is the backend's put (answered OK), one with options resolves to its reply. */
 const setCall: CommandCall = {
   start: (args, session, server) =>
     args.length !== 3 ? setWithOptions(args, session, server) : server.backend.put(keyOf(args[1] as Buffer), args[2] as Buffer, null),
-  answer: (value) => (value === undefined ? reply.ok : (value as RespReply)),
+  answer: (value, args) => (args.length === 3 ? reply.ok : (value as RespReply)),
 };
 
 /** GET as its backend call: the stored value, or null. */

@@ -138,6 +138,17 @@ describe('connection commands', () => {
 });
 
 describe('string and key commands', () => {
+  it("answers SET with OK when the backend's put resolves to a value of its own, as the coordinator's write result does", async () => {
+    // The coordinator's adapter passes the write's promise on as `Promise<void>`; the door once
+    // replied with that result object instead of OK, and no SET through a cluster was answered.
+    const { client } = await setup({ backend: new WriteResultBackend({ now: () => clockMs, maxValueBytes: 1000 }) });
+    expect(await client.call('SET', 'k', 'v')).toBe('OK');
+    expect(await client.call('GET', 'k')).toBe('v');
+    expect(await client.call('SET', 'k', 'w', 'EX', '60')).toBe('OK');
+    expect(await client.call('SET', 'k', 'x', 'GET')).toBe('w');
+    expect(await client.call('SET', 'k', 'y', 'NX')).toBeNull();
+  });
+
   it('SET and GET, with every option as Redis takes it', async () => {
     const { client, memory } = await setup();
     expect(await client.call('SET', 'k', 'v1')).toBe('OK');
@@ -323,6 +334,13 @@ describe('string and key commands', () => {
     expect(await client.read(2)).toEqual(['OK', 'hello world']);
   });
 });
+
+/** The in-memory backend with a put that resolves to a write result, as `CoordinatorRespBackend`'s does. */
+class WriteResultBackend extends InMemoryRespBackend {
+  override put(key: string, value: Uint8Array, expiresAt: number | null): Promise<void> {
+    return super.put(key, value, expiresAt).then(() => ({ key, version: 7, expiresAt })) as unknown as Promise<void>;
+  }
+}
 
 /** A backend whose operations on chosen keys wait until released: completions come out of order. */
 class GatedBackend implements RespBackend {

@@ -578,7 +578,7 @@ class RespConnection {
     }
     // What the command resolved to, or (`isReply`) the error reply it failed with.
     const settle = (value: unknown, isReply?: boolean): void => {
-      slot.reply = call === undefined || isReply === true ? (value as RespReply) : call.answer(value);
+      slot.reply = call === undefined || isReply === true ? (value as RespReply) : call.answer(value, args);
       if (holdsSlot) this.door.release();
       // The command is done: its keys' chains end here unless a later command of this connection extended them.
       if (this.lone === settled) {
