@@ -122,6 +122,12 @@ export interface PutOptions extends WriteOptions {
  */
 export class CoordinatorService implements KVStore {
   private views: RingViews;
+  /**
+   * The read list of every key while the read ring has one node (a one-node cluster): the
+   * same for every hash, so a read takes it as it is, without hashing its key nor walking the
+   * ring (see {@link soleReadersOf}). Null with more nodes.
+   */
+  private soleReaders: readonly Node[] | null;
   /** Read rings this coordinator left that another coordinator may still read by, by ring id (oldest first). */
   private readonly draining = new Map<string, ConsistentHash>();
   private readonly versions: VersionGenerator;
@@ -143,6 +149,7 @@ export class CoordinatorService implements KVStore {
   ) {
     this.versions = new VersionGenerator(clock, config.maxClockOffsetMs);
     this.views = viewsOf(membership.current());
+    this.soleReaders = soleReadersOf(this.views, config.n, config.localReplicaId);
     this.keyScanner = new ClusterKeyScanner({
       views: () => this.views,
       nodeClient,
@@ -159,6 +166,7 @@ export class CoordinatorService implements KVStore {
     membership.subscribe((next) => {
       const previous = this.views;
       this.views = viewsOf(next);
+      this.soleReaders = soleReadersOf(this.views, config.n, config.localReplicaId);
       if (previous.readId !== this.views.readId) this.keepDraining(previous);
       observer?.setRouting?.(this.views.futureId);
       observer?.setReading?.(this.views.readId);
@@ -212,9 +220,13 @@ export class CoordinatorService implements KVStore {
       validateKey(key);
       needed = options?.r ?? this.config.r;
       validateConsistency('r', needed, this.config.n);
-      const hash = hashKey(key);
-      targets = this.views.readReplicasOfHash(hash, this.config.n, this.config.localReplicaId);
-      if (this.draining.size !== 0) ({ targets, needed } = this.withDraining(hash, { targets, needed }));
+      if (this.soleReaders !== null && this.draining.size === 0) {
+        targets = this.soleReaders;
+      } else {
+        const hash = hashKey(key);
+        targets = this.views.readReplicasOfHash(hash, this.config.n, this.config.localReplicaId);
+        if (this.draining.size !== 0) ({ targets, needed } = this.withDraining(hash, { targets, needed }));
+      }
     } catch (error) {
       return Promise.reject(error);
     }
@@ -707,6 +719,16 @@ function writeResultOf(key: string, record: VersionedValue): WriteResult {
 
 function deleteResultOf(key: string, record: VersionedValue): DeleteResult {
   return { key, version: record.version };
+}
+
+/**
+ * The read list (`readReplicasOfHash`, `firstId` first) shared by every key of a read ring of one
+ * node, frozen, since every hash walks to that node; null for a ring of more nodes, whose lists
+ * depend on the hash (or of none).
+ */
+function soleReadersOf(views: RingViews, n: number, firstId: string | undefined): readonly Node[] | null {
+  if (views.read.size !== 1) return null;
+  return Object.freeze(views.readReplicasOfHash(0, n, firstId));
 }
 
 function viewsOf(membership: Membership): RingViews {
