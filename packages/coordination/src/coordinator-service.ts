@@ -128,6 +128,8 @@ export class CoordinatorService implements KVStore {
    * ring (see {@link soleReadersOf}). Null with more nodes.
    */
   private soleReaders: readonly Node[] | null;
+  /** As {@link soleReaders}, the write list (`writePlanOfHash`'s targets while the ring is not changing) of every key. */
+  private soleWriters: readonly Node[] | null;
   /** Read rings this coordinator left that another coordinator may still read by, by ring id (oldest first). */
   private readonly draining = new Map<string, ConsistentHash>();
   private readonly versions: VersionGenerator;
@@ -150,6 +152,7 @@ export class CoordinatorService implements KVStore {
     this.versions = new VersionGenerator(clock, config.maxClockOffsetMs);
     this.views = viewsOf(membership.current());
     this.soleReaders = soleReadersOf(this.views, config.n, config.localReplicaId);
+    this.soleWriters = soleWritersOf(this.views, config.n);
     this.keyScanner = new ClusterKeyScanner({
       views: () => this.views,
       nodeClient,
@@ -167,6 +170,7 @@ export class CoordinatorService implements KVStore {
       const previous = this.views;
       this.views = viewsOf(next);
       this.soleReaders = soleReadersOf(this.views, config.n, config.localReplicaId);
+      this.soleWriters = soleWritersOf(this.views, config.n);
       if (previous.readId !== this.views.readId) this.keepDraining(previous);
       observer?.setRouting?.(this.views.futureId);
       observer?.setReading?.(this.views.readId);
@@ -547,9 +551,14 @@ export class CoordinatorService implements KVStore {
     spec: WriteSpec,
     finish: (key: string, record: VersionedValue) => R,
   ): Promise<R> {
+    const optimistic = this.config.writeVersioning !== 'read-first' && this.config.writeQuorum !== 'sloppy';
+    // A ring of one node, settled: every key's plan is the same, and no pending replica to count.
+    if (optimistic && this.soleWriters !== null && this.draining.size === 0 && !this.views.changing) {
+      const targets = this.soleWriters;
+      return this.writeOptimistic(key, { targets, needed: Math.min(w, targets.length) }, undefined, spec, finish, 1, 0);
+    }
     const hash = hashKey(key);
-    if (this.config.writeVersioning === 'read-first' || this.config.writeQuorum === 'sloppy')
-      return this.writeAfterVersionRead(key, hash, w, spec).then((record) => finish(key, record));
+    if (!optimistic) return this.writeAfterVersionRead(key, hash, w, spec).then((record) => finish(key, record));
     const plan = this.withDraining(hash, this.views.writePlanOfHash(hash, this.config.n, w));
     return this.writeOptimistic(key, plan, this.pendingReplicasOf(hash), spec, finish, 1, 0);
   }
@@ -729,6 +738,12 @@ function deleteResultOf(key: string, record: VersionedValue): DeleteResult {
 function soleReadersOf(views: RingViews, n: number, firstId: string | undefined): readonly Node[] | null {
   if (views.read.size !== 1) return null;
   return Object.freeze(views.readReplicasOfHash(0, n, firstId));
+}
+
+/** The write list shared by every key of a read ring of one node (see {@link soleReadersOf}), frozen; null otherwise. */
+function soleWritersOf(views: RingViews, n: number): readonly Node[] | null {
+  if (views.read.size !== 1) return null;
+  return Object.freeze([...views.read.getNodesForHash(0, n)]);
 }
 
 function viewsOf(membership: Membership): RingViews {
