@@ -21,6 +21,7 @@
  *     --external:pino --external:thread-stream --external:fastify --external:prom-client \
  *     --banner:js="import {createRequire as __cr} from 'node:module'; const require = __cr(import.meta.url);"
  *   ln -sfn "$PWD/node_modules" /tmp/node_modules
+ *   ln -sfn "$PWD/packages/public-api/src/ui" /tmp/ui   # the dashboard's files, read beside the bundle
  *   valgrind --tool=callgrind --callgrind-out-file=/tmp/node-get.out \
  *     node --expose-gc /tmp/node-path.mjs get 20000 50 5000
  *
