@@ -122,6 +122,14 @@ export interface PutOptions extends WriteOptions {
  */
 export class CoordinatorService implements KVStore {
   private views: RingViews;
+  /**
+   * The read list of every key while the read ring has one node (a one-node cluster): the
+   * same for every hash, so a read takes it as it is, without hashing its key nor walking the
+   * ring (see {@link soleReadersOf}). Null with more nodes.
+   */
+  private soleReaders: readonly Node[] | null;
+  /** As {@link soleReaders}, the write list (`writePlanOfHash`'s targets while the ring is not changing) of every key. */
+  private soleWriters: readonly Node[] | null;
   /** Read rings this coordinator left that another coordinator may still read by, by ring id (oldest first). */
   private readonly draining = new Map<string, ConsistentHash>();
   private readonly versions: VersionGenerator;
@@ -143,6 +151,8 @@ export class CoordinatorService implements KVStore {
   ) {
     this.versions = new VersionGenerator(clock, config.maxClockOffsetMs);
     this.views = viewsOf(membership.current());
+    this.soleReaders = soleReadersOf(this.views, config.n, config.localReplicaId);
+    this.soleWriters = soleWritersOf(this.views, config.n);
     this.keyScanner = new ClusterKeyScanner({
       views: () => this.views,
       nodeClient,
@@ -159,6 +169,8 @@ export class CoordinatorService implements KVStore {
     membership.subscribe((next) => {
       const previous = this.views;
       this.views = viewsOf(next);
+      this.soleReaders = soleReadersOf(this.views, config.n, config.localReplicaId);
+      this.soleWriters = soleWritersOf(this.views, config.n);
       if (previous.readId !== this.views.readId) this.keepDraining(previous);
       observer?.setRouting?.(this.views.futureId);
       observer?.setReading?.(this.views.readId);
@@ -212,9 +224,13 @@ export class CoordinatorService implements KVStore {
       validateKey(key);
       needed = options?.r ?? this.config.r;
       validateConsistency('r', needed, this.config.n);
-      const hash = hashKey(key);
-      targets = this.views.readReplicasOfHash(hash, this.config.n, this.config.localReplicaId);
-      if (this.draining.size !== 0) ({ targets, needed } = this.withDraining(hash, { targets, needed }));
+      if (this.soleReaders !== null && this.draining.size === 0) {
+        targets = this.soleReaders;
+      } else {
+        const hash = hashKey(key);
+        targets = this.views.readReplicasOfHash(hash, this.config.n, this.config.localReplicaId);
+        if (this.draining.size !== 0) ({ targets, needed } = this.withDraining(hash, { targets, needed }));
+      }
     } catch (error) {
       return Promise.reject(error);
     }
@@ -535,9 +551,14 @@ export class CoordinatorService implements KVStore {
     spec: WriteSpec,
     finish: (key: string, record: VersionedValue) => R,
   ): Promise<R> {
+    const optimistic = this.config.writeVersioning !== 'read-first' && this.config.writeQuorum !== 'sloppy';
+    // A ring of one node, settled: every key's plan is the same, and no pending replica to count.
+    if (optimistic && this.soleWriters !== null && this.draining.size === 0 && !this.views.changing) {
+      const targets = this.soleWriters;
+      return this.writeOptimistic(key, { targets, needed: Math.min(w, targets.length) }, undefined, spec, finish, 1, 0);
+    }
     const hash = hashKey(key);
-    if (this.config.writeVersioning === 'read-first' || this.config.writeQuorum === 'sloppy')
-      return this.writeAfterVersionRead(key, hash, w, spec).then((record) => finish(key, record));
+    if (!optimistic) return this.writeAfterVersionRead(key, hash, w, spec).then((record) => finish(key, record));
     const plan = this.withDraining(hash, this.views.writePlanOfHash(hash, this.config.n, w));
     return this.writeOptimistic(key, plan, this.pendingReplicasOf(hash), spec, finish, 1, 0);
   }
@@ -707,6 +728,22 @@ function writeResultOf(key: string, record: VersionedValue): WriteResult {
 
 function deleteResultOf(key: string, record: VersionedValue): DeleteResult {
   return { key, version: record.version };
+}
+
+/**
+ * The read list (`readReplicasOfHash`, `firstId` first) shared by every key of a read ring of one
+ * node, frozen, since every hash walks to that node; null for a ring of more nodes, whose lists
+ * depend on the hash (or of none).
+ */
+function soleReadersOf(views: RingViews, n: number, firstId: string | undefined): readonly Node[] | null {
+  if (views.read.size !== 1) return null;
+  return Object.freeze(views.readReplicasOfHash(0, n, firstId));
+}
+
+/** The write list shared by every key of a read ring of one node (see {@link soleReadersOf}), frozen; null otherwise. */
+function soleWritersOf(views: RingViews, n: number): readonly Node[] | null {
+  if (views.read.size !== 1) return null;
+  return Object.freeze([...views.read.getNodesForHash(0, n)]);
 }
 
 function viewsOf(membership: Membership): RingViews {

@@ -20,11 +20,19 @@ export const DEFAULT_REPLICATION_FACTOR = 3;
  */
 export const DEFAULT_TOMBSTONE_GRACE_MS = 3_600_000;
 
+/** The longest key, in UTF-16 code units, that is within {@link MAX_KEY_BYTES} whatever its characters. */
+const MAX_KEY_UNITS_WITHIN_BOUND = Math.floor(MAX_KEY_BYTES / 3);
+
 /** Throws INVALID_KEY unless `key` is 1..512 bytes of UTF-8 (lone surrogates are not UTF-8). */
 export function validateKey(key: string): void {
-  const bytes = Buffer.byteLength(key, 'utf8');
-  if (bytes < 1 || bytes > MAX_KEY_BYTES) {
-    throw new DkvError('INVALID_KEY', `key must be 1 to ${MAX_KEY_BYTES} bytes of UTF-8, got ${bytes} bytes`);
+  // A UTF-16 code unit is at most 3 bytes of UTF-8 (a pair of them 4), so a key of 1 to
+  // MAX_KEY_BYTES / 3 units is within the bound without counting its bytes: every read and write
+  // validates its key, and counting them is a call into Node's C++ each time.
+  if (key.length < 1 || key.length > MAX_KEY_UNITS_WITHIN_BOUND) {
+    const bytes = Buffer.byteLength(key, 'utf8');
+    if (bytes < 1 || bytes > MAX_KEY_BYTES) {
+      throw new DkvError('INVALID_KEY', `key must be 1 to ${MAX_KEY_BYTES} bytes of UTF-8, got ${bytes} bytes`);
+    }
   }
   if (!key.isWellFormed()) {
     throw new DkvError('INVALID_KEY', 'key must be valid UTF-8 (it contains an unpaired surrogate)');

@@ -3,9 +3,11 @@
 // counts. Method: a scripted NodeClient whose answers the test releases one by one.
 import { describe, expect, it } from 'vitest';
 import {
+  DkvError,
   metaOf,
   NodeUnavailableError,
   QuorumNotMetError,
+  VersionTooFarAheadError,
   type Node,
   type NodeClient,
   type StorageRequest,
@@ -557,5 +559,77 @@ describe('QuorumManager.writeIfNewer', () => {
     client.take('b').reject(new NodeUnavailableError('b', 'timeout', 'slow'));
     await expect(write).rejects.toBeInstanceOf(QuorumNotMetError);
     client.take('c').resolve({ type: 'PUT', applied: true, version: 5, previous: 0 });
+  });
+});
+
+describe('QuorumManager.writeIfNewer, one replica and W = 1', () => {
+  // The one-node cluster's path: it must decide, count and report as the fan-out does for one replica.
+  const one = [nodes[0]!];
+  const outcomesOf = () => {
+    const outcomes: string[] = [];
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, settings(), {
+      onReplicaOutcome: (id, ok, error) => outcomes.push(`${id}:${ok}:${error === undefined ? '-' : 'error'}`),
+    });
+    return { outcomes, client, quorum };
+  };
+
+  it('acknowledges a record applied over a lower version, with no straggler', async () => {
+    const { outcomes, client, quorum } = outcomesOf();
+    const write = quorum.writeIfNewer('k', rec(5), one, 1);
+    client.take('a').resolve({ type: 'PUT', applied: true, version: 5, previous: 3 });
+    const result = await write;
+    expect('acknowledged' in result && result.acknowledged.map((n) => n.id)).toEqual(['a']);
+    expect('stragglers' in result && result.stragglers).toEqual([]);
+    expect(outcomes).toEqual(['a:true:-']);
+  });
+
+  it('resolves with the version held on a conflict or a tie won on the writer id, blaming no node', async () => {
+    const { outcomes, client, quorum } = outcomesOf();
+    const newer = quorum.writeIfNewer('k', rec(5), one, 1);
+    client.take('a').resolve({ type: 'PUT', applied: false, version: 9, previous: 9 });
+    expect(await newer).toEqual({ conflictVersion: 9 });
+    const tie = quorum.writeIfNewer('k', rec(5), one, 1);
+    client.take('a').resolve({ type: 'PUT', applied: true, version: 5, previous: 5 });
+    expect(await tie).toEqual({ conflictVersion: 5 });
+    expect(outcomes).toEqual(['a:true:-', 'a:true:-']);
+    expect(quorum.stats.quorumFailures.write).toBe(0);
+  });
+
+  it('fails an unvouched answer with QUORUM_NOT_MET saying why, unless the caller counts it', async () => {
+    const { outcomes, client, quorum } = outcomesOf();
+    const write = quorum.writeIfNewer('k', rec(5), one, 1);
+    client.take('a').resolve({ type: 'PUT', applied: true, version: 5, previous: 0, previousUnknown: true });
+    const error = await write.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(QuorumNotMetError);
+    expect((error as Error).message).toBe(
+      'write quorum not met: needed 1 replica answers, received 0 of 1 contacted; 1 more applied it but are catching up after losing their data, so they cannot vouch that they held nothing newer',
+    );
+    const counted = quorum.writeIfNewer('k', rec(6), one, 1, () => true);
+    client.take('a').resolve({ type: 'PUT', applied: true, version: 6, previous: 0, previousUnknown: true });
+    expect('acknowledged' in (await counted)).toBe(true);
+    expect(outcomes).toEqual(['a:true:-', 'a:true:-']);
+    expect(quorum.stats.quorumFailures.write).toBe(1);
+  });
+
+  it('fails with QUORUM_NOT_MET when the replica fails or is known down, and with the refusal of a version too far ahead', async () => {
+    const { outcomes, client, quorum } = outcomesOf();
+    const failed = quorum.writeIfNewer('k', rec(5), one, 1);
+    client.take('a').reject(new NodeUnavailableError('a', 'timeout', 'slow'));
+    const error = await failed.catch((e: unknown) => e);
+    expect((error as QuorumNotMetError).details).toMatchObject({ needed: 1, received: 0, contacted: 1 });
+    const refused = quorum.writeIfNewer('k', rec(5), one, 1);
+    client.take('a').reject(new DkvError('INTERNAL', 'VERSION_TOO_FAR_AHEAD: node a refused version 5'));
+    const refusal = await refused.catch((e: unknown) => e);
+    expect(refusal).toBeInstanceOf(VersionTooFarAheadError);
+    expect((refusal as Error).message).toContain('node a refused version 5');
+    expect(outcomes).toEqual(['a:false:error', 'a:false:error']);
+    expect(quorum.stats.quorumFailures.write).toBe(1);
+
+    const down = new QuorumManager(client, settings(), { isAvailable: () => false });
+    const unasked = await down.writeIfNewer('k', rec(5), one, 1).catch((e: unknown) => e);
+    expect((unasked as QuorumNotMetError).details).toMatchObject({ needed: 1, received: 0, contacted: 0 });
+    expect(down.stats.quorumFailures.write).toBe(1);
+    expect(client.pending).toHaveLength(0);
   });
 });

@@ -408,6 +408,7 @@ export class QuorumManager {
     w: number,
     countsUnvouched?: (node: Node) => boolean,
   ): Promise<QuorumWriteResult | { readonly conflictVersion: number }> {
+    if (targets.length === 1 && w === 1) return this.writeIfNewerToOne(key, record, targets[0] as Node, countsUnvouched);
     let conflictVersion = 0;
     let unvouched = 0;
     const request = { type: 'PUT', key, record } as const;
@@ -438,6 +439,52 @@ export class QuorumManager {
         throw error;
       },
     }).quorum;
+  }
+
+  /**
+   * {@link writeIfNewer} of one replica with W = 1 (a one-node cluster, N = 1): what the fan-out
+   * would decide, as {@link readOne} does for reads, without its state machine, closures per
+   * replica, arrays and second promise per write. The replica's applying over a lower version is
+   * the quorum (no straggler); its conflict resolves with the version it holds; its unvouched
+   * answer, its refusal of the version and its failure (or its being known down) fail the quorum
+   * with the errors, statistics and outcome reports the fan-out gives them.
+   */
+  private writeIfNewerToOne(
+    key: string,
+    record: VersionedValue,
+    node: Node,
+    countsUnvouched: ((node: Node) => boolean) | undefined,
+  ): Promise<QuorumWriteResult | { readonly conflictVersion: number }> {
+    if (this.hooks.isAvailable?.(node.id) === false) {
+      return Promise.reject(lossErrorOf(this.stats, 'write', 1, { reason: 'quorum-not-met', received: 0, contacted: 0 }));
+    }
+    return this.nodeClient.send(node, { type: 'PUT', key, record }, this.requestOptions).then(
+      (answer): QuorumWriteResult | { readonly conflictVersion: number } => {
+        if (answer.applied && answer.previous < record.version) {
+          if (answer.previousUnknown !== true || countsUnvouched?.(node) === true) {
+            this.hooks.onReplicaOutcome?.(node.id, true);
+            return { acknowledged: [node], stragglers: NO_STRAGGLERS };
+          }
+          // Applied but unvouched: a healthy replica that does not count (the fan-out's `excused`).
+          this.hooks.onReplicaOutcome?.(node.id, true, undefined);
+          const error = lossErrorOf(this.stats, 'write', 1, { reason: 'quorum-not-met', received: 0, contacted: 1 });
+          error.message += `; 1 more applied it but are catching up after losing their data, so they cannot vouch that they held nothing newer`;
+          throw error;
+        }
+        // A conflict comes from a healthy replica.
+        this.hooks.onReplicaOutcome?.(node.id, true, undefined);
+        return { conflictVersion: Math.max(0, answer.version, answer.previous) };
+      },
+      (error: unknown) => {
+        const failure = classifyFailure(error, classifyWriteIfNewer);
+        const healthy = failure.kind === 'conflict' || failure.kind === 'excused';
+        this.hooks.onReplicaOutcome?.(node.id, healthy, healthy ? undefined : error);
+        if (failure.kind === 'refused-ahead')
+          throw lossErrorOf(this.stats, 'write', 1, { reason: 'refused-ahead', refusal: failure.reason });
+        if (failure.kind === 'conflict') return { conflictVersion: 0 };
+        throw lossErrorOf(this.stats, 'write', 1, { reason: 'quorum-not-met', received: 0, contacted: 1 });
+      },
+    );
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { Clock, RangeScanStorageEngine, Scheduler, Timer } from '@dkv/core';
+import type { Clock, MemberEntry, RangeScanStorageEngine, Scheduler, Timer } from '@dkv/core';
 import type { Gossiper } from '@dkv/membership';
 
 /** When a storage node counts as away too long, and how it comes back. */
@@ -212,12 +212,23 @@ export class IsolationGuard {
     return this.deps.gossiper.document().filter((entry) => entry.role === 'storage' && entry.status !== 'removed');
   }
 
+  /**
+   * Whether this node and the peers gossip finds alive are a majority of the storage nodes (removed
+   * ones left out). It runs on every read a replica serves (see {@link isQuarantined}), so it
+   * counts in one pass over the document, with no array or closure made per call.
+   */
   private inMajorityContact(): boolean {
-    const members = this.members();
-    const inContact = members.filter(
-      (entry) => entry.id === this.deps.selfId || this.deps.gossiper.livenessOf(entry.id) === 'alive',
-    ).length;
-    return 2 * inContact > members.length;
+    const document = this.deps.gossiper.document();
+    const selfId = this.deps.selfId;
+    let members = 0;
+    let inContact = 0;
+    for (let i = 0; i < document.length; i += 1) {
+      const entry = document[i] as MemberEntry;
+      if (entry.role !== 'storage' || entry.status === 'removed') continue;
+      members += 1;
+      if (entry.id === selfId || this.deps.gossiper.livenessOf(entry.id) === 'alive') inContact += 1;
+    }
+    return 2 * inContact > members;
   }
 
   /** A majority of the cluster's nodes are in contact and were not quarantined themselves. */

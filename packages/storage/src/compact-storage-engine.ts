@@ -137,9 +137,7 @@ export class CompactStorageEngine implements RangeScanStorageEngine, CopyingStor
   get(key: string): VersionedValue | null {
     const slot = this.slots.get(key);
     if (slot === undefined) return null;
-    const nowMs = this.clock.now();
-    this.foldIfExpired(slot, nowMs);
-    return this.purgeIfDue(key, slot, nowMs) ? null : this.recordAt(slot);
+    return this.goneOnRead(key, slot) ? null : this.recordAt(slot);
   }
 
   /**
@@ -152,18 +150,14 @@ export class CompactStorageEngine implements RangeScanStorageEngine, CopyingStor
   peek(key: string): VersionedValue | null {
     const slot = this.slots.get(key);
     if (slot === undefined) return null;
-    const nowMs = this.clock.now();
-    this.foldIfExpired(slot, nowMs);
-    return this.purgeIfDue(key, slot, nowMs) ? null : this.recordAt(slot, true);
+    return this.goneOnRead(key, slot) ? null : this.recordAt(slot, true);
   }
 
   /** The metadata of {@link get}'s record, without reading its bytes. */
   head(key: string): VersionMeta | null {
     const slot = this.slots.get(key);
     if (slot === undefined) return null;
-    const nowMs = this.clock.now();
-    this.foldIfExpired(slot, nowMs);
-    if (this.purgeIfDue(key, slot, nowMs)) return null;
+    if (this.goneOnRead(key, slot)) return null;
     const t = this.table;
     return {
       version: t.version[slot] as number,
@@ -340,6 +334,20 @@ export class CompactStorageEngine implements RangeScanStorageEngine, CopyingStor
     this.forget(key, slot);
     this.values.compact(this.compactionMaxMoves, this.relocate);
     return { applied: true, version: incoming.version, previous };
+  }
+
+  /**
+   * A read's look at the record in `slot`: folds an expired value into its tombstone and drops a
+   * tombstone past its purge time ({@link foldIfExpired}, {@link purgeIfDue}); true when the
+   * record is gone. A live value without expiry (what most reads meet) can be neither, so the
+   * clock (a call into the runtime) is read only for a record that expires or is a tombstone.
+   */
+  private goneOnRead(key: string, slot: number): boolean {
+    const t = this.table;
+    if (!t.isTombstone(slot) && Number.isNaN(t.expiresAt[slot] as number)) return false;
+    const nowMs = this.clock.now();
+    this.foldIfExpired(slot, nowMs);
+    return this.purgeIfDue(key, slot, nowMs);
   }
 
   /**
