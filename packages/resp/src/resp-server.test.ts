@@ -147,6 +147,9 @@ describe('string and key commands', () => {
     expect(await client.call('SET', 'k', 'w', 'EX', '60')).toBe('OK');
     expect(await client.call('SET', 'k', 'x', 'GET')).toBe('w');
     expect(await client.call('SET', 'k', 'y', 'NX')).toBeNull();
+    // Pipelined on one key, the later SETs wait for the first and run as the table's `run`, not its backend call.
+    client.send(['SET', 'k', 'a'], ['SET', 'k', 'b'], ['SET', 'k', 'c', 'GET'], ['GET', 'k']);
+    expect(await client.read(4)).toEqual(['OK', 'OK', 'b', 'c']);
   });
 
   it('SET and GET, with every option as Redis takes it', async () => {

@@ -26,7 +26,6 @@ import {
   COMMANDS,
   errorReply,
   firstKey,
-  startCall,
   startCommand,
   unknownCommand,
   wrongArity,
@@ -557,12 +556,12 @@ class RespConnection {
     const call = tail === undefined && waitFor === null ? spec.call : undefined;
     const result: RespReply | Promise<unknown> =
       call !== undefined
-        ? startCall(call, args, this.session, this.door.context)
+        ? startCommand(call.start, args, this.session, this.door.context)
         : tail !== undefined
-          ? tail.then(() => startCommand(spec, args, this.session, this.door.context))
+          ? tail.then(() => startCommand(spec.run, args, this.session, this.door.context))
           : waitFor === null
-            ? startCommand(spec, args, this.session, this.door.context)
-            : Promise.all(waitFor).then(() => startCommand(spec, args, this.session, this.door.context));
+            ? startCommand(spec.run, args, this.session, this.door.context)
+            : Promise.all(waitFor).then(() => startCommand(spec.run, args, this.session, this.door.context));
     // A command changes session state (HELLO, QUIT) when it runs; commands without keys run at once, in order.
     const slot: Slot = {
       reply: null,
