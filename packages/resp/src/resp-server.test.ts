@@ -535,6 +535,39 @@ describe('connection bounds', () => {
     expect(server.connectionCount()).toBe(1);
   });
 
+  it('answers every value intact to a client that reads late, while the kernel and the queue hold replies written alone', async () => {
+    // One command at a time (maxPipelined 1): each reply is written alone, from a buffer the door
+    // reuses for the next value of the same size only when the socket took it whole at once.
+    const memory = new InMemoryRespBackend({ now: () => clockMs });
+    const values = Array.from({ length: 400 }, (_, i) => Buffer.alloc(60_000, 97 + (i % 26)));
+    for (const [i, value] of values.entries()) await memory.put(`k${i}`, value, null);
+    const { client } = await setup({
+      backend: memory,
+      maxPipelined: 1,
+      maxQueuedReplyBytes: 1024 * 1024,
+      maxReplyBufferBytes: 64 * 1024 * 1024,
+    });
+    client.socket.pause();
+    client.send(...values.map((_, i) => ['GET', `k${i}`]));
+    // The server answers until the socket's buffers and its queue bound are full, then holds the rest back.
+    let seen = -1;
+    await expect
+      .poll(
+        () => {
+          const gets = memory.calls.filter((call) => call.startsWith('get ')).length;
+          const still = gets > 0 && gets === seen;
+          seen = gets;
+          return still;
+        },
+        { interval: 200, timeout: 10_000 },
+      )
+      .toBe(true);
+    expect(seen).toBeLessThan(values.length);
+    client.socket.resume();
+    const replies = await client.read(values.length, 20_000);
+    expect(replies.map((value, i) => value === values[i]?.toString('latin1'))).toEqual(values.map(() => true));
+  });
+
   it('disconnects a client whose queued replies pass maxReplyBufferBytes', async () => {
     const memory = new InMemoryRespBackend({ now: () => clockMs });
     await memory.put('big', Buffer.alloc(100_000, 0x61), null);

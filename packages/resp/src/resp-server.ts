@@ -382,6 +382,13 @@ class RespConnection {
   /** The header of the last stored value written alone, kept for the next of the same length (values of one size are the common load). */
   private bulkHeader: Buffer = OK_BYTES;
   private bulkHeaderLength = -1;
+  /**
+   * The buffer the last stored value written alone was made in, header and CRLF in place, for the
+   * next of the same length. Kept only when the socket took it whole at once (nothing queued after
+   * the write: the kernel has the bytes and Node holds no reference to it), so that filling it
+   * again cannot change bytes still to be sent; it saves a buffer per GET.
+   */
+  private soleBuffer: Buffer | null = null;
   private closing = false;
   private paused = false;
   /** A command read but not started: it waits for a slot under the server-wide in-flight bound. */
@@ -743,7 +750,10 @@ class RespConnection {
       const bytes = this.soleReply(head.reply);
       if (bytes !== null) {
         this.slots.shift();
-        if (!this.socket.destroyed) this.socket.write(bytes);
+        if (!this.socket.destroyed) {
+          this.socket.write(bytes);
+          if (bytes !== OK_BYTES && this.socket.writableLength === 0) this.soleBuffer = bytes;
+        }
         this.boundReplyBuffer();
         return;
       }
@@ -781,7 +791,15 @@ class RespConnection {
       this.bulkHeaderLength = bytes.byteLength;
     }
     const header = this.bulkHeader;
-    const out = Buffer.allocUnsafe(header.length + bytes.byteLength + 2);
+    const size = header.length + bytes.byteLength + 2;
+    const kept = this.soleBuffer;
+    this.soleBuffer = null;
+    // The same size is the same value length, so the same header: only the value changes.
+    if (kept !== null && kept.length === size) {
+      kept.set(bytes, header.length);
+      return kept;
+    }
+    const out = Buffer.allocUnsafe(size);
     out.set(header, 0);
     out.set(bytes, header.length);
     out[out.length - 2] = 13;
