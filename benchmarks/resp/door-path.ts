@@ -39,9 +39,18 @@
  * (15-20k instructions per command over 20,000 counted commands under callgrind) then falls on
  * both runs and cancels out.
  *
+ * The heap the commands allocate (the clients' share included, as above) is the growth of the
+ * used heap over the counted run, printed with the collections that ran during it: it is what the
+ * run allocated only when none did. Give the young generation room, and keep the run short: V8
+ * scavenges after some 15 MB of Buffers whatever the room (a GET's reply is 2 KB of them), so
+ * 4,000 commands, and 0 for the connections' share, bundled as above:
+ *
+ *   node --expose-gc --max-semi-space-size=256 --min-semi-space-size=256 /tmp/door.mjs get 4000 50 door 5000
+ *
  * Usage: door-path.ts get|set <commands> [connections] [door|floor] [warm-up commands]
  */
 import { connect, createServer, type Socket } from 'node:net';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { benchmarkKey } from '../lib/replica.js';
 import { bulkReply, commandName, EMPTY_ARRAY_REPLY, Flusher, newCommand, NIL_REPLY, OK_REPLY, RespClient } from './floor/resp.js';
 import { MapBackend, startMapDoor } from './map-door.js';
@@ -171,15 +180,26 @@ function drive(count: number): Promise<Socket[]> {
 
 if (warmup > 0) for (const socket of await drive(warmup)) socket.destroy();
 (globalThis as { gc?: () => void }).gc?.();
+let collections = 0;
+const collectionCounter = new PerformanceObserver((list) => {
+  collections += list.getEntries().length;
+});
+collectionCounter.observe({ entryTypes: ['gc'] });
+const heapStarted = process.memoryUsage().heapUsed;
 const started = process.hrtime.bigint();
 const cpuStarted = process.cpuUsage();
 const sockets = await drive(total);
 const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
 const cpu = process.cpuUsage(cpuStarted);
+const heapGrowth = process.memoryUsage().heapUsed - heapStarted;
+// The observer hears of a collection after it: one turn later, every collection of the run is counted.
+await new Promise((resolve) => setImmediate(resolve));
+collectionCounter.disconnect();
 for (const socket of sockets) socket.destroy();
 await server.close();
 process.stdout.write(
   `${target} ${mode} ${total} commands over ${clients} connections: ${elapsedMs.toFixed(0)} ms, cpu ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms` +
     (total > 0 ? `, ${((cpu.user + cpu.system) / total).toFixed(2)} µs/command (client included)` : '') +
+    `; heap +${heapGrowth} B${total > 0 ? ` (${(heapGrowth / total).toFixed(0)} B/command)` : ''} with ${collections} collections during the run` +
     '\n',
 );

@@ -61,7 +61,8 @@ export interface CommandSpec {
   /**
    * The same command split in two, for one that is a single backend call (GET, SET): the call,
    * and the reply to what it resolves to. The server awaits the backend's own promise and makes
-   * the reply itself, one promise per command fewer than `run`'s `.then`. It answers as `run` does.
+   * the reply itself, one promise per command fewer than `run`'s `.then`. Such a command's `run`
+   * is made from it (see `callCommand`), so the two cannot answer differently.
    */
   readonly call?: CommandCall;
 }
@@ -165,21 +166,15 @@ async function store(server: ServerContext, key: string, value: Uint8Array, expi
 }
 
 const bulkOrNull = (entry: RespStoredValue | null): RespReply => (entry === null ? reply.null : reply.bulk(entry.value));
-const answerOk = (): RespReply => reply.ok;
 
 // ---- strings ---------------------------------------------------------------------------------
 
 /**
- * SET: a plain `SET key value` (nearly every SET) is the backend's write with OK for its answer,
- * one promise and no async frame; a SET with options takes {@link setWithOptions}. A key that is
- * not UTF-8 throws here, which the caller answers as the same error reply.
+ * SET as its backend call: a plain `SET key value` (nearly every SET) is the backend's put,
+ * answered OK whatever the put resolves to (the coordinator's resolves to its write result); a
+ * SET with options is {@link setWithOptions}, which resolves to its own reply. A key that is not
+ * UTF-8 throws here, which the caller answers as the same error reply.
  */
-function set(args: readonly Buffer[], session: ClientSession, server: ServerContext): Promise<RespReply> {
-  if (args.length !== 3) return setWithOptions(args, session, server);
-  return server.backend.put(keyOf(args[1] as Buffer), args[2] as Buffer, null).then(answerOk);
-}
-
-/** SET as its backend call: a plain SET is the backend's put (answered OK), one with options resolves to its reply. */
 const setCall: CommandCall = {
   start: (args, session, server) =>
     args.length !== 3 ? setWithOptions(args, session, server) : server.backend.put(keyOf(args[1] as Buffer), args[2] as Buffer, null),
@@ -191,6 +186,22 @@ const getCall: CommandCall = {
   start: (args, _s, server) => server.backend.get(keyOf(args[1] as Buffer)),
   answer: (value) => bulkOrNull(value as RespStoredValue | null),
 };
+
+/**
+ * The table entry of a command that is one backend call: its `run` is the call and its answer,
+ * so that the call is the one source of truth for what the command does (the server takes
+ * either: `call` where the command waits for no other, `run` after the commands it waits for).
+ */
+function callCommand(arity: number, flags: readonly string[], call: CommandCall): CommandSpec {
+  // Both such commands (GET, SET) have one key, their first argument.
+  return {
+    arity,
+    keys: first,
+    flags,
+    run: (args, session, server) => call.start(args, session, server).then((value) => call.answer(value, args)),
+    call,
+  };
+}
 
 async function setWithOptions(args: readonly Buffer[], _s: ClientSession, server: ServerContext): Promise<RespReply> {
   const key = keyOf(args[1] as Buffer);
@@ -676,14 +687,8 @@ function groupOf(spec: CommandSpec): string {
 
 /** Every command the door knows, by lower-case name. */
 export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
-  get: {
-    arity: 2,
-    keys: first,
-    flags: ['readonly', 'fast'],
-    run: (args, _s, server) => server.backend.get(keyOf(args[1] as Buffer)).then(bulkOrNull),
-    call: getCall,
-  },
-  set: { arity: -3, keys: first, flags: ['write', 'denyoom'], run: set, call: setCall },
+  get: callCommand(2, ['readonly', 'fast'], getCall),
+  set: callCommand(-3, ['write', 'denyoom'], setCall),
   setex: { arity: 4, keys: first, flags: ['write', 'denyoom'], run: setWithExpiry('EX', 'setex') },
   psetex: { arity: 4, keys: first, flags: ['write', 'denyoom'], run: setWithExpiry('PX', 'psetex') },
   getdel: { arity: 2, keys: first, flags: ['write', 'fast'], run: getdel },
@@ -731,36 +736,19 @@ export function wrongArity(name: string): RespReply {
 }
 
 /**
- * Starts `call` (the command's backend call, see {@link CommandSpec.call}), whose arity the
- * caller checked: a failure while starting is an error reply, and the promise returned may
- * reject, for the caller to turn into {@link errorReply}.
- */
-export function startCall(
-  call: CommandCall,
-  args: readonly Buffer[],
-  session: ClientSession,
-  server: ServerContext,
-): RespReply | Promise<unknown> {
-  try {
-    return call.start(args, session, server);
-  } catch (error) {
-    return errorReply(error);
-  }
-}
-
-/**
- * Runs `args`, whose arity the caller checked: a failure while starting is an error reply, and a
+ * Starts a command whose arity the caller checked, by `start`: its `run`, or its backend call's
+ * `start` (see {@link CommandSpec.call}). A failure while starting is an error reply, and a
  * promise returned may reject, for the caller to turn into {@link errorReply} where it takes the
  * reply anyway (a `.catch` here would cost every command one more promise).
  */
-export function startCommand(
-  spec: CommandSpec,
+export function startCommand<T>(
+  start: (args: readonly Buffer[], session: ClientSession, server: ServerContext) => T,
   args: readonly Buffer[],
   session: ClientSession,
   server: ServerContext,
-): RespReply | Promise<RespReply> {
+): T | RespReply {
   try {
-    return spec.run(args, session, server);
+    return start(args, session, server);
   } catch (error) {
     return errorReply(error);
   }

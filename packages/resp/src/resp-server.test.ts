@@ -147,6 +147,9 @@ describe('string and key commands', () => {
     expect(await client.call('SET', 'k', 'w', 'EX', '60')).toBe('OK');
     expect(await client.call('SET', 'k', 'x', 'GET')).toBe('w');
     expect(await client.call('SET', 'k', 'y', 'NX')).toBeNull();
+    // Pipelined on one key, the later SETs wait for the first and run as the table's `run`, not its backend call.
+    client.send(['SET', 'k', 'a'], ['SET', 'k', 'b'], ['SET', 'k', 'c', 'GET'], ['GET', 'k']);
+    expect(await client.read(4)).toEqual(['OK', 'OK', 'b', 'c']);
   });
 
   it('SET and GET, with every option as Redis takes it', async () => {
@@ -530,6 +533,39 @@ describe('connection bounds', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(memory.calls.filter((call) => call === 'get big').length).toBe(gets);
     expect(server.connectionCount()).toBe(1);
+  });
+
+  it('answers every value intact to a client that reads late, while the kernel and the queue hold replies written alone', async () => {
+    // One command at a time (maxPipelined 1): each reply is written alone, from a buffer the door
+    // reuses for the next value of the same size only when the socket took it whole at once.
+    const memory = new InMemoryRespBackend({ now: () => clockMs });
+    const values = Array.from({ length: 400 }, (_, i) => Buffer.alloc(60_000, 97 + (i % 26)));
+    for (const [i, value] of values.entries()) await memory.put(`k${i}`, value, null);
+    const { client } = await setup({
+      backend: memory,
+      maxPipelined: 1,
+      maxQueuedReplyBytes: 1024 * 1024,
+      maxReplyBufferBytes: 64 * 1024 * 1024,
+    });
+    client.socket.pause();
+    client.send(...values.map((_, i) => ['GET', `k${i}`]));
+    // The server answers until the socket's buffers and its queue bound are full, then holds the rest back.
+    let seen = -1;
+    await expect
+      .poll(
+        () => {
+          const gets = memory.calls.filter((call) => call.startsWith('get ')).length;
+          const still = gets > 0 && gets === seen;
+          seen = gets;
+          return still;
+        },
+        { interval: 200, timeout: 10_000 },
+      )
+      .toBe(true);
+    expect(seen).toBeLessThan(values.length);
+    client.socket.resume();
+    const replies = await client.read(values.length, 20_000);
+    expect(replies.map((value, i) => value === values[i]?.toString('latin1'))).toEqual(values.map(() => true));
   });
 
   it('disconnects a client whose queued replies pass maxReplyBufferBytes', async () => {

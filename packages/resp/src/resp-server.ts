@@ -26,11 +26,11 @@ import {
   COMMANDS,
   errorReply,
   firstKey,
-  startCall,
   startCommand,
   unknownCommand,
   wrongArity,
   type ClientSession,
+  type CommandCall,
   type CommandSpec,
   type ServerContext,
 } from './commands.js';
@@ -333,6 +333,8 @@ function nameOf(args: readonly Buffer[]): string {
 }
 
 const NO_KEYS: readonly string[] = Object.freeze([]);
+const NO_ARGS: readonly Buffer[] = Object.freeze([]);
+const nothing = (): void => undefined;
 /** The commands nearly every client sends, taken without a look-up in the table (both work on a key, so take a slot). */
 const GET = COMMANDS.get as CommandSpec;
 const SET = COMMANDS.set as CommandSpec;
@@ -354,15 +356,39 @@ class RespConnection {
   /** The last command (of this connection) on each key, as a promise that settles when it has. */
   private readonly keyTails = new Map<string, Promise<void>>();
   /**
-   * The one command on a key in flight when it started alone (no other on keys was), and its key
-   * argument: not in {@link keyTails} until a later command on keys comes while it runs.
+   * The key argument of the one command on a key in flight when it started alone (no other on
+   * keys was), and the promise that settles when it has (null for a lone call, below): not in
+   * {@link keyTails} until a later command on keys comes while it runs.
    */
-  private lone: Promise<void> | null = null;
   private loneKey: Buffer | null = null;
+  private lone: Promise<void> | null = null;
+  /**
+   * A lone command that is one backend call (GET, SET: nearly every command of a client that
+   * waits for each reply), its arguments and slot while it runs. It is started with this
+   * connection's own two handlers on the backend's promise, so the door makes no promise and no
+   * closure for it: the `.then` that takes the backend's answer is the only one.
+   */
+  private loneCall: CommandCall | null = null;
+  private loneCallArgs: readonly Buffer[] = NO_ARGS;
+  private loneCallSlot: Slot | null = null;
+  /**
+   * Made only when a later command must wait for the lone call (see {@link nameLone}): the
+   * promise it waits on, in {@link keyTails} under `loneCallTailKey`, opened when the call is done.
+   */
+  private loneCallTail: Promise<void> | null = null;
+  private loneCallTailKey = '';
+  private openLoneCallTail: () => void = nothing;
   private readonly writer = new ReplyWriter();
   /** The header of the last stored value written alone, kept for the next of the same length (values of one size are the common load). */
   private bulkHeader: Buffer = OK_BYTES;
   private bulkHeaderLength = -1;
+  /**
+   * The buffer the last stored value written alone was made in, header and CRLF in place, for the
+   * next of the same length. Kept only when the socket took it whole at once (nothing queued after
+   * the write: the kernel has the bytes and Node holds no reference to it), so that filling it
+   * again cannot change bytes still to be sent; it saves a buffer per GET.
+   */
+  private soleBuffer: Buffer | null = null;
   private closing = false;
   private paused = false;
   /** A command read but not started: it waits for a slot under the server-wide in-flight bound. */
@@ -548,7 +574,11 @@ class RespConnection {
     // each reply), it cannot wait for one: its key stays unnamed until a later command needs it.
     const single = spec.keys === firstKey;
     const keys = single ? NO_KEYS : spec.keys(args).map((i) => (args[i] as Buffer).toString('latin1'));
-    const lone = single && this.lone === null && this.keyTails.size === 0;
+    const lone = single && this.loneKey === null && this.keyTails.size === 0;
+    if (lone && holdsSlot && spec.call !== undefined && this.loneCallSlot === null) {
+      this.startLoneCall(spec.call, args, protocol);
+      return;
+    }
     if (!lone && (single || keys.length > 0)) this.nameLone();
     const key = single && !lone ? (args[1] as Buffer).toString('latin1') : '';
     const tail = single && !lone ? this.keyTails.get(key) : undefined;
@@ -557,12 +587,12 @@ class RespConnection {
     const call = tail === undefined && waitFor === null ? spec.call : undefined;
     const result: RespReply | Promise<unknown> =
       call !== undefined
-        ? startCall(call, args, this.session, this.door.context)
+        ? startCommand(call.start, args, this.session, this.door.context)
         : tail !== undefined
-          ? tail.then(() => startCommand(spec, args, this.session, this.door.context))
+          ? tail.then(() => startCommand(spec.run, args, this.session, this.door.context))
           : waitFor === null
-            ? startCommand(spec, args, this.session, this.door.context)
-            : Promise.all(waitFor).then(() => startCommand(spec, args, this.session, this.door.context));
+            ? startCommand(spec.run, args, this.session, this.door.context)
+            : Promise.all(waitFor).then(() => startCommand(spec.run, args, this.session, this.door.context));
     // A command changes session state (HELLO, QUIT) when it runs; commands without keys run at once, in order.
     const slot: Slot = {
       reply: null,
@@ -589,10 +619,7 @@ class RespConnection {
         const named = lone ? (args[1] as Buffer).toString('latin1') : key;
         if (this.keyTails.get(named) === settled) this.keyTails.delete(named);
       } else for (const k of keys) if (this.keyTails.get(k) === settled) this.keyTails.delete(k);
-      // The connection's only command (a client that waits for each reply): nothing of it could
-      // join this reply's write, so it leaves now rather than from the end-of-turn flush.
-      if (this.slots.length === 1 && !this.flushScheduled) this.flushTurn();
-      else this.scheduleFlush();
+      this.replied();
     };
     const settled = result.then(settle, (error: unknown) => settle(errorReply(error), true));
     if (lone) {
@@ -602,10 +629,83 @@ class RespConnection {
     else for (const k of keys) this.keyTails.set(k, settled);
   }
 
-  /** Puts the lone command's key in the per-key chains, for a command that must look there. */
+  /**
+   * Starts a lone command that is one backend call (see {@link loneCall}); it holds a slot under
+   * the server-wide bound. A failure while starting (a key that is not UTF-8) is its reply at once.
+   */
+  private startLoneCall(call: CommandCall, args: Buffer[], protocol: RespProtocol): void {
+    const slot: Slot = { reply: null, protocol, closeAfter: this.session.closeAfterReply };
+    if (slot.closeAfter) this.closing = true;
+    this.slots.push(slot);
+    let started: Promise<unknown>;
+    try {
+      started = call.start(args, this.session, this.door.context);
+    } catch (error) {
+      this.door.release();
+      slot.reply = errorReply(error);
+      return;
+    }
+    this.loneKey = args[1] as Buffer;
+    this.loneCall = call;
+    this.loneCallArgs = args;
+    this.loneCallSlot = slot;
+    started.then(this.loneCallAnswered, this.loneCallFailed);
+  }
+
+  private readonly loneCallAnswered = (value: unknown): void => {
+    this.endLoneCall((this.loneCall as CommandCall).answer(value, this.loneCallArgs));
+  };
+
+  private readonly loneCallFailed = (error: unknown): void => {
+    this.endLoneCall(errorReply(error));
+  };
+
+  /** The lone call is done with `answer`: its slot filled, its key's chain ended, its reply on its way. */
+  private endLoneCall(answer: RespReply): void {
+    const slot = this.loneCallSlot as Slot;
+    this.loneCall = null;
+    this.loneCallArgs = NO_ARGS;
+    this.loneCallSlot = null;
+    slot.reply = answer;
+    this.door.release();
+    const tail = this.loneCallTail;
+    if (tail === null) this.loneKey = null;
+    else {
+      // Its key was named for a later command: that one may go on, and the chain ends here unless it extended it.
+      this.loneCallTail = null;
+      this.openLoneCallTail();
+      this.openLoneCallTail = nothing;
+      if (this.keyTails.get(this.loneCallTailKey) === tail) this.keyTails.delete(this.loneCallTailKey);
+    }
+    this.replied();
+  }
+
+  /**
+   * A command's reply is ready. The connection's only command (a client that waits for each
+   * reply): nothing of it could join this reply's write, so it leaves now rather than from the
+   * end-of-turn flush.
+   */
+  private replied(): void {
+    if (this.slots.length === 1 && !this.flushScheduled) this.flushTurn();
+    else this.scheduleFlush();
+  }
+
+  /**
+   * Puts the lone command's key in the per-key chains, for a command that must look there; a
+   * lone call, which has no promise, gets one here for the commands that wait for it.
+   */
   private nameLone(): void {
-    if (this.lone === null) return;
-    this.keyTails.set((this.loneKey as Buffer).toString('latin1'), this.lone);
+    if (this.loneKey === null) return;
+    const key = this.loneKey.toString('latin1');
+    if (this.lone !== null) this.keyTails.set(key, this.lone);
+    else {
+      const tail = new Promise<void>((resolve) => {
+        this.openLoneCallTail = resolve;
+      });
+      this.loneCallTail = tail;
+      this.loneCallTailKey = key;
+      this.keyTails.set(key, tail);
+    }
     this.lone = null;
     this.loneKey = null;
   }
@@ -650,7 +750,10 @@ class RespConnection {
       const bytes = this.soleReply(head.reply);
       if (bytes !== null) {
         this.slots.shift();
-        if (!this.socket.destroyed) this.socket.write(bytes);
+        if (!this.socket.destroyed) {
+          this.socket.write(bytes);
+          if (bytes !== OK_BYTES && this.socket.writableLength === 0) this.soleBuffer = bytes;
+        }
         this.boundReplyBuffer();
         return;
       }
@@ -688,7 +791,15 @@ class RespConnection {
       this.bulkHeaderLength = bytes.byteLength;
     }
     const header = this.bulkHeader;
-    const out = Buffer.allocUnsafe(header.length + bytes.byteLength + 2);
+    const size = header.length + bytes.byteLength + 2;
+    const kept = this.soleBuffer;
+    this.soleBuffer = null;
+    // The same size is the same value length, so the same header: only the value changes.
+    if (kept !== null && kept.length === size) {
+      kept.set(bytes, header.length);
+      return kept;
+    }
+    const out = Buffer.allocUnsafe(size);
     out.set(header, 0);
     out.set(bytes, header.length);
     out[out.length - 2] = 13;
