@@ -97,6 +97,39 @@ describe('listenMultiplexed with the storage server reading into its own memory'
     }
   });
 
+  it('stays paused when the frames read while sniffing reach the in-flight bound: reads no more until answers leave', async () => {
+    // A handler that never answers: the first frames fill the connection's in-flight bound at once.
+    let calls = 0;
+    const stalled = { handle: () => ((calls += 1), new Promise<never>(() => undefined)) };
+    const tcp = new TcpStorageServer(stalled, { maxInFlightPerConnection: 4 });
+    const app = Fastify();
+    await app.ready();
+    const port = await listenMultiplexed({ host: '127.0.0.1', port: 0, tcp, http: app.server, maxFrameBytes: 1024 * 1024 });
+    const socket = connect({ host: '127.0.0.1', port: port.port });
+    try {
+      await new Promise((resolve) => socket.once('connect', resolve));
+      // Ten frames in one write: the sniff reads them together, and serving them hits the bound of 4.
+      socket.write(Buffer.concat(Array.from({ length: 10 }, (_, i) => ping(i + 1))));
+      await vi.waitFor(() => expect(calls).toBe(4));
+      // 8 MiB more, more than the kernel buffers: a server that kept reading would take it all.
+      const more = Buffer.alloc(9 * Math.floor((8 * 1024 * 1024) / 9));
+      for (let at = 0; at < more.length; at += 9) ping(100 + at / 9).copy(more, at);
+      socket.write(more);
+      // What is asserted is an absence (no reading), so it is watched for a while rather than awaited.
+      // Before the fix the server held megabytes within 200 ms.
+      for (let check = 0; check < 40; check += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        expect(tcp.stats().bufferedReadBytes).toBeLessThanOrEqual(64 * 1024);
+      }
+      expect(calls).toBe(4);
+    } finally {
+      socket.destroy();
+      await port.close();
+      await tcp.close();
+      await app.close();
+    }
+  });
+
   it('counts an adopted connection against maxConnections until it closes, then takes the next', async () => {
     const tcp = new TcpStorageServer(new MapStorageHandler('n1'));
     const app = Fastify();

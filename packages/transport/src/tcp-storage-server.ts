@@ -241,7 +241,8 @@ export class TcpStorageServer {
  * A socket over the connection of `accepted` that reads into `slabs` (the `onread` option, which
  * Node takes only when a socket is created) and hands each read to `receive`, or null when
  * `accepted` cannot be re-created so (TLS, whose bytes come decrypted as 'data' events; a handle
- * that is not a TCP stream; bytes already buffered in its stream). The new socket starts paused.
+ * that is not a TCP stream; bytes already buffered in its stream). The new socket reads at once
+ * (nothing arrives before the caller returns to the event loop).
  *
  * Why: a read through the Readable stream costs a Buffer of Node's own (an ArrayBuffer with its
  * external-memory accounting), the stream's push and a 'data' event; measured with
@@ -257,9 +258,14 @@ function readingInto(accepted: Socket, slabs: ReadSlabs, receive: (chunk: Buffer
   if (shell.encrypted === true || handle == null || typeof handle.useUserBuffer !== 'function') return null;
   if (accepted.destroyed || accepted.readableLength > 0) return null;
   // `handle` is not among the typed options (it is how Node's own listener builds its sockets).
+  // Not `pauseOnCreate`: with `onread`, `Socket.read` starts the handle reading whenever the
+  // stream is not yet marked as reading, whatever its flowing state, and the stream's first
+  // `resume()` calls it a tick later. A `pause()` in between (a bound hit while `head` is served)
+  // was undone then, and the connection read without bound while paused, its unread bytes copied
+  // again at every read. Created reading, the socket's stream reads once now, and only `pause()`
+  // and `resume()` move the handle afterwards.
   const options = {
     handle,
-    pauseOnCreate: true,
     onread: {
       buffer: slabs.next,
       callback: (bytes: number, into: Uint8Array): boolean => {
