@@ -122,16 +122,19 @@ export function bindMultiplexed(options: Omit<MultiplexedPortOptions, 'tcp' | 'h
       socket.off('data', onData);
       socket.off('error', onError);
       socket.pause();
-      socket.unshift(head);
-      if (readU32(head, 0) > options.maxFrameBytes) to.http.emit('connection', socket);
-      else if (options.tls?.ca == null || hasVerifiedPeerCertificate(socket)) to.tcp.adopt(socket);
-      else {
+      if (readU32(head, 0) > options.maxFrameBytes) {
+        socket.unshift(head);
+        to.http.emit('connection', socket);
+        socket.resume();
+      } else if (options.tls?.ca == null || hasVerifiedPeerCertificate(socket)) {
+        // The storage server serves `head` first and resumes reading (a plain TCP socket it
+        // re-creates over the same connection, to read into memory of its own).
+        to.tcp.adopt(socket, head);
+      } else {
         // Mutual TLS: a binary peer without a certificate from the cluster's CA never reaches storage.
         countBound('tls_refused');
         socket.destroy();
-        return;
       }
-      socket.resume();
     };
     const onError = (): void => {
       clearTimeout(timer);

@@ -298,10 +298,22 @@ export class ReadSlabs {
   private slab: Buffer = Buffer.alloc(0);
   private used = 0;
 
+  /**
+   * @param slabBytes the size of a slab (default {@link READ_SLAB_BYTES}); a socket holds up to
+   * one slab while it is open, so a server with many connections gives each a smaller one.
+   * @param minBytes the least room a read gets (default {@link READ_MIN_BYTES}), below `slabBytes`.
+   */
+  constructor(
+    private readonly slabBytes: number = READ_SLAB_BYTES,
+    private readonly minBytes: number = READ_MIN_BYTES,
+  ) {
+    if (!(minBytes > 0 && minBytes <= slabBytes)) throw new RangeError(`ReadSlabs: minBytes must be from 1 to slabBytes, got ${minBytes}`);
+  }
+
   /** The memory for the next read (the `onread.buffer` function). */
   readonly next = (): Buffer => {
-    if (this.slab.length - this.used < READ_MIN_BYTES) {
-      this.slab = Buffer.allocUnsafeSlow(READ_SLAB_BYTES);
+    if (this.slab.length - this.used < this.minBytes) {
+      this.slab = Buffer.allocUnsafeSlow(this.slabBytes);
       this.used = 0;
     }
     return this.slab.subarray(this.used);

@@ -1,4 +1,4 @@
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, Socket, type AddressInfo, type Server } from 'node:net';
 import type { StorageRequest, StorageResponse } from '@dkv/core';
 import { describeError, type MaybeAsyncStorageRequestHandler } from './handler.js';
 import { clientProof, newNonce, NONCE_BYTES, PROOF_BYTES, proofsEqual, serverProof } from './internode-auth.js';
@@ -11,7 +11,7 @@ import {
   type PortBoundEvent,
 } from './port-bounds.js';
 import { readRequest, writeErrorFrame, writeResponseFrame } from './tcp-codec.js';
-import { FrameKind, FrameReader, FrameWriter, TurnFlusher } from './tcp-frame.js';
+import { FrameKind, FrameReader, FrameWriter, ReadSlabs, TurnFlusher } from './tcp-frame.js';
 import { HANDSHAKE_MAX_FRAME_BYTES, readHandshakePayload, writeHandshakeFrame } from './tcp-handshake.js';
 
 /** Options of {@link TcpStorageServer}; every bound has a default and can be changed. */
@@ -83,6 +83,17 @@ export interface TcpStorageServerStats {
   readonly bounds: Readonly<Record<PortBoundEvent, number>>;
 }
 
+/**
+ * The memory a connection's socket reads into (see {@link ReadSlabs}): a slab of this size, of
+ * which each read gets at least {@link SERVER_READ_MIN_BYTES}. Smaller than a client's, since a
+ * node holds a slab per connection while it is open and has many more connections than a client
+ * has peers: 4096 connections (the default bound) hold at most 128 MiB, and a pipelined burst of
+ * 2 KiB PUTs still arrives in reads of 8 to 32 KiB.
+ */
+const SERVER_READ_SLAB_BYTES = 32 * 1024;
+/** The least room a read of a server connection gets; see {@link SERVER_READ_SLAB_BYTES}. */
+const SERVER_READ_MIN_BYTES = 8 * 1024;
+
 /** What a connection needs from its server. */
 interface ConnectionContext {
   readonly handler: MaybeAsyncStorageRequestHandler;
@@ -145,7 +156,9 @@ export class TcpStorageServer {
       schedule: (connection) => this.flusher.schedule(connection),
       forget: (connection) => this.connections.delete(connection),
     };
-    this.server = createServer((socket) => this.accept(socket));
+    // Paused at once: a plain TCP socket is re-created to read into the connection's slabs
+    // before its first read (see `readingInto`).
+    this.server = createServer({ pauseOnConnect: true }, (socket) => this.accept(socket, null));
     // One sweep checks every connection's read and handshake deadlines: no timer per frame.
     const sweepMs = Math.max(10, Math.floor(Math.min(limits.readTimeoutMs, limits.handshakeTimeoutMs) / 4));
     this.sweeper = setInterval(() => this.sweep(), sweepMs);
@@ -197,13 +210,15 @@ export class TcpStorageServer {
 
   /**
    * Serves a socket accepted elsewhere, e.g. by {@link listenMultiplexed}, which shares one port
-   * between this binary protocol and HTTP. Bytes already read from it must have been unshifted.
+   * between this binary protocol and HTTP. `head`: the bytes already read from it (served before
+   * what follows); the socket must be paused, with nothing else read and not yet taken. Without
+   * `head`, bytes already read must have been unshifted.
    */
-  adopt(socket: Socket): void {
-    this.accept(socket);
+  adopt(socket: Socket, head: Buffer | null = null): void {
+    this.accept(socket, head);
   }
 
-  private accept(socket: Socket): void {
+  private accept(socket: Socket, head: Buffer | null): void {
     if (this.closing !== null) {
       socket.destroy();
       return;
@@ -213,7 +228,7 @@ export class TcpStorageServer {
       socket.destroy();
       return;
     }
-    this.connections.add(new ServerConnection(this.context, socket));
+    this.connections.add(new ServerConnection(this.context, socket, head));
   }
 
   private sweep(): void {
@@ -222,8 +237,52 @@ export class TcpStorageServer {
   }
 }
 
+/**
+ * A socket over the connection of `accepted` that reads into `slabs` (the `onread` option, which
+ * Node takes only when a socket is created) and hands each read to `receive`, or null when
+ * `accepted` cannot be re-created so (TLS, whose bytes come decrypted as 'data' events; a handle
+ * that is not a TCP stream; bytes already buffered in its stream). The new socket reads at once
+ * (nothing arrives before the caller returns to the event loop).
+ *
+ * Why: a read through the Readable stream costs a Buffer of Node's own (an ArrayBuffer with its
+ * external-memory accounting), the stream's push and a 'data' event; measured with
+ * `benchmarks/transport/wire-path.ts`, that was a large part of what a replica spent per request.
+ * A listener cannot give `onread` to the sockets it accepts, so the accepted socket's handle
+ * (`_handle`, the private field `net.Server` itself fills through the `handle` option) moves
+ * to a socket made with it. The accepted socket stays open on paper until the new one closes:
+ * its listener counts it among its connections (its `maxConnections`) until it is destroyed.
+ */
+function readingInto(accepted: Socket, slabs: ReadSlabs, receive: (chunk: Buffer) => void): Socket | null {
+  const shell = accepted as unknown as { _handle?: { useUserBuffer?: unknown } | null; encrypted?: boolean };
+  const handle = shell._handle;
+  if (shell.encrypted === true || handle == null || typeof handle.useUserBuffer !== 'function') return null;
+  if (accepted.destroyed || accepted.readableLength > 0) return null;
+  // `handle` is not among the typed options (it is how Node's own listener builds its sockets).
+  // Not `pauseOnCreate`: with `onread`, `Socket.read` starts the handle reading whenever the
+  // stream is not yet marked as reading, whatever its flowing state, and the stream's first
+  // `resume()` calls it a tick later. A `pause()` in between (a bound hit while `head` is served)
+  // was undone then, and the connection read without bound while paused, its unread bytes copied
+  // again at every read. Created reading, the socket's stream reads once now, and only `pause()`
+  // and `resume()` move the handle afterwards.
+  const options = {
+    handle,
+    onread: {
+      buffer: slabs.next,
+      callback: (bytes: number, into: Uint8Array): boolean => {
+        receive(slabs.take(into, bytes));
+        return true;
+      },
+    },
+  };
+  const socket = new Socket(options as unknown as ConstructorParameters<typeof Socket>[0]);
+  shell._handle = null;
+  socket.once('close', () => accepted.destroy());
+  return socket;
+}
+
 /** One client's connection: proves the secret if one is set, reads frames, runs the handler, queues the answers. */
 class ServerConnection {
+  private readonly socket: Socket;
   private readonly reader: FrameReader;
   private readonly writer = new FrameWriter();
   private inFlight = 0;
@@ -241,25 +300,25 @@ class ServerConnection {
   /** When the frame being read began to arrive while the connection was being read; 0: none. */
   private frameStartedAt = 0;
 
+  /** `accepted`: paused, with `head` (when not null) read from it before. */
   constructor(
     private readonly context: ConnectionContext,
-    private readonly socket: Socket,
+    accepted: Socket,
+    head: Buffer | null,
   ) {
     this.phase = context.secret === null ? 'open' : 'hello';
     // Until the peer proves the secret it may announce no frame larger than a handshake's.
     this.reader = new FrameReader(this.phase === 'open' ? context.limits.maxFrameBytes : HANDSHAKE_MAX_FRAME_BYTES);
+    const receive = (chunk: Buffer): void => this.receive(chunk);
+    const socket = readingInto(accepted, new ReadSlabs(SERVER_READ_SLAB_BYTES, SERVER_READ_MIN_BYTES), receive) ?? accepted;
+    this.socket = socket;
+    if (socket === accepted) {
+      if (head !== null) socket.unshift(head);
+      socket.on('data', receive);
+    }
     socket.setNoDelay(true);
     socket.setTimeout(context.limits.idleTimeoutMs);
     socket.on('timeout', () => this.close('idle_timeout', `no traffic for ${context.limits.idleTimeoutMs} ms`));
-    socket.on('data', (chunk: Buffer) => {
-      this.reader.push(chunk);
-      // The answers the handler gives at once leave in one write at the end of the read, without
-      // waiting for the turn's end (a setImmediate, and latency, per read of a paced peer).
-      this.reading = true;
-      this.pump();
-      this.reading = false;
-      if (this.dirty) this.flush();
-    });
     socket.on('drain', () => {
       this.writeBlocked = false;
       this.pump();
@@ -271,6 +330,20 @@ class ServerConnection {
       this.writer.discard();
       context.forget(this);
     });
+    // Reading starts before `head` is served, so that a bound it hits can pause the socket again.
+    socket.resume();
+    if (head !== null && socket !== accepted) this.receive(head);
+  }
+
+  /** Serves a chunk of the stream (one read of the socket). */
+  private receive(chunk: Buffer): void {
+    this.reader.push(chunk);
+    // The answers the handler gives at once leave in one write at the end of the read, without
+    // waiting for the turn's end (a setImmediate, and latency, per read of a paced peer).
+    this.reading = true;
+    this.pump();
+    this.reading = false;
+    if (this.dirty) this.flush();
   }
 
   /** Bytes received and not yet served, and memory set aside for a frame arriving. */
