@@ -49,10 +49,10 @@
  *
  * Usage: door-path.ts get|set <commands> [connections] [door|floor] [warm-up commands]
  */
-import { connect, createServer, type Socket } from 'node:net';
-import { PerformanceObserver } from 'node:perf_hooks';
+import { createServer, type Socket } from 'node:net';
 import { benchmarkKey } from '../lib/replica.js';
 import { bulkReply, commandName, EMPTY_ARRAY_REPLY, Flusher, newCommand, NIL_REPLY, OK_REPLY, RespClient } from './floor/resp.js';
+import { driveConnections, KEY_SPACE, measureRun, prepareCommands } from './loopback-clients.js';
 import { MapBackend, startMapDoor } from './map-door.js';
 
 const mode = process.argv[2];
@@ -73,29 +73,12 @@ if (
   process.exit(2);
 }
 
-const VALUE_BYTES = 2048;
-const KEY_SPACE = 10_000;
-/** Frames prepared ahead, cycled through (a frame per key would hold 20 MB of SETs). */
-const FRAMES = 1000;
-
-const bulk = (text: string | Buffer): Buffer[] => {
-  const bytes = typeof text === 'string' ? Buffer.from(text) : text;
-  return [Buffer.from(`$${bytes.length}\r\n`), bytes, Buffer.from('\r\n')];
-};
-const frame = (args: (string | Buffer)[]): Buffer => Buffer.concat([Buffer.from(`*${args.length}\r\n`), ...args.flatMap(bulk)]);
-
-const value = Buffer.alloc(VALUE_BYTES, 120);
-const frames: Buffer[] = [];
-for (let i = 0; i < FRAMES; i += 1) {
-  const key = benchmarkKey((i * 7919) % KEY_SPACE);
-  frames.push(mode === 'get' ? frame(['GET', key]) : frame(['SET', key, value]));
-}
-/** Reply bytes per command: `$2048\r\n<value>\r\n` or `+OK\r\n`. */
-const replyBytes = mode === 'get' ? `$${VALUE_BYTES}\r\n`.length + VALUE_BYTES + 2 : 5;
+const commands = prepareCommands(mode);
 
 const backend = new MapBackend();
 if (mode === 'get')
-  for (let i = 0; i < KEY_SPACE; i += 1) backend.map.set(benchmarkKey(i), { value: Buffer.from(value), version: 1, expiresAt: null });
+  for (let i = 0; i < KEY_SPACE; i += 1)
+    backend.map.set(benchmarkKey(i), { value: Buffer.from(commands.value), version: 1, expiresAt: null });
 
 /** The floor's RESP server over `backend`'s Map (floor/server.ts `map1`, GET and SET only), on a free port of 127.0.0.1. */
 async function startMapFloor(): Promise<{ port: number; close(): Promise<void> }> {
@@ -138,68 +121,5 @@ async function startMapFloor(): Promise<{ port: number; close(): Promise<void> }
 
 const server = target === 'door' ? await startMapDoor(backend) : await startMapFloor();
 
-/** Opens the connections and sends `count` commands over them (0: only opens them, the baseline); resolves with the sockets once all are answered. */
-function drive(count: number): Promise<Socket[]> {
-  let sent = 0;
-  let done = 0;
-  const sockets: Socket[] = [];
-  return new Promise<Socket[]>((resolve) => {
-    if (count === 0) {
-      // The same connections, opened and closed, with no command: the baseline.
-      let open = 0;
-      for (let c = 0; c < clients; c += 1) {
-        const socket = connect({ host: '127.0.0.1', port: server.port, noDelay: true }, () => {
-          open += 1;
-          if (open === clients) resolve(sockets);
-        });
-        sockets.push(socket);
-      }
-      return;
-    }
-    for (let c = 0; c < clients; c += 1) {
-      let pending = 0;
-      const socket = connect({ host: '127.0.0.1', port: server.port, noDelay: true });
-      const sendNext = (): void => {
-        if (sent >= count) return;
-        socket.write(frames[sent % FRAMES] as Buffer);
-        sent += 1;
-        pending += replyBytes;
-      };
-      socket.on('data', (chunk: Buffer) => {
-        pending -= chunk.length;
-        if (pending > 0) return;
-        done += 1;
-        if (done === count) resolve(sockets);
-        else sendNext();
-      });
-      socket.on('connect', sendNext);
-      sockets.push(socket);
-    }
-  });
-}
-
-if (warmup > 0) for (const socket of await drive(warmup)) socket.destroy();
-(globalThis as { gc?: () => void }).gc?.();
-let collections = 0;
-const collectionCounter = new PerformanceObserver((list) => {
-  collections += list.getEntries().length;
-});
-collectionCounter.observe({ entryTypes: ['gc'] });
-const heapStarted = process.memoryUsage().heapUsed;
-const started = process.hrtime.bigint();
-const cpuStarted = process.cpuUsage();
-const sockets = await drive(total);
-const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
-const cpu = process.cpuUsage(cpuStarted);
-const heapGrowth = process.memoryUsage().heapUsed - heapStarted;
-// The observer hears of a collection after it: one turn later, every collection of the run is counted.
-await new Promise((resolve) => setImmediate(resolve));
-collectionCounter.disconnect();
-for (const socket of sockets) socket.destroy();
+await measureRun(`${target} ${mode}`, clients, total, warmup, (count) => driveConnections(server.port, commands, clients, count));
 await server.close();
-process.stdout.write(
-  `${target} ${mode} ${total} commands over ${clients} connections: ${elapsedMs.toFixed(0)} ms, cpu ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms` +
-    (total > 0 ? `, ${((cpu.user + cpu.system) / total).toFixed(2)} µs/command (client included)` : '') +
-    `; heap +${heapGrowth} B${total > 0 ? ` (${(heapGrowth / total).toFixed(0)} B/command)` : ''} with ${collections} collections during the run` +
-    '\n',
-);

@@ -45,12 +45,13 @@
  *
  * Usage: node-path.ts get|set <commands> [connections] [warm-up commands] [door|backend]
  */
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { parseFlags } from '@dkv/app-config';
 import { NODE_SETTINGS, NODE_TOKENS, parseNodeConfig, startNode } from '@dkv/node';
 import type { RespBackend } from '@dkv/resp';
 import type { Container } from 'inversify';
 import { benchmarkKey } from '../lib/replica.js';
+import { driveConnections, KEY_SPACE, measureRun, prepareCommands } from './loopback-clients.js';
 
 const mode = process.argv[2];
 const total = Number(process.argv[3] ?? '10000');
@@ -70,25 +71,8 @@ if (
   process.exit(2);
 }
 
-const VALUE_BYTES = 2048;
-const KEY_SPACE = 10_000;
-/** Frames prepared ahead, cycled through (a frame per key would hold 20 MB of SETs). */
-const FRAMES = 1000;
-
-const bulk = (text: string | Buffer): Buffer[] => {
-  const bytes = typeof text === 'string' ? Buffer.from(text) : text;
-  return [Buffer.from(`$${bytes.length}\r\n`), bytes, Buffer.from('\r\n')];
-};
-const frame = (args: (string | Buffer)[]): Buffer => Buffer.concat([Buffer.from(`*${args.length}\r\n`), ...args.flatMap(bulk)]);
-
-const value = Buffer.alloc(VALUE_BYTES, 120);
-const frames: Buffer[] = [];
-for (let i = 0; i < FRAMES; i += 1) {
-  const key = benchmarkKey((i * 7919) % KEY_SPACE);
-  frames.push(mode === 'get' ? frame(['GET', key]) : frame(['SET', key, value]));
-}
-/** Reply bytes per command: `$2048\r\n<value>\r\n` or `+OK\r\n`. */
-const replyBytes = mode === 'get' ? `$${VALUE_BYTES}\r\n`.length + VALUE_BYTES + 2 : 5;
+const commands = prepareCommands(mode);
+const value = commands.value;
 
 // The node `dkv cluster up --topology nodes --nodes 1` starts, on free ports, logging warnings only.
 const { flags } = parseFlags(NODE_SETTINGS, [
@@ -119,7 +103,7 @@ const backend = (container as Container).get<{ readonly respBackend: RespBackend
 // Through the coordinator, as a SET through the door writes: versions and metadata as the node keeps them.
 if (mode === 'get') for (let i = 0; i < KEY_SPACE; i += 1) await backend.put(benchmarkKey(i), Buffer.from(value), null);
 /** The keys of the frames, made into a string of their own per command as the door's parser does. */
-const keys = Array.from({ length: FRAMES }, (_, i) => Buffer.from(benchmarkKey((i * 7919) % KEY_SPACE), 'latin1'));
+const keys = commands.keys.map((key) => Buffer.from(key, 'latin1'));
 
 /**
  * `backend`: the same commands straight to the door's backend (the coordinator's RESP adapter),
@@ -129,7 +113,7 @@ async function driveBackend(count: number): Promise<Socket[]> {
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < count) {
-      const key = (keys[next % FRAMES] as Buffer).toString('latin1');
+      const key = (keys[next % keys.length] as Buffer).toString('latin1');
       next += 1;
       if (mode === 'get') {
         if ((await backend.get(key)) === null) throw new Error(`${key} is missing`);
@@ -142,63 +126,7 @@ async function driveBackend(count: number): Promise<Socket[]> {
   return [];
 }
 
-/** Opens the connections and sends `count` commands over them (0: only opens them, the baseline); resolves with the sockets once all are answered. */
-function drive(count: number): Promise<Socket[]> {
-  if (via === 'backend') return driveBackend(count);
-  let sent = 0;
-  let done = 0;
-  const sockets: Socket[] = [];
-  return new Promise<Socket[]>((resolve, reject) => {
-    if (count === 0) {
-      // The same connections, opened and closed, with no command: the baseline.
-      let open = 0;
-      for (let c = 0; c < clients; c += 1) {
-        const socket = connect({ host: '127.0.0.1', port, noDelay: true }, () => {
-          open += 1;
-          if (open === clients) resolve(sockets);
-        });
-        sockets.push(socket);
-      }
-      return;
-    }
-    for (let c = 0; c < clients; c += 1) {
-      let pending = 0;
-      const socket = connect({ host: '127.0.0.1', port, noDelay: true });
-      const sendNext = (): void => {
-        if (sent >= count) return;
-        socket.write(frames[sent % FRAMES] as Buffer);
-        sent += 1;
-        pending += replyBytes;
-      };
-      socket.on('data', (chunk: Buffer) => {
-        // A GET's reply starts with `$2048`, a SET's is `+OK`: anything else (an error, a nil) is a failed run.
-        if (pending === replyBytes && chunk[0] !== (mode === 'get' ? 0x24 : 0x2b)) {
-          reject(new Error(`unexpected reply: ${chunk.toString('latin1', 0, Math.min(chunk.length, 120))}`));
-          return;
-        }
-        pending -= chunk.length;
-        if (pending > 0) return;
-        done += 1;
-        if (done === count) resolve(sockets);
-        else sendNext();
-      });
-      socket.on('connect', sendNext);
-      sockets.push(socket);
-    }
-  });
-}
-
-if (warmup > 0) for (const socket of await drive(warmup)) socket.destroy();
-(globalThis as { gc?: () => void }).gc?.();
-const started = process.hrtime.bigint();
-const cpuStarted = process.cpuUsage();
-const sockets = await drive(total);
-const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
-const cpu = process.cpuUsage(cpuStarted);
-for (const socket of sockets) socket.destroy();
-await node.close();
-process.stdout.write(
-  `node ${mode} ${total} commands over ${clients} connections: ${elapsedMs.toFixed(0)} ms, cpu ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms` +
-    (total > 0 ? `, ${((cpu.user + cpu.system) / total).toFixed(2)} µs/command (client included)` : '') +
-    '\n',
+await measureRun(`node ${mode}`, clients, total, warmup, (count) =>
+  via === 'backend' ? driveBackend(count) : driveConnections(port, commands, clients, count),
 );
+await node.close();

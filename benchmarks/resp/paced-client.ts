@@ -16,6 +16,7 @@
 import { connect, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { benchmarkKey } from '../lib/replica.js';
+import { respFrame } from './loopback-clients.js';
 /** What to send and how fast. */
 export interface PacedLoad {
   readonly port: number;
@@ -115,16 +116,6 @@ export class ReplyCounter {
   }
 }
 
-/** A command as RESP multibulk bytes. */
-function frame(args: readonly (string | Buffer)[]): Buffer {
-  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
-  for (const arg of args) {
-    const bytes = typeof arg === 'string' ? Buffer.from(arg) : arg;
-    parts.push(Buffer.from(`$${bytes.length}\r\n`), bytes, Buffer.from('\r\n'));
-  }
-  return Buffer.concat(parts);
-}
-
 /** A plain socket to 127.0.0.1:`port`, connected. */
 function openSocket(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -144,7 +135,7 @@ export async function runPaced(load: PacedLoad): Promise<PacedResult> {
   const latencies = new Float64Array(total);
   const value = Buffer.alloc(load.valueBytes, 0x79);
   const frames = Array.from({ length: Math.min(load.keys, total) }, (_, k) =>
-    load.test === 'get' ? frame(['GET', benchmarkKey(k)]) : frame(['SET', benchmarkKey(k), value]),
+    load.test === 'get' ? respFrame(['GET', benchmarkKey(k)]) : respFrame(['SET', benchmarkKey(k), value]),
   );
   // Each connection's requests in flight, as the times they were due, in order: a ring per
   // connection, larger than the most a connection may have in flight.
