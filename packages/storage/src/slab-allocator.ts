@@ -24,8 +24,6 @@ const STEPS_PER_DOUBLING = 8;
 const CLASS_STRIDE = 2 ** 32;
 
 const EMPTY = new Uint8Array(0);
-/** The size of the chunks small copies are cut from (Node's Buffer pool size). */
-const COPY_CHUNK_BYTES = 8 * 1024;
 
 /** A free block's link: this bit, and in the low 31 bits the next free block of its slab. */
 const FREE = 0x8000_0000;
@@ -136,9 +134,6 @@ interface SizeClass {
  */
 export class SlabAllocator {
   private readonly slabBytes: number;
-  /** The chunk small copies are cut from (see {@link copyTarget}), and how much of it is taken. */
-  private copyChunk = new ArrayBuffer(0);
-  private copyChunkUsed = COPY_CHUNK_BYTES;
   private readonly maxSlabValueBytes: number;
   /** Class 0 is the empty value; classes 1..n are slab classes; the last is "own buffer". */
   private readonly classes: SizeClass[] = [];
@@ -238,26 +233,11 @@ export class SlabAllocator {
   copy(address: number, size: number): Uint8Array {
     if (address === EMPTY_ADDRESS) return EMPTY;
     if (Math.floor(address / CLASS_STRIDE) === this.ownBufferClass) return this.view(address, size);
-    const copy = this.copyTarget(size);
+    // Node's Buffer pool serves copies under 4 KiB from shared 8 KiB chunks: much cheaper than an
+    // ArrayBuffer of its own per read, and a read's copy lives only until it is sent.
+    const pooled = Buffer.allocUnsafe(size);
+    const copy = new Uint8Array(pooled.buffer, pooled.byteOffset, size);
     copy.set(this.view(address, size));
-    return copy;
-  }
-
-  /**
-   * `size` bytes for a copy. Under half a chunk they are cut from a shared chunk of
-   * {@link COPY_CHUNK_BYTES}, as Node's Buffer pool does: much cheaper than an ArrayBuffer of its
-   * own per read, and a read's copy lives only until it is sent. Cut here rather than taken from
-   * `Buffer.allocUnsafe`, a copy is one typed array instead of a Buffer and a Uint8Array over it.
-   */
-  private copyTarget(size: number): Uint8Array {
-    if (size >= COPY_CHUNK_BYTES / 2) return new Uint8Array(size);
-    if (this.copyChunkUsed + size > COPY_CHUNK_BYTES) {
-      this.copyChunk = new ArrayBuffer(COPY_CHUNK_BYTES);
-      this.copyChunkUsed = 0;
-    }
-    const copy = new Uint8Array(this.copyChunk, this.copyChunkUsed, size);
-    // The next copy starts 8-aligned, as in Node's pool.
-    this.copyChunkUsed += (size + 7) & ~7;
     return copy;
   }
 
