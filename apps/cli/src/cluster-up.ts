@@ -7,7 +7,7 @@ import { Agent, request } from 'undici';
 import { makeDevCertificates, type DevCertificates } from './dev-certificates.js';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ListeningAnnouncement } from '@dkv/app-config';
+import type { ListeningAnnouncement, PortTakenAnnouncement } from '@dkv/app-config';
 import { findFreePorts } from './ports.js';
 
 /**
@@ -55,6 +55,22 @@ export interface ClusterUpOptions {
   readonly tls?: boolean;
 }
 
+/** Chooses `count` ports free on `host` for the storage nodes (their member list names them before they start). */
+export type PortChooser = (count: number, host: string) => Promise<number[]>;
+
+/** What a caller that runs `cluster up` in its own process (a test) may give it beside the options. */
+export interface ClusterUpControl {
+  /** Stops the cluster as SIGTERM would (resolving 0) when aborted. */
+  readonly signal?: AbortSignal;
+  /** How the nodes' ports are chosen; default {@link findFreePorts}. */
+  readonly choosePorts?: PortChooser;
+  /**
+   * The Node.js flags of every child; default {@link childExecArgv} of this process's (a test
+   * runner's own flags, such as its module conditions, are not for the built children).
+   */
+  readonly execArgv?: readonly string[];
+}
+
 /** Where the output of `cluster up` goes: the Redis and ready lines to `out`, everything else to `err`. */
 export interface ClusterUpIo {
   readonly out: (line: string) => void;
@@ -69,6 +85,11 @@ const STOP_DEADLINE_MS = 10_000;
 const READY_POLL_MS = 100;
 /** How long to wait for children killed with SIGKILL to be reaped. */
 const KILL_GRACE_MS = 2000;
+/**
+ * How many times the start may be tried on newly chosen ports when a storage node found the port
+ * it was given taken by another process (see {@link LocalCluster.run}).
+ */
+export const START_ATTEMPTS = 3;
 
 /** The entry points of the apps, relative to this file (in `src/` for tests, `dist/` when built: both sit one level below the app). */
 export const NODE_MAIN = fileURLToPath(new URL('../../node/dist/main.js', import.meta.url));
@@ -94,9 +115,18 @@ interface Child {
   redisUrl: string | null;
   /** Resolves once the child has said it bound its ports (or exited without saying so). */
   readonly listening: Promise<void>;
+  /** The ports `cluster up` chose for it (not ones the user asked for): only these may be chosen again. */
+  readonly chosenPorts: readonly number[];
+  /** A port it was given that it found taken by another process (its `dkv.port-taken` message), or null. */
+  portTaken: number | null;
+  /** Set when its start was given up for another try: its exit is then expected. */
+  abandoned: boolean;
   exited: boolean;
   readonly exit: Promise<void>;
 }
+
+/** A storage node could not bind a port `cluster up` chose for it: the start may be tried again on others. */
+class PortTakenError extends Error {}
 
 type Phase = 'starting' | 'ready' | 'stopping';
 
@@ -114,7 +144,10 @@ type Phase = 'starting' | 'ready' | 'stopping';
  * picks (port 0) and says which over its IPC channel; the nodes, whose ports go into the member
  * list they all start from, are given free ports, and a node's `/readyz` counts only after the
  * node itself said it bound that port: a stranger that took the port meanwhile is never mistaken
- * for it (the node fails to bind, exits, and `cluster up` stops with that reason). Children run in process groups of their own (a terminal's Ctrl-C
+ * for it. The node then fails to bind and says so before it exits; `cluster up` stops what it
+ * started and starts again on newly chosen ports, up to {@link START_ATTEMPTS} times in all (a
+ * port the user asked for is never changed: one taken stops the cluster with that reason).
+ * Children run in process groups of their own (a terminal's Ctrl-C
  * reaches only this process, which then stops them in order) and hold an IPC channel to it:
  * should this process die without cleaning up, they see the channel close and stop themselves.
  *
@@ -123,9 +156,11 @@ type Phase = 'starting' | 'ready' | 'stopping';
  * keeps serving: surviving a lost node is what replication is for, and quorums tell clients if
  * too few are left.
  */
-export async function clusterUp(options: ClusterUpOptions, io: ClusterUpIo): Promise<number> {
-  const cluster = new LocalCluster(options, io);
+export async function clusterUp(options: ClusterUpOptions, io: ClusterUpIo, control: ClusterUpControl = {}): Promise<number> {
+  const cluster = new LocalCluster(options, io, control.choosePorts ?? findFreePorts, control.execArgv ?? childExecArgv(process.execArgv));
   const onSignal = (name: NodeJS.Signals): void => cluster.stop(0, `${name}, stopping the cluster`);
+  const onAbort = (): void => cluster.stop(0, 'asked to stop, stopping the cluster');
+  control.signal?.addEventListener('abort', onAbort, { once: true });
   // With an auth file, SIGHUP means "re-read it" (as for each process), so it is passed on instead of ending this one.
   const onHangup = (): void => cluster.signalChildren('SIGHUP');
   process.on('SIGINT', onSignal);
@@ -137,6 +172,7 @@ export async function clusterUp(options: ClusterUpOptions, io: ClusterUpIo): Pro
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onHangup);
+    control.signal?.removeEventListener('abort', onAbort);
   }
 }
 
@@ -156,14 +192,39 @@ class LocalCluster {
   constructor(
     private readonly options: ClusterUpOptions,
     private readonly io: ClusterUpIo,
+    private readonly choosePorts: PortChooser,
+    private readonly execArgv: readonly string[],
   ) {}
 
   /** Starts the cluster and resolves with the exit code once it has stopped. */
   async run(): Promise<number> {
-    this.start().catch((error: unknown) => {
-      this.stop(1, `cluster up failed: ${error instanceof Error ? error.message : String(error)}`);
-    });
+    void this.startOnFreePorts();
     return this.done;
+  }
+
+  /**
+   * Runs the start, and again on newly chosen ports while a storage node reports that a port
+   * chosen for it was taken meanwhile by another process (the ports are free when chosen, but
+   * released before the node binds them): the children of the failed try are stopped first.
+   */
+  private async startOnFreePorts(): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.start();
+        return;
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        if (!(error instanceof PortTakenError) || attempt >= START_ATTEMPTS || this.phase !== 'starting') {
+          this.stop(1, `cluster up failed: ${reason}`);
+          return;
+        }
+        this.io.err(`dkv: ${reason}; starting again on other ports (try ${attempt + 1} of ${START_ATTEMPTS})`);
+        for (const child of this.children) child.abandoned = true;
+        await this.stopChildren();
+        this.children.length = 0;
+        if (this.phase !== 'starting') return;
+      }
+    }
   }
 
   /** Sends `signal` to every live child, by pid. */
@@ -192,7 +253,7 @@ class LocalCluster {
     if (this.options.tls === true) await this.makeCertificates();
     if (this.options.topology === 'nodes') return this.startCoordinatingNodes();
     const { nodes, port } = this.options;
-    const nodePorts = await findFreePorts(nodes, LOCAL_HOST);
+    const nodePorts = await this.choosePorts(nodes, LOCAL_HOST);
     const ids = nodePorts.map((_, i) => `n${i + 1}`);
     const members = memberList(ids, nodePorts, this.options.zones);
     const started = ids.map((id, i) => {
@@ -218,6 +279,7 @@ class LocalCluster {
           ...this.tlsFlags(id),
         ],
         nodePort,
+        [nodePort],
       );
     });
     await Promise.all(started.map((child) => this.waitReady(child)));
@@ -239,7 +301,7 @@ class LocalCluster {
       ...this.authFlags(),
       ...this.tlsFlags('c1'),
     ];
-    const coordinator = this.spawnChild('c1', 'coordinator', COORDINATOR_MAIN, args, port);
+    const coordinator = this.spawnChild('c1', 'coordinator', COORDINATOR_MAIN, args, port, []);
     await this.waitReady(coordinator);
     if (this.phase !== 'starting') return;
     this.phase = 'ready';
@@ -256,7 +318,7 @@ class LocalCluster {
   private async startCoordinatingNodes(): Promise<void> {
     const { nodes, port, respPort } = this.options;
     // One spare each, in case a free port the system gives is the one asked for explicitly.
-    const free = await findFreePorts(2 * nodes + 2, LOCAL_HOST);
+    const free = await this.choosePorts(2 * nodes + 2, LOCAL_HOST);
     const taken = [port, respPort];
     const freeForHttp = free.slice(0, nodes + 1).filter((p) => !taken.includes(p));
     const freeForResp = free.slice(nodes + 1).filter((p) => !taken.includes(p));
@@ -283,7 +345,8 @@ class LocalCluster {
         ...this.authFlags(),
         ...this.tlsFlags(id),
       ];
-      return this.spawnChild(id, 'node', NODE_MAIN, args, nodePort);
+      const chosen = [nodePort, respPorts[i] ?? 0].filter((p) => !taken.includes(p));
+      return this.spawnChild(id, 'node', NODE_MAIN, args, nodePort, chosen);
     });
     // A coordinating node is ready when it can serve quorum requests, so this waits for the cluster.
     await Promise.all(started.map((child) => this.waitReady(child)));
@@ -333,8 +396,8 @@ class LocalCluster {
     return ['--data-dir', dataDir, ...(fsync === undefined ? [] : ['--fsync', fsync])];
   }
 
-  private spawnChild(name: string, role: Child['role'], main: string, args: string[], port: number): Child {
-    const proc = spawn(process.execPath, [...childExecArgv(process.execArgv), main, ...args], {
+  private spawnChild(name: string, role: Child['role'], main: string, args: string[], port: number, chosenPorts: readonly number[]): Child {
+    const proc = spawn(process.execPath, [...this.execArgv, main, ...args], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       detached: true,
       env: { ...process.env, DKV_LOG_LEVEL: this.options.logLevel },
@@ -359,17 +422,26 @@ class LocalCluster {
       url: `${this.certificates === null ? 'http' : 'https'}://${LOCAL_HOST}:${port}`,
       redisUrl: null,
       listening,
+      chosenPorts,
+      portTaken: null,
+      abandoned: false,
       exited: false,
       exit,
     };
     proc.on('message', (message: unknown) => {
+      if (isPortTakenAnnouncement(message)) {
+        child.portTaken = message.port;
+        return;
+      }
       if (!isListeningAnnouncement(message)) return;
       child.url = message.url;
       child.redisUrl = message.redisUrl;
       this.io.err(`dkv: ${role} ${name} pid ${pid} at ${new URL(message.url).host}`);
       markListening();
     });
-    proc.on('exit', (code, sig) => {
+    // 'close', not 'exit': it comes after the IPC channel has delivered the child's last message
+    // (a `dkv.port-taken` sent just before it exited).
+    proc.on('close', (code, sig) => {
       child.exited = true;
       markExited();
       markListening();
@@ -381,12 +453,19 @@ class LocalCluster {
   }
 
   private onChildExit(child: Child, how: string): void {
-    if (this.phase === 'stopping') return;
+    if (this.phase === 'stopping' || child.abandoned) return;
+    // Its waitReady reports it, and the start is tried again on other ports.
+    if (this.phase === 'starting' && this.mayChooseAgain(child)) return;
     if (this.phase === 'ready' && child.role === 'node') {
       this.io.err(`dkv: node ${child.name} (pid ${child.pid}) exited unexpectedly (${how}); the cluster keeps serving with the nodes left`);
       return;
     }
     this.stop(1, `${child.role} ${child.name} (pid ${child.pid}) exited unexpectedly (${how}); stopping the cluster`);
+  }
+
+  /** Whether `child` exited because a port `cluster up` chose for it was taken (so other ports may be chosen). */
+  private mayChooseAgain(child: Child): boolean {
+    return child.portTaken !== null && child.chosenPorts.includes(child.portTaken);
   }
 
   private async stopChildren(): Promise<void> {
@@ -413,8 +492,11 @@ class LocalCluster {
     if (silent === 'silent' && !child.exited && this.phase === 'starting') {
       throw new Error(`${child.role} ${child.name} (pid ${child.pid}) did not bind its ports within ${this.options.readyTimeoutMs} ms`);
     }
+    if (child.exited && this.phase === 'starting' && this.mayChooseAgain(child)) {
+      throw new PortTakenError(`${child.role} ${child.name} found port ${child.portTaken} taken by another process`);
+    }
     while (Date.now() < giveUpAt) {
-      if (child.exited || this.phase !== 'starting') return;
+      if (child.exited || child.abandoned || this.phase !== 'starting') return;
       try {
         const res = await request(`${child.url}/readyz`, {
           signal: AbortSignal.timeout(1000),
@@ -444,6 +526,12 @@ export function memberList(ids: readonly string[], ports: readonly number[], zon
 /** The zone of the `index`-th (from 0) local node spread round-robin over `zones` zones: z1..z`zones`. */
 export function localZone(index: number, zones: number): string {
   return `z${(index % zones) + 1}`;
+}
+
+function isPortTakenAnnouncement(message: unknown): message is PortTakenAnnouncement {
+  if (typeof message !== 'object' || message === null) return false;
+  const m = message as Partial<PortTakenAnnouncement>;
+  return m.type === 'dkv.port-taken' && typeof m.port === 'number';
 }
 
 function isListeningAnnouncement(message: unknown): message is ListeningAnnouncement {

@@ -43,6 +43,7 @@ export {
 } from './admin-views.js';
 export {
   clusterUp,
+  type ClusterUpControl,
   type ClusterUpIo,
   type ClusterUpOptions,
   COORDINATOR_MAIN,
@@ -51,6 +52,8 @@ export {
   localZone,
   memberList,
   NODE_MAIN,
+  type PortChooser,
+  START_ATTEMPTS,
   TOPOLOGIES,
   type Topology,
 } from './cluster-up.js';

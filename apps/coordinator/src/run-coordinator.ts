@@ -1,6 +1,6 @@
 import { COORDINATOR_SETTINGS, parseCoordinatorConfig, type CoordinatorAppConfig } from './config.js';
 import { startCoordinator } from './coordinator.composition.js';
-import { announceListening, holdInForeground, processLogger } from '@dkv/app-config';
+import { announceListening, announcePortTaken, holdInForeground, processLogger } from '@dkv/app-config';
 import { ClusterSettingsConflictError } from '@dkv/membership';
 import { ConfigError, formatHelp, parseFlags } from '@dkv/app-config';
 
@@ -22,6 +22,7 @@ export async function runCoordinator(config: CoordinatorAppConfig): Promise<void
     announceListening(coordinator);
   } catch (error) {
     logger.fatal(`cannot start: ${error instanceof Error ? error.message : String(error)}`);
+    await announcePortTaken(error);
     process.exit(error instanceof ClusterSettingsConflictError ? EXIT_BAD_CONFIG : 1);
   }
 }

@@ -1,5 +1,5 @@
 import { parseNodeConfig, NODE_SETTINGS, type NodeConfig } from './config.js';
-import { announceListening, holdInForeground, processLogger } from '@dkv/app-config';
+import { announceListening, announcePortTaken, holdInForeground, processLogger } from '@dkv/app-config';
 import { startNode } from './node.composition.js';
 import { ConfigError, formatHelp, parseFlags } from '@dkv/app-config';
 
@@ -26,6 +26,7 @@ export async function runNode(config: NodeConfig): Promise<void> {
     });
   } catch (error) {
     logger.fatal(`cannot start: ${error instanceof Error ? error.message : String(error)}`);
+    await announcePortTaken(error);
     process.exit(1);
   }
 }

@@ -75,3 +75,36 @@ export function announceListening(urls: { readonly url: string; readonly redisUr
   const message: ListeningAnnouncement = { type: 'dkv.listening', url: urls.url, redisUrl: urls.redisUrl };
   process.send(message);
 }
+
+/**
+ * The message a process spawned with an IPC channel sends when it cannot start because a port it
+ * was given is in use (see {@link announcePortTaken}).
+ */
+export interface PortTakenAnnouncement {
+  readonly type: 'dkv.port-taken';
+  /** The port another process holds. */
+  readonly port: number;
+}
+
+/**
+ * When `error` is a listen failure on a port another process holds (`EADDRINUSE`), tells the
+ * parent (`dkv cluster up`) over the IPC channel, and resolves once the message has gone out, so
+ * that the caller can exit right after. `cluster up` gives its storage nodes ports that were free
+ * when it chose them; one taken meanwhile by another process is a reason to start again on other
+ * ports, not a failure of the cluster. Does nothing for other errors or without a channel.
+ */
+export async function announcePortTaken(error: unknown): Promise<void> {
+  const port = takenPort(error);
+  if (port === null || process.send === undefined || !process.connected) return;
+  const message: PortTakenAnnouncement = { type: 'dkv.port-taken', port };
+  await new Promise<void>((resolve) => {
+    process.send?.(message, undefined, {}, () => resolve());
+  });
+}
+
+/** The port of a listen error `EADDRINUSE`, or null for any other error. */
+function takenPort(error: unknown): number | null {
+  if (typeof error !== 'object' || error === null) return null;
+  const { code, port } = error as { code?: unknown; port?: unknown };
+  return code === 'EADDRINUSE' && typeof port === 'number' ? port : null;
+}

@@ -15,7 +15,15 @@ export {
   type SettingsTable,
   type SettingsValues,
 } from './settings.js';
-export { announceListening, type Closable, type ForegroundLog, holdInForeground, type ListeningAnnouncement } from './foreground.js';
+export {
+  announceListening,
+  announcePortTaken,
+  type Closable,
+  type ForegroundLog,
+  holdInForeground,
+  type ListeningAnnouncement,
+  type PortTakenAnnouncement,
+} from './foreground.js';
 export {
   boundProblems,
   clientSettingsFrom,
