@@ -26,7 +26,9 @@
  *
  * (The bundle needs `node_modules` beside it: a symlink next to it will do.) The last argument is
  * a warm-up, sent on connections of their own before the counted run, so that the JIT's work falls
- * on both runs and cancels out. Prints the run's wall time, the requests per second and the CPU
+ * on both runs and cancels out. Measured: 1,500 of each is not enough, TurboFan's compilation
+ * still dominates the difference (dkv 700-720k instructions per GET, the floor's route 560k, with
+ * the compiler's passes at the top of both); use far more, on a quiet machine. Prints the run's wall time, the requests per second and the CPU
  * per request (process.cpuUsage; the clients' share included) for a run without callgrind.
  *
  * Usage: route-path.ts bare|floor|dkv|dkv-unobserved <requests> [connections] [warm-up requests]
