@@ -8,7 +8,7 @@
  * Run: `node --import tsx benchmarks/http/baseline-server.ts [--port p]`; prints
  * `baseline ready at http://127.0.0.1:<port>` and stops on SIGTERM or SIGINT.
  */
-import Fastify from 'fastify';
+import { keyOf, KV_PREFIX, kvApp, MAX_VALUE_BYTES, notFoundBody, ttlOf } from './kv-routes.js';
 
 /** What the Map holds per key: the bytes as received, a version, and the absolute expiry. */
 interface Stored {
@@ -17,36 +17,13 @@ interface Stored {
   readonly expiresAt: number | null;
 }
 
-const KV_PREFIX = '/v1/kv/';
-/** The coordinator's default value limit (API.md: 1 MiB). */
-const MAX_VALUE_BYTES = 1024 * 1024;
-/** The coordinator's limits on other bodies and on encoded keys, so routing costs the same. */
-const CONTROL_BODY_LIMIT_BYTES = 64 * 1024;
-const MAX_PARAM_LENGTH = 4096;
-const MAX_TTL_SECONDS = 31_536_000;
-
-function keyOf(url: string): string {
-  const q = url.indexOf('?');
-  return decodeURIComponent((q === -1 ? url : url.slice(0, q)).slice(KV_PREFIX.length));
-}
-
-function ttlOf(query: unknown): number | null {
-  const raw = (query as Record<string, unknown> | undefined)?.['ttl'];
-  if (raw === undefined) return null;
-  const ttl = typeof raw === 'string' && /^\d{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!(ttl >= 1 && ttl <= MAX_TTL_SECONDS)) throw Object.assign(new Error('bad ttl'), { statusCode: 400 });
-  return ttl;
-}
-
 async function main(): Promise<void> {
   const portFlag = process.argv.indexOf('--port');
   const port = portFlag === -1 ? 0 : Number(process.argv[portFlag + 1]);
   const store = new Map<string, Stored>();
   let nextVersion = 1;
 
-  const app = Fastify({ logger: false, bodyLimit: CONTROL_BODY_LIMIT_BYTES, routerOptions: { maxParamLength: MAX_PARAM_LENGTH } });
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  const app = kvApp();
 
   app.put(`${KV_PREFIX}*`, { bodyLimit: MAX_VALUE_BYTES }, async (request) => {
     const key = keyOf(request.url);
@@ -62,7 +39,7 @@ async function main(): Promise<void> {
     const key = keyOf(request.url);
     const stored = store.get(key);
     if (stored === undefined || (stored.expiresAt !== null && stored.expiresAt <= Date.now())) {
-      return reply.code(404).send({ error: { code: 'NOT_FOUND', message: `key ${JSON.stringify(key)} is missing, expired or deleted` } });
+      return reply.code(404).send(notFoundBody(key));
     }
     void reply
       .code(200)
@@ -77,8 +54,6 @@ async function main(): Promise<void> {
     store.delete(keyOf(request.url));
     return reply.code(204).header('x-dkv-version', String(nextVersion++)).send();
   });
-
-  app.get('/readyz', async () => ({ status: 'ready' }));
 
   const address = await app.listen({ host: '127.0.0.1', port });
   process.stdout.write(`baseline ready at ${address}\n`);

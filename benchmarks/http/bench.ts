@@ -20,6 +20,12 @@
  * generator) to CPU 1 (`--no-pin` to turn that off), so every throughput is a one-core figure and
  * CPU taken by the load generator or by anything else running is measured, not guessed.
  *
+ * `--floor` adds the HTTP floor (benchmarks/http/floor-server.ts in front of the RESP floor's
+ * peers, none of dkv's code): `floor-nodes3`, a coordinating node holding a replica and 2 peers,
+ * and `floor-coord3`, a coordinator without storage and 3 peers, each preloaded and run like the
+ * others, and a section setting dkv's per-core figures against them: what the architecture can do
+ * at best in Node.js on the same HTTP stack, on this machine, in this run.
+ *
  * `--security` adds, after the plain runs, the coordinator topology twice more, one cluster at a
  * time: with authentication (an auth file; every request carries HTTP Basic) and with TLS
  * (`dkv cluster up --tls`: its throwaway development CA, https on the public API and mutual TLS
@@ -35,6 +41,7 @@ import { fmt, parseFlags, stamp, table } from '../lib/args.js';
 import { machineInfo, startCostMeter, type MachineInfo, type PidGroup, type RunCost } from '../lib/measure.js';
 import { cpuPin, onPath, pinnedCommand, pinSelf, reniceSelf, ProcessRegistry, type CpuPin, type Started } from '../lib/processes.js';
 import { runRedisBenchmark, startDkvCluster, startRedisServer, type RedisBenchmarkRow } from '../lib/servers.js';
+import { startFloor } from '../resp/floor/start.js';
 import { SESSION_VALUE_BYTES, sessionValuePool } from '@dkv/testkit';
 import { summarizeProfiles, type ProfileSummary } from '../lib/cpuprofile.js';
 import {
@@ -53,7 +60,7 @@ const RESULTS_DIR = join(ROOT, 'benchmarks/results');
 const BUILT_APPS = ['apps/cli/dist/main.js', 'apps/node/dist/main.js', 'apps/coordinator/dist/main.js'];
 
 const USAGE = `usage: npx tsx benchmarks/http/bench.ts [--quick] [--duration s] [--open-duration s] [--connections c]
-       [--keys n] [--nodes n] [--topology coordinator|nodes|both] [--no-pin] [--no-nice] [--profile] [--max-minutes m]
+       [--keys n] [--nodes n] [--topology coordinator|nodes|both] [--floor] [--no-pin] [--no-nice] [--profile] [--max-minutes m]
   --quick          smoke run (~40 s): 2 s per run, 10k sessions; never written as http-latest
   --duration       seconds of each closed-loop run (default 10, quick 2)
   --open-duration  seconds of each rate-limited run (default 8, quick 2)
@@ -63,12 +70,14 @@ const USAGE = `usage: npx tsx benchmarks/http/bench.ts [--quick] [--duration s] 
   --topology       coordinator (default): nodes behind one coordinator (target "dkv");
                    nodes: every node coordinates, no coordinator, load spread over all nodes (target "dkv-nodes");
                    both: the two clusters side by side
+  --floor          also run the HTTP floor (none of dkv's code): "floor-nodes3", a coordinating node with a replica
+                   and 2 peers, and "floor-coord3", a coordinator and 3 peers; reported beside dkv, per core
   --no-pin         do not pin servers to CPU 0 and the load generator to CPU 1
   --no-nice        do not raise the priority of the servers and load generator (nice -10, as root)
   --profile        profile dkv's processes (V8 CPU profiler, as --cpu-prof) and summarize where their CPU went
                    (figures of a profiled run are not quoted: it writes http-profile-<stamp>.*)
   --max-minutes    abort (stopping everything) after this long (default 8, quick 3; with both topologies 13, quick 4;
-                   --security adds 6, quick 3)
+                   --security adds 6, quick 3; --floor adds 4, quick 2)
   --security       also run the coordinator topology with authentication (HTTP Basic) and with TLS (cluster up --tls),
                    closed loops only, reported as ratios of the plain run per core`;
 
@@ -80,8 +89,14 @@ const BENCH_USER = { name: 'bench', password: 'bench-password-5d1c8a', role: 're
 /** The dkv topologies a run can measure (`dkv cluster up --topology`), and the target name of each. */
 type Topology = 'coordinator' | 'nodes';
 const TARGET_OF_TOPOLOGY = { coordinator: 'dkv', nodes: 'dkv-nodes' } as const satisfies Record<Topology, string>;
+/** The HTTP floor's topologies (`--floor`), and the target name of each. */
+const FLOOR_TOPOLOGIES = ['nodes3', 'coord3'] as const;
+type FloorTopology = (typeof FLOOR_TOPOLOGIES)[number];
+const TARGET_OF_FLOOR = { nodes3: 'floor-nodes3', coord3: 'floor-coord3' } as const satisfies Record<FloorTopology, string>;
+/** Each dkv target beside the floor target of the same architecture, for the report's floor section. */
+const FLOOR_OF_TARGET = { dkv: 'floor-coord3', 'dkv-nodes': 'floor-nodes3' } as const;
 /** Every target, in the order of the report. */
-const TARGET_NAMES = ['baseline', 'dkv', 'dkv-nodes'] as const;
+const TARGET_NAMES = ['baseline', 'dkv', 'dkv-nodes', 'floor-nodes3', 'floor-coord3'] as const;
 type TargetName = (typeof TARGET_NAMES)[number];
 
 /** The scenarios in the order they run: GET first, while every key still holds its preloaded value. */
@@ -116,6 +131,8 @@ interface Settings {
   readonly maxMinutes: number;
   /** Also measure the coordinator topology with authentication and with TLS (`--security`). */
   readonly security: boolean;
+  /** Also measure the HTTP floor's targets (`--floor`). */
+  readonly floor: boolean;
 }
 
 /** A server under test: where it answers and which pids to account CPU to. */
@@ -175,6 +192,7 @@ function settingsFrom(argv: readonly string[]): Settings {
       profile: 'boolean',
       'max-minutes': 'number',
       security: 'boolean',
+      floor: 'boolean',
     },
     USAGE,
   );
@@ -200,9 +218,13 @@ function settingsFrom(argv: readonly string[]): Settings {
     // Each extra dkv cluster adds its preload and its runs of every scenario.
     maxMinutes: num(
       'max-minutes',
-      (quick ? 3 : 8) + (topology === 'both' ? (quick ? 1 : 5) : 0) + (flags['security'] === true ? (quick ? 3 : 6) : 0),
+      (quick ? 3 : 8) +
+        (topology === 'both' ? (quick ? 1 : 5) : 0) +
+        (flags['security'] === true ? (quick ? 3 : 6) : 0) +
+        (flags['floor'] === true ? (quick ? 2 : 4) : 0),
     ),
     security: flags['security'] === true,
+    floor: flags['floor'] === true,
   };
 }
 
@@ -234,6 +256,15 @@ async function startBaseline(registry: ProcessRegistry, settings: Settings): Pro
   });
   log(`baseline (bare Fastify + Map) pid ${proc?.pid} at ${url}`);
   return { name: 'baseline', urls: [url], groups: [{ name: 'baseline', pids: [proc?.pid ?? 0] }] };
+}
+
+/** Starts an HTTP floor target (`--floor`): floor-server.ts in front of the RESP floor's peers, pinned with the other servers. */
+async function startHttpFloor(registry: ProcessRegistry, settings: Settings, topology: FloorTopology): Promise<Target> {
+  const name = TARGET_OF_FLOOR[topology];
+  const floor = await startFloor(registry, topology, settings.pin?.servers ?? null, (line) => remember(`[${name}]`, line), 'http');
+  const url = `http://127.0.0.1:${floor.port}`;
+  log(`${name} (HTTP floor, none of dkv's code) at ${url}: ${floor.groups.map((g) => `${g.name} pid ${g.pids.join(' ')}`).join(', ')}`);
+  return { name, urls: [url], groups: floor.groups };
 }
 
 /**
@@ -367,6 +398,60 @@ async function runSecurityVariants(registry: ProcessRegistry, settings: Settings
     rmSync(authDir, { recursive: true, force: true });
   }
   return results;
+}
+
+/**
+ * The `--floor` section of the report: per core of server CPU (closed loop), each floor target
+ * against the baseline, and each dkv target against the floor target of its architecture.
+ */
+function floorSection(results: readonly ScenarioResult[]): string[] {
+  const perCore = (scenario: Scenario, target: TargetName): number | undefined =>
+    results.find((r) => r.scenario === scenario && r.target === target)?.closed.requestsPerServerCoreSecond;
+  const us = (value: number | undefined): string => (value === undefined || value <= 0 ? '-' : (1e6 / value).toFixed(1));
+  const rows: string[][] = [];
+  for (const scenario of SCENARIOS) {
+    const base = perCore(scenario, 'baseline');
+    for (const [dkv, floor] of Object.entries(FLOOR_OF_TARGET) as Array<[TargetName, TargetName]>) {
+      const floorPerCore = perCore(scenario, floor);
+      if (floorPerCore === undefined || base === undefined) continue;
+      const dkvPerCore = perCore(scenario, dkv);
+      rows.push([
+        scenario,
+        floor,
+        fmt(floorPerCore),
+        us(floorPerCore),
+        ratio(floorPerCore, base),
+        dkv,
+        dkvPerCore === undefined ? '-' : fmt(dkvPerCore),
+        us(dkvPerCore),
+        dkvPerCore === undefined ? '-' : ratio(dkvPerCore, base),
+        dkvPerCore === undefined ? '-' : ratio(dkvPerCore, floorPerCore),
+      ]);
+    }
+  }
+  if (rows.length === 0) return [];
+  return [
+    '',
+    '## dkv against the HTTP floor (`--floor`), closed loop, per core of server CPU',
+    '',
+    "The floor (benchmarks/http/floor-server.ts, none of dkv's code): the same Fastify routes as the baseline in front of the RESP floor's peers and fan-out (benchmarks/resp/floor/), a coordinating node holding a replica with 2 peers (floor-nodes3: own copy and a digest from the peers, answer after R=2; write to all, answer after W=2) or a coordinator with 3 peers (floor-coord3: one value read and two digests, answer after 2; write to all, answer after 2), callbacks and a Map of pending ids, no promise per request. All clients talk to the floor's one front, where dkv-nodes spreads them over its 3 nodes; CPU is summed over every process either way. \"CPU µs/req\" = 1,000,000 ÷ req/core-s. The floor is a ceiling for GET only: its replicas keep values as Buffers in Maps, which with many sessions makes its PUT dearer than dkv's storage engine (benchmarks/README.md).",
+    '',
+    table(
+      [
+        'scenario',
+        'floor',
+        'floor req/core-s',
+        'floor CPU µs/req',
+        'floor x base',
+        'dkv target',
+        'dkv req/core-s',
+        'dkv CPU µs/req',
+        'dkv x base',
+        'dkv x floor',
+      ],
+      rows,
+    ),
+  ];
 }
 
 /** The `--security` section of the report: each variant's closed loop as a ratio of the plain cluster's, per core. */
@@ -607,6 +692,7 @@ function renderReport(
       latencyRows,
     ),
   ];
+  parts.push(...floorSection(results));
   parts.push(...securitySection(results, security));
   if (redis) {
     parts.push(
@@ -680,7 +766,9 @@ async function main(): Promise<number> {
     const baseline = await startBaseline(registry, settings);
     const clusters: Target[] = [];
     for (const topology of settings.topologies) clusters.push(await startCluster(registry, settings, profileDir, topology));
-    const targets = [baseline, ...clusters];
+    const floors: Target[] = [];
+    if (settings.floor) for (const topology of FLOOR_TOPOLOGIES) floors.push(await startHttpFloor(registry, settings, topology));
+    const targets = [baseline, ...clusters, ...floors];
     const preloadSeconds: Record<string, number> = {};
     for (const target of targets) {
       log(`preloading ${fmt(settings.keys)} sessions into ${target.name} (${settings.preloadConcurrency} concurrent PUTs)`);

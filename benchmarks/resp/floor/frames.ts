@@ -52,6 +52,35 @@ export class FrameWriter {
     this.length = at + keyLength;
   }
 
+  /** A read (OP_DIGEST or OP_GET) of `key`, encoded as UTF-8 straight into the frame (the HTTP face's keys are strings). */
+  requestKey(id: number, op: number, key: string): void {
+    const buf = this.room(4 + REQUEST_HEAD_BYTES + key.length * 3);
+    const at = this.length;
+    const keyLength = buf.write(key, at + 11, 'utf8');
+    buf.writeUInt32LE(REQUEST_HEAD_BYTES + keyLength, at);
+    buf.writeUInt32LE(id, at + 4);
+    buf[at + 8] = op;
+    buf.writeUInt16LE(keyLength, at + 9);
+    this.length = at + 11 + keyLength;
+  }
+
+  /** A write of `valueBuf[valueStart..valueEnd)` at `version` to `key`, encoded as UTF-8 straight into the frame. */
+  setKey(id: number, key: string, version: number, valueBuf: Buffer, valueStart: number, valueEnd: number): void {
+    const valueLength = valueEnd - valueStart;
+    const buf = this.room(4 + REQUEST_HEAD_BYTES + key.length * 3 + 4 + valueLength);
+    const start = this.length;
+    const keyLength = buf.write(key, start + 11, 'utf8');
+    buf.writeUInt32LE(REQUEST_HEAD_BYTES + keyLength + 4 + valueLength, start);
+    buf.writeUInt32LE(id, start + 4);
+    buf[start + 8] = OP_SET;
+    buf.writeUInt16LE(keyLength, start + 9);
+    let at = start + 11 + keyLength;
+    buf.writeUInt32LE(version, at);
+    at += 4;
+    valueBuf.copy(buf, at, valueStart, valueEnd);
+    this.length = at + valueLength;
+  }
+
   /** A write of `valueBuf[valueStart..valueEnd)` at `version` to the key `keyBuf[keyStart..keyEnd)`. */
   set(
     id: number,

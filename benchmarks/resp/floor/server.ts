@@ -14,6 +14,9 @@
  *   peers) and replies after two answers, one of them the value; SET sends to all three and
  *   replies after two acks.
  *
+ * The fan-out and quorum wait of nodes3 and coord3 are replicas.ts's, shared with the HTTP floor
+ * (benchmarks/http/floor-server.ts), which puts dkv's HTTP key routes before the same peers.
+ *
  * Every request really reaches the peers and waits for them; only the wait for the last answers
  * is not on a reply's path, as in dkv. Requests of one event-loop turn to one peer go out in one
  * write (frames queued, flushed on setImmediate); the replies one batch of answers completes go
@@ -26,35 +29,16 @@
  * frames sent to peers, answers back, mismatches), which floor.ts reads to check that every
  * request went to the peers. Usage: node --import tsx benchmarks/resp/floor/server.ts <mode> [peer ports]
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
-import { FrameReader, FrameWriter, ANSWER_HEAD_BYTES, OP_DIGEST, OP_GET, OP_SET, REQUEST_HEAD_BYTES } from './frames.js';
+import { createServer, type Server } from 'node:net';
+import { FrameReader, FrameWriter, OP_GET, OP_SET, REQUEST_HEAD_BYTES } from './frames.js';
+import { connectPeers, copyOf, newCounters, Replication, type Counters, type Pending, type Stored } from './replicas.js';
 import { bulkReply, commandName, EMPTY_ARRAY_REPLY, Flusher, newCommand, NIL_REPLY, OK_REPLY, RespClient, type Command } from './resp.js';
-
-/** What a server counts, for INFO. */
-interface Counters {
-  gets: number;
-  sets: number;
-  peerRequests: number;
-  peerAnswers: number;
-  mismatches: number;
-}
-
-function newCounters(): Counters {
-  return { gets: 0, sets: 0, peerRequests: 0, peerAnswers: 0, mismatches: 0 };
-}
 
 function infoReply(counters: Counters): Buffer {
   const text = Object.entries(counters)
     .map(([name, value]) => `${name}:${value}`)
     .join('\r\n');
   return bulkReply(Buffer.from(text));
-}
-
-/** A copy of `buf[start..end)` (stored values must not hold a connection's chunk alive). */
-function copyOf(buf: Buffer, start: number, end: number): Buffer {
-  const out = Buffer.allocUnsafe(end - start);
-  buf.copy(out, 0, start, end);
-  return out;
 }
 
 function listen(server: Server): void {
@@ -103,12 +87,6 @@ function map1(): void {
   );
 }
 
-/** A stored replica of a key. */
-interface Stored {
-  readonly version: number;
-  readonly value: Buffer;
-}
-
 function peer(): void {
   const map = new Map<string, Stored>();
   const server = createServer({ noDelay: true }, (socket) => {
@@ -140,123 +118,19 @@ function peer(): void {
   listen(server);
 }
 
-/** A client request waiting for its peers' answers. */
-class Pending {
-  /** Answers received so far. */
-  answers = 0;
-  /** Whether the client has its reply. */
-  done = false;
-  /** The version the answers are compared with: the local copy's, or the first answer's (-1: none yet). */
-  version = -1;
-  /** The value to reply with (GET), once known; null when missing. */
-  value: Buffer | null = null;
-  /** Whether the value is known (nodes3: at once; coord3: when the value read answered). */
-  hasValue: boolean;
-
-  constructor(
-    readonly client: RespClient,
-    readonly seq: number,
-    readonly isGet: boolean,
-    /** Answers needed before the reply. */
-    readonly need: number,
-    /** coord3 GET: the peer asked for the value (-1: none). */
-    readonly valueFrom: number,
-  ) {
-    this.hasValue = valueFrom < 0;
-  }
-}
-
-/** The peers of a coordinating process: one connection each, frames queued per event-loop turn. */
-class Peers {
-  readonly writers: FrameWriter[];
-  private readonly sockets: Socket[];
-  private scheduled = false;
-  private readonly flushAll = (): void => {
-    this.scheduled = false;
-    for (let i = 0; i < this.sockets.length; i += 1) {
-      const writer = this.writers[i] as FrameWriter;
-      if (writer.length > 0) (this.sockets[i] as Socket).write(writer.take());
-    }
-  };
-
-  constructor(sockets: Socket[]) {
-    this.sockets = sockets;
-    this.writers = sockets.map(() => new FrameWriter());
-  }
-
-  /** Sends what was queued at the end of this event-loop turn, one write per peer. */
-  schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(this.flushAll);
-  }
-}
-
-async function connectPeers(ports: readonly number[]): Promise<Socket[]> {
-  return Promise.all(
-    ports.map(
-      (port) =>
-        new Promise<Socket>((resolve, reject) => {
-          const socket = connect({ host: '127.0.0.1', port, noDelay: true }, () => resolve(socket));
-          socket.once('error', reject);
-        }),
-    ),
-  );
-}
-
 /**
- * nodes3 and coord3: a RESP server fanning each GET and SET out to `ports`. `local` is the
- * coordinating node's own replica (nodes3), or null for a coordinator without storage (coord3).
+ * nodes3 and coord3: a RESP server fanning each GET and SET out to `ports` (replicas.ts). `local`
+ * is the coordinating node's own replica (nodes3), or null for a coordinator without storage (coord3).
  */
 async function coordinating(ports: readonly number[], local: Map<string, Stored> | null): Promise<void> {
   const sockets = await connectPeers(ports);
-  const peers = new Peers(sockets);
-  const writers = peers.writers;
-  const counters = newCounters();
   const flusher = new Flusher();
-  const pending = new Map<number, Pending>();
-  const answersPerRequest = ports.length;
-  /** Quorum of 2: counting the local replica, one peer answer; without one, two. */
-  const need = local === null ? 2 : 1;
-  let nextId = 0;
-  let clock = 0;
-  let valueRotation = 0;
-
-  const complete = (p: Pending): void => {
-    p.done = true;
-    if (!p.isGet) p.client.reply(p.seq, OK_REPLY);
-    else p.client.reply(p.seq, p.value === null ? NIL_REPLY : bulkReply(p.value));
-  };
-
-  sockets.forEach((socket, index) => {
-    const reader = new FrameReader();
-    const onAnswer = (buf: Buffer, start: number, end: number): void => {
-      counters.peerAnswers += 1;
-      const id = buf.readUInt32LE(start);
-      const p = pending.get(id);
-      if (p === undefined) throw new Error(`an answer to no request (${id})`);
-      const version = buf.readUInt32LE(start + 5);
-      p.answers += 1;
-      if (p.isGet) {
-        if (p.version === -1) p.version = version;
-        else if (version !== p.version) counters.mismatches += 1;
-        if (index === p.valueFrom) {
-          p.hasValue = true;
-          if (buf[start + 4] === 1) p.value = buf.subarray(start + ANSWER_HEAD_BYTES, end);
-        }
-      }
-      if (!p.done && p.hasValue && p.answers >= p.need) complete(p);
-      if (p.answers === answersPerRequest) pending.delete(id);
-    };
-    socket.on('data', (chunk: Buffer) => {
-      reader.feed(chunk, onAnswer);
-      flusher.flush();
-    });
-    socket.on('error', (error) => {
-      process.stderr.write(`floor: peer connection failed: ${error.message}\n`);
-      process.exit(1);
-    });
-    socket.on('close', () => process.exit(1));
+  const replication = new Replication<RespClient>(sockets, local, {
+    complete: (p: Pending<RespClient>): void => {
+      if (!p.isGet) p.client.reply(p.tag, OK_REPLY);
+      else p.client.reply(p.tag, p.value === null ? NIL_REPLY : bulkReply(p.value));
+    },
+    afterAnswers: () => flusher.flush(),
   });
 
   const onCommand = (client: RespClient, cmd: Command, seq: number): void => {
@@ -264,40 +138,10 @@ async function coordinating(ports: readonly number[], local: Map<string, Stored>
     const { buf, starts, ends } = cmd;
     const keyStart = starts[1] as number;
     const keyEnd = ends[1] as number;
-    if (name === 'get' && cmd.argc === 2) {
-      counters.gets += 1;
-      const id = nextId;
-      nextId = (nextId + 1) >>> 0;
-      let p: Pending;
-      if (local !== null) {
-        p = new Pending(client, seq, true, need, -1);
-        const stored = local.get(buf.toString('latin1', keyStart, keyEnd));
-        p.version = stored === undefined ? 0 : stored.version;
-        p.value = stored === undefined ? null : stored.value;
-        for (const writer of writers) writer.request(id, OP_DIGEST, buf, keyStart, keyEnd);
-      } else {
-        const valueFrom = valueRotation;
-        valueRotation = (valueRotation + 1) % writers.length;
-        p = new Pending(client, seq, true, need, valueFrom);
-        for (let i = 0; i < writers.length; i += 1)
-          (writers[i] as FrameWriter).request(id, i === valueFrom ? OP_GET : OP_DIGEST, buf, keyStart, keyEnd);
-      }
-      counters.peerRequests += writers.length;
-      pending.set(id, p);
-      peers.schedule();
-    } else if (name === 'set' && cmd.argc === 3) {
-      counters.sets += 1;
-      const id = nextId;
-      nextId = (nextId + 1) >>> 0;
-      clock = (clock + 1) >>> 0;
-      const valueStart = starts[2] as number;
-      const valueEnd = ends[2] as number;
-      if (local !== null) local.set(buf.toString('latin1', keyStart, keyEnd), { version: clock, value: copyOf(buf, valueStart, valueEnd) });
-      for (const writer of writers) writer.set(id, buf, keyStart, keyEnd, clock, buf, valueStart, valueEnd);
-      counters.peerRequests += writers.length;
-      pending.set(id, new Pending(client, seq, false, need, -1));
-      peers.schedule();
-    } else client.reply(seq, name === 'info' ? infoReply(counters) : EMPTY_ARRAY_REPLY);
+    if (name === 'get' && cmd.argc === 2) replication.get(client, seq, null, buf, keyStart, keyEnd);
+    else if (name === 'set' && cmd.argc === 3)
+      replication.set(client, seq, null, buf, keyStart, keyEnd, buf, starts[2] as number, ends[2] as number, false);
+    else client.reply(seq, name === 'info' ? infoReply(replication.counters) : EMPTY_ARRAY_REPLY);
   };
   listen(respServer(flusher, onCommand));
 }

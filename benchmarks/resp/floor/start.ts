@@ -1,8 +1,10 @@
 /**
  * Starting the floor's servers (server.ts), shared by the floor's throughput benchmark
- * (floor.ts) and the latency benchmark (latency.ts), which runs the same floor targets at the
- * same paced rates as dkv: a figure of dkv's is only judged against what the least a Node.js
- * implementation of the same architecture does on the same machine in the same run.
+ * (floor.ts), the latency benchmark (latency.ts), which runs the same floor targets at the
+ * same paced rates as dkv, and the HTTP benchmark (benchmarks/http/bench.ts `--floor`), whose
+ * floor targets put an HTTP front (benchmarks/http/floor-server.ts) before the same peers: a
+ * figure of dkv's is only judged against what the least a Node.js implementation of the same
+ * architecture does on the same machine in the same run.
  */
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +13,9 @@ import { pinnedCommand, type ProcessRegistry, type Started } from '../../lib/pro
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SERVER = join(ROOT, 'benchmarks/resp/floor/server.ts');
+/** The protocol clients speak to a floor target's front, and the script that serves it. */
+export type FloorFace = 'resp' | 'http';
+const FRONT_SERVER: Record<FloorFace, string> = { resp: SERVER, http: join(ROOT, 'benchmarks/http/floor-server.ts') };
 /** How long a floor server may take to print its port. */
 const START_MS = 20_000;
 
@@ -26,7 +31,7 @@ export interface RunningFloor {
   readonly procs: Started[];
 }
 
-/** Starts `server.ts <mode> <args>` pinned to `cpus` and waits for its `port <n>` line. */
+/** Starts `<script> <mode> <args>` pinned to `cpus` and waits for its `port <n>` line. */
 async function startFloorServer(
   registry: ProcessRegistry,
   cpus: string | null,
@@ -34,8 +39,9 @@ async function startFloorServer(
   mode: string,
   args: readonly string[],
   log: (line: string) => void,
+  script = SERVER,
 ): Promise<{ port: number; proc: Started }> {
-  const [command, argv] = pinnedCommand(cpus, process.execPath, ['--import', 'tsx', SERVER, mode, ...args]);
+  const [command, argv] = pinnedCommand(cpus, process.execPath, ['--import', 'tsx', script, mode, ...args]);
   let proc: Started | undefined;
   const port = await new Promise<number>((resolvePort, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} printed no port within ${START_MS / 1000} s`)), START_MS);
@@ -54,13 +60,18 @@ async function startFloorServer(
   return { port, proc: proc as Started };
 }
 
-/** Starts one floor topology, its servers pinned to `cpus` (null: not pinned). */
+/**
+ * Starts one floor topology, its servers pinned to `cpus` (null: not pinned), its front speaking
+ * `face` (`http`: nodes3 and coord3 only; the HTTP map1 is the HTTP benchmark's baseline).
+ */
 export async function startFloor(
   registry: ProcessRegistry,
   topology: FloorTopology,
   cpus: string | null,
   log: (line: string) => void,
+  face: FloorFace = 'resp',
 ): Promise<RunningFloor> {
+  if (face === 'http' && topology === 'map1') throw new Error('the HTTP floor has no map1: the HTTP baseline is that');
   if (topology === 'map1') {
     const { port, proc } = await startFloorServer(registry, cpus, 'map1', 'map1', [], log);
     return { port, groups: [{ name: 'server', pids: [proc.pid] }], procs: [proc] };
@@ -76,6 +87,7 @@ export async function startFloor(
     topology,
     peers.map((p) => String(p.port)),
     log,
+    FRONT_SERVER[face],
   );
   return {
     port: front.port,

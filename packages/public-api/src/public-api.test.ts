@@ -557,6 +557,23 @@ describe('operations', () => {
   });
 });
 
+describe('request observation', () => {
+  it('observes HEAD of a key as a get, errors of the key routes, and nothing of the other routes', async () => {
+    await app.inject({ method: 'PUT', url: '/v1/kv/k', payload: 'v' });
+    await app.inject({ method: 'HEAD', url: '/v1/kv/k' });
+    await app.inject({ method: 'PUT', url: '/v1/kv/k?ttl=0', payload: 'v' });
+    await app.inject({ method: 'GET', url: '/v1/cluster' });
+    await app.inject({ method: 'GET', url: '/v1/kv' });
+    await app.inject({ method: 'GET', url: '/readyz' });
+    await app.inject({ method: 'GET', url: '/no/such/route' });
+    expect(observed).toEqual([
+      ['put', 200],
+      ['get', 200],
+      ['put', 400],
+    ]);
+  });
+});
+
 describe('publicApiPlugin beside other routes', () => {
   let shared: FastifyInstance;
   const internalBodies: unknown[] = [];

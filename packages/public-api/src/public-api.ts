@@ -10,7 +10,7 @@ import {
   ZONE_PATTERN,
   type ErrorCode,
 } from '@dkv/core';
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, onResponseHookHandler } from 'fastify';
 import { z } from 'zod';
 import { accessHook, requires } from './access.js';
 import { registerDashboard, type DashboardOptions } from './dashboard.js';
@@ -112,8 +112,6 @@ export type KvOperation = 'get' | 'put' | 'delete';
 /** The path prefix of keys. Keys are taken from the raw URL, so an encoded `/` (`%2F`) stays part of the key. */
 export const KV_PREFIX = '/v1/kv/';
 
-const OPERATION_BY_METHOD: Readonly<Record<string, KvOperation>> = { GET: 'get', HEAD: 'get', PUT: 'put', DELETE: 'delete' };
-
 /** The query parameters the key routes read; anything else is ignored. A parameter given twice arrives as an array. */
 const querySchema = z.object({
   ttl: z.union([z.string(), z.array(z.string())]).optional(),
@@ -162,16 +160,7 @@ function registerPublicRoutes(app: FastifyInstance, service: PublicApiService, o
     options.observe,
     dashboard === null ? undefined : (operation, status, seconds) => dashboard.record(operation, status, seconds),
   );
-  if (observe) {
-    // A callback hook, not an async one: no promise per request.
-    app.addHook('onResponse', (request, reply, done) => {
-      const operation = request.routeOptions.url === `${KV_PREFIX}*` ? OPERATION_BY_METHOD[request.method] : undefined;
-      if (operation) observe(operation, reply.statusCode, reply.elapsedTime / 1000);
-      done();
-    });
-  }
-
-  registerKeyRoutes(app, service, options);
+  registerKeyRoutes(app, service, options, observe);
   registerScanRoute(app, service);
   registerClusterRoutes(app, service, options.admin ?? null);
   registerOperationsRoutes(app, options.operations ?? null);
@@ -194,9 +183,26 @@ function combineObservers(first: Observe | undefined, second: Observe | undefine
   };
 }
 
+/**
+ * The route options that have `observe` see each answered request of `operation`: an `onResponse`
+ * hook of the key route's own, so that it runs for key requests only and knows its operation
+ * without asking Fastify which route answered (`request.routeOptions` builds an object of a dozen
+ * fields at each reading). A callback hook, not an async one: no promise per request. Fastify
+ * gives a GET route's hooks to the HEAD route it adds for it, so HEAD is observed as `get`.
+ */
+function observed(observe: Observe | undefined, operation: KvOperation): { onResponse?: onResponseHookHandler } {
+  if (observe === undefined) return {};
+  return {
+    onResponse: (_request, reply, done) => {
+      observe(operation, reply.statusCode, reply.elapsedTime / 1000);
+      done();
+    },
+  };
+}
+
 /** `PUT/GET/DELETE /v1/kv/{key}`: the key is decoded from the raw path, `ttl`, `r` and `w` checked here. */
-function registerKeyRoutes(app: FastifyInstance, service: PublicApiService, options: PublicApiOptions): void {
-  app.put(`${KV_PREFIX}*`, { bodyLimit: options.maxValueBytes, ...requires('readwrite') }, async (request) => {
+function registerKeyRoutes(app: FastifyInstance, service: PublicApiService, options: PublicApiOptions, observe: Observe | undefined): void {
+  app.put(`${KV_PREFIX}*`, { bodyLimit: options.maxValueBytes, ...requires('readwrite'), ...observed(observe, 'put') }, async (request) => {
     const key = keyOf(request);
     const query = parseQuery(request);
     const ttl = ttlOf(query.ttl);
@@ -207,7 +213,7 @@ function registerKeyRoutes(app: FastifyInstance, service: PublicApiService, opti
     return { key: result.key, version: result.version, expiresAt: result.expiresAt };
   });
 
-  app.get(`${KV_PREFIX}*`, requires('read'), async (request, reply) => {
+  app.get(`${KV_PREFIX}*`, { ...requires('read'), ...observed(observe, 'get') }, async (request, reply) => {
     const key = keyOf(request);
     const r = consistencyOf('r', parseQuery(request).r, options.n);
     const result = await service.get(key, r === undefined ? {} : { r });
@@ -218,10 +224,12 @@ function registerKeyRoutes(app: FastifyInstance, service: PublicApiService, opti
       .header('etag', `"${result.version}"`)
       .header('x-dkv-version', String(result.version));
     if (result.expiresAt !== null) void reply.header('x-dkv-expires-at', String(result.expiresAt));
-    return reply.send(Buffer.from(result.value.buffer, result.value.byteOffset, result.value.byteLength));
+    // A value that is a Buffer already (what the replicas' answers are read into) is sent as it is, without a view of its own.
+    const value = result.value;
+    return reply.send(Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength));
   });
 
-  app.delete(`${KV_PREFIX}*`, requires('readwrite'), async (request, reply) => {
+  app.delete(`${KV_PREFIX}*`, { ...requires('readwrite'), ...observed(observe, 'delete') }, async (request, reply) => {
     const key = keyOf(request);
     const w = consistencyOf('w', parseQuery(request).w, options.n);
     const result = await service.delete(key, w === undefined ? {} : { w });
