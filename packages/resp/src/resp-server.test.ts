@@ -450,7 +450,8 @@ describe('pipelining', () => {
 
   it('keeps every pipelined SET value intact while later reads arrive, the values cut across reads anywhere', async () => {
     // The door parses arguments as views of the memory its socket reads into: a value held by a
-    // command that has not run yet must not change when the next reads come in.
+    // command that has not run yet must not change when the next reads come in (a read buffer
+    // reused, as `onread` allows, would break this).
     const memory = new InMemoryRespBackend({ now: () => clockMs, maxValueBytes: 60_000 });
     let release: () => void = () => undefined;
     memory.hold(new Promise<void>((resolve) => (release = resolve)));
@@ -565,8 +566,8 @@ describe('connection bounds', () => {
   });
 
   it('stops reading a client at maxPipelined until its commands finish, then reads on and answers all in order', async () => {
-    // The door reads its sockets through `onread`: pausing must stop the socket's reads, or the
-    // input would pile up in the parser without bound.
+    // Pausing must stop the socket's reads (also for a socket read through `onread`, where
+    // `pause()` is what stops the handle), or the input would pile up in the parser without bound.
     const memory = new InMemoryRespBackend({ now: () => clockMs });
     let release: () => void = () => undefined;
     memory.hold(new Promise<void>((resolve) => (release = resolve)));

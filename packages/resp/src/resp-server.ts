@@ -19,7 +19,6 @@
  *   the connection closes; nothing after it runs.
  */
 import type { Authenticator } from '@dkv/auth';
-import { ReadSlabs, readingInto } from '@dkv/transport';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import {
@@ -133,10 +132,7 @@ class RespDoor {
     this.now = options.now ?? Date.now;
     this.startedAt = this.now();
     this.server =
-      options.tls === undefined
-        ? // Paused at once: a plain TCP connection's socket is re-created to read through `onread` before its first read (see RespConnection).
-          createServer({ noDelay: true, pauseOnConnect: true }, (socket) => this.accept(socket))
-        : this.tlsServer(options.tls);
+      options.tls === undefined ? createServer({ noDelay: true }, (socket) => this.accept(socket)) : this.tlsServer(options.tls);
     const portOf = (): number => this.port;
     this.context = {
       backend: options.backend,
@@ -262,8 +258,6 @@ class RespDoor {
       this.options.onBound?.('connection_refused');
       socket.on('error', () => undefined);
       socket.end('-ERR max number of clients reached\r\n');
-      // Accepted paused: it reads (and drops) what the client sends, to see it close.
-      socket.resume();
       return;
     }
     const connection = new RespConnection(this, socket, this.nextClientId);
@@ -290,16 +284,6 @@ class RespDoor {
     await closed;
   }
 }
-
-/**
- * The memory a plain TCP connection reads into (see {@link ReadSlabs}): a slab of this size, of
- * which each read gets at least {@link DOOR_READ_MIN_BYTES}. A connection holds up to one slab
- * while it is open, so it is small: the 10,000 connections apps allow by default hold at most
- * 160 MiB, and a command with a 2 KB value (the common load) still arrives in one read.
- */
-const DOOR_READ_SLAB_BYTES = 16 * 1024;
-/** The least room a read of a connection gets; see {@link DOOR_READ_SLAB_BYTES}. */
-const DOOR_READ_MIN_BYTES = 4 * 1024;
 
 /** `+OK\r\n`, the reply of nearly every write. */
 const OK_BYTES = Buffer.from('+OK\r\n');
@@ -413,22 +397,11 @@ class RespConnection {
   /** Armed while a command has begun to arrive and is not whole (see `readTimeoutMs`). */
   private readDeadline: NodeJS.Timeout | null = null;
 
-  private readonly socket: Socket;
-
-  /**
-   * `accepted`: paused when it is plain TCP (its listener's `pauseOnConnect`). Its reads then go
-   * past the Readable stream, into slabs of this connection's (`onread`, see {@link readingInto}):
-   * no Buffer from Node, push and 'data' event per read. The bytes a read filled are never read
-   * into again, so the parser's views of them (a SET's value among them) stay valid as long as
-   * they are held, as with Node's own buffers. TLS connections read through 'data' events.
-   */
   constructor(
     private readonly door: RespDoor,
-    accepted: Socket,
+    private readonly socket: Socket,
     id: number,
   ) {
-    const socket = readingInto(accepted, new ReadSlabs(DOOR_READ_SLAB_BYTES, DOOR_READ_MIN_BYTES), this.receive) ?? accepted;
-    this.socket = socket;
     this.parser = new RespParser(door.options.limits);
     this.session = {
       id,
@@ -443,10 +416,10 @@ class RespConnection {
       user: null,
     };
     this.parser.unauthenticated = door.context.auth !== null;
-    if (socket === accepted) {
-      socket.on('data', this.receive);
-      socket.resume();
-    }
+    socket.on('data', (chunk: Buffer) => {
+      this.parser.feed(chunk);
+      this.pump();
+    });
     socket.on('drain', () => this.pump());
     socket.on('error', () => undefined);
     socket.on('close', () => {
@@ -466,12 +439,6 @@ class RespConnection {
     this.closing = true;
     this.socket.destroy();
   }
-
-  /** Serves one read of the socket. */
-  private readonly receive = (chunk: Buffer): void => {
-    this.parser.feed(chunk);
-    this.pump();
-  };
 
   /** Takes commands off the input while the bounds allow, then writes what is ready. */
   private pump(): void {

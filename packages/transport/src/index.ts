@@ -9,9 +9,7 @@
  *
  * The frame layouts, the TCP codec and handshake and the proof helpers are internals: users within
  * the package import their files; `encodeRequest` and `FRAME_CONTENT_TYPE` stay public because a
- * test of the node's internal HTTP route builds its bodies with them. `readingInto` and
- * `ReadSlabs` (an accepted socket read through `onread` into slabs) are public because the Redis
- * door (@dkv/resp) reads its connections the same way.
+ * test of the node's internal HTTP route builds its bodies with them.
  */
 export { encodeRequest, FRAME_CONTENT_TYPE } from './codec.js';
 export { type MaybeAsyncStorageRequestHandler } from './handler.js';
@@ -26,8 +24,6 @@ export {
   type TcpStorageServerStats,
 } from './tcp-storage-server.js';
 export { DEFAULT_TCP_NODE_CLIENT_OPTIONS, TcpNodeClient, type TcpNodeClientOptions } from './tcp-node-client.js';
-export { ReadSlabs } from './tcp-frame.js';
-export { readingInto } from './reading-into.js';
 export {
   bindMultiplexed,
   type BoundMultiplexedPort,
