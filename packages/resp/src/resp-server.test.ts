@@ -448,6 +448,36 @@ describe('pipelining', () => {
     expect(memory.keys()).toHaveLength(100);
   });
 
+  it('keeps every pipelined SET value intact while later reads arrive, the values cut across reads anywhere', async () => {
+    // The door parses arguments as views of the memory its socket reads into: a value held by a
+    // command that has not run yet must not change when the next reads come in (a read buffer
+    // reused, as `onread` allows, would break this).
+    const memory = new InMemoryRespBackend({ now: () => clockMs, maxValueBytes: 60_000 });
+    let release: () => void = () => undefined;
+    memory.hold(new Promise<void>((resolve) => (release = resolve)));
+    const { client } = await setup({ backend: memory, limits: respServerLimits(60_000) });
+    // Distinct bytes per value, of sizes from a few bytes to several reads' worth.
+    const values = Array.from({ length: 300 }, (_, i) => {
+      const value = Buffer.alloc(1 + ((i * 7919) % 40_000));
+      for (let at = 0; at < value.length; at += 1) value[at] = (i * 31 + at * 7) & 0xff;
+      return value;
+    });
+    client.send(...values.map((value, i) => ['SET', `k${i}`, value]));
+    // Every SET is read and waits on the store, its value a view of what was read.
+    await expect.poll(() => memory.calls.length, { timeout: 10_000 }).toBe(values.length);
+    client.send(['PING', Buffer.alloc(40_000, 0x78)]);
+    release();
+    const replies = await client.read(values.length + 1, 20_000);
+    expect(replies.slice(0, -1).every((reply) => reply === 'OK')).toBe(true);
+    expect(replies.at(-1)).toBe('x'.repeat(40_000));
+    const corrupted: number[] = [];
+    for (const [i, value] of values.entries()) {
+      const stored = (await memory.get(`k${i}`))?.value;
+      if (stored === undefined || !value.equals(stored)) corrupted.push(i);
+    }
+    expect(corrupted).toEqual([]);
+  });
+
   it('a protocol error is answered after the replies before it, then the connection closes and nothing after it runs', async () => {
     const { client, memory } = await setup();
     client.sendRaw(
@@ -534,6 +564,40 @@ describe('connection bounds', () => {
     expect(memory.calls.filter((call) => call === 'get big').length).toBe(gets);
     expect(server.connectionCount()).toBe(1);
   });
+
+  it('stops reading a client at maxPipelined until its commands finish, then reads on and answers all in order', async () => {
+    // Pausing must stop the socket's reads (also for a socket read through `onread`, where
+    // `pause()` is what stops the handle), or the input would pile up in the parser without bound.
+    const memory = new InMemoryRespBackend({ now: () => clockMs });
+    let release: () => void = () => undefined;
+    memory.hold(new Promise<void>((resolve) => (release = resolve)));
+    const { client } = await setup({ backend: memory, maxPipelined: 8 });
+    const value = Buffer.alloc(1000, 0x76);
+    // 12 MB in writes of 60 commands, several times what the kernel's buffers take.
+    const writes = 200;
+    for (let w = 0; w < writes; w += 1) client.send(...Array.from({ length: 60 }, (_, i) => ['SET', `k${w * 60 + i}`, value]));
+    await expect.poll(() => memory.calls.length).toBe(8);
+    // What the client could hand to the kernel stops growing, and much stays with it: the server reads nothing more.
+    let held = -1;
+    await expect
+      .poll(
+        () => {
+          const now = client.socket.writableLength;
+          const still = now === held;
+          held = now;
+          return still;
+        },
+        { interval: 200, timeout: 10_000 },
+      )
+      .toBe(true);
+    expect(held).toBeGreaterThan(0);
+    expect(memory.calls.length).toBe(8);
+    release();
+    const replies = await client.read(writes * 60, 30_000);
+    expect(replies.every((reply) => reply === 'OK')).toBe(true);
+    expect(memory.keys()).toHaveLength(writes * 60);
+    await expect.poll(() => client.socket.writableLength).toBe(0);
+  }, 60_000);
 
   it('answers every value intact to a client that reads late, while the kernel and the queue hold replies written alone', async () => {
     // One command at a time (maxPipelined 1): each reply is written alone, from a buffer the door
