@@ -55,6 +55,17 @@
  *   valgrind --tool=callgrind --callgrind-out-file=/tmp/nodes3-get.out \
  *     node --expose-gc /tmp/node-path.mjs get 20000 50 5000 backend nodes3
  *
+ * Under callgrind on a loaded machine the `nodes3` difference of K and 0 was not yet a figure to
+ * compare versions by: each run took 20-40 minutes of wall time, through which the three nodes'
+ * gossip and heartbeats tick, and the 10,000 pre-loaded keys of 2 KB on three replicas bring
+ * major collections whose place varies (two runs of nearly the same sources, K = 10,000 with 3,000
+ * warm-up GETs: 219,801 and 90,118 instructions per GET; their runs of 0 alone differed by 7.0
+ * billion). Until the driver quiets those, compare versions by what does not depend on time:
+ * promises per command (`async_hooks`' PROMISE inits in a run of K minus a run of 0), and bytes
+ * allocated per command with a new space large enough that the counted run collects little
+ * (`node --expose-gc --max-semi-space-size=256 --min-semi-space-size=256 ... get 20000 50 5000
+ * backend nodes3`: the heap growth it prints).
+ *
  * Flags after the topology go to every node, to measure a variant against the defaults (`nodes3
  * --read-fanout quorum`: n1 asks its own replica and one peer instead of all three).
  *
