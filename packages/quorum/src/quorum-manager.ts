@@ -124,6 +124,12 @@ interface FanOutRequest<T, R> {
   readonly needed: number;
   /** Sends the request to one replica; a rejection is that replica's failure. */
   readonly send: (node: Node) => Promise<T>;
+  /**
+   * Checks a replica's answer in the reaction that receives it, before it counts: what it returns
+   * is the answer, and a throw makes it that replica's failure, as a rejection of `send` would.
+   * A check here rather than a `then` on `send` saves a promise, a closure and a turn per replica.
+   */
+  readonly check?: (answer: T, node: Node) => T;
   /** `needed`: ask only as many replicas as the quorum needs, the others as spares. Default `all`. */
   readonly askFirst?: 'all' | 'needed';
   /** Says which failures came from a healthy replica: a version `conflict`, or an `excused` answer. Default: all are errors. */
@@ -412,23 +418,23 @@ export class QuorumManager {
     let conflictVersion = 0;
     let unvouched = 0;
     const request = { type: 'PUT', key, record } as const;
-    return this.fanOut<unknown, QuorumWriteResult | { readonly conflictVersion: number }>({
+    return this.fanOut<PutAnswer, QuorumWriteResult | { readonly conflictVersion: number }>({
       operation: 'write',
       targets,
       needed: w,
-      send: (node) =>
-        this.nodeClient.send(node, request, this.requestOptions).then((answer) => {
-          // Applied over a strictly lower version NUMBER: a tie won on the writer id applies on
-          // the replica (every replica orders the two alike) but does not count, so that an
-          // acknowledged write always carries a higher number than the one before it.
-          if (answer.applied && answer.previous < record.version) {
-            if (answer.previousUnknown !== true || countsUnvouched?.(node) === true) return answer;
-            unvouched += 1;
-            throw UNVOUCHED;
-          }
-          conflictVersion = Math.max(conflictVersion, answer.version, answer.previous);
-          throw new VersionConflict(conflictVersion);
-        }),
+      send: (node) => this.nodeClient.send(node, request, this.requestOptions),
+      check: (answer, node) => {
+        // Applied over a strictly lower version NUMBER: a tie won on the writer id applies on
+        // the replica (every replica orders the two alike) but does not count, so that an
+        // acknowledged write always carries a higher number than the one before it.
+        if (answer.applied && answer.previous < record.version) {
+          if (answer.previousUnknown !== true || countsUnvouched?.(node) === true) return answer;
+          unvouched += 1;
+          throw UNVOUCHED;
+        }
+        conflictVersion = Math.max(conflictVersion, answer.version, answer.previous);
+        throw new VersionConflict(conflictVersion);
+      },
       classify: classifyWriteIfNewer,
       won: (answers, run) => writeResultOf(answers, run, appliedOrNewer, undefined),
       lost: (error) => {
@@ -803,7 +809,17 @@ class FanOutDriver<T, R> implements FanOutRun<T, R> {
     );
   }
 
-  private answered(replica: number, node: Node, value: T, startedAt: number): void {
+  private answered(replica: number, node: Node, answer: T, startedAt: number): void {
+    let value = answer;
+    const check = this.request.check;
+    if (check !== undefined) {
+      try {
+        value = check(answer, node);
+      } catch (error) {
+        this.failed(replica, node, error);
+        return;
+      }
+    }
     if (this.clock) this.latency.add(this.clock.now() - startedAt);
     const outcome = { node, ok: true, value } as const;
     this.answers.push(outcome);
@@ -838,6 +854,8 @@ function lossErrorOf(stats: QuorumStats, operation: QuorumOperation, needed: num
 /** A replica's answer to a read: the whole record (GET), or only its version (HEAD, a digest read). */
 type ReadAnswer = ResponseFor<{ type: 'GET'; key: string }> | ResponseFor<{ type: 'HEAD'; key: string }>;
 type GetAnswer = Extract<ReadAnswer, { type: 'GET' }>;
+/** A replica's answer to a PUT. */
+type PutAnswer = ResponseFor<{ type: 'PUT'; key: string; record: VersionedValue }>;
 
 /** The version an answer reports: a GET's record (a record is a version too) or a HEAD's meta. */
 function metaOfAnswer(answer: ReadAnswer): VersionMeta | null {

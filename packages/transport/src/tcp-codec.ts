@@ -214,7 +214,7 @@ export function readResponse(frame: FrameReader): StorageResponse {
         response = { type: 'GET', record: readPresence(frame, 'present') ? readRecord(frame, false) : null };
         break;
       case FrameKind.HEAD_RESPONSE:
-        response = { type: 'HEAD', meta: readPresence(frame, 'present') ? readMeta(frame, 'meta') : null };
+        response = { type: 'HEAD', meta: readPresence(frame, 'present') ? readMeta(frame) : null };
         break;
       case FrameKind.PUT_RESPONSE: {
         const flags = readU8(frame, 'flags');
@@ -422,28 +422,72 @@ function readKey(frame: FrameReader): string {
   return key;
 }
 
-function readMeta(frame: FrameReader, path: string): VersionMeta {
-  const flags = readU8(frame, `${path}.flags`);
-  if ((flags & ~(FLAG_TOMBSTONE | FLAG_EXPIRES)) !== 0) throw new FrameError(`${path}.flags: unknown bits in 0x${flags.toString(16)}`);
-  const version = readVersion(frame, `${path}.version`);
-  const createdAt = readEpochMs(frame, `${path}.createdAt`);
-  const expiresRaw = readEpochMs(frame, `${path}.expiresAt`);
-  if ((flags & FLAG_EXPIRES) === 0 && expiresRaw !== 0) throw new FrameError(`${path}.expiresAt: must be 0 when absent, got ${expiresRaw}`);
-  const writerId = readString(frame, `${path}.writerId`);
-  if (writerId.length < 1 || writerId.length > WRITER_ID_LENGTH_MAX) {
-    throw new FrameError(`${path}.writerId: must be 1 to ${WRITER_ID_LENGTH_MAX} characters, got ${writerId.length}`);
-  }
+/** The field names a version's errors give, made once per place it is read rather than per read. */
+interface MetaFieldNames {
+  readonly flags: string;
+  readonly version: string;
+  readonly createdAt: string;
+  readonly expiresAt: string;
+  readonly writerId: string;
+}
+
+function metaFieldNames(path: string): MetaFieldNames {
   return {
-    version,
-    writerId,
-    createdAt,
-    expiresAt: (flags & FLAG_EXPIRES) === 0 ? null : expiresRaw,
+    flags: `${path}.flags`,
+    version: `${path}.version`,
+    createdAt: `${path}.createdAt`,
+    expiresAt: `${path}.expiresAt`,
+    writerId: `${path}.writerId`,
+  };
+}
+
+const HEAD_META_FIELDS = metaFieldNames('meta');
+const RECORD_META_FIELDS = metaFieldNames('record');
+
+/**
+ * What {@link readMetaFields} read. One object, reused by every read of this module: a read
+ * takes its fields out before the next one starts, so a record is built without an object
+ * of metadata first.
+ */
+const scratchMeta = { flags: 0, version: 0, createdAt: 0, expiresAt: 0, writerId: '' };
+
+/** Reads and checks a version's fields into {@link scratchMeta}; `names` names them in errors. */
+function readMetaFields(frame: FrameReader, names: MetaFieldNames): typeof scratchMeta {
+  const flags = readU8(frame, names.flags);
+  if ((flags & ~(FLAG_TOMBSTONE | FLAG_EXPIRES)) !== 0) throw new FrameError(`${names.flags}: unknown bits in 0x${flags.toString(16)}`);
+  const version = readVersion(frame, names.version);
+  const createdAt = readEpochMs(frame, names.createdAt);
+  const expiresRaw = readEpochMs(frame, names.expiresAt);
+  if ((flags & FLAG_EXPIRES) === 0 && expiresRaw !== 0)
+    throw new FrameError(`${names.expiresAt}: must be 0 when absent, got ${expiresRaw}`);
+  const writerId = readString(frame, names.writerId);
+  if (writerId.length < 1 || writerId.length > WRITER_ID_LENGTH_MAX) {
+    throw new FrameError(`${names.writerId}: must be 1 to ${WRITER_ID_LENGTH_MAX} characters, got ${writerId.length}`);
+  }
+  const meta = scratchMeta;
+  meta.flags = flags;
+  meta.version = version;
+  meta.createdAt = createdAt;
+  meta.expiresAt = expiresRaw;
+  meta.writerId = writerId;
+  return meta;
+}
+
+function readMeta(frame: FrameReader): VersionMeta {
+  const meta = readMetaFields(frame, HEAD_META_FIELDS);
+  const flags = meta.flags;
+  return {
+    version: meta.version,
+    writerId: meta.writerId,
+    createdAt: meta.createdAt,
+    expiresAt: (flags & FLAG_EXPIRES) === 0 ? null : meta.expiresAt,
     tombstone: (flags & FLAG_TOMBSTONE) !== 0,
   };
 }
 
 function readRecord(frame: FrameReader, copy: boolean): VersionedValue {
-  const meta = readMeta(frame, 'record');
+  const meta = readMetaFields(frame, RECORD_META_FIELDS);
+  const { flags, version, writerId, createdAt, expiresAt } = meta;
   const updatedAt = readEpochMs(frame, 'record.updatedAt');
   need(frame, 4, 'record.value');
   const buffer = frame.buffer;
@@ -455,11 +499,11 @@ function readRecord(frame: FrameReader, copy: boolean): VersionedValue {
   frame.pos += bytes;
   return {
     value,
-    version: meta.version,
-    writerId: meta.writerId,
-    createdAt: meta.createdAt,
+    version,
+    writerId,
+    createdAt,
     updatedAt,
-    expiresAt: meta.expiresAt,
-    tombstone: meta.tombstone,
+    expiresAt: (flags & FLAG_EXPIRES) === 0 ? null : expiresAt,
+    tombstone: (flags & FLAG_TOMBSTONE) !== 0,
   };
 }
