@@ -214,7 +214,7 @@ export function readResponse(frame: FrameReader): StorageResponse {
         response = { type: 'GET', record: readPresence(frame, 'present') ? readRecord(frame, false) : null };
         break;
       case FrameKind.HEAD_RESPONSE:
-        response = { type: 'HEAD', meta: readPresence(frame, 'present') ? readMeta(frame) : null };
+        response = { type: 'HEAD', meta: readPresence(frame, 'present') ? readMeta(frame, HEAD_META_FIELDS) : null };
         break;
       case FrameKind.PUT_RESPONSE: {
         const flags = readU8(frame, 'flags');
@@ -444,15 +444,8 @@ function metaFieldNames(path: string): MetaFieldNames {
 const HEAD_META_FIELDS = metaFieldNames('meta');
 const RECORD_META_FIELDS = metaFieldNames('record');
 
-/**
- * What {@link readMetaFields} read. One object, reused by every read of this module: a read
- * takes its fields out before the next one starts, so a record is built without an object
- * of metadata first.
- */
-const scratchMeta = { flags: 0, version: 0, createdAt: 0, expiresAt: 0, writerId: '' };
-
-/** Reads and checks a version's fields into {@link scratchMeta}; `names` names them in errors. */
-function readMetaFields(frame: FrameReader, names: MetaFieldNames): typeof scratchMeta {
+/** Reads and checks a version's fields; `names` names them in errors. */
+function readMeta(frame: FrameReader, names: MetaFieldNames): VersionMeta {
   const flags = readU8(frame, names.flags);
   if ((flags & ~(FLAG_TOMBSTONE | FLAG_EXPIRES)) !== 0) throw new FrameError(`${names.flags}: unknown bits in 0x${flags.toString(16)}`);
   const version = readVersion(frame, names.version);
@@ -464,30 +457,17 @@ function readMetaFields(frame: FrameReader, names: MetaFieldNames): typeof scrat
   if (writerId.length < 1 || writerId.length > WRITER_ID_LENGTH_MAX) {
     throw new FrameError(`${names.writerId}: must be 1 to ${WRITER_ID_LENGTH_MAX} characters, got ${writerId.length}`);
   }
-  const meta = scratchMeta;
-  meta.flags = flags;
-  meta.version = version;
-  meta.createdAt = createdAt;
-  meta.expiresAt = expiresRaw;
-  meta.writerId = writerId;
-  return meta;
-}
-
-function readMeta(frame: FrameReader): VersionMeta {
-  const meta = readMetaFields(frame, HEAD_META_FIELDS);
-  const flags = meta.flags;
   return {
-    version: meta.version,
-    writerId: meta.writerId,
-    createdAt: meta.createdAt,
-    expiresAt: (flags & FLAG_EXPIRES) === 0 ? null : meta.expiresAt,
+    version,
+    writerId,
+    createdAt,
+    expiresAt: (flags & FLAG_EXPIRES) === 0 ? null : expiresRaw,
     tombstone: (flags & FLAG_TOMBSTONE) !== 0,
   };
 }
 
 function readRecord(frame: FrameReader, copy: boolean): VersionedValue {
-  const meta = readMetaFields(frame, RECORD_META_FIELDS);
-  const { flags, version, writerId, createdAt, expiresAt } = meta;
+  const meta = readMeta(frame, RECORD_META_FIELDS);
   const updatedAt = readEpochMs(frame, 'record.updatedAt');
   need(frame, 4, 'record.value');
   const buffer = frame.buffer;
@@ -499,11 +479,11 @@ function readRecord(frame: FrameReader, copy: boolean): VersionedValue {
   frame.pos += bytes;
   return {
     value,
-    version,
-    writerId,
-    createdAt,
+    version: meta.version,
+    writerId: meta.writerId,
+    createdAt: meta.createdAt,
     updatedAt,
-    expiresAt: (flags & FLAG_EXPIRES) === 0 ? null : expiresAt,
-    tombstone: (flags & FLAG_TOMBSTONE) !== 0,
+    expiresAt: meta.expiresAt,
+    tombstone: meta.tombstone,
   };
 }
