@@ -8,7 +8,7 @@
  * Run: `node --import tsx benchmarks/http/baseline-server.ts [--port p]`; prints
  * `baseline ready at http://127.0.0.1:<port>` and stops on SIGTERM or SIGINT.
  */
-import { keyOf, KV_PREFIX, kvApp, MAX_VALUE_BYTES, notFoundBody, ttlOf } from './kv-routes.js';
+import { foundReply, keyOf, KV_PREFIX, kvApp, MAX_VALUE_BYTES, notFoundBody, ttlOf } from './kv-routes.js';
 
 /** What the Map holds per key: the bytes as received, a version, and the absolute expiry. */
 interface Stored {
@@ -41,13 +41,7 @@ async function main(): Promise<void> {
     if (stored === undefined || (stored.expiresAt !== null && stored.expiresAt <= Date.now())) {
       return reply.code(404).send(notFoundBody(key));
     }
-    void reply
-      .code(200)
-      .header('content-type', 'application/octet-stream')
-      .header('etag', `"${stored.version}"`)
-      .header('x-dkv-version', String(stored.version));
-    if (stored.expiresAt !== null) void reply.header('x-dkv-expires-at', String(stored.expiresAt));
-    return reply.send(stored.value);
+    return foundReply(reply, stored.version, stored.expiresAt).send(stored.value);
   });
 
   app.delete(`${KV_PREFIX}*`, async (request, reply) => {

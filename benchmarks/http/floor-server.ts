@@ -25,7 +25,7 @@
  */
 import type { FastifyReply } from 'fastify';
 import { connectPeers, Replication, type Pending, type Stored } from '../resp/floor/replicas.js';
-import { keyOf, KV_PREFIX, kvApp, MAX_VALUE_BYTES, notFoundBody, ttlOf } from './kv-routes.js';
+import { foundReply, keyOf, KV_PREFIX, kvApp, MAX_VALUE_BYTES, notFoundBody, ttlOf } from './kv-routes.js';
 
 /** Bytes before the client's value in a replica's value: the expiry. */
 const HEAD_BYTES = 8;
@@ -52,13 +52,7 @@ function complete(p: Pending<FastifyReply>): void {
       void reply.code(404).send(notFoundBody(keyOf(reply.request.url)));
       return;
     }
-    void reply
-      .code(200)
-      .header('content-type', 'application/octet-stream')
-      .header('etag', `"${p.version}"`)
-      .header('x-dkv-version', String(p.version));
-    if (expiresAt !== NO_EXPIRY) void reply.header('x-dkv-expires-at', String(expiresAt));
-    void reply.send(value.subarray(HEAD_BYTES));
+    void foundReply(reply, p.version, expiresAt === NO_EXPIRY ? null : expiresAt).send(value.subarray(HEAD_BYTES));
   } else if (p.tag === DELETED) {
     void reply.code(204).header('x-dkv-version', String(p.version)).send();
   } else {

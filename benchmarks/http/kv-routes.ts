@@ -5,7 +5,7 @@
  * /v1/kv/*`, raw body, `ttl` query, the same answer headers and JSON) on the same Fastify set-up,
  * so that they differ from each other, and from dkv, only in what happens behind a route.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 
 export const KV_PREFIX = '/v1/kv/';
 /** The coordinator's default value limit (API.md: 1 MiB). */
@@ -33,6 +33,20 @@ export function ttlOf(query: unknown): number | null {
 /** The 404 answer's body of a missing, expired or deleted key (API.md's error shape). */
 export function notFoundBody(key: string): { error: { code: string; message: string } } {
   return { error: { code: 'NOT_FOUND', message: `key ${JSON.stringify(key)} is missing, expired or deleted` } };
+}
+
+/**
+ * `reply` made the 200 answer of a found key, as dkv's GET answers (API.md): the value's bytes
+ * follow, with its version as ETag and X-DKV-Version and its expiry when it has one (null: none).
+ */
+export function foundReply(reply: FastifyReply, version: number, expiresAt: number | null): FastifyReply {
+  void reply
+    .code(200)
+    .header('content-type', 'application/octet-stream')
+    .header('etag', `"${version}"`)
+    .header('x-dkv-version', String(version));
+  if (expiresAt !== null) void reply.header('x-dkv-expires-at', String(expiresAt));
+  return reply;
 }
 
 /** A Fastify app set up as dkv's public API is: no request logging, a catch-all raw-buffer body parser, its body and key limits, `/readyz`. */

@@ -38,7 +38,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { publicApiPlugin, publicServerOptions, registerPublicApiMetrics, type PublicApiService } from '@dkv/public-api';
 import { SESSION_VALUE_BYTES } from '@dkv/testkit';
-import { keyOf, KV_PREFIX, kvApp, notFoundBody } from './kv-routes.js';
+import { foundReply, keyOf, KV_PREFIX, kvApp, notFoundBody } from './kv-routes.js';
 
 const MODES = ['bare', 'floor', 'dkv', 'dkv-unobserved'] as const;
 type Mode = (typeof MODES)[number];
@@ -72,13 +72,7 @@ function bareApp(map: Map<string, Record>): FastifyInstance {
     if (stored === undefined || (stored.expiresAt !== null && stored.expiresAt <= Date.now())) {
       return reply.code(404).send(notFoundBody(key));
     }
-    void reply
-      .code(200)
-      .header('content-type', 'application/octet-stream')
-      .header('etag', `"${stored.version}"`)
-      .header('x-dkv-version', String(stored.version));
-    if (stored.expiresAt !== null) void reply.header('x-dkv-expires-at', String(stored.expiresAt));
-    return reply.send(stored.value);
+    return foundReply(reply, stored.version, stored.expiresAt).send(stored.value);
   });
   return app;
 }
@@ -91,13 +85,7 @@ function floorApp(map: Map<string, Record>): FastifyInstance {
       void reply.code(404).send(notFoundBody(keyOf(request.url)));
       return;
     }
-    void reply
-      .code(200)
-      .header('content-type', 'application/octet-stream')
-      .header('etag', `"${stored.version}"`)
-      .header('x-dkv-version', String(stored.version));
-    if (stored.expiresAt !== null) void reply.header('x-dkv-expires-at', String(stored.expiresAt));
-    void reply.send(stored.value);
+    void foundReply(reply, stored.version, stored.expiresAt).send(stored.value);
   });
   return app;
 }
