@@ -13,22 +13,30 @@ import { IsolationGuard, type LastContactStore } from './isolation-guard.js';
 
 const MAX_ISOLATION_MS = 10_000;
 
-/** Three storage nodes; `liveness` is what the failure detector says of n2 and n3. */
-function standInGossiper(liveness: { value: Liveness }): Gossiper {
+/** Three storage nodes; `liveness` is what the failure detector says of n2 and n3; `looks` counts readings of the document. */
+function standInGossiper(liveness: { value: Liveness }, looks = { count: 0 }): Gossiper {
   const entries = ['n1', 'n2', 'n3'].map((id) => ({ id, role: 'storage', status: 'up', metadata: {} }) as unknown as MemberEntry);
   return {
-    document: () => entries,
+    document: () => {
+      looks.count += 1;
+      return entries;
+    },
     entry: (id: string) => entries.find((entry) => entry.id === id),
     livenessOf: (id: string) => (id === 'n1' ? 'alive' : liveness.value),
     change: () => undefined,
   } as unknown as Gossiper;
 }
 
-function guardOn(scheduler: SimulatedScheduler, liveness: { value: Liveness }, store?: LastContactStore): IsolationGuard {
+function guardOn(
+  scheduler: SimulatedScheduler,
+  liveness: { value: Liveness },
+  store?: LastContactStore,
+  looks = { count: 0 },
+): IsolationGuard {
   const clock = new SimulatedClock(scheduler);
   return new IsolationGuard({
     selfId: 'n1',
-    gossiper: standInGossiper(liveness),
+    gossiper: standInGossiper(liveness, looks),
     engine: new InMemoryStorageEngine({ clock, tombstoneGraceMs: 60_000 }),
     clock,
     scheduler,
@@ -53,6 +61,37 @@ function memoryStore(): LastContactStore & { saves: number; value: number | null
 }
 
 describe('IsolationGuard', () => {
+  it('answers a read within a check interval of the last contact without looking at its peers, and looks again after it', async () => {
+    const scheduler = new SimulatedScheduler();
+    const liveness: { value: Liveness } = { value: 'alive' };
+    const looks = { count: 0 };
+    const guard = guardOn(scheduler, liveness, undefined, looks);
+    expect(guard.isQuarantined()).toBe(false);
+    const contact = guard.lastContact();
+    const before = looks.count;
+    // A hundredth of MAX_ISOLATION_MS, 100 ms, is below the configured check interval (500 ms).
+    await scheduler.runFor(80);
+    for (let i = 0; i < 1000; i += 1) expect(guard.isQuarantined()).toBe(false);
+    expect(looks.count).toBe(before);
+    expect(guard.lastContact()).toBe(contact);
+    await scheduler.runFor(40);
+    expect(guard.isQuarantined()).toBe(false);
+    expect(looks.count).toBe(before + 1);
+    expect(guard.lastContact()).toBe(contact + 120);
+  });
+
+  it('still quarantines on the first read once away longer than it may be, the peers gone since the last contact', async () => {
+    const scheduler = new SimulatedScheduler();
+    const liveness: { value: Liveness } = { value: 'alive' };
+    const guard = guardOn(scheduler, liveness);
+    expect(guard.isQuarantined()).toBe(false);
+    liveness.value = 'down';
+    await scheduler.runFor(MAX_ISOLATION_MS - 1);
+    expect(guard.isQuarantined()).toBe(false);
+    await scheduler.runFor(2);
+    expect(guard.isQuarantined()).toBe(true);
+  });
+
   it('quarantines a paused process on its first check even when its peers already look alive again', async () => {
     const scheduler = new SimulatedScheduler();
     const liveness: { value: Liveness } = { value: 'alive' };
