@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HttpNodeClient } from './http-node-client.js';
 import { registerInternalRoutes } from './internal-routes.js';
 import { listenMultiplexed, type MultiplexedPort } from './multiplexed-port.js';
-import { FrameKind, FrameReader } from './tcp-frame.js';
 import { TcpNodeClient } from './tcp-node-client.js';
 import { TcpStorageServer } from './tcp-storage-server.js';
+import { pingFrame, pingOver } from './test-support.js';
 
 describe('listenMultiplexed', () => {
   const handler = new MapStorageHandler('n1');
@@ -53,32 +53,9 @@ describe('listenMultiplexed', () => {
 // The storage server re-creates a plain TCP socket to read into its own memory: the bytes read
 // while sniffing must be served first, and the listener must count the connection until it closes.
 describe('listenMultiplexed with the storage server reading into its own memory', () => {
-  const ping = (id: number): Buffer => Buffer.from([5, 0, 0, 0, id, 0, 0, 0, FrameKind.PING]);
-
-  /** Sends `chunks` on a raw connection, one write each after the first answer, and resolves with the ids answered. */
-  async function pings(address: number, chunks: Buffer[], answers: number): Promise<number[]> {
-    const socket = connect({ host: '127.0.0.1', port: address });
-    const reader = new FrameReader(1024 * 1024);
-    const ids: number[] = [];
-    try {
-      return await new Promise<number[]>((resolve, reject) => {
-        socket.on('error', reject);
-        socket.on('close', () => reject(new Error(`the connection closed after ${ids.length} of ${answers} answers`)));
-        socket.on('data', (chunk: Buffer) => {
-          reader.push(chunk);
-          while (reader.next()) {
-            expect(reader.kind).toBe(FrameKind.PING_RESPONSE);
-            ids.push(reader.id);
-            if (ids.length === 1) for (const rest of chunks.slice(1)) socket.write(rest);
-          }
-          if (ids.length >= answers) resolve(ids);
-        });
-        socket.write(chunks[0] as Buffer);
-      });
-    } finally {
-      socket.destroy();
-    }
-  }
+  /** Sends `chunks` on a raw connection, the rest after the first answer, and resolves with the ids answered. */
+  const pings = (port: number, chunks: Buffer[], answers: number): Promise<number[]> =>
+    pingOver(port, chunks, answers, { send: 'after-first-answer' });
 
   it('serves the frames read while sniffing, split or merged, then those that follow', async () => {
     const tcp = new TcpStorageServer(new MapStorageHandler('n1'));
@@ -87,8 +64,8 @@ describe('listenMultiplexed with the storage server reading into its own memory'
     const port = await listenMultiplexed({ host: '127.0.0.1', port: 0, tcp, http: app.server, maxFrameBytes: 1024 * 1024 });
     try {
       // Two whole frames and part of a third in the first write; the rest of it, and a fourth, later.
-      const first = Buffer.concat([ping(1), ping(2), ping(3).subarray(0, 6)]);
-      const later = Buffer.concat([ping(3).subarray(6), ping(4)]);
+      const first = Buffer.concat([pingFrame(1), pingFrame(2), pingFrame(3).subarray(0, 6)]);
+      const later = Buffer.concat([pingFrame(3).subarray(6), pingFrame(4)]);
       expect(await pings(port.port, [first, later], 4)).toEqual([1, 2, 3, 4]);
     } finally {
       await port.close();
@@ -109,11 +86,11 @@ describe('listenMultiplexed with the storage server reading into its own memory'
     try {
       await new Promise((resolve) => socket.once('connect', resolve));
       // Ten frames in one write: the sniff reads them together, and serving them hits the bound of 4.
-      socket.write(Buffer.concat(Array.from({ length: 10 }, (_, i) => ping(i + 1))));
+      socket.write(Buffer.concat(Array.from({ length: 10 }, (_, i) => pingFrame(i + 1))));
       await vi.waitFor(() => expect(calls).toBe(4));
       // 8 MiB more, more than the kernel buffers: a server that kept reading would take it all.
       const more = Buffer.alloc(9 * Math.floor((8 * 1024 * 1024) / 9));
-      for (let at = 0; at < more.length; at += 9) ping(100 + at / 9).copy(more, at);
+      for (let at = 0; at < more.length; at += 9) pingFrame(100 + at / 9).copy(more, at);
       socket.write(more);
       // What is asserted is an absence (no reading), so it is watched for a while rather than awaited.
       // Before the fix the server held megabytes within 200 ms.
@@ -144,7 +121,7 @@ describe('listenMultiplexed with the storage server reading into its own memory'
     });
     try {
       for (let round = 1; round <= 3; round += 1) {
-        expect(await pings(port.port, [ping(round)], 1)).toEqual([round]);
+        expect(await pings(port.port, [pingFrame(round)], 1)).toEqual([round]);
         await vi.waitFor(() => expect(tcp.stats().connections).toBe(0));
       }
     } finally {

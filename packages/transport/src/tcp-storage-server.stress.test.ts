@@ -18,26 +18,16 @@
 import type { Node, StorageRequest, StorageResponse } from '@dkv/core';
 import { MapStorageHandler } from '@dkv/testkit';
 import Fastify from 'fastify';
-import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { MaybeAsyncStorageRequestHandler } from './handler.js';
 import { listenMultiplexed, type MultiplexedPort } from './multiplexed-port.js';
-import { FrameKind, FrameReader } from './tcp-frame.js';
 import { TcpNodeClient } from './tcp-node-client.js';
 import { TcpStorageServer } from './tcp-storage-server.js';
+import { pingFrame, pingOver } from './test-support.js';
 
 const CONNECTIONS_PER_DOOR = 48;
 const PINGS_PER_CONNECTION = 40;
 const ROUNDS = 6;
-
-/** A PING frame: length (u32 LE, id and kind), id (u32 LE), kind. */
-function ping(id: number): Buffer {
-  const frame = Buffer.alloc(9);
-  frame.writeUInt32LE(5, 0);
-  frame.writeUInt32LE(id, 4);
-  frame[8] = FrameKind.PING;
-  return frame;
-}
 
 /** A small deterministic generator (mulberry32), so that a failing split can be replayed. */
 function random(seed: number): () => number {
@@ -61,42 +51,6 @@ function pieces(bytes: Buffer, next: () => number): Buffer[] {
     at += size;
   }
   return out;
-}
-
-/**
- * Opens a connection to `port`, sends `ids` as PINGs in `chunks` (one write each, a macrotask
- * apart so they arrive as separate reads), and resolves with the ids answered once all are.
- * `abandon`: destroys the connection once the first answer is in, with the other requests in
- * flight or not yet sent (after an answer, so that the port has routed it to the storage server).
- */
-async function pingOver(port: number, chunks: Buffer[], answers: number, abandon: boolean): Promise<number[]> {
-  const socket = connect({ host: '127.0.0.1', port });
-  socket.setNoDelay(true);
-  const reader = new FrameReader(1024 * 1024);
-  const ids: number[] = [];
-  try {
-    return await new Promise<number[]>((resolve, reject) => {
-      socket.on('error', reject);
-      socket.on('close', () => reject(new Error(`the connection closed after ${ids.length} of ${answers} answers`)));
-      socket.on('data', (chunk: Buffer) => {
-        reader.push(chunk);
-        while (reader.next()) {
-          if (reader.kind !== FrameKind.PING_RESPONSE) reject(new Error(`answer of kind ${reader.kind}`));
-          ids.push(reader.id);
-        }
-        if (ids.length >= (abandon ? 1 : answers)) resolve(ids);
-      });
-      socket.once('connect', async () => {
-        for (const chunk of chunks) {
-          if (socket.destroyed) return;
-          socket.write(chunk);
-          await new Promise<void>((done) => setImmediate(done));
-        }
-      });
-    });
-  } finally {
-    socket.destroy();
-  }
 }
 
 /** Answers every other request from a promise settled on a later turn, like a handler that waits for a disk. */
@@ -157,8 +111,10 @@ describe('TcpStorageServer under many connections at once, direct and through th
           const base = (round * 1000 + c) * 100 + (door === direct ? 50 : 0);
           const expected = Array.from({ length: PINGS_PER_CONNECTION }, (_, i) => base + i);
           const abandoned = c % 8 === 7;
-          const chunks = pieces(Buffer.concat(expected.map(ping)), next);
-          runs.push(pingOver(door, chunks, expected.length, abandoned).then((got) => ({ abandoned, expected, got })));
+          const chunks = pieces(Buffer.concat(expected.map((id) => pingFrame(id))), next);
+          runs.push(
+            pingOver(door, chunks, expected.length, { send: 'turns', abandon: abandoned }).then((got) => ({ abandoned, expected, got })),
+          );
         }
       }
       for (const run of await Promise.all(runs)) {

@@ -3,7 +3,7 @@
  * storage nodes on 127.0.0.1 port 0, a dead address, and a gate that holds a slow node's answers until
  * teardown. Nothing here sleeps: tests await conditions.
  */
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { DEFAULT_TOMBSTONE_GRACE_MS, type Node, type NodeClient, type StorageResponse } from '@dkv/core';
 import { SystemClock } from '@dkv/runtime';
 import { InMemoryStorageEngine, StorageService } from '@dkv/storage';
@@ -11,6 +11,7 @@ import { contractNode, MapStorageHandler, type NodeClientHarness } from '@dkv/te
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { MaybeAsyncStorageRequestHandler } from './handler.js';
 import { registerInternalRoutes, type InternalRoutesOptions } from './internal-routes.js';
+import { FrameKind, FrameReader } from './tcp-frame.js';
 import { TcpStorageServer, type TcpStorageServerOptions } from './tcp-storage-server.js';
 
 /** A promise that a test opens by hand: the slow node's answers wait on it. */
@@ -168,4 +169,65 @@ export function contractHarness(cluster: TestCluster, client: NodeClient): NodeC
       await cluster.close();
     },
   };
+}
+
+/** A PING frame: length (u32 LE, id and kind), id (u32 LE), kind. */
+export function pingFrame(id: number): Buffer {
+  const frame = Buffer.alloc(9);
+  frame.writeUInt32LE(5, 0);
+  frame.writeUInt32LE(id, 4);
+  frame[8] = FrameKind.PING;
+  return frame;
+}
+
+/** How {@link pingOver} sends its chunks after the first. */
+export interface PingPacing {
+  /**
+   * `after-first-answer`: the rest in one go once the first answer is in (the first chunk's bytes
+   * are then known to have been read); `turns`: one write a macrotask apart, so that each arrives
+   * as a read of its own.
+   */
+  readonly send: 'after-first-answer' | 'turns';
+  /** Destroys the connection once the first answer is in, with the other requests in flight or unsent. */
+  readonly abandon?: boolean;
+}
+
+/**
+ * Opens a raw connection to `port` on 127.0.0.1, sends `chunks` (the bytes of PING frames, cut
+ * anywhere) as `pacing` says, and resolves with the ids answered once `answers` are in (the first
+ * one when abandoning); rejects on an answer that is not a PING's, or a connection closed early.
+ */
+export async function pingOver(port: number, chunks: readonly Buffer[], answers: number, pacing: PingPacing): Promise<number[]> {
+  const socket = connect({ host: '127.0.0.1', port });
+  socket.setNoDelay(true);
+  const reader = new FrameReader(1024 * 1024);
+  const ids: number[] = [];
+  try {
+    return await new Promise<number[]>((resolve, reject) => {
+      socket.on('error', reject);
+      socket.on('close', () => reject(new Error(`the connection closed after ${ids.length} of ${answers} answers`)));
+      socket.on('data', (chunk: Buffer) => {
+        reader.push(chunk);
+        while (reader.next()) {
+          if (reader.kind !== FrameKind.PING_RESPONSE) reject(new Error(`answer of kind ${reader.kind}`));
+          ids.push(reader.id);
+          if (ids.length === 1 && pacing.send === 'after-first-answer') for (const rest of chunks.slice(1)) socket.write(rest);
+        }
+        if (ids.length >= (pacing.abandon === true ? 1 : answers)) resolve(ids);
+      });
+      socket.once('connect', async () => {
+        if (pacing.send === 'after-first-answer') {
+          socket.write(chunks[0] as Buffer);
+          return;
+        }
+        for (const chunk of chunks) {
+          if (socket.destroyed) return;
+          socket.write(chunk);
+          await new Promise<void>((done) => setImmediate(done));
+        }
+      });
+    });
+  } finally {
+    socket.destroy();
+  }
 }
