@@ -18,6 +18,7 @@ import { backoffDelayMs } from './retrying-node-client.js';
 import { readErrorReason, readResponse, writeRequestFrame } from './tcp-codec.js';
 import { FrameKind, FrameReader, FrameWriter, ReadSlabs, TurnFlusher } from './tcp-frame.js';
 import { readHandshakePayload, writeHandshakeFrame } from './tcp-handshake.js';
+import { PendingTable } from './pending-table.js';
 
 /** Options of {@link TcpNodeClient}; every bound has a default and can be changed. */
 export interface TcpNodeClientOptions {
@@ -274,8 +275,8 @@ class DeadlineList {
 }
 
 /**
- * One request waiting for its answer. A class, so that every entry has the same shape; the map
- * of pending entries replaces the closures a request would otherwise need.
+ * One request waiting for its answer. A class, so that every entry has the same shape; the table
+ * of pending entries (a `PendingTable`) replaces the closures a request would otherwise need.
  */
 class PendingRequest {
   resolve: (response: StorageResponse) => void = noop;
@@ -400,7 +401,7 @@ class Connection {
   private readonly writer = new FrameWriter();
   /** The memory its plain-TCP sockets read into, one socket after the other. */
   private readonly readSlabs = new ReadSlabs();
-  private readonly pending = new Map<number, PendingRequest>();
+  private readonly pending = new PendingTable<PendingRequest>();
   private nextId = 0;
   private flushSeq = 0;
   private dirty = false;
@@ -449,7 +450,7 @@ class Connection {
     pending.resolve = capturedResolve;
     pending.reject = capturedReject;
     this.context.track(pending);
-    this.pending.set(id, pending);
+    this.pending.add(pending);
     this.peer.inFlight += 1;
     if (this.state === 'up' && !this.dirty) {
       this.dirty = true;
@@ -678,7 +679,7 @@ class Connection {
   }
 
   private failAll(kindOf: (pending: PendingRequest) => 'remote' | 'unreachable' | 'closed', detail: string, refused = false): void {
-    for (const pending of [...this.pending.values()]) {
+    for (const pending of this.pending.values()) {
       this.release(pending);
       pending.reject(new NodeUnavailableError(pending.nodeId, kindOf(pending), detail, { refused }));
     }
