@@ -6,7 +6,7 @@
 // apps/cli repeat them against real processes.
 import type { ClusterInfo, CoordinatorMetrics, DistributionEntry } from '@dkv/coordination';
 import { DkvError, QuorumNotMetError, type ReadResult, type WriteResult } from '@dkv/core';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createPublicApiMetrics } from './public-api-metrics.js';
 import { publicApiPlugin, type ClusterAdminApi, type KvOperation, type PublicApiService } from './public-api.js';
@@ -397,6 +397,39 @@ describe('errors', () => {
     const res = await app.inject({ method: 'GET', url: '/v1/kv/k' });
     expect(res.statusCode).toBe(500);
     expect(errorOf(res.body)).toEqual({ code: 'INTERNAL', message: 'internal error' });
+  });
+
+  it("logs a failed request on the app's own logger, with its method and URL, and makes no logger per request", async () => {
+    const failed: unknown[][] = [];
+    let children = 0;
+    const quiet = (): void => undefined;
+    const logger: FastifyBaseLogger = {
+      level: 'info',
+      silent: quiet,
+      trace: quiet,
+      debug: quiet,
+      info: quiet,
+      warn: quiet,
+      fatal: quiet,
+      error: (...args: unknown[]) => void failed.push(args),
+      child: () => {
+        children += 1;
+        return logger;
+      },
+    };
+    const logged = buildPublicApp({ service, n: 1, maxValueBytes: MAX_VALUE_BYTES, logger });
+    let childrenAtStart = -1;
+    try {
+      await logged.ready();
+      childrenAtStart = children;
+      expect((await logged.inject({ method: 'GET', url: '/v1/kv/missing' })).statusCode).toBe(404);
+      service.failNext = new Error('boom');
+      expect((await logged.inject({ method: 'GET', url: '/v1/kv/k' })).statusCode).toBe(500);
+    } finally {
+      await logged.close();
+    }
+    expect(children).toBe(childrenAtStart);
+    expect(failed).toEqual([[expect.objectContaining({ url: '/v1/kv/k', method: 'GET' }), 'request failed']]);
   });
 
   it('maps any DkvError code to its status', async () => {
