@@ -13,10 +13,11 @@ export const PENDING_TABLE_INITIAL_SLOTS = 64;
  * which the oldest is gone. It returns to {@link PENDING_TABLE_INITIAL_SLOTS} when it empties.
  *
  * Why not a `Map`: V8 rehashes a Map into a new table as entries come and go (a turn's answers
- * deleted, the next turn's requests added), and links the table it left to the new one. Once such
- * a table has been promoted to the old generation, each scavenge reaches through it the chain of
- * tables made since, keeps them with every request, promise and answer they held, and promotes
- * them. Measured with `--trace-gc-nvp` on a coordinator under redis-benchmark GETs: 16-18% of what
+ * deleted, the next turn's requests added). It allocates the new table in the generation of the
+ * old one, the old generation for a connection's long-lived Map, and leaves the table it left as it
+ * was, entries included, linked to the new one (`OrderedHashTable::Rehash`). Until the next
+ * mark-compact, each such dead table in the old generation keeps the requests, promises and
+ * answers it held alive through every scavenge, which then promotes them. Measured with `--trace-gc-nvp` on a coordinator under redis-benchmark GETs: 16-18% of what
  * it allocated survived each scavenge and 95% of that was promoted, each scavenge took 5-10 ms
  * against 1-2 ms on the storage nodes, and the promoted garbage cost a mark-compact every 0.75 s.
  * `benchmarks/transport/wire-path.ts` (a client alone, 50 in flight) kept 62% of its allocation.
