@@ -7,10 +7,11 @@ export const PENDING_TABLE_INITIAL_SLOTS = 64;
  *
  * A connection numbers its requests one after the other (wrapping from 2^32 - 1 to 1), so the ids
  * waiting at any moment lie in a window as wide as the requests sent since the oldest of them. A
- * power-of-two array indexed by `id & mask` holds them without collisions once it is at least that
- * wide; an insert whose slot is taken doubles it until every entry has a slot of its own. Its size
- * is bounded as the window is: by the requests a connection sends within a request's timeout, after
- * which the oldest is gone. It returns to {@link PENDING_TABLE_INITIAL_SLOTS} when it empties.
+ * power-of-two array indexed by `id & (length - 1)` holds them without collisions once it is at
+ * least that wide; an insert whose slot is taken doubles it until every entry has a slot of its
+ * own. Its size is bounded as the window is: by the requests a connection sends within a request's
+ * timeout, after which the oldest is gone. It returns to {@link PENDING_TABLE_INITIAL_SLOTS} when it
+ * empties.
  *
  * Why not a `Map`: V8 rehashes a Map into a new table as entries come and go (a turn's answers
  * deleted, the next turn's requests added). It allocates the new table in the generation of the
@@ -23,8 +24,8 @@ export const PENDING_TABLE_INITIAL_SLOTS = 64;
  * `benchmarks/transport/wire-path.ts` (a client alone, 50 in flight) kept 62% of its allocation.
  */
 export class PendingTable<T extends { readonly id: number }> {
+  /** A power of two long: an id's slot is `id & (slots.length - 1)`. */
   private slots: (T | undefined)[] = emptySlots(PENDING_TABLE_INITIAL_SLOTS);
-  private mask = PENDING_TABLE_INITIAL_SLOTS - 1;
   private count = 0;
 
   /** How many entries it holds. */
@@ -34,14 +35,14 @@ export class PendingTable<T extends { readonly id: number }> {
 
   /** The entry with `id`, if it holds one. */
   get(id: number): T | undefined {
-    const entry = this.slots[id & this.mask];
+    const entry = this.slots[id & (this.slots.length - 1)];
     return entry !== undefined && entry.id === id ? entry : undefined;
   }
 
   /** Adds `entry`; its id must not be held already (ids repeat only after 2^32 - 1 requests). */
   add(entry: T): void {
     for (;;) {
-      const slot = entry.id & this.mask;
+      const slot = entry.id & (this.slots.length - 1);
       const taken = this.slots[slot];
       if (taken === undefined) {
         this.slots[slot] = entry;
@@ -55,15 +56,12 @@ export class PendingTable<T extends { readonly id: number }> {
 
   /** Removes the entry with `id`: true when it held one. */
   delete(id: number): boolean {
-    const slot = id & this.mask;
+    const slot = id & (this.slots.length - 1);
     const entry = this.slots[slot];
     if (entry === undefined || entry.id !== id) return false;
     this.slots[slot] = undefined;
     this.count -= 1;
-    if (this.count === 0 && this.slots.length > PENDING_TABLE_INITIAL_SLOTS) {
-      this.slots = emptySlots(PENDING_TABLE_INITIAL_SLOTS);
-      this.mask = PENDING_TABLE_INITIAL_SLOTS - 1;
-    }
+    if (this.count === 0 && this.slots.length > PENDING_TABLE_INITIAL_SLOTS) this.slots = emptySlots(PENDING_TABLE_INITIAL_SLOTS);
     return true;
   }
 
@@ -81,7 +79,6 @@ export class PendingTable<T extends { readonly id: number }> {
       const slots = placed(entries, length);
       if (slots !== null) {
         this.slots = slots;
-        this.mask = length - 1;
         return;
       }
     }
