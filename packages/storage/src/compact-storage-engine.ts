@@ -17,6 +17,7 @@ import {
 import { hashKey, normalizeRanges } from '@dkv/hashing';
 import { DeadlineHeap } from './deadline-heap.js';
 import { checkEngineOptions, type InMemoryStorageEngineOptions, type InMemoryStorageStats } from './in-memory-storage-engine.js';
+import { type BoundedStorageEngine, KeyIndex } from './key-index.js';
 import { digestRanges } from './record-digest.js';
 import { FLAG_IN_USE, FLAG_TOMBSTONE, NO_SLOT, RecordTable } from './record-table.js';
 import { bucketOf, inSomeRange, touchedBuckets } from './scan-buckets.js';
@@ -94,14 +95,14 @@ export interface CompactStorageStats extends InMemoryStorageStats {
  * scanned records after an await). Values above `maxSlabValueBytes`
  * keep a buffer of their own, which is returned as it is and must not be mutated.
  */
-export class CompactStorageEngine implements RangeScanStorageEngine, CopyingStorageEngine {
+export class CompactStorageEngine implements RangeScanStorageEngine, CopyingStorageEngine, BoundedStorageEngine {
   /** `apply` copies the bytes into a slab block or a buffer of their own: a caller may lend it a view (see `StorageService.handleBorrowed`). */
   readonly copiesAppliedValues = true;
   private readonly clock: Clock;
   private readonly tombstoneGraceMs: number;
   private readonly ttlIndexSlackFactor: number;
-  /** Key → slot. Its insertion order is the in-memory engine's `entries` order (both insert on first apply, delete on purge and remove). */
-  private readonly slots = new Map<string, number>();
+  /** Key → slot. Its order is the in-memory engine's `entries` order (both insert on first apply, delete on purge and remove). */
+  private readonly slots: KeyIndex<number>;
   private readonly table = new RecordTable();
   private readonly values: SlabAllocator;
   private readonly writers = new WriterTable();
@@ -118,11 +119,12 @@ export class CompactStorageEngine implements RangeScanStorageEngine, CopyingStor
   private liveBytes = 0;
 
   constructor(options: CompactStorageEngineOptions) {
-    const { clock, tombstoneGraceMs, ttlIndexSlackFactor } = checkEngineOptions(options);
+    const { clock, tombstoneGraceMs, ttlIndexSlackFactor, maxKeys, keyIndexShardCapacity } = checkEngineOptions(options);
     this.clock = clock;
     this.tombstoneGraceMs = tombstoneGraceMs;
     this.ttlIndexSlackFactor = ttlIndexSlackFactor;
     this.values = new SlabAllocator(options);
+    this.slots = new KeyIndex<number>({ maxKeys, shardCapacity: keyIndexShardCapacity });
     const { compactionMaxMoves = DEFAULT_COMPACTION_MAX_MOVES } = options;
     if (!Number.isInteger(compactionMaxMoves) || compactionMaxMoves < 0 || compactionMaxMoves > MAX_COMPACTION_MAX_MOVES) {
       throw new DkvError(
@@ -168,12 +170,21 @@ export class CompactStorageEngine implements RangeScanStorageEngine, CopyingStor
     };
   }
 
-  /** Stores a copy of `record` if it beats the record held (expired values compared as their tombstones). */
+  /** Throws a `KeyLimitError` (`UNAVAILABLE`) when `key` is not held and there is no room for another (see {@link KeyIndex}). */
+  checkRoom(key: string): void {
+    this.slots.checkRoom(key);
+  }
+
+  /**
+   * Stores a copy of `record` if it beats the record held (expired values compared as their tombstones).
+   * @throws KeyLimitError (`UNAVAILABLE`) for a key not held when there is no room for it, nothing changed.
+   */
   apply(key: string, record: VersionedValue): ApplyResult {
     const nowMs = this.clock.now();
     const incoming = isExpired(record, nowMs) ? toTombstone(record) : record;
     const t = this.table;
-    let slot = this.slots.get(key);
+    const hash = hashKey(key);
+    let slot = this.slots.get(key, hash);
     if (slot !== undefined) {
       this.foldIfExpired(slot, nowMs);
       // A tombstone past its purge time is gone, swept or not.
@@ -184,11 +195,11 @@ export class CompactStorageEngine implements RangeScanStorageEngine, CopyingStor
     let previous = 0;
     if (isPastPurge(incoming, nowMs, this.tombstoneGraceMs)) return this.applyPastPurge(key, slot, incoming, nowMs);
     if (slot === undefined) {
-      const hash = hashKey(key);
+      this.slots.checkRoom(key, hash);
       slot = t.allocate(key, bucketOf(hash));
       t.keyHash[slot] = hash;
       t.keyBytes[slot] = Buffer.byteLength(key, 'utf8');
-      this.slots.set(key, slot);
+      this.slots.set(key, slot, hash);
     } else {
       this.foldIfExpired(slot, nowMs);
       if (!this.beatsHeld(incoming, slot))
@@ -431,7 +442,7 @@ export class CompactStorageEngine implements RangeScanStorageEngine, CopyingStor
     this.uncount(slot);
     this.values.release(t.valueAddress[slot] as number);
     this.writers.release(t.writer[slot] as number);
-    this.slots.delete(key);
+    this.slots.delete(key, t.keyHash[slot] as number);
     t.free(slot, bucketOf(t.keyHash[slot] as number));
   }
 
@@ -443,7 +454,7 @@ export class CompactStorageEngine implements RangeScanStorageEngine, CopyingStor
     if (this.ttlIndex.size > this.ttlIndexSlackFactor * this.slots.size + TTL_INDEX_MIN_SLACK) this.compactIndex();
   }
 
-  /** Rebuilds the TTL index from the records held, in key-insertion order: O(n), amortised by the slack. */
+  /** Rebuilds the TTL index from the records held, in the key index's order: O(n), amortised by the slack. */
   private compactIndex(): void {
     const t = this.table;
     this.ttlIndex.rebuild(this.slots.size, (add) => {

@@ -19,6 +19,7 @@ import { CompactStorageEngine } from './compact-storage-engine.js';
 import { checkDataIdentity, IDENTITY_FILE } from './data-identity.js';
 import type { LogDirectory, LogFile } from './log-files.js';
 import { encodeEntryInto, LOG_RECORD_OVERHEAD_BYTES, maxEntryBytes, type LogEntry } from './log-record.js';
+import type { BoundedStorageEngine } from './key-index.js';
 import { REPLAY_CHUNK_BYTES, replaySegmentFile } from './log-recovery.js';
 import type { CopyingStorageEngine } from './storage-service.js';
 
@@ -300,12 +301,15 @@ export class DurableStorageEngine<E extends RangeScanStorageEngine = RangeScanSt
 
   /**
    * Logs `record` and applies it, when it beats the record held; otherwise applies nothing.
-   * @throws DkvError UNAVAILABLE when the log cannot take it (then nothing changed).
+   * @throws DkvError UNAVAILABLE when the log cannot take it, or the engine has no room for a new
+   * key (then nothing changed, and nothing was logged).
    */
   apply(key: string, record: VersionedValue): ApplyResult {
     const incoming =
       !record.tombstone && record.expiresAt !== null && record.expiresAt <= this.options.clock.now() ? toTombstone(record) : record;
     const held = this.peek(key);
+    // A key the engine has no room for is refused before it is logged (a replay would refuse it too).
+    if (held === null) (this.inner as Partial<BoundedStorageEngine>).checkRoom?.(key);
     if (held === null || compareVersionedValues(incoming, held) > 0) this.append(key, incoming);
     return this.inner.apply(key, record);
   }

@@ -18,6 +18,7 @@ import {
   type VersionMeta,
 } from '@dkv/core';
 import { hashKey, normalizeRanges } from '@dkv/hashing';
+import { type BoundedStorageEngine, KeyIndex, keyIndexBoundsProblem, MAX_KEYS_PER_REPLICA, V8_MAP_MAX_ENTRIES } from './key-index.js';
 import { digestRanges, writerIdHash } from './record-digest.js';
 import { bucketOf, inSomeRange, SCAN_BUCKETS, touchedBuckets } from './scan-buckets.js';
 
@@ -44,6 +45,16 @@ export interface InMemoryStorageEngineOptions {
    * of keys held (plus a fixed 1024), it is rebuilt from the keys. Default 2.
    */
   readonly ttlIndexSlackFactor?: number;
+  /**
+   * The most keys (values and tombstones) held: a write of a new key beyond it is refused with
+   * `UNAVAILABLE`, nothing changed (see {@link KeyIndex}). 1 to {@link MAX_KEYS_PER_REPLICA}, the default.
+   */
+  readonly maxKeys?: number;
+  /**
+   * The most keys one shard of the key index holds ({@link KeyIndex}): V8's limit for a `Map`,
+   * {@link V8_MAP_MAX_ENTRIES}, unless a test sets it lower to reach it.
+   */
+  readonly keyIndexShardCapacity?: number;
 }
 
 /**
@@ -51,14 +62,22 @@ export interface InMemoryStorageEngineOptions {
  * @throws DkvError INVALID_REQUEST naming the bad option.
  */
 export function checkEngineOptions(options: InMemoryStorageEngineOptions): Required<InMemoryStorageEngineOptions> {
-  const { clock, tombstoneGraceMs, ttlIndexSlackFactor = DEFAULT_TTL_INDEX_SLACK_FACTOR } = options;
+  const {
+    clock,
+    tombstoneGraceMs,
+    ttlIndexSlackFactor = DEFAULT_TTL_INDEX_SLACK_FACTOR,
+    maxKeys = MAX_KEYS_PER_REPLICA,
+    keyIndexShardCapacity = V8_MAP_MAX_ENTRIES,
+  } = options;
   if (!(tombstoneGraceMs >= 0)) {
     throw new DkvError('INVALID_REQUEST', `tombstoneGraceMs must be a number of milliseconds >= 0, got ${String(tombstoneGraceMs)}`);
   }
   if (!(ttlIndexSlackFactor >= 1)) {
     throw new DkvError('INVALID_REQUEST', `ttlIndexSlackFactor must be >= 1, got ${String(ttlIndexSlackFactor)}`);
   }
-  return { clock, tombstoneGraceMs, ttlIndexSlackFactor };
+  const problem = keyIndexBoundsProblem({ maxKeys, shardCapacity: keyIndexShardCapacity });
+  if (problem !== null) throw new DkvError('INVALID_REQUEST', problem);
+  return { clock, tombstoneGraceMs, ttlIndexSlackFactor, maxKeys, keyIndexShardCapacity };
 }
 
 /** {@link StorageStats} plus what is particular to the in-memory engine. */
@@ -116,11 +135,11 @@ interface TtlItem {
  * popped. The heap is rebuilt when stale items exceed the configured slack, which bounds it.
  * The engine stores values' bytes as given, without copying; callers must not mutate them.
  */
-export class InMemoryStorageEngine implements RangeScanStorageEngine {
+export class InMemoryStorageEngine implements RangeScanStorageEngine, BoundedStorageEngine {
   private readonly clock: Clock;
   private readonly tombstoneGraceMs: number;
   private readonly ttlIndexSlackFactor: number;
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries: KeyIndex<Entry>;
   /** Entries by the deadline they were indexed at; stale items (the entry changed since) are skipped when popped. */
   private readonly ttlIndex = new BinaryHeap<TtlItem>((a, b) => a.atMs - b.atMs);
   private readonly buckets: Array<Set<string> | undefined> = new Array<Set<string> | undefined>(SCAN_BUCKETS);
@@ -130,10 +149,11 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
   private liveBytes = 0;
 
   constructor(options: InMemoryStorageEngineOptions) {
-    const { clock, tombstoneGraceMs, ttlIndexSlackFactor } = checkEngineOptions(options);
+    const { clock, tombstoneGraceMs, ttlIndexSlackFactor, maxKeys, keyIndexShardCapacity } = checkEngineOptions(options);
     this.clock = clock;
     this.tombstoneGraceMs = tombstoneGraceMs;
     this.ttlIndexSlackFactor = ttlIndexSlackFactor;
+    this.entries = new KeyIndex<Entry>({ maxKeys, shardCapacity: keyIndexShardCapacity });
   }
 
   /** The record held for `key`; an expired value is folded into its tombstone first. */
@@ -154,17 +174,26 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
     return record === null ? null : metaOf(record);
   }
 
-  /** Stores `record` if it beats the record held (expired values compared as their tombstones). */
+  /** Throws a `KeyLimitError` (`UNAVAILABLE`) when `key` is not held and there is no room for another (see {@link KeyIndex}). */
+  checkRoom(key: string): void {
+    this.entries.checkRoom(key);
+  }
+
+  /**
+   * Stores `record` if it beats the record held (expired values compared as their tombstones).
+   * @throws KeyLimitError (`UNAVAILABLE`) for a key not held when there is no room for it, nothing changed.
+   */
   apply(key: string, record: VersionedValue): ApplyResult {
     const nowMs = this.clock.now();
-    let held = this.entries.get(key);
+    const hash = hashKey(key);
+    let held = this.entries.get(key, hash);
     let incoming = isExpired(record, nowMs) ? toTombstone(record) : record;
     if (held !== undefined) {
       this.foldIfExpired(held, nowMs);
       // A tombstone past its purge time is gone, swept or not.
       if (this.isPurgeable(held, nowMs)) this.remove(key);
     }
-    held = this.entries.get(key);
+    held = this.entries.get(key, hash);
     if (held !== undefined) {
       if (compareVersionedValues(incoming, held.record) <= 0)
         return { applied: false, version: held.record.version, previous: held.record.version };
@@ -183,11 +212,11 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
     const entry: Entry = {
       key,
       keyBytes: held?.keyBytes ?? Buffer.byteLength(key, 'utf8'),
-      hash: held?.hash ?? hashKey(key),
+      hash,
       record: incoming,
       purgeAtMs: incoming.tombstone ? (deathTimeOf(incoming) ?? nowMs) + this.tombstoneGraceMs : Number.POSITIVE_INFINITY,
     };
-    this.entries.set(key, entry);
+    this.entries.set(key, entry, hash);
     if (held === undefined) this.addToBucket(entry);
     this.count(entry);
     this.index(entry);
@@ -244,7 +273,7 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
     const entry = this.entries.get(key);
     if (entry === undefined) return false;
     this.uncount(entry);
-    this.entries.delete(key);
+    this.entries.delete(key, entry.hash);
     this.removeFromBucket(entry);
     return true;
   }
@@ -260,10 +289,10 @@ export class InMemoryStorageEngine implements RangeScanStorageEngine {
     while (work < maxWork && (this.ttlIndex.peek()?.atMs ?? Number.POSITIVE_INFINITY) <= nowMs) {
       const entry = this.ttlIndex.pop()?.entry;
       work += 1;
-      if (entry === undefined || this.entries.get(entry.key) !== entry) continue;
+      if (entry === undefined || this.entries.get(entry.key, entry.hash) !== entry) continue;
       this.foldIfExpired(entry, nowMs);
       if (entry.record.tombstone && entry.purgeAtMs <= nowMs) {
-        this.entries.delete(entry.key);
+        this.entries.delete(entry.key, entry.hash);
         this.removeFromBucket(entry);
         this.tombstones -= 1;
       }

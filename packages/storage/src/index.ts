@@ -44,6 +44,14 @@ export {
   type DurableEngineLogger,
   type FsyncPolicy,
 } from './durable-storage-engine.js';
+export {
+  type BoundedStorageEngine,
+  KeyIndex,
+  type KeyIndexBounds,
+  KeyLimitError,
+  MAX_KEYS_PER_REPLICA,
+  V8_MAP_MAX_ENTRIES,
+} from './key-index.js';
 export { MemoryLogDirectory, type LogDirectory, type LogFile, type LogFault } from './log-files.js';
 export { DATA_FORMAT_VERSION, IDENTITY_FILE } from './data-identity.js';
 export { PersistingRequestHandler, type Persistence } from './persisting-request-handler.js';
