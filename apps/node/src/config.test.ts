@@ -2,6 +2,8 @@ import { DEFAULT_VNODES } from '@dkv/hashing';
 // Goal: a node's configuration comes from flags, then DKV_* variables, then defaults, and every
 // bad setting stops start-up with a message naming the flag, the variable and the reason.
 // Method: table cases through parseNodeConfig and parseFlags, no process started.
+import { maxKeysForHeap } from '@dkv/composition';
+import { getHeapStatistics } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { parseNodeConfig, staticMembership } from './config.js';
 import { ConfigError, formatHelp, parseFlags } from '@dkv/app-config';
@@ -32,6 +34,7 @@ describe('parseNodeConfig', () => {
       mergeMinBytes: 64 * 1024 * 1024,
       tombstoneGraceMs: 3_600_000,
       maxClockOffsetMs: 600_000,
+      maxKeys: maxKeysForHeap('compact', getHeapStatistics().heap_size_limit),
       sweepIntervalMs: 100,
       sweepMaxWork: 1000,
       engine: 'compact',

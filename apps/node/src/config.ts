@@ -18,6 +18,7 @@ import {
   ConfigError,
   DURABILITY_SETTINGS,
   LOG_LEVELS,
+  autoOrIntSchema,
   enumSchema,
   intSchema,
   isValidAddress,
@@ -32,7 +33,9 @@ import type { CoordinatorConfig } from '@dkv/coordination';
 import type { RespDoorConfig } from '@dkv/app-config';
 import { PORT_BOUNDS_SETTINGS, portBoundsFrom, TLS_SETTINGS, tlsConfigFrom, type TlsConfig } from '@dkv/app-config';
 import type { PortBounds } from '@dkv/transport';
-import { STORAGE_ENGINES, type StorageEngineKind } from '@dkv/composition';
+import { HEAP_BYTES_PER_KEY, maxKeysForHeap, STORAGE_ENGINES, type StorageEngineKind } from '@dkv/composition';
+import { MAX_KEYS_PER_REPLICA } from '@dkv/storage';
+import { getHeapStatistics } from 'node:v8';
 import { NODE_COORDINATE_SETTINGS, nodeCoordinatorConfig, type CoordinatorClientConfig } from './coordinate-config.js';
 
 /** A static member as `--members` lists it: `id=host:port`, or `id=host:port@zone`. */
@@ -66,6 +69,11 @@ export interface NodeConfig {
   readonly sweepMaxWork: number;
   /** The replica's storage engine (see {@link STORAGE_ENGINES}). */
   readonly engine: StorageEngineKind;
+  /**
+   * The most keys (values and tombstones) this node holds; a write of a new key beyond is refused
+   * (`--max-keys`; `auto`, the default, is `maxKeysForHeap` of the engine and this process's heap limit).
+   */
+  readonly maxKeys: number;
   /** With a directory, the engine's records are also kept in a log under `<dataDir>/<id>` and replayed at start; null: in memory only. */
   readonly dataDir: string | null;
   /** When the log is fsynced (see `DURABILITY_SETTINGS`); unused without `dataDir`. */
@@ -282,6 +290,13 @@ export const NODE_SETTINGS = {
       'storage engine: compact (values in slabs, metadata in typed arrays: about 1.1x the payload per 2 KB session) or map (a Map of records, the reference layout: about 1.36x)',
     schema: enumSchema(STORAGE_ENGINES),
   },
+  maxKeys: {
+    flag: 'max-keys',
+    env: 'DKV_MAX_KEYS',
+    defaultValue: 'auto',
+    description: `most keys (values and tombstones) this node holds; a write of a new key beyond is refused, overwrites and deletes go on (auto: what fits in 70% of the V8 heap limit at ${HEAP_BYTES_PER_KEY.compact} B a key with the compact engine, ${HEAP_BYTES_PER_KEY.map} B with map; --max-old-space-size raises it; at most ${MAX_KEYS_PER_REPLICA})`,
+    schema: autoOrIntSchema(1, MAX_KEYS_PER_REPLICA),
+  },
   bodyLimitBytes: {
     flag: 'body-limit-bytes',
     env: 'DKV_BODY_LIMIT_BYTES',
@@ -402,6 +417,7 @@ export function parseNodeConfig(
   const { authFile: _authFile, tlsCert: _tlsCert, tlsKey: _tlsKey, tlsCa: _tlsCa, ...rest } = withoutCoordinateSettings(values);
   return {
     ...rest,
+    maxKeys: values.maxKeys === 'auto' ? maxKeysForHeap(values.engine, getHeapStatistics().heap_size_limit) : values.maxKeys,
     auth,
     tls,
     clusterSecret: auth?.clusterSecret ?? null,

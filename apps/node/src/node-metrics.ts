@@ -9,8 +9,8 @@ export interface NodeMetrics {
   readonly registry: Registry;
   /** Wraps the replica handler so every internode request is counted by type. */
   countRequests(handler: StorageRequestHandler): StorageRequestHandler;
-  /** Exports the service's count of writes refused for a version too far ahead; returns the service. */
-  countRefusals<S extends { readonly versionsRefused: number }>(service: S): S;
+  /** Exports the service's counts of writes refused (a version too far ahead; no room for a new key); returns the service. */
+  countRefusals<S extends { readonly versionsRefused: number; readonly keysRefused: number }>(service: S): S;
   /** The node port's bound counters (connections refused, timeouts, failed handshakes...), exported as `dkv_port_bounds_total`. */
   readonly portBounds: PortBoundCounters;
   /** With `--coordinate`: the Redis door's bound counters, `dkv_port_bounds_total{port="resp"}`. */
@@ -18,7 +18,7 @@ export interface NodeMetrics {
 }
 
 /**
- * Creates the node's metrics: the engine's keys, bytes and tombstones (read when scraped, so the
+ * Creates the node's metrics: the engine's keys, bytes and tombstones and, given `maxKeys`, its bound (read when scraped, so the
  * hot path pays nothing for them), internode requests by type, and the process defaults.
  */
 export function createNodeMetrics(
@@ -26,8 +26,16 @@ export function createNodeMetrics(
   nodeId: string,
   sync: () => RangeSyncManager | null = () => null,
   antiEntropy: () => AntiEntropyManager | null = () => null,
+  maxKeys: number | null = null,
 ): NodeMetrics {
   const registry = createProcessRegistry({ node: nodeId });
+  if (maxKeys !== null)
+    gaugeFrom(
+      registry,
+      'dkv_storage_max_keys',
+      'The most keys (values and tombstones) this replica holds (--max-keys): new keys beyond are refused',
+      () => maxKeys,
+    );
   gaugeFrom(registry, 'dkv_storage_keys', 'Keys holding a live value on this replica', () => engine.stats().keys);
   gaugeFrom(registry, 'dkv_storage_bytes', 'Bytes of keys and live values held on this replica', () => engine.stats().bytes);
   gaugeFrom(registry, 'dkv_storage_tombstones', 'Tombstones kept for their grace period', () => engine.stats().tombstones);
@@ -182,6 +190,12 @@ export function createNodeMetrics(
         'dkv_storage_versions_refused_total',
         'Records refused or dropped since start because their version was beyond this clock plus --max-clock-offset-ms: writes, hints, records held from before (met by a read, write or scan), and records from range sync or anti-entropy',
         () => service.versionsRefused + (sync()?.stats.versionsRefused ?? 0) + (antiEntropy()?.stats.versionsRefused ?? 0),
+      );
+      counterFrom(
+        registry,
+        'dkv_storage_keys_refused_total',
+        'Writes of new keys refused since start because this replica held --max-keys keys (values and tombstones)',
+        () => service.keysRefused,
       );
       return service;
     },

@@ -71,7 +71,11 @@ export function nodeContainer(config: NodeConfig, address: string): Container {
   c.bind<Scheduler>(TOKENS.scheduler).toConstantValue(new TimerScheduler());
   c.bind<Rng>(TOKENS.rng).toConstantValue(new SystemRng());
   c.bind<FastifyBaseLogger>(T.logger).toResolvedValue((cfg: NodeConfig) => processLogger(cfg.logLevel, { node: cfg.id }), [T.config]);
-  c.bind<StorageSettings>(TOKENS.storageSettings).toConstantValue({ engine: config.engine, tombstoneGraceMs: config.tombstoneGraceMs });
+  c.bind<StorageSettings>(TOKENS.storageSettings).toConstantValue({
+    engine: config.engine,
+    tombstoneGraceMs: config.tombstoneGraceMs,
+    maxKeys: config.maxKeys,
+  });
   // With --data-dir the engine of the settings is kept in a log too (and replayed at start).
   if (config.dataDir !== null) {
     c.rebind<RangeScanStorageEngine>(TOKENS.engine).toResolvedValue(
@@ -95,6 +99,7 @@ export function nodeContainer(config: NodeConfig, address: string): Container {
         config.id,
         () => member.sync,
         () => member.antiEntropy,
+        config.maxKeys,
       ),
     [TOKENS.engine, TOKENS.member],
   );

@@ -1,5 +1,6 @@
 export {
   ADDRESS_PATTERN,
+  autoOrIntSchema,
   booleanSchema,
   ConfigError,
   enumSchema,

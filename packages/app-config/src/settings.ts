@@ -89,6 +89,20 @@ export function intSchema(min: number, max: number): z.ZodType<number, string> {
   });
 }
 
+/** `auto` (the caller works the value out), or a whole number from `min` to `max`. */
+export function autoOrIntSchema(min: number, max: number): z.ZodType<number | 'auto', string> {
+  const whole = intSchema(min, max);
+  return z.string().transform((text, ctx) => {
+    if (text.trim() === 'auto') return 'auto' as const;
+    const parsed = whole.safeParse(text);
+    if (!parsed.success) {
+      ctx.addIssue({ code: 'custom', message: `must be auto or a whole number from ${min} to ${max}` });
+      return z.NEVER;
+    }
+    return parsed.data;
+  });
+}
+
 /** A yes/no setting: `true`, `false`, `1`, `0`, `yes` or `no` (any case). */
 export function booleanSchema(): z.ZodType<boolean, string> {
   return z.string().transform((text, ctx) => {

@@ -6,6 +6,14 @@
  */
 export { coordinationModule } from './coordination.composition.js';
 export { coordinatorMembershipModule, storageMembershipModule, type CoordinatorGossipSettings } from './membership.composition.js';
-export { createMemoryEngine, STORAGE_ENGINES, storageModule, type StorageEngineKind, type StorageSettings } from './storage.composition.js';
+export {
+  createMemoryEngine,
+  HEAP_BYTES_PER_KEY,
+  maxKeysForHeap,
+  STORAGE_ENGINES,
+  storageModule,
+  type StorageEngineKind,
+  type StorageSettings,
+} from './storage.composition.js';
 export { TOKENS, type MemberOptions } from './tokens.js';
 export { transportModule } from './transport.composition.js';

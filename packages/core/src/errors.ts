@@ -55,20 +55,32 @@ export type QuorumOperation = 'read' | 'write' | 'version read';
 
 /** Fewer replicas answered than the consistency level needs; a failed write is never reported as success. */
 export class QuorumNotMetError extends DkvError {
+  /**
+   * @param refusal why a replica refused, when one said so (a replica with no room for a new key):
+   * appended to the message, so that a client sees why the quorum failed, not only that it did.
+   */
   constructor(
     readonly operation: QuorumOperation,
     readonly needed: number,
     readonly received: number,
     readonly contacted: number,
+    readonly refusal: string | null = null,
   ) {
     super(
       'QUORUM_NOT_MET',
-      `${operation} quorum not met: needed ${needed} replica answers, received ${received} of ${contacted} contacted`,
+      `${operation} quorum not met: needed ${needed} replica answers, received ${received} of ${contacted} contacted${refusal === null ? '' : `; ${refusal}`}`,
       { needed, received, contacted, operation },
     );
     this.name = 'QuorumNotMetError';
   }
 }
+
+/**
+ * The start of a replica's refusal of a write of a new key when it has no room for another (a
+ * storage node's `--max-keys`): coordinators read it (remote errors travel as text) and say it
+ * when their quorum is not met.
+ */
+export const REPLICA_FULL_PREFIX = 'REPLICA_FULL: ';
 
 /** Why a request to a node failed, as far as the transport can tell. */
 export type NodeFailureKind = 'timeout' | 'unreachable' | 'remote' | 'overloaded' | 'closed';

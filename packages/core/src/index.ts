@@ -46,6 +46,7 @@ export {
   NodeUnavailableError,
   QuorumNotMetError,
   type QuorumOperation,
+  REPLICA_FULL_PREFIX,
 } from './errors.js';
 export {
   type ApplyResult,

@@ -22,10 +22,12 @@ export interface FanOutOptions {
 /**
  * Why a replica has no answer: a version `conflict` and an `excused` failure come from a healthy
  * replica; `refused-ahead` is a replica refusing the record's version as too far ahead of its
- * clock (the write's fault, with the replica's `reason`); `error` is anything else.
+ * clock (the write's fault, with the replica's `reason`); `refused-full` is a replica with no room
+ * for a new key (a failure like `error`, with the replica's `reason` to report); `error` is
+ * anything else.
  */
 export type FanOutFailure =
-  { readonly kind: 'conflict' | 'excused' | 'error' } | { readonly kind: 'refused-ahead'; readonly reason: string };
+  { readonly kind: 'conflict' | 'excused' | 'error' } | { readonly kind: 'refused-ahead' | 'refused-full'; readonly reason: string };
 
 /** What happened to a fan-out: a replica answered or failed, or the hedge timer fired. */
 export type FanOutEvent =
@@ -37,7 +39,13 @@ export type FanOutEvent =
 export type FanOutLoss =
   | { readonly reason: 'refused-ahead'; readonly refusal: string }
   | { readonly reason: 'conflict' }
-  | { readonly reason: 'quorum-not-met'; readonly received: number; readonly contacted: number };
+  | {
+      readonly reason: 'quorum-not-met';
+      readonly received: number;
+      readonly contacted: number;
+      /** The first `refused-full` reason a replica gave, or null. */
+      readonly refusal: string | null;
+    };
 
 /**
  * What the driver must do, in order: send the request to a replica (`hedged` when the hedge timer
@@ -96,6 +104,7 @@ export class FanOut {
   private contacted = 0;
   private conflicts = 0;
   private refusedAhead: string | null = null;
+  private refusedFull: string | null = null;
   private hedgeArmed = false;
   private started = false;
   private decided = false;
@@ -156,6 +165,7 @@ export class FanOut {
       this.tally.record(false);
       if (event.failure.kind === 'conflict') this.conflicts += 1;
       if (event.failure.kind === 'refused-ahead') this.refusedAhead ??= event.failure.reason;
+      if (event.failure.kind === 'refused-full') this.refusedFull ??= event.failure.reason;
       if (!this.decided) this.askSpare(false);
     }
     this.decide();
@@ -220,6 +230,6 @@ export class FanOut {
   private loss(): FanOutLoss {
     if (this.refusedAhead !== null) return { reason: 'refused-ahead', refusal: this.refusedAhead };
     if (this.conflicts > 0) return { reason: 'conflict' };
-    return { reason: 'quorum-not-met', received: this.tally.received, contacted: this.contacted };
+    return { reason: 'quorum-not-met', received: this.tally.received, contacted: this.contacted, refusal: this.refusedFull };
   }
 }

@@ -315,6 +315,28 @@ describe('QuorumManager.writeWithQuorum', () => {
     await expect(result.stragglers[0]!.delivered).resolves.toBe(false);
   });
 
+  it('says why when replicas refused a new key for want of room (REPLICA_FULL), after the counts', async () => {
+    const client = new ScriptedClient();
+    const quorum = new QuorumManager(client, settings());
+    const write = quorum.writeWithQuorum('k', rec(3), nodes, 2);
+    const full = (id: string) => new NodeUnavailableError(id, 'remote', `REPLICA_FULL: node ${id}: no room for new key "k"`);
+    client.take('b').reject(full('b'));
+    client.take('a').resolve({ type: 'PUT', applied: true, version: 3, previous: 0 });
+    client.take('c').reject(full('c'));
+    const error = await write.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(QuorumNotMetError);
+    expect((error as Error).message).toBe(
+      'write quorum not met: needed 2 replica answers, received 1 of 3 contacted; node b: no room for new key "k"',
+    );
+    expect((error as QuorumNotMetError).details).toMatchObject({ needed: 2, received: 1, contacted: 3 });
+
+    const one = quorum.writeIfNewer('k', rec(4), [nodes[0]!], 1);
+    client.take('a').reject(full('a'));
+    expect(((await one.catch((e: unknown) => e)) as Error).message).toBe(
+      'write quorum not met: needed 1 replica answers, received 0 of 1 contacted; node a: no room for new key "k"',
+    );
+  });
+
   it('names the right stragglers when the preferred replica is asked first', async () => {
     const client = new ScriptedClient();
     const quorum = new QuorumManager(client, settings({ preferNodeId: 'c' }));

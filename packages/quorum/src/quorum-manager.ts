@@ -2,6 +2,7 @@ import {
   compareVersionedValues,
   DkvError,
   QuorumNotMetError,
+  REPLICA_FULL_PREFIX,
   VersionTooFarAheadError,
   type Node,
   type NodeClient,
@@ -259,7 +260,7 @@ export class QuorumManager {
    */
   private readOne<T>(key: string, node: Node, finish: QuorumReadFinish<T>): Promise<T> {
     if (this.hooks.isAvailable?.(node.id) === false) {
-      return Promise.reject(lossErrorOf(this.stats, 'read', 1, { reason: 'quorum-not-met', received: 0, contacted: 0 }));
+      return Promise.reject(lossErrorOf(this.stats, 'read', 1, { reason: 'quorum-not-met', received: 0, contacted: 0, refusal: null }));
     }
     return this.nodeClient.send(node, { type: 'GET', key }, this.requestOptions).then(
       (answer) => {
@@ -275,7 +276,7 @@ export class QuorumManager {
           1,
           failure.kind === 'refused-ahead'
             ? { reason: 'refused-ahead', refusal: failure.reason }
-            : { reason: 'quorum-not-met', received: 0, contacted: 1 },
+            : { reason: 'quorum-not-met', received: 0, contacted: 1, refusal: null },
         );
       },
     );
@@ -462,7 +463,7 @@ export class QuorumManager {
     countsUnvouched: ((node: Node) => boolean) | undefined,
   ): Promise<QuorumWriteResult | { readonly conflictVersion: number }> {
     if (this.hooks.isAvailable?.(node.id) === false) {
-      return Promise.reject(lossErrorOf(this.stats, 'write', 1, { reason: 'quorum-not-met', received: 0, contacted: 0 }));
+      return Promise.reject(lossErrorOf(this.stats, 'write', 1, { reason: 'quorum-not-met', received: 0, contacted: 0, refusal: null }));
     }
     return this.nodeClient.send(node, { type: 'PUT', key, record }, this.requestOptions).then(
       (answer): QuorumWriteResult | { readonly conflictVersion: number } => {
@@ -473,7 +474,7 @@ export class QuorumManager {
           }
           // Applied but unvouched: a healthy replica that does not count (the fan-out's `excused`).
           this.hooks.onReplicaOutcome?.(node.id, true, undefined);
-          const error = lossErrorOf(this.stats, 'write', 1, { reason: 'quorum-not-met', received: 0, contacted: 1 });
+          const error = lossErrorOf(this.stats, 'write', 1, { reason: 'quorum-not-met', received: 0, contacted: 1, refusal: null });
           error.message += `; 1 more applied it but are catching up after losing their data, so they cannot vouch that they held nothing newer`;
           throw error;
         }
@@ -488,7 +489,12 @@ export class QuorumManager {
         if (failure.kind === 'refused-ahead')
           throw lossErrorOf(this.stats, 'write', 1, { reason: 'refused-ahead', refusal: failure.reason });
         if (failure.kind === 'conflict') return { conflictVersion: 0 };
-        throw lossErrorOf(this.stats, 'write', 1, { reason: 'quorum-not-met', received: 0, contacted: 1 });
+        throw lossErrorOf(this.stats, 'write', 1, {
+          reason: 'quorum-not-met',
+          received: 0,
+          contacted: 1,
+          refusal: failure.kind === 'refused-full' ? failure.reason : null,
+        });
       },
     );
   }
@@ -848,7 +854,7 @@ function lossErrorOf(stats: QuorumStats, operation: QuorumOperation, needed: num
   if (loss.reason === 'refused-ahead') return new VersionTooFarAheadError(loss.refusal);
   if (loss.reason === 'conflict') return new VersionConflict(0);
   stats.quorumFailures[operation] += 1;
-  return new QuorumNotMetError(operation, needed, loss.received, loss.contacted);
+  return new QuorumNotMetError(operation, needed, loss.received, loss.contacted, loss.refusal);
 }
 
 /** A replica's answer to a read: the whole record (GET), or only its version (HEAD, a digest read). */
@@ -974,19 +980,29 @@ class VersionConflict extends Error {
   }
 }
 
-/** A replica's failure as the fan-out weighs it: by `classify`, then by a refusal of the version as too far ahead. */
+/**
+ * A replica's failure as the fan-out weighs it: by `classify`, then by a refusal of the version as
+ * too far ahead, then by a refusal for want of room.
+ */
 function classifyFailure(error: unknown, classify: FanOutRequest<unknown, unknown>['classify']): FanOutFailure {
   const kind = classify?.(error) ?? 'error';
   if (kind !== 'error') return { kind };
   const reason = versionRefusal(error);
-  return reason === null ? { kind } : { kind: 'refused-ahead', reason };
+  if (reason !== null) return { kind: 'refused-ahead', reason };
+  const full = refusalAfter(error, REPLICA_FULL_PREFIX);
+  return full === null ? { kind } : { kind: 'refused-full', reason: full };
+}
+
+/** What follows `prefix` in a replica's error message (remote errors travel as text), or null. */
+function refusalAfter(error: unknown, prefix: string): string | null {
+  if (!(error instanceof DkvError)) return null;
+  const at = error.message.indexOf(prefix);
+  return at < 0 ? null : error.message.slice(at + prefix.length);
 }
 
 /** The reason a replica gave for refusing a version as too far ahead (`VERSION_TOO_FAR_AHEAD: ...`), or null. */
 function versionRefusal(error: unknown): string | null {
-  if (!(error instanceof DkvError)) return null;
-  const at = error.message.indexOf('VERSION_TOO_FAR_AHEAD: ');
-  return at < 0 ? null : error.message.slice(at + 'VERSION_TOO_FAR_AHEAD: '.length);
+  return refusalAfter(error, 'VERSION_TOO_FAR_AHEAD: ');
 }
 
 /** The highest of some versions by `compareVersionedValues`, or null if there are none. */

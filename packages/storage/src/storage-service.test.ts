@@ -1,9 +1,10 @@
 // Goal: the replica answers each internode request from its engine, synchronously.
 // Method: one engine behind the service, each request type checked against the engine's state.
-import { LOGICAL_BITS, versionAheadProblem, VERSION_EPOCH_MS, type VersionedValue } from '@dkv/core';
+import { DkvError, LOGICAL_BITS, versionAheadProblem, VERSION_EPOCH_MS, type VersionedValue } from '@dkv/core';
 import { describe, expect, it } from 'vitest';
 import { CompactStorageEngine } from './compact-storage-engine.js';
 import { InMemoryStorageEngine } from './in-memory-storage-engine.js';
+import { KeyLimitError } from './key-index.js';
 import { StorageService } from './storage-service.js';
 
 const record: VersionedValue = {
@@ -230,6 +231,34 @@ describe('StorageService and records whose version is too far ahead (issue 10, f
         expect({ nowMs, version, dropped: answer.type === 'HEAD' && answer.meta === null }).toEqual({ nowMs, version, dropped: refused });
         expect(refused).toBe(version >= boundary);
       }
+    }
+  });
+});
+
+describe('StorageService with a full engine', () => {
+  it('refuses a PUT of a new key as REPLICA_FULL with its node and reason, counts it, and still takes keys it holds', () => {
+    const clock = { now: (): number => 1000 };
+    for (const engine of [
+      new InMemoryStorageEngine({ clock, tombstoneGraceMs: 10_000, maxKeys: 1 }),
+      new CompactStorageEngine({ clock, tombstoneGraceMs: 10_000, maxKeys: 1 }),
+    ]) {
+      const service = new StorageService({ nodeId: 'n1', engine });
+      service.handle({ type: 'PUT', key: 'held', record });
+      let thrown: unknown;
+      try {
+        service.handleBorrowed({ type: 'PUT', key: 'new', record });
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(DkvError);
+      expect(thrown).not.toBeInstanceOf(KeyLimitError);
+      expect((thrown as DkvError).code).toBe('UNAVAILABLE');
+      expect((thrown as DkvError).message).toBe(
+        'REPLICA_FULL: node n1: no room for new key "new": this replica holds its most keys, 1 (values and tombstones), until some expire, or are deleted and purged',
+      );
+      expect(service.keysRefused).toBe(1);
+      expect(service.handle({ type: 'PUT', key: 'held', record: { ...record, version: 8 } })).toMatchObject({ applied: true, version: 8 });
+      expect(service.handle({ type: 'GET', key: 'new' })).toEqual({ type: 'GET', record: null });
     }
   });
 });

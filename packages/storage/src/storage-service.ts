@@ -5,6 +5,8 @@ import {
   VERSION_EPOCH_MS,
   versionAheadProblem,
   VersionTooFarAheadError,
+  REPLICA_FULL_PREFIX,
+  type ApplyResult,
   type Clock,
   type GossipState,
   type RangeScanStorageEngine,
@@ -14,6 +16,7 @@ import {
   type StorageResponse,
   type VersionedValue,
 } from '@dkv/core';
+import { KeyLimitError } from './key-index.js';
 
 /** The most records one SCAN answer carries, whatever the request asks. */
 export const DEFAULT_SCAN_MAX_RECORDS = 1000;
@@ -106,6 +109,8 @@ export class StorageService implements StorageRequestHandler {
    * whose clock was that far ahead) that a GET, HEAD, PUT or SCAN met.
    */
   versionsRefused = 0;
+  /** Writes of new keys refused because the engine had no room for another key (a metric; see `KeyIndex`). */
+  keysRefused = 0;
   private readonly nodeId: string;
   private readonly clock: Clock | null;
   private readonly maxClockOffsetMs: number;
@@ -261,12 +266,23 @@ export class StorageService implements StorageRequestHandler {
    * replica then answers as one that held nothing (it cannot bring back what that record may have
    * overwritten before the check existed; keeping the key unwritable would not either).
    */
+  /** `engine.apply`, a refusal for want of room told as {@link REPLICA_FULL_PREFIX} and counted. */
+  private apply(key: string, record: VersionedValue): ApplyResult {
+    try {
+      return this.engine.apply(key, record);
+    } catch (error) {
+      if (!(error instanceof KeyLimitError)) throw error;
+      this.keysRefused += 1;
+      throw new DkvError('UNAVAILABLE', `${REPLICA_FULL_PREFIX}node ${this.nodeId}: ${error.message}`);
+    }
+  }
+
   private put(key: string, record: VersionedValue): StorageResponse {
     this.checkVersion(record.version);
-    let result = this.engine.apply(key, record);
+    let result = this.apply(key, record);
     if (!result.applied && this.isTooFarAhead(result.version)) {
       this.withoutTooFarAhead(key, this.engine.head(key));
-      result = this.engine.apply(key, record);
+      result = this.apply(key, record);
     }
     const { applied, version, previous } = result;
     // A store that lost its data cannot say that it never held anything newer (issue 10, finding 1).
