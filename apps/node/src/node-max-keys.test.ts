@@ -6,6 +6,7 @@
 // started in this process on 127.0.0.1 with --max-keys 2, driven over HTTP with fetch and over
 // its Redis door with a raw socket; every wait is a bounded poll of a condition.
 import { ConfigError } from '@dkv/app-config';
+import { freePort } from '@dkv/testkit';
 import { HEAP_BYTES_PER_KEY, maxKeysForHeap } from '@dkv/composition';
 import { MAX_KEYS_PER_REPLICA } from '@dkv/storage';
 import { connect } from 'node:net';
@@ -111,5 +112,46 @@ describe('a node at --max-keys', () => {
     const metrics = await (await fetch(`${node.url}/metrics`)).text();
     expect(metrics).toMatch(/^dkv_storage_max_keys\{node="mk1"\} 2$/m);
     expect(metrics).toMatch(/^dkv_storage_keys_refused_total\{node="mk1"\} 3$/m);
+  });
+});
+
+describe('three coordinating nodes, every one at --max-keys', () => {
+  const nodes: RunningNode[] = [];
+  afterAll(async () => {
+    for (const node of nodes) await node.close();
+  });
+
+  it('refuse a burst of new keys, and go on serving reads and overwrites: a full replica is neither suspected nor cut off', async () => {
+    const ids = ['f1', 'f2', 'f3'];
+    const ports = await Promise.all(ids.map(() => freePort()));
+    const members = ids.map((id, i) => `${id}=127.0.0.1:${ports[i]}`).join(',');
+    for (const [i, id] of ids.entries()) {
+      nodes.push(
+        await startNode(
+          parseNodeConfig({ id, port: String(ports[i]), members, coordinate: 'true', respPort: '0', logLevel: 'silent', maxKeys: '2' }, {}),
+        ),
+      );
+    }
+    const [first] = nodes as [RunningNode];
+    const allUp = async (node: RunningNode): Promise<boolean> => {
+      const view = (await (await fetch(`${node.url}/v1/cluster`)).json()) as { nodes: Array<{ status: string }> };
+      return view.nodes.length === 3 && view.nodes.every((n) => n.status === 'up');
+    };
+    for (const node of nodes) await until(`${node.url} to see every node up`, () => allUp(node));
+    for (const key of ['a', 'b']) expect((await fetch(`${first.url}/v1/kv/${key}`, { method: 'PUT', body: key })).status).toBe(200);
+
+    // More refusals in a row than any circuit breaker's threshold (5), through every node.
+    for (let i = 0; i < 24; i += 1) {
+      const answer = await fetch(`${nodes[i % 3]?.url}/v1/kv/new-${i}`, { method: 'PUT', body: 'x' });
+      expect(answer.status).toBe(503);
+      expect(((await answer.json()) as { error: { message: string } }).error.message).toMatch(
+        /^write quorum not met: needed 2 replica answers, received 0 of 3 contacted; node f[123]: no room for new key "new-\d+"/,
+      );
+    }
+    for (const node of nodes) {
+      expect(await (await fetch(`${node.url}/v1/kv/a`)).text()).toBe('a');
+      expect((await fetch(`${node.url}/v1/kv/b`, { method: 'PUT', body: 'b2' })).status).toBe(200);
+      expect(await allUp(node)).toBe(true);
+    }
   });
 });

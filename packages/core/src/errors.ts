@@ -82,6 +82,11 @@ export class QuorumNotMetError extends DkvError {
  */
 export const REPLICA_FULL_PREFIX = 'REPLICA_FULL: ';
 
+/** Whether `error` is a replica's refusal of a new key for want of room ({@link REPLICA_FULL_PREFIX}): an answer from a live replica. */
+export function isReplicaFullRefusal(error: unknown): boolean {
+  return error instanceof Error && error.message.includes(REPLICA_FULL_PREFIX);
+}
+
 /** Why a request to a node failed, as far as the transport can tell. */
 export type NodeFailureKind = 'timeout' | 'unreachable' | 'remote' | 'overloaded' | 'closed';
 

@@ -41,6 +41,7 @@ export {
   errorBody,
   type ErrorCode,
   HTTP_STATUS_BY_CODE,
+  isReplicaFullRefusal,
   type NodeFailureEvidence,
   type NodeFailureKind,
   NodeUnavailableError,

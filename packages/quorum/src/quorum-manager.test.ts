@@ -315,9 +315,12 @@ describe('QuorumManager.writeWithQuorum', () => {
     await expect(result.stragglers[0]!.delivered).resolves.toBe(false);
   });
 
-  it('says why when replicas refused a new key for want of room (REPLICA_FULL), after the counts', async () => {
+  it('says why when replicas refused a new key for want of room (REPLICA_FULL), after the counts, and takes them for healthy', async () => {
     const client = new ScriptedClient();
-    const quorum = new QuorumManager(client, settings());
+    const outcomes: string[] = [];
+    const quorum = new QuorumManager(client, settings(), {
+      onReplicaOutcome: (id, ok, error) => outcomes.push(`${id}:${ok}:${error === undefined ? '-' : 'error'}`),
+    });
     const write = quorum.writeWithQuorum('k', rec(3), nodes, 2);
     const full = (id: string) => new NodeUnavailableError(id, 'remote', `REPLICA_FULL: node ${id}: no room for new key "k"`);
     client.take('b').reject(full('b'));
@@ -335,6 +338,8 @@ describe('QuorumManager.writeWithQuorum', () => {
     expect(((await one.catch((e: unknown) => e)) as Error).message).toBe(
       'write quorum not met: needed 1 replica answers, received 0 of 1 contacted; node a: no room for new key "k"',
     );
+    // A full replica answers, and serves reads: it is not suspected of being down.
+    expect(outcomes.sort()).toEqual(['a:true:-', 'a:true:-', 'b:true:-', 'c:true:-']);
   });
 
   it('names the right stragglers when the preferred replica is asked first', async () => {

@@ -484,7 +484,7 @@ export class QuorumManager {
       },
       (error: unknown) => {
         const failure = classifyFailure(error, classifyWriteIfNewer);
-        const healthy = failure.kind === 'conflict' || failure.kind === 'excused';
+        const healthy = isHealthyFailure(failure);
         this.hooks.onReplicaOutcome?.(node.id, healthy, healthy ? undefined : error);
         if (failure.kind === 'refused-ahead')
           throw lossErrorOf(this.stats, 'write', 1, { reason: 'refused-ahead', refusal: failure.reason });
@@ -836,8 +836,8 @@ class FanOutDriver<T, R> implements FanOutRun<T, R> {
 
   private failed(replica: number, node: Node, error: unknown): void {
     const failure = classifyFailure(error, this.request.classify);
-    // A conflict or an excused answer came from a healthy replica: not a failure to detect.
-    const healthy = failure.kind === 'conflict' || failure.kind === 'excused';
+    // A conflict, an excused answer or a refusal for want of room came from a healthy replica: not a failure to detect.
+    const healthy = isHealthyFailure(failure);
     this.hooks.onReplicaOutcome?.(node.id, healthy, healthy ? undefined : error);
     this.perform(this.machine.step({ type: 'failed', replica, failure }));
     this.settle(replica, { node, ok: false, error });
@@ -978,6 +978,14 @@ class VersionConflict extends Error {
   constructor(readonly heldVersion: number) {
     super(`replica holds version ${heldVersion}`);
   }
+}
+
+/**
+ * Whether a failure came from a healthy replica, not one to suspect of being down: a version
+ * conflict, an excused answer, or a refusal for want of room (a full replica still serves reads).
+ */
+function isHealthyFailure(failure: FanOutFailure): boolean {
+  return failure.kind === 'conflict' || failure.kind === 'excused' || failure.kind === 'refused-full';
 }
 
 /**

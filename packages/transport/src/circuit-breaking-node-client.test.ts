@@ -10,10 +10,14 @@ const node = (id: string): Node => ({ id, address: `${id}:1`, role: 'storage', s
 
 class Switchable implements NodeClient {
   readonly failing = new Set<string>();
+  /** Nodes that answer as a replica with no room for a new key. */
+  readonly full = new Set<string>();
   sent = 0;
   async send(target: Node, _request: StorageRequest): Promise<never> {
     this.sent += 1;
     if (this.failing.has(target.id)) throw new NodeUnavailableError(target.id, 'timeout', 'test');
+    if (this.full.has(target.id))
+      throw new NodeUnavailableError(target.id, 'remote', `REPLICA_FULL: node ${target.id}: no room for new key "k"`);
     return { type: 'PING', nodeId: target.id, ready: true, keys: 0, bytes: 0 } as never;
   }
   async close(): Promise<void> {}
@@ -61,6 +65,27 @@ describe('CircuitBreakingNodeClient', () => {
     inner.failing.delete('a');
     await ping('a');
     inner.failing.add('a');
+    await ping('a').catch(() => undefined);
+    expect(client.stateOf('a')).toBe('closed');
+  });
+
+  it('never opens on refusals of a replica with no room for a new key (it answered, and serves reads), and they end a streak', async () => {
+    const { inner, client, ping } = setup();
+    inner.full.add('a');
+    for (let i = 0; i < 10; i += 1)
+      await expect(ping('a')).rejects.toMatchObject({ kind: 'remote', message: expect.stringMatching(/REPLICA_FULL/) });
+    expect(client.stateOf('a')).toBe('closed');
+    expect(inner.sent).toBe(10);
+    inner.full.delete('a');
+    inner.failing.add('a');
+    await ping('a').catch(() => undefined);
+    await ping('a').catch(() => undefined);
+    inner.failing.delete('a');
+    inner.full.add('a');
+    await ping('a').catch(() => undefined);
+    inner.full.delete('a');
+    inner.failing.add('a');
+    await ping('a').catch(() => undefined);
     await ping('a').catch(() => undefined);
     expect(client.stateOf('a')).toBe('closed');
   });

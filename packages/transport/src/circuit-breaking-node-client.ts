@@ -1,4 +1,5 @@
 import {
+  isReplicaFullRefusal,
   NodeUnavailableError,
   type Clock,
   type Node,
@@ -11,7 +12,7 @@ import { RetryingNodeClient } from './retrying-node-client.js';
 
 /** When {@link CircuitBreakingNodeClient} stops sending to a node, and for how long. */
 export interface CircuitBreakerOptions {
-  /** Consecutive failures (any kind) to one node after which its circuit opens. */
+  /** Consecutive failures (any kind, but a replica's refusal of a new key for want of room) to one node after which its circuit opens. */
   readonly failureThreshold: number;
   /** How long an open circuit fails sends at once before one probe is let through. */
   readonly openMs: number;
@@ -114,7 +115,9 @@ export class CircuitBreakingNodeClient implements NodeClient {
           return answer;
         },
         onFailure: (error) => {
-          this.recordFailure(nodeId);
+          // A replica that refused a new key for want of room answered: it is up, and serves reads.
+          if (!isReplicaFullRefusal(error)) this.recordFailure(nodeId);
+          else if (this.circuits.size !== 0) this.circuits.delete(nodeId);
           throw error;
         },
       };
