@@ -206,6 +206,11 @@ describe('start-node.sh, the container arguments', () => {
       zone: 'default',
     });
     expect(firstConfig.coordinator).not.toBeNull();
+    // The key bound fits the container: 2,285 bytes a 2 KB session (docs/capacity.md) and 256 MiB
+    // for the process, within the memory limit.
+    const limit = container.resources!.limits!['memory'] as string;
+    expect(limit).toMatch(/^\d+Gi$/);
+    expect(firstConfig.maxKeys * 2285 + 256 * 2 ** 20).toBeLessThanOrEqual(Number.parseInt(limit, 10) * 2 ** 30);
     expect(firstConfig.resp).toMatchObject({ port: 6379 });
 
     expect(nodeConfig('dkv-0', dryRun('dkv-0', { DKV_BOOTSTRAP: 'never' }).argv).join).toEqual(seedsOf(1, 2));
