@@ -93,6 +93,7 @@ describe('capacity document', () => {
     expect(stdout).toContain('dkv needs 7.0x the cores'); // (248.4 + 116.2) / 52.1 = 6.998
     expect(stdout).toContain('50,000,000 sessions x 3 replicas x 2,500 B, with nodes filled to 70%');
     expect(stdout).toContain('**498.9 GiB** across the cluster, 4.26 GiB per storage node process over 117 processes'); // 498.92 / 117
+    expect(stdout).toContain("117 processes, which is 1,282,051 keys each: within every node's `--max-keys`"); // 50M x 3 / 117
     expect(stdout).toMatch(/\| clients ↔ coordinators +\| 24\.2 Gbit\/s +\|/);
     expect(stdout).toMatch(/\| coordinators ↔ storage nodes +\| 63\.0 Gbit\/s +\|/);
     expect(stdout).toContain('Spread over 23 machines, each NIC carries about 3.8 Gbit/s'); // 87.2 / 23

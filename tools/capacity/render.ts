@@ -186,7 +186,7 @@ function memorySection({ options, memory, processes }: CapacityModel): string[] 
       ],
     ),
     '',
-    `${fmt(options.sessions)} sessions x ${n} replicas x ${fmt(memory.bytesPerReplica)} B, with nodes filled to ${(options.memoryFill * 100).toFixed(0)}% of their memory (the rest for V8 heap headroom, GC, buffers and tombstones kept for the grace period): **${fmt(memory.clusterBytes / gib, 1)} GiB** across the cluster, ${fmt(memory.clusterBytes / gib / processes.nodes, 2)} GiB per storage node process over ${fmt(processes.nodes)} processes. At the 1.15x target it would be ${fmt(memory.atTargetBytes / gib, 1)} GiB. Per million sessions: ${fmt((1e6 * n * memory.bytesPerReplica) / options.memoryFill / gib, 2)} GiB.`,
+    `${fmt(options.sessions)} sessions x ${n} replicas x ${fmt(memory.bytesPerReplica)} B, with nodes filled to ${(options.memoryFill * 100).toFixed(0)}% of their memory (the rest for V8 heap headroom, GC, buffers and tombstones kept for the grace period): **${fmt(memory.clusterBytes / gib, 1)} GiB** across the cluster, ${fmt(memory.clusterBytes / gib / processes.nodes, 2)} GiB per storage node process over ${fmt(processes.nodes)} processes, which is ${fmt((options.sessions * n) / processes.nodes)} keys each: within every node's \`--max-keys\` (README, "Keys per node"). At the 1.15x target it would be ${fmt(memory.atTargetBytes / gib, 1)} GiB. Per million sessions: ${fmt((1e6 * n * memory.bytesPerReplica) / options.memoryFill / gib, 2)} GiB.`,
     '',
   ];
 }
