@@ -294,7 +294,7 @@ export const NODE_SETTINGS = {
     flag: 'max-keys',
     env: 'DKV_MAX_KEYS',
     defaultValue: 'auto',
-    description: `most keys (values and tombstones) this node holds; a write of a new key beyond is refused, overwrites and deletes go on (auto: what fits in 70% of the V8 heap limit at ${HEAP_BYTES_PER_KEY.compact} B a key with the compact engine, ${HEAP_BYTES_PER_KEY.map} B with map; --max-old-space-size raises it; at most ${MAX_KEYS_PER_REPLICA})`,
+    description: `most keys (values and tombstones) this node holds; a write of a new key beyond is refused (a delete of a key not held writes one too), overwrites and deletes of keys held go on (auto: what fits in 70% of the V8 heap limit at ${HEAP_BYTES_PER_KEY.compact} B a key with the compact engine, ${HEAP_BYTES_PER_KEY.map} B with map; --max-old-space-size raises it; at most ${MAX_KEYS_PER_REPLICA})`,
     schema: autoOrIntSchema(1, MAX_KEYS_PER_REPLICA),
   },
   bodyLimitBytes: {
