@@ -3,19 +3,20 @@ import { hashKey } from '@dkv/hashing';
 
 /**
  * The most entries one V8 `Map` holds: a `set` of one more throws `RangeError: Map maximum size
- * exceeded` (V8's `OrderedHashMap` capacity limit, 2^24; the same on Node 20, 22 and 24). A
- * storage node that kept its keys in one `Map` failed every write of a new key from the
- * 16,777,217th on, at about 36 GB of 2 KB sessions: less than one node of a 5-node cluster holds
- * of the users' 50 million sessions (30 million keys each, N=3).
+ * exceeded` (V8's `OrderedHashMap` capacity limit, 2^24; `key-index.test.ts` checks it on every
+ * Node.js the project runs on). A storage node that kept its keys in one `Map` failed every write
+ * of a new key from the 16,777,217th on, at about 38 GB of 2 KB sessions: less than one node of a
+ * 5-node cluster holds of the users' 50 million sessions (30 million keys each, N=3).
  */
 export const V8_MAP_MAX_ENTRIES = 2 ** 24;
 
 /**
  * The most keys a replica holds, whatever `maxKeys` asks: the compact engine keeps its keys in a
  * JS array (a column of its record table), and V8 cannot grow an array past about 112 million
- * elements. It does not throw there, it stops the process ("Fatal JavaScript invalid size error
- * 169220804", measured on Node 20 growing an array from 112,813,869 elements). At about 200 bytes of
- * index and columns per key besides the value, 100 million keys are 20 GB before any value.
+ * elements. It does not throw there, it stops the process: pushing onto an array on Node 20 ended
+ * in "Fatal JavaScript invalid size error 169220804" (V8 grows an array by half, and 169 million
+ * is past its limit). At about 200 bytes of index and columns per key besides the value, 100
+ * million keys are 20 GB before any value.
  */
 export const MAX_KEYS_PER_REPLICA = 100_000_000;
 
@@ -24,8 +25,8 @@ const SHARD_BITS = 4;
 
 /**
  * A write of a new key refused for want of room in the key index (see {@link KeyIndex}). Its code
- * is `UNAVAILABLE`: the replica fails that write as a replica that is down would. A storage node
- * tells its coordinators why (`REPLICA_FULL`, see `StorageService`).
+ * is `UNAVAILABLE`: the replica fails that write. A storage node tells its coordinators why
+ * (`REPLICA_FULL`, see `StorageService`), and they count it as an answer from a live replica.
  */
 export class KeyLimitError extends DkvError {
   constructor(message: string) {
@@ -56,10 +57,10 @@ export interface KeyIndexBounds {
  * can ({@link V8_MAP_MAX_ENTRIES}): 16 shards, picked by the top bits of `hashKey(key)` (xxHash32,
  * uniform over keys). Both storage engines use it, so they iterate their keys in the same order.
  *
- * A new key is refused with a {@link KeyLimitError} (`UNAVAILABLE`), before anything changes, when the index holds
- * `maxKeys` keys or the key's shard is full (only keys that all hash alike, more than 16.7 million
- * of them, fill one): the replica fails that write as a replica that is down would, and the
- * caller's store stays as it was. Keys already held can always be set again.
+ * A new key is refused with a {@link KeyLimitError} (`UNAVAILABLE`), before anything changes,
+ * when the index holds `maxKeys` keys or the key's shard is full (only keys that all hash alike,
+ * more than 16.7 million of them, fill one): the replica fails that write, and the caller's store
+ * stays as it was. Keys already held can always be set again.
  */
 export class KeyIndex<V> {
   private readonly shards: Map<string, V>[];
@@ -87,9 +88,9 @@ export class KeyIndex<V> {
   }
 
   /**
-   * Throws a {@link KeyLimitError} when `key` is new and there is no room for it (see the class comment):
-   * for a caller that must check before it changes anything else (the compact engine takes a
-   * record slot first).
+   * Throws a {@link KeyLimitError} when `key` is new and there is no room for it (see the class
+   * comment): for a caller that must check before it changes anything else (the compact engine
+   * takes a record slot first).
    */
   checkRoom(key: string, hash: number = hashKey(key)): void {
     const shard = this.shardOf(hash);
