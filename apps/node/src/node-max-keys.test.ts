@@ -6,7 +6,7 @@
 // started in this process on 127.0.0.1 with --max-keys 2, driven over HTTP with fetch and over
 // its Redis door with a raw socket; every wait is a bounded poll of a condition.
 import { ConfigError } from '@dkv/app-config';
-import { freePort } from '@dkv/testkit';
+import { freePort, waitUntil } from '@dkv/testkit';
 import { HEAP_BYTES_PER_KEY, maxKeysForHeap } from '@dkv/composition';
 import { MAX_KEYS_PER_REPLICA } from '@dkv/storage';
 import { connect } from 'node:net';
@@ -15,14 +15,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseNodeConfig } from './config.js';
 import { startNode, type RunningNode } from './node.composition.js';
 
-const WAIT = { timeout: 15_000, interval: 50 };
+const WAIT_MS = 15_000;
 
+/** Waits (a bounded poll) until `condition` holds. */
 async function until(what: string, condition: () => Promise<boolean>): Promise<void> {
-  const giveUpAt = Date.now() + WAIT.timeout;
-  while (!(await condition().catch(() => false))) {
-    if (Date.now() > giveUpAt) throw new Error(`timed out after ${WAIT.timeout} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, WAIT.interval));
-  }
+  await waitUntil(what, async () => ((await condition()) ? true : undefined), { deadlineMs: WAIT_MS, intervalMs: 50 });
 }
 
 /** Sends one RESP command and returns the first line of the answer. */
@@ -33,7 +30,7 @@ function respLine(redisUrl: string, ...args: string[]): Promise<string> {
       socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
     });
     let text = '';
-    socket.setTimeout(WAIT.timeout, () => socket.destroy(new Error('no answer from the Redis door')));
+    socket.setTimeout(WAIT_MS, () => socket.destroy(new Error('no answer from the Redis door')));
     socket.on('data', (chunk) => {
       text += chunk.toString('utf8');
       const end = text.indexOf('\r\n');
