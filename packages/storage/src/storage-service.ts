@@ -261,11 +261,6 @@ export class StorageService implements StorageRequestHandler {
     }
   }
 
-  /**
-   * PUT: apply-if-newer, after the version check. A held record too far ahead gives way, and the
-   * replica then answers as one that held nothing (it cannot bring back what that record may have
-   * overwritten before the check existed; keeping the key unwritable would not either).
-   */
   /** `engine.apply`, a refusal for want of room told as {@link REPLICA_FULL_PREFIX} and counted. */
   private apply(key: string, record: VersionedValue): ApplyResult {
     try {
@@ -277,6 +272,11 @@ export class StorageService implements StorageRequestHandler {
     }
   }
 
+  /**
+   * PUT: apply-if-newer, after the version check. A held record too far ahead gives way, and the
+   * replica then answers as one that held nothing (it cannot bring back what that record may have
+   * overwritten before the check existed; keeping the key unwritable would not either).
+   */
   private put(key: string, record: VersionedValue): StorageResponse {
     this.checkVersion(record.version);
     let result = this.apply(key, record);
