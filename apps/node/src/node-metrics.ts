@@ -18,8 +18,9 @@ export interface NodeMetrics {
 }
 
 /**
- * Creates the node's metrics: the engine's keys, bytes and tombstones and, given `maxKeys`, its bound (read when scraped, so the
- * hot path pays nothing for them), internode requests by type, and the process defaults.
+ * Creates the node's metrics: the engine's keys, bytes and tombstones and, given `maxKeys`, its
+ * bound (read when scraped, so the hot path pays nothing for them), internode requests by type,
+ * and the process defaults.
  */
 export function createNodeMetrics(
   engine: StorageEngine,
