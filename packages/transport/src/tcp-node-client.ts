@@ -16,7 +16,7 @@ import { DEFAULT_FRAME_LIMIT_BYTES } from './internal-routes.js';
 import { clientProof, newNonce, NONCE_BYTES, PROOF_BYTES, proofsEqual, serverProof } from './internode-auth.js';
 import { backoffDelayMs } from './retrying-node-client.js';
 import { readErrorReason, readResponse, writeRequestFrame } from './tcp-codec.js';
-import { FrameKind, FrameReader, FrameWriter, ReadSlabs, TurnFlusher } from './tcp-frame.js';
+import { DEFAULT_SLAB_BYTES, FrameKind, FrameReader, FrameWriter, ReadSlabs, TurnFlusher } from './tcp-frame.js';
 import { readHandshakePayload, writeHandshakeFrame } from './tcp-handshake.js';
 import { PendingTable } from './pending-table.js';
 
@@ -398,7 +398,8 @@ class Connection {
   lastError: string | null = null;
   private socket: Socket | null = null;
   private reader: FrameReader;
-  private readonly writer = new FrameWriter();
+  /** Its slab is filled again from the start once the current socket has written all it was given. */
+  private readonly writer = new FrameWriter(DEFAULT_SLAB_BYTES, () => this.socket !== null && this.socket.writableLength === 0);
   /** The memory its plain-TCP sockets read into, one socket after the other. */
   private readonly readSlabs = new ReadSlabs();
   private readonly pending = new PendingTable<PendingRequest>();

@@ -11,7 +11,7 @@ import {
   type PortBoundEvent,
 } from './port-bounds.js';
 import { readRequest, writeErrorFrame, writeResponseFrame } from './tcp-codec.js';
-import { FrameKind, FrameReader, FrameWriter, ReadSlabs, TurnFlusher } from './tcp-frame.js';
+import { DEFAULT_SLAB_BYTES, FrameKind, FrameReader, FrameWriter, ReadSlabs, TurnFlusher } from './tcp-frame.js';
 import { HANDSHAKE_MAX_FRAME_BYTES, readHandshakePayload, writeHandshakeFrame } from './tcp-handshake.js';
 
 /** Options of {@link TcpStorageServer}; every bound has a default and can be changed. */
@@ -284,7 +284,8 @@ function readingInto(accepted: Socket, slabs: ReadSlabs, receive: (chunk: Buffer
 class ServerConnection {
   private readonly socket: Socket;
   private readonly reader: FrameReader;
-  private readonly writer = new FrameWriter();
+  /** Its slab is filled again from the start once the socket has written all it was given. */
+  private readonly writer = new FrameWriter(DEFAULT_SLAB_BYTES, () => this.socket.writableLength === 0);
   private inFlight = 0;
   private paused = false;
   private writeBlocked = false;
