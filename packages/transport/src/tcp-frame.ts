@@ -117,12 +117,8 @@ export class FrameWriter {
     this.start = this.pos;
     this.full = [];
     this.fullBytes = 0;
-    // A nearly full slab would only make the next frame start a new one: start it now instead.
-    if (this.buffer.length - this.pos < 512) {
-      this.buffer = Buffer.allocUnsafeSlow(this.slabBytes);
-      this.start = 0;
-      this.pos = 0;
-    }
+    // A nearly full slab is left to the next `ensure`: it starts the slab again if the socket has
+    // released it by then, and takes a new one only if not.
     return chunks;
   }
 
