@@ -4,13 +4,16 @@
 // V8 answered that external memory with a full collection every 2-3 s on each node.
 // Method: a writer driven turn by turn with a `released` switch (the socket's writableLength being
 // 0, or not), watching where each turn's bytes land and which ArrayBuffers hold them; then a real
-// server and a raw peer, counting the 64 KiB slabs allocated while thousands of 2 KB values go out.
+// server and a raw peer, and a real client and node, counting the 64 KiB slabs allocated while
+// thousands of 2 KB values go out each way.
 import { connect } from 'node:net';
 import { MapStorageHandler } from '@dkv/testkit';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { writeRequestFrame } from './tcp-codec.js';
 import { DEFAULT_SLAB_BYTES, FrameReader, FrameWriter } from './tcp-frame.js';
+import { TcpNodeClient } from './tcp-node-client.js';
 import { TcpStorageServer } from './tcp-storage-server.js';
+import { startTcpNode } from './test-support.js';
 
 /** One turn: a frame of `bytes` bytes filled with `fill`, then taken. */
 function turn(writer: FrameWriter, bytes: number, fill: number): Buffer[] {
@@ -110,5 +113,39 @@ describe('TcpStorageServer answer slabs', () => {
     socket.destroy();
     // The peer's writer's first slab, and at most one more on either side.
     expect(answerSlabs).toBeLessThanOrEqual(3);
+  });
+});
+
+describe('TcpNodeClient request slabs', () => {
+  it('sends thousands of 2 KB writes from one slab while the node keeps up', async () => {
+    const target = await startTcpNode('n1', new MapStorageHandler('n1'), { onWarning: () => undefined });
+    const client = new TcpNodeClient({ connectionsPerNode: 1 });
+    try {
+      const value = new Uint8Array(2048).fill(5);
+      const record = (version: number) => ({
+        value,
+        version,
+        writerId: 'w',
+        createdAt: 1,
+        updatedAt: 1,
+        expiresAt: null,
+        tombstone: false,
+      });
+      const options = { timeoutMs: 5000 };
+      await client.send(target.node, { type: 'PING' }, options);
+      const slabs = vi.spyOn(Buffer, 'allocUnsafeSlow');
+      // 2,000 PUTs, 20 at a time: 4 MB of requests, 64 slabs of 64 KiB if none were filled again.
+      for (let round = 0; round < 100; round += 1) {
+        await Promise.all(
+          Array.from({ length: 20 }, (_, i) => client.send(target.node, { type: 'PUT', key: `k${i}`, record: record(round + 1) }, options)),
+        );
+      }
+      const requestSlabs = slabs.mock.calls.filter(([size]) => size === DEFAULT_SLAB_BYTES).length;
+      expect(requestSlabs).toBeLessThanOrEqual(3);
+    } finally {
+      vi.restoreAllMocks();
+      await client.close();
+      await target.server.close();
+    }
   });
 });
