@@ -53,8 +53,10 @@ export {
   type ApplyResult,
   type Clock,
   type MembershipView,
+  failSoon,
   type NodeClient,
   type RangeScanStorageEngine,
+  type ReplyTo,
   type RequestOptions,
   type Rng,
   type ScanBatch,
@@ -63,6 +65,7 @@ export {
   type StorageRequestHandler,
   type StorageStats,
   type Timer,
+  sendTo,
 } from './ports.js';
 export {
   DEFAULT_MAX_VALUE_BYTES,

@@ -132,8 +132,54 @@ export interface RequestOptions {
  */
 export interface NodeClient {
   send<R extends StorageRequest>(target: Node, request: R, options: RequestOptions): Promise<ResponseFor<R>>;
+  /**
+   * As {@link send}, with the outcome handed to `reply` instead of a promise: exactly one of its
+   * methods is called, once, and never before `sendTo` returns. Optional: the clients on every
+   * request's path (the wire stack, the local-first client) have it, so that a quorum's replica
+   * request costs one object instead of a promise per decorator and their reactions. Callers go
+   * through {@link sendTo}, which falls back on `send`.
+   */
+  sendTo?<R extends StorageRequest>(target: Node, request: R, options: RequestOptions, reply: ReplyTo<ResponseFor<R>>): void;
   /** Releases connections; later sends fail with kind `closed`. */
   close(): Promise<void>;
+}
+
+/** Where the outcome of a {@link NodeClient.sendTo} goes: the answer, or what `send` would reject with. */
+export interface ReplyTo<T> {
+  answered(answer: T): void;
+  failed(error: unknown): void;
+}
+
+/**
+ * Sends `request` through `client`, handing the outcome to `reply` (see {@link NodeClient.sendTo}):
+ * through the client's own `sendTo` when it has one, else through `send` and a reaction to its promise.
+ */
+export function sendTo<R extends StorageRequest>(
+  client: NodeClient,
+  target: Node,
+  request: R,
+  options: RequestOptions,
+  reply: ReplyTo<ResponseFor<R>>,
+): void {
+  if (client.sendTo !== undefined) {
+    client.sendTo(target, request, options, reply);
+    return;
+  }
+  let sent: Promise<ResponseFor<R>>;
+  try {
+    sent = client.send(target, request, options);
+  } catch (error) {
+    sent = Promise.reject(error);
+  }
+  sent.then(
+    (answer) => reply.answered(answer),
+    (error: unknown) => reply.failed(error),
+  );
+}
+
+/** Hands `error` to `reply` once the current job is done (a `sendTo` may not call its reply before it returns). */
+export function failSoon(reply: ReplyTo<never>, error: unknown): void {
+  queueMicrotask(() => reply.failed(error));
 }
 
 /** The replica side of the internode protocol: what a storage node does with a request. */

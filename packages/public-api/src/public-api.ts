@@ -9,6 +9,7 @@ import {
   validateKey,
   ZONE_PATTERN,
   type ErrorCode,
+  type ReadResult,
 } from '@dkv/core';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, onResponseHookHandler } from 'fastify';
 import { z } from 'zod';
@@ -213,20 +214,22 @@ function registerKeyRoutes(app: FastifyInstance, service: PublicApiService, opti
     return { key: result.key, version: result.version, expiresAt: result.expiresAt };
   });
 
-  app.get(`${KV_PREFIX}*`, { ...requires('read'), ...observed(observe, 'get') }, async (request, reply) => {
+  // Not an async handler: the read's promise is the only one, its reactions send the answer (or
+  // the error, to the error handler, as a throw would), and Fastify waits for that send. A bad key
+  // or `r` throws here, which Fastify sends to the error handler too.
+  app.get(`${KV_PREFIX}*`, { ...requires('read'), ...observed(observe, 'get') }, (request, reply) => {
     const key = keyOf(request);
     const r = consistencyOf('r', parseQuery(request).r, options.n);
-    const result = await service.get(key, r === undefined ? {} : { r });
-    if (result === null) throw new DkvError('NOT_FOUND', `key ${JSON.stringify(key)} is missing, expired or deleted`);
-    void reply
-      .code(200)
-      .header('content-type', 'application/octet-stream')
-      .header('etag', `"${result.version}"`)
-      .header('x-dkv-version', String(result.version));
-    if (result.expiresAt !== null) void reply.header('x-dkv-expires-at', String(result.expiresAt));
-    // A value that is a Buffer already (what the replicas' answers are read into) is sent as it is, without a view of its own.
-    const value = result.value;
-    return reply.send(Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+    service.get(key, r === undefined ? {} : { r }).then(
+      (result) => {
+        try {
+          sendValue(reply, key, result);
+        } catch (error) {
+          void reply.send(error);
+        }
+      },
+      (error: unknown) => reply.send(error),
+    );
   });
 
   app.delete(`${KV_PREFIX}*`, { ...requires('readwrite'), ...observed(observe, 'delete') }, async (request, reply) => {
@@ -235,6 +238,23 @@ function registerKeyRoutes(app: FastifyInstance, service: PublicApiService, opti
     const result = await service.delete(key, w === undefined ? {} : { w });
     return reply.code(204).header('x-dkv-version', String(result.version)).send();
   });
+}
+
+/** A GET's answer: the value and its version headers, or NOT_FOUND (through the error handler) for a missing, expired or deleted key. */
+function sendValue(reply: FastifyReply, key: string, result: ReadResult | null): void {
+  if (result === null) {
+    void reply.send(new DkvError('NOT_FOUND', `key ${JSON.stringify(key)} is missing, expired or deleted`));
+    return;
+  }
+  void reply
+    .code(200)
+    .header('content-type', 'application/octet-stream')
+    .header('etag', `"${result.version}"`)
+    .header('x-dkv-version', String(result.version));
+  if (result.expiresAt !== null) void reply.header('x-dkv-expires-at', String(result.expiresAt));
+  // A value that is a Buffer already (what the replicas' answers are read into) is sent as it is, without a view of its own.
+  const value = result.value;
+  void reply.send(Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength));
 }
 
 /** The most keys one `GET /v1/kv` answers, and how many it aims for when `count` is absent. */

@@ -3,10 +3,12 @@ import {
   DkvError,
   QuorumNotMetError,
   REPLICA_FULL_PREFIX,
+  sendTo,
   VersionTooFarAheadError,
   type Node,
   type NodeClient,
   type Clock,
+  type ReplyTo,
   type QuorumOperation,
   type ResponseFor,
   type Scheduler,
@@ -123,8 +125,14 @@ interface FanOutRequest<T, R> {
   readonly targets: readonly Node[];
   /** Answers that decide the quorum (R or W). */
   readonly needed: number;
-  /** Sends the request to one replica; a rejection is that replica's failure. */
-  readonly send: (node: Node) => Promise<T>;
+  /**
+   * Sends the request to one replica, its outcome handed to `reply` (see `NodeClient.sendTo`): the
+   * requests on every read's and write's path, which so cost one object per replica asked rather
+   * than a promise and its reaction. A request without it has `send`.
+   */
+  readonly sendTo?: (node: Node, reply: ReplyTo<T>) => void;
+  /** Sends the request to one replica; a rejection is that replica's failure. Used when there is no `sendTo`. */
+  readonly send?: (node: Node) => Promise<T>;
   /**
    * Checks a replica's answer in the reaction that receives it, before it counts: what it returns
    * is the answer, and a throw makes it that replica's failure, as a rejection of `send` would.
@@ -290,7 +298,7 @@ export class QuorumManager {
       operation: 'read',
       targets,
       needed: r,
-      send: (node) => this.nodeClient.send(node, request, this.requestOptions),
+      sendTo: (node, reply) => sendTo(this.nodeClient, node, request, this.requestOptions, reply),
       askFirst: this.readAskFirst(),
       won: (answers) => {
         repair.known(null);
@@ -423,7 +431,7 @@ export class QuorumManager {
       operation: 'write',
       targets,
       needed: w,
-      send: (node) => this.nodeClient.send(node, request, this.requestOptions),
+      sendTo: (node, reply) => sendTo(this.nodeClient, node, request, this.requestOptions, reply),
       check: (answer, node) => {
         // Applied over a strictly lower version NUMBER: a tie won on the writer id applies on
         // the replica (every replica orders the two alike) but does not count, so that an
@@ -672,10 +680,10 @@ class DigestRead<T> implements FanOutRequest<ReadAnswer, T> {
     this.head = { type: 'HEAD', key };
   }
 
-  send(node: Node): Promise<ReadAnswer> {
-    if (this.valueAsked) return this.ops.nodeClient.send(node, this.head, this.ops.requestOptions);
+  sendTo(node: Node, reply: ReplyTo<ReadAnswer>): void {
+    if (this.valueAsked) return sendTo(this.ops.nodeClient, node, this.head, this.ops.requestOptions, reply);
     this.valueAsked = true;
-    return this.ops.nodeClient.send(node, this.get, this.ops.requestOptions);
+    sendTo(this.ops.nodeClient, node, this.get, this.ops.requestOptions, reply);
   }
 
   won(answers: ReadonlyArray<{ readonly node: Node; readonly value: ReadAnswer }>): T | Promise<T> {
@@ -809,13 +817,19 @@ class FanOutDriver<T, R> implements FanOutRun<T, R> {
   private contact(replica: number): void {
     const node = this.targets[replica]!;
     const startedAt = this.clock?.now() ?? 0;
-    void this.request.send(node).then(
+    const request = this.request;
+    if (request.sendTo !== undefined) {
+      request.sendTo(node, new Contact(this, replica, node, startedAt));
+      return;
+    }
+    void request.send!(node).then(
       (value) => this.answered(replica, node, value, startedAt),
       (error: unknown) => this.failed(replica, node, error),
     );
   }
 
-  private answered(replica: number, node: Node, answer: T, startedAt: number): void {
+  /** Replica `replica` answered (`startedAt`: when it was asked, on the hedging clock). */
+  answered(replica: number, node: Node, answer: T, startedAt: number): void {
     let value = answer;
     const check = this.request.check;
     if (check !== undefined) {
@@ -834,13 +848,32 @@ class FanOutDriver<T, R> implements FanOutRun<T, R> {
     this.settle(replica, outcome);
   }
 
-  private failed(replica: number, node: Node, error: unknown): void {
+  /** Replica `replica` failed with `error`. */
+  failed(replica: number, node: Node, error: unknown): void {
     const failure = classifyFailure(error, this.request.classify);
     // A conflict, an excused answer or a refusal for want of room came from a healthy replica: not a failure to detect.
     const healthy = isHealthyFailure(failure);
     this.hooks.onReplicaOutcome?.(node.id, healthy, healthy ? undefined : error);
     this.perform(this.machine.step({ type: 'failed', replica, failure }));
     this.settle(replica, { node, ok: false, error });
+  }
+}
+
+/** One replica asked by a {@link FanOutDriver} through `sendTo`: its outcome goes back to the driver. */
+class Contact<T> implements ReplyTo<T> {
+  constructor(
+    private readonly driver: Pick<FanOutDriver<T, never>, 'answered' | 'failed'>,
+    private readonly replica: number,
+    private readonly node: Node,
+    private readonly startedAt: number,
+  ) {}
+
+  answered(answer: T): void {
+    this.driver.answered(this.replica, this.node, answer, this.startedAt);
+  }
+
+  failed(error: unknown): void {
+    this.driver.failed(this.replica, this.node, error);
   }
 }
 

@@ -1,10 +1,19 @@
 // Goal: a node that keeps failing stops receiving sends for a while (fail fast, nothing sent),
 // then gets one probe whose outcome closes or reopens its circuit; other nodes are unaffected.
-// Method: a switchable inner client and a hand-driven clock.
+// Method: a switchable inner client and a hand-driven clock; every case through `send` and again
+// through `sendTo` (the callback form the quorum uses, where one CircuitReply sees each outcome).
 import { NodeUnavailableError, type Node, type NodeClient, type StorageRequest } from '@dkv/core';
 import { describe, expect, it } from 'vitest';
 import { CircuitBreakingNodeClient } from './circuit-breaking-node-client.js';
 import { RetryingNodeClient } from './retrying-node-client.js';
+import { throughSendTo } from './test-support.js';
+
+type Via = 'send' | 'sendTo';
+
+/** `client` as the case uses it: its own `send`, or its `sendTo` behind a promise. */
+function through(client: NodeClient, via: Via): NodeClient {
+  return via === 'send' ? client : throughSendTo(client);
+}
 
 const node = (id: string): Node => ({ id, address: `${id}:1`, role: 'storage', status: 'up', vnodes: 1, metadata: {} });
 
@@ -23,17 +32,18 @@ class Switchable implements NodeClient {
   async close(): Promise<void> {}
 }
 
-function setup() {
+function setup(via: Via) {
   let now = 0;
   const inner = new Switchable();
   const client = new CircuitBreakingNodeClient(inner, { failureThreshold: 3, openMs: 1000 }, { now: () => now });
-  const ping = (id: string) => client.send(node(id), { type: 'PING' }, { timeoutMs: 100 });
+  const sender = through(client, via);
+  const ping = (id: string) => sender.send(node(id), { type: 'PING' }, { timeoutMs: 100 });
   return { inner, client, ping, advance: (ms: number) => (now += ms) };
 }
 
-describe('CircuitBreakingNodeClient', () => {
+describe.each(['send', 'sendTo'] as const)('CircuitBreakingNodeClient through %s', (via) => {
   it('opens after the threshold and fails fast without sending', async () => {
-    const { inner, client, ping } = setup();
+    const { inner, client, ping } = setup(via);
     inner.failing.add('a');
     for (let i = 0; i < 3; i += 1) await expect(ping('a')).rejects.toMatchObject({ kind: 'timeout' });
     expect(client.stateOf('a')).toBe('open');
@@ -44,7 +54,7 @@ describe('CircuitBreakingNodeClient', () => {
   });
 
   it('lets one probe through after openMs; success closes, failure reopens', async () => {
-    const { inner, client, ping, advance } = setup();
+    const { inner, client, ping, advance } = setup(via);
     inner.failing.add('a');
     for (let i = 0; i < 3; i += 1) await ping('a').catch(() => undefined);
     advance(1000);
@@ -58,7 +68,7 @@ describe('CircuitBreakingNodeClient', () => {
   });
 
   it('resets the streak on success', async () => {
-    const { inner, client, ping } = setup();
+    const { inner, client, ping } = setup(via);
     inner.failing.add('a');
     await ping('a').catch(() => undefined);
     await ping('a').catch(() => undefined);
@@ -70,7 +80,7 @@ describe('CircuitBreakingNodeClient', () => {
   });
 
   it('never opens on refusals of a replica with no room for a new key (it answered, and serves reads), and they end a streak', async () => {
-    const { inner, client, ping } = setup();
+    const { inner, client, ping } = setup(via);
     inner.full.add('a');
     for (let i = 0; i < 10; i += 1)
       await expect(ping('a')).rejects.toMatchObject({ kind: 'remote', message: expect.stringMatching(/REPLICA_FULL/) });
@@ -125,7 +135,8 @@ describe('CircuitBreakingNodeClient', () => {
       clock,
     );
     const client = new CircuitBreakingNodeClient(retrying, { failureThreshold: 2, openMs: 1000 }, clock);
-    const ping = (id: string) => client.send(node(id), { type: 'PING' }, { timeoutMs: 100 });
+    const sender = through(client, via);
+    const ping = (id: string) => sender.send(node(id), { type: 'PING' }, { timeoutMs: 100 });
     await expect(ping('a')).resolves.toMatchObject({ nodeId: 'a' });
     unreachable.add('a');
     await expect(ping('a')).rejects.toMatchObject({ kind: 'unreachable' });

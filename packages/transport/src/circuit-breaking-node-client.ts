@@ -1,9 +1,12 @@
 import {
+  failSoon,
   isReplicaFullRefusal,
   NodeUnavailableError,
+  sendTo,
   type Clock,
   type Node,
   type NodeClient,
+  type ReplyTo,
   type RequestOptions,
   type ResponseFor,
   type StorageRequest,
@@ -68,21 +71,8 @@ export class CircuitBreakingNodeClient implements NodeClient {
    */
   send<R extends StorageRequest>(target: Node, request: R, options: RequestOptions): Promise<ResponseFor<R>> {
     const nodeId = target.id;
-    // Every circuit closed (nearly always): no lookup.
-    const state = this.circuits.size === 0 ? undefined : this.circuits.get(nodeId);
-    if (state?.kind === 'open') {
-      if (this.clock.now() < state.until)
-        return Promise.reject(
-          new NodeUnavailableError(
-            nodeId,
-            'unreachable',
-            `circuit open after repeated failures; retrying after ${state.until - this.clock.now()} ms`,
-          ),
-        );
-      this.circuits.set(nodeId, { kind: 'half-open' });
-    } else if (state?.kind === 'half-open') {
-      return Promise.reject(new NodeUnavailableError(nodeId, 'unreachable', 'circuit half-open: a probe is in flight'));
-    }
+    const refusal = this.circuitRefusal(nodeId);
+    if (refusal !== null) return Promise.reject(refusal);
     const { onAnswer, onFailure } = this.reactionsOf(nodeId) as Reactions<ResponseFor<R>>;
     const inner = this.inner;
     let sent: Promise<ResponseFor<R>>;
@@ -97,9 +87,52 @@ export class CircuitBreakingNodeClient implements NodeClient {
     return sent.then(onAnswer, onFailure);
   }
 
+  /** As {@link send}, the outcome handed to `reply` through one object that sees it on the way (a {@link CircuitReply}). */
+  sendTo<R extends StorageRequest>(target: Node, request: R, options: RequestOptions, reply: ReplyTo<ResponseFor<R>>): void {
+    const refusal = this.circuitRefusal(target.id);
+    if (refusal !== null) return failSoon(reply, refusal);
+    sendTo(this.inner, target, request, options, new CircuitReply(this.outcomes, target.id, reply));
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }
+
+  /**
+   * Null when a send to `nodeId` may go (its circuit closed, or open long enough that this send
+   * becomes the half-open probe); else the failure the send fails with at once.
+   */
+  private circuitRefusal(nodeId: string): NodeUnavailableError | null {
+    // Every circuit closed (nearly always): no lookup.
+    const state = this.circuits.size === 0 ? undefined : this.circuits.get(nodeId);
+    if (state?.kind === 'open') {
+      const now = this.clock.now();
+      if (now < state.until)
+        return new NodeUnavailableError(
+          nodeId,
+          'unreachable',
+          `circuit open after repeated failures; retrying after ${state.until - now} ms`,
+        );
+      this.circuits.set(nodeId, { kind: 'half-open' });
+    } else if (state?.kind === 'half-open') {
+      return new NodeUnavailableError(nodeId, 'unreachable', 'circuit half-open: a probe is in flight');
+    }
+    return null;
+  }
+
+  /**
+   * What a send's outcome does to its node's circuit: an answer closes it; a failure counts,
+   * unless the replica refused a new key for want of room (it is up, and serves reads).
+   */
+  private readonly outcomes: CircuitOutcomes = {
+    answered: (nodeId) => {
+      if (this.circuits.size !== 0) this.circuits.delete(nodeId);
+    },
+    failed: (nodeId, error) => {
+      if (!isReplicaFullRefusal(error)) this.recordFailure(nodeId);
+      else if (this.circuits.size !== 0) this.circuits.delete(nodeId);
+    },
+  };
 
   /**
    * The reactions to a send's outcome for one node, made once per node rather than two closures
@@ -111,13 +144,11 @@ export class CircuitBreakingNodeClient implements NodeClient {
     if (reactions === undefined) {
       reactions = {
         onAnswer: (answer) => {
-          if (this.circuits.size !== 0) this.circuits.delete(nodeId);
+          this.outcomes.answered(nodeId);
           return answer;
         },
         onFailure: (error) => {
-          // A replica that refused a new key for want of room answered: it is up, and serves reads.
-          if (!isReplicaFullRefusal(error)) this.recordFailure(nodeId);
-          else if (this.circuits.size !== 0) this.circuits.delete(nodeId);
+          this.outcomes.failed(nodeId, error);
           throw error;
         },
       };
@@ -133,5 +164,30 @@ export class CircuitBreakingNodeClient implements NodeClient {
     if (failures >= this.options.failureThreshold)
       this.circuits.set(nodeId, { kind: 'open', until: this.clock.now() + this.options.openMs });
     else this.circuits.set(nodeId, { kind: 'closed', failures });
+  }
+}
+
+/** What an outcome of a send to a node does to the breaker's circuits (one object per breaker). */
+interface CircuitOutcomes {
+  answered(nodeId: string): void;
+  failed(nodeId: string, error: unknown): void;
+}
+
+/** One `sendTo` through the breaker: the outcome updates the node's circuit, then goes on to the caller's reply. */
+class CircuitReply<A> implements ReplyTo<A> {
+  constructor(
+    private readonly outcomes: CircuitOutcomes,
+    private readonly nodeId: string,
+    private readonly reply: ReplyTo<A>,
+  ) {}
+
+  answered(answer: A): void {
+    this.outcomes.answered(this.nodeId);
+    this.reply.answered(answer);
+  }
+
+  failed(error: unknown): void {
+    this.outcomes.failed(this.nodeId, error);
+    this.reply.failed(error);
   }
 }

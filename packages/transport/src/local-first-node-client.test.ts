@@ -2,7 +2,8 @@
 // client), keeps the NodeClient port's promises for both its local and its remote targets, and
 // owns the bytes a local replica keeps. Method: testkit's contract suite with the local node first
 // among real TCP storage nodes (so most cases exercise the in-process path, and the slow and dead
-// nodes the delegation), then unit cases with a recording remote double and small handlers.
+// nodes the delegation), and the same through `sendTo` (the callback form the quorum uses), then
+// unit cases with a recording remote double and small handlers.
 import {
   NodeUnavailableError,
   type Node,
@@ -19,7 +20,7 @@ import { contractNode, describeNodeClientContract, MapStorageHandler } from '@dk
 import { describe, expect, it } from 'vitest';
 import { LocalFirstNodeClient } from './local-first-node-client.js';
 import { TcpNodeClient } from './tcp-node-client.js';
-import { contractHarness, startTcpCluster } from './test-support.js';
+import { contractHarness, startTcpCluster, throughSendTo } from './test-support.js';
 
 const SELF = contractNode('self', '127.0.0.1:1');
 const OTHER = contractNode('other', '127.0.0.1:2');
@@ -34,6 +35,17 @@ describeNodeClientContract('LocalFirstNodeClient (own StorageService in-process,
   });
   const client = new LocalFirstNodeClient(self.id, replica, new TcpNodeClient({ connectionsPerNode: 1 }));
   return contractHarness({ ...cluster, nodes: [self, ...cluster.nodes] }, client);
+});
+
+describeNodeClientContract('LocalFirstNodeClient through sendTo (own StorageService in-process, TCP to the others)', async () => {
+  const cluster = await startTcpCluster(2);
+  const self = contractNode('node-local', '127.0.0.1:1');
+  const replica = new StorageService({
+    nodeId: self.id,
+    engine: new InMemoryStorageEngine({ clock: new SystemClock(), tombstoneGraceMs: 3_600_000 }),
+  });
+  const client = new LocalFirstNodeClient(self.id, replica, new TcpNodeClient({ connectionsPerNode: 1 }));
+  return contractHarness({ ...cluster, nodes: [self, ...cluster.nodes] }, throughSendTo(client));
 });
 
 /** A remote client that records what reaches it and answers PING for anyone. */

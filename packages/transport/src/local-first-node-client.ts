@@ -1,4 +1,14 @@
-import { NodeUnavailableError, type Node, type NodeClient, type RequestOptions, type ResponseFor, type StorageRequest } from '@dkv/core';
+import {
+  failSoon,
+  NodeUnavailableError,
+  sendTo,
+  type Node,
+  type NodeClient,
+  type ReplyTo,
+  type RequestOptions,
+  type ResponseFor,
+  type StorageRequest,
+} from '@dkv/core';
 import { describeError, matchResponse, type MaybeAsyncStorageRequestHandler } from './handler.js';
 
 /**
@@ -9,7 +19,7 @@ import { describeError, matchResponse, type MaybeAsyncStorageRequestHandler } fr
  * own replica in-process and one or two remote ones, and a write applies locally at memory speed.
  *
  * It keeps the port's promises for the local target as the wire would: the answer arrives through
- * a promise, a handler that throws is a `remote` failure (the same kind a TCP error frame gives,
+ * a promise (or, through `sendTo`, a microtask: never before the send returns), a handler that throws is a `remote` failure (the same kind a TCP error frame gives,
  * so quorum and replication treat a refusing local replica like any other), an answer of the
  * wrong type is refused, and after {@link close} sends fail `closed`. The handler answers
  * synchronously, so the deadline cannot pass, except a PUT of a durable node, which waits for its
@@ -34,7 +44,40 @@ export class LocalFirstNodeClient implements NodeClient {
   send<R extends StorageRequest>(target: Node, request: R, options: RequestOptions): Promise<ResponseFor<R>> {
     // The remote client is closed with this one, so it refuses on its own after close().
     if (target.id !== this.selfId) return this.remote.send(target, request, options);
-    if (this.closed) return Promise.reject(new NodeUnavailableError(target.id, 'closed', 'the client is closed'));
+    try {
+      const answer = this.answerLocally(target, request);
+      return answer instanceof Promise ? answer : Promise.resolve(answer);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** As {@link send}, the outcome handed to `reply`: the local replica's answer in a microtask of its own, no promise. */
+  sendTo<R extends StorageRequest>(target: Node, request: R, options: RequestOptions, reply: ReplyTo<ResponseFor<R>>): void {
+    if (target.id !== this.selfId) return sendTo(this.remote, target, request, options, reply);
+    let answer: ResponseFor<R> | Promise<ResponseFor<R>>;
+    try {
+      answer = this.answerLocally(target, request);
+    } catch (error) {
+      return failSoon(reply, error);
+    }
+    if (answer instanceof Promise) {
+      answer.then(
+        (settled) => reply.answered(settled),
+        (error: unknown) => reply.failed(error),
+      );
+    } else {
+      queueMicrotask(() => reply.answered(answer));
+    }
+  }
+
+  /**
+   * The own replica's answer to `request` (a promise only for a durable PUT, which waits for its
+   * fsync). Throws, or rejects, the `NodeUnavailableError` the wire would give: `closed` after
+   * {@link close}, `remote` for a handler that failed or answered a request of another type.
+   */
+  private answerLocally<R extends StorageRequest>(target: Node, request: R): ResponseFor<R> | Promise<ResponseFor<R>> {
+    if (this.closed) throw new NodeUnavailableError(target.id, 'closed', 'the client is closed');
     let response;
     try {
       // A PUT goes to a handler that copies what it keeps as it is (`handleBorrowed`): one copy of the value, not two.
@@ -43,7 +86,7 @@ export class LocalFirstNodeClient implements NodeClient {
           ? this.local.handleBorrowed(request)
           : this.local.handle(ownValue(request));
     } catch (error) {
-      return Promise.reject(new NodeUnavailableError(target.id, 'remote', `the local replica failed: ${describeError(error)}`));
+      throw new NodeUnavailableError(target.id, 'remote', `the local replica failed: ${describeError(error)}`);
     }
     if (response instanceof Promise) {
       return response.then(
@@ -52,11 +95,7 @@ export class LocalFirstNodeClient implements NodeClient {
           Promise.reject(new NodeUnavailableError(target.id, 'remote', `the local replica failed: ${describeError(error)}`)),
       );
     }
-    try {
-      return Promise.resolve(matchResponse(target.id, request, response));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return matchResponse(target.id, request, response);
   }
 
   /** Makes later sends fail with kind `closed` and closes the remote client. Idempotent. */

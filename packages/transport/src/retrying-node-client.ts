@@ -1,13 +1,16 @@
 import {
   NodeUnavailableError,
+  sendTo,
   type Clock,
   type Node,
   type NodeClient,
+  type ReplyTo,
   type RequestOptions,
   type ResponseFor,
   type Rng,
   type Scheduler,
   type StorageRequest,
+  type StorageResponse,
   type Timer,
 } from '@dkv/core';
 import { describeError } from './handler.js';
@@ -134,6 +137,43 @@ export class RetryingNodeClient implements NodeClient {
   }
 
   /**
+   * As {@link send}, the outcome handed to `reply`. With a clock, the first attempt goes to the
+   * inner client's `sendTo` with one object that sees its outcome (a {@link FirstAttempt}), and
+   * only a retryable failure starts the retry machinery, as in `send`.
+   */
+  sendTo<R extends StorageRequest>(target: Node, request: R, options: RequestOptions, reply: ReplyTo<ResponseFor<R>>): void {
+    const clock = this.clock;
+    if (this.closing !== null || clock === undefined) {
+      this.send(target, request, options).then(
+        (answer) => reply.answered(answer),
+        (error: unknown) => reply.failed(error),
+      );
+      return;
+    }
+    sendTo(
+      this.inner,
+      target,
+      request,
+      options,
+      new FirstAttempt(this.afterFirstFailure, target, request, options.timeoutMs, clock.now(), reply as ReplyTo<StorageResponse>),
+    );
+  }
+
+  /** A first attempt of `sendTo` failed with `error`: its reply fails, or the retries take over with the time left. */
+  private readonly afterFirstFailure = (attempt: FirstAttempt, error: unknown): void => {
+    const { target, request, timeoutMs, startedAt, reply } = attempt;
+    const failure = asNodeFailure(target, error);
+    if (this.closing !== null || !isRetryable(failure) || this.options.maxAttempts < 2 || this.clock === undefined) {
+      reply.failed(failure);
+      return;
+    }
+    this.sendWithRetries(target, request, timeoutMs - (this.clock.now() - startedAt), failure, timeoutMs).then(
+      (answer) => reply.answered(answer),
+      (thrown: unknown) => reply.failed(thrown),
+    );
+  };
+
+  /**
    * The retry machinery: attempts, backoffs and the deadline, within `budgetMs`. `firstFailure`:
    * the first attempt already ran and failed so (retryably); null: no attempt has run yet.
    * `timeoutMs`: the send's whole deadline, as failures name it.
@@ -222,4 +262,24 @@ function asNodeFailure(target: Node, error: unknown): NodeUnavailableError {
 
 function timeoutOf(target: Node, timeoutMs: number, attempts: number): NodeUnavailableError {
   return new NodeUnavailableError(target.id, 'timeout', `no answer within ${timeoutMs} ms (${attempts} attempts)`);
+}
+
+/** The first attempt of one `sendTo` (see `RetryingNodeClient.sendTo`): an answer goes on as it is; a failure may be retried. */
+class FirstAttempt implements ReplyTo<StorageResponse> {
+  constructor(
+    private readonly afterFailure: (attempt: FirstAttempt, error: unknown) => void,
+    readonly target: Node,
+    readonly request: StorageRequest,
+    readonly timeoutMs: number,
+    readonly startedAt: number,
+    readonly reply: ReplyTo<StorageResponse>,
+  ) {}
+
+  answered(answer: StorageResponse): void {
+    this.reply.answered(answer);
+  }
+
+  failed(error: unknown): void {
+    this.afterFailure(this, error);
+  }
 }

@@ -2,9 +2,11 @@ import { connect, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { internodeConnectOptions, type InternodeTls } from './internode-tls.js';
 import {
+  failSoon,
   NodeUnavailableError,
   type Node,
   type NodeClient,
+  type ReplyTo,
   type RequestOptions,
   type ResponseFor,
   type Rng,
@@ -134,17 +136,32 @@ export class TcpNodeClient implements NodeClient {
 
   /** Sends one request to `target.address`; see the class comment for how each failure is named. */
   send<R extends StorageRequest>(target: Node, request: R, options: RequestOptions): Promise<ResponseFor<R>> {
-    if (this.context.closed) return Promise.reject(new NodeUnavailableError(target.id, 'closed', 'the client is closed'));
+    return this.enqueue(target, request, options, null) as Promise<ResponseFor<R>>;
+  }
+
+  /** As {@link send}, the outcome handed to `reply`: the frame's answer calls it straight from the socket's read. */
+  sendTo<R extends StorageRequest>(target: Node, request: R, options: RequestOptions, reply: ReplyTo<ResponseFor<R>>): void {
+    this.enqueue(target, request, options, reply as ReplyTo<StorageResponse>);
+  }
+
+  /** Queues `request` to its node; its outcome settles the promise returned, or goes to `reply` when there is one. */
+  private enqueue(
+    target: Node,
+    request: StorageRequest,
+    options: RequestOptions,
+    reply: ReplyTo<StorageResponse> | null,
+  ): Promise<StorageResponse> | undefined {
+    if (this.context.closed) return refused(reply, new NodeUnavailableError(target.id, 'closed', 'the client is closed'));
     let peer = this.peers.get(target.address);
     if (peer === undefined) {
       const endpoint = parseAddress(target.address);
       if (endpoint === null) {
-        return Promise.reject(new NodeUnavailableError(target.id, 'unreachable', `address "${target.address}" is not host:port`));
+        return refused(reply, new NodeUnavailableError(target.id, 'unreachable', `address "${target.address}" is not host:port`));
       }
       peer = new Peer(this.context, endpoint.host, endpoint.port);
       this.peers.set(target.address, peer);
     }
-    return peer.send(target.id, request, options.timeoutMs) as Promise<ResponseFor<R>>;
+    return peer.send(target.id, request, options.timeoutMs, reply);
   }
 
   /**
@@ -279,6 +296,8 @@ class DeadlineList {
  * of pending entries (a `PendingTable`) replaces the closures a request would otherwise need.
  */
 class PendingRequest {
+  /** Where the outcome goes: `reply` when the request came through `sendTo`, else its promise's settlers. */
+  reply: ReplyTo<StorageResponse> | null = null;
   resolve: (response: StorageResponse) => void = noop;
   reject: (error: NodeUnavailableError) => void = noop;
   /** When it times out, on `performance.now()`'s clock. */
@@ -297,9 +316,47 @@ class PendingRequest {
     readonly flushSeq: number,
     readonly timeoutMs: number,
   ) {}
+
+  answer(response: StorageResponse): void {
+    const reply = this.reply;
+    if (reply === null) return this.resolve(response);
+    try {
+      reply.answered(response);
+    } catch (error) {
+      throwSoon(error);
+    }
+  }
+
+  fail(error: NodeUnavailableError): void {
+    const reply = this.reply;
+    if (reply === null) return this.reject(error);
+    try {
+      reply.failed(error);
+    } catch (thrown) {
+      throwSoon(thrown);
+    }
+  }
+}
+
+/**
+ * A reply that threw is a bug of its caller's, raised as an uncaught error (as an unhandled
+ * rejection would be for a promise's reaction), not taken for a fault of the connection whose
+ * read called it.
+ */
+function throwSoon(error: unknown): void {
+  queueMicrotask(() => {
+    throw error;
+  });
 }
 
 function noop(): void {}
+
+/** A send refused before anything was queued: a rejected promise, or (with `reply`) the failure handed to it soon. */
+function refused(reply: ReplyTo<StorageResponse> | null, error: NodeUnavailableError): Promise<StorageResponse> | undefined {
+  if (reply === null) return Promise.reject(error);
+  failSoon(reply, error);
+  return undefined;
+}
 
 // `new Promise(executor)` needs a function that receives resolve and reject; one shared function
 // hands them over through these two slots instead of a closure per request. They are read right
@@ -316,7 +373,7 @@ function onRequestTimeout(pending: PendingRequest): void {
     pending.deadlines?.remove(pending);
     return;
   }
-  pending.reject(new NodeUnavailableError(pending.nodeId, 'timeout', `no answer within ${pending.timeoutMs} ms`));
+  pending.fail(new NodeUnavailableError(pending.nodeId, 'timeout', `no answer within ${pending.timeoutMs} ms`));
 }
 
 /** The connections to one node address, and the count of requests in flight to it. */
@@ -337,11 +394,16 @@ class Peer {
     }
   }
 
-  send(nodeId: string, request: StorageRequest, timeoutMs: number): Promise<StorageResponse> {
+  send(
+    nodeId: string,
+    request: StorageRequest,
+    timeoutMs: number,
+    reply: ReplyTo<StorageResponse> | null,
+  ): Promise<StorageResponse> | undefined {
     this.sends += 1;
     const limit = this.context.limits.maxInFlightPerNode;
     if (this.inFlight >= limit) {
-      return Promise.reject(new NodeUnavailableError(nodeId, 'overloaded', `${this.inFlight} requests in flight, the limit is ${limit}`));
+      return refused(reply, new NodeUnavailableError(nodeId, 'overloaded', `${this.inFlight} requests in flight, the limit is ${limit}`));
     }
     let connection = this.pick();
     if (connection === null) {
@@ -351,12 +413,15 @@ class Peer {
     }
     if (connection === null) {
       const reason = this.connections[0]?.lastError ?? 'not connected';
-      const refused = this.connections.some((connection) => isRefusal(connection.lastError));
-      return Promise.reject(
-        new NodeUnavailableError(nodeId, 'unreachable', `not connected (${reason}); reconnecting in the background`, { refused }),
+      const wasRefused = this.connections.some((connection) => isRefusal(connection.lastError));
+      return refused(
+        reply,
+        new NodeUnavailableError(nodeId, 'unreachable', `not connected (${reason}); reconnecting in the background`, {
+          refused: wasRefused,
+        }),
       );
     }
-    return connection.send(nodeId, request, timeoutMs);
+    return connection.send(nodeId, request, timeoutMs, reply);
   }
 
   /** Moves on to the next connection, so that the turns alternate between connections. */
@@ -423,11 +488,17 @@ class Connection {
     this.open();
   }
 
-  send(nodeId: string, request: StorageRequest, timeoutMs: number): Promise<StorageResponse> {
+  send(
+    nodeId: string,
+    request: StorageRequest,
+    timeoutMs: number,
+    reply: ReplyTo<StorageResponse> | null,
+  ): Promise<StorageResponse> | undefined {
     const buffered = this.writer.pendingBytes + (this.socket?.writableLength ?? 0);
     const maxBuffered = this.context.limits.maxBufferedWriteBytes;
     if (buffered > maxBuffered) {
-      return Promise.reject(
+      return refused(
+        reply,
         new NodeUnavailableError(nodeId, 'overloaded', `${buffered} bytes wait to be written to the node, the limit is ${maxBuffered}`),
       );
     }
@@ -437,19 +508,25 @@ class Connection {
     try {
       bytes = writeRequestFrame(this.writer, id, request);
     } catch (error) {
-      return Promise.reject(new NodeUnavailableError(nodeId, 'remote', `the request could not be encoded: ${describeError(error)}`));
+      return refused(reply, new NodeUnavailableError(nodeId, 'remote', `the request could not be encoded: ${describeError(error)}`));
     }
     const maxFrameBytes = this.context.limits.maxFrameBytes;
     if (bytes > maxFrameBytes) {
       this.writer.pos -= bytes;
-      return Promise.reject(
+      return refused(
+        reply,
         new NodeUnavailableError(nodeId, 'remote', `the request frame of ${bytes} bytes is over the limit of ${maxFrameBytes} bytes`),
       );
     }
     const pending = new PendingRequest(id, request.type, nodeId, this, this.flushSeq, timeoutMs);
-    const promise = new Promise<StorageResponse>(captureSettlers);
-    pending.resolve = capturedResolve;
-    pending.reject = capturedReject;
+    let promise: Promise<StorageResponse> | undefined;
+    if (reply === null) {
+      promise = new Promise<StorageResponse>(captureSettlers);
+      pending.resolve = capturedResolve;
+      pending.reject = capturedReject;
+    } else {
+      pending.reply = reply;
+    }
     this.context.track(pending);
     this.pending.add(pending);
     this.peer.inFlight += 1;
@@ -621,23 +698,23 @@ class Connection {
     }
     this.release(pending);
     if (reader.kind === FrameKind.ERROR) {
-      pending.reject(new NodeUnavailableError(pending.nodeId, 'remote', `the node answered an error: ${safeErrorReason(reader)}`));
+      pending.fail(new NodeUnavailableError(pending.nodeId, 'remote', `the node answered an error: ${safeErrorReason(reader)}`));
       return;
     }
     let response: StorageResponse;
     try {
       response = readResponse(reader);
     } catch (error) {
-      pending.reject(new NodeUnavailableError(pending.nodeId, 'remote', describeError(error)));
+      pending.fail(new NodeUnavailableError(pending.nodeId, 'remote', describeError(error)));
       return;
     }
     if (response.type !== pending.type) {
-      pending.reject(
+      pending.fail(
         new NodeUnavailableError(pending.nodeId, 'remote', `answered a ${pending.type} request with a ${response.type} response`),
       );
       return;
     }
-    pending.resolve(response);
+    pending.answer(response);
   }
 
   private onClose(socket: Socket): void {
@@ -682,7 +759,7 @@ class Connection {
   private failAll(kindOf: (pending: PendingRequest) => 'remote' | 'unreachable' | 'closed', detail: string, refused = false): void {
     for (const pending of this.pending.values()) {
       this.release(pending);
-      pending.reject(new NodeUnavailableError(pending.nodeId, kindOf(pending), detail, { refused }));
+      pending.fail(new NodeUnavailableError(pending.nodeId, kindOf(pending), detail, { refused }));
     }
   }
 }

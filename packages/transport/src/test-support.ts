@@ -4,7 +4,15 @@
  * teardown. Nothing here sleeps: tests await conditions.
  */
 import { connect, createServer } from 'node:net';
-import { DEFAULT_TOMBSTONE_GRACE_MS, type Node, type NodeClient, type StorageResponse } from '@dkv/core';
+import {
+  DEFAULT_TOMBSTONE_GRACE_MS,
+  type Node,
+  type NodeClient,
+  type RequestOptions,
+  type ResponseFor,
+  type StorageRequest,
+  type StorageResponse,
+} from '@dkv/core';
 import { SystemClock } from '@dkv/runtime';
 import { InMemoryStorageEngine, StorageService } from '@dkv/storage';
 import { contractNode, MapStorageHandler, type NodeClientHarness } from '@dkv/testkit';
@@ -167,7 +175,49 @@ export function contractHarness(cluster: TestCluster, client: NodeClient): NodeC
       cluster.gate.release();
       await client.close();
       await cluster.close();
+      // A client seen through `throughSendTo`: a reply called twice settles nothing the test sees, so it is checked here.
+      const violations = (client as { violations?: string[] }).violations ?? [];
+      if (violations.length > 0) throw new Error(`sendTo broke its contract: ${violations.join('; ')}`);
     },
+  };
+}
+
+/**
+ * `client` seen through its `sendTo` (it must have one): each `send` is a `sendTo` whose reply
+ * settles the promise, so the contract suite checks the callback form of the client. A reply that
+ * breaks `sendTo`'s rules (called before `sendTo` returned, or more than once) makes the send fail
+ * with an error that says so, and `violations` counts it, which the contract would catch.
+ */
+export function throughSendTo(client: NodeClient): NodeClient & { readonly violations: string[] } {
+  const sendTo = client.sendTo?.bind(client);
+  if (sendTo === undefined) throw new Error('throughSendTo: the client has no sendTo');
+  const violations: string[] = [];
+  return {
+    violations,
+    send<R extends StorageRequest>(target: Node, request: R, options: RequestOptions): Promise<ResponseFor<R>> {
+      return new Promise<ResponseFor<R>>((resolve, reject) => {
+        let returned = false;
+        let calls = 0;
+        const check = (what: string): boolean => {
+          calls += 1;
+          const problem = !returned ? `${what} before sendTo returned` : calls > 1 ? `${what} after ${calls - 1} earlier call(s)` : null;
+          if (problem === null) return true;
+          violations.push(problem);
+          reject(new Error(`sendTo broke its contract: ${problem}`));
+          return false;
+        };
+        sendTo(target, request, options, {
+          answered: (answer) => {
+            if (check('answered')) resolve(answer);
+          },
+          failed: (error) => {
+            if (check('failed')) reject(error as Error);
+          },
+        });
+        returned = true;
+      });
+    },
+    close: () => client.close(),
   };
 }
 
