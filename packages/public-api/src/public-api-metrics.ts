@@ -157,10 +157,24 @@ export function registerPublicApiMetrics(registry: Registry, source: Coordinator
     () => source.metrics().replicationDropped,
   );
   gaugeFrom(registry, 'dkv_replication_queue_depth', 'Replications waiting to be delivered', () => source.metrics().replicationQueueDepth);
+  // The two metrics' children of each operation and status, made on first use: given labels,
+  // prom-client turns them into a key string on every `inc` and `observe`; a child keeps its key.
+  // Bounded: a few operations, and HTTP statuses are three digits.
+  const children = new Map<
+    KvOperation,
+    Map<number, { readonly count: Counter.Internal; readonly time: Histogram.Internal<'operation' | 'status'> }>
+  >();
   return (operation, status, seconds) => {
-    const labels = { operation, status: String(status) };
-    requests.inc(labels);
-    latency.observe(labels, seconds);
+    let byStatus = children.get(operation);
+    if (byStatus === undefined) children.set(operation, (byStatus = new Map()));
+    let child = byStatus.get(status);
+    if (child === undefined) {
+      const labels = { operation, status: String(status) };
+      child = { count: requests.labels(labels), time: latency.labels(labels) };
+      byStatus.set(status, child);
+    }
+    child.count.inc();
+    child.time.observe(seconds);
   };
 }
 

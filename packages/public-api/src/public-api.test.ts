@@ -567,11 +567,13 @@ describe('operations', () => {
     await app.inject({ method: 'PUT', url: '/v1/kv/k', payload: 'v' });
     await app.inject({ method: 'GET', url: '/v1/kv/k' });
     await app.inject({ method: 'GET', url: '/v1/kv/missing' });
+    await app.inject({ method: 'GET', url: '/v1/kv/k' });
     await app.inject({ method: 'DELETE', url: '/v1/kv/k' });
     expect(observed).toEqual([
       ['put', 200],
       ['get', 200],
       ['get', 404],
+      ['get', 200],
       ['delete', 204],
     ]);
     const res = await app.inject({ method: 'GET', url: '/metrics' });
@@ -579,6 +581,10 @@ describe('operations', () => {
     expect(res.headers['content-type']).toContain('text/plain');
     const text = res.body;
     expect(text).toContain('dkv_requests_total{operation="get",status="404",coordinator="c-test"} 1');
+    // Each operation and status counts apart, however the requests interleave.
+    expect(text).toContain('dkv_requests_total{operation="get",status="200",coordinator="c-test"} 2');
+    expect(text).toContain('dkv_request_duration_seconds_count{coordinator="c-test",operation="get",status="200"} 2');
+    expect(text).toContain('dkv_requests_total{operation="put",status="200",coordinator="c-test"} 1');
     expect(text).toMatch(/dkv_request_duration_seconds_bucket\{le="[^"]+",coordinator="c-test",operation="put",status="200"/);
     expect(text).toContain('dkv_quorum_failures_total{operation="write",coordinator="c-test"} 3');
     expect(text).toContain('dkv_read_repairs_total{coordinator="c-test"} 4');
