@@ -162,7 +162,12 @@ export function sendTo<R extends StorageRequest>(
   reply: ReplyTo<ResponseFor<R>>,
 ): void {
   if (client.sendTo !== undefined) {
-    client.sendTo(target, request, options, reply);
+    try {
+      client.sendTo(target, request, options, reply);
+    } catch (error) {
+      // A `sendTo` that throws (none of ours does) fails the send, as a throwing `send` does below.
+      failSoon(reply, error);
+    }
     return;
   }
   let sent: Promise<ResponseFor<R>>;
