@@ -26,7 +26,8 @@ const SELF = contractNode('self', '127.0.0.1:1');
 const OTHER = contractNode('other', '127.0.0.1:2');
 const opts: RequestOptions = { timeoutMs: 1000 };
 
-describeNodeClientContract('LocalFirstNodeClient (own StorageService in-process, TCP to the others)', async () => {
+/** The contract's harness: the local node first among 2 TCP storage nodes; `seen` wraps the client (as it is, or through `sendTo`). */
+async function localFirstHarness(seen: (client: NodeClient) => NodeClient) {
   const cluster = await startTcpCluster(2);
   const self = contractNode('node-local', '127.0.0.1:1');
   const replica = new StorageService({
@@ -34,19 +35,16 @@ describeNodeClientContract('LocalFirstNodeClient (own StorageService in-process,
     engine: new InMemoryStorageEngine({ clock: new SystemClock(), tombstoneGraceMs: 3_600_000 }),
   });
   const client = new LocalFirstNodeClient(self.id, replica, new TcpNodeClient({ connectionsPerNode: 1 }));
-  return contractHarness({ ...cluster, nodes: [self, ...cluster.nodes] }, client);
-});
+  return contractHarness({ ...cluster, nodes: [self, ...cluster.nodes] }, seen(client));
+}
 
-describeNodeClientContract('LocalFirstNodeClient through sendTo (own StorageService in-process, TCP to the others)', async () => {
-  const cluster = await startTcpCluster(2);
-  const self = contractNode('node-local', '127.0.0.1:1');
-  const replica = new StorageService({
-    nodeId: self.id,
-    engine: new InMemoryStorageEngine({ clock: new SystemClock(), tombstoneGraceMs: 3_600_000 }),
-  });
-  const client = new LocalFirstNodeClient(self.id, replica, new TcpNodeClient({ connectionsPerNode: 1 }));
-  return contractHarness({ ...cluster, nodes: [self, ...cluster.nodes] }, throughSendTo(client));
-});
+describeNodeClientContract('LocalFirstNodeClient (own StorageService in-process, TCP to the others)', () =>
+  localFirstHarness((client) => client),
+);
+
+describeNodeClientContract('LocalFirstNodeClient through sendTo (own StorageService in-process, TCP to the others)', () =>
+  localFirstHarness(throughSendTo),
+);
 
 /** A remote client that records what reaches it and answers PING for anyone. */
 class RecordingRemote implements NodeClient {

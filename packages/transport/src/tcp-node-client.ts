@@ -318,35 +318,31 @@ class PendingRequest {
   ) {}
 
   answer(response: StorageResponse): void {
-    const reply = this.reply;
-    if (reply === null) return this.resolve(response);
-    try {
-      reply.answered(response);
-    } catch (error) {
-      throwSoon(error);
-    }
+    if (this.reply === null) this.resolve(response);
+    else deliver(this.reply, true, response);
   }
 
   fail(error: NodeUnavailableError): void {
-    const reply = this.reply;
-    if (reply === null) return this.reject(error);
-    try {
-      reply.failed(error);
-    } catch (thrown) {
-      throwSoon(thrown);
-    }
+    if (this.reply === null) this.reject(error);
+    else deliver(this.reply, false, error);
   }
 }
 
 /**
- * A reply that threw is a bug of its caller's, raised as an uncaught error (as an unhandled
- * rejection would be for a promise's reaction), not taken for a fault of the connection whose
- * read called it.
+ * Hands an outcome to `reply`. A reply that throws is a bug of its caller's: raised as an
+ * uncaught error (as an unhandled rejection would be for a promise's reaction), not taken for a
+ * fault of the connection whose read called it, nor allowed to stop the failing of the requests
+ * after it when a connection closes.
  */
-function throwSoon(error: unknown): void {
-  queueMicrotask(() => {
-    throw error;
-  });
+function deliver(reply: ReplyTo<StorageResponse>, answered: boolean, outcome: StorageResponse | NodeUnavailableError): void {
+  try {
+    if (answered) reply.answered(outcome as StorageResponse);
+    else reply.failed(outcome);
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
+  }
 }
 
 function noop(): void {}
