@@ -516,9 +516,10 @@ export class QuorumManager {
    * `classify` calls a conflict or excused came from a healthy replica (it is reported so to
    * `onReplicaOutcome`); only conflicts turn a lost quorum into a version conflict.
    *
-   * On every request, so it keeps to one promise per replica asked (the reaction to its answer)
-   * and one for the quorum: outcomes are plain values, handed to a listener (a straggler's) when
-   * one asks before it is known.
+   * On every request, so it keeps to one small object per replica asked (a `Contact` given to
+   * the client's `sendTo`; a request with only `send` costs the reaction to its promise instead)
+   * and one promise for the quorum: outcomes are plain values, handed to a listener (a
+   * straggler's) when one asks before it is known.
    */
   private fanOut<T, R>(request: FanOutRequest<T, R>): FanOutRun<T, R> {
     const driver = new FanOutDriver(
@@ -715,7 +716,7 @@ class DigestRead<T> implements FanOutRequest<ReadAnswer, T> {
  * One fan-out under way, as `QuorumManager.fanOut` drives it: the {@link FanOut} machine's
  * decisions performed (sends, the hedge timer, settling `quorum`) and what the replicas answer fed
  * back. Its state is fields of one object rather than closures over locals, since one is made
- * for every request; each replica asked costs the reaction to its answer and its outcome.
+ * for every request; each replica asked costs its `Contact` (or a promise's reaction) and its outcome.
  */
 class FanOutDriver<T, R> implements FanOutRun<T, R> {
   readonly quorum: Promise<R>;
