@@ -106,7 +106,7 @@ describe.each(['send', 'sendTo'] as const)('CircuitBreakingNodeClient through %s
     );
   });
 
-  it('over the retries of the wire stack (one reaction for both), retries first and counts one failure per send', async () => {
+  it('over the retries of the wire stack, retries first and counts one failure per send', async () => {
     let now = 0;
     const clock = { now: () => now };
     const inner = new Switchable();

@@ -11,7 +11,6 @@ import {
   type ResponseFor,
   type StorageRequest,
 } from '@dkv/core';
-import { RetryingNodeClient } from './retrying-node-client.js';
 
 /** When {@link CircuitBreakingNodeClient} stops sending to a node, and for how long. */
 export interface CircuitBreakerOptions {
@@ -20,15 +19,6 @@ export interface CircuitBreakerOptions {
   /** How long an open circuit fails sends at once before one probe is let through. */
   readonly openMs: number;
 }
-
-/** What a send to one node does with its answer (closes the circuit) and its failure (counts it). */
-interface Reactions<A> {
-  readonly onAnswer: (answer: A) => A;
-  readonly onFailure: (error: unknown) => never;
-}
-
-/** The most nodes whose reactions are kept at once (a bound on the cache, far above any cluster's size). */
-const MAX_CACHED_REACTIONS = 4096;
 
 type CircuitState = { kind: 'closed'; failures: number } | { kind: 'open'; until: number } | { kind: 'half-open' };
 
@@ -44,7 +34,6 @@ type CircuitState = { kind: 'closed'; failures: number } | { kind: 'open'; until
  */
 export class CircuitBreakingNodeClient implements NodeClient {
   private readonly circuits = new Map<string, CircuitState>();
-  private readonly reactions = new Map<string, Reactions<unknown>>();
 
   constructor(
     private readonly inner: NodeClient,
@@ -66,25 +55,10 @@ export class CircuitBreakingNodeClient implements NodeClient {
 
   /**
    * Sends through the inner client unless the node's circuit is open (or half-open with its probe
-   * in flight). Written with `then` rather than as an async function: it is on every internode
-   * request, and an async function's resumption costs more than a reaction.
+   * in flight): {@link sendTo} behind one promise.
    */
   send<R extends StorageRequest>(target: Node, request: R, options: RequestOptions): Promise<ResponseFor<R>> {
-    const nodeId = target.id;
-    const refusal = this.circuitRefusal(nodeId);
-    if (refusal !== null) return Promise.reject(refusal);
-    const { onAnswer, onFailure } = this.reactionsOf(nodeId) as Reactions<ResponseFor<R>>;
-    const inner = this.inner;
-    let sent: Promise<ResponseFor<R>>;
-    try {
-      // Over the retries of the wire stack, both decorators react to the send in one reaction.
-      if (inner instanceof RetryingNodeClient) return inner.sendThen(target, request, options, onAnswer, onFailure);
-      sent = inner.send(target, request, options);
-    } catch (error) {
-      this.recordFailure(nodeId);
-      return Promise.reject(error);
-    }
-    return sent.then(onAnswer, onFailure);
+    return new Promise<ResponseFor<R>>((resolve, reject) => this.sendTo(target, request, options, { answered: resolve, failed: reject }));
   }
 
   /** As {@link send}, the outcome handed to `reply` through one object that sees it on the way (a {@link CircuitReply}). */
@@ -133,30 +107,6 @@ export class CircuitBreakingNodeClient implements NodeClient {
       else if (this.circuits.size !== 0) this.circuits.delete(nodeId);
     },
   };
-
-  /**
-   * The reactions to a send's outcome for one node, made once per node rather than two closures
-   * per send. Node ids are few; past {@link MAX_CACHED_REACTIONS} (ids churning) they are dropped
-   * and made again.
-   */
-  private reactionsOf(nodeId: string): Reactions<unknown> {
-    let reactions = this.reactions.get(nodeId);
-    if (reactions === undefined) {
-      reactions = {
-        onAnswer: (answer) => {
-          this.outcomes.answered(nodeId);
-          return answer;
-        },
-        onFailure: (error) => {
-          this.outcomes.failed(nodeId, error);
-          throw error;
-        },
-      };
-      if (this.reactions.size >= MAX_CACHED_REACTIONS) this.reactions.clear();
-      this.reactions.set(nodeId, reactions);
-    }
-    return reactions;
-  }
 
   private recordFailure(nodeId: string): void {
     const state = this.circuits.get(nodeId);

@@ -81,59 +81,17 @@ export class RetryingNodeClient implements NodeClient {
     }
   }
 
-  /** Sends through the inner client, retrying as the class comment says, within `timeoutMs`. */
+  /**
+   * Sends through the inner client, retrying as the class comment says, within `timeoutMs`. With
+   * a clock, it is {@link sendTo} behind one promise: the first attempt's outcome settles it, or
+   * a retryable failure starts the retries.
+   */
   send<R extends StorageRequest>(target: Node, request: R, options: RequestOptions): Promise<ResponseFor<R>> {
     if (this.closing !== null) return Promise.reject(new NodeUnavailableError(target.id, 'closed', 'the client is closed'));
-    const clock = this.clock;
-    if (clock === undefined) return this.sendWithRetries(target, request, options.timeoutMs, null, options.timeoutMs);
-    const startedAt = clock.now();
-    let sent: Promise<ResponseFor<R>>;
-    try {
-      sent = this.inner.send(target, request, options);
-    } catch (error) {
-      sent = Promise.reject(error);
-    }
-    // One handler both names the failure and decides on a retry: a promise per send, not two.
-    return sent.catch((error: unknown) => {
-      const failure = asNodeFailure(target, error);
-      if (this.closing !== null || !isRetryable(failure) || this.options.maxAttempts < 2) throw failure;
-      return this.sendWithRetries(target, request, options.timeoutMs - (clock.now() - startedAt), failure, options.timeoutMs);
-    });
-  }
-
-  /**
-   * {@link send} with a decorator's reactions to its outcome (`onAnswer`, `onFailure`, as the
-   * arguments of a `then`) run in the same reaction as this client's own check for a retry: the
-   * circuit breaker of the wire stack sends through this, so a send that answers at once makes
-   * one promise in the two decorators, not two. `onFailure` gets what `send` would reject with.
-   */
-  sendThen<R extends StorageRequest, U>(
-    target: Node,
-    request: R,
-    options: RequestOptions,
-    onAnswer: (answer: ResponseFor<R>) => U,
-    onFailure: (error: unknown) => U,
-  ): Promise<U> {
-    if (this.closing !== null)
-      return Promise.reject(new NodeUnavailableError(target.id, 'closed', 'the client is closed')).then(onAnswer, onFailure);
-    const clock = this.clock;
-    if (clock === undefined)
-      return this.sendWithRetries(target, request, options.timeoutMs, null, options.timeoutMs).then(onAnswer, onFailure);
-    const startedAt = clock.now();
-    let sent: Promise<ResponseFor<R>>;
-    try {
-      sent = this.inner.send(target, request, options);
-    } catch (error) {
-      sent = Promise.reject(error);
-    }
-    return sent.then(onAnswer, (error: unknown) => {
-      const failure = asNodeFailure(target, error);
-      if (this.closing !== null || !isRetryable(failure) || this.options.maxAttempts < 2) return onFailure(failure);
-      return this.sendWithRetries(target, request, options.timeoutMs - (clock.now() - startedAt), failure, options.timeoutMs).then(
-        onAnswer,
-        onFailure,
-      );
-    });
+    if (this.clock === undefined) return this.sendWithRetries(target, request, options.timeoutMs, null, options.timeoutMs);
+    return new Promise<ResponseFor<R>>((resolve, reject) =>
+      this.firstAttempt(target, request, options, { answered: resolve, failed: reject }),
+    );
   }
 
   /**
@@ -142,21 +100,28 @@ export class RetryingNodeClient implements NodeClient {
    * only a retryable failure starts the retry machinery, as in `send`.
    */
   sendTo<R extends StorageRequest>(target: Node, request: R, options: RequestOptions, reply: ReplyTo<ResponseFor<R>>): void {
-    const clock = this.clock;
-    if (this.closing !== null || clock === undefined) {
+    if (this.closing !== null || this.clock === undefined) {
       this.send(target, request, options).then(
         (answer) => reply.answered(answer),
         (error: unknown) => reply.failed(error),
       );
       return;
     }
-    sendTo(
-      this.inner,
+    this.firstAttempt(target, request, options, reply);
+  }
+
+  /** The first attempt of a send, with a clock: straight to the inner client, retried only if it fails retryably. */
+  private firstAttempt<R extends StorageRequest>(target: Node, request: R, options: RequestOptions, reply: ReplyTo<ResponseFor<R>>): void {
+    const startedAt = (this.clock as Clock).now();
+    const attempt = new FirstAttempt(
+      this.afterFirstFailure,
       target,
       request,
-      options,
-      new FirstAttempt(this.afterFirstFailure, target, request, options.timeoutMs, clock.now(), reply as ReplyTo<StorageResponse>),
+      options.timeoutMs,
+      startedAt,
+      reply as ReplyTo<StorageResponse>,
     );
+    sendTo(this.inner, target, request, options, attempt);
   }
 
   /** A first attempt of `sendTo` failed with `error`: its reply fails, or the retries take over with the time left. */
