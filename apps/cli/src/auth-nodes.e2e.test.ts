@@ -30,8 +30,9 @@ beforeAll(async () => {
       clusterSecret: 'nodes-topology-cluster-secret',
     }),
   );
-  cli.start(['cluster', 'up', '--topology', 'nodes', '--nodes', '3', '--port', '0', '--resp-port', '0', '--auth-file', authFile]);
-  await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
+  await cli.readyUrl(
+    cli.start(['cluster', 'up', '--topology', 'nodes', '--nodes', '3', '--port', '0', '--resp-port', '0', '--auth-file', authFile]),
+  );
   redisPort = Number(new URL(cli.redisUrl).port);
 }, 120_000);
 

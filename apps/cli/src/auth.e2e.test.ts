@@ -100,7 +100,7 @@ beforeAll(async () => {
   const keep = (chunk: Buffer): void => void lines.push(...chunk.toString('utf8').split('\n'));
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
-  url = await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
+  url = await cli.readyUrl(child);
   redisPort = Number(new URL(cli.redisUrl).port);
 }, 120_000);
 

@@ -14,8 +14,7 @@ const cli = new CliProcesses({ ...process.env, DKV_LOG_LEVEL: 'warn' }, DEADLINE
 let client: KVStoreClient;
 
 beforeAll(async () => {
-  cli.start(['cluster', 'up', '--topology', 'nodes', '--nodes', '3', '--port', '0']);
-  await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
+  await cli.readyUrl(cli.start(['cluster', 'up', '--topology', 'nodes', '--nodes', '3', '--port', '0']));
   const urls: string[] = [];
   for (const id of NODES)
     urls.push(`http://${(await cli.waitFor(`node ${id} to be announced`, async () => cli.announced.get(id))).address}`);

@@ -9,6 +9,8 @@
 // Then, in this process, `clusterUp` whose port chooser first gives a node ports a stranger holds:
 // it must start again on other ports and become ready (a fresh-clone CI run once lost a node's
 // chosen port to another test's server between the choice and the bind, and `cluster up` exited).
+// And `clusterUp` whose port chooser offers the coordinator's own ports (free until it binds them)
+// must not give them to a node: the coordinator would then fail to bind and the cluster stop.
 // They run side by side (it.concurrent), each with its own `cluster up` and pids. Every wait
 // has a deadline, and a wait that gives up prints what `cluster up` wrote; afterAll kills leftovers by pid.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -165,6 +167,41 @@ it.concurrent(
     for (const line of err) {
       const match = /^dkv: node \S+ pid (\d+) at /.exec(line);
       if (match) expect(isAlive(Number(match[1]))).toBe(false);
+    }
+  },
+  60_000,
+);
+
+it.concurrent(
+  'never gives a node the port or the Redis port asked for the coordinator, even when the system offers them as free',
+  async () => {
+    const [asked, askedResp] = await findFreePorts(2, LOCAL_HOST);
+    const stop = new AbortController();
+    const out: string[] = [];
+    const err: string[] = [];
+    const running = clusterUpHere(
+      { nodes: 2, port: asked!, respPort: askedResp!, topology: 'coordinator', logLevel: 'warn', readyTimeoutMs: 30_000 },
+      { out: (line) => out.push(line), err: (line) => err.push(line) },
+      {
+        signal: stop.signal,
+        execArgv: [],
+        // Both ports are free until the coordinator binds them, so the system may well offer them for the nodes.
+        choosePorts: async (count, host) => [asked!, askedResp!, ...(await findFreePorts(count, host))].slice(0, count),
+      },
+    );
+    let code: number | undefined;
+    void running.then((c) => (code = c));
+    try {
+      await until('the ready line', 45_000, () => out.some((line) => line.startsWith('dkv ready at ')) || code !== undefined, err);
+      expect(code, err.join('\n')).toBeUndefined();
+      expect(out).toContain(`dkv redis at redis://${LOCAL_HOST}:${askedResp}`);
+      expect(out).toContain(`dkv ready at http://${LOCAL_HOST}:${asked}`);
+      const nodes = err.filter((line) => /^dkv: node \S+ pid \d+ at /.test(line));
+      expect(nodes).toHaveLength(2);
+      for (const line of nodes) expect(line).not.toMatch(new RegExp(`:(${asked}|${askedResp})\\b`));
+    } finally {
+      stop.abort();
+      expect(await running).toBe(0);
     }
   },
   60_000,

@@ -253,7 +253,7 @@ class LocalCluster {
     if (this.options.tls === true) await this.makeCertificates();
     if (this.options.topology === 'nodes') return this.startCoordinatingNodes();
     const { nodes, port } = this.options;
-    const nodePorts = await this.choosePorts(nodes, LOCAL_HOST);
+    const nodePorts = await this.choosePortsBesides(nodes, [port, this.options.respPort]);
     const ids = nodePorts.map((_, i) => `n${i + 1}`);
     const members = memberList(ids, nodePorts, this.options.zones);
     const started = ids.map((id, i) => {
@@ -317,11 +317,10 @@ class LocalCluster {
    */
   private async startCoordinatingNodes(): Promise<void> {
     const { nodes, port, respPort } = this.options;
-    // One spare each, in case a free port the system gives is the one asked for explicitly.
-    const free = await this.choosePorts(2 * nodes + 2, LOCAL_HOST);
     const taken = [port, respPort];
-    const freeForHttp = free.slice(0, nodes + 1).filter((p) => !taken.includes(p));
-    const freeForResp = free.slice(nodes + 1).filter((p) => !taken.includes(p));
+    const free = await this.choosePortsBesides(2 * nodes, taken);
+    const freeForHttp = free.slice(0, nodes);
+    const freeForResp = free.slice(nodes);
     const nodePorts = (port === 0 ? freeForHttp : [port, ...freeForHttp]).slice(0, nodes);
     const respPorts = (respPort === 0 ? freeForResp : [respPort, ...freeForResp]).slice(0, nodes);
     const ids = nodePorts.map((_, i) => `n${i + 1}`);
@@ -358,6 +357,17 @@ class LocalCluster {
     this.announceCa();
     this.io.out(`dkv redis at ${started[0]?.redisUrl ?? ''}`);
     this.io.out(`dkv ready at ${started[0]?.url ?? ''}`);
+  }
+
+  /**
+   * Chooses `count` free ports, none of them one of `asked` (the ports the user asked for, 0 for
+   * none): the system may give a port asked for, free until its process binds it, and a node given
+   * it would keep the coordinator (or the first node) from starting.
+   */
+  private async choosePortsBesides(count: number, asked: readonly number[]): Promise<number[]> {
+    const avoid = asked.filter((p) => p !== 0);
+    const free = await this.choosePorts(count + avoid.length, LOCAL_HOST);
+    return free.filter((p) => !avoid.includes(p)).slice(0, count);
   }
 
   /**

@@ -47,12 +47,12 @@ async function shownNodes(): Promise<Record<string, string>> {
 beforeAll(async () => {
   ensureDebianTools(['chromium']);
   const executablePath = execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim();
-  cli.start(['cluster', 'up', '--nodes', '4', '--port', '0']);
+  const clusterUp = cli.start(['cluster', 'up', '--nodes', '4', '--port', '0']);
   // The browser starts while the cluster does: both take seconds on a loaded machine.
   // Root in a container has no user namespace for chromium's sandbox; the page is our own.
   const launched = chromium.launch({ executablePath, args: ['--no-sandbox'], timeout: DEADLINE_MS });
   try {
-    url = await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
+    url = await cli.readyUrl(clusterUp);
     for (let i = 0; i < 100; i += 10) {
       const batch = Array.from({ length: 10 }, (_, j) => put(`session:${i + j}`, JSON.stringify({ user: i + j, cart: [] })));
       expect(await Promise.all(batch)).toEqual(Array.from({ length: 10 }, () => 200));

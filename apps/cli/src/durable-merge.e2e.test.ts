@@ -83,8 +83,7 @@ describe('the durable log under merges, with real processes', () => {
       const dataDir = join(root, 'cluster');
       const cli = cliWith({ DKV_MERGE_MIN_BYTES: String(256 * 1024) });
       const port = await freePort();
-      cli.start(['cluster', 'up', '--nodes', '3', '--port', String(port), '--data-dir', dataDir]);
-      const url = await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
+      const url = await cli.readyUrl(cli.start(['cluster', 'up', '--nodes', '3', '--port', String(port), '--data-dir', dataDir]));
       clients.push(...[0, 1, 2, 3, 4].map(() => new KVStoreClient({ url, timeoutMs: 3000 })));
       const [churner, ...recorded] = clients as [KVStoreClient, ...KVStoreClient[]];
       const members = ['n1', 'n2', 'n3'].map((id) => `${id}=${cli.announced.get(id)!.address}`).join(',');
@@ -208,8 +207,9 @@ describe('the durable log under merges, with real processes', () => {
     async () => {
       const dataDir = join(root, 'join');
       const cli = cliWith({});
-      cli.start(['cluster', 'up', '--nodes', '3', '--port', String(await freePort()), '--data-dir', dataDir]);
-      const url = await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
+      const url = await cli.readyUrl(
+        cli.start(['cluster', 'up', '--nodes', '3', '--port', String(await freePort()), '--data-dir', dataDir]),
+      );
       const client = new KVStoreClient({ url, timeoutMs: 5000 });
       clients.push(client);
       const settled = async (): Promise<true | undefined> => {
@@ -282,8 +282,7 @@ describe('the durable log under merges, with real processes', () => {
         DKV_ANTI_ENTROPY_INTERVAL_MS: '0',
       });
       const port = await freePort();
-      cli.start(['cluster', 'up', '--nodes', '1', '--port', String(port), '--data-dir', dataDir]);
-      const url = await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
+      const url = await cli.readyUrl(cli.start(['cluster', 'up', '--nodes', '1', '--port', String(port), '--data-dir', dataDir]));
       const writers = [0, 1].map(() => new KVStoreClient({ url, timeoutMs: 5000 }));
       clients.push(...writers);
       const nodeDir = join(dataDir, 'n1');

@@ -50,7 +50,7 @@ describe('durable storage with real processes', () => {
       const port = await freePort();
       const clusterUp = () => cli.start(['cluster', 'up', '--nodes', '3', '--port', String(port), '--data-dir', dataDir]);
       let parent = clusterUp();
-      const url = await waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
+      const url = await cli.readyUrl(parent);
       clients = [0, 1, 2, 3].map(() => new KVStoreClient({ url, timeoutMs: 3000 }));
       // The recorder's clock starts with the scenario: the kill is timed on the same scale.
       const scenarioStartMs = performance.now();
@@ -66,9 +66,8 @@ describe('durable storage with real processes', () => {
           killedAtMs = performance.now() - scenarioStartMs;
           await waitFor('every node process to be gone', async () => (nodes.every((pid) => !isAlive(pid)) ? true : undefined));
           await waitFor(`the coordinator's port ${port} to be free`, () => portFree(port));
-          cli.url = '';
           parent = clusterUp();
-          await waitFor('the ready line of the restarted cluster', async () => (cli.url !== '' ? cli.url : undefined));
+          await cli.readyUrl(parent, 'the ready line of the restarted cluster');
         },
         { durationMs: 9000, expiryToleranceMs: 1000, finalReads: { n: 3, url, nodes: 3, waitFor } },
       );

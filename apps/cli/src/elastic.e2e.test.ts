@@ -80,8 +80,7 @@ async function settledWith(ids: readonly string[]): Promise<ClusterView | undefi
 }
 
 beforeAll(async () => {
-  start(['cluster', 'up', '--nodes', '5', '--port', '0']);
-  url = await waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
+  url = await cli.readyUrl(start(['cluster', 'up', '--nodes', '5', '--port', '0']));
   for (let i = 0; i < KEYS; i += 1) await write(`session:${i}`, `value-${i}`);
   expect(failedWrites).toEqual([]);
 }, DEADLINE_MS);

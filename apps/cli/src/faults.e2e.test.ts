@@ -32,8 +32,7 @@ let clients: KVStoreClient[] = [];
 let url = '';
 
 beforeAll(async () => {
-  start(['cluster', 'up', '--nodes', '3', '--port', '0']);
-  url = await waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
+  url = await cli.readyUrl(start(['cluster', 'up', '--nodes', '3', '--port', '0']));
   clients = [
     new KVStoreClient({ url, timeoutMs: 3000 }),
     new KVStoreClient({ url, timeoutMs: 3000 }),

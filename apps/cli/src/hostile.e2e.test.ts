@@ -77,8 +77,7 @@ function pipelinedGets(key: string, count: number): Buffer {
 }
 
 beforeAll(async () => {
-  cli.start(['cluster', 'up', '--nodes', '3', '--port', '0']);
-  url = await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
+  url = await cli.readyUrl(cli.start(['cluster', 'up', '--nodes', '3', '--port', '0']));
   await cli.waitFor('the Redis door', async () => (cli.redisUrl !== '' ? cli.redisUrl : undefined));
 }, DEADLINE_MS);
 

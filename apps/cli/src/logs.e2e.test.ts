@@ -26,7 +26,7 @@ beforeAll(async () => {
           .filter((line) => line.length > 0),
       ),
     );
-  const url = await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
+  const url = await cli.readyUrl(child);
   const headers = { authorization: AUTHORIZATION };
   for (let i = 0; i < 20; i += 1) {
     expect((await fetch(`${url}/v1/kv/log-key-${i}`, { method: 'PUT', body: `${VALUE}-${i}`, headers })).status).toBe(200);

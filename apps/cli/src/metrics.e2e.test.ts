@@ -26,8 +26,7 @@ const PROMETHEUS_SERIES = new Set(['up']);
 const expositions = new Map<string, string>();
 
 beforeAll(async () => {
-  cli.start(['cluster', 'up', '--nodes', '3', '--port', '0']);
-  const url = await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
+  const url = await cli.readyUrl(cli.start(['cluster', 'up', '--nodes', '3', '--port', '0']));
   for (let i = 0; i < 20; i += 1) {
     await fetch(`${url}/v1/kv/metric-key-${i}`, { method: 'PUT', body: 'v' });
     await fetch(`${url}/v1/kv/metric-key-${i}`);

@@ -32,7 +32,7 @@ async function request(id: string, method: string, path: string, body?: string):
 beforeAll(async () => {
   clusterUp = cli.start(['cluster', 'up', '--topology', 'nodes', '--nodes', '3', '--port', '0']);
   exited = new Promise((resolve) => clusterUp.once('exit', (code) => resolve(code)));
-  await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
+  await cli.readyUrl(clusterUp);
   for (const id of NODES)
     urls.set(id, `http://${(await cli.waitFor(`node ${id} to be announced`, async () => cli.announced.get(id))).address}`);
 }, DEADLINE_MS + 5000);

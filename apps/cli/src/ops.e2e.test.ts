@@ -92,8 +92,7 @@ async function endpoints(key: string): Promise<KeyEndpoints> {
 }
 
 beforeAll(async () => {
-  cli.start(['cluster', 'up', '--nodes', '5', '--port', '0']);
-  url = await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
+  url = await cli.readyUrl(cli.start(['cluster', 'up', '--nodes', '5', '--port', '0']));
   for (let i = 0; i < 60; i += 1) {
     const res = await fetch(`${url}/v1/kv/session%3A${i}`, { method: 'PUT', body: `value-${i}`, signal: AbortSignal.timeout(5000) });
     expect(res.status).toBe(200);

@@ -17,8 +17,7 @@ const cli = new CliProcesses({ ...process.env, DKV_LOG_LEVEL: 'warn' }, DEADLINE
 
 beforeAll(async () => {
   ensureDebianTools(REDIS_TOOLS);
-  cli.start(['cluster', 'up', '--nodes', '3', '--port', '0', '--resp-port', '0']);
-  await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
+  await cli.readyUrl(cli.start(['cluster', 'up', '--nodes', '3', '--port', '0', '--resp-port', '0']));
 }, 600_000);
 
 afterAll(async () => {

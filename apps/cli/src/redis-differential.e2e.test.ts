@@ -31,8 +31,7 @@ beforeAll(async () => {
   redisServer = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: 'ignore',
   });
-  cli.start(['cluster', 'up', '--nodes', '3', '--port', '0', '--resp-port', '0']);
-  await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
+  await cli.readyUrl(cli.start(['cluster', 'up', '--nodes', '3', '--port', '0', '--resp-port', '0']));
   redis = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 });
   dkv = new Redis({ host: '127.0.0.1', port: Number(new URL(cli.redisUrl).port), maxRetriesPerRequest: 1 });
   await cli.waitFor('redis-server and dkv to answer PING', async () =>

@@ -28,8 +28,7 @@ const closers: Array<() => Promise<unknown> | void> = [];
 
 beforeAll(async () => {
   ensureDebianTools(REDIS_TOOLS);
-  cli.start(['cluster', 'up', '--nodes', '3', '--port', '0', '--resp-port', '0']);
-  httpUrl = await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
+  httpUrl = await cli.readyUrl(cli.start(['cluster', 'up', '--nodes', '3', '--port', '0', '--resp-port', '0']));
   redisPort = Number(new URL(cli.redisUrl).port);
 }, 600_000);
 

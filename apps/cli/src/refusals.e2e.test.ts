@@ -25,8 +25,7 @@ const cli = new CliProcesses(
 let url = '';
 
 beforeAll(async () => {
-  cli.start(['cluster', 'up', '--nodes', '3', '--port', '0']);
-  url = await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
+  url = await cli.readyUrl(cli.start(['cluster', 'up', '--nodes', '3', '--port', '0']));
   // The hook's own timeout is longer than the wait's deadline, so that a cluster that never gets
   // ready fails with the wait's error, which shows the cluster's output, not a bare hook timeout.
 }, DEADLINE_MS + 15_000);

@@ -21,8 +21,7 @@ let clients: KVStoreClient[] = [];
 let url = '';
 
 beforeAll(async () => {
-  cli.start(['cluster', 'up', '--nodes', '6', '--zones', '3', '--port', '0']);
-  url = await cli.waitFor('the ready line', async () => (cli.url !== '' ? cli.url : undefined));
+  url = await cli.readyUrl(cli.start(['cluster', 'up', '--nodes', '6', '--zones', '3', '--port', '0']));
   clients = [0, 1, 2].map(() => new KVStoreClient({ url, timeoutMs: 3000 }));
 }, DEADLINE_MS);
 

@@ -23,7 +23,8 @@ export class TestCluster {
   static async start(nodeCount = 3): Promise<TestCluster> {
     const processes = new CliProcesses(CLI, { ...process.env, DKV_LOG_LEVEL: 'warn' }, DEADLINE_MS);
     const cluster = new TestCluster(processes);
-    processes.start(['cluster', 'up', '--topology', 'nodes', '--nodes', String(nodeCount), '--port', '0']);
+    // The ready line comes after every node's announcement and the list of Redis doors.
+    await processes.readyUrl(processes.start(['cluster', 'up', '--topology', 'nodes', '--nodes', String(nodeCount), '--port', '0']));
     await cluster.waitFor('every node to be announced', async () => (processes.announced.size === nodeCount ? true : undefined));
     await cluster.waitFor('the Redis doors to be listed', async () => (processes.redisUrls.length === nodeCount ? true : undefined));
     for (const url of cluster.urls) {

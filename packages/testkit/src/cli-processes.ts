@@ -36,6 +36,8 @@ export class CliProcesses {
   /** Every node's Redis door, in node order, from `cluster up --topology nodes`'s line listing them. */
   redisUrls: string[] = [];
   private readonly processes: ChildProcess[] = [];
+  /** The URL each process started here printed on its ready line. */
+  private readonly readyLines = new Map<ChildProcess, string>();
   private readonly output: string[] = [];
 
   private readonly env: NodeJS.ProcessEnv;
@@ -72,7 +74,10 @@ export class CliProcesses {
         const coordinator = /^dkv: coordinator (\S+) pid (\d+) at (\S+)/.exec(line);
         if (coordinator) this.coordinators.set(coordinator[1]!, { pid: Number(coordinator[2]), address: coordinator[3]! });
         const ready = /^dkv ready at (\S+)/.exec(line);
-        if (ready) this.url = ready[1]!;
+        if (ready) {
+          this.url = ready[1]!;
+          this.readyLines.set(child, ready[1]!);
+        }
         const redis = /^dkv redis at (\S+)/.exec(line);
         if (redis) this.redisUrl = redis[1]!;
         const doors = /^dkv: every node serves the Redis protocol: (.+)$/.exec(line);
@@ -89,6 +94,23 @@ export class CliProcesses {
   /** Polls `probe` until it returns a value, or fails after the deadline with the recent output. */
   waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
     return waitUntil(what, probe, { deadlineMs: this.deadlineMs, context: () => this.output.slice(-30).join('\n') });
+  }
+
+  /**
+   * Waits for `child` (a `cluster up` started here) to print its ready line and answers its URL;
+   * fails as soon as the child exits without printing it (a coordinator that could not bind its
+   * port, say), with the recent output, instead of at the deadline.
+   */
+  readyUrl(child: ChildProcess, what = 'the ready line'): Promise<string> {
+    return waitUntil(what, () => this.readyLines.get(child), {
+      deadlineMs: this.deadlineMs,
+      context: () => this.output.slice(-30).join('\n'),
+      hopeless: () => {
+        if (child.exitCode !== null) return `dkv exited with code ${child.exitCode} before printing it`;
+        if (child.signalCode !== null) return `dkv was stopped by ${child.signalCode} before printing it`;
+        return undefined;
+      },
+    });
   }
 
   /**
