@@ -59,11 +59,14 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const RESULTS_DIR = join(ROOT, 'benchmarks/results');
 const BUILT_APPS = ['apps/cli/dist/main.js', 'apps/node/dist/main.js', 'apps/coordinator/dist/main.js'];
 
-const USAGE = `usage: npx tsx benchmarks/http/bench.ts [--quick] [--duration s] [--open-duration s] [--connections c]
+const USAGE = `usage: npx tsx benchmarks/http/bench.ts [--quick] [--duration s] [--open-duration s] [--warmup s] [--rounds n] [--connections c]
        [--keys n] [--nodes n] [--topology coordinator|nodes|both] [--floor] [--no-pin] [--no-nice] [--profile] [--max-minutes m]
   --quick          smoke run (~40 s): 2 s per run, 10k sessions; never written as http-latest
   --duration       seconds of each closed-loop run (default 10, quick 2)
   --open-duration  seconds of each rate-limited run (default 8, quick 2)
+  --warmup         seconds of session mix each target runs after its preload, not recorded (default 3, quick 1)
+  --rounds         closed-loop rounds of each scenario per target (default 3, quick 1), interleaved: round 1 of every
+                   target, then round 2 of every target...; the round of median req/core-s is the figure of record
   --connections    connections of every load generator (default 32)
   --keys           distinct sessions preloaded and drawn from (default 100000, quick 10000)
   --nodes          dkv storage nodes (default 3)
@@ -117,6 +120,8 @@ interface Settings {
   readonly durationSeconds: number;
   readonly openDurationSeconds: number;
   readonly warmupSeconds: number;
+  /** Closed-loop rounds of each scenario per target, interleaved across targets (`--rounds`). */
+  readonly rounds: number;
   readonly connections: number;
   readonly keys: number;
   readonly nodes: number;
@@ -164,7 +169,10 @@ interface Measured extends LoadResult {
 interface ScenarioResult {
   readonly scenario: Scenario;
   readonly target: TargetName;
+  /** The closed-loop round of median throughput per core: the figure of record, and the rate-limited runs' reference. */
   readonly closed: Measured;
+  /** Every closed-loop round, in the order they ran (`--rounds`), interleaved with the other targets' rounds. */
+  readonly closedRounds: readonly Measured[];
   readonly autocannonRate: Measured;
   readonly open: Measured;
 }
@@ -183,6 +191,8 @@ function settingsFrom(argv: readonly string[]): Settings {
       quick: 'boolean',
       duration: 'number',
       'open-duration': 'number',
+      warmup: 'number',
+      rounds: 'number',
       connections: 'number',
       keys: 'number',
       nodes: 'number',
@@ -205,7 +215,8 @@ function settingsFrom(argv: readonly string[]): Settings {
     quick,
     durationSeconds: num('duration', quick ? 2 : 10),
     openDurationSeconds: num('open-duration', quick ? 2 : 8),
-    warmupSeconds: quick ? 1 : 3,
+    warmupSeconds: Math.max(0, num('warmup', quick ? 1 : 3)),
+    rounds: Math.max(1, Math.round(num('rounds', quick ? 1 : 3))),
     connections: Math.max(1, Math.round(num('connections', 32))),
     keys: Math.max(1, Math.round(num('keys', quick ? 10_000 : 100_000))),
     nodes: Math.max(1, Math.round(num('nodes', 3))),
@@ -219,6 +230,8 @@ function settingsFrom(argv: readonly string[]): Settings {
     maxMinutes: num(
       'max-minutes',
       (quick ? 3 : 8) +
+        // Each round beyond the first adds a closed loop of every scenario on every target.
+        (Math.max(1, Math.round(num('rounds', quick ? 1 : 3))) - 1) * (topology === 'both' ? 2 : 1) * (flags['floor'] === true ? 2 : 1) +
         (topology === 'both' ? (quick ? 1 : 5) : 0) +
         (flags['security'] === true ? (quick ? 3 : 6) : 0) +
         (flags['floor'] === true ? (quick ? 2 : 4) : 0),
@@ -367,14 +380,15 @@ async function runSecurityVariants(registry: ProcessRegistry, settings: Settings
       const target: Target = { ...cluster, name: 'dkv', access };
       log(`dkv +${security}: preloading ${fmt(settings.keys)} sessions`);
       await preload(target.urls, workload, settings.preloadConcurrency, PRELOAD_TTL_SECONDS, () => undefined, access);
-      await closedLoop({
-        url: target.urls,
-        scenario: 'mix',
-        workload: { ...workload, seed: 7 },
-        connections: settings.connections,
-        durationSeconds: settings.warmupSeconds,
-        access,
-      });
+      if (settings.warmupSeconds > 0)
+        await closedLoop({
+          url: target.urls,
+          scenario: 'mix',
+          workload: { ...workload, seed: 7 },
+          connections: settings.connections,
+          durationSeconds: settings.warmupSeconds,
+          access,
+        });
       for (const scenario of SCENARIOS) {
         const closed = await measure(
           target,
@@ -495,13 +509,45 @@ function securitySection(results: readonly ScenarioResult[], security: readonly 
   ];
 }
 
-async function runScenario(target: Target, scenario: Scenario, workload: Workload, settings: Settings): Promise<ScenarioResult> {
-  const base = { url: target.urls, scenario, workload, connections: settings.connections };
-  const closed = await measure(
+/** The closed loop of `scenario` on `target`: one round. */
+function closedRound(target: Target, scenario: Scenario, workload: Workload, settings: Settings, round: number): Promise<Measured> {
+  const of = settings.rounds > 1 ? `, round ${round} of ${settings.rounds}` : '';
+  return measure(
     target,
-    `${target.name} ${scenario} closed loop (${settings.connections} conns, ${settings.durationSeconds} s)`,
-    (onTick) => closedLoop({ ...base, durationSeconds: settings.durationSeconds, onTick }),
+    `${target.name} ${scenario} closed loop (${settings.connections} conns, ${settings.durationSeconds} s${of})`,
+    (onTick) =>
+      closedLoop({
+        url: target.urls,
+        scenario,
+        workload,
+        connections: settings.connections,
+        durationSeconds: settings.durationSeconds,
+        onTick,
+      }),
   );
+}
+
+/** The round of median throughput per core (the lower middle one of an even count). */
+function medianRound(rounds: readonly Measured[]): Measured {
+  const sorted = [...rounds].sort((a, b) => a.requestsPerServerCoreSecond - b.requestsPerServerCoreSecond);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)];
+  if (median === undefined) throw new Error('no closed-loop round to choose from');
+  return median;
+}
+
+/**
+ * The rate-limited runs of `scenario` on `target` at half of its median closed-loop round's
+ * throughput, and the result with every round.
+ */
+async function runRateLimited(
+  target: Target,
+  scenario: Scenario,
+  workload: Workload,
+  settings: Settings,
+  closedRounds: readonly Measured[],
+): Promise<ScenarioResult> {
+  const base = { url: target.urls, scenario, workload, connections: settings.connections };
+  const closed = medianRound(closedRounds);
   const rate = Math.max(1, closed.requestsPerSecond * OPEN_LOOP_FRACTION);
   const autocannonRate = await measure(target, `${target.name} ${scenario} autocannon overallRate ${fmt(rate)}/s`, (onTick) =>
     autocannonAtRate({ ...base, durationSeconds: settings.openDurationSeconds, onTick }, rate),
@@ -509,7 +555,7 @@ async function runScenario(target: Target, scenario: Scenario, workload: Workloa
   const open = await measure(target, `${target.name} ${scenario} open loop ${fmt(rate)}/s`, (onTick) =>
     openLoop({ ...base, durationSeconds: settings.openDurationSeconds, rate, onTick }),
   );
-  return { scenario, target: target.name, closed, autocannonRate, open };
+  return { scenario, target: target.name, closed, closedRounds, autocannonRate, open };
 }
 
 /** The optional reference row: redis-benchmark GET/SET of 2 KB values against a redis-server started here, if both are on PATH. */
@@ -544,6 +590,17 @@ async function redisReference(registry: ProcessRegistry, settings: Settings): Pr
   } finally {
     await registry.stop(server.proc);
   }
+}
+
+/** Every round's throughput per core, with its ratio to the baseline's round of the same number; '-' for one round. */
+function roundsCell(rounds: readonly Measured[], baseRounds: readonly Measured[]): string {
+  if (rounds.length < 2) return '-';
+  return rounds
+    .map((m, i) => {
+      const base = baseRounds[i];
+      return `${fmt(m.requestsPerServerCoreSecond)} (${base ? ratio(m.requestsPerServerCoreSecond, base.requestsPerServerCoreSecond) : 'n/a'})`;
+    })
+    .join(' · ');
 }
 
 function ratio(value: number, baseline: number): string {
@@ -598,6 +655,7 @@ function renderReport(
         c.cost.serverCoresTotal.toFixed(2),
         fmt(c.requestsPerServerCoreSecond),
         ratio(c.requestsPerServerCoreSecond, base.closed.requestsPerServerCoreSecond),
+        roundsCell(r.closedRounds, base.closedRounds),
         c.cost.loadGeneratorCores.toFixed(2) + (c.cost.loadGeneratorCores > LOAD_GENERATOR_BOUND_CORES ? ' (bound)' : ''),
         c.cost.foreignCores.toFixed(2),
         c.loopbackBytesPerRequest === null ? 'n/a' : fmt(c.loopbackBytesPerRequest),
@@ -650,7 +708,7 @@ function renderReport(
     '',
     '## Peak throughput (closed loop)',
     '',
-    'Ratios are to the baseline of the same scenario in this run. "server cores" is the CPU the target used (user+sys, all its processes) per second of wall time; "req/core-s" = req/s ÷ server cores, the per-core figure. "lo B/req" = bytes carried on loopback per request (client ↔ server, plus internode for dkv). "other" = CPU used by anything else on the machine during the run.',
+    `Ratios are to the baseline of the same scenario in this run. "server cores" is the CPU the target used (user+sys, all its processes) per second of wall time; "req/core-s" = req/s ÷ server cores, the per-core figure. ${settings.rounds > 1 ? `Each target ran ${settings.rounds} closed-loop rounds of each scenario, interleaved with the other targets' (round 1 of every target, then round 2...); the row shows its round of median req/core-s, and "rounds" every round with its ratio to the baseline's round of the same number. ` : ''}"lo B/req" = bytes carried on loopback per request (client ↔ server, plus internode for dkv). "other" = CPU used by anything else on the machine during the run.`,
     '',
     table(
       [
@@ -663,6 +721,7 @@ function renderReport(
         'server cores',
         'req/core-s',
         'x base',
+        'rounds: req/core-s (x base)',
         'load gen cores',
         'other cores',
         'lo B/req',
@@ -776,6 +835,7 @@ async function main(): Promise<number> {
         log(`  ${target.name}: ${fmt(done)} / ${fmt(settings.keys)}`),
       );
       log(`  ${target.name}: preloaded in ${preloadSeconds[target.name]?.toFixed(1)} s`);
+      if (settings.warmupSeconds === 0) continue;
       log(`warming up ${target.name} (${settings.warmupSeconds} s of session mix, not recorded)`);
       await closedLoop({
         url: target.urls,
@@ -787,10 +847,16 @@ async function main(): Promise<number> {
     }
     const results: ScenarioResult[] = [];
     for (const scenario of SCENARIOS) {
-      for (const target of targets) {
-        log(`${scenario.toUpperCase()} on ${target.name}`);
-        results.push(await runScenario(target, scenario, workload, settings));
+      // Interleaved rounds: a machine whose speed drifts (a shared VM) then moves every target's
+      // rounds alike, and the median round of each leaves out one slow or fast window.
+      const rounds = new Map<Target, Measured[]>(targets.map((target) => [target, []]));
+      for (let round = 1; round <= settings.rounds; round += 1) {
+        for (const target of targets) {
+          log(`${scenario.toUpperCase()} on ${target.name}${settings.rounds > 1 ? ` (round ${round} of ${settings.rounds})` : ''}`);
+          rounds.get(target)?.push(await closedRound(target, scenario, workload, settings, round));
+        }
       }
+      for (const target of targets) results.push(await runRateLimited(target, scenario, workload, settings, rounds.get(target) ?? []));
     }
     const security = settings.security ? await runSecurityVariants(registry, settings, workload) : [];
     const redis = await redisReference(registry, settings);
