@@ -380,30 +380,9 @@ async function runSecurityVariants(registry: ProcessRegistry, settings: Settings
       const target: Target = { ...cluster, name: 'dkv', access };
       log(`dkv +${security}: preloading ${fmt(settings.keys)} sessions`);
       await preload(target.urls, workload, settings.preloadConcurrency, PRELOAD_TTL_SECONDS, () => undefined, access);
-      if (settings.warmupSeconds > 0)
-        await closedLoop({
-          url: target.urls,
-          scenario: 'mix',
-          workload: { ...workload, seed: 7 },
-          connections: settings.connections,
-          durationSeconds: settings.warmupSeconds,
-          access,
-        });
+      await warmUp(target, workload, settings);
       for (const scenario of SCENARIOS) {
-        const closed = await measure(
-          target,
-          `dkv +${security} ${scenario} closed loop (${settings.connections} conns, ${settings.durationSeconds} s)`,
-          (onTick) =>
-            closedLoop({
-              url: target.urls,
-              scenario,
-              workload,
-              connections: settings.connections,
-              durationSeconds: settings.durationSeconds,
-              onTick,
-              access,
-            }),
-        );
+        const closed = await closedRound(target, scenario, workload, settings, null, `dkv +${security}`);
         results.push({ scenario, security, closed });
       }
       await registry.stop(cluster.cli);
@@ -509,21 +488,43 @@ function securitySection(results: readonly ScenarioResult[], security: readonly 
   ];
 }
 
-/** The closed loop of `scenario` on `target`: one round. */
-function closedRound(target: Target, scenario: Scenario, workload: Workload, settings: Settings, round: number): Promise<Measured> {
-  const of = settings.rounds > 1 ? `, round ${round} of ${settings.rounds}` : '';
-  return measure(
-    target,
-    `${target.name} ${scenario} closed loop (${settings.connections} conns, ${settings.durationSeconds} s${of})`,
-    (onTick) =>
-      closedLoop({
-        url: target.urls,
-        scenario,
-        workload,
-        connections: settings.connections,
-        durationSeconds: settings.durationSeconds,
-        onTick,
-      }),
+/** `--warmup` seconds of session mix on `target` (keys drawn with a seed of their own), not recorded. */
+async function warmUp(target: Target, workload: Workload, settings: Settings): Promise<void> {
+  if (settings.warmupSeconds === 0) return;
+  log(`warming up ${target.name} (${settings.warmupSeconds} s of session mix, not recorded)`);
+  await closedLoop({
+    url: target.urls,
+    scenario: 'mix',
+    workload: { ...workload, seed: 7 },
+    connections: settings.connections,
+    durationSeconds: settings.warmupSeconds,
+    ...(target.access === undefined ? {} : { access: target.access }),
+  });
+}
+
+/**
+ * The closed loop of `scenario` on `target`, logged as `label`; `round` (of `settings.rounds`)
+ * is named in the label when there are several.
+ */
+function closedRound(
+  target: Target,
+  scenario: Scenario,
+  workload: Workload,
+  settings: Settings,
+  round: number | null,
+  label: string = target.name,
+): Promise<Measured> {
+  const of = round !== null && settings.rounds > 1 ? `, round ${round} of ${settings.rounds}` : '';
+  return measure(target, `${label} ${scenario} closed loop (${settings.connections} conns, ${settings.durationSeconds} s${of})`, (onTick) =>
+    closedLoop({
+      url: target.urls,
+      scenario,
+      workload,
+      connections: settings.connections,
+      durationSeconds: settings.durationSeconds,
+      onTick,
+      ...(target.access === undefined ? {} : { access: target.access }),
+    }),
   );
 }
 
@@ -835,15 +836,7 @@ async function main(): Promise<number> {
         log(`  ${target.name}: ${fmt(done)} / ${fmt(settings.keys)}`),
       );
       log(`  ${target.name}: preloaded in ${preloadSeconds[target.name]?.toFixed(1)} s`);
-      if (settings.warmupSeconds === 0) continue;
-      log(`warming up ${target.name} (${settings.warmupSeconds} s of session mix, not recorded)`);
-      await closedLoop({
-        url: target.urls,
-        scenario: 'mix',
-        workload: { ...workload, seed: 7 },
-        connections: settings.connections,
-        durationSeconds: settings.warmupSeconds,
-      });
+      await warmUp(target, workload, settings);
     }
     const results: ScenarioResult[] = [];
     for (const scenario of SCENARIOS) {
