@@ -1017,6 +1017,13 @@ class VersionConflict extends Error {
 /**
  * Whether a failure came from a healthy replica, not one to suspect of being down: a version
  * conflict, an excused answer, or a refusal for want of room (a full replica still serves reads).
+ * A refusal of a version as too far ahead is not among them, by choice: it says that the replica's
+ * clock and this coordinator's are further apart than the cluster tolerates. If the replica's
+ * lags, every coordinator's writes meet the same refusal, and suspecting it routes them around
+ * it (hints) until its clock is fixed. If this coordinator's is ahead, it suspects every replica
+ * and fails its own requests, which its clients then take to another coordinator; and it refuses
+ * writes itself (CLOCK_OFFSET_TOO_LARGE) once its samples of the storage nodes' clocks show the
+ * offset. Either way the side with the bad clock is the one fenced off.
  */
 function isHealthyFailure(failure: FanOutFailure): boolean {
   return failure.kind === 'conflict' || failure.kind === 'excused' || failure.kind === 'refused-full';
