@@ -211,12 +211,13 @@ function settingsFrom(argv: readonly string[]): Settings {
   const topology = flags['topology'] ?? 'coordinator';
   if (topology !== 'coordinator' && topology !== 'nodes' && topology !== 'both')
     throw new Error(`--topology must be coordinator, nodes or both, got ${JSON.stringify(topology)}\n${USAGE}`);
+  const rounds = Math.max(1, Math.round(num('rounds', quick ? 1 : 3)));
   return {
     quick,
     durationSeconds: num('duration', quick ? 2 : 10),
     openDurationSeconds: num('open-duration', quick ? 2 : 8),
     warmupSeconds: Math.max(0, num('warmup', quick ? 1 : 3)),
-    rounds: Math.max(1, Math.round(num('rounds', quick ? 1 : 3))),
+    rounds,
     connections: Math.max(1, Math.round(num('connections', 32))),
     keys: Math.max(1, Math.round(num('keys', quick ? 10_000 : 100_000))),
     nodes: Math.max(1, Math.round(num('nodes', 3))),
@@ -231,7 +232,7 @@ function settingsFrom(argv: readonly string[]): Settings {
       'max-minutes',
       (quick ? 3 : 8) +
         // Each round beyond the first adds a closed loop of every scenario on every target.
-        (Math.max(1, Math.round(num('rounds', quick ? 1 : 3))) - 1) * (topology === 'both' ? 2 : 1) * (flags['floor'] === true ? 2 : 1) +
+        (rounds - 1) * (topology === 'both' ? 2 : 1) * (flags['floor'] === true ? 2 : 1) +
         (topology === 'both' ? (quick ? 1 : 5) : 0) +
         (flags['security'] === true ? (quick ? 3 : 6) : 0) +
         (flags['floor'] === true ? (quick ? 2 : 4) : 0),
