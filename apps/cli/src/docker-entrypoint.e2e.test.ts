@@ -74,9 +74,10 @@ beforeAll(async () => {
   if (asRoot) {
     chownSync(dataDir, uid, gid);
     // The image's user must reach the checkout as it reaches /app in the image: a directory on its
-    // path closed to others (a mode-700 temporary directory) gets search access (o+x) for the
-    // test, and its mode back afterwards.
-    for (let dir = dirname(REPO_ROOT); ; dir = dirname(dir)) {
+    // path closed to others (a mode-700 temporary directory, the checkout's own root included when
+    // it was cloned straight into one) gets search access (o+x) for the test, and its mode back
+    // afterwards.
+    for (let dir = REPO_ROOT; ; dir = dirname(dir)) {
       const mode = statSync(dir).mode & 0o7777;
       if ((mode & 0o001) === 0) {
         chmodSync(dir, mode | 0o001);
