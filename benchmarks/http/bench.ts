@@ -13,7 +13,7 @@
  * request's due time, free of coordinated omission). With `redis-server` and `redis-benchmark`
  * on PATH it adds a redis-benchmark reference row. Results go to
  * benchmarks/results/http-<stamp>[-topology-<t>].{json,md}; a full run that includes the
- * coordinator topology also to http-latest.{json,md} (quick and profiled runs never). See
+ * coordinator topology also to http-latest.{json,md} (quick and profiled runs, and runs with DKV_* settings, never). See
  * benchmarks/README.md.
  *
  * On a machine with 2 or more cores the servers are pinned to CPU 0 and this process (the load
@@ -40,7 +40,7 @@ import { localQuorums } from '@dkv/cli';
 import { fmt, parseFlags, stamp, table } from '../lib/args.js';
 import { machineInfo, startCostMeter, type MachineInfo, type PidGroup, type RunCost } from '../lib/measure.js';
 import { cpuPin, onPath, pinnedCommand, pinSelf, reniceSelf, ProcessRegistry, type CpuPin, type Started } from '../lib/processes.js';
-import { runRedisBenchmark, startDkvCluster, startRedisServer, type RedisBenchmarkRow } from '../lib/servers.js';
+import { dkvEnvironment, runRedisBenchmark, startDkvCluster, startRedisServer, type RedisBenchmarkRow } from '../lib/servers.js';
 import { startFloor } from '../resp/floor/start.js';
 import { SESSION_VALUE_BYTES, sessionValuePool } from '@dkv/testkit';
 import { summarizeProfiles, type ProfileSummary } from '../lib/cpuprofile.js';
@@ -613,21 +613,13 @@ function ms(value: number): string {
   return value.toFixed(2);
 }
 
-/** The Markdown (and terminal) report of a run. */
-/** The `DKV_*` settings this run passed to every dkv process (the benchmark's own profiling variable aside). */
-function dkvEnvironment(): string[] {
-  return Object.entries(process.env)
-    .filter(([name, value]) => name.startsWith('DKV_') && name !== 'DKV_CPU_PROFILE_DIR' && value !== undefined)
-    .map(([name, value]) => `${name}=${String(value)}`)
-    .sort();
-}
-
 /** The quorums the cluster runs with: `cluster up`'s own ({@link localQuorums}), each unless a DKV_N/W/R variable sets it. */
 function effectiveQuorums(nodes: number): string {
   const local = localQuorums(nodes);
   return `N=${process.env['DKV_N'] ?? local.n} W=${process.env['DKV_W'] ?? local.w} R=${process.env['DKV_R'] ?? local.r}`;
 }
 
+/** The Markdown (and terminal) report of a run. */
 function renderReport(
   results: readonly ScenarioResult[],
   redis: RedisRow[] | null,
@@ -889,15 +881,21 @@ async function main(): Promise<number> {
     writeFileSync(join(RESULTS_DIR, `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
     writeFileSync(join(RESULTS_DIR, `${name}.md`), report);
     // http-latest is what the README and the capacity model quote: a full, unprofiled run with the
-    // coordinator topology (target "dkv"). A quick run is a smoke test and never replaces it.
-    const latest = !settings.profile && !settings.quick && !settings.security && settings.topologies.includes('coordinator');
+    // coordinator topology (target "dkv") in its default configuration. A quick run is a smoke test
+    // and a run with DKV_* settings an A/B: neither replaces it.
+    const latest =
+      !settings.profile &&
+      !settings.quick &&
+      !settings.security &&
+      settings.topologies.includes('coordinator') &&
+      dkvEnvironment().length === 0;
     if (latest) {
       copyFileSync(join(RESULTS_DIR, `${name}.json`), join(RESULTS_DIR, 'http-latest.json'));
       copyFileSync(join(RESULTS_DIR, `${name}.md`), join(RESULTS_DIR, 'http-latest.md'));
     }
     process.stdout.write(`\n${report}\n`);
     log(
-      `wrote benchmarks/results/${name}.json and .md${settings.profile ? ` (profiles in ${profileDir}: ${readdirSync(profileDir ?? '.').length} files)` : latest ? ' (and http-latest.*)' : ' (not http-latest: quick or without the coordinator topology)'}`,
+      `wrote benchmarks/results/${name}.json and .md${settings.profile ? ` (profiles in ${profileDir}: ${readdirSync(profileDir ?? '.').length} files)` : latest ? ' (and http-latest.*)' : ' (not http-latest: quick, --security, DKV_* settings or without the coordinator topology)'}`,
     );
     return 0;
   } catch (error) {

@@ -33,6 +33,18 @@ export interface DkvCluster {
 const CLUSTER_READY_MS = 60_000;
 
 /**
+ * The `DKV_*` settings of this process's environment (the benchmarks' own profiling variable aside),
+ * which {@link startDkvCluster} passes to every dkv process. A run with any of them is an A/B of a
+ * setting, not the default configuration, so it never replaces a `-latest` result.
+ */
+export function dkvEnvironment(): string[] {
+  return Object.entries(process.env)
+    .filter(([name, value]) => name.startsWith('DKV_') && name !== 'DKV_CPU_PROFILE_DIR' && value !== undefined)
+    .map(([name, value]) => `${name}=${String(value)}`)
+    .sort();
+}
+
+/**
  * Starts `dkv cluster up --nodes <nodes> --topology <topology> --port 0 <extraArgs>` from `root`,
  * pinned to `cpus`, adopting each child it announces, and waits for its ready line. With
  * `profileDir`, every dkv process runs under V8's CPU profiler and writes its profile there

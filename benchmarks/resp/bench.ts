@@ -19,7 +19,8 @@
  * coordinator; `node`, one coordinating node alone (N=1, the one-node deployment: its reads and
  * writes go to its own replica in-process).
  * `--targets`, `--pipelines` and `--tests` run a subset (to iterate on one figure; a subset run
- * writes only its stamped result, never resp-latest). `--profile` runs dkv's processes under V8's
+ * writes only its stamped result, never resp-latest; so does a run with DKV_* variables, which reach
+ * every dkv process). `--profile` runs dkv's processes under V8's
  * CPU profiler (benchmarks/lib/cpu-profiler-preload.mjs) and prints where their CPU went, self time
  * per function; a profiled run's figures are not to be quoted (resp-profile-<stamp>.*).
  * `--security` runs each dkv target twice more, beside its plain run: with authentication (an auth
@@ -38,7 +39,7 @@ import { summarizeProfiles, type ProfileSummary } from '../lib/cpuprofile.js';
 import { startCostMeter, type PidGroup } from '../lib/measure.js';
 import { waitUntil } from '@dkv/testkit';
 import { cpuPin, ProcessRegistry, type CpuPin, type Started } from '../lib/processes.js';
-import { runRedisBenchmark, startDkvCluster, startRedisServer } from '../lib/servers.js';
+import { dkvEnvironment, runRedisBenchmark, startDkvCluster, startRedisServer } from '../lib/servers.js';
 import { SESSION_VALUE_BYTES } from '@dkv/testkit';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -191,8 +192,14 @@ async function main(): Promise<void> {
   const chosenTargets = list('targets', allTargets);
   const pipelines = list('pipelines', ['1', '16']).map(Number);
   const tests = list('tests', ['set', 'get']) as Array<'set' | 'get'>;
-  // A --security run writes only its stamped result: resp-latest keeps the plain rows others compare with.
-  const subset = chosenTargets.length < allTargets.length || pipelines.length < 2 || tests.length < 2 || flags['security'] === true;
+  // A --security run, and an A/B of DKV_* settings, writes only its stamped result: resp-latest keeps
+  // the plain rows of the default configuration that others compare with.
+  const subset =
+    chosenTargets.length < allTargets.length ||
+    pipelines.length < 2 ||
+    tests.length < 2 ||
+    flags['security'] === true ||
+    dkvEnvironment().length > 0;
   const profile = flags['profile'] === true;
   const securities: Security[] = flags['security'] === true ? ['plain', 'auth', 'tls'] : ['plain'];
   const authDir = mkdtempSync(join(tmpdir(), 'dkv-bench-auth-'));
@@ -282,7 +289,7 @@ async function main(): Promise<void> {
   const md = [
     `# Redis protocol: redis-benchmark against redis-server and dkv (${new Date().toISOString()})`,
     '',
-    `\`redis-benchmark -q --csv -t <test> -d ${SESSION_VALUE_BYTES} -c ${settings.connections} -n ${settings.requests} -r ${settings.keys} -P <1|16>\` on 127.0.0.1, one target at a time; server CPU from /proc (every dkv process of the cluster counted); ${pin ? `servers pinned to CPU ${pin.servers}, redis-benchmark to CPU ${pin.loadGenerator}` : 'not pinned'}. Command: \`npx tsx benchmarks/resp/bench.ts ${process.argv.slice(2).join(' ')}\`.`,
+    `\`redis-benchmark -q --csv -t <test> -d ${SESSION_VALUE_BYTES} -c ${settings.connections} -n ${settings.requests} -r ${settings.keys} -P <1|16>\` on 127.0.0.1, one target at a time; server CPU from /proc (every dkv process of the cluster counted); ${pin ? `servers pinned to CPU ${pin.servers}, redis-benchmark to CPU ${pin.loadGenerator}` : 'not pinned'}. Command: \`${[...dkvEnvironment(), 'npx tsx benchmarks/resp/bench.ts', ...process.argv.slice(2)].join(' ')}\`.`,
     '',
     table(
       ['target', 'test', 'pipeline', 'req/s', 'server cores', 'req/s per core', 'x Redis per core', 'p50 ms', 'p99 ms'],
@@ -354,7 +361,7 @@ async function main(): Promise<void> {
   ].join('\n');
   mkdirSync(RESULTS, { recursive: true });
   const name = `${profile ? 'resp-profile' : 'resp'}-${runStamp}`;
-  const json = `${JSON.stringify({ settings, targets: chosenTargets, pipelines, tests, rows, profiles: profile ? profiles : undefined }, null, 2)}\n`;
+  const json = `${JSON.stringify({ settings, dkvEnvironment: dkvEnvironment(), targets: chosenTargets, pipelines, tests, rows, profiles: profile ? profiles : undefined }, null, 2)}\n`;
   writeFileSync(join(RESULTS, `${name}.json`), json);
   writeFileSync(join(RESULTS, `${name}.md`), md);
   if (!profile && !subset) {
