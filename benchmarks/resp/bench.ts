@@ -194,7 +194,7 @@ async function main(): Promise<void> {
   const tests = list('tests', ['set', 'get']) as Array<'set' | 'get'>;
   // A --security run, and an A/B of DKV_* settings, writes only its stamped result: resp-latest keeps
   // the plain rows of the default configuration that others compare with.
-  const subset =
+  const stampedOnly =
     chosenTargets.length < allTargets.length ||
     pipelines.length < 2 ||
     tests.length < 2 ||
@@ -364,7 +364,7 @@ async function main(): Promise<void> {
   const json = `${JSON.stringify({ settings, dkvEnvironment: dkvEnvironment(), targets: chosenTargets, pipelines, tests, rows, profiles: profile ? profiles : undefined }, null, 2)}\n`;
   writeFileSync(join(RESULTS, `${name}.json`), json);
   writeFileSync(join(RESULTS, `${name}.md`), md);
-  if (!profile && !subset) {
+  if (!profile && !stampedOnly) {
     writeFileSync(join(RESULTS, 'resp-latest.json'), json);
     writeFileSync(join(RESULTS, 'resp-latest.md'), md);
   }
