@@ -857,12 +857,13 @@ async function main(): Promise<number> {
       : null;
     const elapsedSeconds = (performance.now() - t0) / 1000;
     const report = renderReport(results, redis, settings, machine, command, elapsedSeconds, profiles, security);
+    const dkvEnv = dkvEnvironment();
     const json = {
       kind: 'http',
       startedAt: new Date(Date.now() - elapsedSeconds * 1000).toISOString(),
       elapsedSeconds,
       command,
-      dkvEnvironment: dkvEnvironment(),
+      dkvEnvironment: dkvEnv,
       settings,
       machine,
       preloadSeconds,
@@ -884,11 +885,7 @@ async function main(): Promise<number> {
     // coordinator topology (target "dkv") in its default configuration. A quick run is a smoke test
     // and a run with DKV_* settings an A/B: neither replaces it.
     const latest =
-      !settings.profile &&
-      !settings.quick &&
-      !settings.security &&
-      settings.topologies.includes('coordinator') &&
-      dkvEnvironment().length === 0;
+      !settings.profile && !settings.quick && !settings.security && settings.topologies.includes('coordinator') && dkvEnv.length === 0;
     if (latest) {
       copyFileSync(join(RESULTS_DIR, `${name}.json`), join(RESULTS_DIR, 'http-latest.json'));
       copyFileSync(join(RESULTS_DIR, `${name}.md`), join(RESULTS_DIR, 'http-latest.md'));

@@ -194,12 +194,9 @@ async function main(): Promise<void> {
   const tests = list('tests', ['set', 'get']) as Array<'set' | 'get'>;
   // A --security run, and an A/B of DKV_* settings, writes only its stamped result: resp-latest keeps
   // the plain rows of the default configuration that others compare with.
+  const dkvEnv = dkvEnvironment();
   const stampedOnly =
-    chosenTargets.length < allTargets.length ||
-    pipelines.length < 2 ||
-    tests.length < 2 ||
-    flags['security'] === true ||
-    dkvEnvironment().length > 0;
+    chosenTargets.length < allTargets.length || pipelines.length < 2 || tests.length < 2 || flags['security'] === true || dkvEnv.length > 0;
   const profile = flags['profile'] === true;
   const securities: Security[] = flags['security'] === true ? ['plain', 'auth', 'tls'] : ['plain'];
   const authDir = mkdtempSync(join(tmpdir(), 'dkv-bench-auth-'));
@@ -289,7 +286,7 @@ async function main(): Promise<void> {
   const md = [
     `# Redis protocol: redis-benchmark against redis-server and dkv (${new Date().toISOString()})`,
     '',
-    `\`redis-benchmark -q --csv -t <test> -d ${SESSION_VALUE_BYTES} -c ${settings.connections} -n ${settings.requests} -r ${settings.keys} -P <1|16>\` on 127.0.0.1, one target at a time; server CPU from /proc (every dkv process of the cluster counted); ${pin ? `servers pinned to CPU ${pin.servers}, redis-benchmark to CPU ${pin.loadGenerator}` : 'not pinned'}. Command: \`${[...dkvEnvironment(), 'npx tsx benchmarks/resp/bench.ts', ...process.argv.slice(2)].join(' ')}\`.`,
+    `\`redis-benchmark -q --csv -t <test> -d ${SESSION_VALUE_BYTES} -c ${settings.connections} -n ${settings.requests} -r ${settings.keys} -P <1|16>\` on 127.0.0.1, one target at a time; server CPU from /proc (every dkv process of the cluster counted); ${pin ? `servers pinned to CPU ${pin.servers}, redis-benchmark to CPU ${pin.loadGenerator}` : 'not pinned'}. Command: \`${[...dkvEnv, 'npx tsx benchmarks/resp/bench.ts', ...process.argv.slice(2)].join(' ')}\`.`,
     '',
     table(
       ['target', 'test', 'pipeline', 'req/s', 'server cores', 'req/s per core', 'x Redis per core', 'p50 ms', 'p99 ms'],
@@ -361,7 +358,7 @@ async function main(): Promise<void> {
   ].join('\n');
   mkdirSync(RESULTS, { recursive: true });
   const name = `${profile ? 'resp-profile' : 'resp'}-${runStamp}`;
-  const json = `${JSON.stringify({ settings, dkvEnvironment: dkvEnvironment(), targets: chosenTargets, pipelines, tests, rows, profiles: profile ? profiles : undefined }, null, 2)}\n`;
+  const json = `${JSON.stringify({ settings, dkvEnvironment: dkvEnv, targets: chosenTargets, pipelines, tests, rows, profiles: profile ? profiles : undefined }, null, 2)}\n`;
   writeFileSync(join(RESULTS, `${name}.json`), json);
   writeFileSync(join(RESULTS, `${name}.md`), md);
   if (!profile && !stampedOnly) {
